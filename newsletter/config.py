@@ -1,0 +1,370 @@
+"""Load ``newsletter.toml`` and the environment into a validated, frozen :class:`Settings`.
+
+Every later step takes a ``Settings`` explicitly; nothing reads the file or the
+environment behind its back. A missing or wrong key raises :class:`ConfigError`
+with a one-line message naming the key and the fix. Secrets are never stored in
+the file: a setting such as ``password_env`` names the environment variable that
+holds the secret, and :func:`secret_from_env` reads it when it is needed.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import re
+import tomllib
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from email.utils import parseaddr
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any, Mapping
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import babel
+from email_validator import EmailNotValidError, validate_email
+
+from newsletter.errors import ConfigError
+
+CONFIG_FILE = "newsletter.toml"
+SECRET_KEY_ENV = "NEWSLETTER_SECRET_KEY"
+#: Gmail clips a message whose HTML is larger than about 102 KB.
+GMAIL_CLIP_BYTES = 102 * 1024
+
+
+@dataclass(frozen=True)
+class NewsletterSettings:
+    """The ``[newsletter]`` table: identity of the publication."""
+
+    name: str
+    sender: str
+    sender_name: str
+    sender_address: str
+    reply_to: str
+    postal_address: str
+    base_url: str
+    locale: str
+    timezone: str
+    items_per_issue: int
+
+    @property
+    def language(self) -> str:
+        """The language code for ``<html lang>`` (``fr`` for ``fr_FR``)."""
+        return self.locale.split("_")[0]
+
+    @property
+    def sender_domain(self) -> str:
+        return self.sender_address.rpartition("@")[2]
+
+
+@dataclass(frozen=True)
+class ContentSettings:
+    """The ``[content]`` table: limits that ``check`` enforces."""
+
+    max_words: int = 120
+    max_title_chars: int = 100
+    max_html_bytes: int = GMAIL_CLIP_BYTES
+
+
+@dataclass(frozen=True)
+class StoreSettings:
+    url: str = "sqlite:///state/newsletter.db"
+
+
+@dataclass(frozen=True)
+class DeliverySettings:
+    """The ``[delivery]`` table; each adapter validates its own sub-table."""
+
+    adapter: str = "outbox"
+    rate_per_second: float = 20.0
+    adapters: Mapping[str, Mapping[str, Any]] = field(default_factory=lambda: MappingProxyType({}))
+
+
+@dataclass(frozen=True)
+class ScheduleSettings:
+    cron: str = "0 7 * * mon-fri"
+    require_approval: bool = True
+    alert_to: str = ""
+    grace_minutes: int = 120
+
+
+@dataclass(frozen=True)
+class WebSettings:
+    host: str = "127.0.0.1"
+    port: int = 8080
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything a command needs to know about one newsletter project."""
+
+    root: Path
+    newsletter: NewsletterSettings
+    content: ContentSettings = ContentSettings()
+    store: StoreSettings = StoreSettings()
+    delivery: DeliverySettings = DeliverySettings()
+    schedule: ScheduleSettings = ScheduleSettings()
+    web: WebSettings = WebSettings()
+
+    @property
+    def issues_dir(self) -> Path:
+        return self.root / "issues"
+
+    @property
+    def templates_dir(self) -> Path:
+        return self.root / "templates"
+
+    @property
+    def out_dir(self) -> Path:
+        return self.root / "out"
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return ZoneInfo(self.newsletter.timezone)
+
+    def today(self, now: datetime | None = None) -> date:
+        """Today's date in the newsletter's time zone (the default issue date)."""
+        return (now or datetime.now(self.tz)).astimezone(self.tz).date()
+
+
+_ADAPTERS_WITH_TABLES = ("outbox", "smtp", "mailgun", "sendgrid", "postmark", "brevo")
+_TABLES = ("newsletter", "content", "store", "delivery", "schedule", "web")
+
+
+class _Table:
+    """Typed access to one TOML table that names the key in every error."""
+
+    def __init__(self, path: Path, name: str, data: Any, known: tuple[str, ...]) -> None:
+        self.path = path
+        self.name = name
+        if data is None:
+            data = {}
+        if not isinstance(data, dict):
+            raise self.error(f"[{name}] must be a table, e.g. a line '[{name}]' followed by keys")
+        self.data: dict[str, Any] = data
+        for key in data:
+            if key not in known:
+                raise self.error(f"[{name}] has an unknown key '{key}'{_suggest(key, known)}")
+
+    def error(self, message: str) -> ConfigError:
+        return ConfigError(f"{self.path.name}: {message}", hint=f"edit {self.path}")
+
+    def _get(self, key: str, default: Any, required: bool) -> Any:
+        if key not in self.data:
+            if required:
+                raise self.error(f"[{self.name}] {key} is required")
+            return default
+        return self.data[key]
+
+    def text(self, key: str, default: str = "", *, required: bool = False, single_line: bool = True) -> str:
+        value = self._get(key, default, required)
+        if not isinstance(value, str):
+            raise self.error(f'[{self.name}] {key} must be a quoted string, e.g. {key} = "…" (got {value!r})')
+        value = value.strip()
+        if required and not value:
+            raise self.error(f"[{self.name}] {key} must not be empty")
+        if single_line and re.search(r"[\x00-\x1f\x7f]", value):
+            raise self.error(f"[{self.name}] {key} must be one line without control characters")
+        return value
+
+    def integer(self, key: str, default: int, *, minimum: int = 1, maximum: int | None = None) -> int:
+        value = self._get(key, default, False)
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise self.error(f"[{self.name}] {key} must be a whole number (got {value!r})")
+        if value < minimum or (maximum is not None and value > maximum):
+            upper = f" and at most {maximum}" if maximum is not None else ""
+            raise self.error(f"[{self.name}] {key} must be at least {minimum}{upper} (got {value})")
+        return value
+
+    def number(self, key: str, default: float) -> float:
+        value = self._get(key, default, False)
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
+            raise self.error(f"[{self.name}] {key} must be a positive number (got {value!r})")
+        return float(value)
+
+    def boolean(self, key: str, default: bool) -> bool:
+        value = self._get(key, default, False)
+        if not isinstance(value, bool):
+            raise self.error(f"[{self.name}] {key} must be true or false, without quotes (got {value!r})")
+        return value
+
+
+def _suggest(word: str, choices: tuple[str, ...]) -> str:
+    close = difflib.get_close_matches(word, choices, n=1)
+    return f"; did you mean '{close[0]}'?" if close else f"; known keys: {', '.join(choices)}"
+
+
+def _address(table: _Table, key: str, value: str, *, display_name_allowed: bool) -> tuple[str, str]:
+    """Validate an address setting; return ``(display name, normalized address)``."""
+    name, addr = parseaddr(value)
+    if not display_name_allowed and name:
+        raise table.error(f"[{table.name}] {key} must be a bare address like x@example.org (got {value!r})")
+    try:
+        normalized = validate_email(addr, check_deliverability=False).normalized
+    except EmailNotValidError as err:
+        example = '"La rédaction <redaction@example.org>"' if display_name_allowed else '"x@example.org"'
+        raise table.error(f"[{table.name}] {key} is not a valid address ({err}); write it as {example}") from err
+    return name, normalized
+
+
+def _newsletter(path: Path, data: Any) -> NewsletterSettings:
+    t = _Table(
+        path,
+        "newsletter",
+        data,
+        ("name", "sender", "reply_to", "postal_address", "base_url", "locale", "timezone", "items_per_issue"),
+    )
+    name = t.text("name", required=True)
+    sender = t.text("sender", required=True)
+    sender_name, sender_address = _address(t, "sender", sender, display_name_allowed=True)
+    reply_to = t.text("reply_to", sender_address)
+    _address(t, "reply_to", reply_to, display_name_allowed=True)
+    postal_address = t.text("postal_address", required=True)
+    base_url = t.text("base_url", required=True).rstrip("/")
+    if not re.fullmatch(r"https?://[^\s/?#]+(/[^\s?#]*)?", base_url):
+        raise t.error(
+            f"[newsletter] base_url must be an absolute http(s) address without query, "
+            f'e.g. "https://news.example.org" (got {base_url!r})'
+        )
+    locale = t.text("locale", "fr_FR")
+    try:
+        babel.Locale.parse(locale)
+    except (ValueError, babel.UnknownLocaleError) as err:
+        raise t.error(f'[newsletter] locale {locale!r} is not a known locale; use e.g. "fr_FR" or "en_GB"') from err
+    timezone = t.text("timezone", "Europe/Paris")
+    try:
+        ZoneInfo(timezone)
+    except (ZoneInfoNotFoundError, ValueError) as err:
+        raise t.error(
+            f'[newsletter] timezone {timezone!r} is not a known time zone; use an IANA name like "Europe/Paris"'
+        ) from err
+    return NewsletterSettings(
+        name=name,
+        sender=sender,
+        sender_name=sender_name or name,
+        sender_address=sender_address,
+        reply_to=reply_to,
+        postal_address=postal_address,
+        base_url=base_url,
+        locale=locale,
+        timezone=timezone,
+        items_per_issue=t.integer("items_per_issue", 5, maximum=20),
+    )
+
+
+def _content(path: Path, data: Any) -> ContentSettings:
+    t = _Table(path, "content", data, ("max_words", "max_title_chars", "max_html_bytes"))
+    defaults = ContentSettings()
+    return ContentSettings(
+        max_words=t.integer("max_words", defaults.max_words),
+        max_title_chars=t.integer("max_title_chars", defaults.max_title_chars),
+        max_html_bytes=t.integer("max_html_bytes", defaults.max_html_bytes, minimum=1024),
+    )
+
+
+def _delivery(path: Path, data: Any) -> DeliverySettings:
+    t = _Table(path, "delivery", data, ("adapter", "rate_per_second", *_ADAPTERS_WITH_TABLES))
+    adapter = t.text("adapter", "outbox")
+    if not re.fullmatch(r"[a-z][a-z0-9_]*", adapter):
+        raise t.error(f'[delivery] adapter must be a name such as "outbox" or "smtp" (got {adapter!r})')
+    tables: dict[str, Mapping[str, Any]] = {}
+    for name in _ADAPTERS_WITH_TABLES:
+        if name in t.data:
+            if not isinstance(t.data[name], dict):
+                raise t.error(f"[delivery.{name}] must be a table")
+            tables[name] = MappingProxyType(dict(t.data[name]))
+    return DeliverySettings(
+        adapter=adapter,
+        rate_per_second=t.number("rate_per_second", 20.0),
+        adapters=MappingProxyType(tables),
+    )
+
+
+def _schedule(path: Path, data: Any) -> ScheduleSettings:
+    t = _Table(path, "schedule", data, ("cron", "require_approval", "alert_to", "grace_minutes"))
+    alert_to = t.text("alert_to", "")
+    if alert_to:
+        _address(t, "alert_to", alert_to, display_name_allowed=False)
+    return ScheduleSettings(
+        cron=t.text("cron", ScheduleSettings.cron),
+        require_approval=t.boolean("require_approval", True),
+        alert_to=alert_to,
+        grace_minutes=t.integer("grace_minutes", 120, minimum=0),
+    )
+
+
+def _web(path: Path, data: Any) -> WebSettings:
+    t = _Table(path, "web", data, ("host", "port"))
+    return WebSettings(host=t.text("host", "127.0.0.1"), port=t.integer("port", 8080, maximum=65535))
+
+
+def _store(path: Path, data: Any) -> StoreSettings:
+    t = _Table(path, "store", data, ("url",))
+    return StoreSettings(url=t.text("url", StoreSettings.url))
+
+
+def find_project(start: Path) -> Path:
+    """Return the nearest folder at or above ``start`` that holds ``newsletter.toml``.
+
+    :raises ConfigError: when no such folder exists.
+    """
+    start = start.resolve()
+    for folder in (start, *start.parents):
+        if (folder / CONFIG_FILE).is_file():
+            return folder
+    raise ConfigError(
+        f"no {CONFIG_FILE} in {start} or any folder above it",
+        hint="run `newsletter init DIR` to create a project, or pass --project DIR",
+    )
+
+
+def load_settings(root: Path) -> Settings:
+    """Read and validate ``root/newsletter.toml``.
+
+    :param root: the project folder.
+    :return: the validated settings.
+    :raises ConfigError: naming the key at fault and how to fix it.
+    """
+    path = root / CONFIG_FILE
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError as err:
+        raise ConfigError(f"{path} does not exist", hint="run `newsletter init` to create it") from err
+    except OSError as err:
+        raise ConfigError(f"cannot read {path}: {err.strerror}") from err
+    try:
+        data = tomllib.loads(raw.decode("utf-8-sig"))
+    except UnicodeDecodeError as err:
+        raise ConfigError(f"{path.name}: the file is not UTF-8; save it as UTF-8") from err
+    except tomllib.TOMLDecodeError as err:
+        raise ConfigError(f"{path.name}: invalid TOML: {err}", hint=f"edit {path}") from err
+    for table in data:
+        if table not in _TABLES:
+            raise ConfigError(f"{path.name}: unknown table [{table}]{_suggest(table, _TABLES)}", hint=f"edit {path}")
+    if "newsletter" not in data:
+        raise ConfigError(f"{path.name}: the [newsletter] table is required", hint=f"edit {path}")
+    return Settings(
+        root=root.resolve(),
+        newsletter=_newsletter(path, data["newsletter"]),
+        content=_content(path, data.get("content")),
+        store=_store(path, data.get("store")),
+        delivery=_delivery(path, data.get("delivery")),
+        schedule=_schedule(path, data.get("schedule")),
+        web=_web(path, data.get("web")),
+    )
+
+
+def secret_from_env(variable: str, *, purpose: str, environ: Mapping[str, str] | None = None) -> str:
+    """Read a secret from the environment, never from a file.
+
+    :param variable: the environment variable's name.
+    :param purpose: what the secret is for, for the error message.
+    :raises ConfigError: when the variable is unset or empty.
+    """
+    value = (os.environ if environ is None else environ).get(variable, "")
+    if not value.strip():
+        raise ConfigError(
+            f"the environment variable {variable} is not set; it holds the {purpose}",
+            hint=f"export {variable}=… (in production, put it in the service's environment file)",
+        )
+    return value

@@ -1,0 +1,251 @@
+"""Read an issue folder into an :class:`Issue`, collecting every problem instead of stopping at the first.
+
+A broken file still yields as much as can be read (empty strings for what is missing), so
+that ``check`` can report all problems at once and ``preview`` can still show the rest.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+
+import yaml
+
+from newsletter.content.model import Issue, Item
+from newsletter.content.problems import Problem
+from newsletter.errors import IssueNotFoundError
+
+ISSUE_FILE = "issue.yaml"
+ITEM_NAME = re.compile(r"^(\d{1,3})-[^/\\]+\.md$")
+#: An item is a few hundred words; anything this big is a mistake (or hostile).
+MAX_FILE_BYTES = 256 * 1024
+
+ITEM_KEYS = ("title", "source", "url", "image", "image_alt", "tag")
+ISSUE_KEYS = ("subject", "preheader", "intro")
+
+
+@dataclass
+class LoadedIssue:
+    """The result of :func:`load_issue`: the issue and what was wrong while reading it."""
+
+    issue: Issue
+    problems: list[Problem]
+
+
+def issue_folder(issues_dir: Path, day: date) -> Path:
+    return issues_dir / day.isoformat()
+
+
+def _read_text(path: Path, problems: list[Problem]) -> str | None:
+    try:
+        raw = path.read_bytes()
+    except OSError as err:
+        problems.append(Problem(path, None, f"cannot read the file: {err.strerror}"))
+        return None
+    if len(raw) > MAX_FILE_BYTES:
+        problems.append(
+            Problem(path, None, f"the file is {len(raw) // 1024} KB; an item file must stay under "
+                    f"{MAX_FILE_BYTES // 1024} KB")
+        )
+        return None
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as err:
+        line = raw[: err.start].count(b"\n") + 1
+        problems.append(
+            Problem(path, line, "the file is not UTF-8 text; save it with UTF-8 encoding in your editor")
+        )
+        return None
+    if "\x00" in text:
+        problems.append(Problem(path, None, "the file contains NUL bytes; is it really a text file?"))
+        return None
+    return text.replace("\r\n", "\n").replace("\r", "\n")
+
+
+def _parse_mapping(
+    path: Path, text: str, first_line: int, known: tuple[str, ...], problems: list[Problem]
+) -> tuple[dict[str, str], dict[str, int], dict[str, str]]:
+    """Parse YAML ``text`` (starting at ``first_line`` in ``path``) as a flat mapping of text values.
+
+    :return: values, the line of each key, and each value's style (``|``, ``>``, quote or plain).
+    """
+    values: dict[str, str] = {}
+    lines: dict[str, int] = {}
+    styles: dict[str, str] = {}
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.MarkedYAMLError as err:
+        mark = err.problem_mark or err.context_mark
+        line = first_line + mark.line if mark else first_line
+        reason = err.problem or "invalid YAML"
+        problems.append(
+            Problem(path, line, f"invalid YAML: {reason}; check the quotes and the indentation "
+                    '(put text containing ": " or "#" between double quotes)')
+        )
+        return values, lines, styles
+    except (yaml.YAMLError, RecursionError) as err:
+        problems.append(Problem(path, first_line, f"invalid YAML: {err.__class__.__name__}"))
+        return values, lines, styles
+    if node is None:
+        return values, lines, styles
+    if not isinstance(node, yaml.MappingNode):
+        problems.append(
+            Problem(path, first_line + node.start_mark.line, 'expected "key: value" lines, e.g. title: "…"')
+        )
+        return values, lines, styles
+    for key_node, value_node in node.value:
+        line = first_line + key_node.start_mark.line
+        if not isinstance(key_node, yaml.ScalarNode):
+            problems.append(Problem(path, line, "a key must be a plain word such as title"))
+            continue
+        key = str(key_node.value)
+        if key not in known:
+            close = difflib.get_close_matches(key, known, n=1)
+            hint = f"; did you mean '{close[0]}'?" if close else f"; known keys: {', '.join(known)}"
+            problems.append(Problem(path, line, f"unknown key '{key}' is ignored{hint}", "warning"))
+            continue
+        if key in values:
+            problems.append(Problem(path, line, f"'{key}' is given twice; keep one"))
+            continue
+        if not isinstance(value_node, yaml.ScalarNode):
+            problems.append(Problem(path, line, f"'{key}' must be text, not a list or a mapping"))
+            continue
+        # The scalar's source text, never a constructed object: `title: 2018` stays "2018"
+        # and `tag: yes` stays "yes".
+        values[key] = str(value_node.value)
+        lines[key] = line
+        styles[key] = value_node.style or ""
+    return values, lines, styles
+
+
+def _split_front_matter(path: Path, text: str, problems: list[Problem]) -> tuple[str, int, str, int] | None:
+    """Split an item file into (front matter, its first line, body, its first line)."""
+    lines = text.split("\n")
+    if not lines or lines[0].strip() != "---":
+        problems.append(
+            Problem(path, 1, "an item starts with a front matter: a line '---', the fields "
+                    "(title, source, …), then another line '---'")
+        )
+        return None
+    for i in range(1, len(lines)):
+        if lines[i].rstrip() in ("---", "..."):
+            return "\n".join(lines[1:i]), 2, "\n".join(lines[i + 1 :]), i + 2
+    problems.append(Problem(path, 1, "the front matter is not closed; add a line '---' after the fields"))
+    return None
+
+
+def _required(path: Path, values: dict[str, str], lines: dict[str, int], key: str, problems: list[Problem],
+              example: str) -> str:
+    value = values.get(key, "").strip()
+    if not value:
+        where = lines.get(key, 1)
+        problems.append(Problem(path, where, f"'{key}' is required, e.g. {key}: \"{example}\""))
+    return value
+
+
+def load_item(path: Path, number: int, problems: list[Problem]) -> Item:
+    """Read one item file. Problems are appended to ``problems``; the item is always returned."""
+    text = _read_text(path, problems)
+    parts = _split_front_matter(path, text, problems) if text is not None else None
+    if parts is None:
+        return Item(path=path, number=number, title="", source="", body="", body_line=1)
+    front, front_line, body, body_line = parts
+    values, lines, _ = _parse_mapping(path, front, front_line, ITEM_KEYS, problems)
+    title = _required(path, values, lines, "title", problems, "Le consommateur français résiste au numérique")
+    source = _required(path, values, lines, "source", problems, "Kantar TNS, Connected Life")
+    image = values.get("image", "").strip()
+    image_alt = values.get("image_alt", "").strip()
+    if image and not image_alt:
+        problems.append(
+            Problem(path, lines.get("image", 1), "an image needs 'image_alt': a short description of what it shows")
+        )
+    if not body.strip():
+        problems.append(Problem(path, body_line, "the item has no text after the front matter"))
+    return Item(
+        path=path,
+        number=number,
+        title=title,
+        source=source,
+        body=body,
+        body_line=body_line,
+        url=values.get("url", "").strip(),
+        image=image,
+        image_alt=image_alt,
+        tag=values.get("tag", "").strip(),
+        lines=lines,
+    )
+
+
+def _item_files(folder: Path, problems: list[Problem]) -> list[tuple[int, Path]]:
+    found: dict[int, Path] = {}
+    for path in sorted(folder.iterdir()):
+        if path.suffix.lower() != ".md" or not path.is_file():
+            continue
+        m = ITEM_NAME.match(path.name)
+        if not m:
+            problems.append(
+                Problem(path, None, "item files are named with their position first, e.g. 01-titre-court.md; "
+                        "rename this file")
+            )
+            continue
+        number = int(m.group(1))
+        if number in found:
+            problems.append(
+                Problem(path, None, f"two items have the number {number} ({found[number].name} and {path.name}); "
+                        "renumber one")
+            )
+            continue
+        found[number] = path
+    return sorted(found.items())
+
+
+def load_issue(issues_dir: Path, day: date, items_per_issue: int) -> LoadedIssue:
+    """Read ``issues_dir/DATE``: ``issue.yaml`` and every ``NN-*.md`` item, in numeric order.
+
+    :raises IssueNotFoundError: when the folder does not exist.
+    """
+    folder = issue_folder(issues_dir, day)
+    if not folder.is_dir():
+        raise IssueNotFoundError(
+            f"no issue for {day.isoformat()}: {folder} does not exist",
+            hint=f"create it with `newsletter new {day.isoformat()}`",
+        )
+    problems: list[Problem] = []
+    meta_path = folder / ISSUE_FILE
+    values: dict[str, str] = {}
+    lines: dict[str, int] = {}
+    styles: dict[str, str] = {}
+    if meta_path.is_file():
+        text = _read_text(meta_path, problems)
+        if text is not None:
+            values, lines, styles = _parse_mapping(meta_path, text, 1, ISSUE_KEYS, problems)
+            _required(meta_path, values, lines, "subject", problems, "Le consommateur français résiste au numérique")
+            _required(meta_path, values, lines, "preheader", problems, "Bots, paiement mobile : les chiffres.")
+    else:
+        problems.append(
+            Problem(meta_path, None, "issue.yaml is missing; create it with subject and preheader "
+                    "(`newsletter new` writes a template)")
+        )
+    intro_line = lines.get("intro", 1) + (1 if styles.get("intro") in ("|", ">") else 0)
+
+    items = tuple(load_item(path, number, problems) for number, path in _item_files(folder, problems))
+    if len(items) != items_per_issue:
+        problems.append(
+            Problem(folder, None, f"an issue has {items_per_issue} items; this one has {len(items)}"
+                    + (" (add the missing ones, e.g. with `newsletter new`)" if len(items) < items_per_issue
+                       else " (remove or merge some)"))
+        )
+    issue = Issue(
+        date=day,
+        folder=folder,
+        subject=values.get("subject", "").strip(),
+        preheader=values.get("preheader", "").strip(),
+        intro=values.get("intro", "").strip("\n"),
+        intro_line=intro_line,
+        items=items,
+        lines=lines,
+    )
+    return LoadedIssue(issue, problems)

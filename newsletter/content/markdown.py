@@ -1,0 +1,286 @@
+"""Editor Markdown → safe HTML and readable plain text, with the problems found on the way.
+
+One parse with markdown-it-py feeds both outputs. On the token stream, before anything is
+rendered, the converter applies the locale's typography to text nodes only (never to URLs,
+code or attributes), checks every link, and notes raw HTML. The HTML is then sanitized with
+nh3 against a short allow-list, so what an editor types can never inject markup, scripts or
+``javascript:`` links into the email, whatever the checks said.
+"""
+
+from __future__ import annotations
+
+import re
+import textwrap
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Sequence
+
+import nh3
+from markdown_it import MarkdownIt
+from markdown_it.token import Token
+
+from newsletter.content.problems import Problem
+from newsletter.content.typography import typographer
+from newsletter.merge import TOKEN_PREFIX, Context, MergeSlots, find_fields
+
+ALLOWED_TAGS = {"p", "br", "strong", "em", "b", "i", "s", "del", "code", "pre", "blockquote", "ul", "ol", "li", "a"}
+ALLOWED_ATTRIBUTES = {"a": {"href", "title"}, "ol": {"start"}}
+SAFE_URL = re.compile(r"https?://[^\s/?#]+", re.IGNORECASE)
+_FIELD_MARK = "NLFLD"
+_FIELD_MARK_RE = re.compile(_FIELD_MARK + r"(\d+)Q")
+_WORD = re.compile(r"[^\W_][\w’'-]*")
+_URL_IN_TEXT = re.compile(r"\(?https?://\S+\)?")
+
+
+def is_safe_url(url: str) -> bool:
+    """True for an absolute ``http://`` or ``https://`` URL with a host."""
+    return bool(SAFE_URL.match(url.strip()))
+
+
+def count_words(text: str) -> int:
+    """Words a reader reads: URLs shown in the text version are not counted."""
+    return len(_WORD.findall(_URL_IN_TEXT.sub(" ", text)))
+
+
+@dataclass
+class Fragment:
+    """A converted piece of Markdown (an item body or the intro)."""
+
+    html: str
+    text: str
+    words: int
+    problems: list[Problem] = field(default_factory=list)
+
+
+class MarkdownConverter:
+    """Converts editor Markdown for one locale; create one per render and reuse it."""
+
+    def __init__(self, locale: str, *, text_width: int = 78) -> None:
+        self.md = MarkdownIt("commonmark", {"html": True})
+        # Accept every URL at parse time so that the checks below can *see* bad links and
+        # report them; the sanitizer removes them from the output in any case.
+        self.md.validateLink = lambda url: True
+        self.typo = typographer(locale)
+        self.text_width = text_width
+
+    def convert(self, source: str, *, path: Path, first_line: int, slots: MergeSlots) -> Fragment:
+        """Convert ``source`` (which starts at ``first_line`` of ``path``).
+
+        Merge fields become placeholders from ``slots``: HTML-context ones in ``html`` and
+        text-context ones in ``text``.
+        """
+        problems: list[Problem] = []
+        source_lines = source.split("\n")
+
+        def line_of(offset: int) -> int:
+            return first_line + source.count("\n", 0, offset)
+
+        if TOKEN_PREFIX in source or _FIELD_MARK in source:
+            problems.append(
+                Problem(path, line_of(max(source.find(TOKEN_PREFIX), source.find(_FIELD_MARK))),
+                        f"the words {TOKEN_PREFIX}/{_FIELD_MARK} are reserved by the merge system; rephrase")
+            )
+            source = source.replace(TOKEN_PREFIX, "NL-MRG").replace(_FIELD_MARK, "NL-FLD")
+
+        uses = find_fields(source)
+        pieces, pos = [], 0
+        for n, use in enumerate(uses):
+            if use.error:
+                problems.append(Problem(path, line_of(use.start), use.error))
+            pieces.append(source[pos : use.start])
+            pieces.append(f"{_FIELD_MARK}{n}Q")
+            pos = use.end
+        pieces.append(source[pos:])
+        marked = "".join(pieces)
+
+        tokens = self.md.parse(marked)
+        self._inspect(tokens, path, first_line, source_lines, problems)
+
+        html = self.md.renderer.render(tokens, self.md.options, {})
+        html = nh3.clean(html, tags=ALLOWED_TAGS, attributes=ALLOWED_ATTRIBUTES, url_schemes={"http", "https"})
+        text = _PlainText(self.text_width).render(tokens)
+        words = count_words(_FIELD_MARK_RE.sub("", text))
+
+        def to_slot(context: Context) -> Callable[[re.Match[str]], str]:
+            def sub(m: re.Match[str]) -> str:
+                use = uses[int(m.group(1))]
+                if use.error:
+                    return ""
+                return slots.token(use.field, context, self.typo(use.default))
+
+            return sub
+
+        return Fragment(
+            html=_FIELD_MARK_RE.sub(to_slot(Context.HTML), html).strip(),
+            text=_FIELD_MARK_RE.sub(to_slot(Context.TEXT), text).strip(),
+            words=words,
+            problems=problems,
+        )
+
+    def _inspect(
+        self, tokens: Sequence[Token], path: Path, first_line: int, source_lines: list[str], problems: list[Problem]
+    ) -> None:
+        """Check links, images, raw HTML and headings; apply typography to text nodes."""
+        block_line = first_line
+
+        def find_line(needle: str) -> int:
+            start = block_line - first_line
+            for i in range(start, len(source_lines)):
+                if needle and needle in source_lines[i]:
+                    return first_line + i
+            return block_line
+
+        warned_html: set[int] = set()
+
+        def raw_html(line: int) -> None:
+            if line not in warned_html:
+                warned_html.add(line)
+                problems.append(
+                    Problem(path, line, "raw HTML is not allowed and was removed; use Markdown instead "
+                            "(**gras**, *italique*, [lien](https://…))", "warning")
+                )
+
+        for token in tokens:
+            if token.map:
+                block_line = first_line + token.map[0]
+            if token.type == "html_block":
+                raw_html(block_line)
+                token.content = ""
+            elif token.type == "heading_open":
+                problems.append(
+                    Problem(path, block_line, "headings are not used inside an item (its title is the heading); "
+                            "the line is shown as plain text", "warning")
+                )
+            if token.type != "inline" or not token.children:
+                continue
+            children = token.children
+            for i, child in enumerate(children):
+                if child.type == "text":
+                    child.content = self.typo(child.content)
+                elif child.type == "html_inline":
+                    raw_html(find_line(child.content))
+                    child.content = ""
+                elif child.type == "image":
+                    problems.append(
+                        Problem(path, find_line(str(child.attrGet("src") or "")), "images inside the text are not "
+                                "supported; use the front matter fields image: and image_alt:")
+                    )
+                elif child.type == "link_open":
+                    href = str(child.attrGet("href") or "")
+                    if _FIELD_MARK in href:
+                        message, line = "merge fields can be used in text, not inside a link", find_line("{{")
+                    elif not is_safe_url(href):
+                        message = f"link {href[:60]!r} is not allowed: links must be complete http:// or https:// addresses"
+                        line = find_line(href)
+                    else:
+                        continue
+                    problems.append(Problem(path, line, message))
+                    _drop_link(children, i)
+
+
+def _drop_link(children: list[Token], index: int) -> None:
+    """Hide a link's opening and closing tokens so that only its text remains."""
+    children[index].hidden = True
+    depth = 0
+    for child in children[index + 1 :]:
+        if child.type == "link_open":
+            depth += 1
+        elif child.type == "link_close":
+            if depth == 0:
+                child.hidden = True
+                return
+            depth -= 1
+
+
+class _PlainText:
+    """Renders markdown-it tokens as wrapped plain text, links written out in parentheses."""
+
+    def __init__(self, width: int) -> None:
+        self.width = width
+
+    def render(self, tokens: Sequence[Token]) -> str:
+        out: list[str] = []
+        prefixes: list[str] = []  # one entry per open container (list item, blockquote)
+        lists: list[list[int]] = []  # [next number (0 for bullets), items emitted] per open list
+        marker = ""
+
+        def emit(block: str, *, tight: bool = False) -> None:
+            out.append(("\n" if tight else "\n\n") if out else "")
+            out.append(block)
+
+        for token in tokens:
+            t = token.type
+            if t == "bullet_list_open":
+                lists.append([0, 0])
+            elif t == "ordered_list_open":
+                lists.append([int(str(token.attrGet("start") or 1)), 0])
+            elif t in ("bullet_list_close", "ordered_list_close"):
+                lists.pop()
+            elif t == "list_item_open":
+                number = lists[-1][0]
+                marker = f"{number}. " if number else "- "
+                if number:
+                    lists[-1][0] += 1
+                prefixes.append(" " * len(marker))
+            elif t == "list_item_close":
+                prefixes.pop()
+            elif t == "blockquote_open":
+                prefixes.append("> ")
+            elif t == "blockquote_close":
+                prefixes.pop()
+            elif t == "inline":
+                # Items of one list sit on consecutive lines; other blocks are paragraphs.
+                tight = bool(marker) and lists[-1][1] > 0
+                if marker:
+                    lists[-1][1] += 1
+                emit(self._wrap(self._inline(token.children or []), prefixes, marker), tight=tight)
+                marker = ""
+            elif t in ("fence", "code_block"):
+                indent = "".join(prefixes) + "    "
+                emit("\n".join(indent + line for line in token.content.rstrip("\n").split("\n")))
+            elif t == "hr":
+                emit("".join(prefixes) + "----")
+        return "".join(out)
+
+    def _inline(self, children: Sequence[Token]) -> str:
+        parts: list[str] = []
+        link: list[str] | None = None
+        href = ""
+        for child in children:
+            t = child.type
+            if t == "text" or t == "code_inline":
+                (link if link is not None else parts).append(child.content)
+            elif t == "softbreak":
+                (link if link is not None else parts).append(" ")
+            elif t == "hardbreak":
+                parts.append("\n")
+            elif t == "image":
+                parts.append(child.content)
+            elif t == "link_open" and not child.hidden:
+                href = str(child.attrGet("href") or "")
+                link = []
+            elif t == "link_close" and link is not None and not child.hidden:
+                label = "".join(link)
+                if href and label.strip() != href:
+                    parts.append(f"{label} ({href})")
+                else:
+                    parts.append(href or label)
+                link = None
+        return "".join(parts)
+
+    def _wrap(self, text: str, prefixes: list[str], marker: str) -> str:
+        indent = "".join(prefixes)
+        first = indent[: len(indent) - len(marker)] + marker if marker else indent
+        lines = []
+        for i, paragraph in enumerate(text.split("\n")):
+            lines.append(
+                textwrap.fill(
+                    paragraph,
+                    width=max(self.width, len(indent) + 20),
+                    initial_indent=first if i == 0 else indent,
+                    subsequent_indent=indent,
+                    break_long_words=False,
+                    break_on_hyphens=False,
+                )
+            )
+        return "\n".join(lines)

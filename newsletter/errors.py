@@ -1,0 +1,47 @@
+"""The project's exception hierarchy.
+
+Every error a user can cause descends from :class:`NewsletterError` and carries a
+message written for the person who must act on it: it names the file and line,
+the configuration key or the address at fault, and says how to fix it.
+"""
+
+from __future__ import annotations
+
+
+class NewsletterError(Exception):
+    """Root of every error this package raises on purpose."""
+
+    hint: str = ""
+
+    def __init__(self, message: str, *, hint: str = "") -> None:
+        super().__init__(message)
+        self.message = message
+        if hint:
+            self.hint = hint
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class ConfigError(NewsletterError):
+    """A setting in ``newsletter.toml`` or the environment is missing or invalid."""
+
+
+class ContentError(NewsletterError):
+    """An issue or item file cannot be used; ``problems`` lists every reason."""
+
+    def __init__(self, message: str, problems: list | None = None, *, hint: str = "") -> None:
+        super().__init__(message, hint=hint)
+        self.problems = list(problems or [])
+
+
+class IssueNotFoundError(ContentError, LookupError):
+    """No folder exists for the requested issue date."""
+
+
+class RenderError(NewsletterError):
+    """A template or the MJML/CSS pipeline failed to produce the email."""
+
+
+class ScaffoldError(NewsletterError):
+    """``init`` or ``new`` would overwrite existing files."""

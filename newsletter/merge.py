@@ -1,0 +1,143 @@
+"""Merge fields: what editors may write, and the placeholders that carry them through rendering.
+
+Editors write ``{{ first_name }}`` (optionally ``{{ first_name | default("lectrice, lecteur") }}``)
+in an issue's intro or an item's body. The issue is rendered **once** into a master HTML and a
+master text in which every per-recipient value is a placeholder token; sending then costs one
+substitution per recipient (:class:`CompiledTemplate`).
+
+Tokens are plain ASCII letters and digits (``NLMRG3Q``) because everything else is at risk on
+the way: Markdown treats ``_`` and ``*``, MJML and premailer rewrite attributes and URLs, and
+``{{ … }}`` inside an ``href`` comes out percent-encoded. Each token stands for one
+*slot*: a field, the context it sits in, and a default. The context decides the escaping at
+substitution time, so a first name is HTML-escaped in the HTML body, kept as is in the text
+body, and an unsubscribe URL is attribute-escaped inside ``href``.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+from dataclasses import dataclass
+from enum import Enum
+from typing import Iterable, Mapping
+
+#: Fields an editor may use in content; the first three come from the subscriber list.
+EDITOR_FIELDS = ("first_name", "last_name", "email")
+#: Fields only templates use: computed per recipient at send time.
+TEMPLATE_FIELDS = (*EDITOR_FIELDS, "unsubscribe_url")
+
+TOKEN_PREFIX = "NLMRG"
+TOKEN_RE = re.compile(TOKEN_PREFIX + r"(\d{1,4})Q")
+
+#: What an editor writes: ``{{ field }}`` or ``{{ field | default("text") }}``.
+FIELD_RE = re.compile(
+    r"\{\{\s*(?P<field>[^\s|}]*)\s*"
+    r"(?:\|\s*default\s*\(\s*(?:\"(?P<dq>[^\"]*)\"|'(?P<sq>[^']*)')\s*\)\s*)?"
+    r"(?P<rest>[^}]*)\}\}"
+)
+
+
+class Context(str, Enum):
+    """Where a placeholder sits, which decides how its value is escaped."""
+
+    HTML = "html"  # HTML text or attribute value
+    URL = "url"  # a whole URL inside an HTML attribute (href); the value must be http(s)
+    TEXT = "text"  # the plain-text part: no escaping
+
+
+@dataclass(frozen=True)
+class Slot:
+    """One placeholder: which field, in which context, with which fallback."""
+
+    field: str
+    context: Context
+    default: str = ""
+
+
+@dataclass(frozen=True)
+class FieldUse:
+    """One ``{{ … }}`` found in editor text."""
+
+    start: int
+    end: int
+    field: str
+    default: str
+    error: str = ""
+
+
+def find_fields(text: str) -> list[FieldUse]:
+    """Find every ``{{ … }}`` in ``text``, with an error message for the malformed or unknown."""
+    uses = []
+    for m in FIELD_RE.finditer(text):
+        field = m.group("field")
+        default = m.group("dq") if m.group("dq") is not None else (m.group("sq") or "")
+        error = ""
+        if m.group("rest").strip():
+            error = (
+                f"merge field {m.group(0)!r} is not understood; write {{{{ first_name }}}} "
+                f'or {{{{ first_name | default("…") }}}}'
+            )
+        elif field not in EDITOR_FIELDS:
+            error = f"unknown merge field {{{{ {field} }}}}; known fields: {', '.join(EDITOR_FIELDS)}"
+        uses.append(FieldUse(m.start(), m.end(), field, default, error))
+    return uses
+
+
+class MergeSlots:
+    """Allocates one token per distinct slot, in order of first use (so output is deterministic)."""
+
+    def __init__(self) -> None:
+        self._index: dict[Slot, int] = {}
+        self.slots: list[Slot] = []
+
+    def token(self, field: str, context: Context, default: str = "") -> str:
+        """Return the placeholder token for ``field`` in ``context``.
+
+        :raises ValueError: for a field no recipient can provide (a programming error in a template).
+        """
+        if field not in TEMPLATE_FIELDS:
+            raise ValueError(f"unknown merge field {field!r}; known: {', '.join(TEMPLATE_FIELDS)}")
+        slot = Slot(field, Context(context), default)
+        if slot not in self._index:
+            self._index[slot] = len(self.slots)
+            self.slots.append(slot)
+        return f"{TOKEN_PREFIX}{self._index[slot]}Q"
+
+
+def _escape(value: str, context: Context) -> str:
+    if context is Context.TEXT:
+        return value
+    return html.escape(value, quote=True)
+
+
+class CompiledTemplate:
+    """A master document split once at its placeholders; :meth:`render` is one join per recipient."""
+
+    __slots__ = ("_parts", "_slots", "fields")
+
+    def __init__(self, master: str, slots: MergeSlots) -> None:
+        pieces = TOKEN_RE.split(master)
+        self._parts: list[str] = pieces[0::2]
+        indices = [int(i) for i in pieces[1::2]]
+        if any(i >= len(slots.slots) for i in indices):
+            raise ValueError("the master document holds a placeholder this render did not allocate")
+        self._slots = [slots.slots[i] for i in indices]
+        self.fields = frozenset(s.field for s in self._slots)
+
+    def render(self, values: Mapping[str, str]) -> str:
+        """Substitute one recipient's values; missing or empty values fall back to the slot's default.
+
+        :param values: field name → raw (unescaped) value.
+        """
+        parts = self._parts
+        out = [parts[0]]
+        for i, slot in enumerate(self._slots):
+            value = values.get(slot.field) or slot.default
+            out.append(_escape(value, slot.context))
+            out.append(parts[i + 1])
+        return "".join(out)
+
+
+def tokens_in(text: str) -> Iterable[int]:
+    """Indices of the placeholders present in ``text`` (for tests and checks)."""
+    return (int(m.group(1)) for m in TOKEN_RE.finditer(text))

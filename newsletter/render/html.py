@@ -1,0 +1,49 @@
+"""MJML → responsive HTML → HTML with inlined CSS.
+
+The ``mjml`` package (a Python port of MJML) turns the template into table-based HTML, and
+premailer copies the CSS rules into ``style`` attributes, because many mail clients ignore
+``<style>`` blocks. The ``<style>`` blocks are kept as well, for the media queries that make
+the layout responsive in the clients that honour them.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import premailer
+from mjml import mjml_to_html
+
+from newsletter.errors import RenderError
+
+_DOCTYPE = "<!doctype html>\n"
+
+
+def mjml_to_email_html(source: str, *, template_name: str = "email.mjml.j2") -> str:
+    """Compile MJML and inline its CSS.
+
+    :param source: the MJML document (already rendered by Jinja2).
+    :param template_name: named in error messages.
+    :return: the final HTML, starting with a doctype and ending with a newline.
+    :raises RenderError: when MJML reports an error.
+    """
+    try:
+        result = mjml_to_html(source)
+    except Exception as err:  # the port raises assorted errors on malformed MJML
+        raise RenderError(f"{template_name}: MJML could not compile the template: {err}") from err
+    if result.errors:
+        raise RenderError(f"{template_name}: MJML reported: {'; '.join(map(str, result.errors))}")
+    inliner = premailer.Premailer(
+        result.html,
+        keep_style_tags=True,
+        strip_important=False,
+        remove_classes=False,
+        disable_validation=True,
+        allow_network=False,
+        allow_loading_external_files=False,
+        cssutils_logging_level=logging.CRITICAL,
+        disable_leftover_css=False,
+    )
+    html = inliner.transform()
+    if not html.lower().startswith("<!doctype"):
+        html = _DOCTYPE + html
+    return html.rstrip("\n") + "\n"

@@ -1,0 +1,193 @@
+"""Render an issue once into a master HTML and a master text that carry merge placeholders.
+
+Jinja2 (autoescaped) fills the project's ``templates/email.mjml.j2``; MJML and premailer make
+it responsive, table-based and inlined (:mod:`newsletter.render.html`); the plain-text part
+comes from ``templates/email.txt.j2``. Per-recipient values (first name, unsubscribe URL…)
+are placeholders (:mod:`newsletter.merge`), so sending costs one substitution per recipient.
+Rendering depends only on the files and the settings: the same inputs give the same bytes.
+"""
+
+from __future__ import annotations
+
+import re
+import textwrap
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+import jinja2
+from babel.dates import format_date
+from markupsafe import Markup
+
+from newsletter.config import Settings
+from newsletter.content.markdown import MarkdownConverter, is_safe_url
+from newsletter.content.model import Issue, Item
+from newsletter.content.problems import Problem
+from newsletter.content.typography import typographer
+from newsletter.errors import RenderError
+from newsletter.merge import CompiledTemplate, Context, MergeSlots
+from newsletter.render.html import mjml_to_email_html
+from newsletter.scaffold import default_templates_dir
+
+HTML_TEMPLATE = "email.mjml.j2"
+TEXT_TEMPLATE = "email.txt.j2"
+TEXT_WIDTH = 78
+
+
+@dataclass
+class RenderedIssue:
+    """The master documents of one issue, ready for per-recipient substitution."""
+
+    issue: Issue
+    subject: str
+    preheader: str
+    html: str
+    text: str
+    slots: MergeSlots
+    web_url: str
+    item_words: list[int] = field(default_factory=list)
+    problems: list[Problem] = field(default_factory=list)
+
+    @cached_property
+    def html_template(self) -> CompiledTemplate:
+        return CompiledTemplate(self.html, self.slots)
+
+    @cached_property
+    def text_template(self) -> CompiledTemplate:
+        return CompiledTemplate(self.text, self.slots)
+
+    def personalize(self, values: dict[str, str]) -> tuple[str, str]:
+        """The HTML and text bodies for one recipient (``values``: field → raw value)."""
+        return self.html_template.render(values), self.text_template.render(values)
+
+
+def templates_dir(settings: Settings) -> Path:
+    """The project's ``templates/`` when it has one, else the built-in default templates."""
+    own = settings.templates_dir
+    return own if (own / HTML_TEMPLATE).is_file() else default_templates_dir()
+
+
+def _wrap(text: str, width: int = TEXT_WIDTH, indent: str = "") -> str:
+    return textwrap.fill(
+        str(text), width=width, initial_indent=indent, subsequent_indent=indent,
+        break_long_words=False, break_on_hyphens=False,
+    )
+
+
+def _environment(folder: Path, *, html: bool, slots: MergeSlots, typo: Any) -> jinja2.Environment:
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(str(folder)),
+        autoescape=html,
+        undefined=jinja2.StrictUndefined,
+        keep_trailing_newline=True,
+        trim_blocks=not html,
+        lstrip_blocks=not html,
+    )
+    context = Context.HTML if html else Context.TEXT
+
+    def merge(name: str, where: str = "") -> str:
+        token = slots.token(name, Context(where) if where else context)
+        return Markup(token) if html else token
+
+    env.globals["merge"] = merge
+    env.filters["typo"] = typo
+    env.filters["wrap"] = _wrap
+    return env
+
+
+def image_src(item: Item, asset_base: str) -> str:
+    """The ``src`` of an item's image: absolute URLs as they are, files under ``asset_base``."""
+    if not item.image or is_safe_url(item.image):
+        return item.image
+    return asset_base + item.image.lstrip("./")
+
+
+def render_issue(issue: Issue, settings: Settings, *, asset_base: str | None = None) -> RenderedIssue:
+    """Render ``issue`` into its master HTML and text.
+
+    :param asset_base: URL prefix for the issue's own image files; defaults to the issue's
+        page in the web archive (``base_url/archive/DATE/``). ``preview`` serves them locally.
+    :raises RenderError: when a template is broken.
+    """
+    nl = settings.newsletter
+    typo = typographer(nl.locale)
+    slots = MergeSlots()
+    converter = MarkdownConverter(nl.locale, text_width=TEXT_WIDTH)
+    problems: list[Problem] = []
+    web_url = f"{nl.base_url}/archive/{issue.date.isoformat()}/"
+    assets = asset_base if asset_base is not None else web_url
+
+    intro = converter.convert(issue.intro, path=issue.meta_path, first_line=issue.intro_line, slots=slots)
+    problems.extend(intro.problems)
+    items = []
+    for position, item in enumerate(issue.items, start=1):
+        body = converter.convert(item.body, path=item.path, first_line=item.body_line, slots=slots)
+        problems.extend(body.problems)
+        items.append({
+            "number": position,
+            "title": typo(item.title),
+            "tag": typo(item.tag),
+            "source": typo(item.source),
+            "url": item.url if is_safe_url(item.url) else "",
+            "image_src": image_src(item, assets),
+            "image_alt": item.image_alt,
+            "body_html": Markup(body.html),
+            "body_text": body.text,
+            "words": body.words,
+        })
+
+    subject, preheader = typo(issue.subject), typo(issue.preheader)
+    context = {
+        "lang": nl.language,
+        "newsletter": {
+            "name": nl.name,
+            "sender_name": nl.sender_name,
+            "postal_address": nl.postal_address,
+            "reply_to_address": nl.reply_to,
+            "base_url": nl.base_url,
+        },
+        "issue": {"subject": subject, "preheader": preheader, "date": issue.date},
+        "date_label": format_date(issue.date, format="full", locale=nl.locale),
+        "intro_html": Markup(intro.html),
+        "intro_text": intro.text,
+        "items": items,
+        "web_url": web_url,
+        "archive_url": f"{nl.base_url}/archive/",
+    }
+    folder = templates_dir(settings)
+    html_env = _environment(folder, html=True, slots=slots, typo=typo)
+    text_env = _environment(folder, html=False, slots=slots, typo=typo)
+    mjml_source = _render_template(html_env, HTML_TEMPLATE, context)
+    text = _render_template(text_env, TEXT_TEMPLATE, context)
+    html = mjml_to_email_html(mjml_source, template_name=str(folder / HTML_TEMPLATE))
+    return RenderedIssue(
+        issue=issue,
+        subject=subject,
+        preheader=preheader,
+        html=html,
+        text=_tidy_text(typo(text)),
+        slots=slots,
+        web_url=web_url,
+        item_words=[it["words"] for it in items],
+        problems=problems,
+    )
+
+
+def _render_template(env: jinja2.Environment, name: str, context: dict[str, Any]) -> str:
+    try:
+        return env.get_template(name).render(context)
+    except jinja2.TemplateSyntaxError as err:
+        raise RenderError(f"{err.filename or name}:{err.lineno}: template syntax error: {err.message}") from err
+    except jinja2.TemplateNotFound as err:
+        raise RenderError(f"template {err.name} is missing from {env.loader.searchpath}")  # type: ignore[union-attr]
+    except (jinja2.UndefinedError, ValueError) as err:
+        raise RenderError(f"{name}: {err}") from err
+
+
+_BLANK_RUNS = re.compile(r"\n{3,}")
+
+
+def _tidy_text(text: str) -> str:
+    lines = [line.rstrip() for line in text.split("\n")]
+    return _BLANK_RUNS.sub("\n\n", "\n".join(lines)).strip("\n") + "\n"

@@ -1,0 +1,106 @@
+"""Where the built-in files live, and the ``init`` and ``new`` commands that copy them.
+
+In a source checkout the defaults are the project's own top-level ``templates/``,
+``issues/``, ``newsletter.toml`` and ``subscribers.example.csv``; an installed wheel carries
+the same files under ``newsletter/_scaffold/`` (see ``pyproject.toml``).
+"""
+
+from __future__ import annotations
+
+import shutil
+from datetime import date
+from pathlib import Path
+
+from newsletter.errors import ScaffoldError
+
+SAMPLE_ISSUE = "2026-11-24"
+
+
+def resource_root() -> Path:
+    """The folder holding the default templates, sample issue and example files."""
+    packaged = Path(__file__).resolve().parent / "_scaffold"
+    if packaged.is_dir():
+        return packaged
+    return Path(__file__).resolve().parent.parent
+
+
+def default_templates_dir() -> Path:
+    return resource_root() / "templates"
+
+
+def init_project(target: Path) -> list[Path]:
+    """Create a working newsletter project in ``target``: config, templates, a sample issue, a CSV.
+
+    :return: the files created.
+    :raises ScaffoldError: when ``target`` already holds a project (nothing is overwritten).
+    """
+    src = resource_root()
+    plan = [
+        (src / "newsletter.toml", target / "newsletter.toml"),
+        (src / "subscribers.example.csv", target / "subscribers.example.csv"),
+        (src / "templates", target / "templates"),
+        (src / "issues" / SAMPLE_ISSUE, target / "issues" / SAMPLE_ISSUE),
+    ]
+    clashes = [dst for _, dst in plan if dst.exists()]
+    if clashes:
+        raise ScaffoldError(
+            f"{target} already has {', '.join(str(c.relative_to(target)) for c in clashes)}; nothing was written",
+            hint="choose an empty folder, or move those files away first",
+        )
+    target.mkdir(parents=True, exist_ok=True)
+    created: list[Path] = []
+    for source, dst in plan:
+        if source.is_dir():
+            shutil.copytree(source, dst)
+            created.extend(sorted(p for p in dst.rglob("*") if p.is_file()))
+        else:
+            dst.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(source, dst)
+            created.append(dst)
+    gitignore = target / ".gitignore"
+    if not gitignore.exists():
+        gitignore.write_text("out/\nstate/\n.venv/\n", encoding="utf-8")
+        created.append(gitignore)
+    return created
+
+
+_ISSUE_STUB = """\
+# Objet de l'email (78 caractères au plus) et texte d'aperçu (110 au plus).
+subject: ""
+preheader: ""
+intro: |
+  Bonjour {{ first_name | default("à toutes et à tous") }}, voici vos infos du jour.
+"""
+
+_ITEM_STUB = """\
+---
+title: ""            # le titre de l'info (obligatoire)
+source: ""           # qui le dit : « Kantar TNS, Connected Life » (obligatoire)
+url: ""              # facultatif : lien « Lire la suite », en https://
+tag: ""              # facultatif : « Études », « Tendances »…
+---
+Deux ou trois phrases, 120 mots au plus.
+
+1. Un chiffre clé.
+2. Un autre chiffre clé.
+"""
+
+
+def new_issue(issues_dir: Path, day: date, items: int) -> list[Path]:
+    """Create ``issues/DATE`` with an ``issue.yaml`` and ``items`` item stubs.
+
+    The stubs leave the required fields empty, so ``check`` flags them until they are written.
+
+    :raises ScaffoldError: when the folder already exists.
+    """
+    folder = issues_dir / day.isoformat()
+    if folder.exists():
+        raise ScaffoldError(f"{folder} already exists; nothing was written", hint="edit the files in it instead")
+    folder.mkdir(parents=True)
+    created = [folder / "issue.yaml"]
+    created[0].write_text(_ISSUE_STUB, encoding="utf-8")
+    for n in range(1, items + 1):
+        path = folder / f"{n:02d}-info-{n}.md"
+        path.write_text(_ITEM_STUB, encoding="utf-8")
+        created.append(path)
+    return created
