@@ -154,10 +154,14 @@ class MarkdownConverter:
             if token.type != "inline" or not token.children:
                 continue
             children = token.children
+            before = ""  # the character that precedes the current text node, for rules such as " :"
             for i, child in enumerate(children):
                 if child.type == "text":
-                    child.content = self.typo(child.content)
-                elif child.type == "html_inline":
+                    prefix = before if before and not before.isspace() else ""
+                    child.content = self.typo(prefix + child.content)[len(prefix):]
+                if child.type in ("text", "code_inline"):
+                    before = child.content[-1:] or before
+                if child.type == "html_inline":
                     raw_html(find_line(child.content))
                     child.content = ""
                 elif child.type == "image":

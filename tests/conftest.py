@@ -1,0 +1,59 @@
+"""Shared fixtures: a real project folder on disk, built from the files in tests/fixtures/."""
+
+from __future__ import annotations
+
+import shutil
+from datetime import date
+from pathlib import Path
+
+import pytest
+
+from newsletter.config import Settings, load_settings
+
+REPO = Path(__file__).resolve().parents[1]
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
+DAY = date(2026, 11, 24)
+SECRET = "test-secret-key"
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption("--regen-golden", action="store_true", help="rewrite tests/golden/ from the sample issue")
+
+
+@pytest.fixture
+def regen_golden(request: pytest.FixtureRequest) -> bool:
+    return bool(request.config.getoption("--regen-golden"))
+
+
+@pytest.fixture
+def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A project folder: the repository's newsletter.toml and the fixture issue as issues/2026-11-24."""
+    monkeypatch.delenv("NEWSLETTER_SECRET_KEY", raising=False)
+    root = tmp_path / "project"
+    root.mkdir()
+    shutil.copyfile(REPO / "newsletter.toml", root / "newsletter.toml")
+    shutil.copytree(FIXTURES / "issue", root / "issues" / DAY.isoformat())
+    return root
+
+
+@pytest.fixture
+def settings(project: Path) -> Settings:
+    return load_settings(project)
+
+
+@pytest.fixture
+def issue_dir(project: Path) -> Path:
+    return project / "issues" / DAY.isoformat()
+
+
+def write(path: Path, text: str) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def item_text(title: str = "Un titre", source: str = "Une source", body: str = "Un texte court.", **extra: str) -> str:
+    """An item file's text; ``extra`` adds front-matter keys."""
+    lines = ["---", f'title: "{title}"', f'source: "{source}"']
+    lines += [f'{key}: "{value}"' for key, value in extra.items()]
+    return "\n".join(lines + ["---", body, ""])

@@ -1,0 +1,164 @@
+"""Every rule of `newsletter check`, each proven with a broken file: the problem names file and line."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Callable
+
+import pytest
+
+from newsletter.config import load_settings
+from newsletter.content.check import check_issue
+from newsletter.content.problems import errors
+from tests.conftest import DAY, item_text, write
+
+Mutation = Callable[[Path], None]
+
+
+def _replace(name: str, old: str, new: str) -> Mutation:
+    def mutate(folder: Path) -> None:
+        path = folder / name
+        text = path.read_text(encoding="utf-8")
+        assert old in text, f"fixture {name} lacks {old!r}"
+        path.write_text(text.replace(old, new, 1), encoding="utf-8")
+
+    return mutate
+
+
+def _write(name: str, text: str) -> Mutation:
+    return lambda folder: write(folder / name, text) and None
+
+
+def _delete(name: str) -> Mutation:
+    return lambda folder: (folder / name).unlink()
+
+
+def _write_bytes(name: str, data: bytes) -> Mutation:
+    return lambda folder: (folder / name).write_bytes(data) and None
+
+
+LONG_BODY = " ".join(["mot"] * 121)
+
+CASES: list[tuple[str, Mutation, str, str]] = [
+    ("item count", _delete("05-pwc.md"), "issues/2026-11-24", "an issue has 5 items; this one has 4"),
+    ("too many items", _write("06-extra.md", item_text()), "issues/2026-11-24", "this one has 6"),
+    ("missing title", _replace("02-mobile.md", 'title: "Payer avec son mobile ? Non merci"\n', ""),
+     "02-mobile.md:1", "'title' is required"),
+    ("empty source", _replace("02-mobile.md", 'source: "Kantar TNS, Connected Life"', 'source: ""'),
+     "02-mobile.md:3", "'source' is required"),
+    ("body over word limit", _write("02-mobile.md", item_text(body=LONG_BODY)), "02-mobile.md:5",
+     "121 words; keep it to 120"),
+    ("title over limit", _write("02-mobile.md", item_text(title="T" * 101)), "02-mobile.md:2",
+     "101 characters; keep it to 100"),
+    ("subject over 78", _replace("issue.yaml", "résiste au numérique", "résiste au numérique" + "!" * 40),
+     "issue.yaml:1", "keep it to 78"),
+    ("preheader over 110", _replace("issue.yaml", "qui freinent.", "qui freinent." + " encore" * 8),
+     "issue.yaml:2", "keep it to 110"),
+    ("javascript link", _write("02-mobile.md", item_text(body="Un texte.\n\nVoir [ici](javascript:alert(1)).")),
+     "02-mobile.md:7", "'javascript:alert(1)' is not allowed"),
+    ("data link", _write("02-mobile.md", item_text(body="Voir [ici](data:text/html;base64,PHNjcmlwdD4=).")),
+     "02-mobile.md:5", "'data:text/html;base64,PHNjcmlwdD4=' is not allowed"),
+    ("file link", _write("02-mobile.md", item_text(body="Voir <file:///etc/passwd>.")),
+     "02-mobile.md:5", "'file:///etc/passwd' is not allowed"),
+    ("relative link", _write("02-mobile.md", item_text(body="Voir [ici](/etude).")),
+     "02-mobile.md:5", "links must be complete http:// or https:// addresses"),
+    ("url field scheme", _write("02-mobile.md", item_text(url="javascript:alert(1)")),
+     "02-mobile.md:4", "url 'javascript:alert(1)' must be a complete http:// or https:// address"),
+    ("image without alt", _replace("01-bots.md", 'image_alt: "Graphique en barres : 46 % refusent les bots"\n', ""),
+     "01-bots.md:5", "an image needs 'image_alt'"),
+    ("image file missing", _replace("01-bots.md", "images/barres.png", "images/absent.png"),
+     "01-bots.md:5", "image file 'images/absent.png' does not exist"),
+    ("image outside folder", _replace("01-bots.md", "images/barres.png", "../../../etc/hostname"),
+     "01-bots.md:5", "is outside the issue folder"),
+    ("image in body", _write("02-mobile.md", item_text(body="Voir ![x](https://www.example.org/x.png).")),
+     "02-mobile.md:5", "images inside the text are not supported"),
+    ("unknown merge field in body", _write("02-mobile.md", item_text(body="Bonjour\n{{ prenom }} !")),
+     "02-mobile.md:6", "unknown merge field {{ prenom }}"),
+    ("unknown merge field in intro", _replace("issue.yaml", "voici vos", "{{ ville }} voici vos"),
+     "issue.yaml:4", "unknown merge field {{ ville }}"),
+    ("malformed merge field", _write("02-mobile.md", item_text(body="Bonjour {{ first_name | upper }}")),
+     "02-mobile.md:5", "is not understood"),
+    ("merge field in a link", _write("02-mobile.md", item_text(body="[ici](https://x.example.org/?n={{ email }})")),
+     "02-mobile.md:5", "merge fields can be used in text, not inside a link"),
+    ("merge field in subject", _replace("issue.yaml", 'subject: "Le', 'subject: "{{ first_name }}, le'),
+     "issue.yaml:1", "merge fields cannot be used in the subject"),
+    ("broken YAML in item", _replace("02-mobile.md", 'tag: "Paiement"', 'tag: "Paiement'),
+     "02-mobile.md:", "invalid YAML"),
+    ("broken YAML in issue.yaml", _replace("issue.yaml", "preheader:", "preheader: : ["),
+     "issue.yaml:2", "invalid YAML"),
+    ("front matter not closed", _write("02-mobile.md", '---\ntitle: "x"\nsource: "y"\nUn texte.\n'),
+     "02-mobile.md:1", "the front matter is not closed"),
+    ("no front matter", _write("02-mobile.md", "Juste du texte.\n"), "02-mobile.md:1", "an item starts with a front matter"),
+    ("not UTF-8", _write_bytes("02-mobile.md", item_text(title="Caf\xe9").encode("cp1252")),
+     "02-mobile.md:2", "not UTF-8"),
+    ("bad file name", _write("notes.md", item_text()), "notes.md", "item files are named with their position first"),
+    ("duplicate number", _write("02-autre.md", item_text()), "02-mobile.md", "two items have the number 2"),
+    ("missing issue.yaml", _delete("issue.yaml"), "issue.yaml", "issue.yaml is missing"),
+    ("CRLF in subject", _replace("issue.yaml", 'subject: "Le consommateur', 'subject: "Bcc: x@evil.example\\r\\nLe'),
+     "issue.yaml:1", "contains a line break"),
+    ("empty body", _write("02-mobile.md", '---\ntitle: "x"\nsource: "y"\n---\n\n'), "02-mobile.md:5", "has no text"),
+    ("list value", _replace("02-mobile.md", 'tag: "Paiement"', "tag: [a, b]"), "02-mobile.md:4", "must be text"),
+    ("duplicate key", _replace("02-mobile.md", 'tag: "Paiement"', 'tag: "a"\ntag: "b"'), "02-mobile.md:5", "given twice"),
+]
+
+
+@pytest.mark.parametrize(("mutate", "location", "fragment"), [c[1:] for c in CASES], ids=[c[0] for c in CASES])
+def test_each_rule_names_file_and_line(project: Path, issue_dir: Path, mutate: Mutation, location: str,
+                                       fragment: str) -> None:
+    mutate(issue_dir)
+    report = check_issue(load_settings(project), DAY)
+    lines = [p.format(project) for p in errors(report.problems)]
+    assert any(location in line and fragment in line for line in lines), "\n".join(lines)
+    assert not report.ok
+
+
+def test_the_fixture_issue_passes(project: Path) -> None:
+    report = check_issue(load_settings(project), DAY)
+    assert report.problems == []
+    assert report.ok
+
+
+def test_all_problems_are_reported_at_once(project: Path, issue_dir: Path) -> None:
+    _replace("issue.yaml", "résiste au numérique", "x" * 90)(issue_dir)
+    write(issue_dir / "03-reseaux.md", item_text(title="T" * 120, body="[x](javascript:void(0)) {{ nom }}"))
+    _delete("05-pwc.md")(issue_dir)
+    report = check_issue(load_settings(project), DAY)
+    messages = " | ".join(p.message for p in report.problems)
+    for expected in ("keep it to 78", "keep it to 100", "javascript:void(0)", "{{ nom }}", "this one has 4"):
+        assert expected in messages
+
+
+WARNING_CASES = [
+    ("raw HTML block", item_text(body="Un texte.\n\n<script>alert(1)</script>\n"), "02-mobile.md:7", "raw HTML"),
+    ("inline HTML", item_text(body="Un <b onclick='x()'>texte</b>."), "02-mobile.md:5", "raw HTML"),
+    ("HTML in title", item_text(title="<img src=x onerror=alert(1)>"), "02-mobile.md:2", "contains HTML"),
+    ("unknown key", item_text(titel="x"), "02-mobile.md:4", "unknown key 'titel' is ignored; did you mean 'title'?"),
+    ("heading", item_text(body="# Titre\n\nTexte."), "02-mobile.md:5", "headings are not used"),
+]
+
+
+@pytest.mark.parametrize(("text", "location", "fragment"), [c[1:] for c in WARNING_CASES],
+                         ids=[c[0] for c in WARNING_CASES])
+def test_warnings_do_not_fail_the_check(project: Path, issue_dir: Path, text: str, location: str,
+                                        fragment: str) -> None:
+    write(issue_dir / "02-mobile.md", text)
+    report = check_issue(load_settings(project), DAY)
+    warnings = [p.format(project) for p in report.problems if p.severity == "warning"]
+    assert any(location in w and fragment in w for w in warnings), warnings
+    assert report.ok
+
+
+def test_html_over_the_clipping_budget(project: Path) -> None:
+    config = project / "newsletter.toml"
+    config.write_text(config.read_text(encoding="utf-8").replace("# max_html_bytes = 104448",
+                                                                 "max_html_bytes = 20000"), encoding="utf-8")
+    report = check_issue(load_settings(project), DAY)
+    assert any("Gmail clips" in p.message and p.line is None for p in errors(report.problems))
+
+
+def test_word_limit_comes_from_the_config(project: Path) -> None:
+    config = project / "newsletter.toml"
+    config.write_text(config.read_text(encoding="utf-8").replace("max_words = 120", "max_words = 10"),
+                      encoding="utf-8")
+    report = check_issue(load_settings(project), DAY)
+    assert sum("keep it to 10 or fewer" in p.message for p in report.problems) == 5

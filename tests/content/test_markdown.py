@@ -1,0 +1,77 @@
+"""Editor Markdown becomes sanitized HTML and readable text, with merge fields as placeholders."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from newsletter.content.markdown import MarkdownConverter, count_words
+from newsletter.merge import Context, MergeSlots
+
+HOSTILE = [
+    "<script>alert(1)</script>",
+    "<img src=x onerror=alert(1)>",
+    '<a href="javascript:alert(1)">x</a>',
+    "[x](javascript:alert(1))",
+    "[x](JaVaScRiPt:alert(1))",
+    "[x](data:text/html;base64,PHNjcmlwdD5hbGVydCgxKTwvc2NyaXB0Pg==)",
+    "<iframe src=https://evil.example></iframe>",
+    '<div style="background:url(javascript:alert(1))">x</div>',
+    "<svg onload=alert(1)>",
+    "[x](vbscript:msgbox(1))",
+    "<style>body{display:none}</style>",
+]
+
+
+def convert(source: str, slots: MergeSlots | None = None):  # type: ignore[no-untyped-def]
+    return MarkdownConverter("fr_FR").convert(source, path=Path("x.md"), first_line=1, slots=slots or MergeSlots())
+
+
+@pytest.mark.parametrize("source", HOSTILE)
+def test_hostile_markup_never_reaches_the_html(source: str) -> None:
+    html = convert(source).html.lower()
+    for bad in ("<script", "onerror", "onload", "javascript:", "vbscript:", "data:", "<iframe", "<svg", "<style",
+                "style="):
+        assert bad not in html
+
+
+def test_list_and_emphasis_survive() -> None:
+    fragment = convert("Intro **forte**.\n\n1. un\n2. deux\n")
+    assert "<strong>forte</strong>" in fragment.html
+    assert "<ol>" in fragment.html and "<li>deux</li>" in fragment.html
+    assert fragment.text == "Intro forte.\n\n1. un\n2. deux"
+
+
+def test_text_writes_links_out_and_wraps_at_78() -> None:
+    long = " ".join(["information"] * 30)
+    fragment = convert(f"{long} [l'étude](https://www.example.org/etude).")
+    assert "l'étude (https://www.example.org/etude)" in fragment.text
+    assert all(len(line) <= 78 for line in fragment.text.splitlines() if "https://" not in line)
+
+
+def test_list_items_wrap_under_their_marker() -> None:
+    fragment = convert("1. " + " ".join(["mot"] * 40))
+    first, second = fragment.text.splitlines()[:2]
+    assert first.startswith("1. mot") and second.startswith("   mot")
+
+
+def test_merge_fields_become_placeholders_per_context() -> None:
+    slots = MergeSlots()
+    fragment = convert('Bonjour {{ first_name | default("vous") }} !', slots)
+    html_token = slots.token("first_name", Context.HTML, "vous")
+    text_token = slots.token("first_name", Context.TEXT, "vous")
+    assert html_token in fragment.html and text_token in fragment.text
+    assert len(slots.slots) == 2
+
+
+def test_typography_skips_code_and_urls() -> None:
+    fragment = convert("Code `a : b` et [lien](https://example.org/?a=1:2) : fin")
+    assert "<code>a : b</code>" in fragment.html
+    assert 'href="https://example.org/?a=1:2"' in fragment.html
+    assert "\u00a0: fin" in fragment.html or "&nbsp;: fin" in fragment.html
+
+
+def test_word_count_ignores_urls() -> None:
+    assert count_words("Deux mots (https://www.example.org/un/deux/trois)") == 2
+    assert count_words("aujourd’hui c'est 46 % ") == 3

@@ -1,0 +1,43 @@
+"""French typography is applied to running text, never to URLs or addresses."""
+
+from __future__ import annotations
+
+import pytest
+
+from newsletter.content.typography import NBSP, NNBSP, french, typographer
+
+CASES = [
+    ("Source : Kantar", f"Source{NBSP}: Kantar"),
+    ("Source: Kantar", f"Source{NBSP}: Kantar"),
+    ("46 % des Français", f"46{NNBSP}% des Français"),
+    ("46% des Français", f"46{NNBSP}% des Français"),
+    ("Vraiment ? Oui !", f"Vraiment{NNBSP}? Oui{NNBSP}!"),
+    ("Quoi ?!", f"Quoi{NNBSP}?!"),
+    ("un point ; un autre", f"un point{NNBSP}; un autre"),
+    ("« bonjour »", f"«{NBSP}bonjour{NBSP}»"),
+    ("«bonjour»", f"«{NBSP}bonjour{NBSP}»"),
+    ("2 000 dirigeants", f"2{NNBSP}000 dirigeants"),
+    ("1 500 000 euros", f"1{NNBSP}500{NNBSP}000 euros"),
+    ("12 km et 3 M€", f"12{NBSP}km et 3{NBSP}M€"),
+    ("2,5 milliards", f"2,5{NBSP}milliards"),
+    ("à 7:00 précises", "à 7:00 précises"),
+    ("voir https://example.org/a?b=1 ici", "voir https://example.org/a?b=1 ici"),
+    ("écrire à redaction@example.org", "écrire à redaction@example.org"),
+    ("(?)", "(?)"),
+    ("en 2017 200 personnes", "en 2017 200 personnes"),
+]
+
+
+@pytest.mark.parametrize(("text", "expected"), CASES, ids=[c[0] for c in CASES])
+def test_french_rules(text: str, expected: str) -> None:
+    assert french(text) == expected
+
+
+@pytest.mark.parametrize("text", [c[0] for c in CASES])
+def test_applying_twice_changes_nothing(text: str) -> None:
+    assert french(french(text)) == french(text)
+
+
+def test_other_locales_are_left_alone() -> None:
+    assert typographer("en_GB")("Source : x") == "Source : x"
+    assert typographer("fr_CA")("Source : x") == f"Source{NBSP}: x"

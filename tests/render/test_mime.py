@@ -1,0 +1,84 @@
+"""The sample message is a well-formed multipart/alternative message that any parser reads back."""
+
+from __future__ import annotations
+
+import email
+import email.policy
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from newsletter.config import Settings
+from newsletter.content.load import load_issue
+from newsletter.render.mime import HeaderInjectionError, Recipient, build_message
+from newsletter.render.pipeline import RenderedIssue, render_issue
+from newsletter.tokens import UNSUBSCRIBE, read_token
+from tests.conftest import DAY, SECRET
+
+WHEN = datetime(2026, 11, 24, 7, 0, tzinfo=ZoneInfo("Europe/Paris"))
+
+
+@pytest.fixture
+def rendered(settings: Settings) -> RenderedIssue:
+    return render_issue(load_issue(settings.issues_dir, DAY, 5).issue, settings)
+
+
+def build(rendered: RenderedIssue, settings: Settings, recipient: Recipient) -> bytes:
+    return build_message(rendered, settings, recipient, secret_key=SECRET, date=WHEN)
+
+
+def test_message_parses_back_with_both_parts(rendered: RenderedIssue, settings: Settings) -> None:
+    raw = build(rendered, settings, Recipient("Zoe.Durand@Example.org", "Zoé", "Durand"))
+    msg = email.message_from_bytes(raw, policy=email.policy.default)
+    assert msg["Subject"] == rendered.subject
+    assert msg["From"].addresses[0].display_name == "La rédaction"
+    assert msg["To"].addresses[0].display_name == "Zoé Durand"
+    assert msg["Message-ID"].startswith("<2026-11-24.") and msg["Date"] == "Tue, 24 Nov 2026 07:00:00 +0100"
+    assert msg.get_content_type() == "multipart/alternative"
+    text_part, html_part = msg.iter_parts()
+    assert text_part.get_content_type() == "text/plain" and html_part.get_content_type() == "text/html"
+    html, text = rendered.personalize({"first_name": "Zoé", "last_name": "Durand", "email": "Zoe.Durand@example.org",
+                                      "unsubscribe_url": msg["List-Unsubscribe"].split(">")[0][1:]})
+    # Line ends travel as CRLF on the wire.
+    assert text_part.get_content().replace("\r\n", "\n") == text
+    assert html_part.get_content().replace("\r\n", "\n") == html
+
+
+def test_list_unsubscribe_is_one_click_and_never_encoded(rendered: RenderedIssue, settings: Settings) -> None:
+    raw = build(rendered, settings, Recipient("zoe@example.org"))
+    header_block = raw.split(b"\r\n\r\n", 1)[0].decode("ascii")
+    line = next(h for h in header_block.split("\r\n") if h.startswith("List-Unsubscribe:"))
+    assert "=?" not in line
+    url = line.split("<", 1)[1].split(">", 1)[0]
+    assert url.startswith("https://news.example.org/u/")
+    assert read_token(SECRET, UNSUBSCRIBE, url.rsplit("/", 1)[1]) == "zoe@example.org"
+    assert "List-Unsubscribe-Post: List-Unsubscribe=One-Click" in header_block
+    assert all(len(line) <= 998 for line in raw.split(b"\r\n"))
+    body_lines = raw.split(b"\r\n\r\n", 1)[1].split(b"\r\n")
+    assert max(len(line) for line in body_lines) <= 76
+
+
+def test_message_id_is_stable_per_issue_and_address(rendered: RenderedIssue, settings: Settings) -> None:
+    a1 = build(rendered, settings, Recipient("a@example.org"))
+    a2 = build(rendered, settings, Recipient("a@example.org", "Autre"))
+    b = build(rendered, settings, Recipient("b@example.org"))
+
+    def mid(raw: bytes) -> str:
+        return str(email.message_from_bytes(raw, policy=email.policy.default)["Message-ID"])
+
+    assert mid(a1) == mid(a2) != mid(b)
+
+
+@pytest.mark.parametrize(
+    "recipient",
+    [
+        Recipient("victim@example.org\r\nBcc: all@example.org"),
+        Recipient("victim@example.org", "Eve\r\nBcc: all@example.org"),
+        Recipient("victim@example.org", "Eve\nX-Injected: 1"),
+    ],
+)
+def test_line_breaks_in_header_values_are_refused(rendered: RenderedIssue, settings: Settings,
+                                                  recipient: Recipient) -> None:
+    with pytest.raises(HeaderInjectionError):
+        build(rendered, settings, recipient)

@@ -1,0 +1,98 @@
+"""Rendering: placeholders survive MJML and premailer, escaping fits each context, output is stable."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from newsletter.config import Settings
+from newsletter.content.load import load_issue
+from newsletter.merge import TEMPLATE_FIELDS, TOKEN_RE, Context
+from newsletter.render.pipeline import RenderedIssue, render_issue
+from tests.conftest import DAY, item_text, write
+
+HOSTILE_VALUES = {
+    "first_name": '<script>alert("x")</script>&',
+    "last_name": "O'Brien \" onmouseover=alert(1)",
+    "email": "zoe@example.org",
+    "unsubscribe_url": 'https://news.example.org/u/a"b<c>?x=1&y=2',
+}
+
+
+def render(settings: Settings) -> RenderedIssue:
+    return render_issue(load_issue(settings.issues_dir, DAY, 5).issue, settings)
+
+
+def test_every_placeholder_survives_the_whole_pipeline(settings: Settings) -> None:
+    rendered = render(settings)
+    used_html = {rendered.slots.slots[i] for i in map(int, TOKEN_RE.findall(rendered.html))}
+    used_text = {rendered.slots.slots[i] for i in map(int, TOKEN_RE.findall(rendered.text))}
+    # Every slot allocated while rendering is found intact in one of the two masters.
+    assert used_html | used_text == set(rendered.slots.slots)
+    assert {s.context for s in used_html} == {Context.HTML, Context.URL}
+    assert {s.context for s in used_text} == {Context.TEXT}
+    # The unsubscribe URL sits inside an href, the riskiest place for premailer and MJML.
+    url_token = rendered.slots.token("unsubscribe_url", Context.URL)
+    assert f'href="{url_token}"' in rendered.html
+    assert {s.field for s in rendered.slots.slots} <= set(TEMPLATE_FIELDS)
+
+
+def test_substitution_escapes_per_context(settings: Settings) -> None:
+    rendered = render(settings)
+    html, text = rendered.personalize(HOSTILE_VALUES)
+    assert "<script>" not in html and "&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt;&amp;" in html
+    assert 'href="https://news.example.org/u/a&quot;b&lt;c&gt;?x=1&amp;y=2"' in html
+    assert '<script>alert("x")</script>&' in text  # plain text is not HTML: kept as typed
+    assert not TOKEN_RE.search(html) and not TOKEN_RE.search(text)
+
+
+def test_missing_first_name_falls_back_to_the_default(settings: Settings) -> None:
+    html, text = render(settings).personalize({"email": "a@example.org", "unsubscribe_url": "https://x.example/u"})
+    assert "Bonjour à toutes et à tous," in text
+    assert "Bonjour à toutes et à tous," in html
+
+
+def test_rendering_is_deterministic(settings: Settings) -> None:
+    first, second = render(settings), render(settings)
+    assert first.html == second.html and first.text == second.text
+
+
+def test_html_is_accessible_and_responsive(settings: Settings) -> None:
+    html = render(settings).html
+    assert html.startswith("<!doctype html>")
+    assert re.search(r'<html[^>]* lang="fr"', html)
+    tables = re.findall(r"<table\b[^>]*>", html)
+    assert tables and all('role="presentation"' in t for t in tables)
+    images = re.findall(r"<img\b[^>]*>", html)
+    assert images and all(re.search(r'alt="[^"]+"', i) for i in images)
+    assert "@media" in html  # responsive rules kept beside the inlined styles
+    assert "<script" not in html.lower()
+    assert re.search(r"display:none[^>]*>\s*Bots, paiement mobile", html)  # hidden preheader first
+    assert len(re.findall(r"<h2\b", html)) == 5 and len(re.findall(r"<h1\b", html)) == 1
+
+
+def test_local_images_point_to_the_web_archive(settings: Settings) -> None:
+    html = render(settings).html
+    assert 'src="https://news.example.org/archive/2026-11-24/images/barres.png"' in html
+
+
+def test_text_part_reads_on_its_own(settings: Settings) -> None:
+    text = render(settings).text
+    assert "<" not in text.replace("<https", "")  # no HTML leftovers
+    assert "Source\u00a0: Kantar TNS, Connected Life" in text
+    assert "Lire la suite\u00a0: https://www.example.org/forrester-2018" in text
+    long_lines = [line for line in text.splitlines() if len(line) > 78 and "http" not in line]
+    assert long_lines == []
+
+
+@pytest.mark.parametrize("field", ["title", "source", "tag"])
+def test_hostile_front_matter_is_escaped(settings: Settings, project: Path, field: str) -> None:
+    values = {"title": "T", "source": "S", "tag": "x"}
+    values[field] = '<script>alert(1)</script><img src=x onerror=alert(2)>'
+    write(project / "issues" / DAY.isoformat() / "02-mobile.md",
+          item_text(title=values["title"], source=values["source"], tag=values["tag"]))
+    rendered = render(settings)
+    assert "<script>alert(1)" not in rendered.html and "onerror=alert(2)>" not in rendered.html
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in rendered.html
