@@ -1,0 +1,87 @@
+"""newsletter.toml: every wrong key gives a one-line error naming the key, never a traceback."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from newsletter.cli import cli, main
+from newsletter.config import load_settings, secret_from_env
+from newsletter.errors import ConfigError
+from tests.conftest import REPO
+
+GOOD = (REPO / "newsletter.toml").read_text(encoding="utf-8")
+
+CASES = [
+    ("unknown table", GOOD + "\n[mail]\nx = 1\n", "unknown table [mail]"),
+    ("typo in key", GOOD.replace("postal_address =", "postal_adress ="),
+     "[newsletter] has an unknown key 'postal_adress'; did you mean 'postal_address'?"),
+    ("missing name", GOOD.replace('name = "5 infos relation client"\n', ""), "[newsletter] name is required"),
+    ("bad sender", GOOD.replace("<redaction@example.org>", "<redaction at example.org>"),
+     "[newsletter] sender is not a valid address"),
+    ("sender with newline", GOOD.replace('sender = "La rédaction <redaction@example.org>"',
+                                         'sender = "La rédaction <redaction@example.org>\\nBcc: x@example.org"'),
+     "[newsletter] sender must be one line"),
+    ("base_url not http", GOOD.replace('"https://news.example.org"', '"news.example.org"'),
+     "[newsletter] base_url must be an absolute http(s) address"),
+    ("unknown locale", GOOD.replace('locale = "fr_FR"', 'locale = "xx_YY"'), "[newsletter] locale 'xx_YY'"),
+    ("unknown timezone", GOOD.replace('"Europe/Paris"', '"Europe/Atlantis"'), "[newsletter] timezone 'Europe/Atlantis'"),
+    ("items not a number", GOOD.replace("items_per_issue = 5", 'items_per_issue = "five"'),
+     "[newsletter] items_per_issue must be a whole number"),
+    ("items zero", GOOD.replace("items_per_issue = 5", "items_per_issue = 0"),
+     "[newsletter] items_per_issue must be at least 1"),
+    ("rate negative", GOOD.replace("rate_per_second = 20", "rate_per_second = -1"),
+     "[delivery] rate_per_second must be a positive number"),
+    ("approval as text", GOOD.replace("require_approval = true", 'require_approval = "yes"'),
+     "[schedule] require_approval must be true or false"),
+    ("port too big", GOOD.replace("port = 8080", "port = 80800"), "[web] port must be at least 1 and at most 65535"),
+    ("words as text", GOOD.replace("max_words = 120", 'max_words = "120"'), "[content] max_words must be a whole number"),
+    ("bad TOML", GOOD.replace('name = "5 infos', 'name = 5 infos'), "invalid TOML"),
+    ("adapter name", GOOD.replace('adapter = "outbox"', 'adapter = "Out Box"'), "[delivery] adapter must be a name"),
+    ("no newsletter table", "[web]\nport = 8080\n", "the [newsletter] table is required"),
+]
+
+
+@pytest.mark.parametrize(("text", "fragment"), [c[1:] for c in CASES], ids=[c[0] for c in CASES])
+def test_bad_setting_names_the_key(tmp_path: Path, text: str, fragment: str) -> None:
+    assert text != GOOD
+    (tmp_path / "newsletter.toml").write_text(text, encoding="utf-8")
+    with pytest.raises(ConfigError) as caught:
+        load_settings(tmp_path)
+    assert fragment in str(caught.value)
+    assert "\n" not in str(caught.value)
+
+
+@pytest.mark.parametrize(("text", "fragment"), [c[1:] for c in CASES[:4]], ids=[c[0] for c in CASES[:4]])
+def test_cli_exits_2_without_traceback(tmp_path: Path, text: str, fragment: str) -> None:
+    (tmp_path / "newsletter.toml").write_text(text, encoding="utf-8")
+    result = CliRunner().invoke(cli, ["--project", str(tmp_path), "check", "2026-11-24"], standalone_mode=False,
+                                catch_exceptions=True)
+    assert isinstance(result.exception, ConfigError)
+    code = main(["--project", str(tmp_path), "check", "2026-11-24"])
+    assert code == 2
+
+
+def test_not_utf8_config(tmp_path: Path) -> None:
+    (tmp_path / "newsletter.toml").write_bytes(GOOD.encode("utf-8").replace("rédaction".encode(), b"r\xe9daction"))
+    with pytest.raises(ConfigError, match="not UTF-8"):
+        load_settings(tmp_path)
+
+
+def test_defaults_fill_what_is_left_out(tmp_path: Path) -> None:
+    (tmp_path / "newsletter.toml").write_text(
+        '[newsletter]\nname = "N"\nsender = "a@example.org"\npostal_address = "Paris"\n'
+        'base_url = "https://n.example.org/"\n', encoding="utf-8")
+    settings = load_settings(tmp_path)
+    assert settings.newsletter.items_per_issue == 5 and settings.newsletter.locale == "fr_FR"
+    assert settings.newsletter.base_url == "https://n.example.org"
+    assert settings.content.max_words == 120 and settings.delivery.adapter == "outbox"
+    assert settings.newsletter.sender_name == "N"
+
+
+def test_secrets_come_from_the_environment_only() -> None:
+    assert secret_from_env("K", purpose="key", environ={"K": "s3cret"}) == "s3cret"
+    with pytest.raises(ConfigError, match="environment variable SMTP_PASSWORD is not set"):
+        secret_from_env("SMTP_PASSWORD", purpose="SMTP password", environ={})
