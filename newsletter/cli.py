@@ -65,7 +65,7 @@ pass_project = click.make_pass_decorator(Project)
 
 
 def date_argument(f: F) -> F:
-    return click.argument("day", metavar="[DATE]", type=DATE, required=False)(f)  # type: ignore[return-value]
+    return click.argument("day", metavar="[DATE]", type=DATE, required=False)(f)
 
 
 def _print_problems(problems: list[Problem], root: Path) -> None:
@@ -201,7 +201,7 @@ def preview(project: Project, day: date | None, host: str, port: int) -> None:
         server = make_server(settings.root, day, host, port)
     except OSError as err:
         raise ConfigError(f"cannot listen on {host}:{port}: {err.strerror}", hint="choose another --port") from err
-    url = f"http://{server.server_address[0]}:{server.server_address[1]}/"
+    url = f"http://{host}:{server.server_port}/"
     click.echo(f"Preview of {day.isoformat()} at {url} (Ctrl+C to stop)")
     try:
         server.serve_forever()

@@ -65,6 +65,11 @@ class ContentSettings:
     max_title_chars: int = 100
     max_html_bytes: int = GMAIL_CLIP_BYTES
 
+    @property
+    def max_body_chars(self) -> int:
+        """Beyond this a body is certainly over the word limit; it is not even parsed."""
+        return max(2_000, self.max_words * 40)
+
 
 @dataclass(frozen=True)
 class StoreSettings:

@@ -86,8 +86,11 @@ def _parse_mapping(
                     '(put text containing ": " or "#" between double quotes)')
         )
         return values, lines, styles
-    except (yaml.YAMLError, RecursionError) as err:
-        problems.append(Problem(path, first_line, f"invalid YAML: {err.__class__.__name__}"))
+    except RecursionError:
+        problems.append(Problem(path, first_line, "the YAML is nested too deeply; write plain key: value lines"))
+        return values, lines, styles
+    except yaml.YAMLError as err:
+        problems.append(Problem(path, first_line, f"invalid YAML: {err}"))
         return values, lines, styles
     if node is None:
         return values, lines, styles

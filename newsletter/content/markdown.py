@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 import textwrap
+from html import escape
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Sequence
@@ -55,13 +56,14 @@ class Fragment:
 class MarkdownConverter:
     """Converts editor Markdown for one locale; create one per render and reuse it."""
 
-    def __init__(self, locale: str, *, text_width: int = 78) -> None:
+    def __init__(self, locale: str, *, text_width: int = 78, max_chars: int = 20_000) -> None:
         self.md = MarkdownIt("commonmark", {"html": True})
         # Accept every URL at parse time so that the checks below can *see* bad links and
         # report them; the sanitizer removes them from the output in any case.
-        self.md.validateLink = lambda url: True
+        self.md.validateLink = lambda url: True  # type: ignore[method-assign]
         self.typo = typographer(locale)
         self.text_width = text_width
+        self.max_chars = max_chars
 
     def convert(self, source: str, *, path: Path, first_line: int, slots: MergeSlots) -> Fragment:
         """Convert ``source`` (which starts at ``first_line`` of ``path``).
@@ -70,6 +72,13 @@ class MarkdownConverter:
         text-context ones in ``text``.
         """
         problems: list[Problem] = []
+        if len(source) > self.max_chars:
+            # Far over any word limit; parsing it would only cost time (Markdown parsing is
+            # quadratic on some inputs), so report it and show it as plain text.
+            problems.append(Problem(path, first_line, f"the text has {len(source):,} characters; an item is a few "
+                                    f"sentences (at most {self.max_chars:,} characters), shorten it"))
+            shown = source[: self.max_chars]
+            return Fragment(f"<p>{escape(shown)}</p>", shown, count_words(source), problems)
         source_lines = source.split("\n")
 
         def line_of(offset: int) -> int:

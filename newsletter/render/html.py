@@ -43,7 +43,10 @@ def mjml_to_email_html(source: str, *, template_name: str = "email.mjml.j2") -> 
         cssutils_logging_level=logging.CRITICAL,
         disable_leftover_css=False,
     )
-    html = inliner.transform()
+    try:
+        html = inliner.transform()
+    except Exception as err:  # lxml and cssutils raise their own types on broken input
+        raise RenderError(f"{template_name}: the CSS could not be inlined: {err}") from err
     if not html.lower().startswith("<!doctype"):
         html = _DOCTYPE + html
     return html.rstrip("\n") + "\n"

@@ -113,14 +113,14 @@ def render_issue(issue: Issue, settings: Settings, *, asset_base: str | None = N
     nl = settings.newsletter
     typo = typographer(nl.locale)
     slots = MergeSlots()
-    converter = MarkdownConverter(nl.locale, text_width=TEXT_WIDTH)
+    converter = MarkdownConverter(nl.locale, text_width=TEXT_WIDTH, max_chars=settings.content.max_body_chars)
     problems: list[Problem] = []
     web_url = f"{nl.base_url}/archive/{issue.date.isoformat()}/"
     assets = asset_base if asset_base is not None else web_url
 
     intro = converter.convert(issue.intro, path=issue.meta_path, first_line=issue.intro_line, slots=slots)
     problems.extend(intro.problems)
-    items = []
+    items: list[dict[str, Any]] = []
     for position, item in enumerate(issue.items, start=1):
         body = converter.convert(item.body, path=item.path, first_line=item.body_line, slots=slots)
         problems.extend(body.problems)
