@@ -98,7 +98,7 @@ CASES: list[tuple[str, Mutation, str, str]] = [
      "issue.yaml:1", "contains a line break"),
     ("empty body", _write("02-mobile.md", '---\ntitle: "x"\nsource: "y"\n---\n\n'), "02-mobile.md:5", "has no text"),
     ("pathological Markdown is not parsed", _write("02-mobile.md", item_text(body="*_[" * 40_000)),
-     "02-mobile.md:5", "the text has 120,000 characters"),
+     "02-mobile.md:5", "the text has 120,001 characters"),
     ("YAML nested too deeply", _write("02-mobile.md", "---\ntitle: " + "[" * 20_000 + "\n---\nx\n"),
      "02-mobile.md:2", "nested too deeply"),
     ("list value", _replace("02-mobile.md", 'tag: "Paiement"', "tag: [a, b]"), "02-mobile.md:4", "must be text"),
