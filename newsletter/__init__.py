@@ -3,10 +3,15 @@
 from newsletter.errors import (
     ConfigError,
     ContentError,
+    DeliveryError,
+    ImportFileError,
     IssueNotFoundError,
     NewsletterError,
+    PermanentDeliveryError,
     RenderError,
     ScaffoldError,
+    StoreError,
+    TransientDeliveryError,
 )
 
 __version__ = "0.1.0"
@@ -14,9 +19,14 @@ __version__ = "0.1.0"
 __all__ = [
     "ConfigError",
     "ContentError",
+    "DeliveryError",
+    "ImportFileError",
     "IssueNotFoundError",
     "NewsletterError",
+    "PermanentDeliveryError",
     "RenderError",
     "ScaffoldError",
+    "StoreError",
+    "TransientDeliveryError",
     "__version__",
 ]

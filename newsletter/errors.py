@@ -43,5 +43,25 @@ class RenderError(NewsletterError):
     """A template or the MJML/CSS pipeline failed to produce the email."""
 
 
+class StoreError(NewsletterError):
+    """The database cannot be opened, migrated or written."""
+
+
+class DeliveryError(NewsletterError):
+    """A message could not be handed to the transport."""
+
+
+class TransientDeliveryError(DeliveryError):
+    """A failure worth retrying later: 4xx replies, dropped connections, timeouts, 429."""
+
+
+class PermanentDeliveryError(DeliveryError):
+    """A failure that retrying will not fix: 5xx replies, refused recipients."""
+
+
+class ImportFileError(NewsletterError):
+    """A subscriber file cannot be read at all (missing, not CSV, no email column)."""
+
+
 class ScaffoldError(NewsletterError):
     """``init`` or ``new`` would overwrite existing files."""

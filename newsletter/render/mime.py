@@ -1,10 +1,17 @@
-"""A complete ``multipart/alternative`` message for one recipient, as bytes.
+"""The MIME messages of an issue: built once, then one cheap substitution per recipient.
 
-Headers are written here rather than by :class:`email.message.EmailMessage`, whose folding
-may turn a long ``List-Unsubscribe`` into RFC 2047 encoded-words that Gmail then ignores.
-Every header value is checked for CR/LF first, so no header can be built from unchecked
-input; non-ASCII text (subject, display names) is encoded per RFC 2047 in words of at most
-75 characters; the two bodies are UTF-8, quoted-printable, text before HTML.
+:class:`MessageFactory` lays out the whole ``multipart/alternative`` message once per send:
+constant headers, boundary, and both bodies already quoted-printable encoded line by line
+(QP encodes each line on its own, so a line without a placeholder is encoded once for
+everybody). Per recipient it fills in ``To``, ``Message-ID`` and ``List-Unsubscribe`` and
+encodes only the few lines that hold a placeholder. :func:`build_message_stdlib` builds the
+same message with :class:`email.message.EmailMessage`; tests prove both parse the same, and
+the benchmark measures the difference.
+
+Headers are written here rather than by the standard library, whose folding may turn a long
+``List-Unsubscribe`` into RFC 2047 encoded-words that Gmail then ignores. Every header value
+is checked for CR/LF, so no header is ever built from unchecked input; non-ASCII text
+(subject, display names) is encoded per RFC 2047 in words of at most 75 characters.
 """
 
 from __future__ import annotations
@@ -14,14 +21,15 @@ import re
 import unicodedata
 from dataclasses import dataclass
 from datetime import datetime
+from email import policy as email_policy
 from email import quoprimime
 from email.header import Header
+from email.message import EmailMessage
 from email.utils import format_datetime, formataddr
-
-from email_validator import EmailNotValidError, validate_email
 
 from newsletter.config import Settings
 from newsletter.errors import NewsletterError
+from newsletter.merge import TOKEN_RE, CompiledTemplate, MergeSlots
 from newsletter.render.pipeline import RenderedIssue
 from newsletter.tokens import UNSUBSCRIBE, make_token
 
@@ -46,6 +54,15 @@ class Recipient:
         return " ".join(part for part in (self.first_name, self.last_name) if part)
 
 
+@dataclass(frozen=True)
+class BuiltMessage:
+    """One recipient's message, ready for any transport."""
+
+    recipient: str
+    message_id: str
+    data: bytes
+
+
 def _safe(name: str, value: str) -> str:
     if _UNSAFE.search(value):
         raise HeaderInjectionError(f"the {name} header value {value[:60]!r} contains a line break; refused")
@@ -59,8 +76,13 @@ def _encode_text(name: str, value: str) -> str:
     return Header(value, "utf-8", maxlinelen=76, header_name=name).encode(linesep=CRLF)
 
 
-def _address(name: str, addr: str) -> str:
-    return formataddr((name, addr), charset="utf-8") if name else addr
+def _address(name: str, addr: str, header: str = "To") -> str:
+    """``Name <addr>``: ASCII names quoted as needed, others as RFC 2047 words of at most 75 characters."""
+    if not name:
+        return addr
+    if name.isascii():
+        return formataddr((name, addr))
+    return f"{Header(name, 'utf-8', maxlinelen=76, header_name=header).encode(linesep=CRLF)} <{addr}>"
 
 
 def slug(text: str) -> str:
@@ -88,71 +110,127 @@ def recipient_values(settings: Settings, recipient: Recipient, secret_key: str) 
     }
 
 
-def _qp(text: str) -> str:
+def _qp_line(line: str) -> str:
     # quoprimime works on characters; feed it UTF-8 bytes one character per byte.
-    data = text.replace("\r\n", "\n").encode("utf-8").decode("latin-1")
-    return quoprimime.body_encode(data, maxlinelen=76, eol=CRLF)
+    return quoprimime.body_encode(line.encode("utf-8").decode("latin-1"), maxlinelen=76, eol=CRLF)
 
 
-def build_message(
-    rendered: RenderedIssue,
-    settings: Settings,
-    recipient: Recipient,
-    *,
-    secret_key: str,
-    date: datetime,
-    subject_prefix: str = "",
-) -> bytes:
-    """Build the message ``rendered`` makes for ``recipient``.
+class _EncodedBody:
+    """A master body as runs of pre-encoded lines and the few lines that need a recipient."""
 
-    :param date: the ``Date`` header (the send time; the issue's time for samples).
+    def __init__(self, master: str, slots: MergeSlots) -> None:
+        self.segments: list[str | CompiledTemplate] = []
+        static: list[str] = []
+        for line in master.replace("\r\n", "\n").split("\n"):
+            if TOKEN_RE.search(line):
+                if static:
+                    self.segments.append(CRLF.join(static) + CRLF)
+                    static = []
+                self.segments.append(CompiledTemplate(line, slots))
+            else:
+                static.append(_qp_line(line))
+        self.tail = CRLF.join(static)
+
+    def encode(self, values: dict[str, str]) -> str:
+        out = [seg if isinstance(seg, str) else _qp_line(seg.render(values)) + CRLF for seg in self.segments]
+        out.append(self.tail)
+        return "".join(out)
+
+
+class MessageFactory:
+    """Builds every recipient's message of one send from one layout.
+
+    :param date: the ``Date`` header, the same for the whole send.
     :param subject_prefix: e.g. ``"[TEST] "`` for test sends.
-    :raises HeaderInjectionError: when any header value holds a line break.
-    :raises NewsletterError: when the recipient's address is not valid.
     """
-    try:
-        address = validate_email(_safe("To", recipient.email), check_deliverability=False).normalized
-    except EmailNotValidError as err:
-        raise NewsletterError(f"{recipient.email!r} is not a valid address: {err}") from err
+
+    def __init__(self, rendered: RenderedIssue, settings: Settings, *, secret_key: str, date: datetime,
+                 subject_prefix: str = "") -> None:
+        nl = settings.newsletter
+        self.settings = settings
+        self.secret_key = secret_key
+        self.issue_key = rendered.issue.date.isoformat()
+        boundary = "=_nl_" + hashlib.sha256(f"{self.issue_key}\0{rendered.subject}".encode()).hexdigest()[:28]
+        self._mailto = f"<mailto:{_safe('Reply-To', nl.reply_to)}?subject=unsubscribe>"
+        first = [("From", _address(nl.sender_name, nl.sender_address, "From"))]
+        rest = [
+            ("Reply-To", nl.reply_to),
+            ("Subject", subject_prefix + rendered.subject),
+            ("Date", format_datetime(date)),
+            ("List-Id", f"<{slug(nl.name)}.{nl.sender_domain}>"),
+            ("List-Unsubscribe-Post", "List-Unsubscribe=One-Click"),
+            ("List-Archive", f"<{nl.base_url}/archive/>"),
+            ("MIME-Version", "1.0"),
+            ("Content-Type", f'multipart/alternative; boundary="{boundary}"'),
+        ]
+        self._head = self._header_block(first)
+        self._middle = self._header_block(rest)
+        part = "Content-Type: text/{kind}; charset=utf-8" + CRLF + "Content-Transfer-Encoding: quoted-printable"
+        self._text_open = CRLF.join(["", "This is a multipart message in MIME format.", f"--{boundary}",
+                                     part.format(kind="plain"), "", ""])
+        self._html_open = CRLF.join(["", f"--{boundary}", part.format(kind="html"), "", ""])
+        self._close = CRLF + f"--{boundary}--" + CRLF
+        self._text = _EncodedBody(rendered.text, rendered.slots)
+        self._html = _EncodedBody(rendered.html, rendered.slots)
+
+    @staticmethod
+    def _header_block(headers: list[tuple[str, str]]) -> str:
+        lines = []
+        for name, value in headers:
+            _safe(name, value)
+            encoded = _encode_text(name, value) if name in ("Subject", "Reply-To") else value
+            lines.append(f"{name}: {encoded}{CRLF}")
+        return "".join(lines)
+
+    def build(self, recipient: Recipient) -> BuiltMessage:
+        """The complete message for one recipient, as bytes.
+
+        :raises HeaderInjectionError: when the address or a name holds a line break.
+        """
+        address = _safe("To", recipient.email)
+        _safe("To", recipient.display_name)
+        values = recipient_values(self.settings, recipient, self.secret_key)
+        mid = message_id(self.settings, self.issue_key, address)
+        to = _address(recipient.display_name, address)
+        text = "".join((
+            self._head,
+            f"To: {to}{CRLF}",
+            self._middle,
+            f"Message-ID: {mid}{CRLF}",
+            f"List-Unsubscribe: <{values['unsubscribe_url']}>, {self._mailto}{CRLF}",
+            self._text_open,
+            self._text.encode(values),
+            self._html_open,
+            self._html.encode(values),
+            self._close,
+        ))
+        return BuiltMessage(address, mid, text.encode("ascii"))
+
+
+def build_message(rendered: RenderedIssue, settings: Settings, recipient: Recipient, *, secret_key: str,
+                  date: datetime, subject_prefix: str = "") -> bytes:
+    """One recipient's message (a factory for a single use: samples and tests)."""
+    factory = MessageFactory(rendered, settings, secret_key=secret_key, date=date, subject_prefix=subject_prefix)
+    return factory.build(recipient).data
+
+
+def build_message_stdlib(rendered: RenderedIssue, settings: Settings, recipient: Recipient, *, secret_key: str,
+                         date: datetime) -> bytes:
+    """The same message built the usual way, with :class:`EmailMessage` (reference and baseline)."""
     nl = settings.newsletter
-    issue_key = rendered.issue.date.isoformat()
     values = recipient_values(settings, recipient, secret_key)
-    values["email"] = address
     html, text = rendered.personalize(values)
-    boundary = "=_nl_" + hashlib.sha256(f"{issue_key}\0{rendered.subject}".encode()).hexdigest()[:28]
-    list_id = f"{slug(nl.name)}.{nl.sender_domain}"
-    headers = [
-        ("From", _address(nl.sender_name, nl.sender_address)),
-        ("To", _address(recipient.display_name, address)),
-        ("Reply-To", nl.reply_to),
-        ("Subject", subject_prefix + rendered.subject),
-        ("Date", format_datetime(date)),
-        ("Message-ID", message_id(settings, issue_key, address)),
-        ("List-Id", f"<{list_id}>"),
-        ("List-Unsubscribe", f"<{values['unsubscribe_url']}>, <mailto:{nl.reply_to}?subject=unsubscribe>"),
-        ("List-Unsubscribe-Post", "List-Unsubscribe=One-Click"),
-        ("List-Archive", f"<{nl.base_url}/archive/>"),
-        ("MIME-Version", "1.0"),
-        ("Content-Type", f'multipart/alternative; boundary="{boundary}"'),
-    ]
-    lines = []
-    for name, value in headers:
-        _safe(name, value)
-        encoded = value if name.startswith("List-") else _encode_text(name, value)
-        lines.append(f"{name}: {encoded}")
-    part_head = "Content-Type: text/{kind}; charset=utf-8" + CRLF + "Content-Transfer-Encoding: quoted-printable"
-    body = [
-        "",
-        "This is a multipart message in MIME format.",
-        f"--{boundary}",
-        part_head.format(kind="plain"),
-        "",
-        _qp(text),
-        f"--{boundary}",
-        part_head.format(kind="html"),
-        "",
-        _qp(html),
-        f"--{boundary}--",
-        "",
-    ]
-    return (CRLF.join(lines) + CRLF + CRLF.join(body)).encode("ascii")
+    msg = EmailMessage(policy=email_policy.SMTP)
+    msg["From"] = formataddr((nl.sender_name, nl.sender_address))
+    msg["To"] = formataddr((recipient.display_name, recipient.email))
+    msg["Reply-To"] = nl.reply_to
+    msg["Subject"] = rendered.subject
+    msg["Date"] = format_datetime(date)
+    msg["Message-ID"] = message_id(settings, rendered.issue.date.isoformat(), recipient.email)
+    msg["List-Id"] = f"<{slug(nl.name)}.{nl.sender_domain}>"
+    msg["List-Unsubscribe"] = f"<{values['unsubscribe_url']}>, <mailto:{nl.reply_to}?subject=unsubscribe>"
+    msg["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
+    msg["List-Archive"] = f"<{nl.base_url}/archive/>"
+    msg.set_content(text, cte="quoted-printable")
+    msg.add_alternative(html, subtype="html", cte="quoted-printable")
+    return msg.as_bytes()

@@ -1,0 +1,132 @@
+"""Open the store: an SQLAlchemy engine on the configured URL, migrated to the current schema.
+
+SQLite is the embedded default (``sqlite:///state/newsletter.db``, relative to the project);
+the same code runs on PostgreSQL (``postgresql+psycopg://…``). Migrations (Alembic, in
+``newsletter/store/migrations``) are applied when the store is opened, inside a transaction,
+so an interrupted upgrade leaves the previous schema intact.
+"""
+
+from __future__ import annotations
+
+import logging
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Iterator
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError, OperationalError, SQLAlchemyError
+from sqlalchemy.orm import Session, sessionmaker
+
+from newsletter.errors import ConfigError, StoreError
+
+log = logging.getLogger(__name__)
+
+MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+
+
+class Store:
+    """The database of one project: an engine and a session factory. Pass it explicitly."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self._sessions = sessionmaker(engine, expire_on_commit=False)
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.engine.dialect.name == "sqlite"
+
+    @contextmanager
+    def session(self) -> Iterator[Session]:
+        """A transaction: committed when the block ends, rolled back on error."""
+        session = self._sessions()
+        try:
+            yield session
+            session.commit()
+        except SQLAlchemyError as err:
+            session.rollback()
+            raise StoreError(f"the database refused an operation: {err.__class__.__name__}: {err.orig if hasattr(err, 'orig') else err}") from err
+        except BaseException:
+            session.rollback()
+            raise
+        finally:
+            session.close()
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")  # readers never block the sender
+    cursor.execute("PRAGMA synchronous=NORMAL")  # durable across a process crash, fast commits
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA busy_timeout=30000")  # wait for another process instead of failing
+    cursor.close()
+
+
+def _resolve(url: str, root: Path) -> str:
+    try:
+        parsed = make_url(url)
+    except ArgumentError as err:
+        raise ConfigError(f"newsletter.toml: [store] url {url!r} is not a database URL; "
+                          'use e.g. "sqlite:///state/newsletter.db"') from err
+    if parsed.drivername.startswith("sqlite") and parsed.database and parsed.database != ":memory:":
+        path = Path(parsed.database)
+        if not path.is_absolute():
+            path = root / path
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return str(parsed.set(database=str(path)))
+    return url
+
+
+def _alembic_config() -> Config:
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    return config
+
+
+def migrate(engine: Engine) -> None:
+    """Bring the schema to the newest revision (a no-op when it is current)."""
+    config = _alembic_config()
+    head = ScriptDirectory.from_config(config).get_current_head()
+    with engine.connect() as connection:
+        current = MigrationContext.configure(connection).get_current_revision()
+    if current == head:
+        return
+    log.info("migrating the store from %s to %s", current or "an empty database", head)
+    with engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.upgrade(config, "head")
+
+
+def open_store(url: str, root: Path) -> Store:
+    """Open (creating and migrating if needed) the store at ``url``.
+
+    :param root: the project folder; relative SQLite paths are taken from it.
+    :raises ConfigError: for a malformed URL or a missing database driver.
+    :raises StoreError: when the database cannot be reached or migrated.
+    """
+    resolved = _resolve(url, root)
+    try:
+        engine = create_engine(resolved, future=True)
+    except (ArgumentError, ImportError) as err:
+        raise ConfigError(f"newsletter.toml: [store] url {url!r} cannot be used: {err}",
+                          hint="for PostgreSQL install the driver: pip install 'psycopg[binary]'") from err
+    if engine.dialect.name == "sqlite":
+        event.listen(engine, "connect", _sqlite_pragmas)
+    try:
+        migrate(engine)
+    except OperationalError as err:
+        # Two processes creating a new database at once: the loser finds the schema made.
+        try:
+            migrate(engine)
+        except SQLAlchemyError:
+            raise StoreError(f"cannot open the store {url}: {err.orig}") from err
+    except SQLAlchemyError as err:
+        raise StoreError(f"cannot open the store {url}: {err}") from err
+    return Store(engine)

@@ -1,0 +1,257 @@
+"""The send ledger: who must receive an issue, who has, who failed and why.
+
+Each recipient's row moves ``pending → queued → sending → sent | failed | pending (retry)``.
+A run *claims* rows by flipping them from ``pending`` to ``queued`` in one statement, so two
+processes never hold the same row. ``sending`` is written just before the transport takes
+the message irreversibly; a row found in ``queued`` after its run died was never handed
+over and is sent again, while one found in ``sending`` is in doubt and is asked to the
+adapter (the outbox can tell; SMTP cannot, so the row becomes ``uncertain``, never resent).
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta, timezone
+from typing import Iterable
+
+from sqlalchemy import Integer, String, func, literal, or_, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+from newsletter.store.database import Store
+from newsletter.store.models import Delivery, DeliveryStatus, Send, Subscriber, SubscriberStatus, UTCDateTime
+
+_D = Delivery.__table__
+_S = Subscriber.__table__
+ACTIVE = SubscriberStatus.ACTIVE.value
+#: A run on another host that has not touched its rows for this long is taken for dead.
+STALE_AFTER = timedelta(minutes=10)
+
+
+def new_run_id() -> str:
+    """``host:pid:random``: who holds a claimed row, so that a later run can tell a dead holder."""
+    return f"{socket.gethostname()}:{os.getpid()}:{os.urandom(4).hex()}"
+
+
+def run_is_alive(run_id: str, last_touch: datetime | None, now: datetime) -> bool:
+    host, _, rest = run_id.partition(":")
+    pid_text = rest.partition(":")[0]
+    if host == socket.gethostname() and pid_text.isdigit():
+        pid = int(pid_text)
+        if pid == os.getpid():
+            return True
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return False
+        except PermissionError:
+            return True
+        return True
+    return last_touch is not None and now - last_touch < STALE_AFTER
+
+
+@dataclass(frozen=True)
+class Claimed:
+    """A claimed recipient: the ledger row and the subscriber's fields for the merge."""
+
+    delivery_id: int
+    subscriber_id: int
+    email: str
+    first_name: str
+    last_name: str
+    attempts: int
+
+
+def send_for(store: Store, day: date, subject: str, now: datetime) -> int:
+    """The id of the issue's send, created on first use (safe against a concurrent creator)."""
+    values = {"issue_date": day, "subject": subject, "created_at": now}
+    table = Send.__table__
+    stmt = (pg_insert(table) if store.engine.dialect.name == "postgresql" else sqlite_insert(table)).values(**values)
+    with store.session() as session:
+        session.execute(stmt.on_conflict_do_nothing(index_elements=["issue_date"]))
+        return int(session.scalar(select(Send.id).where(Send.issue_date == day)) or 0)
+
+
+def find_send(store: Store, day: date) -> int | None:
+    with store.session() as session:
+        return session.scalar(select(Send.id).where(Send.issue_date == day))
+
+
+def enqueue(store: Store, send_id: int, now: datetime) -> int:
+    """Add a pending row for every active subscriber who has none yet; return how many were added."""
+    source = select(
+        literal(send_id, Integer()), _S.c.id, _S.c.email, literal(DeliveryStatus.PENDING.value, String()),
+        literal(now, UTCDateTime()), literal(now, UTCDateTime()),
+    ).where(_S.c.status == ACTIVE)
+    dialect_insert = pg_insert if store.engine.dialect.name == "postgresql" else sqlite_insert
+    stmt = dialect_insert(_D).from_select(
+        ["send_id", "subscriber_id", "email", "status", "created_at", "updated_at"], source
+    ).on_conflict_do_nothing(index_elements=["send_id", "subscriber_id"])
+    with store.session() as session:
+        return int(session.execute(stmt).rowcount or 0)
+
+
+def orphans(store: Store, send_id: int, now: datetime) -> tuple[list[int], list[tuple[int, str]]]:
+    """Rows held by runs that died: (queued ids to release, (id, email) of rows in doubt)."""
+    with store.session() as session:
+        holders = session.execute(
+            select(_D.c.run_id, func.max(_D.c.updated_at))
+            .where(_D.c.send_id == send_id, _D.c.status.in_([DeliveryStatus.QUEUED.value, DeliveryStatus.SENDING.value]))
+            .group_by(_D.c.run_id)
+        ).all()
+        dead = [run for run, touched in holders if not run_is_alive(run, _aware(touched), now)]
+        if not dead:
+            return [], []
+        rows = session.execute(
+            select(_D.c.id, _D.c.email, _D.c.status).where(_D.c.send_id == send_id, _D.c.run_id.in_(dead),
+                                                          _D.c.status.in_([DeliveryStatus.QUEUED.value,
+                                                                           DeliveryStatus.SENDING.value]))
+        ).all()
+    queued = [r.id for r in rows if r.status == DeliveryStatus.QUEUED.value]
+    in_doubt = [(r.id, r.email) for r in rows if r.status == DeliveryStatus.SENDING.value]
+    return queued, in_doubt
+
+
+def _aware(value: datetime | None) -> datetime | None:
+    if value is not None and value.tzinfo is None:
+        return value.replace(tzinfo=timezone.utc)
+    return value
+
+
+def release(store: Store, ids: Iterable[int], now: datetime) -> None:
+    """Give queued rows of a dead run back to the pool."""
+    ids = list(ids)
+    if ids:
+        with store.session() as session:
+            session.execute(update(_D).where(_D.c.id.in_(ids), _D.c.status == DeliveryStatus.QUEUED.value)
+                            .values(status=DeliveryStatus.PENDING.value, run_id="", updated_at=now))
+
+
+def settle_in_doubt(store: Store, outcomes: dict[int, bool | None], now: datetime) -> None:
+    """Record what the adapter knows of rows in doubt: True sent, False not sent, None unknown."""
+    with store.session() as session:
+        for delivery_id, delivered in outcomes.items():
+            if delivered is True:
+                values = {"status": DeliveryStatus.SENT.value, "sent_at": now,
+                          "last_error": "confirmed delivered after an interrupted run"}
+            elif delivered is False:
+                values = {"status": DeliveryStatus.PENDING.value, "run_id": ""}
+            else:
+                values = {"status": DeliveryStatus.UNCERTAIN.value,
+                          "last_error": "the run stopped while the server held this message; not resent to "
+                                        "avoid a double send"}
+            session.execute(update(_D).where(_D.c.id == delivery_id, _D.c.status == DeliveryStatus.SENDING.value)
+                            .values(updated_at=now, **values))
+
+
+def claim(store: Store, send_id: int, run_id: str, limit: int, now: datetime) -> list[Claimed]:
+    """Take up to ``limit`` due pending rows for this run. Rows of subscribers who left are skipped."""
+    due = (
+        select(_D.c.id)
+        .where(_D.c.send_id == send_id, _D.c.status == DeliveryStatus.PENDING.value,
+               or_(_D.c.next_attempt_at.is_(None), _D.c.next_attempt_at <= now))
+        .order_by(_D.c.id)
+        .limit(limit)
+        .scalar_subquery()
+    )
+    with store.session() as session:
+        claimed_ids = session.scalars(
+            update(_D).where(_D.c.id.in_(due), _D.c.status == DeliveryStatus.PENDING.value)
+            .values(status=DeliveryStatus.QUEUED.value, run_id=run_id, updated_at=now)
+            .returning(_D.c.id)
+        ).all()
+        if not claimed_ids:
+            return []
+        rows = session.execute(
+            select(_D.c.id, _D.c.subscriber_id, _D.c.attempts, _S.c.email, _S.c.first_name, _S.c.last_name,
+                   _S.c.status)
+            .join(_S, _S.c.id == _D.c.subscriber_id).where(_D.c.id.in_(claimed_ids)).order_by(_D.c.id)
+        ).all()
+        gone = [r.id for r in rows if r.status != ACTIVE]
+        if gone:
+            session.execute(update(_D).where(_D.c.id.in_(gone)).values(
+                status=DeliveryStatus.SKIPPED.value, last_error="unsubscribed before the send", updated_at=now))
+    return [Claimed(r.id, r.subscriber_id, r.email, r.first_name, r.last_name, r.attempts)
+            for r in rows if r.status == ACTIVE]
+
+
+def mark_sending(store: Store, delivery_id: int, now: datetime) -> None:
+    """The point of no return: the transport is about to take the message."""
+    with store.engine.begin() as conn:
+        conn.execute(update(_D).where(_D.c.id == delivery_id).values(
+            status=DeliveryStatus.SENDING.value, attempts=_D.c.attempts + 1, updated_at=now))
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What happened to one claimed row in this run."""
+
+    delivery_id: int
+    status: DeliveryStatus
+    error: str = ""
+    provider_id: str = ""
+    retry_at: datetime | None = None
+    handed_over: bool = True  # False when it failed before the transport took it (attempt not counted)
+
+
+def record(store: Store, outcomes: Iterable[Outcome], now: datetime) -> None:
+    """Write a batch of outcomes in one transaction."""
+    with store.session() as session:
+        for o in outcomes:
+            values: dict[str, object] = {"status": o.status.value, "updated_at": now, "last_error": o.error}
+            if o.status is DeliveryStatus.SENT:
+                values.update(sent_at=now, provider_id=o.provider_id, last_error="")
+            if o.status is DeliveryStatus.PENDING:
+                values.update(run_id="", next_attempt_at=o.retry_at)
+            if not o.handed_over:
+                values["attempts"] = _D.c.attempts + 1
+            session.execute(update(_D).where(_D.c.id == o.delivery_id).values(**values))
+
+
+def mark_bounced(store: Store, subscriber_ids: Iterable[int], now: datetime) -> None:
+    """Hard bounces (5.1.x): the address does not exist; stop mailing it."""
+    ids = list(subscriber_ids)
+    if ids:
+        with store.session() as session:
+            session.execute(update(_S).where(_S.c.id.in_(ids), _S.c.status == ACTIVE)
+                            .values(status=SubscriberStatus.BOUNCED.value, updated_at=now))
+
+
+def next_due(store: Store, send_id: int) -> datetime | None:
+    """When the earliest pending row becomes due (None when nothing is pending)."""
+    with store.session() as session:
+        return _aware(session.scalar(
+            select(func.min(func.coalesce(_D.c.next_attempt_at, _D.c.created_at)))
+            .where(_D.c.send_id == send_id, _D.c.status == DeliveryStatus.PENDING.value)))
+
+
+def counts(store: Store, send_id: int) -> dict[str, int]:
+    with store.session() as session:
+        rows = session.execute(select(_D.c.status, func.count()).where(_D.c.send_id == send_id)
+                               .group_by(_D.c.status)).all()
+    return {status: n for status, n in rows}
+
+
+def failures(store: Store, send_id: int, statuses: Iterable[str]) -> list[tuple[str, str, int]]:
+    """(status, reason, count) for rows not delivered, most frequent reason first."""
+    with store.session() as session:
+        rows = session.execute(
+            select(_D.c.status, _D.c.last_error, func.count().label("n"))
+            .where(_D.c.send_id == send_id, _D.c.status.in_(list(statuses)))
+            .group_by(_D.c.status, _D.c.last_error).order_by(func.count().desc())
+        ).all()
+    return [(r.status, r.last_error, r.n) for r in rows]
+
+
+def finish(store: Store, send_id: int, now: datetime) -> None:
+    with store.session() as session:
+        open_rows = session.scalar(select(func.count()).where(
+            _D.c.send_id == send_id,
+            _D.c.status.in_([DeliveryStatus.PENDING.value, DeliveryStatus.QUEUED.value, DeliveryStatus.SENDING.value])))
+        if not open_rows:
+            session.execute(update(Send.__table__).where(Send.__table__.c.id == send_id,
+                                                         Send.__table__.c.finished_at.is_(None))
+                            .values(finished_at=now))
+

@@ -1,0 +1,116 @@
+"""The tables: subscribers, one send per issue, and the delivery ledger.
+
+The ledger holds one row per (send, subscriber). Its unique constraint makes a double send
+impossible even with two processes: a recipient can only be claimed by flipping that row
+from ``pending`` to ``queued``, which one process at a time wins.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timezone
+from enum import Enum
+
+from typing import Any
+
+from sqlalchemy import Date, DateTime, Dialect, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.types import TypeDecorator
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Aware UTC datetimes in, aware UTC datetimes out, on SQLite (naive storage) and PostgreSQL alike."""
+
+    impl = DateTime
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> Any:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to the store; pass an aware datetime")
+        return value.astimezone(timezone.utc).replace(tzinfo=None)
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)
+
+
+class Base(DeclarativeBase):
+    type_annotation_map = {datetime: UTCDateTime}
+
+
+class SubscriberStatus(str, Enum):
+    PENDING = "pending"  # waiting for a double opt-in confirmation
+    ACTIVE = "active"
+    UNSUBSCRIBED = "unsubscribed"
+    BOUNCED = "bounced"
+    COMPLAINED = "complained"
+
+
+#: Statuses that an import, an `add` or anything but an explicit opt-in never reverts.
+SUPPRESSED = (SubscriberStatus.UNSUBSCRIBED, SubscriberStatus.BOUNCED, SubscriberStatus.COMPLAINED)
+
+
+class DeliveryStatus(str, Enum):
+    PENDING = "pending"  # to send (again, after ``next_attempt_at`` when set)
+    QUEUED = "queued"  # claimed by a run, not yet handed to the transport
+    SENDING = "sending"  # handed over, outcome not recorded: in doubt if the run died here
+    SENT = "sent"
+    FAILED = "failed"  # permanent failure, or retries exhausted
+    SKIPPED = "skipped"  # the subscriber left between enqueue and send
+    UNCERTAIN = "uncertain"  # a run died while the transport held it; not resent
+
+
+class Subscriber(Base):
+    __tablename__ = "subscribers"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    email: Mapped[str] = mapped_column(String(320), unique=True, nullable=False)
+    first_name: Mapped[str] = mapped_column(String(200), default="", nullable=False)
+    last_name: Mapped[str] = mapped_column(String(200), default="", nullable=False)
+    status: Mapped[str] = mapped_column(String(20), default=SubscriberStatus.ACTIVE.value, nullable=False)
+    consent_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    consent_source: Mapped[str] = mapped_column(String(200), default="", nullable=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False)
+    unsubscribed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+    __table_args__ = (Index("ix_subscribers_status", "status"),)
+
+
+class Send(Base):
+    """One issue's send to the list (test sends are not recorded)."""
+
+    __tablename__ = "sends"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    issue_date: Mapped[date] = mapped_column(Date, unique=True, nullable=False)
+    subject: Mapped[str] = mapped_column(Text, default="", nullable=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class Delivery(Base):
+    """The ledger: one row per recipient of a send."""
+
+    __tablename__ = "deliveries"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    send_id: Mapped[int] = mapped_column(ForeignKey("sends.id", ondelete="CASCADE"), nullable=False)
+    subscriber_id: Mapped[int] = mapped_column(ForeignKey("subscribers.id", ondelete="CASCADE"), nullable=False)
+    email: Mapped[str] = mapped_column(String(320), nullable=False)
+    status: Mapped[str] = mapped_column(String(20), default=DeliveryStatus.PENDING.value, nullable=False)
+    attempts: Mapped[int] = mapped_column(Integer, default=0, nullable=False)
+    last_error: Mapped[str] = mapped_column(Text, default="", nullable=False)
+    provider_id: Mapped[str] = mapped_column(String(200), default="", nullable=False)
+    run_id: Mapped[str] = mapped_column(String(64), default="", nullable=False)
+    next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False)
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+    __table_args__ = (
+        UniqueConstraint("send_id", "subscriber_id", name="uq_delivery_once"),
+        Index("ix_deliveries_send_status", "send_id", "status"),
+    )

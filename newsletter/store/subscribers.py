@@ -1,0 +1,225 @@
+"""Subscriber queries: import, add, remove, list, export.
+
+An import runs in **one transaction**: it either lands whole or not at all, and ``dry_run``
+is the same import rolled back, so its summary is exact. Rows are read and written in chunks
+with Core statements (no ORM objects pile up), so memory stays flat for a million rows.
+An unsubscribed, bounced or complained address is never reactivated by an import or ``add``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Iterable, Iterator, Mapping, Sequence
+
+from email_validator import EmailNotValidError, validate_email
+from sqlalchemy import Connection, func, insert, select, update
+
+from newsletter.audience.csv_reader import CandidateRow, RejectedRow
+from newsletter.errors import NewsletterError
+from newsletter.store.database import Store
+from newsletter.store.models import SUPPRESSED, Subscriber, SubscriberStatus
+
+CHUNK = 1000
+#: How many rejected rows an import keeps for its report (all are counted).
+KEEP_REJECTIONS = 1000
+_SUPPRESSED = {s.value for s in SUPPRESSED}
+_TABLE = Subscriber.__table__
+
+
+@dataclass
+class ImportSummary:
+    """What an import did, or would do with ``dry_run``."""
+
+    added: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    duplicates: int = 0
+    kept_out: int = 0  # unsubscribed, bounced or complained: left as they are
+    rejected: int = 0
+    rejections: list[RejectedRow] = field(default_factory=list)
+    dry_run: bool = False
+
+    @property
+    def read(self) -> int:
+        return self.added + self.updated + self.unchanged + self.duplicates + self.kept_out + self.rejected
+
+
+def normalize_address(address: str) -> str:
+    """The canonical form of an address (validated, lower-cased), as the store keeps it.
+
+    :raises NewsletterError: when the address is not valid.
+    """
+    try:
+        return validate_email(address.strip(), check_deliverability=False).normalized.lower()
+    except EmailNotValidError as err:
+        raise NewsletterError(f"{address!r} is not a valid address: {err}") from err
+
+
+def _chunks(rows: Iterable[CandidateRow | RejectedRow], summary: ImportSummary) -> Iterator[list[CandidateRow]]:
+    chunk: list[CandidateRow] = []
+    for row in rows:
+        if isinstance(row, RejectedRow):
+            summary.rejected += 1
+            if len(summary.rejections) < KEEP_REJECTIONS:
+                summary.rejections.append(row)
+            continue
+        chunk.append(row)
+        if len(chunk) >= CHUNK:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
+
+
+def _apply_chunk(conn: Connection, chunk: Sequence[CandidateRow], now: datetime, source: str,
+                 summary: ImportSummary) -> None:
+    emails = {row.email for row in chunk}
+    existing = {
+        r.email: dict(r._mapping)
+        for r in conn.execute(select(_TABLE).where(_TABLE.c.email.in_(emails)))
+    }
+    inserts: dict[str, dict[str, object]] = {}
+    for row in chunk:
+        if row.email in inserts:  # twice in this chunk
+            summary.duplicates += 1
+            _merge_into(inserts[row.email], row)
+            continue
+        current = existing.get(row.email)
+        if current is None:
+            inserts[row.email] = {
+                "email": row.email, "first_name": row.first_name, "last_name": row.last_name,
+                "status": SubscriberStatus.ACTIVE.value, "consent_at": row.consent_at or now,
+                "consent_source": row.consent_source or source, "created_at": now, "updated_at": now,
+            }
+            continue
+        touched_by_this_import = current["updated_at"] == now
+        if current["status"] in _SUPPRESSED:
+            if touched_by_this_import:
+                summary.duplicates += 1
+            else:
+                summary.kept_out += 1
+            continue
+        changes = _changes(current, row)
+        if changes:
+            changes["updated_at"] = now
+            conn.execute(update(_TABLE).where(_TABLE.c.id == current["id"]).values(**changes))
+            current.update(changes)
+        if touched_by_this_import:
+            summary.duplicates += 1
+        elif changes:
+            summary.updated += 1
+        else:
+            summary.unchanged += 1
+    if inserts:
+        conn.execute(insert(_TABLE), list(inserts.values()))
+        summary.added += len(inserts)
+
+
+def _merge_into(pending: dict[str, object], row: CandidateRow) -> None:
+    for key in ("first_name", "last_name", "consent_source"):
+        value = getattr(row, key)
+        if value:
+            pending[key] = value
+    if row.consent_at:
+        pending["consent_at"] = row.consent_at
+
+
+def _changes(current: Mapping[str, object], row: CandidateRow) -> dict[str, object]:
+    changes: dict[str, object] = {}
+    for key in ("first_name", "last_name", "consent_source"):
+        value = getattr(row, key)
+        if value and value != current[key]:
+            changes[key] = value
+    if row.consent_at and row.consent_at != current["consent_at"]:
+        changes["consent_at"] = row.consent_at
+    if current["status"] == SubscriberStatus.PENDING.value:
+        changes["status"] = SubscriberStatus.ACTIVE.value  # the operator vouches for the consent
+    return changes
+
+
+def import_rows(store: Store, rows: Iterable[CandidateRow | RejectedRow], *, now: datetime,
+                source: str = "import", dry_run: bool = False) -> ImportSummary:
+    """Add or update subscribers from ``rows`` in one transaction.
+
+    :param now: the import's time; every row it writes gets exactly this ``updated_at``, which
+        is how a later duplicate in the same file is recognized without holding the file in memory.
+    :param source: consent source for rows that do not say theirs.
+    :param dry_run: compute the summary, then roll everything back.
+    """
+    summary = ImportSummary(dry_run=dry_run)
+    with store.engine.connect() as conn:
+        transaction = conn.begin()
+        try:
+            for chunk in _chunks(rows, summary):
+                _apply_chunk(conn, chunk, now, source, summary)
+        except BaseException:
+            transaction.rollback()
+            raise
+        if dry_run:
+            transaction.rollback()
+        else:
+            transaction.commit()
+    return summary
+
+
+def add_subscriber(store: Store, email: str, *, now: datetime, first_name: str = "", last_name: str = "",
+                   source: str = "cli") -> tuple[Subscriber, bool]:
+    """Add one active subscriber (or update their names).
+
+    :return: the subscriber and whether they were created.
+    :raises NewsletterError: for an invalid address, or one that left the list.
+    """
+    address = normalize_address(email)
+    with store.session() as session:
+        current = session.scalar(select(Subscriber).where(Subscriber.email == address))
+        if current is not None and current.status in _SUPPRESSED:
+            raise NewsletterError(
+                f"{address} is {current.status} and is not added back",
+                hint="a person who left can come back only through the subscribe form's confirmation",
+            )
+        if current is None:
+            current = Subscriber(email=address, first_name=first_name, last_name=last_name,
+                                 status=SubscriberStatus.ACTIVE.value, consent_at=now, consent_source=source,
+                                 created_at=now, updated_at=now)
+            session.add(current)
+            return current, True
+        current.first_name = first_name or current.first_name
+        current.last_name = last_name or current.last_name
+        current.status = SubscriberStatus.ACTIVE.value
+        current.updated_at = now
+        return current, False
+
+
+def unsubscribe(store: Store, email: str, *, now: datetime) -> Subscriber:
+    """Mark a subscriber unsubscribed, keeping the record as proof (and as a suppression).
+
+    :raises NewsletterError: when the address is not in the store.
+    """
+    address = normalize_address(email)
+    with store.session() as session:
+        current = session.scalar(select(Subscriber).where(Subscriber.email == address))
+        if current is None:
+            raise NewsletterError(f"{address} is not in the subscriber list")
+        if current.status != SubscriberStatus.UNSUBSCRIBED.value:
+            current.status = SubscriberStatus.UNSUBSCRIBED.value
+            current.unsubscribed_at = now
+            current.updated_at = now
+        return current
+
+
+def list_subscribers(store: Store, *, status: str | None = None, limit: int | None = None) -> Iterator[Subscriber]:
+    """Subscribers in address order, streamed."""
+    query = select(Subscriber).order_by(Subscriber.email)
+    if status:
+        query = query.where(Subscriber.status == status)
+    if limit:
+        query = query.limit(limit)
+    with store.session() as session:
+        yield from session.scalars(query.execution_options(yield_per=1000))
+
+
+def count_by_status(store: Store) -> dict[str, int]:
+    with store.session() as session:
+        rows = session.execute(select(Subscriber.status, func.count()).group_by(Subscriber.status)).all()
+    return {status: count for status, count in rows}
