@@ -7,21 +7,34 @@ traceback is a bug.
 
 from __future__ import annotations
 
-import functools
+import json
 import logging
-from datetime import date
+import sys
+import time
+from datetime import date, datetime, timezone
 from pathlib import Path
-from typing import Any, Callable, TypeVar
+from typing import TYPE_CHECKING, Any, Callable, TypeVar
 
 import click
 
 from newsletter import __version__
 from newsletter.build import build_issue
-from newsletter.config import Settings, find_project, load_settings
+from newsletter.config import SECRET_KEY_ENV, Settings, find_project, load_settings, secret_from_env
 from newsletter.content.check import check_issue
 from newsletter.content.problems import Problem, errors
-from newsletter.errors import ConfigError, ContentError, NewsletterError
+from newsletter.errors import ConfigError, ContentError, DeliveryError, NewsletterError
 from newsletter.scaffold import init_project, new_issue
+
+if TYPE_CHECKING:
+    from newsletter.dispatch import SendReport
+    from newsletter.store.database import Store
+
+#: Subscriber statuses (newsletter.store.models.SubscriberStatus), listed here to keep start-up light.
+STATUSES = ("pending", "active", "unsubscribed", "bounced", "complained")
+
+
+def utc_now() -> datetime:
+    return datetime.now(timezone.utc)
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -49,6 +62,7 @@ class Project:
     def __init__(self, path: Path | None) -> None:
         self.path = path
         self._settings: Settings | None = None
+        self._store: "Store | None" = None
 
     @property
     def settings(self) -> Settings:
@@ -59,6 +73,17 @@ class Project:
 
     def day(self, value: date | None) -> date:
         return value or self.settings.today()
+
+    @property
+    def store(self) -> "Store":
+        from newsletter.store.database import open_store
+
+        if self._store is None:
+            self._store = open_store(self.settings.store.url, self.settings.root)
+        return self._store
+
+    def secret_key(self) -> str:
+        return secret_from_env(SECRET_KEY_ENV, purpose="key that signs unsubscribe links")
 
 
 pass_project = click.make_pass_decorator(Project)
@@ -209,6 +234,247 @@ def preview(project: Project, day: date | None, host: str, port: int) -> None:
         click.echo("Stopped.")
     finally:
         server.server_close()
+
+
+@cli.group()
+def subscribers() -> None:
+    """Manage the subscriber list: import, export, list, add, remove.
+
+    Example:
+
+        newsletter subscribers import contacts.csv --dry-run
+    """
+
+
+@subscribers.command("import")
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--dry-run", is_flag=True, help="Show what would change, write nothing.")
+@click.option("--source", default="import", show_default=True, help="Consent source for rows that name none.")
+@click.option("--check-dns", is_flag=True, help="Also check that each address's domain accepts mail (slow).")
+@pass_project
+def subscribers_import(project: Project, file: Path, dry_run: bool, source: str, check_dns: bool) -> None:
+    """Import subscribers from a CSV file (UTF-8 or Windows-1252; , ; or tab).
+
+    Headers may be English or French (email/courriel, first_name/prénom, last_name/nom,
+    consent_date, consent_source). Rejected rows are listed with their line. Unsubscribed,
+    bounced and complained addresses are never reactivated. The import lands whole or not at all.
+
+    Example:
+
+        newsletter subscribers import export-crm.csv --source salon-2026
+    """
+    from newsletter.audience.csv_reader import read_subscriber_csv
+    from newsletter.store.subscribers import import_rows
+
+    settings = project.settings
+    rows = read_subscriber_csv(file, check_dns=check_dns, default_timezone=settings.newsletter.timezone)
+    summary = import_rows(project.store, rows, now=utc_now(), source=source, dry_run=dry_run)
+    for rejected in summary.rejections:
+        click.secho(f"{file}:{rejected.line}: {rejected.reason}", fg="yellow")
+    if summary.rejected > len(summary.rejections):
+        click.echo(f"… and {summary.rejected - len(summary.rejections)} more rejected rows")
+    verb = "Would import" if dry_run else "Imported"
+    click.echo(f"{verb} {file}: {summary.added} added, {summary.updated} updated, {summary.unchanged} unchanged, "
+               f"{summary.duplicates} duplicates merged, {summary.kept_out} unsubscribed/bounced kept out, "
+               f"{summary.rejected} rejected.")
+    if dry_run:
+        click.echo("Nothing was written (--dry-run). Run it again without --dry-run to import.")
+
+
+@subscribers.command("export")
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--status", type=click.Choice(STATUSES), help="Only this status.")
+@pass_project
+def subscribers_export(project: Project, file: Path, status: str | None) -> None:
+    """Export subscribers to a CSV file (UTF-8 with BOM, safe to open in a spreadsheet).
+
+    Example:
+
+        newsletter subscribers export abonnes.csv --status active
+    """
+    from newsletter.audience.export import write_subscriber_csv
+    from newsletter.store.subscribers import list_subscribers
+
+    rows = ({c: getattr(s, c) for c in ("email", "first_name", "last_name", "status", "consent_at",
+                                          "consent_source", "created_at", "unsubscribed_at")}
+            for s in list_subscribers(project.store, status=status))
+    count = write_subscriber_csv(file, rows)
+    click.echo(f"Exported {count} subscribers to {file}.")
+
+
+@subscribers.command("list")
+@click.option("--status", type=click.Choice(STATUSES), help="Only this status.")
+@click.option("--limit", type=click.IntRange(min=1), default=50, show_default=True)
+@pass_project
+def subscribers_list(project: Project, status: str | None, limit: int) -> None:
+    """List subscribers (address, status, name) and the count per status.
+
+    Example:
+
+        newsletter subscribers list --status unsubscribed
+    """
+    from newsletter.store.subscribers import count_by_status, list_subscribers
+
+    for s in list_subscribers(project.store, status=status, limit=limit):
+        name = " ".join(p for p in (s.first_name, s.last_name) if p)
+        click.echo(f"{s.email:<40} {s.status:<13} {name}")
+    counts = count_by_status(project.store)
+    click.echo(", ".join(f"{n} {k}" for k, n in sorted(counts.items())) or "No subscribers yet.")
+
+
+@subscribers.command("add")
+@click.argument("email")
+@click.option("--first-name", default="")
+@click.option("--last-name", default="")
+@pass_project
+def subscribers_add(project: Project, email: str, first_name: str, last_name: str) -> None:
+    """Add one active subscriber (never one who unsubscribed).
+
+    Example:
+
+        newsletter subscribers add helene.martin@example.org --first-name Hélène
+    """
+    from newsletter.store.subscribers import add_subscriber
+
+    subscriber, created = add_subscriber(project.store, email, now=utc_now(), first_name=first_name,
+                                         last_name=last_name)
+    click.echo(f"{'Added' if created else 'Updated'} {subscriber.email}.")
+
+
+@subscribers.command("remove")
+@click.argument("email")
+@pass_project
+def subscribers_remove(project: Project, email: str) -> None:
+    """Unsubscribe an address; the record stays as proof and as a suppression.
+
+    Example:
+
+        newsletter subscribers remove helene.martin@example.org
+    """
+    from newsletter.store.subscribers import unsubscribe
+
+    subscriber = unsubscribe(project.store, email, now=utc_now())
+    click.echo(f"Unsubscribed {subscriber.email}; they will not be mailed again.")
+
+
+@cli.command()
+@date_argument
+@click.option("--test", "test_addresses", multiple=True, metavar="ADDR",
+              help="Send only to this address (repeatable), marked [TEST], not recorded.")
+@click.option("--dry-run", is_flag=True, help="Show the counts and one sample message; send nothing.")
+@click.option("--limit", type=click.IntRange(min=1), help="Send at most N messages in this run.")
+@pass_project
+def send(project: Project, day: date | None, test_addresses: tuple[str, ...], dry_run: bool,
+         limit: int | None) -> None:
+    """Send an issue to every active subscriber who has not received it yet.
+
+    Resumable and idempotent: run it again after a crash or an interruption and only the
+    remaining subscribers are served; nobody gets the issue twice. Exit 1 if some messages
+    failed or remain pending (see `newsletter status`).
+
+    Example:
+
+        newsletter send 2026-11-24 --dry-run && newsletter send 2026-11-24
+    """
+    from newsletter.dispatch import dry_run as plan, send_issue, send_test
+    from newsletter.render.mime import Recipient
+    from newsletter.store.subscribers import normalize_address
+
+    settings = project.settings
+    day = project.day(day)
+    key = project.secret_key()
+    if test_addresses:
+        recipients = [Recipient(normalize_address(a)) for a in test_addresses]
+        results = send_test(settings, day, recipients, secret_key=key)
+        for recipient, result in zip(recipients, sorted(results, key=lambda r: r.key)):
+            click.echo(f"[TEST] {recipient.email}: {'sent' if result.ok else 'failed: ' + result.error}")
+        if not all(r.ok for r in results):
+            raise DeliveryError("some test messages were not sent")
+        return
+    if dry_run:
+        preview = plan(settings, project.store, day, secret_key=key, limit=limit)
+        click.echo(f"Dry run for {day.isoformat()} through the {settings.delivery.adapter!r} adapter: "
+                   f"{preview.recipients} would receive it now, {preview.already_served} already served.")
+        click.echo(f"--- sample message for {preview.sample_to} (first 40 lines) ---")
+        click.echo("\n".join(preview.sample.decode("ascii").splitlines()[:40]))
+        click.echo(f"--- Nothing was sent. Send for real with: newsletter send {day.isoformat()}")
+        return
+    report = _send_with_progress(project, day, key, limit)
+    click.echo(_status_line(report))
+    for status, reason, count in report.failures:
+        click.secho(f"  {count:>6} {status}: {reason}", fg="yellow" if status == "pending" else "red")
+    if settings.delivery.adapter == "outbox":
+        click.echo(f"Messages are in {settings.root / 'out' / 'outbox' / 'new'} (one .eml file each).")
+    if report.failed_now or report.pending:
+        raise DeliveryError(f"{report.failed_now} failed, {report.pending} pending",
+                            hint=f"see `newsletter status {day.isoformat()}`; run `newsletter send "
+                                 f"{day.isoformat()}` again to resume")
+
+
+def _send_with_progress(project: Project, day: date, key: str, limit: int | None) -> "SendReport":
+    from newsletter.dispatch import send_issue
+
+    if not sys.stdout.isatty():
+        return send_issue(project.settings, project.store, day, secret_key=key, limit=limit)
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                  TextColumn("{task.fields[rate]:>7.0f}/s"), TimeRemainingColumn()) as bar:
+        task = bar.add_task(f"Sending {day.isoformat()}", total=None, rate=0.0)
+        started = time.monotonic()
+        done = 0
+
+        def progress(n: int) -> None:
+            nonlocal done
+            done += n
+            bar.update(task, advance=n, rate=done / max(1e-6, time.monotonic() - started))
+
+        from newsletter.store import ledger
+
+        send_id = ledger.find_send(project.store, day)
+        if send_id is not None:
+            counts = ledger.counts(project.store, send_id)
+            bar.update(task, total=counts.get("pending", 0) + counts.get("queued", 0) or None)
+        return send_issue(project.settings, project.store, day, secret_key=key, limit=limit, progress=progress)
+
+
+def _status_line(report: "SendReport") -> str:
+    c = report.counts
+    return (f"Issue {report.day.isoformat()}: {c.get('sent', 0)} sent, {c.get('failed', 0)} failed, "
+            f"{report.pending} pending, {c.get('uncertain', 0)} uncertain, {c.get('skipped', 0)} skipped "
+            f"(this run: {report.sent_now} sent in {report.elapsed:.1f} s"
+            + (f"; stopped: {report.stopped}" if report.stopped else "") + ").")
+
+
+@cli.command()
+@date_argument
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@pass_project
+def status(project: Project, day: date | None, as_json: bool) -> None:
+    """Show what was sent, what failed (grouped by reason) and what is pending.
+
+    Example:
+
+        newsletter status 2026-11-24 --json
+    """
+    from newsletter.store import ledger
+
+    day = project.day(day)
+    send_id = ledger.find_send(project.store, day)
+    counts = ledger.counts(project.store, send_id) if send_id else {}
+    reasons = ledger.failures(project.store, send_id, ["failed", "uncertain", "pending"]) if send_id else []
+    if as_json:
+        click.echo(json.dumps({
+            "date": day.isoformat(), "started": send_id is not None, "counts": counts,
+            "problems": [{"status": s, "reason": r, "count": n} for s, r, n in reasons],
+        }, ensure_ascii=False, indent=2))
+        return
+    if send_id is None:
+        click.echo(f"Issue {day.isoformat()} has not been sent.")
+        return
+    click.echo(f"Issue {day.isoformat()}: " + ", ".join(f"{n} {k}" for k, n in sorted(counts.items())))
+    for status_name, reason, count in reasons:
+        click.echo(f"  {count:>6} {status_name}: {reason or '(no reason recorded)'}")
 
 
 def _hint(err: NewsletterError) -> None:

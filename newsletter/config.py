@@ -82,6 +82,8 @@ class DeliverySettings:
 
     adapter: str = "outbox"
     rate_per_second: float = 20.0
+    max_attempts: int = 5
+    retry_backoff: float = 30.0  # seconds before the first retry; doubles each time
     adapters: Mapping[str, Mapping[str, Any]] = field(default_factory=lambda: MappingProxyType({}))
 
 
@@ -268,7 +270,8 @@ def _content(path: Path, data: Any) -> ContentSettings:
 
 
 def _delivery(path: Path, data: Any) -> DeliverySettings:
-    t = _Table(path, "delivery", data, ("adapter", "rate_per_second", *_ADAPTERS_WITH_TABLES))
+    t = _Table(path, "delivery", data,
+               ("adapter", "rate_per_second", "max_attempts", "retry_backoff", *_ADAPTERS_WITH_TABLES))
     adapter = t.text("adapter", "outbox")
     if not re.fullmatch(r"[a-z][a-z0-9_]*", adapter):
         raise t.error(f'[delivery] adapter must be a name such as "outbox" or "smtp" (got {adapter!r})')
@@ -281,6 +284,8 @@ def _delivery(path: Path, data: Any) -> DeliverySettings:
     return DeliverySettings(
         adapter=adapter,
         rate_per_second=t.number("rate_per_second", 20.0),
+        max_attempts=t.integer("max_attempts", 5, maximum=20),
+        retry_backoff=t.number("retry_backoff", 30.0),
         adapters=MappingProxyType(tables),
     )
 

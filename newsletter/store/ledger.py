@@ -14,17 +14,18 @@ import os
 import socket
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
-from typing import Iterable
+from typing import Any, Iterable, cast
 
-from sqlalchemy import Integer, String, func, literal, or_, select, update
+from sqlalchemy import CursorResult, Integer, String, Table, func, literal, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from newsletter.store.database import Store
 from newsletter.store.models import Delivery, DeliveryStatus, Send, Subscriber, SubscriberStatus, UTCDateTime
 
-_D = Delivery.__table__
-_S = Subscriber.__table__
+_D = cast(Table, Delivery.__table__)
+_S = cast(Table, Subscriber.__table__)
+_SENDS = cast(Table, Send.__table__)
 ACTIVE = SubscriberStatus.ACTIVE.value
 #: A run on another host that has not touched its rows for this long is taken for dead.
 STALE_AFTER = timedelta(minutes=10)
@@ -67,7 +68,7 @@ class Claimed:
 def send_for(store: Store, day: date, subject: str, now: datetime) -> int:
     """The id of the issue's send, created on first use (safe against a concurrent creator)."""
     values = {"issue_date": day, "subject": subject, "created_at": now}
-    table = Send.__table__
+    table = cast(Table, Send.__table__)
     stmt = (pg_insert(table) if store.engine.dialect.name == "postgresql" else sqlite_insert(table)).values(**values)
     with store.session() as session:
         session.execute(stmt.on_conflict_do_nothing(index_elements=["issue_date"]))
@@ -90,7 +91,8 @@ def enqueue(store: Store, send_id: int, now: datetime) -> int:
         ["send_id", "subscriber_id", "email", "status", "created_at", "updated_at"], source
     ).on_conflict_do_nothing(index_elements=["send_id", "subscriber_id"])
     with store.session() as session:
-        return int(session.execute(stmt).rowcount or 0)
+        result = cast(CursorResult[Any], session.execute(stmt))
+        return int(result.rowcount or 0)
 
 
 def orphans(store: Store, send_id: int, now: datetime) -> tuple[list[int], list[tuple[int, str]]]:
@@ -251,7 +253,7 @@ def finish(store: Store, send_id: int, now: datetime) -> None:
             _D.c.send_id == send_id,
             _D.c.status.in_([DeliveryStatus.PENDING.value, DeliveryStatus.QUEUED.value, DeliveryStatus.SENDING.value])))
         if not open_rows:
-            session.execute(update(Send.__table__).where(Send.__table__.c.id == send_id,
-                                                         Send.__table__.c.finished_at.is_(None))
+            session.execute(update(_SENDS).where(_SENDS.c.id == send_id,
+                                                         _SENDS.c.finished_at.is_(None))
                             .values(finished_at=now))
 

@@ -10,21 +10,23 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Iterable, Iterator, Mapping, Sequence
+from typing import TYPE_CHECKING, Iterable, Iterator, Mapping, Sequence, cast
 
 from email_validator import EmailNotValidError, validate_email
-from sqlalchemy import Connection, func, insert, select, update
+from sqlalchemy import Connection, Table, func, insert, select, update
 
-from newsletter.audience.csv_reader import CandidateRow, RejectedRow
 from newsletter.errors import NewsletterError
 from newsletter.store.database import Store
 from newsletter.store.models import SUPPRESSED, Subscriber, SubscriberStatus
+
+if TYPE_CHECKING:
+    from newsletter.audience.csv_reader import CandidateRow, RejectedRow
 
 CHUNK = 1000
 #: How many rejected rows an import keeps for its report (all are counted).
 KEEP_REJECTIONS = 1000
 _SUPPRESSED = {s.value for s in SUPPRESSED}
-_TABLE = Subscriber.__table__
+_TABLE = cast(Table, Subscriber.__table__)
 
 
 @dataclass
@@ -37,7 +39,7 @@ class ImportSummary:
     duplicates: int = 0
     kept_out: int = 0  # unsubscribed, bounced or complained: left as they are
     rejected: int = 0
-    rejections: list[RejectedRow] = field(default_factory=list)
+    rejections: list["RejectedRow"] = field(default_factory=list)
     dry_run: bool = False
 
     @property
@@ -56,7 +58,9 @@ def normalize_address(address: str) -> str:
         raise NewsletterError(f"{address!r} is not a valid address: {err}") from err
 
 
-def _chunks(rows: Iterable[CandidateRow | RejectedRow], summary: ImportSummary) -> Iterator[list[CandidateRow]]:
+def _chunks(rows: Iterable["CandidateRow | RejectedRow"], summary: ImportSummary) -> Iterator[list["CandidateRow"]]:
+    from newsletter.audience.csv_reader import RejectedRow
+
     chunk: list[CandidateRow] = []
     for row in rows:
         if isinstance(row, RejectedRow):
@@ -72,7 +76,7 @@ def _chunks(rows: Iterable[CandidateRow | RejectedRow], summary: ImportSummary) 
         yield chunk
 
 
-def _apply_chunk(conn: Connection, chunk: Sequence[CandidateRow], now: datetime, source: str,
+def _apply_chunk(conn: Connection, chunk: Sequence["CandidateRow"], now: datetime, source: str,
                  summary: ImportSummary) -> None:
     emails = {row.email for row in chunk}
     existing = {
@@ -116,7 +120,7 @@ def _apply_chunk(conn: Connection, chunk: Sequence[CandidateRow], now: datetime,
         summary.added += len(inserts)
 
 
-def _merge_into(pending: dict[str, object], row: CandidateRow) -> None:
+def _merge_into(pending: dict[str, object], row: "CandidateRow") -> None:
     for key in ("first_name", "last_name", "consent_source"):
         value = getattr(row, key)
         if value:
@@ -125,7 +129,7 @@ def _merge_into(pending: dict[str, object], row: CandidateRow) -> None:
         pending["consent_at"] = row.consent_at
 
 
-def _changes(current: Mapping[str, object], row: CandidateRow) -> dict[str, object]:
+def _changes(current: Mapping[str, object], row: "CandidateRow") -> dict[str, object]:
     changes: dict[str, object] = {}
     for key in ("first_name", "last_name", "consent_source"):
         value = getattr(row, key)
@@ -138,7 +142,7 @@ def _changes(current: Mapping[str, object], row: CandidateRow) -> dict[str, obje
     return changes
 
 
-def import_rows(store: Store, rows: Iterable[CandidateRow | RejectedRow], *, now: datetime,
+def import_rows(store: Store, rows: Iterable["CandidateRow | RejectedRow"], *, now: datetime,
                 source: str = "import", dry_run: bool = False) -> ImportSummary:
     """Add or update subscribers from ``rows`` in one transaction.
 
@@ -208,15 +212,34 @@ def unsubscribe(store: Store, email: str, *, now: datetime) -> Subscriber:
         return current
 
 
-def list_subscribers(store: Store, *, status: str | None = None, limit: int | None = None) -> Iterator[Subscriber]:
-    """Subscribers in address order, streamed."""
-    query = select(Subscriber).order_by(Subscriber.email)
+@dataclass(frozen=True)
+class SubscriberRecord:
+    """A subscriber as read from the store (a plain value, usable after the session ends)."""
+
+    email: str
+    first_name: str
+    last_name: str
+    status: str
+    consent_at: datetime | None
+    consent_source: str
+    created_at: datetime
+    unsubscribed_at: datetime | None
+
+
+_RECORD_COLUMNS = [getattr(_TABLE.c, name) for name in SubscriberRecord.__dataclass_fields__]
+
+
+def list_subscribers(store: Store, *, status: str | None = None,
+                     limit: int | None = None) -> Iterator[SubscriberRecord]:
+    """Subscribers in address order, streamed in pages (flat memory for any list size)."""
+    query = select(*_RECORD_COLUMNS).order_by(_TABLE.c.email)
     if status:
-        query = query.where(Subscriber.status == status)
+        query = query.where(_TABLE.c.status == status)
     if limit:
         query = query.limit(limit)
-    with store.session() as session:
-        yield from session.scalars(query.execution_options(yield_per=1000))
+    with store.engine.connect() as conn:
+        for row in conn.execution_options(yield_per=1000).execute(query):
+            yield SubscriberRecord(*row)
 
 
 def count_by_status(store: Store) -> dict[str, int]:

@@ -1,0 +1,69 @@
+"""The ``outbox`` adapter: every message becomes a file in a Maildir, no server needed.
+
+The default transport, for demos and for checking a send before pointing it at a relay.
+Each message is written to ``tmp/`` and renamed into ``new/`` under a name derived from its
+Message-ID, so the rename is the point of no return and a message in doubt after a crash
+can be looked up: the outbox resends nothing and loses nothing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import mailbox
+import os
+from pathlib import Path
+from typing import Sequence
+
+from newsletter.delivery.base import Adapter, Handover, Outgoing, Result, option, register
+from newsletter.errors import ConfigError
+
+
+@register
+class OutboxAdapter(Adapter):
+    name = "outbox"
+    batch_size = 200
+
+    @property
+    def path(self) -> Path:
+        configured = str(option(self, "path", str, "out/outbox"))
+        path = Path(configured)
+        return path if path.is_absolute() else self.settings.root / path
+
+    def open(self) -> None:
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            mailbox.Maildir(self.path, create=True)
+        except OSError as err:
+            raise ConfigError(f"cannot create the outbox Maildir {self.path}: {err.strerror}",
+                              hint="set [delivery.outbox] path to a writable folder") from err
+
+    @staticmethod
+    def _name(message_id: str) -> str:
+        return hashlib.sha256(message_id.encode()).hexdigest()[:32] + ".eml"
+
+    def _delivered(self, message_id: str) -> bool:
+        name = self._name(message_id)
+        return (self.path / "new" / name).exists() or any((self.path / "cur").glob(name + "*"))
+
+    def send(self, batch: Sequence[Outgoing], handover: Handover) -> list[Result]:
+        results = []
+        for item in batch:
+            name = self._name(item.message.message_id)
+            tmp = self.path / "tmp" / name
+            if self._delivered(item.message.message_id):
+                results.append(Result(item.key, True, provider_id=name, handed_over=False))
+                continue
+            try:
+                with open(tmp, "wb") as handle:
+                    handle.write(item.message.data.replace(b"\r\n", b"\n"))
+                handover(item)
+                os.rename(tmp, self.path / "new" / name)
+            except OSError as err:
+                tmp.unlink(missing_ok=True)
+                results.append(Result(item.key, False, f"cannot write to the outbox: {err.strerror}", transient=True))
+                continue
+            results.append(Result(item.key, True, provider_id=name))
+        return results
+
+    def reconcile(self, pending: Sequence[tuple[int, str]]) -> dict[int, bool | None]:
+        return {key: self._delivered(message_id) for key, message_id in pending}

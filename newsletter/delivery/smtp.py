@@ -1,0 +1,177 @@
+"""The ``smtp`` adapter: a relay over SMTP with STARTTLS or implicit TLS, one connection reused.
+
+Certificates are verified (``ca_file`` adds a private CA); the password comes from the
+environment variable named by ``password_env``; plain connections (``security = "none"``)
+are refused except to a loopback address. A dropped connection is reopened for the next
+message. The end of DATA (the final ``.``) is the point of no return: the engine is told
+just before it is written, and a connection that dies after it leaves the message *in
+doubt* rather than resent.
+
+Replies map to outcomes: 2xx sent; 4xx and lost connections transient (retried by the
+engine); 5xx permanent for that recipient, 5.1.x marking the address as bounced; 530/535
+at login stop the run with a configuration error.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+import re
+import smtplib
+import socket
+import ssl
+from typing import Mapping, Sequence
+
+from newsletter.config import Settings, secret_from_env
+from newsletter.delivery.base import Adapter, Handover, Outgoing, Result, option, register
+from newsletter.errors import ConfigError, TransientDeliveryError
+
+log = logging.getLogger(__name__)
+
+_LEADING_DOT = re.compile(rb"(?m)^\.")
+_QUEUED_AS = re.compile(r"queued as ([\w.@<>-]+)", re.IGNORECASE)
+_HARD_BOUNCE = re.compile(r"\b5\.1\.[0-9]\b")
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _reply(code: int, message: bytes | str) -> str:
+    text = message.decode("utf-8", "replace") if isinstance(message, bytes) else message
+    return f"{code} {' '.join(text.split())}"
+
+
+@register
+class SMTPAdapter(Adapter):
+    name = "smtp"
+    batch_size = 20
+
+    def __init__(self, settings: Settings, environ: Mapping[str, str] | None = None) -> None:
+        super().__init__(settings, environ)
+        self.host = str(option(self, "host", str, required=True))
+        self.security = str(option(self, "security", str, "starttls"))
+        if self.security not in ("starttls", "tls", "none"):
+            raise ConfigError(f'newsletter.toml: [delivery.smtp] security must be "starttls", "tls" or "none" '
+                              f"(got {self.security!r})")
+        if self.security == "none" and not _is_loopback(self.host):
+            raise ConfigError("newsletter.toml: [delivery.smtp] security = \"none\" sends passwords and mail in "
+                              f"clear text; it is allowed only to a loopback address, not to {self.host}")
+        default_port = {"starttls": 587, "tls": 465, "none": 25}[self.security]
+        self.port = int(option(self, "port", int, default_port))  # type: ignore[call-overload]
+        self.username = str(option(self, "username", str, ""))
+        password_env = str(option(self, "password_env", str, "SMTP_PASSWORD"))
+        self.password = secret_from_env(password_env, purpose="SMTP password", environ=environ) if self.username else ""
+        self.timeout = float(option(self, "timeout", (int, float), 30))  # type: ignore[arg-type]
+        self._connections = int(option(self, "connections", int, 3))  # type: ignore[call-overload]
+        ca_file = option(self, "ca_file", str, "")
+        self.context = ssl.create_default_context(cafile=str(ca_file) if ca_file else None)
+        self.smtp: smtplib.SMTP | None = None
+
+    @property
+    def connections(self) -> int:
+        return max(1, self._connections)
+
+    def open(self) -> None:
+        self._connect()
+
+    def _connect(self) -> smtplib.SMTP:
+        where = f"{self.host}:{self.port}"
+        try:
+            if self.security == "tls":
+                smtp: smtplib.SMTP = smtplib.SMTP_SSL(self.host, self.port, timeout=self.timeout, context=self.context)
+            else:
+                smtp = smtplib.SMTP(self.host, self.port, timeout=self.timeout)
+            smtp.ehlo()
+            if self.security == "starttls":
+                smtp.starttls(context=self.context)
+                smtp.ehlo()
+            if self.username:
+                smtp.login(self.username, self.password)
+        except smtplib.SMTPAuthenticationError as err:
+            raise ConfigError(f"the SMTP server {where} refused the login of {self.username!r}: "
+                              f"{_reply(err.smtp_code, err.smtp_error)}",
+                              hint="check [delivery.smtp] username and the password variable") from err
+        except smtplib.SMTPNotSupportedError as err:
+            raise ConfigError(f"the SMTP server {where} does not offer {err}; check [delivery.smtp] security") from err
+        except ssl.SSLCertVerificationError as err:
+            raise ConfigError(f"the certificate of {where} cannot be verified: {err.verify_message}",
+                              hint="fix the server's certificate, or set [delivery.smtp] ca_file for a private CA") from err
+        except (OSError, smtplib.SMTPException) as err:
+            raise TransientDeliveryError(f"cannot connect to the SMTP server {where}: {err}") from err
+        self.smtp = smtp
+        return smtp
+
+    def _drop(self) -> None:
+        if self.smtp is not None:
+            try:
+                self.smtp.close()
+            finally:
+                self.smtp = None
+
+    def send(self, batch: Sequence[Outgoing], handover: Handover) -> list[Result]:
+        return [self._send_one(item, handover) for item in batch]
+
+    def _send_one(self, item: Outgoing, handover: Handover) -> Result:
+        to = item.message.recipient
+        try:
+            smtp = self.smtp or self._connect()
+        except TransientDeliveryError as err:
+            return Result(item.key, False, str(err), transient=True, handed_over=False)
+        dot_sent = False
+        try:
+            code, reply = smtp.mail(item.envelope_from)
+            if code != 250:
+                return self._refused(item, code, reply, "MAIL FROM")
+            code, reply = smtp.rcpt(to)
+            if code not in (250, 251):
+                return self._refused(item, code, reply, "RCPT TO")
+            code, reply = smtp.docmd("DATA")
+            if code != 354:
+                return self._refused(item, code, reply, "DATA")
+            data = _LEADING_DOT.sub(b"..", item.message.data)
+            if not data.endswith(b"\r\n"):
+                data += b"\r\n"
+            smtp.send(data)
+            handover(item)
+            smtp.send(b".\r\n")
+            dot_sent = True
+            code, reply = smtp.getreply()
+        except (smtplib.SMTPServerDisconnected, OSError) as err:
+            self._drop()
+            if dot_sent:
+                return Result(item.key, False, f"the connection was lost after the message was sent: {err}",
+                              uncertain=True)
+            return Result(item.key, False, f"connection lost: {err or err.__class__.__name__}", transient=True)
+        if code == 250:
+            queued = _QUEUED_AS.search(reply.decode("utf-8", "replace"))
+            return Result(item.key, True, provider_id=queued.group(1) if queued else "")
+        return self._refused(item, code, reply, "end of DATA")
+
+    def _refused(self, item: Outgoing, code: int, reply: bytes, stage: str) -> Result:
+        text = _reply(code, reply)
+        if code == 421 or code < 0:
+            self._drop()
+        elif self.smtp is not None:
+            try:
+                self.smtp.rset()
+            except (smtplib.SMTPException, OSError):
+                self._drop()
+        handed = stage == "end of DATA"
+        if 400 <= code < 500 or code < 0:
+            return Result(item.key, False, f"{stage}: {text}", transient=True, handed_over=handed)
+        return Result(item.key, False, f"{stage}: {text}", hard_bounce=bool(_HARD_BOUNCE.search(text)),
+                      handed_over=handed)
+
+    def close(self) -> None:
+        if self.smtp is not None:
+            try:
+                self.smtp.quit()
+            except (smtplib.SMTPException, OSError, socket.timeout):
+                pass
+            self._drop()

@@ -1,0 +1,100 @@
+"""A real SMTP server on 127.0.0.1 (aiosmtpd) that records what it receives and can misbehave on demand."""
+
+from __future__ import annotations
+
+import asyncio
+import email
+import email.policy
+import socket
+import threading
+from collections import Counter
+from dataclasses import dataclass, field
+from email.message import EmailMessage
+from typing import Any
+
+from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import SMTP, Envelope, Session
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass
+class Faults:
+    """Misbehaviour to inject; counters are consumed as the server meets them."""
+
+    rcpt_permanent: dict[str, str] = field(default_factory=dict)  # address → "550 5.1.1 …"
+    rcpt_transient_once: dict[str, str] = field(default_factory=dict)  # address → "451 …" (first time only)
+    mail_421_times: int = 0  # answer 421 and close at MAIL FROM this many times
+    drop_at_rcpt_times: int = 0  # close the connection at RCPT TO this many times
+    slow_rcpt_times: int = 0  # stall at RCPT TO (longer than the client's timeout) this many times
+    slow_seconds: float = 3.0
+
+
+class Recorder:
+    """aiosmtpd handler: stores accepted messages, applies :class:`Faults`."""
+
+    def __init__(self) -> None:
+        self.faults = Faults()
+        self.messages: list[EmailMessage] = []
+        self.raw: list[bytes] = []
+        self.lock = threading.Lock()
+
+    async def handle_MAIL(self, server: SMTP, session: Session, envelope: Envelope, address: str,
+                          options: list[str]) -> str:
+        if self.faults.mail_421_times > 0:
+            self.faults.mail_421_times -= 1
+            return "421 4.3.2 Service shutting down, try again later"
+        envelope.mail_from = address
+        return "250 OK"
+
+    async def handle_RCPT(self, server: SMTP, session: Session, envelope: Envelope, address: str,
+                          options: list[str]) -> str:
+        f = self.faults
+        if f.drop_at_rcpt_times > 0:
+            f.drop_at_rcpt_times -= 1
+            assert server.transport is not None
+            server.transport.close()
+            return "250 OK"
+        if f.slow_rcpt_times > 0:
+            f.slow_rcpt_times -= 1
+            await asyncio.sleep(f.slow_seconds)
+            return "451 4.4.2 too slow"
+        if address in f.rcpt_permanent:
+            return f.rcpt_permanent[address]
+        if address in f.rcpt_transient_once:
+            return f.rcpt_transient_once.pop(address)
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+        data = envelope.original_content or b""
+        with self.lock:
+            self.raw.append(data)
+            self.messages.append(email.message_from_bytes(data, policy=email.policy.default))  # type: ignore[arg-type]
+            n = len(self.raw)
+        return f"250 2.0.0 Ok: queued as SINK{n}"
+
+    def count_by_recipient(self) -> Counter[str]:
+        with self.lock:
+            return Counter(str(m["To"].addresses[0].addr_spec) for m in self.messages)
+
+
+class Sink:
+    """Start and stop a recording SMTP server on 127.0.0.1."""
+
+    def __init__(self) -> None:
+        self.recorder = Recorder()
+        self.port = free_port()
+        self.controller = Controller(self.recorder, hostname="127.0.0.1", port=self.port,
+                                     data_size_limit=10_000_000)
+
+    def __enter__(self) -> "Sink":
+        self.controller.start()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.controller.stop()
