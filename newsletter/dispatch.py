@@ -210,25 +210,30 @@ class _Run:
             ledger.mark_sending(self.store, item.key, self.clock())
 
         try:
-            results = adapter.send(outgoing, handover) if outgoing else []
+            for result in adapter.send(outgoing, handover):
+                self._settle(result, attempts[result.key], subscribers[result.key])
         except BaseException:
-            # The transport gave up on the whole batch (configuration error, interruption):
-            # rows it never took go back to the pool; rows marked sending stay in doubt.
+            # The transport gave up on the batch (configuration error, interruption): rows it
+            # never took go back to the pool; rows marked sending stay in doubt.
             ledger.release(self.store, [o.key for o in outgoing], self.clock())
             raise
+        if outcomes:
+            ledger.record(self.store, outcomes, self.clock())
+            self._count(outcomes)
+
+    def _settle(self, result: Result, attempts: int, subscriber_id: int) -> None:
+        """Record one result at once: a crash right after leaves nothing in doubt."""
         now = self.clock()
-        bounced = []
-        for result in results:
-            outcome = self._outcome(result, attempts[result.key] + (1 if result.handed_over else 0), now)
-            outcomes.append(outcome)
-            if result.hard_bounce:
-                bounced.append(subscribers[result.key])
-            log.debug("issue %s: %s → %s %s", self.factory.issue_key, result.key, outcome.status.value, result.error)
-        ledger.record(self.store, outcomes, now)
-        ledger.mark_bounced(self.store, bounced, now)
-        sent = sum(o.status is DeliveryStatus.SENT for o in outcomes)
+        outcome = self._outcome(result, attempts + (1 if result.handed_over else 0), now)
+        ledger.record(self.store, [outcome], now)
+        if result.hard_bounce:
+            ledger.mark_bounced(self.store, [subscriber_id], now)
+        log.debug("issue %s: %s → %s %s", self.factory.issue_key, result.key, outcome.status.value, result.error)
+        self._count([outcome])
+
+    def _count(self, outcomes: list[ledger.Outcome]) -> None:
         with self.lock:
-            self.sent += sent
+            self.sent += sum(o.status is DeliveryStatus.SENT for o in outcomes)
             self.failed += sum(o.status is DeliveryStatus.FAILED for o in outcomes)
         if self.progress is not None:
             self.progress(len(outcomes))
@@ -332,7 +337,7 @@ def send_test(settings: Settings, day: date, addresses: Iterable[Recipient], *, 
     batch = [Outgoing(i, factory.build(r), settings.newsletter.sender_address) for i, r in enumerate(addresses)]
     adapter.open()
     try:
-        return adapter.send(batch, lambda item: None)
+        return list(adapter.send(batch, lambda item: None))
     finally:
         adapter.close()
 

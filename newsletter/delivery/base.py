@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import abc
 from dataclasses import dataclass
-from typing import Callable, ClassVar, Mapping, Sequence
+from typing import Callable, ClassVar, Iterator, Mapping, Sequence
 
 from newsletter.config import Settings
 from newsletter.errors import ConfigError
@@ -74,10 +74,12 @@ class Adapter(abc.ABC):
         """
 
     @abc.abstractmethod
-    def send(self, batch: Sequence[Outgoing], handover: Handover) -> list[Result]:
+    def send(self, batch: Sequence[Outgoing], handover: Handover) -> Iterator[Result]:
         """Hand each message over; call ``handover(message)`` right before the point of no return.
 
-        :return: one :class:`Result` per message, in any order.
+        :return: one :class:`Result` per message, in any order, each yielded as soon as it is
+            known so that the engine records it at once (the shorter the time between the
+            transport's acceptance and the record, the fewer messages a crash leaves in doubt).
         :raises ConfigError: when the transport refuses the configuration; the run stops.
         """
 

@@ -12,7 +12,7 @@ import hashlib
 import mailbox
 import os
 from pathlib import Path
-from typing import Sequence
+from typing import Iterator, Sequence
 
 from newsletter.delivery.base import Adapter, Handover, Outgoing, Result, option, register
 from newsletter.errors import ConfigError
@@ -45,13 +45,12 @@ class OutboxAdapter(Adapter):
         name = self._name(message_id)
         return (self.path / "new" / name).exists() or any((self.path / "cur").glob(name + "*"))
 
-    def send(self, batch: Sequence[Outgoing], handover: Handover) -> list[Result]:
-        results = []
+    def send(self, batch: Sequence[Outgoing], handover: Handover) -> Iterator[Result]:
         for item in batch:
             name = self._name(item.message.message_id)
             tmp = self.path / "tmp" / name
             if self._delivered(item.message.message_id):
-                results.append(Result(item.key, True, provider_id=name, handed_over=False))
+                yield Result(item.key, True, provider_id=name, handed_over=False)
                 continue
             try:
                 with open(tmp, "wb") as handle:
@@ -60,10 +59,9 @@ class OutboxAdapter(Adapter):
                 os.rename(tmp, self.path / "new" / name)
             except OSError as err:
                 tmp.unlink(missing_ok=True)
-                results.append(Result(item.key, False, f"cannot write to the outbox: {err.strerror}", transient=True))
+                yield Result(item.key, False, f"cannot write to the outbox: {err.strerror}", transient=True)
                 continue
-            results.append(Result(item.key, True, provider_id=name))
-        return results
+            yield Result(item.key, True, provider_id=name)
 
     def reconcile(self, pending: Sequence[tuple[int, str]]) -> dict[int, bool | None]:
         return {key: self._delivered(message_id) for key, message_id in pending}

@@ -20,7 +20,7 @@ import re
 import smtplib
 import socket
 import ssl
-from typing import Mapping, Sequence
+from typing import Iterator, Mapping, Sequence
 
 from newsletter.config import Settings, secret_from_env
 from newsletter.delivery.base import Adapter, Handover, Outgoing, Result, option, register
@@ -114,8 +114,9 @@ class SMTPAdapter(Adapter):
             finally:
                 self.smtp = None
 
-    def send(self, batch: Sequence[Outgoing], handover: Handover) -> list[Result]:
-        return [self._send_one(item, handover) for item in batch]
+    def send(self, batch: Sequence[Outgoing], handover: Handover) -> Iterator[Result]:
+        for item in batch:
+            yield self._send_one(item, handover)
 
     def _send_one(self, item: Outgoing, handover: Handover) -> Result:
         to = item.message.recipient

@@ -1,0 +1,108 @@
+"""kill -9 at any moment, then resume: every subscriber gets the issue once, nobody twice.
+
+A real `newsletter send` process is killed with SIGKILL several times part-way through,
+then run to the end. Through the outbox (which can tell whether a message in flight was
+written) the result must be exact. Through SMTP a message in flight at the kill is *in
+doubt*: it is recorded as uncertain and never resent, so nobody gets two copies; every
+other subscriber gets exactly one.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Callable
+
+import pytest
+
+from newsletter.store.database import open_store
+from newsletter.store.models import DeliveryStatus
+from newsletter.store.subscribers import add_subscriber, list_subscribers
+from newsletter.store import ledger
+from tests.conftest import DAY, SECRET
+from tests.sink import Sink
+from tests.test_dispatch import NOW, smtp_config
+
+PEOPLE = 300
+KILL_AFTER = (25, 90, 160, 230)
+
+
+def populate(project: Path) -> list[str]:
+    store = open_store("sqlite:///state/newsletter.db", project)
+    addresses = [f"abonne{i:04d}@example.org" for i in range(PEOPLE)]
+    for address in addresses:
+        add_subscriber(store, address, now=NOW, first_name="Camille")
+    store.close()
+    return addresses
+
+
+def start_send(project: Path) -> subprocess.Popen[bytes]:
+    env = {**os.environ, "NEWSLETTER_SECRET_KEY": SECRET}
+    return subprocess.Popen([sys.executable, "-m", "newsletter", "-C", str(project), "send", DAY.isoformat()],
+                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+
+
+def kill_when(process: subprocess.Popen[bytes], delivered: Callable[[], int], threshold: int) -> None:
+    deadline = time.monotonic() + 60
+    while delivered() < threshold and process.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.005)
+    process.send_signal(signal.SIGKILL)
+    process.wait(timeout=10)
+
+
+def run_with_kills(project: Path, delivered: Callable[[], int]) -> None:
+    for threshold in KILL_AFTER:
+        kill_when(start_send(project), delivered, threshold)
+    final = start_send(project)
+    _, err = final.communicate(timeout=120)
+    assert b"Traceback" not in err, err.decode()
+
+
+def fast_config(project: Path) -> None:
+    config = project / "newsletter.toml"
+    config.write_text(config.read_text(encoding="utf-8").replace("rate_per_second = 20", "rate_per_second = 5000"),
+                      encoding="utf-8")
+
+
+def test_outbox_survives_kill_9_exactly(project: Path) -> None:
+    fast_config(project)
+    addresses = populate(project)
+    new = project / "out" / "outbox" / "new"
+    run_with_kills(project, lambda: len(list(new.iterdir())) if new.is_dir() else 0)
+    import email
+    import email.policy
+
+    received = sorted(email.message_from_bytes(p.read_bytes(), policy=email.policy.default)["To"].addresses[0].addr_spec
+                      for p in new.iterdir())
+    assert received == addresses  # everyone, once
+    store = open_store("sqlite:///state/newsletter.db", project)
+    counts = ledger.counts(store, ledger.find_send(store, DAY) or 0)
+    assert counts == {DeliveryStatus.SENT.value: PEOPLE}
+
+
+def test_smtp_survives_kill_9_without_double_sends(project: Path) -> None:
+    with Sink() as sink:
+        smtp_config(project, sink.port)
+        addresses = populate(project)
+        run_with_kills(project, lambda: len(sink.recorder.raw))
+        received = sink.recorder.count_by_recipient()
+    store = open_store("sqlite:///state/newsletter.db", project)
+    send_id = ledger.find_send(store, DAY) or 0
+    counts = ledger.counts(store, send_id)
+    assert max(received.values()) == 1, "somebody got the issue twice"
+    from sqlalchemy import select
+
+    from newsletter.store.models import Delivery
+
+    with store.session() as session:
+        uncertain = set(session.scalars(select(Delivery.email).where(Delivery.status == DeliveryStatus.UNCERTAIN.value)))
+    for address in addresses:
+        if address not in uncertain:
+            assert received[address] == 1, address
+    assert counts.get(DeliveryStatus.SENT.value, 0) + len(uncertain) == PEOPLE
+    assert len(uncertain) <= len(KILL_AFTER) * 3  # at most the messages in flight at each kill
+    assert not [s for s in list_subscribers(store) if s.status != "active"]
