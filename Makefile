@@ -6,7 +6,7 @@ SAMPLE := 2026-11-24
 SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: demo test bench golden browser venv typecheck clean
+.PHONY: demo test bench golden system-packages venv typecheck clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -15,25 +15,35 @@ $(VENV)/.installed: pyproject.toml
 
 venv: $(VENV)/.installed
 
-# Debian's Chromium drives the browser tests; install it when it is missing.
-browser:
-	@command -v chromium >/dev/null 2>&1 || { \
-	  echo "Installing Debian's chromium for the browser tests…"; \
+# Debian packages the tests drive for real: Chromium (browser tests) and SpamAssassin.
+system-packages:
+	@missing=""; \
+	command -v chromium >/dev/null 2>&1 || missing="$$missing chromium"; \
+	command -v spamassassin >/dev/null 2>&1 || missing="$$missing spamassassin"; \
+	if [ -n "$$missing" ]; then \
+	  echo "Installing Debian packages:$$missing"; \
 	  $(SUDO) apt-get update -qq && \
-	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium >/dev/null; }
+	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
+	fi
 
+# The demo signs unsubscribe links with a throwaway key unless NEWSLETTER_SECRET_KEY is set.
 demo: venv
 	$(BIN)/newsletter check $(SAMPLE)
 	$(BIN)/newsletter build $(SAMPLE)
+	$(BIN)/newsletter subscribers import subscribers.example.csv
+	NEWSLETTER_SECRET_KEY="$${NEWSLETTER_SECRET_KEY:-demo-only-not-secret}" $(BIN)/newsletter send $(SAMPLE)
 	@echo
-	@echo "Open out/$(SAMPLE)/email.html in a browser, read out/$(SAMPLE)/email.txt,"
-	@echo "or open out/$(SAMPLE)/sample.eml in a mail client."
+	@echo "Where to look:"
+	@echo "  out/$(SAMPLE)/email.html   the email as a subscriber sees it (open it in a browser)"
+	@echo "  out/$(SAMPLE)/email.txt    its plain-text part"
+	@echo "  out/outbox/new/           one .eml per subscriber (open one in a mail client)"
+	@echo "  state/newsletter.db       subscribers and the send ledger: $(BIN)/newsletter status $(SAMPLE)"
 	@echo "Live preview while editing: $(BIN)/newsletter preview $(SAMPLE)"
 
 typecheck: venv
 	$(BIN)/mypy
 
-test: venv browser typecheck
+test: venv system-packages typecheck
 	$(BIN)/pytest
 
 # Rewrite tests/golden/ from the sample issue; review the diff before committing.

@@ -79,7 +79,11 @@ def _resolve(url: str, root: Path) -> str:
         path = Path(parsed.database)
         if not path.is_absolute():
             path = root / path
-        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as err:
+            raise StoreError(f"cannot create the folder of the store {path.parent}: {err.strerror}",
+                             hint="check [store] url in newsletter.toml") from err
         return str(parsed.set(database=str(path)))
     return url
 

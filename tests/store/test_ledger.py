@@ -1,0 +1,110 @@
+"""The ledger against real SQLite: claims are exclusive across processes, orphans are settled."""
+
+from __future__ import annotations
+
+import multiprocessing
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+from sqlalchemy import insert
+
+from newsletter.store import ledger
+from newsletter.store.database import Store, open_store
+from newsletter.store.models import DeliveryStatus, Subscriber
+from tests.conftest import DAY
+
+NOW = datetime(2026, 11, 24, 6, 0, tzinfo=timezone.utc)
+
+
+def populate(store: Store, n: int) -> int:
+    with store.engine.begin() as conn:
+        conn.execute(insert(Subscriber.__table__), [  # type: ignore[arg-type]
+            {"email": f"p{i}@example.org", "first_name": "", "last_name": "", "status": "active",
+             "consent_source": "test", "created_at": NOW, "updated_at": NOW} for i in range(n)])
+    send_id = ledger.send_for(store, DAY, "Objet", NOW)
+    ledger.enqueue(store, send_id, NOW)
+    return send_id
+
+
+def _claim_all(root: str, send_id: int, queue: "multiprocessing.Queue[list[int]]") -> None:
+    store = open_store("sqlite:///state/db.sqlite", Path(root))
+    run = ledger.new_run_id()
+    mine: list[int] = []
+    while batch := ledger.claim(store, send_id, run, 7, NOW):
+        mine.extend(c.delivery_id for c in batch)
+    queue.put(mine)
+
+
+def test_two_processes_never_claim_the_same_row(tmp_path: Path) -> None:
+    store = open_store("sqlite:///state/db.sqlite", tmp_path)
+    send_id = populate(store, 500)
+    context = multiprocessing.get_context("spawn")
+    queue: multiprocessing.Queue[list[int]] = context.Queue()
+    workers = [context.Process(target=_claim_all, args=(str(tmp_path), send_id, queue)) for _ in range(3)]
+    for w in workers:
+        w.start()
+    results = [queue.get(timeout=60) for _ in workers]
+    for w in workers:
+        w.join(timeout=30)
+    claimed = [i for r in results for i in r]
+    assert len(claimed) == len(set(claimed)) == 500
+
+
+def test_enqueue_is_idempotent_and_skips_inactive(tmp_path: Path) -> None:
+    store = open_store("sqlite:///state/db.sqlite", tmp_path)
+    send_id = populate(store, 10)
+    assert ledger.enqueue(store, send_id, NOW) == 0
+    assert ledger.counts(store, send_id) == {"pending": 10}
+    assert ledger.send_for(store, DAY, "Objet", NOW) == send_id
+
+
+def test_rows_of_a_dead_run_are_released_or_in_doubt(tmp_path: Path) -> None:
+    store = open_store("sqlite:///state/db.sqlite", tmp_path)
+    send_id = populate(store, 4)
+    dead = "elsewhere.example:4242:dead"
+    claimed = ledger.claim(store, send_id, dead, 3, NOW)
+    ledger.mark_sending(store, claimed[0].delivery_id, NOW)
+    assert ledger.orphans(store, send_id, NOW + timedelta(minutes=1)) == ([], [])  # still fresh: maybe alive
+    queued, in_doubt = ledger.orphans(store, send_id, NOW + timedelta(hours=1))
+    assert sorted(queued) == [c.delivery_id for c in claimed[1:]]
+    assert in_doubt == [(claimed[0].delivery_id, claimed[0].email)]
+    ledger.release(store, queued, NOW)
+    ledger.settle_in_doubt(store, {claimed[0].delivery_id: None}, NOW)
+    assert ledger.counts(store, send_id) == {"pending": 3, "uncertain": 1}
+
+
+def test_a_dead_local_process_is_recognized_at_once(tmp_path: Path) -> None:
+    import socket
+
+    store = open_store("sqlite:///state/db.sqlite", tmp_path)
+    send_id = populate(store, 2)
+    process = multiprocessing.get_context("spawn").Process(target=int)
+    process.start()
+    process.join()
+    run = f"{socket.gethostname()}:{process.pid}:gone"
+    ledger.claim(store, send_id, run, 2, NOW)
+    queued, _ = ledger.orphans(store, send_id, NOW)
+    assert len(queued) == 2
+
+
+def test_migrations_run_once_and_reopen_cleanly(tmp_path: Path) -> None:
+    open_store("sqlite:///state/db.sqlite", tmp_path).close()
+    store = open_store("sqlite:///state/db.sqlite", tmp_path)
+    from sqlalchemy import text
+
+    with store.engine.connect() as conn:
+        assert conn.execute(text("select version_num from alembic_version")).scalar() == "0001"
+
+
+@pytest.mark.parametrize("url", ["nonsense://", "sqlite:////proc/forbidden/db.sqlite"])
+def test_bad_store_url_is_a_clear_error(tmp_path: Path, url: str) -> None:
+    from newsletter.errors import NewsletterError
+
+    with pytest.raises(NewsletterError) as caught:
+        open_store(url, tmp_path)
+    assert "store" in str(caught.value)
+
+
+def test_status_values_are_known() -> None:
+    assert {s.value for s in DeliveryStatus} >= {"pending", "sent", "failed", "uncertain"}
