@@ -415,7 +415,18 @@ def _send_with_progress(project: Project, day: date, key: str, limit: int | None
     from newsletter.dispatch import send_issue
 
     if not sys.stdout.isatty():
-        return send_issue(project.settings, project.store, day, secret_key=key, limit=limit)
+        started = last = time.monotonic()
+        done = 0
+
+        def log_line(n: int) -> None:
+            nonlocal done, last
+            done += n
+            now = time.monotonic()
+            if now - last >= 5:
+                last = now
+                click.echo(f"{day.isoformat()}: {done} recipients settled ({done / (now - started):.0f}/s)")
+
+        return send_issue(project.settings, project.store, day, secret_key=key, limit=limit, progress=log_line)
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
