@@ -1,0 +1,72 @@
+"""The sending commands end to end through the CLI: subscribers, send, status."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from newsletter.cli import main
+from tests.conftest import DAY, SECRET
+
+
+@pytest.fixture
+def cli(project: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]):  # type: ignore[no-untyped-def]
+    monkeypatch.setenv("NEWSLETTER_SECRET_KEY", SECRET)
+
+    def run(*args: str) -> tuple[int, str, str]:
+        code = main(["--project", str(project), *args])
+        captured = capsys.readouterr()
+        return code, captured.out, captured.err
+
+    return run
+
+
+def test_add_send_status_and_rerun(cli, project: Path) -> None:  # type: ignore[no-untyped-def]
+    for address in ("Helene.Martin@Example.org", "paul@example.org"):
+        assert cli("subscribers", "add", address, "--first-name", "Hélène")[0] == 0
+    code, out, _ = cli("subscribers", "list")
+    assert code == 0 and "helene.martin@example.org" in out and "2 active" in out
+    code, out, _ = cli("send", DAY.isoformat(), "--dry-run")
+    assert code == 0 and "2 would receive it now" in out and "List-Unsubscribe-Post" in out
+    assert "Nothing was sent" in out
+    code, out, _ = cli("send", DAY.isoformat())
+    assert code == 0 and "2 sent, 0 failed, 0 pending" in out and "out/outbox/new" in out
+    code, out, _ = cli("send", DAY.isoformat())
+    assert code == 0 and "this run: 0 sent" in out
+    code, out, _ = cli("status", DAY.isoformat(), "--json")
+    assert json.loads(out)["counts"] == {"sent": 2}
+
+
+def test_remove_keeps_the_record_and_add_cannot_bring_them_back(cli) -> None:  # type: ignore[no-untyped-def]
+    cli("subscribers", "add", "parti@example.org")
+    assert cli("subscribers", "remove", "PARTI@example.org")[0] == 0
+    code, _, err = cli("subscribers", "add", "parti@example.org")
+    assert code == 1 and "is unsubscribed and is not added back" in err
+    code, out, _ = cli("subscribers", "list", "--status", "unsubscribed")
+    assert "parti@example.org" in out
+
+
+def test_send_without_secret_key_is_a_config_error(cli, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
+    monkeypatch.delenv("NEWSLETTER_SECRET_KEY")
+    code, _, err = cli("send", DAY.isoformat())
+    assert code == 2 and "NEWSLETTER_SECRET_KEY is not set" in err
+
+
+def test_status_before_any_send(cli) -> None:  # type: ignore[no-untyped-def]
+    code, out, _ = cli("status", DAY.isoformat())
+    assert code == 0 and "has not been sent" in out
+
+
+@pytest.mark.parametrize("address", ["pas-une-adresse", "a@b", "x@example.org\r\nBcc: y@example.org"])
+def test_invalid_addresses_are_refused(cli, address: str) -> None:  # type: ignore[no-untyped-def]
+    code, _, err = cli("subscribers", "add", address)
+    assert code == 1 and "is not a valid address" in err
+
+
+def test_test_send_is_not_recorded(cli, project: Path) -> None:  # type: ignore[no-untyped-def]
+    code, out, _ = cli("send", DAY.isoformat(), "--test", "relecture@example.org")
+    assert code == 0 and "[TEST] relecture@example.org: sent" in out
+    code, out, _ = cli("status", DAY.isoformat())
+    assert "has not been sent" in out
