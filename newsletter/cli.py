@@ -26,6 +26,8 @@ from newsletter.errors import ConfigError, ContentError, DeliveryError, Newslett
 from newsletter.scaffold import init_project, new_issue
 
 if TYPE_CHECKING:
+    import threading
+
     from newsletter.dispatch import SendReport
     from newsletter.store.database import Store
 
@@ -412,6 +414,20 @@ def send(project: Project, day: date | None, test_addresses: tuple[str, ...], dr
 
 
 def _send_with_progress(project: Project, day: date, key: str, limit: int | None) -> "SendReport":
+    """Run the send with a progress display; SIGTERM ends it cleanly after the messages in hand."""
+    import signal
+    import threading
+
+    stop = threading.Event()
+    previous = signal.signal(signal.SIGTERM, lambda signum, frame: stop.set())
+    try:
+        return _send_with_display(project, day, key, limit, stop)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _send_with_display(project: Project, day: date, key: str, limit: int | None,
+                       stop: "threading.Event") -> "SendReport":
     from newsletter.dispatch import send_issue
 
     if not sys.stdout.isatty():
@@ -426,7 +442,8 @@ def _send_with_progress(project: Project, day: date, key: str, limit: int | None
                 last = now
                 click.echo(f"{day.isoformat()}: {done} recipients settled ({done / (now - started):.0f}/s)")
 
-        return send_issue(project.settings, project.store, day, secret_key=key, limit=limit, progress=log_line)
+        return send_issue(project.settings, project.store, day, secret_key=key, limit=limit, progress=log_line,
+                          stop=stop)
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
@@ -446,7 +463,8 @@ def _send_with_progress(project: Project, day: date, key: str, limit: int | None
         if send_id is not None:
             counts = ledger.counts(project.store, send_id)
             bar.update(task, total=counts.get("pending", 0) + counts.get("queued", 0) or None)
-        return send_issue(project.settings, project.store, day, secret_key=key, limit=limit, progress=progress)
+        return send_issue(project.settings, project.store, day, secret_key=key, limit=limit, progress=progress,
+                          stop=stop)
 
 
 def _status_line(report: "SendReport") -> str:

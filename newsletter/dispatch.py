@@ -310,8 +310,15 @@ def send_issue(
     threads = [threading.Thread(target=run.worker, args=(a,), name=f"send-{i}") for i, a in enumerate(adapters)]
     for thread in threads:
         thread.start()
-    for thread in threads:
-        thread.join()
+    try:
+        for thread in threads:
+            thread.join()
+    except KeyboardInterrupt:
+        # Ctrl+C: let the workers finish the message in hand, keep the ledger consistent.
+        run.stop.set()
+        for thread in threads:
+            thread.join()
+        run.fatal = run.fatal or KeyboardInterrupt()
     now = clock()
     ledger.finish(store, send_id, now)
     report.counts = ledger.counts(store, send_id)

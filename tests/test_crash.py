@@ -106,3 +106,20 @@ def test_smtp_survives_kill_9_without_double_sends(project: Path) -> None:
     assert counts.get(DeliveryStatus.SENT.value, 0) + len(uncertain) == PEOPLE
     assert len(uncertain) <= len(KILL_AFTER) * 3  # at most the messages in flight at each kill
     assert not [s for s in list_subscribers(store) if s.status != "active"]
+
+
+def test_sigterm_stops_cleanly_and_the_next_run_finishes(project: Path) -> None:
+    addresses = populate(project)  # rate_per_second stays at 20: the send takes ~15 s
+    new = project / "out" / "outbox" / "new"
+    process = start_send(project)
+    deadline = time.monotonic() + 30
+    while (not new.is_dir() or len(list(new.iterdir())) < 5) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    process.send_signal(signal.SIGTERM)
+    assert process.wait(timeout=20) == 1  # stopped with recipients pending
+    store = open_store("sqlite:///state/newsletter.db", project)
+    counts = ledger.counts(store, ledger.find_send(store, DAY) or 0)
+    assert set(counts) <= {"sent", "pending"} and counts["pending"] > 0
+    fast_config(project)
+    start_send(project).wait(timeout=60)
+    assert len(list(new.iterdir())) == len(addresses)
