@@ -6,6 +6,7 @@ import email
 import email.policy
 from pathlib import Path
 
+import click
 import pytest
 from click.testing import CliRunner
 
@@ -23,12 +24,19 @@ def run(project: Path, *args: str) -> tuple[int, str]:
     return code, result.output
 
 
-@pytest.mark.parametrize("name", sorted(cli.commands))
-def test_every_command_is_documented_with_an_example(name: str) -> None:
-    command = cli.commands[name]
-    assert command.help and "Example:" in command.help, name
-    result = CliRunner().invoke(cli, [name, "--help"])
-    assert result.exit_code == 0 and "Example:" in result.output
+def _commands(group: click.Group, prefix: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
+    found = []
+    for name, command in group.commands.items():
+        found.append((*prefix, name))
+        if isinstance(command, click.Group):
+            found.extend(_commands(command, (*prefix, name)))
+    return sorted(found)
+
+
+@pytest.mark.parametrize("path", _commands(cli), ids=" ".join)
+def test_every_command_is_documented_with_an_example(path: tuple[str, ...]) -> None:
+    result = CliRunner().invoke(cli, [*path, "--help"])
+    assert result.exit_code == 0 and "Example:" in result.output, path
 
 
 def test_check_passes_on_a_good_issue(project: Path) -> None:
