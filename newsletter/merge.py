@@ -19,7 +19,7 @@ import html
 import re
 from dataclasses import dataclass
 from enum import Enum
-from typing import Iterable, Mapping
+from typing import Mapping
 
 #: Fields an editor may use in content; the first three come from the subscriber list.
 EDITOR_FIELDS = ("first_name", "last_name", "email")
@@ -137,7 +137,3 @@ class CompiledTemplate:
             out.append(parts[i + 1])
         return "".join(out)
 
-
-def tokens_in(text: str) -> Iterable[int]:
-    """Indices of the placeholders present in ``text`` (for tests and checks)."""
-    return (int(m.group(1)) for m in TOKEN_RE.finditer(text))
