@@ -70,3 +70,38 @@ def test_test_send_is_not_recorded(cli, project: Path) -> None:  # type: ignore[
     assert code == 0 and "[TEST] relecture@example.org: sent" in out
     code, out, _ = cli("status", DAY.isoformat())
     assert "has not been sent" in out
+
+
+def test_import_an_excel_export_then_export_it(cli, project: Path, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    from tests.audience.test_csv_reader import EXCEL_FR
+
+    source = tmp_path / "export excel.csv"
+    source.write_bytes(EXCEL_FR)
+    code, out, _ = cli("subscribers", "import", str(source), "--dry-run")
+    assert code == 0 and "Would import" in out and "2 added" in out and "Nothing was written" in out
+    assert cli("subscribers", "list")[1].strip() == "No subscribers yet."
+    code, out, _ = cli("subscribers", "import", str(source))
+    assert code == 0
+    assert "2 added, 0 updated, 0 unchanged, 1 duplicates merged, 0 unsubscribed/bounced kept out, 4 rejected" in out
+    assert f"{source}:5: 'jean.dupont@' is not a valid address" in out
+    cli("subscribers", "remove", "helene.dubois@example.org")
+    code, out, _ = cli("subscribers", "import", str(source))
+    assert "1 unsubscribed/bounced kept out" in out
+    exported = tmp_path / "out.csv"
+    assert cli("subscribers", "export", str(exported))[0] == 0
+    text = exported.read_text(encoding="utf-8-sig")
+    assert "helene.dubois@example.org,Hélène,Dubois,unsubscribed" in text
+
+
+def test_import_of_a_file_without_email_column(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    source = tmp_path / "contacts.csv"
+    source.write_text("nom;prénom\nDupont;Jean\n", encoding="utf-8")
+    code, _, err = cli("subscribers", "import", str(source))
+    assert code == 1 and "no email column" in err and "Traceback" not in err
+
+
+def test_demo_csv_imports_cleanly(cli) -> None:  # type: ignore[no-untyped-def]
+    from tests.conftest import REPO
+
+    code, out, _ = cli("subscribers", "import", str(REPO / "subscribers.example.csv"))
+    assert code == 0 and "12 added" in out and "0 rejected" in out

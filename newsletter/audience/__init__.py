@@ -1,0 +1,1 @@
+"""The subscriber list's files: CSV import and export."""

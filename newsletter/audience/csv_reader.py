@@ -1,0 +1,230 @@
+"""Read subscriber CSV files as real offices export them, one row at a time.
+
+Handles UTF-8, UTF-8 with BOM and Windows-1252 (Excel in France), ``,`` ``;`` or tab
+delimiters, and English or French headers. Every row becomes a :class:`CandidateRow` (a
+normalized address and cleaned fields) or a :class:`RejectedRow` (line number and reason);
+deduplication is the store's job. The file is streamed, so a million rows take flat memory.
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import io
+import re
+import unicodedata
+from dataclasses import dataclass
+from datetime import date, datetime, time, timezone
+from email.utils import parseaddr
+from pathlib import Path
+from typing import IO, Iterator
+from zoneinfo import ZoneInfo
+
+from email_validator import EmailNotValidError, validate_email
+
+from newsletter.errors import ImportFileError
+
+SNIFF_BYTES = 64 * 1024
+MAX_NAME = 200
+_SPACES = " \t\u00a0\u202f\ufeff"
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_FORMULA_START = "=+-@\t\r"
+
+_HEADERS = {
+    "email": ("email", "e-mail", "mail", "courriel", "adresse email", "adresse e-mail", "adresse mail",
+              "email address", "adresse electronique", "e-mail address"),
+    "first_name": ("first_name", "firstname", "first name", "prenom", "given name"),
+    "last_name": ("last_name", "lastname", "last name", "nom", "nom de famille", "surname", "family name"),
+    "consent_at": ("consent_date", "consent_at", "date de consentement", "date consentement",
+                   "date d'inscription", "date inscription", "subscribed_at"),
+    "consent_source": ("consent_source", "source", "source du consentement", "origine"),
+}
+
+
+def _key(header: str) -> str:
+    """Header text without accents, case, spaces, underscores, hyphens or apostrophes."""
+    text = unicodedata.normalize("NFKD", header.strip(_SPACES)).encode("ascii", "ignore").decode().lower()
+    return re.sub(r"[\s_\-'’]+", "", text)
+
+
+_LOOKUP = {_key(alias): field for field, aliases in _HEADERS.items() for alias in aliases}
+
+
+@dataclass(frozen=True)
+class CandidateRow:
+    """A row that can be imported."""
+
+    line: int
+    email: str
+    first_name: str
+    last_name: str
+    consent_at: datetime | None
+    consent_source: str
+
+
+@dataclass(frozen=True)
+class RejectedRow:
+    """A row that cannot be imported, and why."""
+
+    line: int
+    reason: str
+    raw_email: str
+
+
+def _detect_encoding(head: bytes) -> str:
+    if head.startswith(codecs.BOM_UTF8):
+        return "utf-8-sig"
+    try:
+        head.decode("utf-8")
+        return "utf-8"
+    except UnicodeDecodeError as err:
+        # A multi-byte character cut by the sniffing window is still UTF-8.
+        if err.start >= len(head) - 3 and err.reason == "unexpected end of data":
+            return "utf-8"
+        return "cp1252"
+
+
+def _delimiter(header_line: str) -> str:
+    counts = {d: 0 for d in (",", ";", "\t")}
+    quoted = False
+    for char in header_line:
+        if char == '"':
+            quoted = not quoted
+        elif not quoted and char in counts:
+            counts[char] += 1
+    best = max(counts, key=lambda d: counts[d])
+    return best if counts[best] else ","
+
+
+def _clean(value: str) -> str:
+    return value.strip(_SPACES)
+
+
+def _name(value: str) -> str:
+    value = _CONTROL.sub("", _clean(value))
+    # A spreadsheet would run "=HYPERLINK(…)" as a formula: keep the text, never the trigger.
+    value = value.lstrip(_FORMULA_START + _SPACES)
+    return value[:MAX_NAME]
+
+
+def _address(raw: str) -> str:
+    value = _clean(raw)
+    if value.lower().startswith("mailto:"):
+        value = value[7:]
+    if "<" in value and value.endswith(">"):
+        value = parseaddr(value)[1] or value.strip("<>")
+    return value.strip(_SPACES)
+
+
+_FRENCH_DATE = re.compile(r"^(\d{1,2})/(\d{1,2})/(\d{4})(?:[ T](\d{1,2})[:h](\d{2})(?::(\d{2}))?)?$")
+
+
+def _consent(raw: str, tz: ZoneInfo) -> datetime | None:
+    value = _clean(raw)
+    if not value:
+        return None
+    m = _FRENCH_DATE.match(value)
+    if m:
+        day, month, year, hour, minute, second = m.groups()
+        moment = datetime(int(year), int(month), int(day), int(hour or 0), int(minute or 0), int(second or 0))
+    else:
+        try:
+            moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        except ValueError:
+            moment = datetime.combine(date.fromisoformat(value), time())  # raises ValueError too
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=tz)
+    return moment.astimezone(timezone.utc)
+
+
+def _open(path: Path) -> tuple[IO[bytes], str]:
+    try:
+        handle = open(path, "rb")
+    except FileNotFoundError as err:
+        raise ImportFileError(f"{path}: no such file", hint="check the path of the CSV file") from err
+    except IsADirectoryError as err:
+        raise ImportFileError(f"{path} is a folder, not a CSV file") from err
+    except OSError as err:
+        raise ImportFileError(f"cannot read {path}: {err.strerror}") from err
+    head = handle.read(SNIFF_BYTES)
+    handle.seek(0)
+    return handle, _detect_encoding(head)
+
+
+def read_subscriber_csv(path: Path, *, check_dns: bool = False,
+                        default_timezone: str = "Europe/Paris") -> Iterator[CandidateRow | RejectedRow]:
+    """Yield one :class:`CandidateRow` or :class:`RejectedRow` per non-empty row of ``path``.
+
+    :param check_dns: also check that each domain accepts mail (network; slow).
+    :param default_timezone: for consent dates written without a zone.
+    :raises ImportFileError: when the file cannot be read, has no header or no email column.
+    """
+    tz = ZoneInfo(default_timezone)
+    raw, encoding = _open(path)
+    with raw:
+        text = io.TextIOWrapper(raw, encoding=encoding, newline="")
+        try:
+            header_line = text.readline()
+        except UnicodeDecodeError as err:
+            raise ImportFileError(f"{path}:1: the file is not valid {encoding} text; re-save it as UTF-8") from err
+        if not header_line.strip(_SPACES + "\r\n"):
+            raise ImportFileError(f"{path}: the file is empty or its first line is blank",
+                                  hint="the first line must name the columns, e.g. email,first_name,last_name")
+        delimiter = _delimiter(header_line)
+        header = next(csv.reader([header_line], delimiter=delimiter))
+        columns = {_LOOKUP.get(_key(name)): i for i, name in reversed(list(enumerate(header)))}
+        columns.pop(None, None)
+        if "email" not in columns:
+            found = ", ".join(repr(_clean(h)) for h in header) or "nothing"
+            raise ImportFileError(f"{path}: no email column in the header (found: {found}); "
+                                  "name one column email or courriel")
+        reader = csv.reader(text, delimiter=delimiter)
+        previous_end = 1
+        while True:
+            try:
+                cells = next(reader)
+            except StopIteration:
+                return
+            except UnicodeDecodeError as err:
+                raise ImportFileError(f"{path}:{previous_end + 1}: the file is not valid {encoding} text after "
+                                      "this line; re-save it as UTF-8") from err
+            except csv.Error as err:
+                raise ImportFileError(f"{path}:{previous_end + 1}: unreadable CSV ({err})") from err
+            line = previous_end + 1
+            previous_end = reader.line_num + 1
+            if not any(_clean(c) for c in cells):
+                continue
+            yield _row(cells, columns, line, tz, check_dns)
+
+
+def _cell(cells: list[str], columns: dict[str | None, int], field: str) -> str:
+    index = columns.get(field)
+    return cells[index] if index is not None and index < len(cells) else ""
+
+
+def _row(cells: list[str], columns: dict[str | None, int], line: int, tz: ZoneInfo,
+         check_dns: bool) -> CandidateRow | RejectedRow:
+    raw_email = _cell(cells, columns, "email")
+    address = _address(raw_email)
+    if not address:
+        return RejectedRow(line, "no address in the email column", raw_email)
+    if address[0] in _FORMULA_START:
+        return RejectedRow(line, f"{raw_email[:80]!r} looks like a spreadsheet formula, not an address", raw_email)
+    try:
+        email = validate_email(address, check_deliverability=check_dns).normalized.lower()
+    except EmailNotValidError as err:
+        return RejectedRow(line, f"{address[:80]!r} is not a valid address: {err}", raw_email)
+    raw_date = _cell(cells, columns, "consent_at")
+    try:
+        consent = _consent(raw_date, tz)
+    except ValueError:
+        return RejectedRow(line, f"consent date {_clean(raw_date)[:40]!r} is not a date; write it as 2026-03-14",
+                           raw_email)
+    return CandidateRow(
+        line=line,
+        email=email,
+        first_name=_name(_cell(cells, columns, "first_name")),
+        last_name=_name(_cell(cells, columns, "last_name")),
+        consent_at=consent,
+        consent_source=_name(_cell(cells, columns, "consent_source")),
+    )

@@ -1,0 +1,138 @@
+"""Subscriber CSV files as offices really produce them, written as bytes."""
+
+from __future__ import annotations
+
+import tracemalloc
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pytest
+
+from newsletter.audience.csv_reader import CandidateRow, RejectedRow, read_subscriber_csv
+from newsletter.errors import ImportFileError
+
+EXCEL_FR = (
+    "Adresse e-mail;Prénom;Nom;Date d'inscription\r\n"
+    "helene.dubois@example.org;Hélène;Dubois;14/03/2026\r\n"
+    "\r\n"
+    "Francoise.Petit@Example.ORG;Françoise;Petit;2026-03-15 09:30\r\n"
+    "jean.dupont@;Jean;Dupont;\r\n"
+    "francoise.petit@example.org;=HYPERLINK(\"http://x\");Petit;\r\n"
+    "=1+1;Eve;;\r\n"
+    ";Sans;Adresse;\r\n"
+    "date@example.org;Dora;;31/02/2026\r\n"
+).encode("cp1252")
+
+
+def read(tmp_path: Path, data: bytes, name: str = "abonnes.csv") -> list[CandidateRow | RejectedRow]:
+    path = tmp_path / name
+    path.write_bytes(data)
+    return list(read_subscriber_csv(path))
+
+
+def test_excel_french_export(tmp_path: Path) -> None:
+    rows = read(tmp_path, EXCEL_FR)
+    good = [r for r in rows if isinstance(r, CandidateRow)]
+    bad = {r.line: r.reason for r in rows if isinstance(r, RejectedRow)}
+    assert [(r.line, r.email, r.first_name, r.last_name) for r in good] == [
+        (2, "helene.dubois@example.org", "Hélène", "Dubois"),
+        (4, "francoise.petit@example.org", "Françoise", "Petit"),
+        (6, "francoise.petit@example.org", "HYPERLINK(\"http://x\")", "Petit"),
+    ]
+    assert good[0].consent_at == datetime(2026, 3, 13, 23, 0, tzinfo=timezone.utc)  # midnight in Paris
+    assert good[1].consent_at == datetime(2026, 3, 15, 8, 30, tzinfo=timezone.utc)
+    assert "'jean.dupont@' is not a valid address" in bad[5]
+    assert "looks like a spreadsheet formula" in bad[7]
+    assert "no address" in bad[8]
+    assert "consent date '31/02/2026' is not a date" in bad[9]
+
+
+def test_utf8_bom_with_commas(tmp_path: Path) -> None:
+    data = "\ufeffemail,first_name,last_name\nzoe@example.org,Zoé,Durand\n".encode("utf-8")
+    (row,) = read(tmp_path, data)
+    assert isinstance(row, CandidateRow) and (row.email, row.first_name) == ("zoe@example.org", "Zoé")
+
+
+def test_tab_separated_with_english_headers(tmp_path: Path) -> None:
+    data = b"E-mail Address\tFirst Name\tLast Name\tSource\nann@example.org\tAnn\tLee\tsalon\n"
+    (row,) = read(tmp_path, data)
+    assert isinstance(row, CandidateRow) and (row.email, row.last_name, row.consent_source) == \
+        ("ann@example.org", "Lee", "salon")
+
+
+def test_quoted_fields_with_commas_and_newlines_keep_line_numbers(tmp_path: Path) -> None:
+    data = ('email,first_name,last_name\n'
+            '"a@example.org","Anne, dite ""Nan""","Martin"\n'
+            '"b@example.org","Bruno","sur\ndeux lignes"\n'
+            'pas-une-adresse,X,Y\n').encode("utf-8")
+    rows = read(tmp_path, data)
+    assert isinstance(rows[0], CandidateRow) and rows[0].first_name == 'Anne, dite "Nan"'
+    assert isinstance(rows[1], CandidateRow) and rows[1].last_name == "sur\ndeux lignes".replace("\n", "")
+    assert isinstance(rows[2], RejectedRow) and rows[2].line == 5
+
+
+@pytest.mark.parametrize(("cell", "expected"), [
+    ("<zoe@example.org>", "zoe@example.org"),
+    ("Zoé Durand <Zoe@Example.org>", "zoe@example.org"),
+    ("mailto:zoe@example.org", "zoe@example.org"),
+    ("\u00a0 zoe@example.org\u202f", "zoe@example.org"),
+    ("ZOE@EXAMPLE.ORG", "zoe@example.org"),
+])
+def test_address_forms(tmp_path: Path, cell: str, expected: str) -> None:
+    (row,) = read(tmp_path, f'email\n"{cell}"\n'.encode("utf-8"))
+    assert isinstance(row, CandidateRow) and row.email == expected
+
+
+@pytest.mark.parametrize("cell", ["pas-une-adresse", "a@b", "jean@", "@example.org", "a b@example.org"])
+def test_bad_addresses_are_rejected_with_the_value(tmp_path: Path, cell: str) -> None:
+    (row,) = read(tmp_path, f"email\n{cell}\n".encode("utf-8"))
+    assert isinstance(row, RejectedRow) and row.line == 2 and cell[:10] in row.reason
+
+
+@pytest.mark.parametrize(("data", "message"), [
+    (b"", "empty"),
+    (b"\n\n", "empty"),
+    (b"nom;prenom\nDupont;Jean\n", "no email column"),
+])
+def test_unusable_files(tmp_path: Path, data: bytes, message: str) -> None:
+    with pytest.raises(ImportFileError, match=message) as caught:
+        read(tmp_path, data)
+    assert "abonnes.csv" in str(caught.value)
+
+
+def test_missing_file_and_folder(tmp_path: Path) -> None:
+    with pytest.raises(ImportFileError, match="no such file"):
+        list(read_subscriber_csv(tmp_path / "absent.csv"))
+    with pytest.raises(ImportFileError, match="is a folder"):
+        list(read_subscriber_csv(tmp_path))
+
+
+def test_bad_utf8_after_the_sniffed_part(tmp_path: Path) -> None:
+    good = "".join(f"p{i}@example.org,Éa\n" for i in range(5000)).encode("utf-8")
+    data = b"email,first_name\n" + good + b"bad@example.org,\xe9\n"
+    with pytest.raises(ImportFileError, match="not valid utf-8 text") as caught:
+        read(tmp_path, data)
+    assert "abonnes.csv:" in str(caught.value)
+
+
+def test_names_are_cleaned(tmp_path: Path) -> None:
+    data = ("email,first_name,last_name\n"
+            "a@example.org,+33 6 12 34 56 78,\"-Jean-Pierre\"\n"
+            f"b@example.org,{'x' * 300},Ok\x07\n").encode("utf-8")
+    a, b = read(tmp_path, data)
+    assert isinstance(a, CandidateRow) and (a.first_name, a.last_name) == ("33 6 12 34 56 78", "Jean-Pierre")
+    assert isinstance(b, CandidateRow) and len(b.first_name) == 200 and b.last_name == "Ok"
+
+
+def test_streaming_keeps_memory_flat(tmp_path: Path) -> None:
+    path = tmp_path / "big.csv"
+    with open(path, "w", encoding="utf-8") as handle:
+        handle.write("email,first_name,last_name\n")
+        for i in range(20_000):
+            handle.write(f"abonne{i}@example.org,Prénom{i},Nom\n")
+    tracemalloc.start()
+    count = sum(1 for _ in read_subscriber_csv(path))
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert count == 20_000
+    assert peak < 5 * 1024 * 1024, peak  # a few rows in flight, never the file
