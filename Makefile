@@ -53,7 +53,9 @@ golden: venv
 	$(BIN)/pytest tests/render/test_golden.py --regen-golden
 
 bench: venv
+	bash bench/setup.sh
 	$(BIN)/python bench/render.py
+	$(BIN)/python bench/send.py
 
 clean:
 	rm -rf $(VENV) out state test-artifacts .pytest_cache .mypy_cache

@@ -181,8 +181,8 @@ def claim(store: Store, send_id: int, run_id: str, limit: int, now: datetime) ->
 
 def mark_sending(store: Store, delivery_id: int, now: datetime) -> None:
     """The point of no return: the transport is about to take the message."""
-    with store.engine.begin() as conn:
-        conn.execute(update(_D).where(_D.c.id == delivery_id).values(
+    with store.session() as session:
+        session.execute(update(_D).where(_D.c.id == delivery_id).values(
             status=DeliveryStatus.SENDING.value, attempts=_D.c.attempts + 1, updated_at=now))
 
 

@@ -1,0 +1,255 @@
+"""Sending benchmark: message build, end-to-end SMTP throughput, memory, and import.
+
+Run with `make bench` (after `bench/setup.sh` has installed Postfix's `smtp-sink` and the
+`mailmerge` CLI) or `.venv/bin/python bench/send.py [--quick]`. Every ratio compares things
+measured in this same run, on this machine, on 127.0.0.1 only:
+
+1. building one recipient's complete MIME message: the project's render-once factory against
+   the standard library's `EmailMessage` path;
+2. `newsletter send` through SMTP to Postfix's `smtp-sink` (fast enough not to be the
+   bottleneck), against the `mailmerge` CLI sending the same issue to the same sink, and
+   against a raw smtplib loop sending pre-built messages on one reused connection;
+3. peak RSS of `newsletter send` to many recipients, through the outbox and through the sink;
+4. wall time and peak RSS of importing a generated 1,000,000-row CSV.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import os
+import random
+import shutil
+import smtplib
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import date, datetime, timezone
+from pathlib import Path
+from typing import Iterator
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from newsletter.config import load_settings  # noqa: E402
+from newsletter.content.check import check_issue  # noqa: E402
+from newsletter.render.mime import MessageFactory, Recipient, build_message_stdlib  # noqa: E402
+
+DAY = date(2026, 11, 24)
+SECRET = "bench-secret"
+NEWSLETTER = Path(sys.executable).with_name("newsletter")
+MAILMERGE = REPO / "bench" / ".venv-mailmerge" / "bin" / "mailmerge"
+SMTP_SINK = Path("/usr/sbin/smtp-sink")
+RSS_WRAPPER = ("import resource, subprocess, sys; code = subprocess.run(sys.argv[1:]).returncode; "
+               "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss); sys.exit(code)")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def show(command: list[str]) -> None:
+    print("   $ " + " ".join(str(c) for c in command))
+
+
+def make_project(root: Path, adapter: str, port: int = 0) -> Path:
+    """A throwaway project: the repository's config and sample issue, sending to ``adapter``."""
+    root.mkdir(parents=True)
+    shutil.copytree(REPO / "issues" / DAY.isoformat(), root / "issues" / DAY.isoformat())
+    text = (REPO / "newsletter.toml").read_text(encoding="utf-8")
+    text = text.replace("rate_per_second = 20", "rate_per_second = 1000000")
+    text = text.replace('adapter = "outbox"', f'adapter = "{adapter}"')
+    text = text.replace('host = "smtp.example.org"\nport = 587\nsecurity = "starttls"\nusername = "newsletter"\n',
+                        f'host = "127.0.0.1"\nport = {port}\nsecurity = "none"\nconnections = 3\n')
+    (root / "newsletter.toml").write_text(text, encoding="utf-8")
+    return root
+
+
+def write_csv(path: Path, n: int, *, messy: bool = False) -> None:
+    rng = random.Random(7)
+    with open(path, "w", encoding="utf-8", newline="") as handle:
+        out = csv.writer(handle)
+        out.writerow(["email", "first_name", "last_name"])
+        for i in range(n):
+            address = f"abonne{i:07d}@example.org"
+            if messy and rng.random() < 0.01:
+                address = address.upper() if rng.random() < 0.5 else address.replace("@", "@@")
+            out.writerow([address, f"Prénom{i}", "Nom"])
+
+
+def run_measured(command: list[str], env: dict[str, str]) -> tuple[float, int]:
+    """Wall seconds and peak RSS (MB) of a command."""
+    show(command)
+    start = time.perf_counter()
+    result = subprocess.run([sys.executable, "-c", RSS_WRAPPER, *command], env=env, capture_output=True, text=True)
+    elapsed = time.perf_counter() - start
+    if result.returncode != 0:
+        raise SystemExit(f"command failed ({result.returncode}):\n{result.stderr[-2000:]}")
+    return elapsed, int(result.stdout.strip().splitlines()[-1]) // 1024
+
+
+def subscribe(project: Path, n: int, env: dict[str, str]) -> None:
+    path = project / "subscribers.csv"
+    write_csv(path, n)
+    subprocess.run([str(NEWSLETTER), "-C", str(project), "subscribers", "import", str(path)], env=env,
+                   check=True, capture_output=True)
+
+
+class SmtpSink:
+    """Postfix's smtp-sink on 127.0.0.1: accepts and discards everything, very fast."""
+
+    def __init__(self) -> None:
+        self.port = free_port()
+        user = ["-u", "nobody"] if os.geteuid() == 0 else []
+        self.process = subprocess.Popen([str(SMTP_SINK), *user, f"127.0.0.1:{self.port}", "1000"],
+                                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
+                return
+            except OSError:
+                time.sleep(0.05)
+        raise SystemExit("smtp-sink did not start")
+
+    def stop(self) -> None:
+        self.process.terminate()
+        self.process.wait(timeout=10)
+
+
+def bench_build(n_fast: int, n_slow: int) -> None:
+    settings = load_settings(REPO)
+    rendered = check_issue(settings, DAY).rendered
+    assert rendered is not None
+    when = datetime.now(timezone.utc)
+    factory = MessageFactory(rendered, settings, secret_key=SECRET, date=when)
+    people = [Recipient(f"abonne{i}@example.org", f"Prénom{i}", "Nom") for i in range(n_fast)]
+    start = time.perf_counter()
+    size = 0
+    for person in people:
+        size = len(factory.build(person).data)
+    fast = n_fast / (time.perf_counter() - start)
+    start = time.perf_counter()
+    for person in people[:n_slow]:
+        build_message_stdlib(rendered, settings, person, secret_key=SECRET, date=when)
+    slow = n_slow / (time.perf_counter() - start)
+    print(f"1. building complete MIME messages ({size / 1024:.0f} KB each)")
+    print(f"   render once + substitution  {fast:>9,.0f} messages/s   ({n_fast:,} messages)")
+    print(f"   standard-library EmailMessage{slow:>8,.0f} messages/s   ({n_slow:,} messages)")
+    print(f"   → {fast / slow:.0f}× faster")
+
+
+def prebuilt(n: int) -> Iterator[tuple[str, bytes]]:
+    settings = load_settings(REPO)
+    rendered = check_issue(settings, DAY).rendered
+    assert rendered is not None
+    factory = MessageFactory(rendered, settings, secret_key=SECRET, date=datetime.now(timezone.utc))
+    for i in range(n):
+        built = factory.build(Recipient(f"abonne{i:07d}@example.org", f"Prénom{i}", "Nom"))
+        yield built.recipient, built.data
+
+
+def bench_smtp(n: int, n_mailmerge: int, work: Path, env: dict[str, str]) -> None:
+    sink = SmtpSink()
+    try:
+        project = make_project(work / "smtp", "smtp", sink.port)
+        subscribe(project, n, env)
+        wall, _ = run_measured([str(NEWSLETTER), "-C", str(project), "send", DAY.isoformat()], env)
+        ours = n / wall
+
+        messages = list(prebuilt(n))
+        start = time.perf_counter()
+        with smtplib.SMTP("127.0.0.1", sink.port) as smtp:
+            for recipient, data in messages:
+                smtp.sendmail("redaction@example.org", [recipient], data)
+        raw = n / (time.perf_counter() - start)
+
+        mailmerge_rate = None
+        if MAILMERGE.exists():
+            folder = work / "mailmerge"
+            folder.mkdir()
+            html = (REPO / "tests" / "golden" / DAY.isoformat() / "email.html").read_text(encoding="utf-8")
+            (folder / "template.txt").write_text(
+                "TO: {{email}}\nSUBJECT: 5 infos\nFROM: La rédaction <redaction@example.org>\n"
+                "CONTENT-TYPE: text/html\n\n" + html.replace("Camille", "{{first_name}}"), encoding="utf-8")
+            write_csv(folder / "database.csv", n_mailmerge)
+            (folder / "server.conf").write_text(
+                f"[smtp_server]\nhost = 127.0.0.1\nport = {sink.port}\nratelimit = 0\n", encoding="utf-8")
+            command = [str(MAILMERGE), "--no-dry-run", "--no-limit", "--output-format", "raw",
+                       "--template", str(folder / "template.txt"), "--database", str(folder / "database.csv"),
+                       "--config", str(folder / "server.conf")]
+            show(command)
+            start = time.perf_counter()
+            subprocess.run(command, check=True, stdout=subprocess.DEVNULL, cwd=folder)
+            mailmerge_rate = n_mailmerge / (time.perf_counter() - start)
+    finally:
+        sink.stop()
+    print(f"\n2. end to end through SMTP to Postfix smtp-sink on 127.0.0.1 ({n:,} recipients)")
+    print(f"   newsletter send (3 connections)  {ours:>7,.0f} messages/s   (wall time {wall:.1f} s, "
+          "start-up, render and store included)")
+    print(f"   raw smtplib loop, pre-built      {raw:>7,.0f} messages/s   (one connection, messages built "
+          "before timing)")
+    print(f"   → newsletter send = {ours / raw:.0%} of the raw loop (which records nothing and cannot resume)")
+    if mailmerge_rate:
+        print(f"   mailmerge CLI                    {mailmerge_rate:>7,.1f} messages/s   ({n_mailmerge:,} recipients)")
+        print(f"   → newsletter send is {ours / mailmerge_rate:.1f}× mailmerge")
+    else:
+        print("   mailmerge not installed (run bench/setup.sh)")
+
+
+def bench_memory(sizes: list[int], work: Path, env: dict[str, str]) -> None:
+    print("\n3. peak RSS of `newsletter send` (the whole process)")
+    for adapter in ("outbox", "smtp"):
+        for n in sizes:
+            sink = SmtpSink() if adapter == "smtp" else None
+            project = make_project(work / f"rss-{adapter}-{n}", adapter, sink.port if sink else 0)
+            try:
+                subscribe(project, n, env)
+                wall, rss = run_measured([str(NEWSLETTER), "-C", str(project), "send", DAY.isoformat()], env)
+            finally:
+                if sink:
+                    sink.stop()
+            print(f"   {adapter:<6} {n:>8,} recipients: {rss:>4} MB peak RSS, {n / wall:>6,.0f} messages/s")
+            shutil.rmtree(project)
+
+
+def bench_import(n: int, work: Path, env: dict[str, str]) -> None:
+    project = make_project(work / "import", "outbox")
+    path = work / "big.csv"
+    write_csv(path, n, messy=True)
+    wall, rss = run_measured([str(NEWSLETTER), "-C", str(project), "subscribers", "import", str(path)], env)
+    print(f"\n4. import of a generated {n:,}-row CSV ({path.stat().st_size / 1e6:.0f} MB, ~1 % duplicates "
+          "by case or invalid)")
+    print(f"   {wall:.1f} s ({n / wall:,.0f} rows/s), peak RSS {rss} MB")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="small sizes, for a smoke run")
+    args = parser.parse_args()
+    if args.quick:
+        build, smtp_n, mm_n, rss_sizes, import_n = (2_000, 200), 2_000, 200, [2_000, 10_000], 20_000
+    else:
+        build, smtp_n, mm_n, rss_sizes, import_n = (20_000, 500), 5_000, 500, [10_000, 100_000], 1_000_000
+    free_gb = shutil.disk_usage(tempfile.gettempdir()).free / 1e9
+    if free_gb < 15 and max(rss_sizes) > 20_000:
+        rss_sizes = [10_000, 20_000]
+        print(f"(only {free_gb:.0f} GB free: the outbox test is limited to 20,000 messages)")
+    if not SMTP_SINK.exists():
+        raise SystemExit("Postfix's smtp-sink is missing: run `bash bench/setup.sh` (or `make bench`)")
+    env = {**os.environ, "NEWSLETTER_SECRET_KEY": SECRET}
+    print(f"Sample issue {DAY.isoformat()}, Python {sys.version.split()[0]}, {os.cpu_count()} cores\n")
+    bench_build(*build)
+    with tempfile.TemporaryDirectory(prefix="newsletter-bench-") as tmp:
+        work = Path(tmp)
+        bench_smtp(smtp_n, mm_n, work, env)
+        bench_memory(rss_sizes, work, env)
+        bench_import(import_n, work, env)
+
+
+if __name__ == "__main__":
+    main()
