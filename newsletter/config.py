@@ -270,13 +270,16 @@ def _content(path: Path, data: Any) -> ContentSettings:
 
 
 def _delivery(path: Path, data: Any) -> DeliverySettings:
+    # Any sub-table is an adapter's own settings (adapters from other packages bring theirs);
+    # the adapter checks its keys when it is made.
+    extra = tuple(k for k, v in (data or {}).items() if isinstance(v, dict)) if isinstance(data, dict) else ()
     t = _Table(path, "delivery", data,
-               ("adapter", "rate_per_second", "max_attempts", "retry_backoff", *_ADAPTERS_WITH_TABLES))
+               ("adapter", "rate_per_second", "max_attempts", "retry_backoff", *_ADAPTERS_WITH_TABLES, *extra))
     adapter = t.text("adapter", "outbox")
     if not re.fullmatch(r"[a-z][a-z0-9_]*", adapter):
         raise t.error(f'[delivery] adapter must be a name such as "outbox" or "smtp" (got {adapter!r})')
     tables: dict[str, Mapping[str, Any]] = {}
-    for name in _ADAPTERS_WITH_TABLES:
+    for name in (*_ADAPTERS_WITH_TABLES, *extra):
         if name in t.data:
             if not isinstance(t.data[name], dict):
                 raise t.error(f"[delivery.{name}] must be a table")

@@ -29,7 +29,7 @@ from typing import Callable, Iterable, Mapping, Sequence
 from newsletter.config import Settings
 from newsletter.content.check import check_issue
 from newsletter.content.problems import errors
-from newsletter.delivery.base import Adapter, Outgoing, Result, adapter_class
+from newsletter.delivery.base import Adapter, Outgoing, RequestRefused, Result, adapter_class
 from newsletter.errors import ContentError, NewsletterError
 from newsletter.render.mime import HeaderInjectionError, MessageFactory, Recipient, message_id
 from newsletter.render.pipeline import RenderedIssue
@@ -60,16 +60,19 @@ class RateLimiter:
         self.updated = monotonic()
         self.lock = threading.Lock()
 
-    def acquire(self) -> None:
+    def acquire(self, n: int = 1) -> None:
+        """Take ``n`` tokens. A batch larger than the bucket goes into debt that later calls repay,
+        so that an API call of 1,000 messages still averages ``rate`` messages per second."""
+        need = min(float(n), self.capacity)
         while True:
             with self.lock:
                 now = self.monotonic()
                 self.tokens = min(self.capacity, self.tokens + (now - self.updated) * self.rate)
                 self.updated = now
-                if self.tokens >= 1:
-                    self.tokens -= 1
+                if self.tokens >= need:
+                    self.tokens -= n
                     return
-                wait = (1 - self.tokens) / self.rate
+                wait = (need - self.tokens) / self.rate
             self.sleep(wait)
 
 
@@ -157,6 +160,7 @@ class _Run:
 
     def worker(self, adapter: Adapter) -> None:
         try:
+            adapter.prepare(self.factory.layout)
             adapter.open()
             while not self.stop.is_set() and self.fatal is None:
                 want = self._quota(adapter.batch_size)
@@ -195,23 +199,30 @@ class _Run:
     def _deliver(self, adapter: Adapter, batch: list[ledger.Claimed]) -> None:
         outgoing: list[Outgoing] = []
         outcomes: list[ledger.Outcome] = []
+        sender = self.settings.newsletter.sender_address
         for row in batch:
             try:
-                message = self.factory.build(Recipient(row.email, row.first_name, row.last_name))
+                person = self.factory.personal(Recipient(row.email, row.first_name, row.last_name))
             except HeaderInjectionError as err:
                 outcomes.append(ledger.Outcome(row.delivery_id, DeliveryStatus.FAILED, str(err), handed_over=False))
                 continue
-            outgoing.append(Outgoing(row.delivery_id, message, self.settings.newsletter.sender_address))
+            message = self.factory.build_from(person) if adapter.wants_mime else None
+            outgoing.append(Outgoing(row.delivery_id, person, sender, message))
         attempts = {row.delivery_id: row.attempts for row in batch}
         subscribers = {row.delivery_id: row.subscriber_id for row in batch}
 
-        def handover(item: Outgoing) -> None:
-            self.limiter.acquire()
-            ledger.mark_sending(self.store, item.key, self.clock())
+        def handover(items: Sequence[Outgoing]) -> None:
+            self.limiter.acquire(len(items))
+            ledger.mark_sending(self.store, [item.key for item in items], self.clock())
 
         try:
-            for result in adapter.send(outgoing, handover):
-                self._settle(result, attempts[result.key], subscribers[result.key])
+            for results in adapter.send(outgoing, handover):
+                self._settle(results, attempts, subscribers)
+        except RequestRefused as err:
+            # Nothing of that request was sent: its rows go back to the queue as they were.
+            ledger.release(self.store, err.keys, self.clock(), reason=str(err), sending_too=True)
+            ledger.release(self.store, [o.key for o in outgoing], self.clock())
+            raise
         except BaseException:
             # The transport gave up on the batch (configuration error, interruption): rows it
             # never took go back to the pool; rows marked sending stay in doubt.
@@ -221,15 +232,19 @@ class _Run:
             ledger.record(self.store, outcomes, self.clock())
             self._count(outcomes)
 
-    def _settle(self, result: Result, attempts: int, subscriber_id: int) -> None:
-        """Record one result at once: a crash right after leaves nothing in doubt."""
+    def _settle(self, results: Sequence[Result], attempts: Mapping[int, int], subscribers: Mapping[int, int]) -> None:
+        """Record results as soon as the transport gives them: a crash right after leaves nothing in doubt."""
+        if not results:
+            return
         now = self.clock()
-        outcome = self._outcome(result, attempts + (1 if result.handed_over else 0), now)
-        ledger.record(self.store, [outcome], now)
-        if result.hard_bounce:
-            ledger.mark_bounced(self.store, [subscriber_id], now)
-        log.debug("issue %s: %s → %s %s", self.factory.issue_key, result.key, outcome.status.value, result.error)
-        self._count([outcome])
+        outcomes = [self._outcome(r, attempts[r.key] + (1 if r.handed_over else 0), now) for r in results]
+        ledger.record(self.store, outcomes, now)
+        bounced = [subscribers[r.key] for r in results if r.hard_bounce]
+        if bounced:
+            ledger.mark_bounced(self.store, bounced, now)
+        for result, outcome in zip(results, outcomes):
+            log.debug("issue %s: %s → %s %s", self.factory.issue_key, result.key, outcome.status.value, result.error)
+        self._count(outcomes)
 
     def _count(self, outcomes: list[ledger.Outcome]) -> None:
         with self.lock:
@@ -244,8 +259,9 @@ class _Run:
         if result.uncertain:
             return ledger.Outcome(result.key, DeliveryStatus.UNCERTAIN, result.error)
         if result.transient and attempts < self.policy.max_attempts:
+            wait = self.policy.delay(attempts) if result.retry_after is None else timedelta(seconds=result.retry_after)
             return ledger.Outcome(result.key, DeliveryStatus.PENDING, f"will retry: {result.error}",
-                                  retry_at=now + self.policy.delay(attempts), handed_over=result.handed_over)
+                                  retry_at=now + wait, handed_over=result.handed_over)
         if result.transient:
             return ledger.Outcome(result.key, DeliveryStatus.FAILED,
                                   f"gave up after {attempts} attempts: {result.error}", handed_over=result.handed_over)
@@ -341,10 +357,13 @@ def send_test(settings: Settings, day: date, addresses: Iterable[Recipient], *, 
     rendered = prepare(settings, day)
     factory = MessageFactory(rendered, settings, secret_key=secret_key, date=clock(), subject_prefix="[TEST] ")
     adapter = adapter or make_adapter(settings)
-    batch = [Outgoing(i, factory.build(r), settings.newsletter.sender_address) for i, r in enumerate(addresses)]
+    people = [factory.personal(r) for r in addresses]
+    batch = [Outgoing(i, person, settings.newsletter.sender_address,
+                      factory.build_from(person) if adapter.wants_mime else None) for i, person in enumerate(people)]
+    adapter.prepare(factory.layout)
     adapter.open()
     try:
-        return list(adapter.send(batch, lambda item: None))
+        return [result for results in adapter.send(batch, lambda items: None) for result in results]
     finally:
         adapter.close()
 

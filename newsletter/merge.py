@@ -104,7 +104,8 @@ class MergeSlots:
         return f"{TOKEN_PREFIX}{self._index[slot]}Q"
 
 
-def _escape(value: str, context: Context) -> str:
+def escape_for(value: str, context: Context) -> str:
+    """``value`` escaped for a placeholder in ``context``."""
     if context is Context.TEXT:
         return value
     return html.escape(value, quote=True)
@@ -133,7 +134,7 @@ class CompiledTemplate:
         out = [parts[0]]
         for i, slot in enumerate(self._slots):
             value = values.get(slot.field) or slot.default
-            out.append(_escape(value, slot.context))
+            out.append(escape_for(value, slot.context))
             out.append(parts[i + 1])
         return "".join(out)
 

@@ -5,36 +5,55 @@ and says what happened to each one. Rate limits, retries, the ledger and List-Un
 belong to the send engine (:mod:`newsletter.dispatch`), never to an adapter.
 
 Each adapter module registers one class under its ``name``; ``[delivery] adapter`` in
-``newsletter.toml`` picks one. Registering a name twice is an error.
+``newsletter.toml`` picks one. Other packages add adapters through the ``newsletter.adapters``
+entry-point group (``name = "package.module:Class"``). Registering a name twice is an error.
 """
 
 from __future__ import annotations
 
 import abc
+import difflib
+import logging
 from dataclasses import dataclass
+from importlib.metadata import entry_points
 from typing import Callable, ClassVar, Iterator, Mapping, Sequence
 
 from newsletter.config import Settings
 from newsletter.errors import ConfigError
-from newsletter.render.mime import BuiltMessage
+from newsletter.render.mime import BuiltMessage, Layout, Personal
+
+log = logging.getLogger(__name__)
+ENTRY_POINT_GROUP = "newsletter.adapters"
 
 
 @dataclass(frozen=True)
 class Outgoing:
-    """One message to hand over; ``key`` identifies it to the caller (the ledger row)."""
+    """One message to hand over; ``key`` identifies it to the caller (the ledger row).
+
+    ``message`` is the complete MIME message, built only for adapters that ask for it
+    (:attr:`Adapter.wants_mime`); ``personal`` always holds the recipient's own fields.
+    """
 
     key: int
-    message: BuiltMessage
+    personal: Personal
     envelope_from: str
+    message: BuiltMessage | None = None
+
+    @property
+    def mime(self) -> BuiltMessage:
+        if self.message is None:
+            raise TypeError("this adapter needs complete messages: set wants_mime = True on it")
+        return self.message
 
 
 @dataclass(frozen=True)
 class Result:
     """What became of one message.
 
-    ``transient`` failures are worth retrying; ``uncertain`` means the transport may have
-    taken the message (the connection died after the point of no return) and it must not be
-    resent; ``hard_bounce`` means the address does not exist (5.1.x).
+    ``transient`` failures are worth retrying (after ``retry_after`` seconds when the
+    provider said so); ``uncertain`` means the transport may have taken the message (the
+    connection died after the point of no return) and it must not be resent;
+    ``hard_bounce`` means the address does not exist (5.1.x).
     """
 
     key: int
@@ -45,9 +64,22 @@ class Result:
     hard_bounce: bool = False
     provider_id: str = ""
     handed_over: bool = True
+    retry_after: float | None = None
 
 
-Handover = Callable[[Outgoing], None]
+#: Called with the messages about to pass the point of no return (one for SMTP, a batch for APIs).
+Handover = Callable[[Sequence[Outgoing]], None]
+
+
+class RequestRefused(ConfigError):
+    """The provider refused a whole request (bad key, unverified sender, malformed call).
+
+    Nothing in it was sent; the run stops and the messages go back to the queue, untouched.
+    """
+
+    def __init__(self, message: str, keys: Sequence[int], *, hint: str = "") -> None:
+        super().__init__(message, hint=hint)
+        self.keys = list(keys)
 
 
 class Adapter(abc.ABC):
@@ -56,10 +88,26 @@ class Adapter(abc.ABC):
     name: ClassVar[str]
     #: How many messages the engine gives :meth:`send` at once.
     batch_size: ClassVar[int] = 50
+    #: Whether :attr:`Outgoing.message` must hold the complete MIME message.
+    wants_mime: ClassVar[bool] = True
+    #: The keys ``[delivery.NAME]`` may hold; others are refused with a suggestion.
+    known_options: ClassVar[tuple[str, ...] | None] = None
 
     def __init__(self, settings: Settings, environ: Mapping[str, str] | None = None) -> None:
         self.settings = settings
         self.options: Mapping[str, object] = settings.delivery.adapters.get(self.name, {})
+        self.layout: Layout | None = None
+        if self.known_options is not None:
+            for key in self.options:
+                if key not in self.known_options:
+                    near = difflib.get_close_matches(key, self.known_options, n=1)
+                    hint = f"did you mean {near[0]!r}? " if near else ""
+                    raise ConfigError(f"newsletter.toml: [delivery.{self.name}] has an unknown key {key!r}; "
+                                      f"{hint}known keys: {', '.join(self.known_options)}")
+
+    def prepare(self, layout: Layout) -> None:
+        """Receive what every message of the send shares (called before :meth:`open`)."""
+        self.layout = layout
 
     @property
     def connections(self) -> int:
@@ -74,12 +122,13 @@ class Adapter(abc.ABC):
         """
 
     @abc.abstractmethod
-    def send(self, batch: Sequence[Outgoing], handover: Handover) -> Iterator[Result]:
-        """Hand each message over; call ``handover(message)`` right before the point of no return.
+    def send(self, batch: Sequence[Outgoing], handover: Handover) -> Iterator[list[Result]]:
+        """Hand each message over; call ``handover(messages)`` right before the point of no return.
 
-        :return: one :class:`Result` per message, in any order, each yielded as soon as it is
-            known so that the engine records it at once (the shorter the time between the
-            transport's acceptance and the record, the fewer messages a crash leaves in doubt).
+        :return: one :class:`Result` per message, in any order, yielded in lists as soon as they
+            are known (one per message for SMTP, one per HTTP call for an API) so that the
+            engine records each list at once: the shorter the time between the transport's
+            acceptance and the record, the fewer messages a crash leaves in doubt.
         :raises ConfigError: when the transport refuses the configuration; the run stops.
         """
 
@@ -113,15 +162,38 @@ def adapter_class(name: str) -> type[Adapter]:
 
     :raises ConfigError: naming the known adapters.
     """
-    import newsletter.delivery.outbox  # noqa: F401  (registers itself)
+    import newsletter.delivery.brevo  # noqa: F401  (each registers itself)
+    import newsletter.delivery.mailgun  # noqa: F401
+    import newsletter.delivery.outbox  # noqa: F401
+    import newsletter.delivery.postmark  # noqa: F401
+    import newsletter.delivery.sendgrid  # noqa: F401
     import newsletter.delivery.smtp  # noqa: F401
 
+    if name not in REGISTRY:
+        _load_entry_point(name)
     try:
         return REGISTRY[name]
     except KeyError:
         raise ConfigError(
-            f"newsletter.toml: [delivery] adapter {name!r} is unknown; known: {', '.join(sorted(REGISTRY))}"
+            f"newsletter.toml: [delivery] adapter {name!r} is unknown; known: {', '.join(sorted(REGISTRY))}",
+            hint="an adapter from another package must be installed in the same environment",
         ) from None
+
+
+def _load_entry_point(name: str) -> None:
+    """Import the adapter another package declares under ``name`` in the entry-point group."""
+    for point in entry_points(group=ENTRY_POINT_GROUP, name=name):
+        try:
+            cls = point.load()
+        except Exception as err:  # a broken plug-in must not crash the CLI with a traceback
+            raise ConfigError(f"the delivery adapter {name!r} ({point.value}) cannot be loaded: {err!r}") from err
+        if not (isinstance(cls, type) and issubclass(cls, Adapter)):
+            raise ConfigError(f"the entry point {name!r} = {point.value!r} is not a newsletter Adapter class")
+        if getattr(cls, "name", None) != name:
+            raise ConfigError(f"the entry point {name!r} = {point.value!r} names a class whose name is "
+                              f"{getattr(cls, 'name', None)!r}; they must match")
+        register(cls)
+        log.debug("delivery adapter %r loaded from %s", name, point.value)
 
 
 def option(adapter: Adapter, key: str, kind: type, default: object = None, *, required: bool = False) -> object:

@@ -45,23 +45,23 @@ class OutboxAdapter(Adapter):
         name = self._name(message_id)
         return (self.path / "new" / name).exists() or any((self.path / "cur").glob(name + "*"))
 
-    def send(self, batch: Sequence[Outgoing], handover: Handover) -> Iterator[Result]:
+    def send(self, batch: Sequence[Outgoing], handover: Handover) -> Iterator[list[Result]]:
         for item in batch:
-            name = self._name(item.message.message_id)
+            name = self._name(item.mime.message_id)
             tmp = self.path / "tmp" / name
-            if self._delivered(item.message.message_id):
-                yield Result(item.key, True, provider_id=name, handed_over=False)
+            if self._delivered(item.mime.message_id):
+                yield [Result(item.key, True, provider_id=name, handed_over=False)]
                 continue
             try:
                 with open(tmp, "wb") as handle:
-                    handle.write(item.message.data.replace(b"\r\n", b"\n"))
-                handover(item)
+                    handle.write(item.mime.data.replace(b"\r\n", b"\n"))
+                handover([item])
                 os.rename(tmp, self.path / "new" / name)
             except OSError as err:
                 tmp.unlink(missing_ok=True)
-                yield Result(item.key, False, f"cannot write to the outbox: {err.strerror}", transient=True)
+                yield [Result(item.key, False, f"cannot write to the outbox: {err.strerror}", transient=True)]
                 continue
-            yield Result(item.key, True, provider_id=name)
+            yield [Result(item.key, True, provider_id=name)]
 
     def reconcile(self, pending: Sequence[tuple[int, str]]) -> dict[int, bool | None]:
         return {key: self._delivered(message_id) for key, message_id in pending}

@@ -118,12 +118,12 @@ class SMTPAdapter(Adapter):
             finally:
                 self.smtp = None
 
-    def send(self, batch: Sequence[Outgoing], handover: Handover) -> Iterator[Result]:
+    def send(self, batch: Sequence[Outgoing], handover: Handover) -> Iterator[list[Result]]:
         for item in batch:
-            yield self._send_one(item, handover)
+            yield [self._send_one(item, handover)]
 
     def _send_one(self, item: Outgoing, handover: Handover) -> Result:
-        to = item.message.recipient
+        to = item.mime.recipient
         try:
             smtp = self.smtp or self._connect()
         except TransientDeliveryError as err:
@@ -139,11 +139,11 @@ class SMTPAdapter(Adapter):
             code, reply = smtp.docmd("DATA")
             if code != 354:
                 return self._refused(item, code, reply, "DATA")
-            data = _LEADING_DOT.sub(b"..", item.message.data)
+            data = _LEADING_DOT.sub(b"..", item.mime.data)
             if not data.endswith(b"\r\n"):
                 data += b"\r\n"
             smtp.send(data)
-            handover(item)
+            handover([item])
             smtp.send(b".\r\n")
             dot_sent = True
             code, reply = smtp.getreply()

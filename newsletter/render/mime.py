@@ -21,6 +21,7 @@ import re
 import unicodedata
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Callable, Mapping
 from email import policy as email_policy
 from email import quoprimime
 from email.header import Header
@@ -29,7 +30,7 @@ from email.utils import format_datetime, formataddr
 
 from newsletter.config import Settings
 from newsletter.errors import NewsletterError
-from newsletter.merge import TOKEN_RE, CompiledTemplate, MergeSlots
+from newsletter.merge import TOKEN_RE, CompiledTemplate, MergeSlots, Slot, escape_for
 from newsletter.render.pipeline import RenderedIssue
 from newsletter.tokens import UNSUBSCRIBE, make_token
 
@@ -61,6 +62,51 @@ class BuiltMessage:
     recipient: str
     message_id: str
     data: bytes
+
+
+@dataclass(frozen=True)
+class Personal:
+    """One recipient's part of a message, for transports that take parts rather than MIME."""
+
+    email: str
+    name: str
+    message_id: str
+    list_unsubscribe: str  # the whole header value, https URL first
+    values: Mapping[str, str]  # merge field → raw value
+
+
+@dataclass(frozen=True)
+class Layout:
+    """What every message of a send shares, for mail APIs that personalize on their side.
+
+    ``html`` and ``text`` are the masters with their merge tokens; an adapter swaps each token
+    for its provider's placeholder (:meth:`with_placeholders`) and sends each recipient's
+    :meth:`slot_values`, already escaped for where each placeholder sits.
+    """
+
+    subject: str
+    sender_name: str
+    sender_address: str
+    reply_to: str
+    html: str
+    text: str
+    slots: tuple[Slot, ...]
+    headers: tuple[tuple[str, str], ...]  # the same for everyone: List-Id, List-Unsubscribe-Post…
+
+    @staticmethod
+    def with_placeholders(master: str, placeholder: Callable[[int], str]) -> str:
+        """``master`` with token *n* replaced by ``placeholder(n)``."""
+        return TOKEN_RE.sub(lambda m: placeholder(int(m.group(1))), master)
+
+    def slot_values(self, values: Mapping[str, str]) -> list[str]:
+        """One recipient's value for each slot, escaped for its context, defaults applied."""
+        return [escape_for(values.get(slot.field) or slot.default, slot.context) for slot in self.slots]
+
+    def personalize(self, values: Mapping[str, str]) -> tuple[str, str]:
+        """The HTML and text bodies of one recipient (for APIs that take finished messages)."""
+        filled = self.slot_values(values)
+        return (self.with_placeholders(self.html, filled.__getitem__),
+                self.with_placeholders(self.text, filled.__getitem__))
 
 
 def _safe(name: str, value: str) -> str:
@@ -131,7 +177,7 @@ class _EncodedBody:
                 static.append(_qp_line(line))
         self.tail = CRLF.join(static)
 
-    def encode(self, values: dict[str, str]) -> str:
+    def encode(self, values: Mapping[str, str]) -> str:
         out = [seg if isinstance(seg, str) else _qp_line(seg.render(values)) + CRLF for seg in self.segments]
         out.append(self.tail)
         return "".join(out)
@@ -172,6 +218,10 @@ class MessageFactory:
         self._close = CRLF + f"--{boundary}--" + CRLF
         self._text = _EncodedBody(rendered.text, rendered.slots)
         self._html = _EncodedBody(rendered.html, rendered.slots)
+        self.layout = Layout(
+            subject=subject_prefix + rendered.subject, sender_name=nl.sender_name, sender_address=nl.sender_address,
+            reply_to=nl.reply_to, html=rendered.html, text=rendered.text, slots=tuple(rendered.slots.slots),
+            headers=tuple((name, value) for name, value in rest if name.startswith("List-")))
 
     @staticmethod
     def _header_block(headers: list[tuple[str, str]]) -> str:
@@ -182,29 +232,39 @@ class MessageFactory:
             lines.append(f"{name}: {encoded}{CRLF}")
         return "".join(lines)
 
+    def personal(self, recipient: Recipient) -> Personal:
+        """One recipient's fields, checked for header injection.
+
+        :raises HeaderInjectionError: when the address or a name holds a line break.
+        """
+        address = _safe("To", recipient.email)
+        name = _safe("To", recipient.display_name)
+        values = recipient_values(self.settings, recipient, self.secret_key)
+        return Personal(address, name, message_id(self.settings, self.issue_key, address),
+                        f"<{values['unsubscribe_url']}>, {self._mailto}", values)
+
     def build(self, recipient: Recipient) -> BuiltMessage:
         """The complete message for one recipient, as bytes.
 
         :raises HeaderInjectionError: when the address or a name holds a line break.
         """
-        address = _safe("To", recipient.email)
-        _safe("To", recipient.display_name)
-        values = recipient_values(self.settings, recipient, self.secret_key)
-        mid = message_id(self.settings, self.issue_key, address)
-        to = _address(recipient.display_name, address)
+        return self.build_from(self.personal(recipient))
+
+    def build_from(self, person: Personal) -> BuiltMessage:
+        """The complete message of a recipient whose fields are already checked."""
         text = "".join((
             self._head,
-            f"To: {to}{CRLF}",
+            f"To: {_address(person.name, person.email)}{CRLF}",
             self._middle,
-            f"Message-ID: {mid}{CRLF}",
-            f"List-Unsubscribe: <{values['unsubscribe_url']}>, {self._mailto}{CRLF}",
+            f"Message-ID: {person.message_id}{CRLF}",
+            f"List-Unsubscribe: {person.list_unsubscribe}{CRLF}",
             self._text_open,
-            self._text.encode(values),
+            self._text.encode(person.values),
             self._html_open,
-            self._html.encode(values),
+            self._html.encode(person.values),
             self._close,
         ))
-        return BuiltMessage(address, mid, text.encode("ascii"))
+        return BuiltMessage(person.email, person.message_id, text.encode("ascii"))
 
 
 def build_message(rendered: RenderedIssue, settings: Settings, recipient: Recipient, *, secret_key: str,

@@ -14,9 +14,9 @@ import os
 import socket
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
-from typing import Any, Iterable, cast
+from typing import Any, Iterable, Sequence, cast
 
-from sqlalchemy import CursorResult, Integer, String, Table, func, literal, or_, select, update
+from sqlalchemy import CursorResult, Integer, String, Table, case, func, literal, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
@@ -122,13 +122,23 @@ def _aware(value: datetime | None) -> datetime | None:
     return value
 
 
-def release(store: Store, ids: Iterable[int], now: datetime) -> None:
-    """Give queued rows of a dead run back to the pool."""
+def release(store: Store, ids: Iterable[int], now: datetime, *, reason: str = "", sending_too: bool = False) -> None:
+    """Give queued rows back to the pool.
+
+    :param sending_too: also rows marked sending, when the transport says for sure that it
+        refused them (their attempt is not counted).
+    """
     ids = list(ids)
     if ids:
+        statuses = [DeliveryStatus.QUEUED.value] + ([DeliveryStatus.SENDING.value] if sending_too else [])
+        values: dict[str, object] = {"status": DeliveryStatus.PENDING.value, "run_id": "", "updated_at": now}
+        if reason:
+            values["last_error"] = reason
+        if sending_too:
+            values["attempts"] = case((_D.c.status == DeliveryStatus.SENDING.value, _D.c.attempts - 1),
+                                      else_=_D.c.attempts)
         with store.session() as session:
-            session.execute(update(_D).where(_D.c.id.in_(ids), _D.c.status == DeliveryStatus.QUEUED.value)
-                            .values(status=DeliveryStatus.PENDING.value, run_id="", updated_at=now))
+            session.execute(update(_D).where(_D.c.id.in_(ids), _D.c.status.in_(statuses)).values(**values))
 
 
 def settle_in_doubt(store: Store, outcomes: dict[int, bool | None], now: datetime) -> None:
@@ -179,10 +189,10 @@ def claim(store: Store, send_id: int, run_id: str, limit: int, now: datetime) ->
             for r in rows if r.status == ACTIVE]
 
 
-def mark_sending(store: Store, delivery_id: int, now: datetime) -> None:
-    """The point of no return: the transport is about to take the message."""
+def mark_sending(store: Store, delivery_ids: Sequence[int], now: datetime) -> None:
+    """The point of no return: the transport is about to take these messages."""
     with store.session() as session:
-        session.execute(update(_D).where(_D.c.id == delivery_id).values(
+        session.execute(update(_D).where(_D.c.id.in_(delivery_ids)).values(
             status=DeliveryStatus.SENDING.value, attempts=_D.c.attempts + 1, updated_at=now))
 
 

@@ -15,11 +15,12 @@ from newsletter.config import load_settings
 from newsletter.delivery.base import Outgoing
 from newsletter.delivery.smtp import SMTPAdapter
 from newsletter.errors import ConfigError
-from newsletter.render.mime import BuiltMessage
+from newsletter.render.mime import BuiltMessage, Personal
 from tests.sink import Recorder, free_port
 
 MESSAGE = BuiltMessage("lecteur@example.org", "<1@example.org>",
                        b"From: a@example.org\r\nTo: lecteur@example.org\r\nSubject: x\r\n\r\n.hello\r\n")
+PERSONAL = Personal("lecteur@example.org", "", "<1@example.org>", "<https://example.org/u/x>", {})
 
 
 @pytest.fixture(scope="module")
@@ -72,7 +73,7 @@ def test_tls_with_a_trusted_certificate_and_login(project: Path, server: tuple[s
     smtp = adapter(project, security, port, "s3cret", certificate[0])
     smtp.open()
     try:
-        results = list(smtp.send([Outgoing(1, MESSAGE, "a@example.org")], lambda item: None))
+        results = [r for rs in smtp.send([Outgoing(1, PERSONAL, "a@example.org", MESSAGE)], lambda items: None) for r in rs]
     finally:
         smtp.close()
     assert results[0].ok and results[0].provider_id == "SINK1"

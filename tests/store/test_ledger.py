@@ -64,7 +64,7 @@ def test_rows_of_a_dead_run_are_released_or_in_doubt(tmp_path: Path) -> None:
     send_id = populate(store, 4)
     dead = "elsewhere.example:4242:dead"
     claimed = ledger.claim(store, send_id, dead, 3, NOW)
-    ledger.mark_sending(store, claimed[0].delivery_id, NOW)
+    ledger.mark_sending(store, [claimed[0].delivery_id], NOW)
     assert ledger.orphans(store, send_id, NOW + timedelta(minutes=1)) == ([], [])  # still fresh: maybe alive
     queued, in_doubt = ledger.orphans(store, send_id, NOW + timedelta(hours=1))
     assert sorted(queued) == [c.delivery_id for c in claimed[1:]]

@@ -1,0 +1,279 @@
+"""What the mail-API adapters share: one HTTPS session, batching, and the reading of answers.
+
+Each provider module (``mailgun``, ``sendgrid``, ``postmark``, ``brevo``) says how to turn a
+batch into one request and how to read the answer; this base does the rest the same way for
+all of them:
+
+- one :class:`requests.Session` per connection (kept alive), a timeout on every call, TLS
+  verified (``ca_file`` adds a private CA); ``base_url`` must be https except to loopback;
+- the API key read from the environment variable named by the ``*_env`` option, sent only in
+  the request headers, never logged, never put in an error message;
+- batches cut to the provider's documented maximum (recipients or messages per call, and
+  bytes per call where the provider sets a limit);
+- answers mapped to per-message results: 2xx accepted; 429 and 5xx not accepted, retried by
+  the engine after ``Retry-After`` (or the provider's rate-limit reset); any other 4xx
+  refuses the whole request, which stops the run (:class:`RequestRefused`) without counting
+  anything against a recipient; a timeout or a dropped connection after the request left
+  is *in doubt*: retried with the same idempotency key where the provider has one, else
+  recorded as ``uncertain`` and never resent.
+"""
+
+from __future__ import annotations
+
+import abc
+import email.utils
+import ipaddress
+import json
+import logging
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any, ClassVar, Iterator, Mapping, Sequence
+from urllib.parse import urlsplit
+
+import requests
+
+from newsletter import __version__
+from newsletter.config import Settings, secret_from_env
+from newsletter.delivery.base import Adapter, Handover, Outgoing, RequestRefused, Result, option
+from newsletter.errors import ConfigError
+from newsletter.render.mime import Layout
+
+log = logging.getLogger(__name__)
+
+#: Statuses that mean "not accepted, try again later" for every provider here.
+RETRYABLE = frozenset({429, 500, 502, 503, 504})
+#: Seconds to wait when a 429 names no delay.
+DEFAULT_THROTTLE_WAIT = 10.0
+#: A provider's Retry-After is honoured up to this many seconds per wait.
+MAX_WAIT = 600.0
+
+
+@dataclass
+class Call:
+    """One HTTP request for a batch: what to post and which messages it carries."""
+
+    items: Sequence[Outgoing]
+    json: Any = None
+    data: Any = None  # form fields, as (name, value) pairs
+    files: Any = None
+    headers: dict[str, str] = field(default_factory=dict)
+    idempotency_key: str = ""
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def parse_retry_after(value: str | None, now: float | None = None) -> float | None:
+    """Seconds to wait from a ``Retry-After`` value (seconds or an HTTP date), or None."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=timezone.utc)
+    current = datetime.now(timezone.utc).timestamp() if now is None else now
+    return max(0.0, when.timestamp() - current)
+
+
+class ApiAdapter(Adapter, abc.ABC):
+    """A mail API over HTTPS. Subclasses set the class attributes and the three hooks."""
+
+    wants_mime = False
+    #: The documented maximum of messages (or recipients) in one call.
+    max_batch: ClassVar[int]
+    #: The documented maximum size of one request body, when the provider sets one.
+    max_request_bytes: ClassVar[int | None] = None
+    #: Production endpoint (``base_url`` overrides it, e.g. for the EU region).
+    default_base_url: ClassVar[str]
+    #: The option naming the environment variable of the key, and its default.
+    key_option: ClassVar[str] = "api_key_env"
+    default_key_env: ClassVar[str]
+    #: Whether the provider de-duplicates a repeated call (an idempotency key).
+    idempotent: ClassVar[bool] = False
+    common_options: ClassVar[tuple[str, ...]] = ("base_url", "timeout", "connections", "ca_file")
+
+    def __init__(self, settings: Settings, environ: Mapping[str, str] | None = None) -> None:
+        super().__init__(settings, environ)
+        self.base_url = str(option(self, "base_url", str, self.default_base_url)).rstrip("/")
+        parts = urlsplit(self.base_url)
+        if parts.scheme not in ("https", "http") or not parts.hostname:
+            raise ConfigError(f"newsletter.toml: [delivery.{self.name}] base_url must be an https URL "
+                              f"(got {self.base_url!r})")
+        if parts.scheme == "http" and not _is_loopback(parts.hostname):
+            raise ConfigError(f"newsletter.toml: [delivery.{self.name}] base_url {self.base_url!r} would send the "
+                              "API key in clear text; use https (plain http is allowed only to a loopback address)")
+        key_env = str(option(self, self.key_option, str, self.default_key_env))
+        self.key = secret_from_env(key_env, purpose=f"{self.name} API key", environ=environ)
+        self.timeout = float(option(self, "timeout", (int, float), 30))  # type: ignore[arg-type]
+        if self.timeout <= 0:
+            raise ConfigError(f"newsletter.toml: [delivery.{self.name}] timeout must be a positive number of seconds")
+        self._connections = int(option(self, "connections", int, 2))  # type: ignore[call-overload]
+        ca_file = str(option(self, "ca_file", str, ""))
+        self.verify: bool | str = ca_file or True
+        self.session: requests.Session | None = None
+        self.batch_size = self.max_batch  # type: ignore[misc]
+        self.calls = 0
+
+    @property
+    def connections(self) -> int:
+        return max(1, self._connections)
+
+    # -- what each provider says -------------------------------------------------------
+
+    @abc.abstractmethod
+    def auth_headers(self) -> dict[str, str]:
+        """The headers that carry the key."""
+
+    @abc.abstractmethod
+    def endpoint(self) -> str:
+        """The URL batches are posted to."""
+
+    @abc.abstractmethod
+    def build(self, items: Sequence[Outgoing], layout: Layout) -> Call:
+        """The request carrying ``items`` (at most :attr:`max_batch`)."""
+
+    @abc.abstractmethod
+    def accepted(self, call: Call, response: requests.Response) -> list[Result]:
+        """Per-message results of a 2xx answer."""
+
+    def error_text(self, response: requests.Response) -> str:
+        """The provider's own words from an error answer."""
+        try:
+            body = response.json()
+        except ValueError:
+            return " ".join(response.text.split())[:300] or response.reason or ""
+        return _first_message(body) or json.dumps(body)[:300]
+
+    def throttle_wait(self, response: requests.Response) -> float | None:
+        """How long the provider asks us to wait (``Retry-After`` unless it says otherwise)."""
+        return parse_retry_after(response.headers.get("Retry-After"))
+
+    # -- the shared machinery ------------------------------------------------------------
+
+    def open(self) -> None:
+        session = requests.Session()
+        session.headers.update({"User-Agent": f"newsletter/{__version__}", **self.auth_headers()})
+        session.verify = self.verify
+        self.session = session
+
+    def close(self) -> None:
+        if self.session is not None:
+            self.session.close()
+            self.session = None
+
+    def chunks(self, batch: Sequence[Outgoing]) -> Iterator[Sequence[Outgoing]]:
+        for start in range(0, len(batch), self.max_batch):
+            yield batch[start:start + self.max_batch]
+
+    def send(self, batch: Sequence[Outgoing], handover: Handover) -> Iterator[list[Result]]:
+        if self.layout is None:
+            raise TypeError("prepare(layout) must be called before send()")
+        for chunk in self.chunks(batch):
+            for call in self._fit(self.build(chunk, self.layout)):
+                handover(call.items)
+                yield self._post(call)
+
+    def _fit(self, call: Call) -> Iterator[Call]:
+        """Split a call whose body is over the provider's size limit."""
+        limit = self.max_request_bytes
+        if limit is None or len(call.items) == 1 or _size(call) <= limit:
+            yield call
+            return
+        half = len(call.items) // 2
+        assert self.layout is not None
+        for part in (call.items[:half], call.items[half:]):
+            yield from self._fit(self.build(part, self.layout))
+
+    def _post(self, call: Call) -> list[Result]:
+        assert self.session is not None, "open() was not called"
+        keys = [item.key for item in call.items]
+        attempts = 3 if self.idempotent else 1
+        for attempt in range(1, attempts + 1):
+            self.calls += 1
+            try:
+                response = self.session.post(self.endpoint(), json=call.json, data=call.data, files=call.files,
+                                             headers=call.headers, timeout=self.timeout)
+            except requests.exceptions.SSLError as err:
+                raise RequestRefused(f"the TLS certificate of {self.base_url} cannot be verified: {_reason(err)}",
+                                     keys, hint=f"fix the server, or set [delivery.{self.name}] ca_file") from None
+            except (requests.exceptions.ConnectionError, requests.exceptions.Timeout) as err:
+                if _never_left(err):
+                    return self._each(call, f"cannot reach {self.name}: {_reason(err)}", transient=True,
+                                      handed_over=False)
+                if attempt < attempts:
+                    log.warning("%s: no answer (%s); repeating the call with the same idempotency key",
+                                self.name, _reason(err))
+                    continue
+                return self._each(call, f"{self.name} did not answer ({_reason(err)}); the messages may have been "
+                                  "accepted, so they are not resent", uncertain=True)
+            return self._answer(call, response)
+        raise AssertionError("unreachable")
+
+    def _answer(self, call: Call, response: requests.Response) -> list[Result]:
+        status = response.status_code
+        if 200 <= status < 300:
+            return self.accepted(call, response)
+        text = f"{self.name} answered {status}: {self.error_text(response)}"
+        if status in RETRYABLE:
+            wait = self.throttle_wait(response)
+            if status == 429 and wait is None:
+                wait = DEFAULT_THROTTLE_WAIT
+            log.warning("%s; retrying %d messages later", text, len(call.items))
+            return self._each(call, text, transient=True, retry_after=None if wait is None else min(wait, MAX_WAIT))
+        hint = {401: f"check the key in the environment variable [delivery.{self.name}] {self.key_option} names",
+                403: "check the key's permissions and that the sender's domain is verified with the provider",
+                404: f"check [delivery.{self.name}] (domain, region or base_url)",
+                413: "the issue is too large for this provider"}.get(status, "nothing of this call was sent")
+        log.error("%s", text)
+        raise RequestRefused(text, [item.key for item in call.items], hint=hint)
+
+    @staticmethod
+    def _each(call: Call, error: str, **flags: Any) -> list[Result]:
+        return [Result(item.key, False, error, **flags) for item in call.items]
+
+
+def _size(call: Call) -> int:
+    if call.json is not None:
+        return len(json.dumps(call.json, ensure_ascii=False).encode())
+    return sum(len(str(v).encode()) for _, v in (call.data or []))
+
+
+def _first_message(body: Any) -> str:
+    """The first human message in a provider's error body, whatever its shape."""
+    if isinstance(body, dict):
+        for key in ("message", "Message", "error", "errors"):
+            if key in body:
+                found = _first_message(body[key])
+                if found:
+                    return found
+        return ""
+    if isinstance(body, list):
+        return "; ".join(filter(None, (_first_message(b) for b in body[:3])))
+    return str(body) if body not in (None, "") else ""
+
+
+def _reason(err: BaseException) -> str:
+    text = str(err)
+    return text if len(text) < 200 else text[:200] + "…"
+
+
+def _never_left(err: BaseException) -> bool:
+    """True when the request surely never reached the provider (refused or unresolvable)."""
+    if isinstance(err, requests.exceptions.ConnectTimeout):
+        return True
+    if isinstance(err, requests.exceptions.ConnectionError) and not isinstance(err, requests.exceptions.ReadTimeout):
+        text = str(err)
+        return any(s in text for s in ("Connection refused", "Name or service not known", "Failed to resolve",
+                                        "NewConnectionError", "No route to host"))
+    return False

@@ -1,0 +1,92 @@
+"""The ``mailgun`` adapter: Mailgun's Messages API, up to 1,000 recipients per call.
+
+One call carries the issue once, with ``%recipient.sN%`` where each recipient's fields go,
+and ``recipient-variables`` holding every recipient's values (which also makes Mailgun send
+each one a separate message). List-Unsubscribe is per recipient through the same variables.
+Mailgun has no idempotency key: a call left without an answer is recorded as uncertain.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+from email.utils import formataddr
+from typing import Mapping, Sequence
+
+import requests
+
+from newsletter.config import Settings
+from newsletter.delivery.api import ApiAdapter, Call
+from newsletter.delivery.base import Outgoing, Result, option, register
+from newsletter.errors import ConfigError
+from newsletter.render.mime import Layout
+
+REGIONS = {"us": "https://api.mailgun.net", "eu": "https://api.eu.mailgun.net"}
+
+
+@register
+class MailgunAdapter(ApiAdapter):
+    name = "mailgun"
+    max_batch = 1000
+    default_base_url = REGIONS["us"]
+    default_key_env = "MAILGUN_API_KEY"
+    known_options = ("domain", "region", "api_key_env", "tag", *ApiAdapter.common_options)
+
+    def __init__(self, settings: Settings, environ: Mapping[str, str] | None = None) -> None:
+        super().__init__(settings, environ)
+        self.domain = str(option(self, "domain", str, required=True))
+        if not re.fullmatch(r"[A-Za-z0-9.-]+", self.domain):
+            raise ConfigError(f"newsletter.toml: [delivery.mailgun] domain must be a domain name such as "
+                              f'"mg.example.org" (got {self.domain!r})')
+        region = str(option(self, "region", str, "us"))
+        if region not in REGIONS:
+            raise ConfigError(f'newsletter.toml: [delivery.mailgun] region must be "us" or "eu" (got {region!r})')
+        if "base_url" not in self.options:
+            self.base_url = REGIONS[region]
+        self.tag = str(option(self, "tag", str, ""))
+
+    def auth_headers(self) -> dict[str, str]:
+        return {"Authorization": "Basic " + base64.b64encode(f"api:{self.key}".encode()).decode()}
+
+    def endpoint(self) -> str:
+        return f"{self.base_url}/v3/{self.domain}/messages"
+
+    def prepare(self, layout: Layout) -> None:
+        if "%recipient" in layout.html or "%recipient" in layout.text:
+            raise ConfigError("the issue contains the text '%recipient', which Mailgun would take for a "
+                              "placeholder; reword it or use another adapter")
+        super().prepare(layout)
+        placeholder = "%recipient.s{}%".format
+        self._html = layout.with_placeholders(layout.html, placeholder)
+        self._text = layout.with_placeholders(layout.text, placeholder)
+
+    def build(self, items: Sequence[Outgoing], layout: Layout) -> Call:
+        fields: list[tuple[str, str]] = [
+            ("from", formataddr((layout.sender_name, layout.sender_address))),
+            ("subject", layout.subject),
+            ("text", self._text),
+            ("html", self._html),
+            ("h:Reply-To", layout.reply_to),
+            ("h:List-Unsubscribe", "%recipient.unsubscribe%"),
+            *((f"h:{name}", value) for name, value in layout.headers),
+        ]
+        if self.tag:
+            fields.append(("o:tag", self.tag))
+        variables = {}
+        for item in items:
+            person = item.personal
+            fields.append(("to", formataddr((person.name, person.email))))
+            values = {f"s{n}": v for n, v in enumerate(layout.slot_values(person.values))}
+            values["unsubscribe"] = person.list_unsubscribe
+            variables[person.email] = values
+        fields.append(("recipient-variables", json.dumps(variables, ensure_ascii=False)))
+        # Multipart/form-data, as Mailgun documents it: (name, (filename None, value)).
+        return Call(items, files=[(name, (None, value)) for name, value in fields])
+
+    def accepted(self, call: Call, response: requests.Response) -> list[Result]:
+        try:
+            message_id = str(response.json().get("id", ""))
+        except (ValueError, AttributeError):
+            message_id = ""
+        return [Result(item.key, True, provider_id=message_id) for item in call.items]
