@@ -1,0 +1,264 @@
+"""The mail-API adapters against strict fakes of Mailgun, SendGrid, Postmark and Brevo on 127.0.0.1."""
+
+from __future__ import annotations
+
+import logging
+import math
+import sys
+import textwrap
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Iterator
+
+import pytest
+from sqlalchemy import select
+
+from newsletter.config import Settings, load_settings
+from newsletter.delivery.api import parse_retry_after
+from newsletter.delivery.base import REGISTRY, RequestRefused, adapter_class
+from newsletter.dispatch import Policy, RateLimiter, make_adapter, send_issue
+from newsletter.errors import ConfigError
+from newsletter.store.database import Store, open_store
+from newsletter.store.models import Delivery, DeliveryStatus
+from newsletter.store.subscribers import import_rows
+from newsletter.audience.csv_reader import CandidateRow
+from newsletter.tokens import UNSUBSCRIBE, read_token
+from tests.conftest import DAY, SECRET
+from tests.fakes import FAKES, KEY, LIMITS, Fault, FakeProvider, api_config, environment
+
+NOW = datetime(2026, 11, 24, 6, 0, tzinfo=timezone.utc)
+FAST = Policy(max_attempts=3, backoff_seconds=0.05)
+
+#: A whole-request refusal in each provider's own words and shape.
+REFUSALS: dict[str, tuple[int, Any, str]] = {
+    "mailgun": (400, {"message": "from parameter is not a valid address. please check documentation"},
+                "from parameter is not a valid address"),
+    "sendgrid": (403, {"errors": [{"message": "The from address does not match a verified Sender Identity.",
+                                   "field": "from", "help": None}]}, "does not match a verified Sender Identity"),
+    "postmark": (422, {"ErrorCode": 400, "Message": "The 'From' address you supplied is not a Sender Signature."},
+                 "is not a Sender Signature"),
+    "brevo": (400, {"code": "invalid_parameter", "message": "sender is invalid / inactive"},
+              "sender is invalid / inactive"),
+}
+
+
+@pytest.fixture(params=sorted(FAKES))
+def fake(request: pytest.FixtureRequest) -> Iterator[FakeProvider]:
+    with FAKES[request.param]() as running:
+        yield running
+
+
+@pytest.fixture
+def store(project: Path) -> Iterator[Store]:
+    store = open_store("sqlite:///state/newsletter.db", project)
+    yield store
+    store.close()
+
+
+def configure(project: Path, fake: FakeProvider, **extra: object) -> Settings:
+    config = project / "newsletter.toml"
+    text = config.read_text(encoding="utf-8")
+    text = text.replace('adapter = "outbox"\nrate_per_second = 20\n', api_config(fake.name, fake.base_url, **extra))
+    config.write_text(text, encoding="utf-8")
+    return load_settings(project)
+
+
+def add_people(store: Store, n: int) -> list[str]:
+    rows = [CandidateRow(i + 2, f"lecteur{i:05d}@example.org", f"Prénom{i}", "Nom", None, "test") for i in range(n)]
+    import_rows(store, rows, now=NOW)
+    return [row.email for row in rows]
+
+
+def send(settings: Settings, store: Store, fake: FakeProvider, environ: dict[str, str] | None = None,
+         policy: Policy = FAST):  # type: ignore[no-untyped-def]
+    env = environment(fake.name) if environ is None else environ
+    return send_issue(settings, store, DAY, secret_key=SECRET, policy=policy,
+                      adapter_factory=lambda: make_adapter(settings, env))
+
+
+def ledger_rows(store: Store) -> list[Delivery]:
+    with store.session() as session:
+        return list(session.scalars(select(Delivery).order_by(Delivery.id)))
+
+
+def test_every_subscriber_gets_exactly_one_message_with_their_own_fields(project: Path, store: Store,
+                                                                         fake: FakeProvider) -> None:
+    settings = configure(project, fake)
+    addresses = add_people(store, 2500)
+    report = send(settings, store, fake)
+    assert report.count(DeliveryStatus.SENT) == 2500
+    assert fake.accepted_calls == math.ceil(2500 / LIMITS[fake.name])
+    received = fake.by_recipient()
+    assert sorted(received) == addresses and all(len(m) == 1 for m in received.values())
+    for address, (message,) in received.items():
+        number = int(address[7:12])
+        assert f"Bonjour Prénom{number}," in message.html and f"Bonjour Prénom{number}," in message.text
+        assert message.name == f"Prénom{number} Nom"
+        assert message.subject == "Le consommateur français résiste au numérique"
+        url = message.headers["List-Unsubscribe"].split("<")[1].split(">")[0]
+        assert read_token(SECRET, UNSUBSCRIBE, url.rsplit("/", 1)[1]) == address
+        assert message.headers["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+        assert f'href="{url}"' in message.html and url in message.text
+        for leftover in ("NLMRG", "%recipient", "{{", "params."):
+            assert leftover not in message.html + message.text
+    assert all(row.provider_id for row in ledger_rows(store))
+    again = send(settings, store, fake)
+    assert again.sent_now == 0 and len(fake.inbox) == 2500
+
+
+def test_a_wrong_key_stops_the_run_sends_nothing_and_never_shows_the_key(
+        project: Path, store: Store, fake: FakeProvider, caplog: pytest.LogCaptureFixture) -> None:
+    settings = configure(project, fake)
+    add_people(store, 30)
+    wrong = {name: "wrong-" + KEY for name in environment(fake.name)}
+    caplog.set_level(logging.DEBUG)
+    with pytest.raises(RequestRefused) as refused:
+        send(settings, store, fake, wrong)
+    assert f"{fake.name} answered 401" in str(refused.value) and "environment variable" in refused.value.hint
+    assert KEY not in str(refused.value) + refused.value.hint + caplog.text
+    assert fake.inbox == []
+    rows = ledger_rows(store)
+    assert {row.status for row in rows} == {"pending"} and {row.attempts for row in rows} == {0}
+
+
+def test_a_refused_request_is_reported_once_with_the_providers_words_and_nobody_is_failed(
+        project: Path, store: Store, fake: FakeProvider) -> None:
+    settings = configure(project, fake)
+    add_people(store, 30)
+    status, body, words = REFUSALS[fake.name]
+    fake.script.append(Fault(status, body))
+    with pytest.raises(ConfigError, match=words):
+        send(settings, store, fake)
+    assert {row.status for row in ledger_rows(store)} == {"pending"}
+    # Once the operator fixes the cause, the next run sends everybody.
+    assert send(settings, store, fake).count(DeliveryStatus.SENT) == 30 and len(fake.inbox) == 30
+
+
+@pytest.mark.parametrize("status", [429, 500, 503])
+def test_throttling_and_server_errors_are_retried_and_nobody_gets_two(project: Path, store: Store,
+                                                                       fake: FakeProvider, status: int) -> None:
+    settings = configure(project, fake)
+    add_people(store, 40)
+    wait = {"Retry-After": "1"} if fake.name != "brevo" else {"x-sib-ratelimit-reset": "1"}
+    fake.script.append(Fault(status, {"message": "slow down"}, wait if status == 429 else {}))
+    report = send(settings, store, fake)
+    assert report.count(DeliveryStatus.SENT) == 40
+    assert sorted(fake.by_recipient()) == sorted(r.email for r in ledger_rows(store))
+    assert len(fake.inbox) == 40 and fake.calls == 2
+
+
+def test_a_call_left_unanswered_is_never_sent_twice(project: Path, store: Store, fake: FakeProvider) -> None:
+    settings = configure(project, fake, timeout=0.5)
+    add_people(store, 20)
+    fake.script.append(Fault(delay=1.5))  # accepted and delivered, but the answer comes too late
+    report = send(settings, store, fake)
+    assert len(fake.inbox) == 20 and all(len(m) == 1 for m in fake.by_recipient().values())
+    if fake.name == "brevo":  # the same idempotency key: the repeat is recognised, the ids come back
+        assert report.count(DeliveryStatus.SENT) == 20 and fake.calls == 2
+    else:  # no idempotency key: recorded as uncertain, never resent
+        assert report.count(DeliveryStatus.UNCERTAIN) == 20
+        assert "may have been accepted" in ledger_rows(store)[0].last_error
+    assert send(settings, store, fake).sent_now == 0 and len(fake.inbox) == 20
+
+
+def test_postmark_records_a_batch_accepted_in_part(project: Path, store: Store) -> None:
+    with FAKES["postmark"]() as fake:
+        settings = configure(project, fake)
+        addresses = add_people(store, 12)
+        fake.inactive.update(addresses[3:5])  # type: ignore[attr-defined]
+        report = send(settings, store, fake)
+    assert report.count(DeliveryStatus.SENT) == 10 and report.count(DeliveryStatus.FAILED) == 2
+    failed = [row for row in ledger_rows(store) if row.status == "failed"]
+    assert [row.email for row in failed] == addresses[3:5]
+    assert "ErrorCode 406" in failed[0].last_error and "inactive" in failed[0].last_error
+
+
+def test_a_provider_that_is_down_leaves_everyone_pending_with_the_reason(project: Path, store: Store) -> None:
+    with FAKES["sendgrid"]() as fake:
+        settings = configure(project, fake)
+    add_people(store, 5)  # the fake has stopped: connections are refused
+    report = send(settings, store, fake, policy=Policy(max_attempts=1, backoff_seconds=0))
+    rows = ledger_rows(store)
+    assert report.sent_now == 0 and {row.status for row in rows} == {"failed"}
+    assert "cannot reach sendgrid" in rows[0].last_error
+
+
+@pytest.mark.parametrize(("adapter", "table", "message"), [
+    ("mailgun", {"domain": "mg.example.org", "regoin": "eu"}, "unknown key 'regoin'; did you mean 'region'"),
+    ("mailgun", {}, "[delivery.mailgun] domain is required"),
+    ("mailgun", {"domain": "mg.example.org/../x"}, "domain must be a domain name"),
+    ("sendgrid", {"region": "asia"}, 'region must be "global" or "eu"'),
+    ("postmark", {"base_url": "http://api.example.org"}, "would send the API key in clear text"),
+    ("brevo", {"base_url": "ftp://x"}, "base_url must be an https URL"),
+    ("brevo", {"timeout": 0}, "timeout must be a positive number"),
+    ("brevo", {"api_key_env": "MY_BREVO_KEY"}, "MY_BREVO_KEY is not set"),
+])
+def test_wrong_adapter_settings_name_the_key(project: Path, adapter: str, table: dict[str, object],
+                                             message: str) -> None:
+    config = project / "newsletter.toml"
+    lines = "".join(f"{k} = {v!r}\n".replace("'", '"') for k, v in table.items())
+    config.write_text(config.read_text(encoding="utf-8").replace('adapter = "outbox"', f'adapter = "{adapter}"')
+                      + f"\n[delivery.{adapter}]\n{lines}", encoding="utf-8")
+    with pytest.raises(ConfigError) as error:
+        make_adapter(load_settings(project), environment(adapter))
+    assert message in str(error.value)
+
+
+def test_a_third_party_adapter_is_found_through_its_entry_point(project: Path, tmp_path: Path,
+                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    site = tmp_path / "site"
+    (site / "echo_adapter-1.0.dist-info").mkdir(parents=True)
+    (site / "echo_adapter-1.0.dist-info" / "METADATA").write_text("Metadata-Version: 2.1\nName: echo-adapter\n"
+                                                                  "Version: 1.0\n", encoding="utf-8")
+    (site / "echo_adapter-1.0.dist-info" / "entry_points.txt").write_text(
+        "[newsletter.adapters]\necho = echo_adapter:EchoAdapter\n", encoding="utf-8")
+    (site / "echo_adapter.py").write_text(textwrap.dedent('''
+        from newsletter.delivery.base import Adapter, Result
+
+        class EchoAdapter(Adapter):
+            name = "echo"
+            wants_mime = False
+            known_options = ("greeting",)
+            sent = []
+
+            def send(self, batch, handover):
+                handover(batch)
+                EchoAdapter.sent.extend(item.personal.email for item in batch)
+                yield [Result(item.key, True, provider_id="echo") for item in batch]
+    '''), encoding="utf-8")
+    monkeypatch.syspath_prepend(str(site))
+    monkeypatch.delitem(REGISTRY, "echo", raising=False)
+    config = project / "newsletter.toml"
+    config.write_text(config.read_text(encoding="utf-8").replace('adapter = "outbox"', 'adapter = "echo"')
+                      + '\n[delivery.echo]\ngreeting = "bonjour"\n', encoding="utf-8")
+    settings = load_settings(project)
+    cls = adapter_class("echo")
+    store = open_store("sqlite:///state/newsletter.db", project)
+    try:
+        add_people(store, 3)
+        report = send_issue(settings, store, DAY, secret_key=SECRET)
+    finally:
+        store.close()
+        REGISTRY.pop("echo", None)
+        sys.modules.pop("echo_adapter", None)
+    assert report.count(DeliveryStatus.SENT) == 3 and len(cls.sent) == 3  # type: ignore[attr-defined]
+
+
+def test_an_unknown_adapter_lists_the_known_ones(project: Path) -> None:
+    with pytest.raises(ConfigError, match="known: brevo, mailgun, outbox, postmark, sendgrid, smtp"):
+        adapter_class("mailchimp")
+
+
+@pytest.mark.parametrize(("value", "seconds"), [("7", 7.0), ("Tue, 24 Nov 2026 07:00:30 GMT", 30.0), ("", None),
+                                                ("soon", None)])
+def test_retry_after_is_read_as_seconds_or_a_date(value: str, seconds: float | None) -> None:
+    now = datetime(2026, 11, 24, 7, 0, tzinfo=timezone.utc).timestamp()
+    assert parse_retry_after(value, now) == seconds
+
+
+def test_the_rate_limit_spreads_a_large_batch_over_time() -> None:
+    clock = [0.0]
+    limiter = RateLimiter(10, monotonic=lambda: clock[0], sleep=lambda s: clock.__setitem__(0, clock[0] + s))
+    limiter.acquire(1000)  # a whole API batch goes at once, into debt…
+    limiter.acquire(1)  # …that the next call repays before it may go
+    assert clock[0] == pytest.approx(99.1, abs=0.2)

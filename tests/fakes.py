@@ -1,0 +1,391 @@
+"""Strict fakes of the mail APIs: real HTTP servers on 127.0.0.1 that hold each provider to its contract.
+
+Each fake checks what the real API checks (method, path, key, content type, required
+fields, batch limits, header shapes), answers with the provider's real success and error
+bodies, and performs the provider's own per-recipient substitution, so that a test sees
+the messages exactly as recipients would. ``script`` queues faults for the next calls:
+an error answer, or a delay after accepting (the client times out, the messages went out).
+Sources: ../shared/reference/mail-apis.md and the providers' documentation.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+from email.header import decode_header, make_header
+from email.utils import getaddresses
+from typing import Any, Callable, Iterator
+
+from werkzeug.serving import make_server
+from werkzeug.wrappers import Request, Response
+
+KEY = "test-api-key-0123456789"
+
+
+@dataclass
+class Delivered:
+    """One message as its recipient gets it."""
+
+    to: str
+    name: str
+    subject: str
+    html: str
+    text: str
+    headers: dict[str, str]
+    provider_id: str
+
+
+@dataclass
+class Fault:
+    """What the fake does on the next call instead of (or after) its normal work."""
+
+    status: int = 0
+    body: Any = None
+    headers: dict[str, str] = field(default_factory=dict)
+    delay: float = 0.0  # accept and deliver, then wait this long before answering
+
+
+class Rejected(Exception):
+    def __init__(self, response: Response) -> None:
+        self.response = response
+
+
+def _json(status: int, body: Any, headers: dict[str, str] | None = None) -> Response:
+    return Response(json.dumps(body), status=status, headers=headers or {}, content_type="application/json")
+
+
+def _name(value: str) -> str:
+    return str(make_header(decode_header(value))) if "=?" in value else value
+
+
+class FakeProvider:
+    """A provider's API on 127.0.0.1 (subclasses implement :meth:`handle`)."""
+
+    name = ""
+    path = ""
+
+    def __init__(self) -> None:
+        self.inbox: list[Delivered] = []
+        self.calls = 0
+        self.accepted_calls = 0
+        self.script: list[Fault] = []
+        self.lock = threading.Lock()
+        self.server = make_server("127.0.0.1", 0, self.app, threaded=True)
+        self.port = self.server.server_port
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def __enter__(self) -> "FakeProvider":
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.shutdown()
+        self.thread.join(timeout=10)
+
+    def app(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterator[bytes]:
+        request = Request(environ)
+        request.max_form_memory_size = request.max_content_length = 25 * 1024 * 1024  # Mailgun's 25 MB
+        request.max_form_parts = 5000
+        with self.lock:
+            self.calls += 1
+            fault = self.script.pop(0) if self.script else None
+        try:
+            if request.method != "POST":
+                raise Rejected(Response("Method Not Allowed", status=405))
+            self.check(request)
+            if fault is not None and fault.status:
+                response = _json(fault.status, fault.body, fault.headers) if not isinstance(fault.body, str) \
+                    else Response(fault.body, status=fault.status, headers=fault.headers)
+            else:
+                with self.lock:
+                    response = self.handle(request)
+                    self.accepted_calls += 1
+                if fault is not None and fault.delay:
+                    time.sleep(fault.delay)
+        except Rejected as rejected:
+            response = rejected.response
+        return response(environ, start_response)  # type: ignore[no-any-return]
+
+    def check(self, request: Request) -> None:
+        """Path and authentication (raise :class:`Rejected`)."""
+
+    def handle(self, request: Request) -> Response:
+        raise NotImplementedError
+
+    def by_recipient(self) -> dict[str, list[Delivered]]:
+        out: dict[str, list[Delivered]] = {}
+        for message in self.inbox:
+            out.setdefault(message.to, []).append(message)
+        return out
+
+
+class FakeMailgun(FakeProvider):
+    """Mailgun Messages API: multipart form, Basic api:KEY, ≤ 1,000 recipients, %recipient.x%."""
+
+    name = "mailgun"
+    domain = "mg.example.org"
+
+    def check(self, request: Request) -> None:
+        if request.path != f"/v3/{self.domain}/messages":
+            raise Rejected(_json(404, {"message": f"Domain not found: {request.path.split('/')[2:3]}"}))
+        expected = "Basic " + base64.b64encode(f"api:{KEY}".encode()).decode()
+        if request.headers.get("Authorization") != expected:
+            raise Rejected(Response("Forbidden", status=401))
+        if request.mimetype != "multipart/form-data":
+            raise Rejected(_json(400, {"message": "expected multipart/form-data"}))
+
+    def handle(self, request: Request) -> Response:
+        form = request.form
+        for required in ("from", "to", "subject"):
+            if not form.get(required):
+                raise Rejected(_json(400, {"message": f"'{required}' parameter is missing"}))
+        if not (form.get("html") or form.get("text")):
+            raise Rejected(_json(400, {"message": "Need at least one of 'text' or 'html' parameters specified"}))
+        to = form.getlist("to")
+        if len(to) > 1000:
+            raise Rejected(_json(400, {"message": "Too many recipients. The maximum is 1000"}))
+        addresses = getaddresses(to)
+        if any("@" not in address for _, address in addresses):
+            raise Rejected(_json(400, {"message": "to parameter is not a valid address. please check documentation"}))
+        variables: dict[str, dict[str, str]] = {}
+        if "recipient-variables" in form:
+            try:
+                variables = json.loads(form["recipient-variables"])
+            except ValueError:
+                raise Rejected(_json(400, {"message": "recipient-variables parameter is not a valid JSON"})) from None
+        message_id = f"<{uuid.uuid4().hex}@{self.domain}>"
+        headers = {key[2:]: value for key, value in form.items() if key.startswith("h:")}
+        if not variables:  # Mailgun then sends one message to everybody, every address visible
+            addresses = [(", ".join(n for n, _ in addresses), ", ".join(a for _, a in addresses))]
+
+        def fill(text: str, values: dict[str, str]) -> str:
+            return re.sub(r"%recipient\.([\w-]+)%", lambda m: str(values.get(m.group(1), m.group(0))), text)
+
+        for name, address in addresses:
+            values = variables.get(address, {})
+            self.inbox.append(Delivered(
+                address, _name(name), fill(form["subject"], values), fill(form.get("html", ""), values),
+                fill(form.get("text", ""), values), {k: fill(v, values) for k, v in headers.items()}, message_id))
+        return _json(200, {"id": message_id, "message": "Queued. Thank you."})
+
+
+_SENDGRID_RESERVED = {"x-sg-id", "x-sg-eid", "received", "dkim-signature", "content-type",
+                      "content-transfer-encoding", "to", "from", "subject", "reply-to", "cc", "bcc"}
+
+
+class FakeSendGrid(FakeProvider):
+    """SendGrid v3 Mail Send: JSON, Bearer key, ≤ 1,000 personalizations and recipients, substitutions."""
+
+    name = "sendgrid"
+
+    @staticmethod
+    def error(message: str, status: int = 400, field_name: str | None = None) -> Rejected:
+        return Rejected(_json(status, {"errors": [{"message": message, "field": field_name, "help": None}]}))
+
+    def check(self, request: Request) -> None:
+        if request.path != "/v3/mail/send":
+            raise Rejected(_json(404, {"errors": [{"message": "not found", "field": None, "help": None}]}))
+        if request.headers.get("Authorization") != f"Bearer {KEY}":
+            raise self.error("The provided authorization grant is invalid, expired, or revoked", 401)
+        if request.mimetype != "application/json":
+            raise self.error("Content-Type should be application/json.", 415)
+
+    def handle(self, request: Request) -> Response:
+        body = request.get_json(silent=True)
+        if not isinstance(body, dict):
+            raise self.error("Bad Request", field_name=None)
+        personalizations = body.get("personalizations") or []
+        if not personalizations:
+            raise self.error("You must have at least one personalization.", field_name="personalizations")
+        if len(personalizations) > 1000:
+            raise self.error("The personalization block is limited to 1000 personalizations per API request. "
+                             f"You have provided {len(personalizations)} personalizations.", field_name="personalizations")
+        seen: set[str] = set()
+        for p in personalizations:
+            if not p.get("to"):
+                raise self.error("The to array is required for all personalization objects, and must have at "
+                                 "least one email object with a valid email address.", field_name="personalizations.to")
+            for contact in p["to"] + p.get("cc", []) + p.get("bcc", []):
+                address = str(contact.get("email", "")).lower()
+                if address in seen:
+                    raise self.error("Each email address in the personalization block should be unique between "
+                                     "to, cc, and bcc.", field_name="personalizations.to")
+                seen.add(address)
+            for name, value in (p.get("headers") or {}).items():
+                if name.lower() in _SENDGRID_RESERVED or not isinstance(value, str):
+                    raise self.error(f"The header {name} is reserved or not a string.", field_name="headers")
+            if len(json.dumps(p.get("substitutions") or {}).encode()) > 10000:
+                raise self.error("substitutions must total less than 10,000 bytes", field_name="substitutions")
+        if len(seen) > 1000:
+            raise self.error("There is a limit of 1000 total recipients (to + cc + bcc) per request.")
+        if not (body.get("from") or {}).get("email"):
+            raise self.error("The from object must be provided for every email send.", field_name="from")
+        content = body.get("content") or []
+        types = [c.get("type") for c in content]
+        if not content or any(not c.get("value") for c in content):
+            raise self.error("Unless a valid template_id is provided, the content parameter is required.",
+                             field_name="content")
+        if "text/plain" in types and types.index("text/plain") != 0:
+            raise self.error("If present, text/plain and text/html may only be provided in this order.",
+                             field_name="content")
+        for name in body.get("headers") or {}:
+            if name.lower() in _SENDGRID_RESERVED:
+                raise self.error(f"The header {name} is reserved.", field_name="headers")
+        message_id = uuid.uuid4().hex[:22]
+        for p in personalizations:
+            subject = p.get("subject") or body.get("subject")
+            if not subject:
+                raise self.error("The subject is required.", field_name="subject")
+            subs = p.get("substitutions") or {}
+
+            def fill(text: str) -> str:
+                for key, value in subs.items():
+                    text = text.replace(key, value)
+                return text
+
+            by_type = {c["type"]: fill(c["value"]) for c in content}
+            headers = {**(body.get("headers") or {}), **(p.get("headers") or {})}
+            for contact in p["to"]:
+                self.inbox.append(Delivered(contact["email"], contact.get("name", ""), fill(subject),
+                                            by_type.get("text/html", ""), by_type.get("text/plain", ""), headers,
+                                            message_id))
+        return Response("", status=202, headers={"X-Message-Id": message_id})
+
+
+class FakePostmark(FakeProvider):
+    """Postmark /email/batch: JSON array of ≤ 500 messages, server token, per-message ErrorCode."""
+
+    name = "postmark"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.inactive: set[str] = set()
+
+    def check(self, request: Request) -> None:
+        if request.path != "/email/batch":
+            raise Rejected(_json(404, {"ErrorCode": 404, "Message": "Not found"}))
+        if request.headers.get("X-Postmark-Server-Token") != KEY:
+            raise Rejected(_json(401, {"ErrorCode": 10, "Message": "The Server Token you provided in the "
+                                       "X-Postmark-Server-Token request header was invalid."}))
+        if request.mimetype != "application/json" or "application/json" not in request.headers.get("Accept", ""):
+            raise Rejected(_json(415, {"ErrorCode": 415, "Message": "Accept and Content-Type must be application/json"}))
+        if (request.content_length or 0) > 50_000_000:
+            raise Rejected(_json(413, {"ErrorCode": 413, "Message": "Request too large"}))
+
+    def handle(self, request: Request) -> Response:
+        body = request.get_json(silent=True)
+        if not isinstance(body, list) or not body:
+            raise Rejected(_json(422, {"ErrorCode": 402, "Message": "Received invalid JSON input."}))
+        if len(body) > 500:
+            raise Rejected(_json(422, {"ErrorCode": 300, "Message": "Too many messages in batch: the limit is 500."}))
+        answers = []
+        for message in body:
+            for required in ("From", "To"):
+                if not message.get(required):
+                    raise Rejected(_json(422, {"ErrorCode": 300, "Message": f"Invalid '{required}' address."}))
+            if not (message.get("HtmlBody") or message.get("TextBody")):
+                raise Rejected(_json(422, {"ErrorCode": 300, "Message": "Provide either email TextBody or HtmlBody or both."}))
+            headers = message.get("Headers") or []
+            if not all(isinstance(h, dict) and set(h) == {"Name", "Value"} for h in headers):
+                raise Rejected(_json(422, {"ErrorCode": 300, "Message": "Headers must be a list of {Name, Value}."}))
+            name, address = getaddresses([message["To"]])[0]
+            if address in self.inactive:
+                answers.append({"ErrorCode": 406, "Message": "You tried to send to recipient(s) that have been "
+                                "marked as inactive.", "To": message["To"]})
+                continue
+            message_id = str(uuid.uuid4())
+            self.inbox.append(Delivered(address, _name(name), message.get("Subject", ""), message.get("HtmlBody", ""),
+                                        message.get("TextBody", ""), {h["Name"]: h["Value"] for h in headers},
+                                        message_id))
+            answers.append({"ErrorCode": 0, "Message": "OK", "MessageID": message_id,
+                            "SubmittedAt": "2026-11-24T07:00:00Z", "To": message["To"]})
+        return _json(200, answers)
+
+
+class FakeBrevo(FakeProvider):
+    """Brevo /v3/smtp/email: api-key header, ≤ 1,000 messageVersions, {{ params.x }}, idempotencyKey."""
+
+    name = "brevo"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.seen_keys: dict[str, dict[str, Any]] = {}
+
+    def check(self, request: Request) -> None:
+        if request.path != "/v3/smtp/email":
+            raise Rejected(_json(404, {"code": "not_found", "message": "Invalid route"}))
+        if request.headers.get("api-key") != KEY:
+            raise Rejected(_json(401, {"code": "unauthorized", "message": "Key not found"}))
+        if request.mimetype != "application/json":
+            raise Rejected(_json(400, {"code": "invalid_parameter", "message": "Content-Type must be application/json"}))
+
+    def handle(self, request: Request) -> Response:
+        body = request.get_json(silent=True)
+        if not isinstance(body, dict):
+            raise Rejected(_json(400, {"code": "bad_request", "message": "Input must be a valid JSON object"}))
+        key = (body.get("headers") or {}).get("idempotencyKey")
+        if key and key in self.seen_keys:
+            return _json(201, self.seen_keys[key])
+        if not (body.get("sender") or {}).get("email"):
+            raise Rejected(_json(400, {"code": "missing_parameter", "message": "sender is missing"}))
+        if not body.get("subject"):
+            raise Rejected(_json(400, {"code": "missing_parameter", "message": "subject is missing"}))
+        if not (body.get("htmlContent") or body.get("textContent")):
+            raise Rejected(_json(400, {"code": "missing_parameter", "message": "htmlContent is not valid"}))
+        versions = body.get("messageVersions")
+        if versions is None:
+            versions = [{"to": body.get("to") or []}]
+        if len(versions) > 1000:
+            raise Rejected(_json(400, {"code": "invalid_parameter",
+                                       "message": "messageVersions: maximum 1000 versions per request"}))
+        ids = []
+        for version in versions:
+            if not version.get("to"):
+                raise Rejected(_json(400, {"code": "missing_parameter", "message": "messageVersions.to is missing"}))
+            params = {**(body.get("params") or {}), **(version.get("params") or {})}
+
+            def fill(text: str) -> str:
+                return re.sub(r"\{\{\s*params\.(\w+)\s*\}\}", lambda m: str(params.get(m.group(1), "")), text)
+
+            headers = {**(body.get("headers") or {}), **(version.get("headers") or {})}
+            headers.pop("idempotencyKey", None)
+            message_id = f"<{uuid.uuid4().hex}@smtp-relay.mailin.fr>"
+            ids.append(message_id)
+            for contact in version["to"]:
+                self.inbox.append(Delivered(
+                    contact["email"], _name(contact.get("name", "")), fill(version.get("subject") or body["subject"]),
+                    fill(version.get("htmlContent") or body.get("htmlContent", "")),
+                    fill(version.get("textContent") or body.get("textContent", "")), headers, message_id))
+        answer: dict[str, Any] = {"messageIds": ids} if "messageVersions" in body else {"messageId": ids[0]}
+        if key:
+            self.seen_keys[key] = answer
+        return _json(201, answer)
+
+
+FAKES: dict[str, type[FakeProvider]] = {f.name: f for f in (FakeMailgun, FakeSendGrid, FakePostmark, FakeBrevo)}
+LIMITS = {"mailgun": 1000, "sendgrid": 1000, "postmark": 500, "brevo": 1000}
+
+
+def api_config(adapter: str, base_url: str, **extra: object) -> str:
+    """The ``[delivery]`` tables that point ``adapter`` at a fake."""
+    table = {"base_url": base_url, "timeout": 2, **extra}
+    if adapter == "mailgun":
+        table.setdefault("domain", FakeMailgun.domain)
+    lines = [f'adapter = "{adapter}"', "rate_per_second = 100000", "", f"[delivery.{adapter}]"]
+    lines += [f"{k} = {json.dumps(v)}" for k, v in table.items()]
+    return "\n".join(lines) + "\n"
+
+
+def environment(adapter: str) -> dict[str, str]:
+    variable = {"mailgun": "MAILGUN_API_KEY", "sendgrid": "SENDGRID_API_KEY", "postmark": "POSTMARK_SERVER_TOKEN",
+                "brevo": "BREVO_API_KEY"}[adapter]
+    return {variable: KEY}
