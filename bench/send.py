@@ -10,7 +10,9 @@ measured in this same run, on this machine, on 127.0.0.1 only:
    bottleneck), against the `mailmerge` CLI sending the same issue to the same sink, and
    against a raw smtplib loop sending pre-built messages on one reused connection;
 3. peak RSS of `newsletter send` to many recipients, through the outbox and through the sink;
-4. wall time and peak RSS of importing a generated 1,000,000-row CSV.
+4. wall time and peak RSS of importing a generated 1,000,000-row CSV;
+5. `newsletter send` through each mail-API adapter against its strict fake on 127.0.0.1
+   (tests/fakes.py): HTTP calls per 1,000 recipients and messages/s, beside the SMTP figure.
 """
 
 from __future__ import annotations
@@ -153,7 +155,7 @@ def prebuilt(n: int) -> Iterator[tuple[str, bytes]]:
         yield built.recipient, built.data
 
 
-def bench_smtp(n: int, n_mailmerge: int, work: Path, env: dict[str, str]) -> None:
+def bench_smtp(n: int, n_mailmerge: int, work: Path, env: dict[str, str]) -> float:
     sink = SmtpSink()
     try:
         project = make_project(work / "smtp", "smtp", sink.port)
@@ -199,6 +201,31 @@ def bench_smtp(n: int, n_mailmerge: int, work: Path, env: dict[str, str]) -> Non
         print(f"   → newsletter send is {ours / mailmerge_rate:.1f}× mailmerge")
     else:
         print("   mailmerge not installed (run bench/setup.sh)")
+    return ours
+
+
+def bench_apis(n: int, smtp_rate: float, work: Path, env: dict[str, str]) -> None:
+    from tests.fakes import FAKES, api_config, environment
+
+    rows = []
+    for name, fake_class in sorted(FAKES.items()):
+        with fake_class() as fake:
+            project = make_project(work / f"api-{name}", "outbox")
+            config = project / "newsletter.toml"
+            text = config.read_text(encoding="utf-8").replace('adapter = "outbox"\nrate_per_second = 1000000\n',
+                                                              api_config(name, fake.base_url, timeout=60))
+            config.write_text(text, encoding="utf-8")
+            subscribe(project, n, env)
+            wall, rss = run_measured([str(NEWSLETTER), "-C", str(project), "send", DAY.isoformat()],
+                                     {**env, **environment(name)})
+            if len(fake.inbox) != n:
+                raise SystemExit(f"{name}: the fake received {len(fake.inbox)} messages, not {n}")
+            rows.append((name, fake.accepted_calls * 1000 / n, n / wall, rss))
+    print(f"\n5. mail APIs against their strict fakes on 127.0.0.1 ({n:,} recipients, 2 connections each)")
+    for name, per_thousand, rate, rss in rows:
+        print(f"   {name:<9} {per_thousand:>4.1f} HTTP calls per 1,000 recipients  {rate:>7,.0f} messages/s  "
+              f"({rss} MB peak RSS)")
+    print(f"   smtp      (one message per SMTP transaction)    {smtp_rate:>7,.0f} messages/s  (section 2)")
 
 
 def bench_memory(sizes: list[int], work: Path, env: dict[str, str]) -> None:
@@ -232,9 +259,10 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="small sizes, for a smoke run")
     args = parser.parse_args()
     if args.quick:
-        build, smtp_n, mm_n, rss_sizes, import_n = (2_000, 200), 2_000, 200, [2_000, 10_000], 20_000
+        build, smtp_n, mm_n, rss_sizes, import_n, api_n = (2_000, 200), 2_000, 200, [2_000, 10_000], 20_000, 2_500
     else:
-        build, smtp_n, mm_n, rss_sizes, import_n = (20_000, 500), 5_000, 500, [10_000, 100_000], 1_000_000
+        build, smtp_n, mm_n, rss_sizes, import_n, api_n = ((20_000, 500), 5_000, 500, [10_000, 100_000], 1_000_000,
+                                                           10_000)
     free_gb = shutil.disk_usage(tempfile.gettempdir()).free / 1e9
     if free_gb < 15 and max(rss_sizes) > 20_000:
         rss_sizes = [10_000, 20_000]
@@ -246,9 +274,10 @@ def main() -> None:
     bench_build(*build)
     with tempfile.TemporaryDirectory(prefix="newsletter-bench-") as tmp:
         work = Path(tmp)
-        bench_smtp(smtp_n, mm_n, work, env)
+        smtp_rate = bench_smtp(smtp_n, mm_n, work, env)
         bench_memory(rss_sizes, work, env)
         bench_import(import_n, work, env)
+        bench_apis(api_n, smtp_rate, work, env)
 
 
 if __name__ == "__main__":

@@ -50,14 +50,28 @@ MAX_WAIT = 600.0
 
 @dataclass
 class Call:
-    """One HTTP request for a batch: what to post and which messages it carries."""
+    """One HTTP request for a batch: what to post and which messages it carries.
+
+    A JSON body is given as ``json`` (encoded once, on first use) or already ``encoded``;
+    a form as ``files`` (multipart/form-data fields).
+    """
 
     items: Sequence[Outgoing]
     json: Any = None
-    data: Any = None  # form fields, as (name, value) pairs
+    encoded: bytes | None = None
     files: Any = None
     headers: dict[str, str] = field(default_factory=dict)
-    idempotency_key: str = ""
+
+    def body(self) -> bytes | None:
+        """The JSON body as compact UTF-8 (smaller than the ASCII escapes requests would write)."""
+        if self.json is not None:
+            self.encoded = json.dumps(self.json, ensure_ascii=False, separators=(",", ":")).encode()
+            self.json = None  # only the bytes are needed from now on
+        return self.encoded
+
+    def size(self) -> int:
+        body = self.body()
+        return len(body) if body is not None else sum(len(str(v)) for _, (_, v) in (self.files or []))
 
 
 def _is_loopback(host: str) -> bool:
@@ -187,7 +201,7 @@ class ApiAdapter(Adapter, abc.ABC):
     def _fit(self, call: Call) -> Iterator[Call]:
         """Split a call whose body is over the provider's size limit."""
         limit = self.max_request_bytes
-        if limit is None or len(call.items) == 1 or _size(call) <= limit:
+        if limit is None or len(call.items) == 1 or call.size() <= limit:
             yield call
             return
         half = len(call.items) // 2
@@ -198,12 +212,14 @@ class ApiAdapter(Adapter, abc.ABC):
     def _post(self, call: Call) -> list[Result]:
         assert self.session is not None, "open() was not called"
         keys = [item.key for item in call.items]
+        body = call.body()
+        headers = {**call.headers, **({"Content-Type": "application/json"} if body is not None else {})}
         attempts = 3 if self.idempotent else 1
         for attempt in range(1, attempts + 1):
             self.calls += 1
             try:
-                response = self.session.post(self.endpoint(), json=call.json, data=call.data, files=call.files,
-                                             headers=call.headers, timeout=self.timeout)
+                response = self.session.post(self.endpoint(), data=body, files=call.files, headers=headers,
+                                             timeout=self.timeout)
             except requests.exceptions.SSLError as err:
                 raise RequestRefused(f"the TLS certificate of {self.base_url} cannot be verified: {_reason(err)}",
                                      keys, hint=f"fix the server, or set [delivery.{self.name}] ca_file") from None
@@ -241,12 +257,6 @@ class ApiAdapter(Adapter, abc.ABC):
     @staticmethod
     def _each(call: Call, error: str, **flags: Any) -> list[Result]:
         return [Result(item.key, False, error, **flags) for item in call.items]
-
-
-def _size(call: Call) -> int:
-    if call.json is not None:
-        return len(json.dumps(call.json, ensure_ascii=False).encode())
-    return sum(len(str(v).encode()) for _, v in (call.data or []))
 
 
 def _first_message(body: Any) -> str:

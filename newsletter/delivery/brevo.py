@@ -89,7 +89,7 @@ class BrevoAdapter(ApiAdapter):
         }
         if self.tag:
             body["tags"] = [self.tag]
-        return Call(items, json=body, idempotency_key=key)
+        return Call(items, json=body)
 
     def accepted(self, call: Call, response: requests.Response) -> list[Result]:
         try:

@@ -16,7 +16,7 @@ from sqlalchemy import select
 from newsletter.config import Settings, load_settings
 from newsletter.delivery.api import parse_retry_after
 from newsletter.delivery.base import REGISTRY, RequestRefused, adapter_class
-from newsletter.dispatch import Policy, RateLimiter, make_adapter, send_issue
+from newsletter.dispatch import Policy, RateLimiter, SendReport, make_adapter, send_issue
 from newsletter.errors import ConfigError
 from newsletter.store.database import Store, open_store
 from newsletter.store.models import Delivery, DeliveryStatus
@@ -70,7 +70,7 @@ def add_people(store: Store, n: int) -> list[str]:
 
 
 def send(settings: Settings, store: Store, fake: FakeProvider, environ: dict[str, str] | None = None,
-         policy: Policy = FAST):  # type: ignore[no-untyped-def]
+         policy: Policy = FAST) -> SendReport:
     env = environment(fake.name) if environ is None else environ
     return send_issue(settings, store, DAY, secret_key=SECRET, policy=policy,
                       adapter_factory=lambda: make_adapter(settings, env))
