@@ -105,3 +105,24 @@ def test_demo_csv_imports_cleanly(cli) -> None:  # type: ignore[no-untyped-def]
 
     code, out, _ = cli("subscribers", "import", str(REPO / "subscribers.example.csv"))
     assert code == 0 and "12 added" in out and "0 rejected" in out
+
+
+def test_switching_to_a_mail_api_is_config_only(cli, project: Path,  # type: ignore[no-untyped-def]
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    from tests.fakes import KEY, FakeSendGrid, api_config
+
+    with FakeSendGrid() as fake:
+        config = project / "newsletter.toml"
+        config.write_text(config.read_text(encoding="utf-8").replace(
+            'adapter = "outbox"\nrate_per_second = 20\n', api_config("sendgrid", fake.base_url)), encoding="utf-8")
+        cli("subscribers", "add", "lea@example.org", "--first-name", "Léa")
+        monkeypatch.setenv("SENDGRID_API_KEY", "not-the-key")
+        code, _, err = cli("send", DAY.isoformat())
+        assert code == 2 and "sendgrid answered 401" in err and "not-the-key" not in err
+        monkeypatch.setenv("SENDGRID_API_KEY", KEY)
+        code, _, _ = cli("send", DAY.isoformat(), "--test", "relecture@example.org")
+        assert code == 0 and fake.inbox[-1].subject.startswith("[TEST] ")
+        code, out, _ = cli("send", DAY.isoformat())
+        assert code == 0 and "1 sent, 0 failed" in out
+    assert [m.to for m in fake.inbox] == ["relecture@example.org", "lea@example.org"]
+    assert "Bonjour Léa," in fake.inbox[-1].text

@@ -104,7 +104,7 @@ class ApiAdapter(Adapter, abc.ABC):
     """A mail API over HTTPS. Subclasses set the class attributes and the three hooks."""
 
     wants_mime = False
-    #: The documented maximum of messages (or recipients) in one call.
+    #: The documented maximum of messages (or recipients) in one call (set ``batch_size`` to it too).
     max_batch: ClassVar[int]
     #: The documented maximum size of one request body, when the provider sets one.
     max_request_bytes: ClassVar[int | None] = None
@@ -136,8 +136,6 @@ class ApiAdapter(Adapter, abc.ABC):
         ca_file = str(option(self, "ca_file", str, ""))
         self.verify: bool | str = ca_file or True
         self.session: requests.Session | None = None
-        self.batch_size = self.max_batch  # type: ignore[misc]
-        self.calls = 0
 
     @property
     def connections(self) -> int:
@@ -216,7 +214,6 @@ class ApiAdapter(Adapter, abc.ABC):
         headers = {**call.headers, **({"Content-Type": "application/json"} if body is not None else {})}
         attempts = 3 if self.idempotent else 1
         for attempt in range(1, attempts + 1):
-            self.calls += 1
             try:
                 response = self.session.post(self.endpoint(), data=body, files=call.files, headers=headers,
                                              timeout=self.timeout)
@@ -225,8 +222,7 @@ class ApiAdapter(Adapter, abc.ABC):
                                      keys, hint=f"fix the server, or set [delivery.{self.name}] ca_file") from None
             except (requests.exceptions.ConnectionError, requests.exceptions.Timeout) as err:
                 if _never_left(err):
-                    return self._each(call, f"cannot reach {self.name}: {_reason(err)}", transient=True,
-                                      handed_over=False)
+                    return self._each(call, f"cannot reach {self.name}: {_reason(err)}", transient=True)
                 if attempt < attempts:
                     log.warning("%s: no answer (%s); repeating the call with the same idempotency key",
                                 self.name, _reason(err))

@@ -40,7 +40,7 @@ def _contact(email: str, name: str) -> dict[str, str]:
 @register
 class BrevoAdapter(ApiAdapter):
     name = "brevo"
-    max_batch = 1000
+    max_batch = batch_size = 1000
     default_base_url = "https://api.brevo.com"
     default_key_env = "BREVO_API_KEY"
     idempotent = True

@@ -18,7 +18,7 @@ import requests
 
 from newsletter.config import Settings
 from newsletter.delivery.api import ApiAdapter, Call
-from newsletter.delivery.base import Outgoing, Result, option, register
+from newsletter.delivery.base import Outgoing, RequestRefused, Result, option, register
 from newsletter.errors import ConfigError
 from newsletter.render.mime import Layout
 
@@ -28,7 +28,7 @@ REGIONS = {"us": "https://api.mailgun.net", "eu": "https://api.eu.mailgun.net"}
 @register
 class MailgunAdapter(ApiAdapter):
     name = "mailgun"
-    max_batch = 1000
+    max_batch = batch_size = 1000
     default_base_url = REGIONS["us"]
     default_key_env = "MAILGUN_API_KEY"
     known_options = ("domain", "region", "api_key_env", "tag", *ApiAdapter.common_options)
@@ -89,4 +89,9 @@ class MailgunAdapter(ApiAdapter):
             message_id = str(response.json().get("id", ""))
         except (ValueError, AttributeError):
             message_id = ""
+        if not message_id:
+            # Mailgun answers 200 with a bare banner when the URL is not an API endpoint.
+            raise RequestRefused(f"mailgun answered {response.status_code} without a message id "
+                                 f"({response.text[:80]!r}); nothing was queued",
+                                 [item.key for item in call.items], hint="check [delivery.mailgun] domain and base_url")
         return [Result(item.key, True, provider_id=message_id) for item in call.items]

@@ -24,7 +24,7 @@ from newsletter.render.mime import Layout
 @register
 class PostmarkAdapter(ApiAdapter):
     name = "postmark"
-    max_batch = 500
+    max_batch = batch_size = 500
     max_request_bytes = 50_000_000
     default_base_url = "https://api.postmarkapp.com"
     key_option = "server_token_env"

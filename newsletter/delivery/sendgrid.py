@@ -26,7 +26,7 @@ REGIONS = {"global": "https://api.sendgrid.com", "eu": "https://api.eu.sendgrid.
 @register
 class SendGridAdapter(ApiAdapter):
     name = "sendgrid"
-    max_batch = 1000
+    max_batch = batch_size = 1000
     default_base_url = REGIONS["global"]
     default_key_env = "SENDGRID_API_KEY"
     known_options = ("region", "api_key_env", "category", *ApiAdapter.common_options)

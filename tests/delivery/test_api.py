@@ -262,3 +262,13 @@ def test_the_rate_limit_spreads_a_large_batch_over_time() -> None:
     limiter.acquire(1000)  # a whole API batch goes at once, into debt…
     limiter.acquire(1)  # …that the next call repays before it may go
     assert clock[0] == pytest.approx(99.1, abs=0.2)
+
+
+def test_a_mailgun_banner_instead_of_an_api_answer_sends_nothing(project: Path, store: Store) -> None:
+    with FAKES["mailgun"]() as fake:
+        settings = configure(project, fake)
+        add_people(store, 3)
+        fake.script.append(Fault(200, "Mailgun Magnificent API"))
+        with pytest.raises(RequestRefused, match="without a message id"):
+            send(settings, store, fake)
+    assert {row.status for row in ledger_rows(store)} == {"pending"}
