@@ -185,6 +185,37 @@ def check(project: Project, day: date | None) -> None:
 
 @cli.command()
 @date_argument
+@click.option("--by", "by", metavar="NAME", help="Who approves (default: $NEWSLETTER_EDITOR, else the login name).")
+@pass_project
+def approve(project: Project, day: date | None, by: str | None) -> None:
+    """Approve an issue for sending, as it is now (any later edit makes the approval stale).
+
+    The issue must pass `check`. The approval, with the digest of every file, goes to
+    issues/DATE/approval.yaml.
+
+    Example:
+
+        newsletter approve 2026-11-24 --by "Camille Martin"
+    """
+    import getpass
+    import os
+
+    from newsletter.approval import approve as record_approval
+
+    settings = project.settings
+    day = project.day(day)
+    report = check_issue(settings, day)
+    if not report.ok:
+        _print_problems(report.problems, settings.root)
+        raise ContentError(f"issue {day.isoformat()} does not pass the check; it cannot be approved",
+                           hint="fix the lines above, then approve again")
+    name = by or os.environ.get("NEWSLETTER_EDITOR") or getpass.getuser()
+    state = record_approval(report.issue.folder, name, datetime.now(settings.tz))
+    click.secho(f"{state.path.relative_to(settings.root)}: {state.describe()}", fg="green")
+
+
+@cli.command()
+@date_argument
 @pass_project
 def build(project: Project, day: date | None) -> None:
     """Check and render an issue into out/DATE/: email.html, email.txt and sample.eml.
@@ -365,9 +396,11 @@ def subscribers_remove(project: Project, email: str) -> None:
               help="Send only to this address (repeatable), marked [TEST], not recorded.")
 @click.option("--dry-run", is_flag=True, help="Show the counts and one sample message; send nothing.")
 @click.option("--limit", type=click.IntRange(min=1), help="Send at most N messages in this run.")
+@click.option("--at", "at", metavar="TIME",
+              help='Do not send now: have `schedule run` send it once at this time, e.g. "2026-11-24 07:00".')
 @pass_project
 def send(project: Project, day: date | None, test_addresses: tuple[str, ...], dry_run: bool,
-         limit: int | None) -> None:
+         limit: int | None, at: str | None) -> None:
     """Send an issue to every active subscriber who has not received it yet.
 
     Resumable and idempotent: run it again after a crash or an interruption and only the
@@ -384,6 +417,14 @@ def send(project: Project, day: date | None, test_addresses: tuple[str, ...], dr
 
     settings = project.settings
     day = project.day(day)
+    if at is not None:
+        from newsletter.schedule import schedule_once
+
+        when = _parse_time(at, settings)
+        schedule_once(settings, project.store, day, when)
+        click.echo(f"Issue {day.isoformat()} will be sent at {when:%Y-%m-%d %H:%M %Z} by `newsletter schedule run` "
+                   "(the readiness gate applies).")
+        return
     key = project.secret_key()
     if test_addresses:
         recipients = [Recipient(normalize_address(a)) for a in test_addresses]
@@ -411,6 +452,16 @@ def send(project: Project, day: date | None, test_addresses: tuple[str, ...], dr
         raise DeliveryError(f"{report.failed_now} failed, {report.pending} pending",
                             hint=f"see `newsletter status {day.isoformat()}`; run `newsletter send "
                                  f"{day.isoformat()}` again to resume")
+
+
+def _parse_time(text: str, settings: Settings) -> datetime:
+    """``YYYY-MM-DD HH:MM[:SS]`` in the schedule's time zone (or with an explicit offset)."""
+    try:
+        when = datetime.fromisoformat(text.strip().replace("T", " "))
+    except ValueError:
+        raise click.BadParameter(f"{text!r} is not a time; write it as \"YYYY-MM-DD HH:MM\", e.g. "
+                                 "\"2026-11-24 07:00\"", param_hint="--at") from None
+    return when if when.tzinfo else when.replace(tzinfo=settings.schedule_tz)
 
 
 def _send_with_progress(project: Project, day: date, key: str, limit: int | None) -> "SendReport":
@@ -488,22 +539,116 @@ def status(project: Project, day: date | None, as_json: bool) -> None:
     """
     from newsletter.store import ledger
 
+    from newsletter.approval import approval_state
+    from newsletter.content.load import issue_folder
+    from newsletter.schedule import dispatch_record
+
+    settings = project.settings
     day = project.day(day)
     send_id = ledger.find_send(project.store, day)
     counts = ledger.counts(project.store, send_id) if send_id else {}
     reasons = ledger.failures(project.store, send_id, ["failed", "uncertain", "pending"]) if send_id else []
+    approval = approval_state(issue_folder(settings.issues_dir, day))
+    dispatch = dispatch_record(project.store, day)
+    alarm = dispatch is not None and dispatch["state"] in ("waiting", "skipped")
     if as_json:
         click.echo(json.dumps({
             "date": day.isoformat(), "started": send_id is not None, "counts": counts,
             "problems": [{"status": s, "reason": r, "count": n} for s, r, n in reasons],
+            "approval": {"state": approval.state, "by": approval.approved_by, "at": approval.approved_at,
+                         "changed": approval.changed},
+            "schedule": None if dispatch is None else {"state": dispatch["state"], "reason": dispatch["reason"]},
         }, ensure_ascii=False, indent=2))
-        return
-    if send_id is None:
-        click.echo(f"Issue {day.isoformat()} has not been sent.")
-        return
-    click.echo(f"Issue {day.isoformat()}: " + ", ".join(f"{n} {k}" for k, n in sorted(counts.items())))
-    for status_name, reason, count in reasons:
-        click.echo(f"  {count:>6} {status_name}: {reason or '(no reason recorded)'}")
+    else:
+        if send_id is None:
+            click.echo(f"Issue {day.isoformat()} has not been sent.")
+        else:
+            click.echo(f"Issue {day.isoformat()}: " + ", ".join(f"{n} {k}" for k, n in sorted(counts.items())))
+        for status_name, reason, count in reasons:
+            click.echo(f"  {count:>6} {status_name}: {reason or '(no reason recorded)'}")
+        click.echo(f"Approval: {approval.describe()}")
+        if dispatch is not None:
+            click.secho(f"Schedule: {dispatch['state']}" + (f" — {dispatch['reason']}" if dispatch["reason"] else ""),
+                        fg="red" if alarm else None)
+    if alarm:
+        raise click.exceptions.Exit(1)
+
+
+@cli.group()
+def schedule() -> None:
+    """Send each day's issue at its hour (see [schedule] in newsletter.toml): run, show.
+
+    Example:
+
+        newsletter schedule show && newsletter schedule run
+    """
+
+
+@schedule.command("run")
+@pass_project
+def schedule_run(project: Project) -> None:
+    """Run the scheduler in the foreground (for systemd or a container) until SIGTERM or Ctrl+C.
+
+    At each due time it checks the day's issue (folder, check, approval, not sent yet) and
+    sends it, or alerts [schedule] alert_to and tries again until the grace period ends.
+    One JSON log line per event on stderr.
+
+    Example:
+
+        NEWSLETTER_SECRET_KEY=… newsletter schedule run
+    """
+    import signal
+    import threading
+
+    from newsletter.schedule import Scheduler
+
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(levelname)s %(message)s"))  # journald adds the time
+    for name in ("newsletter", "apscheduler"):
+        logger = logging.getLogger(name)
+        logger.addHandler(handler)
+        logger.setLevel(logging.INFO)
+        logger.propagate = False
+    settings = project.settings
+    scheduler = Scheduler(settings, project.store, project.secret_key())
+    done = threading.Event()
+
+    def stop(signum: int, _frame: Any) -> None:
+        done.set()
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    scheduler.start()
+    try:
+        while not done.wait(1.0):
+            pass
+    finally:
+        scheduler.shutdown()
+
+
+@schedule.command("show")
+@click.option("--count", type=click.IntRange(1, 60), default=5, show_default=True, help="How many due times.")
+@pass_project
+def schedule_show(project: Project, count: int) -> None:
+    """List the next due times (in the schedule's time zone) and the state of each issue.
+
+    Example:
+
+        newsletter schedule show --count 10
+    """
+    from newsletter.schedule import next_runs, readiness, stored_jobs
+
+    settings = project.settings
+    tz = settings.schedule_tz
+    click.echo(f"Schedule {settings.schedule.cron!r} in {tz.key}, approval "
+               f"{'required' if settings.schedule.require_approval else 'not required'}, "
+               f"grace {settings.schedule.grace_minutes} min:")
+    for fire in next_runs(settings, datetime.now(timezone.utc), count):
+        gate = readiness(settings, project.store, fire.date())
+        color = {"ready": "green", "sent": "green", "missing": "red", "failing": "red"}.get(gate.state, "yellow")
+        click.secho(f"  {fire:%a %Y-%m-%d %H:%M %Z}  {gate.state:<16} {gate.reason}", fg=color)
+    for name, when in stored_jobs(settings, project.store):
+        click.echo(f"  {name}: {when.astimezone(tz):%a %Y-%m-%d %H:%M %Z}" if when else f"  {name}: paused")
 
 
 def _hint(err: NewsletterError) -> None:

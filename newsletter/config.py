@@ -89,10 +89,15 @@ class DeliverySettings:
 
 @dataclass(frozen=True)
 class ScheduleSettings:
+    """The ``[schedule]`` table: when ``schedule run`` sends each issue, and what it waits for."""
+
     cron: str = "0 7 * * mon-fri"
+    timezone: str = ""  # empty: the newsletter's time zone
     require_approval: bool = True
     alert_to: str = ""
-    grace_minutes: int = 120
+    grace_minutes: int = 120  # how late an issue may still go out (after downtime or a failing gate)
+    retry_minutes: int = 10  # how often a failing gate is tried again
+    warn_minutes: int = 60  # how long before the due time the gate is tried once, to warn early
 
 
 @dataclass(frozen=True)
@@ -128,6 +133,11 @@ class Settings:
     @property
     def tz(self) -> ZoneInfo:
         return ZoneInfo(self.newsletter.timezone)
+
+    @property
+    def schedule_tz(self) -> ZoneInfo:
+        """The time zone of the schedule (``[schedule] timezone``, else the newsletter's)."""
+        return ZoneInfo(self.schedule.timezone or self.newsletter.timezone)
 
     def today(self, now: datetime | None = None) -> date:
         """Today's date in the newsletter's time zone (the default issue date)."""
@@ -294,15 +304,30 @@ def _delivery(path: Path, data: Any) -> DeliverySettings:
 
 
 def _schedule(path: Path, data: Any) -> ScheduleSettings:
-    t = _Table(path, "schedule", data, ("cron", "require_approval", "alert_to", "grace_minutes"))
+    t = _Table(path, "schedule", data, ("cron", "timezone", "require_approval", "alert_to", "grace_minutes",
+                                        "retry_minutes", "warn_minutes"))
     alert_to = t.text("alert_to", "")
     if alert_to:
         _address(t, "alert_to", alert_to, display_name_allowed=False)
+    cron = t.text("cron", ScheduleSettings.cron)
+    if len(cron.split()) != 5:
+        raise t.error(f'[schedule] cron must have 5 fields, minute hour day month weekday, e.g. "0 7 * * mon-fri" '
+                      f"(got {cron!r})")
+    timezone = t.text("timezone", "")
+    if timezone:
+        try:
+            ZoneInfo(timezone)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise t.error(f'[schedule] timezone {timezone!r} is not a known time zone; use an IANA name like '
+                          '"Europe/Paris"') from None
     return ScheduleSettings(
-        cron=t.text("cron", ScheduleSettings.cron),
+        cron=cron,
+        timezone=timezone,
         require_approval=t.boolean("require_approval", True),
         alert_to=alert_to,
         grace_minutes=t.integer("grace_minutes", 120, minimum=0),
+        retry_minutes=t.integer("retry_minutes", 10, minimum=1),
+        warn_minutes=t.integer("warn_minutes", 60, minimum=0),
     )
 
 

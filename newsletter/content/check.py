@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
+from newsletter.approval import approval_state
 from newsletter.config import Settings
 from newsletter.content.load import load_issue
 from newsletter.content.markdown import is_safe_url
@@ -144,6 +145,9 @@ def check_issue(settings: Settings, day: date, *, asset_base: str | None = None)
                 problems.append(Problem(item.path, item.body_line, f"the text has {words} words; keep it to {limit} "
                                         "or fewer (it is a short item)"))
         problems.extend(check_rendered(rendered, settings))
+    approval = approval_state(issue.folder)
+    if approval.state in ("stale", "unreadable"):
+        problems.append(Problem(approval.path, None, approval.describe(), "warning"))
     problems.sort(key=lambda p: (str(p.path), p.line or 0))
     return CheckReport(issue, problems, rendered)
 

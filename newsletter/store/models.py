@@ -114,3 +114,24 @@ class Delivery(Base):
         UniqueConstraint("send_id", "subscriber_id", name="uq_delivery_once"),
         Index("ix_deliveries_send_status", "send_id", "status"),
     )
+
+
+class DispatchState(str, Enum):
+    CLAIMED = "claimed"  # a scheduler process is sending it
+    DONE = "done"  # the send ran to its end
+    WAITING = "waiting"  # the readiness gate failed; tried again until the grace period ends
+    SKIPPED = "skipped"  # not sent on schedule (gate still failing at the deadline, or missed while down)
+
+
+class Dispatch(Base):
+    """What the scheduler did about one day's issue; the row is also the claim that stops two
+    scheduler processes from sending the same issue."""
+
+    __tablename__ = "dispatches"
+
+    issue_date: Mapped[date] = mapped_column(Date, primary_key=True)
+    state: Mapped[str] = mapped_column(String(20), nullable=False)
+    run_id: Mapped[str] = mapped_column(String(64), default="", nullable=False)
+    reason: Mapped[str] = mapped_column(Text, default="", nullable=False)
+    alerted: Mapped[str] = mapped_column(Text, default="", nullable=False)  # the last reason an alert was sent for
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False)

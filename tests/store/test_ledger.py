@@ -94,7 +94,7 @@ def test_migrations_run_once_and_reopen_cleanly(tmp_path: Path) -> None:
     from sqlalchemy import text
 
     with store.engine.connect() as conn:
-        assert conn.execute(text("select version_num from alembic_version")).scalar() == "0001"
+        assert conn.execute(text("select version_num from alembic_version")).scalar() == "0002"
 
 
 @pytest.mark.parametrize("url", ["nonsense://", "sqlite:////proc/forbidden/db.sqlite"])

@@ -1,0 +1,105 @@
+"""An editor's approval of an issue, bound to the exact content that was approved.
+
+``newsletter approve DATE`` writes ``issues/DATE/approval.yaml``: who approved, when, and the
+SHA-256 of every file of the issue. Any later change to a file (an edit, a new image, a
+removed item) makes the approval *stale*: ``check`` and ``status`` say which files changed,
+and the scheduler will not send an issue whose approval is not current when approval is
+required.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Literal
+
+import yaml
+
+from newsletter.errors import ContentError
+
+APPROVAL_FILE = "approval.yaml"
+State = Literal["missing", "current", "stale", "unreadable"]
+
+
+@dataclass(frozen=True)
+class ApprovalState:
+    """Where the approval of one issue stands."""
+
+    state: State
+    path: Path
+    approved_by: str = ""
+    approved_at: str = ""
+    changed: list[str] = field(default_factory=list)  # files added, removed or edited since
+    reason: str = ""
+
+    @property
+    def current(self) -> bool:
+        return self.state == "current"
+
+    def describe(self) -> str:
+        if self.state == "missing":
+            return "not approved yet"
+        if self.state == "unreadable":
+            return f"{self.path.name} cannot be read ({self.reason}); approve the issue again"
+        if self.state == "stale":
+            shown = ", ".join(self.changed[:5]) + (" …" if len(self.changed) > 5 else "")
+            return (f"approved by {self.approved_by} on {self.approved_at}, but changed since ({shown}); "
+                    "approve it again")
+        return f"approved by {self.approved_by} on {self.approved_at}"
+
+
+def digests(folder: Path) -> dict[str, str]:
+    """SHA-256 of every file of the issue (hidden files and the approval itself left out)."""
+    out: dict[str, str] = {}
+    for path in sorted(folder.rglob("*")):
+        relative = path.relative_to(folder)
+        if not path.is_file() or relative.as_posix() == APPROVAL_FILE \
+                or any(part.startswith(".") or part.endswith("~") for part in relative.parts):
+            continue
+        out[relative.as_posix()] = hashlib.sha256(path.read_bytes()).hexdigest()
+    return out
+
+
+def approve(folder: Path, by: str, now: datetime) -> ApprovalState:
+    """Record ``by``'s approval of the issue in ``folder`` as it is now (written atomically).
+
+    :raises ContentError: when the name is empty or the folder cannot be written.
+    """
+    by = " ".join(by.split())
+    if not by:
+        raise ContentError("an approval needs the approver's name", hint="pass --by \"Prénom Nom\"")
+    record = {"approved_by": by, "approved_at": now.isoformat(timespec="seconds"), "files": digests(folder)}
+    text = ("# Written by `newsletter approve`. Editing any file of the issue makes this approval stale.\n"
+            + yaml.safe_dump(record, allow_unicode=True, sort_keys=False))
+    target = folder / APPROVAL_FILE
+    try:
+        handle, tmp = tempfile.mkstemp(dir=folder, prefix=".approval-", suffix=".tmp")
+        with os.fdopen(handle, "w", encoding="utf-8") as out:
+            out.write(text)
+        os.replace(tmp, target)
+    except OSError as err:
+        raise ContentError(f"cannot write {target}: {err.strerror}") from err
+    return approval_state(folder)
+
+
+def approval_state(folder: Path) -> ApprovalState:
+    """Compare the recorded approval with the files as they are now."""
+    path = folder / APPROVAL_FILE
+    if not path.exists():
+        return ApprovalState("missing", path)
+    try:
+        record = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as err:
+        return ApprovalState("unreadable", path, reason=str(err).splitlines()[0])
+    if not isinstance(record, dict) or not isinstance(record.get("files"), dict) \
+            or not record.get("approved_by") or not record.get("approved_at"):
+        return ApprovalState("unreadable", path, reason="it lacks approved_by, approved_at or files")
+    recorded = {str(k): str(v) for k, v in record["files"].items()}
+    now = digests(folder)
+    changed = sorted(name for name in recorded.keys() | now.keys() if recorded.get(name) != now.get(name))
+    state: State = "stale" if changed else "current"
+    return ApprovalState(state, path, str(record["approved_by"]), str(record["approved_at"]), changed)

@@ -1,0 +1,453 @@
+"""Scheduled dispatch: each day's issue goes out at its hour, once, when it is ready.
+
+``newsletter schedule run`` keeps an APScheduler (3.x) scheduler whose jobs live in the
+project's own database (its SQLAlchemy job store), so a restart loses nothing. At each due
+time (``[schedule] cron`` in ``[schedule] timezone``) it runs the **readiness gate** for that
+day's issue: the folder exists, ``check`` passes, the approval is current when required, the
+issue was not sent already. A ready issue is *claimed* in the store (table ``dispatches``)
+and sent by the send engine; a failing gate is logged, alerted by email to ``alert_to`` and
+tried again every ``retry_minutes`` until ``grace_minutes`` after the due time, after which
+the day is recorded as skipped.
+
+After a downtime, a due time missed by less than ``grace_minutes`` is run at start-up;
+older ones are recorded as skipped, never sent by surprise. Two processes on one database
+(an accident, or two hosts on PostgreSQL) never send an issue twice: the claim is one row per
+day that only one of them can take, and the ledger under it refuses a second delivery anyway.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import uuid
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta, timezone
+from email.message import EmailMessage
+from email.utils import format_datetime, formataddr
+from html import escape
+from typing import Any, Callable, Literal, Mapping, cast
+
+from sqlalchemy import Table, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+from newsletter.approval import approval_state
+from newsletter.config import Settings
+from newsletter.content.check import check_issue
+from newsletter.content.load import issue_folder
+from newsletter.content.problems import errors
+from newsletter.delivery.base import Outgoing
+from newsletter.errors import ConfigError, NewsletterError
+from newsletter.render.mime import BuiltMessage, Layout, Personal
+from newsletter.store import ledger
+from newsletter.store.database import Store
+from newsletter.store.models import Dispatch, DispatchState
+
+log = logging.getLogger("newsletter.schedule")
+
+State = Literal["missing", "failing", "waiting approval", "ready", "sent"]
+JOB_FUNCTION = "newsletter.schedule:_job"
+DAILY_JOB = "daily"
+#: How often the scheduler wakes up to see jobs another process added (``send --at``).
+HEARTBEAT_SECONDS = 30.0
+
+
+def utc_now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def event(name: str, level: int = logging.INFO, **fields: Any) -> None:
+    """One structured log line (JSON) per event, for journald or a container's log."""
+    log.log(level, json.dumps({"event": name, **fields}, ensure_ascii=False, default=str))
+
+
+# -- when ---------------------------------------------------------------------------------
+
+
+def cron_trigger(settings: Settings) -> Any:
+    """The APScheduler trigger of ``[schedule] cron``.
+
+    :raises ConfigError: naming the key, when APScheduler refuses the expression.
+    """
+    from apscheduler.triggers.cron import CronTrigger
+
+    try:
+        return CronTrigger.from_crontab(settings.schedule.cron, timezone=settings.schedule_tz)
+    except ValueError as err:
+        raise ConfigError(f"newsletter.toml: [schedule] cron {settings.schedule.cron!r} is not valid: {err}",
+                          hint='write minute hour day month weekday, e.g. "0 7 * * mon-fri"') from None
+
+
+def next_runs(settings: Settings, after: datetime, count: int) -> list[datetime]:
+    """The next ``count`` due times after ``after``, in the schedule's time zone."""
+    trigger = cron_trigger(settings)
+    runs: list[datetime] = []
+    previous = None
+    now = after.astimezone(settings.schedule_tz)
+    while len(runs) < count:
+        fire = trigger.get_next_fire_time(previous, now)
+        if fire is None:
+            break
+        runs.append(fire)
+        previous, now = fire, fire + timedelta(microseconds=1)
+    return runs
+
+
+def latest_due(settings: Settings, now: datetime) -> datetime | None:
+    """The most recent due time within the grace period before ``now`` (None if there is none)."""
+    grace = timedelta(minutes=settings.schedule.grace_minutes)
+    runs = [fire for fire in next_runs(settings, now - grace - timedelta(seconds=1), 50) if fire <= now]
+    return runs[-1] if runs else None
+
+
+# -- whether ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Readiness:
+    """The gate's verdict on one day's issue."""
+
+    day: date
+    state: State
+    reason: str = ""
+
+    @property
+    def ready(self) -> bool:
+        return self.state == "ready"
+
+
+def readiness(settings: Settings, store: Store, day: date) -> Readiness:
+    """Run the readiness gate: folder, check, approval, not sent already."""
+    record = dispatch_record(store, day)
+    if record is not None and record["state"] == DispatchState.DONE.value:
+        return Readiness(day, "sent", "sent by the scheduler")
+    send_id = ledger.find_send(store, day)
+    if send_id is not None:
+        counts = ledger.counts(store, send_id)
+        open_rows = sum(counts.get(s, 0) for s in ("pending", "queued", "sending"))
+        if counts and not open_rows:
+            return Readiness(day, "sent", f"{counts.get('sent', 0)} sent")
+    folder = issue_folder(settings.issues_dir, day)
+    if not folder.is_dir():
+        return Readiness(day, "missing", f"{folder.relative_to(settings.root)} does not exist")
+    report = check_issue(settings, day)
+    problems = errors(report.problems)
+    if problems:
+        first = problems[0].format(settings.root)
+        more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+        return Readiness(day, "failing", f"`newsletter check` fails: {first}{more}")
+    if settings.schedule.require_approval:
+        approval = approval_state(folder)
+        if not approval.current:
+            return Readiness(day, "waiting approval", approval.describe())
+    return Readiness(day, "ready")
+
+
+# -- the claim ----------------------------------------------------------------------------
+
+
+def dispatch_record(store: Store, day: date) -> dict[str, Any] | None:
+    with store.session() as session:
+        row = session.get(Dispatch, day)
+        if row is None:
+            return None
+        return {"state": row.state, "run_id": row.run_id, "reason": row.reason, "alerted": row.alerted,
+                "updated_at": row.updated_at}
+
+
+def claim_dispatch(store: Store, day: date, run_id: str, now: datetime) -> bool:
+    """Take the day's dispatch for this process. False when another live process holds it or it is done."""
+    table = cast(Table, Dispatch.__table__)
+    insert = pg_insert if store.engine.dialect.name == "postgresql" else sqlite_insert
+    with store.session() as session:
+        session.execute(insert(table).values(issue_date=day, state=DispatchState.WAITING.value, run_id="",
+                                             reason="", alerted="", updated_at=now)
+                        .on_conflict_do_nothing(index_elements=["issue_date"]))
+        row = session.execute(select(Dispatch.state, Dispatch.run_id, Dispatch.updated_at)
+                              .where(Dispatch.issue_date == day)).one()
+        if row.state == DispatchState.DONE.value:
+            return False
+        if row.state == DispatchState.CLAIMED.value and row.run_id != run_id \
+                and ledger.run_is_alive(row.run_id, row.updated_at, now):
+            return False
+        taken = session.execute(update(Dispatch).where(Dispatch.issue_date == day, Dispatch.state == row.state,
+                                                       Dispatch.run_id == row.run_id)
+                                .values(state=DispatchState.CLAIMED.value, run_id=run_id, updated_at=now))
+        return bool(getattr(taken, "rowcount", 0))
+
+
+def set_dispatch(store: Store, day: date, state: DispatchState, now: datetime, *, reason: str = "",
+                 alerted: str | None = None) -> None:
+    """Record where the day's dispatch stands (creating the row if needed)."""
+    table = cast(Table, Dispatch.__table__)
+    insert = pg_insert if store.engine.dialect.name == "postgresql" else sqlite_insert
+    values: dict[str, Any] = {"state": state.value, "reason": reason, "updated_at": now}
+    if alerted is not None:
+        values["alerted"] = alerted
+    with store.session() as session:
+        session.execute(insert(table).values(**{"issue_date": day, "run_id": "", "alerted": "", **values})
+                        .on_conflict_do_update(index_elements=["issue_date"], set_=values))
+
+
+# -- alerts -------------------------------------------------------------------------------
+
+
+def send_alert(settings: Settings, subject: str, text: str, *, environ: Mapping[str, str] | None = None) -> bool:
+    """Email the operator (``[schedule] alert_to``) through the configured adapter. False if it failed."""
+    from newsletter.dispatch import make_adapter
+
+    to = settings.schedule.alert_to
+    if not to:
+        return False
+    nl = settings.newsletter
+    subject = f"[{nl.name}] {subject}"
+    mid = f"<alert.{uuid.uuid4().hex}@{nl.sender_domain}>"
+    message = EmailMessage()
+    message["From"] = formataddr((nl.sender_name, nl.sender_address))
+    message["To"] = to
+    message["Subject"] = subject
+    message["Date"] = format_datetime(utc_now())
+    message["Message-ID"] = mid
+    message.set_content(text)
+    person = Personal(to, "", mid, f"<mailto:{nl.reply_to}?subject=unsubscribe>", {})
+    layout = Layout(subject, nl.sender_name, nl.sender_address, nl.reply_to, f"<pre>{escape(text)}</pre>", text,
+                    (), ())
+    try:
+        adapter = make_adapter(settings, environ)
+        built = BuiltMessage(to, mid, message.as_bytes()) if adapter.wants_mime else None
+        adapter.prepare(layout)
+        adapter.open()
+        try:
+            results = [r for rs in adapter.send([Outgoing(0, person, nl.sender_address, built)], lambda _: None)
+                       for r in rs]
+        finally:
+            adapter.close()
+    except NewsletterError as err:
+        event("alert_failed", logging.ERROR, subject=subject, error=str(err))
+        return False
+    ok = bool(results) and all(r.ok for r in results)
+    event("alert_sent" if ok else "alert_failed", logging.INFO if ok else logging.ERROR, subject=subject, to=to,
+          error="" if ok else "; ".join(r.error for r in results))
+    return ok
+
+
+# -- the scheduler ------------------------------------------------------------------------
+
+
+class Scheduler:
+    """The long-lived process behind ``newsletter schedule run``."""
+
+    def __init__(self, settings: Settings, store: Store, secret_key: str, *,
+                 environ: Mapping[str, str] | None = None, clock: Callable[[], datetime] = utc_now) -> None:
+        from apscheduler.executors.pool import ThreadPoolExecutor
+        from apscheduler.jobstores.memory import MemoryJobStore
+        from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
+        from apscheduler.schedulers.background import BackgroundScheduler
+
+        self.settings, self.store, self.secret_key = settings, store, secret_key
+        self.environ, self.clock = environ, clock
+        self.stop = threading.Event()
+        self.run_id = ledger.new_run_id()
+        self.warned: set[date] = set()
+        self.lock = threading.Lock()
+        self.trigger = cron_trigger(settings)
+        self.scheduler = BackgroundScheduler(
+            jobstores={"default": SQLAlchemyJobStore(engine=store.engine), "local": MemoryJobStore()},
+            executors={"default": ThreadPoolExecutor(2)},
+            job_defaults={"coalesce": True, "max_instances": 1,
+                          "misfire_grace_time": settings.schedule.grace_minutes * 60 or 1},
+            timezone=settings.schedule_tz,
+        )
+
+    def start(self) -> None:
+        from apscheduler.events import EVENT_JOB_ERROR, EVENT_JOB_MISSED
+
+        global _ACTIVE
+        _ACTIVE = self
+        self.scheduler.add_listener(self._missed, EVENT_JOB_MISSED)
+        self.scheduler.add_listener(self._crashed, EVENT_JOB_ERROR)
+        self.scheduler.start()
+        self.scheduler.add_job(JOB_FUNCTION, self.trigger, args=["daily", "", ""], id=DAILY_JOB,
+                               replace_existing=True, name="daily issue")
+        self.scheduler.add_job(self.heartbeat, "interval", seconds=HEARTBEAT_SECONDS, jobstore="local",
+                               id="heartbeat", next_run_time=datetime.now(timezone.utc))
+        upcoming = next_runs(self.settings, self.clock(), 1)
+        event("scheduler_started", run=self.run_id, cron=self.settings.schedule.cron,
+              timezone=str(self.settings.schedule_tz), next_run=upcoming[0].isoformat() if upcoming else None)
+
+    def shutdown(self) -> None:
+        """Stop taking jobs; a send in progress finishes its current batch and stays resumable."""
+        global _ACTIVE
+        self.stop.set()
+        self.scheduler.shutdown(wait=True)
+        _ACTIVE = None
+        event("scheduler_stopped", run=self.run_id)
+
+    # Each job, whatever triggered it, ends here.
+    def run(self, kind: str, day: date | None, due: datetime | None) -> str:
+        now = self.clock()
+        if kind == "daily":
+            due = latest_due(self.settings, now)
+            if due is None:
+                return "nothing due"
+            day = due.date()
+        assert day is not None and due is not None
+        with self.lock:
+            return self._attempt(kind, day, due, now)
+
+    def _attempt(self, kind: str, day: date, due: datetime, now: datetime) -> str:
+        from newsletter.dispatch import send_issue
+
+        gate = readiness(self.settings, self.store, day)
+        if gate.state == "sent":
+            event("already_sent", issue=day, reason=gate.reason)
+            return "sent"
+        if not gate.ready:
+            return self._not_ready(day, due, now, gate)
+        if not claim_dispatch(self.store, day, self.run_id, now):
+            event("claimed_elsewhere", issue=day)
+            return "claimed elsewhere"
+        event("send_started", issue=day, trigger=kind, due=due)
+        try:
+            report = send_issue(self.settings, self.store, day, secret_key=self.secret_key, stop=self.stop)
+        except NewsletterError as err:
+            set_dispatch(self.store, day, DispatchState.WAITING, self.clock(), reason=str(err))
+            event("send_failed", logging.ERROR, issue=day, error=str(err))
+            self._alert(day, f"the issue of {day} could not be sent", f"{err}\n{err.hint}".strip())
+            self._retry_later(day, due, self.clock())
+            return "send failed"
+        finished = report.pending == 0
+        set_dispatch(self.store, day, DispatchState.DONE if finished else DispatchState.WAITING, self.clock(),
+                     reason="" if finished else f"{report.pending} recipients pending ({report.stopped or 'retries'})")
+        event("send_finished", issue=day, sent=report.sent_now, failed=report.failed_now, pending=report.pending,
+              counts=report.counts, seconds=round(report.elapsed, 1))
+        if not finished and not self.stop.is_set():
+            self._retry_later(day, due, self.clock())
+        return "done" if finished else "pending"
+
+    def _not_ready(self, day: date, due: datetime, now: datetime, gate: Readiness) -> str:
+        event("gate_failed", logging.WARNING, issue=day, state=gate.state, reason=gate.reason)
+        deadline = due + timedelta(minutes=self.settings.schedule.grace_minutes)
+        if not self._retry_later(day, due, now):
+            set_dispatch(self.store, day, DispatchState.SKIPPED, now, reason=f"{gate.state}: {gate.reason}")
+            event("issue_skipped", logging.ERROR, issue=day, reason=gate.reason)
+            self._alert(day, f"the issue of {day} was NOT sent",
+                        f"The issue due at {due:%Y-%m-%d %H:%M %Z} was not sent: {gate.state}.\n{gate.reason}\n\n"
+                        f"The grace period ended at {deadline:%H:%M}. Send it by hand with "
+                        f"`newsletter send {day}` once it is ready.")
+            return "skipped"
+        set_dispatch(self.store, day, DispatchState.WAITING, now, reason=f"{gate.state}: {gate.reason}")
+        self._alert(day, f"the issue of {day} is not ready ({gate.state})",
+                    f"The issue due at {due:%Y-%m-%d %H:%M %Z} is not ready: {gate.state}.\n{gate.reason}\n\n"
+                    f"It is tried again every {self.settings.schedule.retry_minutes} minutes until "
+                    f"{deadline:%H:%M}.")
+        return gate.state
+
+    def _retry_later(self, day: date, due: datetime, now: datetime) -> bool:
+        when = now + timedelta(minutes=self.settings.schedule.retry_minutes)
+        if when > due + timedelta(minutes=self.settings.schedule.grace_minutes) or self.stop.is_set():
+            return False
+        self.scheduler.add_job(JOB_FUNCTION, "date", run_date=when, args=["retry", day.isoformat(), due.isoformat()],
+                               id=f"retry-{day.isoformat()}", replace_existing=True, name=f"retry {day}")
+        event("retry_scheduled", issue=day, at=when)
+        return True
+
+    def _alert(self, day: date, subject: str, text: str) -> None:
+        """Alert once per distinct reason and day."""
+        record = dispatch_record(self.store, day) or {}
+        if record.get("alerted") == subject:
+            return
+        if send_alert(self.settings, subject, text, environ=self.environ):
+            set_dispatch(self.store, day, DispatchState(record.get("state", DispatchState.WAITING.value)),
+                         self.clock(), reason=str(record.get("reason", "")), alerted=subject)
+
+    def heartbeat(self) -> None:
+        """Wake up regularly: see jobs added by ``send --at``, resume a send cut short, warn early."""
+        now = self.clock()
+        due = latest_due(self.settings, now)
+        if due is not None:
+            record = dispatch_record(self.store, due.date())
+            if record is not None and record["state"] == DispatchState.CLAIMED.value \
+                    and not ledger.run_is_alive(record["run_id"], record["updated_at"], now):
+                event("resuming", issue=due.date(), previous_run=record["run_id"])
+                self.run("retry", due.date(), due)
+        upcoming = next_runs(self.settings, now, 1)
+        if upcoming and self.settings.schedule.warn_minutes:
+            fire = upcoming[0]
+            if fire - now <= timedelta(minutes=self.settings.schedule.warn_minutes) and fire.date() not in self.warned:
+                self.warned.add(fire.date())
+                gate = readiness(self.settings, self.store, fire.date())
+                if gate.state not in ("ready", "sent"):
+                    event("early_warning", logging.WARNING, issue=fire.date(), state=gate.state, reason=gate.reason)
+                    send_alert(self.settings, f"the issue of {fire.date()} is not ready yet ({gate.state})",
+                               f"It is due at {fire:%Y-%m-%d %H:%M %Z}.\n{gate.reason}", environ=self.environ)
+
+    def _missed(self, job_event: Any) -> None:
+        scheduled = job_event.scheduled_run_time
+        if job_event.job_id != DAILY_JOB and not str(job_event.job_id).startswith("once-"):
+            return
+        job_id = str(job_event.job_id)
+        # A one-off job names its issue in its id (once-YYYY-MM-DD-…); the daily one is due on its own date.
+        day = date.fromisoformat(job_id[5:15]) if job_id.startswith("once-") else \
+            scheduled.astimezone(self.settings.schedule_tz).date()
+        record = dispatch_record(self.store, day)
+        if record is not None and record["state"] == DispatchState.DONE.value:
+            return
+        reason = (f"the scheduler was not running at {scheduled:%Y-%m-%d %H:%M %Z} and the "
+                  f"{self.settings.schedule.grace_minutes}-minute grace period has passed")
+        set_dispatch(self.store, day, DispatchState.SKIPPED, self.clock(), reason=reason)
+        event("issue_skipped", logging.ERROR, issue=day, reason=reason)
+        self._alert(day, f"the issue of {day} was NOT sent", reason + f"; send it by hand with `newsletter send {day}`.")
+
+    @staticmethod
+    def _crashed(job_event: Any) -> None:
+        event("job_error", logging.ERROR, job=job_event.job_id, error=repr(job_event.exception))
+
+
+_ACTIVE: Scheduler | None = None
+
+
+def _job(kind: str, day: str, due: str) -> str:
+    """What the job store calls (a module-level function, so that jobs survive restarts)."""
+    if _ACTIVE is None:
+        return "no scheduler"
+    return _ACTIVE.run(kind, date.fromisoformat(day) if day else None, datetime.fromisoformat(due) if due else None)
+
+
+def schedule_once(settings: Settings, store: Store, day: date, at: datetime) -> str:
+    """Store a one-off send of ``day`` at ``at`` for the running ``schedule run`` to carry out.
+
+    :raises ConfigError: when ``at`` is in the past.
+    """
+    from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
+    from apscheduler.schedulers.background import BackgroundScheduler
+
+    if at <= utc_now():
+        raise ConfigError(f"--at {at:%Y-%m-%d %H:%M} is in the past", hint="give a time to come, in "
+                          f"{settings.schedule_tz.key} time")
+    job_id = f"once-{day.isoformat()}-{at.strftime('%Y%m%dT%H%M%S')}"
+    scheduler = BackgroundScheduler(jobstores={"default": SQLAlchemyJobStore(engine=store.engine)},
+                                    timezone=settings.schedule_tz)
+    scheduler.start(paused=True)
+    try:
+        scheduler.add_job(JOB_FUNCTION, "date", run_date=at, args=["once", day.isoformat(), at.isoformat()],
+                          id=job_id, replace_existing=True, name=f"send {day} once",
+                          misfire_grace_time=settings.schedule.grace_minutes * 60 or 1, coalesce=True)
+    finally:
+        scheduler.shutdown(wait=False)
+    return job_id
+
+
+def stored_jobs(settings: Settings, store: Store) -> list[tuple[str, datetime | None]]:
+    """The one-off sends waiting in the job store: (name, when)."""
+    from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
+    from apscheduler.schedulers.background import BackgroundScheduler
+
+    scheduler = BackgroundScheduler(jobstores={"default": SQLAlchemyJobStore(engine=store.engine)},
+                                    timezone=settings.schedule_tz)
+    scheduler.start(paused=True)
+    try:
+        return [(job.name, job.next_run_time) for job in scheduler.get_jobs() if job.id != DAILY_JOB]
+    finally:
+        scheduler.shutdown(wait=False)

@@ -1,0 +1,33 @@
+"""The scheduler's record and claim of each day's dispatch.
+
+Revision ID: 0002
+Revises: 0001
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from alembic import op
+
+from newsletter.store.models import UTCDateTime
+
+revision = "0002"
+down_revision = "0001"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    op.create_table(
+        "dispatches",
+        sa.Column("issue_date", sa.Date, primary_key=True),
+        sa.Column("state", sa.String(20), nullable=False),
+        sa.Column("run_id", sa.String(64), nullable=False, server_default=""),
+        sa.Column("reason", sa.Text, nullable=False, server_default=""),
+        sa.Column("alerted", sa.Text, nullable=False, server_default=""),
+        sa.Column("updated_at", UTCDateTime(), nullable=False),
+    )
+
+
+def downgrade() -> None:
+    op.drop_table("dispatches")
