@@ -659,7 +659,7 @@ def _hint(err: NewsletterError) -> None:
 def main(argv: list[str] | None = None) -> int:
     """Entry point: run the CLI and map errors to exit codes (see the module docstring)."""
     try:
-        cli.main(args=argv, prog_name="newsletter", standalone_mode=False)
+        code = cli.main(args=argv, prog_name="newsletter", standalone_mode=False)
     except click.exceptions.Abort:
         click.echo("Aborted.", err=True)
         return 1
@@ -676,5 +676,5 @@ def main(argv: list[str] | None = None) -> int:
         click.secho(f"error: {err}", fg="red", err=True)
         _hint(err)
         return 1
-    return 0
+    return code if isinstance(code, int) else 0  # a command's Exit(n) comes back as a value here
 

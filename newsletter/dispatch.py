@@ -133,6 +133,10 @@ def make_adapter(settings: Settings, environ: Mapping[str, str] | None = None) -
     return adapter_class(settings.delivery.adapter)(settings, environ)
 
 
+class _Stopped(Exception):
+    """Raised from the handover when a stop was requested: the message in hand is not sent."""
+
+
 class _Run:
     """One run of one send: shared state of its worker threads."""
 
@@ -213,11 +217,17 @@ class _Run:
 
         def handover(items: Sequence[Outgoing]) -> None:
             self.limiter.acquire(len(items))
+            if self.stop.is_set():  # still before the point of no return: these can wait for the next run
+                raise _Stopped()
             ledger.mark_sending(self.store, [item.key for item in items], self.clock())
 
         try:
             for results in adapter.send(outgoing, handover):
                 self._settle(results, attempts, subscribers)
+        except _Stopped:
+            ledger.release(self.store, [o.key for o in outgoing], self.clock())
+            self.stopped = "stop requested"
+            return
         except RequestRefused as err:
             # Nothing of that request was sent: its rows go back to the queue as they were.
             ledger.release(self.store, err.keys, self.clock(), reason=str(err), sending_too=True)

@@ -240,3 +240,58 @@ def test_two_scheduler_processes_on_one_database_send_once(project: Path, issue_
     assert logs.count('"event": "send_started"') == 1 and logs.count('"event": "scheduler_stopped"') == 2
     assert len(list((project / "out" / "outbox" / "new").iterdir())) == 30
     assert dispatch_record(store, DAY)["state"] == "done"  # type: ignore[index]
+
+
+def test_sigterm_during_a_send_finishes_cleanly_and_the_send_resumes(project: Path, issue_dir: Path,
+                                                                      store: Store) -> None:
+    settings = configure(project, require_approval=False)
+    config = project / "newsletter.toml"
+    config.write_text(config.read_text(encoding="utf-8").replace("rate_per_second = 20", "rate_per_second = 30"),
+                      encoding="utf-8")
+    add_people(store, 120)  # four seconds at 30 messages/s
+    env = {**os.environ, "NEWSLETTER_SECRET_KEY": SECRET, "PYTHONPATH": str(REPO)}
+    cli = [sys.executable, "-m", "newsletter", "-C", str(project)]
+    schedule_once(settings, store, DAY, datetime.now(timezone.utc) + timedelta(seconds=2))
+    process = subprocess.Popen([*cli, "schedule", "run"], env=env, stderr=subprocess.PIPE, text=True)
+    outbox = project / "out" / "outbox" / "new"
+    try:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and (not outbox.exists() or len(list(outbox.iterdir())) < 5):
+            time.sleep(0.05)
+    finally:
+        process.send_signal(signal.SIGTERM)
+        _, err = process.communicate(timeout=30)
+    assert process.returncode == 0, err
+    counts = ledger.counts(store, ledger.find_send(store, DAY) or 0)
+    # The message in hand is finished, the rest waits: nothing is left in flight.
+    assert 5 <= counts.get("sent", 0) < 120 and set(counts) == {"sent", "pending"}
+    assert dispatch_record(store, DAY)["state"] == "waiting"  # type: ignore[index]
+    assert subprocess.run([*cli, "send", DAY.isoformat()], env=env, capture_output=True).returncode == 0
+    assert len(list(outbox.iterdir())) == 120
+    assert ledger.counts(store, ledger.find_send(store, DAY) or 0) == {"sent": 120}
+
+
+def test_status_fails_when_the_schedule_skipped_an_issue(project: Path, store: Store,
+                                                         capsys: pytest.CaptureFixture[str]) -> None:
+    from newsletter.cli import main
+    from newsletter.schedule import set_dispatch
+    from newsletter.store.models import DispatchState
+
+    set_dispatch(store, DAY, DispatchState.SKIPPED, NOW, reason="waiting approval: not approved yet")
+    assert main(["-C", str(project), "status", DAY.isoformat()]) == 1
+    out = capsys.readouterr().out
+    assert "Schedule: skipped — waiting approval: not approved yet" in out and "Approval: not approved yet" in out
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["send", DAY.isoformat(), "--at", "2020-01-01 07:00"], "--at 2020-01-01 07:00 is in the past"),
+    (["send", DAY.isoformat(), "--at", "demain 7h"], "is not a time"),
+    (["approve", DAY.isoformat(), "--by", "  "], "needs the approver's name"),
+])
+def test_scheduling_commands_refuse_bad_input(project: Path, args: list[str], message: str,
+                                              capsys: pytest.CaptureFixture[str]) -> None:
+    from newsletter.cli import main
+
+    assert main(["-C", str(project), *args]) in (1, 2)
+    captured = capsys.readouterr()
+    assert message in captured.err + captured.out

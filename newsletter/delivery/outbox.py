@@ -61,6 +61,9 @@ class OutboxAdapter(Adapter):
                 tmp.unlink(missing_ok=True)
                 yield [Result(item.key, False, f"cannot write to the outbox: {err.strerror}", transient=True)]
                 continue
+            except BaseException:  # the engine stopped before the rename: leave no half-delivered file
+                tmp.unlink(missing_ok=True)
+                raise
             yield [Result(item.key, True, provider_id=name)]
 
     def reconcile(self, pending: Sequence[tuple[int, str]]) -> dict[int, bool | None]:
