@@ -102,8 +102,14 @@ class ScheduleSettings:
 
 @dataclass(frozen=True)
 class WebSettings:
+    """The ``[web]`` table: the public subscriber service (``newsletter serve``)."""
+
     host: str = "127.0.0.1"
     port: int = 8080
+    trusted_proxies: int = 1  # reverse proxies in front whose X-Forwarded-For is believed
+    confirm_hours: int = 48  # how long a confirmation link stays valid
+    subscribe_limit: str = "5 per minute; 30 per hour"  # per client address
+    record_ip: bool = False  # keep the client address with the consent record
 
 
 @dataclass(frozen=True)
@@ -332,8 +338,20 @@ def _schedule(path: Path, data: Any) -> ScheduleSettings:
 
 
 def _web(path: Path, data: Any) -> WebSettings:
-    t = _Table(path, "web", data, ("host", "port"))
-    return WebSettings(host=t.text("host", "127.0.0.1"), port=t.integer("port", 8080, maximum=65535))
+    t = _Table(path, "web", data, ("host", "port", "trusted_proxies", "confirm_hours", "subscribe_limit",
+                                   "record_ip"))
+    limit = t.text("subscribe_limit", WebSettings.subscribe_limit)
+    for part in filter(None, (p.strip() for p in limit.split(";"))):
+        if not re.fullmatch(r"\d+\s*(/|per)\s*(\d+\s*)?(second|minute|hour|day)s?", part):
+            raise t.error(f'[web] subscribe_limit must look like "5 per minute; 30 per hour" (got {limit!r})')
+    return WebSettings(
+        host=t.text("host", "127.0.0.1"),
+        port=t.integer("port", 8080, maximum=65535),
+        trusted_proxies=t.integer("trusted_proxies", 1, minimum=0, maximum=5),
+        confirm_hours=t.integer("confirm_hours", 48, minimum=1),
+        subscribe_limit=limit,
+        record_ip=t.boolean("record_ip", False),
+    )
 
 
 def _store(path: Path, data: Any) -> StoreSettings:

@@ -20,12 +20,8 @@ from __future__ import annotations
 import json
 import logging
 import threading
-import uuid
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
-from email.message import EmailMessage
-from email.utils import format_datetime, formataddr
-from html import escape
 from typing import Any, Callable, Literal, Mapping, cast
 
 from sqlalchemy import Table, select, update
@@ -37,9 +33,8 @@ from newsletter.config import Settings
 from newsletter.content.check import check_issue
 from newsletter.content.load import issue_folder
 from newsletter.content.problems import errors
-from newsletter.delivery.base import Outgoing
 from newsletter.errors import ConfigError, NewsletterError
-from newsletter.render.mime import BuiltMessage, Layout, Personal
+from newsletter.notify import send_notice
 from newsletter.store import ledger
 from newsletter.store.database import Store
 from newsletter.store.models import Dispatch, DispatchState
@@ -195,41 +190,14 @@ def set_dispatch(store: Store, day: date, state: DispatchState, now: datetime, *
 
 def send_alert(settings: Settings, subject: str, text: str, *, environ: Mapping[str, str] | None = None) -> bool:
     """Email the operator (``[schedule] alert_to``) through the configured adapter. False if it failed."""
-    from newsletter.dispatch import make_adapter
-
     to = settings.schedule.alert_to
     if not to:
         return False
-    nl = settings.newsletter
-    subject = f"[{nl.name}] {subject}"
-    mid = f"<alert.{uuid.uuid4().hex}@{nl.sender_domain}>"
-    message = EmailMessage()
-    message["From"] = formataddr((nl.sender_name, nl.sender_address))
-    message["To"] = to
-    message["Subject"] = subject
-    message["Date"] = format_datetime(utc_now())
-    message["Message-ID"] = mid
-    message.set_content(text)
-    person = Personal(to, "", mid, f"<mailto:{nl.reply_to}?subject=unsubscribe>", {})
-    layout = Layout(subject, nl.sender_name, nl.sender_address, nl.reply_to, f"<pre>{escape(text)}</pre>", text,
-                    (), ())
-    try:
-        adapter = make_adapter(settings, environ)
-        built = BuiltMessage(to, mid, message.as_bytes()) if adapter.wants_mime else None
-        adapter.prepare(layout)
-        adapter.open()
-        try:
-            results = [r for rs in adapter.send([Outgoing(0, person, nl.sender_address, built)], lambda _: None)
-                       for r in rs]
-        finally:
-            adapter.close()
-    except NewsletterError as err:
-        event("alert_failed", logging.ERROR, subject=subject, error=str(err))
-        return False
-    ok = bool(results) and all(r.ok for r in results)
-    event("alert_sent" if ok else "alert_failed", logging.INFO if ok else logging.ERROR, subject=subject, to=to,
-          error="" if ok else "; ".join(r.error for r in results))
-    return ok
+    subject = f"[{settings.newsletter.name}] {subject}"
+    error = send_notice(settings, to, subject, text, environ=environ)
+    event("alert_failed" if error else "alert_sent", logging.ERROR if error else logging.INFO, subject=subject,
+          to=to, error=error)
+    return not error
 
 
 # -- the scheduler ------------------------------------------------------------------------

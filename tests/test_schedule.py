@@ -161,7 +161,7 @@ def test_a_failing_gate_alerts_once_retries_then_gives_up_at_the_deadline(projec
     subjects = [m["Subject"] for m in sink.recorder.messages]
     assert len(subjects) == 2 and "is not ready (waiting approval)" in subjects[0] and "was NOT sent" in subjects[1]
     assert all(m["To"] == "exploitation@example.org" for m in sink.recorder.messages)
-    assert "not approved yet" in sink.recorder.messages[1].get_content()
+    assert "not approved yet" in sink.recorder.messages[1].get_body(("plain",)).get_content()
     assert dispatch_record(store, DAY)["state"] == "skipped"  # type: ignore[index]
 
 

@@ -72,6 +72,7 @@ class Subscriber(Base):
     status: Mapped[str] = mapped_column(String(20), default=SubscriberStatus.ACTIVE.value, nullable=False)
     consent_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     consent_source: Mapped[str] = mapped_column(String(200), default="", nullable=False)
+    consent_ip: Mapped[str] = mapped_column(String(64), default="", nullable=False)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False)
     unsubscribed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())

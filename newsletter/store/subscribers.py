@@ -212,6 +212,53 @@ def unsubscribe(store: Store, email: str, *, now: datetime) -> Subscriber:
         return current
 
 
+def find_subscriber(store: Store, email: str) -> "SubscriberRecord | None":
+    """The subscriber with this address, or None."""
+    with store.engine.connect() as conn:
+        row = conn.execute(select(*_RECORD_COLUMNS).where(_TABLE.c.email == email)).first()
+    return SubscriberRecord(*row) if row is not None else None
+
+
+def request_subscription(store: Store, email: str, *, now: datetime, first_name: str = "", source: str = "web",
+                         ip: str = "") -> str:
+    """Record a subscription request from the web form, before its confirmation.
+
+    A new address is stored as ``pending``; an existing record is left as it is (a person who
+    left stays out until they confirm). Returns the current status.
+    """
+    with store.session() as session:
+        current = session.scalar(select(Subscriber).where(Subscriber.email == email))
+        if current is None:
+            session.add(Subscriber(email=email, first_name=first_name, status=SubscriberStatus.PENDING.value,
+                                   consent_source=source, consent_ip=ip, created_at=now, updated_at=now))
+            return SubscriberStatus.PENDING.value
+        return current.status
+
+
+def confirm_subscription(store: Store, email: str, *, now: datetime, first_name: str = "", source: str = "web",
+                         ip: str = "") -> bool:
+    """Make the address active: the person clicked their confirmation link (double opt-in).
+
+    This is the only way back for someone who unsubscribed. Returns False when it was active already.
+    """
+    with store.session() as session:
+        current = session.scalar(select(Subscriber).where(Subscriber.email == email))
+        if current is None:
+            current = Subscriber(email=email, created_at=now)
+            session.add(current)
+        elif current.status == SubscriberStatus.ACTIVE.value:
+            return False
+        current.first_name = first_name or current.first_name or ""
+        current.last_name = current.last_name or ""
+        current.status = SubscriberStatus.ACTIVE.value
+        current.consent_at = now
+        current.consent_source = f"{source} (double opt-in)"
+        current.consent_ip = ip
+        current.unsubscribed_at = None
+        current.updated_at = now
+        return True
+
+
 @dataclass(frozen=True)
 class SubscriberRecord:
     """A subscriber as read from the store (a plain value, usable after the session ends)."""

@@ -1,4 +1,4 @@
-"""The scheduler's record and claim of each day's dispatch.
+"""The scheduler's record and claim of each day's dispatch; the address a web consent came from.
 
 Revision ID: 0002
 Revises: 0001
@@ -27,7 +27,10 @@ def upgrade() -> None:
         sa.Column("alerted", sa.Text, nullable=False, server_default=""),
         sa.Column("updated_at", UTCDateTime(), nullable=False),
     )
+    op.add_column("subscribers", sa.Column("consent_ip", sa.String(64), nullable=False, server_default=""))
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("subscribers") as batch:
+        batch.drop_column("consent_ip")
     op.drop_table("dispatches")

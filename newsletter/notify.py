@@ -1,0 +1,56 @@
+"""One-off service emails (alerts to the operator, subscription confirmations) through the configured adapter.
+
+They go through the same transport as the issues, so whatever works for sending works for
+them, and they are kept out of the ledger.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime, timezone
+from email.message import EmailMessage
+from email.policy import SMTP
+from email.utils import format_datetime, formataddr
+from html import escape
+from typing import Mapping
+
+from newsletter.config import Settings
+from newsletter.delivery.base import Outgoing
+from newsletter.errors import NewsletterError
+from newsletter.render.mime import BuiltMessage, Layout, Personal
+
+
+def send_notice(settings: Settings, to: str, subject: str, text: str, *, html: str = "",
+                environ: Mapping[str, str] | None = None) -> str:
+    """Send one message to ``to``; return "" when it was accepted, else the reason it was not."""
+    from newsletter.dispatch import make_adapter
+
+    nl = settings.newsletter
+    mid = f"<notice.{uuid.uuid4().hex}@{nl.sender_domain}>"
+    message = EmailMessage()
+    message["From"] = formataddr((nl.sender_name, nl.sender_address))
+    message["To"] = to
+    message["Reply-To"] = nl.reply_to
+    message["Subject"] = subject
+    message["Date"] = format_datetime(datetime.now(timezone.utc))
+    message["Message-ID"] = mid
+    message.set_content(text, cte="quoted-printable")
+    html = html or f"<pre>{escape(text)}</pre>"
+    message.add_alternative(html, subtype="html", cte="quoted-printable")
+    person = Personal(to, "", mid, f"<mailto:{nl.reply_to}?subject=unsubscribe>", {})
+    layout = Layout(subject, nl.sender_name, nl.sender_address, nl.reply_to, html, text, (), ())
+    try:
+        adapter = make_adapter(settings, environ)
+        built = BuiltMessage(to, mid, message.as_bytes(policy=SMTP)) if adapter.wants_mime else None
+        adapter.prepare(layout)
+        adapter.open()
+        try:
+            results = [r for rs in adapter.send([Outgoing(0, person, nl.sender_address, built)], lambda _: None)
+                       for r in rs]
+        finally:
+            adapter.close()
+    except NewsletterError as err:
+        return str(err)
+    if results and all(r.ok for r in results):
+        return ""
+    return "; ".join(r.error for r in results) or "the transport gave no answer"
