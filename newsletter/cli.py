@@ -651,6 +651,33 @@ def schedule_show(project: Project, count: int) -> None:
         click.echo(f"  {name}: {when.astimezone(tz):%a %Y-%m-%d %H:%M %Z}" if when else f"  {name}: paused")
 
 
+@cli.command()
+@click.option("--host", help="Address to listen on (default: [web] host, 127.0.0.1).")
+@click.option("--port", type=click.IntRange(1, 65535), help="Port (default: [web] port, 8080).")
+@click.option("--threads", type=click.IntRange(1, 64), default=8, show_default=True, help="Worker threads.")
+@pass_project
+def serve(project: Project, host: str | None, port: int | None, threads: int) -> None:
+    """Run the public web service: one-click unsubscribe, subscription with confirmation, archive.
+
+    Meant to sit behind a reverse proxy that serves [newsletter] base_url over https.
+
+    Example:
+
+        NEWSLETTER_SECRET_KEY=… newsletter serve --port 8080
+    """
+    import waitress
+
+    from newsletter.web.app import create_app
+
+    settings = project.settings
+    app = create_app(settings, project.store, project.secret_key())
+    host = host or settings.web.host
+    port = port or settings.web.port
+    logging.getLogger("newsletter").setLevel(logging.INFO)
+    click.echo(f"Serving {settings.newsletter.base_url} on http://{host}:{port}/ (Ctrl+C to stop)")
+    waitress.serve(app, host=host, port=port, threads=threads, ident="newsletter", clear_untrusted_proxy_headers=False)
+
+
 def _hint(err: NewsletterError) -> None:
     if err.hint:
         click.secho(f"hint: {err.hint}", fg="cyan", err=True)

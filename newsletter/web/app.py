@@ -1,0 +1,306 @@
+"""``newsletter serve``: the small public service every message links to (Flask, served by waitress).
+
+- ``/u/TOKEN``: one-click unsubscribe. ``POST`` (RFC 8058: what Gmail sends, body
+  ``List-Unsubscribe=One-Click``) unsubscribes at once, without cookies or redirects; ``GET``
+  (a person's click, or a link scanner) only shows a page with one button, and changes nothing.
+- ``/subscribe``: double opt-in. The form records the request and mails a confirmation link;
+  only ``POST /confirm/TOKEN`` makes the address active. The answer is the same whether the
+  address was known or not. CSRF token, honeypot field, rate limit per client address.
+- ``/archive/``, ``/archive/DATE/``, ``/feed.xml``: the sent issues, without personal data.
+- ``/healthz``: for the operator's monitoring.
+
+Tokens are signed with ``NEWSLETTER_SECRET_KEY`` and bound to their purpose; confirmation
+tokens expire. Pages are Jinja2 templates with autoescaping; every error is a page, never a
+traceback. The service binds 127.0.0.1 by default and expects a reverse proxy at ``base_url``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import re
+from datetime import date, datetime, timezone
+from pathlib import Path
+from typing import Any, Callable, Mapping
+
+from flask import Flask, Response, abort, render_template, request, send_from_directory, url_for
+from flask_limiter import Limiter
+from flask_limiter.util import get_remote_address
+from flask_wtf.csrf import CSRFError, CSRFProtect
+from sqlalchemy import text
+from werkzeug.exceptions import HTTPException
+from werkzeug.middleware.proxy_fix import ProxyFix
+
+from newsletter.config import Settings
+from newsletter.content.load import issue_folder
+from newsletter.errors import NewsletterError
+from newsletter.notify import send_notice
+from newsletter.store.database import Store
+from newsletter.store.models import SubscriberStatus
+from newsletter.store.subscribers import (confirm_subscription, find_subscriber, normalize_address,
+                                          request_subscription, unsubscribe)
+from newsletter.tokens import CONFIRM, UNSUBSCRIBE, make_timed_token, read_timed_token, read_token
+from newsletter.web.archive import WebVersions, atom_feed, published
+
+log = logging.getLogger(__name__)
+
+RESUBSCRIBE = "resubscribe"
+RESUBSCRIBE_SECONDS = 30 * 60  # how long the "I changed my mind" button works after unsubscribing
+IMAGE_TYPES = (".png", ".jpg", ".jpeg", ".gif", ".webp")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+Clock = Callable[[], datetime]
+
+
+def mask(address: str) -> str:
+    """``c*****e@example.org``: enough for a person to recognise their address, not to read it."""
+    local, _, domain = address.partition("@")
+    shown = local[0] + "*" * max(1, len(local) - 2) + local[-1] if len(local) > 2 else local[:1] + "*"
+    return f"{shown}@{domain}"
+
+
+def create_app(settings: Settings, store: Store, secret_key: str, *, environ: Mapping[str, str] | None = None,
+               clock: Clock | None = None) -> Flask:
+    """The WSGI application. ``environ`` holds the transport's secrets (default: the process environment)."""
+    now: Clock = clock or (lambda: datetime.now(timezone.utc))
+    nl = settings.newsletter
+    app = Flask(__name__, template_folder=str(Path(__file__).with_name("templates")))
+    app.config.update(
+        SECRET_KEY=hashlib.sha256(f"newsletter.web\0{secret_key}".encode()).hexdigest(),
+        SESSION_COOKIE_SECURE=nl.base_url.startswith("https://"),
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        MAX_CONTENT_LENGTH=16 * 1024,
+        MAX_FORM_MEMORY_SIZE=8 * 1024,
+        MAX_FORM_PARTS=20,
+        WTF_CSRF_TIME_LIMIT=6 * 3600,
+        WTF_CSRF_SSL_STRICT=False,  # the Origin/Referer check breaks behind some proxies; the token suffices
+    )
+    if settings.web.trusted_proxies:
+        n = settings.web.trusted_proxies
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=n, x_prefix=n)  # type: ignore[method-assign]
+    csrf = CSRFProtect(app)
+    limiter = Limiter(get_remote_address, app=app, storage_uri="memory://", default_limits=[],
+                      headers_enabled=True)
+    versions = WebVersions(settings)
+    lang = nl.locale.split("_")[0]
+    confirm_seconds = settings.web.confirm_hours * 3600
+
+    @app.context_processor
+    def identity() -> dict[str, Any]:
+        return {"newsletter": nl, "lang": lang}
+
+    def page(template: str, status: int = 200, **context: Any) -> Response:
+        response = Response(render_template(template, **context), status=status, mimetype="text/html")
+        return response
+
+    def message(title: str, text: str, status: int = 200, **context: Any) -> Response:
+        return page("message.html", status, title=title, text=text, **context)
+
+    def client_ip() -> str:
+        return (request.remote_addr or "")[:64] if settings.web.record_ip else ""
+
+    @app.after_request
+    def security_headers(response: Response) -> Response:
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        response.headers.setdefault("Referrer-Policy", "no-referrer")  # tokens travel in URLs
+        response.headers.setdefault("X-Frame-Options", "DENY")
+        response.headers.setdefault(
+            "Content-Security-Policy",
+            "default-src 'none'; img-src 'self' https: data:; style-src 'self' 'unsafe-inline'; "
+            "form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
+        if request.path.startswith(("/u/", "/confirm/", "/subscribe")):
+            response.headers["Cache-Control"] = "no-store"
+        return response
+
+    # -- unsubscribe ---------------------------------------------------------------------------
+
+    def unsubscribe_address(token: str) -> str:
+        address = read_token(secret_key, UNSUBSCRIBE, token)
+        if address is None:
+            abort(400, description="bad-token")
+        return address
+
+    @app.get("/u/<token>")
+    def unsubscribe_page(token: str) -> Response:
+        address = unsubscribe_address(token)
+        person = find_subscriber(store, address)
+        done = person is not None and person.status == SubscriberStatus.UNSUBSCRIBED.value
+        return page("unsubscribe.html", masked=mask(address), done=done, undo=None)
+
+    @app.post("/u/<token>")
+    @csrf.exempt
+    def unsubscribe_now(token: str) -> Response:
+        address = unsubscribe_address(token)
+        try:
+            unsubscribe(store, address, now=now())
+        except NewsletterError:
+            pass  # not (or no longer) in the list: the answer is the same
+        log.info("unsubscribed %s", mask(address))
+        undo = make_timed_token(secret_key, RESUBSCRIBE, address)
+        return page("unsubscribe.html", masked=mask(address), done=True, undo=undo)
+
+    @app.post("/u/<token>/resubscribe")
+    @csrf.exempt  # the signed, short-lived ``undo`` token does the CSRF token's job without a cookie
+    def resubscribe(token: str) -> Response:
+        address = unsubscribe_address(token)
+        payload, problem = read_timed_token(secret_key, RESUBSCRIBE, request.form.get("undo", ""),
+                                            max_age=RESUBSCRIBE_SECONDS)
+        if payload != address:
+            return message("Lien expiré", "Ce bouton n'est plus valable. Vous pouvez vous réabonner avec le "
+                           "formulaire d'inscription.", 400, link=url_for("subscribe_form"))
+        person = find_subscriber(store, address)
+        mail_confirmation(address, person.first_name if person else "")
+        return message("Vérifiez votre boîte de réception",
+                       "Nous venons de vous envoyer un lien de confirmation : cliquez dessus pour vous réabonner.")
+
+    # -- subscribe and confirm -----------------------------------------------------------------
+
+    def mail_confirmation(address: str, first_name: str) -> None:
+        token = make_timed_token(secret_key, CONFIRM, [address, first_name])
+        link = f"{nl.base_url}/confirm/{token}"
+        hours = settings.web.confirm_hours
+        body = (f"Bonjour{' ' + first_name if first_name else ''},\n\n"
+                f"Pour recevoir « {nl.name} », confirmez votre adresse en ouvrant ce lien "
+                f"(valable {hours} heures) :\n\n{link}\n\n"
+                "Si vous n'avez rien demandé, ignorez ce message : vous ne recevrez rien.\n\n"
+                f"{nl.sender_name}\n{nl.postal_address}\n")
+        html_body = render_template("confirm_mail.html", first_name=first_name, link=link, hours=hours)
+        error = send_notice(settings, address, f"Confirmez votre inscription à {nl.name}", body, html=html_body,
+                            environ=environ)
+        if error:
+            log.error("the confirmation for %s could not be sent: %s", mask(address), error)
+
+    @app.get("/subscribe")
+    def subscribe_form() -> Response:
+        # A form embedded on another site sends its fields here by GET: they are shown, pre-filled,
+        # for the person to submit with this site's CSRF token.
+        email = request.args.get("email", "").strip()[:320]
+        first_name = " ".join(_CONTROL.sub(" ", request.args.get("first_name", "")).split())[:100]
+        return page("subscribe.html", error="", email=email, first_name=first_name)
+
+    @app.post("/subscribe")
+    @limiter.limit(settings.web.subscribe_limit)
+    def subscribe() -> Response:
+        form = request.form
+        email = form.get("email", "").strip()[:320]
+        first_name = " ".join(_CONTROL.sub(" ", form.get("first_name", "")).split())[:100]
+        if form.get("website"):  # the honeypot: people never see this field, robots fill it
+            log.info("subscription refused: honeypot filled")
+            return thanks()
+        try:
+            address = normalize_address(email)
+        except NewsletterError:
+            return page("subscribe.html", 400, error="Cette adresse n'est pas valide : vérifiez-la.",
+                        email=email, first_name=first_name)
+        status = request_subscription(store, address, now=now(), first_name=first_name, ip=client_ip())
+        if status != SubscriberStatus.ACTIVE.value:
+            mail_confirmation(address, first_name)
+        return thanks()
+
+    def thanks() -> Response:
+        # The same answer for a new, a known and an unsubscribed address: nothing to learn here.
+        return message("Vérifiez votre boîte de réception",
+                       "Si l'adresse est valide, vous allez recevoir un message avec un lien de confirmation. "
+                       "Votre inscription ne sera effective qu'après avoir cliqué sur ce lien.")
+
+    def confirmation(token: str) -> tuple[str, str]:
+        payload, problem = read_timed_token(secret_key, CONFIRM, token, max_age=confirm_seconds)
+        if problem == "expired":
+            abort(400, description="expired")
+        if not (isinstance(payload, list) and len(payload) == 2 and all(isinstance(p, str) for p in payload)):
+            abort(400, description="bad-token")
+        return payload[0], payload[1]
+
+    @app.get("/confirm/<token>")
+    def confirm_page(token: str) -> Response:
+        address, _ = confirmation(token)
+        return page("confirm.html", masked=mask(address))
+
+    @app.post("/confirm/<token>")
+    @csrf.exempt
+    def confirm(token: str) -> Response:
+        address, first_name = confirmation(token)
+        confirm_subscription(store, address, now=now(), first_name=first_name, ip=client_ip())
+        log.info("subscription confirmed for %s", mask(address))
+        return message("Inscription confirmée", f"C'est fait : vous recevrez « {nl.name} » à l'adresse "
+                       f"{mask(address)}.", link=url_for("archive"))
+
+    # -- archive -------------------------------------------------------------------------------
+
+    @app.get("/")
+    def home() -> Response:
+        return page("archive.html", issues=published(store)[:10], home=True)
+
+    @app.get("/archive/")
+    def archive() -> Response:
+        return page("archive.html", issues=published(store), home=False)
+
+    def published_day(day: str) -> date:
+        try:
+            value = date.fromisoformat(day)
+        except ValueError:
+            abort(404)
+        if value not in {p.day for p in published(store)}:
+            abort(404)
+        return value
+
+    @app.get("/archive/<day>/")
+    def web_version(day: str) -> Response:
+        html = versions.html(published_day(day))
+        if html is None:
+            abort(404)
+        return Response(html, mimetype="text/html")
+
+    @app.get("/archive/<day>/<path:asset>")
+    def asset(day: str, asset: str) -> Response:
+        value = published_day(day)
+        if not asset.lower().endswith(IMAGE_TYPES):
+            abort(404)
+        return send_from_directory(issue_folder(settings.issues_dir, value), asset, max_age=86400)
+
+    @app.get("/feed.xml")
+    def feed() -> Response:
+        return Response(atom_feed(settings, published(store, limit=50)), mimetype="application/atom+xml")
+
+    @app.get("/healthz")
+    def healthz() -> tuple[dict[str, str], int]:
+        try:
+            with store.engine.connect() as conn:
+                conn.execute(text("select 1"))
+        except Exception as err:  # any database failure is what this endpoint reports
+            return {"status": "error", "database": err.__class__.__name__}, 503
+        return {"status": "ok", "database": "ok"}, 200
+
+    # -- errors: always a page, never a traceback --------------------------------------------
+
+    @app.errorhandler(CSRFError)
+    def csrf_error(err: CSRFError) -> Response:
+        return message("Formulaire expiré", "Le formulaire a expiré ou n'est pas valide. Rechargez la page et "
+                       "recommencez.", 400, link=url_for("subscribe_form"))
+
+    @app.errorhandler(HTTPException)
+    def http_error(err: HTTPException) -> Response:
+        code = err.code or 500
+        if code == 400 and err.description == "expired":
+            return message("Lien expiré", f"Ce lien de confirmation a plus de {settings.web.confirm_hours} heures. "
+                           "Inscrivez-vous de nouveau : un nouveau lien vous sera envoyé.", 400,
+                           link=url_for("subscribe_form"))
+        if code == 400 and err.description == "bad-token":
+            return message("Lien non valide", "Ce lien est incomplet ou a été modifié. Utilisez le lien exact "
+                           "reçu par e-mail.", 400)
+        titles = {400: "Requête non valide", 404: "Page introuvable", 405: "Méthode non autorisée",
+                  413: "Requête trop grande", 429: "Trop de demandes"}
+        texts = {429: "Vous avez fait trop de demandes en peu de temps. Réessayez dans quelques minutes."}
+        response = message(titles.get(code, "Erreur"), texts.get(code, "La demande n'a pas pu aboutir."), code)
+        for name in ("Retry-After", "Allow"):
+            if err.get_response().headers.get(name):
+                response.headers[name] = err.get_response().headers[name]
+        return response
+
+    @app.errorhandler(Exception)
+    def unexpected(err: Exception) -> Response:
+        log.exception("unexpected error on %s %s", request.method, request.path)
+        return message("Erreur", "Une erreur est survenue de notre côté. Réessayez plus tard.", 500)
+
+    return app

@@ -1,0 +1,112 @@
+"""The public archive: the issues that were sent, their web versions (no personal data) and an Atom feed."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from datetime import date, datetime, timezone
+from xml.etree import ElementTree as ET
+
+from sqlalchemy import func, select
+
+from newsletter.config import Settings
+from newsletter.content.check import check_issue
+from newsletter.content.load import issue_folder
+from newsletter.errors import NewsletterError
+from newsletter.store.database import Store
+from newsletter.store.models import Delivery, DeliveryStatus, Send
+
+ATOM = "http://www.w3.org/2005/Atom"
+
+
+@dataclass(frozen=True)
+class Published:
+    """One sent issue as the archive lists it."""
+
+    day: date
+    subject: str
+    sent_at: datetime
+
+
+def published(store: Store, limit: int = 500) -> list[Published]:
+    """Sent issues, newest first (an issue counts once at least one message went out)."""
+    with store.session() as session:
+        rows = session.execute(
+            select(Send.issue_date, Send.subject, func.min(Delivery.sent_at))
+            .join(Delivery, Delivery.send_id == Send.id)
+            .where(Delivery.status == DeliveryStatus.SENT.value)
+            .group_by(Send.issue_date, Send.subject)
+            .order_by(Send.issue_date.desc())
+            .limit(limit)
+        ).all()
+    return [Published(day, subject, _aware(sent)) for day, subject, sent in rows if sent is not None]
+
+
+def _aware(value: datetime) -> datetime:
+    return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+
+
+class WebVersions:
+    """Renders an issue's public page on demand and keeps it until a file of the issue changes."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._cache: dict[date, tuple[tuple[tuple[str, float], ...], str]] = {}
+        self._lock = threading.Lock()
+
+    def _stamp(self, day: date) -> tuple[tuple[str, float], ...]:
+        folder = issue_folder(self.settings.issues_dir, day)
+        return tuple(sorted((str(p), p.stat().st_mtime) for p in folder.rglob("*") if p.is_file()))
+
+    def html(self, day: date) -> str | None:
+        """The issue as a web page, or None when its files are gone or no longer render."""
+        folder = issue_folder(self.settings.issues_dir, day)
+        if not folder.is_dir():
+            return None
+        stamp = self._stamp(day)
+        with self._lock:
+            cached = self._cache.get(day)
+            if cached and cached[0] == stamp:
+                return cached[1]
+        try:
+            rendered = check_issue(self.settings, day).rendered
+        except NewsletterError:
+            return None
+        if rendered is None:
+            return None
+        # Nobody's data: the fields fall back to their defaults; "unsubscribe" leads to the form.
+        page, _ = rendered.personalize({"unsubscribe_url": f"{self.settings.newsletter.base_url}/subscribe"})
+        with self._lock:
+            self._cache[day] = (stamp, page)
+        return page
+
+
+def atom_feed(settings: Settings, issues: list[Published]) -> bytes:
+    """An Atom 1.0 feed of the sent issues (RFC 4287)."""
+    base = settings.newsletter.base_url
+    ET.register_namespace("", ATOM)
+    feed = ET.Element(f"{{{ATOM}}}feed", {"xml:lang": settings.newsletter.locale.replace("_", "-")})
+
+    def add(parent: ET.Element, tag: str, text: str | None = None, **attrs: str) -> ET.Element:
+        element = ET.SubElement(parent, f"{{{ATOM}}}{tag}", attrs)
+        if text is not None:
+            element.text = text
+        return element
+
+    add(feed, "title", settings.newsletter.name)
+    add(feed, "id", f"{base}/feed.xml")
+    add(feed, "link", rel="self", href=f"{base}/feed.xml")
+    add(feed, "link", rel="alternate", href=f"{base}/archive/")
+    updated = max((i.sent_at for i in issues), default=datetime(2000, 1, 1, tzinfo=timezone.utc))
+    add(feed, "updated", updated.isoformat())
+    author = add(feed, "author")
+    add(author, "name", settings.newsletter.sender_name or settings.newsletter.name)
+    for issue in issues:
+        url = f"{base}/archive/{issue.day.isoformat()}/"
+        entry = add(feed, "entry")
+        add(entry, "title", issue.subject)
+        add(entry, "id", url)
+        add(entry, "link", rel="alternate", type="text/html", href=url)
+        add(entry, "updated", issue.sent_at.isoformat())
+        add(entry, "published", issue.sent_at.isoformat())
+    return bytes(ET.tostring(feed, encoding="utf-8", xml_declaration=True))

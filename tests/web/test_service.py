@@ -1,0 +1,334 @@
+"""The public web service as a real server on 127.0.0.1 (waitress), driven with requests and Chromium."""
+
+from __future__ import annotations
+
+import random
+import re
+import threading
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Iterator
+from xml.etree import ElementTree as ET
+
+import pytest
+import requests
+
+from newsletter.audience.csv_reader import CandidateRow
+from newsletter.config import Settings, load_settings
+from newsletter.dispatch import send_issue
+from newsletter.store.database import Store, open_store
+from newsletter.store.subscribers import add_subscriber, find_subscriber, import_rows
+from newsletter.tokens import CONFIRM, UNSUBSCRIBE, make_timed_token, make_token
+from newsletter.web.app import create_app
+from tests.conftest import DAY, REPO, SECRET
+from tests.render.test_browser import CHROMIUM, CHROMIUM_ARGS
+from tests.sink import Sink
+from tests.test_dispatch import smtp_config
+
+NOW = datetime(2026, 11, 24, 6, 0, tzinfo=timezone.utc)
+ARTIFACTS = REPO / "test-artifacts"
+
+
+class Service:
+    """The app under waitress on a free port, in a thread."""
+
+    def __init__(self, settings: Settings, store: Store) -> None:
+        import waitress
+
+        self.app = create_app(settings, store, SECRET)
+        self.app.config["SESSION_COOKIE_SECURE"] = False  # plain http here; the https proxy is not in the test
+        self.server: Any = waitress.create_server(self.app, host="127.0.0.1", port=0, threads=4,
+                                                  clear_untrusted_proxy_headers=False)
+        self.url = f"http://127.0.0.1:{self.server.effective_port}"
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+
+    def __enter__(self) -> "Service":
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.close()
+        self.thread.join(timeout=10)
+
+
+@pytest.fixture
+def sink() -> Iterator[Sink]:
+    with Sink() as running:
+        yield running
+
+
+@pytest.fixture
+def store(project: Path) -> Iterator[Store]:
+    store = open_store("sqlite:///state/newsletter.db", project)
+    yield store
+    store.close()
+
+
+def web_settings(project: Path, sink: Sink, **web: object) -> Settings:
+    smtp_config(project, sink.port)
+    config = project / "newsletter.toml"
+    lines = "".join(f"{k} = {v!r}\n".replace("'", '"') for k, v in web.items())
+    config.write_text(config.read_text(encoding="utf-8").replace("[web]\n", "[web]\n" + lines), encoding="utf-8")
+    return load_settings(project)
+
+
+@pytest.fixture
+def service(project: Path, store: Store, sink: Sink) -> Iterator[Service]:
+    with Service(web_settings(project, sink), store) as running:
+        yield running
+
+
+def csrf(session: requests.Session, url: str) -> str:
+    page = session.get(f"{url}/subscribe")
+    match = re.search(r'name="csrf_token" value="([^"]+)"', page.text)
+    assert match, page.text
+    return match.group(1)
+
+
+def subscribe(session: requests.Session, url: str, email: str, **extra: str) -> requests.Response:
+    return session.post(f"{url}/subscribe", data={"csrf_token": csrf(session, url), "email": email,
+                                                  "first_name": "Léa", **extra})
+
+
+def status_of(store: Store, address: str) -> str | None:
+    person = find_subscriber(store, address)
+    return person.status if person else None
+
+
+def wait_for_mail(sink: Sink, count: int) -> None:
+    deadline = time.monotonic() + 10
+    while len(sink.recorder.messages) < count and time.monotonic() < deadline:
+        time.sleep(0.05)
+
+
+def confirm_link(sink: Sink) -> str:
+    text = sink.recorder.messages[-1].get_body(("plain",)).get_content()
+    return re.search(r"https://news\.example\.org(/confirm/\S+)", text).group(1)  # type: ignore[union-attr]
+
+
+# -- unsubscribe ---------------------------------------------------------------------------
+
+
+def test_one_click_post_unsubscribes_without_cookies_or_redirects(service: Service, store: Store) -> None:
+    add_subscriber(store, "lea@example.org", now=NOW)
+    url = f"{service.url}/u/{make_token(SECRET, UNSUBSCRIBE, 'lea@example.org')}"
+    answer = requests.post(url, data="List-Unsubscribe=One-Click", allow_redirects=False,
+                           headers={"Content-Type": "application/x-www-form-urlencoded"})
+    assert answer.status_code == 200 and "Set-Cookie" not in answer.headers
+    assert "Vous êtes désinscrit(e)" in answer.text and "l*a@example.org" in answer.text
+    assert status_of(store, "lea@example.org") == "unsubscribed"
+    again = requests.post(url, data="List-Unsubscribe=One-Click", allow_redirects=False)
+    assert again.status_code == 200 and status_of(store, "lea@example.org") == "unsubscribed"
+
+
+def test_a_get_of_the_unsubscribe_link_changes_nothing(service: Service, store: Store) -> None:
+    add_subscriber(store, "camille.martin@example.org", now=NOW)
+    url = f"{service.url}/u/{make_token(SECRET, UNSUBSCRIBE, 'camille.martin@example.org')}"
+    for method in ("GET", "HEAD", "GET"):
+        assert requests.request(method, url).status_code == 200
+    page = requests.get(url)
+    assert "c************n@example.org" in page.text and "Me désinscrire" in page.text
+    assert "camille.martin@" not in page.text
+    assert status_of(store, "camille.martin@example.org") == "active"
+    assert page.headers["Referrer-Policy"] == "no-referrer" and page.headers["Cache-Control"] == "no-store"
+
+
+@pytest.mark.parametrize("path", [
+    "/u/bm90LWEtdG9rZW4",  # not signed
+    f"/u/{make_token(SECRET, UNSUBSCRIBE, 'lea@example.org')[:-2]}xx",  # altered
+    f"/u/{make_token('another-key', UNSUBSCRIBE, 'lea@example.org')}",  # forged with another key
+    f"/u/{make_timed_token(SECRET, CONFIRM, ['lea@example.org', ''])}",  # a confirmation token
+    f"/confirm/{make_token(SECRET, UNSUBSCRIBE, 'lea@example.org')}",  # an unsubscribe token
+])
+def test_forged_altered_or_wrong_purpose_tokens_get_a_clear_400(service: Service, store: Store, path: str) -> None:
+    add_subscriber(store, "lea@example.org", now=NOW)
+    for method in ("GET", "POST"):
+        answer = requests.request(method, service.url + path)
+        assert answer.status_code == 400 and "Lien non valide" in answer.text
+    assert status_of(store, "lea@example.org") == "active"
+
+
+# -- subscribe -----------------------------------------------------------------------------
+
+
+def test_double_opt_in_makes_the_address_active_only_after_the_confirmation(service: Service, store: Store,
+                                                                             sink: Sink) -> None:
+    session = requests.Session()
+    answer = subscribe(session, service.url, "Nouveau.Lecteur@Example.org")
+    assert answer.status_code == 200 and "Vérifiez votre boîte" in answer.text
+    assert status_of(store, "nouveau.lecteur@example.org") == "pending"
+    wait_for_mail(sink, 1)
+    link = confirm_link(sink)
+    assert sink.recorder.messages[0]["To"] == "nouveau.lecteur@example.org"
+    assert requests.get(service.url + link).status_code == 200  # a link scanner's GET confirms nothing
+    assert status_of(store, "nouveau.lecteur@example.org") == "pending"
+    done = requests.post(service.url + link)
+    assert done.status_code == 200 and "Inscription confirmée" in done.text
+    person = find_subscriber(store, "nouveau.lecteur@example.org")
+    assert person and person.status == "active" and person.first_name == "Léa"
+    assert person.consent_source == "web (double opt-in)" and person.consent_at is not None
+
+
+def test_an_expired_confirmation_link_says_so(service: Service, store: Store) -> None:
+    old = make_timed_token(SECRET, CONFIRM, ["tard@example.org", ""], now=int(time.time()) - 49 * 3600)
+    for method in ("GET", "POST"):
+        answer = requests.request(method, f"{service.url}/confirm/{old}")
+        assert answer.status_code == 400 and "Lien expiré" in answer.text
+    assert status_of(store, "tard@example.org") is None
+
+
+def test_the_form_needs_its_csrf_token(service: Service, store: Store, sink: Sink) -> None:
+    answer = requests.post(f"{service.url}/subscribe", data={"email": "x@example.org"})
+    assert answer.status_code == 400 and "Formulaire expiré" in answer.text
+    assert status_of(store, "x@example.org") is None and sink.recorder.messages == []
+
+
+def test_a_filled_honeypot_gets_the_same_answer_and_nothing_happens(service: Service, store: Store,
+                                                                    sink: Sink) -> None:
+    session = requests.Session()
+    robot = subscribe(session, service.url, "robot@example.org", website="http://spam.example")
+    person = subscribe(session, service.url, "humain@example.org")
+    assert robot.status_code == person.status_code == 200 and robot.text == person.text
+    wait_for_mail(sink, 1)
+    assert status_of(store, "robot@example.org") is None
+    assert [m["To"] for m in sink.recorder.messages] == ["humain@example.org"]
+
+
+def test_the_answer_never_tells_whether_an_address_is_known(service: Service, store: Store) -> None:
+    add_subscriber(store, "deja@example.org", now=NOW)
+    add_subscriber(store, "parti@example.org", now=NOW)
+    requests.post(f"{service.url}/u/{make_token(SECRET, UNSUBSCRIBE, 'parti@example.org')}")
+    answers = [subscribe(requests.Session(), service.url, a) for a in
+               ("deja@example.org", "parti@example.org", "inconnu@example.org")]
+    assert len({(a.status_code, a.text) for a in answers}) == 1
+    assert status_of(store, "parti@example.org") == "unsubscribed"  # until they confirm
+
+
+def test_the_rate_limit_per_client_address(project: Path, store: Store, sink: Sink) -> None:
+    with Service(web_settings(project, sink, subscribe_limit="3 per minute"), store) as service:
+        session = requests.Session()
+        codes = [subscribe(session, service.url, f"r{i}@example.org").status_code for i in range(4)]
+        assert codes == [200, 200, 200, 429]
+        blocked = subscribe(session, service.url, "r9@example.org")
+        assert "Trop de demandes" in blocked.text and "Retry-After" in blocked.headers
+        other = subscribe(requests.Session(), service.url, "autre@example.org")  # same client address
+        assert other.status_code == 429
+
+
+def test_someone_who_unsubscribed_stays_out_after_a_csv_reimport(service: Service, store: Store) -> None:
+    add_subscriber(store, "parti@example.org", now=NOW)
+    requests.post(f"{service.url}/u/{make_token(SECRET, UNSUBSCRIBE, 'parti@example.org')}")
+    import_rows(store, [CandidateRow(2, "parti@example.org", "P", "", None, "crm")], now=NOW)
+    assert status_of(store, "parti@example.org") == "unsubscribed"
+
+
+def test_unsubscribing_offers_to_come_back_through_a_confirmation(service: Service, store: Store,
+                                                                  sink: Sink) -> None:
+    add_subscriber(store, "hesite@example.org", now=NOW, first_name="Jo")
+    session = requests.Session()
+    url = f"{service.url}/u/{make_token(SECRET, UNSUBSCRIBE, 'hesite@example.org')}"
+    page = session.post(url)
+    undo = re.search(r'name="undo" value="([^"]+)"', page.text).group(1)  # type: ignore[union-attr]
+    assert session.post(f"{url}/resubscribe", data={"undo": "forged"}).status_code == 400
+    again = session.post(f"{url}/resubscribe", data={"undo": undo})
+    assert again.status_code == 200 and status_of(store, "hesite@example.org") == "unsubscribed"
+    wait_for_mail(sink, 1)
+    assert requests.post(service.url + confirm_link(sink)).status_code == 200
+    assert status_of(store, "hesite@example.org") == "active"
+
+
+# -- archive, feed, health ----------------------------------------------------------------
+
+
+def test_the_archive_shows_sent_issues_without_personal_data(project: Path, store: Store, sink: Sink) -> None:
+    settings = web_settings(project, sink)
+    add_subscriber(store, "camille.martin@example.org", now=NOW, first_name="Zoéline")
+    send_issue(settings, store, DAY, secret_key=SECRET)
+    with Service(settings, store) as service:
+        listing = requests.get(f"{service.url}/archive/")
+        assert listing.status_code == 200 and 'href="/archive/2026-11-24/"' in listing.text
+        page = requests.get(f"{service.url}/archive/2026-11-24/")
+        assert page.status_code == 200 and "Le consommateur français résiste au numérique" in page.text
+        assert "Zoéline" not in page.text and "camille.martin" not in page.text and "NLMRG" not in page.text
+        image = re.search(r'src="https://news\.example\.org(/archive/2026-11-24/[^"]+\.png)"', page.text)
+        assert image and requests.get(service.url + image.group(1)).headers["Content-Type"] == "image/png"
+        assert requests.get(f"{service.url}/archive/2026-11-24/issue.yaml").status_code == 404
+        assert requests.get(f"{service.url}/archive/2026-11-25/").status_code == 404
+        assert requests.get(f"{service.url}/archive/../../etc/passwd").status_code == 404
+        feed = requests.get(f"{service.url}/feed.xml")
+        assert feed.headers["Content-Type"].startswith("application/atom+xml")
+        entries = ET.fromstring(feed.content).findall("{http://www.w3.org/2005/Atom}entry")
+        assert len(entries) == 1 and entries[0].findtext("{http://www.w3.org/2005/Atom}title") == \
+            "Le consommateur français résiste au numérique"
+        assert requests.get(f"{service.url}/healthz").json() == {"status": "ok", "database": "ok"}
+
+
+# -- fuzz ----------------------------------------------------------------------------------
+
+
+def test_malformed_requests_never_cause_a_500_or_show_a_traceback(service: Service, store: Store) -> None:
+    rng = random.Random(8058)
+    token = make_token(SECRET, UNSUBSCRIBE, "lea@example.org")
+    paths = ["/", "/subscribe", f"/u/{token}", f"/u/{token}/resubscribe", "/confirm/x", "/archive/",
+             "/archive/2026-11-24/", "/archive/x/y.png", "/feed.xml", "/healthz", "/u/%ff%fe", "/%00"]
+    bodies: list[Any] = [b"", b"\xff\xfe\x00garbage", "email=%E9%E8&first_name=\u202e".encode("latin-1", "replace"),
+                         b"a" * 40_000, b"=" * 500, "email=a@b.c&" * 200]
+    content_types = ["application/x-www-form-urlencoded", "multipart/form-data; boundary=zz",
+                     "multipart/form-data", "application/json", "text/plain; charset=utf-16", ""]
+    for path in paths:
+        for method in ("GET", "POST", "PUT", "DELETE"):
+            body = rng.choice(bodies)
+            answer = requests.request(method, service.url + path, data=body,
+                                      headers={"Content-Type": rng.choice(content_types)})
+            assert answer.status_code < 500 or path == "/healthz", (method, path, answer.status_code)
+            assert "Traceback" not in answer.text and "File \"" not in answer.text
+    assert requests.post(f"{service.url}/subscribe", data=b"x" * 100_000).status_code == 413
+
+
+# -- in a real browser ---------------------------------------------------------------------
+
+
+@pytest.mark.browser
+@pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed (run `make test`)")
+def test_a_visitor_subscribes_and_unsubscribes_in_chromium(project: Path, store: Store, sink: Sink) -> None:
+    from playwright.sync_api import sync_playwright
+
+    settings = web_settings(project, sink)
+    add_subscriber(store, "ancien@example.org", now=NOW)
+    send_issue(settings, store, DAY, secret_key=SECRET)
+    with Service(settings, store) as service, sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 375, "height": 800})
+            page.goto(f"{service.url}/subscribe")
+            page.fill("#email", "visiteuse@example.org")
+            page.fill("#first_name", "Inès")
+            page.click("button[type=submit]")
+            assert "Vérifiez votre boîte" in page.inner_text("h1")
+            wait_for_mail(sink, 2)  # the issue sent above, then the confirmation
+            page.goto(service.url + confirm_link(sink))
+            page.click("text=Je confirme")
+            assert page.inner_text("h1") == "Inscription confirmée"
+            assert status_of(store, "visiteuse@example.org") == "active"
+
+            message = next(m for m in sink.recorder.messages if m["To"].addresses[0].addr_spec == "ancien@example.org")
+            link = str(message["List-Unsubscribe"]).split("<")[1].split(">")[0]
+            page.goto(link.replace("https://news.example.org", service.url))
+            assert status_of(store, "ancien@example.org") == "active"
+            page.click("text=Me désinscrire")
+            assert "désinscrit" in page.inner_text("h1")
+            assert status_of(store, "ancien@example.org") == "unsubscribed"
+
+            page.goto(f"{service.url}/archive/")
+            assert page.evaluate("document.documentElement.lang") == "fr"
+            assert page.evaluate("document.documentElement.scrollWidth") <= 375
+            ARTIFACTS.mkdir(exist_ok=True)
+            page.screenshot(path=str(ARTIFACTS / "archive-375px.png"), full_page=True)
+        finally:
+            browser.close()
+
+
+def test_the_embeddable_form_prefills_the_subscription_page(service: Service) -> None:
+    page = requests.get(f"{service.url}/subscribe", params={"email": "lea@example.org", "first_name": "Léa<b>"})
+    assert 'value="lea@example.org"' in page.text and 'value="Léa&lt;b&gt;"' in page.text
