@@ -411,7 +411,7 @@ def send(project: Project, day: date | None, test_addresses: tuple[str, ...], dr
 
         newsletter send 2026-11-24 --dry-run && newsletter send 2026-11-24
     """
-    from newsletter.dispatch import dry_run as plan, send_issue, send_test
+    from newsletter.dispatch import dry_run as plan, send_test
     from newsletter.render.mime import Recipient
     from newsletter.store.subscribers import normalize_address
 

@@ -17,7 +17,6 @@ import time
 from pathlib import Path
 from typing import Callable
 
-import pytest
 
 from newsletter.store.database import open_store
 from newsletter.store.models import DeliveryStatus

@@ -99,6 +99,10 @@ def test_the_gate_says_why_an_issue_is_not_ready(project: Path, issue_dir: Path,
     assert readiness(settings, store, DAY).state == "waiting approval"
     approve(issue_dir, "Camille", NOW)
     assert readiness(settings, store, DAY).ready
+    (issue_dir / "issue.yaml").write_text((issue_dir / "issue.yaml").read_text(encoding="utf-8") + "\n",
+                                          encoding="utf-8")
+    stale = readiness(settings, store, DAY)
+    assert stale.state == "waiting approval" and "changed since (issue.yaml)" in stale.reason
     (issue_dir / "03-reseaux.md").write_text("---\ntitle: sans source\n---\nTexte.\n", encoding="utf-8")
     gate = readiness(settings, store, DAY)
     assert gate.state == "failing" and "03-reseaux.md" in gate.reason
@@ -214,7 +218,7 @@ def test_after_a_downtime_a_recent_miss_is_sent_and_an_old_one_skipped(project: 
 
 
 def test_two_scheduler_processes_on_one_database_send_once(project: Path, issue_dir: Path, store: Store) -> None:
-    settings = configure(project)
+    configure(project)
     add_people(store, 30)
     approve(issue_dir, "Camille", NOW)
     env = {**os.environ, "NEWSLETTER_SECRET_KEY": SECRET, "PYTHONPATH": str(REPO)}
