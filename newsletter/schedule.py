@@ -46,6 +46,8 @@ JOB_FUNCTION = "newsletter.schedule:_job"
 DAILY_JOB = "daily"
 #: How often the scheduler wakes up to see jobs another process added (``send --at``).
 HEARTBEAT_SECONDS = 30.0
+#: The reason recorded for a send cut short by a stop request; the next start resumes it.
+INTERRUPTED = "interrupted by a stop"
 
 
 def utc_now() -> datetime:
@@ -172,6 +174,15 @@ def claim_dispatch(store: Store, day: date, run_id: str, now: datetime) -> bool:
         return bool(getattr(taken, "rowcount", 0))
 
 
+def interrupted(store: Store, since: datetime) -> list[tuple[date, datetime]]:
+    """Days whose send a stop request cut short after ``since``: (day, when it stopped)."""
+    with store.session() as session:
+        rows = session.execute(select(Dispatch.issue_date, Dispatch.updated_at).where(
+            Dispatch.state == DispatchState.WAITING.value, Dispatch.reason.startswith(INTERRUPTED),
+            Dispatch.updated_at >= since)).all()
+    return [(day, when) for day, when in rows]
+
+
 def set_dispatch(store: Store, day: date, state: DispatchState, now: datetime, *, reason: str = "",
                  alerted: str | None = None) -> None:
     """Record where the day's dispatch stands (creating the row if needed)."""
@@ -286,8 +297,11 @@ class Scheduler:
             self._retry_later(day, due, self.clock())
             return "send failed"
         finished = report.pending == 0
+        reason = "" if finished else f"{report.pending} recipients pending ({report.stopped or 'retries'})"
+        if not finished and self.stop.is_set():
+            reason = f"{INTERRUPTED}: {reason}"  # the next start resumes it (see heartbeat)
         set_dispatch(self.store, day, DispatchState.DONE if finished else DispatchState.WAITING, self.clock(),
-                     reason="" if finished else f"{report.pending} recipients pending ({report.stopped or 'retries'})")
+                     reason=reason)
         event("send_finished", issue=day, sent=report.sent_now, failed=report.failed_now, pending=report.pending,
               counts=report.counts, seconds=round(report.elapsed, 1))
         if not finished and not self.stop.is_set():
@@ -340,6 +354,9 @@ class Scheduler:
                     and not ledger.run_is_alive(record["run_id"], record["updated_at"], now):
                 event("resuming", issue=due.date(), previous_run=record["run_id"])
                 self.run("retry", due.date(), due)
+        for day, since in interrupted(self.store, now - timedelta(minutes=self.settings.schedule.grace_minutes)):
+            event("resuming", issue=day, interrupted_at=since)
+            self.run("retry", day, since)
         upcoming = next_runs(self.settings, now, 1)
         if upcoming and self.settings.schedule.warn_minutes:
             fire = upcoming[0]

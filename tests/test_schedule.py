@@ -270,7 +270,16 @@ def test_sigterm_during_a_send_finishes_cleanly_and_the_send_resumes(project: Pa
     # The message in hand is finished, the rest waits: nothing is left in flight.
     assert 5 <= counts.get("sent", 0) < 120 and set(counts) == {"sent", "pending"}
     assert dispatch_record(store, DAY)["state"] == "waiting"  # type: ignore[index]
-    assert subprocess.run([*cli, "send", DAY.isoformat()], env=env, capture_output=True).returncode == 0
+    # The next start resumes it at once (a plain `newsletter send` would do as well).
+    process = subprocess.Popen([*cli, "schedule", "run"], env=env, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 30
+        while (dispatch_record(store, DAY) or {}).get("state") != "done" and time.monotonic() < deadline:
+            time.sleep(0.1)
+    finally:
+        process.send_signal(signal.SIGTERM)
+        _, err = process.communicate(timeout=30)
+    assert '"event": "resuming"' in err and process.returncode == 0
     assert len(list(outbox.iterdir())) == 120
     assert ledger.counts(store, ledger.find_send(store, DAY) or 0) == {"sent": 120}
 
