@@ -256,7 +256,7 @@ class Scheduler:
               timezone=str(self.settings.schedule_tz), next_run=upcoming[0].isoformat() if upcoming else None)
 
     def shutdown(self) -> None:
-        """Stop taking jobs; a send in progress finishes its current batch and stays resumable."""
+        """Stop taking jobs; a send in progress finishes the message in hand and stays resumable."""
         global _ACTIVE
         self.stop.set()
         self.scheduler.shutdown(wait=True)
