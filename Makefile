@@ -41,6 +41,8 @@ demo: venv
 	@echo "  out/outbox/new/           one .eml per subscriber (open one in a mail client)"
 	@echo "  state/newsletter.db       subscribers and the send ledger: $(BIN)/newsletter status $(SAMPLE)"
 	@echo "Live preview while editing: $(BIN)/newsletter preview $(SAMPLE)"
+	@echo "Public pages (one-click unsubscribe, archive): NEWSLETTER_SECRET_KEY=demo-only-not-secret $(BIN)/newsletter serve"
+	@echo "The next scheduled issues: $(BIN)/newsletter schedule show"
 
 typecheck: venv
 	$(BIN)/mypy
