@@ -29,7 +29,7 @@ from typing import Callable, Iterable, Mapping, Sequence
 from newsletter.config import Settings
 from newsletter.content.check import check_issue
 from newsletter.content.problems import errors
-from newsletter.delivery.base import Adapter, Outgoing, RequestRefused, Result, adapter_class
+from newsletter.delivery.base import Adapter, Outgoing, RequestRefused, Result, adapter_class, send_once
 from newsletter.errors import ContentError, NewsletterError
 from newsletter.render.mime import HeaderInjectionError, MessageFactory, Recipient, message_id
 from newsletter.render.pipeline import RenderedIssue
@@ -370,12 +370,7 @@ def send_test(settings: Settings, day: date, addresses: Iterable[Recipient], *, 
     people = [factory.personal(r) for r in addresses]
     batch = [Outgoing(i, person, settings.newsletter.sender_address,
                       factory.build_from(person) if adapter.wants_mime else None) for i, person in enumerate(people)]
-    adapter.prepare(factory.layout)
-    adapter.open()
-    try:
-        return [result for results in adapter.send(batch, lambda items: None) for result in results]
-    finally:
-        adapter.close()
+    return send_once(adapter, factory.layout, batch)
 
 
 @dataclass

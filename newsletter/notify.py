@@ -15,7 +15,7 @@ from html import escape
 from typing import Mapping
 
 from newsletter.config import Settings
-from newsletter.delivery.base import Outgoing
+from newsletter.delivery.base import Outgoing, send_once
 from newsletter.errors import NewsletterError
 from newsletter.render.mime import BuiltMessage, Layout, Personal
 
@@ -42,13 +42,7 @@ def send_notice(settings: Settings, to: str, subject: str, text: str, *, html: s
     try:
         adapter = make_adapter(settings, environ)
         built = BuiltMessage(to, mid, message.as_bytes(policy=SMTP)) if adapter.wants_mime else None
-        adapter.prepare(layout)
-        adapter.open()
-        try:
-            results = [r for rs in adapter.send([Outgoing(0, person, nl.sender_address, built)], lambda _: None)
-                       for r in rs]
-        finally:
-            adapter.close()
+        results = send_once(adapter, layout, [Outgoing(0, person, nl.sender_address, built)])
     except NewsletterError as err:
         return str(err)
     if results and all(r.ok for r in results):

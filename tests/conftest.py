@@ -5,10 +5,13 @@ from __future__ import annotations
 import shutil
 from datetime import date
 from pathlib import Path
+from typing import Iterator
 
 import pytest
 
 from newsletter.config import Settings, load_settings
+from newsletter.store.database import Store, open_store
+from tests.sink import Sink
 
 REPO = Path(__file__).resolve().parents[1]
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
@@ -34,6 +37,21 @@ def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     shutil.copyfile(REPO / "newsletter.toml", root / "newsletter.toml")
     shutil.copytree(FIXTURES / "issue", root / "issues" / DAY.isoformat())
     return root
+
+
+@pytest.fixture
+def store(project: Path) -> Iterator[Store]:
+    """The project's SQLite store, migrated."""
+    store = open_store("sqlite:///state/newsletter.db", project)
+    yield store
+    store.close()
+
+
+@pytest.fixture
+def sink() -> Iterator[Sink]:
+    """A recording SMTP server on 127.0.0.1."""
+    with Sink() as running:
+        yield running
 
 
 @pytest.fixture

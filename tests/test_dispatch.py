@@ -7,7 +7,6 @@ import email.policy
 import mailbox
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 
@@ -16,7 +15,7 @@ from newsletter.dispatch import Policy, dry_run, send_issue, send_test
 from newsletter.errors import ConfigError, ContentError
 from newsletter.render.mime import Recipient
 from newsletter.store import ledger
-from newsletter.store.database import Store, open_store
+from newsletter.store.database import Store
 from newsletter.store.subscribers import add_subscriber, unsubscribe
 from newsletter.tokens import UNSUBSCRIBE, read_token
 from tests.conftest import DAY, SECRET, item_text, write
@@ -36,24 +35,11 @@ def smtp_config(project: Path, port: int, **extra: object) -> None:
     config.write_text(text, encoding="utf-8")
 
 
-@pytest.fixture
-def store(project: Path) -> Iterator[Store]:
-    store = open_store("sqlite:///state/newsletter.db", project)
-    yield store
-    store.close()
-
-
 def add_people(store: Store, n: int) -> list[str]:
     addresses = [f"lecteur{i:04d}@example.org" for i in range(n)]
     for i, address in enumerate(addresses):
         add_subscriber(store, address, now=NOW, first_name=f"Prénom{i}", last_name="Nom")
     return addresses
-
-
-@pytest.fixture
-def sink() -> Iterator[Sink]:
-    with Sink() as running:
-        yield running
 
 
 def send(settings: Settings, store: Store, **kwargs: object):  # type: ignore[no-untyped-def]

@@ -9,7 +9,6 @@ import sys
 import time
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Iterator
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -22,7 +21,7 @@ from newsletter.errors import ConfigError
 from newsletter.schedule import JOB_FUNCTION, Scheduler, dispatch_record, latest_due, next_runs, readiness, \
     schedule_once
 from newsletter.store import ledger
-from newsletter.store.database import Store, open_store
+from newsletter.store.database import Store
 from newsletter.store.subscribers import add_subscriber
 from tests.conftest import DAY, SECRET, REPO
 from tests.sink import Sink
@@ -30,19 +29,6 @@ from tests.test_dispatch import smtp_config
 
 PARIS = ZoneInfo("Europe/Paris")
 NOW = datetime(2026, 11, 24, 6, 0, tzinfo=timezone.utc)
-
-
-@pytest.fixture
-def store(project: Path) -> Iterator[Store]:
-    store = open_store("sqlite:///state/newsletter.db", project)
-    yield store
-    store.close()
-
-
-@pytest.fixture
-def sink() -> Iterator[Sink]:
-    with Sink() as running:
-        yield running
 
 
 def add_people(store: Store, n: int) -> None:

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import abc
 import email.utils
-import ipaddress
 import json
 import logging
 from dataclasses import dataclass, field
@@ -34,7 +33,7 @@ import requests
 
 from newsletter import __version__
 from newsletter.config import Settings, secret_from_env
-from newsletter.delivery.base import Adapter, Handover, Outgoing, RequestRefused, Result, option
+from newsletter.delivery.base import Adapter, Handover, Outgoing, RequestRefused, Result, is_loopback, option
 from newsletter.errors import ConfigError
 from newsletter.render.mime import Layout
 
@@ -74,15 +73,6 @@ class Call:
         return len(body) if body is not None else sum(len(str(v)) for _, (_, v) in (self.files or []))
 
 
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
 def parse_retry_after(value: str | None, now: float | None = None) -> float | None:
     """Seconds to wait from a ``Retry-After`` value (seconds or an HTTP date), or None."""
     if not value:
@@ -108,8 +98,15 @@ class ApiAdapter(Adapter, abc.ABC):
     max_batch: ClassVar[int]
     #: The documented maximum size of one request body, when the provider sets one.
     max_request_bytes: ClassVar[int | None] = None
-    #: Production endpoint (``base_url`` overrides it, e.g. for the EU region).
-    default_base_url: ClassVar[str]
+    #: Production endpoint (``base_url`` overrides it).
+    default_base_url: ClassVar[str] = ""
+    #: Region name → endpoint, the first being the default (``region`` picks one).
+    regions: ClassVar[dict[str, str]] = {}
+    #: How the provider's template language writes merge slot *n* (``{}`` stands for *n*);
+    #: empty when the adapter sends finished messages.
+    placeholder: ClassVar[str] = ""
+    #: Text the provider's template language would read as markup, refused in an issue.
+    reserved: ClassVar[tuple[str, ...]] = ()
     #: The option naming the environment variable of the key, and its default.
     key_option: ClassVar[str] = "api_key_env"
     default_key_env: ClassVar[str]
@@ -119,12 +116,19 @@ class ApiAdapter(Adapter, abc.ABC):
 
     def __init__(self, settings: Settings, environ: Mapping[str, str] | None = None) -> None:
         super().__init__(settings, environ)
-        self.base_url = str(option(self, "base_url", str, self.default_base_url)).rstrip("/")
+        default_url = self.default_base_url
+        if self.regions:
+            region = str(option(self, "region", str, next(iter(self.regions))))
+            if region not in self.regions:
+                raise ConfigError(f"newsletter.toml: [delivery.{self.name}] region must be "
+                                  + " or ".join(f'"{r}"' for r in self.regions) + f" (got {region!r})")
+            default_url = self.regions[region]
+        self.base_url = str(option(self, "base_url", str, default_url)).rstrip("/")
         parts = urlsplit(self.base_url)
         if parts.scheme not in ("https", "http") or not parts.hostname:
             raise ConfigError(f"newsletter.toml: [delivery.{self.name}] base_url must be an https URL "
                               f"(got {self.base_url!r})")
-        if parts.scheme == "http" and not _is_loopback(parts.hostname):
+        if parts.scheme == "http" and not is_loopback(parts.hostname):
             raise ConfigError(f"newsletter.toml: [delivery.{self.name}] base_url {self.base_url!r} would send the "
                               "API key in clear text; use https (plain http is allowed only to a loopback address)")
         key_env = str(option(self, self.key_option, str, self.default_key_env))
@@ -136,6 +140,7 @@ class ApiAdapter(Adapter, abc.ABC):
         ca_file = str(option(self, "ca_file", str, ""))
         self.verify: bool | str = ca_file or True
         self.session: requests.Session | None = None
+        self.html = self.text = ""  # the masters in the provider's placeholders (see prepare)
 
     @property
     def connections(self) -> int:
@@ -172,6 +177,17 @@ class ApiAdapter(Adapter, abc.ABC):
         return parse_retry_after(response.headers.get("Retry-After"))
 
     # -- the shared machinery ------------------------------------------------------------
+
+    def prepare(self, layout: Layout) -> None:
+        """Check the issue against the provider's template language; put its placeholders in the masters."""
+        for text in self.reserved:
+            if text in layout.html or text in layout.text:
+                raise ConfigError(f"the issue contains {text!r}, which {self.name}'s template language would read "
+                                  "as a placeholder; reword it or use another adapter")
+        super().prepare(layout)
+        if self.placeholder:
+            self.html = layout.with_placeholders(layout.html, self.placeholder.format)
+            self.text = layout.with_placeholders(layout.text, self.placeholder.format)
 
     def open(self) -> None:
         session = requests.Session()

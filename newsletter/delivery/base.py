@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import abc
 import difflib
+import ipaddress
 import logging
 from dataclasses import dataclass
 from importlib.metadata import entry_points
@@ -194,6 +195,26 @@ def _load_entry_point(name: str) -> None:
                               f"{getattr(cls, 'name', None)!r}; they must match")
         register(cls)
         log.debug("delivery adapter %r loaded from %s", name, point.value)
+
+
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` is this machine (where a plain connection cannot be overheard)."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def send_once(adapter: Adapter, layout: Layout, batch: Sequence[Outgoing]) -> list[Result]:
+    """Send a few messages outside any ledger (test sends, alerts, confirmations), then close."""
+    adapter.prepare(layout)
+    adapter.open()
+    try:
+        return [result for results in adapter.send(batch, lambda items: None) for result in results]
+    finally:
+        adapter.close()
 
 
 def option(adapter: Adapter, key: str, kind: type, default: object = None, *, required: bool = False) -> object:

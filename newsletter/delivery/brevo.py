@@ -22,7 +22,6 @@ import requests
 from newsletter.config import Settings
 from newsletter.delivery.api import ApiAdapter, Call, parse_retry_after
 from newsletter.delivery.base import Outgoing, Result, option, register
-from newsletter.errors import ConfigError
 from newsletter.render.mime import Layout
 
 _SPECIALS = re.compile(r'[()<>\[\]:;@\\,."]')
@@ -44,6 +43,8 @@ class BrevoAdapter(ApiAdapter):
     default_base_url = "https://api.brevo.com"
     default_key_env = "BREVO_API_KEY"
     idempotent = True
+    placeholder = "{{{{ params.s{} }}}}"
+    reserved = ("{{", "{%")
     known_options = ("api_key_env", "tag", *ApiAdapter.common_options)
 
     def __init__(self, settings: Settings, environ: Mapping[str, str] | None = None) -> None:
@@ -55,16 +56,6 @@ class BrevoAdapter(ApiAdapter):
 
     def endpoint(self) -> str:
         return f"{self.base_url}/v3/smtp/email"
-
-    def prepare(self, layout: Layout) -> None:
-        for master in (layout.html, layout.text):
-            if "{{" in master or "{%" in master:
-                raise ConfigError("the issue contains '{{' or '{%', which Brevo's template language would "
-                                  "interpret; reword it or use another adapter")
-        super().prepare(layout)
-        placeholder = "{{{{ params.s{} }}}}".format
-        self._html = layout.with_placeholders(layout.html, placeholder)
-        self._text = layout.with_placeholders(layout.text, placeholder)
 
     def build(self, items: Sequence[Outgoing], layout: Layout) -> Call:
         versions = []
@@ -82,8 +73,8 @@ class BrevoAdapter(ApiAdapter):
             "sender": _contact(layout.sender_address, layout.sender_name),
             "replyTo": {"email": layout.reply_to},
             "subject": layout.subject,
-            "htmlContent": self._html,
-            "textContent": self._text,
+            "htmlContent": self.html,
+            "textContent": self.text,
             "headers": {**dict(layout.headers), "idempotencyKey": key},
             "messageVersions": versions,
         }

@@ -22,14 +22,13 @@ from newsletter.delivery.base import Outgoing, RequestRefused, Result, option, r
 from newsletter.errors import ConfigError
 from newsletter.render.mime import Layout
 
-REGIONS = {"us": "https://api.mailgun.net", "eu": "https://api.eu.mailgun.net"}
-
-
 @register
 class MailgunAdapter(ApiAdapter):
     name = "mailgun"
     max_batch = batch_size = 1000
-    default_base_url = REGIONS["us"]
+    regions = {"us": "https://api.mailgun.net", "eu": "https://api.eu.mailgun.net"}
+    placeholder = "%recipient.s{}%"
+    reserved = ("%recipient",)
     default_key_env = "MAILGUN_API_KEY"
     known_options = ("domain", "region", "api_key_env", "tag", *ApiAdapter.common_options)
 
@@ -39,11 +38,6 @@ class MailgunAdapter(ApiAdapter):
         if not re.fullmatch(r"[A-Za-z0-9.-]+", self.domain):
             raise ConfigError(f"newsletter.toml: [delivery.mailgun] domain must be a domain name such as "
                               f'"mg.example.org" (got {self.domain!r})')
-        region = str(option(self, "region", str, "us"))
-        if region not in REGIONS:
-            raise ConfigError(f'newsletter.toml: [delivery.mailgun] region must be "us" or "eu" (got {region!r})')
-        if "base_url" not in self.options:
-            self.base_url = REGIONS[region]
         self.tag = str(option(self, "tag", str, ""))
 
     def auth_headers(self) -> dict[str, str]:
@@ -52,21 +46,12 @@ class MailgunAdapter(ApiAdapter):
     def endpoint(self) -> str:
         return f"{self.base_url}/v3/{self.domain}/messages"
 
-    def prepare(self, layout: Layout) -> None:
-        if "%recipient" in layout.html or "%recipient" in layout.text:
-            raise ConfigError("the issue contains the text '%recipient', which Mailgun would take for a "
-                              "placeholder; reword it or use another adapter")
-        super().prepare(layout)
-        placeholder = "%recipient.s{}%".format
-        self._html = layout.with_placeholders(layout.html, placeholder)
-        self._text = layout.with_placeholders(layout.text, placeholder)
-
     def build(self, items: Sequence[Outgoing], layout: Layout) -> Call:
         fields: list[tuple[str, str]] = [
             ("from", formataddr((layout.sender_name, layout.sender_address))),
             ("subject", layout.subject),
-            ("text", self._text),
-            ("html", self._html),
+            ("text", self.text),
+            ("html", self.html),
             ("h:Reply-To", layout.reply_to),
             ("h:List-Unsubscribe", "%recipient.unsubscribe%"),
             *((f"h:{name}", value) for name, value in layout.headers),

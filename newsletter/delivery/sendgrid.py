@@ -16,28 +16,19 @@ import requests
 from newsletter.config import Settings
 from newsletter.delivery.api import ApiAdapter, Call
 from newsletter.delivery.base import Outgoing, Result, option, register
-from newsletter.errors import ConfigError
 from newsletter.merge import TOKEN_PREFIX
 from newsletter.render.mime import Layout
-
-REGIONS = {"global": "https://api.sendgrid.com", "eu": "https://api.eu.sendgrid.com"}
-
 
 @register
 class SendGridAdapter(ApiAdapter):
     name = "sendgrid"
     max_batch = batch_size = 1000
-    default_base_url = REGIONS["global"]
+    regions = {"global": "https://api.sendgrid.com", "eu": "https://api.eu.sendgrid.com"}
     default_key_env = "SENDGRID_API_KEY"
     known_options = ("region", "api_key_env", "category", *ApiAdapter.common_options)
 
     def __init__(self, settings: Settings, environ: Mapping[str, str] | None = None) -> None:
         super().__init__(settings, environ)
-        region = str(option(self, "region", str, "global"))
-        if region not in REGIONS:
-            raise ConfigError(f'newsletter.toml: [delivery.sendgrid] region must be "global" or "eu" (got {region!r})')
-        if "base_url" not in self.options:
-            self.base_url = REGIONS[region]
         self.category = str(option(self, "category", str, ""))
 
     def auth_headers(self) -> dict[str, str]:

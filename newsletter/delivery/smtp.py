@@ -14,7 +14,6 @@ at login stop the run with a configuration error.
 
 from __future__ import annotations
 
-import ipaddress
 import logging
 import re
 import smtplib
@@ -23,7 +22,7 @@ import ssl
 from typing import Iterator, Mapping, Sequence
 
 from newsletter.config import Settings, secret_from_env
-from newsletter.delivery.base import Adapter, Handover, Outgoing, Result, option, register
+from newsletter.delivery.base import Adapter, Handover, Outgoing, Result, is_loopback, option, register
 from newsletter.errors import ConfigError, TransientDeliveryError
 
 log = logging.getLogger(__name__)
@@ -31,15 +30,6 @@ log = logging.getLogger(__name__)
 _LEADING_DOT = re.compile(rb"(?m)^\.")
 _QUEUED_AS = re.compile(r"queued as ([\w.@<>-]+)", re.IGNORECASE)
 _HARD_BOUNCE = re.compile(r"\b5\.1\.[0-9]\b")
-
-
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def _reply(code: int, message: bytes | str) -> str:
@@ -59,7 +49,7 @@ class SMTPAdapter(Adapter):
         if self.security not in ("starttls", "tls", "none"):
             raise ConfigError(f'newsletter.toml: [delivery.smtp] security must be "starttls", "tls" or "none" '
                               f"(got {self.security!r})")
-        if self.security == "none" and not _is_loopback(self.host):
+        if self.security == "none" and not is_loopback(self.host):
             raise ConfigError("newsletter.toml: [delivery.smtp] security = \"none\" sends passwords and mail in "
                               f"clear text; it is allowed only to a loopback address, not to {self.host}")
         default_port = {"starttls": 587, "tls": 465, "none": 25}[self.security]

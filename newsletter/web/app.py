@@ -91,8 +91,7 @@ def create_app(settings: Settings, store: Store, secret_key: str, *, environ: Ma
         return {"newsletter": nl, "lang": lang}
 
     def page(template: str, status: int = 200, **context: Any) -> Response:
-        response = Response(render_template(template, **context), status=status, mimetype="text/html")
-        return response
+        return Response(render_template(template, **context), status=status, mimetype="text/html")
 
     def message(title: str, text: str, status: int = 200, **context: Any) -> Response:
         return page("message.html", status, title=title, text=text, **context)

@@ -48,13 +48,6 @@ def fake(request: pytest.FixtureRequest) -> Iterator[FakeProvider]:
         yield running
 
 
-@pytest.fixture
-def store(project: Path) -> Iterator[Store]:
-    store = open_store("sqlite:///state/newsletter.db", project)
-    yield store
-    store.close()
-
-
 def configure(project: Path, fake: FakeProvider, **extra: object) -> Settings:
     config = project / "newsletter.toml"
     text = config.read_text(encoding="utf-8")

@@ -17,7 +17,7 @@ import requests
 from newsletter.audience.csv_reader import CandidateRow
 from newsletter.config import Settings, load_settings
 from newsletter.dispatch import send_issue
-from newsletter.store.database import Store, open_store
+from newsletter.store.database import Store
 from newsletter.store.subscribers import add_subscriber, find_subscriber, import_rows
 from newsletter.tokens import CONFIRM, UNSUBSCRIBE, make_timed_token, make_token
 from newsletter.web.app import create_app
@@ -50,19 +50,6 @@ class Service:
     def __exit__(self, *exc: object) -> None:
         self.server.close()
         self.thread.join(timeout=10)
-
-
-@pytest.fixture
-def sink() -> Iterator[Sink]:
-    with Sink() as running:
-        yield running
-
-
-@pytest.fixture
-def store(project: Path) -> Iterator[Store]:
-    store = open_store("sqlite:///state/newsletter.db", project)
-    yield store
-    store.close()
 
 
 def web_settings(project: Path, sink: Sink, **web: object) -> Settings:
