@@ -84,6 +84,14 @@ class Project:
             self._store = open_store(self.settings.store.url, self.settings.root)
         return self._store
 
+    def existing_store(self) -> "Store | None":
+        """The store if the project has one already (``check`` must not create a database)."""
+        from newsletter.store.database import open_existing_store
+
+        if self._store is None:
+            self._store = open_existing_store(self.settings.store.url, self.settings.root)
+        return self._store
+
     def secret_key(self) -> str:
         return secret_from_env(SECRET_KEY_ENV, purpose="key that signs unsubscribe links")
 
@@ -172,7 +180,7 @@ def check(project: Project, day: date | None) -> None:
     """
     settings = project.settings
     day = project.day(day)
-    report = check_issue(settings, day)
+    report = check_issue(settings, day, store=project.existing_store())
     _print_problems(report.problems, settings.root)
     folder = report.issue.folder.relative_to(settings.root)
     if not report.ok:

@@ -15,6 +15,7 @@ body, and an unsubscribe URL is attribute-escaped inside ``href``.
 
 from __future__ import annotations
 
+import difflib
 import html
 import re
 from dataclasses import dataclass
@@ -29,12 +30,22 @@ TEMPLATE_FIELDS = (*EDITOR_FIELDS, "unsubscribe_url")
 TOKEN_PREFIX = "NLMRG"
 TOKEN_RE = re.compile(TOKEN_PREFIX + r"(\d{1,4})Q")
 
-#: What an editor writes: ``{{ field }}`` or ``{{ field | default("text") }}``.
+#: What an editor writes: ``{{ field }}`` or ``{{ field | default("text") }}``, on one line.
 FIELD_RE = re.compile(
-    r"\{\{\s*(?P<field>[^\s|}]*)\s*"
-    r"(?:\|\s*default\s*\(\s*(?:\"(?P<dq>[^\"]*)\"|'(?P<sq>[^']*)')\s*\)\s*)?"
-    r"(?P<rest>[^}]*)\}\}"
+    r"\{\{\s*(?P<field>[^\s|{}]*)\s*"
+    r"(?:\|\s*default\s*\(\s*(?:\"(?P<dq>[^\"\n]*)\"|'(?P<sq>[^'\n]*)')\s*\)\s*)?"
+    r"(?P<rest>[^{}\n]*)\}\}"
 )
+#: What is left once the well-formed fields are taken out and still looks like one: a
+#: brace next to a name (``{ first_name }``, ``{{ first_name.``, ``first_name }``), a
+#: doubled brace on its own, or a template tag (``{% … %}``).
+SUSPECT_RE = re.compile(
+    r"\{+\s*[A-Za-z_]\w*\s*\}*"
+    r"|[A-Za-z_]\w*\s*\}+"
+    r"|\{\{|\}\}|\{%|%\}"
+)
+_NAME = re.compile(r"[A-Za-z_]\w*")
+_TEMPLATE_STYLE = '{{ first_name }} or {{ first_name | default("…") }}'
 
 
 class Context(str, Enum):
@@ -54,33 +65,60 @@ class Slot:
     default: str = ""
 
 
+def _did_you_mean(name: str) -> str:
+    """``{{ firstname }}`` → ``did you mean {{ first_name }}?``, as unknown config keys get."""
+    close = difflib.get_close_matches(name.lower(), EDITOR_FIELDS, n=1, cutoff=0.6)
+    return f"did you mean {{{{ {close[0]} }}}}?" if close else f"known fields: {', '.join(EDITOR_FIELDS)}"
+
+
+def _suspect(text: str, start: int, end: int) -> FieldUse:
+    shown = text[start:end].strip()
+    name = _NAME.search(shown)
+    if name and name.group(0) in EDITOR_FIELDS:
+        hint = f"write {{{{ {name.group(0)} }}}}"
+    elif name and difflib.get_close_matches(name.group(0).lower(), EDITOR_FIELDS, n=1, cutoff=0.6):
+        hint = _did_you_mean(name.group(0))
+    else:
+        hint = f"write {_TEMPLATE_STYLE}"
+    error = (f"{shown!r} looks like a merge field but is not one, and would be sent as it is; {hint} "
+             "(two braces on each side; if the braces are meant as text, remove them)")
+    return FieldUse(start, end, name.group(0) if name else "", "", error)
+
+
 @dataclass(frozen=True)
 class FieldUse:
-    """One ``{{ … }}`` found in editor text."""
+    """One merge field found in editor text (or a malformed one, then with an ``error``)."""
 
     start: int
     end: int
     field: str
     default: str
     error: str = ""
+    has_default: bool = False
 
 
 def find_fields(text: str) -> list[FieldUse]:
-    """Find every ``{{ … }}`` in ``text``, with an error message for the malformed or unknown."""
-    uses = []
+    """Every merge field in ``text``, in order; malformed, unknown or look-alike ones carry an error."""
+    uses: list[FieldUse] = []
+    pos = 0
     for m in FIELD_RE.finditer(text):
+        uses.extend(_suspects(text, pos, m.start()))
+        pos = m.end()
         field = m.group("field")
+        has_default = m.group("dq") is not None or m.group("sq") is not None
         default = m.group("dq") if m.group("dq") is not None else (m.group("sq") or "")
         error = ""
         if m.group("rest").strip():
-            error = (
-                f"merge field {m.group(0)!r} is not understood; write {{{{ first_name }}}} "
-                f'or {{{{ first_name | default("…") }}}}'
-            )
+            error = f"merge field {m.group(0)!r} is not understood; write {_TEMPLATE_STYLE}"
         elif field not in EDITOR_FIELDS:
-            error = f"unknown merge field {{{{ {field} }}}}; known fields: {', '.join(EDITOR_FIELDS)}"
-        uses.append(FieldUse(m.start(), m.end(), field, default, error))
+            error = f"unknown merge field {{{{ {field} }}}}; {_did_you_mean(field)}"
+        uses.append(FieldUse(m.start(), m.end(), field, default, error, has_default))
+    uses.extend(_suspects(text, pos, len(text)))
     return uses
+
+
+def _suspects(text: str, start: int, end: int) -> list[FieldUse]:
+    return [_suspect(text, start + m.start(), start + m.end()) for m in SUSPECT_RE.finditer(text[start:end])]
 
 
 class MergeSlots:

@@ -72,24 +72,33 @@ intro: |
   Bonjour {{ first_name | default("à toutes et à tous") }}, voici vos infos du jour.
 """
 
-_ITEM_STUB = """\
+#: The placeholder sentences of an item stub. ``check`` refuses any text that still holds one,
+#: so an untouched stub can never be sent.
+STUB_PLACEHOLDERS = (
+    "Deux ou trois phrases, 120 mots au plus.",
+    "Un chiffre clé.",
+    "Un autre chiffre clé.",
+)
+
+_ITEM_STUB = f"""\
 ---
 title: ""            # le titre de l'info (obligatoire)
 source: ""           # qui le dit : « Kantar TNS, Connected Life » (obligatoire)
 url: ""              # facultatif : lien « Lire la suite », en https://
 tag: ""              # facultatif : « Études », « Tendances »…
 ---
-Deux ou trois phrases, 120 mots au plus.
+{STUB_PLACEHOLDERS[0]}
 
-1. Un chiffre clé.
-2. Un autre chiffre clé.
+1. {STUB_PLACEHOLDERS[1]}
+2. {STUB_PLACEHOLDERS[2]}
 """
 
 
 def new_issue(issues_dir: Path, day: date, items: int) -> list[Path]:
     """Create ``issues/DATE`` with an ``issue.yaml`` and ``items`` item stubs.
 
-    The stubs leave the required fields empty, so ``check`` flags them until they are written.
+    The stubs leave the required fields empty and hold placeholder sentences
+    (:data:`STUB_PLACEHOLDERS`), so ``check`` flags them until they are written.
 
     :raises ScaffoldError: when the folder already exists.
     """

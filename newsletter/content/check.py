@@ -11,6 +11,7 @@ import re
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
+from typing import TYPE_CHECKING, Iterable
 
 from newsletter.approval import approval_state
 from newsletter.config import Settings
@@ -19,8 +20,12 @@ from newsletter.content.markdown import is_safe_url
 from newsletter.content.model import Issue, Item
 from newsletter.content.problems import Problem, errors
 from newsletter.errors import RenderError
-from newsletter.merge import find_fields
+from newsletter.merge import FieldUse, find_fields
 from newsletter.render.pipeline import RenderedIssue, render_issue
+from newsletter.scaffold import STUB_PLACEHOLDERS
+
+if TYPE_CHECKING:
+    from newsletter.store.database import Store
 
 SUBJECT_MAX = 78
 PREHEADER_MAX = 110
@@ -28,6 +33,10 @@ IMAGE_TYPES = (".png", ".jpg", ".jpeg", ".gif")
 IMAGE_MAX_BYTES = 1024 * 1024
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f\u2028\u2029]")
 _TAG = re.compile(r"<\s*/?\s*[a-zA-Z][^>]*>")
+#: Characters that no address may hold: they would end the attribute the address is placed in.
+_NOT_IN_URL = re.compile(r"[\s\"<>`\\]")
+#: Fields whose empty value would leave a hole in a sentence ("Bonjour , …").
+_PERSONAL_FIELDS = {"first_name": "first name", "last_name": "last name"}
 #: Realistic per-recipient values for measuring the size a subscriber receives.
 SIZE_PROBE = {
     "first_name": "Marie-Christine",
@@ -71,9 +80,89 @@ def _check_meta(issue: Issue, problems: list[Problem]) -> None:
                                     "use them in the intro or an item"))
 
 
+def _normalized(text: str) -> str:
+    return " ".join(text.split()).casefold()
+
+
+_PLACEHOLDERS = tuple(_normalized(p) for p in STUB_PLACEHOLDERS)
+
+
+def _check_stub_text(path: Path, where: str, text: str, first_line: int, problems: list[Problem]) -> None:
+    """An error for each line of ``text`` still holding a placeholder of the ``newsletter new`` stubs."""
+    for offset, line in enumerate(text.split("\n")):
+        found = next((p for p in STUB_PLACEHOLDERS if _normalized(p) in _normalized(line)), None)
+        if found:
+            problems.append(Problem(path, first_line + offset, f"{where} still holds the placeholder text "
+                                    f"{found!r} written by `newsletter new`; replace it with the real text"))
+
+
+def _check_stubs(issue: Issue, problems: list[Problem]) -> None:
+    path = issue.meta_path
+    for name in ("subject", "preheader"):
+        _check_stub_text(path, f"'{name}'", getattr(issue, name), issue.lines.get(name, 1), problems)
+    _check_stub_text(path, "the intro", issue.intro, issue.intro_line, problems)
+    for item in issue.items:
+        for name in ("title", "source", "url", "image", "image_alt", "tag"):
+            _check_stub_text(item.path, f"'{name}'", getattr(item, name), item.line_of(name), problems)
+        _check_stub_text(item.path, "the text", item.body, item.body_line, problems)
+
+
+def _check_attribute_values(item: Item, problems: list[Problem]) -> None:
+    """Values placed in HTML attributes: addresses must be plain URLs, alt texts without ``"``."""
+    for name in ("url", "image"):
+        bad = _NOT_IN_URL.search(getattr(item, name))
+        if bad:
+            problems.append(Problem(item.path, item.line_of(name), f"'{name}' contains {bad.group(0)!r}, which an "
+                                    "address cannot hold; copy the address again from the browser's address bar "
+                                    "(spaces and quotes are written %20 and %22 there)"))
+    if '"' in item.image_alt:
+        problems.append(Problem(item.path, item.line_of("image_alt"), "'image_alt' contains '\"'; write quotes "
+                                "as « » (a straight double quote would end the alt attribute)"))
+
+
+def _field_uses(issue: Issue) -> Iterable[tuple[Path, int, FieldUse]]:
+    """Every well-formed merge field of the intro and the item texts, with its file and line."""
+    sources = [(issue.meta_path, issue.intro_line, issue.intro)]
+    sources += [(item.path, item.body_line, item.body) for item in issue.items]
+    for path, first_line, text in sources:
+        for use in find_fields(text):
+            if not use.error:
+                yield path, first_line + text.count("\n", 0, use.start), use
+
+
+def _check_defaults(issue: Issue, store: Store | None, problems: list[Problem]) -> None:
+    """Warn about ``{{ first_name }}`` without a default, counting who would get a hole."""
+    counts: dict[str, int | None] = {}
+    for path, line, use in _field_uses(issue):
+        if use.field not in _PERSONAL_FIELDS or use.has_default:
+            continue
+        if use.field not in counts:
+            counts[use.field] = _count_without(store, use.field)
+        label = _PERSONAL_FIELDS[use.field]
+        count = counts[use.field]
+        if count is None:
+            who = f"subscribers without a {label}"
+        elif count == 0:
+            who = f"subscribers without a {label} (none of the active ones today)"
+        else:
+            who = f"{count} active subscriber{'s' if count > 1 else ''} without a {label}"
+        problems.append(Problem(path, line, f"{{{{ {use.field} }}}} has no default, so {who} would read it as "
+                                f"an empty word (\"Bonjour , …\"); write {{{{ {use.field} | default(\"…\") }}}}",
+                                "warning"))
+
+
+def _count_without(store: Store | None, field: str) -> int | None:
+    if store is None:
+        return None
+    from newsletter.store.subscribers import count_active_without
+
+    return count_active_without(store, field)
+
+
 def _check_item(item: Item, issue: Issue, settings: Settings, problems: list[Problem]) -> None:
     limits = settings.content
     path = item.path
+    _check_attribute_values(item, problems)
     _text_field(path, item.line_of("title"), "title", item.title, problems, limit=limits.max_title_chars)
     for name in ("source", "tag", "image_alt"):
         _text_field(path, item.line_of(name), name, getattr(item, name), problems)
@@ -120,16 +209,21 @@ def check_rendered(rendered: RenderedIssue, settings: Settings) -> list[Problem]
     return problems
 
 
-def check_issue(settings: Settings, day: date, *, asset_base: str | None = None) -> CheckReport:
+def check_issue(settings: Settings, day: date, *, asset_base: str | None = None,
+                store: Store | None = None) -> CheckReport:
     """Run every check on the issue of ``day``.
 
     :param asset_base: passed to :func:`render_issue` (``preview`` serves images itself).
+    :param store: the subscriber store, when one exists, to count the subscribers a merge field
+        without a default would leave a hole for; without it the warning has no figure.
 
     :raises IssueNotFoundError: when the issue folder does not exist.
     """
     loaded = load_issue(settings.issues_dir, day, settings.newsletter.items_per_issue)
     issue, problems = loaded.issue, loaded.problems
     _check_meta(issue, problems)
+    _check_stubs(issue, problems)
+    _check_defaults(issue, store, problems)
     for item in issue.items:
         _check_item(item, issue, settings, problems)
     rendered: RenderedIssue | None = None

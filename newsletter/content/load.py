@@ -67,10 +67,12 @@ def _read_text(path: Path, problems: list[Problem]) -> str | None:
 
 def _parse_mapping(
     path: Path, text: str, first_line: int, known: tuple[str, ...], problems: list[Problem]
-) -> tuple[dict[str, str], dict[str, int], dict[str, str]]:
+) -> tuple[dict[str, str], dict[str, int], dict[str, str]] | None:
     """Parse YAML ``text`` (starting at ``first_line`` in ``path``) as a flat mapping of text values.
 
-    :return: values, the line of each key, and each value's style (``|``, ``>``, quote or plain).
+    :return: values, the line of each key, and each value's style (``|``, ``>``, quote or plain);
+        ``None`` when the text is not a readable mapping at all (the problem is reported once,
+        and the caller reports nothing about the keys it could not see).
     """
     values: dict[str, str] = {}
     lines: dict[str, int] = {}
@@ -85,20 +87,20 @@ def _parse_mapping(
             Problem(path, line, f"invalid YAML: {reason}; check the quotes and the indentation "
                     '(put text containing ": " or "#" between double quotes)')
         )
-        return values, lines, styles
+        return None
     except RecursionError:
         problems.append(Problem(path, first_line, "the YAML is nested too deeply; write plain key: value lines"))
-        return values, lines, styles
+        return None
     except yaml.YAMLError as err:
         problems.append(Problem(path, first_line, f"invalid YAML: {err}"))
-        return values, lines, styles
+        return None
     if node is None:
         return values, lines, styles
     if not isinstance(node, yaml.MappingNode):
         problems.append(
             Problem(path, first_line + node.start_mark.line, 'expected "key: value" lines, e.g. title: "…"')
         )
-        return values, lines, styles
+        return None
     for key_node, value_node in node.value:
         line = first_line + key_node.start_mark.line
         if not isinstance(key_node, yaml.ScalarNode):
@@ -156,9 +158,14 @@ def load_item(path: Path, number: int, problems: list[Problem]) -> Item:
     if parts is None:
         return Item(path=path, number=number, title="", source="", body="", body_line=1)
     front, front_line, body, body_line = parts
-    values, lines, _ = _parse_mapping(path, front, front_line, ITEM_KEYS, problems)
-    title = _required(path, values, lines, "title", problems, "Le consommateur français résiste au numérique")
-    source = _required(path, values, lines, "source", problems, "Kantar TNS, Connected Life")
+    parsed = _parse_mapping(path, front, front_line, ITEM_KEYS, problems)
+    values, lines, _ = parsed or ({}, {}, {})
+    if parsed is None:
+        # The YAML error is the one problem: the keys it hides are not "missing".
+        title, source = "", ""
+    else:
+        title = _required(path, values, lines, "title", problems, "Le consommateur français résiste au numérique")
+        source = _required(path, values, lines, "source", problems, "Kantar TNS, Connected Life")
     image = values.get("image", "").strip()
     image_alt = values.get("image_alt", "").strip()
     if image and not image_alt:
@@ -183,7 +190,8 @@ def load_item(path: Path, number: int, problems: list[Problem]) -> Item:
 
 
 def _item_files(folder: Path, problems: list[Problem]) -> list[tuple[int, Path]]:
-    found: dict[int, Path] = {}
+    """The item files in numeric order; every misnamed or duplicated file is reported by name."""
+    found: dict[int, list[Path]] = {}
     for path in sorted(folder.iterdir()):
         if path.suffix.lower() != ".md" or not path.is_file():
             continue
@@ -194,15 +202,15 @@ def _item_files(folder: Path, problems: list[Problem]) -> list[tuple[int, Path]]
                         "rename this file")
             )
             continue
-        number = int(m.group(1))
-        if number in found:
-            problems.append(
-                Problem(path, None, f"two items have the number {number} ({found[number].name} and {path.name}); "
-                        "renumber one")
-            )
-            continue
-        found[number] = path
-    return sorted(found.items())
+        found.setdefault(int(m.group(1)), []).append(path)
+    for number, paths in found.items():
+        if len(paths) > 1:
+            for path in paths:
+                others = ", ".join(p.name for p in paths if p != path)
+                problems.append(Problem(path, None, f"two items have the number {number:02d} (this file and "
+                                        f"{others}); renumber one"))
+    # The first file of a duplicated number is still read, so that its own problems show too.
+    return sorted((number, paths[0]) for number, paths in found.items())
 
 
 def load_issue(issues_dir: Path, day: date, items_per_issue: int) -> LoadedIssue:
@@ -223,8 +231,9 @@ def load_issue(issues_dir: Path, day: date, items_per_issue: int) -> LoadedIssue
     styles: dict[str, str] = {}
     if meta_path.is_file():
         text = _read_text(meta_path, problems)
-        if text is not None:
-            values, lines, styles = _parse_mapping(meta_path, text, 1, ISSUE_KEYS, problems)
+        parsed = _parse_mapping(meta_path, text, 1, ISSUE_KEYS, problems) if text is not None else None
+        if parsed is not None:
+            values, lines, styles = parsed
             _required(meta_path, values, lines, "subject", problems, "Le consommateur français résiste au numérique")
             _required(meta_path, values, lines, "preheader", problems, "Bots, paiement mobile : les chiffres.")
     else:
@@ -235,11 +244,15 @@ def load_issue(issues_dir: Path, day: date, items_per_issue: int) -> LoadedIssue
     intro_line = lines.get("intro", 1) + (1 if styles.get("intro") in ("|", ">") else 0)
 
     items = tuple(load_item(path, number, problems) for number, path in _item_files(folder, problems))
-    if len(items) != items_per_issue:
+    if len(items) < items_per_issue:
         problems.append(
-            Problem(folder, None, f"an issue has {items_per_issue} items; this one has {len(items)}"
-                    + (" (add the missing ones, e.g. with `newsletter new`)" if len(items) < items_per_issue
-                       else " (remove or merge some)"))
+            Problem(folder, None, f"an issue has {items_per_issue} items; this one has {len(items)} "
+                    "(add the missing ones, e.g. with `newsletter new`)")
+        )
+    for position, item in enumerate(items[items_per_issue:], start=items_per_issue + 1):
+        problems.append(
+            Problem(item.path, None, f"an issue has {items_per_issue} items and this file is item {position} "
+                    f"of {len(items)}; remove it or merge it into another item")
         )
     issue = Issue(
         date=day,

@@ -13,6 +13,7 @@ import re
 import textwrap
 from dataclasses import dataclass, field
 from functools import cached_property
+from html import escape
 from pathlib import Path
 from typing import Any
 
@@ -103,6 +104,37 @@ def image_src(item: Item, asset_base: str) -> str:
     return asset_base + item.image.lstrip("./")
 
 
+#: Stand-ins for editor values in the MJML template (see :class:`_EditorValues`).
+VALUE_PREFIX = "NLVAL"
+_VALUE_RE = re.compile(VALUE_PREFIX + r"(\d{1,5})Q")
+#: Stand-ins for converted Markdown in the text template, which the final typography pass skips.
+_TEXT_PREFIX = "NLTXT"
+_TEXT_RE = re.compile(_TEXT_PREFIX + r"(\d{1,5})Q")
+
+
+class _EditorValues:
+    """Carries editor values (titles, URLs, alt texts…) past MJML as plain ASCII tokens.
+
+    Jinja escapes ``"`` in ``href="{{ item.url }}"``, but the MJML compiler decodes its
+    attributes and writes them back unescaped, so a ``"`` in a front-matter value would end
+    the attribute and add others (``onerror=…``). The tokens go through MJML and premailer
+    untouched, and :meth:`restore` puts each value back HTML-escaped (quotes included), which
+    is right both in text and in any attribute, whatever the project's template does.
+    """
+
+    def __init__(self) -> None:
+        self.values: list[str] = []
+
+    def __call__(self, value: str) -> str:
+        if not value:
+            return ""  # keeps {% if item.url %} meaningful
+        self.values.append(value)
+        return f"{VALUE_PREFIX}{len(self.values) - 1}Q"
+
+    def restore(self, html_text: str) -> str:
+        return _VALUE_RE.sub(lambda m: escape(self.values[int(m.group(1))], quote=True), html_text)
+
+
 def render_issue(issue: Issue, settings: Settings, *, asset_base: str | None = None) -> RenderedIssue:
     """Render ``issue`` into its master HTML and text.
 
@@ -158,20 +190,44 @@ def render_issue(issue: Issue, settings: Settings, *, asset_base: str | None = N
     folder = templates_dir(settings)
     html_env = _environment(folder, html=True, slots=slots, typo=typo)
     text_env = _environment(folder, html=False, slots=slots, typo=typo)
-    mjml_source = _render_template(html_env, HTML_TEMPLATE, context)
-    text = _render_template(text_env, TEXT_TEMPLATE, context)
-    html = mjml_to_email_html(mjml_source, template_name=str(folder / HTML_TEMPLATE))
+    text_context, texts = _text_context(context)
+    text = typo(_render_template(text_env, TEXT_TEMPLATE, text_context))
+    # Converted Markdown already had its typography (text nodes only, never code or URLs).
+    text = _TEXT_RE.sub(lambda m: texts[int(m.group(1))], text)
+    editor_values = _EditorValues()
+    mjml_source = _render_template(html_env, HTML_TEMPLATE, _html_context(context, editor_values))
+    html = editor_values.restore(mjml_to_email_html(mjml_source, template_name=str(folder / HTML_TEMPLATE)))
     return RenderedIssue(
         issue=issue,
         subject=subject,
         preheader=preheader,
         html=html,
-        text=_tidy_text(typo(text)),
+        text=_tidy_text(text),
         slots=slots,
         web_url=web_url,
         item_words=[it["words"] for it in items],
         problems=problems,
     )
+
+
+def _html_context(context: dict[str, Any], values: _EditorValues) -> dict[str, Any]:
+    """``context`` with the editor's plain-text values swapped for tokens (see :class:`_EditorValues`)."""
+    issue = dict(context["issue"], subject=values(context["issue"]["subject"]),
+                 preheader=values(context["issue"]["preheader"]))
+    items = [dict(item, **{key: values(item[key]) for key in _ITEM_VALUES}) for item in context["items"]]
+    return dict(context, issue=issue, items=items)
+
+
+_ITEM_VALUES = ("title", "tag", "source", "url", "image_src", "image_alt")
+
+
+def _text_context(context: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
+    """``context`` for the text template, converted Markdown swapped for tokens (and the texts)."""
+    texts = [context["intro_text"]] + [item["body_text"] for item in context["items"]]
+    items = [dict(item, body_text=f"{_TEXT_PREFIX}{n}Q" if item["body_text"] else "")
+             for n, item in enumerate(context["items"], start=1)]
+    intro = f"{_TEXT_PREFIX}0Q" if context["intro_text"] else ""
+    return dict(context, intro_text=intro, items=items), texts
 
 
 def _render_template(env: jinja2.Environment, name: str, context: dict[str, Any]) -> str:

@@ -141,3 +141,27 @@ def open_store(url: str, root: Path) -> Store:
     except SQLAlchemyError as err:
         raise StoreError(f"cannot open the store {url}: {err}") from err
     return Store(engine)
+
+
+def open_existing_store(url: str, root: Path) -> Store | None:
+    """The store at ``url`` when one already exists, else ``None``; never creates a database.
+
+    Read-only callers (``check`` counting subscribers) use it: a project without subscribers
+    yet has no SQLite file, and must not get one from a check. A server database that
+    cannot be reached is ``None`` too (logged), since the caller can do without it.
+    """
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        return None  # reported by the commands that need the store
+    if parsed.drivername.startswith("sqlite"):
+        if not parsed.database or parsed.database == ":memory:":
+            return None
+        path = Path(parsed.database)
+        if not (path if path.is_absolute() else root / path).is_file():
+            return None
+    try:
+        return open_store(url, root)
+    except (StoreError, ConfigError) as err:
+        log.warning("the store could not be opened, so subscribers are not counted: %s", err)
+        return None

@@ -293,3 +293,12 @@ def count_by_status(store: Store) -> dict[str, int]:
     with store.session() as session:
         rows = session.execute(select(Subscriber.status, func.count()).group_by(Subscriber.status)).all()
     return {status: count for status, count in rows}
+
+
+def count_active_without(store: Store, field: str) -> int:
+    """How many active subscribers have an empty ``field`` (``first_name`` or ``last_name``)."""
+    column = {"first_name": Subscriber.first_name, "last_name": Subscriber.last_name}[field]
+    with store.session() as session:
+        query = select(func.count()).where(Subscriber.status == SubscriberStatus.ACTIVE.value,
+                                           func.coalesce(func.trim(column), "") == "")
+        return int(session.execute(query).scalar_one())
