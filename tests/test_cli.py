@@ -123,3 +123,20 @@ def test_init_scaffolds_a_project_that_builds(tmp_path: Path, capsys: pytest.Cap
     assert main(["--project", str(target), "build", sample]) == 0
     assert main(["init", str(target)]) == 1  # refuses to overwrite
     assert "nothing was written" in capsys.readouterr().err
+
+
+def _drop_default(project: Path) -> None:
+    meta = project / "issues" / DAY.isoformat() / "issue.yaml"
+    meta.write_text(meta.read_text(encoding="utf-8").replace('{{ first_name | default("à toutes et à tous") }}',
+                                                             "{{ first_name }}"), encoding="utf-8")
+
+
+def test_check_counts_subscribers_without_a_first_name_but_never_creates_a_database(project: Path) -> None:
+    _drop_default(project)
+    code, out = run(project, "check", DAY.isoformat())
+    assert code == 0 and "subscribers without a first name would read it" in out
+    assert not (project / "state").exists()  # no store: no figure, and no database made for it
+    assert run(project, "subscribers", "add", "zoe@example.org")[0] == 0
+    assert run(project, "subscribers", "add", "max@example.org", "--first-name", "Max")[0] == 0
+    code, out = run(project, "check", DAY.isoformat())
+    assert code == 0 and "1 active subscriber without a first name" in out

@@ -12,12 +12,14 @@ from __future__ import annotations
 import re
 import textwrap
 from html import escape
+from urllib.parse import unquote
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Sequence
 
 import nh3
 from markdown_it import MarkdownIt
+from email_validator import EmailNotValidError, validate_email
 from markdown_it.token import Token
 
 from newsletter.content.problems import Problem
@@ -30,12 +32,42 @@ SAFE_URL = re.compile(r"https?://[^\s/?#]+", re.IGNORECASE)
 _FIELD_MARK = "NLFLD"
 _FIELD_MARK_RE = re.compile(_FIELD_MARK + r"(\d+)Q")
 _WORD = re.compile(r"[^\W_][\w’'-]*")
-_URL_IN_TEXT = re.compile(r"\(?https?://\S+\)?")
+_URL_IN_TEXT = re.compile(r"\(?(?:https?://|mailto:)\S+\)?")
+_CONTROL_OR_SPACE = re.compile(r"[\s\x00-\x1f\x7f<>\"]")
+#: Stand-ins of the render pipeline (:mod:`newsletter.render.pipeline`) for editor values.
+VALUE_PREFIX = "NLVAL"
+TEXT_PREFIX = "NLTXT"
+#: Words used as stand-ins on the way to the email; editor text must not contain them.
+RESERVED = (TOKEN_PREFIX, _FIELD_MARK, VALUE_PREFIX, TEXT_PREFIX)
 
 
 def is_safe_url(url: str) -> bool:
     """True for an absolute ``http://`` or ``https://`` URL with a host."""
     return bool(SAFE_URL.match(url.strip()))
+
+
+def mailto_address(href: str) -> str | None:
+    """The address(es) of a well-formed ``mailto:`` link, else ``None``.
+
+    Every address must be valid (no DNS lookup); a query (``?subject=…``) may follow.
+    """
+    if not href.lower().startswith("mailto:"):
+        return None
+    to = unquote(href[len("mailto:"):].split("?", 1)[0])
+    addresses = [a.strip() for a in to.split(",")]
+    if not to.strip() or any(_CONTROL_OR_SPACE.search(a) for a in addresses):
+        return None
+    try:
+        for address in addresses:
+            validate_email(address, check_deliverability=False)
+    except EmailNotValidError:
+        return None
+    return ", ".join(addresses)
+
+
+def is_safe_link(href: str) -> bool:
+    """Links an item may hold: ``http(s)://`` addresses and well-formed ``mailto:`` links."""
+    return is_safe_url(href) or mailto_address(href) is not None
 
 
 def count_words(text: str) -> int:
@@ -84,12 +116,14 @@ class MarkdownConverter:
         def line_of(offset: int) -> int:
             return first_line + source.count("\n", 0, offset)
 
-        if TOKEN_PREFIX in source or _FIELD_MARK in source:
+        reserved = [word for word in RESERVED if word in source]
+        if reserved:
             problems.append(
-                Problem(path, line_of(max(source.find(TOKEN_PREFIX), source.find(_FIELD_MARK))),
-                        f"the words {TOKEN_PREFIX}/{_FIELD_MARK} are reserved by the merge system; rephrase")
+                Problem(path, line_of(min(source.find(word) for word in reserved)),
+                        f"the words {'/'.join(RESERVED)} are reserved by the merge system; rephrase")
             )
-            source = source.replace(TOKEN_PREFIX, "NL-MRG").replace(_FIELD_MARK, "NL-FLD")
+            for word in reserved:
+                source = source.replace(word, word[:2] + "-" + word[2:])
 
         uses = find_fields(source)
         pieces, pos = [], 0
@@ -106,7 +140,7 @@ class MarkdownConverter:
         self._inspect(tokens, path, first_line, source_lines, problems)
 
         html = self.md.renderer.render(tokens, self.md.options, {})
-        html = nh3.clean(html, tags=ALLOWED_TAGS, attributes=ALLOWED_ATTRIBUTES, url_schemes={"http", "https"})
+        html = nh3.clean(html, tags=ALLOWED_TAGS, attributes=ALLOWED_ATTRIBUTES, url_schemes={"http", "https", "mailto"})
         text = _PlainText(self.text_width).render(tokens)
         words = count_words(_FIELD_MARK_RE.sub("", text))
 
@@ -182,8 +216,9 @@ class MarkdownConverter:
                     href = str(child.attrGet("href") or "")
                     if _FIELD_MARK in href:
                         message, line = "merge fields can be used in text, not inside a link", find_line("{{")
-                    elif not is_safe_url(href):
-                        message = f"link {href[:60]!r} is not allowed: links must be complete http:// or https:// addresses"
+                    elif not is_safe_link(href):
+                        message = (f"link {href[:60]!r} is not allowed: links must be complete http:// or https:// "
+                                   "addresses, or mailto: followed by a valid e-mail address")
                         line = find_line(href)
                     else:
                         continue
@@ -271,6 +306,7 @@ class _PlainText:
                 parts.append(child.content)
             elif t == "link_open" and not child.hidden:
                 href = str(child.attrGet("href") or "")
+                href = mailto_address(href) or href  # the text part shows the address itself
                 link = []
             elif t == "link_close" and link is not None and not child.hidden:
                 label = "".join(link)

@@ -5,7 +5,14 @@ Rules (Imprimerie nationale, as most French newsrooms apply them):
 - a no-break space (U+00A0) before ``:`` and inside « »;
 - a narrow no-break space (U+202F) before ``;``, ``!``, ``?`` and ``%``;
 - a narrow no-break space between the digit groups of large numbers (``2 000``);
-- a no-break space between a number and its unit or currency (``12 km``, ``3 M€``).
+- a no-break space between a number and its unit, so that the two never sit on two lines
+  (``12 km``, ``3 M€``, ``4 minutes``, ``2,5 milliards``). The units (:data:`UNITS`) are
+  time (s, min, h, secondes, minutes, heures, jours, semaines, mois, ans, années, siècles),
+  money (€, k€, M€, Md€, $, £, euros, dollars, centimes), proportions (``%`` gets a narrow
+  one, points), measures (mm, cm, m, km, m², km², ha, km/h, g, kg, t, l, °C, °F, W to GW,
+  kWh to TWh, Ko to To, Mbit/s, Gbit/s, and their names: mètres, kilomètres, grammes, kilos,
+  tonnes, litres, hectares, degrés) and amounts (milliers, millions, milliards), singular or plural;
+- a typographic apostrophe (’) for the straight one inside words (``l'État`` → ``l’État``).
 
 The functions work on *text*, never on markup: callers pass text nodes only, so URLs in
 ``href``, attributes and code are never touched. URLs and e-mail addresses that appear in
@@ -30,11 +37,20 @@ _PERCENT = re.compile(r"(\d)" + _SP + r"*%")
 _OPEN_QUOTE = re.compile("«" + _SP + "*")
 _CLOSE_QUOTE = re.compile(_SP + "*»")
 _THOUSANDS = re.compile(r"(?<![\d,.])\d{1,3}(?:" + _SP + r"\d{3})+(?![\d])")
-_UNITS = (
-    "k€|M€|Md€|Mds€|€|\\$|£|°C|°F|km/h|km|cm|mm|m²|m|kg|g|t|h|min|ms|s|Go|Mo|Ko|To|Gbit/s|Mbit/s"
-    "|millions|milliards|milliers"
+#: The units a number is tied to (documented above and in the README).
+UNITS = (
+    "secondes?", "minutes?", "heures?", "jours?", "semaines?", "mois", "ans?", "années?", "siècles?",
+    "euros?", "dollars?", "centimes?", "points?",
+    "mètres?", "kilomètres?", "centimètres?", "millimètres?", "grammes?", "kilogrammes?", "kilos?", "tonnes?",
+    "litres?", "hectares?", "degrés?",
+    "milliers", "millions?", "milliards?",
+    "k€", "M€", "Mds?€", "€", r"\$", "£", "°C", "°F", "km/h", "km²", "km", "cm", "mm", "m²", "m", "ha",
+    "kg", "g", "t", "l", "h", "min", "ms", "s", "Go", "Mo", "Ko", "To", "Gbit/s", "Mbit/s",
+    "kWh", "MWh", "GWh", "TWh", "W", "kW", "MW", "GW",
 )
-_NUMBER_UNIT = re.compile(r"(\d)" + _SP + r"+(" + _UNITS + r")(?![\w/])")
+_UNITS = "|".join(UNITS)
+_NUMBER_UNIT = re.compile(r"(\d)" + _SP + r"+(" + _UNITS + r")(?![\w/²])")
+_APOSTROPHE = re.compile(r"(?<=[^\W\d_])'(?=[^\W_])")
 
 
 def _french_segment(text: str) -> str:
@@ -45,6 +61,7 @@ def _french_segment(text: str) -> str:
     text = _COLON.sub(NBSP + ":", text)
     text = _OPEN_QUOTE.sub("«" + NBSP, text)
     text = _CLOSE_QUOTE.sub(NBSP + "»", text)
+    text = _APOSTROPHE.sub("’", text)
     return text
 
 

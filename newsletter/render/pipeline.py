@@ -22,7 +22,7 @@ from babel.dates import format_date
 from markupsafe import Markup
 
 from newsletter.config import Settings
-from newsletter.content.markdown import MarkdownConverter, is_safe_url
+from newsletter.content.markdown import TEXT_PREFIX, VALUE_PREFIX, MarkdownConverter, is_safe_url
 from newsletter.content.model import Issue, Item
 from newsletter.content.problems import Problem
 from newsletter.content.typography import typographer
@@ -104,12 +104,9 @@ def image_src(item: Item, asset_base: str) -> str:
     return asset_base + item.image.lstrip("./")
 
 
-#: Stand-ins for editor values in the MJML template (see :class:`_EditorValues`).
-VALUE_PREFIX = "NLVAL"
 _VALUE_RE = re.compile(VALUE_PREFIX + r"(\d{1,5})Q")
-#: Stand-ins for converted Markdown in the text template, which the final typography pass skips.
-_TEXT_PREFIX = "NLTXT"
-_TEXT_RE = re.compile(_TEXT_PREFIX + r"(\d{1,5})Q")
+#: Converted Markdown stands in the text template as a token, which the final typography pass skips.
+_TEXT_RE = re.compile(TEXT_PREFIX + r"(\d{1,5})Q")
 
 
 class _EditorValues:
@@ -224,9 +221,9 @@ _ITEM_VALUES = ("title", "tag", "source", "url", "image_src", "image_alt")
 def _text_context(context: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
     """``context`` for the text template, converted Markdown swapped for tokens (and the texts)."""
     texts = [context["intro_text"]] + [item["body_text"] for item in context["items"]]
-    items = [dict(item, body_text=f"{_TEXT_PREFIX}{n}Q" if item["body_text"] else "")
+    items = [dict(item, body_text=f"{TEXT_PREFIX}{n}Q" if item["body_text"] else "")
              for n, item in enumerate(context["items"], start=1)]
-    intro = f"{_TEXT_PREFIX}0Q" if context["intro_text"] else ""
+    intro = f"{TEXT_PREFIX}0Q" if context["intro_text"] else ""
     return dict(context, intro_text=intro, items=items), texts
 
 

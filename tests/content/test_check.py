@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
+from datetime import date, datetime, timezone
 from pathlib import Path
 from typing import Callable
 
 import pytest
 
 from newsletter.config import load_settings
-from newsletter.content.check import check_issue
+from newsletter.content.check import CheckReport, check_issue
 from newsletter.content.problems import errors
+from newsletter.scaffold import _ITEM_STUB, STUB_PLACEHOLDERS, new_issue
+from newsletter.store.database import Store
+from newsletter.store.subscribers import add_subscriber, unsubscribe
 from tests.conftest import DAY, item_text, write
+
+NOW = datetime(2026, 11, 20, 9, 0, tzinfo=timezone.utc)
 
 Mutation = Callable[[Path], None]
 
@@ -41,7 +47,8 @@ LONG_BODY = " ".join(["mot"] * 121)
 
 CASES: list[tuple[str, Mutation, str, str]] = [
     ("item count", _delete("05-pwc.md"), "issues/2026-11-24", "an issue has 5 items; this one has 4"),
-    ("too many items", _write("06-extra.md", item_text()), "issues/2026-11-24", "this one has 6"),
+    ("too many items", _write("06-extra.md", item_text()), "issues/2026-11-24/06-extra.md",
+     "an issue has 5 items and this file is item 6 of 6"),
     ("missing title", _replace("02-mobile.md", 'title: "Payer avec son mobile ? Non merci"\n', ""),
      "02-mobile.md:1", "'title' is required"),
     ("empty source", _replace("02-mobile.md", 'source: "Kantar TNS, Connected Life"', 'source: ""'),
@@ -92,7 +99,7 @@ CASES: list[tuple[str, Mutation, str, str]] = [
     ("not UTF-8", _write_bytes("02-mobile.md", item_text(title="Caf\xe9").encode("cp1252")),
      "02-mobile.md:2", "not UTF-8"),
     ("bad file name", _write("notes.md", item_text()), "notes.md", "item files are named with their position first"),
-    ("duplicate number", _write("02-autre.md", item_text()), "02-mobile.md", "two items have the number 2"),
+    ("duplicate number", _write("02-autre.md", item_text()), "02-mobile.md", "two items have the number 02"),
     ("missing issue.yaml", _delete("issue.yaml"), "issue.yaml", "issue.yaml is missing"),
     ("CRLF in subject", _replace("issue.yaml", 'subject: "Le consommateur', 'subject: "Bcc: x@evil.example\\r\\nLe'),
      "issue.yaml:1", "contains a line break"),
@@ -166,3 +173,161 @@ def test_word_limit_comes_from_the_config(project: Path) -> None:
                       encoding="utf-8")
     report = check_issue(load_settings(project), DAY)
     assert sum("keep it to 10 or fewer" in p.message for p in report.problems) == 5
+
+
+def _lines(report: CheckReport, root: Path, severity: str = "error") -> list[str]:
+    return [p.format(root) for p in report.problems if p.severity == severity]
+
+
+# --- untouched stub text (issue 11) ---
+
+STUB_CASES = [
+    ("stub body untouched", item_text(body=_ITEM_STUB.split("---\n")[-1]), "02-mobile.md:5", STUB_PLACEHOLDERS[0]),
+    ("stub list line left", item_text(body="Un vrai texte.\n\n1. Un chiffre clé.\n"), "02-mobile.md:7",
+     STUB_PLACEHOLDERS[1]),
+    ("stub sentence inside text", item_text(body="Le texte. Deux ou trois   phrases, 120 mots au plus. Fin."),
+     "02-mobile.md:5", STUB_PLACEHOLDERS[0]),
+    ("stub text in a field", item_text(title="Un autre chiffre clé."), "02-mobile.md:2", STUB_PLACEHOLDERS[2]),
+]
+
+
+@pytest.mark.parametrize(("text", "location", "placeholder"), [c[1:] for c in STUB_CASES],
+                         ids=[c[0] for c in STUB_CASES])
+def test_stub_placeholder_text_is_an_error(project: Path, issue_dir: Path, text: str, location: str,
+                                           placeholder: str) -> None:
+    write(issue_dir / "02-mobile.md", text)
+    report = check_issue(load_settings(project), DAY)
+    lines = _lines(report, project)
+    assert any(location + ":" in line and f"placeholder text {placeholder!r}" in line for line in lines), lines
+    assert not report.ok
+
+
+def test_an_untouched_new_issue_names_each_stub_file(project: Path) -> None:
+    settings = load_settings(project)
+    day = date(2026, 12, 1)
+    new_issue(settings.issues_dir, day, 5)
+    lines = _lines(check_issue(settings, day), project)
+    for n in range(1, 6):
+        assert any(line.startswith(f"issues/2026-12-01/{n:02d}-info-{n}.md:7:") and "placeholder" in line
+                   for line in lines), lines
+
+
+# --- merge fields that are not well formed (issue 11) ---
+
+MALFORMED = [
+    ("{{ first_name.", "'{{ first_name' looks like a merge field", "write {{ first_name }}"),
+    ("{{ first_name }.", "'{{ first_name }' looks like a merge field", "write {{ first_name }}"),
+    ("{ first_name }", "'{ first_name }' looks like a merge field", "write {{ first_name }}"),
+    ("{first_name}", "'{first_name}' looks like a merge field", "write {{ first_name }}"),
+    ("first_name }}", "'first_name }}' looks like a merge field", "write {{ first_name }}"),
+    ("{{ firstname }}", "unknown merge field {{ firstname }}", "did you mean {{ first_name }}?"),
+    ("{{ prenom }}", "unknown merge field {{ prenom }}", "known fields: first_name, last_name, email"),
+    ("{ fist_name }", "'{ fist_name }' looks like a merge field", "did you mean {{ first_name }}?"),
+    ("{% if first_name %}", "'{%' looks like a merge field", "write {{ first_name }}"),
+]
+
+
+@pytest.mark.parametrize("where", ["body", "intro"])
+@pytest.mark.parametrize(("written", "what", "hint"), MALFORMED, ids=[c[0] for c in MALFORMED])
+def test_malformed_merge_fields_are_errors_with_a_hint(project: Path, issue_dir: Path, where: str, written: str,
+                                                        what: str, hint: str) -> None:
+    if where == "body":
+        write(issue_dir / "02-mobile.md", item_text(body=f"Un texte.\nBonjour {written}, voici."))
+        location = "issues/2026-11-24/02-mobile.md:6: "
+    else:
+        _replace("issue.yaml", "voici vos", f"{written} voici vos")(issue_dir)
+        location = "issues/2026-11-24/issue.yaml:4: "
+    report = check_issue(load_settings(project), DAY)
+    lines = _lines(report, project)
+    assert any(line.startswith(location) and what in line and hint in line for line in lines), lines
+    assert not report.ok
+
+
+def test_braces_that_are_not_merge_fields_pass(project: Path, issue_dir: Path) -> None:
+    write(issue_dir / "02-mobile.md", item_text(body='Le format `{"a": 1}` et {{ email }} et { } restent.'))
+    assert check_issue(load_settings(project), DAY).ok
+
+
+# --- a personal field without a default (issue 11) ---
+
+def _add(store: Store, *people: tuple[str, str, bool]) -> None:
+    for address, first_name, active in people:
+        add_subscriber(store, address, now=NOW, first_name=first_name)
+        if not active:
+            unsubscribe(store, address, now=NOW)
+
+
+NO_DEFAULT = [
+    ("first name", "Bonjour {{ first_name }}, voici.", "{{ first_name }} has no default",
+     '{{ first_name | default("…") }}'),
+    ("last name", "Cher {{last_name}}.", "{{ last_name }} has no default", '{{ last_name | default("…") }}'),
+]
+
+
+@pytest.mark.parametrize(("body", "what", "fix"), [c[1:] for c in NO_DEFAULT], ids=[c[0] for c in NO_DEFAULT])
+def test_personal_field_without_default_warns_with_the_count(project: Path, issue_dir: Path, store: Store,
+                                                             body: str, what: str, fix: str) -> None:
+    _add(store, ("a@example.org", "", True), ("b@example.org", "", True), ("c@example.org", "Zoé", True),
+         ("d@example.org", "", False))
+    write(issue_dir / "02-mobile.md", item_text(body=body))
+    report = check_issue(load_settings(project), DAY, store=store)
+    warnings = _lines(report, project, "warning")
+    counted = "2 active subscribers" if "first" in what else "3 active subscribers"
+    assert any(line.startswith("issues/2026-11-24/02-mobile.md:5: ") and what in line and counted in line
+               and fix in line for line in warnings), warnings
+    assert report.ok
+
+
+def test_without_a_store_the_warning_has_no_count(project: Path, issue_dir: Path) -> None:
+    _replace("issue.yaml", '{{ first_name | default("à toutes et à tous") }}', "{{ first_name }}")(issue_dir)
+    warnings = _lines(check_issue(load_settings(project), DAY), project, "warning")
+    assert warnings == ['issues/2026-11-24/issue.yaml:4: warning: {{ first_name }} has no default, so subscribers '
+                        'without a first name would read it as an empty word ("Bonjour , …"); write '
+                        '{{ first_name | default("…") }}']
+
+
+@pytest.mark.parametrize("written", ['{{ first_name | default("vous") }}', "{{ first_name | default('') }}",
+                                     "{{ email }}"])
+def test_fields_with_a_default_do_not_warn(project: Path, issue_dir: Path, store: Store, written: str) -> None:
+    _add(store, ("a@example.org", "", True))
+    write(issue_dir / "02-mobile.md", item_text(body=f"Bonjour {written}."))
+    assert check_issue(load_settings(project), DAY, store=store).problems == []
+
+
+# --- values placed in HTML attributes (issue 11) ---
+
+ATTRIBUTE_CASES = [
+    ("url", {"url": 'https://www.example.org/" onerror="alert(1)'}, "02-mobile.md:4", "'url' contains '\"'"),
+    ("url with a space", {"url": "https://www.example.org/a b"}, "02-mobile.md:4", "'url' contains ' '"),
+    ("image", {"image": 'https://www.example.org/a.png" style="x', "image_alt": "x"}, "02-mobile.md:4",
+     "'image' contains '\"'"),
+    ("image_alt", {"image": "images/barres.png", "image_alt": 'a" onerror="alert(2)'}, "02-mobile.md:5",
+     "'image_alt' contains '\"'"),
+]
+
+
+@pytest.mark.parametrize(("fields", "location", "fragment"), [c[1:] for c in ATTRIBUTE_CASES],
+                         ids=[c[0] for c in ATTRIBUTE_CASES])
+def test_attribute_breaking_values_are_errors(project: Path, issue_dir: Path, fields: dict[str, str],
+                                              location: str, fragment: str) -> None:
+    lines = ["---", 'title: "T"', 'source: "S"'] + [f"{k}: '{v}'" for k, v in fields.items()] + ["---", "Texte.", ""]
+    write(issue_dir / "02-mobile.md", "\n".join(lines))
+    (issue_dir / "images").mkdir(exist_ok=True)
+    report = check_issue(load_settings(project), DAY)
+    assert any(location + ":" in line and fragment in line for line in _lines(report, project)), _lines(report, project)
+
+
+# --- one problem, one line, the right file (issue 11) ---
+
+def test_duplicate_numbers_name_both_files(project: Path, issue_dir: Path) -> None:
+    write(issue_dir / "05-autre.md", item_text())
+    lines = [line for line in _lines(check_issue(load_settings(project), DAY), project) if "number 05" in line]
+    assert sorted(line.split(":")[0] for line in lines) == ["issues/2026-11-24/05-autre.md",
+                                                            "issues/2026-11-24/05-pwc.md"]
+
+
+@pytest.mark.parametrize("name", ["02-mobile.md", "issue.yaml"])
+def test_broken_yaml_is_one_problem(project: Path, issue_dir: Path, name: str) -> None:
+    _replace(name, "\n", '\nbroken: "unclosed\n')(issue_dir)
+    lines = [line for line in _lines(check_issue(load_settings(project), DAY), project) if name in line]
+    assert len(lines) == 1 and "invalid YAML" in lines[0], lines

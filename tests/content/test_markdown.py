@@ -46,7 +46,7 @@ def test_list_and_emphasis_survive() -> None:
 def test_text_writes_links_out_and_wraps_at_78() -> None:
     long = " ".join(["information"] * 30)
     fragment = convert(f"{long} [l'étude](https://www.example.org/etude).")
-    assert "l'étude (https://www.example.org/etude)" in fragment.text
+    assert "l’étude (https://www.example.org/etude)" in fragment.text
     assert all(len(line) <= 78 for line in fragment.text.splitlines() if "https://" not in line)
 
 
@@ -75,3 +75,39 @@ def test_typography_skips_code_and_urls() -> None:
 def test_word_count_ignores_urls() -> None:
     assert count_words("Deux mots (https://www.example.org/un/deux/trois)") == 2
     assert count_words("aujourd’hui c'est 46 % ") == 3
+
+
+def test_apostrophes_become_typographic_in_text_only() -> None:
+    fragment = convert("L'étude d'avril : `l'option` et [l'article](https://example.org/l'a) ou <redaction@example.org>.")
+    assert "L’étude d’avril" in fragment.html and "l’article</a>" in fragment.html
+    assert "<code>l'option</code>" in fragment.html or "<code>l&#x27;option</code>" in fragment.html
+    assert "href=\"https://example.org/l'a\"" in fragment.html or 'href="https://example.org/l%27a"' in fragment.html
+    assert "’" not in fragment.html.split("<code>")[1].split("</code>")[0]
+
+
+MAILTO_OK = [
+    ("[écrire](mailto:redaction@example.org)", 'href="mailto:redaction@example.org"', "écrire (redaction@example.org)"),
+    ("<redaction@example.org>", 'href="mailto:redaction@example.org"', "redaction@example.org"),
+    ("<mailto:redaction@example.org>", 'href="mailto:redaction@example.org"', "redaction@example.org"),
+    ("[nous](mailto:a@example.org?subject=Bonjour%20vous)", 'href="mailto:a@example.org?subject=Bonjour%20vous"',
+     "nous (a@example.org)"),
+]
+
+
+@pytest.mark.parametrize(("source", "href", "text"), MAILTO_OK, ids=[c[0] for c in MAILTO_OK])
+def test_mailto_links_are_allowed(source: str, href: str, text: str) -> None:
+    fragment = convert(f"Écrivez : {source}")
+    assert fragment.problems == []
+    assert href in fragment.html
+    assert text in fragment.text
+
+
+MAILTO_REFUSED = ["mailto:", "mailto:pas-une-adresse", "mailto:a@", "mailto:a@b@example.org",
+                  "mailto:a%0A@example.org", "javascript:alert(1)", "data:text/html,x", "file:///etc/passwd"]
+
+
+@pytest.mark.parametrize("href", MAILTO_REFUSED)
+def test_other_link_schemes_and_bad_mailto_are_refused(href: str) -> None:
+    fragment = convert(f"Écrivez [ici]({href}).")
+    assert [p.message for p in fragment.problems if "is not allowed" in p.message], fragment.problems
+    assert "href" not in fragment.html

@@ -17,13 +17,25 @@ CASES = [
     ("« bonjour »", f"«{NBSP}bonjour{NBSP}»"),
     ("«bonjour»", f"«{NBSP}bonjour{NBSP}»"),
     ("2 000 dirigeants", f"2{NNBSP}000 dirigeants"),
-    ("1 500 000 euros", f"1{NNBSP}500{NNBSP}000 euros"),
+    ("1 500 000 euros", f"1{NNBSP}500{NNBSP}000{NBSP}euros"),
     ("12 km et 3 M€", f"12{NBSP}km et 3{NBSP}M€"),
     ("2,5 milliards", f"2,5{NBSP}milliards"),
     ("à 7:00 précises", "à 7:00 précises"),
     ("voir https://example.org/a?b=1 ici", "voir https://example.org/a?b=1 ici"),
     ("écrire à redaction@example.org", "écrire à redaction@example.org"),
     ("(?)", "(?)"),
+    ("l'État et aujourd'hui", "l’État et aujourd’hui"),
+    ("qu'en 2018", "qu’en 2018"),
+    ("'citation'", "'citation'"),
+    ("voir https://example.org/l'a et a'b@example.org", "voir https://example.org/l'a et a'b@example.org"),
+    ("4 minutes de lecture", f"4{NBSP}minutes de lecture"),
+    ("1 heure, 3 jours, 2 semaines, 6 mois, 20 ans", f"1{NBSP}heure, 3{NBSP}jours, 2{NBSP}semaines, 6{NBSP}mois, "
+     f"20{NBSP}ans"),
+    ("30 euros, 5 dollars, 3 Md€", f"30{NBSP}euros, 5{NBSP}dollars, 3{NBSP}Md€"),
+    ("2 millions, 1 milliard", f"2{NBSP}millions, 1{NBSP}milliard"),
+    ("3 points, 12 km², 40 tonnes, 5 litres, 10 kWh", f"3{NBSP}points, 12{NBSP}km², 40{NBSP}tonnes, "
+     f"5{NBSP}litres, 10{NBSP}kWh"),
+    ("3 mots et 5 marques", "3 mots et 5 marques"),
     ("en 2017 200 personnes", "en 2017 200 personnes"),
 ]
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import re
+from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
@@ -96,3 +98,49 @@ def test_hostile_front_matter_is_escaped(settings: Settings, project: Path, fiel
     rendered = render(settings)
     assert "<script>alert(1)" not in rendered.html and "onerror=alert(2)>" not in rendered.html
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in rendered.html
+
+
+class _Attributes(HTMLParser):
+    """Every (tag, attribute name, value) of a document, as a browser's tokenizer sees them."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.found: list[tuple[str, str, str]] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.found.extend((tag, name, value or "") for name, value in attrs)
+
+
+INJECTIONS = [
+    ("url", 'https://www.example.org/" onerror="alert(1)'),
+    ("image", 'https://www.example.org/a.png" onerror="alert(1)'),
+    ("image_alt", 'a" onerror="alert(1)'),
+    ("title", 'T" onmouseover="alert(1)'),
+    ("url", "https://www.example.org/a?b=1&c='x' style='color:red'"),
+]
+
+
+@pytest.mark.parametrize(("field", "value"), INJECTIONS, ids=[f"{f}-{n}" for n, (f, _) in enumerate(INJECTIONS)])
+def test_front_matter_values_stay_inside_their_attribute(settings: Settings, project: Path, field: str,
+                                                          value: str) -> None:
+    fields = {"title": "T", "source": "S", "url": "https://www.example.org/", "image": "https://www.example.org/a.png",
+              "image_alt": "a"}
+    fields[field] = value
+    lines = ["---"] + [f"{k}: {json.dumps(v)}" for k, v in fields.items()] + ["---", "Texte.", ""]
+    write(project / "issues" / DAY.isoformat() / "02-mobile.md", "\n".join(lines))
+    parser = _Attributes()
+    parser.feed(render(settings).html)
+    names = {name for _, name, _ in parser.found}
+    assert not names & {"onerror", "onmouseover"}
+    assert ("style", "color:red") not in {(n, v) for _, n, v in parser.found}
+    if field != "title":  # the title is text here (MJML drops mj-button's title attribute)
+        # The whole value is one attribute's value, as written.
+        assert any(v == value for _, _, v in parser.found), value
+
+
+def test_code_in_the_text_part_keeps_its_apostrophes(settings: Settings, project: Path) -> None:
+    write(project / "issues" / DAY.isoformat() / "02-mobile.md",
+          item_text(body="L'outil s'appelle `aujourd'hui ; demain` ici.\n\n    code d'exemple : ok\n"))
+    rendered = render(settings)
+    assert "L’outil s’appelle aujourd'hui ; demain ici." in rendered.text
+    assert "    code d'exemple : ok" in rendered.text
