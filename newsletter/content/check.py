@@ -84,13 +84,13 @@ def _normalized(text: str) -> str:
     return " ".join(text.split()).casefold()
 
 
-_PLACEHOLDERS = tuple(_normalized(p) for p in STUB_PLACEHOLDERS)
+_PLACEHOLDERS = [(p, _normalized(p)) for p in STUB_PLACEHOLDERS]
 
 
 def _check_stub_text(path: Path, where: str, text: str, first_line: int, problems: list[Problem]) -> None:
     """An error for each line of ``text`` still holding a placeholder of the ``newsletter new`` stubs."""
     for offset, line in enumerate(text.split("\n")):
-        found = next((p for p in STUB_PLACEHOLDERS if _normalized(p) in _normalized(line)), None)
+        found = next((p for p, normal in _PLACEHOLDERS if normal in _normalized(line)), None)
         if found:
             problems.append(Problem(path, first_line + offset, f"{where} still holds the placeholder text "
                                     f"{found!r} written by `newsletter new`; replace it with the real text"))
