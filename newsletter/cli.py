@@ -494,6 +494,8 @@ def send(project: Project, day: date | None, test_addresses: tuple[str, ...], dr
     folder = issue_folder(settings.issues_dir, day)
     approval = approval_state(folder)
     required = settings.schedule.require_approval and folder.is_dir()  # a missing issue is reported as such
+    if required and not approval.current and override is None and not dry_run:
+        raise refusal(approval, day.isoformat())
     key = project.secret_key()
     if dry_run:
         preview = _refused_by_content(settings, lambda: plan(settings, project.store, day, secret_key=key,
@@ -509,9 +511,7 @@ def send(project: Project, day: date | None, test_addresses: tuple[str, ...], dr
         _show_sample(preview.sample, preview.sample_to)
         click.echo(f"--- Nothing was sent. Send for real with: newsletter send {day.isoformat()}")
         return
-    if required and not approval.current:
-        if override is None:
-            raise refusal(approval, day.isoformat())
+    if required and not approval.current and override is not None:
         import getpass
 
         from newsletter.store.history import record_override
