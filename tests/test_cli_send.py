@@ -304,3 +304,12 @@ def test_add_refuses_names_that_would_break_a_header(cli, value: str, message: s
 def test_add_drops_a_formula_trigger_like_the_import(cli) -> None:  # type: ignore[no-untyped-def]
     assert cli("subscribers", "add", "jean@example.org", "--first-name", "=HYPERLINK(1)")[0] == 0
     assert "jean@example.org                         active        HYPERLINK(1)" in cli("subscribers", "list")[1]
+
+
+def test_an_unclosed_quote_imports_nothing_and_names_the_line(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    source = tmp_path / "crm.csv"
+    rows = ["email,first_name", "r0@example.org,Anne", "r1@example.org,\"O'Brien"]
+    source.write_text("\n".join(rows + [f"r{i}@example.org,Nom{i}" for i in range(2, 2000)]) + "\n", encoding="utf-8")
+    code, out, err = cli("subscribers", "import", str(source))
+    assert code == 1 and f"{source}:3: a quote" in err and "nothing was imported" in err
+    assert "No subscribers yet." in cli("subscribers", "list")[1]

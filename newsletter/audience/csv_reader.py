@@ -208,18 +208,17 @@ def read_subscriber_csv(path: Path, *, check_dns: bool = False,
             line = previous_end + 1
             previous_end = reader.line_num + 1
             if len(raw_lines) > 1:
-                _check_quotes(path, line, raw_lines, cells, columns, delimiter)
+                _check_quotes(path, line, raw_lines, cells, delimiter)
             if not any(_clean(c) for c in cells):
                 continue
             yield _row(cells, columns, line, tz, check_dns)
 
 
-def _check_quotes(path: Path, line: int, raw: list[str], cells: list[str], columns: dict[str | None, int],
-                  delimiter: str) -> None:
+def _check_quotes(path: Path, line: int, raw: list[str], cells: list[str], delimiter: str) -> None:
     """Refuse a row that runs over several lines because of a quote never closed.
 
-    A subscriber's fields never hold a line break, so a line break inside a column the import
-    uses, or a quoted value that the end of the file cuts off, can only be a stray quote, which
+    A quoted value may hold a line break, but a quote that the end of the file cuts off, or a
+    value whose later lines look like rows (a delimiter and an address), is a stray quote that
     would otherwise swallow every following row without a word.
 
     :raises ImportFileError: naming the line where the quote opens.
@@ -229,9 +228,9 @@ def _check_quotes(path: Path, line: int, raw: list[str], cells: list[str], colum
         cut_off = False
     except csv.Error:
         cut_off = True
-    used = {i for name, i in columns.items() if name is not None}
-    broken = [i for i, cell in enumerate(cells) if ("\n" in cell or "\r" in cell) and i in used]
-    if cut_off or broken:
+    swallowed = any(delimiter in rest and "@" in rest
+                    for cell in cells for rest in cell.splitlines()[1:])
+    if cut_off or swallowed:
         raise ImportFileError(
             f"{path}:{line}: a quote (\") opened on this line is never closed, so the value runs over "
             f"{len(raw):,} lines and would swallow the rows after it; nothing was imported",

@@ -142,7 +142,7 @@ def _new_record(row: "CandidateRow", now: datetime, source: str) -> dict[str, ob
     if row.status:
         record.update(status=row.status, consent_at=row.consent_at, consent_source=row.consent_source,
                       created_at=row.created_at or now,
-                      unsubscribed_at=row.unsubscribed_at or (now if row.status in _SUPPRESSED else None))
+                      unsubscribed_at=row.unsubscribed_at)
     else:
         record.update(status=SubscriberStatus.ACTIVE.value, consent_at=row.consent_at or now,
                       consent_source=row.consent_source or source, created_at=now)
