@@ -97,8 +97,8 @@ def test_export_then_import_into_a_new_store_restores_the_list(tmp_path: Path, e
     _export(old, path, excel_fr)
     new = open_store("sqlite:///new.db", tmp_path)
     summary = import_rows(new, read_subscriber_csv(path, default_timezone="Europe/Paris"), now=LATER)
-    assert (summary.added, summary.suppressed, summary.rejected) == (4, 3, 0)
     assert list(list_subscribers(new)) == list(list_subscribers(old))
+    assert (summary.added, summary.suppressed, summary.rejected) == (4, 3, 0)
     old.close()
     new.close()
 
@@ -111,10 +111,10 @@ def test_an_imported_suppression_never_becomes_or_stays_active(tmp_path: Path) -
         ("parti@example.org", "Pierre", "Martin", "active", WHEN, "salon", "", WHEN, None),
     ])
     summary = import_rows(target, read_subscriber_csv(path), now=LATER)
-    assert summary.suppressed == 2 and summary.added == 0
     status = {s.email: (s.status, s.unsubscribed_at) for s in list_subscribers(target)}
     assert status == {"parti@example.org": ("unsubscribed", datetime(2026, 6, 1, 8, 30, tzinfo=timezone.utc)),
                       "rebond@example.org": ("bounced", None)}
+    assert summary.suppressed == 2 and summary.added == 0
     # and a later plain file (no status column) does not bring them back
     plain = tmp_path / "plain.csv"
     plain.write_text("email,first_name\nparti@example.org,Pierre\nrebond@example.org,R\n", encoding="utf-8")
