@@ -313,3 +313,21 @@ def test_an_unclosed_quote_imports_nothing_and_names_the_line(cli, tmp_path: Pat
     code, out, err = cli("subscribers", "import", str(source))
     assert code == 1 and f"{source}:3: a quote" in err and "nothing was imported" in err
     assert "No subscribers yet." in cli("subscribers", "list")[1]
+
+
+@pytest.mark.parametrize("options", [[], ["--excel-fr"]], ids=["csv", "excel-fr"])
+def test_restoring_an_export_keeps_people_who_left_out(cli, project: Path, tmp_path: Path,  # type: ignore[no-untyped-def]
+                                                       options: list[str]) -> None:
+    for address in ("reste@example.org", "parti@example.org", "+g3@example.org"):
+        cli("subscribers", "add", address, "--first-name", "Léa")
+    cli("subscribers", "remove", "parti@example.org")
+    before = cli("subscribers", "list")[1]
+    backup = tmp_path / "sauvegarde.csv"
+    assert cli("subscribers", "export", str(backup), *options)[0] == 0
+    if options:
+        assert backup.read_bytes().decode("utf-8-sig").splitlines()[0].startswith("email;first_name;")
+    (project / "state" / "newsletter.db").unlink()  # a new store
+    code, out, _ = cli("subscribers", "import", str(backup))
+    assert code == 0 and "2 added" in out and "1 recorded as unsubscribed/bounced/complained" in out
+    assert cli("subscribers", "list")[1] == before
+    assert "'+g3" not in before and "+g3@example.org" in before
