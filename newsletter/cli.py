@@ -466,9 +466,12 @@ def send(project: Project, day: date | None, test_addresses: tuple[str, ...], dr
 
     settings = project.settings
     day = project.day(day)
-    if override is not None and not " ".join(override.split()):
-        raise click.BadParameter("give the reason, e.g. --without-approval \"the editor is away; read by phone\"",
-                                 param_hint="--without-approval")
+    if override is not None:
+        override = " ".join(override.split())  # one line, whatever was typed
+        if not override or len(override) > 500:
+            raise click.BadParameter("give the reason in one sentence (500 characters at most), e.g. "
+                                     "--without-approval \"the editor is away; read by phone\"",
+                                     param_hint="--without-approval")
     if at is not None:
         from newsletter.schedule import dispatch_record, schedule_once
         from newsletter.store.history import is_sent
@@ -512,14 +515,11 @@ def send(project: Project, day: date | None, test_addresses: tuple[str, ...], dr
         click.echo(f"--- Nothing was sent. Send for real with: newsletter send {day.isoformat()}")
         return
     if required and not approval.current and override is not None:
-        import getpass
-
         from newsletter.store.history import record_override
 
         rendered = _refused_by_content(settings, lambda: prepare(settings, day))
-        who = " ".join((by or getpass.getuser()).split())
-        record_override(project.store, day, rendered.subject, by=who, reason=" ".join(override.split()),
-                        now=utc_now())
+        who = " ".join((by or "").split())[:200] or _login_name()
+        record_override(project.store, day, rendered.subject, by=who, reason=override, now=utc_now())
         click.secho(f"Sending without approval ({approval.describe()}), recorded as sent by {who}.", fg="yellow")
     elif override is not None:
         click.echo("The approval is in order (or not required); --without-approval changes nothing.")
@@ -544,6 +544,17 @@ def _refused_by_content(settings: Settings, action: Callable[[], R]) -> R:
         return action()
     except ContentError as err:
         raise _refusal(settings, err) from None
+
+
+def _login_name() -> str:
+    """Who runs the command, as the system knows them (a container may have no name for the uid)."""
+    import getpass
+    import os
+
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return f"uid {os.getuid()}"
 
 
 def _address_argument(text: str, option: str) -> str:

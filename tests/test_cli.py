@@ -170,6 +170,7 @@ ERROR_PATHS = [
     ("--at not a time", _nothing, ["send", D, "--at", "demain 7h"], 2, "is not a time"),
     ("--at in the past", _nothing, ["send", D, "--at", "2020-01-01 07:00"], 2, "is in the past"),
     ("empty override", _nothing, ["send", D, "--without-approval", ""], 2, "give the reason"),
+    ("endless override", _nothing, ["send", D, "--without-approval", "x" * 501], 2, "500 characters at most"),
     ("import missing file", _nothing, ["subscribers", "import", "/nonexistent.csv"], 2, "no such file"),
     ("import a folder", _nothing, ["subscribers", "import", "issues"], 2, "is a directory"),
     ("export to no folder", _nothing, ["subscribers", "export", "/nonexistent/x.csv"], 2, "cannot write"),
