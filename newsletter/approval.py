@@ -19,7 +19,7 @@ from typing import Literal
 
 import yaml
 
-from newsletter.errors import ContentError
+from newsletter.errors import ContentError, UsageError
 
 APPROVAL_FILE = "approval.yaml"
 State = Literal["missing", "current", "stale", "unreadable"]
@@ -71,7 +71,7 @@ def approve(folder: Path, by: str, now: datetime) -> ApprovalState:
     """
     by = " ".join(by.split())
     if not by:
-        raise ContentError("an approval needs the approver's name", hint="pass --by \"Prénom Nom\"")
+        raise UsageError("an approval needs the approver's name", hint="pass --by \"Prénom Nom\"")
     record = {"approved_by": by, "approved_at": now.isoformat(timespec="seconds"), "files": digests(folder)}
     text = ("# Written by `newsletter approve`. Editing any file of the issue makes this approval stale.\n"
             + yaml.safe_dump(record, allow_unicode=True, sort_keys=False))
@@ -103,3 +103,18 @@ def approval_state(folder: Path) -> ApprovalState:
     changed = sorted(name for name in recorded.keys() | now.keys() if recorded.get(name) != now.get(name))
     state: State = "stale" if changed else "current"
     return ApprovalState(state, path, str(record["approved_by"]), str(record["approved_at"]), changed)
+
+
+class ApprovalRequiredError(ContentError):
+    """A send was asked for an issue whose required approval is missing, stale or unreadable."""
+
+
+def refusal(state: ApprovalState, day: str) -> ApprovalRequiredError:
+    """The error that refuses to send an issue not approved as it is now (``[schedule] require_approval``),
+    with the two ways out: approve it, or say why not."""
+    verdict = {"missing": "is not approved", "stale": "changed since its approval",
+               "unreadable": "has an unreadable approval"}.get(state.state, "is not approved")
+    return ApprovalRequiredError(
+        f"issue {day} {verdict} ({state.describe()}), and [schedule] require_approval = true; nothing was sent",
+        hint=f"have an editor run `newsletter approve {day}` after reading it, or, to send it anyway, "
+             f"`newsletter send {day} --without-approval \"the reason\"` (recorded with your name)")

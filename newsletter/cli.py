@@ -109,6 +109,16 @@ def _print_problems(problems: list[Problem], root: Path) -> None:
         click.secho(problem.format(root), fg=color, err=False)
 
 
+def _refusal(settings: Settings, err: ContentError) -> NewsletterError:
+    """The error to end on: a broken template is the configuration's fault (exit 2), the rest is content (1)."""
+    templates = settings.templates_dir.resolve()
+    for problem in errors(err.problems):
+        path = problem.path.resolve()
+        if path == templates or templates in path.parents:
+            return ConfigError(f"{problem.format(settings.root)}", hint="fix the template, then run the command again")
+    return err
+
+
 def _summary(problems: list[Problem]) -> str:
     n_err = len(errors(problems))
     n_warn = len(problems) - n_err
@@ -184,11 +194,22 @@ def check(project: Project, day: date | None) -> None:
     _print_problems(report.problems, settings.root)
     folder = report.issue.folder.relative_to(settings.root)
     if not report.ok:
-        raise ContentError(f"{folder}: {_summary(report.problems)}",
-                           hint="fix the lines above, then run the check again")
+        raise _refusal(settings, ContentError(f"{folder}: {_summary(report.problems)}", report.problems,
+                                              hint="fix the lines above, then run the check again"))
+    from newsletter.approval import approval_state
+
     size = len(report.rendered.html.encode()) // 1024 if report.rendered else 0
-    click.secho(f"{folder}: ready ({len(report.issue.items)} items, {size} KB of HTML, "
-                f"{_summary(report.problems)})", fg="green")
+    approval = approval_state(report.issue.folder)
+    verdict, color = "ready", "green"
+    if approval.state == "stale":
+        shown = ", ".join(approval.changed[:5]) + (" …" if len(approval.changed) > 5 else "")
+        verdict, color = f"approval stale ({shown} changed since); ready to approve again", "yellow"
+    elif approval.state == "unreadable":
+        verdict, color = "approval unreadable; ready to approve again", "yellow"
+    elif settings.schedule.require_approval and not approval.current:
+        verdict, color = "ready to approve", "yellow"
+    click.secho(f"{folder}: {verdict} ({len(report.issue.items)} items, {size} KB of HTML, "
+                f"{_summary(report.problems)})", fg=color)
 
 
 @cli.command()
@@ -215,8 +236,8 @@ def approve(project: Project, day: date | None, by: str | None) -> None:
     report = check_issue(settings, day)
     if not report.ok:
         _print_problems(report.problems, settings.root)
-        raise ContentError(f"issue {day.isoformat()} does not pass the check; it cannot be approved",
-                           hint="fix the lines above, then approve again")
+        raise _refusal(settings, ContentError(f"issue {day.isoformat()} does not pass the check; it cannot be "
+                                              "approved", report.problems, hint="fix the lines above, then approve again"))
     name = by or os.environ.get("NEWSLETTER_EDITOR") or getpass.getuser()
     state = record_approval(report.issue.folder, name, datetime.now(settings.tz))
     click.secho(f"{state.path.relative_to(settings.root)}: {state.describe()}", fg="green")
@@ -240,7 +261,7 @@ def build(project: Project, day: date | None) -> None:
         result = build_issue(settings, day)
     except ContentError as err:
         _print_problems(err.problems, settings.root)
-        raise
+        raise _refusal(settings, err) from None
     _print_problems(result.report.problems, settings.root)
     click.echo(f"Built {day.isoformat()} into {result.folder}:")
     for path in result.files:
@@ -298,7 +319,9 @@ def subscribers_import(project: Project, file: Path, dry_run: bool, source: str,
 
     Headers may be English or French (email/courriel, first_name/prénom, last_name/nom,
     consent_date, consent_source). Rejected rows are listed with their line. Unsubscribed,
-    bounced and complained addresses are never reactivated. The import lands whole or not at all.
+    bounced and complained addresses are never reactivated. A file from `subscribers export`
+    is restored as it was: statuses, consent and dates; a row whose status is unsubscribed,
+    bounced or complained is a suppression. The import lands whole or not at all.
 
     Example:
 
@@ -317,7 +340,9 @@ def subscribers_import(project: Project, file: Path, dry_run: bool, source: str,
     verb = "Would import" if dry_run else "Imported"
     click.echo(f"{verb} {file}: {summary.added} added, {summary.updated} updated, {summary.unchanged} unchanged, "
                f"{summary.duplicates} duplicates merged, {summary.kept_out} unsubscribed/bounced kept out, "
-               f"{summary.rejected} rejected.")
+               f"{summary.rejected} rejected"
+               + (f", {summary.suppressed} recorded as unsubscribed/bounced/complained (suppressions)."
+                  if summary.suppressed else "."))
     if dry_run:
         click.echo("Nothing was written (--dry-run). Run it again without --dry-run to import.")
 
@@ -325,40 +350,54 @@ def subscribers_import(project: Project, file: Path, dry_run: bool, source: str,
 @subscribers.command("export")
 @click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--status", type=click.Choice(STATUSES), help="Only this status.")
+@click.option("--excel-fr", is_flag=True,
+              help="For French Excel: ; separator and dates in the newsletter's time zone (DD/MM/YYYY HH:MM:SS).")
 @pass_project
-def subscribers_export(project: Project, file: Path, status: str | None) -> None:
+def subscribers_export(project: Project, file: Path, status: str | None, excel_fr: bool) -> None:
     """Export subscribers to a CSV file (UTF-8 with BOM, safe to open in a spreadsheet).
+
+    Every status and the consent data are kept: importing the file into another store restores
+    the list, and people who left stay out.
 
     Example:
 
-        newsletter subscribers export abonnes.csv --status active
+        newsletter subscribers export abonnes.csv --excel-fr
     """
-    from newsletter.audience.export import write_subscriber_csv
+    from newsletter.audience.export import EXPORT_COLUMNS, write_subscriber_csv
     from newsletter.store.subscribers import list_subscribers
 
-    rows = ({c: getattr(s, c) for c in ("email", "first_name", "last_name", "status", "consent_at",
-                                          "consent_source", "created_at", "unsubscribed_at")}
-            for s in list_subscribers(project.store, status=status))
-    count = write_subscriber_csv(file, rows)
-    click.echo(f"Exported {count} subscribers to {file}.")
+    settings = project.settings
+    rows = ({c: getattr(s, c) for c in EXPORT_COLUMNS} for s in list_subscribers(project.store, status=status))
+    count = write_subscriber_csv(file, rows, excel_fr=settings.tz if excel_fr else None)
+    click.echo(f"Exported {count} subscribers to {file}" + (" (French Excel: ; and local dates)." if excel_fr
+                                                            else "."))
 
 
 @subscribers.command("list")
 @click.option("--status", type=click.Choice(STATUSES), help="Only this status.")
-@click.option("--limit", type=click.IntRange(min=1), default=50, show_default=True)
+@click.option("--search", metavar="TEXT", help="Only addresses containing TEXT (case-insensitive).")
+@click.option("--limit", type=click.IntRange(min=1), default=50, show_default=True, help="Show at most N rows.")
+@click.option("--all", "show_all", is_flag=True, help="Show every row (no limit).")
 @pass_project
-def subscribers_list(project: Project, status: str | None, limit: int) -> None:
-    """List subscribers (address, status, name) and the count per status.
+def subscribers_list(project: Project, status: str | None, search: str | None, limit: int, show_all: bool) -> None:
+    """List subscribers (address, status, name), how many are shown, and the count per status.
 
     Example:
 
-        newsletter subscribers list --status unsubscribed
+        newsletter subscribers list --search martin --status unsubscribed
     """
-    from newsletter.store.subscribers import count_by_status, list_subscribers
+    from newsletter.store.subscribers import count_by_status, count_subscribers, list_subscribers
 
-    for s in list_subscribers(project.store, status=status, limit=limit):
+    shown = 0
+    for s in list_subscribers(project.store, status=status, search=search, limit=None if show_all else limit):
         name = " ".join(p for p in (s.first_name, s.last_name) if p)
         click.echo(f"{s.email:<40} {s.status:<13} {name}")
+        shown += 1
+    matching = count_subscribers(project.store, status=status, search=search)
+    if shown < matching:
+        click.secho(f"{shown:,} of {matching:,} shown; --limit N or --all for more.", fg="yellow")
+    elif (status or search) and not shown:
+        click.echo("No subscriber matches.")
     counts = count_by_status(project.store)
     click.echo(", ".join(f"{n} {k}" for k, n in sorted(counts.items())) or "No subscribers yet.")
 
@@ -375,10 +414,13 @@ def subscribers_add(project: Project, email: str, first_name: str, last_name: st
 
         newsletter subscribers add helene.martin@example.org --first-name Hélène
     """
+    from newsletter.audience.fields import checked_name
     from newsletter.store.subscribers import add_subscriber
 
-    subscriber, created = add_subscriber(project.store, email, now=utc_now(), first_name=first_name,
-                                         last_name=last_name)
+    address = _address_argument(email, "EMAIL")
+    subscriber, created = add_subscriber(project.store, address, now=utc_now(),
+                                         first_name=checked_name(first_name, "--first-name"),
+                                         last_name=checked_name(last_name, "--last-name"))
     click.echo(f"{'Added' if created else 'Updated'} {subscriber.email}.")
 
 
@@ -394,7 +436,7 @@ def subscribers_remove(project: Project, email: str) -> None:
     """
     from newsletter.store.subscribers import unsubscribe
 
-    subscriber = unsubscribe(project.store, email, now=utc_now())
+    subscriber = unsubscribe(project.store, _address_argument(email, "EMAIL"), now=utc_now())
     click.echo(f"Unsubscribed {subscriber.email}; they will not be mailed again.")
 
 
@@ -406,51 +448,90 @@ def subscribers_remove(project: Project, email: str) -> None:
 @click.option("--limit", type=click.IntRange(min=1), help="Send at most N messages in this run.")
 @click.option("--at", "at", metavar="TIME",
               help='Do not send now: have `schedule run` send it once at this time, e.g. "2026-11-24 07:00".')
+@click.option("--without-approval", "override", metavar="REASON",
+              help="Send although [schedule] require_approval is set and the issue is not approved as it is; "
+                   "the reason and your name are recorded and shown by `status`.")
+@click.option("--by", "by", metavar="NAME", help="Who sends --without-approval (default: the login name).")
 @pass_project
 def send(project: Project, day: date | None, test_addresses: tuple[str, ...], dry_run: bool,
-         limit: int | None, at: str | None) -> None:
+         limit: int | None, at: str | None, override: str | None, by: str | None) -> None:
     """Send an issue to every active subscriber who has not received it yet.
 
     Resumable and idempotent: run it again after a crash or an interruption and only the
     remaining subscribers are served; nobody gets the issue twice. Exit 1 if some messages
-    failed or remain pending (see `newsletter status`).
+    failed or remain pending (see `newsletter status`). When [schedule] require_approval is
+    set, an issue that is not approved as it is now is refused, unless --without-approval
+    says why.
 
     Example:
 
         newsletter send 2026-11-24 --dry-run && newsletter send 2026-11-24
     """
-    from newsletter.dispatch import dry_run as plan, send_test
+    from newsletter.approval import approval_state, refusal
+    from newsletter.content.load import issue_folder
+    from newsletter.dispatch import dry_run as plan, prepare, send_test
     from newsletter.render.mime import Recipient
-    from newsletter.store.subscribers import normalize_address
 
     settings = project.settings
     day = project.day(day)
+    if override is not None:
+        override = " ".join(override.split())  # one line, whatever was typed
+        if not override or len(override) > 500:
+            raise click.BadParameter("give the reason in one sentence (500 characters at most), e.g. "
+                                     "--without-approval \"the editor is away; read by phone\"",
+                                     param_hint="--without-approval")
     if at is not None:
-        from newsletter.schedule import schedule_once
+        from newsletter.schedule import dispatch_record, schedule_once
+        from newsletter.store.history import is_sent
 
         when = _parse_time(at, settings)
+        record = dispatch_record(project.store, day)
+        if is_sent(project.store, day) or (record is not None and record["state"] == "done"):
+            raise ContentError(f"issue {day.isoformat()} was already sent; it is not scheduled again",
+                               hint=f"see `newsletter status {day.isoformat()}`")
         schedule_once(settings, project.store, day, when)
         click.echo(f"Issue {day.isoformat()} will be sent at {when:%Y-%m-%d %H:%M %Z} by `newsletter schedule run` "
                    "(the readiness gate applies).")
         return
-    key = project.secret_key()
     if test_addresses:
-        recipients = [Recipient(normalize_address(a)) for a in test_addresses]
-        results = send_test(settings, day, recipients, secret_key=key)
+        recipients = [Recipient(_address_argument(a, "--test")) for a in test_addresses]
+        key = project.secret_key()
+        results = _refused_by_content(settings, lambda: send_test(settings, day, recipients, secret_key=key))
         for recipient, result in zip(recipients, sorted(results, key=lambda r: r.key)):
             click.echo(f"[TEST] {recipient.email}: {'sent' if result.ok else 'failed: ' + result.error}")
         if not all(r.ok for r in results):
             raise DeliveryError("some test messages were not sent")
         return
+    folder = issue_folder(settings.issues_dir, day)
+    approval = approval_state(folder)
+    required = settings.schedule.require_approval and folder.is_dir()  # a missing issue is reported as such
+    if required and not approval.current and override is None and not dry_run:
+        raise refusal(approval, day.isoformat())
+    key = project.secret_key()
     if dry_run:
-        preview = plan(settings, project.store, day, secret_key=key, limit=limit)
+        preview = _refused_by_content(settings, lambda: plan(settings, project.store, day, secret_key=key,
+                                                              limit=limit))
         click.echo(f"Dry run for {day.isoformat()} through the {settings.delivery.adapter!r} adapter: "
                    f"{preview.recipients} would receive it now, {preview.already_served} already served.")
-        click.echo(f"--- sample message for {preview.sample_to} (first 40 lines) ---")
-        click.echo("\n".join(preview.sample.decode("ascii").splitlines()[:40]))
+        if preview.recipients == 0:
+            click.secho("0 recipients: nobody would receive it now (no active subscriber left to serve; see "
+                        "`newsletter subscribers list`).", fg="yellow")
+        gate = "" if approval.current or not required else \
+            " — `newsletter send` will refuse it until it is approved (or --without-approval REASON)"
+        click.secho(f"Approval: {approval.describe()}{gate}", fg="yellow" if gate else None)
+        _show_sample(preview.sample, preview.sample_to)
         click.echo(f"--- Nothing was sent. Send for real with: newsletter send {day.isoformat()}")
         return
-    report = _send_with_progress(project, day, key, limit)
+    if required and not approval.current and override is not None:
+        from newsletter.store.history import record_override
+
+        rendered = _refused_by_content(settings, lambda: prepare(settings, day))
+        who = " ".join((by or "").split())[:200] or _login_name()
+        record_override(project.store, day, rendered.subject, by=who, reason=override, now=utc_now())
+        click.secho(f"Sending without approval ({approval.describe()}), recorded as sent by {who}.", fg="yellow")
+    elif override is not None:
+        click.echo("The approval is in order (or not required); --without-approval changes nothing.")
+    report = _refused_by_content(settings, lambda: _send_with_progress(project, day, key, limit))
     click.echo(_status_line(report))
     for status, reason, count in report.failures:
         click.secho(f"  {count:>6} {status}: {reason}", fg="yellow" if status == "pending" else "red")
@@ -460,6 +541,60 @@ def send(project: Project, day: date | None, test_addresses: tuple[str, ...], dr
         raise DeliveryError(f"{report.failed_now} failed, {report.pending} pending",
                             hint=f"see `newsletter status {day.isoformat()}`; run `newsletter send "
                                  f"{day.isoformat()}` again to resume")
+
+
+R = TypeVar("R")
+
+
+def _refused_by_content(settings: Settings, action: Callable[[], R]) -> R:
+    """Run ``action``; a check that fails on a broken template ends as a configuration error (exit 2)."""
+    try:
+        return action()
+    except ContentError as err:
+        raise _refusal(settings, err) from None
+
+
+def _login_name() -> str:
+    """Who runs the command, as the system knows them (a container may have no name for the uid)."""
+    import getpass
+    import os
+
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return f"uid {os.getuid()}"
+
+
+def _address_argument(text: str, option: str) -> str:
+    """An address given on the command line, normalized; an invalid one is a usage error (exit 2)."""
+    from newsletter.errors import UsageError
+    from newsletter.store.subscribers import normalize_address
+
+    try:
+        return normalize_address(text)
+    except UsageError:
+        raise
+    except NewsletterError as err:
+        raise UsageError(f"{option} {err}", hint=err.hint or "write a full address, e.g. camille@example.org") \
+            from None
+
+
+def _show_sample(data: bytes, to: str) -> None:
+    """The sample's headers (decoded) and its text part as a reader sees it, not the MIME source."""
+    import email
+    import email.policy
+    from email.message import EmailMessage
+
+    message = email.message_from_bytes(data, policy=email.policy.default)
+    click.echo(f"--- sample message for {to}: headers ---")
+    for name, value in message.items():
+        click.echo(f"{name}: {value}")
+    assert isinstance(message, EmailMessage)
+    part = message.get_body(preferencelist=("plain",))
+    text = part.get_content() if isinstance(part, EmailMessage) else ""
+    lines = text.splitlines()
+    click.echo(f"--- text part ({len(lines)} lines; the HTML part is in `newsletter build`'s email.html) ---")
+    click.echo("\n".join(lines[:60]) + ("\n…" if len(lines) > 60 else ""))
 
 
 def _parse_time(text: str, settings: Settings) -> datetime:
@@ -539,47 +674,110 @@ def _status_line(report: "SendReport") -> str:
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @pass_project
 def status(project: Project, day: date | None, as_json: bool) -> None:
-    """Show what was sent, what failed (grouped by reason) and what is pending.
+    """Show what was sent and when, what failed (grouped by reason), what is pending, and the schedule.
+
+    Exit 1 when the day needs the operator: the scheduler is waiting or skipped it, or it is
+    due (or past due) and not ready or not sent.
 
     Example:
 
         newsletter status 2026-11-24 --json
     """
-    from newsletter.store import ledger
-
     from newsletter.approval import approval_state
     from newsletter.content.load import issue_folder
-    from newsletter.schedule import dispatch_record
+    from newsletter.day_state import day_state
+    from newsletter.store import ledger
+    from newsletter.store.history import send_record
 
     settings = project.settings
     day = project.day(day)
     send_id = ledger.find_send(project.store, day)
+    record = send_record(project.store, day)
     counts = ledger.counts(project.store, send_id) if send_id else {}
     reasons = ledger.failures(project.store, send_id, ["failed", "uncertain", "pending"]) if send_id else []
     approval = approval_state(issue_folder(settings.issues_dir, day))
-    dispatch = dispatch_record(project.store, day)
-    alarm = dispatch is not None and dispatch["state"] in ("waiting", "skipped")
+    state = day_state(settings, project.store, day, utc_now())
+    tz = settings.tz
+
+    def moment(value: datetime | None) -> str | None:
+        return value.astimezone(tz).isoformat(timespec="seconds") if value else None
+
     if as_json:
         click.echo(json.dumps({
             "date": day.isoformat(), "started": send_id is not None, "counts": counts,
+            "started_at": moment(record.started_at) if record else None,
+            "finished_at": moment(record.finished_at) if record else None,
             "problems": [{"status": s, "reason": r, "count": n} for s, r, n in reasons],
             "approval": {"state": approval.state, "by": approval.approved_by, "at": approval.approved_at,
                          "changed": approval.changed},
-            "schedule": None if dispatch is None else {"state": dispatch["state"], "reason": dispatch["reason"]},
+            "without_approval": {"by": record.override_by, "reason": record.override_reason,
+                                 "at": moment(record.override_at)} if record and record.override_by else None,
+            "schedule": {"state": state.dispatch or state.gate, "gate": state.gate, "reason": state.reason,
+                         "due": moment(state.due), "dispatch": state.dispatch,
+                         "dispatch_reason": state.dispatch_reason, "attention": state.alarm or None},
         }, ensure_ascii=False, indent=2))
     else:
-        if send_id is None:
+        if record is None:
             click.echo(f"Issue {day.isoformat()} has not been sent.")
         else:
-            click.echo(f"Issue {day.isoformat()}: " + ", ".join(f"{n} {k}" for k, n in sorted(counts.items())))
+            ended = (f", finished {record.finished_at.astimezone(tz):%Y-%m-%d %H:%M:%S %Z}" if record.finished_at
+                     else ", not finished")
+            click.echo(f"Issue {day.isoformat()}: " + (", ".join(f"{n} {k}" for k, n in sorted(counts.items()))
+                                                       or "no recipient")
+                       + f" (started {record.started_at.astimezone(tz):%Y-%m-%d %H:%M:%S %Z}{ended}).")
         for status_name, reason, count in reasons:
             click.echo(f"  {count:>6} {status_name}: {reason or '(no reason recorded)'}")
         click.echo(f"Approval: {approval.describe()}")
-        if dispatch is not None:
-            click.secho(f"Schedule: {dispatch['state']}" + (f" — {dispatch['reason']}" if dispatch["reason"] else ""),
-                        fg="red" if alarm else None)
-    if alarm:
+        if record is not None and record.override_by:
+            when = f" on {record.override_at.astimezone(tz):%Y-%m-%d %H:%M %Z}" if record.override_at else ""
+            click.secho(f"Sent without approval by {record.override_by}{when}: {record.override_reason}",
+                        fg="yellow")
+        if state.dispatch is not None:
+            click.secho(f"Schedule: {state.dispatch}" + (f" — {state.dispatch_reason}" if state.dispatch_reason
+                                                         else ""), fg="red" if state.alarm else None)
+        due = f"due {state.due:%a %Y-%m-%d %H:%M %Z}" if state.due else "no due time that day"
+        click.secho(f"Gate: {state.gate}" + (f" — {state.reason}" if state.reason else "") + f" ({due})",
+                    fg="red" if state.alarm else None)
+        if state.alarm:
+            click.secho(f"Attention: {state.alarm}.", fg="red")
+    if state.alarm:
         raise click.exceptions.Exit(1)
+
+
+@cli.command()
+@click.option("--limit", type=click.IntRange(min=1), default=30, show_default=True, help="How many issues.")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@pass_project
+def history(project: Project, limit: int, as_json: bool) -> None:
+    """List the issues sent, newest first: date, subject, recipients, sent, failed, bounced,
+    unsubscribed since.
+
+    Example:
+
+        newsletter history --limit 10
+    """
+    from newsletter.store.history import history as sent_issues
+
+    tz = project.settings.tz
+    rows = sent_issues(project.store, limit=limit)
+    if as_json:
+        click.echo(json.dumps([{
+            "date": r.day.isoformat(), "subject": r.subject, "recipients": r.recipients, "sent": r.sent,
+            "failed": r.failed, "bounced": r.bounced, "unsubscribed_since": r.unsubscribed,
+            "started_at": r.started_at.astimezone(tz).isoformat(timespec="seconds"),
+            "finished_at": r.finished_at.astimezone(tz).isoformat(timespec="seconds") if r.finished_at else None,
+            "without_approval_by": r.override_by or None,
+        } for r in rows], ensure_ascii=False, indent=2))
+        return
+    if not rows:
+        click.echo("No issue has been sent yet.")
+        return
+    click.echo(f"{'date':<10}  {'recipients':>10} {'sent':>8} {'failed':>7} {'bounced':>7} {'unsub.':>7}  subject")
+    for r in rows:
+        mark = " (without approval)" if r.override_by else ""
+        mark += "" if r.finished_at else " (not finished)"
+        click.echo(f"{r.day.isoformat():<10}  {r.recipients:>10,} {r.sent:>8,} {r.failed:>7,} {r.bounced:>7,} "
+                   f"{r.unsubscribed:>7,}  {r.subject}{mark}")
 
 
 @cli.group()
@@ -703,13 +901,9 @@ def main(argv: list[str] | None = None) -> int:
     except click.ClickException as exc:
         exc.show()
         return 2
-    except ConfigError as err:
-        click.secho(f"error: {err}", fg="red", err=True)
-        _hint(err)
-        return 2
     except NewsletterError as err:
         click.secho(f"error: {err}", fg="red", err=True)
         _hint(err)
-        return 1
+        return err.exit_code
     return code if isinstance(code, int) else 0  # a command's Exit(n) comes back as a value here
 

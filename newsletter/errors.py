@@ -12,6 +12,8 @@ class NewsletterError(Exception):
     """Root of every error this package raises on purpose."""
 
     hint: str = ""
+    #: The command's exit code when this error ends it: 1 content or delivery, 2 usage or configuration.
+    exit_code: int = 1
 
     def __init__(self, message: str, *, hint: str = "") -> None:
         super().__init__(message)
@@ -25,6 +27,14 @@ class NewsletterError(Exception):
 
 class ConfigError(NewsletterError):
     """A setting in ``newsletter.toml`` or the environment is missing or invalid."""
+
+    exit_code = 2
+
+
+class UsageError(NewsletterError):
+    """A value given on the command line is invalid: an address, a name, a file that cannot be opened."""
+
+    exit_code = 2
 
 
 class ContentError(NewsletterError):
@@ -60,8 +70,16 @@ class PermanentDeliveryError(DeliveryError):
 
 
 class ImportFileError(NewsletterError):
-    """A subscriber file cannot be read at all (missing, not CSV, no email column)."""
+    """A subscriber file cannot be used (not CSV, no email column, an unclosed quote): nothing is imported."""
+
+
+class UnreadableFileError(ImportFileError, UsageError):
+    """The file named on the command line is missing, a folder, or not readable."""
+
+    exit_code = 2
 
 
 class ScaffoldError(NewsletterError):
-    """``init`` or ``new`` would overwrite existing files."""
+    """``init`` or ``new`` would overwrite existing files (the command names the wrong folder or date)."""
+
+    exit_code = 2

@@ -5,6 +5,7 @@ from __future__ import annotations
 import email
 import email.policy
 from pathlib import Path
+from typing import Callable
 
 import click
 import pytest
@@ -37,12 +38,6 @@ def _commands(group: click.Group, prefix: tuple[str, ...] = ()) -> list[tuple[st
 def test_every_command_is_documented_with_an_example(path: tuple[str, ...]) -> None:
     result = CliRunner().invoke(cli, [*path, "--help"])
     assert result.exit_code == 0 and "Example:" in result.output, path
-
-
-def test_check_passes_on_a_good_issue(project: Path) -> None:
-    code, out = run(project, "check", DAY.isoformat())
-    assert code == 0
-    assert "issues/2026-11-24: ready (5 items" in out
 
 
 def test_check_lists_problems_as_file_line_and_exits_1(project: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -110,7 +105,7 @@ def test_new_creates_stubs_that_check_flags(project: Path, capsys: pytest.Captur
     assert sorted(p.name for p in folder.iterdir())[:2] == ["01-info-1.md", "02-info-2.md"]
     assert main(["--project", str(project), "check", "2026-12-01"]) == 1
     assert "'title' is required" in capsys.readouterr().out
-    assert main(["--project", str(project), "new", "2026-12-01"]) == 1  # never overwrites
+    assert main(["--project", str(project), "new", "2026-12-01"]) == 2  # never overwrites
 
 
 def test_init_scaffolds_a_project_that_builds(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -121,7 +116,7 @@ def test_init_scaffolds_a_project_that_builds(tmp_path: Path, capsys: pytest.Cap
         assert (target / name).is_file(), name
     sample = next((target / "issues").iterdir()).name
     assert main(["--project", str(target), "build", sample]) == 0
-    assert main(["init", str(target)]) == 1  # refuses to overwrite
+    assert main(["init", str(target)]) == 2  # refuses to overwrite
     assert "nothing was written" in capsys.readouterr().err
 
 
@@ -140,3 +135,118 @@ def test_check_counts_subscribers_without_a_first_name_but_never_creates_a_datab
     assert run(project, "subscribers", "add", "max@example.org", "--first-name", "Max")[0] == 0
     code, out = run(project, "check", DAY.isoformat())
     assert code == 0 and "1 active subscriber without a first name" in out
+
+
+# -- exit codes: 1 content or delivery problems, 2 usage or configuration errors ---------------
+
+
+def _broken_template(project: Path) -> None:
+    import shutil
+
+    from tests.conftest import REPO
+
+    shutil.copytree(REPO / "templates", project / "templates")
+    text = project / "templates" / "email.txt.j2"
+    text.write_text(text.read_text(encoding="utf-8") + "\n{% if %}\n", encoding="utf-8")
+
+
+def _no_email_column(project: Path) -> None:
+    write(project / "contacts.csv", "nom;prénom\nDupont;Jean\n")
+
+
+def _unclosed_quote(project: Path) -> None:
+    write(project / "contacts.csv", "email,first_name\nr1@example.org,\"O'Brien\nr2@example.org,Jean\n")
+
+
+def _bad_cron(project: Path) -> None:
+    config = project / "newsletter.toml"
+    config.write_text(config.read_text(encoding="utf-8").replace('cron = "0 7 * * mon-fri"', 'cron = "0 25 * * *"'),
+                      encoding="utf-8")
+
+
+def _bad_toml(project: Path) -> None:
+    (project / "newsletter.toml").write_text("[newsletter\nname = 1\n", encoding="utf-8")
+
+
+def _bad_item(project: Path) -> None:
+    write(project / "issues" / DAY.isoformat() / "02-mobile.md", item_text(title=""))
+
+
+def _nothing(project: Path) -> None:
+    pass
+
+
+D = DAY.isoformat()
+ERROR_PATHS = [
+    # usage: a bad argument, option or file named on the command line
+    ("unknown command", _nothing, ["envoyer"], 2, "No such command"),
+    ("unknown option", _nothing, ["check", "--vite"], 2, "No such option"),
+    ("bad date", _nothing, ["check", "24/11/2026"], 2, "write it as YYYY-MM-DD"),
+    ("bad status date", _nothing, ["status", "hier"], 2, "write it as YYYY-MM-DD"),
+    ("test address", _nothing, ["send", D, "--test", "pas-une-adresse"], 2, "--test 'pas-une-adresse' is not a valid"),
+    ("--at not a time", _nothing, ["send", D, "--at", "demain 7h"], 2, "is not a time"),
+    ("--at in the past", _nothing, ["send", D, "--at", "2020-01-01 07:00"], 2, "is in the past"),
+    ("empty override", _nothing, ["send", D, "--without-approval", ""], 2, "give the reason"),
+    ("endless override", _nothing, ["send", D, "--without-approval", "x" * 501], 2, "500 characters at most"),
+    ("import missing file", _nothing, ["subscribers", "import", "/nonexistent.csv"], 2, "no such file"),
+    ("import a folder", _nothing, ["subscribers", "import", "issues"], 2, "is a directory"),
+    ("export to no folder", _nothing, ["subscribers", "export", "/nonexistent/x.csv"], 2, "cannot write"),
+    ("add bad address", _nothing, ["subscribers", "add", "a@b"], 2, "is not a valid address"),
+    ("add name with CR", _nothing, ["subscribers", "add", "a@example.org", "--first-name", "A\rB"], 2,
+     "control character"),
+    ("remove bad address", _nothing, ["subscribers", "remove", "pas-une-adresse"], 2, "is not a valid address"),
+    ("list bad status", _nothing, ["subscribers", "list", "--status", "parti"], 2, "Invalid value"),
+    ("history limit", _nothing, ["history", "--limit", "0"], 2, "Invalid value"),
+    ("approve without name", _nothing, ["approve", D, "--by", " "], 2, "needs the approver's name"),
+    ("new over an issue", _nothing, ["new", D], 2, "nothing was written"),
+    ("init over a project", _nothing, ["init", "."], 2, "nothing was written"),
+    # configuration: newsletter.toml, templates, the environment
+    ("no secret key", _nothing, ["send", D, "--without-approval", "test"], 2, "NEWSLETTER_SECRET_KEY is not set"),
+    ("broken toml", _bad_toml, ["check", D], 2, "newsletter.toml"),
+    ("bad cron", _bad_cron, ["schedule", "show"], 2, "[schedule] cron '0 25 * * *' is not valid"),
+    ("template syntax: check", _broken_template, ["check", D], 2, "template syntax error"),
+    ("template syntax: build", _broken_template, ["build", D], 2, "template syntax error"),
+    ("template syntax: approve", _broken_template, ["approve", D, "--by", "C"], 2, "template syntax error"),
+    # content and data: what the files or the list say
+    ("missing issue", _nothing, ["check", "2030-01-01"], 1, "no issue for 2030-01-01"),
+    ("bad item", _bad_item, ["check", D], 1, "1 error"),
+    ("bad item: build", _bad_item, ["build", D], 1, "nothing was built"),
+    ("unapproved send", _nothing, ["send", D], 1, "is not approved"),
+    ("remove unknown", _nothing, ["subscribers", "remove", "inconnu@example.org"], 1, "is not in the subscriber list"),
+    ("import without email column", _no_email_column, ["subscribers", "import", "contacts.csv"], 1, "no email column"),
+    ("import unclosed quote", _unclosed_quote, ["subscribers", "import", "contacts.csv"], 1, "contacts.csv:2: a quote"),
+    ("status past due", _nothing, ["status", "2026-11-23"], 1, ""),
+]
+
+
+@pytest.mark.parametrize(("setup", "args", "code", "message"), [p[1:] for p in ERROR_PATHS],
+                         ids=[p[0] for p in ERROR_PATHS])
+def test_every_error_path_exits_as_the_readme_says(project: Path, monkeypatch: pytest.MonkeyPatch,
+                                                   capsys: pytest.CaptureFixture[str], setup: Callable[[Path], None],
+                                                   args: list[str], code: int, message: str) -> None:
+    setup(project)
+    monkeypatch.chdir(project)
+    assert main(["--project", str(project), *args]) == code
+    captured = capsys.readouterr()
+    assert message in captured.err + captured.out
+    assert "Traceback" not in captured.err
+
+
+@pytest.mark.parametrize(("approval", "verdict"), [
+    ("not required", "issues/2026-11-24: ready (5 items"),
+    ("missing", "issues/2026-11-24: ready to approve (5 items"),
+    ("current", "issues/2026-11-24: ready (5 items"),
+    ("stale", "issues/2026-11-24: approval stale (02-mobile.md changed since); ready to approve again (5 items"),
+])
+def test_check_says_where_the_approval_stands(project: Path, approval: str, verdict: str) -> None:
+    if approval == "not required":
+        config = project / "newsletter.toml"
+        config.write_text(config.read_text(encoding="utf-8").replace("require_approval = true",
+                                                                     "require_approval = false"), encoding="utf-8")
+    if approval in ("current", "stale"):
+        assert run(project, "approve", DAY.isoformat(), "--by", "Camille Martin")[0] == 0
+    if approval == "stale":
+        item = project / "issues" / DAY.isoformat() / "02-mobile.md"
+        item.write_text(item.read_text(encoding="utf-8") + "\nUne phrase de plus.\n", encoding="utf-8")
+    code, out = run(project, "check", DAY.isoformat())
+    assert code == 0 and verdict in out

@@ -10,6 +10,9 @@ import pytest
 from newsletter.cli import main
 from tests.conftest import DAY, SECRET
 
+#: A weekday far ahead: no due time has come, whatever the day the tests run.
+FUTURE = "2099-06-01"
+
 
 @pytest.fixture
 def cli(project: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]):  # type: ignore[no-untyped-def]
@@ -28,6 +31,7 @@ def test_add_send_status_and_rerun(cli, project: Path) -> None:  # type: ignore[
         assert cli("subscribers", "add", address, "--first-name", "Hélène")[0] == 0
     code, out, _ = cli("subscribers", "list")
     assert code == 0 and "helene.martin@example.org" in out and "2 active" in out
+    assert cli("approve", DAY.isoformat(), "--by", "Camille Martin")[0] == 0
     code, out, _ = cli("send", DAY.isoformat(), "--dry-run")
     assert code == 0 and "2 would receive it now" in out and "List-Unsubscribe-Post" in out
     assert "Nothing was sent" in out
@@ -49,20 +53,21 @@ def test_remove_keeps_the_record_and_add_cannot_bring_them_back(cli) -> None:  #
 
 
 def test_send_without_secret_key_is_a_config_error(cli, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
+    cli("approve", DAY.isoformat(), "--by", "Camille Martin")
     monkeypatch.delenv("NEWSLETTER_SECRET_KEY")
     code, _, err = cli("send", DAY.isoformat())
     assert code == 2 and "NEWSLETTER_SECRET_KEY is not set" in err
 
 
 def test_status_before_any_send(cli) -> None:  # type: ignore[no-untyped-def]
-    code, out, _ = cli("status", DAY.isoformat())
-    assert code == 0 and "has not been sent" in out
+    code, out, _ = cli("status", FUTURE)
+    assert code == 0 and "has not been sent" in out and "Gate: missing" in out
 
 
 @pytest.mark.parametrize("address", ["pas-une-adresse", "a@b", "x@example.org\r\nBcc: y@example.org"])
-def test_invalid_addresses_are_refused(cli, address: str) -> None:  # type: ignore[no-untyped-def]
+def test_invalid_addresses_are_refused_as_usage_errors(cli, address: str) -> None:  # type: ignore[no-untyped-def]
     code, _, err = cli("subscribers", "add", address)
-    assert code == 1 and "is not a valid address" in err
+    assert code == 2 and "is not a valid address" in err
 
 
 def test_test_send_is_not_recorded(cli, project: Path) -> None:  # type: ignore[no-untyped-def]
@@ -116,6 +121,7 @@ def test_switching_to_a_mail_api_is_config_only(cli, project: Path,  # type: ign
         config.write_text(config.read_text(encoding="utf-8").replace(
             'adapter = "outbox"\nrate_per_second = 20\n', api_config("sendgrid", fake.base_url)), encoding="utf-8")
         cli("subscribers", "add", "lea@example.org", "--first-name", "Léa")
+        cli("approve", DAY.isoformat(), "--by", "Camille Martin")
         monkeypatch.setenv("SENDGRID_API_KEY", "not-the-key")
         code, _, err = cli("send", DAY.isoformat())
         assert code == 2 and "sendgrid answered 401" in err and "not-the-key" not in err
@@ -126,3 +132,202 @@ def test_switching_to_a_mail_api_is_config_only(cli, project: Path,  # type: ign
         assert code == 0 and "1 sent, 0 failed" in out
     assert [m.to for m in fake.inbox] == ["relecture@example.org", "lea@example.org"]
     assert "Bonjour Léa," in fake.inbox[-1].text
+
+
+# -- the approval means something ------------------------------------------------------------
+
+
+def outbox(project: Path) -> list[Path]:
+    folder = project / "out" / "outbox" / "new"
+    return sorted(folder.iterdir()) if folder.is_dir() else []
+
+
+@pytest.mark.parametrize(("prepare", "message"), [
+    ("unapproved", "issue 2026-11-24 is not approved (not approved yet)"),
+    ("stale", "issue 2026-11-24 changed since its approval"),
+])
+def test_a_send_of_an_issue_not_approved_as_it_is_is_refused(cli, project: Path, prepare: str,  # type: ignore[no-untyped-def]
+                                                              message: str) -> None:
+    cli("subscribers", "add", "lea@example.org")
+    if prepare == "stale":
+        cli("approve", DAY.isoformat(), "--by", "Camille Martin")
+        item = project / "issues" / DAY.isoformat() / "02-mobile.md"
+        item.write_text(item.read_text(encoding="utf-8") + "\nUne phrase de plus.\n", encoding="utf-8")
+    code, _, err = cli("send", DAY.isoformat())
+    assert code == 1 and message in err and "nothing was sent" in err
+    assert f"newsletter approve {DAY}" in err and "--without-approval" in err
+    if prepare == "stale":
+        assert "02-mobile.md" in err
+    assert outbox(project) == []
+    code, out, _ = cli("status", DAY.isoformat())
+    assert "has not been sent" in out
+
+
+def test_without_approval_sends_and_records_who_and_why(cli, project: Path) -> None:  # type: ignore[no-untyped-def]
+    cli("subscribers", "add", "lea@example.org")
+    code, _, err = cli("send", DAY.isoformat(), "--without-approval", "  ")
+    assert code == 2 and "give the reason" in err
+    code, out, _ = cli("send", DAY.isoformat(), "--without-approval", "Camille est absente ; relu au téléphone",
+                       "--by", "Dominique Roux")
+    assert code == 0 and "Sending without approval" in out and "1 sent" in out
+    assert len(outbox(project)) == 1
+    code, out, _ = cli("status", DAY.isoformat())
+    assert "Sent without approval by Dominique Roux on " in out
+    assert out.rstrip().endswith("Camille est absente ; relu au téléphone") or \
+        "Camille est absente ; relu au téléphone" in out
+    code, out, _ = cli("status", DAY.isoformat(), "--json")
+    record = json.loads(out)["without_approval"]
+    assert record["by"] == "Dominique Roux" and record["reason"] == "Camille est absente ; relu au téléphone"
+    code, out, _ = cli("history")
+    assert "(without approval)" in out
+
+
+def test_without_approval_defaults_to_the_login_name(cli, project: Path,  # type: ignore[no-untyped-def]
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("LOGNAME", "operateur")
+    monkeypatch.setenv("USER", "operateur")
+    cli("subscribers", "add", "lea@example.org")
+    assert cli("send", DAY.isoformat(), "--without-approval", "urgence")[0] == 0
+    out = json.loads(cli("status", DAY.isoformat(), "--json")[1])
+    assert out["without_approval"]["by"] == "operateur"
+
+
+def test_dry_run_says_the_send_will_be_refused(cli) -> None:  # type: ignore[no-untyped-def]
+    cli("subscribers", "add", "lea@example.org")
+    code, out, _ = cli("send", DAY.isoformat(), "--dry-run")
+    assert code == 0
+    assert "Approval: not approved yet — `newsletter send` will refuse it until it is approved" in out
+
+
+def test_send_at_refuses_an_issue_already_sent(cli, project: Path) -> None:  # type: ignore[no-untyped-def]
+    cli("subscribers", "add", "lea@example.org")
+    cli("approve", DAY.isoformat(), "--by", "Camille Martin")
+    assert cli("send", DAY.isoformat())[0] == 0
+    code, _, err = cli("send", DAY.isoformat(), "--at", "2099-01-01 07:00")
+    assert code == 1 and "issue 2026-11-24 was already sent; it is not scheduled again" in err
+
+
+# -- plain answers -------------------------------------------------------------------------
+
+
+def test_dry_run_shows_headers_and_the_text_as_read(cli) -> None:  # type: ignore[no-untyped-def]
+    cli("subscribers", "add", "helene@example.org", "--first-name", "Hélène")
+    cli("approve", DAY.isoformat(), "--by", "Camille Martin")
+    code, out, _ = cli("send", DAY.isoformat(), "--dry-run")
+    assert code == 0
+    assert "To: Hélène <helene@example.org>" in out or "To: helene@example.org" in out
+    assert "List-Unsubscribe-Post: List-Unsubscribe=One-Click" in out
+    assert "Bonjour Hélène" in out  # decoded, not quoted-printable
+    assert "=C3=A9" not in out and "Content-Transfer-Encoding" not in out.split("--- text part")[1]
+
+
+def test_dry_run_says_when_nobody_would_receive_it(cli) -> None:  # type: ignore[no-untyped-def]
+    code, out, _ = cli("send", DAY.isoformat(), "--dry-run")
+    assert code == 0 and "0 would receive it now" in out
+    assert "0 recipients: nobody would receive it now" in out
+
+
+def test_status_shows_the_schedule_of_a_missing_day(cli) -> None:  # type: ignore[no-untyped-def]
+    code, out, _ = cli("status", "2026-11-23", "--json")  # a Monday, past its 07:00 due time
+    state = json.loads(out)["schedule"]
+    assert code == 1
+    assert state["gate"] == "missing" and state["due"] == "2026-11-23T07:00:00+01:00"
+    assert "was not sent" in state["attention"]
+    code, out, _ = cli("status", FUTURE, "--json")
+    assert code == 0 and json.loads(out)["schedule"]["gate"] == "missing"
+    assert json.loads(out)["schedule"]["attention"] is None
+
+
+def test_status_shows_when_the_send_ran_and_history_lists_it(cli, project: Path) -> None:  # type: ignore[no-untyped-def]
+    from newsletter.store.database import open_store
+    from newsletter.store.subscribers import unsubscribe
+    from datetime import datetime, timezone
+
+    for name in ("lea", "paul", "zoe"):
+        cli("subscribers", "add", f"{name}@example.org")
+    cli("approve", DAY.isoformat(), "--by", "Camille Martin")
+    assert cli("send", DAY.isoformat())[0] == 0
+    store = open_store("sqlite:///state/newsletter.db", project)
+    unsubscribe(store, "paul@example.org", now=datetime(2099, 1, 1, tzinfo=timezone.utc))
+    store.close()
+    code, out, _ = cli("status", DAY.isoformat(), "--json")
+    data = json.loads(out)
+    assert code == 0 and data["started_at"] and data["finished_at"] and data["schedule"]["gate"] == "sent"
+    assert data["started_at"] <= data["finished_at"]
+    code, out, _ = cli("status", DAY.isoformat())
+    assert "3 sent (started 2026-" in out and ", finished 2026-" in out
+    code, out, _ = cli("history", "--json")
+    assert json.loads(out) == [{
+        "date": DAY.isoformat(), "subject": json.loads(out)[0]["subject"], "recipients": 3, "sent": 3, "failed": 0,
+        "bounced": 0, "unsubscribed_since": 1, "started_at": data["started_at"],
+        "finished_at": data["finished_at"], "without_approval_by": None}]
+    code, out, _ = cli("history")
+    assert code == 0 and out.splitlines()[1].startswith("2026-11-24           3        3       0       0       1")
+
+
+def test_subscribers_list_says_what_it_leaves_out_and_searches(cli, project: Path) -> None:  # type: ignore[no-untyped-def]
+    from datetime import datetime, timezone
+
+    from newsletter.store.database import open_store
+    from newsletter.store.subscribers import add_subscriber
+
+    store = open_store("sqlite:///state/newsletter.db", project)
+    now = datetime(2026, 11, 1, tzinfo=timezone.utc)
+    for i in range(60):
+        add_subscriber(store, f"lecteur{i:02d}@example.org", now=now)
+    add_subscriber(store, "helene.martin@example.org", now=now)
+    add_subscriber(store, "h_x@example.org", now=now)
+    store.close()
+    code, out, _ = cli("subscribers", "list")
+    assert code == 0 and len(out.splitlines()) == 52 and "50 of 62 shown; --limit N or --all for more." in out
+    assert "62 of 62" not in cli("subscribers", "list", "--all")[1]
+    assert len(cli("subscribers", "list", "--all")[1].splitlines()) == 63
+    code, out, _ = cli("subscribers", "list", "--search", "MARTIN")
+    assert out.splitlines()[0].startswith("helene.martin@example.org") and len(out.splitlines()) == 2
+    code, out, _ = cli("subscribers", "list", "--search", "_")  # literal, not a wildcard
+    assert out.splitlines()[0].startswith("h_x@example.org") and len(out.splitlines()) == 2
+    code, out, _ = cli("subscribers", "list", "--search", "lecteur", "--limit", "5")
+    assert "5 of 60 shown" in out
+
+
+@pytest.mark.parametrize(("value", "message"), [
+    ("Jean\r\nBcc: x@example.org", "--first-name contains a control character ('\\r' at position 5)"),
+    ("Jean\nPierre", "--first-name contains a control character ('\\n' at position 5)"),
+    ("x" * 100_000, "--first-name is 100,000 characters long; a name has at most 200"),
+])
+def test_add_refuses_names_that_would_break_a_header(cli, value: str, message: str) -> None:  # type: ignore[no-untyped-def]
+    code, _, err = cli("subscribers", "add", "jean@example.org", "--first-name", value)
+    assert code == 2 and message in err
+    assert "No subscribers yet." in cli("subscribers", "list")[1]
+
+
+def test_add_drops_a_formula_trigger_like_the_import(cli) -> None:  # type: ignore[no-untyped-def]
+    assert cli("subscribers", "add", "jean@example.org", "--first-name", "=HYPERLINK(1)")[0] == 0
+    assert "jean@example.org                         active        HYPERLINK(1)" in cli("subscribers", "list")[1]
+
+
+def test_an_unclosed_quote_imports_nothing_and_names_the_line(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    source = tmp_path / "crm.csv"
+    rows = ["email,first_name", "r0@example.org,Anne", "r1@example.org,\"O'Brien"]
+    source.write_text("\n".join(rows + [f"r{i}@example.org,Nom{i}" for i in range(2, 2000)]) + "\n", encoding="utf-8")
+    code, out, err = cli("subscribers", "import", str(source))
+    assert code == 1 and f"{source}:3: a quote" in err and "nothing was imported" in err
+    assert "No subscribers yet." in cli("subscribers", "list")[1]
+
+
+@pytest.mark.parametrize("options", [[], ["--excel-fr"]], ids=["csv", "excel-fr"])
+def test_restoring_an_export_keeps_people_who_left_out(cli, project: Path, tmp_path: Path,  # type: ignore[no-untyped-def]
+                                                       options: list[str]) -> None:
+    for address in ("reste@example.org", "parti@example.org", "+g3@example.org"):
+        cli("subscribers", "add", address, "--first-name", "Léa")
+    cli("subscribers", "remove", "parti@example.org")
+    before = cli("subscribers", "list")[1]
+    backup = tmp_path / "sauvegarde.csv"
+    assert cli("subscribers", "export", str(backup), *options)[0] == 0
+    if options:
+        assert backup.read_bytes().decode("utf-8-sig").splitlines()[0].startswith("email;first_name;")
+    (project / "state" / "newsletter.db").unlink()  # a new store
+    code, out, _ = cli("subscribers", "import", str(backup))
+    assert code == 0 and "2 added" in out and "1 recorded as unsubscribed/bounced/complained" in out
+    assert cli("subscribers", "list")[1] == before
+    assert "'+g3" not in before and "+g3@example.org" in before

@@ -31,6 +31,10 @@ KILL_AFTER = (25, 90, 160, 230)
 
 
 def populate(project: Path) -> list[str]:
+    """The subscribers, and the issue approved (the project requires it)."""
+    from newsletter.approval import approve
+
+    approve(project / "issues" / DAY.isoformat(), "Camille Martin", NOW)
     store = open_store("sqlite:///state/newsletter.db", project)
     addresses = [f"abonne{i:04d}@example.org" for i in range(PEOPLE)]
     for address in addresses:

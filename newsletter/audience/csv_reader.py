@@ -22,13 +22,12 @@ from zoneinfo import ZoneInfo
 
 from email_validator import EmailNotValidError, validate_email
 
-from newsletter.errors import ImportFileError
+from newsletter.audience.fields import FORMULA_START, SPACES, clean_name
+from newsletter.errors import ImportFileError, UnreadableFileError
 
 SNIFF_BYTES = 64 * 1024
-MAX_NAME = 200
-_SPACES = " \t\u00a0\u202f\ufeff"
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
-_FORMULA_START = "=+-@\t\r"
+_SPACES = SPACES
+_FORMULA_START = FORMULA_START
 
 _HEADERS = {
     "email": ("email", "e-mail", "mail", "courriel", "adresse email", "adresse e-mail", "adresse mail",
@@ -38,7 +37,14 @@ _HEADERS = {
     "consent_at": ("consent_date", "consent_at", "date de consentement", "date consentement",
                    "date d'inscription", "date inscription", "subscribed_at"),
     "consent_source": ("consent_source", "source", "source du consentement", "origine"),
+    # Written by `subscribers export`, so that an export restores the list as it was.
+    "status": ("status", "statut"),
+    "consent_ip": ("consent_ip",),
+    "created_at": ("created_at",),
+    "unsubscribed_at": ("unsubscribed_at",),
 }
+#: Statuses a file may give; an unsubscribed, bounced or complained row is a suppression.
+STATUSES = ("pending", "active", "unsubscribed", "bounced", "complained")
 
 
 def _key(header: str) -> str:
@@ -60,6 +66,10 @@ class CandidateRow:
     last_name: str
     consent_at: datetime | None
     consent_source: str
+    status: str = ""  # "" when the file has no status column: the row is a subscription
+    consent_ip: str = ""
+    created_at: datetime | None = None
+    unsubscribed_at: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -101,10 +111,7 @@ def _clean(value: str) -> str:
 
 
 def _name(value: str) -> str:
-    value = _CONTROL.sub("", _clean(value))
-    # A spreadsheet would run "=HYPERLINK(…)" as a formula: keep the text, never the trigger.
-    value = value.lstrip(_FORMULA_START + _SPACES)
-    return value[:MAX_NAME]
+    return clean_name(value)
 
 
 def _address(raw: str) -> str:
@@ -141,11 +148,11 @@ def _open(path: Path) -> tuple[IO[bytes], str]:
     try:
         handle = open(path, "rb")
     except FileNotFoundError as err:
-        raise ImportFileError(f"{path}: no such file", hint="check the path of the CSV file") from err
+        raise UnreadableFileError(f"{path}: no such file", hint="check the path of the CSV file") from err
     except IsADirectoryError as err:
-        raise ImportFileError(f"{path} is a folder, not a CSV file") from err
+        raise UnreadableFileError(f"{path} is a folder, not a CSV file") from err
     except OSError as err:
-        raise ImportFileError(f"cannot read {path}: {err.strerror}") from err
+        raise UnreadableFileError(f"cannot read {path}: {err.strerror}") from err
     head = handle.read(SNIFF_BYTES)
     handle.seek(0)
     return handle, _detect_encoding(head)
@@ -178,9 +185,17 @@ def read_subscriber_csv(path: Path, *, check_dns: bool = False,
             found = ", ".join(repr(_clean(h)) for h in header) or "nothing"
             raise ImportFileError(f"{path}: no email column in the header (found: {found}); "
                                   "name one column email or courriel")
-        reader = csv.reader(text, delimiter=delimiter)
+        raw_lines: list[str] = []
+
+        def lines() -> Iterator[str]:
+            for physical in text:
+                raw_lines.append(physical)
+                yield physical
+
+        reader = csv.reader(lines(), delimiter=delimiter)
         previous_end = 1
         while True:
+            raw_lines.clear()
             try:
                 cells = next(reader)
             except StopIteration:
@@ -192,14 +207,53 @@ def read_subscriber_csv(path: Path, *, check_dns: bool = False,
                 raise ImportFileError(f"{path}:{previous_end + 1}: unreadable CSV ({err})") from err
             line = previous_end + 1
             previous_end = reader.line_num + 1
+            if len(raw_lines) > 1:
+                _check_quotes(path, line, raw_lines, cells, delimiter)
             if not any(_clean(c) for c in cells):
                 continue
             yield _row(cells, columns, line, tz, check_dns)
 
 
+def _check_quotes(path: Path, line: int, raw: list[str], cells: list[str], delimiter: str) -> None:
+    """Refuse a row that runs over several lines because of a quote never closed.
+
+    A quoted value may hold a line break, but a quote that the end of the file cuts off, or a
+    value whose later lines look like rows (a delimiter and an address), is a stray quote that
+    would otherwise swallow every following row without a word.
+
+    :raises ImportFileError: naming the line where the quote opens.
+    """
+    try:
+        list(csv.reader(raw, delimiter=delimiter, strict=True))
+        cut_off = False
+    except csv.Error:
+        cut_off = True
+    swallowed = any(delimiter in rest and "@" in rest
+                    for cell in cells for rest in cell.splitlines()[1:])
+    if cut_off or swallowed:
+        raise ImportFileError(
+            f"{path}:{line}: a quote (\") opened on this line is never closed, so the value runs over "
+            f"{len(raw):,} lines and would swallow the rows after it; nothing was imported",
+            hint="close the quote or remove it (a name like O'Brien needs no quotes), then import again")
+
+
 def _cell(cells: list[str], columns: dict[str | None, int], field: str) -> str:
     index = columns.get(field)
+    return _restore(cells[index]) if index is not None and index < len(cells) else ""
+
+
+def _raw_cell(cells: list[str], columns: dict[str | None, int], field: str) -> str:
+    index = columns.get(field)
     return cells[index] if index is not None and index < len(cells) else ""
+
+
+def _restore(value: str) -> str:
+    """Undo the export's formula protection: ``'=x`` written by the export is read back as ``=x``."""
+    from newsletter.audience.export import neutralize
+
+    if value.startswith("'") and neutralize(value[1:]) == value:
+        return value[1:]
+    return value
 
 
 def _row(cells: list[str], columns: dict[str | None, int], line: int, tz: ZoneInfo,
@@ -208,23 +262,33 @@ def _row(cells: list[str], columns: dict[str | None, int], line: int, tz: ZoneIn
     address = _address(raw_email)
     if not address:
         return RejectedRow(line, "no address in the email column", raw_email)
-    if address[0] in _FORMULA_START:
+    protected = _cell(cells, columns, "email") != _raw_cell(cells, columns, "email")  # written by our export
+    if address[0] in _FORMULA_START and not protected:
         return RejectedRow(line, f"{raw_email[:80]!r} looks like a spreadsheet formula, not an address", raw_email)
     try:
         email = validate_email(address, check_deliverability=check_dns).normalized.lower()
     except EmailNotValidError as err:
         return RejectedRow(line, f"{address[:80]!r} is not a valid address: {err}", raw_email)
-    raw_date = _cell(cells, columns, "consent_at")
-    try:
-        consent = _consent(raw_date, tz)
-    except ValueError:
-        return RejectedRow(line, f"consent date {_clean(raw_date)[:40]!r} is not a date; write it as 2026-03-14",
-                           raw_email)
+    moments: dict[str, datetime | None] = {}
+    for field in ("consent_at", "created_at", "unsubscribed_at"):
+        raw_date = _cell(cells, columns, field)
+        try:
+            moments[field] = _consent(raw_date, tz)
+        except ValueError:
+            return RejectedRow(line, f"{'consent date' if field == 'consent_at' else field} "
+                               f"{_clean(raw_date)[:40]!r} is not a date; write it as 2026-03-14", raw_email)
+    status = _clean(_cell(cells, columns, "status")).lower()
+    if status and status not in STATUSES:
+        return RejectedRow(line, f"status {status[:40]!r} is not one of {', '.join(STATUSES)}", raw_email)
     return CandidateRow(
         line=line,
         email=email,
         first_name=_name(_cell(cells, columns, "first_name")),
         last_name=_name(_cell(cells, columns, "last_name")),
-        consent_at=consent,
+        consent_at=moments["consent_at"],
         consent_source=_name(_cell(cells, columns, "consent_source")),
+        status=status,
+        consent_ip=_name(_cell(cells, columns, "consent_ip"))[:64],
+        created_at=moments["created_at"],
+        unsubscribed_at=moments["unsubscribed_at"],
     )

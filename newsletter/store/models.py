@@ -90,6 +90,10 @@ class Send(Base):
     subject: Mapped[str] = mapped_column(Text, default="", nullable=False)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False)
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # Set when an operator sent it without the approval that [schedule] require_approval asks for.
+    override_by: Mapped[str] = mapped_column(String(200), default="", nullable=False)
+    override_reason: Mapped[str] = mapped_column(Text, default="", nullable=False)
+    override_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
 
 class Delivery(Base):

@@ -10,10 +10,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING, Iterable, Iterator, Mapping, Sequence, cast
+from typing import TYPE_CHECKING, Any, Iterable, Iterator, Mapping, Sequence, cast
 
 from email_validator import EmailNotValidError, validate_email
-from sqlalchemy import Connection, Table, func, insert, select, update
+from sqlalchemy import Connection, Select, Table, func, insert, select, update
 
 from newsletter.errors import NewsletterError
 from newsletter.store.database import Store
@@ -38,13 +38,15 @@ class ImportSummary:
     unchanged: int = 0
     duplicates: int = 0
     kept_out: int = 0  # unsubscribed, bounced or complained: left as they are
+    suppressed: int = 0  # rows whose status column says unsubscribed, bounced or complained: recorded as such
     rejected: int = 0
     rejections: list["RejectedRow"] = field(default_factory=list)
     dry_run: bool = False
 
     @property
     def read(self) -> int:
-        return self.added + self.updated + self.unchanged + self.duplicates + self.kept_out + self.rejected
+        return (self.added + self.updated + self.unchanged + self.duplicates + self.kept_out + self.suppressed
+                + self.rejected)
 
 
 def normalize_address(address: str) -> str:
@@ -91,11 +93,7 @@ def _apply_chunk(conn: Connection, chunk: Sequence["CandidateRow"], now: datetim
             continue
         current = existing.get(row.email)
         if current is None:
-            inserts[row.email] = {
-                "email": row.email, "first_name": row.first_name, "last_name": row.last_name,
-                "status": SubscriberStatus.ACTIVE.value, "consent_at": row.consent_at or now,
-                "consent_source": row.consent_source or source, "created_at": now, "updated_at": now,
-            }
+            inserts[row.email] = _new_record(row, now, source)
             continue
         touched_by_this_import = current["updated_at"] == now
         if current["status"] in _SUPPRESSED:
@@ -103,6 +101,16 @@ def _apply_chunk(conn: Connection, chunk: Sequence["CandidateRow"], now: datetim
                 summary.duplicates += 1
             else:
                 summary.kept_out += 1
+            continue
+        if row.status in _SUPPRESSED:  # a suppression from the file wins over an active record
+            changes: dict[str, object] = {"status": row.status, "unsubscribed_at": row.unsubscribed_at or now,
+                                          "updated_at": now}
+            conn.execute(update(_TABLE).where(_TABLE.c.id == current["id"]).values(**changes))
+            current.update(changes)
+            if touched_by_this_import:
+                summary.duplicates += 1
+            else:
+                summary.suppressed += 1
             continue
         changes = _changes(current, row)
         if changes:
@@ -117,27 +125,51 @@ def _apply_chunk(conn: Connection, chunk: Sequence["CandidateRow"], now: datetim
             summary.unchanged += 1
     if inserts:
         conn.execute(insert(_TABLE), list(inserts.values()))
-        summary.added += len(inserts)
+        suppressions = sum(record["status"] in _SUPPRESSED for record in inserts.values())
+        summary.suppressed += suppressions
+        summary.added += len(inserts) - suppressions
+
+
+def _new_record(row: "CandidateRow", now: datetime, source: str) -> dict[str, object]:
+    """The record of an address new to the store.
+
+    A row with a status (a file written by ``subscribers export``) is restored as it was: its
+    status, consent and dates, so that a person who left stays a suppression. Any other row is
+    a subscription vouched for by the operator: active, consented now unless the file says when.
+    """
+    record: dict[str, object] = {"email": row.email, "first_name": row.first_name, "last_name": row.last_name,
+                                 "consent_ip": row.consent_ip, "updated_at": now}
+    if row.status:
+        record.update(status=row.status, consent_at=row.consent_at, consent_source=row.consent_source,
+                      created_at=row.created_at or now,
+                      unsubscribed_at=row.unsubscribed_at)
+    else:
+        record.update(status=SubscriberStatus.ACTIVE.value, consent_at=row.consent_at or now,
+                      consent_source=row.consent_source or source, created_at=now)
+    return record
 
 
 def _merge_into(pending: dict[str, object], row: "CandidateRow") -> None:
-    for key in ("first_name", "last_name", "consent_source"):
+    for key in ("first_name", "last_name", "consent_source", "consent_ip"):
         value = getattr(row, key)
         if value:
             pending[key] = value
     if row.consent_at:
         pending["consent_at"] = row.consent_at
+    if row.status in _SUPPRESSED:  # the same address twice: a suppression is never undone by the other row
+        pending["status"] = row.status
+        pending["unsubscribed_at"] = row.unsubscribed_at or pending.get("unsubscribed_at") or pending["updated_at"]
 
 
 def _changes(current: Mapping[str, object], row: "CandidateRow") -> dict[str, object]:
     changes: dict[str, object] = {}
-    for key in ("first_name", "last_name", "consent_source"):
+    for key in ("first_name", "last_name", "consent_source", "consent_ip"):
         value = getattr(row, key)
         if value and value != current[key]:
             changes[key] = value
     if row.consent_at and row.consent_at != current["consent_at"]:
         changes["consent_at"] = row.consent_at
-    if current["status"] == SubscriberStatus.PENDING.value:
+    if current["status"] == SubscriberStatus.PENDING.value and row.status != SubscriberStatus.PENDING.value:
         changes["status"] = SubscriberStatus.ACTIVE.value  # the operator vouches for the consent
     return changes
 
@@ -174,7 +206,10 @@ def add_subscriber(store: Store, email: str, *, now: datetime, first_name: str =
     :return: the subscriber and whether they were created.
     :raises NewsletterError: for an invalid address, or one that left the list.
     """
+    from newsletter.audience.fields import clean_name
+
     address = normalize_address(email)
+    first_name, last_name = clean_name(first_name), clean_name(last_name)  # they go into a To: header
     with store.session() as session:
         current = session.scalar(select(Subscriber).where(Subscriber.email == address))
         if current is not None and current.status in _SUPPRESSED:
@@ -271,22 +306,40 @@ class SubscriberRecord:
     consent_source: str
     created_at: datetime
     unsubscribed_at: datetime | None
+    consent_ip: str
 
 
 _RECORD_COLUMNS = [getattr(_TABLE.c, name) for name in SubscriberRecord.__dataclass_fields__]
 
 
-def list_subscribers(store: Store, *, status: str | None = None,
-                     limit: int | None = None) -> Iterator[SubscriberRecord]:
-    """Subscribers in address order, streamed in pages (flat memory for any list size)."""
-    query = select(*_RECORD_COLUMNS).order_by(_TABLE.c.email)
+def _filtered(query: Select[Any], status: str | None, search: str | None) -> Select[Any]:
     if status:
         query = query.where(_TABLE.c.status == status)
+    if search:
+        # Addresses are stored lower-cased; the search text is matched literally (no wildcards).
+        pattern = "%" + search.strip().lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        query = query.where(_TABLE.c.email.like(pattern, escape="\\"))
+    return query
+
+
+def list_subscribers(store: Store, *, status: str | None = None, limit: int | None = None,
+                     search: str | None = None) -> Iterator[SubscriberRecord]:
+    """Subscribers in address order, streamed in pages (flat memory for any list size).
+
+    :param search: only addresses containing this text (case-insensitive).
+    """
+    query = _filtered(select(*_RECORD_COLUMNS).order_by(_TABLE.c.email), status, search)
     if limit:
         query = query.limit(limit)
     with store.engine.connect() as conn:
         for row in conn.execution_options(yield_per=1000).execute(query):
             yield SubscriberRecord(*row)
+
+
+def count_subscribers(store: Store, *, status: str | None = None, search: str | None = None) -> int:
+    """How many subscribers :func:`list_subscribers` would give without a limit."""
+    with store.engine.connect() as conn:
+        return int(conn.execute(_filtered(select(func.count()).select_from(_TABLE), status, search)).scalar() or 0)
 
 
 def count_by_status(store: Store) -> dict[str, int]:

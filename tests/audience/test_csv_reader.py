@@ -136,3 +136,21 @@ def test_streaming_keeps_memory_flat(tmp_path: Path) -> None:
     tracemalloc.stop()
     assert count == 20_000
     assert peak < 5 * 1024 * 1024, peak  # a few rows in flight, never the file
+
+
+def _long_file(stray: str, closing_row: int | None = None) -> bytes:
+    rows = ["email,first_name", "r0@example.org,Anne", stray]
+    rows += [f'r{i}@example.org,"Nom {i}"' if i == closing_row else f"r{i}@example.org,Nom{i}" for i in range(2, 2000)]
+    return ("\n".join(rows) + "\n").encode("utf-8")
+
+
+@pytest.mark.parametrize(("stray", "closing_row"), [
+    ('r1@example.org,"O\'Brien', None),  # never closed: the quote runs to the end of the file
+    ('r1@example.org,"O\'Brien', 1500),  # closed by a later row's quote, 1,500 rows on
+    ('"r1@example.org,O\'Brien', None),  # in the address column
+], ids=["to the end", "closed much later", "in the email column"])
+def test_an_unclosed_quote_is_named_and_nothing_is_read(tmp_path: Path, stray: str, closing_row: int | None) -> None:
+    path = tmp_path / "abonnes.csv"
+    path.write_bytes(_long_file(stray, closing_row))
+    with pytest.raises(ImportFileError, match=r"abonnes.csv:3: a quote \(\"\) opened on this line is never closed"):
+        list(read_subscriber_csv(path))
