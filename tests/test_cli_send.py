@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import email
+import email.policy
 import json
+import mailbox
 from pathlib import Path
 
 import pytest
@@ -126,3 +129,35 @@ def test_switching_to_a_mail_api_is_config_only(cli, project: Path,  # type: ign
         assert code == 0 and "1 sent, 0 failed" in out
     assert [m.to for m in fake.inbox] == ["relecture@example.org", "lea@example.org"]
     assert "Bonjour Léa," in fake.inbox[-1].text
+
+
+def test_internationalized_addresses_are_served_and_one_form_per_mailbox(cli, project: Path) -> None:  # type: ignore[no-untyped-def]
+    for address in ("jose@exämple.org", "paul.lefèvre@example.fr", "bob@xn--bcher-kva.example",
+                    "Bob@Bücher.example", "ascii@example.org"):
+        assert cli("subscribers", "add", address)[0] == 0
+    code, out, _ = cli("subscribers", "list")
+    assert "4 active" in out and out.count("bob@") == 1  # the A-label and U-label spellings are one subscriber
+    code, out, err = cli("send", DAY.isoformat())
+    assert code == 0 and "4 sent, 0 failed, 0 pending" in out, out + err
+    box = mailbox.Maildir(project / "out" / "outbox", create=False)
+    to = sorted(email.message_from_string(box.get_bytes(k).decode(), policy=email.policy.default)["To"].addresses[0]
+                .addr_spec for k in box.keys())
+    assert to == ["ascii@example.org", "bob@xn--bcher-kva.example", "jose@xn--exmple-cua.org",
+                  "paul.lefèvre@example.fr"]
+
+
+def test_a_relay_without_smtputf8_fails_that_recipient_alone_and_prints_no_message(  # type: ignore[no-untyped-def]
+        cli, project: Path) -> None:
+    from tests.sink import Sink
+    from tests.test_dispatch import smtp_config
+
+    for address in ("paul.lefèvre@example.fr", "jose@exämple.org", "ascii@example.org"):
+        cli("subscribers", "add", address)
+    with Sink(smtputf8=False) as relay:
+        smtp_config(project, relay.port)
+        code, out, err = cli("send", DAY.isoformat())
+    assert code == 1 and "2 sent, 1 failed, 0 pending" in out, out + err
+    assert sorted(rcpt for _, (rcpt,), _ in relay.recorder.envelopes) == ["ascii@example.org",
+                                                                          "jose@xn--exmple-cua.org"]
+    assert "SMTPUTF8" in out + err
+    assert "/u/" not in out + err and "List-Unsubscribe" not in out + err and len(out + err) < 3000
