@@ -439,7 +439,7 @@ def send(project: Project, day: date | None, test_addresses: tuple[str, ...], dr
         click.echo(f"Dry run for {day.isoformat()} through the {settings.delivery.adapter!r} adapter: "
                    f"{preview.recipients} would receive it now, {preview.already_served} already served.")
         click.echo(f"--- sample message for {preview.sample_to} (first 40 lines) ---")
-        click.echo("\n".join(preview.sample.decode("ascii").splitlines()[:40]))
+        click.echo("\n".join(preview.sample.decode("utf-8", "replace").splitlines()[:40]))
         click.echo(f"--- Nothing was sent. Send for real with: newsletter send {day.isoformat()}")
         return
     report = _send_with_progress(project, day, key, limit)

@@ -133,16 +133,18 @@ def test_switching_to_a_mail_api_is_config_only(cli, project: Path,  # type: ign
 
 def test_internationalized_addresses_are_served_and_one_form_per_mailbox(cli, project: Path) -> None:  # type: ignore[no-untyped-def]
     for address in ("jose@exämple.org", "paul.lefèvre@example.fr", "bob@xn--bcher-kva.example",
-                    "Bob@Bücher.example", "ascii@example.org"):
+                    "Bob@Bücher.example", "ascii@example.org", "andré@example.fr"):
         assert cli("subscribers", "add", address)[0] == 0
     code, out, _ = cli("subscribers", "list")
-    assert "4 active" in out and out.count("bob@") == 1  # the A-label and U-label spellings are one subscriber
+    assert "5 active" in out and out.count("bob@") == 1  # the A-label and U-label spellings are one subscriber
+    code, out, err = cli("send", DAY.isoformat(), "--dry-run")
+    assert code == 0 and "5 would receive it now" in out and "To: andré@example.fr" in out, out + err
     code, out, err = cli("send", DAY.isoformat())
-    assert code == 0 and "4 sent, 0 failed, 0 pending" in out, out + err
+    assert code == 0 and "5 sent, 0 failed, 0 pending" in out, out + err
     box = mailbox.Maildir(project / "out" / "outbox", create=False)
     to = sorted(email.message_from_string(box.get_bytes(k).decode(), policy=email.policy.default)["To"].addresses[0]
                 .addr_spec for k in box.keys())
-    assert to == ["ascii@example.org", "bob@xn--bcher-kva.example", "jose@xn--exmple-cua.org",
+    assert to == ["andré@example.fr", "ascii@example.org", "bob@xn--bcher-kva.example", "jose@xn--exmple-cua.org",
                   "paul.lefèvre@example.fr"]
 
 
