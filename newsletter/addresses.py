@@ -21,8 +21,8 @@ from email_validator import EmailNotValidError, validate_email
 from newsletter.errors import NewsletterError
 
 #: Why a message to a non-ASCII local part cannot go through a transport without SMTPUTF8.
-NO_SMTPUTF8 = ("the address has a non-ASCII local part (before the @), which needs internationalized email "
-               "(SMTPUTF8, RFC 6531)")
+NO_SMTPUTF8 = ("the address has a non-ASCII local part (before the @) and can travel only as internationalized "
+               "email (SMTPUTF8, RFC 6531)")
 
 
 class AddressError(NewsletterError, ValueError):
