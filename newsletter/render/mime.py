@@ -11,7 +11,9 @@ the benchmark measures the difference.
 Headers are written here rather than by the standard library, whose folding may turn a long
 ``List-Unsubscribe`` into RFC 2047 encoded-words that Gmail then ignores. Every header value
 is checked for CR/LF, so no header is ever built from unchecked input; non-ASCII text
-(subject, display names) is encoded per RFC 2047 in words of at most 75 characters.
+(subject, display names) is encoded per RFC 2047 in words of at most 75 characters. Addresses
+go with their domain in IDNA A-labels; a non-ASCII local part, which has no ASCII form, is
+written as UTF-8 (RFC 6532) and the message is marked for an SMTPUTF8 transport.
 """
 
 from __future__ import annotations
@@ -144,8 +146,6 @@ def format_address(name: str, addr: str, header: str = "To") -> str:
     return f"{phrase} <{addr}>"
 
 
-
-
 def slug(text: str) -> str:
     ascii_text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
     return re.sub(r"[^a-z0-9]+", "-", ascii_text.lower()).strip("-") or "newsletter"
@@ -248,7 +248,7 @@ class MessageFactory:
         return "".join(lines)
 
     def personal(self, recipient: Recipient) -> Personal:
-        """One recipient's fields, checked for header injection.
+        """One recipient's fields, checked for header injection; the address in its wire form.
 
         :raises HeaderInjectionError: when the address or a name holds a line break.
         :raises AddressError: when the address has no form to put on the wire.
