@@ -216,8 +216,8 @@ class ApiAdapter(Adapter, abc.ABC):
         if not self.smtputf8:
             unsupported = [item for item in batch if needs_smtputf8(item.personal.email)]
             if unsupported:
-                reason = (f"{NO_SMTPUTF8}, which {self.name} does not support; this recipient can be reached only "
-                          "through an SMTP relay that offers SMTPUTF8 (or mailgun)")
+                reason = (f"{NO_SMTPUTF8}, which {self.name} does not document as supported; this recipient can be "
+                          "reached only through an SMTP relay that offers SMTPUTF8, or mailgun")
                 yield self._each(Call(unsupported), reason, handed_over=False)
                 batch = [item for item in batch if not needs_smtputf8(item.personal.email)]
         for chunk in self.chunks(batch):
