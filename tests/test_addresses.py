@@ -11,6 +11,7 @@ from newsletter.addresses import AddressError, canonical, needs_smtputf8, wire
                                      " Bob@Bu\u0308cher.example "])
 def test_every_spelling_of_one_mailbox_has_one_canonical_form(written: str) -> None:
     assert canonical(written) == "bob@bücher.example"
+    assert canonical(canonical(written)) == canonical(written)  # a stored address reads back as itself
 
 
 @pytest.mark.parametrize(("stored", "on_the_wire", "smtputf8"), [
