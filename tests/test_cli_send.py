@@ -131,10 +131,13 @@ def test_switching_to_a_mail_api_is_config_only(cli, project: Path,  # type: ign
     assert "Bonjour Léa," in fake.inbox[-1].text
 
 
-def test_internationalized_addresses_are_served_and_one_form_per_mailbox(cli, project: Path) -> None:  # type: ignore[no-untyped-def]
-    for address in ("jose@exämple.org", "paul.lefèvre@example.fr", "bob@xn--bcher-kva.example",
-                    "Bob@Bücher.example", "ascii@example.org", "andré@example.fr"):
+def test_internationalized_addresses_are_served_and_one_form_per_mailbox(  # type: ignore[no-untyped-def]
+        cli, project: Path, tmp_path: Path) -> None:
+    for address in ("jose@exämple.org", "paul.lefèvre@example.fr", "ascii@example.org", "andré@example.fr"):
         assert cli("subscribers", "add", address)[0] == 0
+    source = tmp_path / "bob.csv"
+    source.write_text("email,first_name\nbob@xn--bcher-kva.example,Bob\nBob@Bücher.example,Bob\n", encoding="utf-8")
+    assert cli("subscribers", "import", str(source))[0] == 0
     code, out, _ = cli("subscribers", "list")
     assert "5 active" in out and out.count("bob@") == 1  # the A-label and U-label spellings are one subscriber
     code, out, err = cli("send", DAY.isoformat(), "--dry-run")
