@@ -22,8 +22,8 @@ from typing import Any, Mapping
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import babel
-from email_validator import EmailNotValidError, validate_email
 
+from newsletter import addresses
 from newsletter.errors import ConfigError
 
 CONFIG_FILE = "newsletter.toml"
@@ -217,17 +217,26 @@ def _suggest(word: str, choices: tuple[str, ...]) -> str:
     return f"; did you mean '{close[0]}'?" if close else f"; known keys: {', '.join(choices)}"
 
 
-def _address(table: _Table, key: str, value: str, *, display_name_allowed: bool) -> tuple[str, str]:
-    """Validate an address setting; return ``(display name, normalized address)``."""
+def _address(table: _Table, key: str, value: str, *, display_name_allowed: bool,
+             ascii_local: bool = True) -> tuple[str, str]:
+    """Validate an address setting; return ``(display name, address as it goes on the wire)``.
+
+    The domain becomes IDNA A-labels (ASCII). With ``ascii_local``, a non-ASCII local part is
+    refused: the address would be in every message, which every server would then need to
+    accept as internationalized email (SMTPUTF8).
+    """
     name, addr = parseaddr(value)
     if not display_name_allowed and name:
         raise table.error(f"[{table.name}] {key} must be a bare address like x@example.org (got {value!r})")
     try:
-        normalized = validate_email(addr, check_deliverability=False).normalized
-    except EmailNotValidError as err:
+        on_the_wire = addresses.wire(addresses.canonical(addr))
+    except addresses.AddressError as err:
         example = '"La rédaction <redaction@example.org>"' if display_name_allowed else '"x@example.org"'
         raise table.error(f"[{table.name}] {key} is not a valid address ({err}); write it as {example}") from err
-    return name, normalized
+    if ascii_local and addresses.needs_smtputf8(on_the_wire):
+        raise table.error(f"[{table.name}] {key} {addr!r} has a non-ASCII local part (before the @), which many "
+                          "servers refuse; use an address whose local part is ASCII")
+    return name, on_the_wire
 
 
 def _newsletter(path: Path, data: Any) -> NewsletterSettings:
@@ -240,8 +249,7 @@ def _newsletter(path: Path, data: Any) -> NewsletterSettings:
     name = t.text("name", required=True)
     sender = t.text("sender", required=True)
     sender_name, sender_address = _address(t, "sender", sender, display_name_allowed=True)
-    reply_to = t.text("reply_to", sender_address)
-    _address(t, "reply_to", reply_to, display_name_allowed=True)
+    _, reply_to = _address(t, "reply_to", t.text("reply_to", sender_address), display_name_allowed=True)
     postal_address = t.text("postal_address", required=True)
     base_url = t.text("base_url", required=True).rstrip("/")
     if not re.fullmatch(r"https?://[^\s/?#]+(/[^\s?#]*)?", base_url):
@@ -314,7 +322,7 @@ def _schedule(path: Path, data: Any) -> ScheduleSettings:
                                         "retry_minutes", "warn_minutes"))
     alert_to = t.text("alert_to", "")
     if alert_to:
-        _address(t, "alert_to", alert_to, display_name_allowed=False)
+        _address(t, "alert_to", alert_to, display_name_allowed=False, ascii_local=False)
     cron = t.text("cron", ScheduleSettings.cron)
     if len(cron.split()) != 5:
         raise t.error(f'[schedule] cron must have 5 fields, minute hour day month weekday, e.g. "0 7 * * mon-fri" '

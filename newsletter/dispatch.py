@@ -30,8 +30,8 @@ from newsletter.config import Settings
 from newsletter.content.check import check_issue
 from newsletter.content.problems import errors
 from newsletter.delivery.base import Adapter, Outgoing, RequestRefused, Result, adapter_class, send_once
-from newsletter.errors import ContentError, NewsletterError
-from newsletter.render.mime import HeaderInjectionError, MessageFactory, Recipient, message_id
+from newsletter.errors import ContentError, NewsletterError, describe
+from newsletter.render.mime import MessageFactory, Recipient, message_id
 from newsletter.render.pipeline import RenderedIssue
 from newsletter.store import ledger
 from newsletter.store.database import Store
@@ -207,10 +207,12 @@ class _Run:
         for row in batch:
             try:
                 person = self.factory.personal(Recipient(row.email, row.first_name, row.last_name))
-            except HeaderInjectionError as err:
-                outcomes.append(ledger.Outcome(row.delivery_id, DeliveryStatus.FAILED, str(err), handed_over=False))
+                message = self.factory.build_from(person) if adapter.wants_mime else None
+            except Exception as err:  # noqa: BLE001  one recipient's fields, address or header: they alone fail
+                reason = f"this recipient's message cannot be built: {describe(err)}"
+                log.warning("issue %s: delivery %s failed: %s", self.factory.issue_key, row.delivery_id, reason)
+                outcomes.append(ledger.Outcome(row.delivery_id, DeliveryStatus.FAILED, reason, handed_over=False))
                 continue
-            message = self.factory.build_from(person) if adapter.wants_mime else None
             outgoing.append(Outgoing(row.delivery_id, person, sender, message))
         attempts = {row.delivery_id: row.attempts for row in batch}
         subscribers = {row.delivery_id: row.subscriber_id for row in batch}
@@ -357,7 +359,8 @@ def send_issue(
     if run.fatal is not None:
         if isinstance(run.fatal, (NewsletterError, KeyboardInterrupt)):
             raise run.fatal
-        raise NewsletterError(f"the send stopped on an unexpected error: {run.fatal!r}") from run.fatal
+        # describe(), never repr(): an exception may carry a whole message, unsubscribe URL included.
+        raise NewsletterError(f"the send stopped on an unexpected error: {describe(run.fatal)}") from run.fatal
     return report
 
 

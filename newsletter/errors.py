@@ -7,6 +7,8 @@ the configuration key or the address at fault, and says how to fix it.
 
 from __future__ import annotations
 
+import re
+
 
 class NewsletterError(Exception):
     """Root of every error this package raises on purpose."""
@@ -83,3 +85,21 @@ class ScaffoldError(NewsletterError):
     """``init`` or ``new`` would overwrite existing files (the command names the wrong folder or date)."""
 
     exit_code = 2
+
+
+_URL = re.compile(r"\b(?:https?|mailto):[^\s'\"<>]+", re.IGNORECASE)
+
+
+def describe(err: BaseException, limit: int = 200) -> str:
+    """A short, safe account of an error for a log or a ledger row.
+
+    Never the ``repr`` of the exception, which may carry a whole message (body and unsubscribe
+    URL): only its class and the first line of its text, URLs masked, cut at ``limit`` characters.
+    """
+    if isinstance(err, NewsletterError):
+        text = str(err)
+    else:
+        lines = str(err).strip().splitlines()
+        text = f"{type(err).__name__}: {lines[0]}" if lines else type(err).__name__
+    text = _URL.sub("<URL>", text)
+    return text if len(text) <= limit else text[:limit - 1] + "…"

@@ -1,7 +1,9 @@
 """One-off service emails (alerts to the operator, subscription confirmations) through the configured adapter.
 
 They go through the same transport as the issues, so whatever works for sending works for
-them, and they are kept out of the ledger.
+them, and they are kept out of the ledger. The recipient's domain goes in IDNA A-labels (the
+standard library would write a non-ASCII domain as an RFC 2047 word, which no server can
+route); a non-ASCII local part makes the message internationalized (RFC 6532, SMTPUTF8).
 """
 
 from __future__ import annotations
@@ -9,11 +11,12 @@ from __future__ import annotations
 import uuid
 from datetime import datetime, timezone
 from email.message import EmailMessage
-from email.policy import SMTP
+from email.policy import SMTP, SMTPUTF8
 from email.utils import format_datetime, formataddr
 from html import escape
 from typing import Mapping
 
+from newsletter.addresses import AddressError, needs_smtputf8, wire
 from newsletter.config import Settings
 from newsletter.delivery.base import Outgoing, send_once
 from newsletter.errors import NewsletterError
@@ -27,6 +30,11 @@ def send_notice(settings: Settings, to: str, subject: str, text: str, *, html: s
 
     nl = settings.newsletter
     mid = f"<notice.{uuid.uuid4().hex}@{nl.sender_domain}>"
+    try:
+        to = wire(to)
+    except AddressError as err:
+        return str(err)
+    smtputf8 = needs_smtputf8(to)
     message = EmailMessage()
     message["From"] = formataddr((nl.sender_name, nl.sender_address))
     message["To"] = to
@@ -41,7 +49,8 @@ def send_notice(settings: Settings, to: str, subject: str, text: str, *, html: s
     layout = Layout(subject, nl.sender_name, nl.sender_address, nl.reply_to, html, text, (), ())
     try:
         adapter = make_adapter(settings, environ)
-        built = BuiltMessage(to, mid, message.as_bytes(policy=SMTP)) if adapter.wants_mime else None
+        data = message.as_bytes(policy=SMTPUTF8 if smtputf8 else SMTP)
+        built = BuiltMessage(to, mid, data, smtputf8) if adapter.wants_mime else None
         results = send_once(adapter, layout, [Outgoing(0, person, nl.sender_address, built)])
     except NewsletterError as err:
         return str(err)

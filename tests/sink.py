@@ -41,6 +41,7 @@ class Recorder:
         self.faults = Faults()
         self.messages: list[EmailMessage] = []
         self.raw: list[bytes] = []
+        self.envelopes: list[tuple[str, list[str], list[str]]] = []  # MAIL FROM, RCPT TO, MAIL FROM options
         self.lock = threading.Lock()
 
     async def handle_MAIL(self, server: SMTP, session: Session, envelope: Envelope, address: str,
@@ -49,6 +50,7 @@ class Recorder:
             self.faults.mail_421_times -= 1
             return "421 4.3.2 Service shutting down, try again later"
         envelope.mail_from = address
+        envelope.mail_options.extend(options)
         return "250 OK"
 
     async def handle_RCPT(self, server: SMTP, session: Session, envelope: Envelope, address: str,
@@ -74,6 +76,7 @@ class Recorder:
         data = envelope.original_content or b""
         with self.lock:
             self.raw.append(data)
+            self.envelopes.append((envelope.mail_from or "", list(envelope.rcpt_tos), list(envelope.mail_options)))
             self.messages.append(email.message_from_bytes(data, policy=email.policy.default))  # type: ignore[arg-type]
             n = len(self.raw)
         return f"250 2.0.0 Ok: queued as SINK{n}"
@@ -84,13 +87,16 @@ class Recorder:
 
 
 class Sink:
-    """Start and stop a recording SMTP server on 127.0.0.1."""
+    """Start and stop a recording SMTP server on 127.0.0.1.
 
-    def __init__(self) -> None:
+    :param smtputf8: offer the SMTPUTF8 extension (RFC 6531) and accept UTF-8 addresses.
+    """
+
+    def __init__(self, *, smtputf8: bool = False) -> None:
         self.recorder = Recorder()
         self.port = free_port()
         self.controller = Controller(self.recorder, hostname="127.0.0.1", port=self.port,
-                                     data_size_limit=10_000_000)
+                                     data_size_limit=10_000_000, enable_SMTPUTF8=smtputf8)
 
     def __enter__(self) -> "Sink":
         self.controller.start()

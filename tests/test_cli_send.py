@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import email
+import email.policy
 import json
+import mailbox
 from pathlib import Path
 
 import pytest
@@ -331,3 +334,45 @@ def test_restoring_an_export_keeps_people_who_left_out(cli, project: Path, tmp_p
     assert code == 0 and "2 added" in out and "1 recorded as unsubscribed/bounced/complained" in out
     assert cli("subscribers", "list")[1] == before
     assert "'+g3" not in before and "+g3@example.org" in before
+
+
+# -- internationalized addresses ------------------------------------------------------------
+
+
+def test_internationalized_addresses_are_served_and_one_form_per_mailbox(  # type: ignore[no-untyped-def]
+        cli, project: Path, tmp_path: Path) -> None:
+    for address in ("jose@exämple.org", "paul.lefèvre@example.fr", "ascii@example.org", "andré@example.fr"):
+        assert cli("subscribers", "add", address)[0] == 0
+    source = tmp_path / "bob.csv"
+    source.write_text("email,first_name\nbob@xn--bcher-kva.example,Bob\nBob@Bücher.example,Bob\n", encoding="utf-8")
+    assert cli("subscribers", "import", str(source))[0] == 0
+    code, out, _ = cli("subscribers", "list")
+    assert "5 active" in out and out.count("bob@") == 1  # the A-label and U-label spellings are one subscriber
+    cli("approve", DAY.isoformat(), "--by", "Camille Martin")
+    code, out, err = cli("send", DAY.isoformat(), "--dry-run")
+    assert code == 0 and "5 would receive it now" in out and "To: andré@example.fr" in out, out + err
+    code, out, err = cli("send", DAY.isoformat())
+    assert code == 0 and "5 sent, 0 failed, 0 pending" in out, out + err
+    box = mailbox.Maildir(project / "out" / "outbox", create=False)
+    to = sorted(email.message_from_string(box.get_bytes(k).decode(), policy=email.policy.default)["To"].addresses[0]
+                .addr_spec for k in box.keys())
+    assert to == ["andré@example.fr", "ascii@example.org", "bob@xn--bcher-kva.example", "jose@xn--exmple-cua.org",
+                  "paul.lefèvre@example.fr"]
+
+
+def test_a_relay_without_smtputf8_fails_that_recipient_alone_and_prints_no_message(  # type: ignore[no-untyped-def]
+        cli, project: Path) -> None:
+    from tests.sink import Sink
+    from tests.test_dispatch import smtp_config
+
+    for address in ("paul.lefèvre@example.fr", "jose@exämple.org", "ascii@example.org"):
+        cli("subscribers", "add", address)
+    cli("approve", DAY.isoformat(), "--by", "Camille Martin")
+    with Sink(smtputf8=False) as relay:
+        smtp_config(project, relay.port)
+        code, out, err = cli("send", DAY.isoformat())
+    assert code == 1 and "2 sent, 1 failed, 0 pending" in out, out + err
+    assert sorted(rcpt for _, (rcpt,), _ in relay.recorder.envelopes) == ["ascii@example.org",
+                                                                          "jose@xn--exmple-cua.org"]
+    assert "SMTPUTF8" in out + err
+    assert "/u/" not in out + err and "List-Unsubscribe" not in out + err and len(out + err) < 3000

@@ -24,6 +24,11 @@ CASES = [
     ("sender with newline", GOOD.replace('sender = "La rédaction <redaction@example.org>"',
                                          'sender = "La rédaction <redaction@example.org>\\nBcc: x@example.org"'),
      "[newsletter] sender must be one line"),
+    ("sender with a non-ASCII local part", GOOD.replace("<redaction@example.org>", "<rédaction@example.org>"),
+     "[newsletter] sender 'rédaction@example.org' has a non-ASCII local part"),
+    ("reply_to with a non-ASCII local part", GOOD.replace('reply_to = "redaction@example.org"',
+                                                          'reply_to = "rédaction@example.org"'),
+     "[newsletter] reply_to 'rédaction@example.org' has a non-ASCII local part"),
     ("base_url not http", GOOD.replace('"https://news.example.org"', '"news.example.org"'),
      "[newsletter] base_url must be an absolute http(s) address"),
     ("unknown locale", GOOD.replace('locale = "fr_FR"', 'locale = "xx_YY"'), "[newsletter] locale 'xx_YY'"),
@@ -85,3 +90,12 @@ def test_secrets_come_from_the_environment_only() -> None:
     assert secret_from_env("K", purpose="key", environ={"K": "s3cret"}) == "s3cret"
     with pytest.raises(ConfigError, match="environment variable SMTP_PASSWORD is not set"):
         secret_from_env("SMTP_PASSWORD", purpose="SMTP password", environ={})
+
+
+def test_sender_and_reply_to_go_on_the_wire_with_ascii_domains(tmp_path: Path) -> None:
+    (tmp_path / "newsletter.toml").write_text(
+        GOOD.replace("<redaction@example.org>", "<redaction@rédaction.example>")
+        .replace('reply_to = "redaction@example.org"', 'reply_to = "Courrier <Lecteurs@Exämple.org>"'), encoding="utf-8")
+    nl = load_settings(tmp_path).newsletter
+    assert nl.sender_address == "redaction@xn--rdaction-b1a.example" and nl.sender_domain.isascii()
+    assert nl.reply_to == "lecteurs@xn--exmple-cua.org"  # a bare address: it also goes in mailto: and API fields

@@ -9,13 +9,16 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
+from sqlalchemy import update
 
 from newsletter.config import Settings, load_settings
 from newsletter.dispatch import Policy, dry_run, send_issue, send_test
-from newsletter.errors import ConfigError, ContentError
+from newsletter.delivery.outbox import OutboxAdapter
+from newsletter.errors import ConfigError, ContentError, NewsletterError
 from newsletter.render.mime import Recipient
 from newsletter.store import ledger
 from newsletter.store.database import Store
+from newsletter.store.models import Subscriber
 from newsletter.store.subscribers import add_subscriber, unsubscribe
 from newsletter.tokens import UNSUBSCRIBE, read_token
 from tests.conftest import DAY, SECRET, item_text, write
@@ -182,3 +185,29 @@ def test_parsed_message_round_trip(settings: Settings, store: Store) -> None:
     raw = next(iter((settings.root / "out" / "outbox" / "new").iterdir())).read_bytes()
     message = email.message_from_bytes(raw, policy=email.policy.default)
     assert [p.get_content_type() for p in message.iter_parts()] == ["text/plain", "text/html"]
+
+
+def test_a_recipient_whose_message_cannot_be_built_fails_alone(settings: Settings, store: Store) -> None:
+    addresses = add_people(store, 3)
+    with store.session() as session:  # a row written before addresses were checked: its domain has no IDNA form
+        session.execute(update(Subscriber).where(Subscriber.email == addresses[1]).values(email="eve@exämple..org"))
+    report = send(settings, store)
+    assert report.sent_now == 2 and report.failed_now == 1 and report.pending == 0
+    [(status, reason, _)] = report.failures
+    assert status == "failed" and "cannot be built" in reason and "has no IDNA" in reason
+
+
+class LeakyOutbox(OutboxAdapter):
+    """A transport that fails with an exception carrying the whole message, as an encoder's error does."""
+
+    def send(self, batch, handover):  # type: ignore[no-untyped-def]
+        raise UnicodeEncodeError("ascii", batch[0].mime.data.decode(), 0, 1, "ordinal not in range(128)")
+
+
+def test_an_unexpected_error_never_prints_the_message_or_its_unsubscribe_url(settings: Settings,
+                                                                             store: Store) -> None:
+    add_people(store, 1)
+    with pytest.raises(NewsletterError, match="stopped on an unexpected error: UnicodeEncodeError") as caught:
+        send(settings, store, adapter_factory=lambda: LeakyOutbox(settings))
+    text = str(caught.value)
+    assert settings.newsletter.base_url not in text and "List-Unsubscribe" not in text and len(text) < 300

@@ -20,8 +20,7 @@ from pathlib import Path
 from typing import IO, Iterator
 from zoneinfo import ZoneInfo
 
-from email_validator import EmailNotValidError, validate_email
-
+from newsletter.addresses import AddressError, canonical
 from newsletter.audience.fields import FORMULA_START, SPACES, clean_name
 from newsletter.errors import ImportFileError, UnreadableFileError
 
@@ -266,9 +265,9 @@ def _row(cells: list[str], columns: dict[str | None, int], line: int, tz: ZoneIn
     if address[0] in _FORMULA_START and not protected:
         return RejectedRow(line, f"{raw_email[:80]!r} looks like a spreadsheet formula, not an address", raw_email)
     try:
-        email = validate_email(address, check_deliverability=check_dns).normalized.lower()
-    except EmailNotValidError as err:
-        return RejectedRow(line, f"{address[:80]!r} is not a valid address: {err}", raw_email)
+        email = canonical(address, check_dns=check_dns)
+    except AddressError as err:
+        return RejectedRow(line, str(err), raw_email)
     moments: dict[str, datetime | None] = {}
     for field in ("consent_at", "created_at", "unsubscribed_at"):
         raw_date = _cell(cells, columns, field)

@@ -6,6 +6,9 @@ all of them:
 
 - one :class:`requests.Session` per connection (kept alive), a timeout on every call, TLS
   verified (``ca_file`` adds a private CA); ``base_url`` must be https except to loopback;
+- addresses go with their domain in IDNA A-labels; an address whose local part is not ASCII
+  goes only to a provider that documents internationalized addresses (:attr:`ApiAdapter.smtputf8`),
+  and otherwise fails alone, permanently, before the call;
 - the API key read from the environment variable named by the ``*_env`` option, sent only in
   the request headers, never logged, never put in an error message;
 - batches cut to the provider's documented maximum (recipients or messages per call, and
@@ -32,6 +35,7 @@ from urllib.parse import urlsplit
 import requests
 
 from newsletter import __version__
+from newsletter.addresses import NO_SMTPUTF8, needs_smtputf8
 from newsletter.config import Settings, secret_from_env
 from newsletter.delivery.base import Adapter, Handover, Outgoing, RequestRefused, Result, is_loopback, option
 from newsletter.errors import ConfigError
@@ -113,6 +117,8 @@ class ApiAdapter(Adapter, abc.ABC):
     #: Whether the provider de-duplicates a repeated call (an idempotency key).
     idempotent: ClassVar[bool] = False
     common_options: ClassVar[tuple[str, ...]] = ("base_url", "timeout", "connections", "ca_file")
+    #: Whether the provider documents delivery to a non-ASCII local part (SMTPUTF8).
+    smtputf8: ClassVar[bool] = False
 
     def __init__(self, settings: Settings, environ: Mapping[str, str] | None = None) -> None:
         super().__init__(settings, environ)
@@ -207,6 +213,13 @@ class ApiAdapter(Adapter, abc.ABC):
     def send(self, batch: Sequence[Outgoing], handover: Handover) -> Iterator[list[Result]]:
         if self.layout is None:
             raise TypeError("prepare(layout) must be called before send()")
+        if not self.smtputf8:
+            unsupported = [item for item in batch if needs_smtputf8(item.personal.email)]
+            if unsupported:
+                reason = (f"{NO_SMTPUTF8}, which {self.name} does not document as supported; this recipient can be "
+                          "reached only through an SMTP relay that offers SMTPUTF8, or mailgun")
+                yield self._each(Call(unsupported), reason, handed_over=False)
+                batch = [item for item in batch if not needs_smtputf8(item.personal.email)]
         for chunk in self.chunks(batch):
             for call in self._fit(self.build(chunk, self.layout)):
                 handover(call.items)

@@ -4,6 +4,8 @@ One call carries the issue once, with ``%recipient.sN%`` where each recipient's 
 and ``recipient-variables`` holding every recipient's values (which also makes Mailgun send
 each one a separate message). List-Unsubscribe is per recipient through the same variables.
 Mailgun has no idempotency key: a call left without an answer is recorded as uncertain.
+Mailgun documents internationalized addresses (SMTPUTF8) on its Messages API, so a non-ASCII
+local part is sent as it is (UTF-8 in the form), the domain in IDNA A-labels.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from newsletter.config import Settings
 from newsletter.delivery.api import ApiAdapter, Call
 from newsletter.delivery.base import Outgoing, RequestRefused, Result, option, register
 from newsletter.errors import ConfigError
-from newsletter.render.mime import Layout
+from newsletter.render.mime import Layout, format_address
 
 @register
 class MailgunAdapter(ApiAdapter):
@@ -31,6 +33,7 @@ class MailgunAdapter(ApiAdapter):
     reserved = ("%recipient",)
     default_key_env = "MAILGUN_API_KEY"
     known_options = ("domain", "region", "api_key_env", "tag", *ApiAdapter.common_options)
+    smtputf8 = True
 
     def __init__(self, settings: Settings, environ: Mapping[str, str] | None = None) -> None:
         super().__init__(settings, environ)
@@ -61,7 +64,7 @@ class MailgunAdapter(ApiAdapter):
         variables = {}
         for item in items:
             person = item.personal
-            fields.append(("to", formataddr((person.name, person.email))))
+            fields.append(("to", format_address(person.name, person.email)))
             values = {f"s{n}": v for n, v in enumerate(layout.slot_values(person.values))}
             values["unsubscribe"] = person.list_unsubscribe
             variables[person.email] = values

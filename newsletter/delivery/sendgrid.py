@@ -4,6 +4,8 @@ The issue goes once as the call's content; each recipient is a personalization w
 ``substitutions`` replace the merge tokens (used as they are: they never occur in text) and
 whose ``headers`` carry their own List-Unsubscribe. SendGrid has no idempotency key: a call
 left without an answer is recorded as uncertain.
+SendGrid does not support a non-ASCII local part (it accepts the call, then drops the message
+as invalid): such a recipient fails before the call (see :mod:`newsletter.delivery.api`).
 """
 
 from __future__ import annotations

@@ -7,6 +7,10 @@ message. The end of DATA (the final ``.``) is the point of no return: the engine
 just before it is written, and a connection that dies after it leaves the message *in
 doubt* rather than resent.
 
+An address whose local part is not ASCII goes with ``MAIL FROM:<…> SMTPUTF8`` (RFC 6531)
+when the server offers the extension; otherwise that recipient alone fails, permanently, with
+the reason, and the run goes on.
+
 Replies map to outcomes: 2xx sent; 4xx and lost connections transient (retried by the
 engine); 5xx permanent for that recipient, 5.1.x marking the address as bounced; 530/535
 at login stop the run with a configuration error.
@@ -21,9 +25,10 @@ import socket
 import ssl
 from typing import Iterator, Mapping, Sequence
 
+from newsletter.addresses import NO_SMTPUTF8
 from newsletter.config import Settings, secret_from_env
 from newsletter.delivery.base import Adapter, Handover, Outgoing, Result, is_loopback, option, register
-from newsletter.errors import ConfigError, TransientDeliveryError
+from newsletter.errors import ConfigError, TransientDeliveryError, describe
 
 log = logging.getLogger(__name__)
 
@@ -118,9 +123,16 @@ class SMTPAdapter(Adapter):
             smtp = self.smtp or self._connect()
         except TransientDeliveryError as err:
             return Result(item.key, False, str(err), transient=True, handed_over=False)
+        options: list[str] = []
+        if item.mime.smtputf8:
+            if not smtp.has_extn("smtputf8"):
+                return Result(item.key, False, f"{NO_SMTPUTF8}, which the SMTP server {self.host} does not offer; "
+                              "this recipient can be reached only through a relay that offers SMTPUTF8",
+                              handed_over=False)
+            options = ["SMTPUTF8"] + (["BODY=8BITMIME"] if smtp.has_extn("8bitmime") else [])
         dot_sent = False
         try:
-            code, reply = smtp.mail(item.envelope_from)
+            code, reply = smtp.mail(item.envelope_from, options)
             if code != 250:
                 return self._refused(item, code, reply, "MAIL FROM")
             code, reply = smtp.rcpt(to)
@@ -137,6 +149,10 @@ class SMTPAdapter(Adapter):
             smtp.send(b".\r\n")
             dot_sent = True
             code, reply = smtp.getreply()
+        except (UnicodeError, smtplib.SMTPNotSupportedError) as err:  # this recipient's address, not the link
+            self._reset()
+            return Result(item.key, False, f"this recipient cannot be sent through SMTP: {describe(err)}",
+                          handed_over=False)
         except (smtplib.SMTPServerDisconnected, OSError) as err:
             self._drop()
             if dot_sent:
@@ -148,15 +164,21 @@ class SMTPAdapter(Adapter):
             return Result(item.key, True, provider_id=queued.group(1) if queued else "")
         return self._refused(item, code, reply, "end of DATA")
 
-    def _refused(self, item: Outgoing, code: int, reply: bytes, stage: str) -> Result:
-        text = _reply(code, reply)
-        if code == 421 or code < 0:
-            self._drop()
-        elif self.smtp is not None:
+    def _reset(self) -> None:
+        """End the transaction in progress (RSET), or drop a connection that cannot."""
+        if self.smtp is not None:
+            self.smtp.command_encoding = "ascii"
             try:
                 self.smtp.rset()
             except (smtplib.SMTPException, OSError):
                 self._drop()
+
+    def _refused(self, item: Outgoing, code: int, reply: bytes, stage: str) -> Result:
+        text = _reply(code, reply)
+        if code == 421 or code < 0:
+            self._drop()
+        else:
+            self._reset()
         handed = stage == "end of DATA"
         if 400 <= code < 500 or code < 0:
             return Result(item.key, False, f"{stage}: {text}", transient=True, handed_over=handed)

@@ -11,7 +11,9 @@ the benchmark measures the difference.
 Headers are written here rather than by the standard library, whose folding may turn a long
 ``List-Unsubscribe`` into RFC 2047 encoded-words that Gmail then ignores. Every header value
 is checked for CR/LF, so no header is ever built from unchecked input; non-ASCII text
-(subject, display names) is encoded per RFC 2047 in words of at most 75 characters.
+(subject, display names) is encoded per RFC 2047 in words of at most 75 characters. Addresses
+go with their domain in IDNA A-labels; a non-ASCII local part, which has no ASCII form, is
+written as UTF-8 (RFC 6532) and the message is marked for an SMTPUTF8 transport.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from email.header import Header
 from email.message import EmailMessage
 from email.utils import format_datetime, formataddr
 
+from newsletter import addresses
 from newsletter.config import Settings
 from newsletter.errors import NewsletterError
 from newsletter.merge import TOKEN_RE, CompiledTemplate, MergeSlots, Slot, escape_for
@@ -59,16 +62,17 @@ class Recipient:
 class BuiltMessage:
     """One recipient's message, ready for any transport."""
 
-    recipient: str
+    recipient: str  # as it goes on the wire: the domain in IDNA A-labels
     message_id: str
     data: bytes
+    smtputf8: bool = False  # the headers hold UTF-8 (RFC 6532): only an SMTPUTF8 transport may carry it
 
 
 @dataclass(frozen=True)
 class Personal:
     """One recipient's part of a message, for transports that take parts rather than MIME."""
 
-    email: str
+    email: str  # as it goes on the wire: the domain in IDNA A-labels, the local part maybe not ASCII
     name: str
     message_id: str
     list_unsubscribe: str  # the whole header value, https URL first
@@ -122,13 +126,24 @@ def _encode_text(name: str, value: str) -> str:
     return Header(value, "utf-8", maxlinelen=76, header_name=name).encode(linesep=CRLF)
 
 
-def _address(name: str, addr: str, header: str = "To") -> str:
-    """``Name <addr>``: ASCII names quoted as needed, others as RFC 2047 words of at most 75 characters."""
+_SPECIALS = re.compile(r'[][()<>@,:;.\\"]')
+
+
+def format_address(name: str, addr: str, header: str = "To") -> str:
+    """``Name <addr>``: ASCII names quoted as needed, others as RFC 2047 words of at most 75 characters.
+
+    ``addr`` is written as it is, so an internationalized address (RFC 6532) stays UTF-8
+    (:func:`email.utils.formataddr` refuses a non-ASCII local part).
+    """
     if not name:
         return addr
-    if name.isascii():
-        return formataddr((name, addr))
-    return f"{Header(name, 'utf-8', maxlinelen=76, header_name=header).encode(linesep=CRLF)} <{addr}>"
+    if not name.isascii():
+        phrase = Header(name, "utf-8", maxlinelen=76, header_name=header).encode(linesep=CRLF)
+    elif _SPECIALS.search(name):
+        phrase = '"' + name.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    else:
+        phrase = name
+    return f"{phrase} <{addr}>"
 
 
 def slug(text: str) -> str:
@@ -198,7 +213,7 @@ class MessageFactory:
         self.issue_key = rendered.issue.date.isoformat()
         boundary = "=_nl_" + hashlib.sha256(f"{self.issue_key}\0{rendered.subject}".encode()).hexdigest()[:28]
         self._mailto = f"<mailto:{_safe('Reply-To', nl.reply_to)}?subject=unsubscribe>"
-        first = [("From", _address(nl.sender_name, nl.sender_address, "From"))]
+        first = [("From", format_address(nl.sender_name, nl.sender_address, "From"))]
         rest = [
             ("Reply-To", nl.reply_to),
             ("Subject", subject_prefix + rendered.subject),
@@ -233,14 +248,16 @@ class MessageFactory:
         return "".join(lines)
 
     def personal(self, recipient: Recipient) -> Personal:
-        """One recipient's fields, checked for header injection.
+        """One recipient's fields, checked for header injection; the address in its wire form.
 
         :raises HeaderInjectionError: when the address or a name holds a line break.
+        :raises AddressError: when the address has no form to put on the wire.
         """
-        address = _safe("To", recipient.email)
+        address = addresses.wire(_safe("To", recipient.email))
         name = _safe("To", recipient.display_name)
         values = recipient_values(self.settings, recipient, self.secret_key)
-        return Personal(address, name, message_id(self.settings, self.issue_key, address),
+        # The Message-ID and the unsubscribe token come from the stored (canonical) address.
+        return Personal(address, name, message_id(self.settings, self.issue_key, recipient.email),
                         f"<{values['unsubscribe_url']}>, {self._mailto}", values)
 
     def build(self, recipient: Recipient) -> BuiltMessage:
@@ -251,10 +268,14 @@ class MessageFactory:
         return self.build_from(self.personal(recipient))
 
     def build_from(self, person: Personal) -> BuiltMessage:
-        """The complete message of a recipient whose fields are already checked."""
+        """The complete message of a recipient whose fields are already checked.
+
+        An address whose local part is not ASCII is written as UTF-8 (RFC 6532) and the message
+        is marked :attr:`BuiltMessage.smtputf8`; every other message is pure ASCII.
+        """
         text = "".join((
             self._head,
-            f"To: {_address(person.name, person.email)}{CRLF}",
+            f"To: {format_address(person.name, person.email)}{CRLF}",
             self._middle,
             f"Message-ID: {person.message_id}{CRLF}",
             f"List-Unsubscribe: {person.list_unsubscribe}{CRLF}",
@@ -264,7 +285,8 @@ class MessageFactory:
             self._html.encode(person.values),
             self._close,
         ))
-        return BuiltMessage(person.email, person.message_id, text.encode("ascii"))
+        smtputf8 = addresses.needs_smtputf8(person.email)
+        return BuiltMessage(person.email, person.message_id, text.encode("utf-8" if smtputf8 else "ascii"), smtputf8)
 
 
 def build_message(rendered: RenderedIssue, settings: Settings, recipient: Recipient, *, secret_key: str,

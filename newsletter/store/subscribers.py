@@ -12,9 +12,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Iterable, Iterator, Mapping, Sequence, cast
 
-from email_validator import EmailNotValidError, validate_email
 from sqlalchemy import Connection, Select, Table, func, insert, select, update
 
+from newsletter import addresses
 from newsletter.errors import NewsletterError
 from newsletter.store.database import Store
 from newsletter.store.models import SUPPRESSED, Subscriber, SubscriberStatus
@@ -50,14 +50,11 @@ class ImportSummary:
 
 
 def normalize_address(address: str) -> str:
-    """The canonical form of an address (validated, lower-cased), as the store keeps it.
+    """The canonical form of an address, as the store keeps it (see :func:`newsletter.addresses.canonical`).
 
     :raises NewsletterError: when the address is not valid.
     """
-    try:
-        return validate_email(address.strip(), check_deliverability=False).normalized.lower()
-    except EmailNotValidError as err:
-        raise NewsletterError(f"{address!r} is not a valid address: {err}") from err
+    return addresses.canonical(address)
 
 
 def _chunks(rows: Iterable["CandidateRow | RejectedRow"], summary: ImportSummary) -> Iterator[list["CandidateRow"]]:

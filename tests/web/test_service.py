@@ -157,6 +157,23 @@ def test_double_opt_in_makes_the_address_active_only_after_the_confirmation(serv
     assert person.consent_source == "web (double opt-in)" and person.consent_at is not None
 
 
+@pytest.mark.parametrize(("typed", "to_line"), [
+    ("Lea@Exämple.org", "To: lea@xn--exmple-cua.org"),  # the domain in IDNA A-labels, never an encoded word
+    ("léa@example.org", "To: léa@example.org"),  # RFC 6532: the UTF-8 local part as it is, over SMTPUTF8
+])
+def test_the_confirmation_of_an_internationalized_address_can_be_routed(project: Path, store: Store, typed: str,
+                                                                        to_line: str) -> None:
+    with Sink(smtputf8=True) as relay, Service(web_settings(project, relay), store) as running:
+        assert subscribe(requests.Session(), running.url, typed).status_code == 200
+        wait_for_mail(relay, 1)
+        [raw] = relay.recorder.raw
+        [(_, rcpt, _)] = relay.recorder.envelopes
+        assert to_line.encode() in raw.splitlines() and b"=?" not in raw.split(b"\r\nTo: ")[1].split(b"\r\n")[0]
+        assert rcpt == [to_line.removeprefix("To: ")]
+        assert requests.post(running.url + confirm_link(relay)).status_code == 200
+    assert status_of(store, to_line.removeprefix("To: ").replace("xn--exmple-cua", "exämple")) == "active"
+
+
 def test_an_expired_confirmation_link_says_so(service: Service, store: Store) -> None:
     old = make_timed_token(SECRET, CONFIRM, ["tard@example.org", ""], now=int(time.time()) - 49 * 3600)
     for method in ("GET", "POST"):
