@@ -22,7 +22,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta, timezone
 from typing import Callable, Iterable, Mapping, Sequence
 
@@ -31,7 +31,7 @@ from newsletter.content.check import check_issue
 from newsletter.content.problems import errors
 from newsletter.delivery.base import Adapter, Outgoing, RequestRefused, Result, adapter_class, send_once
 from newsletter.errors import ContentError, NewsletterError
-from newsletter.render.mime import HeaderInjectionError, MessageFactory, Recipient, message_id
+from newsletter.render.mime import HeaderInjectionError, MessageFactory, Recipient, message_id, proof_message_id
 from newsletter.render.pipeline import RenderedIssue
 from newsletter.store import ledger
 from newsletter.store.database import Store
@@ -363,11 +363,17 @@ def send_issue(
 
 def send_test(settings: Settings, day: date, addresses: Iterable[Recipient], *, secret_key: str,
               adapter: Adapter | None = None, clock: Clock = utc_now) -> list[Result]:
-    """Send the issue to ``addresses`` only, marked "[TEST]" and kept out of the ledger."""
+    """Send the issue to ``addresses`` only, marked "[TEST]" and kept out of the ledger.
+
+    Each test copy has a Message-ID of its own, never the real message's: an editor who is also
+    a subscriber still gets the real issue (the outbox, a relay or Gmail would otherwise take it
+    for a copy already delivered).
+    """
     rendered = prepare(settings, day)
     factory = MessageFactory(rendered, settings, secret_key=secret_key, date=clock(), subject_prefix="[TEST] ")
     adapter = adapter or make_adapter(settings)
-    people = [factory.personal(r) for r in addresses]
+    people = [replace(factory.personal(r), message_id=proof_message_id(settings, factory.issue_key))
+              for r in addresses]
     batch = [Outgoing(i, person, settings.newsletter.sender_address,
                       factory.build_from(person) if adapter.wants_mime else None) for i, person in enumerate(people)]
     return send_once(adapter, factory.layout, batch)

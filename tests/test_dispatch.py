@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import email
+import email.message
 import email.policy
 import mailbox
 from datetime import datetime, timezone
@@ -13,7 +14,7 @@ import pytest
 from newsletter.config import Settings, load_settings
 from newsletter.dispatch import Policy, dry_run, send_issue, send_test
 from newsletter.errors import ConfigError, ContentError
-from newsletter.render.mime import Recipient
+from newsletter.render.mime import Recipient, message_id
 from newsletter.store import ledger
 from newsletter.store.database import Store
 from newsletter.store.subscribers import add_subscriber, unsubscribe
@@ -148,6 +149,36 @@ def test_test_send_is_marked_and_not_recorded(settings: Settings, store: Store, 
     assert all(r.ok for r in results)
     assert sink.recorder.messages[0]["Subject"].startswith("[TEST] ")
     assert ledger.find_send(store, DAY) is None
+
+
+def received_messages(settings: Settings, sink: Sink) -> list[email.message.EmailMessage]:
+    """Every message the transport took: the outbox's files, or what the SMTP server got."""
+    if settings.delivery.adapter == "smtp":
+        return list(sink.recorder.messages)
+    new = settings.root / "out" / "outbox" / "new"
+    return [email.message_from_bytes(p.read_bytes(), policy=email.policy.default)  # type: ignore[misc]
+            for p in sorted(new.iterdir())]
+
+
+@pytest.mark.parametrize("adapter", ["outbox", "smtp"])
+def test_a_test_copy_never_passes_for_the_real_message(store: Store, sink: Sink, project: Path,
+                                                       adapter: str) -> None:
+    if adapter == "smtp":
+        smtp_config(project, sink.port)
+    settings = load_settings(project)
+    add_subscriber(store, "redaction@example.org", now=NOW, first_name="Camille")
+    for _ in range(2):  # proofread twice, then send for real
+        results = send_test(settings, DAY, [Recipient("redaction@example.org")], secret_key=SECRET)
+        assert all(r.ok for r in results)
+    report = send(settings, store)
+    assert report.sent_now == 1
+    messages = received_messages(settings, sink)
+    tests = [m for m in messages if str(m["Subject"]).startswith("[TEST] ")]
+    real = [m for m in messages if not str(m["Subject"]).startswith("[TEST] ")]
+    assert len(tests) == 2 and len(real) == 1, "the real issue did not reach the editor who proofread it"
+    assert real[0]["Message-ID"] == message_id(settings, DAY.isoformat(), "redaction@example.org")
+    ids = [str(m["Message-ID"]) for m in messages]
+    assert len(set(ids)) == 3
 
 
 def test_a_failing_check_sends_nothing(settings: Settings, store: Store, project: Path) -> None:
