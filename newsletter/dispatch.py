@@ -4,7 +4,7 @@ A send is driven by the ledger (:mod:`newsletter.store.ledger`). Each run enqueu
 active subscribers who have no row yet, settles the rows a dead run left behind, then lets
 a few workers (one per transport connection) claim batches, build each message from the
 issue's single layout (:class:`~newsletter.render.mime.MessageFactory`), pace them with the
-rate limit and hand them to the adapter. Outcomes are written per batch.
+rate limit (remote transports only: the outbox is a local folder) and hand them to the adapter. Outcomes are written per batch.
 
 - Temporary failures (4xx, lost connections, timeouts) go back to ``pending`` with an
   exponential backoff and are retried in the same run, up to ``max_attempts``.
@@ -147,7 +147,8 @@ class _Run:
         self.adapters, self.clock, self.policy = adapters, clock, policy
         self.limit, self.stop, self.progress = limit, stop, progress
         self.run_id = ledger.new_run_id()
-        self.limiter = RateLimiter(settings.delivery.rate_per_second)
+        # Pacing protects a remote server; a local transport (the outbox) is not slowed down.
+        self.limiter = RateLimiter(settings.delivery.rate_per_second) if adapters[0].paced else None
         self.lock = threading.Lock()
         self.claimed = 0
         self.sent = 0
@@ -216,7 +217,8 @@ class _Run:
         subscribers = {row.delivery_id: row.subscriber_id for row in batch}
 
         def handover(items: Sequence[Outgoing]) -> None:
-            self.limiter.acquire(len(items))
+            if self.limiter is not None:
+                self.limiter.acquire(len(items))
             if self.stop.is_set():  # still before the point of no return: these can wait for the next run
                 raise _Stopped()
             ledger.mark_sending(self.store, [item.key for item in items], self.clock())

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from newsletter.config import Settings, load_settings
-from newsletter.dispatch import Policy, dry_run, send_issue, send_test
+from newsletter.dispatch import Policy, RateLimiter, dry_run, send_issue, send_test
 from newsletter.errors import ConfigError, ContentError
 from newsletter.render.mime import Recipient, message_id
 from newsletter.store import ledger
@@ -116,6 +116,18 @@ def test_retries_give_up_after_max_attempts(settings: Settings, store: Store, si
     report = send(load_settings(project), store)
     assert report.count(ledger.DeliveryStatus.FAILED) == 2
     assert any("gave up after 3 attempts" in reason for _, reason, _ in report.failures)
+
+
+@pytest.mark.parametrize(("adapter", "paced"), [("outbox", False), ("smtp", True)])
+def test_only_a_remote_transport_is_paced(store: Store, sink: Sink, project: Path, monkeypatch: pytest.MonkeyPatch,
+                                          adapter: str, paced: bool) -> None:
+    if adapter == "smtp":
+        smtp_config(project, sink.port)
+    taken: list[int] = []
+    monkeypatch.setattr(RateLimiter, "acquire", lambda self, n=1: taken.append(n))
+    add_people(store, 3)
+    assert send(load_settings(project), store).sent_now == 3
+    assert sum(taken) == (3 if paced else 0)
 
 
 def test_limit_sends_part_and_the_next_run_the_rest(settings: Settings, store: Store) -> None:

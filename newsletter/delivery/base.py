@@ -93,6 +93,9 @@ class Adapter(abc.ABC):
     wants_mime: ClassVar[bool] = True
     #: The keys ``[delivery.NAME]`` may hold; others are refused with a suggestion.
     known_options: ClassVar[tuple[str, ...] | None] = None
+    #: Whether the engine paces this transport with ``rate_per_second``. The limit protects a remote
+    #: server's quotas; a local transport (the outbox folder) has none and is not slowed down.
+    paced: ClassVar[bool] = True
 
     def __init__(self, settings: Settings, environ: Mapping[str, str] | None = None) -> None:
         self.settings = settings

@@ -22,6 +22,7 @@ from newsletter.errors import ConfigError
 class OutboxAdapter(Adapter):
     name = "outbox"
     batch_size = 200
+    paced = False  # a local folder: rate_per_second protects remote servers, not this
 
     @property
     def path(self) -> Path:
