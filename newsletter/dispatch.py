@@ -7,7 +7,8 @@ issue's single layout (:class:`~newsletter.render.mime.MessageFactory`), pace th
 rate limit (remote transports only: the outbox is a local folder) and hand them to the adapter. Outcomes are written per batch.
 
 - Temporary failures (4xx, lost connections, timeouts) go back to ``pending`` with an
-  exponential backoff and are retried in the same run, up to ``max_attempts``.
+  exponential backoff and are retried in the same run, up to ``max_attempts``. Every try
+  counts, before or after the point of no return, so ``max_attempts`` always ends the run.
 - Permanent failures (5xx) are recorded with the server's reason and not retried; a 5.1.x
   reply also marks the subscriber as bounced.
 - A :class:`ConfigError` from the transport (bad credentials…) stops the run at once and is
@@ -215,17 +216,20 @@ class _Run:
             outgoing.append(Outgoing(row.delivery_id, person, sender, message))
         attempts = {row.delivery_id: row.attempts for row in batch}
         subscribers = {row.delivery_id: row.subscriber_id for row in batch}
+        marked: set[int] = set()  # rows whose attempt mark_sending has counted
 
         def handover(items: Sequence[Outgoing]) -> None:
             if self.limiter is not None:
                 self.limiter.acquire(len(items))
             if self.stop.is_set():  # still before the point of no return: these can wait for the next run
                 raise _Stopped()
-            ledger.mark_sending(self.store, [item.key for item in items], self.clock())
+            keys = [item.key for item in items]
+            ledger.mark_sending(self.store, keys, self.clock())
+            marked.update(keys)
 
         try:
             for results in adapter.send(outgoing, handover):
-                self._settle(results, attempts, subscribers)
+                self._settle(results, attempts, subscribers, marked)
         except _Stopped:
             ledger.release(self.store, [o.key for o in outgoing], self.clock())
             self.stopped = "stop requested"
@@ -244,12 +248,18 @@ class _Run:
             ledger.record(self.store, outcomes, self.clock())
             self._count(outcomes)
 
-    def _settle(self, results: Sequence[Result], attempts: Mapping[int, int], subscribers: Mapping[int, int]) -> None:
-        """Record results as soon as the transport gives them: a crash right after leaves nothing in doubt."""
+    def _settle(self, results: Sequence[Result], attempts: Mapping[int, int], subscribers: Mapping[int, int],
+                marked: set[int]) -> None:
+        """Record results as soon as the transport gives them: a crash right after leaves nothing in doubt.
+
+        Every result is one attempt (see :mod:`newsletter.store.ledger`), whether the transport
+        failed before the point of no return or after: the engine knows which by whether it
+        marked the row sending, and never takes the adapter's word for it.
+        """
         if not results:
             return
         now = self.clock()
-        outcomes = [self._outcome(r, attempts[r.key] + (1 if r.handed_over else 0), now) for r in results]
+        outcomes = [self._outcome(r, attempts[r.key] + 1, now, counted=r.key in marked) for r in results]
         ledger.record(self.store, outcomes, now)
         bounced = [subscribers[r.key] for r in results if r.hard_bounce]
         if bounced:
@@ -265,19 +275,20 @@ class _Run:
         if self.progress is not None:
             self.progress(len(outcomes))
 
-    def _outcome(self, result: Result, attempts: int, now: datetime) -> ledger.Outcome:
+    def _outcome(self, result: Result, attempts: int, now: datetime, *, counted: bool) -> ledger.Outcome:
+        """``attempts`` includes this one; ``counted`` says whether mark_sending already wrote it."""
         if result.ok:
-            return ledger.Outcome(result.key, DeliveryStatus.SENT, provider_id=result.provider_id)
+            return ledger.Outcome(result.key, DeliveryStatus.SENT, provider_id=result.provider_id, handed_over=counted)
         if result.uncertain:
-            return ledger.Outcome(result.key, DeliveryStatus.UNCERTAIN, result.error)
+            return ledger.Outcome(result.key, DeliveryStatus.UNCERTAIN, result.error, handed_over=counted)
         if result.transient and attempts < self.policy.max_attempts:
             wait = self.policy.delay(attempts) if result.retry_after is None else timedelta(seconds=result.retry_after)
             return ledger.Outcome(result.key, DeliveryStatus.PENDING, f"will retry: {result.error}",
-                                  retry_at=now + wait, handed_over=result.handed_over)
+                                  retry_at=now + wait, handed_over=counted)
         if result.transient:
             return ledger.Outcome(result.key, DeliveryStatus.FAILED,
-                                  f"gave up after {attempts} attempts: {result.error}", handed_over=result.handed_over)
-        return ledger.Outcome(result.key, DeliveryStatus.FAILED, result.error, handed_over=result.handed_over)
+                                  f"gave up after {attempts} attempts: {result.error}", handed_over=counted)
+        return ledger.Outcome(result.key, DeliveryStatus.FAILED, result.error, handed_over=counted)
 
 
 def _settle_orphans(store: Store, send_id: int, adapter: Adapter, settings: Settings, issue_key: str,

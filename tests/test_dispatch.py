@@ -6,17 +6,22 @@ import email
 import email.message
 import email.policy
 import mailbox
+import shutil
+import threading
 from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
+from sqlalchemy import select
 
 from newsletter.config import Settings, load_settings
-from newsletter.dispatch import Policy, RateLimiter, dry_run, send_issue, send_test
+from newsletter.delivery.outbox import OutboxAdapter
+from newsletter.dispatch import Policy, RateLimiter, SendReport, dry_run, send_issue, send_test
 from newsletter.errors import ConfigError, ContentError
 from newsletter.render.mime import Recipient, message_id
 from newsletter.store import ledger
 from newsletter.store.database import Store
+from newsletter.store.models import Delivery
 from newsletter.store.subscribers import add_subscriber, unsubscribe
 from newsletter.tokens import UNSUBSCRIBE, read_token
 from tests.conftest import DAY, SECRET, item_text, write
@@ -30,9 +35,10 @@ def smtp_config(project: Path, port: int, **extra: object) -> None:
     config = project / "newsletter.toml"
     text = config.read_text(encoding="utf-8").replace('adapter = "outbox"', 'adapter = "smtp"')
     text = text.replace("rate_per_second = 20", "rate_per_second = 5000")
+    timeout = extra.pop("timeout", 1)
     options = "".join(f"{k} = {v!r}\n".replace("'", '"') for k, v in extra.items())
     text = text.replace('host = "smtp.example.org"\nport = 587\nsecurity = "starttls"\nusername = "newsletter"\n',
-                        f'host = "127.0.0.1"\nport = {port}\nsecurity = "none"\ntimeout = 1\n{options}')
+                        f'host = "127.0.0.1"\nport = {port}\nsecurity = "none"\ntimeout = {timeout}\n{options}')
     config.write_text(text, encoding="utf-8")
 
 
@@ -45,6 +51,34 @@ def add_people(store: Store, n: int) -> list[str]:
 
 def send(settings: Settings, store: Store, **kwargs: object):  # type: ignore[no-untyped-def]
     return send_issue(settings, store, DAY, secret_key=SECRET, policy=FAST, **kwargs)  # type: ignore[arg-type]
+
+
+def send_bounded(settings: Settings, store: Store, seconds: float = 30, **kwargs: object) -> SendReport:
+    """Send in a thread; fail (after stopping it) if the run has not ended within ``seconds``."""
+    stop = threading.Event()
+    done: list[SendReport | BaseException] = []
+
+    def run() -> None:
+        try:
+            done.append(send(settings, store, stop=stop, **kwargs))
+        except BaseException as err:  # handed to the test's thread
+            done.append(err)
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    thread.join(seconds)
+    if thread.is_alive():
+        stop.set()
+        thread.join(30)
+        pytest.fail(f"the send had not ended after {seconds} s")
+    if isinstance(done[0], BaseException):
+        raise done[0]
+    return done[0]
+
+
+def attempts_of(store: Store) -> dict[str, int]:
+    with store.session() as session:
+        return {row.email: row.attempts for row in session.execute(select(Delivery.email, Delivery.attempts))}
 
 
 def test_outbox_delivers_each_subscriber_once_and_a_rerun_is_a_no_op(settings: Settings, store: Store) -> None:
@@ -116,6 +150,56 @@ def test_retries_give_up_after_max_attempts(settings: Settings, store: Store, si
     report = send(load_settings(project), store)
     assert report.count(ledger.DeliveryStatus.FAILED) == 2
     assert any("gave up after 3 attempts" in reason for _, reason, _ in report.failures)
+
+
+@pytest.mark.parametrize("fault", ["connection dropped before DATA", "timeout before DATA",
+                                   "outbox write failed before the rename"])
+def test_every_try_counts_so_max_attempts_ends_the_run(store: Store, sink: Sink, project: Path, fault: str) -> None:
+    if fault == "connection dropped before DATA":
+        smtp_config(project, sink.port)
+        sink.recorder.faults.drop_at_rcpt_times = 1000
+    elif fault == "timeout before DATA":
+        smtp_config(project, sink.port, timeout=0.2)
+        sink.recorder.faults.slow_rcpt_times = 1000
+        sink.recorder.faults.slow_seconds = 0.5
+    settings = load_settings(project)
+    (address,) = add_people(store, 1)
+    if fault.startswith("outbox"):  # the message's file in tmp/ cannot be written
+        name = OutboxAdapter._name(message_id(settings, DAY.isoformat(), address))
+        (settings.root / "out" / "outbox" / "tmp" / name).mkdir(parents=True)
+    report = send_bounded(settings, store)
+    assert report.count(ledger.DeliveryStatus.FAILED) == 1
+    assert any("gave up after 3 attempts" in reason for _, reason, _ in report.failures), report.failures
+    assert attempts_of(store) == {address: 3}
+
+
+@pytest.mark.parametrize("mishap", ["an empty folder (a mounted volume)", "removed during the send"])
+def test_the_outbox_makes_its_missing_folders(settings: Settings, store: Store, mishap: str) -> None:
+    outbox = settings.root / "out" / "outbox"
+    addresses = add_people(store, 5)
+    removed: list[int] = []
+    if mishap.startswith("an empty folder"):
+        outbox.mkdir(parents=True)
+        progress = None
+    else:
+        def progress(n: int) -> None:  # after the first message, the whole outbox disappears
+            if not removed:
+                removed.append(n)
+                shutil.rmtree(outbox)
+    report = send_bounded(settings, store, progress=progress)
+    assert report.count(ledger.DeliveryStatus.SENT) == 5 and report.pending == 0
+    assert len(list((outbox / "new").iterdir())) == 5 - len(removed)
+    assert attempts_of(store) == {address: 1 for address in addresses}
+
+
+def test_an_outbox_that_cannot_be_made_stops_the_run_with_its_path(settings: Settings, store: Store) -> None:
+    outbox = settings.root / "out" / "outbox"
+    outbox.parent.mkdir(parents=True)
+    outbox.write_text("not a folder", encoding="utf-8")
+    add_people(store, 2)
+    with pytest.raises(ConfigError, match=f"cannot create the outbox Maildir {outbox}"):
+        send_bounded(settings, store)
+    assert ledger.counts(store, ledger.find_send(store, DAY) or 0) == {"pending": 2}
 
 
 @pytest.mark.parametrize(("adapter", "paced"), [("outbox", False), ("smtp", True)])

@@ -54,7 +54,9 @@ class Result:
     ``transient`` failures are worth retrying (after ``retry_after`` seconds when the
     provider said so); ``uncertain`` means the transport may have taken the message (the
     connection died after the point of no return) and it must not be resent;
-    ``hard_bounce`` means the address does not exist (5.1.x).
+    ``hard_bounce`` means the address does not exist (5.1.x). ``handed_over`` is the adapter's
+    own view, for its logs: the engine knows whether a message reached the point of no return
+    from the ``handover`` call, and counts every result as one attempt either way.
     """
 
     key: int
