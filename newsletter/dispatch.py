@@ -25,12 +25,13 @@ import threading
 import time
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta, timezone
+from collections.abc import Generator
 from typing import Callable, Iterable, Mapping, Sequence
 
 from newsletter.config import Settings
 from newsletter.content.check import check_issue
 from newsletter.content.problems import errors
-from newsletter.delivery.base import Adapter, Outgoing, RequestRefused, Result, adapter_class, send_once
+from newsletter.delivery.base import Adapter, Outgoing, RequestRefused, Result, Stopped, adapter_class, send_once
 from newsletter.errors import ContentError, NewsletterError
 from newsletter.render.mime import HeaderInjectionError, MessageFactory, Recipient, message_id, proof_message_id
 from newsletter.render.pipeline import RenderedIssue
@@ -43,6 +44,9 @@ log = logging.getLogger(__name__)
 
 Clock = Callable[[], datetime]
 Progress = Callable[[int], None]
+
+#: Seconds a stop request leaves the messages in hand to finish before their connections are cut.
+STOP_GRACE = 5.0
 
 
 def utc_now() -> datetime:
@@ -134,10 +138,6 @@ def make_adapter(settings: Settings, environ: Mapping[str, str] | None = None) -
     return adapter_class(settings.delivery.adapter)(settings, environ)
 
 
-class _Stopped(Exception):
-    """Raised from the handover when a stop was requested: the message in hand is not sent."""
-
-
 class _Run:
     """One run of one send: shared state of its worker threads."""
 
@@ -165,6 +165,7 @@ class _Run:
             return n
 
     def worker(self, adapter: Adapter) -> None:
+        adapter.stop = self.stop
         try:
             adapter.prepare(self.factory.layout)
             adapter.open()
@@ -219,21 +220,27 @@ class _Run:
         marked: set[int] = set()  # rows whose attempt mark_sending has counted
 
         def handover(items: Sequence[Outgoing]) -> None:
+            # No stop check here: for SMTP the DATA has begun, and a message begun is finished.
             if self.limiter is not None:
                 self.limiter.acquire(len(items))
-            if self.stop.is_set():  # still before the point of no return: these can wait for the next run
-                raise _Stopped()
             keys = [item.key for item in items]
             ledger.mark_sending(self.store, keys, self.clock())
             marked.update(keys)
 
+        # A stop request takes effect before a message begins: before the batch, between the
+        # results the adapter yields (one message for SMTP and the outbox, one call for an API),
+        # or where the adapter raises Stopped (SMTP: before DATA). What is not begun waits.
+        stopped = self.stop.is_set()
+        sending = adapter.send(outgoing, handover)
         try:
-            for results in adapter.send(outgoing, handover):
-                self._settle(results, attempts, subscribers, marked)
-        except _Stopped:
-            ledger.release(self.store, [o.key for o in outgoing], self.clock())
-            self.stopped = "stop requested"
-            return
+            if not stopped:
+                for results in sending:
+                    self._settle(results, attempts, subscribers, marked)
+                    if self.stop.is_set():
+                        stopped = True
+                        break
+        except Stopped:
+            stopped = True
         except RequestRefused as err:
             # Nothing of that request was sent: its rows go back to the queue as they were.
             ledger.release(self.store, err.keys, self.clock(), reason=str(err), sending_too=True)
@@ -244,6 +251,12 @@ class _Run:
             # never took go back to the pool; rows marked sending stay in doubt.
             ledger.release(self.store, [o.key for o in outgoing], self.clock())
             raise
+        finally:
+            if isinstance(sending, Generator):
+                sending.close()
+        if stopped:
+            ledger.release(self.store, [o.key for o in outgoing], self.clock())
+            self.stopped = "stop requested"
         if outcomes:
             ledger.record(self.store, outcomes, self.clock())
             self._count(outcomes)
@@ -291,6 +304,28 @@ class _Run:
         return ledger.Outcome(result.key, DeliveryStatus.FAILED, result.error, handed_over=counted)
 
 
+def _join(stop: threading.Event, threads: Sequence[threading.Thread], adapters: Sequence[Adapter],
+          issue_key: str) -> None:
+    """Wait for the workers. Once a stop is requested they finish the messages in hand, for at
+    most :data:`STOP_GRACE` seconds: then a server that does not answer has its connection cut
+    (the message is in doubt if it was complete), so a stop never waits for the transport's timeout."""
+    for thread in threads:
+        while thread.is_alive() and not stop.is_set():
+            thread.join(0.2)
+    if not stop.is_set():
+        return
+    deadline = time.monotonic() + STOP_GRACE
+    for thread in threads:
+        thread.join(max(0.0, deadline - time.monotonic()))
+    if any(thread.is_alive() for thread in threads):
+        log.warning("issue %s: the server has not answered within %.0f s of the stop request; closing the "
+                    "connection", issue_key, STOP_GRACE)
+        for adapter in adapters:
+            adapter.abort()
+    for thread in threads:
+        thread.join()
+
+
 def _settle_orphans(store: Store, send_id: int, adapter: Adapter, settings: Settings, issue_key: str,
                     now: datetime) -> None:
     queued, in_doubt = ledger.orphans(store, send_id, now)
@@ -326,7 +361,8 @@ def send_issue(
     :param secret_key: signs the per-recipient unsubscribe links.
     :param adapter_factory: makes one transport per connection; defaults to ``[delivery] adapter``.
     :param limit: hand over at most this many messages in this run.
-    :param stop: set it (e.g. on SIGTERM) to end the run after the current batches.
+    :param stop: set it (e.g. on SIGTERM) to end the run: no new message begins, the ones in hand are
+        finished (their connection is cut after :data:`STOP_GRACE` seconds without an answer).
     :param progress: called with the number of recipients settled after each batch.
     :raises ContentError: when the issue does not pass the check.
     :raises ConfigError: when the transport refuses the configuration (nothing counted as failed).
@@ -350,13 +386,11 @@ def send_issue(
     for thread in threads:
         thread.start()
     try:
-        for thread in threads:
-            thread.join()
+        _join(run.stop, threads, adapters, factory.issue_key)
     except KeyboardInterrupt:
         # Ctrl+C: let the workers finish the message in hand, keep the ledger consistent.
         run.stop.set()
-        for thread in threads:
-            thread.join()
+        _join(run.stop, threads, adapters, factory.issue_key)
         run.fatal = run.fatal or KeyboardInterrupt()
     now = clock()
     ledger.finish(store, send_id, now)

@@ -132,3 +132,24 @@ def test_sigterm_stops_cleanly_and_the_next_run_finishes(project: Path) -> None:
         paced_smtp_config(project, sink.port, 5000)
         start_send(project).wait(timeout=60)
         assert sorted(sink.recorder.count_by_recipient().elements()) == addresses
+
+
+def test_sigterm_ends_the_process_while_the_smtp_server_is_silent(project: Path) -> None:
+    """The server keeps the first message's final answer; the SMTP timeout is an hour; systemd
+    waits TimeoutStopSec. The process ends after the stop's short grace, the message in doubt."""
+    populate(project)
+    with Sink() as sink:
+        smtp_config(project, sink.port, timeout=3600)
+        sink.recorder.faults.stall_at = "DATA"
+        process = start_send(project)
+        try:
+            assert sink.recorder.stalled.wait(30)
+            process.send_signal(signal.SIGTERM)
+            code = process.wait(timeout=30)  # the server is still silent
+        finally:
+            process.kill()
+            _, err = process.communicate()
+        assert code == 1 and b"Traceback" not in err, err.decode()
+    store = open_store("sqlite:///state/newsletter.db", project)
+    counts = ledger.counts(store, ledger.find_send(store, DAY) or 0)
+    assert counts[DeliveryStatus.UNCERTAIN.value] == len(sink.recorder.raw) and set(counts) <= {"uncertain", "pending"}

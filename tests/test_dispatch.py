@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
+from newsletter import dispatch
 from newsletter.config import Settings, load_settings
 from newsletter.delivery.outbox import OutboxAdapter
 from newsletter.dispatch import Policy, RateLimiter, SendReport, dry_run, send_issue, send_test
@@ -53,27 +54,37 @@ def send(settings: Settings, store: Store, **kwargs: object):  # type: ignore[no
     return send_issue(settings, store, DAY, secret_key=SECRET, policy=FAST, **kwargs)  # type: ignore[arg-type]
 
 
-def send_bounded(settings: Settings, store: Store, seconds: float = 30, **kwargs: object) -> SendReport:
-    """Send in a thread; fail (after stopping it) if the run has not ended within ``seconds``."""
-    stop = threading.Event()
-    done: list[SendReport | BaseException] = []
+class Background:
+    """A send running in a thread; :meth:`end` waits a bounded time for the run to end."""
 
-    def run() -> None:
+    def __init__(self, settings: Settings, store: Store, stop: threading.Event | None = None,
+                 **kwargs: object) -> None:
+        self.stop = stop or threading.Event()
+        self.done: list[SendReport | BaseException] = []
+        self.thread = threading.Thread(target=self._run, args=(settings, store, kwargs), daemon=True)
+        self.thread.start()
+
+    def _run(self, settings: Settings, store: Store, kwargs: dict[str, object]) -> None:
         try:
-            done.append(send(settings, store, stop=stop, **kwargs))
+            self.done.append(send(settings, store, stop=self.stop, **kwargs))
         except BaseException as err:  # handed to the test's thread
-            done.append(err)
+            self.done.append(err)
 
-    thread = threading.Thread(target=run, daemon=True)
-    thread.start()
-    thread.join(seconds)
-    if thread.is_alive():
-        stop.set()
-        thread.join(30)
-        pytest.fail(f"the send had not ended after {seconds} s")
-    if isinstance(done[0], BaseException):
-        raise done[0]
-    return done[0]
+    def end(self, seconds: float = 30) -> SendReport:
+        """The report; fails the test (after a stop request) if the run has not ended within ``seconds``."""
+        self.thread.join(seconds)
+        if self.thread.is_alive():
+            self.stop.set()
+            self.thread.join(5)
+            pytest.fail(f"the send had not ended after {seconds} s")
+        if isinstance(self.done[0], BaseException):
+            raise self.done[0]
+        return self.done[0]
+
+
+def send_bounded(settings: Settings, store: Store, seconds: float = 30, **kwargs: object) -> SendReport:
+    """Send; fail if the run has not ended within ``seconds``."""
+    return Background(settings, store, **kwargs).end(seconds)
 
 
 def attempts_of(store: Store) -> dict[str, int]:
@@ -200,6 +211,36 @@ def test_an_outbox_that_cannot_be_made_stops_the_run_with_its_path(settings: Set
     with pytest.raises(ConfigError, match=f"cannot create the outbox Maildir {outbox}"):
         send_bounded(settings, store)
     assert ledger.counts(store, ledger.find_send(store, DAY) or 0) == {"pending": 2}
+
+
+@pytest.mark.parametrize(("moment", "expected"), [
+    ("while the body is sent", {"sent": 1, "pending": 2}),       # DATA has begun: the message is finished
+    ("as RCPT is answered", {"pending": 3}),                     # checked before DATA: nothing begun
+    ("while the server is silent before DATA", {"pending": 3}),  # cut after the grace: not sent, retried
+    ("while the server is silent after the dot", {"uncertain": 1, "pending": 2}),  # cut: the server may have it
+])
+def test_a_stop_never_waits_for_the_smtp_timeout(store: Store, sink: Sink, project: Path,
+                                                 monkeypatch: pytest.MonkeyPatch, moment: str,
+                                                 expected: dict[str, int]) -> None:
+    smtp_config(project, sink.port, timeout=3600, connections=1)
+    monkeypatch.setattr(dispatch, "STOP_GRACE", 0.2)
+    add_people(store, 3)
+    stop, recorder = threading.Event(), sink.recorder
+    if moment == "while the body is sent":  # the handover, after the body and before the dot, sees it
+        monkeypatch.setattr(RateLimiter, "acquire", lambda self, n=1: stop.set())
+    elif moment == "as RCPT is answered":
+        recorder.faults.on_rcpt = stop.set
+    else:
+        recorder.faults.stall_at = "RCPT" if "before DATA" in moment else "DATA"
+    running = Background(load_settings(project), store, stop=stop)
+    if recorder.faults.stall_at:
+        assert recorder.stalled.wait(30)
+        stop.set()
+    report = running.end(30)  # the server, if it stalls, still does: only the fixture's teardown releases it
+    assert report.counts == expected and report.stopped == "stop requested"
+    assert len(recorder.raw) == expected.get("sent", 0) + expected.get("uncertain", 0)
+    if moment == "as RCPT is answered":
+        assert set(attempts_of(store).values()) == {0}  # a message dropped by a stop is not a try
 
 
 @pytest.mark.parametrize(("adapter", "paced"), [("outbox", False), ("smtp", True)])

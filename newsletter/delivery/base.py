@@ -15,6 +15,7 @@ import abc
 import difflib
 import ipaddress
 import logging
+import threading
 from dataclasses import dataclass
 from importlib.metadata import entry_points
 from typing import Callable, ClassVar, Iterator, Mapping, Sequence
@@ -74,6 +75,11 @@ class Result:
 Handover = Callable[[Sequence[Outgoing]], None]
 
 
+class Stopped(Exception):
+    """Raised by an adapter where a stop request finds a message not yet begun for good (SMTP:
+    before DATA): nothing of it was sent, and it waits for the next run."""
+
+
 class RequestRefused(ConfigError):
     """The provider refused a whole request (bad key, unverified sender, malformed call).
 
@@ -103,6 +109,11 @@ class Adapter(abc.ABC):
         self.settings = settings
         self.options: Mapping[str, object] = settings.delivery.adapters.get(self.name, {})
         self.layout: Layout | None = None
+        #: Set by the engine when a stop is requested. The engine itself stops between the
+        #: results :meth:`send` yields; an adapter whose message has steps may check it where the
+        #: message can still be dropped cleanly (SMTP: before DATA) and raise :class:`Stopped`.
+        #: A message whose ``handover`` has been called is always finished.
+        self.stop = threading.Event()
         if self.known_options is not None:
             for key in self.options:
                 if key not in self.known_options:
@@ -146,7 +157,13 @@ class Adapter(abc.ABC):
         return {key: None for key, _ in pending}
 
     def close(self) -> None:
-        """Release the connection (called once, also after errors)."""
+        """Release the connection (called once, also after errors), without waiting long on a server
+        that does not answer."""
+
+    def abort(self) -> None:
+        """Break the connection now; called from another thread when, after a stop request, the
+        server has not answered the message in hand within the grace period. The blocked call
+        must end at once: the message is then in doubt if it had passed the point of no return."""
 
 
 REGISTRY: dict[str, type[Adapter]] = {}

@@ -5,7 +5,8 @@ environment variable named by ``password_env``; plain connections (``security = 
 are refused except to a loopback address. A dropped connection is reopened for the next
 message. The end of DATA (the final ``.``) is the point of no return: the engine is told
 just before it is written, and a connection that dies after it leaves the message *in
-doubt* rather than resent.
+doubt* rather than resent. A stop request is honoured up to the DATA command; a message
+whose DATA has begun is finished, and a session left mid-transaction is closed without QUIT.
 
 Replies map to outcomes: 2xx sent; 4xx and lost connections transient (retried by the
 engine); 5xx permanent for that recipient, 5.1.x marking the address as bounced; 530/535
@@ -22,7 +23,7 @@ import ssl
 from typing import Iterator, Mapping, Sequence
 
 from newsletter.config import Settings, secret_from_env
-from newsletter.delivery.base import Adapter, Handover, Outgoing, Result, is_loopback, option, register
+from newsletter.delivery.base import Adapter, Handover, Outgoing, Result, Stopped, is_loopback, option, register
 from newsletter.errors import ConfigError, TransientDeliveryError
 
 log = logging.getLogger(__name__)
@@ -30,6 +31,8 @@ log = logging.getLogger(__name__)
 _LEADING_DOT = re.compile(rb"(?m)^\.")
 _QUEUED_AS = re.compile(r"queued as ([\w.@<>-]+)", re.IGNORECASE)
 _HARD_BOUNCE = re.compile(r"\b5\.1\.[0-9]\b")
+#: Seconds to wait for the answer to QUIT: nothing depends on it.
+QUIT_WAIT = 2.0
 
 
 def _reply(code: int, message: bytes | str) -> str:
@@ -62,6 +65,7 @@ class SMTPAdapter(Adapter):
         ca_file = option(self, "ca_file", str, "")
         self.context = ssl.create_default_context(cafile=str(ca_file) if ca_file else None)
         self.smtp: smtplib.SMTP | None = None
+        self._idle = True  # no transaction open: QUIT is safe
 
     @property
     def connections(self) -> int:
@@ -99,6 +103,7 @@ class SMTPAdapter(Adapter):
         except (OSError, smtplib.SMTPException) as err:
             raise TransientDeliveryError(f"cannot connect to the SMTP server {where}: {err}") from err
         self.smtp = smtp
+        self._idle = True
         return smtp
 
     def _drop(self) -> None:
@@ -118,6 +123,7 @@ class SMTPAdapter(Adapter):
             smtp = self.smtp or self._connect()
         except TransientDeliveryError as err:
             return Result(item.key, False, str(err), transient=True, handed_over=False)
+        self._idle = False  # a transaction is open until the server's final answer (or RSET)
         dot_sent = False
         try:
             code, reply = smtp.mail(item.envelope_from)
@@ -126,6 +132,8 @@ class SMTPAdapter(Adapter):
             code, reply = smtp.rcpt(to)
             if code not in (250, 251):
                 return self._refused(item, code, reply, "RCPT TO")
+            if self.stop.is_set():  # the last moment to drop the message cleanly: close() ends the session
+                raise Stopped()
             code, reply = smtp.docmd("DATA")
             if code != 354:
                 return self._refused(item, code, reply, "DATA")
@@ -144,6 +152,7 @@ class SMTPAdapter(Adapter):
                               uncertain=True)
             return Result(item.key, False, f"connection lost: {err or err.__class__.__name__}", transient=True)
         if code == 250:
+            self._idle = True
             queued = _QUEUED_AS.search(reply.decode("utf-8", "replace"))
             return Result(item.key, True, provider_id=queued.group(1) if queued else "")
         return self._refused(item, code, reply, "end of DATA")
@@ -155,6 +164,7 @@ class SMTPAdapter(Adapter):
         elif self.smtp is not None:
             try:
                 self.smtp.rset()
+                self._idle = True
             except (smtplib.SMTPException, OSError):
                 self._drop()
         handed = stage == "end of DATA"
@@ -164,9 +174,24 @@ class SMTPAdapter(Adapter):
                       handed_over=handed)
 
     def close(self) -> None:
+        """QUIT a session at rest, waiting a moment at most; a session left in a transaction (a stop,
+        an error) is just closed: QUIT sent inside DATA would be read as message text, and waited on."""
         if self.smtp is not None:
             try:
-                self.smtp.quit()
-            except (smtplib.SMTPException, OSError, socket.timeout):
+                if self._idle:
+                    if self.smtp.sock is not None:
+                        self.smtp.sock.settimeout(min(self.timeout, QUIT_WAIT))
+                    self.smtp.quit()
+            except (smtplib.SMTPException, OSError):
                 pass
             self._drop()
+
+    def abort(self) -> None:
+        """Shut the socket down under the thread blocked on it: its read returns at once."""
+        smtp = self.smtp
+        sock = smtp.sock if smtp is not None else None
+        if sock is not None:
+            try:
+                socket.socket.shutdown(sock, socket.SHUT_RDWR)  # the plain socket's, also under TLS
+            except OSError:
+                pass
