@@ -4,7 +4,10 @@ A send is driven by the ledger (:mod:`newsletter.store.ledger`). Each run enqueu
 active subscribers who have no row yet, settles the rows a dead run left behind, then lets
 a few workers (one per transport connection) claim batches, build each message from the
 issue's single layout (:class:`~newsletter.render.mime.MessageFactory`), pace them with the
-rate limit (remote transports only: the outbox is a local folder) and hand them to the adapter. Outcomes are written per batch.
+rate limit (remote transports only: the outbox is a local folder) and hand them to the
+adapter. Outcomes are written per batch. A stop request (SIGTERM) lets no new message
+begin and finishes the ones in hand, cutting a silent server's connection after
+:data:`STOP_GRACE` seconds.
 
 - Temporary failures (4xx, lost connections, timeouts) go back to ``pending`` with an
   exponential backoff and are retried in the same run, up to ``max_attempts``. Every try
