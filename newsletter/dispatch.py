@@ -26,9 +26,9 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Generator
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta, timezone
-from collections.abc import Generator
 from typing import Callable, Iterable, Mapping, Sequence
 
 from newsletter.config import Settings
