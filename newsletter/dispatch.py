@@ -4,10 +4,14 @@ A send is driven by the ledger (:mod:`newsletter.store.ledger`). Each run enqueu
 active subscribers who have no row yet, settles the rows a dead run left behind, then lets
 a few workers (one per transport connection) claim batches, build each message from the
 issue's single layout (:class:`~newsletter.render.mime.MessageFactory`), pace them with the
-rate limit and hand them to the adapter. Outcomes are written per batch.
+rate limit (remote transports only: the outbox is a local folder) and hand them to the
+adapter. Outcomes are written per batch. A stop request (SIGTERM) lets no new message
+begin and finishes the ones in hand, cutting a silent server's connection after
+:data:`STOP_GRACE` seconds.
 
 - Temporary failures (4xx, lost connections, timeouts) go back to ``pending`` with an
-  exponential backoff and are retried in the same run, up to ``max_attempts``.
+  exponential backoff and are retried in the same run, up to ``max_attempts``. Every try
+  counts, before or after the point of no return, so ``max_attempts`` always ends the run.
 - Permanent failures (5xx) are recorded with the server's reason and not retried; a 5.1.x
   reply also marks the subscriber as bounced.
 - A :class:`ConfigError` from the transport (bad credentials…) stops the run at once and is
@@ -22,16 +26,17 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from dataclasses import dataclass, field
+from collections.abc import Generator
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta, timezone
 from typing import Callable, Iterable, Mapping, Sequence
 
 from newsletter.config import Settings
 from newsletter.content.check import check_issue
 from newsletter.content.problems import errors
-from newsletter.delivery.base import Adapter, Outgoing, RequestRefused, Result, adapter_class, send_once
+from newsletter.delivery.base import Adapter, Outgoing, RequestRefused, Result, Stopped, adapter_class, send_once
 from newsletter.errors import ContentError, NewsletterError, describe
-from newsletter.render.mime import MessageFactory, Recipient, message_id
+from newsletter.render.mime import MessageFactory, Recipient, message_id, proof_message_id
 from newsletter.render.pipeline import RenderedIssue
 from newsletter.store import ledger
 from newsletter.store.database import Store
@@ -42,6 +47,9 @@ log = logging.getLogger(__name__)
 
 Clock = Callable[[], datetime]
 Progress = Callable[[int], None]
+
+#: Seconds a stop request leaves the messages in hand to finish before their connections are cut.
+STOP_GRACE = 5.0
 
 
 def utc_now() -> datetime:
@@ -133,10 +141,6 @@ def make_adapter(settings: Settings, environ: Mapping[str, str] | None = None) -
     return adapter_class(settings.delivery.adapter)(settings, environ)
 
 
-class _Stopped(Exception):
-    """Raised from the handover when a stop was requested: the message in hand is not sent."""
-
-
 class _Run:
     """One run of one send: shared state of its worker threads."""
 
@@ -147,7 +151,8 @@ class _Run:
         self.adapters, self.clock, self.policy = adapters, clock, policy
         self.limit, self.stop, self.progress = limit, stop, progress
         self.run_id = ledger.new_run_id()
-        self.limiter = RateLimiter(settings.delivery.rate_per_second)
+        # Pacing protects a remote server; a local transport (the outbox) is not slowed down.
+        self.limiter = RateLimiter(settings.delivery.rate_per_second) if adapters[0].paced else None
         self.lock = threading.Lock()
         self.claimed = 0
         self.sent = 0
@@ -163,6 +168,7 @@ class _Run:
             return n
 
     def worker(self, adapter: Adapter) -> None:
+        adapter.stop = self.stop
         try:
             adapter.prepare(self.factory.layout)
             adapter.open()
@@ -216,20 +222,30 @@ class _Run:
             outgoing.append(Outgoing(row.delivery_id, person, sender, message))
         attempts = {row.delivery_id: row.attempts for row in batch}
         subscribers = {row.delivery_id: row.subscriber_id for row in batch}
+        marked: set[int] = set()  # rows whose attempt mark_sending has counted
 
         def handover(items: Sequence[Outgoing]) -> None:
-            self.limiter.acquire(len(items))
-            if self.stop.is_set():  # still before the point of no return: these can wait for the next run
-                raise _Stopped()
-            ledger.mark_sending(self.store, [item.key for item in items], self.clock())
+            # No stop check here: for SMTP the DATA has begun, and a message begun is finished.
+            if self.limiter is not None:
+                self.limiter.acquire(len(items))
+            keys = [item.key for item in items]
+            ledger.mark_sending(self.store, keys, self.clock())
+            marked.update(keys)
 
+        # A stop request takes effect before a message begins: before the batch, between the
+        # results the adapter yields (one message for SMTP and the outbox, one call for an API),
+        # or where the adapter raises Stopped (SMTP: before DATA). What is not begun waits.
+        stopped = self.stop.is_set()
+        sending = adapter.send(outgoing, handover)
         try:
-            for results in adapter.send(outgoing, handover):
-                self._settle(results, attempts, subscribers)
-        except _Stopped:
-            ledger.release(self.store, [o.key for o in outgoing], self.clock())
-            self.stopped = "stop requested"
-            return
+            if not stopped:
+                for results in sending:
+                    self._settle(results, attempts, subscribers, marked)
+                    if self.stop.is_set():
+                        stopped = True
+                        break
+        except Stopped:
+            stopped = True
         except RequestRefused as err:
             # Nothing of that request was sent: its rows go back to the queue as they were.
             ledger.release(self.store, err.keys, self.clock(), reason=str(err), sending_too=True)
@@ -240,16 +256,28 @@ class _Run:
             # never took go back to the pool; rows marked sending stay in doubt.
             ledger.release(self.store, [o.key for o in outgoing], self.clock())
             raise
+        finally:
+            if isinstance(sending, Generator):
+                sending.close()
+        if stopped:
+            ledger.release(self.store, [o.key for o in outgoing], self.clock())
+            self.stopped = "stop requested"
         if outcomes:
             ledger.record(self.store, outcomes, self.clock())
             self._count(outcomes)
 
-    def _settle(self, results: Sequence[Result], attempts: Mapping[int, int], subscribers: Mapping[int, int]) -> None:
-        """Record results as soon as the transport gives them: a crash right after leaves nothing in doubt."""
+    def _settle(self, results: Sequence[Result], attempts: Mapping[int, int], subscribers: Mapping[int, int],
+                marked: set[int]) -> None:
+        """Record results as soon as the transport gives them: a crash right after leaves nothing in doubt.
+
+        Every result is one attempt (see :mod:`newsletter.store.ledger`), whether the transport
+        failed before the point of no return or after: the engine knows which by whether it
+        marked the row sending, and never takes the adapter's word for it.
+        """
         if not results:
             return
         now = self.clock()
-        outcomes = [self._outcome(r, attempts[r.key] + (1 if r.handed_over else 0), now) for r in results]
+        outcomes = [self._outcome(r, attempts[r.key] + 1, now, counted=r.key in marked) for r in results]
         ledger.record(self.store, outcomes, now)
         bounced = [subscribers[r.key] for r in results if r.hard_bounce]
         if bounced:
@@ -265,19 +293,42 @@ class _Run:
         if self.progress is not None:
             self.progress(len(outcomes))
 
-    def _outcome(self, result: Result, attempts: int, now: datetime) -> ledger.Outcome:
+    def _outcome(self, result: Result, attempts: int, now: datetime, *, counted: bool) -> ledger.Outcome:
+        """``attempts`` includes this one; ``counted`` says whether mark_sending already wrote it."""
         if result.ok:
-            return ledger.Outcome(result.key, DeliveryStatus.SENT, provider_id=result.provider_id)
+            return ledger.Outcome(result.key, DeliveryStatus.SENT, provider_id=result.provider_id, handed_over=counted)
         if result.uncertain:
-            return ledger.Outcome(result.key, DeliveryStatus.UNCERTAIN, result.error)
+            return ledger.Outcome(result.key, DeliveryStatus.UNCERTAIN, result.error, handed_over=counted)
         if result.transient and attempts < self.policy.max_attempts:
             wait = self.policy.delay(attempts) if result.retry_after is None else timedelta(seconds=result.retry_after)
             return ledger.Outcome(result.key, DeliveryStatus.PENDING, f"will retry: {result.error}",
-                                  retry_at=now + wait, handed_over=result.handed_over)
+                                  retry_at=now + wait, handed_over=counted)
         if result.transient:
             return ledger.Outcome(result.key, DeliveryStatus.FAILED,
-                                  f"gave up after {attempts} attempts: {result.error}", handed_over=result.handed_over)
-        return ledger.Outcome(result.key, DeliveryStatus.FAILED, result.error, handed_over=result.handed_over)
+                                  f"gave up after {attempts} attempts: {result.error}", handed_over=counted)
+        return ledger.Outcome(result.key, DeliveryStatus.FAILED, result.error, handed_over=counted)
+
+
+def _join(stop: threading.Event, threads: Sequence[threading.Thread], adapters: Sequence[Adapter],
+          issue_key: str) -> None:
+    """Wait for the workers. Once a stop is requested they finish the messages in hand, for at
+    most :data:`STOP_GRACE` seconds: then a server that does not answer has its connection cut
+    (the message is in doubt if it was complete), so a stop never waits for the transport's timeout."""
+    for thread in threads:
+        while thread.is_alive() and not stop.is_set():
+            thread.join(0.2)
+    if not stop.is_set():
+        return
+    deadline = time.monotonic() + STOP_GRACE
+    for thread in threads:
+        thread.join(max(0.0, deadline - time.monotonic()))
+    if any(thread.is_alive() for thread in threads):
+        log.warning("issue %s: the server has not answered within %.0f s of the stop request; closing the "
+                    "connection", issue_key, STOP_GRACE)
+        for adapter in adapters:
+            adapter.abort()
+    for thread in threads:
+        thread.join()
 
 
 def _settle_orphans(store: Store, send_id: int, adapter: Adapter, settings: Settings, issue_key: str,
@@ -315,7 +366,8 @@ def send_issue(
     :param secret_key: signs the per-recipient unsubscribe links.
     :param adapter_factory: makes one transport per connection; defaults to ``[delivery] adapter``.
     :param limit: hand over at most this many messages in this run.
-    :param stop: set it (e.g. on SIGTERM) to end the run after the current batches.
+    :param stop: set it (e.g. on SIGTERM) to end the run: no new message begins, the ones in hand are
+        finished (their connection is cut after :data:`STOP_GRACE` seconds without an answer).
     :param progress: called with the number of recipients settled after each batch.
     :raises ContentError: when the issue does not pass the check.
     :raises ConfigError: when the transport refuses the configuration (nothing counted as failed).
@@ -339,13 +391,11 @@ def send_issue(
     for thread in threads:
         thread.start()
     try:
-        for thread in threads:
-            thread.join()
+        _join(run.stop, threads, adapters, factory.issue_key)
     except KeyboardInterrupt:
         # Ctrl+C: let the workers finish the message in hand, keep the ledger consistent.
         run.stop.set()
-        for thread in threads:
-            thread.join()
+        _join(run.stop, threads, adapters, factory.issue_key)
         run.fatal = run.fatal or KeyboardInterrupt()
     now = clock()
     ledger.finish(store, send_id, now)
@@ -366,11 +416,17 @@ def send_issue(
 
 def send_test(settings: Settings, day: date, addresses: Iterable[Recipient], *, secret_key: str,
               adapter: Adapter | None = None, clock: Clock = utc_now) -> list[Result]:
-    """Send the issue to ``addresses`` only, marked "[TEST]" and kept out of the ledger."""
+    """Send the issue to ``addresses`` only, marked "[TEST]" and kept out of the ledger.
+
+    Each test copy has a Message-ID of its own, never the real message's: an editor who is also
+    a subscriber still gets the real issue (the outbox, a relay or Gmail would otherwise take it
+    for a copy already delivered).
+    """
     rendered = prepare(settings, day)
     factory = MessageFactory(rendered, settings, secret_key=secret_key, date=clock(), subject_prefix="[TEST] ")
     adapter = adapter or make_adapter(settings)
-    people = [factory.personal(r) for r in addresses]
+    people = [replace(factory.personal(r), message_id=proof_message_id(settings, factory.issue_key))
+              for r in addresses]
     batch = [Outgoing(i, person, settings.newsletter.sender_address,
                       factory.build_from(person) if adapter.wants_mime else None) for i, person in enumerate(people)]
     return send_once(adapter, factory.layout, batch)

@@ -10,7 +10,7 @@ import threading
 from collections import Counter
 from dataclasses import dataclass, field
 from email.message import EmailMessage
-from typing import Any
+from typing import Any, Callable
 
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, Envelope, Session
@@ -32,6 +32,8 @@ class Faults:
     drop_at_rcpt_times: int = 0  # close the connection at RCPT TO this many times
     slow_rcpt_times: int = 0  # stall at RCPT TO (longer than the client's timeout) this many times
     slow_seconds: float = 3.0
+    stall_at: str = ""  # "RCPT" or "DATA" (after the final dot): no answer until Recorder.release is set
+    on_rcpt: Callable[[], None] | None = None  # called at each RCPT TO, before answering it
 
 
 class Recorder:
@@ -43,6 +45,14 @@ class Recorder:
         self.raw: list[bytes] = []
         self.envelopes: list[tuple[str, list[str], list[str]]] = []  # MAIL FROM, RCPT TO, MAIL FROM options
         self.lock = threading.Lock()
+        self.stalled = threading.Event()  # set when the server starts holding back an answer
+        self.release = threading.Event()  # set it to let a stalled server answer
+
+    async def _stall(self, stage: str) -> None:
+        if self.faults.stall_at == stage:
+            self.stalled.set()
+            while not self.release.is_set():  # polled: the event loop keeps serving other sessions
+                await asyncio.sleep(0.02)
 
     async def handle_MAIL(self, server: SMTP, session: Session, envelope: Envelope, address: str,
                           options: list[str]) -> str:
@@ -56,6 +66,9 @@ class Recorder:
     async def handle_RCPT(self, server: SMTP, session: Session, envelope: Envelope, address: str,
                           options: list[str]) -> str:
         f = self.faults
+        if f.on_rcpt is not None:
+            f.on_rcpt()
+        await self._stall("RCPT")
         if f.drop_at_rcpt_times > 0:
             f.drop_at_rcpt_times -= 1
             assert server.transport is not None
@@ -79,6 +92,7 @@ class Recorder:
             self.envelopes.append((envelope.mail_from or "", list(envelope.rcpt_tos), list(envelope.mail_options)))
             self.messages.append(email.message_from_bytes(data, policy=email.policy.default))  # type: ignore[arg-type]
             n = len(self.raw)
+        await self._stall("DATA")
         return f"250 2.0.0 Ok: queued as SINK{n}"
 
     def count_by_recipient(self) -> Counter[str]:
@@ -103,4 +117,5 @@ class Sink:
         return self
 
     def __exit__(self, *exc: Any) -> None:
+        self.recorder.release.set()
         self.controller.stop()

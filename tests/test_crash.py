@@ -111,18 +111,49 @@ def test_smtp_survives_kill_9_without_double_sends(project: Path) -> None:
     assert not [s for s in list_subscribers(store) if s.status != "active"]
 
 
+def paced_smtp_config(project: Path, port: int, rate: int) -> None:
+    """SMTP to the sink, paced at ``rate`` messages per second (the outbox is never paced)."""
+    smtp_config(project, port)
+    config = project / "newsletter.toml"
+    config.write_text(config.read_text(encoding="utf-8").replace("rate_per_second = 5000", f"rate_per_second = {rate}"),
+                      encoding="utf-8")
+
+
 def test_sigterm_stops_cleanly_and_the_next_run_finishes(project: Path) -> None:
-    addresses = populate(project)  # rate_per_second stays at 20: the send takes ~15 s
-    new = project / "out" / "outbox" / "new"
-    process = start_send(project)
-    deadline = time.monotonic() + 30
-    while (not new.is_dir() or len(list(new.iterdir())) < 5) and time.monotonic() < deadline:
-        time.sleep(0.05)
-    process.send_signal(signal.SIGTERM)
-    assert process.wait(timeout=20) == 1  # stopped with recipients pending
+    addresses = populate(project)
+    with Sink() as sink:
+        paced_smtp_config(project, sink.port, 20)  # the send would take ~15 s
+        process = start_send(project)
+        deadline = time.monotonic() + 30
+        while len(sink.recorder.raw) < 5 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=20) == 1  # stopped with recipients pending
+        store = open_store("sqlite:///state/newsletter.db", project)
+        counts = ledger.counts(store, ledger.find_send(store, DAY) or 0)
+        assert set(counts) <= {"sent", "pending"} and counts["pending"] > 0
+        assert counts["sent"] == len(sink.recorder.raw)  # the message in hand was finished and recorded
+        paced_smtp_config(project, sink.port, 5000)
+        start_send(project).wait(timeout=60)
+        assert sorted(sink.recorder.count_by_recipient().elements()) == addresses
+
+
+def test_sigterm_ends_the_process_while_the_smtp_server_is_silent(project: Path) -> None:
+    """The server keeps the first message's final answer; the SMTP timeout is an hour; systemd
+    waits TimeoutStopSec. The process ends after the stop's short grace, the message in doubt."""
+    populate(project)
+    with Sink() as sink:
+        smtp_config(project, sink.port, timeout=3600)
+        sink.recorder.faults.stall_at = "DATA"
+        process = start_send(project)
+        try:
+            assert sink.recorder.stalled.wait(30)
+            process.send_signal(signal.SIGTERM)
+            code = process.wait(timeout=30)  # the server is still silent
+        finally:
+            process.kill()
+            _, err = process.communicate()
+        assert code == 1 and b"Traceback" not in err, err.decode()
     store = open_store("sqlite:///state/newsletter.db", project)
     counts = ledger.counts(store, ledger.find_send(store, DAY) or 0)
-    assert set(counts) <= {"sent", "pending"} and counts["pending"] > 0
-    fast_config(project)
-    start_send(project).wait(timeout=60)
-    assert len(list(new.iterdir())) == len(addresses)
+    assert counts[DeliveryStatus.UNCERTAIN.value] == len(sink.recorder.raw) and set(counts) <= {"uncertain", "pending"}

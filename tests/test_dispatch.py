@@ -3,22 +3,26 @@
 from __future__ import annotations
 
 import email
+import email.message
 import email.policy
 import mailbox
+import shutil
+import threading
 from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
-from sqlalchemy import update
+from sqlalchemy import select, update
 
+from newsletter import dispatch
 from newsletter.config import Settings, load_settings
-from newsletter.dispatch import Policy, dry_run, send_issue, send_test
 from newsletter.delivery.outbox import OutboxAdapter
+from newsletter.dispatch import Policy, RateLimiter, SendReport, dry_run, send_issue, send_test
 from newsletter.errors import ConfigError, ContentError, NewsletterError
-from newsletter.render.mime import Recipient
+from newsletter.render.mime import Recipient, message_id
 from newsletter.store import ledger
 from newsletter.store.database import Store
-from newsletter.store.models import Subscriber
+from newsletter.store.models import Delivery, Subscriber
 from newsletter.store.subscribers import add_subscriber, unsubscribe
 from newsletter.tokens import UNSUBSCRIBE, read_token
 from tests.conftest import DAY, SECRET, item_text, write
@@ -32,9 +36,10 @@ def smtp_config(project: Path, port: int, **extra: object) -> None:
     config = project / "newsletter.toml"
     text = config.read_text(encoding="utf-8").replace('adapter = "outbox"', 'adapter = "smtp"')
     text = text.replace("rate_per_second = 20", "rate_per_second = 5000")
+    timeout = extra.pop("timeout", 1)
     options = "".join(f"{k} = {v!r}\n".replace("'", '"') for k, v in extra.items())
     text = text.replace('host = "smtp.example.org"\nport = 587\nsecurity = "starttls"\nusername = "newsletter"\n',
-                        f'host = "127.0.0.1"\nport = {port}\nsecurity = "none"\ntimeout = 1\n{options}')
+                        f'host = "127.0.0.1"\nport = {port}\nsecurity = "none"\ntimeout = {timeout}\n{options}')
     config.write_text(text, encoding="utf-8")
 
 
@@ -47,6 +52,44 @@ def add_people(store: Store, n: int) -> list[str]:
 
 def send(settings: Settings, store: Store, **kwargs: object):  # type: ignore[no-untyped-def]
     return send_issue(settings, store, DAY, secret_key=SECRET, policy=FAST, **kwargs)  # type: ignore[arg-type]
+
+
+class Background:
+    """A send running in a thread; :meth:`end` waits a bounded time for the run to end."""
+
+    def __init__(self, settings: Settings, store: Store, stop: threading.Event | None = None,
+                 **kwargs: object) -> None:
+        self.stop = stop or threading.Event()
+        self.done: list[SendReport | BaseException] = []
+        self.thread = threading.Thread(target=self._run, args=(settings, store, kwargs), daemon=True)
+        self.thread.start()
+
+    def _run(self, settings: Settings, store: Store, kwargs: dict[str, object]) -> None:
+        try:
+            self.done.append(send(settings, store, stop=self.stop, **kwargs))
+        except BaseException as err:  # handed to the test's thread
+            self.done.append(err)
+
+    def end(self, seconds: float = 30) -> SendReport:
+        """The report; fails the test (after a stop request) if the run has not ended within ``seconds``."""
+        self.thread.join(seconds)
+        if self.thread.is_alive():
+            self.stop.set()
+            self.thread.join(5)
+            pytest.fail(f"the send had not ended after {seconds} s")
+        if isinstance(self.done[0], BaseException):
+            raise self.done[0]
+        return self.done[0]
+
+
+def send_bounded(settings: Settings, store: Store, seconds: float = 30, **kwargs: object) -> SendReport:
+    """Send; fail if the run has not ended within ``seconds``."""
+    return Background(settings, store, **kwargs).end(seconds)
+
+
+def attempts_of(store: Store) -> dict[str, int]:
+    with store.session() as session:
+        return {row.email: row.attempts for row in session.execute(select(Delivery.email, Delivery.attempts))}
 
 
 def test_outbox_delivers_each_subscriber_once_and_a_rerun_is_a_no_op(settings: Settings, store: Store) -> None:
@@ -120,6 +163,98 @@ def test_retries_give_up_after_max_attempts(settings: Settings, store: Store, si
     assert any("gave up after 3 attempts" in reason for _, reason, _ in report.failures)
 
 
+@pytest.mark.parametrize("fault", ["connection dropped before DATA", "timeout before DATA",
+                                   "outbox write failed before the rename"])
+def test_every_try_counts_so_max_attempts_ends_the_run(store: Store, sink: Sink, project: Path, fault: str) -> None:
+    if fault == "connection dropped before DATA":
+        smtp_config(project, sink.port)
+        sink.recorder.faults.drop_at_rcpt_times = 1000
+    elif fault == "timeout before DATA":
+        smtp_config(project, sink.port, timeout=0.2)
+        sink.recorder.faults.slow_rcpt_times = 1000
+        sink.recorder.faults.slow_seconds = 0.5
+    settings = load_settings(project)
+    (address,) = add_people(store, 1)
+    if fault.startswith("outbox"):  # the message's file in tmp/ cannot be written
+        name = OutboxAdapter._name(message_id(settings, DAY.isoformat(), address))
+        (settings.root / "out" / "outbox" / "tmp" / name).mkdir(parents=True)
+    report = send_bounded(settings, store)
+    assert report.count(ledger.DeliveryStatus.FAILED) == 1
+    assert any("gave up after 3 attempts" in reason for _, reason, _ in report.failures), report.failures
+    assert attempts_of(store) == {address: 3}
+
+
+@pytest.mark.parametrize("mishap", ["an empty folder (a mounted volume)", "removed during the send"])
+def test_the_outbox_makes_its_missing_folders(settings: Settings, store: Store, mishap: str) -> None:
+    outbox = settings.root / "out" / "outbox"
+    addresses = add_people(store, 5)
+    removed: list[int] = []
+    if mishap.startswith("an empty folder"):
+        outbox.mkdir(parents=True)
+        progress = None
+    else:
+        def progress(n: int) -> None:  # after the first message, the whole outbox disappears
+            if not removed:
+                removed.append(n)
+                shutil.rmtree(outbox)
+    report = send_bounded(settings, store, progress=progress)
+    assert report.count(ledger.DeliveryStatus.SENT) == 5 and report.pending == 0
+    assert len(list((outbox / "new").iterdir())) == 5 - len(removed)
+    assert attempts_of(store) == {address: 1 for address in addresses}
+
+
+def test_an_outbox_that_cannot_be_made_stops_the_run_with_its_path(settings: Settings, store: Store) -> None:
+    outbox = settings.root / "out" / "outbox"
+    outbox.parent.mkdir(parents=True)
+    outbox.write_text("not a folder", encoding="utf-8")
+    add_people(store, 2)
+    with pytest.raises(ConfigError, match=f"cannot create the outbox Maildir {outbox}"):
+        send_bounded(settings, store)
+    assert ledger.counts(store, ledger.find_send(store, DAY) or 0) == {"pending": 2}
+
+
+@pytest.mark.parametrize(("moment", "expected"), [
+    ("while the body is sent", {"sent": 1, "pending": 2}),       # DATA has begun: the message is finished
+    ("as RCPT is answered", {"pending": 3}),                     # checked before DATA: nothing begun
+    ("while the server is silent before DATA", {"pending": 3}),  # cut after the grace: not sent, retried
+    ("while the server is silent after the dot", {"uncertain": 1, "pending": 2}),  # cut: the server may have it
+])
+def test_a_stop_never_waits_for_the_smtp_timeout(store: Store, sink: Sink, project: Path,
+                                                 monkeypatch: pytest.MonkeyPatch, moment: str,
+                                                 expected: dict[str, int]) -> None:
+    smtp_config(project, sink.port, timeout=3600, connections=1)
+    monkeypatch.setattr(dispatch, "STOP_GRACE", 0.2)
+    add_people(store, 3)
+    stop, recorder = threading.Event(), sink.recorder
+    if moment == "while the body is sent":  # the handover, after the body and before the dot, sees it
+        monkeypatch.setattr(RateLimiter, "acquire", lambda self, n=1: stop.set())
+    elif moment == "as RCPT is answered":
+        recorder.faults.on_rcpt = stop.set
+    else:
+        recorder.faults.stall_at = "RCPT" if "before DATA" in moment else "DATA"
+    running = Background(load_settings(project), store, stop=stop)
+    if recorder.faults.stall_at:
+        assert recorder.stalled.wait(30)
+        stop.set()
+    report = running.end(30)  # the server, if it stalls, still does: only the fixture's teardown releases it
+    assert report.counts == expected and report.stopped == "stop requested"
+    assert len(recorder.raw) == expected.get("sent", 0) + expected.get("uncertain", 0)
+    if moment == "as RCPT is answered":
+        assert set(attempts_of(store).values()) == {0}  # a message dropped by a stop is not a try
+
+
+@pytest.mark.parametrize(("adapter", "paced"), [("outbox", False), ("smtp", True)])
+def test_only_a_remote_transport_is_paced(store: Store, sink: Sink, project: Path, monkeypatch: pytest.MonkeyPatch,
+                                          adapter: str, paced: bool) -> None:
+    if adapter == "smtp":
+        smtp_config(project, sink.port)
+    taken: list[int] = []
+    monkeypatch.setattr(RateLimiter, "acquire", lambda self, n=1: taken.append(n))
+    add_people(store, 3)
+    assert send(load_settings(project), store).sent_now == 3
+    assert sum(taken) == (3 if paced else 0)
+
+
 def test_limit_sends_part_and_the_next_run_the_rest(settings: Settings, store: Store) -> None:
     add_people(store, 10)
     first = send(settings, store, limit=4)
@@ -151,6 +286,36 @@ def test_test_send_is_marked_and_not_recorded(settings: Settings, store: Store, 
     assert all(r.ok for r in results)
     assert sink.recorder.messages[0]["Subject"].startswith("[TEST] ")
     assert ledger.find_send(store, DAY) is None
+
+
+def received_messages(settings: Settings, sink: Sink) -> list[email.message.EmailMessage]:
+    """Every message the transport took: the outbox's files, or what the SMTP server got."""
+    if settings.delivery.adapter == "smtp":
+        return list(sink.recorder.messages)
+    new = settings.root / "out" / "outbox" / "new"
+    return [email.message_from_bytes(p.read_bytes(), policy=email.policy.default)  # type: ignore[misc]
+            for p in sorted(new.iterdir())]
+
+
+@pytest.mark.parametrize("adapter", ["outbox", "smtp"])
+def test_a_test_copy_never_passes_for_the_real_message(store: Store, sink: Sink, project: Path,
+                                                       adapter: str) -> None:
+    if adapter == "smtp":
+        smtp_config(project, sink.port)
+    settings = load_settings(project)
+    add_subscriber(store, "redaction@example.org", now=NOW, first_name="Camille")
+    for _ in range(2):  # proofread twice, then send for real
+        results = send_test(settings, DAY, [Recipient("redaction@example.org")], secret_key=SECRET)
+        assert all(r.ok for r in results)
+    report = send(settings, store)
+    assert report.sent_now == 1
+    messages = received_messages(settings, sink)
+    tests = [m for m in messages if str(m["Subject"]).startswith("[TEST] ")]
+    real = [m for m in messages if not str(m["Subject"]).startswith("[TEST] ")]
+    assert len(tests) == 2 and len(real) == 1, "the real issue did not reach the editor who proofread it"
+    assert real[0]["Message-ID"] == message_id(settings, DAY.isoformat(), "redaction@example.org")
+    ids = [str(m["Message-ID"]) for m in messages]
+    assert len(set(ids)) == 3
 
 
 def test_a_failing_check_sends_nothing(settings: Settings, store: Store, project: Path) -> None:

@@ -15,6 +15,7 @@ import abc
 import difflib
 import ipaddress
 import logging
+import threading
 from dataclasses import dataclass
 from importlib.metadata import entry_points
 from typing import Callable, ClassVar, Iterator, Mapping, Sequence
@@ -54,7 +55,9 @@ class Result:
     ``transient`` failures are worth retrying (after ``retry_after`` seconds when the
     provider said so); ``uncertain`` means the transport may have taken the message (the
     connection died after the point of no return) and it must not be resent;
-    ``hard_bounce`` means the address does not exist (5.1.x).
+    ``hard_bounce`` means the address does not exist (5.1.x). ``handed_over`` is the adapter's
+    own view, for its logs: the engine knows whether a message reached the point of no return
+    from the ``handover`` call, and counts every result as one attempt either way.
     """
 
     key: int
@@ -70,6 +73,11 @@ class Result:
 
 #: Called with the messages about to pass the point of no return (one for SMTP, a batch for APIs).
 Handover = Callable[[Sequence[Outgoing]], None]
+
+
+class Stopped(Exception):
+    """Raised by an adapter where a stop request finds a message not yet begun for good (SMTP:
+    before DATA): nothing of it was sent, and it waits for the next run."""
 
 
 class RequestRefused(ConfigError):
@@ -93,11 +101,19 @@ class Adapter(abc.ABC):
     wants_mime: ClassVar[bool] = True
     #: The keys ``[delivery.NAME]`` may hold; others are refused with a suggestion.
     known_options: ClassVar[tuple[str, ...] | None] = None
+    #: Whether the engine paces this transport with ``rate_per_second``. The limit protects a remote
+    #: server's quotas; a local transport (the outbox folder) has none and is not slowed down.
+    paced: ClassVar[bool] = True
 
     def __init__(self, settings: Settings, environ: Mapping[str, str] | None = None) -> None:
         self.settings = settings
         self.options: Mapping[str, object] = settings.delivery.adapters.get(self.name, {})
         self.layout: Layout | None = None
+        #: Set by the engine when a stop is requested. The engine itself stops between the
+        #: results :meth:`send` yields; an adapter whose message has steps may check it where the
+        #: message can still be dropped cleanly (SMTP: before DATA) and raise :class:`Stopped`.
+        #: A message whose ``handover`` has been called is always finished.
+        self.stop = threading.Event()
         if self.known_options is not None:
             for key in self.options:
                 if key not in self.known_options:
@@ -141,7 +157,13 @@ class Adapter(abc.ABC):
         return {key: None for key, _ in pending}
 
     def close(self) -> None:
-        """Release the connection (called once, also after errors)."""
+        """Release the connection (called once, also after errors), without waiting long on a server
+        that does not answer."""
+
+    def abort(self) -> None:
+        """Break the connection now; called from another thread when, after a stop request, the
+        server has not answered the message in hand within the grace period. The blocked call
+        must end at once: the message is then in doubt if it had passed the point of no return."""
 
 
 REGISTRY: dict[str, type[Adapter]] = {}

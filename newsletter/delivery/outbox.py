@@ -9,7 +9,6 @@ can be looked up: the outbox resends nothing and loses nothing.
 from __future__ import annotations
 
 import hashlib
-import mailbox
 import os
 from pathlib import Path
 from typing import Iterator, Sequence
@@ -22,6 +21,7 @@ from newsletter.errors import ConfigError
 class OutboxAdapter(Adapter):
     name = "outbox"
     batch_size = 200
+    paced = False  # a local folder: rate_per_second protects remote servers, not this
 
     @property
     def path(self) -> Path:
@@ -30,9 +30,18 @@ class OutboxAdapter(Adapter):
         return path if path.is_absolute() else self.settings.root / path
 
     def open(self) -> None:
+        self._ensure()
+
+    def _ensure(self) -> None:
+        """Create the Maildir's folders that are missing: the outbox may be an empty mounted volume,
+        or someone may have removed it during a send.
+
+        :raises ConfigError: when they cannot be created (the run stops; nothing is counted).
+        """
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            mailbox.Maildir(self.path, create=True)
+            for folder in ("tmp", "new", "cur"):
+                if not (self.path / folder).is_dir():
+                    (self.path / folder).mkdir(parents=True, exist_ok=True)
         except OSError as err:
             raise ConfigError(f"cannot create the outbox Maildir {self.path}: {err.strerror}",
                               hint="set [delivery.outbox] path to a writable folder") from err
@@ -52,19 +61,31 @@ class OutboxAdapter(Adapter):
             if self._delivered(item.mime.message_id):
                 yield [Result(item.key, True, provider_id=name, handed_over=False)]
                 continue
+            self._ensure()
+            renaming = False
             try:
                 with open(tmp, "wb") as handle:
                     handle.write(item.mime.data.replace(b"\r\n", b"\n"))
                 handover([item])
+                renaming = True
                 os.rename(tmp, self.path / "new" / name)
             except OSError as err:
-                tmp.unlink(missing_ok=True)
-                yield [Result(item.key, False, f"cannot write to the outbox: {err.strerror}", transient=True)]
+                _discard(tmp)
+                yield [Result(item.key, False, f"cannot write to the outbox: {err.strerror}", transient=True,
+                              handed_over=renaming)]
                 continue
             except BaseException:  # the engine stopped before the rename: leave no half-delivered file
-                tmp.unlink(missing_ok=True)
+                _discard(tmp)
                 raise
             yield [Result(item.key, True, provider_id=name)]
 
     def reconcile(self, pending: Sequence[tuple[int, str]]) -> dict[int, bool | None]:
         return {key: self._delivered(message_id) for key, message_id in pending}
+
+
+def _discard(path: Path) -> None:
+    """Remove a file that will not be delivered; a failure here must not hide the first one."""
+    try:
+        path.unlink(missing_ok=True)
+    except OSError:
+        pass

@@ -5,7 +5,8 @@ environment variable named by ``password_env``; plain connections (``security = 
 are refused except to a loopback address. A dropped connection is reopened for the next
 message. The end of DATA (the final ``.``) is the point of no return: the engine is told
 just before it is written, and a connection that dies after it leaves the message *in
-doubt* rather than resent.
+doubt* rather than resent. A stop request is honoured up to the DATA command; a message
+whose DATA has begun is finished, and a session left mid-transaction is closed without QUIT.
 
 An address whose local part is not ASCII goes with ``MAIL FROM:<…> SMTPUTF8`` (RFC 6531)
 when the server offers the extension; otherwise that recipient alone fails, permanently, with
@@ -27,7 +28,7 @@ from typing import Iterator, Mapping, Sequence
 
 from newsletter.addresses import NO_SMTPUTF8
 from newsletter.config import Settings, secret_from_env
-from newsletter.delivery.base import Adapter, Handover, Outgoing, Result, is_loopback, option, register
+from newsletter.delivery.base import Adapter, Handover, Outgoing, Result, Stopped, is_loopback, option, register
 from newsletter.errors import ConfigError, TransientDeliveryError, describe
 
 log = logging.getLogger(__name__)
@@ -35,6 +36,8 @@ log = logging.getLogger(__name__)
 _LEADING_DOT = re.compile(rb"(?m)^\.")
 _QUEUED_AS = re.compile(r"queued as ([\w.@<>-]+)", re.IGNORECASE)
 _HARD_BOUNCE = re.compile(r"\b5\.1\.[0-9]\b")
+#: Seconds to wait for the answer to QUIT: nothing depends on it.
+QUIT_WAIT = 2.0
 
 
 def _reply(code: int, message: bytes | str) -> str:
@@ -67,6 +70,7 @@ class SMTPAdapter(Adapter):
         ca_file = option(self, "ca_file", str, "")
         self.context = ssl.create_default_context(cafile=str(ca_file) if ca_file else None)
         self.smtp: smtplib.SMTP | None = None
+        self._idle = True  # no transaction open: QUIT is safe
 
     @property
     def connections(self) -> int:
@@ -104,6 +108,7 @@ class SMTPAdapter(Adapter):
         except (OSError, smtplib.SMTPException) as err:
             raise TransientDeliveryError(f"cannot connect to the SMTP server {where}: {err}") from err
         self.smtp = smtp
+        self._idle = True
         return smtp
 
     def _drop(self) -> None:
@@ -130,6 +135,7 @@ class SMTPAdapter(Adapter):
                               "this recipient can be reached only through a relay that offers SMTPUTF8",
                               handed_over=False)
             options = ["SMTPUTF8"] + (["BODY=8BITMIME"] if smtp.has_extn("8bitmime") else [])
+        self._idle = False  # a transaction is open until the server's final answer (or RSET)
         dot_sent = False
         try:
             code, reply = smtp.mail(item.envelope_from, options)
@@ -138,6 +144,8 @@ class SMTPAdapter(Adapter):
             code, reply = smtp.rcpt(to)
             if code not in (250, 251):
                 return self._refused(item, code, reply, "RCPT TO")
+            if self.stop.is_set():  # the last moment to drop the message cleanly: close() ends the session
+                raise Stopped()
             code, reply = smtp.docmd("DATA")
             if code != 354:
                 return self._refused(item, code, reply, "DATA")
@@ -160,6 +168,7 @@ class SMTPAdapter(Adapter):
                               uncertain=True)
             return Result(item.key, False, f"connection lost: {err or err.__class__.__name__}", transient=True)
         if code == 250:
+            self._idle = True
             queued = _QUEUED_AS.search(reply.decode("utf-8", "replace"))
             return Result(item.key, True, provider_id=queued.group(1) if queued else "")
         return self._refused(item, code, reply, "end of DATA")
@@ -170,6 +179,7 @@ class SMTPAdapter(Adapter):
             self.smtp.command_encoding = "ascii"
             try:
                 self.smtp.rset()
+                self._idle = True
             except (smtplib.SMTPException, OSError):
                 self._drop()
 
@@ -186,9 +196,24 @@ class SMTPAdapter(Adapter):
                       handed_over=handed)
 
     def close(self) -> None:
+        """QUIT a session at rest, waiting a moment at most; a session left in a transaction (a stop,
+        an error) is just closed: QUIT sent inside DATA would be read as message text, and waited on."""
         if self.smtp is not None:
             try:
-                self.smtp.quit()
-            except (smtplib.SMTPException, OSError, socket.timeout):
+                if self._idle:
+                    if self.smtp.sock is not None:
+                        self.smtp.sock.settimeout(min(self.timeout, QUIT_WAIT))
+                    self.smtp.quit()
+            except (smtplib.SMTPException, OSError):
                 pass
             self._drop()
+
+    def abort(self) -> None:
+        """Shut the socket down under the thread blocked on it: its read returns at once."""
+        smtp = self.smtp
+        sock = smtp.sock if smtp is not None else None
+        if sock is not None:
+            try:
+                socket.socket.shutdown(sock, socket.SHUT_RDWR)  # the plain socket's, also under TLS
+            except OSError:
+                pass

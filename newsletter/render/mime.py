@@ -21,6 +21,7 @@ from __future__ import annotations
 import hashlib
 import re
 import unicodedata
+import uuid
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Callable, Mapping
@@ -155,6 +156,12 @@ def message_id(settings: Settings, issue_key: str, address: str) -> str:
     """A Message-ID that is the same every time for one issue and one address."""
     digest = hashlib.sha256(f"{settings.newsletter.name}\0{issue_key}\0{address}".encode()).hexdigest()[:24]
     return f"<{issue_key}.{digest}@{settings.newsletter.sender_domain}>"
+
+
+def proof_message_id(settings: Settings, issue_key: str) -> str:
+    """A Message-ID for a test copy, new at every call: a test copy never passes for the real message
+    (the outbox, a server or Gmail would take the real one for a copy already delivered)."""
+    return f"<{issue_key}.test.{uuid.uuid4().hex}@{settings.newsletter.sender_domain}>"
 
 
 def unsubscribe_url(settings: Settings, secret_key: str, address: str) -> str:

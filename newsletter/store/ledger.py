@@ -6,6 +6,14 @@ processes never hold the same row. ``sending`` is written just before the transp
 the message irreversibly; a row found in ``queued`` after its run died was never handed
 over and is sent again, while one found in ``sending`` is in doubt and is asked to the
 adapter (the outbox can tell; SMTP cannot, so the row becomes ``uncertain``, never resent).
+
+``attempts`` counts every try, exactly once, whatever its outcome: a try is a claimed row
+that gets an :class:`Outcome` (sent, failed, in doubt or back to pending for a retry),
+including a failure before the point of no return (a connection lost during DATA, an
+outbox write that failed) or before the transport was reached (a refused header).
+:func:`mark_sending` counts the tries that reached the point of no return, :func:`record`
+all the others (``Outcome.handed_over`` false). A row given back without an outcome (a stop
+before it began, a configuration error, a refused request: :func:`release`) is not counted.
 """
 
 from __future__ import annotations
@@ -190,7 +198,7 @@ def claim(store: Store, send_id: int, run_id: str, limit: int, now: datetime) ->
 
 
 def mark_sending(store: Store, delivery_ids: Sequence[int], now: datetime) -> None:
-    """The point of no return: the transport is about to take these messages."""
+    """The point of no return: the transport is about to take these messages (their try is counted here)."""
     with store.session() as session:
         session.execute(update(_D).where(_D.c.id.in_(delivery_ids)).values(
             status=DeliveryStatus.SENDING.value, attempts=_D.c.attempts + 1, updated_at=now))
@@ -205,11 +213,13 @@ class Outcome:
     error: str = ""
     provider_id: str = ""
     retry_at: datetime | None = None
-    handed_over: bool = True  # False when it failed before the transport took it (attempt not counted)
+    #: True when :func:`mark_sending` already counted this try; False when it ended before the
+    #: point of no return, and :func:`record` counts it (every try counts once: see the module).
+    handed_over: bool = True
 
 
 def record(store: Store, outcomes: Iterable[Outcome], now: datetime) -> None:
-    """Write a batch of outcomes in one transaction."""
+    """Write a batch of outcomes in one transaction, counting the tries mark_sending did not count."""
     with store.session() as session:
         for o in outcomes:
             values: dict[str, object] = {"status": o.status.value, "updated_at": now, "last_error": o.error}
