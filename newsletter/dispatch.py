@@ -224,7 +224,7 @@ class _Run:
             return False
         with self.settling:
             _settle_orphans(self.store, self.send_id, adapter, self.settings, self.factory.issue_key, self.clock(),
-                            self.lease)
+                            self.lease, self.run_id)
         if ledger.held_elsewhere(self.store, self.send_id, self.run_id):
             log.info("issue %s: waiting for %d recipients held by %d other run(s) until they finish or their "
                      "lease expires", self.factory.issue_key, sum(held.values()), len(held))
@@ -324,8 +324,8 @@ class _Run:
 
 
 def _settle_orphans(store: Store, send_id: int, adapter: Adapter, settings: Settings, issue_key: str,
-                    now: datetime, lease: timedelta) -> None:
-    queued, in_doubt = ledger.orphans(store, send_id, now, lease)
+                    now: datetime, lease: timedelta, taker: str = "a starting run") -> None:
+    queued, in_doubt = ledger.orphans(store, send_id, now, lease, taker=taker)
     if queued:
         log.warning("issue %s: %d recipients claimed by a run that stopped; sending them now", issue_key, len(queued))
         ledger.release(store, queued, now, reason=TAKEN_FROM_A_DEAD_RUN)

@@ -6,7 +6,7 @@ a day's dispatch) is its own while the lease is valid; once it has expired, anot
 *takes it over* (:func:`take_over`) and only then settles what the dead run held. A process id
 would not do: in a container every sender is PID 1 and the host name survives a restart.
 
-Taking over deletes the lease in the same statement that finds it expired, so two runs never
+Taking over marks the lease in the same statement that finds it expired, so two runs never
 settle the same rows, and a holder that was only frozen (not dead) learns at its next renewal
 that it lost its rows (:attr:`Heartbeat.lost`) and stops before handing anything over.
 """
@@ -21,6 +21,8 @@ from datetime import datetime, timedelta
 from typing import Any, Callable, Iterable, Mapping
 
 from sqlalchemy import CursorResult, delete, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from newsletter.store.database import Store
 from newsletter.store.models import Lease
@@ -50,49 +52,55 @@ def renew(store: Store, run_id: str, now: datetime, duration: timedelta = DEFAUL
     expires = now + duration
     with store.session() as session:
         result: CursorResult[Any] = session.execute(  # type: ignore[assignment]
-            update(Lease).where(Lease.run_id == run_id).values(expires_at=expires, renewed_at=now))
+            update(Lease).where(Lease.run_id == run_id, Lease.taken_by == "")
+            .values(expires_at=expires, renewed_at=now))
         return expires if result.rowcount else None
 
 
 def end(store: Store, run_id: str, now: datetime) -> None:
     """End the lease now: anything the run still holds (rows in doubt after an error) can be settled at once."""
     with store.session() as session:
-        session.execute(update(Lease).where(Lease.run_id == run_id, Lease.expires_at > now).values(expires_at=now))
+        session.execute(update(Lease).where(Lease.run_id == run_id, Lease.taken_by == "", Lease.expires_at > now)
+                        .values(expires_at=now))
 
 
 def alive(store: Store, run_id: str, now: datetime, last_touch: datetime | None,
           duration: timedelta = DEFAULT_LEASE) -> bool:
-    """Whether ``run_id`` still owns what it claimed (its lease has not expired).
+    """Whether ``run_id`` still owns what it claimed: its lease is valid and nobody took it over.
 
-    A run without a lease row (one from before leases, or whose lease was pruned or taken over)
-    owns nothing once ``duration`` has passed since it last touched its rows.
+    A run without a lease row (one from before leases, or whose lease was pruned) owns nothing
+    once ``duration`` has passed since it last touched what it claimed.
     """
     with store.session() as session:
-        expires = session.scalar(select(Lease.expires_at).where(Lease.run_id == run_id))
-    if expires is not None:
-        return bool(now < expires)
+        row = session.execute(select(Lease.expires_at, Lease.taken_by).where(Lease.run_id == run_id)).first()
+    if row is not None:
+        return not row.taken_by and now < row.expires_at
     return last_touch is not None and now - last_touch < duration
 
 
 def take_over(store: Store, last_touch: Mapping[str, datetime | None], now: datetime,
-              duration: timedelta = DEFAULT_LEASE) -> set[str]:
-    """The runs among ``last_touch``'s keys whose lease has expired, taken over by the caller.
+              duration: timedelta = DEFAULT_LEASE, *, taker: str = "another run") -> set[str]:
+    """The runs among ``last_touch``'s keys whose lease has expired, now taken over by ``taker``.
 
-    Each expired lease is deleted by a statement that checks the expiry again, so of two
-    callers only one gets a run, and the run itself can no longer renew.
+    Taking over is one conditional statement per run, so of two callers only one gets it, and
+    the run itself can no longer renew. The taker holds the dead run's lease for ``duration``
+    while it settles what the run held; if the taker dies too, a third run takes over after that.
     """
+    taker = taker[:64] or "another run"
     dead: set[str] = set()
+    insert = pg_insert if store.engine.dialect.name == "postgresql" else sqlite_insert
     with store.session() as session:
         for run_id, touched in last_touch.items():
-            expires = session.scalar(select(Lease.expires_at).where(Lease.run_id == run_id))
-            if expires is None:
-                if touched is None or now - touched >= duration:
-                    dead.add(run_id)
-                continue
-            if expires > now:
-                continue
-            result: CursorResult[Any] = session.execute(  # type: ignore[assignment]
-                delete(Lease).where(Lease.run_id == run_id, Lease.expires_at <= now))
+            if session.scalar(select(Lease.run_id).where(Lease.run_id == run_id)) is None:
+                if touched is not None and now - touched < duration:
+                    continue  # no lease (a run from before leases): its last touch stands for one
+                result: CursorResult[Any] = session.execute(  # type: ignore[assignment]
+                    insert(Lease).values(run_id=run_id, holder="", expires_at=now + duration, renewed_at=now,
+                                         taken_by=taker).on_conflict_do_nothing(index_elements=["run_id"]))
+            else:
+                result = session.execute(  # type: ignore[assignment]
+                    update(Lease).where(Lease.run_id == run_id, Lease.expires_at <= now)
+                    .values(taken_by=taker, expires_at=now + duration))
             if result.rowcount:
                 dead.add(run_id)
     return dead

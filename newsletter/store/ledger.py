@@ -77,8 +77,8 @@ def enqueue(store: Store, send_id: int, now: datetime) -> int:
         return int(result.rowcount or 0)
 
 
-def orphans(store: Store, send_id: int, now: datetime,
-            lease: timedelta = leases.DEFAULT_LEASE) -> tuple[list[int], list[tuple[int, str]]]:
+def orphans(store: Store, send_id: int, now: datetime, lease: timedelta = leases.DEFAULT_LEASE, *,
+            taker: str = "another run") -> tuple[list[int], list[tuple[int, str]]]:
     """Rows held by runs whose lease expired, now taken over by the caller:
     (queued ids to release, (id, email) of rows in doubt). Rows of a run whose lease is valid are left alone."""
     open_states = [DeliveryStatus.QUEUED.value, DeliveryStatus.SENDING.value]
@@ -88,7 +88,7 @@ def orphans(store: Store, send_id: int, now: datetime,
             .where(_D.c.send_id == send_id, _D.c.status.in_(open_states))
             .group_by(_D.c.run_id)
         ).all()
-    dead = leases.take_over(store, {run: _aware(touched) for run, touched in holders}, now, lease)
+    dead = leases.take_over(store, {run: _aware(touched) for run, touched in holders}, now, lease, taker=taker)
     if not dead:
         return [], []
     with store.session() as session:

@@ -152,6 +152,7 @@ class Lease(Base):
     holder: Mapped[str] = mapped_column(String(200), default="", nullable=False)  # host:pid, for people only
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False)
     renewed_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False)
+    taken_by: Mapped[str] = mapped_column(String(64), default="", nullable=False)  # who settles what it held
 
 
 class Alert(Base):

@@ -43,7 +43,7 @@ def pg_store(server_url: str, tmp_path: Path) -> Iterator[Store]:
 
 def test_migrations_apply_on_postgresql(pg_store: Store) -> None:
     with pg_store.engine.connect() as conn:
-        assert conn.execute(text("select version_num from alembic_version")).scalar() == "0002"
+        assert conn.execute(text("select version_num from alembic_version")).scalar() == "0003"
 
 
 def test_a_whole_send_through_the_outbox(pg_store: Store, settings: Settings) -> None:

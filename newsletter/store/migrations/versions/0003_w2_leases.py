@@ -24,6 +24,7 @@ def upgrade() -> None:
         sa.Column("holder", sa.String(200), nullable=False, server_default=""),
         sa.Column("expires_at", UTCDateTime(), nullable=False),
         sa.Column("renewed_at", UTCDateTime(), nullable=False),
+        sa.Column("taken_by", sa.String(64), nullable=False, server_default=""),
     )
     op.create_table(
         "alerts",
