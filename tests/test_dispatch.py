@@ -182,3 +182,16 @@ def test_parsed_message_round_trip(settings: Settings, store: Store) -> None:
     raw = next(iter((settings.root / "out" / "outbox" / "new").iterdir())).read_bytes()
     message = email.message_from_bytes(raw, policy=email.policy.default)
     assert [p.get_content_type() for p in message.iter_parts()] == ["text/plain", "text/html"]
+
+
+def test_rows_a_stop_gives_back_say_why(settings: Settings, store: Store) -> None:
+    import threading
+
+    from newsletter.dispatch import STOPPED_BEFORE_HANDOVER
+
+    add_people(store, 8)
+    stop = threading.Event()
+    report = send(settings, store, stop=stop, progress=lambda n: stop.set())  # stop once the first is sent
+    assert report.stopped == "stop requested" and report.sent_now == 1 and report.pending == 7
+    assert report.failures == [("pending", STOPPED_BEFORE_HANDOVER, 7)]
+    assert send(settings, store).counts == {"sent": 8}
