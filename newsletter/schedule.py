@@ -296,6 +296,7 @@ class Scheduler:
         self.scheduler.start()
         self.scheduler.add_job(JOB_FUNCTION, self.trigger, args=["daily", "", ""], id=DAILY_JOB,
                                replace_existing=True, name="daily issue")
+        # APScheduler paces its jobs on the real clock (its own business); what each job decides reads self.clock.
         self.scheduler.add_job(self.heartbeat, "interval", seconds=HEARTBEAT_SECONDS, jobstore="local",
                                id="heartbeat", next_run_time=datetime.now(timezone.utc))
         upcoming = next_runs(self.settings, self.clock(), 1)
@@ -447,7 +448,8 @@ def _job(kind: str, day: str, due: str) -> str:
     return _ACTIVE.run(kind, date.fromisoformat(day) if day else None, datetime.fromisoformat(due) if due else None)
 
 
-def schedule_once(settings: Settings, store: Store, day: date, at: datetime) -> str:
+def schedule_once(settings: Settings, store: Store, day: date, at: datetime, *,
+                  clock: Callable[[], datetime] = utc_now) -> str:
     """Store a one-off send of ``day`` at ``at`` for the running ``schedule run`` to carry out.
 
     :raises ConfigError: when ``at`` is in the past.
@@ -455,7 +457,7 @@ def schedule_once(settings: Settings, store: Store, day: date, at: datetime) -> 
     from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
     from apscheduler.schedulers.background import BackgroundScheduler
 
-    if at <= utc_now():
+    if at <= clock():
         raise ConfigError(f"--at {at:%Y-%m-%d %H:%M} is in the past", hint="give a time to come, in "
                           f"{settings.schedule_tz.key} time")
     job_id = f"once-{day.isoformat()}-{at.strftime('%Y%m%dT%H%M%S')}"
