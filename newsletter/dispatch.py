@@ -166,6 +166,7 @@ class _Run:
         self.lease = lease
         self.heartbeat = leases.Heartbeat(store, self.run_id, duration=lease, clock=clock)
         self.settling = threading.Lock()
+        self.lease_gone = threading.Event()  # the lease ran out or was taken over: hand nothing more over
         self.limiter = RateLimiter(settings.delivery.rate_per_second)
         self.lock = threading.Lock()
         self.claimed = 0
@@ -198,10 +199,10 @@ class _Run:
                 with self.lock:
                     self.claimed += len(batch)
                 self._deliver(adapter, batch)
-            if self.heartbeat.lost.is_set():
-                self.stopped = "its lease was taken over by another run"
-            elif self.stop.is_set():
+            if self.stop.is_set():
                 self.stopped = "stop requested"
+            elif self.lease_gone.is_set() or self.heartbeat.lost.is_set():
+                self.stopped = self._lease_problem()
         except BaseException as err:  # recorded, re-raised by the caller after all workers stop
             with self.lock:
                 if self.fatal is None:
@@ -211,7 +212,12 @@ class _Run:
             adapter.close()
 
     def _halted(self) -> bool:
-        return self.stop.is_set() or self.heartbeat.lost.is_set()
+        return self.stop.is_set() or self.lease_gone.is_set() or self.heartbeat.lost.is_set()
+
+    def _lease_problem(self) -> str:
+        if self.heartbeat.lost.is_set():
+            return "its lease was taken over by another run"
+        return "its lease could not be renewed in time (store unreachable or process frozen)"
 
     def _wait_for_others(self, adapter: Adapter) -> bool:
         """Rows other runs hold: wait while their lease is valid, settle them once it has expired.
@@ -261,7 +267,10 @@ class _Run:
             self.limiter.acquire(len(items))
             # Still before the point of no return: these can wait for the next run. A run whose
             # lease is lost or about to expire hands nothing over: another run may own its rows.
-            if self.stop.is_set() or not self.heartbeat.holds(self.clock()):
+            if self.stop.is_set():
+                raise _Stopped()
+            if not self.heartbeat.holds(self.clock()):
+                self.lease_gone.set()
                 raise _Stopped()
             ledger.mark_sending(self.store, [item.key for item in items], self.clock())
 
@@ -271,7 +280,7 @@ class _Run:
         except _Stopped:
             ledger.release(self.store, [o.key for o in outgoing], self.clock(), reason=STOPPED_BEFORE_HANDOVER,
                            run_id=self.run_id)
-            self.stopped = "stop requested" if self.stop.is_set() else "its lease was taken over by another run"
+            self.stopped = "stop requested" if self.stop.is_set() else self._lease_problem()
             return
         except RequestRefused as err:
             # Nothing of that request was sent: its rows go back to the queue as they were.
