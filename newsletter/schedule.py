@@ -230,9 +230,10 @@ def claim_alert(store: Store, day: date, key: str, now: datetime) -> bool:
     table = cast(Table, Alert.__table__)
     insert = pg_insert if store.engine.dialect.name == "postgresql" else sqlite_insert
     with store.session() as session:
-        result = session.execute(insert(table).values(issue_date=day, reason=key[:200], sent_at=now)
-                                 .on_conflict_do_nothing(index_elements=["issue_date", "reason"]))
-        return bool(getattr(result, "rowcount", 0))
+        won = session.execute(insert(table).values(issue_date=day, reason=key[:200], sent_at=now)
+                              .on_conflict_do_nothing(index_elements=["issue_date", "reason"])
+                              .returning(table.c.reason)).first()
+        return won is not None
 
 
 def forget_alert(store: Store, day: date, key: str) -> None:

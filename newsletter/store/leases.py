@@ -94,14 +94,15 @@ def take_over(store: Store, last_touch: Mapping[str, datetime | None], now: date
             if session.scalar(select(Lease.run_id).where(Lease.run_id == run_id)) is None:
                 if touched is not None and now - touched < duration:
                     continue  # no lease (a run from before leases): its last touch stands for one
-                result: CursorResult[Any] = session.execute(  # type: ignore[assignment]
+                won = session.execute(
                     insert(Lease).values(run_id=run_id, holder="", expires_at=now + duration, renewed_at=now,
-                                         taken_by=taker).on_conflict_do_nothing(index_elements=["run_id"]))
+                                         taken_by=taker).on_conflict_do_nothing(index_elements=["run_id"])
+                    .returning(Lease.run_id)).first()
             else:
-                result = session.execute(  # type: ignore[assignment]
+                won = session.execute(
                     update(Lease).where(Lease.run_id == run_id, Lease.expires_at <= now)
-                    .values(taken_by=taker, expires_at=now + duration))
-            if result.rowcount:
+                    .values(taken_by=taker, expires_at=now + duration).returning(Lease.run_id)).first()
+            if won is not None:
                 dead.add(run_id)
     return dead
 

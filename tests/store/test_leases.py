@@ -102,3 +102,10 @@ def test_the_heartbeat_thread_renews_and_ending_frees_at_once(tmp_path: Path) ->
     assert not leases.alive(store, "holder", T0 + timedelta(seconds=2), T0, timedelta(seconds=3))
     with store.engine.connect() as conn:
         assert conn.execute(text("select taken_by from leases where run_id = 'holder'")).scalar() == ""
+
+
+def test_a_run_from_before_leases_is_taken_over_by_one_settler_only(any_store: Store) -> None:
+    """No lease row at all (a run of the previous version): its last touch stands for a lease."""
+    assert leases.take_over(any_store, {"old": T0}, T0 + LEASE - timedelta(seconds=1), LEASE) == set()
+    assert leases.take_over(any_store, {"old": T0}, T0 + LEASE, LEASE) == {"old"}
+    assert leases.take_over(any_store, {"old": T0}, T0 + LEASE, LEASE) == set()
