@@ -12,7 +12,8 @@ the day is recorded as skipped.
 After a downtime, a due time missed by less than ``grace_minutes`` is run at start-up;
 older ones are recorded as skipped, never sent by surprise. Two processes on one database
 (an accident, or two hosts on PostgreSQL) never send an issue twice: the claim is one row per
-day that only one of them can take, and the ledger under it refuses a second delivery anyway.
+day that only one of them can take (and keeps while its lease lives), and the ledger under it
+refuses a second delivery anyway. Alerts go out once per reason and day for the whole store.
 """
 
 from __future__ import annotations

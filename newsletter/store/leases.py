@@ -18,7 +18,7 @@ import os
 import socket
 import threading
 from datetime import datetime, timedelta
-from typing import Any, Callable, Iterable, Mapping
+from typing import Any, Callable, Mapping
 
 from sqlalchemy import CursorResult, delete, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -105,16 +105,6 @@ def take_over(store: Store, last_touch: Mapping[str, datetime | None], now: date
             if won is not None:
                 dead.add(run_id)
     return dead
-
-
-def held(store: Store, run_ids: Iterable[str]) -> dict[str, datetime]:
-    """When the leases of ``run_ids`` expire (runs without a lease are left out)."""
-    ids = list(run_ids)
-    if not ids:
-        return {}
-    with store.session() as session:
-        return {r.run_id: r.expires_at for r in session.execute(
-            select(Lease.run_id, Lease.expires_at).where(Lease.run_id.in_(ids)))}
 
 
 class Heartbeat:

@@ -3,9 +3,10 @@
 Each recipient's row moves ``pending → queued → sending → sent | failed | pending (retry)``.
 A run *claims* rows by flipping them from ``pending`` to ``queued`` in one statement, so two
 processes never hold the same row. ``sending`` is written just before the transport takes
-the message irreversibly; a row found in ``queued`` after its run died was never handed
-over and is sent again, while one found in ``sending`` is in doubt and is asked to the
-adapter (the outbox can tell; SMTP cannot, so the row becomes ``uncertain``, never resent).
+the message irreversibly. A run owns its rows until its lease expires (:mod:`newsletter.store.leases`);
+then a row found in ``queued`` was never handed over and is sent again, while one found in
+``sending`` is in doubt and is asked to the adapter (the outbox can tell; SMTP cannot, so the
+row becomes ``uncertain``, never resent).
 """
 
 from __future__ import annotations
