@@ -601,12 +601,13 @@ def schedule_run(project: Project) -> None:
     import signal
     import threading
 
-    from newsletter.schedule import JsonLines, Scheduler
+    from newsletter.schedule import JsonLines, Scheduler, log_thread_crashes
 
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JsonLines())  # journald adds the time
     for root_handler in logging.getLogger().handlers:  # anything else that logs: JSON too
         root_handler.setFormatter(JsonLines())
+    log_thread_crashes()
     for name in ("newsletter", "apscheduler"):
         logger = logging.getLogger(name)
         logger.addHandler(handler)

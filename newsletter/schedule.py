@@ -61,6 +61,46 @@ def event(name: str, level: int = logging.INFO, **fields: Any) -> None:
     log.log(level, json.dumps({"event": name, **fields}, ensure_ascii=False, default=str))
 
 
+def log_thread_crashes() -> None:
+    """Log an exception that ends a thread (APScheduler's, a send's) as an error line, not a bare traceback."""
+
+    def hook(args: threading.ExceptHookArgs) -> None:
+        if args.exc_type is SystemExit:
+            return
+        thread = args.thread.name if args.thread is not None else "?"
+        log.critical(json.dumps({"event": "thread_crashed", "thread": thread,
+                                 "error": f"{args.exc_type.__name__}: {args.exc_value}"}, ensure_ascii=False),
+                     exc_info=(args.exc_type, args.exc_value, args.exc_traceback))  # type: ignore[arg-type]
+
+    threading.excepthook = hook
+
+
+def shared_job_store(store: Store) -> Any:
+    """APScheduler's SQLAlchemy job store, made safe for several schedulers on one database.
+
+    Two processes may both run a one-off job; the second to finish then finds it removed, and
+    APScheduler 3 lets that lookup error kill its main thread (no job would run again). Here a
+    job another process already removed or updated is simply left as that process left it.
+    """
+    from apscheduler.jobstores.base import JobLookupError
+    from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
+
+    class SharedJobStore(SQLAlchemyJobStore):
+        def remove_job(self, job_id: str) -> None:
+            try:
+                super().remove_job(job_id)
+            except JobLookupError:
+                event("job_gone", job=job_id, reason="removed by another scheduler process")
+
+        def update_job(self, job: Any) -> None:
+            try:
+                super().update_job(job)
+            except JobLookupError:
+                event("job_gone", job=job.id, reason="removed by another scheduler process")
+
+    return SharedJobStore(engine=store.engine)
+
+
 class JsonLines(logging.Formatter):
     """Every record as one JSON object: the scheduler's events as they are, anything else (APScheduler,
     SQLAlchemy, warnings) as ``{"event": "log", "message": …}``; level and logger added to both."""
@@ -77,7 +117,7 @@ class JsonLines(logging.Formatter):
             payload = {"event": "log", "message": message}
         line = {"level": record.levelname, "logger": record.name, **payload}
         if record.exc_info:
-            line["error"] = self.formatException(record.exc_info)
+            line["traceback"] = self.formatException(record.exc_info)
         return json.dumps(line, ensure_ascii=False, default=str)
 
 
@@ -266,7 +306,6 @@ class Scheduler:
                  environ: Mapping[str, str] | None = None, clock: Callable[[], datetime] = utc_now) -> None:
         from apscheduler.executors.pool import ThreadPoolExecutor
         from apscheduler.jobstores.memory import MemoryJobStore
-        from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
         from apscheduler.schedulers.background import BackgroundScheduler
 
         self.settings, self.store, self.secret_key = settings, store, secret_key
@@ -279,7 +318,7 @@ class Scheduler:
         self.lock = threading.Lock()
         self.trigger = cron_trigger(settings)
         self.scheduler = BackgroundScheduler(
-            jobstores={"default": SQLAlchemyJobStore(engine=store.engine), "local": MemoryJobStore()},
+            jobstores={"default": shared_job_store(store), "local": MemoryJobStore()},
             executors={"default": ThreadPoolExecutor(2)},
             job_defaults={"coalesce": True, "max_instances": 1,
                           "misfire_grace_time": settings.schedule.grace_minutes * 60 or 1},

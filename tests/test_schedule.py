@@ -298,7 +298,9 @@ def test_two_scheduler_processes_on_one_database_send_once(project: Path, issue_
     assert [p.returncode for p in processes] == [0, 0], outputs
     logs = "".join(err for _, err in outputs)
     assert logs.count('"event": "send_started"') == 1 and logs.count('"event": "scheduler_stopped"') == 2
-    lines = [json.loads(line) for line in logs.splitlines()]  # every line is JSON, APScheduler's too
+    plain = [line for line in logs.splitlines() if not line.startswith("{")]
+    assert plain == [], logs  # every line is JSON, APScheduler's too
+    lines = [json.loads(line) for line in logs.splitlines()]
     assert all("event" in line and "level" in line for line in lines)
     assert any(line["logger"].startswith("apscheduler") and line["message"] == "Scheduler started" for line in lines)
     assert len(list((project / "out" / "outbox" / "new").iterdir())) == 30
@@ -367,3 +369,32 @@ def test_scheduling_commands_refuse_bad_input(project: Path, args: list[str], me
     assert main(["-C", str(project), *args]) in (1, 2)
     captured = capsys.readouterr()
     assert message in captured.err + captured.out
+
+
+def test_a_one_off_job_another_scheduler_removed_first_does_not_stop_this_one(project: Path, store: Store) -> None:
+    """APScheduler 3 lets that lookup error kill its main thread: no job would ever run again."""
+    settings = configure(project)
+    job_id = schedule_once(settings, store, DAY, datetime.now(timezone.utc) + timedelta(hours=1))
+    scheduler = Scheduler(settings, store, SECRET)
+    scheduler.scheduler.start(paused=True)
+    try:
+        scheduler.scheduler.remove_job(job_id, "default")  # the other process ran it and removed it
+        scheduler.scheduler.remove_job(job_id, "default")  # this one, finishing the same run, does too
+    finally:
+        scheduler.scheduler.shutdown(wait=False)
+
+
+def test_a_thread_that_dies_is_logged_as_a_json_line(monkeypatch: pytest.MonkeyPatch,
+                                                     caplog: pytest.LogCaptureFixture) -> None:
+    from newsletter.schedule import JsonLines, log_thread_crashes
+
+    monkeypatch.setattr(threading, "excepthook", threading.excepthook)  # restored after the test
+    log_thread_crashes()
+    thread = threading.Thread(target=lambda: 1 / 0, name="APScheduler")
+    with caplog.at_level("ERROR", logger="newsletter.schedule"):
+        thread.start()
+        thread.join(timeout=10)
+    [record] = [r for r in caplog.records if "thread_crashed" in r.getMessage()]
+    line = json.loads(JsonLines().format(record))
+    assert line["event"] == "thread_crashed" and line["thread"] == "APScheduler" and "\n" not in JsonLines().format(
+        record) and "ZeroDivisionError" in line["error"]
