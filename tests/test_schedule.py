@@ -398,3 +398,20 @@ def test_a_thread_that_dies_is_logged_as_a_json_line(monkeypatch: pytest.MonkeyP
     line = json.loads(JsonLines().format(record))
     assert line["event"] == "thread_crashed" and line["thread"] == "APScheduler" and "\n" not in JsonLines().format(
         record) and "ZeroDivisionError" in line["error"]
+
+
+@pytest.mark.parametrize("holder", ["leased", "same host and PID, no lease"])
+def test_a_day_claimed_by_a_scheduler_is_taken_only_once_its_lease_expires(store: Store, holder: str) -> None:
+    import socket
+
+    from newsletter.schedule import claim_dispatch
+    from newsletter.store import leases
+
+    lease = timedelta(seconds=60)
+    first = f"{socket.gethostname()}:{os.getpid()}:first"  # a PID that looks alive proves nothing
+    if holder == "leased":
+        leases.acquire(store, first, NOW, lease)
+    assert claim_dispatch(store, DAY, first, NOW, lease)
+    assert not claim_dispatch(store, DAY, "second", NOW + timedelta(seconds=59), lease)
+    assert claim_dispatch(store, DAY, "second", NOW + timedelta(seconds=60), lease)
+    assert dispatch_record(store, DAY)["run_id"] == "second"  # type: ignore[index]
