@@ -537,8 +537,9 @@ def send(project: Project, day: date | None, test_addresses: tuple[str, ...], dr
         click.secho(f"  {count:>6} {status}: {reason}", fg="yellow" if status == "pending" else "red")
     if settings.delivery.adapter == "outbox":
         click.echo(f"Messages are in {settings.root / 'out' / 'outbox' / 'new'} (one .eml file each).")
-    if report.failed_now or report.pending:
-        raise DeliveryError(f"{report.failed_now} failed, {report.pending} pending",
+    if report.failed_now or not report.complete:
+        raise DeliveryError(f"{report.failed_now} failed, {report.pending} pending"
+                            + (f", {report.in_flight} in flight" if report.in_flight else ""),
                             hint=f"see `newsletter status {day.isoformat()}`; run `newsletter send "
                                  f"{day.isoformat()}` again to resume")
 
@@ -662,10 +663,10 @@ def _send_with_display(project: Project, day: date, key: str, limit: int | None,
 
 
 def _status_line(report: "SendReport") -> str:
-    c = report.counts
+    c = report.counts  # every state is named, so that the figures add up to the total
     return (f"Issue {report.day.isoformat()}: {c.get('sent', 0)} sent, {c.get('failed', 0)} failed, "
-            f"{report.pending} pending, {c.get('uncertain', 0)} uncertain, {c.get('skipped', 0)} skipped "
-            f"(this run: {report.sent_now} sent in {report.elapsed:.1f} s"
+            f"{report.pending} pending, {report.in_flight} in flight, {c.get('uncertain', 0)} uncertain, "
+            f"{c.get('skipped', 0)} skipped, {report.total} in all (this run: {report.sent_now} sent in {report.elapsed:.1f} s"
             + (f"; stopped: {report.stopped}" if report.stopped else "") + ").")
 
 
@@ -806,10 +807,13 @@ def schedule_run(project: Project) -> None:
     import signal
     import threading
 
-    from newsletter.schedule import Scheduler
+    from newsletter.schedule import JsonLines, Scheduler, log_thread_crashes
 
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("%(levelname)s %(message)s"))  # journald adds the time
+    handler.setFormatter(JsonLines())  # journald adds the time
+    for root_handler in logging.getLogger().handlers:  # anything else that logs: JSON too
+        root_handler.setFormatter(JsonLines())
+    log_thread_crashes()
     for name in ("newsletter", "apscheduler"):
         logger = logging.getLogger(name)
         logger.addHandler(handler)

@@ -84,6 +84,7 @@ class DeliverySettings:
     rate_per_second: float = 20.0
     max_attempts: int = 5
     retry_backoff: float = 30.0  # seconds before the first retry; doubles each time
+    lease_seconds: float = 60.0  # how long a run holds its rows without renewing its lease
     adapters: Mapping[str, Mapping[str, Any]] = field(default_factory=lambda: MappingProxyType({}))
 
 
@@ -298,7 +299,7 @@ def _delivery(path: Path, data: Any) -> DeliverySettings:
     # the adapter checks its keys when it is made.
     extra = tuple(k for k, v in (data or {}).items() if isinstance(v, dict)) if isinstance(data, dict) else ()
     t = _Table(path, "delivery", data,
-               ("adapter", "rate_per_second", "max_attempts", "retry_backoff", *_ADAPTERS_WITH_TABLES, *extra))
+               ("adapter", "rate_per_second", "max_attempts", "retry_backoff", "lease_seconds", *_ADAPTERS_WITH_TABLES, *extra))
     adapter = t.text("adapter", "outbox")
     if not re.fullmatch(r"[a-z][a-z0-9_]*", adapter):
         raise t.error(f'[delivery] adapter must be a name such as "outbox" or "smtp" (got {adapter!r})')
@@ -313,8 +314,17 @@ def _delivery(path: Path, data: Any) -> DeliverySettings:
         rate_per_second=t.number("rate_per_second", 20.0),
         max_attempts=t.integer("max_attempts", 5, maximum=20),
         retry_backoff=t.number("retry_backoff", 30.0),
+        lease_seconds=_lease_seconds(t),
         adapters=MappingProxyType(tables),
     )
+
+
+def _lease_seconds(t: "_Table") -> float:
+    value = t.number("lease_seconds", DeliverySettings.lease_seconds)
+    if not 3 <= value <= 3600:
+        raise t.error(f"[delivery] lease_seconds must be between 3 and 3600 (got {value:g}); 60 suits most "
+                      "setups: a run that dies holds its recipients this long before another run takes them")
+    return value
 
 
 def _schedule(path: Path, data: Any) -> ScheduleSettings:

@@ -38,7 +38,7 @@ from newsletter.delivery.base import Adapter, Outgoing, RequestRefused, Result, 
 from newsletter.errors import ContentError, NewsletterError, describe
 from newsletter.render.mime import MessageFactory, Recipient, message_id, proof_message_id
 from newsletter.render.pipeline import RenderedIssue
-from newsletter.store import ledger
+from newsletter.store import leases, ledger
 from newsletter.store.database import Store
 from newsletter.store.models import DeliveryStatus
 from newsletter.store.subscribers import list_subscribers
@@ -108,6 +108,16 @@ class SendReport:
     def pending(self) -> int:
         return self.count(DeliveryStatus.PENDING) + self.count(DeliveryStatus.QUEUED)
 
+    @property
+    def in_flight(self) -> int:
+        """Rows marked sending: held by a run still at work, or in doubt until its lease expires."""
+        return self.count(DeliveryStatus.SENDING)
+
+    @property
+    def complete(self) -> bool:
+        """Every recipient has an outcome (sent, failed, uncertain or skipped): nothing is left to do."""
+        return self.pending == 0 and self.in_flight == 0
+
 
 @dataclass(frozen=True)
 class Policy:
@@ -141,16 +151,26 @@ def make_adapter(settings: Settings, environ: Mapping[str, str] | None = None) -
     return adapter_class(settings.delivery.adapter)(settings, environ)
 
 
+#: The reason written on rows a stop gave back before handing them over.
+STOPPED_BEFORE_HANDOVER = "not sent yet: the run was stopped before handing it over; the next run sends it"
+#: The reason written on rows taken back from a run whose lease expired.
+TAKEN_FROM_A_DEAD_RUN = "taken back from a run that stopped renewing its lease"
+
+
 class _Run:
     """One run of one send: shared state of its worker threads."""
 
     def __init__(self, store: Store, send_id: int, factory: MessageFactory, settings: Settings, *,
                  adapters: Sequence[Adapter], clock: Clock, policy: Policy, limit: int | None,
-                 stop: threading.Event, progress: Progress | None) -> None:
+                 stop: threading.Event, progress: Progress | None, lease: timedelta) -> None:
         self.store, self.send_id, self.factory, self.settings = store, send_id, factory, settings
         self.adapters, self.clock, self.policy = adapters, clock, policy
         self.limit, self.stop, self.progress = limit, stop, progress
         self.run_id = ledger.new_run_id()
+        self.lease = lease
+        self.heartbeat = leases.Heartbeat(store, self.run_id, duration=lease, clock=clock)
+        self.settling = threading.Lock()
+        self.lease_gone = threading.Event()  # the lease ran out or was taken over: hand nothing more over
         # Pacing protects a remote server; a local transport (the outbox) is not slowed down.
         self.limiter = RateLimiter(settings.delivery.rate_per_second) if adapters[0].paced else None
         self.lock = threading.Lock()
@@ -172,21 +192,23 @@ class _Run:
         try:
             adapter.prepare(self.factory.layout)
             adapter.open()
-            while not self.stop.is_set() and self.fatal is None:
+            while not self._halted() and self.fatal is None:
                 want = self._quota(adapter.batch_size)
                 if want == 0:
                     self.stopped = f"--limit {self.limit} reached"
                     return
                 batch = ledger.claim(self.store, self.send_id, self.run_id, want, self.clock())
                 if not batch:
-                    if not self._wait_for_retries():
-                        return
-                    continue
+                    if self._wait_for_retries() or self._wait_for_others(adapter):
+                        continue
+                    return
                 with self.lock:
                     self.claimed += len(batch)
                 self._deliver(adapter, batch)
             if self.stop.is_set():
                 self.stopped = "stop requested"
+            elif self.lease_gone.is_set() or self.heartbeat.lost.is_set():
+                self.stopped = self._lease_problem()
         except BaseException as err:  # recorded, re-raised by the caller after all workers stop
             with self.lock:
                 if self.fatal is None:
@@ -194,6 +216,32 @@ class _Run:
             self.stop.set()
         finally:
             adapter.close()
+
+    def _halted(self) -> bool:
+        return self.stop.is_set() or self.lease_gone.is_set() or self.heartbeat.lost.is_set()
+
+    def _lease_problem(self) -> str:
+        if self.heartbeat.lost.is_set():
+            return "its lease was taken over by another run"
+        return "its lease could not be renewed in time (store unreachable or process frozen)"
+
+    def _wait_for_others(self, adapter: Adapter) -> bool:
+        """Rows other runs hold: wait while their lease is valid, settle them once it has expired.
+
+        False when no other run holds anything, so that a run ends only when the issue is done
+        (or stopped), not while a concurrent run finishes its part.
+        """
+        held = ledger.held_elsewhere(self.store, self.send_id, self.run_id)
+        if not held:
+            return False
+        with self.settling:
+            _settle_orphans(self.store, self.send_id, adapter, self.settings, self.factory.issue_key, self.clock(),
+                            self.lease, self.run_id)
+        if ledger.held_elsewhere(self.store, self.send_id, self.run_id):
+            log.info("issue %s: waiting for %d recipients held by %d other run(s) until they finish or their "
+                     "lease expires", self.factory.issue_key, sum(held.values()), len(held))
+            self.stop.wait(min(2.0, self.lease.total_seconds() / 6))
+        return True
 
     def _wait_for_retries(self) -> bool:
         """Sleep until the next retry is due; False when nothing is left to wait for."""
@@ -225,9 +273,13 @@ class _Run:
         marked: set[int] = set()  # rows whose attempt mark_sending has counted
 
         def handover(items: Sequence[Outgoing]) -> None:
-            # No stop check here: for SMTP the DATA has begun, and a message begun is finished.
+            # No stop check here: for SMTP the DATA has begun, and a message begun is finished. A run
+            # whose lease is lost or about to expire hands nothing over: another run may own its rows.
             if self.limiter is not None:
                 self.limiter.acquire(len(items))
+            if not self.heartbeat.holds(self.clock()):
+                self.lease_gone.set()
+                raise Stopped()
             keys = [item.key for item in items]
             ledger.mark_sending(self.store, keys, self.clock())
             marked.update(keys)
@@ -235,13 +287,13 @@ class _Run:
         # A stop request takes effect before a message begins: before the batch, between the
         # results the adapter yields (one message for SMTP and the outbox, one call for an API),
         # or where the adapter raises Stopped (SMTP: before DATA). What is not begun waits.
-        stopped = self.stop.is_set()
+        stopped = self._halted()
         sending = adapter.send(outgoing, handover)
         try:
             if not stopped:
                 for results in sending:
                     self._settle(results, attempts, subscribers, marked)
-                    if self.stop.is_set():
+                    if self._halted():
                         stopped = True
                         break
         except Stopped:
@@ -260,8 +312,9 @@ class _Run:
             if isinstance(sending, Generator):
                 sending.close()
         if stopped:
-            ledger.release(self.store, [o.key for o in outgoing], self.clock())
-            self.stopped = "stop requested"
+            ledger.release(self.store, [o.key for o in outgoing], self.clock(), reason=STOPPED_BEFORE_HANDOVER,
+                           run_id=self.run_id)
+            self.stopped = "stop requested" if self.stop.is_set() else self._lease_problem()
         if outcomes:
             ledger.record(self.store, outcomes, self.clock())
             self._count(outcomes)
@@ -332,11 +385,11 @@ def _join(stop: threading.Event, threads: Sequence[threading.Thread], adapters: 
 
 
 def _settle_orphans(store: Store, send_id: int, adapter: Adapter, settings: Settings, issue_key: str,
-                    now: datetime) -> None:
-    queued, in_doubt = ledger.orphans(store, send_id, now)
+                    now: datetime, lease: timedelta, taker: str = "a starting run") -> None:
+    queued, in_doubt = ledger.orphans(store, send_id, now, lease, taker=taker)
     if queued:
         log.warning("issue %s: %d recipients claimed by a run that stopped; sending them now", issue_key, len(queued))
-        ledger.release(store, queued, now)
+        ledger.release(store, queued, now, reason=TAKEN_FROM_A_DEAD_RUN)
     if in_doubt:
         ids = [(key, message_id(settings, issue_key, address)) for key, address in in_doubt]
         outcomes = adapter.reconcile(ids)
@@ -380,23 +433,28 @@ def send_issue(
     send_id = ledger.send_for(store, day, rendered.subject, clock())
     report = SendReport(day, enqueued=ledger.enqueue(store, send_id, clock()))
     first = make()
-    _settle_orphans(store, send_id, first, settings, factory.issue_key, clock())
+    lease = timedelta(seconds=settings.delivery.lease_seconds)
+    _settle_orphans(store, send_id, first, settings, factory.issue_key, clock(), lease)
     adapters = [first] + [make() for _ in range(first.connections - 1)]
     run = _Run(store, send_id, factory, settings, adapters=adapters, clock=clock,
                policy=policy or Policy.from_settings(settings), limit=limit, stop=stop or threading.Event(),
-               progress=progress)
+               progress=progress, lease=lease)
+    run.heartbeat.start()
     log.info("issue %s: run %s starts with %d connection(s), %d new recipients queued",
              factory.issue_key, run.run_id, len(adapters), report.enqueued)
     threads = [threading.Thread(target=run.worker, args=(a,), name=f"send-{i}") for i, a in enumerate(adapters)]
-    for thread in threads:
-        thread.start()
     try:
-        _join(run.stop, threads, adapters, factory.issue_key)
-    except KeyboardInterrupt:
-        # Ctrl+C: let the workers finish the message in hand, keep the ledger consistent.
-        run.stop.set()
-        _join(run.stop, threads, adapters, factory.issue_key)
-        run.fatal = run.fatal or KeyboardInterrupt()
+        for thread in threads:
+            thread.start()
+        try:
+            _join(run.stop, threads, adapters, factory.issue_key)
+        except KeyboardInterrupt:
+            # Ctrl+C: let the workers finish the message in hand, keep the ledger consistent.
+            run.stop.set()
+            _join(run.stop, threads, adapters, factory.issue_key)
+            run.fatal = run.fatal or KeyboardInterrupt()
+    finally:
+        run.heartbeat.stop()
     now = clock()
     ledger.finish(store, send_id, now)
     report.counts = ledger.counts(store, send_id)

@@ -24,8 +24,11 @@ from newsletter.render.mime import BuiltMessage, Layout, Personal
 
 
 def send_notice(settings: Settings, to: str, subject: str, text: str, *, html: str = "",
-                environ: Mapping[str, str] | None = None) -> str:
-    """Send one message to ``to``; return "" when it was accepted, else the reason it was not."""
+                environ: Mapping[str, str] | None = None, now: datetime | None = None) -> str:
+    """Send one message to ``to``; return "" when it was accepted, else the reason it was not.
+
+    :param now: the Date header (a scheduler with an injected clock passes its own).
+    """
     from newsletter.dispatch import make_adapter
 
     nl = settings.newsletter
@@ -40,7 +43,7 @@ def send_notice(settings: Settings, to: str, subject: str, text: str, *, html: s
     message["To"] = to
     message["Reply-To"] = nl.reply_to
     message["Subject"] = subject
-    message["Date"] = format_datetime(datetime.now(timezone.utc))
+    message["Date"] = format_datetime(now or datetime.now(timezone.utc))
     message["Message-ID"] = mid
     message.set_content(text, cte="quoted-printable")
     html = html or f"<pre>{escape(text)}</pre>"

@@ -12,7 +12,8 @@ the day is recorded as skipped.
 After a downtime, a due time missed by less than ``grace_minutes`` is run at start-up;
 older ones are recorded as skipped, never sent by surprise. Two processes on one database
 (an accident, or two hosts on PostgreSQL) never send an issue twice: the claim is one row per
-day that only one of them can take, and the ledger under it refuses a second delivery anyway.
+day that only one of them can take (and keeps while its lease lives), and the ledger under it
+refuses a second delivery anyway. Alerts go out once per reason and day for the whole store.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
 from typing import Any, Callable, Literal, Mapping, cast
 
-from sqlalchemy import Table, select, update
+from sqlalchemy import Table, delete, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
@@ -35,9 +36,10 @@ from newsletter.content.load import issue_folder
 from newsletter.content.problems import errors
 from newsletter.errors import ConfigError, NewsletterError
 from newsletter.notify import send_notice
-from newsletter.store import ledger
+from newsletter import alert_text
+from newsletter.store import leases, ledger
 from newsletter.store.database import Store
-from newsletter.store.models import Dispatch, DispatchState
+from newsletter.store.models import Alert, Dispatch, DispatchState
 
 log = logging.getLogger("newsletter.schedule")
 
@@ -57,6 +59,66 @@ def utc_now() -> datetime:
 def event(name: str, level: int = logging.INFO, **fields: Any) -> None:
     """One structured log line (JSON) per event, for journald or a container's log."""
     log.log(level, json.dumps({"event": name, **fields}, ensure_ascii=False, default=str))
+
+
+def log_thread_crashes() -> None:
+    """Log an exception that ends a thread (APScheduler's, a send's) as an error line, not a bare traceback."""
+
+    def hook(args: threading.ExceptHookArgs) -> None:
+        if args.exc_type is SystemExit:
+            return
+        thread = args.thread.name if args.thread is not None else "?"
+        log.critical(json.dumps({"event": "thread_crashed", "thread": thread,
+                                 "error": f"{args.exc_type.__name__}: {args.exc_value}"}, ensure_ascii=False),
+                     exc_info=(args.exc_type, args.exc_value, args.exc_traceback))  # type: ignore[arg-type]
+
+    threading.excepthook = hook
+
+
+def shared_job_store(store: Store) -> Any:
+    """APScheduler's SQLAlchemy job store, made safe for several schedulers on one database.
+
+    Two processes may both run a one-off job; the second to finish then finds it removed, and
+    APScheduler 3 lets that lookup error kill its main thread (no job would run again). Here a
+    job another process already removed or updated is simply left as that process left it.
+    """
+    from apscheduler.jobstores.base import JobLookupError
+    from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
+
+    class SharedJobStore(SQLAlchemyJobStore):
+        def remove_job(self, job_id: str) -> None:
+            try:
+                super().remove_job(job_id)
+            except JobLookupError:
+                event("job_gone", job=job_id, reason="removed by another scheduler process")
+
+        def update_job(self, job: Any) -> None:
+            try:
+                super().update_job(job)
+            except JobLookupError:
+                event("job_gone", job=job.id, reason="removed by another scheduler process")
+
+    return SharedJobStore(engine=store.engine)
+
+
+class JsonLines(logging.Formatter):
+    """Every record as one JSON object: the scheduler's events as they are, anything else (APScheduler,
+    SQLAlchemy, warnings) as ``{"event": "log", "message": …}``; level and logger added to both."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        message = record.getMessage()
+        payload: Any = None
+        if message.startswith("{"):
+            try:
+                payload = json.loads(message)
+            except ValueError:
+                payload = None
+        if not isinstance(payload, dict) or "event" not in payload:
+            payload = {"event": "log", "message": message}
+        line = {"level": record.levelname, "logger": record.name, **payload}
+        if record.exc_info:
+            line["traceback"] = self.formatException(record.exc_info)
+        return json.dumps(line, ensure_ascii=False, default=str)
 
 
 # -- when ---------------------------------------------------------------------------------
@@ -153,8 +215,9 @@ def dispatch_record(store: Store, day: date) -> dict[str, Any] | None:
                 "updated_at": row.updated_at}
 
 
-def claim_dispatch(store: Store, day: date, run_id: str, now: datetime) -> bool:
-    """Take the day's dispatch for this process. False when another live process holds it or it is done."""
+def claim_dispatch(store: Store, day: date, run_id: str, now: datetime,
+                   lease: timedelta = leases.DEFAULT_LEASE) -> bool:
+    """Take the day's dispatch for this process. False when it is done, or held by a process whose lease is valid."""
     table = cast(Table, Dispatch.__table__)
     insert = pg_insert if store.engine.dialect.name == "postgresql" else sqlite_insert
     with store.session() as session:
@@ -166,7 +229,7 @@ def claim_dispatch(store: Store, day: date, run_id: str, now: datetime) -> bool:
         if row.state == DispatchState.DONE.value:
             return False
         if row.state == DispatchState.CLAIMED.value and row.run_id != run_id \
-                and ledger.run_is_alive(row.run_id, row.updated_at, now):
+                and leases.alive(store, row.run_id, now, row.updated_at, lease):
             return False
         taken = session.execute(update(Dispatch).where(Dispatch.issue_date == day, Dispatch.state == row.state,
                                                        Dispatch.run_id == row.run_id)
@@ -199,13 +262,35 @@ def set_dispatch(store: Store, day: date, state: DispatchState, now: datetime, *
 # -- alerts -------------------------------------------------------------------------------
 
 
-def send_alert(settings: Settings, subject: str, text: str, *, environ: Mapping[str, str] | None = None) -> bool:
+def claim_alert(store: Store, day: date, key: str, now: datetime) -> bool:
+    """Record that the alert ``key`` of ``day`` is being sent; False when some process did already.
+
+    One insert against the table's primary key: of two processes only one wins, on SQLite and
+    PostgreSQL alike.
+    """
+    table = cast(Table, Alert.__table__)
+    insert = pg_insert if store.engine.dialect.name == "postgresql" else sqlite_insert
+    with store.session() as session:
+        won = session.execute(insert(table).values(issue_date=day, reason=key[:200], sent_at=now)
+                              .on_conflict_do_nothing(index_elements=["issue_date", "reason"])
+                              .returning(table.c.reason)).first()
+        return won is not None
+
+
+def forget_alert(store: Store, day: date, key: str) -> None:
+    """The alert could not be sent: let the next attempt try again."""
+    with store.session() as session:
+        session.execute(delete(Alert).where(Alert.issue_date == day, Alert.reason == key[:200]))
+
+
+def send_alert(settings: Settings, subject: str, text: str, *, environ: Mapping[str, str] | None = None,
+               now: datetime | None = None) -> bool:
     """Email the operator (``[schedule] alert_to``) through the configured adapter. False if it failed."""
     to = settings.schedule.alert_to
     if not to:
         return False
     subject = f"[{settings.newsletter.name}] {subject}"
-    error = send_notice(settings, to, subject, text, environ=environ)
+    error = send_notice(settings, to, subject, text, environ=environ, now=now)
     event("alert_failed" if error else "alert_sent", logging.ERROR if error else logging.INFO, subject=subject,
           to=to, error=error)
     return not error
@@ -221,18 +306,19 @@ class Scheduler:
                  environ: Mapping[str, str] | None = None, clock: Callable[[], datetime] = utc_now) -> None:
         from apscheduler.executors.pool import ThreadPoolExecutor
         from apscheduler.jobstores.memory import MemoryJobStore
-        from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
         from apscheduler.schedulers.background import BackgroundScheduler
 
         self.settings, self.store, self.secret_key = settings, store, secret_key
         self.environ, self.clock = environ, clock
         self.stop = threading.Event()
         self.run_id = ledger.new_run_id()
+        self.lease = timedelta(seconds=settings.delivery.lease_seconds)
+        self.holder: leases.Heartbeat | None = None
         self.warned: set[date] = set()
         self.lock = threading.Lock()
         self.trigger = cron_trigger(settings)
         self.scheduler = BackgroundScheduler(
-            jobstores={"default": SQLAlchemyJobStore(engine=store.engine), "local": MemoryJobStore()},
+            jobstores={"default": shared_job_store(store), "local": MemoryJobStore()},
             executors={"default": ThreadPoolExecutor(2)},
             job_defaults={"coalesce": True, "max_instances": 1,
                           "misfire_grace_time": settings.schedule.grace_minutes * 60 or 1},
@@ -244,11 +330,14 @@ class Scheduler:
 
         global _ACTIVE
         _ACTIVE = self
+        # The lease that keeps this process's day claims its own while it lives (see leases).
+        self.holder = leases.Heartbeat(self.store, self.run_id, duration=self.lease, clock=self.clock).start()
         self.scheduler.add_listener(self._missed, EVENT_JOB_MISSED)
         self.scheduler.add_listener(self._crashed, EVENT_JOB_ERROR)
         self.scheduler.start()
         self.scheduler.add_job(JOB_FUNCTION, self.trigger, args=["daily", "", ""], id=DAILY_JOB,
                                replace_existing=True, name="daily issue")
+        # APScheduler paces its jobs on the real clock (its own business); what each job decides reads self.clock.
         self.scheduler.add_job(self.heartbeat, "interval", seconds=HEARTBEAT_SECONDS, jobstore="local",
                                id="heartbeat", next_run_time=datetime.now(timezone.utc))
         upcoming = next_runs(self.settings, self.clock(), 1)
@@ -260,6 +349,8 @@ class Scheduler:
         global _ACTIVE
         self.stop.set()
         self.scheduler.shutdown(wait=True)
+        if self.holder is not None:
+            self.holder.stop()
         _ACTIVE = None
         event("scheduler_stopped", run=self.run_id)
 
@@ -284,19 +375,20 @@ class Scheduler:
             return "sent"
         if not gate.ready:
             return self._not_ready(day, due, now, gate)
-        if not claim_dispatch(self.store, day, self.run_id, now):
+        if not claim_dispatch(self.store, day, self.run_id, now, self.lease):
             event("claimed_elsewhere", issue=day)
             return "claimed elsewhere"
         event("send_started", issue=day, trigger=kind, due=due)
         try:
-            report = send_issue(self.settings, self.store, day, secret_key=self.secret_key, stop=self.stop)
+            report = send_issue(self.settings, self.store, day, secret_key=self.secret_key, stop=self.stop,
+                                clock=self.clock)
         except NewsletterError as err:
             set_dispatch(self.store, day, DispatchState.WAITING, self.clock(), reason=str(err))
             event("send_failed", logging.ERROR, issue=day, error=str(err))
-            self._alert(day, f"the issue of {day} could not be sent", f"{err}\n{err.hint}".strip())
+            self._alert(day, alert_text.send_failed(self.settings, day, str(err), err.hint))
             self._retry_later(day, due, self.clock())
             return "send failed"
-        finished = report.pending == 0
+        finished = report.complete
         reason = "" if finished else f"{report.pending} recipients pending ({report.stopped or 'retries'})"
         if not finished and self.stop.is_set():
             reason = f"{INTERRUPTED}: {reason}"  # the next start resumes it (see heartbeat)
@@ -314,16 +406,11 @@ class Scheduler:
         if not self._retry_later(day, due, now):
             set_dispatch(self.store, day, DispatchState.SKIPPED, now, reason=f"{gate.state}: {gate.reason}")
             event("issue_skipped", logging.ERROR, issue=day, reason=gate.reason)
-            self._alert(day, f"the issue of {day} was NOT sent",
-                        f"The issue due at {due:%Y-%m-%d %H:%M %Z} was not sent: {gate.state}.\n{gate.reason}\n\n"
-                        f"The grace period ended at {deadline:%H:%M}. Send it by hand with "
-                        f"`newsletter send {day}` once it is ready.")
+            why = alert_text.gate_gave_up(self.settings, day, gate.state, gate.reason, due, deadline)
+            self._alert(day, alert_text.not_sent(self.settings, day, why))
             return "skipped"
         set_dispatch(self.store, day, DispatchState.WAITING, now, reason=f"{gate.state}: {gate.reason}")
-        self._alert(day, f"the issue of {day} is not ready ({gate.state})",
-                    f"The issue due at {due:%Y-%m-%d %H:%M %Z} is not ready: {gate.state}.\n{gate.reason}\n\n"
-                    f"It is tried again every {self.settings.schedule.retry_minutes} minutes until "
-                    f"{deadline:%H:%M}.")
+        self._alert(day, alert_text.not_ready(self.settings, day, gate.state, gate.reason, due, deadline))
         return gate.state
 
     def _retry_later(self, day: date, due: datetime, now: datetime) -> bool:
@@ -335,14 +422,16 @@ class Scheduler:
         event("retry_scheduled", issue=day, at=when)
         return True
 
-    def _alert(self, day: date, subject: str, text: str) -> None:
-        """Alert once per distinct reason and day."""
-        record = dispatch_record(self.store, day) or {}
-        if record.get("alerted") == subject:
+    def _alert(self, day: date, alert: alert_text.AlertText) -> None:
+        """Alert once per reason and day for the whole store, whichever process gets there first."""
+        if not self.settings.schedule.alert_to:
             return
-        if send_alert(self.settings, subject, text, environ=self.environ):
-            set_dispatch(self.store, day, DispatchState(record.get("state", DispatchState.WAITING.value)),
-                         self.clock(), reason=str(record.get("reason", "")), alerted=subject)
+        now = self.clock()
+        if not claim_alert(self.store, day, alert.key, now):
+            event("alert_already_sent", issue=day, reason=alert.key)
+            return
+        if not send_alert(self.settings, alert.subject, alert.body, environ=self.environ, now=now):
+            forget_alert(self.store, day, alert.key)
 
     def heartbeat(self) -> None:
         """Wake up regularly: see jobs added by ``send --at``, resume a send cut short, warn early."""
@@ -351,7 +440,7 @@ class Scheduler:
         if due is not None:
             record = dispatch_record(self.store, due.date())
             if record is not None and record["state"] == DispatchState.CLAIMED.value \
-                    and not ledger.run_is_alive(record["run_id"], record["updated_at"], now):
+                    and not leases.alive(self.store, record["run_id"], now, record["updated_at"], self.lease):
                 event("resuming", issue=due.date(), previous_run=record["run_id"])
                 self.run("retry", due.date(), due)
         for day, since in interrupted(self.store, now - timedelta(minutes=self.settings.schedule.grace_minutes)):
@@ -361,12 +450,12 @@ class Scheduler:
         if upcoming and self.settings.schedule.warn_minutes:
             fire = upcoming[0]
             if fire - now <= timedelta(minutes=self.settings.schedule.warn_minutes) and fire.date() not in self.warned:
-                self.warned.add(fire.date())
+                self.warned.add(fire.date())  # the gate is run once per process; the alert is once per store
                 gate = readiness(self.settings, self.store, fire.date())
                 if gate.state not in ("ready", "sent"):
                     event("early_warning", logging.WARNING, issue=fire.date(), state=gate.state, reason=gate.reason)
-                    send_alert(self.settings, f"the issue of {fire.date()} is not ready yet ({gate.state})",
-                               f"It is due at {fire:%Y-%m-%d %H:%M %Z}.\n{gate.reason}", environ=self.environ)
+                    self._alert(fire.date(), alert_text.early_warning(self.settings, fire.date(), gate.state,
+                                                                      gate.reason, fire))
 
     def _missed(self, job_event: Any) -> None:
         scheduled = job_event.scheduled_run_time
@@ -383,7 +472,7 @@ class Scheduler:
                   f"{self.settings.schedule.grace_minutes}-minute grace period has passed")
         set_dispatch(self.store, day, DispatchState.SKIPPED, self.clock(), reason=reason)
         event("issue_skipped", logging.ERROR, issue=day, reason=reason)
-        self._alert(day, f"the issue of {day} was NOT sent", reason + f"; send it by hand with `newsletter send {day}`.")
+        self._alert(day, alert_text.not_sent(self.settings, day, alert_text.missed(self.settings, scheduled)))
 
     @staticmethod
     def _crashed(job_event: Any) -> None:
@@ -400,7 +489,8 @@ def _job(kind: str, day: str, due: str) -> str:
     return _ACTIVE.run(kind, date.fromisoformat(day) if day else None, datetime.fromisoformat(due) if due else None)
 
 
-def schedule_once(settings: Settings, store: Store, day: date, at: datetime) -> str:
+def schedule_once(settings: Settings, store: Store, day: date, at: datetime, *,
+                  clock: Callable[[], datetime] = utc_now) -> str:
     """Store a one-off send of ``day`` at ``at`` for the running ``schedule run`` to carry out.
 
     :raises ConfigError: when ``at`` is in the past.
@@ -408,7 +498,7 @@ def schedule_once(settings: Settings, store: Store, day: date, at: datetime) -> 
     from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
     from apscheduler.schedulers.background import BackgroundScheduler
 
-    if at <= utc_now():
+    if at <= clock():
         raise ConfigError(f"--at {at:%Y-%m-%d %H:%M} is in the past", hint="give a time to come, in "
                           f"{settings.schedule_tz.key} time")
     job_id = f"once-{day.isoformat()}-{at.strftime('%Y%m%dT%H%M%S')}"

@@ -376,3 +376,59 @@ def test_a_relay_without_smtputf8_fails_that_recipient_alone_and_prints_no_messa
                                                                           "jose@xn--exmple-cua.org"]
     assert "SMTPUTF8" in out + err
     assert "/u/" not in out + err and "List-Unsubscribe" not in out + err and len(out + err) < 3000
+
+
+# -- the summary and concurrent runs ------------------------------------------------------------
+
+
+def test_the_summary_names_every_state_so_that_it_adds_up() -> None:
+    from newsletter.cli import _status_line
+    from newsletter.dispatch import SendReport
+
+    report = SendReport(DAY, counts={"sent": 963, "sending": 1, "queued": 2, "pending": 34})
+    line = _status_line(report)
+    assert "963 sent, 0 failed, 36 pending, 1 in flight, 0 uncertain, 0 skipped, 1000 in all" in line
+    assert not report.complete
+
+
+def test_a_send_that_ends_while_another_live_run_holds_rows_waits_for_it_and_exits_0(
+        cli, project: Path) -> None:  # type: ignore[no-untyped-def]
+    """The other run is alive (its lease is valid): its rows are its own; the issue ends complete."""
+    import threading
+    import time
+    from datetime import datetime, timezone
+
+    from newsletter.store import leases, ledger
+    from newsletter.store.database import open_store
+    from newsletter.store.models import DeliveryStatus
+    from newsletter.store.subscribers import add_subscriber
+
+    store = open_store("sqlite:///state/newsletter.db", project)
+    now = datetime.now(timezone.utc)
+    for i in range(6):
+        add_subscriber(store, f"lecteur{i}@example.org", now=now)
+    send_id = ledger.send_for(store, DAY, "Objet", now)
+    ledger.enqueue(store, send_id, now)
+    other = ledger.new_run_id()
+    leases.acquire(store, other, now)
+    held = [c.delivery_id for c in ledger.claim(store, send_id, other, 2, now)]
+
+    def other_run_finishes_after_the_rest() -> None:
+        deadline = time.monotonic() + 30
+        while ledger.counts(store, send_id).get("sent", 0) < 4 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        at = datetime.now(timezone.utc)
+        ledger.mark_sending(store, held, at)
+        ledger.record(store, [ledger.Outcome(i, DeliveryStatus.SENT) for i in held], at)
+
+    cli("approve", DAY.isoformat(), "--by", "Camille Martin")
+    thread = threading.Thread(target=other_run_finishes_after_the_rest)
+    thread.start()
+    try:
+        code, out, err = cli("send", DAY.isoformat())
+    finally:
+        thread.join(timeout=60)
+    assert code == 0, out + err
+    assert "6 sent, 0 failed, 0 pending, 0 in flight, 0 uncertain, 0 skipped, 6 in all" in out
+    assert "this run: 4 sent" in out
+    store.close()

@@ -39,6 +39,8 @@ CASES = [
      "[newsletter] items_per_issue must be at least 1"),
     ("rate negative", GOOD.replace("rate_per_second = 20", "rate_per_second = -1"),
      "[delivery] rate_per_second must be a positive number"),
+    ("lease too short", GOOD.replace("rate_per_second = 20", "rate_per_second = 20\nlease_seconds = 1"),
+     "[delivery] lease_seconds must be between 3 and 3600 (got 1)"),
     ("approval as text", GOOD.replace("require_approval = true", 'require_approval = "yes"'),
      "[schedule] require_approval must be true or false"),
     ("port too big", GOOD.replace("port = 8080", "port = 80800"), "[web] port must be at least 1 and at most 65535"),

@@ -10,6 +10,7 @@ other subscriber gets exactly one.
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -17,6 +18,7 @@ import time
 from pathlib import Path
 from typing import Callable
 
+import pytest
 
 from newsletter.store.database import open_store
 from newsletter.store.models import DeliveryStatus
@@ -57,7 +59,15 @@ def kill_when(process: subprocess.Popen[bytes], delivered: Callable[[], int], th
     process.wait(timeout=10)
 
 
+def short_lease(project: Path) -> None:
+    """A killed run's rows wait for its lease to expire: 3 s instead of a minute keeps the tests short."""
+    config = project / "newsletter.toml"
+    config.write_text(config.read_text(encoding="utf-8").replace("[delivery]\n", "[delivery]\nlease_seconds = 3\n", 1),
+                      encoding="utf-8")
+
+
 def run_with_kills(project: Path, delivered: Callable[[], int]) -> None:
+    short_lease(project)
     for threshold in KILL_AFTER:
         kill_when(start_send(project), delivered, threshold)
     final = start_send(project)
@@ -157,3 +167,56 @@ def test_sigterm_ends_the_process_while_the_smtp_server_is_silent(project: Path)
     store = open_store("sqlite:///state/newsletter.db", project)
     counts = ledger.counts(store, ledger.find_send(store, DAY) or 0)
     assert counts[DeliveryStatus.UNCERTAIN.value] == len(sink.recorder.raw) and set(counts) <= {"uncertain", "pending"}
+
+
+NAMESPACE = [shutil.which("unshare") or "unshare", "--pid", "--fork", "--mount-proc", "--kill-child"]
+
+
+def _pid_namespaces() -> str:
+    """Why PID namespaces cannot be used here ("" when they can)."""
+    if shutil.which("unshare") is None:
+        return "unshare (util-linux) is not installed"
+    probe = subprocess.run([*NAMESPACE, sys.executable, "-c", "import os; print(os.getpid())"],
+                           capture_output=True, text=True)
+    if probe.returncode != 0 or probe.stdout.strip() != "1":
+        return f"unshare --pid --fork --mount-proc is not allowed here: {probe.stderr.strip()[:200]}"
+    return ""
+
+
+@pytest.mark.skipif(bool(_pid_namespaces()), reason=_pid_namespaces() or "n/a")
+def test_a_killed_sender_that_was_pid_1_is_settled_once_its_lease_expires(project: Path) -> None:
+    """As in a container: every run is PID 1 on the same host name, so a PID proves nothing; the lease does."""
+    config = project / "newsletter.toml"
+    config.write_text(config.read_text(encoding="utf-8").replace("rate_per_second = 20", "rate_per_second = 400"),
+                      encoding="utf-8")
+    short_lease(project)
+    addresses = populate(project)
+    new = project / "out" / "outbox" / "new"
+    env = {**os.environ, "NEWSLETTER_SECRET_KEY": SECRET}
+    command = [*NAMESPACE, sys.executable, "-m", "newsletter", "-C", str(project), "send", DAY.isoformat()]
+    first = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    kill_when(first, lambda: len(list(new.iterdir())) if new.is_dir() else 0, 100)
+    store = open_store("sqlite:///state/newsletter.db", project)
+    send_id = ledger.find_send(store, DAY) or 0
+    held = ledger.counts(store, send_id)
+    assert held.get("queued", 0) + held.get("sending", 0) > 0, held  # the dead run left rows behind
+    resumed = subprocess.run(command, env=env, capture_output=True, text=True, timeout=120)
+    assert resumed.returncode == 0, resumed.stdout + resumed.stderr
+    assert f"{PEOPLE} sent, 0 failed, 0 pending, 0 in flight" in resumed.stdout
+    assert ledger.counts(store, send_id) == {DeliveryStatus.SENT.value: PEOPLE}
+    import email
+    import email.policy
+
+    received = sorted(email.message_from_bytes(p.read_bytes(), policy=email.policy.default)["To"].addresses[0].addr_spec
+                      for p in new.iterdir())
+    assert received == addresses  # everyone, once
+    from sqlalchemy import select
+
+    from newsletter.store.models import Lease
+
+    with store.session() as session:
+        holders = session.execute(select(Lease.holder, Lease.taken_by)).all()
+    # Both runs were PID 1; the dead one's lease was taken over by the next.
+    assert len(holders) == 2 and all(h.endswith(":1") for h, _ in holders)
+    assert sorted(bool(taken) for _, taken in holders) == [False, True]
+    store.close()

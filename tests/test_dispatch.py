@@ -8,7 +8,7 @@ import email.policy
 import mailbox
 import shutil
 import threading
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
@@ -376,3 +376,30 @@ def test_an_unexpected_error_never_prints_the_message_or_its_unsubscribe_url(set
         send(settings, store, adapter_factory=lambda: LeakyOutbox(settings))
     text = str(caught.value)
     assert settings.newsletter.base_url not in text and "List-Unsubscribe" not in text and len(text) < 300
+
+
+def test_rows_a_stop_gives_back_say_why(settings: Settings, store: Store) -> None:
+    from newsletter.dispatch import STOPPED_BEFORE_HANDOVER
+
+    add_people(store, 8)
+    stop = threading.Event()
+    report = send(settings, store, stop=stop, progress=lambda n: stop.set())  # stop once the first is sent
+    assert report.stopped == "stop requested" and report.sent_now == 1 and report.pending == 7
+    assert report.failures == [("pending", STOPPED_BEFORE_HANDOVER, 7)]
+    assert send(settings, store).counts == {"sent": 8}
+
+
+def test_a_run_whose_lease_runs_out_hands_nothing_more_over(project: Path, store: Store) -> None:
+    """Frozen or cut off from the store past its lease, a run may have lost its rows: it stops handing over."""
+    config = project / "newsletter.toml"
+    config.write_text(config.read_text(encoding="utf-8").replace("[delivery]\n", "[delivery]\nlease_seconds = 60\n", 1),
+                      encoding="utf-8")
+    add_people(store, 6)
+    clock = [NOW]
+
+    def first_message_then_a_long_freeze(n: int) -> None:
+        clock[0] = NOW + timedelta(seconds=55)  # past 5/6 of the lease, never renewed meanwhile
+
+    report = send(load_settings(project), store, clock=lambda: clock[0], progress=first_message_then_a_long_freeze)
+    assert report.sent_now == 1 and report.pending == 5 and "lease could not be renewed" in report.stopped
+    assert send(load_settings(project), store).counts == {"sent": 6}

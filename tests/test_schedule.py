@@ -7,7 +7,9 @@ import signal
 import subprocess
 import sys
 import time
-from datetime import datetime, timedelta, timezone
+import json
+import threading
+from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -29,6 +31,22 @@ from tests.test_dispatch import smtp_config
 
 PARIS = ZoneInfo("Europe/Paris")
 NOW = datetime(2026, 11, 24, 6, 0, tzinfo=timezone.utc)
+UTC = timezone.utc
+#: The scheduler's clock is pinned at these instants, so that no test depends on the hour it runs at:
+#: around the daily due time (07:00 in Paris), late at night, the morning the suite once failed
+#: (an early warning for a missing issue), and both daylight-saving changes of Europe/Paris.
+#: With each, the day whose early warning is due (cron "0 7 * * *", warn_minutes 60), if any.
+PINS = [
+    pytest.param(datetime(2026, 11, 24, 0, 30, tzinfo=UTC), None, id="00:30Z"),
+    pytest.param(datetime(2026, 11, 24, 5, 30, tzinfo=UTC), None, id="05:30Z-issue-ready"),
+    pytest.param(datetime(2026, 11, 24, 6, 59, tzinfo=UTC), None, id="06:59Z"),
+    pytest.param(datetime(2026, 11, 24, 23, 59, tzinfo=UTC), None, id="23:59Z"),
+    pytest.param(datetime(2026, 11, 26, 5, 30, tzinfo=UTC), date(2026, 11, 26), id="05:30Z-issue-missing"),
+    pytest.param(datetime(2026, 3, 29, 0, 30, tzinfo=UTC), None, id="spring-forward-00:30Z"),
+    pytest.param(datetime(2026, 3, 29, 4, 30, tzinfo=UTC), date(2026, 3, 29), id="spring-forward-04:30Z"),
+    pytest.param(datetime(2026, 10, 25, 0, 30, tzinfo=UTC), None, id="fall-back-00:30Z"),
+    pytest.param(datetime(2026, 10, 25, 5, 30, tzinfo=UTC), date(2026, 10, 25), id="fall-back-05:30Z"),
+]
 
 
 def add_people(store: Store, n: int) -> None:
@@ -135,11 +153,20 @@ def test_a_wrong_cron_names_the_key(project: Path, cron: str, message: str) -> N
 # -- the scheduler -------------------------------------------------------------------------
 
 
-def test_a_failing_gate_alerts_once_retries_then_gives_up_at_the_deadline(project: Path, store: Store,
-                                                                         sink: Sink) -> None:
+@pytest.mark.parametrize(("locale", "words"), [
+    ("fr_FR", ["n'est pas prêt (il n'est pas approuvé)", "n'a PAS été envoyé", "Pour corriger"]),
+    ("en_GB", ["is not ready (waiting approval)", "was NOT sent", "To fix it"]),
+])
+@pytest.mark.parametrize(("pinned", "_warned"), PINS)
+def test_a_failing_gate_alerts_once_retries_then_gives_up_at_the_deadline(
+        project: Path, store: Store, sink: Sink, pinned: datetime, _warned: date | None, locale: str,
+        words: list[str]) -> None:
     smtp_config(project, sink.port)
+    config = project / "newsletter.toml"
+    config.write_text(config.read_text(encoding="utf-8").replace('locale = "fr_FR"', f'locale = "{locale}"'),
+                      encoding="utf-8")
     settings = configure(project, alert_to="exploitation@example.org", retry_minutes=30, grace_minutes=60)
-    clock = [datetime(2026, 11, 24, 7, 0, tzinfo=PARIS)]
+    clock = [pinned]
     scheduler = Scheduler(settings, store, SECRET, clock=lambda: clock[0])
     due = clock[0]
     assert scheduler.run("once", DAY, due) == "waiting approval"
@@ -149,20 +176,53 @@ def test_a_failing_gate_alerts_once_retries_then_gives_up_at_the_deadline(projec
     clock[0] += timedelta(minutes=30)
     assert scheduler.run("retry", DAY, due) == "skipped"
     subjects = [m["Subject"] for m in sink.recorder.messages]
-    assert len(subjects) == 2 and "is not ready (waiting approval)" in subjects[0] and "was NOT sent" in subjects[1]
+    assert len(subjects) == 2 and words[0] in subjects[0] and words[1] in subjects[1]
     assert all(m["To"] == "exploitation@example.org" for m in sink.recorder.messages)
-    assert "not approved yet" in sink.recorder.messages[1].get_body(("plain",)).get_content()
+    for message in sink.recorder.messages:  # each says what fixes it, with the command
+        body = message.get_body(("plain",)).get_content()
+        assert words[2] in body and f'newsletter approve {DAY} --by "' in body and "not approved yet" in body
     assert dispatch_record(store, DAY)["state"] == "skipped"  # type: ignore[index]
 
 
+def test_alerts_go_out_once_per_reason_and_day_whatever_the_number_of_schedulers(project: Path, store: Store,
+                                                                                 sink: Sink) -> None:
+    smtp_config(project, sink.port)
+    settings = configure(project, alert_to="exploitation@example.org", cron="0 7 * * *", grace_minutes=60)
+    due = datetime(2026, 11, 24, 7, 0, tzinfo=PARIS)
+    schedulers = [Scheduler(settings, store, SECRET, clock=lambda: due) for _ in range(3)]
+    start = threading.Barrier(len(schedulers))
+    outcomes: list[str] = []
+
+    def run(scheduler: Scheduler) -> None:
+        start.wait(timeout=10)
+        outcomes.append(scheduler.run("once", DAY, due))
+
+    threads = [threading.Thread(target=run, args=(s,)) for s in schedulers]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert outcomes.count("waiting approval") >= 1
+    assert len(sink.recorder.messages) == 1  # three processes at once: one alert
+    # The early warning for the next day (its folder is missing), from each of them in turn: one alert.
+    warn_at = datetime(2026, 11, 25, 6, 30, tzinfo=PARIS)
+    for scheduler in [Scheduler(settings, store, SECRET, clock=lambda: warn_at) for _ in range(2)]:
+        scheduler.heartbeat()
+    subjects = [m["Subject"] for m in sink.recorder.messages]
+    assert len(subjects) == 2 and "25/11/2026 n'est pas encore prêt (le dossier du numéro n'existe pas)" in subjects[1]
+    assert "newsletter new 2026-11-25" in sink.recorder.messages[1].get_body(("plain",)).get_content()
+
+
+@pytest.mark.parametrize(("pinned", "_warned"), PINS)
 def test_a_running_scheduler_sends_a_job_due_a_second_later(project: Path, issue_dir: Path, store: Store,
-                                                           sink: Sink) -> None:
+                                                           sink: Sink, pinned: datetime, _warned: date | None) -> None:
     smtp_config(project, sink.port)
     settings = configure(project)
     add_people(store, 5)
     approve(issue_dir, "Camille", NOW)
+    # APScheduler fires on the real clock; everything the scheduler decides reads the pinned one.
     schedule_once(settings, store, DAY, datetime.now(timezone.utc) + timedelta(seconds=1))
-    scheduler = Scheduler(settings, store, SECRET)
+    scheduler = Scheduler(settings, store, SECRET, clock=lambda: pinned)
     scheduler.start()
     try:
         deadline = time.monotonic() + 30
@@ -176,14 +236,17 @@ def test_a_running_scheduler_sends_a_job_due_a_second_later(project: Path, issue
     assert dispatch_record(store, DAY)["state"] == "done"  # type: ignore[index]
 
 
+@pytest.mark.parametrize(("pinned", "warned"), PINS)
 def test_after_a_downtime_a_recent_miss_is_sent_and_an_old_one_skipped(project: Path, issue_dir: Path, store: Store,
-                                                                      sink: Sink) -> None:
+                                                                      sink: Sink, pinned: datetime,
+                                                                      warned: date | None) -> None:
     smtp_config(project, sink.port)
-    settings = configure(project, alert_to="exploitation@example.org", require_approval=False, grace_minutes=60)
+    settings = configure(project, alert_to="exploitation@example.org", require_approval=False, grace_minutes=60,
+                         cron="0 7 * * *", warn_minutes=60)
     add_people(store, 2)
-    now = datetime.now(timezone.utc)
+    now = datetime.now(timezone.utc)  # APScheduler's own clock decides what was missed
     old, recent = DAY.replace(day=23), DAY
-    scheduler = Scheduler(settings, store, SECRET)
+    scheduler = Scheduler(settings, store, SECRET, clock=lambda: pinned)
     for day, late in ((old, timedelta(hours=3)), (recent, timedelta(minutes=10))):
         scheduler.scheduler.add_job(JOB_FUNCTION, "date", run_date=now - late, id=f"once-{day}",
                                     args=["once", day.isoformat(), (now - late).isoformat()])
@@ -193,6 +256,7 @@ def test_after_a_downtime_a_recent_miss_is_sent_and_an_old_one_skipped(project: 
         while ((dispatch_record(store, recent) or {}).get("state") != "done"
                or (dispatch_record(store, old) or {}).get("state") != "skipped") and time.monotonic() < deadline:
             time.sleep(0.1)
+        scheduler.heartbeat()  # at least once, whichever order APScheduler's threads take
     finally:
         scheduler.shutdown()
     assert dispatch_record(store, recent)["state"] == "done"  # type: ignore[index]
@@ -200,7 +264,13 @@ def test_after_a_downtime_a_recent_miss_is_sent_and_an_old_one_skipped(project: 
     assert skipped is not None and skipped["state"] == "skipped" and "grace period has passed" in skipped["reason"]
     people = [m for m in sink.recorder.messages if m["To"] != "exploitation@example.org"]
     alerts = [m for m in sink.recorder.messages if m["To"] == "exploitation@example.org"]
-    assert len(people) == 2 and len(alerts) == 1 and "2026-11-23 was NOT sent" in alerts[0]["Subject"]
+    expected = ["[5 infos relation client] le numéro du 23/11/2026 n'a PAS été envoyé"]
+    if warned:  # only the pinned hour decides, never the hour the suite runs at
+        expected.append(f"[5 infos relation client] le numéro du {warned:%d/%m/%Y} n'est pas encore prêt "
+                        "(le dossier du numéro n'existe pas)")
+    assert len(people) == 2 and sorted(m["Subject"] for m in alerts) == sorted(expected)
+    assert "`newsletter send 2026-11-23`" in next(m for m in alerts if "23/11" in m["Subject"]).get_body(
+        ("plain",)).get_content()
 
 
 def test_two_scheduler_processes_on_one_database_send_once(project: Path, issue_dir: Path, store: Store) -> None:
@@ -228,6 +298,11 @@ def test_two_scheduler_processes_on_one_database_send_once(project: Path, issue_
     assert [p.returncode for p in processes] == [0, 0], outputs
     logs = "".join(err for _, err in outputs)
     assert logs.count('"event": "send_started"') == 1 and logs.count('"event": "scheduler_stopped"') == 2
+    plain = [line for line in logs.splitlines() if not line.startswith("{")]
+    assert plain == [], logs  # every line is JSON, APScheduler's too
+    lines = [json.loads(line) for line in logs.splitlines()]
+    assert all("event" in line and "level" in line for line in lines)
+    assert any(line["logger"].startswith("apscheduler") and line["message"] == "Scheduler started" for line in lines)
     assert len(list((project / "out" / "outbox" / "new").iterdir())) == 30
     assert dispatch_record(store, DAY)["state"] == "done"  # type: ignore[index]
 
@@ -296,3 +371,49 @@ def test_scheduling_commands_refuse_bad_input(project: Path, args: list[str], me
     assert main(["-C", str(project), *args]) in (1, 2)
     captured = capsys.readouterr()
     assert message in captured.err + captured.out
+
+
+def test_a_one_off_job_another_scheduler_removed_first_does_not_stop_this_one(project: Path, store: Store) -> None:
+    """APScheduler 3 lets that lookup error kill its main thread: no job would ever run again."""
+    settings = configure(project)
+    job_id = schedule_once(settings, store, DAY, datetime.now(timezone.utc) + timedelta(hours=1))
+    scheduler = Scheduler(settings, store, SECRET)
+    scheduler.scheduler.start(paused=True)
+    try:
+        scheduler.scheduler.remove_job(job_id, "default")  # the other process ran it and removed it
+        scheduler.scheduler.remove_job(job_id, "default")  # this one, finishing the same run, does too
+    finally:
+        scheduler.scheduler.shutdown(wait=False)
+
+
+def test_a_thread_that_dies_is_logged_as_a_json_line(monkeypatch: pytest.MonkeyPatch,
+                                                     caplog: pytest.LogCaptureFixture) -> None:
+    from newsletter.schedule import JsonLines, log_thread_crashes
+
+    monkeypatch.setattr(threading, "excepthook", threading.excepthook)  # restored after the test
+    log_thread_crashes()
+    thread = threading.Thread(target=lambda: 1 / 0, name="APScheduler")
+    with caplog.at_level("ERROR", logger="newsletter.schedule"):
+        thread.start()
+        thread.join(timeout=10)
+    [record] = [r for r in caplog.records if "thread_crashed" in r.getMessage()]
+    line = json.loads(JsonLines().format(record))
+    assert line["event"] == "thread_crashed" and line["thread"] == "APScheduler" and "\n" not in JsonLines().format(
+        record) and "ZeroDivisionError" in line["error"]
+
+
+@pytest.mark.parametrize("holder", ["leased", "same host and PID, no lease"])
+def test_a_day_claimed_by_a_scheduler_is_taken_only_once_its_lease_expires(store: Store, holder: str) -> None:
+    import socket
+
+    from newsletter.schedule import claim_dispatch
+    from newsletter.store import leases
+
+    lease = timedelta(seconds=60)
+    first = f"{socket.gethostname()}:{os.getpid()}:first"  # a PID that looks alive proves nothing
+    if holder == "leased":
+        leases.acquire(store, first, NOW, lease)
+    assert claim_dispatch(store, DAY, first, NOW, lease)
+    assert not claim_dispatch(store, DAY, "second", NOW + timedelta(seconds=59), lease)
+    assert claim_dispatch(store, DAY, "second", NOW + timedelta(seconds=60), lease)
+    assert dispatch_record(store, DAY)["run_id"] == "second"  # type: ignore[index]

@@ -3,9 +3,10 @@
 Each recipient's row moves ``pending → queued → sending → sent | failed | pending (retry)``.
 A run *claims* rows by flipping them from ``pending`` to ``queued`` in one statement, so two
 processes never hold the same row. ``sending`` is written just before the transport takes
-the message irreversibly; a row found in ``queued`` after its run died was never handed
-over and is sent again, while one found in ``sending`` is in doubt and is asked to the
-adapter (the outbox can tell; SMTP cannot, so the row becomes ``uncertain``, never resent).
+the message irreversibly. A run owns its rows until its lease expires (:mod:`newsletter.store.leases`);
+then a row found in ``queued`` was never handed over and is sent again, while one found in
+``sending`` is in doubt and is asked to the adapter (the outbox can tell; SMTP cannot, so the
+row becomes ``uncertain``, never resent).
 
 ``attempts`` counts every try, exactly once, whatever its outcome: a try is a claimed row
 that gets an :class:`Outcome` (sent, failed, in doubt or back to pending for a retry),
@@ -28,6 +29,7 @@ from sqlalchemy import CursorResult, Integer, String, Table, case, func, literal
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
+from newsletter.store import leases
 from newsletter.store.database import Store
 from newsletter.store.models import Delivery, DeliveryStatus, Send, Subscriber, SubscriberStatus, UTCDateTime
 
@@ -35,30 +37,11 @@ _D = cast(Table, Delivery.__table__)
 _S = cast(Table, Subscriber.__table__)
 _SENDS = cast(Table, Send.__table__)
 ACTIVE = SubscriberStatus.ACTIVE.value
-#: A run on another host that has not touched its rows for this long is taken for dead.
-STALE_AFTER = timedelta(minutes=10)
 
 
 def new_run_id() -> str:
-    """``host:pid:random``: who holds a claimed row, so that a later run can tell a dead holder."""
+    """``host:pid:random``: who holds a claimed row (for people; ownership is the run's lease, see leases)."""
     return f"{socket.gethostname()}:{os.getpid()}:{os.urandom(4).hex()}"
-
-
-def run_is_alive(run_id: str, last_touch: datetime | None, now: datetime) -> bool:
-    host, _, rest = run_id.partition(":")
-    pid_text = rest.partition(":")[0]
-    if host == socket.gethostname() and pid_text.isdigit():
-        pid = int(pid_text)
-        if pid == os.getpid():
-            return True
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            return False
-        except PermissionError:
-            return True
-        return True
-    return last_touch is not None and now - last_touch < STALE_AFTER
 
 
 @dataclass(frozen=True)
@@ -103,25 +86,40 @@ def enqueue(store: Store, send_id: int, now: datetime) -> int:
         return int(result.rowcount or 0)
 
 
-def orphans(store: Store, send_id: int, now: datetime) -> tuple[list[int], list[tuple[int, str]]]:
-    """Rows held by runs that died: (queued ids to release, (id, email) of rows in doubt)."""
+def orphans(store: Store, send_id: int, now: datetime, lease: timedelta = leases.DEFAULT_LEASE, *,
+            taker: str = "another run") -> tuple[list[int], list[tuple[int, str]]]:
+    """Rows held by runs whose lease expired, now taken over by the caller:
+    (queued ids to release, (id, email) of rows in doubt). Rows of a run whose lease is valid are left alone."""
+    open_states = [DeliveryStatus.QUEUED.value, DeliveryStatus.SENDING.value]
     with store.session() as session:
         holders = session.execute(
             select(_D.c.run_id, func.max(_D.c.updated_at))
-            .where(_D.c.send_id == send_id, _D.c.status.in_([DeliveryStatus.QUEUED.value, DeliveryStatus.SENDING.value]))
+            .where(_D.c.send_id == send_id, _D.c.status.in_(open_states))
             .group_by(_D.c.run_id)
         ).all()
-        dead = [run for run, touched in holders if not run_is_alive(run, _aware(touched), now)]
-        if not dead:
-            return [], []
+    dead = leases.take_over(store, {run: _aware(touched) for run, touched in holders}, now, lease, taker=taker)
+    if not dead:
+        return [], []
+    with store.session() as session:
         rows = session.execute(
             select(_D.c.id, _D.c.email, _D.c.status).where(_D.c.send_id == send_id, _D.c.run_id.in_(dead),
-                                                          _D.c.status.in_([DeliveryStatus.QUEUED.value,
-                                                                           DeliveryStatus.SENDING.value]))
+                                                          _D.c.status.in_(open_states))
         ).all()
     queued = [r.id for r in rows if r.status == DeliveryStatus.QUEUED.value]
     in_doubt = [(r.id, r.email) for r in rows if r.status == DeliveryStatus.SENDING.value]
     return queued, in_doubt
+
+
+def held_elsewhere(store: Store, send_id: int, run_id: str) -> dict[str, int]:
+    """Rows of the send that other runs hold (queued or sending): {run id: count}."""
+    with store.session() as session:
+        rows = session.execute(
+            select(_D.c.run_id, func.count())
+            .where(_D.c.send_id == send_id, _D.c.run_id != run_id,
+                   _D.c.status.in_([DeliveryStatus.QUEUED.value, DeliveryStatus.SENDING.value]))
+            .group_by(_D.c.run_id)
+        ).all()
+    return {run: n for run, n in rows}
 
 
 def _aware(value: datetime | None) -> datetime | None:
@@ -130,8 +128,11 @@ def _aware(value: datetime | None) -> datetime | None:
     return value
 
 
-def release(store: Store, ids: Iterable[int], now: datetime, *, reason: str = "", sending_too: bool = False) -> None:
+def release(store: Store, ids: Iterable[int], now: datetime, *, reason: str = "", sending_too: bool = False,
+            run_id: str | None = None) -> None:
     """Give queued rows back to the pool.
+
+    :param run_id: only rows this run still holds (not those another run took over since).
 
     :param sending_too: also rows marked sending, when the transport says for sure that it
         refused them (their attempt is not counted).
@@ -145,8 +146,9 @@ def release(store: Store, ids: Iterable[int], now: datetime, *, reason: str = ""
         if sending_too:
             values["attempts"] = case((_D.c.status == DeliveryStatus.SENDING.value, _D.c.attempts - 1),
                                       else_=_D.c.attempts)
+        mine = [] if run_id is None else [_D.c.run_id == run_id]
         with store.session() as session:
-            session.execute(update(_D).where(_D.c.id.in_(ids), _D.c.status.in_(statuses)).values(**values))
+            session.execute(update(_D).where(_D.c.id.in_(ids), _D.c.status.in_(statuses), *mine).values(**values))
 
 
 def settle_in_doubt(store: Store, outcomes: dict[int, bool | None], now: datetime) -> None:

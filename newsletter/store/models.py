@@ -140,3 +140,30 @@ class Dispatch(Base):
     reason: Mapped[str] = mapped_column(Text, default="", nullable=False)
     alerted: Mapped[str] = mapped_column(Text, default="", nullable=False)  # the last reason an alert was sent for
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False)
+
+
+class Lease(Base):
+    """A run's hold on what it claimed (ledger rows, a day's dispatch), valid until ``expires_at``.
+
+    The run renews it by heartbeat; once it has expired another run may take over what the run
+    held. Unlike a process id, a lease means the same in a container, after a restart that kept
+    the host name, or on another host.
+    """
+
+    __tablename__ = "leases"
+
+    run_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    holder: Mapped[str] = mapped_column(String(200), default="", nullable=False)  # host:pid, for people only
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False)
+    renewed_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False)
+    taken_by: Mapped[str] = mapped_column(String(64), default="", nullable=False)  # who settles what it held
+
+
+class Alert(Base):
+    """An operator alert already sent: one per day and reason for the whole store, whatever the processes."""
+
+    __tablename__ = "alerts"
+
+    issue_date: Mapped[date] = mapped_column(Date, primary_key=True)
+    reason: Mapped[str] = mapped_column(String(200), primary_key=True)
+    sent_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False)

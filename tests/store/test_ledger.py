@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import insert
 
-from newsletter.store import ledger
+from newsletter.store import leases, ledger
 from newsletter.store.database import Store, open_store
 from newsletter.store.models import DeliveryStatus, Subscriber
 from tests.conftest import DAY
@@ -59,32 +59,40 @@ def test_enqueue_is_idempotent_and_skips_inactive(tmp_path: Path) -> None:
     assert ledger.send_for(store, DAY, "Objet", NOW) == send_id
 
 
-def test_rows_of_a_dead_run_are_released_or_in_doubt(tmp_path: Path) -> None:
+LEASE = timedelta(seconds=60)
+
+
+def test_rows_of_a_dead_run_are_released_or_in_doubt_once_its_lease_expires(tmp_path: Path) -> None:
     store = open_store("sqlite:///state/db.sqlite", tmp_path)
     send_id = populate(store, 4)
     dead = "elsewhere.example:4242:dead"
+    leases.acquire(store, dead, NOW, LEASE)
     claimed = ledger.claim(store, send_id, dead, 3, NOW)
     ledger.mark_sending(store, [claimed[0].delivery_id], NOW)
-    assert ledger.orphans(store, send_id, NOW + timedelta(minutes=1)) == ([], [])  # still fresh: maybe alive
-    queued, in_doubt = ledger.orphans(store, send_id, NOW + timedelta(hours=1))
+    assert ledger.orphans(store, send_id, NOW + LEASE - timedelta(seconds=1), LEASE) == ([], [])  # still its own
+    queued, in_doubt = ledger.orphans(store, send_id, NOW + LEASE, LEASE)
     assert sorted(queued) == [c.delivery_id for c in claimed[1:]]
     assert in_doubt == [(claimed[0].delivery_id, claimed[0].email)]
+    # Taken over once: a second settler gets nothing, the late holder cannot renew.
+    assert ledger.orphans(store, send_id, NOW + LEASE, LEASE) == ([], [])
+    assert leases.renew(store, dead, NOW + LEASE, LEASE) is None
     ledger.release(store, queued, NOW)
     ledger.settle_in_doubt(store, {claimed[0].delivery_id: None}, NOW)
     assert ledger.counts(store, send_id) == {"pending": 3, "uncertain": 1}
 
 
-def test_a_dead_local_process_is_recognized_at_once(tmp_path: Path) -> None:
+@pytest.mark.parametrize("pid", ["own", "pid 1"])
+def test_a_run_that_looks_alive_by_its_pid_is_settled_once_its_lease_is_gone(tmp_path: Path, pid: str) -> None:
+    """Host and PID prove nothing: in a container every sender is PID 1, and PIDs are reused."""
+    import os
     import socket
 
     store = open_store("sqlite:///state/db.sqlite", tmp_path)
     send_id = populate(store, 2)
-    process = multiprocessing.get_context("spawn").Process(target=int)
-    process.start()
-    process.join()
-    run = f"{socket.gethostname()}:{process.pid}:gone"
-    ledger.claim(store, send_id, run, 2, NOW)
-    queued, _ = ledger.orphans(store, send_id, NOW)
+    run = f"{socket.gethostname()}:{os.getpid() if pid == 'own' else 1}:gone"
+    ledger.claim(store, send_id, run, 2, NOW)  # no lease at all: a run from before leases
+    assert ledger.orphans(store, send_id, NOW + timedelta(seconds=59), LEASE) == ([], [])
+    queued, _ = ledger.orphans(store, send_id, NOW + timedelta(seconds=60), LEASE)
     assert len(queued) == 2
 
 

@@ -77,3 +77,23 @@ def test_concurrent_claims_never_overlap(pg_store: Store) -> None:
         t.join(timeout=60)
     every = [i for part in claimed for i in part]
     assert len(every) == len(set(every)) == 300
+
+
+def test_an_alert_is_claimed_by_one_process_only(pg_store: Store) -> None:
+    from newsletter.schedule import claim_alert, forget_alert
+
+    start = threading.Barrier(6)
+    won: list[bool] = []
+
+    def claim() -> None:
+        start.wait(timeout=10)
+        won.append(claim_alert(pg_store, DAY, "not_ready:missing", NOW))
+
+    threads = [threading.Thread(target=claim) for _ in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    assert sorted(won) == [False] * 5 + [True]
+    forget_alert(pg_store, DAY, "not_ready:missing")  # not sent after all: the next attempt may send it
+    assert claim_alert(pg_store, DAY, "not_ready:missing", NOW)

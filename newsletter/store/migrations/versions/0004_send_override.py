@@ -1,7 +1,7 @@
 """Who sent an issue without the required approval, when and why.
 
-Revision ID: 0003_w5
-Revises: 0002
+Revision ID: 0004
+Revises: 0003
 """
 
 from __future__ import annotations
@@ -11,8 +11,8 @@ from alembic import op
 
 from newsletter.store.models import UTCDateTime
 
-revision = "0003_w5"
-down_revision = "0002"
+revision = "0004"
+down_revision = "0003"
 branch_labels = None
 depends_on = None
 
