@@ -28,6 +28,7 @@ from typing import Callable, Iterable, Mapping, Sequence
 
 from newsletter.config import Settings
 from newsletter.content.check import check_issue
+from newsletter.publication import proof_url
 from newsletter.content.problems import errors
 from newsletter.delivery.base import Adapter, Outgoing, RequestRefused, Result, adapter_class, send_once
 from newsletter.errors import ContentError, NewsletterError
@@ -365,7 +366,8 @@ def send_test(settings: Settings, day: date, addresses: Iterable[Recipient], *, 
               adapter: Adapter | None = None, clock: Clock = utc_now) -> list[Result]:
     """Send the issue to ``addresses`` only, marked "[TEST]" and kept out of the ledger."""
     rendered = prepare(settings, day)
-    factory = MessageFactory(rendered, settings, secret_key=secret_key, date=clock(), subject_prefix="[TEST] ")
+    factory = MessageFactory(rendered, settings, secret_key=secret_key, date=clock(), subject_prefix="[TEST] ",
+                             web_url=proof_url(settings.newsletter.base_url, secret_key, day))
     adapter = adapter or make_adapter(settings)
     people = [factory.personal(r) for r in addresses]
     batch = [Outgoing(i, person, settings.newsletter.sender_address,

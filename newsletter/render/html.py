@@ -42,6 +42,9 @@ def mjml_to_email_html(source: str, *, template_name: str = "email.mjml.j2") -> 
         allow_loading_external_files=False,
         cssutils_logging_level=logging.CRITICAL,
         disable_leftover_css=False,
+        # MJML writes pixel widths (``width="544"``) that Outlook for Windows sizes images by;
+        # premailer would replace them with the CSS ``width:100%`` and add widths to dividers.
+        disable_basic_attributes=["width", "height"],
     )
     try:
         html = inliner.transform()
