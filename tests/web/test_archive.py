@@ -14,16 +14,19 @@ import pytest
 import requests
 
 from newsletter.config import Settings
-from newsletter.dispatch import send_issue
+from newsletter.dispatch import send_issue, send_test
 from newsletter.publication import proof_url
+from newsletter.render.mime import Recipient
 from newsletter.store.database import Store
 from newsletter.store.subscribers import add_subscriber
-from tests.conftest import DAY, SECRET, write
+from tests.conftest import DAY, REPO, SECRET, write
+from tests.render.test_browser import CHROMIUM, CHROMIUM_ARGS
 from tests.sink import Sink
 from tests.web.test_service import NOW, Service, web_settings
 
 ATOM = "{http://www.w3.org/2005/Atom}"
 PAGE = f"/archive/{DAY.isoformat()}/"
+ARTIFACTS = REPO / "test-artifacts"
 
 
 @pytest.fixture
@@ -150,3 +153,37 @@ def test_the_archive_serves_only_real_images(settings: Settings, store: Store, i
     with Service(settings, store) as service:
         assert requests.get(f"{service.url}{PAGE}images/notes.png").status_code == 404
         assert requests.get(f"{service.url}{PAGE}images/real.png").headers["Content-Type"] == "image/png"
+
+
+@pytest.mark.browser
+@pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed (run `make test`)")
+def test_a_test_copy_shows_its_images_and_web_version_before_the_send(settings: Settings, store: Store,
+                                                                      sink: Sink) -> None:
+    from playwright.sync_api import sync_playwright
+
+    send_test(settings, DAY, [Recipient("relecture@example.org", "Inès")], secret_key=SECRET)
+    (message,) = sink.recorder.messages
+    body = message.get_body(("html",))
+    assert body is not None
+    html = body.get_content()
+    with Service(settings, store) as service, sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 600, "height": 900})
+            page.set_default_timeout(10_000)
+            # The proofreader's mail client fetches from base_url, which the proxy sends to `serve`.
+            page.route("https://news.example.org/**", lambda r: r.fulfill(
+                response=r.fetch(url=r.request.url.replace("https://news.example.org", service.url))))
+            page.set_content(html, wait_until="load")
+            assert page.evaluate("document.images.length") == 1
+            assert page.evaluate("[...document.images].every(i => i.complete && i.naturalWidth > 0)")
+            ARTIFACTS.mkdir(exist_ok=True)
+            page.screenshot(path=str(ARTIFACTS / "test-copy-600px.png"), full_page=True)
+            with page.expect_navigation():
+                page.click("text=Voir la version en ligne")
+            assert page.title() == "Le consommateur français résiste au numérique · 5 infos relation client"
+            assert page.evaluate("[...document.images].every(i => i.complete && i.naturalWidth > 0)")
+            assert "Inès" not in page.content()
+        finally:
+            browser.close()
+        assert requests.get(f"{service.url}{PAGE}").status_code == 404  # still unpublished for everyone else
