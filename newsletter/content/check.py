@@ -96,8 +96,8 @@ def _check_image_file(item: Item, issue: Issue, problems: list[Problem]) -> None
         return
     folder = issue.folder.resolve()
     target = (folder / item.image).resolve()
-    if any(p.is_symlink() for p in [issue.folder / item.image, *(issue.folder / item.image).parents]
-           if p.is_relative_to(issue.folder) and p != issue.folder):
+    path = issue.folder / item.image
+    if any(p.is_symlink() for p in (path, *path.parents) if issue.folder in p.parents):
         return  # reported once, as a link, by symlink_problems
     if not target.is_relative_to(folder):
         problems.append(Problem(item.path, line, f"image {item.image!r} is outside the issue folder; "

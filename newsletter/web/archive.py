@@ -8,16 +8,18 @@ metadata. The feed carries each issue's items (title, summary, link).
 from __future__ import annotations
 
 import threading
-from html import escape
 from dataclasses import dataclass
 from datetime import date, datetime, timezone
+from html import escape
 from xml.etree import ElementTree as ET
 
 from sqlalchemy import func, select
 
 from newsletter.config import Settings
 from newsletter.content.load import issue_folder, load_issue
+from newsletter.content.markdown import is_safe_url
 from newsletter.errors import NewsletterError
+from newsletter.merge import CompiledTemplate
 from newsletter.render.pipeline import render_issue
 from newsletter.store.database import Store
 from newsletter.store.models import Delivery, DeliveryStatus, Send
@@ -46,15 +48,6 @@ def published(store: Store, limit: int = 500) -> list[Published]:
             .limit(limit)
         ).all()
     return [Published(day, subject, _aware(sent)) for day, subject, sent in rows if sent is not None]
-
-
-def _items_html(entries: tuple[Entry, ...], issue_url: str) -> str:
-    """The items of an issue as an HTML list (escaped here; the feed escapes it once more as text)."""
-    rows = []
-    for entry in entries:
-        link = entry.url or issue_url
-        rows.append(f'<li><a href="{escape(link)}">{escape(entry.title)}</a><p>{escape(entry.summary)}</p></li>')
-    return "<ol>" + "".join(rows) + "</ol>"
 
 
 def _aware(value: datetime) -> datetime:
@@ -88,6 +81,15 @@ def _summary(text: str) -> str:
     return flat[:SUMMARY_CHARS].rsplit(" ", 1)[0] + " …"
 
 
+def _items_html(entries: tuple[Entry, ...], issue_url: str) -> str:
+    """The items of an issue as an HTML list (escaped here; the feed escapes it once more as text)."""
+    rows = []
+    for entry in entries:
+        link = entry.url or issue_url
+        rows.append(f'<li><a href="{escape(link)}">{escape(entry.title)}</a><p>{escape(entry.summary)}</p></li>')
+    return "<ol>" + "".join(rows) + "</ol>"
+
+
 class WebVersions:
     """Renders an issue's public page on demand and keeps it until a file of the issue changes."""
 
@@ -116,7 +118,8 @@ class WebVersions:
         except NewsletterError:
             return None
         page, _ = rendered.personalize({})  # nobody's data: every field falls back to its default
-        entries = tuple(Entry(item.title, _summary(text), item.url)
+        entries = tuple(Entry(item.title, _summary(CompiledTemplate(text, rendered.slots).render({})),
+                              item.url if is_safe_url(item.url) else "")
                         for item, text in zip(issue.items, rendered.item_texts))
         version = WebVersion(page, entries)
         with self._lock:

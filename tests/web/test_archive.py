@@ -88,7 +88,10 @@ def test_the_greeting_keeps_its_default_on_the_web(settings: Settings, store: St
     assert "Bonjour à toutes et à tous, voici vos" in html.replace("\u00a0", " ")
 
 
-def test_the_feed_carries_each_issues_items(settings: Settings, store: Store) -> None:
+def test_the_feed_carries_each_issues_items(settings: Settings, store: Store, issue_dir: Path) -> None:
+    item = issue_dir / "03-reseaux.md"
+    item.write_text(item.read_text(encoding="utf-8").replace(
+        "Pour 57", 'Dites-le, {{ first_name | default("chers lecteurs") }} {{ last_name }}: pour 57'), encoding="utf-8")
     publish(settings, store)
     with Service(settings, store) as service:
         feed = ET.fromstring(requests.get(f"{service.url}/feed.xml").content)
@@ -102,6 +105,12 @@ def test_the_feed_carries_each_issues_items(settings: Settings, store: Store) ->
     assert first_link.get("href") == "https://www.example.org/etudes/connected-life"
     assert "Près d'un Français sur deux" in (items[0].findtext("p") or "").replace("’", "'")
     assert "Le service client par bot" in (entry.findtext(f"{ATOM}summary") or "")
+    third = (items[2].findtext("p") or "").replace("\u00a0", " ")
+    assert third.startswith("Dites-le, chers lecteurs : pour 57") and "NLMRG" not in feed_text(feed), third
+
+
+def feed_text(feed: ET.Element) -> str:
+    return ET.tostring(feed, encoding="unicode")
 
 
 def test_an_unsent_issue_opens_only_with_the_proofreading_key(settings: Settings, store: Store) -> None:
