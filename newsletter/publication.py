@@ -19,6 +19,7 @@ import hashlib
 import hmac
 import os
 import stat
+import threading
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path, PurePosixPath
@@ -152,6 +153,41 @@ def find_image(folder: Path, name: str) -> Image | None:
             if image.name == name:
                 return image
     return None
+
+
+class ImageIndex:
+    """Remembers where each content-hashed name was found, so that serving an image reads one file.
+
+    Every answer is still read through :func:`read_image` and compared with the name, so an
+    edited, replaced or relinked file is never served under an old name.
+    """
+
+    LIMIT = 4096
+
+    def __init__(self) -> None:
+        self._where: dict[tuple[str, str], str] = {}
+        self._lock = threading.Lock()
+
+    def find(self, folder: Path, name: str) -> Image | None:
+        key = (str(folder), name)
+        with self._lock:
+            relative = self._where.get(key)
+        if relative is not None:
+            try:
+                image = read_image(folder, relative)
+            except UnsafeFileError:
+                image = None
+            if image is not None and image.name == name:
+                return image
+        found = find_image(folder, name)
+        with self._lock:
+            if len(self._where) >= self.LIMIT:
+                self._where.clear()
+            if found is not None:
+                self._where[key] = found.relative
+            else:
+                self._where.pop(key, None)
+        return found
 
 
 def web_url(base_url: str, day: date) -> str:

@@ -9,7 +9,8 @@ from typing import Callable
 
 import pytest
 
-from newsletter.publication import UnsafeFileError, find_image, proof_url, read_image, symlink_problems
+from newsletter.publication import (ImageIndex, UnsafeFileError, find_image, proof_url, read_image,
+                                    symlink_problems)
 
 PNG = b"\x89PNG\r\n\x1a\n" + bytes(64)
 JPEG = b"\xff\xd8\xff\xe0" + bytes(64)
@@ -117,3 +118,16 @@ def test_the_proofreading_link_depends_on_the_key_and_the_date() -> None:
     assert url == proof_url("https://news.example.org", "k1", day)
     assert url != proof_url("https://news.example.org", "k2", day)
     assert url.split("=")[1] != proof_url("https://news.example.org", "k1", date(2026, 11, 25)).split("=")[1]
+
+
+def test_the_index_never_serves_a_file_under_an_old_name(folder: Path) -> None:
+    index = ImageIndex()
+    _file("images/a.png", PNG)(folder)
+    first = read_image(folder, "images/a.png")
+    assert index.find(folder, first.name) == first
+    (folder / "images" / "a.png").write_bytes(PNG + b"edited")
+    assert index.find(folder, first.name) is None
+    (folder / "images" / "a.png").unlink()
+    _link("images/a.png", "../../elsewhere.png")(folder)
+    (folder.parent / "elsewhere.png").write_bytes(PNG)
+    assert index.find(folder, first.name) is None

@@ -38,7 +38,7 @@ from newsletter.config import Settings
 from newsletter.content.load import issue_folder
 from newsletter.errors import NewsletterError
 from newsletter.notify import send_notice
-from newsletter.publication import PROOF_PARAM, Image, UnsafeFileError, find_image, is_proof_key, read_image
+from newsletter.publication import PROOF_PARAM, Image, ImageIndex, UnsafeFileError, is_proof_key, read_image
 from newsletter.store.database import Store
 from newsletter.store.models import SubscriberStatus
 from newsletter.store.subscribers import (confirm_subscription, find_subscriber, normalize_address,
@@ -87,6 +87,7 @@ def create_app(settings: Settings, store: Store, secret_key: str, *, environ: Ma
     limiter = Limiter(get_remote_address, app=app, storage_uri="memory://", default_limits=[],
                       headers_enabled=True)
     versions = WebVersions(settings)
+    images = ImageIndex()
     lang = nl.locale.split("_")[0]
     confirm_seconds = settings.web.confirm_hours * 3600
 
@@ -289,7 +290,7 @@ def create_app(settings: Settings, store: Store, secret_key: str, *, environ: Ma
         # who was sent the URL can ask for it.
         if not _HASHED.fullmatch(name):
             abort(404)
-        image = find_image(issue_folder(settings.issues_dir, issue_day(day)), name)
+        image = images.find(issue_folder(settings.issues_dir, issue_day(day)), name)
         if image is None:
             abort(404)
         return image_response(image, 365 * 86400)
