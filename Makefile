@@ -6,7 +6,7 @@ SAMPLE := 2026-11-24
 SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: demo test bench golden system-packages venv typecheck clean
+.PHONY: demo test bench golden screenshots system-packages venv typecheck clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -53,6 +53,10 @@ test: venv system-packages typecheck
 # Rewrite tests/golden/ from the sample issue; review the diff before committing.
 golden: venv
 	$(BIN)/pytest tests/render/test_golden.py --regen-golden
+
+# The README's screenshots of the archive page and a test copy (Chromium, 127.0.0.1 only).
+screenshots: venv system-packages
+	$(BIN)/python docs/screenshots.py
 
 bench: venv
 	bash bench/setup.sh

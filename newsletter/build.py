@@ -2,7 +2,10 @@
 
 The folder receives ``email.html`` and ``email.txt`` personalized for an example recipient,
 ``sample.eml`` (the complete MIME message for that recipient) and the issue's own image
-files. It is written beside the old one and swapped in at the end, so a failed build never
+files. ``sample.eml`` is exactly what that subscriber gets (content-hashed image URLs, the
+public web version); ``email.html`` is for proofreading from disk: its images are the copies
+beside it and its "view online" link carries the proofreading key, so both work before the
+issue is sent. It is written beside the old one and swapped in at the end, so a failed build never
 leaves half a folder behind.
 """
 
@@ -21,6 +24,8 @@ from newsletter.content.check import CheckReport, check_issue
 from newsletter.content.markdown import is_safe_url
 from newsletter.content.problems import errors
 from newsletter.errors import ContentError
+from newsletter.publication import proof_url, read_image
+from newsletter.render.pipeline import render_issue
 from newsletter.render.mime import Recipient, build_message, recipient_values
 
 log = logging.getLogger(__name__)
@@ -56,7 +61,10 @@ def build_issue(settings: Settings, day: date, *, secret_key: str | None = None)
         )
     rendered = report.rendered
     key = secret_key or os.environ.get(SECRET_KEY_ENV) or SAMPLE_SECRET
-    html, text = rendered.personalize(recipient_values(settings, SAMPLE_RECIPIENT, key))
+    values = recipient_values(settings, SAMPLE_RECIPIENT, key)
+    values["web_url"] = proof_url(settings.newsletter.base_url, key, day)
+    html, _ = render_issue(report.issue, settings, asset_base="").personalize(values)
+    text = rendered.text_template.render(values)
     sent_at = datetime.combine(day, SAMPLE_HOUR, settings.tz)
     eml = build_message(rendered, settings, SAMPLE_RECIPIENT, secret_key=key, date=sent_at)
 
@@ -69,9 +77,10 @@ def build_issue(settings: Settings, day: date, *, secret_key: str | None = None)
         (staging / "sample.eml").write_bytes(eml)
         for item in report.issue.items:
             if item.image and not is_safe_url(item.image):
-                copy = staging / item.image
+                image = read_image(report.issue.folder, item.image)  # never a link, never a non-image
+                copy = staging / image.relative
                 copy.parent.mkdir(parents=True, exist_ok=True)
-                shutil.copyfile(report.issue.folder / item.image, copy)
+                copy.write_bytes(image.data)
         _swap_in(staging, target)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)

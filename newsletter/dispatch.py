@@ -33,6 +33,7 @@ from typing import Callable, Iterable, Mapping, Sequence
 
 from newsletter.config import Settings
 from newsletter.content.check import check_issue
+from newsletter.publication import proof_url
 from newsletter.content.problems import errors
 from newsletter.delivery.base import Adapter, Outgoing, RequestRefused, Result, Stopped, adapter_class, send_once
 from newsletter.errors import ContentError, NewsletterError, describe
@@ -481,7 +482,8 @@ def send_test(settings: Settings, day: date, addresses: Iterable[Recipient], *, 
     for a copy already delivered).
     """
     rendered = prepare(settings, day)
-    factory = MessageFactory(rendered, settings, secret_key=secret_key, date=clock(), subject_prefix="[TEST] ")
+    factory = MessageFactory(rendered, settings, secret_key=secret_key, date=clock(), subject_prefix="[TEST] ",
+                             web_url=proof_url(settings.newsletter.base_url, secret_key, day))
     adapter = adapter or make_adapter(settings)
     people = [replace(factory.personal(r), message_id=proof_message_id(settings, factory.issue_key))
               for r in addresses]

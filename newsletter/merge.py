@@ -24,8 +24,9 @@ from typing import Mapping
 
 #: Fields an editor may use in content; the first three come from the subscriber list.
 EDITOR_FIELDS = ("first_name", "last_name", "email")
-#: Fields only templates use: computed per recipient at send time.
-TEMPLATE_FIELDS = (*EDITOR_FIELDS, "unsubscribe_url")
+#: Fields only templates use, computed at send time: the unsubscribe link, and the web version's
+#: address (public for subscribers, with a proofreading key in test copies).
+TEMPLATE_FIELDS = (*EDITOR_FIELDS, "unsubscribe_url", "web_url")
 
 TOKEN_PREFIX = "NLMRG"
 TOKEN_RE = re.compile(TOKEN_PREFIX + r"(\d{1,4})Q")

@@ -21,6 +21,7 @@ from newsletter.content.model import Issue, Item
 from newsletter.content.problems import Problem, errors
 from newsletter.errors import RenderError
 from newsletter.merge import FieldUse, find_fields
+from newsletter.publication import UnsafeFileError, read_image, symlink_problems
 from newsletter.render.pipeline import RenderedIssue, render_issue
 from newsletter.scaffold import STUB_PLACEHOLDERS
 
@@ -184,6 +185,9 @@ def _check_image_file(item: Item, issue: Issue, problems: list[Problem]) -> None
         return
     folder = issue.folder.resolve()
     target = (folder / item.image).resolve()
+    path = issue.folder / item.image
+    if any(p.is_symlink() for p in (path, *path.parents) if issue.folder in p.parents):
+        return  # reported once, as a link, by symlink_problems
     if not target.is_relative_to(folder):
         problems.append(Problem(item.path, line, f"image {item.image!r} is outside the issue folder; "
                                 "put the file in the issue's images/ folder"))
@@ -192,9 +196,19 @@ def _check_image_file(item: Item, issue: Issue, problems: list[Problem]) -> None
     elif target.suffix.lower() not in IMAGE_TYPES:
         problems.append(Problem(item.path, line, f"image {item.image!r}: mail clients show {', '.join(IMAGE_TYPES)} "
                                 "files; convert it"))
+    elif problem := _unsafe_image(issue, item.image):
+        problems.append(Problem(item.path, line, f"image {problem}"))
     elif target.stat().st_size > IMAGE_MAX_BYTES:
         problems.append(Problem(item.path, line, f"image {item.image!r} weighs {target.stat().st_size // 1024} KB; "
                                 "keep images under 1 MB so that the email loads fast", "warning"))
+
+
+def _unsafe_image(issue: Issue, relative: str) -> str:
+    try:
+        read_image(issue.folder, relative)
+    except UnsafeFileError as err:
+        return str(err)
+    return ""
 
 
 def check_rendered(rendered: RenderedIssue, settings: Settings) -> list[Problem]:
@@ -222,6 +236,7 @@ def check_issue(settings: Settings, day: date, *, asset_base: str | None = None,
     loaded = load_issue(settings.issues_dir, day, settings.newsletter.items_per_issue)
     issue, problems = loaded.issue, loaded.problems
     _check_meta(issue, problems)
+    problems.extend(symlink_problems(issue.folder))
     _check_stubs(issue, problems)
     _check_defaults(issue, store, problems)
     for item in issue.items:

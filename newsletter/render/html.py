@@ -9,6 +9,7 @@ the layout responsive in the clients that honour them.
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 import premailer
 from mjml import mjml_to_html
@@ -16,6 +17,24 @@ from mjml import mjml_to_html
 from newsletter.errors import RenderError
 
 _DOCTYPE = "<!doctype html>\n"
+_SIZED = ("table", "td", "th", "img")
+
+
+class _Inliner(premailer.Premailer):
+    """premailer without two habits that hurt in Outlook for Windows, which sizes images by their
+    ``width`` attribute: it overwrites the attributes MJML wrote (``<img width="544">`` became
+    ``width="100%"``), and it gives ``width``/``height`` attributes to elements that take none
+    (the ``<p>`` of dividers). Attributes MJML wrote are kept; CSS sizes become attributes only on
+    tables, cells and images that had none (premailer's ``disable_basic_attributes`` would drop
+    those too)."""
+
+    def _style_to_basic_html_attributes(self, element: Any, style_content: str, force: bool = False) -> None:
+        had = set(element.attrib)
+        super()._style_to_basic_html_attributes(element, style_content, force=False)
+        if element.tag not in _SIZED:
+            for name in ("width", "height"):
+                if name not in had:
+                    element.attrib.pop(name, None)
 
 
 def mjml_to_email_html(source: str, *, template_name: str = "email.mjml.j2") -> str:
@@ -32,7 +51,7 @@ def mjml_to_email_html(source: str, *, template_name: str = "email.mjml.j2") -> 
         raise RenderError(f"{template_name}: MJML could not compile the template: {err}") from err
     if result.errors:
         raise RenderError(f"{template_name}: MJML reported: {'; '.join(map(str, result.errors))}")
-    inliner = premailer.Premailer(
+    inliner = _Inliner(
         result.html,
         keep_style_tags=True,
         strip_important=False,

@@ -210,13 +210,16 @@ class MessageFactory:
 
     :param date: the ``Date`` header, the same for the whole send.
     :param subject_prefix: e.g. ``"[TEST] "`` for test sends.
+    :param web_url: the "view online" link when it is not the public archive page (test copies
+        link to the proofreading address, :func:`newsletter.publication.proof_url`).
     """
 
     def __init__(self, rendered: RenderedIssue, settings: Settings, *, secret_key: str, date: datetime,
-                 subject_prefix: str = "") -> None:
+                 subject_prefix: str = "", web_url: str = "") -> None:
         nl = settings.newsletter
         self.settings = settings
         self.secret_key = secret_key
+        self.web_url = web_url
         self.issue_key = rendered.issue.date.isoformat()
         boundary = "=_nl_" + hashlib.sha256(f"{self.issue_key}\0{rendered.subject}".encode()).hexdigest()[:28]
         self._mailto = f"<mailto:{_safe('Reply-To', nl.reply_to)}?subject=unsubscribe>"
@@ -263,6 +266,8 @@ class MessageFactory:
         address = addresses.wire(_safe("To", recipient.email))
         name = _safe("To", recipient.display_name)
         values = recipient_values(self.settings, recipient, self.secret_key)
+        if self.web_url:
+            values["web_url"] = self.web_url
         # The Message-ID and the unsubscribe token come from the stored (canonical) address.
         return Personal(address, name, message_id(self.settings, self.issue_key, recipient.email),
                         f"<{values['unsubscribe_url']}>, {self._mailto}", values)

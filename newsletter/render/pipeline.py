@@ -27,7 +27,9 @@ from newsletter.content.model import Issue, Item
 from newsletter.content.problems import Problem
 from newsletter.content.typography import typographer
 from newsletter.errors import RenderError
-from newsletter.merge import CompiledTemplate, Context, MergeSlots
+from newsletter.merge import CompiledTemplate, Context, MergeSlots, find_fields
+from newsletter.publication import UnsafeFileError, asset_url, read_image
+from newsletter.publication import web_url as public_web_url
 from newsletter.render.html import mjml_to_email_html
 from newsletter.scaffold import default_templates_dir
 
@@ -48,6 +50,7 @@ class RenderedIssue:
     slots: MergeSlots
     web_url: str
     item_words: list[int] = field(default_factory=list)
+    item_texts: list[str] = field(default_factory=list)  # each item's body as plain text (the feed)
     problems: list[Problem] = field(default_factory=list)
 
     @cached_property
@@ -87,8 +90,8 @@ def _environment(folder: Path, *, html: bool, slots: MergeSlots, typo: Any) -> j
     )
     context = Context.HTML if html else Context.TEXT
 
-    def merge(name: str, where: str = "") -> str:
-        token = slots.token(name, Context(where) if where else context)
+    def merge(name: str, where: str = "", default: str = "") -> str:
+        token = slots.token(name, Context(where) if where else context, default)
         return Markup(token) if html else token
 
     env.globals["merge"] = merge
@@ -97,11 +100,19 @@ def _environment(folder: Path, *, html: bool, slots: MergeSlots, typo: Any) -> j
     return env
 
 
-def image_src(item: Item, asset_base: str) -> str:
-    """The ``src`` of an item's image: absolute URLs as they are, files under ``asset_base``."""
+def image_src(item: Item, issue: Issue, settings: Settings, asset_base: str | None) -> str:
+    """The ``src`` of an item's image: absolute URLs as they are; files under ``asset_base`` when it
+    is given, else at their content-hashed URL (:mod:`newsletter.publication`). A file that is not
+    safe to publish gives no image (``check`` reports it)."""
     if not item.image or is_safe_url(item.image):
         return item.image
-    return asset_base + item.image.lstrip("./")
+    try:
+        image = read_image(issue.folder, item.image)
+    except UnsafeFileError:
+        return ""
+    if asset_base is not None:
+        return asset_base + image.relative
+    return asset_url(settings.newsletter.base_url, issue.date, image)
 
 
 _VALUE_RE = re.compile(VALUE_PREFIX + r"(\d{1,5})Q")
@@ -132,11 +143,31 @@ class _EditorValues:
         return _VALUE_RE.sub(lambda m: escape(self.values[int(m.group(1))], quote=True), html_text)
 
 
-def render_issue(issue: Issue, settings: Settings, *, asset_base: str | None = None) -> RenderedIssue:
+def public_text(text: str) -> str:
+    """Editor text for the public web version: a merge field with a default becomes that default at
+    substitution; one without a default is dropped with the space before it ("Bonjour, voici…")."""
+    out, last = [], 0
+    for use in find_fields(text):
+        if use.error or use.default:
+            continue
+        start = use.start
+        while start > last and text[start - 1] in " \t":
+            start -= 1
+        out.append(text[last:start])
+        last = use.end
+    out.append(text[last:])
+    return "".join(out)
+
+
+def render_issue(issue: Issue, settings: Settings, *, asset_base: str | None = None,
+                 web: bool = False) -> RenderedIssue:
     """Render ``issue`` into its master HTML and text.
 
-    :param asset_base: URL prefix for the issue's own image files; defaults to the issue's
-        page in the web archive (``base_url/archive/DATE/``). ``preview`` serves them locally.
+    :param asset_base: URL prefix for the issue's own image files (``preview`` serves them
+        locally, ``build`` writes them beside ``email.html``); by default their content-hashed
+        URLs, which ``serve`` answers as soon as the issue exists.
+    :param web: render the public web version instead of the email: no personal data, no
+        link to itself, a call to subscribe, a page title, a description and share metadata.
     :raises RenderError: when a template is broken.
     """
     nl = settings.newsletter
@@ -144,14 +175,15 @@ def render_issue(issue: Issue, settings: Settings, *, asset_base: str | None = N
     slots = MergeSlots()
     converter = MarkdownConverter(nl.locale, text_width=TEXT_WIDTH, max_chars=settings.content.max_body_chars)
     problems: list[Problem] = []
-    web_url = f"{nl.base_url}/archive/{issue.date.isoformat()}/"
-    assets = asset_base if asset_base is not None else web_url
+    web_url = public_web_url(nl.base_url, issue.date)
+    editor_text = public_text if web else (lambda text: text)
 
-    intro = converter.convert(issue.intro, path=issue.meta_path, first_line=issue.intro_line, slots=slots)
+    intro = converter.convert(editor_text(issue.intro), path=issue.meta_path, first_line=issue.intro_line,
+                              slots=slots)
     problems.extend(intro.problems)
     items: list[dict[str, Any]] = []
     for position, item in enumerate(issue.items, start=1):
-        body = converter.convert(item.body, path=item.path, first_line=item.body_line, slots=slots)
+        body = converter.convert(editor_text(item.body), path=item.path, first_line=item.body_line, slots=slots)
         problems.extend(body.problems)
         items.append({
             "number": position,
@@ -159,7 +191,7 @@ def render_issue(issue: Issue, settings: Settings, *, asset_base: str | None = N
             "tag": typo(item.tag),
             "source": typo(item.source),
             "url": item.url if is_safe_url(item.url) else "",
-            "image_src": image_src(item, assets),
+            "image_src": image_src(item, issue, settings, asset_base),
             "image_alt": item.image_alt,
             "body_html": Markup(body.html),
             "body_text": body.text,
@@ -183,6 +215,11 @@ def render_issue(issue: Issue, settings: Settings, *, asset_base: str | None = N
         "items": items,
         "web_url": web_url,
         "archive_url": f"{nl.base_url}/archive/",
+        "subscribe_url": f"{nl.base_url}/subscribe",
+        "web_version": web,
+        "locale": nl.locale,
+        "share_image": next(({"src": it["image_src"], "alt": it["image_alt"]} for it in items
+                             if it["image_src"].startswith(("https://", "http://"))), None),
     }
     folder = templates_dir(settings)
     html_env = _environment(folder, html=True, slots=slots, typo=typo)
@@ -203,6 +240,7 @@ def render_issue(issue: Issue, settings: Settings, *, asset_base: str | None = N
         slots=slots,
         web_url=web_url,
         item_words=[it["words"] for it in items],
+        item_texts=[str(it["body_text"]) for it in items],
         problems=problems,
     )
 

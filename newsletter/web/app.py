@@ -6,7 +6,10 @@
 - ``/subscribe``: double opt-in. The form records the request and mails a confirmation link;
   only ``POST /confirm/TOKEN`` makes the address active. The answer is the same whether the
   address was known or not. CSRF token, honeypot field, rate limit per client address.
-- ``/archive/``, ``/archive/DATE/``, ``/feed.xml``: the sent issues, without personal data.
+- ``/archive/``, ``/archive/DATE/``, ``/feed.xml``: the sent issues, written for the public;
+  ``/archive/DATE/?cle=KEY`` opens an unsent issue for proofreaders (test copies link there).
+- ``/assets/DATE/HASH.png``: an issue's images under the hash of their bytes, from the moment
+  the issue exists; never a link, never anything but a PNG, JPEG or GIF inside the issue folder.
 - ``/healthz``: for the operator's monitoring.
 
 Tokens are signed with ``NEWSLETTER_SECRET_KEY`` and bound to their purpose; confirmation
@@ -23,7 +26,7 @@ from datetime import date, datetime, timezone
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
-from flask import Flask, Response, abort, render_template, request, send_from_directory, url_for
+from flask import Flask, Response, abort, render_template, request, url_for
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 from flask_wtf.csrf import CSRFError, CSRFProtect
@@ -35,6 +38,7 @@ from newsletter.config import Settings
 from newsletter.content.load import issue_folder
 from newsletter.errors import NewsletterError
 from newsletter.notify import send_notice
+from newsletter.publication import PROOF_PARAM, Image, ImageIndex, UnsafeFileError, is_proof_key, read_image
 from newsletter.store.database import Store
 from newsletter.store.models import SubscriberStatus
 from newsletter.store.subscribers import (confirm_subscription, find_subscriber, normalize_address,
@@ -46,7 +50,7 @@ log = logging.getLogger(__name__)
 
 RESUBSCRIBE = "resubscribe"
 RESUBSCRIBE_SECONDS = 30 * 60  # how long the "I changed my mind" button works after unsubscribing
-IMAGE_TYPES = (".png", ".jpg", ".jpeg", ".gif", ".webp")
+_HASHED = re.compile(r"[0-9a-f]{32}\.(?:png|jpg|gif)")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 Clock = Callable[[], datetime]
@@ -83,6 +87,7 @@ def create_app(settings: Settings, store: Store, secret_key: str, *, environ: Ma
     limiter = Limiter(get_remote_address, app=app, storage_uri="memory://", default_limits=[],
                       headers_enabled=True)
     versions = WebVersions(settings)
+    images = ImageIndex()
     lang = nl.locale.split("_")[0]
     confirm_seconds = settings.web.confirm_hours * 3600
 
@@ -235,32 +240,64 @@ def create_app(settings: Settings, store: Store, secret_key: str, *, environ: Ma
     def archive() -> Response:
         return page("archive.html", issues=published(store), home=False)
 
-    def published_day(day: str) -> date:
+    def issue_day(day: str) -> date:
         try:
-            value = date.fromisoformat(day)
+            return date.fromisoformat(day)
         except ValueError:
             abort(404)
+
+    def published_day(day: str) -> date:
+        value = issue_day(day)
         if value not in {p.day for p in published(store)}:
             abort(404)
         return value
 
     @app.get("/archive/<day>/")
     def web_version(day: str) -> Response:
-        html = versions.html(published_day(day))
+        # Before the send, only the proofreading link of test copies opens it (a key derived from the secret).
+        value = issue_day(day)
+        key = request.args.get(PROOF_PARAM, "")
+        proof = bool(key) and is_proof_key(secret_key, value, key)
+        if not proof:
+            published_day(day)
+        html = versions.html(value)
         if html is None:
             abort(404)
-        return Response(html, mimetype="text/html")
+        response = Response(html, mimetype="text/html")
+        if proof:
+            response.headers["X-Robots-Tag"] = "noindex"
+            response.headers["Cache-Control"] = "private, no-store"
+        return response
+
+    def image_response(image: Image, max_age: int) -> Response:
+        response = Response(image.data, mimetype=image.media_type)
+        response.headers["Cache-Control"] = f"public, max-age={max_age}" + (", immutable" if max_age > 86400 else "")
+        return response
 
     @app.get("/archive/<day>/<path:asset>")
     def asset(day: str, asset: str) -> Response:
+        # The image URLs of issues sent before content-hashed assets; a sent issue's files only.
         value = published_day(day)
-        if not asset.lower().endswith(IMAGE_TYPES):
+        try:
+            image = read_image(issue_folder(settings.issues_dir, value), asset)
+        except UnsafeFileError:
             abort(404)
-        return send_from_directory(issue_folder(settings.issues_dir, value), asset, max_age=86400)
+        return image_response(image, 86400)
+
+    @app.get("/assets/<day>/<name>")
+    def hashed_asset(day: str, name: str) -> Response:
+        # Any issue on disk, sent or not: the name is the hash of the file's bytes, so only someone
+        # who was sent the URL can ask for it.
+        if not _HASHED.fullmatch(name):
+            abort(404)
+        image = images.find(issue_folder(settings.issues_dir, issue_day(day)), name)
+        if image is None:
+            abort(404)
+        return image_response(image, 365 * 86400)
 
     @app.get("/feed.xml")
     def feed() -> Response:
-        return Response(atom_feed(settings, published(store, limit=50)), mimetype="application/atom+xml")
+        return Response(atom_feed(settings, published(store, limit=50), versions), mimetype="application/atom+xml")
 
     @app.get("/healthz")
     def healthz() -> tuple[dict[str, str], int]:

@@ -12,7 +12,6 @@ import hashlib
 import html
 import json
 import logging
-import mimetypes
 import threading
 from dataclasses import dataclass
 from datetime import date
@@ -27,6 +26,7 @@ from newsletter.content.check import check_issue
 from newsletter.content.load import issue_folder
 from newsletter.content.problems import Problem
 from newsletter.errors import NewsletterError
+from newsletter.publication import Image, UnsafeFileError, read_image
 from newsletter.render.mime import recipient_values
 
 log = logging.getLogger(__name__)
@@ -95,13 +95,12 @@ class Preview:
         page_html, page_text = report.rendered.personalize(values)
         return Snapshot(version, report.problems, "", page_html, page_text, settings.root)
 
-    def asset(self, relative: str) -> Path | None:
-        """An image file of the issue folder, never anything outside it."""
-        folder = issue_folder(self.root / "issues", self.day).resolve()
-        target = (folder / relative).resolve()
-        if target.is_relative_to(folder) and target.is_file():
-            return target
-        return None
+    def asset(self, relative: str) -> Image | None:
+        """An image file of the issue folder: never a link, never anything else (:func:`read_image`)."""
+        try:
+            return read_image(issue_folder(self.root / "issues", self.day), relative)
+        except UnsafeFileError:
+            return None
 
 
 def _page(preview: Preview, snap: Snapshot) -> str:
@@ -183,10 +182,9 @@ def _handler(preview: Preview) -> type[BaseHTTPRequestHandler]:
             if path == "/email.txt" and snap.text:
                 return self._send(HTTPStatus.OK, snap.text.encode(), "text/plain; charset=utf-8")
             if path.startswith(ASSETS):
-                target = preview.asset(path[len(ASSETS):])
-                if target is not None:
-                    kind = mimetypes.guess_type(target.name)[0] or "application/octet-stream"
-                    return self._send(HTTPStatus.OK, target.read_bytes(), kind)
+                image = preview.asset(path[len(ASSETS):])
+                if image is not None:
+                    return self._send(HTTPStatus.OK, image.data, image.media_type)
             self._send(HTTPStatus.NOT_FOUND, b"not found\n", "text/plain; charset=utf-8")
 
     return Handler

@@ -43,6 +43,14 @@ def _write_bytes(name: str, data: bytes) -> Mutation:
     return lambda folder: (folder / name).write_bytes(data) and None
 
 
+def _symlink(name: str, target: str) -> Mutation:
+    def mutate(folder: Path) -> None:
+        (folder / name).unlink(missing_ok=True)
+        (folder / name).symlink_to(target)
+
+    return mutate
+
+
 LONG_BODY = " ".join(["mot"] * 121)
 
 CASES: list[tuple[str, Mutation, str, str]] = [
@@ -77,6 +85,12 @@ CASES: list[tuple[str, Mutation, str, str]] = [
      "01-bots.md:5", "image file 'images/absent.png' does not exist"),
     ("image outside folder", _replace("01-bots.md", "images/barres.png", "../../../etc/hostname"),
      "01-bots.md:5", "is outside the issue folder"),
+    ("link to the subscriber database", _symlink("images/db.png", "../../../state/newsletter.db"),
+     "images/db.png", "is a symbolic link"),
+    ("link to /etc/passwd", _symlink("images/passwd.png", "/etc/passwd"), "images/passwd.png", "is a symbolic link"),
+    ("image used is a link", _symlink("images/barres.png", "autre.png"), "images/barres.png", "is a symbolic link"),
+    ("image that is not an image", _write_bytes("images/barres.png", b"SQLite format 3\x00" + bytes(200)),
+     "01-bots.md:5", "is not a PNG, JPEG or GIF image"),
     ("image in body", _write("02-mobile.md", item_text(body="Voir ![x](https://www.example.org/x.png).")),
      "02-mobile.md:5", "images inside the text are not supported"),
     ("unknown merge field in body", _write("02-mobile.md", item_text(body="Bonjour\n{{ prenom }} !")),

@@ -6,6 +6,9 @@ Screenshots are saved under test-artifacts/ for a person to look at.
 from __future__ import annotations
 
 import shutil
+import struct
+import zlib
+from collections import Counter
 from pathlib import Path
 from typing import Iterator
 
@@ -30,23 +33,97 @@ if CHROMIUM is None:  # `make test` installs it; a bare `pytest` without it must
 
 
 @pytest.fixture(scope="module")
-def browser() -> Iterator[object]:
+def playwright() -> Iterator[object]:
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
-        instance = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield instance
-        instance.close()
+        yield p
+
+
+@pytest.fixture(scope="module")
+def browser(playwright) -> Iterator[object]:  # type: ignore[no-untyped-def]
+    instance = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+    yield instance
+    instance.close()
+
+
+@pytest.fixture(scope="module")
+def dark_browser(playwright) -> Iterator[object]:  # type: ignore[no-untyped-def]
+    """Chromium with its dark mode forced on, as some readers run it."""
+    instance = playwright.chromium.launch(executable_path=CHROMIUM, args=[
+        *CHROMIUM_ARGS, "--force-dark-mode", "--enable-features=WebContentsForceDark"])
+    yield instance
+    instance.close()
 
 
 @pytest.fixture
 def built(settings: Settings) -> Path:
-    folder = build_issue(settings, DAY, secret_key="test").folder
-    # Serve the archive's images from the build folder: the test has no network.
-    html = (folder / "email.html").read_text(encoding="utf-8")
-    local = html.replace(f"{settings.newsletter.base_url}/archive/{DAY.isoformat()}/", "")
-    (folder / "local.html").write_text(local, encoding="utf-8")
-    return folder / "local.html"
+    """``out/DATE/email.html`` as ``build`` writes it: opened from disk, its images must show."""
+    return build_issue(settings, DAY, secret_key="test").folder / "email.html"
+
+
+# -- pixels: what a person sees, measured on screenshots --------------------------------------
+
+
+def png_pixels(data: bytes) -> list[tuple[int, int, int]]:
+    """The RGB pixels of a PNG screenshot (8-bit RGB or RGBA, not interlaced: what Chromium writes)."""
+    assert data[:8] == b"\x89PNG\r\n\x1a\n"
+    pos, chunks, header = 8, b"", b""
+    while pos < len(data):
+        length = struct.unpack(">I", data[pos:pos + 4])[0]
+        kind, body = data[pos + 4:pos + 8], data[pos + 8:pos + 8 + length]
+        if kind == b"IHDR":
+            header = body
+        elif kind == b"IDAT":
+            chunks += body
+        pos += 12 + length
+    width, height, depth, color = struct.unpack(">IIBB", header[:10])
+    assert depth == 8 and color in (2, 6) and header[12] == 0, "unexpected PNG format"
+    bpp = 3 if color == 2 else 4
+    raw, stride = zlib.decompress(chunks), width * bpp
+    previous, pixels = bytearray(stride), []
+    for y in range(height):
+        kind, line = raw[y * (stride + 1)], bytearray(raw[y * (stride + 1) + 1:(y + 1) * (stride + 1)])
+        for i in range(stride):
+            a = line[i - bpp] if i >= bpp else 0
+            b, c = previous[i], previous[i - bpp] if i >= bpp else 0
+            if kind == 1:
+                line[i] = (line[i] + a) & 255
+            elif kind == 2:
+                line[i] = (line[i] + b) & 255
+            elif kind == 3:
+                line[i] = (line[i] + (a + b) // 2) & 255
+            elif kind == 4:
+                p = a + b - c
+                pa, pb, pc = abs(p - a), abs(p - b), abs(p - c)
+                line[i] = (line[i] + (a if pa <= pb and pa <= pc else b if pb <= pc else c)) & 255
+        pixels.extend((line[x], line[x + 1], line[x + 2]) for x in range(0, stride, bpp))
+        previous = line
+    return pixels
+
+
+def luminance(rgb: tuple[int, int, int]) -> float:
+    """WCAG 2 relative luminance."""
+    def channel(v: int) -> float:
+        s = v / 255
+        return s / 12.92 if s <= 0.04045 else ((s + 0.055) / 1.055) ** 2.4
+    r, g, b = map(channel, rgb)
+    return 0.2126 * r + 0.7152 * g + 0.0722 * b
+
+
+def contrast(a: tuple[int, int, int], b: tuple[int, int, int]) -> float:
+    la, lb = sorted((luminance(a), luminance(b)), reverse=True)
+    return (la + 0.05) / (lb + 0.05)
+
+
+def seen_contrast(page, selector: str) -> tuple[float, tuple[int, int, int]]:  # type: ignore[no-untyped-def]
+    """Contrast between the text of ``selector`` and what is behind it, as rendered: the commonest
+    pixel of its box is the background, the pixel farthest from it the ink."""
+    box = page.locator(selector).first.bounding_box()
+    assert box is not None, selector
+    pixels = png_pixels(page.screenshot(clip=box, full_page=True))
+    background = Counter(pixels).most_common(1)[0][0]
+    return max(contrast(p, background) for p in pixels), background
 
 
 @pytest.mark.parametrize("width", [320, 375, 600])
@@ -76,4 +153,29 @@ def test_email_fits_and_shows_every_title(browser, built: Path, width: int) -> N
     assert not outside, outside
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / f"email-{width}px.png"), full_page=True)
+    page.close()
+
+
+#: Text a reader must be able to read, from the top link to the footer.
+READABLE = ["h1", "h2", ".kicker", "ol li", ".muted", "text=Près d’un Français", "text=Lire la suite",
+            "a[href*='/archive/2026-11-24/']", "text=Se désabonner"]
+
+
+@pytest.mark.parametrize(("chromium", "scheme"), [("dark_browser", "dark"), ("dark_browser", "light"),
+                                                 ("browser", "dark")])
+def test_the_email_stays_readable_in_dark_mode(request: pytest.FixtureRequest, built: Path, chromium: str,
+                                               scheme: str) -> None:
+    """Chromium with its dark mode forced on: with a dark preference the email's own dark colours
+    apply; with a light one Chromium darkens the page itself. A plain Chromium whose reader prefers
+    dark gets the email's dark colours too. Every case must stay readable (WCAG AA, 4.5:1)."""
+    page = request.getfixturevalue(chromium).new_page(viewport={"width": 600, "height": 900}, color_scheme=scheme)
+    page.set_default_timeout(5000)
+    page.goto(built.as_uri())
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / f"email-{chromium.replace('_', '-')}-{scheme}.png"), full_page=True)
+    _, page_background = seen_contrast(page, "h2")
+    assert luminance(page_background) < 0.1, f"the email was not darkened: {page_background}"
+    for selector in READABLE:
+        ratio, background = seen_contrast(page, selector)
+        assert ratio >= 4.5, f"{selector}: contrast {ratio:.2f} on {background} in dark mode ({scheme})"
     page.close()

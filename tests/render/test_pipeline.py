@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 from html.parser import HTMLParser
@@ -75,9 +76,56 @@ def test_html_is_accessible_and_responsive(settings: Settings) -> None:
     assert len(re.findall(r"<h2\b", html)) == 5 and len(re.findall(r"<h1\b", html)) == 1
 
 
-def test_local_images_point_to_the_web_archive(settings: Settings) -> None:
+def test_local_images_have_content_hashed_urls(settings: Settings, issue_dir: Path) -> None:
+    digest = hashlib.sha256((issue_dir / "images" / "barres.png").read_bytes()).hexdigest()[:32]
     html = render(settings).html
-    assert 'src="https://news.example.org/archive/2026-11-24/images/barres.png"' in html
+    assert f'src="https://news.example.org/assets/2026-11-24/{digest}.png"' in html
+    assert "/archive/2026-11-24/images/" not in html
+
+
+def img_and_dividers(html: str) -> list[dict[str, str | None]]:
+    found: list[dict[str, str | None]] = []
+
+    class Collect(HTMLParser):
+        def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+            if tag in ("img", "p"):
+                found.append({"tag": tag, **dict(attrs)})
+
+    Collect().feed(html)
+    return found
+
+
+def test_every_image_keeps_mjmls_pixel_width_for_outlook(settings: Settings) -> None:
+    tags = img_and_dividers(render(settings).html)
+    images = [t for t in tags if t["tag"] == "img"]
+    assert images and all((t.get("width") or "").isdigit() for t in images), images
+    assert [t.get("width") for t in images] == ["544"]
+    assert not [t for t in tags if t["tag"] == "p" and "width" in t]
+
+
+@pytest.mark.parametrize(("name", "content"), [
+    ("x-apple-disable-message-reformatting", None),
+    ("format-detection", "telephone=no, date=no, address=no, email=no, url=no"),
+    ("color-scheme", "light dark"),
+    ("supported-color-schemes", "light dark"),
+])
+def test_the_head_carries_the_mail_client_hints(settings: Settings, name: str, content: str | None) -> None:
+    head = render(settings).html.split("</head>")[0]
+    found = re.search(rf'<meta[^>]*name="{name}"[^>]*>', head)
+    assert found, name
+    if content is not None:
+        assert f'content="{content}"' in found.group(0)
+    assert "prefers-color-scheme: dark" in head and "a[x-apple-data-detectors]" in head
+
+
+def test_item_titles_and_images_link_to_the_items_url(settings: Settings) -> None:
+    html = render(settings).html
+    assert re.search(r'<h2[^>]*><a href="https://www\.example\.org/etudes/connected-life"[^>]*>'
+                     r"Le service client par bot ne convainc pas</a></h2>", html)
+    image = re.search(r'<a href="([^"]+)"[^>]*>\s*<img ', html)
+    assert image and image.group(1) == "https://www.example.org/etudes/connected-life"
+    titles = re.findall(r"<h2[^>]*>(.*?)</h2>", html, re.S)  # items 1 and 4 have a url, the others not
+    assert [title.startswith("<a ") for title in titles] == [True, False, False, True, False]
 
 
 def test_text_part_reads_on_its_own(settings: Settings) -> None:

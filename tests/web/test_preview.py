@@ -68,7 +68,11 @@ def test_broken_config_is_shown_not_crashed(base_url: str, project: Path) -> Non
 
 
 @pytest.mark.parametrize("path", ["/assets/../../newsletter.toml", "/assets/%2e%2e/%2e%2e/newsletter.toml",
-                                  "/assets/issue.yaml/../../../newsletter.toml", "/nothing"])
-def test_nothing_outside_the_issue_folder_is_served(base_url: str, path: str) -> None:
+                                  "/assets/issue.yaml/../../../newsletter.toml", "/nothing",
+                                  "/assets/images/config.png", "/assets/issue.yaml", "/assets/images/notes.png"])
+def test_nothing_outside_the_issue_folder_is_served(base_url: str, issue_dir: Path, path: str) -> None:
+    # A link out of the folder, and files that are not images, whatever their name.
+    (issue_dir / "images" / "config.png").symlink_to("../../../newsletter.toml")
+    write(issue_dir / "images" / "notes.png", "[newsletter]\n")
     status, body = get(base_url + path)
-    assert status == 404 and "[newsletter]" not in body
+    assert status == 404 and "[newsletter]" not in body and "subject" not in body

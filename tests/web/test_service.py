@@ -255,7 +255,7 @@ def test_the_archive_shows_sent_issues_without_personal_data(project: Path, stor
         page = requests.get(f"{service.url}/archive/2026-11-24/")
         assert page.status_code == 200 and "Le consommateur français résiste au numérique" in page.text
         assert "Zoéline" not in page.text and "camille.martin" not in page.text and "NLMRG" not in page.text
-        image = re.search(r'src="https://news\.example\.org(/archive/2026-11-24/[^"]+\.png)"', page.text)
+        image = re.search(r'src="https://news\.example\.org(/assets/2026-11-24/[0-9a-f]{32}\.png)"', page.text)
         assert image and requests.get(service.url + image.group(1)).headers["Content-Type"] == "image/png"
         assert requests.get(f"{service.url}/archive/2026-11-24/issue.yaml").status_code == 404
         assert requests.get(f"{service.url}/archive/2026-11-25/").status_code == 404
