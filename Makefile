@@ -33,6 +33,7 @@ demo: venv
 	$(BIN)/newsletter check $(SAMPLE)
 	$(BIN)/newsletter build $(SAMPLE)
 	$(BIN)/newsletter subscribers import subscribers.example.csv
+	$(BIN)/newsletter approve $(SAMPLE) --by "make demo"
 	NEWSLETTER_SECRET_KEY="$${NEWSLETTER_SECRET_KEY:-demo-only-not-secret}" $(BIN)/newsletter send $(SAMPLE)
 	@echo
 	@echo "Where to look:"
