@@ -9,6 +9,7 @@ so an interrupted upgrade leaves the previous schema intact.
 from __future__ import annotations
 
 import logging
+import os
 import threading
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from pathlib import Path
@@ -20,7 +21,7 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError, OperationalError, SQLAlchemyError
+from sqlalchemy.exc import ArgumentError, InvalidatePoolError, OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from newsletter.errors import ConfigError, StoreError
@@ -33,8 +34,9 @@ MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 class Store:
     """The database of one project: an engine and a session factory. Pass it explicitly."""
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, *, guard: "FileGuard | None" = None) -> None:
         self.engine = engine
+        self.guard = guard
         self._sessions = sessionmaker(engine, expire_on_commit=False)
         # SQLite has one writer at a time, and a thread that finds the database locked sleeps
         # in its busy handler for milliseconds; taking turns on a lock inside the process
@@ -52,7 +54,10 @@ class Store:
             session = self._sessions()
             try:
                 yield session
+                identity = self.guard.identity_of(session) if self.guard and session.in_transaction() else None
                 session.commit()
+                if identity is not None and self.guard is not None:
+                    self.guard.committed(identity)
             except SQLAlchemyError as err:
                 session.rollback()
                 raise StoreError(f"the database refused an operation: {err.__class__.__name__}: "
@@ -65,6 +70,56 @@ class Store:
 
     def close(self) -> None:
         self.engine.dispose()
+
+
+class FileGuard:
+    """Keeps an SQLite store on the file it was opened on: a replaced file is reopened, a deleted one refused.
+
+    SQLite keeps writing through an open handle after its file was deleted or replaced (a
+    restore, a ``mv`` of a backup, a careless cleanup): the writes land in a file nobody will
+    ever read, and a web unsubscribe would be acknowledged and lost. Each connection remembers
+    the file (device, inode) it opened; a checkout that finds another file at the path drops
+    every pooled connection and opens the new file, and one that finds no file fails loudly
+    instead of creating an empty database. A commit is checked the same way once done.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def current(self) -> tuple[int, int]:
+        try:
+            info = os.stat(self.path)
+        except FileNotFoundError:
+            raise StoreError(f"the database file {self.path} has disappeared while the store was open; nothing "
+                             "was written", hint="restore the file (or its backup) there and restart the command") \
+                from None
+        return info.st_dev, info.st_ino
+
+    def install(self, engine: Engine) -> None:
+        event.listen(engine, "do_connect", self._before_connect)
+        event.listen(engine, "connect", self._on_connect)
+        event.listen(engine, "checkout", self._on_checkout)
+
+    def _before_connect(self, _dialect: Any, _record: Any, _cargs: Any, _cparams: Any) -> None:
+        self.current()  # never let SQLite create an empty database where the real one was
+
+    def _on_connect(self, _dbapi_connection: Any, record: Any) -> None:
+        record.info["file"] = self.current()
+
+    def _on_checkout(self, _dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+        if record.info.get("file") != self.current():
+            log.warning("the database file %s was replaced; reopening it", self.path)
+            raise InvalidatePoolError("the database file was replaced")
+
+    def identity_of(self, session: Session) -> tuple[int, int] | None:
+        file: tuple[int, int] | None = session.connection().connection.info.get("file")
+        return file
+
+    def committed(self, identity: tuple[int, int]) -> None:
+        """Fail when the file that took the commit is no longer the one at the path."""
+        if self.current() != identity:
+            raise StoreError(f"the database file {self.path} was replaced during a write; that write is not in "
+                             "the current file", hint="try the operation again")
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -128,8 +183,12 @@ def open_store(url: str, root: Path) -> Store:
     except (ArgumentError, ImportError) as err:
         raise ConfigError(f"newsletter.toml: [store] url {url!r} cannot be used: {err}",
                           hint="for PostgreSQL install the driver: pip install 'psycopg[binary]'") from err
+    guard = None
     if engine.dialect.name == "sqlite":
         event.listen(engine, "connect", _sqlite_pragmas)
+        database = engine.url.database
+        if database and database != ":memory:" and not database.startswith("file:"):
+            guard = FileGuard(Path(database))
     try:
         migrate(engine)
     except OperationalError as err:
@@ -140,4 +199,7 @@ def open_store(url: str, root: Path) -> Store:
             raise StoreError(f"cannot open the store {url}: {err.orig}") from err
     except SQLAlchemyError as err:
         raise StoreError(f"cannot open the store {url}: {err}") from err
-    return Store(engine)
+    if guard is not None:
+        engine.dispose()  # the migration's connections predate the guard
+        guard.install(engine)  # after the migration, which creates the file of a new store
+    return Store(engine, guard=guard)

@@ -21,6 +21,8 @@ from newsletter.store.database import Store
 from newsletter.store.subscribers import add_subscriber, find_subscriber, import_rows
 from newsletter.tokens import CONFIRM, UNSUBSCRIBE, make_timed_token, make_token
 from newsletter.web.app import create_app
+from newsletter.web.mailer import MailQueue
+from newsletter.web.server import create_server
 from tests.conftest import DAY, REPO, SECRET
 from tests.render.test_browser import CHROMIUM, CHROMIUM_ARGS
 from tests.sink import Sink
@@ -33,13 +35,10 @@ ARTIFACTS = REPO / "test-artifacts"
 class Service:
     """The app under waitress on a free port, in a thread."""
 
-    def __init__(self, settings: Settings, store: Store) -> None:
-        import waitress
-
-        self.app = create_app(settings, store, SECRET)
+    def __init__(self, settings: Settings, store: Store, mail_queue: MailQueue | None = None) -> None:
+        self.app = create_app(settings, store, SECRET, mail_queue=mail_queue)
         self.app.config["SESSION_COOKIE_SECURE"] = False  # plain http here; the https proxy is not in the test
-        self.server: Any = waitress.create_server(self.app, host="127.0.0.1", port=0, threads=4,
-                                                  clear_untrusted_proxy_headers=False)
+        self.server: Any = create_server(self.app, settings, host="127.0.0.1", port=0, threads=4)
         self.url = f"http://127.0.0.1:{self.server.effective_port}"
         self.thread = threading.Thread(target=self.server.run, daemon=True)
 
