@@ -95,8 +95,8 @@ class Project:
         local_demo = self.settings.delivery.adapter == "outbox"
         check_secret_key(key, SECRET_KEY_ENV, local_demo=local_demo)
         if local_demo and key_weakness(key):
-            logging.getLogger("newsletter").warning("%s %s; accepted only because the outbox adapter delivers "
-                                                    "nothing", SECRET_KEY_ENV, key_weakness(key))
+            click.secho(f"warning: {SECRET_KEY_ENV} {key_weakness(key)}; accepted only because the outbox adapter "
+                        "delivers nothing", fg="yellow", err=True)
         return key
 
 
