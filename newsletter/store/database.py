@@ -21,7 +21,7 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError, InvalidatePoolError, OperationalError, SQLAlchemyError
+from sqlalchemy.exc import ArgumentError, OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from newsletter.errors import ConfigError, StoreError
@@ -54,10 +54,10 @@ class Store:
             session = self._sessions()
             try:
                 yield session
-                identity = self.guard.identity_of(session) if self.guard and session.in_transaction() else None
+                opened = self.guard.opened_by(session) if self.guard and session.in_transaction() else None
                 session.commit()
-                if identity is not None and self.guard is not None:
-                    self.guard.committed(identity)
+                if opened is not None and self.guard is not None:
+                    self.guard.committed(opened)
             except SQLAlchemyError as err:
                 session.rollback()
                 raise StoreError(f"the database refused an operation: {err.__class__.__name__}: "
@@ -73,27 +73,34 @@ class Store:
 
 
 class FileGuard:
-    """Keeps an SQLite store on the file it was opened on: a replaced file is reopened, a deleted one refused.
+    """Keeps an SQLite store on the files it opened: a write never goes into a deleted or replaced file.
 
-    SQLite keeps writing through an open handle after its file was deleted or replaced (a
-    restore, a ``mv`` of a backup, a careless cleanup): the writes land in a file nobody will
-    ever read, and a web unsubscribe would be acknowledged and lost. Each connection remembers
-    the file (device, inode) it opened; a checkout that finds another file at the path drops
-    every pooled connection and opens the new file, and one that finds no file fails loudly
-    instead of creating an empty database. A commit is checked the same way once done.
+    SQLite writes through its open handles after the database file or its ``-wal`` was deleted
+    or replaced (a restore over a running service, a careless cleanup, another process that
+    wrongly believed it was the last one): the writes land in a file nobody will read again,
+    and a web unsubscribe would be acknowledged and lost. Each connection remembers the files
+    (device, inode) it opened. A checkout that finds other files at those paths fails with a
+    :class:`StoreError` (the request gets an error, never a false "done"), and the pool closes
+    that connection, so the next one opens what is there now; a database file that is gone is
+    refused rather than recreated empty. A commit is checked the same way once it is done.
     """
 
     def __init__(self, path: Path) -> None:
         self.path = path
+        self.wal = path.with_name(path.name + "-wal")
 
-    def current(self) -> tuple[int, int]:
+    def _files(self) -> tuple[tuple[int, int], tuple[int, int] | None]:
         try:
-            info = os.stat(self.path)
+            db = os.stat(self.path)
         except FileNotFoundError:
             raise StoreError(f"the database file {self.path} has disappeared while the store was open; nothing "
-                             "was written", hint="restore the file (or its backup) there and restart the command") \
+                             "was written", hint="restore the file (or its backup) there, then restart the service") \
                 from None
-        return info.st_dev, info.st_ino
+        try:
+            wal = os.stat(self.wal)
+        except FileNotFoundError:
+            return (db.st_dev, db.st_ino), None
+        return (db.st_dev, db.st_ino), (wal.st_dev, wal.st_ino)
 
     def install(self, engine: Engine) -> None:
         event.listen(engine, "do_connect", self._before_connect)
@@ -101,25 +108,37 @@ class FileGuard:
         event.listen(engine, "checkout", self._on_checkout)
 
     def _before_connect(self, _dialect: Any, _record: Any, _cargs: Any, _cparams: Any) -> None:
-        self.current()  # never let SQLite create an empty database where the real one was
+        self._files()  # never let SQLite create an empty database where the real one was
 
     def _on_connect(self, _dbapi_connection: Any, record: Any) -> None:
-        record.info["file"] = self.current()
+        record.info["files"] = self._files()
 
     def _on_checkout(self, _dbapi_connection: Any, record: Any, _proxy: Any) -> None:
-        if record.info.get("file") != self.current():
-            log.warning("the database file %s was replaced; reopening it", self.path)
-            raise InvalidatePoolError("the database file was replaced")
+        record.info["files"] = self.check(record.info.get("files"))
 
-    def identity_of(self, session: Session) -> tuple[int, int] | None:
-        file: tuple[int, int] | None = session.connection().connection.info.get("file")
-        return file
+    def check(self, opened: tuple[tuple[int, int], tuple[int, int] | None] | None
+              ) -> tuple[tuple[int, int], tuple[int, int] | None]:
+        """The files now at the paths; a :class:`StoreError` if they are not the ones ``opened``."""
+        now = self._files()
+        if opened is None:
+            return now
+        if now[0] != opened[0]:
+            raise StoreError(f"the database file {self.path} was replaced while the store was open; this operation "
+                             "was not recorded", hint="try again (the new file is opened); to restore a backup, "
+                                                      "stop the services first")
+        if opened[1] is not None and now[1] != opened[1]:
+            raise StoreError(f"the write-ahead log {self.wal} was deleted or replaced while the store was open; "
+                             "this operation was not recorded", hint="try again; make sure nothing deletes the "
+                                                                     "-wal and -shm files of a database in use")
+        return opened if opened[1] is not None else now
 
-    def committed(self, identity: tuple[int, int]) -> None:
-        """Fail when the file that took the commit is no longer the one at the path."""
-        if self.current() != identity:
-            raise StoreError(f"the database file {self.path} was replaced during a write; that write is not in "
-                             "the current file", hint="try the operation again")
+    def opened_by(self, session: Session) -> Any:
+        """The files the session's connection opened (call before the commit)."""
+        return session.connection().connection.info.get("files")
+
+    def committed(self, opened: Any) -> None:
+        """Fail when the files that took the commit are no longer the ones at the paths."""
+        self.check(opened)
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
