@@ -52,6 +52,9 @@ class Service:
         return self
 
     def __exit__(self, *exc: object) -> None:
+        for channel in list(self.server._map.values()):  # kept-alive client connections would hold the loop
+            channel.will_close = True
+        self.server.trigger.pull_trigger()
         self.server.close()
         self.thread.join(timeout=10)
 
