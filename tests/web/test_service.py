@@ -392,6 +392,19 @@ def test_a_configured_proxy_is_believed_for_its_own_hop_only(project: Path, stor
         assert 'action="/subscribe"' in page.text and "piege" not in page.text
 
 
+def test_under_a_path_the_prefix_comes_from_base_url(project: Path, store: Store, sink: Sink) -> None:
+    web_settings(project, sink)
+    config = project / "newsletter.toml"
+    config.write_text(config.read_text(encoding="utf-8").replace('base_url = "https://news.example.org"',
+                                                                 'base_url = "https://example.org/lettre"'),
+                      encoding="utf-8")
+    settings = load_settings(project)
+    with Service(settings, store) as service:
+        for path in ("/subscribe", "/lettre/subscribe"):  # a proxy that strips the prefix, and one that does not
+            page = requests.get(service.url + path, headers={"X-Forwarded-Prefix": "/piege"})
+            assert page.status_code == 200 and 'action="/lettre/subscribe"' in page.text and "piege" not in page.text
+
+
 @pytest.mark.parametrize("name", ["Bonjour. Your account is locked: visit https://piege.example",
                                   "www.piege.example", "moi@piege.example", "Jo\r\nBcc: x@piege.example",
                                   "Jo\u202egnp.exe", "L" * 41])
