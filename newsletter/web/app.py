@@ -14,8 +14,9 @@
 Tokens are opaque (encrypted and authenticated with ``NEWSLETTER_SECRET_KEY``, see
 :mod:`newsletter.tokens`) and bound to their purpose; confirmation tokens expire. An unsubscribe
 is acknowledged only once committed; a database that fails gets a 503 page. Forwarded headers
-are believed only from ``[web] trusted_proxies`` proxies; links come from ``base_url``. Pages are Jinja2 templates with autoescaping; every error is a page, never a
-traceback. The service binds 127.0.0.1 by default and expects a reverse proxy at ``base_url``.
+are believed only from ``[web] trusted_proxies`` proxies; links come from ``base_url``. Pages
+are Jinja2 templates with autoescaping; every error is a page, never a traceback. The service
+binds 127.0.0.1 by default and expects a reverse proxy at ``base_url``.
 """
 
 from __future__ import annotations

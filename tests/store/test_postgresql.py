@@ -75,3 +75,15 @@ def test_concurrent_claims_never_overlap(pg_store: Store) -> None:
         t.join(timeout=60)
     every = [i for part in claimed for i in part]
     assert len(every) == len(set(every)) == 300
+
+
+def test_a_web_request_leaves_a_known_address_as_it_is_on_postgresql(pg_store: Store) -> None:
+    from newsletter.store.subscribers import find_subscriber, request_subscription
+
+    add_subscriber(pg_store, "parti@example.org", now=NOW, first_name="Paul")
+    unsubscribe(pg_store, "parti@example.org", now=NOW)
+    for address in ("parti@example.org", "nouveau@example.org", "nouveau@example.org"):
+        request_subscription(pg_store, address, now=NOW, first_name="Intrus")
+    left, new = find_subscriber(pg_store, "parti@example.org"), find_subscriber(pg_store, "nouveau@example.org")
+    assert left and left.status == "unsubscribed" and left.first_name == "Paul"
+    assert new and new.status == "pending" and new.first_name == "Intrus"
