@@ -93,7 +93,19 @@ class Project:
         return self._store
 
     def secret_key(self) -> str:
-        return secret_from_env(SECRET_KEY_ENV, purpose="key that signs unsubscribe links")
+        """``NEWSLETTER_SECRET_KEY``, refused when short, repetitive or published (exit 2).
+
+        Only the demo's local outbox (nothing leaves the machine) accepts such a key, with a warning.
+        """
+        from newsletter.tokens import check_secret_key, key_weakness
+
+        key = secret_from_env(SECRET_KEY_ENV, purpose="key that signs unsubscribe links")
+        local_demo = self.settings.delivery.adapter == "outbox"
+        check_secret_key(key, SECRET_KEY_ENV, local_demo=local_demo)
+        if local_demo and key_weakness(key):
+            click.secho(f"warning: {SECRET_KEY_ENV} {key_weakness(key)}; accepted only because the outbox adapter "
+                        "delivers nothing", fg="yellow", err=True)
+        return key
 
 
 pass_project = click.make_pass_decorator(Project)
@@ -875,17 +887,22 @@ def serve(project: Project, host: str | None, port: int | None, threads: int) ->
 
         NEWSLETTER_SECRET_KEY=… newsletter serve --port 8080
     """
-    import waitress
-
     from newsletter.web.app import create_app
+    from newsletter.web.server import create_server
 
     settings = project.settings
     app = create_app(settings, project.store, project.secret_key())
     host = host or settings.web.host
     port = port or settings.web.port
     logging.getLogger("newsletter").setLevel(logging.INFO)
+    server = create_server(app, settings, host=host, port=port, threads=threads)
     click.echo(f"Serving {settings.newsletter.base_url} on http://{host}:{port}/ (Ctrl+C to stop)")
-    waitress.serve(app, host=host, port=port, threads=threads, ident="newsletter", clear_untrusted_proxy_headers=False)
+    try:
+        server.run()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.close()
 
 
 def _hint(err: NewsletterError) -> None:

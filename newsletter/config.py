@@ -107,10 +107,15 @@ class WebSettings:
 
     host: str = "127.0.0.1"
     port: int = 8080
-    trusted_proxies: int = 1  # reverse proxies in front whose X-Forwarded-For is believed
+    trusted_proxies: int = 0  # reverse proxies in front whose X-Forwarded-For/-Proto are believed (0: none)
     confirm_hours: int = 48  # how long a confirmation link stays valid
     subscribe_limit: str = "5 per minute; 30 per hour"  # per client address
+    confirm_mail_limit: str = "3 per hour; 5 per day"  # confirmation mails per address, and per unsubscribe link
     record_ip: bool = False  # keep the client address with the consent record
+    max_request_body_size: int = 65536  # bytes; waitress refuses a larger body before reading it
+    max_request_header_size: int = 16384  # bytes of request line and headers
+    connection_limit: int = 500  # open connections; more wait in the listen backlog
+    channel_timeout: int = 15  # seconds an idle or stalled connection is kept
 
 
 @dataclass(frozen=True)
@@ -357,19 +362,32 @@ def _schedule(path: Path, data: Any) -> ScheduleSettings:
 
 def _web(path: Path, data: Any) -> WebSettings:
     t = _Table(path, "web", data, ("host", "port", "trusted_proxies", "confirm_hours", "subscribe_limit",
-                                   "record_ip"))
-    limit = t.text("subscribe_limit", WebSettings.subscribe_limit)
+                                   "confirm_mail_limit", "record_ip", "max_request_body_size",
+                                   "max_request_header_size", "connection_limit", "channel_timeout"))
+    w = WebSettings
+    return WebSettings(
+        host=t.text("host", w.host),
+        port=t.integer("port", w.port, maximum=65535),
+        trusted_proxies=t.integer("trusted_proxies", w.trusted_proxies, minimum=0, maximum=5),
+        confirm_hours=t.integer("confirm_hours", w.confirm_hours, minimum=1),
+        subscribe_limit=_rate(t, "subscribe_limit", w.subscribe_limit),
+        confirm_mail_limit=_rate(t, "confirm_mail_limit", w.confirm_mail_limit),
+        record_ip=t.boolean("record_ip", w.record_ip),
+        max_request_body_size=t.integer("max_request_body_size", w.max_request_body_size, minimum=1024,
+                                        maximum=10 * 1024 * 1024),
+        max_request_header_size=t.integer("max_request_header_size", w.max_request_header_size, minimum=4096,
+                                          maximum=256 * 1024),
+        connection_limit=t.integer("connection_limit", w.connection_limit, minimum=10, maximum=10000),
+        channel_timeout=t.integer("channel_timeout", w.channel_timeout, minimum=1, maximum=600),
+    )
+
+
+def _rate(t: _Table, key: str, default: str) -> str:
+    limit = t.text(key, default)
     for part in filter(None, (p.strip() for p in limit.split(";"))):
         if not re.fullmatch(r"\d+\s*(/|per)\s*(\d+\s*)?(second|minute|hour|day)s?", part):
-            raise t.error(f'[web] subscribe_limit must look like "5 per minute; 30 per hour" (got {limit!r})')
-    return WebSettings(
-        host=t.text("host", "127.0.0.1"),
-        port=t.integer("port", 8080, maximum=65535),
-        trusted_proxies=t.integer("trusted_proxies", 1, minimum=0, maximum=5),
-        confirm_hours=t.integer("confirm_hours", 48, minimum=1),
-        subscribe_limit=limit,
-        record_ip=t.boolean("record_ip", False),
-    )
+            raise t.error(f'[web] {key} must look like "5 per minute; 30 per hour" (got {limit!r})')
+    return limit
 
 
 def _store(path: Path, data: Any) -> StoreSettings:

@@ -1,49 +1,164 @@
-"""Signed, URL-safe tokens for unsubscribe and confirmation links.
+"""Opaque, authenticated, URL-safe tokens for unsubscribe, confirmation and "come back" links.
 
-A token binds an address to a purpose (``unsubscribe``, ``confirm``) with an HMAC keyed by
-``NEWSLETTER_SECRET_KEY``; the purpose is the signer's salt, so a token made for one purpose
-never validates for another. Tokens carry no secret and are safe to put in a URL.
+A token is the address (or a small JSON payload) encrypted and authenticated with keys derived
+from ``NEWSLETTER_SECRET_KEY`` and the token's purpose, so a token made for one purpose never
+opens for another, and nothing in it (address, name) can be read by whoever sees the URL: a
+proxy log, a link scanner, a forwarded mail. The construction is a deterministic SIV: the IV is
+an HMAC-SHA256 of the padded plaintext, the keystream is HMAC-SHA256 of the IV and a counter,
+and opening recomputes the IV and compares it in constant time. The same address always gives
+the same unsubscribe token, at the cost of three HMACs (no database write per recipient).
+
+Links in issues sent before this format (itsdangerous: base64 JSON, a dot, a signature) keep
+working: a token with a dot is read the old way.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
+import hashlib
+import hmac
+import json
+import math
+import time
+from functools import lru_cache
 from typing import Any
 
 from itsdangerous import BadSignature, SignatureExpired, URLSafeSerializer, URLSafeTimedSerializer
 
+from newsletter.errors import ConfigError
+
 UNSUBSCRIBE = "unsubscribe"
 CONFIRM = "confirm"
 
+_IV = 16  # bytes of the synthetic IV that is also the authentication tag
+_BLOCK = 32  # plaintexts are padded to a multiple of this, so the length says little about the address
+_PREFIX = "n"  # new-format tokens start with this; old ones hold a dot
+
+
+@lru_cache(maxsize=64)
+def _keys(secret_key: str, purpose: str) -> tuple[bytes, bytes]:
+    """The MAC and encryption keys of one purpose, derived once per process."""
+    root = hashlib.sha256(f"newsletter.tokens.v2\0{secret_key}".encode()).digest()
+    return (hmac.digest(root, f"mac\0{purpose}".encode(), "sha256"),
+            hmac.digest(root, f"enc\0{purpose}".encode(), "sha256"))
+
+
+def _keystream(key: bytes, iv: bytes, length: int) -> bytes:
+    blocks = (hmac.digest(key, iv + i.to_bytes(4, "big"), "sha256") for i in range(math.ceil(length / 32)))
+    return b"".join(blocks)[:length]
+
+
+def _xor(data: bytes, stream: bytes) -> bytes:
+    return (int.from_bytes(data, "big") ^ int.from_bytes(stream, "big")).to_bytes(len(data), "big")
+
+
+def seal(secret_key: str, purpose: str, data: bytes) -> str:
+    """Encrypt and authenticate ``data`` (which must not end with NUL bytes) into a URL-safe token."""
+    mac_key, enc_key = _keys(secret_key, purpose)
+    padded = data + b"\0" * (-len(data) % _BLOCK or (0 if data else _BLOCK))
+    iv = hmac.digest(mac_key, padded, "sha256")[:_IV]
+    sealed = iv + _xor(padded, _keystream(enc_key, iv, len(padded)))
+    return _PREFIX + base64.urlsafe_b64encode(sealed).decode("ascii").rstrip("=")
+
+
+def unseal(secret_key: str, purpose: str, token: str) -> bytes | None:
+    """The data a token made by :func:`seal` for ``purpose`` holds, or ``None`` if it is forged or altered."""
+    if not token.startswith(_PREFIX) or len(token) > 2048:
+        return None
+    try:
+        raw = base64.urlsafe_b64decode(token[1:] + "=" * (-len(token[1:]) % 4))
+    except (binascii.Error, ValueError):
+        return None
+    if len(raw) <= _IV or (len(raw) - _IV) % _BLOCK:
+        return None
+    mac_key, enc_key = _keys(secret_key, purpose)
+    iv, body = raw[:_IV], raw[_IV:]
+    padded = _xor(body, _keystream(enc_key, iv, len(body)))
+    if not hmac.compare_digest(iv, hmac.digest(mac_key, padded, "sha256")[:_IV]):
+        return None
+    return padded.rstrip(b"\0")
+
 
 def make_token(secret_key: str, purpose: str, address: str) -> str:
-    """Sign ``address`` for ``purpose``; the same inputs always give the same token."""
-    return URLSafeSerializer(secret_key, salt=f"newsletter.{purpose}").dumps(address)
+    """An opaque token for ``address`` and ``purpose``; the same inputs always give the same token."""
+    return seal(secret_key, purpose, address.encode("utf-8"))
 
 
 def read_token(secret_key: str, purpose: str, token: str) -> str | None:
     """Return the address a valid token was made for, or ``None`` for a forged or altered one."""
-    ok, value = URLSafeSerializer(secret_key, salt=f"newsletter.{purpose}").loads_unsafe(token)
-    return value if ok and isinstance(value, str) else None
+    if "." in token:  # the format of issues sent before opaque tokens
+        ok, value = URLSafeSerializer(secret_key, salt=f"newsletter.{purpose}").loads_unsafe(token)
+        return value if ok and isinstance(value, str) else None
+    data = unseal(secret_key, purpose, token)
+    if data is None:
+        return None
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
 
 
 def make_timed_token(secret_key: str, purpose: str, payload: Any, *, now: int | None = None) -> str:
-    """Sign ``payload`` for ``purpose`` with the time, so that :func:`read_timed_token` can refuse old ones.
+    """An opaque token for the JSON ``payload`` and the signing time, for :func:`read_timed_token`.
 
     :param now: the signing time as a Unix timestamp (tests make tokens that have expired).
     """
-    serializer = URLSafeTimedSerializer(secret_key, salt=f"newsletter.{purpose}")
-    if now is not None:
-        signer = serializer.make_signer(serializer.salt)
-        signer.get_timestamp = lambda: now  # type: ignore[attr-defined]
-        return signer.sign(serializer.dump_payload(payload)).decode()
-    return str(serializer.dumps(payload))
+    issued = int(time.time()) if now is None else now
+    data = json.dumps([issued, payload], ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+    return seal(secret_key, purpose, data)
 
 
 def read_timed_token(secret_key: str, purpose: str, token: str, *, max_age: int) -> tuple[Any, str]:
     """Return ``(payload, "")`` for a valid token, else ``(None, "expired" | "invalid")``."""
+    if "." in token:  # made before opaque tokens (a confirmation link still in someone's mailbox)
+        try:
+            return URLSafeTimedSerializer(secret_key, salt=f"newsletter.{purpose}").loads(token, max_age=max_age), ""
+        except SignatureExpired:
+            return None, "expired"
+        except (BadSignature, UnicodeError, ValueError):
+            return None, "invalid"
+    data = unseal(secret_key, purpose, token)
     try:
-        return URLSafeTimedSerializer(secret_key, salt=f"newsletter.{purpose}").loads(token, max_age=max_age), ""
-    except SignatureExpired:
-        return None, "expired"
-    except (BadSignature, UnicodeError, ValueError):
+        issued, payload = json.loads(data) if data is not None else (None, None)
+    except (ValueError, TypeError):
         return None, "invalid"
+    if not isinstance(issued, int):
+        return None, "invalid"
+    if time.time() - issued > max_age:
+        return None, "expired"
+    return payload, ""
+
+
+# -- the secret key itself ---------------------------------------------------------------------
+
+#: Keys published in this repository (demo, sample, example file): anyone can forge tokens with them.
+KNOWN_KEYS = frozenset({"demo-only-not-secret", "sample-only-not-a-secret", "change-me-to-64-random-characters",
+                        "change-me", "secret", "changeme"})
+MIN_KEY_LENGTH = 32
+MIN_DISTINCT_CHARACTERS = 10
+GENERATE = "python -c 'import secrets; print(secrets.token_urlsafe(32))'"
+
+
+def key_weakness(secret_key: str) -> str:
+    """Why ``secret_key`` cannot protect public links ("" when it can)."""
+    if secret_key in KNOWN_KEYS:
+        return "is a published example key: anyone can forge unsubscribe and confirmation links with it"
+    if len(secret_key) < MIN_KEY_LENGTH:
+        return f"is {len(secret_key)} characters long; at least {MIN_KEY_LENGTH} random characters are needed"
+    if len(set(secret_key)) < MIN_DISTINCT_CHARACTERS:
+        return (f"uses only {len(set(secret_key))} different characters; it is not random enough to be "
+                "guessed only with difficulty")
+    return ""
+
+
+def check_secret_key(secret_key: str, variable: str, *, local_demo: bool) -> None:
+    """Refuse a short, repetitive or published key unless nothing leaves the machine (the demo's outbox).
+
+    :raises ConfigError: naming the variable and saying how to generate a good key.
+    """
+    weakness = key_weakness(secret_key)
+    if weakness and not local_demo:
+        raise ConfigError(f"{variable} {weakness}",
+                          hint=f"generate one with: {GENERATE} (and use the same value for send, "
+                               "schedule run and serve)")

@@ -9,6 +9,7 @@ so an interrupted upgrade leaves the previous schema intact.
 from __future__ import annotations
 
 import logging
+import os
 import threading
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from pathlib import Path
@@ -33,8 +34,9 @@ MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 class Store:
     """The database of one project: an engine and a session factory. Pass it explicitly."""
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, *, guard: "FileGuard | None" = None) -> None:
         self.engine = engine
+        self.guard = guard
         self._sessions = sessionmaker(engine, expire_on_commit=False)
         # SQLite has one writer at a time, and a thread that finds the database locked sleeps
         # in its busy handler for milliseconds; taking turns on a lock inside the process
@@ -52,7 +54,10 @@ class Store:
             session = self._sessions()
             try:
                 yield session
+                opened = self.guard.opened_by(session) if self.guard and session.in_transaction() else None
                 session.commit()
+                if opened is not None and self.guard is not None:
+                    self.guard.committed(opened)
             except SQLAlchemyError as err:
                 session.rollback()
                 raise StoreError(f"the database refused an operation: {err.__class__.__name__}: "
@@ -65,6 +70,75 @@ class Store:
 
     def close(self) -> None:
         self.engine.dispose()
+
+
+class FileGuard:
+    """Keeps an SQLite store on the files it opened: a write never goes into a deleted or replaced file.
+
+    SQLite writes through its open handles after the database file or its ``-wal`` was deleted
+    or replaced (a restore over a running service, a careless cleanup, another process that
+    wrongly believed it was the last one): the writes land in a file nobody will read again,
+    and a web unsubscribe would be acknowledged and lost. Each connection remembers the files
+    (device, inode) it opened. A checkout that finds other files at those paths fails with a
+    :class:`StoreError` (the request gets an error, never a false "done"), and the pool closes
+    that connection, so the next one opens what is there now; a database file that is gone is
+    refused rather than recreated empty. A commit is checked the same way once it is done.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.wal = path.with_name(path.name + "-wal")
+
+    def _files(self) -> tuple[tuple[int, int], tuple[int, int] | None]:
+        try:
+            db = os.stat(self.path)
+        except FileNotFoundError:
+            raise StoreError(f"the database file {self.path} has disappeared while the store was open; nothing "
+                             "was written", hint="restore the file (or its backup) there, then restart the service") \
+                from None
+        try:
+            wal = os.stat(self.wal)
+        except FileNotFoundError:
+            return (db.st_dev, db.st_ino), None
+        return (db.st_dev, db.st_ino), (wal.st_dev, wal.st_ino)
+
+    def install(self, engine: Engine) -> None:
+        event.listen(engine, "do_connect", self._before_connect)
+        event.listen(engine, "connect", self._on_connect)
+        event.listen(engine, "checkout", self._on_checkout)
+
+    def _before_connect(self, _dialect: Any, _record: Any, _cargs: Any, _cparams: Any) -> None:
+        self._files()  # never let SQLite create an empty database where the real one was
+
+    def _on_connect(self, _dbapi_connection: Any, record: Any) -> None:
+        record.info["files"] = self._files()
+
+    def _on_checkout(self, _dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+        record.info["files"] = self.check(record.info.get("files"))
+
+    def check(self, opened: tuple[tuple[int, int], tuple[int, int] | None] | None
+              ) -> tuple[tuple[int, int], tuple[int, int] | None]:
+        """The files now at the paths; a :class:`StoreError` if they are not the ones ``opened``."""
+        now = self._files()
+        if opened is None:
+            return now
+        if now[0] != opened[0]:
+            raise StoreError(f"the database file {self.path} was replaced while the store was open; this operation "
+                             "was not recorded", hint="try again (the new file is opened); to restore a backup, "
+                                                      "stop the services first")
+        if opened[1] is not None and now[1] != opened[1]:
+            raise StoreError(f"the write-ahead log {self.wal} was deleted or replaced while the store was open; "
+                             "this operation was not recorded", hint="try again; make sure nothing deletes the "
+                                                                     "-wal and -shm files of a database in use")
+        return opened if opened[1] is not None else now
+
+    def opened_by(self, session: Session) -> Any:
+        """The files the session's connection opened (call before the commit)."""
+        return session.connection().connection.info.get("files")
+
+    def committed(self, opened: Any) -> None:
+        """Fail when the files that took the commit are no longer the ones at the paths."""
+        self.check(opened)
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -128,8 +202,12 @@ def open_store(url: str, root: Path) -> Store:
     except (ArgumentError, ImportError) as err:
         raise ConfigError(f"newsletter.toml: [store] url {url!r} cannot be used: {err}",
                           hint="for PostgreSQL install the driver: pip install 'psycopg[binary]'") from err
+    guard = None
     if engine.dialect.name == "sqlite":
         event.listen(engine, "connect", _sqlite_pragmas)
+        database = engine.url.database
+        if database and database != ":memory:" and not database.startswith("file:"):
+            guard = FileGuard(Path(database))
     try:
         migrate(engine)
     except OperationalError as err:
@@ -140,7 +218,10 @@ def open_store(url: str, root: Path) -> Store:
             raise StoreError(f"cannot open the store {url}: {err.orig}") from err
     except SQLAlchemyError as err:
         raise StoreError(f"cannot open the store {url}: {err}") from err
-    return Store(engine)
+    if guard is not None:
+        engine.dispose()  # the migration's connections predate the guard
+        guard.install(engine)  # after the migration, which creates the file of a new store
+    return Store(engine, guard=guard)
 
 
 def open_existing_store(url: str, root: Path) -> Store | None:

@@ -3,18 +3,23 @@
 - ``/u/TOKEN``: one-click unsubscribe. ``POST`` (RFC 8058: what Gmail sends, body
   ``List-Unsubscribe=One-Click``) unsubscribes at once, without cookies or redirects; ``GET``
   (a person's click, or a link scanner) only shows a page with one button, and changes nothing.
-- ``/subscribe``: double opt-in. The form records the request and mails a confirmation link;
-  only ``POST /confirm/TOKEN`` makes the address active. The answer is the same whether the
-  address was known or not. CSRF token, honeypot field, rate limit per client address.
+- ``/subscribe``: double opt-in. The form records the request and queues a confirmation mail
+  (sent by a background thread, see :mod:`newsletter.web.mailer`); only ``POST /confirm/TOKEN``
+  makes the address active. The answer, and the work done before it, are the same whether the
+  address was known or not. CSRF token, honeypot field, rate limit per client address, mails
+  limited per address and per unsubscribe link, first names short and without links.
 - ``/archive/``, ``/archive/DATE/``, ``/feed.xml``: the sent issues, written for the public;
   ``/archive/DATE/?cle=KEY`` opens an unsent issue for proofreaders (test copies link there).
 - ``/assets/DATE/HASH.png``: an issue's images under the hash of their bytes, from the moment
   the issue exists; never a link, never anything but a PNG, JPEG or GIF inside the issue folder.
 - ``/healthz``: for the operator's monitoring.
 
-Tokens are signed with ``NEWSLETTER_SECRET_KEY`` and bound to their purpose; confirmation
-tokens expire. Pages are Jinja2 templates with autoescaping; every error is a page, never a
-traceback. The service binds 127.0.0.1 by default and expects a reverse proxy at ``base_url``.
+Tokens are opaque (encrypted and authenticated with ``NEWSLETTER_SECRET_KEY``, see
+:mod:`newsletter.tokens`) and bound to their purpose; confirmation tokens expire. An unsubscribe
+is acknowledged only once committed; a database that fails gets a 503 page. Forwarded headers
+are believed only from ``[web] trusted_proxies`` proxies; links come from ``base_url``. Pages
+are Jinja2 templates with autoescaping; every error is a page, never a traceback. The service
+binds 127.0.0.1 by default and expects a reverse proxy at ``base_url``.
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ import re
 from datetime import date, datetime, timezone
 from pathlib import Path
 from typing import Any, Callable, Mapping
+from urllib.parse import urlsplit
 
 from flask import Flask, Response, abort, render_template, request, url_for
 from flask_limiter import Limiter
@@ -36,7 +42,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 from newsletter.config import Settings
 from newsletter.content.load import issue_folder
-from newsletter.errors import NewsletterError
+from newsletter.errors import NewsletterError, StoreError
 from newsletter.notify import send_notice
 from newsletter.publication import PROOF_PARAM, Image, ImageIndex, UnsafeFileError, is_proof_key, read_image
 from newsletter.store.database import Store
@@ -45,6 +51,7 @@ from newsletter.store.subscribers import (confirm_subscription, find_subscriber,
                                           request_subscription, unsubscribe)
 from newsletter.tokens import CONFIRM, UNSUBSCRIBE, make_timed_token, read_timed_token, read_token
 from newsletter.web.archive import WebVersions, atom_feed, published
+from newsletter.web.mailer import MailQueue, RateGate
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +59,9 @@ RESUBSCRIBE = "resubscribe"
 RESUBSCRIBE_SECONDS = 30 * 60  # how long the "I changed my mind" button works after unsubscribing
 _HASHED = re.compile(r"[0-9a-f]{32}\.(?:png|jpg|gif)")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+MAX_FIRST_NAME = 40
+#: What a first name may not hold: links, addresses, control and bidirectional characters.
+_NOT_A_NAME = re.compile(r"://|www\.|@|[\x00-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2066-\u2069]", re.I)
 
 Clock = Callable[[], datetime]
 
@@ -63,9 +73,35 @@ def mask(address: str) -> str:
     return f"{shown}@{domain}"
 
 
+def first_name_problem(name: str) -> str:
+    """Why the form's ``name`` (as typed) cannot be a first name ("" when it can)."""
+    if _NOT_A_NAME.search(name):
+        return "Le prénom ne peut contenir ni lien, ni adresse, ni caractère de contrôle."
+    if len(name.strip()) > MAX_FIRST_NAME:
+        return f"Le prénom doit faire au plus {MAX_FIRST_NAME} caractères."
+    return ""
+
+
+class _BasePath:
+    """Serve under the path of ``base_url`` (``/lettre``) whatever headers a client sends."""
+
+    def __init__(self, app: Any, prefix: str) -> None:
+        self.app, self.prefix = app, prefix
+
+    def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
+        environ["SCRIPT_NAME"] = self.prefix
+        path = environ.get("PATH_INFO", "")
+        if path == self.prefix or path.startswith(self.prefix + "/"):
+            environ["PATH_INFO"] = path[len(self.prefix):]  # a proxy that forwards the prefix as is
+        return self.app(environ, start_response)
+
+
 def create_app(settings: Settings, store: Store, secret_key: str, *, environ: Mapping[str, str] | None = None,
-               clock: Clock | None = None) -> Flask:
-    """The WSGI application. ``environ`` holds the transport's secrets (default: the process environment)."""
+               clock: Clock | None = None, mail_queue: MailQueue | None = None) -> Flask:
+    """The WSGI application. ``environ`` holds the transport's secrets (default: the process environment).
+
+    :param mail_queue: where confirmation mails wait for the background thread (tests pass one not started).
+    """
     now: Clock = clock or (lambda: datetime.now(timezone.utc))
     nl = settings.newsletter
     app = Flask(__name__, template_folder=str(Path(__file__).with_name("templates")))
@@ -80,14 +116,22 @@ def create_app(settings: Settings, store: Store, secret_key: str, *, environ: Ma
         WTF_CSRF_TIME_LIMIT=6 * 3600,
         WTF_CSRF_SSL_STRICT=False,  # the Origin/Referer check breaks behind some proxies; the token suffices
     )
+    # Links are built from base_url, never from X-Forwarded-Host/-Prefix; the client address and
+    # scheme are taken from exactly ``trusted_proxies`` hops of X-Forwarded-For/-Proto (none by default).
+    prefix = urlsplit(nl.base_url).path.rstrip("/")
+    if prefix:
+        app.wsgi_app = _BasePath(app.wsgi_app, prefix)  # type: ignore[method-assign]
     if settings.web.trusted_proxies:
         n = settings.web.trusted_proxies
-        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=n, x_prefix=n)  # type: ignore[method-assign]
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=0, x_prefix=0)  # type: ignore[method-assign]
     csrf = CSRFProtect(app)
     limiter = Limiter(get_remote_address, app=app, storage_uri="memory://", default_limits=[],
                       headers_enabled=True)
     versions = WebVersions(settings)
     images = ImageIndex()
+    mails = mail_queue or MailQueue()
+    app.extensions["newsletter.mail_queue"] = mails
+    mail_gate = RateGate(settings.web.confirm_mail_limit)
     lang = nl.locale.split("_")[0]
     confirm_seconds = settings.web.confirm_hours * 3600
 
@@ -137,15 +181,22 @@ def create_app(settings: Settings, store: Store, secret_key: str, *, environ: Ma
     def unsubscribe_now(token: str) -> Response:
         address = unsubscribe_address(token)
         try:
-            unsubscribe(store, address, now=now())
+            unsubscribe(store, address, now=now())  # committed when it returns
+        except StoreError:
+            raise  # never say "done" for a change the database did not keep: a 503 page
         except NewsletterError:
             pass  # not (or no longer) in the list: the answer is the same
         log.info("unsubscribed %s", mask(address))
         undo = make_timed_token(secret_key, RESUBSCRIBE, address)
         return page("unsubscribe.html", masked=mask(address), done=True, undo=undo)
 
+    def token_key() -> str:
+        return "token:" + hashlib.sha256(str((request.view_args or {}).get("token", "")).encode()).hexdigest()
+
     @app.post("/u/<token>/resubscribe")
     @csrf.exempt  # the signed, short-lived ``undo`` token does the CSRF token's job without a cookie
+    @limiter.limit(settings.web.subscribe_limit)
+    @limiter.limit(settings.web.confirm_mail_limit, key_func=token_key)
     def resubscribe(token: str) -> Response:
         address = unsubscribe_address(token)
         payload, problem = read_timed_token(secret_key, RESUBSCRIBE, request.form.get("undo", ""),
@@ -153,34 +204,44 @@ def create_app(settings: Settings, store: Store, secret_key: str, *, environ: Ma
         if payload != address:
             return message("Lien expiré", "Ce bouton n'est plus valable. Vous pouvez vous réabonner avec le "
                            "formulaire d'inscription.", 400, link=url_for("subscribe_form"))
-        person = find_subscriber(store, address)
-        mail_confirmation(address, person.first_name if person else "")
+        mails.submit(address)
         return message("Vérifiez votre boîte de réception",
                        "Nous venons de vous envoyer un lien de confirmation : cliquez dessus pour vous réabonner.")
 
     # -- subscribe and confirm -----------------------------------------------------------------
 
-    def mail_confirmation(address: str, first_name: str) -> None:
-        token = make_timed_token(secret_key, CONFIRM, [address, first_name])
+    def mail_confirmation(address: str) -> None:
+        """The background thread's job: one confirmation mail, unless active already or over the limit."""
+        person = find_subscriber(store, address)
+        if person is None or person.status == SubscriberStatus.ACTIVE.value:
+            return
+        if not mail_gate.allow("confirm-mail", address):
+            log.warning("no confirmation mail for %s: [web] confirm_mail_limit reached", mask(address))
+            return
+        token = make_timed_token(secret_key, CONFIRM, address)
         link = f"{nl.base_url}/confirm/{token}"
         hours = settings.web.confirm_hours
-        body = (f"Bonjour{' ' + first_name if first_name else ''},\n\n"
+        # No first name here: it is whatever a stranger typed, and this mail goes to any address.
+        body = (f"Bonjour,\n\n"
                 f"Pour recevoir « {nl.name} », confirmez votre adresse en ouvrant ce lien "
                 f"(valable {hours} heures) :\n\n{link}\n\n"
                 "Si vous n'avez rien demandé, ignorez ce message : vous ne recevrez rien.\n\n"
                 f"{nl.sender_name}\n{nl.postal_address}\n")
-        html_body = render_template("confirm_mail.html", first_name=first_name, link=link, hours=hours)
+        with app.app_context():
+            html_body = render_template("confirm_mail.html", link=link, hours=hours)
         error = send_notice(settings, address, f"Confirmez votre inscription à {nl.name}", body, html=html_body,
                             environ=environ)
         if error:
             log.error("the confirmation for %s could not be sent: %s", mask(address), error)
+
+    mails.bind(mail_confirmation)
 
     @app.get("/subscribe")
     def subscribe_form() -> Response:
         # A form embedded on another site sends its fields here by GET: they are shown, pre-filled,
         # for the person to submit with this site's CSRF token.
         email = request.args.get("email", "").strip()[:320]
-        first_name = " ".join(_CONTROL.sub(" ", request.args.get("first_name", "")).split())[:100]
+        first_name = " ".join(_CONTROL.sub(" ", request.args.get("first_name", "")).split())[:MAX_FIRST_NAME]
         return page("subscribe.html", error="", email=email, first_name=first_name)
 
     @app.post("/subscribe")
@@ -188,18 +249,22 @@ def create_app(settings: Settings, store: Store, secret_key: str, *, environ: Ma
     def subscribe() -> Response:
         form = request.form
         email = form.get("email", "").strip()[:320]
-        first_name = " ".join(_CONTROL.sub(" ", form.get("first_name", "")).split())[:100]
+        typed = form.get("first_name", "")[:1000]
+        first_name = " ".join(_CONTROL.sub(" ", typed).split())
         if form.get("website"):  # the honeypot: people never see this field, robots fill it
             log.info("subscription refused: honeypot filled")
             return thanks()
+        problem = first_name_problem(typed)
+        if problem:
+            return page("subscribe.html", 400, error=problem, email=email, first_name=first_name[:MAX_FIRST_NAME])
         try:
             address = normalize_address(email)
         except NewsletterError:
             return page("subscribe.html", 400, error="Cette adresse n'est pas valide : vérifiez-la.",
                         email=email, first_name=first_name)
-        status = request_subscription(store, address, now=now(), first_name=first_name, ip=client_ip())
-        if status != SubscriberStatus.ACTIVE.value:
-            mail_confirmation(address, first_name)
+        # The same two steps for every address: one statement, one queued job (see the module docstring).
+        request_subscription(store, address, now=now(), first_name=first_name, ip=client_ip())
+        mails.submit(address)
         return thanks()
 
     def thanks() -> Response:
@@ -208,24 +273,27 @@ def create_app(settings: Settings, store: Store, secret_key: str, *, environ: Ma
                        "Si l'adresse est valide, vous allez recevoir un message avec un lien de confirmation. "
                        "Votre inscription ne sera effective qu'après avoir cliqué sur ce lien.")
 
-    def confirmation(token: str) -> tuple[str, str]:
+    def confirmation(token: str) -> str:
+        """The address of a valid confirmation token (the pending request's data is in the store)."""
         payload, problem = read_timed_token(secret_key, CONFIRM, token, max_age=confirm_seconds)
         if problem == "expired":
             abort(400, description="expired")
-        if not (isinstance(payload, list) and len(payload) == 2 and all(isinstance(p, str) for p in payload)):
+        if isinstance(payload, list) and len(payload) == 2 and all(isinstance(p, str) for p in payload):
+            payload = payload[0]  # a link mailed before opaque tokens: [address, first name]
+        if not isinstance(payload, str):
             abort(400, description="bad-token")
-        return payload[0], payload[1]
+        return payload
 
     @app.get("/confirm/<token>")
     def confirm_page(token: str) -> Response:
-        address, _ = confirmation(token)
+        address = confirmation(token)
         return page("confirm.html", masked=mask(address))
 
     @app.post("/confirm/<token>")
     @csrf.exempt
     def confirm(token: str) -> Response:
-        address, first_name = confirmation(token)
-        confirm_subscription(store, address, now=now(), first_name=first_name, ip=client_ip())
+        address = confirmation(token)
+        confirm_subscription(store, address, now=now(), ip=client_ip())
         log.info("subscription confirmed for %s", mask(address))
         return message("Inscription confirmée", f"C'est fait : vous recevrez « {nl.name} » à l'adresse "
                        f"{mask(address)}.", link=url_for("archive"))
@@ -332,6 +400,14 @@ def create_app(settings: Settings, store: Store, secret_key: str, *, environ: Ma
         for name in ("Retry-After", "Allow"):
             if err.get_response().headers.get(name):
                 response.headers[name] = err.get_response().headers[name]
+        return response
+
+    @app.errorhandler(StoreError)
+    def store_error(err: StoreError) -> Response:
+        log.error("the database failed on %s %s: %s", request.method, request.path, err)
+        response = message("Service indisponible", "Votre demande n'a pas pu être enregistrée. Réessayez dans "
+                           "quelques minutes.", 503)
+        response.headers["Retry-After"] = "60"
         return response
 
     @app.errorhandler(Exception)

@@ -97,3 +97,15 @@ def test_an_alert_is_claimed_by_one_process_only(pg_store: Store) -> None:
     assert sorted(won) == [False] * 5 + [True]
     forget_alert(pg_store, DAY, "not_ready:missing")  # not sent after all: the next attempt may send it
     assert claim_alert(pg_store, DAY, "not_ready:missing", NOW)
+
+
+def test_a_web_request_leaves_a_known_address_as_it_is_on_postgresql(pg_store: Store) -> None:
+    from newsletter.store.subscribers import find_subscriber, request_subscription
+
+    add_subscriber(pg_store, "parti@example.org", now=NOW, first_name="Paul")
+    unsubscribe(pg_store, "parti@example.org", now=NOW)
+    for address in ("parti@example.org", "nouveau@example.org", "nouveau@example.org"):
+        request_subscription(pg_store, address, now=NOW, first_name="Intrus")
+    left, new = find_subscriber(pg_store, "parti@example.org"), find_subscriber(pg_store, "nouveau@example.org")
+    assert left and left.status == "unsubscribed" and left.first_name == "Paul"
+    assert new and new.status == "pending" and new.first_name == "Intrus"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 import re
+import socket
 import threading
 import time
 from datetime import datetime, timezone
@@ -13,18 +14,24 @@ from xml.etree import ElementTree as ET
 
 import pytest
 import requests
+from itsdangerous import URLSafeSerializer
+from sqlalchemy import event
 
 from newsletter.audience.csv_reader import CandidateRow
 from newsletter.config import Settings, load_settings
 from newsletter.dispatch import send_issue
 from newsletter.store.database import Store
-from newsletter.store.subscribers import add_subscriber, find_subscriber, import_rows
+from newsletter.store.subscribers import add_subscriber, find_subscriber, import_rows, request_subscription
 from newsletter.tokens import CONFIRM, UNSUBSCRIBE, make_timed_token, make_token
 from newsletter.web.app import create_app
+from newsletter.web.mailer import MailQueue
+from newsletter.web.server import create_server
 from tests.conftest import DAY, REPO, SECRET
 from tests.render.test_browser import CHROMIUM, CHROMIUM_ARGS
 from tests.sink import Sink
+from tests.store.test_database import break_files, status_in_the_live_file
 from tests.test_dispatch import smtp_config
+from tests.test_tokens import readable_parts
 
 NOW = datetime(2026, 11, 24, 6, 0, tzinfo=timezone.utc)
 ARTIFACTS = REPO / "test-artifacts"
@@ -33,13 +40,10 @@ ARTIFACTS = REPO / "test-artifacts"
 class Service:
     """The app under waitress on a free port, in a thread."""
 
-    def __init__(self, settings: Settings, store: Store) -> None:
-        import waitress
-
-        self.app = create_app(settings, store, SECRET)
+    def __init__(self, settings: Settings, store: Store, mail_queue: MailQueue | None = None) -> None:
+        self.app = create_app(settings, store, SECRET, mail_queue=mail_queue)
         self.app.config["SESSION_COOKIE_SECURE"] = False  # plain http here; the https proxy is not in the test
-        self.server: Any = waitress.create_server(self.app, host="127.0.0.1", port=0, threads=4,
-                                                  clear_untrusted_proxy_headers=False)
+        self.server: Any = create_server(self.app, settings, host="127.0.0.1", port=0, threads=4)
         self.url = f"http://127.0.0.1:{self.server.effective_port}"
         self.thread = threading.Thread(target=self.server.run, daemon=True)
 
@@ -48,6 +52,9 @@ class Service:
         return self
 
     def __exit__(self, *exc: object) -> None:
+        for channel in list(self.server._map.values()):  # kept-alive client connections would hold the loop
+            channel.will_close = True
+        self.server.trigger.pull_trigger()
         self.server.close()
         self.thread.join(timeout=10)
 
@@ -240,6 +247,217 @@ def test_unsubscribing_offers_to_come_back_through_a_confirmation(service: Servi
     wait_for_mail(sink, 1)
     assert requests.post(service.url + confirm_link(sink)).status_code == 200
     assert status_of(store, "hesite@example.org") == "active"
+
+
+# -- abuse and faults (issue 12) -----------------------------------------------------------
+
+
+def mail_queue(service: Service) -> MailQueue:
+    queue: MailQueue = service.app.extensions["newsletter.mail_queue"]
+    return queue
+
+
+@pytest.mark.parametrize("fault", ["wal deleted", "file replaced", "file deleted"])
+def test_an_unsubscribe_is_acknowledged_only_once_committed_to_the_live_database(
+        service: Service, store: Store, project: Path, fault: str) -> None:
+    add_subscriber(store, "lea@example.org", now=NOW)
+    url = f"{service.url}/u/{make_token(SECRET, UNSUBSCRIBE, 'lea@example.org')}"
+    assert requests.get(url).status_code == 200  # the server now holds connections to the files
+    break_files(project, fault)
+    answers = []
+    for _ in range(6):  # the person tries again, as the error page says; stale pooled connections fail one by one
+        answers.append(requests.post(url))
+        if answers[-1].status_code == 200:
+            break
+    assert answers[0].status_code == 503 and answers[0].headers["Retry-After"]
+    for refused in [a for a in answers if a.status_code != 200]:
+        assert refused.status_code == 503 and "désinscrit" not in refused.text and "Réessayez" in refused.text
+    if fault == "file deleted":
+        assert answers[-1].status_code == 503 and not (project / "state" / "newsletter.db").exists()
+        assert requests.get(f"{service.url}/healthz").status_code == 503
+    else:  # acknowledged at last, and then it is in the file every other process reads
+        assert answers[-1].status_code == 200 and "désinscrit" in answers[-1].text
+        assert status_in_the_live_file(project, "lea@example.org") == "unsubscribed"
+
+
+def test_links_and_pages_carry_neither_the_address_nor_the_name(service: Service, store: Store,
+                                                                sink: Sink) -> None:
+    session = requests.Session()
+    subscribe(session, service.url, "camille.martin@example.org", first_name="Zoéline")
+    wait_for_mail(sink, 1)
+    link = confirm_link(sink)
+    assert requests.post(service.url + link).status_code == 200
+    person = find_subscriber(store, "camille.martin@example.org")
+    assert person and person.status == "active" and person.first_name == "Zoéline"  # from the store
+    unsubscribe_page = requests.post(f"{service.url}/u/{make_token(SECRET, UNSUBSCRIBE, person.email)}")
+    undo = re.search(r'name="undo" value="([^"]+)"', unsubscribe_page.text).group(1)  # type: ignore[union-attr]
+    for token in (link.rsplit("/", 1)[1], undo, make_token(SECRET, UNSUBSCRIBE, person.email)):
+        seen = readable_parts(token)
+        for private in ("camille", "martin", "example.org", "Zoéline".encode().decode("latin-1")):
+            assert private not in seen, (private, token)
+
+
+def test_an_unsubscribe_link_in_an_issue_sent_before_opaque_tokens_still_works(service: Service,
+                                                                               store: Store) -> None:
+    add_subscriber(store, "ancien@example.org", now=NOW)
+    old = URLSafeSerializer(SECRET, salt="newsletter.unsubscribe").dumps("ancien@example.org")
+    page = requests.get(f"{service.url}/u/{old}")
+    assert page.status_code == 200 and "a****n@example.org" in page.text
+    assert requests.post(f"{service.url}/u/{old}").status_code == 200
+    assert status_of(store, "ancien@example.org") == "unsubscribed"
+
+
+def test_subscribing_does_the_same_work_whatever_the_address(project: Path, store: Store, sink: Sink) -> None:
+    add_subscriber(store, "deja@example.org", now=NOW)
+    add_subscriber(store, "parti@example.org", now=NOW)
+    requests_made = {"parti@example.org"}
+    request_subscription(store, "attente@example.org", now=NOW)
+    queue = MailQueue(start=False)  # the background sender waits, so nothing can be sent inside a request
+    statements: list[str] = []
+    event.listen(store.engine, "before_cursor_execute", lambda conn, cursor, sql, *rest: statements.append(sql))
+    with Service(web_settings(project, sink, subscribe_limit="100 per minute"), store, queue) as service:
+        for address in requests_made:
+            requests.post(f"{service.url}/u/{make_token(SECRET, UNSUBSCRIBE, address)}")
+        work = {}
+        for address in ("deja@example.org", "parti@example.org", "attente@example.org", "inconnu@example.org"):
+            session = requests.Session()
+            token = csrf(session, service.url)
+            statements.clear()
+            queued = queue.pending()
+            answer = session.post(f"{service.url}/subscribe", data={"csrf_token": token, "email": address,
+                                                                    "first_name": "Léa"})
+            work[address] = (answer.status_code, answer.text, tuple(statements), queue.pending() - queued)
+        assert len(set(work.values())) == 1, work  # same answer, same SQL, one queued job: nothing to time
+        assert work["deja@example.org"][3] == 1 and sink.recorder.messages == []
+        queue.start()
+        queue.join()
+    assert sorted(m["To"] for m in sink.recorder.messages) == ["attente@example.org", "inconnu@example.org",
+                                                              "parti@example.org"]  # not the active one
+    assert status_of(store, "parti@example.org") == "unsubscribed"  # until they confirm
+
+
+def raw_exchange(url: str, request: bytes, timeout: float = 5) -> bytes:
+    """Send ``request`` as is and return the first bytes of the answer (a timeout if none comes)."""
+    host, port = url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=timeout) as sock:
+        sock.sendall(request)
+        return sock.recv(4096)
+
+
+def test_an_oversized_body_is_refused_from_its_length_without_being_read(service: Service) -> None:
+    head = (b"POST /subscribe HTTP/1.1\r\nHost: news.example.org\r\n"
+            b"Content-Type: application/x-www-form-urlencoded\r\nContent-Length: 1000000000\r\n\r\n")
+    assert raw_exchange(service.url, head).startswith(b"HTTP/1.1 413")  # no byte of the body was sent
+    many_headers = b"GET /healthz HTTP/1.1\r\nHost: x\r\n" + b"X-Pad: " + b"a" * 40_000 + b"\r\n\r\n"
+    assert raw_exchange(service.url, many_headers).split(b"\r\n")[0].endswith(b" 431 Request Header Fields Too Large")
+    small = requests.post(f"{service.url}/subscribe", data=b"x" * 30_000)  # under the server's limit: Flask's 413 page
+    assert small.status_code == 413 and "Requête trop grande" in small.text
+
+
+def test_idle_connections_do_not_lock_visitors_out(service: Service) -> None:
+    host, port = service.url.removeprefix("http://").split(":")
+    idle = [socket.create_connection((host, int(port))) for _ in range(150)]  # waitress's default limit is 100
+    try:
+        assert requests.get(f"{service.url}/healthz", timeout=5).status_code == 200
+    finally:
+        for sock in idle:
+            sock.close()
+
+
+def test_beyond_the_connection_limit_idle_connections_are_dropped_after_the_channel_timeout(
+        project: Path, store: Store, sink: Sink) -> None:
+    settings = web_settings(project, sink, connection_limit=10, channel_timeout=1)
+    with Service(settings, store) as service:
+        host, port = service.url.removeprefix("http://").split(":")
+        idle = [socket.create_connection((host, int(port)), timeout=10) for _ in range(30)]
+        try:
+            assert requests.get(f"{service.url}/healthz", timeout=15).status_code == 200  # bounded wait
+            assert idle[0].recv(1) == b""  # the server closed the idle one
+        finally:
+            for sock in idle:
+                sock.close()
+
+
+def test_forwarded_headers_from_clients_are_ignored_unless_proxies_are_configured(project: Path, store: Store,
+                                                                                   sink: Sink) -> None:
+    with Service(web_settings(project, sink, subscribe_limit="3 per minute"), store) as service:
+        codes = []
+        for i in range(4):  # a direct client rotating X-Forwarded-For is still one client
+            session = requests.Session()
+            token = csrf(session, service.url)
+            codes.append(session.post(f"{service.url}/subscribe", headers={"X-Forwarded-For": f"203.0.113.{i}"},
+                                      data={"csrf_token": token, "email": f"r{i}@example.org"}).status_code)
+        assert codes == [200, 200, 200, 429]
+        page = requests.get(f"{service.url}/subscribe", headers={"X-Forwarded-Prefix": "/piege",
+                                                                 "X-Forwarded-Host": "piege.example"})
+        assert 'action="/subscribe"' in page.text and "piege" not in page.text
+
+
+def test_a_configured_proxy_is_believed_for_its_own_hop_only(project: Path, store: Store, sink: Sink) -> None:
+    settings = web_settings(project, sink, subscribe_limit="3 per minute", trusted_proxies=1)
+    with Service(settings, store) as service:
+        def post(forwarded_for: str) -> int:
+            session = requests.Session()
+            token = csrf(session, service.url)
+            return session.post(f"{service.url}/subscribe", headers={"X-Forwarded-For": forwarded_for},
+                                data={"csrf_token": token, "email": "x@example.org"}).status_code
+
+        # The proxy appends the address it saw; what the client put before it is not believed.
+        assert [post(f"10.0.0.{i}, 198.51.100.7") for i in range(4)] == [200, 200, 200, 429]
+        assert post("198.51.100.8") == 200  # another visitor behind the same proxy
+        page = requests.get(f"{service.url}/subscribe", headers={"X-Forwarded-Prefix": "/piege"})
+        assert 'action="/subscribe"' in page.text and "piege" not in page.text
+
+
+def test_under_a_path_the_prefix_comes_from_base_url(project: Path, store: Store, sink: Sink) -> None:
+    web_settings(project, sink)
+    config = project / "newsletter.toml"
+    config.write_text(config.read_text(encoding="utf-8").replace('base_url = "https://news.example.org"',
+                                                                 'base_url = "https://example.org/lettre"'),
+                      encoding="utf-8")
+    settings = load_settings(project)
+    with Service(settings, store) as service:
+        for path in ("/subscribe", "/lettre/subscribe"):  # a proxy that strips the prefix, and one that does not
+            page = requests.get(service.url + path, headers={"X-Forwarded-Prefix": "/piege"})
+            assert page.status_code == 200 and 'action="/lettre/subscribe"' in page.text and "piege" not in page.text
+
+
+@pytest.mark.parametrize("name", ["Bonjour. Your account is locked: visit https://piege.example",
+                                  "www.piege.example", "moi@piege.example", "Jo\r\nBcc: x@piege.example",
+                                  "Jo\u202egnp.exe", "L" * 41])
+def test_a_first_name_with_a_link_or_too_long_is_refused(project: Path, store: Store, sink: Sink,
+                                                         name: str) -> None:
+    with Service(web_settings(project, sink), store) as service:
+        answer = subscribe(requests.Session(), service.url, "cible@example.org", first_name=name)
+        assert answer.status_code == 400 and "prénom" in answer.text.lower()
+        mail_queue(service).join()
+    assert status_of(store, "cible@example.org") is None and sink.recorder.messages == []
+
+
+def test_the_confirmation_mail_does_not_repeat_the_first_name(service: Service, store: Store, sink: Sink) -> None:
+    subscribe(requests.Session(), service.url, "cible@example.org", first_name="Marie-Hélène Durand")
+    wait_for_mail(sink, 1)
+    mail = sink.recorder.messages[0]
+    for part in ("plain", "html"):
+        body = mail.get_body((part,)).get_content()
+        assert "Bonjour," in body and "Marie" not in body and "Durand" not in body
+    assert find_subscriber(store, "cible@example.org").first_name == "Marie-Hélène Durand"  # type: ignore[union-attr]
+
+
+def test_confirmation_mails_are_limited_per_address_and_per_unsubscribe_link(project: Path, store: Store,
+                                                                             sink: Sink) -> None:
+    settings = web_settings(project, sink, subscribe_limit="100 per minute", confirm_mail_limit="3 per hour")
+    with Service(settings, store) as service:
+        for _ in range(6):  # from as many clients as wanted: the limit is on the address
+            assert subscribe(requests.Session(), service.url, "cible@example.org").status_code == 200
+        add_subscriber(store, "hesite@example.org", now=NOW)
+        url = f"{service.url}/u/{make_token(SECRET, UNSUBSCRIBE, 'hesite@example.org')}"
+        undo = re.search(r'name="undo" value="([^"]+)"', requests.post(url).text).group(1)  # type: ignore[union-attr]
+        codes = [requests.post(f"{url}/resubscribe", data={"undo": undo}).status_code for _ in range(10)]
+        assert codes == [200] * 3 + [429] * 7
+        mail_queue(service).join()
+    sent = [m["To"] for m in sink.recorder.messages]
+    assert sent.count("cible@example.org") == 3 and sent.count("hesite@example.org") == 3
 
 
 # -- archive, feed, health ----------------------------------------------------------------

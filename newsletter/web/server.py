@@ -1,0 +1,40 @@
+"""The HTTP server around the Flask app: waitress with limits a public service needs.
+
+waitress's defaults suit an intranet: it buffers request bodies up to 1 GB before the
+application sees them, keeps 100 connections at most and an idle one for 120 s, so a hundred
+idle sockets made the service unreachable. Here a body over ``[web] max_request_body_size`` is
+refused from its ``Content-Length`` (or once a chunked body passes it) without being buffered,
+headers are capped, an idle or stalled connection is dropped after ``channel_timeout`` seconds
+(checked as often), and ``connection_limit`` connections are served at once (poll(), so the
+count is not capped by select()'s 1,024 descriptors). The reverse proxy still buffers requests.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from newsletter.config import Settings
+
+
+def server_options(settings: Settings) -> dict[str, Any]:
+    """waitress's adjustments for ``[web]``."""
+    web = settings.web
+    return {
+        "max_request_body_size": web.max_request_body_size,
+        "max_request_header_size": web.max_request_header_size,
+        "connection_limit": web.connection_limit,
+        "channel_timeout": web.channel_timeout,
+        "cleanup_interval": max(1, min(30, web.channel_timeout // 2)),
+        "inbuf_overflow": min(web.max_request_body_size, 512 * 1024),
+        "asyncore_use_poll": True,
+        "ident": "newsletter",
+        # Forwarded headers are the app's business ([web] trusted_proxies, see newsletter.web.app).
+        "clear_untrusted_proxy_headers": False,
+    }
+
+
+def create_server(app: Any, settings: Settings, *, host: str, port: int, threads: int) -> Any:
+    """A waitress server bound to ``host:port`` (port 0: a free one), not yet running (call ``.run()``)."""
+    import waitress
+
+    return waitress.create_server(app, host=host, port=port, threads=threads, **server_options(settings))
