@@ -3,10 +3,10 @@
 A token is the address (or a small JSON payload) encrypted and authenticated with keys derived
 from ``NEWSLETTER_SECRET_KEY`` and the token's purpose, so a token made for one purpose never
 opens for another, and nothing in it (address, name) can be read by whoever sees the URL: a
-proxy log, a link scanner, a forwarded mail. The construction is a deterministic SIV: the IV is
-an HMAC-SHA256 of the padded plaintext, the keystream is HMAC-SHA256 of the IV and a counter,
-and opening recomputes the IV and compares it in constant time. The same address always gives
-the same unsubscribe token, at the cost of three HMACs (no database write per recipient).
+proxy log, a link scanner, a forwarded mail. The cipher is AES-SIV (RFC 5297, from the
+``cryptography`` package): deterministic authenticated encryption, so the same address always
+gives the same unsubscribe token, for under a microsecond and no database write per recipient.
+Plaintexts are padded to 32-byte blocks so that a token's length says little about the address.
 
 Links in issues sent before this format (itsdangerous: base64 JSON, a dot, a signature) keep
 working: a token with a dot is read the old way.
@@ -16,14 +16,15 @@ from __future__ import annotations
 
 import base64
 import binascii
-import hashlib
-import hmac
 import json
-import math
 import time
 from functools import lru_cache
 from typing import Any
 
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.ciphers.aead import AESSIV
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from itsdangerous import BadSignature, SignatureExpired, URLSafeSerializer, URLSafeTimedSerializer
 
 from newsletter.errors import ConfigError
@@ -31,34 +32,23 @@ from newsletter.errors import ConfigError
 UNSUBSCRIBE = "unsubscribe"
 CONFIRM = "confirm"
 
-_IV = 16  # bytes of the synthetic IV that is also the authentication tag
+_IV = 16  # bytes of AES-SIV's synthetic IV, which is also its authentication tag
 _BLOCK = 32  # plaintexts are padded to a multiple of this, so the length says little about the address
 _PREFIX = "n"  # new-format tokens start with this; old ones hold a dot
 
 
 @lru_cache(maxsize=64)
-def _keys(secret_key: str, purpose: str) -> tuple[bytes, bytes]:
-    """The MAC and encryption keys of one purpose, derived once per process."""
-    root = hashlib.sha256(f"newsletter.tokens.v2\0{secret_key}".encode()).digest()
-    return (hmac.digest(root, f"mac\0{purpose}".encode(), "sha256"),
-            hmac.digest(root, f"enc\0{purpose}".encode(), "sha256"))
-
-
-def _keystream(key: bytes, iv: bytes, length: int) -> bytes:
-    blocks = (hmac.digest(key, iv + i.to_bytes(4, "big"), "sha256") for i in range(math.ceil(length / 32)))
-    return b"".join(blocks)[:length]
-
-
-def _xor(data: bytes, stream: bytes) -> bytes:
-    return (int.from_bytes(data, "big") ^ int.from_bytes(stream, "big")).to_bytes(len(data), "big")
+def _cipher(secret_key: str, purpose: str) -> AESSIV:
+    """The AES-256-SIV cipher of one purpose, its key derived (HKDF-SHA256) once per process."""
+    key = HKDF(algorithm=hashes.SHA256(), length=64, salt=None,
+               info=f"newsletter.tokens.v2\0{purpose}".encode()).derive(secret_key.encode("utf-8"))
+    return AESSIV(key)
 
 
 def seal(secret_key: str, purpose: str, data: bytes) -> str:
     """Encrypt and authenticate ``data`` (which must not end with NUL bytes) into a URL-safe token."""
-    mac_key, enc_key = _keys(secret_key, purpose)
     padded = data + b"\0" * (-len(data) % _BLOCK or (0 if data else _BLOCK))
-    iv = hmac.digest(mac_key, padded, "sha256")[:_IV]
-    sealed = iv + _xor(padded, _keystream(enc_key, iv, len(padded)))
+    sealed = _cipher(secret_key, purpose).encrypt(padded, None)
     return _PREFIX + base64.urlsafe_b64encode(sealed).decode("ascii").rstrip("=")
 
 
@@ -72,10 +62,9 @@ def unseal(secret_key: str, purpose: str, token: str) -> bytes | None:
         return None
     if len(raw) <= _IV or (len(raw) - _IV) % _BLOCK:
         return None
-    mac_key, enc_key = _keys(secret_key, purpose)
-    iv, body = raw[:_IV], raw[_IV:]
-    padded = _xor(body, _keystream(enc_key, iv, len(body)))
-    if not hmac.compare_digest(iv, hmac.digest(mac_key, padded, "sha256")[:_IV]):
+    try:
+        padded = _cipher(secret_key, purpose).decrypt(raw, None)
+    except InvalidTag:
         return None
     return padded.rstrip(b"\0")
 
