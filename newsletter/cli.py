@@ -515,11 +515,11 @@ def send(project: Project, day: date | None, test_addresses: tuple[str, ...], dr
             raise DeliveryError("some test messages were not sent")
         return
     folder = issue_folder(settings.issues_dir, day)
+    key = project.secret_key()  # a configuration error (exit 2) comes before the approval's refusal
     approval = approval_state(folder)
     required = settings.schedule.require_approval and folder.is_dir()  # a missing issue is reported as such
     if required and not approval.current and override is None and not dry_run:
         raise refusal(approval, day.isoformat())
-    key = project.secret_key()
     if dry_run:
         preview = _refused_by_content(settings, lambda: plan(settings, project.store, day, secret_key=key,
                                                               limit=limit))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import email
 import email.policy
+import os
 from pathlib import Path
 from typing import Callable
 
@@ -12,7 +13,7 @@ import pytest
 from click.testing import CliRunner
 
 from newsletter.cli import cli, main
-from tests.conftest import DAY, item_text, write
+from tests.conftest import DAY, SECRET, item_text, write
 
 
 def run(project: Path, *args: str) -> tuple[int, str]:
@@ -176,6 +177,10 @@ def _nothing(project: Path) -> None:
     pass
 
 
+def _no_key(project: Path) -> None:
+    del os.environ["NEWSLETTER_SECRET_KEY"]  # set by the test through monkeypatch, which puts it back
+
+
 D = DAY.isoformat()
 ERROR_PATHS = [
     # usage: a bad argument, option or file named on the command line
@@ -201,7 +206,7 @@ ERROR_PATHS = [
     ("new over an issue", _nothing, ["new", D], 2, "nothing was written"),
     ("init over a project", _nothing, ["init", "."], 2, "nothing was written"),
     # configuration: newsletter.toml, templates, the environment
-    ("no secret key", _nothing, ["send", D, "--without-approval", "test"], 2, "NEWSLETTER_SECRET_KEY is not set"),
+    ("no secret key", _no_key, ["send", D, "--without-approval", "test"], 2, "NEWSLETTER_SECRET_KEY is not set"),
     ("broken toml", _bad_toml, ["check", D], 2, "newsletter.toml"),
     ("bad cron", _bad_cron, ["schedule", "show"], 2, "[schedule] cron '0 25 * * *' is not valid"),
     ("template syntax: check", _broken_template, ["check", D], 2, "template syntax error"),
@@ -224,6 +229,7 @@ ERROR_PATHS = [
 def test_every_error_path_exits_as_the_readme_says(project: Path, monkeypatch: pytest.MonkeyPatch,
                                                    capsys: pytest.CaptureFixture[str], setup: Callable[[Path], None],
                                                    args: list[str], code: int, message: str) -> None:
+    monkeypatch.setenv("NEWSLETTER_SECRET_KEY", SECRET)
     setup(project)
     monkeypatch.chdir(project)
     assert main(["--project", str(project), *args]) == code

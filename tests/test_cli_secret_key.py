@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from newsletter.approval import approve
 from newsletter.cli import main
 from newsletter.store.database import Store
 from newsletter.store.subscribers import add_subscriber
@@ -52,6 +53,7 @@ def test_the_demo_key_still_works_with_the_local_outbox(project: Path, store: St
                                                        monkeypatch: pytest.MonkeyPatch,
                                                        capsys: pytest.CaptureFixture[str]) -> None:
     add_subscriber(store, "lea@example.org", now=NOW)
+    approve(project / "issues" / DAY.isoformat(), "Camille Martin", NOW)
     monkeypatch.setenv("NEWSLETTER_SECRET_KEY", "demo-only-not-secret")  # what `make demo` uses
     code = main(["--project", str(project), "send", DAY.isoformat()])
     captured = capsys.readouterr()
@@ -64,6 +66,7 @@ def test_a_strong_key_sends_through_a_real_transport(project: Path, store: Store
                                                      capsys: pytest.CaptureFixture[str]) -> None:
     smtp_config(project, sink.port)
     add_subscriber(store, "lea@example.org", now=NOW)
+    approve(project / "issues" / DAY.isoformat(), "Camille Martin", NOW)
     monkeypatch.setenv("NEWSLETTER_SECRET_KEY", SECRET)
     assert main(["--project", str(project), "send", DAY.isoformat()]) == 0
     assert len(sink.recorder.messages) == 1
