@@ -92,15 +92,17 @@ class Project:
             self._store = open_existing_store(self.settings.store.url, self.settings.root)
         return self._store
 
-    def secret_key(self) -> str:
+    def secret_key(self, *, listen: str | None = None) -> str:
         """``NEWSLETTER_SECRET_KEY``, refused when short, repetitive or published (exit 2).
 
-        Only the demo's local outbox (nothing leaves the machine) accepts such a key, with a warning.
+        Only the demo's local outbox (nothing leaves the machine) accepts such a key, with a
+        warning, and for ``serve`` only while it listens on a loopback address (``listen``).
         """
+        from newsletter.delivery.base import is_loopback
         from newsletter.tokens import check_secret_key, key_weakness
 
         key = secret_from_env(SECRET_KEY_ENV, purpose="key that signs unsubscribe links")
-        local_demo = self.settings.delivery.adapter == "outbox"
+        local_demo = self.settings.delivery.adapter == "outbox" and (listen is None or is_loopback(listen))
         check_secret_key(key, SECRET_KEY_ENV, local_demo=local_demo)
         if local_demo and key_weakness(key):
             click.secho(f"warning: {SECRET_KEY_ENV} {key_weakness(key)}; accepted only because the outbox adapter "
@@ -891,9 +893,9 @@ def serve(project: Project, host: str | None, port: int | None, threads: int) ->
     from newsletter.web.server import create_server
 
     settings = project.settings
-    app = create_app(settings, project.store, project.secret_key())
     host = host or settings.web.host
     port = port or settings.web.port
+    app = create_app(settings, project.store, project.secret_key(listen=host))
     logging.getLogger("newsletter").setLevel(logging.INFO)
     server = create_server(app, settings, host=host, port=port, threads=threads)
     click.echo(f"Serving {settings.newsletter.base_url} on http://{host}:{port}/ (Ctrl+C to stop)")

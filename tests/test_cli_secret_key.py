@@ -70,3 +70,14 @@ def test_a_strong_key_sends_through_a_real_transport(project: Path, store: Store
     monkeypatch.setenv("NEWSLETTER_SECRET_KEY", SECRET)
     assert main(["--project", str(project), "send", DAY.isoformat()]) == 0
     assert len(sink.recorder.messages) == 1
+
+
+def test_a_weak_key_is_refused_by_a_serve_reachable_from_other_machines(
+        project: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    """The outbox delivers nothing, but a service listening beyond loopback hands out links anyone could forge."""
+    monkeypatch.setenv("NEWSLETTER_SECRET_KEY", "demo-only-not-secret")
+    try:  # 192.0.2.1 (TEST-NET-1) is not this machine's: a serve that accepted the key fails to bind
+        code = main(["--project", str(project), "serve", "--host", "192.0.2.1", "--port", "8080"])
+    except OSError:
+        code = -1
+    assert code == 2 and "published example key" in capsys.readouterr().err
