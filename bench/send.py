@@ -21,6 +21,7 @@ import argparse
 import csv
 import os
 import random
+import secrets
 import shutil
 import smtplib
 import socket
@@ -40,7 +41,7 @@ from newsletter.content.check import check_issue  # noqa: E402
 from newsletter.render.mime import MessageFactory, Recipient, build_message_stdlib  # noqa: E402
 
 DAY = date(2026, 11, 24)
-SECRET = "bench-secret"
+SECRET = secrets.token_urlsafe(32)  # send refuses a short or published key
 NEWSLETTER = Path(sys.executable).with_name("newsletter")
 MAILMERGE = REPO / "bench" / ".venv-mailmerge" / "bin" / "mailmerge"
 SMTP_SINK = Path("/usr/sbin/smtp-sink")
@@ -65,6 +66,7 @@ def make_project(root: Path, adapter: str, port: int = 0) -> Path:
     text = (REPO / "newsletter.toml").read_text(encoding="utf-8")
     text = text.replace("rate_per_second = 20", "rate_per_second = 1000000")
     text = text.replace('adapter = "outbox"', f'adapter = "{adapter}"')
+    text = text.replace("require_approval = true", "require_approval = false")  # no editor in a benchmark
     text = text.replace('host = "smtp.example.org"\nport = 587\nsecurity = "starttls"\nusername = "newsletter"\n',
                         f'host = "127.0.0.1"\nport = {port}\nsecurity = "none"\nconnections = 3\n')
     (root / "newsletter.toml").write_text(text, encoding="utf-8")
