@@ -172,6 +172,7 @@ class _Run:
         self.heartbeat = leases.Heartbeat(store, self.run_id, duration=lease, clock=clock)
         self.settling = threading.Lock()
         self.lease_gone = threading.Event()  # the lease ran out or was taken over: hand nothing more over
+        self.announced: set[str] = set()  # other runs whose rows this run has said it waits for
         # Pacing protects a remote server; a local transport (the outbox) is not slowed down.
         self.limiter = RateLimiter(settings.delivery.rate_per_second) if adapters[0].paced else None
         self.lock = threading.Lock()
@@ -239,8 +240,14 @@ class _Run:
             _settle_orphans(self.store, self.send_id, adapter, self.settings, self.factory.issue_key, self.clock(),
                             self.lease, self.run_id)
         if ledger.held_elsewhere(self.store, self.send_id, self.run_id):
-            log.info("issue %s: waiting for %d recipients held by %d other run(s) until they finish or their "
-                     "lease expires", self.factory.issue_key, sum(held.values()), len(held))
+            with self.lock:
+                new_holders = set(held) - self.announced
+                self.announced |= new_holders
+            # Said once per holder: after a crash the wait can last a whole lease, and must not look like a hang.
+            (log.warning if new_holders else log.debug)(
+                "issue %s: %d recipients are held by %d other run(s); waiting until they finish, or until their "
+                "lease runs out if they stopped (at most [delivery] lease_seconds = %.0f s after their last "
+                "heartbeat)", self.factory.issue_key, sum(held.values()), len(held), self.lease.total_seconds())
             self.stop.wait(min(2.0, self.lease.total_seconds() / 6))
         return True
 

@@ -392,7 +392,7 @@ def test_the_summary_names_every_state_so_that_it_adds_up() -> None:
 
 
 def test_a_send_that_ends_while_another_live_run_holds_rows_waits_for_it_and_exits_0(
-        cli, project: Path) -> None:  # type: ignore[no-untyped-def]
+        cli, project: Path, caplog: pytest.LogCaptureFixture) -> None:  # type: ignore[no-untyped-def]
     """The other run is alive (its lease is valid): its rows are its own; the issue ends complete."""
     import threading
     import time
@@ -431,4 +431,6 @@ def test_a_send_that_ends_while_another_live_run_holds_rows_waits_for_it_and_exi
     assert code == 0, out + err
     assert "6 sent, 0 failed, 0 pending, 0 in flight, 0 uncertain, 0 skipped, 6 in all" in out
     assert "this run: 4 sent" in out
+    said = [r for r in caplog.records if "2 recipients are held by 1 other run(s); waiting until" in r.getMessage()]
+    assert [r.levelname for r in said] == ["WARNING"]  # said once, where the operator sees it
     store.close()
