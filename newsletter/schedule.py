@@ -211,8 +211,7 @@ def dispatch_record(store: Store, day: date) -> dict[str, Any] | None:
         row = session.get(Dispatch, day)
         if row is None:
             return None
-        return {"state": row.state, "run_id": row.run_id, "reason": row.reason, "alerted": row.alerted,
-                "updated_at": row.updated_at}
+        return {"state": row.state, "run_id": row.run_id, "reason": row.reason, "updated_at": row.updated_at}
 
 
 def claim_dispatch(store: Store, day: date, run_id: str, now: datetime,
@@ -222,7 +221,7 @@ def claim_dispatch(store: Store, day: date, run_id: str, now: datetime,
     insert = pg_insert if store.engine.dialect.name == "postgresql" else sqlite_insert
     with store.session() as session:
         session.execute(insert(table).values(issue_date=day, state=DispatchState.WAITING.value, run_id="",
-                                             reason="", alerted="", updated_at=now)
+                                             reason="", updated_at=now)
                         .on_conflict_do_nothing(index_elements=["issue_date"]))
         row = session.execute(select(Dispatch.state, Dispatch.run_id, Dispatch.updated_at)
                               .where(Dispatch.issue_date == day)).one()
@@ -246,16 +245,13 @@ def interrupted(store: Store, since: datetime) -> list[tuple[date, datetime]]:
     return [(day, when) for day, when in rows]
 
 
-def set_dispatch(store: Store, day: date, state: DispatchState, now: datetime, *, reason: str = "",
-                 alerted: str | None = None) -> None:
+def set_dispatch(store: Store, day: date, state: DispatchState, now: datetime, *, reason: str = "") -> None:
     """Record where the day's dispatch stands (creating the row if needed)."""
     table = cast(Table, Dispatch.__table__)
     insert = pg_insert if store.engine.dialect.name == "postgresql" else sqlite_insert
     values: dict[str, Any] = {"state": state.value, "reason": reason, "updated_at": now}
-    if alerted is not None:
-        values["alerted"] = alerted
     with store.session() as session:
-        session.execute(insert(table).values(**{"issue_date": day, "run_id": "", "alerted": "", **values})
+        session.execute(insert(table).values(**{"issue_date": day, "run_id": "", **values})
                         .on_conflict_do_update(index_elements=["issue_date"], set_=values))
 
 
