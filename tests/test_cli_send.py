@@ -396,7 +396,7 @@ def test_a_send_that_ends_while_another_live_run_holds_rows_waits_for_it_and_exi
     """The other run is alive (its lease is valid): its rows are its own; the issue ends complete."""
     import threading
     import time
-    from datetime import datetime, timezone
+    from datetime import datetime, timedelta, timezone
 
     from newsletter.store import leases, ledger
     from newsletter.store.database import open_store
@@ -410,7 +410,7 @@ def test_a_send_that_ends_while_another_live_run_holds_rows_waits_for_it_and_exi
     send_id = ledger.send_for(store, DAY, "Objet", now)
     ledger.enqueue(store, send_id, now)
     other = ledger.new_run_id()
-    leases.acquire(store, other, now)
+    leases.acquire(store, other, now, timedelta(hours=1))  # never renewed: valid however slow the machine is
     held = [c.delivery_id for c in ledger.claim(store, send_id, other, 2, now)]
 
     def other_run_finishes_after_the_rest() -> None:
