@@ -583,10 +583,10 @@ def _login_name() -> str:
 def _address_argument(text: str, option: str) -> str:
     """An address given on the command line, normalized; an invalid one is a usage error (exit 2)."""
     from newsletter.errors import UsageError
-    from newsletter.store.subscribers import normalize_address
+    from newsletter.addresses import canonical
 
     try:
-        return normalize_address(text)
+        return canonical(text)
     except UsageError:
         raise
     except NewsletterError as err:
