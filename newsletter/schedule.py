@@ -56,9 +56,12 @@ def utc_now() -> datetime:
     return datetime.now(timezone.utc)
 
 
-def event(name: str, level: int = logging.INFO, **fields: Any) -> None:
-    """One structured log line (JSON) per event, for journald or a container's log."""
-    log.log(level, json.dumps({"event": name, **fields}, ensure_ascii=False, default=str))
+def event(name: str, level: int = logging.INFO, *, exc_info: Any = None, **fields: Any) -> None:
+    """One structured log line (JSON) per event, for journald or a container's log.
+
+    :param exc_info: an exception (or ``sys.exc_info()`` triple) whose traceback goes with the line.
+    """
+    log.log(level, json.dumps({"event": name, **fields}, ensure_ascii=False, default=str), exc_info=exc_info)
 
 
 def log_thread_crashes() -> None:
@@ -68,9 +71,8 @@ def log_thread_crashes() -> None:
         if args.exc_type is SystemExit:
             return
         thread = args.thread.name if args.thread is not None else "?"
-        log.critical(json.dumps({"event": "thread_crashed", "thread": thread,
-                                 "error": f"{args.exc_type.__name__}: {args.exc_value}"}, ensure_ascii=False),
-                     exc_info=(args.exc_type, args.exc_value, args.exc_traceback))  # type: ignore[arg-type]
+        event("thread_crashed", logging.CRITICAL, exc_info=(args.exc_type, args.exc_value, args.exc_traceback),
+              thread=thread, error=f"{args.exc_type.__name__}: {args.exc_value}")
 
     threading.excepthook = hook
 
