@@ -34,7 +34,7 @@ from newsletter.config import Settings
 from newsletter.content.check import check_issue
 from newsletter.content.load import issue_folder
 from newsletter.content.problems import errors
-from newsletter.errors import ConfigError, NewsletterError
+from newsletter.errors import ConfigError, NewsletterError, describe
 from newsletter.notify import send_notice
 from newsletter import alert_text
 from newsletter.store import leases, ledger
@@ -72,7 +72,7 @@ def log_thread_crashes() -> None:
             return
         thread = args.thread.name if args.thread is not None else "?"
         event("thread_crashed", logging.CRITICAL, exc_info=(args.exc_type, args.exc_value, args.exc_traceback),
-              thread=thread, error=f"{args.exc_type.__name__}: {args.exc_value}")
+              thread=thread, error=describe(args.exc_value) if args.exc_value is not None else args.exc_type.__name__)
 
     threading.excepthook = hook
 
@@ -474,7 +474,8 @@ class Scheduler:
 
     @staticmethod
     def _crashed(job_event: Any) -> None:
-        event("job_error", logging.ERROR, job=job_event.job_id, error=repr(job_event.exception))
+        # describe(), never repr(): an exception may carry a whole message, unsubscribe URL included.
+        event("job_error", logging.ERROR, job=job_event.job_id, error=describe(job_event.exception))
 
 
 _ACTIVE: Scheduler | None = None

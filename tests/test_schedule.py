@@ -403,6 +403,17 @@ def test_a_thread_that_dies_is_logged_as_a_json_line(monkeypatch: pytest.MonkeyP
         record) and "ZeroDivisionError" in line["error"]
 
 
+def test_a_failed_job_is_logged_without_the_text_its_error_carries(caplog: pytest.LogCaptureFixture) -> None:
+    """A job's exception may hold a whole message (unsubscribe URL included): the line gets its short account."""
+    from types import SimpleNamespace
+
+    err = RuntimeError("cannot hand over https://news.example.org/u/SECRET-TOKEN\nBonjour Camille, voici vos 5 infos")
+    with caplog.at_level("ERROR", logger="newsletter.schedule"):
+        Scheduler._crashed(SimpleNamespace(job_id="daily", exception=err))
+    [line] = [json.loads(r.getMessage()) for r in caplog.records if "job_error" in r.getMessage()]
+    assert line["error"] == "RuntimeError: cannot hand over <URL>"
+
+
 @pytest.mark.parametrize("holder", ["leased", "same host and PID, no lease"])
 def test_a_day_claimed_by_a_scheduler_is_taken_only_once_its_lease_expires(store: Store, holder: str) -> None:
     import socket
