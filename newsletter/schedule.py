@@ -34,7 +34,7 @@ from newsletter.config import Settings
 from newsletter.content.check import check_issue
 from newsletter.content.load import issue_folder
 from newsletter.content.problems import errors
-from newsletter.errors import ConfigError, NewsletterError, describe
+from newsletter.errors import ConfigError, ContentError, NewsletterError, describe
 from newsletter.notify import send_notice
 from newsletter import alert_text
 from newsletter.store import leases, ledger
@@ -492,11 +492,18 @@ def schedule_once(settings: Settings, store: Store, day: date, at: datetime, *,
                   clock: Callable[[], datetime] = utc_now) -> str:
     """Store a one-off send of ``day`` at ``at`` for the running ``schedule run`` to carry out.
 
+    :raises ContentError: when the issue was already sent.
     :raises ConfigError: when ``at`` is in the past.
     """
     from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
     from apscheduler.schedulers.background import BackgroundScheduler
 
+    from newsletter.store.history import is_sent
+
+    record = dispatch_record(store, day)
+    if is_sent(store, day) or (record is not None and record["state"] == DispatchState.DONE.value):
+        raise ContentError(f"issue {day.isoformat()} was already sent; it is not scheduled again",
+                           hint=f"see `newsletter status {day.isoformat()}`")
     if at <= clock():
         raise ConfigError(f"--at {at:%Y-%m-%d %H:%M} is in the past", hint="give a time to come, in "
                           f"{settings.schedule_tz.key} time")

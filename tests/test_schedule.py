@@ -403,6 +403,18 @@ def test_a_thread_that_dies_is_logged_as_a_json_line(monkeypatch: pytest.MonkeyP
         record) and "ZeroDivisionError" in line["error"]
 
 
+def test_a_one_off_send_of_an_issue_already_sent_is_refused_by_the_library(project: Path, store: Store) -> None:
+    """Not only by the command line: whoever calls schedule_once gets the refusal."""
+    from newsletter.errors import ContentError
+    from newsletter.schedule import set_dispatch
+    from newsletter.store.models import DispatchState
+
+    settings = configure(project)
+    set_dispatch(store, DAY, DispatchState.DONE, NOW)
+    with pytest.raises(ContentError, match="was already sent; it is not scheduled again"):
+        schedule_once(settings, store, DAY, NOW + timedelta(hours=1), clock=lambda: NOW)
+
+
 def test_a_failed_job_is_logged_without_the_text_its_error_carries(caplog: pytest.LogCaptureFixture) -> None:
     """A job's exception may hold a whole message (unsubscribe URL included): the line gets its short account."""
     from types import SimpleNamespace
