@@ -495,14 +495,9 @@ def send(project: Project, day: date | None, test_addresses: tuple[str, ...], dr
                                      "--without-approval \"the editor is away; read by phone\"",
                                      param_hint="--without-approval")
     if at is not None:
-        from newsletter.schedule import dispatch_record, schedule_once
-        from newsletter.store.history import is_sent
+        from newsletter.schedule import schedule_once
 
         when = _parse_time(at, settings)
-        record = dispatch_record(project.store, day)
-        if is_sent(project.store, day) or (record is not None and record["state"] == "done"):
-            raise ContentError(f"issue {day.isoformat()} was already sent; it is not scheduled again",
-                               hint=f"see `newsletter status {day.isoformat()}`")
         schedule_once(settings, project.store, day, when)
         click.echo(f"Issue {day.isoformat()} will be sent at {when:%Y-%m-%d %H:%M %Z} by `newsletter schedule run` "
                    "(the readiness gate applies).")
@@ -583,10 +578,10 @@ def _login_name() -> str:
 def _address_argument(text: str, option: str) -> str:
     """An address given on the command line, normalized; an invalid one is a usage error (exit 2)."""
     from newsletter.errors import UsageError
-    from newsletter.store.subscribers import normalize_address
+    from newsletter.addresses import canonical
 
     try:
-        return normalize_address(text)
+        return canonical(text)
     except UsageError:
         raise
     except NewsletterError as err:

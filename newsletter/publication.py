@@ -54,6 +54,7 @@ class Image:
 
     @property
     def digest(self) -> str:
+        """The first 128 bits of the SHA-256 of the bytes, in hex."""
         return hashlib.sha256(self.data).hexdigest()[:DIGEST_CHARS]
 
     @property
@@ -63,6 +64,7 @@ class Image:
 
     @property
     def media_type(self) -> str:
+        """The ``Content-Type`` the image is served with."""
         return IMAGE_KINDS[self.kind][2]
 
 
@@ -169,6 +171,7 @@ class ImageIndex:
         self._lock = threading.Lock()
 
     def find(self, folder: Path, name: str) -> Image | None:
+        """The image of ``folder`` whose content-hashed name is ``name``, read and checked now; None if none."""
         key = (str(folder), name)
         with self._lock:
             relative = self._where.get(key)
@@ -207,4 +210,5 @@ def proof_url(base_url: str, secret_key: str, day: date) -> str:
 
 
 def is_proof_key(secret_key: str, day: date, key: str) -> bool:
+    """Whether ``key`` opens the web version of ``day`` before its send (compared in constant time)."""
     return hmac.compare_digest(proof_key(secret_key, day), key)

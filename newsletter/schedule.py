@@ -34,7 +34,7 @@ from newsletter.config import Settings
 from newsletter.content.check import check_issue
 from newsletter.content.load import issue_folder
 from newsletter.content.problems import errors
-from newsletter.errors import ConfigError, NewsletterError
+from newsletter.errors import ConfigError, ContentError, NewsletterError, describe
 from newsletter.notify import send_notice
 from newsletter import alert_text
 from newsletter.store import leases, ledger
@@ -56,9 +56,12 @@ def utc_now() -> datetime:
     return datetime.now(timezone.utc)
 
 
-def event(name: str, level: int = logging.INFO, **fields: Any) -> None:
-    """One structured log line (JSON) per event, for journald or a container's log."""
-    log.log(level, json.dumps({"event": name, **fields}, ensure_ascii=False, default=str))
+def event(name: str, level: int = logging.INFO, *, exc_info: Any = None, **fields: Any) -> None:
+    """One structured log line (JSON) per event, for journald or a container's log.
+
+    :param exc_info: an exception (or ``sys.exc_info()`` triple) whose traceback goes with the line.
+    """
+    log.log(level, json.dumps({"event": name, **fields}, ensure_ascii=False, default=str), exc_info=exc_info)
 
 
 def log_thread_crashes() -> None:
@@ -68,9 +71,8 @@ def log_thread_crashes() -> None:
         if args.exc_type is SystemExit:
             return
         thread = args.thread.name if args.thread is not None else "?"
-        log.critical(json.dumps({"event": "thread_crashed", "thread": thread,
-                                 "error": f"{args.exc_type.__name__}: {args.exc_value}"}, ensure_ascii=False),
-                     exc_info=(args.exc_type, args.exc_value, args.exc_traceback))  # type: ignore[arg-type]
+        event("thread_crashed", logging.CRITICAL, exc_info=(args.exc_type, args.exc_value, args.exc_traceback),
+              thread=thread, error=describe(args.exc_value) if args.exc_value is not None else args.exc_type.__name__)
 
     threading.excepthook = hook
 
@@ -211,8 +213,7 @@ def dispatch_record(store: Store, day: date) -> dict[str, Any] | None:
         row = session.get(Dispatch, day)
         if row is None:
             return None
-        return {"state": row.state, "run_id": row.run_id, "reason": row.reason, "alerted": row.alerted,
-                "updated_at": row.updated_at}
+        return {"state": row.state, "run_id": row.run_id, "reason": row.reason, "updated_at": row.updated_at}
 
 
 def claim_dispatch(store: Store, day: date, run_id: str, now: datetime,
@@ -222,7 +223,7 @@ def claim_dispatch(store: Store, day: date, run_id: str, now: datetime,
     insert = pg_insert if store.engine.dialect.name == "postgresql" else sqlite_insert
     with store.session() as session:
         session.execute(insert(table).values(issue_date=day, state=DispatchState.WAITING.value, run_id="",
-                                             reason="", alerted="", updated_at=now)
+                                             reason="", updated_at=now)
                         .on_conflict_do_nothing(index_elements=["issue_date"]))
         row = session.execute(select(Dispatch.state, Dispatch.run_id, Dispatch.updated_at)
                               .where(Dispatch.issue_date == day)).one()
@@ -246,16 +247,13 @@ def interrupted(store: Store, since: datetime) -> list[tuple[date, datetime]]:
     return [(day, when) for day, when in rows]
 
 
-def set_dispatch(store: Store, day: date, state: DispatchState, now: datetime, *, reason: str = "",
-                 alerted: str | None = None) -> None:
+def set_dispatch(store: Store, day: date, state: DispatchState, now: datetime, *, reason: str = "") -> None:
     """Record where the day's dispatch stands (creating the row if needed)."""
     table = cast(Table, Dispatch.__table__)
     insert = pg_insert if store.engine.dialect.name == "postgresql" else sqlite_insert
     values: dict[str, Any] = {"state": state.value, "reason": reason, "updated_at": now}
-    if alerted is not None:
-        values["alerted"] = alerted
     with store.session() as session:
-        session.execute(insert(table).values(**{"issue_date": day, "run_id": "", "alerted": "", **values})
+        session.execute(insert(table).values(**{"issue_date": day, "run_id": "", **values})
                         .on_conflict_do_update(index_elements=["issue_date"], set_=values))
 
 
@@ -476,7 +474,8 @@ class Scheduler:
 
     @staticmethod
     def _crashed(job_event: Any) -> None:
-        event("job_error", logging.ERROR, job=job_event.job_id, error=repr(job_event.exception))
+        # describe(), never repr(): an exception may carry a whole message, unsubscribe URL included.
+        event("job_error", logging.ERROR, job=job_event.job_id, error=describe(job_event.exception))
 
 
 _ACTIVE: Scheduler | None = None
@@ -493,11 +492,18 @@ def schedule_once(settings: Settings, store: Store, day: date, at: datetime, *,
                   clock: Callable[[], datetime] = utc_now) -> str:
     """Store a one-off send of ``day`` at ``at`` for the running ``schedule run`` to carry out.
 
+    :raises ContentError: when the issue was already sent.
     :raises ConfigError: when ``at`` is in the past.
     """
     from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
     from apscheduler.schedulers.background import BackgroundScheduler
 
+    from newsletter.store.history import is_sent
+
+    record = dispatch_record(store, day)
+    if is_sent(store, day) or (record is not None and record["state"] == DispatchState.DONE.value):
+        raise ContentError(f"issue {day.isoformat()} was already sent; it is not scheduled again",
+                           hint=f"see `newsletter status {day.isoformat()}`")
     if at <= clock():
         raise ConfigError(f"--at {at:%Y-%m-%d %H:%M} is in the past", hint="give a time to come, in "
                           f"{settings.schedule_tz.key} time")

@@ -411,7 +411,7 @@ def test_a_send_that_ends_while_another_live_run_holds_rows_waits_for_it_and_exi
         cli, project: Path) -> None:  # type: ignore[no-untyped-def]
     """The other run is alive (its lease is valid): its rows are its own; the issue ends complete,
     and the run says once, as a warning, what it waits for."""
-    from datetime import datetime, timezone
+    from datetime import datetime, timedelta, timezone
 
     from newsletter.store import leases, ledger
     from newsletter.store.database import open_store
@@ -425,7 +425,7 @@ def test_a_send_that_ends_while_another_live_run_holds_rows_waits_for_it_and_exi
     send_id = ledger.send_for(store, DAY, "Objet", now)
     ledger.enqueue(store, send_id, now)
     other = ledger.new_run_id()
-    leases.acquire(store, other, now)
+    leases.acquire(store, other, now, timedelta(hours=1))  # never renewed: valid however slow the machine is
     held = [c.delivery_id for c in ledger.claim(store, send_id, other, 2, now)]
     announced = _Announced()
 

@@ -274,13 +274,14 @@ def test_after_a_downtime_a_recent_miss_is_sent_and_an_old_one_skipped(project: 
 
 
 def test_two_scheduler_processes_on_one_database_send_once(project: Path, issue_dir: Path, store: Store) -> None:
-    configure(project)
+    settings = configure(project)
     add_people(store, 30)
     approve(issue_dir, "Camille", NOW)
     env = {**os.environ, "NEWSLETTER_SECRET_KEY": SECRET, "PYTHONPATH": str(REPO)}
-    at = (datetime.now(PARIS) + timedelta(seconds=4)).strftime("%Y-%m-%d %H:%M:%S")
+    # Stored here, not by a `send --at` process that might start after its own time under load: a job
+    # already due when the schedulers start is run at once (within grace_minutes), by one of them.
+    schedule_once(settings, store, DAY, datetime.now(timezone.utc) + timedelta(seconds=1))
     cli = [sys.executable, "-m", "newsletter", "-C", str(project)]
-    subprocess.run([*cli, "send", DAY.isoformat(), "--at", at], env=env, check=True, capture_output=True)
     processes = [subprocess.Popen([*cli, "schedule", "run"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                   text=True) for _ in range(2)]
     try:
@@ -400,6 +401,29 @@ def test_a_thread_that_dies_is_logged_as_a_json_line(monkeypatch: pytest.MonkeyP
     line = json.loads(JsonLines().format(record))
     assert line["event"] == "thread_crashed" and line["thread"] == "APScheduler" and "\n" not in JsonLines().format(
         record) and "ZeroDivisionError" in line["error"]
+
+
+def test_a_one_off_send_of_an_issue_already_sent_is_refused_by_the_library(project: Path, store: Store) -> None:
+    """Not only by the command line: whoever calls schedule_once gets the refusal."""
+    from newsletter.errors import ContentError
+    from newsletter.schedule import set_dispatch
+    from newsletter.store.models import DispatchState
+
+    settings = configure(project)
+    set_dispatch(store, DAY, DispatchState.DONE, NOW)
+    with pytest.raises(ContentError, match="was already sent; it is not scheduled again"):
+        schedule_once(settings, store, DAY, NOW + timedelta(hours=1), clock=lambda: NOW)
+
+
+def test_a_failed_job_is_logged_without_the_text_its_error_carries(caplog: pytest.LogCaptureFixture) -> None:
+    """A job's exception may hold a whole message (unsubscribe URL included): the line gets its short account."""
+    from types import SimpleNamespace
+
+    err = RuntimeError("cannot hand over https://news.example.org/u/SECRET-TOKEN\nBonjour Camille, voici vos 5 infos")
+    with caplog.at_level("ERROR", logger="newsletter.schedule"):
+        Scheduler._crashed(SimpleNamespace(job_id="daily", exception=err))
+    [line] = [json.loads(r.getMessage()) for r in caplog.records if "job_error" in r.getMessage()]
+    assert line["error"] == "RuntimeError: cannot hand over <URL>"
 
 
 @pytest.mark.parametrize("holder", ["leased", "same host and PID, no lease"])

@@ -25,8 +25,6 @@ from newsletter.audience.fields import FORMULA_START, SPACES, clean_name
 from newsletter.errors import ImportFileError, UnreadableFileError
 
 SNIFF_BYTES = 64 * 1024
-_SPACES = SPACES
-_FORMULA_START = FORMULA_START
 
 _HEADERS = {
     "email": ("email", "e-mail", "mail", "courriel", "adresse email", "adresse e-mail", "adresse mail",
@@ -48,7 +46,7 @@ STATUSES = ("pending", "active", "unsubscribed", "bounced", "complained")
 
 def _key(header: str) -> str:
     """Header text without accents, case, spaces, underscores, hyphens or apostrophes."""
-    text = unicodedata.normalize("NFKD", header.strip(_SPACES)).encode("ascii", "ignore").decode().lower()
+    text = unicodedata.normalize("NFKD", header.strip(SPACES)).encode("ascii", "ignore").decode().lower()
     return re.sub(r"[\s_\-'’]+", "", text)
 
 
@@ -106,11 +104,7 @@ def _delimiter(header_line: str) -> str:
 
 
 def _clean(value: str) -> str:
-    return value.strip(_SPACES)
-
-
-def _name(value: str) -> str:
-    return clean_name(value)
+    return value.strip(SPACES)
 
 
 def _address(raw: str) -> str:
@@ -119,7 +113,7 @@ def _address(raw: str) -> str:
         value = value[7:]
     if "<" in value and value.endswith(">"):
         value = parseaddr(value)[1] or value.strip("<>")
-    return value.strip(_SPACES)
+    return value.strip(SPACES)
 
 
 _FRENCH_DATE = re.compile(r"^(\d{1,2})/(\d{1,2})/(\d{4})(?:[ T](\d{1,2})[:h](\d{2})(?::(\d{2}))?)?$")
@@ -173,7 +167,7 @@ def read_subscriber_csv(path: Path, *, check_dns: bool = False,
             header_line = text.readline()
         except UnicodeDecodeError as err:
             raise ImportFileError(f"{path}:1: the file is not valid {encoding} text; re-save it as UTF-8") from err
-        if not header_line.strip(_SPACES + "\r\n"):
+        if not header_line.strip(SPACES + "\r\n"):
             raise ImportFileError(f"{path}: the file is empty or its first line is blank",
                                   hint="the first line must name the columns, e.g. email,first_name,last_name")
         delimiter = _delimiter(header_line)
@@ -262,7 +256,7 @@ def _row(cells: list[str], columns: dict[str | None, int], line: int, tz: ZoneIn
     if not address:
         return RejectedRow(line, "no address in the email column", raw_email)
     protected = _cell(cells, columns, "email") != _raw_cell(cells, columns, "email")  # written by our export
-    if address[0] in _FORMULA_START and not protected:
+    if address[0] in FORMULA_START and not protected:
         return RejectedRow(line, f"{raw_email[:80]!r} looks like a spreadsheet formula, not an address", raw_email)
     try:
         email = canonical(address, check_dns=check_dns)
@@ -282,12 +276,12 @@ def _row(cells: list[str], columns: dict[str | None, int], line: int, tz: ZoneIn
     return CandidateRow(
         line=line,
         email=email,
-        first_name=_name(_cell(cells, columns, "first_name")),
-        last_name=_name(_cell(cells, columns, "last_name")),
+        first_name=clean_name(_cell(cells, columns, "first_name")),
+        last_name=clean_name(_cell(cells, columns, "last_name")),
         consent_at=moments["consent_at"],
-        consent_source=_name(_cell(cells, columns, "consent_source")),
+        consent_source=clean_name(_cell(cells, columns, "consent_source")),
         status=status,
-        consent_ip=_name(_cell(cells, columns, "consent_ip"))[:64],
+        consent_ip=clean_name(_cell(cells, columns, "consent_ip"))[:64],
         created_at=moments["created_at"],
         unsubscribed_at=moments["unsubscribed_at"],
     )

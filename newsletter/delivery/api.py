@@ -218,7 +218,7 @@ class ApiAdapter(Adapter, abc.ABC):
             if unsupported:
                 reason = (f"{NO_SMTPUTF8}, which {self.name} does not document as supported; this recipient can be "
                           "reached only through an SMTP relay that offers SMTPUTF8, or mailgun")
-                yield self._each(Call(unsupported), reason, handed_over=False)
+                yield self._each(Call(unsupported), reason)
                 batch = [item for item in batch if not needs_smtputf8(item.personal.email)]
         for chunk in self.chunks(batch):
             for call in self._fit(self.build(chunk, self.layout)):

@@ -55,9 +55,9 @@ class Result:
     ``transient`` failures are worth retrying (after ``retry_after`` seconds when the
     provider said so); ``uncertain`` means the transport may have taken the message (the
     connection died after the point of no return) and it must not be resent;
-    ``hard_bounce`` means the address does not exist (5.1.x). ``handed_over`` is the adapter's
-    own view, for its logs: the engine knows whether a message reached the point of no return
-    from the ``handover`` call, and counts every result as one attempt either way.
+    ``hard_bounce`` means the address does not exist (5.1.x). Whether a message reached the
+    point of no return is the engine's knowledge (it was called through ``handover``), never the
+    adapter's word; every result counts as one attempt either way.
     """
 
     key: int
@@ -67,7 +67,6 @@ class Result:
     uncertain: bool = False
     hard_bounce: bool = False
     provider_id: str = ""
-    handed_over: bool = True
     retry_after: float | None = None
 
 

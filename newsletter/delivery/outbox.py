@@ -59,20 +59,17 @@ class OutboxAdapter(Adapter):
             name = self._name(item.mime.message_id)
             tmp = self.path / "tmp" / name
             if self._delivered(item.mime.message_id):
-                yield [Result(item.key, True, provider_id=name, handed_over=False)]
+                yield [Result(item.key, True, provider_id=name)]
                 continue
             self._ensure()
-            renaming = False
             try:
                 with open(tmp, "wb") as handle:
                     handle.write(item.mime.data.replace(b"\r\n", b"\n"))
                 handover([item])
-                renaming = True
                 os.rename(tmp, self.path / "new" / name)
             except OSError as err:
                 _discard(tmp)
-                yield [Result(item.key, False, f"cannot write to the outbox: {err.strerror}", transient=True,
-                              handed_over=renaming)]
+                yield [Result(item.key, False, f"cannot write to the outbox: {err.strerror}", transient=True)]
                 continue
             except BaseException:  # the engine stopped before the rename: leave no half-delivered file
                 _discard(tmp)

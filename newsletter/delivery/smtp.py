@@ -127,13 +127,12 @@ class SMTPAdapter(Adapter):
         try:
             smtp = self.smtp or self._connect()
         except TransientDeliveryError as err:
-            return Result(item.key, False, str(err), transient=True, handed_over=False)
+            return Result(item.key, False, str(err), transient=True)
         options: list[str] = []
         if item.mime.smtputf8:
             if not smtp.has_extn("smtputf8"):
                 return Result(item.key, False, f"{NO_SMTPUTF8}, which the SMTP server {self.host} does not offer; "
-                              "this recipient can be reached only through a relay that offers SMTPUTF8",
-                              handed_over=False)
+                              "this recipient can be reached only through a relay that offers SMTPUTF8")
             options = ["SMTPUTF8"] + (["BODY=8BITMIME"] if smtp.has_extn("8bitmime") else [])
         self._idle = False  # a transaction is open until the server's final answer (or RSET)
         dot_sent = False
@@ -159,8 +158,7 @@ class SMTPAdapter(Adapter):
             code, reply = smtp.getreply()
         except (UnicodeError, smtplib.SMTPNotSupportedError) as err:  # this recipient's address, not the link
             self._reset()
-            return Result(item.key, False, f"this recipient cannot be sent through SMTP: {describe(err)}",
-                          handed_over=False)
+            return Result(item.key, False, f"this recipient cannot be sent through SMTP: {describe(err)}")
         except (smtplib.SMTPServerDisconnected, OSError) as err:
             self._drop()
             if dot_sent:
@@ -189,11 +187,9 @@ class SMTPAdapter(Adapter):
             self._drop()
         else:
             self._reset()
-        handed = stage == "end of DATA"
         if 400 <= code < 500 or code < 0:
-            return Result(item.key, False, f"{stage}: {text}", transient=True, handed_over=handed)
-        return Result(item.key, False, f"{stage}: {text}", hard_bounce=bool(_HARD_BOUNCE.search(text)),
-                      handed_over=handed)
+            return Result(item.key, False, f"{stage}: {text}", transient=True)
+        return Result(item.key, False, f"{stage}: {text}", hard_bounce=bool(_HARD_BOUNCE.search(text)))
 
     def close(self) -> None:
         """QUIT a session at rest, waiting a moment at most; a session left in a transaction (a stop,

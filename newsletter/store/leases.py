@@ -126,6 +126,7 @@ class Heartbeat:
         self.expires_at = acquire(store, run_id, clock(), duration)
 
     def start(self) -> "Heartbeat":
+        """Renew the lease from a daemon thread until :meth:`stop`."""
         self._thread = threading.Thread(target=self._loop, name=f"lease-{self.run_id}", daemon=True)
         self._thread.start()
         return self

@@ -138,8 +138,9 @@ class Dispatch(Base):
     state: Mapped[str] = mapped_column(String(20), nullable=False)
     run_id: Mapped[str] = mapped_column(String(64), default="", nullable=False)
     reason: Mapped[str] = mapped_column(Text, default="", nullable=False)
-    alerted: Mapped[str] = mapped_column(Text, default="", nullable=False)  # the last reason an alert was sent for
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False)
+    # Migration 0002 also made an ``alerted`` column (server default ""); nothing reads it: alerts
+    # sent are the ``alerts`` table's rows, once per day and reason for the whole store.
 
 
 class Lease(Base):

@@ -49,14 +49,6 @@ class ImportSummary:
                 + self.rejected)
 
 
-def normalize_address(address: str) -> str:
-    """The canonical form of an address, as the store keeps it (see :func:`newsletter.addresses.canonical`).
-
-    :raises NewsletterError: when the address is not valid.
-    """
-    return addresses.canonical(address)
-
-
 def _chunks(rows: Iterable["CandidateRow | RejectedRow"], summary: ImportSummary) -> Iterator[list["CandidateRow"]]:
     from newsletter.audience.csv_reader import RejectedRow
 
@@ -205,7 +197,7 @@ def add_subscriber(store: Store, email: str, *, now: datetime, first_name: str =
     """
     from newsletter.audience.fields import clean_name
 
-    address = normalize_address(email)
+    address = addresses.canonical(email)
     first_name, last_name = clean_name(first_name), clean_name(last_name)  # they go into a To: header
     with store.session() as session:
         current = session.scalar(select(Subscriber).where(Subscriber.email == address))
@@ -232,7 +224,7 @@ def unsubscribe(store: Store, email: str, *, now: datetime) -> Subscriber:
 
     :raises NewsletterError: when the address is not in the store.
     """
-    address = normalize_address(email)
+    address = addresses.canonical(email)
     with store.session() as session:
         current = session.scalar(select(Subscriber).where(Subscriber.email == address))
         if current is None:

@@ -40,6 +40,7 @@ from sqlalchemy import text
 from werkzeug.exceptions import HTTPException
 from werkzeug.middleware.proxy_fix import ProxyFix
 
+from newsletter.addresses import canonical
 from newsletter.config import Settings
 from newsletter.content.load import issue_folder
 from newsletter.errors import NewsletterError, StoreError
@@ -47,8 +48,8 @@ from newsletter.notify import send_notice
 from newsletter.publication import PROOF_PARAM, Image, ImageIndex, UnsafeFileError, is_proof_key, read_image
 from newsletter.store.database import Store
 from newsletter.store.models import SubscriberStatus
-from newsletter.store.subscribers import (confirm_subscription, find_subscriber, normalize_address,
-                                          request_subscription, unsubscribe)
+from newsletter.store.subscribers import (confirm_subscription, find_subscriber, request_subscription,
+                                          unsubscribe)
 from newsletter.tokens import CONFIRM, UNSUBSCRIBE, make_timed_token, read_timed_token, read_token
 from newsletter.web.archive import WebVersions, atom_feed, published
 from newsletter.web.mailer import MailQueue, RateGate
@@ -258,7 +259,7 @@ def create_app(settings: Settings, store: Store, secret_key: str, *, environ: Ma
         if problem:
             return page("subscribe.html", 400, error=problem, email=email, first_name=first_name[:MAX_FIRST_NAME])
         try:
-            address = normalize_address(email)
+            address = canonical(email)
         except NewsletterError:
             return page("subscribe.html", 400, error="Cette adresse n'est pas valide : vérifiez-la.",
                         email=email, first_name=first_name)

@@ -52,6 +52,7 @@ class MailQueue:
             self.start()
 
     def start(self) -> None:
+        """Start the background thread (once)."""
         if self._thread is None:
             self._thread = threading.Thread(target=self._run, name="newsletter-mail", daemon=True)
             self._thread.start()
@@ -64,6 +65,7 @@ class MailQueue:
             log.warning("the confirmation queue is full; a request was dropped")
 
     def pending(self) -> int:
+        """How many addresses wait for their mail."""
         return self._jobs.qsize()
 
     def join(self) -> None:

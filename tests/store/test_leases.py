@@ -94,9 +94,9 @@ def test_a_taker_that_dies_too_is_taken_over_after_its_own_lease(any_store: Stor
 def test_the_heartbeat_thread_renews_and_ending_frees_at_once(tmp_path: Path) -> None:
     store = open_store("sqlite:///state/db.sqlite", tmp_path)
     clock = Clock()
-    holder = leases.Heartbeat(store, "holder", duration=timedelta(seconds=3), clock=clock)
+    holder = leases.Heartbeat(store, "holder", duration=timedelta(seconds=3), clock=clock)  # taken at T0
+    clock.now = T0 + timedelta(seconds=2)  # before the thread starts: its first renewal reads this, however late
     with holder:
-        clock.now = T0 + timedelta(seconds=2)
         assert holder.renewed.wait(timeout=10)  # every second (a third of the lease), on its own thread
         assert holder.expires_at == T0 + timedelta(seconds=5)
     assert not leases.alive(store, "holder", T0 + timedelta(seconds=2), T0, timedelta(seconds=3))
