@@ -117,6 +117,7 @@ def _parse_mapping(
             continue
         if not isinstance(value_node, yaml.ScalarNode):
             problems.append(Problem(path, line, f"'{key}' must be text, not a list or a mapping"))
+            lines[key] = line  # seen and reported: not "missing" as well
             continue
         # The scalar's source text, never a constructed object: `title: 2018` stays "2018"
         # and `tag: yes` stays "yes".
@@ -145,7 +146,7 @@ def _split_front_matter(path: Path, text: str, problems: list[Problem]) -> tuple
 def _required(path: Path, values: dict[str, str], lines: dict[str, int], key: str, problems: list[Problem],
               example: str) -> str:
     value = values.get(key, "").strip()
-    if not value:
+    if not value and not (key in lines and key not in values):  # a non-text value was reported already
         where = lines.get(key, 1)
         problems.append(Problem(path, where, f"'{key}' is required, e.g. {key}: \"{example}\""))
     return value

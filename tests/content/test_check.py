@@ -345,3 +345,17 @@ def test_broken_yaml_is_one_problem(project: Path, issue_dir: Path, name: str) -
     _replace(name, "\n", '\nbroken: "unclosed\n')(issue_dir)
     lines = [line for line in _lines(check_issue(load_settings(project), DAY), project) if name in line]
     assert len(lines) == 1 and "invalid YAML" in lines[0], lines
+
+
+@pytest.mark.parametrize(("name", "old", "new", "key"), [
+    ("02-mobile.md", 'title: "Payer avec son mobile ? Non merci"', "title: [Payer, mobile]", "title"),
+    ("02-mobile.md", "source: ", "source: {nom: x}\nx: ", "source"),
+    ("issue.yaml", 'subject: "Le', 'subject: [Le, x]\nx: "Le', "subject"),
+    ("issue.yaml", "preheader: ", "preheader:\n  - a\nx: ", "preheader"),
+], ids=["item title list", "item source mapping", "subject list", "preheader list"])
+def test_a_required_field_that_is_not_text_is_one_problem(project: Path, issue_dir: Path, name: str, old: str,
+                                                          new: str, key: str) -> None:
+    _replace(name, old, new)(issue_dir)
+    lines = [line for line in _lines(check_issue(load_settings(project), DAY), project)
+             if name in line and f"'{key}'" in line]
+    assert len(lines) == 1 and "must be text" in lines[0], lines
