@@ -389,7 +389,7 @@ def subscribers_export(project: Project, file: Path, status: str | None, excel_f
 
 @subscribers.command("list")
 @click.option("--status", type=click.Choice(STATUSES), help="Only this status.")
-@click.option("--search", metavar="TEXT", help="Only addresses containing TEXT (case-insensitive).")
+@click.option("--search", metavar="TEXT", help="Only addresses containing TEXT (any case; xn-- domains match too).")
 @click.option("--limit", type=click.IntRange(min=1), default=50, show_default=True, help="Show at most N rows.")
 @click.option("--all", "show_all", is_flag=True, help="Show every row (no limit).")
 @pass_project
