@@ -1,8 +1,8 @@
 """Read subscriber CSV files as real offices export them, one row at a time.
 
-Handles UTF-8, UTF-8 with BOM and Windows-1252 (Excel in France), ``,`` ``;`` or tab
-delimiters, and English or French headers. Every row becomes a :class:`CandidateRow` (a
-normalized address and cleaned fields) or a :class:`RejectedRow` (line number and reason);
+Handles UTF-8, UTF-8 with BOM, UTF-16 with BOM (Excel's "Texte Unicode") and Windows-1252
+(Excel in France), ``,`` ``;`` or tab delimiters (or Excel's ``sep=;`` line), and English or
+French headers. Every row becomes a :class:`CandidateRow` (a normalized address and cleaned fields) or a :class:`RejectedRow` (line number and reason);
 deduplication is the store's job. The file is streamed, so a million rows take flat memory.
 """
 
@@ -83,6 +83,8 @@ class RejectedRow:
 def _detect_encoding(head: bytes) -> str:
     if head.startswith(codecs.BOM_UTF8):
         return "utf-8-sig"
+    if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        return "utf-16"  # Excel's "Texte Unicode" and Outlook's exports; the codec reads the BOM
     try:
         head.decode("utf-8")
         return "utf-8"
@@ -91,6 +93,9 @@ def _detect_encoding(head: bytes) -> str:
         if err.start >= len(head) - 3 and err.reason == "unexpected end of data":
             return "utf-8"
         return "cp1252"
+
+
+_SEP_LINE = re.compile(r'^"?sep=(.)"?\r?\n?$')
 
 
 def _delimiter(header_line: str) -> str:
@@ -169,14 +174,18 @@ def read_subscriber_csv(path: Path, *, check_dns: bool = False,
     raw, encoding = _open(path)
     with raw:
         text = io.TextIOWrapper(raw, encoding=encoding, newline="")
+        header_at = 1
         try:
             header_line = text.readline()
+            sep = _SEP_LINE.match(header_line)
+            if sep:  # "sep=;": Excel's own hint, written by some exports above the header
+                header_line, header_at = text.readline(), 2
         except UnicodeDecodeError as err:
             raise ImportFileError(f"{path}:1: the file is not valid {encoding} text; re-save it as UTF-8") from err
         if not header_line.strip(_SPACES + "\r\n"):
-            raise ImportFileError(f"{path}: the file is empty or its first line is blank",
+            raise ImportFileError(f"{path}: the file is empty or its line {header_at} is blank",
                                   hint="the first line must name the columns, e.g. email,first_name,last_name")
-        delimiter = _delimiter(header_line)
+        delimiter = sep.group(1) if sep else _delimiter(header_line)
         header = next(csv.reader([header_line], delimiter=delimiter))
         columns = {_LOOKUP.get(_key(name)): i for i, name in reversed(list(enumerate(header)))}
         columns.pop(None, None)
@@ -192,7 +201,7 @@ def read_subscriber_csv(path: Path, *, check_dns: bool = False,
                 yield physical
 
         reader = csv.reader(lines(), delimiter=delimiter)
-        previous_end = 1
+        previous_end = header_at
         while True:
             raw_lines.clear()
             try:
@@ -205,7 +214,7 @@ def read_subscriber_csv(path: Path, *, check_dns: bool = False,
             except csv.Error as err:
                 raise ImportFileError(f"{path}:{previous_end + 1}: unreadable CSV ({err})") from err
             line = previous_end + 1
-            previous_end = reader.line_num + 1
+            previous_end = reader.line_num + header_at
             if len(raw_lines) > 1:
                 _check_quotes(path, line, raw_lines, cells, delimiter)
             if not any(_clean(c) for c in cells):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import codecs
 import tracemalloc
 from datetime import datetime, timezone
 from pathlib import Path
@@ -93,6 +94,7 @@ def test_bad_addresses_are_rejected_with_the_value(tmp_path: Path, cell: str) ->
     (b"", "empty"),
     (b"\n\n", "empty"),
     (b"nom;prenom\nDupont;Jean\n", "no email column"),
+    (b"sep=;\r\n", "line 2 is blank"),
 ])
 def test_unusable_files(tmp_path: Path, data: bytes, message: str) -> None:
     with pytest.raises(ImportFileError, match=message) as caught:
@@ -154,3 +156,20 @@ def test_an_unclosed_quote_is_named_and_nothing_is_read(tmp_path: Path, stray: s
     path.write_bytes(_long_file(stray, closing_row))
     with pytest.raises(ImportFileError, match=r"abonnes.csv:3: a quote \(\"\) opened on this line is never closed"):
         list(read_subscriber_csv(path))
+
+
+UNICODE_TEXT = "Adresse e-mail\tPrénom\tNom\r\némilie@exämple.org\tÉmilie\tDurand\r\n\r\nzoe@example.org\tZoé\t\r\n"
+
+
+@pytest.mark.parametrize("data", [
+    codecs.BOM_UTF16_LE + UNICODE_TEXT.encode("utf-16-le"),  # Excel "Texte Unicode (*.txt)", Outlook
+    codecs.BOM_UTF16_BE + UNICODE_TEXT.encode("utf-16-be"),
+    b"sep=\t\r\n" + UNICODE_TEXT.encode("utf-8"),  # Excel's separator line, then the header
+    b'"sep=;"\n' + UNICODE_TEXT.replace("\t", ";").encode("cp1252", "replace").replace(b"?", b"a"),
+], ids=["utf-16-le", "utf-16-be", "sep line", "quoted sep line cp1252"])
+def test_unicode_text_and_separator_lines(tmp_path: Path, data: bytes) -> None:
+    rows = read(tmp_path, data)
+    assert all(isinstance(r, CandidateRow) for r in rows), rows
+    offset = 1 if data.startswith((b"sep", b'"sep')) else 0
+    assert [(r.line, r.first_name) for r in rows] == [(2 + offset, "Émilie"), (4 + offset, "Zoé")]
+    assert rows[1].email == "zoe@example.org"
