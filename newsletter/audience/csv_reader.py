@@ -34,13 +34,17 @@ _HEADERS = {
     "first_name": ("first_name", "firstname", "first name", "prenom", "given name"),
     "last_name": ("last_name", "lastname", "last name", "nom", "nom de famille", "surname", "family name"),
     "consent_at": ("consent_date", "consent_at", "date de consentement", "date consentement",
-                   "date d'inscription", "date inscription", "subscribed_at"),
+                   "date d'inscription", "date inscription", "subscribed_at",
+                   "optin_time", "confirm_time"),  # Mailchimp
     "consent_source": ("consent_source", "source", "source du consentement", "origine"),
     # Written by `subscribers export`, so that an export restores the list as it was.
     "status": ("status", "statut"),
-    "consent_ip": ("consent_ip",),
+    "consent_ip": ("consent_ip", "optin_ip", "confirm_ip"),
     "created_at": ("created_at",),
-    "unsubscribed_at": ("unsubscribed_at",),
+    # A row that says when its address left is a suppression even without a status column:
+    # Mailchimp exports its unsubscribed and cleaned (bounced) members as separate files.
+    "unsubscribed_at": ("unsubscribed_at", "unsub_time", "date de désinscription", "date desinscription"),
+    "bounced_at": ("clean_time", "bounced_at"),
 }
 #: Statuses a file may give; an unsubscribed, bounced or complained row is a suppression.
 STATUSES = ("pending", "active", "unsubscribed", "bounced", "complained")
@@ -278,7 +282,7 @@ def _row(cells: list[str], columns: dict[str | None, int], line: int, tz: ZoneIn
     except AddressError as err:
         return RejectedRow(line, str(err), raw_email)
     moments: dict[str, datetime | None] = {}
-    for field in ("consent_at", "created_at", "unsubscribed_at"):
+    for field in ("consent_at", "created_at", "unsubscribed_at", "bounced_at"):
         raw_date = _cell(cells, columns, field)
         try:
             moments[field] = _consent(raw_date, tz)
@@ -288,6 +292,10 @@ def _row(cells: list[str], columns: dict[str | None, int], line: int, tz: ZoneIn
     status = _clean(_cell(cells, columns, "status")).lower()
     if status and status not in STATUSES:
         return RejectedRow(line, f"status {status[:40]!r} is not one of {', '.join(STATUSES)}", raw_email)
+    if not status and moments["bounced_at"]:
+        status, moments["unsubscribed_at"] = "bounced", moments["bounced_at"]
+    elif not status and moments["unsubscribed_at"]:
+        status = "unsubscribed"
     return CandidateRow(
         line=line,
         email=email,

@@ -173,3 +173,22 @@ def test_unicode_text_and_separator_lines(tmp_path: Path, data: bytes) -> None:
     offset = 1 if data.startswith((b"sep", b'"sep')) else 0
     assert [(r.line, r.first_name) for r in rows] == [(2 + offset, "Émilie"), (4 + offset, "Zoé")]
     assert rows[1].email == "zoe@example.org"
+
+
+MAILCHIMP = "Email Address,First Name,Last Name,MEMBER_RATING,OPTIN_TIME,OPTIN_IP,CONFIRM_TIME,CONFIRM_IP,{extra}\n"
+
+
+@pytest.mark.parametrize(("extra", "cell", "status", "left_at"), [
+    ("LAST_CHANGED", "2026-03-02 10:00:00", "", None),  # subscribed_members_export.csv
+    ("UNSUB_TIME", "2026-05-06 07:08:09", "unsubscribed", datetime(2026, 5, 6, 5, 8, 9, tzinfo=timezone.utc)),
+    ("CLEAN_TIME", "2026-05-06 07:08:09", "bounced", datetime(2026, 5, 6, 5, 8, 9, tzinfo=timezone.utc)),
+    ("Date de désinscription", "06/05/2026 07:08:09", "unsubscribed", datetime(2026, 5, 6, 5, 8, 9, tzinfo=timezone.utc)),
+], ids=["subscribed", "unsubscribed", "cleaned", "french unsubscribed"])
+def test_mailchimp_exports_keep_consent_and_suppressions(tmp_path: Path, extra: str, cell: str, status: str,
+                                                         left_at: datetime | None) -> None:
+    data = (MAILCHIMP.format(extra=extra)
+            + f"marie@example.org,Marie,Curie,2,2026-03-01 09:00:00,192.0.2.1,2026-03-01 09:05:00,192.0.2.7,{cell}\n")
+    (row,) = read(tmp_path, data.encode("utf-8"))
+    assert isinstance(row, CandidateRow)
+    assert (row.status, row.unsubscribed_at) == (status, left_at)  # never imported as active
+    assert row.consent_at == datetime(2026, 3, 1, 8, 0, tzinfo=timezone.utc) and row.consent_ip == "192.0.2.1"
