@@ -536,6 +536,7 @@ def send(project: Project, day: date | None, test_addresses: tuple[str, ...], dr
         _show_sample(preview.sample, preview.sample_to)
         click.echo(f"--- Nothing was sent. Send for real with: newsletter send {day.isoformat()}")
         return
+    _refuse_a_send_to_nobody(project, day)
     if required and not approval.current and override is not None:
         from newsletter.store.history import record_override
 
@@ -556,6 +557,19 @@ def send(project: Project, day: date | None, test_addresses: tuple[str, ...], dr
                             + (f", {report.in_flight} in flight" if report.in_flight else ""),
                             hint=f"see `newsletter status {day.isoformat()}`; run `newsletter send "
                                  f"{day.isoformat()}` again to resume")
+
+
+def _refuse_a_send_to_nobody(project: Project, day: date) -> None:
+    """A first send with no active subscriber is a forgotten import, not an issue sent to 0 people:
+    refused before anything is recorded, so that history stays true and the next send goes out."""
+    from newsletter.store import ledger
+    from newsletter.store.subscribers import count_subscribers
+
+    if ledger.find_send(project.store, day) is None and count_subscribers(project.store, status="active") == 0:
+        raise DeliveryError(f"issue {day.isoformat()} has nobody to go to: there is no active subscriber; "
+                            "nothing was sent",
+                            hint="import the list with `newsletter subscribers import FILE` (or add one with "
+                                 f"`newsletter subscribers add EMAIL`), then run `newsletter send {day.isoformat()}`")
 
 
 R = TypeVar("R")

@@ -434,3 +434,19 @@ def test_a_send_that_ends_while_another_live_run_holds_rows_waits_for_it_and_exi
     said = [r for r in caplog.records if "2 recipients are held by 1 other run(s); waiting until" in r.getMessage()]
     assert [r.levelname for r in said] == ["WARNING"]  # said once, where the operator sees it
     store.close()
+
+
+@pytest.mark.parametrize("people", [(), ("parti@example.org",)], ids=["empty list", "everyone left"])
+def test_a_send_to_nobody_is_refused_and_leaves_no_trace(cli, people: tuple[str, ...]) -> None:  # type: ignore[no-untyped-def]
+    for address in people:
+        cli("subscribers", "add", address)
+        cli("subscribers", "remove", address)
+    cli("approve", DAY.isoformat(), "--by", "Camille Martin")
+    code, out, err = cli("send", DAY.isoformat())
+    assert code == 1 and "no active subscriber" in err and "newsletter subscribers import" in err, (out, err)
+    assert "sent" not in out
+    code, out, _ = cli("history")
+    assert "No issue has been sent yet" in out
+    cli("subscribers", "add", "arrivee@example.org")  # once there is someone, the same command sends
+    code, out, _ = cli("send", DAY.isoformat())
+    assert code == 0 and "1 sent, 0 failed" in out
