@@ -508,7 +508,8 @@ def send(project: Project, day: date | None, test_addresses: tuple[str, ...], dr
                    "(the readiness gate applies).")
         return
     if test_addresses:
-        recipients = [Recipient(_address_argument(a, "--test")) for a in test_addresses]
+        # One copy per mailbox, however often or in whatever form it was typed.
+        recipients = [Recipient(a) for a in dict.fromkeys(_address_argument(a, "--test") for a in test_addresses)]
         key = project.secret_key()
         results = _refused_by_content(settings, lambda: send_test(settings, day, recipients, secret_key=key))
         for recipient, result in zip(recipients, sorted(results, key=lambda r: r.key)):

@@ -450,3 +450,10 @@ def test_a_send_to_nobody_is_refused_and_leaves_no_trace(cli, people: tuple[str,
     cli("subscribers", "add", "arrivee@example.org")  # once there is someone, the same command sends
     code, out, _ = cli("send", DAY.isoformat())
     assert code == 0 and "1 sent, 0 failed" in out
+
+
+def test_a_test_address_given_twice_gets_one_copy(cli, project: Path) -> None:  # type: ignore[no-untyped-def]
+    code, out, _ = cli("send", DAY.isoformat(), "--test", "Relecture@Example.org", "--test", "relecture@example.org ",
+                       "--test", "bob@xn--bcher-kva.example", "--test", "bob@bücher.example")
+    assert code == 0 and out.splitlines() == ["[TEST] relecture@example.org: sent", "[TEST] bob@bücher.example: sent"]
+    assert len(list((project / "out" / "outbox" / "new").iterdir())) == 2
