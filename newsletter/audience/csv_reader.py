@@ -45,7 +45,12 @@ _HEADERS = {
     # Mailchimp exports its unsubscribed and cleaned (bounced) members as separate files.
     "unsubscribed_at": ("unsubscribed_at", "unsub_time", "date de désinscription", "date desinscription"),
     "bounced_at": ("clean_time", "bounced_at"),
+    # CRM exports flag people who opted out instead of leaving them out (HubSpot, Salesforce, Brevo).
+    "opted_out": ("unsubscribed from all email", "email opt out", "hasoptedoutofemail", "opted out of email",
+                  "désabonné", "désinscrit", "blacklisted"),
 }
+_YES = frozenset({"true", "1", "yes", "y", "oui", "o", "vrai", "x"})
+_NO = frozenset({"", "false", "0", "no", "n", "non", "faux"})
 #: Statuses a file may give; an unsubscribed, bounced or complained row is a suppression.
 STATUSES = ("pending", "active", "unsubscribed", "bounced", "complained")
 
@@ -292,7 +297,13 @@ def _row(cells: list[str], columns: dict[str | None, int], line: int, tz: ZoneIn
     status = _clean(_cell(cells, columns, "status")).lower()
     if status and status not in STATUSES:
         return RejectedRow(line, f"status {status[:40]!r} is not one of {', '.join(STATUSES)}", raw_email)
-    if not status and moments["bounced_at"]:
+    opted_out = _clean(_cell(cells, columns, "opted_out")).lower()
+    if opted_out not in _YES | _NO:
+        return RejectedRow(line, f"opt-out value {opted_out[:40]!r} is neither yes nor no (true/false, oui/non, 1/0)",
+                           raw_email)
+    if not status and opted_out in _YES:
+        status = "unsubscribed"
+    elif not status and moments["bounced_at"]:
         status, moments["unsubscribed_at"] = "bounced", moments["bounced_at"]
     elif not status and moments["unsubscribed_at"]:
         status = "unsubscribed"

@@ -192,3 +192,25 @@ def test_mailchimp_exports_keep_consent_and_suppressions(tmp_path: Path, extra: 
     assert isinstance(row, CandidateRow)
     assert (row.status, row.unsubscribed_at) == (status, left_at)  # never imported as active
     assert row.consent_at == datetime(2026, 3, 1, 8, 0, tzinfo=timezone.utc) and row.consent_ip == "192.0.2.1"
+
+
+@pytest.mark.parametrize(("header", "value", "status"), [
+    ("Unsubscribed from all email", "true", "unsubscribed"),  # HubSpot
+    ("Unsubscribed from all email", "false", ""),
+    ("Email Opt Out", "1", "unsubscribed"),  # Salesforce
+    ("Email Opt Out", "0", ""),
+    ("HasOptedOutOfEmail", "TRUE", "unsubscribed"),
+    ("Désabonné", "oui", "unsubscribed"),
+    ("Désabonné", "", ""),
+    ("BLACKLISTED", "Vrai", "unsubscribed"),  # Brevo
+], ids=["hubspot yes", "hubspot no", "salesforce 1", "salesforce 0", "api name", "french oui", "french empty",
+        "brevo"])
+def test_crm_opt_out_columns_make_a_suppression(tmp_path: Path, header: str, value: str, status: str) -> None:
+    data = f"Email,First Name,{header}\nlea@example.org,Léa,{value}\n".encode("utf-8")
+    (row,) = read(tmp_path, data)
+    assert isinstance(row, CandidateRow) and row.status == status
+
+
+def test_an_opt_out_cell_that_is_not_yes_or_no_is_rejected(tmp_path: Path) -> None:
+    (row,) = read(tmp_path, "Email;Désabonné\nlea@example.org;peut-être\n".encode("utf-8"))
+    assert isinstance(row, RejectedRow) and "opt-out" in row.reason and "'peut-être'" in row.reason
