@@ -550,7 +550,7 @@ def send(project: Project, day: date | None, test_addresses: tuple[str, ...], dr
     report = _refused_by_content(settings, lambda: _send_with_progress(project, day, key, limit))
     click.echo(_status_line(report))
     for status, reason, count in report.failures:
-        click.secho(f"  {count:>6} {status}: {reason}", fg="yellow" if status == "pending" else "red")
+        click.secho(f"  {count:>6} {status}: {_reason(status, reason)}", fg="yellow" if status == "pending" else "red")
     if settings.delivery.adapter == "outbox":
         click.echo(f"Messages are in {settings.root / 'out' / 'outbox' / 'new'} (one .eml file each).")
     if report.failed_now or not report.complete:
@@ -558,6 +558,13 @@ def send(project: Project, day: date | None, test_addresses: tuple[str, ...], dr
                             + (f", {report.in_flight} in flight" if report.in_flight else ""),
                             hint=f"see `newsletter status {day.isoformat()}`; run `newsletter send "
                                  f"{day.isoformat()}` again to resume")
+
+
+def _reason(status: str, reason: str) -> str:
+    """A ledger reason as the operator reads it: a pending row without one was simply not reached."""
+    if reason:
+        return reason
+    return "not sent yet (the run stopped before them)" if status == "pending" else "(no reason recorded)"
 
 
 def _refuse_a_send_to_nobody(project: Project, day: date) -> None:
@@ -756,7 +763,7 @@ def status(project: Project, day: date | None, as_json: bool) -> None:
                                                        or "no recipient")
                        + f" (started {record.started_at.astimezone(tz):%Y-%m-%d %H:%M:%S %Z}{ended}).")
         for status_name, reason, count in reasons:
-            click.echo(f"  {count:>6} {status_name}: {reason or '(no reason recorded)'}")
+            click.echo(f"  {count:>6} {status_name}: {_reason(status_name, reason)}")
         click.echo(f"Approval: {approval.describe()}")
         if record is not None and record.override_by:
             when = f" on {record.override_at.astimezone(tz):%Y-%m-%d %H:%M %Z}" if record.override_at else ""

@@ -457,3 +457,14 @@ def test_a_test_address_given_twice_gets_one_copy(cli, project: Path) -> None:  
                        "--test", "bob@xn--bcher-kva.example", "--test", "bob@bücher.example")
     assert code == 0 and out.splitlines() == ["[TEST] relecture@example.org: sent", "[TEST] bob@bücher.example: sent"]
     assert len(list((project / "out" / "outbox" / "new").iterdir())) == 2
+
+
+def test_rows_left_by_limit_say_they_are_not_sent_yet(cli) -> None:  # type: ignore[no-untyped-def]
+    for address in ("a@example.org", "b@example.org", "c@example.org"):
+        cli("subscribers", "add", address)
+    cli("approve", DAY.isoformat(), "--by", "Camille Martin")
+    code, out, err = cli("send", DAY.isoformat(), "--limit", "1")
+    assert code == 1 and "2 pending: not sent yet" in out, out
+    code, out, _ = cli("status", DAY.isoformat())
+    assert "2 pending: not sent yet" in out and "no reason recorded" not in out, out
+    assert not [line for line in out.splitlines() if line.rstrip().endswith(":")]
