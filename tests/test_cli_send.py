@@ -6,6 +6,7 @@ import email
 import email.policy
 import json
 import mailbox
+import re
 from pathlib import Path
 
 import pytest
@@ -468,3 +469,15 @@ def test_rows_left_by_limit_say_they_are_not_sent_yet(cli) -> None:  # type: ign
     code, out, _ = cli("status", DAY.isoformat())
     assert "2 pending: not sent yet" in out and "no reason recorded" not in out, out
     assert not [line for line in out.splitlines() if line.rstrip().endswith(":")]
+
+
+def test_an_internationalized_base_url_is_sent_as_ascii(cli, project: Path) -> None:  # type: ignore[no-untyped-def]
+    toml = project / "newsletter.toml"
+    text = toml.read_text(encoding="utf-8")
+    toml.write_text(re.sub(r'(?m)^base_url = .*$', 'base_url = "https://lettre.rédaction.example/été"', text),
+                    encoding="utf-8")
+    code, out, err = cli("send", DAY.isoformat(), "--test", "relecture@example.org")
+    assert code == 0 and "sent" in out, err
+    (path,) = (project / "out" / "outbox" / "new").iterdir()
+    message = email.message_from_bytes(path.read_bytes(), policy=email.policy.default)
+    assert "<https://lettre.xn--rdaction-b1a.example/%C3%A9t%C3%A9/u/" in str(message["List-Unsubscribe"])
