@@ -19,7 +19,7 @@ from newsletter.content.problems import Problem
 from newsletter.errors import IssueNotFoundError
 
 ISSUE_FILE = "issue.yaml"
-ITEM_NAME = re.compile(r"^(\d{1,3})-[^/\\]+\.md$")
+ITEM_NAME = re.compile(r"^(\d{1,3})-[^/\\]+\.md$", re.IGNORECASE)  # 05-titre.MD too (Windows)
 #: An item is a few hundred words; anything this big is a mistake (or hostile).
 MAX_FILE_BYTES = 256 * 1024
 
@@ -208,7 +208,8 @@ def _item_files(folder: Path, problems: list[Problem]) -> list[tuple[int, Path]]
         if len(paths) > 1:
             for path in paths:
                 others = ", ".join(p.name for p in paths if p != path)
-                problems.append(Problem(path, None, f"two items have the number {number:02d} (this file and "
+                count = "two" if len(paths) == 2 else str(len(paths))
+                problems.append(Problem(path, None, f"{count} items have the number {number:02d} (this file and "
                                         f"{others}); renumber one"))
     # The first file of a duplicated number is still read, so that its own problems show too.
     return sorted((number, paths[0]) for number, paths in found.items())

@@ -373,3 +373,17 @@ def test_a_required_field_that_is_not_text_is_one_problem(project: Path, issue_d
     lines = [line for line in _lines(check_issue(load_settings(project), DAY), project)
              if name in line and f"'{key}'" in line]
     assert len(lines) == 1 and "must be text" in lines[0], lines
+
+
+def test_three_files_with_one_number_are_counted_right(project: Path, issue_dir: Path) -> None:
+    write(issue_dir / "5-autre.md", item_text())
+    write(issue_dir / "005-encore.md", item_text())
+    lines = [line for line in _lines(check_issue(load_settings(project), DAY), project) if "number 05" in line]
+    assert len(lines) == 3 and all("3 items have the number 05" in line for line in lines), lines
+
+
+def test_an_item_file_with_a_capital_extension_is_an_item(project: Path, issue_dir: Path) -> None:
+    (issue_dir / "05-pwc.md").rename(issue_dir / "05-pwc.MD")
+    report = check_issue(load_settings(project), DAY)
+    assert report.ok, _lines(report, project)
+    assert [item.path.name for item in report.issue.items][-1] == "05-pwc.MD"
