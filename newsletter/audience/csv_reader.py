@@ -35,7 +35,8 @@ _HEADERS = {
     "last_name": ("last_name", "lastname", "last name", "nom", "nom de famille", "surname", "family name"),
     "consent_at": ("consent_date", "consent_at", "date de consentement", "date consentement",
                    "date d'inscription", "date inscription", "subscribed_at",
-                   "optin_time", "confirm_time"),  # Mailchimp
+                   "optin_time", "confirm_time",  # Mailchimp
+                   "horodateur"),  # Google Forms in French (DD/MM/YYYY HH:MM:SS)
     "consent_source": ("consent_source", "source", "source du consentement", "origine"),
     # Written by `subscribers export`, so that an export restores the list as it was.
     "status": ("status", "statut"),

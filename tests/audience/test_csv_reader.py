@@ -214,3 +214,10 @@ def test_crm_opt_out_columns_make_a_suppression(tmp_path: Path, header: str, val
 def test_an_opt_out_cell_that_is_not_yes_or_no_is_rejected(tmp_path: Path) -> None:
     (row,) = read(tmp_path, "Email;Désabonné\nlea@example.org;peut-être\n".encode("utf-8"))
     assert isinstance(row, RejectedRow) and "opt-out" in row.reason and "'peut-être'" in row.reason
+
+
+def test_a_french_google_forms_export_keeps_the_time_of_signing_up(tmp_path: Path) -> None:
+    data = ('Horodateur,Adresse e-mail,Prénom,"J\'accepte de recevoir la lettre"\n'
+            '24/11/2026 08:15:32,lea@example.org,Léa,Oui\n').encode("utf-8")
+    (row,) = read(tmp_path, data)
+    assert isinstance(row, CandidateRow) and row.consent_at == datetime(2026, 11, 24, 7, 15, 32, tzinfo=timezone.utc)
