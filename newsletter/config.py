@@ -16,10 +16,10 @@ import tomllib
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from email.utils import parseaddr
-from urllib.parse import quote, urlsplit, urlunsplit
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Mapping
+from urllib.parse import quote, urlsplit, urlunsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import babel

@@ -2,8 +2,9 @@
 
 Handles UTF-8, UTF-8 with BOM, UTF-16 with BOM (Excel's "Texte Unicode") and Windows-1252
 (Excel in France), ``,`` ``;`` or tab delimiters (or Excel's ``sep=;`` line), and English or
-French headers. Every row becomes a :class:`CandidateRow` (a normalized address and cleaned fields) or a :class:`RejectedRow` (line number and reason);
-deduplication is the store's job. The file is streamed, so a million rows take flat memory.
+French headers. Every row becomes a :class:`CandidateRow` (a normalized address and cleaned
+fields) or a :class:`RejectedRow` (line number and reason); deduplication is the store's job.
+The file is streamed, so a million rows take flat memory.
 """
 
 from __future__ import annotations

@@ -6,10 +6,10 @@ Rules (Imprimerie nationale, as most French newsrooms apply them):
 - a narrow no-break space (U+202F) before ``;``, ``!``, ``?`` and ``%``;
 - a narrow no-break space between the digit groups of large numbers (``2 000``);
 - a no-break space between a number and its unit, so that the two never sit on two lines
-  (``12 km``, ``3 M€``, ``4 minutes``, ``2,5 milliards``, and ``7 h 30`` as a whole). The units (:data:`UNITS`) are
-  time (s, min, h, secondes, minutes, heures, jours, semaines, mois, ans, années, siècles),
-  money (€, k€, M€, Md€, $, £, euros, dollars, centimes), proportions (``%`` gets a narrow
-  one, points), measures (mm, cm, m, km, m², km², ha, km/h, g, kg, t, l, °C, °F, W to GW,
+  (``12 km``, ``3 M€``, ``4 minutes``, ``2,5 milliards``, and ``7 h 30`` as a whole). The
+  units (:data:`UNITS`) are time (s, min, h, secondes, minutes, heures, jours, semaines,
+  mois, ans, années, siècles), money (€, k€, M€, Md€, $, £, euros, dollars, centimes),
+  proportions (``%`` gets a narrow one, points), measures (mm, cm, m, km, m², km², ha, km/h, g, kg, t, l, °C, °F, W to GW,
   kWh to TWh, Ko to To, Mbit/s, Gbit/s, and their names: mètres, kilomètres, grammes, kilos,
   tonnes, litres, hectares, degrés) and amounts (milliers, millions, milliards), singular or plural;
 - a typographic apostrophe (’) for the straight one inside words (``l'État`` → ``l’État``).

@@ -318,7 +318,8 @@ def _filtered(query: Select[Any], status: str | None, search: str | None) -> Sel
         query = query.where(_TABLE.c.status == status)
     if search:
         # Addresses are stored in canonical form; the search text is matched literally (no wildcards).
-        pattern = "%" + addresses.stored_form(search.strip()).replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        text = addresses.stored_form(search.strip())
+        pattern = "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
         query = query.where(_TABLE.c.email.like(pattern, escape="\\"))
     return query
 

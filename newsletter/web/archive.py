@@ -119,7 +119,7 @@ class WebVersions:
         except NewsletterError:
             return None
         page, _ = rendered.personalize({})  # nobody's data: every field falls back to its default
-        typo = typographer(self.settings.newsletter.locale)  # titles read as in the email: « l’État », « 4 minutes »
+        typo = typographer(self.settings.newsletter.locale)  # titles read as in the email: « l’État »
         entries = tuple(Entry(typo(item.title), _summary(CompiledTemplate(text, rendered.slots).render({})),
                               item.url if is_safe_url(item.url) else "")
                         for item, text in zip(issue.items, rendered.item_texts))
