@@ -9,9 +9,10 @@ Rules (Imprimerie nationale, as most French newsrooms apply them):
   (``12 km``, ``3 M€``, ``4 minutes``, ``2,5 milliards``, and ``7 h 30`` as a whole). The
   units (:data:`UNITS`) are time (s, min, h, secondes, minutes, heures, jours, semaines,
   mois, ans, années, siècles), money (€, k€, M€, Md€, $, £, euros, dollars, centimes),
-  proportions (``%`` gets a narrow one, points), measures (mm, cm, m, km, m², km², ha, km/h, g, kg, t, l, °C, °F, W to GW,
-  kWh to TWh, Ko to To, Mbit/s, Gbit/s, and their names: mètres, kilomètres, grammes, kilos,
-  tonnes, litres, hectares, degrés) and amounts (milliers, millions, milliards), singular or plural;
+  proportions (``%`` gets a narrow one, points), measures (mm, cm, m, km, m², km², ha,
+  km/h, g, kg, t, l, °C, °F, W to GW, kWh to TWh, Ko to To, Mbit/s, Gbit/s, and their
+  names: mètres, kilomètres, grammes, kilos, tonnes, litres, hectares, degrés) and amounts
+  (milliers, millions, milliards), singular or plural;
 - a typographic apostrophe (’) for the straight one inside words (``l'État`` → ``l’État``).
 
 The functions work on *text*, never on markup: callers pass text nodes only, so URLs in
