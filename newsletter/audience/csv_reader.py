@@ -31,7 +31,8 @@ _FORMULA_START = FORMULA_START
 
 _HEADERS = {
     "email": ("email", "e-mail", "mail", "courriel", "adresse email", "adresse e-mail", "adresse mail",
-              "email address", "adresse electronique", "e-mail address"),
+              "email address", "adresse electronique", "e-mail address",
+              "adresse de messagerie", "e-mail 1 - value"),  # Outlook in French, Google Contacts
     "first_name": ("first_name", "firstname", "first name", "prenom", "given name"),
     "last_name": ("last_name", "lastname", "last name", "nom", "nom de famille", "surname", "family name"),
     "consent_at": ("consent_date", "consent_at", "date de consentement", "date consentement",

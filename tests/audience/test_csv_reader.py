@@ -221,3 +221,16 @@ def test_a_french_google_forms_export_keeps_the_time_of_signing_up(tmp_path: Pat
             '24/11/2026 08:15:32,lea@example.org,Léa,Oui\n').encode("utf-8")
     (row,) = read(tmp_path, data)
     assert isinstance(row, CandidateRow) and row.consent_at == datetime(2026, 11, 24, 7, 15, 32, tzinfo=timezone.utc)
+
+
+@pytest.mark.parametrize(("header", "line"), [
+    ('"Prénom";"Deuxième prénom";"Nom";"Adresse de messagerie";"Nom complet de l\'adresse de messagerie"',
+     '"Léa";"";"Roux";"lea@example.org";"Léa Roux (lea@example.org)"'),  # Outlook in French
+    ("Name,Given Name,Family Name,E-mail 1 - Type,E-mail 1 - Value,E-mail 2 - Value",
+     "Léa Roux,Léa,Roux,* Home,lea@example.org,autre@example.org"),  # Google Contacts
+], ids=["outlook fr", "google contacts"])
+def test_address_book_exports(tmp_path: Path, header: str, line: str) -> None:
+    data = (header + "\r\n" + line + "\r\n").encode("cp1252" if "Deuxième" in header else "utf-8")
+    (row,) = read(tmp_path, data)
+    assert isinstance(row, CandidateRow) and (row.email, row.first_name, row.last_name) == \
+        ("lea@example.org", "Léa", "Roux")
