@@ -50,7 +50,7 @@ _HEADERS = {
     "bounced_at": ("clean_time", "bounced_at"),
     # CRM exports flag people who opted out instead of leaving them out (HubSpot, Salesforce, Brevo).
     "opted_out": ("unsubscribed from all email", "email opt out", "hasoptedoutofemail", "opted out of email",
-                  "désabonné", "désinscrit", "blacklisted"),
+                  "désabonné", "désinscrit", "blacklisted", "email_blacklisted"),
 }
 _YES = frozenset({"true", "1", "yes", "y", "oui", "o", "vrai", "x"})
 _NO = frozenset({"", "false", "0", "no", "n", "non", "faux"})

@@ -203,8 +203,9 @@ def test_mailchimp_exports_keep_consent_and_suppressions(tmp_path: Path, extra: 
     ("Désabonné", "oui", "unsubscribed"),
     ("Désabonné", "", ""),
     ("BLACKLISTED", "Vrai", "unsubscribed"),  # Brevo
+    ("EMAIL_BLACKLISTED", "yes", "unsubscribed"),
 ], ids=["hubspot yes", "hubspot no", "salesforce 1", "salesforce 0", "api name", "french oui", "french empty",
-        "brevo"])
+        "brevo", "brevo email_blacklisted"])
 def test_crm_opt_out_columns_make_a_suppression(tmp_path: Path, header: str, value: str, status: str) -> None:
     data = f"Email,First Name,{header}\nlea@example.org,Léa,{value}\n".encode("utf-8")
     (row,) = read(tmp_path, data)
