@@ -160,6 +160,10 @@ def _consent(raw: str, tz: ZoneInfo) -> datetime | None:
     return moment.astimezone(timezone.utc)
 
 
+#: How the files people take for CSV start: a zip (.xlsx, .ods) or an OLE2 (.xls) container.
+_WORKBOOKS = ((b"PK\x03\x04", ".xlsx"), (b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1", ".xls"))
+
+
 def _open(path: Path) -> tuple[IO[bytes], str]:
     try:
         handle = open(path, "rb")
@@ -171,7 +175,15 @@ def _open(path: Path) -> tuple[IO[bytes], str]:
         raise UnreadableFileError(f"cannot read {path}: {err.strerror}") from err
     head = handle.read(SNIFF_BYTES)
     handle.seek(0)
-    return handle, _detect_encoding(head)
+    encoding = _detect_encoding(head)
+    kind = next((name for magic, name in _WORKBOOKS if head.startswith(magic)), "")
+    if kind or (b"\x00" in head and encoding != "utf-16"):
+        handle.close()
+        what = f"an Excel workbook ({kind}), not a CSV file" if kind else "not a text file (it holds NUL bytes)"
+        raise ImportFileError(f"{path} is {what}; save it as CSV UTF-8 and import that file",
+                              hint="in Excel: File > Save As > \"CSV UTF-8 (Comma delimited)\" "
+                                   "(« CSV UTF-8 (délimité par des virgules) »)")
+    return handle, encoding
 
 
 def read_subscriber_csv(path: Path, *, check_dns: bool = False,

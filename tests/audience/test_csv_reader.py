@@ -95,6 +95,9 @@ def test_bad_addresses_are_rejected_with_the_value(tmp_path: Path, cell: str) ->
     (b"\n\n", "empty"),
     (b"nom;prenom\nDupont;Jean\n", "no email column"),
     (b"sep=;\r\n", "line 2 is blank"),
+    (b"PK\x03\x04\x14\x00\x00\x00\x08\x00[Content_Types].xml", r"an Excel workbook \(\.xlsx\).*CSV UTF-8"),
+    (b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1\x00\x00", r"an Excel workbook \(\.xls\).*CSV UTF-8"),
+    ("email\na@example.org\n".encode("utf-16-le"), "not a text file.*CSV UTF-8"),
 ])
 def test_unusable_files(tmp_path: Path, data: bytes, message: str) -> None:
     with pytest.raises(ImportFileError, match=message) as caught:
