@@ -13,6 +13,7 @@ RFC 6531/6532); :func:`needs_smtputf8` says when that is the case.
 
 from __future__ import annotations
 
+import re
 import unicodedata
 
 import idna
@@ -72,9 +73,28 @@ def wire(address: str) -> str:
     return f"{local}@{ascii_domain(domain)}"
 
 
+_A_LABEL = re.compile(r"xn--[a-z0-9-]+")
+
+
+def stored_form(text: str) -> str:
+    """A piece of an address written as the store keeps it: NFC, lower case, ``xn--`` labels as U-labels.
+
+    For searching: an operator may paste ``bob@xn--bcher-kva.example`` from a bounce report or
+    type a decomposed accent; both must find ``bob@bücher.example``. A label that is not a valid
+    A-label is left as it is.
+    """
+    def decode(match: re.Match[str]) -> str:
+        try:
+            return str(idna.decode(match.group()))
+        except (idna.IDNAError, UnicodeError):
+            return match.group()
+
+    return _A_LABEL.sub(decode, unicodedata.normalize("NFC", text).lower())
+
+
 def needs_smtputf8(address: str) -> bool:
     """Whether the address can travel only with SMTPUTF8 (its local part is not ASCII)."""
     return not split(address)[0].isascii()
 
 
-__all__ = ["NO_SMTPUTF8", "AddressError", "ascii_domain", "canonical", "needs_smtputf8", "split", "wire"]
+__all__ = ["NO_SMTPUTF8", "AddressError", "ascii_domain", "canonical", "needs_smtputf8", "split", "stored_form", "wire"]

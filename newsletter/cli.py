@@ -389,7 +389,7 @@ def subscribers_export(project: Project, file: Path, status: str | None, excel_f
 
 @subscribers.command("list")
 @click.option("--status", type=click.Choice(STATUSES), help="Only this status.")
-@click.option("--search", metavar="TEXT", help="Only addresses containing TEXT (case-insensitive).")
+@click.option("--search", metavar="TEXT", help="Only addresses containing TEXT (any case; xn-- domains match too).")
 @click.option("--limit", type=click.IntRange(min=1), default=50, show_default=True, help="Show at most N rows.")
 @click.option("--all", "show_all", is_flag=True, help="Show every row (no limit).")
 @pass_project
@@ -503,7 +503,8 @@ def send(project: Project, day: date | None, test_addresses: tuple[str, ...], dr
                    "(the readiness gate applies).")
         return
     if test_addresses:
-        recipients = [Recipient(_address_argument(a, "--test")) for a in test_addresses]
+        # One copy per mailbox, however often or in whatever form it was typed.
+        recipients = [Recipient(a) for a in dict.fromkeys(_address_argument(a, "--test") for a in test_addresses)]
         key = project.secret_key()
         results = _refused_by_content(settings, lambda: send_test(settings, day, recipients, secret_key=key))
         for recipient, result in zip(recipients, sorted(results, key=lambda r: r.key)):
@@ -531,6 +532,7 @@ def send(project: Project, day: date | None, test_addresses: tuple[str, ...], dr
         _show_sample(preview.sample, preview.sample_to)
         click.echo(f"--- Nothing was sent. Send for real with: newsletter send {day.isoformat()}")
         return
+    _refuse_a_send_to_nobody(project, day)
     if required and not approval.current and override is not None:
         from newsletter.store.history import record_override
 
@@ -543,7 +545,7 @@ def send(project: Project, day: date | None, test_addresses: tuple[str, ...], dr
     report = _refused_by_content(settings, lambda: _send_with_progress(project, day, key, limit))
     click.echo(_status_line(report))
     for status, reason, count in report.failures:
-        click.secho(f"  {count:>6} {status}: {reason}", fg="yellow" if status == "pending" else "red")
+        click.secho(f"  {count:>6} {status}: {_reason(status, reason)}", fg="yellow" if status == "pending" else "red")
     if settings.delivery.adapter == "outbox":
         click.echo(f"Messages are in {settings.root / 'out' / 'outbox' / 'new'} (one .eml file each).")
     if report.failed_now or not report.complete:
@@ -551,6 +553,26 @@ def send(project: Project, day: date | None, test_addresses: tuple[str, ...], dr
                             + (f", {report.in_flight} in flight" if report.in_flight else ""),
                             hint=f"see `newsletter status {day.isoformat()}`; run `newsletter send "
                                  f"{day.isoformat()}` again to resume")
+
+
+def _reason(status: str, reason: str) -> str:
+    """A ledger reason as the operator reads it: a pending row without one was simply not reached."""
+    if reason:
+        return reason
+    return "not sent yet (the run stopped before them)" if status == "pending" else "(no reason recorded)"
+
+
+def _refuse_a_send_to_nobody(project: Project, day: date) -> None:
+    """A first send with no active subscriber is a forgotten import, not an issue sent to 0 people:
+    refused before anything is recorded, so that history stays true and the next send goes out."""
+    from newsletter.store import ledger
+    from newsletter.store.subscribers import count_subscribers
+
+    if ledger.find_send(project.store, day) is None and count_subscribers(project.store, status="active") == 0:
+        raise DeliveryError(f"issue {day.isoformat()} has nobody to go to: there is no active subscriber; "
+                            "nothing was sent",
+                            hint="import the list with `newsletter subscribers import FILE` (or add one with "
+                                 f"`newsletter subscribers add EMAIL`), then run `newsletter send {day.isoformat()}`")
 
 
 R = TypeVar("R")
@@ -736,7 +758,7 @@ def status(project: Project, day: date | None, as_json: bool) -> None:
                                                        or "no recipient")
                        + f" (started {record.started_at.astimezone(tz):%Y-%m-%d %H:%M:%S %Z}{ended}).")
         for status_name, reason, count in reasons:
-            click.echo(f"  {count:>6} {status_name}: {reason or '(no reason recorded)'}")
+            click.echo(f"  {count:>6} {status_name}: {_reason(status_name, reason)}")
         click.echo(f"Approval: {approval.describe()}")
         if record is not None and record.override_by:
             when = f" on {record.override_at.astimezone(tz):%Y-%m-%d %H:%M %Z}" if record.override_at else ""

@@ -19,6 +19,7 @@ from email.utils import parseaddr
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Mapping
+from urllib.parse import quote, urlsplit, urlunsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import babel
@@ -223,6 +224,21 @@ def _suggest(word: str, choices: tuple[str, ...]) -> str:
     return f"; did you mean '{close[0]}'?" if close else f"; known keys: {', '.join(choices)}"
 
 
+def _ascii_url(t: "_Table", url: str) -> str:
+    """``base_url`` in the form headers and links need: the host as IDNA A-labels, in lower case,
+    and the path percent-encoded (``https://lettre.rédaction.example/été`` is written once, here)."""
+    parts = urlsplit(url)
+    host, colon, port = parts.netloc.rpartition(":") if re.search(r":\d+$", parts.netloc) else (parts.netloc, "", "")
+    try:
+        ascii_host = addresses.ascii_domain(host.lower())
+    except addresses.AddressError as err:
+        raise t.error(f"[newsletter] base_url {url!r}: {err}") from err
+    if not re.fullmatch(r"[a-z0-9.-]+", ascii_host) or ".." in ascii_host or ascii_host.startswith("."):
+        raise t.error(f"[newsletter] base_url {url!r}: {host!r} is not a host name")
+    path = quote(parts.path, safe="/%!$&'()*+,;=:@~-._")
+    return urlunsplit((parts.scheme.lower(), ascii_host + colon + port, path, "", ""))
+
+
 def _address(table: _Table, key: str, value: str, *, display_name_allowed: bool,
              ascii_local: bool = True) -> tuple[str, str]:
     """Validate an address setting; return ``(display name, address as it goes on the wire)``.
@@ -263,6 +279,7 @@ def _newsletter(path: Path, data: Any) -> NewsletterSettings:
             f"[newsletter] base_url must be an absolute http(s) address without query, "
             f'e.g. "https://news.example.org" (got {base_url!r})'
         )
+    base_url = _ascii_url(t, base_url)
     locale = t.text("locale", "fr_FR")
     try:
         babel.Locale.parse(locale)

@@ -46,6 +46,10 @@ SUSPECT_RE = re.compile(
     r"|\{\{|\}\}|\{%|%\}"
 )
 _NAME = re.compile(r"[A-Za-z_]\w*")
+#: A single brace is ordinary text (``{a, b}``, ``{page 3}``) unless it encloses one name alone
+#: (``{prénom}``) or stands beside a field's name or a French name for one (``{ first_name``).
+_ENCLOSED = re.compile(r"\{\s*[A-Za-z_]\w*\s*\}")
+_FIELD_WORDS = ("prénom", "prenom", "nom", "courriel", "mail", "adresse")
 _TEMPLATE_STYLE = '{{ first_name }} or {{ first_name | default("…") }}'
 
 
@@ -118,8 +122,19 @@ def find_fields(text: str) -> list[FieldUse]:
     return uses
 
 
+def _looks_like_a_field(found: str) -> bool:
+    """Whether a :data:`SUSPECT_RE` match is a broken merge field rather than braces in prose."""
+    if any(mark in found for mark in ("{{", "}}", "{%", "%}")) or _ENCLOSED.fullmatch(found.strip()):
+        return True
+    name = _NAME.search(found)
+    word = name.group(0).lower() if name else ""
+    return bool(word) and (word in _FIELD_WORDS
+                           or bool(difflib.get_close_matches(word, EDITOR_FIELDS, n=1, cutoff=0.6)))
+
+
 def _suspects(text: str, start: int, end: int) -> list[FieldUse]:
-    return [_suspect(text, start + m.start(), start + m.end()) for m in SUSPECT_RE.finditer(text[start:end])]
+    return [_suspect(text, start + m.start(), start + m.end()) for m in SUSPECT_RE.finditer(text[start:end])
+            if _looks_like_a_field(m.group(0))]
 
 
 class MergeSlots:

@@ -7,6 +7,7 @@ import email.policy
 import json
 import logging
 import mailbox
+import re
 import threading
 from pathlib import Path
 
@@ -449,3 +450,49 @@ def test_a_send_that_ends_while_another_live_run_holds_rows_waits_for_it_and_exi
     assert "this run: 4 sent" in out
     assert len(announced.lines) == 1 and "2 recipients are held by 1 other run(s)" in announced.lines[0]
     store.close()
+
+
+@pytest.mark.parametrize("people", [(), ("parti@example.org",)], ids=["empty list", "everyone left"])
+def test_a_send_to_nobody_is_refused_and_leaves_no_trace(cli, people: tuple[str, ...]) -> None:  # type: ignore[no-untyped-def]
+    for address in people:
+        cli("subscribers", "add", address)
+        cli("subscribers", "remove", address)
+    cli("approve", DAY.isoformat(), "--by", "Camille Martin")
+    code, out, err = cli("send", DAY.isoformat())
+    assert code == 1 and "no active subscriber" in err and "newsletter subscribers import" in err, (out, err)
+    assert "sent" not in out
+    code, out, _ = cli("history")
+    assert "No issue has been sent yet" in out
+    cli("subscribers", "add", "arrivee@example.org")  # once there is someone, the same command sends
+    code, out, _ = cli("send", DAY.isoformat())
+    assert code == 0 and "1 sent, 0 failed" in out
+
+
+def test_a_test_address_given_twice_gets_one_copy(cli, project: Path) -> None:  # type: ignore[no-untyped-def]
+    code, out, _ = cli("send", DAY.isoformat(), "--test", "Relecture@Example.org", "--test", "relecture@example.org ",
+                       "--test", "bob@xn--bcher-kva.example", "--test", "bob@bücher.example")
+    assert code == 0 and out.splitlines() == ["[TEST] relecture@example.org: sent", "[TEST] bob@bücher.example: sent"]
+    assert len(list((project / "out" / "outbox" / "new").iterdir())) == 2
+
+
+def test_rows_left_by_limit_say_they_are_not_sent_yet(cli) -> None:  # type: ignore[no-untyped-def]
+    for address in ("a@example.org", "b@example.org", "c@example.org"):
+        cli("subscribers", "add", address)
+    cli("approve", DAY.isoformat(), "--by", "Camille Martin")
+    code, out, err = cli("send", DAY.isoformat(), "--limit", "1")
+    assert code == 1 and "2 pending: not sent yet" in out, out
+    code, out, _ = cli("status", DAY.isoformat())
+    assert "2 pending: not sent yet" in out and "no reason recorded" not in out, out
+    assert not [line for line in out.splitlines() if line.rstrip().endswith(":")]
+
+
+def test_an_internationalized_base_url_is_sent_as_ascii(cli, project: Path) -> None:  # type: ignore[no-untyped-def]
+    toml = project / "newsletter.toml"
+    text = toml.read_text(encoding="utf-8")
+    toml.write_text(re.sub(r'(?m)^base_url = .*$', 'base_url = "https://lettre.rédaction.example/été"', text),
+                    encoding="utf-8")
+    code, out, err = cli("send", DAY.isoformat(), "--test", "relecture@example.org")
+    assert code == 0 and "sent" in out, err
+    (path,) = (project / "out" / "outbox" / "new").iterdir()
+    message = email.message_from_bytes(path.read_bytes(), policy=email.policy.default)
+    assert "<https://lettre.xn--rdaction-b1a.example/%C3%A9t%C3%A9/u/" in str(message["List-Unsubscribe"])

@@ -101,3 +101,24 @@ def test_sender_and_reply_to_go_on_the_wire_with_ascii_domains(tmp_path: Path) -
     nl = load_settings(tmp_path).newsletter
     assert nl.sender_address == "redaction@xn--rdaction-b1a.example" and nl.sender_domain.isascii()
     assert nl.reply_to == "lecteurs@xn--exmple-cua.org"  # a bare address: it also goes in mailto: and API fields
+
+
+@pytest.mark.parametrize(("written", "kept"), [
+    ("https://lettre.rédaction.example", "https://lettre.xn--rdaction-b1a.example"),
+    ("https://Lettre.Rédaction.Example:8443/", "https://lettre.xn--rdaction-b1a.example:8443"),
+    ("https://news.example.org/lettre/été", "https://news.example.org/lettre/%C3%A9t%C3%A9"),
+    ("https://news.example.org/a%20b", "https://news.example.org/a%20b"),
+], ids=["idn host", "idn host, port, case", "accented path", "already encoded"])
+def test_base_url_is_kept_in_the_ascii_form_headers_need(tmp_path: Path, written: str, kept: str) -> None:
+    (tmp_path / "newsletter.toml").write_text(
+        '[newsletter]\nname = "N"\nsender = "a@example.org"\npostal_address = "Paris"\n'
+        f'base_url = "{written}"\n', encoding="utf-8")
+    assert load_settings(tmp_path).newsletter.base_url == kept
+
+
+def test_a_base_url_host_without_idna_form_is_a_config_error(tmp_path: Path) -> None:
+    (tmp_path / "newsletter.toml").write_text(
+        '[newsletter]\nname = "N"\nsender = "a@example.org"\npostal_address = "Paris"\n'
+        'base_url = "https://a..b.example"\n', encoding="utf-8")
+    with pytest.raises(ConfigError, match="base_url"):
+        load_settings(tmp_path)

@@ -1,9 +1,10 @@
 """Read subscriber CSV files as real offices export them, one row at a time.
 
-Handles UTF-8, UTF-8 with BOM and Windows-1252 (Excel in France), ``,`` ``;`` or tab
-delimiters, and English or French headers. Every row becomes a :class:`CandidateRow` (a
-normalized address and cleaned fields) or a :class:`RejectedRow` (line number and reason);
-deduplication is the store's job. The file is streamed, so a million rows take flat memory.
+Handles UTF-8, UTF-8 with BOM, UTF-16 with BOM (Excel's "Texte Unicode") and Windows-1252
+(Excel in France), ``,`` ``;`` or tab delimiters (or Excel's ``sep=;`` line), and English or
+French headers. Every row becomes a :class:`CandidateRow` (a normalized address and cleaned
+fields) or a :class:`RejectedRow` (line number and reason); deduplication is the store's job.
+The file is streamed, so a million rows take flat memory.
 """
 
 from __future__ import annotations
@@ -28,18 +29,29 @@ SNIFF_BYTES = 64 * 1024
 
 _HEADERS = {
     "email": ("email", "e-mail", "mail", "courriel", "adresse email", "adresse e-mail", "adresse mail",
-              "email address", "adresse electronique", "e-mail address"),
+              "email address", "adresse electronique", "e-mail address",
+              "adresse de messagerie", "e-mail 1 - value"),  # Outlook in French, Google Contacts
     "first_name": ("first_name", "firstname", "first name", "prenom", "given name"),
     "last_name": ("last_name", "lastname", "last name", "nom", "nom de famille", "surname", "family name"),
     "consent_at": ("consent_date", "consent_at", "date de consentement", "date consentement",
-                   "date d'inscription", "date inscription", "subscribed_at"),
+                   "date d'inscription", "date inscription", "subscribed_at",
+                   "optin_time", "confirm_time",  # Mailchimp
+                   "horodateur"),  # Google Forms in French (DD/MM/YYYY HH:MM:SS)
     "consent_source": ("consent_source", "source", "source du consentement", "origine"),
     # Written by `subscribers export`, so that an export restores the list as it was.
     "status": ("status", "statut"),
-    "consent_ip": ("consent_ip",),
+    "consent_ip": ("consent_ip", "optin_ip", "confirm_ip"),
     "created_at": ("created_at",),
-    "unsubscribed_at": ("unsubscribed_at",),
+    # A row that says when its address left is a suppression even without a status column:
+    # Mailchimp exports its unsubscribed and cleaned (bounced) members as separate files.
+    "unsubscribed_at": ("unsubscribed_at", "unsub_time", "date de désinscription", "date desinscription"),
+    "bounced_at": ("clean_time", "bounced_at"),
+    # CRM exports flag people who opted out instead of leaving them out (HubSpot, Salesforce, Brevo).
+    "opted_out": ("unsubscribed from all email", "email opt out", "hasoptedoutofemail", "opted out of email",
+                  "désabonné", "désinscrit", "blacklisted", "email_blacklisted"),
 }
+_YES = frozenset({"true", "1", "yes", "y", "oui", "o", "vrai", "x"})
+_NO = frozenset({"", "false", "0", "no", "n", "non", "faux"})
 #: Statuses a file may give; an unsubscribed, bounced or complained row is a suppression.
 STATUSES = ("pending", "active", "unsubscribed", "bounced", "complained")
 
@@ -81,6 +93,8 @@ class RejectedRow:
 def _detect_encoding(head: bytes) -> str:
     if head.startswith(codecs.BOM_UTF8):
         return "utf-8-sig"
+    if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        return "utf-16"  # Excel's "Texte Unicode" and Outlook's exports; the codec reads the BOM
     try:
         head.decode("utf-8")
         return "utf-8"
@@ -89,6 +103,9 @@ def _detect_encoding(head: bytes) -> str:
         if err.start >= len(head) - 3 and err.reason == "unexpected end of data":
             return "utf-8"
         return "cp1252"
+
+
+_SEP_LINE = re.compile(r'^"?sep=(.)"?\r?\n?$')
 
 
 def _delimiter(header_line: str) -> str:
@@ -137,6 +154,10 @@ def _consent(raw: str, tz: ZoneInfo) -> datetime | None:
     return moment.astimezone(timezone.utc)
 
 
+#: How the files people take for CSV start: a zip (.xlsx, .ods) or an OLE2 (.xls) container.
+_WORKBOOKS = ((b"PK\x03\x04", ".xlsx"), (b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1", ".xls"))
+
+
 def _open(path: Path) -> tuple[IO[bytes], str]:
     try:
         handle = open(path, "rb")
@@ -148,7 +169,15 @@ def _open(path: Path) -> tuple[IO[bytes], str]:
         raise UnreadableFileError(f"cannot read {path}: {err.strerror}") from err
     head = handle.read(SNIFF_BYTES)
     handle.seek(0)
-    return handle, _detect_encoding(head)
+    encoding = _detect_encoding(head)
+    kind = next((name for magic, name in _WORKBOOKS if head.startswith(magic)), "")
+    if kind or (b"\x00" in head and encoding != "utf-16"):
+        handle.close()
+        what = f"an Excel workbook ({kind}), not a CSV file" if kind else "not a text file (it holds NUL bytes)"
+        raise ImportFileError(f"{path} is {what}; save it as CSV UTF-8 and import that file",
+                              hint="in Excel: File > Save As > \"CSV UTF-8 (Comma delimited)\" "
+                                   "(« CSV UTF-8 (délimité par des virgules) »)")
+    return handle, encoding
 
 
 def read_subscriber_csv(path: Path, *, check_dns: bool = False,
@@ -163,14 +192,18 @@ def read_subscriber_csv(path: Path, *, check_dns: bool = False,
     raw, encoding = _open(path)
     with raw:
         text = io.TextIOWrapper(raw, encoding=encoding, newline="")
+        header_at = 1
         try:
             header_line = text.readline()
+            sep = _SEP_LINE.match(header_line)
+            if sep:  # "sep=;": Excel's own hint, written by some exports above the header
+                header_line, header_at = text.readline(), 2
         except UnicodeDecodeError as err:
             raise ImportFileError(f"{path}:1: the file is not valid {encoding} text; re-save it as UTF-8") from err
         if not header_line.strip(SPACES + "\r\n"):
-            raise ImportFileError(f"{path}: the file is empty or its first line is blank",
+            raise ImportFileError(f"{path}: the file is empty or its line {header_at} is blank",
                                   hint="the first line must name the columns, e.g. email,first_name,last_name")
-        delimiter = _delimiter(header_line)
+        delimiter = sep.group(1) if sep else _delimiter(header_line)
         header = next(csv.reader([header_line], delimiter=delimiter))
         columns = {_LOOKUP.get(_key(name)): i for i, name in reversed(list(enumerate(header)))}
         columns.pop(None, None)
@@ -186,7 +219,7 @@ def read_subscriber_csv(path: Path, *, check_dns: bool = False,
                 yield physical
 
         reader = csv.reader(lines(), delimiter=delimiter)
-        previous_end = 1
+        previous_end = header_at
         while True:
             raw_lines.clear()
             try:
@@ -199,7 +232,7 @@ def read_subscriber_csv(path: Path, *, check_dns: bool = False,
             except csv.Error as err:
                 raise ImportFileError(f"{path}:{previous_end + 1}: unreadable CSV ({err})") from err
             line = previous_end + 1
-            previous_end = reader.line_num + 1
+            previous_end = reader.line_num + header_at
             if len(raw_lines) > 1:
                 _check_quotes(path, line, raw_lines, cells, delimiter)
             if not any(_clean(c) for c in cells):
@@ -263,7 +296,7 @@ def _row(cells: list[str], columns: dict[str | None, int], line: int, tz: ZoneIn
     except AddressError as err:
         return RejectedRow(line, str(err), raw_email)
     moments: dict[str, datetime | None] = {}
-    for field in ("consent_at", "created_at", "unsubscribed_at"):
+    for field in ("consent_at", "created_at", "unsubscribed_at", "bounced_at"):
         raw_date = _cell(cells, columns, field)
         try:
             moments[field] = _consent(raw_date, tz)
@@ -273,6 +306,16 @@ def _row(cells: list[str], columns: dict[str | None, int], line: int, tz: ZoneIn
     status = _clean(_cell(cells, columns, "status")).lower()
     if status and status not in STATUSES:
         return RejectedRow(line, f"status {status[:40]!r} is not one of {', '.join(STATUSES)}", raw_email)
+    opted_out = _clean(_cell(cells, columns, "opted_out")).lower()
+    if opted_out not in _YES | _NO:
+        return RejectedRow(line, f"opt-out value {opted_out[:40]!r} is neither yes nor no (true/false, oui/non, 1/0)",
+                           raw_email)
+    if not status and opted_out in _YES:
+        status = "unsubscribed"
+    elif not status and moments["bounced_at"]:
+        status, moments["unsubscribed_at"] = "bounced", moments["bounced_at"]
+    elif not status and moments["unsubscribed_at"]:
+        status = "unsubscribed"
     return CandidateRow(
         line=line,
         email=email,

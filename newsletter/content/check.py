@@ -175,6 +175,11 @@ def _check_item(item: Item, issue: Issue, settings: Settings, problems: list[Pro
                                 "http:// or https:// address"))
     if item.image and not is_safe_url(item.image):
         _check_image_file(item, issue, problems)
+    elif item.image and not item.image.lower().startswith("https://"):
+        # The archive's Content-Security-Policy and mail clients block or flag plain-http images.
+        problems.append(Problem(path, item.line_of("image"), f"image {item.image[:60]!r}: use https:// (an "
+                                "image over plain http is blocked on the archive page and flagged by mail "
+                                "clients), or a file of the issue folder"))
 
 
 def _check_image_file(item: Item, issue: Issue, problems: list[Problem]) -> None:

@@ -19,7 +19,7 @@ from newsletter.content.problems import Problem
 from newsletter.errors import IssueNotFoundError
 
 ISSUE_FILE = "issue.yaml"
-ITEM_NAME = re.compile(r"^(\d{1,3})-[^/\\]+\.md$")
+ITEM_NAME = re.compile(r"^(\d{1,3})-[^/\\]+\.md$", re.IGNORECASE)  # 05-titre.MD too (Windows)
 #: An item is a few hundred words; anything this big is a mistake (or hostile).
 MAX_FILE_BYTES = 256 * 1024
 
@@ -117,6 +117,7 @@ def _parse_mapping(
             continue
         if not isinstance(value_node, yaml.ScalarNode):
             problems.append(Problem(path, line, f"'{key}' must be text, not a list or a mapping"))
+            lines[key] = line  # seen and reported: not "missing" as well
             continue
         # The scalar's source text, never a constructed object: `title: 2018` stays "2018"
         # and `tag: yes` stays "yes".
@@ -145,7 +146,7 @@ def _split_front_matter(path: Path, text: str, problems: list[Problem]) -> tuple
 def _required(path: Path, values: dict[str, str], lines: dict[str, int], key: str, problems: list[Problem],
               example: str) -> str:
     value = values.get(key, "").strip()
-    if not value:
+    if not value and not (key in lines and key not in values):  # a non-text value was reported already
         where = lines.get(key, 1)
         problems.append(Problem(path, where, f"'{key}' is required, e.g. {key}: \"{example}\""))
     return value
@@ -207,7 +208,8 @@ def _item_files(folder: Path, problems: list[Problem]) -> list[tuple[int, Path]]
         if len(paths) > 1:
             for path in paths:
                 others = ", ".join(p.name for p in paths if p != path)
-                problems.append(Problem(path, None, f"two items have the number {number:02d} (this file and "
+                count = "two" if len(paths) == 2 else str(len(paths))
+                problems.append(Problem(path, None, f"{count} items have the number {number:02d} (this file and "
                                         f"{others}); renumber one"))
     # The first file of a duplicated number is still read, so that its own problems show too.
     return sorted((number, paths[0]) for number, paths in found.items())

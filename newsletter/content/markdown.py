@@ -198,7 +198,11 @@ class MarkdownConverter:
                 continue
             children = token.children
             before = ""  # the character that precedes the current text node, for rules such as " :"
+            inside = ""  # a pasted <script> or <style> whose content must go with its tags
             for i, child in enumerate(children):
+                if inside and child.type != "html_inline":
+                    child.content = ""
+                    continue
                 if child.type == "text":
                     prefix = before if before and not before.isspace() else ""
                     child.content = self.typo(prefix + child.content)[len(prefix):]
@@ -206,6 +210,11 @@ class MarkdownConverter:
                     before = child.content[-1:] or before
                 if child.type == "html_inline":
                     raw_html(find_line(child.content))
+                    tag = _SCRIPT_TAG.match(child.content)
+                    if tag and not tag.group(1) and not inside:
+                        inside = tag.group(2).lower()
+                    elif tag and tag.group(1) and tag.group(2).lower() == inside:
+                        inside = ""
                     child.content = ""
                 elif child.type == "image":
                     problems.append(
@@ -224,6 +233,10 @@ class MarkdownConverter:
                         continue
                     problems.append(Problem(path, line, message))
                     _drop_link(children, i)
+
+
+#: The opening or closing tag of an element whose content is code, not text.
+_SCRIPT_TAG = re.compile(r"<(/?)(script|style)\b", re.IGNORECASE)
 
 
 def _drop_link(children: list[Token], index: int) -> None:

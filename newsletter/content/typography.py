@@ -6,12 +6,13 @@ Rules (Imprimerie nationale, as most French newsrooms apply them):
 - a narrow no-break space (U+202F) before ``;``, ``!``, ``?`` and ``%``;
 - a narrow no-break space between the digit groups of large numbers (``2 000``);
 - a no-break space between a number and its unit, so that the two never sit on two lines
-  (``12 km``, ``3 M€``, ``4 minutes``, ``2,5 milliards``). The units (:data:`UNITS`) are
-  time (s, min, h, secondes, minutes, heures, jours, semaines, mois, ans, années, siècles),
-  money (€, k€, M€, Md€, $, £, euros, dollars, centimes), proportions (``%`` gets a narrow
-  one, points), measures (mm, cm, m, km, m², km², ha, km/h, g, kg, t, l, °C, °F, W to GW,
-  kWh to TWh, Ko to To, Mbit/s, Gbit/s, and their names: mètres, kilomètres, grammes, kilos,
-  tonnes, litres, hectares, degrés) and amounts (milliers, millions, milliards), singular or plural;
+  (``12 km``, ``3 M€``, ``4 minutes``, ``2,5 milliards``, and ``7 h 30`` as a whole). The
+  units (:data:`UNITS`) are time (s, min, h, secondes, minutes, heures, jours, semaines,
+  mois, ans, années, siècles), money (€, k€, M€, Md€, $, £, euros, dollars, centimes),
+  proportions (``%`` gets a narrow one, points), measures (mm, cm, m, km, m², km², ha,
+  km/h, g, kg, t, l, °C, °F, W to GW, kWh to TWh, Ko to To, Mbit/s, Gbit/s, and their
+  names: mètres, kilomètres, grammes, kilos, tonnes, litres, hectares, degrés) and amounts
+  (milliers, millions, milliards), singular or plural;
 - a typographic apostrophe (’) for the straight one inside words (``l'État`` → ``l’État``).
 
 The functions work on *text*, never on markup: callers pass text nodes only, so URLs in
@@ -50,6 +51,8 @@ UNITS = (
 )
 _UNITS = "|".join(UNITS)
 _NUMBER_UNIT = re.compile(r"(\d)" + _SP + r"+(" + _UNITS + r")(?![\w/²])")
+#: The minutes of a time of day stay with their hour: « 7 h 30 ».
+_HOUR_MINUTES = re.compile(r"(\d" + NBSP + r"h)" + _SP + r"+([0-5]\d)(?!\d)")
 _APOSTROPHE = re.compile(r"(?<=[^\W\d_])'(?=[^\W_])")
 
 
@@ -57,6 +60,7 @@ def _french_segment(text: str) -> str:
     text = _THOUSANDS.sub(lambda m: re.sub(_SP, NNBSP, m.group(0)), text)
     text = _PERCENT.sub(r"\1" + NNBSP + "%", text)
     text = _NUMBER_UNIT.sub(r"\1" + NBSP + r"\2", text)
+    text = _HOUR_MINUTES.sub(r"\1" + NBSP + r"\2", text)
     text = _HIGH_PUNCT.sub(NNBSP + r"\1", text)
     text = _COLON.sub(NBSP + ":", text)
     text = _OPEN_QUOTE.sub("«" + NBSP, text)

@@ -309,8 +309,9 @@ def _filtered(query: Select[Any], status: str | None, search: str | None) -> Sel
     if status:
         query = query.where(_TABLE.c.status == status)
     if search:
-        # Addresses are stored lower-cased; the search text is matched literally (no wildcards).
-        pattern = "%" + search.strip().lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        # Addresses are stored in canonical form; the search text is matched literally (no wildcards).
+        text = addresses.stored_form(search.strip())
+        pattern = "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
         query = query.where(_TABLE.c.email.like(pattern, escape="\\"))
     return query
 

@@ -18,6 +18,7 @@ from sqlalchemy import func, select
 from newsletter.config import Settings
 from newsletter.content.load import issue_folder, load_issue
 from newsletter.content.markdown import is_safe_url
+from newsletter.content.typography import typographer
 from newsletter.errors import NewsletterError
 from newsletter.merge import CompiledTemplate
 from newsletter.render.pipeline import render_issue
@@ -118,7 +119,8 @@ class WebVersions:
         except NewsletterError:
             return None
         page, _ = rendered.personalize({})  # nobody's data: every field falls back to its default
-        entries = tuple(Entry(item.title, _summary(CompiledTemplate(text, rendered.slots).render({})),
+        typo = typographer(self.settings.newsletter.locale)  # titles read as in the email: « l’État »
+        entries = tuple(Entry(typo(item.title), _summary(CompiledTemplate(text, rendered.slots).render({})),
                               item.url if is_safe_url(item.url) else "")
                         for item, text in zip(issue.items, rendered.item_texts))
         version = WebVersion(page, entries)

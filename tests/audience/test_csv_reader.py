@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import codecs
 import tracemalloc
 from datetime import datetime, timezone
 from pathlib import Path
@@ -93,6 +94,10 @@ def test_bad_addresses_are_rejected_with_the_value(tmp_path: Path, cell: str) ->
     (b"", "empty"),
     (b"\n\n", "empty"),
     (b"nom;prenom\nDupont;Jean\n", "no email column"),
+    (b"sep=;\r\n", "line 2 is blank"),
+    (b"PK\x03\x04\x14\x00\x00\x00\x08\x00[Content_Types].xml", r"an Excel workbook \(\.xlsx\).*CSV UTF-8"),
+    (b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1\x00\x00", r"an Excel workbook \(\.xls\).*CSV UTF-8"),
+    ("email\na@example.org\n".encode("utf-16-le"), "not a text file.*CSV UTF-8"),
 ])
 def test_unusable_files(tmp_path: Path, data: bytes, message: str) -> None:
     with pytest.raises(ImportFileError, match=message) as caught:
@@ -154,3 +159,82 @@ def test_an_unclosed_quote_is_named_and_nothing_is_read(tmp_path: Path, stray: s
     path.write_bytes(_long_file(stray, closing_row))
     with pytest.raises(ImportFileError, match=r"abonnes.csv:3: a quote \(\"\) opened on this line is never closed"):
         list(read_subscriber_csv(path))
+
+
+UNICODE_TEXT = "Adresse e-mail\tPrénom\tNom\r\némilie@exämple.org\tÉmilie\tDurand\r\n\r\nzoe@example.org\tZoé\t\r\n"
+
+
+@pytest.mark.parametrize("data", [
+    codecs.BOM_UTF16_LE + UNICODE_TEXT.encode("utf-16-le"),  # Excel "Texte Unicode (*.txt)", Outlook
+    codecs.BOM_UTF16_BE + UNICODE_TEXT.encode("utf-16-be"),
+    b"sep=\t\r\n" + UNICODE_TEXT.encode("utf-8"),  # Excel's separator line, then the header
+    b'"sep=;"\n' + UNICODE_TEXT.replace("\t", ";").encode("cp1252", "replace").replace(b"?", b"a"),
+], ids=["utf-16-le", "utf-16-be", "sep line", "quoted sep line cp1252"])
+def test_unicode_text_and_separator_lines(tmp_path: Path, data: bytes) -> None:
+    rows = read(tmp_path, data)
+    assert all(isinstance(r, CandidateRow) for r in rows), rows
+    offset = 1 if data.startswith((b"sep", b'"sep')) else 0
+    assert [(r.line, r.first_name) for r in rows] == [(2 + offset, "Émilie"), (4 + offset, "Zoé")]
+    assert rows[1].email == "zoe@example.org"
+
+
+MAILCHIMP = "Email Address,First Name,Last Name,MEMBER_RATING,OPTIN_TIME,OPTIN_IP,CONFIRM_TIME,CONFIRM_IP,{extra}\n"
+
+
+@pytest.mark.parametrize(("extra", "cell", "status", "left_at"), [
+    ("LAST_CHANGED", "2026-03-02 10:00:00", "", None),  # subscribed_members_export.csv
+    ("UNSUB_TIME", "2026-05-06 07:08:09", "unsubscribed", datetime(2026, 5, 6, 5, 8, 9, tzinfo=timezone.utc)),
+    ("CLEAN_TIME", "2026-05-06 07:08:09", "bounced", datetime(2026, 5, 6, 5, 8, 9, tzinfo=timezone.utc)),
+    ("Date de désinscription", "06/05/2026 07:08:09", "unsubscribed", datetime(2026, 5, 6, 5, 8, 9, tzinfo=timezone.utc)),
+], ids=["subscribed", "unsubscribed", "cleaned", "french unsubscribed"])
+def test_mailchimp_exports_keep_consent_and_suppressions(tmp_path: Path, extra: str, cell: str, status: str,
+                                                         left_at: datetime | None) -> None:
+    data = (MAILCHIMP.format(extra=extra)
+            + f"marie@example.org,Marie,Curie,2,2026-03-01 09:00:00,192.0.2.1,2026-03-01 09:05:00,192.0.2.7,{cell}\n")
+    (row,) = read(tmp_path, data.encode("utf-8"))
+    assert isinstance(row, CandidateRow)
+    assert (row.status, row.unsubscribed_at) == (status, left_at)  # never imported as active
+    assert row.consent_at == datetime(2026, 3, 1, 8, 0, tzinfo=timezone.utc) and row.consent_ip == "192.0.2.1"
+
+
+@pytest.mark.parametrize(("header", "value", "status"), [
+    ("Unsubscribed from all email", "true", "unsubscribed"),  # HubSpot
+    ("Unsubscribed from all email", "false", ""),
+    ("Email Opt Out", "1", "unsubscribed"),  # Salesforce
+    ("Email Opt Out", "0", ""),
+    ("HasOptedOutOfEmail", "TRUE", "unsubscribed"),
+    ("Désabonné", "oui", "unsubscribed"),
+    ("Désabonné", "", ""),
+    ("BLACKLISTED", "Vrai", "unsubscribed"),  # Brevo
+    ("EMAIL_BLACKLISTED", "yes", "unsubscribed"),
+], ids=["hubspot yes", "hubspot no", "salesforce 1", "salesforce 0", "api name", "french oui", "french empty",
+        "brevo", "brevo email_blacklisted"])
+def test_crm_opt_out_columns_make_a_suppression(tmp_path: Path, header: str, value: str, status: str) -> None:
+    data = f"Email,First Name,{header}\nlea@example.org,Léa,{value}\n".encode("utf-8")
+    (row,) = read(tmp_path, data)
+    assert isinstance(row, CandidateRow) and row.status == status
+
+
+def test_an_opt_out_cell_that_is_not_yes_or_no_is_rejected(tmp_path: Path) -> None:
+    (row,) = read(tmp_path, "Email;Désabonné\nlea@example.org;peut-être\n".encode("utf-8"))
+    assert isinstance(row, RejectedRow) and "opt-out" in row.reason and "'peut-être'" in row.reason
+
+
+def test_a_french_google_forms_export_keeps_the_time_of_signing_up(tmp_path: Path) -> None:
+    data = ('Horodateur,Adresse e-mail,Prénom,"J\'accepte de recevoir la lettre"\n'
+            '24/11/2026 08:15:32,lea@example.org,Léa,Oui\n').encode("utf-8")
+    (row,) = read(tmp_path, data)
+    assert isinstance(row, CandidateRow) and row.consent_at == datetime(2026, 11, 24, 7, 15, 32, tzinfo=timezone.utc)
+
+
+@pytest.mark.parametrize(("header", "line"), [
+    ('"Prénom";"Deuxième prénom";"Nom";"Adresse de messagerie";"Nom complet de l\'adresse de messagerie"',
+     '"Léa";"";"Roux";"lea@example.org";"Léa Roux (lea@example.org)"'),  # Outlook in French
+    ("Name,Given Name,Family Name,E-mail 1 - Type,E-mail 1 - Value,E-mail 2 - Value",
+     "Léa Roux,Léa,Roux,* Home,lea@example.org,autre@example.org"),  # Google Contacts
+], ids=["outlook fr", "google contacts"])
+def test_address_book_exports(tmp_path: Path, header: str, line: str) -> None:
+    data = (header + "\r\n" + line + "\r\n").encode("cp1252" if "Deuxième" in header else "utf-8")
+    (row,) = read(tmp_path, data)
+    assert isinstance(row, CandidateRow) and (row.email, row.first_name, row.last_name) == \
+        ("lea@example.org", "Léa", "Roux")

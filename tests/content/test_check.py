@@ -81,6 +81,10 @@ CASES: list[tuple[str, Mutation, str, str]] = [
      "02-mobile.md:4", "url 'javascript:alert(1)' must be a complete http:// or https:// address"),
     ("image without alt", _replace("01-bots.md", 'image_alt: "Graphique en barres : 46 % refusent les bots"\n', ""),
      "01-bots.md:5", "an image needs 'image_alt'"),
+    ("image over plain http", _replace("01-bots.md", "images/barres.png", "http://cdn.example.org/barres.png"),
+     "01-bots.md:5", "image 'http://cdn.example.org/barres.png': use https://"),
+    ("image over plain HTTP", _replace("01-bots.md", "images/barres.png", "HTTP://cdn.example.org/barres.png"),
+     "01-bots.md:5", "use https://"),
     ("image file missing", _replace("01-bots.md", "images/barres.png", "images/absent.png"),
      "01-bots.md:5", "image file 'images/absent.png' does not exist"),
     ("image outside folder", _replace("01-bots.md", "images/barres.png", "../../../etc/hostname"),
@@ -238,6 +242,9 @@ MALFORMED = [
     ("{{ prenom }}", "unknown merge field {{ prenom }}", "known fields: first_name, last_name, email"),
     ("{ fist_name }", "'{ fist_name }' looks like a merge field", "did you mean {{ first_name }}?"),
     ("{% if first_name %}", "'{%' looks like a merge field", "write {{ first_name }}"),
+    ("{prénom}", "'{prénom}' looks like a merge field", "write {{ first_name }}"),
+    ("{ prénom", "'{ prénom' looks like a merge field", "write {{ first_name }}"),
+    ("nom }", "'nom }' looks like a merge field", "write {{ first_name }}"),
 ]
 
 
@@ -257,9 +264,16 @@ def test_malformed_merge_fields_are_errors_with_a_hint(project: Path, issue_dir:
     assert not report.ok
 
 
-def test_braces_that_are_not_merge_fields_pass(project: Path, issue_dir: Path) -> None:
-    write(issue_dir / "02-mobile.md", item_text(body='Le format `{"a": 1}` et {{ email }} et { } restent.'))
-    assert check_issue(load_settings(project), DAY).ok
+@pytest.mark.parametrize("body", [
+    'Le format `{"a": 1}` et {{ email }} et { } restent.',
+    "L'ensemble {a, b} a deux éléments.",
+    "Voir l'encadré {page 3} et {note 2}.",
+    "Les solutions {x | x > 0} sont positives.",
+], ids=["json and empty", "a set", "words in braces", "set-builder"])
+def test_braces_that_are_not_merge_fields_pass(project: Path, issue_dir: Path, body: str) -> None:
+    write(issue_dir / "02-mobile.md", item_text(body=body))
+    report = check_issue(load_settings(project), DAY)
+    assert report.ok, _lines(report, project)
 
 
 # --- a personal field without a default (issue 11) ---
@@ -345,3 +359,31 @@ def test_broken_yaml_is_one_problem(project: Path, issue_dir: Path, name: str) -
     _replace(name, "\n", '\nbroken: "unclosed\n')(issue_dir)
     lines = [line for line in _lines(check_issue(load_settings(project), DAY), project) if name in line]
     assert len(lines) == 1 and "invalid YAML" in lines[0], lines
+
+
+@pytest.mark.parametrize(("name", "old", "new", "key"), [
+    ("02-mobile.md", 'title: "Payer avec son mobile ? Non merci"', "title: [Payer, mobile]", "title"),
+    ("02-mobile.md", "source: ", "source: {nom: x}\nx: ", "source"),
+    ("issue.yaml", 'subject: "Le', 'subject: [Le, x]\nx: "Le', "subject"),
+    ("issue.yaml", "preheader: ", "preheader:\n  - a\nx: ", "preheader"),
+], ids=["item title list", "item source mapping", "subject list", "preheader list"])
+def test_a_required_field_that_is_not_text_is_one_problem(project: Path, issue_dir: Path, name: str, old: str,
+                                                          new: str, key: str) -> None:
+    _replace(name, old, new)(issue_dir)
+    lines = [line for line in _lines(check_issue(load_settings(project), DAY), project)
+             if name in line and f"'{key}'" in line]
+    assert len(lines) == 1 and "must be text" in lines[0], lines
+
+
+def test_three_files_with_one_number_are_counted_right(project: Path, issue_dir: Path) -> None:
+    write(issue_dir / "5-autre.md", item_text())
+    write(issue_dir / "005-encore.md", item_text())
+    lines = [line for line in _lines(check_issue(load_settings(project), DAY), project) if "number 05" in line]
+    assert len(lines) == 3 and all("3 items have the number 05" in line for line in lines), lines
+
+
+def test_an_item_file_with_a_capital_extension_is_an_item(project: Path, issue_dir: Path) -> None:
+    (issue_dir / "05-pwc.md").rename(issue_dir / "05-pwc.MD")
+    report = check_issue(load_settings(project), DAY)
+    assert report.ok, _lines(report, project)
+    assert [item.path.name for item in report.issue.items][-1] == "05-pwc.MD"

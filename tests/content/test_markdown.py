@@ -111,3 +111,16 @@ def test_other_link_schemes_and_bad_mailto_are_refused(href: str) -> None:
     fragment = convert(f"Écrivez [ici]({href}).")
     assert [p.message for p in fragment.problems if "is not allowed" in p.message], fragment.problems
     assert "href" not in fragment.html
+
+
+@pytest.mark.parametrize("source", [
+    "Avant <script>alert(1)</script> après.",
+    "Avant <SCRIPT type='text/javascript'>var x = 1;</SCRIPT> après.",
+    "Avant <style>p { color: red }</style> après.",
+], ids=["script", "script in capitals", "style"])
+def test_the_inside_of_a_pasted_script_or_style_is_dropped_with_it(source: str) -> None:
+    fragment = convert(source)
+    for part in (fragment.html, fragment.text):
+        assert "Avant" in part and "après" in part
+        assert not any(word in part for word in ("alert", "var x", "color")), part
+    assert "raw HTML" in fragment.problems[0].message

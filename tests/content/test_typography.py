@@ -37,6 +37,10 @@ CASES = [
      f"5{NBSP}litres, 10{NBSP}kWh"),
     ("3 mots et 5 marques", "3 mots et 5 marques"),
     ("en 2017 200 personnes", "en 2017 200 personnes"),
+    ("à 7 h 30 précises", f"à 7{NBSP}h{NBSP}30 précises"),
+    ("de 9 h 05 à 18 h", f"de 9{NBSP}h{NBSP}05 à 18{NBSP}h"),
+    ("1 h 30 min", f"1{NBSP}h{NBSP}30{NBSP}min"),
+    ("à 7 h 300 mètres", f"à 7{NBSP}h 300{NBSP}mètres"),
 ]
 
 

@@ -109,3 +109,16 @@ def test_consent_source_defaults_to_the_import_source(store: Store) -> None:
 def test_remove_unknown_address_says_so(store: Store) -> None:
     with pytest.raises(NewsletterError, match="is not in the subscriber list"):
         unsubscribe(store, "inconnu@example.org", now=NOW)
+
+
+@pytest.mark.parametrize(("search", "found"), [
+    ("bücher", ["bob@bücher.example", "zoé@bücher.example"]),
+    ("bob@xn--bcher-kva.example", ["bob@bücher.example"]),  # as a bounce report or a server log writes it
+    ("XN--BCHER-KVA", ["bob@bücher.example", "zoé@bücher.example"]),
+    ("ZOE\u0301@", ["zoé@bücher.example"]),  # typed decomposed (macOS) and in capitals
+    ("xn--zzz", []),  # not a valid A-label: searched as it is
+], ids=["u-label", "a-label address", "a-label capitals", "decomposed", "broken a-label"])
+def test_search_finds_an_address_however_its_domain_is_written(store: Store, search: str, found: list[str]) -> None:
+    for address in ("bob@xn--bcher-kva.example", "zoé@bücher.example", "ann@example.org"):
+        add_subscriber(store, address, now=NOW)
+    assert [s.email for s in list_subscribers(store, search=search)] == found

@@ -196,3 +196,16 @@ def test_a_test_copy_shows_its_images_and_web_version_before_the_send(settings: 
         finally:
             browser.close()
         assert requests.get(f"{service.url}{PAGE}").status_code == 404  # still unpublished for everyone else
+
+
+def test_the_feed_writes_item_titles_as_the_email_does(settings: Settings, store: Store, issue_dir: Path) -> None:
+    item = issue_dir / "01-bots.md"
+    item.write_text(re.sub(r'(?m)^title: .*$', 'title: "L\'État paie : 46 % en 4 minutes"',
+                           item.read_text(encoding="utf-8"), count=1), encoding="utf-8")
+    publish(settings, store)
+    with Service(settings, store) as service:
+        feed = ET.fromstring(requests.get(f"{service.url}/feed.xml").content)
+    (entry,) = feed.findall(f"{ATOM}entry")
+    first = ET.fromstring(entry.findtext(f"{ATOM}content") or "").findall("li")[0].findtext("a")
+    assert first == "L’État paie\u00a0: 46\u202f% en 4\u00a0minutes"
+    assert (entry.findtext(f"{ATOM}summary") or "").startswith("L’État paie\u00a0:")
