@@ -206,7 +206,8 @@ def read_subscriber_csv(path: Path, *, check_dns: bool = False,
                 raise ImportFileError(f"{path}:{previous_end + 1}: unreadable CSV ({err})") from err
             line = previous_end + 1
             previous_end = reader.line_num + 1
-            if len(raw_lines) > 1:
+            # A quote opened on the last line runs to the end of the file within that one line.
+            if len(raw_lines) > 1 or '"' in raw_lines[0]:
                 _check_quotes(path, line, raw_lines, cells, delimiter)
             if not any(_clean(c) for c in cells):
                 continue

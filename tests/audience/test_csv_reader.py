@@ -154,3 +154,13 @@ def test_an_unclosed_quote_is_named_and_nothing_is_read(tmp_path: Path, stray: s
     path.write_bytes(_long_file(stray, closing_row))
     with pytest.raises(ImportFileError, match=r"abonnes.csv:3: a quote \(\"\) opened on this line is never closed"):
         list(read_subscriber_csv(path))
+
+
+@pytest.mark.parametrize("ending", ["\n", "\r\n", ""], ids=["LF", "CRLF", "no final line break"])
+def test_an_unclosed_quote_on_the_last_row_is_named(tmp_path: Path, ending: str) -> None:
+    # Only one physical line is left for the quote to run over, so the row looks like one line.
+    path = tmp_path / "abonnes.csv"
+    path.write_text(f"email,first_name\nr0@example.org,Anne\nr1@example.org,\"Last,X,2026-01-01{ending}",
+                    encoding="utf-8", newline="")
+    with pytest.raises(ImportFileError, match=r"abonnes.csv:3: a quote \(\"\) opened on this line is never closed"):
+        list(read_subscriber_csv(path))
