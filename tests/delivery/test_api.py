@@ -140,6 +140,21 @@ def test_throttling_and_server_errors_are_retried_and_nobody_gets_two(project: P
     assert len(fake.inbox) == 40 and fake.calls == 2
 
 
+@pytest.mark.parametrize("value", ["\u00b2", "9" * 400, "-1", "later"], ids=["superscript digit", "huge", "negative", "words"])
+def test_a_garbled_rate_limit_header_falls_back_to_the_backoff(project: Path, store: Store, fake: FakeProvider,
+                                                                value: str) -> None:
+    # What a provider (or a proxy in front of it) writes in these headers is not ours to trust:
+    # a value that is no number of seconds must not end the run with a traceback.
+    settings = configure(project, fake)
+    add_people(store, 10)
+    header = {"brevo": "x-sib-ratelimit-reset", "sendgrid": "X-RateLimit-Reset"}.get(fake.name, "Retry-After")
+    if value == "9" * 400 and fake.name != "sendgrid":
+        pytest.skip("a long Retry-After is a wait, honoured up to MAX_WAIT; only SendGrid's reset is a Unix time")
+    fake.script.append(Fault(503, {"message": "slow down"}, {header: value}))
+    report = send(settings, store, fake)
+    assert report.count(DeliveryStatus.SENT) == 10 and len(fake.inbox) == 10 and fake.calls == 2
+
+
 def test_a_call_left_unanswered_is_never_sent_twice(project: Path, store: Store, fake: FakeProvider) -> None:
     settings = configure(project, fake, timeout=0.5)
     add_people(store, 20)
