@@ -156,8 +156,13 @@ def next_runs(settings: Settings, after: datetime, count: int) -> list[datetime]
 def latest_due(settings: Settings, now: datetime) -> datetime | None:
     """The most recent due time within the grace period before ``now`` (None if there is none)."""
     grace = timedelta(minutes=settings.schedule.grace_minutes)
-    runs = [fire for fire in next_runs(settings, now - grace - timedelta(seconds=1), 50) if fire <= now]
-    return runs[-1] if runs else None
+    trigger = cron_trigger(settings)
+    latest, previous = None, None
+    after = (now - grace - timedelta(seconds=1)).astimezone(settings.schedule_tz)
+    # Walk every due time of the grace period: a schedule may fire more often than any fixed count.
+    while (fire := trigger.get_next_fire_time(previous, after)) is not None and fire <= now:
+        latest, previous, after = fire, fire, fire + timedelta(microseconds=1)
+    return latest
 
 
 # -- whether ------------------------------------------------------------------------------

@@ -143,6 +143,16 @@ def test_an_issue_is_due_only_within_its_grace_period(project: Path) -> None:
     assert latest_due(settings, datetime(2026, 11, 28, 7, 30, tzinfo=PARIS)) is None  # a Saturday
 
 
+@pytest.mark.parametrize(("cron", "due"), [("* * * * *", (9, 8)), ("*/2 * * * *", (9, 8)), ("0 * * * *", (9, 0))])
+def test_the_latest_due_time_is_the_most_recent_however_often_the_schedule_fires(project: Path, cron: str,
+                                                                                 due: tuple[int, int]) -> None:
+    # More due times than a fixed look-ahead fit in the grace period: the newest one still counts,
+    # or the alert names a time an hour old and the deadline passes an hour early.
+    settings = configure(project, cron=cron, grace_minutes=120)
+    now = datetime(2026, 11, 26, 9, 8, 30, tzinfo=PARIS)
+    assert latest_due(settings, now) == datetime(2026, 11, 26, *due, tzinfo=PARIS)
+
+
 @pytest.mark.parametrize(("cron", "message"), [("0 7 * *", "must have 5 fields"),
                                                ("0 25 * * *", "[schedule] cron '0 25 * * *' is not valid")])
 def test_a_wrong_cron_names_the_key(project: Path, cron: str, message: str) -> None:
