@@ -548,7 +548,7 @@ def send(project: Project, day: date | None, test_addresses: tuple[str, ...], dr
     report = _refused_by_content(settings, lambda: _send_with_progress(project, day, key, limit))
     click.echo(_status_line(report))
     for status, reason, count in report.failures:
-        click.secho(f"  {count:>6} {status}: {reason}", fg="yellow" if status == "pending" else "red")
+        click.secho(f"  {count:>6} {status}: {_reason(status, reason)}", fg="yellow" if status == "pending" else "red")
     if settings.delivery.adapter == "outbox":
         click.echo(f"Messages are in {settings.root / 'out' / 'outbox' / 'new'} (one .eml file each).")
     if report.failed_now or not report.complete:
@@ -676,6 +676,11 @@ def _send_with_display(project: Project, day: date, key: str, limit: int | None,
                           stop=stop)
 
 
+def _reason(status: str, reason: str) -> str:
+    """A ledger row's reason; a pending row without one was never tried (claimed by no run yet)."""
+    return reason or ("not sent yet" if status == "pending" else "(no reason recorded)")
+
+
 def _status_line(report: "SendReport") -> str:
     c = report.counts  # every state is named, so that the figures add up to the total
     return (f"Issue {report.day.isoformat()}: {c.get('sent', 0)} sent, {c.get('failed', 0)} failed, "
@@ -741,7 +746,7 @@ def status(project: Project, day: date | None, as_json: bool) -> None:
                                                        or "no recipient")
                        + f" (started {record.started_at.astimezone(tz):%Y-%m-%d %H:%M:%S %Z}{ended}).")
         for status_name, reason, count in reasons:
-            click.echo(f"  {count:>6} {status_name}: {reason or '(no reason recorded)'}")
+            click.echo(f"  {count:>6} {status_name}: {_reason(status_name, reason)}")
         click.echo(f"Approval: {approval.describe()}")
         if record is not None and record.override_by:
             when = f" on {record.override_at.astimezone(tz):%Y-%m-%d %H:%M %Z}" if record.override_at else ""

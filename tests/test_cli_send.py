@@ -434,3 +434,13 @@ def test_a_send_that_ends_while_another_live_run_holds_rows_waits_for_it_and_exi
     said = [r for r in caplog.records if "2 recipients are held by 1 other run(s); waiting until" in r.getMessage()]
     assert [r.levelname for r in said] == ["WARNING"]  # said once, where the operator sees it
     store.close()
+
+
+def test_rows_left_untried_say_why_in_the_send_summary_and_in_status(cli) -> None:  # type: ignore[no-untyped-def]
+    for n in range(4):
+        assert cli("subscribers", "add", f"lecteur{n}@example.org")[0] == 0
+    assert cli("approve", DAY.isoformat(), "--by", "Camille Martin")[0] == 0
+    code, out, _ = cli("send", DAY.isoformat(), "--limit", "1")
+    assert code == 1 and "3 pending: not sent yet" in out
+    code, out, _ = cli("status", DAY.isoformat())
+    assert "3 pending: not sent yet" in out
