@@ -232,8 +232,9 @@ def _check_quotes(path: Path, line: int, raw: list[str], cells: list[str], delim
                     for cell in cells for rest in cell.splitlines()[1:])
     if cut_off or swallowed:
         raise ImportFileError(
-            f"{path}:{line}: a quote (\") opened on this line is never closed, so the value runs over "
-            f"{len(raw):,} lines and would swallow the rows after it; nothing was imported",
+            f"{path}:{line}: a quote (\") opened on this line is never closed, so the value "
+            + (f"runs over {len(raw):,} lines and would swallow the rows after it" if len(raw) > 1
+               else "runs to the end of the file") + "; nothing was imported",
             hint="close the quote or remove it (a name like O'Brien needs no quotes), then import again")
 
 

@@ -162,5 +162,5 @@ def test_an_unclosed_quote_on_the_last_row_is_named(tmp_path: Path, ending: str)
     path = tmp_path / "abonnes.csv"
     path.write_text(f"email,first_name\nr0@example.org,Anne\nr1@example.org,\"Last,X,2026-01-01{ending}",
                     encoding="utf-8", newline="")
-    with pytest.raises(ImportFileError, match=r"abonnes.csv:3: a quote \(\"\) opened on this line is never closed"):
+    with pytest.raises(ImportFileError, match=r"abonnes.csv:3: a quote \(\"\) opened on this line is never closed, so the value runs to the end of the file"):
         list(read_subscriber_csv(path))
