@@ -500,16 +500,11 @@ def schedule_once(settings: Settings, store: Store, day: date, at: datetime, *,
 
     :raises ConfigError: when ``at`` is in the past.
     """
-    from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
-    from apscheduler.schedulers.background import BackgroundScheduler
-
     if at <= clock():
         raise ConfigError(f"--at {at:%Y-%m-%d %H:%M} is in the past", hint="give a time to come, in "
                           f"{settings.schedule_tz.key} time")
     job_id = f"once-{day.isoformat()}-{at.strftime('%Y%m%dT%H%M%S')}"
-    scheduler = BackgroundScheduler(jobstores={"default": SQLAlchemyJobStore(engine=store.engine)},
-                                    timezone=settings.schedule_tz)
-    scheduler.start(paused=True)
+    scheduler = _store_only(settings, store)
     try:
         scheduler.add_job(JOB_FUNCTION, "date", run_date=at, args=["once", day.isoformat(), at.isoformat()],
                           id=job_id, replace_existing=True, name=f"send {day} once",
@@ -521,13 +516,31 @@ def schedule_once(settings: Settings, store: Store, day: date, at: datetime, *,
 
 def stored_jobs(settings: Settings, store: Store) -> list[tuple[str, datetime | None]]:
     """The one-off sends waiting in the job store: (name, when)."""
-    from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
-    from apscheduler.schedulers.background import BackgroundScheduler
-
-    scheduler = BackgroundScheduler(jobstores={"default": SQLAlchemyJobStore(engine=store.engine)},
-                                    timezone=settings.schedule_tz)
-    scheduler.start(paused=True)
+    scheduler = _store_only(settings, store)
     try:
         return [(job.name, job.next_run_time) for job in scheduler.get_jobs() if job.id != DAILY_JOB]
     finally:
         scheduler.shutdown(wait=False)
+
+
+def _store_only(settings: Settings, store: Store) -> Any:
+    """A started scheduler that reads and writes the job store and never runs a job.
+
+    A paused BackgroundScheduler's thread wakes at ``shutdown()`` and processes the due jobs
+    against executors already shut down: it logs a traceback and drops a one-off send whose time
+    has passed, from a command that only meant to list or add jobs.
+    """
+    from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
+    from apscheduler.schedulers.base import BaseScheduler
+
+    class StoreOnly(BaseScheduler):
+        def wakeup(self) -> None:  # no thread, no loop: nothing ever processes the jobs
+            pass
+
+        def shutdown(self, wait: bool = True) -> None:
+            super().shutdown(wait)
+
+    scheduler = StoreOnly(jobstores={"default": SQLAlchemyJobStore(engine=store.engine)},
+                          timezone=settings.schedule_tz)
+    scheduler.start(paused=True)
+    return scheduler
