@@ -527,8 +527,8 @@ def _store_only(settings: Settings, store: Store) -> Any:
     """A started scheduler that reads and writes the job store and never runs a job.
 
     A paused BackgroundScheduler's thread wakes at ``shutdown()`` and processes the due jobs
-    against executors already shut down: it logs a traceback and drops a one-off send whose time
-    has passed, from a command that only meant to list or add jobs.
+    against executors already shut down: it logs tracebacks and tries to update or remove jobs
+    whose time has passed, from a command that only meant to list or add them.
     """
     from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
     from apscheduler.schedulers.base import BaseScheduler

@@ -432,8 +432,8 @@ def test_a_day_claimed_by_a_scheduler_is_taken_only_once_its_lease_expires(store
 
 def test_listing_the_jobs_never_runs_or_drops_one_that_is_due(project: Path, store: Store,
                                                                caplog: pytest.LogCaptureFixture) -> None:
-    # `schedule show` while the scheduler is down, after a one-off send's time has passed: that
-    # job must still be there for `schedule run` to carry out (within the grace period) at start.
+    # `schedule show` while the scheduler is down, after a one-off send's time has passed: no
+    # traceback, and the job stays for `schedule run` to carry out (within the grace period) at start.
     settings = configure(project)
     at = datetime.now(timezone.utc) - timedelta(minutes=5)
     schedule_once(settings, store, DAY, at, clock=lambda: at - timedelta(minutes=1))
