@@ -158,8 +158,13 @@ def next_runs(settings: Settings, after: datetime, count: int) -> list[datetime]
 def latest_due(settings: Settings, now: datetime) -> datetime | None:
     """The most recent due time within the grace period before ``now`` (None if there is none)."""
     grace = timedelta(minutes=settings.schedule.grace_minutes)
-    runs = [fire for fire in next_runs(settings, now - grace - timedelta(seconds=1), 50) if fire <= now]
-    return runs[-1] if runs else None
+    trigger = cron_trigger(settings)
+    latest, previous = None, None
+    after = (now - grace - timedelta(seconds=1)).astimezone(settings.schedule_tz)
+    # Walk every due time of the grace period: a schedule may fire more often than any fixed count.
+    while (fire := trigger.get_next_fire_time(previous, after)) is not None and fire <= now:
+        latest, previous, after = fire, fire, fire + timedelta(microseconds=1)
+    return latest
 
 
 # -- whether ------------------------------------------------------------------------------
@@ -495,9 +500,6 @@ def schedule_once(settings: Settings, store: Store, day: date, at: datetime, *,
     :raises ContentError: when the issue was already sent.
     :raises ConfigError: when ``at`` is in the past.
     """
-    from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
-    from apscheduler.schedulers.background import BackgroundScheduler
-
     from newsletter.store.history import is_sent
 
     record = dispatch_record(store, day)
@@ -508,9 +510,7 @@ def schedule_once(settings: Settings, store: Store, day: date, at: datetime, *,
         raise ConfigError(f"--at {at:%Y-%m-%d %H:%M} is in the past", hint="give a time to come, in "
                           f"{settings.schedule_tz.key} time")
     job_id = f"once-{day.isoformat()}-{at.strftime('%Y%m%dT%H%M%S')}"
-    scheduler = BackgroundScheduler(jobstores={"default": SQLAlchemyJobStore(engine=store.engine)},
-                                    timezone=settings.schedule_tz)
-    scheduler.start(paused=True)
+    scheduler = _store_only(settings, store)
     try:
         scheduler.add_job(JOB_FUNCTION, "date", run_date=at, args=["once", day.isoformat(), at.isoformat()],
                           id=job_id, replace_existing=True, name=f"send {day} once",
@@ -522,13 +522,31 @@ def schedule_once(settings: Settings, store: Store, day: date, at: datetime, *,
 
 def stored_jobs(settings: Settings, store: Store) -> list[tuple[str, datetime | None]]:
     """The one-off sends waiting in the job store: (name, when)."""
-    from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
-    from apscheduler.schedulers.background import BackgroundScheduler
-
-    scheduler = BackgroundScheduler(jobstores={"default": SQLAlchemyJobStore(engine=store.engine)},
-                                    timezone=settings.schedule_tz)
-    scheduler.start(paused=True)
+    scheduler = _store_only(settings, store)
     try:
         return [(job.name, job.next_run_time) for job in scheduler.get_jobs() if job.id != DAILY_JOB]
     finally:
         scheduler.shutdown(wait=False)
+
+
+def _store_only(settings: Settings, store: Store) -> Any:
+    """A started scheduler that reads and writes the job store and never runs a job.
+
+    A paused BackgroundScheduler's thread wakes at ``shutdown()`` and processes the due jobs
+    against executors already shut down: it logs tracebacks and tries to update or remove jobs
+    whose time has passed, from a command that only meant to list or add them.
+    """
+    from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
+    from apscheduler.schedulers.base import BaseScheduler
+
+    class StoreOnly(BaseScheduler):
+        def wakeup(self) -> None:  # no thread, no loop: nothing ever processes the jobs
+            pass
+
+        def shutdown(self, wait: bool = True) -> None:
+            super().shutdown(wait)
+
+    scheduler = StoreOnly(jobstores={"default": SQLAlchemyJobStore(engine=store.engine)},
+                          timezone=settings.schedule_tz)
+    scheduler.start(paused=True)
+    return scheduler

@@ -131,7 +131,8 @@ GENERATE = "python -c 'import secrets; print(secrets.token_urlsafe(32))'"
 
 def key_weakness(secret_key: str) -> str:
     """Why ``secret_key`` cannot protect public links ("" when it can)."""
-    if secret_key in KNOWN_KEYS:
+    lowered = secret_key.strip().lower()
+    if lowered in KNOWN_KEYS or any(known in lowered for known in KNOWN_KEYS if len(known) >= 16):
         return "is a published example key: anyone can forge unsubscribe and confirmation links with it"
     if len(secret_key) < MIN_KEY_LENGTH:
         return f"is {len(secret_key)} characters long; at least {MIN_KEY_LENGTH} random characters are needed"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import signal
 import subprocess
@@ -20,7 +21,7 @@ from newsletter.config import Settings, load_settings
 from newsletter.content.check import check_issue
 from newsletter.dispatch import send_issue
 from newsletter.errors import ConfigError
-from newsletter.schedule import JOB_FUNCTION, Scheduler, dispatch_record, latest_due, next_runs, readiness, \
+from newsletter.schedule import JOB_FUNCTION, Scheduler, dispatch_record, latest_due, next_runs, readiness, stored_jobs, \
     schedule_once
 from newsletter.store import ledger
 from newsletter.store.database import Store
@@ -141,6 +142,16 @@ def test_an_issue_is_due_only_within_its_grace_period(project: Path) -> None:
         datetime(2026, 11, 24, 7, 0, tzinfo=PARIS)
     assert latest_due(settings, datetime(2026, 11, 24, 8, 40, tzinfo=PARIS)) is None
     assert latest_due(settings, datetime(2026, 11, 28, 7, 30, tzinfo=PARIS)) is None  # a Saturday
+
+
+@pytest.mark.parametrize(("cron", "due"), [("* * * * *", (9, 8)), ("*/2 * * * *", (9, 8)), ("0 * * * *", (9, 0))])
+def test_the_latest_due_time_is_the_most_recent_however_often_the_schedule_fires(project: Path, cron: str,
+                                                                                 due: tuple[int, int]) -> None:
+    # More due times than a fixed look-ahead fit in the grace period: the newest one still counts,
+    # or the alert names a time an hour old and the deadline passes an hour early.
+    settings = configure(project, cron=cron, grace_minutes=120)
+    now = datetime(2026, 11, 26, 9, 8, 30, tzinfo=PARIS)
+    assert latest_due(settings, now) == datetime(2026, 11, 26, *due, tzinfo=PARIS)
 
 
 @pytest.mark.parametrize(("cron", "message"), [("0 7 * *", "must have 5 fields"),
@@ -441,3 +452,20 @@ def test_a_day_claimed_by_a_scheduler_is_taken_only_once_its_lease_expires(store
     assert not claim_dispatch(store, DAY, "second", NOW + timedelta(seconds=59), lease)
     assert claim_dispatch(store, DAY, "second", NOW + timedelta(seconds=60), lease)
     assert dispatch_record(store, DAY)["run_id"] == "second"  # type: ignore[index]
+
+
+def test_listing_the_jobs_never_runs_or_drops_one_that_is_due(project: Path, store: Store,
+                                                               caplog: pytest.LogCaptureFixture) -> None:
+    # `schedule show` while the scheduler is down, after a one-off send's time has passed: no
+    # traceback, and the job stays for `schedule run` to carry out (within the grace period) at start.
+    settings = configure(project)
+    at = datetime.now(timezone.utc) - timedelta(minutes=5)
+    schedule_once(settings, store, DAY, at, clock=lambda: at - timedelta(minutes=1))
+    with caplog.at_level(logging.ERROR):
+        for _ in range(2):
+            assert [name for name, _ in stored_jobs(settings, store)] == [f"send {DAY} once"]
+            for thread in threading.enumerate():  # a scheduler thread left behind would act on its own
+                if thread.name.startswith("APScheduler"):
+                    thread.join(timeout=5)
+    assert [name for name, _ in stored_jobs(settings, store)] == [f"send {DAY} once"]
+    assert not [r for r in caplog.records if r.name.startswith("apscheduler")]

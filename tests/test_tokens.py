@@ -65,6 +65,11 @@ def test_links_in_issues_already_sent_still_work() -> None:
     ("demo-only-not-secret", "published"),
     ("sample-only-not-a-secret", "published"),
     ("ab" * 30, "2 different characters"),
+    # The published value lightly edited is still the published value to whoever tries it.
+    ("change-me-to-64-random-characters ", "published"),
+    ("CHANGE-ME-TO-64-RANDOM-CHARACTERS", "published"),
+    ("change-me-to-64-random-characters-prod", "published"),
+    ("demo-only-not-secret-demo-only-not-secret", "published"),
 ])
 def test_weak_and_published_keys_are_named_as_such(key: str, reason: str) -> None:
     assert reason in key_weakness(key)

@@ -233,7 +233,8 @@ def read_subscriber_csv(path: Path, *, check_dns: bool = False,
                 raise ImportFileError(f"{path}:{previous_end + 1}: unreadable CSV ({err})") from err
             line = previous_end + 1
             previous_end = reader.line_num + header_at
-            if len(raw_lines) > 1:
+            # A quote opened on the last line runs to the end of the file within that one line.
+            if len(raw_lines) > 1 or '"' in raw_lines[0]:
                 _check_quotes(path, line, raw_lines, cells, delimiter)
             if not any(_clean(c) for c in cells):
                 continue
@@ -258,8 +259,9 @@ def _check_quotes(path: Path, line: int, raw: list[str], cells: list[str], delim
                     for cell in cells for rest in cell.splitlines()[1:])
     if cut_off or swallowed:
         raise ImportFileError(
-            f"{path}:{line}: a quote (\") opened on this line is never closed, so the value runs over "
-            f"{len(raw):,} lines and would swallow the rows after it; nothing was imported",
+            f"{path}:{line}: a quote (\") opened on this line is never closed, so the value "
+            + (f"runs over {len(raw):,} lines and would swallow the rows after it" if len(raw) > 1
+               else "runs to the end of the file") + "; nothing was imported",
             hint="close the quote or remove it (a name like O'Brien needs no quotes), then import again")
 
 

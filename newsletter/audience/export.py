@@ -45,7 +45,13 @@ def _cell(value: object, local: tzinfo | None) -> str:
     if value is None:
         return ""
     if isinstance(value, datetime):
-        return value.astimezone(local).strftime(EXCEL_FR_DATE) if local is not None else value.isoformat()
+        if local is None:
+            return value.isoformat()
+        moment = value.astimezone(local)
+        if moment.replace(fold=1 - moment.fold).utcoffset() != moment.utcoffset():
+            # The hour a clock change repeats (or skips): a local time alone would come back an hour off.
+            return moment.replace(microsecond=0).isoformat()
+        return moment.strftime(EXCEL_FR_DATE)
     return neutralize(str(value))
 
 

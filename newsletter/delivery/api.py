@@ -82,8 +82,8 @@ def parse_retry_after(value: str | None, now: float | None = None) -> float | No
     if not value:
         return None
     value = value.strip()
-    if value.isdigit():
-        return float(value)
+    if value.isascii() and value.isdigit():  # "²" is a digit to str.isdigit, not to float()
+        return min(float(value[:12]), MAX_WAIT)
     try:
         when = email.utils.parsedate_to_datetime(value)
     except (TypeError, ValueError):

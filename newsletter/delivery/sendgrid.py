@@ -69,6 +69,6 @@ class SendGridAdapter(ApiAdapter):
     def throttle_wait(self, response: requests.Response) -> float | None:
         wait = super().throttle_wait(response)
         reset = response.headers.get("X-RateLimit-Reset", "")
-        if wait is None and reset.isdigit():
+        if wait is None and reset.isascii() and reset.isdigit() and len(reset) <= 12:  # a Unix time
             wait = max(0.0, int(reset) - time.time())
         return wait

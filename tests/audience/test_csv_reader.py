@@ -238,3 +238,13 @@ def test_address_book_exports(tmp_path: Path, header: str, line: str) -> None:
     (row,) = read(tmp_path, data)
     assert isinstance(row, CandidateRow) and (row.email, row.first_name, row.last_name) == \
         ("lea@example.org", "Léa", "Roux")
+
+
+@pytest.mark.parametrize("ending", ["\n", "\r\n", ""], ids=["LF", "CRLF", "no final line break"])
+def test_an_unclosed_quote_on_the_last_row_is_named(tmp_path: Path, ending: str) -> None:
+    # Only one physical line is left for the quote to run over, so the row looks like one line.
+    path = tmp_path / "abonnes.csv"
+    path.write_text(f"email,first_name\nr0@example.org,Anne\nr1@example.org,\"Last,X,2026-01-01{ending}",
+                    encoding="utf-8", newline="")
+    with pytest.raises(ImportFileError, match=r"abonnes.csv:3: a quote \(\"\) opened on this line is never closed, so the value runs to the end of the file"):
+        list(read_subscriber_csv(path))

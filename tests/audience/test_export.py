@@ -72,6 +72,9 @@ PEOPLE = [
      datetime(2026, 6, 1, 8, 30, tzinfo=timezone.utc)),
     ("rebond@example.org", "", "", "bounced", WHEN, "import", "", WHEN, None),
     ("plainte@example.org", "", "", "complained", WHEN, "import", "", WHEN, None),
+    # 02:30 happens twice in Paris on 25 October 2026: this is the second one (CET, 01:30 UTC).
+    ("automne@example.org", "", "", "active", datetime(2026, 10, 25, 1, 30, tzinfo=timezone.utc), "web", "", WHEN,
+     None),
 ]
 
 
@@ -98,7 +101,7 @@ def test_export_then_import_into_a_new_store_restores_the_list(tmp_path: Path, e
     new = open_store("sqlite:///new.db", tmp_path)
     summary = import_rows(new, read_subscriber_csv(path, default_timezone="Europe/Paris"), now=LATER)
     assert list(list_subscribers(new)) == list(list_subscribers(old))
-    assert (summary.added, summary.suppressed, summary.rejected) == (4, 3, 0)
+    assert (summary.added, summary.suppressed, summary.rejected) == (5, 3, 0)
     old.close()
     new.close()
 

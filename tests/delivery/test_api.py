@@ -140,6 +140,29 @@ def test_throttling_and_server_errors_are_retried_and_nobody_gets_two(project: P
     assert len(fake.inbox) == 40 and fake.calls == 2
 
 
+def _garbled_header_falls_back(project: Path, store: Store, fake: FakeProvider, header: str, value: str) -> None:
+    settings = configure(project, fake)
+    add_people(store, 10)
+    fake.script.append(Fault(503, {"message": "slow down"}, {header: value}))
+    report = send(settings, store, fake)
+    assert report.count(DeliveryStatus.SENT) == 10 and len(fake.inbox) == 10 and fake.calls == 2
+
+
+@pytest.mark.parametrize("value", ["\u00b2", "-1", "later"], ids=["superscript digit", "negative", "words"])
+def test_a_garbled_rate_limit_header_falls_back_to_the_backoff(project: Path, store: Store, fake: FakeProvider,
+                                                                value: str) -> None:
+    # What a provider (or a proxy in front of it) writes in these headers is not ours to trust:
+    # a value that is no number of seconds must not end the run with a traceback.
+    header = {"brevo": "x-sib-ratelimit-reset", "sendgrid": "X-RateLimit-Reset"}.get(fake.name, "Retry-After")
+    _garbled_header_falls_back(project, store, fake, header, value)
+
+
+def test_a_sendgrid_reset_time_too_large_for_a_date_falls_back_to_the_backoff(project: Path, store: Store) -> None:
+    """SendGrid's reset is a Unix time (elsewhere a long Retry-After is a wait, honoured up to MAX_WAIT)."""
+    with FAKES["sendgrid"]() as fake:
+        _garbled_header_falls_back(project, store, fake, "X-RateLimit-Reset", "9" * 400)
+
+
 def test_a_call_left_unanswered_is_never_sent_twice(project: Path, store: Store, fake: FakeProvider) -> None:
     settings = configure(project, fake, timeout=0.5)
     add_people(store, 20)
