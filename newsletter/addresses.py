@@ -94,7 +94,7 @@ def stored_form(text: str) -> str:
 
 def needs_smtputf8(address: str) -> bool:
     """Whether the address can travel only with SMTPUTF8 (its local part is not ASCII)."""
-    return not split(address)[0].isascii()
+    return not address.isascii() and not split(address)[0].isascii()
 
 
 __all__ = ["NO_SMTPUTF8", "AddressError", "ascii_domain", "canonical", "needs_smtputf8", "split", "stored_form", "wire"]

@@ -273,7 +273,7 @@ class _Run:
             except Exception as err:  # noqa: BLE001  one recipient's fields, address or header: they alone fail
                 reason = f"this recipient's message cannot be built: {describe(err)}"
                 log.warning("issue %s: delivery %s failed: %s", self.factory.issue_key, row.delivery_id, reason)
-                outcomes.append(ledger.Outcome(row.delivery_id, DeliveryStatus.FAILED, reason, handed_over=False))
+                outcomes.append(ledger.Outcome(row.delivery_id, DeliveryStatus.FAILED, reason, counted=False))
                 continue
             outgoing.append(Outgoing(row.delivery_id, person, sender, message))
         attempts = {row.delivery_id: row.attempts for row in batch}
@@ -356,18 +356,18 @@ class _Run:
 
     def _outcome(self, result: Result, attempts: int, now: datetime, *, counted: bool) -> ledger.Outcome:
         """``attempts`` includes this one; ``counted`` says whether mark_sending already wrote it."""
+        status, error, retry_at = DeliveryStatus.FAILED, result.error, None
         if result.ok:
-            return ledger.Outcome(result.key, DeliveryStatus.SENT, provider_id=result.provider_id, handed_over=counted)
-        if result.uncertain:
-            return ledger.Outcome(result.key, DeliveryStatus.UNCERTAIN, result.error, handed_over=counted)
-        if result.transient and attempts < self.policy.max_attempts:
+            status, error = DeliveryStatus.SENT, ""
+        elif result.uncertain:
+            status = DeliveryStatus.UNCERTAIN
+        elif result.transient and attempts < self.policy.max_attempts:
             wait = self.policy.delay(attempts) if result.retry_after is None else timedelta(seconds=result.retry_after)
-            return ledger.Outcome(result.key, DeliveryStatus.PENDING, f"will retry: {result.error}",
-                                  retry_at=now + wait, handed_over=counted)
-        if result.transient:
-            return ledger.Outcome(result.key, DeliveryStatus.FAILED,
-                                  f"gave up after {attempts} attempts: {result.error}", handed_over=counted)
-        return ledger.Outcome(result.key, DeliveryStatus.FAILED, result.error, handed_over=counted)
+            status, error, retry_at = DeliveryStatus.PENDING, f"will retry: {result.error}", now + wait
+        elif result.transient:
+            error = f"gave up after {attempts} attempts: {result.error}"
+        return ledger.Outcome(result.key, status, error, provider_id=result.provider_id, retry_at=retry_at,
+                              counted=counted)
 
 
 def _join(stop: threading.Event, threads: Sequence[threading.Thread], adapters: Sequence[Adapter],

@@ -214,12 +214,15 @@ class ApiAdapter(Adapter, abc.ABC):
         if self.layout is None:
             raise TypeError("prepare(layout) must be called before send()")
         if not self.smtputf8:
-            unsupported = [item for item in batch if needs_smtputf8(item.personal.email)]
+            supported: list[Outgoing] = []
+            unsupported: list[Outgoing] = []
+            for item in batch:
+                (unsupported if needs_smtputf8(item.personal.email) else supported).append(item)
             if unsupported:
                 reason = (f"{NO_SMTPUTF8}, which {self.name} does not document as supported; this recipient can be "
                           "reached only through an SMTP relay that offers SMTPUTF8, or mailgun")
                 yield self._each(Call(unsupported), reason)
-                batch = [item for item in batch if not needs_smtputf8(item.personal.email)]
+                batch = supported
         for chunk in self.chunks(batch):
             for call in self._fit(self.build(chunk, self.layout)):
                 handover(call.items)

@@ -13,7 +13,7 @@ that gets an :class:`Outcome` (sent, failed, in doubt or back to pending for a r
 including a failure before the point of no return (a connection lost during DATA, an
 outbox write that failed) or before the transport was reached (a refused header).
 :func:`mark_sending` counts the tries that reached the point of no return, :func:`record`
-all the others (``Outcome.handed_over`` false). A row given back without an outcome (a stop
+all the others (``Outcome.counted`` false). A row given back without an outcome (a stop
 before it began, a configuration error, a refused request: :func:`release`) is not counted.
 """
 
@@ -217,7 +217,7 @@ class Outcome:
     retry_at: datetime | None = None
     #: True when :func:`mark_sending` already counted this try; False when it ended before the
     #: point of no return, and :func:`record` counts it (every try counts once: see the module).
-    handed_over: bool = True
+    counted: bool = True
 
 
 def record(store: Store, outcomes: Iterable[Outcome], now: datetime) -> None:
@@ -229,7 +229,7 @@ def record(store: Store, outcomes: Iterable[Outcome], now: datetime) -> None:
                 values.update(sent_at=now, provider_id=o.provider_id, last_error="")
             if o.status is DeliveryStatus.PENDING:
                 values.update(run_id="", next_attempt_at=o.retry_at)
-            if not o.handed_over:
+            if not o.counted:
                 values["attempts"] = _D.c.attempts + 1
             session.execute(update(_D).where(_D.c.id == o.delivery_id).values(**values))
 

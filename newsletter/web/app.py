@@ -41,6 +41,7 @@ from werkzeug.exceptions import HTTPException
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from newsletter.addresses import canonical
+from newsletter.audience.fields import CONTROL
 from newsletter.config import Settings
 from newsletter.content.load import issue_folder
 from newsletter.errors import NewsletterError, StoreError
@@ -61,8 +62,9 @@ RESUBSCRIBE_SECONDS = 30 * 60  # how long the "I changed my mind" button works a
 _HASHED = re.compile(r"[0-9a-f]{32}\.(?:png|jpg|gif)")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 MAX_FIRST_NAME = 40
-#: What a first name may not hold: links, addresses, control and bidirectional characters.
-_NOT_A_NAME = re.compile(r"://|www\.|@|[\x00-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2066-\u2069]", re.I)
+#: What a first name may not hold besides control characters (the name rules' CONTROL): links,
+#: addresses, zero-width and bidirectional characters.
+_NOT_A_NAME = re.compile(r"://|www\.|@|[\u200b-\u200f\u202a-\u202e\u2066-\u2069]", re.I)
 
 Clock = Callable[[], datetime]
 
@@ -76,7 +78,7 @@ def mask(address: str) -> str:
 
 def first_name_problem(name: str) -> str:
     """Why the form's ``name`` (as typed) cannot be a first name ("" when it can)."""
-    if _NOT_A_NAME.search(name):
+    if _NOT_A_NAME.search(name) or CONTROL.search(name):
         return "Le prénom ne peut contenir ni lien, ni adresse, ni caractère de contrôle."
     if len(name.strip()) > MAX_FIRST_NAME:
         return f"Le prénom doit faire au plus {MAX_FIRST_NAME} caractères."
