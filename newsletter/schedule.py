@@ -26,8 +26,6 @@ from datetime import date, datetime, timedelta, timezone
 from typing import Any, Callable, Literal, Mapping, cast
 
 from sqlalchemy import Table, delete, select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from newsletter.approval import approval_state
 from newsletter.config import Settings
@@ -225,9 +223,8 @@ def claim_dispatch(store: Store, day: date, run_id: str, now: datetime,
                    lease: timedelta = leases.DEFAULT_LEASE) -> bool:
     """Take the day's dispatch for this process. False when it is done, or held by a process whose lease is valid."""
     table = cast(Table, Dispatch.__table__)
-    insert = pg_insert if store.engine.dialect.name == "postgresql" else sqlite_insert
     with store.session() as session:
-        session.execute(insert(table).values(issue_date=day, state=DispatchState.WAITING.value, run_id="",
+        session.execute(store.insert(table).values(issue_date=day, state=DispatchState.WAITING.value, run_id="",
                                              reason="", updated_at=now)
                         .on_conflict_do_nothing(index_elements=["issue_date"]))
         row = session.execute(select(Dispatch.state, Dispatch.run_id, Dispatch.updated_at)
@@ -255,10 +252,9 @@ def interrupted(store: Store, since: datetime) -> list[tuple[date, datetime]]:
 def set_dispatch(store: Store, day: date, state: DispatchState, now: datetime, *, reason: str = "") -> None:
     """Record where the day's dispatch stands (creating the row if needed)."""
     table = cast(Table, Dispatch.__table__)
-    insert = pg_insert if store.engine.dialect.name == "postgresql" else sqlite_insert
     values: dict[str, Any] = {"state": state.value, "reason": reason, "updated_at": now}
     with store.session() as session:
-        session.execute(insert(table).values(**{"issue_date": day, "run_id": "", **values})
+        session.execute(store.insert(table).values(**{"issue_date": day, "run_id": "", **values})
                         .on_conflict_do_update(index_elements=["issue_date"], set_=values))
 
 
@@ -272,9 +268,8 @@ def claim_alert(store: Store, day: date, key: str, now: datetime) -> bool:
     PostgreSQL alike.
     """
     table = cast(Table, Alert.__table__)
-    insert = pg_insert if store.engine.dialect.name == "postgresql" else sqlite_insert
     with store.session() as session:
-        won = session.execute(insert(table).values(issue_date=day, reason=key[:200], sent_at=now)
+        won = session.execute(store.insert(table).values(issue_date=day, reason=key[:200], sent_at=now)
                               .on_conflict_do_nothing(index_elements=["issue_date", "reason"])
                               .returning(table.c.reason)).first()
         return won is not None
@@ -543,7 +538,7 @@ def _store_only(settings: Settings, store: Store) -> Any:
         def wakeup(self) -> None:  # no thread, no loop: nothing ever processes the jobs
             pass
 
-        def shutdown(self, wait: bool = True) -> None:
+        def shutdown(self, wait: bool = True) -> None:  # abstract in BaseScheduler: its own is enough
             super().shutdown(wait)
 
     scheduler = StoreOnly(jobstores={"default": SQLAlchemyJobStore(engine=store.engine)},

@@ -20,6 +20,8 @@ from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
@@ -46,6 +48,11 @@ class Store:
     @property
     def is_sqlite(self) -> bool:
         return self.engine.dialect.name == "sqlite"
+
+    def insert(self, table: Any) -> Any:
+        """An INSERT in this database's dialect, the one that offers ``ON CONFLICT`` on PostgreSQL and
+        SQLite alike (``on_conflict_do_nothing``/``_do_update``): the one place the two differ."""
+        return pg_insert(table) if self.engine.dialect.name == "postgresql" else sqlite_insert(table)
 
     @contextmanager
     def session(self) -> Iterator[Session]:

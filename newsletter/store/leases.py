@@ -21,8 +21,6 @@ from datetime import datetime, timedelta
 from typing import Any, Callable, Mapping
 
 from sqlalchemy import CursorResult, delete, select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from newsletter.store.database import Store
 from newsletter.store.models import Lease
@@ -88,14 +86,13 @@ def take_over(store: Store, last_touch: Mapping[str, datetime | None], now: date
     """
     taker = taker[:64] or "another run"
     dead: set[str] = set()
-    insert = pg_insert if store.engine.dialect.name == "postgresql" else sqlite_insert
     with store.session() as session:
         for run_id, touched in last_touch.items():
             if session.scalar(select(Lease.run_id).where(Lease.run_id == run_id)) is None:
                 if touched is not None and now - touched < duration:
                     continue  # no lease (a run from before leases): its last touch stands for one
                 won = session.execute(
-                    insert(Lease).values(run_id=run_id, holder="", expires_at=now + duration, renewed_at=now,
+                    store.insert(Lease).values(run_id=run_id, holder="", expires_at=now + duration, renewed_at=now,
                                          taken_by=taker).on_conflict_do_nothing(index_elements=["run_id"])
                     .returning(Lease.run_id)).first()
             else:

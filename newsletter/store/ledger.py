@@ -26,8 +26,6 @@ from datetime import date, datetime, timedelta, timezone
 from typing import Any, Iterable, Sequence, cast
 
 from sqlalchemy import CursorResult, Integer, String, Table, case, func, literal, or_, select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from newsletter.store import leases
 from newsletter.store.database import Store
@@ -60,7 +58,7 @@ def send_for(store: Store, day: date, subject: str, now: datetime) -> int:
     """The id of the issue's send, created on first use (safe against a concurrent creator)."""
     values = {"issue_date": day, "subject": subject, "created_at": now}
     table = cast(Table, Send.__table__)
-    stmt = (pg_insert(table) if store.engine.dialect.name == "postgresql" else sqlite_insert(table)).values(**values)
+    stmt = store.insert(table).values(**values)
     with store.session() as session:
         session.execute(stmt.on_conflict_do_nothing(index_elements=["issue_date"]))
         return int(session.scalar(select(Send.id).where(Send.issue_date == day)) or 0)
@@ -77,8 +75,7 @@ def enqueue(store: Store, send_id: int, now: datetime) -> int:
         literal(send_id, Integer()), _S.c.id, _S.c.email, literal(DeliveryStatus.PENDING.value, String()),
         literal(now, UTCDateTime()), literal(now, UTCDateTime()),
     ).where(_S.c.status == ACTIVE)
-    dialect_insert = pg_insert if store.engine.dialect.name == "postgresql" else sqlite_insert
-    stmt = dialect_insert(_D).from_select(
+    stmt = store.insert(_D).from_select(
         ["send_id", "subscriber_id", "email", "status", "created_at", "updated_at"], source
     ).on_conflict_do_nothing(index_elements=["send_id", "subscriber_id"])
     with store.session() as session:

@@ -251,11 +251,7 @@ def request_subscription(store: Store, email: str, *, now: datetime, first_name:
     is (a person who left stays out until they confirm). One and the same statement runs for
     every address, so the request takes the same time whether the address was known or not.
     """
-    if store.engine.dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert as upsert
-    else:
-        from sqlalchemy.dialects.sqlite import insert as upsert  # type: ignore[assignment]
-    statement = upsert(_TABLE).values(
+    statement = store.insert(_TABLE).values(
         email=email, first_name=first_name, last_name="", status=SubscriberStatus.PENDING.value,
         consent_source=source, consent_ip=ip, created_at=now, updated_at=now,
     ).on_conflict_do_nothing(index_elements=["email"])
