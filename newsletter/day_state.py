@@ -12,9 +12,10 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 
 from newsletter.config import Settings
-from newsletter.schedule import dispatch_record, next_runs, readiness
+from newsletter.schedule import next_runs, readiness
 from newsletter.store.database import Store
-from newsletter.store.models import DispatchState
+from newsletter.store.day_claims import day_claim
+from newsletter.store.models import DayClaimState
 
 
 @dataclass(frozen=True)
@@ -40,16 +41,16 @@ def due_time(settings: Settings, day: date) -> datetime | None:
 def day_state(settings: Settings, store: Store, day: date, now: datetime) -> DayState:
     """The gate, the scheduler's record and the verdict for ``day`` at ``now``."""
     gate = readiness(settings, store, day)
-    record = dispatch_record(store, day)
+    claim = day_claim(store, day)
     due = due_time(settings, day)
     alarm = ""
     schedule = settings.schedule
-    if record is not None and record["state"] in (DispatchState.WAITING.value, DispatchState.SKIPPED.value):
-        alarm = f"the scheduler recorded it as {record['state']}"
+    if claim is not None and claim.state in (DayClaimState.WAITING, DayClaimState.SKIPPED):
+        alarm = f"the scheduler recorded it as {claim.state.value}"
     elif gate.state != "sent" and due is not None:
         if now > due + timedelta(minutes=schedule.grace_minutes):
             alarm = f"it was due at {due:%Y-%m-%d %H:%M %Z} and was not sent"
         elif gate.state != "ready" and now >= due - timedelta(minutes=schedule.warn_minutes):
             alarm = f"it is due at {due:%Y-%m-%d %H:%M %Z} and is not ready ({gate.state})"
-    return DayState(day, gate.state, gate.reason, due, record["state"] if record else None,
-                    str(record["reason"]) if record else "", alarm)
+    return DayState(day, gate.state, gate.reason, due, claim.state.value if claim else None,
+                    claim.reason if claim else "", alarm)

@@ -1,10 +1,10 @@
-"""Scheduled dispatch: each day's issue goes out at its hour, once, when it is ready.
+"""Scheduled sending: each day's issue goes out at its hour, once, when it is ready.
 
 ``newsletter schedule run`` keeps an APScheduler (3.x) scheduler whose jobs live in the
 project's own database (its SQLAlchemy job store), so a restart loses nothing. At each due
 time (``[schedule] cron`` in ``[schedule] timezone``) it runs the **readiness gate** for that
 day's issue: the folder exists, ``check`` passes, the approval is current when required, the
-issue was not sent already. A ready issue is *claimed* in the store (table ``dispatches``)
+issue was not sent already. A ready issue is *claimed* in the store (table ``day_claims``)
 and sent by the send engine; a failing gate is logged, alerted by email to ``alert_to`` and
 tried again every ``retry_minutes`` until ``grace_minutes`` after the due time, after which
 the day is recorded as skipped.
@@ -23,9 +23,7 @@ import logging
 import threading
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
-from typing import Any, Callable, Literal, Mapping, cast
-
-from sqlalchemy import Table, delete, select, update
+from typing import Any, Callable, Literal, Mapping
 
 from newsletter.approval import approval_state
 from newsletter.config import Settings
@@ -36,8 +34,10 @@ from newsletter.errors import ConfigError, ContentError, NewsletterError, descri
 from newsletter.notify import send_notice
 from newsletter import alert_text
 from newsletter.store import leases, ledger
+from newsletter.store.alerts import claim_alert, forget_alert
 from newsletter.store.database import Store
-from newsletter.store.models import Alert, Dispatch, DispatchState
+from newsletter.store.day_claims import claim_day, day_claim, set_day_claim, waiting_since
+from newsletter.store.models import DayClaimState
 
 log = logging.getLogger("newsletter.schedule")
 
@@ -183,8 +183,8 @@ class Readiness:
 
 def readiness(settings: Settings, store: Store, day: date) -> Readiness:
     """Run the readiness gate: folder, check, approval, not sent already."""
-    record = dispatch_record(store, day)
-    if record is not None and record["state"] == DispatchState.DONE.value:
+    claim = day_claim(store, day)
+    if claim is not None and claim.state is DayClaimState.DONE:
         return Readiness(day, "sent", "sent by the scheduler")
     send_id = ledger.find_send(store, day)
     if send_id is not None:
@@ -208,77 +208,7 @@ def readiness(settings: Settings, store: Store, day: date) -> Readiness:
     return Readiness(day, "ready")
 
 
-# -- the claim ----------------------------------------------------------------------------
-
-
-def dispatch_record(store: Store, day: date) -> dict[str, Any] | None:
-    with store.session() as session:
-        row = session.get(Dispatch, day)
-        if row is None:
-            return None
-        return {"state": row.state, "run_id": row.run_id, "reason": row.reason, "updated_at": row.updated_at}
-
-
-def claim_dispatch(store: Store, day: date, run_id: str, now: datetime,
-                   lease: timedelta = leases.DEFAULT_LEASE) -> bool:
-    """Take the day's dispatch for this process. False when it is done, or held by a process whose lease is valid."""
-    table = cast(Table, Dispatch.__table__)
-    with store.session() as session:
-        session.execute(store.insert(table).values(issue_date=day, state=DispatchState.WAITING.value, run_id="",
-                                             reason="", updated_at=now)
-                        .on_conflict_do_nothing(index_elements=["issue_date"]))
-        row = session.execute(select(Dispatch.state, Dispatch.run_id, Dispatch.updated_at)
-                              .where(Dispatch.issue_date == day)).one()
-        if row.state == DispatchState.DONE.value:
-            return False
-        if row.state == DispatchState.CLAIMED.value and row.run_id != run_id \
-                and leases.alive(store, row.run_id, now, row.updated_at, lease):
-            return False
-        taken = session.execute(update(Dispatch).where(Dispatch.issue_date == day, Dispatch.state == row.state,
-                                                       Dispatch.run_id == row.run_id)
-                                .values(state=DispatchState.CLAIMED.value, run_id=run_id, updated_at=now))
-        return bool(getattr(taken, "rowcount", 0))
-
-
-def interrupted(store: Store, since: datetime) -> list[tuple[date, datetime]]:
-    """Days whose send a stop request cut short after ``since``: (day, when it stopped)."""
-    with store.session() as session:
-        rows = session.execute(select(Dispatch.issue_date, Dispatch.updated_at).where(
-            Dispatch.state == DispatchState.WAITING.value, Dispatch.reason.startswith(INTERRUPTED),
-            Dispatch.updated_at >= since)).all()
-    return [(day, when) for day, when in rows]
-
-
-def set_dispatch(store: Store, day: date, state: DispatchState, now: datetime, *, reason: str = "") -> None:
-    """Record where the day's dispatch stands (creating the row if needed)."""
-    table = cast(Table, Dispatch.__table__)
-    values: dict[str, Any] = {"state": state.value, "reason": reason, "updated_at": now}
-    with store.session() as session:
-        session.execute(store.insert(table).values(**{"issue_date": day, "run_id": "", **values})
-                        .on_conflict_do_update(index_elements=["issue_date"], set_=values))
-
-
 # -- alerts -------------------------------------------------------------------------------
-
-
-def claim_alert(store: Store, day: date, key: str, now: datetime) -> bool:
-    """Record that the alert ``key`` of ``day`` is being sent; False when some process did already.
-
-    One insert against the table's primary key: of two processes only one wins, on SQLite and
-    PostgreSQL alike.
-    """
-    table = cast(Table, Alert.__table__)
-    with store.session() as session:
-        won = session.execute(store.insert(table).values(issue_date=day, reason=key[:200], sent_at=now)
-                              .on_conflict_do_nothing(index_elements=["issue_date", "reason"])
-                              .returning(table.c.reason)).first()
-        return won is not None
-
-
-def forget_alert(store: Store, day: date, key: str) -> None:
-    """The alert could not be sent: let the next attempt try again."""
-    with store.session() as session:
-        session.execute(delete(Alert).where(Alert.issue_date == day, Alert.reason == key[:200]))
 
 
 def send_alert(settings: Settings, subject: str, text: str, *, environ: Mapping[str, str] | None = None,
@@ -373,7 +303,7 @@ class Scheduler:
             return "sent"
         if not gate.ready:
             return self._not_ready(day, due, now, gate)
-        if not claim_dispatch(self.store, day, self.run_id, now, self.lease):
+        if not claim_day(self.store, day, self.run_id, now, self.lease):
             event("claimed_elsewhere", issue=day)
             return "claimed elsewhere"
         event("send_started", issue=day, trigger=kind, due=due)
@@ -381,7 +311,7 @@ class Scheduler:
             report = send_issue(self.settings, self.store, day, secret_key=self.secret_key, stop=self.stop,
                                 clock=self.clock)
         except NewsletterError as err:
-            set_dispatch(self.store, day, DispatchState.WAITING, self.clock(), reason=str(err))
+            set_day_claim(self.store, day, DayClaimState.WAITING, self.clock(), reason=str(err))
             event("send_failed", logging.ERROR, issue=day, error=str(err))
             self._alert(day, alert_text.send_failed(self.settings, day, str(err), err.hint))
             self._retry_later(day, due, self.clock())
@@ -390,7 +320,7 @@ class Scheduler:
         reason = "" if finished else f"{report.pending} recipients pending ({report.stopped or 'retries'})"
         if not finished and self.stop.is_set():
             reason = f"{INTERRUPTED}: {reason}"  # the next start resumes it (see heartbeat)
-        set_dispatch(self.store, day, DispatchState.DONE if finished else DispatchState.WAITING, self.clock(),
+        set_day_claim(self.store, day, DayClaimState.DONE if finished else DayClaimState.WAITING, self.clock(),
                      reason=reason)
         event("send_finished", issue=day, sent=report.sent_now, failed=report.failed_now, pending=report.pending,
               counts=report.counts, seconds=round(report.elapsed, 1))
@@ -402,12 +332,12 @@ class Scheduler:
         event("gate_failed", logging.WARNING, issue=day, state=gate.state, reason=gate.reason)
         deadline = due + timedelta(minutes=self.settings.schedule.grace_minutes)
         if not self._retry_later(day, due, now):
-            set_dispatch(self.store, day, DispatchState.SKIPPED, now, reason=f"{gate.state}: {gate.reason}")
+            set_day_claim(self.store, day, DayClaimState.SKIPPED, now, reason=f"{gate.state}: {gate.reason}")
             event("issue_skipped", logging.ERROR, issue=day, reason=gate.reason)
             why = alert_text.gate_gave_up(self.settings, day, gate.state, gate.reason, due, deadline)
             self._alert(day, alert_text.not_sent(self.settings, day, why))
             return "skipped"
-        set_dispatch(self.store, day, DispatchState.WAITING, now, reason=f"{gate.state}: {gate.reason}")
+        set_day_claim(self.store, day, DayClaimState.WAITING, now, reason=f"{gate.state}: {gate.reason}")
         self._alert(day, alert_text.not_ready(self.settings, day, gate.state, gate.reason, due, deadline))
         return gate.state
 
@@ -436,12 +366,12 @@ class Scheduler:
         now = self.clock()
         due = latest_due(self.settings, now)
         if due is not None:
-            record = dispatch_record(self.store, due.date())
-            if record is not None and record["state"] == DispatchState.CLAIMED.value \
-                    and not leases.alive(self.store, record["run_id"], now, record["updated_at"], self.lease):
-                event("resuming", issue=due.date(), previous_run=record["run_id"])
+            claim = day_claim(self.store, due.date())
+            if claim is not None and claim.state is DayClaimState.CLAIMED \
+                    and not leases.alive(self.store, claim.run_id, now, claim.updated_at, self.lease):
+                event("resuming", issue=due.date(), previous_run=claim.run_id)
                 self.run("retry", due.date(), due)
-        for day, since in interrupted(self.store, now - timedelta(minutes=self.settings.schedule.grace_minutes)):
+        for day, since in waiting_since(self.store, INTERRUPTED, now - timedelta(minutes=self.settings.schedule.grace_minutes)):
             event("resuming", issue=day, interrupted_at=since)
             self.run("retry", day, since)
         upcoming = next_runs(self.settings, now, 1)
@@ -463,12 +393,12 @@ class Scheduler:
         # A one-off job names its issue in its id (once-YYYY-MM-DD-…); the daily one is due on its own date.
         day = date.fromisoformat(job_id[5:15]) if job_id.startswith("once-") else \
             scheduled.astimezone(self.settings.schedule_tz).date()
-        record = dispatch_record(self.store, day)
-        if record is not None and record["state"] == DispatchState.DONE.value:
+        claim = day_claim(self.store, day)
+        if claim is not None and claim.state is DayClaimState.DONE:
             return
         reason = (f"the scheduler was not running at {scheduled:%Y-%m-%d %H:%M %Z} and the "
                   f"{self.settings.schedule.grace_minutes}-minute grace period has passed")
-        set_dispatch(self.store, day, DispatchState.SKIPPED, self.clock(), reason=reason)
+        set_day_claim(self.store, day, DayClaimState.SKIPPED, self.clock(), reason=reason)
         event("issue_skipped", logging.ERROR, issue=day, reason=reason)
         self._alert(day, alert_text.not_sent(self.settings, day, alert_text.missed(self.settings, scheduled)))
 
@@ -497,8 +427,8 @@ def schedule_once(settings: Settings, store: Store, day: date, at: datetime, *,
     """
     from newsletter.store.history import is_sent
 
-    record = dispatch_record(store, day)
-    if is_sent(store, day) or (record is not None and record["state"] == DispatchState.DONE.value):
+    claim = day_claim(store, day)
+    if is_sent(store, day) or (claim is not None and claim.state is DayClaimState.DONE):
         raise ContentError(f"issue {day.isoformat()} was already sent; it is not scheduled again",
                            hint=f"see `newsletter status {day.isoformat()}`")
     if at <= clock():

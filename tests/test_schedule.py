@@ -21,10 +21,11 @@ from newsletter.config import Settings, load_settings
 from newsletter.content.check import check_issue
 from newsletter.dispatch import send_issue
 from newsletter.errors import ConfigError
-from newsletter.schedule import JOB_FUNCTION, Scheduler, dispatch_record, latest_due, next_runs, readiness, stored_jobs, \
-    schedule_once
+from newsletter.schedule import JOB_FUNCTION, Scheduler, latest_due, next_runs, readiness, stored_jobs, schedule_once
 from newsletter.store import ledger
 from newsletter.store.database import Store
+from newsletter.store.day_claims import day_claim, set_day_claim
+from newsletter.store.models import DayClaimState
 from newsletter.store.subscribers import add_subscriber
 from tests.conftest import DAY, SECRET, REPO
 from tests.sink import Sink
@@ -49,6 +50,12 @@ PINS = [
     pytest.param(datetime(2026, 10, 25, 5, 30, tzinfo=UTC), date(2026, 10, 25), id="fall-back-05:30Z"),
 ]
 
+
+
+def claim_state(store: Store, day: date) -> str | None:
+    """The state of the scheduler's claim on ``day`` (None while it has none)."""
+    claim = day_claim(store, day)
+    return claim.state.value if claim is not None else None
 
 def add_people(store: Store, n: int) -> None:
     for i in range(n):
@@ -183,7 +190,7 @@ def test_a_failing_gate_alerts_once_retries_then_gives_up_at_the_deadline(
     assert scheduler.run("once", DAY, due) == "waiting approval"
     clock[0] += timedelta(minutes=30)
     assert scheduler.run("retry", DAY, due) == "waiting approval"  # same reason: no second alert
-    assert dispatch_record(store, DAY)["state"] == "waiting"  # type: ignore[index]
+    assert claim_state(store, DAY) == "waiting"
     clock[0] += timedelta(minutes=30)
     assert scheduler.run("retry", DAY, due) == "skipped"
     subjects = [m["Subject"] for m in sink.recorder.messages]
@@ -192,7 +199,7 @@ def test_a_failing_gate_alerts_once_retries_then_gives_up_at_the_deadline(
     for message in sink.recorder.messages:  # each says what fixes it, with the command
         body = message.get_body(("plain",)).get_content()
         assert words[2] in body and f'newsletter approve {DAY} --by "' in body and "not approved yet" in body
-    assert dispatch_record(store, DAY)["state"] == "skipped"  # type: ignore[index]
+    assert claim_state(store, DAY) == "skipped"
 
 
 def test_alerts_go_out_once_per_reason_and_day_whatever_the_number_of_schedulers(project: Path, store: Store,
@@ -239,12 +246,12 @@ def test_a_running_scheduler_sends_a_job_due_a_second_later(project: Path, issue
         deadline = time.monotonic() + 30
         while len(sink.recorder.messages) < 5 and time.monotonic() < deadline:
             time.sleep(0.1)
-        while (dispatch_record(store, DAY) or {}).get("state") != "done" and time.monotonic() < deadline:
+        while claim_state(store, DAY) != "done" and time.monotonic() < deadline:
             time.sleep(0.1)
     finally:
         scheduler.shutdown()
     assert len(sink.recorder.messages) == 5
-    assert dispatch_record(store, DAY)["state"] == "done"  # type: ignore[index]
+    assert claim_state(store, DAY) == "done"
 
 
 @pytest.mark.parametrize(("pinned", "warned"), PINS)
@@ -264,15 +271,15 @@ def test_after_a_downtime_a_recent_miss_is_sent_and_an_old_one_skipped(project: 
     scheduler.start()
     try:
         deadline = time.monotonic() + 30
-        while ((dispatch_record(store, recent) or {}).get("state") != "done"
-               or (dispatch_record(store, old) or {}).get("state") != "skipped") and time.monotonic() < deadline:
+        while (claim_state(store, recent) != "done"
+               or claim_state(store, old) != "skipped") and time.monotonic() < deadline:
             time.sleep(0.1)
         scheduler.heartbeat()  # at least once, whichever order APScheduler's threads take
     finally:
         scheduler.shutdown()
-    assert dispatch_record(store, recent)["state"] == "done"  # type: ignore[index]
-    skipped = dispatch_record(store, old)
-    assert skipped is not None and skipped["state"] == "skipped" and "grace period has passed" in skipped["reason"]
+    assert claim_state(store, recent) == "done"
+    skipped = day_claim(store, old)
+    assert skipped is not None and skipped.state is DayClaimState.SKIPPED and "grace period has passed" in skipped.reason
     people = [m for m in sink.recorder.messages if m["To"] != "exploitation@example.org"]
     alerts = [m for m in sink.recorder.messages if m["To"] == "exploitation@example.org"]
     expected = ["[5 infos relation client] le numéro du 23/11/2026 n'a PAS été envoyé"]
@@ -300,7 +307,7 @@ def test_two_scheduler_processes_on_one_database_send_once(project: Path, issue_
         while time.monotonic() < deadline:
             send_id = ledger.find_send(store, DAY)
             if send_id and ledger.counts(store, send_id).get("sent") == 30 and \
-                    (dispatch_record(store, DAY) or {}).get("state") == "done":
+                    claim_state(store, DAY) == "done":
                 break
             time.sleep(0.2)
     finally:
@@ -316,7 +323,7 @@ def test_two_scheduler_processes_on_one_database_send_once(project: Path, issue_
     assert all("event" in line and "level" in line for line in lines)
     assert any(line["logger"].startswith("apscheduler") and line["message"] == "Scheduler started" for line in lines)
     assert len(list((project / "out" / "outbox" / "new").iterdir())) == 30
-    assert dispatch_record(store, DAY)["state"] == "done"  # type: ignore[index]
+    assert claim_state(store, DAY) == "done"
 
 
 def test_sigterm_during_a_send_finishes_cleanly_and_the_send_resumes(project: Path, issue_dir: Path,
@@ -343,12 +350,12 @@ def test_sigterm_during_a_send_finishes_cleanly_and_the_send_resumes(project: Pa
     counts = ledger.counts(store, ledger.find_send(store, DAY) or 0)
     # The message in hand is finished, the rest waits: nothing is left in flight.
     assert 5 <= counts.get("sent", 0) < 120 and set(counts) == {"sent", "pending"}
-    assert dispatch_record(store, DAY)["state"] == "waiting"  # type: ignore[index]
+    assert claim_state(store, DAY) == "waiting"
     # The next start resumes it at once (a plain `newsletter send` would do as well).
     process = subprocess.Popen([*cli, "schedule", "run"], env=env, stderr=subprocess.PIPE, text=True)
     try:
         deadline = time.monotonic() + 30
-        while (dispatch_record(store, DAY) or {}).get("state") != "done" and time.monotonic() < deadline:
+        while claim_state(store, DAY) != "done" and time.monotonic() < deadline:
             time.sleep(0.1)
     finally:
         process.send_signal(signal.SIGTERM)
@@ -362,10 +369,8 @@ def test_sigterm_during_a_send_finishes_cleanly_and_the_send_resumes(project: Pa
 def test_status_fails_when_the_schedule_skipped_an_issue(project: Path, store: Store,
                                                          capsys: pytest.CaptureFixture[str]) -> None:
     from newsletter.cli import main
-    from newsletter.schedule import set_dispatch
-    from newsletter.store.models import DispatchState
 
-    set_dispatch(store, DAY, DispatchState.SKIPPED, NOW, reason="waiting approval: not approved yet")
+    set_day_claim(store, DAY, DayClaimState.SKIPPED, NOW, reason="waiting approval: not approved yet")
     assert main(["-C", str(project), "status", DAY.isoformat()]) == 1
     out = capsys.readouterr().out
     assert "Schedule: skipped — waiting approval: not approved yet" in out and "Approval: not approved yet" in out
@@ -417,11 +422,9 @@ def test_a_thread_that_dies_is_logged_as_a_json_line(monkeypatch: pytest.MonkeyP
 def test_a_one_off_send_of_an_issue_already_sent_is_refused_by_the_library(project: Path, store: Store) -> None:
     """Not only by the command line: whoever calls schedule_once gets the refusal."""
     from newsletter.errors import ContentError
-    from newsletter.schedule import set_dispatch
-    from newsletter.store.models import DispatchState
 
     settings = configure(project)
-    set_dispatch(store, DAY, DispatchState.DONE, NOW)
+    set_day_claim(store, DAY, DayClaimState.DONE, NOW)
     with pytest.raises(ContentError, match="was already sent; it is not scheduled again"):
         schedule_once(settings, store, DAY, NOW + timedelta(hours=1), clock=lambda: NOW)
 
@@ -435,23 +438,6 @@ def test_a_failed_job_is_logged_without_the_text_its_error_carries(caplog: pytes
         Scheduler._crashed(SimpleNamespace(job_id="daily", exception=err))
     [line] = [json.loads(r.getMessage()) for r in caplog.records if "job_error" in r.getMessage()]
     assert line["error"] == "RuntimeError: cannot hand over <URL>"
-
-
-@pytest.mark.parametrize("holder", ["leased", "same host and PID, no lease"])
-def test_a_day_claimed_by_a_scheduler_is_taken_only_once_its_lease_expires(store: Store, holder: str) -> None:
-    import socket
-
-    from newsletter.schedule import claim_dispatch
-    from newsletter.store import leases
-
-    lease = timedelta(seconds=60)
-    first = f"{socket.gethostname()}:{os.getpid()}:first"  # a PID that looks alive proves nothing
-    if holder == "leased":
-        leases.acquire(store, first, NOW, lease)
-    assert claim_dispatch(store, DAY, first, NOW, lease)
-    assert not claim_dispatch(store, DAY, "second", NOW + timedelta(seconds=59), lease)
-    assert claim_dispatch(store, DAY, "second", NOW + timedelta(seconds=60), lease)
-    assert dispatch_record(store, DAY)["run_id"] == "second"  # type: ignore[index]
 
 
 def test_listing_the_jobs_never_runs_or_drops_one_that_is_due(project: Path, store: Store,

@@ -20,13 +20,12 @@ from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, create_engine, event
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from newsletter.errors import ConfigError, StoreError
+from newsletter.store import dialect
 
 log = logging.getLogger(__name__)
 
@@ -47,12 +46,12 @@ class Store:
 
     @property
     def is_sqlite(self) -> bool:
-        return self.engine.dialect.name == "sqlite"
+        return dialect.is_sqlite(self.engine)
 
     def insert(self, table: Any) -> Any:
         """An INSERT in this database's dialect, the one that offers ``ON CONFLICT`` on PostgreSQL and
-        SQLite alike (``on_conflict_do_nothing``/``_do_update``): the one place the two differ."""
-        return pg_insert(table) if self.engine.dialect.name == "postgresql" else sqlite_insert(table)
+        SQLite alike (``on_conflict_do_nothing``/``_do_update``); see :mod:`newsletter.store.dialect`."""
+        return dialect.insert(self.engine, table)
 
     @contextmanager
     def session(self) -> Iterator[Session]:
@@ -148,15 +147,6 @@ class FileGuard:
         self.check(opened)
 
 
-def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
-    cursor = dbapi_connection.cursor()
-    cursor.execute("PRAGMA journal_mode=WAL")  # readers never block the sender
-    cursor.execute("PRAGMA synchronous=NORMAL")  # durable across a process crash, fast commits
-    cursor.execute("PRAGMA foreign_keys=ON")
-    cursor.execute("PRAGMA busy_timeout=30000")  # wait for another process instead of failing
-    cursor.close()
-
-
 def _resolve(url: str, root: Path) -> str:
     try:
         parsed = make_url(url)
@@ -210,8 +200,8 @@ def open_store(url: str, root: Path) -> Store:
         raise ConfigError(f"newsletter.toml: [store] url {url!r} cannot be used: {err}",
                           hint="for PostgreSQL install the driver: pip install 'psycopg[binary]'") from err
     guard = None
-    if engine.dialect.name == "sqlite":
-        event.listen(engine, "connect", _sqlite_pragmas)
+    if dialect.is_sqlite(engine):
+        event.listen(engine, "connect", dialect.sqlite_pragmas)
         database = engine.url.database
         if database and database != ":memory:" and not database.startswith("file:"):
             guard = FileGuard(Path(database))

@@ -2,7 +2,7 @@
 
 A run (a send, a scheduler process) takes a lease in the store when it starts and renews it
 by heartbeat (:class:`Heartbeat`, every third of the lease). What the run claimed (ledger rows,
-a day's dispatch) is its own while the lease is valid; once it has expired, another run
+a day's claim) is its own while the lease is valid; once it has expired, another run
 *takes it over* (:func:`take_over`) and only then settles what the dead run held. A process id
 would not do: in a container every sender is PID 1 and the host name survives a restart.
 

@@ -121,18 +121,18 @@ class Delivery(Base):
     )
 
 
-class DispatchState(str, Enum):
+class DayClaimState(str, Enum):
     CLAIMED = "claimed"  # a scheduler process is sending it
     DONE = "done"  # the send ran to its end
     WAITING = "waiting"  # the readiness gate failed; tried again until the grace period ends
     SKIPPED = "skipped"  # not sent on schedule (gate still failing at the deadline, or missed while down)
 
 
-class Dispatch(Base):
+class DayClaim(Base):
     """What the scheduler did about one day's issue; the row is also the claim that stops two
-    scheduler processes from sending the same issue."""
+    scheduler processes from sending the same issue (table ``dispatches`` before migration 0005)."""
 
-    __tablename__ = "dispatches"
+    __tablename__ = "day_claims"
 
     issue_date: Mapped[date] = mapped_column(Date, primary_key=True)
     state: Mapped[str] = mapped_column(String(20), nullable=False)
@@ -144,7 +144,7 @@ class Dispatch(Base):
 
 
 class Lease(Base):
-    """A run's hold on what it claimed (ledger rows, a day's dispatch), valid until ``expires_at``.
+    """A run's hold on what it claimed (ledger rows, a day's claim), valid until ``expires_at``.
 
     The run renews it by heartbeat; once it has expired another run may take over what the run
     held. Unlike a process id, a lease means the same in a container, after a restart that kept

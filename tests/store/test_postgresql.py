@@ -17,20 +17,11 @@ from newsletter.store import ledger
 from newsletter.store.database import Store, _alembic_config, open_store
 from newsletter.store.subscribers import add_subscriber, count_by_status, unsubscribe
 from tests.conftest import DAY, SECRET
-from tests.pg import PostgreSQL, binaries
+from tests.pg import binaries
 
 pytestmark = pytest.mark.skipif(binaries() is None, reason="PostgreSQL server binaries not installed "
                                                             "(`make test` installs them)")
 NOW = datetime(2026, 11, 24, 6, 0, tzinfo=timezone.utc)
-
-
-@pytest.fixture(scope="module")
-def server_url() -> Iterator[str]:
-    server = PostgreSQL()
-    try:
-        yield server.start()
-    finally:
-        server.stop()
 
 
 @pytest.fixture
@@ -80,7 +71,7 @@ def test_concurrent_claims_never_overlap(pg_store: Store) -> None:
 
 
 def test_an_alert_is_claimed_by_one_process_only(pg_store: Store) -> None:
-    from newsletter.schedule import claim_alert, forget_alert
+    from newsletter.store.alerts import claim_alert, forget_alert
 
     start = threading.Barrier(6)
     won: list[bool] = []

@@ -1,0 +1,77 @@
+"""The scheduler's claim on each day's issue: one row per day that only one process can take.
+
+The row says where the day stands (claimed, done, waiting, skipped) and which run holds it;
+a claim stays its holder's while the holder's lease lives (:mod:`newsletter.store.leases`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from typing import Any, cast
+
+from sqlalchemy import CursorResult, Table, select, update
+
+from newsletter.store import leases
+from newsletter.store.database import Store
+from newsletter.store.models import DayClaim, DayClaimState
+
+_TABLE = cast(Table, DayClaim.__table__)
+
+
+@dataclass(frozen=True)
+class DayClaimRecord:
+    """What the store holds about one day's claim."""
+
+    day: date
+    state: DayClaimState
+    run_id: str
+    reason: str
+    updated_at: datetime
+
+
+def day_claim(store: Store, day: date) -> DayClaimRecord | None:
+    """The day's claim, or None when the scheduler never touched that day."""
+    with store.session() as session:
+        row = session.get(DayClaim, day)
+        if row is None:
+            return None
+        return DayClaimRecord(row.issue_date, DayClaimState(row.state), row.run_id, row.reason, row.updated_at)
+
+
+def claim_day(store: Store, day: date, run_id: str, now: datetime, lease: timedelta = leases.DEFAULT_LEASE) -> bool:
+    """Take the day for ``run_id``. False when it is done, or held by a run whose lease is valid."""
+    with store.session() as session:
+        session.execute(store.insert(_TABLE).values(issue_date=day, state=DayClaimState.WAITING.value, run_id="",
+                                                    reason="", updated_at=now)
+                        .on_conflict_do_nothing(index_elements=["issue_date"]))
+        row = session.execute(select(DayClaim.state, DayClaim.run_id, DayClaim.updated_at)
+                              .where(DayClaim.issue_date == day)).one()
+        if row.state == DayClaimState.DONE.value:
+            return False
+        if row.state == DayClaimState.CLAIMED.value and row.run_id != run_id \
+                and leases.alive(store, row.run_id, now, row.updated_at, lease):
+            return False
+        # Only the run that still sees the row as it read it wins: two takers never both succeed.
+        taken: CursorResult[Any] = session.execute(  # type: ignore[assignment]
+            update(DayClaim).where(DayClaim.issue_date == day, DayClaim.state == row.state,
+                                   DayClaim.run_id == row.run_id)
+            .values(state=DayClaimState.CLAIMED.value, run_id=run_id, updated_at=now))
+        return bool(taken.rowcount)
+
+
+def set_day_claim(store: Store, day: date, state: DayClaimState, now: datetime, *, reason: str = "") -> None:
+    """Record where the day stands (creating its row if needed)."""
+    values: dict[str, Any] = {"state": state.value, "reason": reason, "updated_at": now}
+    with store.session() as session:
+        session.execute(store.insert(_TABLE).values(**{"issue_date": day, "run_id": "", **values})
+                        .on_conflict_do_update(index_elements=["issue_date"], set_=values))
+
+
+def waiting_since(store: Store, reason_prefix: str, since: datetime) -> list[tuple[date, datetime]]:
+    """Days left waiting with a reason starting with ``reason_prefix`` at or after ``since``: (day, when)."""
+    with store.session() as session:
+        rows = session.execute(select(DayClaim.issue_date, DayClaim.updated_at).where(
+            DayClaim.state == DayClaimState.WAITING.value, DayClaim.reason.startswith(reason_prefix),
+            DayClaim.updated_at >= since)).all()
+    return [(day, when) for day, when in rows]

@@ -1,0 +1,53 @@
+"""The one place where PostgreSQL and SQLite differ for the store.
+
+Everything else in ``newsletter/store`` writes portable SQLAlchemy and asks here when the
+two databases need different words: the INSERT that offers ``ON CONFLICT``, SQLite's
+connection pragmas and its single writer, PostgreSQL's named constraints in migrations.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import Connection, Engine
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+from newsletter.errors import ConfigError
+
+_INSERTS = {"postgresql": pg_insert, "sqlite": sqlite_insert}
+
+
+def name(bind: Engine | Connection) -> str:
+    """``"sqlite"`` or ``"postgresql"``: the databases the store runs on."""
+    return bind.dialect.name
+
+
+def is_sqlite(bind: Engine | Connection) -> bool:
+    return name(bind) == "sqlite"
+
+
+def is_postgresql(bind: Engine | Connection) -> bool:
+    return name(bind) == "postgresql"
+
+
+def insert(bind: Engine | Connection, table: Any) -> Any:
+    """An INSERT that offers ``on_conflict_do_nothing``/``on_conflict_do_update`` on this database.
+
+    :raises ConfigError: for a database other than SQLite or PostgreSQL.
+    """
+    try:
+        return _INSERTS[name(bind)](table)
+    except KeyError:
+        raise ConfigError(f"newsletter.toml: [store] url names a {name(bind)} database; the store runs on "
+                          "SQLite and PostgreSQL only", hint='use e.g. "sqlite:///state/newsletter.db"') from None
+
+
+def sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    """Set up each new SQLite connection (the ``connect`` event)."""
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")  # readers never block the sender
+    cursor.execute("PRAGMA synchronous=NORMAL")  # durable across a process crash, fast commits
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA busy_timeout=30000")  # wait for another process instead of failing
+    cursor.close()
