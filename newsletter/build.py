@@ -20,7 +20,7 @@ from datetime import date, datetime, time
 from pathlib import Path
 
 from newsletter.config import SECRET_KEY_ENV, Settings
-from newsletter.content.check import CheckReport, check_issue
+from newsletter.check import CheckReport, check_issue
 from newsletter.content.markdown import is_safe_url
 from newsletter.content.problems import errors
 from newsletter.errors import ContentError

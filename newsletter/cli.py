@@ -20,7 +20,7 @@ import click
 from newsletter import __version__
 from newsletter.build import build_issue
 from newsletter.config import SECRET_KEY_ENV, Settings, find_project, load_settings, secret_from_env
-from newsletter.content.check import check_issue
+from newsletter.check import check_issue
 from newsletter.content.problems import Problem, errors
 from newsletter.errors import ConfigError, ContentError, DeliveryError, NewsletterError
 from newsletter.scaffold import init_project, new_issue
@@ -428,7 +428,7 @@ def subscribers_add(project: Project, email: str, first_name: str, last_name: st
 
         newsletter subscribers add helene.martin@example.org --first-name Hélène
     """
-    from newsletter.audience.fields import checked_name
+    from newsletter.names import checked_name
     from newsletter.store.subscribers import add_subscriber
 
     address = _address_argument(email, "EMAIL")

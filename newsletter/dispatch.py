@@ -32,7 +32,7 @@ from datetime import date, datetime, timedelta, timezone
 from typing import Callable, Iterable, Mapping, Sequence
 
 from newsletter.config import Settings
-from newsletter.content.check import check_issue
+from newsletter.check import check_issue
 from newsletter.publication import proof_url
 from newsletter.content.problems import errors
 from newsletter.delivery.base import Adapter, Outgoing, RequestRefused, Result, Stopped, adapter_class, send_once

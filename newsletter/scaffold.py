@@ -1,8 +1,7 @@
-"""Where the built-in files live, and the ``init`` and ``new`` commands that copy them.
+"""The ``init`` and ``new`` commands: a project from the built-in files, an issue folder of stubs.
 
-In a source checkout the defaults are the project's own top-level ``templates/``,
-``issues/``, ``newsletter.toml`` and ``subscribers.example.csv``; an installed wheel carries
-the same files under ``newsletter/_scaffold/`` (see ``pyproject.toml``).
+Where the built-in files live is :mod:`newsletter.resources`; the stubs' placeholder
+sentences are :mod:`newsletter.content.stubs`, which ``check`` refuses.
 """
 
 from __future__ import annotations
@@ -11,21 +10,11 @@ import shutil
 from datetime import date
 from pathlib import Path
 
+from newsletter.content.stubs import STUB_PLACEHOLDERS
 from newsletter.errors import ScaffoldError
+from newsletter.resources import resource_root
 
 SAMPLE_ISSUE = "2026-11-24"
-
-
-def resource_root() -> Path:
-    """The folder holding the default templates, sample issue and example files."""
-    packaged = Path(__file__).resolve().parent / "_scaffold"
-    if packaged.is_dir():
-        return packaged
-    return Path(__file__).resolve().parent.parent
-
-
-def default_templates_dir() -> Path:
-    return resource_root() / "templates"
 
 
 def init_project(target: Path) -> list[Path]:
@@ -71,14 +60,6 @@ preheader: ""
 intro: |
   Bonjour {{ first_name | default("à toutes et à tous") }}, voici vos infos du jour.
 """
-
-#: The placeholder sentences of an item stub. ``check`` refuses any text that still holds one,
-#: so an untouched stub can never be sent.
-STUB_PLACEHOLDERS = (
-    "Deux ou trois phrases, 120 mots au plus.",
-    "Un chiffre clé.",
-    "Un autre chiffre clé.",
-)
 
 _ITEM_STUB = f"""\
 ---

@@ -27,7 +27,7 @@ from typing import Any, Callable, Literal, Mapping
 
 from newsletter.approval import approval_state
 from newsletter.config import Settings
-from newsletter.content.check import check_issue
+from newsletter.check import check_issue
 from newsletter.content.load import issue_folder
 from newsletter.content.problems import errors
 from newsletter.errors import ConfigError, ContentError, NewsletterError, describe

@@ -14,7 +14,6 @@ import csv
 import io
 import re
 import unicodedata
-from dataclasses import dataclass
 from datetime import date, datetime, time, timezone
 from email.utils import parseaddr
 from pathlib import Path
@@ -22,8 +21,9 @@ from typing import IO, Iterator
 from zoneinfo import ZoneInfo
 
 from newsletter.addresses import AddressError, canonical
-from newsletter.audience.fields import FORMULA_START, SPACES, clean_name
+from newsletter.names import FORMULA_START, SPACES, clean_name
 from newsletter.errors import ImportFileError, UnreadableFileError
+from newsletter.store.subscribers import CandidateRow, RejectedRow
 
 SNIFF_BYTES = 64 * 1024
 
@@ -63,31 +63,6 @@ def _key(header: str) -> str:
 
 
 _LOOKUP = {_key(alias): field for field, aliases in _HEADERS.items() for alias in aliases}
-
-
-@dataclass(frozen=True)
-class CandidateRow:
-    """A row that can be imported."""
-
-    line: int
-    email: str
-    first_name: str
-    last_name: str
-    consent_at: datetime | None
-    consent_source: str
-    status: str = ""  # "" when the file has no status column: the row is a subscription
-    consent_ip: str = ""
-    created_at: datetime | None = None
-    unsubscribed_at: datetime | None = None
-
-
-@dataclass(frozen=True)
-class RejectedRow:
-    """A row that cannot be imported, and why."""
-
-    line: int
-    reason: str
-    raw_email: str
 
 
 def _detect_encoding(head: bytes) -> str:

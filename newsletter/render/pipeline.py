@@ -31,7 +31,7 @@ from newsletter.merge import CompiledTemplate, Context, MergeSlots, find_fields
 from newsletter.publication import UnsafeFileError, asset_url, read_image
 from newsletter.publication import web_url as public_web_url
 from newsletter.render.html import mjml_to_email_html
-from newsletter.scaffold import default_templates_dir
+from newsletter.resources import default_templates_dir
 
 HTML_TEMPLATE = "email.mjml.j2"
 TEXT_TEMPLATE = "email.txt.j2"

@@ -10,23 +10,46 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, Iterable, Iterator, Mapping, Sequence, cast
+from typing import Any, Iterable, Iterator, Mapping, Sequence, cast
 
 from sqlalchemy import Connection, Select, Table, func, insert, select, update
 
 from newsletter import addresses
 from newsletter.errors import NewsletterError
+from newsletter.names import clean_name
 from newsletter.store.database import Store
 from newsletter.store.models import SUPPRESSED, Subscriber, SubscriberStatus
-
-if TYPE_CHECKING:
-    from newsletter.audience.csv_reader import CandidateRow, RejectedRow
 
 CHUNK = 1000
 #: How many rejected rows an import keeps for its report (all are counted).
 KEEP_REJECTIONS = 1000
 _SUPPRESSED = {s.value for s in SUPPRESSED}
 _TABLE = cast(Table, Subscriber.__table__)
+
+
+@dataclass(frozen=True)
+class CandidateRow:
+    """A row that can be imported (the CSV reader makes them; so may any other source)."""
+
+    line: int
+    email: str
+    first_name: str
+    last_name: str
+    consent_at: datetime | None
+    consent_source: str
+    status: str = ""  # "" when the file has no status column: the row is a subscription
+    consent_ip: str = ""
+    created_at: datetime | None = None
+    unsubscribed_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class RejectedRow:
+    """A row that cannot be imported, and why."""
+
+    line: int
+    reason: str
+    raw_email: str
 
 
 @dataclass
@@ -40,7 +63,7 @@ class ImportSummary:
     kept_out: int = 0  # unsubscribed, bounced or complained: left as they are
     suppressed: int = 0  # rows whose status column says unsubscribed, bounced or complained: recorded as such
     rejected: int = 0
-    rejections: list["RejectedRow"] = field(default_factory=list)
+    rejections: list[RejectedRow] = field(default_factory=list)
     dry_run: bool = False
 
     @property
@@ -49,9 +72,7 @@ class ImportSummary:
                 + self.rejected)
 
 
-def _chunks(rows: Iterable["CandidateRow | RejectedRow"], summary: ImportSummary) -> Iterator[list["CandidateRow"]]:
-    from newsletter.audience.csv_reader import RejectedRow
-
+def _chunks(rows: Iterable[CandidateRow | RejectedRow], summary: ImportSummary) -> Iterator[list[CandidateRow]]:
     chunk: list[CandidateRow] = []
     for row in rows:
         if isinstance(row, RejectedRow):
@@ -67,7 +88,7 @@ def _chunks(rows: Iterable["CandidateRow | RejectedRow"], summary: ImportSummary
         yield chunk
 
 
-def _apply_chunk(conn: Connection, chunk: Sequence["CandidateRow"], now: datetime, source: str,
+def _apply_chunk(conn: Connection, chunk: Sequence[CandidateRow], now: datetime, source: str,
                  summary: ImportSummary) -> None:
     emails = {row.email for row in chunk}
     existing = {
@@ -119,7 +140,7 @@ def _apply_chunk(conn: Connection, chunk: Sequence["CandidateRow"], now: datetim
         summary.added += len(inserts) - suppressions
 
 
-def _new_record(row: "CandidateRow", now: datetime, source: str) -> dict[str, object]:
+def _new_record(row: CandidateRow, now: datetime, source: str) -> dict[str, object]:
     """The record of an address new to the store.
 
     A row with a status (a file written by ``subscribers export``) is restored as it was: its
@@ -138,7 +159,7 @@ def _new_record(row: "CandidateRow", now: datetime, source: str) -> dict[str, ob
     return record
 
 
-def _merge_into(pending: dict[str, object], row: "CandidateRow") -> None:
+def _merge_into(pending: dict[str, object], row: CandidateRow) -> None:
     for key in ("first_name", "last_name", "consent_source", "consent_ip"):
         value = getattr(row, key)
         if value:
@@ -150,7 +171,7 @@ def _merge_into(pending: dict[str, object], row: "CandidateRow") -> None:
         pending["unsubscribed_at"] = row.unsubscribed_at or pending.get("unsubscribed_at") or pending["updated_at"]
 
 
-def _changes(current: Mapping[str, object], row: "CandidateRow") -> dict[str, object]:
+def _changes(current: Mapping[str, object], row: CandidateRow) -> dict[str, object]:
     changes: dict[str, object] = {}
     for key in ("first_name", "last_name", "consent_source", "consent_ip"):
         value = getattr(row, key)
@@ -163,7 +184,7 @@ def _changes(current: Mapping[str, object], row: "CandidateRow") -> dict[str, ob
     return changes
 
 
-def import_rows(store: Store, rows: Iterable["CandidateRow | RejectedRow"], *, now: datetime,
+def import_rows(store: Store, rows: Iterable[CandidateRow | RejectedRow], *, now: datetime,
                 source: str = "import", dry_run: bool = False) -> ImportSummary:
     """Add or update subscribers from ``rows`` in one transaction.
 
@@ -195,8 +216,6 @@ def add_subscriber(store: Store, email: str, *, now: datetime, first_name: str =
     :return: the subscriber and whether they were created.
     :raises NewsletterError: for an invalid address, or one that left the list.
     """
-    from newsletter.audience.fields import clean_name
-
     address = addresses.canonical(email)
     first_name, last_name = clean_name(first_name), clean_name(last_name)  # they go into a To: header
     with store.session() as session:

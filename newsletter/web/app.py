@@ -41,7 +41,7 @@ from werkzeug.exceptions import HTTPException
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from newsletter.addresses import canonical
-from newsletter.audience.fields import CONTROL
+from newsletter.names import CONTROL
 from newsletter.config import Settings
 from newsletter.content.load import issue_folder
 from newsletter.errors import NewsletterError, StoreError

@@ -22,7 +22,7 @@ from urllib.parse import unquote, urlsplit
 
 from newsletter.build import SAMPLE_RECIPIENT, SAMPLE_SECRET
 from newsletter.config import CONFIG_FILE, load_settings
-from newsletter.content.check import check_issue
+from newsletter.check import check_issue
 from newsletter.content.load import issue_folder
 from newsletter.content.problems import Problem
 from newsletter.errors import NewsletterError

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from newsletter.config import load_settings
-from newsletter.content.check import check_issue
+from newsletter.check import check_issue
 from newsletter.merge import TOKEN_PREFIX
 from tests.conftest import DAY
 

@@ -8,7 +8,7 @@ import pytest
 
 from newsletter.build import SAMPLE_RECIPIENT, SAMPLE_SECRET
 from newsletter.config import load_settings
-from newsletter.content.check import check_issue
+from newsletter.check import check_issue
 from newsletter.render.mime import recipient_values
 from tests.conftest import DAY, REPO
 

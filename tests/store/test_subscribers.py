@@ -8,7 +8,7 @@ from typing import Iterator
 
 import pytest
 
-from newsletter.audience.csv_reader import CandidateRow, RejectedRow
+from newsletter.store.subscribers import CandidateRow, RejectedRow
 from newsletter.errors import NewsletterError
 from newsletter.store.database import Store, open_store
 from newsletter.store.subscribers import (

@@ -9,9 +9,10 @@ from typing import Callable
 import pytest
 
 from newsletter.config import load_settings
-from newsletter.content.check import CheckReport, check_issue
+from newsletter.check import CheckReport, check_issue
 from newsletter.content.problems import errors
-from newsletter.scaffold import _ITEM_STUB, STUB_PLACEHOLDERS, new_issue
+from newsletter.content.stubs import STUB_PLACEHOLDERS
+from newsletter.scaffold import _ITEM_STUB, new_issue
 from newsletter.store.database import Store
 from newsletter.store.subscribers import add_subscriber, unsubscribe
 from tests.conftest import DAY, item_text, write

@@ -23,7 +23,7 @@ from newsletter.errors import RenderError
 from newsletter.merge import FieldUse, find_fields
 from newsletter.publication import UnsafeFileError, read_image, symlink_problems
 from newsletter.render.pipeline import RenderedIssue, render_issue
-from newsletter.scaffold import STUB_PLACEHOLDERS
+from newsletter.content.stubs import STUB_PLACEHOLDERS
 
 if TYPE_CHECKING:
     from newsletter.store.database import Store

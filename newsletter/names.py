@@ -1,4 +1,4 @@
-"""The rules for a subscriber's name fields, shared by the CSV import and ``subscribers add``.
+"""The rules for a subscriber's name fields, shared by the CSV import, `subscribers add`, the web form and the store.
 
 A name goes into a ``To:`` header and into the greeting: no control characters (a CR or LF
 would fold or break the header), no spreadsheet formula trigger at the start, and at most

@@ -1,0 +1,345 @@
+"""The architecture the README's "Architecture" section describes, checked on the code itself.
+
+1. Layers: every module of ``newsletter/`` belongs to one layer; a module imports only from its
+   own layer or from layers below it. The front ends (command line, web service, desk) are
+   separate components at the top that reach the library (and the foundation) and nothing else.
+2. SQL lives in ``newsletter/store/`` only, and the PostgreSQL/SQLite switch in
+   ``newsletter/store/dialect.py`` only.
+
+Both read the source with :mod:`ast` (nothing is imported or run), and both are proved on planted
+violations in a synthetic package, so that they can fail.
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator
+
+import pytest
+
+from tests.conftest import REPO
+
+PACKAGE = "newsletter"
+
+#: Bottom to top; a module's layer is its longest matching prefix. Keep in step with README "Architecture".
+LAYERS: list[tuple[str, tuple[str, ...]]] = [
+    ("foundation", ("newsletter", "newsletter.errors", "newsletter.config", "newsletter.addresses",
+                    "newsletter.names", "newsletter.tokens", "newsletter.merge", "newsletter.resources")),
+    ("content", ("newsletter.content", "newsletter.publication", "newsletter.approval")),
+    ("render", ("newsletter.render",)),
+    ("store", ("newsletter.store",)),
+    ("audience", ("newsletter.audience",)),
+    ("check", ("newsletter.check",)),
+    ("transports", ("newsletter.delivery", "newsletter.notify")),
+    ("engine", ("newsletter.dispatch", "newsletter.delivery.engine")),
+    ("services", ("newsletter.build", "newsletter.day_state", "newsletter.schedule", "newsletter.scaffold",
+                  "newsletter.alert_text", "newsletter.doctor", "newsletter.feedback", "newsletter.bounces")),
+    ("library", ("newsletter.library",)),
+    ("front ends", ("newsletter.cli", "newsletter.__main__", "newsletter.web", "newsletter.desk")),
+]
+#: The front ends call the library and nothing below it but the foundation (errors, config…).
+FRONT_END_REACH = {"foundation", "library"}
+#: Each front end is its own component: one never imports another.
+FRONT_ENDS = {"newsletter.cli": "cli", "newsletter.__main__": "cli", "newsletter.web": "web",
+              "newsletter.desk": "desk"}
+#: The package's ``__init__`` is the public face (``from newsletter import Newsletter``): it re-exports
+#: from any layer, and importing ``newsletter`` itself (for ``__version__``) counts as the foundation.
+FACADE = "newsletter"
+
+# Known offenders, (importer prefix, imported prefix), each in a file another helper of issue 13 is
+# fixing in parallel; the integrator empties this list as their branches land. An entry that no
+# longer matches any import fails the test, so the list only shrinks.
+KNOWN_IMPORTS: dict[tuple[str, str], str] = {
+    # engine: the operator notice goes through the send engine's make_adapter.
+    ("newsletter.notify", "newsletter.dispatch"): "engine",
+    # web: the preview reuses build's sample recipient and checks/renders itself; serve reads the
+    # store, the issues and the renderer below the library.
+    ("newsletter.web", "newsletter.build"): "web",
+    ("newsletter.web", "newsletter.check"): "web",
+    ("newsletter.web", "newsletter.content"): "web",
+    ("newsletter.web", "newsletter.notify"): "web",
+    ("newsletter.web", "newsletter.publication"): "web",
+    ("newsletter.web", "newsletter.render"): "web",
+    ("newsletter.web", "newsletter.store"): "web",
+    # api: the command line calls the library (newsletter/library.py) and nothing below it.
+    ("newsletter.cli", "newsletter.approval"): "api",
+    ("newsletter.cli", "newsletter.audience"): "api",
+    ("newsletter.cli", "newsletter.build"): "api",
+    ("newsletter.cli", "newsletter.check"): "api",
+    ("newsletter.cli", "newsletter.content"): "api",
+    ("newsletter.cli", "newsletter.day_state"): "api",
+    ("newsletter.cli", "newsletter.delivery"): "api",
+    ("newsletter.cli", "newsletter.dispatch"): "api",
+    ("newsletter.cli", "newsletter.render"): "api",
+    ("newsletter.cli", "newsletter.scaffold"): "api",
+    ("newsletter.cli", "newsletter.schedule"): "api",
+    ("newsletter.cli", "newsletter.store"): "api",
+    # api/integrator: `serve` and `preview` start the web front end from the command line.
+    ("newsletter.cli", "newsletter.web"): "api",
+}
+# Known SQL outside the store, (module prefix): who moves it into newsletter/store/.
+KNOWN_SQL: dict[str, str] = {
+    "newsletter.dispatch": "engine",  # dry_run counts the ledger itself
+    "newsletter.web": "web",  # the archive's list of sent issues; the health check's "select 1"
+}
+
+
+# -- reading the package ------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Module:
+    name: str
+    path: Path
+    tree: ast.Module
+
+
+def modules(root: Path, package: str = PACKAGE) -> Iterator[Module]:
+    """Every module under ``root`` (the package folder), parsed."""
+    for path in sorted(root.rglob("*.py")):
+        parts = path.relative_to(root).with_suffix("").parts
+        if parts[-1] == "__init__":
+            parts = parts[:-1]
+        name = ".".join((package, *parts))
+        yield Module(name, path, ast.parse(path.read_text(encoding="utf-8"), filename=str(path)))
+
+
+def _exists(root: Path, package: str, name: str) -> bool:
+    relative = Path(*name.split(".")[1:]) if name != package else Path()
+    return (root / relative).with_suffix(".py").is_file() or (root / relative / "__init__.py").is_file()
+
+
+def imports(module: Module, root: Path, package: str = PACKAGE) -> Iterator[tuple[str, int]]:
+    """The package's modules that ``module`` imports (anywhere: top level, functions, TYPE_CHECKING), with lines."""
+    is_package = module.path.name == "__init__.py"
+    for node in ast.walk(module.tree):
+        if isinstance(node, ast.Import):
+            for alias in node.names:
+                if alias.name == package or alias.name.startswith(package + "."):
+                    yield alias.name, node.lineno
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = module.name.split(".")
+                base = base[:len(base) - node.level + (1 if is_package else 0)]
+                target = ".".join(base + ([node.module] if node.module else []))
+            else:
+                target = node.module or ""
+            if target != package and not target.startswith(package + "."):
+                continue
+            for alias in node.names:  # `from newsletter.store import ledger` imports the module ledger
+                sub = f"{target}.{alias.name}"
+                yield (sub if _exists(root, package, sub) else target), node.lineno
+
+
+def layer_of(name: str) -> tuple[int, str] | None:
+    """(index, name) of the layer holding module ``name``; the package's own name holds only itself."""
+    best: tuple[int, int, str] | None = None
+    for index, (layer, prefixes) in enumerate(LAYERS):
+        for prefix in prefixes:
+            inside = name == prefix or (prefix != PACKAGE and name.startswith(prefix + "."))
+            if inside and (best is None or len(prefix) > best[0]):
+                best = (len(prefix), index, layer)
+    return (best[1], best[2]) if best else None
+
+
+def _component(name: str) -> str:
+    for prefix, component in FRONT_ENDS.items():
+        if name == prefix or name.startswith(prefix + "."):
+            return component
+    return ""
+
+
+def _known(importer: str, imported: str, known: dict[tuple[str, str], str]) -> tuple[str, str] | None:
+    for key in known:
+        if (importer == key[0] or importer.startswith(key[0] + ".")) and \
+                (imported == key[1] or imported.startswith(key[1] + ".")):
+            return key
+    return None
+
+
+def layer_violations(root: Path, package: str = PACKAGE, known: dict[tuple[str, str], str] | None = None
+                     ) -> tuple[list[str], set[tuple[str, str]]]:
+    """Imports that go up or sideways (as ``path:line: a → b (why)``), and the ``known`` entries used."""
+    known = KNOWN_IMPORTS if known is None else known
+    found: list[str] = []
+    used: set[tuple[str, str]] = set()
+    for module in modules(root, package):
+        where = layer_of(module.name)
+        if where is None:
+            found.append(f"{module.path}: {module.name} belongs to no layer; add it to LAYERS (and the README)")
+            continue
+        if module.name == FACADE:
+            continue
+        level, layer = where
+        for target, line in sorted(set(imports(module, root, package)), key=lambda hit: (hit[1], hit[0])):
+            into = layer_of(target)
+            if into is None:
+                continue  # reported as a module of its own
+            why = ""
+            if into[0] > level:
+                why = f"up from {layer} to {into[1]}"
+            elif layer == "front ends" and into[1] == "front ends" and _component(module.name) != _component(target):
+                why = f"sideways between front ends ({_component(module.name)} → {_component(target)})"
+            elif layer == "front ends" and into[1] not in FRONT_END_REACH | {"front ends"}:
+                why = f"a front end reaching {into[1]} past the library"
+            if not why:
+                continue
+            entry = _known(module.name, target, known)
+            if entry is not None:
+                used.add(entry)
+                continue
+            found.append(f"{module.path}:{line}: {module.name} imports {target} ({why})")
+    return found, used
+
+
+# -- SQL outside the store ------------------------------------------------------------------
+
+#: SQL text as people write it in strings: the statement's keywords in capitals.
+SQL_TEXT = re.compile(r"\b(SELECT\b.+\bFROM|INSERT\s+INTO|UPDATE\s+\w+\s+SET|DELETE\s+FROM|CREATE\s+(TABLE|INDEX)|"
+                      r"ALTER\s+TABLE|DROP\s+TABLE|TRUNCATE|PRAGMA\s+\w+)\b", re.DOTALL)
+#: Calls that run statements or open the store's transactions.
+SQL_CALLS = {"execute", "exec_driver_sql", "executemany", "session"}
+
+
+def _docstrings(tree: ast.Module) -> set[int]:
+    ids = set()
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)) and node.body:
+            first = node.body[0]
+            if isinstance(first, ast.Expr) and isinstance(first.value, ast.Constant):
+                ids.add(id(first.value))
+    return ids
+
+
+def sql_violations(root: Path, package: str = PACKAGE, known: dict[str, str] | None = None
+                   ) -> tuple[list[str], set[str]]:
+    """SQL outside ``<package>.store`` and dialect switches outside ``<package>.store.dialect``."""
+    known = KNOWN_SQL if known is None else known
+    store, dialect = f"{package}.store", f"{package}.store.dialect"
+    found: list[str] = []
+    used: set[str] = set()
+    for module in modules(root, package):
+        in_store = module.name == store or module.name.startswith(store + ".")
+        docstrings = _docstrings(module.tree)
+        hits: list[tuple[int, str]] = []
+        for node in ast.walk(module.tree):
+            if isinstance(node, ast.Attribute) and node.attr == "name" and isinstance(node.value, ast.Attribute) \
+                    and node.value.attr == "dialect" and module.name != dialect:
+                hits.append((node.lineno, "switches on the database dialect (use newsletter.store.dialect)"))
+            if in_store:
+                continue
+            if isinstance(node, ast.ImportFrom) and node.module and \
+                    (node.module == "sqlalchemy" or node.module.startswith("sqlalchemy.")):
+                hits.append((node.lineno, f"imports {', '.join(a.name for a in node.names)} from {node.module}"))
+            elif isinstance(node, ast.Import) and any(a.name.split(".")[0] == "sqlalchemy" for a in node.names):
+                hits.append((node.lineno, "imports sqlalchemy"))
+            elif isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr in SQL_CALLS:
+                hits.append((node.lineno, f"calls .{node.func.attr}()"))
+            elif isinstance(node, ast.Constant) and isinstance(node.value, str) and id(node) not in docstrings \
+                    and SQL_TEXT.search(node.value):
+                hits.append((node.lineno, f"holds SQL text {node.value[:40]!r}"))
+        if not hits:
+            continue
+        entry = next((k for k in known if module.name == k or module.name.startswith(k + ".")), None)
+        if entry is not None:
+            used.add(entry)
+            continue
+        found.extend(f"{module.path}:{line}: {module.name} {what}" for line, what in sorted(hits))
+    return found, used
+
+
+# -- the project's own code ---------------------------------------------------------------------
+
+
+def test_no_module_imports_up_or_sideways_across_layers() -> None:
+    found, used = layer_violations(REPO / PACKAGE)
+    assert found == [], "\n".join(found)
+    stale = sorted(set(KNOWN_IMPORTS) - used)
+    assert stale == [], f"these KNOWN_IMPORTS entries no longer match an import; remove them: {stale}"
+
+
+def test_no_sql_outside_the_store() -> None:
+    found, used = sql_violations(REPO / PACKAGE)
+    assert found == [], "\n".join(found)
+    stale = sorted(set(KNOWN_SQL) - used)
+    assert stale == [], f"these KNOWN_SQL entries no longer match; remove them: {stale}"
+
+
+def test_every_layer_is_in_the_readme_architecture_section() -> None:
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    section = readme.split("## Architecture", 1)[1].split("\n## ", 1)[0]
+    listed = re.findall(r"^\d+\. \*\*([^*]+)\*\*", section, re.MULTILINE)
+    assert listed == [layer for layer, _ in LAYERS]
+
+
+# -- the checks catch what they are for -----------------------------------------------------------
+
+
+def _package(tmp_path: Path, files: dict[str, str]) -> Path:
+    root = tmp_path / "newsletter"
+    for name, text in {"__init__.py": "", "errors.py": "", "content/__init__.py": "",
+                       "store/__init__.py": "", "store/database.py": "", "web/__init__.py": "", **files}.items():
+        path = root / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+    return root
+
+
+@pytest.mark.parametrize(("files", "expected"), [
+    ({"content/load.py": "from newsletter.store.database import Store\n"}, "up from content to store"),
+    ({"content/load.py": "def f():\n    from newsletter.store import database\n"}, "up from content to store"),
+    ({"content/load.py": "from ..store import database\n"}, "up from content to store"),
+    ({"content/load.py": "import newsletter.store.database\n"}, "up from content to store"),
+    ({"store/database.py": "from newsletter.library import Newsletter\n", "library.py": ""},
+     "up from store to library"),
+    ({"cli.py": "from newsletter.web import app\n", "web/app.py": ""}, "sideways between front ends (cli → web)"),
+    ({"web/app.py": "from newsletter.store.database import Store\n"}, "a front end reaching store past the library"),
+    ({"mystery.py": ""}, "belongs to no layer"),
+])
+def test_the_layer_check_catches_a_planted_violation(tmp_path: Path, files: dict[str, str], expected: str) -> None:
+    found, _ = layer_violations(_package(tmp_path, files), known={})
+    assert len(found) == 1 and expected in found[0], found
+
+
+@pytest.mark.parametrize("files", [
+    {"content/load.py": "from newsletter.errors import NewsletterError\n"},
+    {"store/database.py": "from newsletter.content import load\n", "content/load.py": ""},
+    {"web/app.py": "from newsletter.library import Newsletter\nfrom newsletter import errors\n", "library.py": ""},
+    {"__init__.py": "from newsletter.library import Newsletter\n", "library.py": ""},
+])
+def test_the_layer_check_lets_downward_imports_through(tmp_path: Path, files: dict[str, str]) -> None:
+    assert layer_violations(_package(tmp_path, files), known={})[0] == []
+
+
+def test_a_known_offender_is_tolerated_only_while_it_exists(tmp_path: Path) -> None:
+    root = _package(tmp_path, {"content/load.py": "from newsletter.store import database\n"})
+    known = {("newsletter.content", "newsletter.store"): "someone", ("newsletter.web", "newsletter.store"): "gone"}
+    found, used = layer_violations(root, known=known)
+    assert found == [] and used == {("newsletter.content", "newsletter.store")}
+
+
+@pytest.mark.parametrize(("source", "expected"), [
+    ("from sqlalchemy import select\n", "imports select from sqlalchemy"),
+    ("import sqlalchemy as sa\n", "imports sqlalchemy"),
+    ("def f(store):\n    with store.session() as s:\n        pass\n", "calls .session()"),
+    ("def f(conn, q):\n    conn.execute(q)\n", "calls .execute()"),
+    ("QUERY = 'SELECT id FROM subscribers'\n", "holds SQL text"),
+    ("Q = \"\"\"UPDATE deliveries\n   SET status = 'sent'\"\"\"\n", "holds SQL text"),
+    ("def f(engine):\n    return engine.dialect.name == 'sqlite'\n", "switches on the database dialect"),
+])
+def test_the_sql_check_catches_a_planted_statement(tmp_path: Path, source: str, expected: str) -> None:
+    found, _ = sql_violations(_package(tmp_path, {"web/app.py": source}), known={})
+    assert len(found) == 1 and expected in found[0], found
+
+
+@pytest.mark.parametrize(("name", "source"), [
+    ("store/day_claims.py", "from sqlalchemy import select\ndef f(s):\n    s.execute(select(1))\n"),
+    ("store/dialect.py", "def f(engine):\n    return engine.dialect.name\n"),
+    ("web/app.py", '"""Select the items from the list; delete from memory; update the set."""\n'),
+    ("web/app.py", "MESSAGE = 'Sélectionnez vos infos, puis mettez à jour'\n"),
+])
+def test_the_sql_check_lets_the_store_and_plain_words_through(tmp_path: Path, name: str, source: str) -> None:
+    assert sql_violations(_package(tmp_path, {name: source}), known={})[0] == []
