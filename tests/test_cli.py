@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import email
 import email.policy
+import io
 import os
 from pathlib import Path
 from typing import Callable
@@ -17,13 +19,11 @@ from tests.conftest import DAY, SECRET, item_text, write
 
 
 def run(project: Path, *args: str) -> tuple[int, str]:
-    runner = CliRunner()
-    result = runner.invoke(cli, ["--project", str(project), *args], standalone_mode=False)
-    if result.exception is None:
-        return 0, result.output
-    # Route errors through main() to get the real exit code and message.
-    code = main(["--project", str(project), *args])
-    return code, result.output
+    """Run the command once, as the console script does: its exit code and what it printed (stdout and stderr)."""
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed), contextlib.redirect_stderr(printed):
+        code = main(["--project", str(project), *args])
+    return code, printed.getvalue()
 
 
 def _commands(group: click.Group, prefix: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
@@ -85,17 +85,18 @@ def test_failed_build_writes_nothing_and_keeps_the_previous_one(project: Path) -
     assert run(project, "build", DAY.isoformat())[0] == 0
     before = (project / "out" / DAY.isoformat() / "email.html").read_bytes()
     write(project / "issues" / DAY.isoformat() / "02-mobile.md", item_text(source=""))
-    code, _ = run(project, "build", DAY.isoformat())
-    assert code == 1
+    code, out = run(project, "build", DAY.isoformat())
+    reported = [line for line in out.splitlines() if "02-mobile.md" in line]
+    assert code == 1 and reported and len(reported) == len(set(reported)), out  # by one run, each problem once
     assert (project / "out" / DAY.isoformat() / "email.html").read_bytes() == before
     assert [p.name for p in (project / "out").iterdir()] == [DAY.isoformat()]
 
 
 def test_build_twice_gives_the_same_bytes(project: Path) -> None:
-    run(project, "build", DAY.isoformat())
+    assert run(project, "build", DAY.isoformat())[0] == 0
     folder = project / "out" / DAY.isoformat()
     first = {p.name: p.read_bytes() for p in folder.iterdir() if p.is_file()}
-    run(project, "build", DAY.isoformat())
+    assert run(project, "build", DAY.isoformat())[0] == 0
     assert first == {p.name: p.read_bytes() for p in folder.iterdir() if p.is_file()}
 
 

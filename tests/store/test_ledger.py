@@ -118,5 +118,22 @@ def test_bad_store_url_is_a_clear_error(tmp_path: Path, url: str) -> None:
     assert "store" in str(caught.value)
 
 
-def test_status_values_are_known() -> None:
-    assert {s.value for s in DeliveryStatus} >= {"pending", "sent", "failed", "uncertain"}
+#: The statuses of a row someone still has to serve: while one is left, the send is not over.
+OPEN = {DeliveryStatus.PENDING, DeliveryStatus.QUEUED, DeliveryStatus.SENDING}
+
+
+@pytest.mark.parametrize("status", list(DeliveryStatus), ids=lambda s: s.value)
+def test_a_send_is_finished_only_once_no_row_is_left_to_serve(tmp_path: Path, status: DeliveryStatus) -> None:
+    """Every status the ledger can hold is counted under its name and either keeps the send open or closes it."""
+    from sqlalchemy import update
+
+    from newsletter.store.history import is_sent
+    from newsletter.store.models import Delivery
+
+    store = open_store("sqlite:///state/db.sqlite", tmp_path)
+    send_id = populate(store, 1)
+    with store.engine.begin() as conn:
+        conn.execute(update(Delivery.__table__).values(status=status.value))  # type: ignore[arg-type]
+    ledger.finish(store, send_id, NOW)
+    assert ledger.counts(store, send_id) == {status.value: 1}
+    assert is_sent(store, DAY) is (status not in OPEN)
