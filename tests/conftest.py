@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+import subprocess
 from datetime import date
 from pathlib import Path
 from typing import Iterator
@@ -21,6 +22,44 @@ SECRET = "test-key-5Qm2vXr8Lk0pWz7Hn3Tb6Yc1Jd9Fg4Se"  # strong enough for the ch
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption("--regen-golden", action="store_true", help="rewrite tests/golden/ from the sample issue")
+    parser.addoption("--artifacts", metavar="DIR", default=None,
+                     help="keep the screenshots and reports tests make in DIR (by default they stay in tmp_path)")
+
+
+#: What running the tests may leave in the repository: Python's and the tools' caches.
+_CACHES = ("__pycache__", ".pytest_cache", ".mypy_cache")
+
+
+def untracked_files(repo: Path) -> set[str]:
+    """Files in ``repo`` that git does not track (ignored ones included), caches left out."""
+    found: set[str] = set()
+    for ignored in ([], ["--ignored"]):  # git lists the untracked files and the ignored ones separately
+        listed = subprocess.run(["git", "-C", str(repo), "ls-files", "--others", *ignored, "--exclude-standard"],
+                                capture_output=True, text=True, timeout=60, check=True).stdout
+        found.update(line for line in listed.splitlines() if not any(part in _CACHES for part in line.split("/")))
+    return found
+
+
+@pytest.fixture(scope="session", autouse=True)
+def repository_untouched(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Tests write in their tmp_path, never into the repository: a file the run leaves there fails it."""
+    if not (REPO / ".git").exists() or request.config.getoption("--regen-golden") \
+            or request.config.getoption("--artifacts"):
+        yield
+        return
+    before = untracked_files(REPO)
+    yield
+    left = sorted(untracked_files(REPO) - before)
+    assert not left, f"tests wrote into the repository (use tmp_path or the artifacts fixture): {left[:10]}"
+
+
+@pytest.fixture
+def artifacts(request: pytest.FixtureRequest, tmp_path: Path) -> Path:
+    """Where a test puts what a person may want to look at; never the repository unless asked."""
+    kept = request.config.getoption("--artifacts")
+    folder = Path(kept).resolve() if kept else tmp_path / "artifacts"
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
 
 
 @pytest.fixture

@@ -1,6 +1,6 @@
 """A sent message scores ≤ 0 with SpamAssassin (Debian's, network tests off).
 
-The full report is saved to test-artifacts/spamassassin.txt.
+The full report is saved as spamassassin.txt in the test's tmp_path (or the folder of ``--artifacts DIR``).
 """
 
 from __future__ import annotations
@@ -18,13 +18,13 @@ from newsletter.config import Settings
 from newsletter.content.load import load_issue
 from newsletter.render.mime import Recipient, build_message
 from newsletter.render.pipeline import render_issue
-from tests.conftest import DAY, REPO, SECRET
+from tests.conftest import DAY, SECRET
 
 SPAMASSASSIN = shutil.which("spamassassin")
 
 
 @pytest.mark.skipif(SPAMASSASSIN is None, reason="Debian's spamassassin is not installed (`make test` installs it)")
-def test_sample_message_scores_at_most_zero(settings: Settings, tmp_path: Path) -> None:
+def test_sample_message_scores_at_most_zero(settings: Settings, tmp_path: Path, artifacts: Path) -> None:
     rendered = render_issue(load_issue(settings.issues_dir, DAY, 5).issue, settings)
     raw = build_message(rendered, settings, Recipient("camille.martin@example.org", "Camille", "Martin"),
                         secret_key=SECRET, date=datetime(2026, 11, 24, 6, tzinfo=timezone.utc))
@@ -34,8 +34,6 @@ def test_sample_message_scores_at_most_zero(settings: Settings, tmp_path: Path) 
     )
     report = result.stdout.decode("utf-8", "replace")
     details = report[report.find("Content analysis details"):]
-    artifacts = REPO / "test-artifacts"
-    artifacts.mkdir(exist_ok=True)
     (artifacts / "spamassassin.txt").write_text(details, encoding="utf-8")
     score = float(re.search(r"Content analysis details:\s+\((-?[\d.]+) points", details).group(1))  # type: ignore[union-attr]
     assert score <= 0, details

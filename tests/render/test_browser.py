@@ -1,6 +1,7 @@
 """The built email in a real headless Chromium (Debian's), at the widths subscribers read it.
 
-Screenshots are saved under test-artifacts/ for a person to look at.
+Screenshots are saved for a person to look at: in the test's tmp_path, or the folder given with
+``--artifacts DIR``.
 """
 
 from __future__ import annotations
@@ -17,12 +18,11 @@ import pytest
 from newsletter.build import build_issue
 from newsletter.config import Settings
 
-from tests.conftest import DAY, REPO
+from tests.conftest import DAY
 
 pytestmark = pytest.mark.browser
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-ARTIFACTS = REPO / "test-artifacts"
 CHROMIUM_ARGS = [
     "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
     "--disable-component-update", "--disable-sync",
@@ -127,7 +127,8 @@ def seen_contrast(page, selector: str) -> tuple[float, tuple[int, int, int]]:  #
 
 
 @pytest.mark.parametrize("width", [320, 375, 600])
-def test_email_fits_and_shows_every_title(browser, built: Path, width: int) -> None:  # type: ignore[no-untyped-def]
+def test_email_fits_and_shows_every_title(browser, built: Path, width: int,  # type: ignore[no-untyped-def]
+                                          artifacts: Path) -> None:
     page = browser.new_page(viewport={"width": width, "height": 900})
     # Any request leaving the machine is a bug in the email (fonts, trackers…): block and record it.
     outside: list[str] = []
@@ -151,8 +152,7 @@ def test_email_fits_and_shows_every_title(browser, built: Path, width: int) -> N
         box = titles.nth(i).bounding_box()
         assert titles.nth(i).is_visible() and box is not None and box["x"] >= 0 and box["x"] + box["width"] <= width
     assert not outside, outside
-    ARTIFACTS.mkdir(exist_ok=True)
-    page.screenshot(path=str(ARTIFACTS / f"email-{width}px.png"), full_page=True)
+    page.screenshot(path=str(artifacts / f"email-{width}px.png"), full_page=True)
     page.close()
 
 
@@ -164,15 +164,14 @@ READABLE = ["h1", "h2", ".kicker", "ol li", ".muted", "text=Près d’un França
 @pytest.mark.parametrize(("chromium", "scheme"), [("dark_browser", "dark"), ("dark_browser", "light"),
                                                  ("browser", "dark")])
 def test_the_email_stays_readable_in_dark_mode(request: pytest.FixtureRequest, built: Path, chromium: str,
-                                               scheme: str) -> None:
+                                               scheme: str, artifacts: Path) -> None:
     """Chromium with its dark mode forced on: with a dark preference the email's own dark colours
     apply; with a light one Chromium darkens the page itself. A plain Chromium whose reader prefers
     dark gets the email's dark colours too. Every case must stay readable (WCAG AA, 4.5:1)."""
     page = request.getfixturevalue(chromium).new_page(viewport={"width": 600, "height": 900}, color_scheme=scheme)
     page.set_default_timeout(5000)
     page.goto(built.as_uri())
-    ARTIFACTS.mkdir(exist_ok=True)
-    page.screenshot(path=str(ARTIFACTS / f"email-{chromium.replace('_', '-')}-{scheme}.png"), full_page=True)
+    page.screenshot(path=str(artifacts / f"email-{chromium.replace('_', '-')}-{scheme}.png"), full_page=True)
     _, page_background = seen_contrast(page, "h2")
     assert luminance(page_background) < 0.1, f"the email was not darkened: {page_background}"
     for selector in READABLE:

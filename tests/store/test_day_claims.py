@@ -1,5 +1,5 @@
-"""The scheduler's claim on each day: taken once, by one run while its lease lives; and migration 0005,
-which renamed its table from ``dispatches`` to ``day_claims`` keeping the rows, both ways."""
+"""The scheduler's claim on each day: taken once, by one run while its lease lives; and the migration
+that renamed its table from ``dispatches`` to ``day_claims`` keeping the rows, both ways."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from typing import Iterator
 
 import pytest
 from alembic import command
+from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, create_engine, inspect, text
 
 from newsletter.store import dialect, leases
@@ -52,27 +53,35 @@ def test_waiting_since_finds_only_the_days_left_with_that_reason_in_time(store: 
     assert waiting_since(store, "interrupted by a stop", NOW - timedelta(hours=1)) == [(DAY, NOW)]
 
 
-# -- migration 0005 ---------------------------------------------------------------------------
+# -- the migration that renamed dispatches to day_claims ------------------------------------
+
+
+def _before_rename() -> str:
+    """The revision before the one that renamed the table (found by its file, so renumbering keeps this true)."""
+    script = ScriptDirectory.from_config(_alembic_config())
+    [rename] = [r for r in script.walk_revisions() if Path(r.path).name.endswith("_day_claims.py")]
+    assert isinstance(rename.down_revision, str)
+    return rename.down_revision
 
 
 ROWS = [(date(2026, 11, 23), "done", "run-a", ""), (date(2026, 11, 24), "waiting", "", "failing: `check`")]
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
-def engine_at_0004(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
-    """A database migrated to 0004 (before the rename) holding two scheduler rows."""
+def engine_before_rename(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
+    """A database migrated to just before the rename, holding two scheduler rows."""
     if request.param == "sqlite":
         engine = create_engine(f"sqlite:///{tmp_path / 'old.db'}")
     else:
         server = request.getfixturevalue("server_url")
-        name = f"at0004_{uuid.uuid4().hex[:12]}"
+        name = f"before_rename_{uuid.uuid4().hex[:12]}"
         with create_engine(server, isolation_level="AUTOCOMMIT").connect() as admin:
             admin.execute(text(f"CREATE DATABASE {name}"))
         engine = create_engine(server.rsplit("/", 1)[0] + f"/{name}")
     config = _alembic_config()
     with engine.begin() as connection:
         config.attributes["connection"] = connection
-        command.upgrade(config, "0004")
+        command.upgrade(config, _before_rename())
         for day, state, run, reason in ROWS:
             connection.execute(text("INSERT INTO dispatches (issue_date, state, run_id, reason, updated_at) "
                                     "VALUES (:d, :s, :r, :why, :t)"),
@@ -87,8 +96,8 @@ def _rows(engine: Engine, table: str) -> list[tuple[date, str, str, str]]:
         return [(date.fromisoformat(str(d)), s, r, why) for d, s, r, why in found]
 
 
-def test_migration_0005_renames_the_table_keeping_its_rows_and_back(engine_at_0004: Engine) -> None:
-    engine = engine_at_0004
+def test_the_rename_migration_keeps_the_rows_both_ways(engine_before_rename: Engine) -> None:
+    engine = engine_before_rename
     migrate(engine)
     tables = inspect(engine).get_table_names()
     assert "day_claims" in tables and "dispatches" not in tables
@@ -103,7 +112,7 @@ def test_migration_0005_renames_the_table_keeping_its_rows_and_back(engine_at_00
     config = _alembic_config()
     with engine.begin() as connection:
         config.attributes["connection"] = connection
-        command.downgrade(config, "0004")
+        command.downgrade(config, _before_rename())
     tables = inspect(engine).get_table_names()
     assert "dispatches" in tables and "day_claims" not in tables
     assert _rows(engine, "dispatches") == ROWS

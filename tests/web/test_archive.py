@@ -19,14 +19,13 @@ from newsletter.publication import proof_url
 from newsletter.render.mime import Recipient
 from newsletter.store.database import Store
 from newsletter.store.subscribers import add_subscriber
-from tests.conftest import DAY, REPO, SECRET, write
+from tests.conftest import DAY, SECRET, write
 from tests.render.test_browser import CHROMIUM, CHROMIUM_ARGS
 from tests.sink import Sink
 from tests.web.test_service import NOW, Service, web_settings
 
 ATOM = "{http://www.w3.org/2005/Atom}"
 PAGE = f"/archive/{DAY.isoformat()}/"
-ARTIFACTS = REPO / "test-artifacts"
 
 
 @pytest.fixture
@@ -167,7 +166,7 @@ def test_the_archive_serves_only_real_images(settings: Settings, store: Store, i
 @pytest.mark.browser
 @pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed (run `make test`)")
 def test_a_test_copy_shows_its_images_and_web_version_before_the_send(settings: Settings, store: Store,
-                                                                      sink: Sink) -> None:
+                                                                      sink: Sink, artifacts: Path) -> None:
     from playwright.sync_api import sync_playwright
 
     send_test(settings, DAY, [Recipient("relecture@example.org", "Inès")], secret_key=SECRET)
@@ -186,8 +185,7 @@ def test_a_test_copy_shows_its_images_and_web_version_before_the_send(settings: 
             page.set_content(html, wait_until="load")
             assert page.evaluate("document.images.length") == 1
             assert page.evaluate("[...document.images].every(i => i.complete && i.naturalWidth > 0)")
-            ARTIFACTS.mkdir(exist_ok=True)
-            page.screenshot(path=str(ARTIFACTS / "test-copy-600px.png"), full_page=True)
+            page.screenshot(path=str(artifacts / "test-copy-600px.png"), full_page=True)
             with page.expect_navigation():
                 page.click("text=Voir la version en ligne")
             assert page.title() == "Le consommateur français résiste au numérique · 5 infos relation client"

@@ -26,7 +26,7 @@ from newsletter.tokens import CONFIRM, UNSUBSCRIBE, make_timed_token, make_token
 from newsletter.web.app import create_app
 from newsletter.web.mailer import MailQueue
 from newsletter.web.server import create_server
-from tests.conftest import DAY, REPO, SECRET
+from tests.conftest import DAY, SECRET
 from tests.render.test_browser import CHROMIUM, CHROMIUM_ARGS
 from tests.sink import Sink
 from tests.store.test_database import break_files, status_in_the_live_file
@@ -34,7 +34,6 @@ from tests.test_dispatch import smtp_config
 from tests.test_tokens import readable_parts
 
 NOW = datetime(2026, 11, 24, 6, 0, tzinfo=timezone.utc)
-ARTIFACTS = REPO / "test-artifacts"
 
 
 class Service:
@@ -513,7 +512,8 @@ def test_malformed_requests_never_cause_a_500_or_show_a_traceback(service: Servi
 
 @pytest.mark.browser
 @pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed (run `make test`)")
-def test_a_visitor_subscribes_and_unsubscribes_in_chromium(project: Path, store: Store, sink: Sink) -> None:
+def test_a_visitor_subscribes_and_unsubscribes_in_chromium(project: Path, store: Store, sink: Sink,
+                                                           artifacts: Path) -> None:
     from playwright.sync_api import sync_playwright
 
     settings = web_settings(project, sink)
@@ -545,8 +545,7 @@ def test_a_visitor_subscribes_and_unsubscribes_in_chromium(project: Path, store:
             page.goto(f"{service.url}/archive/")
             assert page.evaluate("document.documentElement.lang") == "fr"
             assert page.evaluate("document.documentElement.scrollWidth") <= 375
-            ARTIFACTS.mkdir(exist_ok=True)
-            page.screenshot(path=str(ARTIFACTS / "archive-375px.png"), full_page=True)
+            page.screenshot(path=str(artifacts / "archive-375px.png"), full_page=True)
         finally:
             browser.close()
 
