@@ -33,7 +33,7 @@ from newsletter.content.problems import errors
 from newsletter.errors import ConfigError, ContentError, NewsletterError, describe
 from newsletter.notify import send_notice
 from newsletter import alert_text
-from newsletter.store import leases, ledger
+from newsletter.store import jobs, leases, ledger
 from newsletter.store.alerts import claim_alert, forget_alert
 from newsletter.store.database import Store
 from newsletter.store.day_claims import claim_day, day_claim, set_day_claim, waiting_since
@@ -75,30 +75,8 @@ def log_thread_crashes() -> None:
     threading.excepthook = hook
 
 
-def shared_job_store(store: Store) -> Any:
-    """APScheduler's SQLAlchemy job store, made safe for several schedulers on one database.
-
-    Two processes may both run a one-off job; the second to finish then finds it removed, and
-    APScheduler 3 lets that lookup error kill its main thread (no job would run again). Here a
-    job another process already removed or updated is simply left as that process left it.
-    """
-    from apscheduler.jobstores.base import JobLookupError
-    from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
-
-    class SharedJobStore(SQLAlchemyJobStore):
-        def remove_job(self, job_id: str) -> None:
-            try:
-                super().remove_job(job_id)
-            except JobLookupError:
-                event("job_gone", job=job_id, reason="removed by another scheduler process")
-
-        def update_job(self, job: Any) -> None:
-            try:
-                super().update_job(job)
-            except JobLookupError:
-                event("job_gone", job=job.id, reason="removed by another scheduler process")
-
-    return SharedJobStore(engine=store.engine)
+def _job_gone(job_id: str) -> None:
+    event("job_gone", job=job_id, reason="removed by another scheduler process")
 
 
 class JsonLines(logging.Formatter):
@@ -246,7 +224,7 @@ class Scheduler:
         self.lock = threading.Lock()
         self.trigger = cron_trigger(settings)
         self.scheduler = BackgroundScheduler(
-            jobstores={"default": shared_job_store(store), "local": MemoryJobStore()},
+            jobstores={"default": jobs.shared_job_store(store, _job_gone), "local": MemoryJobStore()},
             executors={"default": ThreadPoolExecutor(2)},
             job_defaults={"coalesce": True, "max_instances": 1,
                           "misfire_grace_time": settings.schedule.grace_minutes * 60 or 1},
@@ -461,7 +439,6 @@ def _store_only(settings: Settings, store: Store) -> Any:
     against executors already shut down: it logs tracebacks and tries to update or remove jobs
     whose time has passed, from a command that only meant to list or add them.
     """
-    from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
     from apscheduler.schedulers.base import BaseScheduler
 
     class StoreOnly(BaseScheduler):
@@ -471,7 +448,7 @@ def _store_only(settings: Settings, store: Store) -> Any:
         def shutdown(self, wait: bool = True) -> None:  # abstract in BaseScheduler: its own is enough
             super().shutdown(wait)
 
-    scheduler = StoreOnly(jobstores={"default": SQLAlchemyJobStore(engine=store.engine)},
+    scheduler = StoreOnly(jobstores={"default": jobs.job_store(store)},
                           timezone=settings.schedule_tz)
     scheduler.start(paused=True)
     return scheduler
