@@ -20,7 +20,15 @@ import click
 
 from newsletter import __version__
 from newsletter.errors import ContentError, DeliveryError, NewsletterError, UsageError
-from newsletter.library import BrokenTemplateError, Newsletter, Verdict, checked_address, checked_name, checked_reason
+from newsletter.library import (
+    BrokenTemplateError,
+    Newsletter,
+    Verdict,
+    checked_address,
+    checked_name,
+    checked_reason,
+    log_events_as_json,
+)
 
 if TYPE_CHECKING:
     import threading
@@ -649,20 +657,8 @@ def schedule_run(nl: Newsletter) -> None:
     import signal
     import threading
 
-    from newsletter.schedule import JsonLines, log_thread_crashes
-
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(JsonLines())  # journald adds the time
-    for root_handler in logging.getLogger().handlers:  # anything else that logs: JSON too
-        root_handler.setFormatter(JsonLines())
-    log_thread_crashes()
-    for name in ("newsletter", "apscheduler"):
-        logger = logging.getLogger(name)
-        logger.addHandler(handler)
-        logger.setLevel(logging.INFO)
-        logger.propagate = False
+    log_events_as_json(sys.stderr)
     _secret_key(nl)
-    scheduler = nl.scheduler()
     done = threading.Event()
 
     def stop(signum: int, _frame: Any) -> None:
@@ -670,12 +666,7 @@ def schedule_run(nl: Newsletter) -> None:
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
-    scheduler.start()
-    try:
-        while not done.wait(1.0):
-            pass
-    finally:
-        scheduler.shutdown()
+    nl.run_scheduler(done)
 
 
 @schedule.command("show")

@@ -18,12 +18,13 @@ Example::
 
 from __future__ import annotations
 
+import logging
 import os
 from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
 from enum import Enum
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Mapping, TypeVar
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Mapping, TextIO, TypeVar
 
 from newsletter.config import SECRET_KEY_ENV, Settings, find_project, load_settings, secret_from_env
 from newsletter.errors import ConfigError, ContentError, NewsletterError, UsageError
@@ -132,6 +133,23 @@ def login_name(environ: Mapping[str, str] | None = None) -> str:
         return f"uid {os.getuid()}"
 
 
+def log_events_as_json(stream: TextIO) -> None:
+    """Log as a long-running service does: one JSON object per line on ``stream`` (journald adds the
+    time), the scheduler's and APScheduler's events at INFO, and a crashed thread as an error line."""
+    from newsletter.schedule import JsonLines, log_thread_crashes
+
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(JsonLines())
+    for root_handler in logging.getLogger().handlers:  # anything else that logs: JSON too
+        root_handler.setFormatter(JsonLines())
+    log_thread_crashes()
+    for name in ("newsletter", "apscheduler"):
+        logger = logging.getLogger(name)
+        logger.addHandler(handler)
+        logger.setLevel(logging.INFO)
+        logger.propagate = False
+
+
 # -- results ------------------------------------------------------------------------------------
 
 
@@ -211,7 +229,7 @@ class DryRunResult:
 
 
 @dataclass(frozen=True)
-class TestCopy:
+class ProofCopy:
     """One test copy's fate."""
 
     email: str
@@ -576,7 +594,7 @@ class Newsletter:
 
         return waiting_rows(self.store, self._day(day))
 
-    def send_test(self, addresses: Iterable[str], day: date | None = None) -> list[TestCopy]:
+    def send_test(self, addresses: Iterable[str], day: date | None = None) -> list[ProofCopy]:
         """Send the issue, marked "[TEST]", to these addresses only (one copy per mailbox); nothing is recorded.
 
         :raises UsageError: for an address that is not one.
@@ -588,7 +606,7 @@ class Newsletter:
         recipients = [Recipient(a) for a in dict.fromkeys(checked_address(a) for a in addresses)]
         key = self.secret_key().value
         results = self._checked(lambda: send_test(self.settings, day, recipients, secret_key=key, clock=self.clock))
-        return [TestCopy(r.email, result.ok, "" if result.ok else result.error)
+        return [ProofCopy(r.email, result.ok, "" if result.ok else result.error)
                 for r, result in zip(recipients, sorted(results, key=lambda x: x.key))]
 
     def dry_run(self, day: date | None = None, *, limit: int | None = None) -> DryRunResult:
@@ -656,6 +674,16 @@ class Newsletter:
 
         return Scheduler(self.settings, self.store, self.secret_key().value, environ=self.environ,
                          clock=self.clock)
+
+    def run_scheduler(self, stop: "threading.Event", *, poll: float = 1.0) -> None:
+        """Run the scheduler (``schedule run``) until ``stop`` is set, e.g. by a signal handler."""
+        scheduler = self.scheduler()
+        scheduler.start()
+        try:
+            while not stop.wait(poll):
+                pass
+        finally:
+            scheduler.shutdown()
 
     def web_app(self, *, listen: str | None = None) -> Any:
         """The public web service's WSGI (Flask) application; ``listen`` is the address it will serve on."""
