@@ -343,6 +343,7 @@ class Newsletter:
         self.clock: Clock = clock or utc_now
         self._store = store
         self._owns_store = False
+        self._empty: "Store | None" = None  # what reading a project without a database sees
         self._secret_key = secret_key
         self.subscribers = Subscribers(self)
 
@@ -391,6 +392,17 @@ class Newsletter:
             self._owns_store = self._store is not None
         return self._store
 
+    def reading_store(self) -> "Store":
+        """The store for an operation that only reads: the project's, or, while its SQLite file does
+        not exist yet, an empty one in memory (reading never creates a database)."""
+        from newsletter.store.status import empty_store, no_database_yet
+
+        if self._store is None and no_database_yet(self.settings.store.url, self.settings.root):
+            if self._empty is None:
+                self._empty = empty_store()
+            return self._empty
+        return self.store
+
     def secret_key(self, *, listen: str | None = None) -> SecretKey:
         """``NEWSLETTER_SECRET_KEY`` (or the key given), refused when short, repetitive or published.
 
@@ -422,6 +434,9 @@ class Newsletter:
         if self._store is not None and self._owns_store:
             self._store.close()
             self._store = None
+        if self._empty is not None:
+            self._empty.close()
+            self._empty = None
 
     def __enter__(self) -> "Newsletter":
         return self
@@ -519,7 +534,7 @@ class Newsletter:
         """The scheduler's gate on the issue: missing, failing, waiting approval, ready or sent."""
         from newsletter.schedule import readiness
 
-        return readiness(self.settings, self.store, self._day(day))
+        return readiness(self.settings, self.reading_store(), self._day(day))
 
     # -- sending ----------------------------------------------------------------------------------
 
@@ -561,7 +576,8 @@ class Newsletter:
         from newsletter.store.status import send_started
         from newsletter.store.subscribers import count_subscribers
 
-        if not send_started(self.store, day) and count_subscribers(self.store, status="active") == 0:
+        store = self.reading_store()
+        if not send_started(store, day) and count_subscribers(store, status="active") == 0:
             raise DeliveryError(f"issue {day.isoformat()} has nobody to go to: there is no active subscriber; "
                                 "nothing was sent",
                                 hint="import the list with `newsletter subscribers import FILE` (or add one with "
@@ -592,7 +608,7 @@ class Newsletter:
         """How many recipients of the issue's send wait for a run (0 before the first send)."""
         from newsletter.store.status import waiting_rows
 
-        return waiting_rows(self.store, self._day(day))
+        return waiting_rows(self.reading_store(), self._day(day))
 
     def send_test(self, addresses: Iterable[str], day: date | None = None) -> list[ProofCopy]:
         """Send the issue, marked "[TEST]", to these addresses only (one copy per mailbox); nothing is recorded.
@@ -618,7 +634,7 @@ class Newsletter:
         key = self.secret_key().value
         approval = self.approval(day)
         required = settings.schedule.require_approval and issue_folder(settings.issues_dir, day).is_dir()
-        plan = self._checked(lambda: dry_run(settings, self.store, day, secret_key=key, clock=self.clock,
+        plan = self._checked(lambda: dry_run(settings, self.reading_store(), day, secret_key=key, clock=self.clock,
                                              limit=limit))
         return DryRunResult(day, settings.delivery.adapter, plan.recipients, plan.already_served, plan.sample,
                             plan.sample_to, approval, required and not approval.current)
@@ -641,30 +657,32 @@ class Newsletter:
         from newsletter.day_state import day_state
         from newsletter.store.status import send_summary
 
-        day = self._day(day)
-        summary = send_summary(self.store, day)
+        day, store = self._day(day), self.reading_store()
+        summary = send_summary(store, day)
         record = summary.record
         override = Override(record.override_by, record.override_reason, record.override_at) \
             if record is not None and record.override_by else None
         return IssueStatus(day, self.settings.tz, record.started_at if record else None,
                            record.finished_at if record else None, summary.counts, summary.problems,
-                           self.approval(day), override, day_state(self.settings, self.store, day, self.clock()))
+                           self.approval(day), override, day_state(self.settings, store, day, self.clock()))
 
     def history(self, limit: int | None = 30) -> list["HistoryRow"]:
         """The issues sent, newest first, with their figures."""
         from newsletter.store.history import history
 
-        return history(self.store, limit=limit)
+        return history(self.reading_store(), limit=limit)
 
     def schedule_view(self, count: int = 5) -> ScheduleView:
         """The next ``count`` due times with the gate's verdict on each day, and the one-off sends waiting."""
         from newsletter.schedule import next_runs, readiness, stored_jobs
 
-        settings = self.settings
-        upcoming = [UpcomingRun(fire, readiness(settings, self.store, fire.date()))
+        settings, store = self.settings, self.reading_store()
+        upcoming = [UpcomingRun(fire, readiness(settings, store, fire.date()))
                     for fire in next_runs(settings, self.clock(), count)]
         return ScheduleView(settings.schedule.cron, settings.schedule_tz, settings.schedule.require_approval,
-                            settings.schedule.grace_minutes, upcoming, stored_jobs(settings, self.store))
+                            settings.schedule.grace_minutes, upcoming,
+                            # no database, no job stored (and APScheduler would dispose of the memory one)
+                            stored_jobs(settings, store) if store is not self._empty else [])
 
     # -- long-running parts -------------------------------------------------------------------------
 
@@ -734,7 +752,8 @@ class Subscribers:
         nl = self._nl
         rows = read_subscriber_csv(Path(path), check_dns=check_dns,
                                    default_timezone=nl.settings.newsletter.timezone)
-        return import_rows(nl.store, rows, now=nl.clock(), source=source, dry_run=dry_run)
+        return import_rows(nl.reading_store() if dry_run else nl.store, rows, now=nl.clock(), source=source,
+                           dry_run=dry_run)
 
     def export(self, path: str | Path, *, status: str | None = None, excel_fr: bool = False) -> ExportResult:
         """Write the list (every status, consent kept) to a CSV that ``import_csv`` restores.
@@ -745,7 +764,7 @@ class Subscribers:
         from newsletter.store.subscribers import list_subscribers
 
         nl = self._nl
-        rows = ({c: getattr(s, c) for c in EXPORT_COLUMNS} for s in list_subscribers(nl.store, status=status))
+        rows = ({c: getattr(s, c) for c in EXPORT_COLUMNS} for s in list_subscribers(nl.reading_store(), status=status))
         count = write_subscriber_csv(Path(path), rows, excel_fr=nl.settings.tz if excel_fr else None)
         return ExportResult(Path(path), count)
 
@@ -783,14 +802,14 @@ class Subscribers:
         """The subscriber with this address, or None."""
         from newsletter.store.subscribers import find_subscriber
 
-        return find_subscriber(self._nl.store, checked_address(email, "email"))
+        return find_subscriber(self._nl.reading_store(), checked_address(email, "email"))
 
     def list(self, *, status: str | None = None, search: str | None = None,
              limit: int | None = None) -> Iterator["SubscriberRecord"]:
         """Subscribers in address order, streamed (flat memory for any list size)."""
         from newsletter.store.subscribers import list_subscribers
 
-        return list_subscribers(self._nl.store, status=status, search=search, limit=limit)
+        return list_subscribers(self._nl.reading_store(), status=status, search=search, limit=limit)
 
     def search(self, text: str, *, status: str | None = None, limit: int | None = 50) -> _List["SubscriberRecord"]:
         """Subscribers whose address contains ``text`` (any case; ``xn--`` domains match too)."""
@@ -800,9 +819,9 @@ class Subscribers:
         """How many subscribers :meth:`list` gives without a limit."""
         from newsletter.store.subscribers import count_subscribers
 
-        return count_subscribers(self._nl.store, status=status, search=search)
+        return count_subscribers(self._nl.reading_store(), status=status, search=search)
 
     def count_by_status(self) -> dict[str, int]:
         from newsletter.store.subscribers import count_by_status
 
-        return count_by_status(self._nl.store)
+        return count_by_status(self._nl.reading_store())

@@ -69,11 +69,22 @@ def test_open_finds_the_project_like_the_command_line(project: Path, tmp_path: P
         Newsletter.open(environ={})
 
 
-def test_reading_opens_no_database_and_the_store_opens_on_first_use(nl: Newsletter, project: Path) -> None:
+def test_reading_creates_no_database_and_the_first_write_does(nl: Newsletter, project: Path,
+                                                               tmp_path: Path) -> None:
     assert isinstance(nl.check(DAY), CheckResult) and isinstance(nl.approval(DAY), ApprovalState)
+    assert not nl.status(DAY).started and nl.history() == [] and nl.readiness(DAY).state == "waiting approval"
+    assert nl.schedule_view(1).once == [] and nl.dry_run(DAY).recipients == 0 and nl.waiting(DAY) == 0
+    assert nl.subscribers.count() == 0 and list(nl.subscribers.list()) == [] and nl.subscribers.count_by_status() == {}
+    assert nl.subscribers.get("lea@example.org") is None and nl.subscribers.export(tmp_path / "x.csv").count == 0
+    contacts = write(tmp_path / "contacts.csv", "email\nlea@example.org\n")
+    assert nl.subscribers.import_csv(contacts, dry_run=True).added == 1
+    nl.approve(DAY, by="Camille Martin")
+    with pytest.raises(DeliveryError, match="has nobody to go to"):
+        nl.send(DAY)
     assert not (project / "state").exists()
-    assert nl.subscribers.count() == 0
+    nl.subscribers.add("lea@example.org")
     assert (project / "state" / "newsletter.db").is_file()
+    assert nl.subscribers.count() == 1 and nl.dry_run(DAY).recipients == 1  # the real store from now on
 
 
 def test_today_follows_the_injected_clock_in_the_newsletters_zone(project: Path) -> None:
@@ -159,8 +170,10 @@ def test_new_issue_creates_the_stubs_of_the_clocks_day(nl: Newsletter, project: 
 
 
 def test_a_send_is_refused_until_approved_and_with_nobody_to_serve(nl: Newsletter, project: Path) -> None:
+    nl.subscribers.add("lea@example.org")
     with pytest.raises(ApprovalRequiredError, match="is not approved"):
         nl.send(DAY)
+    nl.subscribers.remove("lea@example.org")
     nl.approve(DAY, by="Camille Martin")
     with pytest.raises(DeliveryError, match="has nobody to go to"):
         nl.send(DAY)

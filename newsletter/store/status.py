@@ -1,14 +1,21 @@
 """Where one issue's send stands in the store: the queries behind ``newsletter status`` and the
-send's progress display, named so that no front end reads the ledger itself."""
+send's progress display, named so that no front end reads the ledger itself; and what a project
+that has no database yet reads as (an empty store in memory, so that reading creates no file)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import date
+from pathlib import Path
 from typing import NamedTuple
 
+from sqlalchemy import create_engine
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
+from sqlalchemy.pool import StaticPool
+
 from newsletter.store import ledger
-from newsletter.store.database import Store
+from newsletter.store.database import Store, migrate
 from newsletter.store.history import SendRecord, send_record
 from newsletter.store.models import DeliveryStatus
 
@@ -61,3 +68,27 @@ def waiting_rows(store: Store, day: date) -> int:
         return 0
     counts = ledger.counts(store, send_id)
     return sum(counts.get(state, 0) for state in WAITING)
+
+
+def no_database_yet(url: str, root: Path) -> bool:
+    """True when ``url`` names a SQLite file that does not exist (relative paths from ``root``).
+
+    A server database is never "not yet": reading it goes through :func:`open_store`, so that
+    one that cannot be reached is an error, not an empty list.
+    """
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        return False  # reported by open_store
+    if not parsed.drivername.startswith("sqlite") or not parsed.database or parsed.database == ":memory:":
+        return False
+    path = Path(parsed.database)
+    return not (path if path.is_absolute() else root / path).is_file()
+
+
+def empty_store() -> Store:
+    """A migrated store in memory, one connection shared by every thread: what a project without a
+    database reads as (no subscriber, no send, no scheduler record), without creating one."""
+    engine = create_engine("sqlite://", poolclass=StaticPool, connect_args={"check_same_thread": False})
+    migrate(engine)
+    return Store(engine)
