@@ -33,9 +33,7 @@ from newsletter.library import (
 if TYPE_CHECKING:
     import threading
 
-    from newsletter.content.problems import Problem
-    from newsletter.dispatch import SendReport
-    from newsletter.library import SendClearance
+    from newsletter.library import Problem, SendClearance, SendReport
 
 #: Subscriber statuses (newsletter.store.models.SubscriberStatus), listed here to keep start-up light.
 STATUSES = ("pending", "active", "unsubscribed", "bounced", "complained")
