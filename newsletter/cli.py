@@ -58,9 +58,9 @@ class IssueDate(click.ParamType):
 DATE = IssueDate()
 
 
-class Project:
-    """The project folder chosen with ``--project``, opened as a :class:`Newsletter` on first use
-    (``init`` needs no project)."""
+class LazyNewsletter:
+    """The project folder chosen with ``--project``, opened as a :class:`Newsletter` when a command
+    first needs it (``init`` needs no project, ``--help`` reads nothing)."""
 
     def __init__(self, path: Path | None) -> None:
         self.path = path
@@ -81,7 +81,7 @@ def pass_newsletter(f: F) -> F:
     """Hand the command the project's :class:`Newsletter` (opened when the command runs)."""
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         ctx = click.get_current_context()
-        project = ctx.find_object(Project)
+        project = ctx.find_object(LazyNewsletter)
         assert project is not None  # the group's callback put it there
         return ctx.invoke(f, project.nl, *args, **kwargs)
 
@@ -116,7 +116,7 @@ def _print_problems(problems: "list[Problem]", root: Path) -> None:
 def cli(ctx: click.Context, project: Path | None, verbose: bool) -> None:
     """Compose, check and send a daily email of five short news items."""
     logging.basicConfig(level=logging.DEBUG if verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    ctx.obj = Project(project)
+    ctx.obj = LazyNewsletter(project)
     ctx.call_on_close(ctx.obj.close)
 
 

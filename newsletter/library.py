@@ -21,7 +21,7 @@ from __future__ import annotations
 import logging
 import os
 from dataclasses import dataclass, field
-from datetime import date, datetime, timezone
+from datetime import date, datetime, timezone, tzinfo
 from enum import Enum
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Mapping, TextIO, TypeVar
@@ -31,6 +31,7 @@ from newsletter.errors import ConfigError, ContentError, NewsletterError, UsageE
 
 if TYPE_CHECKING:
     import threading
+    from zoneinfo import ZoneInfo
 
     from newsletter.approval import ApprovalState
     from newsletter.build import BuildResult
@@ -251,7 +252,7 @@ class IssueStatus:
     """Where one issue stands: the send's figures, its problems, the approval and the schedule."""
 
     day: date
-    tz: Any  # the newsletter's time zone, for the times shown
+    tz: tzinfo  # the newsletter's time zone, for the times shown
     started_at: datetime | None  # None: never sent
     finished_at: datetime | None
     counts: dict[str, int]
@@ -302,7 +303,7 @@ class ScheduleView:
     """The schedule as ``schedule show`` lists it."""
 
     cron: str
-    tz: Any
+    tz: "ZoneInfo"
     require_approval: bool
     grace_minutes: int
     upcoming: list[UpcomingRun]

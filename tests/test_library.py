@@ -87,6 +87,16 @@ def test_reading_creates_no_database_and_the_first_write_does(nl: Newsletter, pr
     assert nl.subscribers.count() == 1 and nl.dry_run(DAY).recipients == 1  # the real store from now on
 
 
+def test_a_newsletter_built_from_parts_uses_them_and_leaves_the_store_open(settings, store) -> None:  # type: ignore[no-untyped-def]
+    nl = Newsletter(settings, store=store, secret_key=SECRET, clock=lambda: BEFORE)
+    with nl:
+        assert nl.store is store and nl.secret_key().value == SECRET
+        assert nl.subscribers.add("lea@example.org").record.created_at == BEFORE
+    assert nl.subscribers.count() == 1  # close() left the caller's store open
+    with pytest.raises(ConfigError, match="published example key"):
+        Newsletter(settings, store=store, secret_key="demo-only-not-secret").secret_key(listen="192.0.2.1")
+
+
 def test_today_follows_the_injected_clock_in_the_newsletters_zone(project: Path) -> None:
     late_evening = datetime(2026, 11, 23, 23, 30, tzinfo=timezone.utc)  # already the 24th in Paris
     assert nl_at(project, late_evening).today() == date(2026, 11, 24)
