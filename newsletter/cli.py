@@ -12,8 +12,8 @@ import logging
 import sys
 import time
 from datetime import date, datetime
-from pathlib import Path
 from functools import update_wrapper
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, TypeVar
 
 import click
@@ -99,7 +99,7 @@ def date_argument(f: F) -> F:
     return click.argument("day", metavar="[DATE]", type=DATE, required=False)(f)
 
 
-def _print_problems(problems: "list[Problem]", root: Path) -> None:
+def _print_problems(problems: list[Problem], root: Path) -> None:
     for problem in problems:
         color = "red" if problem.severity == "error" else "yellow"
         click.secho(problem.format(root), fg=color, err=False)
