@@ -9,6 +9,7 @@ import pytest
 
 from newsletter.store import ledger
 from newsletter.store.database import Store
+from newsletter.store.history import record_override
 from newsletter.store.models import DeliveryStatus
 from newsletter.store.status import ReasonCount, empty_store, no_database_yet, send_summary, waiting_rows
 from newsletter.store.subscribers import add_subscriber, count_by_status
@@ -26,7 +27,9 @@ def test_a_send_not_started_has_no_record_and_no_rows(store: Store) -> None:
 def test_the_summary_counts_rows_per_state_and_groups_reasons(store: Store) -> None:
     for address in ("a@example.org", "b@example.org", "c@example.org"):
         add_subscriber(store, address, now=NOW)
-    send_id = ledger.send_for(store, DAY, "Sujet", NOW)
+    record_override(store, DAY, "Sujet", by="Camille Martin", reason="test", now=NOW)  # makes the send
+    send_id = ledger.find_send(store, DAY)
+    assert send_id is not None
     assert ledger.enqueue(store, send_id, NOW) == 3
     [first, *_] = ledger.claim(store, send_id, "run-1", 1, NOW)
     ledger.record(store, [ledger.Outcome(first.delivery_id, DeliveryStatus.FAILED, "550 no such user")], NOW)
