@@ -14,6 +14,7 @@ import pytest
 from newsletter import Newsletter
 from newsletter.approval import ApprovalRequiredError, ApprovalState
 from newsletter.build import BuildResult
+from newsletter.config import Settings
 from newsletter.errors import ConfigError, ContentError, DeliveryError, UsageError
 from newsletter.library import (
     BrokenTemplateError,
@@ -29,6 +30,7 @@ from newsletter.library import (
     Verdict,
 )
 from newsletter.schedule import Readiness
+from newsletter.store.database import Store
 from newsletter.store.history import HistoryRow
 from newsletter.store.subscribers import ImportSummary, SubscriberRecord
 from tests.conftest import DAY, REPO, SECRET, item_text, write
@@ -86,7 +88,7 @@ def test_reading_creates_no_database_and_the_first_write_does(nl: Newsletter, pr
     assert nl.subscribers.count() == 1 and nl.dry_run(DAY).recipients == 1  # the real store from now on
 
 
-def test_a_newsletter_built_from_parts_uses_them_and_leaves_the_store_open(settings, store) -> None:  # type: ignore[no-untyped-def]
+def test_a_newsletter_built_from_parts_uses_them_and_leaves_the_store_open(settings: Settings, store: Store) -> None:
     nl = Newsletter(settings, store=store, secret_key=SECRET, clock=lambda: BEFORE)
     with nl:
         assert nl.store is store and nl.secret_key().value == SECRET
