@@ -13,6 +13,7 @@ from newsletter.errors import (
     StoreError,
     TransientDeliveryError,
 )
+from newsletter.library import Newsletter
 
 __version__ = "0.1.0"
 
@@ -22,6 +23,7 @@ __all__ = [
     "DeliveryError",
     "ImportFileError",
     "IssueNotFoundError",
+    "Newsletter",
     "NewsletterError",
     "PermanentDeliveryError",
     "RenderError",

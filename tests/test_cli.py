@@ -257,3 +257,16 @@ def test_check_says_where_the_approval_stands(project: Path, approval: str, verd
         item.write_text(item.read_text(encoding="utf-8") + "\nUne phrase de plus.\n", encoding="utf-8")
     code, out = run(project, "check", DAY.isoformat())
     assert code == 0 and verdict in out
+
+
+def test_the_command_line_calls_the_library_object_and_nothing_below_it() -> None:
+    """cli.py presents; every operation goes through newsletter.library (errors are the shared vocabulary)."""
+    import ast
+
+    from tests.conftest import REPO
+
+    tree = ast.parse((REPO / "newsletter" / "cli.py").read_text(encoding="utf-8"))
+    imported = {node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom) and node.module}
+    imported |= {alias.name for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names}
+    ours = {name for name in imported if name == "newsletter" or name.startswith("newsletter.")}
+    assert ours <= {"newsletter", "newsletter.errors", "newsletter.library"}, sorted(ours)

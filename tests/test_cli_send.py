@@ -496,3 +496,11 @@ def test_an_internationalized_base_url_is_sent_as_ascii(cli, project: Path) -> N
     (path,) = (project / "out" / "outbox" / "new").iterdir()
     message = email.message_from_bytes(path.read_bytes(), policy=email.policy.default)
     assert "<https://lettre.xn--rdaction-b1a.example/%C3%A9t%C3%A9/u/" in str(message["List-Unsubscribe"])
+
+
+@pytest.mark.parametrize("args", [["status", FUTURE], ["status", FUTURE, "--json"], ["history"],
+                                  ["subscribers", "list"], ["schedule", "show"], ["send", DAY.isoformat(), "--dry-run"]])
+def test_commands_that_only_read_create_no_database(cli, project: Path, args: list[str]) -> None:  # type: ignore[no-untyped-def]
+    code, _, err = cli(*args)
+    assert code == 0, err
+    assert not (project / "state").exists()

@@ -1,0 +1,828 @@
+"""The public entry point: a :class:`Newsletter` holds one project's settings, store, secret key and
+clock, and offers the operations every front end needs (the CLI, the scheduler, ``serve``, the desk).
+
+Each operation returns a typed result and raises a :class:`~newsletter.errors.NewsletterError`
+for the person who must act; nothing here prints, prompts or exits. The modules below
+(content, render, store, delivery, schedule) do the work; this module only strings them together.
+
+Example::
+
+    from newsletter import Newsletter
+
+    with Newsletter.open("ma-lettre") as nl:
+        result = nl.check()
+        if result.ok:
+            nl.approve(by="Camille Martin")
+            print(nl.send().counts)
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass, field
+from datetime import date, datetime, timezone, tzinfo
+from enum import Enum
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Mapping, TextIO, TypeVar
+
+from newsletter.config import SECRET_KEY_ENV, Settings, find_project, load_settings, secret_from_env
+from newsletter.errors import ConfigError, ContentError, NewsletterError, UsageError
+
+if TYPE_CHECKING:
+    import threading
+    from zoneinfo import ZoneInfo
+
+    from newsletter.approval import ApprovalState
+    from newsletter.build import BuildResult
+    from newsletter.content.problems import Problem
+    from newsletter.day_state import DayState
+    from newsletter.dispatch import SendReport
+    from newsletter.schedule import Readiness, Scheduler
+    from newsletter.store.database import Store
+    from newsletter.store.history import HistoryRow
+    from newsletter.store.status import ReasonCount
+    from newsletter.store.subscribers import ImportSummary, SubscriberRecord
+
+Clock = Callable[[], datetime]
+R = TypeVar("R")
+_List = list  # ``Subscribers.list`` hides the builtin inside that class
+
+#: Where ``Newsletter.open()`` looks for the project when no path is given (as ``--project`` does).
+PROJECT_ENV = "NEWSLETTER_PROJECT"
+#: Who approves when no name is given.
+EDITOR_ENV = "NEWSLETTER_EDITOR"
+#: The longest reason accepted for a send without approval.
+REASON_MAX = 500
+
+
+def utc_now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+class BrokenTemplateError(ConfigError):
+    """The check failed on the project's own templates: the configuration's fault (exit 2), not the issue's."""
+
+    def __init__(self, message: str, problems: list["Problem"], *, hint: str = "") -> None:
+        super().__init__(message, hint=hint)
+        self.problems = list(problems)
+
+
+def refusal_for(settings: Settings, err: ContentError) -> NewsletterError:
+    """The error to end on when the check fails: :class:`BrokenTemplateError` when a template is at
+    fault, else ``err`` itself (both keep the problems)."""
+    from newsletter.content.problems import errors
+
+    templates = settings.templates_dir.resolve()
+    for problem in errors(err.problems):
+        path = problem.path.resolve()
+        if path == templates or templates in path.parents:
+            return BrokenTemplateError(problem.format(settings.root), err.problems,
+                                       hint="fix the template, then run the command again")
+    return err
+
+
+def checked_address(text: str, label: str = "address") -> str:
+    """An address typed by a person, in canonical form; ``label`` names the field in the error.
+
+    :raises UsageError: when it is not a usable address.
+    """
+    from newsletter.addresses import canonical
+
+    try:
+        return canonical(text)
+    except UsageError:
+        raise
+    except NewsletterError as err:
+        raise UsageError(f"{label} {err}", hint=err.hint or "write a full address, e.g. camille@example.org") \
+            from None
+
+
+def checked_name(text: str, label: str) -> str:
+    """A first or last name typed by a person: one line, 200 characters at most, cleaned as an import's.
+
+    :raises UsageError: naming ``label``.
+    """
+    from newsletter.names import checked_name as check
+
+    return check(text, label)
+
+
+def checked_reason(text: str) -> str:
+    """The reason given for a send without approval, on one line.
+
+    :raises UsageError: when it is empty or longer than :data:`REASON_MAX` characters.
+    """
+    reason = " ".join(text.split())
+    if not reason or len(reason) > REASON_MAX:
+        raise UsageError(f"give the reason in one sentence ({REASON_MAX} characters at most), e.g. "
+                         "--without-approval \"the editor is away; read by phone\"")
+    return reason
+
+
+def login_name(environ: Mapping[str, str] | None = None) -> str:
+    """Who runs the program, as the system knows them (a container may have no name for the uid)."""
+    import getpass
+
+    env = os.environ if environ is None else environ
+    for variable in ("LOGNAME", "USER", "LNAME", "USERNAME"):  # getpass's own order, read from ``environ``
+        if env.get(variable):
+            return env[variable]
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return f"uid {os.getuid()}"
+
+
+def log_events_as_json(stream: TextIO) -> None:
+    """Log as a long-running service does: one JSON object per line on ``stream`` (journald adds the
+    time), the scheduler's and APScheduler's events at INFO, and a crashed thread as an error line."""
+    from newsletter.schedule import JsonLines, log_thread_crashes
+
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(JsonLines())
+    for root_handler in logging.getLogger().handlers:  # anything else that logs: JSON too
+        root_handler.setFormatter(JsonLines())
+    log_thread_crashes()
+    for name in ("newsletter", "apscheduler"):
+        logger = logging.getLogger(name)
+        logger.addHandler(handler)
+        logger.setLevel(logging.INFO)
+        logger.propagate = False
+
+
+# -- results ------------------------------------------------------------------------------------
+
+
+class Verdict(str, Enum):
+    """What ``check`` concludes about an issue."""
+
+    FAILING = "failing"
+    READY = "ready"
+    READY_TO_APPROVE = "ready to approve"
+    APPROVAL_STALE = "approval stale"
+    APPROVAL_UNREADABLE = "approval unreadable"
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    """What ``check`` found in one issue."""
+
+    day: date
+    folder: Path  # relative to the project
+    problems: list["Problem"]
+    items: int
+    html_bytes: int  # size of the rendered HTML (0 when it could not render)
+    approval: "ApprovalState"
+    verdict: Verdict
+    refusal: NewsletterError | None  # the error a front end ends on when the check fails
+
+    @property
+    def ok(self) -> bool:
+        return self.verdict is not Verdict.FAILING
+
+    @property
+    def errors(self) -> int:
+        return sum(p.severity == "error" for p in self.problems)
+
+    @property
+    def warnings(self) -> int:
+        return len(self.problems) - self.errors
+
+    @property
+    def summary(self) -> str:
+        """"1 error, 2 warnings"."""
+        n_err, n_warn = self.errors, self.warnings
+        return f"{n_err} error{'s' * (n_err != 1)}, {n_warn} warning{'s' * (n_warn != 1)}"
+
+
+@dataclass(frozen=True)
+class SecretKey:
+    """The key that signs unsubscribe and confirmation links, with the warning a weak one deserves."""
+
+    value: str = field(repr=False)
+    warning: str = ""  # set when a weak key is accepted only because nothing leaves the machine
+
+
+@dataclass(frozen=True)
+class SendClearance:
+    """A send allowed to start: the approval as it stood, and who sent it without one (if anyone did)."""
+
+    day: date
+    approval: "ApprovalState"
+    approval_required: bool
+    override_by: str = ""  # recorded with the reason when the send goes out without a current approval
+    override_needless: bool = False  # a reason was given although the approval is in order or not required
+
+
+@dataclass(frozen=True)
+class DryRunResult:
+    """What a send would do now, without doing it."""
+
+    day: date
+    adapter: str
+    recipients: int  # who would receive it now (within the limit)
+    already_served: int
+    sample: bytes  # one whole message, as the first recipient would get it
+    sample_to: str
+    approval: "ApprovalState"
+    refused_until_approved: bool  # ``send`` would refuse it (approval required and not current)
+
+
+@dataclass(frozen=True)
+class ProofCopy:
+    """One test copy's fate."""
+
+    email: str
+    ok: bool
+    error: str = ""
+
+
+@dataclass(frozen=True)
+class Override:
+    """A send made without a current approval: who, why, when."""
+
+    by: str
+    reason: str
+    at: datetime | None
+
+
+@dataclass(frozen=True)
+class IssueStatus:
+    """Where one issue stands: the send's figures, its problems, the approval and the schedule."""
+
+    day: date
+    tz: tzinfo  # the newsletter's time zone, for the times shown
+    started_at: datetime | None  # None: never sent
+    finished_at: datetime | None
+    counts: dict[str, int]
+    problems: list["ReasonCount"]
+    approval: "ApprovalState"
+    override: Override | None
+    schedule: "DayState"
+
+    @property
+    def started(self) -> bool:
+        return self.started_at is not None
+
+    @property
+    def attention(self) -> str:
+        """Why the operator should act now ("" when nothing is wrong)."""
+        return self.schedule.alarm
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON form (``newsletter status --json``), times in the newsletter's zone."""
+        def moment(value: datetime | None) -> str | None:
+            return value.astimezone(self.tz).isoformat(timespec="seconds") if value else None
+
+        state, approval = self.schedule, self.approval
+        return {
+            "date": self.day.isoformat(), "started": self.started, "counts": self.counts,
+            "started_at": moment(self.started_at), "finished_at": moment(self.finished_at),
+            "problems": [{"status": s, "reason": r, "count": n} for s, r, n in self.problems],
+            "approval": {"state": approval.state, "by": approval.approved_by, "at": approval.approved_at,
+                         "changed": approval.changed},
+            "without_approval": {"by": self.override.by, "reason": self.override.reason,
+                                 "at": moment(self.override.at)} if self.override else None,
+            "schedule": {"state": state.dispatch or state.gate, "gate": state.gate, "reason": state.reason,
+                         "due": moment(state.due), "dispatch": state.dispatch,
+                         "dispatch_reason": state.dispatch_reason, "attention": state.alarm or None},
+        }
+
+
+@dataclass(frozen=True)
+class UpcomingRun:
+    """One due time of the schedule and the gate's verdict on that day's issue."""
+
+    at: datetime
+    readiness: "Readiness"
+
+
+@dataclass(frozen=True)
+class ScheduleView:
+    """The schedule as ``schedule show`` lists it."""
+
+    cron: str
+    tz: "ZoneInfo"
+    require_approval: bool
+    grace_minutes: int
+    upcoming: list[UpcomingRun]
+    once: list[tuple[str, datetime | None]]  # one-off sends waiting: (name, when; None when paused)
+
+
+@dataclass(frozen=True)
+class ExportResult:
+    path: Path
+    count: int
+
+
+@dataclass(frozen=True)
+class SubscriberChange:
+    """A subscriber as an add or a remove left them."""
+
+    record: "SubscriberRecord"
+    created: bool = False
+
+
+# -- the object ---------------------------------------------------------------------------------
+
+
+class Newsletter:
+    """One newsletter project: settings, store (opened on first use), secret key and clock.
+
+    :param settings: the project's validated settings.
+    :param store: an open store; by default the one ``[store] url`` names, opened when first needed.
+    :param secret_key: the signing key; by default ``NEWSLETTER_SECRET_KEY`` read when first needed.
+    :param environ: where secrets and names are read (default: the process environment).
+    :param clock: the time now, aware (tests pin it).
+    """
+
+    def __init__(self, settings: Settings, *, store: "Store | None" = None, secret_key: str | None = None,
+                 environ: Mapping[str, str] | None = None, clock: Clock | None = None) -> None:
+        self.settings = settings
+        self.environ: Mapping[str, str] = os.environ if environ is None else environ
+        self.clock: Clock = clock or utc_now
+        self._store = store
+        self._owns_store = False
+        self._empty: "Store | None" = None  # what reading a project without a database sees
+        self._secret_key = secret_key
+        self.subscribers = Subscribers(self)
+
+    @classmethod
+    def open(cls, path: str | Path | None = None, *, environ: Mapping[str, str] | None = None,
+             clock: Clock | None = None) -> "Newsletter":
+        """Open the project at ``path``; without one, ``$NEWSLETTER_PROJECT``, else the nearest folder
+        at or above the current one that holds ``newsletter.toml``.
+
+        :raises ConfigError: when there is no project or its configuration is invalid.
+        """
+        env = os.environ if environ is None else environ
+        if path is None and env.get(PROJECT_ENV):
+            path = env[PROJECT_ENV]
+        root = Path(path) if path is not None else find_project(Path.cwd())
+        return cls(load_settings(root), environ=environ, clock=clock)
+
+    @staticmethod
+    def create(directory: str | Path) -> list[Path]:
+        """Create a working project in ``directory`` (config, templates, a sample issue, a CSV).
+
+        :return: the files created.
+        """
+        from newsletter.scaffold import init_project
+
+        return init_project(Path(directory))
+
+    # -- the parts ------------------------------------------------------------------------------
+
+    @property
+    def store(self) -> "Store":
+        """The store, created and migrated on first use."""
+        from newsletter.store.database import open_store
+
+        if self._store is None:
+            self._store = open_store(self.settings.store.url, self.settings.root)
+            self._owns_store = True
+        return self._store
+
+    def existing_store(self) -> "Store | None":
+        """The store if the project has one already (reading never creates a database)."""
+        from newsletter.store.database import open_existing_store
+
+        if self._store is None:
+            self._store = open_existing_store(self.settings.store.url, self.settings.root)
+            self._owns_store = self._store is not None
+        return self._store
+
+    def reading_store(self) -> "Store":
+        """The store for an operation that only reads: the project's, or, while its SQLite file does
+        not exist yet, an empty one in memory (reading never creates a database)."""
+        from newsletter.store.status import empty_store, no_database_yet
+
+        if self._store is None and no_database_yet(self.settings.store.url, self.settings.root):
+            if self._empty is None:
+                self._empty = empty_store()
+            return self._empty
+        return self.store
+
+    def secret_key(self, *, listen: str | None = None) -> SecretKey:
+        """``NEWSLETTER_SECRET_KEY`` (or the key given), refused when short, repetitive or published.
+
+        Only the demo's local outbox (nothing leaves the machine) accepts such a key, with a
+        warning, and for the web service only while it listens on a loopback address (``listen``).
+
+        :raises ConfigError: when the key is missing or weak.
+        """
+        from newsletter.delivery.base import is_loopback
+        from newsletter.tokens import check_secret_key, key_weakness
+
+        if self._secret_key is None:
+            self._secret_key = secret_from_env(SECRET_KEY_ENV, purpose="key that signs unsubscribe links",
+                                               environ=self.environ)
+        key = self._secret_key
+        local_demo = self.settings.delivery.adapter == "outbox" and (listen is None or is_loopback(listen))
+        check_secret_key(key, SECRET_KEY_ENV, local_demo=local_demo)
+        weakness = key_weakness(key) if local_demo else ""
+        warning = (f"{SECRET_KEY_ENV} {weakness}; accepted only because the outbox adapter delivers nothing"
+                   if weakness else "")
+        return SecretKey(key, warning)
+
+    def today(self) -> date:
+        """Today in the newsletter's time zone: the default issue date."""
+        return self.settings.today(self.clock())
+
+    def close(self) -> None:
+        """Close the store this object opened (a store passed in stays open)."""
+        if self._store is not None and self._owns_store:
+            self._store.close()
+            self._store = None
+        if self._empty is not None:
+            self._empty.close()
+            self._empty = None
+
+    def __enter__(self) -> "Newsletter":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _day(self, day: date | None) -> date:
+        return day or self.today()
+
+    def _checked(self, action: Callable[[], R]) -> R:
+        """Run ``action``; a check failing on a broken template ends as a configuration error."""
+        try:
+            return action()
+        except ContentError as err:
+            raise refusal_for(self.settings, err) from None
+
+    # -- composing --------------------------------------------------------------------------------
+
+    def new_issue(self, day: date | None = None) -> list[Path]:
+        """Create ``issues/DATE`` with ``issue.yaml`` and one stub per item; returns the files."""
+        from newsletter.scaffold import new_issue
+
+        return new_issue(self.settings.issues_dir, self._day(day), self.settings.newsletter.items_per_issue)
+
+    def check(self, day: date | None = None) -> CheckResult:
+        """Run every check on the issue (never creates a database).
+
+        :raises IssueNotFoundError: when the issue folder does not exist.
+        """
+        from newsletter.approval import approval_state
+        from newsletter.check import check_issue
+
+        settings, day = self.settings, self._day(day)
+        report = check_issue(settings, day, store=self.existing_store())
+        approval = approval_state(report.issue.folder)
+        folder = report.issue.folder.relative_to(settings.root)
+        size = len(report.rendered.html.encode()) if report.rendered else 0
+        refusal: NewsletterError | None = None
+        if not report.ok:
+            verdict = Verdict.FAILING
+        elif approval.state == "stale":
+            verdict = Verdict.APPROVAL_STALE
+        elif approval.state == "unreadable":
+            verdict = Verdict.APPROVAL_UNREADABLE
+        elif settings.schedule.require_approval and not approval.current:
+            verdict = Verdict.READY_TO_APPROVE
+        else:
+            verdict = Verdict.READY
+        result = CheckResult(day, folder, report.problems, len(report.issue.items), size, approval, verdict, None)
+        if not report.ok:
+            refusal = refusal_for(settings, ContentError(f"{folder}: {result.summary}", report.problems,
+                                                         hint="fix the lines above, then run the check again"))
+            result = CheckResult(day, folder, report.problems, len(report.issue.items), size, approval, verdict,
+                                 refusal)
+        return result
+
+    def build(self, day: date | None = None) -> "BuildResult":
+        """Check and render the issue into ``out/DATE/`` (email.html, email.txt, sample.eml).
+
+        :raises ContentError: (with ``problems``) when the check fails; nothing is written.
+        :raises BrokenTemplateError: when a template is at fault.
+        """
+        from newsletter.build import build_issue
+
+        day = self._day(day)
+        return self._checked(lambda: build_issue(self.settings, day))
+
+    def approval(self, day: date | None = None) -> "ApprovalState":
+        """Where the issue's approval stands (missing, current, stale, unreadable)."""
+        from newsletter.approval import approval_state
+        from newsletter.content.load import issue_folder
+
+        return approval_state(issue_folder(self.settings.issues_dir, self._day(day)))
+
+    def approve(self, day: date | None = None, *, by: str | None = None) -> "ApprovalState":
+        """Approve the issue as it is now (any later edit makes the approval stale).
+
+        :param by: who approves; default ``$NEWSLETTER_EDITOR``, else the login name.
+        :raises ContentError: (with ``problems``) when the issue does not pass the check.
+        """
+        from newsletter.approval import approve
+        from newsletter.check import check_issue
+
+        settings, day = self.settings, self._day(day)
+        report = check_issue(settings, day)
+        if not report.ok:
+            raise refusal_for(settings, ContentError(
+                f"issue {day.isoformat()} does not pass the check; it cannot be approved", report.problems,
+                hint="fix the lines above, then approve again"))
+        name = by or self.environ.get(EDITOR_ENV) or login_name(self.environ)
+        return approve(report.issue.folder, name, self.clock().astimezone(settings.tz))
+
+    def readiness(self, day: date | None = None) -> "Readiness":
+        """The scheduler's gate on the issue: missing, failing, waiting approval, ready or sent."""
+        from newsletter.schedule import readiness
+
+        return readiness(self.settings, self.reading_store(), self._day(day))
+
+    # -- sending ----------------------------------------------------------------------------------
+
+    def authorize_send(self, day: date | None = None, *, without_approval: str | None = None,
+                       by: str | None = None) -> SendClearance:
+        """Everything a send must pass before it starts, in the order an operator fixes them: the key,
+        the approval, someone to send to; a send without approval is recorded here (who and why).
+
+        :param without_approval: the reason to send although the approval is required and not current.
+        :raises ConfigError: when the secret key is missing or weak.
+        :raises ApprovalRequiredError: when the approval is required, not current and no reason is given.
+        :raises DeliveryError: when nobody would receive a first send.
+        """
+        from newsletter.approval import refusal
+        from newsletter.content.load import issue_folder
+        from newsletter.dispatch import prepare
+        from newsletter.store.history import record_override
+
+        settings, day = self.settings, self._day(day)
+        reason = checked_reason(without_approval) if without_approval is not None else None
+        self.secret_key()  # a configuration error (exit 2) comes before the approval's refusal
+        folder = issue_folder(settings.issues_dir, day)
+        approval = self.approval(day)
+        required = settings.schedule.require_approval and folder.is_dir()  # a missing issue is reported as such
+        if required and not approval.current and reason is None:
+            raise refusal(approval, day.isoformat())
+        self._refuse_a_send_to_nobody(day)
+        if required and not approval.current and reason is not None:
+            rendered = self._checked(lambda: prepare(settings, day))
+            who = " ".join((by or "").split())[:200] or login_name(self.environ)
+            record_override(self.store, day, rendered.subject, by=who, reason=reason, now=self.clock())
+            return SendClearance(day, approval, required, override_by=who)
+        return SendClearance(day, approval, required, override_needless=reason is not None)
+
+    def _refuse_a_send_to_nobody(self, day: date) -> None:
+        """A first send with no active subscriber is a forgotten import, not an issue sent to 0 people:
+        refused before anything is recorded, so that history stays true and the next send goes out."""
+        from newsletter.errors import DeliveryError
+        from newsletter.store.status import send_started
+        from newsletter.store.subscribers import count_subscribers
+
+        store = self.reading_store()
+        if not send_started(store, day) and count_subscribers(store, status="active") == 0:
+            raise DeliveryError(f"issue {day.isoformat()} has nobody to go to: there is no active subscriber; "
+                                "nothing was sent",
+                                hint="import the list with `newsletter subscribers import FILE` (or add one with "
+                                     f"`newsletter subscribers add EMAIL`), then run `newsletter send "
+                                     f"{day.isoformat()}`")
+
+    def send(self, day: date | None = None, *, limit: int | None = None, without_approval: str | None = None,
+             by: str | None = None, clearance: SendClearance | None = None,
+             progress: Callable[[int], None] | None = None, stop: "threading.Event | None" = None) -> "SendReport":
+        """Send the issue to every active subscriber who has not received it yet (resumable, exactly once).
+
+        :param limit: hand over at most this many messages in this run.
+        :param clearance: from :meth:`authorize_send`, when the caller ran it first; else it runs here.
+        :param progress: called with the number of recipients settled after each batch.
+        :param stop: set it to end the run cleanly after the messages in hand.
+        :return: the ledger's figures after the run; ``complete`` is False while some remain.
+        """
+        from newsletter.dispatch import send_issue
+
+        day = self._day(day)
+        if clearance is None or clearance.day != day:
+            clearance = self.authorize_send(day, without_approval=without_approval, by=by)
+        key = self.secret_key().value
+        return self._checked(lambda: send_issue(self.settings, self.store, day, secret_key=key, limit=limit,
+                                                progress=progress, stop=stop, clock=self.clock))
+
+    def waiting(self, day: date | None = None) -> int:
+        """How many recipients of the issue's send wait for a run (0 before the first send)."""
+        from newsletter.store.status import waiting_rows
+
+        return waiting_rows(self.reading_store(), self._day(day))
+
+    def send_test(self, addresses: Iterable[str], day: date | None = None) -> list[ProofCopy]:
+        """Send the issue, marked "[TEST]", to these addresses only (one copy per mailbox); nothing is recorded.
+
+        :raises UsageError: for an address that is not one.
+        """
+        from newsletter.dispatch import send_test
+        from newsletter.render.mime import Recipient
+
+        day = self._day(day)
+        recipients = [Recipient(a) for a in dict.fromkeys(checked_address(a) for a in addresses)]
+        key = self.secret_key().value
+        results = self._checked(lambda: send_test(self.settings, day, recipients, secret_key=key, clock=self.clock))
+        return [ProofCopy(r.email, result.ok, "" if result.ok else result.error)
+                for r, result in zip(recipients, sorted(results, key=lambda x: x.key))]
+
+    def dry_run(self, day: date | None = None, *, limit: int | None = None) -> DryRunResult:
+        """Count who would receive the issue now and build one sample message; sends and records nothing."""
+        from newsletter.content.load import issue_folder
+        from newsletter.dispatch import dry_run
+
+        settings, day = self.settings, self._day(day)
+        key = self.secret_key().value
+        approval = self.approval(day)
+        required = settings.schedule.require_approval and issue_folder(settings.issues_dir, day).is_dir()
+        plan = self._checked(lambda: dry_run(settings, self.reading_store(), day, secret_key=key, clock=self.clock,
+                                             limit=limit))
+        return DryRunResult(day, settings.delivery.adapter, plan.recipients, plan.already_served, plan.sample,
+                            plan.sample_to, approval, required and not approval.current)
+
+    def schedule_once(self, at: datetime, day: date | None = None) -> str:
+        """Have the running scheduler send the issue once at ``at`` (the gate applies then).
+
+        :return: the job's id.
+        :raises ContentError: when the issue was already sent.
+        :raises ConfigError: when ``at`` is in the past.
+        """
+        from newsletter.schedule import schedule_once
+
+        return schedule_once(self.settings, self.store, self._day(day), at, clock=self.clock)
+
+    # -- reading ----------------------------------------------------------------------------------
+
+    def status(self, day: date | None = None) -> IssueStatus:
+        """Where the issue stands: figures, problems by reason, approval, override and schedule."""
+        from newsletter.day_state import day_state
+        from newsletter.store.status import send_summary
+
+        day, store = self._day(day), self.reading_store()
+        summary = send_summary(store, day)
+        record = summary.record
+        override = Override(record.override_by, record.override_reason, record.override_at) \
+            if record is not None and record.override_by else None
+        return IssueStatus(day, self.settings.tz, record.started_at if record else None,
+                           record.finished_at if record else None, summary.counts, summary.problems,
+                           self.approval(day), override, day_state(self.settings, store, day, self.clock()))
+
+    def history(self, limit: int | None = 30) -> list["HistoryRow"]:
+        """The issues sent, newest first, with their figures."""
+        from newsletter.store.history import history
+
+        return history(self.reading_store(), limit=limit)
+
+    def schedule_view(self, count: int = 5) -> ScheduleView:
+        """The next ``count`` due times with the gate's verdict on each day, and the one-off sends waiting."""
+        from newsletter.schedule import next_runs, readiness, stored_jobs
+
+        settings, store = self.settings, self.reading_store()
+        upcoming = [UpcomingRun(fire, readiness(settings, store, fire.date()))
+                    for fire in next_runs(settings, self.clock(), count)]
+        return ScheduleView(settings.schedule.cron, settings.schedule_tz, settings.schedule.require_approval,
+                            settings.schedule.grace_minutes, upcoming,
+                            # no database, no job stored (and APScheduler would dispose of the memory one)
+                            stored_jobs(settings, store) if store is not self._empty else [])
+
+    # -- long-running parts -------------------------------------------------------------------------
+
+    def scheduler(self) -> "Scheduler":
+        """The scheduler behind ``schedule run``, not started (call ``start()`` then ``shutdown()``)."""
+        from newsletter.schedule import Scheduler
+
+        return Scheduler(self.settings, self.store, self.secret_key().value, environ=self.environ,
+                         clock=self.clock)
+
+    def run_scheduler(self, stop: "threading.Event", *, poll: float = 1.0) -> None:
+        """Run the scheduler (``schedule run``) until ``stop`` is set, e.g. by a signal handler."""
+        scheduler = self.scheduler()
+        scheduler.start()
+        try:
+            while not stop.wait(poll):
+                pass
+        finally:
+            scheduler.shutdown()
+
+    def web_app(self, *, listen: str | None = None) -> Any:
+        """The public web service's WSGI (Flask) application; ``listen`` is the address it will serve on."""
+        from newsletter.web.app import create_app
+
+        return create_app(self.settings, self.store, self.secret_key(listen=listen).value, environ=self.environ,
+                          clock=self.clock)
+
+    def web_server(self, *, host: str | None = None, port: int | None = None, threads: int = 8) -> Any:
+        """The web service bound to ``host:port`` (default ``[web]``), not yet running (call ``run()``)."""
+        from newsletter.web.server import create_server
+
+        host = host or self.settings.web.host
+        port = port or self.settings.web.port
+        return create_server(self.web_app(listen=host), self.settings, host=host, port=port, threads=threads)
+
+    def preview_server(self, day: date | None = None, *, host: str = "127.0.0.1", port: int = 8025) -> Any:
+        """The live preview's HTTP server for the issue, not yet running (``port=0``: a free one).
+
+        :raises ConfigError: when it cannot listen there.
+        """
+        from newsletter.web.preview import make_server
+
+        try:
+            return make_server(self.settings.root, self._day(day), host, port)
+        except OSError as err:
+            raise ConfigError(f"cannot listen on {host}:{port}: {err.strerror}", hint="choose another --port") \
+                from err
+
+
+class Subscribers:
+    """The subscriber list of one :class:`Newsletter` (``nl.subscribers``)."""
+
+    def __init__(self, newsletter: Newsletter) -> None:
+        self._nl = newsletter
+
+    def import_csv(self, path: str | Path, *, source: str = "import", dry_run: bool = False,
+                   check_dns: bool = False) -> "ImportSummary":
+        """Import a CSV file (UTF-8 or Windows-1252; , ; or tab) whole or not at all; people who left stay out.
+
+        :param source: consent source for rows that name none.
+        :param dry_run: compute what would change, write nothing.
+        :raises ImportFileError: when the file cannot be read or has no address column.
+        """
+        from newsletter.audience.csv_reader import read_subscriber_csv
+        from newsletter.store.subscribers import import_rows
+
+        nl = self._nl
+        rows = read_subscriber_csv(Path(path), check_dns=check_dns,
+                                   default_timezone=nl.settings.newsletter.timezone)
+        return import_rows(nl.reading_store() if dry_run else nl.store, rows, now=nl.clock(), source=source,
+                           dry_run=dry_run)
+
+    def export(self, path: str | Path, *, status: str | None = None, excel_fr: bool = False) -> ExportResult:
+        """Write the list (every status, consent kept) to a CSV that ``import_csv`` restores.
+
+        :param excel_fr: ``;`` and dates in the newsletter's time zone, for French Excel.
+        """
+        from newsletter.audience.export import EXPORT_COLUMNS, write_subscriber_csv
+        from newsletter.store.subscribers import list_subscribers
+
+        nl = self._nl
+        rows = ({c: getattr(s, c) for c in EXPORT_COLUMNS} for s in list_subscribers(nl.reading_store(), status=status))
+        count = write_subscriber_csv(Path(path), rows, excel_fr=nl.settings.tz if excel_fr else None)
+        return ExportResult(Path(path), count)
+
+    def add(self, email: str, *, first_name: str = "", last_name: str = "") -> SubscriberChange:
+        """Add one active subscriber, or update their names (never one who left).
+
+        :raises UsageError: for an invalid address or name.
+        :raises NewsletterError: when the address unsubscribed, bounced or complained.
+        """
+        from newsletter.store.subscribers import add_subscriber, find_subscriber
+
+        nl = self._nl
+        address = checked_address(email, "email")
+        subscriber, created = add_subscriber(nl.store, address, now=nl.clock(),
+                                             first_name=checked_name(first_name, "first_name"),
+                                             last_name=checked_name(last_name, "last_name"))
+        record = find_subscriber(nl.store, subscriber.email)
+        assert record is not None
+        return SubscriberChange(record, created)
+
+    def remove(self, email: str) -> SubscriberChange:
+        """Unsubscribe an address; the record stays as proof and as a suppression.
+
+        :raises NewsletterError: when the address is not in the list.
+        """
+        from newsletter.store.subscribers import find_subscriber, unsubscribe
+
+        nl = self._nl
+        subscriber = unsubscribe(nl.store, checked_address(email, "email"), now=nl.clock())
+        record = find_subscriber(nl.store, subscriber.email)
+        assert record is not None
+        return SubscriberChange(record)
+
+    def get(self, email: str) -> "SubscriberRecord | None":
+        """The subscriber with this address, or None."""
+        from newsletter.store.subscribers import find_subscriber
+
+        return find_subscriber(self._nl.reading_store(), checked_address(email, "email"))
+
+    def list(self, *, status: str | None = None, search: str | None = None,
+             limit: int | None = None) -> Iterator["SubscriberRecord"]:
+        """Subscribers in address order, streamed (flat memory for any list size)."""
+        from newsletter.store.subscribers import list_subscribers
+
+        return list_subscribers(self._nl.reading_store(), status=status, search=search, limit=limit)
+
+    def search(self, text: str, *, status: str | None = None, limit: int | None = 50) -> _List["SubscriberRecord"]:
+        """Subscribers whose address contains ``text`` (any case; ``xn--`` domains match too)."""
+        return _List(self.list(status=status, search=text, limit=limit))
+
+    def count(self, *, status: str | None = None, search: str | None = None) -> int:
+        """How many subscribers :meth:`list` gives without a limit."""
+        from newsletter.store.subscribers import count_subscribers
+
+        return count_subscribers(self._nl.reading_store(), status=status, search=search)
+
+    def count_by_status(self) -> dict[str, int]:
+        from newsletter.store.subscribers import count_by_status
+
+        return count_by_status(self._nl.reading_store())
