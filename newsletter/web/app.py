@@ -62,8 +62,9 @@ def web_services(settings: Settings, store: Store, secret_key: str, *, environ: 
                  clock: Clock | None = None, mail_queue: MailQueue | None = None) -> WebServices:
     """The one place that decides where the service's settings, store, key, clock and mailer come from.
 
-    (Integrator: the ``Newsletter`` library object carries settings, store, secret key and clock;
-    taking it here instead of the four arguments is the only change the blueprints need.)
+    The blueprints read only what this returns (through :func:`~newsletter.web.services.services`),
+    so handing the factory a ``Newsletter`` library object instead of its parts changes this
+    function and nothing below it.
     """
     language = words(settings.newsletter.locale)
     return WebServices(
