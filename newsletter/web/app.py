@@ -22,10 +22,10 @@ from __future__ import annotations
 import hashlib
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 from urllib.parse import urlsplit
 
-from flask import Flask, Response, request
+from flask import Blueprint, Flask, Response, request
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 from werkzeug.middleware.proxy_fix import ProxyFix
@@ -40,8 +40,10 @@ from newsletter.web.mailer import ConfirmationMailer, MailQueue
 from newsletter.web.pages import register_error_pages
 from newsletter.web.services import EXTENSION, Clock, WebServices
 
-#: The service's blueprints, registered in this order; one more is one more entry here.
-BLUEPRINTS = (unsubscribe.bp, subscribe.bp, archive_pages.bp, health.bp)
+#: The service's blueprints, registered in this order; one more is one more entry here: a blueprint,
+#: or a function that makes one from the services (``lambda run: make_bp(run.settings, run.store)``).
+BLUEPRINTS: tuple[Blueprint | Callable[[WebServices], Blueprint], ...] = (
+    unsubscribe.bp, subscribe.bp, archive_pages.bp, health.bp)
 
 
 class _BasePath:
@@ -71,7 +73,7 @@ def web_services(settings: Settings, store: Store, secret_key: str, *, environ: 
         settings=settings, store=store, secret_key=secret_key,
         clock=clock or (lambda: datetime.now(timezone.utc)), words=language,
         mailer=ConfirmationMailer(settings, store, secret_key, language, environ=environ, mail_queue=mail_queue),
-        versions=WebVersions(settings))
+        versions=WebVersions(settings), environ=environ)
 
 
 def create_app(settings: Settings, store: Store, secret_key: str, *, environ: Mapping[str, str] | None = None,
@@ -111,8 +113,8 @@ def make_app(run: WebServices) -> Flask:
     install(app.jinja_env, run.words)
     app.jinja_env.globals["newsletter"] = nl
 
-    for blueprint in BLUEPRINTS:
-        app.register_blueprint(blueprint)
+    for entry in BLUEPRINTS:
+        app.register_blueprint(entry if isinstance(entry, Blueprint) else entry(run))
     csrf.init_app(app)
     limiter = Limiter(get_remote_address, app=app, storage_uri="memory://", default_limits=[], headers_enabled=True)
     apply_rate_limits(app, limiter, run.settings.web)

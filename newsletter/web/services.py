@@ -2,7 +2,7 @@
 
 One :class:`WebServices` object per application, kept in ``app.extensions`` and read with
 :func:`services` during a request: the project's settings, its store, the secret key, the clock,
-the words of its language and the confirmation mailer. Blueprints take nothing else, so the
+the words of its language, the confirmation mailer and where secrets are read. Blueprints take nothing else, so the
 factory is the only place that decides where these come from.
 """
 
@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Callable
+from typing import Callable, Mapping
 
 from flask import current_app
 
@@ -38,6 +38,7 @@ class WebServices:
     mailer: ConfirmationMailer
     versions: WebVersions
     images: ImageIndex = field(default_factory=ImageIndex)
+    environ: Mapping[str, str] | None = None  # where secrets are read (None: the process environment)
 
     def now(self) -> datetime:
         """The current time, from the injected clock."""
