@@ -92,19 +92,20 @@ def words(locale: str) -> Words:
     return Words(locale)
 
 
-def install(env: jinja2.Environment, language: Words) -> None:
-    """Give a Jinja2 environment ``_``/``gettext``/``ngettext``/``pgettext`` from one language's catalog."""
+def install(env: jinja2.Environment, spoken: Words) -> None:
+    """Give a Jinja2 environment ``_``/``gettext``/``ngettext``/``pgettext`` from one language's catalog,
+    ``lang`` (for ``<html lang>``) and ``day()`` (a date as that language writes it)."""
     env.add_extension("jinja2.ext.i18n")
-    env.install_gettext_translations(language.translations, newstyle=True)  # type: ignore[attr-defined]
-    env.globals.update(lang=language.lang, day=language.day)
+    env.install_gettext_translations(spoken.translations, newstyle=True)  # type: ignore[attr-defined]
+    env.globals.update(lang=spoken.lang, day=spoken.day)
 
 
-def environment(folder: Path, language: Words) -> jinja2.Environment:
+def environment(folder: Path, spoken: Words) -> jinja2.Environment:
     """A Jinja2 environment for templates outside Flask (mails, the preview), autoescaping ``.html``."""
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(folder)),
                              autoescape=jinja2.select_autoescape(["html"]),
                              keep_trailing_newline=True, undefined=jinja2.StrictUndefined)
-    install(env, language)
+    install(env, spoken)
     return env
 
 
