@@ -6,7 +6,7 @@ SAMPLE := 2026-11-24
 SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: demo test bench golden screenshots system-packages venv typecheck clean
+.PHONY: demo test bench golden screenshots system-packages venv typecheck clean messages
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -58,6 +58,17 @@ golden: venv
 # The README's screenshots of the archive page and a test copy (Chromium, 127.0.0.1 only).
 screenshots: venv system-packages
 	$(BIN)/python docs/screenshots.py
+
+# Gather the words of pages, mails and alerts into newsletter/translations/messages.pot, merge them into
+# each language's messages.po (English is filled from the msgids; translate the empty French ones), and
+# compile the .mo files the package loads (committed; tests/test_i18n.py fails when one is out of date).
+TRANSLATIONS := newsletter/translations
+messages: venv
+	$(BIN)/pybabel extract -F babel.cfg --add-comments=Translators: --sort-by-file --no-wrap \
+	  --project=newsletter -o $(TRANSLATIONS)/messages.pot .
+	$(BIN)/pybabel update -i $(TRANSLATIONS)/messages.pot -d $(TRANSLATIONS) --no-wrap --no-fuzzy-matching
+	$(BIN)/python -c 'from newsletter.i18n import fill_english; fill_english()'
+	$(BIN)/pybabel compile -d $(TRANSLATIONS) --statistics
 
 bench: venv
 	bash bench/setup.sh

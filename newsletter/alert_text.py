@@ -1,7 +1,7 @@
 """The words of the operator alerts, in the newsletter's language, each with the command that fixes the cause.
 
-French is the newsletter's default language (``[newsletter] locale = "fr_FR"``); English is
-used for any other locale, until a translation for it is written here.
+The sentences come from the gettext catalogs (:mod:`newsletter.i18n`): French for a ``fr_*``
+``[newsletter] locale`` (the default), English for ``en_*`` and for any locale without a catalog.
 """
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 
 from newsletter.config import Settings
+from newsletter.i18n import Words, words
 
 
 @dataclass(frozen=True)
@@ -21,113 +22,106 @@ class AlertText:
     body: str
 
 
-_STATES = {
-    "fr": {"missing": "le dossier du numéro n'existe pas", "failing": "la vérification échoue",
-           "waiting approval": "il n'est pas approuvé", "ready": "prêt", "sent": "déjà envoyé"},
-    "en": {"missing": "its folder does not exist", "failing": "the check fails",
-           "waiting approval": "it is not approved", "ready": "ready", "sent": "already sent"},
-}
+def _words(settings: Settings) -> Words:
+    return words(settings.newsletter.locale)
 
 
-def _language(settings: Settings) -> str:
-    return "fr" if settings.newsletter.language == "fr" else "en"
+def _state(w: Words, state: str) -> str:
+    """A gate state as the body of an alert says it."""
+    texts = {"missing": w.gettext("its folder does not exist"), "failing": w.gettext("the check fails"),
+             "waiting approval": w.gettext("it is not approved"), "ready": w.gettext("ready"),
+             "sent": w.gettext("already sent")}
+    return texts.get(state, state)
+
+
+def _label(w: Words, state: str) -> str:
+    """A gate state as the subject of an alert names it."""
+    labels = {"missing": w.pgettext("gate state", "missing"), "failing": w.pgettext("gate state", "failing"),
+              "waiting approval": w.pgettext("gate state", "waiting approval"),
+              "ready": w.pgettext("gate state", "ready"), "sent": w.pgettext("gate state", "sent")}
+    return labels.get(state, state)
 
 
 def fix_for(settings: Settings, state: str, day: date) -> str:
     """The command that removes the cause of a gate state (and what to do around it)."""
-    d = day.isoformat()
-    fr = _language(settings) == "fr"
+    w, d = _words(settings), day.isoformat()
     if state == "missing":
-        return (f"`newsletter new {d}`, puis rédigez les brèves, `newsletter check {d}` et `newsletter approve {d}`"
-                if fr else f"`newsletter new {d}`, then write the items, `newsletter check {d}` and "
-                           f"`newsletter approve {d}`")
+        return w.gettext("`newsletter new %(date)s`, then write the items, `newsletter check %(date)s` and "
+                         "`newsletter approve %(date)s`", date=d)
     if state == "failing":
-        return (f"`newsletter check {d}` : corrigez chaque erreur signalée, puis `newsletter approve {d}`"
-                if fr else f"`newsletter check {d}`: fix each error it reports, then `newsletter approve {d}`")
+        return w.gettext("`newsletter check %(date)s`: fix each error it reports, then `newsletter approve %(date)s`",
+                         date=d)
     if state == "waiting approval":
-        return (f"relisez le numéro puis `newsletter approve {d} --by \"VOTRE NOM\"`"
-                if fr else f"review the issue, then `newsletter approve {d} --by \"YOUR NAME\"`")
+        return w.gettext('review the issue, then `newsletter approve %(date)s --by "YOUR NAME"`', date=d)
     return f"`newsletter send {d}`"
 
 
 def _when(settings: Settings, moment: datetime) -> str:
     local = moment.astimezone(settings.schedule_tz)
-    if _language(settings) == "fr":
-        return f"{local:%d/%m/%Y à %H:%M} ({settings.schedule_tz.key})"
-    return f"{local:%Y-%m-%d %H:%M} ({settings.schedule_tz.key})"
+    return f"{_words(settings).moment(local)} ({settings.schedule_tz.key})"
+
+
+def _details_and_fix(settings: Settings, state: str, reason: str, day: date) -> str:
+    w = _words(settings)
+    return (w.gettext("Details: %(reason)s", reason=reason) + "\n\n"
+            + w.gettext("To fix it: %(fix)s", fix=fix_for(settings, state, day)))
 
 
 def not_ready(settings: Settings, day: date, state: str, reason: str, due: datetime, deadline: datetime) -> AlertText:
     """The gate fails at the due time; it is tried again until ``deadline``."""
-    every = settings.schedule.retry_minutes
-    if _language(settings) == "fr":
-        return AlertText(
-            f"not_ready:{state}", f"le numéro du {day:%d/%m/%Y} n'est pas prêt ({_STATES['fr'].get(state, state)})",
-            f"Le numéro prévu le {_when(settings, due)} n'est pas prêt : {_STATES['fr'].get(state, state)}.\n"
-            f"Détail : {reason}\n\nPour corriger : {fix_for(settings, state, day)}\n\n"
-            f"Il est retenté toutes les {every} minutes jusqu'au {_when(settings, deadline)}.")
+    w = _words(settings)
     return AlertText(
-        f"not_ready:{state}", f"the issue of {day} is not ready ({state})",
-        f"The issue due at {_when(settings, due)} is not ready: {_STATES['en'].get(state, state)}.\n"
-        f"Details: {reason}\n\nTo fix it: {fix_for(settings, state, day)}\n\n"
-        f"It is tried again every {every} minutes until {_when(settings, deadline)}.")
+        f"not_ready:{state}", w.gettext("the issue of %(day)s is not ready (%(state)s)", day=w.day(day),
+                                        state=_label(w, state)),
+        w.gettext("The issue due at %(due)s is not ready: %(state)s.", due=_when(settings, due),
+                  state=_state(w, state)) + "\n"
+        + _details_and_fix(settings, state, reason, day) + "\n\n"
+        + w.gettext("It is tried again every %(every)d minutes until %(deadline)s.",
+                    every=settings.schedule.retry_minutes, deadline=_when(settings, deadline)))
 
 
 def not_sent(settings: Settings, day: date, why: str) -> AlertText:
     """The day's issue will not go out on schedule (gate still failing at the deadline, or missed while down)."""
-    d = day.isoformat()
-    if _language(settings) == "fr":
-        return AlertText("not_sent", f"le numéro du {day:%d/%m/%Y} n'a PAS été envoyé",
-                         f"{why}\n\nPour l'envoyer quand même, une fois prêt : `newsletter send {d}` "
-                         f"(`newsletter status {d}` dit où il en est).")
-    return AlertText("not_sent", f"the issue of {day} was NOT sent",
-                     f"{why}\n\nTo send it anyway once it is ready: `newsletter send {d}` "
-                     f"(`newsletter status {d}` says where it stands).")
+    w = _words(settings)
+    return AlertText("not_sent", w.gettext("the issue of %(day)s was NOT sent", day=w.day(day)),
+                     f"{why}\n\n" + w.gettext("To send it anyway once it is ready: `newsletter send %(date)s` "
+                                              "(`newsletter status %(date)s` says where it stands).",
+                                              date=day.isoformat()))
 
 
 def gate_gave_up(settings: Settings, day: date, state: str, reason: str, due: datetime, deadline: datetime) -> str:
     """Why an issue is not sent when the grace period ends with the gate still failing."""
-    if _language(settings) == "fr":
-        return (f"Le numéro prévu le {_when(settings, due)} n'a pas été envoyé : "
-                f"{_STATES['fr'].get(state, state)}.\nDétail : {reason}\n"
-                f"Le délai de grâce a pris fin le {_when(settings, deadline)}.\n"
-                f"Pour corriger : {fix_for(settings, state, day)}")
-    return (f"The issue due at {_when(settings, due)} was not sent: {_STATES['en'].get(state, state)}.\n"
-            f"Details: {reason}\nThe grace period ended at {_when(settings, deadline)}.\n"
-            f"To fix it: {fix_for(settings, state, day)}")
+    w = _words(settings)
+    return "\n".join([
+        w.gettext("The issue due at %(due)s was not sent: %(state)s.", due=_when(settings, due),
+                  state=_state(w, state)),
+        w.gettext("Details: %(reason)s", reason=reason),
+        w.gettext("The grace period ended at %(deadline)s.", deadline=_when(settings, deadline)),
+        w.gettext("To fix it: %(fix)s", fix=fix_for(settings, state, day))])
 
 
 def missed(settings: Settings, scheduled: datetime) -> str:
     """Why an issue is not sent when the scheduler was down at its due time."""
-    grace = settings.schedule.grace_minutes
-    if _language(settings) == "fr":
-        return (f"Le planificateur ne tournait pas le {_when(settings, scheduled)} et le délai de grâce de "
-                f"{grace} minutes est passé ; il n'envoie jamais un numéro par surprise après une panne.")
-    return (f"The scheduler was not running at {_when(settings, scheduled)} and the {grace}-minute grace "
-            "period has passed; it never sends an issue by surprise after a downtime.")
+    return _words(settings).gettext(
+        "The scheduler was not running at %(when)s and the %(grace)d-minute grace period has passed; it never "
+        "sends an issue by surprise after a downtime.",
+        when=_when(settings, scheduled), grace=settings.schedule.grace_minutes)
 
 
 def send_failed(settings: Settings, day: date, error: str, hint: str) -> AlertText:
     """The send itself failed (transport, configuration); it is tried again within the grace period."""
-    d = day.isoformat()
-    if _language(settings) == "fr":
-        return AlertText(f"send_failed:{error[:150]}", f"l'envoi du numéro du {day:%d/%m/%Y} a échoué",
-                         f"Erreur : {error}\n" + (f"Piste : {hint}\n" if hint else "")
-                         + f"\nUne fois la cause corrigée : `newsletter send {d}` reprend l'envoi là où il "
-                           "s'est arrêté, sans doublon.")
-    return AlertText(f"send_failed:{error[:150]}", f"the issue of {day} could not be sent",
-                     f"Error: {error}\n" + (f"Hint: {hint}\n" if hint else "")
-                     + f"\nOnce the cause is fixed, `newsletter send {d}` resumes the send where it stopped, "
-                       "with no double sends.")
+    w = _words(settings)
+    return AlertText(f"send_failed:{error[:150]}", w.gettext("the issue of %(day)s could not be sent", day=w.day(day)),
+                     w.gettext("Error: %(error)s", error=error) + "\n"
+                     + (w.gettext("Hint: %(hint)s", hint=hint) + "\n" if hint else "")
+                     + "\n" + w.gettext("Once the cause is fixed, `newsletter send %(date)s` resumes the send where "
+                                        "it stopped, with no double sends.", date=day.isoformat()))
 
 
 def early_warning(settings: Settings, day: date, state: str, reason: str, due: datetime) -> AlertText:
     """Some time before the due time, the gate fails: there is still time to fix it."""
-    if _language(settings) == "fr":
-        return AlertText(f"early:{state}", f"le numéro du {day:%d/%m/%Y} n'est pas encore prêt "
-                                           f"({_STATES['fr'].get(state, state)})",
-                         f"Il part le {_when(settings, due)}.\nDétail : {reason}\n\n"
-                         f"Pour corriger : {fix_for(settings, state, day)}")
-    return AlertText(f"early:{state}", f"the issue of {day} is not ready yet ({state})",
-                     f"It is due at {_when(settings, due)}.\nDetails: {reason}\n\n"
-                     f"To fix it: {fix_for(settings, state, day)}")
+    w = _words(settings)
+    return AlertText(f"early:{state}", w.gettext("the issue of %(day)s is not ready yet (%(state)s)", day=w.day(day),
+                                                 state=_label(w, state)),
+                     w.gettext("It is due at %(due)s.", due=_when(settings, due)) + "\n"
+                     + _details_and_fix(settings, state, reason, day))

@@ -26,14 +26,11 @@ from newsletter.content.problems import errors
 from newsletter.errors import ContentError
 from newsletter.publication import proof_url, read_image
 from newsletter.render.pipeline import render_issue
-from newsletter.render.mime import Recipient, build_message, recipient_values
+from newsletter.render.mime import build_message, recipient_values
+from newsletter.render.sample import SAMPLE_RECIPIENT, SAMPLE_SECRET
 
 log = logging.getLogger(__name__)
 
-SAMPLE_RECIPIENT = Recipient("camille.martin@example.org", "Camille", "Martin")
-#: Signs the sample's unsubscribe link when NEWSLETTER_SECRET_KEY is unset. The sample
-#: is never sent, so its link only has to look real.
-SAMPLE_SECRET = "sample-only-not-a-secret"
 SAMPLE_HOUR = time(7, 0)
 
 

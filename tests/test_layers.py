@@ -28,7 +28,8 @@ PACKAGE = "newsletter"
 #: Bottom to top; a module's layer is its longest matching prefix. Keep in step with README "Architecture".
 LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("foundation", ("newsletter", "newsletter.errors", "newsletter.config", "newsletter.addresses",
-                    "newsletter.names", "newsletter.tokens", "newsletter.merge", "newsletter.resources")),
+                    "newsletter.names", "newsletter.tokens", "newsletter.merge", "newsletter.resources",
+                    "newsletter.i18n")),
     ("content", ("newsletter.content", "newsletter.publication", "newsletter.approval")),
     ("render", ("newsletter.render",)),
     ("store", ("newsletter.store",)),

@@ -1,4 +1,4 @@
-"""The confirmation mails of the web service, sent from one background thread.
+"""The confirmation mails of the web service, written from templates and sent from one background thread.
 
 A request only queues the address, whatever the address is (new, pending, active,
 unsubscribed): the answer takes the same time in every case and tells nothing about who is
@@ -11,13 +11,25 @@ from __future__ import annotations
 import logging
 import queue
 import threading
-from typing import Callable
+from pathlib import Path
+from typing import Callable, Mapping
 
 from limits import RateLimitItem, parse_many
 from limits.storage import MemoryStorage
 from limits.strategies import MovingWindowRateLimiter
 
+from newsletter.config import Settings
+from newsletter.i18n import Words, environment
+from newsletter.notify import send_notice
+from newsletter.store.database import Store
+from newsletter.store.models import SubscriberStatus
+from newsletter.store.subscribers import find_subscriber
+from newsletter.tokens import CONFIRM, make_timed_token
+from newsletter.web.masks import mask
+
 log = logging.getLogger(__name__)
+
+TEMPLATES = Path(__file__).with_name("templates")
 
 
 class RateGate:
@@ -82,3 +94,44 @@ class MailQueue:
                 log.exception("a confirmation mail could not be handled")
             finally:
                 self._jobs.task_done()
+
+
+class ConfirmationMailer:
+    """Queues confirmation requests and writes and sends each mail (text and HTML, in the project's language)."""
+
+    def __init__(self, settings: Settings, store: Store, secret_key: str, words: Words, *,
+                 environ: Mapping[str, str] | None = None, mail_queue: MailQueue | None = None) -> None:
+        self.settings, self.store, self.secret_key, self.words = settings, store, secret_key, words
+        self.environ = environ
+        self.queue = mail_queue or MailQueue()
+        self.gate = RateGate(settings.web.confirm_mail_limit)
+        self.templates = environment(TEMPLATES, words)
+        self.queue.bind(self.deliver)
+
+    def submit(self, address: str) -> None:
+        """Queue ``address`` for the background thread; never blocks the request."""
+        self.queue.submit(address)
+
+    def compose(self, address: str) -> tuple[str, str, str]:
+        """Subject, text and HTML of the confirmation mail for ``address`` (a fresh link)."""
+        nl = self.settings.newsletter
+        link = f"{nl.base_url}/confirm/{make_timed_token(self.secret_key, CONFIRM, address)}"
+        # No first name here: it is whatever a stranger typed, and this mail goes to any address.
+        context = {"newsletter": nl, "link": link, "hours": self.settings.web.confirm_hours}
+        subject = self.words.gettext("Confirm your subscription to %(name)s", name=nl.name)
+        text = self.templates.get_template("confirm_mail.txt").render(context)
+        html = self.templates.get_template("confirm_mail.html").render(context)
+        return subject, text, html
+
+    def deliver(self, address: str) -> None:
+        """The background thread's job: one confirmation mail, unless active already or over the limit."""
+        person = find_subscriber(self.store, address)
+        if person is None or person.status == SubscriberStatus.ACTIVE.value:
+            return
+        if not self.gate.allow("confirm-mail", address):
+            log.warning("no confirmation mail for %s: [web] confirm_mail_limit reached", mask(address))
+            return
+        subject, text, html = self.compose(address)
+        error = send_notice(self.settings, address, subject, text, html=html, environ=self.environ)
+        if error:
+            log.error("the confirmation for %s could not be sent: %s", mask(address), error)

@@ -3,36 +3,42 @@
 A small standard-library HTTP server on 127.0.0.1. The page shows the check's problems above
 two frames (600 px and 375 px); a few lines of script poll ``/version`` and reload when the
 issue, the templates or the configuration change. A broken file shows up as a problem on
-the page, never as a crash. The email frames are sandboxed: no script of theirs runs.
+the page, never as a crash. The email frames are sandboxed: no script of theirs runs. The page
+is the ``preview.html`` template, in the newsletter's language (the last one read from a
+configuration that loaded; French, the default locale's, until then).
 """
 
 from __future__ import annotations
 
 import hashlib
-import html
 import json
 import logging
 import threading
 from dataclasses import dataclass
+from functools import lru_cache
 from datetime import date
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
-from newsletter.build import SAMPLE_RECIPIENT, SAMPLE_SECRET
+import jinja2
+
 from newsletter.config import CONFIG_FILE, load_settings
 from newsletter.check import check_issue
 from newsletter.content.load import issue_folder
 from newsletter.content.problems import Problem
 from newsletter.errors import NewsletterError
+from newsletter.i18n import Words, environment, words
 from newsletter.publication import Image, UnsafeFileError, read_image
-from newsletter.render.mime import recipient_values
+from newsletter.render.sample import sample_values
 
 log = logging.getLogger(__name__)
 
 ASSETS = "/assets/"
 WIDTHS = (600, 375)
+TEMPLATES = Path(__file__).with_name("templates")
+DEFAULT_LOCALE = "fr_FR"  # [newsletter] locale's default, for a configuration that does not load
 
 
 @dataclass
@@ -45,6 +51,7 @@ class Snapshot:
     html: str
     text: str
     root: Path
+    words: Words
 
 
 class Preview:
@@ -55,6 +62,7 @@ class Preview:
         self.day = day
         self._lock = threading.Lock()
         self._snapshot: Snapshot | None = None
+        self._words = words(DEFAULT_LOCALE)
 
     def _watched(self) -> list[Path]:
         files = [self.root / CONFIG_FILE]
@@ -83,17 +91,20 @@ class Preview:
     def _build(self, version: str) -> Snapshot:
         try:
             settings = load_settings(self.root)
+            self._words = words(settings.newsletter.locale)
             report = check_issue(settings, self.day, asset_base=ASSETS)
         except NewsletterError as err:
-            return Snapshot(version, [], f"{err}" + (f" ({err.hint})" if err.hint else ""), "", "", self.root)
+            return Snapshot(version, [], f"{err}" + (f" ({err.hint})" if err.hint else ""), "", "", self.root,
+                            self._words)
         except Exception as err:  # the page must keep working whatever an edit breaks
             log.exception("preview of %s failed", self.day.isoformat())
-            return Snapshot(version, [], f"unexpected error: {err!r}", "", "", self.root)
+            return Snapshot(version, [], self._words.gettext("unexpected error: %(error)s", error=repr(err)), "", "",
+                            self.root, self._words)
         if report.rendered is None:
-            return Snapshot(version, report.problems, "the email could not be rendered", "", "", settings.root)
-        values = recipient_values(settings, SAMPLE_RECIPIENT, SAMPLE_SECRET)
-        page_html, page_text = report.rendered.personalize(values)
-        return Snapshot(version, report.problems, "", page_html, page_text, settings.root)
+            return Snapshot(version, report.problems, self._words.gettext("the email could not be rendered"), "", "",
+                            settings.root, self._words)
+        page_html, page_text = report.rendered.personalize(sample_values(settings))
+        return Snapshot(version, report.problems, "", page_html, page_text, settings.root, self._words)
 
     def asset(self, relative: str) -> Image | None:
         """An image file of the issue folder: never a link, never anything else (:func:`read_image`)."""
@@ -103,50 +114,19 @@ class Preview:
             return None
 
 
+@lru_cache(maxsize=None)
+def _templates(language: Words) -> jinja2.Environment:
+    return environment(TEMPLATES, language)
+
+
 def _page(preview: Preview, snap: Snapshot) -> str:
-    esc = html.escape
-    if snap.error:
-        status = f'<p class="bad">{esc(snap.error)}</p>'
-    elif any(p.severity == "error" for p in snap.problems):
-        status = '<p class="bad">Ce numéro a des problèmes à corriger avant envoi :</p>'
-    else:
-        status = '<p class="ok">Prêt : aucun problème bloquant.</p>'
-    items = "".join(
-        f'<li class="{p.severity}">{esc(p.format(snap.root))}</li>' for p in snap.problems
-    )
-    frames = "".join(
-        f'<figure><figcaption>{w} px</figcaption>'
-        f'<iframe title="Email à {w} px" src="/email.html?v={snap.version}" width="{w}" height="1400" '
-        f'sandbox="allow-popups allow-popups-to-escape-sandbox"></iframe></figure>'
-        for w in WIDTHS
-    ) if snap.html else ""
-    return f"""<!doctype html>
-<html lang="fr"><head><meta charset="utf-8"><title>Aperçu {preview.day.isoformat()}</title>
-<style>
-body {{ font-family: system-ui, sans-serif; margin: 16px; background: #f5f7fa; color: #1f2933; }}
-.bad {{ color: #a61b1b; font-weight: bold; }} .ok {{ color: #116b2b; font-weight: bold; }}
-li.warning {{ color: #8a5a00; }} li.error {{ color: #a61b1b; }}
-.frames {{ display: flex; gap: 24px; align-items: flex-start; flex-wrap: wrap; }}
-iframe {{ border: 1px solid #c5ced8; background: #fff; }}
-figure {{ margin: 0; }}
-</style></head>
-<body>
-<h1>Aperçu du numéro du {preview.day.isoformat()}</h1>
-{status}
-<ul>{items}</ul>
-<p><a href="/email.txt">Version texte</a> · se met à jour à chaque enregistrement.</p>
-<div class="frames">{frames}</div>
-<script>
-const shown = {json.dumps(snap.version)};
-setInterval(async () => {{
-  try {{
-    const r = await fetch('/version', {{cache: 'no-store'}});
-    if ((await r.json()).version !== shown) location.reload();
-  }} catch (e) {{}}
-}}, 1000);
-</script>
-</body></html>
-"""
+    """The preview page (``templates/preview.html``) for one snapshot."""
+    template = _templates(snap.words).get_template("preview.html")
+    return template.render(
+        day=preview.day, error=snap.error, version=snap.version,
+        blocked=any(p.severity == "error" for p in snap.problems),
+        problems=[{"severity": p.severity, "text": p.format(snap.root)} for p in snap.problems],
+        widths=WIDTHS if snap.html else ())
 
 
 def _handler(preview: Preview) -> type[BaseHTTPRequestHandler]:

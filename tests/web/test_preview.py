@@ -11,8 +11,10 @@ from typing import Iterator
 
 import pytest
 
+from newsletter.i18n import LANGUAGES
 from newsletter.web.preview import make_server
 from tests.conftest import DAY, item_text, write
+from tests.test_i18n import LOCALES, leftovers, set_locale
 
 
 @pytest.fixture
@@ -57,7 +59,7 @@ def test_edit_changes_the_version_and_shows_problems(base_url: str, project: Pat
     status, page = get(base_url + "/")
     assert status == 200
     assert "problèmes à corriger" in page
-    assert "02-mobile.md:2: &#x27;title&#x27; is required" in page
+    assert "02-mobile.md:2: &#39;title&#39; is required" in page  # escaped, as every problem
     assert "<script>alert(1)" not in page  # problems are escaped on the page too
 
 
@@ -76,3 +78,20 @@ def test_nothing_outside_the_issue_folder_is_served(base_url: str, issue_dir: Pa
     write(issue_dir / "images" / "notes.png", "[newsletter]\n")
     status, body = get(base_url + path)
     assert status == 404 and "[newsletter]" not in body and "subject" not in body
+
+
+@pytest.mark.parametrize("lang", LANGUAGES)
+def test_the_page_speaks_the_newsletters_language(project: Path, lang: str) -> None:
+    set_locale(project, LOCALES[lang])
+    server = make_server(project, DAY, "127.0.0.1", 0)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    thread.start()
+    try:
+        status, page = get(f"http://127.0.0.1:{server.server_address[1]}/")
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=5)
+    assert status == 200 and f'<html lang="{lang}">' in page
+    assert {"fr": "Aperçu du numéro du 2026-11-24", "en": "Preview of the issue of 2026-11-24"}[lang] in page
+    assert leftovers(page, lang) == []

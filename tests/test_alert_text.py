@@ -1,0 +1,49 @@
+"""The operator alerts in the newsletter's language, worded as before the catalogs, with nothing of the other."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timezone
+from pathlib import Path
+
+import pytest
+
+from newsletter import alert_text
+from newsletter.config import load_settings
+from newsletter.i18n import LANGUAGES
+from tests.test_i18n import LOCALES, leftovers, set_locale
+
+DAY = date(2026, 11, 24)
+DUE = datetime(2026, 11, 24, 6, 30, tzinfo=timezone.utc)  # 07:30 in Europe/Paris, the project's zone
+DEADLINE = datetime(2026, 11, 24, 8, 0, tzinfo=timezone.utc)
+STATES = ("missing", "failing", "waiting approval", "ready")
+
+EXPECTED = {
+    "fr": ["le numéro du 24/11/2026 n'est pas prêt (il n'est pas approuvé)",
+           "Le numéro prévu le 24/11/2026 à 07:30 (Europe/Paris) n'est pas prêt : il n'est pas approuvé.",
+           'Pour corriger : relisez le numéro puis `newsletter approve 2026-11-24 --by "VOTRE NOM"`',
+           "le numéro du 24/11/2026 n'a PAS été envoyé", "l'envoi du numéro du 24/11/2026 a échoué",
+           "Le délai de grâce a pris fin le 24/11/2026 à 09:00 (Europe/Paris)."],
+    "en": ["the issue of 2026-11-24 is not ready (waiting approval)",
+           "The issue due at 2026-11-24 07:30 (Europe/Paris) is not ready: it is not approved.",
+           'To fix it: review the issue, then `newsletter approve 2026-11-24 --by "YOUR NAME"`',
+           "the issue of 2026-11-24 was NOT sent", "the issue of 2026-11-24 could not be sent",
+           "The grace period ended at 2026-11-24 09:00 (Europe/Paris)."],
+}
+
+
+@pytest.mark.parametrize("lang", LANGUAGES)
+def test_every_alert_speaks_the_newsletters_language(project: Path, lang: str) -> None:
+    set_locale(project, LOCALES[lang])
+    settings = load_settings(project)
+    texts = [alert_text.missed(settings, DUE)]
+    for state in STATES:
+        for alert in (alert_text.not_ready(settings, DAY, state, "R", DUE, DEADLINE),
+                      alert_text.early_warning(settings, DAY, state, "R", DUE),
+                      alert_text.not_sent(settings, DAY, alert_text.gate_gave_up(settings, DAY, state, "R", DUE,
+                                                                                  DEADLINE))):
+            texts += [alert.subject, alert.body]
+    failed = alert_text.send_failed(settings, DAY, "E", "H")
+    texts += [failed.subject, failed.body]
+    assert [leftovers(text, lang) for text in texts] == [[]] * len(texts)
+    everything = "\n".join(texts)
+    assert [line for line in EXPECTED[lang] if line not in everything] == []
