@@ -54,6 +54,7 @@ from newsletter.store.subscribers import (confirm_subscription, find_subscriber,
 from newsletter.tokens import CONFIRM, UNSUBSCRIBE, make_timed_token, read_timed_token, read_token
 from newsletter.web.archive import WebVersions, atom_feed, published
 from newsletter.web.mailer import MailQueue, RateGate
+from newsletter.web.webhooks import webhooks_blueprint
 
 log = logging.getLogger(__name__)
 
@@ -128,6 +129,7 @@ def create_app(settings: Settings, store: Store, secret_key: str, *, environ: Ma
         n = settings.web.trusted_proxies
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=0, x_prefix=0)  # type: ignore[method-assign]
     csrf = CSRFProtect(app)
+    app.register_blueprint(csrf.exempt(webhooks_blueprint(settings, store, environ=environ, clock=now)))
     limiter = Limiter(get_remote_address, app=app, storage_uri="memory://", default_limits=[],
                       headers_enabled=True)
     versions = WebVersions(settings)
