@@ -18,10 +18,12 @@ import json
 import re
 from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from newsletter.errors import NewsletterError
-from newsletter.store.feedback import Feedback
+
+if TYPE_CHECKING:  # the API adapters import OWN_ID from here without loading the store
+    from newsletter.store.feedback import Feedback
 
 #: The custom variable that carries our own id (Mailgun ``v:``, SendGrid ``custom_args``, Postmark
 #: ``Metadata``; Brevo has one custom header, ``X-Mailin-custom``, that holds the id alone).

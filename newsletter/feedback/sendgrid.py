@@ -110,7 +110,7 @@ def parse(events: list[Any]) -> Parsed:
         if kind is None:
             parsed.ignored.append(text(event.get("event"), 40))
             continue
-        if isinstance(kind, str):
+        if not isinstance(kind, FeedbackKind):  # (a FeedbackKind is a str too: test for it, not for str)
             parsed.unknown.append(kind)
             continue
         occurred, email = epoch(event.get("timestamp")), text(event.get("email"), 320)
