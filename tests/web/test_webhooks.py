@@ -239,3 +239,40 @@ def test_a_secret_written_in_the_config_file_is_refused(project: Path) -> None:
     with pytest.raises(ConfigError, match="NAME of an environment variable") as raised:
         load_settings(project)
     assert "s3cr3t" not in str(raised.value)
+
+
+@pytest.mark.parametrize("with_provider_id", [True, False], ids=["provider-id", "own-id-only"])
+@pytest.mark.parametrize("name", sorted(PROVIDERS))
+def test_a_real_send_then_the_providers_event_over_http_marks_the_right_row(
+        project: Path, store: Store, monkeypatch: pytest.MonkeyPatch, name: str, with_provider_id: bool) -> None:
+    """The whole loop: the issue goes out through the provider's strict fake, the event about one of
+    its messages comes back to the service under waitress, signed as the provider signs it."""
+    import requests
+
+    from tests.delivery.test_api import configure as use_fake, send
+    from tests.fakes import FAKES
+    from tests.web.test_service import Service
+
+    provider = PROVIDERS[name]()
+    for variable, value in provider.env.items():
+        monkeypatch.setenv(variable, value)
+    for address in (LEA, "tom@example.org", "zoe@example.org"):
+        add_subscriber(store, address, now=NOW)
+    with FAKES[name]() as fake:
+        use_fake(project, fake)
+        settings = configure(project, provider)
+        assert send(settings, store, fake).sent_now == 3
+        (message,) = fake.by_recipient()[LEA]
+    own = message.metadata.get("newsletter_msg") or message.metadata.get("X-Mailin-custom", "")
+    assert own.startswith(f"{DAY.isoformat()}.")  # our own id went out in the provider's custom field
+    made = provider.request("hard", LEA, message_id=message.provider_id if with_provider_id else "", own=own,
+                            at=datetime.now(timezone.utc))
+    with Service(settings, store) as service:
+        answer = requests.post(f"{service.url}/webhooks/{name}", data=made.body, headers=made.headers, timeout=10)
+    assert answer.status_code == 200, answer.text
+    assert [status(store, a) for a in (LEA, "tom@example.org", "zoe@example.org")] == ["bounced", "active", "active"]
+    send_id = ledger.find_send(store, DAY)
+    assert send_id is not None
+    with store.session() as session:
+        lea_row = session.scalar(select(Delivery.id).where(Delivery.email == LEA))
+    assert [e.delivery_id for e in events_for_send(store, send_id)] == [lea_row]
