@@ -99,6 +99,10 @@ def webhooks_blueprint(settings: Settings, store: Store, *, environ: Mapping[str
     bounce_settings = getattr(settings, "bounces", None)
     soft_limit = int(getattr(bounce_settings, "soft_bounce_limit", 3))
     soft_days = int(getattr(bounce_settings, "soft_bounce_days", 7))
+    if handlers and settings.web.max_request_body_size < config.max_body_bytes:
+        log.warning("[web] max_request_body_size (%d bytes) is below [webhooks] max_body_bytes (%d): the server "
+                    "refuses larger webhook batches (SendGrid, batched Brevo) before they reach the webhooks; raise "
+                    "max_request_body_size", settings.web.max_request_body_size, config.max_body_bytes)
     keep_tokens = timedelta(seconds=2 * config.max_age_seconds + mailgun.FUTURE_SKEW)
     blueprint = Blueprint("webhooks", __name__)
 
