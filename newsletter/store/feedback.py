@@ -126,6 +126,10 @@ _TARGET = {
     FeedbackKind.COMPLAINT: SubscriberStatus.COMPLAINED,
     FeedbackKind.UNSUBSCRIBE: SubscriberStatus.UNSUBSCRIBED,
 }
+#: How long after it arrived an unlinked event is tried again at each new event (ledger rows and
+#: provider ids are written within minutes of a send; readers try every unlinked event).
+LINK_WINDOW = timedelta(days=3)
+_LINK_BATCH = 1000
 #: Longest texts kept; a provider's diagnostic can be long, and ids are short.
 _MAX_DETAIL = 500
 _MAX_ID = 200
@@ -199,7 +203,7 @@ def record_feedback(store: Store, event: Feedback, *, now: datetime,
                                 .values(status_change=f"{previous}>{new_status}"))
                 log.info("subscriber %d is now %s (%s event from %s)", subscriber.id, new_status,
                          event.kind.value, event.source)
-        _link(session)
+        _link(session, received_since=now - LINK_WINDOW)
         return FeedbackOutcome(FeedbackResult.APPLIED, subscriber.id, previous, new_status, delivery_id)
 
 
@@ -260,13 +264,18 @@ def _soft_bounces(session: Session, subscriber_id: int, since: datetime) -> int:
     return len({r.issue_date or r.provider_message_id or r.event_id for r in rows})
 
 
-def _link(session: Session) -> int:
-    """Link the events that arrived before their ledger row to the row, now that it may exist."""
+def _link(session: Session, *, received_since: datetime | None = None) -> int:
+    """Link the events that arrived before their ledger row to the row, now that it may exist.
+
+    Some events never get a row (a person suppressed before the send is not enqueued): the newest
+    unlinked events are tried, and only the recent ones when a webhook is being answered.
+    """
+    recent = [] if received_since is None else [_E.c.received_at >= received_since]
     pending = session.execute(
         select(_E.c.id, _E.c.subscriber_id, _E.c.issue_date, _E.c.provider_message_id)
         .where(_E.c.delivery_id.is_(None), _E.c.subscriber_id.is_not(None),
-               or_(_E.c.issue_date.is_not(None), _E.c.provider_message_id != ""))
-        .order_by(_E.c.id).limit(1000)
+               or_(_E.c.issue_date.is_not(None), _E.c.provider_message_id != ""), *recent)
+        .order_by(_E.c.id.desc()).limit(_LINK_BATCH)
     ).all()
     linked = 0
     for row in pending:

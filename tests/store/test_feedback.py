@@ -12,8 +12,8 @@ from sqlalchemy import select, text, update
 
 from newsletter.store import ledger
 from newsletter.store.database import Store, open_store
-from newsletter.store.feedback import (Feedback, FeedbackKind, FeedbackResult, counts_for_issue, events_for_send,
-                                       record_feedback)
+from newsletter.store.feedback import (LINK_WINDOW, Feedback, FeedbackKind, FeedbackResult, counts_for_issue,
+                                       events_for_send, record_feedback)
 from newsletter.store.models import Delivery, DeliveryStatus, Subscriber
 from newsletter.store.subscribers import add_subscriber, find_subscriber, unsubscribe
 from tests.conftest import DAY
@@ -201,3 +201,16 @@ def test_a_subscriber_deleted_later_leaves_the_event(db: Store) -> None:
         session.execute(Subscriber.__table__.delete())  # type: ignore[attr-defined]
     with db.session() as session:
         assert session.scalar(text("select count(*) from feedback_events where subscriber_id is null")) == 1
+
+
+def test_old_unlinked_events_are_left_to_readers_not_retried_at_every_event(db: Store) -> None:
+    lea, _ = add_subscriber(db, "lea@example.org", now=NOW)
+    add_subscriber(db, "tom@example.org", now=NOW)
+    old = NOW - LINK_WINDOW - timedelta(hours=1)
+    record_feedback(db, event(SOFT, "old", issue=DAY, subscriber_id=lea.id), now=old)
+    sent_row(db, "")
+    recent = record_feedback(db, event(SOFT, "new", email="tom@example.org", issue=DAY), now=NOW)
+    assert recent.delivery_id is not None  # linked at once: its row exists
+    with db.session() as session:
+        assert session.scalar(text("select delivery_id from feedback_events where event_id = 'old'")) is None
+    assert counts_for_issue(db, DAY) == {"soft_bounce": 2}  # a reader links it
