@@ -120,6 +120,22 @@ class WebSettings:
 
 
 @dataclass(frozen=True)
+class WebhookSettings:
+    """The ``[webhooks]`` table: which mail-API event webhooks ``newsletter serve`` answers, and their secrets.
+
+    Each value names an environment variable (never the secret itself); a provider whose key is
+    empty has no endpoint (404).
+    """
+
+    mailgun_signing_key_env: str = ""  # Mailgun's HTTP webhook signing key
+    sendgrid_public_key_env: str = ""  # SendGrid's Signed Event Webhook verification key (base64 DER or PEM)
+    postmark_credentials_env: str = ""  # "user:password" set in the Postmark webhook URL (HTTP basic auth)
+    brevo_token_env: str = ""  # the secret given to Brevo: bearer token, or password of the user:password URL
+    max_age_seconds: int = 300  # signed timestamps older than this (or as far in the future) are refused
+    max_body_bytes: int = 1_048_576  # larger webhook requests are refused (413)
+
+
+@dataclass(frozen=True)
 class Settings:
     """Everything a command needs to know about one newsletter project."""
 
@@ -130,6 +146,7 @@ class Settings:
     delivery: DeliverySettings = DeliverySettings()
     schedule: ScheduleSettings = ScheduleSettings()
     web: WebSettings = WebSettings()
+    webhooks: WebhookSettings | None = None  # None when [webhooks] is absent
 
     @property
     def issues_dir(self) -> Path:
@@ -158,7 +175,7 @@ class Settings:
 
 
 _ADAPTERS_WITH_TABLES = ("outbox", "smtp", "mailgun", "sendgrid", "postmark", "brevo")
-_TABLES = ("newsletter", "content", "store", "delivery", "schedule", "web")
+_TABLES = ("newsletter", "content", "store", "delivery", "schedule", "web", "webhooks")
 
 
 class _Table:
@@ -412,6 +429,27 @@ def _store(path: Path, data: Any) -> StoreSettings:
     return StoreSettings(url=t.text("url", StoreSettings.url))
 
 
+_WEBHOOK_SECRETS = ("mailgun_signing_key_env", "sendgrid_public_key_env", "postmark_credentials_env", "brevo_token_env")
+
+
+def _webhooks(path: Path, data: Any) -> WebhookSettings:
+    t = _Table(path, "webhooks", data, (*_WEBHOOK_SECRETS, "max_age_seconds", "max_body_bytes"))
+    names: dict[str, str] = {}
+    for key in _WEBHOOK_SECRETS:
+        name = t.text(key, "")
+        if name and not re.fullmatch(r"[A-Z_][A-Z0-9_]*", name):
+            example = key.removesuffix("_env").upper()
+            raise t.error(f"[webhooks] {key} must be the NAME of an environment variable (capitals, digits, _), "
+                          f'not the secret itself, e.g. {key} = "{example}" (got a {len(name)}-character value)')
+        names[key] = name
+    w = WebhookSettings
+    return WebhookSettings(
+        **names,
+        max_age_seconds=t.integer("max_age_seconds", w.max_age_seconds, minimum=30, maximum=86400),
+        max_body_bytes=t.integer("max_body_bytes", w.max_body_bytes, minimum=4096, maximum=32 * 1024 * 1024),
+    )
+
+
 def find_project(start: Path) -> Path:
     """Return the nearest folder at or above ``start`` that holds ``newsletter.toml``.
 
@@ -460,6 +498,7 @@ def load_settings(root: Path) -> Settings:
         delivery=_delivery(path, data.get("delivery")),
         schedule=_schedule(path, data.get("schedule")),
         web=_web(path, data.get("web")),
+        webhooks=_webhooks(path, data["webhooks"]) if "webhooks" in data else None,
     )
 
 

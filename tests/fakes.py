@@ -40,6 +40,9 @@ class Delivered:
     text: str
     headers: dict[str, str]
     provider_id: str
+    #: The custom variables the provider returns with each webhook event about this message
+    #: (Mailgun ``v:``, SendGrid ``custom_args``, Postmark ``Metadata``, Brevo ``X-Mailin-custom``).
+    metadata: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -173,11 +176,13 @@ class FakeMailgun(FakeProvider):
         def fill(text: str, values: dict[str, str]) -> str:
             return re.sub(r"%recipient\.([\w-]+)%", lambda m: str(values.get(m.group(1), m.group(0))), text)
 
+        custom = {key[2:]: value for key, value in form.items() if key.startswith("v:")}
         for name, address in addresses:
             values = variables.get(address, {})
             self.inbox.append(Delivered(
                 address, _name(name), fill(form["subject"], values), fill(form.get("html", ""), values),
-                fill(form.get("text", ""), values), {k: fill(v, values) for k, v in headers.items()}, message_id))
+                fill(form.get("text", ""), values), {k: fill(v, values) for k, v in headers.items()}, message_id,
+                {k: fill(v, values) for k, v in custom.items()}))
         return _json(200, {"id": message_id, "message": "Queued. Thank you."})
 
 
@@ -232,6 +237,11 @@ class FakeSendGrid(FakeProvider):
                     raise self.error(f"The header {name} is reserved or not a string.", field_name="headers")
             if len(json.dumps(p.get("substitutions") or {}).encode()) > 10000:
                 raise self.error("substitutions must total less than 10,000 bytes", field_name="substitutions")
+            custom = {**(body.get("custom_args") or {}), **(p.get("custom_args") or {})}
+            if not all(isinstance(v, str) for v in custom.values()):
+                raise self.error("custom_args values must be strings", field_name="personalizations.custom_args")
+            if len(json.dumps(custom).encode()) > 10000:
+                raise self.error("custom_args must total less than 10,000 bytes", field_name="custom_args")
         if len(seen) > 1000:
             raise self.error("There is a limit of 1000 total recipients (to + cc + bcc) per request.")
         if not (body.get("from") or {}).get("email"):
@@ -269,7 +279,8 @@ class FakeSendGrid(FakeProvider):
                     continue
                 self.inbox.append(Delivered(contact["email"], contact.get("name", ""), fill(subject),
                                             by_type.get("text/html", ""), by_type.get("text/plain", ""), headers,
-                                            message_id))
+                                            message_id, {**(body.get("custom_args") or {}),
+                                                         **(p.get("custom_args") or {})}))
         return Response("", status=202, headers={"X-Message-Id": message_id})
 
 
@@ -309,6 +320,13 @@ class FakePostmark(FakeProvider):
             headers = message.get("Headers") or []
             if not all(isinstance(h, dict) and set(h) == {"Name", "Value"} for h in headers):
                 raise Rejected(_json(422, {"ErrorCode": 300, "Message": "Headers must be a list of {Name, Value}."}))
+            metadata = message.get("Metadata") or {}
+            # Postmark: at most 10 metadata fields, names of at most 20 characters, values of at most 80.
+            if not isinstance(metadata, dict) or len(metadata) > 10 or not all(
+                    isinstance(k, str) and 0 < len(k) <= 20 and isinstance(v, str) and len(v) <= 80
+                    for k, v in metadata.items()):
+                raise Rejected(_json(422, {"ErrorCode": 300, "Message": "Invalid metadata: at most 10 fields, names "
+                                           "of at most 20 characters and values of at most 80."}))
             name, address = getaddresses([message["To"]])[0]
             if address in self.inactive:
                 answers.append({"ErrorCode": 406, "Message": "You tried to send to recipient(s) that have been "
@@ -317,7 +335,7 @@ class FakePostmark(FakeProvider):
             message_id = str(uuid.uuid4())
             self.inbox.append(Delivered(address, _name(name), message.get("Subject", ""), message.get("HtmlBody", ""),
                                         message.get("TextBody", ""), {h["Name"]: h["Value"] for h in headers},
-                                        message_id))
+                                        message_id, dict(metadata)))
             answers.append({"ErrorCode": 0, "Message": "OK", "MessageID": message_id,
                             "SubmittedAt": "2026-11-24T07:00:00Z", "To": message["To"]})
         return _json(200, answers)
@@ -370,13 +388,16 @@ class FakeBrevo(FakeProvider):
 
             headers = {**(body.get("headers") or {}), **(version.get("headers") or {})}
             headers.pop("idempotencyKey", None)
+            if not all(isinstance(v, str) for v in headers.values()):
+                raise Rejected(_json(400, {"code": "invalid_parameter", "message": "headers values must be strings"}))
+            custom = {"X-Mailin-custom": headers["X-Mailin-custom"]} if "X-Mailin-custom" in headers else {}
             message_id = f"<{uuid.uuid4().hex}@smtp-relay.mailin.fr>"
             ids.append(message_id)
             for contact in version["to"]:
                 self.inbox.append(Delivered(
                     contact["email"], _name(contact.get("name", "")), fill(version.get("subject") or body["subject"]),
                     fill(version.get("htmlContent") or body.get("htmlContent", "")),
-                    fill(version.get("textContent") or body.get("textContent", "")), headers, message_id))
+                    fill(version.get("textContent") or body.get("textContent", "")), headers, message_id, custom))
         answer: dict[str, Any] = {"messageIds": ids} if "messageVersions" in body else {"messageId": ids[0]}
         if key:
             self.seen_keys[key] = answer

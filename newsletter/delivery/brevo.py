@@ -22,6 +22,7 @@ import requests
 from newsletter.config import Settings
 from newsletter.delivery.api import ApiAdapter, Call, parse_retry_after
 from newsletter.delivery.base import Outgoing, Result, option, register
+from newsletter.feedback import own_id
 from newsletter.render.mime import Layout
 
 _SPECIALS = re.compile(r'[()<>\[\]:;@\\,."]')
@@ -63,7 +64,9 @@ class BrevoAdapter(ApiAdapter):
             person = item.personal
             values = layout.slot_values(person.values)
             version: dict[str, Any] = {"to": [_contact(person.email, person.name)],
-                                       "headers": {"List-Unsubscribe": person.list_unsubscribe}}
+                                       "headers": {"List-Unsubscribe": person.list_unsubscribe,
+                                                   # Brevo returns this header's value in its webhook events.
+                                                   "X-Mailin-custom": own_id(person.message_id)}}
             if any("&" in v for v in values):
                 version["htmlContent"] = layout.personalize(person.values)[0]
             version["params"] = {f"s{n}": v for n, v in enumerate(values)}

@@ -22,6 +22,7 @@ from newsletter.config import Settings
 from newsletter.delivery.api import ApiAdapter, Call
 from newsletter.delivery.base import Outgoing, RequestRefused, Result, option, register
 from newsletter.errors import ConfigError
+from newsletter.feedback import OWN_ID, own_id
 from newsletter.render.mime import Layout, format_address
 
 @register
@@ -67,7 +68,9 @@ class MailgunAdapter(ApiAdapter):
             fields.append(("to", format_address(person.name, person.email)))
             values = {f"s{n}": v for n, v in enumerate(layout.slot_values(person.values))}
             values["unsubscribe"] = person.list_unsubscribe
+            values[OWN_ID] = own_id(person.message_id)  # comes back in webhook events' user-variables
             variables[person.email] = values
+        fields.append((f"v:{OWN_ID}", f"%recipient.{OWN_ID}%"))
         fields.append(("recipient-variables", json.dumps(variables, ensure_ascii=False)))
         # Multipart/form-data, as Mailgun documents it: (name, (filename None, value)).
         return Call(items, files=[(name, (None, value)) for name, value in fields])

@@ -18,6 +18,7 @@ import requests
 from newsletter.config import Settings
 from newsletter.delivery.api import ApiAdapter, Call
 from newsletter.delivery.base import Outgoing, Result, option, register
+from newsletter.feedback import OWN_ID, own_id
 from newsletter.render.mime import Layout
 
 
@@ -60,6 +61,7 @@ class PostmarkAdapter(ApiAdapter):
                 "TextBody": text,
                 "Headers": [{"Name": "List-Unsubscribe", "Value": person.list_unsubscribe}, *constant],
                 "MessageStream": self.stream,
+                "Metadata": {OWN_ID: own_id(person.message_id)},  # comes back in bounce and complaint webhooks
             }
             if self.tag:
                 message["Tag"] = self.tag

@@ -18,6 +18,7 @@ import requests
 from newsletter.config import Settings
 from newsletter.delivery.api import ApiAdapter, Call
 from newsletter.delivery.base import Outgoing, Result, option, register
+from newsletter.feedback import OWN_ID, own_id
 from newsletter.merge import TOKEN_PREFIX
 from newsletter.render.mime import Layout
 
@@ -49,6 +50,7 @@ class SendGridAdapter(ApiAdapter):
                 "to": [to],
                 "substitutions": {f"{TOKEN_PREFIX}{n}Q": v for n, v in enumerate(values)},
                 "headers": {"List-Unsubscribe": person.list_unsubscribe},
+                "custom_args": {OWN_ID: own_id(person.message_id)},  # comes back in each Event Webhook event
             })
         body = {
             "personalizations": personalizations,

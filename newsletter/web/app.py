@@ -39,11 +39,13 @@ from newsletter.web.extensions import apply_rate_limits, csrf
 from newsletter.web.mailer import ConfirmationMailer, MailQueue
 from newsletter.web.pages import register_error_pages
 from newsletter.web.services import EXTENSION, Clock, WebServices
+from newsletter.web.webhooks import webhooks_blueprint
 
 #: The service's blueprints, registered in this order; one more is one more entry here: a blueprint,
 #: or a function that makes one from the services (``lambda run: make_bp(run.settings, run.store)``).
 BLUEPRINTS: tuple[Blueprint | Callable[[WebServices], Blueprint], ...] = (
-    unsubscribe.bp, subscribe.bp, archive_pages.bp, health.bp)
+    unsubscribe.bp, subscribe.bp, archive_pages.bp, health.bp,
+    lambda run: csrf.exempt(webhooks_blueprint(run.settings, run.store, environ=run.environ, clock=run.clock)))
 
 
 class _BasePath:

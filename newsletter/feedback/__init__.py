@@ -1,0 +1,102 @@
+"""Mail-API events (bounces, complaints, unsubscribes) turned into :class:`~newsletter.store.feedback.Feedback`.
+
+One module per provider (``mailgun``, ``sendgrid``, ``postmark``, ``brevo``), each with two
+functions that know nothing of Flask: ``verify`` (authenticate a request the provider's way,
+or raise :class:`WebhookRefused`) and ``parse`` (its documented payload → :class:`Parsed`).
+The web layer (:mod:`newsletter.web.webhooks`) calls them and records the feedback.
+
+Every message the API adapters send carries our own id (:data:`OWN_ID`: the issue date and a
+digest of the address, the local part of our Message-ID) in the provider's custom-variable
+field, and providers return it with each event: an event names its issue even when the
+provider's message id is not in the ledger yet.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from dataclasses import dataclass, field
+from datetime import date, datetime, timezone
+from typing import TYPE_CHECKING, Any
+
+from newsletter.errors import NewsletterError
+
+if TYPE_CHECKING:  # the API adapters import OWN_ID from here without loading the store
+    from newsletter.store.feedback import Feedback
+
+#: The custom variable that carries our own id (Mailgun ``v:``, SendGrid ``custom_args``, Postmark
+#: ``Metadata``; Brevo has one custom header, ``X-Mailin-custom``, that holds the id alone).
+#: Postmark allows metadata keys of at most 20 characters and values of at most 80.
+OWN_ID = "newsletter_msg"
+_OWN = re.compile(r"<?(\d{4}-\d{2}-\d{2})\.([0-9a-f]{24})(?:@[^>]*)?>?")
+
+
+class WebhookRefused(NewsletterError):
+    """A webhook request that is not (provably) from the provider, or not readable: nothing is recorded.
+
+    ``status`` is the HTTP answer; ``reason`` says why in a few words (no secret, no payload).
+    """
+
+    def __init__(self, status: int, reason: str) -> None:
+        super().__init__(reason)
+        self.status = status
+        self.reason = reason
+
+
+@dataclass
+class Parsed:
+    """What a request held: the feedback to record, and the event types left aside."""
+
+    feedback: list[Feedback] = field(default_factory=list)
+    ignored: list[str] = field(default_factory=list)  # known types that change nothing (delivered, opened…)
+    unknown: list[str] = field(default_factory=list)  # types this code does not know (logged)
+
+
+def own_id(message_id: str) -> str:
+    """Our own id for a message: the local part of its Message-ID (``2026-11-24.<digest>``), ≤ 80 characters."""
+    return message_id.strip("<>").partition("@")[0][:80]
+
+
+def issue_of(value: Any) -> date | None:
+    """The issue named by our own id, or None (absent, a test copy, or not ours)."""
+    if not isinstance(value, str):
+        return None
+    match = _OWN.fullmatch(value.strip())
+    if match is None:
+        return None
+    try:
+        return date.fromisoformat(match.group(1))
+    except ValueError:
+        return None
+
+
+def load_json(body: bytes) -> Any:
+    """The JSON document of a request body; a :class:`WebhookRefused` (400) when it is not one."""
+    try:
+        return json.loads(body.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError):
+        raise WebhookRefused(400, "the body is not JSON") from None
+
+
+def text(value: Any, limit: int = 500) -> str:
+    """A payload value as a short single-line string ("" for anything that is not a string or a number)."""
+    if isinstance(value, bool) or not isinstance(value, (str, int, float)):
+        return ""
+    return " ".join(str(value).split())[:limit]
+
+
+def epoch(value: Any, *, millis: bool = False) -> datetime | None:
+    """An aware UTC datetime from a Unix timestamp (seconds, or milliseconds), or None if it is not one."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+        return None
+    try:
+        seconds = float(value) / (1000 if millis else 1)
+        return datetime.fromtimestamp(seconds, tz=timezone.utc)
+    except (ValueError, OverflowError, OSError):
+        return None
+
+
+def digest(*parts: Any) -> str:
+    """A stable event id made from an event's own fields, for providers that give none."""
+    return hashlib.sha256("\0".join(text(p, 1000) for p in parts).encode()).hexdigest()[:40]

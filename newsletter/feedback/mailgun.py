@@ -1,0 +1,111 @@
+"""Mailgun webhooks: one JSON event per request, signed with the domain's HTTP webhook signing key.
+
+Mailgun's documentation ("Securing Webhooks"): the body holds ``signature`` = {``timestamp``,
+``token``, ``signature``}; the signature is the hex HMAC-SHA256 of ``timestamp`` and
+``token`` concatenated, keyed with the webhook signing key. Mailgun advises refusing old
+timestamps and tokens already seen; the web layer keeps the tokens in the store.
+
+Every refusal answers 406: Mailgun's "Automatic Retries" page says a 406 makes it stop
+retrying, and a request that fails verification would fail it again.
+
+Events (``event-data.event``): ``failed`` with ``severity`` ``permanent`` is a hard bounce
+(or, when ``reason`` is ``suppress-complaint``/``suppress-unsubscribe``, Mailgun refusing an
+address it already knows complained or unsubscribed), ``temporary`` a soft bounce;
+``complained``, ``unsubscribed``; ``accepted``, ``delivered``, ``opened``, ``clicked``,
+``stored`` and ``rejected`` change nothing here.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from datetime import datetime
+from typing import Any
+
+from newsletter.feedback import OWN_ID, Parsed, WebhookRefused, epoch, issue_of, load_json, text
+from newsletter.store.feedback import Feedback, FeedbackKind
+
+SOURCE = "mailgun"
+REFUSED = 406  # "Mailgun will determine the POST is rejected and not retry"
+#: How far ahead of our clock a timestamp may be (clock skew between Mailgun and us).
+FUTURE_SKEW = 60
+_IGNORED = {"accepted", "delivered", "opened", "clicked", "stored", "rejected", "list_member_uploaded"}
+_SUPPRESSED = {"suppress-complaint": FeedbackKind.COMPLAINT, "suppress-unsubscribe": FeedbackKind.UNSUBSCRIBE}
+
+
+def verify(body: bytes, *, key: str, now: datetime, max_age: int) -> tuple[dict[str, Any], str]:
+    """The event and its token when the request is Mailgun's, fresh and well-formed.
+
+    :raises WebhookRefused: (406) for a bad signature, an old or future timestamp, or a malformed body.
+    """
+    try:
+        payload = load_json(body)
+    except WebhookRefused:
+        raise WebhookRefused(REFUSED, "the body is not JSON") from None
+    signature = payload.get("signature") if isinstance(payload, dict) else None
+    if not isinstance(signature, dict) or not isinstance(payload.get("event-data"), dict):
+        raise WebhookRefused(REFUSED, "not a Mailgun event (no signature or event-data)")
+    timestamp, token, given = (signature.get(k) for k in ("timestamp", "token", "signature"))
+    if isinstance(timestamp, int) and not isinstance(timestamp, bool):
+        timestamp = str(timestamp)
+    if not all(isinstance(v, str) and v for v in (timestamp, token, given)) or not str(timestamp).isdigit() \
+            or len(str(token)) > 200:
+        raise WebhookRefused(REFUSED, "the signature block is incomplete")
+    expected = hmac.new(key.encode(), f"{timestamp}{token}".encode(), hashlib.sha256).hexdigest()
+    given = str(given).lower()
+    if not given.isascii() or not hmac.compare_digest(expected, given):
+        raise WebhookRefused(REFUSED, "the signature does not match the signing key")
+    age = now.timestamp() - int(str(timestamp))
+    if age > max_age:
+        raise WebhookRefused(REFUSED, f"the signed timestamp is {int(age)} s old (more than {max_age} s)")
+    if age < -FUTURE_SKEW:
+        raise WebhookRefused(REFUSED, "the signed timestamp is in the future")
+    return payload, str(token)
+
+
+def _object(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def parse(payload: dict[str, Any]) -> Parsed:
+    """The feedback in one verified Mailgun event."""
+    data = payload["event-data"]
+    parsed = Parsed()
+    kind_name = text(data.get("event"), 40)
+    kind: FeedbackKind | None = None
+    if kind_name == "failed":
+        severity = data.get("severity")
+        if severity == "temporary":
+            kind = FeedbackKind.SOFT_BOUNCE
+        elif severity == "permanent":
+            kind = _SUPPRESSED.get(str(data.get("reason")), FeedbackKind.HARD_BOUNCE)
+        else:
+            parsed.unknown.append(f"failed/{text(severity, 20)}")
+            return parsed
+    elif kind_name == "complained":
+        kind = FeedbackKind.COMPLAINT
+    elif kind_name == "unsubscribed":
+        kind = FeedbackKind.UNSUBSCRIBE
+    elif kind_name in _IGNORED:
+        parsed.ignored.append(kind_name)
+        return parsed
+    else:
+        parsed.unknown.append(kind_name or "(none)")
+        return parsed
+    event_id, occurred = text(data.get("id"), 100), epoch(data.get("timestamp"))
+    recipient = text(data.get("recipient"), 320)
+    if not event_id or occurred is None or not recipient:
+        raise WebhookRefused(REFUSED, f"the {kind_name} event lacks its id, timestamp or recipient")
+    message, variables, status = (_object(data.get(k)) for k in ("message", "user-variables", "delivery-status"))
+    headers = _object(message.get("headers"))
+    detail = " ".join(filter(None, (text(status.get("code"), 10), text(data.get("reason"), 40),
+                                    text(status.get("description") or status.get("message"), 300))))
+    parsed.feedback.append(Feedback(
+        kind=kind, source=SOURCE,
+        # Mailgun's event id is unique "within a day": with the event's own time it is unique for good,
+        # and a retry of the same event (same data) gets the same key.
+        event_id=f"{event_id}:{int(occurred.timestamp())}",
+        occurred_at=occurred, email=recipient, issue=issue_of(variables.get(OWN_ID)),
+        provider_message_id=text(headers.get("message-id"), 200) or None, detail=detail,
+    ))
+    return parsed

@@ -1,0 +1,137 @@
+"""Postmark webhooks: one JSON record per request, authenticated by HTTP basic credentials in the webhook URL.
+
+Postmark signs nothing; its webhook page says to "secure them using HTTP Auth": the URL given
+to Postmark is ``https://user:password@host/webhooks/postmark`` and each request carries
+those credentials, compared here in constant time.
+
+Records (``RecordType``, Postmark's "Webhooks" documentation): ``Bounce`` (``Type``
+``HardBounce``/``BadEmailAddress`` hard; ``SoftBounce``, ``Transient``, ``DnsError``,
+``Blocked`` soft; ``SpamComplaint``; ``Unsubscribe``; the other types, e.g.
+``AutoResponder`` or ``DMARCPolicy``, say nothing about the address), ``SpamComplaint``,
+and ``SubscriptionChange`` when ``SuppressSending`` is true (``SuppressionReason``
+``HardBounce``, ``SpamComplaint`` or ``ManualSuppression``, the recipient's unsubscribe
+through Postmark; a reactivation is ignored: nobody is reactivated from outside).
+``Delivery``, ``Open`` and ``Click`` change nothing. ``Metadata`` comes back as it was sent.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hmac
+from datetime import datetime, timezone
+from typing import Any, Mapping
+
+from newsletter.errors import ConfigError
+from newsletter.feedback import OWN_ID, Parsed, WebhookRefused, digest, issue_of, load_json, text
+from newsletter.store.feedback import Feedback, FeedbackKind
+
+SOURCE = "postmark"
+_HARD = {"HardBounce", "BadEmailAddress"}
+_SOFT = {"SoftBounce", "Transient", "DnsError", "Blocked"}
+_BOUNCE_OTHER = {"SpamComplaint": FeedbackKind.COMPLAINT, "Unsubscribe": FeedbackKind.UNSUBSCRIBE}
+_SUPPRESSION = {"HardBounce": FeedbackKind.HARD_BOUNCE, "SpamComplaint": FeedbackKind.COMPLAINT,
+                "ManualSuppression": FeedbackKind.UNSUBSCRIBE}
+_IGNORED = {"Delivery", "Open", "Click", "Inbound"}
+
+
+def load_credentials(value: str, variable: str) -> tuple[bytes, bytes]:
+    """``(user, password)`` from the environment value ``user:password``.
+
+    :raises ConfigError: naming the variable, never showing its value.
+    """
+    user, colon, password = value.strip().partition(":")
+    if not colon or not user or len(password) < 16:
+        raise ConfigError(f"the environment variable {variable} must hold user:password with a password of at "
+                          "least 16 characters (the basic-auth credentials of the Postmark webhook URL)",
+                          hint=f"e.g. export {variable}=postmark:$(openssl rand -hex 24), and give Postmark the "
+                               "URL https://postmark:THAT-PASSWORD@your.host/webhooks/postmark")
+    return user.encode(), password.encode()
+
+
+def basic_credentials(headers: Mapping[str, str]) -> tuple[bytes, bytes] | None:
+    """The (user, password) of an ``Authorization: Basic`` header, or None."""
+    scheme, _, value = headers.get("Authorization", "").partition(" ")
+    if scheme.lower() != "basic":
+        return None
+    try:
+        user, colon, password = base64.b64decode(value.strip(), validate=True).partition(b":")
+    except (binascii.Error, ValueError):
+        return None
+    return (user, password) if colon else None
+
+
+def same(given: bytes, expected: bytes) -> bool:
+    """Constant-time equality (the time does not depend on where the values differ)."""
+    return hmac.compare_digest(given, expected)
+
+
+def verify(headers: Mapping[str, str], body: bytes, *, credentials: tuple[bytes, bytes]) -> dict[str, Any]:
+    """The record when the request carries the configured credentials.
+
+    :raises WebhookRefused: 401 for missing or wrong credentials, 400 for a body that is not a JSON object.
+    """
+    given = basic_credentials(headers)
+    # Both parts are always compared, so a wrong user takes as long as a wrong password.
+    if given is None or not (same(given[0], credentials[0]) & same(given[1], credentials[1])):
+        raise WebhookRefused(401, "wrong or missing credentials")
+    record = load_json(body)
+    if not isinstance(record, dict):
+        raise WebhookRefused(400, "the body is not a JSON object")
+    return record
+
+
+def _when(value: Any) -> datetime | None:
+    try:
+        moment = datetime.fromisoformat(text(value, 60).replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=timezone.utc)
+
+
+def parse(record: dict[str, Any]) -> Parsed:
+    """The feedback in one verified Postmark record."""
+    parsed = Parsed()
+    record_type = text(record.get("RecordType"), 40)
+    kind: FeedbackKind | None = None
+    if record_type == "Bounce":
+        bounce_type = text(record.get("Type"), 40)
+        if bounce_type in _HARD:
+            kind = FeedbackKind.HARD_BOUNCE
+        elif bounce_type in _SOFT:
+            kind = FeedbackKind.SOFT_BOUNCE
+        else:
+            kind = _BOUNCE_OTHER.get(bounce_type)
+        if kind is None:
+            parsed.ignored.append(f"Bounce/{bounce_type}")
+            return parsed
+    elif record_type == "SpamComplaint":
+        kind = FeedbackKind.COMPLAINT
+    elif record_type == "SubscriptionChange":
+        kind = _SUPPRESSION.get(text(record.get("SuppressionReason"), 40))
+        if record.get("SuppressSending") is not True or kind is None:
+            parsed.ignored.append("SubscriptionChange")
+            return parsed
+    elif record_type in _IGNORED:
+        parsed.ignored.append(record_type)
+        return parsed
+    else:
+        parsed.unknown.append(record_type or "(none)")
+        return parsed
+    email = text(record.get("Email") or record.get("Recipient"), 320)
+    occurred = _when(record.get("BouncedAt") or record.get("ChangedAt"))
+    if not email or occurred is None:
+        raise WebhookRefused(400, f"the {record_type} record lacks its address or time")
+    message_id = text(record.get("MessageID"), 200)
+    # Bounces and complaints have their own ID; a subscription change has none, so its fields make one.
+    event_id = f"{record_type}:{text(record.get('ID'), 40)}" if text(record.get("ID"), 40) else \
+        f"{record_type}:{digest(message_id, email, record.get('ChangedAt'), record.get('SuppressionReason'))}"
+    metadata = record.get("Metadata")
+    if not isinstance(metadata, dict):
+        metadata = {}
+    detail = " ".join(filter(None, (text(record.get("Type") or record.get("SuppressionReason"), 40),
+                                    text(record.get("Details") or record.get("Description"), 300))))
+    parsed.feedback.append(Feedback(
+        kind=kind, source=SOURCE, event_id=event_id, occurred_at=occurred, email=email,
+        issue=issue_of(metadata.get(OWN_ID)), provider_message_id=message_id or None, detail=detail))
+    return parsed
