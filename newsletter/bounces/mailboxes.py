@@ -128,6 +128,7 @@ class ImapBox:
         password = secret_from_env(settings.imap_password_env, purpose="IMAP password of the bounce mailbox",
                                    environ=environ)
         self.settings = settings
+        self._offers: set[bytes] | None = None
         where = f"{settings.imap_host}:{settings.imap_port}"
         try:
             self.imap = imaplib.IMAP4_SSL(settings.imap_host, settings.imap_port,
@@ -150,7 +151,12 @@ class ImapBox:
         self._created = False
 
     def _capabilities(self) -> set[bytes]:
-        return {c.upper().encode() if isinstance(c, str) else c.upper() for c in self.imap.capabilities}
+        """What the server offers once logged in (servers announce MOVE and UIDPLUS only then)."""
+        if self._offers is None:
+            status, data = self._call("CAPABILITY", self.imap.capability)
+            words = b" ".join(d for d in data if isinstance(d, bytes)).upper().split() if status == "OK" else []
+            self._offers = set(words)
+        return self._offers
 
     def _select(self, folder: str) -> None:
         status, _ = self.imap.select(_quoted(folder))
