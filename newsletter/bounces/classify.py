@@ -92,7 +92,7 @@ def _feedback(kind: FeedbackKind, source: str, msg: Message, raw: bytes, tag: ve
 
 def _event_id(msg: Message, raw: bytes, tag: verp.Tag) -> str:
     """The message's own id (the same message read twice counts once), else a digest of its bytes."""
-    message_id = " ".join(str(msg.get("Message-ID", "")).split()).strip("<>")[:200]
+    message_id = " ".join(str(msg.get("Message-ID", "")).split()).strip("<>")[:140]
     base = message_id or "sha256:" + hashlib.sha256(raw).hexdigest()[:40]
     return f"{base}#{tag.subscriber_id}:{tag.issue.isoformat()}"
 

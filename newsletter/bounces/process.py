@@ -21,7 +21,7 @@ from newsletter.bounces.mailboxes import Mailbox, MaildirBox, OneMessage, open_m
 from newsletter.config import BounceSettings, Settings
 from newsletter.errors import ConfigError, NewsletterError
 from newsletter.store.database import Store
-from newsletter.store.feedback import FeedbackKind, record_feedback
+from newsletter.store.feedback import FeedbackKind, FeedbackResult, record_feedback
 
 log = logging.getLogger(__name__)
 
@@ -76,23 +76,18 @@ def process_mailbox(store: Store, settings: BounceSettings, mailbox: Mailbox, *,
         event = verdict.feedback
         outcome = record_feedback(store, event, now=now, soft_bounce_limit=settings.soft_bounce_limit,
                                   soft_bounce_days=settings.soft_bounce_days)
-        result = _result(outcome)
-        if result == "duplicate":
+        result = outcome.result
+        if result is FeedbackResult.DUPLICATE:
             counts.duplicates += 1
-        elif result == "unmatched":
+        elif result is FeedbackResult.UNMATCHED:
             counts.unmatched += 1
         else:
             setattr(counts, _FIELD[event.kind], getattr(counts, _FIELD[event.kind]) + 1)
-        log.info("bounces: message %s: %s of subscriber %s (issue %s): %s", key, event.kind.value,
-                 event.subscriber_id, event.issue, result)
+        log.info("bounces: message %s: %s of subscriber %s (issue %s): %s%s", key, event.kind.value,
+                 event.subscriber_id, event.issue, result.value,
+                 f", now {outcome.new_status}" if outcome.new_status else "")
         mailbox.processed(key)
     return counts
-
-
-def _result(outcome: object) -> str:
-    """``applied``, ``duplicate`` or ``unmatched`` from record_feedback's outcome."""
-    value = getattr(outcome, "result", outcome)
-    return str(getattr(value, "value", value)).lower()
 
 
 def read_configured(settings: Settings, store: Store, *, secret_key: str, now: datetime, message: bytes | None = None,
