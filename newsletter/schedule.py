@@ -342,7 +342,8 @@ class Scheduler:
         if bounces is not None and (bounces.maildir is not None or bounces.imap_host):  # [bounces]: read the mailbox
             from newsletter.bounces.process import scheduled_read
             self.scheduler.add_job(scheduled_read, "interval", minutes=bounces.check_minutes, jobstore="local",
-                                   id="bounces", args=[self.settings, self.store, self.secret_key, self.clock])
+                                   id="bounces", args=[self.settings, self.store, self.secret_key, self.clock],
+                                   next_run_time=datetime.now(timezone.utc))
         upcoming = next_runs(self.settings, self.clock(), 1)
         event("scheduler_started", run=self.run_id, cron=self.settings.schedule.cron,
               timezone=str(self.settings.schedule_tz), next_run=upcoming[0].isoformat() if upcoming else None)

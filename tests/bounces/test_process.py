@@ -6,14 +6,15 @@ from __future__ import annotations
 import email
 import io
 import shutil
-from datetime import datetime, timezone
+from datetime import date, datetime, timezone
 from email.message import Message
 from pathlib import Path
 from typing import Callable
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, text
 
+from newsletter import verp
 from newsletter.cli import main
 from newsletter.config import load_settings
 from newsletter.dispatch import Policy, send_issue
@@ -159,3 +160,53 @@ def test_without_bounces_table_it_is_a_config_error_but_stdin_asks_to_retry(
     assert code == 2 and "no [bounces] table" in err and "Traceback" not in err
     code, _, err = run("--stdin", stdin=b"Subject: x\n\n")
     assert code == 75 and "no [bounces] table" in err
+
+
+def test_a_store_that_cannot_record_leaves_every_message_in_place(project: Path, store: Store,
+                                                                  run: Callable[..., tuple[int, str, str]]) -> None:
+    box = configure(project)
+    msgs = sent(project, store)
+    bounce = mails.dsn(return_path(msgs["dsn"]), "dsn@destinataire.example")
+    drop(box, "1.dsn", bounce)
+    with store.session() as session:  # a real failure of the database: the events table is gone
+        session.execute(text("DROP TABLE feedback_events"))
+    code, _, err = run()
+    assert code == 1 and "database refused" in err and "Traceback" not in err
+    assert [p.name for p in (box / "new").iterdir()] == ["1.dsn"] and not (box / ".Processed").exists()
+    code, _, _ = run("--stdin", stdin=bounce)
+    assert code == 75  # Postfix keeps the message and tries again later
+    assert statuses(store)["dsn"] == "active"
+
+
+def test_soft_bounces_of_three_issues_make_a_subscriber_bounced(project: Path, store: Store,
+                                                                run: Callable[..., tuple[int, str, str]]) -> None:
+    box = configure(project)
+    sent(project, store)
+    with store.session() as session:
+        subscriber_id = session.execute(select(Subscriber.id).where(Subscriber.email == "delayed@destinataire.example")
+                                        ).scalar_one()
+    for n, day in enumerate((date(2026, 11, 23), date(2026, 11, 24), date(2026, 11, 25))):
+        token = verp.make_token(SECRET, verp.BOUNCE, verp.Tag(subscriber_id, day))
+        assert token is not None
+        drop(box, f"{n}.delayed", mails.dsn(verp.tagged(BOUNCES, token), "delayed@destinataire.example",
+                                            status="4.2.2", diagnostic="smtp; 452 4.2.2 Mailbox full",
+                                            message_id=f"<full.{n}@mx.destinataire.example>"))
+        code, out, _ = run()
+        assert code == 0 and out.startswith("0 hard bounces, 1 soft bounce,")
+        assert statuses(store)["delayed"] == ("bounced" if n == 2 else "active")
+
+
+def test_a_complaint_without_our_token_is_left_for_a_human(project: Path, store: Store,
+                                                           run: Callable[..., tuple[int, str, str]]) -> None:
+    box = configure(project)
+    msgs = sent(project, store)
+    drop(box, "1.arf", mails.arf_yahoo(BOUNCES, forged(return_path(msgs["yahoo"])), "yahoo@destinataire.example"))
+    code, out, _ = run()
+    assert code == 1 and "0 complaints" in out and "1 left for a human" in out
+    assert statuses(store)["yahoo"] == "active"
+
+
+def test_bounces_without_a_mailbox_needs_stdin(project: Path, run: Callable[..., tuple[int, str, str]]) -> None:
+    configure(project, maildir=False)
+    code, _, err = run()
+    assert code == 2 and "names no mailbox to read" in err
