@@ -37,6 +37,7 @@ USER, PASSWORD = "bounces", "imap-pw-7Hq2ZxLw"
 class Imap:
     port: int
     cafile: Path
+    offers_move: bool
 
 
 def _certificate(folder: Path) -> Path:
@@ -68,8 +69,9 @@ def _wait_for(port: int, process: subprocess.Popen[bytes], log: Path) -> None:
     raise RuntimeError("dovecot did not listen within 15 s")
 
 
-@pytest.fixture
-def imap_server() -> Iterator[Imap]:
+@pytest.fixture(params=["MOVE", "COPY"])
+def imap_server(request: pytest.FixtureRequest) -> Iterator[Imap]:
+    """Dovecot as it is (it offers MOVE), and told to offer only IMAP4rev1 and UIDPLUS (the COPY path)."""
     if not DOVECOT.exists():
         pytest.skip("Dovecot is not installed (make system-packages installs dovecot-imapd)")
     # Not under pytest's tmp_path, whose folders only their owner may enter: Dovecot's auth and mail
@@ -77,12 +79,12 @@ def imap_server() -> Iterator[Imap]:
     folder = Path(tempfile.mkdtemp(prefix="newsletter-dovecot-"))
     folder.chmod(0o755)
     try:
-        yield from _serve(folder)
+        yield from _serve(folder, "" if request.param == "MOVE" else "IMAP4rev1 LITERAL+ UIDPLUS")
     finally:
         shutil.rmtree(folder, ignore_errors=True)
 
 
-def _serve(folder: Path) -> Iterator[Imap]:
+def _serve(folder: Path, capabilities: str) -> Iterator[Imap]:
     for sub in ("run", "state", "home"):
         (folder / sub).mkdir(parents=True)
     cafile = _certificate(folder)
@@ -110,6 +112,7 @@ default_internal_user = {internal}
 default_internal_group = {group}
 default_login_user = {login}
 first_valid_uid = 0
+{f"imap_capability = {capabilities}" if capabilities else ""}
 mail_location = maildir:{folder}/home/%u/Maildir
 passdb {{
   driver = passwd-file
@@ -137,7 +140,7 @@ service anvil {{
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         _wait_for(port, process, log)
-        yield Imap(port, cafile)
+        yield Imap(port, cafile, not capabilities)
     finally:
         process.terminate()
         process.wait(timeout=15)

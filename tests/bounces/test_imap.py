@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from newsletter.bounces.mailboxes import ImapBox
+from newsletter.config import load_settings
 from newsletter.store.database import Store
 from tests.bounces import mails
 from tests.bounces.imap_server import PASSWORD, USER, Imap, imap_server  # noqa: F401  (fixture)
@@ -38,7 +40,7 @@ def subjects(imap: imaplib.IMAP4_SSL, folder: str) -> list[str]:
     status, _ = imap.select(f'"{folder}"')
     if status != "OK":
         return []
-    _, data = imap.uid("SEARCH", "UNDELETED")
+    _, data = imap.uid("SEARCH", "ALL")  # a message flagged \\Deleted but left in place would show
     found = []
     for uid in data[0].split():
         _, fetched = imap.uid("FETCH", uid, "(BODY.PEEK[HEADER.FIELDS (SUBJECT)])")
@@ -70,6 +72,11 @@ def test_imap_bounces_are_recorded_then_moved(project: Path, store: Store, crede
     assert subjects(imap, "INBOX") == ["Subject: Absence du bureau"]
     assert subjects(imap, "Processed") == ["Subject: Undelivered Mail Returned to Sender"]
     imap.logout()
+    settings = load_settings(project).bounces
+    assert settings is not None
+    box = ImapBox(settings, ssl_context=ssl.create_default_context(cafile=str(credentials.cafile)))
+    assert box.moves is credentials.offers_move  # both paths were taken: MOVE, and COPY + \Deleted + UID EXPUNGE
+    box.close()
 
 
 def test_a_server_certificate_not_trusted_is_refused(project: Path, store: Store, credentials: Imap,
