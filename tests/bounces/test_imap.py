@@ -40,7 +40,7 @@ def subjects(imap: imaplib.IMAP4_SSL, folder: str) -> list[str]:
     status, _ = imap.select(f'"{folder}"')
     if status != "OK":
         return []
-    _, data = imap.uid("SEARCH", "ALL")  # a message flagged \\Deleted but left in place would show
+    _, data = imap.uid("SEARCH", "ALL")  # a message flagged \Deleted but left in place would show
     found = []
     for uid in data[0].split():
         _, fetched = imap.uid("FETCH", uid, "(BODY.PEEK[HEADER.FIELDS (SUBJECT)])")
