@@ -136,16 +136,19 @@ class ImapBox:
         except ssl.SSLError as err:
             raise MailboxError(f"the IMAP server {where} did not pass the TLS check: {err.reason or err}",
                                hint="the server needs a certificate valid for [bounces] imap_host") from err
-        except OSError as err:
-            raise MailboxError(f"cannot reach the IMAP server {where}: {err.strerror or err}",
+        except (OSError, imaplib.IMAP4.error) as err:
+            raise MailboxError(f"cannot reach the IMAP server {where}: {getattr(err, 'strerror', None) or err}",
                                hint="check [bounces] imap_host and imap_port (993 is IMAP over TLS)") from err
         try:
             self.imap.login(user, password)
-        except imaplib.IMAP4.error as err:
+        except (imaplib.IMAP4.abort, OSError) as err:
+            self._logout()
+            raise MailboxError(f"the IMAP server {where} closed the connection during the login") from err
+        except (imaplib.IMAP4.error, UnicodeEncodeError) as err:
             self._logout()
             raise ConfigError(f"the IMAP server {where} refused the login of {settings.imap_user_env}'s user",
                               hint=f"check the variables {settings.imap_user_env} and "
-                                   f"{settings.imap_password_env}") from err
+                                   f"{settings.imap_password_env} (IMAP LOGIN takes ASCII only)") from err
         self.moves = b"MOVE" in self._capabilities()
         self._select(settings.imap_folder)
         self._created = False
@@ -159,7 +162,7 @@ class ImapBox:
         return self._offers
 
     def _select(self, folder: str) -> None:
-        status, _ = self.imap.select(_quoted(folder))
+        status, _ = self._call("SELECT", lambda: self.imap.select(_quoted(folder)))
         if status != "OK":
             self._logout()
             raise ConfigError(f"the IMAP folder {folder!r} does not exist on {self.settings.imap_host}",

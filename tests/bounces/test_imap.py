@@ -93,3 +93,13 @@ def test_a_wrong_password_names_the_variables_not_the_password(project: Path, st
     monkeypatch.setenv("BOUNCES_IMAP_PASSWORD", "wrong-password-9")
     code, _, err = run()
     assert code == 2 and "BOUNCES_IMAP_PASSWORD" in err and "wrong-password-9" not in err
+
+
+def test_a_missing_imap_folder_is_named(project: Path, store: Store, credentials: Imap,
+                                        monkeypatch: pytest.MonkeyPatch, run) -> None:  # noqa: F811
+    configure_imap(project, credentials.port)
+    config = project / "newsletter.toml"
+    config.write_text(config.read_text(encoding="utf-8") + 'imap_folder = "Retours"\n', encoding="utf-8")
+    monkeypatch.setenv("SSL_CERT_FILE", str(credentials.cafile))
+    code, _, err = run()
+    assert code == 2 and "the IMAP folder 'Retours' does not exist" in err
