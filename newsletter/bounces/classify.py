@@ -8,7 +8,8 @@ token is left for a human.
 
 Bounce formats are recognized by flufl.bounce (the detectors GNU Mailman uses: RFC 3464 DSNs
 and many non-standard formats such as Postfix's, qmail's, Exim's). For a DSN the per-recipient
-``Status`` decides: 5.x.x is a hard bounce, 4.x.x or ``Action: delayed`` a soft one. Complaint
+``Status`` decides: 5.x.x is a hard bounce, 4.x.x or ``Action: delayed`` a soft one, and so are
+5.7.x (the receiver's policy refusing the sender) and 5.2.2 (mailbox full). Complaint
 reports are ARF (RFC 5965), as Yahoo's and Microsoft's feedback loops send them.
 """
 
@@ -34,6 +35,10 @@ log = logging.getLogger(__name__)
 _RECIPIENT_HEADERS = ("Delivered-To", "X-Original-To", "Envelope-To", "X-Envelope-To", "To", "Cc")
 _STATUS = re.compile(r"[245]\.\d{1,3}\.\d{1,3}")
 _COMPLAINT_TYPES = ("abuse", "fraud")
+#: Permanent failures that say nothing against the address: 5.7.x is the receiver's policy refusing *us*
+#: (spam filter, blocklisted relay, DMARC), 5.2.2 a full mailbox. Counted as soft bounces, so that one
+#: blocklisting does not mark a whole domain's subscribers bounced; repeated, they still reach the limit.
+_NOT_THE_ADDRESS = ("5.7.", "5.2.2")
 
 
 @dataclass(frozen=True)
@@ -138,7 +143,8 @@ def _bounce_kind(msg: Message) -> tuple[FeedbackKind | None, str]:
         status = status_match.group() if status_match else ""
         diagnostic = " ".join(str(block.get("Diagnostic-Code", "")).split())
         detail = " ".join(filter(None, (status, diagnostic))) or action
-        if action.startswith("delayed") or (action.startswith(("fail", "error")) and status.startswith("4.")):
+        if action.startswith("delayed") or (action.startswith(("fail", "error")) and
+                                             (status.startswith("4.") or status.startswith(_NOT_THE_ADDRESS))):
             return FeedbackKind.SOFT_BOUNCE, detail
         if action.startswith(("fail", "error")):
             return FeedbackKind.HARD_BOUNCE, detail

@@ -1,16 +1,19 @@
-"""Malformed or hostile returned mail is left for a human, never a traceback."""
+"""What a returned message means: hard or soft by its DSN status; malformed or hostile mail is left for a human."""
 
 from __future__ import annotations
 
 import email
 import os
-from datetime import datetime, timezone
+from datetime import date, datetime, timezone
 from email import policy
 
 import pytest
 
+from newsletter import verp
 from newsletter.bounces.classify import classify
 from newsletter.config import BounceSettings
+from newsletter.store.feedback import FeedbackKind
+from tests.bounces import mails
 
 SETTINGS = BounceSettings(address="bounces@bounce.example.org", unsubscribe_address="unsubscribe@bounce.example.org")
 NOW = datetime(2026, 11, 26, 12, 0, tzinfo=timezone.utc)
@@ -36,3 +39,22 @@ def test_malformed_mail_is_left_for_a_human(raw: bytes) -> None:
     msg = email.message_from_bytes(raw, policy=policy.compat32)
     verdict = classify(msg, raw, SETTINGS, "k" * 40, now=NOW)
     assert verdict.feedback is None and verdict.reason
+
+
+@pytest.mark.parametrize(("action", "status", "kind"), [
+    ("failed", "5.1.1", FeedbackKind.HARD_BOUNCE),  # no such mailbox
+    ("failed", "5.0.0", FeedbackKind.HARD_BOUNCE),
+    ("failed", "4.4.7", FeedbackKind.SOFT_BOUNCE),  # the MTA gave up on a temporary failure
+    ("delayed", "4.4.1", FeedbackKind.SOFT_BOUNCE),
+    ("failed", "5.7.1", FeedbackKind.SOFT_BOUNCE),  # the receiver's policy refuses the sender, not the address
+    ("failed", "5.2.2", FeedbackKind.SOFT_BOUNCE),  # mailbox full
+])
+def test_the_dsn_status_decides_hard_or_soft(action: str, status: str, kind: FeedbackKind) -> None:
+    key = "k" * 40
+    token = verp.make_token(key, verp.BOUNCE, verp.Tag(7, date(2026, 11, 26)))
+    assert token is not None
+    raw = mails.dsn(verp.tagged(SETTINGS.address, token), "x@destinataire.example", status=status, action=action)
+    verdict = classify(email.message_from_bytes(raw, policy=policy.compat32), raw, SETTINGS, key, now=NOW)
+    assert verdict.feedback is not None
+    assert (verdict.feedback.kind, verdict.feedback.subscriber_id, verdict.feedback.issue) == (kind, 7, date(2026, 11, 26))
+    assert verdict.feedback.detail.startswith(status)
