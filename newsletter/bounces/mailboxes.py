@@ -84,6 +84,8 @@ class MaildirBox:
             base, _, info = name.partition(":2,")
             flags = "".join(sorted(set(info) | {"S"}))
             os.rename(self.path / sub / name, self.done / "cur" / f"{base}:2,{flags}")
+        except FileNotFoundError:  # another reader (the pipe, a second run) set it aside first
+            log.debug("bounces: %s was already set aside", key)
         except OSError as err:
             raise MailboxError(f"cannot move {self.path / sub / name} into {self.done}: {err.strerror}",
                                hint="check the folder's permissions; the change it made is already recorded") from err
