@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from pathlib import Path
 
+import pytest
 from sqlalchemy import select
 
 from newsletter import verp
@@ -49,3 +50,17 @@ def test_without_bounces_the_envelope_sender_is_the_from_address(project: Path, 
     [(mail_from, _, _)] = sink.recorder.envelopes
     assert mail_from == "redaction@example.org"
     assert "mailto:redaction@example.org?subject=unsubscribe" in str(sink.recorder.messages[0]["List-Unsubscribe"])
+
+
+@pytest.mark.parametrize("bounces", [True, False], ids=["with [bounces]", "without"])
+def test_the_outbox_writes_the_envelope_sender_as_return_path(project: Path, store: Store, bounces: bool) -> None:
+    if bounces:
+        configure(project, maildir=False)
+    add_subscriber(store, "ana@destinataire.example", now=NOW)
+    send_issue(load_settings(project), store, DAY, secret_key=SECRET, policy=Policy(max_attempts=1))
+    [file] = list((project / "out" / "outbox" / "new").iterdir())
+    first = file.read_bytes().split(b"\n", 1)[0].decode()
+    if bounces:
+        assert first.startswith("Return-Path: <bounces+") and first.endswith("@bounce.example.org>")
+    else:
+        assert not first.startswith("Return-Path")
