@@ -951,7 +951,12 @@ def main(argv: list[str] | None = None) -> int:
 
 @cli.group()
 def bounces() -> None:
-    """Bounces, complaints and unsubscribe requests that come back by mail ([bounces] in newsletter.toml)."""
+    """Bounces, complaints and unsubscribe requests that come back by mail ([bounces] in newsletter.toml): process.
+
+    Example:
+
+        newsletter bounces process
+    """
 
 
 #: sysexits' EX_TEMPFAIL: a Postfix pipe transport keeps the message queued and tries again later.
@@ -970,7 +975,7 @@ def bounces_process(project: Project, from_stdin: bool) -> int:
 
     Example:
 
-        newsletter bounces process
+        newsletter bounces process    (or, from a Postfix pipe: newsletter bounces process --stdin)
     """
     from newsletter.bounces.process import read_configured
 
