@@ -16,12 +16,14 @@ $(VENV)/.installed: pyproject.toml
 venv: $(VENV)/.installed
 
 # Debian packages the tests drive for real: Chromium (browser tests), SpamAssassin and a
-# PostgreSQL server (the store's PostgreSQL tests start their own on 127.0.0.1).
+# PostgreSQL server (the store's PostgreSQL tests start their own on 127.0.0.1), Dovecot's IMAP
+# server (the bounce reader's IMAP tests start their own on 127.0.0.1).
 system-packages:
 	@missing=""; \
 	command -v chromium >/dev/null 2>&1 || missing="$$missing chromium"; \
 	command -v spamassassin >/dev/null 2>&1 || missing="$$missing spamassassin"; \
 	ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing="$$missing postgresql"; \
+	[ -x /usr/sbin/dovecot ] || missing="$$missing dovecot-imapd"; \
 	if [ -n "$$missing" ]; then \
 	  echo "Installing Debian packages:$$missing"; \
 	  $(SUDO) apt-get update -qq && \

@@ -742,3 +742,46 @@ def main(argv: list[str] | None = None) -> int:
         return err.exit_code
     return code if isinstance(code, int) else 0  # a command's Exit(n) comes back as a value here
 
+
+
+@cli.group()
+def bounces() -> None:
+    """Bounces, complaints and unsubscribe requests that come back by mail ([bounces] in newsletter.toml): process.
+
+    Example:
+
+        newsletter bounces process
+    """
+
+
+#: sysexits' EX_TEMPFAIL: a Postfix pipe transport keeps the message queued and tries again later.
+EX_TEMPFAIL = 75
+
+
+@bounces.command("process")
+@click.option("--stdin", "from_stdin", is_flag=True,
+              help="Read one message on standard input (a Postfix pipe transport) instead of the mailbox.")
+@pass_project
+def bounces_process(project: Project, from_stdin: bool) -> int:
+    """Read the bounce mailbox (Maildir or IMAP), record each bounce, complaint and unsubscribe request,
+    and move processed messages aside. Exit 1 when some are left for a human.
+
+    With --stdin, exit 75 (try again later) when nothing could be recorded, so that Postfix keeps the message.
+
+    Example:
+
+        newsletter bounces process    (or, from a Postfix pipe: newsletter bounces process --stdin)
+    """
+    from newsletter.bounces.process import read_configured
+
+    try:
+        message = sys.stdin.buffer.read() if from_stdin else None
+        counts = read_configured(project.settings, project.store, secret_key=project.secret_key(), now=utc_now(),
+                                 message=message)
+    except NewsletterError as err:
+        if not from_stdin:
+            raise
+        click.secho(f"error: {err}", fg="red", err=True)
+        return EX_TEMPFAIL
+    click.echo(counts.summary())
+    return 1 if counts.left and not counts.kept else 0

@@ -268,14 +268,14 @@ class _Run:
         sender = self.settings.newsletter.sender_address
         for row in batch:
             try:
-                person = self.factory.personal(Recipient(row.email, row.first_name, row.last_name))
+                person = self.factory.personal(Recipient(row.email, row.first_name, row.last_name, row.subscriber_id))
                 message = self.factory.build_from(person) if adapter.wants_mime else None
             except Exception as err:  # noqa: BLE001  one recipient's fields, address or header: they alone fail
                 reason = f"this recipient's message cannot be built: {describe(err)}"
                 log.warning("issue %s: delivery %s failed: %s", self.factory.issue_key, row.delivery_id, reason)
                 outcomes.append(ledger.Outcome(row.delivery_id, DeliveryStatus.FAILED, reason, counted=False))
                 continue
-            outgoing.append(Outgoing(row.delivery_id, person, sender, message))
+            outgoing.append(Outgoing(row.delivery_id, person, person.envelope_from or sender, message))
         attempts = {row.delivery_id: row.attempts for row in batch}
         subscribers = {row.delivery_id: row.subscriber_id for row in batch}
         marked: set[int] = set()  # rows whose attempt mark_sending has counted

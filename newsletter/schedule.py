@@ -246,6 +246,12 @@ class Scheduler:
         # APScheduler paces its jobs on the real clock (its own business); what each job decides reads self.clock.
         self.scheduler.add_job(self.heartbeat, "interval", seconds=HEARTBEAT_SECONDS, jobstore="local",
                                id="heartbeat", next_run_time=datetime.now(timezone.utc))
+        bounces = self.settings.bounces
+        if bounces is not None and (bounces.maildir is not None or bounces.imap_host):  # [bounces]: read the mailbox
+            from newsletter.bounces.process import scheduled_read
+            self.scheduler.add_job(scheduled_read, "interval", minutes=bounces.check_minutes, jobstore="local",
+                                   id="bounces", args=[self.settings, self.store, self.secret_key, self.clock],
+                                   next_run_time=datetime.now(timezone.utc))
         upcoming = next_runs(self.settings, self.clock(), 1)
         event("scheduler_started", run=self.run_id, cron=self.settings.schedule.cron,
               timezone=str(self.settings.schedule_tz), next_run=upcoming[0].isoformat() if upcoming else None)

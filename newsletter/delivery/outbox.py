@@ -64,6 +64,8 @@ class OutboxAdapter(Adapter):
             self._ensure()
             try:
                 with open(tmp, "wb") as handle:
+                    if self.settings.bounces:  # what the receiving server would add: the envelope sender (VERP)
+                        handle.write(f"Return-Path: <{item.envelope_from}>\n".encode("ascii"))
                     handle.write(item.mime.data.replace(b"\r\n", b"\n"))
                 handover([item])
                 os.rename(tmp, self.path / "new" / name)

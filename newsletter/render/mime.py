@@ -31,7 +31,7 @@ from email.header import Header
 from email.message import EmailMessage
 from email.utils import format_datetime, formataddr
 
-from newsletter import addresses
+from newsletter import addresses, verp
 from newsletter.config import Settings
 from newsletter.errors import NewsletterError
 from newsletter.merge import TOKEN_RE, CompiledTemplate, MergeSlots, Slot, escape_for
@@ -53,6 +53,7 @@ class Recipient:
     email: str
     first_name: str = ""
     last_name: str = ""
+    subscriber_id: int | None = None  # for the VERP and mailto tokens ([bounces]); None for test copies
 
     @property
     def display_name(self) -> str:
@@ -78,6 +79,7 @@ class Personal:
     message_id: str
     list_unsubscribe: str  # the whole header value, https URL first
     values: Mapping[str, str]  # merge field → raw value
+    envelope_from: str = ""  # the VERP return path when [bounces] is set ("" : the sender's address)
 
 
 @dataclass(frozen=True)
@@ -221,6 +223,7 @@ class MessageFactory:
         self.secret_key = secret_key
         self.web_url = web_url
         self.issue_key = rendered.issue.date.isoformat()
+        self.issue_date = rendered.issue.date
         boundary = "=_nl_" + hashlib.sha256(f"{self.issue_key}\0{rendered.subject}".encode()).hexdigest()[:28]
         self._mailto = f"<mailto:{_safe('Reply-To', nl.reply_to)}?subject=unsubscribe>"
         first = [("From", format_address(nl.sender_name, nl.sender_address, "From"))]
@@ -268,9 +271,22 @@ class MessageFactory:
         values = recipient_values(self.settings, recipient, self.secret_key)
         if self.web_url:
             values["web_url"] = self.web_url
+        envelope_from, mailto = self._return_addresses(recipient)
         # The Message-ID and the unsubscribe token come from the stored (canonical) address.
         return Personal(address, name, message_id(self.settings, self.issue_key, recipient.email),
-                        f"<{values['unsubscribe_url']}>, {self._mailto}", values)
+                        f"<{values['unsubscribe_url']}>, {mailto}", values, envelope_from)
+
+    def _return_addresses(self, recipient: Recipient) -> tuple[str, str]:
+        """The VERP envelope sender and the List-Unsubscribe mailto of a subscriber, with [bounces]."""
+        bounces = self.settings.bounces
+        if bounces is None or recipient.subscriber_id is None:
+            return "", self._mailto
+        tag = verp.Tag(recipient.subscriber_id, self.issue_date)
+        mailto = self._mailto
+        if bounces.unsubscribe_address:
+            address = verp.return_path(bounces.unsubscribe_address, self.secret_key, tag, verp.UNSUBSCRIBE)
+            mailto = f"<mailto:{address}?subject=unsubscribe>"
+        return verp.return_path(bounces.address, self.secret_key, tag), mailto
 
     def build(self, recipient: Recipient) -> BuiltMessage:
         """The complete message for one recipient, as bytes.

@@ -1,0 +1,212 @@
+"""`newsletter bounces process` end to end: real messages sent by the outbox, real returned mail in a Maildir,
+a real SQLite store; each message changes the right subscriber, or nothing."""
+
+from __future__ import annotations
+
+import email
+import io
+import shutil
+from datetime import date, datetime, timezone
+from email.message import Message
+from pathlib import Path
+from typing import Callable
+
+import pytest
+from sqlalchemy import select, text
+
+from newsletter import verp
+from newsletter.cli import main
+from newsletter.config import load_settings
+from newsletter.dispatch import Policy, send_issue
+from newsletter.store.database import Store
+from newsletter.store.models import Subscriber
+from newsletter.store.subscribers import add_subscriber
+from tests.bounces import mails
+from tests.conftest import DAY, SECRET
+
+NOW = datetime(2026, 11, 24, 6, 0, tzinfo=timezone.utc)
+BOUNCES = "bounces@bounce.example.org"
+UNSUB = "unsubscribe@bounce.example.org"
+PEOPLE = ("dsn", "qmail", "delayed", "yahoo", "microsoft", "mailto", "innocent")
+
+
+def configure(project: Path, *, maildir: bool = True) -> Path:
+    box = project / "state" / "bounces"
+    table = f'\n[bounces]\naddress = "{BOUNCES}"\nunsubscribe_address = "{UNSUB}"\n'
+    if maildir:
+        table += 'maildir = "state/bounces"\n'
+        for sub in ("new", "cur", "tmp"):
+            (box / sub).mkdir(parents=True, exist_ok=True)
+    config = project / "newsletter.toml"
+    config.write_text(config.read_text(encoding="utf-8") + table, encoding="utf-8")
+    return box
+
+
+def sent(project: Path, store: Store) -> dict[str, Message]:
+    """Send the issue through the outbox to one subscriber per case; each one's message as received."""
+    for name in PEOPLE:
+        add_subscriber(store, f"{name}@destinataire.example", now=NOW)
+    send_issue(load_settings(project), store, DAY, secret_key=SECRET, policy=Policy(max_attempts=1))
+    out: dict[str, Message] = {}
+    for file in (project / "out" / "outbox" / "new").iterdir():
+        msg = email.message_from_bytes(file.read_bytes())
+        out[str(msg["To"]).split("@")[0]] = msg
+    assert set(out) == set(PEOPLE)
+    return out
+
+
+def return_path(msg: Message) -> str:
+    return str(msg["Return-Path"]).strip("<>")
+
+
+def mailto(msg: Message) -> str:
+    return str(msg["List-Unsubscribe"]).split("<mailto:")[1].split("?")[0]
+
+
+def statuses(store: Store) -> dict[str, str]:
+    with store.session() as session:
+        return {row.email.split("@")[0]: row.status for row in session.execute(select(Subscriber)).scalars()}
+
+
+def forged(address: str) -> str:
+    local, _, domain = address.partition("@")
+    head, _, token = local.partition("+")
+    return f"{head}+{token[:5]}{'b' if token[5] != 'b' else 'c'}{token[6:]}@{domain}"
+
+
+def drop(box: Path, name: str, data: bytes) -> None:
+    (box / "new" / name).write_bytes(data)
+
+
+@pytest.fixture
+def run(project: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> Callable[..., tuple[int, str, str]]:
+    monkeypatch.setenv("NEWSLETTER_SECRET_KEY", SECRET)
+
+    def go(*args: str, stdin: bytes | None = None) -> tuple[int, str, str]:
+        if stdin is not None:
+            monkeypatch.setattr("sys.stdin", io.TextIOWrapper(io.BytesIO(stdin)))
+        code = main(["--project", str(project), "bounces", "process", *args])
+        captured = capsys.readouterr()
+        return code, captured.out, captured.err
+
+    return go
+
+
+def test_each_returned_message_changes_the_right_subscriber(project: Path, store: Store,
+                                                             run: Callable[..., tuple[int, str, str]]) -> None:
+    box = configure(project)
+    msgs = sent(project, store)
+    person = {name: f"{name}@destinataire.example" for name in PEOPLE}
+    drop(box, "1.dsn", mails.dsn(return_path(msgs["dsn"]), person["dsn"]))
+    drop(box, "2.qmail", mails.qmail(return_path(msgs["qmail"]), person["qmail"]))
+    drop(box, "3.delayed", mails.dsn(return_path(msgs["delayed"]), person["delayed"], status="4.4.7",
+                                     action="delayed", message_id="<dsn.2@mx.destinataire.example>"))
+    drop(box, "4.yahoo", mails.arf_yahoo(BOUNCES, return_path(msgs["yahoo"]), person["yahoo"]))
+    headers = str(msgs["microsoft"]).split("\n\n", 1)[0].replace("Return-Path", "X-Was-Return-Path")
+    drop(box, "5.microsoft", mails.arf_microsoft(BOUNCES, headers))  # attributed by its List-Unsubscribe mailto
+    drop(box, "6.mailto", mails.mailto_unsubscribe(mailto(msgs["mailto"]), person["mailto"]))
+    # Left for a human: an auto-reply, a bounce with a forged token naming "innocent", a forged unsubscribe.
+    drop(box, "7.oof", mails.out_of_office(return_path(msgs["innocent"])))
+    drop(box, "8.forged", mails.dsn(forged(return_path(msgs["innocent"])), person["innocent"],
+                                    message_id="<dsn.3@mx.destinataire.example>"))
+    drop(box, "9.forged", mails.mailto_unsubscribe(forged(mailto(msgs["innocent"])), person["innocent"]))
+
+    code, out, _ = run()
+
+    assert code == 1  # some are left for a human
+    assert out.strip() == ("2 hard bounces, 1 soft bounce, 2 complaints, 1 unsubscribe, 0 duplicates, "
+                           "3 left for a human")
+    assert statuses(store) == {"dsn": "bounced", "qmail": "bounced", "delayed": "active", "yahoo": "complained",
+                               "microsoft": "complained", "mailto": "unsubscribed", "innocent": "active"}
+    assert sorted(p.name for p in (box / "new").iterdir()) == ["7.oof", "8.forged", "9.forged"]
+    assert sorted(p.name for p in (box / ".Processed" / "cur").iterdir()) == [
+        "1.dsn:2,S", "2.qmail:2,S", "3.delayed:2,S", "4.yahoo:2,S", "5.microsoft:2,S", "6.mailto:2,S"]
+
+    shutil.copyfile(box / ".Processed" / "cur" / "1.dsn:2,S", box / "cur" / "1.dsn:2,S")  # read again
+    code, out, _ = run()
+    assert code == 1 and "2 hard bounces" not in out and "1 duplicate, 3 left for a human" in out
+
+
+def test_a_message_on_stdin_is_recorded_and_exits_0(project: Path, store: Store,
+                                                     run: Callable[..., tuple[int, str, str]]) -> None:
+    configure(project, maildir=False)
+    msgs = sent(project, store)
+    code, out, _ = run("--stdin", stdin=mails.dsn(return_path(msgs["dsn"]), "dsn@destinataire.example"))
+    assert code == 0 and out.startswith("1 hard bounce,")
+    assert statuses(store)["dsn"] == "bounced"
+
+
+def test_a_piped_message_not_understood_goes_into_the_maildir(project: Path, store: Store,
+                                                               run: Callable[..., tuple[int, str, str]]) -> None:
+    box = configure(project)
+    msgs = sent(project, store)
+    code, out, _ = run("--stdin", stdin=mails.out_of_office(return_path(msgs["innocent"])))
+    assert code == 0 and "1 left for a human (in the Maildir)" in out
+    [kept] = list((box / "new").iterdir())
+    assert b"Absence du bureau" in kept.read_bytes()
+
+
+def test_a_piped_message_not_understood_without_maildir_exits_1(project: Path, store: Store,
+                                                                run: Callable[..., tuple[int, str, str]]) -> None:
+    configure(project, maildir=False)
+    code, out, _ = run("--stdin", stdin=mails.out_of_office(f"bounces+{'a' * 36}@bounce.example.org"))
+    assert code == 1 and "1 left for a human" in out
+
+
+def test_without_bounces_table_it_is_a_config_error_but_stdin_asks_to_retry(
+        project: Path, run: Callable[..., tuple[int, str, str]]) -> None:
+    code, _, err = run()
+    assert code == 2 and "no [bounces] table" in err and "Traceback" not in err
+    code, _, err = run("--stdin", stdin=b"Subject: x\n\n")
+    assert code == 75 and "no [bounces] table" in err
+
+
+def test_a_store_that_cannot_record_leaves_every_message_in_place(project: Path, store: Store,
+                                                                  run: Callable[..., tuple[int, str, str]]) -> None:
+    box = configure(project)
+    msgs = sent(project, store)
+    bounce = mails.dsn(return_path(msgs["dsn"]), "dsn@destinataire.example")
+    drop(box, "1.dsn", bounce)
+    with store.session() as session:  # a real failure of the database: the events table is gone
+        session.execute(text("DROP TABLE feedback_events"))
+    code, _, err = run()
+    assert code == 1 and "database refused" in err and "Traceback" not in err
+    assert [p.name for p in (box / "new").iterdir()] == ["1.dsn"] and not (box / ".Processed").exists()
+    code, _, _ = run("--stdin", stdin=bounce)
+    assert code == 75  # Postfix keeps the message and tries again later
+    assert statuses(store)["dsn"] == "active"
+
+
+def test_soft_bounces_of_three_issues_make_a_subscriber_bounced(project: Path, store: Store,
+                                                                run: Callable[..., tuple[int, str, str]]) -> None:
+    box = configure(project)
+    sent(project, store)
+    with store.session() as session:
+        subscriber_id = session.execute(select(Subscriber.id).where(Subscriber.email == "delayed@destinataire.example")
+                                        ).scalar_one()
+    for n, day in enumerate((date(2026, 11, 23), date(2026, 11, 24), date(2026, 11, 25))):
+        token = verp.make_token(SECRET, verp.BOUNCE, verp.Tag(subscriber_id, day))
+        assert token is not None
+        drop(box, f"{n}.delayed", mails.dsn(verp.tagged(BOUNCES, token), "delayed@destinataire.example",
+                                            status="4.2.2", diagnostic="smtp; 452 4.2.2 Mailbox full",
+                                            message_id=f"<full.{n}@mx.destinataire.example>"))
+        code, out, _ = run()
+        assert code == 0 and out.startswith("0 hard bounces, 1 soft bounce,")
+        assert statuses(store)["delayed"] == ("bounced" if n == 2 else "active")
+
+
+def test_a_complaint_without_our_token_is_left_for_a_human(project: Path, store: Store,
+                                                           run: Callable[..., tuple[int, str, str]]) -> None:
+    box = configure(project)
+    msgs = sent(project, store)
+    drop(box, "1.arf", mails.arf_yahoo(BOUNCES, forged(return_path(msgs["yahoo"])), "yahoo@destinataire.example"))
+    code, out, _ = run()
+    assert code == 1 and "0 complaints" in out and "1 left for a human" in out
+    assert statuses(store)["yahoo"] == "active"
+
+
+def test_bounces_without_a_mailbox_needs_stdin(project: Path, run: Callable[..., tuple[int, str, str]]) -> None:
+    configure(project, maildir=False)
+    code, _, err = run()
+    assert code == 2 and "names no mailbox to read" in err

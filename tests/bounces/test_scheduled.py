@@ -1,0 +1,44 @@
+"""The scheduler reads the bounce mailbox when [bounces] names one: at start, then every check_minutes."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from newsletter.config import load_settings
+from newsletter.schedule import Scheduler
+from newsletter.store.database import Store
+from tests.bounces import mails
+from tests.bounces.test_process import configure, drop, return_path, sent, statuses
+from tests.conftest import SECRET
+from tests.test_schedule import NOW
+
+
+def test_a_running_scheduler_records_a_bounce_dropped_in_the_maildir(project: Path, store: Store) -> None:
+    box = configure(project)
+    msgs = sent(project, store)
+    drop(box, "1.dsn", mails.dsn(return_path(msgs["dsn"]), "dsn@destinataire.example"))
+    settings = load_settings(project)
+    scheduler = Scheduler(settings, store, SECRET, clock=lambda: NOW)
+    assert settings.bounces is not None and settings.bounces.check_minutes == 10
+    scheduler.start()
+    try:
+        job = scheduler.scheduler.get_job("bounces")
+        assert job is not None and job.trigger.interval.total_seconds() == 600
+        deadline = time.monotonic() + 30
+        while statuses(store)["dsn"] != "bounced" and time.monotonic() < deadline:
+            time.sleep(0.05)
+    finally:
+        scheduler.shutdown()
+    assert statuses(store)["dsn"] == "bounced"
+    assert list((box / ".Processed" / "cur").iterdir())
+
+
+def test_no_mailbox_no_job(project: Path, store: Store) -> None:
+    configure(project, maildir=False)  # [bounces] for VERP only: the mail comes through a pipe
+    scheduler = Scheduler(load_settings(project), store, SECRET, clock=lambda: NOW)
+    scheduler.start()
+    try:
+        assert scheduler.scheduler.get_job("bounces") is None
+    finally:
+        scheduler.shutdown()
