@@ -761,8 +761,8 @@ EX_TEMPFAIL = 75
 @bounces.command("process")
 @click.option("--stdin", "from_stdin", is_flag=True,
               help="Read one message on standard input (a Postfix pipe transport) instead of the mailbox.")
-@pass_project
-def bounces_process(project: Project, from_stdin: bool) -> int:
+@pass_newsletter
+def bounces_process(nl: Newsletter, from_stdin: bool) -> int:
     """Read the bounce mailbox (Maildir or IMAP), record each bounce, complaint and unsubscribe request,
     and move processed messages aside. Exit 1 when some are left for a human.
 
@@ -772,12 +772,8 @@ def bounces_process(project: Project, from_stdin: bool) -> int:
 
         newsletter bounces process    (or, from a Postfix pipe: newsletter bounces process --stdin)
     """
-    from newsletter.bounces.process import read_configured
-
     try:
-        message = sys.stdin.buffer.read() if from_stdin else None
-        counts = read_configured(project.settings, project.store, secret_key=project.secret_key(), now=utc_now(),
-                                 message=message)
+        counts = nl.process_bounces(sys.stdin.buffer.read() if from_stdin else None)
     except NewsletterError as err:
         if not from_stdin:
             raise

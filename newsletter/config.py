@@ -133,6 +133,9 @@ class WebhookSettings:
     brevo_token_env: str = ""  # the secret given to Brevo: bearer token, or password of the user:password URL
     max_age_seconds: int = 300  # signed timestamps older than this (or as far in the future) are refused
     max_body_bytes: int = 1_048_576  # larger webhook requests are refused (413)
+
+
+@dataclass(frozen=True)
 class BounceSettings:
     """The ``[bounces]`` table: where bounces, complaints and mailto unsubscribes come back, and how they are read."""
 
@@ -463,6 +466,9 @@ def _webhooks(path: Path, data: Any) -> WebhookSettings:
         **names,
         max_age_seconds=t.integer("max_age_seconds", w.max_age_seconds, minimum=30, maximum=86400),
         max_body_bytes=t.integer("max_body_bytes", w.max_body_bytes, minimum=4096, maximum=32 * 1024 * 1024),
+    )
+
+
 _BOUNCE_KEYS = ("address", "unsubscribe_address", "maildir", "imap_host", "imap_port", "imap_user_env",
                 "imap_password_env", "imap_folder", "processed_folder", "check_minutes", "soft_bounce_limit",
                 "soft_bounce_days")

@@ -34,6 +34,7 @@ if TYPE_CHECKING:
     from zoneinfo import ZoneInfo
 
     from newsletter.approval import ApprovalState
+    from newsletter.bounces.process import Counts as BounceCounts
     from newsletter.build import BuildResult
     from newsletter.content.problems import Problem
     from newsletter.day_state import DayState
@@ -625,6 +626,14 @@ class Newsletter:
         results = self._checked(lambda: send_test(self.settings, day, recipients, secret_key=key, clock=self.clock))
         return [ProofCopy(r.email, result.ok, "" if result.ok else result.error)
                 for r, result in zip(recipients, sorted(results, key=lambda x: x.key))]
+
+    def process_bounces(self, message: bytes | None = None) -> BounceCounts:
+        """Read ``[bounces]``' mailbox (or the one piped ``message``): record each bounce, complaint and
+        mailto unsubscribe, then move the message aside; the unrecognized stay for a human."""
+        from newsletter.bounces.process import read_configured
+
+        return read_configured(self.settings, self.store, secret_key=self.secret_key().value, now=self.clock(),
+                               message=message, environ=self.environ)
 
     def dry_run(self, day: date | None = None, *, limit: int | None = None) -> DryRunResult:
         """Count who would receive the issue now and build one sample message; sends and records nothing."""
