@@ -25,7 +25,7 @@ PEOPLE = {
     "lecteur@example.org": ("Ann", "Lee"),
     "paul.lefèvre@exämple.fr": ("Élise-Marie-Joséphine", "de La Rochefoucauld-Montmorency " * 3),
 }
-REQUIRED = {"from", "to", "subject", "date", "message-id", "list-unsubscribe", "list-unsubscribe-post"}
+REQUIRED = {"from", "to", "subject", "date", "message-id", "list-unsubscribe", "list-unsubscribe-post", "feedback-id"}
 
 
 def dns_for(kind: str, asked: list[bytes] | None = None):  # type: ignore[no-untyped-def]
