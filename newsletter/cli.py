@@ -947,3 +947,41 @@ def main(argv: list[str] | None = None) -> int:
         return err.exit_code
     return code if isinstance(code, int) else 0  # a command's Exit(n) comes back as a value here
 
+
+
+@cli.group("dkim")
+def dkim_group() -> None:
+    """DKIM signing keys for the SMTP and outbox adapters (see [dkim] in newsletter.toml)."""
+
+
+@dkim_group.command("keygen")
+@click.argument("selector")
+@click.option("--type", "kind", type=click.Choice(["rsa", "ed25519"]), default="rsa", show_default=True,
+              help="rsa (2048 bits, verified everywhere) or ed25519 (RFC 8463; not every receiver verifies it yet).")
+@click.option("--domain", help="The signing domain (default: [dkim] domain, else the sender's domain).")
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path),
+              help="The private key file to create (default: dkim/SELECTOR.pem in the project).")
+@pass_project
+def dkim_keygen(project: Project, selector: str, kind: str, domain: str | None, out: Path | None) -> None:
+    """Create a DKIM private key (mode 0600, never overwritten) and print the DNS record to publish.
+
+    Example:
+
+        newsletter dkim keygen nl2026 --type ed25519
+    """
+    from newsletter.delivery.dkim import keygen
+
+    if domain is None or out is None:  # --domain and --out together need no project
+        settings = project.settings
+        domain = domain or (settings.dkim.domain if settings.dkim else settings.newsletter.sender_domain)
+        out = out or settings.root / "dkim" / f"{selector.lower()}.pem"
+        root = settings.root
+    else:
+        root = Path.cwd()
+    made = keygen(selector, domain, kind, out.absolute())
+    shown = made.path.relative_to(root) if made.path.is_relative_to(root) else made.path
+    click.echo(f"Wrote {shown} ({kind}, mode 0600): keep it secret, back it up, never commit it.", err=True)
+    click.echo("Publish this TXT record, wait until `dig TXT "
+               f"{made.selector}._domainkey.{made.domain}` shows it, then add the [dkim] table below:", err=True)
+    click.echo(made.zone_line)
+    click.echo(f'\n[dkim]\nselector = "{made.selector}"\ndomain = "{made.domain}"\nprivate_key_file = "{shown}"')

@@ -423,14 +423,14 @@ def _store(path: Path, data: Any) -> StoreSettings:
 
 
 #: A DKIM selector: one or more DNS labels (RFC 6376 section 3.1).
-_SELECTOR = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)*",
+DKIM_SELECTOR = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)*",
                        re.IGNORECASE)
 
 
 def _dkim(path: Path, data: Any, root: Path, sender_domain: str) -> DkimSettings:
     t = _Table(path, "dkim", data, ("selector", "domain", "private_key_file"))
     selector = t.text("selector", required=True)
-    if not _SELECTOR.fullmatch(selector) or len(selector) > 200:
+    if not DKIM_SELECTOR.fullmatch(selector) or len(selector) > 200:
         raise t.error(f'[dkim] selector must be a DNS name of letters, digits and hyphens, e.g. "nl2026" '
                       f"(got {selector!r})")
     domain_text = t.text("domain", required=True).rstrip(".")
@@ -443,18 +443,18 @@ def _dkim(path: Path, data: Any, root: Path, sender_domain: str) -> DkimSettings
                       f"DMARC ignores such a signature; set domain = {sender_domain!r} (or a parent of it)")
     key_text = t.text("private_key_file", required=True)
     key_file = (root / Path(key_text).expanduser()).resolve()
-    _check_dkim_key(t, key_file, selector)
+    _check_dkim_key(t, key_file, f"newsletter dkim keygen {selector.lower()} --domain {domain} --out {key_file}")
     return DkimSettings(selector=selector.lower(), domain=domain, private_key_file=key_file)
 
 
-def _check_dkim_key(t: _Table, key_file: Path, selector: str) -> None:
+def _check_dkim_key(t: _Table, key_file: Path, keygen: str) -> None:
     """Refuse a key that cannot sign: missing, not PEM, encrypted, or too weak."""
     # Imported here: only projects with [dkim] pay for loading the key machinery.
     from cryptography.exceptions import UnsupportedAlgorithm
     from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
     from cryptography.hazmat.primitives.serialization import load_pem_private_key
 
-    fix = f"create one with `newsletter dkim keygen {selector}` and publish the DNS record it prints"
+    fix = f"create one with `{keygen}` and publish the DNS record it prints"
     try:
         pem = key_file.read_bytes()
     except FileNotFoundError:
@@ -468,14 +468,14 @@ def _check_dkim_key(t: _Table, key_file: Path, selector: str) -> None:
                       f"without one (e.g. `openssl pkey -in KEY -out {key_file.name}`) and mode 0600") from None
     except (ValueError, UnsupportedAlgorithm) as err:
         raise t.error(f"[dkim] private_key_file {str(key_file)!r} is not a PEM private key "
-                      f"(-----BEGIN PRIVATE KEY-----); {fix}") from err
+                      f"(-----BEGIN PRIVATE KEY-----); move it aside and {fix}") from err
     if isinstance(key, rsa.RSAPrivateKey):
         if key.key_size < 2048:
             raise t.error(f"[dkim] private_key_file {str(key_file)!r} is a {key.key_size}-bit RSA key; receivers "
-                          f"refuse keys under 2048 bits: {fix}")
+                          f"refuse keys under 2048 bits: move it aside and {fix}")
     elif not isinstance(key, ed25519.Ed25519PrivateKey):
         raise t.error(f"[dkim] private_key_file {str(key_file)!r} is a {type(key).__name__.lstrip('_')} key; "
-                      f"DKIM signs with RSA (2048 bits or more) or Ed25519: {fix}")
+                      f"DKIM signs with RSA (2048 bits or more) or Ed25519: move it aside and {fix}")
 
 
 def find_project(start: Path) -> Path:

@@ -53,7 +53,7 @@ CASES = [
      "set domain = 'example.org'"),
     ("domain a bare TLD", dkim_table(domain="org", key_file="keys/dkim.pem"), "rsa", "does not align"),
     ("key file missing", dkim_table(key_file="keys/absent.pem"), "rsa",
-     "absent.pem' does not exist; create one with `newsletter dkim keygen nl2026`"),
+     "absent.pem' does not exist; create one with `newsletter dkim keygen nl2026 --domain example.org --out "),
     ("key too short", dkim_table(key_file="keys/dkim.pem"), "rsa1024",
      "is a 1024-bit RSA key; receivers refuse keys under 2048 bits"),
     ("key of another type", dkim_table(key_file="keys/dkim.pem"), "ec", "DKIM signs with RSA (2048 bits or more) or Ed25519"),

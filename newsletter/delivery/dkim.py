@@ -28,7 +28,8 @@ from typing import Callable
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519, padding, rsa
 
-from newsletter.config import DkimSettings, Settings
+from newsletter import addresses
+from newsletter.config import DKIM_SELECTOR, DkimSettings, Settings
 from newsletter.errors import ConfigError, UsageError
 
 #: What the signature covers, in this order. RFC 8058 requires the two List-Unsubscribe headers.
@@ -226,3 +227,34 @@ def generate_key(kind: str, path: Path) -> str:
         path.unlink(missing_ok=True)
         raise UsageError(f"cannot write {path}: {err.strerror}") from err
     return public_record(key)
+
+
+@dataclass(frozen=True)
+class NewKey:
+    """What ``newsletter dkim keygen`` made: the key file and the DNS record that publishes it."""
+
+    path: Path
+    selector: str
+    domain: str
+    record: str  # the TXT value, ``v=DKIM1; k=…; p=…``
+
+    @property
+    def zone_line(self) -> str:
+        return zone_line(self.selector, self.domain, self.record)
+
+
+def keygen(selector: str, domain: str, kind: str, path: Path) -> NewKey:
+    """Make a key for ``selector._domainkey.domain`` at ``path`` (see :func:`generate_key`).
+
+    :raises UsageError: for a selector or domain that is not a DNS name, or a file that exists.
+    """
+    if not DKIM_SELECTOR.fullmatch(selector) or len(selector) > 200:
+        raise UsageError(f"the selector {selector!r} is not a DNS name; use letters, digits and hyphens, "
+                         "e.g. nl2026 (a new selector for each new key)")
+    try:
+        ascii_domain = addresses.ascii_domain(domain.strip().rstrip(".").lower())
+    except addresses.AddressError as err:
+        raise UsageError(f"--domain {domain!r}: {err}") from err
+    if not re.fullmatch(r"[a-z0-9-]+(\.[a-z0-9-]+)+", ascii_domain):
+        raise UsageError(f"--domain {domain!r} is not a domain name such as example.org")
+    return NewKey(path, selector.lower(), ascii_domain, generate_key(kind, path))
