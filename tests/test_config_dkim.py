@@ -56,7 +56,8 @@ CASES = [
      "absent.pem' does not exist; create one with `newsletter dkim keygen nl2026 --domain example.org --out "),
     ("key too short", dkim_table(key_file="keys/dkim.pem"), "rsa1024",
      "is a 1024-bit RSA key; receivers refuse keys under 2048 bits"),
-    ("key of another type", dkim_table(key_file="keys/dkim.pem"), "ec", "DKIM signs with RSA (2048 bits or more) or Ed25519"),
+    ("key of another type", dkim_table(key_file="keys/dkim.pem"), "ec",
+     "DKIM signs with RSA (2048 bits or more) or Ed25519"),
     ("not a key", dkim_table(key_file="newsletter.toml"), None, "is not a PEM private key"),
 ]
 

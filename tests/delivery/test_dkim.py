@@ -25,7 +25,8 @@ PEOPLE = {
     "lecteur@example.org": ("Ann", "Lee"),
     "paul.lefèvre@exämple.fr": ("Élise-Marie-Joséphine", "de La Rochefoucauld-Montmorency " * 3),
 }
-REQUIRED = {"from", "to", "subject", "date", "message-id", "list-unsubscribe", "list-unsubscribe-post", "feedback-id"}
+REQUIRED = {"from", "to", "subject", "date", "message-id", "list-unsubscribe", "list-unsubscribe-post",
+            "feedback-id"}
 
 
 def dns_for(kind: str, asked: list[bytes] | None = None):  # type: ignore[no-untyped-def]
@@ -99,7 +100,8 @@ def test_every_message_verifies_with_the_published_key(project: Path, store: Sto
 @pytest.mark.parametrize(("change", "old", "new"), [
     ("the unsubscribe link in the body", b"/u/", b"/u/X"),
     ("the subject", b"\r\nSubject: ", b"\r\nSubject: Re: "),
-    ("a second List-Unsubscribe added", b"\r\nMIME-Version:", b"\r\nList-Unsubscribe: <https://evil.example/>\r\nMIME-Version:"),
+    ("a second List-Unsubscribe added", b"\r\nMIME-Version:",
+     b"\r\nList-Unsubscribe: <https://evil.example/>\r\nMIME-Version:"),
     ("a Reply-To moved", b"\r\nReply-To: redaction@example.org", b"\r\nReply-To: pirate@example.net"),
     ("the From", b"<redaction@example.org>", b"<redaction@example.net>"),
 ])
