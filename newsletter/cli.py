@@ -951,7 +951,12 @@ def main(argv: list[str] | None = None) -> int:
 
 @cli.group("dkim")
 def dkim_group() -> None:
-    """DKIM signing keys for the SMTP and outbox adapters (see [dkim] in newsletter.toml)."""
+    """DKIM signing keys for the SMTP and outbox adapters (see [dkim] in newsletter.toml).
+
+    Example:
+
+        newsletter dkim keygen nl2026
+    """
 
 
 @dkim_group.command("keygen")
