@@ -28,6 +28,7 @@ from newsletter.library import (
     checked_name,
     checked_reason,
     log_events_as_json,
+    make_dkim_key,
 )
 
 if TYPE_CHECKING:
@@ -781,3 +782,44 @@ def bounces_process(nl: Newsletter, from_stdin: bool) -> int:
         return EX_TEMPFAIL
     click.echo(counts.summary())
     return 1 if counts.left and not counts.kept else 0
+
+
+@cli.group("dkim")
+def dkim_group() -> None:
+    """DKIM signing keys for the SMTP and outbox adapters (see [dkim] in newsletter.toml).
+
+    Example:
+
+        newsletter dkim keygen nl2026
+    """
+
+
+@dkim_group.command("keygen")
+@click.argument("selector")
+@click.option("--type", "kind", type=click.Choice(["rsa", "ed25519"]), default="rsa", show_default=True,
+              help="rsa (2048 bits, verified everywhere) or ed25519 (RFC 8463; not every receiver verifies it yet).")
+@click.option("--domain", help="The signing domain (default: [dkim] domain, else the sender's domain).")
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path),
+              help="The private key file to create (default: dkim/SELECTOR.pem in the project).")
+@click.pass_obj
+def dkim_keygen(project: LazyNewsletter, selector: str, kind: str, domain: str | None, out: Path | None) -> None:
+    """Create a DKIM private key (mode 0600, never overwritten) and print the DNS record to publish.
+
+    Example:
+
+        newsletter dkim keygen nl2026 --type ed25519
+    """
+    if domain is None or out is None:  # --domain and --out together need no project
+        settings = project.nl.settings
+        domain = domain or (settings.dkim.domain if settings.dkim else settings.newsletter.sender_domain)
+        out = out or settings.root / "dkim" / f"{selector.lower()}.pem"
+        root = settings.root
+    else:
+        root = Path.cwd()
+    made = make_dkim_key(selector, domain, kind, out.absolute())
+    shown = made.path.relative_to(root) if made.path.is_relative_to(root) else made.path
+    click.echo(f"Wrote {shown} ({kind}, mode 0600): keep it secret, back it up, never commit it.", err=True)
+    click.echo("Publish this TXT record, wait until `dig TXT "
+               f"{made.selector}._domainkey.{made.domain}` shows it, then add the [dkim] table below:", err=True)
+    click.echo(made.zone_line)
+    click.echo(f'\n[dkim]\nselector = "{made.selector}"\ndomain = "{made.domain}"\nprivate_key_file = "{shown}"')

@@ -154,6 +154,15 @@ class BounceSettings:
 
 
 @dataclass(frozen=True)
+class DkimSettings:
+    """The ``[dkim]`` table: sign messages sent by SMTP or written to the outbox (mail APIs sign themselves)."""
+
+    selector: str
+    domain: str  # A-labels, lower case; the From domain or one of its parents (DMARC alignment)
+    private_key_file: Path  # resolved against the project root; RSA >= 2048 bits or Ed25519 (PEM)
+
+
+@dataclass(frozen=True)
 class Settings:
     """Everything a command needs to know about one newsletter project."""
 
@@ -166,6 +175,7 @@ class Settings:
     web: WebSettings = WebSettings()
     webhooks: WebhookSettings | None = None  # None when [webhooks] is absent
     bounces: BounceSettings | None = None  # None when [bounces] is absent
+    dkim: DkimSettings | None = None  # None when [dkim] is absent
 
     @property
     def issues_dir(self) -> Path:
@@ -194,7 +204,7 @@ class Settings:
 
 
 _ADAPTERS_WITH_TABLES = ("outbox", "smtp", "mailgun", "sendgrid", "postmark", "brevo")
-_TABLES = ("newsletter", "content", "store", "delivery", "schedule", "web", "webhooks", "bounces")
+_TABLES = ("newsletter", "content", "store", "delivery", "schedule", "web", "webhooks", "bounces", "dkim")
 
 
 class _Table:
@@ -546,6 +556,60 @@ def _bounces(path: Path, root: Path, data: Any) -> BounceSettings:
         soft_bounce_limit=t.integer("soft_bounce_limit", b.soft_bounce_limit, minimum=1, maximum=100),
         soft_bounce_days=t.integer("soft_bounce_days", b.soft_bounce_days, minimum=1, maximum=365),
     )
+#: A DKIM selector: one or more DNS labels (RFC 6376 section 3.1).
+DKIM_SELECTOR = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)*",
+                       re.IGNORECASE)
+
+
+def _dkim(path: Path, data: Any, root: Path, sender_domain: str) -> DkimSettings:
+    t = _Table(path, "dkim", data, ("selector", "domain", "private_key_file"))
+    selector = t.text("selector", required=True)
+    if not DKIM_SELECTOR.fullmatch(selector) or len(selector) > 200:
+        raise t.error(f'[dkim] selector must be a DNS name of letters, digits and hyphens, e.g. "nl2026" '
+                      f"(got {selector!r})")
+    domain_text = t.text("domain", required=True).rstrip(".")
+    try:
+        domain = addresses.ascii_domain(domain_text.lower())
+    except addresses.AddressError as err:
+        raise t.error(f"[dkim] domain {domain_text!r}: {err}") from err
+    if "." not in domain or (domain != sender_domain and not sender_domain.endswith("." + domain)):
+        raise t.error(f"[dkim] domain {domain_text!r} does not align with the sender's domain {sender_domain!r}: "
+                      f"DMARC ignores such a signature; set domain = {sender_domain!r} (or a parent of it)")
+    key_text = t.text("private_key_file", required=True)
+    key_file = (root / Path(key_text).expanduser()).resolve()
+    _check_dkim_key(t, key_file, f"newsletter dkim keygen {selector.lower()} --domain {domain} --out {key_file}")
+    return DkimSettings(selector=selector.lower(), domain=domain, private_key_file=key_file)
+
+
+def _check_dkim_key(t: _Table, key_file: Path, keygen: str) -> None:
+    """Refuse a key that cannot sign: missing, not PEM, encrypted, or too weak."""
+    # Imported here: only projects with [dkim] pay for loading the key machinery.
+    from cryptography.exceptions import UnsupportedAlgorithm
+    from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
+    from cryptography.hazmat.primitives.serialization import load_pem_private_key
+
+    fix = f"create one with `{keygen}` and publish the DNS record it prints"
+    try:
+        pem = key_file.read_bytes()
+    except FileNotFoundError:
+        raise t.error(f"[dkim] private_key_file {str(key_file)!r} does not exist; {fix}") from None
+    except OSError as err:
+        raise t.error(f"[dkim] private_key_file {str(key_file)!r} cannot be read: {err.strerror}") from None
+    try:
+        key = load_pem_private_key(pem, password=None)
+    except TypeError:
+        raise t.error(f"[dkim] private_key_file {str(key_file)!r} is protected by a passphrase; store it "
+                      f"without one (e.g. `openssl pkey -in KEY -out {key_file.name}`) and mode 0600") from None
+    except (ValueError, UnsupportedAlgorithm) as err:
+        raise t.error(f"[dkim] private_key_file {str(key_file)!r} is not a PEM private key "
+                      f"(-----BEGIN PRIVATE KEY-----); move it aside and {fix}") from err
+    if isinstance(key, rsa.RSAPrivateKey):
+        if key.key_size < 2048:
+            raise t.error(f"[dkim] private_key_file {str(key_file)!r} is a {key.key_size}-bit RSA key; receivers "
+                          f"refuse keys under 2048 bits: move it aside and {fix}")
+    elif not isinstance(key, ed25519.Ed25519PrivateKey):
+        raise t.error(f"[dkim] private_key_file {str(key_file)!r} is a {type(key).__name__.lstrip('_')} key; "
+                      f"DKIM signs with RSA (2048 bits or more) or Ed25519: move it aside and {fix}")
 
 
 def find_project(start: Path) -> Path:
@@ -588,9 +652,10 @@ def load_settings(root: Path) -> Settings:
             raise ConfigError(f"{path.name}: unknown table [{table}]{_suggest(table, _TABLES)}", hint=f"edit {path}")
     if "newsletter" not in data:
         raise ConfigError(f"{path.name}: the [newsletter] table is required", hint=f"edit {path}")
+    newsletter = _newsletter(path, data["newsletter"])
     return Settings(
         root=root.resolve(),
-        newsletter=_newsletter(path, data["newsletter"]),
+        newsletter=newsletter,
         content=_content(path, data.get("content")),
         store=_store(path, data.get("store")),
         delivery=_delivery(path, data.get("delivery")),
@@ -598,6 +663,7 @@ def load_settings(root: Path) -> Settings:
         web=_web(path, data.get("web")),
         webhooks=_webhooks(path, data["webhooks"]) if "webhooks" in data else None,
         bounces=_bounces(path, root.resolve(), data["bounces"]) if "bounces" in data else None,
+        dkim=_dkim(path, data["dkim"], root.resolve(), newsletter.sender_domain) if "dkim" in data else None,
     )
 
 

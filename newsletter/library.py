@@ -38,6 +38,7 @@ if TYPE_CHECKING:
     from newsletter.build import BuildResult
     from newsletter.content.problems import Problem
     from newsletter.day_state import DayState
+    from newsletter.delivery.dkim import NewKey
     from newsletter.dispatch import SendReport
     from newsletter.schedule import Readiness, Scheduler
     from newsletter.store.database import Store
@@ -133,6 +134,13 @@ def login_name(environ: Mapping[str, str] | None = None) -> str:
         return getpass.getuser()
     except (KeyError, OSError):
         return f"uid {os.getuid()}"
+
+
+def make_dkim_key(selector: str, domain: str, kind: str, path: Path) -> "NewKey":
+    """Create a DKIM private key at ``path`` (mode 0600, never overwritten) and the DNS record to publish."""
+    from newsletter.delivery.dkim import keygen
+
+    return keygen(selector, domain, kind, path)
 
 
 def log_events_as_json(stream: TextIO) -> None:

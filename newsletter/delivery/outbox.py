@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Iterator, Sequence
 
 from newsletter.delivery.base import Adapter, Handover, Outgoing, Result, option, register
+from newsletter.delivery.dkim import signer_for
 from newsletter.errors import ConfigError
 
 
@@ -66,7 +67,7 @@ class OutboxAdapter(Adapter):
                 with open(tmp, "wb") as handle:
                     if self.settings.bounces:  # what the receiving server would add: the envelope sender (VERP)
                         handle.write(f"Return-Path: <{item.envelope_from}>\n".encode("ascii"))
-                    handle.write(item.mime.data.replace(b"\r\n", b"\n"))
+                    handle.write(signer_for(self.settings)(item.mime.data).replace(b"\r\n", b"\n"))
                 handover([item])
                 os.rename(tmp, self.path / "new" / name)
             except OSError as err:

@@ -29,6 +29,7 @@ from typing import Iterator, Mapping, Sequence
 from newsletter.addresses import NO_SMTPUTF8
 from newsletter.config import Settings, secret_from_env
 from newsletter.delivery.base import Adapter, Handover, Outgoing, Result, Stopped, is_loopback, option, register
+from newsletter.delivery.dkim import signer_for
 from newsletter.errors import ConfigError, TransientDeliveryError, describe
 
 log = logging.getLogger(__name__)
@@ -134,6 +135,7 @@ class SMTPAdapter(Adapter):
                 return Result(item.key, False, f"{NO_SMTPUTF8}, which the SMTP server {self.host} does not offer; "
                               "this recipient can be reached only through a relay that offers SMTPUTF8")
             options = ["SMTPUTF8"] + (["BODY=8BITMIME"] if smtp.has_extn("8bitmime") else [])
+        message = signer_for(self.settings)(item.mime.data)  # DKIM when [dkim] is set, before MAIL FROM
         self._idle = False  # a transaction is open until the server's final answer (or RSET)
         dot_sent = False
         try:
@@ -148,7 +150,7 @@ class SMTPAdapter(Adapter):
             code, reply = smtp.docmd("DATA")
             if code != 354:
                 return self._refused(item, code, reply, "DATA")
-            data = _LEADING_DOT.sub(b"..", item.mime.data)
+            data = _LEADING_DOT.sub(b"..", message)
             if not data.endswith(b"\r\n"):
                 data += b"\r\n"
             smtp.send(data)

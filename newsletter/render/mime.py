@@ -36,7 +36,7 @@ from newsletter.config import Settings
 from newsletter.errors import NewsletterError
 from newsletter.merge import TOKEN_RE, CompiledTemplate, MergeSlots, Slot, escape_for
 from newsletter.render.pipeline import RenderedIssue
-from newsletter.tokens import UNSUBSCRIBE, make_token
+from newsletter.tokens import UNSUBSCRIBE, make_token, seal, unseal
 
 CRLF = "\r\n"
 _UNSAFE = re.compile(r"[\r\n\x00]")
@@ -166,6 +166,34 @@ def proof_message_id(settings: Settings, issue_key: str) -> str:
     return f"<{issue_key}.test.{uuid.uuid4().hex}@{settings.newsletter.sender_domain}>"
 
 
+#: The header that carries :func:`reply_reference`; auto-replies and bounces that quote it are attributable.
+REFERENCE_HEADER = "X-Newsletter-Ref"
+_REFERENCE = "reply-reference"  # the token purpose: a reference never opens an unsubscribe link
+
+
+def feedback_id(settings: Settings, issue_key: str, mailtype: str) -> str:
+    """Gmail Postmaster Tools' ``Feedback-ID``, ``campaign:customer:mailtype:senderid``.
+
+    The campaign is the issue (``20261124``), the customer the list (its ``List-Id`` slug), the
+    mail type ``issue`` or ``proof``, the sender id the From domain: Gmail reports spam rates per
+    value of each field, so a bad issue, or test copies, show up on their own.
+    """
+    nl = settings.newsletter
+    return f"{issue_key.replace('-', '')}:{slug(nl.name)}:{mailtype}:{nl.sender_domain}"
+
+
+def reply_reference(secret_key: str, issue_key: str, address: str) -> str:
+    """An opaque id for one issue and one address (encrypted and authenticated, never the address in clear)."""
+    return seal(secret_key, _REFERENCE, f"{issue_key}\0{address}".encode("utf-8"))
+
+
+def read_reply_reference(secret_key: str, reference: str) -> tuple[str, str] | None:
+    """``(issue date, address)`` of a :func:`reply_reference`, or ``None`` for a forged or altered one."""
+    data = unseal(secret_key, _REFERENCE, reference.strip())
+    issue_key, sep, address = (data or b"").decode("utf-8", "replace").partition("\0")
+    return (issue_key, address) if data and sep else None
+
+
 def unsubscribe_url(settings: Settings, secret_key: str, address: str) -> str:
     return f"{settings.newsletter.base_url}/u/{make_token(secret_key, UNSUBSCRIBE, address)}"
 
@@ -234,6 +262,8 @@ class MessageFactory:
             ("List-Id", f"<{slug(nl.name)}.{nl.sender_domain}>"),
             ("List-Unsubscribe-Post", "List-Unsubscribe=One-Click"),
             ("List-Archive", f"<{nl.base_url}/archive/>"),
+            ("Feedback-ID", feedback_id(settings, self.issue_key, "proof" if subject_prefix else "issue")),
+            ("X-Auto-Response-Suppress", "OOF, AutoReply"),  # Exchange/Outlook: no out-of-office replies
             ("MIME-Version", "1.0"),
             ("Content-Type", f'multipart/alternative; boundary="{boundary}"'),
         ]
@@ -249,7 +279,8 @@ class MessageFactory:
         self.layout = Layout(
             subject=subject_prefix + rendered.subject, sender_name=nl.sender_name, sender_address=nl.sender_address,
             reply_to=nl.reply_to, html=rendered.html, text=rendered.text, slots=tuple(rendered.slots.slots),
-            headers=tuple((name, value) for name, value in rest if name.startswith("List-")))
+            headers=tuple((name, value) for name, value in rest
+                          if name.startswith("List-") or name in ("Feedback-ID", "X-Auto-Response-Suppress")))
 
     @staticmethod
     def _header_block(headers: list[tuple[str, str]]) -> str:
@@ -307,6 +338,7 @@ class MessageFactory:
             self._middle,
             f"Message-ID: {person.message_id}{CRLF}",
             f"List-Unsubscribe: {person.list_unsubscribe}{CRLF}",
+            f"{REFERENCE_HEADER}: {reply_reference(self.secret_key, self.issue_key, person.values['email'])}{CRLF}",
             self._text_open,
             self._text.encode(person.values),
             self._html_open,

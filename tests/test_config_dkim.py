@@ -1,0 +1,88 @@
+"""The [dkim] table: a key that cannot sign, or a domain DMARC would not align, is refused when the file loads."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from newsletter.cli import main
+from newsletter.config import DkimSettings, load_settings
+from newsletter.errors import ConfigError
+from tests.dkim_keys import dkim_table, encrypted_pem, write_key
+from tests.test_config import GOOD
+
+
+def _project(tmp_path: Path, table: str, key: str | None = "rsa") -> Path:
+    (tmp_path / "newsletter.toml").write_text(GOOD + table, encoding="utf-8")
+    if key:
+        (tmp_path / "keys").mkdir()
+        write_key(tmp_path / "keys", key)
+    return tmp_path
+
+
+def test_no_dkim_table_means_no_signing(tmp_path: Path) -> None:
+    assert load_settings(_project(tmp_path, "", key=None)).dkim is None
+
+
+@pytest.mark.parametrize("kind", ["rsa", "ed25519"])
+def test_dkim_table_resolves_the_key_against_the_project(tmp_path: Path, kind: str) -> None:
+    root = _project(tmp_path, dkim_table(selector="NL2026", domain="Example.org", key_file="keys/dkim.pem"), kind)
+    assert load_settings(root).dkim == DkimSettings(selector="nl2026", domain="example.org",
+                                                    private_key_file=(root / "keys" / "dkim.pem").resolve())
+
+
+def test_a_parent_of_the_sender_domain_aligns(tmp_path: Path) -> None:
+    text = GOOD.replace("<redaction@example.org>", "<redaction@news.example.org>")
+    (tmp_path / "newsletter.toml").write_text(text + dkim_table(key_file="dkim.pem"), encoding="utf-8")
+    write_key(tmp_path, "ed25519")
+    settings = load_settings(tmp_path).dkim
+    assert settings is not None and settings.domain == "example.org"
+
+
+CASES = [
+    ("missing selector", dkim_table(key_file="keys/dkim.pem").replace('selector = "nl2026"\n', ""), "rsa",
+     "[dkim] selector is required"),
+    ("selector not a DNS name", dkim_table(selector="nl 2026", key_file="keys/dkim.pem"), "rsa",
+     "[dkim] selector must be a DNS name"),
+    ("unknown key", dkim_table(key_file="keys/dkim.pem") + 'algorithm = "rsa"\n', "rsa",
+     "[dkim] has an unknown key 'algorithm'"),
+    ("domain not aligned", dkim_table(domain="mailer.example.net", key_file="keys/dkim.pem"), "rsa",
+     "[dkim] domain 'mailer.example.net' does not align with the sender's domain 'example.org'"),
+    ("domain a subdomain of the sender's", dkim_table(domain="mail.example.org", key_file="keys/dkim.pem"), "rsa",
+     "set domain = 'example.org'"),
+    ("domain a bare TLD", dkim_table(domain="org", key_file="keys/dkim.pem"), "rsa", "does not align"),
+    ("key file missing", dkim_table(key_file="keys/absent.pem"), "rsa",
+     "absent.pem' does not exist; create one with `newsletter dkim keygen nl2026 --domain example.org --out "),
+    ("key too short", dkim_table(key_file="keys/dkim.pem"), "rsa1024",
+     "is a 1024-bit RSA key; receivers refuse keys under 2048 bits"),
+    ("key of another type", dkim_table(key_file="keys/dkim.pem"), "ec",
+     "DKIM signs with RSA (2048 bits or more) or Ed25519"),
+    ("not a key", dkim_table(key_file="newsletter.toml"), None, "is not a PEM private key"),
+]
+
+
+@pytest.mark.parametrize(("table", "key", "fragment"), [c[1:] for c in CASES], ids=[c[0] for c in CASES])
+def test_a_wrong_dkim_setting_names_the_key_and_the_fix(tmp_path: Path, table: str, key: str | None,
+                                                        fragment: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_settings(_project(tmp_path, table, key))
+    assert fragment in str(caught.value) and "\n" not in str(caught.value)
+    assert "BEGIN" not in str(caught.value).replace("-----BEGIN PRIVATE KEY-----", "")
+
+
+def test_a_key_with_a_passphrase_is_refused_with_the_fix(tmp_path: Path) -> None:
+    root = _project(tmp_path, dkim_table(key_file="keys/dkim.pem"))
+    (root / "keys" / "dkim.pem").write_bytes(encrypted_pem())
+    with pytest.raises(ConfigError, match="protected by a passphrase; store it without one"):
+        load_settings(root)
+
+
+@pytest.mark.parametrize("case", [CASES[3], CASES[6], CASES[7]], ids=[CASES[i][0] for i in (3, 6, 7)])
+def test_cli_exits_2_without_traceback(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                       case: tuple[str, str, str, str]) -> None:
+    _, table, key, fragment = case
+    root = _project(tmp_path, table, key)
+    assert main(["--project", str(root), "check", "2026-11-24"]) == 2
+    err = capsys.readouterr().err
+    assert fragment in " ".join(err.split()) and "Traceback" not in err
