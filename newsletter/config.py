@@ -129,6 +129,24 @@ class DkimSettings:
 
 
 @dataclass(frozen=True)
+class BounceSettings:
+    """The ``[bounces]`` table: where bounces, complaints and mailto unsubscribes come back, and how they are read."""
+
+    address: str  # "bounces@bounce.example.org"; envelope sender becomes bounces+TOKEN@bounce.example.org
+    unsubscribe_address: str = ""  # "unsubscribe@bounce.example.org" -> List-Unsubscribe <mailto:unsubscribe+TOKEN@…>
+    maildir: Path | None = None  # a Maildir to read, or the IMAP keys below
+    imap_host: str = ""
+    imap_port: int = 993
+    imap_user_env: str = ""
+    imap_password_env: str = ""
+    imap_folder: str = "INBOX"
+    processed_folder: str = "Processed"
+    check_minutes: int = 10  # how often the scheduler reads the mailbox
+    soft_bounce_limit: int = 3  # soft bounces within soft_bounce_days that make a subscriber `bounced`
+    soft_bounce_days: int = 7
+
+
+@dataclass(frozen=True)
 class Settings:
     """Everything a command needs to know about one newsletter project."""
 
@@ -140,6 +158,7 @@ class Settings:
     schedule: ScheduleSettings = ScheduleSettings()
     web: WebSettings = WebSettings()
     dkim: DkimSettings | None = None  # None when [dkim] is absent
+    bounces: BounceSettings | None = None  # None when [bounces] is absent
 
     @property
     def issues_dir(self) -> Path:
@@ -168,7 +187,7 @@ class Settings:
 
 
 _ADAPTERS_WITH_TABLES = ("outbox", "smtp", "mailgun", "sendgrid", "postmark", "brevo")
-_TABLES = ("newsletter", "content", "store", "delivery", "schedule", "web", "dkim")
+_TABLES = ("newsletter", "content", "store", "delivery", "schedule", "web", "dkim", "bounces")
 
 
 class _Table:
@@ -478,6 +497,85 @@ def _check_dkim_key(t: _Table, key_file: Path, selector: str) -> None:
                       f"DKIM signs with RSA (2048 bits or more) or Ed25519: {fix}")
 
 
+_BOUNCE_KEYS = ("address", "unsubscribe_address", "maildir", "imap_host", "imap_port", "imap_user_env",
+                "imap_password_env", "imap_folder", "processed_folder", "check_minutes", "soft_bounce_limit",
+                "soft_bounce_days")
+_ENV_NAME = re.compile(r"[A-Z_][A-Z0-9_]*")
+
+
+def _bounce_address(t: _Table, key: str, example: str) -> str:
+    """A bare ASCII address whose local part can take ``+TOKEN`` (so it holds no ``+`` itself)."""
+    value = t.text(key, required=key == "address")
+    if not value:
+        return ""
+    _, address = _address(t, key, value, display_name_allowed=False)
+    local = address.rpartition("@")[0]
+    if "+" in local or not re.fullmatch(r"[A-Za-z0-9._-]+", local):
+        raise t.error(f"[bounces] {key} {address!r}: the local part (before the @) must be plain letters, digits, "
+                      f'dots or dashes, without "+", since "+TOKEN" is added to it; e.g. {key} = "{example}"')
+    return address.lower()
+
+
+def _bounces(path: Path, root: Path, data: Any) -> BounceSettings:
+    plain_secrets = {"imap_user": "imap_user_env", "imap_password": "imap_password_env",
+                     "password": "imap_password_env", "imap_pass": "imap_password_env"}
+    for plain, env_key in plain_secrets.items():
+        if isinstance(data, dict) and plain in data:
+            raise ConfigError(f"{path.name}: [bounces] {plain} is not read from the file: credentials come only "
+                              f'from the environment; write {env_key} = "NAME" and export NAME=… in the '
+                              "service's environment", hint=f"edit {path}")
+    t = _Table(path, "bounces", data, _BOUNCE_KEYS)
+    address = _bounce_address(t, "address", "bounces@bounce.example.org")
+    unsubscribe_address = _bounce_address(t, "unsubscribe_address", "unsubscribe@bounce.example.org")
+    if unsubscribe_address and unsubscribe_address == address:
+        raise t.error("[bounces] unsubscribe_address must differ from address (a bounce is not an unsubscribe "
+                      'request); e.g. unsubscribe_address = "unsubscribe@bounce.example.org"')
+    maildir_text = t.text("maildir", "")
+    imap_host = t.text("imap_host", "")
+    if maildir_text and imap_host:
+        raise t.error("[bounces] has both maildir and imap_host; keep one: the Maildir the bounce domain delivers "
+                      "to, or the IMAP server holding that mailbox")
+    maildir = (root / Path(maildir_text).expanduser()).resolve() if maildir_text else None
+    if imap_host and not re.fullmatch(r"[A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\]|[0-9A-Fa-f:]+", imap_host):
+        raise t.error(f'[bounces] imap_host must be a host name such as "imap.example.org" (got {imap_host!r})')
+    envs: dict[str, str] = {}
+    for key in ("imap_user_env", "imap_password_env"):
+        name = t.text(key, "")
+        if imap_host and not name:
+            raise t.error(f"[bounces] {key} is required with imap_host: the name of the environment variable "
+                          f'holding the IMAP {key.split("_")[1]}, e.g. {key} = "BOUNCES_IMAP_{key.split("_")[1].upper()}"')
+        if name and not _ENV_NAME.fullmatch(name):
+            raise t.error(f"[bounces] {key} must be the NAME of an environment variable (capitals, digits, _), "
+                          f'not the value itself, e.g. {key} = "BOUNCES_IMAP_{key.split("_")[1].upper()}" (got a '
+                          f"{len(name)}-character value)")
+        envs[key] = name
+    folders = {}
+    for key, default in (("imap_folder", "INBOX"), ("processed_folder", "Processed")):
+        folder = t.text(key, default, single_line=True) or default
+        if not folder.isascii() or '"' in folder or "\\" in folder:
+            raise t.error(f'[bounces] {key} must be an ASCII folder name without quotes or backslashes, e.g. '
+                          f'{key} = "{default}" (got {folder!r})')
+        folders[key] = folder
+    if folders["imap_folder"] == folders["processed_folder"]:
+        raise t.error("[bounces] processed_folder must differ from imap_folder, or processed messages would be "
+                      'read again; e.g. processed_folder = "Processed"')
+    b = BounceSettings
+    return BounceSettings(
+        address=address,
+        unsubscribe_address=unsubscribe_address,
+        maildir=maildir,
+        imap_host=imap_host,
+        imap_port=t.integer("imap_port", b.imap_port, maximum=65535),
+        imap_user_env=envs["imap_user_env"],
+        imap_password_env=envs["imap_password_env"],
+        imap_folder=folders["imap_folder"],
+        processed_folder=folders["processed_folder"],
+        check_minutes=t.integer("check_minutes", b.check_minutes, minimum=1, maximum=24 * 60),
+        soft_bounce_limit=t.integer("soft_bounce_limit", b.soft_bounce_limit, minimum=1, maximum=100),
+        soft_bounce_days=t.integer("soft_bounce_days", b.soft_bounce_days, minimum=1, maximum=365),
+    )
+
+
 def find_project(start: Path) -> Path:
     """Return the nearest folder at or above ``start`` that holds ``newsletter.toml``.
 
@@ -528,6 +626,7 @@ def load_settings(root: Path) -> Settings:
         schedule=_schedule(path, data.get("schedule")),
         web=_web(path, data.get("web")),
         dkim=_dkim(path, data["dkim"], root.resolve(), newsletter.sender_domain) if "dkim" in data else None,
+        bounces=_bounces(path, root.resolve(), data["bounces"]) if "bounces" in data else None,
     )
 
 
