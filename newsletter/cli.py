@@ -947,3 +947,37 @@ def main(argv: list[str] | None = None) -> int:
         return err.exit_code
     return code if isinstance(code, int) else 0  # a command's Exit(n) comes back as a value here
 
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True, help="Print the findings as a JSON list.")
+@click.option("--nameserver", "nameservers", multiple=True, metavar="IP",
+              help="Ask this DNS server instead of the system's (repeatable).")
+@click.option("--timeout", type=click.FloatRange(0.5, 60), default=5.0, show_default=True,
+              help="Seconds each DNS lookup and network step may take.")
+@click.option("--ca-file", type=click.Path(dir_okay=False, exists=True, path_type=Path),
+              help="Trust these CAs for base_url (PEM) instead of the system's.")
+@pass_project
+def doctor(project: Project, as_json: bool, nameservers: tuple[str, ...], timeout: float,
+           ca_file: Path | None) -> None:
+    """Check the setup as receivers see it: SPF, DKIM, DMARC, bounce MX, https, one-click, secrets.
+
+    Exit 1 when any line is an error. Example:
+
+        NEWSLETTER_SECRET_KEY=… newsletter doctor --nameserver 1.1.1.1
+    """
+    import os
+
+    from newsletter.doctor import Level, Network, diagnose, has_errors
+
+    root = project.path if project.path is not None else find_project(Path.cwd())
+    findings = diagnose(root, environ=os.environ,
+                        network=Network(nameservers=nameservers, timeout=timeout, ca_file=ca_file))
+    if as_json:
+        click.echo(json.dumps([f.as_dict() for f in findings], ensure_ascii=False, indent=2))
+    else:
+        colors = {Level.OK: "green", Level.WARNING: "yellow", Level.ERROR: "red"}
+        for finding in findings:
+            click.secho(finding.line(), fg=colors[finding.level])
+    if has_errors(findings):
+        raise click.exceptions.Exit(1)

@@ -27,6 +27,7 @@ import http.client
 import ipaddress
 import logging
 import re
+import socket
 import ssl
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
@@ -36,11 +37,12 @@ from typing import Any, Mapping, Sequence
 from urllib.parse import urlsplit
 
 import dns.exception
+import dns.nameserver
 import dns.rdatatype
 import dns.resolver
 
 from newsletter.config import SECRET_KEY_ENV, BounceSettings, DkimSettings, Settings, load_settings
-from newsletter.errors import NewsletterError
+from newsletter.errors import NewsletterError, UsageError
 
 log = logging.getLogger(__name__)
 
@@ -95,8 +97,7 @@ def _error(check: str, message: str, fix: str) -> Finding:
 class Network:
     """Where and how long the doctor looks: DNS servers, their port, the timeout, the CA bundle."""
 
-    nameservers: Sequence[str] = ()  # empty: the system's resolvers (/etc/resolv.conf)
-    dns_port: int = 53
+    nameservers: Sequence[str] = ()  # "IP" or "IP:PORT" ("[IPv6]:PORT"); empty: the system's (/etc/resolv.conf)
     timeout: float = 5.0  # seconds per DNS lookup and per socket operation
     ca_file: Path | None = None  # trust these CAs for base_url instead of the system's
     resolver: dns.resolver.Resolver | None = field(default=None, compare=False)  # injected as is when given
@@ -106,13 +107,33 @@ class Network:
             return self.resolver
         if self.nameservers:
             resolver = dns.resolver.Resolver(configure=False)
-            resolver.nameservers = list(self.nameservers)
-            resolver.port = self.dns_port
+            resolver.nameservers = [dns.nameserver.Do53Nameserver(*parse_nameserver(text))
+                                    for text in self.nameservers]
         else:
             resolver = dns.resolver.Resolver()
         resolver.timeout = resolver.lifetime = self.timeout
         resolver.cache = None
         return resolver
+
+
+def parse_nameserver(text: str) -> tuple[str, int]:
+    """``(address, port)`` of ``IP``, ``IP:PORT`` or ``[IPv6]:PORT``.
+
+    :raises UsageError: for anything else (a DNS server is given by address, not by name).
+    """
+    match = re.fullmatch(r"\[([0-9A-Fa-f:.]+)\]:(\d{1,5})|([0-9.]+):(\d{1,5})|([0-9A-Fa-f:.]+)", text.strip())
+    address, port = "", 53
+    if match:
+        address = match.group(1) or match.group(3) or match.group(5)
+        port = int(match.group(2) or match.group(4) or 53)
+    try:
+        ipaddress.ip_address(address)
+    except ValueError:
+        raise UsageError(f"--nameserver {text!r} is not an IP address (optionally with :PORT), "
+                         "e.g. --nameserver 1.1.1.1 or --nameserver 127.0.0.1:5353") from None
+    if not 0 < port < 65536:
+        raise UsageError(f"--nameserver {text!r}: the port must be between 1 and 65535")
+    return address, port
 
 
 def diagnose(root: Path, *, environ: Mapping[str, str], network: Network = Network(),
@@ -128,7 +149,7 @@ def diagnose(root: Path, *, environ: Mapping[str, str], network: Network = Netwo
     findings.extend(_credentials(settings, environ))
     dns_checks = _Dns(network.make_resolver(), network.timeout)
     findings.extend(_mail_dns(settings, dns_checks))
-    findings.extend(_https(settings, key, network, now or datetime.now(timezone.utc)))
+    findings.extend(_https(settings, key, network, dns_checks, now or datetime.now(timezone.utc)))
     return findings
 
 
@@ -599,7 +620,19 @@ _VERIFY_REASONS = {10: "has expired", 18: "is self-signed", 19: "is signed by an
                    20: "is signed by an unknown authority (is the chain complete?)", 62: "is for another name"}
 
 
-def _https(settings: Settings, key: str, network: Network, now: datetime) -> list[Finding]:
+def _connect(host: str, address: str, port: int, context: ssl.SSLContext, timeout: float) -> http.client.HTTPSConnection:
+    """An HTTPS connection to ``address`` that verifies the certificate for ``host`` (found with our resolver)."""
+    conn = http.client.HTTPSConnection(host, port, timeout=timeout, context=context)
+    raw = socket.create_connection((address, port), timeout=timeout)
+    try:
+        conn.sock = context.wrap_socket(raw, server_hostname=host)
+    except BaseException:
+        raw.close()
+        raise
+    return conn
+
+
+def _https(settings: Settings, key: str, network: Network, lookup: _Dns, now: datetime) -> list[Finding]:
     base = settings.newsletter.base_url
     url = urlsplit(base)
     if url.scheme != "https":
@@ -607,9 +640,21 @@ def _https(settings: Settings, key: str, network: Network, now: datetime) -> lis
                        "links, and tokens travel in clear text", "serve it over https and set base_url = \"https://…\"")]
     host, port, prefix = url.hostname or "", url.port or 443, url.path.rstrip("/")
     context = ssl.create_default_context(cafile=str(network.ca_file) if network.ca_file else None)
-    conn = http.client.HTTPSConnection(host, port, timeout=network.timeout, context=context)
     try:
-        conn.connect()
+        ipaddress.ip_address(host)
+        address = host
+    except ValueError:
+        try:
+            found = lookup.addresses(host)
+        except _Unanswered as err:
+            return [_unanswered("https", err)]
+        if not found:
+            return [_error("https", f"{host} (base_url) has no A or AAAA record", f"publish {host} A (the address "
+                           "of the reverse proxy in front of `newsletter serve`)")]
+        address = found[0]
+    conn: http.client.HTTPSConnection | None = None
+    try:
+        conn = _connect(host, address, port, context, network.timeout)
         sock = conn.sock
         cert = sock.getpeercert() if isinstance(sock, ssl.SSLSocket) else None
         conn.request("GET", prefix + "/", headers={"User-Agent": "newsletter-doctor"})
@@ -624,7 +669,8 @@ def _https(settings: Settings, key: str, network: Network, now: datetime) -> lis
                        "start `newsletter serve` and the reverse proxy in front of it, and open port "
                        f"{port} to the Internet")]
     finally:
-        conn.close()
+        if conn is not None:
+            conn.close()
     findings: list[Finding] = []
     if cert and cert.get("notAfter"):
         expires = datetime.fromtimestamp(ssl.cert_time_to_seconds(str(cert["notAfter"])), timezone.utc)
@@ -637,11 +683,11 @@ def _https(settings: Settings, key: str, network: Network, now: datetime) -> lis
                                "(journalctl -u newsletter or the proxy's error log)"))
     elif not findings:
         findings.append(_ok("https", f"{base} answers over valid TLS (HTTP {answer.status})"))
-    findings.append(_one_click(host, port, prefix, key, context, network.timeout))
+    findings.append(_one_click(host, address, port, prefix, key, context, network.timeout))
     return findings
 
 
-def _one_click(host: str, port: int, prefix: str, key: str, context: ssl.SSLContext, timeout: float) -> Finding:
+def _one_click(host: str, address: str, port: int, prefix: str, key: str, context: ssl.SSLContext, timeout: float) -> Finding:
     """POST an RFC 8058 one-click unsubscribe for :data:`PROBE_ADDRESS`, as a mailbox provider would."""
     from newsletter.tokens import UNSUBSCRIBE, key_weakness, make_token
 
@@ -650,8 +696,9 @@ def _one_click(host: str, port: int, prefix: str, key: str, context: ssl.SSLCont
         return _warn(check, "not checked: NEWSLETTER_SECRET_KEY is needed to make a test token",
                      f"run the doctor with {SECRET_KEY_ENV} set as for serve")
     token = make_token(key, UNSUBSCRIBE, PROBE_ADDRESS)
-    conn = http.client.HTTPSConnection(host, port, timeout=timeout, context=context)
+    conn: http.client.HTTPSConnection | None = None
     try:
+        conn = _connect(host, address, port, context, timeout)
         conn.request("POST", f"{prefix}/u/{token}", body=b"List-Unsubscribe=One-Click",
                      headers={"Content-Type": "application/x-www-form-urlencoded", "User-Agent": "newsletter-doctor"})
         answer = conn.getresponse()
@@ -660,7 +707,8 @@ def _one_click(host: str, port: int, prefix: str, key: str, context: ssl.SSLCont
         return _error(check, f"POST /u/… failed: {err.__class__.__name__}",
                       "check that the reverse proxy passes POST requests to `newsletter serve`")
     finally:
-        conn.close()
+        if conn is not None:
+            conn.close()
     status = answer.status
     if status == 200:
         return _ok(check, "POST /u/TOKEN (RFC 8058 one-click) is accepted, and the service reads tokens made with "
