@@ -657,7 +657,7 @@ def _https(settings: Settings, key: str, network: Network, lookup: _Dns, now: da
         conn = _connect(host, address, port, context, network.timeout)
         sock = conn.sock
         cert = sock.getpeercert() if isinstance(sock, ssl.SSLSocket) else None
-        conn.request("GET", prefix + "/", headers={"User-Agent": "newsletter-doctor"})
+        conn.request("GET", prefix + "/healthz", headers={"User-Agent": "newsletter-doctor"})
         answer = conn.getresponse()
         answer.read(64 * 1024)
     except ssl.SSLCertVerificationError as err:
@@ -678,11 +678,14 @@ def _https(settings: Settings, key: str, network: Network, lookup: _Dns, now: da
         if days < CERT_WARN_DAYS:
             findings.append(_warn("https", f"the certificate of {host} expires in {days} days ({expires:%Y-%m-%d})",
                                   "renew it (e.g. `certbot renew`) and check that renewal runs by itself"))
-    if answer.status >= 500:
-        findings.append(_error("https", f"{base}/ answers HTTP {answer.status}", "read the service's log "
-                               "(journalctl -u newsletter or the proxy's error log)"))
+    if answer.status == 503:
+        findings.append(_error("https", f"{base}/healthz answers 503: the service cannot reach its database",
+                               "read the service's log (journalctl -u newsletter-web) and check [store] url"))
+    elif answer.status >= 500:
+        findings.append(_error("https", f"{base}/healthz answers HTTP {answer.status}", "read the service's log "
+                               "(journalctl -u newsletter-web) and the proxy's error log"))
     elif not findings:
-        findings.append(_ok("https", f"{base} answers over valid TLS (HTTP {answer.status})"))
+        findings.append(_ok("https", f"{base} answers over valid TLS (/healthz: HTTP {answer.status})"))
     findings.append(_one_click(host, address, port, prefix, key, context, network.timeout))
     return findings
 

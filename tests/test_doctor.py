@@ -33,6 +33,7 @@ from tests.conftest import SECRET
 from tests.dkim_keys import pem, write_key
 from tests.dns_server import DnsServer, Records, txt
 from tests.sink import free_port
+from tests.store.test_database import break_files
 
 HOST = "news.example.org"
 RELAY = "smtp.relay.example.net"
@@ -163,6 +164,7 @@ class Setup:
     bounces: str = "bounces@bounce.example.org"
     chain: str = "valid"
     environ: dict[str, str] = field(default_factory=lambda: dict(ENV))
+    database_deleted: bool = False
 
 
 def run(project: Path, store: Store, pki: Pki, setup: Setup) -> list[Finding]:
@@ -171,6 +173,8 @@ def run(project: Path, store: Store, pki: Pki, setup: Setup) -> list[Finding]:
     records = good_records()
     setup.zone(records)
     with DnsServer(records) as dns, HttpsService(project, store, pki.chains[setup.chain], port):
+        if setup.database_deleted:
+            break_files(project, "file deleted")
         return diagnose(project, environ=setup.environ,
                         network=Network(nameservers=[f"127.0.0.1:{dns.port}"], timeout=3, ca_file=pki.ca_file))
 
@@ -284,6 +288,9 @@ BROKEN = {
                                      "certbot certonly"),
     "certificate expiring": (Setup(chain="expiring"), "https", Level.WARNING, "expires in 2 days",
                              "certbot renew"),
+    "service without its database": (Setup(database_deleted=True), "https", Level.ERROR,
+                                     "/healthz answers 503: the service cannot reach its database",
+                                     "check [store] url"),
     "base_url not in DNS": (Setup(zone=_drop(f"{HOST}.", "A")), "https", Level.ERROR,
                             f"{HOST} (base_url) has no A or AAAA record", f"publish {HOST} A"),
     "service with another key": (Setup(environ={**ENV, "NEWSLETTER_SECRET_KEY": "another-" + SECRET}),
