@@ -233,7 +233,7 @@ def _mail_dns(settings: Settings, lookup: _Dns) -> list[Finding]:
     envelope = _envelope_domain(settings)
     for domain in dict.fromkeys([from_domain, *([envelope] if envelope else [])]):
         try:
-            findings.extend(_spf(domain, lookup.txt(domain), relay))
+            findings.extend(_spf(domain, lookup.txt(domain), relay, lookup))
         except _Unanswered as err:
             findings.append(_unanswered(f"spf {domain}", err))
     try:
@@ -263,6 +263,7 @@ def _envelope_domain(settings: Settings) -> str:
 
 _MECHANISM = re.compile(r"([-+~?]?)(all|include|a|mx|ptr|ip4|ip6|exists)(?::([^/\s]+))?(/\d{1,3})?(//\d{1,3})?",
                         re.IGNORECASE)
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 _MODIFIER = re.compile(r"([a-z][a-z0-9_.-]*)=(\S*)", re.IGNORECASE)
 _DOMAIN_SPEC = re.compile(r"[A-Za-z0-9_%{}.+-]+")
 
@@ -295,7 +296,7 @@ class _Relay:
         labels = host.split(".")
         return cls(host, (".".join(labels[-2:]),) if len(labels) >= 2 else (), ips)
 
-    def mentioned(self, targets: list[str], networks: list[ipaddress.IPv4Network | ipaddress.IPv6Network]) -> bool:
+    def mentioned(self, targets: list[str], networks: list[IPNetwork]) -> bool:
         for target in targets:
             target = target.lower().rstrip(".")
             if any(target == name or target.endswith("." + name) for name in self.names):
@@ -307,24 +308,30 @@ class _Relay:
         return False
 
 
-def _spf(domain: str, txt: list[str], relay: _Relay) -> list[Finding]:
-    check = f"spf {domain}"
-    records = [t for t in txt if t.lower() == "v=spf1" or t.lower().startswith("v=spf1 ")]
-    example = f'{domain} TXT "v=spf1 {_relay_term(relay)} -all"'
-    if not records:
-        return [_error(check, f"{domain} has no SPF record: receivers cannot tell which servers may send for it",
-                       f"publish {example}")]
-    if len(records) > 1:
-        return [_error(check, f"{domain} has {len(records)} SPF records; receivers then fail SPF (RFC 7208 4.5)",
-                       "merge them into one TXT record starting with v=spf1")]
-    terms = records[0].split()[1:]
-    findings: list[Finding] = []
-    targets: list[str] = []
-    networks: list[ipaddress.IPv4Network | ipaddress.IPv6Network] = []
-    lookups = 0
-    final_all = ""
-    redirect = ""
-    for term in terms:
+@dataclass
+class _SpfRecord:
+    """The parts of one SPF record the checks need."""
+
+    lookups: int = 0  # terms that cost a DNS lookup (RFC 7208 4.6.4)
+    targets: list[str] = field(default_factory=list)  # domains of include/a/mx/ptr/exists/redirect
+    follow: list[str] = field(default_factory=list)  # include and redirect targets: records of their own
+    networks: list[IPNetwork] = field(default_factory=list)
+    final_all: str = ""  # the qualifier of the all term ("+" when written bare)
+    redirect: str = ""
+    uses_ptr: bool = False
+
+
+class _SpfSyntax(Exception):
+    """A term receivers refuse (the whole record then fails): ``args`` are the message and the fix."""
+
+
+def _spf_records(txt: list[str]) -> list[str]:
+    return [t for t in txt if t.lower() == "v=spf1" or t.lower().startswith("v=spf1 ")]
+
+
+def _parse_spf(domain: str, record: str) -> _SpfRecord:
+    parsed = _SpfRecord()
+    for term in record.split()[1:]:
         mechanism = _MECHANISM.fullmatch(term)
         modifier = _MODIFIER.fullmatch(term)
         if mechanism:
@@ -332,53 +339,101 @@ def _spf(domain: str, txt: list[str], relay: _Relay) -> list[Finding]:
             name = name.lower()
             if name == "all":
                 if value or cidr4 or cidr6:
-                    return [_error(check, f"SPF term {term!r} is not valid", f'write "{qualifier}all" alone')]
-                final_all = qualifier or "+"
+                    raise _SpfSyntax(f"SPF term {term!r} is not valid", f'write "{qualifier}all" alone')
+                parsed.final_all = qualifier or "+"
             elif name in ("ip4", "ip6"):
                 try:
                     net = ipaddress.ip_network(f"{value}{cidr4 or ''}", strict=False)
                     if (net.version == 4) != (name == "ip4") or cidr6:
                         raise ValueError(term)
                 except ValueError:
-                    return [_error(check, f"SPF term {term!r} is not a valid {name} network (the record is "
-                                   "refused as a whole)", f"correct it, e.g. {name}:192.0.2.0/24" if name == "ip4"
-                                   else f"correct it, e.g. {name}:2001:db8::/32")]
-                networks.append(net)
+                    raise _SpfSyntax(f"SPF term {term!r} is not a valid {name} network (the record is refused as "
+                                     "a whole)", "correct it, e.g. " + ("ip4:192.0.2.0/24" if name == "ip4"
+                                                                        else "ip6:2001:db8::/32")) from None
+                parsed.networks.append(net)
             else:
                 if name in ("include", "exists") and not value:
-                    return [_error(check, f"SPF term {term!r} needs a domain", f"write {name}:DOMAIN")]
+                    raise _SpfSyntax(f"SPF term {term!r} needs a domain", f"write {name}:DOMAIN")
                 if value and not _DOMAIN_SPEC.fullmatch(value):
-                    return [_error(check, f"SPF term {term!r} names an invalid domain", "correct the domain")]
-                lookups += 1
-                targets.append(value or domain)
-                if name == "ptr":
-                    findings.append(_warn(check, "SPF uses ptr, which is slow and which many receivers ignore "
-                                          "(RFC 7208 5.5)", "replace ptr by ip4:/ip6: or include: terms"))
+                    raise _SpfSyntax(f"SPF term {term!r} names an invalid domain", "correct the domain")
+                parsed.lookups += 1
+                parsed.targets.append(value or domain)
+                parsed.uses_ptr |= name == "ptr"
+                if name == "include":
+                    parsed.follow.append(value)
         elif modifier:
-            key, value = modifier.group(1).lower(), modifier.group(2)
-            if key == "redirect":
-                redirect = value
-                lookups += 1
-                targets.append(value)
+            if modifier.group(1).lower() == "redirect":
+                parsed.redirect = modifier.group(2)
+                parsed.lookups += 1
+                parsed.targets.append(parsed.redirect)
+                parsed.follow.append(parsed.redirect)
         else:
-            return [_error(check, f"SPF term {term!r} is not a valid mechanism: receivers refuse the whole record",
-                           "keep only all, include:, a, mx, ip4:, ip6:, exists: and redirect= terms")]
+            raise _SpfSyntax(f"SPF term {term!r} is not a valid mechanism: receivers refuse the whole record",
+                             "keep only all, include:, a, mx, ip4:, ip6:, exists: and redirect= terms")
+    return parsed
+
+
+def _walk_spf(top: _SpfRecord, lookup: _Dns) -> tuple[int, list[IPNetwork], list[str]]:
+    """Follow include: and redirect= (each record fetched once, at most until the limit is passed):
+    ``(lookups in the whole tree, every network, problems of the records followed)``."""
+    count, networks, problems = top.lookups, list(top.networks), []
+    queue, seen = list(top.follow), set()
+    while queue and count <= SPF_LOOKUP_LIMIT:
+        target = queue.pop(0).lower().rstrip(".")
+        if "%" in target or target in seen:  # a macro is expanded per message: not followed here
+            continue
+        seen.add(target)
+        records = _spf_records(lookup.txt(target))
+        if len(records) != 1:
+            problems.append(f"{target} (named by include:/redirect=) has {len(records) or 'no'} SPF record"
+                            f"{'s' if len(records) != 1 else ''}, which makes SPF fail")
+            continue
+        try:
+            child = _parse_spf(target, records[0])
+        except _SpfSyntax as err:
+            problems.append(f"{target}'s SPF record: {err.args[0]}")
+            continue
+        count += child.lookups
+        networks.extend(child.networks)
+        queue.extend(child.follow)
+    return count, networks, problems
+
+
+def _spf(domain: str, txt: list[str], relay: _Relay, lookup: _Dns) -> list[Finding]:
+    check = f"spf {domain}"
+    records = _spf_records(txt)
+    example = f'{domain} TXT "v=spf1 {_relay_term(relay)} -all"'
+    if not records:
+        return [_error(check, f"{domain} has no SPF record: receivers cannot tell which servers may send for it",
+                       f"publish {example}")]
+    if len(records) > 1:
+        return [_error(check, f"{domain} has {len(records)} SPF records; receivers then fail SPF (RFC 7208 4.5)",
+                       "merge them into one TXT record starting with v=spf1")]
+    try:
+        parsed = _parse_spf(domain, records[0])
+    except _SpfSyntax as err:
+        return [_error(check, *err.args)]
+    lookups, networks, problems = _walk_spf(parsed, lookup)
+    findings = [_error(check, problem, "correct or remove that include:/redirect=") for problem in problems]
+    if parsed.uses_ptr:
+        findings.append(_warn(check, "SPF uses ptr, which is slow and which many receivers ignore (RFC 7208 5.5)",
+                              "replace ptr by ip4:/ip6: or include: terms"))
     if lookups > SPF_LOOKUP_LIMIT:
-        findings.append(_error(check, f"SPF needs {lookups} DNS lookups at its top level alone; more than "
-                               f"{SPF_LOOKUP_LIMIT} make it fail (RFC 7208 4.6.4)",
+        findings.append(_error(check, f"SPF needs more than {SPF_LOOKUP_LIMIT} DNS lookups ({lookups} counted, "
+                               "includes followed): receivers fail it (RFC 7208 4.6.4)",
                                "replace some include:/a/mx terms by ip4:/ip6: networks"))
-    if final_all == "+":
+    if parsed.final_all == "+":
         findings.append(_error(check, "SPF ends with +all: every server on the Internet may send as this domain",
                                'end the record with "-all" (or "~all" while testing)'))
-    elif final_all == "?":
+    elif parsed.final_all == "?":
         findings.append(_warn(check, "SPF ends with ?all (neutral): it says nothing about other servers",
                               'end the record with "-all" (or "~all")'))
-    elif not final_all and not redirect:
+    elif not parsed.final_all and not parsed.redirect:
         findings.append(_warn(check, "SPF has no all term: other servers get a neutral result",
                               'end the record with "-all" (or "~all")'))
     if relay.label:
-        if relay.mentioned(targets, networks):
-            findings.append(_ok(check, f"SPF record present and it names the relay ({relay.label})"))
+        if relay.mentioned(parsed.targets, networks):
+            findings.append(_ok(check, f"SPF record present and it covers the relay ({relay.label})"))
         elif relay.names or relay.ips:
             api = relay.label in API_SPF_INCLUDES
             findings.append(_warn(

@@ -242,9 +242,22 @@ BROKEN = {
     "relay not named": (Setup(zone=_spf("v=spf1 ip4:198.51.100.0/24 -all")),
                         "spf example.org", Level.WARNING, f"cannot tell whether SPF lets {RELAY} send",
                         "add ip4:192.0.2.25 before the all term"),
+    "relay covered only by an included network": (
+        Setup(zone=_both(_spf("v=spf1 include:_spf.example.com -all"),
+                         _set("_spf.example.com.", ("TXT", txt("v=spf1 ip4:192.0.2.0/24 ~all"))))),
+        "spf example.org", Level.OK, f"it covers the relay ({RELAY})", ""),
     "too many lookups": (Setup(zone=_spf("v=spf1 " + " ".join(f"include:s{i}.relay.example.net" for i in range(11))
                                          + " -all")),
-                         "spf example.org", Level.ERROR, "11 DNS lookups", "replace some include:"),
+                         "spf example.org", Level.ERROR, "(11 counted", "replace some include:"),
+    "too many lookups through an include": (
+        Setup(zone=_both(_spf("v=spf1 include:many.relay.example.net -all"),
+                         _set("many.relay.example.net.", ("TXT", txt(
+                             "v=spf1 " + " ".join(f"a:h{i}.relay.example.net" for i in range(10)) + " -all"))))),
+        "spf example.org", Level.ERROR, "(11 counted, includes followed)", "replace some include:"),
+    "include without SPF": (Setup(zone=_spf("v=spf1 include:spf.relay.example.net include:gone.example.net -all")),
+                            "spf example.org", Level.ERROR,
+                            "gone.example.net (named by include:/redirect=) has no SPF record",
+                            "correct or remove that include:"),
     "no DKIM record": (Setup(zone=_drop("nl2026._domainkey.example.org.", "TXT")),
                        "dkim nl2026._domainkey.example.org", Level.ERROR, "no DKIM key",
                        f'publish nl2026._domainkey.example.org TXT "{dkim_record()}"'),
