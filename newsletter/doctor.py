@@ -42,7 +42,8 @@ import dns.rdatatype
 import dns.resolver
 
 from newsletter.config import SECRET_KEY_ENV, BounceSettings, DkimSettings, Settings, load_settings
-from newsletter.errors import NewsletterError, UsageError
+from newsletter.addresses import ascii_domain
+from newsletter.errors import ConfigError, NewsletterError, UsageError
 
 log = logging.getLogger(__name__)
 
@@ -110,7 +111,11 @@ class Network:
             resolver.nameservers = [dns.nameserver.Do53Nameserver(*parse_nameserver(text))
                                     for text in self.nameservers]
         else:
-            resolver = dns.resolver.Resolver()
+            try:
+                resolver = dns.resolver.Resolver()
+            except dns.resolver.NoResolverConfiguration:
+                raise ConfigError("this machine has no DNS resolver configured (/etc/resolv.conf)",
+                                  hint="name one: newsletter doctor --nameserver 1.1.1.1") from None
         resolver.timeout = resolver.lifetime = self.timeout
         resolver.cache = None
         return resolver
@@ -227,7 +232,7 @@ def _unanswered(check: str, err: _Unanswered) -> Finding:
 
 
 def _mail_dns(settings: Settings, lookup: _Dns) -> list[Finding]:
-    from_domain = settings.newsletter.sender_domain.lower()
+    from_domain = ascii_domain(settings.newsletter.sender_domain)
     relay = _Relay.of(settings, lookup)
     findings: list[Finding] = []
     envelope = _envelope_domain(settings)
@@ -255,8 +260,8 @@ def _envelope_domain(settings: Settings) -> str:
     if settings.delivery.adapter not in ("smtp", "outbox"):
         return ""
     if settings.bounces is not None:
-        return settings.bounces.address.rpartition("@")[2]
-    return settings.newsletter.sender_domain.lower()
+        return ascii_domain(settings.bounces.address.rpartition("@")[2])
+    return ascii_domain(settings.newsletter.sender_domain)
 
 
 # -- SPF -----------------------------------------------------------------------------------------
@@ -510,7 +515,11 @@ def _dkim(settings: Settings, lookup: _Dns) -> list[Finding]:
                     "domain must show as verified")]
     name = f"{dkim.selector}._domainkey.{dkim.domain}"
     check = f"dkim {name}"
-    kind, ours, record = _dkim_public(dkim)
+    try:
+        kind, ours, record = _dkim_public(dkim)
+    except (OSError, ValueError, TypeError) as err:  # changed since the configuration was read
+        return [_error(check, f"{dkim.private_key_file} cannot be read as a key any more: {err.__class__.__name__}",
+                       "restore the key file (PEM, unencrypted, mode 0600) or point [dkim] private_key_file at it")]
     publish = f'publish {name} TXT "{record}"'
     records = [t for t in lookup.txt(name) if "p=" in t.replace(" ", "")]
     if not records:
