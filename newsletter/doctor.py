@@ -237,8 +237,10 @@ def _mail_dns(settings: Settings, lookup: _Dns) -> list[Finding]:
     findings: list[Finding] = []
     envelope = _envelope_domain(settings)
     for domain in dict.fromkeys([from_domain, *([envelope] if envelope else [])]):
+        # The relay must be in the record receivers check: the envelope sender's (when known).
         try:
-            findings.extend(_spf(domain, lookup.txt(domain), relay, lookup))
+            findings.extend(_spf(domain, lookup.txt(domain), relay, lookup,
+                                 must_cover=not envelope or domain == envelope))
         except _Unanswered as err:
             findings.append(_unanswered(f"spf {domain}", err))
     try:
@@ -256,8 +258,12 @@ def _mail_dns(settings: Settings, lookup: _Dns) -> list[Finding]:
 
 def _envelope_domain(settings: Settings) -> str:
     """The domain SPF is checked on: the bounce domain with ``[bounces]``, else the From domain
-    (SMTP and outbox); empty for a mail API, which uses its own unless set up otherwise."""
-    if settings.delivery.adapter not in ("smtp", "outbox"):
+    (SMTP and outbox); Mailgun's sending domain; empty for the other mail APIs, whose envelope
+    sender is their own unless a custom return path is set up in their dashboard."""
+    adapter = settings.delivery.adapter
+    if adapter == "mailgun":
+        return ascii_domain(str(settings.delivery.adapters.get("mailgun", {}).get("domain", "")).lower())
+    if adapter not in ("smtp", "outbox"):
         return ""
     if settings.bounces is not None:
         return ascii_domain(settings.bounces.address.rpartition("@")[2])
@@ -404,7 +410,9 @@ def _walk_spf(top: _SpfRecord, lookup: _Dns) -> tuple[int, list[IPNetwork], list
     return count, networks, problems
 
 
-def _spf(domain: str, txt: list[str], relay: _Relay, lookup: _Dns) -> list[Finding]:
+def _spf(domain: str, txt: list[str], relay: _Relay, lookup: _Dns, *, must_cover: bool) -> list[Finding]:
+    """The findings for one domain's SPF; ``must_cover``: receivers check this record for our mail,
+    so it should cover the relay (else it is the From domain's, while the envelope uses another)."""
     check = f"spf {domain}"
     records = _spf_records(txt)
     example = f'{domain} TXT "v=spf1 {_relay_term(relay)} -all"'
@@ -436,7 +444,7 @@ def _spf(domain: str, txt: list[str], relay: _Relay, lookup: _Dns) -> list[Findi
     elif not parsed.final_all and not parsed.redirect:
         findings.append(_warn(check, "SPF has no all term: other servers get a neutral result",
                               'end the record with "-all" (or "~all")'))
-    if relay.label:
+    if relay.label and must_cover:
         if relay.mentioned(parsed.targets, networks):
             findings.append(_ok(check, f"SPF record present and it covers the relay ({relay.label})"))
         elif relay.names or relay.ips:

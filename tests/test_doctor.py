@@ -239,13 +239,17 @@ BROKEN = {
                            "keep only all, include:"),
     "bad network": (Setup(zone=_spf("v=spf1 ip4:192.0.2.300 -all")),
                     "spf example.org", Level.ERROR, "not a valid ip4 network", "ip4:192.0.2.0/24"),
-    "relay not named": (Setup(zone=_spf("v=spf1 ip4:198.51.100.0/24 -all")),
-                        "spf example.org", Level.WARNING, f"cannot tell whether SPF lets {RELAY} send",
+    "relay not named, no bounce domain": (Setup(bounces="", zone=_spf("v=spf1 ip4:198.51.100.0/24 -all")),
+                                          "spf example.org", Level.WARNING,
+                                          f"cannot tell whether SPF lets {RELAY} send for example.org",
+                                          "add ip4:192.0.2.25 before the all term"),
+    "relay not named": (Setup(zone=_set("bounce.example.org.", ("TXT", txt("v=spf1 ip4:198.51.100.0/24 -all")))),
+                        "spf bounce.example.org", Level.WARNING, f"cannot tell whether SPF lets {RELAY} send",
                         "add ip4:192.0.2.25 before the all term"),
     "relay covered only by an included network": (
-        Setup(zone=_both(_spf("v=spf1 include:_spf.example.com -all"),
+        Setup(zone=_both(_set("bounce.example.org.", ("TXT", txt("v=spf1 include:_spf.example.com -all"))),
                          _set("_spf.example.com.", ("TXT", txt("v=spf1 ip4:192.0.2.0/24 ~all"))))),
-        "spf example.org", Level.OK, f"it covers the relay ({RELAY})", ""),
+        "spf bounce.example.org", Level.OK, f"it covers the relay ({RELAY})", ""),
     "too many lookups": (Setup(zone=_spf("v=spf1 " + " ".join(f"include:s{i}.relay.example.net" for i in range(11))
                                          + " -all")),
                          "spf example.org", Level.ERROR, "(11 counted", "replace some include:"),
@@ -426,3 +430,63 @@ def test_a_nameserver_given_by_name_is_a_usage_error(project: Path, capsys: pyte
     assert main(["-C", str(project), "doctor", "--nameserver", "dns.example.net"]) == 2
     assert "--nameserver 'dns.example.net' is not an IP address" in capsys.readouterr().err
 
+
+
+# -- mail APIs: the provider signs, and its include is what SPF needs --------------------------
+
+API_CASES = {
+    "mailgun, its domain's SPF includes mailgun.org": (
+        "mailgun", 'domain = "mg.example.org"\n', "MAILGUN_API_KEY",
+        {"mg.example.org.": [("TXT", txt("v=spf1 include:mailgun.org ~all"))],
+         "mailgun.org.": [("TXT", txt("v=spf1 ip4:198.51.100.0/24 ~all"))]},
+        "spf mg.example.org", Level.OK, "covers the relay (mailgun)", ""),
+    "mailgun, its domain without SPF": (
+        "mailgun", 'domain = "mg.example.org"\n', "MAILGUN_API_KEY", {},
+        "spf mg.example.org", Level.ERROR, "mg.example.org has no SPF record",
+        'publish mg.example.org TXT "v=spf1 include:mailgun.org -all"'),
+    "sendgrid, From SPF without its include": (
+        "sendgrid", "", "SENDGRID_API_KEY", {},
+        "spf example.org", Level.WARNING, "needed only when the provider sends with your domain as envelope sender",
+        "add include:sendgrid.net before the all term"),
+    "postmark, From SPF with its include": (
+        "postmark", "", "POSTMARK_SERVER_TOKEN",
+        {"example.org.": [("TXT", txt("v=spf1 include:spf.mtasv.net -all")), ("MX", "10 mail.example.org.")],
+         "spf.mtasv.net.": [("TXT", txt("v=spf1 ip4:198.51.100.0/24 -all"))]},
+        "spf example.org", Level.OK, "covers the relay (postmark)", ""),
+}
+
+
+@pytest.mark.parametrize("case", API_CASES.values(), ids=API_CASES.keys())
+def test_mail_api_setups(project: Path, store: Store, pki: Pki,
+                         case: tuple[str, str, str, Records, str, Level, str, str]) -> None:
+    adapter, table, key_env, extra, check, level, message, fix = case
+    port = free_port()
+    configure(project, port, dkim=False, bounces="")
+    config = project / "newsletter.toml"
+    text = config.read_text(encoding="utf-8").replace('adapter = "smtp"', f'adapter = "{adapter}"')
+    config.write_text(text + f"\n[delivery.{adapter}]\n{table}", encoding="utf-8")
+    records = good_records()
+    records.update(extra)
+    with DnsServer(records) as dns, HttpsService(project, store, pki.chains["valid"], port):
+        findings = diagnose(project, environ={"NEWSLETTER_SECRET_KEY": SECRET, key_env: "api-key"},
+                            network=Network(nameservers=[f"127.0.0.1:{dns.port}"], ca_file=pki.ca_file))
+    matching = [f for f in findings if f.check == check and message in f.message]
+    assert matching, "\n".join(f.line() for f in findings)
+    assert matching[0].level is level and fix in matching[0].fix
+    assert [f.message for f in findings if f.check == "dkim"] == [
+        f"not checked here: {adapter} signs with the key set up in its dashboard, where the domain must show as "
+        "verified"]
+    assert has_errors(findings) is (level is Level.ERROR)
+
+
+def test_an_injected_resolver_is_the_one_asked(project: Path) -> None:
+    import dns.resolver
+
+    configure(project, free_port())
+    with DnsServer(good_records()) as server:
+        resolver = dns.resolver.Resolver(configure=False)
+        resolver.nameservers = ["127.0.0.1"]
+        resolver.port = server.port
+        findings = diagnose(project, environ=ENV, network=Network(resolver=resolver, timeout=2))
+    assert ("_dmarc.example.org.", "TXT") in server.queries
+    assert [f.level for f in findings if f.check == "dmarc example.org"] == [Level.OK]
