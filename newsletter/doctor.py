@@ -279,6 +279,17 @@ _MODIFIER = re.compile(r"([a-z][a-z0-9_.-]*)=(\S*)", re.IGNORECASE)
 _DOMAIN_SPEC = re.compile(r"[A-Za-z0-9_%{}.+-]+")
 
 
+#: Addresses a relay can have that are not what the Internet sees: the machine itself, private networks.
+_LOCAL_NETWORKS = tuple(ipaddress.ip_network(n) for n in (
+    "127.0.0.0/8", "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "100.64.0.0/10", "169.254.0.0/16",
+    "::1/128", "fc00::/7", "fe80::/10"))
+
+
+def _is_local(text: str) -> bool:
+    ip = ipaddress.ip_address(text)
+    return any(ip.version == net.version and ip in net for net in _LOCAL_NETWORKS)
+
+
 @dataclass
 class _Relay:
     """What should appear in SPF for the mail to pass: the SMTP relay's name and addresses, or an API's include."""
@@ -294,18 +305,22 @@ class _Relay:
             return cls(adapter, API_SPF_INCLUDES[adapter])
         if adapter != "smtp":
             return cls()
-        host = str(settings.delivery.adapters.get("smtp", {}).get("host", "")).lower().rstrip(".")
+        host = str(settings.delivery.adapters.get("smtp", {}).get("host", "")).lower().rstrip(".").strip("[]")
         try:
-            ipaddress.ip_address(host)
-            return cls(host, (), (host,))
+            ips: tuple[str, ...] = (str(ipaddress.ip_address(host)),)
+            names: tuple[str, ...] = ()
         except ValueError:
-            pass
-        try:
-            ips = tuple(lookup.addresses(host)) if host and host != "localhost" else ()
-        except _Unanswered:
-            ips = ()
-        labels = host.split(".")
-        return cls(host, (".".join(labels[-2:]),) if len(labels) >= 2 else (), ips)
+            labels = host.split(".")
+            names = (".".join(labels[-2:]),) if len(labels) >= 2 and host != "localhost" else ()
+            try:
+                ips = tuple(lookup.addresses(host)) if names else ()
+            except _Unanswered:
+                ips = ()
+        # A relay on this machine or the local network sends from an address only the operator knows.
+        public = tuple(ip for ip in ips if not _is_local(ip))
+        if ips and not public:
+            return cls(host)
+        return cls(host, names, public)
 
     def mentioned(self, targets: list[str], networks: list[IPNetwork]) -> bool:
         for target in targets:
@@ -454,9 +469,9 @@ def _spf(domain: str, txt: list[str], relay: _Relay, lookup: _Dns, *, must_cover
                 + (" (needed only when the provider sends with your domain as envelope sender)" if api else ""),
                 f"add {_relay_term(relay)} before the all term, as {relay.label}'s documentation says"))
         else:
-            findings.append(_warn(check, f"cannot tell whether SPF covers the relay {relay.label} (its addresses "
-                                  "are unknown here)", f"make sure SPF lists the public address {relay.label} "
-                                  "sends from (ip4:/ip6: or its provider's include:)"))
+            findings.append(_warn(check, f"cannot tell whether SPF covers the relay {relay.label}: it is on this "
+                                  "machine or a private network", f"make sure SPF lists the public address the "
+                                  f"mail leaves from (ip4:/ip6:, or the include: of the relay {relay.label} uses)"))
     elif not any(f.level is not Level.OK for f in findings):
         findings.append(_ok(check, "SPF record present, one only, ends with -all or ~all"))
     return findings

@@ -490,3 +490,21 @@ def test_an_injected_resolver_is_the_one_asked(project: Path) -> None:
         findings = diagnose(project, environ=ENV, network=Network(resolver=resolver, timeout=2))
     assert ("_dmarc.example.org.", "TXT") in server.queries
     assert [f.level for f in findings if f.check == "dmarc example.org"] == [Level.OK]
+
+
+@pytest.mark.parametrize("relay", ["127.0.0.1", "localhost", "relay.lan.example.org"])
+def test_a_relay_on_this_machine_or_a_private_network_is_not_given_as_the_spf_fix(project: Path, relay: str) -> None:
+    configure(project, free_port(), bounces="")
+    config = project / "newsletter.toml"
+    config.write_text(config.read_text(encoding="utf-8").replace(f'host = "{RELAY}"', f'host = "{relay}"'),
+                      encoding="utf-8")
+    records = good_records()
+    records["relay.lan.example.org."] = [("A", "192.168.1.25")]
+    with DnsServer(records) as dns:
+        findings = diagnose(project, environ=ENV, network=Network(nameservers=[f"127.0.0.1:{dns.port}"]))
+    spf = [f for f in findings if f.check == "spf example.org"]
+    assert [f.level for f in spf] == [Level.WARNING]
+    assert f"cannot tell whether SPF covers the relay {relay}: it is on this machine or a private network" \
+        in spf[0].message
+    assert "public address the mail leaves from" in spf[0].fix
+    assert "ip4:127." not in spf[0].fix and "ip4:192.168." not in spf[0].fix
