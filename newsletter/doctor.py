@@ -201,18 +201,31 @@ class _Unanswered(Exception):
 
 
 class _Dns:
+    """Lookups with a timeout each; after two timeouts in a row the DNS is taken as down and the
+    remaining lookups fail at once, so a dead resolver costs two timeouts, not one per record."""
+
+    GIVE_UP_AFTER = 2
+
     def __init__(self, resolver: dns.resolver.Resolver, timeout: float) -> None:
         self.resolver = resolver
         self.timeout = timeout
+        self.timeouts = 0
 
     def _resolve(self, name: str, rdtype: str) -> list[Any]:
+        if self.timeouts >= self.GIVE_UP_AFTER:
+            raise _Unanswered(f"{rdtype} {name}: skipped after {self.timeouts} timeouts")
         try:
             answer = self.resolver.resolve(name, rdtype, lifetime=self.timeout, search=False,
                                            raise_on_no_answer=False)
         except dns.resolver.NXDOMAIN:
+            self.timeouts = 0
             return []
+        except dns.exception.Timeout as err:
+            self.timeouts += 1
+            raise _Unanswered(f"{rdtype} {name}: no answer within {self.timeout:g} s") from err
         except dns.exception.DNSException as err:
             raise _Unanswered(f"{rdtype} {name}: {err.__class__.__name__}") from err
+        self.timeouts = 0
         return list(answer.rrset) if answer.rrset is not None else []
 
     def txt(self, name: str) -> list[str]:

@@ -370,6 +370,7 @@ def test_a_silent_dns_server_gives_not_checked_warnings_instead_of_hanging(proje
     assert unchecked == {"spf example.org", "spf bounce.example.org", "dkim", "dmarc", "mx bounce.example.org",
                          "https"}
     assert all("--nameserver" in f.fix for f in findings if f.check in unchecked)
+    assert len(set(dns.queries)) == 2  # then the DNS is taken as down: two timeouts in all, not one per record
 
 
 def test_a_configuration_that_does_not_load_is_the_only_finding(project: Path) -> None:
