@@ -9,14 +9,15 @@ can align with the From domain; the bounce domain's MX; that ``base_url`` answer
 and that a one-click unsubscribe (RFC 8058 ``POST /u/TOKEN``) is accepted.
 
 The unsubscribe probe posts a real token, made with ``NEWSLETTER_SECRET_KEY``, for an address on
-the reserved ``.invalid`` top-level domain (RFC 6761): no subscriber can hold it (the store keeps
-only deliverable syntax, and the service turns it away before the database), so nobody is
-unsubscribed, yet the answer proves the route, the proxy's handling of POST and that the service
-reads tokens with the same key as ``send``.
+the reserved ``.invalid`` top-level domain (RFC 6761): no subscriber can hold it (address
+validation refuses reserved names, so neither imports nor the service store it, and the service
+turns it away before the database), so nobody is unsubscribed, yet the answer proves the route,
+the proxy's handling of POST and that the service reads tokens with the same key as ``send``.
 
-Every network step has a timeout (DNS lifetime, socket timeout), so no check can hang. Organizational
-domains are approximated without the Public Suffix List: two domains are taken as aligned when
-one is the other or a subdomain of it, and a finding says so when the answer depends on it.
+Every network step has a timeout (DNS lifetime, socket timeout), so no check can hang; after two
+DNS timeouts in a row the remaining lookups are skipped. Organizational domains are approximated
+without the Public Suffix List: two domains are taken as aligned when one is the other or a
+subdomain of it, and a finding says so when the answer depends on it.
 """
 
 from __future__ import annotations
