@@ -27,6 +27,7 @@ from newsletter.library import (
     checked_address,
     checked_name,
     checked_reason,
+    diagnose,
     log_events_as_json,
     make_dkim_key,
 )
@@ -823,3 +824,31 @@ def dkim_keygen(project: LazyNewsletter, selector: str, kind: str, domain: str |
                f"{made.selector}._domainkey.{made.domain}` shows it, then add the [dkim] table below:", err=True)
     click.echo(made.zone_line)
     click.echo(f'\n[dkim]\nselector = "{made.selector}"\ndomain = "{made.domain}"\nprivate_key_file = "{shown}"')
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True, help="Print the findings as a JSON list.")
+@click.option("--nameserver", "nameservers", multiple=True, metavar="IP",
+              help="Ask this DNS server instead of the system's (repeatable).")
+@click.option("--timeout", type=click.FloatRange(0.5, 60), default=5.0, show_default=True,
+              help="Seconds each DNS lookup and network step may take.")
+@click.option("--ca-file", type=click.Path(dir_okay=False, exists=True, path_type=Path),
+              help="Trust these CAs for base_url (PEM) instead of the system's.")
+@click.pass_obj
+def doctor(project: LazyNewsletter, as_json: bool, nameservers: tuple[str, ...], timeout: float,
+           ca_file: Path | None) -> None:
+    """Check the setup as receivers see it: SPF, DKIM, DMARC, bounce MX, https, one-click, secrets.
+
+    Exit 1 when any line is an error. Example:
+
+        NEWSLETTER_SECRET_KEY=… newsletter doctor --nameserver 1.1.1.1
+    """
+    findings = diagnose(project.path, nameservers=nameservers, timeout=timeout, ca_file=ca_file)
+    if as_json:
+        click.echo(json.dumps([f.as_dict() for f in findings], ensure_ascii=False, indent=2))
+    else:
+        colors = {"ok": "green", "warning": "yellow", "error": "red"}
+        for finding in findings:
+            click.secho(finding.line(), fg=colors[finding.level.value])
+    if any(finding.level.value == "error" for finding in findings):
+        raise click.exceptions.Exit(1)

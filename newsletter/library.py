@@ -39,6 +39,7 @@ if TYPE_CHECKING:
     from newsletter.content.problems import Problem
     from newsletter.day_state import DayState
     from newsletter.delivery.dkim import NewKey
+    from newsletter.doctor import Finding
     from newsletter.dispatch import SendReport
     from newsletter.schedule import Readiness, Scheduler
     from newsletter.store.database import Store
@@ -134,6 +135,19 @@ def login_name(environ: Mapping[str, str] | None = None) -> str:
         return getpass.getuser()
     except (KeyError, OSError):
         return f"uid {os.getuid()}"
+
+
+def diagnose(path: str | Path | None = None, *, environ: Mapping[str, str] | None = None,
+             nameservers: Iterable[str] = (), timeout: float = 5.0, ca_file: Path | None = None) -> list["Finding"]:
+    """``newsletter doctor``: the project's setup as receivers see it (DNS, https, one-click, secrets).
+
+    The project need not load: a configuration error is the first finding, not an exception.
+    """
+    from newsletter.doctor import Network, diagnose as run
+
+    root = Path(path) if path is not None else Path(os.environ.get(PROJECT_ENV) or find_project(Path.cwd()))
+    return run(root, environ=os.environ if environ is None else environ,
+               network=Network(nameservers=tuple(nameservers), timeout=timeout, ca_file=ca_file))
 
 
 def make_dkim_key(selector: str, domain: str, kind: str, path: Path) -> "NewKey":

@@ -1,0 +1,511 @@
+"""``newsletter doctor`` against a DNS server and an HTTPS service on 127.0.0.1, never the internet.
+
+The DNS server answers from zone data (tests/dns_server.py); the HTTPS server runs the real public
+app (``newsletter serve``'s) with certificates from a test CA; ``base_url``'s host resolves to
+127.0.0.1 through the test DNS. Each broken setup must give its finding, with its fix.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import ssl
+import threading
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Callable
+
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519
+from cryptography.x509.oid import NameOID
+from werkzeug.serving import make_server
+
+from newsletter.cli import main
+from newsletter.config import load_settings
+from newsletter.doctor import PROBE_ADDRESS, Finding, Level, Network, diagnose, has_errors
+from newsletter.store.database import Store
+from newsletter.store.subscribers import add_subscriber, find_subscriber
+from newsletter.web.app import create_app
+from tests.conftest import SECRET
+from tests.dkim_keys import pem, write_key
+from tests.dns_server import DnsServer, Records, txt
+from tests.sink import free_port
+from tests.store.test_database import break_files
+
+HOST = "news.example.org"
+RELAY = "smtp.relay.example.net"
+ENV = {"NEWSLETTER_SECRET_KEY": SECRET, "SMTP_PASSWORD": "relay-password"}
+
+
+# -- certificates -----------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Pki:
+    ca_file: Path
+    chains: dict[str, tuple[Path, Path]]  # name -> (certificate, key)
+
+
+def _name(common: str) -> x509.Name:
+    return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common)])
+
+
+def _certificate(folder: Path, label: str, *, names: list[str], issuer: tuple[x509.Name, ec.EllipticCurvePrivateKey] | None,
+                 days: tuple[int, int] = (-1, 30)) -> tuple[Path, Path]:
+    key = ec.generate_private_key(ec.SECP256R1())
+    now = datetime.now(timezone.utc)
+    issuer_name, issuer_key = issuer or (_name(names[0]), key)
+    cert = (x509.CertificateBuilder().subject_name(_name(names[0])).issuer_name(issuer_name)
+            .public_key(key.public_key()).serial_number(x509.random_serial_number())
+            .not_valid_before(now + timedelta(days=days[0])).not_valid_after(now + timedelta(days=days[1]))
+            .add_extension(x509.SubjectAlternativeName([x509.DNSName(n) for n in names]), critical=False)
+            .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+            .sign(issuer_key, hashes.SHA256()))
+    cert_file, key_file = folder / f"{label}.crt", folder / f"{label}.key"
+    cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_file.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                           serialization.NoEncryption()))
+    return cert_file, key_file
+
+
+@pytest.fixture(scope="module")
+def pki(tmp_path_factory: pytest.TempPathFactory) -> Pki:
+    folder = tmp_path_factory.mktemp("pki")
+    ca_key = ec.generate_private_key(ec.SECP256R1())
+    now = datetime.now(timezone.utc)
+    ca_name = _name("Newsletter Test CA")
+    ca = (x509.CertificateBuilder().subject_name(ca_name).issuer_name(ca_name).public_key(ca_key.public_key())
+          .serial_number(x509.random_serial_number()).not_valid_before(now - timedelta(days=1))
+          .not_valid_after(now + timedelta(days=365))
+          .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+          .add_extension(x509.KeyUsage(digital_signature=True, key_cert_sign=True, crl_sign=True,
+                                       content_commitment=False, key_encipherment=False, data_encipherment=False,
+                                       key_agreement=False, encipher_only=False, decipher_only=False), critical=True)
+          .sign(ca_key, hashes.SHA256()))
+    ca_file = folder / "ca.crt"
+    ca_file.write_bytes(ca.public_bytes(serialization.Encoding.PEM))
+    issuer = (ca_name, ca_key)
+    return Pki(ca_file, {
+        "valid": _certificate(folder, "valid", names=[HOST], issuer=issuer),
+        "expired": _certificate(folder, "expired", names=[HOST], issuer=issuer, days=(-30, -1)),
+        "self-signed": _certificate(folder, "self-signed", names=[HOST], issuer=None),
+        "other-name": _certificate(folder, "other-name", names=["www.example.com"], issuer=issuer),
+        "expiring": _certificate(folder, "expiring", names=[HOST], issuer=issuer, days=(-60, 3)),
+    })
+
+
+class HttpsService:
+    """The public app (as ``newsletter serve`` makes it) behind TLS on 127.0.0.1, in a thread."""
+
+    def __init__(self, project: Path, store: Store, chain: tuple[Path, Path], port: int) -> None:
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.load_cert_chain(*chain)
+        app = create_app(load_settings(project), store, SECRET)
+        self.server = make_server("127.0.0.1", port, app, threaded=True, ssl_context=context)
+        self.thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+
+    def __enter__(self) -> "HttpsService":
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+        self.thread.join(timeout=5)
+        assert not self.thread.is_alive()
+
+
+# -- the project and its DNS ---------------------------------------------------------------------
+
+def dkim_record(kind: str = "ed25519") -> str:
+    key = serialization.load_pem_private_key(pem(kind), password=None)
+    if isinstance(key, ed25519.Ed25519PrivateKey):
+        raw = key.public_key().public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+        return f"v=DKIM1; k=ed25519; p={base64.b64encode(raw).decode()}"
+    der = key.public_key().public_bytes(serialization.Encoding.DER,  # type: ignore[union-attr]
+                                        serialization.PublicFormat.SubjectPublicKeyInfo)
+    return f"v=DKIM1; k=rsa; p={base64.b64encode(der).decode()}"
+
+
+def good_records() -> Records:
+    spf = txt("v=spf1 include:spf.relay.example.net -all")
+    return {
+        "example.org.": [("TXT", spf), ("MX", "10 mail.example.org.")],
+        "mail.example.org.": [("A", "192.0.2.10")],
+        "nl2026._domainkey.example.org.": [("TXT", txt(dkim_record()))],
+        "_dmarc.example.org.": [("TXT", txt("v=DMARC1; p=quarantine; rua=mailto:dmarc@example.org"))],
+        "bounce.example.org.": [("TXT", spf), ("MX", "10 mail.example.org.")],
+        f"{HOST}.": [("A", "127.0.0.1")],
+        f"{RELAY}.": [("A", "192.0.2.25")],
+        "spf.relay.example.net.": [("TXT", txt("v=spf1 ip4:192.0.2.0/24 -all"))],
+    }
+
+
+def configure(project: Path, port: int, *, dkim: bool = True, bounces: str = "bounces@bounce.example.org") -> None:
+    config = project / "newsletter.toml"
+    text = config.read_text(encoding="utf-8")
+    text = text.replace('base_url = "https://news.example.org"', f'base_url = "https://{HOST}:{port}"')
+    text = text.replace('adapter = "outbox"', 'adapter = "smtp"').replace('host = "smtp.example.org"',
+                                                                         f'host = "{RELAY}"')
+    if dkim:
+        write_key(project, "ed25519")
+        text += '\n[dkim]\nselector = "nl2026"\ndomain = "example.org"\nprivate_key_file = "dkim.pem"\n'
+    if bounces:
+        text += f'\n[bounces]\naddress = "{bounces}"\nmaildir = "bounces"\n'
+    config.write_text(text, encoding="utf-8")
+
+
+@dataclass
+class Setup:
+    zone: Callable[[Records], None] = lambda records: None
+    dkim: bool = True
+    bounces: str = "bounces@bounce.example.org"
+    chain: str = "valid"
+    environ: dict[str, str] = field(default_factory=lambda: dict(ENV))
+    database_deleted: bool = False
+
+
+def run(project: Path, store: Store, pki: Pki, setup: Setup) -> list[Finding]:
+    port = free_port()
+    configure(project, port, dkim=setup.dkim, bounces=setup.bounces)
+    records = good_records()
+    setup.zone(records)
+    with DnsServer(records) as dns, HttpsService(project, store, pki.chains[setup.chain], port):
+        if setup.database_deleted:
+            break_files(project, "file deleted")
+        return diagnose(project, environ=setup.environ,
+                        network=Network(nameservers=[f"127.0.0.1:{dns.port}"], timeout=3, ca_file=pki.ca_file))
+
+
+def problems(findings: list[Finding]) -> list[str]:
+    return [f.line() for f in findings if f.level is not Level.OK]
+
+
+def test_a_complete_setup_is_all_ok(project: Path, store: Store, pki: Pki) -> None:
+    findings = run(project, store, pki, Setup())
+    assert problems(findings) == []
+    assert not has_errors(findings)
+    assert {f.check for f in findings} == {
+        "config", "secret-key", "delivery", "spf example.org", "spf bounce.example.org",
+        "dkim nl2026._domainkey.example.org", "dmarc example.org", "alignment", "mx bounce.example.org",
+        "https", "one-click"}
+
+
+# -- each broken setup: the finding and its fix -----------------------------------------------
+
+def _set(name: str, *rows: tuple[str, str]) -> Callable[[Records], None]:
+    def edit(records: Records) -> None:
+        kinds = {kind for kind, _ in rows}
+        records[name] = [r for r in records.get(name, []) if r[0] not in kinds] + [r for r in rows if r[1]]
+    return edit
+
+
+def _spf(text: str) -> Callable[[Records], None]:
+    return _set("example.org.", ("TXT", txt(text)))
+
+
+def _drop(name: str, kind: str) -> Callable[[Records], None]:
+    def edit(records: Records) -> None:
+        records[name] = [r for r in records[name] if r[0] != kind]
+    return edit
+
+
+def _both(*edits: Callable[[Records], None]) -> Callable[[Records], None]:
+    def edit(records: Records) -> None:
+        for one in edits:
+            one(records)
+    return edit
+
+
+OTHER_ED25519 = ed25519.Ed25519PrivateKey.generate().public_key().public_bytes(
+    serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+
+BROKEN = {
+    "no SPF": (Setup(zone=_drop("example.org.", "TXT")),
+               "spf example.org", Level.ERROR, "has no SPF record",
+               'publish example.org TXT "v=spf1 ip4:192.0.2.25 -all"'),
+    "two SPF records": (Setup(zone=lambda r: r["example.org."].append(("TXT", txt("v=spf1 mx -all")))),
+                        "spf example.org", Level.ERROR, "has 2 SPF records", "merge them into one TXT record"),
+    "+all": (Setup(zone=_spf("v=spf1 include:spf.relay.example.net +all")),
+             "spf example.org", Level.ERROR, "ends with +all", 'end the record with "-all"'),
+    "bare all": (Setup(zone=_spf("v=spf1 include:spf.relay.example.net all")),
+                 "spf example.org", Level.ERROR, "ends with +all", 'end the record with "-all"'),
+    "?all": (Setup(zone=_spf("v=spf1 include:spf.relay.example.net ?all")),
+             "spf example.org", Level.WARNING, "?all (neutral)", 'end the record with "-all"'),
+    "misspelt mechanism": (Setup(zone=_spf("v=spf1 inclde:spf.relay.example.net -all")),
+                           "spf example.org", Level.ERROR, "'inclde:spf.relay.example.net' is not a valid",
+                           "keep only all, include:"),
+    "bad network": (Setup(zone=_spf("v=spf1 ip4:192.0.2.300 -all")),
+                    "spf example.org", Level.ERROR, "not a valid ip4 network", "ip4:192.0.2.0/24"),
+    "relay not named, no bounce domain": (Setup(bounces="", zone=_spf("v=spf1 ip4:198.51.100.0/24 -all")),
+                                          "spf example.org", Level.WARNING,
+                                          f"cannot tell whether SPF lets {RELAY} send for example.org",
+                                          "add ip4:192.0.2.25 before the all term"),
+    "relay not named": (Setup(zone=_set("bounce.example.org.", ("TXT", txt("v=spf1 ip4:198.51.100.0/24 -all")))),
+                        "spf bounce.example.org", Level.WARNING, f"cannot tell whether SPF lets {RELAY} send",
+                        "add ip4:192.0.2.25 before the all term"),
+    "relay covered only by an included network": (
+        Setup(zone=_both(_set("bounce.example.org.", ("TXT", txt("v=spf1 include:_spf.example.com -all"))),
+                         _set("_spf.example.com.", ("TXT", txt("v=spf1 ip4:192.0.2.0/24 ~all"))))),
+        "spf bounce.example.org", Level.OK, f"it covers the relay ({RELAY})", ""),
+    "too many lookups": (Setup(zone=_spf("v=spf1 " + " ".join(f"include:s{i}.relay.example.net" for i in range(11))
+                                         + " -all")),
+                         "spf example.org", Level.ERROR, "(11 counted", "replace some include:"),
+    "too many lookups through an include": (
+        Setup(zone=_both(_spf("v=spf1 include:many.relay.example.net -all"),
+                         _set("many.relay.example.net.", ("TXT", txt(
+                             "v=spf1 " + " ".join(f"a:h{i}.relay.example.net" for i in range(10)) + " -all"))))),
+        "spf example.org", Level.ERROR, "(11 counted, includes followed)", "replace some include:"),
+    "include without SPF": (Setup(zone=_spf("v=spf1 include:spf.relay.example.net include:gone.example.net -all")),
+                            "spf example.org", Level.ERROR,
+                            "gone.example.net (named by include:/redirect=) has no SPF record",
+                            "correct or remove that include:"),
+    "no DKIM record": (Setup(zone=_drop("nl2026._domainkey.example.org.", "TXT")),
+                       "dkim nl2026._domainkey.example.org", Level.ERROR, "no DKIM key",
+                       f'publish nl2026._domainkey.example.org TXT "{dkim_record()}"'),
+    "DKIM key mismatch": (Setup(zone=_set("nl2026._domainkey.example.org.", ("TXT", txt(
+        f"v=DKIM1; k=ed25519; p={base64.b64encode(OTHER_ED25519).decode()}")))),
+        "dkim nl2026._domainkey.example.org", Level.ERROR, "is not the public half of dkim.pem",
+        f'publish nl2026._domainkey.example.org TXT "{dkim_record()}"'),
+    "DKIM key type mismatch": (Setup(zone=_set("nl2026._domainkey.example.org.", ("TXT", txt(dkim_record("rsa"))))),
+                               "dkim nl2026._domainkey.example.org", Level.ERROR, "k=rsa but private_key_file",
+                               f'TXT "{dkim_record()}"'),
+    "DKIM testing": (Setup(zone=_set("nl2026._domainkey.example.org.", ("TXT", txt(dkim_record() + "; t=y")))),
+                     "dkim nl2026._domainkey.example.org", Level.WARNING, "test mode", "remove t=y"),
+    "DMARC none": (Setup(zone=_set("_dmarc.example.org.", ("TXT", txt("v=DMARC1; p=none")))),
+                   "dmarc example.org", Level.WARNING, "p=none", "set p=quarantine (then p=reject)"),
+    "no DMARC": (Setup(zone=_drop("_dmarc.example.org.", "TXT")),
+                 "dmarc example.org", Level.ERROR, "no DMARC record",
+                 'publish _dmarc.example.org TXT "v=DMARC1; p=quarantine; rua=mailto:dmarc@example.org"'),
+    "bounce domain misaligned": (Setup(bounces="bounces@bounce.example.net",
+                                       zone=_set("bounce.example.net.", ("MX", "10 mail.example.org."),
+                                                 ("TXT", txt("v=spf1 include:spf.relay.example.net -all")))),
+                                 "alignment", Level.WARNING, "bounce.example.net does not align with From example.org",
+                                 "use a bounce address under example.org"),
+    "strict SPF alignment": (Setup(zone=_set("_dmarc.example.org.", ("TXT", txt("v=DMARC1; p=reject; aspf=s")))),
+                             "alignment", Level.WARNING, "(strict, aspf=s)", "relax DMARC with aspf=r"),
+    "nothing aligned": (Setup(dkim=False, bounces="bounces@bounce.example.net",
+                              zone=_set("bounce.example.net.", ("MX", "10 mail.example.org."),
+                                        ("TXT", txt("v=spf1 include:spf.relay.example.net -all")))),
+                        "alignment", Level.ERROR, "neither DKIM nor SPF aligns",
+                        "sign with [dkim] domain = 'example.org'"),
+    "no MX": (Setup(zone=_drop("bounce.example.org.", "MX")),
+              "mx bounce.example.org", Level.ERROR, "has no MX record", "publish bounce.example.org MX 10"),
+    "null MX": (Setup(zone=_set("bounce.example.org.", ("MX", "0 ."))),
+                "mx bounce.example.org", Level.ERROR, "null MX", "replace it by bounce.example.org MX 10"),
+    "MX host without address": (Setup(zone=_set("bounce.example.org.", ("MX", "10 gone.example.org."))),
+                                "mx bounce.example.org", Level.ERROR, "gone.example.org of bounce.example.org has no",
+                                "publish an A or AAAA record for gone.example.org"),
+    "expired certificate": (Setup(chain="expired"), "https", Level.ERROR, "has expired", "certbot certonly"),
+    "self-signed certificate": (Setup(chain="self-signed"), "https", Level.ERROR, "is self-signed",
+                                "certbot certonly"),
+    "certificate for another name": (Setup(chain="other-name"), "https", Level.ERROR, "is for another name",
+                                     "certbot certonly"),
+    "certificate expiring": (Setup(chain="expiring"), "https", Level.WARNING, "expires in 2 days",
+                             "certbot renew"),
+    "service without its database": (Setup(database_deleted=True), "https", Level.ERROR,
+                                     "/healthz answers 503: the service cannot reach its database",
+                                     "check [store] url"),
+    "base_url not in DNS": (Setup(zone=_drop(f"{HOST}.", "A")), "https", Level.ERROR,
+                            f"{HOST} (base_url) has no A or AAAA record", f"publish {HOST} A"),
+    "service with another key": (Setup(environ={**ENV, "NEWSLETTER_SECRET_KEY": "another-" + SECRET}),
+                                 "one-click", Level.ERROR, "serve runs with another key",
+                                 "give send, schedule run and serve the same NEWSLETTER_SECRET_KEY"),
+    "weak secret key": (Setup(environ={**ENV, "NEWSLETTER_SECRET_KEY": "change-me"}), "secret-key", Level.ERROR,
+                        "is a published example key", "secrets.token_urlsafe(32)"),
+    "no SMTP password": (Setup(environ={"NEWSLETTER_SECRET_KEY": SECRET}), "delivery", Level.ERROR,
+                         "SMTP_PASSWORD is not set", "export SMTP_PASSWORD="),
+}
+
+
+@pytest.mark.parametrize("case", BROKEN.values(), ids=BROKEN.keys())
+def test_each_broken_setup_gets_its_finding_and_fix(project: Path, store: Store, pki: Pki,
+                                                    case: tuple[Setup, str, Level, str, str]) -> None:
+    setup, check, level, message, fix = case
+    findings = run(project, store, pki, setup)
+    matching = [f for f in findings if f.check == check and message in f.message]
+    assert matching, "\n".join(f.line() for f in findings)
+    assert matching[0].level is level
+    assert fix in matching[0].fix
+    assert has_errors(findings) is (level is Level.ERROR)  # everything else in the setup is fine
+
+
+@pytest.mark.parametrize("shape", ["spki", "pkcs1"])
+def test_an_rsa_key_is_matched_whether_dns_holds_spki_or_pkcs1(project: Path, store: Store, pki: Pki,
+                                                               shape: str) -> None:
+    key = serialization.load_pem_private_key(pem("rsa"), password=None).public_key()
+    der = key.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.PKCS1 if shape == "pkcs1"
+                           else serialization.PublicFormat.SubjectPublicKeyInfo)
+    record = f"v=DKIM1; k=rsa; p={base64.b64encode(der).decode()}"
+    port = free_port()
+    configure(project, port)
+    write_key(project, "rsa")
+    records = good_records()
+    records["nl2026._domainkey.example.org."] = [("TXT", txt(record))]
+    with DnsServer(records) as dns, HttpsService(project, store, pki.chains["valid"], port):
+        findings = diagnose(project, environ=ENV, network=Network(nameservers=[f"127.0.0.1:{dns.port}"],
+                                                                  ca_file=pki.ca_file))
+    assert problems(findings) == []
+
+
+def test_the_one_click_probe_unsubscribes_nobody(project: Path, store: Store, pki: Pki) -> None:
+    now = datetime(2026, 11, 24, 6, 0, tzinfo=timezone.utc)
+    add_subscriber(store, "lecteur@example.org", now=now)
+    findings = run(project, store, pki, Setup())
+    assert [f.level for f in findings if f.check == "one-click"] == [Level.OK]
+    person = find_subscriber(store, "lecteur@example.org")
+    assert person is not None and person.status == "active"
+    assert find_subscriber(store, PROBE_ADDRESS) is None
+
+
+def test_a_silent_dns_server_gives_not_checked_warnings_instead_of_hanging(project: Path, store: Store,
+                                                                           pki: Pki) -> None:
+    configure(project, free_port())
+    with DnsServer(good_records(), silent=True) as dns:
+        findings = diagnose(project, environ=ENV, network=Network(nameservers=[f"127.0.0.1:{dns.port}"],
+                                                                  timeout=0.5, ca_file=pki.ca_file))
+    unchecked = {f.check for f in findings if f.message.startswith("not checked: the DNS did not answer")}
+    assert unchecked == {"spf example.org", "spf bounce.example.org", "dkim", "dmarc", "mx bounce.example.org",
+                         "https"}
+    assert all("--nameserver" in f.fix for f in findings if f.check in unchecked)
+    assert len(set(dns.queries)) == 2  # then the DNS is taken as down: two timeouts in all, not one per record
+
+
+def test_a_configuration_that_does_not_load_is_the_only_finding(project: Path) -> None:
+    config = project / "newsletter.toml"
+    config.write_text(config.read_text(encoding="utf-8").replace("[web]", "[wbe]"), encoding="utf-8")
+    findings = diagnose(project, environ=ENV)
+    assert len(findings) == 1 and findings[0].check == "config" and findings[0].level is Level.ERROR
+    assert "unknown table [wbe]" in findings[0].message and "edit" in findings[0].fix
+
+
+def test_a_plain_http_base_url_is_an_error(project: Path) -> None:
+    configure(project, 8443)
+    config = project / "newsletter.toml"
+    config.write_text(config.read_text(encoding="utf-8").replace("https://", "http://"), encoding="utf-8")
+    with DnsServer(good_records()) as dns:
+        findings = diagnose(project, environ=ENV, network=Network(nameservers=[f"127.0.0.1:{dns.port}"]))
+    https = [f for f in findings if f.check == "https"]
+    assert https[0].level is Level.ERROR and "plain http" in https[0].message and 'https://' in https[0].fix
+
+
+# -- the command -----------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("broken", [False, True])
+def test_doctor_command_prints_json_and_exits_1_on_an_error(project: Path, store: Store, pki: Pki, broken: bool,
+                                                            capsys: pytest.CaptureFixture[str],
+                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    port = free_port()
+    configure(project, port)
+    for name, value in ENV.items():
+        monkeypatch.setenv(name, value)
+    records = good_records()
+    if broken:
+        _drop("example.org.", "TXT")(records)
+    with DnsServer(records) as dns, HttpsService(project, store, pki.chains["valid"], port):
+        code = main(["-C", str(project), "doctor", "--json", "--nameserver", f"127.0.0.1:{dns.port}",
+                     "--ca-file", str(pki.ca_file), "--timeout", "3"])
+    out = json.loads(capsys.readouterr().out)
+    assert code == (1 if broken else 0)
+    assert {"check", "level", "message", "fix"} <= set(out[0])
+    assert any(f["level"] == "error" and f["check"] == "spf example.org" for f in out) is broken
+
+
+def test_doctor_command_prints_one_line_per_finding_with_its_fix(project: Path,
+                                                                 capsys: pytest.CaptureFixture[str],
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("NEWSLETTER_SECRET_KEY", "change-me")
+    configure(project, free_port())
+    with DnsServer(good_records()) as dns:
+        code = main(["-C", str(project), "doctor", "--nameserver", f"127.0.0.1:{dns.port}", "--timeout", "1"])
+    out = capsys.readouterr().out
+    assert code == 1
+    assert "error   secret-key: NEWSLETTER_SECRET_KEY is a published example key" in out
+    assert "        fix: generate one with" in out
+    assert SECRET not in out and "change-me" not in out
+
+
+def test_a_nameserver_given_by_name_is_a_usage_error(project: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["-C", str(project), "doctor", "--nameserver", "dns.example.net"]) == 2
+    assert "--nameserver 'dns.example.net' is not an IP address" in capsys.readouterr().err
+
+
+
+# -- mail APIs: the provider signs, and its include is what SPF needs --------------------------
+
+API_CASES = {
+    "mailgun, its domain's SPF includes mailgun.org": (
+        "mailgun", 'domain = "mg.example.org"\n', "MAILGUN_API_KEY",
+        {"mg.example.org.": [("TXT", txt("v=spf1 include:mailgun.org ~all"))],
+         "mailgun.org.": [("TXT", txt("v=spf1 ip4:198.51.100.0/24 ~all"))]},
+        "spf mg.example.org", Level.OK, "covers the relay (mailgun)", ""),
+    "mailgun, its domain without SPF": (
+        "mailgun", 'domain = "mg.example.org"\n', "MAILGUN_API_KEY", {},
+        "spf mg.example.org", Level.ERROR, "mg.example.org has no SPF record",
+        'publish mg.example.org TXT "v=spf1 include:mailgun.org -all"'),
+    "sendgrid, From SPF without its include": (
+        "sendgrid", "", "SENDGRID_API_KEY", {},
+        "spf example.org", Level.WARNING, "needed only when the provider sends with your domain as envelope sender",
+        "add include:sendgrid.net before the all term"),
+    "postmark, From SPF with its include": (
+        "postmark", "", "POSTMARK_SERVER_TOKEN",
+        {"example.org.": [("TXT", txt("v=spf1 include:spf.mtasv.net -all")), ("MX", "10 mail.example.org.")],
+         "spf.mtasv.net.": [("TXT", txt("v=spf1 ip4:198.51.100.0/24 -all"))]},
+        "spf example.org", Level.OK, "covers the relay (postmark)", ""),
+}
+
+
+@pytest.mark.parametrize("case", API_CASES.values(), ids=API_CASES.keys())
+def test_mail_api_setups(project: Path, store: Store, pki: Pki,
+                         case: tuple[str, str, str, Records, str, Level, str, str]) -> None:
+    adapter, table, key_env, extra, check, level, message, fix = case
+    port = free_port()
+    configure(project, port, dkim=False, bounces="")
+    config = project / "newsletter.toml"
+    text = config.read_text(encoding="utf-8").replace('adapter = "smtp"', f'adapter = "{adapter}"')
+    config.write_text(text + f"\n[delivery.{adapter}]\n{table}", encoding="utf-8")
+    records = good_records()
+    records.update(extra)
+    with DnsServer(records) as dns, HttpsService(project, store, pki.chains["valid"], port):
+        findings = diagnose(project, environ={"NEWSLETTER_SECRET_KEY": SECRET, key_env: "api-key"},
+                            network=Network(nameservers=[f"127.0.0.1:{dns.port}"], ca_file=pki.ca_file))
+    matching = [f for f in findings if f.check == check and message in f.message]
+    assert matching, "\n".join(f.line() for f in findings)
+    assert matching[0].level is level and fix in matching[0].fix
+    assert [f.message for f in findings if f.check == "dkim"] == [
+        f"not checked here: {adapter} signs with the key set up in its dashboard, where the domain must show as "
+        "verified"]
+    assert has_errors(findings) is (level is Level.ERROR)
+
+
+def test_an_injected_resolver_is_the_one_asked(project: Path) -> None:
+    import dns.resolver
+
+    configure(project, free_port())
+    with DnsServer(good_records()) as server:
+        resolver = dns.resolver.Resolver(configure=False)
+        resolver.nameservers = ["127.0.0.1"]
+        resolver.port = server.port
+        findings = diagnose(project, environ=ENV, network=Network(resolver=resolver, timeout=2))
+    assert ("_dmarc.example.org.", "TXT") in server.queries
+    assert [f.level for f in findings if f.check == "dmarc example.org"] == [Level.OK]
+
+
+@pytest.mark.parametrize("relay", ["127.0.0.1", "localhost", "relay.lan.example.org"])
+def test_a_relay_on_this_machine_or_a_private_network_is_not_given_as_the_spf_fix(project: Path, relay: str) -> None:
+    configure(project, free_port(), bounces="")
+    config = project / "newsletter.toml"
+    config.write_text(config.read_text(encoding="utf-8").replace(f'host = "{RELAY}"', f'host = "{relay}"'),
+                      encoding="utf-8")
+    records = good_records()
+    records["relay.lan.example.org."] = [("A", "192.168.1.25")]
+    with DnsServer(records) as dns:
+        findings = diagnose(project, environ=ENV, network=Network(nameservers=[f"127.0.0.1:{dns.port}"]))
+    spf = [f for f in findings if f.check == "spf example.org"]
+    assert [f.level for f in spf] == [Level.WARNING]
+    assert f"cannot tell whether SPF covers the relay {relay}: it is on this machine or a private network" \
+        in spf[0].message
+    assert "public address the mail leaves from" in spf[0].fix
+    assert "ip4:127." not in spf[0].fix and "ip4:192.168." not in spf[0].fix
