@@ -28,7 +28,7 @@ from newsletter.scaffold import init_project, new_issue
 if TYPE_CHECKING:
     import threading
 
-    from newsletter.dispatch import SendReport
+    from newsletter.delivery.engine import SendReport
     from newsletter.store.database import Store
 
 #: Subscriber statuses (newsletter.store.models.SubscriberStatus), listed here to keep start-up light.
@@ -483,7 +483,7 @@ def send(project: Project, day: date | None, test_addresses: tuple[str, ...], dr
     """
     from newsletter.approval import approval_state, refusal
     from newsletter.content.load import issue_folder
-    from newsletter.dispatch import dry_run as plan, prepare, send_test
+    from newsletter.delivery.engine import dry_run as plan, render_checked_issue as prepare, send_test
     from newsletter.render.mime import Recipient
 
     settings = project.settings
@@ -654,7 +654,7 @@ def _send_with_progress(project: Project, day: date, key: str, limit: int | None
 
 def _send_with_display(project: Project, day: date, key: str, limit: int | None,
                        stop: "threading.Event") -> "SendReport":
-    from newsletter.dispatch import send_issue
+    from newsletter.delivery.engine import send_issue
 
     if not sys.stdout.isatty():
         started = last = time.monotonic()

@@ -146,7 +146,7 @@ class ApiAdapter(Adapter, abc.ABC):
         ca_file = str(option(self, "ca_file", str, ""))
         self.verify: bool | str = ca_file or True
         self.session: requests.Session | None = None
-        self.html = self.text = ""  # the masters in the provider's placeholders (see prepare)
+        self.html = self.text = ""  # the masters in the provider's placeholders (see use_layout)
 
     @property
     def connections(self) -> int:
@@ -184,13 +184,13 @@ class ApiAdapter(Adapter, abc.ABC):
 
     # -- the shared machinery ------------------------------------------------------------
 
-    def prepare(self, layout: Layout) -> None:
+    def use_layout(self, layout: Layout) -> None:
         """Check the issue against the provider's template language; put its placeholders in the masters."""
         for text in self.reserved:
             if text in layout.html or text in layout.text:
                 raise ConfigError(f"the issue contains {text!r}, which {self.name}'s template language would read "
                                   "as a placeholder; reword it or use another adapter")
-        super().prepare(layout)
+        super().use_layout(layout)
         if self.placeholder:
             self.html = layout.with_placeholders(layout.html, self.placeholder.format)
             self.text = layout.with_placeholders(layout.text, self.placeholder.format)
@@ -212,7 +212,7 @@ class ApiAdapter(Adapter, abc.ABC):
 
     def send(self, batch: Sequence[Outgoing], handover: Handover) -> Iterator[list[Result]]:
         if self.layout is None:
-            raise TypeError("prepare(layout) must be called before send()")
+            raise TypeError("use_layout(layout) must be called before send()")
         if not self.smtputf8:
             supported: list[Outgoing] = []
             unsupported: list[Outgoing] = []

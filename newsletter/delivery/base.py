@@ -2,7 +2,7 @@
 
 An adapter is dumb on purpose: it opens a connection, hands over a batch of ready messages
 and says what happened to each one. Rate limits, retries, the ledger and List-Unsubscribe
-belong to the send engine (:mod:`newsletter.dispatch`), never to an adapter.
+belong to the send engine (:mod:`newsletter.delivery.engine`), never to an adapter.
 
 Each adapter module registers one class under its ``name``; ``[delivery] adapter`` in
 ``newsletter.toml`` picks one. Other packages add adapters through the ``newsletter.adapters``
@@ -121,7 +121,7 @@ class Adapter(abc.ABC):
                     raise ConfigError(f"newsletter.toml: [delivery.{self.name}] has an unknown key {key!r}; "
                                       f"{hint}known keys: {', '.join(self.known_options)}")
 
-    def prepare(self, layout: Layout) -> None:
+    def use_layout(self, layout: Layout) -> None:
         """Receive what every message of the send shares (called before :meth:`open`)."""
         self.layout = layout
 
@@ -202,6 +202,11 @@ def adapter_class(name: str) -> type[Adapter]:
         ) from None
 
 
+def make_adapter(settings: Settings, environ: Mapping[str, str] | None = None) -> Adapter:
+    """The configured adapter (``[delivery] adapter``), ready to :meth:`~Adapter.open`."""
+    return adapter_class(settings.delivery.adapter)(settings, environ)
+
+
 def _load_entry_point(name: str) -> None:
     """Import the adapter another package declares under ``name`` in the entry-point group."""
     for point in entry_points(group=ENTRY_POINT_GROUP, name=name):
@@ -230,7 +235,7 @@ def is_loopback(host: str) -> bool:
 
 def send_once(adapter: Adapter, layout: Layout, batch: Sequence[Outgoing]) -> list[Result]:
     """Send a few messages outside any ledger (test sends, alerts, confirmations), then close."""
-    adapter.prepare(layout)
+    adapter.use_layout(layout)
     adapter.open()
     try:
         return [result for results in adapter.send(batch, lambda items: None) for result in results]

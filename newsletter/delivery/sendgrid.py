@@ -18,7 +18,7 @@ import requests
 from newsletter.config import Settings
 from newsletter.delivery.api import ApiAdapter, Call
 from newsletter.delivery.base import Outgoing, Result, option, register
-from newsletter.merge import TOKEN_PREFIX
+from newsletter.merge import slot_token
 from newsletter.render.mime import Layout
 
 @register
@@ -47,7 +47,7 @@ class SendGridAdapter(ApiAdapter):
             values = layout.slot_values(person.values)
             personalizations.append({
                 "to": [to],
-                "substitutions": {f"{TOKEN_PREFIX}{n}Q": v for n, v in enumerate(values)},
+                "substitutions": {slot_token(n): v for n, v in enumerate(values)},
                 "headers": {"List-Unsubscribe": person.list_unsubscribe},
             })
         body = {

@@ -54,7 +54,7 @@ class Claimed:
     attempts: int
 
 
-def send_for(store: Store, day: date, subject: str, now: datetime) -> int:
+def get_or_create_send(store: Store, day: date, subject: str, now: datetime) -> int:
     """The id of the issue's send, created on first use (safe against a concurrent creator)."""
     values = {"issue_date": day, "subject": subject, "created_at": now}
     table = cast(Table, Send.__table__)
@@ -67,6 +67,26 @@ def send_for(store: Store, day: date, subject: str, now: datetime) -> int:
 def find_send(store: Store, day: date) -> int | None:
     with store.session() as session:
         return session.scalar(select(Send.id).where(Send.issue_date == day))
+
+
+@dataclass(frozen=True)
+class Coverage:
+    """How far an issue has gone among the active subscribers."""
+
+    active: int  #: active subscribers now
+    served: int  #: of them, those whose row for the issue has an outcome (sent, failed or uncertain)
+
+
+def coverage(store: Store, day: date) -> Coverage:
+    """Active subscribers, and how many of them the issue of ``day`` has served (what a dry run shows)."""
+    done = [DeliveryStatus.SENT.value, DeliveryStatus.FAILED.value, DeliveryStatus.UNCERTAIN.value]
+    with store.session() as session:
+        active = session.scalar(select(func.count()).select_from(_S).where(_S.c.status == ACTIVE)) or 0
+        served = session.scalar(
+            select(func.count()).select_from(_D)
+            .join(_SENDS, _SENDS.c.id == _D.c.send_id).join(_S, _S.c.id == _D.c.subscriber_id)
+            .where(_SENDS.c.issue_date == day, _S.c.status == ACTIVE, _D.c.status.in_(done))) or 0
+    return Coverage(int(active), int(served))
 
 
 def enqueue(store: Store, send_id: int, now: datetime) -> int:

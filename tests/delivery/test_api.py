@@ -16,7 +16,7 @@ from sqlalchemy import select
 from newsletter.config import Settings, load_settings
 from newsletter.delivery.api import parse_retry_after
 from newsletter.delivery.base import REGISTRY, RequestRefused, adapter_class
-from newsletter.dispatch import Policy, RateLimiter, SendReport, make_adapter, send_issue
+from newsletter.delivery.engine import Policy, RateLimiter, SendReport, make_adapter, send_issue
 from newsletter.errors import ConfigError
 from newsletter.store.database import Store, open_store
 from newsletter.store.models import Delivery, DeliveryStatus

@@ -22,7 +22,7 @@ def populate(store: Store, n: int) -> int:
         conn.execute(insert(Subscriber.__table__), [  # type: ignore[arg-type]
             {"email": f"p{i}@example.org", "first_name": "", "last_name": "", "status": "active",
              "consent_source": "test", "created_at": NOW, "updated_at": NOW} for i in range(n)])
-    send_id = ledger.send_for(store, DAY, "Objet", NOW)
+    send_id = ledger.get_or_create_send(store, DAY, "Objet", NOW)
     ledger.enqueue(store, send_id, NOW)
     return send_id
 
@@ -56,7 +56,7 @@ def test_enqueue_is_idempotent_and_skips_inactive(tmp_path: Path) -> None:
     send_id = populate(store, 10)
     assert ledger.enqueue(store, send_id, NOW) == 0
     assert ledger.counts(store, send_id) == {"pending": 10}
-    assert ledger.send_for(store, DAY, "Objet", NOW) == send_id
+    assert ledger.get_or_create_send(store, DAY, "Objet", NOW) == send_id
 
 
 LEASE = timedelta(seconds=60)

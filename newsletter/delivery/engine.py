@@ -35,13 +35,13 @@ from newsletter.config import Settings
 from newsletter.content.check import check_issue
 from newsletter.publication import proof_url
 from newsletter.content.problems import errors
-from newsletter.delivery.base import Adapter, Outgoing, RequestRefused, Result, Stopped, adapter_class, send_once
+from newsletter.delivery.base import Adapter, Outgoing, RequestRefused, Result, Stopped, make_adapter, send_once
 from newsletter.errors import ContentError, NewsletterError, describe
 from newsletter.render.mime import MessageFactory, Recipient, message_id, proof_message_id
 from newsletter.render.pipeline import RenderedIssue
 from newsletter.store import leases, ledger
 from newsletter.store.database import Store
-from newsletter.store.models import DeliveryStatus
+from newsletter.store.models import DeliveryStatus, SubscriberStatus
 from newsletter.store.subscribers import list_subscribers
 
 log = logging.getLogger(__name__)
@@ -135,7 +135,7 @@ class Policy:
         return cls(settings.delivery.max_attempts, settings.delivery.retry_backoff)
 
 
-def prepare(settings: Settings, day: date) -> RenderedIssue:
+def render_checked_issue(settings: Settings, day: date) -> RenderedIssue:
     """Check and render the issue: the one render of the whole send.
 
     :raises ContentError: when the check fails (nothing is sent).
@@ -145,11 +145,6 @@ def prepare(settings: Settings, day: date) -> RenderedIssue:
         raise ContentError(f"issue {day.isoformat()} does not pass the check; nothing was sent",
                            report.problems, hint=f"run `newsletter check {day.isoformat()}`")
     return report.rendered
-
-
-def make_adapter(settings: Settings, environ: Mapping[str, str] | None = None) -> Adapter:
-    """The configured adapter (``[delivery] adapter``)."""
-    return adapter_class(settings.delivery.adapter)(settings, environ)
 
 
 #: The reason written on rows a stop gave back before handing them over.
@@ -192,7 +187,7 @@ class _Run:
     def worker(self, adapter: Adapter) -> None:
         adapter.stop = self.stop
         try:
-            adapter.prepare(self.factory.layout)
+            adapter.use_layout(self.factory.layout)
             adapter.open()
             while not self._halted() and self.fatal is None:
                 want = self._quota(adapter.batch_size)
@@ -436,9 +431,9 @@ def send_issue(
     """
     started = time.monotonic()
     make = adapter_factory or (lambda: make_adapter(settings))
-    rendered = prepare(settings, day)
+    rendered = render_checked_issue(settings, day)
     factory = MessageFactory(rendered, settings, secret_key=secret_key, date=clock())
-    send_id = ledger.send_for(store, day, rendered.subject, clock())
+    send_id = ledger.get_or_create_send(store, day, rendered.subject, clock())
     report = SendReport(day, enqueued=ledger.enqueue(store, send_id, clock()))
     first = make()
     lease = timedelta(seconds=settings.delivery.lease_seconds)
@@ -488,7 +483,7 @@ def send_test(settings: Settings, day: date, addresses: Iterable[Recipient], *, 
     a subscriber still gets the real issue (the outbox, a relay or Gmail would otherwise take it
     for a copy already delivered).
     """
-    rendered = prepare(settings, day)
+    rendered = render_checked_issue(settings, day)
     factory = MessageFactory(rendered, settings, secret_key=secret_key, date=clock(), subject_prefix="[TEST] ",
                              web_url=proof_url(settings.newsletter.base_url, secret_key, day))
     adapter = adapter or make_adapter(settings)
@@ -513,28 +508,18 @@ class DryRun:
 def dry_run(settings: Settings, store: Store, day: date, *, secret_key: str, clock: Clock = utc_now,
             limit: int | None = None) -> DryRun:
     """Count who would receive the issue now and build one sample message; writes nothing."""
-    from sqlalchemy import func, select
-
-    from newsletter.store.models import Delivery, Send, Subscriber, SubscriberStatus
-
-    rendered = prepare(settings, day)
+    rendered = render_checked_issue(settings, day)
     factory = MessageFactory(rendered, settings, secret_key=secret_key, date=clock())
-    with store.session() as session:
-        active = session.scalar(select(func.count()).where(Subscriber.status == SubscriberStatus.ACTIVE.value)) or 0
-        served = session.scalar(
-            select(func.count()).select_from(Delivery).join(Send, Send.id == Delivery.send_id)
-            .join(Subscriber, Subscriber.id == Delivery.subscriber_id)
-            .where(Send.issue_date == day, Subscriber.status == SubscriberStatus.ACTIVE.value,
-                   Delivery.status.in_([DeliveryStatus.SENT.value, DeliveryStatus.FAILED.value,
-                                        DeliveryStatus.UNCERTAIN.value]))) or 0
+    reach = ledger.coverage(store, day)
     first = next(iter(list_subscribers(store, status=SubscriberStatus.ACTIVE.value, limit=1)), None)
     recipient = Recipient(first.email, first.first_name, first.last_name) if first else \
         Recipient("camille.martin@example.org", "Camille", "Martin")
-    todo = active - served
+    todo = reach.active - reach.served
     if limit is not None:
         todo = min(todo, limit)
-    return DryRun(day, todo, served, factory.build(recipient).data, recipient.email)
+    return DryRun(day, todo, reach.served, factory.build(recipient).data, recipient.email)
 
 
-__all__ = ["DryRun", "Policy", "RateLimiter", "SendReport", "dry_run", "make_adapter", "prepare", "send_issue",
+__all__ = ["DryRun", "Policy", "RateLimiter", "SendReport", "dry_run", "make_adapter", "render_checked_issue",
+           "send_issue",
            "send_test"]
