@@ -21,8 +21,11 @@ from importlib.metadata import entry_points
 from typing import Callable, ClassVar, Iterator, Mapping, Sequence
 
 from newsletter.config import Settings
-from newsletter.errors import ConfigError
+from newsletter.errors import ConfigError, RequestRefused
 from newsletter.render.mime import BuiltMessage, Layout, Personal
+
+__all__ = ["Adapter", "Failed", "Handover", "InDoubt", "Outgoing", "RequestRefused", "Result", "RetryLater",
+           "Sent", "Stopped", "adapter_class", "make_adapter", "option", "register", "send_once"]
 
 log = logging.getLogger(__name__)
 ENTRY_POINT_GROUP = "newsletter.adapters"
@@ -49,25 +52,50 @@ class Outgoing:
 
 
 @dataclass(frozen=True)
-class Result:
-    """What became of one message.
-
-    ``transient`` failures are worth retrying (after ``retry_after`` seconds when the
-    provider said so); ``uncertain`` means the transport may have taken the message (the
-    connection died after the point of no return) and it must not be resent;
-    ``hard_bounce`` means the address does not exist (5.1.x). Whether a message reached the
-    point of no return is the engine's knowledge (it was called through ``handover``), never the
-    adapter's word; every result counts as one attempt either way.
-    """
+class Sent:
+    """The transport took the message; ``provider_id`` is its id for it, when it gives one."""
 
     key: int
-    ok: bool
-    error: str = ""
-    transient: bool = False
-    uncertain: bool = False
-    hard_bounce: bool = False
     provider_id: str = ""
-    retry_after: float | None = None
+    ok: ClassVar[bool] = True
+    error: ClassVar[str] = ""
+
+
+@dataclass(frozen=True)
+class RetryLater:
+    """Not taken this time, worth trying again (4xx, throttling, a connection that failed before the
+    message was written): after ``after`` seconds when the provider said so, else the engine's backoff."""
+
+    key: int
+    error: str
+    after: float | None = None
+    ok: ClassVar[bool] = False
+
+
+@dataclass(frozen=True)
+class Failed:
+    """Refused for good (5xx, an address the transport cannot carry); ``bounced`` when the address
+    does not exist (5.1.x), which stops mailing it."""
+
+    key: int
+    error: str
+    bounced: bool = False
+    ok: ClassVar[bool] = False
+
+
+@dataclass(frozen=True)
+class InDoubt:
+    """The transport may have taken the message (the connection died after the point of no return,
+    or an answer cannot be read): it must not be sent again."""
+
+    key: int
+    error: str
+    ok: ClassVar[bool] = False
+
+
+#: What became of one message: exactly one of four outcomes. Whether a message reached the point of
+#: no return is the engine's knowledge (it was called through ``handover``), never the adapter's word.
+Result = Sent | RetryLater | Failed | InDoubt
 
 
 #: Called with the messages about to pass the point of no return (one for SMTP, a batch for APIs).
@@ -77,17 +105,6 @@ Handover = Callable[[Sequence[Outgoing]], None]
 class Stopped(Exception):
     """Raised by an adapter where a stop request finds a message not yet begun for good (SMTP:
     before DATA): nothing of it was sent, and it waits for the next run."""
-
-
-class RequestRefused(ConfigError):
-    """The provider refused a whole request (bad key, unverified sender, malformed call).
-
-    Nothing in it was sent; the run stops and the messages go back to the queue, untouched.
-    """
-
-    def __init__(self, message: str, keys: Sequence[int], *, hint: str = "") -> None:
-        super().__init__(message, hint=hint)
-        self.keys = list(keys)
 
 
 class Adapter(abc.ABC):

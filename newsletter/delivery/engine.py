@@ -29,13 +29,14 @@ import time
 from collections.abc import Generator
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta, timezone
-from typing import Callable, Iterable, Mapping, Sequence
+from typing import Callable, Iterable, Mapping, Sequence, assert_never
 
 from newsletter.config import Settings
 from newsletter.content.check import check_issue
 from newsletter.publication import proof_url
 from newsletter.content.problems import errors
-from newsletter.delivery.base import Adapter, Outgoing, RequestRefused, Result, Stopped, make_adapter, send_once
+from newsletter.delivery.base import (Adapter, Failed, InDoubt, Outgoing, RequestRefused, Result, RetryLater, Sent, Stopped,
+                                      make_adapter, send_once)
 from newsletter.errors import ContentError, NewsletterError, describe
 from newsletter.render.mime import MessageFactory, Recipient, message_id, proof_message_id
 from newsletter.render.pipeline import RenderedIssue
@@ -127,8 +128,13 @@ class Policy:
     max_attempts: int = 5
     backoff_seconds: float = 30.0
 
-    def delay(self, attempts: int) -> timedelta:
-        return timedelta(seconds=self.backoff_seconds * 2 ** max(0, attempts - 1))
+    def gives_up(self, attempt: int) -> bool:
+        """Whether a temporary failure of try number ``attempt`` (1 for the first) is the last one."""
+        return attempt >= self.max_attempts
+
+    def delay(self, attempt: int) -> timedelta:
+        """How long to wait after a temporary failure of try number ``attempt``: doubled each time."""
+        return timedelta(seconds=self.backoff_seconds * 2 ** max(0, attempt - 1))
 
     @classmethod
     def from_settings(cls, settings: Settings) -> "Policy":
@@ -268,12 +274,11 @@ class _Run:
             except Exception as err:  # noqa: BLE001  one recipient's fields, address or header: they alone fail
                 reason = f"this recipient's message cannot be built: {describe(err)}"
                 log.warning("issue %s: delivery %s failed: %s", self.factory.issue_key, row.delivery_id, reason)
-                outcomes.append(ledger.Outcome(row.delivery_id, DeliveryStatus.FAILED, reason, counted=False))
+                outcomes.append(ledger.Outcome(row.delivery_id, DeliveryStatus.FAILED, reason))
                 continue
             outgoing.append(Outgoing(row.delivery_id, person, sender, message))
-        attempts = {row.delivery_id: row.attempts for row in batch}
+        attempts = {row.delivery_id: row.attempt for row in batch}
         subscribers = {row.delivery_id: row.subscriber_id for row in batch}
-        marked: set[int] = set()  # rows whose attempt mark_sending has counted
 
         def handover(items: Sequence[Outgoing]) -> None:
             # No stop check here: for SMTP the DATA has begun, and a message begun is finished. A run
@@ -283,9 +288,7 @@ class _Run:
             if not self.heartbeat.holds(self.clock()):
                 self.lease_gone.set()
                 raise Stopped()
-            keys = [item.key for item in items]
-            ledger.mark_sending(self.store, keys, self.clock())
-            marked.update(keys)
+            ledger.mark_sending(self.store, [item.key for item in items], self.clock())
 
         # A stop request takes effect before a message begins: before the batch, between the
         # results the adapter yields (one message for SMTP and the outbox, one call for an API),
@@ -295,7 +298,7 @@ class _Run:
         try:
             if not stopped:
                 for results in sending:
-                    self._settle(results, attempts, subscribers, marked)
+                    self._settle(results, attempts, subscribers)
                     if self._halted():
                         stopped = True
                         break
@@ -322,20 +325,18 @@ class _Run:
             ledger.record(self.store, outcomes, self.clock())
             self._count(outcomes)
 
-    def _settle(self, results: Sequence[Result], attempts: Mapping[int, int], subscribers: Mapping[int, int],
-                marked: set[int]) -> None:
+    def _settle(self, results: Sequence[Result], attempts: Mapping[int, int], subscribers: Mapping[int, int]) -> None:
         """Record results as soon as the transport gives them: a crash right after leaves nothing in doubt.
 
-        Every result is one attempt (see :mod:`newsletter.store.ledger`), whether the transport
-        failed before the point of no return or after: the engine knows which by whether it
-        marked the row sending, and never takes the adapter's word for it.
+        ``attempts`` holds each row's :attr:`~newsletter.store.ledger.Claimed.attempt`: the number
+        this try has once recorded (the ledger counts it, see :mod:`newsletter.store.ledger`).
         """
         if not results:
             return
         now = self.clock()
-        outcomes = [self._outcome(r, attempts[r.key] + 1, now, counted=r.key in marked) for r in results]
+        outcomes = [self._outcome(r, attempts[r.key], now) for r in results]
         ledger.record(self.store, outcomes, now)
-        bounced = [subscribers[r.key] for r in results if r.hard_bounce]
+        bounced = [subscribers[r.key] for r in results if isinstance(r, Failed) and r.bounced]
         if bounced:
             ledger.mark_bounced(self.store, bounced, now)
         for result, outcome in zip(results, outcomes):
@@ -349,20 +350,23 @@ class _Run:
         if self.progress is not None:
             self.progress(len(outcomes))
 
-    def _outcome(self, result: Result, attempts: int, now: datetime, *, counted: bool) -> ledger.Outcome:
-        """``attempts`` includes this one; ``counted`` says whether mark_sending already wrote it."""
-        status, error, retry_at = DeliveryStatus.FAILED, result.error, None
-        if result.ok:
-            status, error = DeliveryStatus.SENT, ""
-        elif result.uncertain:
-            status = DeliveryStatus.UNCERTAIN
-        elif result.transient and attempts < self.policy.max_attempts:
-            wait = self.policy.delay(attempts) if result.retry_after is None else timedelta(seconds=result.retry_after)
-            status, error, retry_at = DeliveryStatus.PENDING, f"will retry: {result.error}", now + wait
-        elif result.transient:
-            error = f"gave up after {attempts} attempts: {result.error}"
-        return ledger.Outcome(result.key, status, error, provider_id=result.provider_id, retry_at=retry_at,
-                              counted=counted)
+    def _outcome(self, result: Result, attempt: int, now: datetime) -> ledger.Outcome:
+        """The ledger's record of ``result``; ``attempt`` is this try's number (1 for the first)."""
+        match result:
+            case Sent():
+                return ledger.Outcome(result.key, DeliveryStatus.SENT, provider_id=result.provider_id)
+            case InDoubt():
+                return ledger.Outcome(result.key, DeliveryStatus.UNCERTAIN, result.error)
+            case Failed():
+                return ledger.Outcome(result.key, DeliveryStatus.FAILED, result.error)
+            case RetryLater() if self.policy.gives_up(attempt):
+                return ledger.Outcome(result.key, DeliveryStatus.FAILED,
+                                      f"gave up after {attempt} attempts: {result.error}")
+            case RetryLater():
+                wait = self.policy.delay(attempt) if result.after is None else timedelta(seconds=result.after)
+                return ledger.Outcome(result.key, DeliveryStatus.PENDING, f"will retry: {result.error}",
+                                      retry_at=now + wait)
+        assert_never(result)
 
 
 def _join(stop: threading.Event, threads: Sequence[threading.Thread], adapters: Sequence[Adapter],

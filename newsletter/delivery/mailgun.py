@@ -20,7 +20,7 @@ import requests
 
 from newsletter.config import Settings
 from newsletter.delivery.api import ApiAdapter, Call
-from newsletter.delivery.base import Outgoing, RequestRefused, Result, option, register
+from newsletter.delivery.base import Outgoing, RequestRefused, Result, Sent, option, register
 from newsletter.errors import ConfigError
 from newsletter.render.mime import Layout, format_address
 
@@ -81,5 +81,7 @@ class MailgunAdapter(ApiAdapter):
             # Mailgun answers 200 with a bare banner when the URL is not an API endpoint.
             raise RequestRefused(f"mailgun answered {response.status_code} without a message id "
                                  f"({response.text[:80]!r}); nothing was queued",
-                                 [item.key for item in call.items], hint="check [delivery.mailgun] domain and base_url")
-        return [Result(item.key, True, provider_id=message_id) for item in call.items]
+                                 [item.key for item in call.items], provider=self.name,
+                                 status=response.status_code, answer=response.text,
+                                 hint="check [delivery.mailgun] domain and base_url")
+        return [Sent(item.key, provider_id=message_id) for item in call.items]

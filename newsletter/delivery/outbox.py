@@ -13,7 +13,7 @@ import os
 from pathlib import Path
 from typing import Iterator, Sequence
 
-from newsletter.delivery.base import Adapter, Handover, Outgoing, Result, option, register
+from newsletter.delivery.base import Adapter, Handover, Outgoing, Result, RetryLater, Sent, option, register
 from newsletter.errors import ConfigError
 
 
@@ -59,7 +59,7 @@ class OutboxAdapter(Adapter):
             name = self._name(item.mime.message_id)
             tmp = self.path / "tmp" / name
             if self._delivered(item.mime.message_id):
-                yield [Result(item.key, True, provider_id=name)]
+                yield [Sent(item.key, provider_id=name)]
                 continue
             self._ensure()
             try:
@@ -69,12 +69,12 @@ class OutboxAdapter(Adapter):
                 os.rename(tmp, self.path / "new" / name)
             except OSError as err:
                 _discard(tmp)
-                yield [Result(item.key, False, f"cannot write to the outbox: {err.strerror}", transient=True)]
+                yield [RetryLater(item.key, f"cannot write to the outbox: {err.strerror}")]
                 continue
             except BaseException:  # the engine stopped before the rename: leave no half-delivered file
                 _discard(tmp)
                 raise
-            yield [Result(item.key, True, provider_id=name)]
+            yield [Sent(item.key, provider_id=name)]
 
     def reconcile(self, pending: Sequence[tuple[int, str]]) -> dict[int, bool | None]:
         return {key: self._delivered(message_id) for key, message_id in pending}

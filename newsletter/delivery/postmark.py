@@ -17,7 +17,7 @@ import requests
 
 from newsletter.config import Settings
 from newsletter.delivery.api import ApiAdapter, Call
-from newsletter.delivery.base import Outgoing, Result, option, register
+from newsletter.delivery.base import Failed, InDoubt, Outgoing, Result, Sent, option, register
 from newsletter.render.mime import Layout
 
 
@@ -73,14 +73,14 @@ class PostmarkAdapter(ApiAdapter):
             answers = None
         if not isinstance(answers, list) or len(answers) != len(call.items):
             # Accepted, but the answer cannot be matched to the messages: do not resend.
-            return self._each(call, f"postmark accepted the call but its answer is unreadable: "
-                                    f"{response.text[:200]!r}", uncertain=True)
-        results = []
+            return [InDoubt(item.key, f"postmark accepted the call but its answer is unreadable: "
+                                      f"{response.text[:200]!r}") for item in call.items]
+        results: list[Result] = []
         for item, answer in zip(call.items, answers):
             code = answer.get("ErrorCode", -1) if isinstance(answer, dict) else -1
             if code == 0:
-                results.append(Result(item.key, True, provider_id=str(answer.get("MessageID", ""))))
+                results.append(Sent(item.key, provider_id=str(answer.get("MessageID", ""))))
             else:
                 message = answer.get("Message", "") if isinstance(answer, dict) else str(answer)
-                results.append(Result(item.key, False, f"postmark refused this message (ErrorCode {code}): {message}"))
+                results.append(Failed(item.key, f"postmark refused this message (ErrorCode {code}): {message}"))
         return results

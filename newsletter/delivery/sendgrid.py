@@ -17,7 +17,7 @@ import requests
 
 from newsletter.config import Settings
 from newsletter.delivery.api import ApiAdapter, Call
-from newsletter.delivery.base import Outgoing, Result, option, register
+from newsletter.delivery.base import Outgoing, Result, Sent, option, register
 from newsletter.merge import slot_token
 from newsletter.render.mime import Layout
 
@@ -64,7 +64,7 @@ class SendGridAdapter(ApiAdapter):
 
     def accepted(self, call: Call, response: requests.Response) -> list[Result]:
         message_id = response.headers.get("X-Message-Id", "")
-        return [Result(item.key, True, provider_id=message_id) for item in call.items]
+        return [Sent(item.key, provider_id=message_id) for item in call.items]
 
     def throttle_wait(self, response: requests.Response) -> float | None:
         wait = super().throttle_wait(response)

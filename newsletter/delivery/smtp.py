@@ -28,8 +28,9 @@ from typing import Iterator, Mapping, Sequence
 
 from newsletter.addresses import NO_SMTPUTF8
 from newsletter.config import Settings, secret_from_env
-from newsletter.delivery.base import Adapter, Handover, Outgoing, Result, Stopped, is_loopback, option, register
-from newsletter.errors import ConfigError, TransientDeliveryError, describe
+from newsletter.delivery.base import (Adapter, Failed, Handover, InDoubt, Outgoing, Result, RetryLater, Sent, Stopped,
+                                      is_loopback, option, register)
+from newsletter.errors import ConfigError, NotSent, describe
 
 log = logging.getLogger(__name__)
 
@@ -106,7 +107,11 @@ class SMTPAdapter(Adapter):
             raise ConfigError(f"the certificate of {where} cannot be verified: {err.verify_message}",
                               hint="fix the server's certificate, or set [delivery.smtp] ca_file for a private CA") from err
         except (OSError, smtplib.SMTPException) as err:
-            raise TransientDeliveryError(f"cannot connect to the SMTP server {where}: {err}") from err
+            # No transaction had begun: nothing of any message was written.
+            code = err.smtp_code if isinstance(err, smtplib.SMTPResponseException) else None
+            answer = _reply(err.smtp_code, err.smtp_error) if isinstance(err, smtplib.SMTPResponseException) else ""
+            raise NotSent(f"cannot connect to the SMTP server {where}: {err}", provider=self.name, status=code,
+                          answer=answer) from err
         self.smtp = smtp
         self._idle = True
         return smtp
@@ -126,12 +131,12 @@ class SMTPAdapter(Adapter):
         to = item.mime.recipient
         try:
             smtp = self.smtp or self._connect()
-        except TransientDeliveryError as err:
-            return Result(item.key, False, str(err), transient=True)
+        except NotSent as err:
+            return RetryLater(item.key, str(err))
         options: list[str] = []
         if item.mime.smtputf8:
             if not smtp.has_extn("smtputf8"):
-                return Result(item.key, False, f"{NO_SMTPUTF8}, which the SMTP server {self.host} does not offer; "
+                return Failed(item.key, f"{NO_SMTPUTF8}, which the SMTP server {self.host} does not offer; "
                               "this recipient can be reached only through a relay that offers SMTPUTF8")
             options = ["SMTPUTF8"] + (["BODY=8BITMIME"] if smtp.has_extn("8bitmime") else [])
         self._idle = False  # a transaction is open until the server's final answer (or RSET)
@@ -158,17 +163,16 @@ class SMTPAdapter(Adapter):
             code, reply = smtp.getreply()
         except (UnicodeError, smtplib.SMTPNotSupportedError) as err:  # this recipient's address, not the link
             self._reset()
-            return Result(item.key, False, f"this recipient cannot be sent through SMTP: {describe(err)}")
+            return Failed(item.key, f"this recipient cannot be sent through SMTP: {describe(err)}")
         except (smtplib.SMTPServerDisconnected, OSError) as err:
             self._drop()
             if dot_sent:
-                return Result(item.key, False, f"the connection was lost after the message was sent: {err}",
-                              uncertain=True)
-            return Result(item.key, False, f"connection lost: {err or err.__class__.__name__}", transient=True)
+                return InDoubt(item.key, f"the connection was lost after the message was sent: {err}")
+            return RetryLater(item.key, f"connection lost: {err or err.__class__.__name__}")
         if code == 250:
             self._idle = True
             queued = _QUEUED_AS.search(reply.decode("utf-8", "replace"))
-            return Result(item.key, True, provider_id=queued.group(1) if queued else "")
+            return Sent(item.key, provider_id=queued.group(1) if queued else "")
         return self._refused(item, code, reply, "end of DATA")
 
     def _reset(self) -> None:
@@ -188,8 +192,8 @@ class SMTPAdapter(Adapter):
         else:
             self._reset()
         if 400 <= code < 500 or code < 0:
-            return Result(item.key, False, f"{stage}: {text}", transient=True)
-        return Result(item.key, False, f"{stage}: {text}", hard_bounce=bool(_HARD_BOUNCE.search(text)))
+            return RetryLater(item.key, f"{stage}: {text}")
+        return Failed(item.key, f"{stage}: {text}", bounced=bool(_HARD_BOUNCE.search(text)))
 
     def close(self) -> None:
         """QUIT a session at rest, waiting a moment at most; a session left in a transaction (a stop,

@@ -17,7 +17,7 @@ from newsletter.config import Settings, load_settings
 from newsletter.delivery.api import parse_retry_after
 from newsletter.delivery.base import REGISTRY, RequestRefused, adapter_class
 from newsletter.delivery.engine import Policy, RateLimiter, SendReport, make_adapter, send_issue
-from newsletter.errors import ConfigError
+from newsletter.errors import ANSWER_LIMIT, ConfigError, PermanentDeliveryError
 from newsletter.store.database import Store, open_store
 from newsletter.store.models import Delivery, DeliveryStatus
 from newsletter.store.subscribers import import_rows
@@ -120,8 +120,12 @@ def test_a_refused_request_is_reported_once_with_the_providers_words_and_nobody_
     add_people(store, 30)
     status, body, words = REFUSALS[fake.name]
     fake.script.append(Fault(status, body))
-    with pytest.raises(ConfigError, match=words):
+    with pytest.raises(RequestRefused, match=words) as refused:
         send(settings, store, fake)
+    # Told apart by its type and what it carries, like any delivery error: not a configuration error.
+    assert isinstance(refused.value, PermanentDeliveryError) and not isinstance(refused.value, ConfigError)
+    assert (refused.value.provider, refused.value.status) == (fake.name, status)
+    assert words in refused.value.answer and len(refused.value.answer) <= ANSWER_LIMIT
     assert {row.status for row in ledger_rows(store)} == {"pending"}
     # Once the operator fixes the cause, the next run sends everybody.
     assert send(settings, store, fake).count(DeliveryStatus.SENT) == 30 and len(fake.inbox) == 30
@@ -229,7 +233,7 @@ def test_a_third_party_adapter_is_found_through_its_entry_point(project: Path, t
     (site / "echo_adapter-1.0.dist-info" / "entry_points.txt").write_text(
         "[newsletter.adapters]\necho = echo_adapter:EchoAdapter\n", encoding="utf-8")
     (site / "echo_adapter.py").write_text(textwrap.dedent('''
-        from newsletter.delivery.base import Adapter, Result
+        from newsletter.delivery.base import Adapter, Sent
 
         class EchoAdapter(Adapter):
             name = "echo"
@@ -240,7 +244,7 @@ def test_a_third_party_adapter_is_found_through_its_entry_point(project: Path, t
             def send(self, batch, handover):
                 handover(batch)
                 EchoAdapter.sent.extend(item.personal.email for item in batch)
-                yield [Result(item.key, True, provider_id="echo") for item in batch]
+                yield [Sent(item.key, provider_id="echo") for item in batch]
     '''), encoding="utf-8")
     monkeypatch.syspath_prepend(str(site))
     monkeypatch.delitem(REGISTRY, "echo", raising=False)
