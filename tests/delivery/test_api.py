@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
+import socket
 import sys
 import textwrap
+import threading
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Iterator
@@ -14,10 +17,11 @@ import pytest
 from sqlalchemy import select
 
 from newsletter.config import Settings, load_settings
-from newsletter.delivery.api import parse_retry_after
+from newsletter.delivery.api import ApiAdapter, Call, parse_retry_after
 from newsletter.delivery.base import REGISTRY, RequestRefused, adapter_class
 from newsletter.delivery.engine import Policy, RateLimiter, SendReport, make_adapter, send_issue
-from newsletter.errors import ANSWER_LIMIT, ConfigError, PermanentDeliveryError
+from newsletter.errors import (ANSWER_LIMIT, ConfigError, DeliveryError, NoAnswer, NotSent, PermanentDeliveryError,
+                               TransientDeliveryError)
 from newsletter.store.database import Store, open_store
 from newsletter.store.models import Delivery, DeliveryStatus
 from newsletter.store.subscribers import import_rows
@@ -292,3 +296,50 @@ def test_a_mailgun_banner_instead_of_an_api_answer_sends_nothing(project: Path, 
         with pytest.raises(RequestRefused, match="without a message id"):
             send(settings, store, fake)
     assert {row.status for row in ledger_rows(store)} == {"pending"}
+
+
+@contextlib.contextmanager
+def _listener(behaviour: str) -> Iterator[str]:
+    """A base URL on 127.0.0.1: nobody listening ("down"), or a server that reads the request and
+    then closes the connection ("hangs up") or never answers ("silent")."""
+    server = socket.create_server(("127.0.0.1", 0))
+    port = server.getsockname()[1]
+    if behaviour == "down":
+        server.close()
+        yield f"http://127.0.0.1:{port}"
+        return
+    done = threading.Event()
+
+    def serve() -> None:
+        conn, _ = server.accept()
+        with conn:
+            conn.recv(65536)  # the request has reached the "provider"
+            if behaviour == "silent":
+                done.wait(10)
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        done.set()
+        thread.join(10)
+        server.close()
+
+
+@pytest.mark.parametrize(("behaviour", "error"), [("down", NotSent), ("hangs up", NoAnswer), ("silent", NoAnswer)])
+def test_whether_a_call_can_have_reached_the_provider_is_told_by_the_errors_type(
+        project: Path, behaviour: str, error: type[DeliveryError]) -> None:
+    with _listener(behaviour) as url:
+        config = project / "newsletter.toml"
+        config.write_text(config.read_text(encoding="utf-8").replace(
+            'adapter = "outbox"\nrate_per_second = 20\n', api_config("sendgrid", url, timeout=0.5)), encoding="utf-8")
+        adapter = make_adapter(load_settings(project), environment("sendgrid"))
+        assert isinstance(adapter, ApiAdapter)
+        adapter.open()
+        try:
+            with pytest.raises(TransientDeliveryError) as raised:
+                adapter.post(Call([], json={"personalizations": []}))
+        finally:
+            adapter.close()
+    assert type(raised.value) is error and raised.value.provider == "sendgrid" and raised.value.status is None
