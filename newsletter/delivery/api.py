@@ -38,8 +38,8 @@ import urllib3
 from newsletter import __version__
 from newsletter.addresses import NO_SMTPUTF8, needs_smtputf8
 from newsletter.config import Settings, secret_from_env
-from newsletter.delivery.base import (Adapter, Failed, Handover, InDoubt, Outgoing, RequestRefused, Result, RetryLater,
-                                      is_loopback, option)
+from newsletter.delivery.base import (SHARED_OPTIONS, Adapter, Failed, Handover, InDoubt, Outgoing, RequestRefused,
+                                      Result, RetryLater, choice_option, is_loopback, text_option)
 from newsletter.errors import ConfigError, NoAnswer, NotSent
 from newsletter.render.mime import Layout
 
@@ -118,7 +118,8 @@ class ApiAdapter(Adapter, abc.ABC):
     default_key_env: ClassVar[str]
     #: Whether the provider de-duplicates a repeated call (an idempotency key).
     idempotent: ClassVar[bool] = False
-    common_options: ClassVar[tuple[str, ...]] = ("base_url", "timeout", "connections", "ca_file")
+    common_options: ClassVar[tuple[str, ...]] = ("base_url", *SHARED_OPTIONS)
+    default_connections = 2
     #: Whether the provider documents delivery to a non-ASCII local part (SMTPUTF8).
     smtputf8: ClassVar[bool] = False
 
@@ -126,12 +127,9 @@ class ApiAdapter(Adapter, abc.ABC):
         super().__init__(settings, environ)
         default_url = self.default_base_url
         if self.regions:
-            region = str(option(self, "region", str, next(iter(self.regions))))
-            if region not in self.regions:
-                raise ConfigError(f"newsletter.toml: [delivery.{self.name}] region must be "
-                                  + " or ".join(f'"{r}"' for r in self.regions) + f" (got {region!r})")
+            region = choice_option(self, "region", tuple(self.regions), next(iter(self.regions)))
             default_url = self.regions[region]
-        self.base_url = str(option(self, "base_url", str, default_url)).rstrip("/")
+        self.base_url = text_option(self, "base_url", default_url).rstrip("/")
         parts = urlsplit(self.base_url)
         if parts.scheme not in ("https", "http") or not parts.hostname:
             raise ConfigError(f"newsletter.toml: [delivery.{self.name}] base_url must be an https URL "
@@ -139,20 +137,11 @@ class ApiAdapter(Adapter, abc.ABC):
         if parts.scheme == "http" and not is_loopback(parts.hostname):
             raise ConfigError(f"newsletter.toml: [delivery.{self.name}] base_url {self.base_url!r} would send the "
                               "API key in clear text; use https (plain http is allowed only to a loopback address)")
-        key_env = str(option(self, self.key_option, str, self.default_key_env))
+        key_env = text_option(self, self.key_option, self.default_key_env)
         self.key = secret_from_env(key_env, purpose=f"{self.name} API key", environ=environ)
-        self.timeout = float(option(self, "timeout", (int, float), 30))  # type: ignore[arg-type]
-        if self.timeout <= 0:
-            raise ConfigError(f"newsletter.toml: [delivery.{self.name}] timeout must be a positive number of seconds")
-        self._connections = int(option(self, "connections", int, 2))  # type: ignore[call-overload]
-        ca_file = str(option(self, "ca_file", str, ""))
-        self.verify: bool | str = ca_file or True
+        self.verify: bool | str = str(self.ca_file) if self.ca_file else True
         self.session: requests.Session | None = None
         self.html = self.text = ""  # the masters in the provider's placeholders (see use_layout)
-
-    @property
-    def connections(self) -> int:
-        return max(1, self._connections)
 
     # -- what each provider says -------------------------------------------------------
 

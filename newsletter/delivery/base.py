@@ -17,6 +17,7 @@ import ipaddress
 import logging
 import threading
 from dataclasses import dataclass
+from pathlib import Path
 from importlib.metadata import entry_points
 from typing import Callable, ClassVar, Iterator, Mapping, Sequence
 
@@ -25,7 +26,8 @@ from newsletter.errors import ConfigError, RequestRefused
 from newsletter.render.mime import BuiltMessage, Layout, Personal
 
 __all__ = ["Adapter", "Failed", "Handover", "InDoubt", "Outgoing", "RequestRefused", "Result", "RetryLater",
-           "Sent", "Stopped", "adapter_class", "make_adapter", "option", "register", "send_once"]
+           "SHARED_OPTIONS", "Sent", "Stopped", "adapter_class", "bool_option", "choice_option", "int_option",
+           "make_adapter", "number_option", "path_option", "register", "send_once", "text_option"]
 
 log = logging.getLogger(__name__)
 ENTRY_POINT_GROUP = "newsletter.adapters"
@@ -115,8 +117,11 @@ class Adapter(abc.ABC):
     batch_size: ClassVar[int] = 50
     #: Whether :attr:`Outgoing.message` must hold the complete MIME message.
     wants_mime: ClassVar[bool] = True
-    #: The keys ``[delivery.NAME]`` may hold; others are refused with a suggestion.
-    known_options: ClassVar[tuple[str, ...] | None] = None
+    #: The keys ``[delivery.NAME]`` may hold; others are refused with a suggestion. Those of
+    #: :data:`SHARED_OPTIONS` it declares are read here, once, for every adapter the same way.
+    known_options: ClassVar[tuple[str, ...]] = ()
+    #: How many connections the engine opens when ``connections`` is not set.
+    default_connections: ClassVar[int] = 1
     #: Whether the engine paces this transport with ``rate_per_second``. The limit protects a remote
     #: server's quotas; a local transport (the outbox folder) has none and is not slowed down.
     paced: ClassVar[bool] = True
@@ -130,13 +135,17 @@ class Adapter(abc.ABC):
         #: message can still be dropped cleanly (SMTP: before DATA) and raise :class:`Stopped`.
         #: A message whose ``handover`` has been called is always finished.
         self.stop = threading.Event()
-        if self.known_options is not None:
-            for key in self.options:
-                if key not in self.known_options:
-                    near = difflib.get_close_matches(key, self.known_options, n=1)
-                    hint = f"did you mean {near[0]!r}? " if near else ""
-                    raise ConfigError(f"newsletter.toml: [delivery.{self.name}] has an unknown key {key!r}; "
-                                      f"{hint}known keys: {', '.join(self.known_options)}")
+        for key in self.options:
+            if key not in self.known_options:
+                near = difflib.get_close_matches(key, self.known_options, n=1)
+                hint = f"did you mean {near[0]!r}? " if near else ""
+                known = f"known keys: {', '.join(self.known_options)}" if self.known_options else "it takes no keys"
+                raise ConfigError(f"newsletter.toml: [delivery.{self.name}] has an unknown key {key!r}; {hint}{known}")
+        #: Seconds to wait on the transport for any one step.
+        self.timeout = number_option(self, "timeout", 30.0, positive=True)
+        self._connections = int_option(self, "connections", self.default_connections, minimum=1)
+        #: A private certificate authority to trust besides the system's, for TLS transports.
+        self.ca_file = path_option(self, "ca_file", must_exist=True)
 
     def use_layout(self, layout: Layout) -> None:
         """Receive what every message of the send shares (called before :meth:`open`)."""
@@ -144,8 +153,8 @@ class Adapter(abc.ABC):
 
     @property
     def connections(self) -> int:
-        """How many of these the engine may run side by side."""
-        return 1
+        """How many of these the engine may run side by side (``connections``)."""
+        return self._connections
 
     def open(self) -> None:
         """Connect (called once before the first batch).
@@ -260,14 +269,125 @@ def send_once(adapter: Adapter, layout: Layout, batch: Sequence[Outgoing]) -> li
         adapter.close()
 
 
-def option(adapter: Adapter, key: str, kind: type, default: object = None, *, required: bool = False) -> object:
-    """Read ``[delivery.NAME] key`` with its type checked; errors name the key."""
-    table = f"[delivery.{adapter.name}]"
+# -- reading [delivery.NAME] -------------------------------------------------------------------
+
+#: Keys any adapter may declare whose meaning is the same everywhere; :class:`Adapter` reads them once.
+SHARED_OPTIONS = ("timeout", "connections", "ca_file")
+
+
+def _shown(value: object) -> str:
+    """A TOML value as the person wrote it, to quote back in an error."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return f'the text "{value}"'
+    if isinstance(value, (int, float)):
+        return repr(value)
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, dict):
+        return "a table"
+    return f"a {type(value).__name__}"
+
+
+def _wrong(adapter: Adapter, key: str, expected: str, value: object, *, unquoted: bool = False) -> ConfigError:
+    """The error for ``key`` holding ``value`` where ``expected`` was wanted; ``unquoted``: the text
+    would be right without its quotes (``timeout = "30"``), and the hint says so."""
+    hint = f'write it without quotes: {key} = {value}' if unquoted and isinstance(value, str) else \
+        f"edit [delivery.{adapter.name}] in newsletter.toml"
+    return ConfigError(f"newsletter.toml: [delivery.{adapter.name}] {key} must be {expected}, got {_shown(value)}",
+                       hint=hint)
+
+
+def _looks_numeric(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def text_option(adapter: Adapter, key: str, default: str = "", *, required: bool = False) -> str:
+    """``[delivery.NAME] key`` as text.
+
+    :raises ConfigError: naming the key, when it is missing but ``required``, or not text.
+    """
     if key not in adapter.options:
         if required:
-            raise ConfigError(f"newsletter.toml: {table} {key} is required")
+            raise ConfigError(f"newsletter.toml: [delivery.{adapter.name}] {key} is required",
+                              hint=f"add {key} = \"…\" under [delivery.{adapter.name}]")
         return default
     value = adapter.options[key]
-    if kind is int and isinstance(value, bool) or not isinstance(value, kind):
-        raise ConfigError(f"newsletter.toml: {table} {key} must be {kind.__name__} (got {value!r})")
+    if not isinstance(value, str):
+        raise _wrong(adapter, key, 'text in quotes (key = "…")', value)
     return value
+
+
+def int_option(adapter: Adapter, key: str, default: int, *, minimum: int | None = None) -> int:
+    """``[delivery.NAME] key`` as a whole number, at least ``minimum`` when given.
+
+    :raises ConfigError: naming the key, for any other type or a number below ``minimum``.
+    """
+    value = adapter.options.get(key, default)
+    if isinstance(value, bool) or not isinstance(value, int):
+        unquoted = isinstance(value, str) and value.strip().isascii() and value.strip().isdigit()
+        raise _wrong(adapter, key, "a whole number", value, unquoted=unquoted)
+    if minimum is not None and value < minimum:
+        raise _wrong(adapter, key, f"a whole number of at least {minimum}", value)
+    return value
+
+
+def number_option(adapter: Adapter, key: str, default: float, *, positive: bool = False) -> float:
+    """``[delivery.NAME] key`` as a number (whole or decimal), above zero when ``positive``.
+
+    :raises ConfigError: naming the key, for any other type or a number not above zero.
+    """
+    value = adapter.options.get(key, default)
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        unquoted = isinstance(value, str) and _looks_numeric(value)
+        raise _wrong(adapter, key, "a number", value, unquoted=unquoted)
+    if positive and not value > 0:  # also refuses nan
+        raise _wrong(adapter, key, "a positive number", value)
+    return float(value)
+
+
+def bool_option(adapter: Adapter, key: str, default: bool) -> bool:
+    """``[delivery.NAME] key`` as true or false.
+
+    :raises ConfigError: naming the key, for any other value (``"yes"``, 1…).
+    """
+    value = adapter.options.get(key, default)
+    if not isinstance(value, bool):
+        unquoted = isinstance(value, str) and value in ("true", "false")
+        raise _wrong(adapter, key, "true or false", value, unquoted=unquoted)
+    return value
+
+
+def choice_option(adapter: Adapter, key: str, choices: Sequence[str], default: str) -> str:
+    """``[delivery.NAME] key`` as one of ``choices``.
+
+    :raises ConfigError: naming the key and the choices.
+    """
+    value = text_option(adapter, key, default)
+    if value not in choices:
+        listed = ", ".join(f'"{c}"' for c in choices[:-1]) + f' or "{choices[-1]}"' if len(choices) > 1 \
+            else f'"{choices[0]}"'
+        raise _wrong(adapter, key, listed, value)
+    return value
+
+
+def path_option(adapter: Adapter, key: str, default: str = "", *, must_exist: bool = False) -> Path | None:
+    """``[delivery.NAME] key`` as a path, relative ones resolved against the project folder
+    (None when neither set nor defaulted).
+
+    :raises ConfigError: naming the key, when it is not text, or names no file although ``must_exist``.
+    """
+    text = text_option(adapter, key, default)
+    if not text:
+        return None
+    path = Path(text).expanduser()
+    path = path if path.is_absolute() else adapter.settings.root / path
+    if must_exist and not path.is_file():
+        raise ConfigError(f"newsletter.toml: [delivery.{adapter.name}] {key} names {path}, which is not a "
+                          "readable file", hint=f"fix the path, or remove {key}")
+    return path

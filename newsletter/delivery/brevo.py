@@ -21,7 +21,7 @@ import requests
 
 from newsletter.config import Settings
 from newsletter.delivery.api import ApiAdapter, Call, parse_retry_after
-from newsletter.delivery.base import Outgoing, Result, Sent, option, register
+from newsletter.delivery.base import Outgoing, Result, Sent, register, text_option
 from newsletter.render.mime import Layout
 
 _SPECIALS = re.compile(r'[()<>\[\]:;@\\,."]')
@@ -49,7 +49,7 @@ class BrevoAdapter(ApiAdapter):
 
     def __init__(self, settings: Settings, environ: Mapping[str, str] | None = None) -> None:
         super().__init__(settings, environ)
-        self.tag = str(option(self, "tag", str, ""))
+        self.tag = text_option(self, "tag")
 
     def auth_headers(self) -> dict[str, str]:
         return {"api-key": self.key, "Accept": "application/json"}

@@ -20,7 +20,7 @@ import requests
 
 from newsletter.config import Settings
 from newsletter.delivery.api import ApiAdapter, Call
-from newsletter.delivery.base import Outgoing, RequestRefused, Result, Sent, option, register
+from newsletter.delivery.base import Outgoing, RequestRefused, Result, Sent, register, text_option
 from newsletter.errors import ConfigError
 from newsletter.render.mime import Layout, format_address
 
@@ -37,11 +37,11 @@ class MailgunAdapter(ApiAdapter):
 
     def __init__(self, settings: Settings, environ: Mapping[str, str] | None = None) -> None:
         super().__init__(settings, environ)
-        self.domain = str(option(self, "domain", str, required=True))
+        self.domain = text_option(self, "domain", required=True)
         if not re.fullmatch(r"[A-Za-z0-9.-]+", self.domain):
             raise ConfigError(f"newsletter.toml: [delivery.mailgun] domain must be a domain name such as "
                               f'"mg.example.org" (got {self.domain!r})')
-        self.tag = str(option(self, "tag", str, ""))
+        self.tag = text_option(self, "tag")
 
     def auth_headers(self) -> dict[str, str]:
         return {"Authorization": "Basic " + base64.b64encode(f"api:{self.key}".encode()).decode()}

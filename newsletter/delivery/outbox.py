@@ -11,9 +11,10 @@ from __future__ import annotations
 import hashlib
 import os
 from pathlib import Path
-from typing import Iterator, Sequence
+from typing import Iterator, Mapping, Sequence
 
-from newsletter.delivery.base import Adapter, Handover, Outgoing, Result, RetryLater, Sent, option, register
+from newsletter.config import Settings
+from newsletter.delivery.base import Adapter, Handover, Outgoing, Result, RetryLater, Sent, path_option, register
 from newsletter.errors import ConfigError
 
 
@@ -22,12 +23,13 @@ class OutboxAdapter(Adapter):
     name = "outbox"
     batch_size = 200
     paced = False  # a local folder: rate_per_second protects remote servers, not this
+    known_options = ("path",)
 
-    @property
-    def path(self) -> Path:
-        configured = str(option(self, "path", str, "out/outbox"))
-        path = Path(configured)
-        return path if path.is_absolute() else self.settings.root / path
+    def __init__(self, settings: Settings, environ: Mapping[str, str] | None = None) -> None:
+        super().__init__(settings, environ)
+        path = path_option(self, "path", "out/outbox")
+        assert path is not None  # it has a default
+        self.path: Path = path
 
     def open(self) -> None:
         self._ensure()

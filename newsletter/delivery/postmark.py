@@ -17,7 +17,7 @@ import requests
 
 from newsletter.config import Settings
 from newsletter.delivery.api import ApiAdapter, Call
-from newsletter.delivery.base import Failed, InDoubt, Outgoing, Result, Sent, option, register
+from newsletter.delivery.base import Failed, InDoubt, Outgoing, Result, Sent, register, text_option
 from newsletter.render.mime import Layout
 
 
@@ -33,8 +33,8 @@ class PostmarkAdapter(ApiAdapter):
 
     def __init__(self, settings: Settings, environ: Mapping[str, str] | None = None) -> None:
         super().__init__(settings, environ)
-        self.stream = str(option(self, "message_stream", str, "broadcast"))
-        self.tag = str(option(self, "tag", str, ""))
+        self.stream = text_option(self, "message_stream", "broadcast")
+        self.tag = text_option(self, "tag")
 
     def auth_headers(self) -> dict[str, str]:
         return {"X-Postmark-Server-Token": self.key, "Accept": "application/json"}

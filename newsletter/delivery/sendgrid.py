@@ -17,7 +17,7 @@ import requests
 
 from newsletter.config import Settings
 from newsletter.delivery.api import ApiAdapter, Call
-from newsletter.delivery.base import Outgoing, Result, Sent, option, register
+from newsletter.delivery.base import Outgoing, Result, Sent, register, text_option
 from newsletter.merge import slot_token
 from newsletter.render.mime import Layout
 
@@ -31,7 +31,7 @@ class SendGridAdapter(ApiAdapter):
 
     def __init__(self, settings: Settings, environ: Mapping[str, str] | None = None) -> None:
         super().__init__(settings, environ)
-        self.category = str(option(self, "category", str, ""))
+        self.category = text_option(self, "category")
 
     def auth_headers(self) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.key}"}

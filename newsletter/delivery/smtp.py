@@ -28,8 +28,8 @@ from typing import Iterator, Mapping, Sequence
 
 from newsletter.addresses import NO_SMTPUTF8
 from newsletter.config import Settings, secret_from_env
-from newsletter.delivery.base import (Adapter, Failed, Handover, InDoubt, Outgoing, Result, RetryLater, Sent, Stopped,
-                                      is_loopback, option, register)
+from newsletter.delivery.base import (SHARED_OPTIONS, Adapter, Failed, Handover, InDoubt, Outgoing, Result, RetryLater,
+                                      Sent, Stopped, choice_option, int_option, is_loopback, register, text_option)
 from newsletter.errors import ConfigError, NotSent, describe
 
 log = logging.getLogger(__name__)
@@ -50,32 +50,24 @@ def _reply(code: int, message: bytes | str) -> str:
 class SMTPAdapter(Adapter):
     name = "smtp"
     batch_size = 20
+    known_options = ("host", "port", "security", "username", "password_env", *SHARED_OPTIONS)
+    default_connections = 3
 
     def __init__(self, settings: Settings, environ: Mapping[str, str] | None = None) -> None:
         super().__init__(settings, environ)
-        self.host = str(option(self, "host", str, required=True))
-        self.security = str(option(self, "security", str, "starttls"))
-        if self.security not in ("starttls", "tls", "none"):
-            raise ConfigError(f'newsletter.toml: [delivery.smtp] security must be "starttls", "tls" or "none" '
-                              f"(got {self.security!r})")
+        self.host = text_option(self, "host", required=True)
+        self.security = choice_option(self, "security", ("starttls", "tls", "none"), "starttls")
         if self.security == "none" and not is_loopback(self.host):
             raise ConfigError("newsletter.toml: [delivery.smtp] security = \"none\" sends passwords and mail in "
                               f"clear text; it is allowed only to a loopback address, not to {self.host}")
         default_port = {"starttls": 587, "tls": 465, "none": 25}[self.security]
-        self.port = int(option(self, "port", int, default_port))  # type: ignore[call-overload]
-        self.username = str(option(self, "username", str, ""))
-        password_env = str(option(self, "password_env", str, "SMTP_PASSWORD"))
+        self.port = int_option(self, "port", default_port, minimum=1)
+        self.username = text_option(self, "username")
+        password_env = text_option(self, "password_env", "SMTP_PASSWORD")
         self.password = secret_from_env(password_env, purpose="SMTP password", environ=environ) if self.username else ""
-        self.timeout = float(option(self, "timeout", (int, float), 30))  # type: ignore[arg-type]
-        self._connections = int(option(self, "connections", int, 3))  # type: ignore[call-overload]
-        ca_file = option(self, "ca_file", str, "")
-        self.context = ssl.create_default_context(cafile=str(ca_file) if ca_file else None)
+        self.context = ssl.create_default_context(cafile=str(self.ca_file) if self.ca_file else None)
         self.smtp: smtplib.SMTP | None = None
         self._idle = True  # no transaction open: QUIT is safe
-
-    @property
-    def connections(self) -> int:
-        return max(1, self._connections)
 
     def open(self) -> None:
         self._connect()
