@@ -16,9 +16,10 @@ all of them:
 - answers mapped to per-message results: 2xx accepted; 429 and 5xx not accepted, retried by
   the engine after ``Retry-After`` (or the provider's rate-limit reset); any other 4xx
   refuses the whole request, which stops the run (:class:`RequestRefused`) without counting
-  anything against a recipient; a timeout or a dropped connection after the request left
-  is *in doubt*: retried with the same idempotency key where the provider has one, else
-  recorded as ``uncertain`` and never resent.
+  anything against a recipient; a connection that failed before the request was written
+  (:class:`~newsletter.errors.NotSent`) is retried; a timeout or a dropped connection after the
+  request left (:class:`~newsletter.errors.NoAnswer`) is *in doubt*: repeated with the same
+  idempotency key where the provider has one, else recorded as ``uncertain`` and never resent.
 """
 
 from __future__ import annotations

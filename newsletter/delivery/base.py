@@ -160,7 +160,7 @@ class Adapter(abc.ABC):
         """Connect (called once before the first batch).
 
         :raises ConfigError: for settings the transport refuses (bad credentials, unknown host).
-        :raises TransientDeliveryError: when the transport cannot be reached right now.
+        :raises NotSent: when the transport cannot be reached right now (nothing was written).
         """
 
     @abc.abstractmethod
@@ -172,6 +172,7 @@ class Adapter(abc.ABC):
             engine records each list at once: the shorter the time between the transport's
             acceptance and the record, the fewer messages a crash leaves in doubt.
         :raises ConfigError: when the transport refuses the configuration; the run stops.
+        :raises RequestRefused: when the provider refuses a whole request; the run stops.
         """
 
     def reconcile(self, pending: Sequence[tuple[int, str]]) -> dict[int, bool | None]:

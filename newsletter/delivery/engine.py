@@ -9,13 +9,20 @@ adapter. Outcomes are written per batch. A stop request (SIGTERM) lets no new me
 begin and finishes the ones in hand, cutting a silent server's connection after
 :data:`STOP_GRACE` seconds.
 
-- Temporary failures (4xx, lost connections, timeouts) go back to ``pending`` with an
-  exponential backoff and are retried in the same run, up to ``max_attempts``. Every try
-  counts, before or after the point of no return, so ``max_attempts`` always ends the run.
-- Permanent failures (5xx) are recorded with the server's reason and not retried; a 5.1.x
-  reply also marks the subscriber as bounced.
-- A :class:`ConfigError` from the transport (bad credentials…) stops the run at once and is
-  never counted against a recipient; claimed rows go back to ``pending``.
+The adapter says what became of each message with one of four outcomes
+(:data:`~newsletter.delivery.base.Result`):
+
+- :class:`~newsletter.delivery.base.RetryLater` (4xx, lost connections, timeouts): back to
+  ``pending`` after the provider's delay or an exponential backoff, retried in the same run up
+  to ``max_attempts`` tries (a try is counted by the ledger when its outcome is written, before
+  or after the point of no return, so ``max_attempts`` always ends the run);
+- :class:`~newsletter.delivery.base.Failed` (5xx): recorded with the server's reason, not
+  retried; ``bounced`` (5.1.x) also marks the subscriber as bounced;
+- :class:`~newsletter.delivery.base.InDoubt`: recorded ``uncertain``, never resent;
+- :class:`~newsletter.delivery.base.Sent`.
+
+A :class:`ConfigError` (bad credentials…) or a :class:`RequestRefused` from the transport stops
+the run at once and is never counted against a recipient; claimed rows go back to ``pending``.
 
 Killing the process at any moment loses nobody and sends nobody twice: see the ledger's
 docstring for how rows in flight are settled by the next run.
@@ -431,7 +438,7 @@ def send_issue(
     :param progress: called with the number of recipients settled after each batch.
     :raises ContentError: when the issue does not pass the check.
     :raises ConfigError: when the transport refuses the configuration (nothing counted as failed).
-    :raises DeliveryError: when the transport cannot be reached at all.
+    :raises RequestRefused: when the provider refuses a whole request (nothing counted as failed).
     """
     started = time.monotonic()
     make = adapter_factory or (lambda: make_adapter(settings))
