@@ -42,8 +42,8 @@ from newsletter.config import Settings
 from newsletter.content.check import check_issue
 from newsletter.publication import proof_url
 from newsletter.content.problems import errors
-from newsletter.delivery.base import (Adapter, Failed, InDoubt, Outgoing, RequestRefused, Result, RetryLater, Sent, Stopped,
-                                      make_adapter, send_once)
+from newsletter.delivery.base import (Adapter, Failed, InDoubt, Outgoing, RequestRefused, Result, RetryLater, Sent,
+                                      Stopped, make_adapter, send_once)
 from newsletter.errors import ContentError, NewsletterError, describe
 from newsletter.render.mime import MessageFactory, Recipient, message_id, proof_message_id
 from newsletter.render.pipeline import RenderedIssue
