@@ -250,8 +250,8 @@ class ApiAdapter(Adapter, abc.ABC):
                                  hint=f"fix the server, or set [delivery.{self.name}] ca_file") from None
         except (requests.exceptions.ConnectionError, requests.exceptions.Timeout) as err:
             if _before_the_request(err):
-                raise NotSent(f"cannot reach {self.name}: {_reason(err)}", provider=self.name) from None
-            raise NoAnswer(f"{self.name} did not answer ({_reason(err)})", provider=self.name) from None
+                raise NotSent(f"cannot reach {self.name}: {_reason(err)}", provider=self.name) from err
+            raise NoAnswer(f"{self.name} did not answer ({_reason(err)})", provider=self.name) from err
 
     def _post(self, call: Call) -> list[Result]:
         attempts = 3 if self.idempotent else 1

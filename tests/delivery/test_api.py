@@ -16,6 +16,7 @@ from typing import Any, Iterator
 import pytest
 from sqlalchemy import select
 
+from newsletter.cli import main
 from newsletter.config import Settings, load_settings
 from newsletter.delivery.api import ApiAdapter, Call, parse_retry_after
 from newsletter.delivery.base import REGISTRY, RequestRefused, adapter_class
@@ -343,3 +344,18 @@ def test_whether_a_call_can_have_reached_the_provider_is_told_by_the_errors_type
         finally:
             adapter.close()
     assert type(raised.value) is error and raised.value.provider == "sendgrid" and raised.value.status is None
+
+
+def test_the_cli_reports_a_refused_request_with_the_providers_words_exit_code_2_and_no_traceback(
+        project: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    with FAKES["sendgrid"]() as fake:
+        configure(project, fake)
+        status, body, words = REFUSALS["sendgrid"]
+        fake.script.append(Fault(status, body))
+        monkeypatch.setenv("NEWSLETTER_SECRET_KEY", SECRET)
+        for name, value in environment("sendgrid").items():
+            monkeypatch.setenv(name, value)
+        code = main(["--project", str(project), "send", DAY.isoformat(), "--test", "camille@example.org"])
+    err = capsys.readouterr().err
+    assert code == 2 and f"sendgrid answered {status}: " in err and words in err and "Traceback" not in err
+    assert fake.inbox == []
