@@ -24,7 +24,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from newsletter.config import load_settings  # noqa: E402
-from newsletter.dispatch import send_issue, send_test  # noqa: E402
+from newsletter.delivery.engine import send_issue, send_test  # noqa: E402
 from newsletter.render.mime import Recipient  # noqa: E402
 from newsletter.store.database import open_store  # noqa: E402
 from newsletter.store.subscribers import add_subscriber  # noqa: E402

@@ -8,6 +8,7 @@ the configuration key or the address at fault, and says how to fix it.
 from __future__ import annotations
 
 import re
+from typing import Sequence
 
 
 class NewsletterError(Exception):
@@ -60,15 +61,58 @@ class StoreError(NewsletterError):
 
 
 class DeliveryError(NewsletterError):
-    """A message could not be handed to the transport."""
+    """A message could not be handed to the transport.
+
+    ``provider`` names the transport, ``status`` is its answer's code (HTTP status or SMTP reply
+    code, None when no answer came) and ``answer`` its own words, cut to :data:`ANSWER_LIMIT`
+    characters: enough to act on, never a whole response (which may echo a message back).
+    """
+
+    def __init__(self, message: str, *, provider: str = "", status: int | None = None, answer: str = "",
+                 hint: str = "") -> None:
+        super().__init__(message, hint=hint)
+        self.provider = provider
+        self.status = status
+        answer = " ".join(answer.split())
+        self.answer = answer if len(answer) <= ANSWER_LIMIT else answer[:ANSWER_LIMIT - 1] + "…"
+
+
+#: The longest provider answer a :class:`DeliveryError` keeps.
+ANSWER_LIMIT = 300
 
 
 class TransientDeliveryError(DeliveryError):
     """A failure worth retrying later: 4xx replies, dropped connections, timeouts, 429."""
 
 
+class NotSent(TransientDeliveryError):
+    """The connection failed before any byte of the request was written (refused, unresolvable,
+    unreachable, connect timeout): nothing can have reached the provider, so repeating it is safe."""
+
+
+class NoAnswer(TransientDeliveryError):
+    """The request was written but no answer came (read timeout, connection dropped): the provider
+    may have accepted it, so it is in doubt and must not be repeated without an idempotency key."""
+
+
 class PermanentDeliveryError(DeliveryError):
-    """A failure that retrying will not fix: 5xx replies, refused recipients."""
+    """A failure that retrying will not fix: 5xx replies, refused recipients, refused requests."""
+
+
+class RequestRefused(PermanentDeliveryError):
+    """The provider refused a whole request (bad key, unverified sender, malformed call, TLS).
+
+    Nothing in it was sent: the run stops and its messages go back to the queue, untouched.
+    Someone must change a setting or the provider account first, hence the exit code of a
+    configuration error. ``keys`` are the messages the request carried.
+    """
+
+    exit_code = 2
+
+    def __init__(self, message: str, keys: Sequence[int], *, provider: str = "", status: int | None = None,
+                 answer: str = "", hint: str = "") -> None:
+        super().__init__(message, provider=provider, status=status, answer=answer, hint=hint)
+        self.keys = list(keys)
 
 
 class ImportFileError(NewsletterError):

@@ -40,7 +40,7 @@ if TYPE_CHECKING:
     from newsletter.day_state import DayState
     from newsletter.delivery.dkim import NewKey
     from newsletter.doctor import Finding
-    from newsletter.dispatch import SendReport
+    from newsletter.delivery.engine import SendReport
     from newsletter.schedule import Readiness, Scheduler
     from newsletter.store.database import Store
     from newsletter.store.history import HistoryRow
@@ -574,7 +574,7 @@ class Newsletter:
         """
         from newsletter.approval import refusal
         from newsletter.content.load import issue_folder
-        from newsletter.dispatch import prepare
+        from newsletter.delivery.engine import render_checked_issue as prepare
         from newsletter.store.history import record_override
 
         settings, day = self.settings, self._day(day)
@@ -619,7 +619,7 @@ class Newsletter:
         :param stop: set it to end the run cleanly after the messages in hand.
         :return: the ledger's figures after the run; ``complete`` is False while some remain.
         """
-        from newsletter.dispatch import send_issue
+        from newsletter.delivery.engine import send_issue
 
         day = self._day(day)
         if clearance is None or clearance.day != day:
@@ -639,7 +639,7 @@ class Newsletter:
 
         :raises UsageError: for an address that is not one.
         """
-        from newsletter.dispatch import send_test
+        from newsletter.delivery.engine import send_test
         from newsletter.render.mime import Recipient
 
         day = self._day(day)
@@ -660,7 +660,7 @@ class Newsletter:
     def dry_run(self, day: date | None = None, *, limit: int | None = None) -> DryRunResult:
         """Count who would receive the issue now and build one sample message; sends and records nothing."""
         from newsletter.content.load import issue_folder
-        from newsletter.dispatch import dry_run
+        from newsletter.delivery.engine import dry_run
 
         settings, day = self.settings, self._day(day)
         key = self.secret_key().value

@@ -31,6 +31,11 @@ TEMPLATE_FIELDS = (*EDITOR_FIELDS, "unsubscribe_url", "web_url")
 TOKEN_PREFIX = "NLMRG"
 TOKEN_RE = re.compile(TOKEN_PREFIX + r"(\d{1,4})Q")
 
+
+def slot_token(number: int) -> str:
+    """The token that stands for merge slot ``number`` in a rendered master (what a provider substitutes)."""
+    return f"{TOKEN_PREFIX}{number}Q"
+
 #: What an editor writes: ``{{ field }}`` or ``{{ field | default("text") }}``, on one line.
 FIELD_RE = re.compile(
     r"\{\{\s*(?P<field>[^\s|{}]*)\s*"
@@ -155,7 +160,7 @@ class MergeSlots:
         if slot not in self._index:
             self._index[slot] = len(self.slots)
             self.slots.append(slot)
-        return f"{TOKEN_PREFIX}{self._index[slot]}Q"
+        return slot_token(self._index[slot])
 
 
 def escape_for(value: str, context: Context) -> str:

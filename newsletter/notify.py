@@ -18,7 +18,7 @@ from typing import Mapping
 
 from newsletter.addresses import AddressError, needs_smtputf8, wire
 from newsletter.config import Settings
-from newsletter.delivery.base import Outgoing, send_once
+from newsletter.delivery.base import Outgoing, make_adapter, send_once
 from newsletter.errors import NewsletterError
 from newsletter.render.mime import BuiltMessage, Layout, Personal
 
@@ -29,8 +29,6 @@ def send_notice(settings: Settings, to: str, subject: str, text: str, *, html: s
 
     :param now: the Date header (a scheduler with an injected clock passes its own).
     """
-    from newsletter.dispatch import make_adapter
-
     nl = settings.newsletter
     mid = f"<notice.{uuid.uuid4().hex}@{nl.sender_domain}>"
     try:

@@ -279,7 +279,7 @@ class Scheduler:
             return self._attempt(kind, day, due, now)
 
     def _attempt(self, kind: str, day: date, due: datetime, now: datetime) -> str:
-        from newsletter.dispatch import send_issue
+        from newsletter.delivery.engine import send_issue
 
         gate = readiness(self.settings, self.store, day)
         if gate.state == "sent":

@@ -386,7 +386,7 @@ def test_a_relay_without_smtputf8_fails_that_recipient_alone_and_prints_no_messa
 
 def test_the_summary_names_every_state_so_that_it_adds_up() -> None:
     from newsletter.cli import _status_line
-    from newsletter.dispatch import SendReport
+    from newsletter.delivery.engine import SendReport
 
     report = SendReport(DAY, counts={"sent": 963, "sending": 1, "queued": 2, "pending": 34})
     line = _status_line(report)
@@ -423,7 +423,7 @@ def test_a_send_that_ends_while_another_live_run_holds_rows_waits_for_it_and_exi
     now = datetime.now(timezone.utc)
     for i in range(6):
         add_subscriber(store, f"lecteur{i}@example.org", now=now)
-    send_id = ledger.send_for(store, DAY, "Objet", now)
+    send_id = ledger.get_or_create_send(store, DAY, "Objet", now)
     ledger.enqueue(store, send_id, now)
     other = ledger.new_run_id()
     leases.acquire(store, other, now, timedelta(hours=1))  # never renewed: valid however slow the machine is
@@ -437,13 +437,13 @@ def test_a_send_that_ends_while_another_live_run_holds_rows_waits_for_it_and_exi
         ledger.record(store, [ledger.Outcome(i, DeliveryStatus.SENT) for i in held], at)
 
     cli("approve", DAY.isoformat(), "--by", "Camille Martin")
-    logging.getLogger("newsletter.dispatch").addHandler(announced)
+    logging.getLogger("newsletter.delivery.engine").addHandler(announced)
     thread = threading.Thread(target=other_run_finishes_once_the_send_waits_for_it)
     thread.start()
     try:
         code, out, err = cli("send", DAY.isoformat())
     finally:
-        logging.getLogger("newsletter.dispatch").removeHandler(announced)
+        logging.getLogger("newsletter.delivery.engine").removeHandler(announced)
         thread.join(timeout=60)
     assert code == 0, out + err
     assert "6 sent, 0 failed, 0 pending, 0 in flight, 0 uncertain, 0 skipped, 6 in all" in out

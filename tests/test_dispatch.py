@@ -14,10 +14,10 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select, update
 
-from newsletter import dispatch
+from newsletter.delivery import engine
 from newsletter.config import Settings, load_settings
 from newsletter.delivery.outbox import OutboxAdapter
-from newsletter.dispatch import Policy, RateLimiter, SendReport, dry_run, send_issue, send_test
+from newsletter.delivery.engine import Policy, RateLimiter, SendReport, dry_run, send_issue, send_test
 from newsletter.errors import ConfigError, ContentError, NewsletterError
 from newsletter.render.mime import Recipient, message_id
 from newsletter.store import ledger
@@ -223,7 +223,7 @@ def test_a_stop_never_waits_for_the_smtp_timeout(store: Store, sink: Sink, proje
                                                  monkeypatch: pytest.MonkeyPatch, moment: str,
                                                  expected: dict[str, int]) -> None:
     smtp_config(project, sink.port, timeout=3600, connections=1)
-    monkeypatch.setattr(dispatch, "STOP_GRACE", 0.2)
+    monkeypatch.setattr(engine, "STOP_GRACE", 0.2)
     add_people(store, 3)
     stop, recorder = threading.Event(), sink.recorder
     if moment == "while the body is sent":  # the handover, after the body and before the dot, sees it
@@ -379,7 +379,7 @@ def test_an_unexpected_error_never_prints_the_message_or_its_unsubscribe_url(set
 
 
 def test_rows_a_stop_gives_back_say_why(settings: Settings, store: Store) -> None:
-    from newsletter.dispatch import STOPPED_BEFORE_HANDOVER
+    from newsletter.delivery.engine import STOPPED_BEFORE_HANDOVER
 
     add_people(store, 8)
     stop = threading.Event()

@@ -19,7 +19,7 @@ import pytest
 from newsletter.approval import APPROVAL_FILE, approval_state, approve
 from newsletter.config import Settings, load_settings
 from newsletter.check import check_issue
-from newsletter.dispatch import send_issue
+from newsletter.delivery.engine import send_issue
 from newsletter.errors import ConfigError
 from newsletter.schedule import JOB_FUNCTION, Scheduler, latest_due, next_runs, readiness, stored_jobs, schedule_once
 from newsletter.store import ledger

@@ -16,9 +16,10 @@ all of them:
 - answers mapped to per-message results: 2xx accepted; 429 and 5xx not accepted, retried by
   the engine after ``Retry-After`` (or the provider's rate-limit reset); any other 4xx
   refuses the whole request, which stops the run (:class:`RequestRefused`) without counting
-  anything against a recipient; a timeout or a dropped connection after the request left
-  is *in doubt*: retried with the same idempotency key where the provider has one, else
-  recorded as ``uncertain`` and never resent.
+  anything against a recipient; a connection that failed before the request was written
+  (:class:`~newsletter.errors.NotSent`) is retried; a timeout or a dropped connection after the
+  request left (:class:`~newsletter.errors.NoAnswer`) is *in doubt*: repeated with the same
+  idempotency key where the provider has one, else recorded as ``uncertain`` and never resent.
 """
 
 from __future__ import annotations
@@ -33,12 +34,14 @@ from typing import Any, ClassVar, Iterator, Mapping, Sequence
 from urllib.parse import urlsplit
 
 import requests
+import urllib3
 
 from newsletter import __version__
 from newsletter.addresses import NO_SMTPUTF8, needs_smtputf8
 from newsletter.config import Settings, secret_from_env
-from newsletter.delivery.base import Adapter, Handover, Outgoing, RequestRefused, Result, is_loopback, option
-from newsletter.errors import ConfigError
+from newsletter.delivery.base import (SHARED_OPTIONS, Adapter, Failed, Handover, InDoubt, Outgoing, RequestRefused,
+                                      Result, RetryLater, choice_option, is_loopback, text_option)
+from newsletter.errors import ConfigError, NoAnswer, NotSent
 from newsletter.render.mime import Layout
 
 log = logging.getLogger(__name__)
@@ -116,7 +119,8 @@ class ApiAdapter(Adapter, abc.ABC):
     default_key_env: ClassVar[str]
     #: Whether the provider de-duplicates a repeated call (an idempotency key).
     idempotent: ClassVar[bool] = False
-    common_options: ClassVar[tuple[str, ...]] = ("base_url", "timeout", "connections", "ca_file")
+    common_options: ClassVar[tuple[str, ...]] = ("base_url", *SHARED_OPTIONS)
+    default_connections = 2
     #: Whether the provider documents delivery to a non-ASCII local part (SMTPUTF8).
     smtputf8: ClassVar[bool] = False
 
@@ -124,12 +128,9 @@ class ApiAdapter(Adapter, abc.ABC):
         super().__init__(settings, environ)
         default_url = self.default_base_url
         if self.regions:
-            region = str(option(self, "region", str, next(iter(self.regions))))
-            if region not in self.regions:
-                raise ConfigError(f"newsletter.toml: [delivery.{self.name}] region must be "
-                                  + " or ".join(f'"{r}"' for r in self.regions) + f" (got {region!r})")
+            region = choice_option(self, "region", tuple(self.regions), next(iter(self.regions)))
             default_url = self.regions[region]
-        self.base_url = str(option(self, "base_url", str, default_url)).rstrip("/")
+        self.base_url = text_option(self, "base_url", default_url).rstrip("/")
         parts = urlsplit(self.base_url)
         if parts.scheme not in ("https", "http") or not parts.hostname:
             raise ConfigError(f"newsletter.toml: [delivery.{self.name}] base_url must be an https URL "
@@ -137,20 +138,11 @@ class ApiAdapter(Adapter, abc.ABC):
         if parts.scheme == "http" and not is_loopback(parts.hostname):
             raise ConfigError(f"newsletter.toml: [delivery.{self.name}] base_url {self.base_url!r} would send the "
                               "API key in clear text; use https (plain http is allowed only to a loopback address)")
-        key_env = str(option(self, self.key_option, str, self.default_key_env))
+        key_env = text_option(self, self.key_option, self.default_key_env)
         self.key = secret_from_env(key_env, purpose=f"{self.name} API key", environ=environ)
-        self.timeout = float(option(self, "timeout", (int, float), 30))  # type: ignore[arg-type]
-        if self.timeout <= 0:
-            raise ConfigError(f"newsletter.toml: [delivery.{self.name}] timeout must be a positive number of seconds")
-        self._connections = int(option(self, "connections", int, 2))  # type: ignore[call-overload]
-        ca_file = str(option(self, "ca_file", str, ""))
-        self.verify: bool | str = ca_file or True
+        self.verify: bool | str = str(self.ca_file) if self.ca_file else True
         self.session: requests.Session | None = None
-        self.html = self.text = ""  # the masters in the provider's placeholders (see prepare)
-
-    @property
-    def connections(self) -> int:
-        return max(1, self._connections)
+        self.html = self.text = ""  # the masters in the provider's placeholders (see use_layout)
 
     # -- what each provider says -------------------------------------------------------
 
@@ -184,13 +176,13 @@ class ApiAdapter(Adapter, abc.ABC):
 
     # -- the shared machinery ------------------------------------------------------------
 
-    def prepare(self, layout: Layout) -> None:
+    def use_layout(self, layout: Layout) -> None:
         """Check the issue against the provider's template language; put its placeholders in the masters."""
         for text in self.reserved:
             if text in layout.html or text in layout.text:
                 raise ConfigError(f"the issue contains {text!r}, which {self.name}'s template language would read "
                                   "as a placeholder; reword it or use another adapter")
-        super().prepare(layout)
+        super().use_layout(layout)
         if self.placeholder:
             self.html = layout.with_placeholders(layout.html, self.placeholder.format)
             self.text = layout.with_placeholders(layout.text, self.placeholder.format)
@@ -212,7 +204,7 @@ class ApiAdapter(Adapter, abc.ABC):
 
     def send(self, batch: Sequence[Outgoing], handover: Handover) -> Iterator[list[Result]]:
         if self.layout is None:
-            raise TypeError("prepare(layout) must be called before send()")
+            raise TypeError("use_layout(layout) must be called before send()")
         if not self.smtputf8:
             supported: list[Outgoing] = []
             unsupported: list[Outgoing] = []
@@ -221,7 +213,7 @@ class ApiAdapter(Adapter, abc.ABC):
             if unsupported:
                 reason = (f"{NO_SMTPUTF8}, which {self.name} does not document as supported; this recipient can be "
                           "reached only through an SMTP relay that offers SMTPUTF8, or mailgun")
-                yield self._each(Call(unsupported), reason)
+                yield [Failed(item.key, reason) for item in unsupported]
                 batch = supported
         for chunk in self.chunks(batch):
             for call in self._fit(self.build(chunk, self.layout)):
@@ -239,28 +231,41 @@ class ApiAdapter(Adapter, abc.ABC):
         for part in (call.items[:half], call.items[half:]):
             yield from self._fit(self.build(part, self.layout))
 
-    def _post(self, call: Call) -> list[Result]:
+    def post(self, call: Call) -> requests.Response:
+        """Post one call and return the provider's answer, whatever its status.
+
+        :raises RequestRefused: when the provider's certificate cannot be verified (nothing was sent).
+        :raises NotSent: when the connection failed before the request was written.
+        :raises NoAnswer: when the request was written and no answer came: it is in doubt.
+        """
         assert self.session is not None, "open() was not called"
-        keys = [item.key for item in call.items]
         body = call.body()
         headers = {**call.headers, **({"Content-Type": "application/json"} if body is not None else {})}
+        try:
+            return self.session.post(self.endpoint(), data=body, files=call.files, headers=headers,
+                                     timeout=self.timeout)
+        except requests.exceptions.SSLError as err:
+            raise RequestRefused(f"the TLS certificate of {self.base_url} cannot be verified: {_reason(err)}",
+                                 [item.key for item in call.items], provider=self.name,
+                                 hint=f"fix the server, or set [delivery.{self.name}] ca_file") from None
+        except (requests.exceptions.ConnectionError, requests.exceptions.Timeout) as err:
+            if _before_the_request(err):
+                raise NotSent(f"cannot reach {self.name}: {_reason(err)}", provider=self.name) from err
+            raise NoAnswer(f"{self.name} did not answer ({_reason(err)})", provider=self.name) from err
+
+    def _post(self, call: Call) -> list[Result]:
         attempts = 3 if self.idempotent else 1
         for attempt in range(1, attempts + 1):
             try:
-                response = self.session.post(self.endpoint(), data=body, files=call.files, headers=headers,
-                                             timeout=self.timeout)
-            except requests.exceptions.SSLError as err:
-                raise RequestRefused(f"the TLS certificate of {self.base_url} cannot be verified: {_reason(err)}",
-                                     keys, hint=f"fix the server, or set [delivery.{self.name}] ca_file") from None
-            except (requests.exceptions.ConnectionError, requests.exceptions.Timeout) as err:
-                if _never_left(err):
-                    return self._each(call, f"cannot reach {self.name}: {_reason(err)}", transient=True)
+                response = self.post(call)
+            except NotSent as err:
+                return [RetryLater(item.key, str(err)) for item in call.items]
+            except NoAnswer as err:
                 if attempt < attempts:
-                    log.warning("%s: no answer (%s); repeating the call with the same idempotency key",
-                                self.name, _reason(err))
+                    log.warning("%s; repeating the call with the same idempotency key", err)
                     continue
-                return self._each(call, f"{self.name} did not answer ({_reason(err)}); the messages may have been "
-                                  "accepted, so they are not resent", uncertain=True)
+                return [InDoubt(item.key, f"{err}; the messages may have been accepted, so they are not resent")
+                        for item in call.items]
             return self._answer(call, response)
         raise AssertionError("unreachable")
 
@@ -268,23 +273,22 @@ class ApiAdapter(Adapter, abc.ABC):
         status = response.status_code
         if 200 <= status < 300:
             return self.accepted(call, response)
-        text = f"{self.name} answered {status}: {self.error_text(response)}"
+        answer = self.error_text(response)
+        text = f"{self.name} answered {status}: {answer}"
         if status in RETRYABLE:
             wait = self.throttle_wait(response)
             if status == 429 and wait is None:
                 wait = DEFAULT_THROTTLE_WAIT
             log.warning("%s; retrying %d messages later", text, len(call.items))
-            return self._each(call, text, transient=True, retry_after=None if wait is None else min(wait, MAX_WAIT))
+            after = None if wait is None else min(wait, MAX_WAIT)
+            return [RetryLater(item.key, text, after) for item in call.items]
         hint = {401: f"check the key in the environment variable [delivery.{self.name}] {self.key_option} names",
                 403: "check the key's permissions and that the sender's domain is verified with the provider",
                 404: f"check [delivery.{self.name}] (domain, region or base_url)",
                 413: "the issue is too large for this provider"}.get(status, "nothing of this call was sent")
         log.error("%s", text)
-        raise RequestRefused(text, [item.key for item in call.items], hint=hint)
-
-    @staticmethod
-    def _each(call: Call, error: str, **flags: Any) -> list[Result]:
-        return [Result(item.key, False, error, **flags) for item in call.items]
+        raise RequestRefused(text, [item.key for item in call.items], provider=self.name, status=status,
+                             answer=answer, hint=hint)
 
 
 def _first_message(body: Any) -> str:
@@ -306,12 +310,10 @@ def _reason(err: BaseException) -> str:
     return text if len(text) < 200 else text[:200] + "…"
 
 
-def _never_left(err: BaseException) -> bool:
-    """True when the request surely never reached the provider (refused or unresolvable)."""
+def _before_the_request(err: requests.exceptions.RequestException) -> bool:
+    """Whether the connection failed before the request was written, told by the exception's type:
+    a connect timeout, or urllib3's failure to open the connection (refused, unresolvable, unreachable)."""
     if isinstance(err, requests.exceptions.ConnectTimeout):
         return True
-    if isinstance(err, requests.exceptions.ConnectionError) and not isinstance(err, requests.exceptions.ReadTimeout):
-        text = str(err)
-        return any(s in text for s in ("Connection refused", "Name or service not known", "Failed to resolve",
-                                        "NewConnectionError", "No route to host"))
-    return False
+    cause = err.args[0] if err.args else None
+    return isinstance(getattr(cause, "reason", cause), urllib3.exceptions.NewConnectionError)

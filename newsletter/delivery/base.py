@@ -2,7 +2,7 @@
 
 An adapter is dumb on purpose: it opens a connection, hands over a batch of ready messages
 and says what happened to each one. Rate limits, retries, the ledger and List-Unsubscribe
-belong to the send engine (:mod:`newsletter.dispatch`), never to an adapter.
+belong to the send engine (:mod:`newsletter.delivery.engine`), never to an adapter.
 
 Each adapter module registers one class under its ``name``; ``[delivery] adapter`` in
 ``newsletter.toml`` picks one. Other packages add adapters through the ``newsletter.adapters``
@@ -17,12 +17,17 @@ import ipaddress
 import logging
 import threading
 from dataclasses import dataclass
+from pathlib import Path
 from importlib.metadata import entry_points
 from typing import Callable, ClassVar, Iterator, Mapping, Sequence
 
 from newsletter.config import Settings
-from newsletter.errors import ConfigError
+from newsletter.errors import ConfigError, RequestRefused
 from newsletter.render.mime import BuiltMessage, Layout, Personal
+
+__all__ = ["Adapter", "Failed", "Handover", "InDoubt", "Outgoing", "RequestRefused", "Result", "RetryLater",
+           "SHARED_OPTIONS", "Sent", "Stopped", "adapter_class", "bool_option", "choice_option", "int_option",
+           "make_adapter", "number_option", "path_option", "register", "send_once", "text_option"]
 
 log = logging.getLogger(__name__)
 ENTRY_POINT_GROUP = "newsletter.adapters"
@@ -49,25 +54,50 @@ class Outgoing:
 
 
 @dataclass(frozen=True)
-class Result:
-    """What became of one message.
-
-    ``transient`` failures are worth retrying (after ``retry_after`` seconds when the
-    provider said so); ``uncertain`` means the transport may have taken the message (the
-    connection died after the point of no return) and it must not be resent;
-    ``hard_bounce`` means the address does not exist (5.1.x). Whether a message reached the
-    point of no return is the engine's knowledge (it was called through ``handover``), never the
-    adapter's word; every result counts as one attempt either way.
-    """
+class Sent:
+    """The transport took the message; ``provider_id`` is its id for it, when it gives one."""
 
     key: int
-    ok: bool
-    error: str = ""
-    transient: bool = False
-    uncertain: bool = False
-    hard_bounce: bool = False
     provider_id: str = ""
-    retry_after: float | None = None
+    ok: ClassVar[bool] = True
+    error: ClassVar[str] = ""
+
+
+@dataclass(frozen=True)
+class RetryLater:
+    """Not taken this time, worth trying again (4xx, throttling, a connection that failed before the
+    message was written): after ``after`` seconds when the provider said so, else the engine's backoff."""
+
+    key: int
+    error: str
+    after: float | None = None
+    ok: ClassVar[bool] = False
+
+
+@dataclass(frozen=True)
+class Failed:
+    """Refused for good (5xx, an address the transport cannot carry); ``bounced`` when the address
+    does not exist (5.1.x), which stops mailing it."""
+
+    key: int
+    error: str
+    bounced: bool = False
+    ok: ClassVar[bool] = False
+
+
+@dataclass(frozen=True)
+class InDoubt:
+    """The transport may have taken the message (the connection died after the point of no return,
+    or an answer cannot be read): it must not be sent again."""
+
+    key: int
+    error: str
+    ok: ClassVar[bool] = False
+
+
+#: What became of one message: exactly one of four outcomes. Whether a message reached the point of
+#: no return is the engine's knowledge (it was called through ``handover``), never the adapter's word.
+Result = Sent | RetryLater | Failed | InDoubt
 
 
 #: Called with the messages about to pass the point of no return (one for SMTP, a batch for APIs).
@@ -79,17 +109,6 @@ class Stopped(Exception):
     before DATA): nothing of it was sent, and it waits for the next run."""
 
 
-class RequestRefused(ConfigError):
-    """The provider refused a whole request (bad key, unverified sender, malformed call).
-
-    Nothing in it was sent; the run stops and the messages go back to the queue, untouched.
-    """
-
-    def __init__(self, message: str, keys: Sequence[int], *, hint: str = "") -> None:
-        super().__init__(message, hint=hint)
-        self.keys = list(keys)
-
-
 class Adapter(abc.ABC):
     """A transport. Instances are used by one thread at a time; the engine makes one per connection."""
 
@@ -98,8 +117,11 @@ class Adapter(abc.ABC):
     batch_size: ClassVar[int] = 50
     #: Whether :attr:`Outgoing.message` must hold the complete MIME message.
     wants_mime: ClassVar[bool] = True
-    #: The keys ``[delivery.NAME]`` may hold; others are refused with a suggestion.
-    known_options: ClassVar[tuple[str, ...] | None] = None
+    #: The keys ``[delivery.NAME]`` may hold; others are refused with a suggestion. Those of
+    #: :data:`SHARED_OPTIONS` it declares are read here, once, for every adapter the same way.
+    known_options: ClassVar[tuple[str, ...]] = ()
+    #: How many connections the engine opens when ``connections`` is not set.
+    default_connections: ClassVar[int] = 1
     #: Whether the engine paces this transport with ``rate_per_second``. The limit protects a remote
     #: server's quotas; a local transport (the outbox folder) has none and is not slowed down.
     paced: ClassVar[bool] = True
@@ -113,28 +135,32 @@ class Adapter(abc.ABC):
         #: message can still be dropped cleanly (SMTP: before DATA) and raise :class:`Stopped`.
         #: A message whose ``handover`` has been called is always finished.
         self.stop = threading.Event()
-        if self.known_options is not None:
-            for key in self.options:
-                if key not in self.known_options:
-                    near = difflib.get_close_matches(key, self.known_options, n=1)
-                    hint = f"did you mean {near[0]!r}? " if near else ""
-                    raise ConfigError(f"newsletter.toml: [delivery.{self.name}] has an unknown key {key!r}; "
-                                      f"{hint}known keys: {', '.join(self.known_options)}")
+        for key in self.options:
+            if key not in self.known_options:
+                near = difflib.get_close_matches(key, self.known_options, n=1)
+                hint = f"did you mean {near[0]!r}? " if near else ""
+                known = f"known keys: {', '.join(self.known_options)}" if self.known_options else "it takes no keys"
+                raise ConfigError(f"newsletter.toml: [delivery.{self.name}] has an unknown key {key!r}; {hint}{known}")
+        #: Seconds to wait on the transport for any one step.
+        self.timeout = number_option(self, "timeout", 30.0, positive=True)
+        self._connections = int_option(self, "connections", self.default_connections, minimum=1)
+        #: A private certificate authority to trust besides the system's, for TLS transports.
+        self.ca_file = path_option(self, "ca_file", must_exist=True)
 
-    def prepare(self, layout: Layout) -> None:
+    def use_layout(self, layout: Layout) -> None:
         """Receive what every message of the send shares (called before :meth:`open`)."""
         self.layout = layout
 
     @property
     def connections(self) -> int:
-        """How many of these the engine may run side by side."""
-        return 1
+        """How many of these the engine may run side by side (``connections``)."""
+        return self._connections
 
     def open(self) -> None:
         """Connect (called once before the first batch).
 
         :raises ConfigError: for settings the transport refuses (bad credentials, unknown host).
-        :raises TransientDeliveryError: when the transport cannot be reached right now.
+        :raises NotSent: when the transport cannot be reached right now (nothing was written).
         """
 
     @abc.abstractmethod
@@ -146,6 +172,7 @@ class Adapter(abc.ABC):
             engine records each list at once: the shorter the time between the transport's
             acceptance and the record, the fewer messages a crash leaves in doubt.
         :raises ConfigError: when the transport refuses the configuration; the run stops.
+        :raises RequestRefused: when the provider refuses a whole request; the run stops.
         """
 
     def reconcile(self, pending: Sequence[tuple[int, str]]) -> dict[int, bool | None]:
@@ -202,6 +229,11 @@ def adapter_class(name: str) -> type[Adapter]:
         ) from None
 
 
+def make_adapter(settings: Settings, environ: Mapping[str, str] | None = None) -> Adapter:
+    """The configured adapter (``[delivery] adapter``), ready to :meth:`~Adapter.open`."""
+    return adapter_class(settings.delivery.adapter)(settings, environ)
+
+
 def _load_entry_point(name: str) -> None:
     """Import the adapter another package declares under ``name`` in the entry-point group."""
     for point in entry_points(group=ENTRY_POINT_GROUP, name=name):
@@ -230,7 +262,7 @@ def is_loopback(host: str) -> bool:
 
 def send_once(adapter: Adapter, layout: Layout, batch: Sequence[Outgoing]) -> list[Result]:
     """Send a few messages outside any ledger (test sends, alerts, confirmations), then close."""
-    adapter.prepare(layout)
+    adapter.use_layout(layout)
     adapter.open()
     try:
         return [result for results in adapter.send(batch, lambda items: None) for result in results]
@@ -238,14 +270,125 @@ def send_once(adapter: Adapter, layout: Layout, batch: Sequence[Outgoing]) -> li
         adapter.close()
 
 
-def option(adapter: Adapter, key: str, kind: type, default: object = None, *, required: bool = False) -> object:
-    """Read ``[delivery.NAME] key`` with its type checked; errors name the key."""
-    table = f"[delivery.{adapter.name}]"
+# -- reading [delivery.NAME] -------------------------------------------------------------------
+
+#: Keys any adapter may declare whose meaning is the same everywhere; :class:`Adapter` reads them once.
+SHARED_OPTIONS = ("timeout", "connections", "ca_file")
+
+
+def _shown(value: object) -> str:
+    """A TOML value as the person wrote it, to quote back in an error."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return f'the text "{value}"'
+    if isinstance(value, (int, float)):
+        return repr(value)
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, dict):
+        return "a table"
+    return f"a {type(value).__name__}"
+
+
+def _wrong(adapter: Adapter, key: str, expected: str, value: object, *, unquoted: bool = False) -> ConfigError:
+    """The error for ``key`` holding ``value`` where ``expected`` was wanted; ``unquoted``: the text
+    would be right without its quotes (``timeout = "30"``), and the hint says so."""
+    hint = f'write it without quotes: {key} = {value}' if unquoted and isinstance(value, str) else \
+        f"edit [delivery.{adapter.name}] in newsletter.toml"
+    return ConfigError(f"newsletter.toml: [delivery.{adapter.name}] {key} must be {expected}, got {_shown(value)}",
+                       hint=hint)
+
+
+def _looks_numeric(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def text_option(adapter: Adapter, key: str, default: str = "", *, required: bool = False) -> str:
+    """``[delivery.NAME] key`` as text.
+
+    :raises ConfigError: naming the key, when it is missing but ``required``, or not text.
+    """
     if key not in adapter.options:
         if required:
-            raise ConfigError(f"newsletter.toml: {table} {key} is required")
+            raise ConfigError(f"newsletter.toml: [delivery.{adapter.name}] {key} is required",
+                              hint=f"add {key} = \"…\" under [delivery.{adapter.name}]")
         return default
     value = adapter.options[key]
-    if kind is int and isinstance(value, bool) or not isinstance(value, kind):
-        raise ConfigError(f"newsletter.toml: {table} {key} must be {kind.__name__} (got {value!r})")
+    if not isinstance(value, str):
+        raise _wrong(adapter, key, 'text in quotes (key = "…")', value)
     return value
+
+
+def int_option(adapter: Adapter, key: str, default: int, *, minimum: int | None = None) -> int:
+    """``[delivery.NAME] key`` as a whole number, at least ``minimum`` when given.
+
+    :raises ConfigError: naming the key, for any other type or a number below ``minimum``.
+    """
+    value = adapter.options.get(key, default)
+    if isinstance(value, bool) or not isinstance(value, int):
+        unquoted = isinstance(value, str) and value.strip().isascii() and value.strip().isdigit()
+        raise _wrong(adapter, key, "a whole number", value, unquoted=unquoted)
+    if minimum is not None and value < minimum:
+        raise _wrong(adapter, key, f"a whole number of at least {minimum}", value)
+    return value
+
+
+def number_option(adapter: Adapter, key: str, default: float, *, positive: bool = False) -> float:
+    """``[delivery.NAME] key`` as a number (whole or decimal), above zero when ``positive``.
+
+    :raises ConfigError: naming the key, for any other type or a number not above zero.
+    """
+    value = adapter.options.get(key, default)
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        unquoted = isinstance(value, str) and _looks_numeric(value)
+        raise _wrong(adapter, key, "a number", value, unquoted=unquoted)
+    if positive and not value > 0:  # also refuses nan
+        raise _wrong(adapter, key, "a positive number", value)
+    return float(value)
+
+
+def bool_option(adapter: Adapter, key: str, default: bool) -> bool:
+    """``[delivery.NAME] key`` as true or false.
+
+    :raises ConfigError: naming the key, for any other value (``"yes"``, 1…).
+    """
+    value = adapter.options.get(key, default)
+    if not isinstance(value, bool):
+        unquoted = isinstance(value, str) and value in ("true", "false")
+        raise _wrong(adapter, key, "true or false", value, unquoted=unquoted)
+    return value
+
+
+def choice_option(adapter: Adapter, key: str, choices: Sequence[str], default: str) -> str:
+    """``[delivery.NAME] key`` as one of ``choices``.
+
+    :raises ConfigError: naming the key and the choices.
+    """
+    value = text_option(adapter, key, default)
+    if value not in choices:
+        listed = ", ".join(f'"{c}"' for c in choices[:-1]) + f' or "{choices[-1]}"' if len(choices) > 1 \
+            else f'"{choices[0]}"'
+        raise _wrong(adapter, key, listed, value)
+    return value
+
+
+def path_option(adapter: Adapter, key: str, default: str = "", *, must_exist: bool = False) -> Path | None:
+    """``[delivery.NAME] key`` as a path, relative ones resolved against the project folder
+    (None when neither set nor defaulted).
+
+    :raises ConfigError: naming the key, when it is not text, or names no file although ``must_exist``.
+    """
+    text = text_option(adapter, key, default)
+    if not text:
+        return None
+    path = Path(text).expanduser()
+    path = path if path.is_absolute() else adapter.settings.root / path
+    if must_exist and not path.is_file():
+        raise ConfigError(f"newsletter.toml: [delivery.{adapter.name}] {key} names {path}, which is not a "
+                          "readable file", hint=f"fix the path, or remove {key}")
+    return path

@@ -21,7 +21,7 @@ import requests
 
 from newsletter.config import Settings
 from newsletter.delivery.api import ApiAdapter, Call, parse_retry_after
-from newsletter.delivery.base import Outgoing, Result, option, register
+from newsletter.delivery.base import Outgoing, Result, Sent, register, text_option
 from newsletter.feedback import own_id
 from newsletter.render.mime import Layout
 
@@ -50,7 +50,7 @@ class BrevoAdapter(ApiAdapter):
 
     def __init__(self, settings: Settings, environ: Mapping[str, str] | None = None) -> None:
         super().__init__(settings, environ)
-        self.tag = str(option(self, "tag", str, ""))
+        self.tag = text_option(self, "tag")
 
     def auth_headers(self) -> dict[str, str]:
         return {"api-key": self.key, "Accept": "application/json"}
@@ -92,9 +92,9 @@ class BrevoAdapter(ApiAdapter):
             answer = {}
         ids = answer.get("messageIds") if isinstance(answer, dict) else None
         if isinstance(ids, list) and len(ids) == len(call.items):
-            return [Result(item.key, True, provider_id=str(i)) for item, i in zip(call.items, ids)]
+            return [Sent(item.key, provider_id=str(i)) for item, i in zip(call.items, ids)]
         shared = str(answer.get("messageId", "")) if isinstance(answer, dict) else ""
-        return [Result(item.key, True, provider_id=shared) for item in call.items]
+        return [Sent(item.key, provider_id=shared) for item in call.items]
 
     def throttle_wait(self, response: requests.Response) -> float | None:
         # Brevo sends no Retry-After; its reset header counts the seconds left in the window.

@@ -20,7 +20,7 @@ import requests
 
 from newsletter.config import Settings
 from newsletter.delivery.api import ApiAdapter, Call
-from newsletter.delivery.base import Outgoing, RequestRefused, Result, option, register
+from newsletter.delivery.base import Outgoing, RequestRefused, Result, Sent, register, text_option
 from newsletter.errors import ConfigError
 from newsletter.feedback import OWN_ID, own_id
 from newsletter.render.mime import Layout, format_address
@@ -38,11 +38,11 @@ class MailgunAdapter(ApiAdapter):
 
     def __init__(self, settings: Settings, environ: Mapping[str, str] | None = None) -> None:
         super().__init__(settings, environ)
-        self.domain = str(option(self, "domain", str, required=True))
+        self.domain = text_option(self, "domain", required=True)
         if not re.fullmatch(r"[A-Za-z0-9.-]+", self.domain):
             raise ConfigError(f"newsletter.toml: [delivery.mailgun] domain must be a domain name such as "
                               f'"mg.example.org" (got {self.domain!r})')
-        self.tag = str(option(self, "tag", str, ""))
+        self.tag = text_option(self, "tag")
 
     def auth_headers(self) -> dict[str, str]:
         return {"Authorization": "Basic " + base64.b64encode(f"api:{self.key}".encode()).decode()}
@@ -84,5 +84,7 @@ class MailgunAdapter(ApiAdapter):
             # Mailgun answers 200 with a bare banner when the URL is not an API endpoint.
             raise RequestRefused(f"mailgun answered {response.status_code} without a message id "
                                  f"({response.text[:80]!r}); nothing was queued",
-                                 [item.key for item in call.items], hint="check [delivery.mailgun] domain and base_url")
-        return [Result(item.key, True, provider_id=message_id) for item in call.items]
+                                 [item.key for item in call.items], provider=self.name,
+                                 status=response.status_code, answer=response.text,
+                                 hint="check [delivery.mailgun] domain and base_url")
+        return [Sent(item.key, provider_id=message_id) for item in call.items]

@@ -11,9 +11,10 @@ from __future__ import annotations
 import hashlib
 import os
 from pathlib import Path
-from typing import Iterator, Sequence
+from typing import Iterator, Mapping, Sequence
 
-from newsletter.delivery.base import Adapter, Handover, Outgoing, Result, option, register
+from newsletter.config import Settings
+from newsletter.delivery.base import Adapter, Handover, Outgoing, Result, RetryLater, Sent, path_option, register
 from newsletter.delivery.dkim import signer_for
 from newsletter.errors import ConfigError
 
@@ -23,12 +24,13 @@ class OutboxAdapter(Adapter):
     name = "outbox"
     batch_size = 200
     paced = False  # a local folder: rate_per_second protects remote servers, not this
+    known_options = ("path",)
 
-    @property
-    def path(self) -> Path:
-        configured = str(option(self, "path", str, "out/outbox"))
-        path = Path(configured)
-        return path if path.is_absolute() else self.settings.root / path
+    def __init__(self, settings: Settings, environ: Mapping[str, str] | None = None) -> None:
+        super().__init__(settings, environ)
+        path = path_option(self, "path", "out/outbox")
+        assert path is not None  # it has a default
+        self.path: Path = path
 
     def open(self) -> None:
         self._ensure()
@@ -60,7 +62,7 @@ class OutboxAdapter(Adapter):
             name = self._name(item.mime.message_id)
             tmp = self.path / "tmp" / name
             if self._delivered(item.mime.message_id):
-                yield [Result(item.key, True, provider_id=name)]
+                yield [Sent(item.key, provider_id=name)]
                 continue
             self._ensure()
             try:
@@ -72,12 +74,12 @@ class OutboxAdapter(Adapter):
                 os.rename(tmp, self.path / "new" / name)
             except OSError as err:
                 _discard(tmp)
-                yield [Result(item.key, False, f"cannot write to the outbox: {err.strerror}", transient=True)]
+                yield [RetryLater(item.key, f"cannot write to the outbox: {err.strerror}")]
                 continue
             except BaseException:  # the engine stopped before the rename: leave no half-delivered file
                 _discard(tmp)
                 raise
-            yield [Result(item.key, True, provider_id=name)]
+            yield [Sent(item.key, provider_id=name)]
 
     def reconcile(self, pending: Sequence[tuple[int, str]]) -> dict[int, bool | None]:
         return {key: self._delivered(message_id) for key, message_id in pending}

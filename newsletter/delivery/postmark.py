@@ -17,7 +17,7 @@ import requests
 
 from newsletter.config import Settings
 from newsletter.delivery.api import ApiAdapter, Call
-from newsletter.delivery.base import Outgoing, Result, option, register
+from newsletter.delivery.base import Failed, InDoubt, Outgoing, Result, Sent, register, text_option
 from newsletter.feedback import OWN_ID, own_id
 from newsletter.render.mime import Layout
 
@@ -34,8 +34,8 @@ class PostmarkAdapter(ApiAdapter):
 
     def __init__(self, settings: Settings, environ: Mapping[str, str] | None = None) -> None:
         super().__init__(settings, environ)
-        self.stream = str(option(self, "message_stream", str, "broadcast"))
-        self.tag = str(option(self, "tag", str, ""))
+        self.stream = text_option(self, "message_stream", "broadcast")
+        self.tag = text_option(self, "tag")
 
     def auth_headers(self) -> dict[str, str]:
         return {"X-Postmark-Server-Token": self.key, "Accept": "application/json"}
@@ -75,14 +75,14 @@ class PostmarkAdapter(ApiAdapter):
             answers = None
         if not isinstance(answers, list) or len(answers) != len(call.items):
             # Accepted, but the answer cannot be matched to the messages: do not resend.
-            return self._each(call, f"postmark accepted the call but its answer is unreadable: "
-                                    f"{response.text[:200]!r}", uncertain=True)
-        results = []
+            return [InDoubt(item.key, f"postmark accepted the call but its answer is unreadable: "
+                                      f"{response.text[:200]!r}") for item in call.items]
+        results: list[Result] = []
         for item, answer in zip(call.items, answers):
             code = answer.get("ErrorCode", -1) if isinstance(answer, dict) else -1
             if code == 0:
-                results.append(Result(item.key, True, provider_id=str(answer.get("MessageID", ""))))
+                results.append(Sent(item.key, provider_id=str(answer.get("MessageID", ""))))
             else:
                 message = answer.get("Message", "") if isinstance(answer, dict) else str(answer)
-                results.append(Result(item.key, False, f"postmark refused this message (ErrorCode {code}): {message}"))
+                results.append(Failed(item.key, f"postmark refused this message (ErrorCode {code}): {message}"))
         return results

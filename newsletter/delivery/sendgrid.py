@@ -17,9 +17,9 @@ import requests
 
 from newsletter.config import Settings
 from newsletter.delivery.api import ApiAdapter, Call
-from newsletter.delivery.base import Outgoing, Result, option, register
+from newsletter.delivery.base import Outgoing, Result, Sent, register, text_option
 from newsletter.feedback import OWN_ID, own_id
-from newsletter.merge import TOKEN_PREFIX
+from newsletter.merge import slot_token
 from newsletter.render.mime import Layout
 
 @register
@@ -32,7 +32,7 @@ class SendGridAdapter(ApiAdapter):
 
     def __init__(self, settings: Settings, environ: Mapping[str, str] | None = None) -> None:
         super().__init__(settings, environ)
-        self.category = str(option(self, "category", str, ""))
+        self.category = text_option(self, "category")
 
     def auth_headers(self) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.key}"}
@@ -48,7 +48,7 @@ class SendGridAdapter(ApiAdapter):
             values = layout.slot_values(person.values)
             personalizations.append({
                 "to": [to],
-                "substitutions": {f"{TOKEN_PREFIX}{n}Q": v for n, v in enumerate(values)},
+                "substitutions": {slot_token(n): v for n, v in enumerate(values)},
                 "headers": {"List-Unsubscribe": person.list_unsubscribe},
                 "custom_args": {OWN_ID: own_id(person.message_id)},  # comes back in each Event Webhook event
             })
@@ -66,7 +66,7 @@ class SendGridAdapter(ApiAdapter):
 
     def accepted(self, call: Call, response: requests.Response) -> list[Result]:
         message_id = response.headers.get("X-Message-Id", "")
-        return [Result(item.key, True, provider_id=message_id) for item in call.items]
+        return [Sent(item.key, provider_id=message_id) for item in call.items]
 
     def throttle_wait(self, response: requests.Response) -> float | None:
         wait = super().throttle_wait(response)

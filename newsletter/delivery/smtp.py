@@ -28,9 +28,10 @@ from typing import Iterator, Mapping, Sequence
 
 from newsletter.addresses import NO_SMTPUTF8
 from newsletter.config import Settings, secret_from_env
-from newsletter.delivery.base import Adapter, Handover, Outgoing, Result, Stopped, is_loopback, option, register
+from newsletter.delivery.base import (SHARED_OPTIONS, Adapter, Failed, Handover, InDoubt, Outgoing, Result, RetryLater,
+                                      Sent, Stopped, choice_option, int_option, is_loopback, register, text_option)
 from newsletter.delivery.dkim import signer_for
-from newsletter.errors import ConfigError, TransientDeliveryError, describe
+from newsletter.errors import ConfigError, NotSent, describe
 
 log = logging.getLogger(__name__)
 
@@ -50,32 +51,24 @@ def _reply(code: int, message: bytes | str) -> str:
 class SMTPAdapter(Adapter):
     name = "smtp"
     batch_size = 20
+    known_options = ("host", "port", "security", "username", "password_env", *SHARED_OPTIONS)
+    default_connections = 3
 
     def __init__(self, settings: Settings, environ: Mapping[str, str] | None = None) -> None:
         super().__init__(settings, environ)
-        self.host = str(option(self, "host", str, required=True))
-        self.security = str(option(self, "security", str, "starttls"))
-        if self.security not in ("starttls", "tls", "none"):
-            raise ConfigError(f'newsletter.toml: [delivery.smtp] security must be "starttls", "tls" or "none" '
-                              f"(got {self.security!r})")
+        self.host = text_option(self, "host", required=True)
+        self.security = choice_option(self, "security", ("starttls", "tls", "none"), "starttls")
         if self.security == "none" and not is_loopback(self.host):
             raise ConfigError("newsletter.toml: [delivery.smtp] security = \"none\" sends passwords and mail in "
                               f"clear text; it is allowed only to a loopback address, not to {self.host}")
         default_port = {"starttls": 587, "tls": 465, "none": 25}[self.security]
-        self.port = int(option(self, "port", int, default_port))  # type: ignore[call-overload]
-        self.username = str(option(self, "username", str, ""))
-        password_env = str(option(self, "password_env", str, "SMTP_PASSWORD"))
+        self.port = int_option(self, "port", default_port, minimum=1)
+        self.username = text_option(self, "username")
+        password_env = text_option(self, "password_env", "SMTP_PASSWORD")
         self.password = secret_from_env(password_env, purpose="SMTP password", environ=environ) if self.username else ""
-        self.timeout = float(option(self, "timeout", (int, float), 30))  # type: ignore[arg-type]
-        self._connections = int(option(self, "connections", int, 3))  # type: ignore[call-overload]
-        ca_file = option(self, "ca_file", str, "")
-        self.context = ssl.create_default_context(cafile=str(ca_file) if ca_file else None)
+        self.context = ssl.create_default_context(cafile=str(self.ca_file) if self.ca_file else None)
         self.smtp: smtplib.SMTP | None = None
         self._idle = True  # no transaction open: QUIT is safe
-
-    @property
-    def connections(self) -> int:
-        return max(1, self._connections)
 
     def open(self) -> None:
         self._connect()
@@ -107,7 +100,11 @@ class SMTPAdapter(Adapter):
             raise ConfigError(f"the certificate of {where} cannot be verified: {err.verify_message}",
                               hint="fix the server's certificate, or set [delivery.smtp] ca_file for a private CA") from err
         except (OSError, smtplib.SMTPException) as err:
-            raise TransientDeliveryError(f"cannot connect to the SMTP server {where}: {err}") from err
+            # No transaction had begun: nothing of any message was written.
+            code = err.smtp_code if isinstance(err, smtplib.SMTPResponseException) else None
+            answer = _reply(err.smtp_code, err.smtp_error) if isinstance(err, smtplib.SMTPResponseException) else ""
+            raise NotSent(f"cannot connect to the SMTP server {where}: {err}", provider=self.name, status=code,
+                          answer=answer) from err
         self.smtp = smtp
         self._idle = True
         return smtp
@@ -127,12 +124,12 @@ class SMTPAdapter(Adapter):
         to = item.mime.recipient
         try:
             smtp = self.smtp or self._connect()
-        except TransientDeliveryError as err:
-            return Result(item.key, False, str(err), transient=True)
+        except NotSent as err:
+            return RetryLater(item.key, str(err))
         options: list[str] = []
         if item.mime.smtputf8:
             if not smtp.has_extn("smtputf8"):
-                return Result(item.key, False, f"{NO_SMTPUTF8}, which the SMTP server {self.host} does not offer; "
+                return Failed(item.key, f"{NO_SMTPUTF8}, which the SMTP server {self.host} does not offer; "
                               "this recipient can be reached only through a relay that offers SMTPUTF8")
             options = ["SMTPUTF8"] + (["BODY=8BITMIME"] if smtp.has_extn("8bitmime") else [])
         message = signer_for(self.settings)(item.mime.data)  # DKIM when [dkim] is set, before MAIL FROM
@@ -160,17 +157,16 @@ class SMTPAdapter(Adapter):
             code, reply = smtp.getreply()
         except (UnicodeError, smtplib.SMTPNotSupportedError) as err:  # this recipient's address, not the link
             self._reset()
-            return Result(item.key, False, f"this recipient cannot be sent through SMTP: {describe(err)}")
+            return Failed(item.key, f"this recipient cannot be sent through SMTP: {describe(err)}")
         except (smtplib.SMTPServerDisconnected, OSError) as err:
             self._drop()
             if dot_sent:
-                return Result(item.key, False, f"the connection was lost after the message was sent: {err}",
-                              uncertain=True)
-            return Result(item.key, False, f"connection lost: {err or err.__class__.__name__}", transient=True)
+                return InDoubt(item.key, f"the connection was lost after the message was sent: {err}")
+            return RetryLater(item.key, f"connection lost: {err or err.__class__.__name__}")
         if code == 250:
             self._idle = True
             queued = _QUEUED_AS.search(reply.decode("utf-8", "replace"))
-            return Result(item.key, True, provider_id=queued.group(1) if queued else "")
+            return Sent(item.key, provider_id=queued.group(1) if queued else "")
         return self._refused(item, code, reply, "end of DATA")
 
     def _reset(self) -> None:
@@ -190,8 +186,8 @@ class SMTPAdapter(Adapter):
         else:
             self._reset()
         if 400 <= code < 500 or code < 0:
-            return Result(item.key, False, f"{stage}: {text}", transient=True)
-        return Result(item.key, False, f"{stage}: {text}", hard_bounce=bool(_HARD_BOUNCE.search(text)))
+            return RetryLater(item.key, f"{stage}: {text}")
+        return Failed(item.key, f"{stage}: {text}", bounced=bool(_HARD_BOUNCE.search(text)))
 
     def close(self) -> None:
         """QUIT a session at rest, waiting a moment at most; a session left in a transaction (a stop,

@@ -48,7 +48,7 @@ def is_sent(store: Store, day: date) -> bool:
 
 def record_override(store: Store, day: date, subject: str, *, by: str, reason: str, now: datetime) -> None:
     """Write down that ``by`` sends the issue without a current approval, and why (the latest use wins)."""
-    send_id = ledger.send_for(store, day, subject, now)
+    send_id = ledger.get_or_create_send(store, day, subject, now)
     with store.session() as session:
         session.execute(update(_SENDS).where(_SENDS.c.id == send_id)
                         .values(override_by=by, override_reason=reason, override_at=now))

@@ -8,13 +8,15 @@ then a row found in ``queued`` was never handed over and is sent again, while on
 ``sending`` is in doubt and is asked to the adapter (the outbox can tell; SMTP cannot, so the
 row becomes ``uncertain``, never resent).
 
-``attempts`` counts every try, exactly once, whatever its outcome: a try is a claimed row
-that gets an :class:`Outcome` (sent, failed, in doubt or back to pending for a retry),
-including a failure before the point of no return (a connection lost during DATA, an
-outbox write that failed) or before the transport was reached (a refused header).
-:func:`mark_sending` counts the tries that reached the point of no return, :func:`record`
-all the others (``Outcome.counted`` false). A row given back without an outcome (a stop
-before it began, a configuration error, a refused request: :func:`release`) is not counted.
+``attempts`` counts the tries that ended with an outcome, each exactly once, and only here:
+:func:`record` adds one for every :class:`Outcome` it writes (sent, failed, in doubt, or back to
+pending for a retry), whether the try failed before the point of no return (a greylisted RCPT,
+a refused header, an outbox write that failed) or after it; :func:`settle_in_doubt` adds one
+for a row a dead run left marked ``sending`` (its try passed the point of no return). A row
+given back without an outcome (:func:`release`: a stop before its message began, a
+configuration error, a refused request) is not counted. :attr:`Claimed.attempt` is the number
+the try in hand will have, which the engine's retry policy reads: ``max_attempts`` tries
+always end a row.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
 from typing import Any, Iterable, Sequence, cast
 
-from sqlalchemy import CursorResult, Integer, String, Table, case, func, literal, or_, select, update
+from sqlalchemy import CursorResult, Integer, String, Table, func, literal, or_, select, update
 
 from newsletter.store import leases
 from newsletter.store.database import Store
@@ -35,6 +37,8 @@ _D = cast(Table, Delivery.__table__)
 _S = cast(Table, Subscriber.__table__)
 _SENDS = cast(Table, Send.__table__)
 ACTIVE = SubscriberStatus.ACTIVE.value
+#: The one place a try is counted: the value ``attempts`` takes when an outcome is written.
+_COUNTED = _D.c.attempts + 1
 
 
 def new_run_id() -> str:
@@ -51,10 +55,15 @@ class Claimed:
     email: str
     first_name: str
     last_name: str
-    attempts: int
+    attempts: int  #: tries already recorded
+
+    @property
+    def attempt(self) -> int:
+        """The number of the try in hand once it is recorded (1 for the first)."""
+        return self.attempts + 1
 
 
-def send_for(store: Store, day: date, subject: str, now: datetime) -> int:
+def get_or_create_send(store: Store, day: date, subject: str, now: datetime) -> int:
     """The id of the issue's send, created on first use (safe against a concurrent creator)."""
     values = {"issue_date": day, "subject": subject, "created_at": now}
     table = cast(Table, Send.__table__)
@@ -67,6 +76,26 @@ def send_for(store: Store, day: date, subject: str, now: datetime) -> int:
 def find_send(store: Store, day: date) -> int | None:
     with store.session() as session:
         return session.scalar(select(Send.id).where(Send.issue_date == day))
+
+
+@dataclass(frozen=True)
+class Coverage:
+    """How far an issue has gone among the active subscribers."""
+
+    active: int  #: active subscribers now
+    served: int  #: of them, those whose row for the issue has an outcome (sent, failed or uncertain)
+
+
+def coverage(store: Store, day: date) -> Coverage:
+    """Active subscribers, and how many of them the issue of ``day`` has served (what a dry run shows)."""
+    done = [DeliveryStatus.SENT.value, DeliveryStatus.FAILED.value, DeliveryStatus.UNCERTAIN.value]
+    with store.session() as session:
+        active = session.scalar(select(func.count()).select_from(_S).where(_S.c.status == ACTIVE)) or 0
+        served = session.scalar(
+            select(func.count()).select_from(_D)
+            .join(_SENDS, _SENDS.c.id == _D.c.send_id).join(_S, _S.c.id == _D.c.subscriber_id)
+            .where(_SENDS.c.issue_date == day, _S.c.status == ACTIVE, _D.c.status.in_(done))) or 0
+    return Coverage(int(active), int(served))
 
 
 def enqueue(store: Store, send_id: int, now: datetime) -> int:
@@ -132,7 +161,7 @@ def release(store: Store, ids: Iterable[int], now: datetime, *, reason: str = ""
     :param run_id: only rows this run still holds (not those another run took over since).
 
     :param sending_too: also rows marked sending, when the transport says for sure that it
-        refused them (their attempt is not counted).
+        refused them. Nothing is counted: a released row has no outcome.
     """
     ids = list(ids)
     if ids:
@@ -140,9 +169,6 @@ def release(store: Store, ids: Iterable[int], now: datetime, *, reason: str = ""
         values: dict[str, object] = {"status": DeliveryStatus.PENDING.value, "run_id": "", "updated_at": now}
         if reason:
             values["last_error"] = reason
-        if sending_too:
-            values["attempts"] = case((_D.c.status == DeliveryStatus.SENDING.value, _D.c.attempts - 1),
-                                      else_=_D.c.attempts)
         mine = [] if run_id is None else [_D.c.run_id == run_id]
         with store.session() as session:
             session.execute(update(_D).where(_D.c.id.in_(ids), _D.c.status.in_(statuses), *mine).values(**values))
@@ -162,7 +188,7 @@ def settle_in_doubt(store: Store, outcomes: dict[int, bool | None], now: datetim
                           "last_error": "the run stopped while the server held this message; not resent to "
                                         "avoid a double send"}
             session.execute(update(_D).where(_D.c.id == delivery_id, _D.c.status == DeliveryStatus.SENDING.value)
-                            .values(updated_at=now, **values))
+                            .values(updated_at=now, attempts=_COUNTED, **values))
 
 
 def claim(store: Store, send_id: int, run_id: str, limit: int, now: datetime) -> list[Claimed]:
@@ -197,10 +223,10 @@ def claim(store: Store, send_id: int, run_id: str, limit: int, now: datetime) ->
 
 
 def mark_sending(store: Store, delivery_ids: Sequence[int], now: datetime) -> None:
-    """The point of no return: the transport is about to take these messages (their try is counted here)."""
+    """The point of no return: the transport is about to take these messages (counted once their outcome is)."""
     with store.session() as session:
         session.execute(update(_D).where(_D.c.id.in_(delivery_ids)).values(
-            status=DeliveryStatus.SENDING.value, attempts=_D.c.attempts + 1, updated_at=now))
+            status=DeliveryStatus.SENDING.value, updated_at=now))
 
 
 @dataclass(frozen=True)
@@ -212,22 +238,18 @@ class Outcome:
     error: str = ""
     provider_id: str = ""
     retry_at: datetime | None = None
-    #: True when :func:`mark_sending` already counted this try; False when it ended before the
-    #: point of no return, and :func:`record` counts it (every try counts once: see the module).
-    counted: bool = True
 
 
 def record(store: Store, outcomes: Iterable[Outcome], now: datetime) -> None:
-    """Write a batch of outcomes in one transaction, counting the tries mark_sending did not count."""
+    """Write a batch of outcomes in one transaction; each counts as one try."""
     with store.session() as session:
         for o in outcomes:
-            values: dict[str, object] = {"status": o.status.value, "updated_at": now, "last_error": o.error}
+            values: dict[str, object] = {"status": o.status.value, "updated_at": now, "last_error": o.error,
+                                         "attempts": _COUNTED}
             if o.status is DeliveryStatus.SENT:
                 values.update(sent_at=now, provider_id=o.provider_id, last_error="")
             if o.status is DeliveryStatus.PENDING:
                 values.update(run_id="", next_attempt_at=o.retry_at)
-            if not o.counted:
-                values["attempts"] = _D.c.attempts + 1
             session.execute(update(_D).where(_D.c.id == o.delivery_id).values(**values))
 
 

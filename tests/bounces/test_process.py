@@ -17,7 +17,7 @@ from sqlalchemy import select, text
 from newsletter import verp
 from newsletter.cli import main
 from newsletter.config import load_settings
-from newsletter.dispatch import Policy, send_issue
+from newsletter.delivery.engine import Policy, send_issue
 from newsletter.store.database import Store
 from newsletter.store.models import Subscriber
 from newsletter.store.subscribers import add_subscriber

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
+import socket
 import sys
 import textwrap
+import threading
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Iterator
@@ -13,11 +16,13 @@ from typing import Any, Iterator
 import pytest
 from sqlalchemy import select
 
+from newsletter.cli import main
 from newsletter.config import Settings, load_settings
-from newsletter.delivery.api import parse_retry_after
+from newsletter.delivery.api import ApiAdapter, Call, parse_retry_after
 from newsletter.delivery.base import REGISTRY, RequestRefused, adapter_class
-from newsletter.dispatch import Policy, RateLimiter, SendReport, make_adapter, send_issue
-from newsletter.errors import ConfigError
+from newsletter.delivery.engine import Policy, RateLimiter, SendReport, make_adapter, send_issue
+from newsletter.errors import (ANSWER_LIMIT, ConfigError, DeliveryError, NoAnswer, NotSent, PermanentDeliveryError,
+                               TransientDeliveryError)
 from newsletter.store.database import Store, open_store
 from newsletter.store.models import Delivery, DeliveryStatus
 from newsletter.store.subscribers import import_rows
@@ -120,8 +125,12 @@ def test_a_refused_request_is_reported_once_with_the_providers_words_and_nobody_
     add_people(store, 30)
     status, body, words = REFUSALS[fake.name]
     fake.script.append(Fault(status, body))
-    with pytest.raises(ConfigError, match=words):
+    with pytest.raises(RequestRefused, match=words) as refused:
         send(settings, store, fake)
+    # Told apart by its type and what it carries, like any delivery error: not a configuration error.
+    assert isinstance(refused.value, PermanentDeliveryError) and not isinstance(refused.value, ConfigError)
+    assert (refused.value.provider, refused.value.status) == (fake.name, status)
+    assert words in refused.value.answer and len(refused.value.answer) <= ANSWER_LIMIT
     assert {row.status for row in ledger_rows(store)} == {"pending"}
     # Once the operator fixes the cause, the next run sends everybody.
     assert send(settings, store, fake).count(DeliveryStatus.SENT) == 30 and len(fake.inbox) == 30
@@ -229,7 +238,7 @@ def test_a_third_party_adapter_is_found_through_its_entry_point(project: Path, t
     (site / "echo_adapter-1.0.dist-info" / "entry_points.txt").write_text(
         "[newsletter.adapters]\necho = echo_adapter:EchoAdapter\n", encoding="utf-8")
     (site / "echo_adapter.py").write_text(textwrap.dedent('''
-        from newsletter.delivery.base import Adapter, Result
+        from newsletter.delivery.base import Adapter, Sent
 
         class EchoAdapter(Adapter):
             name = "echo"
@@ -240,7 +249,7 @@ def test_a_third_party_adapter_is_found_through_its_entry_point(project: Path, t
             def send(self, batch, handover):
                 handover(batch)
                 EchoAdapter.sent.extend(item.personal.email for item in batch)
-                yield [Result(item.key, True, provider_id="echo") for item in batch]
+                yield [Sent(item.key, provider_id="echo") for item in batch]
     '''), encoding="utf-8")
     monkeypatch.syspath_prepend(str(site))
     monkeypatch.delitem(REGISTRY, "echo", raising=False)
@@ -288,3 +297,65 @@ def test_a_mailgun_banner_instead_of_an_api_answer_sends_nothing(project: Path, 
         with pytest.raises(RequestRefused, match="without a message id"):
             send(settings, store, fake)
     assert {row.status for row in ledger_rows(store)} == {"pending"}
+
+
+@contextlib.contextmanager
+def _listener(behaviour: str) -> Iterator[str]:
+    """A base URL on 127.0.0.1: nobody listening ("down"), or a server that reads the request and
+    then closes the connection ("hangs up") or never answers ("silent")."""
+    server = socket.create_server(("127.0.0.1", 0))
+    port = server.getsockname()[1]
+    if behaviour == "down":
+        server.close()
+        yield f"http://127.0.0.1:{port}"
+        return
+    done = threading.Event()
+
+    def serve() -> None:
+        conn, _ = server.accept()
+        with conn:
+            conn.recv(65536)  # the request has reached the "provider"
+            if behaviour == "silent":
+                done.wait(10)
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        done.set()
+        thread.join(10)
+        server.close()
+
+
+@pytest.mark.parametrize(("behaviour", "error"), [("down", NotSent), ("hangs up", NoAnswer), ("silent", NoAnswer)])
+def test_whether_a_call_can_have_reached_the_provider_is_told_by_the_errors_type(
+        project: Path, behaviour: str, error: type[DeliveryError]) -> None:
+    with _listener(behaviour) as url:
+        config = project / "newsletter.toml"
+        config.write_text(config.read_text(encoding="utf-8").replace(
+            'adapter = "outbox"\nrate_per_second = 20\n', api_config("sendgrid", url, timeout=0.5)), encoding="utf-8")
+        adapter = make_adapter(load_settings(project), environment("sendgrid"))
+        assert isinstance(adapter, ApiAdapter)
+        adapter.open()
+        try:
+            with pytest.raises(TransientDeliveryError) as raised:
+                adapter.post(Call([], json={"personalizations": []}))
+        finally:
+            adapter.close()
+    assert type(raised.value) is error and raised.value.provider == "sendgrid" and raised.value.status is None
+
+
+def test_the_cli_reports_a_refused_request_with_the_providers_words_exit_code_2_and_no_traceback(
+        project: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    with FAKES["sendgrid"]() as fake:
+        configure(project, fake)
+        status, body, words = REFUSALS["sendgrid"]
+        fake.script.append(Fault(status, body))
+        monkeypatch.setenv("NEWSLETTER_SECRET_KEY", SECRET)
+        for name, value in environment("sendgrid").items():
+            monkeypatch.setenv(name, value)
+        code = main(["--project", str(project), "send", DAY.isoformat(), "--test", "camille@example.org"])
+    err = capsys.readouterr().err
+    assert code == 2 and f"sendgrid answered {status}: " in err and words in err and "Traceback" not in err
+    assert fake.inbox == []

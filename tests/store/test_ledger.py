@@ -7,11 +7,11 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
-from sqlalchemy import insert
+from sqlalchemy import insert, select
 
 from newsletter.store import leases, ledger
 from newsletter.store.database import Store, open_store
-from newsletter.store.models import DeliveryStatus, Subscriber
+from newsletter.store.models import Delivery, DeliveryStatus, Subscriber
 from tests.conftest import DAY
 
 NOW = datetime(2026, 11, 24, 6, 0, tzinfo=timezone.utc)
@@ -22,7 +22,7 @@ def populate(store: Store, n: int) -> int:
         conn.execute(insert(Subscriber.__table__), [  # type: ignore[arg-type]
             {"email": f"p{i}@example.org", "first_name": "", "last_name": "", "status": "active",
              "consent_source": "test", "created_at": NOW, "updated_at": NOW} for i in range(n)])
-    send_id = ledger.send_for(store, DAY, "Objet", NOW)
+    send_id = ledger.get_or_create_send(store, DAY, "Objet", NOW)
     ledger.enqueue(store, send_id, NOW)
     return send_id
 
@@ -56,7 +56,7 @@ def test_enqueue_is_idempotent_and_skips_inactive(tmp_path: Path) -> None:
     send_id = populate(store, 10)
     assert ledger.enqueue(store, send_id, NOW) == 0
     assert ledger.counts(store, send_id) == {"pending": 10}
-    assert ledger.send_for(store, DAY, "Objet", NOW) == send_id
+    assert ledger.get_or_create_send(store, DAY, "Objet", NOW) == send_id
 
 
 LEASE = timedelta(seconds=60)
@@ -137,3 +137,58 @@ def test_a_send_is_finished_only_once_no_row_is_left_to_serve(tmp_path: Path, st
     ledger.finish(store, send_id, NOW)
     assert ledger.counts(store, send_id) == {status.value: 1}
     assert is_sent(store, DAY) is (status not in OPEN)
+
+
+def _attempts(store: Store) -> list[int]:
+    with store.session() as session:
+        return list(session.scalars(select(Delivery.attempts).order_by(Delivery.id)))
+
+
+@pytest.mark.parametrize("passed_point_of_no_return", [False, True])
+@pytest.mark.parametrize("status", [DeliveryStatus.SENT, DeliveryStatus.FAILED, DeliveryStatus.UNCERTAIN,
+                                    DeliveryStatus.PENDING])
+def test_a_try_counts_once_when_its_outcome_is_written_wherever_it_ended(
+        tmp_path: Path, status: DeliveryStatus, passed_point_of_no_return: bool) -> None:
+    store = open_store("sqlite:///state/db.sqlite", tmp_path)
+    send_id = populate(store, 1)
+    for n in (1, 2):
+        [row] = ledger.claim(store, send_id, "run", 1, NOW)
+        assert row.attempts == n - 1 and row.attempt == n  # the number the try in hand will have
+        if passed_point_of_no_return:
+            ledger.mark_sending(store, [row.delivery_id], NOW)
+            assert _attempts(store) == [n - 1]  # in flight: not counted until its outcome is known
+        ledger.record(store, [ledger.Outcome(row.delivery_id, status)], NOW)
+        assert _attempts(store) == [n]
+        if status is not DeliveryStatus.PENDING:
+            break
+
+
+@pytest.mark.parametrize("delivered", [True, False, None])
+def test_a_try_left_in_flight_by_a_dead_run_counts_once_when_settled(tmp_path: Path, delivered: bool | None) -> None:
+    store = open_store("sqlite:///state/db.sqlite", tmp_path)
+    send_id = populate(store, 1)
+    [row] = ledger.claim(store, send_id, "dead", 1, NOW)
+    ledger.mark_sending(store, [row.delivery_id], NOW)
+    ledger.settle_in_doubt(store, {row.delivery_id: delivered}, NOW)
+    assert _attempts(store) == [1]
+
+
+@pytest.mark.parametrize("marked", [False, True])
+def test_a_row_given_back_without_an_outcome_is_not_counted(tmp_path: Path, marked: bool) -> None:
+    store = open_store("sqlite:///state/db.sqlite", tmp_path)
+    send_id = populate(store, 1)
+    [row] = ledger.claim(store, send_id, "run", 1, NOW)
+    if marked:
+        ledger.mark_sending(store, [row.delivery_id], NOW)
+    ledger.release(store, [row.delivery_id], NOW, sending_too=True)
+    assert _attempts(store) == [0] and ledger.counts(store, send_id) == {"pending": 1}
+
+
+def test_coverage_counts_active_subscribers_and_those_the_issue_has_served(tmp_path: Path) -> None:
+    store = open_store("sqlite:///state/db.sqlite", tmp_path)
+    send_id = populate(store, 3)
+    first, second, _ = ledger.claim(store, send_id, "run", 3, NOW)
+    ledger.record(store, [ledger.Outcome(first.delivery_id, DeliveryStatus.SENT),
+                          ledger.Outcome(second.delivery_id, DeliveryStatus.PENDING)], NOW)
+    assert ledger.coverage(store, DAY) == ledger.Coverage(active=3, served=1)
+    assert ledger.coverage(store, DAY + timedelta(days=1)) == ledger.Coverage(active=3, served=0)

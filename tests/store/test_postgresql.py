@@ -12,7 +12,7 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import text
 
 from newsletter.config import Settings
-from newsletter.dispatch import Policy, send_issue
+from newsletter.delivery.engine import Policy, send_issue
 from newsletter.store import ledger
 from newsletter.store.database import Store, _alembic_config, open_store
 from newsletter.store.subscribers import add_subscriber, count_by_status, unsubscribe
@@ -52,7 +52,7 @@ def test_a_whole_send_through_the_outbox(pg_store: Store, settings: Settings) ->
 def test_concurrent_claims_never_overlap(pg_store: Store) -> None:
     for i in range(300):
         add_subscriber(pg_store, f"c{i}@example.org", now=NOW)
-    send_id = ledger.send_for(pg_store, DAY, "Objet", NOW)
+    send_id = ledger.get_or_create_send(pg_store, DAY, "Objet", NOW)
     ledger.enqueue(pg_store, send_id, NOW)
     claimed: list[list[int]] = [[] for _ in range(4)]
 

@@ -14,7 +14,7 @@ import pytest
 import requests
 
 from newsletter.config import Settings
-from newsletter.dispatch import send_issue, send_test
+from newsletter.delivery.engine import send_issue, send_test
 from newsletter.publication import proof_url
 from newsletter.render.mime import Recipient
 from newsletter.store.database import Store

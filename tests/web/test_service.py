@@ -19,7 +19,7 @@ from sqlalchemy import event
 
 from newsletter.audience.csv_reader import CandidateRow
 from newsletter.config import Settings, load_settings
-from newsletter.dispatch import send_issue
+from newsletter.delivery.engine import send_issue
 from newsletter.store.database import Store
 from newsletter.store.subscribers import add_subscriber, find_subscriber, import_rows, request_subscription
 from newsletter.tokens import CONFIRM, UNSUBSCRIBE, make_timed_token, make_token

@@ -9,13 +9,20 @@ adapter. Outcomes are written per batch. A stop request (SIGTERM) lets no new me
 begin and finishes the ones in hand, cutting a silent server's connection after
 :data:`STOP_GRACE` seconds.
 
-- Temporary failures (4xx, lost connections, timeouts) go back to ``pending`` with an
-  exponential backoff and are retried in the same run, up to ``max_attempts``. Every try
-  counts, before or after the point of no return, so ``max_attempts`` always ends the run.
-- Permanent failures (5xx) are recorded with the server's reason and not retried; a 5.1.x
-  reply also marks the subscriber as bounced.
-- A :class:`ConfigError` from the transport (bad credentials…) stops the run at once and is
-  never counted against a recipient; claimed rows go back to ``pending``.
+The adapter says what became of each message with one of four outcomes
+(:data:`~newsletter.delivery.base.Result`):
+
+- :class:`~newsletter.delivery.base.RetryLater` (4xx, lost connections, timeouts): back to
+  ``pending`` after the provider's delay or an exponential backoff, retried in the same run up
+  to ``max_attempts`` tries (a try is counted by the ledger when its outcome is written, before
+  or after the point of no return, so ``max_attempts`` always ends the run);
+- :class:`~newsletter.delivery.base.Failed` (5xx): recorded with the server's reason, not
+  retried; ``bounced`` (5.1.x) also marks the subscriber as bounced;
+- :class:`~newsletter.delivery.base.InDoubt`: recorded ``uncertain``, never resent;
+- :class:`~newsletter.delivery.base.Sent`.
+
+A :class:`ConfigError` (bad credentials…) or a :class:`RequestRefused` from the transport stops
+the run at once and is never counted against a recipient; claimed rows go back to ``pending``.
 
 Killing the process at any moment loses nobody and sends nobody twice: see the ledger's
 docstring for how rows in flight are settled by the next run.
@@ -29,19 +36,20 @@ import time
 from collections.abc import Generator
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta, timezone
-from typing import Callable, Iterable, Mapping, Sequence
+from typing import Callable, Iterable, Mapping, Sequence, assert_never
 
 from newsletter.config import Settings
 from newsletter.check import check_issue
 from newsletter.publication import proof_url
 from newsletter.content.problems import errors
-from newsletter.delivery.base import Adapter, Outgoing, RequestRefused, Result, Stopped, adapter_class, send_once
+from newsletter.delivery.base import (Adapter, Failed, InDoubt, Outgoing, RequestRefused, Result, RetryLater, Sent,
+                                      Stopped, make_adapter, send_once)
 from newsletter.errors import ContentError, NewsletterError, describe
 from newsletter.render.mime import MessageFactory, Recipient, message_id, proof_message_id
 from newsletter.render.pipeline import RenderedIssue
 from newsletter.store import leases, ledger
 from newsletter.store.database import Store
-from newsletter.store.models import DeliveryStatus
+from newsletter.store.models import DeliveryStatus, SubscriberStatus
 from newsletter.store.subscribers import list_subscribers
 
 log = logging.getLogger(__name__)
@@ -127,15 +135,20 @@ class Policy:
     max_attempts: int = 5
     backoff_seconds: float = 30.0
 
-    def delay(self, attempts: int) -> timedelta:
-        return timedelta(seconds=self.backoff_seconds * 2 ** max(0, attempts - 1))
+    def gives_up(self, attempt: int) -> bool:
+        """Whether a temporary failure of try number ``attempt`` (1 for the first) is the last one."""
+        return attempt >= self.max_attempts
+
+    def delay(self, attempt: int) -> timedelta:
+        """How long to wait after a temporary failure of try number ``attempt``: doubled each time."""
+        return timedelta(seconds=self.backoff_seconds * 2 ** max(0, attempt - 1))
 
     @classmethod
     def from_settings(cls, settings: Settings) -> "Policy":
         return cls(settings.delivery.max_attempts, settings.delivery.retry_backoff)
 
 
-def prepare(settings: Settings, day: date) -> RenderedIssue:
+def render_checked_issue(settings: Settings, day: date) -> RenderedIssue:
     """Check and render the issue: the one render of the whole send.
 
     :raises ContentError: when the check fails (nothing is sent).
@@ -145,11 +158,6 @@ def prepare(settings: Settings, day: date) -> RenderedIssue:
         raise ContentError(f"issue {day.isoformat()} does not pass the check; nothing was sent",
                            report.problems, hint=f"run `newsletter check {day.isoformat()}`")
     return report.rendered
-
-
-def make_adapter(settings: Settings, environ: Mapping[str, str] | None = None) -> Adapter:
-    """The configured adapter (``[delivery] adapter``)."""
-    return adapter_class(settings.delivery.adapter)(settings, environ)
 
 
 #: The reason written on rows a stop gave back before handing them over.
@@ -192,7 +200,7 @@ class _Run:
     def worker(self, adapter: Adapter) -> None:
         adapter.stop = self.stop
         try:
-            adapter.prepare(self.factory.layout)
+            adapter.use_layout(self.factory.layout)
             adapter.open()
             while not self._halted() and self.fatal is None:
                 want = self._quota(adapter.batch_size)
@@ -273,12 +281,11 @@ class _Run:
             except Exception as err:  # noqa: BLE001  one recipient's fields, address or header: they alone fail
                 reason = f"this recipient's message cannot be built: {describe(err)}"
                 log.warning("issue %s: delivery %s failed: %s", self.factory.issue_key, row.delivery_id, reason)
-                outcomes.append(ledger.Outcome(row.delivery_id, DeliveryStatus.FAILED, reason, counted=False))
+                outcomes.append(ledger.Outcome(row.delivery_id, DeliveryStatus.FAILED, reason))
                 continue
             outgoing.append(Outgoing(row.delivery_id, person, person.envelope_from or sender, message))
-        attempts = {row.delivery_id: row.attempts for row in batch}
+        attempts = {row.delivery_id: row.attempt for row in batch}
         subscribers = {row.delivery_id: row.subscriber_id for row in batch}
-        marked: set[int] = set()  # rows whose attempt mark_sending has counted
 
         def handover(items: Sequence[Outgoing]) -> None:
             # No stop check here: for SMTP the DATA has begun, and a message begun is finished. A run
@@ -288,9 +295,7 @@ class _Run:
             if not self.heartbeat.holds(self.clock()):
                 self.lease_gone.set()
                 raise Stopped()
-            keys = [item.key for item in items]
-            ledger.mark_sending(self.store, keys, self.clock())
-            marked.update(keys)
+            ledger.mark_sending(self.store, [item.key for item in items], self.clock())
 
         # A stop request takes effect before a message begins: before the batch, between the
         # results the adapter yields (one message for SMTP and the outbox, one call for an API),
@@ -300,7 +305,7 @@ class _Run:
         try:
             if not stopped:
                 for results in sending:
-                    self._settle(results, attempts, subscribers, marked)
+                    self._settle(results, attempts, subscribers)
                     if self._halted():
                         stopped = True
                         break
@@ -327,20 +332,18 @@ class _Run:
             ledger.record(self.store, outcomes, self.clock())
             self._count(outcomes)
 
-    def _settle(self, results: Sequence[Result], attempts: Mapping[int, int], subscribers: Mapping[int, int],
-                marked: set[int]) -> None:
+    def _settle(self, results: Sequence[Result], attempts: Mapping[int, int], subscribers: Mapping[int, int]) -> None:
         """Record results as soon as the transport gives them: a crash right after leaves nothing in doubt.
 
-        Every result is one attempt (see :mod:`newsletter.store.ledger`), whether the transport
-        failed before the point of no return or after: the engine knows which by whether it
-        marked the row sending, and never takes the adapter's word for it.
+        ``attempts`` holds each row's :attr:`~newsletter.store.ledger.Claimed.attempt`: the number
+        this try has once recorded (the ledger counts it, see :mod:`newsletter.store.ledger`).
         """
         if not results:
             return
         now = self.clock()
-        outcomes = [self._outcome(r, attempts[r.key] + 1, now, counted=r.key in marked) for r in results]
+        outcomes = [self._outcome(r, attempts[r.key], now) for r in results]
         ledger.record(self.store, outcomes, now)
-        bounced = [subscribers[r.key] for r in results if r.hard_bounce]
+        bounced = [subscribers[r.key] for r in results if isinstance(r, Failed) and r.bounced]
         if bounced:
             ledger.mark_bounced(self.store, bounced, now)
         for result, outcome in zip(results, outcomes):
@@ -354,20 +357,23 @@ class _Run:
         if self.progress is not None:
             self.progress(len(outcomes))
 
-    def _outcome(self, result: Result, attempts: int, now: datetime, *, counted: bool) -> ledger.Outcome:
-        """``attempts`` includes this one; ``counted`` says whether mark_sending already wrote it."""
-        status, error, retry_at = DeliveryStatus.FAILED, result.error, None
-        if result.ok:
-            status, error = DeliveryStatus.SENT, ""
-        elif result.uncertain:
-            status = DeliveryStatus.UNCERTAIN
-        elif result.transient and attempts < self.policy.max_attempts:
-            wait = self.policy.delay(attempts) if result.retry_after is None else timedelta(seconds=result.retry_after)
-            status, error, retry_at = DeliveryStatus.PENDING, f"will retry: {result.error}", now + wait
-        elif result.transient:
-            error = f"gave up after {attempts} attempts: {result.error}"
-        return ledger.Outcome(result.key, status, error, provider_id=result.provider_id, retry_at=retry_at,
-                              counted=counted)
+    def _outcome(self, result: Result, attempt: int, now: datetime) -> ledger.Outcome:
+        """The ledger's record of ``result``; ``attempt`` is this try's number (1 for the first)."""
+        match result:
+            case Sent():
+                return ledger.Outcome(result.key, DeliveryStatus.SENT, provider_id=result.provider_id)
+            case InDoubt():
+                return ledger.Outcome(result.key, DeliveryStatus.UNCERTAIN, result.error)
+            case Failed():
+                return ledger.Outcome(result.key, DeliveryStatus.FAILED, result.error)
+            case RetryLater() if self.policy.gives_up(attempt):
+                return ledger.Outcome(result.key, DeliveryStatus.FAILED,
+                                      f"gave up after {attempt} attempts: {result.error}")
+            case RetryLater():
+                wait = self.policy.delay(attempt) if result.after is None else timedelta(seconds=result.after)
+                return ledger.Outcome(result.key, DeliveryStatus.PENDING, f"will retry: {result.error}",
+                                      retry_at=now + wait)
+        assert_never(result)
 
 
 def _join(stop: threading.Event, threads: Sequence[threading.Thread], adapters: Sequence[Adapter],
@@ -432,13 +438,13 @@ def send_issue(
     :param progress: called with the number of recipients settled after each batch.
     :raises ContentError: when the issue does not pass the check.
     :raises ConfigError: when the transport refuses the configuration (nothing counted as failed).
-    :raises DeliveryError: when the transport cannot be reached at all.
+    :raises RequestRefused: when the provider refuses a whole request (nothing counted as failed).
     """
     started = time.monotonic()
     make = adapter_factory or (lambda: make_adapter(settings))
-    rendered = prepare(settings, day)
+    rendered = render_checked_issue(settings, day)
     factory = MessageFactory(rendered, settings, secret_key=secret_key, date=clock())
-    send_id = ledger.send_for(store, day, rendered.subject, clock())
+    send_id = ledger.get_or_create_send(store, day, rendered.subject, clock())
     report = SendReport(day, enqueued=ledger.enqueue(store, send_id, clock()))
     first = make()
     lease = timedelta(seconds=settings.delivery.lease_seconds)
@@ -488,7 +494,7 @@ def send_test(settings: Settings, day: date, addresses: Iterable[Recipient], *, 
     a subscriber still gets the real issue (the outbox, a relay or Gmail would otherwise take it
     for a copy already delivered).
     """
-    rendered = prepare(settings, day)
+    rendered = render_checked_issue(settings, day)
     factory = MessageFactory(rendered, settings, secret_key=secret_key, date=clock(), subject_prefix="[TEST] ",
                              web_url=proof_url(settings.newsletter.base_url, secret_key, day))
     adapter = adapter or make_adapter(settings)
@@ -513,28 +519,18 @@ class DryRun:
 def dry_run(settings: Settings, store: Store, day: date, *, secret_key: str, clock: Clock = utc_now,
             limit: int | None = None) -> DryRun:
     """Count who would receive the issue now and build one sample message; writes nothing."""
-    from sqlalchemy import func, select
-
-    from newsletter.store.models import Delivery, Send, Subscriber, SubscriberStatus
-
-    rendered = prepare(settings, day)
+    rendered = render_checked_issue(settings, day)
     factory = MessageFactory(rendered, settings, secret_key=secret_key, date=clock())
-    with store.session() as session:
-        active = session.scalar(select(func.count()).where(Subscriber.status == SubscriberStatus.ACTIVE.value)) or 0
-        served = session.scalar(
-            select(func.count()).select_from(Delivery).join(Send, Send.id == Delivery.send_id)
-            .join(Subscriber, Subscriber.id == Delivery.subscriber_id)
-            .where(Send.issue_date == day, Subscriber.status == SubscriberStatus.ACTIVE.value,
-                   Delivery.status.in_([DeliveryStatus.SENT.value, DeliveryStatus.FAILED.value,
-                                        DeliveryStatus.UNCERTAIN.value]))) or 0
+    reach = ledger.coverage(store, day)
     first = next(iter(list_subscribers(store, status=SubscriberStatus.ACTIVE.value, limit=1)), None)
     recipient = Recipient(first.email, first.first_name, first.last_name) if first else \
         Recipient("camille.martin@example.org", "Camille", "Martin")
-    todo = active - served
+    todo = reach.active - reach.served
     if limit is not None:
         todo = min(todo, limit)
-    return DryRun(day, todo, served, factory.build(recipient).data, recipient.email)
+    return DryRun(day, todo, reach.served, factory.build(recipient).data, recipient.email)
 
 
-__all__ = ["DryRun", "Policy", "RateLimiter", "SendReport", "dry_run", "make_adapter", "prepare", "send_issue",
+__all__ = ["DryRun", "Policy", "RateLimiter", "SendReport", "dry_run", "make_adapter", "render_checked_issue",
+           "send_issue",
            "send_test"]
