@@ -22,8 +22,7 @@ import requests
 from newsletter.config import Settings
 from newsletter.delivery.api import ApiAdapter, Call, parse_retry_after
 from newsletter.delivery.base import Outgoing, Result, Sent, register, text_option
-from newsletter.feedback import own_id
-from newsletter.render.mime import Layout
+from newsletter.render.mime import Layout, own_id
 
 _SPECIALS = re.compile(r'[()<>\[\]:;@\\,."]')
 

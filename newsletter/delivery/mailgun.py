@@ -22,8 +22,7 @@ from newsletter.config import Settings
 from newsletter.delivery.api import ApiAdapter, Call
 from newsletter.delivery.base import Outgoing, RequestRefused, Result, Sent, register, text_option
 from newsletter.errors import ConfigError
-from newsletter.feedback import OWN_ID, own_id
-from newsletter.render.mime import Layout, format_address
+from newsletter.render.mime import OWN_ID, Layout, format_address, own_id
 
 @register
 class MailgunAdapter(ApiAdapter):

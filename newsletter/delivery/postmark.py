@@ -18,8 +18,7 @@ import requests
 from newsletter.config import Settings
 from newsletter.delivery.api import ApiAdapter, Call
 from newsletter.delivery.base import Failed, InDoubt, Outgoing, Result, Sent, register, text_option
-from newsletter.feedback import OWN_ID, own_id
-from newsletter.render.mime import Layout
+from newsletter.render.mime import OWN_ID, Layout, own_id
 
 
 @register

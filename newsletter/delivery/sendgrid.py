@@ -18,9 +18,8 @@ import requests
 from newsletter.config import Settings
 from newsletter.delivery.api import ApiAdapter, Call
 from newsletter.delivery.base import Outgoing, Result, Sent, register, text_option
-from newsletter.feedback import OWN_ID, own_id
 from newsletter.merge import slot_token
-from newsletter.render.mime import Layout
+from newsletter.render.mime import OWN_ID, Layout, own_id
 
 @register
 class SendGridAdapter(ApiAdapter):

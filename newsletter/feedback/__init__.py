@@ -3,11 +3,11 @@
 One module per provider (``mailgun``, ``sendgrid``, ``postmark``, ``brevo``), each with two
 functions that know nothing of Flask: ``verify`` (authenticate a request the provider's way,
 or raise :class:`WebhookRefused`) and ``parse`` (its documented payload → :class:`Parsed`).
-The web layer (:mod:`newsletter.web.webhooks`) calls them and records the feedback.
+The library (:mod:`newsletter.library_web`) calls them and records the feedback.
 
-Every message the API adapters send carries our own id (:data:`OWN_ID`: the issue date and a
-digest of the address, the local part of our Message-ID) in the provider's custom-variable
-field, and providers return it with each event: an event names its issue even when the
+Every message the API adapters send carries our own id (:data:`~newsletter.render.mime.OWN_ID`:
+the issue date and a digest of the address, the local part of our Message-ID) in the provider's
+custom-variable field, and providers return it with each event: an event names its issue even when the
 provider's message id is not in the ledger yet.
 """
 
@@ -21,14 +21,11 @@ from datetime import date, datetime, timezone
 from typing import TYPE_CHECKING, Any
 
 from newsletter.errors import NewsletterError
+from newsletter.render.mime import OWN_ID as OWN_ID, own_id as own_id  # where the API adapters set it
 
-if TYPE_CHECKING:  # the API adapters import OWN_ID from here without loading the store
+if TYPE_CHECKING:
     from newsletter.store.feedback import Feedback
 
-#: The custom variable that carries our own id (Mailgun ``v:``, SendGrid ``custom_args``, Postmark
-#: ``Metadata``; Brevo has one custom header, ``X-Mailin-custom``, that holds the id alone).
-#: Postmark allows metadata keys of at most 20 characters and values of at most 80.
-OWN_ID = "newsletter_msg"
 _OWN = re.compile(r"<?(\d{4}-\d{2}-\d{2})\.([0-9a-f]{24})(?:@[^>]*)?>?")
 
 
@@ -51,11 +48,6 @@ class Parsed:
     feedback: list[Feedback] = field(default_factory=list)
     ignored: list[str] = field(default_factory=list)  # known types that change nothing (delivered, opened…)
     unknown: list[str] = field(default_factory=list)  # types this code does not know (logged)
-
-
-def own_id(message_id: str) -> str:
-    """Our own id for a message: the local part of its Message-ID (``2026-11-24.<digest>``), ≤ 80 characters."""
-    return message_id.strip("<>").partition("@")[0][:80]
 
 
 def issue_of(value: Any) -> date | None:

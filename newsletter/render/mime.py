@@ -160,6 +160,20 @@ def message_id(settings: Settings, issue_key: str, address: str) -> str:
     return f"<{issue_key}.{digest}@{settings.newsletter.sender_domain}>"
 
 
+#: The custom variable of the mail APIs that carries :func:`own_id` (Mailgun ``v:``, SendGrid ``custom_args``,
+#: Postmark ``Metadata``; Brevo has one custom header, ``X-Mailin-custom``, that holds the id alone).
+#: Postmark allows metadata keys of at most 20 characters and values of at most 80.
+OWN_ID = "newsletter_msg"
+
+
+def own_id(message_id: str) -> str:
+    """Our own id for a message: the local part of its Message-ID (``2026-11-24.<digest>``), ≤ 80 characters.
+
+    The API adapters send it in the provider's custom-variable field; webhook events bring it back.
+    """
+    return message_id.strip("<>").partition("@")[0][:80]
+
+
 def proof_message_id(settings: Settings, issue_key: str) -> str:
     """A Message-ID for a test copy, new at every call: a test copy never passes for the real message
     (the outbox, a server or Gmail would take the real one for a copy already delivered)."""
