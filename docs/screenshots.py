@@ -23,6 +23,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from newsletter import Newsletter  # noqa: E402
 from newsletter.config import load_settings  # noqa: E402
 from newsletter.delivery.engine import send_issue, send_test  # noqa: E402
 from newsletter.render.mime import Recipient  # noqa: E402
@@ -54,7 +55,7 @@ def main() -> None:
             test_copy = _html_part(next((project / "out" / "outbox" / "new").iterdir()))
             add_subscriber(store, "camille.martin@example.org", now=datetime.now(timezone.utc), first_name="Camille")
             send_issue(settings, store, DAY, secret_key=key)
-            server = waitress.create_server(create_app(settings, store, key), host="127.0.0.1", port=0)
+            server = waitress.create_server(create_app(Newsletter(settings, store=store, secret_key=key)), host="127.0.0.1", port=0)
             local = f"http://127.0.0.1:{server.effective_port}"  # type: ignore[union-attr]
             thread = threading.Thread(target=server.run, daemon=True)
             thread.start()

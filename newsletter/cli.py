@@ -246,7 +246,9 @@ def preview(nl: Newsletter, day: date | None, host: str, port: int) -> None:
         newsletter preview 2026-11-24 --port 8025
     """
     day = day or nl.today()
-    server = nl.preview_server(day, host=host, port=port)
+    from newsletter.web.preview import preview_server  # the command line launches the other front ends
+
+    server = preview_server(nl, day, host=host, port=port)
     url = f"http://{host}:{server.server_port}/"
     click.echo(f"Preview of {day.isoformat()} at {url} (Ctrl+C to stop)")
     try:
@@ -711,7 +713,9 @@ def serve(nl: Newsletter, host: str | None, port: int | None, threads: int) -> N
     port = port or settings.web.port
     _secret_key(nl, listen=host)
     logging.getLogger("newsletter").setLevel(logging.INFO)
-    server = nl.web_server(host=host, port=port, threads=threads)
+    from newsletter.web.server import web_server  # the command line launches the other front ends
+
+    server = web_server(nl, host=host, port=port, threads=threads)
     click.echo(f"Serving {settings.newsletter.base_url} on http://{host}:{port}/ (Ctrl+C to stop)")
     try:
         server.run()

@@ -40,6 +40,7 @@ if TYPE_CHECKING:
     from newsletter.day_state import DayState
     from newsletter.delivery.dkim import NewKey
     from newsletter.doctor import Finding
+    from newsletter.library_web import Archive, Health, Subscriptions, Webhooks
     from newsletter.delivery.engine import SendReport
     from newsletter.schedule import Readiness, Scheduler
     from newsletter.store.database import Store
@@ -370,6 +371,8 @@ class Newsletter:
         self._empty: "Store | None" = None  # what reading a project without a database sees
         self._secret_key = secret_key
         self.subscribers = Subscribers(self)
+        self._subscriptions: "Subscriptions | None" = None
+        self._archive: "Archive | None" = None
 
     @classmethod
     def open(cls, path: str | Path | None = None, *, environ: Mapping[str, str] | None = None,
@@ -396,6 +399,39 @@ class Newsletter:
         return init_project(Path(directory))
 
     # -- the parts ------------------------------------------------------------------------------
+
+    @property
+    def subscriptions(self) -> "Subscriptions":
+        """The public side of the list: double opt-in, one-click unsubscribe (the web service's)."""
+        from newsletter.library_web import Subscriptions
+
+        if self._subscriptions is None:
+            self._subscriptions = Subscriptions(self)
+        return self._subscriptions
+
+    @property
+    def archive(self) -> "Archive":
+        """The public archive: sent issues, web versions (kept while their files stay), feed, images."""
+        from newsletter.library_web import Archive
+
+        if self._archive is None:
+            self._archive = Archive(self)
+        return self._archive
+
+    def webhooks(self) -> "Webhooks":
+        """The mail APIs' webhook events, verified and recorded (the providers of ``[webhooks]``).
+
+        :raises ConfigError: when a configured secret is missing from the environment or unusable.
+        """
+        from newsletter.library_web import Webhooks
+
+        return Webhooks.build(self)
+
+    def health(self) -> "Health":
+        """Whether the store answers (``/healthz``); a failure is the result, never an exception."""
+        from newsletter.library_web import health
+
+        return health(self)
 
     @property
     def store(self) -> "Store":
@@ -734,34 +770,6 @@ class Newsletter:
                 pass
         finally:
             scheduler.shutdown()
-
-    def web_app(self, *, listen: str | None = None) -> Any:
-        """The public web service's WSGI (Flask) application; ``listen`` is the address it will serve on."""
-        from newsletter.web.app import create_app
-
-        return create_app(self.settings, self.store, self.secret_key(listen=listen).value, environ=self.environ,
-                          clock=self.clock)
-
-    def web_server(self, *, host: str | None = None, port: int | None = None, threads: int = 8) -> Any:
-        """The web service bound to ``host:port`` (default ``[web]``), not yet running (call ``run()``)."""
-        from newsletter.web.server import create_server
-
-        host = host or self.settings.web.host
-        port = port or self.settings.web.port
-        return create_server(self.web_app(listen=host), self.settings, host=host, port=port, threads=threads)
-
-    def preview_server(self, day: date | None = None, *, host: str = "127.0.0.1", port: int = 8025) -> Any:
-        """The live preview's HTTP server for the issue, not yet running (``port=0``: a free one).
-
-        :raises ConfigError: when it cannot listen there.
-        """
-        from newsletter.web.preview import make_server
-
-        try:
-            return make_server(self.settings.root, self._day(day), host, port)
-        except OSError as err:
-            raise ConfigError(f"cannot listen on {host}:{port}: {err.strerror}", hint="choose another --port") \
-                from err
 
 
 class Subscribers:

@@ -23,6 +23,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 from cryptography.x509.oid import NameOID
 from werkzeug.serving import make_server
 
+from newsletter import Newsletter
 from newsletter.cli import main
 from newsletter.config import load_settings
 from newsletter.doctor import PROBE_ADDRESS, Finding, Level, Network, diagnose, has_errors
@@ -102,7 +103,7 @@ class HttpsService:
     def __init__(self, project: Path, store: Store, chain: tuple[Path, Path], port: int) -> None:
         context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         context.load_cert_chain(*chain)
-        app = create_app(load_settings(project), store, SECRET)
+        app = create_app(Newsletter(load_settings(project), store=store, secret_key=SECRET))
         self.server = make_server("127.0.0.1", port, app, threaded=True, ssl_context=context)
         self.thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
 

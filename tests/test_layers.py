@@ -2,7 +2,8 @@
 
 1. Layers: every module of ``newsletter/`` belongs to one layer; a module imports only from its
    own layer or from layers below it. The front ends (command line, web service, desk) are
-   separate components at the top that reach the library (and the foundation) and nothing else.
+   separate components at the top that reach the library (and the foundation) and nothing else;
+   the command line also launches the others, through their entry modules only (``LAUNCHERS``).
 2. SQL lives in ``newsletter/store/`` only (no sqlalchemy, no ``.execute()``/``.session()``, no
    SQL text, no ``store.engine`` elsewhere), and the PostgreSQL/SQLite switch in
    ``newsletter/store/dialect.py`` only.
@@ -38,8 +39,9 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("transports", ("newsletter.delivery", "newsletter.notify")),
     ("engine", ("newsletter.delivery.engine",)),
     ("services", ("newsletter.build", "newsletter.day_state", "newsletter.schedule", "newsletter.scaffold",
-                  "newsletter.alert_text", "newsletter.doctor", "newsletter.feedback", "newsletter.bounces")),
-    ("library", ("newsletter.library",)),
+                  "newsletter.alert_text", "newsletter.doctor", "newsletter.feedback", "newsletter.bounces",
+                  "newsletter.archive")),
+    ("library", ("newsletter.library", "newsletter.library_web")),
     ("front ends", ("newsletter.cli", "newsletter.__main__", "newsletter.web", "newsletter.desk")),
 ]
 #: The front ends call the library and nothing below it but the foundation (errors, config…).
@@ -51,39 +53,9 @@ FRONT_ENDS = {"newsletter.cli": "cli", "newsletter.__main__": "cli", "newsletter
 #: from any layer, and importing ``newsletter`` itself (for ``__version__``) counts as the foundation.
 FACADE = "newsletter"
 
-# Known offenders, (importer prefix, imported prefix), each in a file another helper of issue 13 is
-# fixing in parallel; the integrator empties this list as their branches land. An entry that no
-# longer matches any import fails the test, so the list only shrinks.
-KNOWN_IMPORTS: dict[tuple[str, str], str] = {
-    # engine: the operator notice goes through the send engine's make_adapter.
-    # web: the preview reuses build's sample recipient and checks/renders itself; serve reads the
-    # store, the issues and the renderer below the library.
-    ("newsletter.web", "newsletter.build"): "web",
-    ("newsletter.web", "newsletter.check"): "web",
-    ("newsletter.web", "newsletter.content"): "web",
-    ("newsletter.web", "newsletter.notify"): "web",
-    ("newsletter.web", "newsletter.publication"): "web",
-    ("newsletter.web", "newsletter.render"): "web",
-    ("newsletter.web", "newsletter.store"): "web",
-    # api: the command line calls the library (newsletter/library.py) and nothing below it.
-    ("newsletter.cli", "newsletter.approval"): "api",
-    ("newsletter.cli", "newsletter.audience"): "api",
-    ("newsletter.cli", "newsletter.build"): "api",
-    ("newsletter.cli", "newsletter.check"): "api",
-    ("newsletter.cli", "newsletter.content"): "api",
-    ("newsletter.cli", "newsletter.day_state"): "api",
-    ("newsletter.cli", "newsletter.delivery"): "api",
-    ("newsletter.cli", "newsletter.render"): "api",
-    ("newsletter.cli", "newsletter.scaffold"): "api",
-    ("newsletter.cli", "newsletter.schedule"): "api",
-    ("newsletter.cli", "newsletter.store"): "api",
-    # api/integrator: `serve` and `preview` start the web front end from the command line.
-    ("newsletter.cli", "newsletter.web"): "api",
-}
-# Known SQL outside the store, (module prefix): who moves it into newsletter/store/.
-KNOWN_SQL: dict[str, str] = {
-    "newsletter.web": "web",  # the archive's list of sent issues; the health check's "select 1" on store.engine
-}
+#: The command line is the launcher of the other front ends (``serve``, ``preview``, the desk): it may
+#: import their entry modules, which take a ``Newsletter``, and nothing else of them.
+LAUNCHERS = {"newsletter.web.server", "newsletter.web.preview"}
 
 
 # -- reading the package ------------------------------------------------------------------
@@ -151,20 +123,9 @@ def _component(name: str) -> str:
     return ""
 
 
-def _known(importer: str, imported: str, known: dict[tuple[str, str], str]) -> tuple[str, str] | None:
-    for key in known:
-        if (importer == key[0] or importer.startswith(key[0] + ".")) and \
-                (imported == key[1] or imported.startswith(key[1] + ".")):
-            return key
-    return None
-
-
-def layer_violations(root: Path, package: str = PACKAGE, known: dict[tuple[str, str], str] | None = None
-                     ) -> tuple[list[str], set[tuple[str, str]]]:
-    """Imports that go up or sideways (as ``path:line: a → b (why)``), and the ``known`` entries used."""
-    known = KNOWN_IMPORTS if known is None else known
+def layer_violations(root: Path, package: str = PACKAGE) -> list[str]:
+    """Imports that go up or sideways, as ``path:line: a imports b (why)``."""
     found: list[str] = []
-    used: set[tuple[str, str]] = set()
     for module in modules(root, package):
         where = layer_of(module.name)
         if where is None:
@@ -181,17 +142,14 @@ def layer_violations(root: Path, package: str = PACKAGE, known: dict[tuple[str, 
             if into[0] > level:
                 why = f"up from {layer} to {into[1]}"
             elif layer == "front ends" and into[1] == "front ends" and _component(module.name) != _component(target):
+                if _component(module.name) == "cli" and target in LAUNCHERS:
+                    continue  # the command line starts the other front ends through their entry modules
                 why = f"sideways between front ends ({_component(module.name)} → {_component(target)})"
             elif layer == "front ends" and into[1] not in FRONT_END_REACH | {"front ends"}:
                 why = f"a front end reaching {into[1]} past the library"
-            if not why:
-                continue
-            entry = _known(module.name, target, known)
-            if entry is not None:
-                used.add(entry)
-                continue
-            found.append(f"{module.path}:{line}: {module.name} imports {target} ({why})")
-    return found, used
+            if why:
+                found.append(f"{module.path}:{line}: {module.name} imports {target} ({why})")
+    return found
 
 
 # -- SQL outside the store ------------------------------------------------------------------
@@ -213,13 +171,10 @@ def _docstrings(tree: ast.Module) -> set[int]:
     return ids
 
 
-def sql_violations(root: Path, package: str = PACKAGE, known: dict[str, str] | None = None
-                   ) -> tuple[list[str], set[str]]:
+def sql_violations(root: Path, package: str = PACKAGE) -> list[str]:
     """SQL outside ``<package>.store`` and dialect switches outside ``<package>.store.dialect``."""
-    known = KNOWN_SQL if known is None else known
     store, dialect = f"{package}.store", f"{package}.store.dialect"
     found: list[str] = []
-    used: set[str] = set()
     for module in modules(root, package):
         in_store = module.name == store or module.name.startswith(store + ".")
         docstrings = _docstrings(module.tree)
@@ -244,31 +199,26 @@ def sql_violations(root: Path, package: str = PACKAGE, known: dict[str, str] | N
             elif isinstance(node, ast.Constant) and isinstance(node.value, str) and id(node) not in docstrings \
                     and SQL_TEXT.search(node.value):
                 hits.append((node.lineno, f"holds SQL text {node.value[:40]!r}"))
-        if not hits:
-            continue
-        entry = next((k for k in known if module.name == k or module.name.startswith(k + ".")), None)
-        if entry is not None:
-            used.add(entry)
-            continue
         found.extend(f"{module.path}:{line}: {module.name} {what}" for line, what in sorted(hits))
-    return found, used
+    return found
 
 
 # -- the project's own code ---------------------------------------------------------------------
 
 
 def test_no_module_imports_up_or_sideways_across_layers() -> None:
-    found, used = layer_violations(REPO / PACKAGE)
+    found = layer_violations(REPO / PACKAGE)
     assert found == [], "\n".join(found)
-    stale = sorted(set(KNOWN_IMPORTS) - used)
-    assert stale == [], f"these KNOWN_IMPORTS entries no longer match an import; remove them: {stale}"
 
 
 def test_no_sql_outside_the_store() -> None:
-    found, used = sql_violations(REPO / PACKAGE)
+    found = sql_violations(REPO / PACKAGE)
     assert found == [], "\n".join(found)
-    stale = sorted(set(KNOWN_SQL) - used)
-    assert stale == [], f"these KNOWN_SQL entries no longer match; remove them: {stale}"
+
+
+def test_every_launcher_is_a_module_of_the_package() -> None:
+    missing = sorted(name for name in LAUNCHERS if not _exists(REPO / PACKAGE, PACKAGE, name))
+    assert missing == [], f"LAUNCHERS names modules that do not exist: {missing}"
 
 
 def test_every_layer_is_in_the_readme_architecture_section() -> None:
@@ -301,9 +251,14 @@ def _package(tmp_path: Path, files: dict[str, str]) -> Path:
     ({"cli.py": "from newsletter.web import app\n", "web/app.py": ""}, "sideways between front ends (cli → web)"),
     ({"web/app.py": "from newsletter.store.database import Store\n"}, "a front end reaching store past the library"),
     ({"mystery.py": ""}, "belongs to no layer"),
+    ({"library.py": "def serve():\n    from newsletter.web.server import web_server\n", "web/server.py": ""},
+     "up from library to front ends"),
+    ({"cli.py": "from newsletter.web.app import create_app\n", "web/app.py": "", "web/server.py": ""},
+     "sideways between front ends (cli → web)"),
+    ({"web/server.py": "from newsletter.cli import main\n", "cli.py": ""}, "sideways between front ends (web → cli)"),
 ])
 def test_the_layer_check_catches_a_planted_violation(tmp_path: Path, files: dict[str, str], expected: str) -> None:
-    found, _ = layer_violations(_package(tmp_path, files), known={})
+    found = layer_violations(_package(tmp_path, files))
     assert len(found) == 1 and expected in found[0], found
 
 
@@ -312,16 +267,13 @@ def test_the_layer_check_catches_a_planted_violation(tmp_path: Path, files: dict
     {"store/database.py": "from newsletter.content import load\n", "content/load.py": ""},
     {"web/app.py": "from newsletter.library import Newsletter\nfrom newsletter import errors\n", "library.py": ""},
     {"__init__.py": "from newsletter.library import Newsletter\n", "library.py": ""},
+    {"web/app.py": "from newsletter.library_web import Archive\n", "library_web.py": ""},
+    {"cli.py": "def serve():\n    from newsletter.web.server import web_server\n"
+               "    from newsletter.web.preview import preview_server\n",
+     "web/server.py": "", "web/preview.py": ""},
 ])
 def test_the_layer_check_lets_downward_imports_through(tmp_path: Path, files: dict[str, str]) -> None:
-    assert layer_violations(_package(tmp_path, files), known={})[0] == []
-
-
-def test_a_known_offender_is_tolerated_only_while_it_exists(tmp_path: Path) -> None:
-    root = _package(tmp_path, {"content/load.py": "from newsletter.store import database\n"})
-    known = {("newsletter.content", "newsletter.store"): "someone", ("newsletter.web", "newsletter.store"): "gone"}
-    found, used = layer_violations(root, known=known)
-    assert found == [] and used == {("newsletter.content", "newsletter.store")}
+    assert layer_violations(_package(tmp_path, files)) == []
 
 
 @pytest.mark.parametrize(("source", "expected"), [
@@ -335,7 +287,7 @@ def test_a_known_offender_is_tolerated_only_while_it_exists(tmp_path: Path) -> N
     ("def f(self):\n    return Jobs(self.store.engine)\n", "reaches the store's database engine"),
 ])
 def test_the_sql_check_catches_a_planted_statement(tmp_path: Path, source: str, expected: str) -> None:
-    found, _ = sql_violations(_package(tmp_path, {"web/app.py": source}), known={})
+    found = sql_violations(_package(tmp_path, {"web/app.py": source}))
     assert len(found) == 1 and expected in found[0], found
 
 
@@ -346,4 +298,4 @@ def test_the_sql_check_catches_a_planted_statement(tmp_path: Path, source: str, 
     ("web/app.py", "MESSAGE = 'Sélectionnez vos infos, puis mettez à jour'\n"),
 ])
 def test_the_sql_check_lets_the_store_and_plain_words_through(tmp_path: Path, name: str, source: str) -> None:
-    assert sql_violations(_package(tmp_path, {name: source}), known={})[0] == []
+    assert sql_violations(_package(tmp_path, {name: source})) == []

@@ -288,7 +288,9 @@ def test_schedule_view_lists_the_next_due_times_with_the_gate(nl: Newsletter) ->
 
 
 def test_the_web_app_and_the_scheduler_are_built_from_the_same_parts(nl: Newsletter) -> None:
-    app = nl.web_app()
+    from newsletter.web.app import create_app
+
+    app = create_app(nl)
     assert app.test_client().get("/healthz").status_code == 200
     scheduler = nl.scheduler()
     assert scheduler.store is nl.store and scheduler.secret_key == SECRET and scheduler.clock() == BEFORE

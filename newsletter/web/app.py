@@ -20,9 +20,8 @@ language (:mod:`newsletter.i18n`); every error is a page, never a traceback. The
 from __future__ import annotations
 
 import hashlib
-from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any, Callable
 from urllib.parse import urlsplit
 
 from flask import Blueprint, Flask, Response, request
@@ -30,22 +29,20 @@ from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from newsletter.config import Settings
 from newsletter.i18n import install, words
-from newsletter.store.database import Store
+from newsletter.library import Newsletter
 from newsletter.web import archive_pages, health, subscribe, unsubscribe
-from newsletter.web.archive import WebVersions
 from newsletter.web.extensions import apply_rate_limits, csrf
 from newsletter.web.mailer import ConfirmationMailer, MailQueue
 from newsletter.web.pages import register_error_pages
-from newsletter.web.services import EXTENSION, Clock, WebServices
+from newsletter.web.services import EXTENSION, WebServices
 from newsletter.web.webhooks import webhooks_blueprint
 
 #: The service's blueprints, registered in this order; one more is one more entry here: a blueprint,
-#: or a function that makes one from the services (``lambda run: make_bp(run.settings, run.store)``).
+#: or a function that makes one from the services (``lambda run: make_bp(run.nl)``).
 BLUEPRINTS: tuple[Blueprint | Callable[[WebServices], Blueprint], ...] = (
     unsubscribe.bp, subscribe.bp, archive_pages.bp, health.bp,
-    lambda run: csrf.exempt(webhooks_blueprint(run.settings, run.store, environ=run.environ, clock=run.clock)))
+    lambda run: csrf.exempt(webhooks_blueprint(run.nl.webhooks())))
 
 
 class _BasePath:
@@ -62,29 +59,26 @@ class _BasePath:
         return self.app(environ, start_response)
 
 
-def web_services(settings: Settings, store: Store, secret_key: str, *, environ: Mapping[str, str] | None = None,
-                 clock: Clock | None = None, mail_queue: MailQueue | None = None) -> WebServices:
-    """The one place that decides where the service's settings, store, key, clock and mailer come from.
+def web_services(nl: Newsletter, *, listen: str | None = None, mail_queue: MailQueue | None = None) -> WebServices:
+    """The one place that decides what the service works with: the library object ``nl``, its secret
+    key (checked for the address the service listens on, ``listen``), its language and the mailer.
 
-    The blueprints read only what this returns (through :func:`~newsletter.web.services.services`),
-    so handing the factory a ``Newsletter`` library object instead of its parts changes this
-    function and nothing below it.
+    :raises ConfigError: when the secret key is missing or weak.
     """
-    language = words(settings.newsletter.locale)
-    return WebServices(
-        settings=settings, store=store, secret_key=secret_key,
-        clock=clock or (lambda: datetime.now(timezone.utc)), words=language,
-        mailer=ConfirmationMailer(settings, store, secret_key, language, environ=environ, mail_queue=mail_queue),
-        versions=WebVersions(settings), environ=environ)
+    language = words(nl.settings.newsletter.locale)
+    secret_key = nl.secret_key(listen=listen).value
+    return WebServices(nl=nl, secret_key=secret_key, words=language,
+                       mailer=ConfirmationMailer(nl, secret_key, language, mail_queue=mail_queue))
 
 
-def create_app(settings: Settings, store: Store, secret_key: str, *, environ: Mapping[str, str] | None = None,
-               clock: Clock | None = None, mail_queue: MailQueue | None = None) -> Flask:
-    """The WSGI application. ``environ`` holds the transport's secrets (default: the process environment).
+def create_app(nl: Newsletter, *, listen: str | None = None, mail_queue: MailQueue | None = None) -> Flask:
+    """The WSGI application of the newsletter ``nl`` (its settings, store, secrets, clock).
 
+    :param listen: the address the service will listen on (a weak key passes only on loopback, for the demo).
     :param mail_queue: where confirmation mails wait for the background thread (tests pass one not started).
+    :raises ConfigError: when the secret key is missing or weak, or a webhook's secret is.
     """
-    return make_app(web_services(settings, store, secret_key, environ=environ, clock=clock, mail_queue=mail_queue))
+    return make_app(web_services(nl, listen=listen, mail_queue=mail_queue))
 
 
 def make_app(run: WebServices) -> Flask:

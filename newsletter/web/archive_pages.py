@@ -1,6 +1,6 @@
 """``/``, ``/archive/``, ``/archive/DATE/``, ``/feed.xml`` and the issues' images.
 
-The sent issues, written for the public (:mod:`newsletter.web.archive` renders them);
+The sent issues, written for the public (the library's ``Newsletter.archive`` renders them);
 ``/archive/DATE/?cle=KEY`` opens an unsent issue for proofreaders (test copies link there).
 ``/assets/DATE/HASH.png`` serves an issue's images under the hash of their bytes from the moment
 the issue exists: never a link, never anything but a PNG, JPEG or GIF inside the issue folder.
@@ -13,9 +13,7 @@ from datetime import date
 
 from flask import Blueprint, Response, abort, request
 
-from newsletter.content.load import issue_folder
-from newsletter.publication import PROOF_PARAM, Image, UnsafeFileError, is_proof_key, read_image
-from newsletter.web.archive import atom_feed, published
+from newsletter.library_web import PROOF_PARAM, Image
 from newsletter.web.pages import page
 from newsletter.web.services import services
 
@@ -26,12 +24,12 @@ _HASHED = re.compile(r"[0-9a-f]{32}\.(?:png|jpg|gif)")
 
 @bp.get("/")
 def home() -> Response:
-    return page("archive.html", issues=published(services().store)[:10], home=True)
+    return page("archive.html", issues=services().nl.archive.published()[:10], home=True)
 
 
 @bp.get("/archive/")
 def index() -> Response:
-    return page("archive.html", issues=published(services().store), home=False)
+    return page("archive.html", issues=services().nl.archive.published(), home=False)
 
 
 def issue_day(day: str) -> date:
@@ -45,7 +43,7 @@ def issue_day(day: str) -> date:
 def published_day(day: str) -> date:
     """The day in a URL when its issue was sent (a 404 page otherwise)."""
     value = issue_day(day)
-    if value not in {p.day for p in published(services().store)}:
+    if not services().nl.archive.is_published(value):
         abort(404)
     return value
 
@@ -53,13 +51,12 @@ def published_day(day: str) -> date:
 @bp.get("/archive/<day>/")
 def web_version(day: str) -> Response:
     # Before the send, only the proofreading link of test copies opens it (a key derived from the secret).
-    run = services()
+    archive = services().nl.archive
     value = issue_day(day)
-    key = request.args.get(PROOF_PARAM, "")
-    proof = bool(key) and is_proof_key(run.secret_key, value, key)
+    proof = archive.is_proof_key(value, request.args.get(PROOF_PARAM, ""))
     if not proof:
         published_day(day)
-    html = run.versions.html(value)
+    html = archive.web_page(value)
     if html is None:
         abort(404)
     response = Response(html, mimetype="text/html")
@@ -78,10 +75,8 @@ def image_response(image: Image, max_age: int) -> Response:
 @bp.get("/archive/<day>/<path:asset>")
 def asset(day: str, asset: str) -> Response:
     # The image URLs of issues sent before content-hashed assets; a sent issue's files only.
-    value = published_day(day)
-    try:
-        image = read_image(issue_folder(services().settings.issues_dir, value), asset)
-    except UnsafeFileError:
+    image = services().nl.archive.image(published_day(day), asset)
+    if image is None:
         abort(404)
     return image_response(image, 86400)
 
@@ -92,8 +87,7 @@ def hashed_asset(day: str, name: str) -> Response:
     # who was sent the URL can ask for it.
     if not _HASHED.fullmatch(name):
         abort(404)
-    run = services()
-    image = run.images.find(issue_folder(run.settings.issues_dir, issue_day(day)), name)
+    image = services().nl.archive.hashed_image(issue_day(day), name)
     if image is None:
         abort(404)
     return image_response(image, 365 * 86400)
@@ -101,6 +95,4 @@ def hashed_asset(day: str, name: str) -> Response:
 
 @bp.get("/feed.xml")
 def feed() -> Response:
-    run = services()
-    return Response(atom_feed(run.settings, published(run.store, limit=50), run.versions),
-                    mimetype="application/atom+xml")
+    return Response(services().nl.archive.feed(limit=50), mimetype="application/atom+xml")

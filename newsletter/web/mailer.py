@@ -12,18 +12,14 @@ import logging
 import queue
 import threading
 from pathlib import Path
-from typing import Callable, Mapping
+from typing import Callable
 
 from limits import RateLimitItem, parse_many
 from limits.storage import MemoryStorage
 from limits.strategies import MovingWindowRateLimiter
 
-from newsletter.config import Settings
 from newsletter.i18n import Words, environment
-from newsletter.notify import send_notice
-from newsletter.store.database import Store
-from newsletter.store.models import SubscriberStatus
-from newsletter.store.subscribers import find_subscriber
+from newsletter.library import Newsletter
 from newsletter.tokens import CONFIRM, make_timed_token
 from newsletter.web.masks import mask
 
@@ -99,12 +95,10 @@ class MailQueue:
 class ConfirmationMailer:
     """Queues confirmation requests and writes and sends each mail (text and HTML, in the project's language)."""
 
-    def __init__(self, settings: Settings, store: Store, secret_key: str, words: Words, *,
-                 environ: Mapping[str, str] | None = None, mail_queue: MailQueue | None = None) -> None:
-        self.settings, self.store, self.secret_key, self.words = settings, store, secret_key, words
-        self.environ = environ
+    def __init__(self, nl: Newsletter, secret_key: str, words: Words, *, mail_queue: MailQueue | None = None) -> None:
+        self.nl, self.settings, self.secret_key, self.words = nl, nl.settings, secret_key, words
         self.queue = mail_queue or MailQueue()
-        self.gate = RateGate(settings.web.confirm_mail_limit)
+        self.gate = RateGate(nl.settings.web.confirm_mail_limit)
         self.templates = environment(TEMPLATES, words)
         self.queue.bind(self.deliver)
 
@@ -125,13 +119,12 @@ class ConfirmationMailer:
 
     def deliver(self, address: str) -> None:
         """The background thread's job: one confirmation mail, unless active already or over the limit."""
-        person = find_subscriber(self.store, address)
-        if person is None or person.status == SubscriberStatus.ACTIVE.value:
+        if not self.nl.subscriptions.awaits_confirmation(address):
             return
         if not self.gate.allow("confirm-mail", address):
             log.warning("no confirmation mail for %s: [web] confirm_mail_limit reached", mask(address))
             return
         subject, text, html = self.compose(address)
-        error = send_notice(self.settings, address, subject, text, html=html, environ=self.environ)
+        error = self.nl.subscriptions.mail(address, subject, text, html=html)
         if error:
             log.error("the confirmation for %s could not be sent: %s", mask(address), error)

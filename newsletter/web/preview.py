@@ -24,14 +24,11 @@ from urllib.parse import unquote, urlsplit
 
 import jinja2
 
-from newsletter.config import CONFIG_FILE, load_settings
-from newsletter.check import check_issue
-from newsletter.content.load import issue_folder
-from newsletter.content.problems import Problem
-from newsletter.errors import NewsletterError
+from newsletter.config import CONFIG_FILE
+from newsletter.errors import ConfigError
 from newsletter.i18n import Words, environment, words
-from newsletter.publication import Image, UnsafeFileError, read_image
-from newsletter.render.sample import sample_values
+from newsletter.library import Newsletter
+from newsletter.library_web import Image, PreviewProblem, preview_build, preview_image
 
 log = logging.getLogger(__name__)
 
@@ -46,11 +43,10 @@ class Snapshot:
     """One rebuild: what the page shows until the files change again."""
 
     version: str
-    problems: list[Problem]
+    problems: list[PreviewProblem]
     error: str
     html: str
     text: str
-    root: Path
     words: Words
 
 
@@ -89,29 +85,22 @@ class Preview:
             return self._snapshot
 
     def _build(self, version: str) -> Snapshot:
-        try:
-            settings = load_settings(self.root)
-            self._words = words(settings.newsletter.locale)
-            report = check_issue(settings, self.day, asset_base=ASSETS)
-        except NewsletterError as err:
-            return Snapshot(version, [], f"{err}" + (f" ({err.hint})" if err.hint else ""), "", "", self.root,
+        built = preview_build(self.root, self.day, asset_base=ASSETS)
+        if built.locale is not None:
+            self._words = words(built.locale)
+        if built.error:
+            return Snapshot(version, [], built.error, "", "", self._words)
+        if built.crash:
+            return Snapshot(version, [], self._words.gettext("unexpected error: %(error)s", error=built.crash), "", "",
                             self._words)
-        except Exception as err:  # the page must keep working whatever an edit breaks
-            log.exception("preview of %s failed", self.day.isoformat())
-            return Snapshot(version, [], self._words.gettext("unexpected error: %(error)s", error=repr(err)), "", "",
-                            self.root, self._words)
-        if report.rendered is None:
-            return Snapshot(version, report.problems, self._words.gettext("the email could not be rendered"), "", "",
-                            settings.root, self._words)
-        page_html, page_text = report.rendered.personalize(sample_values(settings))
-        return Snapshot(version, report.problems, "", page_html, page_text, settings.root, self._words)
+        if not built.rendered:
+            return Snapshot(version, built.problems, self._words.gettext("the email could not be rendered"), "", "",
+                            self._words)
+        return Snapshot(version, built.problems, "", built.html, built.text, self._words)
 
     def asset(self, relative: str) -> Image | None:
-        """An image file of the issue folder: never a link, never anything else (:func:`read_image`)."""
-        try:
-            return read_image(issue_folder(self.root / "issues", self.day), relative)
-        except UnsafeFileError:
-            return None
+        """An image file of the issue folder: never a link, never anything else."""
+        return preview_image(self.root, self.day, relative)
 
 
 @lru_cache(maxsize=None)
@@ -125,7 +114,7 @@ def _page(preview: Preview, snap: Snapshot) -> str:
     return template.render(
         day=preview.day, error=snap.error, version=snap.version,
         blocked=any(p.severity == "error" for p in snap.problems),
-        problems=[{"severity": p.severity, "text": p.format(snap.root)} for p in snap.problems],
+        problems=[{"severity": p.severity, "text": p.text} for p in snap.problems],
         widths=WIDTHS if snap.html else ())
 
 
@@ -177,3 +166,16 @@ def make_server(root: Path, day: date, host: str = "127.0.0.1", port: int = 8025
     server.daemon_threads = True
     return server
 
+
+def preview_server(nl: Newsletter, day: date | None = None, *, host: str = "127.0.0.1",
+                   port: int = 8025) -> ThreadingHTTPServer:
+    """``newsletter preview``: the live preview of ``nl``'s issue of ``day`` (default today), not yet
+    running (``port=0``: a free one).
+
+    :raises ConfigError: when it cannot listen there.
+    """
+    try:
+        return make_server(nl.settings.root, day or nl.today(), host, port)
+    except OSError as err:
+        raise ConfigError(f"cannot listen on {host}:{port}: {err.strerror}", hint="choose another --port") \
+            from err

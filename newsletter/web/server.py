@@ -1,4 +1,5 @@
-"""The HTTP server around the Flask app: waitress with limits a public service needs.
+"""``newsletter serve``'s entry (:func:`web_server`): waitress around the Flask app, with the limits a
+public service needs.
 
 waitress's defaults suit an intranet: it buffers request bodies up to 1 GB before the
 application sees them, keeps 100 connections at most and an idle one for 120 s, so a hundred
@@ -14,6 +15,7 @@ from __future__ import annotations
 from typing import Any
 
 from newsletter.config import Settings
+from newsletter.library import Newsletter
 
 
 def server_options(settings: Settings) -> dict[str, Any]:
@@ -38,3 +40,16 @@ def create_server(app: Any, settings: Settings, *, host: str, port: int, threads
     import waitress
 
     return waitress.create_server(app, host=host, port=port, threads=threads, **server_options(settings))
+
+
+def web_server(nl: Newsletter, *, host: str | None = None, port: int | None = None, threads: int = 8) -> Any:
+    """``newsletter serve``: the web service of ``nl`` bound to ``host:port`` (default ``[web]``), not
+    yet running (call ``run()``).
+
+    :raises ConfigError: when the secret key is missing or weak, or a webhook's secret is.
+    """
+    from newsletter.web.app import create_app
+
+    host = host or nl.settings.web.host
+    port = port or nl.settings.web.port
+    return create_server(create_app(nl, listen=host), nl.settings, host=host, port=port, threads=threads)

@@ -18,7 +18,6 @@ from newsletter.addresses import canonical
 from newsletter.names import CONTROL
 from newsletter.errors import NewsletterError
 from newsletter.i18n import Words
-from newsletter.store.subscribers import confirm_subscription, request_subscription
 from newsletter.tokens import CONFIRM, read_timed_token
 from newsletter.web.extensions import csrf, rate_limited
 from newsletter.web.masks import mask
@@ -80,7 +79,7 @@ def subscribe() -> Response:
         return page("subscribe.html", 400, error=_("This address is not valid: check it."),
                     email=email, first_name=first_name)
     # The same two steps for every address: one statement, one queued job (see the module docstring).
-    request_subscription(run.store, address, now=run.now(), first_name=first_name, ip=client_ip())
+    run.nl.subscriptions.request(address, first_name=first_name, ip=client_ip())
     run.mailer.submit(address)
     return thanks()
 
@@ -117,7 +116,7 @@ def confirm_page(token: str) -> Response:
 def confirm(token: str) -> Response:
     address = confirmation(token)
     run = services()
-    confirm_subscription(run.store, address, now=run.now(), ip=client_ip())
+    run.nl.subscriptions.confirm(address, ip=client_ip())
     log.info("subscription confirmed for %s", mask(address))
     return message(_("Subscription confirmed"),
                    _("Done: you will receive “%(name)s” at the address %(address)s.",

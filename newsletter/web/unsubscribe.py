@@ -12,10 +12,7 @@ import logging
 
 from flask import Blueprint, Response, abort, request, url_for
 
-from newsletter.errors import NewsletterError, StoreError
-from newsletter.store.models import SubscriberStatus
-from newsletter.store.subscribers import find_subscriber, unsubscribe
-from newsletter.tokens import UNSUBSCRIBE, make_timed_token, read_timed_token, read_token
+from newsletter.tokens import make_timed_token, read_timed_token
 from newsletter.web.extensions import csrf, rate_limited
 from newsletter.web.masks import mask
 from newsletter.web.pages import _, message, page
@@ -31,7 +28,7 @@ RESUBSCRIBE_SECONDS = 30 * 60  # how long the "I changed my mind" button works a
 
 def unsubscribe_address(token: str) -> str:
     """The address of a valid unsubscribe token (a 400 page otherwise)."""
-    address = read_token(services().secret_key, UNSUBSCRIBE, token)
+    address = services().nl.subscriptions.address_of(token)
     if address is None:
         abort(400, description="bad-token")
     return address
@@ -40,22 +37,16 @@ def unsubscribe_address(token: str) -> str:
 @bp.get("/u/<token>")
 def ask(token: str) -> Response:
     address = unsubscribe_address(token)
-    person = find_subscriber(services().store, address)
-    done = person is not None and person.status == SubscriberStatus.UNSUBSCRIBED.value
+    done = services().nl.subscriptions.is_unsubscribed(address)
     return page("unsubscribe.html", masked=mask(address), done=done, undo=None)
 
 
 @bp.post("/u/<token>")
 @csrf.exempt
 def now(token: str) -> Response:
-    address = unsubscribe_address(token)
     run = services()
-    try:
-        unsubscribe(run.store, address, now=run.now())  # committed when it returns
-    except StoreError:
-        raise  # never say "done" for a change the database did not keep: a 503 page
-    except NewsletterError:
-        pass  # not (or no longer) in the list: the answer is the same
+    # Committed when it returns; a database failure raises StoreError: a 503 page, never "done".
+    address = run.nl.subscriptions.unsubscribe_by_token(token) or abort(400, description="bad-token")
     log.info("unsubscribed %s", mask(address))
     undo = make_timed_token(run.secret_key, RESUBSCRIBE, address)
     return page("unsubscribe.html", masked=mask(address), done=True, undo=undo)

@@ -8,15 +8,17 @@ import pytest
 import requests
 from flask import Blueprint
 
+from newsletter import Newsletter
 from newsletter.store.database import Store
 from newsletter.web import app as factory
 from newsletter.web.services import services
+from tests.conftest import SECRET
 from tests.sink import Sink
 from tests.web.test_service import Service, mail_queue, subscribe, web_settings
 
 
 def test_every_route_belongs_to_one_of_the_blueprints(project: Path, store: Store, sink: Sink) -> None:
-    app = factory.create_app(web_settings(project, sink), store, "k" * 40)
+    app = factory.create_app(Newsletter(web_settings(project, sink), store=store, secret_key=SECRET))
     assert {"unsubscribe", "subscribe", "archive", "health"} <= set(app.blueprints)
     outside = [rule.rule for rule in app.url_map.iter_rules()
                if rule.endpoint != "static" and rule.endpoint.split(".")[0] not in app.blueprints]

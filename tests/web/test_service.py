@@ -17,6 +17,7 @@ import requests
 from itsdangerous import URLSafeSerializer
 from sqlalchemy import event
 
+from newsletter import Newsletter
 from newsletter.audience.csv_reader import CandidateRow
 from newsletter.config import Settings, load_settings
 from newsletter.delivery.engine import send_issue
@@ -40,7 +41,7 @@ class Service:
     """The app under waitress on a free port, in a thread."""
 
     def __init__(self, settings: Settings, store: Store, mail_queue: MailQueue | None = None) -> None:
-        self.app = create_app(settings, store, SECRET, mail_queue=mail_queue)
+        self.app = create_app(Newsletter(settings, store=store, secret_key=SECRET), mail_queue=mail_queue)
         self.app.config["SESSION_COOKIE_SECURE"] = False  # plain http here; the https proxy is not in the test
         self.server: Any = create_server(self.app, settings, host="127.0.0.1", port=0, threads=4)
         self.url = f"http://127.0.0.1:{self.server.effective_port}"

@@ -1,4 +1,7 @@
-"""The public archive: the issues that were sent, their web versions and an Atom feed.
+"""The public archive's pages: the web versions of the issues and an Atom feed of those sent.
+
+The web service reaches it through the library (``Newsletter.archive``); the list of sent
+issues comes from the store (:func:`newsletter.store.archive.published`).
 
 The web version is rendered for the public (``render_issue(web=True)``): no personal data, no
 footer addressed to a subscriber, a call to subscribe, a title, a description and share
@@ -13,8 +16,6 @@ from datetime import date, datetime, timezone
 from html import escape
 from xml.etree import ElementTree as ET
 
-from sqlalchemy import func, select
-
 from newsletter.config import Settings
 from newsletter.content.load import issue_folder, load_issue
 from newsletter.content.markdown import is_safe_url
@@ -22,37 +23,9 @@ from newsletter.content.typography import typographer
 from newsletter.errors import NewsletterError
 from newsletter.merge import CompiledTemplate
 from newsletter.render.pipeline import render_issue
-from newsletter.store.database import Store
-from newsletter.store.models import Delivery, DeliveryStatus, Send
+from newsletter.store.archive import Published
 
 ATOM = "http://www.w3.org/2005/Atom"
-
-
-@dataclass(frozen=True)
-class Published:
-    """One sent issue as the archive lists it."""
-
-    day: date
-    subject: str
-    sent_at: datetime
-
-
-def published(store: Store, limit: int = 500) -> list[Published]:
-    """Sent issues, newest first (an issue counts once at least one message went out)."""
-    with store.session() as session:
-        rows = session.execute(
-            select(Send.issue_date, Send.subject, func.min(Delivery.sent_at))
-            .join(Delivery, Delivery.send_id == Send.id)
-            .where(Delivery.status == DeliveryStatus.SENT.value)
-            .group_by(Send.issue_date, Send.subject)
-            .order_by(Send.issue_date.desc())
-            .limit(limit)
-        ).all()
-    return [Published(day, subject, _aware(sent)) for day, subject, sent in rows if sent is not None]
-
-
-def _aware(value: datetime) -> datetime:
-    return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
 
 
 @dataclass(frozen=True)
