@@ -260,13 +260,15 @@ def test_check_says_where_the_approval_stands(project: Path, approval: str, verd
 
 
 def test_the_command_line_calls_the_library_object_and_nothing_below_it() -> None:
-    """cli.py presents; every operation goes through newsletter.library (errors are the shared vocabulary)."""
+    """cli.py presents; every operation goes through newsletter.library (errors are the shared vocabulary);
+    it launches the other front ends through their entry modules only."""
     import ast
 
     from tests.conftest import REPO
+    from tests.test_layers import LAUNCHERS
 
     tree = ast.parse((REPO / "newsletter" / "cli.py").read_text(encoding="utf-8"))
     imported = {node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom) and node.module}
     imported |= {alias.name for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names}
     ours = {name for name in imported if name == "newsletter" or name.startswith("newsletter.")}
-    assert ours <= {"newsletter", "newsletter.errors", "newsletter.library"}, sorted(ours)
+    assert ours <= {"newsletter", "newsletter.errors", "newsletter.library", *LAUNCHERS}, sorted(ours)
