@@ -659,6 +659,8 @@ def schedule_run(nl: Newsletter) -> None:
     import signal
     import threading
 
+    from newsletter.scheduler import run_scheduler  # the command line launches the other front ends
+
     log_events_as_json(sys.stderr)
     _secret_key(nl)
     done = threading.Event()
@@ -668,7 +670,7 @@ def schedule_run(nl: Newsletter) -> None:
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
-    nl.run_scheduler(done)
+    run_scheduler(nl, done)
 
 
 @schedule.command("show")

@@ -42,7 +42,8 @@ if TYPE_CHECKING:
     from newsletter.doctor import Finding
     from newsletter.library_web import Archive, Health, Subscriptions, Webhooks
     from newsletter.delivery.engine import SendReport
-    from newsletter.schedule import Readiness, Scheduler
+    from newsletter.library_schedule import ScheduleOps
+    from newsletter.schedule import Readiness
     from newsletter.store.database import Store
     from newsletter.store.history import HistoryRow
     from newsletter.store.status import ReasonCount
@@ -754,22 +755,15 @@ class Newsletter:
 
     # -- long-running parts -------------------------------------------------------------------------
 
-    def scheduler(self) -> "Scheduler":
-        """The scheduler behind ``schedule run``, not started (call ``start()`` then ``shutdown()``)."""
-        from newsletter.schedule import Scheduler
+    def schedule_ops(self) -> "ScheduleOps":
+        """What the running scheduler (``schedule run``, :mod:`newsletter.scheduler`) reads and records:
+        the gate, the day claims, the send, the alerts, the bounce mailbox.
 
-        return Scheduler(self.settings, self.store, self.secret_key().value, environ=self.environ,
-                         clock=self.clock)
+        :raises ConfigError: when the secret key is missing or weak.
+        """
+        from newsletter.library_schedule import ScheduleOps
 
-    def run_scheduler(self, stop: "threading.Event", *, poll: float = 1.0) -> None:
-        """Run the scheduler (``schedule run``) until ``stop`` is set, e.g. by a signal handler."""
-        scheduler = self.scheduler()
-        scheduler.start()
-        try:
-            while not stop.wait(poll):
-                pass
-        finally:
-            scheduler.shutdown()
+        return ScheduleOps(self)
 
 
 class Subscribers:

@@ -1,5 +1,9 @@
 """Scheduled sending: each day's issue goes out at its hour, once, when it is ready.
 
+This module computes what the schedule means (due times, the readiness gate, the one-off
+sends in the job store); the running process is a front end of its own
+(:mod:`newsletter.scheduler`), which reaches all of this through the library.
+
 ``newsletter schedule run`` keeps an APScheduler (3.x) scheduler whose jobs live in the
 project's own database (its SQLAlchemy job store), so a restart loses nothing. At each due
 time (``[schedule] cron`` in ``[schedule] timezone``) it runs the **readiness gate** for that
@@ -23,20 +27,18 @@ import logging
 import threading
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
-from typing import Any, Callable, Literal, Mapping
+from typing import Any, Callable, Literal, Mapping, Protocol
 
 from newsletter.approval import approval_state
 from newsletter.config import Settings
 from newsletter.check import check_issue
 from newsletter.content.load import issue_folder
 from newsletter.content.problems import errors
-from newsletter.errors import ConfigError, ContentError, NewsletterError, describe
+from newsletter.errors import ConfigError, ContentError, describe
 from newsletter.notify import send_notice
-from newsletter import alert_text
-from newsletter.store import jobs, leases, ledger
-from newsletter.store.alerts import claim_alert, forget_alert
+from newsletter.store import jobs, ledger
 from newsletter.store.database import Store
-from newsletter.store.day_claims import claim_day, day_claim, set_day_claim, waiting_since
+from newsletter.store.day_claims import day_claim
 from newsletter.store.models import DayClaimState
 
 log = logging.getLogger("newsletter.schedule")
@@ -202,197 +204,22 @@ def send_alert(settings: Settings, subject: str, text: str, *, environ: Mapping[
     return not error
 
 
-# -- the scheduler ------------------------------------------------------------------------
+# -- the running scheduler ------------------------------------------------------------------
 
 
-class Scheduler:
-    """The long-lived process behind ``newsletter schedule run``."""
+class Runner(Protocol):
+    """The running scheduler (:class:`newsletter.scheduler.Scheduler`), as the stored jobs reach it."""
 
-    def __init__(self, settings: Settings, store: Store, secret_key: str, *,
-                 environ: Mapping[str, str] | None = None, clock: Callable[[], datetime] = utc_now) -> None:
-        from apscheduler.executors.pool import ThreadPoolExecutor
-        from apscheduler.jobstores.memory import MemoryJobStore
-        from apscheduler.schedulers.background import BackgroundScheduler
-
-        self.settings, self.store, self.secret_key = settings, store, secret_key
-        self.environ, self.clock = environ, clock
-        self.stop = threading.Event()
-        self.run_id = ledger.new_run_id()
-        self.lease = timedelta(seconds=settings.delivery.lease_seconds)
-        self.holder: leases.Heartbeat | None = None
-        self.warned: set[date] = set()
-        self.lock = threading.Lock()
-        self.trigger = cron_trigger(settings)
-        self.scheduler = BackgroundScheduler(
-            jobstores={"default": jobs.shared_job_store(store, _job_gone), "local": MemoryJobStore()},
-            executors={"default": ThreadPoolExecutor(2)},
-            job_defaults={"coalesce": True, "max_instances": 1,
-                          "misfire_grace_time": settings.schedule.grace_minutes * 60 or 1},
-            timezone=settings.schedule_tz,
-        )
-
-    def start(self) -> None:
-        from apscheduler.events import EVENT_JOB_ERROR, EVENT_JOB_MISSED
-
-        global _ACTIVE
-        _ACTIVE = self
-        # The lease that keeps this process's day claims its own while it lives (see leases).
-        self.holder = leases.Heartbeat(self.store, self.run_id, duration=self.lease, clock=self.clock).start()
-        self.scheduler.add_listener(self._missed, EVENT_JOB_MISSED)
-        self.scheduler.add_listener(self._crashed, EVENT_JOB_ERROR)
-        self.scheduler.start()
-        self.scheduler.add_job(JOB_FUNCTION, self.trigger, args=["daily", "", ""], id=DAILY_JOB,
-                               replace_existing=True, name="daily issue")
-        # APScheduler paces its jobs on the real clock (its own business); what each job decides reads self.clock.
-        self.scheduler.add_job(self.heartbeat, "interval", seconds=HEARTBEAT_SECONDS, jobstore="local",
-                               id="heartbeat", next_run_time=datetime.now(timezone.utc))
-        bounces = self.settings.bounces
-        if bounces is not None and (bounces.maildir is not None or bounces.imap_host):  # [bounces]: read the mailbox
-            from newsletter.bounces.process import scheduled_read
-            self.scheduler.add_job(scheduled_read, "interval", minutes=bounces.check_minutes, jobstore="local",
-                                   id="bounces", args=[self.settings, self.store, self.secret_key, self.clock],
-                                   next_run_time=datetime.now(timezone.utc))
-        upcoming = next_runs(self.settings, self.clock(), 1)
-        event("scheduler_started", run=self.run_id, cron=self.settings.schedule.cron,
-              timezone=str(self.settings.schedule_tz), next_run=upcoming[0].isoformat() if upcoming else None)
-
-    def shutdown(self) -> None:
-        """Stop taking jobs; a send in progress finishes the message in hand and stays resumable."""
-        global _ACTIVE
-        self.stop.set()
-        self.scheduler.shutdown(wait=True)
-        if self.holder is not None:
-            self.holder.stop()
-        _ACTIVE = None
-        event("scheduler_stopped", run=self.run_id)
-
-    # Each job, whatever triggered it, ends here.
-    def run(self, kind: str, day: date | None, due: datetime | None) -> str:
-        now = self.clock()
-        if kind == "daily":
-            due = latest_due(self.settings, now)
-            if due is None:
-                return "nothing due"
-            day = due.date()
-        assert day is not None and due is not None
-        with self.lock:
-            return self._attempt(kind, day, due, now)
-
-    def _attempt(self, kind: str, day: date, due: datetime, now: datetime) -> str:
-        from newsletter.delivery.engine import send_issue
-
-        gate = readiness(self.settings, self.store, day)
-        if gate.state == "sent":
-            event("already_sent", issue=day, reason=gate.reason)
-            return "sent"
-        if not gate.ready:
-            return self._not_ready(day, due, now, gate)
-        if not claim_day(self.store, day, self.run_id, now, self.lease):
-            event("claimed_elsewhere", issue=day)
-            return "claimed elsewhere"
-        event("send_started", issue=day, trigger=kind, due=due)
-        try:
-            report = send_issue(self.settings, self.store, day, secret_key=self.secret_key, stop=self.stop,
-                                clock=self.clock)
-        except NewsletterError as err:
-            set_day_claim(self.store, day, DayClaimState.WAITING, self.clock(), reason=str(err))
-            event("send_failed", logging.ERROR, issue=day, error=str(err))
-            self._alert(day, alert_text.send_failed(self.settings, day, str(err), err.hint))
-            self._retry_later(day, due, self.clock())
-            return "send failed"
-        finished = report.complete
-        reason = "" if finished else f"{report.pending} recipients pending ({report.stopped or 'retries'})"
-        if not finished and self.stop.is_set():
-            reason = f"{INTERRUPTED}: {reason}"  # the next start resumes it (see heartbeat)
-        set_day_claim(self.store, day, DayClaimState.DONE if finished else DayClaimState.WAITING, self.clock(),
-                     reason=reason)
-        event("send_finished", issue=day, sent=report.sent_now, failed=report.failed_now, pending=report.pending,
-              counts=report.counts, seconds=round(report.elapsed, 1))
-        if not finished and not self.stop.is_set():
-            self._retry_later(day, due, self.clock())
-        return "done" if finished else "pending"
-
-    def _not_ready(self, day: date, due: datetime, now: datetime, gate: Readiness) -> str:
-        event("gate_failed", logging.WARNING, issue=day, state=gate.state, reason=gate.reason)
-        deadline = due + timedelta(minutes=self.settings.schedule.grace_minutes)
-        if not self._retry_later(day, due, now):
-            set_day_claim(self.store, day, DayClaimState.SKIPPED, now, reason=f"{gate.state}: {gate.reason}")
-            event("issue_skipped", logging.ERROR, issue=day, reason=gate.reason)
-            why = alert_text.gate_gave_up(self.settings, day, gate.state, gate.reason, due, deadline)
-            self._alert(day, alert_text.not_sent(self.settings, day, why))
-            return "skipped"
-        set_day_claim(self.store, day, DayClaimState.WAITING, now, reason=f"{gate.state}: {gate.reason}")
-        self._alert(day, alert_text.not_ready(self.settings, day, gate.state, gate.reason, due, deadline))
-        return gate.state
-
-    def _retry_later(self, day: date, due: datetime, now: datetime) -> bool:
-        when = now + timedelta(minutes=self.settings.schedule.retry_minutes)
-        if when > due + timedelta(minutes=self.settings.schedule.grace_minutes) or self.stop.is_set():
-            return False
-        self.scheduler.add_job(JOB_FUNCTION, "date", run_date=when, args=["retry", day.isoformat(), due.isoformat()],
-                               id=f"retry-{day.isoformat()}", replace_existing=True, name=f"retry {day}")
-        event("retry_scheduled", issue=day, at=when)
-        return True
-
-    def _alert(self, day: date, alert: alert_text.AlertText) -> None:
-        """Alert once per reason and day for the whole store, whichever process gets there first."""
-        if not self.settings.schedule.alert_to:
-            return
-        now = self.clock()
-        if not claim_alert(self.store, day, alert.key, now):
-            event("alert_already_sent", issue=day, reason=alert.key)
-            return
-        if not send_alert(self.settings, alert.subject, alert.body, environ=self.environ, now=now):
-            forget_alert(self.store, day, alert.key)
-
-    def heartbeat(self) -> None:
-        """Wake up regularly: see jobs added by ``send --at``, resume a send cut short, warn early."""
-        now = self.clock()
-        due = latest_due(self.settings, now)
-        if due is not None:
-            claim = day_claim(self.store, due.date())
-            if claim is not None and claim.state is DayClaimState.CLAIMED \
-                    and not leases.alive(self.store, claim.run_id, now, claim.updated_at, self.lease):
-                event("resuming", issue=due.date(), previous_run=claim.run_id)
-                self.run("retry", due.date(), due)
-        for day, since in waiting_since(self.store, INTERRUPTED, now - timedelta(minutes=self.settings.schedule.grace_minutes)):
-            event("resuming", issue=day, interrupted_at=since)
-            self.run("retry", day, since)
-        upcoming = next_runs(self.settings, now, 1)
-        if upcoming and self.settings.schedule.warn_minutes:
-            fire = upcoming[0]
-            if fire - now <= timedelta(minutes=self.settings.schedule.warn_minutes) and fire.date() not in self.warned:
-                self.warned.add(fire.date())  # the gate is run once per process; the alert is once per store
-                gate = readiness(self.settings, self.store, fire.date())
-                if gate.state not in ("ready", "sent"):
-                    event("early_warning", logging.WARNING, issue=fire.date(), state=gate.state, reason=gate.reason)
-                    self._alert(fire.date(), alert_text.early_warning(self.settings, fire.date(), gate.state,
-                                                                      gate.reason, fire))
-
-    def _missed(self, job_event: Any) -> None:
-        scheduled = job_event.scheduled_run_time
-        if job_event.job_id != DAILY_JOB and not str(job_event.job_id).startswith("once-"):
-            return
-        job_id = str(job_event.job_id)
-        # A one-off job names its issue in its id (once-YYYY-MM-DD-…); the daily one is due on its own date.
-        day = date.fromisoformat(job_id[5:15]) if job_id.startswith("once-") else \
-            scheduled.astimezone(self.settings.schedule_tz).date()
-        claim = day_claim(self.store, day)
-        if claim is not None and claim.state is DayClaimState.DONE:
-            return
-        reason = (f"the scheduler was not running at {scheduled:%Y-%m-%d %H:%M %Z} and the "
-                  f"{self.settings.schedule.grace_minutes}-minute grace period has passed")
-        set_day_claim(self.store, day, DayClaimState.SKIPPED, self.clock(), reason=reason)
-        event("issue_skipped", logging.ERROR, issue=day, reason=reason)
-        self._alert(day, alert_text.not_sent(self.settings, day, alert_text.missed(self.settings, scheduled)))
-
-    @staticmethod
-    def _crashed(job_event: Any) -> None:
-        # describe(), never repr(): an exception may carry a whole message, unsubscribe URL included.
-        event("job_error", logging.ERROR, job=job_event.job_id, error=describe(job_event.exception))
+    def run(self, kind: str, day: date | None, due: datetime | None) -> str: ...
 
 
-_ACTIVE: Scheduler | None = None
+_ACTIVE: Runner | None = None
+
+
+def activate(runner: Runner | None) -> None:
+    """Make ``runner`` the one the stored jobs call (None: no scheduler runs in this process)."""
+    global _ACTIVE
+    _ACTIVE = runner
 
 
 def _job(kind: str, day: str, due: str) -> str:

@@ -1,7 +1,7 @@
 """The architecture the README's "Architecture" section describes, checked on the code itself.
 
 1. Layers: every module of ``newsletter/`` belongs to one layer; a module imports only from its
-   own layer or from layers below it. The front ends (command line, web service, desk) are
+   own layer or from layers below it. The front ends (command line, web service, scheduler, desk) are
    separate components at the top that reach the library (and the foundation) and nothing else;
    the command line also launches the others, through their entry modules only (``LAUNCHERS``).
 2. SQL lives in ``newsletter/store/`` only (no sqlalchemy, no ``.execute()``/``.session()``, no
@@ -41,21 +41,22 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("services", ("newsletter.build", "newsletter.day_state", "newsletter.schedule", "newsletter.scaffold",
                   "newsletter.alert_text", "newsletter.doctor", "newsletter.feedback", "newsletter.bounces",
                   "newsletter.archive")),
-    ("library", ("newsletter.library", "newsletter.library_web")),
-    ("front ends", ("newsletter.cli", "newsletter.__main__", "newsletter.web", "newsletter.desk")),
+    ("library", ("newsletter.library", "newsletter.library_web", "newsletter.library_schedule")),
+    ("front ends", ("newsletter.cli", "newsletter.__main__", "newsletter.web", "newsletter.scheduler",
+                    "newsletter.desk")),
 ]
 #: The front ends call the library and nothing below it but the foundation (errors, config…).
 FRONT_END_REACH = {"foundation", "library"}
 #: Each front end is its own component: one never imports another.
 FRONT_ENDS = {"newsletter.cli": "cli", "newsletter.__main__": "cli", "newsletter.web": "web",
-              "newsletter.desk": "desk"}
+              "newsletter.scheduler": "scheduler", "newsletter.desk": "desk"}
 #: The package's ``__init__`` is the public face (``from newsletter import Newsletter``): it re-exports
 #: from any layer, and importing ``newsletter`` itself (for ``__version__``) counts as the foundation.
 FACADE = "newsletter"
 
-#: The command line is the launcher of the other front ends (``serve``, ``preview``, the desk): it may
-#: import their entry modules, which take a ``Newsletter``, and nothing else of them.
-LAUNCHERS = {"newsletter.web.server", "newsletter.web.preview"}
+#: The command line is the launcher of the other front ends (``serve``, ``preview``, ``schedule run``, the
+#: desk): it may import their entry modules, which take a ``Newsletter``, and nothing else of them.
+LAUNCHERS = {"newsletter.web.server", "newsletter.web.preview", "newsletter.scheduler"}
 
 
 # -- reading the package ------------------------------------------------------------------

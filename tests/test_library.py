@@ -292,7 +292,9 @@ def test_the_web_app_and_the_scheduler_are_built_from_the_same_parts(nl: Newslet
 
     app = create_app(nl)
     assert app.test_client().get("/healthz").status_code == 200
-    scheduler = nl.scheduler()
+    from newsletter.scheduler import Scheduler
+
+    scheduler = Scheduler(nl)
     assert scheduler.store is nl.store and scheduler.secret_key == SECRET and scheduler.clock() == BEFORE
 
 

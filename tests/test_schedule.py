@@ -16,12 +16,14 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from newsletter import Newsletter
 from newsletter.approval import APPROVAL_FILE, approval_state, approve
 from newsletter.config import Settings, load_settings
 from newsletter.check import check_issue
 from newsletter.delivery.engine import send_issue
 from newsletter.errors import ConfigError
-from newsletter.schedule import JOB_FUNCTION, Scheduler, latest_due, next_runs, readiness, stored_jobs, schedule_once
+from newsletter.schedule import JOB_FUNCTION, latest_due, next_runs, readiness, stored_jobs, schedule_once
+from newsletter.scheduler import Scheduler
 from newsletter.store import ledger
 from newsletter.store.database import Store
 from newsletter.store.day_claims import day_claim, set_day_claim
@@ -185,7 +187,7 @@ def test_a_failing_gate_alerts_once_retries_then_gives_up_at_the_deadline(
                       encoding="utf-8")
     settings = configure(project, alert_to="exploitation@example.org", retry_minutes=30, grace_minutes=60)
     clock = [pinned]
-    scheduler = Scheduler(settings, store, SECRET, clock=lambda: clock[0])
+    scheduler = Scheduler(Newsletter(settings, store=store, secret_key=SECRET, clock=lambda: clock[0]))
     due = clock[0]
     assert scheduler.run("once", DAY, due) == "waiting approval"
     clock[0] += timedelta(minutes=30)
@@ -207,7 +209,8 @@ def test_alerts_go_out_once_per_reason_and_day_whatever_the_number_of_schedulers
     smtp_config(project, sink.port)
     settings = configure(project, alert_to="exploitation@example.org", cron="0 7 * * *", grace_minutes=60)
     due = datetime(2026, 11, 24, 7, 0, tzinfo=PARIS)
-    schedulers = [Scheduler(settings, store, SECRET, clock=lambda: due) for _ in range(3)]
+    schedulers = [Scheduler(Newsletter(settings, store=store, secret_key=SECRET, clock=lambda: due))
+                  for _ in range(3)]
     start = threading.Barrier(len(schedulers))
     outcomes: list[str] = []
 
@@ -224,7 +227,8 @@ def test_alerts_go_out_once_per_reason_and_day_whatever_the_number_of_schedulers
     assert len(sink.recorder.messages) == 1  # three processes at once: one alert
     # The early warning for the next day (its folder is missing), from each of them in turn: one alert.
     warn_at = datetime(2026, 11, 25, 6, 30, tzinfo=PARIS)
-    for scheduler in [Scheduler(settings, store, SECRET, clock=lambda: warn_at) for _ in range(2)]:
+    for scheduler in [Scheduler(Newsletter(settings, store=store, secret_key=SECRET, clock=lambda: warn_at))
+                      for _ in range(2)]:
         scheduler.heartbeat()
     subjects = [m["Subject"] for m in sink.recorder.messages]
     assert len(subjects) == 2 and "25/11/2026 n'est pas encore prêt (le dossier du numéro n'existe pas)" in subjects[1]
@@ -240,7 +244,7 @@ def test_a_running_scheduler_sends_a_job_due_a_second_later(project: Path, issue
     approve(issue_dir, "Camille", NOW)
     # APScheduler fires on the real clock; everything the scheduler decides reads the pinned one.
     schedule_once(settings, store, DAY, datetime.now(timezone.utc) + timedelta(seconds=1))
-    scheduler = Scheduler(settings, store, SECRET, clock=lambda: pinned)
+    scheduler = Scheduler(Newsletter(settings, store=store, secret_key=SECRET, clock=lambda: pinned))
     scheduler.start()
     try:
         deadline = time.monotonic() + 30
@@ -264,7 +268,7 @@ def test_after_a_downtime_a_recent_miss_is_sent_and_an_old_one_skipped(project: 
     add_people(store, 2)
     now = datetime.now(timezone.utc)  # APScheduler's own clock decides what was missed
     old, recent = DAY.replace(day=23), DAY
-    scheduler = Scheduler(settings, store, SECRET, clock=lambda: pinned)
+    scheduler = Scheduler(Newsletter(settings, store=store, secret_key=SECRET, clock=lambda: pinned))
     for day, late in ((old, timedelta(hours=3)), (recent, timedelta(minutes=10))):
         scheduler.scheduler.add_job(JOB_FUNCTION, "date", run_date=now - late, id=f"once-{day}",
                                     args=["once", day.isoformat(), (now - late).isoformat()])
@@ -394,7 +398,7 @@ def test_a_one_off_job_another_scheduler_removed_first_does_not_stop_this_one(pr
     """APScheduler 3 lets that lookup error kill its main thread: no job would ever run again."""
     settings = configure(project)
     job_id = schedule_once(settings, store, DAY, datetime.now(timezone.utc) + timedelta(hours=1))
-    scheduler = Scheduler(settings, store, SECRET)
+    scheduler = Scheduler(Newsletter(settings, store=store, secret_key=SECRET))
     scheduler.scheduler.start(paused=True)
     try:
         scheduler.scheduler.remove_job(job_id, "default")  # the other process ran it and removed it

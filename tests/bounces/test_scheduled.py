@@ -5,8 +5,9 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+from newsletter import Newsletter
 from newsletter.config import load_settings
-from newsletter.schedule import Scheduler
+from newsletter.scheduler import Scheduler
 from newsletter.store.database import Store
 from tests.bounces import mails
 from tests.bounces.test_process import configure, drop, return_path, sent, statuses
@@ -19,7 +20,7 @@ def test_a_running_scheduler_records_a_bounce_dropped_in_the_maildir(project: Pa
     msgs = sent(project, store)
     drop(box, "1.dsn", mails.dsn(return_path(msgs["dsn"]), "dsn@destinataire.example"))
     settings = load_settings(project)
-    scheduler = Scheduler(settings, store, SECRET, clock=lambda: NOW)
+    scheduler = Scheduler(Newsletter(settings, store=store, secret_key=SECRET, clock=lambda: NOW))
     assert settings.bounces is not None and settings.bounces.check_minutes == 10
     scheduler.start()
     try:
@@ -36,7 +37,7 @@ def test_a_running_scheduler_records_a_bounce_dropped_in_the_maildir(project: Pa
 
 def test_no_mailbox_no_job(project: Path, store: Store) -> None:
     configure(project, maildir=False)  # [bounces] for VERP only: the mail comes through a pipe
-    scheduler = Scheduler(load_settings(project), store, SECRET, clock=lambda: NOW)
+    scheduler = Scheduler(Newsletter(load_settings(project), store=store, secret_key=SECRET, clock=lambda: NOW))
     scheduler.start()
     try:
         assert scheduler.scheduler.get_job("bounces") is None
