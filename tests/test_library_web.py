@@ -1,0 +1,72 @@
+"""The library's operations for the web front ends (newsletter/library_web.py), called as the web
+service calls them: plain values in, typed results out, on a real project and a real store."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pytest
+
+from newsletter import Newsletter
+from newsletter.library_web import Health, PreviewBuild, WebhookAnswer, preview_build, preview_image
+from newsletter.publication import proof_key
+from newsletter.tokens import UNSUBSCRIBE, make_token
+from tests.conftest import DAY, SECRET
+
+NOW = datetime(2026, 11, 24, 5, 0, tzinfo=timezone.utc)
+
+
+@pytest.fixture
+def nl(project: Path):  # type: ignore[no-untyped-def]
+    with Newsletter.open(project, environ={"NEWSLETTER_SECRET_KEY": SECRET}, clock=lambda: NOW) as opened:
+        yield opened
+
+
+def test_a_subscription_is_requested_confirmed_and_left_by_token(nl: Newsletter) -> None:
+    subs = nl.subscriptions
+    assert subs.status("lea@example.org") is None and not subs.awaits_confirmation("lea@example.org")
+    subs.request("lea@example.org", first_name="Léa")
+    assert subs.awaits_confirmation("lea@example.org") and subs.status("lea@example.org") != "active"
+    assert subs.confirm("lea@example.org")
+    assert subs.status("lea@example.org") == "active" and not subs.awaits_confirmation("lea@example.org")
+    token = make_token(SECRET, UNSUBSCRIBE, "lea@example.org")
+    assert subs.unsubscribe_by_token(token[:-2] + "xx") is None and not subs.is_unsubscribed("lea@example.org")
+    assert subs.unsubscribe_by_token(token) == "lea@example.org" and subs.is_unsubscribed("lea@example.org")
+    assert subs.unsubscribe_by_token(token) == "lea@example.org"  # again, or unknown: the same answer
+
+
+def test_the_archive_shows_an_issue_once_sent_and_before_only_with_the_proof_key(nl: Newsletter) -> None:
+    archive = nl.archive
+    assert archive.published() == [] and not archive.is_published(DAY) and nl.archive is archive
+    assert archive.is_proof_key(DAY, proof_key(SECRET, DAY)) and not archive.is_proof_key(DAY, "0" * 16)
+    assert not archive.is_proof_key(DAY, "")
+    nl.subscribers.add("camille@example.org")
+    nl.approve(DAY, by="Camille Martin")
+    nl.send(DAY)
+    [issue] = archive.published()
+    assert issue.day == DAY and archive.is_published(DAY) and issue.sent_at == NOW
+    page = archive.web_page(DAY)
+    assert page is not None and issue.subject in page
+    assert f"/archive/{DAY.isoformat()}/".encode() in archive.feed()
+    assert archive.image(DAY, "../newsletter.toml") is None and archive.hashed_image(DAY, "0" * 32 + ".png") is None
+
+
+def test_the_health_check_answers_with_a_result(nl: Newsletter) -> None:
+    assert nl.health() == Health(True, "ok")
+
+
+def test_without_webhooks_no_provider_is_served(nl: Newsletter) -> None:
+    intake = nl.webhooks()
+    assert intake.providers == frozenset()
+    assert intake.receive("mailgun", {}, b"{}") == WebhookAnswer(404, {"error": "no such webhook"})
+
+
+def test_the_preview_build_reports_a_broken_configuration_instead_of_raising(project: Path) -> None:
+    built = preview_build(project, DAY, asset_base="/assets/")
+    assert isinstance(built, PreviewBuild) and built.rendered and built.html and built.text
+    assert built.locale == "fr_FR" and not built.error
+    assert preview_image(project, DAY, "../../newsletter.toml") is None
+    (project / "newsletter.toml").write_text("[newsletter\n", encoding="utf-8")
+    broken = preview_build(project, DAY, asset_base="/assets/")
+    assert broken.locale is None and "newsletter.toml" in broken.error and not broken.rendered
