@@ -67,6 +67,7 @@ def web_services(nl: Newsletter, *, listen: str | None = None, mail_queue: MailQ
     """
     language = words(nl.settings.newsletter.locale)
     secret_key = nl.secret_key(listen=listen).value
+    _ = nl.archive  # made now, before requests race to make it: it keeps the rendered web versions
     return WebServices(nl=nl, secret_key=secret_key, words=language,
                        mailer=ConfirmationMailer(nl, secret_key, language, mail_queue=mail_queue))
 
