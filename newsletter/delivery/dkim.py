@@ -17,20 +17,28 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import logging
+import multiprocessing
 import os
 import re
+import threading
 import time
+from collections import deque
+from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterator, Protocol, Sequence
 
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519, padding, rsa
 
 from newsletter import addresses
 from newsletter.config import DKIM_SELECTOR, DkimSettings, Settings
-from newsletter.errors import ConfigError, UsageError
+from newsletter.errors import ConfigError, UsageError, describe
+
+log = logging.getLogger(__name__)
 
 #: What the signature covers, in this order. RFC 8058 requires the two List-Unsubscribe headers.
 SIGNED_HEADERS = ("From", "To", "Subject", "Date", "Message-ID", "Reply-To", "List-Unsubscribe",
@@ -38,7 +46,14 @@ SIGNED_HEADERS = ("From", "To", "Subject", "Date", "Message-ID", "Reply-To", "Li
 KEY_TYPES = ("rsa", "ed25519")
 RSA_BITS = 2048
 
-Sign = Callable[[bytes], bytes]
+
+
+class Sign(Protocol):
+    """What an adapter applies to the messages it writes: a DKIM signer, or nothing."""
+
+    def __call__(self, message: bytes) -> bytes: ...
+
+    def sign_all(self, messages: Sequence[bytes]) -> Iterator[bytes]: ...
 
 _CRLF = b"\r\n"
 _SPACES = re.compile(rb"  +")  # after tabs became spaces: the runs relaxed canonicalization makes one space
@@ -104,6 +119,47 @@ class Signer:
 
     def sign(self, message: bytes) -> bytes:
         """``message`` (CRLF line ends, as it goes on the wire) with a ``DKIM-Signature`` header first."""
+        return self.header(message, self.clock()) + message
+
+    def header(self, message: bytes, now: float) -> bytes:
+        """The ``DKIM-Signature`` header line (with its CRLF) for ``message``, signed at ``now``."""
+        data, tags = self._prepare(message, now)
+        encoded = base64.b64encode(self._sign(data)).decode()
+        return ("DKIM-Signature: " + tags + "\r\n\t".join(encoded[i:i + 72] for i in range(0, len(encoded), 72))
+                ).encode() + _CRLF
+
+    def sign_all(self, messages: Sequence[bytes]) -> Iterator[bytes]:
+        """Each message signed, in order, produced as the consumer asks for them.
+
+        A signature (the canonical form and hash of a 60 KB message, then 0.3 ms of RSA or 0.05 ms of
+        Ed25519) holds Python's interpreter lock, so a batch is signed ahead in a helper process,
+        :data:`CHUNK` messages at a time, one chunk ahead of the one being sent: the sending threads
+        keep writing to the wire meanwhile, and only the signature headers come back.
+        """
+        pool = _pool(self) if len(messages) > 1 else None
+        if pool is None:
+            yield from map(self.sign, messages)
+            return
+        waiting: deque[tuple[Sequence[bytes], Future[list[bytes]] | None]] = deque()
+        now = self.clock()
+        for start in range(0, len(messages), CHUNK):
+            chunk = messages[start:start + CHUNK]
+            waiting.append((chunk, _submit(pool, chunk, now)))
+            if len(waiting) > 1:
+                yield from self._finish(*waiting.popleft())
+        while waiting:
+            yield from self._finish(*waiting.popleft())
+
+    def _finish(self, chunk: Sequence[bytes], future: Future[list[bytes]] | None) -> Iterator[bytes]:
+        headers = _result(future)
+        if headers is None:  # the helper process is gone: sign here rather than not at all
+            yield from map(self.sign, chunk)
+            return
+        for message, header in zip(chunk, headers):
+            yield header + message
+
+    def _prepare(self, message: bytes, now: float) -> tuple[bytes, str]:
+        """The canonical bytes the signature covers, and the signature header's tags before ``b=``."""
         cut = message.find(b"\r\n\r\n")
         head, body = (message[:cut + 2], message[cut + 4:]) if cut >= 0 else (message, b"")
         fields = split_headers(head)
@@ -120,16 +176,68 @@ class Signer:
                 signed += canonical_header(header.encode(), value)
             names.extend([header] * (len(instances) + 1))
         tags = (f"v=1; a={self.algorithm}; c=relaxed/relaxed; d={self.domain}; s={self.selector};\r\n"
-                f"\tt={int(self.clock())}; h={_fold_list(names)};\r\n\tbh={body_hash.decode()};\r\n\tb=")
+                f"\tt={int(now)}; h={_fold_list(names)};\r\n\tbh={body_hash.decode()};\r\n\tb=")
         signed += canonical_header(b"DKIM-Signature", tags.encode())[:-2]
-        signature = base64.b64encode(self._sign(bytes(signed))).decode()
-        header = "DKIM-Signature: " + tags + "\r\n\t".join(signature[i:i + 72] for i in range(0, len(signature), 72))
-        return header.encode() + _CRLF + message
+        return bytes(signed), tags
 
     def _sign(self, data: bytes) -> bytes:
         if isinstance(self.key, ed25519.Ed25519PrivateKey):
             return self.key.sign(hashlib.sha256(data).digest())  # RFC 8463: Ed25519 over the SHA-256 digest
         return self.key.sign(data, padding.PKCS1v15(), hashes.SHA256())
+
+
+# -- signatures in a helper process ------------------------------------------------------
+
+#: Messages whose signatures one request to the helper process makes.
+CHUNK = 5
+_pools: dict[int, ProcessPoolExecutor] = {}
+_pools_lock = threading.Lock()
+_child: Signer | None = None
+
+
+def _pool(signer: Signer) -> ProcessPoolExecutor | None:
+    """The helper process holding ``signer``'s key (started once per key), or None on one core."""
+    if (os.cpu_count() or 1) < 2:
+        return None
+    with _pools_lock:
+        pool = _pools.get(id(signer.key))
+        if pool is None:
+            pem = signer.key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                           serialization.NoEncryption())
+            # spawn, not fork: the sending process runs threads, which a fork would copy mid-flight.
+            pool = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"),
+                                       initializer=_start_child, initargs=(signer.selector, signer.domain, pem))
+            _pools[id(signer.key)] = pool
+        return pool
+
+
+def _start_child(selector: str, domain: str, pem: bytes) -> None:
+    global _child
+    key = serialization.load_pem_private_key(pem, password=None)
+    assert isinstance(key, (rsa.RSAPrivateKey, ed25519.Ed25519PrivateKey))
+    _child = Signer(selector, domain, key)
+
+
+def _child_headers(messages: Sequence[bytes], now: float) -> list[bytes]:
+    assert _child is not None
+    return [_child.header(message, now) for message in messages]
+
+
+def _submit(pool: ProcessPoolExecutor, messages: Sequence[bytes], now: float) -> Future[list[bytes]] | None:
+    try:
+        return pool.submit(_child_headers, messages, now)
+    except (BrokenProcessPool, RuntimeError):
+        return None
+
+
+def _result(future: Future[list[bytes]] | None) -> list[bytes] | None:
+    if future is None:
+        return None
+    try:
+        return future.result()
+    except (BrokenProcessPool, OSError) as err:
+        log.warning("the DKIM signing process stopped (%s); signing in the sending process", describe(err))
+        return None
 
 
 def _fold_list(names: list[str]) -> str:
@@ -164,8 +272,15 @@ def _signer(dkim: DkimSettings, stamp: tuple[int, int]) -> Signer:
     return Signer(dkim.selector, dkim.domain, load_key(dkim.private_key_file))
 
 
-def _unsigned(message: bytes) -> bytes:
-    return message
+class _Unsigned:
+    def __call__(self, message: bytes) -> bytes:
+        return message
+
+    def sign_all(self, messages: Sequence[bytes]) -> Iterator[bytes]:
+        return iter(messages)
+
+
+_unsigned = _Unsigned()
 
 
 def signer_for(settings: Settings) -> Sign:

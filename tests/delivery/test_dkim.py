@@ -152,3 +152,19 @@ def test_without_a_dkim_table_nothing_is_signed(settings: Settings, store: Store
 ])
 def test_relaxed_body_canonicalization(body: bytes, canonical: bytes) -> None:
     assert canonical_body(body) == canonical
+
+
+@pytest.mark.parametrize("kind", ["rsa", "ed25519"])
+def test_a_batch_signed_ahead_gives_the_messages_signed_one_by_one(kind: str) -> None:
+    """sign_all (signed in a helper process, a chunk ahead) yields, in order, what sign() gives."""
+    from newsletter.delivery import dkim as module
+    from newsletter.delivery.dkim import CHUNK, Signer
+
+    key = load_pem_private_key(pem(kind), password=None)
+    signer = Signer(SELECTOR, "example.org", key, clock=lambda: 1_795_000_000.0)  # type: ignore[arg-type]
+    messages = [(f"From: a@example.org\r\nTo: r{n}@example.org\r\nSubject: n{n}\r\n\r\nBody {n}\r\n").encode()
+                for n in range(2 * CHUNK + 5)]
+    signed = list(signer.sign_all(messages))
+    assert signed == [signer.sign(message) for message in messages]
+    assert id(key) in module._pools  # signed in the helper process
+    assert all(verifies(message, kind) for message in signed[::CHUNK // 2])

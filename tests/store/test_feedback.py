@@ -17,22 +17,10 @@ from newsletter.store.feedback import (LINK_WINDOW, Feedback, FeedbackKind, Feed
 from newsletter.store.models import Delivery, DeliveryStatus, Subscriber
 from newsletter.store.subscribers import add_subscriber, find_subscriber, unsubscribe
 from tests.conftest import DAY
-from tests.pg import PostgreSQL, binaries
 
 NOW = datetime(2026, 11, 24, 9, 0, tzinfo=timezone.utc)
 HARD, SOFT = FeedbackKind.HARD_BOUNCE, FeedbackKind.SOFT_BOUNCE
 COMPLAINT, UNSUB = FeedbackKind.COMPLAINT, FeedbackKind.UNSUBSCRIBE
-
-
-@pytest.fixture(scope="module")
-def pg_url() -> Iterator[str]:
-    if binaries() is None:
-        pytest.skip("PostgreSQL server binaries not installed (`make test` installs them)")
-    server = PostgreSQL()
-    try:
-        yield server.start()
-    finally:
-        server.stop()
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -40,7 +28,7 @@ def db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
     if request.param == "sqlite":
         store = open_store("sqlite:///state/newsletter.db", tmp_path)
     else:
-        store = open_store(request.getfixturevalue("pg_url"), tmp_path)
+        store = open_store(request.getfixturevalue("server_url"), tmp_path)
         with store.engine.begin() as conn:
             conn.execute(text("TRUNCATE feedback_events, deliveries, sends, subscribers RESTART IDENTITY CASCADE"))
     yield store
