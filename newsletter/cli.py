@@ -852,3 +852,87 @@ def doctor(project: LazyNewsletter, as_json: bool, nameservers: tuple[str, ...],
             click.secho(finding.line(), fg=colors[finding.level.value])
     if any(finding.level.value == "error" for finding in findings):
         raise click.exceptions.Exit(1)
+
+
+@cli.group()
+def users() -> None:
+    """The editors' desk accounts: add, list, remove, passwd.
+
+    Roles: editor (writes issues), approver (also approves), operator (also runs the newsletter).
+
+    Example:
+
+        newsletter users add camille --role editor
+    """
+
+
+def _read_password(from_stdin: bool) -> str:
+    """The new password: one line of standard input, or typed twice at a hidden prompt."""
+    if from_stdin:
+        return sys.stdin.readline().rstrip("\r\n")
+    return str(click.prompt("Password", hide_input=True, confirmation_prompt="Repeat the password"))
+
+
+@users.command("add")
+@click.argument("name")
+@click.option("--role", type=click.Choice(("editor", "approver", "operator")), required=True,
+              help="editor writes, approver also approves, operator also runs the newsletter.")
+@click.option("--password-stdin", is_flag=True, help="Read the password from the first line of standard input.")
+@pass_newsletter
+def users_add(nl: Newsletter, name: str, role: str, password_stdin: bool) -> None:
+    """Create a desk account (a removed one comes back with the new role and password).
+
+    Example:
+
+        newsletter users add camille --role editor
+    """
+    account = nl.users.add(name, role, _read_password(password_stdin))
+    click.echo(f"Account {account.name} ({account.role}) can now sign in to the desk.")
+
+
+@users.command("list")
+@pass_newsletter
+def users_list(nl: Newsletter) -> None:
+    """List the accounts, removed ones included.
+
+    Example:
+
+        newsletter users list
+    """
+    accounts = nl.users.list()
+    if not accounts:
+        click.echo("No account yet; create one with `newsletter users add NAME --role editor`.")
+    for account in accounts:
+        created = account.created_at.astimezone(nl.settings.tz).strftime("%Y-%m-%d %H:%M")
+        state = "" if account.active else \
+            f"  removed {account.disabled_at.astimezone(nl.settings.tz):%Y-%m-%d %H:%M}"  # type: ignore[union-attr]
+        click.echo(f"{account.name:<24} {account.role:<9} created {created}{state}")
+
+
+@users.command("remove")
+@click.argument("name")
+@pass_newsletter
+def users_remove(nl: Newsletter, name: str) -> None:
+    """Disable an account: it can no longer sign in (its name stays in the records).
+
+    Example:
+
+        newsletter users remove camille
+    """
+    nl.users.remove(name)
+    click.echo(f"Account {name} removed; it can no longer sign in.")
+
+
+@users.command("passwd")
+@click.argument("name")
+@click.option("--password-stdin", is_flag=True, help="Read the password from the first line of standard input.")
+@pass_newsletter
+def users_passwd(nl: Newsletter, name: str, password_stdin: bool) -> None:
+    """Give an account a new password.
+
+    Example:
+
+        newsletter users passwd camille
+    """
+    nl.users.set_password(name, _read_password(password_stdin))
+    click.echo(f"Password of {name} changed.")

@@ -33,6 +33,7 @@ if TYPE_CHECKING:
     import threading
     from zoneinfo import ZoneInfo
 
+    from newsletter.accounts import Account, Accounts
     from newsletter.approval import ApprovalState
     from newsletter.bounces.process import Counts as BounceCounts
     from newsletter.build import BuildResult
@@ -396,6 +397,13 @@ class Newsletter:
         return init_project(Path(directory))
 
     # -- the parts ------------------------------------------------------------------------------
+
+    @property
+    def users(self) -> "Accounts":
+        """The desk's accounts (``newsletter users``, the desk's sign-in)."""
+        from newsletter.accounts import Accounts
+
+        return Accounts(lambda: self.store, self.clock)
 
     @property
     def store(self) -> "Store":
