@@ -18,7 +18,8 @@ from typing import Callable
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
-from newsletter.errors import UsageError
+from newsletter.addresses import canonical
+from newsletter.errors import NewsletterError, UsageError
 from newsletter.store.database import Store
 from newsletter.store import users as table
 
@@ -44,6 +45,7 @@ class Account:
 
     name: str
     role: str
+    email: str  # where test copies go ("" when none was given)
     created_at: datetime
     disabled_at: datetime | None = None
 
@@ -93,8 +95,19 @@ def checked_password(password: str) -> str:
     return password
 
 
+def checked_address(text: str, label: str) -> str:
+    """An address in canonical form.
+
+    :raises UsageError: naming ``label`` when it is not one.
+    """
+    try:
+        return canonical(text)
+    except NewsletterError as err:
+        raise UsageError(f"{label} {err}", hint="write a full address, e.g. camille@example.org") from None
+
+
 def _account(record: table.UserRecord) -> Account:
-    return Account(record.name, record.role, record.created_at, record.disabled_at)
+    return Account(record.name, record.role, record.email, record.created_at, record.disabled_at)
 
 
 class Accounts:
@@ -104,14 +117,16 @@ class Accounts:
         self._store = store
         self._clock = clock
 
-    def add(self, name: str, role: str, password: str) -> Account:
+    def add(self, name: str, role: str, password: str, *, email: str = "") -> Account:
         """Create an account (or enable a removed one with this role and password).
 
-        :raises UsageError: for a bad name, role or password, or a name already in use.
+        :param email: the account's own address, where the desk sends its test copies.
+        :raises UsageError: for a bad name, role, address or password, or a name already in use.
         """
         name, role = checked_user_name(name), checked_role(role)
+        address = checked_address(email, "--email") if email else ""
         digest = _hasher.hash(checked_password(password))
-        if not table.save_user(self._store(), name, role, digest, now=self._clock()):
+        if not table.save_user(self._store(), name, role, digest, email=address, now=self._clock()):
             raise UsageError(f"an account called {name!r} already exists",
                              hint=f"choose another name, or change its password with `newsletter users passwd {name}`")
         return self._get(name)

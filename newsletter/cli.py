@@ -862,7 +862,7 @@ def users() -> None:
 
     Example:
 
-        newsletter users add camille --role editor
+        newsletter users add camille --role editor --email camille@example.org
     """
 
 
@@ -877,16 +877,17 @@ def _read_password(from_stdin: bool) -> str:
 @click.argument("name")
 @click.option("--role", type=click.Choice(("editor", "approver", "operator")), required=True,
               help="editor writes, approver also approves, operator also runs the newsletter.")
+@click.option("--email", default="", help="The account's own address: where the desk sends test copies.")
 @click.option("--password-stdin", is_flag=True, help="Read the password from the first line of standard input.")
 @pass_newsletter
-def users_add(nl: Newsletter, name: str, role: str, password_stdin: bool) -> None:
+def users_add(nl: Newsletter, name: str, role: str, email: str, password_stdin: bool) -> None:
     """Create a desk account (a removed one comes back with the new role and password).
 
     Example:
 
-        newsletter users add camille --role editor
+        newsletter users add camille --role editor --email camille@example.org
     """
-    account = nl.users.add(name, role, _read_password(password_stdin))
+    account = nl.users.add(name, role, _read_password(password_stdin), email=email)
     click.echo(f"Account {account.name} ({account.role}) can now sign in to the desk.")
 
 
@@ -906,7 +907,7 @@ def users_list(nl: Newsletter) -> None:
         created = account.created_at.astimezone(nl.settings.tz).strftime("%Y-%m-%d %H:%M")
         state = "" if account.active else \
             f"  removed {account.disabled_at.astimezone(nl.settings.tz):%Y-%m-%d %H:%M}"  # type: ignore[union-attr]
-        click.echo(f"{account.name:<24} {account.role:<9} created {created}{state}")
+        click.echo(f"{account.name:<24} {account.role:<9} {account.email or '-':<32} created {created}{state}")
 
 
 @users.command("remove")

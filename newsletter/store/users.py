@@ -27,6 +27,7 @@ class DeskUser(Base):
     name: Mapped[str] = mapped_column(String(64), nullable=False, unique=True)
     role: Mapped[str] = mapped_column(String(16), nullable=False)
     password_hash: Mapped[str] = mapped_column(String(255), nullable=False)
+    email: Mapped[str] = mapped_column(String(320), nullable=False, default="")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False)
     disabled_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
 
@@ -54,6 +55,7 @@ class UserRecord:
     name: str
     role: str
     password_hash: str
+    email: str
     created_at: datetime
     disabled_at: datetime | None
 
@@ -63,7 +65,7 @@ class UserRecord:
 
 
 def _record(row: object) -> UserRecord:
-    return UserRecord(row.name, row.role, row.password_hash, row.created_at, row.disabled_at)  # type: ignore[attr-defined]
+    return UserRecord(row.name, row.role, row.password_hash, row.email, row.created_at, row.disabled_at)  # type: ignore[attr-defined]
 
 
 def find_user(store: Store, name: str) -> UserRecord | None:
@@ -79,18 +81,18 @@ def list_users(store: Store) -> list[UserRecord]:
         return [_record(row) for row in session.execute(select(_U).order_by(_U.c.name))]
 
 
-def save_user(store: Store, name: str, role: str, password_hash: str, *, now: datetime) -> bool:
+def save_user(store: Store, name: str, role: str, password_hash: str, *, email: str = "", now: datetime) -> bool:
     """Create the account, or enable a disabled one with this role and hash; False when an enabled one exists."""
     with store.session() as session:
         row = session.execute(select(_U.c.disabled_at).where(_U.c.name == name)).first()
         if row is None:
-            session.execute(_U.insert().values(name=name, role=role, password_hash=password_hash, created_at=now,
+            session.execute(_U.insert().values(name=name, role=role, password_hash=password_hash, email=email, created_at=now,
                                                disabled_at=None))
             return True
         if row.disabled_at is None:
             return False
         session.execute(update(_U).where(_U.c.name == name)
-                        .values(role=role, password_hash=password_hash, created_at=now, disabled_at=None))
+                        .values(role=role, password_hash=password_hash, email=email, created_at=now, disabled_at=None))
         return True
 
 

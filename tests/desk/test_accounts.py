@@ -73,12 +73,14 @@ def test_roles_grant_cumulative_abilities(project: Path) -> None:
 
 
 def test_users_commands_add_list_passwd_remove(project: Path) -> None:
-    code, out = run(project, "users", "add", "camille", "--role", "editor", "--password-stdin", stdin=PASSWORD + "\n")
+    code, out = run(project, "users", "add", "camille", "--role", "editor", "--email", "Camille@Example.org",
+                    "--password-stdin", stdin=PASSWORD + "\n")
     assert code == 0 and "camille (editor)" in out, out
     code, out = run(project, "users", "add", "camille", "--role", "editor", "--password-stdin", stdin=PASSWORD + "\n")
     assert code == 2 and "already exists" in out
     code, out = run(project, "users", "list")
-    assert code == 0 and "camille" in out and "editor" in out and "$argon2" not in out
+    assert code == 0 and "camille" in out and "editor" in out and "camille@example.org" in out
+    assert "$argon2" not in out
     code, out = run(project, "users", "passwd", "camille", "--password-stdin", stdin="another long password\n")
     assert code == 0
     with Newsletter.open(project) as nl:
@@ -100,3 +102,8 @@ def test_users_add_asks_for_the_password_twice(project: Path) -> None:
                                 input=f"{PASSWORD}\n{PASSWORD}\n")
     assert result.exit_code == 0, result.output
     assert result.output.count("assword") >= 2 and PASSWORD not in result.output
+
+
+def test_a_bad_address_is_refused_naming_the_option(project: Path) -> None:
+    with Newsletter.open(project) as nl, pytest.raises(UsageError, match="--email"):
+        nl.users.add("camille", "editor", PASSWORD, email="not an address")

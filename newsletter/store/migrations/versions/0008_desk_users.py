@@ -24,6 +24,7 @@ def upgrade() -> None:
         sa.Column("name", sa.String(64), nullable=False, unique=True),
         sa.Column("role", sa.String(16), nullable=False),
         sa.Column("password_hash", sa.String(255), nullable=False),
+        sa.Column("email", sa.String(320), nullable=False, server_default=""),
         sa.Column("created_at", UTCDateTime(), nullable=False),
         sa.Column("disabled_at", UTCDateTime(), nullable=True),
     )
