@@ -937,3 +937,31 @@ def users_passwd(nl: Newsletter, name: str, password_stdin: bool) -> None:
     """
     nl.users.set_password(name, _read_password(password_stdin))
     click.echo(f"Password of {name} changed.")
+
+
+@cli.command()
+@click.option("--host", default=None, help="Address to listen on (default: [desk] host, 127.0.0.1).")
+@click.option("--port", type=click.IntRange(0, 65535), default=None, help="Port (default: [desk] port, 8090).")
+@pass_newsletter
+def desk(nl: Newsletter, host: str | None, port: int | None) -> None:
+    """Run the editors' desk: write, preview, check and approve issues in a browser.
+
+    Accounts come from `newsletter users add`. Meant for 127.0.0.1, or behind a reverse proxy
+    at [desk] base_url (https) for remote editors.
+
+    Example:
+
+        NEWSLETTER_SECRET_KEY=… newsletter desk --port 8090
+    """
+    from newsletter.desk.server import create_server
+
+    _secret_key(nl, listen=host or nl.settings.desk.host)
+    server = create_server(nl, host=host, port=port)
+    logging.getLogger("newsletter").setLevel(logging.INFO)
+    click.echo(f"The desk is on http://{server.effective_host}:{server.effective_port}/ (Ctrl+C to stop)")
+    try:
+        server.run()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.close()

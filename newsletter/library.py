@@ -35,6 +35,7 @@ if TYPE_CHECKING:
 
     from newsletter.accounts import Account, Accounts
     from newsletter.approval import ApprovalState
+    from newsletter.editing import Author, IssueDraft, Issues, ItemDraft, Placed, PreviewResult, StaleEditError
     from newsletter.bounces.process import Counts as BounceCounts
     from newsletter.build import BuildResult
     from newsletter.content.problems import Problem
@@ -404,6 +405,13 @@ class Newsletter:
         from newsletter.accounts import Accounts
 
         return Accounts(lambda: self.store, self.clock)
+
+    @property
+    def issues(self) -> "Issues":
+        """The issue folders as the desk edits them: versioned, atomic saves (see :mod:`newsletter.editing`)."""
+        from newsletter.editing import Issues
+
+        return Issues(self.settings, record=self.users.record_edit, create=self.new_issue)
 
     @property
     def store(self) -> "Store":
