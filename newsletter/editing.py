@@ -14,6 +14,7 @@ Nothing here knows about HTTP: the desk calls :class:`Issues` through ``Newslett
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import re
 import subprocess
@@ -185,20 +186,18 @@ def _split(text: str) -> tuple[str, str] | None:
     return None
 
 
-class _Dumper(yaml.SafeDumper):
-    pass
-
-
-def _text_representer(dumper: yaml.SafeDumper, value: str) -> Any:
-    style = "|" if "\n" in value else '"'
-    return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
-
-
-_Dumper.add_representer(str, _text_representer)
-
-
 def _yaml(values: dict[str, str]) -> str:
-    return yaml.dump(values, Dumper=_Dumper, allow_unicode=True, sort_keys=False, width=10_000)
+    """``key: "value"`` lines, as people write them: a multi-line value as a ``|`` block, any other
+    between double quotes (a JSON string is a valid YAML double-quoted scalar)."""
+    lines = []
+    for key, value in values.items():
+        body = value.rstrip("\n")
+        if "\n" in body and not any(line[:1] in (" ", "\t") for line in body.split("\n")):
+            lines.append(f"{key}: |")
+            lines.extend(f"  {line}" if line else "" for line in body.split("\n"))
+        else:
+            lines.append(f"{key}: {json.dumps(value, ensure_ascii=False)}")
+    return "\n".join(lines) + "\n"
 
 
 def _clean(value: str, key: str, *, multiline: bool = False, limit: int = MAX_FIELD) -> str:
