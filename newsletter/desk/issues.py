@@ -64,7 +64,7 @@ def _edit_page(day: date, *, status: int = 200, kept: dict[str, Any] | None = No
         "desk/issue.html", draft=draft, preview=preview, approval=approval, kept=kept or {},
         max_words=content.max_words, max_title=content.max_title_chars, anchor=anchor,
         require_approval=nl.settings.schedule.require_approval,
-        approve_blocked=bool(separate and last == account.name), status=nl.readiness(day).state,
+        approve_blocked=bool(separate and last == account.name), send=nl.status(day),
     ), status
 
 
@@ -199,3 +199,47 @@ def asset(day: str, relative: str) -> Response:
         abort(404)
     data, media_type = found
     return Response(data, mimetype=media_type)
+
+
+@bp.route("/<day>/approve", methods=["POST"])
+@requires("approve")
+def approve(day: str) -> Reply:
+    """Approve the issue as it is now (``[desk] require_separate_approver``: not by its last editor)."""
+    when, nl = parse_day(day), newsletter()
+    account = _author()
+    if nl.settings.desk.require_separate_approver and nl.users.last_editor(when) == account.name:
+        flash(_("You edited this issue last: another approver must approve it ([desk] require_separate_approver)."),
+              "error")
+        return redirect(url_for("issues.edit", day=day))
+    try:
+        nl.approve(when, by=account.name)
+    except IssueNotFoundError:
+        abort(404)
+    except NewsletterError:
+        flash(_("The issue does not pass the check: fix the problems listed, then approve it."), "error")
+        return redirect(url_for("issues.edit", day=day))
+    nl.issues.committed(when, account, f"Approve the issue of {when.isoformat()}")
+    flash(_("Approved. Any later change makes the approval stale."), "ok")
+    return redirect(url_for("issues.edit", day=day) + "#approval")
+
+
+@bp.route("/<day>/test", methods=["POST"])
+@requires("write")
+def send_test(day: str) -> Reply:
+    """Send a test copy of the issue to the signed-in account's own address."""
+    when, nl = parse_day(day), newsletter()
+    account = _author()
+    if not account.email:
+        flash(_("Your account has no address; an operator can give it one with `newsletter users add`."), "error")
+        return redirect(url_for("issues.edit", day=day))
+    try:
+        copies = nl.send_test([account.email], when)
+    except NewsletterError:
+        flash(_("The test copy could not be made: fix the problems listed first."), "error")
+        return redirect(url_for("issues.edit", day=day))
+    if all(copy.ok for copy in copies):
+        flash(_("A test copy went to %(address)s.", address=account.email), "ok")
+    else:
+        flash(_("The test copy to %(address)s failed: %(reason)s", address=account.email,
+                reason="; ".join(copy.error for copy in copies if not copy.ok)), "error")
+    return redirect(url_for("issues.edit", day=day) + "#approval")
