@@ -61,6 +61,10 @@ class Author(Protocol):
     def email(self) -> str: ...
 
 
+class NotAnImageError(UsageError):
+    """An upload whose bytes are not a PNG, JPEG or GIF image."""
+
+
 @dataclass(frozen=True)
 class ItemDraft:
     """One item file as a form shows it."""
@@ -230,6 +234,8 @@ class Issues:
 
     #: Raised by a save based on an outdated version (front ends catch ``issues.Stale``).
     Stale = StaleEditError
+    #: Raised by an upload that is not an image.
+    NotAnImage = NotAnImageError
 
     def __init__(self, settings: Settings, *, record: Recorder | None = None,
                  create: Callable[[date], list[Path]] | None = None) -> None:
@@ -404,7 +410,7 @@ class Issues:
 
         sniffed = sniff(data)  # the bytes decide, never the name or the browser's type
         if sniffed is None:
-            raise UsageError("the file is not a PNG, JPEG or GIF image", hint="export it as PNG or JPEG")
+            raise NotAnImageError("the file is not a PNG, JPEG or GIF image", hint="export it as PNG or JPEG")
         kind = IMAGE_KINDS[sniffed][1]
         images = folder / "images"
         images.mkdir(exist_ok=True)
@@ -417,6 +423,26 @@ class Issues:
             atomic_write(images / name, data)
         self._after(day, f"images/{name}", by, f"Add images/{name} to {day.isoformat()}")
         return f"images/{name}"
+
+    def attach_image(self, day: date, name: str, filename: str, data: bytes, alt: str, version: str,
+                     by: Author) -> str:
+        """Save an uploaded image and make it the image of item ``name``, with its alt text.
+
+        :return: the image's path in the issue (``images/….png``).
+        :raises UsageError: without alt text, or for a file that is not an image or too large.
+        :raises StaleEditError: when the item changed since ``version`` (nothing is written then).
+        """
+        alt = _clean(alt, "image_alt")
+        if not alt:
+            raise UsageError("an image needs a description (alt text) for readers who do not see it",
+                             hint="describe what the image shows in one sentence")
+        item = self._item(self._item_path(day, name))
+        if item.version != version:
+            raise StaleEditError(name, f"{name} was changed by someone else since you opened it; "
+                                       "your save was refused and nothing was overwritten")
+        relative = self.add_image(day, filename, data, by)
+        self.save_item(day, name, {**item.fields, "image": relative, "image_alt": alt}, item.body, version, by)
+        return relative
 
     def committed(self, day: date, by: Author, message: str) -> None:
         """Commit the issue folder as it is now (``[desk] git_commit``), e.g. after an approval."""

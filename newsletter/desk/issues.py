@@ -243,3 +243,35 @@ def send_test(day: str) -> Reply:
         flash(_("The test copy to %(address)s failed: %(reason)s", address=account.email,
                 reason="; ".join(copy.error for copy in copies if not copy.ok)), "error")
     return redirect(url_for("issues.edit", day=day) + "#approval")
+
+
+@bp.route("/<day>/items/<name>/image", methods=["POST"])
+@requires("write")
+def upload_image(day: str, name: str) -> Any:
+    """Upload an image into the issue's ``images/`` and make it the item's image, with its alt text."""
+    when, nl = parse_day(day), newsletter()
+    upload = request.files.get("file")
+    if upload is None or not upload.filename:
+        flash(_("Choose an image file first."), "error")
+        return redirect(url_for("issues.edit", day=day) + "#" + anchor(name, "upload"))
+    alt = request.form.get("alt", "")
+    if not alt.strip():
+        flash(_("Describe the image (alt text): readers who do not see it need the description."), "error")
+        return redirect(url_for("issues.edit", day=day) + "#" + anchor(name, "upload"))
+    data = upload.read(nl.settings.desk.max_image_bytes + 1)
+    if len(data) > nl.settings.desk.max_image_bytes:
+        flash(_("The image is larger than %(size)s KB; make it smaller (600 pixels wide is enough).",
+                size=nl.settings.desk.max_image_bytes // 1024), "error")
+        return redirect(url_for("issues.edit", day=day) + "#" + anchor(name, "upload"))
+    try:
+        relative = nl.issues.attach_image(when, name, upload.filename, data, alt, request.form.get("version", ""),
+                                          _author())
+    except nl.issues.Stale:
+        return _stale(when, {}, name)
+    except nl.issues.NotAnImage:
+        flash(_("This file is not a PNG, JPEG or GIF image."), "error")
+        return redirect(url_for("issues.edit", day=day) + "#" + anchor(name, "upload"))
+    except NewsletterError as err:
+        return _refused(when, err)
+    flash(_("Image %(file)s added to the item.", file=relative), "ok")
+    return redirect(url_for("issues.edit", day=day) + "#" + anchor(name, ""))

@@ -193,3 +193,46 @@ def test_a_save_through_the_desk_writes_the_file_and_records_the_editor(
     assert response.status_code == 302
     assert 'subject: "Un objet tout neuf"' in (issue_dir / "issue.yaml").read_text(encoding="utf-8")
     assert nl.users.last_editor(DAY) == "editor"
+
+
+# -- images -------------------------------------------------------------------------------------
+
+PNG = (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x01\x00\x00\x00\x01\x08\x06\x00\x00\x00\x1f\x15\xc4\x89"
+       b"\x00\x00\x00\rIDATx\x9cc\xf8\xff\xff?\x00\x05\xfe\x02\xfe\xa7\x35\x81\x84\x00\x00\x00\x00IEND\xaeB`\x82")
+
+
+def upload(client: FlaskClient, issue_dir: Path, data: bytes, filename: str, alt: str) -> tuple[int, str, str]:
+    import io
+
+    url = f"/issues/{DAY.isoformat()}"
+    page = client.get(url).get_data(as_text=True)
+    name = sorted(p.name for p in issue_dir.glob("*.md"))[1]
+    form = form_of(page, f"{url}/items/{name}/image")
+    response = client.post(f"{url}/items/{name}/image", content_type="multipart/form-data",
+                           data={**form, "alt": alt, "file": (io.BytesIO(data), filename)})
+    return response.status_code, client.get(url).get_data(as_text=True), name
+
+
+def test_an_uploaded_image_lands_in_images_and_becomes_the_items_image(
+        signed_in: Callable[[str], FlaskClient], issue_dir: Path, nl: Newsletter) -> None:
+    status, page, name = upload(signed_in("editor"), issue_dir, PNG, "../../Graphique Été.PNG", "Un graphique")
+    assert status == 302 and "images/graphique-ete.png" in page
+    assert (issue_dir / "images" / "graphique-ete.png").read_bytes() == PNG
+    item = nl.issues.read(DAY).item(name)
+    assert item.fields["image"] == "images/graphique-ete.png" and item.fields["image_alt"] == "Un graphique"
+    assert nl.check(DAY).errors == 0
+
+
+@pytest.mark.parametrize(("data", "filename", "alt", "message"), [
+    (PNG, "chart.png", "  ", "Décrivez l’image"),
+    (b"<svg onload=alert(1)>", "chart.png", "Un graphique", "n’est pas une image PNG, JPEG ou GIF"),
+    (PNG + b"\0" * 2_000_000, "chart.png", "Un graphique", "plus grande que"),
+])
+def test_an_upload_without_alt_text_not_an_image_or_too_large_is_refused(
+        signed_in: Callable[[str], FlaskClient], issue_dir: Path, data: bytes, filename: str, alt: str,
+        message: str) -> None:
+    before = sorted(p.name for p in (issue_dir / "images").iterdir())
+    status, page, _ = upload(signed_in("editor"), issue_dir, data, filename, alt)
+    assert status in (302, 413)
+    assert message in page
+    assert sorted(p.name for p in (issue_dir / "images").iterdir()) == before
