@@ -21,7 +21,7 @@ from newsletter.errors import IssueNotFoundError, NewsletterError
 bp = Blueprint("issues", __name__, url_prefix="/issues")
 
 #: The policy of the email shown in the preview frames: its own styles and images, never a script.
-EMAIL_CSP = "default-src 'none'; img-src 'self' https: data:; style-src 'unsafe-inline'; frame-ancestors 'self'; sandbox"
+EMAIL_CSP = "default-src 'none'; img-src 'self' https: data:; style-src 'unsafe-inline'; frame-ancestors 'self'; sandbox allow-same-origin"
 
 
 def parse_day(text: str) -> date:
