@@ -953,10 +953,8 @@ def desk(nl: Newsletter, host: str | None, port: int | None) -> None:
 
         NEWSLETTER_SECRET_KEY=… newsletter desk --port 8090
     """
-    from newsletter.desk.server import create_server
-
     _secret_key(nl, listen=host or nl.settings.desk.host)
-    server = create_server(nl, host=host, port=port)
+    server = nl.desk_server(host=host, port=port)
     logging.getLogger("newsletter").setLevel(logging.INFO)
     click.echo(f"The desk is on http://{server.effective_host}:{server.effective_port}/ (Ctrl+C to stop)")
     try:

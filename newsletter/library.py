@@ -766,6 +766,15 @@ class Newsletter:
         port = port or self.settings.web.port
         return create_server(self.web_app(listen=host), self.settings, host=host, port=port, threads=threads)
 
+    def desk_server(self, *, host: str | None = None, port: int | None = None) -> Any:
+        """The editors' desk bound to ``host:port`` (default ``[desk]``), not yet running (call ``run()``).
+
+        :raises ConfigError: for an address off loopback without ``[desk] base_url``, or a weak key there.
+        """
+        from newsletter.desk.server import create_server
+
+        return create_server(self, host=host, port=port)
+
     def preview_server(self, day: date | None = None, *, host: str = "127.0.0.1", port: int = 8025) -> Any:
         """The live preview's HTTP server for the issue, not yet running (``port=0``: a free one).
 

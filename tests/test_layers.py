@@ -82,8 +82,8 @@ KNOWN_IMPORTS: dict[tuple[str, str], str] = {
     ("newsletter.cli", "newsletter.store"): "api",
     # api/integrator: `serve` and `preview` start the web front end from the command line.
     ("newsletter.cli", "newsletter.web"): "api",
-    # desk: `newsletter desk` starts the desk front end from the command line.
-    ("newsletter.cli", "newsletter.desk"): "desk",
+    # desk: Newsletter.desk_server starts the desk front end (as web_server does the web service's).
+    ("newsletter.library", "newsletter.desk"): "desk",
 }
 # Known SQL outside the store, (module prefix): who moves it into newsletter/store/.
 KNOWN_SQL: dict[str, str] = {

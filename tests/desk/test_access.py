@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from pathlib import Path
 from typing import Callable
 
 import pytest
@@ -198,3 +199,17 @@ def test_listening_off_loopback_needs_the_proxy_settings(nl: Newsletter) -> None
     check_listen(nl, "::1")
     with pytest.raises(ConfigError, match=r"\[desk\] base_url"):
         check_listen(nl, "0.0.0.0")
+
+
+def test_newsletter_desk_refuses_to_listen_off_loopback_without_base_url(project: Path,
+                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    import contextlib
+    import io
+
+    from newsletter.cli import main
+
+    monkeypatch.setenv("NEWSLETTER_SECRET_KEY", SECRET)
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed), contextlib.redirect_stderr(printed):
+        code = main(["--project", str(project), "desk", "--host", "0.0.0.0", "--port", "0"])
+    assert code == 2 and "[desk] base_url" in printed.getvalue() and "Traceback" not in printed.getvalue()

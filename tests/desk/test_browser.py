@@ -111,7 +111,7 @@ def test_an_editor_writes_tomorrows_issue_and_an_approver_makes_it_ready(
     page = context.new_page()
     page.set_default_timeout(WAIT)
     sign_in(page, desk.url, "camille")
-    page.screenshot(path=str(artifacts / "desk-home.png"), full_page=True)
+    page.screenshot(path=str(artifacts / "desk-home.png"))
 
     page.get_by_role("button", name="Créer le numéro du 25/11/2026").click()
     page.wait_for_url(f"{desk.url}/issues/{TOMORROW}", timeout=WAIT)
@@ -145,7 +145,7 @@ def test_an_editor_writes_tomorrows_issue_and_an_approver_makes_it_ready(
     shown = frame.get_by_alt_text("Un téléphone qui paie")
     expect(shown).to_be_visible()
     assert shown.evaluate("img => img.complete && img.naturalWidth") == 8  # the uploaded image, served to the frame
-    page.screenshot(path=str(artifacts / "desk-issue.png"), full_page=True)
+    page.screenshot(path=str(artifacts / "desk-issue.png"))
     page.get_by_role("button", name="Se déconnecter").click()
 
     sign_in(page, desk.url, "dominique")
