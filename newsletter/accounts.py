@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from dataclasses import dataclass
+import hashlib
+from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Callable
 
@@ -48,6 +49,8 @@ class Account:
     email: str  # where test copies go ("" when none was given)
     created_at: datetime
     disabled_at: datetime | None = None
+    #: Changes with the password: a session started before a password change no longer matches.
+    stamp: str = field(default="", repr=False)
 
     @property
     def active(self) -> bool:
@@ -107,7 +110,8 @@ def checked_address(text: str, label: str) -> str:
 
 
 def _account(record: table.UserRecord) -> Account:
-    return Account(record.name, record.role, record.email, record.created_at, record.disabled_at)
+    stamp = hashlib.sha256(f"newsletter.desk.session\0{record.password_hash}".encode()).hexdigest()[:32]
+    return Account(record.name, record.role, record.email, record.created_at, record.disabled_at, stamp)
 
 
 class Accounts:

@@ -5,7 +5,7 @@ or :func:`public` (the sign-in page and the static files). :func:`enforce` runs 
 request, before the CSRF check: a view with no mark is refused (deny by default); an anonymous
 request is sent to the sign-in page (a GET) or refused with 401 (anything else); an account
 whose role lacks the ability gets 403. Sessions expire ``[desk] session_hours`` after sign-in,
-and an account removed meanwhile loses its session at its next request.
+and an account removed or given a new password meanwhile loses its sessions at their next request.
 """
 
 from __future__ import annotations
@@ -60,6 +60,7 @@ def sign_in(account: "Account") -> None:
     session.clear()
     session.permanent = True
     session["user"] = account.name
+    session["stamp"] = account.stamp
     session["at"] = int(newsletter().clock().timestamp())
 
 
@@ -84,8 +85,9 @@ def _session_account() -> "Account | None":
         session.clear()
         return None
     account = nl.users.get(name)
-    if account is None:
-        session.clear()
+    if account is None or account.stamp != session.get("stamp"):
+        session.clear()  # removed, or its password changed since this sign-in
+        return None
     return account
 
 

@@ -153,6 +153,13 @@ def test_a_removed_account_loses_its_session(app: Flask, nl: Newsletter) -> None
     assert client.get("/").status_code == 302
 
 
+def test_a_password_change_ends_the_sessions_started_before_it(app: Flask, nl: Newsletter) -> None:
+    client = app.test_client()
+    sign_in(client, "editor")
+    nl.users.set_password("editor", "a brand new long password")
+    assert client.get("/").status_code == 302
+
+
 def test_sign_out_ends_the_session(app: Flask) -> None:
     client = app.test_client()
     sign_in(client, "editor")
