@@ -16,6 +16,7 @@ from werkzeug.wrappers import Response as Reply
 
 from newsletter.desk.access import current_account, newsletter, requires
 from newsletter.desk.words import gettext as _
+from newsletter.desk.words import spoken
 from newsletter.errors import IssueNotFoundError, NewsletterError
 
 bp = Blueprint("issues", __name__, url_prefix="/issues")
@@ -74,10 +75,10 @@ def create() -> Reply:
     day = parse_day(request.form.get("day", ""))
     nl = newsletter()
     if nl.issues.exists(day):
-        flash(_("The issue of %(day)s exists already.", day=day.isoformat()), "info")
+        flash(_("The issue of %(day)s exists already.", day=spoken().day(day)), "info")
     else:
         nl.issues.create(day, _author())
-        flash(_("Issue of %(day)s created: write its items.", day=day.isoformat()), "ok")
+        flash(_("Issue of %(day)s created: write its items.", day=spoken().day(day)), "ok")
     return redirect(url_for("issues.edit", day=day.isoformat()))
 
 

@@ -167,3 +167,59 @@ def test_an_editor_writes_tomorrows_issue_and_an_approver_makes_it_ready(
         code = main(["--project", str(project), "schedule", "show"])
     line = next(line for line in printed.getvalue().splitlines() if TOMORROW in line)
     assert code == 0 and " ready " in line + " ", printed.getvalue()
+
+
+def test_two_editors_on_one_item_the_later_save_is_refused_and_nothing_is_overwritten(
+        desk: Desk, browser: Any, project: Path) -> None:
+    from playwright.sync_api import expect
+
+    from tests.conftest import DAY
+
+    pages = []
+    for name in ("camille", "camille"):  # the same account in two browsers: the versions decide, not the names
+        context = browser.new_context()
+        page = context.new_page()
+        page.set_default_timeout(WAIT)
+        sign_in(page, desk.url, name)
+        page.goto(f"{desk.url}/issues/{DAY.isoformat()}")
+        pages.append(page)
+    first, second = pages
+    card = "#item-01-bots-md"
+    first.locator(card).get_by_label("Texte (Markdown)").fill("Le texte de la première rédactrice.")
+    first.locator(card).locator("form").first.get_by_role("button", name="Enregistrer").click()
+    expect(first.get_by_role("status").first).to_have_text("Enregistré.")
+    second.locator(card).get_by_label("Texte (Markdown)").fill("Le texte de la seconde.")
+    second.locator(card).locator("form").first.get_by_role("button", name="Enregistrer").click()
+    expect(second.get_by_role("alert").first).to_contain_text("rien n’a été écrasé")
+    expect(second.locator(card).get_by_label("Texte (Markdown)")).to_have_value("Le texte de la seconde.")
+    saved = (project / "issues" / DAY.isoformat() / "01-bots.md").read_text(encoding="utf-8")
+    assert "Le texte de la première rédactrice." in saved and "seconde" not in saved
+    for page in pages:
+        page.context.close()
+
+
+def test_signing_in_and_creating_an_issue_work_from_the_keyboard_alone(desk: Desk, browser: Any) -> None:
+    from playwright.sync_api import expect
+
+    page = browser.new_page()
+    page.set_default_timeout(WAIT)
+    page.goto(f"{desk.url}/login")
+
+    def tab_to(selector: str) -> None:
+        for _ in range(30):  # bounded: the element must be reachable within 30 presses of Tab
+            page.keyboard.press("Tab")
+            if page.evaluate(f"document.activeElement.matches({selector!r})"):
+                return
+        raise AssertionError(f"{selector} cannot be reached with Tab")
+
+    tab_to("#name")
+    page.keyboard.type("camille")
+    page.keyboard.press("Tab")
+    page.keyboard.type(PASSWORD)
+    page.keyboard.press("Enter")
+    page.wait_for_url(desk.url + "/", timeout=WAIT)
+    tab_to(f"form input[value='{TOMORROW}'] ~ button")
+    page.keyboard.press("Enter")
+    page.wait_for_url(f"{desk.url}/issues/{TOMORROW}", timeout=WAIT)
+    expect(page.get_by_role("status").first).to_contain_text("Numéro du 25/11/2026 créé")
+    page.close()
