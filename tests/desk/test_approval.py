@@ -79,3 +79,17 @@ def test_a_test_copy_goes_to_the_accounts_own_address(signed_in: Callable[[str],
     assert len(files) == 1
     message = email.message_from_bytes(files[0].read_bytes(), policy=email.policy.default)
     assert message["To"] == "editor@example.org" and message["Subject"].startswith("[TEST] ")
+
+
+def test_a_send_in_progress_shows_its_figures_and_reloads_itself(signed_in: Callable[[str], FlaskClient],
+                                                                  nl: Newsletter) -> None:
+    for address in ("un@example.org", "deux@example.org"):
+        nl.subscribers.add(address)
+    nl.approve(DAY, by="approver")
+    nl.send(DAY, limit=1)  # one of two: the send is under way
+    page = signed_in("editor").get(URL).get_data(as_text=True)
+    assert '<meta http-equiv="refresh" content="10">' in page
+    assert "envoyé: 1" in page and "en attente: 1" in page
+    nl.send(DAY)
+    page = signed_in("editor").get(URL).get_data(as_text=True)
+    assert 'http-equiv="refresh"' not in page and "Terminé." in page and "envoyé: 2" in page
