@@ -220,3 +220,11 @@ def test_newsletter_desk_refuses_to_listen_off_loopback_without_base_url(project
     with contextlib.redirect_stdout(printed), contextlib.redirect_stderr(printed):
         code = main(["--project", str(project), "desk", "--host", "0.0.0.0", "--port", "0"])
     assert code == 2 and "[desk] base_url" in printed.getvalue() and "Traceback" not in printed.getvalue()
+
+
+def test_sign_in_without_its_csrf_token_is_refused(app: Flask) -> None:
+    client = app.test_client()
+    client.get("/login")
+    response = client.post("/login", data={"name": "editor", "password": PASSWORD})
+    assert response.status_code == 400
+    assert client.get("/").status_code == 302  # not signed in
