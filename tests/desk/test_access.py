@@ -228,3 +228,22 @@ def test_sign_in_without_its_csrf_token_is_refused(app: Flask) -> None:
     response = client.post("/login", data={"name": "editor", "password": PASSWORD})
     assert response.status_code == 400
     assert client.get("/").status_code == 302  # not signed in
+
+
+@pytest.mark.parametrize(("locale", "words", "absent"), [
+    ("fr_FR", ["Connexion", "Nom du compte", "Prochains numéros", "Numéro du 24/11/2026"], ["Sign in", "Coming issues"]),
+    ("en_GB", ["Sign in", "Account name", "Coming issues", "Issue of 2026-11-24"], ["Connexion", "Prochains"]),
+])
+def test_the_desk_speaks_the_newsletters_language(project: Path, clock: Clock, locale: str, words: list[str],
+                                                  absent: list[str]) -> None:
+    from tests.test_i18n import set_locale
+
+    set_locale(project, locale)
+    with Newsletter.open(project, clock=clock) as nl:
+        nl.users.add("editor", "editor", PASSWORD)
+        client = create_app(nl, SECRET).test_client()
+        text = client.get("/login").get_data(as_text=True)
+        sign_in(client, "editor")
+        text += client.get("/").get_data(as_text=True) + client.get(f"/issues/{DAY.isoformat()}").get_data(as_text=True)
+    assert all(word in text for word in words), [w for w in words if w not in text]
+    assert not any(word in text for word in absent)
