@@ -36,7 +36,7 @@ def routes(app: Flask) -> list[tuple[str, str, str]]:
 
 def _app() -> Flask:
     """An app for listing the routes only (no request is served by it)."""
-    from newsletter.config import Settings, load_settings
+    from newsletter.config import load_settings
     from tests.conftest import REPO
 
     return create_app(Newsletter(load_settings(REPO)), SECRET)

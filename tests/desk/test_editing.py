@@ -14,8 +14,8 @@ from flask.testing import FlaskClient
 
 from newsletter import Newsletter
 from newsletter.errors import ContentError
-from tests.conftest import DAY, SECRET
-from tests.desk.conftest import Clock, csrf_token, desk_config
+from tests.conftest import DAY
+from tests.desk.conftest import Clock, desk_config
 
 
 @dataclass(frozen=True)
