@@ -40,7 +40,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("engine", ("newsletter.delivery.engine",)),
     ("services", ("newsletter.build", "newsletter.day_state", "newsletter.schedule", "newsletter.scaffold",
                   "newsletter.alert_text", "newsletter.doctor", "newsletter.feedback", "newsletter.bounces",
-                  "newsletter.archive")),
+                  "newsletter.archive", "newsletter.accounts", "newsletter.editing")),
     ("library", ("newsletter.library", "newsletter.library_web", "newsletter.library_schedule")),
     ("front ends", ("newsletter.cli", "newsletter.__main__", "newsletter.web", "newsletter.scheduler",
                     "newsletter.desk")),
@@ -56,7 +56,8 @@ FACADE = "newsletter"
 
 #: The command line is the launcher of the other front ends (``serve``, ``preview``, ``schedule run``, the
 #: desk): it may import their entry modules, which take a ``Newsletter``, and nothing else of them.
-LAUNCHERS = {"newsletter.web.server", "newsletter.web.preview", "newsletter.scheduler"}
+LAUNCHERS = {"newsletter.web.server", "newsletter.web.preview", "newsletter.scheduler",
+             "newsletter.desk.server"}
 
 
 # -- reading the package ------------------------------------------------------------------

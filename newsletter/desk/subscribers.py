@@ -1,0 +1,142 @@
+"""The operators' subscriber pages: search, add, unsubscribe, export, and CSV import confirmed after a dry run.
+
+An import is read twice: the uploaded file is kept under ``state/desk-imports/`` with a random
+name, its dry-run summary is shown, and only the confirmation imports it (then the file goes).
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from flask import Blueprint, Response, flash, redirect, render_template, request, url_for
+from werkzeug.wrappers import Response as Reply
+
+from newsletter.desk.access import newsletter, requires
+from newsletter.desk.words import gettext as _
+from newsletter.errors import NewsletterError
+
+bp = Blueprint("subscribers", __name__, url_prefix="/subscribers")
+
+STATUSES = ("pending", "active", "unsubscribed", "bounced", "complained")
+TOKEN = re.compile(r"[A-Za-z0-9_-]{20,40}")
+SHOWN = 50
+ABANDONED = 24 * 3600  # seconds an unconfirmed import file is kept
+
+
+def _imports() -> Path:
+    """Where uploaded CSV files wait for their confirmation (those left a day unconfirmed are deleted)."""
+    nl = newsletter()
+    folder = nl.settings.root / "state" / "desk-imports"
+    folder.mkdir(parents=True, exist_ok=True)
+    oldest = nl.clock().timestamp() - ABANDONED
+    for path in folder.glob("*.csv"):
+        if path.stat().st_mtime < oldest:
+            path.unlink(missing_ok=True)
+    return folder
+
+
+@bp.route("/")
+@requires("operate")
+def index() -> str:
+    nl = newsletter()
+    search = request.args.get("q", "").strip()[:200]
+    status = request.args.get("status", "")
+    status = status if status in STATUSES else ""
+    found = nl.subscribers.list(status=status or None, search=search or None, limit=SHOWN)
+    total = nl.subscribers.count(status=status or None, search=search or None)
+    return render_template("desk/subscribers.html", found=list(found), total=total, shown=SHOWN, search=search,
+                           status=status, statuses=STATUSES, counts=nl.subscribers.count_by_status())
+
+
+@bp.route("/add", methods=["POST"])
+@requires("operate")
+def add() -> Reply:
+    nl = newsletter()
+    try:
+        change = nl.subscribers.add(request.form.get("email", ""), first_name=request.form.get("first_name", ""),
+                                    last_name=request.form.get("last_name", ""))
+    except NewsletterError as err:
+        flash(_("Not added: %(reason)s", reason=str(err)), "error")
+    else:
+        flash(_("%(address)s added.", address=change.record.email) if change.created
+              else _("%(address)s updated.", address=change.record.email), "ok")
+    return redirect(url_for("subscribers.index"))
+
+
+@bp.route("/remove", methods=["POST"])
+@requires("operate")
+def remove() -> Reply:
+    nl = newsletter()
+    try:
+        change = nl.subscribers.remove(request.form.get("email", ""))
+    except NewsletterError as err:
+        flash(_("Not unsubscribed: %(reason)s", reason=str(err)), "error")
+    else:
+        flash(_("%(address)s unsubscribed (the record stays, as proof).", address=change.record.email), "ok")
+    return redirect(url_for("subscribers.index", q=request.form.get("q", "")))
+
+
+@bp.route("/export.csv")
+@requires("operate")
+def export() -> Response:
+    nl = newsletter()
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "subscribers.csv"
+        nl.subscribers.export(path)
+        data = path.read_bytes()
+    response = Response(data, mimetype="text/csv")
+    response.headers["Content-Disposition"] = f'attachment; filename="subscribers-{nl.today().isoformat()}.csv"'
+    return response
+
+
+@bp.route("/import", methods=["POST"])
+@requires("operate")
+def upload() -> Any:
+    """Keep the uploaded CSV and show what importing it would do."""
+    nl = newsletter()
+    upload = request.files.get("file")
+    if upload is None or not upload.filename:
+        flash(_("Choose a CSV file first."), "error")
+        return redirect(url_for("subscribers.index"))
+    token = secrets.token_urlsafe(24)
+    path = _imports() / f"{token}.csv"
+    upload.save(path)
+    try:
+        summary = nl.subscribers.import_csv(path, dry_run=True, source=_source())
+    except NewsletterError as err:
+        path.unlink(missing_ok=True)
+        flash(_("This file cannot be imported: %(reason)s", reason=str(err)), "error")
+        return redirect(url_for("subscribers.index"))
+    return render_template("desk/import.html", summary=summary, token=token, source=_source(),
+                           filename=upload.filename)
+
+
+def _source() -> str:
+    return " ".join(request.form.get("source", "").split())[:100] or "desk import"
+
+
+@bp.route("/import/confirm", methods=["POST"])
+@requires("operate")
+def confirm() -> Reply:
+    nl = newsletter()
+    token = request.form.get("token", "")
+    path = _imports() / f"{token}.csv"
+    if not TOKEN.fullmatch(token) or not path.is_file():
+        flash(_("This import is no longer waiting; upload the file again."), "error")
+        return redirect(url_for("subscribers.index"))
+    try:
+        if request.form.get("action") == "import":
+            summary = nl.subscribers.import_csv(path, source=_source())
+            flash(_("Imported: %(added)s added, %(updated)s updated, %(rejected)s rejected.", added=summary.added,
+                    updated=summary.updated, rejected=summary.rejected), "ok")
+        else:
+            flash(_("Import cancelled; nothing changed."), "info")
+    except NewsletterError as err:
+        flash(_("This file cannot be imported: %(reason)s", reason=str(err)), "error")
+    finally:
+        path.unlink(missing_ok=True)
+    return redirect(url_for("subscribers.index"))

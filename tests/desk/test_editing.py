@@ -1,0 +1,238 @@
+"""Editing issue files from the desk: versioned saves, atomic writes, renumbering, git commits."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import pytest
+from flask.testing import FlaskClient
+
+from newsletter import Newsletter
+from newsletter.errors import ContentError
+from tests.conftest import DAY
+from tests.desk.conftest import Clock, desk_config
+
+
+@dataclass(frozen=True)
+class Editor:
+    name: str = "camille"
+    email: str = "camille@example.org"
+
+
+ME = Editor()
+
+
+def test_a_save_rewrites_the_item_and_keeps_what_the_form_does_not_show(nl: Newsletter, issue_dir: Path) -> None:
+    draft = nl.issues.read(DAY)
+    item = draft.items[0]
+    fields = {**item.fields, "title": "Un nouveau titre : avec deux-points", "tag": "yes"}
+    nl.issues.save_item(DAY, item.name, fields, "Un texte **neuf**.\n\nSur deux paragraphes.", item.version, ME)
+    again = nl.issues.read(DAY).item(item.name)
+    assert again.fields["title"] == "Un nouveau titre : avec deux-points" and again.fields["tag"] == "yes"
+    assert again.body == "Un texte **neuf**.\n\nSur deux paragraphes."
+    assert nl.check(DAY).errors == 0  # what the desk writes, check reads
+
+
+@pytest.mark.parametrize("target", ["item", "issue.yaml"])
+def test_a_save_based_on_an_outdated_version_is_refused_and_overwrites_nothing(nl: Newsletter, issue_dir: Path,
+                                                                              target: str) -> None:
+    draft = nl.issues.read(DAY)
+    path = issue_dir / (draft.items[0].name if target == "item" else "issue.yaml")
+    seen_by_form = draft.items[0].version if target == "item" else draft.version
+    path.write_text(path.read_text(encoding="utf-8").replace("Le", "La", 1), encoding="utf-8")  # someone else
+    theirs = path.read_bytes()
+    with pytest.raises(nl.issues.Stale, match="changed by someone else"):
+        if target == "item":
+            nl.issues.save_item(DAY, draft.items[0].name, draft.items[0].fields, "mine", seen_by_form, ME)
+        else:
+            nl.issues.save_fields(DAY, {"subject": "mine"}, seen_by_form, ME)
+    assert path.read_bytes() == theirs
+
+
+def test_a_failed_write_leaves_the_old_file_whole_and_no_temporary_file(nl: Newsletter, issue_dir: Path,
+                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    draft = nl.issues.read(DAY)
+    path = issue_dir / draft.items[0].name
+    before = path.read_bytes()
+
+    def full_disk(src: str, dst: str) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(os, "replace", full_disk)
+    with pytest.raises(ContentError, match="No space left"):
+        nl.issues.save_item(DAY, draft.items[0].name, draft.items[0].fields, "new text", draft.items[0].version, ME)
+    assert path.read_bytes() == before
+    assert [p.name for p in issue_dir.iterdir() if p.name.startswith(".")] == []
+
+
+def test_a_save_replaces_the_file_by_rename(nl: Newsletter, issue_dir: Path) -> None:
+    draft = nl.issues.read(DAY)
+    path = issue_dir / draft.items[0].name
+    inode = path.stat().st_ino
+    nl.issues.save_item(DAY, draft.items[0].name, draft.items[0].fields, "new text", draft.items[0].version, ME)
+    assert path.stat().st_ino != inode  # a new file renamed over the old one, never rewritten in place
+
+
+def names(folder: Path) -> list[str]:
+    return sorted(p.name for p in folder.glob("*.md"))
+
+
+def test_items_are_added_removed_and_reordered_with_their_numbers_following(nl: Newsletter, issue_dir: Path) -> None:
+    first = names(issue_dir)
+    added = nl.issues.add_item(DAY, ME)
+    assert added == f"{len(first) + 1:02d}-info-{len(first) + 1}.md"
+    moved = nl.issues.move_item(DAY, added, -1, ME)
+    assert moved.startswith(f"{len(first):02d}-info-") and names(issue_dir)[-1].split("-", 1)[1] == \
+        first[-1].split("-", 1)[1]
+    second = nl.issues.read(DAY).items[1]
+    nl.issues.remove_item(DAY, second.name, second.version, ME)
+    numbers = [int(name[:2]) for name in names(issue_dir)]
+    assert numbers == list(range(1, len(first) + 1))
+    assert second.name.split("-", 1)[1] not in [n.split("-", 1)[1] for n in names(issue_dir)]
+
+
+def test_removing_an_item_changed_meanwhile_is_refused(nl: Newsletter, issue_dir: Path) -> None:
+    item = nl.issues.read(DAY).items[0]
+    (issue_dir / item.name).write_text("---\ntitle: \"x\"\nsource: \"y\"\n---\nz\n", encoding="utf-8")
+    with pytest.raises(nl.issues.Stale):
+        nl.issues.remove_item(DAY, item.name, item.version, ME)
+    assert (issue_dir / item.name).exists()
+
+
+def test_a_new_issue_holds_the_stubs_newsletter_new_writes(nl: Newsletter, project: Path, tmp_path: Path) -> None:
+    from datetime import date
+
+    day = date(2026, 11, 25)
+    draft = nl.issues.create(day, ME)
+    other = tmp_path / "other"
+    other.mkdir()
+    with Newsletter.open(project) as plain:
+        plain.new_issue(date(2026, 11, 26))
+    made = sorted(p.name for p in draft.folder.iterdir())
+    assert made == sorted(p.name for p in (project / "issues" / "2026-11-26").iterdir())
+    for name in made:
+        assert (draft.folder / name).read_bytes() == (project / "issues" / "2026-11-26" / name).read_bytes()
+
+
+def test_problems_point_at_the_field_they_concern(nl: Newsletter, issue_dir: Path) -> None:
+    item = nl.issues.read(DAY).items[1]
+    nl.issues.save_item(DAY, item.name, {**item.fields, "title": "", "url": "javascript:alert(1)"},
+                        "Un texte.", item.version, ME)
+    preview = nl.issues.preview(DAY, asset_base="/assets/")
+    placed = {(p.file, p.field) for p in preview.problems}
+    assert (item.name, "title") in placed and (item.name, "url") in placed
+
+
+def git(root: Path, *args: str) -> str:
+    return subprocess.run(["git", "-C", str(root), *args], capture_output=True, text=True, check=True).stdout
+
+
+def test_with_git_commit_each_save_is_a_commit_authored_by_the_editor(project: Path, clock: Clock) -> None:
+    desk_config(project, "[desk]\ngit_commit = true\n")
+    git(project, "init", "-q")
+    git(project, "-c", "user.name=setup", "-c", "user.email=setup@example.org", "add", "-A")
+    git(project, "-c", "user.name=setup", "-c", "user.email=setup@example.org", "commit", "-qm", "start")
+    with Newsletter.open(project, clock=clock) as nl:
+        item = nl.issues.read(DAY).items[0]
+        nl.issues.save_item(DAY, item.name, item.fields, "Un texte revu.", item.version, ME)
+    log = git(project, "log", "-1", "--format=%an <%ae>|%cn|%s", "--name-only")
+    assert log.startswith("camille <camille@example.org>|newsletter desk|Edit " + item.name)
+    assert f"issues/{DAY.isoformat()}/{item.name}" in log
+    assert git(project, "status", "--porcelain", "--", "issues") == ""
+
+
+def test_without_git_commit_nothing_is_committed(nl: Newsletter, project: Path) -> None:
+    git(project, "init", "-q")
+    item = nl.issues.read(DAY).items[0]
+    nl.issues.save_item(DAY, item.name, item.fields, "Un texte revu.", item.version, ME)
+    assert subprocess.run(["git", "-C", str(project), "log"], capture_output=True).returncode != 0  # no commit
+
+
+# -- through the desk ---------------------------------------------------------------------------
+
+
+def form_of(page: str, action: str) -> dict[str, str]:
+    """The hidden and text inputs of the form posting to ``action`` (a small reader for tests)."""
+    start = page.index(f'action="{action}"')
+    block = page[start:page.index("</form>", start)]
+    values = dict(re.findall(r'name="([^"]+)"[^>]*value="([^"]*)"', block))
+    for name, text in re.findall(r'<textarea[^>]*name="([^"]+)"[^>]*>(.*?)</textarea>', block, re.S):
+        values[name] = text
+    import html
+
+    return {k: html.unescape(v) for k, v in values.items()}
+
+
+def test_a_stale_save_through_the_desk_is_refused_with_a_clear_message(
+        signed_in: Callable[[str], FlaskClient], issue_dir: Path) -> None:
+    client = signed_in("editor")
+    page = client.get(f"/issues/{DAY.isoformat()}").get_data(as_text=True)
+    name = sorted(p.name for p in issue_dir.glob("*.md"))[0]
+    form = form_of(page, f"/issues/{DAY.isoformat()}/items/{name}")
+    (issue_dir / name).write_text((issue_dir / name).read_text(encoding="utf-8") + "\nAjout.\n", encoding="utf-8")
+    theirs = (issue_dir / name).read_bytes()
+    response = client.post(f"/issues/{DAY.isoformat()}/items/{name}", data={**form, "body": "Mon texte à moi."})
+    assert response.status_code == 409
+    text = response.get_data(as_text=True)
+    assert "a été modifié par quelqu’un d’autre" in text and "rien n’a été écrasé" in text
+    assert "Mon texte à moi." in text  # the editor's text is not lost
+    assert (issue_dir / name).read_bytes() == theirs
+
+
+def test_a_save_through_the_desk_writes_the_file_and_records_the_editor(
+        signed_in: Callable[[str], FlaskClient], issue_dir: Path, nl: Newsletter) -> None:
+    client = signed_in("editor")
+    page = client.get(f"/issues/{DAY.isoformat()}").get_data(as_text=True)
+    form = form_of(page, f"/issues/{DAY.isoformat()}/fields")
+    response = client.post(f"/issues/{DAY.isoformat()}/fields", data={**form, "subject": "Un objet tout neuf"})
+    assert response.status_code == 302
+    assert 'subject: "Un objet tout neuf"' in (issue_dir / "issue.yaml").read_text(encoding="utf-8")
+    assert nl.users.last_editor(DAY) == "editor"
+
+
+# -- images -------------------------------------------------------------------------------------
+
+PNG = (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x01\x00\x00\x00\x01\x08\x06\x00\x00\x00\x1f\x15\xc4\x89"
+       b"\x00\x00\x00\rIDATx\x9cc\xf8\xff\xff?\x00\x05\xfe\x02\xfe\xa7\x35\x81\x84\x00\x00\x00\x00IEND\xaeB`\x82")
+
+
+def upload(client: FlaskClient, issue_dir: Path, data: bytes, filename: str, alt: str) -> tuple[int, str, str]:
+    import io
+
+    url = f"/issues/{DAY.isoformat()}"
+    page = client.get(url).get_data(as_text=True)
+    name = sorted(p.name for p in issue_dir.glob("*.md"))[1]
+    form = form_of(page, f"{url}/items/{name}/image")
+    response = client.post(f"{url}/items/{name}/image", content_type="multipart/form-data",
+                           data={**form, "alt": alt, "file": (io.BytesIO(data), filename)})
+    return response.status_code, client.get(url).get_data(as_text=True), name
+
+
+def test_an_uploaded_image_lands_in_images_and_becomes_the_items_image(
+        signed_in: Callable[[str], FlaskClient], issue_dir: Path, nl: Newsletter) -> None:
+    status, page, name = upload(signed_in("editor"), issue_dir, PNG, "../../Graphique Été.PNG", "Un graphique")
+    assert status == 302 and "images/graphique-ete.png" in page
+    assert (issue_dir / "images" / "graphique-ete.png").read_bytes() == PNG
+    item = nl.issues.read(DAY).item(name)
+    assert item.fields["image"] == "images/graphique-ete.png" and item.fields["image_alt"] == "Un graphique"
+    assert nl.check(DAY).errors == 0
+
+
+@pytest.mark.parametrize(("data", "filename", "alt", "message"), [
+    (PNG, "chart.png", "  ", "Décrivez l’image"),
+    (b"<svg onload=alert(1)>", "chart.png", "Un graphique", "n’est pas une image PNG, JPEG ou GIF"),
+    (PNG + b"\0" * 2_000_000, "chart.png", "Un graphique", "plus grande que"),
+])
+def test_an_upload_without_alt_text_not_an_image_or_too_large_is_refused(
+        signed_in: Callable[[str], FlaskClient], issue_dir: Path, data: bytes, filename: str, alt: str,
+        message: str) -> None:
+    before = sorted(p.name for p in (issue_dir / "images").iterdir())
+    status, page, _ = upload(signed_in("editor"), issue_dir, data, filename, alt)
+    assert status in (302, 413)
+    assert message in page
+    assert sorted(p.name for p in (issue_dir / "images").iterdir()) == before

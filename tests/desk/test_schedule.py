@@ -1,0 +1,35 @@
+"""The operators' schedule page: the rules, the coming due times, and a one-off send handed to the scheduler."""
+
+from __future__ import annotations
+
+from typing import Callable
+
+from flask.testing import FlaskClient
+
+from newsletter import Newsletter
+from tests.conftest import DAY
+from tests.desk.conftest import csrf_token
+
+
+def test_the_schedule_page_lists_the_rules_and_the_coming_days(signed_in: Callable[[str], FlaskClient]) -> None:
+    page = signed_in("operator").get("/schedule/").get_data(as_text=True)
+    assert "<code>0 7 * * mon-fri</code> (Europe/Paris)" in page and "exigée" in page
+    assert "24/11/2026 · 07:00" in page and "Aucun." in page
+
+
+def test_a_one_off_send_is_stored_for_the_scheduler(signed_in: Callable[[str], FlaskClient], nl: Newsletter) -> None:
+    client = signed_in("operator")
+    response = client.post("/schedule/once", data={"day": DAY.isoformat(), "at": "2026-11-24T09:30",
+                                                   "csrf_token": csrf_token(client, "/schedule/")})
+    page = client.get(response.headers["Location"]).get_data(as_text=True)
+    assert "sera envoyé le 24/11/2026 à 09:30" in page
+    once = nl.schedule_view().once
+    assert len(once) == 1 and once[0][1] is not None and once[0][1].isoformat() == "2026-11-24T09:30:00+01:00"
+
+
+def test_a_one_off_send_in_the_past_is_refused(signed_in: Callable[[str], FlaskClient], nl: Newsletter) -> None:
+    client = signed_in("operator")
+    response = client.post("/schedule/once", data={"day": DAY.isoformat(), "at": "2026-11-20T09:30",
+                                                   "csrf_token": csrf_token(client, "/schedule/")})
+    assert "Non programmé" in client.get(response.headers["Location"]).get_data(as_text=True)
+    assert nl.schedule_view().once == []

@@ -1,0 +1,60 @@
+"""The operators' subscriber pages: search, add, unsubscribe, export, and an import confirmed after its dry run."""
+
+from __future__ import annotations
+
+import io
+import re
+from typing import Callable
+
+from flask.testing import FlaskClient
+
+from newsletter import Newsletter
+from tests.desk.conftest import csrf_token
+
+
+def test_an_operator_adds_finds_and_unsubscribes_someone(signed_in: Callable[[str], FlaskClient],
+                                                        nl: Newsletter) -> None:
+    client = signed_in("operator")
+    client.post("/subscribers/add", data={"email": "Lea@Example.org", "first_name": "Léa",
+                                          "csrf_token": csrf_token(client, "/subscribers/")})
+    page = client.get("/subscribers/?q=lea").get_data(as_text=True)
+    assert "lea@example.org ajouté." in page and "<td>lea@example.org</td>" in page
+    client.post("/subscribers/remove", data={"email": "lea@example.org", "csrf_token": csrf_token(client, "/")})
+    record = nl.subscribers.get("lea@example.org")
+    assert record is not None and record.status == "unsubscribed"
+
+
+def test_an_import_changes_nothing_until_its_dry_run_is_confirmed(signed_in: Callable[[str], FlaskClient],
+                                                                  nl: Newsletter) -> None:
+    client = signed_in("operator")
+    csv = "email;first_name\nun@example.org;Un\ndeux@example.org;Deux\npas-une-adresse;X\n".encode()
+    page = client.post("/subscribers/import", content_type="multipart/form-data",
+                       data={"file": (io.BytesIO(csv), "liste.csv"), "source": "salon 2026",
+                             "csrf_token": csrf_token(client, "/subscribers/")}).get_data(as_text=True)
+    assert "ajouterait 2 abonnés" in page and "rejetterait 1 lignes" in page and "ligne 4" in page
+    assert nl.subscribers.count() == 0
+    token = re.search(r'name="token" value="([^"]+)"', page).group(1)  # type: ignore[union-attr]
+    client.post("/subscribers/import/confirm", data={"token": token, "action": "import", "source": "salon 2026",
+                                                     "csrf_token": csrf_token(client, "/")})
+    assert nl.subscribers.count(status="active") == 2
+    again = client.post("/subscribers/import/confirm", data={"token": token, "action": "import",
+                                                             "csrf_token": csrf_token(client, "/")})
+    assert "plus en attente" in client.get(again.headers["Location"]).get_data(as_text=True)
+
+
+def test_the_export_is_a_csv_of_every_status(signed_in: Callable[[str], FlaskClient], nl: Newsletter) -> None:
+    nl.subscribers.add("un@example.org")
+    nl.subscribers.add("deux@example.org")
+    nl.subscribers.remove("deux@example.org")
+    response = signed_in("operator").get("/subscribers/export.csv")
+    assert response.headers["Content-Disposition"].startswith("attachment;")
+    text = response.get_data().decode("utf-8-sig")
+    assert "un@example.org" in text and "deux@example.org" in text and "unsubscribed" in text
+
+
+def test_editors_and_approvers_do_not_see_the_subscribers(signed_in: Callable[[str], FlaskClient]) -> None:
+    for role in ("editor", "approver"):
+        client = signed_in(role)
+        assert "/subscribers/" not in client.get("/").get_data(as_text=True)
+        assert client.get("/subscribers/").status_code == 403
+    assert "/subscribers/" in signed_in("operator").get("/").get_data(as_text=True)
