@@ -3,7 +3,8 @@
 The sent issues, written for the public (:mod:`newsletter.web.archive` renders them);
 ``/archive/DATE/?cle=KEY`` opens an unsent issue for proofreaders (test copies link there).
 ``/assets/DATE/HASH.png`` serves an issue's images under the hash of their bytes from the moment
-the issue exists: never a link, never anything but a PNG, JPEG or GIF inside the issue folder.
+the issue exists: never a link, never anything but a PNG, JPEG or GIF inside the issue folder;
+``/assets/brand/HASH.png`` serves the ``[brand] logo`` the same way.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from __future__ import annotations
 import re
 from datetime import date
 
-from flask import Blueprint, Response, abort, request
+from flask import Blueprint, Response, abort, request, url_for
 
 from newsletter.content.load import issue_folder
 from newsletter.publication import PROOF_PARAM, Image, UnsafeFileError, is_proof_key, read_image
@@ -95,6 +96,33 @@ def hashed_asset(day: str, name: str) -> Response:
     run = services()
     image = run.images.find(issue_folder(run.settings.issues_dir, issue_day(day)), name)
     if image is None:
+        abort(404)
+    return image_response(image, 365 * 86400)
+
+
+def brand_logo_url() -> str:
+    """The logo's content-hashed address on this service, for the pages' header ("" without a logo)."""
+    settings = services().settings
+    if not settings.brand or not settings.brand.logo:
+        return ""
+    try:
+        image = read_image(settings.root, settings.brand.logo)
+    except UnsafeFileError:
+        return ""
+    return url_for("archive.brand_logo", name=image.name)
+
+
+@bp.get("/assets/brand/<name>")
+def brand_logo(name: str) -> Response:
+    # The [brand] logo under the hash of its bytes: only the file the configuration names, read now.
+    settings = services().settings
+    if not _HASHED.fullmatch(name) or not settings.brand or not settings.brand.logo:
+        abort(404)
+    try:
+        image = read_image(settings.root, settings.brand.logo)
+    except UnsafeFileError:
+        abort(404)
+    if image.name != name:
         abort(404)
     return image_response(image, 365 * 86400)
 

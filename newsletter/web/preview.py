@@ -31,6 +31,7 @@ from newsletter.content.problems import Problem
 from newsletter.errors import NewsletterError
 from newsletter.i18n import Words, environment, words
 from newsletter.publication import Image, UnsafeFileError, read_image
+from newsletter.render.pipeline import LOGO_FOLDER
 from newsletter.render.sample import sample_values
 
 log = logging.getLogger(__name__)
@@ -63,6 +64,7 @@ class Preview:
         self._lock = threading.Lock()
         self._snapshot: Snapshot | None = None
         self._words = words(DEFAULT_LOCALE)
+        self._logo = ""  # [brand] logo of the last configuration read
 
     def _watched(self) -> list[Path]:
         files = [self.root / CONFIG_FILE]
@@ -92,6 +94,7 @@ class Preview:
         try:
             settings = load_settings(self.root)
             self._words = words(settings.newsletter.locale)
+            self._logo = settings.brand.logo if settings.brand else ""
             report = check_issue(settings, self.day, asset_base=ASSETS)
         except NewsletterError as err:
             return Snapshot(version, [], f"{err}" + (f" ({err.hint})" if err.hint else ""), "", "", self.root,
@@ -107,7 +110,14 @@ class Preview:
         return Snapshot(version, report.problems, "", page_html, page_text, settings.root, self._words)
 
     def asset(self, relative: str) -> Image | None:
-        """An image file of the issue folder: never a link, never anything else (:func:`read_image`)."""
+        """An image file of the issue folder, or the brand's logo under its content-hashed name: never a
+        link, never anything else (:func:`read_image`)."""
+        if self._logo and relative.startswith(LOGO_FOLDER):
+            try:
+                logo = read_image(self.root, self._logo)
+            except UnsafeFileError:
+                return None
+            return logo if relative == LOGO_FOLDER + logo.name else None
         try:
             return read_image(issue_folder(self.root / "issues", self.day), relative)
         except UnsafeFileError:
