@@ -13,7 +13,7 @@ from newsletter.build import SAMPLE_RECIPIENT, SAMPLE_SECRET
 from newsletter.config import load_settings
 from newsletter.check import check_issue
 from newsletter.render.mime import recipient_values
-from tests.conftest import DAY, FIXTURES, REPO
+from tests.conftest import DAY, REPO, add_brand
 
 GOLDEN = Path(__file__).resolve().parents[1] / "golden"
 
@@ -21,13 +21,9 @@ GOLDEN = Path(__file__).resolve().parents[1] / "golden"
 def branded_project(folder: Path) -> Path:
     """The repository's project with the [brand] of tests/fixtures/brand/ and its logo, in ``folder``."""
     folder.mkdir(parents=True, exist_ok=True)
-    config = (REPO / "newsletter.toml").read_text(encoding="utf-8")
-    (folder / "newsletter.toml").write_text(config + (FIXTURES / "brand" / "brand.toml").read_text(encoding="utf-8"),
-                                            encoding="utf-8")
-    (folder / "brand").mkdir()
-    shutil.copyfile(FIXTURES / "brand" / "logo.png", folder / "brand" / "logo.png")
+    shutil.copyfile(REPO / "newsletter.toml", folder / "newsletter.toml")
     shutil.copytree(REPO / "issues" / DAY.isoformat(), folder / "issues" / DAY.isoformat())
-    return folder
+    return add_brand(folder)
 
 
 @pytest.mark.parametrize("variant", ["plain", "branded"])
