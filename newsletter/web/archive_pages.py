@@ -114,15 +114,23 @@ def brand_logo_url() -> str:
 
 @bp.get("/assets/brand/<name>")
 def brand_logo(name: str) -> Response:
-    # The [brand] logo under the hash of its bytes: only the file the configuration names, read now.
-    settings = services().settings
+    # The [brand] logo under the hash of its bytes, read now. Sent emails name the logo of their day: an
+    # earlier logo kept beside the current one (brand/logo-2025.png) is still answered. A logo at the
+    # project's top level is answered alone (the project folder is never searched).
+    run = services()
+    settings = run.settings
     if not _HASHED.fullmatch(name) or not settings.brand or not settings.brand.logo:
         abort(404)
-    try:
-        image = read_image(settings.root, settings.brand.logo)
-    except UnsafeFileError:
-        abort(404)
-    if image.name != name:
+    folder = (settings.root / settings.brand.logo).parent
+    image: Image | None = None
+    if folder != settings.root:
+        image = run.images.find(folder, name)
+    else:
+        try:
+            image = read_image(settings.root, settings.brand.logo)
+        except UnsafeFileError:
+            abort(404)
+    if image is None or image.name != name:
         abort(404)
     return image_response(image, 365 * 86400)
 

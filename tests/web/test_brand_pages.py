@@ -41,11 +41,28 @@ def test_the_logo_is_served_under_its_hash_and_nothing_else_is(branded: Settings
         assert answer.headers["Content-Type"] == "image/png" and "immutable" in answer.headers["Cache-Control"]
         assert requests.get(f"{service.url}/assets/brand/{'0' * 32}.png").status_code == 404
         assert requests.get(f"{service.url}/assets/brand/logo.png").status_code == 404
-        # The file changed: the old address is gone, the page names the new one.
+        # A new logo: the page names its address; the old address answers while the old file is kept
+        # beside it (emails already sent show it), and no longer once it is gone.
+        (branded.root / "brand" / "logo-2025.png").write_bytes(LOGO)
         (branded.root / "brand" / "logo.png").write_bytes(LOGO + b"\0")
-        assert requests.get(service.url + LOGO_PATH).status_code == 404
         new = hashlib.sha256(LOGO + b"\0").hexdigest()[:32]
         assert f"/assets/brand/{new}.png" in requests.get(service.url + "/").text
+        assert requests.get(f"{service.url}/assets/brand/{new}.png").content == LOGO + b"\0"
+        assert requests.get(service.url + LOGO_PATH).content == LOGO
+        (branded.root / "brand" / "logo-2025.png").unlink()
+        assert requests.get(service.url + LOGO_PATH).status_code == 404
+
+
+def test_a_logo_at_the_top_of_the_project_is_answered_alone(project: Path, store: Store, sink: Sink) -> None:
+    (project / "logo.png").write_bytes(LOGO + b"\0")
+    (project / "other.png").write_bytes(LOGO)  # an image of the project that no [brand] names
+    config = project / "newsletter.toml"
+    config.write_text(config.read_text(encoding="utf-8") + '\n[brand]\nlogo = "logo.png"\nlogo_alt = "CX"\n',
+                      encoding="utf-8")
+    with Service(web_settings(project, sink), store) as service:
+        new = hashlib.sha256(LOGO + b"\0").hexdigest()[:32]
+        assert requests.get(f"{service.url}/assets/brand/{new}.png").status_code == 200
+        assert requests.get(service.url + LOGO_PATH).status_code == 404
 
 
 def test_without_a_logo_there_is_no_logo_address(settings: Settings, store: Store, project: Path,
