@@ -634,7 +634,7 @@ def _check_dkim_key(t: _Table, key_file: Path, keygen: str) -> None:
                       f"DKIM signs with RSA (2048 bits or more) or Ed25519: move it aside and {fix}")
 
 
-_BRAND_KEYS = ("name", "logo", "logo_alt", "logo_width", "primary_color", "primary_text_color", "header_color",
+BRAND_KEYS = ("name", "logo", "logo_alt", "logo_width", "primary_color", "primary_text_color", "header_color",
                "header_text_color", "font_family", "footer_text", "postal_address")
 #: A CSS colour the templates may write into a style: nothing but a hash and hex digits.
 BRAND_COLOR = re.compile(r"#(?:[0-9a-fA-F]{3}|[0-9a-fA-F]{6})")
@@ -707,8 +707,12 @@ def _logo(t: _Table, root: Path) -> str:
     return "/".join(parts)
 
 
-def _brand(path: Path, data: Any, root: Path) -> BrandSettings:
-    t = _Table(path, "brand", data, _BRAND_KEYS)
+def parse_brand(path: Path, data: Any, root: Path) -> BrandSettings:
+    """Validate a ``[brand]`` table (``data``) of the file ``path`` in the project ``root``.
+
+    :raises ConfigError: naming the key at fault and how to fix it.
+    """
+    t = _Table(path, "brand", data, BRAND_KEYS)
     return BrandSettings(
         name=t.text("name", ""),
         logo=_logo(t, root),
@@ -776,7 +780,7 @@ def load_settings(root: Path) -> Settings:
         webhooks=_webhooks(path, data["webhooks"]) if "webhooks" in data else None,
         bounces=_bounces(path, root.resolve(), data["bounces"]) if "bounces" in data else None,
         dkim=_dkim(path, data["dkim"], root.resolve(), newsletter.sender_domain) if "dkim" in data else None,
-        brand=_brand(path, data["brand"], root.resolve()) if "brand" in data else None,
+        brand=parse_brand(path, data["brand"], root.resolve()) if "brand" in data else None,
     )
 
 
