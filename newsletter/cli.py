@@ -852,3 +852,116 @@ def doctor(project: LazyNewsletter, as_json: bool, nameservers: tuple[str, ...],
             click.secho(finding.line(), fg=colors[finding.level.value])
     if any(finding.level.value == "error" for finding in findings):
         raise click.exceptions.Exit(1)
+
+
+@cli.group()
+def users() -> None:
+    """The editors' desk accounts: add, list, remove, passwd.
+
+    Roles: editor (writes issues), approver (also approves), operator (also runs the newsletter).
+
+    Example:
+
+        newsletter users add camille --role editor --email camille@example.org
+    """
+
+
+def _read_password(from_stdin: bool) -> str:
+    """The new password: one line of standard input, or typed twice at a hidden prompt."""
+    if from_stdin:
+        return sys.stdin.readline().rstrip("\r\n")
+    return str(click.prompt("Password", hide_input=True, confirmation_prompt="Repeat the password"))
+
+
+@users.command("add")
+@click.argument("name")
+@click.option("--role", type=click.Choice(("editor", "approver", "operator")), required=True,
+              help="editor writes, approver also approves, operator also runs the newsletter.")
+@click.option("--email", default="", help="The account's own address: where the desk sends test copies.")
+@click.option("--password-stdin", is_flag=True, help="Read the password from the first line of standard input.")
+@pass_newsletter
+def users_add(nl: Newsletter, name: str, role: str, email: str, password_stdin: bool) -> None:
+    """Create a desk account (a removed one comes back with the new role and password).
+
+    Example:
+
+        newsletter users add camille --role editor --email camille@example.org
+    """
+    account = nl.users.add(name, role, _read_password(password_stdin), email=email)
+    click.echo(f"Account {account.name} ({account.role}) can now sign in to the desk.")
+
+
+@users.command("list")
+@pass_newsletter
+def users_list(nl: Newsletter) -> None:
+    """List the accounts, removed ones included.
+
+    Example:
+
+        newsletter users list
+    """
+    accounts = nl.users.list()
+    if not accounts:
+        click.echo("No account yet; create one with `newsletter users add NAME --role editor`.")
+    for account in accounts:
+        created = account.created_at.astimezone(nl.settings.tz).strftime("%Y-%m-%d %H:%M")
+        state = "" if account.active else \
+            f"  removed {account.disabled_at.astimezone(nl.settings.tz):%Y-%m-%d %H:%M}"  # type: ignore[union-attr]
+        click.echo(f"{account.name:<24} {account.role:<9} {account.email or '-':<32} created {created}{state}")
+
+
+@users.command("remove")
+@click.argument("name")
+@pass_newsletter
+def users_remove(nl: Newsletter, name: str) -> None:
+    """Disable an account: it can no longer sign in (its name stays in the records).
+
+    Example:
+
+        newsletter users remove camille
+    """
+    nl.users.remove(name)
+    click.echo(f"Account {name} removed; it can no longer sign in.")
+
+
+@users.command("passwd")
+@click.argument("name")
+@click.option("--password-stdin", is_flag=True, help="Read the password from the first line of standard input.")
+@pass_newsletter
+def users_passwd(nl: Newsletter, name: str, password_stdin: bool) -> None:
+    """Give an account a new password.
+
+    Example:
+
+        newsletter users passwd camille
+    """
+    nl.users.set_password(name, _read_password(password_stdin))
+    click.echo(f"Password of {name} changed.")
+
+
+@cli.command()
+@click.option("--host", default=None, help="Address to listen on (default: [desk] host, 127.0.0.1).")
+@click.option("--port", type=click.IntRange(0, 65535), default=None, help="Port (default: [desk] port, 8090).")
+@pass_newsletter
+def desk(nl: Newsletter, host: str | None, port: int | None) -> None:
+    """Run the editors' desk: write, preview, check and approve issues in a browser.
+
+    Accounts come from `newsletter users add`. Meant for 127.0.0.1, or behind a reverse proxy
+    at [desk] base_url (https) for remote editors.
+
+    Example:
+
+        NEWSLETTER_SECRET_KEY=… newsletter desk --port 8090
+    """
+    from newsletter.desk.server import create_server
+
+    _secret_key(nl, listen=host or nl.settings.desk.host)
+    server = create_server(nl, host=host, port=port)
+    logging.getLogger("newsletter").setLevel(logging.INFO)
+    click.echo(f"The desk is on http://{server.effective_host}:{server.effective_port}/ (Ctrl+C to stop)")
+    try:
+        server.run()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.close()

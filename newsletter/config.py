@@ -184,6 +184,21 @@ class BrandSettings:
 
 
 @dataclass(frozen=True)
+class DeskSettings:
+    """The ``[desk]`` table: the editors' desk (``newsletter desk``), a separate app from ``serve``."""
+
+    host: str = "127.0.0.1"
+    port: int = 8090
+    base_url: str = ""  # the https address a reverse proxy serves the desk at; required off loopback
+    trusted_proxies: int = 0  # reverse proxies in front whose X-Forwarded-For/-Proto are believed
+    session_hours: int = 12  # how long a login lasts
+    login_limit: str = "5 per minute; 20 per hour"  # login attempts, per account and per client address
+    git_commit: bool = False  # each save is a git commit authored by the editor (in a git repository)
+    require_separate_approver: bool = False  # the approver must differ from the issue's last editor
+    max_image_bytes: int = 2_000_000  # largest image an editor may upload
+
+
+@dataclass(frozen=True)
 class Settings:
     """Everything a command needs to know about one newsletter project."""
 
@@ -198,6 +213,7 @@ class Settings:
     bounces: BounceSettings | None = None  # None when [bounces] is absent
     dkim: DkimSettings | None = None  # None when [dkim] is absent
     brand: BrandSettings | None = None  # None when [brand] is absent
+    desk: DeskSettings = DeskSettings()
 
     @property
     def issues_dir(self) -> Path:
@@ -226,7 +242,8 @@ class Settings:
 
 
 _ADAPTERS_WITH_TABLES = ("outbox", "smtp", "mailgun", "sendgrid", "postmark", "brevo")
-_TABLES = ("newsletter", "content", "store", "delivery", "schedule", "web", "webhooks", "bounces", "dkim", "brand")
+_TABLES = ("newsletter", "content", "store", "delivery", "schedule", "web", "webhooks", "bounces", "dkim", "brand",
+           "desk")
 
 
 class _Table:
@@ -465,6 +482,35 @@ def _web(path: Path, data: Any) -> WebSettings:
         connection_limit=t.integer("connection_limit", w.connection_limit, minimum=10, maximum=10000),
         channel_timeout=t.integer("channel_timeout", w.channel_timeout, minimum=1, maximum=600),
     )
+
+
+def _desk(path: Path, data: Any) -> DeskSettings:
+    t = _Table(path, "desk", data, ("host", "port", "base_url", "trusted_proxies", "session_hours", "login_limit",
+                                    "git_commit", "require_separate_approver", "max_image_bytes"))
+    d = DeskSettings
+    base_url = t.text("base_url", d.base_url).rstrip("/")
+    if base_url and not re.fullmatch(r"https://[^\s/?#]+(/[^\s?#]*)?", base_url):
+        raise t.error(f'[desk] base_url must be the https address the proxy serves the desk at, e.g. '
+                      f'"https://desk.example.org" (got {base_url!r})')
+    return DeskSettings(
+        host=t.text("host", d.host),
+        port=t.integer("port", d.port, maximum=65535),
+        base_url=base_url,
+        trusted_proxies=t.integer("trusted_proxies", d.trusted_proxies, minimum=0, maximum=5),
+        session_hours=t.integer("session_hours", d.session_hours, minimum=1, maximum=24 * 30),
+        login_limit=_desk_rate(t, "login_limit", d.login_limit),
+        git_commit=t.boolean("git_commit", d.git_commit),
+        require_separate_approver=t.boolean("require_separate_approver", d.require_separate_approver),
+        max_image_bytes=t.integer("max_image_bytes", d.max_image_bytes, minimum=1024, maximum=20_000_000),
+    )
+
+
+def _desk_rate(t: _Table, key: str, default: str) -> str:
+    limit = t.text(key, default)
+    parts = [p.strip() for p in limit.split(";") if p.strip()]
+    if not parts or not all(re.fullmatch(r"\d+\s*(/|per)\s*(\d+\s*)?(second|minute|hour|day)s?", p) for p in parts):
+        raise t.error(f'[desk] {key} must look like "5 per minute; 20 per hour" (got {limit!r})')
+    return limit
 
 
 def _rate(t: _Table, key: str, default: str) -> str:
@@ -781,6 +827,7 @@ def load_settings(root: Path) -> Settings:
         bounces=_bounces(path, root.resolve(), data["bounces"]) if "bounces" in data else None,
         dkim=_dkim(path, data["dkim"], root.resolve(), newsletter.sender_domain) if "dkim" in data else None,
         brand=parse_brand(path, data["brand"], root.resolve()) if "brand" in data else None,
+        desk=_desk(path, data.get("desk")),
     )
 
 

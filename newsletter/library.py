@@ -33,7 +33,9 @@ if TYPE_CHECKING:
     import threading
     from zoneinfo import ZoneInfo
 
+    from newsletter.accounts import Account, Accounts
     from newsletter.approval import ApprovalState
+    from newsletter.editing import Author, IssueDraft, Issues, ItemDraft, Placed, PreviewResult, StaleEditError
     from newsletter.bounces.process import Counts as BounceCounts
     from newsletter.build import BuildResult
     from newsletter.content.problems import Problem
@@ -396,6 +398,20 @@ class Newsletter:
         return init_project(Path(directory))
 
     # -- the parts ------------------------------------------------------------------------------
+
+    @property
+    def users(self) -> "Accounts":
+        """The desk's accounts (``newsletter users``, the desk's sign-in)."""
+        from newsletter.accounts import Accounts
+
+        return Accounts(lambda: self.store, self.clock)
+
+    @property
+    def issues(self) -> "Issues":
+        """The issue folders as the desk edits them: versioned, atomic saves (see :mod:`newsletter.editing`)."""
+        from newsletter.editing import Issues
+
+        return Issues(self.settings, record=self.users.record_edit, create=self.new_issue)
 
     @property
     def store(self) -> "Store":

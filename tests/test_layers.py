@@ -38,7 +38,8 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("transports", ("newsletter.delivery", "newsletter.notify")),
     ("engine", ("newsletter.dispatch", "newsletter.delivery.engine")),
     ("services", ("newsletter.build", "newsletter.day_state", "newsletter.schedule", "newsletter.scaffold",
-                  "newsletter.alert_text", "newsletter.doctor", "newsletter.feedback", "newsletter.bounces")),
+                  "newsletter.alert_text", "newsletter.doctor", "newsletter.feedback", "newsletter.bounces",
+                  "newsletter.accounts", "newsletter.editing")),
     ("library", ("newsletter.library",)),
     ("front ends", ("newsletter.cli", "newsletter.__main__", "newsletter.web", "newsletter.desk")),
 ]
@@ -81,6 +82,8 @@ KNOWN_IMPORTS: dict[tuple[str, str], str] = {
     ("newsletter.cli", "newsletter.store"): "api",
     # api/integrator: `serve` and `preview` start the web front end from the command line.
     ("newsletter.cli", "newsletter.web"): "api",
+    # desk: `newsletter desk` starts the desk front end from the command line.
+    ("newsletter.cli", "newsletter.desk"): "desk",
 }
 # Known SQL outside the store, (module prefix): who moves it into newsletter/store/.
 KNOWN_SQL: dict[str, str] = {

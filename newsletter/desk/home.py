@@ -1,0 +1,49 @@
+"""The desk's home: the coming days of the schedule with each issue's state, and the past sends."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime
+
+from flask import Blueprint, render_template
+
+from newsletter.desk.access import newsletter, requires
+
+bp = Blueprint("home", __name__)
+
+#: How many due times the home page lists.
+UPCOMING = 7
+
+
+@dataclass(frozen=True)
+class Day:
+    """One coming due time and its issue's state, as the home page shows it."""
+
+    day: date
+    at: datetime
+    state: str  # missing, failing, waiting approval, stale, approved, ready, sent
+    exists: bool
+
+
+def desk_state(gate: str, approval: str) -> str:
+    """The readiness gate's verdict, told apart a little further for editors: stale and approved."""
+    if gate == "waiting approval" and approval == "stale":
+        return "stale"
+    if gate == "ready" and approval == "current":
+        return "approved"
+    return gate
+
+
+@bp.route("/")
+@requires("read")
+def index() -> str:
+    nl = newsletter()
+    view = nl.schedule_view(UPCOMING)
+    days = []
+    for run in view.upcoming:
+        day = run.readiness.day
+        exists = nl.issues.exists(day)
+        approval = nl.approval(day).state if exists else "missing"
+        days.append(Day(day, run.at, desk_state(run.readiness.state, approval), exists))
+    return render_template("desk/home.html", days=days, history=nl.history(limit=14), today=nl.today(),
+                           require_approval=view.require_approval)

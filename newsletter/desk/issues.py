@@ -1,0 +1,201 @@
+"""One issue on the desk: its fields and items in forms, the preview beside them, approval and test copies.
+
+Every save sends back the version of the file the form showed; a save based on an outdated
+version is refused (409) and the editor's text is shown again, with nothing overwritten.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import date
+from typing import Any
+
+from flask import Blueprint, Response, abort, flash, redirect, render_template, request, url_for
+
+from werkzeug.wrappers import Response as Reply
+
+from newsletter.desk.access import current_account, newsletter, requires
+from newsletter.desk.words import gettext as _
+from newsletter.errors import IssueNotFoundError, NewsletterError
+
+bp = Blueprint("issues", __name__, url_prefix="/issues")
+
+#: The policy of the email shown in the preview frames: its own styles and images, never a script.
+EMAIL_CSP = "default-src 'none'; img-src 'self' https: data:; style-src 'unsafe-inline'; frame-ancestors 'self'; sandbox"
+
+
+def parse_day(text: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        abort(404)
+
+
+def anchor(file: str, field: str) -> str:
+    """The id of a field's input on the page (``issue-subject``, ``item-02-paiement-md-title``)."""
+    base = "issue" if file in ("", "issue.yaml") else "item-" + file
+    return re.sub(r"[^A-Za-z0-9_-]+", "-", f"{base}-{field}" if field else base)
+
+
+def asset_base(day: str) -> str:
+    """Where the preview finds the issue's images (``/issues/DATE/assets/``)."""
+    return url_for("issues.edit", day=day) + "/assets/"
+
+
+def _author() -> Any:
+    account = current_account()
+    assert account is not None  # access.enforce let only signed-in accounts through
+    return account
+
+
+def _edit_page(day: date, *, status: int = 200, kept: dict[str, Any] | None = None) -> tuple[str, int]:
+    nl = newsletter()
+    try:
+        draft = nl.issues.read(day)
+    except IssueNotFoundError:
+        abort(404)
+    preview = nl.issues.preview(day, asset_base=asset_base(day.isoformat()))
+    approval = nl.approval(day)
+    content = nl.settings.content
+    account = _author()
+    separate = nl.settings.desk.require_separate_approver
+    last = nl.users.last_editor(day) if separate else None
+    return render_template(
+        "desk/issue.html", draft=draft, preview=preview, approval=approval, kept=kept or {},
+        max_words=content.max_words, max_title=content.max_title_chars, anchor=anchor,
+        require_approval=nl.settings.schedule.require_approval,
+        approve_blocked=bool(separate and last == account.name), status=nl.readiness(day).state,
+    ), status
+
+
+@bp.route("/new", methods=["POST"])
+@requires("write")
+def create() -> Reply:
+    day = parse_day(request.form.get("day", ""))
+    nl = newsletter()
+    if nl.issues.exists(day):
+        flash(_("The issue of %(day)s exists already.", day=day.isoformat()), "info")
+    else:
+        nl.issues.create(day, _author())
+        flash(_("Issue of %(day)s created: write its items.", day=day.isoformat()), "ok")
+    return redirect(url_for("issues.edit", day=day.isoformat()))
+
+
+@bp.route("/<day>")
+@requires("read")
+def edit(day: str) -> tuple[str, int]:
+    return _edit_page(parse_day(day))
+
+
+def _stale(day: date, kept: dict[str, Any], file: str) -> tuple[str, int]:
+    flash(_("%(file)s was changed by someone else since you opened it: your save was refused and nothing was "
+            "overwritten. Your text is still in the form below; reload the page to see the current version.",
+            file=file), "error")
+    return _edit_page(day, status=409, kept=kept)
+
+
+def _refused(day: date, err: NewsletterError) -> Reply:
+    flash(_("Not saved: %(reason)s", reason=str(err)), "error")
+    return redirect(url_for("issues.edit", day=day.isoformat()))
+
+
+@bp.route("/<day>/fields", methods=["POST"])
+@requires("write")
+def save_fields(day: str) -> Any:
+    when, nl = parse_day(day), newsletter()
+    values = {key: request.form.get(key, "") for key in ("subject", "preheader", "intro")}
+    try:
+        nl.issues.save_fields(when, values, request.form.get("version", ""), _author())
+    except nl.issues.Stale:
+        return _stale(when, {"issue.yaml": values}, "issue.yaml")
+    except NewsletterError as err:
+        return _refused(when, err)
+    flash(_("Saved."), "ok")
+    return redirect(url_for("issues.edit", day=day) + "#issue")
+
+
+@bp.route("/<day>/items/<name>", methods=["POST"])
+@requires("write")
+def save_item(day: str, name: str) -> Any:
+    when, nl = parse_day(day), newsletter()
+    values = {key: request.form.get(key, "") for key in ("title", "source", "url", "image", "image_alt", "tag")}
+    body = request.form.get("body", "")
+    try:
+        nl.issues.save_item(when, name, values, body, request.form.get("version", ""), _author())
+    except nl.issues.Stale:
+        return _stale(when, {name: {**values, "body": body}}, name)
+    except NewsletterError as err:
+        return _refused(when, err)
+    flash(_("Saved."), "ok")
+    return redirect(url_for("issues.edit", day=day) + "#" + anchor(name, ""))
+
+
+@bp.route("/<day>/items", methods=["POST"])
+@requires("write")
+def add_item(day: str) -> Reply:
+    when, nl = parse_day(day), newsletter()
+    try:
+        name = nl.issues.add_item(when, _author())
+    except NewsletterError as err:
+        return _refused(when, err)
+    return redirect(url_for("issues.edit", day=day) + "#" + anchor(name, ""))
+
+
+@bp.route("/<day>/items/<name>/remove", methods=["POST"])
+@requires("write")
+def remove_item(day: str, name: str) -> Any:
+    when, nl = parse_day(day), newsletter()
+    try:
+        nl.issues.remove_item(when, name, request.form.get("version", ""), _author())
+    except nl.issues.Stale:
+        return _stale(when, {}, name)
+    except NewsletterError as err:
+        return _refused(when, err)
+    flash(_("%(file)s removed; the items were renumbered.", file=name), "ok")
+    return redirect(url_for("issues.edit", day=day))
+
+
+@bp.route("/<day>/items/<name>/move", methods=["POST"])
+@requires("write")
+def move_item(day: str, name: str) -> Any:
+    when, nl = parse_day(day), newsletter()
+    offset = -1 if request.form.get("direction") == "up" else 1
+    try:
+        moved = nl.issues.move_item(when, name, offset, _author())
+    except nl.issues.Stale:
+        return _stale(when, {}, name)
+    except NewsletterError as err:
+        return _refused(when, err)
+    return redirect(url_for("issues.edit", day=day) + "#" + anchor(moved, ""))
+
+
+@bp.route("/<day>/preview.html")
+@requires("read")
+def preview_html(day: str) -> Response:
+    when = parse_day(day)
+    result = newsletter().issues.preview(when, asset_base=asset_base(day))
+    response = Response(result.html or "", mimetype="text/html")
+    response.headers["Content-Security-Policy"] = EMAIL_CSP
+    response.headers["X-Frame-Options"] = "SAMEORIGIN"
+    return response
+
+
+@bp.route("/<day>/preview.txt")
+@requires("read")
+def preview_text(day: str) -> Response:
+    when = parse_day(day)
+    result = newsletter().issues.preview(when, asset_base=asset_base(day))
+    response = Response(result.text or "", mimetype="text/plain")
+    response.headers["X-Frame-Options"] = "SAMEORIGIN"
+    response.headers["Content-Security-Policy"] = EMAIL_CSP
+    return response
+
+
+@bp.route("/<day>/assets/<path:relative>")
+@requires("read")
+def asset(day: str, relative: str) -> Response:
+    found = newsletter().issues.image(parse_day(day), relative)
+    if found is None:
+        abort(404)
+    data, media_type = found
+    return Response(data, mimetype=media_type)

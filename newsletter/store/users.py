@@ -1,0 +1,125 @@
+"""The desk's accounts and its record of who last edited an issue.
+
+An account has a name, a role (editor, approver, operator), an argon2 password hash and the
+times it was created and disabled. Removing an account disables it (the name stays in the
+edit record); adding the same name again enables it with a new role and password.
+``desk_edits`` keeps, per issue, who saved which file last, so that an approval can be
+required from someone other than the last editor.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any, cast
+
+from sqlalchemy import CursorResult, Date, Index, Integer, String, Table, select, update
+from sqlalchemy.orm import Mapped, mapped_column
+
+from newsletter.store.database import Store
+from newsletter.store.models import Base, UTCDateTime
+
+
+class DeskUser(Base):
+    __tablename__ = "desk_users"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(64), nullable=False, unique=True)
+    role: Mapped[str] = mapped_column(String(16), nullable=False)
+    password_hash: Mapped[str] = mapped_column(String(255), nullable=False)
+    email: Mapped[str] = mapped_column(String(320), nullable=False, default="")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False)
+    disabled_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+
+
+class DeskEdit(Base):
+    __tablename__ = "desk_edits"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    day: Mapped[date] = mapped_column(Date, nullable=False)
+    path: Mapped[str] = mapped_column(String(200), nullable=False)
+    user_name: Mapped[str] = mapped_column(String(64), nullable=False)
+    at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False)
+
+    __table_args__ = (Index("ix_desk_edits_day", "day"),)
+
+
+_U = cast(Table, DeskUser.__table__)
+_E = cast(Table, DeskEdit.__table__)
+
+
+@dataclass(frozen=True)
+class UserRecord:
+    """One account as stored."""
+
+    name: str
+    role: str
+    password_hash: str
+    email: str
+    created_at: datetime
+    disabled_at: datetime | None
+
+    @property
+    def active(self) -> bool:
+        return self.disabled_at is None
+
+
+def _record(row: object) -> UserRecord:
+    return UserRecord(row.name, row.role, row.password_hash, row.email, row.created_at, row.disabled_at)  # type: ignore[attr-defined]
+
+
+def find_user(store: Store, name: str) -> UserRecord | None:
+    """The account called ``name`` (enabled or not), or None."""
+    with store.session() as session:
+        row = session.execute(select(_U).where(_U.c.name == name)).first()
+    return _record(row) if row is not None else None
+
+
+def list_users(store: Store) -> list[UserRecord]:
+    """Every account, by name."""
+    with store.session() as session:
+        return [_record(row) for row in session.execute(select(_U).order_by(_U.c.name))]
+
+
+def save_user(store: Store, name: str, role: str, password_hash: str, *, email: str = "", now: datetime) -> bool:
+    """Create the account, or enable a disabled one with this role and hash; False when an enabled one exists."""
+    with store.session() as session:
+        row = session.execute(select(_U.c.disabled_at).where(_U.c.name == name)).first()
+        if row is None:
+            session.execute(_U.insert().values(name=name, role=role, password_hash=password_hash, email=email, created_at=now,
+                                               disabled_at=None))
+            return True
+        if row.disabled_at is None:
+            return False
+        session.execute(update(_U).where(_U.c.name == name)
+                        .values(role=role, password_hash=password_hash, email=email, created_at=now, disabled_at=None))
+        return True
+
+
+def disable_user(store: Store, name: str, *, now: datetime) -> bool:
+    """Disable an enabled account; False when there is none by that name."""
+    with store.session() as session:
+        result: CursorResult[Any] = session.execute(  # type: ignore[assignment]
+            update(_U).where(_U.c.name == name, _U.c.disabled_at.is_(None)).values(disabled_at=now))
+        return bool(result.rowcount)
+
+
+def set_password_hash(store: Store, name: str, password_hash: str) -> bool:
+    """Replace an enabled account's hash; False when there is none by that name."""
+    with store.session() as session:
+        result: CursorResult[Any] = session.execute(  # type: ignore[assignment]
+            update(_U).where(_U.c.name == name, _U.c.disabled_at.is_(None)).values(password_hash=password_hash))
+        return bool(result.rowcount)
+
+
+def record_edit(store: Store, day: date, path: str, user_name: str, *, now: datetime) -> None:
+    """Remember that ``user_name`` saved ``path`` of the issue of ``day``."""
+    with store.session() as session:
+        session.execute(_E.insert().values(day=day, path=path, user_name=user_name, at=now))
+
+
+def last_editor(store: Store, day: date) -> str | None:
+    """Who saved a file of the issue of ``day`` last through the desk, or None."""
+    with store.session() as session:
+        return session.scalar(select(_E.c.user_name).where(_E.c.day == day)
+                              .order_by(_E.c.at.desc(), _E.c.id.desc()).limit(1))

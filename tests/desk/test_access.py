@@ -1,0 +1,200 @@
+"""Access control on every desk route: anonymous, wrong role, missing CSRF token; sessions and headers."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Callable
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+
+from newsletter import Newsletter
+from newsletter.desk import access
+from newsletter.desk.app import create_app
+from tests.conftest import DAY, SECRET
+from tests.desk.conftest import PASSWORD, ROLES, Clock, csrf_token, desk_config, sign_in
+
+#: Sample values for the URL parts of every route.
+ARGS = {"day": DAY.isoformat(), "name": "01-bots.md", "relative": "images/barres.png", "filename": "desk.css"}
+PUBLIC = {"auth.login", "static"}
+
+
+def routes(app: Flask) -> list[tuple[str, str, str]]:
+    """(endpoint, method, url) of every route of the desk but the public ones."""
+    found = []
+    with app.test_request_context():
+        for rule in app.url_map.iter_rules():
+            if rule.endpoint in PUBLIC:
+                continue
+            url = rule.build({k: v for k, v in ARGS.items() if k in rule.arguments}, append_unknown=False)[1]
+            for method in sorted((rule.methods or set()) - {"HEAD", "OPTIONS"}):
+                found.append((rule.endpoint, method, url))
+    return found
+
+
+def _app() -> Flask:
+    """An app for listing the routes only (no request is served by it)."""
+    from newsletter.config import Settings, load_settings
+    from tests.conftest import REPO
+
+    return create_app(Newsletter(load_settings(REPO)), SECRET)
+
+
+ROUTES = routes(_app())
+
+
+def ability(app: Flask, endpoint: str) -> str:
+    with app.test_request_context():
+        found = access.ability_of(endpoint)
+    assert found, endpoint
+    return found
+
+
+def test_every_route_declares_what_it_needs(app: Flask) -> None:
+    assert len(ROUTES) >= 10
+    for endpoint, _, _ in ROUTES:
+        assert ability(app, endpoint) in ("read", "write", "approve", "operate"), endpoint
+
+
+@pytest.mark.parametrize(("endpoint", "method", "url"), ROUTES, ids=[f"{m} {e}" for e, m, _ in ROUTES])
+def test_anonymous_is_sent_to_sign_in_or_refused(app: Flask, endpoint: str, method: str, url: str) -> None:
+    client = app.test_client()
+    token = csrf_token(client)  # a valid token: the refusal must come from the missing account
+    response = client.open(url, method=method, data={"csrf_token": token} if method == "POST" else None)
+    if method == "GET":
+        assert response.status_code == 302 and response.headers["Location"].startswith("/login?next=")
+    else:
+        assert response.status_code == 401
+
+
+@pytest.mark.parametrize(("endpoint", "method", "url"), ROUTES, ids=[f"{m} {e}" for e, m, _ in ROUTES])
+def test_a_role_without_the_ability_gets_403(app: Flask, signed_in: Callable[[str], FlaskClient], endpoint: str,
+                                              method: str, url: str) -> None:
+    from newsletter.accounts import ABILITIES
+
+    needed = ability(app, endpoint)
+    lacking = [role for role in ROLES if needed not in ABILITIES[role]]
+    if not lacking:
+        assert needed in ("read", "write")  # every role reads and writes: nobody to refuse
+        return
+    for role in lacking:
+        client = signed_in(role)
+        token = csrf_token(client, "/")
+        response = client.open(url, method=method, data={"csrf_token": token} if method == "POST" else None)
+        assert response.status_code == 403, (role, response.status_code)
+
+
+POSTS = [route for route in ROUTES if route[1] == "POST"]
+
+
+@pytest.mark.parametrize(("endpoint", "method", "url"), POSTS, ids=[e for e, _, _ in POSTS])
+def test_a_form_without_its_csrf_token_is_refused(app: Flask, signed_in: Callable[[str], FlaskClient],
+                                                 endpoint: str, method: str, url: str) -> None:
+    client = signed_in("operator")
+    before = sorted(p.name for p in (app.extensions[access.EXTENSION].settings.issues_dir / DAY.isoformat()).iterdir())
+    response = client.post(url, data={"day": DAY.isoformat()})
+    assert response.status_code == 400
+    after = sorted(p.name for p in (app.extensions[access.EXTENSION].settings.issues_dir / DAY.isoformat()).iterdir())
+    assert after == before
+
+
+def test_sign_in_with_a_wrong_password_is_refused_alike_for_unknown_names(app: Flask) -> None:
+    client = app.test_client()
+    for name in ("editor", "nobody"):
+        token = csrf_token(client)
+        response = client.post("/login", data={"name": name, "password": "wrong password!", "csrf_token": token})
+        assert response.status_code == 401
+        assert "Mauvais nom ou mot de passe." in response.get_data(as_text=True)
+
+
+def test_sign_in_leads_back_to_the_page_asked_for_and_never_elsewhere(app: Flask) -> None:
+    client = app.test_client()
+    token = csrf_token(client)
+    response = client.post("/login?next=/issues/2026-11-24",
+                           data={"name": "editor", "password": PASSWORD, "csrf_token": token})
+    assert response.headers["Location"] == "/issues/2026-11-24"
+    client = app.test_client()
+    token = csrf_token(client)
+    response = client.post("/login?next=//evil.example/", data={"name": "editor", "password": PASSWORD,
+                                                                "csrf_token": token})
+    assert response.headers["Location"] == "/"
+
+
+@pytest.mark.parametrize("key", ["name", "client"])
+def test_sign_in_attempts_are_limited_per_account_and_per_client(app: Flask, key: str) -> None:
+    """Five attempts a minute (the default login_limit): the sixth is refused with 429, even with the right
+    password; per account from several addresses, per address across several names."""
+    def attempt(n: int, password: str = "wrong password!") -> int:
+        address = f"192.0.2.{n}" if key == "name" else "192.0.2.1"
+        name = "editor" if key == "name" else f"someone{n}"
+        client = app.test_client()
+        token = csrf_token(client)
+        return client.post("/login", data={"name": name, "password": password, "csrf_token": token},
+                           environ_base={"REMOTE_ADDR": address}).status_code
+
+    assert [attempt(n) for n in range(5)] == [401] * 5
+    assert attempt(6, PASSWORD) == 429
+
+
+def test_a_session_expires_after_session_hours(app: Flask, nl: Newsletter, clock: Clock) -> None:
+    client = app.test_client()
+    sign_in(client, "editor")
+    assert client.get("/").status_code == 200
+    clock.now += timedelta(hours=nl.settings.desk.session_hours, minutes=1)
+    assert client.get("/").status_code == 302
+
+
+def test_a_removed_account_loses_its_session(app: Flask, nl: Newsletter) -> None:
+    client = app.test_client()
+    sign_in(client, "editor")
+    nl.users.remove("editor")
+    assert client.get("/").status_code == 302
+
+
+def test_sign_out_ends_the_session(app: Flask) -> None:
+    client = app.test_client()
+    sign_in(client, "editor")
+    client.post("/logout", data={"csrf_token": csrf_token(client, "/")})
+    assert client.get("/").status_code == 302
+
+
+def test_the_session_cookie_is_httponly_samesite_and_secure_behind_https(project: pytest.TempPathFactory,
+                                                                         clock: Clock) -> None:
+    from pathlib import Path
+
+    root = Path(str(project))
+    desk_config(root, '[desk]\nbase_url = "https://desk.example.org"\n')
+    with Newsletter.open(root, clock=clock) as nl:
+        nl.users.add("editor", "editor", PASSWORD)
+        client = create_app(nl, SECRET).test_client()
+        token = csrf_token(client)
+        response = client.post("/login", data={"name": "editor", "password": PASSWORD, "csrf_token": token})
+    cookie = next(v for v in response.headers.getlist("Set-Cookie") if v.startswith("newsletter_desk="))
+    assert "HttpOnly" in cookie and "SameSite=Lax" in cookie and "Secure" in cookie and "Expires=" in cookie
+
+
+def test_pages_carry_security_headers_and_no_inline_script(signed_in: Callable[[str], FlaskClient]) -> None:
+    client = signed_in("editor")
+    for url in ("/", f"/issues/{DAY.isoformat()}", "/login"):
+        response = client.get(url)
+        csp = response.headers["Content-Security-Policy"]
+        assert "script-src 'self'" in csp and "unsafe-inline" not in csp.split("script-src")[1].split(";")[0]
+        assert response.headers["X-Frame-Options"] == "DENY" and response.headers["Cache-Control"] == "no-store"
+        page = response.get_data(as_text=True)
+        assert "<script>" not in page and "onclick" not in page
+
+
+def test_an_unmarked_view_is_refused_by_default(app: Flask, signed_in: Callable[[str], FlaskClient]) -> None:
+    app.add_url_rule("/forgotten", "forgotten", lambda: "secret")
+    assert signed_in("operator").get("/forgotten").status_code == 403
+
+
+def test_listening_off_loopback_needs_the_proxy_settings(nl: Newsletter) -> None:
+    from newsletter.desk.server import check_listen
+    from newsletter.errors import ConfigError
+
+    check_listen(nl, "127.0.0.1")
+    check_listen(nl, "::1")
+    with pytest.raises(ConfigError, match=r"\[desk\] base_url"):
+        check_listen(nl, "0.0.0.0")
