@@ -115,6 +115,7 @@ def test_a_post_without_csrf_token_is_refused(nl: Newsletter, signed_in: Callabl
 
 def test_every_field_has_a_label(signed_in: Callable[[str], FlaskClient]) -> None:
     page = signed_in("operator").get(URL).get_data(as_text=True)
+    assert "<h1>Identité visuelle</h1>" in page  # in the newsletter's language, like the rest of the desk
     inputs = re.findall(r'<input id="([^"]+)"', page)
     assert len(inputs) == 11
     for input_id in inputs:
