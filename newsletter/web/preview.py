@@ -68,6 +68,8 @@ class Preview:
 
     def _watched(self) -> list[Path]:
         files = [self.root / CONFIG_FILE]
+        if self._logo:
+            files.append(self.root / self._logo)  # a new logo shows without touching the issue
         for folder in (self.root / "issues" / self.day.isoformat(), self.root / "templates"):
             if folder.is_dir():
                 files.extend(p for p in folder.rglob("*") if p.is_file())

@@ -16,7 +16,7 @@ import requests
 from newsletter.build import build_issue
 from newsletter.config import Settings, load_settings
 from newsletter.store.database import Store
-from newsletter.web.preview import make_server
+from newsletter.web.preview import Preview, make_server
 from newsletter.web.services import EXTENSION
 from tests.conftest import DAY, FIXTURES, SECRET, add_brand
 from tests.render.test_browser import CHROMIUM, CHROMIUM_ARGS
@@ -158,3 +158,15 @@ def test_the_confirmation_mail_carries_the_brand_footer(branded: Settings, store
         _, text, html = service.app.extensions[EXTENSION].mailer.compose("camille@example.org")
     assert "Une publication de l'équipe Relation client\n\nLa rédaction\n3 place du Marché, 69002 Lyon" in text
     assert "background:#b3261e;color:#ffffff;" in html and "12 rue Exemple" not in html + text
+
+
+def test_the_preview_rebuilds_when_the_logo_changes(project: Path) -> None:
+    add_brand(project)
+    preview = Preview(project, DAY)
+    first = preview.snapshot()
+    assert LOGO_PATH in first.html
+    (project / "brand" / "logo.png").write_bytes(LOGO + b"\0")
+    second = preview.snapshot()
+    assert second.version != first.version
+    new = hashlib.sha256(LOGO + b"\0").hexdigest()[:32]
+    assert f"/assets/brand/{new}.png" in second.html
