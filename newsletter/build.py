@@ -25,7 +25,7 @@ from newsletter.content.markdown import is_safe_url
 from newsletter.content.problems import errors
 from newsletter.errors import ContentError
 from newsletter.publication import proof_url, read_image
-from newsletter.render.pipeline import render_issue
+from newsletter.render.pipeline import LOGO_FOLDER, render_issue
 from newsletter.render.mime import build_message, recipient_values
 from newsletter.render.sample import SAMPLE_RECIPIENT, SAMPLE_SECRET
 
@@ -78,6 +78,10 @@ def build_issue(settings: Settings, day: date, *, secret_key: str | None = None)
                 copy = staging / image.relative
                 copy.parent.mkdir(parents=True, exist_ok=True)
                 copy.write_bytes(image.data)
+        if settings.brand and settings.brand.logo:  # the logo beside the email, under its content-hashed name
+            logo = read_image(settings.root, settings.brand.logo)
+            (staging / LOGO_FOLDER).mkdir(exist_ok=True)
+            (staging / LOGO_FOLDER / logo.name).write_bytes(logo.data)
         _swap_in(staging, target)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)

@@ -14,7 +14,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Iterable
 
 from newsletter.approval import approval_state
-from newsletter.config import Settings
+from newsletter.brand import contrast_problems
+from newsletter.config import CONFIG_FILE, Settings
 from newsletter.content.load import load_issue
 from newsletter.content.markdown import is_safe_url
 from newsletter.content.model import Issue, Item
@@ -216,6 +217,44 @@ def _unsafe_image(issue: Issue, relative: str) -> str:
     return ""
 
 
+def _toml_line(path: Path, table: str, key: str) -> int | None:
+    """The line of ``key`` in ``[table]`` of a TOML file (None when it is not written there)."""
+    try:
+        lines = path.read_text(encoding="utf-8-sig").splitlines()
+    except (OSError, UnicodeDecodeError):
+        return None
+    inside = False
+    for number, line in enumerate(lines, start=1):
+        stripped = line.strip()
+        if stripped.startswith("["):
+            inside = stripped.split("#")[0].strip() == f"[{table}]"
+        elif inside and re.match(rf"{re.escape(key)}\s*=", stripped):
+            return number
+    return None
+
+
+def brand_problems(settings: Settings) -> list[Problem]:
+    """The ``[brand]`` rules: colours readable on their backgrounds (WCAG AA), a logo with alt text
+    and still safe to publish. Each problem points at the key in ``newsletter.toml``."""
+    brand = settings.brand
+    if brand is None:
+        return []
+    path = settings.root / CONFIG_FILE
+    problems = [Problem(path, _toml_line(path, "brand", found.key), found.describe())
+                for found in contrast_problems(settings)]
+    if brand.logo and not brand.logo_alt:
+        problems.append(Problem(path, _toml_line(path, "brand", "logo"), "[brand] logo has no logo_alt: readers "
+                                "whose mail client blocks images, and screen readers, get nothing; add "
+                                f'logo_alt = "{settings.newsletter.name}" (what the logo says) under [brand]'))
+    if brand.logo:
+        try:
+            read_image(settings.root, brand.logo)
+        except UnsafeFileError as err:
+            problems.append(Problem(path, _toml_line(path, "brand", "logo"), f"[brand] logo: {err}; the email "
+                                    "shows no logo until the file is fixed"))
+    return problems
+
+
 def check_rendered(rendered: RenderedIssue, settings: Settings) -> list[Problem]:
     """Checks that need the rendered email: word counts and the clipping budget."""
     problems: list[Problem] = []
@@ -259,6 +298,7 @@ def check_issue(settings: Settings, day: date, *, asset_base: str | None = None,
                 problems.append(Problem(item.path, item.body_line, f"the text has {words} words; keep it to {limit} "
                                         "or fewer (it is a short item)"))
         problems.extend(check_rendered(rendered, settings))
+    problems.extend(brand_problems(settings))
     approval = approval_state(issue.folder)
     if approval.state in ("stale", "unreadable"):
         problems.append(Problem(approval.path, None, approval.describe(), "warning"))

@@ -163,6 +163,27 @@ class DkimSettings:
 
 
 @dataclass(frozen=True)
+class BrandSettings:
+    """The ``[brand]`` table: the publication's look, read by the email and web templates.
+
+    Every key is optional; an empty value keeps the built-in look (:mod:`newsletter.brand` fills
+    the gaps). Colours are normalized to ``#rrggbb``; ``logo`` is a path relative to the project.
+    """
+
+    name: str = ""  # the name in the masthead; default [newsletter] name
+    logo: str = ""  # e.g. "brand/logo.png": a PNG, JPEG or GIF inside the project, at most LOGO_MAX_BYTES
+    logo_alt: str = ""  # required with a logo (``check`` refuses a logo without it)
+    logo_width: int = 180  # CSS pixels the logo is shown at in the email
+    primary_color: str = ""  # links and buttons
+    primary_text_color: str = ""  # the text on buttons
+    header_color: str = ""  # the masthead's background
+    header_text_color: str = ""  # the masthead's text
+    font_family: str = ""  # e.g. "Georgia, Times New Roman, serif"
+    footer_text: str = ""  # one more line in every footer
+    postal_address: str = ""  # the address printed in footers; default [newsletter] postal_address
+
+
+@dataclass(frozen=True)
 class DeskSettings:
     """The ``[desk]`` table: the editors' desk (``newsletter desk``), a separate app from ``serve``."""
 
@@ -191,6 +212,7 @@ class Settings:
     webhooks: WebhookSettings | None = None  # None when [webhooks] is absent
     bounces: BounceSettings | None = None  # None when [bounces] is absent
     dkim: DkimSettings | None = None  # None when [dkim] is absent
+    brand: BrandSettings | None = None  # None when [brand] is absent
     desk: DeskSettings = DeskSettings()
 
     @property
@@ -220,7 +242,8 @@ class Settings:
 
 
 _ADAPTERS_WITH_TABLES = ("outbox", "smtp", "mailgun", "sendgrid", "postmark", "brevo")
-_TABLES = ("newsletter", "content", "store", "delivery", "schedule", "web", "webhooks", "bounces", "dkim", "desk")
+_TABLES = ("newsletter", "content", "store", "delivery", "schedule", "web", "webhooks", "bounces", "dkim", "brand",
+           "desk")
 
 
 class _Table:
@@ -657,6 +680,100 @@ def _check_dkim_key(t: _Table, key_file: Path, keygen: str) -> None:
                       f"DKIM signs with RSA (2048 bits or more) or Ed25519: move it aside and {fix}")
 
 
+BRAND_KEYS = ("name", "logo", "logo_alt", "logo_width", "primary_color", "primary_text_color", "header_color",
+               "header_text_color", "font_family", "footer_text", "postal_address")
+#: A CSS colour the templates may write into a style: nothing but a hash and hex digits.
+BRAND_COLOR = re.compile(r"#(?:[0-9a-fA-F]{3}|[0-9a-fA-F]{6})")
+#: One family of a font stack: words of ASCII letters, digits and hyphens (no quotes, semicolons, braces,
+#: slashes or angle brackets can end the CSS or the attribute it is written into).
+_FONT_FAMILY = re.compile(r"[A-Za-z][A-Za-z0-9-]*(?: [A-Za-z0-9][A-Za-z0-9-]*)*")
+GENERIC_FONTS = ("serif", "sans-serif", "monospace", "cursive", "fantasy", "system-ui")
+LOGO_SUFFIXES = (".png", ".jpg", ".jpeg", ".gif")
+LOGO_MAX_BYTES = 200 * 1024
+_LOGO_MAGIC = (b"\x89PNG\r\n\x1a\n", b"\xff\xd8\xff", b"GIF87a", b"GIF89a")
+
+
+def _brand_color(t: _Table, key: str, example: str) -> str:
+    value = t.text(key, "")
+    if not value:
+        return ""
+    if not BRAND_COLOR.fullmatch(value):
+        raise t.error(f'[brand] {key} must be a colour written #rgb or #rrggbb, e.g. {key} = "{example}" '
+                      f"(got {value!r})")
+    digits = value[1:].lower()
+    return "#" + ("".join(c * 2 for c in digits) if len(digits) == 3 else digits)
+
+
+def _font_family(t: _Table) -> str:
+    value = t.text("font_family", "")
+    if not value:
+        return ""
+    example = 'font_family = "Georgia, Times New Roman, serif"'
+    families = [" ".join(part.split()) for part in value.split(",")]
+    for family in families:
+        if not _FONT_FAMILY.fullmatch(family):
+            raise t.error(f"[brand] font_family {value!r}: {family!r} is not a font name; write family names "
+                          f"separated by commas, with letters, digits, spaces and hyphens only (no quotes), "
+                          f"e.g. {example}")
+    if families[-1].lower() not in GENERIC_FONTS:
+        raise t.error(f"[brand] font_family must end with a generic family ({', '.join(GENERIC_FONTS)}) for "
+                      f"readers who have none of the others, e.g. {example}")
+    if len(families) > 10 or len(value) > 200:
+        raise t.error(f"[brand] font_family lists too many fonts; keep it to 10 families, e.g. {example}")
+    return ", ".join(families)
+
+
+def _logo(t: _Table, root: Path) -> str:
+    """The logo's path relative to the project, when it is a small PNG, JPEG or GIF file inside it."""
+    value = t.text("logo", "")
+    if not value:
+        return ""
+    fix = 'put the file in the project (e.g. brand/logo.png) and write logo = "brand/logo.png"'
+    parts = Path(value.replace("\\", "/")).parts
+    if Path(value).is_absolute() or not parts or ".." in parts:
+        raise t.error(f"[brand] logo {value!r} must be a path inside the project; {fix}")
+    if not value.lower().endswith(LOGO_SUFFIXES):
+        raise t.error(f"[brand] logo {value!r} must be a PNG, JPEG or GIF file (.png, .jpg, .gif), which every "
+                      "mail client shows; convert it")
+    current = root
+    for part in parts:
+        current = current / part
+        if current.is_symlink():
+            raise t.error(f"[brand] logo {value!r} goes through a symbolic link ({part}); {fix}")
+    if not current.is_file():
+        raise t.error(f"[brand] logo {value!r} does not exist in {root}; {fix}")
+    size = current.stat().st_size
+    if size > LOGO_MAX_BYTES:
+        raise t.error(f"[brand] logo {value!r} weighs {size // 1024} KB; every message loads it, so keep it under "
+                      f"{LOGO_MAX_BYTES // 1024} KB (a PNG of 2× the width shown is plenty)")
+    with current.open("rb") as file:
+        if not file.read(8).startswith(_LOGO_MAGIC):
+            raise t.error(f"[brand] logo {value!r} is not a PNG, JPEG or GIF image (its content says otherwise); "
+                          "export it again as PNG")
+    return "/".join(parts)
+
+
+def parse_brand(path: Path, data: Any, root: Path) -> BrandSettings:
+    """Validate a ``[brand]`` table (``data``) of the file ``path`` in the project ``root``.
+
+    :raises ConfigError: naming the key at fault and how to fix it.
+    """
+    t = _Table(path, "brand", data, BRAND_KEYS)
+    return BrandSettings(
+        name=t.text("name", ""),
+        logo=_logo(t, root),
+        logo_alt=t.text("logo_alt", ""),
+        logo_width=t.integer("logo_width", BrandSettings.logo_width, minimum=16, maximum=544),
+        primary_color=_brand_color(t, "primary_color", "#0b5cad"),
+        primary_text_color=_brand_color(t, "primary_text_color", "#ffffff"),
+        header_color=_brand_color(t, "header_color", "#102a43"),
+        header_text_color=_brand_color(t, "header_text_color", "#ffffff"),
+        font_family=_font_family(t),
+        footer_text=t.text("footer_text", ""),
+        postal_address=t.text("postal_address", ""),
+    )
+
+
 def find_project(start: Path) -> Path:
     """Return the nearest folder at or above ``start`` that holds ``newsletter.toml``.
 
@@ -709,6 +826,7 @@ def load_settings(root: Path) -> Settings:
         webhooks=_webhooks(path, data["webhooks"]) if "webhooks" in data else None,
         bounces=_bounces(path, root.resolve(), data["bounces"]) if "bounces" in data else None,
         dkim=_dkim(path, data["dkim"], root.resolve(), newsletter.sender_domain) if "dkim" in data else None,
+        brand=parse_brand(path, data["brand"], root.resolve()) if "brand" in data else None,
         desk=_desk(path, data.get("desk")),
     )
 

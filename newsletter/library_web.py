@@ -171,6 +171,29 @@ class Archive:
 
         return self._images.find(issue_folder(self._nl.settings.issues_dir, day), name)
 
+    def logo(self) -> Image | None:
+        """The ``[brand]`` logo as it is now (its content-hashed name for the pages' header), or None."""
+        from newsletter.publication import UnsafeFileError, read_image
+
+        brand = self._nl.settings.brand
+        if not brand or not brand.logo:
+            return None
+        try:
+            return read_image(self._nl.settings.root, brand.logo)
+        except UnsafeFileError:
+            return None
+
+    def hashed_logo(self, name: str) -> Image | None:
+        """The logo whose content-hashed name is ``name``. Sent emails name the logo of their day, so an
+        earlier logo kept beside the current one (brand/logo-2025.png) is still answered; a logo at the
+        project's top level is answered alone (the project folder is never searched)."""
+        settings = self._nl.settings
+        if not settings.brand or not settings.brand.logo:
+            return None
+        folder = (settings.root / settings.brand.logo).parent
+        image = self._images.find(folder, name) if folder != settings.root else self.logo()
+        return image if image is not None and image.name == name else None
+
 
 # -- health ---------------------------------------------------------------------------------------
 
@@ -369,6 +392,7 @@ class PreviewBuild:
     rendered: bool = False  # False: the email could not be rendered (see the problems)
     html: str = ""
     text: str = ""
+    logo: str = ""  # [brand] logo, relative to the project (the preview serves it and watches it)
 
 
 def preview_build(root: Path, day: date, *, asset_base: str) -> PreviewBuild:
@@ -391,17 +415,26 @@ def preview_build(root: Path, day: date, *, asset_base: str) -> PreviewBuild:
         log.exception("preview of %s failed", day.isoformat())
         return PreviewBuild(locale, crash=repr(err))
     problems = [PreviewProblem(p.severity, p.format(settings.root)) for p in report.problems]
+    logo = settings.brand.logo if settings.brand else ""
     if report.rendered is None:
-        return PreviewBuild(locale, problems)
+        return PreviewBuild(locale, problems, logo=logo)
     html, text = report.rendered.personalize(sample_values(settings))
-    return PreviewBuild(locale, problems, rendered=True, html=html, text=text)
+    return PreviewBuild(locale, problems, rendered=True, html=html, text=text, logo=logo)
 
 
-def preview_image(root: Path, day: date, relative: str) -> Image | None:
-    """An image file of the issue folder: never a link, never anything else."""
+def preview_image(root: Path, day: date, relative: str, *, logo: str = "") -> Image | None:
+    """An image file of the issue folder, or the brand's ``logo`` under its content-hashed name:
+    never a link, never anything else."""
     from newsletter.content.load import issue_folder
     from newsletter.publication import UnsafeFileError, read_image
+    from newsletter.render.pipeline import LOGO_FOLDER
 
+    if logo and relative.startswith(LOGO_FOLDER):
+        try:
+            found = read_image(root, logo)
+        except UnsafeFileError:
+            return None
+        return found if relative == LOGO_FOLDER + found.name else None
     try:
         return read_image(issue_folder(root / "issues", day), relative)
     except UnsafeFileError:

@@ -103,6 +103,17 @@ def issue_dir(project: Path) -> Path:
     return project / "issues" / DAY.isoformat()
 
 
+def add_brand(root: Path) -> Path:
+    """Give the project at ``root`` the [brand] of tests/fixtures/brand/ (appended to its newsletter.toml) and
+    the logo it names (``brand/logo.png``)."""
+    config = root / "newsletter.toml"
+    config.write_text(config.read_text(encoding="utf-8") + (FIXTURES / "brand" / "brand.toml").read_text(
+        encoding="utf-8"), encoding="utf-8")
+    (root / "brand").mkdir(exist_ok=True)
+    shutil.copyfile(FIXTURES / "brand" / "logo.png", root / "brand" / "logo.png")
+    return root
+
+
 def write(path: Path, text: str) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(text, encoding="utf-8")

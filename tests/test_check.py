@@ -15,7 +15,7 @@ from newsletter.content.stubs import STUB_PLACEHOLDERS
 from newsletter.scaffold import _ITEM_STUB, new_issue
 from newsletter.store.database import Store
 from newsletter.store.subscribers import add_subscriber, unsubscribe
-from tests.conftest import DAY, item_text, write
+from tests.conftest import DAY, FIXTURES, item_text, write
 
 NOW = datetime(2026, 11, 20, 9, 0, tzinfo=timezone.utc)
 
@@ -388,3 +388,77 @@ def test_an_item_file_with_a_capital_extension_is_an_item(project: Path, issue_d
     report = check_issue(load_settings(project), DAY)
     assert report.ok, _lines(report, project)
     assert [item.path.name for item in report.issue.items][-1] == "05-pwc.MD"
+
+
+# -- [brand]: colours readable on their backgrounds, a logo with alt text ---------------------------
+
+
+def _brand(project: Path, table: str, *, logo: bool = False) -> None:
+    config = project / "newsletter.toml"
+    config.write_text(config.read_text(encoding="utf-8") + "\n[brand]\n" + table, encoding="utf-8")
+    if logo:
+        (project / "brand").mkdir(exist_ok=True)
+        (project / "brand" / "logo.png").write_bytes((FIXTURES / "brand" / "logo.png").read_bytes())
+
+
+BRAND_CASES = [
+    ("link colour #777777", 'primary_color = "#777777"\n', "primary_color", [
+        "[brand] primary_color: #777777 on #eef1f4 (links) has a contrast of 3.95:1, under the 4.5:1 WCAG AA",
+        "[brand] primary_color: #ffffff on #777777 (button text) has a contrast of 4.48:1"]),
+    ("button text on its colour", 'primary_text_color = "#8cc4ff"\n', "primary_text_color", [
+        "[brand] primary_text_color: #8cc4ff on #0b5cad (button text) has a contrast of 3.64:1"]),
+    ("masthead colour with the default white name", 'header_color = "#777777"\n', "header_color", [
+        "[brand] header_color: #ffffff on #777777 (the name in the masthead) has a contrast of 4.48:1"]),
+    ("masthead text", 'header_color = "#ffffff"\nheader_text_color = "#777777"\n', "header_text_color", [
+        "[brand] header_text_color: #777777 on #ffffff (the name in the masthead) has a contrast of 4.48:1"]),
+]
+
+
+@pytest.mark.parametrize(("table", "key", "messages"), [c[1:] for c in BRAND_CASES], ids=[c[0] for c in BRAND_CASES])
+def test_brand_colours_under_aa_are_errors_at_their_key(project: Path, table: str, key: str,
+                                                        messages: list[str]) -> None:
+    _brand(project, table)
+    report = check_issue(load_settings(project), DAY)
+    line = (project / "newsletter.toml").read_text(encoding="utf-8").splitlines().index(
+        next(t for t in table.splitlines() if t.startswith(key))) + 1
+    assert not report.ok
+    assert len(report.problems) == len(messages), _lines(report, project)
+    for problem, message in zip(report.problems, messages):
+        assert problem.message.startswith(message), problem.message
+        assert (problem.location(project), problem.severity) == (f"newsletter.toml:{line}", "error")
+        assert f'set {key} = "#' in problem.message and "reaches 4.5:1" in problem.message
+
+
+def test_brand_colours_that_reach_aa_pass(project: Path) -> None:
+    _brand(project, 'primary_color = "#6b6b6b"\nheader_color = "#767676"\n')
+    assert check_issue(load_settings(project), DAY).problems == []
+
+
+def test_a_logo_without_alt_text_is_an_error_at_the_logo_key(project: Path) -> None:
+    _brand(project, 'name = "CX Matin"\nlogo = "brand/logo.png"\n', logo=True)
+    report = check_issue(load_settings(project), DAY)
+    assert _lines(report, project) == [
+        "newsletter.toml:" + str(len((project / "newsletter.toml").read_text(encoding="utf-8").splitlines()))
+        + ": [brand] logo has no logo_alt: readers whose mail client blocks images, and screen readers, get "
+        'nothing; add logo_alt = "5 infos relation client" (what the logo says) under [brand]']
+
+
+def test_a_logo_with_alt_text_passes(project: Path) -> None:
+    _brand(project, 'logo = "brand/logo.png"\nlogo_alt = "CX Matin"\n', logo=True)
+    assert check_issue(load_settings(project), DAY).problems == []
+
+
+def test_a_logo_replaced_by_a_non_image_after_loading_is_an_error(project: Path) -> None:
+    _brand(project, 'logo = "brand/logo.png"\nlogo_alt = "CX Matin"\n', logo=True)
+    settings = load_settings(project)
+    (project / "brand" / "logo.png").write_bytes(b"not an image at all")
+    report = check_issue(settings, DAY)
+    assert any("[brand] logo: 'brand/logo.png' is not a PNG, JPEG or GIF" in line for line in _lines(report, project))
+
+
+def test_brand_problems_fail_the_check_command(project: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from newsletter.cli import main
+
+    _brand(project, 'primary_color = "#777777"\n')
+    assert main(["--project", str(project), "check", DAY.isoformat()]) == 1
+    assert "[brand] primary_color: #777777" in capsys.readouterr().out

@@ -30,7 +30,8 @@ PACKAGE = "newsletter"
 LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("foundation", ("newsletter", "newsletter.errors", "newsletter.config", "newsletter.addresses",
                     "newsletter.names", "newsletter.tokens", "newsletter.merge", "newsletter.resources",
-                    "newsletter.i18n", "newsletter.verp")),
+                    "newsletter.i18n", "newsletter.verp",
+                    "newsletter.brand", "newsletter.brand_file")),
     ("content", ("newsletter.content", "newsletter.publication", "newsletter.approval")),
     ("render", ("newsletter.render",)),
     ("store", ("newsletter.store",)),

@@ -21,6 +21,7 @@ import jinja2
 from babel.dates import format_date
 from markupsafe import Markup
 
+from newsletter.brand import email_brand
 from newsletter.config import Settings
 from newsletter.content.markdown import TEXT_PREFIX, VALUE_PREFIX, MarkdownConverter, is_safe_url
 from newsletter.content.model import Issue, Item
@@ -115,6 +116,25 @@ def image_src(item: Item, issue: Issue, settings: Settings, asset_base: str | No
     return asset_url(settings.newsletter.base_url, issue.date, image)
 
 
+#: Where the brand's logo is served, under its content hash (``serve`` answers it; ``build`` copies it there).
+LOGO_FOLDER = "brand/"
+
+
+def logo_src(settings: Settings, asset_base: str | None) -> str:
+    """The ``src`` of the brand's logo (empty without one, or when the file is not safe to publish):
+    ``base_url/assets/brand/<sha256>.png``, or that name under ``asset_base`` when it is given."""
+    logo = settings.brand.logo if settings.brand else ""
+    if not logo:
+        return ""
+    try:
+        image = read_image(settings.root, logo)
+    except UnsafeFileError:
+        return ""
+    if asset_base is not None:
+        return asset_base + LOGO_FOLDER + image.name
+    return f"{settings.newsletter.base_url}/assets/{LOGO_FOLDER}{image.name}"
+
+
 _VALUE_RE = re.compile(VALUE_PREFIX + r"(\d{1,5})Q")
 #: Converted Markdown stands in the text template as a token, which the final typography pass skips.
 _TEXT_RE = re.compile(TEXT_PREFIX + r"(\d{1,5})Q")
@@ -199,12 +219,13 @@ def render_issue(issue: Issue, settings: Settings, *, asset_base: str | None = N
         })
 
     subject, preheader = typo(issue.subject), typo(issue.preheader)
+    brand = email_brand(settings)
     context = {
         "lang": nl.language,
         "newsletter": {
             "name": nl.name,
             "sender_name": nl.sender_name,
-            "postal_address": nl.postal_address,
+            "postal_address": brand.postal_address,  # [brand] postal_address, else [newsletter]'s
             "reply_to_address": nl.reply_to,
             "base_url": nl.base_url,
         },
@@ -218,6 +239,19 @@ def render_issue(issue: Issue, settings: Settings, *, asset_base: str | None = N
         "subscribe_url": f"{nl.base_url}/subscribe",
         "web_version": web,
         "locale": nl.locale,
+        "brand": {
+            "name": brand.name,
+            "logo_src": logo_src(settings, asset_base),
+            "logo_alt": typo(brand.logo_alt),
+            "logo_width": brand.logo_width,
+            "primary_color": brand.primary_color,
+            "primary_text_color": brand.primary_text_color,
+            "header_color": brand.header_color,
+            "header_text_color": brand.header_text_color,
+            "header_date_color": brand.header_date_color,
+            "font_family": brand.font_family,
+            "footer_text": typo(brand.footer_text),
+        },
         "share_image": next(({"src": it["image_src"], "alt": it["image_alt"]} for it in items
                              if it["image_src"].startswith(("https://", "http://"))), None),
     }
@@ -250,10 +284,13 @@ def _html_context(context: dict[str, Any], values: _EditorValues) -> dict[str, A
     issue = dict(context["issue"], subject=values(context["issue"]["subject"]),
                  preheader=values(context["issue"]["preheader"]))
     items = [dict(item, **{key: values(item[key]) for key in _ITEM_VALUES}) for item in context["items"]]
-    return dict(context, issue=issue, items=items)
+    brand = dict(context["brand"], **{key: values(context["brand"][key]) for key in _BRAND_VALUES})
+    return dict(context, issue=issue, items=items, brand=brand)
 
 
 _ITEM_VALUES = ("title", "tag", "source", "url", "image_src", "image_alt")
+#: Brand values that may stand in attributes; colours and fonts are validated to hold no markup.
+_BRAND_VALUES = ("logo_src", "logo_alt")
 
 
 def _text_context(context: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:

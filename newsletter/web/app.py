@@ -29,6 +29,8 @@ from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 from werkzeug.middleware.proxy_fix import ProxyFix
 
+from newsletter.brand import web_brand
+from newsletter.config import Settings
 from newsletter.i18n import install, words
 from newsletter.library import Newsletter
 from newsletter.web import archive_pages, health, subscribe, unsubscribe
@@ -109,6 +111,8 @@ def make_app(run: WebServices) -> Flask:
     app.extensions["newsletter.mail_queue"] = run.mailer.queue
     install(app.jinja_env, run.words)
     app.jinja_env.globals["newsletter"] = nl
+    app.jinja_env.globals["brand"] = web_brand(run.settings)
+    app.jinja_env.globals["brand_logo_url"] = archive_pages.brand_logo_url
 
     for entry in BLUEPRINTS:
         app.register_blueprint(entry if isinstance(entry, Blueprint) else entry(run))

@@ -3,7 +3,8 @@
 The sent issues, written for the public (the library's ``Newsletter.archive`` renders them);
 ``/archive/DATE/?cle=KEY`` opens an unsent issue for proofreaders (test copies link there).
 ``/assets/DATE/HASH.png`` serves an issue's images under the hash of their bytes from the moment
-the issue exists: never a link, never anything but a PNG, JPEG or GIF inside the issue folder.
+the issue exists: never a link, never anything but a PNG, JPEG or GIF inside the issue folder;
+``/assets/brand/HASH.png`` serves the ``[brand] logo`` the same way.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from __future__ import annotations
 import re
 from datetime import date
 
-from flask import Blueprint, Response, abort, request
+from flask import Blueprint, Response, abort, request, url_for
 
 from newsletter.library_web import PROOF_PARAM, Image
 from newsletter.web.pages import page
@@ -88,6 +89,20 @@ def hashed_asset(day: str, name: str) -> Response:
     if not _HASHED.fullmatch(name):
         abort(404)
     image = services().nl.archive.hashed_image(issue_day(day), name)
+    if image is None:
+        abort(404)
+    return image_response(image, 365 * 86400)
+
+
+def brand_logo_url() -> str:
+    """The logo's content-hashed address on this service, for the pages' header ("" without a logo)."""
+    image = services().nl.archive.logo()
+    return url_for("archive.brand_logo", name=image.name) if image is not None else ""
+
+
+@bp.get("/assets/brand/<name>")
+def brand_logo(name: str) -> Response:
+    image = services().nl.archive.hashed_logo(name) if _HASHED.fullmatch(name) else None
     if image is None:
         abort(404)
     return image_response(image, 365 * 86400)

@@ -18,6 +18,8 @@ from limits import RateLimitItem, parse_many
 from limits.storage import MemoryStorage
 from limits.strategies import MovingWindowRateLimiter
 
+from newsletter.brand import web_brand
+from newsletter.config import Settings
 from newsletter.i18n import Words, environment
 from newsletter.library import Newsletter
 from newsletter.tokens import CONFIRM, make_timed_token
@@ -111,7 +113,8 @@ class ConfirmationMailer:
         nl = self.settings.newsletter
         link = f"{nl.base_url}/confirm/{make_timed_token(self.secret_key, CONFIRM, address)}"
         # No first name here: it is whatever a stranger typed, and this mail goes to any address.
-        context = {"newsletter": nl, "link": link, "hours": self.settings.web.confirm_hours}
+        context = {"newsletter": nl, "brand": web_brand(self.settings), "link": link,
+                   "hours": self.settings.web.confirm_hours}
         subject = self.words.gettext("Confirm your subscription to %(name)s", name=nl.name)
         text = self.templates.get_template("confirm_mail.txt").render(context)
         html = self.templates.get_template("confirm_mail.html").render(context)

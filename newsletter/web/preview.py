@@ -59,9 +59,12 @@ class Preview:
         self._lock = threading.Lock()
         self._snapshot: Snapshot | None = None
         self._words = words(DEFAULT_LOCALE)
+        self._logo = ""  # [brand] logo of the last configuration read
 
     def _watched(self) -> list[Path]:
         files = [self.root / CONFIG_FILE]
+        if self._logo:
+            files.append(self.root / self._logo)  # a new logo shows without touching the issue
         for folder in (self.root / "issues" / self.day.isoformat(), self.root / "templates"):
             if folder.is_dir():
                 files.extend(p for p in folder.rglob("*") if p.is_file())
@@ -88,6 +91,7 @@ class Preview:
         built = preview_build(self.root, self.day, asset_base=ASSETS)
         if built.locale is not None:
             self._words = words(built.locale)
+            self._logo = built.logo
         if built.error:
             return Snapshot(version, [], built.error, "", "", self._words)
         if built.crash:
@@ -99,8 +103,9 @@ class Preview:
         return Snapshot(version, built.problems, "", built.html, built.text, self._words)
 
     def asset(self, relative: str) -> Image | None:
-        """An image file of the issue folder: never a link, never anything else."""
-        return preview_image(self.root, self.day, relative)
+        """An image file of the issue folder, or the brand's logo under its content-hashed name: never a
+        link, never anything else."""
+        return preview_image(self.root, self.day, relative, logo=self._logo)
 
 
 @lru_cache(maxsize=None)

@@ -16,9 +16,9 @@ from typing import Iterator
 import pytest
 
 from newsletter.build import build_issue
-from newsletter.config import Settings
+from newsletter.config import Settings, load_settings
 
-from tests.conftest import DAY
+from tests.conftest import DAY, add_brand
 
 pytestmark = pytest.mark.browser
 
@@ -177,4 +177,37 @@ def test_the_email_stays_readable_in_dark_mode(request: pytest.FixtureRequest, b
     for selector in READABLE:
         ratio, background = seen_contrast(page, selector)
         assert ratio >= 4.5, f"{selector}: contrast {ratio:.2f} on {background} in dark mode ({scheme})"
+    page.close()
+
+
+def test_a_branded_email_shows_its_logo_colours_and_font(browser, project: Path,  # type: ignore[no-untyped-def]
+                                                        artifacts: Path) -> None:
+    """The [brand] of tests/fixtures/brand/ as a reader sees it: the logo (beside the built email, under
+    its content-hashed name) in the masthead, the brand's colours on the masthead, links and buttons."""
+    built = build_issue(load_settings(add_brand(project)), DAY, secret_key="test").folder / "email.html"
+    page = browser.new_page(viewport={"width": 600, "height": 900})
+    outside: list[str] = []
+    page.route("**/*", lambda r: r.continue_() if r.request.url.startswith("file://")
+               else (outside.append(r.request.url), r.abort()))
+    page.goto(built.as_uri())
+    logo = page.locator("img[alt='CX Matin']")
+    assert logo.count() == 1
+    assert (logo.get_attribute("src") or "").startswith("brand/") and logo.evaluate("i => i.complete && i.naturalWidth")
+    box = logo.bounding_box()
+    assert box is not None and round(box["width"]) == 180 and box["y"] < page.locator("h1").bounding_box()["y"]
+    pixels = png_pixels(page.screenshot(clip=box))
+    assert Counter(pixels).most_common(1)[0][0] == (0xE8, 0x6A, 0x1C)  # the logo's orange, drawn
+    style = "([s, p]) => getComputedStyle(document.querySelector(s))[p]"
+    assert page.locator("h1").inner_text() == "CX Matin"
+    assert page.evaluate(style, ["h1", "color"]) == "rgb(246, 231, 193)"
+    assert page.evaluate(style, [".bg-head", "backgroundColor"]) == "rgb(29, 59, 42)"
+    assert page.evaluate(style, [".bg-card p a", "color"]) == "rgb(179, 38, 30)"
+    assert page.evaluate(style, [".button td", "backgroundColor"]) == "rgb(179, 38, 30)"
+    assert page.evaluate(style, ["h2", "fontFamily"]).startswith("Georgia")
+    ratio, _ = seen_contrast(page, "h1")
+    assert ratio >= 4.5
+    footer = page.locator("text=Une publication de l’équipe Relation client")
+    assert footer.is_visible() and page.locator("text=3 place du Marché, 69002 Lyon").is_visible()
+    assert not outside, outside
+    page.screenshot(path=str(artifacts / "email-branded-600px.png"), full_page=True)
     page.close()

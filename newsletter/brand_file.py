@@ -1,0 +1,130 @@
+"""Change the ``[brand]`` keys of ``newsletter.toml`` in place, for the desk's brand settings page.
+
+The file stays the operator's: tomlkit rewrites only the ``[brand]`` keys that change, keeping every
+other table, comment and blank line, and the comment after a key it rewrites. A change is refused
+whole, nothing written, when a value would not load (the same rules as :func:`newsletter.config.parse_brand`),
+when ``check`` would refuse it (contrast under WCAG AA, a logo without alt text), or when the file
+changed since the form was shown (``based_on``, the SHA-256 of the bytes the form was made from).
+The new file is written beside the old one and renamed over it, so a reader sees one or the other.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+import threading
+import tomllib
+from dataclasses import replace
+from pathlib import Path
+from typing import Any, Mapping
+
+import tomlkit
+from tomlkit.exceptions import TOMLKitError
+
+from newsletter.brand import contrast_problems
+from newsletter.config import BRAND_KEYS, CONFIG_FILE, BrandSettings, Settings, load_settings, parse_brand
+from newsletter.errors import ConfigError, NewsletterError
+
+_WRITING = threading.Lock()
+
+
+class BrandConflictError(NewsletterError):
+    """``newsletter.toml`` changed since the form was shown: saving would overwrite someone's change."""
+
+
+def version(root: Path) -> str:
+    """The SHA-256 (hex) of ``newsletter.toml`` as it is now: what a form is based on."""
+    return hashlib.sha256((root / CONFIG_FILE).read_bytes()).hexdigest()
+
+
+def written_values(root: Path) -> dict[str, str]:
+    """The ``[brand]`` keys as the file writes them (empty for a key left out), for a form."""
+    data = tomllib.loads((root / CONFIG_FILE).read_bytes().decode("utf-8-sig"))
+    found = data.get("brand")
+    table: dict[str, Any] = found if isinstance(found, dict) else {}
+    return {key: "" if table.get(key) is None else str(table.get(key)) for key in BRAND_KEYS}
+
+
+def _typed(key: str, value: str) -> Any:
+    """A form's text as the TOML value the key takes (``logo_width`` is a whole number)."""
+    if key == "logo_width":
+        try:
+            return int(value)
+        except ValueError:
+            raise ConfigError(f"{CONFIG_FILE}: [brand] logo_width must be a whole number of pixels, e.g. 180 "
+                              f"(got {value!r})") from None
+    return value
+
+
+def update_brand(settings: Settings, values: Mapping[str, str], *, based_on: str) -> Settings:
+    """Write ``values`` (key → text; an empty text removes the key) into ``[brand]`` and return the
+    settings as they now load. Keys not in ``values`` are left as they are.
+
+    :raises BrandConflictError: when the file is no longer the one of ``based_on``.
+    :raises ConfigError: naming the key and the fix, when a value is refused; nothing is written.
+    """
+    unknown = sorted(set(values) - set(BRAND_KEYS))
+    if unknown:
+        raise ConfigError(f"{CONFIG_FILE}: [brand] has no key {unknown[0]!r}; known keys: {', '.join(BRAND_KEYS)}")
+    root = settings.root
+    path = root / CONFIG_FILE
+    with _WRITING:
+        raw = path.read_bytes()
+        if hashlib.sha256(raw).hexdigest() != based_on:
+            raise BrandConflictError(f"{CONFIG_FILE} was changed by someone else since this form was opened; "
+                                     "nothing was saved", hint="reload the page to see the current values, "
+                                     "then make your change again")
+        try:
+            document = tomlkit.parse(raw.decode("utf-8-sig"))
+        except (TOMLKitError, UnicodeDecodeError) as err:
+            raise ConfigError(f"{CONFIG_FILE} cannot be read ({err}); fix the file by hand first") from err
+        if "brand" not in document:
+            document.add(tomlkit.nl())
+            document.add("brand", tomlkit.table())
+        table: Any = document["brand"]
+        for key, text in values.items():
+            text = text.strip()
+            if not text:
+                table.pop(key, None)
+                continue
+            old = table.item(key) if key in table else None
+            table[key] = _typed(key, text)
+            if old is not None and old.trivia.comment:
+                table.item(key).trivia.comment_ws = old.trivia.comment_ws
+                table.item(key).trivia.comment = old.trivia.comment
+        text = tomlkit.dumps(document)
+        brand = parse_brand(path, tomllib.loads(text).get("brand", {}), root)
+        _refuse_what_check_refuses(settings, brand)
+        _replace(path, text.encode("utf-8"))
+    return load_settings(root)
+
+
+def _refuse_what_check_refuses(settings: Settings, brand: BrandSettings) -> None:
+    found = contrast_problems(replace(settings, brand=brand))
+    if found:
+        raise ConfigError(f"{CONFIG_FILE}: {found[0].describe()}")
+    if brand.logo and not brand.logo_alt:
+        raise ConfigError(f"{CONFIG_FILE}: [brand] logo needs logo_alt, the text readers get when images are "
+                          f"blocked or read aloud; write what the logo says, e.g. {settings.newsletter.name!r}")
+
+
+def _replace(path: Path, data: bytes) -> None:
+    """Write ``data`` to a new file beside ``path`` and rename it over ``path`` (same mode)."""
+    mode = path.stat().st_mode & 0o777
+    fd, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as file:
+            file.write(data)
+            file.flush()
+            os.fsync(file.fileno())
+        os.chmod(temporary, mode)
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+    folder = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(folder)
+    finally:
+        os.close(folder)
