@@ -38,10 +38,11 @@ from newsletter.store.alerts import claim_alert, forget_alert
 from newsletter.store.database import Store
 from newsletter.store.day_claims import claim_day, day_claim, set_day_claim, waiting_since
 from newsletter.store.models import DayClaimState
+from newsletter.store.pauses import current_pause
 
 log = logging.getLogger("newsletter.schedule")
 
-State = Literal["missing", "failing", "waiting approval", "ready", "sent"]
+State = Literal["missing", "failing", "waiting approval", "ready", "sent", "paused"]
 JOB_FUNCTION = "newsletter.schedule:_job"
 DAILY_JOB = "daily"
 #: How often the scheduler wakes up to see jobs another process added (``send --at``).
@@ -170,6 +171,9 @@ def readiness(settings: Settings, store: Store, day: date) -> Readiness:
         open_rows = sum(counts.get(s, 0) for s in ("pending", "queued", "sending"))
         if counts and not open_rows:
             return Readiness(day, "sent", f"{counts.get('sent', 0)} sent")
+        pause = current_pause(store, day)
+        if pause is not None:  # only an operator resumes it: `newsletter send DATE`
+            return Readiness(day, "paused", f"the send paused itself: {pause.reason}")
     folder = issue_folder(settings.issues_dir, day)
     if not folder.is_dir():
         return Readiness(day, "missing", f"{folder.relative_to(settings.root)} does not exist")
@@ -285,6 +289,9 @@ class Scheduler:
         if gate.state == "sent":
             event("already_sent", issue=day, reason=gate.reason)
             return "sent"
+        if gate.state == "paused":  # never resumed by the scheduler: the list needs a person first
+            event("send_paused", logging.WARNING, issue=day, reason=gate.reason)
+            return "paused"
         if not gate.ready:
             return self._not_ready(day, due, now, gate)
         if not claim_day(self.store, day, self.run_id, now, self.lease):
@@ -308,6 +315,13 @@ class Scheduler:
                      reason=reason)
         event("send_finished", issue=day, sent=report.sent_now, failed=report.failed_now, pending=report.pending,
               counts=report.counts, seconds=round(report.elapsed, 1))
+        if report.paused:
+            # Recorded as waiting with the pause's reason; no retry: an operator resumes it.
+            set_day_claim(self.store, day, DayClaimState.WAITING, self.clock(), reason=f"paused: {report.paused}")
+            event("send_paused", logging.ERROR, issue=day, reason=report.paused, pending=report.pending)
+            from newsletter.reputation import alert_pause
+            alert_pause(self.settings, self.store, report, now=self.clock(), environ=self.environ)
+            return "paused"
         if not finished and not self.stop.is_set():
             self._retry_later(day, due, self.clock())
         return "done" if finished else "pending"
@@ -364,7 +378,7 @@ class Scheduler:
             if fire - now <= timedelta(minutes=self.settings.schedule.warn_minutes) and fire.date() not in self.warned:
                 self.warned.add(fire.date())  # the gate is run once per process; the alert is once per store
                 gate = readiness(self.settings, self.store, fire.date())
-                if gate.state not in ("ready", "sent"):
+                if gate.state not in ("ready", "sent", "paused"):
                     event("early_warning", logging.WARNING, issue=fire.date(), state=gate.state, reason=gate.reason)
                     self._alert(fire.date(), alert_text.early_warning(self.settings, fire.date(), gate.state,
                                                                       gate.reason, fire))

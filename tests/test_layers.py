@@ -38,7 +38,8 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("transports", ("newsletter.delivery", "newsletter.notify")),
     ("engine", ("newsletter.delivery.engine",)),
     ("services", ("newsletter.build", "newsletter.day_state", "newsletter.schedule", "newsletter.scaffold",
-                  "newsletter.alert_text", "newsletter.doctor", "newsletter.feedback", "newsletter.bounces")),
+                  "newsletter.alert_text", "newsletter.doctor", "newsletter.feedback", "newsletter.bounces",
+                  "newsletter.reputation")),
     ("library", ("newsletter.library",)),
     ("front ends", ("newsletter.cli", "newsletter.__main__", "newsletter.web", "newsletter.desk")),
 ]

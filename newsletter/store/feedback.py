@@ -325,3 +325,14 @@ def counts_for_issue(store: Store, day: date) -> dict[str, int]:
             .where(_SENDS.c.issue_date == day).group_by(_E.c.kind)
         ).all()
     return {kind: int(n) for kind, n in rows}
+
+
+def hard_bounced_rows(store: Store, send_id: int, since: datetime) -> set[int]:
+    """Ledger rows of the send that hard-bounce events received since ``since`` are about (what the
+    send's bounce brake adds to the bounces it saw itself)."""
+    with store.session() as session:
+        rows = session.scalars(
+            select(_E.c.delivery_id).join(_D, _D.c.id == _E.c.delivery_id)
+            .where(_D.c.send_id == send_id, _E.c.kind == FeedbackKind.HARD_BOUNCE.value, _E.c.received_at >= since)
+        ).all()
+    return {int(r) for r in rows}

@@ -1,0 +1,35 @@
+"""Sends that paused themselves on too many hard bounces, and when an operator resumed them.
+
+Revision ID: 0008
+Revises: 0007
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from alembic import op
+
+from newsletter.store.models import UTCDateTime
+
+revision = "0008"
+down_revision = "0007"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    op.create_table(
+        "send_pauses",
+        sa.Column("id", sa.Integer, primary_key=True),
+        sa.Column("send_id", sa.Integer, sa.ForeignKey("sends.id", ondelete="CASCADE"), nullable=False),
+        sa.Column("paused_at", UTCDateTime(), nullable=False),
+        sa.Column("reason", sa.Text, nullable=False, server_default=""),
+        sa.Column("bounces", sa.Integer, nullable=False, server_default="0"),
+        sa.Column("messages", sa.Integer, nullable=False, server_default="0"),
+        sa.Column("resumed_at", UTCDateTime(), nullable=True),
+    )
+    op.create_index("ix_send_pauses_send", "send_pauses", ["send_id"])
+
+
+def downgrade() -> None:
+    op.drop_table("send_pauses")
