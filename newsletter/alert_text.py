@@ -133,7 +133,8 @@ def _percent(w: Words, value: float) -> str:
     """A rate as this language writes it, one decimal (French: « 5,0 % »)."""
     from babel.numbers import format_percent
 
-    return format_percent(value, "#,##0.0%", locale=w.locale)
+    pattern = w.locale.percent_formats[None].pattern.replace("#,##0", "#,##0.0", 1)  # the language's own spacing
+    return format_percent(value, pattern, locale=w.locale)
 
 
 def send_paused(settings: Settings, day: date, pause_id: int, *, bounces: int, messages: int,
