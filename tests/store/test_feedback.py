@@ -61,7 +61,7 @@ def status(store: Store, email: str = "lea@example.org") -> str:
 
 def sent_row(store: Store, provider_id: str = "") -> int:
     """The issue's ledger row for every subscriber, marked sent with this provider id; the id of the first."""
-    send_id = ledger.send_for(store, DAY, "Objet", NOW)
+    send_id = ledger.get_or_create_send(store, DAY, "Objet", NOW)
     ledger.enqueue(store, send_id, NOW)
     with store.session() as session:
         session.execute(update(Delivery).values(status=DeliveryStatus.SENT.value, provider_id=provider_id))
@@ -170,7 +170,7 @@ def test_an_event_before_its_row_is_linked_when_the_row_appears(db: Store) -> No
     early = record_feedback(db, event(COMPLAINT, subscriber_id=lea.id, issue=DAY, provider_message_id="x1"), now=NOW)
     assert early.delivery_id is None and status(db) == "complained"
     # The send recorded its row after the webhook came (enqueue skips the complained person: force a row).
-    send_id = ledger.send_for(db, DAY, "Objet", NOW)
+    send_id = ledger.get_or_create_send(db, DAY, "Objet", NOW)
     with db.session() as session:
         session.execute(Delivery.__table__.insert().values(  # type: ignore[attr-defined]
             send_id=send_id, subscriber_id=lea.id, email="lea@example.org", status="sent", provider_id="<x1>",
@@ -183,7 +183,7 @@ def test_an_event_before_its_row_is_linked_by_the_next_event(db: Store) -> None:
     add_subscriber(db, "lea@example.org", now=NOW)
     add_subscriber(db, "tom@example.org", now=NOW)
     record_feedback(db, event(SOFT, "early", provider_message_id="m-lea"), now=NOW)
-    send_id = ledger.send_for(db, DAY, "Objet", NOW)
+    send_id = ledger.get_or_create_send(db, DAY, "Objet", NOW)
     ledger.enqueue(db, send_id, NOW)
     with db.session() as session:
         session.execute(update(Delivery).where(Delivery.email == "lea@example.org").values(provider_id="m-lea"))

@@ -72,7 +72,7 @@ def recorded(store: Store) -> int:
 
 def sent_to_everyone(store: Store, provider_id: str) -> int:
     """The issue's ledger: a sent row per subscriber, with this provider message id; the send's id."""
-    send_id = ledger.send_for(store, DAY, "Objet", NOW)
+    send_id = ledger.get_or_create_send(store, DAY, "Objet", NOW)
     ledger.enqueue(store, send_id, NOW)
     with store.session() as session:
         session.execute(update(Delivery).values(status=DeliveryStatus.SENT.value, provider_id=provider_id))
@@ -164,7 +164,7 @@ def test_an_event_before_its_ledger_row_is_kept_and_linked_when_the_row_appears(
     assert answer.status_code == 200 and status(store) == "bounced"
     assert counts_for_issue(store, DAY) == {}
     # The send records its row (and the provider's id) after the event came.
-    send_id = ledger.send_for(store, DAY, "Objet", NOW)
+    send_id = ledger.get_or_create_send(store, DAY, "Objet", NOW)
     with store.session() as session:
         session.add(Delivery(send_id=send_id, subscriber_id=lea.id, email=LEA, status="sent", provider_id="",
                              created_at=NOW, updated_at=NOW))
