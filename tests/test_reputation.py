@@ -1,20 +1,27 @@
 """A send that keeps hitting addresses that do not exist pauses itself, says so, and resumes on demand.
 
-End to end through the command line and real parts: an aiosmtpd server on 127.0.0.1 that
-refuses some recipients with 550 5.1.1, the operator's alert received by that same server, the
-ledger in SQLite.
+End to end with real parts: an aiosmtpd server on 127.0.0.1 that refuses some recipients with
+550 5.1.1 (the operator's alert is received by that same server), the strict Postmark fake and
+the real webhook endpoint, the ledger in SQLite.
 """
 
 from __future__ import annotations
 
 import json
+from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
 
 from newsletter.cli import main
-from newsletter.store.database import open_store
+from newsletter.config import load_settings
+from newsletter.delivery.engine import send_issue
+from newsletter.store.database import Store, open_store
+from newsletter.web.app import create_app
+from newsletter.web.mailer import MailQueue
 from tests.conftest import DAY, SECRET
+from tests.fakes import FakePostmark, api_config, environment
+from tests.provider_events import Postmark
 from tests.sink import Sink
 from tests.test_dispatch import add_people, smtp_config
 
@@ -87,3 +94,47 @@ def test_an_smtp_send_with_many_dead_addresses_pauses_alerts_and_resumes(cli, pr
     assert code == 0 and shown["paused"] is None and len(shown["pauses"]) == 1 and shown["pauses"][0]["resumed_at"]
     code, out, _ = cli("status", DAY.isoformat())
     assert "Paused 2026-" in out and ", resumed 2026-" in out
+
+
+def test_a_mail_api_send_pauses_on_hard_bounces_its_webhook_reports_during_the_send(
+        project: Path, store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A mail API accepts every message of a call and reports bounces later, by webhook: the strict
+    fakes answer as the APIs do (Postmark's per-message ErrorCode 406 is a suppressed address, refused
+    unsent, not a bounce), so the brake learns of an API's bounces from the events the webhook records.
+    Here Postmark's signed Bounce events reach the real webhook endpoint while the send runs."""
+    hooks = Postmark()
+    with FakePostmark() as fake:
+        config = project / "newsletter.toml"
+        config.write_text(config.read_text(encoding="utf-8").replace(
+            'adapter = "outbox"\nrate_per_second = 20\n',
+            api_config("postmark", fake.base_url, connections=1) + "\n").replace(
+            "[schedule]", f"[webhooks]\n{hooks.config}\n\n[schedule]", 1), encoding="utf-8")
+        text = config.read_text(encoding="utf-8")
+        config.write_text(text.replace("[delivery.postmark]", "max_bounce_rate = 0.05\nbounce_window = 1000\n\n"
+                                       "[delivery.postmark]", 1), encoding="utf-8")
+        settings = load_settings(project)
+        addresses = add_people(store, 600)  # two calls: 500 messages, then 100
+        dead = set(addresses[:60])  # 12 % of the first call bounces once delivered
+        app = create_app(settings, store, SECRET, environ=hooks.env, clock=lambda: datetime.now(timezone.utc),
+                         mail_queue=MailQueue())
+        posted: list[int] = []
+
+        def webhooks_arrive(settled: int) -> None:
+            """The provider posts its Bounce events for the first call before the second one."""
+            if posted:
+                return
+            with app.test_client() as client:
+                for number, message in enumerate(m for m in fake.inbox if m.to in dead):
+                    made = hooks.request("hard", message.to, message_id=message.provider_id,
+                                         at=datetime.now(timezone.utc), event_id=f"bounce-{number}")
+                    posted.append(client.post("/webhooks/postmark", data=made.body, headers=made.headers).status_code)
+
+        for variable, value in environment("postmark").items():
+            monkeypatch.setenv(variable, value)
+        report = send_issue(settings, store, DAY, secret_key=SECRET, progress=webhooks_arrive)
+        assert set(posted) == {200} and len(posted) == 60
+        assert report.paused.startswith("60 hard bounces among the last 500 messages (12.0%)")
+        assert report.pending == 100 and len(fake.inbox) == 500 and fake.accepted_calls == 1
+        again = send_issue(settings, store, DAY, secret_key=SECRET)
+        assert again.resumed is not None and again.complete and not again.paused
+        assert sorted(m.to for m in fake.inbox) == sorted(addresses)  # everyone once, the dead ones included
