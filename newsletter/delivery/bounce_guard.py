@@ -49,14 +49,17 @@ class Verdict:
 class BounceGuard:
     """A sliding window over the latest messages handed over and whether each hard-bounced.
 
+    Each call costs the same whatever the window's size (the engine calls it for every message).
     Not thread-safe: the engine calls it under its own lock.
     """
 
     def __init__(self, max_rate: float, window: int) -> None:
         self.max_rate = max_rate
         self.window = window
-        self._latest: deque[tuple[int, bool]] = deque(maxlen=window)
+        self._latest: deque[int] = deque()  # the keys of the window, oldest first
+        self._bounced: dict[int, bool] = {}  # key in the window -> counted as a hard bounce
         self._late: set[int] = set()  # keys reported as hard bounces after they were handed over
+        self._bounces = 0
 
     @property
     def enabled(self) -> bool:
@@ -64,11 +67,20 @@ class BounceGuard:
 
     def add(self, key: int, bounced: bool) -> None:
         """One message handed over (sent, refused or in doubt) and whether it hard-bounced at once."""
-        self._latest.append((key, bounced))
+        if len(self._latest) == self.window:
+            self._bounces -= self._bounced.pop(self._latest.popleft())
+        counted = bounced or key in self._late
+        self._latest.append(key)
+        self._bounced[key] = counted
+        self._bounces += counted
 
     def add_late(self, keys: Iterable[int]) -> None:
         """Messages of this run reported as hard bounces afterwards (counted while in the window)."""
-        self._late.update(keys)
+        for key in keys:
+            self._late.add(key)
+            if self._bounced.get(key) is False:
+                self._bounced[key] = True
+                self._bounces += 1
 
     @property
     def messages(self) -> int:
@@ -76,13 +88,12 @@ class BounceGuard:
 
     @property
     def bounces(self) -> int:
-        return sum(bounced or key in self._late for key, bounced in self._latest)
+        return self._bounces
 
     def verdict(self) -> Verdict | None:
         """The figures when the send must pause, else None (disabled, too few messages, or under the line)."""
         if not self.enabled or self.messages < minimum_judged(self.window):
             return None
-        bounces = self.bounces
-        if bounces / self.messages > self.max_rate:
-            return Verdict(bounces, self.messages, self.max_rate)
+        if self._bounces / self.messages > self.max_rate:
+            return Verdict(self._bounces, self.messages, self.max_rate)
         return None

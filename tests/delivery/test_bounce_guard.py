@@ -44,6 +44,11 @@ def test_bounces_reported_later_count_while_their_message_is_in_the_window() -> 
     guard.add_late(range(140, 146))  # six of the last hundred: 6 %
     verdict = guard.verdict()
     assert verdict is not None and verdict.bounces == 6
+    guard.add_late(range(140, 146))  # the same bounces read again (every look reads them all)
+    assert guard.bounces == 6
+    for key in range(150, 245):  # the window is now 145–244: one reported bounce is left in it
+        guard.add(key, False)
+    assert guard.bounces == 1 and guard.verdict() is None
 
 
 def test_a_rate_of_zero_never_pauses() -> None:
