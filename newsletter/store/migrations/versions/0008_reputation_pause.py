@@ -1,4 +1,5 @@
-"""Sends that paused themselves on too many hard bounces, and when an operator resumed them.
+"""Sends that paused themselves on too many hard bounces, and when an operator resumed them;
+an index for the hard bounces a running send looks for.
 
 Revision ID: 0008
 Revises: 0007
@@ -29,7 +30,10 @@ def upgrade() -> None:
         sa.Column("resumed_at", UTCDateTime(), nullable=True),
     )
     op.create_index("ix_send_pauses_send", "send_pauses", ["send_id"])
+    # A running send looks every hundred messages for the hard bounces reported since it started.
+    op.create_index("ix_feedback_kind_received", "feedback_events", ["kind", "received_at"])
 
 
 def downgrade() -> None:
+    op.drop_index("ix_feedback_kind_received", table_name="feedback_events")
     op.drop_table("send_pauses")
