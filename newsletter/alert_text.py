@@ -30,7 +30,8 @@ def _state(w: Words, state: str) -> str:
     """A gate state as the body of an alert says it."""
     texts = {"missing": w.gettext("its folder does not exist"), "failing": w.gettext("the check fails"),
              "waiting approval": w.gettext("it is not approved"), "ready": w.gettext("ready"),
-             "sent": w.gettext("already sent")}
+             "sent": w.gettext("already sent"),
+             "paused": w.gettext("the send paused itself on too many hard bounces")}
     return texts.get(state, state)
 
 
@@ -38,7 +39,8 @@ def _label(w: Words, state: str) -> str:
     """A gate state as the subject of an alert names it."""
     labels = {"missing": w.pgettext("gate state", "missing"), "failing": w.pgettext("gate state", "failing"),
               "waiting approval": w.pgettext("gate state", "waiting approval"),
-              "ready": w.pgettext("gate state", "ready"), "sent": w.pgettext("gate state", "sent")}
+              "ready": w.pgettext("gate state", "ready"), "sent": w.pgettext("gate state", "sent"),
+              "paused": w.pgettext("gate state", "paused")}
     return labels.get(state, state)
 
 
@@ -125,3 +127,32 @@ def early_warning(settings: Settings, day: date, state: str, reason: str, due: d
                                                  state=_label(w, state)),
                      w.gettext("It is due at %(due)s.", due=_when(settings, due)) + "\n"
                      + _details_and_fix(settings, state, reason, day))
+
+
+def _percent(w: Words, value: float) -> str:
+    """A rate as this language writes it, one decimal (French: « 5,0 % »)."""
+    from babel.numbers import format_percent
+
+    pattern = w.locale.percent_formats[None].pattern.replace("#,##0", "#,##0.0", 1)  # the language's own spacing
+    return format_percent(value, pattern, locale=w.locale)
+
+
+def send_paused(settings: Settings, day: date, pause_id: int, *, bounces: int, messages: int,
+                pending: int) -> AlertText:
+    """The send paused itself on too many hard bounces; it waits for an operator to resume it."""
+    w = _words(settings)
+    limit = settings.delivery.max_bounce_rate
+    return AlertText(
+        f"paused:{pause_id}", w.gettext("the send of %(day)s paused itself: too many hard bounces", day=w.day(day)),
+        w.gettext("The send of the issue of %(day)s paused itself: %(bounces)d hard bounces among the last "
+                  "%(messages)d messages (%(rate)s), above [delivery] max_bounce_rate (%(limit)s).",
+                  day=w.day(day), bounces=bounces, messages=messages, rate=_percent(w, bounces / max(1, messages)),
+                  limit=_percent(w, limit)) + "\n"
+        + w.ngettext("%(num)d recipient is waiting; nobody is lost and nobody will get the issue twice.",
+                     "%(num)d recipients are waiting; nobody is lost and nobody will get the issue twice.",
+                     pending) + "\n\n"
+        + w.gettext("Mailbox providers throttle or block senders who keep mailing addresses that do not exist. "
+                    "Check where the list came from (the wrong file imported?) and remove the dead addresses; "
+                    "`newsletter status %(date)s` shows the figures.", date=day.isoformat()) + "\n\n"
+        + w.gettext("To resume: `newsletter send %(date)s` (the scheduler does not resume a paused send on its "
+                    "own).", date=day.isoformat()))

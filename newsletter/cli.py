@@ -35,7 +35,7 @@ from newsletter.library import (
 if TYPE_CHECKING:
     import threading
 
-    from newsletter.library import Problem, SendClearance, SendReport
+    from newsletter.library import HistoryRow, Problem, SendClearance, SendReport
 
 #: Subscriber statuses (newsletter.store.models.SubscriberStatus), listed here to keep start-up light.
 STATUSES = ("pending", "active", "unsubscribed", "bounced", "complained")
@@ -458,6 +458,11 @@ def send(nl: Newsletter, day: date | None, test_addresses: tuple[str, ...], dry_
         click.secho(f"  {count:>6} {status}: {_reason(status, reason)}", fg="yellow" if status == "pending" else "red")
     if settings.delivery.adapter == "outbox":
         click.echo(f"Messages are in {settings.root / 'out' / 'outbox' / 'new'} (one .eml file each).")
+    if report.resumed is not None:
+        click.echo(f"Resumed the send paused at {report.resumed.paused_at.astimezone(settings.tz):%Y-%m-%d %H:%M %Z}.")
+    if report.paused:
+        click.secho(f"Paused: {report.paused}. The {report.pending} recipients left wait; clean the list, then "
+                    f"resume with `newsletter send {day.isoformat()}`.", fg="red")
     if report.failed_now or not report.complete:
         raise DeliveryError(f"{report.failed_now} failed, {report.pending} pending"
                             + (f", {report.in_flight} in flight" if report.in_flight else ""),
@@ -545,6 +550,15 @@ def _send_with_display(nl: Newsletter, day: date, clearance: "SendClearance", li
         return nl.send(day, clearance=clearance, limit=limit, progress=progress, stop=stop)
 
 
+def _feedback_line(figures: "HistoryRow") -> str:
+    """What came back about an issue, and its complaint rate against Gmail's 0.3 % line."""
+    line = (f"Feedback: {figures.bounced} bounced, {figures.complained} complained "
+            f"({figures.complaint_rate:.2%} of those sent), {figures.unsubscribed} unsubscribed")
+    if figures.complaints_too_high:
+        return line + " — complaint rate above Gmail's 0.3 % line: Gmail and Yahoo throttle or block above it."
+    return line + "."
+
+
 def _status_line(report: "SendReport") -> str:
     c = report.counts  # every state is named, so that the figures add up to the total
     return (f"Issue {report.day.isoformat()}: {c.get('sent', 0)} sent, {c.get('failed', 0)} failed, "
@@ -587,6 +601,15 @@ def status(nl: Newsletter, day: date | None, as_json: bool) -> None:
             when = f" on {issue.override.at.astimezone(tz):%Y-%m-%d %H:%M %Z}" if issue.override.at else ""
             click.secho(f"Sent without approval by {issue.override.by}{when}: {issue.override.reason}",
                         fg="yellow")
+        if issue.figures is not None:
+            click.echo(_feedback_line(issue.figures))
+        for pause in issue.pauses:
+            resumed = f", resumed {pause.resumed_at.astimezone(tz):%Y-%m-%d %H:%M %Z}" if pause.resumed_at else ""
+            click.secho(f"Paused {pause.paused_at.astimezone(tz):%Y-%m-%d %H:%M %Z}{resumed}: {pause.reason}",
+                        fg=None if pause.resumed_at else "red")
+        if issue.pause is not None:
+            click.secho(f"Attention: the send paused itself; clean the list, then resume with "
+                        f"`newsletter send {day.isoformat()}`.", fg="red")
         if state.dispatch is not None:
             click.secho(f"Schedule: {state.dispatch}" + (f" — {state.dispatch_reason}" if state.dispatch_reason
                                                          else ""), fg="red" if state.alarm else None)
@@ -605,7 +628,7 @@ def status(nl: Newsletter, day: date | None, as_json: bool) -> None:
 @pass_newsletter
 def history(nl: Newsletter, limit: int, as_json: bool) -> None:
     """List the issues sent, newest first: date, subject, recipients, sent, failed, bounced,
-    unsubscribed since.
+    complained (with the complaint rate; "!" above Gmail's 0.3 % line), unsubscribed since.
 
     Example:
 
@@ -617,6 +640,8 @@ def history(nl: Newsletter, limit: int, as_json: bool) -> None:
         click.echo(json.dumps([{
             "date": r.day.isoformat(), "subject": r.subject, "recipients": r.recipients, "sent": r.sent,
             "failed": r.failed, "bounced": r.bounced, "unsubscribed_since": r.unsubscribed,
+            "complained": r.complained, "complaint_rate": round(r.complaint_rate, 6),
+            "complaint_rate_above_gmail_line": r.complaints_too_high, "paused": r.paused,
             "started_at": r.started_at.astimezone(tz).isoformat(timespec="seconds"),
             "finished_at": r.finished_at.astimezone(tz).isoformat(timespec="seconds") if r.finished_at else None,
             "without_approval_by": r.override_by or None,
@@ -625,12 +650,14 @@ def history(nl: Newsletter, limit: int, as_json: bool) -> None:
     if not rows:
         click.echo("No issue has been sent yet.")
         return
-    click.echo(f"{'date':<10}  {'recipients':>10} {'sent':>8} {'failed':>7} {'bounced':>7} {'unsub.':>7}  subject")
+    click.echo(f"{'date':<10}  {'recipients':>10} {'sent':>8} {'failed':>7} {'bounced':>7} {'unsub.':>7} "
+               f"{'complaints':>15}  subject")
     for r in rows:
         mark = " (without approval)" if r.override_by else ""
-        mark += "" if r.finished_at else " (not finished)"
+        mark += " (paused)" if r.paused else "" if r.finished_at else " (not finished)"
+        complaints = f"{r.complained:,} {r.complaint_rate:.2%}{'!' if r.complaints_too_high else ' '}"
         click.echo(f"{r.day.isoformat():<10}  {r.recipients:>10,} {r.sent:>8,} {r.failed:>7,} {r.bounced:>7,} "
-                   f"{r.unsubscribed:>7,}  {r.subject}{mark}")
+                   f"{r.unsubscribed:>7,} {complaints:>15}  {r.subject}{mark}")
 
 
 @cli.group()

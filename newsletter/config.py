@@ -86,6 +86,8 @@ class DeliverySettings:
     max_attempts: int = 5
     retry_backoff: float = 30.0  # seconds before the first retry; doubles each time
     lease_seconds: float = 60.0  # how long a run holds its rows without renewing its lease
+    max_bounce_rate: float = 0.05  # hard bounces among the last bounce_window messages that pause a send (0: never)
+    bounce_window: int = 1000  # how many of the latest messages the bounce rate is measured on
     adapters: Mapping[str, Mapping[str, Any]] = field(default_factory=lambda: MappingProxyType({}))
 
 
@@ -406,7 +408,8 @@ def _delivery(path: Path, data: Any) -> DeliverySettings:
     # the adapter checks its keys when it is made.
     extra = tuple(k for k, v in (data or {}).items() if isinstance(v, dict)) if isinstance(data, dict) else ()
     t = _Table(path, "delivery", data,
-               ("adapter", "rate_per_second", "max_attempts", "retry_backoff", "lease_seconds", *_ADAPTERS_WITH_TABLES, *extra))
+               ("adapter", "rate_per_second", "max_attempts", "retry_backoff", "lease_seconds", "max_bounce_rate",
+                "bounce_window", *_ADAPTERS_WITH_TABLES, *extra))
     adapter = t.text("adapter", "outbox")
     if not re.fullmatch(r"[a-z][a-z0-9_]*", adapter):
         raise t.error(f'[delivery] adapter must be a name such as "outbox" or "smtp" (got {adapter!r})')
@@ -422,8 +425,19 @@ def _delivery(path: Path, data: Any) -> DeliverySettings:
         max_attempts=t.integer("max_attempts", 5, maximum=20),
         retry_backoff=t.number("retry_backoff", 30.0),
         lease_seconds=_lease_seconds(t),
+        max_bounce_rate=_max_bounce_rate(t),
+        bounce_window=t.integer("bounce_window", DeliverySettings.bounce_window, minimum=10, maximum=1_000_000),
         adapters=MappingProxyType(tables),
     )
+
+
+def _max_bounce_rate(t: "_Table") -> float:
+    """``[delivery] max_bounce_rate``: a fraction from 0 (never pause) to below 1."""
+    value = t._get("max_bounce_rate", DeliverySettings.max_bounce_rate, False)
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < 1:
+        raise t.error(f"[delivery] max_bounce_rate must be a fraction between 0 and 1, e.g. 0.05 for 5 % "
+                      f"(got {value!r}); 0 never pauses a send")
+    return float(value)
 
 
 def _lease_seconds(t: "_Table") -> float:

@@ -48,6 +48,7 @@ if TYPE_CHECKING:
     from newsletter.schedule import Readiness
     from newsletter.store.database import Store
     from newsletter.store.history import HistoryRow
+    from newsletter.store.pauses import Pause
     from newsletter.store.status import ReasonCount
     from newsletter.store.subscribers import ImportSummary, SubscriberRecord
 
@@ -287,14 +288,23 @@ class IssueStatus:
     approval: "ApprovalState"
     override: Override | None
     schedule: "DayState"
+    figures: "HistoryRow | None" = None  # what came back: bounced, complained, unsubscribed (None: never sent)
+    pauses: list["Pause"] = field(default_factory=list)  # the send's pauses, oldest first
 
     @property
     def started(self) -> bool:
         return self.started_at is not None
 
     @property
+    def pause(self) -> "Pause | None":
+        """The pause the send is in now (it paused itself on too many hard bounces), if it is."""
+        return self.pauses[-1] if self.pauses and self.pauses[-1].current else None
+
+    @property
     def attention(self) -> str:
         """Why the operator should act now ("" when nothing is wrong)."""
+        if self.pause is not None:
+            return f"the send paused itself: {self.pause.reason}"
         return self.schedule.alarm
 
     def to_dict(self) -> dict[str, Any]:
@@ -302,7 +312,7 @@ class IssueStatus:
         def moment(value: datetime | None) -> str | None:
             return value.astimezone(self.tz).isoformat(timespec="seconds") if value else None
 
-        state, approval = self.schedule, self.approval
+        state, approval, figures = self.schedule, self.approval, self.figures
         return {
             "date": self.day.isoformat(), "started": self.started, "counts": self.counts,
             "started_at": moment(self.started_at), "finished_at": moment(self.finished_at),
@@ -314,6 +324,13 @@ class IssueStatus:
             "schedule": {"state": state.dispatch or state.gate, "gate": state.gate, "reason": state.reason,
                          "due": moment(state.due), "dispatch": state.dispatch,
                          "dispatch_reason": state.dispatch_reason, "attention": state.alarm or None},
+            "paused": {"at": moment(self.pause.paused_at), "reason": self.pause.reason,
+                       "bounces": self.pause.bounces, "messages": self.pause.messages} if self.pause else None,
+            "pauses": [{"at": moment(p.paused_at), "reason": p.reason, "resumed_at": moment(p.resumed_at)}
+                       for p in self.pauses],
+            "feedback": {"bounced": figures.bounced, "complained": figures.complained,
+                         "unsubscribed": figures.unsubscribed, "complaint_rate": round(figures.complaint_rate, 6),
+                         "complaint_rate_above_gmail_line": figures.complaints_too_high} if figures else None,
         }
 
 
@@ -678,8 +695,13 @@ class Newsletter:
         if clearance is None or clearance.day != day:
             clearance = self.authorize_send(day, without_approval=without_approval, by=by)
         key = self.secret_key().value
-        return self._checked(lambda: send_issue(self.settings, self.store, day, secret_key=key, limit=limit,
-                                                progress=progress, stop=stop, clock=self.clock))
+        report = self._checked(lambda: send_issue(self.settings, self.store, day, secret_key=key, limit=limit,
+                                                  progress=progress, stop=stop, clock=self.clock))
+        if report.paused:
+            from newsletter.reputation import alert_pause
+
+            alert_pause(self.settings, self.store, report, now=self.clock(), environ=self.environ)
+        return report
 
     def waiting(self, day: date | None = None) -> int:
         """How many recipients of the issue's send wait for a run (0 before the first send)."""
@@ -740,6 +762,8 @@ class Newsletter:
     def status(self, day: date | None = None) -> IssueStatus:
         """Where the issue stands: figures, problems by reason, approval, override and schedule."""
         from newsletter.day_state import day_state
+        from newsletter.store.history import issue_figures
+        from newsletter.store.pauses import pauses_of
         from newsletter.store.status import send_summary
 
         day, store = self._day(day), self.reading_store()
@@ -749,7 +773,8 @@ class Newsletter:
             if record is not None and record.override_by else None
         return IssueStatus(day, self.settings.tz, record.started_at if record else None,
                            record.finished_at if record else None, summary.counts, summary.problems,
-                           self.approval(day), override, day_state(self.settings, store, day, self.clock()))
+                           self.approval(day), override, day_state(self.settings, store, day, self.clock()),
+                           issue_figures(store, day) if record else None, pauses_of(store, day))
 
     def history(self, limit: int | None = 30) -> list["HistoryRow"]:
         """The issues sent, newest first, with their figures."""

@@ -160,6 +160,13 @@ class ScheduleOps:
 
         self._alert(day, alert_text.send_failed(self._nl.settings, day, str(err), err.hint))
 
+    def alert_pause(self, report: "SendReport") -> None:
+        """The operator's alert for a send that paused itself on hard bounces (once per pause)."""
+        from newsletter.reputation import alert_pause
+
+        nl = self._nl
+        alert_pause(nl.settings, nl.store, report, now=nl.clock(), environ=nl.environ)
+
     def alert_gave_up(self, day: date, gate: Readiness, due: datetime, deadline: datetime) -> None:
         from newsletter import alert_text
 

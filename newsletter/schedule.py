@@ -40,10 +40,11 @@ from newsletter.store import jobs, ledger
 from newsletter.store.database import Store
 from newsletter.store.day_claims import day_claim
 from newsletter.store.models import DayClaimState
+from newsletter.store.pauses import current_pause
 
 log = logging.getLogger("newsletter.schedule")
 
-State = Literal["missing", "failing", "waiting approval", "ready", "sent"]
+State = Literal["missing", "failing", "waiting approval", "ready", "sent", "paused"]
 JOB_FUNCTION = "newsletter.schedule:_job"
 DAILY_JOB = "daily"
 #: How often the scheduler wakes up to see jobs another process added (``send --at``).
@@ -172,6 +173,9 @@ def readiness(settings: Settings, store: Store, day: date) -> Readiness:
         open_rows = sum(counts.get(s, 0) for s in ("pending", "queued", "sending"))
         if counts and not open_rows:
             return Readiness(day, "sent", f"{counts.get('sent', 0)} sent")
+        pause = current_pause(store, day)
+        if pause is not None:  # only an operator resumes it: `newsletter send DATE`
+            return Readiness(day, "paused", f"the send paused itself: {pause.reason}")
     folder = issue_folder(settings.issues_dir, day)
     if not folder.is_dir():
         return Readiness(day, "missing", f"{folder.relative_to(settings.root)} does not exist")

@@ -117,6 +117,9 @@ class Scheduler:
         if gate.state == "sent":
             event("already_sent", issue=day, reason=gate.reason)
             return "sent"
+        if gate.state == "paused":  # never resumed by the scheduler: the list needs a person first
+            event("send_paused", logging.WARNING, issue=day, reason=gate.reason)
+            return "paused"
         if not gate.ready:
             return self._not_ready(day, due, now, gate)
         if not ops.claim_day(day, self.run_id, now, self.lease):
@@ -138,6 +141,12 @@ class Scheduler:
         ops.record_day(day, DayClaimState.DONE if finished else DayClaimState.WAITING, self.clock(), reason=reason)
         event("send_finished", issue=day, sent=report.sent_now, failed=report.failed_now, pending=report.pending,
               counts=report.counts, seconds=round(report.elapsed, 1))
+        if report.paused:
+            # Recorded as waiting with the pause's reason; no retry: an operator resumes it.
+            ops.record_day(day, DayClaimState.WAITING, self.clock(), reason=f"paused: {report.paused}")
+            event("send_paused", logging.ERROR, issue=day, reason=report.paused, pending=report.pending)
+            ops.alert_pause(report)
+            return "paused"
         if not finished and not self.stop.is_set():
             self._retry_later(day, due, self.clock())
         return "done" if finished else "pending"
@@ -182,7 +191,7 @@ class Scheduler:
             if fire - now <= timedelta(minutes=self.settings.schedule.warn_minutes) and fire.date() not in self.warned:
                 self.warned.add(fire.date())  # the gate is run once per process; the alert is once per store
                 gate = ops.readiness(fire.date())
-                if gate.state not in ("ready", "sent"):
+                if gate.state not in ("ready", "sent", "paused"):
                     event("early_warning", logging.WARNING, issue=fire.date(), state=gate.state, reason=gate.reason)
                     ops.alert_early(fire.date(), gate, fire)
 

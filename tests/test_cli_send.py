@@ -265,7 +265,8 @@ def test_status_shows_when_the_send_ran_and_history_lists_it(cli, project: Path)
     code, out, _ = cli("history", "--json")
     assert json.loads(out) == [{
         "date": DAY.isoformat(), "subject": json.loads(out)[0]["subject"], "recipients": 3, "sent": 3, "failed": 0,
-        "bounced": 0, "unsubscribed_since": 1, "started_at": data["started_at"],
+        "bounced": 0, "unsubscribed_since": 1, "complained": 0, "complaint_rate": 0.0,
+        "complaint_rate_above_gmail_line": False, "paused": False, "started_at": data["started_at"],
         "finished_at": data["finished_at"], "without_approval_by": None}]
     code, out, _ = cli("history")
     assert code == 0 and out.splitlines()[1].startswith("2026-11-24           3        3       0       0       1")
@@ -504,3 +505,30 @@ def test_commands_that_only_read_create_no_database(cli, project: Path, args: li
     code, _, err = cli(*args)
     assert code == 0, err
     assert not (project / "state").exists()
+
+
+def test_status_and_history_show_what_came_back_and_flag_complaints(cli, project: Path) -> None:  # type: ignore[no-untyped-def]
+    from datetime import datetime, timezone
+
+    from newsletter.store.database import open_store
+    from newsletter.store.feedback import Feedback, FeedbackKind, record_feedback
+
+    for name in ("lea", "paul", "zoe", "noe"):
+        cli("subscribers", "add", f"{name}@example.org")
+    cli("approve", DAY.isoformat(), "--by", "Camille Martin")
+    assert cli("send", DAY.isoformat())[0] == 0
+    at = datetime(2099, 1, 1, tzinfo=timezone.utc)
+    store = open_store("sqlite:///state/newsletter.db", project)
+    for kind, who in ((FeedbackKind.COMPLAINT, "paul"), (FeedbackKind.HARD_BOUNCE, "zoe"),
+                      (FeedbackKind.UNSUBSCRIBE, "noe")):
+        record_feedback(store, Feedback(kind, "postmark", f"{kind.value}-1", at, email=f"{who}@example.org",
+                                        issue=DAY), now=at)
+    store.close()
+    code, out, _ = cli("status", DAY.isoformat())
+    assert "Feedback: 1 bounced, 1 complained (25.00% of those sent), 1 unsubscribed — complaint rate above " \
+           "Gmail's 0.3 % line" in out
+    code, out, _ = cli("status", DAY.isoformat(), "--json")
+    assert json.loads(out)["feedback"] == {"bounced": 1, "complained": 1, "unsubscribed": 1, "complaint_rate": 0.25,
+                                           "complaint_rate_above_gmail_line": True}
+    code, out, _ = cli("history")
+    assert "1 25.00%!" in out.splitlines()[1]

@@ -459,3 +459,36 @@ def test_listing_the_jobs_never_runs_or_drops_one_that_is_due(project: Path, sto
                     thread.join(timeout=5)
     assert [name for name, _ in stored_jobs(settings, store)] == [f"send {DAY} once"]
     assert not [r for r in caplog.records if r.name.startswith("apscheduler")]
+
+
+def test_a_scheduled_send_that_pauses_itself_waits_for_an_operator(project: Path, issue_dir: Path, store: Store,
+                                                                    sink: Sink) -> None:
+    smtp_config(project, sink.port)
+    config = project / "newsletter.toml"
+    config.write_text(config.read_text(encoding="utf-8").replace("rate_per_second = 5000\n",
+                                                                  "rate_per_second = 5000\nbounce_window = 100\n"),
+                      encoding="utf-8")
+    settings = configure(project, alert_to="exploitation@example.org", cron="0 7 * * *", grace_minutes=120,
+                         retry_minutes=10)
+    add_people(store, 150)
+    for i in range(10, 22):  # 12 dead addresses among the first hundred
+        sink.recorder.faults.rcpt_permanent[f"lecteur{i:03d}@example.org"] = "550 5.1.1 User unknown"
+    approve(issue_dir, "Camille", NOW)
+    due = datetime(2026, 11, 24, 7, 0, tzinfo=PARIS)
+    clock = [due]
+    scheduler = Scheduler(Newsletter(settings, store=store, secret_key=SECRET, clock=lambda: clock[0]))
+    assert scheduler.run("once", DAY, due) == "paused"
+    claim = day_claim(store, DAY)
+    assert claim is not None and claim.state is DayClaimState.WAITING and claim.reason.startswith("paused: 12 hard")
+    assert [job.id for job in scheduler.scheduler.get_jobs()] == []  # no retry scheduled
+    assert readiness(settings, store, DAY).state == "paused"
+    handed = len(sink.recorder.messages)
+    alerts = [m for m in sink.recorder.messages if m["To"] == "exploitation@example.org"]
+    assert len(alerts) == 1 and "en pause" in str(alerts[0]["Subject"])
+    clock[0] += timedelta(minutes=30)  # within the grace period: neither a retry nor the heartbeat resumes it
+    assert scheduler.run("retry", DAY, due) == "paused"
+    scheduler.heartbeat()
+    assert len(sink.recorder.messages) == handed
+    report = send_issue(settings, store, DAY, secret_key=SECRET, clock=lambda: clock[0])  # the operator resumes
+    assert report.resumed is not None and report.complete and report.count(ledger.DeliveryStatus.SENT) == 138
+    assert readiness(settings, store, DAY).state == "sent"

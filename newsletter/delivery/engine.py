@@ -24,6 +24,13 @@ The adapter says what became of each message with one of four outcomes
 A :class:`ConfigError` (bad credentials…) or a :class:`RequestRefused` from the transport stops
 the run at once and is never counted against a recipient; claimed rows go back to ``pending``.
 
+A send protects the sender's reputation: when the hard bounces among the last ``[delivery]
+bounce_window`` messages exceed ``[delivery] max_bounce_rate`` (see
+:mod:`newsletter.delivery.bounce_guard`), the run pauses itself as a stop request would end
+it: no new message begins, the ones in hand are settled, the rest stay ``pending``. The pause
+is recorded on the send (:mod:`newsletter.store.pauses`) and the report says why; the next
+run (``newsletter send DATE``) clears it and starts a fresh window.
+
 Killing the process at any moment loses nobody and sends nobody twice: see the ledger's
 docstring for how rows in flight are settled by the next run.
 """
@@ -42,12 +49,14 @@ from newsletter.config import Settings
 from newsletter.check import check_issue
 from newsletter.publication import proof_url
 from newsletter.content.problems import errors
+from newsletter.delivery.bounce_guard import BounceGuard, Verdict
 from newsletter.delivery.base import (Adapter, Failed, InDoubt, Outgoing, RequestRefused, Result, RetryLater, Sent,
                                       Stopped, make_adapter, send_once)
 from newsletter.errors import ContentError, NewsletterError, describe
 from newsletter.render.mime import MessageFactory, Recipient, message_id, proof_message_id
 from newsletter.render.pipeline import RenderedIssue
-from newsletter.store import leases, ledger
+from newsletter.store import leases, ledger, pauses
+from newsletter.store.feedback import hard_bounced_rows
 from newsletter.store.database import Store
 from newsletter.store.models import DeliveryStatus, SubscriberStatus
 from newsletter.store.subscribers import list_subscribers
@@ -104,7 +113,10 @@ class SendReport:
     enqueued: int = 0
     failures: list[tuple[str, str, int]] = field(default_factory=list)
     elapsed: float = 0.0
-    stopped: str = ""  # why the run ended early (limit, stop request), if it did
+    stopped: str = ""  # why the run ended early (limit, stop request, pause), if it did
+    paused: str = ""  # why the send paused itself (too many hard bounces), if it did
+    pause_id: int | None = None  # the pause recorded on the send (the key of its alert)
+    resumed: "pauses.Pause | None" = None  # the pause this run cleared, if the send was paused
 
     def count(self, status: DeliveryStatus) -> int:
         return self.counts.get(status.value, 0)
@@ -162,6 +174,11 @@ def render_checked_issue(settings: Settings, day: date) -> RenderedIssue:
 
 #: The reason written on rows a stop gave back before handing them over.
 STOPPED_BEFORE_HANDOVER = "not sent yet: the run was stopped before handing it over; the next run sends it"
+#: The reason written on rows a pause left waiting.
+PAUSED_BEFORE_HANDOVER = ("not sent yet: the send paused itself on too many hard bounces; `newsletter send` "
+                          "resumes it")
+#: How many settled messages pass between two looks at the hard bounces reported by feedback events.
+FEEDBACK_EVERY = 100
 #: The reason written on rows taken back from a run whose lease expired.
 TAKEN_FROM_A_DEAD_RUN = "taken back from a run that stopped renewing its lease"
 
@@ -189,6 +206,12 @@ class _Run:
         self.failed = 0
         self.fatal: BaseException | None = None
         self.stopped = ""
+        # The bounce brake: outcomes of this run, plus hard bounces reported since it started.
+        self.guard = BounceGuard(settings.delivery.max_bounce_rate, settings.delivery.bounce_window)
+        self.started_at = clock()
+        self.unchecked = 0  # messages settled since the feedback events were last read
+        self.pause: Verdict | None = None
+        self.paused = threading.Event()
 
     def _quota(self, want: int) -> int:
         with self.lock:
@@ -215,10 +238,8 @@ class _Run:
                 with self.lock:
                     self.claimed += len(batch)
                 self._deliver(adapter, batch)
-            if self.stop.is_set():
-                self.stopped = "stop requested"
-            elif self.lease_gone.is_set() or self.heartbeat.lost.is_set():
-                self.stopped = self._lease_problem()
+            if self._halted():
+                self.stopped = self._halt_reason()
         except BaseException as err:  # recorded, re-raised by the caller after all workers stop
             with self.lock:
                 if self.fatal is None:
@@ -228,7 +249,14 @@ class _Run:
             adapter.close()
 
     def _halted(self) -> bool:
-        return self.stop.is_set() or self.lease_gone.is_set() or self.heartbeat.lost.is_set()
+        return self.stop.is_set() or self.paused.is_set() or self.lease_gone.is_set() or self.heartbeat.lost.is_set()
+
+    def _halt_reason(self) -> str:
+        if self.stop.is_set():
+            return "stop requested"
+        if self.pause is not None:
+            return f"paused: {self.pause.describe()}"
+        return self._lease_problem()
 
     def _lease_problem(self) -> str:
         if self.heartbeat.lost.is_set():
@@ -325,9 +353,9 @@ class _Run:
             if isinstance(sending, Generator):
                 sending.close()
         if stopped:
-            ledger.release(self.store, [o.key for o in outgoing], self.clock(), reason=STOPPED_BEFORE_HANDOVER,
-                           run_id=self.run_id)
-            self.stopped = "stop requested" if self.stop.is_set() else self._lease_problem()
+            why = PAUSED_BEFORE_HANDOVER if self.paused.is_set() and not self.stop.is_set() else STOPPED_BEFORE_HANDOVER
+            ledger.release(self.store, [o.key for o in outgoing], self.clock(), reason=why, run_id=self.run_id)
+            self.stopped = self._halt_reason()
         if outcomes:
             ledger.record(self.store, outcomes, self.clock())
             self._count(outcomes)
@@ -349,6 +377,35 @@ class _Run:
         for result, outcome in zip(results, outcomes):
             log.debug("issue %s: %s → %s %s", self.factory.issue_key, result.key, outcome.status.value, result.error)
         self._count(outcomes)
+        self._watch_bounces(results)
+
+    def _watch_bounces(self, results: Sequence[Result]) -> None:
+        """Feed the bounce brake; pause the run when the hard bounces of the window are over the line.
+
+        A retry is not a message handed over yet and does not count; a message sent, refused or in
+        doubt does. Hard bounces reported by feedback events (webhooks, DSNs) about this run's
+        messages are read every :data:`FEEDBACK_EVERY` messages.
+        """
+        if not self.guard.enabled:
+            return
+        with self.lock:
+            for result in results:
+                if not isinstance(result, RetryLater):
+                    self.guard.add(result.key, isinstance(result, Failed) and result.bounced)
+            self.unchecked += len(results)
+            look = self.unchecked >= FEEDBACK_EVERY
+            if look:
+                self.unchecked = 0
+        late = hard_bounced_rows(self.store, self.send_id, self.started_at) if look else set()
+        with self.lock:
+            self.guard.add_late(late)
+            verdict = self.guard.verdict() if self.pause is None else None
+            if verdict is not None:
+                self.pause = verdict
+                self.paused.set()
+        if verdict is not None:
+            log.warning("issue %s: the send pauses itself: %s; `newsletter send %s` resumes it",
+                        self.factory.issue_key, verdict.describe(), self.factory.issue_key)
 
     def _count(self, outcomes: list[ledger.Outcome]) -> None:
         with self.lock:
@@ -445,7 +502,11 @@ def send_issue(
     rendered = render_checked_issue(settings, day)
     factory = MessageFactory(rendered, settings, secret_key=secret_key, date=clock())
     send_id = ledger.get_or_create_send(store, day, rendered.subject, clock())
-    report = SendReport(day, enqueued=ledger.enqueue(store, send_id, clock()))
+    resumed = pauses.resume(store, send_id, clock())  # a new run is the operator's resume: a fresh window
+    if resumed is not None:
+        log.info("issue %s: resuming the send paused at %s (%s)", day.isoformat(), resumed.paused_at.isoformat(),
+                 resumed.reason)
+    report = SendReport(day, enqueued=ledger.enqueue(store, send_id, clock()), resumed=resumed)
     first = make()
     lease = timedelta(seconds=settings.delivery.lease_seconds)
     _settle_orphans(store, send_id, first, settings, factory.issue_key, clock(), lease)
@@ -475,6 +536,12 @@ def send_issue(
     report.failures = ledger.failures(store, send_id, [DeliveryStatus.FAILED.value, DeliveryStatus.UNCERTAIN.value,
                                                        DeliveryStatus.PENDING.value])
     report.sent_now, report.failed_now, report.stopped = run.sent, run.failed, run.stopped
+    if run.pause is not None and report.complete:
+        report.stopped = ""  # the line was crossed by the last messages: nothing is left to hold back
+    elif run.pause is not None:
+        report.paused = run.pause.describe()
+        report.pause_id = pauses.record_pause(store, send_id, reason=report.paused, bounces=run.pause.bounces,
+                                              messages=run.pause.messages, now=now)
     report.elapsed = time.monotonic() - started
     log.info("issue %s: run %s ends: %d sent, %d failed in %.1f s; totals %s", factory.issue_key, run.run_id,
              run.sent, run.failed, report.elapsed, report.counts)

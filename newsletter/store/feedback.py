@@ -105,6 +105,7 @@ class FeedbackEvent(Base):
         UniqueConstraint("source", "event_id", name="uq_feedback_once"),
         Index("ix_feedback_subscriber_kind", "subscriber_id", "kind", "occurred_at"),
         Index("ix_feedback_delivery", "delivery_id"),
+        Index("ix_feedback_kind_received", "kind", "received_at"),  # migration 0008: a running send's look
     )
 
 
@@ -325,3 +326,21 @@ def counts_for_issue(store: Store, day: date) -> dict[str, int]:
             .where(_SENDS.c.issue_date == day).group_by(_E.c.kind)
         ).all()
     return {kind: int(n) for kind, n in rows}
+
+
+def hard_bounced_rows(store: Store, send_id: int, since: datetime) -> set[int]:
+    """Ledger rows of the send that hard-bounce events received since ``since`` are about (what the
+    send's bounce brake adds to the bounces it saw itself).
+
+    Called every hundred messages of a running send: the recent events are found first by their
+    index, then only their rows are looked up, so the cost does not grow with the ledger.
+    """
+    with store.session() as session:
+        reported = session.scalars(
+            select(_E.c.delivery_id).where(_E.c.kind == FeedbackKind.HARD_BOUNCE.value, _E.c.received_at >= since,
+                                           _E.c.delivery_id.is_not(None))
+        ).all()
+        if not reported:
+            return set()
+        rows = session.scalars(select(_D.c.id).where(_D.c.id.in_(set(reported)), _D.c.send_id == send_id)).all()
+    return {int(r) for r in rows}
