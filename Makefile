@@ -46,6 +46,7 @@ demo: venv
 	@echo "Live preview while editing: $(BIN)/newsletter preview $(SAMPLE)"
 	@echo "Public pages (one-click unsubscribe, archive): NEWSLETTER_SECRET_KEY=demo-only-not-secret $(BIN)/newsletter serve"
 	@echo "The next scheduled issues: $(BIN)/newsletter schedule show"
+	@echo "Editors' desk in a browser: $(BIN)/newsletter users add camille --role editor, then NEWSLETTER_SECRET_KEY=… $(BIN)/newsletter desk"
 
 typecheck: venv
 	$(BIN)/mypy
