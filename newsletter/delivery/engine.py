@@ -312,13 +312,16 @@ class _Run:
         except Stopped:
             stopped = True
         except RequestRefused as err:
-            # Nothing of that request was sent: its rows go back to the queue as they were.
+            # Nothing of that request was sent: its rows go back to the queue as they were, once
+            # the run is stopped (another connection would otherwise claim and send them now).
+            self.stop.set()
             ledger.release(self.store, err.keys, self.clock(), reason=str(err), sending_too=True)
             ledger.release(self.store, [o.key for o in outgoing], self.clock())
             raise
         except BaseException:
             # The transport gave up on the batch (configuration error, interruption): rows it
-            # never took go back to the pool; rows marked sending stay in doubt.
+            # never took go back to the pool (after the stop, as above); rows marked sending stay in doubt.
+            self.stop.set()
             ledger.release(self.store, [o.key for o in outgoing], self.clock())
             raise
         finally:
