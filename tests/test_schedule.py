@@ -413,6 +413,31 @@ def test_sigterm_during_a_send_finishes_cleanly_and_the_send_resumes(project: Pa
     assert len(received) == 120 and set(received.values()) == {1}
 
 
+def test_a_refused_send_leaves_the_scheduler_running_and_its_retry_sends(project: Path, issue_dir: Path, store: Store,
+                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """A send ended by an error (a refused request, a wrong key) ends that run, not the scheduler: once the
+    operator fixes the cause, the retry sends. The run used to set the scheduler's own stop, so nothing
+    was ever sent again until a restart."""
+    from tests.fakes import FAKES, Fault, api_config, environment
+
+    with FAKES["sendgrid"]() as fake:
+        config = project / "newsletter.toml"
+        config.write_text(config.read_text(encoding="utf-8").replace(
+            'adapter = "outbox"\nrate_per_second = 20\n', api_config("sendgrid", fake.base_url)), encoding="utf-8")
+        settings = configure(project, require_approval=False)
+        for name, value in environment("sendgrid").items():
+            monkeypatch.setenv(name, value)
+        add_people(store, 5)
+        fake.script.append(Fault(403, {"errors": [{"message": "The from address does not match a verified Sender "
+                                                              "Identity.", "field": "from", "help": None}]}))
+        due = datetime(2026, 11, 24, 7, 0, tzinfo=PARIS)
+        scheduler = Scheduler(settings, store, SECRET, clock=lambda: due)
+        assert scheduler.run("once", DAY, due) == "send failed"
+        assert not scheduler.stop.is_set()
+        assert scheduler.run("retry", DAY, due) == "done" and len(fake.inbox) == 5
+    assert claim_state(store, DAY) == "done"
+
+
 def test_status_fails_when_the_schedule_skipped_an_issue(project: Path, store: Store,
                                                          capsys: pytest.CaptureFixture[str]) -> None:
     from newsletter.cli import main

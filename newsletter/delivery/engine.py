@@ -166,6 +166,20 @@ STOPPED_BEFORE_HANDOVER = "not sent yet: the run was stopped before handing it o
 TAKEN_FROM_A_DEAD_RUN = "taken back from a run that stopped renewing its lease"
 
 
+class _RunStop(threading.Event):
+    """One run's stop: set by its caller's request (SIGTERM), seen at the next check, or by the run itself
+    when an error ends it. The latter never sets the caller's event: a scheduler would never send again."""
+
+    def __init__(self, requested: threading.Event) -> None:
+        super().__init__()
+        self.requested = requested
+
+    def is_set(self) -> bool:
+        if self.requested.is_set() and not super().is_set():
+            self.set()  # wakes the run's waits too
+        return super().is_set()
+
+
 class _Run:
     """One run of one send: shared state of its worker threads."""
 
@@ -174,7 +188,8 @@ class _Run:
                  stop: threading.Event, progress: Progress | None, lease: timedelta) -> None:
         self.store, self.send_id, self.factory, self.settings = store, send_id, factory, settings
         self.adapters, self.clock, self.policy = adapters, clock, policy
-        self.limit, self.stop, self.progress = limit, stop, progress
+        self.limit, self.progress = limit, progress
+        self.stop = _RunStop(stop)
         self.run_id = ledger.new_run_id()
         self.lease = lease
         self.heartbeat = leases.Heartbeat(store, self.run_id, duration=lease, clock=clock)
