@@ -20,6 +20,9 @@ from typing import Callable
 
 import pytest
 
+from newsletter.config import load_settings
+from newsletter.delivery.outbox import OutboxAdapter
+from newsletter.render.mime import message_id
 from newsletter.store.database import open_store
 from newsletter.store.models import DeliveryStatus
 from newsletter.store.subscribers import add_subscriber, list_subscribers
@@ -208,10 +211,18 @@ def test_a_killed_sender_that_was_pid_1_is_settled_once_its_lease_expires(projec
     short_lease(project)
     addresses = populate(project)
     new = project / "out" / "outbox" / "new"
+    # The 150th message's file in tmp/ is a FIFO: writing it blocks until someone reads, so the first run
+    # is surely mid-send when it is killed, however fast or slow the machine.
+    settings = load_settings(project)
+    blocker = project / "out" / "outbox" / "tmp" / OutboxAdapter._name(message_id(settings, DAY.isoformat(),
+                                                                                  addresses[150]))
+    blocker.parent.mkdir(parents=True)
+    os.mkfifo(blocker)
     env = {**os.environ, "NEWSLETTER_SECRET_KEY": SECRET}
     command = [*NAMESPACE, sys.executable, "-m", "newsletter", "-C", str(project), "send", DAY.isoformat()]
     first = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     kill_when(first, lambda: len(list(new.iterdir())) if new.is_dir() else 0, 100)
+    blocker.unlink()
     store = open_store("sqlite:///state/newsletter.db", project)
     send_id = ledger.find_send(store, DAY) or 0
     held = ledger.counts(store, send_id)
