@@ -71,7 +71,7 @@ class Background:
         except BaseException as err:  # handed to the test's thread
             self.done.append(err)
 
-    def end(self, seconds: float = 30) -> SendReport:
+    def end(self, seconds: float = 120) -> SendReport:
         """The report; fails the test (after a stop request) if the run has not ended within ``seconds``."""
         self.thread.join(seconds)
         if self.thread.is_alive():
@@ -235,9 +235,9 @@ def test_a_stop_never_waits_for_the_smtp_timeout(store: Store, sink: Sink, proje
         recorder.faults.stall_at = "RCPT" if "before DATA" in moment else "DATA"
     running = Background(load_settings(project), store, stop=stop)
     if recorder.faults.stall_at:
-        assert recorder.stalled.wait(30)
+        assert recorder.stalled.wait(120)
         stop.set()
-    report = running.end(30)  # the server, if it stalls, still does: only the fixture's teardown releases it
+    report = running.end(120)  # the server, if it stalls, still does: only the fixture's teardown releases it
     assert report.counts == expected and report.stopped == "stop requested"
     assert len(recorder.raw) == expected.get("sent", 0) + expected.get("uncertain", 0)
     if moment == "as RCPT is answered":
