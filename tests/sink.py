@@ -31,7 +31,7 @@ class Faults:
     mail_421_times: int = 0  # answer 421 and close at MAIL FROM this many times
     drop_at_rcpt_times: int = 0  # close the connection at RCPT TO this many times
     slow_rcpt_times: int = 0  # stall at RCPT TO (longer than the client's timeout) this many times
-    slow_seconds: float = 3.0
+    slow_seconds: float = 3.0  # or until the client hangs up (aiosmtpd then cancels the stalled handler)
     stall_at: str = ""  # "RCPT" or "DATA" (after the final dot): no answer until Recorder.release is set
     on_rcpt: Callable[[], None] | None = None  # called at each RCPT TO, before answering it
 

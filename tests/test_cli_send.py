@@ -432,7 +432,7 @@ def test_a_send_that_ends_while_another_live_run_holds_rows_waits_for_it_and_exi
     announced = _Announced()
 
     def other_run_finishes_once_the_send_waits_for_it() -> None:
-        announced.waiting.wait(timeout=30)
+        announced.waiting.wait(timeout=120)
         at = datetime.now(timezone.utc)
         ledger.mark_sending(store, held, at)
         ledger.record(store, [ledger.Outcome(i, DeliveryStatus.SENT) for i in held], at)

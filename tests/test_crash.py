@@ -20,6 +20,9 @@ from typing import Callable
 
 import pytest
 
+from newsletter.config import load_settings
+from newsletter.delivery.outbox import OutboxAdapter
+from newsletter.render.mime import message_id
 from newsletter.store.database import open_store
 from newsletter.store.models import DeliveryStatus
 from newsletter.store.subscribers import add_subscriber, list_subscribers
@@ -51,12 +54,17 @@ def start_send(project: Path) -> subprocess.Popen[bytes]:
                             env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
 
 
+#: The bound of every wait on a send process: far above what a loaded machine takes (a Python process
+#: may need 25 s just to start there); the waits end on their event, not on this bound.
+PATIENCE = 180
+
+
 def kill_when(process: subprocess.Popen[bytes], delivered: Callable[[], int], threshold: int) -> None:
-    deadline = time.monotonic() + 60
+    deadline = time.monotonic() + PATIENCE
     while delivered() < threshold and process.poll() is None and time.monotonic() < deadline:
         time.sleep(0.005)
     process.send_signal(signal.SIGKILL)
-    process.wait(timeout=10)
+    process.wait(timeout=PATIENCE)
 
 
 def short_lease(project: Path) -> None:
@@ -80,7 +88,7 @@ def run_with_kills(project: Path, delivered: Callable[[], int]) -> None:
         kill_when(start_send(project), delivered, threshold)
     usual_lease(project)
     final = start_send(project)
-    _, err = final.communicate(timeout=120)
+    _, err = final.communicate(timeout=PATIENCE)
     assert b"Traceback" not in err, err.decode()
 
 
@@ -143,17 +151,19 @@ def test_sigterm_stops_cleanly_and_the_next_run_finishes(project: Path) -> None:
     with Sink() as sink:
         paced_smtp_config(project, sink.port, 20)  # the send would take ~15 s
         process = start_send(project)
-        deadline = time.monotonic() + 30
-        while len(sink.recorder.raw) < 5 and time.monotonic() < deadline:
+        deadline = time.monotonic() + PATIENCE
+        while len(sink.recorder.raw) < 5 and process.poll() is None and time.monotonic() < deadline:
             time.sleep(0.05)
+        # Only once the send has begun: its SIGTERM handler is in place (before, the signal would kill it).
+        assert len(sink.recorder.raw) >= 5, "the send never began"
         process.send_signal(signal.SIGTERM)
-        assert process.wait(timeout=20) == 1  # stopped with recipients pending
+        assert process.wait(timeout=PATIENCE) == 1  # stopped with recipients pending
         store = open_store("sqlite:///state/newsletter.db", project)
         counts = ledger.counts(store, ledger.find_send(store, DAY) or 0)
         assert set(counts) <= {"sent", "pending"} and counts["pending"] > 0
         assert counts["sent"] == len(sink.recorder.raw)  # the message in hand was finished and recorded
         paced_smtp_config(project, sink.port, 5000)
-        start_send(project).wait(timeout=60)
+        start_send(project).wait(timeout=PATIENCE)
         assert sorted(sink.recorder.count_by_recipient().elements()) == addresses
 
 
@@ -166,9 +176,9 @@ def test_sigterm_ends_the_process_while_the_smtp_server_is_silent(project: Path)
         sink.recorder.faults.stall_at = "DATA"
         process = start_send(project)
         try:
-            assert sink.recorder.stalled.wait(30)
+            assert sink.recorder.stalled.wait(PATIENCE)
             process.send_signal(signal.SIGTERM)
-            code = process.wait(timeout=30)  # the server is still silent
+            code = process.wait(timeout=PATIENCE)  # the server is still silent
         finally:
             process.kill()
             _, err = process.communicate()
@@ -201,16 +211,24 @@ def test_a_killed_sender_that_was_pid_1_is_settled_once_its_lease_expires(projec
     short_lease(project)
     addresses = populate(project)
     new = project / "out" / "outbox" / "new"
+    # The 150th message's file in tmp/ is a FIFO: writing it blocks until someone reads, so the first run
+    # is surely mid-send when it is killed, however fast or slow the machine.
+    settings = load_settings(project)
+    blocker = project / "out" / "outbox" / "tmp" / OutboxAdapter._name(message_id(settings, DAY.isoformat(),
+                                                                                  addresses[150]))
+    blocker.parent.mkdir(parents=True)
+    os.mkfifo(blocker)
     env = {**os.environ, "NEWSLETTER_SECRET_KEY": SECRET}
     command = [*NAMESPACE, sys.executable, "-m", "newsletter", "-C", str(project), "send", DAY.isoformat()]
     first = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     kill_when(first, lambda: len(list(new.iterdir())) if new.is_dir() else 0, 100)
+    blocker.unlink()
     store = open_store("sqlite:///state/newsletter.db", project)
     send_id = ledger.find_send(store, DAY) or 0
     held = ledger.counts(store, send_id)
     assert held.get("queued", 0) + held.get("sending", 0) > 0, held  # the dead run left rows behind
     usual_lease(project)
-    resumed = subprocess.run(command, env=env, capture_output=True, text=True, timeout=120)
+    resumed = subprocess.run(command, env=env, capture_output=True, text=True, timeout=PATIENCE)
     assert resumed.returncode == 0, resumed.stdout + resumed.stderr
     assert f"{PEOPLE} sent, 0 failed, 0 pending, 0 in flight" in resumed.stdout
     assert ledger.counts(store, send_id) == {DeliveryStatus.SENT.value: PEOPLE}

@@ -177,7 +177,7 @@ def run(project: Path, store: Store, pki: Pki, setup: Setup) -> list[Finding]:
         if setup.database_deleted:
             break_files(project, "file deleted")
         return diagnose(project, environ=setup.environ,
-                        network=Network(nameservers=[f"127.0.0.1:{dns.port}"], timeout=3, ca_file=pki.ca_file))
+                        network=Network(nameservers=[f"127.0.0.1:{dns.port}"], timeout=30, ca_file=pki.ca_file))
 
 
 def problems(findings: list[Finding]) -> list[str]:
@@ -489,7 +489,7 @@ def test_an_injected_resolver_is_the_one_asked(project: Path) -> None:
         resolver = dns.resolver.Resolver(configure=False)
         resolver.nameservers = ["127.0.0.1"]
         resolver.port = server.port
-        findings = diagnose(project, environ=ENV, network=Network(resolver=resolver, timeout=2))
+        findings = diagnose(project, environ=ENV, network=Network(resolver=resolver, timeout=30))
     assert ("_dmarc.example.org.", "TXT") in server.queries
     assert [f.level for f in findings if f.check == "dmarc example.org"] == [Level.OK]
 

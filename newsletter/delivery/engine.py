@@ -183,6 +183,20 @@ FEEDBACK_EVERY = 100
 TAKEN_FROM_A_DEAD_RUN = "taken back from a run that stopped renewing its lease"
 
 
+class _RunStop(threading.Event):
+    """One run's stop: set by its caller's request (SIGTERM), seen at the next check, or by the run itself
+    when an error ends it. The latter never sets the caller's event: a scheduler would never send again."""
+
+    def __init__(self, requested: threading.Event) -> None:
+        super().__init__()
+        self.requested = requested
+
+    def is_set(self) -> bool:
+        if self.requested.is_set() and not super().is_set():
+            self.set()  # wakes the run's waits too
+        return super().is_set()
+
+
 class _Run:
     """One run of one send: shared state of its worker threads."""
 
@@ -191,7 +205,8 @@ class _Run:
                  stop: threading.Event, progress: Progress | None, lease: timedelta) -> None:
         self.store, self.send_id, self.factory, self.settings = store, send_id, factory, settings
         self.adapters, self.clock, self.policy = adapters, clock, policy
-        self.limit, self.stop, self.progress = limit, stop, progress
+        self.limit, self.progress = limit, progress
+        self.stop = _RunStop(stop)
         self.run_id = ledger.new_run_id()
         self.lease = lease
         self.heartbeat = leases.Heartbeat(store, self.run_id, duration=lease, clock=clock)
@@ -340,13 +355,16 @@ class _Run:
         except Stopped:
             stopped = True
         except RequestRefused as err:
-            # Nothing of that request was sent: its rows go back to the queue as they were.
+            # Nothing of that request was sent: its rows go back to the queue as they were, once
+            # the run is stopped (another connection would otherwise claim and send them now).
+            self.stop.set()
             ledger.release(self.store, err.keys, self.clock(), reason=str(err), sending_too=True)
             ledger.release(self.store, [o.key for o in outgoing], self.clock())
             raise
         except BaseException:
             # The transport gave up on the batch (configuration error, interruption): rows it
-            # never took go back to the pool; rows marked sending stay in doubt.
+            # never took go back to the pool (after the stop, as above); rows marked sending stay in doubt.
+            self.stop.set()
             ledger.release(self.store, [o.key for o in outgoing], self.clock())
             raise
         finally:

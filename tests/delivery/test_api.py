@@ -23,6 +23,7 @@ from newsletter.delivery.base import REGISTRY, RequestRefused, adapter_class
 from newsletter.delivery.engine import Policy, RateLimiter, SendReport, make_adapter, send_issue
 from newsletter.errors import (ANSWER_LIMIT, ConfigError, DeliveryError, NoAnswer, NotSent, PermanentDeliveryError,
                                TransientDeliveryError)
+from newsletter.store import ledger
 from newsletter.store.database import Store, open_store
 from newsletter.store.models import Delivery, DeliveryStatus
 from newsletter.store.subscribers import import_rows
@@ -136,6 +137,52 @@ def test_a_refused_request_is_reported_once_with_the_providers_words_and_nobody_
     assert send(settings, store, fake).count(DeliveryStatus.SENT) == 30 and len(fake.inbox) == 30
 
 
+def test_a_refused_request_stops_the_other_connections_before_its_recipients_go_back_to_the_queue(
+        project: Path, store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A machine under load once let a second connection start late, claim the rows the refused call had
+    just given back, and send them in the same run. Here the second connection starts at exactly that
+    moment: as the first gives the refused call's rows back. It must find the run stopped."""
+    given_back, second_done = threading.Event(), threading.Event()
+    real_release = ledger.release
+
+    def release(*args: Any, **kwargs: Any) -> None:
+        real_release(*args, **kwargs)
+        if kwargs.get("sending_too") and not given_back.is_set():  # the refused call's rows, once
+            given_back.set()
+            assert second_done.wait(60), "the second connection never ended"
+
+    monkeypatch.setattr(ledger, "release", release)
+    with FAKES["sendgrid"]() as fake:
+        settings = configure(project, fake, connections=2)
+        add_people(store, 30)
+        status, body, words = REFUSALS["sendgrid"]
+        fake.script.append(Fault(status, body))
+        made: list[ApiAdapter] = []
+
+        def factory() -> ApiAdapter:
+            adapter = make_adapter(settings, environment("sendgrid"))
+            assert isinstance(adapter, ApiAdapter)
+            made.append(adapter)
+            if len(made) == 2:  # the second connection opens only once the first has had its refusal
+                opening, closing = adapter.open, adapter.close
+
+                def open_late() -> None:
+                    assert given_back.wait(60), "the refused call's rows were never given back"
+                    opening()
+
+                def close() -> None:
+                    closing()
+                    second_done.set()
+
+                adapter.open, adapter.close = open_late, close  # type: ignore[method-assign]
+            return adapter
+
+        with pytest.raises(RequestRefused, match=words):
+            send_issue(settings, store, DAY, secret_key=SECRET, policy=FAST, adapter_factory=factory)
+    assert fake.inbox == [] and fake.calls == 1
+    assert {row.status for row in ledger_rows(store)} == {"pending"}
+
+
 @pytest.mark.parametrize("status", [429, 500, 503])
 def test_throttling_and_server_errors_are_retried_and_nobody_gets_two(project: Path, store: Store,
                                                                        fake: FakeProvider, status: int) -> None:
@@ -173,9 +220,9 @@ def test_a_sendgrid_reset_time_too_large_for_a_date_falls_back_to_the_backoff(pr
 
 
 def test_a_call_left_unanswered_is_never_sent_twice(project: Path, store: Store, fake: FakeProvider) -> None:
-    settings = configure(project, fake, timeout=0.5)
+    settings = configure(project, fake, timeout=3)  # the repeat (brevo) must be answered within it, even under load
     add_people(store, 20)
-    fake.script.append(Fault(delay=1.5))  # accepted and delivered, but the answer comes too late
+    fake.script.append(Fault(delay=600))  # accepted and delivered; the answer is held until the fake stops
     report = send(settings, store, fake)
     assert len(fake.inbox) == 20 and all(len(m) == 1 for m in fake.by_recipient().values())
     if fake.name == "brevo":  # the same idempotency key: the repeat is recognised, the ids come back
