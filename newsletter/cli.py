@@ -97,6 +97,16 @@ def _secret_key(nl: Newsletter, *, listen: str | None = None) -> None:
         click.secho(f"warning: {key.warning}", fg="yellow", err=True)
 
 
+def _run_until_interrupted(server: Any) -> None:
+    """Serve until Ctrl+C (or SIGTERM through waitress), then close the listening socket."""
+    try:
+        server.run()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.close()
+
+
 def date_argument(f: F) -> F:
     return click.argument("day", metavar="[DATE]", type=DATE, required=False)(f)
 
@@ -746,12 +756,7 @@ def serve(nl: Newsletter, host: str | None, port: int | None, threads: int) -> N
 
     server = web_server(nl, host=host, port=port, threads=threads)
     click.echo(f"Serving {settings.newsletter.base_url} on http://{host}:{port}/ (Ctrl+C to stop)")
-    try:
-        server.run()
-    except KeyboardInterrupt:
-        pass
-    finally:
-        server.close()
+    _run_until_interrupted(server)
 
 
 def _hint(err: NewsletterError) -> None:
@@ -992,9 +997,4 @@ def desk(nl: Newsletter, host: str | None, port: int | None) -> None:
     server = create_server(nl, host=host, port=port)
     logging.getLogger("newsletter").setLevel(logging.INFO)
     click.echo(f"The desk is on http://{server.effective_host}:{server.effective_port}/ (Ctrl+C to stop)")
-    try:
-        server.run()
-    except KeyboardInterrupt:
-        pass
-    finally:
-        server.close()
+    _run_until_interrupted(server)

@@ -94,6 +94,21 @@ def sink() -> Iterator[Sink]:
 
 
 @pytest.fixture
+def cli(project: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]):  # type: ignore[no-untyped-def]
+    """Run ``newsletter --project PROJECT ARGS…`` in this process: (exit code, stdout, stderr)."""
+    from newsletter.cli import main
+
+    monkeypatch.setenv("NEWSLETTER_SECRET_KEY", SECRET)
+
+    def run(*args: str) -> tuple[int, str, str]:
+        code = main(["--project", str(project), *args])
+        captured = capsys.readouterr()
+        return code, captured.out, captured.err
+
+    return run
+
+
+@pytest.fixture
 def settings(project: Path) -> Settings:
     return load_settings(project)
 

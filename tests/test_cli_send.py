@@ -13,23 +13,10 @@ from pathlib import Path
 
 import pytest
 
-from newsletter.cli import main
 from tests.conftest import DAY, SECRET
 
 #: A weekday far ahead: no due time has come, whatever the day the tests run.
 FUTURE = "2099-06-01"
-
-
-@pytest.fixture
-def cli(project: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]):  # type: ignore[no-untyped-def]
-    monkeypatch.setenv("NEWSLETTER_SECRET_KEY", SECRET)
-
-    def run(*args: str) -> tuple[int, str, str]:
-        code = main(["--project", str(project), *args])
-        captured = capsys.readouterr()
-        return code, captured.out, captured.err
-
-    return run
 
 
 def test_add_send_status_and_rerun(cli, project: Path) -> None:  # type: ignore[no-untyped-def]

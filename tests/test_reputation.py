@@ -14,7 +14,6 @@ from pathlib import Path
 import pytest
 
 from newsletter import Newsletter
-from newsletter.cli import main
 from newsletter.config import load_settings
 from newsletter.delivery.engine import send_issue
 from newsletter.store.database import Store, open_store
@@ -29,18 +28,6 @@ from tests.test_dispatch import add_people, smtp_config
 ALERT_TO = "exploitation@example.org"
 PEOPLE = 150
 DEAD = 12  # among the first hundred recipients: 12 % of the window, over the 5 % line
-
-
-@pytest.fixture
-def cli(project: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]):  # type: ignore[no-untyped-def]
-    monkeypatch.setenv("NEWSLETTER_SECRET_KEY", SECRET)
-
-    def run(*args: str) -> tuple[int, str, str]:
-        code = main(["--project", str(project), *args])
-        captured = capsys.readouterr()
-        return code, captured.out, captured.err
-
-    return run
 
 
 def with_window(project: Path, window: int, rate: float = 0.05) -> None:
