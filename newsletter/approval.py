@@ -10,8 +10,6 @@ required.
 from __future__ import annotations
 
 import hashlib
-import os
-import tempfile
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -20,6 +18,7 @@ from typing import Literal
 import yaml
 
 from newsletter.errors import ContentError, UsageError
+from newsletter.files import write_atomically
 
 APPROVAL_FILE = "approval.yaml"
 State = Literal["missing", "current", "stale", "unreadable"]
@@ -77,10 +76,7 @@ def approve(folder: Path, by: str, now: datetime) -> ApprovalState:
             + yaml.safe_dump(record, allow_unicode=True, sort_keys=False))
     target = folder / APPROVAL_FILE
     try:
-        handle, tmp = tempfile.mkstemp(dir=folder, prefix=".approval-", suffix=".tmp")
-        with os.fdopen(handle, "w", encoding="utf-8") as out:
-            out.write(text)
-        os.replace(tmp, target)
+        write_atomically(target, text.encode("utf-8"))
     except OSError as err:
         raise ContentError(f"cannot write {target}: {err.strerror}") from err
     return approval_state(folder)

@@ -11,8 +11,6 @@ The new file is written beside the old one and renamed over it, so a reader sees
 from __future__ import annotations
 
 import hashlib
-import os
-import tempfile
 import threading
 import tomllib
 from dataclasses import replace
@@ -25,6 +23,7 @@ from tomlkit.exceptions import TOMLKitError
 from newsletter.brand import contrast_problems
 from newsletter.config import BRAND_KEYS, CONFIG_FILE, BrandSettings, Settings, load_settings, parse_brand
 from newsletter.errors import ConfigError, NewsletterError
+from newsletter.files import write_atomically
 
 _WRITING = threading.Lock()
 
@@ -96,7 +95,7 @@ def update_brand(settings: Settings, values: Mapping[str, str], *, based_on: str
         text = tomlkit.dumps(document)
         brand = parse_brand(path, tomllib.loads(text).get("brand", {}), root)
         _refuse_what_check_refuses(settings, brand)
-        _replace(path, text.encode("utf-8"))
+        write_atomically(path, text.encode("utf-8"))
     return load_settings(root)
 
 
@@ -107,24 +106,3 @@ def _refuse_what_check_refuses(settings: Settings, brand: BrandSettings) -> None
     if brand.logo and not brand.logo_alt:
         raise ConfigError(f"{CONFIG_FILE}: [brand] logo needs logo_alt, the text readers get when images are "
                           f"blocked or read aloud; write what the logo says, e.g. {settings.newsletter.name!r}")
-
-
-def _replace(path: Path, data: bytes) -> None:
-    """Write ``data`` to a new file beside ``path`` and rename it over ``path`` (same mode)."""
-    mode = path.stat().st_mode & 0o777
-    fd, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as file:
-            file.write(data)
-            file.flush()
-            os.fsync(file.fileno())
-        os.chmod(temporary, mode)
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
-    folder = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(folder)
-    finally:
-        os.close(folder)

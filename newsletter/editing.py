@@ -18,7 +18,6 @@ import json
 import os
 import re
 import subprocess
-import tempfile
 import threading
 import unicodedata
 from dataclasses import dataclass, field
@@ -32,6 +31,7 @@ from newsletter.config import Settings
 from newsletter.content.load import ISSUE_FILE, ISSUE_KEYS, ITEM_KEYS, ITEM_NAME, issue_folder
 from newsletter.content.problems import Problem
 from newsletter.errors import ContentError, IssueNotFoundError, NewsletterError, UsageError
+from newsletter.files import write_atomically
 
 #: The fields the desk shows for each item, in order (``check`` knows them all).
 ITEM_FIELDS = ITEM_KEYS
@@ -148,17 +148,7 @@ def atomic_write(path: Path, data: bytes) -> None:
     :raises ContentError: when the folder cannot be written.
     """
     try:
-        handle, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}-", suffix=".tmp")
-        try:
-            with os.fdopen(handle, "wb") as out:
-                out.write(data)
-                out.flush()
-                os.fsync(out.fileno())
-            os.replace(tmp, path)
-        except BaseException:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
-            raise
+        write_atomically(path, data)
     except OSError as err:
         raise ContentError(f"cannot write {path}: {err.strerror}", hint="check the folder's permissions") from err
 

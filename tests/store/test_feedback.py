@@ -5,13 +5,12 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 from sqlalchemy import select, text, update
 
 from newsletter.store import ledger
-from newsletter.store.database import Store, open_store
+from newsletter.store.database import Store
 from newsletter.store.feedback import (LINK_WINDOW, Feedback, FeedbackKind, FeedbackResult, counts_for_issue,
                                        events_for_send, record_feedback)
 from newsletter.store.models import Delivery, DeliveryStatus, Subscriber
@@ -21,18 +20,6 @@ from tests.conftest import DAY
 NOW = datetime(2026, 11, 24, 9, 0, tzinfo=timezone.utc)
 HARD, SOFT = FeedbackKind.HARD_BOUNCE, FeedbackKind.SOFT_BOUNCE
 COMPLAINT, UNSUB = FeedbackKind.COMPLAINT, FeedbackKind.UNSUBSCRIBE
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
-    if request.param == "sqlite":
-        store = open_store("sqlite:///state/newsletter.db", tmp_path)
-    else:
-        store = open_store(request.getfixturevalue("server_url"), tmp_path)
-        with store.engine.begin() as conn:
-            conn.execute(text("TRUNCATE feedback_events, deliveries, sends, subscribers RESTART IDENTITY CASCADE"))
-    yield store
-    store.close()
 
 
 def event(kind: FeedbackKind, event_id: str = "e1", *, email: str | None = "lea@example.org",

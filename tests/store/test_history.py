@@ -5,13 +5,12 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Iterator
 
 import pytest
-from sqlalchemy import select, text, update
+from sqlalchemy import select, update
 
 from newsletter.store import ledger
-from newsletter.store.database import Store, open_store
+from newsletter.store.database import Store
 from newsletter.store.feedback import Feedback, FeedbackKind, record_feedback
 from newsletter.store.history import GMAIL_COMPLAINT_LINE, history, issue_figures
 from newsletter.store.models import Delivery, DeliveryStatus, Subscriber, SubscriberStatus
@@ -22,19 +21,6 @@ from tests.conftest import DAY
 NOW = datetime(2026, 11, 24, 7, 0, tzinfo=timezone.utc)
 LATER = NOW + timedelta(hours=5)
 PEOPLE = 1001  # one is refused at the send: 1,000 sent, the complaint rate's denominator
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
-    if request.param == "sqlite":
-        store = open_store("sqlite:///state/newsletter.db", tmp_path)
-    else:
-        store = open_store(request.getfixturevalue("server_url"), tmp_path)
-        with store.engine.begin() as conn:
-            conn.execute(text("TRUNCATE feedback_events, send_pauses, deliveries, sends, subscribers "
-                              "RESTART IDENTITY CASCADE"))
-    yield store
-    store.close()
 
 
 def sent_issue(store: Store) -> int:
