@@ -18,7 +18,7 @@ from typing import Literal
 import yaml
 
 from newsletter.errors import ContentError, UsageError
-from newsletter.files import write_atomically
+from newsletter.files import locked, write_atomically
 
 APPROVAL_FILE = "approval.yaml"
 State = Literal["missing", "current", "stale", "unreadable"]
@@ -71,12 +71,13 @@ def approve(folder: Path, by: str, now: datetime) -> ApprovalState:
     by = " ".join(by.split())
     if not by:
         raise UsageError("an approval needs the approver's name", hint="pass --by \"Prénom Nom\"")
-    record = {"approved_by": by, "approved_at": now.isoformat(timespec="seconds"), "files": digests(folder)}
-    text = ("# Written by `newsletter approve`. Editing any file of the issue makes this approval stale.\n"
-            + yaml.safe_dump(record, allow_unicode=True, sort_keys=False))
     target = folder / APPROVAL_FILE
     try:
-        write_atomically(target, text.encode("utf-8"))
+        with locked(folder):  # the files approved are the files read: no save lands in between
+            record = {"approved_by": by, "approved_at": now.isoformat(timespec="seconds"), "files": digests(folder)}
+            text = ("# Written by `newsletter approve`. Editing any file of the issue makes this approval stale.\n"
+                    + yaml.safe_dump(record, allow_unicode=True, sort_keys=False))
+            write_atomically(target, text.encode("utf-8"))
     except OSError as err:
         raise ContentError(f"cannot write {target}: {err.strerror}") from err
     return approval_state(folder)

@@ -18,7 +18,6 @@ import json
 import os
 import re
 import subprocess
-import threading
 import unicodedata
 from dataclasses import dataclass, field
 from datetime import date
@@ -31,7 +30,7 @@ from newsletter.config import Settings
 from newsletter.content.load import ISSUE_FILE, ISSUE_KEYS, ITEM_KEYS, ITEM_NAME, issue_folder
 from newsletter.content.problems import Problem
 from newsletter.errors import ContentError, IssueNotFoundError, NewsletterError, UsageError
-from newsletter.files import write_atomically
+from newsletter.files import locked, write_atomically
 
 #: The fields the desk shows for each item, in order (``check`` knows them all).
 ITEM_FIELDS = ITEM_KEYS
@@ -39,7 +38,6 @@ ISSUE_FIELDS = ISSUE_KEYS
 MAX_FIELD = 2_000  # characters of one front-matter value
 MAX_BODY = 20_000  # characters of an item's text
 
-_lock = threading.Lock()  # one write at a time in this process: the version check and the rename go together
 Recorder = Callable[[date, str, str], None]
 
 
@@ -316,9 +314,7 @@ class Issues:
             merged = {**kept, **fields}
             return _yaml({k: v for k, v in merged.items() if v or k in ("subject", "preheader")}).encode()
 
-        new = self._replace(day, path, version, compose)
-        self._after(day, ISSUE_FILE, by, f"Edit issue.yaml of {day.isoformat()}")
-        return new
+        return self._replace(day, path, version, compose, by, f"Edit issue.yaml of {day.isoformat()}")
 
     def save_item(self, day: date, name: str, values: dict[str, str], body: str, version: str, by: Author) -> str:
         """Write one item's fields and text.
@@ -342,14 +338,12 @@ class Issues:
             front = {k: v for k, v in merged.items() if v or k in ("title", "source")}
             return f"---\n{_yaml(front)}---\n{text}\n".encode()
 
-        new = self._replace(day, path, version, compose)
-        self._after(day, name, by, f"Edit {name} of {day.isoformat()}")
-        return new
+        return self._replace(day, path, version, compose, by, f"Edit {name} of {day.isoformat()}")
 
     def add_item(self, day: date, by: Author) -> str:
         """Add an empty item at the end; returns its file name."""
         folder = self._folder(day)
-        with _lock:
+        with locked(folder):
             paths = self._item_paths(folder)
             number = (int(ITEM_NAME.match(paths[-1].name).group(1)) if paths else 0) + 1  # type: ignore[union-attr]
             name = f"{number:02d}-info-{number}.md"
@@ -363,7 +357,7 @@ class Issues:
     def remove_item(self, day: date, name: str, version: str, by: Author) -> None:
         """Remove an item (only as it was shown: ``version``) and renumber the others."""
         path = self._item_path(day, name)
-        with _lock:
+        with locked(path.parent):
             if version_of(_read(path)) != version:
                 raise StaleEditError(name, f"{name} changed since the page was loaded; nothing was removed")
             path.unlink()
@@ -374,7 +368,7 @@ class Issues:
         """Move an item up (-1) or down (+1); the files are renamed to follow. Returns its new name."""
         folder = self._folder(day)
         self._item_path(day, name)
-        with _lock:
+        with locked(folder):
             paths = self._item_paths(folder)
             names = [p.name for p in paths]
             index = names.index(name)
@@ -405,7 +399,7 @@ class Issues:
         images = folder / "images"
         images.mkdir(exist_ok=True)
         stem = slug(Path(filename).stem) if filename else "image"
-        with _lock:
+        with locked(folder):
             name, n = f"{stem}.{kind}", 1
             while (images / name).exists():
                 n += 1
@@ -456,14 +450,18 @@ class Issues:
             raise StaleEditError(name, f"{name} no longer exists (renamed or removed meanwhile); nothing was saved")
         return path
 
-    def _replace(self, day: date, path: Path, version: str, compose: Callable[[bytes | None], bytes]) -> str:
-        with _lock:
+    def _replace(self, day: date, path: Path, version: str, compose: Callable[[bytes | None], bytes],
+                 by: Author, message: str) -> str:
+        """Check the version, write and commit under the folder's lock (:func:`newsletter.files.locked`):
+        a write by another process (the CLI, a second desk) lands before the check or after the commit."""
+        with locked(path.parent):
             old = _read(path)
             if version_of(old) != version:
                 raise StaleEditError(path.name, f"{path.name} was changed by someone else since you opened it; "
                                                 "your save was refused and nothing was overwritten")
             data = compose(old)
             atomic_write(path, data)
+            self._after(day, path.name, by, message)
         return version_of(data)
 
     def _renumber(self, folder: Path, order: list[Path] | None = None) -> dict[str, str]:

@@ -1,20 +1,67 @@
-"""Replacing a file all at once: readers see the old bytes or the new ones, never half of them."""
+"""Replacing a file all at once: readers see the old bytes or the new ones, never half of them.
+
+Writers of one folder also take turns: :func:`locked` holds an exclusive ``flock`` on the folder
+itself (no lock file is left in the project), so the desk's "is this still the version the
+editor saw? then replace it" and a command-line write to the same issue never interleave, across
+processes as well as threads. :func:`write_atomically` takes it on its own; a caller that reads,
+decides and writes holds it around all three (re-entering is free in the same thread).
+"""
 
 from __future__ import annotations
 
+import fcntl
 import os
 import tempfile
+import threading
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Iterator
+
+_held = threading.local()  # the folders this thread holds the lock of: {path: depth}
+
+
+@contextmanager
+def locked(folder: Path) -> Iterator[None]:
+    """Hold the write lock of ``folder`` (a directory) until the block ends; waits for another holder.
+
+    :raises OSError: when the folder cannot be opened.
+    """
+    key = os.path.realpath(folder)
+    held: dict[str, int] = getattr(_held, "folders", None) or {}
+    _held.folders = held
+    if held.get(key):
+        held[key] += 1
+        try:
+            yield
+        finally:
+            held[key] -= 1
+        return
+    fd = os.open(key, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)  # released when the descriptor is closed, even if the process dies
+        held[key] = 1
+        try:
+            yield
+        finally:
+            del held[key]
+    finally:
+        os.close(fd)
 
 
 def write_atomically(path: Path, data: bytes) -> None:
-    """Write ``data`` to a temporary file beside ``path``, flush it to disk and rename it over ``path``.
+    """Write ``data`` to a temporary file beside ``path``, flush it to disk and rename it over ``path``,
+    holding the folder's lock (:func:`locked`).
 
     An existing file keeps its permissions; the folder is synced so that the rename survives a
     crash. Nothing is left behind on failure.
 
     :raises OSError: when the folder cannot be written.
     """
+    with locked(path.parent):
+        _write(path, data)
+
+
+def _write(path: Path, data: bytes) -> None:
     try:
         mode: int | None = path.stat().st_mode & 0o777
     except FileNotFoundError:

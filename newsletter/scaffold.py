@@ -12,6 +12,7 @@ from pathlib import Path
 
 from newsletter.content.stubs import STUB_PLACEHOLDERS
 from newsletter.errors import ScaffoldError
+from newsletter.files import locked
 from newsletter.resources import resource_root
 
 SAMPLE_ISSUE = "2026-11-24"
@@ -88,9 +89,10 @@ def new_issue(issues_dir: Path, day: date, items: int) -> list[Path]:
         raise ScaffoldError(f"{folder} already exists; nothing was written", hint="edit the files in it instead")
     folder.mkdir(parents=True)
     created = [folder / "issue.yaml"]
-    created[0].write_text(_ISSUE_STUB, encoding="utf-8")
-    for n in range(1, items + 1):
-        path = folder / f"{n:02d}-info-{n}.md"
-        path.write_text(_ITEM_STUB, encoding="utf-8")
-        created.append(path)
+    with locked(folder):  # the desk's saves wait until every stub is there
+        created[0].write_text(_ISSUE_STUB, encoding="utf-8")
+        for n in range(1, items + 1):
+            path = folder / f"{n:02d}-info-{n}.md"
+            path.write_text(_ITEM_STUB, encoding="utf-8")
+            created.append(path)
     return created

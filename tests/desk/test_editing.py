@@ -236,3 +236,53 @@ def test_an_upload_without_alt_text_not_an_image_or_too_large_is_refused(
     assert status in (302, 413)
     assert message in page
     assert sorted(p.name for p in (issue_dir / "images").iterdir()) == before
+
+
+def _waiting_on_a_lock(pid: int) -> bool:
+    """Whether process ``pid`` waits for a ``flock`` (``/proc/locks`` lists waiters after ``->``)."""
+    return any("->" in line and f" {pid} " in line for line in Path("/proc/locks").read_text().splitlines())
+
+
+def test_a_cli_approval_during_a_desk_save_waits_until_the_save_is_written(nl: Newsletter, project: Path,
+                                                                           issue_dir: Path,
+                                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    """The desk is held between its version check and its rename; `newsletter approve` in another process
+    must wait for it (old code: it read the files mid-save, and the approval was stale at once)."""
+    import sys
+    import threading
+    import time
+
+    from newsletter import editing
+
+    draft = nl.issues.read(DAY)
+    item = draft.items[0]
+    in_window, go_on = threading.Event(), threading.Event()
+    real_write = editing.atomic_write
+
+    def held_write(path: Path, data: bytes) -> None:
+        in_window.set()
+        assert go_on.wait(30)
+        real_write(path, data)
+
+    monkeypatch.setattr(editing, "atomic_write", held_write)
+    saver = threading.Thread(target=nl.issues.save_item,
+                             args=(DAY, item.name, item.fields, "Le texte du desk.", item.version, ME))
+    saver.start()
+    try:
+        assert in_window.wait(30)
+        env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
+        cli = subprocess.Popen([sys.executable, "-m", "newsletter", "--project", str(project), "approve",
+                                DAY.isoformat(), "--by", "Alex"], env=env, stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True)
+        deadline = time.monotonic() + 60
+        while not _waiting_on_a_lock(cli.pid):
+            assert cli.poll() is None, f"the approval did not wait for the save: {cli.communicate()}"
+            assert time.monotonic() < deadline, "the approval never reached the lock"
+            time.sleep(0.02)  # polling /proc/locks, bounded by the deadline above
+    finally:
+        go_on.set()
+        saver.join(30)
+    out, err = cli.communicate(timeout=60)
+    assert cli.returncode == 0, err
+    assert "Le texte du desk." in (issue_dir / item.name).read_text(encoding="utf-8")
+    assert nl.approval(DAY).state == "current"  # it approved the files as the save left them
