@@ -192,6 +192,48 @@ def _yaml(values: dict[str, str]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _edit(text: str, values: dict[str, str], required: tuple[str, ...]) -> str:
+    """``text`` (a YAML mapping) with only the keys whose value changed rewritten, in place.
+
+    Comments, blank lines, key order and the keys the form does not show stay as written; a changed
+    key's lines are replaced by ``key: "value"`` (a trailing comment on that very line goes with
+    them); an emptied key is removed unless it is ``required``; a new key is added at the end.
+
+    :raises ValueError: when ``text`` is not a readable mapping (the caller writes the form anew).
+    """
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader) if text.strip() else None
+    except (yaml.YAMLError, RecursionError):
+        raise ValueError("unreadable") from None
+    if node is not None and not isinstance(node, yaml.MappingNode):
+        raise ValueError("not a mapping")
+    lines = text.split("\n")
+    if lines and lines[-1] == "":
+        lines.pop()
+    spans: dict[str, tuple[int, int, str]] = {}  # key: (first line, line after the last, value as read)
+    for key, value in node.value if node is not None else []:
+        if isinstance(key, yaml.ScalarNode):
+            end = value.end_mark.line + (1 if value.end_mark.column > 0 else 0)
+            current = str(value.value) if isinstance(value, yaml.ScalarNode) else None
+            spans[str(key.value)] = (key.start_mark.line, max(end, key.start_mark.line + 1), current or "")
+    edits: list[tuple[int, int, list[str]]] = []
+    added: list[str] = []
+    for key, new in values.items():
+        keep = bool(new) or key in required
+        if key not in spans:
+            if keep:
+                added.extend(_yaml({key: new}).rstrip("\n").split("\n"))
+            continue
+        first, after, current = spans[key]
+        if current.rstrip("\n") == new.rstrip("\n") and keep:
+            continue  # unchanged: its lines stay as the person wrote them
+        edits.append((first, after, _yaml({key: new}).rstrip("\n").split("\n") if keep else []))
+    for first, after, replacement in sorted(edits, reverse=True):
+        lines[first:after] = replacement
+    lines.extend(added)
+    return "\n".join(lines) + "\n" if lines else ""
+
+
 def _clean(value: str, key: str, *, multiline: bool = False, limit: int = MAX_FIELD) -> str:
     value = unicodedata.normalize("NFC", value.replace("\r\n", "\n").replace("\r", "\n"))
     if not multiline:
@@ -294,7 +336,7 @@ class Issues:
         return self.read(day)
 
     def save_fields(self, day: date, values: dict[str, str], version: str, by: Author) -> str:
-        """Write ``issue.yaml``'s fields (other keys and comments' absence aside, the file keeps its keys).
+        """Write ``issue.yaml``'s fields: only the changed keys' lines; comments, order and other keys stay.
 
         :return: the new version.
         :raises StaleEditError: when the file changed since ``version``.
@@ -308,11 +350,10 @@ class Issues:
 
         def compose(old: bytes | None) -> bytes:
             try:
-                kept = _scalars(old.decode("utf-8-sig")) if old else {}
-            except (ValueError, UnicodeDecodeError):
-                kept = {}
-            merged = {**kept, **fields}
-            return _yaml({k: v for k, v in merged.items() if v or k in ("subject", "preheader")}).encode()
+                text = old.decode("utf-8-sig") if old else ""
+                return _edit(text, fields, ("subject", "preheader")).encode()
+            except (ValueError, UnicodeDecodeError):  # unreadable: written anew from the form
+                return _yaml({k: v for k, v in fields.items() if v or k in ("subject", "preheader")}).encode()
 
         return self._replace(day, path, version, compose, by, f"Edit issue.yaml of {day.isoformat()}")
 
@@ -327,16 +368,14 @@ class Issues:
         text = _clean(body, "text", multiline=True, limit=MAX_BODY)
 
         def compose(old: bytes | None) -> bytes:
-            kept: dict[str, str] = {}
-            if old:
-                try:
-                    parts = _split(old.decode("utf-8-sig"))
-                    kept = _scalars(parts[0]) if parts else {}
-                except (ValueError, UnicodeDecodeError):
-                    kept = {}
-            merged = {**kept, **fields}
-            front = {k: v for k, v in merged.items() if v or k in ("title", "source")}
-            return f"---\n{_yaml(front)}---\n{text}\n".encode()
+            try:
+                parts = _split(old.decode("utf-8-sig")) if old else None
+                if parts is None:
+                    raise ValueError("no front matter")
+                front = _edit(parts[0] + "\n" if parts[0] else "", fields, ("title", "source"))
+            except (ValueError, UnicodeDecodeError):  # unreadable: written anew from the form
+                front = _yaml({k: v for k, v in fields.items() if v or k in ("title", "source")})
+            return f"---\n{front}---\n{text}\n".encode()
 
         return self._replace(day, path, version, compose, by, f"Edit {name} of {day.isoformat()}")
 

@@ -286,3 +286,38 @@ def test_a_cli_approval_during_a_desk_save_waits_until_the_save_is_written(nl: N
     assert cli.returncode == 0, err
     assert "Le texte du desk." in (issue_dir / item.name).read_text(encoding="utf-8")
     assert nl.approval(DAY).state == "current"  # it approved the files as the save left them
+
+
+@pytest.mark.parametrize("target", ["item", "issue.yaml"])
+def test_a_save_keeps_the_comments_and_the_order_of_the_keys(nl: Newsletter, issue_dir: Path, target: str) -> None:
+    if target == "item":
+        path = issue_dir / "01-bots.md"
+        text = path.read_text(encoding="utf-8")
+        text = text.replace('tag: "Études"', '# the section of the site\ntag: "Études"  # one word')
+        text = text.replace('---\ntitle:', '---\n# Checked with the author on Monday\ntitle:', 1)
+        path.write_text(text, encoding="utf-8")
+        item = nl.issues.read(DAY).item("01-bots.md")
+        nl.issues.save_item(DAY, item.name, {**item.fields, "source": "Kantar, Connected Life 2026"}, item.body,
+                            item.version, ME)
+        kept = ["# Checked with the author on Monday", "# the section of the site", 'tag: "Études"  # one word']
+        keys = ["title", "source", "url", "image", "image_alt", "tag"]
+        new = 'source: "Kantar, Connected Life 2026"'
+    else:
+        path = issue_dir / "issue.yaml"
+        text = "# Subject: under 60 characters\n" + path.read_text(encoding="utf-8").replace(
+            "preheader:", "# what the inbox shows after the subject\npreheader:")
+        path.write_text(text, encoding="utf-8")
+        draft = nl.issues.read(DAY)
+        nl.issues.save_fields(DAY, {**draft.fields, "subject": "Un nouvel objet"}, draft.version, ME)
+        kept = ["# Subject: under 60 characters", "# what the inbox shows after the subject",
+                '  Bonjour {{ first_name | default("à toutes et à tous") }}, voici vos 5 infos du jour.']
+        keys = ["subject", "preheader", "intro"]
+        new = 'subject: "Un nouvel objet"'
+    saved = path.read_text(encoding="utf-8")
+    lines = saved.split("\n")
+    for line in kept:
+        assert line in lines, saved
+    assert new in lines, saved
+    order = [line.split(":")[0] for line in lines if re.match(r"[a-z_]+:", line)]
+    assert order == keys, saved
+    assert nl.check(DAY).errors == 0
