@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 
 from flask import Blueprint, render_template
 
@@ -13,6 +13,8 @@ bp = Blueprint("home", __name__)
 
 #: How many due times the home page lists.
 UPCOMING = 7
+#: How many days back the home page looks for an issue whose due time has passed (sent or skipped).
+RECENT_DAYS = 2
 
 
 @dataclass(frozen=True)
@@ -21,12 +23,15 @@ class Day:
 
     day: date
     at: datetime
-    state: str  # missing, failing, waiting approval, stale, approved, ready, sent
+    state: str  # missing, failing, waiting approval, stale, approved, ready, paused, sent, skipped
     exists: bool
 
 
-def desk_state(gate: str, approval: str) -> str:
-    """The readiness gate's verdict, told apart a little further for editors: stale and approved."""
+def desk_state(gate: str, approval: str, dispatch: str | None = None) -> str:
+    """The readiness gate's verdict, told apart a little further for editors: stale and approved; and
+    skipped when the scheduler gave the day up (its day claim says so), unless it was sent after all."""
+    if dispatch == "skipped" and gate != "sent":
+        return "skipped"
     if gate == "waiting approval" and approval == "stale":
         return "stale"
     if gate == "ready" and approval == "current":
@@ -39,7 +44,18 @@ def desk_state(gate: str, approval: str) -> str:
 def index() -> str:
     nl = newsletter()
     view = nl.schedule_view(UPCOMING)
+    coming = {run.readiness.day for run in view.upcoming}
     days = []
+    for back in range(RECENT_DAYS, -1, -1):  # the days whose due time has passed: sent, skipped, late
+        past = nl.today() - timedelta(days=back)
+        if past in coming:
+            continue
+        schedule = nl.status(past).schedule
+        if schedule.due is None:
+            continue
+        exists = nl.issues.exists(past)
+        approval = nl.approval(past).state if exists else "missing"
+        days.append(Day(past, schedule.due, desk_state(schedule.gate, approval, schedule.dispatch), exists))
     for run in view.upcoming:
         day = run.readiness.day
         exists = nl.issues.exists(day)
