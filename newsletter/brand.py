@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from newsletter.config import BrandSettings, Settings
+from newsletter.i18n import N_, Message, fill
 
 #: The email's own colours and fonts (templates/email.mjml.j2) when ``[brand]`` leaves them out.
 EMAIL_PRIMARY = "#0b5cad"
@@ -135,13 +136,20 @@ class ContrastProblem:
     foreground: str
     background: str
     ratio: float
-    where: str
+    where: str  # an English template marked with N_ (translated with the sentence)
     suggestion: str
 
+    TEMPLATE = N_("[brand] %(key)s: %(foreground)s on %(background)s (%(where)s) has a contrast of %(ratio).2f:1, "
+                  "under the 4.5:1 WCAG AA asks for text; set %(key)s = \"%(suggestion)s\" or another colour that "
+                  "reaches 4.5:1")
+
+    def values(self) -> dict[str, object]:
+        """What fills :attr:`TEMPLATE`."""
+        return {"key": self.key, "foreground": self.foreground, "background": self.background,
+                "where": Message(self.where), "ratio": self.ratio, "suggestion": self.suggestion}
+
     def describe(self) -> str:
-        return (f"[brand] {self.key}: {self.foreground} on {self.background} ({self.where}) has a contrast of "
-                f"{self.ratio:.2f}:1, under the 4.5:1 WCAG AA asks for text; set {self.key} = "
-                f'"{self.suggestion}" or another colour that reaches 4.5:1')
+        return fill(self.TEMPLATE, self.values())
 
 
 def contrast_problems(settings: Settings) -> list[ContrastProblem]:
@@ -166,12 +174,12 @@ def contrast_problems(settings: Settings) -> list[ContrastProblem]:
 
     if b.primary_color:
         worst = min((EMAIL_CARD, EMAIL_OUTER, WEB_PAGE), key=lambda bg: contrast_ratio(brand.primary_color, bg))
-        measure("primary_color", brand.primary_color, worst, "links")
+        measure("primary_color", brand.primary_color, worst, N_("links"))
     if b.primary_color or b.primary_text_color:
         key = "primary_text_color" if b.primary_text_color else "primary_color"
-        measure(key, brand.primary_text_color, brand.primary_color, "button text", key == "primary_text_color")
+        measure(key, brand.primary_text_color, brand.primary_color, N_("button text"), key == "primary_text_color")
     if b.header_color or b.header_text_color:
         key = "header_text_color" if b.header_text_color else "header_color"
-        measure(key, brand.header_text_color, brand.header_color, "the name in the masthead",
+        measure(key, brand.header_text_color, brand.header_color, N_("the name in the masthead"),
                 key == "header_text_color")
     return found

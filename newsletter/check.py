@@ -19,7 +19,7 @@ from newsletter.config import CONFIG_FILE, Settings
 from newsletter.content.load import load_issue
 from newsletter.content.markdown import is_safe_url
 from newsletter.content.model import Issue, Item
-from newsletter.content.problems import Problem, errors
+from newsletter.content.problems import N_, Problem, errors
 from newsletter.errors import RenderError
 from newsletter.merge import FieldUse, find_fields
 from newsletter.publication import UnsafeFileError, read_image, symlink_problems
@@ -39,6 +39,27 @@ _TAG = re.compile(r"<\s*/?\s*[a-zA-Z][^>]*>")
 _NOT_IN_URL = re.compile(r"[\s\"<>`\\]")
 #: Fields whose empty value would leave a hole in a sentence ("Bonjour , …").
 _PERSONAL_FIELDS = {"first_name": "first name", "last_name": "last name"}
+#: A merge field without a default: whom it leaves with a hole (unknown, none today, one, several).
+_NO_DEFAULT = {
+    "first_name": (
+        N_("{{ first_name }} has no default, so subscribers without a first name would read it as an empty word "
+           "(\"Bonjour , …\"); write {{ first_name | default(\"…\") }}"),
+        N_("{{ first_name }} has no default, so subscribers without a first name (none of the active ones today) "
+           "would read it as an empty word (\"Bonjour , …\"); write {{ first_name | default(\"…\") }}"),
+        N_("{{ first_name }} has no default, so %(count)d active subscriber without a first name would read it as "
+           "an empty word (\"Bonjour , …\"); write {{ first_name | default(\"…\") }}"),
+        N_("{{ first_name }} has no default, so %(count)d active subscribers without a first name would read it as "
+           "an empty word (\"Bonjour , …\"); write {{ first_name | default(\"…\") }}")),
+    "last_name": (
+        N_("{{ last_name }} has no default, so subscribers without a last name would read it as an empty word "
+           "(\"Bonjour , …\"); write {{ last_name | default(\"…\") }}"),
+        N_("{{ last_name }} has no default, so subscribers without a last name (none of the active ones today) "
+           "would read it as an empty word (\"Bonjour , …\"); write {{ last_name | default(\"…\") }}"),
+        N_("{{ last_name }} has no default, so %(count)d active subscriber without a last name would read it as "
+           "an empty word (\"Bonjour , …\"); write {{ last_name | default(\"…\") }}"),
+        N_("{{ last_name }} has no default, so %(count)d active subscribers without a last name would read it as "
+           "an empty word (\"Bonjour , …\"); write {{ last_name | default(\"…\") }}")),
+}
 #: Realistic per-recipient values for measuring the size a subscriber receives.
 SIZE_PROBE = {
     "first_name": "Marie-Christine",
@@ -63,13 +84,14 @@ class CheckReport:
 
 def _text_field(path: Path, line: int, name: str, value: str, problems: list[Problem], *, limit: int = 0) -> None:
     if _CONTROL.search(value):
-        problems.append(Problem(path, line, f"'{name}' contains a line break or control character; "
-                                "write it on one line"))
+        problems.append(Problem(path, line, N_("'%(name)s' contains a line break or control character; "
+                                               "write it on one line"), values={"name": name}))
     if limit and len(value) > limit:
-        problems.append(Problem(path, line, f"'{name}' has {len(value)} characters; keep it to {limit} or fewer"))
+        problems.append(Problem(path, line, N_("'%(name)s' has %(count)d characters; keep it to %(limit)d or fewer"),
+                                values={"name": name, "count": len(value), "limit": limit}))
     if _TAG.search(value):
-        problems.append(Problem(path, line, f"'{name}' contains HTML, which is shown as plain text; "
-                                "remove the tags", "warning"))
+        problems.append(Problem(path, line, N_("'%(name)s' contains HTML, which is shown as plain text; "
+                                               "remove the tags"), "warning", values={"name": name}))
 
 
 def _check_meta(issue: Issue, problems: list[Problem]) -> None:
@@ -78,8 +100,9 @@ def _check_meta(issue: Issue, problems: list[Problem]) -> None:
     _text_field(path, issue.lines.get("preheader", 1), "preheader", issue.preheader, problems, limit=PREHEADER_MAX)
     for name in ("subject", "preheader"):
         if find_fields(getattr(issue, name)):
-            problems.append(Problem(path, issue.lines.get(name, 1), f"merge fields cannot be used in the {name}; "
-                                    "use them in the intro or an item"))
+            problems.append(Problem(path, issue.lines.get(name, 1), N_("merge fields cannot be used in the "
+                                                                       "%(name)s; use them in the intro or an item"),
+                                    values={"name": name}))
 
 
 def _normalized(text: str) -> str:
@@ -89,24 +112,33 @@ def _normalized(text: str) -> str:
 _PLACEHOLDERS = [(p, _normalized(p)) for p in STUB_PLACEHOLDERS]
 
 
-def _check_stub_text(path: Path, where: str, text: str, first_line: int, problems: list[Problem]) -> None:
+_STUB_IN_FIELD = N_("'%(name)s' still holds the placeholder text %(placeholder)s written by `newsletter new`; "
+                    "replace it with the real text")
+_STUB_IN_INTRO = N_("the intro still holds the placeholder text %(placeholder)s written by `newsletter new`; "
+                    "replace it with the real text")
+_STUB_IN_TEXT = N_("the text still holds the placeholder text %(placeholder)s written by `newsletter new`; "
+                   "replace it with the real text")
+
+
+def _check_stub_text(path: Path, template: str, name: str, text: str, first_line: int,
+                     problems: list[Problem]) -> None:
     """An error for each line of ``text`` still holding a placeholder of the ``newsletter new`` stubs."""
     for offset, line in enumerate(text.split("\n")):
         found = next((p for p, normal in _PLACEHOLDERS if normal in _normalized(line)), None)
         if found:
-            problems.append(Problem(path, first_line + offset, f"{where} still holds the placeholder text "
-                                    f"{found!r} written by `newsletter new`; replace it with the real text"))
+            problems.append(Problem(path, first_line + offset, template,
+                                    values={"name": name, "placeholder": repr(found)}))
 
 
 def _check_stubs(issue: Issue, problems: list[Problem]) -> None:
     path = issue.meta_path
     for name in ("subject", "preheader"):
-        _check_stub_text(path, f"'{name}'", getattr(issue, name), issue.lines.get(name, 1), problems)
-    _check_stub_text(path, "the intro", issue.intro, issue.intro_line, problems)
+        _check_stub_text(path, _STUB_IN_FIELD, name, getattr(issue, name), issue.lines.get(name, 1), problems)
+    _check_stub_text(path, _STUB_IN_INTRO, "intro", issue.intro, issue.intro_line, problems)
     for item in issue.items:
         for name in ("title", "source", "url", "image", "image_alt", "tag"):
-            _check_stub_text(item.path, f"'{name}'", getattr(item, name), item.line_of(name), problems)
-        _check_stub_text(item.path, "the text", item.body, item.body_line, problems)
+            _check_stub_text(item.path, _STUB_IN_FIELD, name, getattr(item, name), item.line_of(name), problems)
+        _check_stub_text(item.path, _STUB_IN_TEXT, "body", item.body, item.body_line, problems)
 
 
 def _check_attribute_values(item: Item, problems: list[Problem]) -> None:
@@ -114,12 +146,13 @@ def _check_attribute_values(item: Item, problems: list[Problem]) -> None:
     for name in ("url", "image"):
         bad = _NOT_IN_URL.search(getattr(item, name))
         if bad:
-            problems.append(Problem(item.path, item.line_of(name), f"'{name}' contains {bad.group(0)!r}, which an "
-                                    "address cannot hold; copy the address again from the browser's address bar "
-                                    "(spaces and quotes are written %20 and %22 there)"))
+            problems.append(Problem(item.path, item.line_of(name), N_(
+                "'%(name)s' contains %(character)s, which an address cannot hold; copy the address again from the "
+                "browser's address bar (spaces and quotes are written %%20 and %%22 there)"),
+                values={"name": name, "character": repr(bad.group(0))}))
     if '"' in item.image_alt:
-        problems.append(Problem(item.path, item.line_of("image_alt"), "'image_alt' contains '\"'; write quotes "
-                                "as « » (a straight double quote would end the alt attribute)"))
+        problems.append(Problem(item.path, item.line_of("image_alt"), N_("'image_alt' contains '\"'; write quotes "
+                                "as « » (a straight double quote would end the alt attribute)")))
 
 
 def _field_uses(issue: Issue) -> Iterable[tuple[Path, int, FieldUse]]:
@@ -140,17 +173,14 @@ def _check_defaults(issue: Issue, store: Store | None, problems: list[Problem]) 
             continue
         if use.field not in counts:
             counts[use.field] = _count_without(store, use.field)
-        label = _PERSONAL_FIELDS[use.field]
         count = counts[use.field]
         if count is None:
-            who = f"subscribers without a {label}"
+            template = _NO_DEFAULT[use.field][0]
         elif count == 0:
-            who = f"subscribers without a {label} (none of the active ones today)"
+            template = _NO_DEFAULT[use.field][1]
         else:
-            who = f"{count} active subscriber{'s' if count > 1 else ''} without a {label}"
-        problems.append(Problem(path, line, f"{{{{ {use.field} }}}} has no default, so {who} would read it as "
-                                f"an empty word (\"Bonjour , …\"); write {{{{ {use.field} | default(\"…\") }}}}",
-                                "warning"))
+            template = _NO_DEFAULT[use.field][2 if count == 1 else 3]
+        problems.append(Problem(path, line, template, "warning", values={"count": count or 0}))
 
 
 def _count_without(store: Store | None, field: str) -> int | None:
@@ -170,24 +200,25 @@ def _check_item(item: Item, issue: Issue, settings: Settings, problems: list[Pro
         _text_field(path, item.line_of(name), name, getattr(item, name), problems)
     for name in ("title", "source", "tag", "image_alt", "url", "image"):
         if find_fields(getattr(item, name)):
-            problems.append(Problem(path, item.line_of(name), f"merge fields cannot be used in '{name}'"))
+            problems.append(Problem(path, item.line_of(name), N_("merge fields cannot be used in '%(name)s'"),
+                                    values={"name": name}))
     if item.url and not is_safe_url(item.url):
-        problems.append(Problem(path, item.line_of("url"), f"url {item.url[:60]!r} must be a complete "
-                                "http:// or https:// address"))
+        problems.append(Problem(path, item.line_of("url"), N_("url %(url)s must be a complete http:// or https:// "
+                                                              "address"), values={"url": repr(item.url[:60])}))
     if item.image and not is_safe_url(item.image):
         _check_image_file(item, issue, problems)
     elif item.image and not item.image.lower().startswith("https://"):
         # The archive's Content-Security-Policy and mail clients block or flag plain-http images.
-        problems.append(Problem(path, item.line_of("image"), f"image {item.image[:60]!r}: use https:// (an "
-                                "image over plain http is blocked on the archive page and flagged by mail "
-                                "clients), or a file of the issue folder"))
+        problems.append(Problem(path, item.line_of("image"), N_(
+            "image %(image)s: use https:// (an image over plain http is blocked on the archive page and flagged by "
+            "mail clients), or a file of the issue folder"), values={"image": repr(item.image[:60])}))
 
 
 def _check_image_file(item: Item, issue: Issue, problems: list[Problem]) -> None:
     line = item.line_of("image")
     if re.match(r"^[a-zA-Z][a-zA-Z0-9+.-]*:", item.image):
-        problems.append(Problem(item.path, line, f"image {item.image[:60]!r}: use a file of the issue folder "
-                                "(images/…) or an https:// address"))
+        problems.append(Problem(item.path, line, N_("image %(image)s: use a file of the issue folder (images/…) or "
+                                                    "an https:// address"), values={"image": repr(item.image[:60])}))
         return
     folder = issue.folder.resolve()
     target = (folder / item.image).resolve()
@@ -195,26 +226,28 @@ def _check_image_file(item: Item, issue: Issue, problems: list[Problem]) -> None
     if any(p.is_symlink() for p in (path, *path.parents) if issue.folder in p.parents):
         return  # reported once, as a link, by symlink_problems
     if not target.is_relative_to(folder):
-        problems.append(Problem(item.path, line, f"image {item.image!r} is outside the issue folder; "
-                                "put the file in the issue's images/ folder"))
+        problems.append(Problem(item.path, line, N_("image %(image)s is outside the issue folder; put the file in "
+                                                    "the issue's images/ folder"), values={"image": repr(item.image)}))
     elif not target.is_file():
-        problems.append(Problem(item.path, line, f"image file {item.image!r} does not exist in {issue.folder.name}/"))
+        problems.append(Problem(item.path, line, N_("image file %(image)s does not exist in %(folder)s/"),
+                                values={"image": repr(item.image), "folder": issue.folder.name}))
     elif target.suffix.lower() not in IMAGE_TYPES:
-        problems.append(Problem(item.path, line, f"image {item.image!r}: mail clients show {', '.join(IMAGE_TYPES)} "
-                                "files; convert it"))
-    elif problem := _unsafe_image(issue, item.image):
-        problems.append(Problem(item.path, line, f"image {problem}"))
+        problems.append(Problem(item.path, line, N_("image %(image)s: mail clients show %(types)s files; convert it"),
+                                values={"image": repr(item.image), "types": ", ".join(IMAGE_TYPES)}))
+    elif unsafe := _unsafe_image(issue, item.image):
+        problems.append(Problem(item.path, line, N_("image %(reason)s"), values={"reason": unsafe}))
     elif target.stat().st_size > IMAGE_MAX_BYTES:
-        problems.append(Problem(item.path, line, f"image {item.image!r} weighs {target.stat().st_size // 1024} KB; "
-                                "keep images under 1 MB so that the email loads fast", "warning"))
+        problems.append(Problem(item.path, line, N_("image %(image)s weighs %(size)d KB; keep images under 1 MB so "
+                                                    "that the email loads fast"), "warning",
+                                values={"image": repr(item.image), "size": target.stat().st_size // 1024}))
 
 
-def _unsafe_image(issue: Issue, relative: str) -> str:
+def _unsafe_image(issue: Issue, relative: str) -> UnsafeFileError | None:
     try:
         read_image(issue.folder, relative)
     except UnsafeFileError as err:
-        return str(err)
-    return ""
+        return err
+    return None
 
 
 def _toml_line(path: Path, table: str, key: str) -> int | None:
@@ -240,18 +273,18 @@ def brand_problems(settings: Settings) -> list[Problem]:
     if brand is None:
         return []
     path = settings.root / CONFIG_FILE
-    problems = [Problem(path, _toml_line(path, "brand", found.key), found.describe())
+    problems = [Problem(path, _toml_line(path, "brand", found.key), found.TEMPLATE, values=found.values())
                 for found in contrast_problems(settings)]
     if brand.logo and not brand.logo_alt:
-        problems.append(Problem(path, _toml_line(path, "brand", "logo"), "[brand] logo has no logo_alt: readers "
-                                "whose mail client blocks images, and screen readers, get nothing; add "
-                                f'logo_alt = "{settings.newsletter.name}" (what the logo says) under [brand]'))
+        problems.append(Problem(path, _toml_line(path, "brand", "logo"), N_(
+            "[brand] logo has no logo_alt: readers whose mail client blocks images, and screen readers, get nothing; "
+            "add logo_alt = \"%(name)s\" (what the logo says) under [brand]"), values={"name": settings.newsletter.name}))
     if brand.logo:
         try:
             read_image(settings.root, brand.logo)
         except UnsafeFileError as err:
-            problems.append(Problem(path, _toml_line(path, "brand", "logo"), f"[brand] logo: {err}; the email "
-                                    "shows no logo until the file is fixed"))
+            problems.append(Problem(path, _toml_line(path, "brand", "logo"), N_(
+                "[brand] logo: %(reason)s; the email shows no logo until the file is fixed"), values={"reason": err}))
     return problems
 
 
@@ -262,8 +295,9 @@ def check_rendered(rendered: RenderedIssue, settings: Settings) -> list[Problem]
     size = len(html.encode("utf-8"))
     budget = settings.content.max_html_bytes
     if size > budget:
-        problems.append(Problem(rendered.issue.folder, None, f"the email's HTML weighs {size / 1024:.0f} KB, over the "
-                                f"{budget / 1024:.0f} KB at which Gmail clips messages; shorten the items"))
+        problems.append(Problem(rendered.issue.folder, None, N_(
+            "the email's HTML weighs %(size).0f KB, over the %(budget).0f KB at which Gmail clips messages; shorten "
+            "the items"), values={"size": size / 1024, "budget": budget / 1024}))
     return problems
 
 
@@ -289,19 +323,28 @@ def check_issue(settings: Settings, day: date, *, asset_base: str | None = None,
     try:
         rendered = render_issue(issue, settings, asset_base=asset_base)
     except RenderError as err:
-        problems.append(Problem(settings.templates_dir, None, f"the email could not be rendered: {err}"))
+        problems.append(Problem(settings.templates_dir, None, N_("the email could not be rendered: %(error)s"),
+                                values={"error": err}))
     if rendered is not None:
         problems.extend(rendered.problems)
         limit = settings.content.max_words
         for item, words in zip(issue.items, rendered.item_words):
             if words > limit:
-                problems.append(Problem(item.path, item.body_line, f"the text has {words} words; keep it to {limit} "
-                                        "or fewer (it is a short item)"))
+                problems.append(Problem(item.path, item.body_line, N_("the text has %(words)d words; keep it to "
+                                                                      "%(limit)d or fewer (it is a short item)"),
+                                        values={"words": words, "limit": limit}))
         problems.extend(check_rendered(rendered, settings))
     problems.extend(brand_problems(settings))
     approval = approval_state(issue.folder)
-    if approval.state in ("stale", "unreadable"):
-        problems.append(Problem(approval.path, None, approval.describe(), "warning"))
+    if approval.state == "stale":
+        shown = ", ".join(approval.changed[:5]) + (" …" if len(approval.changed) > 5 else "")
+        problems.append(Problem(approval.path, None, N_("approved by %(name)s on %(when)s, but changed since "
+                                                        "(%(files)s); approve it again"), "warning",
+                                values={"name": approval.approved_by, "when": approval.approved_at, "files": shown}))
+    elif approval.state == "unreadable":
+        problems.append(Problem(approval.path, None, N_("%(file)s cannot be read (%(reason)s); approve the issue "
+                                                        "again"), "warning",
+                                values={"file": approval.path.name, "reason": approval.reason}))
     problems.sort(key=lambda p: (str(p.path), p.line or 0))
     return CheckReport(issue, problems, rendered)
 

@@ -31,6 +31,7 @@ from newsletter.content.load import ISSUE_FILE, ISSUE_KEYS, ITEM_KEYS, ITEM_NAME
 from newsletter.content.problems import Problem
 from newsletter.errors import ContentError, IssueNotFoundError, NewsletterError, UsageError
 from newsletter.files import locked, write_atomically
+from newsletter.i18n import N_
 
 #: The fields the desk shows for each item, in order (``check`` knows them all).
 ITEM_FIELDS = ITEM_KEYS
@@ -45,7 +46,8 @@ class StaleEditError(ContentError):
     """A save based on a version of the file that is no longer the current one."""
 
     def __init__(self, path: str, message: str) -> None:
-        super().__init__(message, hint="reload the page to see the current text, then make your change again")
+        super().__init__(message, hint="reload the page to see the current text, then make your change again",
+                         values={"file": path})
         self.path = path
 
 
@@ -94,7 +96,7 @@ class IssueDraft:
         for item in self.items:
             if item.name == name:
                 return item
-        raise IssueNotFoundError(f"issue {self.day.isoformat()} has no item {name!r}",
+        raise IssueNotFoundError(N_("issue %(day)s has no item %(name)s"), values={"day": self.day.isoformat(), "name": repr(name)},
                                  hint="it was renamed or removed meanwhile; reload the page")
 
 
@@ -105,7 +107,8 @@ class Placed:
     problem: Problem
     file: str  # the file's name in the issue folder ("" for the folder itself)
     field: str  # "title", "body", "subject"… or "" when no single field is at fault
-    text: str  # the problem as ``check`` writes it, relative to the project
+    location: str  # file:line, relative to the project
+    text: str  # what is wrong, in the language of the preview's ``gettext`` (English without one)
 
 
 @dataclass(frozen=True)
@@ -148,7 +151,8 @@ def atomic_write(path: Path, data: bytes) -> None:
     try:
         write_atomically(path, data)
     except OSError as err:
-        raise ContentError(f"cannot write {path}: {err.strerror}", hint="check the folder's permissions") from err
+        raise ContentError(N_("cannot write %(path)s: %(reason)s"), hint="check the folder's permissions",
+                           values={"path": path, "reason": err.strerror}) from err
 
 
 def _scalars(text: str) -> dict[str, str]:
@@ -241,9 +245,9 @@ def _clean(value: str, key: str, *, multiline: bool = False, limit: int = MAX_FI
     else:
         value = value.strip("\n")
     if re.search(r"[\x00-\x08\x0b-\x1f\x7f]", value):
-        raise UsageError(f"{key}: remove the control characters")
+        raise UsageError(N_("%(key)s: remove the control characters"), values={"key": key})
     if len(value) > limit:
-        raise UsageError(f"{key} is longer than {limit} characters")
+        raise UsageError(N_("%(key)s is longer than %(limit)d characters"), values={"key": key, "limit": limit})
     return value
 
 
@@ -388,7 +392,7 @@ class Issues:
             name = f"{number:02d}-info-{number}.md"
             path = folder / name
             if path.exists():
-                raise StaleEditError(name, f"{name} appeared meanwhile; reload the page")
+                raise StaleEditError(name, N_("%(file)s appeared meanwhile; reload the page"))
             atomic_write(path, b'---\ntitle: ""\nsource: ""\n---\n\n')
         self._after(day, name, by, f"Add {name} to {day.isoformat()}")
         return name
@@ -398,7 +402,7 @@ class Issues:
         path = self._item_path(day, name)
         with locked(path.parent):
             if version_of(_read(path)) != version:
-                raise StaleEditError(name, f"{name} changed since the page was loaded; nothing was removed")
+                raise StaleEditError(name, N_("%(file)s changed since the page was loaded; nothing was removed"))
             path.unlink()
             self._renumber(self._folder(day))
         self._after(day, name, by, f"Remove {name} from {day.isoformat()}")
@@ -427,13 +431,14 @@ class Issues:
         folder = self._folder(day)
         limit = self.settings.desk.max_image_bytes
         if len(data) > limit:
-            raise UsageError(f"the image is {len(data) // 1024} KB; the limit is {limit // 1024} KB",
+            raise UsageError(N_("the image is %(size)d KB; the limit is %(limit)d KB"),
+                             values={"size": len(data) // 1024, "limit": limit // 1024},
                              hint="resize it (600 px wide is enough for an email)")
         from newsletter.publication import IMAGE_KINDS, sniff
 
         sniffed = sniff(data)  # the bytes decide, never the name or the browser's type
         if sniffed is None:
-            raise NotAnImageError("the file is not a PNG, JPEG or GIF image", hint="export it as PNG or JPEG")
+            raise NotAnImageError(N_("the file is not a PNG, JPEG or GIF image"), hint="export it as PNG or JPEG")
         kind = IMAGE_KINDS[sniffed][1]
         images = folder / "images"
         images.mkdir(exist_ok=True)
@@ -457,12 +462,12 @@ class Issues:
         """
         alt = _clean(alt, "image_alt")
         if not alt:
-            raise UsageError("an image needs a description (alt text) for readers who do not see it",
+            raise UsageError(N_("an image needs a description (alt text) for readers who do not see it"),
                              hint="describe what the image shows in one sentence")
         item = self._item(self._item_path(day, name))
         if item.version != version:
-            raise StaleEditError(name, f"{name} was changed by someone else since you opened it; "
-                                       "your save was refused and nothing was overwritten")
+            raise StaleEditError(name, N_("%(file)s was changed by someone else since you opened it; "
+                                          "your save was refused and nothing was overwritten"))
         relative = self.add_image(day, filename, data, by)
         self.save_item(day, name, {**item.fields, "image": relative, "image_alt": alt}, item.body, version, by)
         return relative
@@ -483,10 +488,10 @@ class Issues:
     def _item_path(self, day: date, name: str) -> Path:
         folder = self._folder(day)
         if not ITEM_NAME.match(name) or "/" in name or "\\" in name or name.startswith("."):
-            raise UsageError(f"{name!r} is not an item file name")
+            raise UsageError(N_("%(name)s is not an item file name"), values={"name": repr(name)})
         path = folder / name
         if not path.is_file():
-            raise StaleEditError(name, f"{name} no longer exists (renamed or removed meanwhile); nothing was saved")
+            raise StaleEditError(name, N_("%(file)s no longer exists (renamed or removed meanwhile); nothing was saved"))
         return path
 
     def _replace(self, day: date, path: Path, version: str, compose: Callable[[bytes | None], bytes],
@@ -496,8 +501,8 @@ class Issues:
         with locked(path.parent):
             old = _read(path)
             if version_of(old) != version:
-                raise StaleEditError(path.name, f"{path.name} was changed by someone else since you opened it; "
-                                                "your save was refused and nothing was overwritten")
+                raise StaleEditError(path.name, N_("%(file)s was changed by someone else since you opened it; "
+                                                   "your save was refused and nothing was overwritten"))
             data = compose(old)
             atomic_write(path, data)
             self._after(day, path.name, by, message)
@@ -545,18 +550,20 @@ class Issues:
             return  # nothing changed
         done = git("commit", "--quiet", "-m", message, "--", folder)
         if done.returncode != 0:
-            raise ContentError(f"the change was saved but git refused the commit: {done.stderr.strip()[:300]}",
+            raise ContentError(N_("the change was saved but git refused the commit: %(reason)s"),
+                               values={"reason": done.stderr.strip()[:300]},
                                hint="run `git status` in the project folder")
 
     # -- preview --------------------------------------------------------------------------------
 
-    def preview(self, day: date, *, asset_base: str) -> PreviewResult:
-        """The email as the example recipient gets it, with ``check``'s problems placed on their fields."""
+    def preview(self, day: date, *, asset_base: str, gettext: Callable[[str], str] | None = None) -> PreviewResult:
+        """The email as the example recipient gets it, with ``check``'s problems placed on their fields
+        and said in the language of ``gettext`` (the desk's)."""
         from newsletter.check import check_issue
         from newsletter.render.sample import sample_values
 
         report = check_issue(self.settings, day, asset_base=asset_base)
-        placed = [self._place(problem) for problem in report.problems]
+        placed = [self._place(problem, gettext or (lambda message: message)) for problem in report.problems]
         if report.rendered is None:
             return PreviewResult("", "", "", placed, error="the email could not be rendered")
         html, text = report.rendered.personalize(sample_values(self.settings))
@@ -572,19 +579,19 @@ class Issues:
             return None
         return found.data, found.media_type
 
-    def _place(self, problem: Problem) -> Placed:
+    def _place(self, problem: Problem, gettext: Callable[[str], str]) -> Placed:
         folder = problem.path
-        text = problem.format(self.settings.root)
+        location, text = problem.location(self.settings.root), problem.text(gettext)
         try:
             relative = problem.path.relative_to(self.settings.issues_dir)
         except ValueError:
-            return Placed(problem, "", "", text)
+            return Placed(problem, "", "", location, text)
         parts = relative.parts
         file = "/".join(parts[1:]) if len(parts) > 1 else ""
         field = ""
         if file and problem.line and folder.is_file():
             field = _field_at(folder, problem.line)
-        return Placed(problem, file, field, text)
+        return Placed(problem, file, field, location, text)
 
 
 def _field_at(path: Path, line: int) -> str:

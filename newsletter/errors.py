@@ -8,7 +8,7 @@ the configuration key or the address at fault, and says how to fix it.
 from __future__ import annotations
 
 import re
-from typing import Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 
 class NewsletterError(Exception):
@@ -18,11 +18,22 @@ class NewsletterError(Exception):
     #: The command's exit code when this error ends it: 1 content or delivery, 2 usage or configuration.
     exit_code: int = 1
 
-    def __init__(self, message: str, *, hint: str = "") -> None:
+    def __init__(self, message: str, *, hint: str = "", values: Mapping[str, Any] | None = None) -> None:
+        """``message`` is English; with ``values`` it is a template (``%(name)s``) they fill, so that a
+        front end can say it in another language (:meth:`text`; mark the template with ``i18n.N_``)."""
+        self.template, self.values = message, dict(values or {})
+        message = message % self.values if self.values else message
         super().__init__(message)
         self.message = message
         if hint:
             self.hint = hint
+
+    def text(self, gettext: Callable[[str], str]) -> str:
+        """The message in the language of ``gettext`` (English when its catalog does not know it)."""
+        said = gettext(self.template)
+        if not self.values:
+            return said
+        return said % {k: v.text(gettext) if hasattr(v, "text") else v for k, v in self.values.items()}
 
     def __str__(self) -> str:
         return self.message
@@ -43,8 +54,9 @@ class UsageError(NewsletterError):
 class ContentError(NewsletterError):
     """An issue or item file cannot be used; ``problems`` lists every reason."""
 
-    def __init__(self, message: str, problems: list | None = None, *, hint: str = "") -> None:
-        super().__init__(message, hint=hint)
+    def __init__(self, message: str, problems: list | None = None, *, hint: str = "",
+                 values: Mapping[str, Any] | None = None) -> None:
+        super().__init__(message, hint=hint, values=values)
         self.problems = list(problems or [])
 
 

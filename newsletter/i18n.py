@@ -16,7 +16,8 @@ from __future__ import annotations
 from datetime import date, datetime
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from dataclasses import dataclass, field
+from typing import Any, Callable, Mapping, Protocol
 
 import jinja2
 from babel import Locale
@@ -29,6 +30,45 @@ TRANSLATIONS_DIR = Path(__file__).with_name("translations")
 DOMAIN = "messages"
 LANGUAGES = ("fr", "en")
 FALLBACK = "en"
+
+
+def N_(template: str) -> str:  # noqa: N802 (the conventional gettext marker)
+    """Mark ``template`` for ``make messages`` without translating it: the reader's language is chosen
+    later, by whoever shows it (the desk in the newsletter's language, the command line in English)."""
+    return template
+
+
+Gettext = Callable[[str], str]
+
+
+class Translatable(Protocol):
+    """A value that says itself in a language (a :class:`Message`, a ``NewsletterError``)."""
+
+    def text(self, gettext: Gettext) -> str: ...
+
+
+def fill(template: str, values: Mapping[str, Any], gettext: Gettext | None = None) -> str:
+    """``template`` (translated by ``gettext`` when given) filled from ``values``; a value that is
+    :class:`Translatable` is said in the same language, any other as it is."""
+    said = gettext(template) if gettext is not None else template
+    if not values:
+        return said
+    return said % {key: value.text(gettext) if gettext is not None and hasattr(value, "text") else value
+                   for key, value in values.items()}
+
+
+@dataclass(frozen=True)
+class Message:
+    """A piece of sentence kept translatable: an English template and its values (e.g. "the button text")."""
+
+    template: str
+    values: Mapping[str, Any] = field(default_factory=dict)
+
+    def __str__(self) -> str:
+        return fill(self.template, self.values)
+
+    def text(self, gettext: Gettext) -> str:
+        return fill(self.template, self.values, gettext)
 
 
 def language(locale: str) -> str:

@@ -18,9 +18,11 @@ from __future__ import annotations
 import difflib
 import html
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field as dataclass_field
 from enum import Enum
 from typing import Mapping
+
+from newsletter.i18n import N_, Message
 
 #: Fields an editor may use in content; the first three come from the subscriber list.
 EDITOR_FIELDS = ("first_name", "last_name", "email")
@@ -75,24 +77,26 @@ class Slot:
     default: str = ""
 
 
-def _did_you_mean(name: str) -> str:
+def _did_you_mean(name: str) -> Message:
     """``{{ firstname }}`` → ``did you mean {{ first_name }}?``, as unknown config keys get."""
     close = difflib.get_close_matches(name.lower(), EDITOR_FIELDS, n=1, cutoff=0.6)
-    return f"did you mean {{{{ {close[0]} }}}}?" if close else f"known fields: {', '.join(EDITOR_FIELDS)}"
+    return Message(N_("did you mean {{ %(name)s }}?"), {"name": close[0]}) if close \
+        else Message(N_("known fields: %(fields)s"), {"fields": ", ".join(EDITOR_FIELDS)})
 
 
 def _suspect(text: str, start: int, end: int) -> FieldUse:
     shown = text[start:end].strip()
     name = _NAME.search(shown)
     if name and name.group(0) in EDITOR_FIELDS:
-        hint = f"write {{{{ {name.group(0)} }}}}"
+        hint = Message(N_("write {{ %(name)s }}"), {"name": name.group(0)})
     elif name and difflib.get_close_matches(name.group(0).lower(), EDITOR_FIELDS, n=1, cutoff=0.6):
         hint = _did_you_mean(name.group(0))
     else:
-        hint = f"write {_TEMPLATE_STYLE}"
-    error = (f"{shown!r} looks like a merge field but is not one, and would be sent as it is; {hint} "
-             "(two braces on each side; if the braces are meant as text, remove them)")
-    return FieldUse(start, end, name.group(0) if name else "", "", error)
+        hint = Message(N_("write %(style)s"), {"style": _TEMPLATE_STYLE})
+    error = Message(N_("%(shown)s looks like a merge field but is not one, and would be sent as it is; %(hint)s "
+                       "(two braces on each side; if the braces are meant as text, remove them)"),
+                    {"shown": repr(shown), "hint": hint})
+    return FieldUse(start, end, name.group(0) if name else "", "", str(error), why=error)
 
 
 @dataclass(frozen=True)
@@ -103,8 +107,9 @@ class FieldUse:
     end: int
     field: str
     default: str
-    error: str = ""
+    error: str = ""  # in English; ``why`` keeps it translatable
     has_default: bool = False
+    why: Message | None = dataclass_field(default=None, compare=False)
 
 
 def find_fields(text: str) -> list[FieldUse]:
@@ -117,12 +122,14 @@ def find_fields(text: str) -> list[FieldUse]:
         field = m.group("field")
         has_default = m.group("dq") is not None or m.group("sq") is not None
         default = m.group("dq") if m.group("dq") is not None else (m.group("sq") or "")
-        error = ""
+        why: Message | None = None
         if m.group("rest").strip():
-            error = f"merge field {m.group(0)!r} is not understood; write {_TEMPLATE_STYLE}"
+            why = Message(N_("merge field %(field)s is not understood; write %(style)s"),
+                          {"field": repr(m.group(0)), "style": _TEMPLATE_STYLE})
         elif field not in EDITOR_FIELDS:
-            error = f"unknown merge field {{{{ {field} }}}}; {_did_you_mean(field)}"
-        uses.append(FieldUse(m.start(), m.end(), field, default, error, has_default))
+            why = Message(N_("unknown merge field {{ %(field)s }}; %(hint)s"),
+                          {"field": field, "hint": _did_you_mean(field)})
+        uses.append(FieldUse(m.start(), m.end(), field, default, str(why) if why else "", has_default, why))
     uses.extend(_suspects(text, pos, len(text)))
     return uses
 

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from datetime import date
 from pathlib import Path, PurePosixPath
 
-from newsletter.content.problems import Problem
+from newsletter.content.problems import N_, Problem
 from newsletter.errors import NewsletterError
 
 #: First bytes of each image type mail clients show, and its canonical extension and media type.
@@ -86,38 +86,43 @@ def read_image(folder: Path, relative: str) -> Image:
     """
     parts = PurePosixPath(relative.replace("\\", "/")).parts
     if not parts or PurePosixPath(relative).is_absolute() or any(p in ("..", "") for p in parts):
-        raise UnsafeFileError(f"{relative!r} is not a path inside the issue folder")
+        raise UnsafeFileError(N_("%(file)s is not a path inside the issue folder"), values={"file": repr(relative)})
     parts = tuple(p for p in parts if p != ".")
     if not relative.lower().endswith(IMAGE_SUFFIXES):
-        raise UnsafeFileError(f"{relative!r} is not a {', '.join(IMAGE_SUFFIXES)} file")
+        raise UnsafeFileError(N_("%(file)s is not a %(types)s file"),
+                              values={"file": repr(relative), "types": ", ".join(IMAGE_SUFFIXES)})
     current = folder.resolve()
     for part in parts:
         current = current / part
         try:
             info = current.lstat()
         except OSError:
-            raise UnsafeFileError(f"{relative!r} does not exist in {folder.name}/") from None
+            raise UnsafeFileError(N_("%(file)s does not exist in %(folder)s/"),
+                                  values={"file": repr(relative), "folder": folder.name}) from None
         if stat.S_ISLNK(info.st_mode):
-            raise UnsafeFileError(f"{relative!r} goes through a symbolic link ({current.name}); "
-                                  "put the file itself in the issue folder")
+            raise UnsafeFileError(N_("%(file)s goes through a symbolic link (%(link)s); put the file itself in "
+                                     "the issue folder"), values={"file": repr(relative), "link": current.name})
     if not stat.S_ISREG(info.st_mode):
-        raise UnsafeFileError(f"{relative!r} is not a regular file")
+        raise UnsafeFileError(N_("%(file)s is not a regular file"), values={"file": repr(relative)})
     try:
         fd = os.open(current, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0))
     except OSError as err:
         if err.errno == errno.ELOOP:
-            raise UnsafeFileError(f"{relative!r} is a symbolic link") from None
-        raise UnsafeFileError(f"{relative!r} cannot be read: {err.strerror}") from None
+            raise UnsafeFileError(N_("%(file)s is a symbolic link"), values={"file": repr(relative)}) from None
+        raise UnsafeFileError(N_("%(file)s cannot be read: %(reason)s"),
+                              values={"file": repr(relative), "reason": err.strerror}) from None
     with os.fdopen(fd, "rb") as file:
         opened = os.fstat(file.fileno())
         if not stat.S_ISREG(opened.st_mode) or (opened.st_dev, opened.st_ino) != (info.st_dev, info.st_ino):
-            raise UnsafeFileError(f"{relative!r} changed while it was read; try again")
+            raise UnsafeFileError(N_("%(file)s changed while it was read; try again"), values={"file": repr(relative)})
         data = file.read(MAX_IMAGE_BYTES + 1)
     if len(data) > MAX_IMAGE_BYTES:
-        raise UnsafeFileError(f"{relative!r} is over {MAX_IMAGE_BYTES // (1024 * 1024)} MB")
+        raise UnsafeFileError(N_("%(file)s is over %(limit)d MB"),
+                              values={"file": repr(relative), "limit": MAX_IMAGE_BYTES // (1024 * 1024)})
     kind = sniff(data)
     if kind is None:
-        raise UnsafeFileError(f"{relative!r} is not a PNG, JPEG or GIF image (its content says otherwise)")
+        raise UnsafeFileError(N_("%(file)s is not a PNG, JPEG or GIF image (its content says otherwise)"),
+                              values={"file": repr(relative)})
     return Image("/".join(parts), data, kind)
 
 
@@ -128,8 +133,8 @@ def symlink_problems(folder: Path) -> list[Problem]:
         for name in sorted(dirs + files):
             path = Path(parent) / name
             if path.is_symlink():
-                problems.append(Problem(path, None, "is a symbolic link, which is never built, sent or published; "
-                                        "replace it by a copy of the file itself"))
+                problems.append(Problem(path, None, N_("is a symbolic link, which is never built, sent or published; "
+                                                           "replace it by a copy of the file itself")))
     return problems
 
 

@@ -23,6 +23,7 @@ from zoneinfo import ZoneInfo
 from newsletter.addresses import AddressError, canonical
 from newsletter.names import FORMULA_START, SPACES, clean_name
 from newsletter.errors import ImportFileError, UnreadableFileError
+from newsletter.i18n import N_
 from newsletter.store.subscribers import CandidateRow, RejectedRow
 
 SNIFF_BYTES = 64 * 1024
@@ -137,19 +138,22 @@ def _open(path: Path) -> tuple[IO[bytes], str]:
     try:
         handle = open(path, "rb")
     except FileNotFoundError as err:
-        raise UnreadableFileError(f"{path}: no such file", hint="check the path of the CSV file") from err
+        raise UnreadableFileError(N_("%(path)s: no such file"), hint="check the path of the CSV file",
+                                  values={"path": path}) from err
     except IsADirectoryError as err:
-        raise UnreadableFileError(f"{path} is a folder, not a CSV file") from err
+        raise UnreadableFileError(N_("%(path)s is a folder, not a CSV file"), values={"path": path}) from err
     except OSError as err:
-        raise UnreadableFileError(f"cannot read {path}: {err.strerror}") from err
+        raise UnreadableFileError(N_("cannot read %(path)s: %(reason)s"), values={"path": path, "reason": err.strerror}) from err
     head = handle.read(SNIFF_BYTES)
     handle.seek(0)
     encoding = _detect_encoding(head)
     kind = next((name for magic, name in _WORKBOOKS if head.startswith(magic)), "")
     if kind or (b"\x00" in head and encoding != "utf-16"):
         handle.close()
-        what = f"an Excel workbook ({kind}), not a CSV file" if kind else "not a text file (it holds NUL bytes)"
-        raise ImportFileError(f"{path} is {what}; save it as CSV UTF-8 and import that file",
+        template = N_("%(path)s is an Excel workbook (%(kind)s), not a CSV file; save it as CSV UTF-8 and import "
+                      "that file") if kind else N_("%(path)s is not a text file (it holds NUL bytes); save it as CSV "
+                                                   "UTF-8 and import that file")
+        raise ImportFileError(template, values={"path": path, "kind": kind},
                               hint="in Excel: File > Save As > \"CSV UTF-8 (Comma delimited)\" "
                                    "(« CSV UTF-8 (délimité par des virgules) »)")
     return handle, encoding
@@ -174,9 +178,11 @@ def read_subscriber_csv(path: Path, *, check_dns: bool = False,
             if sep:  # "sep=;": Excel's own hint, written by some exports above the header
                 header_line, header_at = text.readline(), 2
         except UnicodeDecodeError as err:
-            raise ImportFileError(f"{path}:1: the file is not valid {encoding} text; re-save it as UTF-8") from err
+            raise ImportFileError(N_("%(path)s:1: the file is not valid %(encoding)s text; re-save it as UTF-8"),
+                                  values={"path": path, "encoding": encoding}) from err
         if not header_line.strip(SPACES + "\r\n"):
-            raise ImportFileError(f"{path}: the file is empty or its line {header_at} is blank",
+            raise ImportFileError(N_("%(path)s: the file is empty or its line %(line)d is blank"),
+                                  values={"path": path, "line": header_at},
                                   hint="the first line must name the columns, e.g. email,first_name,last_name")
         delimiter = sep.group(1) if sep else _delimiter(header_line)
         header = next(csv.reader([header_line], delimiter=delimiter))
@@ -184,8 +190,8 @@ def read_subscriber_csv(path: Path, *, check_dns: bool = False,
         columns.pop(None, None)
         if "email" not in columns:
             found = ", ".join(repr(_clean(h)) for h in header) or "nothing"
-            raise ImportFileError(f"{path}: no email column in the header (found: {found}); "
-                                  "name one column email or courriel")
+            raise ImportFileError(N_("%(path)s: no email column in the header (found: %(found)s); "
+                                     "name one column email or courriel"), values={"path": path, "found": found})
         raw_lines: list[str] = []
 
         def lines() -> Iterator[str]:
@@ -202,10 +208,12 @@ def read_subscriber_csv(path: Path, *, check_dns: bool = False,
             except StopIteration:
                 return
             except UnicodeDecodeError as err:
-                raise ImportFileError(f"{path}:{previous_end + 1}: the file is not valid {encoding} text after "
-                                      "this line; re-save it as UTF-8") from err
+                raise ImportFileError(N_("%(path)s:%(line)d: the file is not valid %(encoding)s text after "
+                                         "this line; re-save it as UTF-8"),
+                                      values={"path": path, "line": previous_end + 1, "encoding": encoding}) from err
             except csv.Error as err:
-                raise ImportFileError(f"{path}:{previous_end + 1}: unreadable CSV ({err})") from err
+                raise ImportFileError(N_("%(path)s:%(line)d: unreadable CSV (%(reason)s)"),
+                                      values={"path": path, "line": previous_end + 1, "reason": str(err)}) from err
             line = previous_end + 1
             previous_end = reader.line_num + header_at
             # A quote opened on the last line runs to the end of the file within that one line.
@@ -234,9 +242,11 @@ def _check_quotes(path: Path, line: int, raw: list[str], cells: list[str], delim
                     for cell in cells for rest in cell.splitlines()[1:])
     if cut_off or swallowed:
         raise ImportFileError(
-            f"{path}:{line}: a quote (\") opened on this line is never closed, so the value "
-            + (f"runs over {len(raw):,} lines and would swallow the rows after it" if len(raw) > 1
-               else "runs to the end of the file") + "; nothing was imported",
+            N_("%(path)s:%(line)d: a quote (\") opened on this line is never closed, so the value runs over "
+               "%(count)s lines and would swallow the rows after it; nothing was imported") if len(raw) > 1 else
+            N_("%(path)s:%(line)d: a quote (\") opened on this line is never closed, so the value runs to the end "
+               "of the file; nothing was imported"),
+            values={"path": path, "line": line, "count": f"{len(raw):,}"},
             hint="close the quote or remove it (a name like O'Brien needs no quotes), then import again")
 
 

@@ -15,7 +15,7 @@ from pathlib import Path
 import yaml
 
 from newsletter.content.model import Issue, Item
-from newsletter.content.problems import Problem
+from newsletter.content.problems import N_, Problem
 from newsletter.errors import IssueNotFoundError
 
 ISSUE_FILE = "issue.yaml"
@@ -43,12 +43,12 @@ def _read_text(path: Path, problems: list[Problem]) -> str | None:
     try:
         raw = path.read_bytes()
     except OSError as err:
-        problems.append(Problem(path, None, f"cannot read the file: {err.strerror}"))
+        problems.append(Problem(path, None, N_("cannot read the file: %(reason)s"), values={"reason": err.strerror}))
         return None
     if len(raw) > MAX_FILE_BYTES:
         problems.append(
-            Problem(path, None, f"the file is {len(raw) // 1024} KB; an item file must stay under "
-                    f"{MAX_FILE_BYTES // 1024} KB")
+            Problem(path, None, N_("the file is %(size)d KB; an item file must stay under %(limit)d KB"),
+                    values={"size": len(raw) // 1024, "limit": MAX_FILE_BYTES // 1024})
         )
         return None
     try:
@@ -56,11 +56,11 @@ def _read_text(path: Path, problems: list[Problem]) -> str | None:
     except UnicodeDecodeError as err:
         line = raw[: err.start].count(b"\n") + 1
         problems.append(
-            Problem(path, line, "the file is not UTF-8 text; save it with UTF-8 encoding in your editor")
+            Problem(path, line, N_("the file is not UTF-8 text; save it with UTF-8 encoding in your editor"))
         )
         return None
     if "\x00" in text:
-        problems.append(Problem(path, None, "the file contains NUL bytes; is it really a text file?"))
+        problems.append(Problem(path, None, N_("the file contains NUL bytes; is it really a text file?")))
         return None
     return text.replace("\r\n", "\n").replace("\r", "\n")
 
@@ -84,39 +84,43 @@ def _parse_mapping(
         line = first_line + mark.line if mark else first_line
         reason = err.problem or "invalid YAML"
         problems.append(
-            Problem(path, line, f"invalid YAML: {reason}; check the quotes and the indentation "
-                    '(put text containing ": " or "#" between double quotes)')
+            Problem(path, line, N_('invalid YAML: %(reason)s; check the quotes and the indentation '
+                                   '(put text containing ": " or "#" between double quotes)'), values={"reason": reason})
         )
         return None
     except RecursionError:
-        problems.append(Problem(path, first_line, "the YAML is nested too deeply; write plain key: value lines"))
+        problems.append(Problem(path, first_line, N_("the YAML is nested too deeply; write plain key: value lines")))
         return None
     except yaml.YAMLError as err:
-        problems.append(Problem(path, first_line, f"invalid YAML: {err}"))
+        problems.append(Problem(path, first_line, N_("invalid YAML: %(reason)s"), values={"reason": str(err)}))
         return None
     if node is None:
         return values, lines, styles
     if not isinstance(node, yaml.MappingNode):
         problems.append(
-            Problem(path, first_line + node.start_mark.line, 'expected "key: value" lines, e.g. title: "…"')
+            Problem(path, first_line + node.start_mark.line, N_('expected "key: value" lines, e.g. title: "…"'))
         )
         return None
     for key_node, value_node in node.value:
         line = first_line + key_node.start_mark.line
         if not isinstance(key_node, yaml.ScalarNode):
-            problems.append(Problem(path, line, "a key must be a plain word such as title"))
+            problems.append(Problem(path, line, N_("a key must be a plain word such as title")))
             continue
         key = str(key_node.value)
         if key not in known:
             close = difflib.get_close_matches(key, known, n=1)
-            hint = f"; did you mean '{close[0]}'?" if close else f"; known keys: {', '.join(known)}"
-            problems.append(Problem(path, line, f"unknown key '{key}' is ignored{hint}", "warning"))
+            if close:
+                problems.append(Problem(path, line, N_("unknown key '%(key)s' is ignored; did you mean '%(close)s'?"),
+                                        "warning", values={"key": key, "close": close[0]}))
+            else:
+                problems.append(Problem(path, line, N_("unknown key '%(key)s' is ignored; known keys: %(known)s"),
+                                        "warning", values={"key": key, "known": ", ".join(known)}))
             continue
         if key in values:
-            problems.append(Problem(path, line, f"'{key}' is given twice; keep one"))
+            problems.append(Problem(path, line, N_("'%(key)s' is given twice; keep one"), values={"key": key}))
             continue
         if not isinstance(value_node, yaml.ScalarNode):
-            problems.append(Problem(path, line, f"'{key}' must be text, not a list or a mapping"))
+            problems.append(Problem(path, line, N_("'%(key)s' must be text, not a list or a mapping"), values={"key": key}))
             lines[key] = line  # seen and reported: not "missing" as well
             continue
         # The scalar's source text, never a constructed object: `title: 2018` stays "2018"
@@ -132,14 +136,14 @@ def _split_front_matter(path: Path, text: str, problems: list[Problem]) -> tuple
     lines = text.split("\n")
     if not lines or lines[0].strip() != "---":
         problems.append(
-            Problem(path, 1, "an item starts with a front matter: a line '---', the fields "
-                    "(title, source, …), then another line '---'")
+            Problem(path, 1, N_("an item starts with a front matter: a line '---', the fields "
+                                "(title, source, …), then another line '---'"))
         )
         return None
     for i in range(1, len(lines)):
         if lines[i].rstrip() in ("---", "..."):
             return "\n".join(lines[1:i]), 2, "\n".join(lines[i + 1 :]), i + 2
-    problems.append(Problem(path, 1, "the front matter is not closed; add a line '---' after the fields"))
+    problems.append(Problem(path, 1, N_("the front matter is not closed; add a line '---' after the fields")))
     return None
 
 
@@ -148,7 +152,8 @@ def _required(path: Path, values: dict[str, str], lines: dict[str, int], key: st
     value = values.get(key, "").strip()
     if not value and not (key in lines and key not in values):  # a non-text value was reported already
         where = lines.get(key, 1)
-        problems.append(Problem(path, where, f"'{key}' is required, e.g. {key}: \"{example}\""))
+        problems.append(Problem(path, where, N_("'%(key)s' is required, e.g. %(key)s: \"%(example)s\""),
+                                values={"key": key, "example": example}))
     return value
 
 
@@ -171,10 +176,10 @@ def load_item(path: Path, number: int, problems: list[Problem]) -> Item:
     image_alt = values.get("image_alt", "").strip()
     if image and not image_alt:
         problems.append(
-            Problem(path, lines.get("image", 1), "an image needs 'image_alt': a short description of what it shows")
+            Problem(path, lines.get("image", 1), N_("an image needs 'image_alt': a short description of what it shows"))
         )
     if not body.strip():
-        problems.append(Problem(path, body_line, "the item has no text after the front matter"))
+        problems.append(Problem(path, body_line, N_("the item has no text after the front matter")))
     return Item(
         path=path,
         number=number,
@@ -199,8 +204,8 @@ def _item_files(folder: Path, problems: list[Problem]) -> list[tuple[int, Path]]
         m = ITEM_NAME.match(path.name)
         if not m:
             problems.append(
-                Problem(path, None, "item files are named with their position first, e.g. 01-titre-court.md; "
-                        "rename this file")
+                Problem(path, None, N_("item files are named with their position first, e.g. 01-titre-court.md; "
+                                       "rename this file"))
             )
             continue
         found.setdefault(int(m.group(1)), []).append(path)
@@ -208,9 +213,11 @@ def _item_files(folder: Path, problems: list[Problem]) -> list[tuple[int, Path]]
         if len(paths) > 1:
             for path in paths:
                 others = ", ".join(p.name for p in paths if p != path)
-                count = "two" if len(paths) == 2 else str(len(paths))
-                problems.append(Problem(path, None, f"{count} items have the number {number:02d} (this file and "
-                                        f"{others}); renumber one"))
+                template = N_("two items have the number %(number)02d (this file and %(others)s); renumber one") \
+                    if len(paths) == 2 else N_("%(count)d items have the number %(number)02d (this file and "
+                                               "%(others)s); renumber one")
+                problems.append(Problem(path, None, template,
+                                        values={"count": len(paths), "number": number, "others": others}))
     # The first file of a duplicated number is still read, so that its own problems show too.
     return sorted((number, paths[0]) for number, paths in found.items())
 
@@ -240,21 +247,23 @@ def load_issue(issues_dir: Path, day: date, items_per_issue: int) -> LoadedIssue
             _required(meta_path, values, lines, "preheader", problems, "Bots, paiement mobile : les chiffres.")
     else:
         problems.append(
-            Problem(meta_path, None, "issue.yaml is missing; create it with subject and preheader "
-                    "(`newsletter new` writes a template)")
+            Problem(meta_path, None, N_("issue.yaml is missing; create it with subject and preheader "
+                                        "(`newsletter new` writes a template)"))
         )
     intro_line = lines.get("intro", 1) + (1 if styles.get("intro") in ("|", ">") else 0)
 
     items = tuple(load_item(path, number, problems) for number, path in _item_files(folder, problems))
     if len(items) < items_per_issue:
         problems.append(
-            Problem(folder, None, f"an issue has {items_per_issue} items; this one has {len(items)} "
-                    "(add the missing ones, e.g. with `newsletter new`)")
+            Problem(folder, None, N_("an issue has %(expected)d items; this one has %(count)d (add the missing "
+                                     "ones, e.g. with `newsletter new`)"),
+                    values={"expected": items_per_issue, "count": len(items)})
         )
     for position, item in enumerate(items[items_per_issue:], start=items_per_issue + 1):
         problems.append(
-            Problem(item.path, None, f"an issue has {items_per_issue} items and this file is item {position} "
-                    f"of {len(items)}; remove it or merge it into another item")
+            Problem(item.path, None, N_("an issue has %(expected)d items and this file is item %(position)d of "
+                                        "%(count)d; remove it or merge it into another item"),
+                    values={"expected": items_per_issue, "position": position, "count": len(items)})
         )
     issue = Issue(
         date=day,

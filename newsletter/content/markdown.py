@@ -22,7 +22,7 @@ from markdown_it import MarkdownIt
 from email_validator import EmailNotValidError, validate_email
 from markdown_it.token import Token
 
-from newsletter.content.problems import Problem
+from newsletter.content.problems import N_, Problem
 from newsletter.content.typography import typographer
 from newsletter.merge import TOKEN_PREFIX, Context, MergeSlots, find_fields
 
@@ -107,8 +107,9 @@ class MarkdownConverter:
         if len(source) > self.max_chars:
             # Far over any word limit; parsing it would only cost time (Markdown parsing is
             # quadratic on some inputs), so report it and show it as plain text.
-            problems.append(Problem(path, first_line, f"the text has {len(source):,} characters; an item is a few "
-                                    f"sentences (at most {self.max_chars:,} characters), shorten it"))
+            problems.append(Problem(path, first_line, N_("the text has %(count)s characters; an item is a few "
+                                                         "sentences (at most %(limit)s characters), shorten it"),
+                                    values={"count": f"{len(source):,}", "limit": f"{self.max_chars:,}"}))
             shown = source[: self.max_chars]
             return Fragment(f"<p>{escape(shown)}</p>", shown, count_words(source), problems)
         source_lines = source.split("\n")
@@ -120,7 +121,8 @@ class MarkdownConverter:
         if reserved:
             problems.append(
                 Problem(path, line_of(min(source.find(word) for word in reserved)),
-                        f"the words {'/'.join(RESERVED)} are reserved by the merge system; rephrase")
+                        N_("the words %(words)s are reserved by the merge system; rephrase"),
+                        values={"words": "/".join(RESERVED)})
             )
             for word in reserved:
                 source = source.replace(word, word[:2] + "-" + word[2:])
@@ -128,8 +130,8 @@ class MarkdownConverter:
         uses = find_fields(source)
         pieces, pos = [], 0
         for n, use in enumerate(uses):
-            if use.error:
-                problems.append(Problem(path, line_of(use.start), use.error))
+            if use.why is not None:
+                problems.append(Problem(path, line_of(use.start), use.why.template, values=use.why.values))
             pieces.append(source[pos : use.start])
             pieces.append(f"{_FIELD_MARK}{n}Q")
             pos = use.end
@@ -179,8 +181,8 @@ class MarkdownConverter:
             if line not in warned_html:
                 warned_html.add(line)
                 problems.append(
-                    Problem(path, line, "raw HTML is not allowed and was removed; use Markdown instead "
-                            "(**gras**, *italique*, [lien](https://…))", "warning")
+                    Problem(path, line, N_("raw HTML is not allowed and was removed; use Markdown instead "
+                                           "(**gras**, *italique*, [lien](https://…))"), "warning")
                 )
 
         for token in tokens:
@@ -191,8 +193,8 @@ class MarkdownConverter:
                 token.content = ""
             elif token.type == "heading_open":
                 problems.append(
-                    Problem(path, block_line, "headings are not used inside an item (its title is the heading); "
-                            "the line is shown as plain text", "warning")
+                    Problem(path, block_line, N_("headings are not used inside an item (its title is the heading); "
+                                                 "the line is shown as plain text"), "warning")
                 )
             if token.type != "inline" or not token.children:
                 continue
@@ -218,20 +220,21 @@ class MarkdownConverter:
                     child.content = ""
                 elif child.type == "image":
                     problems.append(
-                        Problem(path, find_line(str(child.attrGet("src") or "")), "images inside the text are not "
-                                "supported; use the front matter fields image: and image_alt:")
+                        Problem(path, find_line(str(child.attrGet("src") or "")), N_(
+                            "images inside the text are not supported; use the front matter fields image: and "
+                            "image_alt:"))
                     )
                 elif child.type == "link_open":
                     href = str(child.attrGet("href") or "")
                     if _FIELD_MARK in href:
-                        message, line = "merge fields can be used in text, not inside a link", find_line("{{")
+                        problems.append(Problem(path, find_line("{{"), N_("merge fields can be used in text, not "
+                                                                          "inside a link")))
                     elif not is_safe_link(href):
-                        message = (f"link {href[:60]!r} is not allowed: links must be complete http:// or https:// "
-                                   "addresses, or mailto: followed by a valid e-mail address")
-                        line = find_line(href)
+                        problems.append(Problem(path, find_line(href), N_(
+                            "link %(link)s is not allowed: links must be complete http:// or https:// addresses, or "
+                            "mailto: followed by a valid e-mail address"), values={"link": repr(href[:60])}))
                     else:
                         continue
-                    problems.append(Problem(path, line, message))
                     _drop_link(children, i)
 
 

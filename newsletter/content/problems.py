@@ -1,10 +1,20 @@
-"""A problem found in an issue: where it is, what is wrong, how bad it is."""
+"""A problem found in an issue: where it is, what is wrong, how bad it is.
+
+A problem keeps its sentence as an English *template* with ``%(name)s`` placeholders and the values
+that fill them: the command line prints :attr:`Problem.message` (English, as the catalogs' msgids
+are), the desk shows :meth:`Problem.text` in the newsletter's language. Templates are marked with
+:func:`newsletter.i18n.N_` so that ``make messages`` gathers them (``keywords = N_`` in babel.cfg).
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal, Mapping
+
+from newsletter.i18n import N_, Gettext, fill
+
+__all__ = ["N_", "Problem", "Severity", "errors"]
 
 Severity = Literal["error", "warning"]
 
@@ -15,12 +25,22 @@ class Problem:
 
     ``line`` is 1-based; ``None`` means the problem concerns the whole file or folder.
     Warnings (e.g. raw HTML that was sanitized) are reported but do not fail the check.
+    ``template`` is filled from ``values`` (write a literal ``%`` as ``%%`` when there are values).
     """
 
     path: Path
     line: int | None
-    message: str
+    template: str
     severity: Severity = "error"
+    values: Mapping[str, Any] = field(default_factory=dict, compare=False)
+    message: str = field(init=False)  # the sentence in English: what the command line prints
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "message", fill(self.template, self.values))
+
+    def text(self, gettext: Gettext) -> str:
+        """The sentence in the language of ``gettext`` (values that are :class:`Translatable` too)."""
+        return fill(self.template, self.values, gettext)
 
     def location(self, root: Path | None = None) -> str:
         path = self.path

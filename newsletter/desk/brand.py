@@ -19,6 +19,7 @@ from newsletter.brand_file import BrandConflictError, update_brand, version, wri
 from newsletter.config import BRAND_KEYS, Settings, load_settings
 from newsletter.desk.access import newsletter, requires
 from newsletter.desk.words import gettext as _
+from newsletter.desk.words import said
 from newsletter.errors import ConfigError
 
 bp = Blueprint("brand", __name__, url_prefix="/settings/brand")
@@ -80,7 +81,7 @@ def save() -> Any:
                 "Your values are still in the form; reload the page to see the current ones."), "error")
         return _page(values, 409)
     except ConfigError as err:
-        flash(_("Not saved: %(reason)s", reason=str(err)), "error")
+        flash(_("Not saved: %(reason)s", reason=said(err)), "error")
         return _page(values, 400)
     flash(_("Saved."), "ok")
     return redirect(url_for("brand.form"))

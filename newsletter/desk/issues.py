@@ -16,6 +16,7 @@ from werkzeug.wrappers import Response as Reply
 
 from newsletter.desk.access import current_account, newsletter, requires
 from newsletter.desk.words import gettext as _
+from newsletter.desk.words import said
 from newsletter.desk.words import spoken
 from newsletter.errors import IssueNotFoundError, NewsletterError
 
@@ -55,7 +56,7 @@ def _edit_page(day: date, *, status: int = 200, kept: dict[str, Any] | None = No
         draft = nl.issues.read(day)
     except IssueNotFoundError:
         abort(404)
-    preview = nl.issues.preview(day, asset_base=asset_base(day.isoformat()))
+    preview = nl.issues.preview(day, asset_base=asset_base(day.isoformat()), gettext=spoken().translations.gettext)
     approval = nl.approval(day)
     content = nl.settings.content
     account = _author()
@@ -96,7 +97,7 @@ def _stale(day: date, kept: dict[str, Any], file: str) -> tuple[str, int]:
 
 
 def _refused(day: date, err: NewsletterError) -> Reply:
-    flash(_("Not saved: %(reason)s", reason=str(err)), "error")
+    flash(_("Not saved: %(reason)s", reason=said(err)), "error")
     return redirect(url_for("issues.edit", day=day.isoformat()))
 
 

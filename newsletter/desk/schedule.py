@@ -10,6 +10,7 @@ from werkzeug.wrappers import Response as Reply
 from newsletter.desk.access import newsletter, requires
 from newsletter.desk.home import desk_state
 from newsletter.desk.words import gettext as _
+from newsletter.desk.words import said
 from newsletter.desk.words import spoken
 from newsletter.errors import NewsletterError
 
@@ -46,7 +47,7 @@ def once() -> Reply:
     try:
         nl.schedule_once(at, day)
     except NewsletterError as err:
-        flash(_("Not scheduled: %(reason)s", reason=str(err)), "error")
+        flash(_("Not scheduled: %(reason)s", reason=said(err)), "error")
     else:
         flash(_("The issue of %(day)s will be sent at %(when)s by the running scheduler (if the gate lets it).",
                 day=spoken().day(day), when=spoken().moment(at)), "ok")

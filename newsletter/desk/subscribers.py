@@ -17,6 +17,7 @@ from werkzeug.wrappers import Response as Reply
 
 from newsletter.desk.access import newsletter, requires
 from newsletter.desk.words import gettext as _
+from newsletter.desk.words import said
 from newsletter.errors import NewsletterError
 
 bp = Blueprint("subscribers", __name__, url_prefix="/subscribers")
@@ -60,7 +61,7 @@ def add() -> Reply:
         change = nl.subscribers.add(request.form.get("email", ""), first_name=request.form.get("first_name", ""),
                                     last_name=request.form.get("last_name", ""))
     except NewsletterError as err:
-        flash(_("Not added: %(reason)s", reason=str(err)), "error")
+        flash(_("Not added: %(reason)s", reason=said(err)), "error")
     else:
         flash(_("%(address)s added.", address=change.record.email) if change.created
               else _("%(address)s updated.", address=change.record.email), "ok")
@@ -74,7 +75,7 @@ def remove() -> Reply:
     try:
         change = nl.subscribers.remove(request.form.get("email", ""))
     except NewsletterError as err:
-        flash(_("Not unsubscribed: %(reason)s", reason=str(err)), "error")
+        flash(_("Not unsubscribed: %(reason)s", reason=said(err)), "error")
     else:
         flash(_("%(address)s unsubscribed (the record stays, as proof).", address=change.record.email), "ok")
     return redirect(url_for("subscribers.index", q=request.form.get("q", "")))
@@ -109,7 +110,7 @@ def upload() -> Any:
         summary = nl.subscribers.import_csv(path, dry_run=True, source=_source())
     except NewsletterError as err:
         path.unlink(missing_ok=True)
-        flash(_("This file cannot be imported: %(reason)s", reason=str(err)), "error")
+        flash(_("This file cannot be imported: %(reason)s", reason=said(err)), "error")
         return redirect(url_for("subscribers.index"))
     return render_template("desk/import.html", summary=summary, token=token, source=_source(),
                            filename=upload.filename)
@@ -136,7 +137,7 @@ def confirm() -> Reply:
         else:
             flash(_("Import cancelled; nothing changed."), "info")
     except NewsletterError as err:
-        flash(_("This file cannot be imported: %(reason)s", reason=str(err)), "error")
+        flash(_("This file cannot be imported: %(reason)s", reason=said(err)), "error")
     finally:
         path.unlink(missing_ok=True)
     return redirect(url_for("subscribers.index"))

@@ -6,6 +6,7 @@ from typing import Any
 
 from flask import current_app
 
+from newsletter.errors import NewsletterError
 from newsletter.i18n import Words
 
 EXTENSION = "newsletter.desk.words"
@@ -20,3 +21,8 @@ def spoken() -> Words:
 def gettext(message: str, **values: Any) -> str:
     """``message`` in the desk's language (extracted by ``make messages`` like any ``gettext`` call)."""
     return spoken().gettext(message, **values)
+
+
+def said(err: NewsletterError) -> str:
+    """An error of the library in the desk's language (English when the catalog does not know it)."""
+    return err.text(spoken().translations.gettext)
