@@ -21,9 +21,11 @@ import tomlkit
 from tomlkit.exceptions import TOMLKitError
 
 from newsletter.brand import contrast_problems
-from newsletter.config import BRAND_KEYS, CONFIG_FILE, BrandSettings, Settings, load_settings, parse_brand
+from newsletter.config import (BRAND_KEYS, CONFIG_FILE, LOGO_MAX_BYTES, BrandSettings, Settings, load_settings,
+                               parse_brand)
 from newsletter.errors import ConfigError, NewsletterError
 from newsletter.files import write_atomically
+from newsletter.i18n import N_, Message
 
 _WRITING = threading.Lock()
 
@@ -102,7 +104,68 @@ def update_brand(settings: Settings, values: Mapping[str, str], *, based_on: str
 def _refuse_what_check_refuses(settings: Settings, brand: BrandSettings) -> None:
     found = contrast_problems(replace(settings, brand=brand))
     if found:
-        raise ConfigError(f"{CONFIG_FILE}: {found[0].describe()}")
+        raise ConfigError(N_("%(file)s: %(problem)s"),
+                          values={"file": CONFIG_FILE, "problem": Message(found[0].TEMPLATE, found[0].values())})
     if brand.logo and not brand.logo_alt:
-        raise ConfigError(f"{CONFIG_FILE}: [brand] logo needs logo_alt, the text readers get when images are "
-                          f"blocked or read aloud; write what the logo says, e.g. {settings.newsletter.name!r}")
+        raise ConfigError(N_("%(file)s: [brand] logo needs logo_alt, the text readers get when images are blocked or "
+                             "read aloud; write what the logo says, e.g. %(name)s"),
+                          values={"file": CONFIG_FILE, "name": repr(settings.newsletter.name)})
+
+
+#: What an uploaded logo may be, by its first bytes (never by its name): the types every mail client shows.
+_LOGO_KINDS = ((b"\x89PNG\r\n\x1a\n", "png"), (b"\xff\xd8\xff", "jpg"), (b"GIF87a", "gif"), (b"GIF89a", "gif"))
+LOGO_FOLDER = "brand"
+
+
+class LogoRefusedError(ConfigError):
+    """An uploaded logo that is not a small PNG, JPEG or GIF image (or comes without alt text)."""
+
+
+def _logo_kind(data: bytes) -> str:
+    """The file extension the bytes call for; :class:`LogoRefusedError` when they are not a PNG, JPEG or GIF.
+
+    SVG is refused, not sanitized: Gmail and Outlook do not show SVG in emails, and an SVG can carry
+    scripts and outside references. WebP is refused too: Outlook for Windows does not show it.
+    """
+    for magic, kind in _LOGO_KINDS:
+        if data.startswith(magic):
+            return kind
+    head = data[:512].lstrip(b"\xef\xbb\xbf \t\r\n").lower()
+    if head.startswith((b"<svg", b"<?xml")) or b"<svg" in head:
+        raise LogoRefusedError(N_("the logo is an SVG drawing, which Gmail and Outlook do not show in emails; "
+                                  "export it as PNG"))
+    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        raise LogoRefusedError(N_("the logo is a WebP image, which Outlook does not show; export it as PNG"))
+    raise LogoRefusedError(N_("the file is not a PNG, JPEG or GIF image (its content says otherwise); "
+                              "export it as PNG"))
+
+
+def store_logo(settings: Settings, data: bytes, alt: str, *, based_on: str) -> Settings:
+    """Keep an uploaded logo in the project (``brand/logo-<digest>.<ext>``) and point ``[brand] logo`` at it,
+    with ``logo_alt``, in one change of ``newsletter.toml``: the file is in place before the setting names
+    it, and removed again when the setting is refused. The type is read from the bytes.
+
+    :raises LogoRefusedError: for a file that is not a PNG, JPEG or GIF, too large, or without alt text.
+    :raises BrandConflictError: when ``newsletter.toml`` changed since ``based_on``.
+    """
+    alt = " ".join(alt.split())
+    if not alt:
+        raise LogoRefusedError(N_("a logo needs a description (alt text): what the logo says, for readers whose "
+                                  "mail client blocks images"))
+    if len(data) > LOGO_MAX_BYTES:
+        raise LogoRefusedError(N_("the logo weighs %(size)d KB; every message loads it, so keep it under "
+                                  "%(limit)d KB"), values={"size": len(data) // 1024, "limit": LOGO_MAX_BYTES // 1024})
+    kind = _logo_kind(data)
+    folder = settings.root / LOGO_FOLDER
+    folder.mkdir(exist_ok=True)
+    relative = f"{LOGO_FOLDER}/logo-{hashlib.sha256(data).hexdigest()[:12]}.{kind}"
+    target = settings.root / relative
+    existed = target.exists()
+    if not existed:
+        write_atomically(target, data)
+    try:
+        return update_brand(settings, {"logo": relative, "logo_alt": alt}, based_on=based_on)
+    except NewsletterError:
+        if not existed:
+            target.unlink(missing_ok=True)
+        raise

@@ -15,8 +15,8 @@ from flask import Blueprint, flash, redirect, render_template, request, url_for
 from werkzeug.wrappers import Response as Reply
 
 from newsletter.brand import AA_RATIO, EMAIL_CARD, EMAIL_OUTER, WEB_PAGE, contrast_ratio, email_brand
-from newsletter.brand_file import BrandConflictError, update_brand, version, written_values
-from newsletter.config import BRAND_KEYS, Settings, load_settings
+from newsletter.brand_file import BrandConflictError, LogoRefusedError, store_logo, update_brand, version, written_values
+from newsletter.config import BRAND_KEYS, LOGO_MAX_BYTES, Settings, load_settings
 from newsletter.desk.access import newsletter, requires
 from newsletter.desk.words import gettext as _
 from newsletter.desk.words import said
@@ -59,6 +59,7 @@ def _page(kept: dict[str, str] | None = None, status: int = 200) -> tuple[str, i
         "desk/brand.html", values=values, version=version(root), keys=BRAND_KEYS,
         contrasts=_contrasts(current) if current else [], logo=_logo_data(current) if current else "",
         defaults={"name": nl.settings.newsletter.name, "postal_address": nl.settings.newsletter.postal_address},
+        logo_limit=LOGO_MAX_BYTES // 1024,
     ), status
 
 
@@ -84,4 +85,31 @@ def save() -> Any:
         flash(_("Not saved: %(reason)s", reason=said(err)), "error")
         return _page(values, 400)
     flash(_("Saved."), "ok")
+    return redirect(url_for("brand.form"))
+
+
+@bp.route("/logo", methods=["POST"])
+@requires("operate")
+def upload_logo() -> Any:
+    """Upload a logo into the project and make it ``[brand] logo``, with its alt text, in one change."""
+    nl = newsletter()
+    upload = request.files.get("file")
+    alt = request.form.get("logo_alt", "")
+    if upload is None or not upload.filename:
+        flash(_("Choose a logo file first."), "error")
+        return _page({"logo_alt": alt}, 400)
+    data = upload.read(LOGO_MAX_BYTES + 1)
+    try:
+        nl.settings = store_logo(nl.settings, data, alt, based_on=request.form.get("version", ""))
+    except BrandConflictError:
+        flash(_("newsletter.toml was changed by someone else since you opened this page: nothing was saved. "
+                "Your values are still in the form; reload the page to see the current ones."), "error")
+        return _page({"logo_alt": alt}, 409)
+    except LogoRefusedError as err:
+        flash(_("Logo refused: %(reason)s", reason=said(err)), "error")
+        return _page({"logo_alt": alt}, 400)
+    except ConfigError as err:
+        flash(_("Not saved: %(reason)s", reason=said(err)), "error")
+        return _page({"logo_alt": alt}, 400)
+    flash(_("Logo saved."), "ok")
     return redirect(url_for("brand.form"))

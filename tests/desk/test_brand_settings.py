@@ -11,6 +11,7 @@ from typing import Callable
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
+from werkzeug.test import TestResponse
 
 from newsletter import Newsletter
 from newsletter.brand_file import version
@@ -51,8 +52,8 @@ def test_an_operator_changes_the_brand_and_the_file_keeps_its_comments(
 @pytest.mark.parametrize(("field", "value", "message"), [
     ("primary_color", "red;background:url(https://evil.example/x)", "[brand] primary_color must be a colour"),
     ("font_family", "Arial;}</style><script>alert(1)</script>, serif", "[brand] font_family"),
-    ("primary_color", "#777777", "[brand] primary_color: #777777 on #eef1f4 (links) has a contrast of 3.95:1"),
-    ("logo", "brand/logo.png", "[brand] logo needs logo_alt"),
+    ("primary_color", "#777777", "[brand] primary_color : #777777 sur #eef1f4 (les liens) a un contraste de 3.95:1"),
+    ("logo", "brand/logo.png", "[brand] logo demande logo_alt"),
     ("logo", "../../etc/passwd.png", "[brand] logo &#39;../../etc/passwd.png&#39; must be a path inside the project"),
 ])
 def test_a_refused_value_saves_nothing_and_says_why(nl: Newsletter, signed_in: Callable[[str], FlaskClient],
@@ -117,6 +118,98 @@ def test_every_field_has_a_label(signed_in: Callable[[str], FlaskClient]) -> Non
     page = signed_in("operator").get(URL).get_data(as_text=True)
     assert "<h1>Identité visuelle</h1>" in page  # in the newsletter's language, like the rest of the desk
     inputs = re.findall(r'<input id="([^"]+)"', page)
-    assert len(inputs) == 11
+    assert len(inputs) == 13  # the eleven [brand] keys, then the logo upload's file and alt text
     for input_id in inputs:
         assert f'<label for="{input_id}">' in page
+
+
+LOGO_URL = URL + "/logo"
+PNG = (FIXTURES / "brand" / "logo.png").read_bytes()
+
+
+def _upload(client: FlaskClient, data: bytes, filename: str, alt: str, **form: str) -> TestResponse:
+    import io
+
+    fields = {"csrf_token": csrf_token(client, URL), "version": _form(client)["version"], "logo_alt": alt,
+              "file": (io.BytesIO(data), filename), **form}
+    return client.post(LOGO_URL, data=fields, content_type="multipart/form-data")
+
+
+def _brand_files(nl: Newsletter) -> list[str]:
+    folder = nl.settings.root / "brand"
+    return sorted(p.name for p in folder.iterdir()) if folder.is_dir() else []
+
+
+def test_an_operator_uploads_a_logo_and_brand_logo_points_at_it_with_its_alt_text(
+        nl: Newsletter, signed_in: Callable[[str], FlaskClient]) -> None:
+    client = signed_in("operator")
+    response = _upload(client, PNG, "../../Logo Maison.PNG", "CX Matin, la lettre")
+    assert response.status_code == 302, response.get_data(as_text=True)[:2000]
+    [stored] = _brand_files(nl)
+    assert re.fullmatch(r"logo-[0-9a-f]{12}\.png", stored)  # the name comes from the bytes, never the upload's
+    assert (nl.settings.root / "brand" / stored).read_bytes() == PNG
+    assert nl.settings.brand is not None and nl.settings.brand.logo == f"brand/{stored}"
+    assert nl.settings.brand.logo_alt == "CX Matin, la lettre"
+    written = (nl.settings.root / "newsletter.toml").read_text(encoding="utf-8")
+    assert f'logo = "brand/{stored}"' in written and 'logo_alt = "CX Matin, la lettre"' in written
+    page = client.get(URL).get_data(as_text=True)
+    assert "Logo enregistré." in page and 'src="data:image/png;base64,' in page
+    from newsletter.check import brand_problems
+
+    assert brand_problems(nl.settings) == []  # check takes the logo as it is
+
+
+SVG = b'<?xml version="1.0"?><svg xmlns="http://www.w3.org/2000/svg"><script>alert(1)</script></svg>'
+WEBP = b"RIFF\x24\x00\x00\x00WEBPVP8 " + b"\x00" * 24
+
+
+@pytest.mark.parametrize(("data", "filename", "alt", "said"), [
+    (SVG, "logo.svg", "CX", "Gmail et Outlook n’affichent pas"),
+    (SVG, "logo.png", "CX", "SVG"),  # the name says PNG, the bytes say SVG
+    (WEBP, "logo.webp", "CX", "WebP"),
+    (b"%PDF-1.7 not an image", "logo.png", "CX", "n’est pas une image PNG, JPEG ou GIF"),
+    (b"\x89PNG\r\n\x1a\n" + b"\x00" * (200 * 1024), "big.png", "CX", "Ko"),
+    (PNG, "logo.png", "   ", "texte alternatif"),
+])
+def test_a_refused_logo_writes_nothing_and_says_why(nl: Newsletter, signed_in: Callable[[str], FlaskClient],
+                                                    data: bytes, filename: str, alt: str, said: str) -> None:
+    config = nl.settings.root / "newsletter.toml"
+    before = config.read_bytes()
+    response = _upload(signed_in("operator"), data, filename, alt)
+    page = unescape(response.get_data(as_text=True))
+    assert response.status_code == 400 and "Logo refusé" in page and said in page, page[-3000:]
+    assert "<script>alert(1)</script>" not in page
+    assert config.read_bytes() == before and _brand_files(nl) == []
+
+
+def test_a_logo_upload_based_on_an_outdated_file_is_refused(nl: Newsletter,
+                                                            signed_in: Callable[[str], FlaskClient]) -> None:
+    client = signed_in("operator")
+    config = nl.settings.root / "newsletter.toml"
+    response = _upload(client, PNG, "logo.png", "CX", version="0" * 64)
+    assert response.status_code == 409
+    assert _brand_files(nl) == [] and "logo" not in (nl.settings.brand.logo if nl.settings.brand else "")
+    assert "brand/logo-" not in config.read_text(encoding="utf-8")
+
+
+@pytest.mark.parametrize("role", ["editor", "approver", None])
+def test_only_operators_upload_a_logo(app: Flask, nl: Newsletter, signed_in: Callable[[str], FlaskClient],
+                                      role: str | None) -> None:
+    import io
+
+    client = signed_in(role) if role else app.test_client()
+    token = csrf_token(client, "/" if role else "/login")
+    response = client.post(LOGO_URL, data={"csrf_token": token, "logo_alt": "CX", "file": (io.BytesIO(PNG), "l.png")},
+                           content_type="multipart/form-data")
+    assert response.status_code == (403 if role else 401)
+    assert _brand_files(nl) == []
+
+
+def test_a_logo_upload_without_its_csrf_token_is_refused(nl: Newsletter,
+                                                         signed_in: Callable[[str], FlaskClient]) -> None:
+    import io
+
+    client = signed_in("operator")
+    response = client.post(LOGO_URL, data={"logo_alt": "CX", "version": _form(client)["version"],
+                                           "file": (io.BytesIO(PNG), "l.png")}, content_type="multipart/form-data")
+    assert response.status_code == 400 and _brand_files(nl) == []
