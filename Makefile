@@ -58,9 +58,10 @@ test: venv system-packages typecheck
 golden: venv
 	$(BIN)/pytest tests/render/test_golden.py --regen-golden
 
-# The README's screenshots of the archive page and a test copy (Chromium, 127.0.0.1 only).
+# The README's screenshots: the archive page, a test copy and the desk's pages (Chromium, 127.0.0.1 only).
 screenshots: venv system-packages
 	$(BIN)/python docs/screenshots.py
+	$(BIN)/pytest tests/desk/test_browser.py -q -p no:cacheprovider --artifacts docs
 
 # Gather the words of pages, mails and alerts into newsletter/translations/messages.pot, merge them into
 # each language's messages.po (English is filled from the msgids; translate the empty French ones), and

@@ -51,9 +51,9 @@ def index() -> str:
         if past in coming:
             continue
         schedule = nl.status(past).schedule
-        if schedule.due is None:
-            continue
         exists = nl.issues.exists(past)
+        if schedule.due is None or not (exists or schedule.dispatch or schedule.gate == "sent"):
+            continue  # a past day nobody wrote and the scheduler never touched: nothing to say
         approval = nl.approval(past).state if exists else "missing"
         days.append(Day(past, schedule.due, desk_state(schedule.gate, approval, schedule.dispatch), exists))
     for run in view.upcoming:
