@@ -402,6 +402,7 @@ def preview_build(root: Path, day: date, *, asset_base: str) -> PreviewBuild:
     """
     from newsletter.check import check_issue
     from newsletter.config import load_settings
+    from newsletter.i18n import words
     from newsletter.render.sample import sample_values
 
     locale: str | None = None
@@ -414,7 +415,12 @@ def preview_build(root: Path, day: date, *, asset_base: str) -> PreviewBuild:
     except Exception as err:  # the page must keep working whatever an edit breaks
         log.exception("preview of %s failed", day.isoformat())
         return PreviewBuild(locale, crash=repr(err))
-    problems = [PreviewProblem(p.severity, p.format(settings.root)) for p in report.problems]
+    spoken = words(settings.newsletter.locale)  # the page's language: the problems are said in it too
+    said = spoken.translations.gettext
+    problems = [PreviewProblem(p.severity, spoken.gettext("%(where)s: warning: %(what)s", where=p.location(settings.root),
+                                                          what=p.text(said)) if p.severity == "warning" else
+                               spoken.gettext("%(where)s: %(what)s", where=p.location(settings.root), what=p.text(said)))
+                for p in report.problems]
     logo = settings.brand.logo if settings.brand else ""
     if report.rendered is None:
         return PreviewBuild(locale, problems, logo=logo)

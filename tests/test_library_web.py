@@ -70,3 +70,21 @@ def test_the_preview_build_reports_a_broken_configuration_instead_of_raising(pro
     (project / "newsletter.toml").write_text("[newsletter\n", encoding="utf-8")
     broken = preview_build(project, DAY, asset_base="/assets/")
     assert broken.locale is None and "newsletter.toml" in broken.error and not broken.rendered
+
+
+@pytest.mark.parametrize(("locale", "said", "not_said"), [
+    ("fr_FR", "01-bots.md:2 : « title » compte 122 caractères ; ne dépassez pas 100", "has 122 characters"),
+    ("en_GB", "01-bots.md:2: 'title' has 122 characters; keep it to 100 or fewer", "compte 122"),
+])
+def test_the_preview_says_the_problems_in_the_newsletters_language(project: Path, locale: str, said: str,
+                                                                   not_said: str) -> None:
+    import re
+
+    from tests.test_i18n import set_locale
+
+    set_locale(project, locale)
+    item = project / "issues" / DAY.isoformat() / "01-bots.md"
+    item.write_text(re.sub(r'title: ".*"', 'title: "' + "Long titre " * 11 + 'x"', item.read_text(encoding="utf-8"),
+                           count=1), encoding="utf-8")
+    texts = [p.text for p in preview_build(project, DAY, asset_base="/assets/").problems]
+    assert any(said in text for text in texts) and not any(not_said in text for text in texts), texts

@@ -59,7 +59,7 @@ def test_edit_changes_the_version_and_shows_problems(base_url: str, project: Pat
     status, page = get(base_url + "/")
     assert status == 200
     assert "problèmes à corriger" in page
-    assert "02-mobile.md:2: &#39;title&#39; is required" in page  # escaped, as every problem
+    assert "02-mobile.md:2 : « title » est obligatoire" in page  # in the page's language, escaped as every problem
     assert "<script>alert(1)" not in page  # problems are escaped on the page too
 
 
