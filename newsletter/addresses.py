@@ -20,6 +20,7 @@ import idna
 from email_validator import EmailNotValidError, validate_email
 
 from newsletter.errors import NewsletterError
+from newsletter.i18n import N_
 
 #: Why a message to a non-ASCII local part cannot go through a transport without SMTPUTF8.
 NO_SMTPUTF8 = ("the address has a non-ASCII local part (before the @) and can travel only as internationalized "
@@ -39,7 +40,8 @@ def canonical(address: str, *, check_dns: bool = False) -> str:
     try:
         info = validate_email(address.strip(), check_deliverability=check_dns)
     except EmailNotValidError as err:
-        raise AddressError(f"{address[:80]!r} is not a valid address: {err}") from err
+        raise AddressError(N_("%(address)s is not a valid address: %(reason)s"),
+                           values={"address": repr(address[:80]), "reason": str(err)}) from err
     return unicodedata.normalize("NFC", info.normalized.lower())
 
 
@@ -47,7 +49,7 @@ def split(address: str) -> tuple[str, str]:
     """``(local part, domain)`` of an address (split at its last ``@``)."""
     local, at, domain = address.rpartition("@")
     if not at or not local or not domain:
-        raise AddressError(f"{address[:80]!r} is not an address (local@domain)")
+        raise AddressError(N_("%(address)s is not an address (local@domain)"), values={"address": repr(address[:80])})
     return local, domain
 
 
@@ -61,7 +63,8 @@ def ascii_domain(domain: str) -> str:
     try:
         return idna.encode(domain, uts46=True).decode("ascii")
     except idna.IDNAError as err:
-        raise AddressError(f"the domain {domain[:80]!r} has no IDNA (ASCII) form: {err}") from err
+        raise AddressError(N_("the domain %(domain)s has no IDNA (ASCII) form: %(reason)s"),
+                           values={"domain": repr(domain[:80]), "reason": str(err)}) from err
 
 
 def wire(address: str) -> str:

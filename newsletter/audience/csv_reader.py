@@ -17,13 +17,13 @@ import unicodedata
 from datetime import date, datetime, time, timezone
 from email.utils import parseaddr
 from pathlib import Path
-from typing import IO, Iterator
+from typing import IO, Any, Iterator
 from zoneinfo import ZoneInfo
 
 from newsletter.addresses import AddressError, canonical
 from newsletter.names import FORMULA_START, SPACES, clean_name
 from newsletter.errors import ImportFileError, UnreadableFileError
-from newsletter.i18n import N_
+from newsletter.i18n import N_, Message
 from newsletter.store.subscribers import CandidateRow, RejectedRow
 
 SNIFF_BYTES = 64 * 1024
@@ -269,34 +269,45 @@ def _restore(value: str) -> str:
     return value
 
 
+def _rejected(line: int, raw_email: str, template: str, **values: Any) -> RejectedRow:
+    """A rejected row whose reason is an N_-marked English template (the desk translates it)."""
+    why = Message(template, values)
+    return RejectedRow(line, str(why), raw_email, why=why)
+
+
 def _row(cells: list[str], columns: dict[str | None, int], line: int, tz: ZoneInfo,
          check_dns: bool) -> CandidateRow | RejectedRow:
     raw_email = _cell(cells, columns, "email")
     address = _address(raw_email)
     if not address:
-        return RejectedRow(line, "no address in the email column", raw_email)
+        return _rejected(line, raw_email, N_("no address in the email column"))
     protected = _cell(cells, columns, "email") != _raw_cell(cells, columns, "email")  # written by our export
     if address[0] in FORMULA_START and not protected:
-        return RejectedRow(line, f"{raw_email[:80]!r} looks like a spreadsheet formula, not an address", raw_email)
+        return _rejected(line, raw_email, N_("%(value)s looks like a spreadsheet formula, not an address"),
+                         value=repr(raw_email[:80]))
     try:
         email = canonical(address, check_dns=check_dns)
     except AddressError as err:
-        return RejectedRow(line, str(err), raw_email)
+        return RejectedRow(line, str(err), raw_email, why=err)
     moments: dict[str, datetime | None] = {}
     for field in ("consent_at", "created_at", "unsubscribed_at", "bounced_at"):
         raw_date = _cell(cells, columns, field)
         try:
             moments[field] = _consent(raw_date, tz)
         except ValueError:
-            return RejectedRow(line, f"{'consent date' if field == 'consent_at' else field} "
-                               f"{_clean(raw_date)[:40]!r} is not a date; write it as 2026-03-14", raw_email)
+            if field == "consent_at":
+                return _rejected(line, raw_email, N_("consent date %(value)s is not a date; write it as 2026-03-14"),
+                                 value=repr(_clean(raw_date)[:40]))
+            return _rejected(line, raw_email, N_("%(field)s %(value)s is not a date; write it as 2026-03-14"),
+                             field=field, value=repr(_clean(raw_date)[:40]))
     status = _clean(_cell(cells, columns, "status")).lower()
     if status and status not in STATUSES:
-        return RejectedRow(line, f"status {status[:40]!r} is not one of {', '.join(STATUSES)}", raw_email)
+        return _rejected(line, raw_email, N_("status %(value)s is not one of %(known)s"), value=repr(status[:40]),
+                         known=", ".join(STATUSES))
     opted_out = _clean(_cell(cells, columns, "opted_out")).lower()
     if opted_out not in _YES | _NO:
-        return RejectedRow(line, f"opt-out value {opted_out[:40]!r} is neither yes nor no (true/false, oui/non, 1/0)",
-                           raw_email)
+        return _rejected(line, raw_email, N_("opt-out value %(value)s is neither yes nor no (true/false, oui/non, 1/0)"),
+                         value=repr(opted_out[:40]))
     if not status and opted_out in _YES:
         status = "unsubscribed"
     elif not status and moments["bounced_at"]:

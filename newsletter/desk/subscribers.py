@@ -17,7 +17,7 @@ from werkzeug.wrappers import Response as Reply
 
 from newsletter.desk.access import newsletter, requires
 from newsletter.desk.words import gettext as _
-from newsletter.desk.words import said
+from newsletter.desk.words import said, spoken
 from newsletter.errors import NewsletterError
 
 bp = Blueprint("subscribers", __name__, url_prefix="/subscribers")
@@ -113,6 +113,7 @@ def upload() -> Any:
         flash(_("This file cannot be imported: %(reason)s", reason=said(err)), "error")
         return redirect(url_for("subscribers.index"))
     return render_template("desk/import.html", summary=summary, token=token, source=_source(),
+                           reason=lambda row: row.text(spoken().translations.gettext),
                            filename=upload.filename)
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Iterable, Iterator, Mapping, Sequence, cast
+from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence, cast
 
 from sqlalchemy import Connection, Select, Table, func, insert, select, update
 
@@ -48,8 +48,13 @@ class RejectedRow:
     """A row that cannot be imported, and why."""
 
     line: int
-    reason: str
+    reason: str  # in English
     raw_email: str
+    why: Any = field(default=None, compare=False)  # the reason kept translatable (i18n.Message, NewsletterError)
+
+    def text(self, gettext: Callable[[str], str]) -> str:
+        """The reason in the language of ``gettext``."""
+        return str(self.why.text(gettext)) if self.why is not None else self.reason
 
 
 @dataclass

@@ -86,3 +86,30 @@ def test_an_import_refusal_is_in_the_newsletters_language(project: Path, clock: 
                            content_type="multipart/form-data", follow_redirects=True).get_data(as_text=True)
     text = " ".join(_visible(page).split())
     assert said in text and not_said not in text, text[:2000]
+
+
+@pytest.mark.parametrize(("locale", "said", "not_said"), [
+    ("fr_FR", ["ressemble à une formule de tableur", "n’est pas une adresse valide", "la date de consentement"],
+     ["spreadsheet formula", "is not a valid address", "consent date"]),
+    ("en_GB", ["looks like a spreadsheet formula", "is not a valid address", "consent date"],
+     ["tableur", "n’est pas une adresse", "consentement"]),
+])
+def test_an_import_summary_gives_the_rejected_rows_reasons_in_the_newsletters_language(
+        project: Path, clock: Clock, locale: str, said: list[str], not_said: list[str]) -> None:
+    import io
+
+    from tests.test_i18n import set_locale
+
+    set_locale(project, locale)
+    csv = "email,consent_at\n=HYPERLINK(1),\nnot an address,\nok@example.org,hier\nfine@example.org,\n"
+    with Newsletter.open(project, clock=clock) as nl:
+        nl.users.add("operator", "operator", PASSWORD)
+        client = create_app(nl, SECRET).test_client()
+        sign_in(client, "operator")
+        token = csrf_token(client, "/subscribers/")
+        page = client.post("/subscribers/import", data={"csrf_token": token, "file": (io.BytesIO(csv.encode()),
+                                                                                       "abonnes.csv")},
+                           content_type="multipart/form-data").get_data(as_text=True)
+    text = " ".join(_visible(page).split())
+    assert all(phrase in text for phrase in said), text[:3000]
+    assert not any(phrase in text for phrase in not_said), [p for p in not_said if p in text]
