@@ -24,7 +24,7 @@ from newsletter.brand import contrast_problems
 from newsletter.config import (BRAND_KEYS, CONFIG_FILE, LOGO_MAX_BYTES, BrandSettings, Settings, load_settings,
                                parse_brand)
 from newsletter.errors import ConfigError, NewsletterError
-from newsletter.files import write_atomically
+from newsletter.files import locked, write_atomically
 from newsletter.i18n import N_, Message
 
 _WRITING = threading.Lock()
@@ -70,7 +70,7 @@ def update_brand(settings: Settings, values: Mapping[str, str], *, based_on: str
         raise ConfigError(f"{CONFIG_FILE}: [brand] has no key {unknown[0]!r}; known keys: {', '.join(BRAND_KEYS)}")
     root = settings.root
     path = root / CONFIG_FILE
-    with _WRITING:
+    with _WRITING, locked(root):  # the version check and the rename together, across processes too
         raw = path.read_bytes()
         if hashlib.sha256(raw).hexdigest() != based_on:
             raise BrandConflictError(f"{CONFIG_FILE} was changed by someone else since this form was opened; "
