@@ -200,8 +200,9 @@ def _edit(text: str, values: dict[str, str], required: tuple[str, ...]) -> str:
     """``text`` (a YAML mapping) with only the keys whose value changed rewritten, in place.
 
     Comments, blank lines, key order and the keys the form does not show stay as written; a changed
-    key's lines are replaced by ``key: "value"`` (a trailing comment on that very line goes with
-    them); an emptied key is removed unless it is ``required``; a new key is added at the end.
+    key's lines are replaced by ``key: "value"`` (a comment at the end of a one-line value stays at
+    the end of the new line); an emptied key is removed unless it is ``required``; a new key is
+    added at the end.
 
     :raises ValueError: when ``text`` is not a readable mapping (the caller writes the form anew).
     """
@@ -214,12 +215,16 @@ def _edit(text: str, values: dict[str, str], required: tuple[str, ...]) -> str:
     lines = text.split("\n")
     if lines and lines[-1] == "":
         lines.pop()
-    spans: dict[str, tuple[int, int, str]] = {}  # key: (first line, line after the last, value as read)
+    spans: dict[str, tuple[int, int, str, str]] = {}  # key: (first line, line after the last, value, comment)
     for key, value in node.value if node is not None else []:
         if isinstance(key, yaml.ScalarNode):
             end = value.end_mark.line + (1 if value.end_mark.column > 0 else 0)
             current = str(value.value) if isinstance(value, yaml.ScalarNode) else None
-            spans[str(key.value)] = (key.start_mark.line, max(end, key.start_mark.line + 1), current or "")
+            comment = ""
+            if value.end_mark.line == key.start_mark.line:  # `key: value  # why`: the comment stays
+                rest = lines[key.start_mark.line][value.end_mark.column:]
+                comment = rest if rest.strip().startswith("#") else ""
+            spans[str(key.value)] = (key.start_mark.line, max(end, key.start_mark.line + 1), current or "", comment)
     edits: list[tuple[int, int, list[str]]] = []
     added: list[str] = []
     for key, new in values.items():
@@ -228,10 +233,13 @@ def _edit(text: str, values: dict[str, str], required: tuple[str, ...]) -> str:
             if keep:
                 added.extend(_yaml({key: new}).rstrip("\n").split("\n"))
             continue
-        first, after, current = spans[key]
+        first, after, current, comment = spans[key]
         if current.rstrip("\n") == new.rstrip("\n") and keep:
             continue  # unchanged: its lines stay as the person wrote them
-        edits.append((first, after, _yaml({key: new}).rstrip("\n").split("\n") if keep else []))
+        replacement = _yaml({key: new}).rstrip("\n").split("\n") if keep else []
+        if comment and len(replacement) == 1:
+            replacement[0] += comment
+        edits.append((first, after, replacement))
     for first, after, replacement in sorted(edits, reverse=True):
         lines[first:after] = replacement
     lines.extend(added)

@@ -294,6 +294,7 @@ def test_a_save_keeps_the_comments_and_the_order_of_the_keys(nl: Newsletter, iss
         path = issue_dir / "01-bots.md"
         text = path.read_text(encoding="utf-8")
         text = text.replace('tag: "Études"', '# the section of the site\ntag: "Études"  # one word')
+        text = text.replace('source: "Kantar TNS, Connected Life"', 'source: "Kantar TNS, Connected Life"  # vérifié')
         text = text.replace('---\ntitle:', '---\n# Checked with the author on Monday\ntitle:', 1)
         path.write_text(text, encoding="utf-8")
         item = nl.issues.read(DAY).item("01-bots.md")
@@ -301,7 +302,7 @@ def test_a_save_keeps_the_comments_and_the_order_of_the_keys(nl: Newsletter, iss
                             item.version, ME)
         kept = ["# Checked with the author on Monday", "# the section of the site", 'tag: "Études"  # one word']
         keys = ["title", "source", "url", "image", "image_alt", "tag"]
-        new = 'source: "Kantar, Connected Life 2026"'
+        new = 'source: "Kantar, Connected Life 2026"  # vérifié'
     else:
         path = issue_dir / "issue.yaml"
         text = "# Subject: under 60 characters\n" + path.read_text(encoding="utf-8").replace(
