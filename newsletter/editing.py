@@ -206,6 +206,7 @@ def _edit(text: str, values: dict[str, str], required: tuple[str, ...]) -> str:
 
     :raises ValueError: when ``text`` is not a readable mapping (the caller writes the form anew).
     """
+    text = text.replace("\r\n", "\n")  # one kind of line end in the file written
     try:
         node = yaml.compose(text, Loader=yaml.SafeLoader) if text.strip() else None
     except (yaml.YAMLError, RecursionError):
