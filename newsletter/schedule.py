@@ -35,6 +35,7 @@ from newsletter.check import check_issue
 from newsletter.content.load import issue_folder
 from newsletter.content.problems import errors
 from newsletter.errors import ConfigError, ContentError, describe
+from newsletter.i18n import N_
 from newsletter.notify import send_notice
 from newsletter.store import jobs, ledger
 from newsletter.store.database import Store
@@ -244,11 +245,11 @@ def schedule_once(settings: Settings, store: Store, day: date, at: datetime, *,
 
     claim = day_claim(store, day)
     if is_sent(store, day) or (claim is not None and claim.state is DayClaimState.DONE):
-        raise ContentError(f"issue {day.isoformat()} was already sent; it is not scheduled again",
-                           hint=f"see `newsletter status {day.isoformat()}`")
+        raise ContentError(N_("issue %(day)s was already sent; it is not scheduled again"),
+                           hint=f"see `newsletter status {day.isoformat()}`", values={"day": day.isoformat()})
     if at <= clock():
-        raise ConfigError(f"--at {at:%Y-%m-%d %H:%M} is in the past", hint="give a time to come, in "
-                          f"{settings.schedule_tz.key} time")
+        raise ConfigError(N_("--at %(at)s is in the past"), hint="give a time to come, in "
+                          f"{settings.schedule_tz.key} time", values={"at": f"{at:%Y-%m-%d %H:%M}"})
     job_id = f"once-{day.isoformat()}-{at.strftime('%Y%m%dT%H%M%S')}"
     scheduler = _store_only(settings, store)
     try:

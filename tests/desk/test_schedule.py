@@ -31,5 +31,7 @@ def test_a_one_off_send_in_the_past_is_refused(signed_in: Callable[[str], FlaskC
     client = signed_in("operator")
     response = client.post("/schedule/once", data={"day": DAY.isoformat(), "at": "2026-11-20T09:30",
                                                    "csrf_token": csrf_token(client, "/schedule/")})
-    assert "Non programmé" in client.get(response.headers["Location"]).get_data(as_text=True)
+    page = client.get(response.headers["Location"]).get_data(as_text=True)
+    assert "Non programmé : --at 2026-11-20 09:30 : cette heure est passée" in page  # all in French
+    assert "is in the past" not in page
     assert nl.schedule_view().once == []
