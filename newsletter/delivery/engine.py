@@ -197,6 +197,35 @@ class _RunStop(threading.Event):
         return super().is_set()
 
 
+class _Group:
+    """One batch on its way: which rows are marked sending, handed over, and have a result.
+
+    The first handover of a batch marks every row not yet marked in one transaction (the point of
+    no return of the rest is then a set lookup); rows marked but never handed over (a stop, a
+    refused request) are certainly not sent and go back to the pool.
+    """
+
+    def __init__(self, outgoing: Sequence[Outgoing]) -> None:
+        self.keys = [item.key for item in outgoing]
+        self.marked: set[int] = set()
+        self.handed: set[int] = set()
+        self.done: set[int] = set()
+        self.results: list[tuple[Result, ledger.Outcome]] = []
+
+    def unmarked(self, items: Sequence[Outgoing]) -> list[int]:
+        """The keys to mark now: none when ``items`` are marked already, else every row not yet marked
+        that has no result (``items`` first, the rest of the batch after)."""
+        if all(item.key in self.marked for item in items):
+            return []
+        first = [item.key for item in items if item.key not in self.marked]
+        rest = [k for k in self.keys if k not in self.marked and k not in self.done and k not in first]
+        return first + rest
+
+    def not_begun(self) -> list[int]:
+        """Rows with no result that were never handed over: nothing of them was sent."""
+        return [k for k in self.keys if k not in self.handed and k not in self.done]
+
+
 class _Run:
     """One run of one send: shared state of its worker threads."""
 
@@ -329,6 +358,7 @@ class _Run:
             outgoing.append(Outgoing(row.delivery_id, person, person.envelope_from or sender, message))
         attempts = {row.delivery_id: row.attempt for row in batch}
         subscribers = {row.delivery_id: row.subscriber_id for row in batch}
+        group = _Group(outgoing)
 
         def handover(items: Sequence[Outgoing]) -> None:
             # No stop check here: for SMTP the DATA has begun, and a message begun is finished. A run
@@ -338,7 +368,11 @@ class _Run:
             if not self.heartbeat.holds(self.clock()):
                 self.lease_gone.set()
                 raise Stopped()
-            ledger.mark_sending(self.store, [item.key for item in items], self.clock())
+            unmarked = group.unmarked(items)
+            if unmarked:  # one transaction marks the rest of the batch, before the first of them goes
+                ledger.mark_sending(self.store, unmarked, self.clock())
+                group.marked.update(unmarked)
+            group.handed.update(item.key for item in items)
 
         # A stop request takes effect before a message begins: before the batch, between the
         # results the adapter yields (one message for SMTP and the outbox, one call for an API),
@@ -346,12 +380,16 @@ class _Run:
         stopped = self._halted()
         sending = adapter.send(outgoing, handover)
         try:
-            if not stopped:
-                for results in sending:
-                    self._settle(results, attempts, subscribers)
-                    if self._halted():
-                        stopped = True
-                        break
+            try:
+                if not stopped:
+                    for results in sending:
+                        self._settle(results, attempts, group)
+                        if self._halted():
+                            stopped = True
+                            break
+            finally:
+                # The batch's results in one transaction, also when the transport gave up half-way.
+                self._record(group.results, outcomes, subscribers)
         except Stopped:
             stopped = True
         except RequestRefused as err:
@@ -359,43 +397,56 @@ class _Run:
             # the run is stopped (another connection would otherwise claim and send them now).
             self.stop.set()
             ledger.release(self.store, err.keys, self.clock(), reason=str(err), sending_too=True)
-            ledger.release(self.store, [o.key for o in outgoing], self.clock())
+            ledger.release(self.store, group.not_begun(), self.clock(), sending_too=True, run_id=self.run_id)
             raise
         except BaseException:
             # The transport gave up on the batch (configuration error, interruption): rows it
-            # never took go back to the pool (after the stop, as above); rows marked sending stay in doubt.
+            # never took go back to the pool (after the stop, as above); rows handed over stay in doubt.
             self.stop.set()
-            ledger.release(self.store, [o.key for o in outgoing], self.clock())
+            ledger.release(self.store, group.not_begun(), self.clock(), sending_too=True, run_id=self.run_id)
             raise
         finally:
             if isinstance(sending, Generator):
                 sending.close()
         if stopped:
             why = PAUSED_BEFORE_HANDOVER if self.paused.is_set() and not self.stop.is_set() else STOPPED_BEFORE_HANDOVER
-            ledger.release(self.store, [o.key for o in outgoing], self.clock(), reason=why, run_id=self.run_id)
+            ledger.release(self.store, group.not_begun(), self.clock(), reason=why, sending_too=True,
+                           run_id=self.run_id)
             self.stopped = self._halt_reason()
-        if outcomes:
-            ledger.record(self.store, outcomes, self.clock())
-            self._count(outcomes)
 
-    def _settle(self, results: Sequence[Result], attempts: Mapping[int, int], subscribers: Mapping[int, int]) -> None:
-        """Record results as soon as the transport gives them: a crash right after leaves nothing in doubt.
+    def _settle(self, results: Sequence[Result], attempts: Mapping[int, int], group: "_Group") -> None:
+        """Turn results into outcomes as the transport gives them; they are written once per batch.
 
         ``attempts`` holds each row's :attr:`~newsletter.store.ledger.Claimed.attempt`: the number
-        this try has once recorded (the ledger counts it, see :mod:`newsletter.store.ledger`).
+        this try has once recorded (the ledger counts it, see :mod:`newsletter.store.ledger`). The
+        bounce brake sees each result at once, so a pause takes effect at the next message.
         """
         if not results:
             return
         now = self.clock()
-        outcomes = [self._outcome(r, attempts[r.key], now) for r in results]
-        ledger.record(self.store, outcomes, now)
-        bounced = [subscribers[r.key] for r in results if isinstance(r, Failed) and r.bounced]
-        if bounced:
-            ledger.mark_bounced(self.store, bounced, now)
-        for result, outcome in zip(results, outcomes):
-            log.debug("issue %s: %s → %s %s", self.factory.issue_key, result.key, outcome.status.value, result.error)
-        self._count(outcomes)
+        for result in results:
+            group.results.append((result, self._outcome(result, attempts[result.key], now)))
+            group.done.add(result.key)
+        if self.progress is not None:
+            self.progress(len(results))
         self._watch_bounces(results)
+
+    def _record(self, settled: Sequence[tuple[Result, ledger.Outcome]], built_failures: list[ledger.Outcome],
+                subscribers: Mapping[int, int]) -> None:
+        """Write a batch's outcomes and hard bounces in one transaction (a crash before it leaves the
+        batch's rows in flight, in doubt, never resent: at most one batch per connection)."""
+        outcomes = built_failures + [outcome for _, outcome in settled]
+        if not outcomes:
+            return
+        bounced = [subscribers[r.key] for r, _ in settled if isinstance(r, Failed) and r.bounced]
+        ledger.record(self.store, outcomes, self.clock(), bounced=bounced)
+        if log.isEnabledFor(logging.DEBUG):
+            for result, outcome in settled:
+                log.debug("issue %s: %s → %s %s", self.factory.issue_key, result.key, outcome.status.value,
+                          result.error)
+        self._count(outcomes)
+        if built_failures and self.progress is not None:
+            self.progress(len(built_failures))
 
     def _watch_bounces(self, results: Sequence[Result]) -> None:
         """Feed the bounce brake; pause the run when the hard bounces of the window are over the line.
@@ -429,8 +480,6 @@ class _Run:
         with self.lock:
             self.sent += sum(o.status is DeliveryStatus.SENT for o in outcomes)
             self.failed += sum(o.status is DeliveryStatus.FAILED for o in outcomes)
-        if self.progress is not None:
-            self.progress(len(outcomes))
 
     def _outcome(self, result: Result, attempt: int, now: datetime) -> ledger.Outcome:
         """The ledger's record of ``result``; ``attempt`` is this try's number (1 for the first)."""
@@ -510,7 +559,8 @@ def send_issue(
     :param limit: hand over at most this many messages in this run.
     :param stop: set it (e.g. on SIGTERM) to end the run: no new message begins, the ones in hand are
         finished (their connection is cut after :data:`STOP_GRACE` seconds without an answer).
-    :param progress: called with the number of recipients settled after each batch.
+    :param progress: called with the number of recipients settled as the transport reports them (their
+        outcomes are written once per batch).
     :raises ContentError: when the issue does not pass the check.
     :raises ConfigError: when the transport refuses the configuration (nothing counted as failed).
     :raises RequestRefused: when the provider refuses a whole request (nothing counted as failed).

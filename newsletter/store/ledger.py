@@ -27,7 +27,8 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
 from typing import Any, Iterable, Sequence, cast
 
-from sqlalchemy import CursorResult, Integer, String, Table, func, literal, or_, select, update
+from sqlalchemy import CursorResult, Integer, String, Table, bindparam, func, literal, or_, select, update
+from sqlalchemy.orm import Session
 
 from newsletter.store import leases
 from newsletter.store.database import Store
@@ -240,17 +241,37 @@ class Outcome:
     retry_at: datetime | None = None
 
 
-def record(store: Store, outcomes: Iterable[Outcome], now: datetime) -> None:
-    """Write a batch of outcomes in one transaction; each counts as one try."""
+def record(store: Store, outcomes: Iterable[Outcome], now: datetime, *, bounced: Iterable[int] = ()) -> None:
+    """Write a batch of outcomes in one transaction, each counted as one try; ``bounced`` subscribers
+    (hard bounces among them) are marked in the same transaction.
+
+    One executemany per kind of outcome: a batch costs a few statements and one commit, not one per row.
+    """
+    sent: list[dict[str, object]] = []
+    retry: list[dict[str, object]] = []
+    other: list[dict[str, object]] = []
+    for o in outcomes:
+        if o.status is DeliveryStatus.SENT:
+            sent.append({"b_id": o.delivery_id, "b_provider_id": o.provider_id})
+        elif o.status is DeliveryStatus.PENDING:
+            retry.append({"b_id": o.delivery_id, "b_error": o.error, "b_retry_at": o.retry_at})
+        else:
+            other.append({"b_id": o.delivery_id, "b_status": o.status.value, "b_error": o.error})
+    row = _D.c.id == bindparam("b_id")
     with store.session() as session:
-        for o in outcomes:
-            values: dict[str, object] = {"status": o.status.value, "updated_at": now, "last_error": o.error,
-                                         "attempts": _COUNTED}
-            if o.status is DeliveryStatus.SENT:
-                values.update(sent_at=now, provider_id=o.provider_id, last_error="")
-            if o.status is DeliveryStatus.PENDING:
-                values.update(run_id="", next_attempt_at=o.retry_at)
-            session.execute(update(_D).where(_D.c.id == o.delivery_id).values(**values))
+        if sent:
+            session.execute(update(_D).where(row).values(
+                status=DeliveryStatus.SENT.value, updated_at=now, sent_at=now, last_error="",
+                provider_id=bindparam("b_provider_id"), attempts=_COUNTED), sent)
+        if retry:
+            session.execute(update(_D).where(row).values(
+                status=DeliveryStatus.PENDING.value, updated_at=now, last_error=bindparam("b_error"), run_id="",
+                next_attempt_at=bindparam("b_retry_at", type_=UTCDateTime()), attempts=_COUNTED), retry)
+        if other:
+            session.execute(update(_D).where(row).values(
+                status=bindparam("b_status"), updated_at=now, last_error=bindparam("b_error"), attempts=_COUNTED),
+                other)
+        _mark_bounced(session, list(bounced), now)
 
 
 def mark_bounced(store: Store, subscriber_ids: Iterable[int], now: datetime) -> None:
@@ -258,8 +279,13 @@ def mark_bounced(store: Store, subscriber_ids: Iterable[int], now: datetime) -> 
     ids = list(subscriber_ids)
     if ids:
         with store.session() as session:
-            session.execute(update(_S).where(_S.c.id.in_(ids), _S.c.status == ACTIVE)
-                            .values(status=SubscriberStatus.BOUNCED.value, updated_at=now))
+            _mark_bounced(session, ids, now)
+
+
+def _mark_bounced(session: Session, ids: list[int], now: datetime) -> None:
+    if ids:
+        session.execute(update(_S).where(_S.c.id.in_(ids), _S.c.status == ACTIVE)
+                        .values(status=SubscriberStatus.BOUNCED.value, updated_at=now))
 
 
 def next_due(store: Store, send_id: int) -> datetime | None:
