@@ -334,7 +334,9 @@ def main() -> None:
         print(f"(only {free_gb:.0f} GB free: the outbox test is limited to 20,000 messages)")
     if not SMTP_SINK.exists():
         raise SystemExit("Postfix's smtp-sink is missing: run `bash bench/setup.sh` (or `make bench`)")
-    env = {**os.environ, "NEWSLETTER_SECRET_KEY": SECRET}
+    # The `newsletter` command runs this checkout's code, not whatever copy the virtualenv installed.
+    env = {**os.environ, "NEWSLETTER_SECRET_KEY": SECRET,
+           "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH", "")]))}
     print(f"Sample issue {DAY.isoformat()}, Python {sys.version.split()[0]}, {os.cpu_count()} cores\n")
     def wanted(section: str) -> bool:
         return args.only in (None, section)

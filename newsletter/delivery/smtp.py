@@ -42,6 +42,19 @@ _HARD_BOUNCE = re.compile(r"\b5\.1\.[0-9]\b")
 QUIT_WAIT = 2.0
 
 
+def _envelope(sender: str, recipient: str, options: Sequence[str]) -> bytes:
+    """The pipelined MAIL FROM, RCPT TO and DATA commands, UTF-8 only with the SMTPUTF8 option.
+
+    :raises ValueError: for an address holding a line break (it would inject a command).
+    :raises UnicodeEncodeError: for a non-ASCII address without SMTPUTF8.
+    """
+    extra = "".join(" " + option for option in options)
+    text = f"MAIL FROM:{smtplib.quoteaddr(sender)}{extra}\r\nRCPT TO:{smtplib.quoteaddr(recipient)}\r\n"
+    if text.count("\n") != 2 or text.count("\r") != 2:
+        raise ValueError("an address holds a line break")
+    return (text + "DATA\r\n").encode("utf-8" if "SMTPUTF8" in options else "ascii")
+
+
 def _reply(code: int, message: bytes | str) -> str:
     text = message.decode("utf-8", "replace") if isinstance(message, bytes) else message
     return f"{code} {' '.join(text.split())}"
@@ -134,8 +147,9 @@ class SMTPAdapter(Adapter):
                 return Failed(item.key, f"{NO_SMTPUTF8}, which the SMTP server {self.host} does not offer; "
                               "this recipient can be reached only through a relay that offers SMTPUTF8")
             options = ["SMTPUTF8"] + (["BODY=8BITMIME"] if smtp.has_extn("8bitmime") else [])
+        if smtp.has_extn("pipelining"):
+            return self._pipelined(smtp, item, message, options, handover)
         self._idle = False  # a transaction is open until the server's final answer (or RSET)
-        dot_sent = False
         try:
             code, reply = smtp.mail(item.envelope_from, options)
             if code != 250:
@@ -148,7 +162,51 @@ class SMTPAdapter(Adapter):
             code, reply = smtp.docmd("DATA")
             if code != 354:
                 return self._refused(item, code, reply, "DATA")
-            data = _LEADING_DOT.sub(b"..", message)
+        except (UnicodeError, smtplib.SMTPNotSupportedError) as err:  # this recipient's address, not the link
+            self._reset()
+            return Failed(item.key, f"this recipient cannot be sent through SMTP: {describe(err)}")
+        except (smtplib.SMTPServerDisconnected, OSError) as err:
+            self._drop()
+            return RetryLater(item.key, f"connection lost: {err or err.__class__.__name__}")
+        return self._content(smtp, item, message, handover)
+
+    def _pipelined(self, smtp: smtplib.SMTP, item: Outgoing, message: bytes, options: Sequence[str],
+                   handover: Handover) -> Result:
+        """MAIL FROM, RCPT TO and DATA in one write (RFC 2920), then their three answers in order:
+        one round trip instead of three. Each answer is checked as in the step-by-step dialogue."""
+        try:
+            commands = _envelope(item.envelope_from, item.mime.recipient, options)
+        except (UnicodeError, ValueError) as err:  # this recipient's address, not the link: nothing was written
+            return Failed(item.key, f"this recipient cannot be sent through SMTP: {describe(err)}")
+        if self.stop.is_set():  # DATA goes in the next write: the last moment to drop the message cleanly
+            raise Stopped()
+        self._idle = False  # a transaction is open until the server's final answer (or RSET)
+        try:
+            smtp.send(commands)
+            mail = smtp.getreply()
+            if mail[0] == 421:  # the server is closing: the other answers will not come
+                return self._refused(item, *mail, "MAIL FROM")
+            rcpt = smtp.getreply()
+            if rcpt[0] == 421:
+                return self._refused(item, *rcpt, "RCPT TO")
+            data = smtp.getreply()
+        except (smtplib.SMTPServerDisconnected, OSError) as err:
+            self._drop()  # DATA may have been answered, but no byte of the message was written
+            return RetryLater(item.key, f"connection lost: {err or err.__class__.__name__}")
+        refused = ((mail, "MAIL FROM") if mail[0] != 250 else (rcpt, "RCPT TO") if rcpt[0] not in (250, 251)
+                   else (data, "DATA") if data[0] != 354 else None)
+        if refused is None:
+            return self._content(smtp, item, message, handover)
+        if data[0] == 354:  # DATA opened on a refused envelope: end the session, a "." would send an empty message
+            self._drop()
+        (code, reply), stage = refused
+        return self._refused(item, code, reply, stage)
+
+    def _content(self, smtp: smtplib.SMTP, item: Outgoing, message: bytes, handover: Handover) -> Result:
+        """After the 354: the message, the engine told, the final dot (the point of no return), its answer."""
+        dot_sent = False
+        try:
+            data = _LEADING_DOT.sub(b"..", message) if message.startswith(b".") or b"\n." in message else message
             if not data.endswith(b"\r\n"):
                 data += b"\r\n"
             smtp.send(data)
@@ -156,9 +214,6 @@ class SMTPAdapter(Adapter):
             smtp.send(b".\r\n")
             dot_sent = True
             code, reply = smtp.getreply()
-        except (UnicodeError, smtplib.SMTPNotSupportedError) as err:  # this recipient's address, not the link
-            self._reset()
-            return Failed(item.key, f"this recipient cannot be sent through SMTP: {describe(err)}")
         except (smtplib.SMTPServerDisconnected, OSError) as err:
             self._drop()
             if dot_sent:
