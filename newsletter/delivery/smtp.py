@@ -35,11 +35,17 @@ from newsletter.errors import ConfigError, NotSent, describe
 
 log = logging.getLogger(__name__)
 
-_LEADING_DOT = re.compile(rb"(?m)^\.")
 _QUEUED_AS = re.compile(r"queued as ([\w.@<>-]+)", re.IGNORECASE)
 _HARD_BOUNCE = re.compile(r"\b5\.1\.[0-9]\b")
 #: Seconds to wait for the answer to QUIT: nothing depends on it.
 QUIT_WAIT = 2.0
+
+
+def _dot_stuffed(message: bytes) -> bytes:
+    """Every line that begins with a dot gets one more (RFC 5321 section 4.5.2); ``bytes.replace``
+    does it several times faster than a regular expression over a 60 KB message."""
+    data = message.replace(b"\n.", b"\n..")
+    return b"." + data if data.startswith(b".") else data
 
 
 def _envelope(sender: str, recipient: str, options: Sequence[str]) -> bytes:
@@ -206,7 +212,7 @@ class SMTPAdapter(Adapter):
         """After the 354: the message, the engine told, the final dot (the point of no return), its answer."""
         dot_sent = False
         try:
-            data = _LEADING_DOT.sub(b"..", message) if message.startswith(b".") or b"\n." in message else message
+            data = _dot_stuffed(message)
             if not data.endswith(b"\r\n"):
                 data += b"\r\n"
             smtp.send(data)
