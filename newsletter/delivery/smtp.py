@@ -202,6 +202,8 @@ class SMTPAdapter(Adapter):
         refused = ((mail, "MAIL FROM") if mail[0] != 250 else (rcpt, "RCPT TO") if rcpt[0] not in (250, 251)
                    else (data, "DATA") if data[0] != 354 else None)
         if refused is None:
+            if self.stop.is_set():  # asked while the answers came: no byte of the message is written yet
+                raise Stopped()
             return self._content(smtp, item, message, handover)
         if data[0] == 354:  # DATA opened on a refused envelope: end the session, a "." would send an empty message
             self._drop()
