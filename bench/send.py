@@ -163,20 +163,34 @@ def prebuilt(n: int) -> Iterator[tuple[str, bytes]]:
         yield built.recipient, built.data
 
 
-def bench_smtp(n: int, n_mailmerge: int, work: Path, env: dict[str, str]) -> float:
+def bench_smtp(n: int, n_mailmerge: int, work: Path, env: dict[str, str], rounds: int = 3) -> float:
+    from newsletter.delivery.engine import MARK_AHEAD
+
     sink = SmtpSink()
     try:
-        project = make_project(work / "smtp", "smtp", sink.port)
-        subscribe(project, n, env)
-        wall, _ = run_measured([str(NEWSLETTER), "-C", str(project), "send", DAY.isoformat()], env)
-        ours = n / wall
-
         messages = list(prebuilt(n))
-        start = time.perf_counter()
-        with smtplib.SMTP("127.0.0.1", sink.port) as smtp:
-            for recipient, data in messages:
-                smtp.sendmail("redaction@example.org", [recipient], data)
-        raw = n / (time.perf_counter() - start)
+        ours = raw = 0.0
+        cpu = float("inf")
+        wall = 0.0
+        for attempt in range(rounds):  # interleaved, best of each: other load on the machine hits both alike
+            project = make_project(work / f"smtp-{attempt}", "smtp", sink.port)
+            subscribe(project, n, env)
+            command = [str(NEWSLETTER), "-C", str(project), "send", DAY.isoformat()]
+            show(command)
+            start = time.perf_counter()
+            result = subprocess.run([sys.executable, "-c", CPU_WRAPPER, *command], env=env, capture_output=True,
+                                    text=True, check=True)
+            took = time.perf_counter() - start
+            if n / took > ours:
+                ours, wall = n / took, took
+            cpu = min(cpu, float(result.stdout.split()[-1]) * 1000 / n)
+            shutil.rmtree(project)
+
+            start = time.perf_counter()
+            with smtplib.SMTP("127.0.0.1", sink.port) as smtp:
+                for recipient, data in messages:
+                    smtp.sendmail("redaction@example.org", [recipient], data)
+            raw = max(raw, n / (time.perf_counter() - start))
 
         mailmerge_rate = None
         if MAILMERGE.exists():
@@ -198,12 +212,15 @@ def bench_smtp(n: int, n_mailmerge: int, work: Path, env: dict[str, str]) -> flo
             mailmerge_rate = n_mailmerge / (time.perf_counter() - start)
     finally:
         sink.stop()
-    print(f"\n2. end to end through SMTP to Postfix smtp-sink on 127.0.0.1 ({n:,} recipients)")
+    print(f"\n2. end to end through SMTP to Postfix smtp-sink on 127.0.0.1 ({n:,} recipients, best of {rounds}, "
+          "interleaved)")
     print(f"   newsletter send (3 connections)  {ours:>7,.0f} messages/s   (wall time {wall:.1f} s, "
-          "start-up, render and store included)")
+          f"start-up, render and store included; {cpu:.2f} ms CPU per message)")
     print(f"   raw smtplib loop, pre-built      {raw:>7,.0f} messages/s   (one connection, messages built "
           "before timing)")
     print(f"   → newsletter send = {ours / raw:.0%} of the raw loop (which records nothing and cannot resume)")
+    print(f"   in doubt after a kill -9: at most {MARK_AHEAD} rows per connection ({3 * MARK_AHEAD} here), "
+          "never resent (tests/test_crash.py)")
     if mailmerge_rate:
         print(f"   mailmerge CLI                    {mailmerge_rate:>7,.1f} messages/s   ({n_mailmerge:,} recipients)")
         print(f"   → newsletter send is {ours / mailmerge_rate:.1f}× mailmerge")

@@ -179,6 +179,10 @@ PAUSED_BEFORE_HANDOVER = ("not sent yet: the send paused itself on too many hard
                           "resumes it")
 #: How many settled messages pass between two looks at the hard bounces reported by feedback events.
 FEEDBACK_EVERY = 100
+#: How many rows one transaction marks sending (together with the outcomes known by then): the
+#: fewer transactions, the faster a send; a kill -9 leaves at most this many rows per connection
+#: in doubt (marked, not known to be sent), never resent. Measured in bench/send.py and tests/test_crash.py.
+MARK_AHEAD = 5
 #: The reason written on rows taken back from a run whose lease expired.
 TAKEN_FROM_A_DEAD_RUN = "taken back from a run that stopped renewing its lease"
 
@@ -198,32 +202,39 @@ class _RunStop(threading.Event):
 
 
 class _Group:
-    """One batch on its way: which rows are marked sending, handed over, and have a result.
+    """One batch on its way: which rows are marked sending, handed over, and have an outcome not yet written.
 
-    The first handover of a batch marks every row not yet marked in one transaction (the point of
-    no return of the rest is then a set lookup); rows marked but never handed over (a stop, a
-    refused request) are certainly not sent and go back to the pool.
+    Writes are grouped: a handover that finds its message unmarked marks it and up to
+    :data:`MARK_AHEAD` rows after it, and writes the outcomes gathered since the last write, in one
+    transaction; the rest of the batch's outcomes are written in one more when it ends. Rows marked
+    but never handed over (a stop, a refused request) are certainly not sent and go back to the pool.
     """
 
-    def __init__(self, outgoing: Sequence[Outgoing]) -> None:
+    def __init__(self, outgoing: Sequence[Outgoing], built_failures: list[ledger.Outcome]) -> None:
         self.keys = [item.key for item in outgoing]
         self.marked: set[int] = set()
         self.handed: set[int] = set()
         self.done: set[int] = set()
-        self.results: list[tuple[Result, ledger.Outcome]] = []
+        #: Outcomes not yet written: the batch's messages that could not be built, then the transport's.
+        self.unwritten: list[tuple[Result | None, ledger.Outcome]] = [(None, o) for o in built_failures]
 
-    def unmarked(self, items: Sequence[Outgoing]) -> list[int]:
-        """The keys to mark now: none when ``items`` are marked already, else every row not yet marked
-        that has no result (``items`` first, the rest of the batch after)."""
+    def to_mark(self, items: Sequence[Outgoing]) -> list[int]:
+        """The keys to mark now: none when ``items`` are marked already, else ``items`` and the rows
+        after them that have neither a mark nor an outcome, :data:`MARK_AHEAD` at least in all."""
         if all(item.key in self.marked for item in items):
             return []
         first = [item.key for item in items if item.key not in self.marked]
-        rest = [k for k in self.keys if k not in self.marked and k not in self.done and k not in first]
-        return first + rest
+        taken = set(first)
+        rest = [k for k in self.keys if k not in self.marked and k not in self.done and k not in taken]
+        return first + rest[:max(0, MARK_AHEAD - len(first))]
 
     def not_begun(self) -> list[int]:
-        """Rows with no result that were never handed over: nothing of them was sent."""
+        """Rows with no outcome that were never handed over: nothing of them was sent."""
         return [k for k in self.keys if k not in self.handed and k not in self.done]
+
+    def take_unwritten(self) -> list[tuple[Result | None, ledger.Outcome]]:
+        taken, self.unwritten = self.unwritten, []
+        return taken
 
 
 class _Run:
@@ -358,7 +369,7 @@ class _Run:
             outgoing.append(Outgoing(row.delivery_id, person, person.envelope_from or sender, message))
         attempts = {row.delivery_id: row.attempt for row in batch}
         subscribers = {row.delivery_id: row.subscriber_id for row in batch}
-        group = _Group(outgoing)
+        group = _Group(outgoing, outcomes)
 
         def handover(items: Sequence[Outgoing]) -> None:
             # No stop check here: for SMTP the DATA has begun, and a message begun is finished. A run
@@ -368,10 +379,10 @@ class _Run:
             if not self.heartbeat.holds(self.clock()):
                 self.lease_gone.set()
                 raise Stopped()
-            unmarked = group.unmarked(items)
-            if unmarked:  # one transaction marks the rest of the batch, before the first of them goes
-                ledger.mark_sending(self.store, unmarked, self.clock())
-                group.marked.update(unmarked)
+            marking = group.to_mark(items)
+            if marking:  # one transaction: the outcomes known so far, and these rows (and a few next) marked
+                self._write(group, subscribers, mark=marking)
+                group.marked.update(marking)
             group.handed.update(item.key for item in items)
 
         # A stop request takes effect before a message begins: before the batch, between the
@@ -388,8 +399,8 @@ class _Run:
                             stopped = True
                             break
             finally:
-                # The batch's results in one transaction, also when the transport gave up half-way.
-                self._record(group.results, outcomes, subscribers)
+                # The outcomes not written yet in one transaction, also when the transport gave up half-way.
+                self._write(group, subscribers)
         except Stopped:
             stopped = True
         except RequestRefused as err:
@@ -414,8 +425,9 @@ class _Run:
                            run_id=self.run_id)
             self.stopped = self._halt_reason()
 
-    def _settle(self, results: Sequence[Result], attempts: Mapping[int, int], group: "_Group") -> None:
-        """Turn results into outcomes as the transport gives them; they are written once per batch.
+    def _settle(self, results: Sequence[Result], attempts: Mapping[int, int], group: _Group) -> None:
+        """Turn results into outcomes as the transport gives them; they are written with the next mark,
+        or when the batch ends (see :class:`_Group`).
 
         ``attempts`` holds each row's :attr:`~newsletter.store.ledger.Claimed.attempt`: the number
         this try has once recorded (the ledger counts it, see :mod:`newsletter.store.ledger`). The
@@ -425,28 +437,29 @@ class _Run:
             return
         now = self.clock()
         for result in results:
-            group.results.append((result, self._outcome(result, attempts[result.key], now)))
+            group.unwritten.append((result, self._outcome(result, attempts[result.key], now)))
             group.done.add(result.key)
         if self.progress is not None:
             self.progress(len(results))
         self._watch_bounces(results)
 
-    def _record(self, settled: Sequence[tuple[Result, ledger.Outcome]], built_failures: list[ledger.Outcome],
-                subscribers: Mapping[int, int]) -> None:
-        """Write a batch's outcomes and hard bounces in one transaction (a crash before it leaves the
-        batch's rows in flight, in doubt, never resent: at most one batch per connection)."""
-        outcomes = built_failures + [outcome for _, outcome in settled]
-        if not outcomes:
+    def _write(self, group: _Group, subscribers: Mapping[int, int], *, mark: Sequence[int] = ()) -> None:
+        """Write the group's outcomes not yet written, hard bounces included, and mark ``mark`` sending:
+        one transaction."""
+        written = group.take_unwritten()
+        if not written and not mark:
             return
-        bounced = [subscribers[r.key] for r, _ in settled if isinstance(r, Failed) and r.bounced]
-        ledger.record(self.store, outcomes, self.clock(), bounced=bounced)
+        outcomes = [outcome for _, outcome in written]
+        bounced = [subscribers[r.key] for r, _ in written if isinstance(r, Failed) and r.bounced]
+        ledger.record(self.store, outcomes, self.clock(), bounced=bounced, then_sending=mark)
         if log.isEnabledFor(logging.DEBUG):
-            for result, outcome in settled:
-                log.debug("issue %s: %s → %s %s", self.factory.issue_key, result.key, outcome.status.value,
-                          result.error)
+            for result, outcome in written:
+                log.debug("issue %s: %s → %s %s", self.factory.issue_key, outcome.delivery_id,
+                          outcome.status.value, result.error if result else outcome.error)
         self._count(outcomes)
+        built_failures = sum(result is None for result, _ in written)
         if built_failures and self.progress is not None:
-            self.progress(len(built_failures))
+            self.progress(built_failures)
 
     def _watch_bounces(self, results: Sequence[Result]) -> None:
         """Feed the bounce brake; pause the run when the hard bounces of the window are over the line.

@@ -226,6 +226,11 @@ def claim(store: Store, send_id: int, run_id: str, limit: int, now: datetime) ->
 def mark_sending(store: Store, delivery_ids: Sequence[int], now: datetime) -> None:
     """The point of no return: the transport is about to take these messages (counted once their outcome is)."""
     with store.session() as session:
+        _mark_sending(session, delivery_ids, now)
+
+
+def _mark_sending(session: Session, delivery_ids: Sequence[int], now: datetime) -> None:
+    if delivery_ids:
         session.execute(update(_D).where(_D.c.id.in_(delivery_ids)).values(
             status=DeliveryStatus.SENDING.value, updated_at=now))
 
@@ -241,9 +246,11 @@ class Outcome:
     retry_at: datetime | None = None
 
 
-def record(store: Store, outcomes: Iterable[Outcome], now: datetime, *, bounced: Iterable[int] = ()) -> None:
-    """Write a batch of outcomes in one transaction, each counted as one try; ``bounced`` subscribers
-    (hard bounces among them) are marked in the same transaction.
+def record(store: Store, outcomes: Iterable[Outcome], now: datetime, *, bounced: Iterable[int] = (),
+           then_sending: Sequence[int] = ()) -> None:
+    """Write a batch of outcomes in one transaction, each counted as one try; in the same transaction,
+    mark the ``bounced`` subscribers (hard bounces among them) and the rows ``then_sending`` as
+    :func:`mark_sending` does (the sender groups its writes: see the engine's ``MARK_AHEAD``).
 
     One executemany per kind of outcome: a batch costs a few statements and one commit, not one per row.
     """
@@ -272,6 +279,7 @@ def record(store: Store, outcomes: Iterable[Outcome], now: datetime, *, bounced:
                 status=bindparam("b_status"), updated_at=now, last_error=bindparam("b_error"), attempts=_COUNTED),
                 other)
         _mark_bounced(session, list(bounced), now)
+        _mark_sending(session, then_sending, now)
 
 
 def mark_bounced(store: Store, subscriber_ids: Iterable[int], now: datetime) -> None:
