@@ -5,7 +5,8 @@ active subscribers who have no row yet, settles the rows a dead run left behind,
 a few workers (one per transport connection) claim batches, build each message from the
 issue's single layout (:class:`~newsletter.render.mime.MessageFactory`), pace them with the
 rate limit (remote transports only: the outbox is a local folder) and hand them to the
-adapter. Outcomes are written per batch. A stop request (SIGTERM) lets no new message
+adapter. Writes to the ledger are grouped: rows are marked ``sending`` :data:`MARK_AHEAD` at a
+time, in the transaction that writes the outcomes known by then (see :class:`_Group`). A stop request (SIGTERM) lets no new message
 begin and finishes the ones in hand, cutting a silent server's connection after
 :data:`STOP_GRACE` seconds.
 

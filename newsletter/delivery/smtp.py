@@ -8,6 +8,13 @@ just before it is written, and a connection that dies after it leaves the messag
 doubt* rather than resent. A stop request is honoured up to the DATA command; a message
 whose DATA has begun is finished, and a session left mid-transaction is closed without QUIT.
 
+Where the server offers PIPELINING (RFC 2920), MAIL FROM, RCPT TO and DATA leave in one write
+and their three answers are read in order, each checked as in the step-by-step dialogue (which
+is kept for servers without it): one round trip instead of three before the message. A stop
+request is then honoured before that write and again once the answers are in (nothing of the
+message is written yet); a server that opens DATA after refusing the envelope gets no dot (the
+session is closed: an empty message would otherwise go out).
+
 An address whose local part is not ASCII goes with ``MAIL FROM:<…> SMTPUTF8`` (RFC 6531)
 when the server offers the extension; otherwise that recipient alone fails, permanently, with
 the reason, and the run goes on.
