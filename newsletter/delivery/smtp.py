@@ -42,6 +42,7 @@ from newsletter.errors import ConfigError, NotSent, describe
 
 log = logging.getLogger(__name__)
 
+_PLAIN_ADDRESS = re.compile(r"[^\s<>()\[\]\\,;:\"@]+@[^\s<>()\[\]\\,;:\"@]+")
 _QUEUED_AS = re.compile(r"queued as ([\w.@<>-]+)", re.IGNORECASE)
 _HARD_BOUNCE = re.compile(r"\b5\.1\.[0-9]\b")
 #: Seconds to wait for the answer to QUIT: nothing depends on it.
@@ -62,10 +63,18 @@ def _envelope(sender: str, recipient: str, options: Sequence[str]) -> bytes:
     :raises UnicodeEncodeError: for a non-ASCII address without SMTPUTF8.
     """
     extra = "".join(" " + option for option in options)
-    text = f"MAIL FROM:{smtplib.quoteaddr(sender)}{extra}\r\nRCPT TO:{smtplib.quoteaddr(recipient)}\r\n"
-    if text.count("\n") != 2 or text.count("\r") != 2:
+    text = f"MAIL FROM:{_path(sender)}{extra}\r\nRCPT TO:{_path(recipient)}\r\nDATA\r\n"
+    if text.count("\n") != 3 or text.count("\r") != 3:
         raise ValueError("an address holds a line break")
-    return (text + "DATA\r\n").encode("utf-8" if "SMTPUTF8" in options else "ascii")
+    return text.encode("utf-8" if "SMTPUTF8" in options else "ascii")
+
+
+def _path(address: str) -> str:
+    """``<address>`` for an address already in its wire form (checked when it was stored); anything
+    else goes through smtplib's parser, as in the step-by-step dialogue."""
+    if _PLAIN_ADDRESS.fullmatch(address):
+        return f"<{address}>"
+    return smtplib.quoteaddr(address)
 
 
 def _reply(code: int, message: bytes | str) -> str:
