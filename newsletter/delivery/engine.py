@@ -6,9 +6,9 @@ a few workers (one per transport connection) claim batches, build each message f
 issue's single layout (:class:`~newsletter.render.mime.MessageFactory`), pace them with the
 rate limit (remote transports only: the outbox is a local folder) and hand them to the
 adapter. Writes to the ledger are grouped: rows are marked ``sending`` :data:`MARK_AHEAD` at a
-time, in the transaction that writes the outcomes known by then (see :class:`_Group`). A stop request (SIGTERM) lets no new message
-begin and finishes the ones in hand, cutting a silent server's connection after
-:data:`STOP_GRACE` seconds.
+time, in the transaction that writes the outcomes known by then (see :class:`_Group`). A stop
+request (SIGTERM) lets no new message begin and finishes the ones in hand, cutting a silent
+server's connection after :data:`STOP_GRACE` seconds.
 
 The adapter says what became of each message with one of four outcomes
 (:data:`~newsletter.delivery.base.Result`):
@@ -233,10 +233,6 @@ class _Group:
         """Rows with no outcome that were never handed over: nothing of them was sent."""
         return [k for k in self.keys if k not in self.handed and k not in self.done]
 
-    def take_unwritten(self) -> list[tuple[Result | None, ledger.Outcome]]:
-        taken, self.unwritten = self.unwritten, []
-        return taken
-
 
 class _Run:
     """One run of one send: shared state of its worker threads."""
@@ -447,12 +443,13 @@ class _Run:
     def _write(self, group: _Group, subscribers: Mapping[int, int], *, mark: Sequence[int] = ()) -> None:
         """Write the group's outcomes not yet written, hard bounces included, and mark ``mark`` sending:
         one transaction."""
-        written = group.take_unwritten()
+        written = group.unwritten
         if not written and not mark:
             return
         outcomes = [outcome for _, outcome in written]
         bounced = [subscribers[r.key] for r, _ in written if isinstance(r, Failed) and r.bounced]
         ledger.record(self.store, outcomes, self.clock(), bounced=bounced, then_sending=mark)
+        group.unwritten = []  # only once written: a store error leaves them for the batch's last write
         if log.isEnabledFor(logging.DEBUG):
             for result, outcome in written:
                 log.debug("issue %s: %s → %s %s", self.factory.issue_key, outcome.delivery_id,
@@ -574,7 +571,7 @@ def send_issue(
     :param stop: set it (e.g. on SIGTERM) to end the run: no new message begins, the ones in hand are
         finished (their connection is cut after :data:`STOP_GRACE` seconds without an answer).
     :param progress: called with the number of recipients settled as the transport reports them (their
-        outcomes are written once per batch).
+        outcomes are written with the next rows marked sending, or when their batch ends).
     :raises ContentError: when the issue does not pass the check.
     :raises ConfigError: when the transport refuses the configuration (nothing counted as failed).
     :raises RequestRefused: when the provider refuses a whole request (nothing counted as failed).

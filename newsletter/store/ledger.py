@@ -5,8 +5,8 @@ A run *claims* rows by flipping them from ``pending`` to ``queued`` in one state
 processes never hold the same row. ``sending`` is written before the transport takes the
 message irreversibly: a sender marks a few rows at a time (the engine's ``MARK_AHEAD``) in the
 transaction that also writes the outcomes known by then, so one commit serves several messages
-and a crash leaves at most those few rows per connection in doubt. A run owns its rows until its lease expires (:mod:`newsletter.store.leases`);
-then a row found in ``queued`` was never handed over and is sent again, while one found in
+and a crash leaves at most those few rows per connection in doubt. A run owns its rows until
+its lease expires (:mod:`newsletter.store.leases`); then a row found in ``queued`` was never handed over and is sent again, while one found in
 ``sending`` is in doubt and is asked to the adapter (the outbox can tell; SMTP cannot, so the
 row becomes ``uncertain``, never resent).
 
