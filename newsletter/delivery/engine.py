@@ -391,7 +391,7 @@ class _Run:
             try:
                 if not stopped:
                     for results in sending:
-                        self._settle(results, attempts, group)
+                        self._settle(results, attempts, group, subscribers)
                         if self._halted():
                             stopped = True
                             break
@@ -422,9 +422,12 @@ class _Run:
                            run_id=self.run_id)
             self.stopped = self._halt_reason()
 
-    def _settle(self, results: Sequence[Result], attempts: Mapping[int, int], group: _Group) -> None:
-        """Turn results into outcomes as the transport gives them; they are written with the next mark,
-        or when the batch ends (see :class:`_Group`).
+    def _settle(self, results: Sequence[Result], attempts: Mapping[int, int], group: _Group,
+                subscribers: Mapping[int, int]) -> None:
+        """Turn results into outcomes as the transport gives them. One message's outcome is written with
+        the next mark, or when the batch ends (see :class:`_Group`); a whole call's (a mail API's) at
+        once: grouping adds nothing there, and the provider's webhooks about those messages may come
+        at once and must find their provider ids in the ledger.
 
         ``attempts`` holds each row's :attr:`~newsletter.store.ledger.Claimed.attempt`: the number
         this try has once recorded (the ledger counts it, see :mod:`newsletter.store.ledger`). The
@@ -436,6 +439,8 @@ class _Run:
         for result in results:
             group.unwritten.append((result, self._outcome(result, attempts[result.key], now)))
             group.done.add(result.key)
+        if len(results) > 1:
+            self._write(group, subscribers)
         if self.progress is not None:
             self.progress(len(results))
         self._watch_bounces(results)
@@ -571,7 +576,8 @@ def send_issue(
     :param stop: set it (e.g. on SIGTERM) to end the run: no new message begins, the ones in hand are
         finished (their connection is cut after :data:`STOP_GRACE` seconds without an answer).
     :param progress: called with the number of recipients settled as the transport reports them (their
-        outcomes are written with the next rows marked sending, or when their batch ends).
+        outcomes are written with the next rows marked sending, or when their batch ends; a mail API
+        call's outcomes before).
     :raises ContentError: when the issue does not pass the check.
     :raises ConfigError: when the transport refuses the configuration (nothing counted as failed).
     :raises RequestRefused: when the provider refuses a whole request (nothing counted as failed).
