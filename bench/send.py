@@ -8,7 +8,8 @@ measured in this same run, on this machine, on 127.0.0.1 only:
    the standard library's `EmailMessage` path;
 2. `newsletter send` through SMTP to Postfix's `smtp-sink` (fast enough not to be the
    bottleneck), against the `mailmerge` CLI sending the same issue to the same sink, and
-   against a raw smtplib loop sending pre-built messages on one reused connection;
+   against a raw smtplib loop sending pre-built messages on one reused connection (the goal:
+   >= 80 %; best of 3 of each, interleaved), with the rows a kill -9 may leave in doubt;
 3. peak RSS of `newsletter send` to many recipients, through the outbox and through the sink;
 4. wall time and peak RSS of importing a generated 1,000,000-row CSV;
 5. `newsletter send` through each mail-API adapter against its strict fake on 127.0.0.1
@@ -163,20 +164,34 @@ def prebuilt(n: int) -> Iterator[tuple[str, bytes]]:
         yield built.recipient, built.data
 
 
-def bench_smtp(n: int, n_mailmerge: int, work: Path, env: dict[str, str]) -> float:
+def bench_smtp(n: int, n_mailmerge: int, work: Path, env: dict[str, str], rounds: int = 3) -> float:
+    from newsletter.delivery.engine import MARK_AHEAD
+
     sink = SmtpSink()
     try:
-        project = make_project(work / "smtp", "smtp", sink.port)
-        subscribe(project, n, env)
-        wall, _ = run_measured([str(NEWSLETTER), "-C", str(project), "send", DAY.isoformat()], env)
-        ours = n / wall
-
         messages = list(prebuilt(n))
-        start = time.perf_counter()
-        with smtplib.SMTP("127.0.0.1", sink.port) as smtp:
-            for recipient, data in messages:
-                smtp.sendmail("redaction@example.org", [recipient], data)
-        raw = n / (time.perf_counter() - start)
+        ours = raw = 0.0
+        cpu = float("inf")
+        wall = 0.0
+        for attempt in range(rounds):  # interleaved, best of each: other load on the machine hits both alike
+            project = make_project(work / f"smtp-{attempt}", "smtp", sink.port)
+            subscribe(project, n, env)
+            command = [str(NEWSLETTER), "-C", str(project), "send", DAY.isoformat()]
+            show(command)
+            start = time.perf_counter()
+            result = subprocess.run([sys.executable, "-c", CPU_WRAPPER, *command], env=env, capture_output=True,
+                                    text=True, check=True)
+            took = time.perf_counter() - start
+            if n / took > ours:
+                ours, wall = n / took, took
+            cpu = min(cpu, float(result.stdout.split()[-1]) * 1000 / n)
+            shutil.rmtree(project)
+
+            start = time.perf_counter()
+            with smtplib.SMTP("127.0.0.1", sink.port) as smtp:
+                for recipient, data in messages:
+                    smtp.sendmail("redaction@example.org", [recipient], data)
+            raw = max(raw, n / (time.perf_counter() - start))
 
         mailmerge_rate = None
         if MAILMERGE.exists():
@@ -198,12 +213,15 @@ def bench_smtp(n: int, n_mailmerge: int, work: Path, env: dict[str, str]) -> flo
             mailmerge_rate = n_mailmerge / (time.perf_counter() - start)
     finally:
         sink.stop()
-    print(f"\n2. end to end through SMTP to Postfix smtp-sink on 127.0.0.1 ({n:,} recipients)")
+    print(f"\n2. end to end through SMTP to Postfix smtp-sink on 127.0.0.1 ({n:,} recipients, best of {rounds}, "
+          "interleaved)")
     print(f"   newsletter send (3 connections)  {ours:>7,.0f} messages/s   (wall time {wall:.1f} s, "
-          "start-up, render and store included)")
+          f"start-up, render and store included; {cpu:.2f} ms CPU per message)")
     print(f"   raw smtplib loop, pre-built      {raw:>7,.0f} messages/s   (one connection, messages built "
           "before timing)")
     print(f"   → newsletter send = {ours / raw:.0%} of the raw loop (which records nothing and cannot resume)")
+    print(f"   in doubt after a kill -9: at most {MARK_AHEAD} rows per connection ({3 * MARK_AHEAD} here), "
+          "never resent (tests/test_crash.py)")
     if mailmerge_rate:
         print(f"   mailmerge CLI                    {mailmerge_rate:>7,.1f} messages/s   ({n_mailmerge:,} recipients)")
         print(f"   → newsletter send is {ours / mailmerge_rate:.1f}× mailmerge")
@@ -334,7 +352,9 @@ def main() -> None:
         print(f"(only {free_gb:.0f} GB free: the outbox test is limited to 20,000 messages)")
     if not SMTP_SINK.exists():
         raise SystemExit("Postfix's smtp-sink is missing: run `bash bench/setup.sh` (or `make bench`)")
-    env = {**os.environ, "NEWSLETTER_SECRET_KEY": SECRET}
+    # The `newsletter` command runs this checkout's code, not whatever copy the virtualenv installed.
+    env = {**os.environ, "NEWSLETTER_SECRET_KEY": SECRET,
+           "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH", "")]))}
     print(f"Sample issue {DAY.isoformat()}, Python {sys.version.split()[0]}, {os.cpu_count()} cores\n")
     def wanted(section: str) -> bool:
         return args.only in (None, section)

@@ -34,13 +34,19 @@ class Faults:
     slow_seconds: float = 3.0  # or until the client hangs up (aiosmtpd then cancels the stalled handler)
     stall_at: str = ""  # "RCPT" or "DATA" (after the final dot): no answer until Recorder.release is set
     on_rcpt: Callable[[], None] | None = None  # called at each RCPT TO, before answering it
+    data_refused: dict[str, str] = field(default_factory=dict)  # first recipient → answer to the DATA command
+    data_refused_once: dict[str, str] = field(default_factory=dict)  # the same, the first time only
+    data_without_recipients: bool = False  # answer 354 to DATA even when every RCPT TO was refused (a broken server)
 
 
 class Recorder:
     """aiosmtpd handler: stores accepted messages, applies :class:`Faults`."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, pipelining: bool = False) -> None:
         self.faults = Faults()
+        self.pipelining = pipelining  # offer PIPELINING (RFC 2920) in the EHLO answer
+        #: For each RCPT TO: whether the DATA command had already arrived with it (a pipelined client).
+        self.pipelined: list[bool] = []
         self.messages: list[EmailMessage] = []
         self.raw: list[bytes] = []
         self.envelopes: list[tuple[str, list[str], list[str]]] = []  # MAIL FROM, RCPT TO, MAIL FROM options
@@ -63,9 +69,21 @@ class Recorder:
         envelope.mail_options.extend(options)
         return "250 OK"
 
+    async def handle_EHLO(self, server: SMTP, session: Session, envelope: Envelope, hostname: str,
+                          responses: list[str]) -> list[str]:
+        session.host_name = hostname
+        return responses[:-1] + ["250-PIPELINING", responses[-1]] if self.pipelining else responses
+
+    def data_refusal(self, envelope: Envelope) -> str:
+        """The answer the DATA command gets instead of 354, if a fault says so ("" when none)."""
+        first = envelope.rcpt_tos[0] if envelope.rcpt_tos else ""
+        return self.faults.data_refused.get(first) or self.faults.data_refused_once.pop(first, "")
+
     async def handle_RCPT(self, server: SMTP, session: Session, envelope: Envelope, address: str,
                           options: list[str]) -> str:
         f = self.faults
+        reader = getattr(server, "_reader", None)  # what the client wrote and the server has not read yet
+        self.pipelined.append(b"DATA\r\n" in bytes(getattr(reader, "_buffer", b"")))
         if f.on_rcpt is not None:
             f.on_rcpt()
         await self._stall("RCPT")
@@ -100,17 +118,37 @@ class Recorder:
             return Counter(str(m["To"].addresses[0].addr_spec) for m in self.messages)
 
 
+class _Server(SMTP):
+    """aiosmtpd's server, whose DATA command can be refused on demand (it has no hook for it)."""
+
+    async def smtp_DATA(self, arg: str) -> None:
+        refusal = self.event_handler.data_refusal(self.envelope) if self.envelope is not None else ""
+        if refusal:
+            await self.push(refusal)
+            return
+        if self.event_handler.faults.data_without_recipients and self.envelope is not None \
+                and not self.envelope.rcpt_tos:
+            self.envelope.rcpt_tos.append("nobody@invalid")  # then reads a message as if someone had been accepted
+        await super().smtp_DATA(arg)
+
+
+class _Controller(Controller):
+    def factory(self) -> SMTP:
+        return _Server(self.handler, **self.SMTP_kwargs)
+
+
 class Sink:
     """Start and stop a recording SMTP server on 127.0.0.1.
 
     :param smtputf8: offer the SMTPUTF8 extension (RFC 6531) and accept UTF-8 addresses.
+    :param pipelining: offer PIPELINING (RFC 2920); aiosmtpd answers pipelined commands in order.
     """
 
-    def __init__(self, *, smtputf8: bool = False) -> None:
-        self.recorder = Recorder()
+    def __init__(self, *, smtputf8: bool = False, pipelining: bool = False) -> None:
+        self.recorder = Recorder(pipelining=pipelining)
         self.port = free_port()
-        self.controller = Controller(self.recorder, hostname="127.0.0.1", port=self.port,
-                                     data_size_limit=10_000_000, enable_SMTPUTF8=smtputf8)
+        self.controller = _Controller(self.recorder, hostname="127.0.0.1", port=self.port,
+                                      data_size_limit=10_000_000, enable_SMTPUTF8=smtputf8)
 
     def __enter__(self) -> "Sink":
         self.controller.start()

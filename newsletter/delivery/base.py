@@ -168,9 +168,9 @@ class Adapter(abc.ABC):
         """Hand each message over; call ``handover(messages)`` right before the point of no return.
 
         :return: one :class:`Result` per message, in any order, yielded in lists as soon as they
-            are known (one per message for SMTP, one per HTTP call for an API) so that the
-            engine records each list at once: the shorter the time between the transport's
-            acceptance and the record, the fewer messages a crash leaves in doubt.
+            are known (one per message for SMTP, one per HTTP call for an API). The engine
+            groups its writes: the outcomes known so far go with the next rows it marks sending
+            (a few at a time), so a crash leaves at most those few per connection in doubt.
         :raises ConfigError: when the transport refuses the configuration; the run stops.
         :raises RequestRefused: when the provider refuses a whole request; the run stops.
         """

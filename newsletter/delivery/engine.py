@@ -5,9 +5,10 @@ active subscribers who have no row yet, settles the rows a dead run left behind,
 a few workers (one per transport connection) claim batches, build each message from the
 issue's single layout (:class:`~newsletter.render.mime.MessageFactory`), pace them with the
 rate limit (remote transports only: the outbox is a local folder) and hand them to the
-adapter. Outcomes are written per batch. A stop request (SIGTERM) lets no new message
-begin and finishes the ones in hand, cutting a silent server's connection after
-:data:`STOP_GRACE` seconds.
+adapter. Writes to the ledger are grouped: rows are marked ``sending`` :data:`MARK_AHEAD` at a
+time, in the transaction that writes the outcomes known by then (see :class:`_Group`). A stop
+request (SIGTERM) lets no new message begin and finishes the ones in hand, cutting a silent
+server's connection after :data:`STOP_GRACE` seconds.
 
 The adapter says what became of each message with one of four outcomes
 (:data:`~newsletter.delivery.base.Result`):
@@ -179,6 +180,10 @@ PAUSED_BEFORE_HANDOVER = ("not sent yet: the send paused itself on too many hard
                           "resumes it")
 #: How many settled messages pass between two looks at the hard bounces reported by feedback events.
 FEEDBACK_EVERY = 100
+#: How many rows one transaction marks sending (together with the outcomes known by then): the
+#: fewer transactions, the faster a send; a kill -9 leaves at most this many rows per connection
+#: in doubt (marked, not known to be sent), never resent. Measured in bench/send.py and tests/test_crash.py.
+MARK_AHEAD = 5
 #: The reason written on rows taken back from a run whose lease expired.
 TAKEN_FROM_A_DEAD_RUN = "taken back from a run that stopped renewing its lease"
 
@@ -195,6 +200,38 @@ class _RunStop(threading.Event):
         if self.requested.is_set() and not super().is_set():
             self.set()  # wakes the run's waits too
         return super().is_set()
+
+
+class _Group:
+    """One batch on its way: which rows are marked sending, handed over, and have an outcome not yet written.
+
+    Writes are grouped: a handover that finds its message unmarked marks it and up to
+    :data:`MARK_AHEAD` rows after it, and writes the outcomes gathered since the last write, in one
+    transaction; the rest of the batch's outcomes are written in one more when it ends. Rows marked
+    but never handed over (a stop, a refused request) are certainly not sent and go back to the pool.
+    """
+
+    def __init__(self, outgoing: Sequence[Outgoing], built_failures: list[ledger.Outcome]) -> None:
+        self.keys = [item.key for item in outgoing]
+        self.marked: set[int] = set()
+        self.handed: set[int] = set()
+        self.done: set[int] = set()
+        #: Outcomes not yet written: the batch's messages that could not be built, then the transport's.
+        self.unwritten: list[tuple[Result | None, ledger.Outcome]] = [(None, o) for o in built_failures]
+
+    def to_mark(self, items: Sequence[Outgoing]) -> list[int]:
+        """The keys to mark now: none when ``items`` are marked already, else ``items`` and the rows
+        after them that have neither a mark nor an outcome, :data:`MARK_AHEAD` at least in all."""
+        if all(item.key in self.marked for item in items):
+            return []
+        first = [item.key for item in items if item.key not in self.marked]
+        taken = set(first)
+        rest = [k for k in self.keys if k not in self.marked and k not in self.done and k not in taken]
+        return first + rest[:max(0, MARK_AHEAD - len(first))]
+
+    def not_begun(self) -> list[int]:
+        """Rows with no outcome that were never handed over: nothing of them was sent."""
+        return [k for k in self.keys if k not in self.handed and k not in self.done]
 
 
 class _Run:
@@ -329,6 +366,7 @@ class _Run:
             outgoing.append(Outgoing(row.delivery_id, person, person.envelope_from or sender, message))
         attempts = {row.delivery_id: row.attempt for row in batch}
         subscribers = {row.delivery_id: row.subscriber_id for row in batch}
+        group = _Group(outgoing, outcomes)
 
         def handover(items: Sequence[Outgoing]) -> None:
             # No stop check here: for SMTP the DATA has begun, and a message begun is finished. A run
@@ -338,7 +376,11 @@ class _Run:
             if not self.heartbeat.holds(self.clock()):
                 self.lease_gone.set()
                 raise Stopped()
-            ledger.mark_sending(self.store, [item.key for item in items], self.clock())
+            marking = group.to_mark(items)
+            if marking:  # one transaction: the outcomes known so far, and these rows (and a few next) marked
+                self._write(group, subscribers, mark=marking)
+                group.marked.update(marking)
+            group.handed.update(item.key for item in items)
 
         # A stop request takes effect before a message begins: before the batch, between the
         # results the adapter yields (one message for SMTP and the outbox, one call for an API),
@@ -346,12 +388,16 @@ class _Run:
         stopped = self._halted()
         sending = adapter.send(outgoing, handover)
         try:
-            if not stopped:
-                for results in sending:
-                    self._settle(results, attempts, subscribers)
-                    if self._halted():
-                        stopped = True
-                        break
+            try:
+                if not stopped:
+                    for results in sending:
+                        self._settle(results, attempts, group, subscribers)
+                        if self._halted():
+                            stopped = True
+                            break
+            finally:
+                # The outcomes not written yet in one transaction, also when the transport gave up half-way.
+                self._write(group, subscribers)
         except Stopped:
             stopped = True
         except RequestRefused as err:
@@ -359,43 +405,64 @@ class _Run:
             # the run is stopped (another connection would otherwise claim and send them now).
             self.stop.set()
             ledger.release(self.store, err.keys, self.clock(), reason=str(err), sending_too=True)
-            ledger.release(self.store, [o.key for o in outgoing], self.clock())
+            ledger.release(self.store, group.not_begun(), self.clock(), sending_too=True, run_id=self.run_id)
             raise
         except BaseException:
             # The transport gave up on the batch (configuration error, interruption): rows it
-            # never took go back to the pool (after the stop, as above); rows marked sending stay in doubt.
+            # never took go back to the pool (after the stop, as above); rows handed over stay in doubt.
             self.stop.set()
-            ledger.release(self.store, [o.key for o in outgoing], self.clock())
+            ledger.release(self.store, group.not_begun(), self.clock(), sending_too=True, run_id=self.run_id)
             raise
         finally:
             if isinstance(sending, Generator):
                 sending.close()
         if stopped:
             why = PAUSED_BEFORE_HANDOVER if self.paused.is_set() and not self.stop.is_set() else STOPPED_BEFORE_HANDOVER
-            ledger.release(self.store, [o.key for o in outgoing], self.clock(), reason=why, run_id=self.run_id)
+            ledger.release(self.store, group.not_begun(), self.clock(), reason=why, sending_too=True,
+                           run_id=self.run_id)
             self.stopped = self._halt_reason()
-        if outcomes:
-            ledger.record(self.store, outcomes, self.clock())
-            self._count(outcomes)
 
-    def _settle(self, results: Sequence[Result], attempts: Mapping[int, int], subscribers: Mapping[int, int]) -> None:
-        """Record results as soon as the transport gives them: a crash right after leaves nothing in doubt.
+    def _settle(self, results: Sequence[Result], attempts: Mapping[int, int], group: _Group,
+                subscribers: Mapping[int, int]) -> None:
+        """Turn results into outcomes as the transport gives them. One message's outcome is written with
+        the next mark, or when the batch ends (see :class:`_Group`); a whole call's (a mail API's) at
+        once: grouping adds nothing there, and the provider's webhooks about those messages may come
+        at once and must find their provider ids in the ledger.
 
         ``attempts`` holds each row's :attr:`~newsletter.store.ledger.Claimed.attempt`: the number
-        this try has once recorded (the ledger counts it, see :mod:`newsletter.store.ledger`).
+        this try has once recorded (the ledger counts it, see :mod:`newsletter.store.ledger`). The
+        bounce brake sees each result at once, so a pause takes effect at the next message.
         """
         if not results:
             return
         now = self.clock()
-        outcomes = [self._outcome(r, attempts[r.key], now) for r in results]
-        ledger.record(self.store, outcomes, now)
-        bounced = [subscribers[r.key] for r in results if isinstance(r, Failed) and r.bounced]
-        if bounced:
-            ledger.mark_bounced(self.store, bounced, now)
-        for result, outcome in zip(results, outcomes):
-            log.debug("issue %s: %s → %s %s", self.factory.issue_key, result.key, outcome.status.value, result.error)
-        self._count(outcomes)
+        for result in results:
+            group.unwritten.append((result, self._outcome(result, attempts[result.key], now)))
+            group.done.add(result.key)
+        if len(results) > 1:
+            self._write(group, subscribers)
+        if self.progress is not None:
+            self.progress(len(results))
         self._watch_bounces(results)
+
+    def _write(self, group: _Group, subscribers: Mapping[int, int], *, mark: Sequence[int] = ()) -> None:
+        """Write the group's outcomes not yet written, hard bounces included, and mark ``mark`` sending:
+        one transaction."""
+        written = group.unwritten
+        if not written and not mark:
+            return
+        outcomes = [outcome for _, outcome in written]
+        bounced = [subscribers[r.key] for r, _ in written if isinstance(r, Failed) and r.bounced]
+        ledger.record(self.store, outcomes, self.clock(), bounced=bounced, then_sending=mark)
+        group.unwritten = []  # only once written: a store error leaves them for the batch's last write
+        if log.isEnabledFor(logging.DEBUG):
+            for result, outcome in written:
+                log.debug("issue %s: %s → %s %s", self.factory.issue_key, outcome.delivery_id,
+                          outcome.status.value, result.error if result else outcome.error)
+        self._count(outcomes)
+        built_failures = sum(result is None for result, _ in written)
+        if built_failures and self.progress is not None:
+            self.progress(built_failures)
 
     def _watch_bounces(self, results: Sequence[Result]) -> None:
         """Feed the bounce brake; pause the run when the hard bounces of the window are over the line.
@@ -429,8 +496,6 @@ class _Run:
         with self.lock:
             self.sent += sum(o.status is DeliveryStatus.SENT for o in outcomes)
             self.failed += sum(o.status is DeliveryStatus.FAILED for o in outcomes)
-        if self.progress is not None:
-            self.progress(len(outcomes))
 
     def _outcome(self, result: Result, attempt: int, now: datetime) -> ledger.Outcome:
         """The ledger's record of ``result``; ``attempt`` is this try's number (1 for the first)."""
@@ -510,7 +575,9 @@ def send_issue(
     :param limit: hand over at most this many messages in this run.
     :param stop: set it (e.g. on SIGTERM) to end the run: no new message begins, the ones in hand are
         finished (their connection is cut after :data:`STOP_GRACE` seconds without an answer).
-    :param progress: called with the number of recipients settled after each batch.
+    :param progress: called with the number of recipients settled as the transport reports them (their
+        outcomes are written with the next rows marked sending, or when their batch ends; a mail API
+        call's outcomes before).
     :raises ContentError: when the issue does not pass the check.
     :raises ConfigError: when the transport refuses the configuration (nothing counted as failed).
     :raises RequestRefused: when the provider refuses a whole request (nothing counted as failed).

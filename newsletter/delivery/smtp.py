@@ -8,6 +8,13 @@ just before it is written, and a connection that dies after it leaves the messag
 doubt* rather than resent. A stop request is honoured up to the DATA command; a message
 whose DATA has begun is finished, and a session left mid-transaction is closed without QUIT.
 
+Where the server offers PIPELINING (RFC 2920), MAIL FROM, RCPT TO and DATA leave in one write
+and their three answers are read in order, each checked as in the step-by-step dialogue (which
+is kept for servers without it): one round trip instead of three before the message. A stop
+request is then honoured before that write and again once the answers are in (nothing of the
+message is written yet); a server that opens DATA after refusing the envelope gets no dot (the
+session is closed: an empty message would otherwise go out).
+
 An address whose local part is not ASCII goes with ``MAIL FROM:<…> SMTPUTF8`` (RFC 6531)
 when the server offers the extension; otherwise that recipient alone fails, permanently, with
 the reason, and the run goes on.
@@ -35,11 +42,39 @@ from newsletter.errors import ConfigError, NotSent, describe
 
 log = logging.getLogger(__name__)
 
-_LEADING_DOT = re.compile(rb"(?m)^\.")
+_PLAIN_ADDRESS = re.compile(r"[^\s<>()\[\]\\,;:\"@]+@[^\s<>()\[\]\\,;:\"@]+")
 _QUEUED_AS = re.compile(r"queued as ([\w.@<>-]+)", re.IGNORECASE)
 _HARD_BOUNCE = re.compile(r"\b5\.1\.[0-9]\b")
 #: Seconds to wait for the answer to QUIT: nothing depends on it.
 QUIT_WAIT = 2.0
+
+
+def _dot_stuffed(message: bytes) -> bytes:
+    """Every line that begins with a dot gets one more (RFC 5321 section 4.5.2); ``bytes.replace``
+    does it several times faster than a regular expression over a 60 KB message."""
+    data = message.replace(b"\n.", b"\n..")
+    return b"." + data if data.startswith(b".") else data
+
+
+def _envelope(sender: str, recipient: str, options: Sequence[str]) -> bytes:
+    """The pipelined MAIL FROM, RCPT TO and DATA commands, UTF-8 only with the SMTPUTF8 option.
+
+    :raises ValueError: for an address holding a line break (it would inject a command).
+    :raises UnicodeEncodeError: for a non-ASCII address without SMTPUTF8.
+    """
+    extra = "".join(" " + option for option in options)
+    text = f"MAIL FROM:{_path(sender)}{extra}\r\nRCPT TO:{_path(recipient)}\r\nDATA\r\n"
+    if text.count("\n") != 3 or text.count("\r") != 3:
+        raise ValueError("an address holds a line break")
+    return text.encode("utf-8" if "SMTPUTF8" in options else "ascii")
+
+
+def _path(address: str) -> str:
+    """``<address>`` for an address already in its wire form (checked when it was stored); anything
+    else goes through smtplib's parser, as in the step-by-step dialogue."""
+    if _PLAIN_ADDRESS.fullmatch(address):
+        return f"<{address}>"
+    return smtplib.quoteaddr(address)
 
 
 def _reply(code: int, message: bytes | str) -> str:
@@ -134,8 +169,9 @@ class SMTPAdapter(Adapter):
                 return Failed(item.key, f"{NO_SMTPUTF8}, which the SMTP server {self.host} does not offer; "
                               "this recipient can be reached only through a relay that offers SMTPUTF8")
             options = ["SMTPUTF8"] + (["BODY=8BITMIME"] if smtp.has_extn("8bitmime") else [])
+        if smtp.has_extn("pipelining"):
+            return self._pipelined(smtp, item, message, options, handover)
         self._idle = False  # a transaction is open until the server's final answer (or RSET)
-        dot_sent = False
         try:
             code, reply = smtp.mail(item.envelope_from, options)
             if code != 250:
@@ -148,7 +184,53 @@ class SMTPAdapter(Adapter):
             code, reply = smtp.docmd("DATA")
             if code != 354:
                 return self._refused(item, code, reply, "DATA")
-            data = _LEADING_DOT.sub(b"..", message)
+        except (UnicodeError, smtplib.SMTPNotSupportedError) as err:  # this recipient's address, not the link
+            self._reset()
+            return Failed(item.key, f"this recipient cannot be sent through SMTP: {describe(err)}")
+        except (smtplib.SMTPServerDisconnected, OSError) as err:
+            self._drop()
+            return RetryLater(item.key, f"connection lost: {err or err.__class__.__name__}")
+        return self._content(smtp, item, message, handover)
+
+    def _pipelined(self, smtp: smtplib.SMTP, item: Outgoing, message: bytes, options: Sequence[str],
+                   handover: Handover) -> Result:
+        """MAIL FROM, RCPT TO and DATA in one write (RFC 2920), then their three answers in order:
+        one round trip instead of three. Each answer is checked as in the step-by-step dialogue."""
+        try:
+            commands = _envelope(item.envelope_from, item.mime.recipient, options)
+        except (UnicodeError, ValueError) as err:  # this recipient's address, not the link: nothing was written
+            return Failed(item.key, f"this recipient cannot be sent through SMTP: {describe(err)}")
+        if self.stop.is_set():  # DATA goes in the next write: the last moment to drop the message cleanly
+            raise Stopped()
+        self._idle = False  # a transaction is open until the server's final answer (or RSET)
+        try:
+            smtp.send(commands)
+            mail = smtp.getreply()
+            if mail[0] == 421:  # the server is closing: the other answers will not come
+                return self._refused(item, *mail, "MAIL FROM")
+            rcpt = smtp.getreply()
+            if rcpt[0] == 421:
+                return self._refused(item, *rcpt, "RCPT TO")
+            data = smtp.getreply()
+        except (smtplib.SMTPServerDisconnected, OSError) as err:
+            self._drop()  # DATA may have been answered, but no byte of the message was written
+            return RetryLater(item.key, f"connection lost: {err or err.__class__.__name__}")
+        refused = ((mail, "MAIL FROM") if mail[0] != 250 else (rcpt, "RCPT TO") if rcpt[0] not in (250, 251)
+                   else (data, "DATA") if data[0] != 354 else None)
+        if refused is None:
+            if self.stop.is_set():  # asked while the answers came: no byte of the message is written yet
+                raise Stopped()
+            return self._content(smtp, item, message, handover)
+        if data[0] == 354:  # DATA opened on a refused envelope: end the session, a "." would send an empty message
+            self._drop()
+        (code, reply), stage = refused
+        return self._refused(item, code, reply, stage)
+
+    def _content(self, smtp: smtplib.SMTP, item: Outgoing, message: bytes, handover: Handover) -> Result:
+        """After the 354: the message, the engine told, the final dot (the point of no return), its answer."""
+        dot_sent = False
+        try:
+            data = _dot_stuffed(message)
             if not data.endswith(b"\r\n"):
                 data += b"\r\n"
             smtp.send(data)
@@ -156,9 +238,6 @@ class SMTPAdapter(Adapter):
             smtp.send(b".\r\n")
             dot_sent = True
             code, reply = smtp.getreply()
-        except (UnicodeError, smtplib.SMTPNotSupportedError) as err:  # this recipient's address, not the link
-            self._reset()
-            return Failed(item.key, f"this recipient cannot be sent through SMTP: {describe(err)}")
         except (smtplib.SMTPServerDisconnected, OSError) as err:
             self._drop()
             if dot_sent:

@@ -2,9 +2,11 @@
 
 Each recipient's row moves ``pending → queued → sending → sent | failed | pending (retry)``.
 A run *claims* rows by flipping them from ``pending`` to ``queued`` in one statement, so two
-processes never hold the same row. ``sending`` is written just before the transport takes
-the message irreversibly. A run owns its rows until its lease expires (:mod:`newsletter.store.leases`);
-then a row found in ``queued`` was never handed over and is sent again, while one found in
+processes never hold the same row. ``sending`` is written before the transport takes the
+message irreversibly: a sender marks a few rows at a time (the engine's ``MARK_AHEAD``) in the
+transaction that also writes the outcomes known by then, so one commit serves several messages
+and a crash leaves at most those few rows per connection in doubt. A run owns its rows until
+its lease expires (:mod:`newsletter.store.leases`); then a row found in ``queued`` was never handed over and is sent again, while one found in
 ``sending`` is in doubt and is asked to the adapter (the outbox can tell; SMTP cannot, so the
 row becomes ``uncertain``, never resent).
 
@@ -27,7 +29,8 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
 from typing import Any, Iterable, Sequence, cast
 
-from sqlalchemy import CursorResult, Integer, String, Table, func, literal, or_, select, update
+from sqlalchemy import CursorResult, Integer, String, Table, bindparam, func, literal, or_, select, update
+from sqlalchemy.orm import Session
 
 from newsletter.store import leases
 from newsletter.store.database import Store
@@ -225,6 +228,11 @@ def claim(store: Store, send_id: int, run_id: str, limit: int, now: datetime) ->
 def mark_sending(store: Store, delivery_ids: Sequence[int], now: datetime) -> None:
     """The point of no return: the transport is about to take these messages (counted once their outcome is)."""
     with store.session() as session:
+        _mark_sending(session, delivery_ids, now)
+
+
+def _mark_sending(session: Session, delivery_ids: Sequence[int], now: datetime) -> None:
+    if delivery_ids:
         session.execute(update(_D).where(_D.c.id.in_(delivery_ids)).values(
             status=DeliveryStatus.SENDING.value, updated_at=now))
 
@@ -240,17 +248,40 @@ class Outcome:
     retry_at: datetime | None = None
 
 
-def record(store: Store, outcomes: Iterable[Outcome], now: datetime) -> None:
-    """Write a batch of outcomes in one transaction; each counts as one try."""
+def record(store: Store, outcomes: Iterable[Outcome], now: datetime, *, bounced: Iterable[int] = (),
+           then_sending: Sequence[int] = ()) -> None:
+    """Write a batch of outcomes in one transaction, each counted as one try; in the same transaction,
+    mark the ``bounced`` subscribers (hard bounces among them) and the rows ``then_sending`` as
+    :func:`mark_sending` does (the sender groups its writes: see the engine's ``MARK_AHEAD``).
+
+    One executemany per kind of outcome: a batch costs a few statements and one commit, not one per row.
+    """
+    sent: list[dict[str, object]] = []
+    retry: list[dict[str, object]] = []
+    other: list[dict[str, object]] = []
+    for o in outcomes:
+        if o.status is DeliveryStatus.SENT:
+            sent.append({"b_id": o.delivery_id, "b_provider_id": o.provider_id})
+        elif o.status is DeliveryStatus.PENDING:
+            retry.append({"b_id": o.delivery_id, "b_error": o.error, "b_retry_at": o.retry_at})
+        else:
+            other.append({"b_id": o.delivery_id, "b_status": o.status.value, "b_error": o.error})
+    row = _D.c.id == bindparam("b_id")
     with store.session() as session:
-        for o in outcomes:
-            values: dict[str, object] = {"status": o.status.value, "updated_at": now, "last_error": o.error,
-                                         "attempts": _COUNTED}
-            if o.status is DeliveryStatus.SENT:
-                values.update(sent_at=now, provider_id=o.provider_id, last_error="")
-            if o.status is DeliveryStatus.PENDING:
-                values.update(run_id="", next_attempt_at=o.retry_at)
-            session.execute(update(_D).where(_D.c.id == o.delivery_id).values(**values))
+        if sent:
+            session.execute(update(_D).where(row).values(
+                status=DeliveryStatus.SENT.value, updated_at=now, sent_at=now, last_error="",
+                provider_id=bindparam("b_provider_id"), attempts=_COUNTED), sent)
+        if retry:
+            session.execute(update(_D).where(row).values(
+                status=DeliveryStatus.PENDING.value, updated_at=now, last_error=bindparam("b_error"), run_id="",
+                next_attempt_at=bindparam("b_retry_at", type_=UTCDateTime()), attempts=_COUNTED), retry)
+        if other:
+            session.execute(update(_D).where(row).values(
+                status=bindparam("b_status"), updated_at=now, last_error=bindparam("b_error"), attempts=_COUNTED),
+                other)
+        _mark_bounced(session, list(bounced), now)
+        _mark_sending(session, then_sending, now)
 
 
 def mark_bounced(store: Store, subscriber_ids: Iterable[int], now: datetime) -> None:
@@ -258,8 +289,13 @@ def mark_bounced(store: Store, subscriber_ids: Iterable[int], now: datetime) -> 
     ids = list(subscriber_ids)
     if ids:
         with store.session() as session:
-            session.execute(update(_S).where(_S.c.id.in_(ids), _S.c.status == ACTIVE)
-                            .values(status=SubscriberStatus.BOUNCED.value, updated_at=now))
+            _mark_bounced(session, ids, now)
+
+
+def _mark_bounced(session: Session, ids: list[int], now: datetime) -> None:
+    if ids:
+        session.execute(update(_S).where(_S.c.id.in_(ids), _S.c.status == ACTIVE)
+                        .values(status=SubscriberStatus.BOUNCED.value, updated_at=now))
 
 
 def next_due(store: Store, send_id: int) -> datetime | None:

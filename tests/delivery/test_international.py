@@ -47,11 +47,12 @@ def failures(store: Store) -> dict[str, str]:
     return {address: reason for address, reason in rows}
 
 
+@pytest.mark.parametrize("pipelining", [False, True], ids=["", "pipelining"])
 @pytest.mark.parametrize("offered", [True, False], ids=["smtputf8", "no-smtputf8"])
 def test_smtp_sends_idn_domains_as_a_labels_and_utf8_local_parts_only_with_smtputf8(
-        store: Store, project: Path, offered: bool) -> None:
+        store: Store, project: Path, offered: bool, pipelining: bool) -> None:
     add_people(store)
-    with Sink(smtputf8=offered) as relay:
+    with Sink(smtputf8=offered, pipelining=pipelining) as relay:
         smtp_config(project, relay.port)
         report = send(load_settings(project), store)
     envelopes = {tuple(rcpt): (sender, options) for sender, rcpt, options in relay.recorder.envelopes}

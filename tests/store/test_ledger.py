@@ -192,3 +192,27 @@ def test_coverage_counts_active_subscribers_and_those_the_issue_has_served(tmp_p
                           ledger.Outcome(second.delivery_id, DeliveryStatus.PENDING)], NOW)
     assert ledger.coverage(store, DAY) == ledger.Coverage(active=3, served=1)
     assert ledger.coverage(store, DAY + timedelta(days=1)) == ledger.Coverage(active=3, served=0)
+
+
+def test_one_record_writes_every_kind_of_outcome_the_bounces_and_the_next_rows_in_flight(db: Store) -> None:
+    """The group commit of the send engine: one call, one transaction, on SQLite and PostgreSQL alike."""
+    send_id = populate(db, 6)
+    sent, failed, bounced, later, doubt, next_up = ledger.claim(db, send_id, "run", 6, NOW)
+    retry_at = NOW + timedelta(minutes=5)
+    ledger.record(db, [ledger.Outcome(sent.delivery_id, DeliveryStatus.SENT, provider_id="q1"),
+                       ledger.Outcome(failed.delivery_id, DeliveryStatus.FAILED, "554 refused"),
+                       ledger.Outcome(bounced.delivery_id, DeliveryStatus.FAILED, "550 5.1.1 unknown"),
+                       ledger.Outcome(later.delivery_id, DeliveryStatus.PENDING, "451 later", retry_at=retry_at),
+                       ledger.Outcome(doubt.delivery_id, DeliveryStatus.UNCERTAIN, "lost after the dot")],
+                  NOW, bounced=[bounced.subscriber_id], then_sending=[next_up.delivery_id])
+    with db.session() as session:
+        rows = {r.id: r for r in session.execute(select(Delivery).order_by(Delivery.id)).scalars()}
+        statuses = {s.id: s.status for s in session.execute(select(Subscriber)).scalars()}
+    assert [(rows[c.delivery_id].status, rows[c.delivery_id].last_error, rows[c.delivery_id].attempts)
+            for c in (sent, failed, bounced, later, doubt, next_up)] == [
+        ("sent", "", 1), ("failed", "554 refused", 1), ("failed", "550 5.1.1 unknown", 1),
+        ("pending", "451 later", 1), ("uncertain", "lost after the dot", 1), ("sending", "", 0)]
+    assert rows[sent.delivery_id].provider_id == "q1" and rows[sent.delivery_id].sent_at is not None
+    assert rows[later.delivery_id].run_id == "" and rows[later.delivery_id].next_attempt_at is not None
+    assert ledger.next_due(db, send_id) == retry_at
+    assert statuses[bounced.subscriber_id] == "bounced" and statuses[failed.subscriber_id] == "active"
