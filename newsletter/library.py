@@ -680,9 +680,12 @@ class Newsletter:
 
     def send(self, day: date | None = None, *, limit: int | None = None, without_approval: str | None = None,
              by: str | None = None, clearance: SendClearance | None = None,
-             progress: Callable[[int], None] | None = None, stop: "threading.Event | None" = None) -> "SendReport":
+             progress: Callable[[int], None] | None = None, stop: "threading.Event | None" = None,
+             workers: int = 1) -> "SendReport":
         """Send the issue to every active subscriber who has not received it yet (resumable, exactly once).
 
+        :param workers: with more than one, start the send, then run that many local worker processes
+            on it (PostgreSQL only; :mod:`newsletter.workers`) and report their totals.
         :param limit: hand over at most this many messages in this run.
         :param clearance: from :meth:`authorize_send`, when the caller ran it first; else it runs here.
         :param progress: called with the number of recipients settled after each batch.
@@ -692,16 +695,53 @@ class Newsletter:
         from newsletter.delivery.engine import send_issue
 
         day = self._day(day)
+        if workers > 1:
+            from newsletter.errors import UsageError
+
+            self.require_workers()  # refused before the approval is asked
+            if limit is not None:
+                raise UsageError("--limit and --workers do not go together: a limit is for one process")
         if clearance is None or clearance.day != day:
             clearance = self.authorize_send(day, without_approval=without_approval, by=by)
         key = self.secret_key().value
-        report = self._checked(lambda: send_issue(self.settings, self.store, day, secret_key=key, limit=limit,
-                                                  progress=progress, stop=stop, clock=self.clock))
+        if workers > 1:
+            import threading
+
+            from newsletter.workers import send_with_workers
+
+            report = self._checked(lambda: send_with_workers(
+                self.settings, self.store, day, workers, secret_key=key, environ=self.environ,
+                stop=stop or threading.Event(), clock=self.clock, progress=progress))
+        else:
+            report = self._checked(lambda: send_issue(self.settings, self.store, day, secret_key=key, limit=limit,
+                                                      progress=progress, stop=stop, clock=self.clock))
         if report.paused:
             from newsletter.reputation import alert_pause
 
             alert_pause(self.settings, self.store, report, now=self.clock(), environ=self.environ)
         return report
+
+    def require_workers(self) -> None:
+        """:raises ConfigError: when the store cannot coordinate workers (SQLite: one process sends)."""
+        from newsletter.workers import require_shared_store
+
+        require_shared_store(self._store if self._store is not None else self.settings.store.url)
+
+    def work(self, *, stop: "threading.Event", once: bool = False, day: date | None = None,
+             poll: float | None = None, on_report: "Callable[[SendReport], None] | None" = None) -> list["SendReport"]:
+        """Be a worker: help the sends others started (on PostgreSQL) until ``stop``, or once with ``once``.
+
+        :param day: help only that issue's send.
+        :param poll: seconds between two looks for open sends when there is nothing to do.
+        :raises ConfigError: on SQLite (workers need PostgreSQL) or when the transport refuses the configuration.
+        """
+        from newsletter.workers import POLL_SECONDS, work
+
+        self.require_workers()
+        key = self.secret_key().value
+        return self._checked(lambda: work(self.settings, self.store, secret_key=key, stop=stop, once=once, day=day,
+                                          poll=POLL_SECONDS if poll is None else poll, clock=self.clock,
+                                          on_report=on_report))
 
     def waiting(self, day: date | None = None) -> int:
         """How many recipients of the issue's send wait for a run (0 before the first send)."""

@@ -2,7 +2,7 @@
 
 Everything else in ``newsletter/store`` writes portable SQLAlchemy and asks here when the
 two databases need different words: the INSERT that offers ``ON CONFLICT``, SQLite's
-connection pragmas and its single writer, PostgreSQL's named constraints in migrations.
+connection pragmas and its single writer, PostgreSQL's ``SKIP LOCKED`` claims, its named constraints in migrations.
 """
 
 from __future__ import annotations
@@ -41,6 +41,15 @@ def insert(bind: Engine | Connection, table: Any) -> Any:
     except KeyError:
         raise ConfigError(f"newsletter.toml: [store] url names a {name(bind)} database; the store runs on "
                           "SQLite and PostgreSQL only", hint='use e.g. "sqlite:///state/newsletter.db"') from None
+
+
+def skipping_locked(bind: Engine | Connection, query: Any) -> Any:
+    """``query`` (a SELECT of rows to claim) made to skip the rows another transaction has locked.
+
+    PostgreSQL: ``FOR UPDATE SKIP LOCKED``, so that workers claiming at once each get other rows
+    instead of queueing on the same ones. SQLite has one writer at a time: the query as it is.
+    """
+    return query.with_for_update(skip_locked=True) if is_postgresql(bind) else query
 
 
 def sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
