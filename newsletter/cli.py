@@ -667,6 +667,10 @@ def status(nl: Newsletter, day: date | None, as_json: bool) -> None:
             resumed = f", resumed {pause.resumed_at.astimezone(tz):%Y-%m-%d %H:%M %Z}" if pause.resumed_at else ""
             click.secho(f"Paused {pause.paused_at.astimezone(tz):%Y-%m-%d %H:%M %Z}{resumed}: {pause.reason}",
                         fg=None if pause.resumed_at else "red")
+        for w in issue.workers:
+            click.echo(f"Worker {w.host}" + (f" pid {w.pid}" if w.pid is not None else "")
+                       + f": {w.messages} sent, {w.rate:.1f}/s, lease until "
+                       f"{w.expires_at.astimezone(tz):%H:%M:%S %Z}")
         if issue.pause is not None:
             click.secho(f"Attention: the send paused itself; clean the list, then resume with "
                         f"`newsletter send {day.isoformat()}`.", fg="red")

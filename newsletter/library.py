@@ -49,6 +49,7 @@ if TYPE_CHECKING:
     from newsletter.store.database import Store
     from newsletter.store.history import HistoryRow
     from newsletter.store.pauses import Pause
+    from newsletter.store.workers import LiveWorker
     from newsletter.store.status import ReasonCount
     from newsletter.store.subscribers import ImportSummary, SubscriberRecord
 
@@ -290,6 +291,7 @@ class IssueStatus:
     schedule: "DayState"
     figures: "HistoryRow | None" = None  # what came back: bounced, complained, unsubscribed (None: never sent)
     pauses: list["Pause"] = field(default_factory=list)  # the send's pauses, oldest first
+    workers: list["LiveWorker"] = field(default_factory=list)  # the runs working on the send now
 
     @property
     def started(self) -> bool:
@@ -328,6 +330,9 @@ class IssueStatus:
                        "bounces": self.pause.bounces, "messages": self.pause.messages} if self.pause else None,
             "pauses": [{"at": moment(p.paused_at), "reason": p.reason, "resumed_at": moment(p.resumed_at)}
                        for p in self.pauses],
+            "workers": [{"host": w.host, "pid": w.pid, "run": w.run_id, "messages": w.messages,
+                         "rate": round(w.rate, 1), "renewed_at": moment(w.renewed_at),
+                         "lease_expires_at": moment(w.expires_at)} for w in self.workers],
             "feedback": {"bounced": figures.bounced, "complained": figures.complained,
                          "unsubscribed": figures.unsubscribed, "complaint_rate": round(figures.complaint_rate, 6),
                          "complaint_rate_above_gmail_line": figures.complaints_too_high} if figures else None,
@@ -805,6 +810,7 @@ class Newsletter:
         from newsletter.store.history import issue_figures
         from newsletter.store.pauses import pauses_of
         from newsletter.store.status import send_summary
+        from newsletter.store.workers import live_workers_of
 
         day, store = self._day(day), self.reading_store()
         summary = send_summary(store, day)
@@ -814,7 +820,8 @@ class Newsletter:
         return IssueStatus(day, self.settings.tz, record.started_at if record else None,
                            record.finished_at if record else None, summary.counts, summary.problems,
                            self.approval(day), override, day_state(self.settings, store, day, self.clock()),
-                           issue_figures(store, day) if record else None, pauses_of(store, day))
+                           issue_figures(store, day) if record else None, pauses_of(store, day),
+                           live_workers_of(store, day, self.clock()) if record else [])
 
     def history(self, limit: int | None = 30) -> list["HistoryRow"]:
         """The issues sent, newest first, with their figures."""

@@ -82,3 +82,10 @@ def live_workers(store: Store, send_id: int, now: datetime) -> list[LiveWorker]:
         workers.append(LiveWorker(r.run_id, host or r.holder, int(pid) if pid.isdigit() else None, r.messages,
                                   r.rate, r.renewed_at, r.expires_at))
     return workers
+
+
+def live_workers_of(store: Store, day: date, now: datetime) -> list[LiveWorker]:
+    """:func:`live_workers` of ``day``'s send (none when it never started)."""
+    with store.session() as session:
+        send_id = session.scalar(select(_S.c.id).where(_S.c.issue_date == day))
+    return [] if send_id is None else live_workers(store, send_id, now)
