@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Connection, Engine
+from sqlalchemy import Connection, Engine, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
@@ -43,13 +43,18 @@ def insert(bind: Engine | Connection, table: Any) -> Any:
                           "SQLite and PostgreSQL only", hint='use e.g. "sqlite:///state/newsletter.db"') from None
 
 
-def skipping_locked(bind: Engine | Connection, query: Any) -> Any:
-    """``query`` (a SELECT of rows to claim) made to skip the rows another transaction has locked.
+def rows_to_claim(bind: Engine | Connection, query: Any) -> Any:
+    """The ids ``query`` (a SELECT of one id column, with its LIMIT) picks, for ``id IN (…)`` of a claim.
 
-    PostgreSQL: ``FOR UPDATE SKIP LOCKED``, so that workers claiming at once each get other rows
-    instead of queueing on the same ones. SQLite has one writer at a time: the query as it is.
+    PostgreSQL: picked ``FOR UPDATE SKIP LOCKED`` in a CTE evaluated once (``MATERIALIZED``), so that
+    workers claiming at once each get other rows instead of queueing on the same ones, and the LIMIT
+    holds (a subquery under ``IN`` may be run again and pick more rows). SQLite has one writer at a
+    time: the query as it is.
     """
-    return query.with_for_update(skip_locked=True) if is_postgresql(bind) else query
+    if not is_postgresql(bind):
+        return query.scalar_subquery()
+    due = query.with_for_update(skip_locked=True).cte("due").prefix_with("MATERIALIZED")
+    return select(due.c[0])
 
 
 def sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:

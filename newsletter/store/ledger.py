@@ -197,13 +197,13 @@ def claim(store: Store, send_id: int, run_id: str, limit: int, now: datetime) ->
     One statement on both databases; on PostgreSQL its rows are picked ``FOR UPDATE SKIP LOCKED``, so
     workers claiming at the same moment get different rows without waiting for each other.
     """
-    due = dialect.skipping_locked(store.engine, (
+    due = dialect.rows_to_claim(store.engine, (
         select(_D.c.id)
         .where(_D.c.send_id == send_id, _D.c.status == DeliveryStatus.PENDING.value,
                or_(_D.c.next_attempt_at.is_(None), _D.c.next_attempt_at <= now))
         .order_by(_D.c.id)
         .limit(limit)
-    )).scalar_subquery()
+    ))
     with store.session() as session:
         claimed_ids = session.scalars(
             update(_D).where(_D.c.id.in_(due), _D.c.status == DeliveryStatus.PENDING.value)
