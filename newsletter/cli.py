@@ -599,12 +599,13 @@ def worker(nl: Newsletter, once: bool, day: datetime | None, poll: float) -> Non
     Runs until SIGTERM or Ctrl+C (the messages in hand are finished), looking for open sends
     (started, not finished, not paused) every --poll seconds. A worker never starts a send; it
     builds the messages from the render stored when the send started. Run any number, on any
-    host that reaches the store. Exit 1 when a send it helped was left with failures or pending rows.
+    host that reaches the store. With --once, exit 1 when a send it helped has failures or rows left.
 
     Example:
 
         newsletter worker
     """
+    import os
     import signal
     import threading
 
@@ -612,6 +613,9 @@ def worker(nl: Newsletter, once: bool, day: datetime | None, poll: float) -> Non
     _secret_key(nl)
     stop = threading.Event()
     previous = signal.signal(signal.SIGTERM, lambda signum, frame: stop.set())
+    if not once:
+        click.echo(f"Worker {os.getpid()}: helping each send that starts (looking every {poll:g} s); "
+                   "SIGTERM or Ctrl+C stops it.")
 
     def said(report: "SendReport") -> None:
         click.echo(_status_line(report))
@@ -622,7 +626,7 @@ def worker(nl: Newsletter, once: bool, day: datetime | None, poll: float) -> Non
         reports = []
     finally:
         signal.signal(signal.SIGTERM, previous)
-    if any(r.failed_now or (once and not r.complete and not stop.is_set()) for r in reports):
+    if once and any(r.failed_now or (not r.complete and not stop.is_set()) for r in reports):
         raise DeliveryError("a send this worker helped has failures or recipients left",
                             hint="see `newsletter status DATE`")
 

@@ -69,6 +69,7 @@ class Counting:
     def __init__(self) -> None:
         self.rcpts: Counter[str] = Counter()
         self.message_ids: Counter[bytes] = Counter()
+        self.arrivals: list[float] = []  # the server's monotonic clock at each message
         self.lock = threading.Lock()
 
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
@@ -77,6 +78,7 @@ class Counting:
         with self.lock:
             self.rcpts.update(str(r) for r in envelope.rcpt_tos)
             self.message_ids[found.group(1) if found else b""] += 1
+            self.arrivals.append(time.monotonic())
         return "250 2.0.0 Ok: queued"
 
     def recipients(self) -> Counter[str]:
@@ -287,3 +289,72 @@ def test_a_worker_killed_three_times_sends_nobody_twice_and_loses_nobody(project
     print(f"\n{adapter}: held by the victim at each kill {in_flight_at_kill}; uncertain {len(uncertain)} "
           f"(of them received by the server: {len(uncertain & set(received))}); sent {len(sent)}; "
           f"received {len(received)}")
+
+
+def test_the_rate_holds_for_the_whole_send_across_three_worker_processes(project: Path, pg: str,
+                                                                         tmp_path: Path) -> None:
+    rate, people, workers = 30, 90, 3
+    with CountingSink() as sink:
+        configure(project, pg, smtp_delivery(sink.port), rate=rate)
+        subscribe(pg, project, people)
+        log = tmp_path / "send.log"
+        code = finished(newsletter(project, environ("smtp"), log, "send", DAY.isoformat(), "--workers",
+                                   str(workers)), log)
+        assert code == 0, log.read_text(errors="replace")[-3000:]
+        arrivals = sorted(sink.handler.arrivals)
+        assert len(arrivals) == people and max(sink.recipients().values()) == 1
+    store = open_store(pg, project)
+    try:
+        send_id = ledger.find_send(store, DAY)
+        assert send_id is not None
+        reserved, _ = pacing.reserved(store, send_id)
+    finally:
+        store.close()
+    # Every message took a slot of the one pace: each worker may reserve a chunk (a quarter second) ahead
+    # and send it at once, so that much is allowed as a burst; three per-process limits would have let
+    # the whole send through in about a second (each process's bucket holds a second of the rate).
+    chunk = rate // 4
+    assert reserved >= people
+    span = arrivals[-1] - arrivals[0]
+    assert span >= (people - 1 - workers * chunk) / rate
+    print(f"\n{people} messages at {rate}/s by {workers} workers: first to last {span:.2f} s "
+          f"(a single pace needs at least {(people - 1) / rate:.2f} s minus bursts)")
+
+
+def test_a_worker_waiting_for_sends_stops_cleanly_on_sigterm(project: Path, pg: str, tmp_path: Path) -> None:
+    configure(project, pg, smtp_delivery(free_port()))
+    log = tmp_path / "worker.log"
+    store = open_store(pg, project)  # migrated before the worker looks
+    store.close()
+    worker = newsletter(project, environ("smtp"), log, "worker", "--poll", "0.5")
+    # It says it is up once its SIGTERM handler is in place; then SIGTERM must end it with 0.
+    def up() -> bool:
+        assert worker.poll() is None, "the worker ended by itself:\n" + log.read_text(errors="replace")
+        return "SIGTERM" in log.read_text(errors="replace")
+
+    wait_for("the worker to be up", up)
+    worker.send_signal(signal.SIGTERM)
+    assert finished(worker, log) == 0, log.read_text(errors="replace")
+
+
+def test_status_shows_each_live_worker_of_the_send(cli, project: Path, pg: str) -> None:  # type: ignore[no-untyped-def]
+    import json
+
+    from newsletter.store import leases
+
+    configure(project, pg, smtp_delivery(free_port()))
+    store = open_store(pg, project)
+    try:
+        send_id = ledger.get_or_create_send(store, DAY, "Objet", NOW)
+        clock = datetime.now(timezone.utc)
+        beat = leases.Heartbeat(store, "w1", clock=lambda: clock, send_id=send_id, progress=lambda: 0)
+        code, out, _ = cli("status", DAY.isoformat(), "--json")
+        [shown] = json.loads(out)["workers"]
+        assert shown["pid"] == os.getpid() and shown["messages"] == 0 and shown["lease_expires_at"]
+        code, out, _ = cli("status", DAY.isoformat())
+        assert f"pid {os.getpid()}: 0 sent, 0.0/s, lease until" in out
+        beat.stop()
+        code, out, _ = cli("status", DAY.isoformat(), "--json")
+        assert json.loads(out)["workers"] == []  # its lease ended: not live any more
+    finally:
+        store.close()
