@@ -271,6 +271,8 @@ class _Run:
         self.unchecked = 0  # messages settled since the feedback events were last read
         self.pause: Verdict | None = None
         self.paused = threading.Event()
+        self.paused_elsewhere = threading.Event()  # another worker paused the send: this one stops too
+        self.shared = workers.supported(store)  # other processes may work on the send (PostgreSQL)
 
     def _quota(self, want: int) -> int:
         with self.lock:
@@ -289,6 +291,9 @@ class _Run:
                 if want == 0:
                     self.stopped = f"--limit {self.limit} reached"
                     return
+                if self.shared and workers.is_paused(self.store, self.send_id):
+                    self.paused_elsewhere.set()
+                    break
                 batch = ledger.claim(self.store, self.send_id, self.run_id, want, self.clock())
                 if not batch:
                     if self._wait_for_retries() or self._wait_for_others(adapter):
@@ -308,13 +313,16 @@ class _Run:
             adapter.close()
 
     def _halted(self) -> bool:
-        return self.stop.is_set() or self.paused.is_set() or self.lease_gone.is_set() or self.heartbeat.lost.is_set()
+        return (self.stop.is_set() or self.paused.is_set() or self.paused_elsewhere.is_set()
+                or self.lease_gone.is_set() or self.heartbeat.lost.is_set())
 
     def _halt_reason(self) -> str:
         if self.stop.is_set():
             return "stop requested"
         if self.pause is not None:
             return f"paused: {self.pause.describe()}"
+        if self.paused_elsewhere.is_set():
+            return "the send was paused by another run (too many hard bounces)"
         return self._lease_problem()
 
     def _lease_problem(self) -> str:

@@ -56,6 +56,13 @@ def open_sends(store: Store, day: date | None = None) -> list[OpenSend]:
         return [OpenSend(r.id, r.issue_date) for r in session.execute(query).all()]
 
 
+def is_paused(store: Store, send_id: int) -> bool:
+    """Whether the send is paused now (a run paused it on too many hard bounces): workers stop helping."""
+    with store.session() as session:
+        return session.scalar(select(_P.c.id).where(_P.c.send_id == send_id, _P.c.resumed_at.is_(None))
+                              .limit(1)) is not None
+
+
 @dataclass(frozen=True)
 class LiveWorker:
     """A run working on a send now, as its heartbeat last wrote it."""

@@ -358,3 +358,23 @@ def test_status_shows_each_live_worker_of_the_send(cli, project: Path, pg: str) 
         assert json.loads(out)["workers"] == []  # its lease ended: not live any more
     finally:
         store.close()
+
+
+def test_a_worker_stops_helping_once_another_run_paused_the_send(project: Path, pg: str) -> None:
+    from newsletter.config import load_settings
+    from newsletter.delivery.engine import help_send, start_send
+    from newsletter.store import pauses
+
+    with CountingSink() as sink:
+        configure(project, pg, smtp_delivery(sink.port))
+        subscribe(pg, project, 30)
+        settings = load_settings(project)
+        store = open_store(pg, project)
+        try:
+            opened = start_send(settings, store, DAY, secret_key=SECRET)
+            pauses.record_pause(store, opened.send_id, reason="12 hard bounces", bounces=12, messages=100, now=NOW)
+            report = help_send(settings, store, opened.send_id, secret_key=SECRET)
+        finally:
+            store.close()
+        assert report.sent_now == 0 and "paused by another run" in report.stopped
+        assert sink.recipients() == Counter()
