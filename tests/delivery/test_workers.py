@@ -314,9 +314,9 @@ def test_the_rate_holds_for_the_whole_send_across_three_worker_processes(project
     # and send it at once, so that much is allowed as a burst; three per-process limits would have let
     # the whole send through in about a second (each process's bucket holds a second of the rate).
     chunk = rate // 4
-    assert reserved >= people
     span = arrivals[-1] - arrivals[0]
     assert span >= (people - 1 - workers * chunk) / rate
+    assert reserved >= people
     print(f"\n{people} messages at {rate}/s by {workers} workers: first to last {span:.2f} s "
           f"(a single pace needs at least {(people - 1) / rate:.2f} s minus bursts)")
 
