@@ -8,17 +8,20 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import cast
 
-from sqlalchemy import Table, select
+from sqlalchemy import Table, or_, select
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
 from newsletter.store import dialect
 from newsletter.store.database import Store
-from newsletter.store.models import Lease, Send
+from newsletter.store.models import Delivery, DeliveryStatus, Lease, Send
 from newsletter.store.pauses import SendPause
 from newsletter.store.snapshots import SendSnapshot
 
 _L = cast(Table, Lease.__table__)
+_D = cast(Table, Delivery.__table__)
+#: Rows a run has still to serve.
+OPEN_ROWS = (DeliveryStatus.PENDING.value, DeliveryStatus.QUEUED.value, DeliveryStatus.SENDING.value)
 _S = cast(Table, Send.__table__)
 _P = cast(Table, SendPause.__table__)
 _SNAP = cast(Table, SendSnapshot.__table__)
@@ -46,10 +49,12 @@ class OpenSend:
 
 
 def open_sends(store: Store, day: date | None = None) -> list[OpenSend]:
-    """The sends a worker may help now, oldest issue first (only ``day``'s when given)."""
+    """The sends a worker may help now, oldest issue first (only ``day``'s when given): not finished, or
+    finished once and started again for subscribers who joined since (their rows wait)."""
     paused = select(_P.c.id).where(_P.c.send_id == _S.c.id, _P.c.resumed_at.is_(None)).exists()
+    waiting = select(_D.c.id).where(_D.c.send_id == _S.c.id, _D.c.status.in_(OPEN_ROWS)).exists()
     query = (select(_S.c.id, _S.c.issue_date).join(_SNAP, _SNAP.c.send_id == _S.c.id)
-             .where(_S.c.finished_at.is_(None), ~paused).order_by(_S.c.issue_date))
+             .where(or_(_S.c.finished_at.is_(None), waiting), ~paused).order_by(_S.c.issue_date))
     if day is not None:
         query = query.where(_S.c.issue_date == day)
     with store.session() as session:

@@ -15,6 +15,7 @@ from sqlalchemy import text
 from newsletter.delivery.engine import SharedRateLimiter
 from newsletter.store import leases, ledger, pacing, pauses, snapshots, workers
 from newsletter.store.database import Store
+from newsletter.store.subscribers import add_subscriber
 from tests.conftest import DAY
 from tests.store.test_ledger import populate
 
@@ -132,6 +133,9 @@ def test_only_started_unfinished_unpaused_sends_are_open_to_workers(db: Store) -
                        for c in ledger.claim(db, send_id, "run", 10, NOW)], NOW)
     ledger.finish(db, send_id, NOW)
     assert workers.open_sends(db) == []  # finished
+    add_subscriber(db, "new@example.org", now=NOW)  # someone joined, and `send` started the issue again
+    assert ledger.enqueue(db, send_id, NOW) == 1
+    assert [s.send_id for s in workers.open_sends(db)] == [send_id]
 
 
 @pytest.mark.parametrize("url, shared", [("postgresql+psycopg://u@db/n", True), ("postgresql://db/n", True),
