@@ -121,7 +121,10 @@ class SharedRateLimiter:
         self.lock = threading.Lock()
 
     def acquire(self, n: int = 1) -> None:
-        """Wait until ``n`` reserved slots have begun (the later of the old ones and a new reservation)."""
+        """Wait until ``n`` reserved slots have begun (the later of the old ones and a new reservation).
+
+        The connections of one worker wait in turn (the lock is held while sleeping): their slots follow
+        each other anyway, and the order of the reservations is kept."""
         with self.lock:
             if self.left and self.at < self.monotonic() - 1.0:
                 self.left = 0  # slots long past are lost: used now they would make a burst above the pace
@@ -258,7 +261,8 @@ class _Run:
         self.lease_gone = threading.Event()  # the lease ran out or was taken over: hand nothing more over
         self.announced: set[str] = set()  # other runs whose rows this run has said it waits for
         # Pacing protects a remote server; a local transport (the outbox) is not slowed down.
-        self.limiter: RateLimiter | SharedRateLimiter | None = _limiter(store, send_id, settings.delivery.rate_per_second) if adapters[0].paced else None
+        self.limiter: RateLimiter | SharedRateLimiter | None = \
+            _limiter(store, send_id, settings.delivery.rate_per_second) if adapters[0].paced else None
         self.lock = threading.Lock()
         self.claimed = 0
         self.sent = 0
@@ -541,7 +545,7 @@ def _settle_orphans(store: Store, send_id: int, adapter: Adapter, settings: Sett
 
 
 @dataclass
-class _Started:
+class StartedSend:
     """A send ready for runs: its id, the factory of its messages, the report begun by its start."""
 
     send_id: int
@@ -549,7 +553,8 @@ class _Started:
     report: SendReport
 
 
-def start_send(settings: Settings, store: Store, day: date, *, secret_key: str, clock: Clock = utc_now) -> _Started:
+def start_send(settings: Settings, store: Store, day: date, *, secret_key: str,
+               clock: Clock = utc_now) -> StartedSend:
     """Check and render the issue, open its send (stored render, pause cleared, new subscribers queued).
 
     What workers help afterwards is this render (:mod:`newsletter.render.snapshot`), whatever their
@@ -568,7 +573,7 @@ def start_send(settings: Settings, store: Store, day: date, *, secret_key: str, 
         log.info("issue %s: resuming the send paused at %s (%s)", day.isoformat(), resumed.paused_at.isoformat(),
                  resumed.reason)
     report = SendReport(day, enqueued=ledger.enqueue(store, send_id, clock()), resumed=resumed)
-    return _Started(send_id, factory, report)
+    return StartedSend(send_id, factory, report)
 
 
 def send_issue(
@@ -629,14 +634,15 @@ def help_send(
     rendered, sent_on = thaw(stored.layout)
     factory = MessageFactory(rendered, settings, secret_key=secret_key, date=sent_on)
     log.info("issue %s: helping send %d (render %s)", factory.issue_key, send_id, stored.digest[:12])
-    opened = _Started(send_id, factory, SendReport(rendered.issue.date))
+    opened = StartedSend(send_id, factory, SendReport(rendered.issue.date))
     return _drive(settings, store, opened, adapter_factory=adapter_factory, clock=clock, limit=None, stop=stop,
                   progress=progress, policy=policy, started=started)
 
 
-def _drive(settings: Settings, store: Store, opened: _Started, *, adapter_factory: Callable[[], Adapter] | None,
-           clock: Clock, limit: int | None, stop: threading.Event | None, progress: Progress | None,
-           policy: Policy | None, started: float) -> SendReport:
+def _drive(settings: Settings, store: Store, opened: StartedSend, *,
+           adapter_factory: Callable[[], Adapter] | None, clock: Clock, limit: int | None,
+           stop: threading.Event | None, progress: Progress | None, policy: Policy | None,
+           started: float) -> SendReport:
     """One run on an open send: settle what dead runs left, then deliver with one thread per connection."""
     make = adapter_factory or (lambda: make_adapter(settings))
     send_id, factory, report = opened.send_id, opened.factory, opened.report
@@ -731,6 +737,6 @@ def dry_run(settings: Settings, store: Store, day: date, *, secret_key: str, clo
     return DryRun(day, todo, reach.served, factory.build(recipient).data, recipient.email)
 
 
-__all__ = ["DryRun", "Policy", "RateLimiter", "SendReport", "SharedRateLimiter", "dry_run", "help_send",
+__all__ = ["DryRun", "Policy", "RateLimiter", "SendReport", "SharedRateLimiter", "StartedSend", "dry_run", "help_send",
            "make_adapter", "render_checked_issue", "send_issue", "start_send",
            "send_test"]
