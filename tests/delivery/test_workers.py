@@ -387,3 +387,30 @@ def test_a_worker_stops_helping_once_another_run_paused_the_send(project: Path, 
             store.close()
         assert report.sent_now == 0 and "paused by another run" in report.stopped
         assert sink.recipients() == Counter()
+
+
+def test_sigterm_to_send_with_workers_stops_them_all_after_the_messages_in_hand(project: Path, pg: str,
+                                                                                tmp_path: Path) -> None:
+    with CountingSink() as sink:
+        configure(project, pg, smtp_delivery(sink.port), rate=20)  # paced: the send is surely mid-way
+        people = subscribe(pg, project, 200)
+        log = tmp_path / "send.log"
+        parent = newsletter(project, environ("smtp"), log, "send", DAY.isoformat(), "--workers", "2")
+        wait_for("some messages to arrive", lambda: len(sink.recipients()) >= 10)
+        parent.send_signal(signal.SIGTERM)
+        code = finished(parent, log)
+        received = sink.recipients()
+    store = open_store(pg, project)
+    try:
+        counts = rows_by_status(store)
+        with store.engine.connect() as conn:
+            live = conn.execute(text("SELECT count(*) FROM leases WHERE taken_by = '' AND expires_at > "
+                                     "timezone('UTC', now())")).scalar()
+    finally:
+        store.close()
+    output = log.read_text(errors="replace")
+    assert code == 1 and "stopped: stop requested" in output, output[-3000:]
+    # Nothing left in flight or claimed: what was handed over is recorded, the rest waits for the next run.
+    assert counts.get("queued", 0) == counts.get("sending", 0) == 0 and counts.get("pending", 0) > 0
+    assert counts.get("sent", 0) == len(received) and max(received.values()) == 1
+    assert set(received) < set(people) and live == 0  # both workers ended their lease
