@@ -405,9 +405,11 @@ def subscribers_remove(nl: Newsletter, email: str) -> None:
               help="Send although [schedule] require_approval is set and the issue is not approved as it is; "
                    "the reason and your name are recorded and shown by `status`.")
 @click.option("--by", "by", metavar="NAME", help="Who sends --without-approval (default: the login name).")
+@click.option("--workers", "workers", type=click.IntRange(min=1, max=64), default=1, show_default=True,
+              help="Run N local worker processes on the send (PostgreSQL store only).")
 @pass_newsletter
 def send(nl: Newsletter, day: date | None, test_addresses: tuple[str, ...], dry_run: bool,
-         limit: int | None, at: str | None, override: str | None, by: str | None) -> None:
+         limit: int | None, at: str | None, override: str | None, by: str | None, workers: int) -> None:
     """Send an issue to every active subscriber who has not received it yet.
 
     Resumable and idempotent: run it again after a crash or an interruption and only the
@@ -415,6 +417,9 @@ def send(nl: Newsletter, day: date | None, test_addresses: tuple[str, ...], dry_
     failed or remain pending (see `newsletter status`). When [schedule] require_approval is
     set, an issue that is not approved as it is now is refused, unless --without-approval
     says why.
+
+    With --workers N (PostgreSQL), N local processes share the send; `newsletter worker` on
+    other hosts may help it too.
 
     Example:
 
@@ -443,6 +448,10 @@ def send(nl: Newsletter, day: date | None, test_addresses: tuple[str, ...], dry_
             raise DeliveryError("some test messages were not sent")
         return
     _secret_key(nl)  # a configuration error (exit 2) comes before the approval's refusal
+    if workers > 1 and (dry_run or limit is not None):
+        raise click.UsageError("--workers goes with a real send, without --dry-run or --limit")
+    if workers > 1:
+        nl.require_workers()
     if dry_run:
         preview = nl.dry_run(day, limit=limit)
         click.echo(f"Dry run for {day.isoformat()} through the {preview.adapter!r} adapter: "
@@ -462,7 +471,7 @@ def send(nl: Newsletter, day: date | None, test_addresses: tuple[str, ...], dry_
                     f"{clearance.override_by}.", fg="yellow")
     elif clearance.override_needless:
         click.echo("The approval is in order (or not required); --without-approval changes nothing.")
-    report = _send_with_progress(nl, day, clearance, limit)
+    report = _send_with_progress(nl, day, clearance, limit, workers)
     click.echo(_status_line(report))
     for status, reason, count in report.failures:
         click.secho(f"  {count:>6} {status}: {_reason(status, reason)}", fg="yellow" if status == "pending" else "red")
@@ -516,7 +525,7 @@ def _parse_time(text: str, nl: Newsletter) -> datetime:
 
 
 def _send_with_progress(nl: Newsletter, day: date, clearance: "SendClearance",
-                        limit: int | None) -> "SendReport":
+                        limit: int | None, workers: int = 1) -> "SendReport":
     """Run the send with a progress display; SIGTERM ends it cleanly after the messages in hand."""
     import signal
     import threading
@@ -524,13 +533,13 @@ def _send_with_progress(nl: Newsletter, day: date, clearance: "SendClearance",
     stop = threading.Event()
     previous = signal.signal(signal.SIGTERM, lambda signum, frame: stop.set())
     try:
-        return _send_with_display(nl, day, clearance, limit, stop)
+        return _send_with_display(nl, day, clearance, limit, stop, workers)
     finally:
         signal.signal(signal.SIGTERM, previous)
 
 
 def _send_with_display(nl: Newsletter, day: date, clearance: "SendClearance", limit: int | None,
-                       stop: "threading.Event") -> "SendReport":
+                       stop: "threading.Event", workers: int = 1) -> "SendReport":
     if not sys.stdout.isatty():
         started = last = time.monotonic()
         done = 0
@@ -543,7 +552,7 @@ def _send_with_display(nl: Newsletter, day: date, clearance: "SendClearance", li
                 last = now
                 click.echo(f"{day.isoformat()}: {done} recipients settled ({done / (now - started):.0f}/s)")
 
-        return nl.send(day, clearance=clearance, limit=limit, progress=log_line, stop=stop)
+        return nl.send(day, clearance=clearance, limit=limit, progress=log_line, stop=stop, workers=workers)
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
@@ -557,7 +566,7 @@ def _send_with_display(nl: Newsletter, day: date, clearance: "SendClearance", li
             done += n
             bar.update(task, advance=n, rate=done / max(1e-6, time.monotonic() - started))
 
-        return nl.send(day, clearance=clearance, limit=limit, progress=progress, stop=stop)
+        return nl.send(day, clearance=clearance, limit=limit, progress=progress, stop=stop, workers=workers)
 
 
 def _feedback_line(figures: "HistoryRow") -> str:
@@ -575,6 +584,51 @@ def _status_line(report: "SendReport") -> str:
             f"{report.pending} pending, {report.in_flight} in flight, {c.get('uncertain', 0)} uncertain, "
             f"{c.get('skipped', 0)} skipped, {report.total} in all (this run: {report.sent_now} sent in {report.elapsed:.1f} s"
             + (f"; stopped: {report.stopped}" if report.stopped else "") + ").")
+
+
+@cli.command()
+@click.option("--once", is_flag=True, help="Help the open sends once, then exit (what `send --workers` runs).")
+@click.option("--day", "day", type=click.DateTime(formats=["%Y-%m-%d"]), metavar="DATE",
+              help="Help only this issue's send.")
+@click.option("--poll", type=click.FloatRange(min=0.5, max=3600), default=5.0, show_default=True,
+              help="Seconds between two looks for open sends when there is nothing to do.")
+@pass_newsletter
+def worker(nl: Newsletter, once: bool, day: datetime | None, poll: float) -> None:
+    """Help the sends that `newsletter send` or the scheduler started, on this host (PostgreSQL store).
+
+    Runs until SIGTERM or Ctrl+C (the messages in hand are finished), looking for open sends
+    (started, not finished, not paused) every --poll seconds. A worker never starts a send; it
+    builds the messages from the render stored when the send started. Run any number, on any
+    host that reaches the store. With --once, exit 1 when a send it helped has failures or rows left.
+
+    Example:
+
+        newsletter worker
+    """
+    import os
+    import signal
+    import threading
+
+    nl.require_workers()
+    _secret_key(nl)
+    stop = threading.Event()
+    previous = signal.signal(signal.SIGTERM, lambda signum, frame: stop.set())
+    if not once:
+        click.echo(f"Worker {os.getpid()}: helping each send that starts (looking every {poll:g} s); "
+                   "SIGTERM or Ctrl+C stops it.")
+
+    def said(report: "SendReport") -> None:
+        click.echo(_status_line(report))
+
+    try:
+        reports = nl.work(stop=stop, once=once, day=day.date() if day else None, poll=poll, on_report=said)
+    except KeyboardInterrupt:
+        reports = []
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    if once and any(r.failed_now or (not r.complete and not stop.is_set()) for r in reports):
+        raise DeliveryError("a send this worker helped has failures or recipients left",
+                            hint="see `newsletter status DATE`")
 
 
 @cli.command()
@@ -617,6 +671,10 @@ def status(nl: Newsletter, day: date | None, as_json: bool) -> None:
             resumed = f", resumed {pause.resumed_at.astimezone(tz):%Y-%m-%d %H:%M %Z}" if pause.resumed_at else ""
             click.secho(f"Paused {pause.paused_at.astimezone(tz):%Y-%m-%d %H:%M %Z}{resumed}: {pause.reason}",
                         fg=None if pause.resumed_at else "red")
+        for w in issue.workers:
+            click.echo(f"Worker {w.host}" + (f" pid {w.pid}" if w.pid is not None else "")
+                       + f": {w.messages} sent, {w.rate:.1f}/s, lease until "
+                       f"{w.expires_at.astimezone(tz):%H:%M:%S %Z}")
         if issue.pause is not None:
             click.secho(f"Attention: the send paused itself; clean the list, then resume with "
                         f"`newsletter send {day.isoformat()}`.", fg="red")

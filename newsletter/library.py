@@ -49,6 +49,7 @@ if TYPE_CHECKING:
     from newsletter.store.database import Store
     from newsletter.store.history import HistoryRow
     from newsletter.store.pauses import Pause
+    from newsletter.store.workers import LiveWorker
     from newsletter.store.status import ReasonCount
     from newsletter.store.subscribers import ImportSummary, SubscriberRecord
 
@@ -290,6 +291,7 @@ class IssueStatus:
     schedule: "DayState"
     figures: "HistoryRow | None" = None  # what came back: bounced, complained, unsubscribed (None: never sent)
     pauses: list["Pause"] = field(default_factory=list)  # the send's pauses, oldest first
+    workers: list["LiveWorker"] = field(default_factory=list)  # the runs working on the send now
 
     @property
     def started(self) -> bool:
@@ -328,6 +330,9 @@ class IssueStatus:
                        "bounces": self.pause.bounces, "messages": self.pause.messages} if self.pause else None,
             "pauses": [{"at": moment(p.paused_at), "reason": p.reason, "resumed_at": moment(p.resumed_at)}
                        for p in self.pauses],
+            "workers": [{"host": w.host, "pid": w.pid, "run": w.run_id, "messages": w.messages,
+                         "rate": round(w.rate, 1), "renewed_at": moment(w.renewed_at),
+                         "lease_expires_at": moment(w.expires_at)} for w in self.workers],
             "feedback": {"bounced": figures.bounced, "complained": figures.complained,
                          "unsubscribed": figures.unsubscribed, "complaint_rate": round(figures.complaint_rate, 6),
                          "complaint_rate_above_gmail_line": figures.complaints_too_high} if figures else None,
@@ -680,9 +685,12 @@ class Newsletter:
 
     def send(self, day: date | None = None, *, limit: int | None = None, without_approval: str | None = None,
              by: str | None = None, clearance: SendClearance | None = None,
-             progress: Callable[[int], None] | None = None, stop: "threading.Event | None" = None) -> "SendReport":
+             progress: Callable[[int], None] | None = None, stop: "threading.Event | None" = None,
+             workers: int = 1) -> "SendReport":
         """Send the issue to every active subscriber who has not received it yet (resumable, exactly once).
 
+        :param workers: with more than one, start the send, then run that many local worker processes
+            on it (PostgreSQL only; :mod:`newsletter.workers`) and report their totals.
         :param limit: hand over at most this many messages in this run.
         :param clearance: from :meth:`authorize_send`, when the caller ran it first; else it runs here.
         :param progress: called with the number of recipients settled after each batch.
@@ -692,16 +700,53 @@ class Newsletter:
         from newsletter.delivery.engine import send_issue
 
         day = self._day(day)
+        if workers > 1:
+            from newsletter.errors import UsageError
+
+            self.require_workers()  # refused before the approval is asked
+            if limit is not None:
+                raise UsageError("--limit and --workers do not go together: a limit is for one process")
         if clearance is None or clearance.day != day:
             clearance = self.authorize_send(day, without_approval=without_approval, by=by)
         key = self.secret_key().value
-        report = self._checked(lambda: send_issue(self.settings, self.store, day, secret_key=key, limit=limit,
-                                                  progress=progress, stop=stop, clock=self.clock))
+        if workers > 1:
+            import threading
+
+            from newsletter.workers import send_with_workers
+
+            report = self._checked(lambda: send_with_workers(
+                self.settings, self.store, day, workers, secret_key=key, environ=self.environ,
+                stop=stop or threading.Event(), clock=self.clock, progress=progress))
+        else:
+            report = self._checked(lambda: send_issue(self.settings, self.store, day, secret_key=key, limit=limit,
+                                                      progress=progress, stop=stop, clock=self.clock))
         if report.paused:
             from newsletter.reputation import alert_pause
 
             alert_pause(self.settings, self.store, report, now=self.clock(), environ=self.environ)
         return report
+
+    def require_workers(self) -> None:
+        """:raises ConfigError: when the store cannot coordinate workers (SQLite: one process sends)."""
+        from newsletter.workers import require_shared_store
+
+        require_shared_store(self._store if self._store is not None else self.settings.store.url)
+
+    def work(self, *, stop: "threading.Event", once: bool = False, day: date | None = None,
+             poll: float | None = None, on_report: "Callable[[SendReport], None] | None" = None) -> list["SendReport"]:
+        """Be a worker: help the sends others started (on PostgreSQL) until ``stop``, or once with ``once``.
+
+        :param day: help only that issue's send.
+        :param poll: seconds between two looks for open sends when there is nothing to do.
+        :raises ConfigError: on SQLite (workers need PostgreSQL) or when the transport refuses the configuration.
+        """
+        from newsletter.workers import POLL_SECONDS, work
+
+        self.require_workers()
+        key = self.secret_key().value
+        return self._checked(lambda: work(self.settings, self.store, secret_key=key, stop=stop, once=once, day=day,
+                                          poll=POLL_SECONDS if poll is None else poll, clock=self.clock,
+                                          on_report=on_report))
 
     def waiting(self, day: date | None = None) -> int:
         """How many recipients of the issue's send wait for a run (0 before the first send)."""
@@ -765,6 +810,7 @@ class Newsletter:
         from newsletter.store.history import issue_figures
         from newsletter.store.pauses import pauses_of
         from newsletter.store.status import send_summary
+        from newsletter.store.workers import live_workers_of
 
         day, store = self._day(day), self.reading_store()
         summary = send_summary(store, day)
@@ -774,7 +820,8 @@ class Newsletter:
         return IssueStatus(day, self.settings.tz, record.started_at if record else None,
                            record.finished_at if record else None, summary.counts, summary.problems,
                            self.approval(day), override, day_state(self.settings, store, day, self.clock()),
-                           issue_figures(store, day) if record else None, pauses_of(store, day))
+                           issue_figures(store, day) if record else None, pauses_of(store, day),
+                           live_workers_of(store, day, self.clock()) if record else [])
 
     def history(self, limit: int | None = 30) -> list["HistoryRow"]:
         """The issues sent, newest first, with their figures."""

@@ -13,6 +13,7 @@ import pytest
 from newsletter.config import Settings, load_settings
 from newsletter.store.database import Store, open_store
 from tests.sink import Sink
+from tests.pg import PostgreSQL, binaries
 
 REPO = Path(__file__).resolve().parents[1]
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
@@ -84,6 +85,18 @@ def store(project: Path) -> Iterator[Store]:
     store = open_store("sqlite:///state/newsletter.db", project)
     yield store
     store.close()
+
+
+@pytest.fixture(scope="session")
+def server_url() -> Iterator[str]:
+    """A PostgreSQL server on 127.0.0.1 shared by the suite's PostgreSQL tests (started once, when first asked)."""
+    if binaries() is None:
+        pytest.skip("PostgreSQL server binaries not installed (`make test` installs them)")
+    server = PostgreSQL()
+    try:
+        yield server.start()
+    finally:
+        server.stop()
 
 
 @pytest.fixture

@@ -43,7 +43,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("services", ("newsletter.build", "newsletter.day_state", "newsletter.schedule", "newsletter.scaffold",
                   "newsletter.alert_text", "newsletter.doctor", "newsletter.feedback", "newsletter.bounces",
                   "newsletter.archive", "newsletter.accounts", "newsletter.editing",
-                  "newsletter.reputation")),
+                  "newsletter.reputation", "newsletter.workers")),
     ("library", ("newsletter.library", "newsletter.library_web", "newsletter.library_schedule")),
     ("front ends", ("newsletter.cli", "newsletter.__main__", "newsletter.web", "newsletter.scheduler",
                     "newsletter.desk")),

@@ -56,7 +56,8 @@ from newsletter.delivery.base import (Adapter, Failed, InDoubt, Outgoing, Reques
 from newsletter.errors import ContentError, NewsletterError, describe
 from newsletter.render.mime import MessageFactory, Recipient, message_id, proof_message_id
 from newsletter.render.pipeline import RenderedIssue
-from newsletter.store import leases, ledger, pauses
+from newsletter.render.snapshot import freeze, thaw
+from newsletter.store import leases, ledger, pacing, pauses, snapshots, workers
 from newsletter.store.feedback import hard_bounced_rows
 from newsletter.store.database import Store
 from newsletter.store.models import DeliveryStatus, SubscriberStatus
@@ -101,6 +102,44 @@ class RateLimiter:
                     return
                 wait = (need - self.tokens) / self.rate
             self.sleep(wait)
+
+
+class SharedRateLimiter:
+    """``rate`` messages per second for the whole send, shared by every worker through the store
+    (:mod:`newsletter.store.pacing`): the interface of :class:`RateLimiter`, its clock the database's.
+
+    Slots are reserved in chunks of about a quarter of a second of the pace (or the batch, when
+    larger), so that a fast sender asks the database a few times a second, not once per message.
+    """
+
+    def __init__(self, reserve: Callable[[int], float], rate: float, *,
+                 monotonic: Callable[[], float] = time.monotonic, sleep: Callable[[float], None] = time.sleep) -> None:
+        self.reserve, self.rate = reserve, rate
+        self.chunk = max(1, int(rate / 4))
+        self.monotonic, self.sleep = monotonic, sleep
+        self.left = 0  # slots reserved and not used yet
+        self.at = 0.0  # when the next of them begins (monotonic)
+        self.lock = threading.Lock()
+
+    def acquire(self, n: int = 1) -> None:
+        """Wait until ``n`` reserved slots have begun (the later of the old ones and a new reservation).
+
+        The connections of one worker wait in turn (the lock is held while sleeping): their slots follow
+        each other anyway, and the order of the reservations is kept."""
+        with self.lock:
+            if self.left and self.at < self.monotonic() - 1.0:
+                self.left = 0  # slots long past are lost: used now they would make a burst above the pace
+            if self.left < n:
+                need = max(n - self.left, self.chunk)
+                start = self.monotonic() + self.reserve(need)
+                self.at = max(self.at, start)
+                self.left += need
+            begin = self.at
+            self.left -= n
+            self.at = begin + n / self.rate
+            wait = begin - self.monotonic()
+            if wait > 0:
+                self.sleep(wait)
 
 
 @dataclass
@@ -188,6 +227,13 @@ MARK_AHEAD = 5
 TAKEN_FROM_A_DEAD_RUN = "taken back from a run that stopped renewing its lease"
 
 
+def _limiter(store: Store, send_id: int, rate: float) -> "RateLimiter | SharedRateLimiter":
+    """The send's pace: shared through the database where workers may help (PostgreSQL), else this process's."""
+    if workers.supported(store):
+        return SharedRateLimiter(lambda n: pacing.reserve(store, send_id, n, rate).wait, rate)
+    return RateLimiter(rate)
+
+
 class _RunStop(threading.Event):
     """One run's stop: set by its caller's request (SIGTERM), seen at the next check, or by the run itself
     when an error ends it. The latter never sets the caller's event: a scheduler would never send again."""
@@ -246,12 +292,14 @@ class _Run:
         self.stop = _RunStop(stop)
         self.run_id = ledger.new_run_id()
         self.lease = lease
-        self.heartbeat = leases.Heartbeat(store, self.run_id, duration=lease, clock=clock)
+        self.heartbeat = leases.Heartbeat(store, self.run_id, duration=lease, clock=clock, send_id=send_id,
+                                          progress=lambda: self.sent)
         self.settling = threading.Lock()
         self.lease_gone = threading.Event()  # the lease ran out or was taken over: hand nothing more over
         self.announced: set[str] = set()  # other runs whose rows this run has said it waits for
         # Pacing protects a remote server; a local transport (the outbox) is not slowed down.
-        self.limiter = RateLimiter(settings.delivery.rate_per_second) if adapters[0].paced else None
+        self.limiter: RateLimiter | SharedRateLimiter | None = \
+            _limiter(store, send_id, settings.delivery.rate_per_second) if adapters[0].paced else None
         self.lock = threading.Lock()
         self.claimed = 0
         self.sent = 0
@@ -264,6 +312,8 @@ class _Run:
         self.unchecked = 0  # messages settled since the feedback events were last read
         self.pause: Verdict | None = None
         self.paused = threading.Event()
+        self.paused_elsewhere = threading.Event()  # another worker paused the send: this one stops too
+        self.shared = workers.supported(store)  # other processes may work on the send (PostgreSQL)
 
     def _quota(self, want: int) -> int:
         with self.lock:
@@ -282,6 +332,9 @@ class _Run:
                 if want == 0:
                     self.stopped = f"--limit {self.limit} reached"
                     return
+                if self.shared and workers.is_paused(self.store, self.send_id):
+                    self.paused_elsewhere.set()
+                    break
                 batch = ledger.claim(self.store, self.send_id, self.run_id, want, self.clock())
                 if not batch:
                     if self._wait_for_retries() or self._wait_for_others(adapter):
@@ -301,13 +354,16 @@ class _Run:
             adapter.close()
 
     def _halted(self) -> bool:
-        return self.stop.is_set() or self.paused.is_set() or self.lease_gone.is_set() or self.heartbeat.lost.is_set()
+        return (self.stop.is_set() or self.paused.is_set() or self.paused_elsewhere.is_set()
+                or self.lease_gone.is_set() or self.heartbeat.lost.is_set())
 
     def _halt_reason(self) -> str:
         if self.stop.is_set():
             return "stop requested"
         if self.pause is not None:
             return f"paused: {self.pause.describe()}"
+        if self.paused_elsewhere.is_set():
+            return "the send was paused by another run (too many hard bounces)"
         return self._lease_problem()
 
     def _lease_problem(self) -> str:
@@ -553,6 +609,38 @@ def _settle_orphans(store: Store, send_id: int, adapter: Adapter, settings: Sett
         ledger.settle_in_doubt(store, outcomes, now)
 
 
+@dataclass
+class StartedSend:
+    """A send ready for runs: its id, the factory of its messages, the report begun by its start."""
+
+    send_id: int
+    factory: MessageFactory
+    report: SendReport
+
+
+def start_send(settings: Settings, store: Store, day: date, *, secret_key: str,
+               clock: Clock = utc_now) -> StartedSend:
+    """Check and render the issue, open its send (stored render, pause cleared, new subscribers queued).
+
+    What workers help afterwards is this render (:mod:`newsletter.render.snapshot`), whatever their
+    own copy of the issue's files says.
+
+    :raises ContentError: when the issue does not pass the check.
+    """
+    rendered = render_checked_issue(settings, day)
+    sent_on = clock()
+    factory = MessageFactory(rendered, settings, secret_key=secret_key, date=sent_on)
+    send_id = ledger.get_or_create_send(store, day, rendered.subject, clock())
+    frozen = freeze(rendered, sent_on)
+    snapshots.save(store, send_id, frozen.digest, frozen.text, clock())
+    resumed = pauses.resume(store, send_id, clock())  # a new run is the operator's resume: a fresh window
+    if resumed is not None:
+        log.info("issue %s: resuming the send paused at %s (%s)", day.isoformat(), resumed.paused_at.isoformat(),
+                 resumed.reason)
+    report = SendReport(day, enqueued=ledger.enqueue(store, send_id, clock()), resumed=resumed)
+    return StartedSend(send_id, factory, report)
+
+
 def send_issue(
     settings: Settings,
     store: Store,
@@ -583,15 +671,48 @@ def send_issue(
     :raises RequestRefused: when the provider refuses a whole request (nothing counted as failed).
     """
     started = time.monotonic()
+    opened = start_send(settings, store, day, secret_key=secret_key, clock=clock)
+    return _drive(settings, store, opened, adapter_factory=adapter_factory, clock=clock, limit=limit, stop=stop,
+                  progress=progress, policy=policy, started=started)
+
+
+def help_send(
+    settings: Settings,
+    store: Store,
+    send_id: int,
+    *,
+    secret_key: str,
+    adapter_factory: Callable[[], Adapter] | None = None,
+    clock: Clock = utc_now,
+    stop: threading.Event | None = None,
+    progress: Progress | None = None,
+    policy: Policy | None = None,
+) -> SendReport:
+    """Work on a send another run started (a worker): claim its rows alongside the other runs until
+    nothing is left, with the render the send was started with, never the local issue files.
+
+    :raises NewsletterError: when the send has no stored render (started by an older version).
+    """
+    started = time.monotonic()
+    stored = snapshots.load(store, send_id)
+    if stored is None:
+        raise NewsletterError(f"send {send_id} was started without a stored render (by an older newsletter); "
+                              "workers cannot help it", hint="finish it with `newsletter send DATE`")
+    rendered, sent_on = thaw(stored.layout)
+    factory = MessageFactory(rendered, settings, secret_key=secret_key, date=sent_on)
+    log.info("issue %s: helping send %d (render %s)", factory.issue_key, send_id, stored.digest[:12])
+    opened = StartedSend(send_id, factory, SendReport(rendered.issue.date))
+    return _drive(settings, store, opened, adapter_factory=adapter_factory, clock=clock, limit=None, stop=stop,
+                  progress=progress, policy=policy, started=started)
+
+
+def _drive(settings: Settings, store: Store, opened: StartedSend, *,
+           adapter_factory: Callable[[], Adapter] | None, clock: Clock, limit: int | None,
+           stop: threading.Event | None, progress: Progress | None, policy: Policy | None,
+           started: float) -> SendReport:
+    """One run on an open send: settle what dead runs left, then deliver with one thread per connection."""
     make = adapter_factory or (lambda: make_adapter(settings))
-    rendered = render_checked_issue(settings, day)
-    factory = MessageFactory(rendered, settings, secret_key=secret_key, date=clock())
-    send_id = ledger.get_or_create_send(store, day, rendered.subject, clock())
-    resumed = pauses.resume(store, send_id, clock())  # a new run is the operator's resume: a fresh window
-    if resumed is not None:
-        log.info("issue %s: resuming the send paused at %s (%s)", day.isoformat(), resumed.paused_at.isoformat(),
-                 resumed.reason)
-    report = SendReport(day, enqueued=ledger.enqueue(store, send_id, clock()), resumed=resumed)
+    send_id, factory, report = opened.send_id, opened.factory, opened.report
     first = make()
     lease = timedelta(seconds=settings.delivery.lease_seconds)
     _settle_orphans(store, send_id, first, settings, factory.issue_key, clock(), lease)
@@ -683,6 +804,6 @@ def dry_run(settings: Settings, store: Store, day: date, *, secret_key: str, clo
     return DryRun(day, todo, reach.served, factory.build(recipient).data, recipient.email)
 
 
-__all__ = ["DryRun", "Policy", "RateLimiter", "SendReport", "dry_run", "make_adapter", "render_checked_issue",
-           "send_issue",
+__all__ = ["DryRun", "Policy", "RateLimiter", "SendReport", "SharedRateLimiter", "StartedSend", "dry_run", "help_send",
+           "make_adapter", "render_checked_issue", "send_issue", "start_send",
            "send_test"]

@@ -2,14 +2,14 @@
 
 Everything else in ``newsletter/store`` writes portable SQLAlchemy and asks here when the
 two databases need different words: the INSERT that offers ``ON CONFLICT``, SQLite's
-connection pragmas and its single writer, PostgreSQL's named constraints in migrations.
+connection pragmas and its single writer, PostgreSQL's ``SKIP LOCKED`` claims, its named constraints in migrations.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Connection, Engine
+from sqlalchemy import Connection, Engine, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
@@ -41,6 +41,20 @@ def insert(bind: Engine | Connection, table: Any) -> Any:
     except KeyError:
         raise ConfigError(f"newsletter.toml: [store] url names a {name(bind)} database; the store runs on "
                           "SQLite and PostgreSQL only", hint='use e.g. "sqlite:///state/newsletter.db"') from None
+
+
+def rows_to_claim(bind: Engine | Connection, query: Any) -> Any:
+    """The ids ``query`` (a SELECT of one id column, with its LIMIT) picks, for ``id IN (…)`` of a claim.
+
+    PostgreSQL: picked ``FOR UPDATE SKIP LOCKED`` in a CTE evaluated once (``MATERIALIZED``), so that
+    workers claiming at once each get other rows instead of queueing on the same ones, and the LIMIT
+    holds (a subquery under ``IN`` may be run again and pick more rows). SQLite has one writer at a
+    time: the query as it is.
+    """
+    if not is_postgresql(bind):
+        return query.scalar_subquery()
+    due = query.with_for_update(skip_locked=True).cte("due").prefix_with("MATERIALIZED")
+    return select(due.c[0])
 
 
 def sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:

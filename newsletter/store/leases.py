@@ -17,6 +17,8 @@ import logging
 import os
 import socket
 import threading
+import time
+from collections import deque
 from datetime import datetime, timedelta
 from typing import Any, Callable, Mapping
 
@@ -29,29 +31,42 @@ log = logging.getLogger(__name__)
 
 #: The lease of a run unless ``[delivery] lease_seconds`` says otherwise.
 DEFAULT_LEASE = timedelta(seconds=60)
+#: The window of the rate a live worker shows (messages per second over its last renewals).
+RATE_WINDOW = 30.0
 #: Expired leases are kept this long (for ``status`` and post-mortems), then pruned.
 KEEP_EXPIRED = timedelta(days=2)
 
 Clock = Callable[[], datetime]
 
 
-def acquire(store: Store, run_id: str, now: datetime, duration: timedelta = DEFAULT_LEASE) -> datetime:
-    """Start the lease of ``run_id``; return when it expires unless renewed."""
+def acquire(store: Store, run_id: str, now: datetime, duration: timedelta = DEFAULT_LEASE, *,
+            send_id: int | None = None) -> datetime:
+    """Start the lease of ``run_id`` (working on ``send_id``, if a send); return when it expires unless renewed."""
     expires = now + duration
     with store.session() as session:
         session.execute(delete(Lease).where(Lease.expires_at < now - KEEP_EXPIRED))
         session.add(Lease(run_id=run_id, holder=f"{socket.gethostname()}:{os.getpid()}"[:200], expires_at=expires,
-                          renewed_at=now))
+                          renewed_at=now, send_id=send_id, messages=0, rate=0.0))
     return expires
 
 
-def renew(store: Store, run_id: str, now: datetime, duration: timedelta = DEFAULT_LEASE) -> datetime | None:
-    """Extend the lease; None when another run has taken it over (what it held is no longer the run's)."""
+def renew(store: Store, run_id: str, now: datetime, duration: timedelta = DEFAULT_LEASE, *,
+          messages: int | None = None, rate: float | None = None) -> datetime | None:
+    """Extend the lease; None when another run has taken it over (what it held is no longer the run's).
+
+    :param messages: the run's messages settled so far, and ``rate`` its recent messages per second,
+        written on the lease for ``status`` (left as they were when None).
+    """
     expires = now + duration
+    shown: dict[str, object] = {}
+    if messages is not None:
+        shown["messages"] = messages
+    if rate is not None:
+        shown["rate"] = rate
     with store.session() as session:
         result: CursorResult[Any] = session.execute(  # type: ignore[assignment]
             update(Lease).where(Lease.run_id == run_id, Lease.taken_by == "")
-            .values(expires_at=expires, renewed_at=now))
+            .values(expires_at=expires, renewed_at=now, **shown))
         return expires if result.rowcount else None
 
 
@@ -110,17 +125,24 @@ class Heartbeat:
     :param clock: the time written into the store (tests inject one); the thread's pace
         between renewals is real time.
     :param on_lost: called once (from the thread) if another run took the lease over.
+    :param send_id: the send the run works on, and ``progress`` the messages it settled so far: each
+        renewal writes them, with the rate over :data:`RATE_WINDOW`, on the lease (``status``'s workers).
     """
 
     def __init__(self, store: Store, run_id: str, *, duration: timedelta = DEFAULT_LEASE, clock: Clock,
-                 on_lost: Callable[[], None] | None = None) -> None:
+                 on_lost: Callable[[], None] | None = None, send_id: int | None = None,
+                 progress: Callable[[], int] | None = None) -> None:
         self.store, self.run_id, self.duration, self.clock = store, run_id, duration, clock
         self.on_lost = on_lost
+        self.progress = progress
+        self._seen: deque[tuple[float, int]] = deque()  # (monotonic, messages) at the recent renewals
+        if progress is not None:
+            self._seen.append((time.monotonic(), 0))
         self.lost = threading.Event()
         self.renewed = threading.Event()  # set at each renewal (tests wait on it)
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-        self.expires_at = acquire(store, run_id, clock(), duration)
+        self.expires_at = acquire(store, run_id, clock(), duration, send_id=send_id)
 
     def start(self) -> "Heartbeat":
         """Renew the lease from a daemon thread until :meth:`stop`."""
@@ -132,7 +154,8 @@ class Heartbeat:
         """Renew now; False (and :attr:`lost` set) when the lease was taken over."""
         if self.lost.is_set():
             return False
-        expires = renew(self.store, self.run_id, self.clock(), self.duration)
+        messages, rate = self._pace()
+        expires = renew(self.store, self.run_id, self.clock(), self.duration, messages=messages, rate=rate)
         if expires is None:
             self.lost.set()
             log.error("run %s: its lease was taken over by another run; it stops handing messages over",
@@ -143,6 +166,17 @@ class Heartbeat:
         self.expires_at = expires
         self.renewed.set()
         return True
+
+    def _pace(self) -> tuple[int | None, float | None]:
+        """Messages settled so far and their rate since the oldest renewal within :data:`RATE_WINDOW`."""
+        if self.progress is None:
+            return None, None
+        now, messages = time.monotonic(), self.progress()
+        self._seen.append((now, messages))
+        while len(self._seen) > 2 and now - self._seen[0][0] > RATE_WINDOW:
+            self._seen.popleft()
+        then, before = self._seen[0]
+        return messages, (messages - before) / (now - then) if now > then else 0.0
 
     def holds(self, now: datetime) -> bool:
         """Whether the run may still act on what it claimed: its lease is its own and not about to expire.

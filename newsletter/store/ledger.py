@@ -32,7 +32,7 @@ from typing import Any, Iterable, Sequence, cast
 from sqlalchemy import CursorResult, Integer, String, Table, bindparam, func, literal, or_, select, update
 from sqlalchemy.orm import Session
 
-from newsletter.store import leases
+from newsletter.store import dialect, leases
 from newsletter.store.database import Store
 from newsletter.store.models import Delivery, DeliveryStatus, Send, Subscriber, SubscriberStatus, UTCDateTime
 
@@ -195,15 +195,18 @@ def settle_in_doubt(store: Store, outcomes: dict[int, bool | None], now: datetim
 
 
 def claim(store: Store, send_id: int, run_id: str, limit: int, now: datetime) -> list[Claimed]:
-    """Take up to ``limit`` due pending rows for this run. Rows of subscribers who left are skipped."""
-    due = (
+    """Take up to ``limit`` due pending rows for this run. Rows of subscribers who left are skipped.
+
+    One statement on both databases; on PostgreSQL its rows are picked ``FOR UPDATE SKIP LOCKED``, so
+    workers claiming at the same moment get different rows without waiting for each other.
+    """
+    due = dialect.rows_to_claim(store.engine, (
         select(_D.c.id)
         .where(_D.c.send_id == send_id, _D.c.status == DeliveryStatus.PENDING.value,
                or_(_D.c.next_attempt_at.is_(None), _D.c.next_attempt_at <= now))
         .order_by(_D.c.id)
         .limit(limit)
-        .scalar_subquery()
-    )
+    ))
     with store.session() as session:
         claimed_ids = session.scalars(
             update(_D).where(_D.c.id.in_(due), _D.c.status == DeliveryStatus.PENDING.value)

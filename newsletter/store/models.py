@@ -12,7 +12,7 @@ from enum import Enum
 
 from typing import Any
 
-from sqlalchemy import Date, DateTime, Dialect, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import Date, DateTime, Dialect, Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
 
@@ -158,6 +158,10 @@ class Lease(Base):
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False)
     renewed_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False)
     taken_by: Mapped[str] = mapped_column(String(64), default="", nullable=False)  # who settles what it held
+    # What ``status`` shows of a live worker (migration 0010), written by its heartbeat.
+    send_id: Mapped[int | None] = mapped_column(Integer)  # the send it works on (None: a scheduler's lease)
+    messages: Mapped[int] = mapped_column(Integer, default=0, nullable=False)  # messages it settled
+    rate: Mapped[float] = mapped_column(Float, default=0.0, nullable=False)  # messages/s over its recent window
 
 
 class Alert(Base):

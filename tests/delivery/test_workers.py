@@ -1,0 +1,416 @@
+"""Workers on the suite's PostgreSQL: several OS processes send one issue together, exactly once.
+
+Real processes (``newsletter send DATE --workers N``, ``newsletter worker --once``) against the strict
+Mailgun fake and an aiosmtpd sink; one of them is killed with ``kill -9`` and restarted, and every
+recipient is still served at most once, none lost, the rows in doubt bounded by what was in flight.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections import Counter
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+import pytest
+from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import SMTP, Envelope, Session
+from sqlalchemy import text
+from werkzeug.wrappers import Request, Response
+
+from newsletter.audience.csv_reader import CandidateRow
+from newsletter.delivery.engine import SharedRateLimiter
+from newsletter.store import ledger, pacing
+from newsletter.store.database import Store, open_store
+from newsletter.store.subscribers import import_rows
+from tests.conftest import DAY, REPO, SECRET
+from tests.fakes import FakeMailgun, api_config, environment
+from tests.sink import free_port
+
+NOW = datetime(2026, 11, 24, 6, 0, tzinfo=timezone.utc)
+#: Bound on every wait for a process or a state (a loaded machine is slow, never this slow).
+BOUND = 240.0
+
+
+# -- servers that count what they receive -------------------------------------------------------
+
+
+class TimedMailgun(FakeMailgun):
+    """The Mailgun fake, noting when (its own monotonic clock) each message arrived."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.arrivals: list[float] = []
+
+    def handle(self, request: Request) -> Response:
+        before = len(self.inbox)
+        response = super().handle(request)
+        self.arrivals.extend([time.monotonic()] * (len(self.inbox) - before))
+        return response
+
+    def recipients(self) -> Counter[str]:
+        with self.lock:
+            return Counter(m.to for m in self.inbox)
+
+
+class Counting:
+    """aiosmtpd handler that keeps only each message's recipients and Message-ID (20,000 messages parse slowly)."""
+
+    MESSAGE_ID = re.compile(rb"^Message-ID: (.+?)\r?$", re.MULTILINE | re.IGNORECASE)
+
+    def __init__(self) -> None:
+        self.rcpts: Counter[str] = Counter()
+        self.message_ids: Counter[bytes] = Counter()
+        self.arrivals: list[float] = []  # the server's monotonic clock at each message
+        self.lock = threading.Lock()
+
+    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+        data = envelope.original_content or b""
+        found = self.MESSAGE_ID.search(data)
+        with self.lock:
+            self.rcpts.update(str(r) for r in envelope.rcpt_tos)
+            self.message_ids[found.group(1) if found else b""] += 1
+            self.arrivals.append(time.monotonic())
+        return "250 2.0.0 Ok: queued"
+
+    def recipients(self) -> Counter[str]:
+        with self.lock:
+            return Counter(self.rcpts)
+
+
+class CountingSink:
+    def __init__(self) -> None:
+        self.handler = Counting()
+        self.port = free_port()
+        self.controller = Controller(self.handler, hostname="127.0.0.1", port=self.port)
+
+    def __enter__(self) -> "CountingSink":
+        self.controller.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.controller.stop()
+
+    def recipients(self) -> Counter[str]:
+        return self.handler.recipients()
+
+
+# -- a project on the shared PostgreSQL -----------------------------------------------------------
+
+
+@pytest.fixture
+def pg(server_url: str) -> Iterator[str]:
+    """The shared PostgreSQL emptied of earlier tests' rows (sends, ledger, leases, subscribers)."""
+    store = open_store(server_url, Path("."))
+    with store.engine.begin() as conn:
+        conn.execute(text("TRUNCATE feedback_events, send_pauses, deliveries, sends, subscribers, leases "
+                          "RESTART IDENTITY CASCADE"))
+    store.close()
+    yield server_url
+
+
+def configure(project: Path, url: str, delivery: str, *, lease: float = 60, rate: float = 100000) -> None:
+    """The project on PostgreSQL, sending through ``delivery`` (its [delivery] lines), approval not required."""
+    config = project / "newsletter.toml"
+    text_ = config.read_text(encoding="utf-8")
+    # Commits that do not wait for the disk (8 ms a commit here, 1 without): only a crash of the database
+    # server could lose them, and these tests kill workers, never the server.
+    url += "?options=-csynchronous_commit%3Doff"
+    text_ = text_.replace('url = "sqlite:///state/newsletter.db"', f'url = "{url}"')
+    text_ = text_.replace("require_approval = true", "require_approval = false")
+    head, _, tail = text_.partition("[delivery]\n")
+    rest = tail[tail.index("[schedule]"):]
+    delivery = re.sub(r"rate_per_second = \S+", f"rate_per_second = {rate}", delivery)
+    config.write_text(f"{head}[delivery]\nlease_seconds = {lease}\n{delivery}\n{rest}", encoding="utf-8")
+
+
+def smtp_delivery(port: int) -> str:
+    return (f'adapter = "smtp"\nrate_per_second = 100000\n\n[delivery.smtp]\nhost = "127.0.0.1"\nport = {port}\n'
+            'security = "none"\ntimeout = 60\n')
+
+
+def subscribe(url: str, root: Path, n: int) -> list[str]:
+    store = open_store(url, root)
+    try:
+        rows = [CandidateRow(i + 2, f"lecteur{i:05d}@example.org", f"Prénom{i}", "Nom", None, "test")
+                for i in range(n)]
+        import_rows(store, rows, now=NOW)
+    finally:
+        store.close()
+    return [row.email for row in rows]
+
+
+def environ(adapter: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("NEWSLETTER_")}
+    env.update(environment(adapter) if adapter == "mailgun" else {})
+    env.update(NEWSLETTER_SECRET_KEY=SECRET, PYTHONPATH=str(REPO), PYTHONUNBUFFERED="1")
+    return env
+
+
+def newsletter(project: Path, env: dict[str, str], log: Path, *args: str) -> subprocess.Popen[bytes]:
+    """``newsletter --project PROJECT ARGS…`` as its own process (output into ``log``)."""
+    out = log.open("ab")
+    return subprocess.Popen([sys.executable, "-m", "newsletter", "--project", str(project), *args], env=env,
+                            stdout=out, stderr=subprocess.STDOUT, cwd=project)
+
+
+def finished(process: subprocess.Popen[bytes], log: Path) -> int:
+    try:
+        return process.wait(timeout=BOUND)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        raise AssertionError(f"process {process.args} did not end within {BOUND:.0f} s:\n"
+                             + log.read_text(errors="replace")[-3000:]) from None
+
+
+def wait_for(what: str, condition: Callable[[], bool]) -> None:
+    """Poll ``condition`` (a store query) until it holds; fail after :data:`BOUND` seconds."""
+    deadline = time.monotonic() + BOUND
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"still waiting for {what} after {BOUND:.0f} s")
+        time.sleep(0.02)
+
+
+def rows_by_status(store: Store) -> dict[str, int]:
+    send_id = ledger.find_send(store, DAY)
+    assert send_id is not None
+    return ledger.counts(store, send_id)
+
+
+def emails_in(store: Store, status: str) -> set[str]:
+    with store.engine.connect() as conn:
+        return {r[0] for r in conn.execute(text("SELECT email FROM deliveries WHERE status = :s"), {"s": status})}
+
+
+def held_by(store: Store, pid: int) -> tuple[int, int, int]:
+    """(rows the process holds now, of them in flight, rows it sent) in the ledger, by its run id ``host:pid:…``."""
+    with store.engine.connect() as conn:
+        rows = conn.execute(text("SELECT status, count(*) FROM deliveries WHERE run_id LIKE :r GROUP BY status"),
+                            {"r": f"%:{pid}:%"}).all()
+    counts = {status: n for status, n in rows}
+    return counts.get("queued", 0) + counts.get("sending", 0), counts.get("sending", 0), counts.get("sent", 0)
+
+
+def at_work(store: Store, pid: int) -> bool:
+    """Whether the process has messages in flight; an error if the send has nothing left for it."""
+    if held_by(store, pid)[1]:
+        return True
+    assert rows_by_status(store).get("pending", 0) > 0, "the send ended before the worker could be killed"
+    return False
+
+
+# -- the tests ---------------------------------------------------------------------------------------
+
+PEOPLE = 20_000
+WORKERS = 4
+
+
+@pytest.fixture(params=["mailgun", "smtp"])
+def server(request: pytest.FixtureRequest) -> Iterator[tuple[str, Any, str]]:
+    """(adapter, running server that counts recipients, its [delivery] lines)."""
+    if request.param == "mailgun":
+        with TimedMailgun() as fake:
+            yield "mailgun", fake, api_config("mailgun", fake.base_url)
+    else:
+        with CountingSink() as sink:
+            yield "smtp", sink, smtp_delivery(sink.port)
+
+
+def test_four_worker_processes_serve_every_recipient_exactly_once(project: Path, pg: str, tmp_path: Path,
+                                                                   server: tuple[str, Any, str]) -> None:
+    adapter, counter, delivery = server
+    configure(project, pg, delivery)
+    people = subscribe(pg, project, PEOPLE)
+    log = tmp_path / "send.log"
+    started = time.monotonic()
+    code = finished(newsletter(project, environ(adapter), log, "send", DAY.isoformat(), "--workers", str(WORKERS)),
+                    log)
+    elapsed = time.monotonic() - started
+    assert code == 0, log.read_text(errors="replace")[-3000:]
+    received = counter.recipients()
+    assert set(received) == set(people) and max(received.values()) == 1
+    store = open_store(pg, project)
+    try:
+        assert rows_by_status(store) == {"sent": PEOPLE}
+    finally:
+        store.close()
+    output = log.read_text(errors="replace")
+    assert f"{PEOPLE} sent, 0 failed" in output
+    print(f"\n{adapter}: {PEOPLE} recipients by {WORKERS} workers in {elapsed:.1f} s")
+
+
+def test_a_worker_killed_three_times_sends_nobody_twice_and_loses_nobody(project: Path, pg: str, tmp_path: Path,
+                                                                         server: tuple[str, Any, str]) -> None:
+    adapter, counter, delivery = server
+    # Mailgun's batches are 1,000 recipients: one connection per worker and a pace that makes the send
+    # outlast three kills and restarts (SMTP, 20 per batch, lasts long enough as it is).
+    if adapter == "mailgun":
+        delivery += "connections = 1\n"
+    configure(project, pg, delivery, lease=3, rate=500 if adapter == "mailgun" else 100000)
+    people = subscribe(pg, project, PEOPLE)
+    env, log = environ(adapter), tmp_path / "workers.log"
+    # The send is started the way an operator does (render stored, recipients queued), one message sent.
+    assert finished(newsletter(project, env, log, "send", DAY.isoformat(), "--limit", "1"), log) == 1
+    # Workers build the messages from the render stored with the send: they need no issue files.
+    shutil.rmtree(project / "issues")
+    store = open_store(pg, project)
+    try:
+        worker = ("worker", "--once", "--day", DAY.isoformat())
+        crew = [newsletter(project, env, log, *worker) for _ in range(WORKERS)]
+        in_flight_at_kill = []
+        for _ in range(3):
+            victim = crew[0]
+            # Killed while it has messages in flight (marked sending): surely in the middle of the send.
+            wait_for(f"worker {victim.pid} to be at work", lambda: at_work(store, victim.pid))
+            victim.send_signal(signal.SIGKILL)
+            victim.wait(timeout=BOUND)
+            in_flight_at_kill.append(held_by(store, victim.pid)[1])
+            crew[0] = newsletter(project, env, log, *worker)
+        codes = [finished(p, log) for p in crew]
+        counts = rows_by_status(store)
+        uncertain = emails_in(store, "uncertain")
+        sent = emails_in(store, "sent")
+    finally:
+        store.close()
+    received = counter.recipients()
+    # At most once, and nobody lost: each recipient was delivered, or is in doubt (never resent).
+    assert max(received.values()) == 1
+    assert set(received) | uncertain == set(people)
+    assert sent <= set(received)
+    assert counts.get("pending", 0) == counts.get("queued", 0) == counts.get("sending", 0) == 0
+    assert sum(counts.values()) == PEOPLE
+    # In doubt: no more than what the killed worker had marked in flight when it died.
+    assert len(uncertain) <= sum(in_flight_at_kill)
+    assert codes == [0] * WORKERS, log.read_text(errors="replace")[-3000:]
+    print(f"\n{adapter}: held by the victim at each kill {in_flight_at_kill}; uncertain {len(uncertain)} "
+          f"(of them received by the server: {len(uncertain & set(received))}); sent {len(sent)}; "
+          f"received {len(received)}")
+
+
+def test_the_rate_holds_for_the_whole_send_across_three_worker_processes(project: Path, pg: str,
+                                                                         tmp_path: Path) -> None:
+    rate, people, workers = 30, 150, 3
+    with CountingSink() as sink:
+        configure(project, pg, smtp_delivery(sink.port), rate=rate)
+        subscribe(pg, project, people)
+        log = tmp_path / "send.log"
+        code = finished(newsletter(project, environ("smtp"), log, "send", DAY.isoformat(), "--workers",
+                                   str(workers)), log)
+        assert code == 0, log.read_text(errors="replace")[-3000:]
+        arrivals = sorted(sink.handler.arrivals)
+        assert len(arrivals) == people and max(sink.recipients().values()) == 1
+    store = open_store(pg, project)
+    try:
+        send_id = ledger.find_send(store, DAY)
+        assert send_id is not None
+        reserved, _ = pacing.reserved(store, send_id)
+        with store.engine.connect() as conn:
+            by_run = dict(conn.execute(text("SELECT run_id, count(*) FROM deliveries GROUP BY run_id")).all())
+    finally:
+        store.close()
+    print(f"\nmessages per worker: {sorted(by_run.values())}")
+    # Every message took a slot of the one pace: each worker may reserve a chunk (a quarter second) ahead
+    # and send it at once, so that much is allowed as a burst. Three per-process limits let each process
+    # send at the full rate (and a second of it at once): the send would take about a third of the time.
+    chunk = rate // 4
+    span = arrivals[-1] - arrivals[0]
+    assert span >= (people - 1 - workers * chunk) / rate
+    assert reserved >= people
+    print(f"\n{people} messages at {rate}/s by {workers} workers: first to last {span:.2f} s "
+          f"(a single pace needs at least {(people - 1) / rate:.2f} s minus bursts)")
+
+
+def test_a_worker_waiting_for_sends_stops_cleanly_on_sigterm(project: Path, pg: str, tmp_path: Path) -> None:
+    configure(project, pg, smtp_delivery(free_port()))
+    log = tmp_path / "worker.log"
+    store = open_store(pg, project)  # migrated before the worker looks
+    store.close()
+    worker = newsletter(project, environ("smtp"), log, "worker", "--poll", "0.5")
+    # It says it is up once its SIGTERM handler is in place; then SIGTERM must end it with 0.
+    def up() -> bool:
+        assert worker.poll() is None, "the worker ended by itself:\n" + log.read_text(errors="replace")
+        return "SIGTERM" in log.read_text(errors="replace")
+
+    wait_for("the worker to be up", up)
+    worker.send_signal(signal.SIGTERM)
+    assert finished(worker, log) == 0, log.read_text(errors="replace")
+
+
+def test_status_shows_each_live_worker_of_the_send(cli, project: Path, pg: str) -> None:  # type: ignore[no-untyped-def]
+    import json
+
+    from newsletter.store import leases
+
+    configure(project, pg, smtp_delivery(free_port()))
+    store = open_store(pg, project)
+    try:
+        send_id = ledger.get_or_create_send(store, DAY, "Objet", NOW)
+        clock = datetime.now(timezone.utc)
+        beat = leases.Heartbeat(store, "w1", clock=lambda: clock, send_id=send_id, progress=lambda: 0)
+        code, out, _ = cli("status", DAY.isoformat(), "--json")
+        [shown] = json.loads(out)["workers"]
+        assert shown["pid"] == os.getpid() and shown["messages"] == 0 and shown["lease_expires_at"]
+        code, out, _ = cli("status", DAY.isoformat())
+        assert f"pid {os.getpid()}: 0 sent, 0.0/s, lease until" in out
+        beat.stop()
+        code, out, _ = cli("status", DAY.isoformat(), "--json")
+        assert json.loads(out)["workers"] == []  # its lease ended: not live any more
+    finally:
+        store.close()
+
+
+def test_a_worker_stops_helping_once_another_run_paused_the_send(project: Path, pg: str) -> None:
+    from newsletter.config import load_settings
+    from newsletter.delivery.engine import help_send, start_send
+    from newsletter.store import pauses
+
+    with CountingSink() as sink:
+        configure(project, pg, smtp_delivery(sink.port))
+        subscribe(pg, project, 30)
+        settings = load_settings(project)
+        store = open_store(pg, project)
+        try:
+            opened = start_send(settings, store, DAY, secret_key=SECRET)
+            pauses.record_pause(store, opened.send_id, reason="12 hard bounces", bounces=12, messages=100, now=NOW)
+            report = help_send(settings, store, opened.send_id, secret_key=SECRET)
+        finally:
+            store.close()
+        assert report.sent_now == 0 and "paused by another run" in report.stopped
+        assert sink.recipients() == Counter()
+
+
+def test_sigterm_to_send_with_workers_stops_them_all_after_the_messages_in_hand(project: Path, pg: str,
+                                                                                tmp_path: Path) -> None:
+    with CountingSink() as sink:
+        configure(project, pg, smtp_delivery(sink.port), rate=20)  # paced: the send is surely mid-way
+        people = subscribe(pg, project, 200)
+        log = tmp_path / "send.log"
+        parent = newsletter(project, environ("smtp"), log, "send", DAY.isoformat(), "--workers", "2")
+        wait_for("some messages to arrive", lambda: len(sink.recipients()) >= 10)
+        parent.send_signal(signal.SIGTERM)
+        code = finished(parent, log)
+        received = sink.recipients()
+    store = open_store(pg, project)
+    try:
+        counts = rows_by_status(store)
+        with store.engine.connect() as conn:
+            live = conn.execute(text("SELECT count(*) FROM leases WHERE taken_by = '' AND expires_at > "
+                                     "timezone('UTC', now())")).scalar()
+    finally:
+        store.close()
+    output = log.read_text(errors="replace")
+    assert code == 1 and "stopped: stop requested" in output, output[-3000:]
+    # Nothing left in flight or claimed: what was handed over is recorded, the rest waits for the next run.
+    assert counts.get("queued", 0) == counts.get("sending", 0) == 0 and counts.get("pending", 0) > 0
+    assert counts.get("sent", 0) == len(received) and max(received.values()) == 1
+    assert set(received) < set(people) and live == 0  # both workers ended their lease
