@@ -51,12 +51,17 @@ def test_two_processes_never_claim_the_same_row(tmp_path: Path) -> None:
     assert len(claimed) == len(set(claimed)) == 500
 
 
-def test_enqueue_is_idempotent_and_skips_inactive(tmp_path: Path) -> None:
-    store = open_store("sqlite:///state/db.sqlite", tmp_path)
-    send_id = populate(store, 10)
-    assert ledger.enqueue(store, send_id, NOW) == 0
-    assert ledger.counts(store, send_id) == {"pending": 10}
-    assert ledger.get_or_create_send(store, DAY, "Objet", NOW) == send_id
+def test_enqueue_counts_the_rows_it_adds_is_idempotent_and_skips_inactive(db: Store) -> None:
+    populate(db, 10)
+    with db.engine.begin() as conn:
+        conn.execute(insert(Subscriber.__table__).values(  # type: ignore[arg-type]
+            email="gone@example.org", first_name="", last_name="", status="unsubscribed", consent_source="test",
+            created_at=NOW, updated_at=NOW))
+    send_id = ledger.get_or_create_send(db, DAY + timedelta(days=1), "Objet", NOW)
+    assert ledger.enqueue(db, send_id, NOW) == 10
+    assert ledger.enqueue(db, send_id, NOW) == 0
+    assert ledger.counts(db, send_id) == {"pending": 10}
+    assert ledger.get_or_create_send(db, DAY + timedelta(days=1), "Objet", NOW) == send_id
 
 
 LEASE = timedelta(seconds=60)
