@@ -31,7 +31,6 @@ from typing import Any, Callable, Literal, Mapping, Protocol
 
 from newsletter.approval import approval_state
 from newsletter.config import Settings
-from newsletter.check import check_issue
 from newsletter.content.load import issue_folder
 from newsletter.content.problems import errors
 from newsletter.errors import ConfigError, ContentError, describe
@@ -179,6 +178,8 @@ def readiness(settings: Settings, store: Store, day: date) -> Readiness:
     folder = issue_folder(settings.issues_dir, day)
     if not folder.is_dir():
         return Readiness(day, "missing", f"{folder.relative_to(settings.root)} does not exist")
+    from newsletter.check import check_issue  # the renderer's imports, for an issue not sent yet only
+
     report = check_issue(settings, day)
     problems = errors(report.problems)
     if problems:
