@@ -34,7 +34,6 @@ from newsletter.config import Settings
 from newsletter.content.load import issue_folder
 from newsletter.content.problems import errors
 from newsletter.errors import ConfigError, ContentError, describe
-from newsletter.notify import send_notice
 from newsletter.store import jobs, ledger
 from newsletter.store.database import Store
 from newsletter.store.day_claims import day_claim
@@ -203,6 +202,8 @@ def send_alert(settings: Settings, subject: str, text: str, *, environ: Mapping[
     if not to:
         return False
     subject = f"[{settings.newsletter.name}] {subject}"
+    from newsletter.notify import send_notice  # the transports' imports, when an alert is due only
+
     error = send_notice(settings, to, subject, text, environ=environ, now=now)
     event("alert_failed" if error else "alert_sent", logging.ERROR if error else logging.INFO, subject=subject,
           to=to, error=error)
