@@ -9,6 +9,9 @@ import subprocess
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Connection
 
 from tests.sink import free_port
 
@@ -54,3 +57,20 @@ class PostgreSQL:
             self._run(str(self.bin / "pg_ctl"), "-D", str(self.folder / "data"), "-m", "immediate", "stop")
         finally:
             shutil.rmtree(self.folder, ignore_errors=True)
+
+
+def rows_read(plan: dict[str, Any], table: str, *, filtered_too: bool = False) -> int:
+    """Rows that the scans of ``table`` in an ``EXPLAIN (ANALYZE, FORMAT JSON)`` plan returned, times
+    their loops (and, with ``filtered_too``, the rows they read and filtered out): what a query costs in
+    rows, the same on every machine, where a timing would not be."""
+    own = 0
+    if plan.get("Relation Name") == table and plan["Node Type"].endswith("Scan"):
+        own = (plan["Actual Rows"] + (plan.get("Rows Removed by Filter", 0) if filtered_too else 0)) \
+            * plan["Actual Loops"]
+    return own + sum(rows_read(child, table, filtered_too=filtered_too) for child in plan.get("Plans", []))
+
+
+def analyzed(conn: Connection, statement: str, parameters: Any) -> dict[str, Any]:
+    """The executed plan of a statement (run for real: call it in a transaction you roll back)."""
+    return dict(conn.exec_driver_sql("EXPLAIN (ANALYZE, FORMAT JSON) " + statement, parameters)
+                .scalar_one()[0]["Plan"])

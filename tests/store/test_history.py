@@ -18,6 +18,7 @@ from newsletter.store.models import Delivery, DeliveryStatus, Subscriber, Subscr
 from newsletter.store.pauses import record_pause, resume
 from newsletter.store.subscribers import unsubscribe
 from tests.conftest import DAY
+from tests.pg import analyzed, rows_read
 
 NOW = datetime(2026, 11, 24, 7, 0, tzinfo=timezone.utc)
 LATER = NOW + timedelta(hours=5)
@@ -87,12 +88,6 @@ def test_an_issue_never_sent_has_no_figures(db: Store) -> None:
     assert issue_figures(db, DAY) is None and history(db) == []
 
 
-def _scanned(plan: dict[str, Any], table: str) -> int:
-    """Rows that the plan's nodes reading ``table`` returned (EXPLAIN ANALYZE's actual rows × loops)."""
-    own = plan["Actual Rows"] * plan["Actual Loops"] if plan.get("Relation Name") == table else 0
-    return own + sum(_scanned(child, table) for child in plan.get("Plans", []))
-
-
 @pytest.mark.parametrize("db", ["postgresql"], indirect=True)
 def test_an_issues_figures_read_only_the_subscribers_that_came_back(db: Store) -> None:
     """What ``status`` shows costs one pass over the send's index, not a join of every recipient:
@@ -114,6 +109,5 @@ def test_an_issues_figures_read_only_the_subscribers_that_came_back(db: Store) -
         event.remove(db.engine, "before_cursor_execute", remember)
     assert figures is not None and (figures.sent, figures.unsubscribed) == (3000, 1)
     with db.engine.connect() as conn:
-        plans = [conn.exec_driver_sql("EXPLAIN (ANALYZE, FORMAT JSON) " + sql, parameters).scalar_one()[0]["Plan"]
-                 for sql, parameters in statements]
-    assert sum(_scanned(plan, "subscribers") for plan in plans) <= 1
+        plans = [analyzed(conn, sql, parameters) for sql, parameters in statements]
+    assert sum(rows_read(plan, "subscribers") for plan in plans) <= 1
