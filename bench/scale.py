@@ -31,6 +31,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from dataclasses import dataclass
 from datetime import date, datetime, timezone
@@ -40,7 +41,7 @@ from typing import Any
 REPO = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(REPO), str(REPO / "bench")]
 
-from send import DAY, NEWSLETTER, RSS_WRAPPER, SECRET, make_project, show, write_csv  # noqa: E402
+from send import DAY, NEWSLETTER, SECRET, make_project, show, write_csv  # noqa: E402
 
 #: One issue date per send (the sample issue copied): each measured send starts a fresh ledger.
 DAYS = {1: DAY, 2: date(2026, 11, 25), 4: date(2026, 11, 26)}
@@ -121,34 +122,115 @@ def worker_commands(project: Path, day: date, n: int, *, one_command: bool) -> l
     return [send] * n
 
 
+def _children() -> dict[int, list[int]]:
+    """{parent pid: child pids} of every process now running (from /proc)."""
+    tree: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                stat = Path(f"/proc/{entry}/stat").read_text()
+            except OSError:
+                continue
+            parent = int(stat.rsplit(")", 1)[1].split()[1])
+            tree.setdefault(parent, []).append(int(entry))
+    return tree
+
+
+def tree_cpu(root: int) -> float:
+    """CPU seconds spent so far by a process, its live descendants and those it has reaped."""
+    tree, todo, ticks = _children(), [root], 0
+    while todo:
+        pid = todo.pop()
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        ticks += sum(int(f) for f in fields[11:15])  # utime, stime, cutime, cstime
+        todo.extend(tree.get(pid, []))
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def _peak_kb(pid: int) -> int:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
+class PeakRss:
+    """The peak RSS (VmHWM) of every process under some roots, read from /proc every 0.2 s while they run:
+    the same whether a worker is a command of its own or a child of `send --workers N`."""
+
+    def __init__(self, roots: list[int]) -> None:
+        self.roots = roots
+        self.peaks: dict[int, int] = {}
+        self.done = threading.Event()
+        self.thread = threading.Thread(target=self._watch, daemon=True)
+        self.thread.start()
+
+    def _watch(self) -> None:
+        while not self.done.wait(0.2):
+            tree, todo = _children(), list(self.roots)
+            while todo:
+                pid = todo.pop()
+                self.peaks[pid] = max(self.peaks.get(pid, 0), _peak_kb(pid))
+                todo.extend(tree.get(pid, []))
+
+    def stop(self) -> list[int]:
+        """Each process's peak in MB, largest first (those that ran too briefly to be seen are left out)."""
+        self.done.set()
+        self.thread.join()
+        return sorted((kb // 1024 for kb in self.peaks.values() if kb), reverse=True)
+
+
 @dataclass
 class Finished:
     wall: float
     rss_mb: list[int]
+    cpu: float  #: seconds, all the worker processes together
+
+
+@dataclass
+class Row:
+    workers: int
+    finished: Finished
+    database_cpu: float
+    fake_cpu: float
+    calls: int
+    messages: int
+
+    @property
+    def rate(self) -> float:
+        """Messages per second over the whole send, start-up included."""
+        return self.messages / self.finished.wall
 
 
 def run_workers(commands: list[list[str]], env: dict[str, str], logs: Path) -> Finished:
-    """Start every command at once, wait for all; wall time and each one's peak RSS (its largest process)."""
+    """Start every command at once, wait for all; wall time and the peak RSS of each process they ran."""
     logs.mkdir(parents=True, exist_ok=True)
-    for command in commands[:1]:
-        show(command + ([f"(× {len(commands)})"] if len(commands) > 1 else []))
+    show(commands[0] + ([f"(× {len(commands)})"] if len(commands) > 1 else []))
     start = time.perf_counter()
+    cpu = resource.getrusage(resource.RUSAGE_CHILDREN)
     running = []
     for i, command in enumerate(commands):
         out = open(logs / f"worker-{i}.out", "w+", encoding="utf-8")
-        running.append((subprocess.Popen([sys.executable, "-c", RSS_WRAPPER, *command], env=env, stdout=out,
-                                         stderr=subprocess.STDOUT, text=True), out))
+        running.append((subprocess.Popen(command, env=env, stdout=out, stderr=subprocess.STDOUT, text=True), out))
+    peaks = PeakRss([process.pid for process, _ in running])
     codes = [process.wait() for process, _ in running]
     wall = time.perf_counter() - start
-    rss = []
+    rss = peaks.stop()
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    used = after.ru_utime + after.ru_stime - cpu.ru_utime - cpu.ru_stime
     for code, (_, out) in zip(codes, running):
         out.seek(0)
         text = out.read()
         out.close()
         if code != 0:
             raise SystemExit(f"a worker failed ({code}):\n{text[-3000:]}")
-        rss.append(int(text.strip().splitlines()[-1]) // 1024)
-    return Finished(wall, rss)
+    return Finished(wall, rss, used)
 
 
 # -- the store -------------------------------------------------------------------------------------------
@@ -238,7 +320,8 @@ def main() -> None:
             imported = timed([str(NEWSLETTER), "-C", str(project), "subscribers", "import", str(csv_path)], env)
             print(f"   import of {n:,} rows: {imported:.1f} s ({n / imported:,.0f} rows/s)")
 
-            rows: list[tuple[int, float, list[int], dict[str, Any]]] = []
+            postmaster = int((server.folder / "data" / "postmaster.pid").read_text().split()[0])
+            rows: list[Row] = []
             enqueued: dict[int, float] = {}
             for workers in counts:
                 day = DAYS.get(workers) or date(2026, 12, workers)
@@ -251,14 +334,16 @@ def main() -> None:
                 config.write_text(base.replace('adapter = "outbox"\nrate_per_second = 1000000\n',
                                                api_config("mailgun", f"http://127.0.0.1:{fake.port}", timeout=120)),
                                   encoding="utf-8")
+                database_cpu = tree_cpu(postmaster)
                 finished = run_workers(worker_commands(project, day, workers, one_command=one_command), env,
                                        work / f"logs-{workers}")
+                database_cpu = tree_cpu(postmaster) - database_cpu
                 tally = fake.finish()
                 ledger = ledger_check(project, day, env)
                 if tally["recipients"] != n or tally["duplicates"] or tally["strangers"] or ledger.get("sent") != n:
                     raise SystemExit(f"{workers} worker(s): not every recipient exactly once: fake {tally}, "
                                      f"ledger {ledger}")
-                rows.append((workers, finished.wall, finished.rss_mb, tally))
+                rows.append(Row(workers, finished, database_cpu, float(tally["cpu"]), int(tally["calls"]), n))
                 last = day
             print(f"   enqueue of {n:,} rows into a new send (ledger.enqueue): "
                   + ", ".join(f"{t:.1f} s" for t in enqueued.values()) + f" (the ledger held {0:,}"
@@ -268,18 +353,17 @@ def main() -> None:
             inside = status_in_process(project, last, env)
             print(f"   `newsletter status` on a {n:,}-row send ({n * len(counts):,} rows in the ledger): "
                   f"{wall:.2f} s wall (best of 3), of which the library call {inside:.2f} s")
-            print(f"   {'workers':>7} {'messages/s':>11} {'per worker':>11} {'vs 1':>6} {'per core':>9} "
-                  f"{'peak RSS per worker (MB)':>25} {'fake CPU':>9}")
-            single = None
-            for workers, wall, rss, tally in rows:
-                rate = n / wall
-                if workers == 1 or single is None:
-                    single = rate / workers
-                factor = rate / single
-                per_core = rate / min(workers, cores)
-                print(f"   {workers:>7} {rate:>11,.0f} {rate / workers:>11,.0f} {factor:>5.2f}× {per_core:>9,.0f} "
-                      f"{', '.join(map(str, rss)):>25} {tally['cpu']:>7.0f} s   ({wall:.0f} s wall, "
-                      f"{tally['calls']:,} API calls)")
+            print(f"   {'workers':>7} {'messages/s':>10} {'vs 1':>6} {'per core':>8}   CPU ms/message: workers "
+                  f"PostgreSQL fake   peak RSS per process (MB)")
+            single = rows[0].rate / rows[0].workers
+            for row in rows:
+                per_message = [1000 * cpu / n for cpu in (row.finished.cpu, row.database_cpu, row.fake_cpu)]
+                print(f"   {row.workers:>7} {row.rate:>10,.0f} {row.rate / single:>5.2f}× "
+                      f"{row.rate / min(row.workers, cores):>8,.0f}   {per_message[0]:>22.2f} {per_message[1]:>10.2f} "
+                      f"{per_message[2]:>4.2f}   {', '.join(map(str, row.finished.rss_mb))}   "
+                      f"({row.finished.wall:.0f} s wall, {row.calls:,} API calls)")
+            print("   (vs 1: messages/s against one worker's; per core: messages/s divided by the cores the workers "
+                  "could use)")
             print("   every recipient received the issue exactly once in each send (counted by the fake)")
     finally:
         server.stop()
