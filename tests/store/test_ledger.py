@@ -230,3 +230,14 @@ def test_a_claim_reads_only_the_rows_it_takes_however_many_were_sent_before(db: 
             read = rows_read(analyzed(conn, *statements[0]), "deliveries", filtered_too=True)
             conn.rollback()
     assert read <= 2 * 20 + 1  # the rows taken (found, then updated), and the row that ends the scan
+
+
+@pytest.mark.parametrize("db", ["postgresql"], indirect=True)
+def test_queueing_a_send_writes_nothing_into_the_provider_id_index(db: Store) -> None:
+    """Rows get a provider's id once sent: the index of those ids holds no entry for the rows just queued
+    (a million entries of '' made queueing a 1,000,000-row send a quarter slower)."""
+    populate(db, 3000)
+    with db.engine.connect() as conn:
+        size = conn.execute(text("SELECT pg_relation_size('ix_deliveries_provider_id')")).scalar_one()
+        page = conn.execute(text("SELECT current_setting('block_size')::int")).scalar_one()
+    assert size == page  # the index's metapage alone
