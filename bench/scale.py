@@ -28,6 +28,7 @@ import os
 import re
 import resource
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -291,6 +292,8 @@ def main() -> None:
     from tests.fakes import api_config, environment
     from tests.pg import PostgreSQL, binaries
 
+    # A stop by signal ends like an error: the PostgreSQL server is stopped and its folder removed.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit("stopped by SIGTERM"))
     if binaries() is None:
         raise SystemExit("PostgreSQL's server is missing (Debian package postgresql: `make system-packages`)")
     n, counts = args.subscribers, [int(c) for c in args.workers.split(",")]
