@@ -78,6 +78,7 @@ bench: venv
 	bash bench/setup.sh
 	$(BIN)/python bench/render.py
 	$(BIN)/python bench/send.py
+	$(BIN)/python bench/scale.py
 
 clean:
 	rm -rf $(VENV) out state test-artifacts .pytest_cache .mypy_cache

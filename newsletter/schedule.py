@@ -31,12 +31,10 @@ from typing import Any, Callable, Literal, Mapping, Protocol
 
 from newsletter.approval import approval_state
 from newsletter.config import Settings
-from newsletter.check import check_issue
 from newsletter.content.load import issue_folder
 from newsletter.content.problems import errors
 from newsletter.errors import ConfigError, ContentError, describe
 from newsletter.i18n import N_
-from newsletter.notify import send_notice
 from newsletter.store import jobs, ledger
 from newsletter.store.database import Store
 from newsletter.store.day_claims import day_claim
@@ -180,6 +178,8 @@ def readiness(settings: Settings, store: Store, day: date) -> Readiness:
     folder = issue_folder(settings.issues_dir, day)
     if not folder.is_dir():
         return Readiness(day, "missing", f"{folder.relative_to(settings.root)} does not exist")
+    from newsletter.check import check_issue  # the renderer's imports, for an issue not sent yet only
+
     report = check_issue(settings, day)
     problems = errors(report.problems)
     if problems:
@@ -203,6 +203,8 @@ def send_alert(settings: Settings, subject: str, text: str, *, environ: Mapping[
     if not to:
         return False
     subject = f"[{settings.newsletter.name}] {subject}"
+    from newsletter.notify import send_notice  # the transports' imports, when an alert is due only
+
     error = send_notice(settings, to, subject, text, environ=environ, now=now)
     event("alert_failed" if error else "alert_sent", logging.ERROR if error else logging.INFO, subject=subject,
           to=to, error=error)

@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import glob
 import os
+import re
 import shutil
 import subprocess
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Connection
 
 from tests.sink import free_port
 
@@ -54,3 +58,60 @@ class PostgreSQL:
             self._run(str(self.bin / "pg_ctl"), "-D", str(self.folder / "data"), "-m", "immediate", "stop")
         finally:
             shutil.rmtree(self.folder, ignore_errors=True)
+
+
+def rows_read(plan: dict[str, Any], table: str, *, filtered_too: bool = False) -> int:
+    """Rows that the scans of ``table`` in an ``EXPLAIN (ANALYZE, FORMAT JSON)`` plan returned, times
+    their loops (and, with ``filtered_too``, the rows they read and filtered out): what a query costs in
+    rows, the same on every machine, where a timing would not be."""
+    own = 0
+    if plan.get("Relation Name") == table and plan["Node Type"].endswith("Scan"):
+        own = (plan["Actual Rows"] + (plan.get("Rows Removed by Filter", 0) if filtered_too else 0)) \
+            * plan["Actual Loops"]
+    return own + sum(rows_read(child, table, filtered_too=filtered_too) for child in plan.get("Plans", []))
+
+
+def indexes_used(plan: dict[str, Any], table: str) -> set[str]:
+    """The indexes through which a plan reads ``table`` ("" for a sequential scan)."""
+    def bitmaps(node: dict[str, Any]) -> set[str]:
+        own = {node["Index Name"]} if node["Node Type"] == "Bitmap Index Scan" else set()
+        return own.union(*(bitmaps(child) for child in node.get("Plans", [])))
+
+    own: set[str] = set()
+    if plan.get("Relation Name") == table and plan["Node Type"].endswith("Scan"):
+        own = bitmaps(plan) if plan["Node Type"] == "Bitmap Heap Scan" else {plan.get("Index Name", "")}
+    return own.union(*(indexes_used(child, table) for child in plan.get("Plans", [])
+                       if plan["Node Type"] != "Bitmap Heap Scan"))
+
+
+def _literal(value: Any) -> str:
+    """A test's parameter written into SQL (numbers and text only)."""
+    if isinstance(value, (int, float)):
+        return repr(value)
+    return "'" + str(value).replace("'", "''") + "'"
+
+
+def analyzed(conn: Connection, statement: str, parameters: Any, *, generic: bool = False) -> dict[str, Any]:
+    """The executed plan of a statement (run for real: call it in a transaction you roll back).
+
+    :param generic: the plan made without the parameters' values, as the driver's prepared
+        statements get after a few executions (the statement is PREPAREd, then EXECUTEd).
+    """
+    if not generic:
+        return dict(conn.exec_driver_sql("EXPLAIN (ANALYZE, FORMAT JSON) " + statement, parameters)
+                    .scalar_one()[0]["Plan"])
+    names: list[str] = []
+
+    def numbered(match: re.Match[str]) -> str:
+        names.append(match.group(1))
+        return f"${len(names)}"
+
+    conn.exec_driver_sql("PREPARE probe AS " + re.sub(r"%\((\w+)\)s", numbered, statement).replace("%%", "%"))
+    try:
+        conn.exec_driver_sql("SET plan_cache_mode = force_generic_plan")
+        values = ", ".join(_literal(parameters[name]) for name in names)
+        return dict(conn.exec_driver_sql(f"EXPLAIN (ANALYZE, FORMAT JSON) EXECUTE probe({values})")
+                    .scalar_one()[0]["Plan"])
+    finally:
+        conn.exec_driver_sql("RESET plan_cache_mode")
+        conn.exec_driver_sql("DEALLOCATE probe")

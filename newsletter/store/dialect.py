@@ -7,7 +7,8 @@ connection pragmas and its single writer, PostgreSQL's ``SKIP LOCKED`` claims, i
 
 from __future__ import annotations
 
-from typing import Any
+from contextlib import contextmanager
+from typing import Any, Iterator
 
 from sqlalchemy import Connection, Engine, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -65,3 +66,24 @@ def sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA busy_timeout=30000")  # wait for another process instead of failing
     cursor.close()
+
+
+@contextmanager
+def planned_each_time(conn: Connection) -> Iterator[None]:
+    """Plan every statement on ``conn`` afresh while the block runs (PostgreSQL; nothing to do on SQLite).
+
+    psycopg prepares a statement run five times, and PostgreSQL may then keep one generic plan for
+    it. A transaction that grows a table by a million rows must not keep a plan made while the
+    table was empty: the import's lookup of a chunk's addresses became a scan of the whole table,
+    each row compared with the thousand addresses (a 1,000,000-row import took most of an hour).
+    """
+    if not is_postgresql(conn):
+        yield
+        return
+    raw = conn.connection.dbapi_connection
+    before = raw.prepare_threshold  # type: ignore[union-attr]
+    raw.prepare_threshold = None  # type: ignore[union-attr]
+    try:
+        yield
+    finally:
+        raw.prepare_threshold = before  # type: ignore[union-attr]

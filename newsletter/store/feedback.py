@@ -28,8 +28,8 @@ from datetime import date, datetime, timedelta
 from enum import Enum
 from typing import Any, cast
 
-from sqlalchemy import (Date, ForeignKey, Index, Integer, Select, String, Table, Text, UniqueConstraint, func,
-                        or_, select, update)
+from sqlalchemy import (Date, ForeignKey, Index, Integer, Select, String, Table, Text, UniqueConstraint, and_, func,
+                        literal_column, or_, select, update)
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from newsletter import addresses
@@ -234,8 +234,12 @@ def _subscriber(session: Session, subscriber_id: int | None, email: str, message
 
 
 def _provider_is(message_id: str) -> Any:
-    """Ledger rows whose provider id is this one (stored with or without angle brackets)."""
-    return _D.c.provider_id.in_([message_id, f"<{message_id}>"])
+    """Ledger rows whose provider id is this one (stored with or without angle brackets).
+
+    The index on provider ids holds only rows that have one (migration 0010); the condition that
+    says so is written out, not bound, so that the planner can use it for a prepared statement too.
+    """
+    return and_(_D.c.provider_id.in_([message_id, f"<{message_id}>"]), _D.c.provider_id != literal_column("''"))
 
 
 def _delivery(session: Session, subscriber_id: int | None, issue: date | None, message_id: str) -> int | None:

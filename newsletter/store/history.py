@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import cast
 
-from sqlalchemy import ColumnElement, Table, and_, case, func, or_, select, update
+from sqlalchemy import ScalarSelect, Table, func, select, union, update
 
 from newsletter.store import ledger
 from newsletter.store.database import Store
@@ -103,46 +103,60 @@ class HistoryRow:
 
 
 def history(store: Store, *, limit: int | None = None, day: date | None = None) -> list[HistoryRow]:
-    """The sends, newest issue first, with their figures (one query); ``day``: that issue only."""
-    def count_where(condition: ColumnElement[bool]) -> ColumnElement[int]:
-        return func.coalesce(func.sum(case((condition, 1), else_=0)), 0)
+    """The sends, newest issue first, with their figures; ``day``: that issue only.
 
-    def reported(kind: FeedbackKind) -> ColumnElement[int]:
-        return func.max(case((_E.c.kind == kind.value, 1), else_=0))
-
+    Two queries whose cost follows the sends asked for, not the whole ledger: the count of rows
+    per state (an index-only scan of each send's rows), then per send what came back, each kind
+    found from its few rows (failed rows, events, subscribers who left) through their indexes.
+    """
     link_pending(store)  # events that arrived before their ledger row count too
-    # One line per ledger row that has events: which kinds were reported about it.
-    events = (select(_E.c.delivery_id.label("delivery_id"), reported(FeedbackKind.HARD_BOUNCE).label("hard"),
-                     reported(FeedbackKind.COMPLAINT).label("complaint"),
-                     reported(FeedbackKind.UNSUBSCRIBE).label("unsubscribe"))
-              .where(_E.c.delivery_id.is_not(None)).group_by(_E.c.delivery_id).subquery())
-    paused = select(_P.c.id).where(_P.c.send_id == _SENDS.c.id, _P.c.resumed_at.is_(None)).exists()
-    query = (
-        select(_SENDS.c.issue_date, _SENDS.c.subject, _SENDS.c.created_at, _SENDS.c.finished_at,
-               func.count(_D.c.id),
-               count_where(_D.c.status == DeliveryStatus.SENT.value),
-               count_where(_D.c.status == DeliveryStatus.FAILED.value),
-               count_where(or_(events.c.hard == 1, and_(_D.c.status == DeliveryStatus.FAILED.value,
-                                                        _S.c.status == SubscriberStatus.BOUNCED.value))),
-               count_where(or_(events.c.unsubscribe == 1,
-                               and_(_S.c.status == SubscriberStatus.UNSUBSCRIBED.value,
-                                    _S.c.unsubscribed_at >= _SENDS.c.created_at))),
-               _SENDS.c.override_by,
-               count_where(events.c.complaint == 1),
-               paused)
-        .select_from(_SENDS.outerjoin(_D, _D.c.send_id == _SENDS.c.id).outerjoin(_S, _S.c.id == _D.c.subscriber_id)
-                     .outerjoin(events, events.c.delivery_id == _D.c.id))
-        .group_by(_SENDS.c.id)
-        .order_by(_SENDS.c.issue_date.desc())
-    )
+    chosen = select(_SENDS.c.id).order_by(_SENDS.c.issue_date.desc())
     if day is not None:
-        query = query.where(_SENDS.c.issue_date == day)
+        chosen = chosen.where(_SENDS.c.issue_date == day)
     if limit:
-        query = query.limit(limit)
+        chosen = chosen.limit(limit)
+    paused = select(_P.c.id).where(_P.c.send_id == _SENDS.c.id, _P.c.resumed_at.is_(None)).exists()
+    query = (select(_SENDS.c.id, _SENDS.c.issue_date, _SENDS.c.subject, _SENDS.c.created_at, _SENDS.c.finished_at,
+                    _SENDS.c.override_by, _rows_with(FeedbackKind.HARD_BOUNCE), _rows_with(FeedbackKind.COMPLAINT),
+                    _rows_with(FeedbackKind.UNSUBSCRIBE), paused)
+             .where(_SENDS.c.id.in_(chosen))
+             .order_by(_SENDS.c.issue_date.desc()))
     with store.engine.connect() as conn:
-        return [HistoryRow(day=r[0], subject=r[1], started_at=r[2], finished_at=r[3], recipients=r[4], sent=r[5],
-                           failed=r[6], bounced=r[7], unsubscribed=r[8], override_by=r[9], complained=int(r[10]),
-                           paused=bool(r[11])) for r in conn.execute(query)]
+        sends = conn.execute(query).all()
+        states: dict[int, dict[str, int]] = {r.id: {} for r in sends}
+        if states:
+            for send_id, status, n in conn.execute(
+                    select(_D.c.send_id, _D.c.status, func.count()).where(_D.c.send_id.in_(list(states)))
+                    .group_by(_D.c.send_id, _D.c.status)):
+                states[send_id][status] = int(n)
+    return [HistoryRow(day=r.issue_date, subject=r.subject, started_at=r.created_at, finished_at=r.finished_at,
+                       recipients=sum(states[r.id].values()), sent=states[r.id].get(DeliveryStatus.SENT.value, 0),
+                       failed=states[r.id].get(DeliveryStatus.FAILED.value, 0), bounced=int(r[6]),
+                       unsubscribed=int(r[8]), override_by=r.override_by, complained=int(r[7]), paused=bool(r[9]))
+            for r in sends]
+
+
+def _rows_with(kind: FeedbackKind) -> ScalarSelect[int]:
+    """How many rows of the send (``sends`` of the enclosing query) came back as ``kind``, each row once.
+
+    The rows are the union of those an event of that kind is about and, for bounces, the rows
+    refused at the send whose address is now bounced, for unsubscribes, the rows of subscribers
+    who unsubscribed after the send started. Each part starts from its few rows, never from all
+    of the send's.
+    """
+    rows = [select(_E.c.delivery_id.label("row")).join(_D, _D.c.id == _E.c.delivery_id)
+            .where(_E.c.kind == kind.value, _D.c.send_id == _SENDS.c.id).correlate(_SENDS)]
+    if kind is FeedbackKind.HARD_BOUNCE:
+        rows.append(select(_D.c.id.label("row")).join(_S, _S.c.id == _D.c.subscriber_id)
+                    .where(_D.c.send_id == _SENDS.c.id, _D.c.status == DeliveryStatus.FAILED.value,
+                           _S.c.status == SubscriberStatus.BOUNCED.value).correlate(_SENDS))
+    elif kind is FeedbackKind.UNSUBSCRIBE:
+        rows.append(select(_D.c.id.label("row")).join(_S, _S.c.id == _D.c.subscriber_id)
+                    .where(_S.c.status == SubscriberStatus.UNSUBSCRIBED.value,
+                           _S.c.unsubscribed_at >= _SENDS.c.created_at, _D.c.send_id == _SENDS.c.id)
+                    .correlate(_SENDS))
+    found = union(*rows).subquery() if len(rows) > 1 else rows[0].distinct().subquery()
+    return select(func.count()).select_from(found).correlate(_SENDS).scalar_subquery()
 
 
 def issue_figures(store: Store, day: date) -> HistoryRow | None:

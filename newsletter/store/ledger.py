@@ -110,6 +110,8 @@ def enqueue(store: Store, send_id: int, now: datetime) -> int:
     stmt = store.insert(_D).from_select(
         ["send_id", "subscriber_id", "email", "status", "created_at", "updated_at"], source
     ).on_conflict_do_nothing(index_elements=["send_id", "subscriber_id"])
+    # SQLAlchemy keeps an INSERT's row count only when asked (PostgreSQL's driver reports it; else -1).
+    stmt = stmt.execution_options(preserve_rowcount=True)
     with store.session() as session:
         result = cast(CursorResult[Any], session.execute(stmt))
         return int(result.rowcount or 0)

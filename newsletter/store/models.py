@@ -117,7 +117,7 @@ class Delivery(Base):
 
     __table_args__ = (
         UniqueConstraint("send_id", "subscriber_id", name="uq_delivery_once"),
-        Index("ix_deliveries_send_status", "send_id", "status"),
+        Index("ix_deliveries_send_status_id", "send_id", "status", "id"),  # claims in id order (0010)
     )
 
 

@@ -17,6 +17,7 @@ from sqlalchemy import Connection, Select, Table, func, insert, select, update
 from newsletter import addresses
 from newsletter.errors import NewsletterError
 from newsletter.names import clean_name
+from newsletter.store import dialect
 from newsletter.store.database import Store
 from newsletter.store.models import SUPPRESSED, Subscriber, SubscriberStatus
 
@@ -199,7 +200,7 @@ def import_rows(store: Store, rows: Iterable[CandidateRow | RejectedRow], *, now
     :param dry_run: compute the summary, then roll everything back.
     """
     summary = ImportSummary(dry_run=dry_run)
-    with store.engine.connect() as conn:
+    with store.engine.connect() as conn, dialect.planned_each_time(conn):
         transaction = conn.begin()
         try:
             for chunk in _chunks(rows, summary):

@@ -5,9 +5,11 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
+from typing import Any
 
 import pytest
-from sqlalchemy import select, text, update
+from sqlalchemy import event as sql_event
+from sqlalchemy import insert, select, text, update
 
 from newsletter.store import ledger
 from newsletter.store.database import Store
@@ -16,6 +18,7 @@ from newsletter.store.feedback import (LINK_WINDOW, Feedback, FeedbackKind, Feed
 from newsletter.store.models import Delivery, DeliveryStatus, Subscriber
 from newsletter.store.subscribers import add_subscriber, find_subscriber, unsubscribe
 from tests.conftest import DAY
+from tests.pg import analyzed, indexes_used
 
 NOW = datetime(2026, 11, 24, 9, 0, tzinfo=timezone.utc)
 HARD, SOFT = FeedbackKind.HARD_BOUNCE, FeedbackKind.SOFT_BOUNCE
@@ -189,3 +192,35 @@ def test_old_unlinked_events_are_left_to_readers_not_retried_at_every_event(db: 
     with db.session() as session:
         assert session.scalar(text("select delivery_id from feedback_events where event_id = 'old'")) is None
     assert counts_for_issue(db, DAY) == {"soft_bounce": 2}  # a reader links it
+
+
+@pytest.mark.parametrize("db", ["postgresql"], indirect=True)
+def test_an_event_finds_its_row_by_provider_id_through_the_index_in_a_prepared_plan_too(db: Store) -> None:
+    """The index holds only rows that have a provider id; the lookup says so in words the planner can
+    match in a generic plan too (what the driver's prepared statements get after a few webhooks)."""
+    with db.engine.begin() as conn:
+        conn.execute(insert(Subscriber.__table__), [  # type: ignore[arg-type]
+            {"email": f"p{i}@example.org", "first_name": "", "last_name": "", "status": "active",
+             "consent_source": "test", "created_at": NOW, "updated_at": NOW} for i in range(3000)])
+    sent_row(db)
+    with db.engine.begin() as conn:
+        conn.execute(text("UPDATE deliveries SET provider_id = '<m' || id || '@mg.example.org>'"))
+        conn.execute(text("ANALYZE deliveries"))
+    lookups: list[tuple[str, Any]] = []
+
+    def remember(_conn: Any, _cursor: Any, statement: str, parameters: Any, _context: Any, _many: bool) -> None:
+        if "provider_id IN" in statement:
+            lookups.append((statement, parameters))
+
+    sql_event.listen(db.engine, "before_cursor_execute", remember)
+    try:
+        outcome = record_feedback(db, event(HARD, email="p7@example.org", provider_message_id="m8@mg.example.org"),
+                                  now=NOW)
+    finally:
+        sql_event.remove(db.engine, "before_cursor_execute", remember)
+    assert outcome.delivery_id == 8 and lookups
+    with db.engine.connect() as conn:
+        # On 3,000 rows a scan of the table is as cheap; on a ledger of millions it is a scan per webhook.
+        conn.execute(text("SET enable_seqscan = off"))
+        plans = [analyzed(conn, *lookup, generic=True) for lookup in lookups]
+    assert all(indexes_used(plan, "deliveries") == {"ix_deliveries_provider_id"} for plan in plans)

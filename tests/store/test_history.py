@@ -5,9 +5,10 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
+from typing import Any
 
 import pytest
-from sqlalchemy import select, update
+from sqlalchemy import event, select, text, update
 
 from newsletter.store import ledger
 from newsletter.store.database import Store
@@ -17,18 +18,19 @@ from newsletter.store.models import Delivery, DeliveryStatus, Subscriber, Subscr
 from newsletter.store.pauses import record_pause, resume
 from newsletter.store.subscribers import unsubscribe
 from tests.conftest import DAY
+from tests.pg import analyzed, rows_read
 
 NOW = datetime(2026, 11, 24, 7, 0, tzinfo=timezone.utc)
 LATER = NOW + timedelta(hours=5)
 PEOPLE = 1001  # one is refused at the send: 1,000 sent, the complaint rate's denominator
 
 
-def sent_issue(store: Store) -> int:
+def sent_issue(store: Store, people: int = PEOPLE) -> int:
     """The subscribers, the issue sent to each of them; the send's id."""
     with store.session() as session:
         session.execute(Subscriber.__table__.insert(), [  # type: ignore[attr-defined]
             {"email": f"lecteur{i:04d}@example.org", "status": "active", "created_at": NOW, "updated_at": NOW}
-            for i in range(PEOPLE)])
+            for i in range(people)])
     send_id = ledger.get_or_create_send(store, DAY, "Objet", NOW)
     ledger.enqueue(store, send_id, NOW)
     with store.session() as session:
@@ -84,3 +86,28 @@ def test_history_marks_a_send_paused_until_it_is_resumed(db: Store) -> None:
 
 def test_an_issue_never_sent_has_no_figures(db: Store) -> None:
     assert issue_figures(db, DAY) is None and history(db) == []
+
+
+@pytest.mark.parametrize("db", ["postgresql"], indirect=True)
+def test_an_issues_figures_read_only_the_subscribers_that_came_back(db: Store) -> None:
+    """What ``status`` shows costs one pass over the send's index, not a join of every recipient:
+    with nobody who came back, no subscriber row is read (1,000,000 recipients made it seconds)."""
+    sent_issue(db, 3000)
+    report(db, FeedbackKind.UNSUBSCRIBE, 20)
+    with db.engine.begin() as conn:
+        conn.execute(text("ANALYZE"))
+    statements: list[tuple[str, Any]] = []
+
+    def remember(_conn: Any, _cursor: Any, statement: str, parameters: Any, _context: Any, _many: bool) -> None:
+        if statement.lstrip().upper().startswith("SELECT"):
+            statements.append((statement, parameters))
+
+    event.listen(db.engine, "before_cursor_execute", remember)
+    try:
+        figures = issue_figures(db, DAY)
+    finally:
+        event.remove(db.engine, "before_cursor_execute", remember)
+    assert figures is not None and (figures.sent, figures.unsubscribed) == (3000, 1)
+    with db.engine.connect() as conn:
+        plans = [analyzed(conn, sql, parameters) for sql, parameters in statements]
+    assert sum(rows_read(plan, "subscribers") for plan in plans) <= 1

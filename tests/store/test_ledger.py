@@ -5,14 +5,16 @@ from __future__ import annotations
 import multiprocessing
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
+from typing import Any
 
 import pytest
-from sqlalchemy import insert, select
+from sqlalchemy import event, insert, select, text, update
 
 from newsletter.store import leases, ledger
 from newsletter.store.database import Store, open_store
 from newsletter.store.models import Delivery, DeliveryStatus, Subscriber
 from tests.conftest import DAY
+from tests.pg import analyzed, rows_read
 
 NOW = datetime(2026, 11, 24, 6, 0, tzinfo=timezone.utc)
 
@@ -51,12 +53,17 @@ def test_two_processes_never_claim_the_same_row(tmp_path: Path) -> None:
     assert len(claimed) == len(set(claimed)) == 500
 
 
-def test_enqueue_is_idempotent_and_skips_inactive(tmp_path: Path) -> None:
-    store = open_store("sqlite:///state/db.sqlite", tmp_path)
-    send_id = populate(store, 10)
-    assert ledger.enqueue(store, send_id, NOW) == 0
-    assert ledger.counts(store, send_id) == {"pending": 10}
-    assert ledger.get_or_create_send(store, DAY, "Objet", NOW) == send_id
+def test_enqueue_counts_the_rows_it_adds_is_idempotent_and_skips_inactive(db: Store) -> None:
+    populate(db, 10)
+    with db.engine.begin() as conn:
+        conn.execute(insert(Subscriber.__table__).values(  # type: ignore[arg-type]
+            email="gone@example.org", first_name="", last_name="", status="unsubscribed", consent_source="test",
+            created_at=NOW, updated_at=NOW))
+    send_id = ledger.get_or_create_send(db, DAY + timedelta(days=1), "Objet", NOW)
+    assert ledger.enqueue(db, send_id, NOW) == 10
+    assert ledger.enqueue(db, send_id, NOW) == 0
+    assert ledger.counts(db, send_id) == {"pending": 10}
+    assert ledger.get_or_create_send(db, DAY + timedelta(days=1), "Objet", NOW) == send_id
 
 
 LEASE = timedelta(seconds=60)
@@ -216,3 +223,45 @@ def test_one_record_writes_every_kind_of_outcome_the_bounces_and_the_next_rows_i
     assert rows[later.delivery_id].run_id == "" and rows[later.delivery_id].next_attempt_at is not None
     assert ledger.next_due(db, send_id) == retry_at
     assert statuses[bounced.subscriber_id] == "bounced" and statuses[failed.subscriber_id] == "active"
+
+
+@pytest.mark.parametrize("db", ["postgresql"], indirect=True)
+def test_a_claim_reads_only_the_rows_it_takes_however_many_were_sent_before(db: Store) -> None:
+    """The next due rows are found in id order through the (send, state, id) index: neither the rows
+    already sent nor the earlier sends' rows are walked past (on 1,000,000 rows that was 120 ms a claim)."""
+    earlier = populate(db, 3000)
+    send_id = ledger.get_or_create_send(db, DAY + timedelta(days=1), "Objet", NOW)
+    ledger.enqueue(db, send_id, NOW)
+    with db.session() as session:
+        for day_send in (earlier, send_id):
+            session.execute(update(Delivery).where(Delivery.send_id == day_send, Delivery.id % 10 != 0)
+                            .values(status=DeliveryStatus.SENT.value))
+    with db.engine.begin() as conn:
+        conn.execute(text("ANALYZE deliveries"))
+    statements: list[tuple[str, Any]] = []
+
+    def remember(_conn: Any, _cursor: Any, statement: str, parameters: Any, _context: Any, _many: bool) -> None:
+        if "UPDATE deliveries" in statement:  # the claim (its row choice may sit in a WITH before it)
+            statements.append((statement, parameters))
+
+    event.listen(db.engine, "before_cursor_execute", remember)
+    try:
+        assert len(ledger.claim(db, send_id, "run", 20, NOW)) == 20
+    finally:
+        event.remove(db.engine, "before_cursor_execute", remember)
+    with db.engine.connect() as conn:
+        with conn.begin():
+            read = rows_read(analyzed(conn, *statements[0]), "deliveries", filtered_too=True)
+            conn.rollback()
+    assert read <= 2 * 20 + 1  # the rows taken (found, then updated), and the row that ends the scan
+
+
+@pytest.mark.parametrize("db", ["postgresql"], indirect=True)
+def test_queueing_a_send_writes_nothing_into_the_provider_id_index(db: Store) -> None:
+    """Rows get a provider's id once sent: the index of those ids holds no entry for the rows just queued
+    (a million entries of '' made queueing a 1,000,000-row send a quarter slower)."""
+    populate(db, 3000)
+    with db.engine.connect() as conn:
+        size = conn.execute(text("SELECT pg_relation_size('ix_deliveries_provider_id')")).scalar_one()
+        page = conn.execute(text("SELECT current_setting('block_size')::int")).scalar_one()
+    assert size == page  # the index's metapage alone

@@ -4,14 +4,16 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Iterator
+from typing import Any, Iterator
 
 import pytest
+from sqlalchemy import event
 
 from newsletter.store.subscribers import CandidateRow, RejectedRow
 from newsletter.errors import NewsletterError
 from newsletter.store.database import Store, open_store
 from newsletter.store.subscribers import (
+    CHUNK,
     add_subscriber,
     count_by_status,
     import_rows,
@@ -122,3 +124,24 @@ def test_search_finds_an_address_however_its_domain_is_written(store: Store, sea
     for address in ("bob@xn--bcher-kva.example", "zoé@bücher.example", "ann@example.org"):
         add_subscriber(store, address, now=NOW)
     assert [s.email for s in list_subscribers(store, search=search)] == found
+
+
+@pytest.mark.parametrize("db", ["postgresql"], indirect=True)
+def test_an_import_plans_each_chunks_lookup_on_the_table_as_it_has_grown(db: Store) -> None:
+    """The import grows the table in one transaction; a lookup prepared on the empty table keeps a plan
+    that scans the whole table for each chunk (a 1,000,000-row import took most of an hour)."""
+    prepared: list[int] = []
+
+    def count_prepared(conn: Any, _cursor: Any, statement: str, _parameters: Any, _context: Any, _many: bool) -> None:
+        if "WHERE subscribers.email IN" in statement:
+            with conn.connection.dbapi_connection.cursor() as raw:  # no event: SQLAlchemy does not see it
+                raw.execute("SELECT count(*) FROM pg_prepared_statements WHERE statement LIKE '%subscribers.email IN%'")
+                prepared.append(raw.fetchone()[0])
+
+    event.listen(db.engine, "before_cursor_execute", count_prepared)
+    try:
+        summary = import_rows(db, [row(i + 2, f"p{i}@example.org") for i in range(CHUNK * 8)], now=NOW)
+    finally:
+        event.remove(db.engine, "before_cursor_execute", count_prepared)
+    assert summary.added == CHUNK * 8 and len(prepared) == 8
+    assert prepared == [0] * 8
