@@ -5,6 +5,8 @@ from __future__ import annotations
 import contextlib
 import os
 import sqlite3
+import subprocess
+import sys
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -58,3 +60,21 @@ def test_a_write_after_the_files_changed_fails_instead_of_going_nowhere(project:
     unsubscribe(store, "paul@example.org", now=NOW)  # the next connection opens the files now there
     assert status_in_the_live_file(project, "paul@example.org") == "unsubscribed"
     assert status_in_the_live_file(project, "lea@example.org") == "active"
+
+
+def test_the_migration_files_head_read_as_text_is_alembics_head() -> None:
+    """The start-up check reads the head from the files; alembic must agree (else every start migrates)."""
+    from alembic.script import ScriptDirectory
+
+    from newsletter.store.database import _alembic_config, _file_head
+
+    assert _file_head() == ScriptDirectory.from_config(_alembic_config()).get_current_head()
+
+
+def test_a_store_at_head_opens_without_loading_alembic(tmp_path: Path) -> None:
+    """alembic costs every command ~0.25 s of start-up; a current schema does not need it."""
+    script = ("import sys; from pathlib import Path; from newsletter.store.database import open_store; "
+              "open_store('sqlite:///s.db', Path('.')).close(); print('alembic' in sys.modules)")
+    first = subprocess.run([sys.executable, "-c", script], cwd=tmp_path, capture_output=True, text=True, check=True)
+    again = subprocess.run([sys.executable, "-c", script], cwd=tmp_path, capture_output=True, text=True, check=True)
+    assert (first.stdout.strip(), again.stdout.strip()) == ("True", "False")  # created and migrated, then current
