@@ -12,26 +12,12 @@ import logging
 from typing import Any
 
 import premailer
-import premailer.merge_style
 from mjml import mjml_to_html
 
 from newsletter.errors import RenderError
 
 _DOCTYPE = "<!doctype html>\n"
 _SIZED = ("table", "td", "th", "img")
-
-
-def _pairs_unvalidated(csstext: str, validate: bool = False) -> Any:
-    """premailer 3.10 parses each inline ``style`` with cssutils' validation whatever
-    ``disable_validation`` says (``merge_styles`` passes no flag). Validation only logs, and we
-    silence cssutils' log, but its first use compiles some 30 large regular expressions: ~0.8 s of
-    every process that renders. Same declarations, without it."""
-    return _PAIRS(csstext, validate=False)
-
-
-_PAIRS = premailer.merge_style.csstext_to_pairs
-_pairs_unvalidated._lock = _PAIRS._lock  # type: ignore[attr-defined]  # csstext_to_pairs finds its lock by name
-premailer.merge_style.csstext_to_pairs = _pairs_unvalidated
 
 
 class _Inliner(premailer.Premailer):
