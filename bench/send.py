@@ -9,7 +9,10 @@ measured in this same run, on this machine, on 127.0.0.1 only:
 2. `newsletter send` through SMTP to Postfix's `smtp-sink` (fast enough not to be the
    bottleneck), against the `mailmerge` CLI sending the same issue to the same sink, and
    against a raw smtplib loop sending pre-built messages on one reused connection (the goal:
-   >= 80 %; best of 3 of each, interleaved), with the rows a kill -9 may leave in doubt;
+   >= 80 %; 20,000 recipients, a daily issue's scale; best of 3 of each, interleaved): the ratio
+   of wall times (our start-up included) and the steady-state ratio (messages/s between the
+   first and the last message settled, from the ledger's sent_at), with the rows a kill -9 may
+   leave in doubt;
 3. peak RSS of `newsletter send` to many recipients, through the outbox and through the sink;
 4. wall time and peak RSS of importing a generated 1,000,000-row CSV;
 5. `newsletter send` through each mail-API adapter against its strict fake on 127.0.0.1
@@ -164,18 +167,31 @@ def prebuilt(n: int) -> Iterator[tuple[str, bytes]]:
         yield built.recipient, built.data
 
 
+def settled_span(project: Path) -> tuple[int, float]:
+    """Messages settled and the seconds between the first and the last one, from the project's ledger."""
+    import sqlite3
+
+    with sqlite3.connect(project / "state" / "newsletter.db") as db:
+        count, first, last = db.execute("SELECT count(*), min(sent_at), max(sent_at) FROM deliveries "
+                                        "WHERE sent_at IS NOT NULL").fetchone()
+    return int(count), (datetime.fromisoformat(last) - datetime.fromisoformat(first)).total_seconds()
+
+
 def bench_smtp(n: int, n_mailmerge: int, work: Path, env: dict[str, str], rounds: int = 3) -> float:
     from newsletter.delivery.engine import MARK_AHEAD
 
     sink = SmtpSink()
     try:
-        messages = list(prebuilt(n))
-        ours = raw = 0.0
+        # 1,000 distinct pre-built messages, sent in turn: 20,000 of them in memory would be 1.2 GB.
+        messages = list(prebuilt(min(n, 1000)))
+        template = make_project(work / "smtp-template", "smtp", sink.port)
+        subscribe(template, n, env)
+        ours = raw = ours_steady = raw_steady = 0.0
         cpu = float("inf")
         wall = 0.0
         for attempt in range(rounds):  # interleaved, best of each: other load on the machine hits both alike
-            project = make_project(work / f"smtp-{attempt}", "smtp", sink.port)
-            subscribe(project, n, env)
+            project = work / f"smtp-{attempt}"
+            shutil.copytree(template, project)
             command = [str(NEWSLETTER), "-C", str(project), "send", DAY.isoformat()]
             show(command)
             start = time.perf_counter()
@@ -185,13 +201,23 @@ def bench_smtp(n: int, n_mailmerge: int, work: Path, env: dict[str, str], rounds
             if n / took > ours:
                 ours, wall = n / took, took
             cpu = min(cpu, float(result.stdout.split()[-1]) * 1000 / n)
+            settled, span = settled_span(project)
+            if settled != n:
+                raise SystemExit(f"newsletter send settled {settled} messages, not {n}")
+            ours_steady = max(ours_steady, (n - 1) / span)
             shutil.rmtree(project)
 
             start = time.perf_counter()
             with smtplib.SMTP("127.0.0.1", sink.port) as smtp:
-                for recipient, data in messages:
+                first = 0.0
+                for i in range(n):
+                    recipient, data = messages[i % len(messages)]
                     smtp.sendmail("redaction@example.org", [recipient], data)
+                    if i == 0:
+                        first = time.perf_counter()
+                last = time.perf_counter()
             raw = max(raw, n / (time.perf_counter() - start))
+            raw_steady = max(raw_steady, (n - 1) / (last - first))
 
         mailmerge_rate = None
         if MAILMERGE.exists():
@@ -217,9 +243,12 @@ def bench_smtp(n: int, n_mailmerge: int, work: Path, env: dict[str, str], rounds
           "interleaved)")
     print(f"   newsletter send (3 connections)  {ours:>7,.0f} messages/s   (wall time {wall:.1f} s, "
           f"start-up, render and store included; {cpu:.2f} ms CPU per message)")
-    print(f"   raw smtplib loop, pre-built      {raw:>7,.0f} messages/s   (one connection, messages built "
-          "before timing)")
-    print(f"   → newsletter send = {ours / raw:.0%} of the raw loop (which records nothing and cannot resume)")
+    print(f"   raw smtplib loop, pre-built      {raw:>7,.0f} messages/s   (one connection, 1,000 messages built "
+          "before timing, sent in turn)")
+    print(f"   → wall clock: newsletter send = {ours / raw:.0%} of the raw loop (which records nothing and "
+          "cannot resume)")
+    print(f"   steady state (first to last message settled): newsletter send {ours_steady:,.0f} messages/s, "
+          f"raw loop {raw_steady:,.0f} → {ours_steady / raw_steady:.0%}")
     print(f"   in doubt after a kill -9: at most {MARK_AHEAD} rows per connection ({3 * MARK_AHEAD} here), "
           "never resent (tests/test_crash.py)")
     if mailmerge_rate:
@@ -344,7 +373,7 @@ def main() -> None:
     if args.quick:
         build, smtp_n, mm_n, rss_sizes, import_n, api_n = (2_000, 200), 2_000, 200, [2_000, 10_000], 20_000, 2_500
     else:
-        build, smtp_n, mm_n, rss_sizes, import_n, api_n = ((20_000, 500), 5_000, 500, [10_000, 100_000], 1_000_000,
+        build, smtp_n, mm_n, rss_sizes, import_n, api_n = ((20_000, 500), 20_000, 500, [10_000, 100_000], 1_000_000,
                                                            10_000)
     free_gb = shutil.disk_usage(tempfile.gettempdir()).free / 1e9
     if free_gb < 15 and max(rss_sizes) > 20_000:
@@ -371,7 +400,7 @@ def main() -> None:
         if wanted("apis"):
             bench_apis(api_n, smtp_rate, work, env)
         if wanted("dkim"):
-            bench_dkim(smtp_n, work, env)
+            bench_dkim(min(smtp_n, 5_000), work, env)  # three kinds × 3 rounds: 5,000 keeps it short
 
 
 if __name__ == "__main__":

@@ -230,7 +230,7 @@ class SMTPAdapter(Adapter):
         """After the 354: the message, the engine told, the final dot (the point of no return), its answer."""
         dot_sent = False
         try:
-            data = _dot_stuffed(message)
+            data = message if item.mime.dot_free else _dot_stuffed(message)
             if not data.endswith(b"\r\n"):
                 data += b"\r\n"
             smtp.send(data)

@@ -68,6 +68,9 @@ class BuiltMessage:
     message_id: str
     data: bytes
     smtputf8: bool = False  # the headers hold UTF-8 (RFC 6532): only an SMTPUTF8 transport may carry it
+    #: No line begins with a dot (the factory's messages): SMTP needs no dot-stuffing pass over it.
+    #: A header added in front (DKIM) keeps it when its folded lines begin with white space.
+    dot_free: bool = False
 
 
 @dataclass(frozen=True)
@@ -223,8 +226,19 @@ def recipient_values(settings: Settings, recipient: Recipient, secret_key: str) 
 
 
 def _qp_line(line: str) -> str:
+    """One body line quoted-printable, no encoded line beginning with a dot.
+
+    A dot at the start of a line would have to be doubled on the SMTP wire (a pass over every
+    message); written ``=2E`` it decodes to the same text (RFC 2045), so the SMTP adapter sends the
+    factory's messages as they are. Such lines are encoded 74 wide to leave room for the ``=2E``.
+    """
     # quoprimime works on characters; feed it UTF-8 bytes one character per byte.
-    return quoprimime.body_encode(line.encode("utf-8").decode("latin-1"), maxlinelen=76, eol=CRLF)
+    chars = line.encode("utf-8").decode("latin-1")
+    encoded = quoprimime.body_encode(chars, maxlinelen=76, eol=CRLF)
+    if encoded.startswith(".") or "\n." in encoded:
+        encoded = quoprimime.body_encode(chars, maxlinelen=74, eol=CRLF)
+        encoded = ("=2E" + encoded[1:] if encoded.startswith(".") else encoded).replace("\n.", "\n=2E")
+    return encoded
 
 
 class _EncodedBody:
@@ -360,7 +374,10 @@ class MessageFactory:
             self._close,
         ))
         smtputf8 = addresses.needs_smtputf8(person.email)
-        return BuiltMessage(person.email, person.message_id, text.encode("utf-8" if smtputf8 else "ascii"), smtputf8)
+        # Every line is a header (folded ones begin with white space), a MIME line of ours or a
+        # quoted-printable line from _qp_line: none begins with a dot.
+        return BuiltMessage(person.email, person.message_id, text.encode("utf-8" if smtputf8 else "ascii"), smtputf8,
+                            dot_free=True)
 
 
 def build_message(rendered: RenderedIssue, settings: Settings, recipient: Recipient, *, secret_key: str,

@@ -92,6 +92,8 @@ def test_every_message_verifies_with_the_published_key(project: Path, store: Sto
         assert REQUIRED <= set(signed_headers(message))
         algorithm = b"a=ed25519-sha256;" if kind == "ed25519" else b"a=rsa-sha256;"
         assert algorithm in message.split(b"\r\n\r\n")[0] and b"c=relaxed/relaxed;" in message
+        # Signed, the factory's message still has no line that begins with a dot (SMTP sends it unstuffed).
+        assert not message.startswith(b".") and b"\n." not in message
     folded = [m for m in messages if "lefèvre".encode() in m]
     assert len(folded) == 1 and re.search(rb"^To: .*\r\n[ \t]", folded[0], re.M)  # the long To is folded
 

@@ -6,7 +6,9 @@ answers to each step must lead to the same ledger, whichever dialogue carried th
 
 from __future__ import annotations
 
+import dataclasses
 import threading
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Iterator
 
@@ -14,8 +16,14 @@ import pytest
 from sqlalchemy import select
 
 from newsletter.config import load_settings
+from newsletter.content.load import load_issue
+from newsletter.delivery.base import Outgoing
+from newsletter.delivery.smtp import SMTPAdapter
+from newsletter.render.mime import MessageFactory, Recipient
+from newsletter.render.pipeline import render_issue
 from newsletter.store.database import Store
 from newsletter.store.models import Delivery, Subscriber
+from tests.conftest import DAY, SECRET
 from tests.sink import Sink
 from tests.test_dispatch import add_people, attempts_of, send, smtp_config
 
@@ -94,3 +102,28 @@ def test_a_server_that_opens_data_after_refusing_the_recipient_gets_no_empty_mes
     assert ledger_rows(store)[people[1]][0] == "failed"
     assert sorted(sink.recorder.count_by_recipient().elements()) == [people[0], people[2]]
     assert len(sink.recorder.raw) == 2
+
+
+@pytest.mark.parametrize("dot_free", [True, False], ids=["factory's message, sent as is", "other message, stuffed"])
+def test_a_body_line_that_begins_with_a_dot_arrives_intact(sink: Sink, project: Path, dot_free: bool) -> None:
+    """The factory writes a leading dot as =2E and marks the message, so no stuffing pass is needed;
+    a message from elsewhere (dot_free False) is still dot-stuffed. Either way the reader gets the line."""
+    smtp_config(project, sink.port, connections=1)
+    settings = load_settings(project)
+    rendered = render_issue(load_issue(settings.issues_dir, DAY, 5).issue, settings)
+    lines = [".point de départ", "x" * 75 + ".suite", "."]
+    rendered = dataclasses.replace(rendered, text="\n".join(lines) + "\n" + rendered.text)
+    factory = MessageFactory(rendered, settings, secret_key=SECRET, date=datetime.now(timezone.utc))
+    person = factory.personal(Recipient("zoe@example.org", "Zoé"))
+    built = dataclasses.replace(factory.build_from(person), dot_free=dot_free)
+    adapter = SMTPAdapter(settings)
+    adapter.open()
+    try:
+        results = [r for rs in adapter.send([Outgoing(1, person, "redaction@example.org", built)], lambda _: None)
+                   for r in rs]
+    finally:
+        adapter.close()
+    assert results[0].ok
+    assert sink.recorder.raw == [built.data]
+    text_part = next(sink.recorder.messages[0].iter_parts())
+    assert text_part.get_content().replace("\r\n", "\n").split("\n")[:3] == lines

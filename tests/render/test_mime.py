@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import email
 import email.policy
 from datetime import datetime
@@ -11,7 +12,8 @@ import pytest
 
 from newsletter.config import Settings
 from newsletter.content.load import load_issue
-from newsletter.render.mime import HeaderInjectionError, Recipient, build_message, build_message_stdlib
+from newsletter.render.mime import (HeaderInjectionError, MessageFactory, Recipient, build_message,
+                                    build_message_stdlib)
 from newsletter.render.pipeline import RenderedIssue, render_issue
 from newsletter.tokens import UNSUBSCRIBE, read_token
 from tests.conftest import DAY, SECRET
@@ -111,3 +113,21 @@ def test_fast_path_equals_the_standard_library(rendered: RenderedIssue, settings
     for a, b in zip(fast.iter_parts(), slow.iter_parts(), strict=True):
         assert a.get_content_type() == b.get_content_type()
         assert a.get_content().replace("\r\n", "\n") == b.get_content().replace("\r\n", "\n")
+
+
+#: Body lines that would begin a wire line with a dot: at the start, after a soft line break at 76, alone.
+DOT_LINES = [".point de départ", "x" * 75 + ".suite après la coupure", ".", "é" * 30 + "." * 40]
+
+
+def test_no_line_of_a_built_message_begins_with_a_dot(rendered: RenderedIssue, settings: Settings) -> None:
+    """So SMTP sends it without a dot-stuffing pass: a leading dot is written =2E, the text reads the same."""
+    dotted = dataclasses.replace(rendered, text="\n".join(DOT_LINES) + "\n" + rendered.text,
+                                 html="\n".join(DOT_LINES) + "\n" + rendered.html)
+    factory = MessageFactory(dotted, settings, secret_key=SECRET, date=WHEN)
+    built = factory.build(Recipient("zoe@example.org", ".Zoé", "Durand"))
+    lines = built.data.split(b"\r\n")
+    assert built.dot_free and not [line for line in lines if line.startswith(b".")]
+    assert max(len(line) for line in lines[lines.index(b""):]) <= 76
+    text_part, html_part = email.message_from_bytes(built.data, policy=email.policy.default).iter_parts()
+    assert text_part.get_content().replace("\r\n", "\n").split("\n")[:len(DOT_LINES)] == DOT_LINES
+    assert html_part.get_content().replace("\r\n", "\n").split("\n")[:len(DOT_LINES)] == DOT_LINES

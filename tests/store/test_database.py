@@ -71,3 +71,12 @@ def test_opening_a_store_whose_schema_is_current_leaves_alembic_unloaded(tmp_pat
     runs = [subprocess.run([sys.executable, "-c", probe, str(tmp_path)], env=env, capture_output=True, text=True,
                            check=True, timeout=120).stdout.split() for _ in range(2)]
     assert runs == [["True"], ["False"]]
+
+
+def test_the_migration_files_head_read_as_text_is_alembics_head() -> None:
+    """The start-up check reads the head from the files; alembic must agree (else every start migrates)."""
+    from alembic.script import ScriptDirectory
+
+    from newsletter.store.database import _alembic_config, _plain_head
+
+    assert _plain_head() == ScriptDirectory.from_config(_alembic_config()).get_current_head()
