@@ -13,7 +13,8 @@ as the real API would, and counts each recipient instead of keeping the messages
 - per number of workers: messages per second over the whole send (start-up included), the
   scaling factor per added worker and per core, the peak RSS of each worker (goal: flat,
   < 200 MB), and the fake's CPU time (it shares the machine's cores with the workers);
-- every recipient exactly once: the fake's count of each address is checked after each send.
+- every recipient exactly once: the fake's count of each address is checked after each send;
+- with ``--statements``: PostgreSQL's costliest statements of each send (pg_stat_statements).
 
 How the workers are started is in :func:`worker_commands`: N `newsletter send DATE` processes
 on the same send (they share it through the ledger and their leases), or, when the command line
