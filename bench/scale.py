@@ -13,7 +13,8 @@ as the real API would, and counts each recipient instead of keeping the messages
 - per number of workers: messages per second over the whole send (start-up included), the
   scaling factor per added worker and per core, the peak RSS of each worker (goal: flat,
   < 200 MB), and the fake's CPU time (it shares the machine's cores with the workers);
-- every recipient exactly once: the fake's count of each address is checked after each send.
+- every recipient exactly once: the fake's count of each address is checked after each send;
+- with ``--statements``: PostgreSQL's costliest statements of each send (pg_stat_statements).
 
 How the workers are started is in :func:`worker_commands`: N `newsletter send DATE` processes
 on the same send (they share it through the ledger and their leases), or, when the command line
@@ -278,12 +279,32 @@ def ledger_check(project: Path, day: date, env: dict[str, str]) -> dict[str, int
     return dict(Newsletter.open(project, environ=env).status(day).counts)
 
 
+COSTLIEST = ("SELECT total_exec_time, calls, (shared_blks_hit + shared_blks_read)::float / calls, "
+             "left(regexp_replace(query, '\\s+', ' ', 'g'), 150) FROM pg_stat_statements "
+             "ORDER BY total_exec_time DESC LIMIT 10")
+
+
+def statements(sql: str, url: str) -> list[Any]:
+    """Run one statement on the bench's server (pg_stat_statements); its rows."""
+    from sqlalchemy import create_engine, text
+
+    engine = create_engine(url)
+    try:
+        with engine.begin() as conn:
+            result = conn.execute(text(sql))
+            return [tuple(r) for r in result] if result.returns_rows else []
+    finally:
+        engine.dispose()
+
+
 # -- the benchmark ---------------------------------------------------------------------------------------
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--subscribers", type=int, default=1_000_000, help="how many (default 1,000,000)")
     parser.add_argument("--workers", default="1,2,4", help="worker counts to measure, e.g. 1,2,4")
+    parser.add_argument("--statements", action="store_true",
+                        help="also print PostgreSQL's costliest statements of each send (pg_stat_statements)")
     parser.add_argument("--serve-fake", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve_fake is not None:
@@ -303,7 +324,9 @@ def main() -> None:
           f"workers started as " + ("`newsletter send DATE --workers N`" if one_command
                                     else "N concurrent `newsletter send DATE`"))
     server = PostgreSQL()
-    url = server.start()
+    url = server.start(*(["shared_preload_libraries=pg_stat_statements"] if args.statements else []))
+    if args.statements:
+        statements("CREATE EXTENSION IF NOT EXISTS pg_stat_statements", url)
     total = time.perf_counter()
     try:
         with tempfile.TemporaryDirectory(prefix="newsletter-scale-") as tmp:
@@ -337,6 +360,8 @@ def main() -> None:
                 config.write_text(base.replace('adapter = "outbox"\nrate_per_second = 1000000\n',
                                                api_config("mailgun", f"http://127.0.0.1:{fake.port}", timeout=120)),
                                   encoding="utf-8")
+                if args.statements:
+                    statements("SELECT pg_stat_statements_reset()", url)
                 database_cpu = tree_cpu(postmaster)
                 finished = run_workers(worker_commands(project, day, workers, one_command=one_command), env,
                                        work / f"logs-{workers}")
@@ -346,6 +371,11 @@ def main() -> None:
                 if tally["recipients"] != n or tally["duplicates"] or tally["strangers"] or ledger.get("sent") != n:
                     raise SystemExit(f"{workers} worker(s): not every recipient exactly once: fake {tally}, "
                                      f"ledger {ledger}")
+                if args.statements:
+                    print(f"   {workers} worker(s), PostgreSQL's costliest statements (ms in all, calls, "
+                          "shared buffers hit+read per call):")
+                    for line in statements(COSTLIEST, url):
+                        print(f"     {line[0]:>9,.0f} ms {line[1]:>8,} calls {line[2]:>9,.0f} buffers  {line[3]}")
                 rows.append(Row(workers, finished, database_cpu, float(tally["cpu"]), int(tally["calls"]), n))
                 last = day
             print(f"   enqueue of {n:,} rows into a new send (ledger.enqueue): "

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
+from typing import Mapping
 
 from newsletter.config import Settings
 from newsletter.schedule import next_runs, readiness
@@ -38,9 +39,11 @@ def due_time(settings: Settings, day: date) -> datetime | None:
     return runs[0] if runs and runs[0].date() == day else None
 
 
-def day_state(settings: Settings, store: Store, day: date, now: datetime) -> DayState:
-    """The gate, the scheduler's record and the verdict for ``day`` at ``now``."""
-    gate = readiness(settings, store, day)
+def day_state(settings: Settings, store: Store, day: date, now: datetime, *,
+              counts: Mapping[str, int] | None = None) -> DayState:
+    """The gate, the scheduler's record and the verdict for ``day`` at ``now`` (``counts``: the send's
+    rows per state, when the caller has them; see :func:`~newsletter.schedule.readiness`)."""
+    gate = readiness(settings, store, day, counts=counts)
     claim = day_claim(store, day)
     due = due_time(settings, day)
     alarm = ""

@@ -819,8 +819,9 @@ class Newsletter:
             if record is not None and record.override_by else None
         return IssueStatus(day, self.settings.tz, record.started_at if record else None,
                            record.finished_at if record else None, summary.counts, summary.problems,
-                           self.approval(day), override, day_state(self.settings, store, day, self.clock()),
-                           issue_figures(store, day) if record else None, pauses_of(store, day),
+                           self.approval(day), override,
+                           day_state(self.settings, store, day, self.clock(), counts=summary.counts),
+                           issue_figures(store, day, counts=summary.counts) if record else None, pauses_of(store, day),
                            live_workers_of(store, day, self.clock()) if record else [])
 
     def history(self, limit: int | None = 30) -> list["HistoryRow"]:

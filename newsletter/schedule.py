@@ -161,14 +161,19 @@ class Readiness:
         return self.state == "ready"
 
 
-def readiness(settings: Settings, store: Store, day: date) -> Readiness:
-    """Run the readiness gate: folder, check, approval, not sent already."""
+def readiness(settings: Settings, store: Store, day: date, *, counts: Mapping[str, int] | None = None) -> Readiness:
+    """Run the readiness gate: folder, check, approval, not sent already.
+
+    :param counts: the send's rows per state when the caller has just counted them (``status``
+        counts once what three views show: on a 1,000,000-row send each count is a tenth of a second).
+    """
     claim = day_claim(store, day)
     if claim is not None and claim.state is DayClaimState.DONE:
         return Readiness(day, "sent", "sent by the scheduler")
     send_id = ledger.find_send(store, day)
     if send_id is not None:
-        counts = ledger.counts(store, send_id)
+        if counts is None:
+            counts = ledger.counts(store, send_id)
         open_rows = sum(counts.get(s, 0) for s in ("pending", "queued", "sending"))
         if counts and not open_rows:
             return Readiness(day, "sent", f"{counts.get('sent', 0)} sent")

@@ -40,11 +40,13 @@ class PostgreSQL:
     def _run(self, *args: str) -> None:
         subprocess.run([*self.as_user, *args], check=True, capture_output=True, timeout=120)
 
-    def start(self) -> str:
+    def start(self, *settings: str) -> str:
+        """Start the server (``settings``: extra ``name=value`` server settings) and return its URL."""
         data = self.folder / "data"
         self._run(str(self.bin / "initdb"), "-D", str(data), "-U", "postgres", "-A", "trust", "-E", "UTF8")
         self._run(str(self.bin / "pg_ctl"), "-D", str(data), "-l", str(self.folder / "log"), "-w", "-t", "60",
-                  "-o", f"-h 127.0.0.1 -p {self.port} -k {self.folder}", "start")
+                  "-o", " ".join([f"-h 127.0.0.1 -p {self.port} -k {self.folder}", *(f"-c {s}" for s in settings)]),
+                  "start")
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             if subprocess.run([str(self.bin / "pg_isready"), "-h", "127.0.0.1", "-p", str(self.port)],

@@ -293,7 +293,7 @@ class _Run:
         self.run_id = ledger.new_run_id()
         self.lease = lease
         self.heartbeat = leases.Heartbeat(store, self.run_id, duration=lease, clock=clock, send_id=send_id,
-                                          progress=lambda: self.sent)
+                                          progress=lambda: self.sent + self.failed)
         self.settling = threading.Lock()
         self.lease_gone = threading.Event()  # the lease ran out or was taken over: hand nothing more over
         self.announced: set[str] = set()  # other runs whose rows this run has said it waits for

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import cast
+from typing import Mapping, cast
 
 from sqlalchemy import ScalarSelect, Table, func, select, union, update
 
@@ -102,8 +102,10 @@ class HistoryRow:
         return self.complaint_rate > GMAIL_COMPLAINT_LINE
 
 
-def history(store: Store, *, limit: int | None = None, day: date | None = None) -> list[HistoryRow]:
-    """The sends, newest issue first, with their figures; ``day``: that issue only.
+def history(store: Store, *, limit: int | None = None, day: date | None = None,
+            counts: Mapping[str, int] | None = None) -> list[HistoryRow]:
+    """The sends, newest issue first, with their figures; ``day``: that issue only, and ``counts`` its
+    rows per state when the caller has just counted them (not counted again).
 
     Two queries whose cost follows the sends asked for, not the whole ledger: the count of rows
     per state (an index-only scan of each send's rows), then per send what came back, each kind
@@ -124,7 +126,9 @@ def history(store: Store, *, limit: int | None = None, day: date | None = None) 
     with store.engine.connect() as conn:
         sends = conn.execute(query).all()
         states: dict[int, dict[str, int]] = {r.id: {} for r in sends}
-        if states:
+        if day is not None and counts is not None:
+            states = {r.id: dict(counts) for r in sends}
+        elif states:
             for send_id, status, n in conn.execute(
                     select(_D.c.send_id, _D.c.status, func.count()).where(_D.c.send_id.in_(list(states)))
                     .group_by(_D.c.send_id, _D.c.status)):
@@ -159,7 +163,8 @@ def _rows_with(kind: FeedbackKind) -> ScalarSelect[int]:
     return select(func.count()).select_from(found).correlate(_SENDS).scalar_subquery()
 
 
-def issue_figures(store: Store, day: date) -> HistoryRow | None:
-    """The history line of ``day``'s send (what ``status`` shows), None when it never started."""
-    found = history(store, day=day)
+def issue_figures(store: Store, day: date, *, counts: Mapping[str, int] | None = None) -> HistoryRow | None:
+    """The history line of ``day``'s send (what ``status`` shows), None when it never started;
+    ``counts``: its rows per state, when the caller has them."""
+    found = history(store, day=day, counts=counts)
     return found[0] if found else None

@@ -33,6 +33,8 @@ log = logging.getLogger(__name__)
 DEFAULT_LEASE = timedelta(seconds=60)
 #: The window of the rate a live worker shows (messages per second over its last renewals).
 RATE_WINDOW = 30.0
+#: Seconds between two writes of a run's settled messages on its lease, between renewals (progress displays).
+PROGRESS_EVERY = 1.0
 #: Expired leases are kept this long (for ``status`` and post-mortems), then pruned.
 KEEP_EXPIRED = timedelta(days=2)
 
@@ -70,11 +72,21 @@ def renew(store: Store, run_id: str, now: datetime, duration: timedelta = DEFAUL
         return expires if result.rowcount else None
 
 
-def end(store: Store, run_id: str, now: datetime) -> None:
-    """End the lease now: anything the run still holds (rows in doubt after an error) can be settled at once."""
+def note_progress(store: Store, run_id: str, messages: int) -> None:
+    """Write the run's messages settled so far on its lease (one row by its key), without renewing it."""
+    with store.session() as session:
+        session.execute(update(Lease).where(Lease.run_id == run_id, Lease.taken_by == "").values(messages=messages))
+
+
+def end(store: Store, run_id: str, now: datetime, *, messages: int | None = None) -> None:
+    """End the lease now: anything the run still holds (rows in doubt after an error) can be settled at once.
+
+    :param messages: the run's final count of settled messages, written on the lease (when given).
+    """
+    shown = {} if messages is None else {"messages": messages}
     with store.session() as session:
         session.execute(update(Lease).where(Lease.run_id == run_id, Lease.taken_by == "", Lease.expires_at > now)
-                        .values(expires_at=now))
+                        .values(expires_at=now, **shown))
 
 
 def alive(store: Store, run_id: str, now: datetime, last_touch: datetime | None,
@@ -186,8 +198,15 @@ class Heartbeat:
         return not self.lost.is_set() and now < self.expires_at - self.duration / 6
 
     def _loop(self) -> None:
-        while not self._stop.wait(self.duration.total_seconds() / 3):
+        every = self.duration.total_seconds() / 3
+        last = time.monotonic()
+        while not self._stop.wait(min(every, PROGRESS_EVERY) if self.progress else every):
             try:
+                if time.monotonic() - last < every:
+                    if self.progress is not None:  # between renewals, the progress only: one row by its key
+                        note_progress(self.store, self.run_id, self.progress())
+                    continue
+                last = time.monotonic()
                 if not self.beat():
                     return
             except Exception as err:  # a store hiccup: try again at the next beat; holds() tells if it lasts
@@ -199,7 +218,7 @@ class Heartbeat:
         if self._thread is not None and self._thread is not threading.current_thread():
             self._thread.join()
         if not self.lost.is_set():
-            end(self.store, self.run_id, self.clock())
+            end(self.store, self.run_id, self.clock(), messages=None if self.progress is None else self.progress())
 
     def __enter__(self) -> "Heartbeat":
         return self.start()

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import cast
 
-from sqlalchemy import Table, or_, select
+from sqlalchemy import Table, func, or_, select
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
@@ -94,6 +94,19 @@ def live_workers(store: Store, send_id: int, now: datetime) -> list[LiveWorker]:
         workers.append(LiveWorker(r.run_id, host or r.holder, int(pid) if pid.isdigit() else None, r.messages,
                                   r.rate, r.renewed_at, r.expires_at))
     return workers
+
+
+def settled_by_runs(store: Store, send_id: int, since: datetime) -> int:
+    """Messages settled by the runs that worked on ``send_id`` since ``since``, as their leases say
+    (each run writes its count there, see :class:`~newsletter.store.leases.Heartbeat`).
+
+    What a progress display reads, often: a few lease rows, where counting the ledger's states would
+    read every row of the send each time (on a 1,000,000-row send, a third of a second of the
+    database's CPU per look, taken from the workers it watches).
+    """
+    with store.session() as session:
+        return int(session.scalar(select(func.coalesce(func.sum(_L.c.messages), 0))
+                                  .where(_L.c.send_id == send_id, _L.c.renewed_at >= since)) or 0)
 
 
 def live_workers_of(store: Store, day: date, now: datetime) -> list[LiveWorker]:
