@@ -174,22 +174,21 @@ def move_item(day: str, name: str) -> Any:
 @bp.route("/<day>/preview.html")
 @requires("read")
 def preview_html(day: str) -> Response:
-    when = parse_day(day)
-    result = newsletter().issues.preview(when, asset_base=asset_base(day))
-    response = Response(result.html or "", mimetype="text/html")
-    response.headers["Content-Security-Policy"] = EMAIL_CSP
-    response.headers["X-Frame-Options"] = "SAMEORIGIN"
-    return response
+    return _preview(day, "html")
 
 
 @bp.route("/<day>/preview.txt")
 @requires("read")
 def preview_text(day: str) -> Response:
-    when = parse_day(day)
-    result = newsletter().issues.preview(when, asset_base=asset_base(day))
-    response = Response(result.text or "", mimetype="text/plain")
-    response.headers["X-Frame-Options"] = "SAMEORIGIN"
+    return _preview(day, "text")
+
+
+def _preview(day: str, part: str) -> Response:
+    """The issue's HTML or plain-text part as the preview renders it, framed by the desk only."""
+    result = newsletter().issues.preview(parse_day(day), asset_base=asset_base(day))
+    response = Response(getattr(result, part) or "", mimetype="text/html" if part == "html" else "text/plain")
     response.headers["Content-Security-Policy"] = EMAIL_CSP
+    response.headers["X-Frame-Options"] = "SAMEORIGIN"
     return response
 
 

@@ -12,7 +12,7 @@ from sqlalchemy import Table, func, or_, select
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
-from newsletter.store import dialect
+from newsletter.store import dialect, ledger
 from newsletter.store.database import Store
 from newsletter.store.models import Delivery, DeliveryStatus, Lease, Send
 from newsletter.store.pauses import SendPause
@@ -111,6 +111,5 @@ def settled_by_runs(store: Store, send_id: int, since: datetime) -> int:
 
 def live_workers_of(store: Store, day: date, now: datetime) -> list[LiveWorker]:
     """:func:`live_workers` of ``day``'s send (none when it never started)."""
-    with store.session() as session:
-        send_id = session.scalar(select(_S.c.id).where(_S.c.issue_date == day))
+    send_id = ledger.find_send(store, day)
     return [] if send_id is None else live_workers(store, send_id, now)

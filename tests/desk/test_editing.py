@@ -322,3 +322,12 @@ def test_a_save_keeps_the_comments_and_the_order_of_the_keys(nl: Newsletter, iss
     order = [line.split(":")[0] for line in lines if re.match(r"[a-z_]+:", line)]
     assert order == keys, saved
     assert nl.check(DAY).errors == 0
+
+
+@pytest.mark.parametrize("part, mimetype, sign", [("html", "text/html", "<html"), ("txt", "text/plain", "1/5")])
+def test_the_preview_parts_are_served_with_the_emails_own_policy(signed_in: Callable[[str], FlaskClient], part: str,
+                                                                  mimetype: str, sign: str) -> None:
+    response = signed_in("editor").get(f"/issues/{DAY.isoformat()}/preview.{part}")
+    assert response.status_code == 200 and response.mimetype == mimetype
+    assert sign in response.get_data(as_text=True)
+    assert response.headers["X-Frame-Options"] == "SAMEORIGIN" and response.headers["Content-Security-Policy"]
