@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Callable, Mapping
 
 from newsletter.config import Settings
-from newsletter.delivery.engine import Clock, SendReport, help_send, start_send, utc_now
+from newsletter.delivery.engine import Clock, SendReport, help_send, start_send, tally, utc_now
 from newsletter.errors import ConfigError, NewsletterError
 from newsletter.store import ledger
 from newsletter.store import workers as stored
@@ -96,12 +96,8 @@ def send_with_workers(settings: Settings, store: Store, day: date, count: int, *
     if any(code == 2 for code in codes):
         raise ConfigError(f"a worker of the send stopped on a configuration error (exit codes {codes}); its "
                           "message is above")
-    ledger.finish(store, opened.send_id, clock())
     report = opened.report
-    report.counts = ledger.counts(store, opened.send_id)
-    report.failures = ledger.failures(store, opened.send_id, [DeliveryStatus.FAILED.value,
-                                                              DeliveryStatus.UNCERTAIN.value,
-                                                              DeliveryStatus.PENDING.value])
+    tally(store, opened.send_id, report, clock())
     report.sent_now = report.count(DeliveryStatus.SENT) - before.get(DeliveryStatus.SENT.value, 0)
     report.failed_now = report.count(DeliveryStatus.FAILED) - before.get(DeliveryStatus.FAILED.value, 0)
     if stop.is_set():

@@ -737,10 +737,7 @@ def _drive(settings: Settings, store: Store, opened: StartedSend, *,
     finally:
         run.heartbeat.stop()
     now = clock()
-    ledger.finish(store, send_id, now)
-    report.counts = ledger.counts(store, send_id)
-    report.failures = ledger.failures(store, send_id, [DeliveryStatus.FAILED.value, DeliveryStatus.UNCERTAIN.value,
-                                                       DeliveryStatus.PENDING.value])
+    tally(store, send_id, report, now)
     report.sent_now, report.failed_now, report.stopped = run.sent, run.failed, run.stopped
     if run.pause is not None and report.complete:
         report.stopped = ""  # the line was crossed by the last messages: nothing is left to hold back
@@ -757,6 +754,14 @@ def _drive(settings: Settings, store: Store, opened: StartedSend, *,
         # describe(), never repr(): an exception may carry a whole message, unsubscribe URL included.
         raise NewsletterError(f"the send stopped on an unexpected error: {describe(run.fatal)}") from run.fatal
     return report
+
+
+def tally(store: Store, send_id: int, report: SendReport, now: datetime) -> None:
+    """Close the send if nothing is left, and write its totals and undelivered reasons into ``report``."""
+    ledger.finish(store, send_id, now)
+    report.counts = ledger.counts(store, send_id)
+    report.failures = ledger.failures(store, send_id, [DeliveryStatus.FAILED.value, DeliveryStatus.UNCERTAIN.value,
+                                                       DeliveryStatus.PENDING.value])
 
 
 def send_test(settings: Settings, day: date, addresses: Iterable[Recipient], *, secret_key: str,
@@ -805,5 +810,4 @@ def dry_run(settings: Settings, store: Store, day: date, *, secret_key: str, clo
 
 
 __all__ = ["DryRun", "Policy", "RateLimiter", "SendReport", "SharedRateLimiter", "StartedSend", "dry_run", "help_send",
-           "make_adapter", "render_checked_issue", "send_issue", "start_send",
-           "send_test"]
+           "make_adapter", "render_checked_issue", "send_issue", "send_test", "start_send", "tally"]

@@ -30,7 +30,6 @@ from flask_limiter.util import get_remote_address
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from newsletter.brand import web_brand
-from newsletter.config import Settings
 from newsletter.i18n import install, words
 from newsletter.library import Newsletter
 from newsletter.web import archive_pages, health, subscribe, unsubscribe

@@ -19,7 +19,6 @@ from limits.storage import MemoryStorage
 from limits.strategies import MovingWindowRateLimiter
 
 from newsletter.brand import web_brand
-from newsletter.config import Settings
 from newsletter.i18n import Words, environment
 from newsletter.library import Newsletter
 from newsletter.tokens import CONFIRM, make_timed_token
