@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import shutil
 import subprocess
-from datetime import date
+from datetime import date, datetime, timezone
 from pathlib import Path
 from typing import Iterator
 
@@ -12,6 +12,7 @@ import pytest
 
 from newsletter.config import Settings, load_settings
 from newsletter.store.database import Store, open_store
+from tests.helpers.clock import shift_clock
 from tests.sink import Sink
 from tests.pg import PostgreSQL, binaries
 
@@ -25,6 +26,19 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption("--regen-golden", action="store_true", help="rewrite tests/golden/ from the sample issue")
     parser.addoption("--artifacts", metavar="DIR", default=None,
                      help="keep the screenshots and reports tests make in DIR (by default they stay in tmp_path)")
+    parser.addoption("--clock-shift", metavar="DAYS", type=float, default=None,
+                     help="run under the real clock moved by DAYS (negative: back); no test may depend on the date")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    days = config.getoption("--clock-shift")
+    if days:
+        shift_clock(days)
+
+
+def pytest_report_header(config: pytest.Config) -> str | None:
+    days = config.getoption("--clock-shift")
+    return f"clock shifted by {days:g} days: {datetime.now(timezone.utc).isoformat(timespec='seconds')}" if days else None
 
 
 #: What running the tests may leave in the repository: Python's and the tools' caches.

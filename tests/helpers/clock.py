@@ -1,0 +1,30 @@
+"""The suite under a shifted clock: ``pytest --clock-shift DAYS`` moves the real clock.
+
+A test that reads the real date or time (``date.today()``, ``datetime.now()`` or a command's
+default clock) instead of an injected one passes on the day it was written and fails weeks later,
+when its fixtures have aged. Shifting the clock by months makes such a test fail today. The shift
+applies to this process (time-machine moves ``time.time``, ``datetime.now`` and ``date.today``;
+the clock keeps ticking, monotonic clocks are untouched) and to the Python processes the tests
+start (through :mod:`tests.helpers.clock_shift.sitecustomize`).
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+import time_machine
+
+ENV = "NEWSLETTER_TEST_CLOCK_SHIFT"
+_CHILDREN = Path(__file__).resolve().parent / "clock_shift"
+
+
+def shift_clock(days: float) -> time_machine.travel:
+    """Move this process's clock and its Python children's by ``days`` (negative: into the past)."""
+    seconds = days * 86400.0
+    os.environ[ENV] = repr(seconds)
+    os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, (str(_CHILDREN), os.environ.get("PYTHONPATH"))))
+    traveller = time_machine.travel(time.time() + seconds, tick=True)
+    traveller.start()
+    return traveller
