@@ -72,6 +72,11 @@ class StoreError(NewsletterError):
     """The database cannot be opened, migrated or written."""
 
 
+class LocalResourceError(NewsletterError):
+    """Our own side cannot go on (a full, read-only or failing disk): the run stops, nothing is counted
+    against a recipient, and running it again once the cause is fixed resumes it."""
+
+
 class DeliveryError(NewsletterError):
     """A message could not be handed to the transport.
 

@@ -18,7 +18,7 @@ from newsletter.delivery import engine
 from newsletter.config import Settings, load_settings
 from newsletter.delivery.outbox import OutboxAdapter
 from newsletter.delivery.engine import Policy, RateLimiter, SendReport, dry_run, send_issue, send_test
-from newsletter.errors import ConfigError, ContentError, NewsletterError
+from newsletter.errors import ConfigError, ContentError, LocalResourceError, NewsletterError
 from newsletter.render.mime import Recipient, message_id
 from newsletter.store import ledger
 from newsletter.store.database import Store
@@ -164,8 +164,7 @@ def test_retries_give_up_after_max_attempts(settings: Settings, store: Store, si
     assert any("gave up after 3 attempts" in reason for _, reason, _ in report.failures)
 
 
-@pytest.mark.parametrize("fault", ["connection dropped before DATA", "timeout before DATA",
-                                   "outbox write failed before the rename"])
+@pytest.mark.parametrize("fault", ["connection dropped before DATA", "timeout before DATA"])
 def test_every_try_counts_so_max_attempts_ends_the_run(store: Store, sink: Sink, project: Path, fault: str) -> None:
     if fault == "connection dropped before DATA":
         smtp_config(project, sink.port)
@@ -176,9 +175,6 @@ def test_every_try_counts_so_max_attempts_ends_the_run(store: Store, sink: Sink,
         sink.recorder.faults.slow_seconds = 0.5
     settings = load_settings(project)
     (address,) = add_people(store, 1)
-    if fault.startswith("outbox"):  # the message's file in tmp/ cannot be written
-        name = OutboxAdapter._name(message_id(settings, DAY.isoformat(), address))
-        (settings.root / "out" / "outbox" / "tmp" / name).mkdir(parents=True)
     report = send_bounded(settings, store)
     assert report.count(ledger.DeliveryStatus.FAILED) == 1
     assert any("gave up after 3 attempts" in reason for _, reason, _ in report.failures), report.failures
@@ -212,6 +208,25 @@ def test_an_outbox_that_cannot_be_made_stops_the_run_with_its_path(settings: Set
     with pytest.raises(ConfigError, match=f"cannot create the outbox Maildir {outbox}"):
         send_bounded(settings, store)
     assert ledger.counts(store, ledger.find_send(store, DAY) or 0) == {"pending": 2}
+
+
+def test_a_full_outbox_disk_stops_the_send_and_uses_up_nobody_s_attempts(settings: Settings, store: Store) -> None:
+    """A disk that is full is our side's failure, not the readers': the send stops naming the cause, the
+    rows stay pending with no try counted, and once space is freed the next run sends them all."""
+    addresses = add_people(store, 6)
+    outbox = settings.root / "out" / "outbox"
+    (outbox / "tmp").mkdir(parents=True)
+    for address in addresses[2:]:  # from the third message on, every write meets a full disk (ENOSPC)
+        name = OutboxAdapter._name(message_id(settings, DAY.isoformat(), address))
+        (outbox / "tmp" / name).symlink_to("/dev/full")
+    with pytest.raises(LocalResourceError, match=f"cannot write to the outbox {outbox}: No space left on device"):
+        send_bounded(settings, store)
+    assert ledger.counts(store, ledger.find_send(store, DAY) or 0) == {"sent": 2, "pending": 4}
+    assert attempts_of(store) == {a: 1 for a in addresses[:2]} | {a: 0 for a in addresses[2:]}
+    for link in (outbox / "tmp").iterdir():  # space is freed
+        link.unlink()
+    report = send_bounded(settings, store)
+    assert report.sent_now == 4 and report.counts == {"sent": 6}
 
 
 @pytest.mark.parametrize(("moment", "expected"), [

@@ -4,6 +4,10 @@ The default transport, for demos and for checking a send before pointing it at a
 Each message is written to ``tmp/`` and renamed into ``new/`` under a name derived from its
 Message-ID, so the rename is the point of no return and a message in doubt after a crash
 can be looked up: the outbox resends nothing and loses nothing.
+
+A file that cannot be written (a full disk, a read-only or failing one) is a failure of our own
+side, not of the reader's: the run stops with the cause (:class:`~newsletter.errors.LocalResourceError`),
+nobody's attempts are used, and the next run resumes once the cause is fixed.
 """
 
 from __future__ import annotations
@@ -14,9 +18,9 @@ from pathlib import Path
 from typing import Iterator, Mapping, Sequence
 
 from newsletter.config import Settings
-from newsletter.delivery.base import Adapter, Handover, Outgoing, Result, RetryLater, Sent, path_option, register
+from newsletter.delivery.base import Adapter, Handover, Outgoing, Result, Sent, path_option, register
 from newsletter.delivery.dkim import signer_for
-from newsletter.errors import ConfigError
+from newsletter.errors import ConfigError, LocalResourceError
 
 
 @register
@@ -74,8 +78,10 @@ class OutboxAdapter(Adapter):
                 os.rename(tmp, self.path / "new" / name)
             except OSError as err:
                 _discard(tmp)
-                yield [RetryLater(item.key, f"cannot write to the outbox: {err.strerror}")]
-                continue
+                raise LocalResourceError(
+                    f"cannot write to the outbox {self.path}: {err.strerror}; the send stopped and no "
+                    "recipient's attempts were used", hint="free space on that disk (or make the folder writable), "
+                    "then run the send again: it resumes") from err
             except BaseException:  # the engine stopped before the rename: leave no half-delivered file
                 _discard(tmp)
                 raise
