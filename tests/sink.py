@@ -37,6 +37,8 @@ class Faults:
     data_refused: dict[str, str] = field(default_factory=dict)  # first recipient → answer to the DATA command
     data_refused_once: dict[str, str] = field(default_factory=dict)  # the same, the first time only
     data_without_recipients: bool = False  # answer 354 to DATA even when every RCPT TO was refused (a broken server)
+    greet_421_times: int = 0  # greet this many connections with 421 (busy) and close them
+    silent_greeting: bool = False  # accept connections and never greet them (until Recorder.release is set)
 
 
 class Recorder:
@@ -119,7 +121,21 @@ class Recorder:
 
 
 class _Server(SMTP):
-    """aiosmtpd's server, whose DATA command can be refused on demand (it has no hook for it)."""
+    """aiosmtpd's server, whose greeting and DATA command can be refused on demand (it has no hook for them)."""
+
+    async def _handle_client(self) -> None:
+        recorder, faults = self.event_handler, self.event_handler.faults
+        if faults.silent_greeting:
+            recorder.stalled.set()
+            while not recorder.release.is_set():
+                await asyncio.sleep(0.02)
+        if faults.greet_421_times > 0:
+            faults.greet_421_times -= 1
+            await self.push("421 4.3.2 Too busy, try again later")
+            assert self.transport is not None
+            self.transport.close()
+            return
+        await super()._handle_client()
 
     async def smtp_DATA(self, arg: str) -> None:
         refusal = self.event_handler.data_refusal(self.envelope) if self.envelope is not None else ""

@@ -259,6 +259,35 @@ def test_a_stop_never_waits_for_the_smtp_timeout(store: Store, sink: Sink, proje
         assert set(attempts_of(store).values()) == {0}  # a message dropped by a stop is not a try
 
 
+def test_a_421_greeting_when_the_run_starts_is_retried_without_counting_a_try(store: Store, sink: Sink,
+                                                                              project: Path) -> None:
+    """A relay too busy to greet (421) when the run opens its connection is tried again with the backoff,
+    as the documentation promises for temporary failures; no reader's try is used by it."""
+    smtp_config(project, sink.port, connections=1)
+    addresses = add_people(store, 3)
+    sink.recorder.faults.greet_421_times = 2  # below FAST's three tries
+    report = send_bounded(load_settings(project), store)
+    assert report.counts == {"sent": 3}
+    assert attempts_of(store) == {address: 1 for address in addresses}
+
+
+def test_a_stop_is_not_held_by_a_server_that_never_greets(store: Store, sink: Sink, project: Path,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """The server accepts the connection and stays silent; the SMTP timeout is an hour. A stop still
+    ends the run after its short grace: the greeting wait is cut like the wait after the dot."""
+    smtp_config(project, sink.port, timeout=3600, connections=1)
+    monkeypatch.setattr(engine, "STOP_GRACE", 0.2)
+    addresses = add_people(store, 3)
+    sink.recorder.faults.silent_greeting = True
+    stop = threading.Event()
+    running = Background(load_settings(project), store, stop=stop)
+    assert sink.recorder.stalled.wait(120)
+    stop.set()
+    report = running.end(60)  # the server still does not greet: only the fixture's teardown releases it
+    assert report.counts == {"pending": 3} and report.stopped == "stop requested"
+    assert attempts_of(store) == {address: 0 for address in addresses}
+
+
 @pytest.mark.parametrize(("adapter", "paced"), [("outbox", False), ("smtp", True)])
 def test_only_a_remote_transport_is_paced(store: Store, sink: Sink, project: Path, monkeypatch: pytest.MonkeyPatch,
                                           adapter: str, paced: bool) -> None:

@@ -38,6 +38,7 @@ docstring for how rows in flight are settled by the next run.
 
 from __future__ import annotations
 
+import itertools
 import logging
 import threading
 import time
@@ -53,7 +54,7 @@ from newsletter.content.problems import errors
 from newsletter.delivery.bounce_guard import BounceGuard, Verdict
 from newsletter.delivery.base import (Adapter, Failed, InDoubt, Outgoing, RequestRefused, Result, RetryLater, Sent,
                                       Stopped, make_adapter, send_once)
-from newsletter.errors import ContentError, NewsletterError, describe
+from newsletter.errors import ContentError, NewsletterError, NotSent, describe
 from newsletter.render.mime import MessageFactory, Recipient, message_id, proof_message_id
 from newsletter.render.pipeline import RenderedIssue
 from newsletter.render.snapshot import freeze, thaw
@@ -326,7 +327,9 @@ class _Run:
         adapter.stop = self.stop
         try:
             adapter.use_layout(self.factory.layout)
-            adapter.open()
+            if not self._open(adapter):
+                self.stopped = self._halt_reason()
+                return
             while not self._halted() and self.fatal is None:
                 want = self._quota(adapter.batch_size)
                 if want == 0:
@@ -352,6 +355,30 @@ class _Run:
             self.stop.set()
         finally:
             adapter.close()
+
+    def _open(self, adapter: Adapter) -> bool:
+        """Open the connection, trying again with the retry policy's backoff while the transport cannot be
+        reached (refused, a 421 greeting: :class:`NotSent`), up to ``max_attempts`` tries. Nobody's try is
+        counted: no recipient was involved. False when a stop came first.
+
+        :raises NotSent: when the last try fails too (the run stops; every row waits for the next one).
+        """
+        for attempt in itertools.count(1):
+            try:
+                adapter.open()
+                return True
+            except NotSent as err:
+                if self._halted():
+                    return False
+                if self.policy.gives_up(attempt):
+                    raise
+                wait = self.policy.delay(attempt).total_seconds()
+                log.warning("issue %s: %s; trying again in %.0f s (%d of %d)", self.factory.issue_key, err, wait,
+                            attempt, self.policy.max_attempts)
+                self.stop.wait(wait)
+                if self._halted():
+                    return False
+        raise AssertionError("unreachable")
 
     def _halted(self) -> bool:
         return (self.stop.is_set() or self.paused.is_set() or self.paused_elsewhere.is_set()

@@ -7,6 +7,8 @@ message. The end of DATA (the final ``.``) is the point of no return: the engine
 just before it is written, and a connection that dies after it leaves the message *in
 doubt* rather than resent. A stop request is honoured up to the DATA command; a message
 whose DATA has begun is finished, and a session left mid-transaction is closed without QUIT.
+A server that accepts the connection and never greets is cut as one silent after the dot is
+(:meth:`SMTPAdapter.abort` reaches the socket of a session being opened).
 
 Where the server offers PIPELINING (RFC 2920), MAIL FROM, RCPT TO and DATA leave in one write
 and their three answers are read in order, each checked as in the step-by-step dialogue (which
@@ -20,7 +22,8 @@ when the server offers the extension; otherwise that recipient alone fails, perm
 the reason, and the run goes on.
 
 Replies map to outcomes: 2xx sent; 4xx and lost connections transient (retried by the
-engine); 5xx permanent for that recipient, 5.1.x marking the address as bounced; 530/535
+engine; a server that cannot be reached or greets with 421 when the run opens its connections is
+tried again by the engine without counting against anyone); 5xx permanent for that recipient, 5.1.x marking the address as bounced; 530/535
 at login stop the run with a configuration error.
 """
 
@@ -103,6 +106,7 @@ class SMTPAdapter(Adapter):
         self.password = secret_from_env(password_env, purpose="SMTP password", environ=environ) if self.username else ""
         self.context = ssl.create_default_context(cafile=str(self.ca_file) if self.ca_file else None)
         self.smtp: smtplib.SMTP | None = None
+        self._opening: smtplib.SMTP | None = None  # a session being opened, not greeted yet
         self._idle = True  # no transaction open: QUIT is safe
 
     def open(self) -> None:
@@ -110,11 +114,18 @@ class SMTPAdapter(Adapter):
 
     def _connect(self) -> smtplib.SMTP:
         where = f"{self.host}:{self.port}"
+        # Made unconnected, then connected: abort() reaches its socket while the server has not greeted
+        # yet (one that accepts and stays silent would hold a stop for the whole timeout).
+        smtp: smtplib.SMTP = smtplib.SMTP_SSL(timeout=self.timeout, context=self.context) \
+            if self.security == "tls" else smtplib.SMTP(timeout=self.timeout)
+        # What TLS checks the certificate against (the constructor sets it when it connects).
+        smtp._host = self.host  # type: ignore[attr-defined]
+        self._opening = smtp
         try:
-            if self.security == "tls":
-                smtp: smtplib.SMTP = smtplib.SMTP_SSL(self.host, self.port, timeout=self.timeout, context=self.context)
-            else:
-                smtp = smtplib.SMTP(self.host, self.port, timeout=self.timeout)
+            greeted, greeting = smtp.connect(self.host, self.port)
+            if greeted != 220:  # 421 "too busy": what the constructor would raise
+                smtp.close()
+                raise smtplib.SMTPConnectError(greeted, greeting)
             # The final "." is a small write after a large one: without TCP_NODELAY it waits for
             # the peer's delayed ACK (~40 ms), which caps a connection at about 20 messages/s.
             if smtp.sock is not None:
@@ -140,6 +151,8 @@ class SMTPAdapter(Adapter):
             answer = _reply(err.smtp_code, err.smtp_error) if isinstance(err, smtplib.SMTPResponseException) else ""
             raise NotSent(f"cannot connect to the SMTP server {where}: {err}", provider=self.name, status=code,
                           answer=answer) from err
+        finally:
+            self._opening = None
         self.smtp = smtp
         self._idle = True
         return smtp
@@ -162,6 +175,8 @@ class SMTPAdapter(Adapter):
         try:
             smtp = self.smtp or self._connect()
         except NotSent as err:
+            if self.stop.is_set():  # cut by a stop while connecting: nothing of this message began
+                raise Stopped() from err
             return RetryLater(item.key, str(err))
         options: list[str] = []
         if item.mime.smtputf8:
@@ -284,7 +299,7 @@ class SMTPAdapter(Adapter):
 
     def abort(self) -> None:
         """Shut the socket down under the thread blocked on it: its read returns at once."""
-        smtp = self.smtp
+        smtp = self.smtp or self._opening
         sock = smtp.sock if smtp is not None else None
         if sock is not None:
             try:
