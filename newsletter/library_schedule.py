@@ -60,12 +60,6 @@ class ScheduleOps:
 
         return leases.Heartbeat(self._nl.store, run_id, duration=duration, clock=self._nl.clock).start()
 
-    def lease_alive(self, run_id: str, now: datetime, since: datetime, duration: timedelta) -> bool:
-        """Whether the process ``run_id`` still holds its lease (a claim it left is resumed otherwise)."""
-        from newsletter.store import leases
-
-        return leases.alive(self._nl.store, run_id, now, since, duration)
-
     def job_store(self) -> Any:
         """APScheduler's job store in the project's database, shared by every scheduler process."""
         from newsletter.schedule import _job_gone
@@ -115,6 +109,12 @@ class ScheduleOps:
         from newsletter.store.day_claims import day_claim
 
         return day_claim(self._nl.store, day)
+
+    def orphaned_claims(self, now: datetime, since: datetime, lease: timedelta) -> "list[DayClaimRecord]":
+        """The days whose send a scheduler that is gone owned (killed mid-send) and last renewed since ``since``."""
+        from newsletter.store.day_claims import orphaned
+
+        return orphaned(self._nl.store, now, since, lease)
 
     def interrupted(self, since: datetime) -> list[tuple[date, datetime]]:
         """The days whose send a stop cut short since ``since`` (to resume)."""

@@ -116,6 +116,9 @@ class Scheduler:
         gate = ops.readiness(day)
         if gate.state == "sent":
             event("already_sent", issue=day, reason=gate.reason)
+            claim = ops.day_claim(day)
+            if claim is not None and claim.state is DayClaimState.CLAIMED:  # its scheduler died after the last message
+                ops.record_day(day, DayClaimState.DONE, now, reason=gate.reason)
             return "sent"
         if gate.state == "paused":  # never resumed by the scheduler: the list needs a person first
             event("send_paused", logging.WARNING, issue=day, reason=gate.reason)
@@ -173,16 +176,16 @@ class Scheduler:
         return True
 
     def heartbeat(self) -> None:
-        """Wake up regularly: see jobs added by ``send --at``, resume a send cut short, warn early."""
+        """Wake up regularly: see jobs added by ``send --at``, resume every send cut short (a stop, or a
+        scheduler killed while its lease was fresh within the grace period), warn early."""
         ops, now = self.ops, self.clock()
-        due = ops.latest_due(now)
-        if due is not None:
-            claim = ops.day_claim(due.date())
-            if claim is not None and claim.state is DayClaimState.CLAIMED \
-                    and not ops.lease_alive(claim.run_id, now, claim.updated_at, self.lease):
-                event("resuming", issue=due.date(), previous_run=claim.run_id)
-                self.run("retry", due.date(), due)
-        for day, since in ops.interrupted(now - timedelta(minutes=self.settings.schedule.grace_minutes)):
+        recent = now - timedelta(minutes=self.settings.schedule.grace_minutes)
+        # Every send a scheduler that is gone was carrying (the daily one, a `send --at`, a retry), not
+        # only the cron's latest day: the claim names the day, the time it was taken stands for its due time.
+        for claim in ops.orphaned_claims(now, recent, self.lease):
+            event("resuming", issue=claim.day, previous_run=claim.run_id)
+            self.run("retry", claim.day, claim.updated_at)
+        for day, since in ops.interrupted(recent):
             event("resuming", issue=day, interrupted_at=since)
             self.run("retry", day, since)
         upcoming = ops.next_runs(now, 1)

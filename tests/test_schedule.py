@@ -531,6 +531,29 @@ def test_listing_the_jobs_never_runs_or_drops_one_that_is_due(project: Path, sto
     assert not [r for r in caplog.records if r.name.startswith("apscheduler")]
 
 
+def test_a_one_off_send_whose_scheduler_was_killed_is_resumed_by_the_surviving_one(project: Path, issue_dir: Path,
+                                                                                  store: Store, sink: Sink) -> None:
+    """`send --at` at 15:00, well past the cron's own due time and grace: the scheduler that claimed the day
+    is killed part-way (its lease stops being renewed); the other scheduler's heartbeat finishes the send."""
+    from newsletter.store import leases
+    from newsletter.store.day_claims import claim_day
+
+    smtp_config(project, sink.port, connections=1)  # one connection: --limit 2 is exactly two messages
+    settings = configure(project, cron="0 7 * * *", grace_minutes=60)
+    add_people(store, 6)
+    approve(issue_dir, "Camille", NOW)
+    at = datetime(2026, 11, 24, 15, 0, tzinfo=PARIS)
+    lease = timedelta(seconds=settings.delivery.lease_seconds)
+    leases.acquire(store, "killed-scheduler", at, lease)  # never renewed after this
+    assert claim_day(store, DAY, "killed-scheduler", at, lease)
+    assert send_issue(settings, store, DAY, secret_key=SECRET, clock=lambda: at, limit=2).sent_now == 2  # it had begun
+    later = at + 2 * lease
+    survivor = Scheduler(Newsletter(settings, store=store, secret_key=SECRET, clock=lambda: later))
+    survivor.heartbeat()
+    assert len(sink.recorder.messages) == 6 and len(sink.recorder.count_by_recipient()) == 6
+    assert claim_state(store, DAY) == "done"
+
+
 def test_a_scheduled_send_that_pauses_itself_waits_for_an_operator(project: Path, issue_dir: Path, store: Store,
                                                                     sink: Sink) -> None:
     smtp_config(project, sink.port, connections=1)  # one connection: the 100th message is judged in list order

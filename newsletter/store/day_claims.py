@@ -14,7 +14,7 @@ from sqlalchemy import CursorResult, Table, select, update
 
 from newsletter.store import leases
 from newsletter.store.database import Store
-from newsletter.store.models import DayClaim, DayClaimState
+from newsletter.store.models import DayClaim, DayClaimState, Lease
 
 _TABLE = cast(Table, DayClaim.__table__)
 
@@ -75,3 +75,23 @@ def waiting_since(store: Store, reason_prefix: str, since: datetime) -> list[tup
             DayClaim.state == DayClaimState.WAITING.value, DayClaim.reason.startswith(reason_prefix),
             DayClaim.updated_at >= since)).all()
     return [(day, when) for day, when in rows]
+
+
+def orphaned(store: Store, now: datetime, since: datetime,
+             lease: timedelta = leases.DEFAULT_LEASE) -> list[DayClaimRecord]:
+    """Days still claimed by a run that is gone (its send cut short by a kill, whatever started it: the
+    daily job, ``send --at``, a retry), whose holder was last alive at or after ``since``: its lease
+    was last renewed then (or, without a lease, it claimed the day then). Oldest claim first."""
+    with store.session() as session:
+        rows = session.execute(
+            select(DayClaim.issue_date, DayClaim.state, DayClaim.run_id, DayClaim.reason, DayClaim.updated_at,
+                   Lease.renewed_at)
+            .outerjoin(Lease, Lease.run_id == DayClaim.run_id)
+            .where(DayClaim.state == DayClaimState.CLAIMED.value).order_by(DayClaim.updated_at)).all()
+    gone = []
+    for row in rows:
+        last_seen = row.renewed_at if row.renewed_at is not None else row.updated_at
+        if last_seen >= since and not leases.alive(store, row.run_id, now, row.updated_at, lease):
+            gone.append(DayClaimRecord(row.issue_date, DayClaimState(row.state), row.run_id, row.reason,
+                                       row.updated_at))
+    return gone
