@@ -37,6 +37,7 @@ class Faults:
     data_refused: dict[str, str] = field(default_factory=dict)  # first recipient → answer to the DATA command
     data_refused_once: dict[str, str] = field(default_factory=dict)  # the same, the first time only
     data_without_recipients: bool = False  # answer 354 to DATA even when every RCPT TO was refused (a broken server)
+    silent_after_dot: set[str] = field(default_factory=set)  # recipients whose final dot gets no answer (for slow_seconds)
     greet_421_times: int = 0  # greet this many connections with 421 (busy) and close them
     silent_greeting: bool = False  # accept connections and never greet them (until Recorder.release is set)
 
@@ -55,6 +56,8 @@ class Recorder:
         self.lock = threading.Lock()
         self.stalled = threading.Event()  # set when the server starts holding back an answer
         self.release = threading.Event()  # set it to let a stalled server answer
+        self.silent_now = 0  # sessions silent after the dot at this moment (Faults.silent_after_dot)
+        self.silent_peak = 0  # the most of them at once
 
     async def _stall(self, stage: str) -> None:
         if self.faults.stall_at == stage:
@@ -113,6 +116,15 @@ class Recorder:
             self.messages.append(email.message_from_bytes(data, policy=email.policy.default))  # type: ignore[arg-type]
             n = len(self.raw)
         await self._stall("DATA")
+        if set(envelope.rcpt_tos) & self.faults.silent_after_dot:
+            with self.lock:
+                self.silent_now += 1
+                self.silent_peak = max(self.silent_peak, self.silent_now)
+            try:
+                await asyncio.sleep(self.faults.slow_seconds)  # or until the client hangs up (the task is cancelled)
+            finally:
+                with self.lock:
+                    self.silent_now -= 1
         return f"250 2.0.0 Ok: queued as SINK{n}"
 
     def count_by_recipient(self) -> Counter[str]:

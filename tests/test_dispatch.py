@@ -288,6 +288,19 @@ def test_a_stop_is_not_held_by_a_server_that_never_greets(store: Store, sink: Si
     assert attempts_of(store) == {address: 0 for address in addresses}
 
 
+def test_connections_wait_on_silent_servers_side_by_side(store: Store, sink: Sink, project: Path) -> None:
+    """Twenty recipients in a row whose server says nothing after the dot (each ends in doubt at the
+    timeout): one claim's worth of rows. The three connections wait on them at the same time, not the
+    connection that claimed them one after another while the others have nothing left to do."""
+    smtp_config(project, sink.port, timeout=2)
+    addresses = add_people(store, 30)
+    sink.recorder.faults.silent_after_dot = set(addresses[:20])
+    sink.recorder.faults.slow_seconds = 60  # or until the client hangs up
+    report = send_bounded(load_settings(project), store, 300)
+    assert report.count(ledger.DeliveryStatus.UNCERTAIN) >= 20 and report.complete
+    assert sink.recorder.silent_peak == 3
+
+
 @pytest.mark.parametrize(("adapter", "paced"), [("outbox", False), ("smtp", True)])
 def test_only_a_remote_transport_is_paced(store: Store, sink: Sink, project: Path, monkeypatch: pytest.MonkeyPatch,
                                           adapter: str, paced: bool) -> None:

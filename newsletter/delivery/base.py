@@ -113,8 +113,12 @@ class Adapter(abc.ABC):
     """A transport. Instances are used by one thread at a time; the engine makes one per connection."""
 
     name: ClassVar[str]
-    #: How many messages the engine gives :meth:`send` at once.
+    #: How many rows the engine claims from the ledger at once for this transport.
     batch_size: ClassVar[int] = 50
+    #: How many of them one connection takes for one :meth:`send` call (0: all of them). A transport that
+    #: answers message by message takes a few: a server slow to answer holds up only those, while the
+    #: run's other connections take the next ones.
+    take: ClassVar[int] = 0
     #: Whether :attr:`Outgoing.message` must hold the complete MIME message.
     wants_mime: ClassVar[bool] = True
     #: The keys ``[delivery.NAME]`` may hold; others are refused with a suggestion. Those of

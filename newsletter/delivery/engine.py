@@ -2,7 +2,8 @@
 
 A send is driven by the ledger (:mod:`newsletter.store.ledger`). Each run enqueues the
 active subscribers who have no row yet, settles the rows a dead run left behind, then lets
-a few workers (one per transport connection) claim batches, build each message from the
+a few workers (one per transport connection) claim batches (shared by the run's connections, a
+few rows at a time for SMTP: see :attr:`~newsletter.delivery.base.Adapter.take`), build each message from the
 issue's single layout (:class:`~newsletter.render.mime.MessageFactory`), pace them with the
 rate limit (remote transports only: the outbox is a local folder) and hand them to the
 adapter. Writes to the ledger are grouped: rows are marked ``sending`` :data:`MARK_AHEAD` at a
@@ -42,6 +43,7 @@ import itertools
 import logging
 import threading
 import time
+from collections import deque
 from collections.abc import Generator
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta, timezone
@@ -303,6 +305,9 @@ class _Run:
             _limiter(store, send_id, settings.delivery.rate_per_second) if adapters[0].paced else None
         self.lock = threading.Lock()
         self.claimed = 0
+        self.batch_size = adapters[0].batch_size
+        self.pool: deque[ledger.Claimed] = deque()  # rows claimed by the run and not taken by a connection yet
+        self.taking = threading.Lock()  # one connection at a time takes from the pool (and claims into it)
         self.sent = 0
         self.failed = 0
         self.fatal: BaseException | None = None
@@ -316,12 +321,30 @@ class _Run:
         self.paused_elsewhere = threading.Event()  # another worker paused the send: this one stops too
         self.shared = workers.supported(store)  # other processes may work on the send (PostgreSQL)
 
-    def _quota(self, want: int) -> int:
-        with self.lock:
-            if self.limit is None:
-                return want
-            n = max(0, min(want, self.limit - self.claimed))
-            return n
+    def _take(self, adapter: Adapter) -> list[ledger.Claimed] | None:
+        """The next rows for one connection: :attr:`~Adapter.take` of the run's claimed rows no connection has
+        taken yet, claimed from the ledger (:attr:`~Adapter.batch_size` at once) when there are none.
+
+        The rows of one claim are shared by the run's connections, so that a slow server holds up only the
+        few one connection took. ``[]`` when nothing is due now; None once ``--limit`` is reached.
+        """
+        with self.taking:
+            if not self.pool:
+                want = self.batch_size if self.limit is None else min(self.batch_size, self.limit - self.claimed)
+                if want <= 0:
+                    return None
+                claimed = ledger.claim(self.store, self.send_id, self.run_id, want, self.clock())
+                self.claimed += len(claimed)
+                self.pool.extend(claimed)
+            n = min(adapter.take or len(self.pool), len(self.pool))
+            return [self.pool.popleft() for _ in range(n)]
+
+    def give_back(self) -> None:
+        """Release the claimed rows no connection took (the run stopped, or reached ``--limit``)."""
+        rows = [row.delivery_id for row in self.pool]
+        self.pool.clear()
+        ledger.release(self.store, rows, self.clock(), reason=STOPPED_BEFORE_HANDOVER if self.stop.is_set() else "",
+                       run_id=self.run_id)
 
     def worker(self, adapter: Adapter) -> None:
         adapter.stop = self.stop
@@ -331,20 +354,17 @@ class _Run:
                 self.stopped = self._halt_reason()
                 return
             while not self._halted() and self.fatal is None:
-                want = self._quota(adapter.batch_size)
-                if want == 0:
-                    self.stopped = f"--limit {self.limit} reached"
-                    return
                 if self.shared and workers.is_paused(self.store, self.send_id):
                     self.paused_elsewhere.set()
                     break
-                batch = ledger.claim(self.store, self.send_id, self.run_id, want, self.clock())
+                batch = self._take(adapter)
+                if batch is None:
+                    self.stopped = f"--limit {self.limit} reached"
+                    return
                 if not batch:
                     if self._wait_for_retries() or self._wait_for_others(adapter):
                         continue
                     return
-                with self.lock:
-                    self.claimed += len(batch)
                 self._deliver(adapter, batch)
             if self._halted():
                 self.stopped = self._halt_reason()
@@ -762,7 +782,10 @@ def _drive(settings: Settings, store: Store, opened: StartedSend, *,
             _join(run.stop, threads, adapters, factory.issue_key)
             run.fatal = run.fatal or KeyboardInterrupt()
     finally:
-        run.heartbeat.stop()
+        try:
+            run.give_back()
+        finally:
+            run.heartbeat.stop()
     now = clock()
     tally(store, send_id, report, now)
     report.sent_now, report.failed_now, report.stopped = run.sent, run.failed, run.stopped

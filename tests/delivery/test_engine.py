@@ -9,6 +9,7 @@ from sqlalchemy import event
 
 from newsletter.config import load_settings
 from newsletter.delivery.engine import MARK_AHEAD
+from newsletter.delivery.smtp import SMTPAdapter
 from newsletter.store.database import Store
 from tests.sink import Sink
 from tests.test_dispatch import add_people, send, smtp_config
@@ -37,7 +38,8 @@ def test_the_ledger_is_written_once_per_few_messages_not_twice_per_message(store
         add_people(store, PEOPLE)
         report = send(load_settings(project), store)
     assert report.counts == {"sent": PEOPLE}
-    batches = -(-PEOPLE // 20)  # the SMTP adapter's batches of 20: one claim each
-    # Per batch: its claim, one write per MARK_AHEAD messages (marks + outcomes so far), the last outcomes;
-    # then the claim that finds nothing left. Before grouping: two per message, plus the claims (83).
-    assert commits <= batches * (1 + 20 // MARK_AHEAD + 1) + 1, commits
+    claims = -(-PEOPLE // SMTPAdapter.batch_size)  # the SMTP adapter's claims of 20 rows
+    slices = -(-PEOPLE // SMTPAdapter.take)  # of which one connection takes 5 at a time
+    # Per claim one write; per slice, one write per MARK_AHEAD messages (marks + outcomes so far) and the
+    # last outcomes; then the claim that finds nothing left. Before grouping: two per message, plus the claims (83).
+    assert commits <= claims + slices * (-(-SMTPAdapter.take // MARK_AHEAD) + 1) + 1, commits
