@@ -225,7 +225,10 @@ FEEDBACK_EVERY = 100
 #: How many rows one transaction marks sending (together with the outcomes known by then): the
 #: fewer transactions, the faster a send; a kill -9 leaves at most this many rows per connection
 #: in doubt (marked, not known to be sent), never resent. Measured in bench/send.py and tests/test_crash.py.
-MARK_AHEAD = 5
+#: One: each row is marked just before its own point of no return, so that a run that dies or freezes
+#: leaves in doubt only the message it was handing over; the rows after it are provably not sent and
+#: go back to pending (a mark written for rows not yet handed over could not be told from a handover).
+MARK_AHEAD = 1
 #: The reason written on rows taken back from a run whose lease expired.
 TAKEN_FROM_A_DEAD_RUN = "taken back from a run that stopped renewing its lease"
 
@@ -481,7 +484,12 @@ class _Run:
                 raise Stopped()
             marking = group.to_mark(items)
             if marking:  # one transaction: the outcomes known so far, and these rows (and a few next) marked
-                self._write(group, subscribers, mark=marking)
+                if self._write(group, subscribers, mark=marking) < len(marking):
+                    # Fenced: another run took these rows over while this one was frozen; they are its own now.
+                    log.error("issue %s: run %s lost its rows to another run; it hands nothing more over",
+                              self.factory.issue_key, self.run_id)
+                    self.lease_gone.set()
+                    raise Stopped()
                 group.marked.update(marking)
             group.handed.update(item.key for item in items)
 
@@ -507,7 +515,7 @@ class _Run:
             # Nothing of that request was sent: its rows go back to the queue as they were, once
             # the run is stopped (another connection would otherwise claim and send them now).
             self.stop.set()
-            ledger.release(self.store, err.keys, self.clock(), reason=str(err), sending_too=True)
+            ledger.release(self.store, err.keys, self.clock(), reason=str(err), sending_too=True, run_id=self.run_id)
             ledger.release(self.store, group.not_begun(), self.clock(), sending_too=True, run_id=self.run_id)
             raise
         except BaseException:
@@ -548,15 +556,16 @@ class _Run:
             self.progress(len(results))
         self._watch_bounces(results)
 
-    def _write(self, group: _Group, subscribers: Mapping[int, int], *, mark: Sequence[int] = ()) -> None:
+    def _write(self, group: _Group, subscribers: Mapping[int, int], *, mark: Sequence[int] = ()) -> int:
         """Write the group's outcomes not yet written, hard bounces included, and mark ``mark`` sending:
-        one transaction."""
+        one transaction, fenced by the run's id (only over rows it still holds). Return how many were marked."""
         written = group.unwritten
         if not written and not mark:
-            return
+            return 0
         outcomes = [outcome for _, outcome in written]
         bounced = [subscribers[r.key] for r, _ in written if isinstance(r, Failed) and r.bounced]
-        ledger.record(self.store, outcomes, self.clock(), bounced=bounced, then_sending=mark)
+        marked = ledger.record(self.store, outcomes, self.clock(), bounced=bounced, then_sending=mark,
+                               run_id=self.run_id)
         group.unwritten = []  # only once written: a store error leaves them for the batch's last write
         if log.isEnabledFor(logging.DEBUG):
             for result, outcome in written:
@@ -566,6 +575,7 @@ class _Run:
         built_failures = sum(result is None for result, _ in written)
         if built_failures and self.progress is not None:
             self.progress(built_failures)
+        return marked
 
     def _watch_bounces(self, results: Sequence[Result]) -> None:
         """Feed the bounce brake; pause the run when the hard bounces of the window are over the line.
@@ -642,18 +652,25 @@ def _join(stop: threading.Event, threads: Sequence[threading.Thread], adapters: 
 
 
 def _settle_orphans(store: Store, send_id: int, adapter: Adapter, settings: Settings, issue_key: str,
-                    now: datetime, lease: timedelta, taker: str = "a starting run") -> None:
+                    now: datetime, lease: timedelta, taker: str) -> None:
+    """Take over the rows of runs whose lease expired (dead, or frozen past it) and settle them for ``taker``
+    (the run id that now holds them, so that a frozen run waking up writes nothing over them).
+
+    Rows never marked ``sending`` are certainly not on the wire: back to pending, sent by this send.
+    Rows marked ``sending`` (each just before its point of no return) may be: the adapter is asked
+    (the outbox can tell); what it cannot tell stays ``uncertain``, never resent.
+    """
     queued, in_doubt = ledger.orphans(store, send_id, now, lease, taker=taker)
     if queued:
         log.warning("issue %s: %d recipients claimed by a run that stopped; sending them now", issue_key, len(queued))
-        ledger.release(store, queued, now, reason=TAKEN_FROM_A_DEAD_RUN)
+        ledger.release(store, queued, now, reason=TAKEN_FROM_A_DEAD_RUN, run_id=taker)
     if in_doubt:
         ids = [(key, message_id(settings, issue_key, address)) for key, address in in_doubt]
         outcomes = adapter.reconcile(ids)
         log.warning("issue %s: %d messages were in flight when a run stopped: %d delivered, %d not, %d unknown",
                     issue_key, len(in_doubt), sum(v is True for v in outcomes.values()),
                     sum(v is False for v in outcomes.values()), sum(v is None for v in outcomes.values()))
-        ledger.settle_in_doubt(store, outcomes, now)
+        ledger.settle_in_doubt(store, outcomes, now, run_id=taker)
 
 
 @dataclass
@@ -762,11 +779,15 @@ def _drive(settings: Settings, store: Store, opened: StartedSend, *,
     send_id, factory, report = opened.send_id, opened.factory, opened.report
     first = make()
     lease = timedelta(seconds=settings.delivery.lease_seconds)
-    _settle_orphans(store, send_id, first, settings, factory.issue_key, clock(), lease)
     adapters = [first] + [make() for _ in range(first.connections - 1)]
     run = _Run(store, send_id, factory, settings, adapters=adapters, clock=clock,
                policy=policy or Policy.from_settings(settings), limit=limit, stop=stop or threading.Event(),
                progress=progress, lease=lease)
+    try:
+        _settle_orphans(store, send_id, first, settings, factory.issue_key, clock(), lease, run.run_id)
+    except BaseException:
+        run.heartbeat.stop()  # ends the lease it took
+        raise
     run.heartbeat.start()
     log.info("issue %s: run %s starts with %d connection(s), %d new recipients queued",
              factory.issue_key, run.run_id, len(adapters), report.enqueued)

@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
 from typing import Any, Iterable, Sequence, cast
 
-from sqlalchemy import CursorResult, Integer, String, Table, bindparam, func, literal, or_, select, update
+from sqlalchemy import CursorResult, Integer, String, Table, and_, bindparam, func, literal, or_, select, update
 from sqlalchemy.orm import Session
 
 from newsletter.store import dialect, leases
@@ -42,6 +42,8 @@ _SENDS = cast(Table, Send.__table__)
 ACTIVE = SubscriberStatus.ACTIVE.value
 #: The one place a try is counted: the value ``attempts`` takes when an outcome is written.
 _COUNTED = _D.c.attempts + 1
+#: The states of a row a run holds (claimed, then marked sending).
+_HELD = (DeliveryStatus.QUEUED.value, DeliveryStatus.SENDING.value)
 
 
 def new_run_id() -> str:
@@ -119,23 +121,36 @@ def enqueue(store: Store, send_id: int, now: datetime) -> int:
 
 def orphans(store: Store, send_id: int, now: datetime, lease: timedelta = leases.DEFAULT_LEASE, *,
             taker: str = "another run") -> tuple[list[int], list[tuple[int, str]]]:
-    """Rows held by runs whose lease expired, now taken over by the caller:
-    (queued ids to release, (id, email) of rows in doubt). Rows of a run whose lease is valid are left alone."""
-    open_states = [DeliveryStatus.QUEUED.value, DeliveryStatus.SENDING.value]
+    """Rows held by runs whose lease expired, now taken over by the caller (``taker``, its run id):
+    (queued ids to release, (id, email) of rows in doubt); see :func:`take_over_rows`. Rows of a run
+    whose lease is valid are left alone."""
     with store.session() as session:
         holders = session.execute(
             select(_D.c.run_id, func.max(_D.c.updated_at))
-            .where(_D.c.send_id == send_id, _D.c.status.in_(open_states))
+            .where(_D.c.send_id == send_id, _D.c.status.in_(_HELD))
             .group_by(_D.c.run_id)
         ).all()
     dead = leases.take_over(store, {run: _aware(touched) for run, touched in holders}, now, lease, taker=taker)
     if not dead:
         return [], []
+    return take_over_rows(store, send_id, dead, taker, now)
+
+
+def take_over_rows(store: Store, send_id: int, dead: Iterable[str], owner: str,
+                   now: datetime) -> tuple[list[int], list[tuple[int, str]]]:
+    """Make ``owner`` the holder of the rows the ``dead`` runs left open, in one statement, and say which
+    may be on the wire: (ids of rows never marked ``sending``: certainly not sent, to release; (id, email)
+    of rows marked ``sending``: possibly taken by the transport, to settle as in doubt).
+
+    The dead runs' writes are conditional on holding the row (:func:`record`), so a run that was only
+    frozen writes nothing over these rows when it wakes: its marks and outcomes no longer match them.
+    """
     with store.session() as session:
         rows = session.execute(
-            select(_D.c.id, _D.c.email, _D.c.status).where(_D.c.send_id == send_id, _D.c.run_id.in_(dead),
-                                                          _D.c.status.in_(open_states))
+            update(_D).where(_D.c.send_id == send_id, _D.c.run_id.in_(list(dead)), _D.c.status.in_(_HELD))
+            .values(run_id=owner, updated_at=now).returning(_D.c.id, _D.c.email, _D.c.status)
         ).all()
+    rows = sorted(rows, key=lambda r: r.id)
     queued = [r.id for r in rows if r.status == DeliveryStatus.QUEUED.value]
     in_doubt = [(r.id, r.email) for r in rows if r.status == DeliveryStatus.SENDING.value]
     return queued, in_doubt
@@ -179,8 +194,11 @@ def release(store: Store, ids: Iterable[int], now: datetime, *, reason: str = ""
             session.execute(update(_D).where(_D.c.id.in_(ids), _D.c.status.in_(statuses), *mine).values(**values))
 
 
-def settle_in_doubt(store: Store, outcomes: dict[int, bool | None], now: datetime) -> None:
-    """Record what the adapter knows of rows in doubt: True sent, False not sent, None unknown."""
+def settle_in_doubt(store: Store, outcomes: dict[int, bool | None], now: datetime, *,
+                    run_id: str | None = None) -> None:
+    """Record what the adapter knows of rows in doubt: True sent, False not sent, None unknown.
+
+    :param run_id: only rows this run holds (the run that took them over)."""
     with store.session() as session:
         for delivery_id, delivered in outcomes.items():
             if delivered is True:
@@ -192,8 +210,9 @@ def settle_in_doubt(store: Store, outcomes: dict[int, bool | None], now: datetim
                 values = {"status": DeliveryStatus.UNCERTAIN.value,
                           "last_error": "the run stopped while the server held this message; not resent to "
                                         "avoid a double send"}
-            session.execute(update(_D).where(_D.c.id == delivery_id, _D.c.status == DeliveryStatus.SENDING.value)
-                            .values(updated_at=now, attempts=_COUNTED, **values))
+            mine = [] if run_id is None else [_D.c.run_id == run_id]
+            session.execute(update(_D).where(_D.c.id == delivery_id, _D.c.status == DeliveryStatus.SENDING.value,
+                                             *mine).values(updated_at=now, attempts=_COUNTED, **values))
 
 
 def claim(store: Store, send_id: int, run_id: str, limit: int, now: datetime) -> list[Claimed]:
@@ -230,16 +249,22 @@ def claim(store: Store, send_id: int, run_id: str, limit: int, now: datetime) ->
             for r in rows if r.status == ACTIVE]
 
 
-def mark_sending(store: Store, delivery_ids: Sequence[int], now: datetime) -> None:
-    """The point of no return: the transport is about to take these messages (counted once their outcome is)."""
+def mark_sending(store: Store, delivery_ids: Sequence[int], now: datetime, *, run_id: str | None = None) -> int:
+    """The point of no return: the transport is about to take these messages (counted once their outcome is).
+
+    :param run_id: only rows this run still holds. :return: how many rows were marked.
+    """
     with store.session() as session:
-        _mark_sending(session, delivery_ids, now)
+        return _mark_sending(session, delivery_ids, now, run_id)
 
 
-def _mark_sending(session: Session, delivery_ids: Sequence[int], now: datetime) -> None:
-    if delivery_ids:
-        session.execute(update(_D).where(_D.c.id.in_(delivery_ids)).values(
-            status=DeliveryStatus.SENDING.value, updated_at=now))
+def _mark_sending(session: Session, delivery_ids: Sequence[int], now: datetime, run_id: str | None) -> int:
+    if not delivery_ids:
+        return 0
+    mine = [] if run_id is None else [_D.c.run_id == run_id, _D.c.status.in_(_HELD)]
+    result = cast(CursorResult[Any], session.execute(update(_D).where(_D.c.id.in_(delivery_ids), *mine).values(
+        status=DeliveryStatus.SENDING.value, updated_at=now)))
+    return int(result.rowcount)
 
 
 @dataclass(frozen=True)
@@ -254,12 +279,16 @@ class Outcome:
 
 
 def record(store: Store, outcomes: Iterable[Outcome], now: datetime, *, bounced: Iterable[int] = (),
-           then_sending: Sequence[int] = ()) -> None:
+           then_sending: Sequence[int] = (), run_id: str | None = None) -> int:
     """Write a batch of outcomes in one transaction, each counted as one try; in the same transaction,
     mark the ``bounced`` subscribers (hard bounces among them) and the rows ``then_sending`` as
     :func:`mark_sending` does (the sender groups its writes: see the engine's ``MARK_AHEAD``).
 
     One executemany per kind of outcome: a batch costs a few statements and one commit, not one per row.
+
+    :param run_id: the fence: write only over rows this run still holds (queued or sending). A run
+        frozen past its lease finds its rows taken over (:func:`take_over_rows`) and writes nothing.
+    :return: how many of ``then_sending`` were marked.
     """
     sent: list[dict[str, object]] = []
     retry: list[dict[str, object]] = []
@@ -271,7 +300,8 @@ def record(store: Store, outcomes: Iterable[Outcome], now: datetime, *, bounced:
             retry.append({"b_id": o.delivery_id, "b_error": o.error, "b_retry_at": o.retry_at})
         else:
             other.append({"b_id": o.delivery_id, "b_status": o.status.value, "b_error": o.error})
-    row = _D.c.id == bindparam("b_id")
+    row = and_(_D.c.id == bindparam("b_id"), *([] if run_id is None else [_D.c.run_id == run_id,
+                                                                           _D.c.status.in_(_HELD)]))
     with store.session() as session:
         if sent:
             session.execute(update(_D).where(row).values(
@@ -286,7 +316,7 @@ def record(store: Store, outcomes: Iterable[Outcome], now: datetime, *, bounced:
                 status=bindparam("b_status"), updated_at=now, last_error=bindparam("b_error"), attempts=_COUNTED),
                 other)
         _mark_bounced(session, list(bounced), now)
-        _mark_sending(session, then_sending, now)
+        return _mark_sending(session, then_sending, now, run_id)
 
 
 def mark_bounced(store: Store, subscriber_ids: Iterable[int], now: datetime) -> None:

@@ -471,3 +471,41 @@ def test_the_progress_of_send_with_workers_reads_their_leases_not_the_ledger(pro
         assert read == 0
     finally:
         store.close()
+
+
+def test_a_worker_frozen_past_its_lease_loses_nobody_and_writes_nothing_once_it_wakes(project: Path, pg: str,
+                                                                                      tmp_path: Path) -> None:
+    """SIGSTOP while the server holds the answer to its message: another worker takes its rows over once
+    its lease expires. Only that message stays in doubt; the rows it had claimed (and marked) beyond it are
+    sent by the other worker. Woken with SIGCONT, the frozen worker sends nothing and records nothing over
+    the rows it lost (the fence: every write of a run names it)."""
+    from tests.sink import Sink
+
+    with Sink() as sink:
+        configure(project, pg, smtp_delivery(sink.port) + "connections = 1\n", lease=3)
+        people = subscribe(pg, project, 30)
+        env, log = environ("smtp"), tmp_path / "workers.log"
+        assert finished(newsletter(project, env, log, "send", DAY.isoformat(), "--limit", "1"), log) == 1
+        sink.recorder.faults.stall_at = "DATA"  # the next message's answer after the dot is held back
+        worker = ("worker", "--once", "--day", DAY.isoformat())
+        frozen = newsletter(project, env, log, *worker)
+        try:
+            assert sink.recorder.stalled.wait(BOUND), log.read_text(errors="replace")
+            frozen.send_signal(signal.SIGSTOP)
+            sink.recorder.faults.stall_at = ""
+            sink.recorder.release.set()  # the answer waits in the frozen worker's socket
+            helper = newsletter(project, env, log, *worker)
+            assert finished(helper, log) == 0, log.read_text(errors="replace")[-3000:]
+        finally:
+            frozen.send_signal(signal.SIGCONT)
+        finished(frozen, log)
+        received = sink.recorder.count_by_recipient()
+    store = open_store(pg, project)
+    try:
+        counts = rows_by_status(store)
+        uncertain = emails_in(store, "uncertain")
+    finally:
+        store.close()
+    assert max(received.values()) == 1 and set(received) == set(people), log.read_text(errors="replace")[-3000:]
+    # In doubt: only the message the server had when the worker froze, as the other worker settled it.
+    assert counts == {"sent": len(people) - 1, "uncertain": 1} and uncertain <= set(received), counts
