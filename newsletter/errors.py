@@ -77,6 +77,10 @@ class LocalResourceError(NewsletterError):
     against a recipient, and running it again once the cause is fixed resumes it."""
 
 
+class StoreUnavailable(StoreError):
+    """The database server cannot be reached right now (a restart, a network cut): worth waiting for."""
+
+
 class DeliveryError(NewsletterError):
     """A message could not be handed to the transport.
 

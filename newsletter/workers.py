@@ -25,10 +25,10 @@ from typing import Callable, Mapping
 
 from newsletter.config import Settings
 from newsletter.delivery.engine import Clock, SendReport, help_send, start_send, tally, utc_now
-from newsletter.errors import ConfigError, NewsletterError
+from newsletter.errors import ConfigError, NewsletterError, StoreUnavailable
 from newsletter.store import ledger
 from newsletter.store import workers as stored
-from newsletter.store.database import Store
+from newsletter.store.database import Store, patiently
 from newsletter.store.models import DeliveryStatus
 
 log = logging.getLogger(__name__)
@@ -57,8 +57,9 @@ def work(settings: Settings, store: Store, *, secret_key: str, stop: threading.E
     """
     require_shared_store(store)
     reports: list[SendReport] = []
+    patience = settings.delivery.lease_seconds  # a database restart is waited out, as a run does
     while not stop.is_set():
-        for send in stored.open_sends(store, day):
+        for send in patiently(lambda: stored.open_sends(store, day), patience=patience):
             if stop.is_set():
                 break
             try:
@@ -97,7 +98,7 @@ def send_with_workers(settings: Settings, store: Store, day: date, count: int, *
         raise ConfigError(f"a worker of the send stopped on a configuration error (exit codes {codes}); its "
                           "message is above")
     report = opened.report
-    tally(store, opened.send_id, report, clock())
+    patiently(lambda: tally(store, opened.send_id, report, clock()), patience=settings.delivery.lease_seconds)
     report.sent_now = report.count(DeliveryStatus.SENT) - before.get(DeliveryStatus.SENT.value, 0)
     report.failed_now = report.count(DeliveryStatus.FAILED) - before.get(DeliveryStatus.FAILED.value, 0)
     if stop.is_set():
@@ -122,7 +123,10 @@ def _progress_reader(store: Store, send_id: int, since: datetime,
         nonlocal done
         if progress is None:
             return
-        now = stored.settled_by_runs(store, send_id, since)
+        try:
+            now = stored.settled_by_runs(store, send_id, since)
+        except StoreUnavailable:  # a database restart: the workers wait it out, the display skips a tick
+            return
         if now > done:
             progress(now - done)
             done = now

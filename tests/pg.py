@@ -44,9 +44,9 @@ class PostgreSQL:
         """Start the server (``settings``: extra ``name=value`` server settings) and return its URL."""
         data = self.folder / "data"
         self._run(str(self.bin / "initdb"), "-D", str(data), "-U", "postgres", "-A", "trust", "-E", "UTF8")
+        self.options = " ".join([f"-h 127.0.0.1 -p {self.port} -k {self.folder}", *(f"-c {s}" for s in settings)])
         self._run(str(self.bin / "pg_ctl"), "-D", str(data), "-l", str(self.folder / "log"), "-w", "-t", "60",
-                  "-o", " ".join([f"-h 127.0.0.1 -p {self.port} -k {self.folder}", *(f"-c {s}" for s in settings)]),
-                  "start")
+                  "-o", self.options, "start")
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             if subprocess.run([str(self.bin / "pg_isready"), "-h", "127.0.0.1", "-p", str(self.port)],
@@ -54,6 +54,20 @@ class PostgreSQL:
                 break
             time.sleep(0.2)
         return f"postgresql+psycopg://postgres@127.0.0.1:{self.port}/postgres"
+
+    def restart(self) -> None:
+        """A clean restart (``pg_ctl restart -m fast``): every session is ended, the server is back at once."""
+        self._run(str(self.bin / "pg_ctl"), "-D", str(self.folder / "data"), "-l", str(self.folder / "log"), "-w",
+                  "-t", "60", "-m", "fast", "restart")
+
+    def halt(self) -> None:
+        """Stop the server (``pg_ctl stop -m fast``), keeping its files: it stays down until :meth:`resume`."""
+        self._run(str(self.bin / "pg_ctl"), "-D", str(self.folder / "data"), "-w", "-t", "60", "-m", "fast", "stop")
+
+    def resume(self) -> None:
+        """Start again a server :meth:`halt` stopped, on the same port."""
+        self._run(str(self.bin / "pg_ctl"), "-D", str(self.folder / "data"), "-l", str(self.folder / "log"), "-w",
+                  "-t", "60", "-o", self.options, "start")
 
     def stop(self) -> None:
         try:

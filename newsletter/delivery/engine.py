@@ -47,7 +47,7 @@ from collections import deque
 from collections.abc import Generator
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta, timezone
-from typing import Callable, Iterable, Mapping, Sequence, assert_never
+from typing import Callable, Iterable, Mapping, Sequence, TypeVar, assert_never
 
 from newsletter.config import Settings
 from newsletter.check import check_issue
@@ -56,13 +56,13 @@ from newsletter.content.problems import errors
 from newsletter.delivery.bounce_guard import BounceGuard, Verdict
 from newsletter.delivery.base import (Adapter, Failed, InDoubt, Outgoing, RequestRefused, Result, RetryLater, Sent,
                                       Stopped, make_adapter, send_once)
-from newsletter.errors import ContentError, NewsletterError, NotSent, describe
+from newsletter.errors import ContentError, NewsletterError, NotSent, StoreUnavailable, describe
 from newsletter.render.mime import MessageFactory, Recipient, message_id, proof_message_id
 from newsletter.render.pipeline import RenderedIssue
 from newsletter.render.snapshot import freeze, thaw
 from newsletter.store import leases, ledger, pacing, pauses, snapshots, workers
 from newsletter.store.feedback import hard_bounced_rows
-from newsletter.store.database import Store
+from newsletter.store.database import Store, patiently
 from newsletter.store.models import DeliveryStatus, SubscriberStatus
 from newsletter.store.subscribers import list_subscribers
 
@@ -70,6 +70,7 @@ log = logging.getLogger(__name__)
 
 Clock = Callable[[], datetime]
 Progress = Callable[[int], None]
+T = TypeVar("T")
 
 #: Seconds a stop request leaves the messages in hand to finish before their connections are cut.
 STOP_GRACE = 5.0
@@ -336,18 +337,23 @@ class _Run:
                 want = self.batch_size if self.limit is None else min(self.batch_size, self.limit - self.claimed)
                 if want <= 0:
                     return None
-                claimed = ledger.claim(self.store, self.send_id, self.run_id, want, self.clock())
+                claimed = self._patient(lambda: ledger.claim(self.store, self.send_id, self.run_id, want,
+                                                             self.clock()))
                 self.claimed += len(claimed)
                 self.pool.extend(claimed)
             n = min(adapter.take or len(self.pool), len(self.pool))
             return [self.pool.popleft() for _ in range(n)]
 
     def give_back(self) -> None:
-        """Release the claimed rows no connection took (the run stopped, or reached ``--limit``)."""
-        rows = [row.delivery_id for row in self.pool]
+        """Once the connections have ended: release the rows the run still holds unmarked (those no connection
+        took: the run stopped, or reached ``--limit``; or a claim whose commit a store restart cut)."""
         self.pool.clear()
-        ledger.release(self.store, rows, self.clock(), reason=STOPPED_BEFORE_HANDOVER if self.stop.is_set() else "",
-                       run_id=self.run_id)
+        reason = STOPPED_BEFORE_HANDOVER if self.stop.is_set() else ""
+        self._patient(lambda: ledger.release_run(self.store, self.send_id, self.run_id, self.clock(), reason=reason))
+
+    def _patient(self, call: Callable[[], T]) -> T:
+        """``call()`` (a store operation), waiting out a store that cannot be reached for up to the lease."""
+        return patiently(call, patience=self.lease.total_seconds())
 
     def worker(self, adapter: Adapter) -> None:
         adapter.stop = self.stop
@@ -357,7 +363,7 @@ class _Run:
                 self.stopped = self._halt_reason()
                 return
             while not self._halted() and self.fatal is None:
-                if self.shared and workers.is_paused(self.store, self.send_id):
+                if self.shared and self._patient(lambda: workers.is_paused(self.store, self.send_id)):
                     self.paused_elsewhere.set()
                     break
                 batch = self._take(adapter)
@@ -427,13 +433,13 @@ class _Run:
         False when no other run holds anything, so that a run ends only when the issue is done
         (or stopped), not while a concurrent run finishes its part.
         """
-        held = ledger.held_elsewhere(self.store, self.send_id, self.run_id)
+        held = self._patient(lambda: ledger.held_elsewhere(self.store, self.send_id, self.run_id))
         if not held:
             return False
         with self.settling:
-            _settle_orphans(self.store, self.send_id, adapter, self.settings, self.factory.issue_key, self.clock(),
-                            self.lease, self.run_id)
-        if ledger.held_elsewhere(self.store, self.send_id, self.run_id):
+            self._patient(lambda: _settle_orphans(self.store, self.send_id, adapter, self.settings,
+                                                  self.factory.issue_key, self.clock(), self.lease, self.run_id))
+        if self._patient(lambda: ledger.held_elsewhere(self.store, self.send_id, self.run_id)):
             with self.lock:
                 new_holders = set(held) - self.announced
                 self.announced |= new_holders
@@ -447,7 +453,7 @@ class _Run:
 
     def _wait_for_retries(self) -> bool:
         """Sleep until the next retry is due; False when nothing is left to wait for."""
-        due = ledger.next_due(self.store, self.send_id)
+        due = self._patient(lambda: ledger.next_due(self.store, self.send_id))
         if due is None:
             return False
         delay = (due - self.clock()).total_seconds()
@@ -515,22 +521,25 @@ class _Run:
             # Nothing of that request was sent: its rows go back to the queue as they were, once
             # the run is stopped (another connection would otherwise claim and send them now).
             self.stop.set()
-            ledger.release(self.store, err.keys, self.clock(), reason=str(err), sending_too=True, run_id=self.run_id)
-            ledger.release(self.store, group.not_begun(), self.clock(), sending_too=True, run_id=self.run_id)
+            self._patient(lambda: ledger.release(self.store, err.keys, self.clock(), reason=str(err), sending_too=True,
+                                                 run_id=self.run_id))
+            self._patient(lambda: ledger.release(self.store, group.not_begun(), self.clock(), sending_too=True,
+                                                 run_id=self.run_id))
             raise
         except BaseException:
             # The transport gave up on the batch (configuration error, interruption): rows it
             # never took go back to the pool (after the stop, as above); rows handed over stay in doubt.
             self.stop.set()
-            ledger.release(self.store, group.not_begun(), self.clock(), sending_too=True, run_id=self.run_id)
+            self._patient(lambda: ledger.release(self.store, group.not_begun(), self.clock(), sending_too=True,
+                                                 run_id=self.run_id))
             raise
         finally:
             if isinstance(sending, Generator):
                 sending.close()
         if stopped:
             why = PAUSED_BEFORE_HANDOVER if self.paused.is_set() and not self.stop.is_set() else STOPPED_BEFORE_HANDOVER
-            ledger.release(self.store, group.not_begun(), self.clock(), reason=why, sending_too=True,
-                           run_id=self.run_id)
+            self._patient(lambda: ledger.release(self.store, group.not_begun(), self.clock(), reason=why,
+                                                 sending_too=True, run_id=self.run_id))
             self.stopped = self._halt_reason()
 
     def _settle(self, results: Sequence[Result], attempts: Mapping[int, int], group: _Group,
@@ -564,8 +573,8 @@ class _Run:
             return 0
         outcomes = [outcome for _, outcome in written]
         bounced = [subscribers[r.key] for r, _ in written if isinstance(r, Failed) and r.bounced]
-        marked = ledger.record(self.store, outcomes, self.clock(), bounced=bounced, then_sending=mark,
-                               run_id=self.run_id)
+        marked = self._patient(lambda: ledger.record(self.store, outcomes, self.clock(), bounced=bounced,
+                                                     then_sending=mark, run_id=self.run_id))
         group.unwritten = []  # only once written: a store error leaves them for the batch's last write
         if log.isEnabledFor(logging.DEBUG):
             for result, outcome in written:
@@ -594,7 +603,7 @@ class _Run:
             look = self.unchecked >= FEEDBACK_EVERY
             if look:
                 self.unchecked = 0
-        late = hard_bounced_rows(self.store, self.send_id, self.started_at) if look else set()
+        late = self._patient(lambda: hard_bounced_rows(self.store, self.send_id, self.started_at)) if look else set()
         with self.lock:
             self.guard.add_late(late)
             verdict = self.guard.verdict() if self.pause is None else None
@@ -784,7 +793,8 @@ def _drive(settings: Settings, store: Store, opened: StartedSend, *,
                policy=policy or Policy.from_settings(settings), limit=limit, stop=stop or threading.Event(),
                progress=progress, lease=lease)
     try:
-        _settle_orphans(store, send_id, first, settings, factory.issue_key, clock(), lease, run.run_id)
+        run._patient(lambda: _settle_orphans(store, send_id, first, settings, factory.issue_key, clock(), lease,
+                                             run.run_id))
     except BaseException:
         run.heartbeat.stop()  # ends the lease it took
         raise
@@ -805,17 +815,28 @@ def _drive(settings: Settings, store: Store, opened: StartedSend, *,
     finally:
         try:
             run.give_back()
+        except StoreUnavailable as err:
+            run.fatal = run.fatal or err
         finally:
             run.heartbeat.stop()
+    if isinstance(run.fatal, StoreUnavailable):
+        # Nothing more can be written: what the run held is settled by the next one once its lease expires.
+        raise StoreUnavailable(f"issue {factory.issue_key}: the send stopped: {run.fatal}; {run.sent} sent and "
+                               f"{run.failed} failed were recorded by this run, and the next run settles the rows "
+                               "it held (those handed over without a recorded answer are in doubt, never resent)",
+                               hint=f"start the database again, then run `newsletter send {factory.issue_key}`") \
+            from run.fatal
     now = clock()
-    tally(store, send_id, report, now)
+    run._patient(lambda: tally(store, send_id, report, now))
     report.sent_now, report.failed_now, report.stopped = run.sent, run.failed, run.stopped
     if run.pause is not None and report.complete:
         report.stopped = ""  # the line was crossed by the last messages: nothing is left to hold back
     elif run.pause is not None:
         report.paused = run.pause.describe()
-        report.pause_id = pauses.record_pause(store, send_id, reason=report.paused, bounces=run.pause.bounces,
-                                              messages=run.pause.messages, now=now)
+        pause = run.pause
+        report.pause_id = run._patient(lambda: pauses.record_pause(store, send_id, reason=report.paused,
+                                                                   bounces=pause.bounces, messages=pause.messages,
+                                                                   now=now))
     report.elapsed = time.monotonic() - started
     log.info("issue %s: run %s ends: %d sent, %d failed in %.1f s; totals %s", factory.issue_key, run.run_id,
              run.sent, run.failed, report.elapsed, report.counts)

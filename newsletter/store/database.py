@@ -12,16 +12,17 @@ import logging
 import os
 import re
 import threading
+import time
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterator
+from typing import TYPE_CHECKING, Any, Callable, Iterator, TypeVar
 
 from sqlalchemy import Engine, create_engine, event, inspect, text
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError, OperationalError, SQLAlchemyError
+from sqlalchemy.exc import ArgumentError, DBAPIError, InterfaceError, OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
-from newsletter.errors import ConfigError, StoreError
+from newsletter.errors import ConfigError, StoreError, StoreUnavailable
 from newsletter.store import dialect
 
 if TYPE_CHECKING:
@@ -66,6 +67,9 @@ class Store:
                     self.guard.committed(opened)
             except SQLAlchemyError as err:
                 session.rollback()
+                if self._unreachable(err):
+                    raise StoreUnavailable(f"the database cannot be reached: {_first_line(err)}",
+                                           hint="start the database server (or fix the network to it)") from err
                 raise StoreError(f"the database refused an operation: {err.__class__.__name__}: "
                                  f"{err.orig if hasattr(err, 'orig') else err}") from err
             except BaseException:
@@ -74,8 +78,48 @@ class Store:
             finally:
                 session.close()
 
+    def _unreachable(self, err: SQLAlchemyError) -> bool:
+        """Whether ``err`` says the server cannot be reached now (restarting, a cut connection), not that it
+        refused the statement. SQLite has no server: its operational errors (a lock, a full disk) are not that."""
+        if self.is_sqlite or not isinstance(err, DBAPIError):
+            return False
+        return err.connection_invalidated or isinstance(err, (OperationalError, InterfaceError))
+
     def close(self) -> None:
         self.engine.dispose()
+
+
+T = TypeVar("T")
+#: The longest pause between two tries of :func:`patiently`.
+MAX_PAUSE = 5.0
+
+
+def patiently(call: Callable[[], T], *, patience: float) -> T:
+    """``call()``, tried again with a growing pause (0.2 s, doubling up to :data:`MAX_PAUSE`) while the store
+    cannot be reached, for at most ``patience`` seconds: a database restart does not end a send.
+
+    A try whose commit was cut may have been written: the callers' writes are conditional, so that
+    writing them twice changes nothing (see :func:`newsletter.store.ledger.record`).
+
+    :raises StoreUnavailable: when the store is still unreachable after ``patience`` seconds.
+    """
+    deadline = time.monotonic() + patience
+    pause = 0.2
+    while True:
+        try:
+            return call()
+        except StoreUnavailable as err:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise StoreUnavailable(f"{err} (still after {patience:.0f} s)", hint=err.hint) from err
+            log.warning("%s; trying again in %.1f s", err, min(pause, left))
+            time.sleep(min(pause, left))
+            pause = min(pause * 2, MAX_PAUSE)
+
+
+def _first_line(err: SQLAlchemyError) -> str:
+    text = str(getattr(err, "orig", None) or err).strip()
+    return text.splitlines()[0] if text else err.__class__.__name__
 
 
 class FileGuard:

@@ -24,6 +24,7 @@ from typing import Any, Callable, Mapping
 
 from sqlalchemy import CursorResult, delete, select, update
 
+from newsletter.errors import StoreError
 from newsletter.store.database import Store
 from newsletter.store.models import Lease
 
@@ -218,7 +219,10 @@ class Heartbeat:
         if self._thread is not None and self._thread is not threading.current_thread():
             self._thread.join()
         if not self.lost.is_set():
-            end(self.store, self.run_id, self.clock(), messages=None if self.progress is None else self.progress())
+            try:
+                end(self.store, self.run_id, self.clock(), messages=None if self.progress is None else self.progress())
+            except StoreError as err:  # the store is down: the lease expires by itself
+                log.warning("run %s: could not end its lease: %s", self.run_id, err)
 
     def __enter__(self) -> "Heartbeat":
         return self.start()

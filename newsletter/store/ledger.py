@@ -194,6 +194,19 @@ def release(store: Store, ids: Iterable[int], now: datetime, *, reason: str = ""
             session.execute(update(_D).where(_D.c.id.in_(ids), _D.c.status.in_(statuses), *mine).values(**values))
 
 
+def release_run(store: Store, send_id: int, run_id: str, now: datetime, *, reason: str = "") -> int:
+    """Give back every row ``run_id`` holds unmarked (claimed, never marked sending): what a run that has
+    ended leaves so (a stop, ``--limit``, a claim whose commit was cut). Return how many."""
+    values: dict[str, object] = {"status": DeliveryStatus.PENDING.value, "run_id": "", "updated_at": now}
+    if reason:
+        values["last_error"] = reason
+    with store.session() as session:
+        result = cast(CursorResult[Any], session.execute(
+            update(_D).where(_D.c.send_id == send_id, _D.c.run_id == run_id,
+                             _D.c.status == DeliveryStatus.QUEUED.value).values(**values)))
+        return int(result.rowcount)
+
+
 def settle_in_doubt(store: Store, outcomes: dict[int, bool | None], now: datetime, *,
                     run_id: str | None = None) -> None:
     """Record what the adapter knows of rows in doubt: True sent, False not sent, None unknown.
@@ -300,8 +313,9 @@ def record(store: Store, outcomes: Iterable[Outcome], now: datetime, *, bounced:
             retry.append({"b_id": o.delivery_id, "b_error": o.error, "b_retry_at": o.retry_at})
         else:
             other.append({"b_id": o.delivery_id, "b_status": o.status.value, "b_error": o.error})
-    row = and_(_D.c.id == bindparam("b_id"), *([] if run_id is None else [_D.c.run_id == run_id,
-                                                                           _D.c.status.in_(_HELD)]))
+    # The fence in plain comparisons: an IN list cannot take part in an executemany.
+    held = or_(*(_D.c.status == state for state in _HELD))
+    row = and_(_D.c.id == bindparam("b_id"), *([] if run_id is None else [_D.c.run_id == run_id, held]))
     with store.session() as session:
         if sent:
             session.execute(update(_D).where(row).values(

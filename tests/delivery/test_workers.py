@@ -509,3 +509,72 @@ def test_a_worker_frozen_past_its_lease_loses_nobody_and_writes_nothing_once_it_
     assert max(received.values()) == 1 and set(received) == set(people), log.read_text(errors="replace")[-3000:]
     # In doubt: only the message the server had when the worker froze, as the other worker settled it.
     assert counts == {"sent": len(people) - 1, "uncertain": 1} and uncertain <= set(received), counts
+
+
+@pytest.fixture
+def own_server(tmp_path: Path) -> Iterator[tuple[Any, str]]:
+    """A PostgreSQL server of this test's own (it restarts it; the suite's shared one must stay up)."""
+    from tests.pg import PostgreSQL, binaries
+
+    if binaries() is None:
+        pytest.skip("PostgreSQL server binaries not installed (`make test` installs them)")
+    server = PostgreSQL()
+    try:
+        yield server, server.start()
+    finally:
+        server.stop()
+
+
+def test_send_with_workers_carries_on_through_a_database_restart(project: Path, own_server: tuple[Any, str],
+                                                                  tmp_path: Path) -> None:
+    """`pg_ctl restart -m fast` in the middle of `send --workers 2`: every session of the workers is cut,
+    and they reconnect (with a growing pause) and finish the send; nobody is lost, doubted or sent twice."""
+    server, url = own_server
+    with CountingSink() as sink:
+        configure(project, url, smtp_delivery(sink.port), lease=30, rate=150)  # paced: ~4 s of sending
+        people = subscribe(url, project, 600)
+        log = tmp_path / "send.log"
+        parent = newsletter(project, environ("smtp"), log, "send", DAY.isoformat(), "--workers", "2")
+        wait_for("some messages to arrive", lambda: len(sink.recipients()) >= 100 or parent.poll() is not None)
+        server.restart()
+        code = finished(parent, log)
+        received = sink.recipients()
+    output = log.read_text(errors="replace")
+    store = open_store(url, project)
+    try:
+        counts = rows_by_status(store)
+    finally:
+        store.close()
+    assert code == 0, output[-3000:]
+    assert set(received) == set(people) and max(received.values()) == 1
+    assert counts == {"sent": len(people)}, output[-3000:]
+
+
+def test_a_database_that_stays_down_ends_the_send_with_a_clear_message_and_loses_nobody(
+        project: Path, own_server: tuple[Any, str], tmp_path: Path) -> None:
+    """The database stops for good in the middle of a send: the run waits for it as long as its lease
+    lasts, then ends (exit 1) saying so; once it is back, the next run finishes, nobody sent twice."""
+    server, url = own_server
+    with CountingSink() as sink:
+        configure(project, url, smtp_delivery(sink.port), lease=4, rate=100)
+        people = subscribe(url, project, 400)
+        log = tmp_path / "send.log"
+        sending = newsletter(project, environ("smtp"), log, "send", DAY.isoformat())
+        wait_for("some messages to arrive", lambda: len(sink.recipients()) >= 50 or sending.poll() is not None)
+        server.halt()
+        code = finished(sending, log)
+        output = log.read_text(errors="replace")
+        assert code == 1 and "the database cannot be reached" in output and "Traceback" not in output, output[-3000:]
+        assert "start the database again, then run `newsletter send 2026-11-24`" in output, output[-3000:]
+        server.resume()
+        assert finished(newsletter(project, environ("smtp"), log, "send", DAY.isoformat()), log) == 0, \
+            log.read_text(errors="replace")[-3000:]
+        received = sink.recipients()
+    store = open_store(url, project)
+    try:
+        counts = rows_by_status(store)
+        uncertain = emails_in(store, "uncertain")
+    finally:
+        store.close()
+    assert max(received.values()) == 1 and set(received) | uncertain == set(people)
+    assert counts.get("sent", 0) + len(uncertain) == len(people) and len(uncertain) <= 3, counts
