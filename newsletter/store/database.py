@@ -138,6 +138,30 @@ class FileGuard:
     def __init__(self, path: Path) -> None:
         self.path = path
         self.wal = path.with_name(path.name + "-wal")
+        self.shm = path.with_name(path.name + "-shm")
+
+    def writable(self) -> None:
+        """Refuse to let SQLite use a ``-wal`` or ``-shm`` file it cannot write (immutable, read-only, a
+        read-only mount) or a folder where it cannot make them: it maps the ``-shm`` file into memory,
+        and one it cannot extend kills the process with SIGBUS, or fails with a message naming no file.
+
+        :raises StoreError: naming the file and what to do.
+        """
+        for path in (self.wal, self.shm):
+            try:
+                handle = os.open(path, os.O_RDWR)  # opened, not changed: the test SQLite itself would make
+            except FileNotFoundError:
+                continue
+            except OSError as err:
+                raise StoreError(f"the database's {path.name.rsplit('-', 1)[1]} file {path} cannot be written "
+                                 f"({err.strerror}); nothing was done", hint="make it writable again (`lsattr` shows "
+                                 "an immutable flag, removed with `chattr -i`; check its owner and mode, and that its "
+                                 "disk is not mounted read-only), then try again") from None
+            os.close(handle)
+        if not os.access(self.path.parent, os.W_OK):
+            raise StoreError(f"the folder of the database {self.path.parent} cannot be written; SQLite keeps its "
+                             "write-ahead log there; nothing was done",
+                             hint="make the folder writable (owner, mode, `chattr -i`, a read-only mount)")
 
     def _files(self) -> tuple[tuple[int, int], tuple[int, int] | None]:
         try:
@@ -159,12 +183,14 @@ class FileGuard:
 
     def _before_connect(self, _dialect: Any, _record: Any, _cargs: Any, _cparams: Any) -> None:
         self._files()  # never let SQLite create an empty database where the real one was
+        self.writable()  # before SQLite maps the -shm file
 
     def _on_connect(self, _dbapi_connection: Any, record: Any) -> None:
         record.info["files"] = self._files()
 
     def _on_checkout(self, _dbapi_connection: Any, record: Any, _proxy: Any) -> None:
         record.info["files"] = self.check(record.info.get("files"))
+        self.writable()  # made unwritable while the store is open (chattr +i on a running service)
 
     def check(self, opened: tuple[tuple[int, int], tuple[int, int] | None] | None
               ) -> tuple[tuple[int, int], tuple[int, int] | None]:

@@ -80,3 +80,44 @@ def test_the_migration_files_head_read_as_text_is_alembics_head() -> None:
     from newsletter.store.database import _alembic_config, _plain_head
 
     assert _plain_head() == ScriptDirectory.from_config(_alembic_config()).get_current_head()
+
+
+def _make_unwritable(path: Path) -> str:
+    """Make ``path`` unwritable even for root: the immutable flag as root (CAP_LINUX_IMMUTABLE), the mode
+    otherwise; "" when done, else why it cannot be done here."""
+    if os.geteuid() != 0:
+        path.chmod(0o444)
+        return ""
+    done = subprocess.run(["chattr", "+i", str(path)], capture_output=True, text=True)
+    return "" if done.returncode == 0 else f"chattr +i is not allowed here: {done.stderr.strip()[:200]}"
+
+
+@pytest.mark.parametrize("suffix", ["-shm", "-wal"])
+def test_an_unwritable_write_ahead_log_is_named_before_sqlite_maps_it(project: Path, suffix: str) -> None:
+    """`chattr +i` on the -wal or -shm of a store in use (a backup tool, a hardening script): a command
+    ends with a message naming the file and how to fix it, never SIGBUS or SQLite's "readonly database"."""
+    store = open_store("sqlite:///state/newsletter.db", project)
+    add_subscriber(store, "camille@example.org", now=NOW)
+    db = project / "state" / "newsletter.db"
+    holder = sqlite3.connect(db)  # another process's connection: the -wal and -shm files stay
+    target = db.with_name(db.name + suffix)
+    try:
+        holder.execute("SELECT count(*) FROM subscribers").fetchall()
+        assert target.exists()
+        why = _make_unwritable(target)
+        if why:
+            pytest.skip(why)
+        env = {**os.environ, "NEWSLETTER_SECRET_KEY": "test-key-5Qm2vXr8Lk0pWz7Hn3Tb6Yc1Jd9Fg4Se"}
+        done = subprocess.run([sys.executable, "-m", "newsletter", "-C", str(project), "subscribers", "add",
+                               "dominique@example.org"], capture_output=True, text=True, env=env, timeout=120)
+        with pytest.raises(StoreError, match="cannot be written"):
+            add_subscriber(store, "alex@example.org", now=NOW)  # a store opened before: its next checkout
+    finally:
+        if os.geteuid() == 0:
+            subprocess.run(["chattr", "-i", str(target)], capture_output=True)
+        target.chmod(0o644)
+        holder.close()
+        store.close()
+    assert done.returncode == 1, (done.returncode, done.stderr)
+    assert f"file {target} cannot be written" in done.stderr and "chattr -i" in done.stderr, done.stderr
+    assert "Traceback" not in done.stderr
