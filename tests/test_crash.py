@@ -130,7 +130,7 @@ def test_smtp_survives_kill_9_without_double_sends(project: Path, pipelining: bo
     send_id = ledger.find_send(store, DAY) or 0
     counts = ledger.counts(store, send_id)
     assert max(received.values()) == 1, "somebody got the issue twice"
-    from sqlalchemy import func, select
+    from sqlalchemy import select
 
     from newsletter.store.models import Delivery
 
@@ -140,13 +140,12 @@ def test_smtp_survives_kill_9_without_double_sends(project: Path, pipelining: bo
         if address not in uncertain:
             assert received[address] == 1, address
     assert counts.get(DeliveryStatus.SENT.value, 0) + len(uncertain) == PEOPLE
-    with store.session() as session:
-        per_run = dict(session.execute(select(Delivery.run_id, func.count()).where(
-            Delivery.status == DeliveryStatus.UNCERTAIN.value).group_by(Delivery.run_id)).all())
-    window = SMTPAdapter.default_connections * engine.MARK_AHEAD  # connections × rows marked at once
-    print(f"\nrows in doubt after each kill -9 ({'with' if pipelining else 'without'} PIPELINING): "
-          f"{sorted(per_run.values())}, bound {window}; uncertain in all {len(uncertain)} of {PEOPLE}")
-    assert len(per_run) <= len(KILL_AFTER) and all(n <= window for n in per_run.values()), per_run
+    # The rows a killed run left are the taker's once taken over (the fence), so they are counted in all:
+    # each kill leaves at most connections × rows marked at once.
+    window = SMTPAdapter.default_connections * engine.MARK_AHEAD
+    print(f"\nrows in doubt after {len(KILL_AFTER)} kills -9 ({'with' if pipelining else 'without'} PIPELINING): "
+          f"{len(uncertain)} of {PEOPLE}, bound {window} per kill")
+    assert len(uncertain) <= len(KILL_AFTER) * window, uncertain
     assert not [s for s in list_subscribers(store) if s.status != "active"]
 
 
