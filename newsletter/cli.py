@@ -35,7 +35,7 @@ from newsletter.library import (
 if TYPE_CHECKING:
     import threading
 
-    from newsletter.library import HistoryRow, Problem, SendClearance, SendReport
+    from newsletter.library import Clock, HistoryRow, Problem, SendClearance, SendReport
 
 #: Subscriber statuses (newsletter.store.models.SubscriberStatus), listed here to keep start-up light.
 STATUSES = ("pending", "active", "unsubscribed", "bounced", "complained")
@@ -64,14 +64,15 @@ class LazyNewsletter:
     """The project folder chosen with ``--project``, opened as a :class:`Newsletter` when a command
     first needs it (``init`` needs no project, ``--help`` reads nothing)."""
 
-    def __init__(self, path: Path | None) -> None:
+    def __init__(self, path: Path | None, clock: Clock | None = None) -> None:
         self.path = path
+        self.clock = clock
         self._newsletter: Newsletter | None = None
 
     @property
     def nl(self) -> Newsletter:
         if self._newsletter is None:
-            self._newsletter = Newsletter.open(self.path)
+            self._newsletter = Newsletter.open(self.path, clock=self.clock)
         return self._newsletter
 
     def close(self) -> None:
@@ -128,7 +129,7 @@ def _print_problems(problems: list[Problem], root: Path) -> None:
 def cli(ctx: click.Context, project: Path | None, verbose: bool) -> None:
     """Compose, check and send a daily email of five short news items."""
     logging.basicConfig(level=logging.DEBUG if verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    ctx.obj = LazyNewsletter(project)
+    ctx.obj = LazyNewsletter(project, clock=ctx.obj)  # main() hands over its clock as the context's object
     ctx.call_on_close(ctx.obj.close)
 
 
@@ -822,10 +823,13 @@ def _hint(err: NewsletterError) -> None:
         click.secho(f"hint: {err.hint}", fg="cyan", err=True)
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Entry point: run the CLI and map errors to exit codes (see the module docstring)."""
+def main(argv: list[str] | None = None, *, clock: Clock | None = None) -> int:
+    """Entry point: run the CLI and map errors to exit codes (see the module docstring).
+
+    :param clock: the time now for every command (tests pin it); the real clock by default.
+    """
     try:
-        code = cli.main(args=argv, prog_name="newsletter", standalone_mode=False)
+        code = cli.main(args=argv, prog_name="newsletter", standalone_mode=False, obj=clock)
     except click.exceptions.Abort:
         click.echo("Aborted.", err=True)
         return 1

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import DAY, SECRET
+from tests.helpers.clock import ticking
 
 #: A weekday far ahead: no due time has come, whatever the day the tests run.
 FUTURE = "2099-06-01"
@@ -236,10 +237,11 @@ def test_status_shows_when_the_send_ran_and_history_lists_it(cli, project: Path)
     from newsletter.store.subscribers import unsubscribe
     from datetime import datetime, timezone
 
+    clock = ticking(datetime(2026, 11, 24, 6, 0, tzinfo=timezone.utc))
     for name in ("lea", "paul", "zoe"):
-        cli("subscribers", "add", f"{name}@example.org")
-    cli("approve", DAY.isoformat(), "--by", "Camille Martin")
-    assert cli("send", DAY.isoformat())[0] == 0
+        cli("subscribers", "add", f"{name}@example.org", clock=clock)
+    cli("approve", DAY.isoformat(), "--by", "Camille Martin", clock=clock)
+    assert cli("send", DAY.isoformat(), clock=clock)[0] == 0
     store = open_store("sqlite:///state/newsletter.db", project)
     unsubscribe(store, "paul@example.org", now=datetime(2099, 1, 1, tzinfo=timezone.utc))
     store.close()
@@ -248,7 +250,7 @@ def test_status_shows_when_the_send_ran_and_history_lists_it(cli, project: Path)
     assert code == 0 and data["started_at"] and data["finished_at"] and data["schedule"]["gate"] == "sent"
     assert data["started_at"] <= data["finished_at"]
     code, out, _ = cli("status", DAY.isoformat())
-    assert "3 sent (started 2026-" in out and ", finished 2026-" in out
+    assert "3 sent (started 2026-11-24 07:00" in out and ", finished 2026-11-24 07:0" in out
     code, out, _ = cli("history", "--json")
     assert json.loads(out) == [{
         "date": DAY.isoformat(), "subject": json.loads(out)[0]["subject"], "recipients": 3, "sent": 3, "failed": 0,

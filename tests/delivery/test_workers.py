@@ -32,9 +32,10 @@ from newsletter.delivery.engine import SharedRateLimiter
 from newsletter.store import ledger, pacing
 from newsletter.store.database import Store, open_store
 from newsletter.store.subscribers import import_rows
-from tests.conftest import DAY, FIXTURES, REPO, SECRET
+from tests.conftest import DAY, FIXTURES, SECRET
 from tests.fakes import FakeMailgun, api_config, environment
 from tests.sink import free_port
+from tests.helpers.children import python_env
 
 NOW = datetime(2026, 11, 24, 6, 0, tzinfo=timezone.utc)
 #: Bound on every wait for a process or a state (a loaded machine is slow, never this slow).
@@ -159,7 +160,7 @@ def subscribe(url: str, root: Path, n: int) -> list[str]:
 def environ(adapter: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("NEWSLETTER_")}
     env.update(environment(adapter) if adapter == "mailgun" else {})
-    env.update(NEWSLETTER_SECRET_KEY=SECRET, PYTHONPATH=str(REPO), PYTHONUNBUFFERED="1")
+    env.update(NEWSLETTER_SECRET_KEY=SECRET, PYTHONPATH=python_env()["PYTHONPATH"], PYTHONUNBUFFERED="1")
     return env
 
 

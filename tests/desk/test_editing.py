@@ -16,6 +16,7 @@ from newsletter import Newsletter
 from newsletter.errors import ContentError
 from tests.conftest import DAY
 from tests.desk.conftest import Clock, desk_config
+from tests.helpers.children import python_env
 
 
 @dataclass(frozen=True)
@@ -270,7 +271,7 @@ def test_a_cli_approval_during_a_desk_save_waits_until_the_save_is_written(nl: N
     saver.start()
     try:
         assert in_window.wait(30)
-        env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
+        env = python_env()
         cli = subprocess.Popen([sys.executable, "-m", "newsletter", "--project", str(project), "approve",
                                 DAY.isoformat(), "--by", "Alex"], env=env, stdout=subprocess.PIPE,
                                stderr=subprocess.PIPE, text=True)
