@@ -10,12 +10,13 @@ has no option for either, so its server and channel are extended here:
   was accepted (the first request) or after its first byte (a later one on a kept-alive connection,
   whose idle wait stays ``channel_timeout``), and its body ``body_timeout`` seconds after the head,
   however the bytes trickle in; a late connection is closed (checked every second);
-- **room for newcomers**: when ``connection_limit`` connections are open, the one that has waited
-  longest for a request (a head or body still coming, or an idle kept-alive connection) is closed
-  and the next client is accepted; only a connection whose request the application is serving is
-  never closed for this (when all are, newcomers wait in the listen queue as before);
+- **room for newcomers**: when ``connection_limit`` connections are open, a new client is still
+  accepted and the connection that has waited longest for a request (a head or body still coming,
+  or an idle kept-alive one) is closed for it; a connection whose request the application is
+  serving never is (when all are, newcomers wait in the listen queue as before);
 - **per client address**: one address holds at most ``per_client`` connections; a new one beyond
-  closes that address's longest-waiting one, or gets a 503 when all of them are being served.
+  closes that address's longest-waiting one, or gets a 503 when all of them are being served, so
+  that a flood from one address churns its own connections only.
   Behind a reverse proxy every connection comes from the proxy, so there is no such cap
   (``per_client`` 0) and the proxy must limit each client itself.
 """
@@ -127,38 +128,31 @@ class _Server(TcpWSGIServer):
         self.closed: Counter[str] = Counter()  # connections closed since maintenance last logged, by reason
         super().__init__(*args, **kw)
 
-    def _close(self, channel: _Channel, reason: str) -> None:
-        channel.will_close = True  # the loop closes it on its next pass, which the trigger starts now
-        self.closed[reason] += 1
-        self.pull_trigger()
-
     def maintenance(self, now: float) -> None:
         """waitress's (idle connections past ``channel_timeout``), then the heads and bodies past their deadline."""
         super().maintenance(now)
         for channel in list(self.active_channels.values()):
             if channel.late(now, self.limits):
-                self._close(channel, "request past its deadline")
+                channel.will_close = True  # closed by the loop's next pass, as waitress closes the idle ones
+                self.closed["request past its deadline"] += 1
         if self.closed:
             log.info("closed %s", ", ".join(f"{n} connection(s): {reason}" for reason, n in self.closed.items()))
             self.closed.clear()
 
     def readable(self) -> bool:
-        """waitress's (maintenance when due), but at ``connection_limit`` it still accepts while some
-        connection can make room and none is already closing to make it."""
+        """waitress's (maintenance when due), but at ``connection_limit`` it still accepts while a
+        connection waiting for its request can make room."""
         now = time.time()
         if now >= self.next_channel_cleanup:
             self.next_channel_cleanup = now + self.adj.cleanup_interval
             self.maintenance(now)
         if not self.accepting:
             return False
-        if len(self._map) < self.adj.connection_limit:
-            return True
-        channels = list(self.active_channels.values())
-        return not any(c.will_close for c in channels) and _longest_waiting(channels) is not None
+        return len(self._map) < self.adj.connection_limit or _longest_waiting(self.active_channels.values()) is not None
 
     def handle_accept(self) -> None:
-        """waitress's, but a newcomer over a limit closes the connection that has waited longest for a
-        request: its address's over ``per_client``, any over ``connection_limit``; or it gets a 503."""
+        """waitress's, but a newcomer over ``per_client`` (its address's) or ``connection_limit`` (any)
+        closes the connection that has waited longest for a request, or gets a 503 if none is waiting."""
         try:
             accepted = self.accept()
             if accepted is None:
@@ -171,20 +165,19 @@ class _Server(TcpWSGIServer):
             return
         addr = self.fix_addr(addr)
         client = str(addr[0])
-        channels: list[_Channel] = list(self.active_channels.values())
-        if self.limits.per_client and self.clients[client] >= self.limits.per_client:
-            reason, channels = "the per-client cap", [c for c in channels if c.client == client]
-        elif len(self._map) >= self.adj.connection_limit:
-            reason = "the connection limit"
-        else:
-            reason = ""
-        if reason:
-            oldest = _longest_waiting(channels)
+        over_cap = bool(self.limits.per_client) and self.clients[client] >= self.limits.per_client
+        if over_cap or len(self._map) >= self.adj.connection_limit:
+            reason = "the per-client cap" if over_cap else "the connection limit"
+            channels = list(self.active_channels.values())
+            oldest = _longest_waiting(c for c in channels if not over_cap or c.client == client)
             if oldest is None:
                 _refuse(conn)
                 self.closed[f"refused at {reason}"] += 1
                 return
-            self._close(oldest, f"made room at {reason}")
+            # At once, so that the count stays within the limit. Safe here: it serves no request, and
+            # ``conn`` already holds its own descriptor, so no later event of this pass reaches it.
+            oldest.handle_close()
+            self.closed[f"made room at {reason}"] += 1
         self.channel_class(self, conn, addr, self.adj, map=self._map)
 
 
@@ -197,7 +190,8 @@ def _refuse(conn: socket.socket) -> None:
     conn.close()
 
 
-def create_server(app: Any, *, host: str, port: int, threads: int, limits: SlowClientLimits, **adjustments: Any) -> Any:
+def create_server(app: Any, *, host: str, port: int, threads: int, limits: SlowClientLimits,
+                  **adjustments: Any) -> Any:
     """A waitress server for ``app`` bound to ``host:port`` (port 0: a free one) with ``limits``, not yet
     running (call ``run()``); ``adjustments`` are waitress's (``connection_limit``, ``channel_timeout``…).
 

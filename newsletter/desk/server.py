@@ -13,7 +13,6 @@ from typing import TYPE_CHECKING, Any
 
 from newsletter import http_server
 from newsletter.errors import ConfigError
-from newsletter.http_server import SlowClientLimits
 
 if TYPE_CHECKING:
     from newsletter.library import Newsletter
@@ -54,10 +53,10 @@ def options(nl: "Newsletter") -> dict[str, Any]:
     }
 
 
-def slow_client_limits(nl: "Newsletter") -> SlowClientLimits:
+def slow_client_limits(nl: "Newsletter") -> http_server.SlowClientLimits:
     """``[desk]``'s deadlines, and 20 of the 100 connections per client address unless behind a proxy."""
     desk = nl.settings.desk
-    return SlowClientLimits(desk.header_timeout, desk.body_timeout, 0 if desk.trusted_proxies else 20)
+    return http_server.SlowClientLimits(desk.header_timeout, desk.body_timeout, 0 if desk.trusted_proxies else 20)
 
 
 def create_server(nl: "Newsletter", *, host: str | None = None, port: int | None = None, threads: int = 4) -> Any:

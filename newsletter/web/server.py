@@ -19,7 +19,6 @@ from typing import Any
 
 from newsletter import http_server
 from newsletter.config import Settings
-from newsletter.http_server import SlowClientLimits
 from newsletter.library import Newsletter
 
 
@@ -39,10 +38,10 @@ def server_options(settings: Settings) -> dict[str, Any]:
     }
 
 
-def slow_client_limits(settings: Settings) -> SlowClientLimits:
+def slow_client_limits(settings: Settings) -> http_server.SlowClientLimits:
     """The deadlines and the per-address cap of ``[web]`` (no cap behind a proxy: it is the only client)."""
     web = settings.web
-    return SlowClientLimits(web.header_timeout, web.body_timeout, web.connections_per_client)
+    return http_server.SlowClientLimits(web.header_timeout, web.body_timeout, web.connections_per_client)
 
 
 def create_server(app: Any, settings: Settings, *, host: str, port: int, threads: int) -> Any:
