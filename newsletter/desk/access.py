@@ -10,8 +10,10 @@ and an account removed or given a new password meanwhile loses its sessions at t
 
 from __future__ import annotations
 
+import unicodedata
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Callable, TypeVar
+from urllib.parse import urlsplit
 
 from flask import abort, current_app, g, redirect, request, session, url_for
 from werkzeug.wrappers import Response
@@ -113,7 +115,16 @@ def enforce() -> Response | None:
 
 
 def safe_next(target: str | None) -> str:
-    """Where to go after signing in: a path on this desk, never another site."""
-    if target and target.startswith("/") and not target.startswith("//") and "\\" not in target:
-        return target
+    """Where to go after signing in: a path on this desk, never another site.
+
+    ``target`` is the decoded ``next`` parameter. Browsers drop tabs and line breaks from a
+    Location and read a backslash as a slash (``/\t/evil.example`` becomes ``//evil.example``), so
+    only a plain local path passes: no control, format or space character, no backslash, no
+    scheme or host, and not ``//``.
+    """
+    if (target and target.startswith("/") and not target.startswith("//") and "\\" not in target
+            and not any(unicodedata.category(c)[0] in "CZ" for c in target)):
+        parts = urlsplit(target)
+        if not parts.scheme and not parts.netloc:
+            return target
     return url_for("home.index")

@@ -127,6 +127,21 @@ def test_sign_in_leads_back_to_the_page_asked_for_and_never_elsewhere(app: Flask
     assert response.headers["Location"] == "/"
 
 
+@pytest.mark.parametrize("target", [
+    "/%09/evil.example/", "/%0a/evil.example/", "/%0d/evil.example/", "%09//evil.example/", "/%00/evil.example/",
+    "/%20/evil.example/", "/%5c/evil.example/", "/%5C%5Cevil.example/", "%2F%2Fevil.example/", "https://evil.example/",
+    "javascript:alert(1)", "/%E2%80%83/evil.example/", "/%E2%80%AE/evil.example/", "//evil.example/", "evil.example",
+    "/%0d%0aSet-Cookie:%20x=1",
+])
+def test_sign_in_never_sends_to_another_site(app: Flask, target: str) -> None:
+    """After decoding, only a local path counts: no control character, space, backslash, scheme or host."""
+    client = app.test_client()
+    token = csrf_token(client)
+    response = client.post(f"/login?next={target}", data={"name": "editor", "password": PASSWORD,
+                                                           "csrf_token": token})
+    assert response.status_code == 302 and response.headers["Location"] == "/", response.headers.get("Location")
+
+
 @pytest.mark.parametrize("key", ["name", "client"])
 def test_sign_in_attempts_are_limited_per_account_and_per_client(app: Flask, key: str) -> None:
     """Five attempts a minute (the default login_limit): the sixth is refused with 429, even with the right
