@@ -187,6 +187,23 @@ def test_sign_out_ends_the_session(app: Flask) -> None:
     assert client.get("/").status_code == 302
 
 
+def test_a_cookie_copied_before_sign_out_opens_nothing_after_it(app: Flask, nl: Newsletter) -> None:
+    """Sign-out ends the session on the server: a copy of the cookie (a shared computer, a stolen
+    cookie) is refused, and so are the account's other sessions; a new sign-in works."""
+    client, other = app.test_client(), app.test_client()
+    sign_in(client, "editor")
+    sign_in(other, "editor")
+    copied = client.get_cookie("newsletter_desk")
+    assert copied is not None
+    client.post("/logout", data={"csrf_token": csrf_token(client, "/")})
+    thief = app.test_client()
+    thief.set_cookie("newsletter_desk", copied.value)
+    assert thief.get("/").status_code == 302
+    assert other.get("/").status_code == 302
+    sign_in(client, "editor")
+    assert client.get("/").status_code == 200
+
+
 def test_the_session_cookie_is_httponly_samesite_and_secure_behind_https(project: pytest.TempPathFactory,
                                                                          clock: Clock) -> None:
     from pathlib import Path
