@@ -3,8 +3,9 @@
 An account has a name, a role (editor, approver, operator), an argon2 password hash, the
 times it was created and disabled, and a session generation: the desk's session cookies name
 the generation they were made under, and raising it (sign-out, a new password, a removal) ends
-every one of them on the server, whatever copy of a cookie is left. Removing an account disables it (the name stays in the
-edit record); adding the same name again enables it with a new role and password.
+every one of them on the server, whatever copy of a cookie is left. Removing an account
+disables it (the name stays in the edit record); adding the same name again enables it with a
+new role and password.
 ``desk_edits`` keeps, per issue, who saved which file last, so that an approval can be
 required from someone other than the last editor.
 """
