@@ -198,7 +198,8 @@ class DeskSettings:
     base_url: str = ""  # the https address a reverse proxy serves the desk at; required off loopback
     trusted_proxies: int = 0  # reverse proxies in front whose X-Forwarded-For/-Proto are believed
     session_hours: int = 12  # how long a login lasts
-    login_limit: str = "5 per minute; 20 per hour"  # login attempts, per account and per client address
+    login_limit: str = "5 per minute; 20 per hour"  # sign-in attempts per client address, and per account and address
+    login_account_limit: str = "30 per hour"  # failed sign-ins per account from browsers it never signed in from
     git_commit: bool = False  # each save is a git commit authored by the editor (in a git repository)
     require_separate_approver: bool = False  # the approver must differ from the last editor
     max_image_bytes: int = 2_000_000  # largest image an editor may upload
@@ -518,8 +519,8 @@ def _web(path: Path, data: Any) -> WebSettings:
 
 def _desk(path: Path, data: Any) -> DeskSettings:
     t = _Table(path, "desk", data, ("host", "port", "base_url", "trusted_proxies", "session_hours", "login_limit",
-                                    "git_commit", "require_separate_approver", "max_image_bytes", "header_timeout",
-                                    "body_timeout"))
+                                    "login_account_limit", "git_commit", "require_separate_approver",
+                                    "max_image_bytes", "header_timeout", "body_timeout"))
     d = DeskSettings
     base_url = t.text("base_url", d.base_url).rstrip("/")
     if base_url and not re.fullmatch(r"https://[^\s/?#]+(/[^\s?#]*)?", base_url):
@@ -532,6 +533,7 @@ def _desk(path: Path, data: Any) -> DeskSettings:
         trusted_proxies=t.integer("trusted_proxies", d.trusted_proxies, minimum=0, maximum=5),
         session_hours=t.integer("session_hours", d.session_hours, minimum=1, maximum=24 * 30),
         login_limit=_desk_rate(t, "login_limit", d.login_limit),
+        login_account_limit=_desk_rate(t, "login_account_limit", d.login_account_limit),
         git_commit=t.boolean("git_commit", d.git_commit),
         require_separate_approver=t.boolean("require_separate_approver", d.require_separate_approver),
         max_image_bytes=t.integer("max_image_bytes", d.max_image_bytes, minimum=1024, maximum=20_000_000),

@@ -50,12 +50,22 @@ class Subscriptions:
         nl = self._nl
         request_subscription(nl.store, address, now=nl.clock(), first_name=first_name, ip=ip)
 
-    def confirm(self, address: str, *, ip: str = "") -> bool:
-        """Make the address active (its owner clicked the confirmation link); False when it cannot be."""
+    def confirm(self, address: str, *, link: str, issued_at: datetime, ip: str = "") -> bool:
+        """Make the address active: its owner clicked the confirmation link ``link``, made at ``issued_at``.
+
+        A link works once, and never outranks an unsubscribe, a bounce or a complaint recorded after it.
+
+        :return: whether the address is active now (False: the link was used already, or the address
+            left the list after the link was made).
+        """
+        import hashlib
+
         from newsletter.store.subscribers import confirm_subscription
 
         nl = self._nl
-        return confirm_subscription(nl.store, address, now=nl.clock(), ip=ip)
+        digest = hashlib.sha256(link.encode("utf-8")).hexdigest()  # the store never holds a usable link
+        return confirm_subscription(nl.store, address, now=nl.clock(), link=digest, issued_at=issued_at,
+                                    keep=timedelta(hours=nl.settings.web.confirm_hours, days=1), ip=ip)
 
     def address_of(self, token: str) -> str | None:
         """The address an unsubscribe token names, or None when the token is not a valid one."""
@@ -344,19 +354,26 @@ class Webhooks:
         soft_limit = bounces.soft_bounce_limit if bounces is not None else 3
         soft_days = bounces.soft_bounce_days if bounces is not None else 7
         moment = nl.clock()
+        claimed = ""
         try:
             received = handler(headers, body, moment)
-            if received.token and nonces.was_used(nl.store, provider, received.token):
-                raise WebhookRefused(mailgun.REFUSED, "this signature token was already used (a replay)")
+            # One atomic insert claims the token: of requests racing with it, exactly one goes on.
+            if received.token:
+                if not nonces.claim(nl.store, provider, received.token, now=moment, keep=self._keep_tokens):
+                    raise WebhookRefused(mailgun.REFUSED, "this signature token was already used (a replay)")
+                claimed = received.token
             outcomes = [record_feedback(nl.store, item, now=moment, soft_bounce_limit=soft_limit,
                                         soft_bounce_days=soft_days) for item in received.parsed.feedback]
-            if received.token:
-                nonces.remember(nl.store, provider, received.token, now=moment, keep=self._keep_tokens)
         except WebhookRefused as refused:
             log.warning("%s webhook refused (%d): %s", provider, refused.status, refused.reason)
             return WebhookAnswer(refused.status, {"error": refused.reason})
         except StoreError as err:
             log.error("%s webhook not recorded: %s", provider, err)
+            if claimed:  # not recorded: the provider's retry with this token must be accepted
+                try:
+                    nonces.release(nl.store, provider, claimed)
+                except StoreError:
+                    log.error("%s webhook: its token could not be released; a retry with it is refused", provider)
             # Brevo drops an event answered with any 5xx, but retries a 429.
             return WebhookAnswer(429 if provider == "brevo" else 503,
                                  {"error": "the event could not be recorded; try again later"}, retry_after="600")

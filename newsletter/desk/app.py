@@ -69,10 +69,12 @@ def create_app(nl: "Newsletter", secret_key: str) -> Flask:
     CSRFProtect(app)
     limiter = Limiter(get_remote_address, app=app, storage_uri="memory://", default_limits=[],
                       headers_enabled=True)
-    login = app.view_functions["auth.login"]
+    login = app.view_functions["auth.login"]  # its three limits: see newsletter/desk/auth.py
     limited: Any = limiter.limit(desk.login_limit, methods=["POST"])(login)
-    limited = limiter.limit(desk.login_limit, key_func=auth.account_key, methods=["POST"],
-                            scope="login-account")(limited)
+    limited = limiter.limit(desk.login_limit, key_func=auth.account_client_key, methods=["POST"],
+                            scope="login-account-client")(limited)
+    limited = limiter.limit(desk.login_account_limit, key_func=auth.account_key, methods=["POST"],
+                            scope="login-account", exempt_when=auth.known_browser, deduct_when=auth.failed)(limited)
     app.view_functions["auth.login"] = limited
     _error_pages(app)
 

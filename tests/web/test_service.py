@@ -7,9 +7,9 @@ import re
 import socket
 import threading
 import time
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 from xml.etree import ElementTree as ET
 
 import pytest
@@ -41,8 +41,9 @@ NOW = datetime(2026, 11, 24, 6, 0, tzinfo=timezone.utc)
 class Service:
     """The app under waitress on a free port, in a thread."""
 
-    def __init__(self, settings: Settings, store: Store, mail_queue: MailQueue | None = None) -> None:
-        self.app = create_app(Newsletter(settings, store=store, secret_key=SECRET), mail_queue=mail_queue)
+    def __init__(self, settings: Settings, store: Store, mail_queue: MailQueue | None = None,
+                 clock: Callable[[], datetime] | None = None) -> None:
+        self.app = create_app(Newsletter(settings, store=store, secret_key=SECRET, clock=clock), mail_queue=mail_queue)
         self.app.config["SESSION_COOKIE_SECURE"] = False  # plain http here; the https proxy is not in the test
         self.server: Any = create_server(self.app, settings, host="127.0.0.1", port=0, threads=4)
         self.url = f"http://127.0.0.1:{self.server.effective_port}"
@@ -248,6 +249,36 @@ def test_unsubscribing_offers_to_come_back_through_a_confirmation(service: Servi
     wait_for_mail(sink, 1)
     assert requests.post(service.url + confirm_link(sink)).status_code == 200
     assert status_of(store, "hesite@example.org") == "active"
+
+
+def test_a_confirmation_link_works_once_and_never_brings_back_someone_who_left(service: Service, store: Store,
+                                                                            sink: Sink) -> None:
+    """subscribe, confirm, unsubscribe, then the same link again: the person stays out (issue 21)."""
+    subscribe(requests.Session(), service.url, "parti@example.org")
+    wait_for_mail(sink, 1)
+    link = confirm_link(sink)
+    assert requests.post(service.url + link).status_code == 200
+    assert "Inscription confirmée" in requests.post(service.url + link).text  # a double click: no error
+    unsubscribed = requests.post(f"{service.url}/u/{make_token(SECRET, UNSUBSCRIBE, 'parti@example.org')}")
+    assert unsubscribed.status_code == 200 and status_of(store, "parti@example.org") == "unsubscribed"
+    replay = requests.post(service.url + link)
+    assert replay.status_code == 400 and "Lien déjà utilisé" in replay.text
+    assert status_of(store, "parti@example.org") == "unsubscribed"
+
+
+def test_an_unused_confirmation_link_does_not_outrank_a_later_unsubscribe(project: Path, store: Store,
+                                                                          sink: Sink) -> None:
+    clock = [NOW]  # the service's clock, moved by the test
+    with Service(web_settings(project, sink), store, clock=lambda: clock[0]) as service:
+        subscribe(requests.Session(), service.url, "hesite@example.org")
+        wait_for_mail(sink, 1)
+        link = confirm_link(sink)  # made at NOW
+        clock[0] = NOW + timedelta(hours=1)
+        requests.post(f"{service.url}/u/{make_token(SECRET, UNSUBSCRIBE, 'hesite@example.org')}")
+        assert status_of(store, "hesite@example.org") == "unsubscribed"
+        clock[0] = NOW + timedelta(hours=2)
+        assert requests.post(service.url + link).status_code == 400
+        assert status_of(store, "hesite@example.org") == "unsubscribed"
 
 
 # -- abuse and faults (issue 12) -----------------------------------------------------------
