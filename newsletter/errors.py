@@ -127,6 +127,13 @@ class RequestRefused(PermanentDeliveryError):
         self.keys = list(keys)
 
 
+class SendBusyError(NewsletterError):
+    """Another run, worker or the scheduler holds the send now: the same command works once it ends.
+
+    Exit code 1, not 2: the command and the configuration are right; the send's state stops it for now.
+    """
+
+
 class ImportFileError(NewsletterError):
     """A subscriber file cannot be used (not CSV, no email column, an unclosed quote): nothing is imported."""
 
