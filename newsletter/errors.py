@@ -81,8 +81,8 @@ class DeliveryError(NewsletterError):
     """
 
     def __init__(self, message: str, *, provider: str = "", status: int | None = None, answer: str = "",
-                 hint: str = "") -> None:
-        super().__init__(message, hint=hint)
+                 hint: str = "", values: Mapping[str, Any] | None = None) -> None:
+        super().__init__(message, hint=hint, values=values)
         self.provider = provider
         self.status = status
         answer = " ".join(answer.split())

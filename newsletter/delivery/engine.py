@@ -58,6 +58,7 @@ from newsletter.delivery.bounce_guard import BounceGuard, Verdict
 from newsletter.delivery.base import (Adapter, Failed, InDoubt, Outgoing, RequestRefused, Result, RetryLater, Sent,
                                       Stopped, make_adapter, send_once)
 from newsletter.errors import ContentError, DeliveryError, NewsletterError, SendBusyError, describe
+from newsletter.i18n import N_
 from newsletter.render.mime import MessageFactory, Recipient, message_id, proof_message_id
 from newsletter.render.pipeline import RenderedIssue
 from newsletter.render.snapshot import freeze, thaw
@@ -741,7 +742,7 @@ def plan_resend(store: Store, day: date, now: datetime, lease: timedelta = lease
     key = day.isoformat()
     send_id = ledger.find_send(store, day)
     if send_id is None:
-        raise DeliveryError(f"issue {key} has not been sent: there is nothing to resend",
+        raise DeliveryError(N_("issue %(day)s has not been sent: there is nothing to resend"), values={"day": key},
                             hint=f"send it with `newsletter send {key}`")
     holder = resends.holder_of(store, send_id, day, now, lease)
     if holder:
@@ -751,8 +752,8 @@ def plan_resend(store: Store, day: date, now: datetime, lease: timedelta = lease
     counts = ledger.counts(store, send_id)
     unfinished = sum(counts.get(state, 0) for state in workers.OPEN_ROWS)
     if unfinished:
-        raise DeliveryError(f"the send of {key} is not finished: {unfinished} recipients have no outcome yet; "
-                            "nothing was resent",
+        raise DeliveryError(N_("the send of %(day)s is not finished: %(count)s recipients have no outcome yet; "
+                               "nothing was resent"), values={"day": key, "count": unfinished},
                             hint=f"finish it first with `newsletter send {key}` (it also settles the messages a "
                                  "stopped run left in flight), then resend what is still uncertain")
     return ResendPlan(day, send_id, counts.get(DeliveryStatus.UNCERTAIN.value, 0))
