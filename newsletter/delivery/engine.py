@@ -716,7 +716,7 @@ def help_send(
 
 @dataclass(frozen=True)
 class ResendPlan:
-    """What a resend of a send's uncertain rows would do now (nothing refuses it)."""
+    """A resend of a send's uncertain rows that every check let through: how many rows it would send again."""
 
     day: date
     send_id: int
@@ -725,7 +725,7 @@ class ResendPlan:
 
 @dataclass
 class ResendReport:
-    """A resend's outcome: how many uncertain rows were reopened, and the run that sent them."""
+    """A resend's outcome: how many uncertain rows it reopened, and the report of the run that sent them."""
 
     day: date
     rows: int
@@ -778,7 +778,9 @@ def resend_uncertain(
 
     The rows go back to ``pending`` with the resend's record (who, when, how many), then one run sends
     them with the render the send was started with; from there the ledger makes it exactly once, as
-    for any run (a crash now leaves them pending or in doubt again, never sent twice by us).
+    for any run (a crash now leaves them pending or in doubt again, never sent twice by us). The checks
+    and the reopening are two transactions: a run that starts in between sends the reopened rows itself,
+    once each, through the same ledger.
 
     :param by: who asked for the resend (recorded, shown by ``status`` and ``history``).
     :raises DeliveryError, SendBusyError: see :func:`plan_resend` (nothing is reopened).
@@ -793,7 +795,8 @@ def resend_uncertain(
         return ResendReport(day, 0, report)
     factory = _stored_factory(settings, store, plan.send_id, secret_key)
     rows = resends.reopen_uncertain(store, plan.send_id, by=by, now=clock())
-    log.warning("issue %s: %d uncertain recipients resent on the request of %s", factory.issue_key, rows, by)
+    log.info("issue %s: %d uncertain recipients reopened for a resend on the request of %s", factory.issue_key, rows,
+             by)
     opened = StartedSend(plan.send_id, factory, SendReport(day))
     report = _drive(settings, store, opened, adapter_factory=adapter_factory, clock=clock, limit=None, stop=stop,
                     progress=progress, policy=policy, started=started)
