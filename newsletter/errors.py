@@ -81,8 +81,8 @@ class DeliveryError(NewsletterError):
     """
 
     def __init__(self, message: str, *, provider: str = "", status: int | None = None, answer: str = "",
-                 hint: str = "") -> None:
-        super().__init__(message, hint=hint)
+                 hint: str = "", values: Mapping[str, Any] | None = None) -> None:
+        super().__init__(message, hint=hint, values=values)
         self.provider = provider
         self.status = status
         answer = " ".join(answer.split())
@@ -125,6 +125,13 @@ class RequestRefused(PermanentDeliveryError):
                  answer: str = "", hint: str = "") -> None:
         super().__init__(message, provider=provider, status=status, answer=answer, hint=hint)
         self.keys = list(keys)
+
+
+class SendBusyError(NewsletterError):
+    """Another run, worker or the scheduler holds the send now: the same command works once it ends.
+
+    Exit code 1, not 2: the command and the configuration are right; the send's state stops it for now.
+    """
 
 
 class ImportFileError(NewsletterError):

@@ -263,7 +263,9 @@ def test_status_carries_what_the_status_command_shows(nl: Newsletter) -> None:
     assert shown["counts"] == {"sent": 1} and shown["started_at"] == "2026-11-23T13:00:00+01:00"
     assert shown["approval"]["by"] == "Camille Martin" and shown["schedule"]["gate"] == "sent"
     assert set(shown) == {"date", "started", "counts", "started_at", "finished_at", "problems", "approval",
-                          "without_approval", "schedule", "paused", "pauses", "feedback", "workers"}
+                          "without_approval", "schedule", "paused", "pauses", "feedback", "workers", "uncertain",
+                          "resends"}
+    assert shown["uncertain"] == [] and shown["resends"] == []
     assert shown["workers"] == []  # the run has ended: no live worker
     assert shown["paused"] is None and shown["feedback"] == {
         "bounced": 0, "complained": 0, "unsubscribed": 0, "complaint_rate": 0.0,

@@ -32,8 +32,12 @@ it: no new message begins, the ones in hand are settled, the rest stay ``pending
 is recorded on the send (:mod:`newsletter.store.pauses`) and the report says why; the next
 run (``newsletter send DATE``) clears it and starts a fresh window.
 
-Killing the process at any moment loses nobody and sends nobody twice: see the ledger's
-docstring for how rows in flight are settled by the next run.
+Killing the process at any moment sends nobody twice, and every recipient keeps a row that says
+where they stand: the next run sends the rows never handed over and settles those in flight (see
+the ledger's docstring). A row in flight that the adapter cannot look up (SMTP, most mail APIs)
+becomes ``uncertain``: it may have arrived or not, and it is not resent, so such a recipient may
+have missed the issue until an operator chooses :func:`resend_uncertain` (``newsletter send DATE
+--resend-uncertain``), accepting a possible second copy with the same Message-ID.
 """
 
 from __future__ import annotations
@@ -53,11 +57,12 @@ from newsletter.content.problems import errors
 from newsletter.delivery.bounce_guard import BounceGuard, Verdict
 from newsletter.delivery.base import (Adapter, Failed, InDoubt, Outgoing, RequestRefused, Result, RetryLater, Sent,
                                       Stopped, make_adapter, send_once)
-from newsletter.errors import ContentError, NewsletterError, describe
+from newsletter.errors import ContentError, DeliveryError, NewsletterError, SendBusyError, describe
+from newsletter.i18n import N_
 from newsletter.render.mime import MessageFactory, Recipient, message_id, proof_message_id
 from newsletter.render.pipeline import RenderedIssue
 from newsletter.render.snapshot import freeze, thaw
-from newsletter.store import leases, ledger, pacing, pauses, snapshots, workers
+from newsletter.store import leases, ledger, pacing, pauses, resends, snapshots, workers
 from newsletter.store.feedback import hard_bounced_rows
 from newsletter.store.database import Store
 from newsletter.store.models import DeliveryStatus, SubscriberStatus
@@ -492,13 +497,16 @@ class _Run:
         if not results:
             return
         now = self.clock()
+        settled = 0
         for result in results:
-            group.unwritten.append((result, self._outcome(result, attempts[result.key], now)))
+            outcome = self._outcome(result, attempts[result.key], now)
+            group.unwritten.append((result, outcome))
             group.done.add(result.key)
+            settled += outcome.status is not DeliveryStatus.PENDING
         if len(results) > 1:
             self._write(group, subscribers)
-        if self.progress is not None:
-            self.progress(len(results))
+        if self.progress is not None and settled:  # a retry is not settled: its row counts when it is
+            self.progress(settled)
         self._watch_bounces(results)
 
     def _write(self, group: _Group, subscribers: Mapping[int, int], *, mark: Sequence[int] = ()) -> None:
@@ -706,6 +714,108 @@ def help_send(
                   progress=progress, policy=policy, started=started)
 
 
+@dataclass(frozen=True)
+class ResendPlan:
+    """A resend of a send's uncertain rows that every check let through: how many rows it would send again."""
+
+    day: date
+    send_id: int
+    uncertain: int  #: rows it would send again
+
+
+@dataclass
+class ResendReport:
+    """A resend's outcome: how many uncertain rows it reopened, and the report of the run that sent them."""
+
+    day: date
+    rows: int
+    report: SendReport
+
+
+def plan_resend(store: Store, day: date, now: datetime, lease: timedelta = leases.DEFAULT_LEASE) -> ResendPlan:
+    """Check that the uncertain rows of ``day``'s send may be resent now, and count them.
+
+    :raises DeliveryError: when the send never started, or has rows without an outcome (a run stopped
+        before the end: ``newsletter send DATE`` finishes it and settles what was in flight first).
+    :raises SendBusyError: while a run, a worker or the scheduler holds the send.
+    """
+    key = day.isoformat()
+    send_id = ledger.find_send(store, day)
+    if send_id is None:
+        raise DeliveryError(N_("issue %(day)s has not been sent: there is nothing to resend"), values={"day": key},
+                            hint=f"send it with `newsletter send {key}`")
+    holder = resends.holder_of(store, send_id, day, now, lease)
+    if holder:
+        raise SendBusyError(f"the send of {key} is held by another run: {holder}; nothing was resent",
+                            hint=f"wait until it ends (`newsletter status {key}` shows it), then run "
+                                 f"`newsletter send {key} --resend-uncertain` again")
+    counts = ledger.counts(store, send_id)
+    unfinished = sum(counts.get(state, 0) for state in workers.OPEN_ROWS)
+    if unfinished:
+        raise DeliveryError(N_("the send of %(day)s is not finished: %(count)s recipients have no outcome yet; "
+                               "nothing was resent"), values={"day": key, "count": unfinished},
+                            hint=f"finish it first with `newsletter send {key}` (it also settles the messages a "
+                                 "stopped run left in flight), then resend what is still uncertain")
+    return ResendPlan(day, send_id, counts.get(DeliveryStatus.UNCERTAIN.value, 0))
+
+
+def resend_uncertain(
+    settings: Settings,
+    store: Store,
+    day: date,
+    *,
+    secret_key: str,
+    by: str,
+    adapter_factory: Callable[[], Adapter] | None = None,
+    clock: Clock = utc_now,
+    stop: threading.Event | None = None,
+    progress: Progress | None = None,
+    policy: Policy | None = None,
+) -> ResendReport:
+    """Send again the rows of ``day``'s send left ``uncertain``, and only them: the operator accepts
+    that some recipients may get a second copy (with the same Message-ID, which receivers that drop
+    duplicates recognize) so that none misses the issue.
+
+    The rows go back to ``pending`` with the resend's record (who, when, how many), then one run sends
+    them with the render the send was started with; from there the ledger makes it exactly once, as
+    for any run (a crash now leaves them pending or in doubt again, never sent twice by us). The checks
+    and the reopening are two transactions: a run that starts in between sends the reopened rows itself,
+    once each, through the same ledger.
+
+    :param by: who asked for the resend (recorded, shown by ``status`` and ``history``).
+    :raises DeliveryError, SendBusyError: see :func:`plan_resend` (nothing is reopened).
+    :raises NewsletterError: when the send has no stored render (started by an older version).
+    """
+    started = time.monotonic()
+    lease = timedelta(seconds=settings.delivery.lease_seconds)
+    plan = plan_resend(store, day, clock(), lease)
+    if plan.uncertain == 0:
+        report = SendReport(day)
+        tally(store, plan.send_id, report, clock())
+        return ResendReport(day, 0, report)
+    factory = _stored_factory(settings, store, plan.send_id, secret_key)
+    rows = resends.reopen_uncertain(store, plan.send_id, by=by, now=clock())
+    log.info("issue %s: %d uncertain recipients reopened for a resend on the request of %s", factory.issue_key, rows,
+             by)
+    opened = StartedSend(plan.send_id, factory, SendReport(day))
+    report = _drive(settings, store, opened, adapter_factory=adapter_factory, clock=clock, limit=None, stop=stop,
+                    progress=progress, policy=policy, started=started)
+    return ResendReport(day, rows, report)
+
+
+def _stored_factory(settings: Settings, store: Store, send_id: int, secret_key: str) -> MessageFactory:
+    """The messages of a started send, built from the render stored when it started (not the local files).
+
+    :raises NewsletterError: when the send has no stored render (started by an older version).
+    """
+    stored = snapshots.load(store, send_id)
+    if stored is None:
+        raise NewsletterError(f"send {send_id} was started without a stored render (by an older newsletter): "
+                              "its messages cannot be built again as they were; nothing was resent")
+    rendered, sent_on = thaw(stored.layout)
+    return MessageFactory(rendered, settings, secret_key=secret_key, date=sent_on)
+
+
 def _drive(settings: Settings, store: Store, opened: StartedSend, *,
            adapter_factory: Callable[[], Adapter] | None, clock: Clock, limit: int | None,
            stop: threading.Event | None, progress: Progress | None, policy: Policy | None,
@@ -809,5 +919,6 @@ def dry_run(settings: Settings, store: Store, day: date, *, secret_key: str, clo
     return DryRun(day, todo, reach.served, factory.build(recipient).data, recipient.email)
 
 
-__all__ = ["DryRun", "Policy", "RateLimiter", "SendReport", "SharedRateLimiter", "StartedSend", "dry_run", "help_send",
-           "make_adapter", "render_checked_issue", "send_issue", "send_test", "start_send", "tally"]
+__all__ = ["DryRun", "Policy", "RateLimiter", "ResendPlan", "ResendReport", "SendReport", "SharedRateLimiter",
+           "StartedSend", "dry_run", "help_send", "make_adapter", "plan_resend", "render_checked_issue",
+           "resend_uncertain", "send_issue", "send_test", "start_send", "tally"]

@@ -21,7 +21,7 @@ from flask_wtf.csrf import CSRFError, CSRFProtect
 from werkzeug.exceptions import HTTPException
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from newsletter.desk import access, auth, home, brand, issues, schedule, subscribers
+from newsletter.desk import access, auth, home, brand, issues, schedule, sends, subscribers
 from newsletter.desk.words import EXTENSION as WORDS
 from newsletter.i18n import install, words
 
@@ -29,7 +29,7 @@ if TYPE_CHECKING:
     from newsletter.library import Newsletter
 
 #: The desk's blueprints, registered in this order.
-BLUEPRINTS = (auth.bp, home.bp, issues.bp, subscribers.bp, schedule.bp, brand.bp)
+BLUEPRINTS = (auth.bp, home.bp, issues.bp, subscribers.bp, schedule.bp, sends.bp, brand.bp)
 
 #: The policy of every desk page: own scripts and styles only, frames of the desk only (the preview).
 CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; frame-src 'self'; "

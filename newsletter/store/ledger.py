@@ -179,6 +179,13 @@ def release(store: Store, ids: Iterable[int], now: datetime, *, reason: str = ""
             session.execute(update(_D).where(_D.c.id.in_(ids), _D.c.status.in_(statuses), *mine).values(**values))
 
 
+#: The reason of a row a stopped run left marked sending, when the adapter cannot tell whether it arrived. Only
+#: what the ledger knows: the mark is written a few rows ahead of the handover (the engine's ``MARK_AHEAD``), so
+#: such a row may never have left, or the server may have taken it.
+IN_DOUBT_AFTER_A_STOP = ("its run stopped after marking it sending and before recording a reply: it may have "
+                         "reached the server, or not; not resent, to avoid a double send")
+
+
 def settle_in_doubt(store: Store, outcomes: dict[int, bool | None], now: datetime) -> None:
     """Record what the adapter knows of rows in doubt: True sent, False not sent, None unknown."""
     with store.session() as session:
@@ -189,9 +196,7 @@ def settle_in_doubt(store: Store, outcomes: dict[int, bool | None], now: datetim
             elif delivered is False:
                 values = {"status": DeliveryStatus.PENDING.value, "run_id": ""}
             else:
-                values = {"status": DeliveryStatus.UNCERTAIN.value,
-                          "last_error": "the run stopped while the server held this message; not resent to "
-                                        "avoid a double send"}
+                values = {"status": DeliveryStatus.UNCERTAIN.value, "last_error": IN_DOUBT_AFTER_A_STOP}
             session.execute(update(_D).where(_D.c.id == delivery_id, _D.c.status == DeliveryStatus.SENDING.value)
                             .values(updated_at=now, attempts=_COUNTED, **values))
 

@@ -41,3 +41,26 @@ def test_the_ledger_is_written_once_per_few_messages_not_twice_per_message(store
     # Per batch: its claim, one write per MARK_AHEAD messages (marks + outcomes so far), the last outcomes;
     # then the claim that finds nothing left. Before grouping: two per message, plus the claims (83).
     assert commits <= batches * (1 + 20 // MARK_AHEAD + 1) + 1, commits
+
+
+def test_the_progress_counts_each_recipient_once_whatever_its_retries(store: Store, project: Path) -> None:
+    """A greylisted message comes back for another try: settled once, when its outcome is final (the
+    fault trial's "360 recipients settled" for 300 counted each retry as one more recipient)."""
+    settled: list[int] = []
+    with Sink() as sink:
+        smtp_config(project, sink.port)
+        people = add_people(store, 30)
+        for address in people[::3]:
+            sink.recorder.faults.rcpt_transient_once[address] = "451 4.7.1 Greylisted, try again later"
+        report = send(load_settings(project), store, progress=settled.append)
+    assert report.counts == {"sent": 30}
+    assert sum(settled) == 30, settled
+
+
+def test_the_engine_does_not_promise_that_a_kill_loses_nobody() -> None:
+    """A row in doubt after a kill may never have reached anyone: the docstring says so, and names the lever."""
+    from newsletter.delivery import engine
+
+    doc = " ".join((engine.__doc__ or "").split())
+    assert "loses nobody" not in doc
+    assert "may have arrived or not" in doc and "--resend-uncertain" in doc
