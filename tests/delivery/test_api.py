@@ -22,7 +22,7 @@ from newsletter.delivery.api import ApiAdapter, Call, parse_retry_after
 from newsletter.delivery.base import REGISTRY, RequestRefused, adapter_class
 from newsletter.delivery.engine import Policy, RateLimiter, SendReport, make_adapter, send_issue
 from newsletter.errors import (ANSWER_LIMIT, ConfigError, DeliveryError, NoAnswer, NotSent, PermanentDeliveryError,
-                               TransientDeliveryError)
+                               TransientDeliveryError, UnrecognisedAnswer)
 from newsletter.store import ledger
 from newsletter.store.database import Store, open_store
 from newsletter.store.models import Delivery, DeliveryStatus
@@ -336,14 +336,90 @@ def test_the_rate_limit_spreads_a_large_batch_over_time() -> None:
     assert clock[0] == pytest.approx(99.1, abs=0.2)
 
 
-def test_a_mailgun_banner_instead_of_an_api_answer_sends_nothing(project: Path, store: Store) -> None:
+def test_a_mailgun_banner_instead_of_an_api_answer_is_never_recorded_sent(project: Path, store: Store) -> None:
+    """A wrong base_url answers 200 with Mailgun's banner: not its acceptance, so nothing is recorded sent;
+    the messages are in doubt (a 200 may mean "queued"), and the run stops: every call would end the same."""
     with FAKES["mailgun"]() as fake:
-        settings = configure(project, fake)
+        settings = configure(project, fake, lookup=False)
         add_people(store, 3)
         fake.script.append(Fault(200, "Mailgun Magnificent API"))
-        with pytest.raises(RequestRefused, match="without a message id"):
+        with pytest.raises(UnrecognisedAnswer, match="without its acceptance") as raised:
             send(settings, store, fake)
-    assert {row.status for row in ledger_rows(store)} == {"pending"}
+    assert {row.status for row in ledger_rows(store)} == {"uncertain"} and fake.inbox == []
+    assert "base_url" in raised.value.hint
+
+
+#: Answers that may mean "accepted" without being the provider's documented acceptance, per provider:
+#: each given after the fake accepted and delivered the call (or, for a reset, instead of its answer).
+DOUBTFUL: dict[str, dict[str, Fault]] = {
+    "mailgun": {"proxy page": Fault(200, "<html><body>502 Bad Gateway</body></html>", {"Content-Type": "text/html"}),
+                "cut body": Fault(200, '{"id": "<20261124070000.1.', {"Content-Type": "application/json"}),
+                "no provider id": Fault(200, {"message": "Queued. Thank you."})},
+    "sendgrid": {"proxy page": Fault(200, "<html><body>OK</body></html>", {"Content-Type": "text/html"}),
+                 "cut body": Fault(202, "", {"X-Message-Id": ""}),
+                 "no provider id": Fault(202, "")},
+    "postmark": {"proxy page": Fault(200, "<html><body>OK</body></html>", {"Content-Type": "text/html"}),
+                 "cut body": Fault(200, '[{"ErrorCode":0,"Message":"OK","MessageID":"b7bc2f4a', {}),
+                 "no provider id": Fault(200, [{"ErrorCode": 0, "Message": "OK"}] * 5)},
+    "brevo": {"proxy page": Fault(201, "<html><body>OK</body></html>", {"Content-Type": "text/html"}),
+              "cut body": Fault(201, '{"messageIds": ["<b1d5', {"Content-Type": "application/json"}),
+              "no provider id": Fault(201, {})},
+}
+SHAPES = ["proxy page", "cut body", "no provider id", "gateway 502", "gateway 504", "reset after the request"]
+
+
+def _doubtful(provider: str, shape: str) -> Fault:
+    if shape == "reset after the request":
+        return Fault(reset=True)
+    if shape.startswith("gateway"):
+        return Fault(int(shape[-3:]), "<html><body>Gateway</body></html>", {"Content-Type": "text/html"},
+                     after_accepting=True)
+    fault = DOUBTFUL[provider][shape]
+    return Fault(fault.status, fault.body, fault.headers, after_accepting=True)
+
+
+@pytest.mark.parametrize("shape", SHAPES)
+def test_an_answer_that_may_mean_accepted_is_in_doubt_never_not_sent(project: Path, store: Store,
+                                                                      fake: FakeProvider, shape: str) -> None:
+    """The rule for every adapter: an answer that may mean "accepted" is in doubt, never "not sent" (which
+    would send it again); one that is not the provider's acceptance is never recorded sent. Brevo repeats
+    such a call with the same idempotency key and gets its real answer. (Lookups off: this is the answer's
+    reading alone; see the lookup tests below.)"""
+    settings = configure(project, fake, lookup=False)
+    add_people(store, 5)
+    fake.script.append(_doubtful(fake.name, shape))
+    stopped: UnrecognisedAnswer | None = None
+    try:
+        send(settings, store, fake)
+    except UnrecognisedAnswer as err:
+        stopped = err
+    statuses = [row.status for row in ledger_rows(store)]
+    assert len(fake.inbox) == 5  # the provider took them all
+    if fake.name == "brevo":
+        assert statuses == ["sent"] * 5 and fake.calls == 2 and stopped is None
+        assert all(row.provider_id for row in ledger_rows(store))
+    else:
+        assert statuses == ["uncertain"] * 5
+        two_hundred = shape in DOUBTFUL[fake.name] and not (fake.name == "postmark" and shape == "no provider id")
+        assert (stopped is not None) == two_hundred  # a success status that is no acceptance stops the run
+    send(settings, store, fake)
+    assert len(fake.inbox) == 5  # nobody twice
+
+
+def test_a_provider_that_is_not_the_provider_answering_200_records_nobody_sent(project: Path, store: Store,
+                                                                                fake: FakeProvider) -> None:
+    """A proxy (or a wrong base_url) answers 2xx without passing the call on: nobody is recorded sent (Brevo's
+    repeat with the same idempotency key reaches the provider, whose acceptance it then reads)."""
+    settings = configure(project, fake, lookup=False)
+    add_people(store, 4)
+    fake.script.append(Fault(200, "<html><body>Welcome</body></html>", {"Content-Type": "text/html"}))
+    if fake.name == "brevo":
+        send(settings, store, fake)
+        assert len(fake.inbox) == 4 and {row.status for row in ledger_rows(store)} == {"sent"}
+        return
+    with pytest.raises(UnrecognisedAnswer):
+        send(settings, store, fake)
+    assert fake.inbox == [] and {row.status for row in ledger_rows(store)} == {"uncertain"}
 
 
 @contextlib.contextmanager
