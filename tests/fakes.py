@@ -281,12 +281,14 @@ class FakeMailgun(FakeProvider):
         if not 0 < limit <= 300:
             raise Rejected(_json(400, {"message": "limit must be at most 300"}))
         wanted = query.get("event")
+        # A filter expression of alternatives ("a OR b"), as Mailgun's filter fields take.
+        recipients = {r.strip() for r in query["recipient"].split(" OR ")} if "recipient" in query else None
         offset = int(query.get("_offset", "0"))
         events = [{"event": "accepted", "id": uuid.uuid5(uuid.NAMESPACE_URL, m.provider_id + m.to).hex[:22],
                    "timestamp": m.at, "recipient": m.to, "log-level": "info",
                    "message": {"headers": {"message-id": m.provider_id.strip("<>"), "to": m.to, "subject": m.subject}},
                    "user-variables": dict(m.metadata)}
-                  for m in self.visible() if begin <= m.at <= end]
+                  for m in self.visible() if begin <= m.at <= end and (recipients is None or m.to in recipients)]
         events = [e for e in events if wanted in (None, e["event"])]
         token = uuid.uuid4().hex
         with self.lock:

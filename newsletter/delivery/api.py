@@ -181,7 +181,7 @@ class ApiAdapter(Adapter, abc.ABC):
         if self.lookup_delay < 0:
             raise ConfigError(f"newsletter.toml: [delivery.{self.name}] lookup_delay must be a number of seconds "
                               f"(0 or more), got {self.lookup_delay:g}")
-        self.lookup_pages = int_option(self, "lookup_pages", 20, minimum=1)
+        self.lookup_pages = int_option(self, "lookup_pages", 100, minimum=1)
         self.lookup_seconds = number_option(self, "lookup_seconds", 30.0, positive=True)
 
     # -- what each provider says -------------------------------------------------------
@@ -249,6 +249,10 @@ class ApiAdapter(Adapter, abc.ABC):
         session.headers.update({"User-Agent": f"newsletter/{__version__}", **self.auth_headers()})
         session.verify = self.verify
         return session
+
+    @property
+    def looks_up(self) -> bool:
+        return self.lookup
 
     def settle(self, rows: Sequence[Doubt], now: datetime) -> dict[int, Settled]:
         """Look ``rows`` up in the provider's records (:meth:`look_up`): found ones are sent; those absent

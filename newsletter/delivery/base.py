@@ -207,6 +207,11 @@ class Adapter(abc.ABC):
         :raises RequestRefused: when the provider refuses a whole request; the run stops.
         """
 
+    @property
+    def looks_up(self) -> bool:
+        """Whether :meth:`settle` can prove anything (the transport keeps a record the adapter can read)."""
+        return type(self).settle is not Adapter.settle
+
     def settle(self, rows: Sequence[Doubt], now: datetime) -> dict[int, Settled]:
         """Look up messages left in doubt (an answer lost, a run killed during its call) where the
         transport keeps a record of what it took.

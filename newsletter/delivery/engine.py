@@ -624,7 +624,7 @@ LOOKUP_AT_START = 5000
 def _look_up(adapter: Adapter, rows: Sequence[Doubt], now: datetime, issue_key: str) -> dict[int, Settled]:
     """The settle step: what the transport's records prove about messages in doubt (:meth:`Adapter.settle`),
     asked before they are left ``uncertain``. A lookup that fails proves nothing and never ends the send."""
-    if not rows:
+    if not rows or not adapter.looks_up:
         return {}
     try:
         found = adapter.settle(rows, now)
@@ -668,6 +668,8 @@ def _settle_uncertain(store: Store, send_id: int, adapter: Adapter, settings: Se
                       now: datetime, subject: str) -> None:
     """Look up the send's ``uncertain`` rows handed to this transport once more: a lookup right after a lost
     answer may find nothing yet, and one later proves more (providers index their records with a delay)."""
+    if not adapter.looks_up:
+        return
     rows = [Doubt(row.delivery_id, row.email, message_id(settings, issue_key, row.email), row.send_created_at,
                   row.changed_at, subject)
             for row in ledger.in_doubt(store, send_id, transport=adapter.name, limit=LOOKUP_AT_START)]

@@ -5,8 +5,8 @@ and ``recipient-variables`` holding every recipient's values (which also makes M
 each one a separate message). List-Unsubscribe is per recipient through the same variables.
 Mailgun has no idempotency key: a call left without an answer, or answered 200 without its message
 id, is in doubt. Its messages are looked up in Mailgun's events (``GET /v3/{domain}/events``, the
-``accepted`` events of the time they could have arrived, 300 a page), each found by our own id in
-its ``user-variables``. Mailgun documents that events may take up to half an hour to be all
+``accepted`` events of the time they could have arrived, for 50 recipients a question, 300 a
+page), each found by our own id in its ``user-variables``. Mailgun documents that events may take up to half an hour to be all
 retrievable ("Event Polling"): absence proves nothing before ``lookup_delay`` (1,800 s) has passed.
 Mailgun documents internationalized addresses (SMTPUTF8) on its Messages API, so a non-ASCII
 local part is sent as it is (UTF-8 in the form), the domain in IDNA A-labels.
@@ -39,6 +39,8 @@ class MailgunAdapter(ApiAdapter):
     default_key_env = "MAILGUN_API_KEY"
     known_options = ("domain", "region", "api_key_env", "tag", *ApiAdapter.common_options)
     smtputf8 = True
+    #: Recipients per question to the events API (one filter expression).
+    lookup_group = 50
 
     def __init__(self, settings: Settings, environ: Mapping[str, str] | None = None) -> None:
         super().__init__(settings, environ)
@@ -92,29 +94,33 @@ class MailgunAdapter(ApiAdapter):
         return [Sent(item.key, provider_id=message_id) for item in call.items]
 
     def look_up(self, rows: Sequence[Doubt], begin: datetime, end: datetime, search: Search) -> dict[int, str]:
+        # A question per group of recipients (a filter expression "a OR b OR …"), so that the search costs what
+        # the rows in doubt cost, not what the whole time window holds (a large send's other messages).
         wanted = {own_id(row.message_id): row.key for row in rows}
         found: dict[int, str] = {}
-        url: str | None = f"{self.base_url}/v3/{self.domain}/events"
-        params: dict[str, str] | None = {"begin": f"{begin.timestamp():.0f}", "end": f"{end.timestamp():.0f}",
-                                         "ascending": "yes", "limit": "300", "event": "accepted"}
-        while url and len(found) < len(wanted):
-            page = search.get(url, params)
-            items = page.get("items") if isinstance(page, dict) else None
-            if not isinstance(items, list):
-                if page is not None:
-                    search.cut("mailgun's events page has no items list")
-                break
-            if not items:  # the last page: Mailgun always gives a next URL, whose page is empty
-                break
-            for event in items:
-                variables = event.get("user-variables") if isinstance(event, dict) else None
-                key = wanted.get(str(variables.get(OWN_ID, ""))) if isinstance(variables, dict) else None
-                if key is not None:
-                    headers = (event.get("message") or {}).get("headers") or {}
-                    found[key] = f"<{headers['message-id']}>" if headers.get("message-id") else ""
-            url = (page.get("paging") or {}).get("next")
-            params = None  # the next URL carries the query
-            if not isinstance(url, str):
-                search.cut("mailgun's events page has no next URL")
-                break
+        for start in range(0, len(rows), self.lookup_group):
+            group = rows[start:start + self.lookup_group]
+            url: str | None = f"{self.base_url}/v3/{self.domain}/events"
+            params: dict[str, str] | None = {
+                "begin": f"{begin.timestamp():.0f}", "end": f"{end.timestamp():.0f}", "ascending": "yes",
+                "limit": "300", "event": "accepted", "recipient": " OR ".join(row.email for row in group)}
+            while url and any(row.key not in found for row in group):
+                page = search.get(url, params)
+                items = page.get("items") if isinstance(page, dict) else None
+                if not isinstance(items, list):
+                    if page is not None:
+                        search.cut("mailgun's events page has no items list")
+                    return found
+                if not items:  # the last page: Mailgun always gives a next URL, whose page is empty
+                    break
+                for event in items:
+                    variables = event.get("user-variables") if isinstance(event, dict) else None
+                    key = wanted.get(str(variables.get(OWN_ID, ""))) if isinstance(variables, dict) else None
+                    if key is not None:
+                        headers = (event.get("message") or {}).get("headers") or {}
+                        found[key] = f"<{headers['message-id']}>" if headers.get("message-id") else ""
+                url, params = (page.get("paging") or {}).get("next"), None  # the next URL carries the query
+                if not isinstance(url, str):
+                    search.cut("mailgun's events page has no next URL")
+                    return found
         return found

@@ -227,9 +227,12 @@ def test_a_call_left_unanswered_is_never_sent_twice(project: Path, store: Store,
     assert len(fake.inbox) == 20 and all(len(m) == 1 for m in fake.by_recipient().values())
     if fake.name == "brevo":  # the same idempotency key: the repeat is recognised, the ids come back
         assert report.count(DeliveryStatus.SENT) == 20 and fake.calls == 2
-    else:  # no idempotency key: recorded as uncertain, never resent
-        assert report.count(DeliveryStatus.UNCERTAIN) == 20
+    elif fake.name == "sendgrid":  # no idempotency key, no lookup (a paid add-on): uncertain, never resent
+        assert report.count(DeliveryStatus.UNCERTAIN) == 20 and fake.lookups == 0
         assert "may have been accepted" in ledger_rows(store)[0].last_error
+    else:  # no idempotency key: looked up in the provider's records, and found there
+        assert report.count(DeliveryStatus.SENT) == 20 and fake.lookups >= 1
+        assert all(row.provider_id for row in ledger_rows(store))
     assert send(settings, store, fake).sent_now == 0 and len(fake.inbox) == 20
 
 
