@@ -576,3 +576,18 @@ def test_a_call_that_never_reached_the_provider_is_proved_absent_and_sent_once(p
     assert fake.inbox == []
     report = send(settings, store, fake)
     assert report.counts == {"sent": 7} and sorted(m.to for m in fake.inbox) == people
+
+
+def test_the_cli_reports_an_answer_that_is_no_acceptance_with_a_hint_exit_code_1_and_no_traceback(
+        project: Path, store: Store, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    with FAKES["mailgun"]() as fake:
+        configure(project, fake, lookup=False)
+        add_people(store, 3)
+        fake.script.append(Fault(200, "<html><body>Proxy</body></html>", {"Content-Type": "text/html"}))
+        monkeypatch.setenv("NEWSLETTER_SECRET_KEY", SECRET)
+        for name, value in environment("mailgun").items():
+            monkeypatch.setenv(name, value)
+        code = main(["--project", str(project), "send", DAY.isoformat(), "--without-approval", "test"])
+    err = capsys.readouterr().err
+    assert code == 1 and "mailgun answered 200 without its acceptance" in err and "Traceback" not in err
+    assert "base_url" in err and {row.status for row in ledger_rows(store)} == {"uncertain"}
