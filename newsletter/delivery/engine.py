@@ -19,7 +19,10 @@ The adapter says what became of each message with one of four outcomes
   or after the point of no return, so ``max_attempts`` always ends the run);
 - :class:`~newsletter.delivery.base.Failed` (5xx): recorded with the server's reason, not
   retried; ``bounced`` (5.1.x) also marks the subscriber as bounced;
-- :class:`~newsletter.delivery.base.InDoubt`: recorded ``uncertain``, never resent;
+- :class:`~newsletter.delivery.base.InDoubt`: looked up at the transport first where it keeps a
+  record of what it took (:func:`_look_up`, the adapter's ``settle``): found, it is sent; proved
+  never to have arrived, it is retried; else recorded ``uncertain``, never resent. The same lookup
+  settles the rows a dead run left in flight, and the send's ``uncertain`` rows when a run starts;
 - :class:`~newsletter.delivery.base.Sent`.
 
 A :class:`ConfigError` (bad credentials…) or a :class:`RequestRefused` from the transport stops

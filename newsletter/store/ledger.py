@@ -7,8 +7,9 @@ message irreversibly: a sender marks a few rows at a time (the engine's ``MARK_A
 transaction that also writes the outcomes known by then, so one commit serves several messages
 and a crash leaves at most those few rows per connection in doubt. A run owns its rows until
 its lease expires (:mod:`newsletter.store.leases`); then a row found in ``queued`` was never handed over and is sent again, while one found in
-``sending`` is in doubt and is asked to the adapter (the outbox can tell; SMTP cannot, so the
-row becomes ``uncertain``, never resent).
+``sending`` is in doubt and is looked up at the transport it was claimed for (``transport``: the
+outbox can tell, the mail APIs can from their records; SMTP cannot, so the row becomes
+``uncertain``, never resent).
 
 ``attempts`` counts the tries that ended with an outcome, each exactly once, and only here:
 :func:`record` adds one for every :class:`Outcome` it writes (sent, failed, in doubt, or back to
