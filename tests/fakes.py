@@ -312,7 +312,8 @@ class FakeSendGrid(FakeProvider):
         self.dropped: list[str] = []  # accepted, never delivered
         self.activity_addon = True  # the Email Activity API is a paid add-on
 
-    _QUERY = re.compile(r'subject="((?:[^"\\]|\\.)*)" AND last_event_time BETWEEN TIMESTAMP "([^"]+)" AND TIMESTAMP "([^"]+)"')
+    _QUERY = re.compile(r'subject="((?:[^"\\]|\\.)*)" AND '
+                        r'last_event_time BETWEEN TIMESTAMP "([^"]+)" AND TIMESTAMP "([^"]+)"')
 
     def look_up(self, request: Request) -> Response:
         """``GET /v3/messages?limit=N&query=…``: at most ``limit`` (≤ 1,000) messages, no pages; this fake reads

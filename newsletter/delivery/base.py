@@ -26,9 +26,10 @@ from newsletter.config import Settings
 from newsletter.errors import ConfigError, RequestRefused
 from newsletter.render.mime import BuiltMessage, Layout, Personal
 
-__all__ = ["Adapter", "Doubt", "Failed", "Handover", "InDoubt", "NeverArrived", "Outgoing", "RequestRefused", "Result",
-           "RetryLater", "SHARED_OPTIONS", "Sent", "Settled", "Stopped", "adapter_class", "bool_option", "choice_option", "int_option",
-           "make_adapter", "number_option", "path_option", "register", "send_once", "text_option"]
+__all__ = ["Adapter", "Doubt", "Failed", "Handover", "InDoubt", "NeverArrived", "Outgoing", "RequestRefused",
+           "Result", "RetryLater", "SHARED_OPTIONS", "Sent", "Settled", "Stopped", "adapter_class", "bool_option",
+           "choice_option", "int_option", "make_adapter", "number_option", "path_option", "register", "send_once",
+           "text_option"]
 
 log = logging.getLogger(__name__)
 ENTRY_POINT_GROUP = "newsletter.adapters"

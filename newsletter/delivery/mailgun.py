@@ -6,8 +6,9 @@ each one a separate message). List-Unsubscribe is per recipient through the same
 Mailgun has no idempotency key: a call left without an answer, or answered 200 without its message
 id, is in doubt. Its messages are looked up in Mailgun's events (``GET /v3/{domain}/events``, the
 ``accepted`` events of the time they could have arrived, for 50 recipients a question, 300 a
-page), each found by our own id in its ``user-variables``. Mailgun documents that events may take up to half an hour to be all
-retrievable ("Event Polling"): absence proves nothing before ``lookup_delay`` (1,800 s) has passed.
+page), each found by our own id in its ``user-variables``. Mailgun documents that events may take
+up to half an hour to be all retrievable ("Event Polling"): absence proves nothing before
+``lookup_delay`` (1,800 s) has passed.
 Mailgun documents internationalized addresses (SMTPUTF8) on its Messages API, so a non-ASCII
 local part is sent as it is (UTF-8 in the form), the domain in IDNA A-labels.
 """
