@@ -133,6 +133,20 @@ class SendBusyError(NewsletterError):
     Exit code 1, not 2: the command and the configuration are right; the send's state stops it for now.
     """
 
+class UnrecognisedAnswer(PermanentDeliveryError):
+    """The provider answered a call with a success status, but not with its acceptance (a proxy's page,
+    a cut answer, no message id, a wrong ``base_url``).
+
+    Such an answer may mean "accepted": the call's messages are in doubt, never sent again unless a
+    lookup proves they did not arrive, and the run stops, because every further call would end the
+    same way. ``keys`` are the messages the call carried.
+    """
+
+    def __init__(self, message: str, keys: Sequence[int], *, provider: str = "", status: int | None = None,
+                 answer: str = "", hint: str = "") -> None:
+        super().__init__(message, provider=provider, status=status, answer=answer, hint=hint)
+        self.keys = list(keys)
+
 
 class ImportFileError(NewsletterError):
     """A subscriber file cannot be used (not CSV, no email column, an unclosed quote): nothing is imported."""

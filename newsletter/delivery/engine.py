@@ -19,7 +19,10 @@ The adapter says what became of each message with one of four outcomes
   or after the point of no return, so ``max_attempts`` always ends the run);
 - :class:`~newsletter.delivery.base.Failed` (5xx): recorded with the server's reason, not
   retried; ``bounced`` (5.1.x) also marks the subscriber as bounced;
-- :class:`~newsletter.delivery.base.InDoubt`: recorded ``uncertain``, never resent;
+- :class:`~newsletter.delivery.base.InDoubt`: looked up at the transport first where it keeps a
+  record of what it took (:func:`_look_up`, the adapter's ``settle``): found, it is sent; proved
+  never to have arrived, it is retried; else recorded ``uncertain``, never resent. The same lookup
+  settles the rows a dead run left in flight, and the send's ``uncertain`` rows when a run starts;
 - :class:`~newsletter.delivery.base.Sent`.
 
 A :class:`ConfigError` (bad credentials…) or a :class:`RequestRefused` from the transport stops
@@ -55,8 +58,8 @@ from newsletter.check import check_issue
 from newsletter.publication import proof_url
 from newsletter.content.problems import errors
 from newsletter.delivery.bounce_guard import BounceGuard, Verdict
-from newsletter.delivery.base import (Adapter, Failed, InDoubt, Outgoing, RequestRefused, Result, RetryLater, Sent,
-                                      Stopped, make_adapter, send_once)
+from newsletter.delivery.base import (Adapter, Doubt, Failed, InDoubt, NeverArrived, Outgoing, RequestRefused, Result,
+                                      RetryLater, Sent, Settled, Stopped, make_adapter, send_once)
 from newsletter.errors import ContentError, DeliveryError, NewsletterError, SendBusyError, describe
 from newsletter.i18n import N_
 from newsletter.render.mime import MessageFactory, Recipient, message_id, proof_message_id
@@ -264,6 +267,8 @@ class _Group:
 
     def __init__(self, outgoing: Sequence[Outgoing], built_failures: list[ledger.Outcome]) -> None:
         self.keys = [item.key for item in outgoing]
+        self.items = {item.key: item for item in outgoing}
+        self.handed_at: dict[int, datetime] = {}  # when each message was handed over: a lookup searches from there
         self.marked: set[int] = set()
         self.handed: set[int] = set()
         self.done: set[int] = set()
@@ -340,7 +345,7 @@ class _Run:
                 if self.shared and workers.is_paused(self.store, self.send_id):
                     self.paused_elsewhere.set()
                     break
-                batch = ledger.claim(self.store, self.send_id, self.run_id, want, self.clock())
+                batch = ledger.claim(self.store, self.send_id, self.run_id, want, self.clock(), transport=adapter.name)
                 if not batch:
                     if self._wait_for_retries() or self._wait_for_others(adapter):
                         continue
@@ -387,7 +392,7 @@ class _Run:
             return False
         with self.settling:
             _settle_orphans(self.store, self.send_id, adapter, self.settings, self.factory.issue_key, self.clock(),
-                            self.lease, self.run_id)
+                            self.lease, self.run_id, self.factory.layout.subject)
         if ledger.held_elsewhere(self.store, self.send_id, self.run_id):
             with self.lock:
                 new_holders = set(held) - self.announced
@@ -442,6 +447,7 @@ class _Run:
                 self._write(group, subscribers, mark=marking)
                 group.marked.update(marking)
             group.handed.update(item.key for item in items)
+            group.handed_at.update(dict.fromkeys((item.key for item in items), self.clock()))
 
         # A stop request takes effect before a message begins: before the batch, between the
         # results the adapter yields (one message for SMTP and the outbox, one call for an API),
@@ -452,7 +458,7 @@ class _Run:
             try:
                 if not stopped:
                     for results in sending:
-                        self._settle(results, attempts, group, subscribers)
+                        self._settle(adapter, results, attempts, group, subscribers)
                         if self._halted():
                             stopped = True
                             break
@@ -483,7 +489,7 @@ class _Run:
                            run_id=self.run_id)
             self.stopped = self._halt_reason()
 
-    def _settle(self, results: Sequence[Result], attempts: Mapping[int, int], group: _Group,
+    def _settle(self, adapter: Adapter, results: Sequence[Result], attempts: Mapping[int, int], group: _Group,
                 subscribers: Mapping[int, int]) -> None:
         """Turn results into outcomes as the transport gives them. One message's outcome is written with
         the next mark, or when the batch ends (see :class:`_Group`); a whole call's (a mail API's) at
@@ -492,10 +498,13 @@ class _Run:
 
         ``attempts`` holds each row's :attr:`~newsletter.store.ledger.Claimed.attempt`: the number
         this try has once recorded (the ledger counts it, see :mod:`newsletter.store.ledger`). The
-        bounce brake sees each result at once, so a pause takes effect at the next message.
+        bounce brake sees each result at once, so a pause takes effect at the next message. Messages in
+        doubt are looked up at the transport first (:func:`_look_up`).
         """
         if not results:
             return
+        if any(isinstance(result, InDoubt) for result in results):
+            results = self._resolve(adapter, results, group)
         now = self.clock()
         settled = 0
         for result in results:
@@ -508,6 +517,23 @@ class _Run:
         if self.progress is not None and settled:  # a retry is not settled: its row counts when it is
             self.progress(settled)
         self._watch_bounces(results)
+
+    def _resolve(self, adapter: Adapter, results: Sequence[Result], group: _Group) -> list[Result]:
+        """Results in doubt replaced by what the transport's records prove: found (sent), or never arrived
+        (sent again, as a retry); the others stay in doubt."""
+        now = self.clock()
+        rows = [Doubt(r.key, group.items[r.key].personal.email, group.items[r.key].personal.message_id,
+                      group.handed_at.get(r.key, now), now, self.factory.layout.subject)
+                for r in results if isinstance(r, InDoubt) and r.key in group.items]
+        found = _look_up(adapter, rows, now, self.factory.issue_key)
+        resolved: list[Result] = []
+        for result in results:
+            proof = found.get(result.key) if isinstance(result, InDoubt) else None
+            if isinstance(proof, NeverArrived):
+                resolved.append(RetryLater(result.key, proof.reason, after=0.0))
+            else:
+                resolved.append(proof or result)
+        return resolved
 
     def _write(self, group: _Group, subscribers: Mapping[int, int], *, mark: Sequence[int] = ()) -> None:
         """Write the group's outcomes not yet written, hard bounces included, and mark ``mark`` sending:
@@ -602,19 +628,66 @@ def _join(stop: threading.Event, threads: Sequence[threading.Thread], adapters: 
         thread.join()
 
 
+#: At most this many ``uncertain`` rows are looked up at the transport when a run starts.
+LOOKUP_AT_START = 5000
+
+
+def _look_up(adapter: Adapter, rows: Sequence[Doubt], now: datetime, issue_key: str) -> dict[int, Settled]:
+    """The settle step: what the transport's records prove about messages in doubt (:meth:`Adapter.settle`),
+    asked before they are left ``uncertain``. A lookup that fails proves nothing and never ends the send."""
+    if not rows or not adapter.looks_up:
+        return {}
+    try:
+        found = adapter.settle(rows, now)
+    except Exception as err:  # noqa: BLE001  an adapter's lookup bug must not cost the send
+        log.warning("issue %s: looking up %d messages in doubt failed (%s); they stay uncertain", issue_key, len(rows),
+                    describe(err))
+        return {}
+    asked = {row.key for row in rows}
+    settled = {key: proof for key, proof in found.items()
+               if key in asked and isinstance(proof, (Sent, NeverArrived)) and proof.key == key}
+    log.log(logging.WARNING if len(settled) < len(rows) else logging.INFO,
+            "issue %s: %d messages in doubt looked up at %s: %d found, %d proved never to have arrived, "
+            "%d unknown (left uncertain)", issue_key, len(rows), adapter.name,
+            sum(isinstance(p, Sent) for p in settled.values()),
+            sum(isinstance(p, NeverArrived) for p in settled.values()), len(rows) - len(settled))
+    return settled
+
+
 def _settle_orphans(store: Store, send_id: int, adapter: Adapter, settings: Settings, issue_key: str,
-                    now: datetime, lease: timedelta, taker: str = "a starting run") -> None:
+                    now: datetime, lease: timedelta, taker: str = "a starting run", subject: str = "") -> None:
     queued, in_doubt = ledger.orphans(store, send_id, now, lease, taker=taker)
     if queued:
         log.warning("issue %s: %d recipients claimed by a run that stopped; sending them now", issue_key, len(queued))
         ledger.release(store, queued, now, reason=TAKEN_FROM_A_DEAD_RUN)
     if in_doubt:
-        ids = [(key, message_id(settings, issue_key, address)) for key, address in in_doubt]
-        outcomes = adapter.reconcile(ids)
+        # Only the transport the dead run used can tell: another one's records prove nothing.
+        rows = [Doubt(row.delivery_id, row.email, message_id(settings, issue_key, row.email), row.changed_at,
+                      row.changed_at, subject)
+                for row in ledger.in_doubt(store, send_id, ids=[key for key, _ in in_doubt],
+                                           status=DeliveryStatus.SENDING, transport=adapter.name)]
+        found = _look_up(adapter, rows, now, issue_key)
         log.warning("issue %s: %d messages were in flight when a run stopped: %d delivered, %d not, %d unknown",
-                    issue_key, len(in_doubt), sum(v is True for v in outcomes.values()),
-                    sum(v is False for v in outcomes.values()), sum(v is None for v in outcomes.values()))
-        ledger.settle_in_doubt(store, outcomes, now)
+                    issue_key, len(in_doubt), sum(isinstance(p, Sent) for p in found.values()),
+                    sum(isinstance(p, NeverArrived) for p in found.values()), len(in_doubt) - len(found))
+        ledger.settle_in_doubt(store, {key: isinstance(found[key], Sent) if key in found else None
+                                       for key, _ in in_doubt}, now,
+                               provider_ids={k: p.provider_id for k, p in found.items() if isinstance(p, Sent)})
+
+
+def _settle_uncertain(store: Store, send_id: int, adapter: Adapter, settings: Settings, issue_key: str,
+                      now: datetime, subject: str) -> None:
+    """Look up the send's ``uncertain`` rows handed to this transport once more: a lookup right after a lost
+    answer may find nothing yet, and one later proves more (providers index their records with a delay)."""
+    if not adapter.looks_up:
+        return
+    rows = [Doubt(row.delivery_id, row.email, message_id(settings, issue_key, row.email), row.send_created_at,
+                  row.changed_at, subject)
+            for row in ledger.in_doubt(store, send_id, transport=adapter.name, limit=LOOKUP_AT_START)]
+    found = _look_up(adapter, rows, now, issue_key)
+    if found:
+        ledger.settle_uncertain(store, {k: p.provider_id for k, p in found.items() if isinstance(p, Sent)},
+                                {k: p.reason for k, p in found.items() if isinstance(p, NeverArrived)}, now)
 
 
 @dataclass
@@ -825,7 +898,9 @@ def _drive(settings: Settings, store: Store, opened: StartedSend, *,
     send_id, factory, report = opened.send_id, opened.factory, opened.report
     first = make()
     lease = timedelta(seconds=settings.delivery.lease_seconds)
-    _settle_orphans(store, send_id, first, settings, factory.issue_key, clock(), lease)
+    _settle_orphans(store, send_id, first, settings, factory.issue_key, clock(), lease,
+                    subject=factory.layout.subject)
+    _settle_uncertain(store, send_id, first, settings, factory.issue_key, clock(), factory.layout.subject)
     adapters = [first] + [make() for _ in range(first.connections - 1)]
     run = _Run(store, send_id, factory, settings, adapters=adapters, clock=clock,
                policy=policy or Policy.from_settings(settings), limit=limit, stop=stop or threading.Event(),

@@ -7,8 +7,9 @@ message irreversibly: a sender marks a few rows at a time (the engine's ``MARK_A
 transaction that also writes the outcomes known by then, so one commit serves several messages
 and a crash leaves at most those few rows per connection in doubt. A run owns its rows until
 its lease expires (:mod:`newsletter.store.leases`); then a row found in ``queued`` was never handed over and is sent again, while one found in
-``sending`` is in doubt and is asked to the adapter (the outbox can tell; SMTP cannot, so the
-row becomes ``uncertain``, never resent).
+``sending`` is in doubt and is looked up at the transport it was claimed for (``transport``: the
+outbox can tell, the mail APIs can from their records; SMTP cannot, so the row becomes
+``uncertain``, never resent).
 
 ``attempts`` counts the tries that ended with an outcome, each exactly once, and only here:
 :func:`record` adds one for every :class:`Outcome` it writes (sent, failed, in doubt, or back to
@@ -27,7 +28,7 @@ import os
 import socket
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
-from typing import Any, Iterable, Sequence, cast
+from typing import Any, Iterable, Mapping, Sequence, cast
 
 from sqlalchemy import CursorResult, Integer, String, Table, bindparam, func, literal, or_, select, update
 from sqlalchemy.orm import Session
@@ -186,23 +187,75 @@ IN_DOUBT_AFTER_A_STOP = ("its run stopped after marking it sending and before re
                          "reached the server, or not; not resent, to avoid a double send")
 
 
-def settle_in_doubt(store: Store, outcomes: dict[int, bool | None], now: datetime) -> None:
-    """Record what the adapter knows of rows in doubt: True sent, False not sent, None unknown."""
+def settle_in_doubt(store: Store, outcomes: dict[int, bool | None], now: datetime, *,
+                    provider_ids: Mapping[int, str] | None = None) -> None:
+    """Record what the adapter knows of rows a dead run left sending: True sent (with its id from
+    ``provider_ids``, when the transport gave one), False not sent, None unknown."""
+    ids = provider_ids or {}
     with store.session() as session:
         for delivery_id, delivered in outcomes.items():
             if delivered is True:
-                values = {"status": DeliveryStatus.SENT.value, "sent_at": now,
+                values = {"status": DeliveryStatus.SENT.value, "sent_at": now, "provider_id": ids.get(delivery_id, ""),
                           "last_error": "confirmed delivered after an interrupted run"}
             elif delivered is False:
-                values = {"status": DeliveryStatus.PENDING.value, "run_id": ""}
+                values = {"status": DeliveryStatus.PENDING.value, "run_id": "",
+                          "last_error": "not sent: the run stopped before the transport took it; the next run sends it"}
             else:
                 values = {"status": DeliveryStatus.UNCERTAIN.value, "last_error": IN_DOUBT_AFTER_A_STOP}
             session.execute(update(_D).where(_D.c.id == delivery_id, _D.c.status == DeliveryStatus.SENDING.value)
                             .values(updated_at=now, attempts=_COUNTED, **values))
 
 
-def claim(store: Store, send_id: int, run_id: str, limit: int, now: datetime) -> list[Claimed]:
-    """Take up to ``limit`` due pending rows for this run. Rows of subscribers who left are skipped.
+@dataclass(frozen=True)
+class InDoubtRow:
+    """A row in doubt, with what a lookup at its transport needs."""
+
+    delivery_id: int
+    email: str
+    transport: str  #: the adapter of the run that claimed it ("" before migration 0017)
+    changed_at: datetime  #: when it was marked sending, or recorded uncertain
+    send_created_at: datetime  #: the send's start: nothing of it reached a transport before
+
+
+def in_doubt(store: Store, send_id: int, *, transport: str, ids: Iterable[int] | None = None,
+             limit: int | None = None, status: DeliveryStatus = DeliveryStatus.UNCERTAIN) -> list[InDoubtRow]:
+    """The send's rows in ``status`` (uncertain, or sending) claimed for ``transport``, oldest first; only
+    ``ids`` when given."""
+    query = (select(_D.c.id, _D.c.email, _D.c.transport, _D.c.updated_at, _SENDS.c.created_at)
+             .join(_SENDS, _SENDS.c.id == _D.c.send_id)
+             .where(_D.c.send_id == send_id, _D.c.status == status.value, _D.c.transport == transport)
+             .order_by(_D.c.id))
+    if ids is not None:
+        query = query.where(_D.c.id.in_(list(ids)))
+    if limit is not None:
+        query = query.limit(limit)
+    with store.session() as session:
+        rows = session.execute(query).all()
+    return [InDoubtRow(r.id, r.email, r.transport, _aware(r.updated_at) or r.updated_at,
+                       _aware(r.created_at) or r.created_at) for r in rows]
+
+
+def settle_uncertain(store: Store, sent: Mapping[int, str], unsent: Mapping[int, str], now: datetime) -> None:
+    """Record what a lookup proved about ``uncertain`` rows: ``sent`` (id → the transport's id) found at the
+    transport, ``unsent`` (id → why) proved never to have arrived, back to pending. Their try was counted
+    when they became uncertain; nothing is counted again."""
+    row = _D.c.id == bindparam("b_id")
+    uncertain = _D.c.status == DeliveryStatus.UNCERTAIN.value
+    with store.session() as session:
+        if sent:
+            session.execute(update(_D).where(row, uncertain).values(
+                status=DeliveryStatus.SENT.value, updated_at=now, sent_at=now, provider_id=bindparam("b_provider_id"),
+                last_error="found at the provider after the answer was lost"),
+                [{"b_id": k, "b_provider_id": v} for k, v in sent.items()])
+        if unsent:
+            session.execute(update(_D).where(row, uncertain).values(
+                status=DeliveryStatus.PENDING.value, updated_at=now, run_id="", next_attempt_at=None,
+                last_error=bindparam("b_error")), [{"b_id": k, "b_error": v} for k, v in unsent.items()])
+
+
+def claim(store: Store, send_id: int, run_id: str, limit: int, now: datetime, *, transport: str = "") -> list[Claimed]:
+    """Take up to ``limit`` due pending rows for this run, to hand to ``transport`` (the adapter's name, kept
+    on the row: a row in doubt is looked up there). Rows of subscribers who left are skipped.
 
     One statement on both databases; on PostgreSQL its rows are picked ``FOR UPDATE SKIP LOCKED``, so
     workers claiming at the same moment get different rows without waiting for each other.
@@ -217,7 +270,7 @@ def claim(store: Store, send_id: int, run_id: str, limit: int, now: datetime) ->
     with store.session() as session:
         claimed_ids = session.scalars(
             update(_D).where(_D.c.id.in_(due), _D.c.status == DeliveryStatus.PENDING.value)
-            .values(status=DeliveryStatus.QUEUED.value, run_id=run_id, updated_at=now)
+            .values(status=DeliveryStatus.QUEUED.value, run_id=run_id, updated_at=now, transport=transport)
             .returning(_D.c.id)
         ).all()
         if not claimed_ids:
