@@ -24,8 +24,10 @@ from dataclasses import dataclass
 from datetime import date
 from pathlib import Path, PurePosixPath
 
+from newsletter.content.load import LINK_PROBLEM
 from newsletter.content.problems import N_, Problem
 from newsletter.errors import NewsletterError
+from newsletter.files import links
 
 #: First bytes of each image type mail clients show, and its canonical extension and media type.
 IMAGE_KINDS = {
@@ -128,14 +130,7 @@ def read_image(folder: Path, relative: str) -> Image:
 
 def symlink_problems(folder: Path) -> list[Problem]:
     """One error per symbolic link inside an issue folder: nothing there may point elsewhere."""
-    problems = []
-    for parent, dirs, files in os.walk(folder, followlinks=False):
-        for name in sorted(dirs + files):
-            path = Path(parent) / name
-            if path.is_symlink():
-                problems.append(Problem(path, None, N_("is a symbolic link, which is never built, sent or published; "
-                                                           "replace it by a copy of the file itself")))
-    return problems
+    return [Problem(path, None, LINK_PROBLEM) for path in links(folder) if path != folder]
 
 
 def asset_url(base_url: str, day: date, image: Image) -> str:

@@ -1,7 +1,9 @@
 """One issue on the desk: its fields and items in forms, the preview beside them, approval and test copies.
 
 Every save sends back the version of the file the form showed; a save based on an outdated
-version is refused (409) and the editor's text is shown again, with nothing overwritten.
+version is refused (409) and the editor's text is shown again, with nothing overwritten. An issue
+folder that is or holds a symbolic link is refused (409) with the links named, and nothing of it
+is shown.
 """
 
 from __future__ import annotations
@@ -50,12 +52,19 @@ def _author() -> Any:
     return account
 
 
+def _linked(err: NewsletterError) -> tuple[str, int]:
+    """The page refusing an issue folder that is or holds a symbolic link, naming the links."""
+    return render_template("desk/message.html", status=409, message=said(err)), 409
+
+
 def _edit_page(day: date, *, status: int = 200, kept: dict[str, Any] | None = None) -> tuple[str, int]:
     nl = newsletter()
     try:
         draft = nl.issues.read(day)
     except IssueNotFoundError:
         abort(404)
+    except nl.issues.Linked as err:
+        return _linked(err)
     preview = nl.issues.preview(day, asset_base=asset_base(day.isoformat()), gettext=spoken().translations.gettext)
     approval = nl.approval(day)
     content = nl.settings.content
@@ -173,19 +182,23 @@ def move_item(day: str, name: str) -> Any:
 
 @bp.route("/<day>/preview.html")
 @requires("read")
-def preview_html(day: str) -> Response:
+def preview_html(day: str) -> Any:
     return _preview(day, "html")
 
 
 @bp.route("/<day>/preview.txt")
 @requires("read")
-def preview_text(day: str) -> Response:
+def preview_text(day: str) -> Any:
     return _preview(day, "text")
 
 
-def _preview(day: str, part: str) -> Response:
+def _preview(day: str, part: str) -> Any:
     """The issue's HTML or plain-text part as the preview renders it, framed by the desk only."""
-    result = newsletter().issues.preview(parse_day(day), asset_base=asset_base(day))
+    nl = newsletter()
+    try:
+        result = nl.issues.preview(parse_day(day), asset_base=asset_base(day))
+    except nl.issues.Linked as err:
+        return _linked(err)
     response = Response(getattr(result, part) or "", mimetype="text/html" if part == "html" else "text/plain")
     response.headers["Content-Security-Policy"] = EMAIL_CSP
     response.headers["X-Frame-Options"] = "SAMEORIGIN"
