@@ -44,6 +44,15 @@ class ApprovalState:
     def current(self) -> bool:
         return self.state == "current"
 
+    @property
+    def approved_time(self) -> datetime | None:
+        """When the issue was last approved (to the second), or None without a readable approval."""
+        try:
+            when = datetime.fromisoformat(self.approved_at)
+        except ValueError:
+            return None
+        return when if when.tzinfo is not None else None
+
     def describe(self) -> str:
         if self.state == "missing":
             return "not approved yet"

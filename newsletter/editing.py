@@ -62,7 +62,7 @@ class LinkedFolderError(ContentError):
     """An issue folder that is a symbolic link or holds one: the desk neither shows nor changes it."""
 
     def __init__(self, folder: Path, found: list[Path]) -> None:
-        named = [folder.name] if found == [folder] else [p.relative_to(folder).as_posix() for p in found]
+        named = [folder.name if p == folder else p.relative_to(folder).as_posix() for p in found]
         shown = ", ".join(named[:5]) + (" …" if len(named) > 5 else "")
         super().__init__(N_("the issue folder %(folder)s is or holds a symbolic link (%(links)s); the desk neither "
                             "shows nor changes it: replace each link by a copy of the file itself"),
@@ -82,6 +82,10 @@ class Author(Protocol):
 
 class NotAnImageError(UsageError):
     """An upload whose bytes are not a PNG, JPEG or GIF image."""
+
+
+class NotAnItemError(UsageError):
+    """A name that cannot be an item's file name (``NN-words.md``, no control character, 200 bytes at most)."""
 
 
 @dataclass(frozen=True)
@@ -305,6 +309,8 @@ class Issues:
     Stale = StaleEditError
     #: Raised by an upload that is not an image.
     NotAnImage = NotAnImageError
+    #: Raised for a name that cannot be an item's file name.
+    NotAnItem = NotAnItemError
     #: Raised for an issue folder that is or holds a symbolic link.
     Linked = LinkedFolderError
 
@@ -538,7 +544,7 @@ class Issues:
         folder = self._folder(day)
         if not ITEM_NAME.match(name) or "/" in name or "\\" in name or name.startswith(".") \
                 or re.search(r"[\x00-\x1f\x7f]", name) or len(name.encode()) > MAX_NAME:
-            raise UsageError(N_("%(name)s is not an item file name"), values={"name": repr(name[:60])})
+            raise NotAnItemError(N_("%(name)s is not an item file name"), values={"name": repr(name[:60])})
         path = folder / name
         if not path.is_file():
             raise StaleEditError(name, N_("%(file)s no longer exists (renamed or removed meanwhile); nothing was saved"))

@@ -193,7 +193,7 @@ def test_a_save_through_the_desk_writes_the_file_and_records_the_editor(
     response = client.post(f"/issues/{DAY.isoformat()}/fields", data={**form, "subject": "Un objet tout neuf"})
     assert response.status_code == 302
     assert 'subject: "Un objet tout neuf"' in (issue_dir / "issue.yaml").read_text(encoding="utf-8")
-    assert nl.users.last_editor(DAY) == "editor"
+    assert nl.users.editors(DAY) == ("editor",)
 
 
 # -- images -------------------------------------------------------------------------------------
@@ -440,3 +440,31 @@ def test_an_upload_never_lands_in_the_folder_images_links_to(signed_in: Callable
     page = client.get(url).get_data(as_text=True)
     assert "lien symbolique" in page and "images" in page
 
+
+
+# -- malformed addresses: a 4xx, never a 500 -----------------------------------------------------
+
+@pytest.mark.parametrize("path", ["assets/images/barres.png%00.png", "assets/images%00/barres.png",
+                                  "assets/images/" + "a" * 300 + ".png"])
+def test_a_malformed_asset_path_is_a_404(signed_in: Callable[[str], FlaskClient], path: str,
+                                         caplog: pytest.LogCaptureFixture) -> None:
+    response = signed_in("editor").get(f"/issues/{DAY.isoformat()}/{path}")
+    assert response.status_code == 404 and "desk request failed" not in caplog.text
+
+
+@pytest.mark.parametrize("name", ["01-" + "a" * 300 + ".md", "01-" + "é" * 150 + ".md", "01-bots%00.md"])
+@pytest.mark.parametrize("action", ["", "/remove", "/move", "/image"])
+def test_a_malformed_item_name_is_refused_without_a_500(signed_in: Callable[[str], FlaskClient], issue_dir: Path,
+                                                        name: str, action: str,
+                                                        caplog: pytest.LogCaptureFixture) -> None:
+    import io
+
+    client = signed_in("editor")
+    url = f"/issues/{DAY.isoformat()}"
+    form = {"csrf_token": csrf_token(client, url), "version": "", "title": "x", "direction": "up", "alt": "Un graphique",
+            **({"file": (io.BytesIO(PNG), "chart.png")} if action == "/image" else {})}
+    before = sorted(p.name for p in issue_dir.rglob("*"))
+    response = client.post(f"{url}/items/{name}{action}", data=form, content_type="multipart/form-data")
+    assert response.status_code == 404, response.get_data(as_text=True)[-500:]
+    assert "desk request failed" not in caplog.text
+    assert sorted(p.name for p in issue_dir.rglob("*")) == before
