@@ -194,6 +194,6 @@ class Accounts:
         """Remember that ``name`` saved ``path`` of the issue of ``day`` (for the separate approver rule)."""
         table.record_edit(self._store(), day, path, name, now=self._clock())
 
-    def last_editor(self, day: date) -> str | None:
-        """Who saved a file of the issue last through the desk, or None."""
-        return table.last_editor(self._store(), day)
+    def editors(self, day: date, *, since: datetime | None = None) -> tuple[str, ...]:
+        """Every account that saved a file of the issue through the desk (at ``since`` or later), by name."""
+        return tuple(table.editors(self._store(), day, since=since))

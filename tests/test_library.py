@@ -164,6 +164,22 @@ def test_approve_records_the_clocks_time_and_the_editor_from_the_environment(pro
         nl.approve(DAY, by="  ")
 
 
+@pytest.mark.parametrize("folder", ["images~", ".images", "images/.hidden"])
+def test_the_approval_covers_every_file_the_render_reads_whatever_its_name(nl: Newsletter, issue_dir: Path,
+                                                                           folder: str) -> None:
+    (issue_dir / folder).mkdir(parents=True)
+    shutil.copyfile(issue_dir / "images" / "barres.png", issue_dir / folder / "chart.png")
+    item = issue_dir / "01-bots.md"
+    item.write_text(item.read_text(encoding="utf-8").replace("images/barres.png", f"{folder}/chart.png"),
+                    encoding="utf-8")
+    assert nl.check(DAY).errors == 0
+    assert nl.approve(DAY, by="Camille Martin").current
+    assert f"{folder}/chart.png" in (nl.build(DAY).folder / "email.html").read_text(encoding="utf-8")  # read
+    (issue_dir / folder / "chart.png").write_bytes((issue_dir / folder / "chart.png").read_bytes() + b"swapped")
+    state = nl.approval(DAY)
+    assert state.state == "stale" and f"{folder}/chart.png" in state.changed
+
+
 def test_readiness_is_the_schedulers_gate(nl: Newsletter) -> None:
     gate = nl.readiness(DAY)
     assert isinstance(gate, Readiness) and gate.state == "waiting approval"

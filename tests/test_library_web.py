@@ -78,6 +78,7 @@ def test_the_archive_shows_an_issue_once_sent_and_before_only_with_the_proof_key
     assert page is not None and issue.subject in page
     assert f"/archive/{DAY.isoformat()}/".encode() in archive.feed()
     assert archive.image(DAY, "../newsletter.toml") is None and archive.hashed_image(DAY, "0" * 32 + ".png") is None
+    assert archive.image(DAY, "images/barres.png\0.png") is None  # a NUL byte is refused, never a ValueError
 
 
 def test_the_health_check_answers_with_a_result(nl: Newsletter) -> None:

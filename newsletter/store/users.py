@@ -6,8 +6,8 @@ the generation they were made under, and raising it (sign-out, a new password, a
 every one of them on the server, whatever copy of a cookie is left. Removing an account
 disables it (the name stays in the edit record); adding the same name again enables it with a
 new role and password.
-``desk_edits`` keeps, per issue, who saved which file last, so that an approval can be
-required from someone other than the last editor.
+``desk_edits`` keeps every save of an issue's file (who, which file, when), so that an approval
+can be required from someone who changed nothing since the issue's last approval.
 """
 
 from __future__ import annotations
@@ -136,8 +136,10 @@ def record_edit(store: Store, day: date, path: str, user_name: str, *, now: date
         session.execute(_E.insert().values(day=day, path=path, user_name=user_name, at=now))
 
 
-def last_editor(store: Store, day: date) -> str | None:
-    """Who saved a file of the issue of ``day`` last through the desk, or None."""
+def editors(store: Store, day: date, *, since: datetime | None = None) -> list[str]:
+    """Every account that saved a file of the issue of ``day`` through the desk (at ``since`` or later), by name."""
+    query = select(_E.c.user_name).where(_E.c.day == day).distinct()
+    if since is not None:
+        query = query.where(_E.c.at >= since)
     with store.session() as session:
-        return session.scalar(select(_E.c.user_name).where(_E.c.day == day)
-                              .order_by(_E.c.at.desc(), _E.c.id.desc()).limit(1))
+        return sorted(session.scalars(query))
