@@ -62,11 +62,13 @@ def _edit_page(day: date, *, status: int = 200, kept: dict[str, Any] | None = No
     account = _author()
     separate = nl.settings.desk.require_separate_approver
     last = nl.users.last_editor(day) if separate else None
+    sent_at = nl.sent_at(day)
     return render_template(
         "desk/issue.html", draft=draft, preview=preview, approval=approval, kept=kept or {},
         max_words=content.max_words, max_title=content.max_title_chars, anchor=anchor,
         require_approval=nl.settings.schedule.require_approval,
         approve_blocked=bool(separate and last == account.name), send=nl.status(day),
+        sent_on=spoken().moment(sent_at.astimezone(nl.settings.tz)) if sent_at else "",
     ), status
 
 

@@ -93,3 +93,15 @@ def test_a_send_in_progress_shows_its_figures_and_reloads_itself(signed_in: Call
     nl.send(DAY)
     page = signed_in("editor").get(URL).get_data(as_text=True)
     assert 'http-equiv="refresh"' not in page and "Terminé." in page and "envoyé: 2" in page
+
+
+def test_the_page_of_a_sent_issue_warns_that_edits_change_nothing_readers_see(
+        signed_in: Callable[[str], FlaskClient], nl: Newsletter) -> None:
+    nl.subscribers.add("un@example.org")
+    nl.approve(DAY, by="approver")
+    editor = signed_in("editor")
+    assert 'id="already-sent"' not in editor.get(URL).get_data(as_text=True)
+    nl.send(DAY)  # at the desk's clock: 12:00 in Paris on Monday 23
+    page = editor.get(URL).get_data(as_text=True)
+    assert ('<p class="flash error" id="already-sent">Ce numéro a été envoyé le 23/11/2026 à 12:00 : une modification '
+            "ne change ni ce que ses lecteurs ont reçu, ni sa page dans les archives publiques.</p>") in page
