@@ -70,11 +70,6 @@ class WebVersions:
             self._cache[day] = (stamp, version)
         return version
 
-    def html(self, day: date) -> str | None:
-        """The issue as a web page, or None when its files are gone or no longer render."""
-        version = self.version(day)
-        return version.html if version else None
-
 
 class PublishedPages:
     """The pages sends published, read from the store once per digest and kept in memory.
@@ -106,10 +101,11 @@ class PublishedPages:
         except NewsletterError as err:
             log.warning("issue %s: the published page cannot be read (%s)", day.isoformat(), err)
             return None
-        with self._lock:
-            if len(self._cache) >= self.LIMIT:
-                self._cache.clear()
-            self._cache[sent.send_id] = (sent.page, version)
+        if sent.page:  # a page just made from the files is read from the store next time
+            with self._lock:
+                if len(self._cache) >= self.LIMIT:
+                    self._cache.clear()
+                self._cache[sent.send_id] = (sent.page, version)
         return version
 
     def _keep_files(self, store: Store, day: date, send_id: int, now: datetime) -> str | None:
@@ -122,7 +118,8 @@ class PublishedPages:
             save_page(store, send_id, page, now)
         except StoreError as err:  # the page is still served; the next request tries again
             log.warning("issue %s: the published page could not be kept: %s", day.isoformat(), err)
-        log.info("issue %s: sent before pages were kept; its page is its files as they are now", day.isoformat())
+        else:
+            log.info("issue %s: sent before pages were kept; its page is now its files as they are", day.isoformat())
         return page.layout
 
 
