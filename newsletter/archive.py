@@ -92,21 +92,23 @@ class PublishedPages:
         if cached and cached[0] == sent.page:
             return cached[1]
         layout = page_layout(store, sent.send_id) if sent.page else None
-        if layout is None:
-            layout = self._keep_files(store, day, sent.send_id, now)
-        if layout is None:
-            return None
-        try:
-            version = thaw(layout)
-        except NewsletterError as err:
-            log.warning("issue %s: the published page cannot be read (%s)", day.isoformat(), err)
-            return None
-        if sent.page:  # a page just made from the files is read from the store next time
-            with self._lock:
-                if len(self._cache) >= self.LIMIT:
-                    self._cache.clear()
-                self._cache[sent.send_id] = (sent.page, version)
+        version = self._read(day, layout) if layout is not None else None
+        if version is None:  # sent before pages were kept, or kept by a newsletter this one cannot read
+            made = self._keep_files(store, day, sent.send_id, now)
+            return thaw(made) if made is not None else None
+        with self._lock:
+            if len(self._cache) >= self.LIMIT:
+                self._cache.clear()
+            self._cache[sent.send_id] = (sent.page, version)
         return version
+
+    @staticmethod
+    def _read(day: date, layout: str) -> WebVersion | None:
+        try:
+            return thaw(layout)
+        except NewsletterError as err:
+            log.warning("issue %s: the published page cannot be read (%s); showing its files", day.isoformat(), err)
+            return None
 
     def _keep_files(self, store: Store, day: date, send_id: int, now: datetime) -> str | None:
         try:
@@ -115,11 +117,11 @@ class PublishedPages:
         except NewsletterError:
             return None
         try:
-            save_page(store, send_id, page, now)
+            if save_page(store, send_id, page, now):
+                log.info("issue %s: sent before pages were kept; its page is now its files as they are",
+                         day.isoformat())
         except StoreError as err:  # the page is still served; the next request tries again
             log.warning("issue %s: the published page could not be kept: %s", day.isoformat(), err)
-        else:
-            log.info("issue %s: sent before pages were kept; its page is now its files as they are", day.isoformat())
         return page.layout
 
 

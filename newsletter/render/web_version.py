@@ -21,7 +21,7 @@ from newsletter.merge import CompiledTemplate
 from newsletter.publication import Image, UnsafeFileError, asset_url, read_image
 from newsletter.render.pipeline import LOGO_FOLDER, render_issue
 
-#: Bumped when the frozen page's fields change (an older one then reads as no page at all).
+#: Bumped when the frozen page's fields change (the archive shows the files for a page it cannot read).
 VERSION = 1
 SUMMARY_CHARS = 300
 
