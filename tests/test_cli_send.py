@@ -529,7 +529,7 @@ def test_check_warns_that_the_issue_was_sent_and_keeps_its_exit_code(cli, projec
     assert code == 0 and "was sent" not in out
     assert cli("send", DAY.isoformat())[0] == 0
     code, out, _ = cli("check", DAY.isoformat())
-    warning = (f"issues/{DAY.isoformat()}: warning: this issue was sent on ")
+    warning = f"issues/{DAY.isoformat()}: warning: this issue was sent on "
     assert code == 0 and warning in out and "ready" in out, out
     assert re.search(re.escape(warning) + r"\d{4}-\d\d-\d\d \d\d:\d\d \S+; an edit changes neither what its readers "
                      r"got nor its page in the public archive", out), out

@@ -20,7 +20,7 @@ from newsletter.publication import proof_url
 from newsletter.render.mime import Recipient
 from newsletter.store.database import Store
 from newsletter.store.subscribers import add_subscriber
-from tests.conftest import DAY, SECRET, write
+from tests.conftest import DAY, SECRET, add_brand, write
 from tests.render.test_browser import CHROMIUM, CHROMIUM_ARGS
 from tests.sink import Sink
 from tests.web.test_service import NOW, Service, web_settings
@@ -218,7 +218,8 @@ def edit_after_the_send(issue_dir: Path) -> bytes:
     """What an editor did to a sent issue (issue 21): a new subject and item title, a link to another
     site, other bytes in the image file. Returns the image's bytes as sent."""
     meta = issue_dir / "issue.yaml"
-    meta.write_text(meta.read_text(encoding="utf-8").replace(SENT_TITLE, "Titre changé après l’envoi"), encoding="utf-8")
+    meta.write_text(meta.read_text(encoding="utf-8").replace(SENT_TITLE, "Titre changé après l’envoi"),
+                    encoding="utf-8")
     item = issue_dir / "01-bots.md"
     item.write_text(item.read_text(encoding="utf-8").replace("Le service client par bot ne convainc pas", "Autre titre")
                     .replace(SENT_LINK, "https://autre-site.example.net/"), encoding="utf-8")
@@ -285,3 +286,17 @@ def test_an_issue_sent_before_pages_were_kept_freezes_at_its_first_view(settings
     edit_after_the_send(issue_dir)
     with Service(settings, store) as service:  # another process: nothing in memory
         assert_shows_what_was_sent(service, sent)
+
+
+def test_a_logo_replaced_after_the_send_still_shows_as_sent(project: Path, store: Store, sink: Sink) -> None:
+    add_brand(project)
+    settings = web_settings(project, sink)
+    publish(settings, store)
+    logo = project / "brand" / "logo.png"
+    sent = logo.read_bytes()
+    logo.write_bytes(sent + b"a new logo")
+    with Service(settings, store) as service:
+        page = requests.get(service.url + PAGE).text
+        (src,) = {i.get("src") or "" for i in tags(page, "img") if "/assets/brand/" in (i.get("src") or "")}
+        answer = requests.get(service.url + src.replace("https://news.example.org", ""))
+    assert answer.status_code == 200 and answer.content == sent
