@@ -91,6 +91,7 @@ def test_the_archive_lists_and_opens_what_went_out(db: Store) -> None:
     assert found is not None and (found.send_id, found.page) == (send_id, sent.digest)
     by_name = image(db, DAY, name=sent.images[0].name)
     assert by_name is not None and by_name.data == PNG + b"sent" and by_name.media_type == "image/png"
+    assert type(by_name.data) is bytes  # what the web answer is made of, on PostgreSQL too
     assert image(db, DAY + timedelta(days=1), name=sent.images[0].name) is None
     assert image(db, DAY, relative="images/barres.png\x00.png") is None  # never a question for PostgreSQL
     brand = logo(db, sent.images[1].relative)
