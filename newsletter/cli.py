@@ -185,6 +185,10 @@ def check(nl: Newsletter, day: date | None) -> None:
     """
     result = nl.check(day)
     _print_problems(result.problems, nl.settings.root)
+    if result.sent_at is not None:
+        click.secho(f"{result.folder}: warning: this issue was sent on "
+                    f"{result.sent_at.astimezone(nl.settings.tz):%Y-%m-%d %H:%M %Z}; an edit changes neither what its "
+                    "readers got nor its page in the public archive", fg="yellow")
     if result.refusal is not None:
         raise result.refusal
     verdict, color = "ready", "green"

@@ -208,6 +208,7 @@ class CheckResult:
     approval: "ApprovalState"
     verdict: Verdict
     refusal: NewsletterError | None  # the error a front end ends on when the check fails
+    sent_at: datetime | None = None  # when its first message went out: edits change nothing readers see
 
     @property
     def ok(self) -> bool:
@@ -580,6 +581,7 @@ class Newsletter:
 
         settings, day = self.settings, self._day(day)
         report = check_issue(settings, day, store=self.existing_store())
+        sent_at = self.sent_at(day)
         approval = approval_state(report.issue.folder)
         folder = report.issue.folder.relative_to(settings.root)
         size = len(report.rendered.html.encode()) if report.rendered else 0
@@ -594,13 +596,22 @@ class Newsletter:
             verdict = Verdict.READY_TO_APPROVE
         else:
             verdict = Verdict.READY
-        result = CheckResult(day, folder, report.problems, len(report.issue.items), size, approval, verdict, None)
+        result = CheckResult(day, folder, report.problems, len(report.issue.items), size, approval, verdict, None,
+                             sent_at)
         if not report.ok:
             refusal = refusal_for(settings, ContentError(f"{folder}: {result.summary}", report.problems,
                                                          hint="fix the lines above, then run the check again"))
             result = CheckResult(day, folder, report.problems, len(report.issue.items), size, approval, verdict,
-                                 refusal)
+                                 refusal, sent_at)
         return result
+
+    def sent_at(self, day: date | None = None) -> datetime | None:
+        """When the issue's first message went out (None while none has): from then on, an edit of its
+        files changes neither what readers got nor its page in the public archive."""
+        from newsletter.store.archive import first_sent_at
+
+        store = self.existing_store()
+        return first_sent_at(store, self._day(day)) if store is not None else None
 
     def build(self, day: date | None = None) -> "BuildResult":
         """Check and render the issue into ``out/DATE/`` (email.html, email.txt, sample.eml).

@@ -521,3 +521,21 @@ def test_status_and_history_show_what_came_back_and_flag_complaints(cli, project
                                            "complaint_rate_above_gmail_line": True}
     code, out, _ = cli("history")
     assert "1 25.00%!" in out.splitlines()[1]
+
+
+def test_check_warns_that_the_issue_was_sent_and_keeps_its_exit_code(cli, project: Path) -> None:  # type: ignore[no-untyped-def]
+    assert cli("subscribers", "add", "paul@example.org")[0] == 0
+    assert cli("approve", DAY.isoformat(), "--by", "Camille Martin")[0] == 0
+    assert cli("send", DAY.isoformat(), "--test", "relecture@example.org")[0] == 0  # a test copy is no send
+    code, out, _ = cli("check", DAY.isoformat())
+    assert code == 0 and "was sent" not in out
+    assert cli("send", DAY.isoformat())[0] == 0
+    code, out, _ = cli("check", DAY.isoformat())
+    warning = f"issues/{DAY.isoformat()}: warning: this issue was sent on "
+    assert code == 0 and warning in out and "ready" in out, out
+    assert re.search(re.escape(warning) + r"\d{4}-\d\d-\d\d \d\d:\d\d \S+; an edit changes neither what its readers "
+                     r"got nor its page in the public archive", out), out
+    item = project / "issues" / DAY.isoformat() / "02-mobile.md"
+    item.write_text('---\ntitle: ""\nsource: "x"\n---\nTexte.\n', encoding="utf-8")
+    code, out, _ = cli("check", DAY.isoformat())
+    assert code == 1 and warning in out  # a warning: the failing check's exit code is its own

@@ -65,7 +65,8 @@ from newsletter.i18n import N_
 from newsletter.render.mime import MessageFactory, Recipient, message_id, proof_message_id
 from newsletter.render.pipeline import RenderedIssue
 from newsletter.render.snapshot import freeze, thaw
-from newsletter.store import leases, ledger, pacing, pauses, resends, snapshots, workers
+from newsletter.render.web_version import public_page
+from newsletter.store import archive, leases, ledger, pacing, pauses, resends, snapshots, workers
 from newsletter.store.feedback import hard_bounced_rows
 from newsletter.store.database import Store
 from newsletter.store.models import DeliveryStatus, SubscriberStatus
@@ -704,16 +705,19 @@ def start_send(settings: Settings, store: Store, day: date, *, secret_key: str,
     """Check and render the issue, open its send (stored render, pause cleared, new subscribers queued).
 
     What workers help afterwards is this render (:mod:`newsletter.render.snapshot`), whatever their
-    own copy of the issue's files says.
+    own copy of the issue's files says; the public archive shows this run's web version once a
+    message went out (:mod:`newsletter.store.archive`), whatever the files say afterwards.
 
     :raises ContentError: when the issue does not pass the check.
     """
     rendered = render_checked_issue(settings, day)
+    page = public_page(rendered.issue, settings)
     sent_on = clock()
     factory = MessageFactory(rendered, settings, secret_key=secret_key, date=sent_on)
     send_id = ledger.get_or_create_send(store, day, rendered.subject, clock())
     frozen = freeze(rendered, sent_on)
     snapshots.save(store, send_id, frozen.digest, frozen.text, clock())
+    archive.save_page(store, send_id, page, clock())  # unless an earlier run's messages went out: that page stays
     resumed = pauses.resume(store, send_id, clock())  # a new run is the operator's resume: a fresh window
     if resumed is not None:
         log.info("issue %s: resuming the send paused at %s (%s)", day.isoformat(), resumed.paused_at.isoformat(),

@@ -70,11 +70,13 @@ def _edit_page(day: date, *, status: int = 200, kept: dict[str, Any] | None = No
     approval = nl.approval(day)
     content = nl.settings.content
     account = _author()
+    sent_at = nl.sent_at(day)
     return render_template(
         "desk/issue.html", draft=draft, preview=preview, approval=approval, kept=kept or {},
         max_words=content.max_words, max_title=content.max_title_chars, anchor=anchor,
         require_approval=nl.settings.schedule.require_approval,
         approve_blocked=_changed_it(day, account.name), send=nl.status(day),
+        sent_on=spoken().moment(sent_at.astimezone(nl.settings.tz)) if sent_at else "",
     ), status
 
 

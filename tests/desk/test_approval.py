@@ -131,3 +131,15 @@ def test_the_approver_is_none_of_the_accounts_that_changed_the_issue_since_its_l
         assert "depuis sa dernière validation" in approve(clients["bob"]) and not nl.approval(DAY).current
         approve(clients["alice"])
         assert nl.approval(DAY).approved_by == "alice" and nl.approval(DAY).current
+
+
+def test_the_page_of_a_sent_issue_warns_that_edits_change_nothing_readers_see(
+        signed_in: Callable[[str], FlaskClient], nl: Newsletter) -> None:
+    nl.subscribers.add("un@example.org")
+    nl.approve(DAY, by="approver")
+    editor = signed_in("editor")
+    assert 'id="already-sent"' not in editor.get(URL).get_data(as_text=True)
+    nl.send(DAY)  # at the desk's clock: 12:00 in Paris on Monday 23
+    page = editor.get(URL).get_data(as_text=True)
+    assert ('<p class="flash error" id="already-sent">Ce numéro a été envoyé le 23/11/2026 à 12:00 : une modification '
+            "ne change ni ce que ses lecteurs ont reçu, ni sa page dans les archives publiques.</p>") in page
