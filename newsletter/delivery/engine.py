@@ -5,8 +5,9 @@ active subscribers who have no row yet, settles the rows a dead run left behind,
 a few workers (one per transport connection) claim batches, build each message from the
 issue's single layout (:class:`~newsletter.render.mime.MessageFactory`), pace them with the
 rate limit (remote transports only: the outbox is a local folder) and hand them to the
-adapter. Writes to the ledger are grouped: rows are marked ``sending`` :data:`MARK_AHEAD` at a
-time, in the transaction that writes the outcomes known by then (see :class:`_Group`). A stop
+adapter. Each message handed over is marked ``sending`` just before its point of no return, in
+the transaction that writes the outcomes its connection learnt since (see :class:`_Group`): one
+cheap commit per message, and a crash leaves in doubt only a message on the wire. A stop
 request (SIGTERM) lets no new message begin and finishes the ones in hand, cutting a silent
 server's connection after :data:`STOP_GRACE` seconds.
 
@@ -219,10 +220,6 @@ PAUSED_BEFORE_HANDOVER = ("not sent yet: the send paused itself on too many hard
                           "resumes it")
 #: How many settled messages pass between two looks at the hard bounces reported by feedback events.
 FEEDBACK_EVERY = 100
-#: How many rows one transaction marks sending (together with the outcomes known by then): the
-#: fewer transactions, the faster a send; a kill -9 leaves at most this many rows per connection
-#: in doubt (marked, not known to be sent), never resent. Measured in bench/send.py and tests/test_crash.py.
-MARK_AHEAD = 5
 #: The reason written on rows taken back from a run whose lease expired.
 TAKEN_FROM_A_DEAD_RUN = "taken back from a run that stopped renewing its lease"
 
@@ -251,10 +248,12 @@ class _RunStop(threading.Event):
 class _Group:
     """One batch on its way: which rows are marked sending, handed over, and have an outcome not yet written.
 
-    Writes are grouped: a handover that finds its message unmarked marks it and up to
-    :data:`MARK_AHEAD` rows after it, and writes the outcomes gathered since the last write, in one
-    transaction; the rest of the batch's outcomes are written in one more when it ends. Rows marked
-    but never handed over (a stop, a refused request) are certainly not sent and go back to the pool.
+    Writes are grouped without marking ahead: each handover marks only the messages handed over,
+    in the transaction that writes the outcomes gathered since the last write (for SMTP: the
+    previous message's); the rest of the batch's outcomes are written in one more when it ends.
+    So a row is ``sending`` only from just before its point of no return until the next write,
+    and a crash leaves at most one SMTP message per connection in doubt; the batch's other rows
+    are still ``queued``, certainly not sent, and the next run sends them.
     """
 
     def __init__(self, outgoing: Sequence[Outgoing], built_failures: list[ledger.Outcome]) -> None:
@@ -266,14 +265,8 @@ class _Group:
         self.unwritten: list[tuple[Result | None, ledger.Outcome]] = [(None, o) for o in built_failures]
 
     def to_mark(self, items: Sequence[Outgoing]) -> list[int]:
-        """The keys to mark now: none when ``items`` are marked already, else ``items`` and the rows
-        after them that have neither a mark nor an outcome, :data:`MARK_AHEAD` at least in all."""
-        if all(item.key in self.marked for item in items):
-            return []
-        first = [item.key for item in items if item.key not in self.marked]
-        taken = set(first)
-        rest = [k for k in self.keys if k not in self.marked and k not in self.done and k not in taken]
-        return first + rest[:max(0, MARK_AHEAD - len(first))]
+        """The keys of ``items`` not marked yet: those to mark now."""
+        return [item.key for item in items if item.key not in self.marked]
 
     def not_begun(self) -> list[int]:
         """Rows with no outcome that were never handed over: nothing of them was sent."""
@@ -433,7 +426,7 @@ class _Run:
                 self.lease_gone.set()
                 raise Stopped()
             marking = group.to_mark(items)
-            if marking:  # one transaction: the outcomes known so far, and these rows (and a few next) marked
+            if marking:  # one transaction: the outcomes known so far, and these rows marked
                 self._write(group, subscribers, mark=marking)
                 group.marked.update(marking)
             group.handed.update(item.key for item in items)

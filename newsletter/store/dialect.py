@@ -2,7 +2,8 @@
 
 Everything else in ``newsletter/store`` writes portable SQLAlchemy and asks here when the
 two databases need different words: the INSERT that offers ``ON CONFLICT``, SQLite's
-connection pragmas and its single writer, PostgreSQL's ``SKIP LOCKED`` claims, its named constraints in migrations.
+connection pragmas and its single writer, PostgreSQL's ``SKIP LOCKED`` claims, its named constraints in migrations,
+its commits that need not wait for the disk.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from __future__ import annotations
 from contextlib import contextmanager
 from typing import Any, Iterator
 
-from sqlalchemy import Connection, Engine, select
+from sqlalchemy import Connection, Engine, select, text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
@@ -56,6 +57,19 @@ def rows_to_claim(bind: Engine | Connection, query: Any) -> Any:
         return query.scalar_subquery()
     due = query.with_for_update(skip_locked=True).cte("due").prefix_with("MATERIALIZED")
     return select(due.c[0])
+
+
+def commit_without_flush(conn: Connection) -> None:
+    """Let the transaction under way on ``conn`` commit without waiting for the disk (PostgreSQL:
+    ``synchronous_commit = off`` for it alone; SQLite in WAL mode with ``synchronous=NORMAL`` never waits).
+
+    The commit is seen by every session at once and survives a crash of the process that made it
+    (the sender's ``kill -9``): the server holds it. Only a crash of the database server itself, or of
+    the machine, may lose the last such commits (PostgreSQL: at most three ``wal_writer_delay``, 0.6 s
+    by default); the next commit that waits for the disk makes them durable too.
+    """
+    if is_postgresql(conn):
+        conn.execute(text("SET LOCAL synchronous_commit TO OFF"))
 
 
 def sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:

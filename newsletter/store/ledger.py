@@ -2,13 +2,18 @@
 
 Each recipient's row moves ``pending → queued → sending → sent | failed | pending (retry)``.
 A run *claims* rows by flipping them from ``pending`` to ``queued`` in one statement, so two
-processes never hold the same row. ``sending`` is written before the transport takes the
-message irreversibly: a sender marks a few rows at a time (the engine's ``MARK_AHEAD``) in the
-transaction that also writes the outcomes known by then, so one commit serves several messages
-and a crash leaves at most those few rows per connection in doubt. A run owns its rows until
-its lease expires (:mod:`newsletter.store.leases`); then a row found in ``queued`` was never handed over and is sent again, while one found in
-``sending`` is in doubt and is asked to the adapter (the outbox can tell; SMTP cannot, so the
-row becomes ``uncertain``, never resent).
+processes never hold the same row. ``sending`` is written just before the transport takes a
+message irreversibly (SMTP: before the final dot; a mail API: before the call), and only for
+the messages being handed over, in the transaction that also writes the outcomes the same
+connection learnt since its last write (:func:`record`'s ``then_sending``): one commit per
+message, which does not wait for the disk (:func:`~newsletter.store.dialect.commit_without_flush`;
+it survives the sender's crash). A row marked ``sending`` is therefore one whose message is on
+the wire, or whose answer came and is not written yet, so a crash leaves at most one row per
+SMTP connection in doubt; a row the run claimed but had not begun is still ``queued``. A run
+owns its rows until its lease expires (:mod:`newsletter.store.leases`); then a row found in
+``queued`` was never handed over and is sent again, while one found in ``sending`` is in doubt
+and is asked to the adapter (the outbox can tell; SMTP cannot, so the row becomes
+``uncertain``, never resent).
 
 ``attempts`` counts the tries that ended with an outcome, each exactly once, and only here:
 :func:`record` adds one for every :class:`Outcome` it writes (sent, failed, in doubt, or back to
@@ -29,7 +34,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
 from typing import Any, Iterable, Sequence, cast
 
-from sqlalchemy import CursorResult, Integer, String, Table, bindparam, func, literal, or_, select, update
+from sqlalchemy import Connection, CursorResult, Integer, String, Table, bindparam, func, literal, or_, select, update
 from sqlalchemy.orm import Session
 
 from newsletter.store import dialect, leases
@@ -209,22 +214,22 @@ def claim(store: Store, send_id: int, run_id: str, limit: int, now: datetime) ->
         .order_by(_D.c.id)
         .limit(limit)
     ))
-    with store.session() as session:
-        claimed_ids = session.scalars(
+    with store.transaction() as conn:
+        claimed_ids = conn.scalars(
             update(_D).where(_D.c.id.in_(due), _D.c.status == DeliveryStatus.PENDING.value)
             .values(status=DeliveryStatus.QUEUED.value, run_id=run_id, updated_at=now)
             .returning(_D.c.id)
         ).all()
         if not claimed_ids:
             return []
-        rows = session.execute(
+        rows = conn.execute(
             select(_D.c.id, _D.c.subscriber_id, _D.c.attempts, _S.c.email, _S.c.first_name, _S.c.last_name,
                    _S.c.status)
             .join(_S, _S.c.id == _D.c.subscriber_id).where(_D.c.id.in_(claimed_ids)).order_by(_D.c.id)
         ).all()
         gone = [r.id for r in rows if r.status != ACTIVE]
         if gone:
-            session.execute(update(_D).where(_D.c.id.in_(gone)).values(
+            conn.execute(update(_D).where(_D.c.id.in_(gone)).values(
                 status=DeliveryStatus.SKIPPED.value, last_error="unsubscribed before the send", updated_at=now))
     return [Claimed(r.id, r.subscriber_id, r.email, r.first_name, r.last_name, r.attempts)
             for r in rows if r.status == ACTIVE]
@@ -232,13 +237,12 @@ def claim(store: Store, send_id: int, run_id: str, limit: int, now: datetime) ->
 
 def mark_sending(store: Store, delivery_ids: Sequence[int], now: datetime) -> None:
     """The point of no return: the transport is about to take these messages (counted once their outcome is)."""
-    with store.session() as session:
-        _mark_sending(session, delivery_ids, now)
+    record(store, (), now, then_sending=delivery_ids)
 
 
-def _mark_sending(session: Session, delivery_ids: Sequence[int], now: datetime) -> None:
+def _mark_sending(conn: Connection | Session, delivery_ids: Sequence[int], now: datetime) -> None:
     if delivery_ids:
-        session.execute(update(_D).where(_D.c.id.in_(delivery_ids)).values(
+        conn.execute(update(_D).where(_D.c.id.in_(delivery_ids)).values(
             status=DeliveryStatus.SENDING.value, updated_at=now))
 
 
@@ -256,9 +260,12 @@ class Outcome:
 def record(store: Store, outcomes: Iterable[Outcome], now: datetime, *, bounced: Iterable[int] = (),
            then_sending: Sequence[int] = ()) -> None:
     """Write a batch of outcomes in one transaction, each counted as one try; in the same transaction,
-    mark the ``bounced`` subscribers (hard bounces among them) and the rows ``then_sending`` as
-    :func:`mark_sending` does (the sender groups its writes: see the engine's ``MARK_AHEAD``).
+    mark the ``bounced`` subscribers (hard bounces among them) and the rows ``then_sending`` sending:
+    the messages about to pass the point of no return (the sender writes the outcomes it has with them).
 
+    A transaction that marks rows commits without waiting for the disk
+    (:func:`~newsletter.store.dialect.commit_without_flush`): it comes before every message, and
+    must survive the sender's crash, which it does. The outcomes alone (a batch's last ones) wait.
     One executemany per kind of outcome: a batch costs a few statements and one commit, not one per row.
     """
     sent: list[dict[str, object]] = []
@@ -272,21 +279,23 @@ def record(store: Store, outcomes: Iterable[Outcome], now: datetime, *, bounced:
         else:
             other.append({"b_id": o.delivery_id, "b_status": o.status.value, "b_error": o.error})
     row = _D.c.id == bindparam("b_id")
-    with store.session() as session:
+    with store.transaction() as conn:
+        if then_sending:
+            dialect.commit_without_flush(conn)
         if sent:
-            session.execute(update(_D).where(row).values(
+            conn.execute(update(_D).where(row).values(
                 status=DeliveryStatus.SENT.value, updated_at=now, sent_at=now, last_error="",
                 provider_id=bindparam("b_provider_id"), attempts=_COUNTED), sent)
         if retry:
-            session.execute(update(_D).where(row).values(
+            conn.execute(update(_D).where(row).values(
                 status=DeliveryStatus.PENDING.value, updated_at=now, last_error=bindparam("b_error"), run_id="",
                 next_attempt_at=bindparam("b_retry_at", type_=UTCDateTime()), attempts=_COUNTED), retry)
         if other:
-            session.execute(update(_D).where(row).values(
+            conn.execute(update(_D).where(row).values(
                 status=bindparam("b_status"), updated_at=now, last_error=bindparam("b_error"), attempts=_COUNTED),
                 other)
-        _mark_bounced(session, list(bounced), now)
-        _mark_sending(session, then_sending, now)
+        _mark_bounced(conn, list(bounced), now)
+        _mark_sending(conn, then_sending, now)
 
 
 def mark_bounced(store: Store, subscriber_ids: Iterable[int], now: datetime) -> None:
@@ -297,9 +306,9 @@ def mark_bounced(store: Store, subscriber_ids: Iterable[int], now: datetime) -> 
             _mark_bounced(session, ids, now)
 
 
-def _mark_bounced(session: Session, ids: list[int], now: datetime) -> None:
+def _mark_bounced(conn: Connection | Session, ids: list[int], now: datetime) -> None:
     if ids:
-        session.execute(update(_S).where(_S.c.id.in_(ids), _S.c.status == ACTIVE)
+        conn.execute(update(_S).where(_S.c.id.in_(ids), _S.c.status == ACTIVE)
                         .values(status=SubscriberStatus.BOUNCED.value, updated_at=now))
 
 
