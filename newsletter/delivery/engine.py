@@ -45,10 +45,9 @@ import time
 from collections.abc import Generator
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta, timezone
-from typing import Callable, Iterable, Mapping, Sequence, assert_never
+from typing import TYPE_CHECKING, Callable, Iterable, Mapping, Sequence, assert_never
 
 from newsletter.config import Settings
-from newsletter.check import check_issue
 from newsletter.publication import proof_url
 from newsletter.content.problems import errors
 from newsletter.delivery.bounce_guard import BounceGuard, Verdict
@@ -56,13 +55,15 @@ from newsletter.delivery.base import (Adapter, Failed, InDoubt, Outgoing, Reques
                                       Stopped, make_adapter, send_once)
 from newsletter.errors import ContentError, NewsletterError, describe
 from newsletter.render.mime import MessageFactory, Recipient, message_id, proof_message_id
-from newsletter.render.pipeline import RenderedIssue
 from newsletter.render.snapshot import freeze, thaw
 from newsletter.store import leases, ledger, pacing, pauses, snapshots, workers
 from newsletter.store.feedback import hard_bounced_rows
 from newsletter.store.database import Store
 from newsletter.store.models import DeliveryStatus, SubscriberStatus
 from newsletter.store.subscribers import list_subscribers
+
+if TYPE_CHECKING:  # loaded by the check, when a run renders: a run with nothing to send does not
+    from newsletter.render.pipeline import RenderedIssue
 
 log = logging.getLogger(__name__)
 
@@ -206,6 +207,8 @@ def render_checked_issue(settings: Settings, day: date) -> RenderedIssue:
 
     :raises ContentError: when the check fails (nothing is sent).
     """
+    from newsletter.check import check_issue
+
     report = check_issue(settings, day)
     if errors(report.problems) or report.rendered is None:
         raise ContentError(f"issue {day.isoformat()} does not pass the check; nothing was sent",
@@ -649,7 +652,8 @@ def send_issue(
 ) -> SendReport:
     """Send the issue of ``day`` to every active subscriber who has not received it.
 
-    Running it again, or after a crash, sends only to those not yet served.
+    Running it again, or after a crash, sends only to those not yet served; once everyone has been,
+    it only reports (no render, no connection).
 
     :param secret_key: signs the per-recipient unsubscribe links.
     :param adapter_factory: makes one transport per connection; defaults to ``[delivery] adapter``.
@@ -664,9 +668,27 @@ def send_issue(
     :raises RequestRefused: when the provider refuses a whole request (nothing counted as failed).
     """
     started = time.monotonic()
+    finished = _finished(store, day, clock)
+    if finished is not None:
+        finished.elapsed = time.monotonic() - started
+        return finished
     opened = start_send(settings, store, day, secret_key=secret_key, clock=clock)
     return _drive(settings, store, opened, adapter_factory=adapter_factory, clock=clock, limit=limit, stop=stop,
                   progress=progress, policy=policy, started=started)
+
+
+def _finished(store: Store, day: date, clock: Clock) -> SendReport | None:
+    """The report of an issue already served (every row settled, no new subscriber to add), else None.
+
+    Such a run has nothing to hand over: it neither renders the issue nor connects to the transport
+    (a re-run after the end takes a fraction of a second, whatever the issue's files say now).
+    """
+    send_id = ledger.find_send(store, day)
+    if send_id is None or ledger.has_work(store, send_id):
+        return None
+    report = SendReport(day, resumed=pauses.resume(store, send_id, clock()))
+    tally(store, send_id, report, clock())
+    return report
 
 
 def help_send(

@@ -122,6 +122,17 @@ def enqueue(store: Store, send_id: int, now: datetime) -> int:
         return int(result.rowcount or 0)
 
 
+def has_work(store: Store, send_id: int) -> bool:
+    """Whether the send has rows not settled yet (pending, queued, sending) or active subscribers
+    without a row (whom :func:`enqueue` would add)."""
+    open_states = [DeliveryStatus.PENDING.value, DeliveryStatus.QUEUED.value, DeliveryStatus.SENDING.value]
+    open_rows = select(_D.c.id).where(_D.c.send_id == send_id, _D.c.status.in_(open_states))
+    served = select(_D.c.id).where(_D.c.send_id == send_id, _D.c.subscriber_id == _S.c.id)
+    newcomers = select(_S.c.id).where(_S.c.status == ACTIVE, ~served.exists())
+    with store.session() as session:
+        return bool(session.scalar(select(open_rows.exists() | newcomers.exists())))
+
+
 def orphans(store: Store, send_id: int, now: datetime, lease: timedelta = leases.DEFAULT_LEASE, *,
             taker: str = "another run") -> tuple[list[int], list[tuple[int, str]]]:
     """Rows held by runs whose lease expired, now taken over by the caller:
