@@ -80,6 +80,7 @@ class Store:
         (its mark, its outcome) go through it, several times cheaper than a session."""
         with self._turn, self.engine.connect() as connection:
             try:
+                connection.begin()  # also for statements run on the driver's cursor (dialect.Prepared)
                 yield connection
                 opened = connection.connection.info.get("files") if self.guard and connection.in_transaction() \
                     else None

@@ -34,8 +34,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
 from typing import Any, Iterable, Sequence, cast
 
-from sqlalchemy import Connection, CursorResult, Integer, String, Table, bindparam, func, literal, or_, select, update
-from sqlalchemy.orm import Session
+from sqlalchemy import CursorResult, Integer, String, Table, bindparam, func, literal, or_, select, update
 
 from newsletter.store import dialect, leases
 from newsletter.store.database import Store
@@ -262,19 +261,21 @@ class Outcome:
     retry_at: datetime | None = None
 
 
-# The statements of every message's write, built once: building and keying a statement costs SQLAlchemy
-# three times what running it does (measured: 600 µs of CPU a message, 170 µs with these).
+# The statements of every message's write, compiled once and run on the driver's cursor: building and
+# running them through SQLAlchemy cost 600 µs of CPU a message (SQLite), five round trips on PostgreSQL.
 _ROW = _D.c.id == bindparam("b_id")
 _NOW = bindparam("b_now", type_=UTCDateTime())
-_WRITE_SENT = update(_D).where(_ROW).values(
+_WRITE_SENT = dialect.Prepared(update(_D).where(_ROW).values(
     status=DeliveryStatus.SENT.value, updated_at=_NOW, sent_at=_NOW, last_error="",
-    provider_id=bindparam("b_provider_id"), attempts=_COUNTED)
-_WRITE_RETRY = update(_D).where(_ROW).values(
+    provider_id=bindparam("b_provider_id"), attempts=_COUNTED))
+_WRITE_RETRY = dialect.Prepared(update(_D).where(_ROW).values(
     status=DeliveryStatus.PENDING.value, updated_at=_NOW, last_error=bindparam("b_error"), run_id="",
-    next_attempt_at=bindparam("b_retry_at", type_=UTCDateTime()), attempts=_COUNTED)
-_WRITE_OTHER = update(_D).where(_ROW).values(
-    status=bindparam("b_status"), updated_at=_NOW, last_error=bindparam("b_error"), attempts=_COUNTED)
-_MARK_SENDING = update(_D).where(_ROW).values(status=DeliveryStatus.SENDING.value, updated_at=_NOW)
+    next_attempt_at=bindparam("b_retry_at", type_=UTCDateTime()), attempts=_COUNTED))
+_WRITE_OTHER = dialect.Prepared(update(_D).where(_ROW).values(
+    status=bindparam("b_status"), updated_at=_NOW, last_error=bindparam("b_error"), attempts=_COUNTED))
+_MARK_SENDING = dialect.Prepared(update(_D).where(_ROW).values(status=DeliveryStatus.SENDING.value, updated_at=_NOW))
+_MARK_BOUNCED = dialect.Prepared(update(_S).where(_S.c.id == bindparam("b_id"), _S.c.status == ACTIVE)
+                                 .values(status=SubscriberStatus.BOUNCED.value, updated_at=_NOW))
 
 
 def record(store: Store, outcomes: Iterable[Outcome], now: datetime, *, bounced: Iterable[int] = (),
@@ -286,7 +287,7 @@ def record(store: Store, outcomes: Iterable[Outcome], now: datetime, *, bounced:
     A transaction that marks rows commits without waiting for the disk
     (:func:`~newsletter.store.dialect.commit_without_flush`): it comes before every message, and
     must survive the sender's crash, which it does. The outcomes alone (a batch's last ones) wait.
-    One executemany per kind of outcome: a batch costs a few statements and one commit, not one per row.
+    One executemany per kind of write, on PostgreSQL all in one round trip, and one commit.
     """
     sent: list[dict[str, object]] = []
     retry: list[dict[str, object]] = []
@@ -298,29 +299,22 @@ def record(store: Store, outcomes: Iterable[Outcome], now: datetime, *, bounced:
             retry.append({"b_id": o.delivery_id, "b_error": o.error, "b_retry_at": o.retry_at, "b_now": now})
         else:
             other.append({"b_id": o.delivery_id, "b_status": o.status.value, "b_error": o.error, "b_now": now})
-    with store.transaction() as conn:
+    with store.transaction() as conn, dialect.driver_cursor(conn) as cursor:
         if then_sending:
-            dialect.commit_without_flush(conn)
-        for statement, rows in ((_WRITE_SENT, sent), (_WRITE_RETRY, retry), (_WRITE_OTHER, other)):
-            if rows:
-                conn.execute(statement, rows)
-        _mark_bounced(conn, list(bounced), now)
-        if then_sending:
-            conn.execute(_MARK_SENDING, [{"b_id": key, "b_now": now} for key in then_sending])
+            dialect.commit_without_flush(cursor, conn)
+        _WRITE_SENT.run(conn, cursor, sent)
+        _WRITE_RETRY.run(conn, cursor, retry)
+        _WRITE_OTHER.run(conn, cursor, other)
+        _MARK_BOUNCED.run(conn, cursor, [{"b_id": key, "b_now": now} for key in bounced])
+        _MARK_SENDING.run(conn, cursor, [{"b_id": key, "b_now": now} for key in then_sending])
 
 
 def mark_bounced(store: Store, subscriber_ids: Iterable[int], now: datetime) -> None:
     """Hard bounces (5.1.x): the address does not exist; stop mailing it."""
     ids = list(subscriber_ids)
     if ids:
-        with store.session() as session:
-            _mark_bounced(session, ids, now)
-
-
-def _mark_bounced(conn: Connection | Session, ids: list[int], now: datetime) -> None:
-    if ids:
-        conn.execute(update(_S).where(_S.c.id.in_(ids), _S.c.status == ACTIVE)
-                        .values(status=SubscriberStatus.BOUNCED.value, updated_at=now))
+        with store.transaction() as conn, dialect.driver_cursor(conn) as cursor:
+            _MARK_BOUNCED.run(conn, cursor, [{"b_id": key, "b_now": now} for key in ids])
 
 
 def next_due(store: Store, send_id: int) -> datetime | None:
