@@ -82,8 +82,7 @@ class Store:
             try:
                 connection.begin()  # also for statements run on the driver's cursor (dialect.Prepared)
                 yield connection
-                opened = connection.connection.info.get("files") if self.guard and connection.in_transaction() \
-                    else None
+                opened = connection.connection.info.get("files") if self.guard else None
                 connection.commit()
                 if opened is not None and self.guard is not None:
                     self.guard.committed(opened)
