@@ -78,7 +78,8 @@ def commit_without_flush(cursor: Any, conn: Connection) -> None:
 def driver_cursor(conn: Connection) -> Iterator[Any]:
     """The driver's own cursor on ``conn``'s connection, for :class:`Prepared` statements; on PostgreSQL
     in pipeline mode, so that the statements of the block go to the server together (one round trip,
-    not one each). The driver's errors come out as :class:`StoreError`."""
+    not one each). The driver's errors come out as :class:`StoreError`; a connection they show lost
+    is dropped from the pool, as SQLAlchemy's own execution does."""
     driver = conn.connection.driver_connection
     pipeline = driver.pipeline() if is_postgresql(conn) else nullcontext()  # type: ignore[union-attr]
     try:
@@ -89,6 +90,8 @@ def driver_cursor(conn: Connection) -> Iterator[Any]:
             finally:
                 cursor.close()
     except conn.dialect.loaded_dbapi.Error as err:
+        if conn.dialect.is_disconnect(err, conn.connection.dbapi_connection, None):
+            conn.invalidate(err)
         raise StoreError(f"the database refused an operation: {err.__class__.__name__}: {err}") from err
 
 
