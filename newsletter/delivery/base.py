@@ -202,8 +202,8 @@ class Adapter(abc.ABC):
 
         :return: one :class:`Result` per message, in any order, yielded in lists as soon as they
             are known (one per message for SMTP, one per HTTP call for an API). The engine
-            groups its writes: the outcomes known so far go with the next rows it marks sending
-            (a few at a time), so a crash leaves at most those few per connection in doubt.
+            groups its writes: the outcomes known so far go with the next messages it marks
+            sending (at their ``handover``), so a crash leaves only a message on the wire in doubt.
         :raises ConfigError: when the transport refuses the configuration; the run stops.
         :raises RequestRefused: when the provider refuses a whole request; the run stops.
         """

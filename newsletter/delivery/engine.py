@@ -5,8 +5,9 @@ active subscribers who have no row yet, settles the rows a dead run left behind,
 a few workers (one per transport connection) claim batches, build each message from the
 issue's single layout (:class:`~newsletter.render.mime.MessageFactory`), pace them with the
 rate limit (remote transports only: the outbox is a local folder) and hand them to the
-adapter. Writes to the ledger are grouped: rows are marked ``sending`` :data:`MARK_AHEAD` at a
-time, in the transaction that writes the outcomes known by then (see :class:`_Group`). A stop
+adapter. Each message handed over is marked ``sending`` just before its point of no return, in
+the transaction that writes the outcomes its connection learnt since (see :class:`_Group`): one
+cheap commit per message, and a crash leaves in doubt only a message on the wire. A stop
 request (SIGTERM) lets no new message begin and finishes the ones in hand, cutting a silent
 server's connection after :data:`STOP_GRACE` seconds.
 
@@ -51,19 +52,18 @@ import time
 from collections.abc import Generator
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta, timezone
-from typing import Callable, Iterable, Mapping, Sequence, assert_never
+from typing import TYPE_CHECKING, Callable, Iterable, Mapping, Sequence, assert_never
 
 from newsletter.config import Settings
-from newsletter.check import check_issue
 from newsletter.publication import proof_url
 from newsletter.content.problems import errors
 from newsletter.delivery.bounce_guard import BounceGuard, Verdict
 from newsletter.delivery.base import (Adapter, Doubt, Failed, InDoubt, NeverArrived, Outgoing, RequestRefused, Result,
-                                      RetryLater, Sent, Settled, Stopped, make_adapter, send_once)
+                                      RetryLater, Sent, Settled, Stopped, adapter_class, make_adapter,
+                                      send_once)
 from newsletter.errors import ContentError, DeliveryError, NewsletterError, SendBusyError, describe
 from newsletter.i18n import N_
 from newsletter.render.mime import MessageFactory, Recipient, message_id, proof_message_id
-from newsletter.render.pipeline import RenderedIssue
 from newsletter.render.snapshot import freeze, thaw
 from newsletter.render.web_version import public_page
 from newsletter.store import archive, leases, ledger, pacing, pauses, resends, snapshots, workers
@@ -71,6 +71,9 @@ from newsletter.store.feedback import hard_bounced_rows
 from newsletter.store.database import Store
 from newsletter.store.models import DeliveryStatus, SubscriberStatus
 from newsletter.store.subscribers import list_subscribers
+
+if TYPE_CHECKING:  # loaded by the check, when a run renders: a run with nothing to send does not
+    from newsletter.render.pipeline import RenderedIssue
 
 log = logging.getLogger(__name__)
 
@@ -214,6 +217,8 @@ def render_checked_issue(settings: Settings, day: date) -> RenderedIssue:
 
     :raises ContentError: when the check fails (nothing is sent).
     """
+    from newsletter.check import check_issue
+
     report = check_issue(settings, day)
     if errors(report.problems) or report.rendered is None:
         raise ContentError(f"issue {day.isoformat()} does not pass the check; nothing was sent",
@@ -228,10 +233,6 @@ PAUSED_BEFORE_HANDOVER = ("not sent yet: the send paused itself on too many hard
                           "resumes it")
 #: How many settled messages pass between two looks at the hard bounces reported by feedback events.
 FEEDBACK_EVERY = 100
-#: How many rows one transaction marks sending (together with the outcomes known by then): the
-#: fewer transactions, the faster a send; a kill -9 leaves at most this many rows per connection
-#: in doubt (marked, not known to be sent), never resent. Measured in bench/send.py and tests/test_crash.py.
-MARK_AHEAD = 5
 #: The reason written on rows taken back from a run whose lease expired.
 TAKEN_FROM_A_DEAD_RUN = "taken back from a run that stopped renewing its lease"
 
@@ -260,10 +261,12 @@ class _RunStop(threading.Event):
 class _Group:
     """One batch on its way: which rows are marked sending, handed over, and have an outcome not yet written.
 
-    Writes are grouped: a handover that finds its message unmarked marks it and up to
-    :data:`MARK_AHEAD` rows after it, and writes the outcomes gathered since the last write, in one
-    transaction; the rest of the batch's outcomes are written in one more when it ends. Rows marked
-    but never handed over (a stop, a refused request) are certainly not sent and go back to the pool.
+    Writes are grouped without marking ahead: each handover marks only the messages handed over,
+    in the transaction that writes the outcomes gathered since the last write (for SMTP: the
+    previous message's); the rest of the batch's outcomes are written in one more when it ends.
+    So a row is ``sending`` only from just before its point of no return until the next write,
+    and a crash leaves at most one SMTP message per connection in doubt; the batch's other rows
+    are still ``queued``, certainly not sent, and the next run sends them.
     """
 
     def __init__(self, outgoing: Sequence[Outgoing], built_failures: list[ledger.Outcome]) -> None:
@@ -277,14 +280,8 @@ class _Group:
         self.unwritten: list[tuple[Result | None, ledger.Outcome]] = [(None, o) for o in built_failures]
 
     def to_mark(self, items: Sequence[Outgoing]) -> list[int]:
-        """The keys to mark now: none when ``items`` are marked already, else ``items`` and the rows
-        after them that have neither a mark nor an outcome, :data:`MARK_AHEAD` at least in all."""
-        if all(item.key in self.marked for item in items):
-            return []
-        first = [item.key for item in items if item.key not in self.marked]
-        taken = set(first)
-        rest = [k for k in self.keys if k not in self.marked and k not in self.done and k not in taken]
-        return first + rest[:max(0, MARK_AHEAD - len(first))]
+        """The keys of ``items`` not marked yet: those to mark now."""
+        return [item.key for item in items if item.key not in self.marked]
 
     def not_begun(self) -> list[int]:
         """Rows with no outcome that were never handed over: nothing of them was sent."""
@@ -444,7 +441,7 @@ class _Run:
                 self.lease_gone.set()
                 raise Stopped()
             marking = group.to_mark(items)
-            if marking:  # one transaction: the outcomes known so far, and these rows (and a few next) marked
+            if marking:  # one transaction: the outcomes known so far, and these rows marked
                 self._write(group, subscribers, mark=marking)
                 group.marked.update(marking)
             group.handed.update(item.key for item in items)
@@ -741,7 +738,8 @@ def send_issue(
 ) -> SendReport:
     """Send the issue of ``day`` to every active subscriber who has not received it.
 
-    Running it again, or after a crash, sends only to those not yet served.
+    Running it again, or after a crash, sends only to those not yet served; once everyone has been,
+    it only reports (no render, no connection).
 
     :param secret_key: signs the per-recipient unsubscribe links.
     :param adapter_factory: makes one transport per connection; defaults to ``[delivery] adapter``.
@@ -756,9 +754,32 @@ def send_issue(
     :raises RequestRefused: when the provider refuses a whole request (nothing counted as failed).
     """
     started = time.monotonic()
+    finished = _finished(settings, store, day, clock)
+    if finished is not None:
+        finished.elapsed = time.monotonic() - started
+        return finished
     opened = start_send(settings, store, day, secret_key=secret_key, clock=clock)
     return _drive(settings, store, opened, adapter_factory=adapter_factory, clock=clock, limit=limit, stop=stop,
                   progress=progress, policy=policy, started=started)
+
+
+def _finished(settings: Settings, store: Store, day: date, clock: Clock) -> SendReport | None:
+    """The report of an issue already served (every row settled, no new subscriber to add), else None.
+
+    Such a run has nothing to hand over: it neither renders the issue nor connects to the transport
+    (a re-run after the end takes a fraction of a second, whatever the issue's files say now), unless
+    rows left ``uncertain`` may be looked up at the transport they were handed to (:func:`_settle_uncertain`).
+    """
+    send_id = ledger.find_send(store, day)
+    if send_id is None or ledger.has_work(store, send_id):
+        return None
+    transport = settings.delivery.adapter
+    if ledger.in_doubt(store, send_id, transport=transport, limit=1) \
+            and adapter_class(transport).settle is not Adapter.settle:
+        return None
+    report = SendReport(day, resumed=pauses.resume(store, send_id, clock()))
+    tally(store, send_id, report, clock())
+    return report
 
 
 def help_send(

@@ -1,4 +1,4 @@
-"""The send engine's writes to the ledger: grouped, so that a message costs a fraction of a commit."""
+"""The send engine's writes to the ledger: grouped, so that a message costs one commit, not two."""
 
 from __future__ import annotations
 
@@ -8,7 +8,6 @@ from typing import Any
 from sqlalchemy import event
 
 from newsletter.config import load_settings
-from newsletter.delivery.engine import MARK_AHEAD
 from newsletter.store.database import Store
 from tests.sink import Sink
 from tests.test_dispatch import add_people, send, smtp_config
@@ -16,8 +15,8 @@ from tests.test_dispatch import add_people, send, smtp_config
 PEOPLE = 40
 
 
-def test_the_ledger_is_written_once_per_few_messages_not_twice_per_message(store: Store, project: Path) -> None:
-    """Rows are marked sending MARK_AHEAD at a time, in the transaction that writes the outcomes known by then."""
+def test_the_ledger_is_written_once_per_message_not_twice(store: Store, project: Path) -> None:
+    """Each message is marked sending in the transaction that writes the outcome of the one before."""
     commits = 0
     touched = {"open": False}  # whether the transaction under way has written to the ledger
 
@@ -38,9 +37,9 @@ def test_the_ledger_is_written_once_per_few_messages_not_twice_per_message(store
         report = send(load_settings(project), store)
     assert report.counts == {"sent": PEOPLE}
     batches = -(-PEOPLE // 20)  # the SMTP adapter's batches of 20: one claim each
-    # Per batch: its claim, one write per MARK_AHEAD messages (marks + outcomes so far), the last outcomes;
-    # then the claim that finds nothing left. Before grouping: two per message, plus the claims (83).
-    assert commits <= batches * (1 + 20 // MARK_AHEAD + 1) + 1, commits
+    # Per batch: its claim, one write per message (its mark + the outcome before), the last outcome;
+    # then the claim that finds nothing left. Without grouping: two per message, plus the claims (83).
+    assert commits <= batches * (1 + 20 + 1) + 1, commits
 
 
 def test_the_progress_counts_each_recipient_once_whatever_its_retries(store: Store, project: Path) -> None:

@@ -219,7 +219,8 @@ def test_one_record_writes_every_kind_of_outcome_the_bounces_and_the_next_rows_i
             for c in (sent, failed, bounced, later, doubt, next_up)] == [
         ("sent", "", 1), ("failed", "554 refused", 1), ("failed", "550 5.1.1 unknown", 1),
         ("pending", "451 later", 1), ("uncertain", "lost after the dot", 1), ("sending", "", 0)]
-    assert rows[sent.delivery_id].provider_id == "q1" and rows[sent.delivery_id].sent_at is not None
+    assert rows[sent.delivery_id].provider_id == "q1" and rows[sent.delivery_id].sent_at == NOW
+    assert {r.updated_at for r in rows.values()} == {NOW}  # written on the driver's cursor, read back the same
     assert rows[later.delivery_id].run_id == "" and rows[later.delivery_id].next_attempt_at is not None
     assert ledger.next_due(db, send_id) == retry_at
     assert statuses[bounced.subscriber_id] == "bounced" and statuses[failed.subscriber_id] == "active"
