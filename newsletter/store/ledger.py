@@ -227,7 +227,7 @@ class InDoubtRow:
 
     delivery_id: int
     email: str
-    transport: str  #: the adapter of the run that claimed it ("" before migration 0017)
+    transport: str  #: the adapter of the run that claimed it ("" before migration 0014)
     changed_at: datetime  #: when it was marked sending, or recorded uncertain
     send_created_at: datetime  #: the send's start: nothing of it reached a transport before
 

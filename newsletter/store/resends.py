@@ -27,7 +27,7 @@ _D = cast(Table, Delivery.__table__)
 
 
 class SendResend(Base):
-    """One resend of a send's uncertain rows (migration 0014)."""
+    """One resend of a send's uncertain rows (migration 0015)."""
 
     __tablename__ = "send_resends"
 

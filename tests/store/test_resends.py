@@ -1,5 +1,5 @@
 """Resends in the store: the uncertain rows reopened with their record in one transaction, who holds a
-send, the reason a stopped run leaves on a row in doubt, and migration 0014 (both ways)."""
+send, the reason a stopped run leaves on a row in doubt, and migration 0015 (both ways)."""
 
 from __future__ import annotations
 
@@ -77,7 +77,7 @@ def test_who_holds_a_send(db: Store) -> None:
     assert holder_of(db, send_id, DAY, NOW) == ""
 
 
-# -- migration 0014 ----------------------------------------------------------------------------
+# -- migration 0015 ----------------------------------------------------------------------------
 
 _OLD_REASON = "the run stopped while the server held this message; not resent to avoid a double send"
 
@@ -121,7 +121,7 @@ def _reasons(engine: Engine) -> list[tuple[str, str]]:
             select(Delivery.status, Delivery.last_error).order_by(Delivery.id))]
 
 
-def test_migration_0014_tells_the_truth_about_old_rows_in_doubt_and_goes_back(engine_before_resends: Engine) -> None:
+def test_migration_0015_tells_the_truth_about_old_rows_in_doubt_and_goes_back(engine_before_resends: Engine) -> None:
     engine = engine_before_resends
     migrate(engine)
     assert _reasons(engine) == [("uncertain", ledger.IN_DOUBT_AFTER_A_STOP), ("failed", _OLD_REASON)]

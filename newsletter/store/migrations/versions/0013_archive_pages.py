@@ -2,7 +2,7 @@
 was sent whatever happens to the issue's files afterwards.
 
 Revision ID: 0013
-Revises: 0011
+Revises: 0012
 """
 
 from __future__ import annotations

@@ -6,8 +6,8 @@ only if that provider is the one the message was handed to: an operator may chan
 ``[delivery] adapter`` between two runs, and a message handed to the old provider is absent from
 the new one's records. Rows from before this migration have no transport and are never proved absent.
 
-Revision ID: 0017
-Revises: 0011
+Revision ID: 0014
+Revises: 0013
 """
 
 from __future__ import annotations
@@ -15,8 +15,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0017"
-down_revision = "0014"
+revision = "0014"
+down_revision = "0013"
 branch_labels = None
 depends_on = None
 

@@ -2,8 +2,8 @@
 and the reason of the rows a stopped run left in doubt, which said that the server held each of
 them although the ledger knows only that it was marked sending and that no reply was recorded.
 
-Revision ID: 0014
-Revises: 0011
+Revision ID: 0015
+Revises: 0014
 """
 
 from __future__ import annotations
@@ -13,8 +13,8 @@ from alembic import op
 
 from newsletter.store.models import UTCDateTime
 
-revision = "0014"
-down_revision = "0013"
+revision = "0015"
+down_revision = "0014"
 branch_labels = None
 depends_on = None
 
