@@ -2,39 +2,17 @@
 
 from __future__ import annotations
 
-import threading
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Iterator
 
 import pytest
 import requests
 
 from newsletter import Newsletter
-from newsletter.desk.server import create_server
 from tests.conftest import SECRET
+from tests.helpers.desk_server import Desk
 from tests.desk.conftest import desk_config
 from tests.helpers.slow_clients import HEAD, Tricklers, connect, trickle_until_closed, wait_until
-
-
-class Desk:
-    """The desk's server on a free port, in a thread."""
-
-    def __init__(self, nl: Newsletter) -> None:
-        self.server: Any = create_server(nl, host="127.0.0.1", port=0)
-        self.port = int(self.server.effective_port)
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.thread = threading.Thread(target=self.server.run, daemon=True)
-
-    def __enter__(self) -> "Desk":
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        for channel in list(self.server._map.values()):
-            channel.will_close = True
-        self.server.trigger.pull_trigger()
-        self.server.close()
-        self.thread.join(timeout=10)
 
 
 @pytest.fixture

@@ -3,15 +3,13 @@ send, the reason a stopped run leaves on a row in doubt, and migration 0015 (bot
 
 from __future__ import annotations
 
-import uuid
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Iterator
 
 import pytest
 from alembic import command
-from alembic.script import ScriptDirectory
-from sqlalchemy import Engine, create_engine, select, text, update
+from sqlalchemy import Engine, select, update
 
 from newsletter.store import leases, ledger
 from newsletter.store.database import Store, _alembic_config, migrate
@@ -19,6 +17,7 @@ from newsletter.store.day_claims import claim_day, set_day_claim
 from newsletter.store.models import DayClaimState, Delivery, DeliveryStatus
 from newsletter.store.resends import Resend, holder_of, reopen_uncertain, resends_of
 from tests.conftest import DAY
+from tests.helpers.migrations import database_at, revision_before
 from tests.store.test_ledger import populate
 
 NOW = datetime(2026, 11, 24, 6, 0, tzinfo=timezone.utc)
@@ -83,28 +82,14 @@ _OLD_REASON = "the run stopped while the server held this message; not resent to
 
 
 def _before_resends() -> str:
-    """The revision before the one that adds resends (found by its file, so renumbering keeps this true)."""
-    script = ScriptDirectory.from_config(_alembic_config())
-    [added] = [r for r in script.walk_revisions() if Path(r.path).name.endswith("_send_resends.py")]
-    assert isinstance(added.down_revision, str)
-    return added.down_revision
+    """The revision before the one that adds resends."""
+    return revision_before("_send_resends.py")
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
 def engine_before_resends(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
     """A database migrated to just before resends, with one row in doubt and one failed row of the same words."""
-    if request.param == "sqlite":
-        engine = create_engine(f"sqlite:///{tmp_path / 'old.db'}")
-    else:
-        server = request.getfixturevalue("server_url")
-        name = f"before_resends_{uuid.uuid4().hex[:12]}"
-        with create_engine(server, isolation_level="AUTOCOMMIT").connect() as admin:
-            admin.execute(text(f"CREATE DATABASE {name}"))
-        engine = create_engine(server.rsplit("/", 1)[0] + f"/{name}")
-    config = _alembic_config()
-    with engine.begin() as connection:
-        config.attributes["connection"] = connection
-        command.upgrade(config, _before_resends())
+    engine = database_at(request, tmp_path, request.param, _before_resends())
     store = Store(engine)
     send_id = populate(store, 2)
     first, second = (c.delivery_id for c in ledger.claim(store, send_id, "old", 2, NOW))
