@@ -437,8 +437,9 @@ def test_sigterm_to_send_with_workers_stops_them_all_after_the_messages_in_hand(
     try:
         counts = rows_by_status(store)
         with store.engine.connect() as conn:
-            live = conn.execute(text("SELECT count(*) FROM leases WHERE taken_by = '' AND expires_at > "
-                                     "timezone('UTC', now())")).scalar()
+            # Leases are dated by the senders' clock (the suite's, moved under --clock-shift), not the server's.
+            live = conn.execute(text("SELECT count(*) FROM leases WHERE taken_by = '' AND expires_at > :now"),
+                                {"now": datetime.now(timezone.utc).replace(tzinfo=None)}).scalar()
     finally:
         store.close()
     output = log.read_text(errors="replace")
