@@ -178,8 +178,6 @@ def settled_span(project: Path) -> tuple[int, float]:
 
 
 def bench_smtp(n: int, n_mailmerge: int, work: Path, env: dict[str, str], rounds: int = 3) -> float:
-    from newsletter.delivery.engine import MARK_AHEAD
-
     sink = SmtpSink()
     try:
         # 1,000 distinct pre-built messages, sent in turn: 20,000 of them in memory would be 1.2 GB.
@@ -249,8 +247,8 @@ def bench_smtp(n: int, n_mailmerge: int, work: Path, env: dict[str, str], rounds
           "cannot resume)")
     print(f"   steady state (first to last message settled): newsletter send {ours_steady:,.0f} messages/s, "
           f"raw loop {raw_steady:,.0f} → {ours_steady / raw_steady:.0%}")
-    print(f"   in doubt after a kill -9: at most {MARK_AHEAD} rows per connection ({3 * MARK_AHEAD} here), "
-          "never resent (tests/test_crash.py)")
+    print("   in doubt after a kill -9: at most 1 row per connection (3 here: a message between its final dot "
+          "and the answer), never resent (tests/test_crash.py)")
     if mailmerge_rate:
         print(f"   mailmerge CLI                    {mailmerge_rate:>7,.1f} messages/s   ({n_mailmerge:,} recipients)")
         print(f"   → newsletter send is {ours / mailmerge_rate:.1f}× mailmerge")

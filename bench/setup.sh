@@ -7,8 +7,8 @@ SUDO=""; [ "$(id -u)" = 0 ] || SUDO=sudo
 if [ ! -x /usr/sbin/smtp-sink ]; then
   echo "Installing Debian's postfix (for smtp-sink)…"
   echo "postfix postfix/main_mailer_type select No configuration" | $SUDO debconf-set-selections
-  $SUDO apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq postfix >/dev/null
+  $SUDO apt-get -o DPkg::Lock::Timeout=600 update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get -o DPkg::Lock::Timeout=600 install -y -qq postfix >/dev/null
 fi
 if [ ! -x .venv-mailmerge/bin/mailmerge ]; then
   echo "Installing mailmerge into bench/.venv-mailmerge…"

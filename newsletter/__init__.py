@@ -10,6 +10,7 @@ from newsletter.errors import (
     PermanentDeliveryError,
     RenderError,
     ScaffoldError,
+    SendBusyError,
     StoreError,
     TransientDeliveryError,
 )
@@ -28,6 +29,7 @@ __all__ = [
     "PermanentDeliveryError",
     "RenderError",
     "ScaffoldError",
+    "SendBusyError",
     "StoreError",
     "TransientDeliveryError",
     "__version__",

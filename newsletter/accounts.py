@@ -49,7 +49,7 @@ class Account:
     email: str  # where test copies go ("" when none was given)
     created_at: datetime
     disabled_at: datetime | None = None
-    #: Changes with the password: a session started before a password change no longer matches.
+    #: Changes at sign-out, with the password and at a removal: a session started before no longer matches.
     stamp: str = field(default="", repr=False)
 
     @property
@@ -110,7 +110,8 @@ def checked_address(text: str, label: str) -> str:
 
 
 def _account(record: table.UserRecord) -> Account:
-    stamp = hashlib.sha256(f"newsletter.desk.session\0{record.password_hash}".encode()).hexdigest()[:32]
+    stamp = hashlib.sha256(f"newsletter.desk.session\0{record.name}\0{record.created_at.isoformat()}\0"
+                           f"{record.session_generation}".encode()).hexdigest()[:32]
     return Account(record.name, record.role, record.email, record.created_at, record.disabled_at, stamp)
 
 
@@ -158,13 +159,17 @@ class Accounts:
             raise UsageError(f"there is no account called {name!r}", hint="see `newsletter users list`")
 
     def set_password(self, name: str, password: str) -> None:
-        """Give the account a new password.
+        """Give the account a new password (its sessions end).
 
         :raises UsageError: when there is no such account or the password is not usable.
         """
         digest = _hasher.hash(checked_password(password))
         if not table.set_password_hash(self._store(), checked_user_name(name), digest):
             raise UsageError(f"there is no account called {name!r}", hint="see `newsletter users list`")
+
+    def end_sessions(self, name: str) -> None:
+        """End every session of the account (signing out): their cookies, copies included, open nothing."""
+        table.end_sessions(self._store(), name.strip().lower())
 
     def authenticate(self, name: str, password: str) -> Account | None:
         """The account when ``password`` is its password, else None (unknown, removed or wrong alike)."""
@@ -181,14 +186,14 @@ class Accounts:
             _hasher.verify(record.password_hash, password)
         except (VerificationError, VerifyMismatchError, InvalidHashError):
             return None
-        if _hasher.check_needs_rehash(record.password_hash):
-            table.set_password_hash(self._store(), record.name, _hasher.hash(password))
+        if _hasher.check_needs_rehash(record.password_hash):  # the same password: its sessions go on
+            table.set_password_hash(self._store(), record.name, _hasher.hash(password), end_sessions=False)
         return _account(record)
 
     def record_edit(self, day: date, path: str, name: str) -> None:
         """Remember that ``name`` saved ``path`` of the issue of ``day`` (for the separate approver rule)."""
         table.record_edit(self._store(), day, path, name, now=self._clock())
 
-    def last_editor(self, day: date) -> str | None:
-        """Who saved a file of the issue last through the desk, or None."""
-        return table.last_editor(self._store(), day)
+    def editors(self, day: date, *, since: datetime | None = None) -> tuple[str, ...]:
+        """Every account that saved a file of the issue through the desk (at ``since`` or later), by name."""
+        return tuple(table.editors(self._store(), day, since=since))

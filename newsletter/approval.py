@@ -1,7 +1,8 @@
 """An editor's approval of an issue, bound to the exact content that was approved.
 
 ``newsletter approve DATE`` writes ``issues/DATE/approval.yaml``: who approved, when, and the
-SHA-256 of every file of the issue. Any later change to a file (an edit, a new image, a
+SHA-256 of every file of the issue, and of every file the render reads whatever its name (an
+item's ``image: .images/chart.png`` too). Any later change to a file (an edit, a new image, a
 removed item) makes the approval *stale*: ``check`` and ``status`` say which files changed,
 and the scheduler will not send an issue whose approval is not current when approval is
 required.
@@ -9,7 +10,9 @@ required.
 
 from __future__ import annotations
 
+import errno
 import hashlib
+import os
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -17,8 +20,10 @@ from typing import Literal
 
 import yaml
 
+from newsletter.content.load import image_files
 from newsletter.errors import ContentError, UsageError
-from newsletter.files import locked, write_atomically
+from newsletter.files import locked, read_inside, write_atomically
+from newsletter.publication import UnsafeFileError, read_image
 
 APPROVAL_FILE = "approval.yaml"
 State = Literal["missing", "current", "stale", "unreadable"]
@@ -39,6 +44,15 @@ class ApprovalState:
     def current(self) -> bool:
         return self.state == "current"
 
+    @property
+    def approved_time(self) -> datetime | None:
+        """When the issue was last approved (to the second), or None without a readable approval."""
+        try:
+            when = datetime.fromisoformat(self.approved_at)
+        except ValueError:
+            return None
+        return when if when.tzinfo is not None else None
+
     def describe(self) -> str:
         if self.state == "missing":
             return "not approved yet"
@@ -51,15 +65,33 @@ class ApprovalState:
         return f"approved by {self.approved_by} on {self.approved_at}"
 
 
+def _digest(folder: Path, relative: str) -> str:
+    """The SHA-256 of a file of the issue, read without following a link (a link is told by its target)."""
+    path = folder / relative
+    if path.is_symlink():
+        return "link " + hashlib.sha256(os.fsencode(os.readlink(path))).hexdigest()
+    try:
+        return hashlib.sha256(read_inside(folder, relative)).hexdigest()
+    except OSError as err:
+        return f"unreadable {errno.errorcode.get(err.errno or 0, err.errno)}"
+
+
 def digests(folder: Path) -> dict[str, str]:
-    """SHA-256 of every file of the issue (hidden files and the approval itself left out)."""
+    """SHA-256 of every file of the issue (hidden files, backups ending in ``~`` and the approval itself
+    left out), and of every image the items name whatever its name: exactly what the render reads."""
     out: dict[str, str] = {}
     for path in sorted(folder.rglob("*")):
         relative = path.relative_to(folder)
-        if not path.is_file() or relative.as_posix() == APPROVAL_FILE \
+        if not (path.is_file() or path.is_symlink()) or relative.as_posix() == APPROVAL_FILE \
                 or any(part.startswith(".") or part.endswith("~") for part in relative.parts):
             continue
-        out[relative.as_posix()] = hashlib.sha256(path.read_bytes()).hexdigest()
+        out[relative.as_posix()] = _digest(folder, relative.as_posix())
+    for written in image_files(folder):
+        try:
+            image = read_image(folder, written)  # the render's own reader: what it shows is what is approved
+        except UnsafeFileError:
+            continue  # the render shows no image for it (and check refuses the issue)
+        out[image.relative] = hashlib.sha256(image.data).hexdigest()
     return out
 
 
@@ -86,11 +118,13 @@ def approve(folder: Path, by: str, now: datetime) -> ApprovalState:
 def approval_state(folder: Path) -> ApprovalState:
     """Compare the recorded approval with the files as they are now."""
     path = folder / APPROVAL_FILE
-    if not path.exists():
+    if not (path.exists() or path.is_symlink()):
         return ApprovalState("missing", path)
     try:
-        record = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, yaml.YAMLError) as err:
+        record = yaml.safe_load(read_inside(folder, APPROVAL_FILE).decode("utf-8"))
+    except OSError as err:
+        return ApprovalState("unreadable", path, reason=str(err.strerror))
+    except (UnicodeDecodeError, yaml.YAMLError) as err:
         return ApprovalState("unreadable", path, reason=str(err).splitlines()[0])
     if not isinstance(record, dict) or not isinstance(record.get("files"), dict) \
             or not record.get("approved_by") or not record.get("approved_at"):

@@ -3,56 +3,31 @@
 The web service reaches it through the library (``Newsletter.archive``); the list of sent
 issues comes from the store (:func:`newsletter.store.archive.published`).
 
-The web version is rendered for the public (``render_issue(web=True)``): no personal data, no
-footer addressed to a subscriber, a call to subscribe, a title, a description and share
-metadata. The feed carries each issue's items (title, summary, link).
+A sent issue's page is the one its send published (:mod:`newsletter.render.web_version`, kept in
+the store): :class:`PublishedPages` keeps each in memory while its digest stays. Before the send
+(the proofreaders' link) the page is rendered from the issue's files by :class:`WebVersions`. The
+feed carries each issue's items (title, summary, link).
 """
 
 from __future__ import annotations
 
+import logging
 import threading
-from dataclasses import dataclass
 from datetime import date, datetime, timezone
 from html import escape
+from typing import Callable
 from xml.etree import ElementTree as ET
 
 from newsletter.config import Settings
 from newsletter.content.load import issue_folder, load_issue
-from newsletter.content.markdown import is_safe_url
-from newsletter.content.typography import typographer
-from newsletter.errors import NewsletterError
-from newsletter.merge import CompiledTemplate
-from newsletter.render.pipeline import render_issue
-from newsletter.store.archive import Published
+from newsletter.errors import NewsletterError, StoreError
+from newsletter.render.web_version import Entry, WebVersion, public_page, render_web_version, thaw
+from newsletter.store.archive import Publication, Published, page_layout, save_page
+from newsletter.store.database import Store
+
+log = logging.getLogger(__name__)
 
 ATOM = "http://www.w3.org/2005/Atom"
-
-
-@dataclass(frozen=True)
-class Entry:
-    """One item of an issue, as the feed carries it."""
-
-    title: str
-    summary: str
-    url: str
-
-
-@dataclass(frozen=True)
-class WebVersion:
-    """An issue's public page and its items."""
-
-    html: str
-    entries: tuple[Entry, ...]
-
-
-SUMMARY_CHARS = 300
-
-
-def _summary(text: str) -> str:
-    flat = " ".join(text.split())
-    if len(flat) <= SUMMARY_CHARS:
-        return flat
-    return flat[:SUMMARY_CHARS].rsplit(" ", 1)[0] + " …"
 
 
 def _items_html(entries: tuple[Entry, ...], issue_url: str) -> str:
@@ -88,27 +63,71 @@ class WebVersions:
                 return cached[1]
         try:
             issue = load_issue(self.settings.issues_dir, day, self.settings.newsletter.items_per_issue).issue
-            rendered = render_issue(issue, self.settings, web=True)
+            version, _ = render_web_version(issue, self.settings)
         except NewsletterError:
             return None
-        page, _ = rendered.personalize({})  # nobody's data: every field falls back to its default
-        typo = typographer(self.settings.newsletter.locale)  # titles read as in the email: « l’État »
-        entries = tuple(Entry(typo(item.title), _summary(CompiledTemplate(text, rendered.slots).render({})),
-                              item.url if is_safe_url(item.url) else "")
-                        for item, text in zip(issue.items, rendered.item_texts))
-        version = WebVersion(page, entries)
         with self._lock:
             self._cache[day] = (stamp, version)
         return version
 
-    def html(self, day: date) -> str | None:
-        """The issue as a web page, or None when its files are gone or no longer render."""
-        version = self.version(day)
-        return version.html if version else None
+
+class PublishedPages:
+    """The pages sends published, read from the store once per digest and kept in memory.
+
+    A send from before pages were kept (migration 0013) publishes its files as they are when its
+    page is first asked for: from then on, edits change it no more than any other sent issue's.
+    """
+
+    LIMIT = 256
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._cache: dict[int, tuple[str, WebVersion]] = {}
+        self._lock = threading.Lock()
+
+    def version(self, store: Store, day: date, sent: Publication, now: datetime) -> WebVersion | None:
+        """The page the send of ``day`` published, or None when it has none and its files are gone."""
+        with self._lock:
+            cached = self._cache.get(sent.send_id)
+        if cached and cached[0] == sent.page:
+            return cached[1]
+        layout = page_layout(store, sent.send_id) if sent.page else None
+        version = self._read(day, layout) if layout is not None else None
+        if version is None:  # sent before pages were kept, or kept by a newsletter this one cannot read
+            made = self._keep_files(store, day, sent.send_id, now)
+            return thaw(made) if made is not None else None
+        with self._lock:
+            if len(self._cache) >= self.LIMIT:
+                self._cache.clear()
+            self._cache[sent.send_id] = (sent.page, version)
+        return version
+
+    @staticmethod
+    def _read(day: date, layout: str) -> WebVersion | None:
+        try:
+            return thaw(layout)
+        except NewsletterError as err:
+            log.warning("issue %s: the published page cannot be read (%s); showing its files", day.isoformat(), err)
+            return None
+
+    def _keep_files(self, store: Store, day: date, send_id: int, now: datetime) -> str | None:
+        try:
+            issue = load_issue(self.settings.issues_dir, day, self.settings.newsletter.items_per_issue).issue
+            page = public_page(issue, self.settings)
+        except NewsletterError:
+            return None
+        try:
+            if save_page(store, send_id, page, now):
+                log.info("issue %s: sent before pages were kept; its page is now its files as they are",
+                         day.isoformat())
+        except StoreError as err:  # the page is still served; the next request tries again
+            log.warning("issue %s: the published page could not be kept: %s", day.isoformat(), err)
+        return page.layout
 
 
-def atom_feed(settings: Settings, issues: list[Published], versions: WebVersions | None = None) -> bytes:
-    """An Atom 1.0 feed of the sent issues (RFC 4287), each entry with the issue's items."""
+def atom_feed(settings: Settings, issues: list[Published],
+              version: Callable[[Published], WebVersion | None] | None = None) -> bytes:
+    """An Atom 1.0 feed of the sent issues (RFC 4287), each entry with the items of ``version``'s page."""
     base = settings.newsletter.base_url
     ET.register_namespace("", ATOM)
     feed = ET.Element(f"{{{ATOM}}}feed", {"xml:lang": settings.newsletter.locale.replace("_", "-")})
@@ -135,8 +154,8 @@ def atom_feed(settings: Settings, issues: list[Published], versions: WebVersions
         add(entry, "link", rel="alternate", type="text/html", href=url)
         add(entry, "updated", issue.sent_at.isoformat())
         add(entry, "published", issue.sent_at.isoformat())
-        version = versions.version(issue.day) if versions else None
-        if version is not None:
-            add(entry, "summary", " · ".join(e.title for e in version.entries))
-            add(entry, "content", _items_html(version.entries, url), type="html")
+        page = version(issue) if version else None
+        if page is not None:
+            add(entry, "summary", " · ".join(e.title for e in page.entries))
+            add(entry, "content", _items_html(page.entries, url), type="html")
     return bytes(ET.tostring(feed, encoding="utf-8", xml_declaration=True))

@@ -6,6 +6,8 @@ whole, nothing written, when a value would not load (the same rules as :func:`ne
 when ``check`` would refuse it (contrast under WCAG AA, a logo without alt text), or when the file
 changed since the form was shown (``based_on``, the SHA-256 of the bytes the form was made from).
 The new file is written beside the old one and renamed over it, so a reader sees one or the other.
+Neither ``newsletter.toml`` nor ``brand/`` may be a symbolic link or hold one (the project's rule for
+files, :mod:`newsletter.files`): the form is refused rather than read or written through a link.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from newsletter.brand import contrast_problems
 from newsletter.config import (BRAND_KEYS, CONFIG_FILE, LOGO_MAX_BYTES, BrandSettings, Settings, load_settings,
                                parse_brand)
 from newsletter.errors import ConfigError, NewsletterError
-from newsletter.files import locked, write_atomically
+from newsletter.files import links, locked, read_inside, write_atomically
 from newsletter.i18n import N_, Message
 
 _WRITING = threading.Lock()
@@ -34,14 +36,34 @@ class BrandConflictError(NewsletterError):
     """``newsletter.toml`` changed since the form was shown: saving would overwrite someone's change."""
 
 
+class LinkedBrandError(ConfigError):
+    """``newsletter.toml`` or the ``brand/`` folder is a symbolic link or holds one."""
+
+
+def _config_bytes(root: Path) -> bytes:
+    """``newsletter.toml`` as it is now, once neither it nor ``brand/`` is or holds a link.
+
+    :raises LinkedBrandError: naming the links.
+    """
+    found = [path for path in (root / CONFIG_FILE,) if path.is_symlink()] + links(root / LOGO_FOLDER)
+    if found:
+        raise LinkedBrandError(N_("%(links)s: a symbolic link, through which the desk neither shows nor changes the "
+                                  "brand; replace it by the file or folder itself"),
+                               values={"links": ", ".join(path.relative_to(root).as_posix() for path in found)})
+    try:
+        return read_inside(root, CONFIG_FILE)
+    except OSError as err:
+        raise ConfigError(f"{CONFIG_FILE} cannot be read: {err.strerror}") from err
+
+
 def version(root: Path) -> str:
     """The SHA-256 (hex) of ``newsletter.toml`` as it is now: what a form is based on."""
-    return hashlib.sha256((root / CONFIG_FILE).read_bytes()).hexdigest()
+    return hashlib.sha256(_config_bytes(root)).hexdigest()
 
 
 def written_values(root: Path) -> dict[str, str]:
     """The ``[brand]`` keys as the file writes them (empty for a key left out), for a form."""
-    data = tomllib.loads((root / CONFIG_FILE).read_bytes().decode("utf-8-sig"))
+    data = tomllib.loads(_config_bytes(root).decode("utf-8-sig"))
     found = data.get("brand")
     table: dict[str, Any] = found if isinstance(found, dict) else {}
     return {key: "" if table.get(key) is None else str(table.get(key)) for key in BRAND_KEYS}
@@ -71,7 +93,7 @@ def update_brand(settings: Settings, values: Mapping[str, str], *, based_on: str
     root = settings.root
     path = root / CONFIG_FILE
     with _WRITING, locked(root):  # the version check and the rename together, across processes too
-        raw = path.read_bytes()
+        raw = _config_bytes(root)
         if hashlib.sha256(raw).hexdigest() != based_on:
             raise BrandConflictError(f"{CONFIG_FILE} was changed by someone else since this form was opened; "
                                      "nothing was saved", hint="reload the page to see the current values, "
@@ -156,6 +178,7 @@ def store_logo(settings: Settings, data: bytes, alt: str, *, based_on: str) -> S
         raise LogoRefusedError(N_("the logo weighs %(size)d KB; every message loads it, so keep it under "
                                   "%(limit)d KB"), values={"size": len(data) // 1024, "limit": LOGO_MAX_BYTES // 1024})
     kind = _logo_kind(data)
+    _config_bytes(settings.root)  # no link where the logo goes
     folder = settings.root / LOGO_FOLDER
     folder.mkdir(exist_ok=True)
     relative = f"{LOGO_FOLDER}/logo-{hashlib.sha256(data).hexdigest()[:12]}.{kind}"

@@ -314,7 +314,7 @@ def check_issue(settings: Settings, day: date, *, asset_base: str | None = None,
     loaded = load_issue(settings.issues_dir, day, settings.newsletter.items_per_issue)
     issue, problems = loaded.issue, loaded.problems
     _check_meta(issue, problems)
-    problems.extend(symlink_problems(issue.folder))
+    problems.extend(p for p in symlink_problems(issue.folder) if p not in problems)  # load reports the items
     _check_stubs(issue, problems)
     _check_defaults(issue, store, problems)
     for item in issue.items:

@@ -21,6 +21,7 @@ import click
 from newsletter import __version__
 from newsletter.errors import ContentError, DeliveryError, NewsletterError, UsageError
 from newsletter.library import (
+    UNCERTAIN_SHOWN,
     BrokenTemplateError,
     Newsletter,
     Verdict,
@@ -35,12 +36,13 @@ from newsletter.library import (
 if TYPE_CHECKING:
     import threading
 
-    from newsletter.library import HistoryRow, Problem, SendClearance, SendReport
+    from newsletter.library import Clock, HistoryRow, IssueStatus, Problem, SendClearance, SendReport
 
 #: Subscriber statuses (newsletter.store.models.SubscriberStatus), listed here to keep start-up light.
 STATUSES = ("pending", "active", "unsubscribed", "bounced", "complained")
 
 F = TypeVar("F", bound=Callable[..., Any])
+R = TypeVar("R")
 
 
 class IssueDate(click.ParamType):
@@ -64,14 +66,15 @@ class LazyNewsletter:
     """The project folder chosen with ``--project``, opened as a :class:`Newsletter` when a command
     first needs it (``init`` needs no project, ``--help`` reads nothing)."""
 
-    def __init__(self, path: Path | None) -> None:
+    def __init__(self, path: Path | None, clock: Clock | None = None) -> None:
         self.path = path
+        self.clock = clock
         self._newsletter: Newsletter | None = None
 
     @property
     def nl(self) -> Newsletter:
         if self._newsletter is None:
-            self._newsletter = Newsletter.open(self.path)
+            self._newsletter = Newsletter.open(self.path, clock=self.clock)
         return self._newsletter
 
     def close(self) -> None:
@@ -128,7 +131,7 @@ def _print_problems(problems: list[Problem], root: Path) -> None:
 def cli(ctx: click.Context, project: Path | None, verbose: bool) -> None:
     """Compose, check and send a daily email of five short news items."""
     logging.basicConfig(level=logging.DEBUG if verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    ctx.obj = LazyNewsletter(project)
+    ctx.obj = LazyNewsletter(project, clock=ctx.obj)  # main() hands over its clock as the context's object
     ctx.call_on_close(ctx.obj.close)
 
 
@@ -182,6 +185,10 @@ def check(nl: Newsletter, day: date | None) -> None:
     """
     result = nl.check(day)
     _print_problems(result.problems, nl.settings.root)
+    if result.sent_at is not None:
+        click.secho(f"{result.folder}: warning: this issue was sent on "
+                    f"{result.sent_at.astimezone(nl.settings.tz):%Y-%m-%d %H:%M %Z}; an edit changes neither what its "
+                    "readers got nor its page in the public archive", fg="yellow")
     if result.refusal is not None:
         raise result.refusal
     verdict, color = "ready", "green"
@@ -404,12 +411,17 @@ def subscribers_remove(nl: Newsletter, email: str) -> None:
 @click.option("--without-approval", "override", metavar="REASON",
               help="Send although [schedule] require_approval is set and the issue is not approved as it is; "
                    "the reason and your name are recorded and shown by `status`.")
-@click.option("--by", "by", metavar="NAME", help="Who sends --without-approval (default: the login name).")
+@click.option("--by", "by", metavar="NAME",
+              help="Who sends --without-approval or --resend-uncertain, as recorded (default: the login name).")
 @click.option("--workers", "workers", type=click.IntRange(min=1, max=64), default=1, show_default=True,
               help="Run N local worker processes on the send (PostgreSQL store only).")
+@click.option("--resend-uncertain", "resend", is_flag=True,
+              help="Send again only the recipients left uncertain (some may get a second copy); asks first.")
+@click.option("--yes", "-y", "yes", is_flag=True, help="With --resend-uncertain: do not ask (for scripts).")
 @pass_newsletter
 def send(nl: Newsletter, day: date | None, test_addresses: tuple[str, ...], dry_run: bool,
-         limit: int | None, at: str | None, override: str | None, by: str | None, workers: int) -> None:
+         limit: int | None, at: str | None, override: str | None, by: str | None, workers: int,
+         resend: bool, yes: bool) -> None:
     """Send an issue to every active subscriber who has not received it yet.
 
     Resumable and idempotent: run it again after a crash or an interruption and only the
@@ -421,12 +433,27 @@ def send(nl: Newsletter, day: date | None, test_addresses: tuple[str, ...], dry_
     With --workers N (PostgreSQL), N local processes share the send; `newsletter worker` on
     other hosts may help it too.
 
+    With --resend-uncertain, send again only the recipients whose message was in flight when a
+    run stopped and whose fate nobody knows (`status` lists them): each gets the issue with the
+    same Message-ID, so some may see it twice. It asks first (--yes does not), is recorded with
+    --by (default: the login name), and is refused (exit 1) while another run holds the send.
+
     Example:
 
         newsletter send 2026-11-24 --dry-run && newsletter send 2026-11-24
     """
     settings = nl.settings
     day = day or nl.today()
+    if resend:
+        used = [name for name, given in (("--test", test_addresses), ("--dry-run", dry_run), ("--limit", limit),
+                                         ("--at", at), ("--without-approval", override), ("--workers", workers > 1))
+                if given]
+        if used:
+            raise click.UsageError(f"--resend-uncertain goes alone (with --yes and --by), not with {used[0]}")
+        _resend_uncertain(nl, day, by, yes)
+        return
+    if yes:
+        raise click.UsageError("--yes goes with --resend-uncertain (a send asks nothing)")
     if override is not None:
         try:
             override = checked_reason(override)
@@ -472,11 +499,7 @@ def send(nl: Newsletter, day: date | None, test_addresses: tuple[str, ...], dry_
     elif clearance.override_needless:
         click.echo("The approval is in order (or not required); --without-approval changes nothing.")
     report = _send_with_progress(nl, day, clearance, limit, workers)
-    click.echo(_status_line(report))
-    for status, reason, count in report.failures:
-        click.secho(f"  {count:>6} {status}: {_reason(status, reason)}", fg="yellow" if status == "pending" else "red")
-    if settings.delivery.adapter == "outbox":
-        click.echo(f"Messages are in {settings.root / 'out' / 'outbox' / 'new'} (one .eml file each).")
+    _show_report(nl, report)
     if report.resumed is not None:
         click.echo(f"Resumed the send paused at {report.resumed.paused_at.astimezone(settings.tz):%Y-%m-%d %H:%M %Z}.")
     if report.paused:
@@ -487,6 +510,53 @@ def send(nl: Newsletter, day: date | None, test_addresses: tuple[str, ...], dry_
                             + (f", {report.in_flight} in flight" if report.in_flight else ""),
                             hint=f"see `newsletter status {day.isoformat()}`; run `newsletter send "
                                  f"{day.isoformat()}` again to resume")
+
+
+def _show_report(nl: Newsletter, report: "SendReport") -> None:
+    """A run's summary: the totals, the reasons of what is not delivered, where the outbox put the messages,
+    and what to do about uncertain recipients."""
+    click.echo(_status_line(report))
+    for status, reason, count in report.failures:
+        click.secho(f"  {count:>6} {status}: {_reason(status, reason)}", fg="yellow" if status == "pending" else "red")
+    folder = nl.outbox_folder()
+    if folder is not None:
+        click.echo(f"Messages are in {folder} (one .eml file each).")
+    if report.counts.get("uncertain"):
+        click.echo(f"`newsletter status {report.day.isoformat()}` lists the uncertain recipients; `newsletter send "
+                   f"{report.day.isoformat()} --resend-uncertain` sends them the issue again.")
+
+
+#: What an operator accepts by resending uncertain rows (said before asking, and by ``status``).
+RESEND_CAVEAT = ("some of them may have it already: the same Message-ID is sent again, so mail services that drop "
+                 "duplicates drop the copy, and the others show it twice")
+
+
+def _resend_uncertain(nl: Newsletter, day: date, by: str | None, yes: bool) -> None:
+    """``send DATE --resend-uncertain``: say how many and what it risks, ask (unless --yes), resend, report."""
+    _secret_key(nl)
+    plan = nl.resend_plan(day)
+    if plan.uncertain == 0:
+        click.echo(f"Issue {day.isoformat()}: no recipient is uncertain; nothing to resend.")
+        return
+    click.secho(f"{plan.uncertain} recipients of {day.isoformat()} are uncertain: their message was marked sending "
+                f"and no reply was recorded, so nobody knows whether it arrived. Resending sends each of them the "
+                f"issue again; {RESEND_CAVEAT}.", fg="yellow")
+    if not yes:
+        if not sys.stdin.isatty():
+            raise click.UsageError("--resend-uncertain asks for confirmation and there is no terminal to ask on; "
+                                   "add --yes to resend anyway")
+        click.confirm(f"Resend the issue to these {plan.uncertain} recipients?", abort=True)
+    resent = _with_progress(day, plan.uncertain, lambda progress, stop: nl.resend_uncertain(
+        day, by=by, progress=progress, stop=stop))
+    report = resent.report
+    click.echo(f"Resent {resent.rows} uncertain recipients of {day.isoformat()}; recorded on the send "
+               "(`newsletter status` and `history` show it).")
+    _show_report(nl, report)
+    if report.failed_now or not report.complete:
+        raise DeliveryError(f"{report.failed_now} failed, {report.pending} pending"
+                            + (f", {report.in_flight} in flight" if report.in_flight else ""),
+                            hint=f"see `newsletter status {day.isoformat()}`; run `newsletter send "
+                                 f"{day.isoformat()}` to finish the recipients left pending")
 
 
 def _reason(status: str, reason: str) -> str:
@@ -527,19 +597,26 @@ def _parse_time(text: str, nl: Newsletter) -> datetime:
 def _send_with_progress(nl: Newsletter, day: date, clearance: "SendClearance",
                         limit: int | None, workers: int = 1) -> "SendReport":
     """Run the send with a progress display; SIGTERM ends it cleanly after the messages in hand."""
+    return _with_progress(day, nl.waiting(day), lambda progress, stop: nl.send(
+        day, clearance=clearance, limit=limit, progress=progress, stop=stop, workers=workers))
+
+
+def _with_progress(day: date, total: int, run: "Callable[[Callable[[int], None], threading.Event], R]") -> "R":
+    """Run a send (``run(progress, stop)``) with a progress display of ``total`` recipients; SIGTERM ends it
+    cleanly after the messages in hand."""
     import signal
     import threading
 
     stop = threading.Event()
     previous = signal.signal(signal.SIGTERM, lambda signum, frame: stop.set())
     try:
-        return _send_with_display(nl, day, clearance, limit, stop, workers)
+        return _with_display(day, total, run, stop)
     finally:
         signal.signal(signal.SIGTERM, previous)
 
 
-def _send_with_display(nl: Newsletter, day: date, clearance: "SendClearance", limit: int | None,
-                       stop: "threading.Event", workers: int = 1) -> "SendReport":
+def _with_display(day: date, total: int, run: "Callable[[Callable[[int], None], threading.Event], R]",
+                  stop: "threading.Event") -> "R":
     if not sys.stdout.isatty():
         started = last = time.monotonic()
         done = 0
@@ -552,12 +629,12 @@ def _send_with_display(nl: Newsletter, day: date, clearance: "SendClearance", li
                 last = now
                 click.echo(f"{day.isoformat()}: {done} recipients settled ({done / (now - started):.0f}/s)")
 
-        return nl.send(day, clearance=clearance, limit=limit, progress=log_line, stop=stop, workers=workers)
+        return run(log_line, stop)
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                   TextColumn("{task.fields[rate]:>7.0f}/s"), TimeRemainingColumn()) as bar:
-        task = bar.add_task(f"Sending {day.isoformat()}", total=nl.waiting(day) or None, rate=0.0)
+        task = bar.add_task(f"Sending {day.isoformat()}", total=total or None, rate=0.0)
         started = time.monotonic()
         done = 0
 
@@ -566,7 +643,7 @@ def _send_with_display(nl: Newsletter, day: date, clearance: "SendClearance", li
             done += n
             bar.update(task, advance=n, rate=done / max(1e-6, time.monotonic() - started))
 
-        return nl.send(day, clearance=clearance, limit=limit, progress=progress, stop=stop, workers=workers)
+        return run(progress, stop)
 
 
 def _feedback_line(figures: "HistoryRow") -> str:
@@ -638,6 +715,9 @@ def worker(nl: Newsletter, once: bool, day: datetime | None, poll: float) -> Non
 def status(nl: Newsletter, day: date | None, as_json: bool) -> None:
     """Show what was sent and when, what failed (grouped by reason), what is pending, and the schedule.
 
+    The uncertain recipients are listed by address (the first 20; --json lists them all), with
+    the resends an operator asked for (`send DATE --resend-uncertain`).
+
     Exit 1 when the day needs the operator: the scheduler is waiting or skipped it, or it is
     due (or past due) and not ready or not sent.
 
@@ -645,7 +725,7 @@ def status(nl: Newsletter, day: date | None, as_json: bool) -> None:
 
         newsletter status 2026-11-24 --json
     """
-    issue = nl.status(day)
+    issue = nl.status(day, uncertain=None if as_json else UNCERTAIN_SHOWN)
     day, state, tz = issue.day, issue.schedule, nl.settings.tz
     if as_json:
         click.echo(json.dumps(issue.to_dict(), ensure_ascii=False, indent=2))
@@ -660,6 +740,14 @@ def status(nl: Newsletter, day: date | None, as_json: bool) -> None:
                        + f" (started {issue.started_at.astimezone(tz):%Y-%m-%d %H:%M:%S %Z}{ended}).")
         for status_name, reason, count in issue.problems:
             click.echo(f"  {count:>6} {status_name}: {_reason(status_name, reason)}")
+            if status_name == "uncertain":
+                for row in issue.uncertain:
+                    if row.reason == reason:
+                        click.echo(f"           {row.email}")
+        _show_uncertain(issue)
+        for resend in issue.resends:
+            click.echo(f"Resent {resend.rows} uncertain recipients on {resend.at.astimezone(tz):%Y-%m-%d %H:%M %Z}, "
+                       f"asked by {resend.by}.")
         click.echo(f"Approval: {issue.approval.describe()}")
         if issue.override is not None:
             when = f" on {issue.override.at.astimezone(tz):%Y-%m-%d %H:%M %Z}" if issue.override.at else ""
@@ -690,13 +778,27 @@ def status(nl: Newsletter, day: date | None, as_json: bool) -> None:
         raise click.exceptions.Exit(1)
 
 
+def _show_uncertain(issue: "IssueStatus") -> None:
+    """After the uncertain addresses (listed under their reason): how many were left out, and the operator's lever."""
+    total = issue.counts.get("uncertain", 0)
+    if not total:
+        return
+    key = issue.day.isoformat()
+    if len(issue.uncertain) < total:
+        click.echo(f"  ({len(issue.uncertain)} of the {total} uncertain addresses shown; `newsletter status {key} "
+                   "--json` lists them all)")
+    click.secho(f"Uncertain: nobody knows whether these {total} messages arrived; `newsletter send {key} "
+                f"--resend-uncertain` sends them again ({RESEND_CAVEAT}).", fg="yellow")
+
+
 @cli.command()
 @click.option("--limit", type=click.IntRange(min=1), default=30, show_default=True, help="How many issues.")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @pass_newsletter
 def history(nl: Newsletter, limit: int, as_json: bool) -> None:
     """List the issues sent, newest first: date, subject, recipients, sent, failed, bounced,
-    complained (with the complaint rate; "!" above Gmail's 0.3 % line), unsubscribed since.
+    complained (with the complaint rate; "!" above Gmail's 0.3 % line), unsubscribed since;
+    marked when recipients are uncertain and when some were resent (--resend-uncertain).
 
     Example:
 
@@ -712,7 +814,7 @@ def history(nl: Newsletter, limit: int, as_json: bool) -> None:
             "complaint_rate_above_gmail_line": r.complaints_too_high, "paused": r.paused,
             "started_at": r.started_at.astimezone(tz).isoformat(timespec="seconds"),
             "finished_at": r.finished_at.astimezone(tz).isoformat(timespec="seconds") if r.finished_at else None,
-            "without_approval_by": r.override_by or None,
+            "without_approval_by": r.override_by or None, "uncertain": r.uncertain, "resent": r.resent,
         } for r in rows], ensure_ascii=False, indent=2))
         return
     if not rows:
@@ -723,6 +825,8 @@ def history(nl: Newsletter, limit: int, as_json: bool) -> None:
     for r in rows:
         mark = " (without approval)" if r.override_by else ""
         mark += " (paused)" if r.paused else "" if r.finished_at else " (not finished)"
+        mark += f" ({r.uncertain:,} uncertain)" if r.uncertain else ""
+        mark += f" ({r.resent:,} resent)" if r.resent else ""
         complaints = f"{r.complained:,} {r.complaint_rate:.2%}{'!' if r.complaints_too_high else ' '}"
         click.echo(f"{r.day.isoformat():<10}  {r.recipients:>10,} {r.sent:>8,} {r.failed:>7,} {r.bounced:>7,} "
                    f"{r.unsubscribed:>7,} {complaints:>15}  {r.subject}{mark}")
@@ -822,10 +926,13 @@ def _hint(err: NewsletterError) -> None:
         click.secho(f"hint: {err.hint}", fg="cyan", err=True)
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Entry point: run the CLI and map errors to exit codes (see the module docstring)."""
+def main(argv: list[str] | None = None, *, clock: Clock | None = None) -> int:
+    """Entry point: run the CLI and map errors to exit codes (see the module docstring).
+
+    :param clock: the time now for every command (tests pin it); the real clock by default.
+    """
     try:
-        code = cli.main(args=argv, prog_name="newsletter", standalone_mode=False)
+        code = cli.main(args=argv, prog_name="newsletter", standalone_mode=False, obj=clock)
     except click.exceptions.Abort:
         click.echo("Aborted.", err=True)
         return 1

@@ -117,8 +117,12 @@ class WebSettings:
     record_ip: bool = False  # keep the client address with the consent record
     max_request_body_size: int = 65536  # bytes; waitress refuses a larger body before reading it
     max_request_header_size: int = 16384  # bytes of request line and headers
-    connection_limit: int = 500  # open connections; more wait in the listen backlog
+    connection_limit: int = 500  # open connections; beyond, the one waiting longest for its request is closed
     channel_timeout: int = 15  # seconds an idle or stalled connection is kept
+    header_timeout: int = 5  # seconds for a request's head to arrive, however it trickles in
+    body_timeout: int = 30  # seconds for a request's body to arrive after its head
+    connections_per_client: int = 50  # per client address, at most half of connection_limit by default; 0 (behind
+    # a reverse proxy, trusted_proxies > 0): no cap, every connection comes from the proxy
 
 
 @dataclass(frozen=True)
@@ -194,10 +198,13 @@ class DeskSettings:
     base_url: str = ""  # the https address a reverse proxy serves the desk at; required off loopback
     trusted_proxies: int = 0  # reverse proxies in front whose X-Forwarded-For/-Proto are believed
     session_hours: int = 12  # how long a login lasts
-    login_limit: str = "5 per minute; 20 per hour"  # login attempts, per account and per client address
+    login_limit: str = "5 per minute; 20 per hour"  # sign-in attempts per client address, and per account and address
+    login_account_limit: str = "30 per hour"  # failed sign-ins per account from browsers it never signed in from
     git_commit: bool = False  # each save is a git commit authored by the editor (in a git repository)
     require_separate_approver: bool = False  # the approver must differ from the last editor
     max_image_bytes: int = 2_000_000  # largest image an editor may upload
+    header_timeout: int = 10  # seconds for a request's head to arrive, however it trickles in
+    body_timeout: int = 120  # seconds for a request's body (an image upload) to arrive after its head
 
 
 @dataclass(frozen=True)
@@ -479,12 +486,19 @@ def _schedule(path: Path, data: Any) -> ScheduleSettings:
 def _web(path: Path, data: Any) -> WebSettings:
     t = _Table(path, "web", data, ("host", "port", "trusted_proxies", "confirm_hours", "subscribe_limit",
                                    "confirm_mail_limit", "record_ip", "max_request_body_size",
-                                   "max_request_header_size", "connection_limit", "channel_timeout"))
+                                   "max_request_header_size", "connection_limit", "channel_timeout",
+                                   "header_timeout", "body_timeout", "connections_per_client"))
     w = WebSettings
+    trusted_proxies = t.integer("trusted_proxies", w.trusted_proxies, minimum=0, maximum=5)
+    connection_limit = t.integer("connection_limit", w.connection_limit, minimum=10, maximum=10000)
+    if trusted_proxies and "connections_per_client" in t.data:
+        raise t.error(f"[web] connections_per_client cannot apply behind a reverse proxy (trusted_proxies = "
+                      f"{trusted_proxies}): every connection comes from the proxy; remove it and limit connections "
+                      "per client in the proxy (nginx: limit_conn)")
     return WebSettings(
         host=t.text("host", w.host),
         port=t.integer("port", w.port, maximum=65535),
-        trusted_proxies=t.integer("trusted_proxies", w.trusted_proxies, minimum=0, maximum=5),
+        trusted_proxies=trusted_proxies,
         confirm_hours=t.integer("confirm_hours", w.confirm_hours, minimum=1),
         subscribe_limit=_rate(t, "subscribe_limit", w.subscribe_limit),
         confirm_mail_limit=_rate(t, "confirm_mail_limit", w.confirm_mail_limit),
@@ -493,14 +507,20 @@ def _web(path: Path, data: Any) -> WebSettings:
                                         maximum=10 * 1024 * 1024),
         max_request_header_size=t.integer("max_request_header_size", w.max_request_header_size, minimum=4096,
                                           maximum=256 * 1024),
-        connection_limit=t.integer("connection_limit", w.connection_limit, minimum=10, maximum=10000),
+        connection_limit=connection_limit,
         channel_timeout=t.integer("channel_timeout", w.channel_timeout, minimum=1, maximum=600),
+        header_timeout=t.integer("header_timeout", w.header_timeout, minimum=1, maximum=600),
+        body_timeout=t.integer("body_timeout", w.body_timeout, minimum=1, maximum=600),
+        connections_per_client=0 if trusted_proxies else t.integer(
+            "connections_per_client", min(w.connections_per_client, connection_limit // 2), minimum=1,
+            maximum=connection_limit - 1),
     )
 
 
 def _desk(path: Path, data: Any) -> DeskSettings:
     t = _Table(path, "desk", data, ("host", "port", "base_url", "trusted_proxies", "session_hours", "login_limit",
-                                    "git_commit", "require_separate_approver", "max_image_bytes"))
+                                    "login_account_limit", "git_commit", "require_separate_approver",
+                                    "max_image_bytes", "header_timeout", "body_timeout"))
     d = DeskSettings
     base_url = t.text("base_url", d.base_url).rstrip("/")
     if base_url and not re.fullmatch(r"https://[^\s/?#]+(/[^\s?#]*)?", base_url):
@@ -513,9 +533,12 @@ def _desk(path: Path, data: Any) -> DeskSettings:
         trusted_proxies=t.integer("trusted_proxies", d.trusted_proxies, minimum=0, maximum=5),
         session_hours=t.integer("session_hours", d.session_hours, minimum=1, maximum=24 * 30),
         login_limit=_desk_rate(t, "login_limit", d.login_limit),
+        login_account_limit=_desk_rate(t, "login_account_limit", d.login_account_limit),
         git_commit=t.boolean("git_commit", d.git_commit),
         require_separate_approver=t.boolean("require_separate_approver", d.require_separate_approver),
         max_image_bytes=t.integer("max_image_bytes", d.max_image_bytes, minimum=1024, maximum=20_000_000),
+        header_timeout=t.integer("header_timeout", d.header_timeout, minimum=1, maximum=600),
+        body_timeout=t.integer("body_timeout", d.body_timeout, minimum=1, maximum=3600),
     )
 
 

@@ -8,6 +8,11 @@ Adding, removing and reordering items renames the ``NN-`` files so their numbers
 order. With ``[desk] git_commit = true`` in a git repository, each change is a commit of the
 issue folder authored by the editor (the desk is the committer).
 
+The project's rule for files holds for every file read, listed or written here
+(:mod:`newsletter.files`): an issue folder that is a symbolic link or holds one is refused whole
+with :class:`LinkedFolderError`, naming the links, and nothing of it is shown or changed; each
+file is read without following a link.
+
 Nothing here knows about HTTP: the desk calls :class:`Issues` through ``Newsletter.issues``.
 """
 
@@ -19,10 +24,11 @@ import os
 import re
 import subprocess
 import unicodedata
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
-from typing import Callable, Protocol
+from typing import Callable, Iterator, Protocol
 
 import yaml
 
@@ -30,7 +36,7 @@ from newsletter.config import Settings
 from newsletter.content.load import ISSUE_FILE, ISSUE_KEYS, ITEM_KEYS, ITEM_NAME, issue_folder
 from newsletter.content.problems import Problem
 from newsletter.errors import ContentError, IssueNotFoundError, NewsletterError, UsageError
-from newsletter.files import locked, write_atomically
+from newsletter.files import links, locked, read_inside, write_atomically
 from newsletter.i18n import N_
 
 #: The fields the desk shows for each item, in order (``check`` knows them all).
@@ -38,6 +44,7 @@ ITEM_FIELDS = ITEM_KEYS
 ISSUE_FIELDS = ISSUE_KEYS
 MAX_FIELD = 2_000  # characters of one front-matter value
 MAX_BODY = 20_000  # characters of an item's text
+MAX_NAME = 200  # bytes of an item's file name (``desk_edits.path`` holds 200)
 
 Recorder = Callable[[date, str, str], None]
 
@@ -49,6 +56,18 @@ class StaleEditError(ContentError):
         super().__init__(message, hint="reload the page to see the current text, then make your change again",
                          values={"file": path})
         self.path = path
+
+
+class LinkedFolderError(ContentError):
+    """An issue folder that is a symbolic link or holds one: the desk neither shows nor changes it."""
+
+    def __init__(self, folder: Path, found: list[Path]) -> None:
+        named = [folder.name if p == folder else p.relative_to(folder).as_posix() for p in found]
+        shown = ", ".join(named[:5]) + (" …" if len(named) > 5 else "")
+        super().__init__(N_("the issue folder %(folder)s is or holds a symbolic link (%(links)s); the desk neither "
+                            "shows nor changes it: replace each link by a copy of the file itself"),
+                         values={"folder": folder.name, "links": shown}, hint="`newsletter check` lists them")
+        self.links = named
 
 
 class Author(Protocol):
@@ -63,6 +82,10 @@ class Author(Protocol):
 
 class NotAnImageError(UsageError):
     """An upload whose bytes are not a PNG, JPEG or GIF image."""
+
+
+class NotAnItemError(UsageError):
+    """A name that cannot be an item's file name (``NN-words.md``, no control character, 200 bytes at most)."""
 
 
 @dataclass(frozen=True)
@@ -137,10 +160,17 @@ def version_of(data: bytes | None) -> str:
 
 
 def _read(path: Path) -> bytes | None:
+    """The bytes of ``path``, never through a link (None when it does not exist).
+
+    :raises ContentError: when it cannot be read (a link, a folder, no permission).
+    """
     try:
-        return path.read_bytes()
+        return read_inside(path.parent, path.name)
     except FileNotFoundError:
         return None
+    except OSError as err:
+        raise ContentError(N_("cannot read %(path)s: %(reason)s"), hint="replace it by a regular file",
+                           values={"path": path.name, "reason": err.strerror}) from err
 
 
 def atomic_write(path: Path, data: bytes) -> None:
@@ -279,6 +309,10 @@ class Issues:
     Stale = StaleEditError
     #: Raised by an upload that is not an image.
     NotAnImage = NotAnImageError
+    #: Raised for a name that cannot be an item's file name.
+    NotAnItem = NotAnItemError
+    #: Raised for an issue folder that is or holds a symbolic link.
+    Linked = LinkedFolderError
 
     def __init__(self, settings: Settings, *, record: Recorder | None = None,
                  create: Callable[[date], list[Path]] | None = None) -> None:
@@ -292,24 +326,23 @@ class Issues:
         return issue_folder(self.settings.issues_dir, day)
 
     def exists(self, day: date) -> bool:
-        return self.folder(day).is_dir()
+        """Whether the issue folder is there (a link counts: the desk refuses it rather than create over it)."""
+        return self.folder(day).is_symlink() or self.folder(day).is_dir()
 
     def read(self, day: date) -> IssueDraft:
         """The issue as the form shows it.
 
         :raises IssueNotFoundError: when the folder does not exist.
+        :raises LinkedFolderError: when it is or holds a symbolic link.
         """
-        folder = self.folder(day)
-        if not folder.is_dir():
-            raise IssueNotFoundError(f"no issue for {day.isoformat()}: {folder} does not exist",
-                                     hint=f"create it with `newsletter new {day.isoformat()}`")
+        folder = self._folder(day, hint=f"create it with `newsletter new {day.isoformat()}`")
         meta = _read(folder / ISSUE_FILE)
         try:
             values = _scalars(meta.decode("utf-8-sig")) if meta is not None else {}
         except (ValueError, UnicodeDecodeError):
             values = {}
         fields = {key: values.get(key, "") for key in ISSUE_FIELDS}
-        items = [self._item(path) for path in self._item_paths(folder)]
+        items = [item for path in self._item_paths(folder) if (item := self._item(path)) is not None]
         images_dir = folder / "images"
         images = sorted(p.name for p in images_dir.iterdir() if p.is_file() and not p.name.startswith(".")) \
             if images_dir.is_dir() else []
@@ -320,8 +353,10 @@ class Issues:
                  if p.is_file() and (m := ITEM_NAME.match(p.name))]
         return [p for _, _, p in sorted(found)]
 
-    def _item(self, path: Path) -> ItemDraft:
-        data = path.read_bytes()
+    def _item(self, path: Path) -> ItemDraft | None:
+        data = _read(path)
+        if data is None:
+            return None  # removed since the folder was listed
         number = int(ITEM_NAME.match(path.name).group(1))  # type: ignore[union-attr]
         try:
             text = data.decode("utf-8-sig")
@@ -394,8 +429,7 @@ class Issues:
 
     def add_item(self, day: date, by: Author) -> str:
         """Add an empty item at the end; returns its file name."""
-        folder = self._folder(day)
-        with locked(folder):
+        with self._writing(day) as folder:
             paths = self._item_paths(folder)
             number = (int(ITEM_NAME.match(paths[-1].name).group(1)) if paths else 0) + 1  # type: ignore[union-attr]
             name = f"{number:02d}-info-{number}.md"
@@ -408,19 +442,18 @@ class Issues:
 
     def remove_item(self, day: date, name: str, version: str, by: Author) -> None:
         """Remove an item (only as it was shown: ``version``) and renumber the others."""
-        path = self._item_path(day, name)
-        with locked(path.parent):
+        with self._writing(day) as folder:
+            path = self._item_path(day, name)
             if version_of(_read(path)) != version:
                 raise StaleEditError(name, N_("%(file)s changed since the page was loaded; nothing was removed"))
             path.unlink()
-            self._renumber(self._folder(day))
+            self._renumber(folder)
         self._after(day, name, by, f"Remove {name} from {day.isoformat()}")
 
     def move_item(self, day: date, name: str, offset: int, by: Author) -> str:
         """Move an item up (-1) or down (+1); the files are renamed to follow. Returns its new name."""
-        folder = self._folder(day)
-        self._item_path(day, name)
-        with locked(folder):
+        with self._writing(day) as folder:
+            self._item_path(day, name)
             paths = self._item_paths(folder)
             names = [p.name for p in paths]
             index = names.index(name)
@@ -437,7 +470,6 @@ class Issues:
 
         :raises UsageError: for a file that is not a PNG, JPEG or GIF, or too large.
         """
-        folder = self._folder(day)
         limit = self.settings.desk.max_image_bytes
         if len(data) > limit:
             raise UsageError(N_("the image is %(size)d KB; the limit is %(limit)d KB"),
@@ -449,10 +481,10 @@ class Issues:
         if sniffed is None:
             raise NotAnImageError(N_("the file is not a PNG, JPEG or GIF image"), hint="export it as PNG or JPEG")
         kind = IMAGE_KINDS[sniffed][1]
-        images = folder / "images"
-        images.mkdir(exist_ok=True)
         stem = slug(Path(filename).stem) if filename else "image"
-        with locked(folder):
+        with self._writing(day) as folder:
+            images = folder / "images"
+            images.mkdir(exist_ok=True)
             name, n = f"{stem}.{kind}", 1
             while (images / name).exists():
                 n += 1
@@ -474,7 +506,7 @@ class Issues:
             raise UsageError(N_("an image needs a description (alt text) for readers who do not see it"),
                              hint="describe what the image shows in one sentence")
         item = self._item(self._item_path(day, name))
-        if item.version != version:
+        if item is None or item.version != version:
             raise StaleEditError(name, N_("%(file)s was changed by someone else since you opened it; "
                                           "your save was refused and nothing was overwritten"))
         relative = self.add_image(day, filename, data, by)
@@ -487,17 +519,32 @@ class Issues:
 
     # -- the parts --------------------------------------------------------------------------------
 
-    def _folder(self, day: date) -> Path:
+    def _folder(self, day: date, *, hint: str = "create it first") -> Path:
+        """The issue folder, when it exists and neither is nor holds a symbolic link.
+
+        :raises IssueNotFoundError: when it does not exist.
+        :raises LinkedFolderError: naming the links.
+        """
         folder = self.folder(day)
+        found = links(folder)
+        if found:
+            raise LinkedFolderError(folder, found)
         if not folder.is_dir():
-            raise IssueNotFoundError(f"no issue for {day.isoformat()}: {folder} does not exist",
-                                     hint="create it first")
+            raise IssueNotFoundError(f"no issue for {day.isoformat()}: {folder} does not exist", hint=hint)
         return folder
+
+    @contextmanager
+    def _writing(self, day: date) -> Iterator[Path]:
+        """The issue folder, locked (:func:`newsletter.files.locked`) and checked for links under the lock:
+        no write of this block lands where a link points."""
+        with locked(self._folder(day)):
+            yield self._folder(day)
 
     def _item_path(self, day: date, name: str) -> Path:
         folder = self._folder(day)
-        if not ITEM_NAME.match(name) or "/" in name or "\\" in name or name.startswith("."):
-            raise UsageError(N_("%(name)s is not an item file name"), values={"name": repr(name)})
+        if not ITEM_NAME.match(name) or "/" in name or "\\" in name or name.startswith(".") \
+                or re.search(r"[\x00-\x1f\x7f]", name) or len(name.encode()) > MAX_NAME:
+            raise NotAnItemError(N_("%(name)s is not an item file name"), values={"name": repr(name[:60])})
         path = folder / name
         if not path.is_file():
             raise StaleEditError(name, N_("%(file)s no longer exists (renamed or removed meanwhile); nothing was saved"))
@@ -507,7 +554,7 @@ class Issues:
                  by: Author, message: str) -> str:
         """Check the version, write and commit under the folder's lock (:func:`newsletter.files.locked`):
         a write by another process (the CLI, a second desk) lands before the check or after the commit."""
-        with locked(path.parent):
+        with self._writing(day):
             old = _read(path)
             if version_of(old) != version:
                 raise StaleEditError(path.name, N_("%(file)s was changed by someone else since you opened it; "
@@ -571,6 +618,7 @@ class Issues:
         from newsletter.check import check_issue
         from newsletter.render.sample import sample_values
 
+        self._folder(day)
         report = check_issue(self.settings, day, asset_base=asset_base)
         placed = [self._place(problem, gettext or (lambda message: message)) for problem in report.problems]
         if report.rendered is None:
@@ -583,8 +631,8 @@ class Issues:
         from newsletter.publication import UnsafeFileError, read_image
 
         try:
-            found = read_image(self.folder(day), relative)
-        except UnsafeFileError:
+            found = read_image(self._folder(day), relative)
+        except (UnsafeFileError, IssueNotFoundError, LinkedFolderError):
             return None
         return found.data, found.media_type
 
@@ -606,7 +654,7 @@ class Issues:
 def _field_at(path: Path, line: int) -> str:
     """The field whose text holds ``line`` of ``path`` ("body" past an item's front matter)."""
     try:
-        lines = path.read_text(encoding="utf-8-sig").replace("\r\n", "\n").split("\n")
+        lines = read_inside(path.parent, path.name).decode("utf-8-sig").replace("\r\n", "\n").split("\n")
     except (OSError, UnicodeDecodeError):
         return ""
     in_front = path.suffix.lower() == ".md"

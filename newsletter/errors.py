@@ -90,8 +90,8 @@ class DeliveryError(NewsletterError):
     """
 
     def __init__(self, message: str, *, provider: str = "", status: int | None = None, answer: str = "",
-                 hint: str = "") -> None:
-        super().__init__(message, hint=hint)
+                 hint: str = "", values: Mapping[str, Any] | None = None) -> None:
+        super().__init__(message, hint=hint, values=values)
         self.provider = provider
         self.status = status
         answer = " ".join(answer.split())
@@ -129,6 +129,27 @@ class RequestRefused(PermanentDeliveryError):
     """
 
     exit_code = 2
+
+    def __init__(self, message: str, keys: Sequence[int], *, provider: str = "", status: int | None = None,
+                 answer: str = "", hint: str = "") -> None:
+        super().__init__(message, provider=provider, status=status, answer=answer, hint=hint)
+        self.keys = list(keys)
+
+
+class SendBusyError(NewsletterError):
+    """Another run, worker or the scheduler holds the send now: the same command works once it ends.
+
+    Exit code 1, not 2: the command and the configuration are right; the send's state stops it for now.
+    """
+
+class UnrecognisedAnswer(PermanentDeliveryError):
+    """The provider answered a call with a success status, but not with its acceptance (a proxy's page,
+    a cut answer, no message id, a wrong ``base_url``).
+
+    Such an answer may mean "accepted": the call's messages are in doubt, never sent again unless a
+    lookup proves they did not arrive, and the run stops, because every further call would end the
+    same way. ``keys`` are the messages the call carried.
+    """
 
     def __init__(self, message: str, keys: Sequence[int], *, provider: str = "", status: int | None = None,
                  answer: str = "", hint: str = "") -> None:

@@ -5,12 +5,19 @@ itself (no lock file is left in the project), so the desk's "is this still the v
 editor saw? then replace it" and a command-line write to the same issue never interleave, across
 processes as well as threads. :func:`write_atomically` takes it on its own; a caller that reads,
 decides and writes holds it around all three (re-entering is free in the same thread).
+
+The project's rule for the files it reads on anyone's behalf: no symbolic link anywhere on the
+path, regular files only. :func:`links` finds every link of a folder (to refuse the folder and
+name them), :func:`read_inside` reads a file with the operating system enforcing the rule on each
+component, so a link planted after the check is refused too.
 """
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import os
+import stat
 import tempfile
 import threading
 from contextlib import contextmanager
@@ -83,3 +90,44 @@ def _write(path: Path, data: bytes) -> None:
         os.fsync(folder)
     finally:
         os.close(folder)
+
+
+def links(folder: Path) -> list[Path]:
+    """Every symbolic link at or under ``folder``, the folder itself included, never following one.
+
+    :return: the links in walking order (names sorted in each folder); ``[]`` for a missing folder.
+    """
+    found = [folder] if folder.is_symlink() else []
+    for parent, dirs, files in os.walk(folder, followlinks=False):
+        found.extend(path for name in sorted(dirs + files) if (path := Path(parent) / name).is_symlink())
+    return found
+
+
+_NOFOLLOW = os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC
+
+
+def read_inside(folder: Path, relative: str) -> bytes:
+    """The bytes of the regular file ``relative`` (``images/a.png``) of ``folder``, opened one component
+    at a time without following any link: each folder on the way and the file. ``folder`` is the
+    caller's (:func:`links` tells whether it is a link).
+
+    :raises OSError: ``ELOOP`` when a component is a symbolic link, ``EINVAL`` for a path that leaves the
+        folder or a file that is not a regular file, ``FileNotFoundError``…; ``ValueError`` never (a NUL
+        byte is ``EINVAL`` too).
+    """
+    parts = relative.split("/")
+    if "\0" in relative or any(part in ("", ".", "..") for part in parts):
+        raise OSError(errno.EINVAL, "not a plain path inside the folder", relative)
+    fd = os.open(folder, os.O_RDONLY | os.O_CLOEXEC | os.O_DIRECTORY)
+    try:
+        for part in parts[:-1]:
+            inner = os.open(part, _NOFOLLOW | os.O_DIRECTORY, dir_fd=fd)
+            os.close(fd)
+            fd = inner
+        file = os.open(parts[-1], _NOFOLLOW | os.O_NONBLOCK, dir_fd=fd)  # a named pipe must not block
+    finally:
+        os.close(fd)
+    with os.fdopen(file, "rb") as handle:
+        if not stat.S_ISREG(os.fstat(handle.fileno()).st_mode):
+            raise OSError(errno.EINVAL, "not a regular file", relative)
+        return handle.read()

@@ -43,14 +43,15 @@ if TYPE_CHECKING:
     from newsletter.delivery.dkim import NewKey
     from newsletter.doctor import Finding
     from newsletter.library_web import Archive, Health, Subscriptions, Webhooks
-    from newsletter.delivery.engine import SendReport
+    from newsletter.delivery.engine import ResendPlan, ResendReport, SendReport
     from newsletter.library_schedule import ScheduleOps
     from newsletter.schedule import Readiness
     from newsletter.store.database import Store
     from newsletter.store.history import HistoryRow
     from newsletter.store.pauses import Pause
+    from newsletter.store.resends import Resend
     from newsletter.store.workers import LiveWorker
-    from newsletter.store.status import ReasonCount
+    from newsletter.store.status import ReasonCount, UncertainRow
     from newsletter.store.subscribers import ImportSummary, SubscriberRecord
 
 Clock = Callable[[], datetime]
@@ -63,6 +64,8 @@ PROJECT_ENV = "NEWSLETTER_PROJECT"
 EDITOR_ENV = "NEWSLETTER_EDITOR"
 #: The longest reason accepted for a send without approval.
 REASON_MAX = 500
+#: How many uncertain addresses ``status`` lists by default (its JSON form lists them all).
+UNCERTAIN_SHOWN = 20
 
 
 def utc_now() -> datetime:
@@ -205,6 +208,7 @@ class CheckResult:
     approval: "ApprovalState"
     verdict: Verdict
     refusal: NewsletterError | None  # the error a front end ends on when the check fails
+    sent_at: datetime | None = None  # when its first message went out: edits change nothing readers see
 
     @property
     def ok(self) -> bool:
@@ -292,6 +296,9 @@ class IssueStatus:
     figures: "HistoryRow | None" = None  # what came back: bounced, complained, unsubscribed (None: never sent)
     pauses: list["Pause"] = field(default_factory=list)  # the send's pauses, oldest first
     workers: list["LiveWorker"] = field(default_factory=list)  # the runs working on the send now
+    #: The rows left uncertain (the first :data:`UNCERTAIN_SHOWN` unless asked for all; ``counts`` has their number).
+    uncertain: list["UncertainRow"] = field(default_factory=list)
+    resends: list["Resend"] = field(default_factory=list)  # the operators' resends of uncertain rows, oldest first
 
     @property
     def started(self) -> bool:
@@ -333,6 +340,9 @@ class IssueStatus:
             "workers": [{"host": w.host, "pid": w.pid, "run": w.run_id, "messages": w.messages,
                          "rate": round(w.rate, 1), "renewed_at": moment(w.renewed_at),
                          "lease_expires_at": moment(w.expires_at)} for w in self.workers],
+            "uncertain": [{"email": row.email, "reason": row.reason, "since": moment(row.since)}
+                          for row in self.uncertain],
+            "resends": [{"at": moment(r.at), "by": r.by, "rows": r.rows} for r in self.resends],
             "feedback": {"bounced": figures.bounced, "complained": figures.complained,
                          "unsubscribed": figures.unsubscribed, "complaint_rate": round(figures.complaint_rate, 6),
                          "complaint_rate_above_gmail_line": figures.complaints_too_high} if figures else None,
@@ -571,6 +581,7 @@ class Newsletter:
 
         settings, day = self.settings, self._day(day)
         report = check_issue(settings, day, store=self.existing_store())
+        sent_at = self.sent_at(day)
         approval = approval_state(report.issue.folder)
         folder = report.issue.folder.relative_to(settings.root)
         size = len(report.rendered.html.encode()) if report.rendered else 0
@@ -585,13 +596,22 @@ class Newsletter:
             verdict = Verdict.READY_TO_APPROVE
         else:
             verdict = Verdict.READY
-        result = CheckResult(day, folder, report.problems, len(report.issue.items), size, approval, verdict, None)
+        result = CheckResult(day, folder, report.problems, len(report.issue.items), size, approval, verdict, None,
+                             sent_at)
         if not report.ok:
             refusal = refusal_for(settings, ContentError(f"{folder}: {result.summary}", report.problems,
                                                          hint="fix the lines above, then run the check again"))
             result = CheckResult(day, folder, report.problems, len(report.issue.items), size, approval, verdict,
-                                 refusal)
+                                 refusal, sent_at)
         return result
+
+    def sent_at(self, day: date | None = None) -> datetime | None:
+        """When the issue's first message went out (None while none has): from then on, an edit of its
+        files changes neither what readers got nor its page in the public archive."""
+        from newsletter.store.archive import first_sent_at
+
+        store = self.existing_store()
+        return first_sent_at(store, self._day(day)) if store is not None else None
 
     def build(self, day: date | None = None) -> "BuildResult":
         """Check and render the issue into ``out/DATE/`` (email.html, email.txt, sample.eml).
@@ -726,6 +746,51 @@ class Newsletter:
             alert_pause(self.settings, self.store, report, now=self.clock(), environ=self.environ)
         return report
 
+    def resend_plan(self, day: date | None = None) -> "ResendPlan":
+        """How many rows of the issue's send :meth:`resend_uncertain` would send again now.
+
+        :raises DeliveryError: when the send never started or is not finished.
+        :raises SendBusyError: while another run, a worker or the scheduler holds the send.
+        """
+        from datetime import timedelta
+
+        from newsletter.delivery.engine import plan_resend
+
+        lease = timedelta(seconds=self.settings.delivery.lease_seconds)
+        return plan_resend(self.reading_store(), self._day(day), self.clock(), lease)
+
+    def resend_uncertain(self, day: date | None = None, *, by: str | None = None,
+                         progress: Callable[[int], None] | None = None,
+                         stop: "threading.Event | None" = None) -> "ResendReport":
+        """Send again the rows of the issue's send left ``uncertain`` (and only them), through the ledger:
+        exactly once from now on, with the Message-ID of their first attempt, so receivers that drop
+        duplicates recognize a second copy. Some of them may have arrived already: the caller says so
+        to whoever asks for it. Recorded on the send (who, when, how many).
+
+        :param by: who asks for it (default: the login name).
+        :raises DeliveryError: when the send never started or is not finished (nothing is resent).
+        :raises SendBusyError: while another run, a worker or the scheduler holds the send.
+        """
+        from newsletter.delivery.engine import resend_uncertain
+
+        day = self._day(day)
+        who = " ".join((by or "").split())[:200] or login_name(self.environ)
+        key = self.secret_key().value
+        return resend_uncertain(self.settings, self.store, day, secret_key=key, by=who, progress=progress,
+                                stop=stop, clock=self.clock)
+
+    def outbox_folder(self) -> Path | None:
+        """Where the outbox adapter puts each message it delivers (its Maildir's ``new/``, from
+        ``[delivery.outbox] path``); None when another adapter is configured.
+
+        :raises ConfigError: when ``[delivery.outbox] path`` is not a path.
+        """
+        if self.settings.delivery.adapter != "outbox":
+            return None
+        from newsletter.delivery.outbox import OutboxAdapter
+
+        return OutboxAdapter(self.settings, self.environ).path / "new"
+
     def require_workers(self) -> None:
         """:raises ConfigError: when the store cannot coordinate workers (SQLite: one process sends)."""
         from newsletter.workers import require_shared_store
@@ -804,12 +869,17 @@ class Newsletter:
 
     # -- reading ----------------------------------------------------------------------------------
 
-    def status(self, day: date | None = None) -> IssueStatus:
-        """Where the issue stands: figures, problems by reason, approval, override and schedule."""
+    def status(self, day: date | None = None, *, uncertain: int | None = UNCERTAIN_SHOWN) -> IssueStatus:
+        """Where the issue stands: figures, problems by reason, the uncertain rows, approval, override,
+        resends and schedule.
+
+        :param uncertain: list at most this many uncertain rows (None: all of them).
+        """
         from newsletter.day_state import day_state
         from newsletter.store.history import issue_figures
         from newsletter.store.pauses import pauses_of
-        from newsletter.store.status import send_summary
+        from newsletter.store.resends import resends_of
+        from newsletter.store.status import send_summary, uncertain_rows
         from newsletter.store.workers import live_workers_of
 
         day, store = self._day(day), self.reading_store()
@@ -822,7 +892,9 @@ class Newsletter:
                            self.approval(day), override,
                            day_state(self.settings, store, day, self.clock(), counts=summary.counts),
                            issue_figures(store, day, counts=summary.counts) if record else None, pauses_of(store, day),
-                           live_workers_of(store, day, self.clock()) if record else [])
+                           live_workers_of(store, day, self.clock()) if record else [],
+                           uncertain_rows(store, day, uncertain) if summary.counts.get("uncertain") else [],
+                           resends_of(store, day) if record else [])
 
     def history(self, limit: int | None = 30) -> list["HistoryRow"]:
         """The issues sent, newest first, with their figures."""

@@ -21,7 +21,8 @@ from newsletter.publication import PROOF_PARAM as PROOF_PARAM  # the proofreader
 from newsletter.publication import Image as Image  # what the image operations return
 
 if TYPE_CHECKING:
-    from newsletter.archive import WebVersions
+    from newsletter.archive import PublishedPages, WebVersions
+    from newsletter.render.web_version import WebVersion
     from newsletter.feedback import Parsed
     from newsletter.library import Newsletter
     from newsletter.publication import ImageIndex
@@ -50,12 +51,22 @@ class Subscriptions:
         nl = self._nl
         request_subscription(nl.store, address, now=nl.clock(), first_name=first_name, ip=ip)
 
-    def confirm(self, address: str, *, ip: str = "") -> bool:
-        """Make the address active (its owner clicked the confirmation link); False when it cannot be."""
+    def confirm(self, address: str, *, link: str, issued_at: datetime, ip: str = "") -> bool:
+        """Make the address active: its owner clicked the confirmation link ``link``, made at ``issued_at``.
+
+        A link works once, and never outranks an unsubscribe, a bounce or a complaint recorded after it.
+
+        :return: whether the address is active now (False: the link was used already, or the address
+            left the list after the link was made).
+        """
+        import hashlib
+
         from newsletter.store.subscribers import confirm_subscription
 
         nl = self._nl
-        return confirm_subscription(nl.store, address, now=nl.clock(), ip=ip)
+        digest = hashlib.sha256(link.encode("utf-8")).hexdigest()  # the store never holds a usable link
+        return confirm_subscription(nl.store, address, now=nl.clock(), link=digest, issued_at=issued_at,
+                                    keep=timedelta(hours=nl.settings.web.confirm_hours, days=1), ip=ip)
 
     def address_of(self, token: str) -> str | None:
         """The address an unsubscribe token names, or None when the token is not a valid one."""
@@ -119,15 +130,18 @@ class Subscriptions:
 class Archive:
     """The public archive (``nl.archive``): sent issues, their web versions, the feed and the images.
 
-    Web versions are rendered on demand and kept until a file of the issue changes.
+    A sent issue shows the page its send published and the image bytes it was sent with, whatever
+    its files say now (:mod:`newsletter.store.archive`); before the send, the proofreaders' page is
+    rendered from the files, and kept until one of them changes.
     """
 
     def __init__(self, newsletter: "Newsletter") -> None:
-        from newsletter.archive import WebVersions
+        from newsletter.archive import PublishedPages, WebVersions
         from newsletter.publication import ImageIndex
 
         self._nl = newsletter
         self._versions: "WebVersions" = WebVersions(newsletter.settings)
+        self._pages: "PublishedPages" = PublishedPages(newsletter.settings)
         self._images: "ImageIndex" = ImageIndex()
 
     def published(self, limit: int = 500) -> list["Published"]:
@@ -137,17 +151,30 @@ class Archive:
         return published(self._nl.store, limit=limit)
 
     def is_published(self, day: date) -> bool:
-        return day in {p.day for p in self.published()}
+        from newsletter.store.archive import publication
+
+        return publication(self._nl.store, day) is not None
 
     def web_page(self, day: date) -> str | None:
-        """The issue as a public web page, or None when its files are gone or no longer render."""
-        return self._versions.html(day)
+        """The issue as a public web page (the one its send published), or None when there is none."""
+        from newsletter.store.archive import publication
+
+        sent = publication(self._nl.store, day)
+        version = self._pages.version(self._nl.store, day, sent, self._nl.clock()) if sent else \
+            self._versions.version(day)
+        return version.html if version else None
 
     def feed(self, limit: int = 50) -> bytes:
-        """The Atom feed of the last ``limit`` sent issues, each with its items."""
+        """The Atom feed of the last ``limit`` sent issues, each with the items of its published page."""
         from newsletter.archive import atom_feed
+        from newsletter.store.archive import Publication
 
-        return atom_feed(self._nl.settings, self.published(limit=limit), self._versions)
+        nl = self._nl
+
+        def version(issue: "Published") -> "WebVersion | None":
+            return self._pages.version(nl.store, issue.day, Publication(issue.send_id, issue.page), nl.clock())
+
+        return atom_feed(nl.settings, self.published(limit=limit), version)
 
     def is_proof_key(self, day: date, key: str) -> bool:
         """Whether ``key`` opens the web version of ``day`` before its send (the test copies' link)."""
@@ -156,20 +183,28 @@ class Archive:
         return bool(key) and is_proof_key(self._nl.secret_key().value, day, key)
 
     def image(self, day: date, relative: str) -> Image | None:
-        """An image file of the issue folder by its path: never a link, never anything but an image."""
+        """An image of the issue by its path: the bytes its send published, else the file of the issue
+        folder (never a link, never anything but an image)."""
         from newsletter.content.load import issue_folder
         from newsletter.publication import UnsafeFileError, read_image
+        from newsletter.store.archive import image
 
+        kept = image(self._nl.store, day, relative=relative)
+        if kept is not None:
+            return kept
         try:
             return read_image(issue_folder(self._nl.settings.issues_dir, day), relative)
         except UnsafeFileError:
             return None
 
     def hashed_image(self, day: date, name: str) -> Image | None:
-        """The image of the issue whose content-hashed name is ``name``, read and checked now."""
+        """The image of the issue whose content-hashed name is ``name``: the bytes a send published, else
+        a file of the issue folder read and checked now."""
         from newsletter.content.load import issue_folder
+        from newsletter.store.archive import image
 
-        return self._images.find(issue_folder(self._nl.settings.issues_dir, day), name)
+        kept = image(self._nl.store, day, name=name)
+        return kept if kept is not None else self._images.find(issue_folder(self._nl.settings.issues_dir, day), name)
 
     def logo(self) -> Image | None:
         """The ``[brand]`` logo as it is now (its content-hashed name for the pages' header), or None."""
@@ -186,7 +221,14 @@ class Archive:
     def hashed_logo(self, name: str) -> Image | None:
         """The logo whose content-hashed name is ``name``. Sent emails name the logo of their day, so an
         earlier logo kept beside the current one (brand/logo-2025.png) is still answered; a logo at the
-        project's top level is answered alone (the project folder is never searched)."""
+        project's top level is answered alone (the project folder is never searched). A logo a send
+        published is answered from the store, whatever the brand's files say now."""
+        from newsletter.render.pipeline import LOGO_FOLDER
+        from newsletter.store.archive import logo
+
+        kept = logo(self._nl.store, LOGO_FOLDER + name)
+        if kept is not None:
+            return kept
         settings = self._nl.settings
         if not settings.brand or not settings.brand.logo:
             return None
@@ -344,19 +386,26 @@ class Webhooks:
         soft_limit = bounces.soft_bounce_limit if bounces is not None else 3
         soft_days = bounces.soft_bounce_days if bounces is not None else 7
         moment = nl.clock()
+        claimed = ""
         try:
             received = handler(headers, body, moment)
-            if received.token and nonces.was_used(nl.store, provider, received.token):
-                raise WebhookRefused(mailgun.REFUSED, "this signature token was already used (a replay)")
+            # One atomic insert claims the token: of requests racing with it, exactly one goes on.
+            if received.token:
+                if not nonces.claim(nl.store, provider, received.token, now=moment, keep=self._keep_tokens):
+                    raise WebhookRefused(mailgun.REFUSED, "this signature token was already used (a replay)")
+                claimed = received.token
             outcomes = [record_feedback(nl.store, item, now=moment, soft_bounce_limit=soft_limit,
                                         soft_bounce_days=soft_days) for item in received.parsed.feedback]
-            if received.token:
-                nonces.remember(nl.store, provider, received.token, now=moment, keep=self._keep_tokens)
         except WebhookRefused as refused:
             log.warning("%s webhook refused (%d): %s", provider, refused.status, refused.reason)
             return WebhookAnswer(refused.status, {"error": refused.reason})
         except StoreError as err:
             log.error("%s webhook not recorded: %s", provider, err)
+            if claimed:  # not recorded: the provider's retry with this token must be accepted
+                try:
+                    nonces.release(nl.store, provider, claimed)
+                except StoreError:
+                    log.error("%s webhook: its token could not be released; a retry with it is refused", provider)
             # Brevo drops an event answered with any 5xx, but retries a 429.
             return WebhookAnswer(429 if provider == "brevo" else 503,
                                  {"error": "the event could not be recorded; try again later"}, retry_after="600")

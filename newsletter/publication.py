@@ -24,8 +24,10 @@ from dataclasses import dataclass
 from datetime import date
 from pathlib import Path, PurePosixPath
 
+from newsletter.content.load import LINK_PROBLEM
 from newsletter.content.problems import N_, Problem
 from newsletter.errors import NewsletterError
+from newsletter.files import links
 
 #: First bytes of each image type mail clients show, and its canonical extension and media type.
 IMAGE_KINDS = {
@@ -85,7 +87,8 @@ def read_image(folder: Path, relative: str) -> Image:
     :raises UnsafeFileError: saying what is wrong, for the editor.
     """
     parts = PurePosixPath(relative.replace("\\", "/")).parts
-    if not parts or PurePosixPath(relative).is_absolute() or any(p in ("..", "") for p in parts):
+    if not parts or PurePosixPath(relative).is_absolute() or any(p in ("..", "") for p in parts) \
+            or "\0" in relative:  # the operating system refuses it with a ValueError, not an answer
         raise UnsafeFileError(N_("%(file)s is not a path inside the issue folder"), values={"file": repr(relative)})
     parts = tuple(p for p in parts if p != ".")
     if not relative.lower().endswith(IMAGE_SUFFIXES):
@@ -128,14 +131,7 @@ def read_image(folder: Path, relative: str) -> Image:
 
 def symlink_problems(folder: Path) -> list[Problem]:
     """One error per symbolic link inside an issue folder: nothing there may point elsewhere."""
-    problems = []
-    for parent, dirs, files in os.walk(folder, followlinks=False):
-        for name in sorted(dirs + files):
-            path = Path(parent) / name
-            if path.is_symlink():
-                problems.append(Problem(path, None, N_("is a symbolic link, which is never built, sent or published; "
-                                                           "replace it by a copy of the file itself")))
-    return problems
+    return [Problem(path, None, LINK_PROBLEM) for path in links(folder) if path != folder]
 
 
 def asset_url(base_url: str, day: date, image: Image) -> str:
@@ -143,59 +139,87 @@ def asset_url(base_url: str, day: date, image: Image) -> str:
     return f"{base_url}/assets/{day.isoformat()}/{image.name}"
 
 
+def _candidates(folder: Path) -> list[str]:
+    """The paths (relative to ``folder``) of the files that may be images of the issue: image names
+    outside hidden folders, never through a link; ``[]`` when the folder is missing or a link."""
+    if not folder.is_dir() or folder.is_symlink():
+        return []
+    found: list[str] = []
+    for parent, dirs, files in os.walk(folder, followlinks=False):
+        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+        found.extend((Path(parent) / file).relative_to(folder).as_posix() for file in sorted(files)
+                     if not file.startswith(".") and file.lower().endswith(IMAGE_SUFFIXES))
+    return found
+
+
 def find_image(folder: Path, name: str) -> Image | None:
     """The image of the issue ``folder`` whose content-hashed name is ``name``, if it is safe to serve."""
-    if not folder.is_dir() or folder.is_symlink():
-        return None
-    for parent, dirs, files in os.walk(folder, followlinks=False):
-        dirs[:] = [d for d in dirs if not d.startswith(".")]
-        for file in files:
-            if file.startswith(".") or not file.lower().endswith(IMAGE_SUFFIXES):
-                continue
-            relative = (Path(parent) / file).relative_to(folder).as_posix()
-            try:
-                image = read_image(folder, relative)
-            except UnsafeFileError:
-                continue
-            if image.name == name:
-                return image
+    for relative in _candidates(folder):
+        try:
+            image = read_image(folder, relative)
+        except UnsafeFileError:
+            continue
+        if image.name == name:
+            return image
     return None
 
 
-class ImageIndex:
-    """Remembers where each content-hashed name was found, so that serving an image reads one file.
+#: What an issue folder's images are without reading them: each candidate's path and ``lstat`` figures.
+Stamp = tuple[tuple[str, int, int, int, int, int], ...]
 
-    Every answer is still read through :func:`read_image` and compared with the name, so an
+
+def _stamp(folder: Path) -> Stamp:
+    figures = []
+    for relative in _candidates(folder):
+        try:
+            info = (folder / relative).lstat()
+        except OSError:
+            continue
+        figures.append((relative, info.st_mode, info.st_ino, info.st_size, info.st_mtime_ns, info.st_ctime_ns))
+    return tuple(figures)
+
+
+class ImageIndex:
+    """The content-hashed names of each issue folder's images, read once for each state of the folder.
+
+    A folder's index is kept with its :func:`_stamp` (paths, sizes, times and inodes of its image
+    files, from ``lstat`` alone): while the stamp stays, a name the index lacks is answered without
+    reading any file; when it changes (a file added, edited, replaced or removed) the images are read
+    again. Every answer is still read through :func:`read_image` and compared with the name, so an
     edited, replaced or relinked file is never served under an old name.
     """
 
-    LIMIT = 4096
+    LIMIT = 256  # folders kept
 
     def __init__(self) -> None:
-        self._where: dict[tuple[str, str], str] = {}
+        self._folders: dict[str, tuple[Stamp, dict[str, str]]] = {}
         self._lock = threading.Lock()
 
     def find(self, folder: Path, name: str) -> Image | None:
         """The image of ``folder`` whose content-hashed name is ``name``, read and checked now; None if none."""
-        key = (str(folder), name)
+        key, stamp = str(folder), _stamp(folder)  # taken before the reads: a change during them shows next time
         with self._lock:
-            relative = self._where.get(key)
-        if relative is not None:
-            try:
-                image = read_image(folder, relative)
-            except UnsafeFileError:
-                image = None
-            if image is not None and image.name == name:
-                return image
-        found = find_image(folder, name)
-        with self._lock:
-            if len(self._where) >= self.LIMIT:
-                self._where.clear()
-            if found is not None:
-                self._where[key] = found.relative
-            else:
-                self._where.pop(key, None)
-        return found
+            kept = self._folders.get(key)
+        if kept is None or kept[0] != stamp:
+            names: dict[str, str] = {}
+            for relative in (figures[0] for figures in stamp):
+                try:
+                    names.setdefault(read_image(folder, relative).name, relative)
+                except UnsafeFileError:
+                    continue
+            kept = (stamp, names)
+            with self._lock:
+                if len(self._folders) >= self.LIMIT:
+                    self._folders.clear()
+                self._folders[key] = kept
+        where = kept[1].get(name)
+        if where is None:
+            return None
+        try:
+            image = read_image(folder, where)
+        except UnsafeFileError:
+            return None
+        return image if image.name == name else None
 
 
 def web_url(base_url: str, day: date) -> str:

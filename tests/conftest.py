@@ -6,7 +6,7 @@ import shutil
 import subprocess
 from datetime import date, datetime, timezone
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator
 
 import pytest
 
@@ -127,8 +127,8 @@ def cli(project: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFi
 
     monkeypatch.setenv("NEWSLETTER_SECRET_KEY", SECRET)
 
-    def run(*args: str) -> tuple[int, str, str]:
-        code = main(["--project", str(project), *args])
+    def run(*args: str, clock: Callable[[], datetime] | None = None) -> tuple[int, str, str]:
+        code = main(["--project", str(project), *args], clock=clock)
         captured = capsys.readouterr()
         return code, captured.out, captured.err
 

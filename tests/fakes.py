@@ -4,7 +4,16 @@ Each fake checks what the real API checks (method, path, key, content type, requ
 fields, batch limits, header shapes), answers with the provider's real success and error
 bodies, and performs the provider's own per-recipient substitution, so that a test sees
 the messages exactly as recipients would. ``script`` queues faults for the next calls:
-an error answer, or a delay after accepting (the client times out, the messages went out).
+an error answer, an answer that is not the provider's after accepting (a proxy's page, a cut
+body), a delay after accepting (the client times out, the messages went out), or a connection
+reset after accepting.
+
+Each fake also serves the provider's record of what it took, as the provider documents it:
+Mailgun's events (``GET /v3/{domain}/events``), Postmark's outbound message search (``GET
+/messages/outbound``), Brevo's event report (``GET /v3/smtp/statistics/events``) and SendGrid's Email
+Activity API (``GET /v3/messages``, only with ``activity_addon``). ``lookup_available = False`` makes
+it answer as the provider does when it cannot; ``event_delay`` holds a message out of the records
+for that many seconds after it was accepted (providers index them late).
 Sources: ../shared/reference/mail-apis.md and the providers' documentation.
 """
 
@@ -14,12 +23,17 @@ import base64
 import json
 import logging
 import re
+import socket
 import threading
+import time
 import uuid
 from dataclasses import dataclass, field
+from datetime import date, datetime, timezone
 from email.header import decode_header, make_header
 from email.utils import getaddresses
 from typing import Any, Callable, Iterable
+from urllib.parse import quote
+from zoneinfo import ZoneInfo
 
 from werkzeug.serving import make_server
 from werkzeug.wrappers import Request, Response
@@ -42,6 +56,8 @@ class Delivered:
     #: The custom variables the provider returns with each webhook event about this message
     #: (Mailgun ``v:``, SendGrid ``custom_args``, Postmark ``Metadata``, Brevo ``X-Mailin-custom``).
     metadata: dict[str, str] = field(default_factory=dict)
+    #: When the provider accepted it (its own clock), and the call's subject.
+    at: float = field(default_factory=time.time)
 
 
 @dataclass
@@ -52,6 +68,10 @@ class Fault:
     body: Any = None
     headers: dict[str, str] = field(default_factory=dict)
     delay: float = 0.0  # accept and deliver, then wait this long (or until the fake stops) before answering
+    #: Accept and deliver, then answer with ``status``/``body``/``headers`` instead (a proxy's page, a cut body).
+    after_accepting: bool = False
+    #: Accept and deliver, then reset the connection without answering.
+    reset: bool = False
 
 
 class Rejected(Exception):
@@ -61,6 +81,16 @@ class Rejected(Exception):
 
 def _json(status: int, body: Any, headers: dict[str, str] | None = None) -> Response:
     return Response(json.dumps(body), status=status, headers=headers or {}, content_type="application/json")
+
+
+def _reset(environ: dict[str, Any]) -> None:
+    """Close the request's connection with a reset, no answer written (SO_LINGER 0 sends RST)."""
+    sock = environ.get("werkzeug.socket")
+    if sock is None:
+        raise RuntimeError("the fake's server does not expose the request's socket")
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
+    sock.shutdown(socket.SHUT_RDWR)
+    sock.close()
 
 
 def _name(value: str) -> str:
@@ -77,6 +107,9 @@ class FakeProvider:
         self.inbox: list[Delivered] = []
         self.calls = 0
         self.accepted_calls = 0
+        self.lookups = 0  # requests to the provider's records of what it took
+        self.lookup_available = True
+        self.event_delay = 0.0
         self.script: list[Fault] = []
         self.lock = threading.Lock()
         self.stopping = threading.Event()  # ends a delayed answer early: the fake is shutting down
@@ -102,6 +135,14 @@ class FakeProvider:
         request.max_form_memory_size = 25 * 1024 * 1024  # Mailgun's 25 MB
         request.max_content_length = 60 * 1000 * 1000  # above Postmark's 50 MB, which its fake answers itself
         request.max_form_parts = 5000
+        if request.method == "GET":
+            with self.lock:
+                self.lookups += 1
+            try:
+                response = self.look_up(request)
+            except Rejected as rejected:
+                response = rejected.response
+            return response(environ, start_response)
         with self.lock:
             self.calls += 1
             fault = self.script.pop(0) if self.script else None
@@ -109,18 +150,38 @@ class FakeProvider:
             if request.method != "POST":
                 raise Rejected(Response("Method Not Allowed", status=405))
             self.check(request)
-            if fault is not None and fault.status:
-                response = _json(fault.status, fault.body, fault.headers) if not isinstance(fault.body, str) \
-                    else Response(fault.body, status=fault.status, headers=fault.headers)
+            if fault is not None and fault.status and not fault.after_accepting:
+                response = self._faulty(fault)
             else:
                 with self.lock:
                     response = self.handle(request)
                     self.accepted_calls += 1
                 if fault is not None and fault.delay:
                     self.stopping.wait(fault.delay)
+                if fault is not None and fault.after_accepting:
+                    response = self._faulty(fault)
+                if fault is not None and fault.reset:
+                    _reset(environ)
+                    return []
         except Rejected as rejected:
             response = rejected.response
         return response(environ, start_response)
+
+    @staticmethod
+    def _faulty(fault: Fault) -> Response:
+        if isinstance(fault.body, str):
+            return Response(fault.body, status=fault.status, headers=fault.headers)
+        return _json(fault.status, fault.body, fault.headers)
+
+    def visible(self) -> list[Delivered]:
+        """The messages the provider's records show now (those accepted ``event_delay`` seconds ago or more)."""
+        now = time.time()
+        with self.lock:
+            return [m for m in self.inbox if m.at + self.event_delay <= now]
+
+    def look_up(self, request: Request) -> Response:
+        """Answer a request to the provider's records (subclasses; raise :class:`Rejected`)."""
+        raise Rejected(Response("Method Not Allowed", status=405))
 
     def check(self, request: Request) -> None:
         """Path and authentication (raise :class:`Rejected`)."""
@@ -140,6 +201,10 @@ class FakeMailgun(FakeProvider):
 
     name = "mailgun"
     domain = "mg.example.org"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.pages: dict[str, dict[str, str]] = {}  # next-page token → the query it continues
 
     def check(self, request: Request) -> None:
         if request.path != f"/v3/{self.domain}/messages":
@@ -186,6 +251,52 @@ class FakeMailgun(FakeProvider):
                 {k: fill(v, values) for k, v in custom.items()}))
         return _json(200, {"id": message_id, "message": "Queued. Thank you."})
 
+    def look_up(self, request: Request) -> Response:
+        """``GET /v3/{domain}/events``: a time range (``begin`` and ``end``, or ``ascending``), ``limit`` ≤ 300,
+        filters such as ``event``; a page of events, oldest first, with the URL of the next page."""
+        base = f"/v3/{self.domain}/events"
+        if request.path != base and not request.path.startswith(base + "/"):
+            raise Rejected(_json(404, {"message": "not found"}))
+        expected = "Basic " + base64.b64encode(f"api:{KEY}".encode()).decode()
+        if request.headers.get("Authorization") != expected:
+            raise Rejected(Response("Forbidden", status=401))
+        if not self.lookup_available:
+            raise Rejected(_json(500, {"message": "Internal Server Error"}))
+        if request.path != base:  # a next-page URL: the query it stands for
+            with self.lock:
+                query = self.pages.get(request.path[len(base) + 1:])
+            if query is None:
+                raise Rejected(_json(404, {"message": "page not found"}))
+        else:
+            query = dict(request.args)
+        try:
+            begin = float(query["begin"])
+            end = float(query["end"]) if "end" in query else float("inf")
+            limit = int(query.get("limit", "100"))
+        except (KeyError, ValueError):
+            raise Rejected(_json(400, {"message": "begin (and end or ascending) must be given as epoch seconds"})) \
+                from None
+        if "end" not in query and query.get("ascending") not in ("yes", "no"):
+            raise Rejected(_json(400, {"message": "ascending must be yes or no when end is not given"}))
+        if not 0 < limit <= 300:
+            raise Rejected(_json(400, {"message": "limit must be at most 300"}))
+        wanted = query.get("event")
+        # A filter expression of alternatives ("a OR b"), as Mailgun's filter fields take.
+        recipients = {r.strip() for r in query["recipient"].split(" OR ")} if "recipient" in query else None
+        offset = int(query.get("_offset", "0"))
+        events = [{"event": "accepted", "id": uuid.uuid5(uuid.NAMESPACE_URL, m.provider_id + m.to).hex[:22],
+                   "timestamp": m.at, "recipient": m.to, "log-level": "info",
+                   "message": {"headers": {"message-id": m.provider_id.strip("<>"), "to": m.to, "subject": m.subject}},
+                   "user-variables": dict(m.metadata)}
+                  for m in self.visible() if begin <= m.at <= end and (recipients is None or m.to in recipients)]
+        events = [e for e in events if wanted in (None, e["event"])]
+        token = uuid.uuid4().hex
+        with self.lock:
+            self.pages[token] = {**query, "_offset": str(offset + limit)}
+        return _json(200, {"items": events[offset:offset + limit],
+                           "paging": {"next": f"http://127.0.0.1:{self.port}{base}/{token}",
+                                      "previous": f"http://127.0.0.1:{self.port}{base}/{token}p"}})
+
 
 _SENDGRID_RESERVED = {"x-sg-id", "x-sg-eid", "received", "dkim-signature", "content-type",
                       "content-transfer-encoding", "to", "from", "subject", "reply-to", "cc", "bcc"}
@@ -199,6 +310,37 @@ class FakeSendGrid(FakeProvider):
     def __init__(self) -> None:
         super().__init__()
         self.dropped: list[str] = []  # accepted, never delivered
+        self.activity_addon = True  # the Email Activity API is a paid add-on
+
+    _QUERY = re.compile(r'subject="((?:[^"\\]|\\.)*)" AND '
+                        r'last_event_time BETWEEN TIMESTAMP "([^"]+)" AND TIMESTAMP "([^"]+)"')
+
+    def look_up(self, request: Request) -> Response:
+        """``GET /v3/messages?limit=N&query=…``: at most ``limit`` (≤ 1,000) messages, no pages; this fake reads
+        the query the adapter writes (subject and a last_event_time range) and refuses any other."""
+        if request.path != "/v3/messages":
+            raise Rejected(_json(404, {"errors": [{"message": "not found", "field": None}]}))
+        if request.headers.get("Authorization") != f"Bearer {KEY}":
+            raise self.error("The provided authorization grant is invalid, expired, or revoked", 401)
+        if not (self.activity_addon and self.lookup_available):
+            raise self.error("access forbidden", 403)
+        try:
+            limit = int(request.args["limit"])
+        except (KeyError, ValueError):
+            raise self.error("limit is required", field_name="limit") from None
+        if not 1 <= limit <= 1000:
+            raise self.error("limit must be between 1 and 1000", field_name="limit")
+        match = self._QUERY.fullmatch(request.args.get("query", ""))
+        if match is None:
+            raise self.error("invalid query", field_name="query")
+        subject = re.sub(r"\\(.)", r"\1", match.group(1))
+        begin, end = (datetime.fromisoformat(t.replace("Z", "+00:00")).timestamp() for t in match.groups()[1:])
+        messages = [{"from_email": "redaction@example.org", "msg_id": f"{m.provider_id}.filterdrecv-5645d9c87f-1.0",
+                     "subject": m.subject, "to_email": m.to, "status": "delivered", "opens_count": 0,
+                     "clicks_count": 0, "last_event_time": datetime.fromtimestamp(m.at, timezone.utc).strftime(
+                         "%Y-%m-%dT%H:%M:%SZ")}
+                    for m in self.visible() if m.subject == subject and begin <= int(m.at) <= end]
+        return _json(200, {"messages": messages[:limit]})
 
     @staticmethod
     def error(message: str, status: int = 400, field_name: str | None = None) -> Rejected:
@@ -293,6 +435,45 @@ class FakePostmark(FakeProvider):
     def __init__(self) -> None:
         super().__init__()
         self.inactive: set[str] = set()
+        self.streams: dict[str, str] = {}  # MessageID → its stream
+
+    def look_up(self, request: Request) -> Response:
+        """``GET /messages/outbound``: ``count`` (≤ 500) and ``offset`` required, count + offset ≤ 10,000;
+        filters ``recipient``, ``tag``, ``messagestream``, ``fromdate``/``todate`` (US Eastern time),
+        ``metadata_NAME``; newest first, with ``TotalCount``."""
+        if request.path != "/messages/outbound":
+            raise Rejected(_json(404, {"ErrorCode": 404, "Message": "Not found"}))
+        if request.headers.get("X-Postmark-Server-Token") != KEY:
+            raise Rejected(_json(401, {"ErrorCode": 10, "Message": "The Server Token you provided was invalid."}))
+        if "application/json" not in request.headers.get("Accept", ""):
+            raise Rejected(_json(415, {"ErrorCode": 415, "Message": "Accept must be application/json"}))
+        if not self.lookup_available:
+            raise Rejected(_json(500, {"ErrorCode": 500, "Message": "Internal Server Error"}))
+        try:
+            count, offset = int(request.args["count"]), int(request.args["offset"])
+        except (KeyError, ValueError):
+            raise Rejected(_json(422, {"ErrorCode": 600, "Message": "count and offset are required"})) from None
+        if not 0 < count <= 500 or offset < 0 or count + offset > 10_000:
+            raise Rejected(_json(422, {"ErrorCode": 601, "Message": "count must be at most 500 and count + offset "
+                                       "at most 10000"}))
+        eastern = ZoneInfo("America/New_York")
+
+        def moment(name: str) -> float | None:
+            value = request.args.get(name)
+            return datetime.fromisoformat(value).replace(tzinfo=eastern).timestamp() if value else None
+
+        start, stop = moment("fromdate"), moment("todate")
+        stream = request.args.get("messagestream")
+        metadata = {k[len("metadata_"):]: v for k, v in request.args.items() if k.startswith("metadata_")}
+        chosen = [m for m in reversed(self.visible())
+                  if (start is None or m.at >= start) and (stop is None or m.at <= stop + 1)
+                  and (stream is None or self.streams.get(m.provider_id) == stream)
+                  and all(m.metadata.get(k) == v for k, v in metadata.items())]
+        return _json(200, {"TotalCount": len(chosen), "Messages": [
+            {"MessageID": m.provider_id, "To": [{"Email": m.to, "Name": m.name or None}], "Recipients": [m.to],
+             "Subject": m.subject, "Status": "Sent", "MessageStream": self.streams.get(m.provider_id, ""),
+             "ReceivedAt": datetime.fromtimestamp(m.at, eastern).isoformat(), "Metadata": dict(m.metadata)}
+            for m in chosen[offset:offset + count]]})
 
     def check(self, request: Request) -> None:
         if request.path != "/email/batch":
@@ -334,6 +515,7 @@ class FakePostmark(FakeProvider):
                                 "marked as inactive.", "To": message["To"]})
                 continue
             message_id = str(uuid.uuid4())
+            self.streams[message_id] = message.get("MessageStream") or "outbound"
             self.inbox.append(Delivered(address, _name(name), message.get("Subject", ""), message.get("HtmlBody", ""),
                                         message.get("TextBody", ""), {h["Name"]: h["Value"] for h in headers},
                                         message_id, dict(metadata)))
@@ -350,6 +532,54 @@ class FakeBrevo(FakeProvider):
     def __init__(self) -> None:
         super().__init__()
         self.seen_keys: dict[str, dict[str, Any]] = {}
+        self.tags: dict[str, list[str]] = {}  # message id → its tags
+
+    #: The account's time zone, in which Brevo's report reads and writes dates.
+    ZONE = ZoneInfo("Europe/Paris")
+    EVENTS = ("bounces", "hardBounces", "softBounces", "delivered", "spam", "requests", "opened", "clicks",
+              "invalid", "deferred", "blocked", "unsubscribed", "error", "loadedByProxy")
+
+    def look_up(self, request: Request) -> Response:
+        """``GET /v3/smtp/statistics/events``: ``limit`` (≤ 5,000, default 2,500) and ``offset``, ``startDate`` and
+        ``endDate`` together (days in the account's time zone, at most 90 days) or ``days``; filters ``event``,
+        ``email``, ``messageId``, ``tags``; ``sort`` asc or desc. Each message accepted is a ``requests`` event."""
+        if request.path != "/v3/smtp/statistics/events":
+            raise Rejected(_json(404, {"code": "not_found", "message": "Invalid route"}))
+        if request.headers.get("api-key") != KEY:
+            raise Rejected(_json(401, {"code": "unauthorized", "message": "Key not found"}))
+        if not self.lookup_available:
+            raise Rejected(_json(500, {"code": "internal_error", "message": "Internal server error"}))
+        args = request.args
+        try:
+            limit, offset = int(args.get("limit", "2500")), int(args.get("offset", "0"))
+            first = date.fromisoformat(args["startDate"]) if "startDate" in args else None
+            last = date.fromisoformat(args["endDate"]) if "endDate" in args else None
+        except ValueError:
+            raise Rejected(_json(400, {"code": "invalid_parameter", "message": "invalid limit, offset or date"})) \
+                from None
+        if not 0 <= limit <= 5000 or offset < 0:
+            raise Rejected(_json(400, {"code": "invalid_parameter", "message": "limit must be at most 5000"}))
+        if (first is None) != (last is None) or (first and last and (first > last or (last - first).days > 90)):
+            raise Rejected(_json(400, {"code": "invalid_parameter",
+                                       "message": "startDate and endDate go together, within 90 days"}))
+        if args.get("event") and args["event"] not in self.EVENTS:
+            raise Rejected(_json(400, {"code": "invalid_parameter", "message": "event is not valid"}))
+        if args.get("sort", "desc") not in ("asc", "desc"):
+            raise Rejected(_json(400, {"code": "invalid_parameter", "message": "sort must be asc or desc"}))
+        events = []
+        for m in self.visible():
+            when = datetime.fromtimestamp(m.at, self.ZONE)
+            if (first and last and not first <= when.date() <= last) or args.get("event") not in (None, "requests") \
+                    or args.get("email") not in (None, m.to) or args.get("messageId") not in (None, m.provider_id) \
+                    or ("tags" in args and args["tags"] not in self.tags.get(m.provider_id, [])):
+                continue
+            events.append({"email": m.to, "date": when.isoformat(timespec="milliseconds"), "subject": m.subject,
+                           "messageId": m.provider_id, "event": "requests", "from": "redaction@example.org",
+                           **({"tag": self.tags[m.provider_id][0]} if self.tags.get(m.provider_id) else {})})
+        if args.get("sort", "desc") == "desc":
+            events.reverse()
+        page = events[offset:offset + limit]
+        return _json(200, {"events": page} if page else {})
 
     def check(self, request: Request) -> None:
         if request.path != "/v3/smtp/email":
@@ -394,6 +624,7 @@ class FakeBrevo(FakeProvider):
             custom = {"X-Mailin-custom": headers["X-Mailin-custom"]} if "X-Mailin-custom" in headers else {}
             message_id = f"<{uuid.uuid4().hex}@smtp-relay.mailin.fr>"
             ids.append(message_id)
+            self.tags[message_id] = list(body.get("tags") or [])
             for contact in version["to"]:
                 self.inbox.append(Delivered(
                     contact["email"], _name(contact.get("name", "")), fill(version.get("subject") or body["subject"]),

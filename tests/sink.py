@@ -33,6 +33,7 @@ class Faults:
     slow_rcpt_times: int = 0  # stall at RCPT TO (longer than the client's timeout) this many times
     slow_seconds: float = 3.0  # or until the client hangs up (aiosmtpd then cancels the stalled handler)
     stall_at: str = ""  # "RCPT" or "DATA" (after the final dot): no answer until Recorder.release is set
+    stall_after: int = 0  # with stall_at: answer the stage that many times (all sessions together) first
     on_rcpt: Callable[[], None] | None = None  # called at each RCPT TO, before answering it
     data_refused: dict[str, str] = field(default_factory=dict)  # first recipient → answer to the DATA command
     data_refused_once: dict[str, str] = field(default_factory=dict)  # the same, the first time only
@@ -58,12 +59,47 @@ class Recorder:
         self.release = threading.Event()  # set it to let a stalled server answer
         self.silent_now = 0  # sessions silent after the dot at this moment (Faults.silent_after_dot)
         self.silent_peak = 0  # the most of them at once
+        self.holding = threading.Condition()  # guards the two counts below
+        self.reached = 0  # times the stage of stall_at was reached since hold() (the stalled ones included)
+        self.held = 0  # sessions whose answer is held back now
+
+    def hold(self, stage: str, *, after: int = 0) -> None:
+        """Hold back every answer at ``stage`` ("RCPT", or "DATA": after the final dot) once ``after``
+        of them have gone out, until :meth:`let_go`; :meth:`wait_held` tells when sessions are held."""
+        with self.holding:
+            self.reached = 0
+            self.release.clear()
+            self.faults.stall_after, self.faults.stall_at = after, stage
+
+    def wait_held(self, sessions: int, timeout: float) -> bool:
+        """Wait until ``sessions`` sessions are held at once; False after ``timeout`` seconds."""
+        with self.holding:
+            return self.holding.wait_for(lambda: self.held >= sessions, timeout)
+
+    def let_go(self, timeout: float) -> bool:
+        """End the hold: the held sessions answer (or were closed); False if they are still held after ``timeout``."""
+        with self.holding:
+            self.faults.stall_at = ""
+            self.release.set()
+            return self.holding.wait_for(lambda: self.held == 0, timeout)
 
     async def _stall(self, stage: str) -> None:
-        if self.faults.stall_at == stage:
-            self.stalled.set()
+        if self.faults.stall_at != stage:
+            return
+        with self.holding:
+            self.reached += 1
+            if self.reached <= self.faults.stall_after:
+                return
+            self.held += 1
+            self.holding.notify_all()
+        self.stalled.set()
+        try:
             while not self.release.is_set():  # polled: the event loop keeps serving other sessions
                 await asyncio.sleep(0.02)
+        finally:  # also when the client hung up: aiosmtpd cancels its handler
+            with self.holding:
+                self.held -= 1
+                self.holding.notify_all()
 
     async def handle_MAIL(self, server: SMTP, session: Session, envelope: Envelope, address: str,
                           options: list[str]) -> str:

@@ -142,6 +142,22 @@ def test_each_rule_names_file_and_line(project: Path, issue_dir: Path, mutate: M
     assert not report.ok
 
 
+@pytest.mark.parametrize("name", ["02-mobile.md", "issue.yaml"])
+def test_an_item_or_issue_yaml_that_is_a_link_is_never_read_and_reported_once(project: Path, issue_dir: Path,
+                                                                               name: str) -> None:
+    secret = project / "state" / "secret.md"
+    secret.parent.mkdir()
+    secret.write_text(item_text(title="SECRET-TITLE", body="SECRET-BODY") if name != "issue.yaml"
+                      else 'subject: "SECRET-TITLE"\npreheader: "SECRET-BODY"\n', encoding="utf-8")
+    _symlink(name, str(secret))(issue_dir)
+    report = check_issue(load_settings(project), DAY)
+    about = [p.message for p in report.problems if p.path == issue_dir / name]
+    assert about == ["is a symbolic link, which is never built, sent or published; replace it by a copy of the file "
+                     "itself"], about
+    rendered = report.rendered.html if report.rendered else ""
+    assert "SECRET" not in rendered and not report.ok
+
+
 def test_the_fixture_issue_passes(project: Path) -> None:
     report = check_issue(load_settings(project), DAY)
     assert report.problems == []

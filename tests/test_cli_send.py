@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import DAY, SECRET
+from tests.helpers.clock import ticking
 
 #: A weekday far ahead: no due time has come, whatever the day the tests run.
 FUTURE = "2099-06-01"
@@ -236,10 +237,11 @@ def test_status_shows_when_the_send_ran_and_history_lists_it(cli, project: Path)
     from newsletter.store.subscribers import unsubscribe
     from datetime import datetime, timezone
 
+    clock = ticking(datetime(2026, 11, 24, 6, 0, tzinfo=timezone.utc))
     for name in ("lea", "paul", "zoe"):
-        cli("subscribers", "add", f"{name}@example.org")
-    cli("approve", DAY.isoformat(), "--by", "Camille Martin")
-    assert cli("send", DAY.isoformat())[0] == 0
+        cli("subscribers", "add", f"{name}@example.org", clock=clock)
+    cli("approve", DAY.isoformat(), "--by", "Camille Martin", clock=clock)
+    assert cli("send", DAY.isoformat(), clock=clock)[0] == 0
     store = open_store("sqlite:///state/newsletter.db", project)
     unsubscribe(store, "paul@example.org", now=datetime(2099, 1, 1, tzinfo=timezone.utc))
     store.close()
@@ -248,13 +250,13 @@ def test_status_shows_when_the_send_ran_and_history_lists_it(cli, project: Path)
     assert code == 0 and data["started_at"] and data["finished_at"] and data["schedule"]["gate"] == "sent"
     assert data["started_at"] <= data["finished_at"]
     code, out, _ = cli("status", DAY.isoformat())
-    assert "3 sent (started 2026-" in out and ", finished 2026-" in out
+    assert "3 sent (started 2026-11-24 07:00" in out and ", finished 2026-11-24 07:0" in out
     code, out, _ = cli("history", "--json")
     assert json.loads(out) == [{
         "date": DAY.isoformat(), "subject": json.loads(out)[0]["subject"], "recipients": 3, "sent": 3, "failed": 0,
         "bounced": 0, "unsubscribed_since": 1, "complained": 0, "complaint_rate": 0.0,
         "complaint_rate_above_gmail_line": False, "paused": False, "started_at": data["started_at"],
-        "finished_at": data["finished_at"], "without_approval_by": None}]
+        "finished_at": data["finished_at"], "without_approval_by": None, "uncertain": 0, "resent": 0}]
     code, out, _ = cli("history")
     assert code == 0 and out.splitlines()[1].startswith("2026-11-24           3        3       0       0       1")
 
@@ -519,3 +521,21 @@ def test_status_and_history_show_what_came_back_and_flag_complaints(cli, project
                                            "complaint_rate_above_gmail_line": True}
     code, out, _ = cli("history")
     assert "1 25.00%!" in out.splitlines()[1]
+
+
+def test_check_warns_that_the_issue_was_sent_and_keeps_its_exit_code(cli, project: Path) -> None:  # type: ignore[no-untyped-def]
+    assert cli("subscribers", "add", "paul@example.org")[0] == 0
+    assert cli("approve", DAY.isoformat(), "--by", "Camille Martin")[0] == 0
+    assert cli("send", DAY.isoformat(), "--test", "relecture@example.org")[0] == 0  # a test copy is no send
+    code, out, _ = cli("check", DAY.isoformat())
+    assert code == 0 and "was sent" not in out
+    assert cli("send", DAY.isoformat())[0] == 0
+    code, out, _ = cli("check", DAY.isoformat())
+    warning = f"issues/{DAY.isoformat()}: warning: this issue was sent on "
+    assert code == 0 and warning in out and "ready" in out, out
+    assert re.search(re.escape(warning) + r"\d{4}-\d\d-\d\d \d\d:\d\d \S+; an edit changes neither what its readers "
+                     r"got nor its page in the public archive", out), out
+    item = project / "issues" / DAY.isoformat() / "02-mobile.md"
+    item.write_text('---\ntitle: ""\nsource: "x"\n---\nTexte.\n', encoding="utf-8")
+    code, out, _ = cli("check", DAY.isoformat())
+    assert code == 1 and warning in out  # a warning: the failing check's exit code is its own

@@ -329,6 +329,23 @@ def test_new_subscribers_are_served_by_a_later_run(settings: Settings, store: St
     assert report.enqueued == 1 and report.sent_now == 1
 
 
+def test_a_rerun_of_an_issue_served_renders_nothing_and_connects_nowhere(settings: Settings, store: Store,
+                                                                         project: Path) -> None:
+    """Nothing left to hand over: the run only reports, whatever the issue's files and the transport say now."""
+    add_people(store, 3)
+    assert send(settings, store).sent_now == 3
+    write(project / "issues" / DAY.isoformat() / "02-mobile.md", item_text(source=""))  # fails the check now
+
+    def no_transport() -> OutboxAdapter:
+        raise AssertionError("a run with nothing to send opened a connection")
+
+    again = send(settings, store, adapter_factory=no_transport)
+    assert again.complete and again.sent_now == 0 and again.counts == {"sent": 3}
+    add_subscriber(store, "tardif@example.org", now=NOW)  # someone to serve: the issue is checked again
+    with pytest.raises(ContentError):
+        send(settings, store, adapter_factory=no_transport)
+
+
 def test_dry_run_writes_nothing(settings: Settings, store: Store) -> None:
     add_people(store, 3)
     plan = dry_run(settings, store, DAY, secret_key=SECRET)

@@ -31,6 +31,7 @@ from newsletter.store.database import Store
 from newsletter.store.subscribers import add_subscriber, find_subscriber
 from newsletter.web.app import create_app
 from tests.conftest import SECRET
+from tests.helpers.clock import real_now
 from tests.dkim_keys import pem, write_key
 from tests.dns_server import DnsServer, Records, txt
 from tests.sink import free_port
@@ -56,7 +57,7 @@ def _name(common: str) -> x509.Name:
 def _certificate(folder: Path, label: str, *, names: list[str], issuer: tuple[x509.Name, ec.EllipticCurvePrivateKey] | None,
                  days: tuple[int, int] = (-1, 30)) -> tuple[Path, Path]:
     key = ec.generate_private_key(ec.SECP256R1())
-    now = datetime.now(timezone.utc)
+    now = real_now()  # OpenSSL checks the dates on the machine's clock, even under --clock-shift
     issuer_name, issuer_key = issuer or (_name(names[0]), key)
     cert = (x509.CertificateBuilder().subject_name(_name(names[0])).issuer_name(issuer_name)
             .public_key(key.public_key()).serial_number(x509.random_serial_number())
@@ -75,7 +76,7 @@ def _certificate(folder: Path, label: str, *, names: list[str], issuer: tuple[x5
 def pki(tmp_path_factory: pytest.TempPathFactory) -> Pki:
     folder = tmp_path_factory.mktemp("pki")
     ca_key = ec.generate_private_key(ec.SECP256R1())
-    now = datetime.now(timezone.utc)
+    now = real_now()  # OpenSSL checks the dates on the machine's clock, even under --clock-shift
     ca_name = _name("Newsletter Test CA")
     ca = (x509.CertificateBuilder().subject_name(ca_name).issuer_name(ca_name).public_key(ca_key.public_key())
           .serial_number(x509.random_serial_number()).not_valid_before(now - timedelta(days=1))
@@ -176,7 +177,7 @@ def run(project: Path, store: Store, pki: Pki, setup: Setup) -> list[Finding]:
     with DnsServer(records) as dns, HttpsService(project, store, pki.chains[setup.chain], port):
         if setup.database_deleted:
             break_files(project, "file deleted")
-        return diagnose(project, environ=setup.environ,
+        return diagnose(project, environ=setup.environ, now=real_now(),
                         network=Network(nameservers=[f"127.0.0.1:{dns.port}"], timeout=30, ca_file=pki.ca_file))
 
 
@@ -346,7 +347,7 @@ def test_an_rsa_key_is_matched_whether_dns_holds_spki_or_pkcs1(project: Path, st
     records = good_records()
     records["nl2026._domainkey.example.org."] = [("TXT", txt(record))]
     with DnsServer(records) as dns, HttpsService(project, store, pki.chains["valid"], port):
-        findings = diagnose(project, environ=ENV, network=Network(nameservers=[f"127.0.0.1:{dns.port}"],
+        findings = diagnose(project, now=real_now(), environ=ENV, network=Network(nameservers=[f"127.0.0.1:{dns.port}"],
                                                                   ca_file=pki.ca_file))
     assert problems(findings) == []
 
@@ -365,7 +366,7 @@ def test_a_silent_dns_server_gives_not_checked_warnings_instead_of_hanging(proje
                                                                            pki: Pki) -> None:
     configure(project, free_port())
     with DnsServer(good_records(), silent=True) as dns:
-        findings = diagnose(project, environ=ENV, network=Network(nameservers=[f"127.0.0.1:{dns.port}"],
+        findings = diagnose(project, now=real_now(), environ=ENV, network=Network(nameservers=[f"127.0.0.1:{dns.port}"],
                                                                   timeout=0.5, ca_file=pki.ca_file))
     unchecked = {f.check for f in findings if f.message.startswith("not checked: the DNS did not answer")}
     assert unchecked == {"spf example.org", "spf bounce.example.org", "dkim", "dmarc", "mx bounce.example.org",
@@ -377,7 +378,7 @@ def test_a_silent_dns_server_gives_not_checked_warnings_instead_of_hanging(proje
 def test_a_configuration_that_does_not_load_is_the_only_finding(project: Path) -> None:
     config = project / "newsletter.toml"
     config.write_text(config.read_text(encoding="utf-8").replace("[web]", "[wbe]"), encoding="utf-8")
-    findings = diagnose(project, environ=ENV)
+    findings = diagnose(project, now=real_now(), environ=ENV)
     assert len(findings) == 1 and findings[0].check == "config" and findings[0].level is Level.ERROR
     assert "unknown table [wbe]" in findings[0].message and "edit" in findings[0].fix
 
@@ -387,7 +388,7 @@ def test_a_plain_http_base_url_is_an_error(project: Path) -> None:
     config = project / "newsletter.toml"
     config.write_text(config.read_text(encoding="utf-8").replace("https://", "http://"), encoding="utf-8")
     with DnsServer(good_records()) as dns:
-        findings = diagnose(project, environ=ENV, network=Network(nameservers=[f"127.0.0.1:{dns.port}"]))
+        findings = diagnose(project, now=real_now(), environ=ENV, network=Network(nameservers=[f"127.0.0.1:{dns.port}"]))
     https = [f for f in findings if f.check == "https"]
     assert https[0].level is Level.ERROR and "plain http" in https[0].message and 'https://' in https[0].fix
 
@@ -470,7 +471,7 @@ def test_mail_api_setups(project: Path, store: Store, pki: Pki,
     records = good_records()
     records.update(extra)
     with DnsServer(records) as dns, HttpsService(project, store, pki.chains["valid"], port):
-        findings = diagnose(project, environ={"NEWSLETTER_SECRET_KEY": SECRET, key_env: "api-key"},
+        findings = diagnose(project, now=real_now(), environ={"NEWSLETTER_SECRET_KEY": SECRET, key_env: "api-key"},
                             network=Network(nameservers=[f"127.0.0.1:{dns.port}"], ca_file=pki.ca_file))
     matching = [f for f in findings if f.check == check and message in f.message]
     assert matching, "\n".join(f.line() for f in findings)
@@ -489,7 +490,7 @@ def test_an_injected_resolver_is_the_one_asked(project: Path) -> None:
         resolver = dns.resolver.Resolver(configure=False)
         resolver.nameservers = ["127.0.0.1"]
         resolver.port = server.port
-        findings = diagnose(project, environ=ENV, network=Network(resolver=resolver, timeout=30))
+        findings = diagnose(project, now=real_now(), environ=ENV, network=Network(resolver=resolver, timeout=30))
     assert ("_dmarc.example.org.", "TXT") in server.queries
     assert [f.level for f in findings if f.check == "dmarc example.org"] == [Level.OK]
 
@@ -503,7 +504,7 @@ def test_a_relay_on_this_machine_or_a_private_network_is_not_given_as_the_spf_fi
     records = good_records()
     records["relay.lan.example.org."] = [("A", "192.168.1.25")]
     with DnsServer(records) as dns:
-        findings = diagnose(project, environ=ENV, network=Network(nameservers=[f"127.0.0.1:{dns.port}"]))
+        findings = diagnose(project, now=real_now(), environ=ENV, network=Network(nameservers=[f"127.0.0.1:{dns.port}"]))
     spf = [f for f in findings if f.check == "spf example.org"]
     assert [f.level for f in spf] == [Level.WARNING]
     assert f"cannot tell whether SPF covers the relay {relay}: it is on this machine or a private network" \

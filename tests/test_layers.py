@@ -32,7 +32,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
                     "newsletter.names", "newsletter.tokens", "newsletter.merge", "newsletter.resources",
                     "newsletter.i18n", "newsletter.verp",
                     "newsletter.brand", "newsletter.brand_file",
-                    "newsletter.files")),
+                    "newsletter.files", "newsletter.http_server")),
     ("content", ("newsletter.content", "newsletter.publication", "newsletter.approval")),
     ("render", ("newsletter.render",)),
     ("store", ("newsletter.store",)),

@@ -164,6 +164,22 @@ def test_approve_records_the_clocks_time_and_the_editor_from_the_environment(pro
         nl.approve(DAY, by="  ")
 
 
+@pytest.mark.parametrize("folder", ["images~", ".images", "images/.hidden"])
+def test_the_approval_covers_every_file_the_render_reads_whatever_its_name(nl: Newsletter, issue_dir: Path,
+                                                                           folder: str) -> None:
+    (issue_dir / folder).mkdir(parents=True)
+    shutil.copyfile(issue_dir / "images" / "barres.png", issue_dir / folder / "chart.png")
+    item = issue_dir / "01-bots.md"
+    item.write_text(item.read_text(encoding="utf-8").replace("images/barres.png", f"{folder}/chart.png"),
+                    encoding="utf-8")
+    assert nl.check(DAY).errors == 0
+    assert nl.approve(DAY, by="Camille Martin").current
+    assert f"{folder}/chart.png" in (nl.build(DAY).folder / "email.html").read_text(encoding="utf-8")  # read
+    (issue_dir / folder / "chart.png").write_bytes((issue_dir / folder / "chart.png").read_bytes() + b"swapped")
+    state = nl.approval(DAY)
+    assert state.state == "stale" and f"{folder}/chart.png" in state.changed
+
+
 def test_readiness_is_the_schedulers_gate(nl: Newsletter) -> None:
     gate = nl.readiness(DAY)
     assert isinstance(gate, Readiness) and gate.state == "waiting approval"
@@ -263,7 +279,9 @@ def test_status_carries_what_the_status_command_shows(nl: Newsletter) -> None:
     assert shown["counts"] == {"sent": 1} and shown["started_at"] == "2026-11-23T13:00:00+01:00"
     assert shown["approval"]["by"] == "Camille Martin" and shown["schedule"]["gate"] == "sent"
     assert set(shown) == {"date", "started", "counts", "started_at", "finished_at", "problems", "approval",
-                          "without_approval", "schedule", "paused", "pauses", "feedback", "workers"}
+                          "without_approval", "schedule", "paused", "pauses", "feedback", "workers", "uncertain",
+                          "resends"}
+    assert shown["uncertain"] == [] and shown["resends"] == []
     assert shown["workers"] == []  # the run has ended: no live worker
     assert shown["paused"] is None and shown["feedback"] == {
         "bounced": 0, "complained": 0, "unsubscribed": 0, "complaint_rate": 0.0,

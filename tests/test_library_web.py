@@ -28,12 +28,40 @@ def test_a_subscription_is_requested_confirmed_and_left_by_token(nl: Newsletter)
     assert subs.status("lea@example.org") is None and not subs.awaits_confirmation("lea@example.org")
     subs.request("lea@example.org", first_name="Léa")
     assert subs.awaits_confirmation("lea@example.org") and subs.status("lea@example.org") != "active"
-    assert subs.confirm("lea@example.org")
+    assert subs.confirm("lea@example.org", link="link", issued_at=NOW)
     assert subs.status("lea@example.org") == "active" and not subs.awaits_confirmation("lea@example.org")
     token = make_token(SECRET, UNSUBSCRIBE, "lea@example.org")
     assert subs.unsubscribe_by_token(token[:-2] + "xx") is None and not subs.is_unsubscribed("lea@example.org")
     assert subs.unsubscribe_by_token(token) == "lea@example.org" and subs.is_unsubscribed("lea@example.org")
     assert subs.unsubscribe_by_token(token) == "lea@example.org"  # again, or unknown: the same answer
+
+
+@pytest.mark.parametrize("kind", ["hard_bounce", "complaint", "unsubscribe"])
+def test_a_confirmation_link_never_outranks_a_later_bounce_complaint_or_unsubscribe(project: Path, kind: str) -> None:
+    from datetime import timedelta
+
+    from newsletter.store.feedback import Feedback, FeedbackKind, record_feedback
+
+    clock = [NOW]
+    with Newsletter.open(project, environ={"NEWSLETTER_SECRET_KEY": SECRET}, clock=lambda: clock[0]) as nl:
+        subs = nl.subscriptions
+        subs.request("lea@example.org")
+        mailed = NOW  # the confirmation link is made now, then the address bounces, complains or leaves
+        clock[0] = NOW + timedelta(hours=1)
+        record_feedback(nl.store, Feedback(FeedbackKind(kind), "test", "e1", clock[0], email="lea@example.org"),
+                        now=clock[0])
+        left = subs.status("lea@example.org")
+        assert left in ("bounced", "complained", "unsubscribed")
+        clock[0] = NOW + timedelta(hours=2)
+        assert not subs.confirm("lea@example.org", link="the-link", issued_at=mailed)
+        assert subs.status("lea@example.org") == left
+        # A link made after it (the person asked again through the form) is the way back, once.
+        assert subs.confirm("lea@example.org", link="a-new-link", issued_at=clock[0])
+        assert subs.status("lea@example.org") == "active"
+        subs.unsubscribe_by_token(make_token(SECRET, UNSUBSCRIBE, "lea@example.org"))
+        clock[0] += timedelta(minutes=1)
+        assert not subs.confirm("lea@example.org", link="a-new-link", issued_at=NOW + timedelta(hours=3))
+        assert subs.status("lea@example.org") == "unsubscribed"
 
 
 def test_the_archive_shows_an_issue_once_sent_and_before_only_with_the_proof_key(nl: Newsletter) -> None:
@@ -50,6 +78,7 @@ def test_the_archive_shows_an_issue_once_sent_and_before_only_with_the_proof_key
     assert page is not None and issue.subject in page
     assert f"/archive/{DAY.isoformat()}/".encode() in archive.feed()
     assert archive.image(DAY, "../newsletter.toml") is None and archive.hashed_image(DAY, "0" * 32 + ".png") is None
+    assert archive.image(DAY, "images/barres.png\0.png") is None  # a NUL byte is refused, never a ValueError
 
 
 def test_the_health_check_answers_with_a_result(nl: Newsletter) -> None:

@@ -131,3 +131,40 @@ def test_the_index_never_serves_a_file_under_an_old_name(folder: Path) -> None:
     _link("images/a.png", "../../elsewhere.png")(folder)
     (folder.parent / "elsewhere.png").write_bytes(PNG)
     assert index.find(folder, first.name) is None
+
+
+@pytest.mark.parametrize("relative", ["images/a.png\0.png", "images\0/a.png", "\0"])
+def test_a_nul_byte_in_a_path_is_refused_like_any_unsafe_path(folder: Path, relative: str) -> None:
+    _file("images/a.png", PNG)(folder)
+    with pytest.raises(UnsafeFileError, match="not a path inside"):
+        read_image(folder, relative)
+
+
+def test_the_index_reads_an_issues_images_once_until_one_changes(folder: Path,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    import newsletter.publication as publication
+
+    reads: list[str] = []
+    real = publication.read_image
+
+    def counted(where: Path, relative: str) -> object:
+        reads.append(relative)
+        return real(where, relative)
+
+    monkeypatch.setattr(publication, "read_image", counted)
+    for n in range(5):
+        _file(f"images/{n}.png", PNG + bytes([n]))(folder)
+    index = ImageIndex()
+    first = real(folder, "images/0.png")
+    assert index.find(folder, first.name) == first
+    reads.clear()
+    for _ in range(3):
+        assert index.find(folder, "0" * 32 + ".png") is None  # a miss reads nothing
+    assert reads == []
+    assert index.find(folder, first.name) == first and reads == ["images/0.png"]  # a hit reads its one file
+    _file("images/new.png", PNG + b"new")(folder)
+    added = real(folder, "images/new.png")
+    assert index.find(folder, added.name) == added  # a new file is found: the folder changed, it is read again
+    (folder / "images" / "0.png").write_bytes(PNG + b"edited, same folder")
+    assert index.find(folder, first.name) is None
+    assert index.find(folder, real(folder, "images/0.png").name) is not None

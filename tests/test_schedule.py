@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import os
 import signal
 import subprocess
 import sys
@@ -31,9 +30,10 @@ from newsletter.store.database import Store
 from newsletter.store.day_claims import day_claim, set_day_claim
 from newsletter.store.models import DayClaimState
 from newsletter.store.subscribers import add_subscriber
-from tests.conftest import DAY, SECRET, REPO
+from tests.conftest import DAY, SECRET
 from tests.sink import Sink
 from tests.test_dispatch import smtp_config
+from tests.helpers.children import python_env
 
 PARIS = ZoneInfo("Europe/Paris")
 NOW = datetime(2026, 11, 24, 6, 0, tzinfo=timezone.utc)
@@ -304,7 +304,7 @@ class SchedulerProcess:
     """`newsletter schedule run` in a process, its JSON log read as it comes (a thread drains stderr)."""
 
     def __init__(self, project: Path) -> None:
-        env = {**os.environ, "NEWSLETTER_SECRET_KEY": SECRET, "PYTHONPATH": str(REPO)}
+        env = python_env(NEWSLETTER_SECRET_KEY=SECRET)
         self.process = subprocess.Popen([sys.executable, "-m", "newsletter", "-C", str(project), "schedule", "run"],
                                         env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
         self.lines: list[str] = []

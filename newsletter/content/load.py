@@ -1,12 +1,14 @@
 """Read an issue folder into an :class:`Issue`, collecting every problem instead of stopping at the first.
 
 A broken file still yields as much as can be read (empty strings for what is missing), so
-that ``check`` can report all problems at once and ``preview`` can still show the rest.
+that ``check`` can report all problems at once and ``preview`` can still show the rest. A file
+that is a symbolic link is never read (:func:`newsletter.files.read_inside`): it is a problem.
 """
 
 from __future__ import annotations
 
 import difflib
+import errno
 import re
 from dataclasses import dataclass
 from datetime import date
@@ -14,9 +16,11 @@ from pathlib import Path
 
 import yaml
 
+from newsletter.content.markdown import is_safe_url
 from newsletter.content.model import Issue, Item
 from newsletter.content.problems import N_, Problem
 from newsletter.errors import IssueNotFoundError
+from newsletter.files import read_inside
 
 ISSUE_FILE = "issue.yaml"
 ITEM_NAME = re.compile(r"^(\d{1,3})-[^/\\]+\.md$", re.IGNORECASE)  # 05-titre.MD too (Windows)
@@ -25,6 +29,8 @@ MAX_FILE_BYTES = 256 * 1024
 
 ITEM_KEYS = ("title", "source", "url", "image", "image_alt", "tag")
 ISSUE_KEYS = ("subject", "preheader", "intro")
+#: What ``check`` says of every symbolic link in an issue folder (:func:`newsletter.publication.symlink_problems`).
+LINK_PROBLEM = N_("is a symbolic link, which is never built, sent or published; replace it by a copy of the file itself")
 
 
 @dataclass
@@ -41,8 +47,11 @@ def issue_folder(issues_dir: Path, day: date) -> Path:
 
 def _read_text(path: Path, problems: list[Problem]) -> str | None:
     try:
-        raw = path.read_bytes()
+        raw = read_inside(path.parent, path.name)
     except OSError as err:
+        if err.errno == errno.ELOOP:
+            problems.append(Problem(path, None, LINK_PROBLEM))
+            return None
         problems.append(Problem(path, None, N_("cannot read the file: %(reason)s"), values={"reason": err.strerror}))
         return None
     if len(raw) > MAX_FILE_BYTES:
@@ -220,6 +229,14 @@ def _item_files(folder: Path, problems: list[Problem]) -> list[tuple[int, Path]]
                                         values={"count": len(paths), "number": number, "others": others}))
     # The first file of a duplicated number is still read, so that its own problems show too.
     return sorted((number, paths[0]) for number, paths in found.items())
+
+
+def image_files(folder: Path) -> list[str]:
+    """The image files of the issue folder its items name (``image: images/chart.png``, as written),
+    whatever their names: what the render reads besides ``issue.yaml`` and the items."""
+    problems: list[Problem] = []
+    named = (load_item(path, number, problems).image for number, path in _item_files(folder, problems))
+    return [image for image in named if image and not is_safe_url(image)]
 
 
 def load_issue(issues_dir: Path, day: date, items_per_issue: int) -> LoadedIssue:

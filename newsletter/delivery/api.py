@@ -13,13 +13,33 @@ all of them:
   the request headers, never logged, never put in an error message;
 - batches cut to the provider's documented maximum (recipients or messages per call, and
   bytes per call where the provider sets a limit);
-- answers mapped to per-message results: 2xx accepted; 429 and 5xx not accepted, retried by
-  the engine after ``Retry-After`` (or the provider's rate-limit reset); any other 4xx
-  refuses the whole request, which stops the run (:class:`RequestRefused`) without counting
-  anything against a recipient; a connection that failed before the request was written
-  (:class:`~newsletter.errors.NotSent`) is retried; a timeout or a dropped connection after the
-  request left (:class:`~newsletter.errors.NoAnswer`) is *in doubt*: repeated with the same
-  idempotency key where the provider has one, else recorded as ``uncertain`` and never resent.
+- answers mapped to per-message results by one rule: *what may have been accepted is in doubt, never
+  "not sent"; what is not recognisably accepted is never recorded sent*. Each provider module says
+  what its documented acceptance is (:meth:`ApiAdapter.accepted`); the table:
+
+  ======================================================  ==========================================
+  answer                                                  outcome
+  ======================================================  ==========================================
+  2xx with the provider's documented acceptance and id    :class:`Sent` (with its id)
+  2xx with an unreadable, cut or foreign body (a proxy's  :class:`InDoubt`, and the run stops
+  HTML page, a truncated answer), or without the id       (:class:`~newsletter.errors.UnrecognisedAnswer`)
+  429, 500, 503 (documented as "try again")               :class:`RetryLater` (``Retry-After``, the
+                                                          provider's rate-limit reset, or the backoff)
+  502, 504 (a gateway lost the provider's answer)         :class:`InDoubt`
+  any other 4xx, other 5xx                                refused: the run stops (:class:`RequestRefused`),
+                                                          the rows go back to pending, nobody counted
+  connection refused, connect timeout (nothing written)   :class:`RetryLater`
+  connection reset or read timeout after the request      :class:`InDoubt`
+  ======================================================  ==========================================
+
+  Where the provider has an idempotency key (Brevo), a call in doubt is repeated with the same key
+  first, and only a call still in doubt after that is recorded so;
+- messages in doubt looked up where the provider keeps a record of what it took
+  (:meth:`ApiAdapter.settle`; each provider module says how): found, they are sent with the
+  provider's id; absent from a search that covered the whole time they could have arrived, once
+  the provider's documented recording delay (``lookup_delay``) has passed since, they never arrived
+  and are sent again; anything else stays ``uncertain``. A lookup is bounded: at most
+  ``lookup_pages`` requests and ``lookup_seconds`` seconds, each request within ``timeout``.
 """
 
 from __future__ import annotations
@@ -28,8 +48,9 @@ import abc
 import email.utils
 import json
 import logging
+import time
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Any, ClassVar, Iterator, Mapping, Sequence
 from urllib.parse import urlsplit
 
@@ -39,15 +60,20 @@ import urllib3
 from newsletter import __version__
 from newsletter.addresses import NO_SMTPUTF8, needs_smtputf8
 from newsletter.config import Settings, secret_from_env
-from newsletter.delivery.base import (SHARED_OPTIONS, Adapter, Failed, Handover, InDoubt, Outgoing, RequestRefused,
-                                      Result, RetryLater, choice_option, is_loopback, text_option)
-from newsletter.errors import ConfigError, NoAnswer, NotSent
+from newsletter.delivery.base import (SHARED_OPTIONS, Adapter, Doubt, Failed, Handover, InDoubt, NeverArrived, Outgoing,
+                                      RequestRefused, Result, RetryLater, Sent, Settled, bool_option, choice_option,
+                                      int_option, is_loopback, number_option, text_option)
+from newsletter.errors import ConfigError, NoAnswer, NotSent, UnrecognisedAnswer
 from newsletter.render.mime import Layout
 
 log = logging.getLogger(__name__)
 
-#: Statuses that mean "not accepted, try again later" for every provider here.
-RETRYABLE = frozenset({429, 500, 502, 503, 504})
+#: Statuses that mean "not accepted, try again later" for every provider here (their documentation says so).
+RETRYABLE = frozenset({429, 500, 503})
+#: Statuses of a gateway in front of the provider that lost its answer: the provider may have accepted the call.
+MAYBE_TAKEN = frozenset({502, 504})
+#: How far a lookup's time window reaches beyond ours on each side: the provider's clock is not ours.
+CLOCK_SKEW = timedelta(minutes=5)
 #: Seconds to wait when a 429 names no delay.
 DEFAULT_THROTTLE_WAIT = 10.0
 #: A provider's Retry-After is honoured up to this many seconds per wait.
@@ -119,7 +145,14 @@ class ApiAdapter(Adapter, abc.ABC):
     default_key_env: ClassVar[str]
     #: Whether the provider de-duplicates a repeated call (an idempotency key).
     idempotent: ClassVar[bool] = False
-    common_options: ClassVar[tuple[str, ...]] = ("base_url", *SHARED_OPTIONS)
+    common_options: ClassVar[tuple[str, ...]] = ("base_url", "lookup", "lookup_delay", "lookup_pages",
+                                                 "lookup_seconds", *SHARED_OPTIONS)
+    #: Whether messages in doubt are looked up unless ``lookup = false`` (a provider whose search needs a
+    #: paid add-on says False: ``lookup = true`` turns it on).
+    lookup_by_default: ClassVar[bool] = True
+    #: Seconds after which a message's absence from the provider's records proves it never arrived: the
+    #: provider's documented delay in recording what it took (``lookup_delay`` overrides it).
+    recording_delay: ClassVar[float] = 1800.0
     default_connections = 2
     #: Whether the provider documents delivery to a non-ASCII local part (SMTPUTF8).
     smtputf8: ClassVar[bool] = False
@@ -143,6 +176,13 @@ class ApiAdapter(Adapter, abc.ABC):
         self.verify: bool | str = str(self.ca_file) if self.ca_file else True
         self.session: requests.Session | None = None
         self.html = self.text = ""  # the masters in the provider's placeholders (see use_layout)
+        self.lookup = bool_option(self, "lookup", self.lookup_by_default)
+        self.lookup_delay = number_option(self, "lookup_delay", self.recording_delay)
+        if self.lookup_delay < 0:
+            raise ConfigError(f"newsletter.toml: [delivery.{self.name}] lookup_delay must be a number of seconds "
+                              f"(0 or more), got {self.lookup_delay:g}")
+        self.lookup_pages = int_option(self, "lookup_pages", 100, minimum=1)
+        self.lookup_seconds = number_option(self, "lookup_seconds", 30.0, positive=True)
 
     # -- what each provider says -------------------------------------------------------
 
@@ -159,8 +199,22 @@ class ApiAdapter(Adapter, abc.ABC):
         """The request carrying ``items`` (at most :attr:`max_batch`)."""
 
     @abc.abstractmethod
-    def accepted(self, call: Call, response: requests.Response) -> list[Result]:
-        """Per-message results of a 2xx answer."""
+    def accepted(self, call: Call, response: requests.Response) -> list[Result] | None:
+        """Per-message results of a 2xx answer that is the provider's documented acceptance; None for any
+        other 2xx (a body that cannot be read, a proxy's page, an acceptance without the provider's id),
+        whose messages are then in doubt."""
+
+    def look_up(self, rows: Sequence[Doubt], begin: datetime, end: datetime, search: "Search") -> dict[int, str]:
+        """Search the provider's records of what it took between ``begin`` and ``end`` for ``rows``.
+
+        Each request goes through ``search`` (:meth:`Search.get`), which bounds them and notes whether
+        the search covered the whole window; a provider module that cannot see everything it asked for
+        (a page limit, a result cap) calls :meth:`Search.cut`.
+
+        :return: key → the provider's id, for the rows found.
+        """
+        search.cut(f"{self.name} offers no lookup here")
+        return {}
 
     def error_text(self, response: requests.Response) -> str:
         """The provider's own words from an error answer."""
@@ -188,10 +242,41 @@ class ApiAdapter(Adapter, abc.ABC):
             self.text = layout.with_placeholders(layout.text, self.placeholder.format)
 
     def open(self) -> None:
+        self.session = self._new_session()
+
+    def _new_session(self) -> requests.Session:
         session = requests.Session()
         session.headers.update({"User-Agent": f"newsletter/{__version__}", **self.auth_headers()})
         session.verify = self.verify
-        self.session = session
+        return session
+
+    @property
+    def looks_up(self) -> bool:
+        return self.lookup
+
+    def settle(self, rows: Sequence[Doubt], now: datetime) -> dict[int, Settled]:
+        """Look ``rows`` up in the provider's records (:meth:`look_up`): found ones are sent; those absent
+        from a complete search at least ``lookup_delay`` seconds after they could last have arrived
+        never arrived; the others are left out (uncertain)."""
+        if not self.lookup or not rows:
+            return {}
+        session = self.session or self._new_session()
+        search = Search(self, session, pages=self.lookup_pages, seconds=self.lookup_seconds)
+        try:
+            found = self.look_up(rows, min(row.since for row in rows) - CLOCK_SKEW, now + CLOCK_SKEW, search)
+        finally:
+            if session is not self.session:
+                session.close()
+        settled: dict[int, Settled] = {key: Sent(key, provider_id=found[key]) for key in found}
+        if search.complete:
+            for row in rows:
+                if row.key not in found and (now - row.latest).total_seconds() >= self.lookup_delay:
+                    settled[row.key] = NeverArrived(
+                        row.key, f"not sent: absent from {self.name}'s records {self.lookup_delay:g} s after it could "
+                                 "last have arrived ([delivery] lookup_delay), so it never arrived; sent again")
+        elif search.why:
+            log.warning("%s: the lookup of %d messages in doubt is incomplete: %s", self.name, len(rows), search.why)
+        return settled
 
     def close(self) -> None:
         if self.session is not None:
@@ -218,7 +303,11 @@ class ApiAdapter(Adapter, abc.ABC):
         for chunk in self.chunks(batch):
             for call in self._fit(self.build(chunk, self.layout)):
                 handover(call.items)
-                yield self._post(call)
+                results, unrecognised = self._post(call)
+                yield results
+                if unrecognised is not None:
+                    # Every further call would end the same way: stop, with this call's messages in doubt.
+                    raise unrecognised
 
     def _fit(self, call: Call) -> Iterator[Call]:
         """Split a call whose body is over the provider's size limit."""
@@ -253,28 +342,48 @@ class ApiAdapter(Adapter, abc.ABC):
                 raise NotSent(f"cannot reach {self.name}: {_reason(err)}", provider=self.name) from err
             raise NoAnswer(f"{self.name} did not answer ({_reason(err)})", provider=self.name) from err
 
-    def _post(self, call: Call) -> list[Result]:
+    def _post(self, call: Call) -> tuple[list[Result], UnrecognisedAnswer | None]:
+        """The call's results, and the error that must stop the run after them (an answer not recognised)."""
         attempts = 3 if self.idempotent else 1
+        doubt, unrecognised = "", None
         for attempt in range(1, attempts + 1):
             try:
-                response = self.post(call)
+                return self._answer(call, self.post(call)), None
             except NotSent as err:
-                return [RetryLater(item.key, str(err)) for item in call.items]
+                return [RetryLater(item.key, str(err)) for item in call.items], None
             except NoAnswer as err:
-                if attempt < attempts:
-                    log.warning("%s; repeating the call with the same idempotency key", err)
-                    continue
-                return [InDoubt(item.key, f"{err}; the messages may have been accepted, so they are not resent")
-                        for item in call.items]
-            return self._answer(call, response)
-        raise AssertionError("unreachable")
+                doubt, unrecognised = str(err), None
+            except _MaybeTaken as err:
+                doubt, unrecognised = str(err), None
+            except UnrecognisedAnswer as err:
+                doubt, unrecognised = str(err), err
+            if attempt < attempts:
+                log.warning("%s; repeating the call with the same idempotency key", doubt)
+        return [InDoubt(item.key, f"{doubt}; the messages may have been accepted, so they are not resent")
+                for item in call.items], unrecognised
 
     def _answer(self, call: Call, response: requests.Response) -> list[Result]:
+        """The per-message results of an answer.
+
+        :raises UnrecognisedAnswer: for a 2xx that is not the provider's acceptance.
+        :raises RequestRefused: for a refusal of the whole request.
+        """
         status = response.status_code
         if 200 <= status < 300:
-            return self.accepted(call, response)
+            results = self.accepted(call, response)
+            if results is None:
+                raise UnrecognisedAnswer(
+                    f"{self.name} answered {status} without its acceptance ({_glimpse(response)}); the "
+                    f"{len(call.items)} messages of the call may have been accepted: they are in doubt, not resent",
+                    [item.key for item in call.items], provider=self.name, status=status, answer=response.text,
+                    hint=f"check [delivery.{self.name}] base_url and any proxy in front of the API; the next run "
+                         "looks the messages in doubt up at the provider")
+            return results
         answer = self.error_text(response)
         text = f"{self.name} answered {status}: {answer}"
+        if status in MAYBE_TAKEN:
+            log.warning("%s; %d messages are in doubt", text, len(call.items))
+            raise _MaybeTaken(f"{text} (a gateway's answer: the provider may have accepted the call)")
         if status in RETRYABLE:
             wait = self.throttle_wait(response)
             if status == 429 and wait is None:
@@ -289,6 +398,64 @@ class ApiAdapter(Adapter, abc.ABC):
         log.error("%s", text)
         raise RequestRefused(text, [item.key for item in call.items], provider=self.name, status=status,
                              answer=answer, hint=hint)
+
+
+class _MaybeTaken(Exception):
+    """A gateway's 502 or 504: the call may have reached the provider."""
+
+
+class Search:
+    """One bounded lookup: at most ``pages`` requests within ``seconds``, each within the adapter's timeout.
+
+    ``complete`` stays True while every request was answered with a readable page and nothing was left
+    unread; only a complete search proves an absence.
+    """
+
+    def __init__(self, adapter: ApiAdapter, session: requests.Session, *, pages: int, seconds: float) -> None:
+        self.adapter, self.session = adapter, session
+        self.left = pages
+        self.deadline = time.monotonic() + seconds
+        self.complete = True
+        self.why = ""
+
+    def cut(self, why: str) -> None:
+        """The search cannot cover all it was asked (a limit, an answer it cannot read)."""
+        if self.complete:
+            self.complete, self.why = False, why
+
+    def get(self, url: str, params: Mapping[str, str] | None = None) -> Any:
+        """The JSON of one GET on the provider's API, or None (and the search cut) on any failure.
+
+        :param url: must be on the adapter's ``base_url``: the key goes with it.
+        """
+        remaining = self.deadline - time.monotonic()
+        if self.left <= 0 or remaining <= 0:
+            self.cut(f"the lookup reached its bound ([delivery.{self.adapter.name}] lookup_pages, lookup_seconds)")
+            return None
+        if not (url == self.adapter.base_url or url.startswith(self.adapter.base_url + "/")):
+            self.cut(f"{self.adapter.name} pointed the lookup to another server ({urlsplit(url).hostname})")
+            return None
+        self.left -= 1
+        try:
+            response = self.session.get(url, params=params, timeout=min(self.adapter.timeout, remaining))
+        except requests.exceptions.RequestException as err:
+            self.cut(f"{self.adapter.name} did not answer the lookup ({_reason(err)})")
+            return None
+        if response.status_code != 200:
+            self.cut(f"{self.adapter.name} answered the lookup with {response.status_code}: "
+                     f"{self.adapter.error_text(response)[:200]}")
+            return None
+        try:
+            return response.json()
+        except ValueError:
+            self.cut(f"{self.adapter.name} answered the lookup with what is not JSON ({_glimpse(response)})")
+            return None
+
+
+def _glimpse(response: requests.Response) -> str:
+    """The start of an answer's body, to show in a message."""
+    text = " ".join(response.text.split())
+    return repr(text[:80] + ("…" if len(text) > 80 else "")) if text else "an empty body"
 
 
 def _first_message(body: Any) -> str:

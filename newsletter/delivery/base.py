@@ -17,6 +17,7 @@ import ipaddress
 import logging
 import threading
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from importlib.metadata import entry_points
 from typing import Callable, ClassVar, Iterator, Mapping, Sequence
@@ -25,9 +26,10 @@ from newsletter.config import Settings
 from newsletter.errors import ConfigError, RequestRefused
 from newsletter.render.mime import BuiltMessage, Layout, Personal
 
-__all__ = ["Adapter", "Failed", "Handover", "InDoubt", "Outgoing", "RequestRefused", "Result", "RetryLater",
-           "SHARED_OPTIONS", "Sent", "Stopped", "adapter_class", "bool_option", "choice_option", "int_option",
-           "make_adapter", "number_option", "path_option", "register", "send_once", "text_option"]
+__all__ = ["Adapter", "Doubt", "Failed", "Handover", "InDoubt", "NeverArrived", "Outgoing", "RequestRefused",
+           "Result", "RetryLater", "SHARED_OPTIONS", "Sent", "Settled", "Stopped", "adapter_class", "bool_option",
+           "choice_option", "int_option", "make_adapter", "number_option", "path_option", "register", "send_once",
+           "text_option"]
 
 log = logging.getLogger(__name__)
 ENTRY_POINT_GROUP = "newsletter.adapters"
@@ -98,6 +100,37 @@ class InDoubt:
 #: What became of one message: exactly one of four outcomes. Whether a message reached the point of
 #: no return is the engine's knowledge (it was called through ``handover``), never the adapter's word.
 Result = Sent | RetryLater | Failed | InDoubt
+
+
+@dataclass(frozen=True)
+class Doubt:
+    """A message that may have reached the transport, to look up there (:meth:`Adapter.settle`).
+
+    ``message_id`` is its Message-ID (our own id, :func:`~newsletter.render.mime.own_id`, is sent with it
+    to every mail API); ``since`` the earliest moment it can have reached the transport (when it was
+    handed over, or marked sending) and ``latest`` the last (when its call ended, or when it was marked
+    sending by a run that then died): absence from the transport's records proves something only some
+    time after it; ``subject`` the issue's subject, for providers whose search shows no custom variable.
+    """
+
+    key: int
+    email: str
+    message_id: str
+    since: datetime
+    latest: datetime
+    subject: str = ""
+
+
+@dataclass(frozen=True)
+class NeverArrived:
+    """A lookup proves that the transport never took the message: it may be sent again."""
+
+    key: int
+    reason: str
+
+
+#: What a lookup proves about a message in doubt (:meth:`Adapter.settle`); what it cannot prove is left out.
+Settled = Sent | NeverArrived
 
 
 #: Called with the messages about to pass the point of no return (one for SMTP, a batch for APIs).
@@ -173,18 +206,31 @@ class Adapter(abc.ABC):
 
         :return: one :class:`Result` per message, in any order, yielded in lists as soon as they
             are known (one per message for SMTP, one per HTTP call for an API). The engine
-            groups its writes: the outcomes known so far go with the next rows it marks sending
-            (a few at a time), so a crash leaves at most those few per connection in doubt.
+            groups its writes: the outcomes known so far go with the next messages it marks
+            sending (at their ``handover``), so a crash leaves only a message on the wire in doubt.
         :raises ConfigError: when the transport refuses the configuration; the run stops.
         :raises RequestRefused: when the provider refuses a whole request; the run stops.
         """
 
-    def reconcile(self, pending: Sequence[tuple[int, str]]) -> dict[int, bool | None]:
-        """For messages a dead run left in doubt ((key, Message-ID) pairs): were they delivered?
+    @property
+    def looks_up(self) -> bool:
+        """Whether :meth:`settle` can prove anything (the transport keeps a record the adapter can read)."""
+        return type(self).settle is not Adapter.settle
 
-        :return: key → True (delivered), False (not delivered) or None (cannot tell).
+    def settle(self, rows: Sequence[Doubt], now: datetime) -> dict[int, Settled]:
+        """Look up messages left in doubt (an answer lost, a run killed during its call) where the
+        transport keeps a record of what it took.
+
+        Called by the engine before it leaves rows ``uncertain``: at the end of a call that came back in
+        doubt, for the rows in flight of a run that died, and for the send's ``uncertain`` rows when a
+        run starts. It must be bounded (a few requests, short timeouts) and never raise for a lookup
+        that fails: what it cannot tell, it leaves out.
+
+        :param now: the engine's clock, to which ``since`` belongs.
+        :return: key → :class:`Sent` (found, with the transport's id) or :class:`NeverArrived` (proved
+            absent); rows it cannot tell are left out, and stay ``uncertain``.
         """
-        return {key: None for key, _ in pending}
+        return {}
 
     def close(self) -> None:
         """Release the connection (called once, also after errors), without waiting long on a server

@@ -6,8 +6,9 @@ a few workers (one per transport connection) claim batches (shared by the run's 
 few rows at a time for SMTP: see :attr:`~newsletter.delivery.base.Adapter.take`), build each message from the
 issue's single layout (:class:`~newsletter.render.mime.MessageFactory`), pace them with the
 rate limit (remote transports only: the outbox is a local folder) and hand them to the
-adapter. Writes to the ledger are grouped: rows are marked ``sending`` :data:`MARK_AHEAD` at a
-time, in the transaction that writes the outcomes known by then (see :class:`_Group`). A stop
+adapter. Each message handed over is marked ``sending`` just before its point of no return, in
+the transaction that writes the outcomes its connection learnt since (see :class:`_Group`): one
+cheap commit per message, and a crash leaves in doubt only a message on the wire. A stop
 request (SIGTERM) lets no new message begin and finishes the ones in hand, cutting a silent
 server's connection after :data:`STOP_GRACE` seconds.
 
@@ -20,7 +21,10 @@ The adapter says what became of each message with one of four outcomes
   or after the point of no return, so ``max_attempts`` always ends the run);
 - :class:`~newsletter.delivery.base.Failed` (5xx): recorded with the server's reason, not
   retried; ``bounced`` (5.1.x) also marks the subscriber as bounced;
-- :class:`~newsletter.delivery.base.InDoubt`: recorded ``uncertain``, never resent;
+- :class:`~newsletter.delivery.base.InDoubt`: looked up at the transport first where it keeps a
+  record of what it took (:func:`_look_up`, the adapter's ``settle``): found, it is sent; proved
+  never to have arrived, it is retried; else recorded ``uncertain``, never resent. The same lookup
+  settles the rows a dead run left in flight, and the send's ``uncertain`` rows when a run starts;
 - :class:`~newsletter.delivery.base.Sent`.
 
 A :class:`ConfigError` (bad credentials…) or a :class:`RequestRefused` from the transport stops
@@ -33,8 +37,12 @@ it: no new message begins, the ones in hand are settled, the rest stay ``pending
 is recorded on the send (:mod:`newsletter.store.pauses`) and the report says why; the next
 run (``newsletter send DATE``) clears it and starts a fresh window.
 
-Killing the process at any moment loses nobody and sends nobody twice: see the ledger's
-docstring for how rows in flight are settled by the next run.
+Killing the process at any moment sends nobody twice, and every recipient keeps a row that says
+where they stand: the next run sends the rows never handed over and settles those in flight (see
+the ledger's docstring). A row in flight that the adapter cannot look up (SMTP, most mail APIs)
+becomes ``uncertain``: it may have arrived or not, and it is not resent, so such a recipient may
+have missed the issue until an operator chooses :func:`resend_uncertain` (``newsletter send DATE
+--resend-uncertain``), accepting a possible second copy with the same Message-ID.
 """
 
 from __future__ import annotations
@@ -47,24 +55,29 @@ from collections import deque
 from collections.abc import Generator
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta, timezone
-from typing import Callable, Iterable, Mapping, Sequence, TypeVar, assert_never
+from typing import TYPE_CHECKING, Callable, Iterable, Mapping, Sequence, TypeVar, assert_never
 
 from newsletter.config import Settings
-from newsletter.check import check_issue
 from newsletter.publication import proof_url
 from newsletter.content.problems import errors
 from newsletter.delivery.bounce_guard import BounceGuard, Verdict
-from newsletter.delivery.base import (Adapter, Failed, InDoubt, Outgoing, RequestRefused, Result, RetryLater, Sent,
-                                      Stopped, make_adapter, send_once)
-from newsletter.errors import ContentError, NewsletterError, NotSent, StoreUnavailable, describe
+from newsletter.delivery.base import (Adapter, Doubt, Failed, InDoubt, NeverArrived, Outgoing, RequestRefused, Result,
+                                      RetryLater, Sent, Settled, Stopped, adapter_class, make_adapter,
+                                      send_once)
+from newsletter.errors import (ContentError, DeliveryError, NewsletterError, NotSent, SendBusyError, StoreUnavailable,
+                               describe)
+from newsletter.i18n import N_
 from newsletter.render.mime import MessageFactory, Recipient, message_id, proof_message_id
-from newsletter.render.pipeline import RenderedIssue
 from newsletter.render.snapshot import freeze, thaw
-from newsletter.store import leases, ledger, pacing, pauses, snapshots, workers
+from newsletter.render.web_version import public_page
+from newsletter.store import archive, leases, ledger, pacing, pauses, resends, snapshots, workers
 from newsletter.store.feedback import hard_bounced_rows
 from newsletter.store.database import Store, patiently
 from newsletter.store.models import DeliveryStatus, SubscriberStatus
 from newsletter.store.subscribers import list_subscribers
+
+if TYPE_CHECKING:  # loaded by the check, when a run renders: a run with nothing to send does not
+    from newsletter.render.pipeline import RenderedIssue
 
 log = logging.getLogger(__name__)
 
@@ -209,6 +222,8 @@ def render_checked_issue(settings: Settings, day: date) -> RenderedIssue:
 
     :raises ContentError: when the check fails (nothing is sent).
     """
+    from newsletter.check import check_issue
+
     report = check_issue(settings, day)
     if errors(report.problems) or report.rendered is None:
         raise ContentError(f"issue {day.isoformat()} does not pass the check; nothing was sent",
@@ -223,13 +238,6 @@ PAUSED_BEFORE_HANDOVER = ("not sent yet: the send paused itself on too many hard
                           "resumes it")
 #: How many settled messages pass between two looks at the hard bounces reported by feedback events.
 FEEDBACK_EVERY = 100
-#: How many rows one transaction marks sending (together with the outcomes known by then): the
-#: fewer transactions, the faster a send; a kill -9 leaves at most this many rows per connection
-#: in doubt (marked, not known to be sent), never resent. Measured in bench/send.py and tests/test_crash.py.
-#: One: each row is marked just before its own point of no return, so that a run that dies or freezes
-#: leaves in doubt only the message it was handing over; the rows after it are provably not sent and
-#: go back to pending (a mark written for rows not yet handed over could not be told from a handover).
-MARK_AHEAD = 1
 #: The reason written on rows taken back from a run whose lease expired.
 TAKEN_FROM_A_DEAD_RUN = "taken back from a run that stopped renewing its lease"
 
@@ -258,14 +266,18 @@ class _RunStop(threading.Event):
 class _Group:
     """One batch on its way: which rows are marked sending, handed over, and have an outcome not yet written.
 
-    Writes are grouped: a handover that finds its message unmarked marks it and up to
-    :data:`MARK_AHEAD` rows after it, and writes the outcomes gathered since the last write, in one
-    transaction; the rest of the batch's outcomes are written in one more when it ends. Rows marked
-    but never handed over (a stop, a refused request) are certainly not sent and go back to the pool.
+    Writes are grouped without marking ahead: each handover marks only the messages handed over,
+    in the transaction that writes the outcomes gathered since the last write (for SMTP: the
+    previous message's); the rest of the batch's outcomes are written in one more when it ends.
+    So a row is ``sending`` only from just before its point of no return until the next write,
+    and a crash leaves at most one SMTP message per connection in doubt; the batch's other rows
+    are still ``queued``, certainly not sent, and the next run sends them.
     """
 
     def __init__(self, outgoing: Sequence[Outgoing], built_failures: list[ledger.Outcome]) -> None:
         self.keys = [item.key for item in outgoing]
+        self.items = {item.key: item for item in outgoing}
+        self.handed_at: dict[int, datetime] = {}  # when each message was handed over: a lookup searches from there
         self.marked: set[int] = set()
         self.handed: set[int] = set()
         self.done: set[int] = set()
@@ -273,14 +285,8 @@ class _Group:
         self.unwritten: list[tuple[Result | None, ledger.Outcome]] = [(None, o) for o in built_failures]
 
     def to_mark(self, items: Sequence[Outgoing]) -> list[int]:
-        """The keys to mark now: none when ``items`` are marked already, else ``items`` and the rows
-        after them that have neither a mark nor an outcome, :data:`MARK_AHEAD` at least in all."""
-        if all(item.key in self.marked for item in items):
-            return []
-        first = [item.key for item in items if item.key not in self.marked]
-        taken = set(first)
-        rest = [k for k in self.keys if k not in self.marked and k not in self.done and k not in taken]
-        return first + rest[:max(0, MARK_AHEAD - len(first))]
+        """The keys of ``items`` not marked yet: those to mark now."""
+        return [item.key for item in items if item.key not in self.marked]
 
     def not_begun(self) -> list[int]:
         """Rows with no outcome that were never handed over: nothing of them was sent."""
@@ -338,7 +344,7 @@ class _Run:
                 if want <= 0:
                     return None
                 claimed = self._patient(lambda: ledger.claim(self.store, self.send_id, self.run_id, want,
-                                                             self.clock()))
+                                                             self.clock(), transport=adapter.name))
                 self.claimed += len(claimed)
                 self.pool.extend(claimed)
             n = min(adapter.take or len(self.pool), len(self.pool))
@@ -438,7 +444,8 @@ class _Run:
             return False
         with self.settling:
             self._patient(lambda: _settle_orphans(self.store, self.send_id, adapter, self.settings,
-                                                  self.factory.issue_key, self.clock(), self.lease, self.run_id))
+                                                  self.factory.issue_key, self.clock(), self.lease, self.run_id,
+                                                  self.factory.layout.subject))
         if self._patient(lambda: ledger.held_elsewhere(self.store, self.send_id, self.run_id)):
             with self.lock:
                 new_holders = set(held) - self.announced
@@ -489,7 +496,7 @@ class _Run:
                 self.lease_gone.set()
                 raise Stopped()
             marking = group.to_mark(items)
-            if marking:  # one transaction: the outcomes known so far, and these rows (and a few next) marked
+            if marking:  # one transaction: the outcomes known so far, and these rows marked
                 if self._write(group, subscribers, mark=marking) < len(marking):
                     # Fenced: another run took these rows over while this one was frozen; they are its own now.
                     log.error("issue %s: run %s lost its rows to another run; it hands nothing more over",
@@ -498,6 +505,7 @@ class _Run:
                     raise Stopped()
                 group.marked.update(marking)
             group.handed.update(item.key for item in items)
+            group.handed_at.update(dict.fromkeys((item.key for item in items), self.clock()))
 
         # A stop request takes effect before a message begins: before the batch, between the
         # results the adapter yields (one message for SMTP and the outbox, one call for an API),
@@ -508,7 +516,7 @@ class _Run:
             try:
                 if not stopped:
                     for results in sending:
-                        self._settle(results, attempts, group, subscribers)
+                        self._settle(adapter, results, attempts, group, subscribers)
                         if self._halted():
                             stopped = True
                             break
@@ -542,7 +550,7 @@ class _Run:
                                                  sending_too=True, run_id=self.run_id))
             self.stopped = self._halt_reason()
 
-    def _settle(self, results: Sequence[Result], attempts: Mapping[int, int], group: _Group,
+    def _settle(self, adapter: Adapter, results: Sequence[Result], attempts: Mapping[int, int], group: _Group,
                 subscribers: Mapping[int, int]) -> None:
         """Turn results into outcomes as the transport gives them. One message's outcome is written with
         the next mark, or when the batch ends (see :class:`_Group`); a whole call's (a mail API's) at
@@ -551,19 +559,42 @@ class _Run:
 
         ``attempts`` holds each row's :attr:`~newsletter.store.ledger.Claimed.attempt`: the number
         this try has once recorded (the ledger counts it, see :mod:`newsletter.store.ledger`). The
-        bounce brake sees each result at once, so a pause takes effect at the next message.
+        bounce brake sees each result at once, so a pause takes effect at the next message. Messages in
+        doubt are looked up at the transport first (:func:`_look_up`).
         """
         if not results:
             return
+        if any(isinstance(result, InDoubt) for result in results):
+            results = self._resolve(adapter, results, group)
         now = self.clock()
+        settled = 0
         for result in results:
-            group.unwritten.append((result, self._outcome(result, attempts[result.key], now)))
+            outcome = self._outcome(result, attempts[result.key], now)
+            group.unwritten.append((result, outcome))
             group.done.add(result.key)
+            settled += outcome.status is not DeliveryStatus.PENDING
         if len(results) > 1:
             self._write(group, subscribers)
-        if self.progress is not None:
-            self.progress(len(results))
+        if self.progress is not None and settled:  # a retry is not settled: its row counts when it is
+            self.progress(settled)
         self._watch_bounces(results)
+
+    def _resolve(self, adapter: Adapter, results: Sequence[Result], group: _Group) -> list[Result]:
+        """Results in doubt replaced by what the transport's records prove: found (sent), or never arrived
+        (sent again, as a retry); the others stay in doubt."""
+        now = self.clock()
+        rows = [Doubt(r.key, group.items[r.key].personal.email, group.items[r.key].personal.message_id,
+                      group.handed_at.get(r.key, now), now, self.factory.layout.subject)
+                for r in results if isinstance(r, InDoubt) and r.key in group.items]
+        found = _look_up(adapter, rows, now, self.factory.issue_key)
+        resolved: list[Result] = []
+        for result in results:
+            proof = found.get(result.key) if isinstance(result, InDoubt) else None
+            if isinstance(proof, NeverArrived):
+                resolved.append(RetryLater(result.key, proof.reason, after=0.0))
+            else:
+                resolved.append(proof or result)
+        return resolved
 
     def _write(self, group: _Group, subscribers: Mapping[int, int], *, mark: Sequence[int] = ()) -> int:
         """Write the group's outcomes not yet written, hard bounces included, and mark ``mark`` sending:
@@ -660,26 +691,74 @@ def _join(stop: threading.Event, threads: Sequence[threading.Thread], adapters: 
         thread.join()
 
 
+#: At most this many ``uncertain`` rows are looked up at the transport when a run starts.
+LOOKUP_AT_START = 5000
+
+
+def _look_up(adapter: Adapter, rows: Sequence[Doubt], now: datetime, issue_key: str) -> dict[int, Settled]:
+    """The settle step: what the transport's records prove about messages in doubt (:meth:`Adapter.settle`),
+    asked before they are left ``uncertain``. A lookup that fails proves nothing and never ends the send."""
+    if not rows or not adapter.looks_up:
+        return {}
+    try:
+        found = adapter.settle(rows, now)
+    except Exception as err:  # noqa: BLE001  an adapter's lookup bug must not cost the send
+        log.warning("issue %s: looking up %d messages in doubt failed (%s); they stay uncertain", issue_key, len(rows),
+                    describe(err))
+        return {}
+    asked = {row.key for row in rows}
+    settled = {key: proof for key, proof in found.items()
+               if key in asked and isinstance(proof, (Sent, NeverArrived)) and proof.key == key}
+    log.log(logging.WARNING if len(settled) < len(rows) else logging.INFO,
+            "issue %s: %d messages in doubt looked up at %s: %d found, %d proved never to have arrived, "
+            "%d unknown (left uncertain)", issue_key, len(rows), adapter.name,
+            sum(isinstance(p, Sent) for p in settled.values()),
+            sum(isinstance(p, NeverArrived) for p in settled.values()), len(rows) - len(settled))
+    return settled
+
+
 def _settle_orphans(store: Store, send_id: int, adapter: Adapter, settings: Settings, issue_key: str,
-                    now: datetime, lease: timedelta, taker: str) -> None:
+                    now: datetime, lease: timedelta, taker: str, subject: str = "") -> None:
     """Take over the rows of runs whose lease expired (dead, or frozen past it) and settle them for ``taker``
     (the run id that now holds them, so that a frozen run waking up writes nothing over them).
 
     Rows never marked ``sending`` are certainly not on the wire: back to pending, sent by this send.
-    Rows marked ``sending`` (each just before its point of no return) may be: the adapter is asked
-    (the outbox can tell); what it cannot tell stays ``uncertain``, never resent.
+    Rows marked ``sending`` (each just before its point of no return) may be: the transport the dead run
+    used is asked (:func:`_look_up`, with ``subject``); what it cannot tell stays ``uncertain``, never resent.
     """
     queued, in_doubt = ledger.orphans(store, send_id, now, lease, taker=taker)
     if queued:
         log.warning("issue %s: %d recipients claimed by a run that stopped; sending them now", issue_key, len(queued))
         ledger.release(store, queued, now, reason=TAKEN_FROM_A_DEAD_RUN, run_id=taker)
     if in_doubt:
-        ids = [(key, message_id(settings, issue_key, address)) for key, address in in_doubt]
-        outcomes = adapter.reconcile(ids)
+        # Only the transport the dead run used can tell: another one's records prove nothing.
+        rows = [Doubt(row.delivery_id, row.email, message_id(settings, issue_key, row.email), row.changed_at,
+                      row.changed_at, subject)
+                for row in ledger.in_doubt(store, send_id, ids=[key for key, _ in in_doubt],
+                                           status=DeliveryStatus.SENDING, transport=adapter.name)]
+        found = _look_up(adapter, rows, now, issue_key)
         log.warning("issue %s: %d messages were in flight when a run stopped: %d delivered, %d not, %d unknown",
-                    issue_key, len(in_doubt), sum(v is True for v in outcomes.values()),
-                    sum(v is False for v in outcomes.values()), sum(v is None for v in outcomes.values()))
-        ledger.settle_in_doubt(store, outcomes, now, run_id=taker)
+                    issue_key, len(in_doubt), sum(isinstance(p, Sent) for p in found.values()),
+                    sum(isinstance(p, NeverArrived) for p in found.values()), len(in_doubt) - len(found))
+        ledger.settle_in_doubt(store, {key: isinstance(found[key], Sent) if key in found else None
+                                       for key, _ in in_doubt}, now,
+                               provider_ids={k: p.provider_id for k, p in found.items() if isinstance(p, Sent)},
+                               run_id=taker)
+
+
+def _settle_uncertain(store: Store, send_id: int, adapter: Adapter, settings: Settings, issue_key: str,
+                      now: datetime, subject: str) -> None:
+    """Look up the send's ``uncertain`` rows handed to this transport once more: a lookup right after a lost
+    answer may find nothing yet, and one later proves more (providers index their records with a delay)."""
+    if not adapter.looks_up:
+        return
+    rows = [Doubt(row.delivery_id, row.email, message_id(settings, issue_key, row.email), row.send_created_at,
+                  row.changed_at, subject)
+            for row in ledger.in_doubt(store, send_id, transport=adapter.name, limit=LOOKUP_AT_START)]
+    found = _look_up(adapter, rows, now, issue_key)
+    if found:
+        ledger.settle_uncertain(store, {k: p.provider_id for k, p in found.items() if isinstance(p, Sent)},
+                                {k: p.reason for k, p in found.items() if isinstance(p, NeverArrived)}, now)
 
 
 @dataclass
@@ -696,16 +775,19 @@ def start_send(settings: Settings, store: Store, day: date, *, secret_key: str,
     """Check and render the issue, open its send (stored render, pause cleared, new subscribers queued).
 
     What workers help afterwards is this render (:mod:`newsletter.render.snapshot`), whatever their
-    own copy of the issue's files says.
+    own copy of the issue's files says; the public archive shows this run's web version once a
+    message went out (:mod:`newsletter.store.archive`), whatever the files say afterwards.
 
     :raises ContentError: when the issue does not pass the check.
     """
     rendered = render_checked_issue(settings, day)
+    page = public_page(rendered.issue, settings)
     sent_on = clock()
     factory = MessageFactory(rendered, settings, secret_key=secret_key, date=sent_on)
     send_id = ledger.get_or_create_send(store, day, rendered.subject, clock())
     frozen = freeze(rendered, sent_on)
     snapshots.save(store, send_id, frozen.digest, frozen.text, clock())
+    archive.save_page(store, send_id, page, clock())  # unless an earlier run's messages went out: that page stays
     resumed = pauses.resume(store, send_id, clock())  # a new run is the operator's resume: a fresh window
     if resumed is not None:
         log.info("issue %s: resuming the send paused at %s (%s)", day.isoformat(), resumed.paused_at.isoformat(),
@@ -729,7 +811,8 @@ def send_issue(
 ) -> SendReport:
     """Send the issue of ``day`` to every active subscriber who has not received it.
 
-    Running it again, or after a crash, sends only to those not yet served.
+    Running it again, or after a crash, sends only to those not yet served; once everyone has been,
+    it only reports (no render, no connection).
 
     :param secret_key: signs the per-recipient unsubscribe links.
     :param adapter_factory: makes one transport per connection; defaults to ``[delivery] adapter``.
@@ -744,9 +827,32 @@ def send_issue(
     :raises RequestRefused: when the provider refuses a whole request (nothing counted as failed).
     """
     started = time.monotonic()
+    finished = _finished(settings, store, day, clock)
+    if finished is not None:
+        finished.elapsed = time.monotonic() - started
+        return finished
     opened = start_send(settings, store, day, secret_key=secret_key, clock=clock)
     return _drive(settings, store, opened, adapter_factory=adapter_factory, clock=clock, limit=limit, stop=stop,
                   progress=progress, policy=policy, started=started)
+
+
+def _finished(settings: Settings, store: Store, day: date, clock: Clock) -> SendReport | None:
+    """The report of an issue already served (every row settled, no new subscriber to add), else None.
+
+    Such a run has nothing to hand over: it neither renders the issue nor connects to the transport
+    (a re-run after the end takes a fraction of a second, whatever the issue's files say now), unless
+    rows left ``uncertain`` may be looked up at the transport they were handed to (:func:`_settle_uncertain`).
+    """
+    send_id = ledger.find_send(store, day)
+    if send_id is None or ledger.has_work(store, send_id):
+        return None
+    transport = settings.delivery.adapter
+    if ledger.in_doubt(store, send_id, transport=transport, limit=1) \
+            and adapter_class(transport).settle is not Adapter.settle:
+        return None
+    report = SendReport(day, resumed=pauses.resume(store, send_id, clock()))
+    tally(store, send_id, report, clock())
+    return report
 
 
 def help_send(
@@ -779,6 +885,108 @@ def help_send(
                   progress=progress, policy=policy, started=started)
 
 
+@dataclass(frozen=True)
+class ResendPlan:
+    """A resend of a send's uncertain rows that every check let through: how many rows it would send again."""
+
+    day: date
+    send_id: int
+    uncertain: int  #: rows it would send again
+
+
+@dataclass
+class ResendReport:
+    """A resend's outcome: how many uncertain rows it reopened, and the report of the run that sent them."""
+
+    day: date
+    rows: int
+    report: SendReport
+
+
+def plan_resend(store: Store, day: date, now: datetime, lease: timedelta = leases.DEFAULT_LEASE) -> ResendPlan:
+    """Check that the uncertain rows of ``day``'s send may be resent now, and count them.
+
+    :raises DeliveryError: when the send never started, or has rows without an outcome (a run stopped
+        before the end: ``newsletter send DATE`` finishes it and settles what was in flight first).
+    :raises SendBusyError: while a run, a worker or the scheduler holds the send.
+    """
+    key = day.isoformat()
+    send_id = ledger.find_send(store, day)
+    if send_id is None:
+        raise DeliveryError(N_("issue %(day)s has not been sent: there is nothing to resend"), values={"day": key},
+                            hint=f"send it with `newsletter send {key}`")
+    holder = resends.holder_of(store, send_id, day, now, lease)
+    if holder:
+        raise SendBusyError(f"the send of {key} is held by another run: {holder}; nothing was resent",
+                            hint=f"wait until it ends (`newsletter status {key}` shows it), then run "
+                                 f"`newsletter send {key} --resend-uncertain` again")
+    counts = ledger.counts(store, send_id)
+    unfinished = sum(counts.get(state, 0) for state in workers.OPEN_ROWS)
+    if unfinished:
+        raise DeliveryError(N_("the send of %(day)s is not finished: %(count)s recipients have no outcome yet; "
+                               "nothing was resent"), values={"day": key, "count": unfinished},
+                            hint=f"finish it first with `newsletter send {key}` (it also settles the messages a "
+                                 "stopped run left in flight), then resend what is still uncertain")
+    return ResendPlan(day, send_id, counts.get(DeliveryStatus.UNCERTAIN.value, 0))
+
+
+def resend_uncertain(
+    settings: Settings,
+    store: Store,
+    day: date,
+    *,
+    secret_key: str,
+    by: str,
+    adapter_factory: Callable[[], Adapter] | None = None,
+    clock: Clock = utc_now,
+    stop: threading.Event | None = None,
+    progress: Progress | None = None,
+    policy: Policy | None = None,
+) -> ResendReport:
+    """Send again the rows of ``day``'s send left ``uncertain``, and only them: the operator accepts
+    that some recipients may get a second copy (with the same Message-ID, which receivers that drop
+    duplicates recognize) so that none misses the issue.
+
+    The rows go back to ``pending`` with the resend's record (who, when, how many), then one run sends
+    them with the render the send was started with; from there the ledger makes it exactly once, as
+    for any run (a crash now leaves them pending or in doubt again, never sent twice by us). The checks
+    and the reopening are two transactions: a run that starts in between sends the reopened rows itself,
+    once each, through the same ledger.
+
+    :param by: who asked for the resend (recorded, shown by ``status`` and ``history``).
+    :raises DeliveryError, SendBusyError: see :func:`plan_resend` (nothing is reopened).
+    :raises NewsletterError: when the send has no stored render (started by an older version).
+    """
+    started = time.monotonic()
+    lease = timedelta(seconds=settings.delivery.lease_seconds)
+    plan = plan_resend(store, day, clock(), lease)
+    if plan.uncertain == 0:
+        report = SendReport(day)
+        tally(store, plan.send_id, report, clock())
+        return ResendReport(day, 0, report)
+    factory = _stored_factory(settings, store, plan.send_id, secret_key)
+    rows = resends.reopen_uncertain(store, plan.send_id, by=by, now=clock())
+    log.info("issue %s: %d uncertain recipients reopened for a resend on the request of %s", factory.issue_key, rows,
+             by)
+    opened = StartedSend(plan.send_id, factory, SendReport(day))
+    report = _drive(settings, store, opened, adapter_factory=adapter_factory, clock=clock, limit=None, stop=stop,
+                    progress=progress, policy=policy, started=started)
+    return ResendReport(day, rows, report)
+
+
+def _stored_factory(settings: Settings, store: Store, send_id: int, secret_key: str) -> MessageFactory:
+    """The messages of a started send, built from the render stored when it started (not the local files).
+
+    :raises NewsletterError: when the send has no stored render (started by an older version).
+    """
+    stored = snapshots.load(store, send_id)
+    if stored is None:
+        raise NewsletterError(f"send {send_id} was started without a stored render (by an older newsletter): "
+                              "its messages cannot be built again as they were; nothing was resent")
+    rendered, sent_on = thaw(stored.layout)
+    return MessageFactory(rendered, settings, secret_key=secret_key, date=sent_on)
+
+
 def _drive(settings: Settings, store: Store, opened: StartedSend, *,
            adapter_factory: Callable[[], Adapter] | None, clock: Clock, limit: int | None,
            stop: threading.Event | None, progress: Progress | None, policy: Policy | None,
@@ -794,7 +1002,9 @@ def _drive(settings: Settings, store: Store, opened: StartedSend, *,
                progress=progress, lease=lease)
     try:
         run._patient(lambda: _settle_orphans(store, send_id, first, settings, factory.issue_key, clock(), lease,
-                                             run.run_id))
+                                             run.run_id, factory.layout.subject))
+        run._patient(lambda: _settle_uncertain(store, send_id, first, settings, factory.issue_key, clock(),
+                                               factory.layout.subject))
     except BaseException:
         run.heartbeat.stop()  # ends the lease it took
         raise
@@ -901,5 +1111,6 @@ def dry_run(settings: Settings, store: Store, day: date, *, secret_key: str, clo
     return DryRun(day, todo, reach.served, factory.build(recipient).data, recipient.email)
 
 
-__all__ = ["DryRun", "Policy", "RateLimiter", "SendReport", "SharedRateLimiter", "StartedSend", "dry_run", "help_send",
-           "make_adapter", "render_checked_issue", "send_issue", "send_test", "start_send", "tally"]
+__all__ = ["DryRun", "Policy", "RateLimiter", "ResendPlan", "ResendReport", "SendReport", "SharedRateLimiter",
+           "StartedSend", "dry_run", "help_send", "make_adapter", "plan_resend", "render_checked_issue",
+           "resend_uncertain", "send_issue", "send_test", "start_send", "tally"]

@@ -3,7 +3,12 @@
 One call carries the issue once, with ``%recipient.sN%`` where each recipient's fields go,
 and ``recipient-variables`` holding every recipient's values (which also makes Mailgun send
 each one a separate message). List-Unsubscribe is per recipient through the same variables.
-Mailgun has no idempotency key: a call left without an answer is recorded as uncertain.
+Mailgun has no idempotency key: a call left without an answer, or answered 200 without its message
+id, is in doubt. Its messages are looked up in Mailgun's events (``GET /v3/{domain}/events``, the
+``accepted`` events of the time they could have arrived, for 50 recipients a question, 300 a
+page), each found by our own id in its ``user-variables``. Mailgun documents that events may take
+up to half an hour to be all retrievable ("Event Polling"): absence proves nothing before
+``lookup_delay`` (1,800 s) has passed.
 Mailgun documents internationalized addresses (SMTPUTF8) on its Messages API, so a non-ASCII
 local part is sent as it is (UTF-8 in the form), the domain in IDNA A-labels.
 """
@@ -14,13 +19,14 @@ import base64
 import json
 import re
 from email.utils import formataddr
+from datetime import datetime
 from typing import Mapping, Sequence
 
 import requests
 
 from newsletter.config import Settings
-from newsletter.delivery.api import ApiAdapter, Call
-from newsletter.delivery.base import Outgoing, RequestRefused, Result, Sent, register, text_option
+from newsletter.delivery.api import ApiAdapter, Call, Search
+from newsletter.delivery.base import Doubt, Outgoing, Result, Sent, register, text_option
 from newsletter.errors import ConfigError
 from newsletter.render.mime import OWN_ID, Layout, format_address, own_id
 
@@ -34,6 +40,8 @@ class MailgunAdapter(ApiAdapter):
     default_key_env = "MAILGUN_API_KEY"
     known_options = ("domain", "region", "api_key_env", "tag", *ApiAdapter.common_options)
     smtputf8 = True
+    #: Recipients per question to the events API (one filter expression).
+    lookup_group = 50
 
     def __init__(self, settings: Settings, environ: Mapping[str, str] | None = None) -> None:
         super().__init__(settings, environ)
@@ -74,16 +82,46 @@ class MailgunAdapter(ApiAdapter):
         # Multipart/form-data, as Mailgun documents it: (name, (filename None, value)).
         return Call(items, files=[(name, (None, value)) for name, value in fields])
 
-    def accepted(self, call: Call, response: requests.Response) -> list[Result]:
+    def accepted(self, call: Call, response: requests.Response) -> list[Result] | None:
+        # Mailgun's acceptance: 200 {"id": "<…@domain>", "message": "Queued. Thank you."}. Anything else
+        # (its bare banner at a wrong URL, a proxy's page, a cut body) is not proof either way.
         try:
-            message_id = str(response.json().get("id", ""))
-        except (ValueError, AttributeError):
-            message_id = ""
-        if not message_id:
-            # Mailgun answers 200 with a bare banner when the URL is not an API endpoint.
-            raise RequestRefused(f"mailgun answered {response.status_code} without a message id "
-                                 f"({response.text[:80]!r}); nothing was queued",
-                                 [item.key for item in call.items], provider=self.name,
-                                 status=response.status_code, answer=response.text,
-                                 hint="check [delivery.mailgun] domain and base_url")
+            answer = response.json()
+        except ValueError:
+            return None
+        message_id = answer.get("id") if isinstance(answer, dict) else None
+        if not isinstance(message_id, str) or not message_id.strip():
+            return None
         return [Sent(item.key, provider_id=message_id) for item in call.items]
+
+    def look_up(self, rows: Sequence[Doubt], begin: datetime, end: datetime, search: Search) -> dict[int, str]:
+        # A question per group of recipients (a filter expression "a OR b OR …"), so that the search costs what
+        # the rows in doubt cost, not what the whole time window holds (a large send's other messages).
+        wanted = {own_id(row.message_id): row.key for row in rows}
+        found: dict[int, str] = {}
+        for start in range(0, len(rows), self.lookup_group):
+            group = rows[start:start + self.lookup_group]
+            url: str | None = f"{self.base_url}/v3/{self.domain}/events"
+            params: dict[str, str] | None = {
+                "begin": f"{begin.timestamp():.0f}", "end": f"{end.timestamp():.0f}", "ascending": "yes",
+                "limit": "300", "event": "accepted", "recipient": " OR ".join(row.email for row in group)}
+            while url and any(row.key not in found for row in group):
+                page = search.get(url, params)
+                items = page.get("items") if isinstance(page, dict) else None
+                if not isinstance(items, list):
+                    if page is not None:
+                        search.cut("mailgun's events page has no items list")
+                    return found
+                if not items:  # the last page: Mailgun always gives a next URL, whose page is empty
+                    break
+                for event in items:
+                    variables = event.get("user-variables") if isinstance(event, dict) else None
+                    key = wanted.get(str(variables.get(OWN_ID, ""))) if isinstance(variables, dict) else None
+                    if key is not None:
+                        headers = (event.get("message") or {}).get("headers") or {}
+                        found[key] = f"<{headers['message-id']}>" if headers.get("message-id") else ""
+                url, params = (page.get("paging") or {}).get("next"), None  # the next URL carries the query
+                if not isinstance(url, str):
+                    search.cut("mailgun's events page has no next URL")
+                    return found
+        return found

@@ -14,11 +14,13 @@ from __future__ import annotations
 
 import hashlib
 import os
+from datetime import datetime
 from pathlib import Path
 from typing import Iterator, Mapping, Sequence
 
 from newsletter.config import Settings
-from newsletter.delivery.base import Adapter, Handover, Outgoing, Result, Sent, path_option, register
+from newsletter.delivery.base import (Adapter, Doubt, Handover, NeverArrived, Outgoing, Result, RetryLater, Sent,
+                                      Settled, path_option, register)
 from newsletter.delivery.dkim import signer_for
 from newsletter.errors import ConfigError, LocalResourceError
 
@@ -87,8 +89,11 @@ class OutboxAdapter(Adapter):
                 raise
             yield [Sent(item.key, provider_id=name)]
 
-    def reconcile(self, pending: Sequence[tuple[int, str]]) -> dict[int, bool | None]:
-        return {key: self._delivered(message_id) for key, message_id in pending}
+    def settle(self, rows: Sequence[Doubt], now: datetime) -> dict[int, Settled]:
+        # A message is delivered once its file is renamed into new/: the folder is the proof, both ways.
+        return {row.key: Sent(row.key, provider_id=self._name(row.message_id)) if self._delivered(row.message_id)
+                else NeverArrived(row.key, "not in the outbox: the run stopped before writing it")
+                for row in rows}
 
 
 def _discard(path: Path) -> None:

@@ -5,13 +5,17 @@ or :func:`public` (the sign-in page and the static files). :func:`enforce` runs 
 request, before the CSRF check: a view with no mark is refused (deny by default); an anonymous
 request is sent to the sign-in page (a GET) or refused with 401 (anything else); an account
 whose role lacks the ability gets 403. Sessions expire ``[desk] session_hours`` after sign-in,
-and an account removed or given a new password meanwhile loses its sessions at their next request.
+and end on the server when their account signs out, is removed or is given a new password: the
+cookie names the account's session generation, which each of these raises (every browser of the
+account is signed out; a copied cookie opens nothing).
 """
 
 from __future__ import annotations
 
+import unicodedata
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Callable, TypeVar
+from urllib.parse import urlsplit
 
 from flask import abort, current_app, g, redirect, request, session, url_for
 from werkzeug.wrappers import Response
@@ -65,6 +69,10 @@ def sign_in(account: "Account") -> None:
 
 
 def sign_out() -> None:
+    """End the account's sessions on the server (a copy of the cookie opens nothing), then this cookie."""
+    account = current_account()
+    if account is not None:
+        newsletter().users.end_sessions(account.name)
     session.clear()
 
 
@@ -86,7 +94,7 @@ def _session_account() -> "Account | None":
         return None
     account = nl.users.get(name)
     if account is None or account.stamp != session.get("stamp"):
-        session.clear()  # removed, or its password changed since this sign-in
+        session.clear()  # removed, signed out or its password changed since this sign-in
         return None
     return account
 
@@ -113,7 +121,16 @@ def enforce() -> Response | None:
 
 
 def safe_next(target: str | None) -> str:
-    """Where to go after signing in: a path on this desk, never another site."""
-    if target and target.startswith("/") and not target.startswith("//") and "\\" not in target:
-        return target
+    """Where to go after signing in: a path on this desk, never another site.
+
+    ``target`` is the decoded ``next`` parameter. Browsers drop tabs and line breaks from a
+    Location and read a backslash as a slash (``/\t/evil.example`` becomes ``//evil.example``), so
+    only a plain local path passes: no control, format or space character, no backslash, no
+    scheme or host, and not ``//``.
+    """
+    if (target and target.startswith("/") and not target.startswith("//") and "\\" not in target
+            and not any(unicodedata.category(c)[0] in "CZ" for c in target)):
+        parts = urlsplit(target)
+        if not parts.scheme and not parts.netloc:
+            return target
     return url_for("home.index")

@@ -21,7 +21,7 @@ from flask_wtf.csrf import CSRFError, CSRFProtect
 from werkzeug.exceptions import HTTPException
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from newsletter.desk import access, auth, home, brand, issues, schedule, subscribers
+from newsletter.desk import access, auth, home, brand, issues, schedule, sends, subscribers
 from newsletter.desk.words import EXTENSION as WORDS
 from newsletter.i18n import install, words
 
@@ -29,7 +29,7 @@ if TYPE_CHECKING:
     from newsletter.library import Newsletter
 
 #: The desk's blueprints, registered in this order.
-BLUEPRINTS = (auth.bp, home.bp, issues.bp, subscribers.bp, schedule.bp, brand.bp)
+BLUEPRINTS = (auth.bp, home.bp, issues.bp, subscribers.bp, schedule.bp, sends.bp, brand.bp)
 
 #: The policy of every desk page: own scripts and styles only, frames of the desk only (the preview).
 CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; frame-src 'self'; "
@@ -69,10 +69,12 @@ def create_app(nl: "Newsletter", secret_key: str) -> Flask:
     CSRFProtect(app)
     limiter = Limiter(get_remote_address, app=app, storage_uri="memory://", default_limits=[],
                       headers_enabled=True)
-    login = app.view_functions["auth.login"]
+    login = app.view_functions["auth.login"]  # its three limits: see newsletter/desk/auth.py
     limited: Any = limiter.limit(desk.login_limit, methods=["POST"])(login)
-    limited = limiter.limit(desk.login_limit, key_func=auth.account_key, methods=["POST"],
-                            scope="login-account")(limited)
+    limited = limiter.limit(desk.login_limit, key_func=auth.account_client_key, methods=["POST"],
+                            scope="login-account-client")(limited)
+    limited = limiter.limit(desk.login_account_limit, key_func=auth.account_key, methods=["POST"],
+                            scope="login-account", exempt_when=auth.known_browser, deduct_when=auth.failed)(limited)
     app.view_functions["auth.login"] = limited
     _error_pages(app)
 

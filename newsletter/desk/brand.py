@@ -15,12 +15,14 @@ from flask import Blueprint, flash, redirect, render_template, request, url_for
 from werkzeug.wrappers import Response as Reply
 
 from newsletter.brand import AA_RATIO, EMAIL_CARD, EMAIL_OUTER, WEB_PAGE, contrast_ratio, email_brand
-from newsletter.brand_file import BrandConflictError, LogoRefusedError, store_logo, update_brand, version, written_values
+from newsletter.brand_file import (BrandConflictError, LinkedBrandError, LogoRefusedError, store_logo, update_brand,
+                                   version, written_values)
 from newsletter.config import BRAND_KEYS, LOGO_MAX_BYTES, Settings, load_settings
 from newsletter.desk.access import newsletter, requires
 from newsletter.desk.words import gettext as _
 from newsletter.desk.words import said
 from newsletter.errors import ConfigError
+from newsletter.files import read_inside
 
 bp = Blueprint("brand", __name__, url_prefix="/settings/brand")
 
@@ -43,20 +45,27 @@ def _logo_data(settings: Settings) -> str:
     if not logo or not logo.lower().endswith(LOGO_SUFFIXES):
         return ""
     kind = {"png": "png", "gif": "gif"}.get(logo.rsplit(".", 1)[-1].lower(), "jpeg")
-    return f"data:image/{kind};base64," + base64.b64encode((settings.root / logo).read_bytes()).decode("ascii")
+    try:
+        data = read_inside(settings.root, logo)  # never through a link planted since the settings loaded
+    except OSError:
+        return ""
+    return f"data:image/{kind};base64," + base64.b64encode(data).decode("ascii")
 
 
 def _page(kept: dict[str, str] | None = None, status: int = 200) -> tuple[str, int]:
     nl = newsletter()
     root = nl.settings.root
-    values = written_values(root)
+    try:
+        values, based_on = written_values(root), version(root)
+    except LinkedBrandError as err:
+        return render_template("desk/message.html", status=409, message=said(err)), 409
     values.update(kept or {})
     try:
         current: Settings | None = load_settings(root)
     except ConfigError:
         current = None  # the file does not load as it is: the form shows what is written, the flash why
     return render_template(
-        "desk/brand.html", values=values, version=version(root), keys=BRAND_KEYS,
+        "desk/brand.html", values=values, version=based_on, keys=BRAND_KEYS,
         contrasts=_contrasts(current) if current else [], logo=_logo_data(current) if current else "",
         defaults={"name": nl.settings.newsletter.name, "postal_address": nl.settings.newsletter.postal_address},
         logo_limit=LOGO_MAX_BYTES // 1024,

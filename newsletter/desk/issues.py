@@ -1,7 +1,9 @@
 """One issue on the desk: its fields and items in forms, the preview beside them, approval and test copies.
 
 Every save sends back the version of the file the form showed; a save based on an outdated
-version is refused (409) and the editor's text is shown again, with nothing overwritten.
+version is refused (409) and the editor's text is shown again, with nothing overwritten. An issue
+folder that is or holds a symbolic link is refused (409) with the links named, and nothing of it
+is shown.
 """
 
 from __future__ import annotations
@@ -50,23 +52,31 @@ def _author() -> Any:
     return account
 
 
+def _linked(err: NewsletterError) -> tuple[str, int]:
+    """The page refusing an issue folder that is or holds a symbolic link, naming the links."""
+    return render_template("desk/message.html", status=409, message=said(err)), 409
+
+
 def _edit_page(day: date, *, status: int = 200, kept: dict[str, Any] | None = None) -> tuple[str, int]:
     nl = newsletter()
     try:
         draft = nl.issues.read(day)
+        preview = nl.issues.preview(day, asset_base=asset_base(day.isoformat()),
+                                    gettext=spoken().translations.gettext)
     except IssueNotFoundError:
         abort(404)
-    preview = nl.issues.preview(day, asset_base=asset_base(day.isoformat()), gettext=spoken().translations.gettext)
+    except nl.issues.Linked as err:
+        return _linked(err)
     approval = nl.approval(day)
     content = nl.settings.content
     account = _author()
-    separate = nl.settings.desk.require_separate_approver
-    last = nl.users.last_editor(day) if separate else None
+    sent_at = nl.sent_at(day)
     return render_template(
         "desk/issue.html", draft=draft, preview=preview, approval=approval, kept=kept or {},
         max_words=content.max_words, max_title=content.max_title_chars, anchor=anchor,
         require_approval=nl.settings.schedule.require_approval,
-        approve_blocked=bool(separate and last == account.name), send=nl.status(day),
+        approve_blocked=_changed_it(day, account.name), send=nl.status(day),
+        sent_on=spoken().moment(sent_at.astimezone(nl.settings.tz)) if sent_at else "",
     ), status
 
 
@@ -97,6 +107,8 @@ def _stale(day: date, kept: dict[str, Any], file: str) -> tuple[str, int]:
 
 
 def _refused(day: date, err: NewsletterError) -> Reply:
+    if isinstance(err, newsletter().issues.NotAnItem):
+        abort(404)  # the address names no item: nothing there to save
     flash(_("Not saved: %(reason)s", reason=said(err)), "error")
     return redirect(url_for("issues.edit", day=day.isoformat()))
 
@@ -173,19 +185,23 @@ def move_item(day: str, name: str) -> Any:
 
 @bp.route("/<day>/preview.html")
 @requires("read")
-def preview_html(day: str) -> Response:
+def preview_html(day: str) -> Any:
     return _preview(day, "html")
 
 
 @bp.route("/<day>/preview.txt")
 @requires("read")
-def preview_text(day: str) -> Response:
+def preview_text(day: str) -> Any:
     return _preview(day, "text")
 
 
-def _preview(day: str, part: str) -> Response:
+def _preview(day: str, part: str) -> Any:
     """The issue's HTML or plain-text part as the preview renders it, framed by the desk only."""
-    result = newsletter().issues.preview(parse_day(day), asset_base=asset_base(day))
+    nl = newsletter()
+    try:
+        result = nl.issues.preview(parse_day(day), asset_base=asset_base(day))
+    except nl.issues.Linked as err:
+        return _linked(err)
     response = Response(getattr(result, part) or "", mimetype="text/html" if part == "html" else "text/plain")
     response.headers["Content-Security-Policy"] = EMAIL_CSP
     response.headers["X-Frame-Options"] = "SAMEORIGIN"
@@ -202,15 +218,26 @@ def asset(day: str, relative: str) -> Response:
     return Response(data, mimetype=media_type)
 
 
+def _changed_it(day: date, name: str) -> bool:
+    """Whether ``[desk] require_separate_approver`` keeps ``name`` from approving: they saved a file of the
+    issue since its last approval (any time, without one). The approval file says when; the store, who saved.
+    Its time is to the second, so a save in the second of the approval counts as after it."""
+    nl = newsletter()
+    if not nl.settings.desk.require_separate_approver:
+        return False
+    return name in nl.users.editors(day, since=nl.approval(day).approved_time)
+
+
 @bp.route("/<day>/approve", methods=["POST"])
 @requires("approve")
 def approve(day: str) -> Reply:
-    """Approve the issue as it is now (``[desk] require_separate_approver``: not by its last editor)."""
+    """Approve the issue as it is now (``[desk] require_separate_approver``: by none of those who changed it
+    since its last approval)."""
     when, nl = parse_day(day), newsletter()
     account = _author()
-    if nl.settings.desk.require_separate_approver and nl.users.last_editor(when) == account.name:
-        flash(_("You edited this issue last: another approver must approve it ([desk] require_separate_approver)."),
-              "error")
+    if _changed_it(when, account.name):
+        flash(_("You changed this issue since its last approval: another approver must approve it "
+                "([desk] require_separate_approver)."), "error")
         return redirect(url_for("issues.edit", day=day))
     try:
         nl.approve(when, by=account.name)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import ipaddress
 from typing import TYPE_CHECKING, Any
 
+from newsletter import http_server
 from newsletter.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -46,11 +47,16 @@ def options(nl: "Newsletter") -> dict[str, Any]:
         "max_request_header_size": 16384,
         "connection_limit": 100,
         "channel_timeout": 60,
-        "cleanup_interval": 30,
         "asyncore_use_poll": True,
         "ident": "newsletter-desk",
         "clear_untrusted_proxy_headers": False,  # [desk] trusted_proxies decides (ProxyFix in the app)
     }
+
+
+def slow_client_limits(nl: "Newsletter") -> http_server.SlowClientLimits:
+    """``[desk]``'s deadlines, and 20 of the 100 connections per client address unless behind a proxy."""
+    desk = nl.settings.desk
+    return http_server.SlowClientLimits(desk.header_timeout, desk.body_timeout, 0 if desk.trusted_proxies else 20)
 
 
 def create_server(nl: "Newsletter", *, host: str | None = None, port: int | None = None, threads: int = 4) -> Any:
@@ -58,8 +64,6 @@ def create_server(nl: "Newsletter", *, host: str | None = None, port: int | None
 
     :raises ConfigError: when the host is not allowed or the key is missing or weak.
     """
-    import waitress
-
     from newsletter.desk.app import create_app
 
     host = host or nl.settings.desk.host
@@ -67,6 +71,7 @@ def create_server(nl: "Newsletter", *, host: str | None = None, port: int | None
     check_listen(nl, host)
     key = nl.secret_key(listen=host).value
     try:
-        return waitress.create_server(create_app(nl, key), host=host, port=port, threads=threads, **options(nl))
+        return http_server.create_server(create_app(nl, key), host=host, port=port, threads=threads,
+                                         limits=slow_client_limits(nl), **options(nl))
     except OSError as err:
         raise ConfigError(f"cannot listen on {host}:{port}: {err.strerror}", hint="choose another --port") from err

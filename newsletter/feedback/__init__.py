@@ -64,10 +64,11 @@ def issue_of(value: Any) -> date | None:
 
 
 def load_json(body: bytes) -> Any:
-    """The JSON document of a request body; a :class:`WebhookRefused` (400) when it is not one."""
+    """The JSON document of a request body; a :class:`WebhookRefused` (400) when it is not one, or is
+    nested deeper than the parser goes (``[`` × 60,000: no provider sends that)."""
     try:
         return json.loads(body.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError):
+    except (UnicodeDecodeError, ValueError, RecursionError):
         raise WebhookRefused(400, "the body is not JSON") from None
 
 

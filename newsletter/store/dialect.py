@@ -2,19 +2,20 @@
 
 Everything else in ``newsletter/store`` writes portable SQLAlchemy and asks here when the
 two databases need different words: the INSERT that offers ``ON CONFLICT``, SQLite's
-connection pragmas and its single writer, PostgreSQL's ``SKIP LOCKED`` claims, its named constraints in migrations.
+connection pragmas and its single writer, PostgreSQL's ``SKIP LOCKED`` claims, its named constraints in migrations,
+its commits that need not wait for the disk.
 """
 
 from __future__ import annotations
 
-from contextlib import contextmanager
-from typing import Any, Iterator
+from contextlib import contextmanager, nullcontext
+from typing import Any, Callable, Iterator, Mapping, Sequence
 
 from sqlalchemy import Connection, Engine, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
-from newsletter.errors import ConfigError
+from newsletter.errors import ConfigError, StoreError, StoreUnavailable
 
 _INSERTS = {"postgresql": pg_insert, "sqlite": sqlite_insert}
 
@@ -56,6 +57,93 @@ def rows_to_claim(bind: Engine | Connection, query: Any) -> Any:
         return query.scalar_subquery()
     due = query.with_for_update(skip_locked=True).cte("due").prefix_with("MATERIALIZED")
     return select(due.c[0])
+
+
+def commit_without_flush(cursor: Any, conn: Connection) -> None:
+    """Let the transaction under way on ``conn`` commit without waiting for the disk (PostgreSQL:
+    ``synchronous_commit = off`` for it alone; SQLite in WAL mode with ``synchronous=NORMAL`` never waits).
+
+    The commit is seen by every session at once and survives a crash of the process that made it
+    (the sender's ``kill -9``): the server holds it. Only a crash of the database server itself, or of
+    the machine, may lose the last such commits (PostgreSQL: at most three ``wal_writer_delay``, 0.6 s
+    by default); the next commit that waits for the disk makes them durable too.
+
+    :param cursor: from :func:`driver_cursor` on ``conn``.
+    """
+    if is_postgresql(conn):
+        cursor.execute("SET LOCAL synchronous_commit TO OFF")
+
+
+@contextmanager
+def driver_cursor(conn: Connection) -> Iterator[Any]:
+    """The driver's own cursor on ``conn``'s connection, for :class:`Prepared` statements; on PostgreSQL
+    in pipeline mode, so that the statements of the block go to the server together (one round trip,
+    not one each). The driver's errors come out as :class:`StoreError`; a connection they show lost
+    is dropped from the pool, as SQLAlchemy's own execution does."""
+    driver = conn.connection.driver_connection
+    pipeline = driver.pipeline() if is_postgresql(conn) else nullcontext()  # type: ignore[union-attr]
+    try:
+        with pipeline:
+            cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+            try:
+                yield cursor
+            finally:
+                cursor.close()
+    except conn.dialect.loaded_dbapi.Error as err:
+        if conn.dialect.is_disconnect(err, conn.connection.dbapi_connection, None):
+            conn.invalidate(err)
+            raise StoreUnavailable(f"the database cannot be reached: {(str(err).strip().splitlines() or [err.__class__.__name__])[0]}",
+                                   hint="start the database server (or fix the network to it)") from err
+        raise StoreError(f"the database refused an operation: {err.__class__.__name__}: {err}") from err
+
+
+def rows_changed(conn: Connection, cursor: Any) -> int:
+    """How many rows the last statement run on ``cursor`` changed, once the server has answered (in
+    PostgreSQL's pipeline mode the answers come at a sync: one more round trip)."""
+    if is_postgresql(conn):
+        with conn.connection.driver_connection.pipeline() as pipeline:  # type: ignore[union-attr]
+            pipeline.sync()
+    return max(int(cursor.rowcount), 0)
+
+
+class Prepared:
+    """A statement compiled once per database and run on the driver's own cursor (:func:`driver_cursor`).
+
+    The send writes the ledger before every message (its mark, the outcome before it); through
+    SQLAlchemy's execution each statement costs several times what the driver takes to run it.
+    Values go through the statement's column types as SQLAlchemy would pass them (aware UTC
+    datetimes stored naive, SQLite's datetime text).
+    """
+
+    def __init__(self, statement: Any) -> None:
+        self.statement = statement
+        self._compiled: dict[str, tuple[str, list[str] | None, dict[str, Any], dict[str, Callable[[Any], Any]]]] = {}
+
+    def _for(self, conn: Connection) -> tuple[str, list[str] | None, dict[str, Any], dict[str, Callable[[Any], Any]]]:
+        found = self._compiled.get(name(conn))
+        if found is None:
+            dialect = conn.dialect
+            compiled = self.statement.compile(dialect=dialect)
+            binds = {compiled.bind_names[bind]: bind for bind in compiled.binds.values()}
+            processors = {key: process for key, bind in binds.items()
+                          if (process := bind.type.dialect_impl(dialect).bind_processor(dialect)) is not None}
+            order = list(compiled.positiontup or ()) if compiled.positional else None
+            found = (compiled.string, order, {key: bind.value for key, bind in binds.items()}, processors)
+            self._compiled[name(conn)] = found
+        return found
+
+    def run(self, conn: Connection, cursor: Any, rows: Sequence[Mapping[str, Any]]) -> None:
+        """Run the statement once per row of parameters (one executemany)."""
+        if not rows:
+            return
+        sql, order, fixed, processors = self._for(conn)
+        args: list[Any] = []
+        for row in rows:
+            values = {**fixed, **row}
+            for key, process in processors.items():
+                values[key] = process(values[key])
+            args.append(values if order is None else [values[key] for key in order])
+        cursor.executemany(sql, args)
 
 
 def sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:

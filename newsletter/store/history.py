@@ -26,6 +26,7 @@ from newsletter.store.database import Store
 from newsletter.store.feedback import FeedbackEvent, FeedbackKind, link_pending
 from newsletter.store.models import Delivery, DeliveryStatus, Send, Subscriber, SubscriberStatus
 from newsletter.store.pauses import SendPause
+from newsletter.store.resends import resent_rows
 
 _SENDS = cast(Table, Send.__table__)
 _D = cast(Table, Delivery.__table__)
@@ -90,6 +91,8 @@ class HistoryRow:
     override_by: str
     complained: int = 0  # rows a spam complaint was reported about
     paused: bool = False  # the send paused itself and waits for an operator
+    uncertain: int = 0  # rows in doubt (a stopped run, no answer): not resent unless an operator asks
+    resent: int = 0  # uncertain rows an operator had resent, over all the send's resends
 
     @property
     def complaint_rate(self) -> float:
@@ -120,7 +123,7 @@ def history(store: Store, *, limit: int | None = None, day: date | None = None,
     paused = select(_P.c.id).where(_P.c.send_id == _SENDS.c.id, _P.c.resumed_at.is_(None)).exists()
     query = (select(_SENDS.c.id, _SENDS.c.issue_date, _SENDS.c.subject, _SENDS.c.created_at, _SENDS.c.finished_at,
                     _SENDS.c.override_by, _rows_with(FeedbackKind.HARD_BOUNCE), _rows_with(FeedbackKind.COMPLAINT),
-                    _rows_with(FeedbackKind.UNSUBSCRIBE), paused)
+                    _rows_with(FeedbackKind.UNSUBSCRIBE), paused, resent_rows())
              .where(_SENDS.c.id.in_(chosen))
              .order_by(_SENDS.c.issue_date.desc()))
     with store.engine.connect() as conn:
@@ -136,7 +139,8 @@ def history(store: Store, *, limit: int | None = None, day: date | None = None,
     return [HistoryRow(day=r.issue_date, subject=r.subject, started_at=r.created_at, finished_at=r.finished_at,
                        recipients=sum(states[r.id].values()), sent=states[r.id].get(DeliveryStatus.SENT.value, 0),
                        failed=states[r.id].get(DeliveryStatus.FAILED.value, 0), bounced=int(r[6]),
-                       unsubscribed=int(r[8]), override_by=r.override_by, complained=int(r[7]), paused=bool(r[9]))
+                       unsubscribed=int(r[8]), override_by=r.override_by, complained=int(r[7]), paused=bool(r[9]),
+                       uncertain=states[r.id].get(DeliveryStatus.UNCERTAIN.value, 0), resent=int(r[10]))
             for r in sends]
 
 

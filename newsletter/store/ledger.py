@@ -2,13 +2,19 @@
 
 Each recipient's row moves ``pending → queued → sending → sent | failed | pending (retry)``.
 A run *claims* rows by flipping them from ``pending`` to ``queued`` in one statement, so two
-processes never hold the same row. ``sending`` is written before the transport takes the
-message irreversibly: a sender marks a few rows at a time (the engine's ``MARK_AHEAD``) in the
-transaction that also writes the outcomes known by then, so one commit serves several messages
-and a crash leaves at most those few rows per connection in doubt. A run owns its rows until
-its lease expires (:mod:`newsletter.store.leases`); then a row found in ``queued`` was never handed over and is sent again, while one found in
-``sending`` is in doubt and is asked to the adapter (the outbox can tell; SMTP cannot, so the
-row becomes ``uncertain``, never resent).
+processes never hold the same row. ``sending`` is written just before the transport takes a
+message irreversibly (SMTP: before the final dot; a mail API: before the call), and only for
+the messages being handed over, in the transaction that also writes the outcomes the same
+connection learnt since its last write (:func:`record`'s ``then_sending``): one commit per
+message, which does not wait for the disk (:func:`~newsletter.store.dialect.commit_without_flush`;
+it survives the sender's crash). A row marked ``sending`` is therefore one whose message is on
+the wire, or whose answer came and is not written yet, so a crash leaves at most one row per
+SMTP connection in doubt; a row the run claimed but had not begun is still ``queued``. A run
+owns its rows until its lease expires (:mod:`newsletter.store.leases`); then a row found in
+``queued`` was never handed over and is sent again, while one found in ``sending`` is in doubt
+and is looked up at the transport it was claimed for (``transport``: the outbox can tell, the
+mail APIs can from their records; SMTP cannot, so the row becomes
+``uncertain``, never resent).
 
 ``attempts`` counts the tries that ended with an outcome, each exactly once, and only here:
 :func:`record` adds one for every :class:`Outcome` it writes (sent, failed, in doubt, or back to
@@ -27,10 +33,9 @@ import os
 import socket
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
-from typing import Any, Iterable, Sequence, cast
+from typing import Any, Iterable, Mapping, Sequence, cast
 
 from sqlalchemy import CursorResult, Integer, String, Table, and_, bindparam, func, literal, or_, select, update
-from sqlalchemy.orm import Session
 
 from newsletter.store import dialect, leases
 from newsletter.store.database import Store
@@ -117,6 +122,17 @@ def enqueue(store: Store, send_id: int, now: datetime) -> int:
     with store.session() as session:
         result = cast(CursorResult[Any], session.execute(stmt))
         return int(result.rowcount or 0)
+
+
+def has_work(store: Store, send_id: int) -> bool:
+    """Whether the send has rows not settled yet (pending, queued, sending) or active subscribers
+    without a row (whom :func:`enqueue` would add)."""
+    open_states = [DeliveryStatus.PENDING.value, DeliveryStatus.QUEUED.value, DeliveryStatus.SENDING.value]
+    open_rows = select(_D.c.id).where(_D.c.send_id == send_id, _D.c.status.in_(open_states))
+    served = select(_D.c.id).where(_D.c.send_id == send_id, _D.c.subscriber_id == _S.c.id)
+    newcomers = select(_S.c.id).where(_S.c.status == ACTIVE, ~served.exists())
+    with store.session() as session:
+        return bool(session.scalar(select(open_rows.exists() | newcomers.exists())))
 
 
 def orphans(store: Store, send_id: int, now: datetime, lease: timedelta = leases.DEFAULT_LEASE, *,
@@ -207,29 +223,85 @@ def release_run(store: Store, send_id: int, run_id: str, now: datetime, *, reaso
         return int(result.rowcount)
 
 
+#: The reason of a row a stopped run left marked sending, when the adapter cannot tell whether it arrived. Only
+#: what the ledger knows: the mark is written as the message is handed over, just before its final dot, so such
+#: a row may never have left, or the server may have taken it.
+IN_DOUBT_AFTER_A_STOP = ("its run stopped after marking it sending and before recording a reply: it may have "
+                         "reached the server, or not; not resent, to avoid a double send")
+
+
 def settle_in_doubt(store: Store, outcomes: dict[int, bool | None], now: datetime, *,
-                    run_id: str | None = None) -> None:
-    """Record what the adapter knows of rows in doubt: True sent, False not sent, None unknown.
+                    provider_ids: Mapping[int, str] | None = None, run_id: str | None = None) -> None:
+    """Record what the adapter knows of rows a dead run left sending: True sent (with its id from
+    ``provider_ids``, when the transport gave one), False not sent, None unknown.
 
     :param run_id: only rows this run holds (the run that took them over)."""
+    ids = provider_ids or {}
     with store.session() as session:
         for delivery_id, delivered in outcomes.items():
             if delivered is True:
-                values = {"status": DeliveryStatus.SENT.value, "sent_at": now,
+                values = {"status": DeliveryStatus.SENT.value, "sent_at": now, "provider_id": ids.get(delivery_id, ""),
                           "last_error": "confirmed delivered after an interrupted run"}
             elif delivered is False:
-                values = {"status": DeliveryStatus.PENDING.value, "run_id": ""}
+                values = {"status": DeliveryStatus.PENDING.value, "run_id": "",
+                          "last_error": "not sent: the run stopped before the transport took it; the next run sends it"}
             else:
-                values = {"status": DeliveryStatus.UNCERTAIN.value,
-                          "last_error": "the run stopped while the server held this message; not resent to "
-                                        "avoid a double send"}
+                values = {"status": DeliveryStatus.UNCERTAIN.value, "last_error": IN_DOUBT_AFTER_A_STOP}
             mine = [] if run_id is None else [_D.c.run_id == run_id]
             session.execute(update(_D).where(_D.c.id == delivery_id, _D.c.status == DeliveryStatus.SENDING.value,
                                              *mine).values(updated_at=now, attempts=_COUNTED, **values))
 
 
-def claim(store: Store, send_id: int, run_id: str, limit: int, now: datetime) -> list[Claimed]:
-    """Take up to ``limit`` due pending rows for this run. Rows of subscribers who left are skipped.
+@dataclass(frozen=True)
+class InDoubtRow:
+    """A row in doubt, with what a lookup at its transport needs."""
+
+    delivery_id: int
+    email: str
+    transport: str  #: the adapter of the run that claimed it ("" before migration 0014)
+    changed_at: datetime  #: when it was marked sending, or recorded uncertain
+    send_created_at: datetime  #: the send's start: nothing of it reached a transport before
+
+
+def in_doubt(store: Store, send_id: int, *, transport: str, ids: Iterable[int] | None = None,
+             limit: int | None = None, status: DeliveryStatus = DeliveryStatus.UNCERTAIN) -> list[InDoubtRow]:
+    """The send's rows in ``status`` (uncertain, or sending) claimed for ``transport``, oldest first; only
+    ``ids`` when given."""
+    query = (select(_D.c.id, _D.c.email, _D.c.transport, _D.c.updated_at, _SENDS.c.created_at)
+             .join(_SENDS, _SENDS.c.id == _D.c.send_id)
+             .where(_D.c.send_id == send_id, _D.c.status == status.value, _D.c.transport == transport)
+             .order_by(_D.c.id))
+    if ids is not None:
+        query = query.where(_D.c.id.in_(list(ids)))
+    if limit is not None:
+        query = query.limit(limit)
+    with store.session() as session:
+        rows = session.execute(query).all()
+    return [InDoubtRow(r.id, r.email, r.transport, _aware(r.updated_at) or r.updated_at,
+                       _aware(r.created_at) or r.created_at) for r in rows]
+
+
+def settle_uncertain(store: Store, sent: Mapping[int, str], unsent: Mapping[int, str], now: datetime) -> None:
+    """Record what a lookup proved about ``uncertain`` rows: ``sent`` (id → the transport's id) found at the
+    transport, ``unsent`` (id → why) proved never to have arrived, back to pending. Their try was counted
+    when they became uncertain; nothing is counted again."""
+    row = _D.c.id == bindparam("b_id")
+    uncertain = _D.c.status == DeliveryStatus.UNCERTAIN.value
+    with store.session() as session:
+        if sent:
+            session.execute(update(_D).where(row, uncertain).values(
+                status=DeliveryStatus.SENT.value, updated_at=now, sent_at=now, provider_id=bindparam("b_provider_id"),
+                last_error="found at the provider after the answer was lost"),
+                [{"b_id": k, "b_provider_id": v} for k, v in sent.items()])
+        if unsent:
+            session.execute(update(_D).where(row, uncertain).values(
+                status=DeliveryStatus.PENDING.value, updated_at=now, run_id="", next_attempt_at=None,
+                last_error=bindparam("b_error")), [{"b_id": k, "b_error": v} for k, v in unsent.items()])
+
+
+def claim(store: Store, send_id: int, run_id: str, limit: int, now: datetime, *, transport: str = "") -> list[Claimed]:
+    """Take up to ``limit`` due pending rows for this run, to hand to ``transport`` (the adapter's name, kept
+    on the row: a row in doubt is looked up there). Rows of subscribers who left are skipped.
 
     One statement on both databases; on PostgreSQL its rows are picked ``FOR UPDATE SKIP LOCKED``, so
     workers claiming at the same moment get different rows without waiting for each other.
@@ -241,22 +313,22 @@ def claim(store: Store, send_id: int, run_id: str, limit: int, now: datetime) ->
         .order_by(_D.c.id)
         .limit(limit)
     ))
-    with store.session() as session:
-        claimed_ids = session.scalars(
+    with store.transaction() as conn:
+        claimed_ids = conn.scalars(
             update(_D).where(_D.c.id.in_(due), _D.c.status == DeliveryStatus.PENDING.value)
-            .values(status=DeliveryStatus.QUEUED.value, run_id=run_id, updated_at=now)
+            .values(status=DeliveryStatus.QUEUED.value, run_id=run_id, updated_at=now, transport=transport)
             .returning(_D.c.id)
         ).all()
         if not claimed_ids:
             return []
-        rows = session.execute(
+        rows = conn.execute(
             select(_D.c.id, _D.c.subscriber_id, _D.c.attempts, _S.c.email, _S.c.first_name, _S.c.last_name,
                    _S.c.status)
             .join(_S, _S.c.id == _D.c.subscriber_id).where(_D.c.id.in_(claimed_ids)).order_by(_D.c.id)
         ).all()
         gone = [r.id for r in rows if r.status != ACTIVE]
         if gone:
-            session.execute(update(_D).where(_D.c.id.in_(gone)).values(
+            conn.execute(update(_D).where(_D.c.id.in_(gone)).values(
                 status=DeliveryStatus.SKIPPED.value, last_error="unsubscribed before the send", updated_at=now))
     return [Claimed(r.id, r.subscriber_id, r.email, r.first_name, r.last_name, r.attempts)
             for r in rows if r.status == ACTIVE]
@@ -267,17 +339,7 @@ def mark_sending(store: Store, delivery_ids: Sequence[int], now: datetime, *, ru
 
     :param run_id: only rows this run still holds. :return: how many rows were marked.
     """
-    with store.session() as session:
-        return _mark_sending(session, delivery_ids, now, run_id)
-
-
-def _mark_sending(session: Session, delivery_ids: Sequence[int], now: datetime, run_id: str | None) -> int:
-    if not delivery_ids:
-        return 0
-    mine = [] if run_id is None else [_D.c.run_id == run_id, _D.c.status.in_(_HELD)]
-    result = cast(CursorResult[Any], session.execute(update(_D).where(_D.c.id.in_(delivery_ids), *mine).values(
-        status=DeliveryStatus.SENDING.value, updated_at=now)))
-    return int(result.rowcount)
+    return record(store, (), now, then_sending=delivery_ids, run_id=run_id)
 
 
 @dataclass(frozen=True)
@@ -291,13 +353,42 @@ class Outcome:
     retry_at: datetime | None = None
 
 
+# The statements of every message's write, compiled once and run on the driver's cursor: building and
+# running them through SQLAlchemy cost 600 µs of CPU a message (SQLite), five round trips on PostgreSQL.
+_ROW = _D.c.id == bindparam("b_id")
+_NOW = bindparam("b_now", type_=UTCDateTime())
+#: The fence of a run's writes: the row is still this run's (``b_run``), queued or sending. Plain comparisons:
+#: an IN list cannot take part in an executemany.
+_FENCE = and_(_D.c.run_id == bindparam("b_run"), or_(*(_D.c.status == state for state in _HELD)))
+
+
+def _both(values: dict[str, Any]) -> tuple[dialect.Prepared, dialect.Prepared]:
+    """The update of one row to ``values``: (unfenced, fenced by :data:`_FENCE`)."""
+    return (dialect.Prepared(update(_D).where(_ROW).values(**values)),
+            dialect.Prepared(update(_D).where(_ROW, _FENCE).values(**values)))
+
+
+_WRITE_SENT = _both(dict(status=DeliveryStatus.SENT.value, updated_at=_NOW, sent_at=_NOW, last_error="",
+                         provider_id=bindparam("b_provider_id"), attempts=_COUNTED))
+_WRITE_RETRY = _both(dict(status=DeliveryStatus.PENDING.value, updated_at=_NOW, last_error=bindparam("b_error"),
+                          run_id="", next_attempt_at=bindparam("b_retry_at", type_=UTCDateTime()), attempts=_COUNTED))
+_WRITE_OTHER = _both(dict(status=bindparam("b_status"), updated_at=_NOW, last_error=bindparam("b_error"),
+                          attempts=_COUNTED))
+_MARK_SENDING = _both(dict(status=DeliveryStatus.SENDING.value, updated_at=_NOW))
+_MARK_BOUNCED = dialect.Prepared(update(_S).where(_S.c.id == bindparam("b_id"), _S.c.status == ACTIVE)
+                                 .values(status=SubscriberStatus.BOUNCED.value, updated_at=_NOW))
+
+
 def record(store: Store, outcomes: Iterable[Outcome], now: datetime, *, bounced: Iterable[int] = (),
            then_sending: Sequence[int] = (), run_id: str | None = None) -> int:
     """Write a batch of outcomes in one transaction, each counted as one try; in the same transaction,
-    mark the ``bounced`` subscribers (hard bounces among them) and the rows ``then_sending`` as
-    :func:`mark_sending` does (the sender groups its writes: see the engine's ``MARK_AHEAD``).
+    mark the ``bounced`` subscribers (hard bounces among them) and the rows ``then_sending`` sending:
+    the messages about to pass the point of no return (the sender writes the outcomes it has with them).
 
-    One executemany per kind of outcome: a batch costs a few statements and one commit, not one per row.
+    A transaction that marks rows commits without waiting for the disk
+    (:func:`~newsletter.store.dialect.commit_without_flush`): it comes before every message, and
+    must survive the sender's crash, which it does. The outcomes alone (a batch's last ones) wait.
+    One executemany per kind of write, on PostgreSQL all in one round trip, and one commit.
 
     :param run_id: the fence: write only over rows this run still holds (queued or sending). A run
         frozen past its lease finds its rows taken over (:func:`take_over_rows`) and writes nothing.
@@ -308,43 +399,32 @@ def record(store: Store, outcomes: Iterable[Outcome], now: datetime, *, bounced:
     other: list[dict[str, object]] = []
     for o in outcomes:
         if o.status is DeliveryStatus.SENT:
-            sent.append({"b_id": o.delivery_id, "b_provider_id": o.provider_id})
+            sent.append({"b_id": o.delivery_id, "b_provider_id": o.provider_id, "b_now": now})
         elif o.status is DeliveryStatus.PENDING:
-            retry.append({"b_id": o.delivery_id, "b_error": o.error, "b_retry_at": o.retry_at})
+            retry.append({"b_id": o.delivery_id, "b_error": o.error, "b_retry_at": o.retry_at, "b_now": now})
         else:
-            other.append({"b_id": o.delivery_id, "b_status": o.status.value, "b_error": o.error})
-    # The fence in plain comparisons: an IN list cannot take part in an executemany.
-    held = or_(*(_D.c.status == state for state in _HELD))
-    row = and_(_D.c.id == bindparam("b_id"), *([] if run_id is None else [_D.c.run_id == run_id, held]))
-    with store.session() as session:
-        if sent:
-            session.execute(update(_D).where(row).values(
-                status=DeliveryStatus.SENT.value, updated_at=now, sent_at=now, last_error="",
-                provider_id=bindparam("b_provider_id"), attempts=_COUNTED), sent)
-        if retry:
-            session.execute(update(_D).where(row).values(
-                status=DeliveryStatus.PENDING.value, updated_at=now, last_error=bindparam("b_error"), run_id="",
-                next_attempt_at=bindparam("b_retry_at", type_=UTCDateTime()), attempts=_COUNTED), retry)
-        if other:
-            session.execute(update(_D).where(row).values(
-                status=bindparam("b_status"), updated_at=now, last_error=bindparam("b_error"), attempts=_COUNTED),
-                other)
-        _mark_bounced(session, list(bounced), now)
-        return _mark_sending(session, then_sending, now, run_id)
+            other.append({"b_id": o.delivery_id, "b_status": o.status.value, "b_error": o.error, "b_now": now})
+    fenced = run_id is not None
+    run = {"b_run": run_id} if fenced else {}
+    with store.transaction() as conn, dialect.driver_cursor(conn) as cursor:
+        if then_sending:
+            dialect.commit_without_flush(cursor, conn)
+        _WRITE_SENT[fenced].run(conn, cursor, [{**row, **run} for row in sent])
+        _WRITE_RETRY[fenced].run(conn, cursor, [{**row, **run} for row in retry])
+        _WRITE_OTHER[fenced].run(conn, cursor, [{**row, **run} for row in other])
+        _MARK_BOUNCED.run(conn, cursor, [{"b_id": key, "b_now": now} for key in bounced])
+        if not then_sending:
+            return 0
+        _MARK_SENDING[fenced].run(conn, cursor, [{"b_id": key, "b_now": now, **run} for key in then_sending])
+        return dialect.rows_changed(conn, cursor)
 
 
 def mark_bounced(store: Store, subscriber_ids: Iterable[int], now: datetime) -> None:
     """Hard bounces (5.1.x): the address does not exist; stop mailing it."""
     ids = list(subscriber_ids)
     if ids:
-        with store.session() as session:
-            _mark_bounced(session, ids, now)
-
-
-def _mark_bounced(session: Session, ids: list[int], now: datetime) -> None:
-    if ids:
-        session.execute(update(_S).where(_S.c.id.in_(ids), _S.c.status == ACTIVE)
-                        .values(status=SubscriberStatus.BOUNCED.value, updated_at=now))
+        with store.transaction() as conn, dialect.driver_cursor(conn) as cursor:
+            _MARK_BOUNCED.run(conn, cursor, [{"b_id": key, "b_now": now} for key in ids])
 
 
 def next_due(store: Store, send_id: int) -> datetime | None:

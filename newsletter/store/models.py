@@ -110,6 +110,8 @@ class Delivery(Base):
     last_error: Mapped[str] = mapped_column(Text, default="", nullable=False)
     provider_id: Mapped[str] = mapped_column(String(200), default="", nullable=False)
     run_id: Mapped[str] = mapped_column(String(64), default="", nullable=False)
+    # The adapter of the run that claimed it (migration 0014): a row in doubt is looked up there, and only there.
+    transport: Mapped[str] = mapped_column(String(40), default="", nullable=False)
     next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False)

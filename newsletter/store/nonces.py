@@ -1,8 +1,11 @@
-"""Webhook tokens already used (Mailgun's signature token): a signed request replayed within its window is refused.
+"""One-time tokens already used: Mailgun's signature tokens, and the confirmation links of the web form.
 
-A token is remembered once its request was processed, so a request that failed (a database
-outage) can be retried by the provider with the same token. Tokens older than the replay
-window are forgotten: a request that old is refused by its timestamp anyway.
+A token is claimed with one atomic insert (``INSERT … ON CONFLICT DO NOTHING RETURNING``): of
+requests racing with the same token exactly one wins, on SQLite as on PostgreSQL, where a
+check followed by an insert let several through. A webhook's token is released again when its
+request could not be recorded (a database outage), so that the provider's retry is accepted.
+Tokens older than their source's window are forgotten: a request or a link that old is refused
+by its own timestamp anyway.
 """
 
 from __future__ import annotations
@@ -10,8 +13,8 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import cast
 
-from sqlalchemy import Index, String, Table, delete, select
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy import Index, String, Table, delete
+from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from newsletter.store.database import Store
 from newsletter.store.models import Base, UTCDateTime
@@ -30,15 +33,25 @@ class WebhookToken(Base):
 _T = cast(Table, WebhookToken.__table__)
 
 
-def was_used(store: Store, source: str, token: str) -> bool:
-    """Whether a processed request already carried this token."""
+def claim(store: Store, source: str, token: str, *, now: datetime, keep: timedelta) -> bool:
+    """Remember ``token`` for ``source``; False when it was already there (a replay).
+
+    Forgets the source's tokens older than ``keep`` in the same transaction.
+    """
     with store.session() as session:
-        return session.scalar(select(_T.c.token).where(_T.c.source == source, _T.c.token == token)) is not None
+        return claim_in(session, store, source, token, now=now, keep=keep)
 
 
-def remember(store: Store, source: str, token: str, *, now: datetime, keep: timedelta) -> None:
-    """Keep the token of a processed request, and forget those older than ``keep``."""
+def claim_in(session: Session, store: Store, source: str, token: str, *, now: datetime, keep: timedelta) -> bool:
+    """:func:`claim` inside the caller's transaction (the claim lands with what the token allows, or not at all)."""
+    session.execute(delete(_T).where(_T.c.source == source, _T.c.seen_at < now - keep))
+    inserted = session.execute(store.insert(_T).values(source=source, token=token, seen_at=now)
+                               .on_conflict_do_nothing(index_elements=["source", "token"])
+                               .returning(_T.c.token)).scalar()
+    return inserted is not None
+
+
+def release(store: Store, source: str, token: str) -> None:
+    """Forget a claimed token whose request could not be recorded, so that a retry with it is accepted."""
     with store.session() as session:
-        session.execute(store.insert(_T).values(source=source, token=token, seen_at=now)
-                        .on_conflict_do_nothing(index_elements=["source", "token"]))
-        session.execute(delete(_T).where(_T.c.seen_at < now - keep))
+        session.execute(delete(_T).where(_T.c.source == source, _T.c.token == token))

@@ -5,11 +5,11 @@ that has no database yet reads as (an empty store in memory, so that reading cre
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime
 from pathlib import Path
-from typing import NamedTuple
+from typing import NamedTuple, cast
 
-from sqlalchemy import create_engine
+from sqlalchemy import Table, create_engine, select
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 from sqlalchemy.pool import StaticPool
@@ -17,7 +17,9 @@ from sqlalchemy.pool import StaticPool
 from newsletter.store import ledger
 from newsletter.store.database import Store, migrate
 from newsletter.store.history import SendRecord, send_record
-from newsletter.store.models import DeliveryStatus
+from newsletter.store.models import Delivery, DeliveryStatus
+
+_D = cast(Table, Delivery.__table__)
 
 #: The states whose rows are not delivered, in the order ``status`` groups their reasons.
 UNDELIVERED = (DeliveryStatus.FAILED.value, DeliveryStatus.UNCERTAIN.value, DeliveryStatus.PENDING.value)
@@ -54,6 +56,27 @@ def send_summary(store: Store, day: date) -> SendSummary:
         return SendSummary(day, None)
     return SendSummary(day, send_record(store, day), ledger.counts(store, send_id),
                        [ReasonCount(*row) for row in ledger.failures(store, send_id, UNDELIVERED)])
+
+
+class UncertainRow(NamedTuple):
+    """One recipient of a send whose message is in doubt, and what the ledger knows about it."""
+
+    email: str
+    reason: str
+    since: datetime  # when it was recorded uncertain
+
+
+def uncertain_rows(store: Store, day: date, limit: int | None = None) -> list[UncertainRow]:
+    """The rows of ``day``'s send left ``uncertain``, in the ledger's order (the first ``limit`` when given)."""
+    send_id = ledger.find_send(store, day)
+    if send_id is None:
+        return []
+    query = (select(_D.c.email, _D.c.last_error, _D.c.updated_at)
+             .where(_D.c.send_id == send_id, _D.c.status == DeliveryStatus.UNCERTAIN.value).order_by(_D.c.id))
+    if limit is not None:
+        query = query.limit(limit)
+    with store.session() as session:
+        return [UncertainRow(*row) for row in session.execute(query).all()]
 
 
 def send_started(store: Store, day: date) -> bool:

@@ -9,7 +9,7 @@ An unsubscribed, bounced or complained address is never reactivated by an import
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence, cast
 
 from sqlalchemy import Connection, Select, Table, func, insert, select, update
@@ -17,7 +17,7 @@ from sqlalchemy import Connection, Select, Table, func, insert, select, update
 from newsletter import addresses
 from newsletter.errors import NewsletterError
 from newsletter.names import clean_name
-from newsletter.store import dialect
+from newsletter.store import dialect, nonces
 from newsletter.store.database import Store
 from newsletter.store.models import SUPPRESSED, Subscriber, SubscriberStatus
 
@@ -26,6 +26,10 @@ CHUNK = 1000
 KEEP_REJECTIONS = 1000
 _SUPPRESSED = {s.value for s in SUPPRESSED}
 _TABLE = cast(Table, Subscriber.__table__)
+#: The source under which used confirmation links are remembered (store/nonces.py).
+CONFIRM_LINKS = "confirm"
+#: Links carry the second they were made: a change within that second is not known to come after.
+_LINK_TIME_STEP = timedelta(seconds=1)
 
 
 @dataclass(frozen=True)
@@ -284,19 +288,29 @@ def request_subscription(store: Store, email: str, *, now: datetime, first_name:
         session.execute(statement)
 
 
-def confirm_subscription(store: Store, email: str, *, now: datetime, first_name: str = "", source: str = "web",
-                         ip: str = "") -> bool:
+def confirm_subscription(store: Store, email: str, *, now: datetime, link: str, issued_at: datetime,
+                         keep: timedelta, first_name: str = "", source: str = "web", ip: str = "") -> bool:
     """Make the address active: the person clicked their confirmation link (double opt-in).
 
-    This is the only way back for someone who unsubscribed. Returns False when it was active already.
+    This is the only way back for someone who unsubscribed, and each link works once: ``link``
+    (a digest of it) is claimed in the same transaction (:mod:`newsletter.store.nonces`, kept for
+    ``keep``, the links' lifetime). A link made at ``issued_at`` never outranks an unsubscribe,
+    a bounce or a complaint recorded after it.
+
+    :return: whether the address is active now (False: the link was used already and the address is
+        not active, or it left the list after the link was made).
     """
     with store.session() as session:
-        current = session.scalar(select(Subscriber).where(Subscriber.email == email))
+        current = session.scalar(select(Subscriber).where(Subscriber.email == email).with_for_update())
+        if not nonces.claim_in(session, store, CONFIRM_LINKS, link, now=now, keep=keep):
+            return current is not None and current.status == SubscriberStatus.ACTIVE.value
         if current is None:
             current = Subscriber(email=email, created_at=now)
             session.add(current)
         elif current.status == SubscriberStatus.ACTIVE.value:
-            return False
+            return True
+        elif current.status in _SUPPRESSED and current.updated_at >= issued_at + _LINK_TIME_STEP:
+            return False  # it left the list after the link was made
         current.first_name = first_name or current.first_name or ""
         current.last_name = current.last_name or ""
         current.status = SubscriberStatus.ACTIVE.value

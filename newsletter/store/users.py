@@ -1,10 +1,13 @@
 """The desk's accounts and its record of who last edited an issue.
 
-An account has a name, a role (editor, approver, operator), an argon2 password hash and the
-times it was created and disabled. Removing an account disables it (the name stays in the
-edit record); adding the same name again enables it with a new role and password.
-``desk_edits`` keeps, per issue, who saved which file last, so that an approval can be
-required from someone other than the last editor.
+An account has a name, a role (editor, approver, operator), an argon2 password hash, the
+times it was created and disabled, and a session generation: the desk's session cookies name
+the generation they were made under, and raising it (sign-out, a new password, a removal) ends
+every one of them on the server, whatever copy of a cookie is left. Removing an account
+disables it (the name stays in the edit record); adding the same name again enables it with a
+new role and password.
+``desk_edits`` keeps every save of an issue's file (who, which file, when), so that an approval
+can be required from someone who changed nothing since the issue's last approval.
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ class DeskUser(Base):
     email: Mapped[str] = mapped_column(String(320), nullable=False, default="")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False)
     disabled_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    session_generation: Mapped[int] = mapped_column(Integer, nullable=False, default=0, server_default="0")
 
 
 class DeskEdit(Base):
@@ -58,6 +62,7 @@ class UserRecord:
     email: str
     created_at: datetime
     disabled_at: datetime | None
+    session_generation: int = 0
 
     @property
     def active(self) -> bool:
@@ -65,7 +70,8 @@ class UserRecord:
 
 
 def _record(row: object) -> UserRecord:
-    return UserRecord(row.name, row.role, row.password_hash, row.email, row.created_at, row.disabled_at)  # type: ignore[attr-defined]
+    return UserRecord(row.name, row.role, row.password_hash, row.email, row.created_at, row.disabled_at,  # type: ignore[attr-defined]
+                      row.session_generation)  # type: ignore[attr-defined]
 
 
 def find_user(store: Store, name: str) -> UserRecord | None:
@@ -92,7 +98,8 @@ def save_user(store: Store, name: str, role: str, password_hash: str, *, email: 
         if row.disabled_at is None:
             return False
         session.execute(update(_U).where(_U.c.name == name)
-                        .values(role=role, password_hash=password_hash, email=email, created_at=now, disabled_at=None))
+                        .values(role=role, password_hash=password_hash, email=email, created_at=now, disabled_at=None,
+                                session_generation=_U.c.session_generation + 1))
         return True
 
 
@@ -100,16 +107,27 @@ def disable_user(store: Store, name: str, *, now: datetime) -> bool:
     """Disable an enabled account; False when there is none by that name."""
     with store.session() as session:
         result: CursorResult[Any] = session.execute(  # type: ignore[assignment]
-            update(_U).where(_U.c.name == name, _U.c.disabled_at.is_(None)).values(disabled_at=now))
+            update(_U).where(_U.c.name == name, _U.c.disabled_at.is_(None))
+            .values(disabled_at=now, session_generation=_U.c.session_generation + 1))
         return bool(result.rowcount)
 
 
-def set_password_hash(store: Store, name: str, password_hash: str) -> bool:
-    """Replace an enabled account's hash; False when there is none by that name."""
+def set_password_hash(store: Store, name: str, password_hash: str, *, end_sessions: bool = True) -> bool:
+    """Replace an enabled account's hash (ending its sessions unless told not to: a rehash of the same
+    password); False when there is none by that name."""
+    values: dict[str, Any] = {"password_hash": password_hash}
+    if end_sessions:
+        values["session_generation"] = _U.c.session_generation + 1
     with store.session() as session:
         result: CursorResult[Any] = session.execute(  # type: ignore[assignment]
-            update(_U).where(_U.c.name == name, _U.c.disabled_at.is_(None)).values(password_hash=password_hash))
+            update(_U).where(_U.c.name == name, _U.c.disabled_at.is_(None)).values(**values))
         return bool(result.rowcount)
+
+
+def end_sessions(store: Store, name: str) -> None:
+    """Raise the account's session generation: every session cookie made before opens nothing."""
+    with store.session() as session:
+        session.execute(update(_U).where(_U.c.name == name).values(session_generation=_U.c.session_generation + 1))
 
 
 def record_edit(store: Store, day: date, path: str, user_name: str, *, now: datetime) -> None:
@@ -118,8 +136,10 @@ def record_edit(store: Store, day: date, path: str, user_name: str, *, now: date
         session.execute(_E.insert().values(day=day, path=path, user_name=user_name, at=now))
 
 
-def last_editor(store: Store, day: date) -> str | None:
-    """Who saved a file of the issue of ``day`` last through the desk, or None."""
+def editors(store: Store, day: date, *, since: datetime | None = None) -> list[str]:
+    """Every account that saved a file of the issue of ``day`` through the desk (at ``since`` or later), by name."""
+    query = select(_E.c.user_name).where(_E.c.day == day).distinct()
+    if since is not None:
+        query = query.where(_E.c.at >= since)
     with store.session() as session:
-        return session.scalar(select(_E.c.user_name).where(_E.c.day == day)
-                              .order_by(_E.c.at.desc(), _E.c.id.desc()).limit(1))
+        return sorted(session.scalars(query))

@@ -76,6 +76,8 @@ def image_response(image: Image, max_age: int) -> Response:
 @bp.get("/archive/<day>/<path:asset>")
 def asset(day: str, asset: str) -> Response:
     # The image URLs of issues sent before content-hashed assets; a sent issue's files only.
+    if "\x00" in asset:
+        abort(404)  # no file name holds a NUL (the file system refuses it with an error, not "no such file")
     image = services().nl.archive.image(published_day(day), asset)
     if image is None:
         abort(404)

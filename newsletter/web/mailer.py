@@ -110,7 +110,8 @@ class ConfirmationMailer:
     def compose(self, address: str) -> tuple[str, str, str]:
         """Subject, text and HTML of the confirmation mail for ``address`` (a fresh link)."""
         nl = self.settings.newsletter
-        link = f"{nl.base_url}/confirm/{make_timed_token(self.secret_key, CONFIRM, address)}"
+        made = int(self.nl.clock().timestamp())  # the library's clock, which the confirmation reads it by
+        link = f"{nl.base_url}/confirm/{make_timed_token(self.secret_key, CONFIRM, address, now=made)}"
         # No first name here: it is whatever a stranger typed, and this mail goes to any address.
         context = {"newsletter": nl, "brand": web_brand(self.settings), "link": link,
                    "hours": self.settings.web.confirm_hours}

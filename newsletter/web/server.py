@@ -5,15 +5,19 @@ waitress's defaults suit an intranet: it buffers request bodies up to 1 GB befor
 application sees them, keeps 100 connections at most and an idle one for 120 s, so a hundred
 idle sockets made the service unreachable. Here a body over ``[web] max_request_body_size`` is
 refused from its ``Content-Length`` (or once a chunked body passes it) without being buffered,
-headers are capped, an idle or stalled connection is dropped after ``channel_timeout`` seconds
-(checked as often), and ``connection_limit`` connections are served at once (poll(), so the
-count is not capped by select()'s 1,024 descriptors). The reverse proxy still buffers requests.
+headers are capped, an idle connection is dropped after ``channel_timeout`` seconds, a request's
+head must arrive within ``header_timeout`` and its body within ``body_timeout`` however slowly it
+trickles, ``connection_limit`` connections are served at once (poll(), so the count is not capped
+by select()'s 1,024 descriptors) and a newcomer beyond it, or beyond ``connections_per_client``
+from one address, replaces the connection that has waited longest (:mod:`newsletter.http_server`).
+The reverse proxy still buffers requests.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from newsletter import http_server
 from newsletter.config import Settings
 from newsletter.library import Newsletter
 
@@ -26,7 +30,6 @@ def server_options(settings: Settings) -> dict[str, Any]:
         "max_request_header_size": web.max_request_header_size,
         "connection_limit": web.connection_limit,
         "channel_timeout": web.channel_timeout,
-        "cleanup_interval": max(1, min(30, web.channel_timeout // 2)),
         "inbuf_overflow": min(web.max_request_body_size, 512 * 1024),
         "asyncore_use_poll": True,
         "ident": "newsletter",
@@ -35,11 +38,16 @@ def server_options(settings: Settings) -> dict[str, Any]:
     }
 
 
+def slow_client_limits(settings: Settings) -> http_server.SlowClientLimits:
+    """The deadlines and the per-address cap of ``[web]`` (no cap behind a proxy: it is the only client)."""
+    web = settings.web
+    return http_server.SlowClientLimits(web.header_timeout, web.body_timeout, web.connections_per_client)
+
+
 def create_server(app: Any, settings: Settings, *, host: str, port: int, threads: int) -> Any:
     """A waitress server bound to ``host:port`` (port 0: a free one), not yet running (call ``.run()``)."""
-    import waitress
-
-    return waitress.create_server(app, host=host, port=port, threads=threads, **server_options(settings))
+    return http_server.create_server(app, host=host, port=port, threads=threads,
+                                     limits=slow_client_limits(settings), **server_options(settings))
 
 
 def web_server(nl: Newsletter, *, host: str | None = None, port: int | None = None, threads: int = 8) -> Any:

@@ -1,7 +1,8 @@
 """``/subscribe`` and ``/confirm/TOKEN``: double opt-in.
 
 The form records the request and queues a confirmation mail (sent by a background thread, see
-:mod:`newsletter.web.mailer`); only ``POST /confirm/TOKEN`` makes the address active. The answer,
+:mod:`newsletter.web.mailer`); only ``POST /confirm/TOKEN`` makes the address active, once per
+link, and never after an unsubscribe, bounce or complaint recorded since the link was made. The answer,
 and the work done before it, are the same whether the address was known or not. CSRF token,
 honeypot field, rate limit per client address, mails limited per address and per unsubscribe
 link, first names short and without links.
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import re
+from datetime import datetime, timezone
 
 from flask import Blueprint, Response, abort, request, url_for
 
@@ -18,7 +20,7 @@ from newsletter.addresses import canonical
 from newsletter.names import CONTROL
 from newsletter.errors import NewsletterError
 from newsletter.i18n import Words
-from newsletter.tokens import CONFIRM, read_timed_token
+from newsletter.tokens import CONFIRM, read_dated_token
 from newsletter.web.extensions import csrf, rate_limited
 from newsletter.web.masks import mask
 from newsletter.web.pages import _, message, page
@@ -91,32 +93,37 @@ def thanks() -> Response:
                      "subscription takes effect only once you have clicked that link."))
 
 
-def confirmation(token: str) -> str:
-    """The address of a valid confirmation token (the pending request's data is in the store)."""
+def confirmation(token: str) -> tuple[str, datetime]:
+    """The address of a valid confirmation token and when it was made (the request's data is in the store)."""
     run = services()
-    payload, problem = read_timed_token(run.secret_key, CONFIRM, token,
-                                        max_age=run.settings.web.confirm_hours * 3600)
+    payload, issued, problem = read_dated_token(run.secret_key, CONFIRM, token, now=run.nl.clock().timestamp(),
+                                                max_age=run.settings.web.confirm_hours * 3600)
     if problem == "expired":
         abort(400, description="expired")
     if isinstance(payload, list) and len(payload) == 2 and all(isinstance(p, str) for p in payload):
         payload = payload[0]  # a link mailed before opaque tokens: [address, first name]
     if not isinstance(payload, str):
         abort(400, description="bad-token")
-    return payload
+    return payload, datetime.fromtimestamp(issued, timezone.utc)
 
 
 @bp.get("/confirm/<token>")
 def confirm_page(token: str) -> Response:
-    address = confirmation(token)
+    address, _issued = confirmation(token)
     return page("confirm.html", masked=mask(address))
 
 
 @bp.post("/confirm/<token>")
 @csrf.exempt
 def confirm(token: str) -> Response:
-    address = confirmation(token)
+    address, issued = confirmation(token)
     run = services()
-    run.nl.subscriptions.confirm(address, ip=client_ip())
+    if not run.nl.subscriptions.confirm(address, link=token, issued_at=issued, ip=client_ip()):
+        log.info("confirmation refused for %s: the link was used, or the address left after it was made",
+                 mask(address))
+        return message(_("Link already used"),
+                       _("This confirmation link was already used, or the address left the list after it was "
+                         "sent. To subscribe again, use the subscription form."), 400, link=url_for("subscribe.form"))
     log.info("subscription confirmed for %s", mask(address))
     return message(_("Subscription confirmed"),
                    _("Done: you will receive “%(name)s” at the address %(address)s.",

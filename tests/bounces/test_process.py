@@ -25,6 +25,8 @@ from tests.bounces import mails
 from tests.conftest import DAY, SECRET
 
 NOW = datetime(2026, 11, 24, 6, 0, tzinfo=timezone.utc)
+#: When the mailbox is read: the reports of 23 to 25 November lie inside the soft-bounce window.
+READ = datetime(2026, 11, 26, 9, 0, tzinfo=timezone.utc)
 BOUNCES = "bounces@bounce.example.org"
 UNSUB = "unsubscribe@bounce.example.org"
 PEOPLE = ("dsn", "qmail", "delayed", "yahoo", "microsoft", "mailto", "innocent")
@@ -46,7 +48,7 @@ def sent(project: Path, store: Store) -> dict[str, Message]:
     """Send the issue through the outbox to one subscriber per case; each one's message as received."""
     for name in PEOPLE:
         add_subscriber(store, f"{name}@destinataire.example", now=NOW)
-    send_issue(load_settings(project), store, DAY, secret_key=SECRET, policy=Policy(max_attempts=1))
+    send_issue(load_settings(project), store, DAY, secret_key=SECRET, policy=Policy(max_attempts=1), clock=lambda: NOW)
     out: dict[str, Message] = {}
     for file in (project / "out" / "outbox" / "new").iterdir():
         msg = email.message_from_bytes(file.read_bytes())
@@ -86,7 +88,7 @@ def run(project: Path, monkeypatch: pytest.MonkeyPatch,
     def go(*args: str, stdin: bytes | None = None) -> tuple[int, str, str]:
         if stdin is not None:
             monkeypatch.setattr("sys.stdin", io.TextIOWrapper(io.BytesIO(stdin)))
-        code = main(["--project", str(project), "bounces", "process", *args])
+        code = main(["--project", str(project), "bounces", "process", *args], clock=lambda: READ)
         captured = capsys.readouterr()
         return code, captured.out, captured.err
 

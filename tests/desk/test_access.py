@@ -127,20 +127,62 @@ def test_sign_in_leads_back_to_the_page_asked_for_and_never_elsewhere(app: Flask
     assert response.headers["Location"] == "/"
 
 
-@pytest.mark.parametrize("key", ["name", "client"])
-def test_sign_in_attempts_are_limited_per_account_and_per_client(app: Flask, key: str) -> None:
-    """Five attempts a minute (the default login_limit): the sixth is refused with 429, even with the right
-    password; per account from several addresses, per address across several names."""
-    def attempt(n: int, password: str = "wrong password!") -> int:
-        address = f"192.0.2.{n}" if key == "name" else "192.0.2.1"
-        name = "editor" if key == "name" else f"someone{n}"
-        client = app.test_client()
-        token = csrf_token(client)
-        return client.post("/login", data={"name": name, "password": password, "csrf_token": token},
-                           environ_base={"REMOTE_ADDR": address}).status_code
+@pytest.mark.parametrize("target", [
+    "/%09/evil.example/", "/%0a/evil.example/", "/%0d/evil.example/", "%09//evil.example/", "/%00/evil.example/",
+    "/%20/evil.example/", "/%5c/evil.example/", "/%5C%5Cevil.example/", "%2F%2Fevil.example/", "https://evil.example/",
+    "javascript:alert(1)", "/%E2%80%83/evil.example/", "/%E2%80%AE/evil.example/", "//evil.example/", "evil.example",
+    "/%0d%0aSet-Cookie:%20x=1",
+])
+def test_sign_in_never_sends_to_another_site(app: Flask, target: str) -> None:
+    """After decoding, only a local path counts: no control character, space, backslash, scheme or host."""
+    client = app.test_client()
+    token = csrf_token(client)
+    response = client.post(f"/login?next={target}", data={"name": "editor", "password": PASSWORD,
+                                                           "csrf_token": token})
+    assert response.status_code == 302 and response.headers["Location"] == "/", response.headers.get("Location")
 
-    assert [attempt(n) for n in range(5)] == [401] * 5
-    assert attempt(6, PASSWORD) == 429
+
+def attempt(app: Flask, name: str, address: str, password: str = "wrong password!",
+            client: FlaskClient | None = None) -> int:
+    """One sign-in from ``address`` (with ``client``'s cookies when given): its status code."""
+    client = client or app.test_client()
+    token = csrf_token(client)
+    return client.post("/login", data={"name": name, "password": password, "csrf_token": token},
+                       environ_base={"REMOTE_ADDR": address}).status_code
+
+
+@pytest.mark.parametrize("key", ["account and client", "client"])
+def test_sign_in_attempts_are_limited_per_account_and_client_and_per_client(app: Flask, key: str) -> None:
+    """Five attempts a minute (the default login_limit): the sixth is refused with 429, even with the right
+    password; per account from one address, per address across several names."""
+    names = ["editor"] * 6 if key == "account and client" else [f"someone{n}" for n in range(5)] + ["editor"]
+    assert [attempt(app, name, "192.0.2.1") for name in names[:5]] == [401] * 5
+    assert attempt(app, names[5], "192.0.2.1", PASSWORD) == 429
+
+
+def test_wrong_passwords_from_elsewhere_do_not_lock_the_owner_out(app: Flask) -> None:
+    """Five wrong passwords for an account name, from one address or from five: its owner still signs in."""
+    assert [attempt(app, "editor", "192.0.2.1") for _ in range(5)] == [401] * 5
+    assert [attempt(app, "editor", f"192.0.2.{n}") for n in range(2, 7)] == [401] * 5
+    assert attempt(app, "editor", "198.51.100.7", PASSWORD) == 302
+
+
+def test_the_slower_limit_per_account_spares_a_browser_that_signed_in_before(project: Path, clock: Clock) -> None:
+    """Failures from many addresses stop at [desk] login_account_limit, for everyone but the browsers
+    where the account signed in before (they hold a signed cookie saying so)."""
+    desk_config(project, '[desk]\nlogin_account_limit = "4 per hour"\n')
+    with Newsletter.open(project, environ={"NEWSLETTER_SECRET_KEY": SECRET}, clock=clock) as nl:
+        nl.users.add("editor", "editor", PASSWORD)
+        app = create_app(nl, SECRET)
+        known = app.test_client()
+        assert attempt(app, "editor", "198.51.100.7", PASSWORD, known) == 302
+        known.post("/logout", data={"csrf_token": csrf_token(known, "/")})
+        assert [attempt(app, "editor", f"192.0.2.{n}") for n in range(4)] == [401] * 4
+        assert attempt(app, "editor", "192.0.2.50", PASSWORD) == 429  # a new browser waits
+        assert attempt(app, "editor", "198.51.100.7", PASSWORD, known) == 302  # the owner's does not
+        stranger = app.test_client()
+        stranger.set_cookie("newsletter_desk_device", "editor")  # not signed: counts for nothing
+        assert attempt(app, "editor", "192.0.2.51", PASSWORD, stranger) == 429
 
 
 def test_a_session_expires_after_session_hours(app: Flask, nl: Newsletter, clock: Clock) -> None:
@@ -170,6 +212,23 @@ def test_sign_out_ends_the_session(app: Flask) -> None:
     sign_in(client, "editor")
     client.post("/logout", data={"csrf_token": csrf_token(client, "/")})
     assert client.get("/").status_code == 302
+
+
+def test_a_cookie_copied_before_sign_out_opens_nothing_after_it(app: Flask, nl: Newsletter) -> None:
+    """Sign-out ends the session on the server: a copy of the cookie (a shared computer, a stolen
+    cookie) is refused, and so are the account's other sessions; a new sign-in works."""
+    client, other = app.test_client(), app.test_client()
+    sign_in(client, "editor")
+    sign_in(other, "editor")
+    copied = client.get_cookie("newsletter_desk")
+    assert copied is not None
+    client.post("/logout", data={"csrf_token": csrf_token(client, "/")})
+    thief = app.test_client()
+    thief.set_cookie("newsletter_desk", copied.value)
+    assert thief.get("/").status_code == 302
+    assert other.get("/").status_code == 302
+    sign_in(client, "editor")
+    assert client.get("/").status_code == 200
 
 
 def test_the_session_cookie_is_httponly_samesite_and_secure_behind_https(project: pytest.TempPathFactory,

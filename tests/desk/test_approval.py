@@ -93,3 +93,53 @@ def test_a_send_in_progress_shows_its_figures_and_reloads_itself(signed_in: Call
     nl.send(DAY)
     page = signed_in("editor").get(URL).get_data(as_text=True)
     assert 'http-equiv="refresh"' not in page and "Terminé." in page and "envoyé: 2" in page
+
+
+def test_the_approver_is_none_of_the_accounts_that_changed_the_issue_since_its_last_approval(
+        project: Path, clock: Clock) -> None:
+    from datetime import timedelta
+
+    from newsletter.desk.app import create_app
+
+    desk_config(project, "[desk]\nrequire_separate_approver = true\n")
+    with Newsletter.open(project, environ={"NEWSLETTER_SECRET_KEY": SECRET}, clock=clock) as nl:
+        app = create_app(nl, SECRET)
+        clients = {}
+        for name, role in (("alice", "approver"), ("bob", "approver"), ("carol", "editor")):
+            nl.users.add(name, role, PASSWORD)
+            clients[name] = app.test_client()
+            sign_in(clients[name], name)
+
+        def edit(name: str, subject: str) -> None:
+            clock.now += timedelta(minutes=1)
+            client = clients[name]
+            form = form_of(client.get(URL).get_data(as_text=True), f"{URL}/fields")
+            assert client.post(f"{URL}/fields", data={**form, "subject": subject}).status_code == 302
+
+        edit("alice", "Un objet revu par Alice")
+        edit("carol", "Un objet revu par Carol")  # someone saves after Alice: Alice still changed the issue
+        page = approve(clients["alice"])
+        assert "depuis sa dernière validation" in page and not nl.approval(DAY).current
+        clock.now += timedelta(minutes=1)
+        approve(clients["bob"])
+        assert nl.approval(DAY).current
+        edit("carol", "Un objet revu encore par Carol")
+        page = approve(clients["alice"])  # her change was approved by Bob; only Carol's came after
+        assert nl.approval(DAY).current and nl.approval(DAY).approved_by == "alice", page[-2000:]
+        edit("bob", "Un objet revu par Bob")
+        edit("carol", "Un objet revu une dernière fois par Carol")
+        assert "depuis sa dernière validation" in approve(clients["bob"]) and not nl.approval(DAY).current
+        approve(clients["alice"])
+        assert nl.approval(DAY).approved_by == "alice" and nl.approval(DAY).current
+
+
+def test_the_page_of_a_sent_issue_warns_that_edits_change_nothing_readers_see(
+        signed_in: Callable[[str], FlaskClient], nl: Newsletter) -> None:
+    nl.subscribers.add("un@example.org")
+    nl.approve(DAY, by="approver")
+    editor = signed_in("editor")
+    assert 'id="already-sent"' not in editor.get(URL).get_data(as_text=True)
+    nl.send(DAY)  # at the desk's clock: 12:00 in Paris on Monday 23
+    page = editor.get(URL).get_data(as_text=True)
+    assert ('<p class="flash error" id="already-sent">Ce numéro a été envoyé le 23/11/2026 à 12:00 : une modification '
+            "ne change ni ce que ses lecteurs ont reçu, ni sa page dans les archives publiques.</p>") in page

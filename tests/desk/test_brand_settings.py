@@ -213,3 +213,39 @@ def test_a_logo_upload_without_its_csrf_token_is_refused(nl: Newsletter,
     response = client.post(LOGO_URL, data={"logo_alt": "CX", "version": _form(client)["version"],
                                            "file": (io.BytesIO(PNG), "l.png")}, content_type="multipart/form-data")
     assert response.status_code == 400 and _brand_files(nl) == []
+
+
+# -- symbolic links: the brand page neither shows nor writes through one ---------------------------
+
+def test_a_logo_is_never_written_into_the_folder_brand_links_to(nl: Newsletter,
+                                                                 signed_in: Callable[[str], FlaskClient]) -> None:
+    import io
+
+    client = signed_in("operator")
+    fields = {"csrf_token": csrf_token(client, URL), "version": _form(client)["version"], "logo_alt": "CX Matin",
+              "file": (io.BytesIO(PNG), "logo.png")}
+    elsewhere = nl.settings.root.parent / "elsewhere"
+    elsewhere.mkdir()
+    (nl.settings.root / "brand").symlink_to(elsewhere)
+    config = nl.settings.root / "newsletter.toml"
+    before = config.read_bytes()
+    response = client.post(LOGO_URL, data=fields, content_type="multipart/form-data")
+    assert response.status_code == 409 and "lien symbolique" in response.get_data(as_text=True)
+    assert list(elsewhere.iterdir()) == [] and config.read_bytes() == before
+
+
+def test_a_linked_newsletter_toml_is_neither_shown_nor_replaced(nl: Newsletter,
+                                                                signed_in: Callable[[str], FlaskClient]) -> None:
+    client = signed_in("operator")
+    form = _form(client)
+    config = nl.settings.root / "newsletter.toml"
+    target = nl.settings.root.parent / "elsewhere.toml"
+    shutil.move(config, target)
+    config.symlink_to(target)
+    before = target.read_bytes()
+    page = client.get(URL)
+    assert page.status_code == 409 and "newsletter.toml" in page.get_data(as_text=True)
+    assert "lien symbolique" in page.get_data(as_text=True)
+    response = client.post(URL, data={**form, "name": "CX Matin"})
+    assert response.status_code in (400, 409) and "lien symbolique" in response.get_data(as_text=True)
+    assert config.is_symlink() and target.read_bytes() == before

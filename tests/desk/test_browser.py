@@ -10,7 +10,6 @@ import contextlib
 import re
 import io
 import struct
-import threading
 import zlib
 from datetime import datetime, timezone
 from pathlib import Path
@@ -20,8 +19,8 @@ import pytest
 
 from newsletter import Newsletter
 from newsletter.cli import main
-from newsletter.desk.server import create_server
 from tests.conftest import SECRET
+from tests.helpers.desk_server import Desk
 from tests.desk.conftest import PASSWORD, Clock
 from tests.render.test_browser import CHROMIUM, CHROMIUM_ARGS
 
@@ -40,27 +39,6 @@ def png(width: int = 8, height: int = 6) -> bytes:
     rows = b"".join(b"\x00" + b"\x20\x60\xc0" * width for _ in range(height))
     return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0))
             + chunk(b"IDAT", zlib.compress(rows)) + chunk(b"IEND", b""))
-
-
-class Desk:
-    """The desk under waitress on a free port of 127.0.0.1, in a thread."""
-
-    def __init__(self, nl: Newsletter) -> None:
-        self.server: Any = create_server(nl, host="127.0.0.1", port=0)
-        self.url = f"http://127.0.0.1:{self.server.effective_port}"
-        self.thread = threading.Thread(target=self.server.run, daemon=True)
-
-    def __enter__(self) -> "Desk":
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        for channel in list(self.server._map.values()):
-            channel.will_close = True
-        self.server.trigger.pull_trigger()
-        self.server.close()
-        self.thread.join(timeout=10)
-        assert not self.thread.is_alive()
 
 
 @pytest.fixture

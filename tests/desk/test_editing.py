@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,7 +16,8 @@ from flask.testing import FlaskClient
 from newsletter import Newsletter
 from newsletter.errors import ContentError
 from tests.conftest import DAY
-from tests.desk.conftest import Clock, desk_config
+from tests.desk.conftest import Clock, csrf_token, desk_config
+from tests.helpers.children import python_env
 
 
 @dataclass(frozen=True)
@@ -192,7 +194,7 @@ def test_a_save_through_the_desk_writes_the_file_and_records_the_editor(
     response = client.post(f"/issues/{DAY.isoformat()}/fields", data={**form, "subject": "Un objet tout neuf"})
     assert response.status_code == 302
     assert 'subject: "Un objet tout neuf"' in (issue_dir / "issue.yaml").read_text(encoding="utf-8")
-    assert nl.users.last_editor(DAY) == "editor"
+    assert nl.users.editors(DAY) == ("editor",)
 
 
 # -- images -------------------------------------------------------------------------------------
@@ -270,7 +272,7 @@ def test_a_cli_approval_during_a_desk_save_waits_until_the_save_is_written(nl: N
     saver.start()
     try:
         assert in_window.wait(30)
-        env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
+        env = python_env()
         cli = subprocess.Popen([sys.executable, "-m", "newsletter", "--project", str(project), "approve",
                                 DAY.isoformat(), "--by", "Alex"], env=env, stdout=subprocess.PIPE,
                                stderr=subprocess.PIPE, text=True)
@@ -331,3 +333,139 @@ def test_the_preview_parts_are_served_with_the_emails_own_policy(signed_in: Call
     assert response.status_code == 200 and response.mimetype == mimetype
     assert sign in response.get_data(as_text=True)
     assert response.headers["X-Frame-Options"] == "SAMEORIGIN" and response.headers["Content-Security-Policy"]
+
+
+# -- symbolic links: the desk neither shows nor changes what a link points at ---------------------
+
+MARKER = "NEWSLETTER_SECRET_KEY=planted-in-the-environment"
+
+
+def _plant(issue_dir: Path, planted: str) -> str:
+    """A link planted in the issue folder; returns the name the refusal must give."""
+    elsewhere = issue_dir.parent.parent / "elsewhere"
+    elsewhere.mkdir(exist_ok=True)
+    secret = elsewhere / "secret.md"
+    secret.write_text(f'---\ntitle: "{MARKER}"\nsource: "{MARKER}"\n---\n{MARKER}\n', encoding="utf-8")
+    if planted == "item to /proc/self/environ":
+        (issue_dir / "06-leak.md").symlink_to("/proc/self/environ")
+        return "06-leak.md"
+    if planted == "item to the database":
+        (issue_dir / "06-leak.md").symlink_to("../../state/newsletter.db")
+        return "06-leak.md"
+    if planted == "item to a readable item":
+        (issue_dir / "01-bots.md").unlink()
+        (issue_dir / "01-bots.md").symlink_to(secret)
+        return "01-bots.md"
+    if planted == "issue.yaml":
+        (elsewhere / "issue.yaml").write_text(f'subject: "{MARKER}"\npreheader: "{MARKER}"\n', encoding="utf-8")
+        (issue_dir / "issue.yaml").unlink()
+        (issue_dir / "issue.yaml").symlink_to(elsewhere / "issue.yaml")
+        return "issue.yaml"
+    if planted == "images folder":
+        shutil.rmtree(issue_dir / "images")
+        (issue_dir / "images").symlink_to(elsewhere)
+        return "images"
+    raise AssertionError(planted)
+
+
+PLANTED = ["item to /proc/self/environ", "item to the database", "item to a readable item", "issue.yaml",
+           "images folder"]
+
+
+@pytest.mark.parametrize("planted", PLANTED)
+def test_the_desk_refuses_an_issue_folder_holding_a_link_naming_it_and_shows_nothing_of_it(
+        signed_in: Callable[[str], FlaskClient], issue_dir: Path, monkeypatch: pytest.MonkeyPatch,
+        planted: str) -> None:
+    monkeypatch.setenv("NEWSLETTER_PLANTED", MARKER)  # what /proc/self/environ would give away
+    client = signed_in("editor")
+    name = _plant(issue_dir, planted)
+    url = f"/issues/{DAY.isoformat()}"
+    for path in (url, f"{url}/preview.html", f"{url}/preview.txt"):
+        response = client.get(path)
+        text = response.get_data(as_text=True)
+        assert response.status_code == 409, (path, text[:300])
+        assert "lien symbolique" in text and name in text, text
+        assert MARKER not in text and "argon2" not in text and "<textarea" not in text
+    assert client.get(f"{url}/assets/images/secret.md").status_code == 404
+
+
+@pytest.mark.parametrize("planted", PLANTED)
+def test_no_write_goes_through_a_link_and_nothing_is_read_from_one(nl: Newsletter, issue_dir: Path,
+                                                                   planted: str) -> None:
+    draft = nl.issues.read(DAY)
+    item = draft.items[1]
+    name = _plant(issue_dir, planted)
+    elsewhere = issue_dir.parent.parent / "elsewhere"
+    before = {p.name: p.read_bytes() for p in elsewhere.iterdir()}
+    with pytest.raises(ContentError, match=f"symbolic link.*{re.escape(name)}"):
+        nl.issues.read(DAY)
+    with pytest.raises(ContentError, match="symbolic link"):
+        nl.issues.preview(DAY, asset_base="/assets/")
+    assert nl.issues.image(DAY, "images/barres.png") is None
+    for write in (lambda: nl.issues.save_fields(DAY, {"subject": "x", "preheader": "y"}, draft.version, ME),
+                  lambda: nl.issues.save_item(DAY, item.name, item.fields, "Un texte.", item.version, ME),
+                  lambda: nl.issues.add_item(DAY, ME),
+                  lambda: nl.issues.move_item(DAY, item.name, 1, ME),
+                  lambda: nl.issues.remove_item(DAY, item.name, item.version, ME),
+                  lambda: nl.issues.attach_image(DAY, item.name, "x.png", PNG, "Un graphique", item.version, ME)):
+        with pytest.raises(ContentError, match="symbolic link"):
+            write()
+    assert {p.name: p.read_bytes() for p in elsewhere.iterdir()} == before
+
+
+def test_an_issue_folder_that_is_itself_a_link_is_refused(nl: Newsletter, issue_dir: Path,
+                                                           signed_in: Callable[[str], FlaskClient]) -> None:
+    moved = issue_dir.parent / "moved"
+    issue_dir.rename(moved)
+    issue_dir.symlink_to(moved)
+    assert nl.issues.exists(DAY)
+    with pytest.raises(ContentError, match=f"symbolic link.*{DAY.isoformat()}"):
+        nl.issues.read(DAY)
+    response = signed_in("editor").get(f"/issues/{DAY.isoformat()}")
+    assert response.status_code == 409 and "<textarea" not in response.get_data(as_text=True)
+
+
+def test_an_upload_never_lands_in_the_folder_images_links_to(signed_in: Callable[[str], FlaskClient],
+                                                              issue_dir: Path) -> None:
+    client = signed_in("editor")
+    url = f"/issues/{DAY.isoformat()}"
+    name = sorted(p.name for p in issue_dir.glob("*.md"))[1]
+    form = form_of(client.get(url).get_data(as_text=True), f"{url}/items/{name}/image")
+    _plant(issue_dir, "images folder")
+    import io
+
+    response = client.post(f"{url}/items/{name}/image", content_type="multipart/form-data",
+                           data={**form, "alt": "Un graphique", "file": (io.BytesIO(PNG), "chart.png")})
+    assert response.status_code == 302
+    assert sorted(p.name for p in (issue_dir.parent.parent / "elsewhere").iterdir()) == ["secret.md"]
+    page = client.get(url).get_data(as_text=True)
+    assert "lien symbolique" in page and "images" in page
+
+
+
+# -- malformed addresses: a 4xx, never a 500 -----------------------------------------------------
+
+@pytest.mark.parametrize("path", ["assets/images/barres.png%00.png", "assets/images%00/barres.png",
+                                  "assets/images/" + "a" * 300 + ".png"])
+def test_a_malformed_asset_path_is_a_404(signed_in: Callable[[str], FlaskClient], path: str,
+                                         caplog: pytest.LogCaptureFixture) -> None:
+    response = signed_in("editor").get(f"/issues/{DAY.isoformat()}/{path}")
+    assert response.status_code == 404 and "desk request failed" not in caplog.text
+
+
+@pytest.mark.parametrize("name", ["01-" + "a" * 300 + ".md", "01-" + "é" * 150 + ".md", "01-bots%00.md"])
+@pytest.mark.parametrize("action", ["", "/remove", "/move", "/image"])
+def test_a_malformed_item_name_is_refused_without_a_500(signed_in: Callable[[str], FlaskClient], issue_dir: Path,
+                                                        name: str, action: str,
+                                                        caplog: pytest.LogCaptureFixture) -> None:
+    import io
+
+    client = signed_in("editor")
+    url = f"/issues/{DAY.isoformat()}"
+    form = {"csrf_token": csrf_token(client, url), "version": "", "title": "x", "direction": "up", "alt": "Un graphique",
+            **({"file": (io.BytesIO(PNG), "chart.png")} if action == "/image" else {})}
+    before = sorted(p.name for p in issue_dir.rglob("*"))
+    response = client.post(f"{url}/items/{name}{action}", data=form, content_type="multipart/form-data")
+    assert response.status_code == 404, response.get_data(as_text=True)[-500:]
+    assert "desk request failed" not in caplog.text
+    assert sorted(p.name for p in issue_dir.rglob("*")) == before

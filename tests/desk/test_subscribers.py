@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import io
 import re
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
+import pytest
 from flask.testing import FlaskClient
 
 from newsletter import Newsletter
 from tests.desk.conftest import csrf_token
+
+if TYPE_CHECKING:
+    from werkzeug.test import TestResponse
 
 
 def test_an_operator_adds_finds_and_unsubscribes_someone(signed_in: Callable[[str], FlaskClient],
@@ -58,3 +62,38 @@ def test_editors_and_approvers_do_not_see_the_subscribers(signed_in: Callable[[s
         assert "/subscribers/" not in client.get("/").get_data(as_text=True)
         assert client.get("/subscribers/").status_code == 403
     assert "/subscribers/" in signed_in("operator").get("/").get_data(as_text=True)
+
+
+def upload(client: FlaskClient, data: bytes, name: str = "liste.csv") -> "TestResponse":
+    return client.post("/subscribers/import", content_type="multipart/form-data",
+                       data={"file": (io.BytesIO(data), name), "csrf_token": csrf_token(client, "/subscribers/")})
+
+
+def test_a_refused_import_keeps_its_details_out_of_the_cookie_and_shows_no_server_path(
+        signed_in: Callable[[str], FlaskClient], nl: Newsletter, caplog: pytest.LogCaptureFixture) -> None:
+    client = signed_in("operator")
+    header = ";".join(f"colonne{n}" for n in range(6000)).encode()  # a 62 KB line without an email column
+    answer = upload(client, header + b"\nun@example.org\n")
+    cookies = answer.headers.getlist("Set-Cookie")
+    assert all(len(cookie) < 4000 for cookie in cookies), [len(c) for c in cookies]
+    page = client.get(answer.headers["Location"]).get_data(as_text=True)
+    assert "ne peut pas être importé" in page and "liste.csv" in page
+    assert str(nl.settings.root) not in page and "desk-imports" not in page
+    assert str(nl.settings.root) not in "".join(cookies)
+    assert "colonne5999" in caplog.text  # the whole reason is in the desk's log, for the operator
+    assert not list((nl.settings.root / "state" / "desk-imports").glob("*.csv"))
+
+
+def test_a_large_import_is_sent_to_the_command_line(signed_in: Callable[[str], FlaskClient], nl: Newsletter) -> None:
+    from newsletter.desk.subscribers import MAX_ROWS
+
+    client = signed_in("operator")
+    rows = "".join(f"p{n}@example.org\n" for n in range(MAX_ROWS + 1))
+    answer = upload(client, ("email\n" + rows).encode())
+    page = client.get(answer.headers["Location"]).get_data(as_text=True)
+    assert f"plus de {MAX_ROWS} lignes" in page and "newsletter subscribers import" in page
+    assert nl.subscribers.count() == 0
+    assert not list((nl.settings.root / "state" / "desk-imports").glob("*.csv"))
+    exactly = upload(client, ("email\n" + rows[:rows.rindex("\np") + 1]).encode())  # MAX_ROWS rows
+    assert exactly.status_code == 200, client.get("/subscribers/").get_data(as_text=True)[-3000:]
+    assert f"ajouterait {MAX_ROWS} abonnés" in exactly.get_data(as_text=True)

@@ -12,11 +12,13 @@ from __future__ import annotations
 
 import os
 import time
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
+from typing import Callable
 
 import time_machine
 
-ENV = "NEWSLETTER_TEST_CLOCK_SHIFT"
+ENV = "TESTS_CLOCK_SHIFT"
 _CHILDREN = Path(__file__).resolve().parent / "clock_shift"
 
 
@@ -28,3 +30,15 @@ def shift_clock(days: float) -> time_machine.travel:
     traveller = time_machine.travel(time.time() + seconds, tick=True)
     traveller.start()
     return traveller
+
+
+def ticking(start: datetime) -> Callable[[], datetime]:
+    """A clock that reads ``start`` now and runs on from there (the monotonic clock drives it)."""
+    origin = time.monotonic()
+    return lambda: start + timedelta(seconds=time.monotonic() - origin)
+
+
+def real_now() -> datetime:
+    """The machine's own time, even under ``--clock-shift``: for what OpenSSL checks (certificate dates),
+    which reads the system clock and not Python's."""
+    return datetime.fromtimestamp(time_machine.escape_hatch.time.time(), timezone.utc)

@@ -19,7 +19,7 @@ def db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
     else:
         store = open_store(request.getfixturevalue("server_url"), tmp_path)
         with store.engine.begin() as conn:
-            conn.execute(text("TRUNCATE feedback_events, send_pauses, deliveries, sends, subscribers, leases "
-                              "RESTART IDENTITY CASCADE"))
+            conn.execute(text("TRUNCATE feedback_events, send_pauses, deliveries, sends, subscribers, leases, "
+                              "day_claims RESTART IDENTITY CASCADE"))
     yield store
     store.close()

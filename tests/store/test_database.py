@@ -15,6 +15,7 @@ import pytest
 from newsletter.errors import StoreError
 from newsletter.store.database import Store, open_store
 from newsletter.store.subscribers import add_subscriber, find_subscriber, unsubscribe
+from tests.helpers.children import python_env
 
 NOW = datetime(2026, 11, 24, 6, 0, tzinfo=timezone.utc)
 
@@ -67,7 +68,7 @@ def test_opening_a_store_whose_schema_is_current_leaves_alembic_unloaded(tmp_pat
     is not paid; a new database is still migrated by it."""
     probe = ("import sys; from pathlib import Path; from newsletter.store.database import open_store; "
              "open_store('sqlite:///state/newsletter.db', Path(sys.argv[1])); print('alembic' in sys.modules)")
-    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
+    env = python_env()
     runs = [subprocess.run([sys.executable, "-c", probe, str(tmp_path)], env=env, capture_output=True, text=True,
                            check=True, timeout=120).stdout.split() for _ in range(2)]
     assert runs == [["True"], ["False"]]

@@ -5,21 +5,20 @@ from __future__ import annotations
 
 import os
 import socket
-import uuid
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Iterator
 
 import pytest
 from alembic import command
-from alembic.script import ScriptDirectory
-from sqlalchemy import Engine, create_engine, inspect, text
+from sqlalchemy import Engine, inspect, text
 
 from newsletter.store import dialect, leases
 from newsletter.store.database import Store, _alembic_config, migrate
 from newsletter.store.day_claims import claim_day, day_claim, set_day_claim, waiting_since
 from newsletter.store.models import DayClaimState
 from tests.conftest import DAY
+from tests.helpers.migrations import database_at, revision_before
 
 NOW = datetime(2026, 11, 24, 6, 0, tzinfo=timezone.utc)
 LEASE = timedelta(seconds=60)
@@ -57,11 +56,8 @@ def test_waiting_since_finds_only_the_days_left_with_that_reason_in_time(store: 
 
 
 def _before_rename() -> str:
-    """The revision before the one that renamed the table (found by its file, so renumbering keeps this true)."""
-    script = ScriptDirectory.from_config(_alembic_config())
-    [rename] = [r for r in script.walk_revisions() if Path(r.path).name.endswith("_day_claims.py")]
-    assert isinstance(rename.down_revision, str)
-    return rename.down_revision
+    """The revision before the one that renamed the table."""
+    return revision_before("_day_claims.py")
 
 
 ROWS = [(date(2026, 11, 23), "done", "run-a", ""), (date(2026, 11, 24), "waiting", "", "failing: `check`")]
@@ -70,18 +66,8 @@ ROWS = [(date(2026, 11, 23), "done", "run-a", ""), (date(2026, 11, 24), "waiting
 @pytest.fixture(params=["sqlite", "postgresql"])
 def engine_before_rename(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
     """A database migrated to just before the rename, holding two scheduler rows."""
-    if request.param == "sqlite":
-        engine = create_engine(f"sqlite:///{tmp_path / 'old.db'}")
-    else:
-        server = request.getfixturevalue("server_url")
-        name = f"before_rename_{uuid.uuid4().hex[:12]}"
-        with create_engine(server, isolation_level="AUTOCOMMIT").connect() as admin:
-            admin.execute(text(f"CREATE DATABASE {name}"))
-        engine = create_engine(server.rsplit("/", 1)[0] + f"/{name}")
-    config = _alembic_config()
+    engine = database_at(request, tmp_path, request.param, _before_rename())
     with engine.begin() as connection:
-        config.attributes["connection"] = connection
-        command.upgrade(config, _before_rename())
         for day, state, run, reason in ROWS:
             connection.execute(text("INSERT INTO dispatches (issue_date, state, run_id, reason, updated_at) "
                                     "VALUES (:d, :s, :r, :why, :t)"),

@@ -219,7 +219,8 @@ def test_one_record_writes_every_kind_of_outcome_the_bounces_and_the_next_rows_i
             for c in (sent, failed, bounced, later, doubt, next_up)] == [
         ("sent", "", 1), ("failed", "554 refused", 1), ("failed", "550 5.1.1 unknown", 1),
         ("pending", "451 later", 1), ("uncertain", "lost after the dot", 1), ("sending", "", 0)]
-    assert rows[sent.delivery_id].provider_id == "q1" and rows[sent.delivery_id].sent_at is not None
+    assert rows[sent.delivery_id].provider_id == "q1" and rows[sent.delivery_id].sent_at == NOW
+    assert {r.updated_at for r in rows.values()} == {NOW}  # written on the driver's cursor, read back the same
     assert rows[later.delivery_id].run_id == "" and rows[later.delivery_id].next_attempt_at is not None
     assert ledger.next_due(db, send_id) == retry_at
     assert statuses[bounced.subscriber_id] == "bounced" and statuses[failed.subscriber_id] == "active"
@@ -265,3 +266,27 @@ def test_queueing_a_send_writes_nothing_into_the_provider_id_index(db: Store) ->
         size = conn.execute(text("SELECT pg_relation_size('ix_deliveries_provider_id')")).scalar_one()
         page = conn.execute(text("SELECT current_setting('block_size')::int")).scalar_one()
     assert size == page  # the index's metapage alone
+
+
+def test_rows_in_doubt_are_listed_for_their_own_transport_and_settled_without_counting_again(tmp_path: Path) -> None:
+    """A lookup asks only the transport a row was claimed for (another one's records prove nothing), and what it
+    proves about ``uncertain`` rows is written without counting their try a second time."""
+    store = open_store("sqlite:///state/db.sqlite", tmp_path)
+    send_id = populate(store, 4)
+    rows = ledger.claim(store, send_id, "run", 3, NOW, transport="mailgun")
+    other = ledger.claim(store, send_id, "run", 1, NOW, transport="smtp")
+    later = NOW + timedelta(minutes=1)
+    ledger.record(store, [ledger.Outcome(r.delivery_id, DeliveryStatus.UNCERTAIN, "no answer") for r in rows + other],
+                  later)
+    listed = ledger.in_doubt(store, send_id, transport="mailgun")
+    assert [r.delivery_id for r in listed] == [r.delivery_id for r in rows]
+    assert listed[0].changed_at == later and listed[0].send_created_at == NOW and listed[0].email == rows[0].email
+    assert ledger.in_doubt(store, send_id, transport="mailgun", ids=[rows[1].delivery_id], limit=5)[0].delivery_id \
+        == rows[1].delivery_id
+    ledger.settle_uncertain(store, {rows[0].delivery_id: "<id@mg>"}, {rows[1].delivery_id: "never arrived"}, later)
+    with store.session() as session:
+        found = {d.id: d for d in session.scalars(select(Delivery))}
+    assert found[rows[0].delivery_id].status == "sent" and found[rows[0].delivery_id].provider_id == "<id@mg>"
+    assert found[rows[1].delivery_id].status == "pending" and found[rows[1].delivery_id].last_error == "never arrived"
+    assert found[rows[2].delivery_id].status == "uncertain" and found[other[0].delivery_id].status == "uncertain"
+    assert {d.attempts for d in found.values()} == {1}

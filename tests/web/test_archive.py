@@ -12,6 +12,7 @@ from xml.etree import ElementTree as ET
 
 import pytest
 import requests
+from sqlalchemy import text
 
 from newsletter.config import Settings
 from newsletter.delivery.engine import send_issue, send_test
@@ -19,7 +20,7 @@ from newsletter.publication import proof_url
 from newsletter.render.mime import Recipient
 from newsletter.store.database import Store
 from newsletter.store.subscribers import add_subscriber
-from tests.conftest import DAY, SECRET, write
+from tests.conftest import DAY, SECRET, add_brand, write
 from tests.render.test_browser import CHROMIUM, CHROMIUM_ARGS
 from tests.sink import Sink
 from tests.web.test_service import NOW, Service, web_settings
@@ -207,3 +208,95 @@ def test_the_feed_writes_item_titles_as_the_email_does(settings: Settings, store
     first = ET.fromstring(entry.findtext(f"{ATOM}content") or "").findall("li")[0].findtext("a")
     assert first == "L’État paie\u00a0: 46\u202f% en 4\u00a0minutes"
     assert (entry.findtext(f"{ATOM}summary") or "").startswith("L’État paie\u00a0:")
+
+
+SENT_TITLE = "Le consommateur français résiste au numérique"
+SENT_LINK = "https://www.example.org/etudes/connected-life"
+
+
+def edit_after_the_send(issue_dir: Path) -> bytes:
+    """What an editor did to a sent issue (issue 21): a new subject and item title, a link to another
+    site, other bytes in the image file. Returns the image's bytes as sent."""
+    meta = issue_dir / "issue.yaml"
+    meta.write_text(meta.read_text(encoding="utf-8").replace(SENT_TITLE, "Titre changé après l’envoi"),
+                    encoding="utf-8")
+    item = issue_dir / "01-bots.md"
+    item.write_text(item.read_text(encoding="utf-8").replace("Le service client par bot ne convainc pas", "Autre titre")
+                    .replace(SENT_LINK, "https://autre-site.example.net/"), encoding="utf-8")
+    image = issue_dir / "images" / "barres.png"
+    sent = image.read_bytes()
+    image.write_bytes(sent + b"changed after the send")
+    return sent
+
+
+def assert_shows_what_was_sent(service: Service, sent_image: bytes, mail_html: str = "") -> None:
+    """The page, its title in the index and the feed, and its image are those of the send."""
+    page = requests.get(service.url + PAGE).text
+    title = re.search(r"<title>\s*(.*?)\s*</title>", page, re.S)
+    assert title and title.group(1).startswith(SENT_TITLE + " ·") and SENT_LINK in page
+    assert "changé" not in page and "Autre titre" not in page and "autre-site" not in page
+    index = requests.get(f"{service.url}/archive/").text
+    assert SENT_TITLE in index and "changé" not in index
+    (entry,) = ET.fromstring(requests.get(f"{service.url}/feed.xml").content).findall(f"{ATOM}entry")
+    assert entry.findtext(f"{ATOM}title") == SENT_TITLE
+    first = ET.fromstring(entry.findtext(f"{ATOM}content") or "").findall("li")[0].find("a")
+    assert first is not None and (first.text, first.get("href")) == ("Le service client par bot ne convainc pas",
+                                                                      SENT_LINK)
+    (src,) = {i.get("src") for i in tags(page, "img") if "/assets/2026-11-24/" in (i.get("src") or "")}
+    assert src and (not mail_html or src in mail_html)  # the very image readers' mail clients fetch
+    for path in [src.replace("https://news.example.org", ""), f"{PAGE}images/barres.png"]:
+        answer = requests.get(service.url + path)
+        assert answer.status_code == 200 and answer.content == sent_image, path
+
+
+def test_an_edit_after_the_send_changes_nothing_public(settings: Settings, store: Store, issue_dir: Path,
+                                                       sink: Sink) -> None:
+    publish(settings, store)
+    (message,) = sink.recorder.messages
+    body = message.get_body(("html",))
+    assert body is not None
+    sent = edit_after_the_send(issue_dir)
+    send_test(settings, DAY, [Recipient("relecture@example.org", "Inès")], secret_key=SECRET)  # never counts
+    with Service(settings, store) as service:
+        assert_shows_what_was_sent(service, sent, body.get_content())
+
+
+def test_a_later_run_of_the_send_keeps_the_page_of_the_first(settings: Settings, store: Store,
+                                                             issue_dir: Path) -> None:
+    add_subscriber(store, "camille.martin@example.org", now=NOW)
+    add_subscriber(store, "dominique@example.org", now=NOW)
+    send_issue(settings, store, DAY, secret_key=SECRET, limit=1)  # a partial send: public already
+    with Service(settings, store) as service:
+        sent = (issue_dir / "images" / "barres.png").read_bytes()
+        assert SENT_TITLE in requests.get(service.url + PAGE).text  # read, and kept in memory, before the edit
+        edit_after_the_send(issue_dir)
+        send_issue(settings, store, DAY, secret_key=SECRET)  # the rest goes, with the edited files
+        assert_shows_what_was_sent(service, sent)
+
+
+def test_an_issue_sent_before_pages_were_kept_freezes_at_its_first_view(settings: Settings, store: Store,
+                                                                        issue_dir: Path) -> None:
+    publish(settings, store)
+    with store.engine.begin() as conn:  # as a send made before migration 0013 left it
+        conn.execute(text("DELETE FROM archive_images"))
+        conn.execute(text("DELETE FROM archive_pages"))
+    sent = (issue_dir / "images" / "barres.png").read_bytes()
+    with Service(settings, store) as service:
+        assert SENT_TITLE in requests.get(service.url + PAGE).text
+    edit_after_the_send(issue_dir)
+    with Service(settings, store) as service:  # another process: nothing in memory
+        assert_shows_what_was_sent(service, sent)
+
+
+def test_a_logo_replaced_after_the_send_still_shows_as_sent(project: Path, store: Store, sink: Sink) -> None:
+    add_brand(project)
+    settings = web_settings(project, sink)
+    publish(settings, store)
+    logo = project / "brand" / "logo.png"
+    sent = logo.read_bytes()
+    logo.write_bytes(sent + b"a new logo")
+    with Service(settings, store) as service:
+        page = requests.get(service.url + PAGE).text
+        (src,) = {i.get("src") or "" for i in tags(page, "img") if "/assets/brand/" in (i.get("src") or "")}
+        answer = requests.get(service.url + src.replace("https://news.example.org", ""))
+    assert answer.status_code == 200 and answer.content == sent

@@ -7,9 +7,9 @@ import re
 import socket
 import threading
 import time
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 from xml.etree import ElementTree as ET
 
 import pytest
@@ -28,6 +28,7 @@ from newsletter.web.app import create_app
 from newsletter.web.mailer import MailQueue
 from newsletter.web.server import create_server
 from tests.conftest import DAY, SECRET
+from tests.helpers.slow_clients import HEAD, Tricklers, closed_by_server, connect, trickle_until_closed, wait_until
 from tests.render.test_browser import CHROMIUM, CHROMIUM_ARGS
 from tests.sink import Sink
 from tests.store.test_database import break_files, status_in_the_live_file
@@ -40,8 +41,9 @@ NOW = datetime(2026, 11, 24, 6, 0, tzinfo=timezone.utc)
 class Service:
     """The app under waitress on a free port, in a thread."""
 
-    def __init__(self, settings: Settings, store: Store, mail_queue: MailQueue | None = None) -> None:
-        self.app = create_app(Newsletter(settings, store=store, secret_key=SECRET), mail_queue=mail_queue)
+    def __init__(self, settings: Settings, store: Store, mail_queue: MailQueue | None = None,
+                 clock: Callable[[], datetime] | None = None) -> None:
+        self.app = create_app(Newsletter(settings, store=store, secret_key=SECRET, clock=clock), mail_queue=mail_queue)
         self.app.config["SESSION_COOKIE_SECURE"] = False  # plain http here; the https proxy is not in the test
         self.server: Any = create_server(self.app, settings, host="127.0.0.1", port=0, threads=4)
         self.url = f"http://127.0.0.1:{self.server.effective_port}"
@@ -249,6 +251,36 @@ def test_unsubscribing_offers_to_come_back_through_a_confirmation(service: Servi
     assert status_of(store, "hesite@example.org") == "active"
 
 
+def test_a_confirmation_link_works_once_and_never_brings_back_someone_who_left(service: Service, store: Store,
+                                                                            sink: Sink) -> None:
+    """subscribe, confirm, unsubscribe, then the same link again: the person stays out (issue 21)."""
+    subscribe(requests.Session(), service.url, "parti@example.org")
+    wait_for_mail(sink, 1)
+    link = confirm_link(sink)
+    assert requests.post(service.url + link).status_code == 200
+    assert "Inscription confirmée" in requests.post(service.url + link).text  # a double click: no error
+    unsubscribed = requests.post(f"{service.url}/u/{make_token(SECRET, UNSUBSCRIBE, 'parti@example.org')}")
+    assert unsubscribed.status_code == 200 and status_of(store, "parti@example.org") == "unsubscribed"
+    replay = requests.post(service.url + link)
+    assert replay.status_code == 400 and "Lien déjà utilisé" in replay.text
+    assert status_of(store, "parti@example.org") == "unsubscribed"
+
+
+def test_an_unused_confirmation_link_does_not_outrank_a_later_unsubscribe(project: Path, store: Store,
+                                                                          sink: Sink) -> None:
+    clock = [NOW]  # the service's clock, moved by the test
+    with Service(web_settings(project, sink), store, clock=lambda: clock[0]) as service:
+        subscribe(requests.Session(), service.url, "hesite@example.org")
+        wait_for_mail(sink, 1)
+        link = confirm_link(sink)  # made at NOW
+        clock[0] = NOW + timedelta(hours=1)
+        requests.post(f"{service.url}/u/{make_token(SECRET, UNSUBSCRIBE, 'hesite@example.org')}")
+        assert status_of(store, "hesite@example.org") == "unsubscribed"
+        clock[0] = NOW + timedelta(hours=2)
+        assert requests.post(service.url + link).status_code == 400
+        assert status_of(store, "hesite@example.org") == "unsubscribed"
+
+
 # -- abuse and faults (issue 12) -----------------------------------------------------------
 
 
@@ -375,6 +407,72 @@ def test_beyond_the_connection_limit_idle_connections_are_dropped_after_the_chan
             assert idle[0].recv(1) == b""  # the server closed the idle one
         finally:
             for sock in idle:
+                sock.close()
+
+
+# -- slow clients (issue 21) -----------------------------------------------------------------
+
+
+def test_a_client_trickling_its_head_is_closed_at_the_head_deadline_while_it_keeps_sending(
+        project: Path, store: Store, sink: Sink) -> None:
+    settings = web_settings(project, sink, header_timeout=1, channel_timeout=60)
+    with Service(settings, store) as service:
+        with connect(service.server.effective_port) as sock:
+            lines = trickle_until_closed(sock, deadline=30)  # a line every 0.1 s: channel_timeout never runs out
+        assert lines > 0
+        assert raw_exchange(service.url, HEAD + b"\r\n").startswith(b"HTTP/1.1 200")  # a head sent at once is served
+
+
+def test_a_client_trickling_its_body_is_closed_at_the_body_deadline(project: Path, store: Store, sink: Sink) -> None:
+    settings = web_settings(project, sink, header_timeout=60, body_timeout=1, channel_timeout=60)
+    head = (b"POST /subscribe HTTP/1.1\r\nHost: news.example.org\r\n"
+            b"Content-Type: application/x-www-form-urlencoded\r\nContent-Length: 60000\r\n\r\n")
+    with Service(settings, store) as service, connect(service.server.effective_port) as sock:
+        assert trickle_until_closed(sock, first=head, line=b"a=b&", deadline=30) > 0
+
+
+def test_with_every_connection_held_by_trickling_clients_the_health_check_and_visitors_are_served(
+        project: Path, store: Store, sink: Sink) -> None:
+    settings = web_settings(project, sink, connection_limit=20)
+    with Service(settings, store) as service:
+        sources = [f"127.0.0.{i}" for i in range(2, 6)]  # 4 addresses x 8: more than the limit, reopened when closed
+        with Tricklers(service.server.effective_port, sources, 8):
+            assert wait_until(lambda: len(service.server._map) >= 20)  # every connection is held
+            for path in ("/healthz", "/subscribe", "/healthz"):
+                answer = requests.get(service.url + path, timeout=15)  # the head deadline (5 s) and a margin
+                assert answer.status_code == 200, path
+
+
+def test_one_client_address_holds_at_most_connections_per_client(project: Path, store: Store, sink: Sink) -> None:
+    settings = web_settings(project, sink, connection_limit=50, connections_per_client=3, header_timeout=60,
+                            channel_timeout=60)
+    with Service(settings, store) as service:
+        held = [connect(service.server.effective_port, "127.0.0.2") for _ in range(8)]
+        try:
+            # each one beyond 3 closed the oldest one still waiting for its request
+            assert wait_until(lambda: all(closed_by_server(sock, 0) for sock in held[:5]))
+            for sock in held[5:]:  # the three newest are served
+                sock.settimeout(10)
+                sock.sendall(HEAD + b"\r\n")
+                assert sock.recv(4096).startswith(b"HTTP/1.1 200")
+            assert requests.get(f"{service.url}/healthz", timeout=10).status_code == 200  # another address
+        finally:
+            for sock in held:
+                sock.close()
+
+
+def test_behind_a_proxy_connections_are_not_capped_per_address(project: Path, store: Store, sink: Sink) -> None:
+    settings = web_settings(project, sink, connection_limit=20, trusted_proxies=1, header_timeout=60,
+                            channel_timeout=60)  # without the proxy, 10 per address (half the limit)
+    with Service(settings, store) as service:
+        held = [connect(service.server.effective_port, "127.0.0.2") for _ in range(12)]  # all from "the proxy"
+        try:
+            for sock in held:
+                sock.settimeout(10)
+                sock.sendall(HEAD + b"\r\n")
+                assert sock.recv(4096).startswith(b"HTTP/1.1 200")
+        finally:
+            for sock in held:
                 sock.close()
 
 

@@ -278,3 +278,53 @@ def test_a_real_send_then_the_providers_event_over_http_marks_the_right_row(
     with store.session() as session:
         lea_row = session.scalar(select(Delivery.id).where(Delivery.email == LEA))
     assert [e.delivery_id for e in events_for_send(store, send_id)] == [lea_row]
+
+
+@pytest.mark.parametrize("database", ["sqlite", "postgresql"])
+def test_racing_requests_with_one_mailgun_token_are_accepted_once(project: Path, tmp_path: Path,
+                                                                  request: pytest.FixtureRequest,
+                                                                  database: str) -> None:
+    """Six copies of one signed request at once, against the real app under waitress: one is recorded,
+    five are refused as replays (a check, then an insert, let several through)."""
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
+    import requests
+    from sqlalchemy import text
+
+    from newsletter.store.database import open_store
+    from newsletter.web.server import create_server
+
+    if database == "sqlite":
+        store = open_store("sqlite:///state/newsletter.db", project)
+    else:
+        store = open_store(request.getfixturevalue("server_url"), tmp_path)
+        with store.engine.begin() as conn:
+            conn.execute(text("TRUNCATE webhook_tokens, feedback_events, deliveries, sends, subscribers "
+                              "RESTART IDENTITY CASCADE"))
+    provider = Mailgun()
+    settings = configure(project, provider)
+    server: Any = create_server(make_app(settings, store, provider.env), settings, host="127.0.0.1", port=0,
+                                threads=6)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    url = f"http://127.0.0.1:{server.effective_port}/webhooks/mailgun"
+    try:
+        with ThreadPoolExecutor(6) as pool:
+            for race in range(8):
+                made = provider.request("soft", LEA, at=NOW - timedelta(seconds=5), token=f"race-{race}-" + "r" * 40,
+                                        event_id=f"race-{race}")
+                start = threading.Barrier(6)
+
+                def send(_: int) -> int:
+                    start.wait(timeout=60)
+                    return requests.post(url, data=made.body, headers=made.headers, timeout=60).status_code
+
+                assert sorted(pool.map(send, range(6))) == [200] + [406] * 5, race
+    finally:
+        for channel in list(server._map.values()):
+            channel.will_close = True
+        server.trigger.pull_trigger()
+        server.close()
+        thread.join(timeout=10)
+        store.close()

@@ -1,14 +1,14 @@
 """Run a Python child process of the tests under the suite's shifted clock.
 
 ``tests/helpers/clock.py`` puts this folder first on ``PYTHONPATH`` and sets
-``NEWSLETTER_TEST_CLOCK_SHIFT`` (seconds) when the suite runs under ``--clock-shift``: a
+``TESTS_CLOCK_SHIFT`` (seconds) when the suite runs under ``--clock-shift``: a
 ``newsletter`` command the tests start (crash tests, ``kill -9``) then reads the same shifted
 clock as the test that started it.
 """
 
 import os
 
-_SHIFT = os.environ.get("NEWSLETTER_TEST_CLOCK_SHIFT")
+_SHIFT = os.environ.get("TESTS_CLOCK_SHIFT")
 if _SHIFT:
     import time
 
