@@ -95,7 +95,7 @@ class Store:
         """A transaction on a plain connection, as :meth:`session` (committed when the block ends, rolled
         back on error, the same checks), without the ORM's bookkeeping: the send's writes of each message
         (its mark, its outcome) go through it, several times cheaper than a session."""
-        with self._turn, self.engine.connect() as connection:
+        with self._turn, self._connect() as connection:
             try:
                 connection.begin()  # also for statements run on the driver's cursor (dialect.Prepared)
                 yield connection
@@ -109,6 +109,13 @@ class Store:
             except BaseException:
                 connection.rollback()
                 raise
+
+    def _connect(self) -> Connection:
+        """A connection from the pool; the server being unreachable is :class:`StoreUnavailable`, as in a session."""
+        try:
+            return self.engine.connect()
+        except SQLAlchemyError as err:
+            raise self._refused(err) from err
 
     def close(self) -> None:
         self.engine.dispose()

@@ -324,7 +324,11 @@ def test_a_worker_killed_three_times_sends_nobody_twice_and_loses_nobody(project
         assert max(in_flight_at_kill) <= SMTPAdapter.default_connections, in_flight_at_kill
     if adapter == "mailgun":
         assert uncertain == set() and set(received) == set(people) and sent == set(people)
-    assert codes == [0] * WORKERS, log.read_text(errors="replace")[-3000:]
+    # A worker ends with 0, or with 1 when it stopped because a busy machine kept it from renewing its lease in
+    # time and another run took its rows over (fenced: it sends nothing more); the send is complete either way.
+    output = log.read_text(errors="replace")
+    stopped_by_lease = output.count("stopped: its lease")
+    assert set(codes) <= {0, 1} and codes.count(1) <= stopped_by_lease, output[-3000:]
     print(f"\n{adapter}: held by the victim at each kill {in_flight_at_kill}; uncertain {len(uncertain)} "
           f"(of them received by the server: {len(uncertain & set(received))}); sent {len(sent)}; "
           f"received {len(received)}")
