@@ -77,7 +77,7 @@ messages: venv
 	$(BIN)/pybabel extract -F babel.cfg -k N_ --add-comments=Translators: --sort-by-file --no-wrap \
 	  --project=newsletter -o $(TRANSLATIONS)/messages.pot .
 	$(BIN)/pybabel update -i $(TRANSLATIONS)/messages.pot -d $(TRANSLATIONS) --no-wrap --no-fuzzy-matching
-	$(BIN)/python -c 'from newsletter.i18n import fill_english; fill_english()'
+	$(BIN)/python -c 'from newsletter.core.i18n import fill_english; fill_english()'
 	$(BIN)/pybabel compile -d $(TRANSLATIONS) --statistics
 
 bench: venv

@@ -33,9 +33,9 @@ sys.path.insert(0, str(REPO))
 
 import newsletter.render.html as html_stage  # noqa: E402
 from newsletter.config import load_settings  # noqa: E402
-from newsletter.check import check_issue  # noqa: E402
+from newsletter.services.check import check_issue  # noqa: E402
 from newsletter.content.load import load_issue  # noqa: E402
-from newsletter.merge import TOKEN_RE  # noqa: E402
+from newsletter.core.merge import TOKEN_RE  # noqa: E402
 from newsletter.render.pipeline import render_issue  # noqa: E402
 
 DAY = date(2026, 11, 24)

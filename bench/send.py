@@ -45,7 +45,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from newsletter.config import load_settings  # noqa: E402
-from newsletter.check import check_issue  # noqa: E402
+from newsletter.services.check import check_issue  # noqa: E402
 from newsletter.render.mime import MessageFactory, Recipient, build_message_stdlib  # noqa: E402
 
 DAY = date(2026, 11, 24)

@@ -29,7 +29,7 @@ from newsletter.delivery.engine import send_issue, send_test  # noqa: E402
 from newsletter.render.mime import Recipient  # noqa: E402
 from newsletter.store.database import open_store  # noqa: E402
 from newsletter.store.subscribers import add_subscriber  # noqa: E402
-from newsletter.web.app import create_app  # noqa: E402
+from newsletter.frontends.web.app import create_app  # noqa: E402
 
 DAY = date(2026, 11, 24)
 BASE = "https://news.example.org"

@@ -24,7 +24,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import babel
 
-from newsletter import addresses
+from newsletter.core import addresses
 from newsletter.errors import ConfigError
 
 CONFIG_FILE = "newsletter.toml"
@@ -172,7 +172,7 @@ class DkimSettings:
 class BrandSettings:
     """The ``[brand]`` table: the publication's look, read by the email and web templates.
 
-    Every key is optional; an empty value keeps the built-in look (:mod:`newsletter.brand` fills
+    Every key is optional; an empty value keeps the built-in look (:mod:`newsletter.brand.look` fills
     the gaps). Colours are normalized to ``#rrggbb``; ``logo`` is a path relative to the project.
     """
 

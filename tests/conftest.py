@@ -123,7 +123,7 @@ def sink() -> Iterator[Sink]:
 @pytest.fixture
 def cli(project: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]):  # type: ignore[no-untyped-def]
     """Run ``newsletter --project PROJECT ARGS…`` in this process: (exit code, stdout, stderr)."""
-    from newsletter.cli import main
+    from newsletter.frontends.cli import main
 
     monkeypatch.setenv("NEWSLETTER_SECRET_KEY", SECRET)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from newsletter.addresses import AddressError, canonical, needs_smtputf8, wire
+from newsletter.core.addresses import AddressError, canonical, needs_smtputf8, wire
 
 
 @pytest.mark.parametrize("written", ["bob@xn--bcher-kva.example", "bob@bücher.example", "BOB@BÜCHER.example",

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from newsletter import alert_text
+from newsletter.services import alerts as alert_text
 from newsletter.config import load_settings
-from newsletter.i18n import LANGUAGES
+from newsletter.core.i18n import LANGUAGES
 from tests.test_i18n import LOCALES, leftovers, set_locale
 
 DAY = date(2026, 11, 24)

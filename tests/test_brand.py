@@ -6,7 +6,7 @@ import dataclasses
 
 import pytest
 
-from newsletter.brand import (AA_RATIO, EMAIL_FONTS, EMAIL_PRIMARY, contrast_problems, contrast_ratio, email_brand,
+from newsletter.brand.look import (AA_RATIO, EMAIL_FONTS, EMAIL_PRIMARY, contrast_problems, contrast_ratio, email_brand,
                               readable_variant, relative_luminance, web_brand)
 from newsletter.config import BrandSettings, Settings
 

@@ -9,10 +9,10 @@ from typing import Callable
 import pytest
 
 from newsletter.config import load_settings
-from newsletter.check import CheckReport, check_issue
+from newsletter.services.check import CheckReport, check_issue
 from newsletter.content.problems import errors
 from newsletter.content.stubs import STUB_PLACEHOLDERS
-from newsletter.scaffold import _ITEM_STUB, new_issue
+from newsletter.services.scaffold import _ITEM_STUB, new_issue
 from newsletter.store.database import Store
 from newsletter.store.subscribers import add_subscriber, unsubscribe
 from tests.conftest import DAY, FIXTURES, item_text, write
@@ -473,7 +473,7 @@ def test_a_logo_replaced_by_a_non_image_after_loading_is_an_error(project: Path)
 
 
 def test_brand_problems_fail_the_check_command(project: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    from newsletter.cli import main
+    from newsletter.frontends.cli import main
 
     _brand(project, 'primary_color = "#777777"\n')
     assert main(["--project", str(project), "check", DAY.isoformat()]) == 1

@@ -14,7 +14,7 @@ import click
 import pytest
 from click.testing import CliRunner
 
-from newsletter.cli import cli, main
+from newsletter.frontends.cli import cli, main
 from tests.conftest import DAY, SECRET, item_text, write
 
 
@@ -267,7 +267,7 @@ def test_the_command_line_calls_the_library_object_and_nothing_below_it() -> Non
     from tests.conftest import REPO
     from tests.test_layers import LAUNCHERS
 
-    tree = ast.parse((REPO / "newsletter" / "cli.py").read_text(encoding="utf-8"))
+    tree = ast.parse((REPO / "newsletter" / "frontends" / "cli.py").read_text(encoding="utf-8"))
     imported = {node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom) and node.module}
     imported |= {alias.name for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names}
     ours = {name for name in imported if name == "newsletter" or name.startswith("newsletter.")}

@@ -9,7 +9,7 @@ from pathlib import Path
 import dkim
 import pytest
 
-from newsletter.cli import main
+from newsletter.frontends.cli import main
 from newsletter.config import load_settings
 from newsletter.delivery.dkim import signer_for
 from newsletter.errors import ConfigError

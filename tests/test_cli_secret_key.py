@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from newsletter.approval import approve
-from newsletter.cli import main
+from newsletter.content.approval import approve
+from newsletter.frontends.cli import main
 from newsletter.store.database import Store
 from newsletter.store.subscribers import add_subscriber
 from tests.conftest import DAY, SECRET

@@ -375,7 +375,7 @@ def test_a_relay_without_smtputf8_fails_that_recipient_alone_and_prints_no_messa
 
 
 def test_the_summary_names_every_state_so_that_it_adds_up() -> None:
-    from newsletter.cli import _status_line
+    from newsletter.frontends.cli import _status_line
     from newsletter.delivery.engine import SendReport
 
     report = SendReport(DAY, counts={"sent": 963, "sending": 1, "queued": 2, "pending": 34})

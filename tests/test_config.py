@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from newsletter.cli import cli, main
+from newsletter.frontends.cli import cli, main
 from newsletter.config import load_settings, secret_from_env
 from newsletter.errors import ConfigError
 from tests.conftest import REPO

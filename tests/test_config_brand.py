@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from newsletter.cli import main
+from newsletter.frontends.cli import main
 from newsletter.config import BrandSettings, LOGO_MAX_BYTES, load_settings
 from newsletter.errors import ConfigError
 from tests.conftest import FIXTURES

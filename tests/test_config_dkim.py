@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from newsletter.cli import main
+from newsletter.frontends.cli import main
 from newsletter.config import DkimSettings, load_settings
 from newsletter.errors import ConfigError
 from tests.dkim_keys import dkim_table, encrypted_pem, write_key

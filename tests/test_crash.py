@@ -38,7 +38,7 @@ KILL_AFTER = (25, 90, 160, 230)
 
 def populate(project: Path) -> list[str]:
     """The subscribers, and the issue approved (the project requires it)."""
-    from newsletter.approval import approve
+    from newsletter.content.approval import approve
 
     approve(project / "issues" / DAY.isoformat(), "Camille Martin", NOW)
     store = open_store("sqlite:///state/newsletter.db", project)

@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from newsletter.config import Settings
-from newsletter.day_state import day_state, due_time
+from newsletter.schedule.gate import day_state, due_time
 from newsletter.store.database import Store
 
 PARIS = ZoneInfo("Europe/Paris")

@@ -24,7 +24,7 @@ from newsletter.store import ledger
 from newsletter.store.database import Store
 from newsletter.store.models import Delivery, Subscriber
 from newsletter.store.subscribers import add_subscriber, unsubscribe
-from newsletter.tokens import UNSUBSCRIBE, read_token
+from newsletter.core.tokens import UNSUBSCRIBE, read_token
 from tests.conftest import DAY, SECRET, item_text, write
 from tests.sink import Sink
 

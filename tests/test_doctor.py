@@ -24,12 +24,12 @@ from cryptography.x509.oid import NameOID
 from werkzeug.serving import make_server
 
 from newsletter import Newsletter
-from newsletter.cli import main
+from newsletter.frontends.cli import main
 from newsletter.config import load_settings
 from newsletter.doctor import PROBE_ADDRESS, Finding, Level, Network, diagnose, has_errors
 from newsletter.store.database import Store
 from newsletter.store.subscribers import add_subscriber, find_subscriber
-from newsletter.web.app import create_app
+from newsletter.frontends.web.app import create_app
 from tests.conftest import SECRET
 from tests.helpers.clock import real_now
 from tests.dkim_keys import pem, write_key

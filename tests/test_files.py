@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from newsletter.files import links, read_inside
+from newsletter.core.atomic import links, read_inside
 
 
 @pytest.fixture

@@ -11,7 +11,7 @@ from babel.messages.frontend import parse_mapping_cfg
 from babel.messages.mofile import read_mo
 from babel.messages.pofile import read_po
 
-from newsletter.i18n import DOMAIN, LANGUAGES, TRANSLATIONS_DIR, Words, language
+from newsletter.core.i18n import DOMAIN, LANGUAGES, TRANSLATIONS_DIR, Words, language
 from tests.conftest import REPO
 
 #: A few words only one language writes: a page, mail or alert in the other language must not hold them.

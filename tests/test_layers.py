@@ -28,39 +28,33 @@ PACKAGE = "newsletter"
 
 #: Bottom to top; a module's layer is its longest matching prefix. Keep in step with README "Architecture".
 LAYERS: list[tuple[str, tuple[str, ...]]] = [
-    ("foundation", ("newsletter", "newsletter.errors", "newsletter.config", "newsletter.addresses",
-                    "newsletter.names", "newsletter.tokens", "newsletter.merge", "newsletter.resources",
-                    "newsletter.i18n", "newsletter.verp",
-                    "newsletter.brand", "newsletter.brand_file",
-                    "newsletter.files", "newsletter.http_server")),
-    ("content", ("newsletter.content", "newsletter.publication", "newsletter.approval")),
+    ("foundation", ("newsletter", "newsletter.errors", "newsletter.config", "newsletter.core", "newsletter.brand",
+                    "newsletter.frontends.http")),
+    ("content", ("newsletter.content",)),
     ("render", ("newsletter.render",)),
     ("store", ("newsletter.store",)),
     ("audience", ("newsletter.audience",)),
-    ("check", ("newsletter.check",)),
-    ("transports", ("newsletter.delivery", "newsletter.notify")),
+    ("check", ("newsletter.services.check",)),
+    ("transports", ("newsletter.delivery", "newsletter.providers", "newsletter.services.notify")),
     ("engine", ("newsletter.delivery.engine",)),
-    ("services", ("newsletter.build", "newsletter.day_state", "newsletter.schedule", "newsletter.scaffold",
-                  "newsletter.alert_text", "newsletter.doctor", "newsletter.feedback", "newsletter.bounces",
-                  "newsletter.archive", "newsletter.accounts", "newsletter.editing",
-                  "newsletter.reputation", "newsletter.workers")),
-    ("library", ("newsletter.library", "newsletter.library_web", "newsletter.library_schedule")),
-    ("front ends", ("newsletter.cli", "newsletter.__main__", "newsletter.web", "newsletter.scheduler",
-                    "newsletter.desk")),
+    ("services", ("newsletter.services", "newsletter.schedule", "newsletter.doctor", "newsletter.feedback",
+                  *(f"newsletter.providers.{name}.events" for name in ("brevo", "mailgun", "postmark", "sendgrid")))),
+    ("library", ("newsletter.library",)),
+    ("front ends", ("newsletter.frontends", "newsletter.__main__")),
 ]
 #: The front ends call the library and nothing below it but the foundation (errors, config…).
 FRONT_END_REACH = {"foundation", "library"}
 #: Each front end is its own component: one never imports another.
-FRONT_ENDS = {"newsletter.cli": "cli", "newsletter.__main__": "cli", "newsletter.web": "web",
-              "newsletter.scheduler": "scheduler", "newsletter.desk": "desk"}
+FRONT_ENDS = {"newsletter.frontends.cli": "cli", "newsletter.__main__": "cli", "newsletter.frontends.web": "web",
+              "newsletter.frontends.scheduler": "scheduler", "newsletter.frontends.desk": "desk"}
 #: The package's ``__init__`` is the public face (``from newsletter import Newsletter``): it re-exports
 #: from any layer, and importing ``newsletter`` itself (for ``__version__``) counts as the foundation.
 FACADE = "newsletter"
 
 #: The command line is the launcher of the other front ends (``serve``, ``preview``, ``schedule run``, the
 #: desk): it may import their entry modules, which take a ``Newsletter``, and nothing else of them.
-LAUNCHERS = {"newsletter.web.server", "newsletter.web.preview", "newsletter.scheduler",
-             "newsletter.desk.server"}
+LAUNCHERS = {"newsletter.frontends.web.server", "newsletter.frontends.web.preview", "newsletter.frontends.scheduler",
+             "newsletter.frontends.desk.server"}
 
 
 # -- reading the package ------------------------------------------------------------------
@@ -239,7 +233,8 @@ def test_every_layer_is_in_the_readme_architecture_section() -> None:
 def _package(tmp_path: Path, files: dict[str, str]) -> Path:
     root = tmp_path / "newsletter"
     for name, text in {"__init__.py": "", "errors.py": "", "content/__init__.py": "",
-                       "store/__init__.py": "", "store/database.py": "", "web/__init__.py": "", **files}.items():
+                       "store/__init__.py": "", "store/database.py": "", "frontends/__init__.py": "",
+                       "frontends/web/__init__.py": "", **files}.items():
         path = root / name
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(text, encoding="utf-8")
@@ -251,16 +246,16 @@ def _package(tmp_path: Path, files: dict[str, str]) -> Path:
     ({"content/load.py": "def f():\n    from newsletter.store import database\n"}, "up from content to store"),
     ({"content/load.py": "from ..store import database\n"}, "up from content to store"),
     ({"content/load.py": "import newsletter.store.database\n"}, "up from content to store"),
-    ({"store/database.py": "from newsletter.library import Newsletter\n", "library.py": ""},
+    ({"store/database.py": "from newsletter.library import Newsletter\n", "library/__init__.py": ""},
      "up from store to library"),
-    ({"cli.py": "from newsletter.web import app\n", "web/app.py": ""}, "sideways between front ends (cli → web)"),
-    ({"web/app.py": "from newsletter.store.database import Store\n"}, "a front end reaching store past the library"),
+    ({"frontends/cli.py": "from newsletter.frontends.web import app\n", "frontends/web/app.py": ""}, "sideways between front ends (cli → web)"),
+    ({"frontends/web/app.py": "from newsletter.store.database import Store\n"}, "a front end reaching store past the library"),
     ({"mystery.py": ""}, "belongs to no layer"),
-    ({"library.py": "def serve():\n    from newsletter.web.server import web_server\n", "web/server.py": ""},
+    ({"library/__init__.py": "def serve():\n    from newsletter.frontends.web.server import web_server\n", "frontends/web/server.py": ""},
      "up from library to front ends"),
-    ({"cli.py": "from newsletter.web.app import create_app\n", "web/app.py": "", "web/server.py": ""},
+    ({"frontends/cli.py": "from newsletter.frontends.web.app import create_app\n", "frontends/web/app.py": "", "frontends/web/server.py": ""},
      "sideways between front ends (cli → web)"),
-    ({"web/server.py": "from newsletter.cli import main\n", "cli.py": ""}, "sideways between front ends (web → cli)"),
+    ({"frontends/web/server.py": "from newsletter.frontends.cli import main\n", "frontends/cli.py": ""}, "sideways between front ends (web → cli)"),
 ])
 def test_the_layer_check_catches_a_planted_violation(tmp_path: Path, files: dict[str, str], expected: str) -> None:
     found = layer_violations(_package(tmp_path, files))
@@ -270,12 +265,12 @@ def test_the_layer_check_catches_a_planted_violation(tmp_path: Path, files: dict
 @pytest.mark.parametrize("files", [
     {"content/load.py": "from newsletter.errors import NewsletterError\n"},
     {"store/database.py": "from newsletter.content import load\n", "content/load.py": ""},
-    {"web/app.py": "from newsletter.library import Newsletter\nfrom newsletter import errors\n", "library.py": ""},
-    {"__init__.py": "from newsletter.library import Newsletter\n", "library.py": ""},
-    {"web/app.py": "from newsletter.library_web import Archive\n", "library_web.py": ""},
-    {"cli.py": "def serve():\n    from newsletter.web.server import web_server\n"
-               "    from newsletter.web.preview import preview_server\n",
-     "web/server.py": "", "web/preview.py": ""},
+    {"frontends/web/app.py": "from newsletter.library import Newsletter\nfrom newsletter import errors\n", "library/__init__.py": ""},
+    {"__init__.py": "from newsletter.library import Newsletter\n", "library/__init__.py": ""},
+    {"frontends/web/app.py": "from newsletter.library.web import Archive\n", "library/__init__.py": "", "library/web.py": ""},
+    {"frontends/cli.py": "def serve():\n    from newsletter.frontends.web.server import web_server\n"
+               "    from newsletter.frontends.web.preview import preview_server\n",
+     "frontends/web/server.py": "", "frontends/web/preview.py": ""},
 ])
 def test_the_layer_check_lets_downward_imports_through(tmp_path: Path, files: dict[str, str]) -> None:
     assert layer_violations(_package(tmp_path, files)) == []
@@ -292,15 +287,15 @@ def test_the_layer_check_lets_downward_imports_through(tmp_path: Path, files: di
     ("def f(self):\n    return Jobs(self.store.engine)\n", "reaches the store's database engine"),
 ])
 def test_the_sql_check_catches_a_planted_statement(tmp_path: Path, source: str, expected: str) -> None:
-    found = sql_violations(_package(tmp_path, {"web/app.py": source}))
+    found = sql_violations(_package(tmp_path, {"frontends/web/app.py": source}))
     assert len(found) == 1 and expected in found[0], found
 
 
 @pytest.mark.parametrize(("name", "source"), [
     ("store/day_claims.py", "from sqlalchemy import select\ndef f(s):\n    s.execute(select(1))\n"),
     ("store/dialect.py", "def f(engine):\n    return engine.dialect.name\n"),
-    ("web/app.py", '"""Select the items from the list; delete from memory; update the set."""\n'),
-    ("web/app.py", "MESSAGE = 'Sélectionnez vos infos, puis mettez à jour'\n"),
+    ("frontends/web/app.py", '"""Select the items from the list; delete from memory; update the set."""\n'),
+    ("frontends/web/app.py", "MESSAGE = 'Sélectionnez vos infos, puis mettez à jour'\n"),
 ])
 def test_the_sql_check_lets_the_store_and_plain_words_through(tmp_path: Path, name: str, source: str) -> None:
     assert sql_violations(_package(tmp_path, {name: source})) == []

@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 
 from newsletter import Newsletter
-from newsletter.approval import ApprovalRequiredError, ApprovalState
-from newsletter.build import BuildResult
+from newsletter.content.approval import ApprovalRequiredError, ApprovalState
+from newsletter.services.build import BuildResult
 from newsletter.config import Settings
 from newsletter.errors import ConfigError, ContentError, DeliveryError, UsageError
 from newsletter.library import (
@@ -29,7 +29,7 @@ from newsletter.library import (
     ProofCopy,
     Verdict,
 )
-from newsletter.schedule import Readiness
+from newsletter.schedule.due import Readiness
 from newsletter.store.database import Store
 from newsletter.store.history import HistoryRow
 from newsletter.store.subscribers import ImportSummary, SubscriberRecord
@@ -335,11 +335,11 @@ def test_schedule_view_lists_the_next_due_times_with_the_gate(nl: Newsletter) ->
 
 
 def test_the_web_app_and_the_scheduler_are_built_from_the_same_parts(nl: Newsletter) -> None:
-    from newsletter.web.app import create_app
+    from newsletter.frontends.web.app import create_app
 
     app = create_app(nl)
     assert app.test_client().get("/healthz").status_code == 200
-    from newsletter.scheduler import Scheduler
+    from newsletter.frontends.scheduler import Scheduler
 
     scheduler = Scheduler(nl)
     assert scheduler.store is nl.store and scheduler.secret_key == SECRET and scheduler.clock() == BEFORE

@@ -1,4 +1,4 @@
-"""The library's operations for the web front ends (newsletter/library_web.py), called as the web
+"""The library's operations for the web front ends (newsletter/library/web.py), called as the web
 service calls them: plain values in, typed results out, on a real project and a real store."""
 
 from __future__ import annotations
@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 
 from newsletter import Newsletter
-from newsletter.library_web import Health, PreviewBuild, WebhookAnswer, preview_build, preview_image
-from newsletter.publication import proof_key
-from newsletter.tokens import UNSUBSCRIBE, make_token
+from newsletter.library.web import Health, PreviewBuild, WebhookAnswer, preview_build, preview_image
+from newsletter.content.publication import proof_key
+from newsletter.core.tokens import UNSUBSCRIBE, make_token
 from tests.conftest import DAY, SECRET
 
 NOW = datetime(2026, 11, 24, 5, 0, tzinfo=timezone.utc)

@@ -9,7 +9,7 @@ from typing import Callable
 
 import pytest
 
-from newsletter.publication import (ImageIndex, UnsafeFileError, find_image, proof_url, read_image,
+from newsletter.content.publication import (ImageIndex, UnsafeFileError, find_image, proof_url, read_image,
                                     symlink_problems)
 
 PNG = b"\x89PNG\r\n\x1a\n" + bytes(64)
@@ -142,7 +142,7 @@ def test_a_nul_byte_in_a_path_is_refused_like_any_unsafe_path(folder: Path, rela
 
 def test_the_index_reads_an_issues_images_once_until_one_changes(folder: Path,
                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
-    import newsletter.publication as publication
+    import newsletter.content.publication as publication
 
     reads: list[str] = []
     real = publication.read_image

@@ -17,8 +17,8 @@ from newsletter import Newsletter
 from newsletter.config import load_settings
 from newsletter.delivery.engine import send_issue
 from newsletter.store.database import Store, open_store
-from newsletter.web.app import create_app
-from newsletter.web.mailer import MailQueue
+from newsletter.frontends.web.app import create_app
+from newsletter.frontends.web.mailer import MailQueue
 from tests.conftest import DAY, SECRET
 from tests.helpers.clock import ticking
 from tests.fakes import FakePostmark, api_config, environment

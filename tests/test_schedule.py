@@ -18,13 +18,13 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from newsletter import Newsletter
-from newsletter.approval import APPROVAL_FILE, approval_state, approve
+from newsletter.content.approval import APPROVAL_FILE, approval_state, approve
 from newsletter.config import Settings, load_settings
-from newsletter.check import check_issue
+from newsletter.services.check import check_issue
 from newsletter.delivery.engine import send_issue
 from newsletter.errors import ConfigError
-from newsletter.schedule import JOB_FUNCTION, latest_due, next_runs, readiness, stored_jobs, schedule_once
-from newsletter.scheduler import Scheduler
+from newsletter.schedule.due import JOB_FUNCTION, latest_due, next_runs, readiness, stored_jobs, schedule_once
+from newsletter.frontends.scheduler import Scheduler
 from newsletter.store import ledger
 from newsletter.store.database import Store
 from newsletter.store.day_claims import day_claim, set_day_claim
@@ -442,7 +442,7 @@ def test_a_refused_send_leaves_the_scheduler_running_and_its_retry_sends(project
 
 def test_status_fails_when_the_schedule_skipped_an_issue(project: Path, store: Store,
                                                          capsys: pytest.CaptureFixture[str]) -> None:
-    from newsletter.cli import main
+    from newsletter.frontends.cli import main
 
     set_day_claim(store, DAY, DayClaimState.SKIPPED, NOW, reason="waiting approval: not approved yet")
     assert main(["-C", str(project), "status", DAY.isoformat()]) == 1
@@ -457,7 +457,7 @@ def test_status_fails_when_the_schedule_skipped_an_issue(project: Path, store: S
 ])
 def test_scheduling_commands_refuse_bad_input(project: Path, args: list[str], message: str,
                                               capsys: pytest.CaptureFixture[str]) -> None:
-    from newsletter.cli import main
+    from newsletter.frontends.cli import main
 
     assert main(["-C", str(project), *args]) in (1, 2)
     captured = capsys.readouterr()
@@ -479,12 +479,12 @@ def test_a_one_off_job_another_scheduler_removed_first_does_not_stop_this_one(pr
 
 def test_a_thread_that_dies_is_logged_as_a_json_line(monkeypatch: pytest.MonkeyPatch,
                                                      caplog: pytest.LogCaptureFixture) -> None:
-    from newsletter.schedule import JsonLines, log_thread_crashes
+    from newsletter.schedule.due import JsonLines, log_thread_crashes
 
     monkeypatch.setattr(threading, "excepthook", threading.excepthook)  # restored after the test
     log_thread_crashes()
     thread = threading.Thread(target=lambda: 1 / 0, name="APScheduler")
-    with caplog.at_level("ERROR", logger="newsletter.schedule"):
+    with caplog.at_level("ERROR", logger="newsletter.schedule.due"):
         thread.start()
         thread.join(timeout=10)
     [record] = [r for r in caplog.records if "thread_crashed" in r.getMessage()]
@@ -508,7 +508,7 @@ def test_a_failed_job_is_logged_without_the_text_its_error_carries(caplog: pytes
     from types import SimpleNamespace
 
     err = RuntimeError("cannot hand over https://news.example.org/u/SECRET-TOKEN\nBonjour Camille, voici vos 5 infos")
-    with caplog.at_level("ERROR", logger="newsletter.schedule"):
+    with caplog.at_level("ERROR", logger="newsletter.schedule.due"):
         Scheduler._crashed(SimpleNamespace(job_id="daily", exception=err))
     [line] = [json.loads(r.getMessage()) for r in caplog.records if "job_error" in r.getMessage()]
     assert line["error"] == "RuntimeError: cannot hand over <URL>"

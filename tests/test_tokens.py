@@ -9,7 +9,7 @@ import re
 import pytest
 from itsdangerous import URLSafeSerializer, URLSafeTimedSerializer
 
-from newsletter.tokens import (CONFIRM, UNSUBSCRIBE, key_weakness, make_timed_token, make_token, read_timed_token,
+from newsletter.core.tokens import (CONFIRM, UNSUBSCRIBE, key_weakness, make_timed_token, make_token, read_timed_token,
                                read_token)
 from tests.conftest import SECRET
 

@@ -6,7 +6,7 @@ from datetime import date
 
 import pytest
 
-from newsletter import verp
+from newsletter.core import verp
 
 KEY = "k9!Vq2#mZr7@xL4$wT8%pN3^bH6&cJ1*"
 TAG = verp.Tag(4_000_000_001, date(2026, 11, 26))

@@ -20,10 +20,10 @@ from pathlib import Path
 from typing import IO, Any, Iterator
 from zoneinfo import ZoneInfo
 
-from newsletter.addresses import AddressError, canonical
-from newsletter.names import FORMULA_START, SPACES, clean_name
+from newsletter.core.addresses import AddressError, canonical
+from newsletter.core.names import FORMULA_START, SPACES, clean_name
 from newsletter.errors import ImportFileError, UnreadableFileError
-from newsletter.i18n import N_, Message
+from newsletter.core.i18n import N_, Message
 from newsletter.store.subscribers import CandidateRow, RejectedRow
 
 SNIFF_BYTES = 64 * 1024

@@ -2,7 +2,7 @@
 
 A broken file still yields as much as can be read (empty strings for what is missing), so
 that ``check`` can report all problems at once and ``preview`` can still show the rest. A file
-that is a symbolic link is never read (:func:`newsletter.files.read_inside`): it is a problem.
+that is a symbolic link is never read (:func:`newsletter.core.atomic.read_inside`): it is a problem.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from newsletter.content.markdown import is_safe_url
 from newsletter.content.model import Issue, Item
 from newsletter.content.problems import N_, Problem
 from newsletter.errors import IssueNotFoundError
-from newsletter.files import read_inside
+from newsletter.core.atomic import read_inside
 
 ISSUE_FILE = "issue.yaml"
 ITEM_NAME = re.compile(r"^(\d{1,3})-[^/\\]+\.md$", re.IGNORECASE)  # 05-titre.MD too (Windows)
@@ -29,7 +29,7 @@ MAX_FILE_BYTES = 256 * 1024
 
 ITEM_KEYS = ("title", "source", "url", "image", "image_alt", "tag")
 ISSUE_KEYS = ("subject", "preheader", "intro")
-#: What ``check`` says of every symbolic link in an issue folder (:func:`newsletter.publication.symlink_problems`).
+#: What ``check`` says of every symbolic link in an issue folder (:func:`newsletter.content.publication.symlink_problems`).
 LINK_PROBLEM = N_("is a symbolic link, which is never built, sent or published; replace it by a copy of the file itself")
 
 

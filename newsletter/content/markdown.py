@@ -24,7 +24,7 @@ from markdown_it.token import Token
 
 from newsletter.content.problems import N_, Problem
 from newsletter.content.typography import typographer
-from newsletter.merge import TOKEN_PREFIX, Context, MergeSlots, find_fields
+from newsletter.core.merge import TOKEN_PREFIX, Context, MergeSlots, find_fields
 
 ALLOWED_TAGS = {"p", "br", "strong", "em", "b", "i", "s", "del", "code", "pre", "blockquote", "ul", "ol", "li", "a"}
 ALLOWED_ATTRIBUTES = {"a": {"href", "title"}, "ol": {"start"}}

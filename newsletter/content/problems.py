@@ -3,7 +3,7 @@
 A problem keeps its sentence as an English *template* with ``%(name)s`` placeholders and the values
 that fill them: the command line prints :attr:`Problem.message` (English, as the catalogs' msgids
 are), the desk shows :meth:`Problem.text` in the newsletter's language. Templates are marked with
-:func:`newsletter.i18n.N_` so that ``make messages`` gathers them (``keywords = N_`` in babel.cfg).
+:func:`newsletter.core.i18n.N_` so that ``make messages`` gathers them (``keywords = N_`` in babel.cfg).
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, Mapping
 
-from newsletter.i18n import N_, Gettext, fill
+from newsletter.core.i18n import N_, Gettext, fill
 
 __all__ = ["N_", "Problem", "Severity", "errors"]
 

@@ -58,7 +58,7 @@ import requests
 import urllib3
 
 from newsletter import __version__
-from newsletter.addresses import NO_SMTPUTF8, needs_smtputf8
+from newsletter.core.addresses import NO_SMTPUTF8, needs_smtputf8
 from newsletter.config import Settings, secret_from_env
 from newsletter.delivery.base import (SHARED_OPTIONS, Adapter, Doubt, Failed, Handover, InDoubt, NeverArrived, Outgoing,
                                       RequestRefused, Result, RetryLater, Sent, Settled, bool_option, choice_option,

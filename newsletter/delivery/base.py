@@ -261,11 +261,11 @@ def adapter_class(name: str) -> type[Adapter]:
 
     :raises ConfigError: naming the known adapters.
     """
-    import newsletter.delivery.brevo  # noqa: F401  (each registers itself)
-    import newsletter.delivery.mailgun  # noqa: F401
+    import newsletter.providers.brevo.send  # noqa: F401  (each registers itself)
+    import newsletter.providers.mailgun.send  # noqa: F401
     import newsletter.delivery.outbox  # noqa: F401
-    import newsletter.delivery.postmark  # noqa: F401
-    import newsletter.delivery.sendgrid  # noqa: F401
+    import newsletter.providers.postmark.send  # noqa: F401
+    import newsletter.providers.sendgrid.send  # noqa: F401
     import newsletter.delivery.smtp  # noqa: F401
 
     if name not in REGISTRY:

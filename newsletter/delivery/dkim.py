@@ -34,7 +34,7 @@ from typing import Callable, Iterator, Protocol, Sequence
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519, padding, rsa
 
-from newsletter import addresses
+from newsletter.core import addresses
 from newsletter.config import DKIM_SELECTOR, DkimSettings, Settings
 from newsletter.errors import ConfigError, UsageError, describe
 

@@ -58,7 +58,7 @@ from datetime import date, datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Callable, Iterable, Mapping, Sequence, TypeVar, assert_never
 
 from newsletter.config import Settings
-from newsletter.publication import proof_url
+from newsletter.content.publication import proof_url
 from newsletter.content.problems import errors
 from newsletter.delivery.bounce_guard import BounceGuard, Verdict
 from newsletter.delivery.base import (Adapter, Doubt, Failed, InDoubt, NeverArrived, Outgoing, RequestRefused, Result,
@@ -66,7 +66,7 @@ from newsletter.delivery.base import (Adapter, Doubt, Failed, InDoubt, NeverArri
                                       send_once)
 from newsletter.errors import (ContentError, DeliveryError, NewsletterError, NotSent, SendBusyError, StoreUnavailable,
                                describe)
-from newsletter.i18n import N_
+from newsletter.core.i18n import N_
 from newsletter.render.mime import MessageFactory, Recipient, message_id, proof_message_id
 from newsletter.render.snapshot import freeze, thaw
 from newsletter.render.web_version import public_page
@@ -222,7 +222,7 @@ def render_checked_issue(settings: Settings, day: date) -> RenderedIssue:
 
     :raises ContentError: when the check fails (nothing is sent).
     """
-    from newsletter.check import check_issue
+    from newsletter.services.check import check_issue
 
     report = check_issue(settings, day)
     if errors(report.problems) or report.rendered is None:

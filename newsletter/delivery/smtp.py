@@ -36,7 +36,7 @@ import socket
 import ssl
 from typing import Iterator, Mapping, Sequence
 
-from newsletter.addresses import NO_SMTPUTF8
+from newsletter.core.addresses import NO_SMTPUTF8
 from newsletter.config import Settings, secret_from_env
 from newsletter.delivery.base import (SHARED_OPTIONS, Adapter, Failed, Handover, InDoubt, Outgoing, Result, RetryLater,
                                       Sent, Stopped, choice_option, int_option, is_loopback, register, text_option)

@@ -3,7 +3,7 @@
 One module per provider (``mailgun``, ``sendgrid``, ``postmark``, ``brevo``), each with two
 functions that know nothing of Flask: ``verify`` (authenticate a request the provider's way,
 or raise :class:`WebhookRefused`) and ``parse`` (its documented payload → :class:`Parsed`).
-The library (:mod:`newsletter.library_web`) calls them and records the feedback.
+The library (:mod:`newsletter.library.web`) calls them and records the feedback.
 
 Every message the API adapters send carries our own id (:data:`~newsletter.render.mime.OWN_ID`:
 the issue date and a digest of the address, the local part of our Message-ID) in the provider's

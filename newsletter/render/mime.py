@@ -31,11 +31,13 @@ from email.header import Header
 from email.message import EmailMessage
 from email.utils import format_datetime, formataddr
 
-from newsletter import addresses, verp
+from newsletter.core import addresses
+
+from newsletter.core import verp
 from newsletter.config import Settings
 from newsletter.errors import NewsletterError
-from newsletter.merge import TOKEN_RE, CompiledTemplate, MergeSlots, Slot, escape_for
-from newsletter.tokens import UNSUBSCRIBE, make_token, seal, unseal
+from newsletter.core.merge import TOKEN_RE, CompiledTemplate, MergeSlots, Slot, escape_for
+from newsletter.core.tokens import UNSUBSCRIBE, make_token, seal, unseal
 
 if TYPE_CHECKING:  # the renderer (templates, MJML, premailer) is loaded by who renders, not by who sends
     from newsletter.render.pipeline import RenderedIssue
@@ -271,7 +273,7 @@ class MessageFactory:
     :param date: the ``Date`` header, the same for the whole send.
     :param subject_prefix: e.g. ``"[TEST] "`` for test sends.
     :param web_url: the "view online" link when it is not the public archive page (test copies
-        link to the proofreading address, :func:`newsletter.publication.proof_url`).
+        link to the proofreading address, :func:`newsletter.content.publication.proof_url`).
     """
 
     def __init__(self, rendered: RenderedIssue, settings: Settings, *, secret_key: str, date: datetime,

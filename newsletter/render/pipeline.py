@@ -3,7 +3,7 @@
 Jinja2 (autoescaped) fills the project's ``templates/email.mjml.j2``; MJML and premailer make
 it responsive, table-based and inlined (:mod:`newsletter.render.html`); the plain-text part
 comes from ``templates/email.txt.j2``. Per-recipient values (first name, unsubscribe URL…)
-are placeholders (:mod:`newsletter.merge`), so sending costs one substitution per recipient.
+are placeholders (:mod:`newsletter.core.merge`), so sending costs one substitution per recipient.
 Rendering depends only on the files and the settings: the same inputs give the same bytes.
 """
 
@@ -21,18 +21,18 @@ import jinja2
 from babel.dates import format_date
 from markupsafe import Markup
 
-from newsletter.brand import email_brand
+from newsletter.brand.look import email_brand
 from newsletter.config import Settings
 from newsletter.content.markdown import TEXT_PREFIX, VALUE_PREFIX, MarkdownConverter, is_safe_url
 from newsletter.content.model import Issue, Item
 from newsletter.content.problems import Problem
 from newsletter.content.typography import typographer
 from newsletter.errors import RenderError
-from newsletter.merge import CompiledTemplate, Context, MergeSlots, find_fields
-from newsletter.publication import UnsafeFileError, asset_url, read_image
-from newsletter.publication import web_url as public_web_url
+from newsletter.core.merge import CompiledTemplate, Context, MergeSlots, find_fields
+from newsletter.content.publication import UnsafeFileError, asset_url, read_image
+from newsletter.content.publication import web_url as public_web_url
 from newsletter.render.html import mjml_to_email_html
-from newsletter.resources import default_templates_dir
+from newsletter.core.resources import default_templates_dir
 
 HTML_TEMPLATE = "email.mjml.j2"
 TEXT_TEMPLATE = "email.txt.j2"
@@ -103,7 +103,7 @@ def _environment(folder: Path, *, html: bool, slots: MergeSlots, typo: Any) -> j
 
 def image_src(item: Item, issue: Issue, settings: Settings, asset_base: str | None) -> str:
     """The ``src`` of an item's image: absolute URLs as they are; files under ``asset_base`` when it
-    is given, else at their content-hashed URL (:mod:`newsletter.publication`). A file that is not
+    is given, else at their content-hashed URL (:mod:`newsletter.content.publication`). A file that is not
     safe to publish gives no image (``check`` reports it)."""
     if not item.image or is_safe_url(item.image):
         return item.image

@@ -1,6 +1,6 @@
 """The example recipient every proof shows (``newsletter build``, the preview, the golden files).
 
-Lower than both :mod:`newsletter.build` and :mod:`newsletter.web.preview`, which personalize the
+Lower than both :mod:`newsletter.services.build` and :mod:`newsletter.frontends.web.preview`, which personalize the
 issue for the same person without importing each other.
 """
 

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 
 from newsletter.content.model import Issue
 from newsletter.errors import NewsletterError
-from newsletter.merge import Context, MergeSlots, Slot
+from newsletter.core.merge import Context, MergeSlots, Slot
 
 if TYPE_CHECKING:
     from newsletter.render.pipeline import RenderedIssue

@@ -16,7 +16,7 @@ from typing import cast
 from sqlalchemy import ForeignKey, Index, LargeBinary, String, Table, Text, delete, func, select, text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from newsletter.publication import Image
+from newsletter.content.publication import Image
 from newsletter.render.web_version import PublicPage
 from newsletter.store.database import Store
 from newsletter.store.models import Base, Delivery, DeliveryStatus, Send, UTCDateTime

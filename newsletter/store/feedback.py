@@ -32,7 +32,7 @@ from sqlalchemy import (Date, ForeignKey, Index, Integer, Select, String, Table,
                         literal_column, or_, select, update)
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
-from newsletter import addresses
+from newsletter.core import addresses
 from newsletter.store.database import Store
 from newsletter.store.models import Base, Delivery, Send, Subscriber, SubscriberStatus, UTCDateTime
 

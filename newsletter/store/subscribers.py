@@ -14,9 +14,9 @@ from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence, cast
 
 from sqlalchemy import Connection, Select, Table, func, insert, select, update
 
-from newsletter import addresses
+from newsletter.core import addresses
 from newsletter.errors import NewsletterError
-from newsletter.names import clean_name
+from newsletter.core.names import clean_name
 from newsletter.store import dialect, nonces
 from newsletter.store.database import Store
 from newsletter.store.models import SUPPRESSED, Subscriber, SubscriberStatus

@@ -9,8 +9,8 @@ from email import policy
 
 import pytest
 
-from newsletter import verp
-from newsletter.bounces.classify import classify
+from newsletter.core import verp
+from newsletter.feedback.mail.classify import classify
 from newsletter.config import BounceSettings
 from newsletter.store.feedback import FeedbackKind
 from tests.bounces import mails

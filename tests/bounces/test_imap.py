@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from newsletter.bounces.mailboxes import ImapBox
+from newsletter.feedback.mail.mailboxes import ImapBox
 from newsletter.config import load_settings
 from newsletter.store.database import Store
 from tests.bounces import mails

@@ -14,8 +14,8 @@ from typing import Callable
 import pytest
 from sqlalchemy import select, text
 
-from newsletter import verp
-from newsletter.cli import main
+from newsletter.core import verp
+from newsletter.frontends.cli import main
 from newsletter.config import load_settings
 from newsletter.delivery.engine import Policy, send_issue
 from newsletter.store.database import Store

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from newsletter import Newsletter
 from newsletter.config import load_settings
-from newsletter.scheduler import Scheduler
+from newsletter.frontends.scheduler import Scheduler
 from newsletter.store.database import Store
 from tests.bounces import mails
 from tests.bounces.test_process import configure, drop, return_path, sent, statuses

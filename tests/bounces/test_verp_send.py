@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from newsletter import verp
+from newsletter.core import verp
 from newsletter.config import load_settings
 from newsletter.delivery.engine import Policy, send_issue
 from newsletter.store.database import Store

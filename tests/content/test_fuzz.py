@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from newsletter.config import load_settings
-from newsletter.check import check_issue
-from newsletter.merge import TOKEN_PREFIX
+from newsletter.services.check import check_issue
+from newsletter.core.merge import TOKEN_PREFIX
 from tests.conftest import DAY
 
 PIECES = ["---\n", "title: ", "source: ", "image: ", "image_alt: ", "url: ", "tag: ", '"', "'", "{{", "}}",

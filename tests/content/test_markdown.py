@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from newsletter.content.markdown import MarkdownConverter, count_words
-from newsletter.merge import Context, MergeSlots
+from newsletter.core.merge import Context, MergeSlots
 
 HOSTILE = [
     "<script>alert(1)</script>",

@@ -16,7 +16,7 @@ from typing import Any, Iterator
 import pytest
 from sqlalchemy import select
 
-from newsletter.cli import main
+from newsletter.frontends.cli import main
 from newsletter.config import Settings, load_settings
 from newsletter.delivery.api import ApiAdapter, Call, parse_retry_after
 from newsletter.delivery.base import REGISTRY, RequestRefused, adapter_class
@@ -28,7 +28,7 @@ from newsletter.store.database import Store, open_store
 from newsletter.store.models import Delivery, DeliveryStatus
 from newsletter.store.subscribers import import_rows
 from newsletter.audience.csv_reader import CandidateRow
-from newsletter.tokens import UNSUBSCRIBE, read_token
+from newsletter.core.tokens import UNSUBSCRIBE, read_token
 from tests.conftest import DAY, SECRET
 from tests.fakes import FAKES, KEY, LIMITS, Fault, FakeProvider, api_config, environment
 

@@ -128,7 +128,7 @@ def test_what_relaxed_canonicalization_forgives_still_verifies(settings: Setting
 
 
 def _signed(settings: Settings, kind: str) -> bytes:
-    from newsletter.check import check_issue
+    from newsletter.services.check import check_issue
     from newsletter.render.mime import MessageFactory, Recipient
     from tests.conftest import DAY, SECRET
 

@@ -8,7 +8,7 @@ from typing import Callable
 
 import pytest
 
-from newsletter.cli import main
+from newsletter.frontends.cli import main
 from newsletter.config import Settings, load_settings
 from newsletter.delivery.base import (Adapter, bool_option, choice_option, int_option, make_adapter, number_option,
                                       path_option, text_option)

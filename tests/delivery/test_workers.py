@@ -462,7 +462,7 @@ def test_the_progress_of_send_with_workers_reads_their_leases_not_the_ledger(pro
     from sqlalchemy import event
 
     from newsletter.store import leases
-    from newsletter.workers import _progress_reader
+    from newsletter.services.workers import _progress_reader
     from tests.pg import analyzed, rows_read
 
     subscribe(pg, project, 2000)

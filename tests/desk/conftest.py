@@ -12,7 +12,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from newsletter import Newsletter
-from newsletter.desk.app import create_app
+from newsletter.frontends.desk.app import create_app
 from tests.conftest import SECRET
 
 PASSWORD = "correct horse battery staple"

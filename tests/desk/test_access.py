@@ -11,8 +11,8 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from newsletter import Newsletter
-from newsletter.desk import access
-from newsletter.desk.app import create_app
+from newsletter.frontends.desk import access
+from newsletter.frontends.desk.app import create_app
 from tests.conftest import DAY, SECRET
 from tests.desk.conftest import PASSWORD, ROLES, Clock, csrf_token, desk_config, sign_in
 
@@ -72,7 +72,7 @@ def test_anonymous_is_sent_to_sign_in_or_refused(app: Flask, endpoint: str, meth
 @pytest.mark.parametrize(("endpoint", "method", "url"), ROUTES, ids=[f"{m} {e}" for e, m, _ in ROUTES])
 def test_a_role_without_the_ability_gets_403(app: Flask, signed_in: Callable[[str], FlaskClient], endpoint: str,
                                               method: str, url: str) -> None:
-    from newsletter.accounts import ABILITIES
+    from newsletter.services.accounts import ABILITIES
 
     needed = ability(app, endpoint)
     lacking = [role for role in ROLES if needed not in ABILITIES[role]]
@@ -263,7 +263,7 @@ def test_an_unmarked_view_is_refused_by_default(app: Flask, signed_in: Callable[
 
 
 def test_listening_off_loopback_needs_the_proxy_settings(nl: Newsletter) -> None:
-    from newsletter.desk.server import check_listen
+    from newsletter.frontends.desk.server import check_listen
     from newsletter.errors import ConfigError
 
     check_listen(nl, "127.0.0.1")
@@ -277,7 +277,7 @@ def test_newsletter_desk_refuses_to_listen_off_loopback_without_base_url(project
     import contextlib
     import io
 
-    from newsletter.cli import main
+    from newsletter.frontends.cli import main
 
     monkeypatch.setenv("NEWSLETTER_SECRET_KEY", SECRET)
     printed = io.StringIO()

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from newsletter import Newsletter
-from newsletter.cli import main
+from newsletter.frontends.cli import main
 from newsletter.errors import UsageError
 
 PASSWORD = "correct horse battery staple"
@@ -96,7 +96,7 @@ def test_users_commands_add_list_passwd_remove(project: Path) -> None:
 def test_users_add_asks_for_the_password_twice(project: Path) -> None:
     from click.testing import CliRunner
 
-    from newsletter.cli import cli
+    from newsletter.frontends.cli import cli
 
     result = CliRunner().invoke(cli, ["--project", str(project), "users", "add", "camille", "--role", "editor"],
                                 input=f"{PASSWORD}\n{PASSWORD}\n")

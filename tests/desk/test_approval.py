@@ -42,7 +42,7 @@ def test_the_approve_button_is_for_approvers_only(signed_in: Callable[[str], Fla
 
 
 def test_a_separate_approver_is_required_when_configured(project: Path, clock: Clock) -> None:
-    from newsletter.desk.app import create_app
+    from newsletter.frontends.desk.app import create_app
 
     desk_config(project, "[desk]\nrequire_separate_approver = true\n")
     with Newsletter.open(project, environ={"NEWSLETTER_SECRET_KEY": SECRET}, clock=clock) as nl:
@@ -99,7 +99,7 @@ def test_the_approver_is_none_of_the_accounts_that_changed_the_issue_since_its_l
         project: Path, clock: Clock) -> None:
     from datetime import timedelta
 
-    from newsletter.desk.app import create_app
+    from newsletter.frontends.desk.app import create_app
 
     desk_config(project, "[desk]\nrequire_separate_approver = true\n")
     with Newsletter.open(project, environ={"NEWSLETTER_SECRET_KEY": SECRET}, clock=clock) as nl:

@@ -14,7 +14,7 @@ from flask.testing import FlaskClient
 from werkzeug.test import TestResponse
 
 from newsletter import Newsletter
-from newsletter.brand_file import version
+from newsletter.brand.toml_edit import version
 from tests.conftest import FIXTURES
 from tests.desk.conftest import csrf_token
 
@@ -154,7 +154,7 @@ def test_an_operator_uploads_a_logo_and_brand_logo_points_at_it_with_its_alt_tex
     assert f'logo = "brand/{stored}"' in written and 'logo_alt = "CX Matin, la lettre"' in written
     page = client.get(URL).get_data(as_text=True)
     assert "Logo enregistré." in page and 'src="data:image/png;base64,' in page
-    from newsletter.check import brand_problems
+    from newsletter.services.check import brand_problems
 
     assert brand_problems(nl.settings) == []  # check takes the logo as it is
 

@@ -18,7 +18,7 @@ from typing import Any, Iterator
 import pytest
 
 from newsletter import Newsletter
-from newsletter.cli import main
+from newsletter.frontends.cli import main
 from tests.conftest import SECRET
 from tests.helpers.desk_server import Desk
 from tests.desk.conftest import PASSWORD, Clock

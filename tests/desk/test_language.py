@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from newsletter import Newsletter
-from newsletter.desk.app import create_app
+from newsletter.frontends.desk.app import create_app
 from tests.conftest import DAY, SECRET
 from tests.desk.conftest import PASSWORD, Clock, csrf_token, sign_in
 

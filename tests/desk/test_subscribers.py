@@ -85,7 +85,7 @@ def test_a_refused_import_keeps_its_details_out_of_the_cookie_and_shows_no_serve
 
 
 def test_a_large_import_is_sent_to_the_command_line(signed_in: Callable[[str], FlaskClient], nl: Newsletter) -> None:
-    from newsletter.desk.subscribers import MAX_ROWS
+    from newsletter.frontends.desk.subscribers import MAX_ROWS
 
     client = signed_in("operator")
     rows = "".join(f"p{n}@example.org\n" for n in range(MAX_ROWS + 1))

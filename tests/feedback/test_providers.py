@@ -7,7 +7,11 @@ from typing import Any
 
 import pytest
 
-from newsletter.feedback import brevo, issue_of, mailgun, own_id, postmark, sendgrid
+from newsletter.feedback import issue_of, own_id
+from newsletter.providers.brevo import events as brevo
+from newsletter.providers.mailgun import events as mailgun
+from newsletter.providers.postmark import events as postmark
+from newsletter.providers.sendgrid import events as sendgrid
 from newsletter.store.feedback import FeedbackKind
 
 HARD, SOFT = FeedbackKind.HARD_BOUNCE, FeedbackKind.SOFT_BOUNCE

@@ -6,7 +6,7 @@ import threading
 from typing import Any
 
 from newsletter import Newsletter
-from newsletter.desk.server import create_server
+from newsletter.frontends.desk.server import create_server
 
 
 class Desk:

@@ -15,7 +15,7 @@ from typing import Iterator
 
 import pytest
 
-from newsletter.build import build_issue
+from newsletter.services.build import build_issue
 from newsletter.config import Settings, load_settings
 
 from tests.conftest import DAY, add_brand

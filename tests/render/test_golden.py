@@ -9,9 +9,9 @@ import shutil
 
 import pytest
 
-from newsletter.build import SAMPLE_RECIPIENT, SAMPLE_SECRET
+from newsletter.services.build import SAMPLE_RECIPIENT, SAMPLE_SECRET
 from newsletter.config import load_settings
-from newsletter.check import check_issue
+from newsletter.services.check import check_issue
 from newsletter.render.mime import recipient_values
 from tests.conftest import DAY, REPO, add_brand
 

@@ -15,7 +15,7 @@ from newsletter.content.load import load_issue
 from newsletter.render.mime import (HeaderInjectionError, MessageFactory, Recipient, build_message,
                                     build_message_stdlib)
 from newsletter.render.pipeline import RenderedIssue, render_issue
-from newsletter.tokens import UNSUBSCRIBE, read_token
+from newsletter.core.tokens import UNSUBSCRIBE, read_token
 from tests.conftest import DAY, SECRET
 
 WHEN = datetime(2026, 11, 24, 7, 0, tzinfo=ZoneInfo("Europe/Paris"))

@@ -14,7 +14,7 @@ from newsletter.content.load import load_issue
 from newsletter.render.mime import (REFERENCE_HEADER, MessageFactory, Recipient, read_reply_reference,
                                     reply_reference)
 from newsletter.render.pipeline import RenderedIssue, render_issue
-from newsletter.tokens import UNSUBSCRIBE, make_token
+from newsletter.core.tokens import UNSUBSCRIBE, make_token
 from tests.conftest import DAY, SECRET
 
 WHEN = datetime(2026, 11, 24, 7, 0, tzinfo=ZoneInfo("Europe/Paris"))

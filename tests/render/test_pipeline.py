@@ -12,7 +12,7 @@ import pytest
 
 from newsletter.config import Settings
 from newsletter.content.load import load_issue
-from newsletter.merge import TEMPLATE_FIELDS, TOKEN_RE, Context
+from newsletter.core.merge import TEMPLATE_FIELDS, TOKEN_RE, Context
 from newsletter.render.pipeline import RenderedIssue, render_issue
 from tests.conftest import DAY, item_text, write
 

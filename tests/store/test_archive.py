@@ -10,7 +10,7 @@ from datetime import datetime, timedelta, timezone
 
 from sqlalchemy import update
 
-from newsletter.publication import Image
+from newsletter.content.publication import Image
 from newsletter.render.web_version import PublicPage
 from newsletter.store import ledger
 from newsletter.store.archive import first_sent_at, image, logo, page_layout, publication, published, save_page

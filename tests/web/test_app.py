@@ -10,8 +10,8 @@ from flask import Blueprint
 
 from newsletter import Newsletter
 from newsletter.store.database import Store
-from newsletter.web import app as factory
-from newsletter.web.services import services
+from newsletter.frontends.web import app as factory
+from newsletter.frontends.web.services import services
 from tests.conftest import SECRET
 from tests.sink import Sink
 from tests.web.test_service import Service, mail_queue, subscribe, web_settings

@@ -16,7 +16,7 @@ from sqlalchemy import text
 
 from newsletter.config import Settings
 from newsletter.delivery.engine import send_issue, send_test
-from newsletter.publication import proof_url
+from newsletter.content.publication import proof_url
 from newsletter.render.mime import Recipient
 from newsletter.store.database import Store
 from newsletter.store.subscribers import add_subscriber

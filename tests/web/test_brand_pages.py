@@ -13,11 +13,11 @@ from pathlib import Path
 import pytest
 import requests
 
-from newsletter.build import build_issue
+from newsletter.services.build import build_issue
 from newsletter.config import Settings, load_settings
 from newsletter.store.database import Store
-from newsletter.web.preview import Preview, make_server
-from newsletter.web.services import EXTENSION
+from newsletter.frontends.web.preview import Preview, make_server
+from newsletter.frontends.web.services import EXTENSION
 from tests.conftest import DAY, FIXTURES, SECRET, add_brand
 from tests.render.test_browser import CHROMIUM, CHROMIUM_ARGS
 from tests.sink import Sink

@@ -26,10 +26,10 @@ from newsletter.store import ledger
 from newsletter.store.database import Store
 from newsletter.store.models import Delivery, DeliveryStatus
 from newsletter.store.subscribers import add_subscriber
-from newsletter.web.app import create_app
-from newsletter.web.mailer import MailQueue
+from newsletter.frontends.web.app import create_app
+from newsletter.frontends.web.mailer import MailQueue
 from tests.conftest import DAY, SECRET
-from newsletter.tokens import UNSUBSCRIBE, make_token
+from newsletter.core.tokens import UNSUBSCRIBE, make_token
 from tests.provider_events import PROVIDERS
 
 NOW = datetime(2026, 11, 24, 9, 0, tzinfo=timezone.utc)
@@ -143,7 +143,7 @@ def test_a_nul_byte_in_an_archive_image_path_is_a_404(service: Flask, tracebacks
 
 def test_the_desk_sign_in_answers_hostile_input_with_a_4xx_and_logs_no_traceback(project: Path,
                                                                                  tracebacks: Tracebacks) -> None:
-    from newsletter.desk.app import create_app as desk_app
+    from newsletter.frontends.desk.app import create_app as desk_app
 
     rng = random.Random(8090)
     with Newsletter.open(project, environ={"NEWSLETTER_SECRET_KEY": SECRET}, clock=lambda: NOW) as nl:

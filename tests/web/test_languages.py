@@ -7,10 +7,10 @@ from pathlib import Path
 import pytest
 import requests
 
-from newsletter.i18n import LANGUAGES
+from newsletter.core.i18n import LANGUAGES
 from newsletter.store.database import Store
 from newsletter.store.subscribers import add_subscriber
-from newsletter.tokens import UNSUBSCRIBE, make_token
+from newsletter.core.tokens import UNSUBSCRIBE, make_token
 from tests.conftest import SECRET
 from tests.sink import Sink
 from tests.test_i18n import LOCALES, leftovers, set_locale

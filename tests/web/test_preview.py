@@ -11,8 +11,8 @@ from typing import Iterator
 
 import pytest
 
-from newsletter.i18n import LANGUAGES
-from newsletter.web.preview import make_server
+from newsletter.core.i18n import LANGUAGES
+from newsletter.frontends.web.preview import make_server
 from tests.conftest import DAY, item_text, write
 from tests.test_i18n import LOCALES, leftovers, set_locale
 

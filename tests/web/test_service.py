@@ -23,10 +23,10 @@ from newsletter.config import Settings, load_settings
 from newsletter.delivery.engine import send_issue
 from newsletter.store.database import Store
 from newsletter.store.subscribers import add_subscriber, find_subscriber, import_rows, request_subscription
-from newsletter.tokens import CONFIRM, UNSUBSCRIBE, make_timed_token, make_token
-from newsletter.web.app import create_app
-from newsletter.web.mailer import MailQueue
-from newsletter.web.server import create_server
+from newsletter.core.tokens import CONFIRM, UNSUBSCRIBE, make_timed_token, make_token
+from newsletter.frontends.web.app import create_app
+from newsletter.frontends.web.mailer import MailQueue
+from newsletter.frontends.web.server import create_server
 from tests.conftest import DAY, SECRET
 from tests.helpers.slow_clients import HEAD, Tricklers, closed_by_server, connect, trickle_until_closed, wait_until
 from tests.render.test_browser import CHROMIUM, CHROMIUM_ARGS

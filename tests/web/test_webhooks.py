@@ -22,8 +22,8 @@ from newsletter.store.database import Store
 from newsletter.store.feedback import FeedbackEvent, counts_for_issue, events_for_send
 from newsletter.store.models import Delivery, DeliveryStatus
 from newsletter.store.subscribers import add_subscriber, find_subscriber
-from newsletter.web.app import create_app
-from newsletter.web.mailer import MailQueue
+from newsletter.frontends.web.app import create_app
+from newsletter.frontends.web.mailer import MailQueue
 from tests.conftest import DAY, SECRET
 from tests.provider_events import PROVIDERS, Brevo, Mailgun, Provider
 
@@ -107,7 +107,7 @@ def test_a_soft_bounce_is_counted_without_changing_the_status(store: Store, clie
 def test_other_and_unknown_event_types_are_acknowledged_and_change_nothing(
         store: Store, client: FlaskClient, provider: Provider, kind: str, caplog: pytest.LogCaptureFixture) -> None:
     add_subscriber(store, LEA, now=NOW)
-    with caplog.at_level(logging.INFO, logger="newsletter.web.webhooks"):
+    with caplog.at_level(logging.INFO, logger="newsletter.frontends.web.webhooks"):
         answer = post(client, provider, kind, message_id="m1", own=OWN)
     assert answer.status_code == 200 and answer.get_json()["ignored"] == 1
     assert status(store) == "active" and recorded(store) == 0
@@ -293,7 +293,7 @@ def test_racing_requests_with_one_mailgun_token_are_accepted_once(project: Path,
     from sqlalchemy import text
 
     from newsletter.store.database import open_store
-    from newsletter.web.server import create_server
+    from newsletter.frontends.web.server import create_server
 
     if database == "sqlite":
         store = open_store("sqlite:///state/newsletter.db", project)

@@ -1,0 +1,103 @@
+"""Email addresses: the one form the store keeps, and the form that goes on the wire.
+
+An address is stored in **one canonical form**, so that the same mailbox written two ways is
+one subscriber: validated by ``email_validator``, the domain as IDNA U-labels (``bücher.example``
+and ``xn--bcher-kva.example`` both become ``bücher.example``), the whole address lower-cased
+and in Unicode NFC. It is the form unsubscribe tokens and Message-IDs are derived from.
+
+On the wire (SMTP envelope, ``To`` header, mail-API fields) the domain goes as IDNA A-labels
+(ASCII), which every server understands. A non-ASCII *local part* (``paul.lefèvre@…``) has no
+ASCII form: it travels only where the transport supports internationalized email (SMTPUTF8,
+RFC 6531/6532); :func:`needs_smtputf8` says when that is the case.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+
+import idna
+from email_validator import EmailNotValidError, validate_email
+
+from newsletter.errors import NewsletterError
+from newsletter.core.i18n import N_
+
+#: Why a message to a non-ASCII local part cannot go through a transport without SMTPUTF8.
+NO_SMTPUTF8 = ("the address has a non-ASCII local part (before the @) and can travel only as internationalized "
+               "email (SMTPUTF8, RFC 6531)")
+
+
+class AddressError(NewsletterError, ValueError):
+    """An address that cannot be used; the message names it and says why."""
+
+
+def canonical(address: str, *, check_dns: bool = False) -> str:
+    """The form the store keeps: validated, U-label domain, lower case, NFC.
+
+    :param check_dns: also check that the domain accepts mail (network; slow).
+    :raises AddressError: when the address is not valid.
+    """
+    try:
+        info = validate_email(address.strip(), check_deliverability=check_dns)
+    except EmailNotValidError as err:
+        raise AddressError(N_("%(address)s is not a valid address: %(reason)s"),
+                           values={"address": repr(address[:80]), "reason": str(err)}) from err
+    return unicodedata.normalize("NFC", info.normalized.lower())
+
+
+def split(address: str) -> tuple[str, str]:
+    """``(local part, domain)`` of an address (split at its last ``@``)."""
+    local, at, domain = address.rpartition("@")
+    if not at or not local or not domain:
+        raise AddressError(N_("%(address)s is not an address (local@domain)"), values={"address": repr(address[:80])})
+    return local, domain
+
+
+def ascii_domain(domain: str) -> str:
+    """The domain as IDNA A-labels (``xn--…``), as DNS and SMTP know it.
+
+    :raises AddressError: when the domain has no IDNA form.
+    """
+    if domain.isascii():
+        return domain.lower()
+    try:
+        return idna.encode(domain, uts46=True).decode("ascii")
+    except idna.IDNAError as err:
+        raise AddressError(N_("the domain %(domain)s has no IDNA (ASCII) form: %(reason)s"),
+                           values={"domain": repr(domain[:80]), "reason": str(err)}) from err
+
+
+def wire(address: str) -> str:
+    """The address as it goes on the wire: the domain in A-labels, the local part as it is.
+
+    :raises AddressError: when the address cannot be written so.
+    """
+    local, domain = split(address)
+    return f"{local}@{ascii_domain(domain)}"
+
+
+_A_LABEL = re.compile(r"xn--[a-z0-9-]+")
+
+
+def stored_form(text: str) -> str:
+    """A piece of an address written as the store keeps it: NFC, lower case, ``xn--`` labels as U-labels.
+
+    For searching: an operator may paste ``bob@xn--bcher-kva.example`` from a bounce report or
+    type a decomposed accent; both must find ``bob@bücher.example``. A label that is not a valid
+    A-label is left as it is.
+    """
+    def decode(match: re.Match[str]) -> str:
+        try:
+            return str(idna.decode(match.group()))
+        except (idna.IDNAError, UnicodeError):
+            return match.group()
+
+    return _A_LABEL.sub(decode, unicodedata.normalize("NFC", text).lower())
+
+
+def needs_smtputf8(address: str) -> bool:
+    """Whether the address can travel only with SMTPUTF8 (its local part is not ASCII)."""
+    return not address.isascii() and not split(address)[0].isascii()
+
+
+__all__ = ["NO_SMTPUTF8", "AddressError", "ascii_domain", "canonical", "needs_smtputf8", "split", "stored_form", "wire"]

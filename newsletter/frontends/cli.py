@@ -1,0 +1,1165 @@
+"""The ``newsletter`` command: parses arguments, calls the library, prints the outcome.
+
+Exit codes: 0 success, 1 content or delivery problems, 2 usage or configuration errors.
+Every :class:`NewsletterError` is caught here, once, and printed with its hint; a
+traceback is a bug.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+import time
+from datetime import date, datetime
+from functools import update_wrapper
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Callable, TypeVar
+
+import click
+
+from newsletter import __version__
+from newsletter.errors import ContentError, DeliveryError, NewsletterError, UsageError
+from newsletter.library import (
+    UNCERTAIN_SHOWN,
+    BrokenTemplateError,
+    Newsletter,
+    Verdict,
+    checked_address,
+    checked_name,
+    checked_reason,
+    diagnose,
+    log_events_as_json,
+    make_dkim_key,
+)
+
+if TYPE_CHECKING:
+    import threading
+
+    from newsletter.library import Clock, HistoryRow, IssueStatus, Problem, SendClearance, SendReport
+
+#: Subscriber statuses (newsletter.store.models.SubscriberStatus), listed here to keep start-up light.
+STATUSES = ("pending", "active", "unsubscribed", "bounced", "complained")
+
+F = TypeVar("F", bound=Callable[..., Any])
+R = TypeVar("R")
+
+
+class IssueDate(click.ParamType):
+    """A ``YYYY-MM-DD`` date; absent means today in the newsletter's time zone."""
+
+    name = "DATE"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> date:
+        if isinstance(value, date):
+            return value
+        try:
+            return date.fromisoformat(str(value).strip())
+        except ValueError:
+            self.fail(f"{value!r} is not a date; write it as YYYY-MM-DD, e.g. 2026-11-24", param, ctx)
+
+
+DATE = IssueDate()
+
+
+class LazyNewsletter:
+    """The project folder chosen with ``--project``, opened as a :class:`Newsletter` when a command
+    first needs it (``init`` needs no project, ``--help`` reads nothing)."""
+
+    def __init__(self, path: Path | None, clock: Clock | None = None) -> None:
+        self.path = path
+        self.clock = clock
+        self._newsletter: Newsletter | None = None
+
+    @property
+    def nl(self) -> Newsletter:
+        if self._newsletter is None:
+            self._newsletter = Newsletter.open(self.path, clock=self.clock)
+        return self._newsletter
+
+    def close(self) -> None:
+        if self._newsletter is not None:
+            self._newsletter.close()
+
+
+def pass_newsletter(f: F) -> F:
+    """Hand the command the project's :class:`Newsletter` (opened when the command runs)."""
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        ctx = click.get_current_context()
+        project = ctx.find_object(LazyNewsletter)
+        assert project is not None  # the group's callback put it there
+        return ctx.invoke(f, project.nl, *args, **kwargs)
+
+    return update_wrapper(wrapper, f)  # type: ignore[return-value]
+
+
+def _secret_key(nl: Newsletter, *, listen: str | None = None) -> None:
+    """Read and check the key before the command works, and say when a weak one is let through."""
+    key = nl.secret_key(listen=listen)
+    if key.warning:
+        click.secho(f"warning: {key.warning}", fg="yellow", err=True)
+
+
+def _run_until_interrupted(server: Any) -> None:
+    """Serve until Ctrl+C (or SIGTERM through waitress), then close the listening socket."""
+    try:
+        server.run()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.close()
+
+
+def date_argument(f: F) -> F:
+    return click.argument("day", metavar="[DATE]", type=DATE, required=False)(f)
+
+
+def _print_problems(problems: list[Problem], root: Path) -> None:
+    for problem in problems:
+        color = "red" if problem.severity == "error" else "yellow"
+        click.secho(problem.format(root), fg=color, err=False)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option(
+    "--project", "-C", type=click.Path(file_okay=False, path_type=Path), envvar="NEWSLETTER_PROJECT",
+    help="Project folder (holding newsletter.toml). Default: the current folder or the nearest above it.",
+)
+@click.option("-v", "--verbose", is_flag=True, help="Show progress and debugging information.")
+@click.version_option(__version__, prog_name="newsletter")
+@click.pass_context
+def cli(ctx: click.Context, project: Path | None, verbose: bool) -> None:
+    """Compose, check and send a daily email of five short news items."""
+    logging.basicConfig(level=logging.DEBUG if verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    ctx.obj = LazyNewsletter(project, clock=ctx.obj)  # main() hands over its clock as the context's object
+    ctx.call_on_close(ctx.obj.close)
+
+
+@cli.command()
+@click.argument("directory", type=click.Path(file_okay=False, path_type=Path), default=".")
+def init(directory: Path) -> None:
+    """Create a newsletter project in DIRECTORY: config, templates, a sample issue and a CSV.
+
+    Example:
+
+        newsletter init ma-lettre && cd ma-lettre && newsletter check 2026-11-24
+    """
+    created = Newsletter.create(directory)
+    click.echo(f"Created a newsletter project in {directory} ({len(created)} files):")
+    for path in created:
+        click.echo(f"  {path}")
+    click.echo(f"Next: edit {directory / 'newsletter.toml'}, then `newsletter new` to start today's issue.")
+
+
+@cli.command()
+@date_argument
+@pass_newsletter
+def new(nl: Newsletter, day: date | None) -> None:
+    """Create issues/DATE with issue.yaml and one stub per item.
+
+    The stubs leave the required fields empty, so `check` lists what is left to write.
+
+    Example:
+
+        newsletter new 2026-11-25
+    """
+    day = day or nl.today()
+    created = nl.new_issue(day)
+    click.echo(f"Created {len(created)} files in {created[0].parent}:")
+    for path in created:
+        click.echo(f"  {path.name}")
+    click.echo(f"Write the items, then run `newsletter check {day.isoformat()}`.")
+
+
+@cli.command()
+@date_argument
+@pass_newsletter
+def check(nl: Newsletter, day: date | None) -> None:
+    """Check an issue and list every problem as file:line: message (exit 1 if any).
+
+    Warnings (e.g. raw HTML that was removed) are listed but do not fail the check.
+
+    Example:
+
+        newsletter check 2026-11-24
+    """
+    result = nl.check(day)
+    _print_problems(result.problems, nl.settings.root)
+    if result.sent_at is not None:
+        click.secho(f"{result.folder}: warning: this issue was sent on "
+                    f"{result.sent_at.astimezone(nl.settings.tz):%Y-%m-%d %H:%M %Z}; an edit changes neither what its "
+                    "readers got nor its page in the public archive", fg="yellow")
+    if result.refusal is not None:
+        raise result.refusal
+    verdict, color = "ready", "green"
+    if result.verdict is Verdict.APPROVAL_STALE:
+        changed = result.approval.changed
+        shown = ", ".join(changed[:5]) + (" …" if len(changed) > 5 else "")
+        verdict, color = f"approval stale ({shown} changed since); ready to approve again", "yellow"
+    elif result.verdict is Verdict.APPROVAL_UNREADABLE:
+        verdict, color = "approval unreadable; ready to approve again", "yellow"
+    elif result.verdict is Verdict.READY_TO_APPROVE:
+        verdict, color = "ready to approve", "yellow"
+    click.secho(f"{result.folder}: {verdict} ({result.items} items, {result.html_bytes // 1024} KB of HTML, "
+                f"{result.summary})", fg=color)
+
+
+@cli.command()
+@date_argument
+@click.option("--by", "by", metavar="NAME", help="Who approves (default: $NEWSLETTER_EDITOR, else the login name).")
+@pass_newsletter
+def approve(nl: Newsletter, day: date | None, by: str | None) -> None:
+    """Approve an issue for sending, as it is now (any later edit makes the approval stale).
+
+    The issue must pass `check`. The approval, with the digest of every file, goes to
+    issues/DATE/approval.yaml.
+
+    Example:
+
+        newsletter approve 2026-11-24 --by "Camille Martin"
+    """
+    try:
+        state = nl.approve(day, by=by)
+    except (ContentError, BrokenTemplateError) as err:
+        _print_problems(err.problems, nl.settings.root)
+        raise
+    click.secho(f"{state.path.relative_to(nl.settings.root)}: {state.describe()}", fg="green")
+
+
+@cli.command()
+@date_argument
+@pass_newsletter
+def build(nl: Newsletter, day: date | None) -> None:
+    """Check and render an issue into out/DATE/: email.html, email.txt and sample.eml.
+
+    The files are personalized for an example recipient; nothing is written if the check fails.
+
+    Example:
+
+        newsletter build 2026-11-24 && open out/2026-11-24/email.html
+    """
+    day = day or nl.today()
+    try:
+        result = nl.build(day)
+    except (ContentError, BrokenTemplateError) as err:
+        _print_problems(err.problems, nl.settings.root)
+        raise
+    _print_problems(result.report.problems, nl.settings.root)
+    click.echo(f"Built {day.isoformat()} into {result.folder}:")
+    for path in result.files:
+        click.echo(f"  {path.relative_to(result.folder)}  ({path.stat().st_size // 1024 or 1} KB)")
+
+
+@cli.command()
+@date_argument
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", default=8025, show_default=True, type=click.IntRange(0, 65535), help="Port to listen on.")
+@pass_newsletter
+def preview(nl: Newsletter, day: date | None, host: str, port: int) -> None:
+    """Serve a live preview of an issue at 600 and 375 px; it rebuilds on every save.
+
+    Example:
+
+        newsletter preview 2026-11-24 --port 8025
+    """
+    day = day or nl.today()
+    from newsletter.frontends.web.preview import preview_server  # the command line launches the other front ends
+
+    server = preview_server(nl, day, host=host, port=port)
+    url = f"http://{host}:{server.server_port}/"
+    click.echo(f"Preview of {day.isoformat()} at {url} (Ctrl+C to stop)")
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        click.echo("Stopped.")
+    finally:
+        server.server_close()
+
+
+@cli.group()
+def subscribers() -> None:
+    """Manage the subscriber list: import, export, list, add, remove.
+
+    Example:
+
+        newsletter subscribers import contacts.csv --dry-run
+    """
+
+
+@subscribers.command("import")
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--dry-run", is_flag=True, help="Show what would change, write nothing.")
+@click.option("--source", default="import", show_default=True, help="Consent source for rows that name none.")
+@click.option("--check-dns", is_flag=True, help="Also check that each address's domain accepts mail (slow).")
+@pass_newsletter
+def subscribers_import(nl: Newsletter, file: Path, dry_run: bool, source: str, check_dns: bool) -> None:
+    """Import subscribers from a CSV file (UTF-8 or Windows-1252; , ; or tab).
+
+    Headers may be English or French (email/courriel, first_name/prénom, last_name/nom,
+    consent_date, consent_source). Rejected rows are listed with their line. Unsubscribed,
+    bounced and complained addresses are never reactivated. A file from `subscribers export`
+    is restored as it was: statuses, consent and dates; a row whose status is unsubscribed,
+    bounced or complained is a suppression. The import lands whole or not at all.
+
+    Example:
+
+        newsletter subscribers import export-crm.csv --source salon-2026
+    """
+    summary = nl.subscribers.import_csv(file, source=source, dry_run=dry_run, check_dns=check_dns)
+    for rejected in summary.rejections:
+        click.secho(f"{file}:{rejected.line}: {rejected.reason}", fg="yellow")
+    if summary.rejected > len(summary.rejections):
+        click.echo(f"… and {summary.rejected - len(summary.rejections)} more rejected rows")
+    verb = "Would import" if dry_run else "Imported"
+    click.echo(f"{verb} {file}: {summary.added} added, {summary.updated} updated, {summary.unchanged} unchanged, "
+               f"{summary.duplicates} duplicates merged, {summary.kept_out} unsubscribed/bounced kept out, "
+               f"{summary.rejected} rejected"
+               + (f", {summary.suppressed} recorded as unsubscribed/bounced/complained (suppressions)."
+                  if summary.suppressed else "."))
+    if dry_run:
+        click.echo("Nothing was written (--dry-run). Run it again without --dry-run to import.")
+
+
+@subscribers.command("export")
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--status", type=click.Choice(STATUSES), help="Only this status.")
+@click.option("--excel-fr", is_flag=True,
+              help="For French Excel: ; separator and dates in the newsletter's time zone (DD/MM/YYYY HH:MM:SS).")
+@pass_newsletter
+def subscribers_export(nl: Newsletter, file: Path, status: str | None, excel_fr: bool) -> None:
+    """Export subscribers to a CSV file (UTF-8 with BOM, safe to open in a spreadsheet).
+
+    Every status and the consent data are kept: importing the file into another store restores
+    the list, and people who left stay out.
+
+    Example:
+
+        newsletter subscribers export abonnes.csv --excel-fr
+    """
+    count = nl.subscribers.export(file, status=status, excel_fr=excel_fr).count
+    click.echo(f"Exported {count} subscribers to {file}" + (" (French Excel: ; and local dates)." if excel_fr
+                                                            else "."))
+
+
+@subscribers.command("list")
+@click.option("--status", type=click.Choice(STATUSES), help="Only this status.")
+@click.option("--search", metavar="TEXT", help="Only addresses containing TEXT (any case; xn-- domains match too).")
+@click.option("--limit", type=click.IntRange(min=1), default=50, show_default=True, help="Show at most N rows.")
+@click.option("--all", "show_all", is_flag=True, help="Show every row (no limit).")
+@pass_newsletter
+def subscribers_list(nl: Newsletter, status: str | None, search: str | None, limit: int, show_all: bool) -> None:
+    """List subscribers (address, status, name), how many are shown, and the count per status.
+
+    Example:
+
+        newsletter subscribers list --search martin --status unsubscribed
+    """
+    shown = 0
+    for s in nl.subscribers.list(status=status, search=search, limit=None if show_all else limit):
+        name = " ".join(p for p in (s.first_name, s.last_name) if p)
+        click.echo(f"{s.email:<40} {s.status:<13} {name}")
+        shown += 1
+    matching = nl.subscribers.count(status=status, search=search)
+    if shown < matching:
+        click.secho(f"{shown:,} of {matching:,} shown; --limit N or --all for more.", fg="yellow")
+    elif (status or search) and not shown:
+        click.echo("No subscriber matches.")
+    counts = nl.subscribers.count_by_status()
+    click.echo(", ".join(f"{n} {k}" for k, n in sorted(counts.items())) or "No subscribers yet.")
+
+
+@subscribers.command("add")
+@click.argument("email")
+@click.option("--first-name", default="")
+@click.option("--last-name", default="")
+@pass_newsletter
+def subscribers_add(nl: Newsletter, email: str, first_name: str, last_name: str) -> None:
+    """Add one active subscriber (never one who unsubscribed).
+
+    Example:
+
+        newsletter subscribers add helene.martin@example.org --first-name Hélène
+    """
+    address = checked_address(email, "EMAIL")
+    change = nl.subscribers.add(address, first_name=checked_name(first_name, "--first-name"),
+                                last_name=checked_name(last_name, "--last-name"))
+    click.echo(f"{'Added' if change.created else 'Updated'} {change.record.email}.")
+
+
+@subscribers.command("remove")
+@click.argument("email")
+@pass_newsletter
+def subscribers_remove(nl: Newsletter, email: str) -> None:
+    """Unsubscribe an address; the record stays as proof and as a suppression.
+
+    Example:
+
+        newsletter subscribers remove helene.martin@example.org
+    """
+    change = nl.subscribers.remove(checked_address(email, "EMAIL"))
+    click.echo(f"Unsubscribed {change.record.email}; they will not be mailed again.")
+
+
+@cli.command()
+@date_argument
+@click.option("--test", "test_addresses", multiple=True, metavar="ADDR",
+              help="Send only to this address (repeatable), marked [TEST], not recorded.")
+@click.option("--dry-run", is_flag=True, help="Show the counts and one sample message; send nothing.")
+@click.option("--limit", type=click.IntRange(min=1), help="Send at most N messages in this run.")
+@click.option("--at", "at", metavar="TIME",
+              help='Do not send now: have `schedule run` send it once at this time, e.g. "2026-11-24 07:00".')
+@click.option("--without-approval", "override", metavar="REASON",
+              help="Send although [schedule] require_approval is set and the issue is not approved as it is; "
+                   "the reason and your name are recorded and shown by `status`.")
+@click.option("--by", "by", metavar="NAME",
+              help="Who sends --without-approval or --resend-uncertain, as recorded (default: the login name).")
+@click.option("--workers", "workers", type=click.IntRange(min=1, max=64), default=1, show_default=True,
+              help="Run N local worker processes on the send (PostgreSQL store only).")
+@click.option("--resend-uncertain", "resend", is_flag=True,
+              help="Send again only the recipients left uncertain (some may get a second copy); asks first.")
+@click.option("--yes", "-y", "yes", is_flag=True, help="With --resend-uncertain: do not ask (for scripts).")
+@pass_newsletter
+def send(nl: Newsletter, day: date | None, test_addresses: tuple[str, ...], dry_run: bool,
+         limit: int | None, at: str | None, override: str | None, by: str | None, workers: int,
+         resend: bool, yes: bool) -> None:
+    """Send an issue to every active subscriber who has not received it yet.
+
+    Resumable and idempotent: run it again after a crash or an interruption and only the
+    remaining subscribers are served; nobody gets the issue twice. Exit 1 if some messages
+    failed or remain pending (see `newsletter status`). When [schedule] require_approval is
+    set, an issue that is not approved as it is now is refused, unless --without-approval
+    says why.
+
+    With --workers N (PostgreSQL), N local processes share the send; `newsletter worker` on
+    other hosts may help it too.
+
+    With --resend-uncertain, send again only the recipients whose message was in flight when a
+    run stopped and whose fate nobody knows (`status` lists them): each gets the issue with the
+    same Message-ID, so some may see it twice. It asks first (--yes does not), is recorded with
+    --by (default: the login name), and is refused (exit 1) while another run holds the send.
+
+    Example:
+
+        newsletter send 2026-11-24 --dry-run && newsletter send 2026-11-24
+    """
+    settings = nl.settings
+    day = day or nl.today()
+    if resend:
+        used = [name for name, given in (("--test", test_addresses), ("--dry-run", dry_run), ("--limit", limit),
+                                         ("--at", at), ("--without-approval", override), ("--workers", workers > 1))
+                if given]
+        if used:
+            raise click.UsageError(f"--resend-uncertain goes alone (with --yes and --by), not with {used[0]}")
+        _resend_uncertain(nl, day, by, yes)
+        return
+    if yes:
+        raise click.UsageError("--yes goes with --resend-uncertain (a send asks nothing)")
+    if override is not None:
+        try:
+            override = checked_reason(override)
+        except UsageError as err:
+            raise click.BadParameter(str(err), param_hint="--without-approval") from None
+    if at is not None:
+        when = _parse_time(at, nl)
+        nl.schedule_once(when, day)
+        click.echo(f"Issue {day.isoformat()} will be sent at {when:%Y-%m-%d %H:%M %Z} by `newsletter schedule run` "
+                   "(the readiness gate applies).")
+        return
+    if test_addresses:
+        addresses = [checked_address(a, "--test") for a in test_addresses]
+        _secret_key(nl)
+        copies = nl.send_test(addresses, day)
+        for copy in copies:
+            click.echo(f"[TEST] {copy.email}: {'sent' if copy.ok else 'failed: ' + copy.error}")
+        if not all(c.ok for c in copies):
+            raise DeliveryError("some test messages were not sent")
+        return
+    _secret_key(nl)  # a configuration error (exit 2) comes before the approval's refusal
+    if workers > 1 and (dry_run or limit is not None):
+        raise click.UsageError("--workers goes with a real send, without --dry-run or --limit")
+    if workers > 1:
+        nl.require_workers()
+    if dry_run:
+        preview = nl.dry_run(day, limit=limit)
+        click.echo(f"Dry run for {day.isoformat()} through the {preview.adapter!r} adapter: "
+                   f"{preview.recipients} would receive it now, {preview.already_served} already served.")
+        if preview.recipients == 0:
+            click.secho("0 recipients: nobody would receive it now (no active subscriber left to serve; see "
+                        "`newsletter subscribers list`).", fg="yellow")
+        gate = " — `newsletter send` will refuse it until it is approved (or --without-approval REASON)" \
+            if preview.refused_until_approved else ""
+        click.secho(f"Approval: {preview.approval.describe()}{gate}", fg="yellow" if gate else None)
+        _show_sample(preview.sample, preview.sample_to)
+        click.echo(f"--- Nothing was sent. Send for real with: newsletter send {day.isoformat()}")
+        return
+    clearance = nl.authorize_send(day, without_approval=override, by=by)
+    if clearance.override_by:
+        click.secho(f"Sending without approval ({clearance.approval.describe()}), recorded as sent by "
+                    f"{clearance.override_by}.", fg="yellow")
+    elif clearance.override_needless:
+        click.echo("The approval is in order (or not required); --without-approval changes nothing.")
+    report = _send_with_progress(nl, day, clearance, limit, workers)
+    _show_report(nl, report)
+    if report.resumed is not None:
+        click.echo(f"Resumed the send paused at {report.resumed.paused_at.astimezone(settings.tz):%Y-%m-%d %H:%M %Z}.")
+    if report.paused:
+        click.secho(f"Paused: {report.paused}. The {report.pending} recipients left wait; clean the list, then "
+                    f"resume with `newsletter send {day.isoformat()}`.", fg="red")
+    if report.failed_now or not report.complete:
+        raise DeliveryError(f"{report.failed_now} failed, {report.pending} pending"
+                            + (f", {report.in_flight} in flight" if report.in_flight else ""),
+                            hint=f"see `newsletter status {day.isoformat()}`; run `newsletter send "
+                                 f"{day.isoformat()}` again to resume")
+
+
+def _show_report(nl: Newsletter, report: "SendReport") -> None:
+    """A run's summary: the totals, the reasons of what is not delivered, where the outbox put the messages,
+    and what to do about uncertain recipients."""
+    click.echo(_status_line(report))
+    for status, reason, count in report.failures:
+        click.secho(f"  {count:>6} {status}: {_reason(status, reason)}", fg="yellow" if status == "pending" else "red")
+    folder = nl.outbox_folder()
+    if folder is not None:
+        click.echo(f"Messages are in {folder} (one .eml file each).")
+    if report.counts.get("uncertain"):
+        click.echo(f"`newsletter status {report.day.isoformat()}` lists the uncertain recipients; `newsletter send "
+                   f"{report.day.isoformat()} --resend-uncertain` sends them the issue again.")
+
+
+#: What an operator accepts by resending uncertain rows (said before asking, and by ``status``).
+RESEND_CAVEAT = ("some of them may have it already: the same Message-ID is sent again, so mail services that drop "
+                 "duplicates drop the copy, and the others show it twice")
+
+
+def _resend_uncertain(nl: Newsletter, day: date, by: str | None, yes: bool) -> None:
+    """``send DATE --resend-uncertain``: say how many and what it risks, ask (unless --yes), resend, report."""
+    _secret_key(nl)
+    plan = nl.resend_plan(day)
+    if plan.uncertain == 0:
+        click.echo(f"Issue {day.isoformat()}: no recipient is uncertain; nothing to resend.")
+        return
+    click.secho(f"{plan.uncertain} recipients of {day.isoformat()} are uncertain: their message was marked sending "
+                f"and no reply was recorded, so nobody knows whether it arrived. Resending sends each of them the "
+                f"issue again; {RESEND_CAVEAT}.", fg="yellow")
+    if not yes:
+        if not sys.stdin.isatty():
+            raise click.UsageError("--resend-uncertain asks for confirmation and there is no terminal to ask on; "
+                                   "add --yes to resend anyway")
+        click.confirm(f"Resend the issue to these {plan.uncertain} recipients?", abort=True)
+    resent = _with_progress(day, plan.uncertain, lambda progress, stop: nl.resend_uncertain(
+        day, by=by, progress=progress, stop=stop))
+    report = resent.report
+    click.echo(f"Resent {resent.rows} uncertain recipients of {day.isoformat()}; recorded on the send "
+               "(`newsletter status` and `history` show it).")
+    _show_report(nl, report)
+    if report.failed_now or not report.complete:
+        raise DeliveryError(f"{report.failed_now} failed, {report.pending} pending"
+                            + (f", {report.in_flight} in flight" if report.in_flight else ""),
+                            hint=f"see `newsletter status {day.isoformat()}`; run `newsletter send "
+                                 f"{day.isoformat()}` to finish the recipients left pending")
+
+
+def _reason(status: str, reason: str) -> str:
+    """A ledger reason as the operator reads it: a pending row without one was simply not reached."""
+    if reason:
+        return reason
+    return "not sent yet (the run stopped before them)" if status == "pending" else "(no reason recorded)"
+
+
+def _show_sample(data: bytes, to: str) -> None:
+    """The sample's headers (decoded) and its text part as a reader sees it, not the MIME source."""
+    import email
+    import email.policy
+    from email.message import EmailMessage
+
+    message = email.message_from_bytes(data, policy=email.policy.default)
+    click.echo(f"--- sample message for {to}: headers ---")
+    for name, value in message.items():
+        click.echo(f"{name}: {value}")
+    assert isinstance(message, EmailMessage)
+    part = message.get_body(preferencelist=("plain",))
+    text = part.get_content() if isinstance(part, EmailMessage) else ""
+    lines = text.splitlines()
+    click.echo(f"--- text part ({len(lines)} lines; the HTML part is in `newsletter build`'s email.html) ---")
+    click.echo("\n".join(lines[:60]) + ("\n…" if len(lines) > 60 else ""))
+
+
+def _parse_time(text: str, nl: Newsletter) -> datetime:
+    """``YYYY-MM-DD HH:MM[:SS]`` in the schedule's time zone (or with an explicit offset)."""
+    try:
+        when = datetime.fromisoformat(text.strip().replace("T", " "))
+    except ValueError:
+        raise click.BadParameter(f"{text!r} is not a time; write it as \"YYYY-MM-DD HH:MM\", e.g. "
+                                 "\"2026-11-24 07:00\"", param_hint="--at") from None
+    return when if when.tzinfo else when.replace(tzinfo=nl.settings.schedule_tz)
+
+
+def _send_with_progress(nl: Newsletter, day: date, clearance: "SendClearance",
+                        limit: int | None, workers: int = 1) -> "SendReport":
+    """Run the send with a progress display; SIGTERM ends it cleanly after the messages in hand."""
+    return _with_progress(day, nl.waiting(day), lambda progress, stop: nl.send(
+        day, clearance=clearance, limit=limit, progress=progress, stop=stop, workers=workers))
+
+
+def _with_progress(day: date, total: int, run: "Callable[[Callable[[int], None], threading.Event], R]") -> "R":
+    """Run a send (``run(progress, stop)``) with a progress display of ``total`` recipients; SIGTERM ends it
+    cleanly after the messages in hand."""
+    import signal
+    import threading
+
+    stop = threading.Event()
+    previous = signal.signal(signal.SIGTERM, lambda signum, frame: stop.set())
+    try:
+        return _with_display(day, total, run, stop)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _with_display(day: date, total: int, run: "Callable[[Callable[[int], None], threading.Event], R]",
+                  stop: "threading.Event") -> "R":
+    if not sys.stdout.isatty():
+        started = last = time.monotonic()
+        done = 0
+
+        def log_line(n: int) -> None:
+            nonlocal done, last
+            done += n
+            now = time.monotonic()
+            if now - last >= 5:
+                last = now
+                click.echo(f"{day.isoformat()}: {done} recipients settled ({done / (now - started):.0f}/s)")
+
+        return run(log_line, stop)
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                  TextColumn("{task.fields[rate]:>7.0f}/s"), TimeRemainingColumn()) as bar:
+        task = bar.add_task(f"Sending {day.isoformat()}", total=total or None, rate=0.0)
+        started = time.monotonic()
+        done = 0
+
+        def progress(n: int) -> None:
+            nonlocal done
+            done += n
+            bar.update(task, advance=n, rate=done / max(1e-6, time.monotonic() - started))
+
+        return run(progress, stop)
+
+
+def _feedback_line(figures: "HistoryRow") -> str:
+    """What came back about an issue, and its complaint rate against Gmail's 0.3 % line."""
+    line = (f"Feedback: {figures.bounced} bounced, {figures.complained} complained "
+            f"({figures.complaint_rate:.2%} of those sent), {figures.unsubscribed} unsubscribed")
+    if figures.complaints_too_high:
+        return line + " — complaint rate above Gmail's 0.3 % line: Gmail and Yahoo throttle or block above it."
+    return line + "."
+
+
+def _status_line(report: "SendReport") -> str:
+    c = report.counts  # every state is named, so that the figures add up to the total
+    return (f"Issue {report.day.isoformat()}: {c.get('sent', 0)} sent, {c.get('failed', 0)} failed, "
+            f"{report.pending} pending, {report.in_flight} in flight, {c.get('uncertain', 0)} uncertain, "
+            f"{c.get('skipped', 0)} skipped, {report.total} in all (this run: {report.sent_now} sent in {report.elapsed:.1f} s"
+            + (f"; stopped: {report.stopped}" if report.stopped else "") + ").")
+
+
+@cli.command()
+@click.option("--once", is_flag=True, help="Help the open sends once, then exit (what `send --workers` runs).")
+@click.option("--day", "day", type=click.DateTime(formats=["%Y-%m-%d"]), metavar="DATE",
+              help="Help only this issue's send.")
+@click.option("--poll", type=click.FloatRange(min=0.5, max=3600), default=5.0, show_default=True,
+              help="Seconds between two looks for open sends when there is nothing to do.")
+@pass_newsletter
+def worker(nl: Newsletter, once: bool, day: datetime | None, poll: float) -> None:
+    """Help the sends that `newsletter send` or the scheduler started, on this host (PostgreSQL store).
+
+    Runs until SIGTERM or Ctrl+C (the messages in hand are finished), looking for open sends
+    (started, not finished, not paused) every --poll seconds. A worker never starts a send; it
+    builds the messages from the render stored when the send started. Run any number, on any
+    host that reaches the store. With --once, exit 1 when a send it helped has failures or rows left.
+
+    Example:
+
+        newsletter worker
+    """
+    import os
+    import signal
+    import threading
+
+    nl.require_workers()
+    _secret_key(nl)
+    stop = threading.Event()
+    previous = signal.signal(signal.SIGTERM, lambda signum, frame: stop.set())
+    if not once:
+        click.echo(f"Worker {os.getpid()}: helping each send that starts (looking every {poll:g} s); "
+                   "SIGTERM or Ctrl+C stops it.")
+
+    def said(report: "SendReport") -> None:
+        click.echo(_status_line(report))
+
+    try:
+        reports = nl.work(stop=stop, once=once, day=day.date() if day else None, poll=poll, on_report=said)
+    except KeyboardInterrupt:
+        reports = []
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    if once and any(r.failed_now or (not r.complete and not stop.is_set()) for r in reports):
+        raise DeliveryError("a send this worker helped has failures or recipients left",
+                            hint="see `newsletter status DATE`")
+
+
+@cli.command()
+@date_argument
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@pass_newsletter
+def status(nl: Newsletter, day: date | None, as_json: bool) -> None:
+    """Show what was sent and when, what failed (grouped by reason), what is pending, and the schedule.
+
+    The uncertain recipients are listed by address (the first 20; --json lists them all), with
+    the resends an operator asked for (`send DATE --resend-uncertain`).
+
+    Exit 1 when the day needs the operator: the scheduler is waiting or skipped it, or it is
+    due (or past due) and not ready or not sent.
+
+    Example:
+
+        newsletter status 2026-11-24 --json
+    """
+    issue = nl.status(day, uncertain=None if as_json else UNCERTAIN_SHOWN)
+    day, state, tz = issue.day, issue.schedule, nl.settings.tz
+    if as_json:
+        click.echo(json.dumps(issue.to_dict(), ensure_ascii=False, indent=2))
+    else:
+        if issue.started_at is None:
+            click.echo(f"Issue {day.isoformat()} has not been sent.")
+        else:
+            ended = (f", finished {issue.finished_at.astimezone(tz):%Y-%m-%d %H:%M:%S %Z}" if issue.finished_at
+                     else ", not finished")
+            click.echo(f"Issue {day.isoformat()}: " + (", ".join(f"{n} {k}" for k, n in sorted(issue.counts.items()))
+                                                       or "no recipient")
+                       + f" (started {issue.started_at.astimezone(tz):%Y-%m-%d %H:%M:%S %Z}{ended}).")
+        for status_name, reason, count in issue.problems:
+            click.echo(f"  {count:>6} {status_name}: {_reason(status_name, reason)}")
+            if status_name == "uncertain":
+                for row in issue.uncertain:
+                    if row.reason == reason:
+                        click.echo(f"           {row.email}")
+        _show_uncertain(issue)
+        for resend in issue.resends:
+            click.echo(f"Resent {resend.rows} uncertain recipients on {resend.at.astimezone(tz):%Y-%m-%d %H:%M %Z}, "
+                       f"asked by {resend.by}.")
+        click.echo(f"Approval: {issue.approval.describe()}")
+        if issue.override is not None:
+            when = f" on {issue.override.at.astimezone(tz):%Y-%m-%d %H:%M %Z}" if issue.override.at else ""
+            click.secho(f"Sent without approval by {issue.override.by}{when}: {issue.override.reason}",
+                        fg="yellow")
+        if issue.figures is not None:
+            click.echo(_feedback_line(issue.figures))
+        for pause in issue.pauses:
+            resumed = f", resumed {pause.resumed_at.astimezone(tz):%Y-%m-%d %H:%M %Z}" if pause.resumed_at else ""
+            click.secho(f"Paused {pause.paused_at.astimezone(tz):%Y-%m-%d %H:%M %Z}{resumed}: {pause.reason}",
+                        fg=None if pause.resumed_at else "red")
+        for w in issue.workers:
+            click.echo(f"Worker {w.host}" + (f" pid {w.pid}" if w.pid is not None else "")
+                       + f": {w.messages} sent, {w.rate:.1f}/s, lease until "
+                       f"{w.expires_at.astimezone(tz):%H:%M:%S %Z}")
+        if issue.pause is not None:
+            click.secho(f"Attention: the send paused itself; clean the list, then resume with "
+                        f"`newsletter send {day.isoformat()}`.", fg="red")
+        if state.dispatch is not None:
+            click.secho(f"Schedule: {state.dispatch}" + (f" — {state.dispatch_reason}" if state.dispatch_reason
+                                                         else ""), fg="red" if state.alarm else None)
+        due = f"due {state.due:%a %Y-%m-%d %H:%M %Z}" if state.due else "no due time that day"
+        click.secho(f"Gate: {state.gate}" + (f" — {state.reason}" if state.reason else "") + f" ({due})",
+                    fg="red" if state.alarm else None)
+        if state.alarm:
+            click.secho(f"Attention: {state.alarm}.", fg="red")
+    if issue.attention:
+        raise click.exceptions.Exit(1)
+
+
+def _show_uncertain(issue: "IssueStatus") -> None:
+    """After the uncertain addresses (listed under their reason): how many were left out, and the operator's lever."""
+    total = issue.counts.get("uncertain", 0)
+    if not total:
+        return
+    key = issue.day.isoformat()
+    if len(issue.uncertain) < total:
+        click.echo(f"  ({len(issue.uncertain)} of the {total} uncertain addresses shown; `newsletter status {key} "
+                   "--json` lists them all)")
+    click.secho(f"Uncertain: nobody knows whether these {total} messages arrived; `newsletter send {key} "
+                f"--resend-uncertain` sends them again ({RESEND_CAVEAT}).", fg="yellow")
+
+
+@cli.command()
+@click.option("--limit", type=click.IntRange(min=1), default=30, show_default=True, help="How many issues.")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@pass_newsletter
+def history(nl: Newsletter, limit: int, as_json: bool) -> None:
+    """List the issues sent, newest first: date, subject, recipients, sent, failed, bounced,
+    complained (with the complaint rate; "!" above Gmail's 0.3 % line), unsubscribed since;
+    marked when recipients are uncertain and when some were resent (--resend-uncertain).
+
+    Example:
+
+        newsletter history --limit 10
+    """
+    tz = nl.settings.tz
+    rows = nl.history(limit=limit)
+    if as_json:
+        click.echo(json.dumps([{
+            "date": r.day.isoformat(), "subject": r.subject, "recipients": r.recipients, "sent": r.sent,
+            "failed": r.failed, "bounced": r.bounced, "unsubscribed_since": r.unsubscribed,
+            "complained": r.complained, "complaint_rate": round(r.complaint_rate, 6),
+            "complaint_rate_above_gmail_line": r.complaints_too_high, "paused": r.paused,
+            "started_at": r.started_at.astimezone(tz).isoformat(timespec="seconds"),
+            "finished_at": r.finished_at.astimezone(tz).isoformat(timespec="seconds") if r.finished_at else None,
+            "without_approval_by": r.override_by or None, "uncertain": r.uncertain, "resent": r.resent,
+        } for r in rows], ensure_ascii=False, indent=2))
+        return
+    if not rows:
+        click.echo("No issue has been sent yet.")
+        return
+    click.echo(f"{'date':<10}  {'recipients':>10} {'sent':>8} {'failed':>7} {'bounced':>7} {'unsub.':>7} "
+               f"{'complaints':>15}  subject")
+    for r in rows:
+        mark = " (without approval)" if r.override_by else ""
+        mark += " (paused)" if r.paused else "" if r.finished_at else " (not finished)"
+        mark += f" ({r.uncertain:,} uncertain)" if r.uncertain else ""
+        mark += f" ({r.resent:,} resent)" if r.resent else ""
+        complaints = f"{r.complained:,} {r.complaint_rate:.2%}{'!' if r.complaints_too_high else ' '}"
+        click.echo(f"{r.day.isoformat():<10}  {r.recipients:>10,} {r.sent:>8,} {r.failed:>7,} {r.bounced:>7,} "
+                   f"{r.unsubscribed:>7,} {complaints:>15}  {r.subject}{mark}")
+
+
+@cli.group()
+def schedule() -> None:
+    """Send each day's issue at its hour (see [schedule] in newsletter.toml): run, show.
+
+    Example:
+
+        newsletter schedule show && newsletter schedule run
+    """
+
+
+@schedule.command("run")
+@pass_newsletter
+def schedule_run(nl: Newsletter) -> None:
+    """Run the scheduler in the foreground (for systemd or a container) until SIGTERM or Ctrl+C.
+
+    At each due time it checks the day's issue (folder, check, approval, not sent yet) and
+    sends it, or alerts [schedule] alert_to and tries again until the grace period ends.
+    One JSON log line per event on stderr.
+
+    Example:
+
+        NEWSLETTER_SECRET_KEY=… newsletter schedule run
+    """
+    import signal
+    import threading
+
+    from newsletter.frontends.scheduler import run_scheduler  # the command line launches the other front ends
+
+    log_events_as_json(sys.stderr)
+    _secret_key(nl)
+    done = threading.Event()
+
+    def stop(signum: int, _frame: Any) -> None:
+        done.set()
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    run_scheduler(nl, done)
+
+
+@schedule.command("show")
+@click.option("--count", type=click.IntRange(1, 60), default=5, show_default=True, help="How many due times.")
+@pass_newsletter
+def schedule_show(nl: Newsletter, count: int) -> None:
+    """List the next due times (in the schedule's time zone) and the state of each issue.
+
+    Example:
+
+        newsletter schedule show --count 10
+    """
+    view = nl.schedule_view(count)
+    tz = view.tz
+    click.echo(f"Schedule {view.cron!r} in {tz.key}, approval "
+               f"{'required' if view.require_approval else 'not required'}, "
+               f"grace {view.grace_minutes} min:")
+    for run in view.upcoming:
+        gate = run.readiness
+        color = {"ready": "green", "sent": "green", "missing": "red", "failing": "red"}.get(gate.state, "yellow")
+        click.secho(f"  {run.at:%a %Y-%m-%d %H:%M %Z}  {gate.state:<16} {gate.reason}", fg=color)
+    for name, when in view.once:
+        click.echo(f"  {name}: {when.astimezone(tz):%a %Y-%m-%d %H:%M %Z}" if when else f"  {name}: paused")
+
+
+@cli.command()
+@click.option("--host", help="Address to listen on (default: [web] host, 127.0.0.1).")
+@click.option("--port", type=click.IntRange(1, 65535), help="Port (default: [web] port, 8080).")
+@click.option("--threads", type=click.IntRange(1, 64), default=8, show_default=True, help="Worker threads.")
+@pass_newsletter
+def serve(nl: Newsletter, host: str | None, port: int | None, threads: int) -> None:
+    """Run the public web service: one-click unsubscribe, subscription with confirmation, archive.
+
+    Meant to sit behind a reverse proxy that serves [newsletter] base_url over https.
+
+    Example:
+
+        NEWSLETTER_SECRET_KEY=… newsletter serve --port 8080
+    """
+    settings = nl.settings
+    host = host or settings.web.host
+    port = port or settings.web.port
+    _secret_key(nl, listen=host)
+    logging.getLogger("newsletter").setLevel(logging.INFO)
+    from newsletter.frontends.web.server import web_server  # the command line launches the other front ends
+
+    server = web_server(nl, host=host, port=port, threads=threads)
+    click.echo(f"Serving {settings.newsletter.base_url} on http://{host}:{port}/ (Ctrl+C to stop)")
+    _run_until_interrupted(server)
+
+
+def _hint(err: NewsletterError) -> None:
+    if err.hint:
+        click.secho(f"hint: {err.hint}", fg="cyan", err=True)
+
+
+def main(argv: list[str] | None = None, *, clock: Clock | None = None) -> int:
+    """Entry point: run the CLI and map errors to exit codes (see the module docstring).
+
+    :param clock: the time now for every command (tests pin it); the real clock by default.
+    """
+    try:
+        code = cli.main(args=argv, prog_name="newsletter", standalone_mode=False, obj=clock)
+    except click.exceptions.Abort:
+        click.echo("Aborted.", err=True)
+        return 1
+    except click.exceptions.Exit as exc:
+        return int(exc.exit_code or 0)
+    except click.ClickException as exc:
+        exc.show()
+        return 2
+    except NewsletterError as err:
+        click.secho(f"error: {err}", fg="red", err=True)
+        _hint(err)
+        return err.exit_code
+    return code if isinstance(code, int) else 0  # a command's Exit(n) comes back as a value here
+
+
+
+@cli.group()
+def bounces() -> None:
+    """Bounces, complaints and unsubscribe requests that come back by mail ([bounces] in newsletter.toml): process.
+
+    Example:
+
+        newsletter bounces process
+    """
+
+
+#: sysexits' EX_TEMPFAIL: a Postfix pipe transport keeps the message queued and tries again later.
+EX_TEMPFAIL = 75
+
+
+@bounces.command("process")
+@click.option("--stdin", "from_stdin", is_flag=True,
+              help="Read one message on standard input (a Postfix pipe transport) instead of the mailbox.")
+@pass_newsletter
+def bounces_process(nl: Newsletter, from_stdin: bool) -> int:
+    """Read the bounce mailbox (Maildir or IMAP), record each bounce, complaint and unsubscribe request,
+    and move processed messages aside. Exit 1 when some are left for a human.
+
+    With --stdin, exit 75 (try again later) when nothing could be recorded, so that Postfix keeps the message.
+
+    Example:
+
+        newsletter bounces process    (or, from a Postfix pipe: newsletter bounces process --stdin)
+    """
+    try:
+        counts = nl.process_bounces(sys.stdin.buffer.read() if from_stdin else None)
+    except NewsletterError as err:
+        if not from_stdin:
+            raise
+        click.secho(f"error: {err}", fg="red", err=True)
+        return EX_TEMPFAIL
+    click.echo(counts.summary())
+    return 1 if counts.left and not counts.kept else 0
+
+
+@cli.group("dkim")
+def dkim_group() -> None:
+    """DKIM signing keys for the SMTP and outbox adapters (see [dkim] in newsletter.toml).
+
+    Example:
+
+        newsletter dkim keygen nl2026
+    """
+
+
+@dkim_group.command("keygen")
+@click.argument("selector")
+@click.option("--type", "kind", type=click.Choice(["rsa", "ed25519"]), default="rsa", show_default=True,
+              help="rsa (2048 bits, verified everywhere) or ed25519 (RFC 8463; not every receiver verifies it yet).")
+@click.option("--domain", help="The signing domain (default: [dkim] domain, else the sender's domain).")
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path),
+              help="The private key file to create (default: dkim/SELECTOR.pem in the project).")
+@click.pass_obj
+def dkim_keygen(project: LazyNewsletter, selector: str, kind: str, domain: str | None, out: Path | None) -> None:
+    """Create a DKIM private key (mode 0600, never overwritten) and print the DNS record to publish.
+
+    Example:
+
+        newsletter dkim keygen nl2026 --type ed25519
+    """
+    if domain is None or out is None:  # --domain and --out together need no project
+        settings = project.nl.settings
+        domain = domain or (settings.dkim.domain if settings.dkim else settings.newsletter.sender_domain)
+        out = out or settings.root / "dkim" / f"{selector.lower()}.pem"
+        root = settings.root
+    else:
+        root = Path.cwd()
+    made = make_dkim_key(selector, domain, kind, out.absolute())
+    shown = made.path.relative_to(root) if made.path.is_relative_to(root) else made.path
+    click.echo(f"Wrote {shown} ({kind}, mode 0600): keep it secret, back it up, never commit it.", err=True)
+    click.echo("Publish this TXT record, wait until `dig TXT "
+               f"{made.selector}._domainkey.{made.domain}` shows it, then add the [dkim] table below:", err=True)
+    click.echo(made.zone_line)
+    click.echo(f'\n[dkim]\nselector = "{made.selector}"\ndomain = "{made.domain}"\nprivate_key_file = "{shown}"')
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True, help="Print the findings as a JSON list.")
+@click.option("--nameserver", "nameservers", multiple=True, metavar="IP",
+              help="Ask this DNS server instead of the system's (repeatable).")
+@click.option("--timeout", type=click.FloatRange(0.5, 60), default=5.0, show_default=True,
+              help="Seconds each DNS lookup and network step may take.")
+@click.option("--ca-file", type=click.Path(dir_okay=False, exists=True, path_type=Path),
+              help="Trust these CAs for base_url (PEM) instead of the system's.")
+@click.pass_obj
+def doctor(project: LazyNewsletter, as_json: bool, nameservers: tuple[str, ...], timeout: float,
+           ca_file: Path | None) -> None:
+    """Check the setup as receivers see it: SPF, DKIM, DMARC, bounce MX, https, one-click, secrets.
+
+    Exit 1 when any line is an error. Example:
+
+        NEWSLETTER_SECRET_KEY=… newsletter doctor --nameserver 1.1.1.1
+    """
+    findings = diagnose(project.path, nameservers=nameservers, timeout=timeout, ca_file=ca_file)
+    if as_json:
+        click.echo(json.dumps([f.as_dict() for f in findings], ensure_ascii=False, indent=2))
+    else:
+        colors = {"ok": "green", "warning": "yellow", "error": "red"}
+        for finding in findings:
+            click.secho(finding.line(), fg=colors[finding.level.value])
+    if any(finding.level.value == "error" for finding in findings):
+        raise click.exceptions.Exit(1)
+
+
+@cli.group()
+def users() -> None:
+    """The editors' desk accounts: add, list, remove, passwd.
+
+    Roles: editor (writes issues), approver (also approves), operator (also runs the newsletter).
+
+    Example:
+
+        newsletter users add camille --role editor --email camille@example.org
+    """
+
+
+def _read_password(from_stdin: bool) -> str:
+    """The new password: one line of standard input, or typed twice at a hidden prompt."""
+    if from_stdin:
+        return sys.stdin.readline().rstrip("\r\n")
+    return str(click.prompt("Password", hide_input=True, confirmation_prompt="Repeat the password"))
+
+
+@users.command("add")
+@click.argument("name")
+@click.option("--role", type=click.Choice(("editor", "approver", "operator")), required=True,
+              help="editor writes, approver also approves, operator also runs the newsletter.")
+@click.option("--email", default="", help="The account's own address: where the desk sends test copies.")
+@click.option("--password-stdin", is_flag=True, help="Read the password from the first line of standard input.")
+@pass_newsletter
+def users_add(nl: Newsletter, name: str, role: str, email: str, password_stdin: bool) -> None:
+    """Create a desk account (a removed one comes back with the new role and password).
+
+    Example:
+
+        newsletter users add camille --role editor --email camille@example.org
+    """
+    account = nl.users.add(name, role, _read_password(password_stdin), email=email)
+    click.echo(f"Account {account.name} ({account.role}) can now sign in to the desk.")
+
+
+@users.command("list")
+@pass_newsletter
+def users_list(nl: Newsletter) -> None:
+    """List the accounts, removed ones included.
+
+    Example:
+
+        newsletter users list
+    """
+    accounts = nl.users.list()
+    if not accounts:
+        click.echo("No account yet; create one with `newsletter users add NAME --role editor`.")
+    for account in accounts:
+        created = account.created_at.astimezone(nl.settings.tz).strftime("%Y-%m-%d %H:%M")
+        state = "" if account.active else \
+            f"  removed {account.disabled_at.astimezone(nl.settings.tz):%Y-%m-%d %H:%M}"  # type: ignore[union-attr]
+        click.echo(f"{account.name:<24} {account.role:<9} {account.email or '-':<32} created {created}{state}")
+
+
+@users.command("remove")
+@click.argument("name")
+@pass_newsletter
+def users_remove(nl: Newsletter, name: str) -> None:
+    """Disable an account: it can no longer sign in (its name stays in the records).
+
+    Example:
+
+        newsletter users remove camille
+    """
+    nl.users.remove(name)
+    click.echo(f"Account {name} removed; it can no longer sign in.")
+
+
+@users.command("passwd")
+@click.argument("name")
+@click.option("--password-stdin", is_flag=True, help="Read the password from the first line of standard input.")
+@pass_newsletter
+def users_passwd(nl: Newsletter, name: str, password_stdin: bool) -> None:
+    """Give an account a new password.
+
+    Example:
+
+        newsletter users passwd camille
+    """
+    nl.users.set_password(name, _read_password(password_stdin))
+    click.echo(f"Password of {name} changed.")
+
+
+@cli.command()
+@click.option("--host", default=None, help="Address to listen on (default: [desk] host, 127.0.0.1).")
+@click.option("--port", type=click.IntRange(0, 65535), default=None, help="Port (default: [desk] port, 8090).")
+@pass_newsletter
+def desk(nl: Newsletter, host: str | None, port: int | None) -> None:
+    """Run the editors' desk: write, preview, check and approve issues in a browser.
+
+    Accounts come from `newsletter users add`. Meant for 127.0.0.1, or behind a reverse proxy
+    at [desk] base_url (https) for remote editors.
+
+    Example:
+
+        NEWSLETTER_SECRET_KEY=… newsletter desk --port 8090
+    """
+    from newsletter.frontends.desk.server import create_server  # the command line launches the other front ends
+
+    _secret_key(nl, listen=host or nl.settings.desk.host)
+    server = create_server(nl, host=host, port=port)
+    logging.getLogger("newsletter").setLevel(logging.INFO)
+    click.echo(f"The desk is on http://{server.effective_host}:{server.effective_port}/ (Ctrl+C to stop)")
+    _run_until_interrupted(server)

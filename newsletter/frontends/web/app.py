@@ -1,0 +1,136 @@
+"""``newsletter serve``: the small public service every message links to (Flask, served by waitress).
+
+An application factory, as in Flask's tutorial: :func:`create_app` sets up the services once
+(:mod:`newsletter.frontends.web.services`) and registers the blueprints of :data:`BLUEPRINTS`:
+
+- :mod:`~newsletter.frontends.web.unsubscribe`: ``/u/TOKEN``, one-click unsubscribe (RFC 8058) and the way back;
+- :mod:`~newsletter.frontends.web.subscribe`: ``/subscribe`` and ``/confirm/TOKEN``, double opt-in;
+- :mod:`~newsletter.frontends.web.archive_pages`: ``/``, ``/archive/``, ``/feed.xml`` and the issues' images;
+- :mod:`~newsletter.frontends.web.health`: ``/healthz`` for the operator's monitoring.
+
+Tokens are opaque (encrypted and authenticated with ``NEWSLETTER_SECRET_KEY``, see
+:mod:`newsletter.core.tokens`) and bound to their purpose; confirmation tokens expire. An unsubscribe
+is acknowledged only once committed; a database that fails gets a 503 page. Forwarded headers
+are believed only from ``[web] trusted_proxies`` proxies; links come from ``base_url``. Pages
+are Jinja2 templates with autoescaping, their words from the gettext catalog of the newsletter's
+language (:mod:`newsletter.core.i18n`); every error is a page, never a traceback. The service binds
+127.0.0.1 by default and expects a reverse proxy at ``base_url``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+from typing import Any, Callable
+from urllib.parse import urlsplit
+
+from flask import Blueprint, Flask, Response, request
+from flask_limiter import Limiter
+from flask_limiter.util import get_remote_address
+from werkzeug.middleware.proxy_fix import ProxyFix
+
+from newsletter.brand.look import web_brand
+from newsletter.core.i18n import install, words
+from newsletter.library import Newsletter
+from newsletter.frontends.web import archive_pages, health, subscribe, unsubscribe
+from newsletter.frontends.web.extensions import apply_rate_limits, csrf
+from newsletter.frontends.web.mailer import ConfirmationMailer, MailQueue
+from newsletter.frontends.web.pages import register_error_pages
+from newsletter.frontends.web.services import EXTENSION, WebServices
+from newsletter.frontends.web.webhooks import webhooks_blueprint
+
+#: The service's blueprints, registered in this order; one more is one more entry here: a blueprint,
+#: or a function that makes one from the services (``lambda run: make_bp(run.nl)``).
+BLUEPRINTS: tuple[Blueprint | Callable[[WebServices], Blueprint], ...] = (
+    unsubscribe.bp, subscribe.bp, archive_pages.bp, health.bp,
+    lambda run: csrf.exempt(webhooks_blueprint(run.nl.webhooks())))
+
+
+class _BasePath:
+    """Serve under the path of ``base_url`` (``/lettre``) whatever headers a client sends."""
+
+    def __init__(self, app: Any, prefix: str) -> None:
+        self.app, self.prefix = app, prefix
+
+    def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
+        environ["SCRIPT_NAME"] = self.prefix
+        path = environ.get("PATH_INFO", "")
+        if path == self.prefix or path.startswith(self.prefix + "/"):
+            environ["PATH_INFO"] = path[len(self.prefix):]  # a proxy that forwards the prefix as is
+        return self.app(environ, start_response)
+
+
+def web_services(nl: Newsletter, *, listen: str | None = None, mail_queue: MailQueue | None = None) -> WebServices:
+    """The one place that decides what the service works with: the library object ``nl``, its secret
+    key (checked for the address the service listens on, ``listen``), its language and the mailer.
+
+    :raises ConfigError: when the secret key is missing or weak.
+    """
+    language = words(nl.settings.newsletter.locale)
+    secret_key = nl.secret_key(listen=listen).value
+    _ = nl.archive  # made now, before requests race to make it: it keeps the rendered web versions
+    return WebServices(nl=nl, secret_key=secret_key, words=language,
+                       mailer=ConfirmationMailer(nl, secret_key, language, mail_queue=mail_queue))
+
+
+def create_app(nl: Newsletter, *, listen: str | None = None, mail_queue: MailQueue | None = None) -> Flask:
+    """The WSGI application of the newsletter ``nl`` (its settings, store, secrets, clock).
+
+    :param listen: the address the service will listen on (a weak key passes only on loopback, for the demo).
+    :param mail_queue: where confirmation mails wait for the background thread (tests pass one not started).
+    :raises ConfigError: when the secret key is missing or weak, or a webhook's secret is.
+    """
+    return make_app(web_services(nl, listen=listen, mail_queue=mail_queue))
+
+
+def make_app(run: WebServices) -> Flask:
+    """The WSGI application around ready services: configuration, extensions, blueprints, error pages."""
+    nl = run.settings.newsletter
+    app = Flask(__name__, template_folder=str(Path(__file__).with_name("templates")))
+    app.config.update(
+        SECRET_KEY=hashlib.sha256(f"newsletter.frontends.web\0{run.secret_key}".encode()).hexdigest(),
+        SESSION_COOKIE_SECURE=nl.base_url.startswith("https://"),
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        MAX_CONTENT_LENGTH=16 * 1024,
+        MAX_FORM_MEMORY_SIZE=8 * 1024,
+        MAX_FORM_PARTS=20,
+        WTF_CSRF_TIME_LIMIT=6 * 3600,
+        WTF_CSRF_SSL_STRICT=False,  # the Origin/Referer check breaks behind some proxies; the token suffices
+    )
+    # Links are built from base_url, never from X-Forwarded-Host/-Prefix; the client address and
+    # scheme are taken from exactly ``trusted_proxies`` hops of X-Forwarded-For/-Proto (none by default).
+    prefix = urlsplit(nl.base_url).path.rstrip("/")
+    if prefix:
+        app.wsgi_app = _BasePath(app.wsgi_app, prefix)  # type: ignore[method-assign]
+    if run.settings.web.trusted_proxies:
+        n = run.settings.web.trusted_proxies
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=0, x_prefix=0)  # type: ignore[method-assign]
+    app.extensions[EXTENSION] = run
+    app.extensions["newsletter.mail_queue"] = run.mailer.queue
+    install(app.jinja_env, run.words)
+    app.jinja_env.globals["newsletter"] = nl
+    app.jinja_env.globals["brand"] = web_brand(run.settings)
+    app.jinja_env.globals["brand_logo_url"] = archive_pages.brand_logo_url
+
+    for entry in BLUEPRINTS:
+        app.register_blueprint(entry if isinstance(entry, Blueprint) else entry(run))
+    csrf.init_app(app)
+    limiter = Limiter(get_remote_address, app=app, storage_uri="memory://", default_limits=[], headers_enabled=True)
+    apply_rate_limits(app, limiter, run.settings.web)
+    register_error_pages(app)
+
+    @app.after_request
+    def security_headers(response: Response) -> Response:
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        response.headers.setdefault("Referrer-Policy", "no-referrer")  # tokens travel in URLs
+        response.headers.setdefault("X-Frame-Options", "DENY")
+        response.headers.setdefault(
+            "Content-Security-Policy",
+            "default-src 'none'; img-src 'self' https: data:; style-src 'self' 'unsafe-inline'; "
+            "form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
+        if request.path.startswith(("/u/", "/confirm/", "/subscribe")):
+            response.headers["Cache-Control"] = "no-store"
+        return response
+
+    return app

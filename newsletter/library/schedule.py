@@ -1,0 +1,191 @@
+"""The library's operations for the scheduler front end (``schedule run``, :mod:`newsletter.frontends.scheduler`).
+
+The runner fires jobs and decides when to try again; everything it reads or records goes
+through :class:`ScheduleOps` (``nl.schedule_ops()``): the readiness gate, the day claims and the
+process lease that keep two schedulers from sending one issue twice, the send itself, the
+operator's alerts (once per reason and day for the whole store) and the bounce mailbox. The
+gate, the due times and the claims are computed below the library (:mod:`newsletter.schedule.due`,
+``newsletter.store``); the stored jobs call :func:`newsletter.schedule.due._job`, which reaches the
+runner registered with :meth:`ScheduleOps.activate`.
+"""
+
+from __future__ import annotations
+
+import threading
+from datetime import date, datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from newsletter.errors import NewsletterError
+from newsletter.schedule.due import DAILY_JOB as DAILY_JOB
+from newsletter.schedule.due import HEARTBEAT_SECONDS as HEARTBEAT_SECONDS
+from newsletter.schedule.due import INTERRUPTED as INTERRUPTED
+from newsletter.schedule.due import JOB_FUNCTION as JOB_FUNCTION
+from newsletter.schedule.due import Readiness as Readiness
+from newsletter.schedule.due import Runner as Runner
+from newsletter.schedule.due import event as event
+from newsletter.store.models import DayClaimState as DayClaimState
+
+if TYPE_CHECKING:
+    from newsletter.services.alerts import AlertText
+    from newsletter.delivery.engine import SendReport
+    from newsletter.library import Newsletter
+    from newsletter.store.day_claims import DayClaimRecord
+
+
+class ScheduleOps:
+    """What one running scheduler does to its newsletter's store and mail (``nl.schedule_ops()``)."""
+
+    def __init__(self, newsletter: "Newsletter") -> None:
+        self._nl = newsletter
+        self.secret_key = newsletter.secret_key().value  # checked now: a weak key stops the start
+
+    # -- the process ------------------------------------------------------------------------------
+
+    @staticmethod
+    def new_run_id() -> str:
+        from newsletter.store import ledger
+
+        return ledger.new_run_id()
+
+    @staticmethod
+    def activate(runner: Runner | None) -> None:
+        """Make ``runner`` the one the stored jobs call (None when it stops)."""
+        from newsletter.schedule.due import activate
+
+        activate(runner)
+
+    def hold_lease(self, run_id: str, duration: timedelta) -> Any:
+        """Start the heartbeat that keeps this process's day claims its own while it lives (``.stop()`` it)."""
+        from newsletter.store import leases
+
+        return leases.Heartbeat(self._nl.store, run_id, duration=duration, clock=self._nl.clock).start()
+
+    def job_store(self) -> Any:
+        """APScheduler's job store in the project's database, shared by every scheduler process."""
+        from newsletter.schedule.due import _job_gone
+        from newsletter.store import jobs
+
+        return jobs.shared_job_store(self._nl.store, _job_gone)
+
+    # -- when ---------------------------------------------------------------------------------------
+
+    def trigger(self) -> Any:
+        """The APScheduler trigger of ``[schedule] cron``."""
+        from newsletter.schedule.due import cron_trigger
+
+        return cron_trigger(self._nl.settings)
+
+    def next_runs(self, after: datetime, count: int) -> list[datetime]:
+        from newsletter.schedule.due import next_runs
+
+        return next_runs(self._nl.settings, after, count)
+
+    def latest_due(self, now: datetime) -> datetime | None:
+        """The most recent due time within the grace period before ``now``."""
+        from newsletter.schedule.due import latest_due
+
+        return latest_due(self._nl.settings, now)
+
+    # -- the day ------------------------------------------------------------------------------------
+
+    def readiness(self, day: date) -> Readiness:
+        """The gate on ``day``'s issue: missing, failing, waiting approval, ready or sent."""
+        from newsletter.schedule.due import readiness
+
+        return readiness(self._nl.settings, self._nl.store, day)
+
+    def claim_day(self, day: date, run_id: str, now: datetime, lease: timedelta) -> bool:
+        """Take ``day`` for this process; False when another one holds it."""
+        from newsletter.store.day_claims import claim_day
+
+        return claim_day(self._nl.store, day, run_id, now, lease)
+
+    def record_day(self, day: date, state: DayClaimState, now: datetime, *, reason: str = "") -> None:
+        from newsletter.store.day_claims import set_day_claim
+
+        set_day_claim(self._nl.store, day, state, now, reason=reason)
+
+    def day_claim(self, day: date) -> "DayClaimRecord | None":
+        from newsletter.store.day_claims import day_claim
+
+        return day_claim(self._nl.store, day)
+
+    def orphaned_claims(self, now: datetime, since: datetime, lease: timedelta) -> "list[DayClaimRecord]":
+        """The days whose send a scheduler that is gone owned (killed mid-send) and last renewed since ``since``."""
+        from newsletter.store.day_claims import orphaned
+
+        return orphaned(self._nl.store, now, since, lease)
+
+    def interrupted(self, since: datetime) -> list[tuple[date, datetime]]:
+        """The days whose send a stop cut short since ``since`` (to resume)."""
+        from newsletter.store.day_claims import waiting_since
+
+        return list(waiting_since(self._nl.store, INTERRUPTED, since))
+
+    def send(self, day: date, *, stop: threading.Event) -> "SendReport":
+        """Send ``day``'s issue once its gate passed (the ledger makes it exactly once, resumable)."""
+        from newsletter.delivery.engine import send_issue
+
+        nl = self._nl
+        return send_issue(nl.settings, nl.store, day, secret_key=self.secret_key, stop=stop, clock=nl.clock)
+
+    def bounce_job(self) -> tuple[Any, int] | None:
+        """The bounce mailbox job (a function and its interval in minutes), or None without a mailbox."""
+        from newsletter.feedback.mail.process import scheduled_read
+
+        nl, bounces = self._nl, self._nl.settings.bounces
+        if bounces is None or (bounces.maildir is None and not bounces.imap_host):
+            return None
+        return (lambda: scheduled_read(nl.settings, nl.store, self.secret_key, nl.clock)), bounces.check_minutes
+
+    # -- alerts -------------------------------------------------------------------------------------
+
+    def _alert(self, day: date, alert: "AlertText") -> None:
+        """Alert once per reason and day for the whole store, whichever process gets there first."""
+        from newsletter.schedule.due import send_alert
+        from newsletter.store.alerts import claim_alert, forget_alert
+
+        nl = self._nl
+        if not nl.settings.schedule.alert_to:
+            return
+        now = nl.clock()
+        if not claim_alert(nl.store, day, alert.key, now):
+            event("alert_already_sent", issue=day, reason=alert.key)
+            return
+        if not send_alert(nl.settings, alert.subject, alert.body, environ=nl.environ, now=now):
+            forget_alert(nl.store, day, alert.key)
+
+    def alert_send_failed(self, day: date, err: NewsletterError) -> None:
+        from newsletter.services import alerts as alert_text
+
+        self._alert(day, alert_text.send_failed(self._nl.settings, day, str(err), err.hint))
+
+    def alert_pause(self, report: "SendReport") -> None:
+        """The operator's alert for a send that paused itself on hard bounces (once per pause)."""
+        from newsletter.services.reputation import alert_pause
+
+        nl = self._nl
+        alert_pause(nl.settings, nl.store, report, now=nl.clock(), environ=nl.environ)
+
+    def alert_gave_up(self, day: date, gate: Readiness, due: datetime, deadline: datetime) -> None:
+        from newsletter.services import alerts as alert_text
+
+        settings = self._nl.settings
+        why = alert_text.gate_gave_up(settings, day, gate.state, gate.reason, due, deadline)
+        self._alert(day, alert_text.not_sent(settings, day, why))
+
+    def alert_not_ready(self, day: date, gate: Readiness, due: datetime, deadline: datetime) -> None:
+        from newsletter.services import alerts as alert_text
+
+        self._alert(day, alert_text.not_ready(self._nl.settings, day, gate.state, gate.reason, due, deadline))
+
+    def alert_early(self, day: date, gate: Readiness, fire: datetime) -> None:
+        from newsletter.services import alerts as alert_text
+
+        self._alert(day, alert_text.early_warning(self._nl.settings, day, gate.state, gate.reason, fire))
+
+    def alert_missed(self, day: date, scheduled: datetime) -> None:
+        from newsletter.services import alerts as alert_text
+
+        settings = self._nl.settings
+        self._alert(day, alert_text.not_sent(settings, day, alert_text.missed(settings, scheduled)))

@@ -1,0 +1,86 @@
+"""Brevo transactional webhooks: one JSON event per request (an array when batched), authenticated by a secret.
+
+Brevo signs nothing; its "Secure webhook calls" page offers credentials in the notify URL
+(``https://username:password@example.com/``, sent as HTTP basic auth) or a bearer token
+(``"auth": {"type": "bearer", "token": …}`` when the webhook is created). Either is accepted
+here when it carries the configured secret (the password for basic auth; any user name),
+compared in constant time.
+
+Events ("Transactional webhooks"): ``hard_bounce`` and ``invalid_email`` hard bounces,
+``soft_bounce``, ``spam`` (a complaint), ``unsubscribed``; ``request``, ``delivered``,
+``deferred``, ``opened``, ``unique_opened``, ``click``, ``blocked`` (Brevo refusing an
+address it already suppresses) and ``error`` change nothing here. Brevo gives no event id:
+the event's own fields (type, message id, address, times) make one. ``ts_event`` is the
+event's UTC time in seconds; ``X-Mailin-custom`` returns the custom header of the message.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Mapping
+
+from newsletter.errors import ConfigError
+from newsletter.feedback import Parsed, WebhookRefused, digest, epoch, issue_of, load_json, text
+from newsletter.providers.postmark.events import basic_credentials, same
+from newsletter.store.feedback import Feedback, FeedbackKind
+
+SOURCE = "brevo"
+_KINDS = {"hard_bounce": FeedbackKind.HARD_BOUNCE, "invalid_email": FeedbackKind.HARD_BOUNCE,
+          "soft_bounce": FeedbackKind.SOFT_BOUNCE, "spam": FeedbackKind.COMPLAINT,
+          "unsubscribed": FeedbackKind.UNSUBSCRIBE, "unsubscribe": FeedbackKind.UNSUBSCRIBE}
+_IGNORED = {"request", "sent", "delivered", "deferred", "opened", "unique_opened", "click", "blocked", "error",
+            "proxy_open", "unique_proxy_open"}
+
+
+def load_secret(value: str, variable: str) -> bytes:
+    """The shared secret from its environment value.
+
+    :raises ConfigError: naming the variable, never showing its value.
+    """
+    secret = value.strip()
+    if len(secret) < 16 or not secret.isascii() or any(c in secret for c in ' :@/"'):
+        raise ConfigError(f"the environment variable {variable} must hold a secret of at least 16 ASCII characters "
+                          "without spaces, ':', '@', '/' or quotes (it goes into the notify URL or a bearer token)",
+                          hint=f"e.g. export {variable}=$(openssl rand -hex 24)")
+    return secret.encode()
+
+
+def verify(headers: Mapping[str, str], body: bytes, *, secret: bytes) -> list[dict[str, Any]]:
+    """The events when the request carries the secret (bearer token or basic-auth password).
+
+    :raises WebhookRefused: 401 for a missing or wrong secret, 400 for a body that is not JSON events.
+    """
+    scheme, _, value = headers.get("Authorization", "").partition(" ")
+    if scheme.lower() == "bearer":
+        given = value.strip().encode()
+    else:
+        credentials = basic_credentials(headers)
+        given = credentials[1] if credentials is not None else b""
+    if not given or not same(given, secret):
+        raise WebhookRefused(401, "wrong or missing secret")
+    payload = load_json(body)
+    events = payload if isinstance(payload, list) else [payload]
+    if not events or not all(isinstance(e, dict) for e in events):
+        raise WebhookRefused(400, "the body is not a JSON event or array of events")
+    return events
+
+
+def parse(events: list[dict[str, Any]]) -> Parsed:
+    """The feedback in verified Brevo events."""
+    parsed = Parsed()
+    for event in events:
+        name = text(event.get("event"), 40)
+        kind = _KINDS.get(name)
+        if kind is None:
+            (parsed.ignored if name in _IGNORED else parsed.unknown).append(name or "(none)")
+            continue
+        occurred = epoch(event.get("ts_event")) or epoch(event.get("ts_epoch"), millis=True)
+        email = text(event.get("email"), 320)
+        if occurred is None or not email:
+            raise WebhookRefused(400, f"a {name} event lacks its time or email")
+        message_id = text(event.get("message-id"), 200)
+        parsed.feedback.append(Feedback(
+            kind=kind, source=SOURCE,
+            event_id=digest(name, message_id, email, event.get("ts_event"), event.get("ts_epoch")),
+            occurred_at=occurred, email=email, issue=issue_of(event.get("X-Mailin-custom")),
+            provider_message_id=message_id or None, detail=text(event.get("reason"), 300)))
+    return parsed
