@@ -390,7 +390,7 @@ def library_example() -> str:
 
 
 def test_the_library_pages_example_runs_as_written(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                                                     capsys: pytest.CaptureFixture[str]) -> None:
+                                                   capsys: pytest.CaptureFixture[str]) -> None:
     Newsletter.create(tmp_path / "ma-lettre")
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("NEWSLETTER_SECRET_KEY", SECRET)
