@@ -8,11 +8,11 @@ SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 APT_WAIT := -o DPkg::Lock::Timeout=600
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: demo test bench golden screenshots system-packages venv typecheck clean messages
+.PHONY: demo test bench golden screenshots system-packages venv typecheck clean messages docs
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet -e '.[test]'
+	$(BIN)/pip install --quiet -e '.[test,docs]'
 	touch $@
 
 venv: $(VENV)/.installed
@@ -60,6 +60,11 @@ TEST_CLOCK_SHIFT ?= 400
 test: venv system-packages typecheck
 	$(BIN)/pytest --clock-shift $(TEST_CLOCK_SHIFT)
 
+# The documentation site from docs/ (and README.md as its first page) into site/: strict, so a broken link,
+# a missing anchor or a page left out of mkdocs.yml's nav fails it; offline (no web fonts, no inventories).
+docs: venv
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --quiet --site-dir site
+
 # Rewrite tests/golden/ from the sample issue; review the diff before committing.
 golden: venv
 	$(BIN)/pytest tests/render/test_golden.py --regen-golden
@@ -87,4 +92,4 @@ bench: venv
 	$(BIN)/python bench/scale.py
 
 clean:
-	rm -rf $(VENV) out state test-artifacts .pytest_cache .mypy_cache
+	rm -rf $(VENV) out state site test-artifacts .pytest_cache .mypy_cache

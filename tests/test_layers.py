@@ -1,4 +1,4 @@
-"""The architecture the README's "Architecture" section describes, checked on the code itself.
+"""The architecture that docs/architecture.md describes, checked on the code itself.
 
 1. Layers: every module of ``newsletter/`` belongs to one layer; a module imports only from its
    own layer or from layers below it. The front ends (command line, web service, scheduler, desk) are
@@ -26,7 +26,7 @@ from tests.conftest import REPO
 
 PACKAGE = "newsletter"
 
-#: Bottom to top; a module's layer is its longest matching prefix. Keep in step with README "Architecture".
+#: Bottom to top; a module's layer is its longest matching prefix. Keep in step with docs/architecture.md.
 LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("foundation", ("newsletter", "newsletter.errors", "newsletter.config", "newsletter.core", "newsletter.brand",
                     "newsletter.frontends.http")),
@@ -220,9 +220,9 @@ def test_every_launcher_is_a_module_of_the_package() -> None:
     assert missing == [], f"LAUNCHERS names modules that do not exist: {missing}"
 
 
-def test_every_layer_is_in_the_readme_architecture_section() -> None:
-    readme = (REPO / "README.md").read_text(encoding="utf-8")
-    section = readme.split("## Architecture", 1)[1].split("\n## ", 1)[0]
+def test_every_layer_is_in_the_architecture_page() -> None:
+    page = (REPO / "docs" / "architecture.md").read_text(encoding="utf-8")
+    section = page.split("\n## ", 1)[0]
     listed = re.findall(r"^\d+\. \*\*([^*]+)\*\*", section, re.MULTILINE)
     assert listed == [layer for layer, _ in LAYERS]
 

@@ -1,5 +1,5 @@
 """The public ``Newsletter`` object on a real project folder: each operation's typed result, the lazy
-store and secret key, the injected clock, and the README's library example run as written."""
+store and secret key, the injected clock, and the library page's example (docs/library.md) run as written."""
 
 from __future__ import annotations
 
@@ -378,25 +378,24 @@ def test_subscribers_import_then_export_round_trip(nl: Newsletter, tmp_path: Pat
     assert "lea@example.org" in text and "salon" in text
 
 
-# -- the README's example -----------------------------------------------------------------------------
+# -- the library page's example ------------------------------------------------------------------------
 
 
-def readme_example() -> str:
-    """The first Python block of the README's "Using it as a library" section."""
-    readme = (REPO / "README.md").read_text(encoding="utf-8")
-    section = readme.split("\n## Using it as a library\n", 1)[1].split("\n## ", 1)[0]
-    match = re.search(r"```python\n(.*?)```", section, re.DOTALL)
-    assert match, "the section has no ```python block"
+def library_example() -> str:
+    """The first Python block of docs/library.md ("Using it as a library")."""
+    text = (REPO / "docs" / "library.md").read_text(encoding="utf-8")
+    match = re.search(r"```python\n(.*?)```", text, re.DOTALL)
+    assert match, "docs/library.md has no ```python block"
     return match.group(1)
 
 
-def test_the_readmes_library_example_runs_as_written(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                                                     capsys: pytest.CaptureFixture[str]) -> None:
+def test_the_library_pages_example_runs_as_written(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                   capsys: pytest.CaptureFixture[str]) -> None:
     Newsletter.create(tmp_path / "ma-lettre")
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("NEWSLETTER_SECRET_KEY", SECRET)
-    namespace: dict[str, object] = {"__name__": "readme_example"}
-    exec(compile(readme_example(), "README.md", "exec"), namespace)
+    namespace: dict[str, object] = {"__name__": "library_example"}
+    exec(compile(library_example(), "docs/library.md", "exec"), namespace)
     imported, status = namespace["imported"], namespace["status"]
     assert isinstance(imported, ImportSummary) and isinstance(status, IssueStatus)
     assert imported.added > 0 and status.counts == {"sent": imported.added}

@@ -38,7 +38,7 @@ _PERCENT = re.compile(r"(\d)" + _SP + r"*%")
 _OPEN_QUOTE = re.compile("«" + _SP + "*")
 _CLOSE_QUOTE = re.compile(_SP + "*»")
 _THOUSANDS = re.compile(r"(?<![\d,.])\d{1,3}(?:" + _SP + r"\d{3})+(?![\d])")
-#: The units a number is tied to (documented above and in the README).
+#: The units a number is tied to (documented above and in docs/writing.md).
 UNITS = (
     "secondes?", "minutes?", "heures?", "jours?", "semaines?", "mois", "ans?", "années?", "siècles?",
     "euros?", "dollars?", "centimes?", "points?",

@@ -103,7 +103,7 @@ def read_configured(settings: Settings, store: Store, *, secret_key: str, now: d
     if bounces is None:
         raise ConfigError("newsletter.toml has no [bounces] table, so nothing comes back by mail to be read",
                           hint='add [bounces] with address = "bounces@bounce.example.org" and a maildir or '
-                               "imap_host (see the README, 'Bounces, complaints and unsubscribes by mail')")
+                               "imap_host (see docs/bounces.md, 'Bounces, complaints and unsubscribes by mail')")
     mailbox: Mailbox = OneMessage(message) if message is not None else \
         open_mailbox(bounces, environ=environ, ssl_context=ssl_context)
     try:
