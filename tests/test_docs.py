@@ -2,7 +2,7 @@
 
 1. The strict MkDocs build passes, offline, into a temporary folder; and it is strict for real: a
    broken link, a missing anchor or a page left out of the nav fails it.
-2. Every command and subcommand of ``newsletter.cli`` (walked in click's tree), and every option of
+2. Every command and subcommand of ``newsletter.frontends.cli`` (walked in click's tree), and every option of
    each, is in the command reference.
 3. Every table and key that ``newsletter/config.py`` accepts (read from its source: each
    ``_Table(path, "TABLE", data, KEYS)``), and every key of each built-in adapter's
@@ -122,7 +122,7 @@ def sections(text: str, level: str) -> dict[str, str]:
 
 
 def test_every_command_and_option_is_in_the_command_reference() -> None:
-    from newsletter.cli import cli
+    from newsletter.frontends.cli import cli
 
     documented = sections(page("commands.md"), "###")
     missing = []
@@ -246,12 +246,12 @@ def test_the_module_walk_sees_packages_modules_and_migrations(tmp_path: Path) ->
                  "store/migrations/env.py", "store/migrations/versions/0001_first.py", "web/templates/a.html"):
         (root / name).parent.mkdir(parents=True, exist_ok=True)
         (root / name).write_text('"""Does one thing.\n\nMore."""\n', encoding="utf-8")
-    assert list(tree_modules(root)) == ["newsletter/", "newsletter/cli.py", "newsletter/delivery/",
+    assert list(tree_modules(root)) == ["newsletter/", "newsletter/frontends/cli.py", "newsletter/delivery/",
                                         "newsletter/delivery/smtp.py", "newsletter/store/",
                                         "newsletter/store/ledger.py", "newsletter/store/migrations/",
                                         "newsletter/store/migrations/env.py",
                                         "newsletter/store/migrations/versions/"]
-    assert "| `newsletter/cli.py` | Does one thing. |" in module_table(root)
+    assert "| `newsletter/frontends/cli.py` | Does one thing. |" in module_table(root)
     assert "| `newsletter/delivery/` | a package: its modules follow |" in module_table(root)
 
 
