@@ -550,3 +550,27 @@ def test_a_relay_on_this_machine_or_a_private_network_is_not_given_as_the_spf_fi
         in spf[0].message
     assert "public address the mail leaves from" in spf[0].fix
     assert "ip4:127." not in spf[0].fix and "ip4:192.168." not in spf[0].fix
+
+
+@pytest.mark.parametrize(("include", "level"), [
+    ("spf.example.co.uk", Level.OK),  # the relay's own organization publishes its SPF
+    ("spf.other.co.uk", Level.WARNING),  # another organization under the same public suffix
+])
+def test_the_relay_is_named_by_an_include_of_its_own_organizational_domain(project: Path, include: str,
+                                                                           level: Level) -> None:
+    relay = "smtp.relay.example.co.uk"
+    configure(project, free_port(), bounces="")
+    config = project / "newsletter.toml"
+    config.write_text(config.read_text(encoding="utf-8").replace(f'host = "{RELAY}"', f'host = "{relay}"'),
+                      encoding="utf-8")
+    records = good_records()
+    records["example.org."] = [("TXT", txt(f"v=spf1 include:{include} -all"))]
+    records[f"{include}."] = [("TXT", txt("v=spf1 ip4:198.51.100.0/24 -all"))]
+    records[f"{relay}."] = [("A", "192.0.2.25")]
+    with DnsServer(records) as dns:
+        findings = diagnose(project, now=real_now(), environ=ENV, network=Network(nameservers=[f"127.0.0.1:{dns.port}"]))
+    spf = [f for f in findings if f.check == "spf example.org"]
+    assert [f.level for f in spf] == [level], "\n".join(f.line() for f in spf)
+    if level is Level.WARNING:
+        assert f"cannot tell whether SPF lets {relay} send for example.org" in spf[0].message
+        assert "add ip4:192.0.2.25 before the all term" in spf[0].fix
