@@ -574,3 +574,23 @@ def test_the_relay_is_named_by_an_include_of_its_own_organizational_domain(proje
     if level is Level.WARNING:
         assert f"cannot tell whether SPF lets {relay} send for example.org" in spf[0].message
         assert "add ip4:192.0.2.25 before the all term" in spf[0].fix
+
+
+@pytest.mark.parametrize(("check", "zone"), [
+    ("spf example.org", {"example.org.": [("TXT", txt("v=spf1 include:spf.relay.example.net include:slow.example.net "
+                                                      "-all")), ("MX", "10 mail.example.org.")]}),
+    ("spf bounce.example.org", {"bounce.example.org.": [("TXT", txt("v=spf1 redirect=slow.example.net")),
+                                                        ("MX", "10 mail.example.org.")]}),
+])
+def test_a_lookup_the_spf_library_makes_and_the_dns_leaves_unanswered_is_not_checked(project: Path, check: str,
+                                                                                      zone: Records) -> None:
+    configure(project, free_port())
+    records = good_records()
+    records.update(zone)
+    with DnsServer(records, silent_for=frozenset({"slow.example.net."})) as dns:
+        findings = diagnose(project, now=real_now(), environ=ENV,
+                            network=Network(nameservers=[f"127.0.0.1:{dns.port}"], timeout=0.5))
+    spf = [f for f in findings if f.check == check]
+    assert [f.level for f in spf] == [Level.WARNING], "\n".join(f.line() for f in spf)
+    assert spf[0].message.startswith("not checked: the DNS did not answer (") and "slow.example.net" in spf[0].message
+    assert "slow.example.net." in {name for name, _ in dns.queries}
