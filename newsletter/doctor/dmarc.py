@@ -70,8 +70,9 @@ def check_dmarc(settings: Settings, from_domain: str, envelope: str, lookup: Dns
     lookup.answered_since(mark)
     found: Mapping[str, Any] = parsed["tags"]
     findings = _policy(check, from_domain, domain, where, found, raw)
-    findings.extend(warning(check, f"{name}: {text}", f"correct {name}") for text in parsed["warnings"]
-                    if not any(said in text for said in _SAID_HERE))
+    findings.extend(warning(check, f"{name}: {text}", f"add rua=mailto:dmarc@{from_domain} to {name} to receive "
+                            "the receivers' daily reports" if "rua tag" in text else f"correct {name}")
+                    for text in parsed["warnings"] if not any(said in text for said in _SAID_HERE))
     findings.extend(_alignment(settings, from_domain, envelope, str(found["adkim"]["value"]),
                                str(found["aspf"]["value"])))
     return findings
