@@ -594,3 +594,12 @@ def test_a_lookup_the_spf_library_makes_and_the_dns_leaves_unanswered_is_not_che
     assert [f.level for f in spf] == [Level.WARNING], "\n".join(f.line() for f in spf)
     assert spf[0].message.startswith("not checked: the DNS did not answer (") and "slow.example.net" in spf[0].message
     assert "slow.example.net." in {name for name, _ in dns.queries}
+
+
+def test_loading_the_doctor_prints_no_library_warning() -> None:
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-c", "import newsletter.doctor"], capture_output=True, text=True,
+                          timeout=60, check=False)
+    assert done.returncode == 0 and done.stderr == ""

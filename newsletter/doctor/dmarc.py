@@ -12,9 +12,8 @@ from __future__ import annotations
 import re
 from typing import Any, Mapping
 
-from checkdmarc.dmarc import DMARCError, parse_dmarc_record
-
 from newsletter.config import Settings
+from newsletter.doctor._checkdmarc import DMARCError, parse_dmarc_record
 from newsletter.doctor.dkim import tags
 from newsletter.doctor.lookup import Dns
 from newsletter.doctor.organization import organizational_domain

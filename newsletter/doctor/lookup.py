@@ -15,12 +15,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
 
-import checkdmarc.utils
 import dns.exception
 import dns.nameserver
 import dns.rdatatype
 import dns.resolver
 
+from newsletter.doctor._checkdmarc import DNS_CACHE
 from newsletter.doctor.report import Finding, warning
 from newsletter.errors import ConfigError, UsageError
 
@@ -90,7 +90,7 @@ class Dns:
         self.for_libraries: dns.resolver.Resolver = _Watched(self)
         # checkdmarc keeps answers in a module-wide cache for 30 minutes; a diagnosis reads the DNS as it
         # is now (the operator has just fixed a record), so each one starts from an empty cache.
-        checkdmarc.utils.DNS_CACHE.clear()
+        DNS_CACHE.clear()
 
     def ask(self, name: str, rdtype: str, *, raise_on_no_answer: bool = False) -> dns.resolver.Answer:
         """The answer for ``name``/``rdtype``; NXDOMAIN (and NoAnswer when asked) as dnspython raises them.

@@ -14,10 +14,9 @@ import re
 from dataclasses import dataclass
 from typing import Any, Iterator, Mapping
 
-from checkdmarc.spf import (SPFError, SPFIncludeLoop, SPFRecordNotFound, SPFRedirectLoop, SPFSyntaxError,
-                            SPFTooManyVoidDNSLookups, parse_spf_record)
-
 from newsletter.config import Settings
+from newsletter.doctor._checkdmarc import (SPFError, SPFIncludeLoop, SPFRecordNotFound, SPFRedirectLoop,
+                                           SPFSyntaxError, SPFTooManyVoidDNSLookups, parse_spf_record)
 from newsletter.doctor.lookup import Dns, Unanswered
 from newsletter.doctor.organization import organizational_domain
 from newsletter.doctor.report import Finding, Level, error, ok, warning
