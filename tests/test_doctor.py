@@ -603,3 +603,18 @@ def test_loading_the_doctor_prints_no_library_warning() -> None:
     done = subprocess.run([sys.executable, "-c", "import newsletter.doctor"], capture_output=True, text=True,
                           timeout=60, check=False)
     assert done.returncode == 0 and done.stderr == ""
+
+
+def test_an_spf_exp_modifier_sends_no_lookup_to_another_resolver(project: Path) -> None:
+    """checkdmarc 6.0.4 looks up exp='s explanation without the resolver it is given: the doctor gives it
+    the same servers as a list too, so the lookup still goes to ours, not to the system's."""
+    configure(project, free_port())
+    records = good_records()
+    records["example.org."] = [("TXT", txt("v=spf1 include:spf.relay.example.net -all exp=explain.example.org")),
+                               ("MX", "10 mail.example.org.")]
+    records["explain.example.org."] = [("TXT", txt("%{i} may not send for %{d}"))]
+    with DnsServer(records) as dns:
+        findings = diagnose(project, now=real_now(), environ=ENV, network=Network(nameservers=[f"127.0.0.1:{dns.port}"]))
+    assert [f.line() for f in findings if f.check == "spf example.org"] == [
+        "ok      spf example.org: SPF record present, one only, ends with -all or ~all"]
+    assert ("explain.example.org.", "TXT") in dns.queries

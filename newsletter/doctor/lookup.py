@@ -92,6 +92,13 @@ class Dns:
         # is now (the operator has just fixed a record), so each one starts from an empty cache.
         DNS_CACHE.clear()
 
+    @property
+    def nameservers(self) -> list[dns.nameserver.Nameserver]:
+        """Our resolver's servers, for the one lookup checkdmarc (6.0.4) makes without the resolver it is
+        given (the TXT record of an SPF exp= modifier), which would otherwise go to the system's."""
+        return [server if isinstance(server, dns.nameserver.Nameserver)
+                else dns.nameserver.Do53Nameserver(server, self.resolver.port) for server in self.resolver.nameservers]
+
     def ask(self, name: str, rdtype: str, *, raise_on_no_answer: bool = False) -> dns.resolver.Answer:
         """The answer for ``name``/``rdtype``; NXDOMAIN (and NoAnswer when asked) as dnspython raises them.
 

@@ -141,7 +141,7 @@ def check_spf(domain: str, txt: list[str], relay: Relay, lookup: Dns, *, must_co
     mark = lookup.mark()
     try:
         result = parse_spf_record(records[0], domain, resolver=lookup.for_libraries, timeout=lookup.timeout,
-                                  ignore_too_many_lookups=True)
+                                  nameservers=lookup.nameservers, ignore_too_many_lookups=True)
     except SPFError as err:
         lookup.answered_since(mark)  # a missing answer, not a missing record
         return [_refused(check, records[0], err)]
