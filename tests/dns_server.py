@@ -2,7 +2,8 @@
 
 Names are absolute (the zone's origin is the root), so one zone holds example.org, its
 ``_dmarc`` and ``_domainkey`` names and the relay's domain. ``silent=True`` makes a server that
-reads queries and never answers, to prove that every lookup has a timeout.
+reads queries and never answers, to prove that every lookup has a timeout; ``silent_for`` names
+(absolute) are the only ones left unanswered.
 """
 
 from __future__ import annotations
@@ -34,9 +35,10 @@ def txt(text: str) -> str:
 class DnsServer:
     """Answers A/AAAA/MX/TXT… from ``records``; NXDOMAIN for names it does not hold."""
 
-    def __init__(self, records: Records, *, silent: bool = False) -> None:
+    def __init__(self, records: Records, *, silent: bool = False, silent_for: frozenset[str] = frozenset()) -> None:
         self.zone = dns.zone.from_text(zone_text(records), origin=".", relativize=False, check_origin=False)
         self.silent = silent
+        self.silent_for = silent_for
         self.queries: list[tuple[str, str]] = []
         owner = self
 
@@ -81,7 +83,7 @@ class DnsServer:
         query = dns.message.from_wire(wire)
         question = query.question[0]
         self.queries.append((question.name.to_text(), dns.rdatatype.to_text(question.rdtype)))
-        if self.silent:
+        if self.silent or question.name.to_text() in self.silent_for:
             return None
         response = dns.message.make_response(query)
         response.flags |= dns.flags.AA
