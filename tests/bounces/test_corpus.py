@@ -19,6 +19,7 @@ import pytest
 from newsletter import verp
 from newsletter.bounces.classify import classify
 from newsletter.config import BounceSettings
+from newsletter.store.database import Store
 from newsletter.store.feedback import FeedbackKind
 
 CORPUS = Path(__file__).parent / "corpus"
@@ -67,3 +68,30 @@ def test_a_returned_message_is_read_as_a_mail_administrator_would(name: str) -> 
     if event is not None:
         assert (event.subscriber_id, event.issue) == (41, ISSUE)
         assert event.reason == entry["reason"], event.detail
+
+
+def test_the_whole_corpus_through_the_mailbox_changes_only_those_it_should(tmp_path: Path, store: Store) -> None:
+    """Every message in a Maildir, one reader each, processed for real: the hard bounces' readers are
+    bounced and the complainers complained; everyone else is still mailed (one soft bounce each)."""
+    from newsletter.bounces.mailboxes import MaildirBox
+    from newsletter.bounces.process import process_mailbox
+    from newsletter.store.subscribers import add_subscriber, find_subscriber
+
+    box = tmp_path / "Maildir"
+    for sub in ("new", "cur", "tmp"):
+        (box / sub).mkdir(parents=True)
+    readers: dict[str, str] = {}
+    for name in sorted(INDEX):
+        address = f"{name}@lecteurs.example"
+        subscriber, _ = add_subscriber(store, address, now=NOW)
+        (box / "new" / f"{name}.eml").write_bytes(routed(name, subscriber.id))
+        readers[name] = address
+    counts = process_mailbox(store, SETTINGS, MaildirBox(box, "Processed"), secret_key=KEY, now=NOW)
+    expected = {"hard": "bounced", "complaint": "complained"}
+    for name, address in readers.items():
+        found = find_subscriber(store, address)
+        assert found is not None and found.status == expected.get(INDEX[name]["expect"], "active"), name
+    kinds = [entry["expect"] for entry in INDEX.values()]
+    assert counts.hard == kinds.count("hard") and counts.complaints == kinds.count("complaint")
+    assert counts.hard + counts.soft + counts.complaints + counts.left == len(INDEX)
+    assert counts.left >= kinds.count("none")
