@@ -518,7 +518,8 @@ def test_status_and_history_show_what_came_back_and_flag_complaints(cli, project
            "Gmail's 0.3 % line" in out
     code, out, _ = cli("status", DAY.isoformat(), "--json")
     assert json.loads(out)["feedback"] == {"bounced": 1, "complained": 1, "unsubscribed": 1, "complaint_rate": 0.25,
-                                           "complaint_rate_above_gmail_line": True}
+                                           "complaint_rate_above_gmail_line": True,
+                                           "bounce_reasons": [{"kind": "hard", "reason": "", "rows": 1}]}
     code, out, _ = cli("history")
     assert "1 25.00%!" in out.splitlines()[1]
 
