@@ -62,6 +62,8 @@ _COPY_STARTS = re.compile(r"^.*(below this line is a copy|this is a copy of the 
 _DELAY = re.compile(r"not yet been delivered|still undelivered|will (keep|continue) trying|delivery attempts will "
                     r"continue|this is a warning|warning message only|will be retried|delayed", re.IGNORECASE)
 _TAGS = re.compile(r"<[^>]*>")
+#: The type that starts a Diagnostic-Code ("smtp;", "X-Postfix;", "x-unix;"), before the receiver's words.
+_DIAGNOSTIC_TYPE = re.compile(r"^\s*[\w.-]+\s*;\s*")
 #: How much of a report's text is read: the receiver's words come first, long before this.
 _TEXT_LIMIT = 20_000
 
@@ -176,7 +178,7 @@ def _bounce(msg: Message) -> tuple[FeedbackKind, str, str] | None:
         diagnostic = " ".join(str(block.get("Diagnostic-Code", "")).split())
         detail = " ".join(filter(None, (status, diagnostic))) or action
         # The receiver's reply, else (no Diagnostic-Code) the report's own words.
-        reading = reasons.read_reply(diagnostic.partition(";")[2] or diagnostic or _report_text(msg), status=status)
+        reading = reasons.read_reply(_DIAGNOSTIC_TYPE.sub("", diagnostic) or _report_text(msg), status=status)
         if action.startswith("delayed"):
             return FeedbackKind.SOFT_BOUNCE, detail, _delay_reason(reading).word
         permanent = True if reading.permanent is None else reading.permanent
