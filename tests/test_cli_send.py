@@ -256,7 +256,8 @@ def test_status_shows_when_the_send_ran_and_history_lists_it(cli, project: Path)
         "date": DAY.isoformat(), "subject": json.loads(out)[0]["subject"], "recipients": 3, "sent": 3, "failed": 0,
         "bounced": 0, "unsubscribed_since": 1, "complained": 0, "complaint_rate": 0.0,
         "complaint_rate_above_gmail_line": False, "paused": False, "started_at": data["started_at"],
-        "finished_at": data["finished_at"], "without_approval_by": None, "uncertain": 0, "resent": 0}]
+        "finished_at": data["finished_at"], "without_approval_by": None, "uncertain": 0, "resent": 0,
+        "bounce_reasons": []}]
     code, out, _ = cli("history")
     assert code == 0 and out.splitlines()[1].startswith("2026-11-24           3        3       0       0       1")
 
@@ -518,7 +519,8 @@ def test_status_and_history_show_what_came_back_and_flag_complaints(cli, project
            "Gmail's 0.3 % line" in out
     code, out, _ = cli("status", DAY.isoformat(), "--json")
     assert json.loads(out)["feedback"] == {"bounced": 1, "complained": 1, "unsubscribed": 1, "complaint_rate": 0.25,
-                                           "complaint_rate_above_gmail_line": True}
+                                           "complaint_rate_above_gmail_line": True,
+                                           "bounce_reasons": [{"kind": "hard", "reason": "", "rows": 1}]}
     code, out, _ = cli("history")
     assert "1 25.00%!" in out.splitlines()[1]
 

@@ -20,11 +20,12 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
 from typing import TYPE_CHECKING, Any
 
+from newsletter.feedback.mail import reasons
 from newsletter.errors import NewsletterError
 from newsletter.render.mime import OWN_ID as OWN_ID, own_id as own_id  # where the API adapters set it
 
 if TYPE_CHECKING:
-    from newsletter.store.feedback import Feedback
+    from newsletter.store.feedback import Feedback, FeedbackKind
 
 _OWN = re.compile(r"<?(\d{4}-\d{2}-\d{2})\.([0-9a-f]{24})(?:@[^>]*)?>?")
 
@@ -93,3 +94,17 @@ def epoch(value: Any, *, millis: bool = False) -> datetime | None:
 def digest(*parts: Any) -> str:
     """A stable event id made from an event's own fields, for providers that give none."""
     return hashlib.sha256("\0".join(text(p, 1000) for p in parts).encode()).hexdigest()[:40]
+
+
+def bounce_reason(kind: FeedbackKind, reply: str, named: str = "") -> str:
+    """The reasons table's word for a provider's bounce ("" for other events): the one its event type
+    ``named``, else what its SMTP ``reply`` says (:mod:`newsletter.feedback.mail.reasons`), consistent with the
+    provider's own verdict, hard or soft."""
+    hard = kind.value == "hard_bounce"
+    if not hard and kind.value != "soft_bounce":
+        return ""
+    if named:
+        return named
+    found = [r for r in reasons.read_reply(reply).reasons if not r.generic]
+    chosen = reasons.best([r for r in found if r.hard == hard]) or reasons.best(found)
+    return (chosen or (reasons.PERMANENT if hard else reasons.TEMPORARY)).word

@@ -655,6 +655,16 @@ def _feedback_line(figures: "HistoryRow") -> str:
     return line + "."
 
 
+def _reasons_line(figures: "HistoryRow") -> str:
+    """The bounces of an issue by reason, hard then soft: "2 user unknown, 1 host unknown; soft: 3 mailbox full"."""
+    def listed(kind: str) -> str:
+        return ", ".join(f"{b.rows:,} {b.reason or 'reason not given'}" for b in figures.bounce_reasons
+                         if b.kind == kind)
+
+    hard, soft = listed("hard"), listed("soft")
+    return "; ".join(filter(None, (f"hard: {hard}" if hard else "", f"soft: {soft}" if soft else "")))
+
+
 def _status_line(report: "SendReport") -> str:
     c = report.counts  # every state is named, so that the figures add up to the total
     return (f"Issue {report.day.isoformat()}: {c.get('sent', 0)} sent, {c.get('failed', 0)} failed, "
@@ -713,7 +723,8 @@ def worker(nl: Newsletter, once: bool, day: datetime | None, poll: float) -> Non
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @pass_newsletter
 def status(nl: Newsletter, day: date | None, as_json: bool) -> None:
-    """Show what was sent and when, what failed (grouped by reason), what is pending, and the schedule.
+    """Show what was sent and when, what failed (grouped by reason), what is pending, what came back
+    (bounces by reason: user unknown, mailbox full…), and the schedule.
 
     The uncertain recipients are listed by address (the first 20; --json lists them all), with
     the resends an operator asked for (`send DATE --resend-uncertain`).
@@ -755,6 +766,8 @@ def status(nl: Newsletter, day: date | None, as_json: bool) -> None:
                         fg="yellow")
         if issue.figures is not None:
             click.echo(_feedback_line(issue.figures))
+            if issue.figures.bounce_reasons:
+                click.echo(f"Bounces by reason: {_reasons_line(issue.figures)}.")
         for pause in issue.pauses:
             resumed = f", resumed {pause.resumed_at.astimezone(tz):%Y-%m-%d %H:%M %Z}" if pause.resumed_at else ""
             click.secho(f"Paused {pause.paused_at.astimezone(tz):%Y-%m-%d %H:%M %Z}{resumed}: {pause.reason}",
@@ -798,7 +811,8 @@ def _show_uncertain(issue: "IssueStatus") -> None:
 def history(nl: Newsletter, limit: int, as_json: bool) -> None:
     """List the issues sent, newest first: date, subject, recipients, sent, failed, bounced,
     complained (with the complaint rate; "!" above Gmail's 0.3 % line), unsubscribed since;
-    marked when recipients are uncertain and when some were resent (--resend-uncertain).
+    marked when recipients are uncertain and when some were resent (--resend-uncertain); under
+    an issue with bounces, their reasons (hard, then soft: user unknown, mailbox full, expired…).
 
     Example:
 
@@ -815,6 +829,7 @@ def history(nl: Newsletter, limit: int, as_json: bool) -> None:
             "started_at": r.started_at.astimezone(tz).isoformat(timespec="seconds"),
             "finished_at": r.finished_at.astimezone(tz).isoformat(timespec="seconds") if r.finished_at else None,
             "without_approval_by": r.override_by or None, "uncertain": r.uncertain, "resent": r.resent,
+            "bounce_reasons": [{"kind": b.kind, "reason": b.reason, "rows": b.rows} for b in r.bounce_reasons],
         } for r in rows], ensure_ascii=False, indent=2))
         return
     if not rows:
@@ -830,6 +845,8 @@ def history(nl: Newsletter, limit: int, as_json: bool) -> None:
         complaints = f"{r.complained:,} {r.complaint_rate:.2%}{'!' if r.complaints_too_high else ' '}"
         click.echo(f"{r.day.isoformat():<10}  {r.recipients:>10,} {r.sent:>8,} {r.failed:>7,} {r.bounced:>7,} "
                    f"{r.unsubscribed:>7,} {complaints:>15}  {r.subject}{mark}")
+        if r.bounce_reasons:
+            click.echo(f"{'':<12}bounces: {_reasons_line(r)}")
 
 
 @cli.group()

@@ -345,7 +345,9 @@ class IssueStatus:
             "resends": [{"at": moment(r.at), "by": r.by, "rows": r.rows} for r in self.resends],
             "feedback": {"bounced": figures.bounced, "complained": figures.complained,
                          "unsubscribed": figures.unsubscribed, "complaint_rate": round(figures.complaint_rate, 6),
-                         "complaint_rate_above_gmail_line": figures.complaints_too_high} if figures else None,
+                         "complaint_rate_above_gmail_line": figures.complaints_too_high,
+                         "bounce_reasons": [{"kind": b.kind, "reason": b.reason, "rows": b.rows}
+                                            for b in figures.bounce_reasons]} if figures else None,
         }
 
 

@@ -320,7 +320,7 @@ def _handlers(newsletter: "Newsletter") -> dict[str, _Handler]:
             variable)
 
         def postmark_handler(headers: Mapping[str, str], body: bytes, now: datetime) -> _Received:
-            return _Received(postmark.parse(postmark.verify(headers, body, credentials=credentials)))
+            return _Received(postmark.parse(postmark.verify(headers, body, credentials=credentials), now=now))
 
         handlers["postmark"] = postmark_handler
     if config.brevo_token_env:

@@ -59,6 +59,7 @@ class Feedback:
     issue: date | None = None  # the issue concerned, when known
     provider_message_id: str | None = None
     detail: str = ""  # short reason (SMTP status, DSN diagnostic…); never a message body
+    reason: str = ""  # for a bounce, the word of the reasons table (newsletter.feedback.mail.reasons): "mailbox full"…
 
 
 class FeedbackResult(str, Enum):
@@ -99,6 +100,7 @@ class FeedbackEvent(Base):
     provider_message_id: Mapped[str] = mapped_column(String(200), default="", nullable=False)
     delivery_id: Mapped[int | None] = mapped_column(ForeignKey("deliveries.id", ondelete="SET NULL"))
     detail: Mapped[str] = mapped_column(Text, default="", nullable=False)
+    reason: Mapped[str] = mapped_column(String(40), default="", nullable=False)  # migration 0016
     status_change: Mapped[str] = mapped_column(String(40), default="", nullable=False)  # "active>bounced"
 
     __table_args__ = (
@@ -134,6 +136,7 @@ _LINK_BATCH = 1000
 #: Longest texts kept; a provider's diagnostic can be long, and ids are short.
 _MAX_DETAIL = 500
 _MAX_ID = 200
+_MAX_REASON = 40
 
 
 def bare_message_id(value: str | None) -> str:
@@ -176,7 +179,7 @@ def record_feedback(store: Store, event: Feedback, *, now: datetime,
                 source=event.source, event_id=event.event_id[:_MAX_ID], kind=event.kind.value,
                 occurred_at=event.occurred_at, received_at=now, email=email or (subscriber.email if subscriber else ""),
                 subscriber_id=subscriber_id, issue_date=event.issue, provider_message_id=message_id,
-                delivery_id=delivery_id, detail=event.detail[:_MAX_DETAIL],
+                delivery_id=delivery_id, detail=event.detail[:_MAX_DETAIL], reason=event.reason[:_MAX_REASON],
             ).on_conflict_do_nothing(index_elements=["source", "event_id"]).returning(_E.c.id)
         ).scalar()
         if inserted is None:  # a concurrent delivery of the same event won

@@ -11,6 +11,9 @@ and the feedback events (webhooks, DSNs, ARF reports, mailto unsubscribes; see
 - **complained**: a spam-complaint event about the row;
 - **unsubscribed**: an unsubscribe event about the row, or a recipient who unsubscribed (by the
   link, the desk or the command line) after the send started.
+
+Bounces are also counted by their reason (the word of :mod:`newsletter.feedback.mail.reasons` the event
+kept: "user unknown", "mailbox full"…), hard and soft apart, each row once per kind and reason.
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Mapping, cast
 
-from sqlalchemy import ScalarSelect, Table, func, select, union, update
+from sqlalchemy import Connection, ScalarSelect, Table, func, select, union, update
 
 from newsletter.store import ledger
 from newsletter.store.database import Store
@@ -76,6 +79,15 @@ def record_override(store: Store, day: date, subject: str, *, by: str, reason: s
 
 
 @dataclass(frozen=True)
+class BounceReason:
+    """How many rows of a send bounced (hard or soft) for one reason ("" when the event named none)."""
+
+    kind: str  # "hard" | "soft"
+    reason: str
+    rows: int
+
+
+@dataclass(frozen=True)
 class HistoryRow:
     """One line of ``newsletter history``."""
 
@@ -93,6 +105,7 @@ class HistoryRow:
     paused: bool = False  # the send paused itself and waits for an operator
     uncertain: int = 0  # rows in doubt (a stopped run, no answer): not resent unless an operator asks
     resent: int = 0  # uncertain rows an operator had resent, over all the send's resends
+    bounce_reasons: tuple[BounceReason, ...] = ()  # most rows first, hard before soft
 
     @property
     def complaint_rate(self) -> float:
@@ -136,12 +149,35 @@ def history(store: Store, *, limit: int | None = None, day: date | None = None,
                     select(_D.c.send_id, _D.c.status, func.count()).where(_D.c.send_id.in_(list(states)))
                     .group_by(_D.c.send_id, _D.c.status)):
                 states[send_id][status] = int(n)
+        reasons = _bounce_reasons(conn, list(states))
     return [HistoryRow(day=r.issue_date, subject=r.subject, started_at=r.created_at, finished_at=r.finished_at,
                        recipients=sum(states[r.id].values()), sent=states[r.id].get(DeliveryStatus.SENT.value, 0),
                        failed=states[r.id].get(DeliveryStatus.FAILED.value, 0), bounced=int(r[6]),
                        unsubscribed=int(r[8]), override_by=r.override_by, complained=int(r[7]), paused=bool(r[9]),
-                       uncertain=states[r.id].get(DeliveryStatus.UNCERTAIN.value, 0), resent=int(r[10]))
+                       uncertain=states[r.id].get(DeliveryStatus.UNCERTAIN.value, 0), resent=int(r[10]),
+                       bounce_reasons=tuple(reasons.get(r.id, ())))
             for r in sends]
+
+
+_BOUNCE_KINDS = {FeedbackKind.HARD_BOUNCE.value: "hard", FeedbackKind.SOFT_BOUNCE.value: "soft"}
+
+
+def _bounce_reasons(conn: Connection, send_ids: list[int]) -> dict[int, list[BounceReason]]:
+    """{send id: its bounced rows by kind and reason}, from the bounce events linked to its rows."""
+    if not send_ids:
+        return {}
+    found: dict[int, list[BounceReason]] = {}
+    rows = conn.execute(
+        select(_D.c.send_id, _E.c.kind, _E.c.reason, func.count(func.distinct(_E.c.delivery_id)))
+        .join(_D, _D.c.id == _E.c.delivery_id)
+        .where(_D.c.send_id.in_(send_ids), _E.c.kind.in_(list(_BOUNCE_KINDS)))
+        .group_by(_D.c.send_id, _E.c.kind, _E.c.reason)
+    ).all()
+    for send_id, kind, reason, n in rows:
+        found.setdefault(send_id, []).append(BounceReason(_BOUNCE_KINDS[kind], reason, int(n)))
+    for reasons in found.values():
+        reasons.sort(key=lambda b: (b.kind != "hard", -b.rows, b.reason))
+    return found
 
 
 def _rows_with(kind: FeedbackKind) -> ScalarSelect[int]:

@@ -58,3 +58,35 @@ def test_the_dsn_status_decides_hard_or_soft(action: str, status: str, kind: Fee
     assert verdict.feedback is not None
     assert (verdict.feedback.kind, verdict.feedback.subscriber_id, verdict.feedback.issue) == (kind, 7, date(2026, 11, 26))
     assert verdict.feedback.detail.startswith(status)
+
+
+@pytest.mark.parametrize(("status", "diagnostic", "kind", "reason"), [
+    # A Diagnostic-Code without its type, whose text holds a ";": the receiver's code is still read.
+    ("5.0.0", "550 5.2.2 {r}: mailbox full; try again later", FeedbackKind.SOFT_BOUNCE, "mailbox full"),
+    ("5.0.0", "smtp; 550 5.7.1 {r}: Recipient address rejected: Access denied", FeedbackKind.SOFT_BOUNCE, "policy"),
+    ("5.0.0", "smtp; 550 {r}: unknown user", FeedbackKind.HARD_BOUNCE, "user unknown"),
+    ("5.0.0", "smtp; 554 5.0.0 Transaction failed", FeedbackKind.HARD_BOUNCE, "permanent failure"),
+    # Failed on a temporary refusal: the queue gave up; never hard, whatever the refusal says.
+    ("4.1.1", "smtp; 450 4.1.1 {r}: Recipient address rejected: unverified address", FeedbackKind.SOFT_BOUNCE,
+     "expired"),
+])
+def test_the_diagnostic_code_is_read_with_the_status(status: str, diagnostic: str, kind: FeedbackKind,
+                                                     reason: str) -> None:
+    key = "k" * 40
+    token = verp.make_token(key, verp.BOUNCE, verp.Tag(7, date(2026, 11, 26)))
+    assert token is not None
+    raw = mails.dsn(verp.tagged(SETTINGS.address, token), "x@destinataire.example", status=status,
+                    diagnostic=diagnostic)
+    verdict = classify(email.message_from_bytes(raw, policy=policy.compat32), raw, SETTINGS, key, now=NOW)
+    assert verdict.feedback is not None and (verdict.feedback.kind, verdict.feedback.reason) == (kind, reason)
+
+
+@pytest.mark.parametrize("action", ["delivered", "relayed", "expanded"])
+def test_a_success_report_changes_nobody(action: str) -> None:
+    key = "k" * 40
+    token = verp.make_token(key, verp.BOUNCE, verp.Tag(7, date(2026, 11, 26)))
+    assert token is not None
+    raw = mails.dsn(verp.tagged(SETTINGS.address, token), "x@destinataire.example", status="2.0.0", action=action,
+                    diagnostic="smtp; 250 2.0.0 Ok: queued")
+    verdict = classify(email.message_from_bytes(raw, policy=policy.compat32), raw, SETTINGS, key, now=NOW)
+    assert verdict.feedback is None

@@ -212,3 +212,36 @@ def test_bounces_without_a_mailbox_needs_stdin(project: Path, run: Callable[...,
     configure(project, maildir=False)
     code, _, err = run()
     assert code == 2 and "names no mailbox to read" in err
+
+
+def test_status_and_history_show_the_bounces_reasons(project: Path, store: Store,
+                                                     run: Callable[..., tuple[int, str, str]],
+                                                     capsys: pytest.CaptureFixture[str]) -> None:
+    """Returned mail of three servers' formats, processed for real: `status` and `history` name each reason."""
+    import json
+
+    corpus = Path(__file__).parent / "corpus"
+    box = configure(project)
+    msgs = sent(project, store)
+    for person, name in (("dsn", "exim-user-unknown"), ("qmail", "postfix-host-not-found"),
+                         ("delayed", "gmail-out-of-storage"), ("yahoo", "exchange-expired-547")):
+        text = (corpus / f"{name}.eml").read_text(encoding="utf-8").replace("@@VERP@@", return_path(msgs[person]))
+        drop(box, name, text.encode("utf-8"))
+    assert run()[0] == 0
+    capsys.readouterr()
+
+    def cli(*args: str) -> str:
+        assert main(["--project", str(project), *args], clock=lambda: READ) in (0, 1)
+        return capsys.readouterr().out
+
+    assert "Bounces by reason: hard: 1 host unknown, 1 user unknown; soft: 1 expired, 1 mailbox full." in \
+        cli("status", DAY.isoformat())
+    reasons = json.loads(cli("status", DAY.isoformat(), "--json"))["feedback"]["bounce_reasons"]
+    assert reasons == [{"kind": "hard", "reason": "host unknown", "rows": 1},
+                       {"kind": "hard", "reason": "user unknown", "rows": 1},
+                       {"kind": "soft", "reason": "expired", "rows": 1},
+                       {"kind": "soft", "reason": "mailbox full", "rows": 1}]
+    lines = cli("history").splitlines()
+    assert lines[2].split() == ["bounces:", "hard:", "1", "host", "unknown,", "1", "user", "unknown;", "soft:", "1",
+                                "expired,", "1", "mailbox", "full"]
+    assert json.loads(cli("history", "--json"))[0]["bounce_reasons"] == reasons

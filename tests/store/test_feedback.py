@@ -224,3 +224,32 @@ def test_an_event_finds_its_row_by_provider_id_through_the_index_in_a_prepared_p
         conn.execute(text("SET enable_seqscan = off"))
         plans = [analyzed(conn, *lookup, generic=True) for lookup in lookups]
     assert all(indexes_used(plan, "deliveries") == {"ix_deliveries_provider_id"} for plan in plans)
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "postgresql"])
+def test_migration_0016_gives_old_events_an_empty_reason_and_goes_back(request: pytest.FixtureRequest,
+                                                                       tmp_path: Path, kind: str) -> None:
+    from alembic import command
+    from sqlalchemy import inspect
+
+    from newsletter.store.database import _alembic_config, migrate
+    from tests.helpers.migrations import database_at, revision_before
+
+    before = revision_before("_feedback_reasons.py")
+    engine = database_at(request, tmp_path, kind, before)
+    try:
+        with engine.begin() as connection:
+            connection.execute(text("INSERT INTO feedback_events (source, event_id, kind, occurred_at, received_at, "
+                                    "email, provider_message_id, detail, status_change) VALUES ('dsn', 'old', "
+                                    "'hard_bounce', :at, :at, '', '', '5.1.1', '')"), {"at": NOW})
+        migrate(engine)
+        with engine.connect() as connection:
+            assert connection.execute(text("SELECT event_id, reason FROM feedback_events")).all() == [("old", "")]
+        record_feedback(Store(engine), event(HARD, "new", reason="user unknown"), now=NOW)
+        config = _alembic_config()
+        with engine.begin() as connection:
+            config.attributes["connection"] = connection
+            command.downgrade(config, before)
+        assert "reason" not in {c["name"] for c in inspect(engine).get_columns("feedback_events")}
+    finally:
+        engine.dispose()

@@ -111,3 +111,27 @@ def test_an_issues_figures_read_only_the_subscribers_that_came_back(db: Store) -
     with db.engine.connect() as conn:
         plans = [analyzed(conn, sql, parameters) for sql, parameters in statements]
     assert sum(rows_read(plan, "subscribers") for plan in plans) <= 1
+
+
+def test_bounces_are_counted_by_reason_each_row_once_hard_before_soft(db: Store) -> None:
+    from newsletter.store.history import BounceReason
+
+    sent_issue(db, 10)
+
+    def bounce(kind: FeedbackKind, number: int, reason: str, event: str) -> None:
+        record_feedback(db, Feedback(kind, "dsn", event, LATER, email=f"lecteur{number:04d}@example.org", issue=DAY,
+                                     reason=reason), now=LATER)
+
+    bounce(FeedbackKind.HARD_BOUNCE, 1, "user unknown", "a")
+    bounce(FeedbackKind.HARD_BOUNCE, 1, "user unknown", "b")  # the same row, told twice
+    bounce(FeedbackKind.HARD_BOUNCE, 2, "user unknown", "c")
+    bounce(FeedbackKind.HARD_BOUNCE, 3, "host unknown", "d")
+    bounce(FeedbackKind.SOFT_BOUNCE, 4, "mailbox full", "e")
+    bounce(FeedbackKind.SOFT_BOUNCE, 4, "mailbox full", "f")
+    bounce(FeedbackKind.SOFT_BOUNCE, 5, "", "g")  # a provider that gave no reason
+    record_feedback(db, Feedback(FeedbackKind.COMPLAINT, "arf", "h", LATER, email="lecteur0006@example.org",
+                                 issue=DAY), now=LATER)
+    figures = issue_figures(db, DAY)
+    assert figures is not None and figures.bounce_reasons == (
+        BounceReason("hard", "user unknown", 2), BounceReason("hard", "host unknown", 1),
+        BounceReason("soft", "", 1), BounceReason("soft", "mailbox full", 1))

@@ -328,3 +328,49 @@ def test_racing_requests_with_one_mailgun_token_are_accepted_once(project: Path,
         server.close()
         thread.join(timeout=10)
         store.close()
+
+
+def test_a_postmark_unsubscribe_without_address_or_time_unsubscribes_the_messages_reader(project: Path,
+                                                                                         store: Store) -> None:
+    """Postmark's Bounce record of Type Unsubscribe may carry no Email and no BouncedAt (known in the field):
+    its MessageID, one reader's row in the ledger, names who unsubscribed."""
+    provider = PROVIDERS["postmark"]()
+    add_subscriber(store, LEA, now=NOW)
+    add_subscriber(store, "tom@example.org", now=NOW)
+    send_id = ledger.get_or_create_send(store, DAY, "Objet", NOW)
+    ledger.enqueue(store, send_id, NOW)
+    with store.session() as session:
+        session.execute(update(Delivery).values(status=DeliveryStatus.SENT.value))
+        session.execute(update(Delivery).where(Delivery.email == LEA).values(provider_id="pm-lea-1"))
+        session.execute(update(Delivery).where(Delivery.email != LEA).values(provider_id="pm-tom-1"))
+    record = {"RecordType": "Bounce", "ID": 4323372036854775807, "Type": "Unsubscribe", "TypeCode": 16,
+              "Name": "Unsubscribe", "MessageID": "pm-lea-1", "ServerID": 23, "MessageStream": "broadcast",
+              "Description": "The recipient unsubscribed", "Details": "", "Email": "", "From": "redaction@example.org",
+              "Inactive": True, "CanActivate": True, "Subject": "Objet"}
+    made = provider.raw(json.dumps(record).encode(), signed_at=NOW)
+    with make_app(configure(project, provider), store, provider.env).test_client() as client:
+        answer = client.post("/webhooks/postmark", data=made.body, headers=made.headers)
+    assert answer.status_code == 200, answer.get_json()
+    assert status(store) == "unsubscribed" and status(store, "tom@example.org") == "active"
+    (event,) = events_for_send(store, send_id)
+    assert (event.kind, event.occurred_at) == ("unsubscribe", NOW)  # dated when it came
+
+
+@pytest.mark.parametrize("name, expected", [("complaint", "complained"), ("spam", "complained"),
+                                            ("hardBounce", "bounced"), ("unsubscribe", "unsubscribed")])
+def test_brevos_complaint_and_alias_events_change_the_reader(project: Path, store: Store, name: str,
+                                                             expected: str) -> None:
+    provider = Brevo()
+    add_subscriber(store, LEA, now=NOW)
+    with make_app(configure(project, provider), store, provider.env).test_client() as client:
+        answer = post(client, provider, name, message_id="<m1@smtp-relay.mailin.fr>", own=OWN)
+    assert answer.status_code == 200 and answer.get_json()["ignored"] == 0
+    assert status(store) == expected
+
+
+def test_a_providers_bounce_keeps_the_reason_its_reply_gives(store: Store, client: FlaskClient,
+                                                              provider: Provider) -> None:
+    add_subscriber(store, LEA, now=NOW)
+    assert post(client, provider, "hard", message_id="m1", own=OWN).status_code == 200
+    with store.session() as session:
+        assert session.scalar(select(FeedbackEvent.reason)) == "user unknown"

@@ -6,12 +6,17 @@ Brevo signs nothing; its "Secure webhook calls" page offers credentials in the n
 here when it carries the configured secret (the password for basic auth; any user name),
 compared in constant time.
 
-Events ("Transactional webhooks"): ``hard_bounce`` and ``invalid_email`` hard bounces,
-``soft_bounce``, ``spam`` (a complaint), ``unsubscribed``; ``request``, ``delivered``,
-``deferred``, ``opened``, ``unique_opened``, ``click``, ``blocked`` (Brevo refusing an
-address it already suppresses) and ``error`` change nothing here. Brevo gives no event id:
-the event's own fields (type, message id, address, times) make one. ``ts_event`` is the
-event's UTC time in seconds; ``X-Mailin-custom`` returns the custom header of the message.
+Events ("Transactional webhooks", and the marketing ones a shared notify URL may get):
+``hard_bounce`` and ``invalid_email`` hard bounces, ``soft_bounce``, ``spam`` and ``complaint`` (a
+complaint: Brevo's event list names it "Spam", its anchor and newer payloads "complaint"),
+``unsubscribed`` (``unsubscribe`` in marketing events); ``request``/``sent``, ``delivered``,
+``deferred``, ``opened``, ``unique_opened``, ``proxy_open``, ``unique_proxy_open``, ``click``,
+``blocked`` (Brevo refusing an address it already suppresses), ``error`` and the contact events
+(``list_addition``, ``contact_updated``, ``contact_deleted``) change nothing here. The camel-case
+names of the webhook settings (``hardBounce``, ``softBounce``, ``uniqueOpened``, ``listAddition``…)
+are taken as aliases. Brevo gives no event id: the event's own fields (type, message id, address,
+times) make one. ``ts_event`` is the event's UTC time in seconds; ``X-Mailin-custom`` returns the
+custom header of the message.
 """
 
 from __future__ import annotations
@@ -19,16 +24,20 @@ from __future__ import annotations
 from typing import Any, Mapping
 
 from newsletter.errors import ConfigError
-from newsletter.feedback import Parsed, WebhookRefused, digest, epoch, issue_of, load_json, text
+from newsletter.feedback import Parsed, WebhookRefused, bounce_reason, digest, epoch, issue_of, load_json, text
 from newsletter.providers.postmark.events import basic_credentials, same
 from newsletter.store.feedback import Feedback, FeedbackKind
 
 SOURCE = "brevo"
 _KINDS = {"hard_bounce": FeedbackKind.HARD_BOUNCE, "invalid_email": FeedbackKind.HARD_BOUNCE,
-          "soft_bounce": FeedbackKind.SOFT_BOUNCE, "spam": FeedbackKind.COMPLAINT,
+          "soft_bounce": FeedbackKind.SOFT_BOUNCE, "spam": FeedbackKind.COMPLAINT, "complaint": FeedbackKind.COMPLAINT,
           "unsubscribed": FeedbackKind.UNSUBSCRIBE, "unsubscribe": FeedbackKind.UNSUBSCRIBE}
 _IGNORED = {"request", "sent", "delivered", "deferred", "opened", "unique_opened", "click", "blocked", "error",
-            "proxy_open", "unique_proxy_open"}
+            "proxy_open", "unique_proxy_open", "list_addition", "contact_updated", "contact_deleted"}
+#: The webhook settings' camel-case names, as some payloads carry them.
+_ALIASES = {"hardBounce": "hard_bounce", "softBounce": "soft_bounce", "invalid": "invalid_email",
+            "uniqueOpened": "unique_opened", "listAddition": "list_addition", "contactUpdated": "contact_updated",
+            "contactDeleted": "contact_deleted", "proxyOpen": "proxy_open", "uniqueProxyOpen": "unique_proxy_open"}
 
 
 def load_secret(value: str, variable: str) -> bytes:
@@ -69,6 +78,7 @@ def parse(events: list[dict[str, Any]]) -> Parsed:
     parsed = Parsed()
     for event in events:
         name = text(event.get("event"), 40)
+        name = _ALIASES.get(name, name)
         kind = _KINDS.get(name)
         if kind is None:
             (parsed.ignored if name in _IGNORED else parsed.unknown).append(name or "(none)")
@@ -82,5 +92,6 @@ def parse(events: list[dict[str, Any]]) -> Parsed:
             kind=kind, source=SOURCE,
             event_id=digest(name, message_id, email, event.get("ts_event"), event.get("ts_epoch")),
             occurred_at=occurred, email=email, issue=issue_of(event.get("X-Mailin-custom")),
-            provider_message_id=message_id or None, detail=text(event.get("reason"), 300)))
+            provider_message_id=message_id or None, detail=text(event.get("reason"), 300),
+            reason=bounce_reason(kind, text(event.get("reason"), 300))))
     return parsed

@@ -8,11 +8,15 @@ timestamps and tokens already seen; the web layer keeps the tokens in the store.
 Every refusal answers 406: Mailgun's "Automatic Retries" page says a 406 makes it stop
 retrying, and a request that fails verification would fail it again.
 
-Events (``event-data.event``): ``failed`` with ``severity`` ``permanent`` is a hard bounce
-(or, when ``reason`` is ``suppress-complaint``/``suppress-unsubscribe``, Mailgun refusing an
-address it already knows complained or unsubscribed), ``temporary`` a soft bounce;
-``complained``, ``unsubscribed``; ``accepted``, ``delivered``, ``opened``, ``clicked``,
-``stored`` and ``rejected`` change nothing here.
+Events (``event-data.event``, Mailgun's "Event types" and "Webhook payloads"): ``failed`` with
+``severity`` ``permanent`` is a hard bounce (or, when ``reason`` is ``suppress-complaint`` /
+``suppress-unsubscribe``, Mailgun refusing an address it already knows complained or
+unsubscribed; ``old``, retries given up, and ``espblock``, a receiver blocking Mailgun, are soft),
+``temporary`` a soft bounce; ``complained``, ``unsubscribed``; ``accepted``, ``rejected`` (Mailgun
+refused the send request), ``delivered``, ``opened``, ``clicked``, ``stored`` and the mailing-list
+events (``list_member_uploaded``, ``list_member_upload_error``, ``list_uploaded``) change nothing
+here. The names of the legacy webhooks and of the webhook settings are taken too: ``bounced`` and
+``permanent_fail`` (hard), ``temporary_fail`` (soft), ``dropped`` (a permanent failure, by its reason).
 """
 
 from __future__ import annotations
@@ -22,15 +26,21 @@ import hmac
 from datetime import datetime
 from typing import Any
 
-from newsletter.feedback import OWN_ID, Parsed, WebhookRefused, epoch, issue_of, load_json, text
+from newsletter.feedback import OWN_ID, Parsed, WebhookRefused, bounce_reason, epoch, issue_of, load_json, text
 from newsletter.store.feedback import Feedback, FeedbackKind
 
 SOURCE = "mailgun"
 REFUSED = 406  # "Mailgun will determine the POST is rejected and not retry"
 #: How far ahead of our clock a timestamp may be (clock skew between Mailgun and us).
 FUTURE_SKEW = 60
-_IGNORED = {"accepted", "delivered", "opened", "clicked", "stored", "rejected", "list_member_uploaded"}
+_IGNORED = {"accepted", "delivered", "opened", "clicked", "stored", "rejected", "list_member_uploaded",
+            "list_member_upload_error", "list_uploaded"}
 _SUPPRESSED = {"suppress-complaint": FeedbackKind.COMPLAINT, "suppress-unsubscribe": FeedbackKind.UNSUBSCRIBE}
+#: Permanent failures that say nothing against the address: the reasons table's word for each.
+_NOT_THE_ADDRESS = {"old": "expired", "espblock": "blocked"}
+#: Legacy webhook events and the webhook settings' names: (severity they mean, or None: by ``severity``).
+_ALIASES = {"failed": None, "bounced": "permanent", "dropped": "permanent", "permanent_fail": "permanent",
+            "temporary_fail": "temporary"}
 
 
 def verify(body: bytes, *, key: str, now: datetime, max_age: int) -> tuple[dict[str, Any], str]:
@@ -73,14 +83,18 @@ def parse(payload: dict[str, Any]) -> Parsed:
     parsed = Parsed()
     kind_name = text(data.get("event"), 40)
     kind: FeedbackKind | None = None
-    if kind_name == "failed":
-        severity = data.get("severity")
+    named = ""
+    if kind_name in _ALIASES:
+        severity = _ALIASES[kind_name] or data.get("severity")
+        reason = text(data.get("reason"), 40)
         if severity == "temporary":
             kind = FeedbackKind.SOFT_BOUNCE
+        elif severity == "permanent" and reason in _NOT_THE_ADDRESS:
+            kind, named = FeedbackKind.SOFT_BOUNCE, _NOT_THE_ADDRESS[reason]
         elif severity == "permanent":
-            kind = _SUPPRESSED.get(str(data.get("reason")), FeedbackKind.HARD_BOUNCE)
+            kind = _SUPPRESSED.get(reason, FeedbackKind.HARD_BOUNCE)
         else:
-            parsed.unknown.append(f"failed/{text(severity, 20)}")
+            parsed.unknown.append(f"{kind_name}/{text(severity, 20)}")
             return parsed
     elif kind_name == "complained":
         kind = FeedbackKind.COMPLAINT
@@ -98,6 +112,8 @@ def parse(payload: dict[str, Any]) -> Parsed:
         raise WebhookRefused(REFUSED, f"the {kind_name} event lacks its id, timestamp or recipient")
     message, variables, status = (_object(data.get(k)) for k in ("message", "user-variables", "delivery-status"))
     headers = _object(message.get("headers"))
+    reply = " ".join(filter(None, (text(status.get("code"), 10),
+                                   text(status.get("description") or status.get("message"), 300))))
     detail = " ".join(filter(None, (text(status.get("code"), 10), text(data.get("reason"), 40),
                                     text(status.get("description") or status.get("message"), 300))))
     parsed.feedback.append(Feedback(
@@ -107,5 +123,6 @@ def parse(payload: dict[str, Any]) -> Parsed:
         event_id=f"{event_id}:{int(occurred.timestamp())}",
         occurred_at=occurred, email=recipient, issue=issue_of(variables.get(OWN_ID)),
         provider_message_id=text(headers.get("message-id"), 200) or None, detail=detail,
+        reason=bounce_reason(kind, reply, named),
     ))
     return parsed

@@ -4,14 +4,20 @@ Postmark signs nothing; its webhook page says to "secure them using HTTP Auth": 
 to Postmark is ``https://user:password@host/webhooks/postmark`` and each request carries
 those credentials, compared here in constant time.
 
-Records (``RecordType``, Postmark's "Webhooks" documentation): ``Bounce`` (``Type``
-``HardBounce``/``BadEmailAddress`` hard; ``SoftBounce``, ``Transient``, ``DnsError``,
-``Blocked`` soft; ``SpamComplaint``; ``Unsubscribe``; the other types, e.g.
-``AutoResponder`` or ``DMARCPolicy``, say nothing about the address), ``SpamComplaint``,
-and ``SubscriptionChange`` when ``SuppressSending`` is true (``SuppressionReason``
-``HardBounce``, ``SpamComplaint`` or ``ManualSuppression``, the recipient's unsubscribe
-through Postmark; a reactivation is ignored: nobody is reactivated from outside).
-``Delivery``, ``Open`` and ``Click`` change nothing. ``Metadata`` comes back as it was sent.
+Records (``RecordType``, Postmark's "Webhooks" and "Bounce API" documentation): ``Bounce``,
+whose ``Type`` says what it is (every type of the Bounce API is named in the tables below: hard
+``HardBounce``, ``BadEmailAddress``; soft ``SoftBounce``, ``Transient``, ``DnsError``, ``Blocked``,
+``SpamNotification`` (a receiver's filter, not a person), ``DMARCPolicy``; ``SpamComplaint``;
+``Unsubscribe``; the others, e.g. ``AutoResponder``, ``AddressChange`` or ``ManuallyDeactivated``,
+say nothing against the address), ``SpamComplaint``, and ``SubscriptionChange`` when
+``SuppressSending`` is true (``SuppressionReason`` ``HardBounce``, ``SpamComplaint`` or
+``ManualSuppression``, the recipient's unsubscribe through Postmark; a reactivation is ignored:
+nobody is reactivated from outside). ``Delivery``, ``Open``, ``Click`` and ``Inbound`` change nothing.
+``Metadata`` comes back as it was sent.
+
+Known in the field: a ``Bounce`` of ``Type`` ``Unsubscribe`` (a recipient's unsubscribe that
+Postmark received) may come with no ``Email`` and no ``BouncedAt``; it is linked to its reader by
+``MessageID`` (the ledger row of that message) and dated when it is received.
 """
 
 from __future__ import annotations
@@ -23,13 +29,23 @@ from datetime import datetime, timezone
 from typing import Any, Mapping
 
 from newsletter.errors import ConfigError
-from newsletter.feedback import OWN_ID, Parsed, WebhookRefused, digest, issue_of, load_json, text
+from newsletter.feedback import OWN_ID, Parsed, WebhookRefused, bounce_reason, digest, issue_of, load_json, text
 from newsletter.store.feedback import Feedback, FeedbackKind
 
 SOURCE = "postmark"
-_HARD = {"HardBounce", "BadEmailAddress"}
-_SOFT = {"SoftBounce", "Transient", "DnsError", "Blocked"}
-_BOUNCE_OTHER = {"SpamComplaint": FeedbackKind.COMPLAINT, "Unsubscribe": FeedbackKind.UNSUBSCRIBE}
+#: Bounce types that say something about the address or the person, with the reasons table's word when
+#: the type names one (else the SMTP reply in ``Details`` tells it).
+_BOUNCE_TYPES: dict[str, tuple[FeedbackKind, str]] = {
+    "HardBounce": (FeedbackKind.HARD_BOUNCE, ""), "BadEmailAddress": (FeedbackKind.HARD_BOUNCE, "invalid address"),
+    "SoftBounce": (FeedbackKind.SOFT_BOUNCE, ""), "Transient": (FeedbackKind.SOFT_BOUNCE, "delayed"),
+    "DnsError": (FeedbackKind.SOFT_BOUNCE, "connection failed"), "Blocked": (FeedbackKind.SOFT_BOUNCE, "blocked"),
+    "SpamNotification": (FeedbackKind.SOFT_BOUNCE, "spam"), "DMARCPolicy": (FeedbackKind.SOFT_BOUNCE, "auth failure"),
+    "SpamComplaint": (FeedbackKind.COMPLAINT, ""), "Unsubscribe": (FeedbackKind.UNSUBSCRIBE, ""),
+}
+#: The other documented bounce types: replies, notices and Postmark's own refusals, nothing about the reader.
+_BOUNCE_IGNORED = {"Subscribe", "AutoResponder", "AddressChange", "OpenRelayTest", "Unknown", "VirusNotification",
+                   "ChallengeVerification", "ManuallyDeactivated", "Unconfirmed", "SMTPApiError", "InboundError",
+                   "TemplateRenderingFailed"}
 _SUPPRESSION = {"HardBounce": FeedbackKind.HARD_BOUNCE, "SpamComplaint": FeedbackKind.COMPLAINT,
                 "ManualSuppression": FeedbackKind.UNSUBSCRIBE}
 _IGNORED = {"Delivery", "Open", "Click", "Inbound"}
@@ -89,21 +105,20 @@ def _when(value: Any) -> datetime | None:
     return moment if moment.tzinfo is not None else moment.replace(tzinfo=timezone.utc)
 
 
-def parse(record: dict[str, Any]) -> Parsed:
-    """The feedback in one verified Postmark record."""
+def parse(record: dict[str, Any], *, now: datetime | None = None) -> Parsed:
+    """The feedback in one verified Postmark record.
+
+    :param now: when the request is received: the time of an unsubscribe record that carries none.
+    """
     parsed = Parsed()
     record_type = text(record.get("RecordType"), 40)
     kind: FeedbackKind | None = None
+    named = ""
     if record_type == "Bounce":
         bounce_type = text(record.get("Type"), 40)
-        if bounce_type in _HARD:
-            kind = FeedbackKind.HARD_BOUNCE
-        elif bounce_type in _SOFT:
-            kind = FeedbackKind.SOFT_BOUNCE
-        else:
-            kind = _BOUNCE_OTHER.get(bounce_type)
+        kind, named = _BOUNCE_TYPES.get(bounce_type, (None, ""))
         if kind is None:
-            parsed.ignored.append(f"Bounce/{bounce_type}")
+            (parsed.ignored if bounce_type in _BOUNCE_IGNORED else parsed.unknown).append(f"Bounce/{bounce_type}")
             return parsed
     elif record_type == "SpamComplaint":
         kind = FeedbackKind.COMPLAINT
@@ -119,19 +134,25 @@ def parse(record: dict[str, Any]) -> Parsed:
         parsed.unknown.append(record_type or "(none)")
         return parsed
     email = text(record.get("Email") or record.get("Recipient"), 320)
-    occurred = _when(record.get("BouncedAt") or record.get("ChangedAt"))
-    if not email or occurred is None:
-        raise WebhookRefused(400, f"the {record_type} record lacks its address or time")
     message_id = text(record.get("MessageID"), 200)
+    occurred = _when(record.get("BouncedAt") or record.get("ChangedAt"))
+    if kind is FeedbackKind.UNSUBSCRIBE and record_type == "Bounce" and message_id:
+        # An unsubscribe Postmark received: its message names the reader, its arrival is the time.
+        occurred = occurred or now
+    elif not email:
+        occurred = None
+    if occurred is None:
+        raise WebhookRefused(400, f"the {record_type} record lacks its address or time")
     # Bounces and complaints have their own ID; a subscription change has none, so its fields make one.
     event_id = f"{record_type}:{text(record.get('ID'), 40)}" if text(record.get("ID"), 40) else \
         f"{record_type}:{digest(message_id, email, record.get('ChangedAt'), record.get('SuppressionReason'))}"
     metadata = record.get("Metadata")
     if not isinstance(metadata, dict):
         metadata = {}
-    detail = " ".join(filter(None, (text(record.get("Type") or record.get("SuppressionReason"), 40),
-                                    text(record.get("Details") or record.get("Description"), 300))))
+    details = text(record.get("Details") or record.get("Description"), 300)
+    detail = " ".join(filter(None, (text(record.get("Type") or record.get("SuppressionReason"), 40), details)))
     parsed.feedback.append(Feedback(
-        kind=kind, source=SOURCE, event_id=event_id, occurred_at=occurred, email=email,
-        issue=issue_of(metadata.get(OWN_ID)), provider_message_id=message_id or None, detail=detail))
+        kind=kind, source=SOURCE, event_id=event_id, occurred_at=occurred, email=email or None,
+        issue=issue_of(metadata.get(OWN_ID)), provider_message_id=message_id or None, detail=detail,
+        reason=bounce_reason(kind, details, named)))
     return parsed

@@ -7,10 +7,13 @@ the signed payload is the timestamp followed by the raw request body. The verifi
 the Mail Settings page shows is a base64 DER public key (a PEM one is accepted too).
 
 Events ("Event Webhook Reference"): ``bounce`` (``type`` ``bounce`` a hard bounce, ``blocked``
-a soft one), ``dropped`` for an address SendGrid suppresses (its ``reason`` says why),
-``spamreport``, ``unsubscribe`` and ``group_unsubscribe``; ``processed``, ``deferred``
-(SendGrid keeps trying), ``delivered``, ``open``, ``click`` and ``group_resubscribe`` change
-nothing here. Custom arguments come back as top-level fields of each event.
+and ``expired`` soft ones; ``bounce_classification`` names the reason), ``dropped`` for an
+address SendGrid suppresses (its ``reason`` says why), ``spamreport``, ``unsubscribe`` and
+``group_unsubscribe``; the delivery events ``processed``, ``deferred`` (SendGrid keeps trying),
+``delivered``, the engagement events ``open``, ``click``, ``group_resubscribe`` (nobody is
+reactivated from outside) and the account event ``account_status_change`` (logged: it is about
+the sending account, not a reader) change nothing here. Custom arguments come back as top-level
+fields of each event.
 """
 
 from __future__ import annotations
@@ -25,14 +28,18 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from newsletter.errors import ConfigError
-from newsletter.feedback import OWN_ID, Parsed, WebhookRefused, digest, epoch, issue_of, load_json, text
+from newsletter.feedback import OWN_ID, Parsed, WebhookRefused, bounce_reason, digest, epoch, issue_of, load_json, text
 from newsletter.store.feedback import Feedback, FeedbackKind
 
 SOURCE = "sendgrid"
 SIGNATURE = "X-Twilio-Email-Event-Webhook-Signature"
 TIMESTAMP = "X-Twilio-Email-Event-Webhook-Timestamp"
 FUTURE_SKEW = 60
-_IGNORED = {"processed", "deferred", "delivered", "open", "click", "group_resubscribe"}
+_IGNORED = {"processed", "deferred", "delivered", "open", "click", "group_resubscribe", "account_status_change"}
+#: ``bounce_classification`` (SendGrid's "Bounce and Block Classifications") in the reasons table's words.
+_CLASSIFICATION = {"invalid address": "invalid address", "mailbox unavailable": "user unknown",
+                   "reputation": "blocked", "content": "spam", "frequency or volume": "rate limited",
+                   "technical": "connection failed"}
 _DROPPED = {"bounced address": FeedbackKind.HARD_BOUNCE, "invalid": FeedbackKind.HARD_BOUNCE,
             "spam reporting address": FeedbackKind.COMPLAINT, "unsubscribed address": FeedbackKind.UNSUBSCRIBE}
 
@@ -90,7 +97,7 @@ def _kind(event: dict[str, Any]) -> FeedbackKind | None | str:
     """The kind of feedback of one event; None for events that change nothing; the name when unknown."""
     name = text(event.get("event"), 40)
     if name == "bounce":
-        return FeedbackKind.SOFT_BOUNCE if event.get("type") == "blocked" else FeedbackKind.HARD_BOUNCE
+        return FeedbackKind.SOFT_BOUNCE if event.get("type") in ("blocked", "expired") else FeedbackKind.HARD_BOUNCE
     if name == "dropped":
         return _DROPPED.get(text(event.get("reason"), 60).lower())
     if name == "spamreport":
@@ -122,7 +129,11 @@ def parse(events: list[Any]) -> Parsed:
                                                                  event.get("sg_message_id"))
         detail = " ".join(filter(None, (text(event.get("status"), 10), text(event.get("type"), 20),
                                         text(event.get("reason"), 300))))
+        named = "expired" if event.get("type") == "expired" else \
+            _CLASSIFICATION.get(text(event.get("bounce_classification"), 40).lower(), "")
         parsed.feedback.append(Feedback(
             kind=kind, source=SOURCE, event_id=event_id, occurred_at=occurred, email=email,
-            issue=issue_of(event.get(OWN_ID)), provider_message_id=message_id or None, detail=detail))
+            issue=issue_of(event.get(OWN_ID)), provider_message_id=message_id or None, detail=detail,
+            reason=bounce_reason(kind, " ".join(filter(None, (text(event.get("status"), 10),
+                                                              text(event.get("reason"), 300)))), named)))
     return parsed
