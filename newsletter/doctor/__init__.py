@@ -42,6 +42,7 @@ import dns.nameserver
 import dns.rdatatype
 import dns.resolver
 
+from newsletter import providers
 from newsletter.config import SECRET_KEY_ENV, BounceSettings, DkimSettings, Settings, load_settings
 from newsletter.core.addresses import ascii_domain
 from newsletter.errors import ConfigError, NewsletterError, UsageError
@@ -52,9 +53,6 @@ log = logging.getLogger(__name__)
 PROBE_ADDRESS = "doctor-probe@newsletter.invalid"
 #: A certificate expiring sooner than this is a warning.
 CERT_WARN_DAYS = 14
-#: What each mail API's SPF include contains, when the provider sends with the customer's envelope domain.
-API_SPF_INCLUDES = {"mailgun": ("mailgun.org",), "sendgrid": ("sendgrid.net",), "postmark": ("mtasv.net",),
-                    "brevo": ("brevo.com", "sendinblue.com")}
 SPF_LOOKUP_LIMIT = 10  # RFC 7208 section 4.6.4
 
 
@@ -272,16 +270,28 @@ def _mail_dns(settings: Settings, lookup: _Dns) -> list[Finding]:
 
 def _envelope_domain(settings: Settings) -> str:
     """The domain SPF is checked on: the bounce domain with ``[bounces]``, else the From domain
-    (SMTP and outbox); Mailgun's sending domain; empty for the other mail APIs, whose envelope
-    sender is their own unless a custom return path is set up in their dashboard."""
+    (SMTP and outbox); the sending domain of a mail API that sends with it (Mailgun's, its provider's
+    :attr:`~newsletter.providers.Provider.envelope_domain_key`); empty for the other mail APIs, whose
+    envelope sender is their own unless a custom return path is set up in their dashboard."""
     adapter = settings.delivery.adapter
-    if adapter == "mailgun":
-        return ascii_domain(str(settings.delivery.adapters.get("mailgun", {}).get("domain", "")).lower())
+    provider = _provider(settings)
+    if provider is not None and provider.envelope_domain_key:
+        return ascii_domain(str(settings.delivery.adapters.get(adapter, {}).get(provider.envelope_domain_key, ""))
+                            .lower())
     if adapter not in ("smtp", "outbox"):
         return ""
     if settings.bounces is not None:
         return ascii_domain(settings.bounces.address.rpartition("@")[2])
     return ascii_domain(settings.newsletter.sender_domain)
+
+
+def _provider(settings: Settings) -> providers.Provider | None:
+    """The mail provider whose adapter sends, or None (SMTP, the outbox, an adapter of its own; a broken
+    plug-in is the delivery check's finding)."""
+    try:
+        return providers.find(settings.delivery.adapter)
+    except ConfigError:
+        return None
 
 
 # -- SPF -----------------------------------------------------------------------------------------
@@ -311,12 +321,15 @@ class _Relay:
     label: str = ""
     names: tuple[str, ...] = ()  # domains whose appearance in include/a/mx/redirect counts as "mentioned"
     ips: tuple[str, ...] = ()
+    term: str = ""  # the include: a mail API's documentation says to add
+    api: bool = False  # a mail API, which may send with its own envelope domain
 
     @classmethod
     def of(cls, settings: Settings, lookup: _Dns) -> "_Relay":
         adapter = settings.delivery.adapter
-        if adapter in API_SPF_INCLUDES:
-            return cls(adapter, API_SPF_INCLUDES[adapter])
+        provider = _provider(settings)
+        if provider is not None and provider.spf_includes:
+            return cls(adapter, provider.spf_includes, term=provider.advised_spf_term, api=True)
         if adapter != "smtp":
             return cls()
         host = str(settings.delivery.adapters.get("smtp", {}).get("host", "")).lower().rstrip(".").strip("[]")
@@ -477,7 +490,7 @@ def _spf(domain: str, txt: list[str], relay: _Relay, lookup: _Dns, *, must_cover
         if relay.mentioned(parsed.targets, networks):
             findings.append(_ok(check, f"SPF record present and it covers the relay ({relay.label})"))
         elif relay.names or relay.ips:
-            api = relay.label in API_SPF_INCLUDES
+            api = relay.api
             findings.append(_warn(
                 check, f"cannot tell whether SPF lets {relay.label} send for {domain}: no include/ip term names it"
                 + (" (needed only when the provider sends with your domain as envelope sender)" if api else ""),
@@ -492,8 +505,8 @@ def _spf(domain: str, txt: list[str], relay: _Relay, lookup: _Dns, *, must_cover
 
 
 def _relay_term(relay: _Relay) -> str:
-    if relay.label in API_SPF_INCLUDES:
-        return f"include:{'spf.' if relay.label in ('postmark', 'brevo') else ''}{relay.names[0]}"
+    if relay.term:
+        return relay.term
     if relay.ips:
         ip = ipaddress.ip_address(relay.ips[0])
         return f"ip{ip.version}:{ip}"
