@@ -39,7 +39,9 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("transports", ("newsletter.delivery", "newsletter.providers", "newsletter.services.notify")),
     ("engine", ("newsletter.delivery.engine",)),
     ("services", ("newsletter.services", "newsletter.schedule", "newsletter.doctor", "newsletter.feedback",
-                  *(f"newsletter.providers.{name}.events" for name in ("brevo", "mailgun", "postmark", "sendgrid")))),
+                  # each provider's webhook (its send adapter is a transport)
+                  *(f"newsletter.providers.{events.parent.name}.events"
+                    for events in sorted((REPO / PACKAGE / "providers").glob("*/events.py"))))),
     ("library", ("newsletter.library",)),
     ("front ends", ("newsletter.frontends", "newsletter.__main__")),
 ]

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import importlib
 import logging
+import pkgutil
 from dataclasses import dataclass
 from importlib.metadata import entry_points
 
@@ -32,8 +33,9 @@ log = logging.getLogger(__name__)
 
 #: The entry-point group through which other packages declare providers.
 ENTRY_POINT_GROUP = "newsletter.providers"
-#: The providers of this package, each a subpackage whose ``provider`` attribute declares it.
-BUILT_IN = ("brevo", "mailgun", "postmark", "sendgrid")
+#: The providers of this package: each subpackage here, whose ``provider`` attribute declares it (adding
+#: a provider is adding its folder; nothing else names it).
+BUILT_IN = tuple(sorted(m.name for m in pkgutil.iter_modules(__path__) if m.ispkg))
 
 
 @dataclass(frozen=True)
@@ -76,8 +78,8 @@ class Provider:
         module, _, attribute = part.partition(":")
         try:
             return getattr(importlib.import_module(module), attribute)
-        except (ImportError, AttributeError) as err:
-            raise ConfigError(f"the {self.name} provider's {part!r} cannot be loaded: {err}",
+        except Exception as err:  # a broken plug-in (or a missing part) must not crash with a traceback
+            raise ConfigError(f"the {self.name} provider's {part!r} cannot be loaded: {err!r}",
                               hint="reinstall the package that provides it") from err
 
 
