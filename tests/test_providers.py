@@ -182,3 +182,19 @@ def test_two_webhooks_under_one_name_are_refused() -> None:
     webhooks.webhook_class("mailgun")
     with pytest.raises(ValueError, match="already registered"):
         webhooks.register(Twin)
+
+
+def test_the_api_adapters_name_the_installed_version_in_their_user_agent(project: Path) -> None:
+    """The version comes from the package metadata (importing the package root from an adapter made the
+    import circle); it is the version pip installed."""
+    from importlib.metadata import version
+
+    config = project / "newsletter.toml"
+    config.write_text(config.read_text(encoding="utf-8").replace('adapter = "outbox"', 'adapter = "brevo"'),
+                      encoding="utf-8")
+    adapter = base.make_adapter(load_settings(project), {"BREVO_API_KEY": "key"})
+    adapter.open()
+    try:
+        assert adapter.session.headers["User-Agent"] == f"newsletter/{version('newsletter')}"  # type: ignore[attr-defined]
+    finally:
+        adapter.close()
