@@ -10,6 +10,7 @@ holds the secret, and :func:`secret_from_env` reads it when it is needed.
 from __future__ import annotations
 
 import difflib
+import logging
 import os
 import re
 import tomllib
@@ -26,6 +27,8 @@ import babel
 
 from newsletter.core import addresses
 from newsletter.errors import ConfigError
+
+log = logging.getLogger(__name__)
 
 CONFIG_FILE = "newsletter.toml"
 SECRET_KEY_ENV = "NEWSLETTER_SECRET_KEY"
@@ -127,16 +130,15 @@ class WebSettings:
 
 @dataclass(frozen=True)
 class WebhookSettings:
-    """The ``[webhooks]`` table: which mail-API event webhooks ``newsletter serve`` answers, and their secrets.
+    """The ``[webhooks]`` table: which mail-API event webhooks ``newsletter serve`` answers, and their limits.
 
-    Each value names an environment variable (never the secret itself); a provider whose key is
-    empty has no endpoint (404).
+    Each ``[webhooks.NAME]`` sub-table turns on ``POST /webhooks/NAME`` for the provider of that name, its
+    keys read by the provider's webhook (:mod:`newsletter.feedback.webhooks`) when the service starts;
+    a provider without one has no endpoint (404). Keys ending in ``_env`` name an environment variable
+    (never the secret itself).
     """
 
-    mailgun_signing_key_env: str = ""  # Mailgun's HTTP webhook signing key
-    sendgrid_public_key_env: str = ""  # SendGrid's Signed Event Webhook verification key (base64 DER or PEM)
-    postmark_credentials_env: str = ""  # "user:password" set in the Postmark webhook URL (HTTP basic auth)
-    brevo_token_env: str = ""  # the secret given to Brevo: bearer token, or password of the user:password URL
+    providers: Mapping[str, Mapping[str, Any]] = field(default_factory=lambda: MappingProxyType({}))
     max_age_seconds: int = 300  # signed timestamps older than this (or as far in the future) are refused
     max_body_bytes: int = 1_048_576  # larger webhook requests are refused (413)
 
@@ -250,7 +252,6 @@ class Settings:
         return (now or datetime.now(self.tz)).astimezone(self.tz).date()
 
 
-_ADAPTERS_WITH_TABLES = ("outbox", "smtp", "mailgun", "sendgrid", "postmark", "brevo")
 _TABLES = ("newsletter", "content", "store", "delivery", "schedule", "web", "webhooks", "bounces", "dkim", "brand",
            "desk")
 
@@ -411,21 +412,16 @@ def _content(path: Path, data: Any) -> ContentSettings:
 
 
 def _delivery(path: Path, data: Any) -> DeliverySettings:
-    # Any sub-table is an adapter's own settings (adapters from other packages bring theirs);
+    # Any sub-table is an adapter's own settings (built in, a provider's, or another package's);
     # the adapter checks its keys when it is made.
-    extra = tuple(k for k, v in (data or {}).items() if isinstance(v, dict)) if isinstance(data, dict) else ()
+    extra = _sub_tables(data)
     t = _Table(path, "delivery", data,
                ("adapter", "rate_per_second", "max_attempts", "retry_backoff", "lease_seconds", "max_bounce_rate",
-                "bounce_window", *_ADAPTERS_WITH_TABLES, *extra))
+                "bounce_window", *extra))
     adapter = t.text("adapter", "outbox")
     if not re.fullmatch(r"[a-z][a-z0-9_]*", adapter):
         raise t.error(f'[delivery] adapter must be a name such as "outbox" or "smtp" (got {adapter!r})')
-    tables: dict[str, Mapping[str, Any]] = {}
-    for name in (*_ADAPTERS_WITH_TABLES, *extra):
-        if name in t.data:
-            if not isinstance(t.data[name], dict):
-                raise t.error(f"[delivery.{name}] must be a table")
-            tables[name] = MappingProxyType(dict(t.data[name]))
+    tables = {name: MappingProxyType(dict(t.data[name])) for name in extra}
     return DeliverySettings(
         adapter=adapter,
         rate_per_second=t.number("rate_per_second", 20.0),
@@ -563,25 +559,55 @@ def _store(path: Path, data: Any) -> StoreSettings:
     return StoreSettings(url=t.text("url", StoreSettings.url))
 
 
-_WEBHOOK_SECRETS = ("mailgun_signing_key_env", "sendgrid_public_key_env", "postmark_credentials_env", "brevo_token_env")
+def _sub_tables(data: Any) -> tuple[str, ...]:
+    """The keys of a table whose values are tables (``[delivery.NAME]``, ``[webhooks.NAME]``)."""
+    return tuple(k for k, v in data.items() if isinstance(v, dict)) if isinstance(data, dict) else ()
+
+
+#: The flat ``[webhooks]`` keys of the first versions, read into the ``[webhooks.NAME]`` tables that
+#: replace them: old key → (provider, key of its table). Frozen: a new provider has only its table.
+_OLD_WEBHOOK_KEYS = {"mailgun_signing_key_env": ("mailgun", "signing_key_env"),
+                     "sendgrid_public_key_env": ("sendgrid", "public_key_env"),
+                     "postmark_credentials_env": ("postmark", "credentials_env"),
+                     "brevo_token_env": ("brevo", "token_env")}
 
 
 def _webhooks(path: Path, data: Any) -> WebhookSettings:
-    t = _Table(path, "webhooks", data, (*_WEBHOOK_SECRETS, "max_age_seconds", "max_body_bytes"))
-    names: dict[str, str] = {}
-    for key in _WEBHOOK_SECRETS:
-        name = t.text(key, "")
-        if name and not re.fullmatch(r"[A-Z_][A-Z0-9_]*", name):
-            example = key.removesuffix("_env").upper()
-            raise t.error(f"[webhooks] {key} must be the NAME of an environment variable (capitals, digits, _), "
-                          f'not the secret itself, e.g. {key} = "{example}" (got a {len(name)}-character value)')
-        names[key] = name
+    names = _sub_tables(data)
+    t = _Table(path, "webhooks", data, (*_OLD_WEBHOOK_KEYS, "max_age_seconds", "max_body_bytes", *names))
+    tables: dict[str, dict[str, Any]] = {}
+    for name in names:
+        if not re.fullmatch(r"[a-z][a-z0-9_]*", name):
+            raise t.error(f"[webhooks.{name}] must be named after a provider, such as [webhooks.mailgun]")
+        tables[name] = dict(t.data[name])
+        for key, value in tables[name].items():
+            _variable_name(t, f"[webhooks.{name}] {key}", name, key, value)
+    for old, (name, key) in _OLD_WEBHOOK_KEYS.items():
+        value = t.text(old, "")
+        if not value:
+            continue  # an empty old key meant "no endpoint"
+        _variable_name(t, f"[webhooks] {old}", name, key, value)
+        if key in tables.get(name, {}):
+            raise t.error(f"[webhooks] {old} and [webhooks.{name}] {key} are both set; keep only the table's")
+        log.warning('%s: [webhooks] %s is the old spelling of [webhooks.%s] %s; write instead:\n'
+                    '[webhooks.%s]\n%s = "%s"', path.name, old, name, key, name, key, value)
+        tables.setdefault(name, {})[key] = value
     w = WebhookSettings
     return WebhookSettings(
-        **names,
+        providers=MappingProxyType({name: MappingProxyType(table) for name, table in tables.items()}),
         max_age_seconds=t.integer("max_age_seconds", w.max_age_seconds, minimum=30, maximum=86400),
         max_body_bytes=t.integer("max_body_bytes", w.max_body_bytes, minimum=4096, maximum=32 * 1024 * 1024),
     )
+
+
+def _variable_name(t: _Table, shown: str, name: str, key: str, value: Any) -> None:
+    """Refuse a ``*_env`` key that does not hold the name of an environment variable (never showing it:
+    it may be the secret itself)."""
+    if key.endswith("_env") and not (isinstance(value, str) and _ENV_NAME.fullmatch(value)):
+        got = f"a {len(value)}-character value" if isinstance(value, str) else f"a {type(value).__name__}"
+        example = f"{name.upper()}_{key.removesuffix('_env').upper()}"
+        raise t.error(f"{shown} must be the NAME of an environment variable (capitals, digits, _), not the secret "
+                      f'itself, e.g. {key} = "{example}" (got {got})')
 
 
 _BOUNCE_KEYS = ("address", "unsubscribe_address", "maildir", "imap_host", "imap_port", "imap_user_env",

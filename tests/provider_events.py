@@ -41,7 +41,19 @@ class Provider:
 
     name: str
     env: dict[str, str] = field(default_factory=dict)
-    config: str = ""  # the [webhooks] line(s) naming the variables
+    key: str = ""  # the key of [webhooks.NAME] naming the variable
+    variable: str = ""
+    old_key: str = ""  # the flat [webhooks] key of the first versions
+
+    @property
+    def config(self) -> str:
+        """The ``[webhooks.NAME]`` table that turns the webhook on (after the ``[webhooks]`` keys)."""
+        return f'[webhooks.{self.name}]\n{self.key} = "{self.variable}"\n'
+
+    @property
+    def old_config(self) -> str:
+        """The same, as the flat ``[webhooks]`` key of the first versions."""
+        return f'{self.old_key} = "{self.variable}"\n'
 
     def request(self, kind: str, email: str, *, message_id: str = "", own: str = "", at: datetime,
                 event_id: str = "ev-1", signed_at: datetime | None = None, forged: bool = False) -> Request:
@@ -54,7 +66,8 @@ class Provider:
 
 class Mailgun(Provider):
     def __init__(self) -> None:
-        super().__init__("mailgun", {"MG_SIGNING_KEY": MAILGUN_KEY}, 'mailgun_signing_key_env = "MG_SIGNING_KEY"')
+        super().__init__("mailgun", {"MG_SIGNING_KEY": MAILGUN_KEY}, "signing_key_env", "MG_SIGNING_KEY",
+                         "mailgun_signing_key_env")
 
     @staticmethod
     def signature(timestamp: int, token: str, key: str = MAILGUN_KEY) -> dict[str, str]:
@@ -96,7 +109,7 @@ class SendGrid(Provider):
         public = self.private.public_key().public_bytes(serialization.Encoding.DER,
                                                          serialization.PublicFormat.SubjectPublicKeyInfo)
         super().__init__("sendgrid", {"SG_VERIFICATION_KEY": base64.b64encode(public).decode()},
-                         'sendgrid_public_key_env = "SG_VERIFICATION_KEY"')
+                         "public_key_env", "SG_VERIFICATION_KEY", "sendgrid_public_key_env")
 
     def raw(self, body: bytes, *, signed_at: datetime, forged: bool = False) -> Request:
         stamp = str(int(signed_at.timestamp()))
@@ -130,7 +143,7 @@ class SendGrid(Provider):
 class Postmark(Provider):
     def __init__(self) -> None:
         super().__init__("postmark", {"PM_WEBHOOK_AUTH": POSTMARK_CREDENTIALS},
-                         'postmark_credentials_env = "PM_WEBHOOK_AUTH"')
+                         "credentials_env", "PM_WEBHOOK_AUTH", "postmark_credentials_env")
 
     def raw(self, body: bytes, *, signed_at: datetime, forged: bool = False) -> Request:
         credentials = "postmark:wrong-password-000000" if forged else POSTMARK_CREDENTIALS
@@ -169,7 +182,8 @@ class Postmark(Provider):
 
 class Brevo(Provider):
     def __init__(self, bearer: bool = True) -> None:
-        super().__init__("brevo", {"BREVO_WEBHOOK_SECRET": BREVO_SECRET}, 'brevo_token_env = "BREVO_WEBHOOK_SECRET"')
+        super().__init__("brevo", {"BREVO_WEBHOOK_SECRET": BREVO_SECRET}, "token_env", "BREVO_WEBHOOK_SECRET",
+                         "brevo_token_env")
         self.bearer = bearer
 
     def raw(self, body: bytes, *, signed_at: datetime, forged: bool = False) -> Request:

@@ -7,8 +7,9 @@
 2. SQL lives in ``newsletter/store/`` only (no sqlalchemy, no ``.execute()``/``.session()``, no
    SQL text, no ``store.engine`` elsewhere), and the PostgreSQL/SQLite switch in
    ``newsletter/store/dialect.py`` only.
+3. No import circle: no module imports, directly or through others, a module that imports it back.
 
-Both read the source with :mod:`ast` (nothing is imported or run), and both are proved on planted
+All read the source with :mod:`ast` (nothing is imported or run), and all are proved on planted
 violations in a synthetic package, so that they can fail.
 """
 
@@ -38,7 +39,9 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("transports", ("newsletter.delivery", "newsletter.providers", "newsletter.services.notify")),
     ("engine", ("newsletter.delivery.engine",)),
     ("services", ("newsletter.services", "newsletter.schedule", "newsletter.doctor", "newsletter.feedback",
-                  *(f"newsletter.providers.{name}.events" for name in ("brevo", "mailgun", "postmark", "sendgrid")))),
+                  # each provider's webhook (its send adapter is a transport)
+                  *(f"newsletter.providers.{events.parent.name}.events"
+                    for events in sorted((REPO / PACKAGE / "providers").glob("*/events.py"))))),
     ("library", ("newsletter.library",)),
     ("front ends", ("newsletter.frontends", "newsletter.__main__")),
 ]
@@ -151,6 +154,94 @@ def layer_violations(root: Path, package: str = PACKAGE) -> list[str]:
     return found
 
 
+# -- import circles ---------------------------------------------------------------------------
+
+
+def _type_checking(test: ast.expr) -> bool:
+    return (isinstance(test, ast.Name) and test.id == "TYPE_CHECKING") or \
+        (isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING")
+
+
+def _at_run_time(module: Module) -> Module:
+    """``module`` without its ``if TYPE_CHECKING:`` blocks (their ``else:`` kept): those imports never run."""
+
+    class Drop(ast.NodeTransformer):
+        def visit_If(self, node: ast.If) -> ast.AST | list[ast.stmt]:
+            if _type_checking(node.test):
+                return [self.visit(n) for n in node.orelse]
+            self.generic_visit(node)
+            return node
+
+    return Module(module.name, module.path, Drop().visit(ast.parse(ast.unparse(module.tree))))
+
+
+def import_graph(root: Path, package: str = PACKAGE) -> dict[str, set[str]]:
+    """Module → the package's modules it imports when it runs: at the top level and inside functions alike
+    (a function's import runs when it is called, and then it closes a circle as surely), but not under
+    ``if TYPE_CHECKING:``. Importing ``a.b`` also runs ``a/__init__``; that implied step is not an arrow
+    here (the parent is always loaded first, so it closes no circle of its own)."""
+    graph: dict[str, set[str]] = {}
+    for module in modules(root, package):
+        graph[module.name] = {target for target, _ in imports(_at_run_time(module), root, package)} - {module.name}
+    return graph
+
+
+def import_cycles(root: Path, package: str = PACKAGE) -> list[list[str]]:
+    """The circles of imports, each as the sorted modules of one strongly connected component (Tarjan)."""
+    graph = import_graph(root, package)
+    order: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    cycles: list[list[str]] = []
+
+    def visit(name: str) -> None:  # the package has a few hundred modules: recursion is deep enough
+        order[name] = low[name] = len(order)
+        stack.append(name)
+        for target in sorted(graph[name]):
+            if target not in graph:
+                continue
+            if target not in order:
+                visit(target)
+                low[name] = min(low[name], low[target])
+            elif target in stack:
+                low[name] = min(low[name], order[target])
+        if low[name] == order[name]:
+            component = []
+            while True:
+                member = stack.pop()
+                component.append(member)
+                if member == name:
+                    break
+            if len(component) > 1:
+                cycles.append(sorted(component))
+
+    for name in sorted(graph):
+        if name not in order:
+            visit(name)
+    return sorted(cycles)
+
+
+def shortest_circle(graph: dict[str, set[str]], members: list[str]) -> list[str]:
+    """One shortest path of imports from the first of ``members`` back to itself (where to cut)."""
+    start, inside = members[0], set(members)
+    came: dict[str, str] = {}
+    frontier = [start]
+    while frontier:
+        following = []
+        for name in frontier:
+            for target in sorted(graph[name] & inside):
+                if target == start:
+                    path = [name]
+                    while path[-1] != start:
+                        path.append(came[path[-1]])
+                    return [start, *reversed(path[:-1]), start] if len(path) > 1 else [start, name, start]
+                if target not in came:
+                    came[target] = name
+                    following.append(target)
+        frontier = following
+    return members
+
+
 # -- SQL outside the store ------------------------------------------------------------------
 
 #: SQL text as people write it in strings: the statement's keywords in capitals.
@@ -215,6 +306,13 @@ def test_no_sql_outside_the_store() -> None:
     assert found == [], "\n".join(found)
 
 
+def test_no_import_circle() -> None:
+    cycles = import_cycles(REPO / PACKAGE)
+    graph = import_graph(REPO / PACKAGE)
+    assert cycles == [], "\n".join(f"a circle of {len(c)} modules ({', '.join(c)}), e.g. "
+                                   + " → ".join(shortest_circle(graph, c)) for c in cycles)
+
+
 def test_every_launcher_is_a_module_of_the_package() -> None:
     missing = sorted(name for name in LAUNCHERS if not _exists(REPO / PACKAGE, PACKAGE, name))
     assert missing == [], f"LAUNCHERS names modules that do not exist: {missing}"
@@ -274,6 +372,41 @@ def test_the_layer_check_catches_a_planted_violation(tmp_path: Path, files: dict
 ])
 def test_the_layer_check_lets_downward_imports_through(tmp_path: Path, files: dict[str, str]) -> None:
     assert layer_violations(_package(tmp_path, files)) == []
+
+
+@pytest.mark.parametrize(("files", "expected"), [
+    ({"content/a.py": "from newsletter.content import b\n", "content/b.py": "from newsletter.content.a import x\n"},
+     [["newsletter.content.a", "newsletter.content.b"]]),
+    ({"content/a.py": "def f():\n    from newsletter.store import database\n",
+      "store/database.py": "import newsletter.content.a\n"}, [["newsletter.content.a", "newsletter.store.database"]]),
+    ({"content/a.py": "from . import b\n", "content/b.py": "from .c import y\n", "content/c.py": "from .a import z\n"},
+     [["newsletter.content.a", "newsletter.content.b", "newsletter.content.c"]]),
+    ({"errors.py": "from newsletter import __version__\n", "__init__.py": "from newsletter.errors import E\n"},
+     [["newsletter", "newsletter.errors"]]),
+])
+def test_the_circle_check_catches_a_planted_circle(tmp_path: Path, files: dict[str, str],
+                                                   expected: list[list[str]]) -> None:
+    assert import_cycles(_package(tmp_path, files)) == expected
+
+
+def test_the_circle_check_names_one_path_to_cut(tmp_path: Path) -> None:
+    root = _package(tmp_path, {"content/a.py": "from . import b\nfrom . import c\n", "content/b.py": "from . import c\n",
+                               "content/c.py": "def f():\n    from . import a\n"})
+    (members,) = import_cycles(root)
+    assert shortest_circle(import_graph(root), members) == [
+        "newsletter.content.a", "newsletter.content.c", "newsletter.content.a"]
+
+
+@pytest.mark.parametrize("files", [
+    {"content/a.py": "from newsletter.content import b\n", "content/b.py": "from newsletter.errors import E\n"},
+    {"content/a.py": "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from newsletter.content.b import B\n",
+     "content/b.py": "from newsletter.content.a import A\n"},
+    {"content/a.py": "import typing\nif typing.TYPE_CHECKING:\n    import newsletter.content.b\n",
+     "content/b.py": "import newsletter.content.a\n"},
+    {"content/a.py": "import newsletter.content.a\n"},
+])
+def test_the_circle_check_lets_a_tree_and_type_only_imports_through(tmp_path: Path, files: dict[str, str]) -> None:
+    assert import_cycles(_package(tmp_path, files)) == []
 
 
 @pytest.mark.parametrize(("source", "expected"), [

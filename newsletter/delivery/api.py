@@ -51,13 +51,13 @@ import logging
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
+from importlib.metadata import PackageNotFoundError, version
 from typing import Any, ClassVar, Iterator, Mapping, Sequence
 from urllib.parse import urlsplit
 
 import requests
 import urllib3
 
-from newsletter import __version__
 from newsletter.core.addresses import NO_SMTPUTF8, needs_smtputf8
 from newsletter.config import Settings, secret_from_env
 from newsletter.delivery.base import (SHARED_OPTIONS, Adapter, Doubt, Failed, Handover, InDoubt, NeverArrived, Outgoing,
@@ -67,6 +67,17 @@ from newsletter.errors import ConfigError, NoAnswer, NotSent, UnrecognisedAnswer
 from newsletter.render.mime import Layout
 
 log = logging.getLogger(__name__)
+
+
+def _version() -> str:
+    """The installed distribution's version, for the User-Agent. Read from the package metadata, not from
+    ``newsletter.__version__``: importing the package root from here would tie every adapter to the whole
+    library (the root imports :class:`~newsletter.Newsletter`) in one import circle."""
+    try:
+        return version("newsletter")
+    except PackageNotFoundError:  # run from a source tree that was never installed
+        return "0+unknown"
+
 
 #: Statuses that mean "not accepted, try again later" for every provider here (their documentation says so).
 RETRYABLE = frozenset({429, 500, 503})
@@ -246,7 +257,7 @@ class ApiAdapter(Adapter, abc.ABC):
 
     def _new_session(self) -> requests.Session:
         session = requests.Session()
-        session.headers.update({"User-Agent": f"newsletter/{__version__}", **self.auth_headers()})
+        session.headers.update({"User-Agent": f"newsletter/{_version()}", **self.auth_headers()})
         session.verify = self.verify
         return session
 

@@ -5,14 +5,20 @@ and says what happened to each one. Rate limits, retries, the ledger and List-Un
 belong to the send engine (:mod:`newsletter.delivery.engine`), never to an adapter.
 
 Each adapter module registers one class under its ``name``; ``[delivery] adapter`` in
-``newsletter.toml`` picks one. Other packages add adapters through the ``newsletter.adapters``
-entry-point group (``name = "package.module:Class"``). Registering a name twice is an error.
+``newsletter.toml`` picks one. The registry finds a name it does not hold yet, importing its module
+only then: the built-in transports (:data:`BUILT_IN`), the mail providers' adapters (each provider's
+declaration, :mod:`newsletter.providers`, also the providers other packages declare through the
+``newsletter.providers`` entry-point group), then the adapters other packages add alone through the
+``newsletter.adapters`` entry-point group (``name = "package.module:Class"``). This module imports none
+of them: each imports it to register, and importing them here made an import circle. Registering a
+name twice is an error.
 """
 
 from __future__ import annotations
 
 import abc
 import difflib
+import importlib
 import ipaddress
 import logging
 import threading
@@ -22,17 +28,20 @@ from pathlib import Path
 from importlib.metadata import entry_points
 from typing import Callable, ClassVar, Iterator, Mapping, Sequence
 
+from newsletter import providers
 from newsletter.config import Settings
 from newsletter.errors import ConfigError, RequestRefused
 from newsletter.render.mime import BuiltMessage, Layout, Personal
 
 __all__ = ["Adapter", "Doubt", "Failed", "Handover", "InDoubt", "NeverArrived", "Outgoing", "RequestRefused",
            "Result", "RetryLater", "SHARED_OPTIONS", "Sent", "Settled", "Stopped", "adapter_class", "bool_option",
-           "choice_option", "int_option", "make_adapter", "number_option", "path_option", "register", "send_once",
-           "text_option"]
+           "choice_option", "int_option", "known_adapters", "make_adapter", "number_option", "path_option", "register",
+           "send_once", "text_option"]
 
 log = logging.getLogger(__name__)
 ENTRY_POINT_GROUP = "newsletter.adapters"
+#: The transports of this package that are not a mail provider's: name → module, imported when first asked for.
+BUILT_IN = {"outbox": "newsletter.delivery.outbox", "smtp": "newsletter.delivery.smtp"}
 
 
 @dataclass(frozen=True)
@@ -261,22 +270,21 @@ def adapter_class(name: str) -> type[Adapter]:
 
     :raises ConfigError: naming the known adapters.
     """
-    import newsletter.providers.brevo.send  # noqa: F401  (each registers itself)
-    import newsletter.providers.mailgun.send  # noqa: F401
-    import newsletter.delivery.outbox  # noqa: F401
-    import newsletter.providers.postmark.send  # noqa: F401
-    import newsletter.providers.sendgrid.send  # noqa: F401
-    import newsletter.delivery.smtp  # noqa: F401
-
     if name not in REGISTRY:
-        _load_entry_point(name)
+        _load(name)
     try:
         return REGISTRY[name]
     except KeyError:
         raise ConfigError(
-            f"newsletter.toml: [delivery] adapter {name!r} is unknown; known: {', '.join(sorted(REGISTRY))}",
+            f"newsletter.toml: [delivery] adapter {name!r} is unknown; known: {', '.join(known_adapters())}",
             hint="an adapter from another package must be installed in the same environment",
         ) from None
+
+
+def known_adapters() -> list[str]:
+    """The adapter names that can be asked for (nothing is imported to list them)."""
+    plugged = (point.name for point in entry_points(group=ENTRY_POINT_GROUP))
+    return sorted({*REGISTRY, *BUILT_IN, *providers.names(), *plugged})
 
 
 def make_adapter(settings: Settings, environ: Mapping[str, str] | None = None) -> Adapter:
@@ -284,20 +292,32 @@ def make_adapter(settings: Settings, environ: Mapping[str, str] | None = None) -
     return adapter_class(settings.delivery.adapter)(settings, environ)
 
 
-def _load_entry_point(name: str) -> None:
-    """Import the adapter another package declares under ``name`` in the entry-point group."""
+def _load(name: str) -> None:
+    """Import the adapter called ``name``, wherever it is declared; nothing when it is nowhere."""
+    if name in BUILT_IN:
+        importlib.import_module(BUILT_IN[name])  # the module registers its class
+        return
+    provider = providers.find(name)
+    if provider is not None and provider.adapter:
+        _register_plugged(name, provider.load(provider.adapter), provider.adapter)
+        return
     for point in entry_points(group=ENTRY_POINT_GROUP, name=name):
         try:
             cls = point.load()
         except Exception as err:  # a broken plug-in must not crash the CLI with a traceback
             raise ConfigError(f"the delivery adapter {name!r} ({point.value}) cannot be loaded: {err!r}") from err
-        if not (isinstance(cls, type) and issubclass(cls, Adapter)):
-            raise ConfigError(f"the entry point {name!r} = {point.value!r} is not a newsletter Adapter class")
-        if getattr(cls, "name", None) != name:
-            raise ConfigError(f"the entry point {name!r} = {point.value!r} names a class whose name is "
-                              f"{getattr(cls, 'name', None)!r}; they must match")
-        register(cls)
-        log.debug("delivery adapter %r loaded from %s", name, point.value)
+        _register_plugged(name, cls, point.value)
+
+
+def _register_plugged(name: str, cls: object, where: str) -> None:
+    """Register the class declared as ``name`` at ``where``, once it is proved an adapter of that name."""
+    if not (isinstance(cls, type) and issubclass(cls, Adapter)):
+        raise ConfigError(f"the adapter {name!r} = {where!r} is not a newsletter Adapter class")
+    if getattr(cls, "name", None) != name:
+        raise ConfigError(f"the adapter {name!r} = {where!r} names a class whose name is "
+                          f"{getattr(cls, 'name', None)!r}; they must match")
+    register(cls)
+    log.debug("delivery adapter %r loaded from %s", name, where)
 
 
 def is_loopback(host: str) -> bool:

@@ -24,6 +24,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Mapping
 
+from newsletter import providers
 from newsletter.config import SECRET_KEY_ENV, Settings, load_settings
 from newsletter.core.addresses import ascii_domain
 from newsletter.doctor.config import check_credentials, check_secret_key
@@ -84,11 +85,17 @@ def _mail_dns(settings: Settings, lookup: Dns) -> list[Finding]:
 
 def _envelope_domain(settings: Settings) -> str:
     """The domain SPF is checked on: the bounce domain with ``[bounces]``, else the From domain
-    (SMTP and outbox); Mailgun's sending domain; empty for the other mail APIs, whose envelope
-    sender is their own unless a custom return path is set up in their dashboard."""
+    (SMTP and outbox); the sending domain of a mail API that sends with it (its provider's
+    :attr:`~newsletter.providers.Provider.envelope_domain_key`: Mailgun's ``domain``); empty for the other
+    mail APIs, whose envelope sender is their own unless a custom return path is set up in their dashboard."""
     adapter = settings.delivery.adapter
-    if adapter == "mailgun":
-        return ascii_domain(str(settings.delivery.adapters.get("mailgun", {}).get("domain", "")).lower())
+    try:
+        provider = providers.find(adapter)
+    except ConfigError:
+        provider = None
+    if provider is not None and provider.envelope_domain_key:
+        return ascii_domain(str(settings.delivery.adapters.get(adapter, {}).get(provider.envelope_domain_key, ""))
+                            .lower())
     if adapter not in ("smtp", "outbox"):
         return ""
     if settings.bounces is not None:

@@ -4,7 +4,7 @@ checkdmarc validates the record against RFC 7208's grammar (macros, modifiers, n
 ``include:`` and ``redirect=`` through our resolver (:attr:`Dns.for_libraries`), and counts the
 DNS lookups (at most 10) and the void ones (at most 2). What stays here is what only this project
 knows: which relay must be covered (the SMTP host's addresses, or a mail API's include, from
-:data:`PROVIDER_SPF`), and the finding and fix we give for each outcome.
+:func:`provider_spf`, from the providers' declarations), and the finding and fix we give for each outcome.
 """
 
 from __future__ import annotations
@@ -14,7 +14,9 @@ import re
 from dataclasses import dataclass
 from typing import Any, Iterator, Mapping
 
+from newsletter import providers
 from newsletter.config import Settings
+from newsletter.errors import ConfigError
 from newsletter.doctor._checkdmarc import (SPFError, SPFIncludeLoop, SPFRecordNotFound, SPFRedirectLoop,
                                            SPFSyntaxError, SPFTooManyVoidDNSLookups, parse_spf_record)
 from newsletter.doctor.lookup import Dns, Unanswered
@@ -32,18 +34,17 @@ class ProviderSpf:
     domains: tuple[str, ...]  # an include:/a/mx of one of these (or of a subdomain) counts as the provider's
 
 
-#: The one place that knows each mail provider's SPF include (the provider registry may take it over).
-PROVIDER_SPF: Mapping[str, ProviderSpf] = {
-    "mailgun": ProviderSpf("mailgun.org", ("mailgun.org",)),
-    "sendgrid": ProviderSpf("sendgrid.net", ("sendgrid.net",)),
-    "postmark": ProviderSpf("spf.mtasv.net", ("mtasv.net",)),
-    "brevo": ProviderSpf("spf.brevo.com", ("brevo.com", "sendinblue.com")),
-}
-
-
 def provider_spf(adapter: str) -> ProviderSpf | None:
-    """The SPF of the mail API ``adapter`` sends through; ``None`` for SMTP, the outbox and unknown adapters."""
-    return PROVIDER_SPF.get(adapter)
+    """The SPF of the mail API ``adapter`` sends through, from its provider's declaration
+    (:attr:`~newsletter.providers.Provider.spf_includes`); ``None`` for SMTP, the outbox, an adapter
+    without a provider, and a broken plug-in (the delivery check's finding)."""
+    try:
+        provider = providers.find(adapter)
+    except ConfigError:
+        return None
+    if provider is None or not provider.spf_includes:
+        return None
+    return ProviderSpf(provider.advised_spf_term.removeprefix("include:"), provider.spf_includes)
 
 
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network

@@ -1,9 +1,10 @@
 """Mail-API events (bounces, complaints, unsubscribes) turned into :class:`~newsletter.store.feedback.Feedback`.
 
-One module per provider (``mailgun``, ``sendgrid``, ``postmark``, ``brevo``), each with two
-functions that know nothing of Flask: ``verify`` (authenticate a request the provider's way,
-or raise :class:`WebhookRefused`) and ``parse`` (its documented payload → :class:`Parsed`).
-The library (:mod:`newsletter.library.web`) calls them and records the feedback.
+Each provider's ``events`` module (``newsletter/providers/NAME/events.py``) holds its webhook, a
+:class:`~newsletter.feedback.webhooks.Webhook` that knows nothing of Flask: it authenticates a
+request the provider's way (or raises :class:`WebhookRefused`) and turns its documented payload into
+:class:`Parsed` feedback. The library (:mod:`newsletter.library.web`) calls it and records the
+feedback. This module holds what they share: the result types and the readers of payload values.
 
 Every message the API adapters send carries our own id (:data:`~newsletter.render.mime.OWN_ID`:
 the issue date and a digest of the address, the local part of our Message-ID) in the provider's
@@ -13,12 +14,15 @@ provider's message id is not in the ledger yet.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import hashlib
+import hmac
 import json
 import re
 from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Mapping
 
 from newsletter.feedback.mail import reasons
 from newsletter.errors import NewsletterError
@@ -27,6 +31,8 @@ from newsletter.render.mime import OWN_ID as OWN_ID, own_id as own_id  # where t
 if TYPE_CHECKING:
     from newsletter.store.feedback import Feedback, FeedbackKind
 
+#: How far ahead of our clock a signed timestamp may be (clock skew between the provider and us).
+FUTURE_SKEW = 60
 _OWN = re.compile(r"<?(\d{4}-\d{2}-\d{2})\.([0-9a-f]{24})(?:@[^>]*)?>?")
 
 
@@ -108,3 +114,21 @@ def bounce_reason(kind: FeedbackKind, reply: str, named: str = "") -> str:
     found = [r for r in reasons.read_reply(reply).reasons if not r.generic]
     chosen = reasons.best([r for r in found if r.hard == hard]) or reasons.best(found)
     return (chosen or (reasons.PERMANENT if hard else reasons.TEMPORARY)).word
+
+
+def basic_credentials(headers: Mapping[str, str]) -> tuple[bytes, bytes] | None:
+    """The (user, password) of an ``Authorization: Basic`` header, or None (for providers that sign
+    nothing and put credentials in the webhook URL)."""
+    scheme, _, value = headers.get("Authorization", "").partition(" ")
+    if scheme.lower() != "basic":
+        return None
+    try:
+        user, colon, password = base64.b64decode(value.strip(), validate=True).partition(b":")
+    except (binascii.Error, ValueError):
+        return None
+    return (user, password) if colon else None
+
+
+def same(given: bytes, expected: bytes) -> bool:
+    """Constant-time equality (the time does not depend on where the values differ)."""
+    return hmac.compare_digest(given, expected)

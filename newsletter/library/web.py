@@ -14,7 +14,7 @@ import logging
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Mapping
+from typing import TYPE_CHECKING, Any, Mapping
 
 from newsletter.errors import NewsletterError, StoreError
 from newsletter.content.publication import PROOF_PARAM as PROOF_PARAM  # the proofreaders' query parameter
@@ -23,7 +23,8 @@ from newsletter.content.publication import Image as Image  # what the image oper
 if TYPE_CHECKING:
     from newsletter.services.archive import PublishedPages, WebVersions
     from newsletter.render.web_version import WebVersion
-    from newsletter.feedback import Parsed
+    from newsletter.feedback.webhooks import Webhook
+    from newsletter.providers import Provider
     from newsletter.library import Newsletter
     from newsletter.content.publication import ImageIndex
     from newsletter.store.archive import Published
@@ -272,105 +273,66 @@ class WebhookAnswer:
 
 
 @dataclass(frozen=True)
-class _Received:
-    """A verified request: its feedback, and the one-time token to remember once it is recorded."""
+class _Served:
+    """One provider with an endpoint: its declaration (its quirks) and its webhook, secrets loaded."""
 
-    parsed: "Parsed"
-    token: str = ""
-
-
-_Handler = Callable[[Mapping[str, str], bytes, datetime], _Received]
+    provider: "Provider"
+    webhook: "Webhook"
 
 
-def _handlers(newsletter: "Newsletter") -> dict[str, _Handler]:
-    """One handler per provider named in ``[webhooks]``, its secret loaded (ConfigError when missing or unusable)."""
-    from newsletter.config import secret_from_env
-    from newsletter.providers.brevo import events as brevo
-    from newsletter.providers.mailgun import events as mailgun
-    from newsletter.providers.postmark import events as postmark
-    from newsletter.providers.sendgrid import events as sendgrid
+def _served(newsletter: "Newsletter") -> dict[str, _Served]:
+    """One webhook per ``[webhooks.NAME]`` table, its secrets loaded (ConfigError when missing or unusable)."""
+    from newsletter import providers
+    from newsletter.feedback.webhooks import webhook_class
 
-    config, environ = newsletter.settings.webhooks, newsletter.environ
-    handlers: dict[str, _Handler] = {}
+    config = newsletter.settings.webhooks
     if config is None:
-        return handlers
-    max_age = config.max_age_seconds
-    if config.mailgun_signing_key_env:
-        key = secret_from_env(config.mailgun_signing_key_env, purpose="Mailgun HTTP webhook signing key",
-                              environ=environ).strip()
-
-        def mailgun_handler(headers: Mapping[str, str], body: bytes, now: datetime) -> _Received:
-            payload, token = mailgun.verify(body, key=key, now=now, max_age=max_age)
-            return _Received(mailgun.parse(payload), token)
-
-        handlers["mailgun"] = mailgun_handler
-    if config.sendgrid_public_key_env:
-        variable = config.sendgrid_public_key_env
-        public_key = sendgrid.load_key(secret_from_env(variable, purpose="SendGrid Event Webhook verification key",
-                                                       environ=environ), variable)
-
-        def sendgrid_handler(headers: Mapping[str, str], body: bytes, now: datetime) -> _Received:
-            return _Received(sendgrid.parse(sendgrid.verify(headers, body, key=public_key, now=now, max_age=max_age)))
-
-        handlers["sendgrid"] = sendgrid_handler
-    if config.postmark_credentials_env:
-        variable = config.postmark_credentials_env
-        credentials = postmark.load_credentials(
-            secret_from_env(variable, purpose="Postmark webhook credentials (user:password)", environ=environ),
-            variable)
-
-        def postmark_handler(headers: Mapping[str, str], body: bytes, now: datetime) -> _Received:
-            return _Received(postmark.parse(postmark.verify(headers, body, credentials=credentials), now=now))
-
-        handlers["postmark"] = postmark_handler
-    if config.brevo_token_env:
-        variable = config.brevo_token_env
-        secret = brevo.load_secret(secret_from_env(variable, purpose="Brevo webhook secret", environ=environ),
-                                   variable)
-
-        def brevo_handler(headers: Mapping[str, str], body: bytes, now: datetime) -> _Received:
-            return _Received(brevo.parse(brevo.verify(headers, body, secret=secret)))
-
-        handlers["brevo"] = brevo_handler
-    return handlers
+        return {}
+    served: dict[str, _Served] = {}
+    for name, options in config.providers.items():
+        cls = webhook_class(name)
+        provider = providers.find(name) or providers.Provider(name)  # a class registered alone: no quirks
+        served[name] = _Served(provider, cls(options, newsletter.environ, max_age=config.max_age_seconds))
+    return served
 
 
 @dataclass
 class Webhooks:
     """The mail APIs' bounce, complaint and unsubscribe events, from request to store (``nl.webhooks()``).
 
-    Only the providers with a secret named in ``[webhooks]`` are served; their secrets are read when
-    this is built. Each request is authenticated the provider's way before anything is read from
-    it, and refused with a 4xx, changing nothing, when it is forged, replayed, stale or malformed;
-    event types this code does not know are logged and acknowledged, so that the provider does not
-    retry them for days.
+    Only the providers with a ``[webhooks.NAME]`` table are served; their secrets are read when this is
+    built. Each request is authenticated the provider's way before anything is read from it, and
+    refused with a 4xx, changing nothing, when it is forged, replayed, stale or malformed; event types
+    this code does not know are logged and acknowledged, so that the provider does not retry them for
+    days. What differs between providers is theirs (:mod:`newsletter.providers`); this is the same for all.
     """
 
     newsletter: "Newsletter"
     max_body_bytes: int
-    _handlers: dict[str, _Handler] = field(default_factory=dict)
+    _served: dict[str, _Served] = field(default_factory=dict)
     _keep_tokens: timedelta = timedelta(0)
 
     @classmethod
     def build(cls, newsletter: "Newsletter") -> "Webhooks":
-        """:raises ConfigError: when a configured secret is missing from the environment or unusable."""
+        """:raises ConfigError: when a configured secret is missing from the environment or unusable, or a
+            ``[webhooks.NAME]`` table names no provider or holds an unknown key."""
         from newsletter.config import WebhookSettings
-        from newsletter.providers.mailgun import events as mailgun
+        from newsletter.feedback import FUTURE_SKEW
 
         settings = newsletter.settings
         config = settings.webhooks or WebhookSettings()
-        handlers = _handlers(newsletter)
-        if handlers and settings.web.max_request_body_size < config.max_body_bytes:
+        served = _served(newsletter)
+        if served and settings.web.max_request_body_size < config.max_body_bytes:
             log.warning("[web] max_request_body_size (%d bytes) is below [webhooks] max_body_bytes (%d): the server "
-                        "refuses larger webhook batches (SendGrid, batched Brevo) before they reach the webhooks; "
-                        "raise max_request_body_size", settings.web.max_request_body_size, config.max_body_bytes)
-        return cls(newsletter, config.max_body_bytes, handlers,
-                   timedelta(seconds=2 * config.max_age_seconds + mailgun.FUTURE_SKEW))
+                        "refuses larger webhook batches before they reach the webhooks; raise max_request_body_size",
+                        settings.web.max_request_body_size, config.max_body_bytes)
+        return cls(newsletter, config.max_body_bytes, served,
+                   timedelta(seconds=2 * config.max_age_seconds + FUTURE_SKEW))
 
     @property
     def providers(self) -> frozenset[str]:
         """The providers with an endpoint."""
-        return frozenset(self._handlers)
+        return frozenset(self._served)
 
     def receive(self, provider: str, headers: Mapping[str, str], body: bytes) -> WebhookAnswer:
         """Verify, parse and record one request of ``provider``; the answer says what the provider reads.
@@ -378,13 +340,14 @@ class Webhooks:
         :param headers: the request's headers (lookups that ignore case, as HTTP's do).
         """
         from newsletter.feedback import WebhookRefused
-        from newsletter.providers.mailgun import events as mailgun
+        from newsletter.feedback.webhooks import WebhookRequest
         from newsletter.store import nonces
         from newsletter.store.feedback import FeedbackResult, record_feedback
 
-        handler = self._handlers.get(provider)
-        if handler is None:
+        served = self._served.get(provider)
+        if served is None:
             return WebhookAnswer(404, {"error": "no such webhook"})
+        webhook = served.webhook
         nl = self.newsletter
         bounces = nl.settings.bounces  # the soft-bounce rule is [bounces]' (its defaults are these)
         soft_limit = bounces.soft_bounce_limit if bounces is not None else 3
@@ -392,17 +355,19 @@ class Webhooks:
         moment = nl.clock()
         claimed = ""
         try:
-            received = handler(headers, body, moment)
+            payload = webhook.authenticate(WebhookRequest(headers, body, moment))
+            parsed, token = webhook.parse_events(payload), webhook.replay_token(payload)
             # One atomic insert claims the token: of requests racing with it, exactly one goes on.
-            if received.token:
-                if not nonces.claim(nl.store, provider, received.token, now=moment, keep=self._keep_tokens):
-                    raise WebhookRefused(mailgun.REFUSED, "this signature token was already used (a replay)")
-                claimed = received.token
+            if token:
+                if not nonces.claim(nl.store, provider, token, now=moment, keep=self._keep_tokens):
+                    raise WebhookRefused(403, "this signature token was already used (a replay)")
+                claimed = token
             outcomes = [record_feedback(nl.store, item, now=moment, soft_bounce_limit=soft_limit,
-                                        soft_bounce_days=soft_days) for item in received.parsed.feedback]
+                                        soft_bounce_days=soft_days) for item in parsed.feedback]
         except WebhookRefused as refused:
-            log.warning("%s webhook refused (%d): %s", provider, refused.status, refused.reason)
-            return WebhookAnswer(refused.status, {"error": refused.reason})
+            answered = webhook.answer_refused(refused)
+            log.warning("%s webhook refused (%d): %s", provider, answered, refused.reason)
+            return WebhookAnswer(answered, {"error": refused.reason})
         except StoreError as err:
             log.error("%s webhook not recorded: %s", provider, err)
             if claimed:  # not recorded: the provider's retry with this token must be accepted
@@ -410,10 +375,8 @@ class Webhooks:
                     nonces.release(nl.store, provider, claimed)
                 except StoreError:
                     log.error("%s webhook: its token could not be released; a retry with it is refused", provider)
-            # Brevo drops an event answered with any 5xx, but retries a 429.
-            return WebhookAnswer(429 if provider == "brevo" else 503,
+            return WebhookAnswer(served.provider.busy_status,
                                  {"error": "the event could not be recorded; try again later"}, retry_after="600")
-        parsed = received.parsed
         for name in parsed.unknown:
             log.warning("%s webhook: event type %r is not known here; acknowledged and ignored", provider, name[:40])
         counts = {result.value: sum(1 for o in outcomes if o.result is result) for result in FeedbackResult}

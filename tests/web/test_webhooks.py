@@ -32,10 +32,12 @@ LEA = "lea@example.org"
 OWN = f"{DAY.isoformat()}.{'ab' * 12}"  # our own id as the adapters send it (issue date and address digest)
 
 
-def configure(project: Path, *providers: Provider, extra: str = "") -> Settings:
+def configure(project: Path, *providers: Provider, extra: str = "", old: bool = False) -> Settings:
+    """Turn on the providers' webhooks: ``[webhooks.NAME]`` tables, or the flat keys of the first versions."""
     config = project / "newsletter.toml"
-    lines = "\n".join(p.config for p in providers)
-    config.write_text(config.read_text(encoding="utf-8") + f"\n[webhooks]\n{lines}\n{extra}", encoding="utf-8")
+    lines = "\n".join(p.old_config if old else p.config for p in providers)
+    text = f"\n[webhooks]\n{lines}\n{extra}" if old else f"\n[webhooks]\n{extra}\n{lines}"
+    config.write_text(config.read_text(encoding="utf-8") + text, encoding="utf-8")
     return load_settings(project)
 
 
@@ -234,13 +236,61 @@ def test_a_missing_secret_stops_the_service_with_the_variables_name(project: Pat
     assert "only-a-user" not in str(raised.value) + raised.value.hint
 
 
-def test_a_secret_written_in_the_config_file_is_refused(project: Path) -> None:
+@pytest.mark.parametrize("table", ['[webhooks]\nbrevo_token_env = "s3cr3t-value-xyz"\n',
+                                   '[webhooks.brevo]\ntoken_env = "s3cr3t-value-xyz"\n'], ids=["old key", "table"])
+def test_a_secret_written_in_the_config_file_is_refused(project: Path, table: str) -> None:
     config = project / "newsletter.toml"
-    config.write_text(config.read_text(encoding="utf-8") + '\n[webhooks]\nbrevo_token_env = "s3cr3t-value-xyz"\n',
-                      encoding="utf-8")
+    config.write_text(config.read_text(encoding="utf-8") + "\n" + table, encoding="utf-8")
     with pytest.raises(ConfigError, match="NAME of an environment variable") as raised:
         load_settings(project)
     assert "s3cr3t" not in str(raised.value)
+
+
+def test_the_flat_keys_of_the_first_versions_still_turn_a_webhook_on_with_a_warning(
+        project: Path, store: Store, provider: Provider, caplog: pytest.LogCaptureFixture) -> None:
+    add_subscriber(store, LEA, now=NOW)
+    with caplog.at_level(logging.WARNING, logger="newsletter.config"):
+        settings = configure(project, provider, old=True)
+    assert settings.webhooks is not None and dict(settings.webhooks.providers) == {provider.name: {
+        provider.key: provider.variable}}
+    (warning,) = [r.getMessage() for r in caplog.records if r.name == "newsletter.config"]
+    assert f"[webhooks] {provider.old_key} is the old spelling of [webhooks.{provider.name}] {provider.key}" in warning
+    assert f'[webhooks.{provider.name}]\n{provider.key} = "{provider.variable}"' in warning  # what to write instead
+    with make_app(settings, store, provider.env).test_client() as client:
+        assert post(client, provider, "hard", message_id="m1", own=OWN).status_code == 200
+    assert status(store) == "bounced"
+
+
+def test_the_table_form_gives_no_warning(project: Path, provider: Provider, caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level(logging.WARNING, logger="newsletter.config"):
+        settings = configure(project, provider)
+    assert settings.webhooks is not None and list(settings.webhooks.providers) == [provider.name]
+    assert [r for r in caplog.records if r.name == "newsletter.config"] == []
+
+
+def test_an_old_key_and_its_table_both_set_are_refused(project: Path) -> None:
+    mailgun = Mailgun()
+    config = project / "newsletter.toml"
+    config.write_text(config.read_text(encoding="utf-8") + f"\n[webhooks]\n{mailgun.old_config}\n{mailgun.config}",
+                      encoding="utf-8")
+    with pytest.raises(ConfigError, match=r"mailgun_signing_key_env and \[webhooks.mailgun\] signing_key_env are both"):
+        load_settings(project)
+
+
+@pytest.mark.parametrize(("table", "message"), [
+    ('[webhooks.mailgun]\nsigning_key_envv = "MG_SIGNING_KEY"\n',
+     "[webhooks.mailgun] has an unknown key 'signing_key_envv'; did you mean 'signing_key_env'?"),
+    ("[webhooks.mailgun]\n", "[webhooks.mailgun] signing_key_env is required"),
+    ('[webhooks.mailgum]\nsigning_key_env = "MG_SIGNING_KEY"\n',
+     "[webhooks.mailgum] names no provider with a webhook; known: brevo, mailgun, postmark, sendgrid"),
+])
+def test_a_wrong_webhook_table_stops_the_service_naming_the_key(project: Path, store: Store, table: str,
+                                                              message: str) -> None:
+    config = project / "newsletter.toml"
+    config.write_text(config.read_text(encoding="utf-8") + "\n" + table, encoding="utf-8")
+    with pytest.raises(ConfigError) as raised:
+        make_app(load_settings(project), store, Mailgun().env)
+    assert message in str(raised.value)
 
 
 @pytest.mark.parametrize("with_provider_id", [True, False], ids=["provider-id", "own-id-only"])

@@ -24,8 +24,9 @@ from __future__ import annotations
 from typing import Any, Mapping
 
 from newsletter.errors import ConfigError
-from newsletter.feedback import Parsed, WebhookRefused, bounce_reason, digest, epoch, issue_of, load_json, text
-from newsletter.providers.postmark.events import basic_credentials, same
+from newsletter.feedback import (Parsed, WebhookRefused, basic_credentials, bounce_reason, digest, epoch, issue_of,
+                                 load_json, same, text)
+from newsletter.feedback.webhooks import Webhook, WebhookRequest, register
 from newsletter.store.feedback import Feedback, FeedbackKind
 
 SOURCE = "brevo"
@@ -95,3 +96,23 @@ def parse(events: list[dict[str, Any]]) -> Parsed:
             provider_message_id=message_id or None, detail=text(event.get("reason"), 300),
             reason=bounce_reason(kind, text(event.get("reason"), 300))))
     return parsed
+
+
+@register
+class BrevoWebhook(Webhook):
+    """``POST /webhooks/brevo``; ``[webhooks.brevo] token_env`` names the variable holding the secret
+    given to Brevo (the bearer token, or the password of the ``user:password@`` notify URL)."""
+
+    name = SOURCE
+    known_options = ("token_env",)
+
+    def __init__(self, options: Mapping[str, object], environ: Mapping[str, str], *, max_age: int) -> None:
+        super().__init__(options, environ, max_age=max_age)
+        variable, value = self.secret("token_env", "Brevo webhook secret")
+        self.token = load_secret(value, variable)
+
+    def authenticate(self, request: WebhookRequest) -> list[dict[str, Any]]:
+        return verify(request.headers, request.body, secret=self.token)
+
+    def parse_events(self, payload: list[dict[str, Any]]) -> Parsed:
+        return parse(payload)

@@ -24,15 +24,14 @@ from __future__ import annotations
 import hashlib
 import hmac
 from datetime import datetime
-from typing import Any
+from typing import Any, Mapping
 
-from newsletter.feedback import OWN_ID, Parsed, WebhookRefused, bounce_reason, epoch, issue_of, load_json, text
+from newsletter.feedback import FUTURE_SKEW, OWN_ID, Parsed, WebhookRefused, bounce_reason, epoch, issue_of, load_json, text
+from newsletter.feedback.webhooks import Webhook, WebhookRequest, register
 from newsletter.store.feedback import Feedback, FeedbackKind
 
 SOURCE = "mailgun"
 REFUSED = 406  # "Mailgun will determine the POST is rejected and not retry"
-#: How far ahead of our clock a timestamp may be (clock skew between Mailgun and us).
-FUTURE_SKEW = 60
 _IGNORED = {"accepted", "delivered", "opened", "clicked", "stored", "rejected", "list_member_uploaded",
             "list_member_upload_error", "list_uploaded"}
 _SUPPRESSED = {"suppress-complaint": FeedbackKind.COMPLAINT, "suppress-unsubscribe": FeedbackKind.UNSUBSCRIBE}
@@ -126,3 +125,28 @@ def parse(payload: dict[str, Any]) -> Parsed:
         reason=bounce_reason(kind, reply, named),
     ))
     return parsed
+
+
+@register
+class MailgunWebhook(Webhook):
+    """``POST /webhooks/mailgun``; ``[webhooks.mailgun] signing_key_env`` names the variable holding the
+    domain's HTTP webhook signing key. Each signature token is accepted once (:meth:`replay_token`)."""
+
+    name = SOURCE
+    known_options = ("signing_key_env",)
+
+    def __init__(self, options: Mapping[str, object], environ: Mapping[str, str], *, max_age: int) -> None:
+        super().__init__(options, environ, max_age=max_age)
+        self.key = self.secret("signing_key_env", "Mailgun HTTP webhook signing key")[1].strip()
+
+    def authenticate(self, request: WebhookRequest) -> tuple[dict[str, Any], str]:
+        return verify(request.body, key=self.key, now=request.received_at, max_age=self.max_age)
+
+    def parse_events(self, payload: tuple[dict[str, Any], str]) -> Parsed:
+        return parse(payload[0])
+
+    def replay_token(self, payload: tuple[dict[str, Any], str]) -> str:
+        return payload[1]
+
+    def answer_refused(self, refused: WebhookRefused) -> int:
+        return REFUSED  # whatever the reason: a request that failed once fails again

@@ -22,14 +22,13 @@ Postmark received) may come with no ``Email`` and no ``BouncedAt``; it is linked
 
 from __future__ import annotations
 
-import base64
-import binascii
-import hmac
 from datetime import datetime, timezone
 from typing import Any, Mapping
 
 from newsletter.errors import ConfigError
-from newsletter.feedback import OWN_ID, Parsed, WebhookRefused, bounce_reason, digest, issue_of, load_json, text
+from newsletter.feedback import (OWN_ID, Parsed, WebhookRefused, basic_credentials, bounce_reason, digest, issue_of,
+                                 load_json, same, text)
+from newsletter.feedback.webhooks import Webhook, WebhookRequest, register
 from newsletter.store.feedback import Feedback, FeedbackKind
 
 SOURCE = "postmark"
@@ -63,23 +62,6 @@ def load_credentials(value: str, variable: str) -> tuple[bytes, bytes]:
                           hint=f"e.g. export {variable}=postmark:$(openssl rand -hex 24), and give Postmark the "
                                "URL https://postmark:THAT-PASSWORD@your.host/webhooks/postmark")
     return user.encode(), password.encode()
-
-
-def basic_credentials(headers: Mapping[str, str]) -> tuple[bytes, bytes] | None:
-    """The (user, password) of an ``Authorization: Basic`` header, or None."""
-    scheme, _, value = headers.get("Authorization", "").partition(" ")
-    if scheme.lower() != "basic":
-        return None
-    try:
-        user, colon, password = base64.b64decode(value.strip(), validate=True).partition(b":")
-    except (binascii.Error, ValueError):
-        return None
-    return (user, password) if colon else None
-
-
-def same(given: bytes, expected: bytes) -> bool:
-    """Constant-time equality (the time does not depend on where the values differ)."""
-    return hmac.compare_digest(given, expected)
 
 
 def verify(headers: Mapping[str, str], body: bytes, *, credentials: tuple[bytes, bytes]) -> dict[str, Any]:
@@ -156,3 +138,23 @@ def parse(record: dict[str, Any], *, now: datetime | None = None) -> Parsed:
         issue=issue_of(metadata.get(OWN_ID)), provider_message_id=message_id or None, detail=detail,
         reason=bounce_reason(kind, details, named)))
     return parsed
+
+
+@register
+class PostmarkWebhook(Webhook):
+    """``POST /webhooks/postmark``; ``[webhooks.postmark] credentials_env`` names the variable holding
+    ``user:password``, the basic-auth credentials of the URL given to Postmark."""
+
+    name = SOURCE
+    known_options = ("credentials_env",)
+
+    def __init__(self, options: Mapping[str, object], environ: Mapping[str, str], *, max_age: int) -> None:
+        super().__init__(options, environ, max_age=max_age)
+        variable, value = self.secret("credentials_env", "Postmark webhook credentials (user:password)")
+        self.credentials = load_credentials(value, variable)
+
+    def authenticate(self, request: WebhookRequest) -> dict[str, Any]:
+        return verify(request.headers, request.body, credentials=self.credentials)
+
+    def parse_events(self, payload: dict[str, Any]) -> Parsed:
+        return parse(payload)

@@ -28,13 +28,14 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from newsletter.errors import ConfigError
-from newsletter.feedback import OWN_ID, Parsed, WebhookRefused, bounce_reason, digest, epoch, issue_of, load_json, text
+from newsletter.feedback import (FUTURE_SKEW, OWN_ID, Parsed, WebhookRefused, bounce_reason, digest, epoch, issue_of,
+                                 load_json, text)
+from newsletter.feedback.webhooks import Webhook, WebhookRequest, register
 from newsletter.store.feedback import Feedback, FeedbackKind
 
 SOURCE = "sendgrid"
 SIGNATURE = "X-Twilio-Email-Event-Webhook-Signature"
 TIMESTAMP = "X-Twilio-Email-Event-Webhook-Timestamp"
-FUTURE_SKEW = 60
 _IGNORED = {"processed", "deferred", "delivered", "open", "click", "group_resubscribe", "account_status_change"}
 #: ``bounce_classification`` (SendGrid's "Bounce and Block Classifications") in the reasons table's words.
 _CLASSIFICATION = {"invalid address": "invalid address", "mailbox unavailable": "user unknown",
@@ -137,3 +138,23 @@ def parse(events: list[Any]) -> Parsed:
             reason=bounce_reason(kind, " ".join(filter(None, (text(event.get("status"), 10),
                                                               text(event.get("reason"), 300)))), named)))
     return parsed
+
+
+@register
+class SendGridWebhook(Webhook):
+    """``POST /webhooks/sendgrid``; ``[webhooks.sendgrid] public_key_env`` names the variable holding the
+    Signed Event Webhook's verification key (base64 DER as SendGrid shows it, or PEM)."""
+
+    name = SOURCE
+    known_options = ("public_key_env",)
+
+    def __init__(self, options: Mapping[str, object], environ: Mapping[str, str], *, max_age: int) -> None:
+        super().__init__(options, environ, max_age=max_age)
+        variable, value = self.secret("public_key_env", "SendGrid Event Webhook verification key")
+        self.key = load_key(value, variable)
+
+    def authenticate(self, request: WebhookRequest) -> list[Any]:
+        return verify(request.headers, request.body, key=self.key, now=request.received_at, max_age=self.max_age)
+
+    def parse_events(self, payload: list[Any]) -> Parsed:
+        return parse(payload)
