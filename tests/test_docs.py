@@ -168,11 +168,15 @@ def loader_keys() -> dict[str, set[str]]:
 
 
 def adapter_keys() -> dict[str, set[str]]:
-    """The keys of each built-in adapter's ``[delivery.NAME]`` table (its ``known_options``)."""
-    import newsletter.config as config
-    from newsletter.delivery.base import adapter_class
+    """The keys of each built-in adapter's ``[delivery.NAME]`` table and of each built-in provider's
+    ``[webhooks.NAME]`` table (their ``known_options``)."""
+    from newsletter import providers
+    from newsletter.delivery.base import BUILT_IN, adapter_class
+    from newsletter.feedback.webhooks import webhook_class
 
-    return {f"delivery.{name}": set(adapter_class(name).known_options) for name in config._ADAPTERS_WITH_TABLES}
+    tables = {f"delivery.{name}": set(adapter_class(name).known_options) for name in (*BUILT_IN, *providers.BUILT_IN)}
+    tables.update({f"webhooks.{name}": set(webhook_class(name).known_options) for name in providers.BUILT_IN})
+    return {table: keys for table, keys in tables.items() if keys}
 
 
 def test_every_configuration_key_is_in_the_configuration_reference() -> None:

@@ -35,7 +35,7 @@ from newsletter.doctor.lookup import Dns, Network, Unanswered, parse_nameserver,
 from newsletter.doctor.mx import check_bounce_mx
 from newsletter.doctor.report import Finding, Level, error, has_errors, ok
 from newsletter.doctor.spf import Relay, check_spf
-from newsletter.errors import NewsletterError
+from newsletter.errors import ConfigError, NewsletterError
 
 __all__ = ["CERT_WARN_DAYS", "PROBE_ADDRESS", "Finding", "Level", "Network", "diagnose", "has_errors",
            "parse_nameserver"]

@@ -153,8 +153,10 @@ class PostmarkWebhook(Webhook):
         variable, value = self.secret("credentials_env", "Postmark webhook credentials (user:password)")
         self.credentials = load_credentials(value, variable)
 
-    def authenticate(self, request: WebhookRequest) -> dict[str, Any]:
-        return verify(request.headers, request.body, credentials=self.credentials)
+    def authenticate(self, request: WebhookRequest) -> tuple[dict[str, Any], datetime]:
+        # The time of arrival travels with the record: an unsubscribe record may carry none of its own.
+        return verify(request.headers, request.body, credentials=self.credentials), request.received_at
 
-    def parse_events(self, payload: dict[str, Any]) -> Parsed:
-        return parse(payload)
+    def parse_events(self, payload: tuple[dict[str, Any], datetime]) -> Parsed:
+        record, received_at = payload
+        return parse(record, now=received_at)
