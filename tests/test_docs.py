@@ -250,12 +250,12 @@ def test_the_module_walk_sees_packages_modules_and_migrations(tmp_path: Path) ->
                  "store/migrations/env.py", "store/migrations/versions/0001_first.py", "web/templates/a.html"):
         (root / name).parent.mkdir(parents=True, exist_ok=True)
         (root / name).write_text('"""Does one thing.\n\nMore."""\n', encoding="utf-8")
-    assert list(tree_modules(root)) == ["newsletter/", "newsletter/frontends/cli.py", "newsletter/delivery/",
+    assert list(tree_modules(root)) == ["newsletter/", "newsletter/cli.py", "newsletter/delivery/",
                                         "newsletter/delivery/smtp.py", "newsletter/store/",
                                         "newsletter/store/ledger.py", "newsletter/store/migrations/",
                                         "newsletter/store/migrations/env.py",
                                         "newsletter/store/migrations/versions/"]
-    assert "| `newsletter/frontends/cli.py` | Does one thing. |" in module_table(root)
+    assert "| `newsletter/cli.py` | Does one thing. |" in module_table(root)
     assert "| `newsletter/delivery/` | a package: its modules follow |" in module_table(root)
 
 
