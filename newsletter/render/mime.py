@@ -24,7 +24,7 @@ import unicodedata
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Callable, Mapping
+from typing import Callable, Mapping
 from email import policy as email_policy
 from email import quoprimime
 from email.header import Header
@@ -38,9 +38,7 @@ from newsletter.config import Settings
 from newsletter.errors import NewsletterError
 from newsletter.core.merge import TOKEN_RE, CompiledTemplate, MergeSlots, Slot, escape_for
 from newsletter.core.tokens import UNSUBSCRIBE, make_token, seal, unseal
-
-if TYPE_CHECKING:  # the renderer (templates, MJML, premailer) is loaded by who renders, not by who sends
-    from newsletter.render.pipeline import RenderedIssue
+from newsletter.render.rendered import RenderedIssue
 
 CRLF = "\r\n"
 _UNSAFE = re.compile(r"[\r\n\x00]")
