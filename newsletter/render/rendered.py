@@ -9,11 +9,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from functools import cached_property
+from typing import TYPE_CHECKING
 
-from newsletter.content.model import Issue
-from newsletter.content.problems import Problem
-from newsletter.content.publication import Image
 from newsletter.core.merge import CompiledTemplate, MergeSlots
+
+if TYPE_CHECKING:  # types only: building messages from a render loads neither the issue's reader nor its files'
+    from newsletter.content.model import Issue
+    from newsletter.content.problems import Problem
+    from newsletter.content.publication import Image
 
 
 @dataclass
