@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import abc
 import difflib
+import importlib
 import ipaddress
 import logging
 import threading
@@ -243,6 +244,10 @@ class Adapter(abc.ABC):
 
 
 REGISTRY: dict[str, type[Adapter]] = {}
+#: The built-in adapters: the module that registers each, imported when its name is asked for.
+BUILT_IN = {"brevo": "newsletter.providers.brevo.send", "mailgun": "newsletter.providers.mailgun.send",
+            "outbox": "newsletter.delivery.outbox", "postmark": "newsletter.providers.postmark.send",
+            "sendgrid": "newsletter.providers.sendgrid.send", "smtp": "newsletter.delivery.smtp"}
 
 
 def register(cls: type[Adapter]) -> type[Adapter]:
@@ -261,15 +266,13 @@ def adapter_class(name: str) -> type[Adapter]:
 
     :raises ConfigError: naming the known adapters.
     """
-    import newsletter.providers.brevo.send  # noqa: F401  (each registers itself)
-    import newsletter.providers.mailgun.send  # noqa: F401
-    import newsletter.delivery.outbox  # noqa: F401
-    import newsletter.providers.postmark.send  # noqa: F401
-    import newsletter.providers.sendgrid.send  # noqa: F401
-    import newsletter.delivery.smtp  # noqa: F401
-
+    if name not in REGISTRY and name in BUILT_IN:
+        importlib.import_module(BUILT_IN[name])  # it registers itself; the others are not loaded (start-up)
     if name not in REGISTRY:
         _load_entry_point(name)
+    if name not in REGISTRY:
+        for module in BUILT_IN.values():  # to name them all in the error
+            importlib.import_module(module)
     try:
         return REGISTRY[name]
     except KeyError:

@@ -26,19 +26,21 @@ from newsletter.store.database import open_store
 from tests.conftest import DAY, SECRET
 from tests.helpers.children import python_env
 
-#: The renderer's modules: a send that starts from the checked render, or has nothing to send, loads none.
-RENDERER = ("mjml", "premailer", "newsletter.render.pipeline", "newsletter.services.check")
+#: The renderer's modules: a send that starts from the checked render, or has nothing to send, loads none; nor the
+#: adapters it does not use (the mail APIs' and their HTTP client, for a send through the outbox).
+NOT_NEEDED = ("mjml", "premailer", "newsletter.render.pipeline", "newsletter.services.check",
+              "newsletter.providers.mailgun.send", "requests")
 
 CHILD = """
 import json, sys
 from newsletter.frontends.cli import main
 code = main(sys.argv[1:])
 print(json.dumps({"code": code, "loaded": [m for m in %r if m in sys.modules]}))
-""" % (RENDERER,)
+""" % (NOT_NEEDED,)
 
 
 def send_in_child(project: Path) -> dict[str, object]:
-    """``newsletter send DAY`` in a fresh interpreter: its exit code and the renderer's modules it loaded."""
+    """``newsletter send DAY`` in a fresh interpreter: its exit code and which of :data:`NOT_NEEDED` it loaded."""
     done = subprocess.run([sys.executable, "-c", CHILD, "--project", str(project), "send", DAY.isoformat()],
                           env=python_env(NEWSLETTER_SECRET_KEY=SECRET), capture_output=True, text=True, timeout=120)
     assert done.stdout.strip(), done.stderr
