@@ -90,7 +90,7 @@ def test_resend_through_the_outbox_sends_only_the_uncertain_rows_once_and_record
     assert "Resent 2 uncertain recipients" in out and "5 sent, 0 failed, 0 pending" in out
     folder = project / "elsewhere" / "box" / "new"
     assert f"Messages are in {folder} (one .eml file each)." in out
-    assert not (project / "out").exists()
+    assert not (project / "out" / "outbox").exists()  # (out/ holds the render the approval checked)
     messages = delivered(folder)
     assert sorted(messages) == state.uncertain  # the rows recorded sent are not sent again
     settings = load_settings(project)

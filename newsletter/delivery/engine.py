@@ -55,7 +55,7 @@ from collections import deque
 from collections.abc import Generator
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta, timezone
-from typing import TYPE_CHECKING, Callable, Iterable, Mapping, Sequence, TypeVar, assert_never
+from typing import Callable, Iterable, Mapping, Sequence, TypeVar, assert_never
 
 from newsletter.config import Settings
 from newsletter.content.publication import proof_url
@@ -67,17 +67,15 @@ from newsletter.delivery.base import (Adapter, Doubt, Failed, InDoubt, NeverArri
 from newsletter.errors import (ContentError, DeliveryError, NewsletterError, NotSent, SendBusyError, StoreUnavailable,
                                describe)
 from newsletter.core.i18n import N_
+from newsletter.render import checked
 from newsletter.render.mime import MessageFactory, Recipient, message_id, proof_message_id
+from newsletter.render.rendered import RenderedIssue
 from newsletter.render.snapshot import freeze, thaw
-from newsletter.render.web_version import public_page
 from newsletter.store import archive, leases, ledger, pacing, pauses, resends, snapshots, workers
 from newsletter.store.feedback import hard_bounced_rows
 from newsletter.store.database import Store, patiently
 from newsletter.store.models import DeliveryStatus, SubscriberStatus
 from newsletter.store.subscribers import list_subscribers
-
-if TYPE_CHECKING:  # loaded by the check, when a run renders: a run with nothing to send does not
-    from newsletter.render.pipeline import RenderedIssue
 
 log = logging.getLogger(__name__)
 
@@ -222,6 +220,8 @@ def render_checked_issue(settings: Settings, day: date) -> RenderedIssue:
 
     :raises ContentError: when the check fails (nothing is sent).
     """
+    # The check loads the renderer (jinja2, MJML, premailer): only a run that must render pays for it,
+    # not one that starts from the checked render (:func:`checked_issue`) or has nothing to send.
     from newsletter.services.check import check_issue
 
     report = check_issue(settings, day)
@@ -229,6 +229,23 @@ def render_checked_issue(settings: Settings, day: date) -> RenderedIssue:
         raise ContentError(f"issue {day.isoformat()} does not pass the check; nothing was sent",
                            report.problems, hint=f"run `newsletter check {day.isoformat()}`")
     return report.rendered
+
+
+def checked_issue(settings: Settings, day: date, now: datetime) -> checked.Checked:
+    """The issue's render and public page for a send: the ones its last check kept for the very same inputs
+    (``approve``, or an earlier run: :mod:`newsletter.render.checked`), else checked and rendered now, and kept.
+
+    :raises ContentError: when the check fails (nothing is sent).
+    """
+    key = checked.inputs_digest(settings, day)
+    found = checked.load(settings, day, key)
+    if found is not None:
+        log.info("issue %s: starting from the render checked for these inputs (%s)", day.isoformat(), key[:12])
+        return found
+    from newsletter.render.web_version import public_page  # the renderer, as in render_checked_issue
+
+    rendered = render_checked_issue(settings, day)
+    return checked.keep(settings, day, key, rendered, lambda: public_page(rendered.issue, settings), now)
 
 
 #: The reason written on rows a stop gave back before handing them over.
@@ -772,7 +789,8 @@ class StartedSend:
 
 def start_send(settings: Settings, store: Store, day: date, *, secret_key: str,
                clock: Clock = utc_now) -> StartedSend:
-    """Check and render the issue, open its send (stored render, pause cleared, new subscribers queued).
+    """Check and render the issue (or take the render checked for the same inputs: :func:`checked_issue`),
+    open its send (stored render, pause cleared, new subscribers queued).
 
     What workers help afterwards is this render (:mod:`newsletter.render.snapshot`), whatever their
     own copy of the issue's files says; the public archive shows this run's web version once a
@@ -780,9 +798,9 @@ def start_send(settings: Settings, store: Store, day: date, *, secret_key: str,
 
     :raises ContentError: when the issue does not pass the check.
     """
-    rendered = render_checked_issue(settings, day)
-    page = public_page(rendered.issue, settings)
     sent_on = clock()
+    prepared = checked_issue(settings, day, sent_on)
+    rendered, page = prepared.rendered, prepared.page
     factory = MessageFactory(rendered, settings, secret_key=secret_key, date=sent_on)
     send_id = ledger.get_or_create_send(store, day, rendered.subject, clock())
     frozen = freeze(rendered, sent_on)

@@ -105,7 +105,9 @@ class SMTPAdapter(Adapter):
         self.username = text_option(self, "username")
         password_env = text_option(self, "password_env", "SMTP_PASSWORD")
         self.password = secret_from_env(password_env, purpose="SMTP password", environ=environ) if self.username else ""
-        self.context = ssl.create_default_context(cafile=str(self.ca_file) if self.ca_file else None)
+        # Loading the certificates takes a while (each connection has its own adapter): only where TLS is used.
+        self.context = None if self.security == "none" else \
+            ssl.create_default_context(cafile=str(self.ca_file) if self.ca_file else None)
         self.smtp: smtplib.SMTP | None = None
         self._opening: smtplib.SMTP | None = None  # a session being opened, not greeted yet
         self._idle = True  # no transaction open: QUIT is safe

@@ -640,16 +640,22 @@ class Newsletter:
         :raises ContentError: (with ``problems``) when the issue does not pass the check.
         """
         from newsletter.content.approval import approve
+        from newsletter.render import checked
+        from newsletter.render.web_version import public_page
         from newsletter.services.check import check_issue
 
         settings, day = self.settings, self._day(day)
+        key = checked.inputs_digest(settings, day)
         report = check_issue(settings, day)
-        if not report.ok:
+        if not report.ok or report.rendered is None:
             raise refusal_for(settings, ContentError(
                 f"issue {day.isoformat()} does not pass the check; it cannot be approved", report.problems,
                 hint="fix the lines above, then approve again"))
         name = by or self.environ.get(EDITOR_ENV) or login_name(self.environ)
-        return approve(report.issue.folder, name, self.clock().astimezone(settings.tz))
+        state = approve(report.issue.folder, name, self.clock().astimezone(settings.tz))
+        # The render approved is the one the send starts from (for the same inputs): its start is a lookup.
+        checked.keep(settings, day, key, report.rendered, lambda: public_page(report.issue, settings), self.clock())
+        return state
 
     def readiness(self, day: date | None = None) -> "Readiness":
         """The scheduler's gate on the issue: missing, failing, waiting approval, ready or sent."""

@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import re
 import textwrap
-from dataclasses import dataclass, field
-from functools import cached_property
 from html import escape
 from pathlib import Path
 from typing import Any
@@ -28,43 +26,16 @@ from newsletter.content.model import Issue, Item
 from newsletter.content.problems import Problem
 from newsletter.content.typography import typographer
 from newsletter.errors import RenderError
-from newsletter.core.merge import CompiledTemplate, Context, MergeSlots, find_fields
+from newsletter.core.merge import Context, MergeSlots, find_fields
 from newsletter.content.publication import UnsafeFileError, asset_url, read_image
 from newsletter.content.publication import web_url as public_web_url
 from newsletter.render.html import mjml_to_email_html
 from newsletter.core.resources import default_templates_dir
+from newsletter.render.rendered import RenderedIssue
 
 HTML_TEMPLATE = "email.mjml.j2"
 TEXT_TEMPLATE = "email.txt.j2"
 TEXT_WIDTH = 78
-
-
-@dataclass
-class RenderedIssue:
-    """The master documents of one issue, ready for per-recipient substitution."""
-
-    issue: Issue
-    subject: str
-    preheader: str
-    html: str
-    text: str
-    slots: MergeSlots
-    web_url: str
-    item_words: list[int] = field(default_factory=list)
-    item_texts: list[str] = field(default_factory=list)  # each item's body as plain text (the feed)
-    problems: list[Problem] = field(default_factory=list)
-
-    @cached_property
-    def html_template(self) -> CompiledTemplate:
-        return CompiledTemplate(self.html, self.slots)
-
-    @cached_property
-    def text_template(self) -> CompiledTemplate:
-        return CompiledTemplate(self.text, self.slots)
-
-    def personalize(self, values: dict[str, str]) -> tuple[str, str]:
-        """The HTML and text bodies for one recipient (``values``: field → raw value)."""
-        return self.html_template.render(values), self.text_template.render(values)
 
 
 def templates_dir(settings: Settings) -> Path:

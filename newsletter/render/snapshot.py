@@ -14,14 +14,11 @@ import json
 from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from newsletter.content.model import Issue
 from newsletter.errors import NewsletterError
 from newsletter.core.merge import Context, MergeSlots, Slot
-
-if TYPE_CHECKING:
-    from newsletter.render.pipeline import RenderedIssue
+from newsletter.render.rendered import RenderedIssue
 
 #: Bumped when the snapshot's fields change: a worker refuses one it cannot read.
 VERSION = 1
@@ -52,8 +49,6 @@ def thaw(text: str) -> tuple[RenderedIssue, datetime]:
 
     :raises NewsletterError: when the snapshot comes from another version of newsletter.
     """
-    from newsletter.render.pipeline import RenderedIssue
-
     body = json.loads(text)
     if body.get("version") != VERSION:
         raise NewsletterError(f"the send was started by another version of newsletter (snapshot version "

@@ -20,6 +20,7 @@ from newsletter.errors import NewsletterError
 from newsletter.core.merge import CompiledTemplate
 from newsletter.content.publication import Image, UnsafeFileError, asset_url, read_image
 from newsletter.render.pipeline import LOGO_FOLDER, render_issue
+from newsletter.render.rendered import PublicPage
 
 #: Bumped when the frozen page's fields change (the archive shows the files for a page it cannot read).
 VERSION = 1
@@ -41,17 +42,6 @@ class WebVersion:
 
     html: str
     entries: tuple[Entry, ...]
-
-
-@dataclass(frozen=True)
-class PublicPage:
-    """A web version as published: its subject, the page as JSON (:func:`thaw`) and its digest, and
-    the image files it shows (``relative`` is ``brand/NAME`` for the logo)."""
-
-    subject: str
-    layout: str
-    digest: str
-    images: tuple[Image, ...]
 
 
 def _summary(text: str) -> str:

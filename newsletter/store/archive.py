@@ -17,7 +17,7 @@ from sqlalchemy import ForeignKey, Index, LargeBinary, String, Table, Text, dele
 from sqlalchemy.orm import Mapped, mapped_column
 
 from newsletter.content.publication import Image
-from newsletter.render.web_version import PublicPage
+from newsletter.render.rendered import PublicPage
 from newsletter.store.database import Store
 from newsletter.store.models import Base, Delivery, DeliveryStatus, Send, UTCDateTime
 
