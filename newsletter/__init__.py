@@ -16,7 +16,7 @@ from newsletter.errors import (
 )
 from newsletter.library import Newsletter
 
-__version__ = "0.1.0"
+from newsletter.core.version import VERSION as __version__
 
 __all__ = [
     "ConfigError",

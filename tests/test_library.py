@@ -285,7 +285,7 @@ def test_status_carries_what_the_status_command_shows(nl: Newsletter) -> None:
     assert shown["workers"] == []  # the run has ended: no live worker
     assert shown["paused"] is None and shown["feedback"] == {
         "bounced": 0, "complained": 0, "unsubscribed": 0, "complaint_rate": 0.0,
-        "complaint_rate_above_gmail_line": False}
+        "complaint_rate_above_gmail_line": False, "bounce_reasons": []}
 
 
 def test_status_counts_the_ledgers_rows_per_state_once(nl: Newsletter) -> None:

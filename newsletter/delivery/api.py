@@ -51,7 +51,6 @@ import logging
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
-from importlib.metadata import PackageNotFoundError, version
 from typing import Any, ClassVar, Iterator, Mapping, Sequence
 from urllib.parse import urlsplit
 
@@ -63,20 +62,11 @@ from newsletter.config import Settings, secret_from_env
 from newsletter.delivery.base import (SHARED_OPTIONS, Adapter, Doubt, Failed, Handover, InDoubt, NeverArrived, Outgoing,
                                       RequestRefused, Result, RetryLater, Sent, Settled, bool_option, choice_option,
                                       int_option, is_loopback, number_option, text_option)
+from newsletter.core.version import VERSION
 from newsletter.errors import ConfigError, NoAnswer, NotSent, UnrecognisedAnswer
 from newsletter.render.mime import Layout
 
 log = logging.getLogger(__name__)
-
-
-def _version() -> str:
-    """The installed distribution's version, for the User-Agent. Read from the package metadata, not from
-    ``newsletter.__version__``: importing the package root from here would tie every adapter to the whole
-    library (the root imports :class:`~newsletter.Newsletter`) in one import circle."""
-    try:
-        return version("newsletter")
-    except PackageNotFoundError:  # run from a source tree that was never installed
-        return "0+unknown"
 
 
 #: Statuses that mean "not accepted, try again later" for every provider here (their documentation says so).
@@ -257,7 +247,7 @@ class ApiAdapter(Adapter, abc.ABC):
 
     def _new_session(self) -> requests.Session:
         session = requests.Session()
-        session.headers.update({"User-Agent": f"newsletter/{_version()}", **self.auth_headers()})
+        session.headers.update({"User-Agent": f"newsletter/{VERSION}", **self.auth_headers()})
         session.verify = self.verify
         return session
 

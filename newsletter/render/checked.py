@@ -25,13 +25,13 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Callable
 
-from newsletter import __version__
 from newsletter.config import CONFIG_FILE, Settings
 from newsletter.content.approval import digests
 from newsletter.content.load import issue_folder
 from newsletter.content.publication import IMAGE_KINDS, Image
 from newsletter.core.atomic import write_atomically
 from newsletter.core.resources import default_templates_dir
+from newsletter.core.version import VERSION as NEWSLETTER_VERSION
 from newsletter.errors import NewsletterError
 from newsletter.render import snapshot
 from newsletter.render.rendered import PublicPage, RenderedIssue
@@ -84,7 +84,7 @@ def inputs_digest(settings: Settings, day: date) -> str:
     brand = settings.brand
     logo = brand.logo if brand else ""
     parts = {
-        "version": [str(VERSION), __version__, str(snapshot.VERSION)],
+        "version": [str(VERSION), NEWSLETTER_VERSION, str(snapshot.VERSION)],
         "code": _tree(PACKAGE, contents=False),
         "day": [day.isoformat()],
         "config": [_file(settings.root / CONFIG_FILE)],
