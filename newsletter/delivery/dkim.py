@@ -1,4 +1,4 @@
-"""DKIM signatures (RFC 6376) for the transports that write the message bytes themselves.
+"""DKIM signatures (RFC 6376, RFC 8463) for the transports that write the message bytes themselves.
 
 The SMTP and outbox adapters apply :func:`signer_for` to each message just before it leaves:
 every recipient's message differs (``To``, the unsubscribe links in ``List-Unsubscribe`` and
@@ -7,7 +7,8 @@ in the body), so each one is signed after substitution. Mail APIs sign on their 
 Canonicalization is relaxed/relaxed, written here (it is a few lines, and dkimpy parses the
 whole message again per signature); the key operations are the ``cryptography`` library's.
 ``rsa-sha256`` signs with PKCS#1 v1.5; ``ed25519-sha256`` (RFC 8463) signs the SHA-256 digest
-of the same data. The signed header list names every header in :data:`SIGNED_HEADERS` once
+of the same data. With ``[dkim] ed25519_private_key_file`` beside an RSA key every message gets
+both signatures (most receivers verify only RSA), made from one canonical form. The signed header list names every header in :data:`SIGNED_HEADERS` once
 more than it occurs ("oversigning"), so that a relay or an attacker cannot add a second
 ``From``, ``Subject`` or ``List-Unsubscribe`` (nor a missing ``Reply-To``) without breaking
 the signature.
@@ -101,32 +102,52 @@ def split_headers(head: bytes) -> list[tuple[bytes, bytes]]:
     return fields
 
 
+PrivateKey = rsa.RSAPrivateKey | ed25519.Ed25519PrivateKey
+
+
 @dataclass(frozen=True)
 class Signer:
-    """Signs messages for one selector and domain with one private key."""
+    """Signs messages for one domain: one ``DKIM-Signature`` per key, under its own selector.
+
+    ``also`` holds the further ``(selector, key)`` pairs: an RSA key with an Ed25519 one beside it
+    (RFC 8463 section 6) gives two signatures, so that receivers that verify only RSA, most of them
+    today, still find one they can check. Neither signature covers the other, so both come from the
+    same canonical bytes, made once per message.
+    """
 
     selector: str
     domain: str
-    key: rsa.RSAPrivateKey | ed25519.Ed25519PrivateKey
+    key: PrivateKey
     clock: Callable[[], float] = time.time
+    also: tuple[tuple[str, PrivateKey], ...] = ()
 
     @property
     def algorithm(self) -> str:
-        return "ed25519-sha256" if isinstance(self.key, ed25519.Ed25519PrivateKey) else "rsa-sha256"
+        return _algorithm(self.key)
+
+    @property
+    def keys(self) -> tuple[tuple[str, PrivateKey], ...]:
+        return ((self.selector, self.key), *self.also)
 
     def __call__(self, message: bytes) -> bytes:
         return self.sign(message)
 
     def sign(self, message: bytes) -> bytes:
-        """``message`` (CRLF line ends, as it goes on the wire) with a ``DKIM-Signature`` header first."""
+        """``message`` (CRLF line ends, as it goes on the wire) with its ``DKIM-Signature`` headers first."""
         return self.header(message, self.clock()) + message
 
     def header(self, message: bytes, now: float) -> bytes:
-        """The ``DKIM-Signature`` header line (with its CRLF) for ``message``, signed at ``now``."""
-        data, tags = self._prepare(message, now)
-        encoded = base64.b64encode(self._sign(data)).decode()
-        return ("DKIM-Signature: " + tags + "\r\n\t".join(encoded[i:i + 72] for i in range(0, len(encoded), 72))
-                ).encode() + _CRLF
+        """The ``DKIM-Signature`` header lines (each with its CRLF) for ``message``, signed at ``now``."""
+        signed, names, body_hash = _prepare(message)
+        lines = []
+        for selector, key in self.keys:
+            tags = (f"v=1; a={_algorithm(key)}; c=relaxed/relaxed; d={self.domain}; s={selector};\r\n"
+                    f"\tt={int(now)}; h={names};\r\n\tbh={body_hash};\r\n\tb=")
+            data = signed + canonical_header(b"DKIM-Signature", tags.encode())[:-2]
+            encoded = base64.b64encode(_sign(key, data)).decode()
+            lines.append("DKIM-Signature: " + tags + "\r\n\t".join(encoded[i:i + 72]
+                                                                     for i in range(0, len(encoded), 72)) + "\r\n")
+        return "".join(lines).encode()
 
     def sign_all(self, messages: Sequence[bytes]) -> Iterator[bytes]:
         """Each message signed, in order, produced as the consumer asks for them.
@@ -158,64 +179,79 @@ class Signer:
         for message, header in zip(chunk, headers):
             yield header + message
 
-    def _prepare(self, message: bytes, now: float) -> tuple[bytes, str]:
-        """The canonical bytes the signature covers, and the signature header's tags before ``b=``."""
-        cut = message.find(b"\r\n\r\n")
-        head, body = (message[:cut + 2], message[cut + 4:]) if cut >= 0 else (message, b"")
-        fields = split_headers(head)
-        body_hash = base64.b64encode(hashlib.sha256(canonical_body(body)).digest())
-        # Pick instances from the bottom up (section 5.4.2); one name more than present oversigns.
-        by_name: dict[bytes, list[bytes]] = {}
-        for name, value in fields:
-            by_name.setdefault(name.lower(), []).append(value)
-        names: list[str] = []
-        signed = bytearray()
-        for header in SIGNED_HEADERS:
-            instances = by_name.get(header.lower().encode(), [])
-            for value in reversed(instances):
-                signed += canonical_header(header.encode(), value)
-            names.extend([header] * (len(instances) + 1))
-        tags = (f"v=1; a={self.algorithm}; c=relaxed/relaxed; d={self.domain}; s={self.selector};\r\n"
-                f"\tt={int(now)}; h={_fold_list(names)};\r\n\tbh={body_hash.decode()};\r\n\tb=")
-        signed += canonical_header(b"DKIM-Signature", tags.encode())[:-2]
-        return bytes(signed), tags
 
-    def _sign(self, data: bytes) -> bytes:
-        if isinstance(self.key, ed25519.Ed25519PrivateKey):
-            return self.key.sign(hashlib.sha256(data).digest())  # RFC 8463: Ed25519 over the SHA-256 digest
-        return self.key.sign(data, padding.PKCS1v15(), hashes.SHA256())
+def _algorithm(key: PrivateKey) -> str:
+    return "ed25519-sha256" if isinstance(key, ed25519.Ed25519PrivateKey) else "rsa-sha256"
+
+
+def _prepare(message: bytes) -> tuple[bytes, str, str]:
+    """What every signature of ``message`` shares: the canonical signed headers, the folded ``h=``
+    list and the body hash (the signature header's own canonical form is added per key)."""
+    cut = message.find(b"\r\n\r\n")
+    head, body = (message[:cut + 2], message[cut + 4:]) if cut >= 0 else (message, b"")
+    fields = split_headers(head)
+    body_hash = base64.b64encode(hashlib.sha256(canonical_body(body)).digest()).decode()
+    # Pick instances from the bottom up (section 5.4.2); one name more than present oversigns.
+    by_name: dict[bytes, list[bytes]] = {}
+    for name, value in fields:
+        by_name.setdefault(name.lower(), []).append(value)
+    names: list[str] = []
+    signed = bytearray()
+    for header in SIGNED_HEADERS:
+        instances = by_name.get(header.lower().encode(), [])
+        for value in reversed(instances):
+            signed += canonical_header(header.encode(), value)
+        names.extend([header] * (len(instances) + 1))
+    return bytes(signed), _fold_list(names), body_hash
+
+
+def _sign(key: PrivateKey, data: bytes) -> bytes:
+    if isinstance(key, ed25519.Ed25519PrivateKey):
+        return key.sign(hashlib.sha256(data).digest())  # RFC 8463: Ed25519 over the SHA-256 digest
+    return key.sign(data, padding.PKCS1v15(), hashes.SHA256())
 
 
 # -- signatures in a helper process ------------------------------------------------------
 
 #: Messages whose signatures one request to the helper process makes.
 CHUNK = 5
-_pools: dict[int, ProcessPoolExecutor] = {}
+_pools: dict[tuple[str, tuple[tuple[str, bytes], ...]], ProcessPoolExecutor] = {}
 _pools_lock = threading.Lock()
 _child: Signer | None = None
 
 
 def _pool(signer: Signer) -> ProcessPoolExecutor | None:
-    """The helper process holding ``signer``'s key (started once per key), or None on one core."""
+    """The helper process holding ``signer``'s keys (started once per set of keys), or None on one core."""
     if (os.cpu_count() or 1) < 2:
         return None
+    pems = _pool_key(signer)
     with _pools_lock:
-        pool = _pools.get(id(signer.key))
+        pool = _pools.get(pems)
         if pool is None:
-            pem = signer.key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                           serialization.NoEncryption())
             # spawn, not fork: the sending process runs threads, which a fork would copy mid-flight.
             pool = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"),
-                                       initializer=_start_child, initargs=(signer.selector, signer.domain, pem))
-            _pools[id(signer.key)] = pool
+                                       initializer=_start_child, initargs=pems)
+            _pools[pems] = pool
         return pool
 
 
-def _start_child(selector: str, domain: str, pem: bytes) -> None:
+def _pool_key(signer: Signer) -> tuple[str, tuple[tuple[str, bytes], ...]]:
+    """The domain and each ``(selector, PEM)``: what the helper process signs with, and names its pool
+    (by value: an ``id()`` of a key may be reused by another key once the first is gone)."""
+    return signer.domain, tuple((selector, key.private_bytes(serialization.Encoding.PEM,
+                                                             serialization.PrivateFormat.PKCS8,
+                                                             serialization.NoEncryption()))
+                                for selector, key in signer.keys)
+
+
+def _start_child(domain: str, pems: tuple[tuple[str, bytes], ...]) -> None:
     global _child
-    key = serialization.load_pem_private_key(pem, password=None)
-    assert isinstance(key, (rsa.RSAPrivateKey, ed25519.Ed25519PrivateKey))
-    _child = Signer(selector, domain, key)
+    keys = []
+    for selector, pem in pems:
+        key = serialization.load_pem_private_key(pem, password=None)
+        assert isinstance(key, (rsa.RSAPrivateKey, ed25519.Ed25519PrivateKey))
+        keys.append((selector, key))
+    _child = Signer(keys[0][0], domain, keys[0][1], also=tuple(keys[1:]))
 
 
 def _child_headers(messages: Sequence[bytes], now: float) -> list[bytes]:
@@ -251,7 +287,7 @@ def _fold_list(names: list[str]) -> str:
     return "\r\n\t ".join([*lines, line])
 
 
-def load_key(path: Path) -> rsa.RSAPrivateKey | ed25519.Ed25519PrivateKey:
+def load_key(path: Path) -> PrivateKey:
     """The private key of a checked ``[dkim]`` table.
 
     :raises ConfigError: when the file changed since the settings were read.
@@ -260,7 +296,7 @@ def load_key(path: Path) -> rsa.RSAPrivateKey | ed25519.Ed25519PrivateKey:
         key = serialization.load_pem_private_key(path.read_bytes(), password=None)
     except (OSError, ValueError, TypeError) as err:
         raise ConfigError(f"the DKIM private key {path} can no longer be read ({err.__class__.__name__})",
-                          hint="restore it, or fix [dkim] private_key_file in newsletter.toml") from err
+                          hint="restore it, or fix the [dkim] key file in newsletter.toml") from err
     if not isinstance(key, (rsa.RSAPrivateKey, ed25519.Ed25519PrivateKey)):
         raise ConfigError(f"the DKIM private key {path} is neither RSA nor Ed25519",
                           hint="run `newsletter dkim keygen` and publish the record it prints")
@@ -268,8 +304,9 @@ def load_key(path: Path) -> rsa.RSAPrivateKey | ed25519.Ed25519PrivateKey:
 
 
 @lru_cache(maxsize=8)
-def _signer(dkim: DkimSettings, stamp: tuple[int, int]) -> Signer:
-    return Signer(dkim.selector, dkim.domain, load_key(dkim.private_key_file))
+def _signer(dkim: DkimSettings, stamp: tuple[tuple[int, int], ...]) -> Signer:
+    (selector, first), *more = dkim.keys
+    return Signer(selector, dkim.domain, load_key(first), also=tuple((name, load_key(path)) for name, path in more))
 
 
 class _Unsigned:
@@ -288,15 +325,18 @@ def signer_for(settings: Settings) -> Sign:
     when ``[dkim]`` is absent. The key is read once (again if its file changes)."""
     if settings.dkim is None:
         return _unsigned
-    try:
-        stat = settings.dkim.private_key_file.stat()
-    except OSError as err:
-        raise ConfigError(f"the DKIM private key {settings.dkim.private_key_file} is gone: {err.strerror}",
-                          hint="restore it, or fix [dkim] private_key_file in newsletter.toml") from err
-    return _signer(settings.dkim, (stat.st_mtime_ns, stat.st_size))
+    stamps = []
+    for _, path in settings.dkim.keys:
+        try:
+            stat = path.stat()
+        except OSError as err:
+            raise ConfigError(f"the DKIM private key {path} is gone: {err.strerror}",
+                              hint="restore it, or fix the [dkim] key file in newsletter.toml") from err
+        stamps.append((stat.st_mtime_ns, stat.st_size))
+    return _signer(settings.dkim, tuple(stamps))
 
 
-def public_record(key: rsa.RSAPrivateKey | ed25519.Ed25519PrivateKey) -> str:
+def public_record(key: PrivateKey) -> str:
     """The TXT record value that publishes ``key``'s public half (``v=DKIM1; k=…; p=…``)."""
     public = key.public_key()
     if isinstance(public, ed25519.Ed25519PublicKey):

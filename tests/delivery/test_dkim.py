@@ -1,5 +1,6 @@
-"""DKIM: what the SMTP relay receives and what the outbox holds verify with an independent verifier
-(dkimpy, given the public key as its DNS answer); a changed message does not."""
+"""DKIM: what the SMTP relay receives and what the outbox holds verify with independent verifiers
+(dkimpy, given the public key as its DNS answer; OpenDKIM, offline in a namespace of its own); a
+changed message does not. With an RSA and an Ed25519 key, each message carries both signatures."""
 
 from __future__ import annotations
 
@@ -16,6 +17,8 @@ from newsletter.delivery.dkim import canonical_body, public_record, signer_for
 from newsletter.store.database import Store
 from newsletter.store.subscribers import add_subscriber
 from tests.dkim_keys import dkim_table, pem, write_key
+from tests.dns_server import txt
+from tests.helpers import opendkim
 from tests.sink import Sink
 from tests.test_dispatch import NOW, send, smtp_config
 
@@ -48,6 +51,47 @@ def with_dkim(project: Path, kind: str) -> None:
     write_key(project, kind)
     with open(project / "newsletter.toml", "a", encoding="utf-8") as handle:
         handle.write(dkim_table(selector=SELECTOR, key_file="dkim.pem"))
+
+
+ED_SELECTOR = "nl2026e"
+
+
+def with_both(project: Path) -> None:
+    """[dkim] with the RSA key under nl2026 and the Ed25519 key under nl2026e (RFC 8463's pair)."""
+    with_dkim(project, "rsa")
+    write_key(project, "ed25519", "dkim-ed.pem")
+    with open(project / "newsletter.toml", "a", encoding="utf-8") as handle:
+        handle.write(f'ed25519_selector = "{ED_SELECTOR}"\ned25519_private_key_file = "dkim-ed.pem"\n')
+
+
+def records_of_both() -> dict[str, bytes]:
+    """Each selector's TXT record, as DNS names with the trailing dot."""
+    return {f"{selector}._domainkey.example.org.": public_record(load_pem_private_key(pem(kind), password=None)).encode()
+            for selector, kind in ((SELECTOR, "rsa"), (ED_SELECTOR, "ed25519"))}
+
+
+def verifies_signature(message: bytes, idx: int, asked: list[bytes] | None = None) -> bool:
+    """Whether dkimpy verifies the ``idx``-th DKIM-Signature of ``message`` (both keys published)."""
+    records = records_of_both()
+
+    def answer(name: bytes, timeout: int = 5) -> bytes | None:
+        if asked is not None:
+            asked.append(name)
+        return records.get(name.decode())
+    return bool(dkim.DKIM(message).verify(idx=idx, dnsfunc=answer))
+
+
+#: One DKIM-Signature header field, with its folded lines.
+SIGNATURE = re.compile(rb"^DKIM-Signature:.*?\r\n(?![ \t])", re.M | re.S)
+
+
+def only_signature(message: bytes, idx: int) -> bytes:
+    """``message`` with every DKIM-Signature but the ``idx``-th removed."""
+    fields = SIGNATURE.findall(message)
+    for n, field in enumerate(fields):
+        if n != idx:
+            message = message.replace(field, b"", 1)
+    return message
 
 
 def add_people(store: Store) -> None:
@@ -98,6 +142,46 @@ def test_every_message_verifies_with_the_published_key(project: Path, store: Sto
     assert len(folded) == 1 and re.search(rb"^To: .*\r\n[ \t]", folded[0], re.M)  # the long To is folded
 
 
+@pytest.mark.parametrize("transport", ["smtp", "outbox"])
+def test_with_an_rsa_and_an_ed25519_key_every_message_carries_two_signatures_that_verify(
+        project: Path, store: Store, transport: str) -> None:
+    with_both(project)
+    add_people(store)
+    messages = received(project, store, transport)
+    assert len(messages) == len(PEOPLE)
+    for message in messages:
+        head = message.split(b"\r\n\r\n")[0]
+        fields = SIGNATURE.findall(head)
+        assert len(fields) == 2
+        assert b"a=rsa-sha256;" in fields[0] and b"s=nl2026;" in fields[0]
+        assert b"a=ed25519-sha256;" in fields[1] and b"s=nl2026e;" in fields[1]
+        for idx, selector in enumerate((SELECTOR, ED_SELECTOR)):
+            asked: list[bytes] = []
+            assert verifies_signature(message, idx, asked), (idx, message[:600])
+            assert asked == [f"{selector}._domainkey.example.org.".encode()]
+        assert REQUIRED <= set(signed_headers(message))
+        tampered = message.replace(b"\r\nSubject: ", b"\r\nSubject: Re: ", 1)
+        assert not verifies_signature(tampered, 0) and not verifies_signature(tampered, 1)
+
+
+@pytest.mark.skipif(opendkim.OPENDKIM_TESTMSG is None,
+                    reason="Debian's opendkim-tools is not installed (`make test` installs it)")
+def test_opendkim_verifies_each_of_the_two_signatures(settings: Settings) -> None:
+    """OpenDKIM (another implementation than ours and dkimpy's) verifies the RSA and the Ed25519
+    signature, each on its own (it reports one result per message), and refuses a changed message."""
+    with_both(settings.root)
+    signed = _signed(settings)
+    assert len(SIGNATURE.findall(signed)) == 2
+    tampered = signed.replace(b"\r\nSubject: ", b"\r\nSubject: Re: ", 1)
+    records = {name: [("TXT", txt(record.decode()))] for name, record in records_of_both().items()}
+    messages = [only_signature(signed, 0), only_signature(signed, 1), signed,
+                only_signature(tampered, 0), only_signature(tampered, 1)]
+    results = opendkim.verify(messages, records)
+    assert results[:3] == [(0, "")] * 3, results
+    assert [status for status, _ in results[3:]] != [0, 0] and all("Bad signature" in said for _, said in results[3:]), \
+        results
+
+
 @pytest.mark.parametrize("kind", ["rsa", "ed25519"])
 @pytest.mark.parametrize(("change", "old", "new"), [
     ("the unsubscribe link in the body", b"/u/", b"/u/X"),
@@ -127,12 +211,14 @@ def test_what_relaxed_canonicalization_forgives_still_verifies(settings: Setting
     assert verifies(refolded + b"\r\n\r\n" + padded, kind)
 
 
-def _signed(settings: Settings, kind: str) -> bytes:
+def _signed(settings: Settings, kind: str = "") -> bytes:
+    """The sample issue's message to one reader, signed as [dkim] says (``kind``: add that key first)."""
     from newsletter.check import check_issue
     from newsletter.render.mime import MessageFactory, Recipient
     from tests.conftest import DAY, SECRET
 
-    with_dkim(settings.root, kind)
+    if kind:
+        with_dkim(settings.root, kind)
     rendered = check_issue(settings, DAY).rendered
     assert rendered is not None
     message = MessageFactory(rendered, settings, secret_key=SECRET, date=NOW).build(Recipient("ann@example.org")).data
@@ -156,17 +242,23 @@ def test_relaxed_body_canonicalization(body: bytes, canonical: bytes) -> None:
     assert canonical_body(body) == canonical
 
 
-@pytest.mark.parametrize("kind", ["rsa", "ed25519"])
+@pytest.mark.parametrize("kind", ["rsa", "ed25519", "rsa+ed25519"])
 def test_a_batch_signed_ahead_gives_the_messages_signed_one_by_one(kind: str) -> None:
     """sign_all (signed in a helper process, a chunk ahead) yields, in order, what sign() gives."""
     from newsletter.delivery import dkim as module
     from newsletter.delivery.dkim import CHUNK, Signer
 
-    key = load_pem_private_key(pem(kind), password=None)
-    signer = Signer(SELECTOR, "example.org", key, clock=lambda: 1_795_000_000.0)  # type: ignore[arg-type]
+    first, _, second = kind.partition("+")
+    key = load_pem_private_key(pem(first), password=None)
+    also = ((ED_SELECTOR, load_pem_private_key(pem(second), password=None)),) if second else ()
+    signer = Signer(SELECTOR, "example.org", key, clock=lambda: 1_795_000_000.0, also=also)  # type: ignore[arg-type]
     messages = [(f"From: a@example.org\r\nTo: r{n}@example.org\r\nSubject: n{n}\r\n\r\nBody {n}\r\n").encode()
                 for n in range(2 * CHUNK + 5)]
     signed = list(signer.sign_all(messages))
     assert signed == [signer.sign(message) for message in messages]
-    assert id(key) in module._pools  # signed in the helper process
-    assert all(verifies(message, kind) for message in signed[::CHUNK // 2])
+    assert module._pool_key(signer) in module._pools  # signed in the helper process
+    if second:
+        assert all(verifies_signature(message, 0) and verifies_signature(message, 1)
+                   for message in signed[::CHUNK // 2])
+    else:
+        assert all(verifies(message, kind) for message in signed[::CHUNK // 2])
