@@ -153,10 +153,27 @@ def diagnose(root: Path, *, environ: Mapping[str, str], network: Network = Netwo
     key = environ.get(SECRET_KEY_ENV, "")
     findings.append(_secret_key(key))
     findings.extend(_credentials(settings, environ))
+    findings.append(_unsubscribe_mailbox(settings))
     dns_checks = _Dns(network.make_resolver(), network.timeout)
     findings.extend(_mail_dns(settings, dns_checks))
     findings.extend(_https(settings, key, network, dns_checks, now or datetime.now(timezone.utc)))
     return findings
+
+
+def _unsubscribe_mailbox(settings: Settings) -> Finding:
+    """Where the ``mailto:`` of List-Unsubscribe goes: without ``[bounces] unsubscribe_address`` it is
+    the Reply-To, a mailbox people read, where nothing unsubscribes anyone (RFC 8058 clients use the
+    https link, but others still send that mail)."""
+    bounces = settings.bounces
+    if bounces is not None and bounces.unsubscribe_address:
+        return _ok("unsubscribe", f"mailto unsubscribes go to {bounces.unsubscribe_address}, which "
+                   "`bounces process` reads")
+    domain = bounces.address.rpartition("@")[2] if bounces is not None else settings.newsletter.sender_domain
+    fix = (f'set [bounces] unsubscribe_address = "unsubscribe@{domain}" (a mailbox `bounces process` reads)'
+           if bounces is not None else
+           "add a [bounces] table with address and unsubscribe_address, and run `bounces process` on that mailbox")
+    return _warn("unsubscribe", f"the List-Unsubscribe mailto: goes to the Reply-To {settings.newsletter.reply_to}, "
+                 "which nothing reads for unsubscribes: a reader who unsubscribes by mail stays subscribed", fix)
 
 
 def has_errors(findings: Sequence[Finding]) -> bool:

@@ -147,7 +147,7 @@ def good_records() -> Records:
 
 
 def configure(project: Path, port: int, *, dkim: str = "rsa+ed25519",
-              bounces: str = "bounces@bounce.example.org") -> None:
+              bounces: str = "bounces@bounce.example.org", unsubscribe: bool = True) -> None:
     """``dkim``: the keys of [dkim] (``rsa+ed25519``, RSA and Ed25519 signatures together; ``ed25519``
     alone; ``""``, no [dkim] table)."""
     config = project / "newsletter.toml"
@@ -163,7 +163,9 @@ def configure(project: Path, port: int, *, dkim: str = "rsa+ed25519",
             write_key(project, second, "dkim-ed.pem")
             text += 'ed25519_selector = "nl2026e"\ned25519_private_key_file = "dkim-ed.pem"\n'
     if bounces:
+        domain = bounces.partition("@")[2]
         text += f'\n[bounces]\naddress = "{bounces}"\nmaildir = "bounces"\n'
+        text += f'unsubscribe_address = "unsubscribe@{domain}"\n' if unsubscribe else ""
     config.write_text(text, encoding="utf-8")
 
 
@@ -172,6 +174,7 @@ class Setup:
     zone: Callable[[Records], None] = lambda records: None
     dkim: str = "rsa+ed25519"
     bounces: str = "bounces@bounce.example.org"
+    unsubscribe: bool = True  # [bounces] unsubscribe_address under the bounce domain
     chain: str = "valid"
     environ: dict[str, str] = field(default_factory=lambda: dict(ENV))
     database_deleted: bool = False
@@ -179,7 +182,7 @@ class Setup:
 
 def run(project: Path, store: Store, pki: Pki, setup: Setup) -> list[Finding]:
     port = free_port()
-    configure(project, port, dkim=setup.dkim, bounces=setup.bounces)
+    configure(project, port, dkim=setup.dkim, bounces=setup.bounces, unsubscribe=setup.unsubscribe)
     records = good_records()
     setup.zone(records)
     with DnsServer(records) as dns, HttpsService(project, store, pki.chains[setup.chain], port):
@@ -198,7 +201,7 @@ def test_a_complete_setup_is_all_ok(project: Path, store: Store, pki: Pki) -> No
     assert problems(findings) == []
     assert not has_errors(findings)
     assert {f.check for f in findings} == {
-        "config", "secret-key", "delivery", "spf example.org", "spf bounce.example.org",
+        "config", "secret-key", "delivery", "unsubscribe", "spf example.org", "spf bounce.example.org",
         "dkim nl2026._domainkey.example.org", "dkim nl2026e._domainkey.example.org", "dmarc example.org",
         "alignment", "mx bounce.example.org",
         "https", "one-click"}
@@ -283,6 +286,9 @@ BROKEN = {
     "DKIM key type mismatch": (Setup(zone=_set("nl2026._domainkey.example.org.", ("TXT", txt(
         dkim_record("ed25519"))))), "dkim nl2026._domainkey.example.org", Level.ERROR,
         "k=ed25519 but dkim.pem is an rsa key", f'TXT "{dkim_record()}"'),
+    "mailto unsubscribe unread": (Setup(unsubscribe=False), "unsubscribe", Level.WARNING,
+                                  "goes to the Reply-To redaction@example.org, which nothing reads",
+                                  'set [bounces] unsubscribe_address = "unsubscribe@bounce.example.org"'),
     "Ed25519 alone": (Setup(dkim="ed25519", zone=_set("nl2026._domainkey.example.org.", ("TXT", txt(
         dkim_record("ed25519"))))), "dkim", Level.WARNING, "only an Ed25519 signature, which most receivers do not",
         "newsletter dkim keygen nl2026-rsa"),

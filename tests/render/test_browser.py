@@ -211,3 +211,19 @@ def test_a_branded_email_shows_its_logo_colours_and_font(browser, project: Path,
     assert not outside, outside
     page.screenshot(path=str(artifacts / "email-branded-600px.png"), full_page=True)
     page.close()
+
+
+def test_every_link_has_a_distinct_accessible_name(browser, built: Path) -> None:  # type: ignore[no-untyped-def]
+    """What a screen reader announces for each link, as Chromium computes it (its accessibility tree:
+    text, alt, aria-label): each "Lire la suite" button names its item, so no two links read the same."""
+    page = browser.new_page(viewport={"width": 600, "height": 900})
+    page.goto(built.as_uri())
+    links = page.locator("a").count()
+    nodes = page.context.new_cdp_session(page).send("Accessibility.getFullAXTree")["nodes"]
+    page.close()
+    names = [" ".join(str(node.get("name", {}).get("value", "")).split()) for node in nodes
+             if not node.get("ignored") and node.get("role", {}).get("value") == "link"]
+    assert links >= 8 and len(names) == links and all(names), names
+    assert len(set(names)) == len(names), sorted(names)
+    buttons = [name for name in names if name.startswith("Lire la suite")]
+    assert len(buttons) == 2 and all(name.startswith("Lire la suite : ") for name in buttons), buttons
