@@ -19,6 +19,7 @@ from newsletter.errors import RenderError
 
 _DOCTYPE = "<!doctype html>\n"
 _SIZED = ("table", "td", "th", "img")
+_COLOURED = ("body", "table", "tr", "td", "th")
 _BUTTON = re.compile(r"<mj-button\b[^>]*>")
 _LABEL = re.compile(r'\s(title|aria-label|name)="([^"]*)"')
 _MARK = re.compile(r'\sname="nl-button-(\d+)"')
@@ -55,8 +56,8 @@ def _mark_buttons(source: str) -> tuple[str, list[str]]:
 class _Inliner(premailer.Premailer):
     """premailer without two habits that hurt in Outlook for Windows, which sizes images by their
     ``width`` attribute: it overwrites the attributes MJML wrote (``<img width="544">`` became
-    ``width="100%"``), and it gives ``width``/``height`` attributes to elements that take none
-    (the ``<p>`` of dividers). Attributes MJML wrote are kept; CSS sizes become attributes only on
+    ``width="100%"``), and it gives ``width``/``height`` (and ``bgcolor``) attributes to elements
+    that take none (the ``<p>`` of dividers, the masthead's ``<div>``). Attributes MJML wrote are kept; CSS sizes become attributes only on
     tables, cells and images that had none (premailer's ``disable_basic_attributes`` would drop
     those too)."""
 
@@ -67,6 +68,8 @@ class _Inliner(premailer.Premailer):
             for name in ("width", "height"):
                 if name not in had:
                     element.attrib.pop(name, None)
+        if element.tag not in _COLOURED and "bgcolor" not in had:  # e.g. the masthead's <div>
+            element.attrib.pop("bgcolor", None)
 
 
 def mjml_to_email_html(source: str, *, template_name: str = "email.mjml.j2") -> str:
