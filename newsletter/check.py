@@ -281,7 +281,7 @@ def _dominant_colour(data: bytes) -> str | None:
             colours = image.convert("RGBA").getcolors(maxcolors=128 * 128) or []
     except (UnidentifiedImageError, OSError, ValueError):
         return None
-    opaque = [(count, rgba[:3]) for count, rgba in colours if rgba[3] >= 128]
+    opaque = [(count, rgba[:3]) for count, rgba in colours if isinstance(rgba, tuple) and rgba[3] >= 128]
     if not opaque:
         return None
     r, g, b = max(opaque)[1]

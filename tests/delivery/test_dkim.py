@@ -262,3 +262,46 @@ def test_a_batch_signed_ahead_gives_the_messages_signed_one_by_one(kind: str) ->
                    for message in signed[::CHUNK // 2])
     else:
         assert all(verifies(message, kind) for message in signed[::CHUNK // 2])
+
+
+@pytest.mark.parametrize("pieces", [
+    (b"a  b\r\n", b"\tc \r\n", b"last  \t"),
+    (b"x" * 2000 + b"  y\r\n", b"z\r\n", b"\r\n\r\n"),  # the end's empty lines reach into earlier pieces
+    (b"one\r\n", b"no line end ", b"here\r\n"),  # a piece ending mid-line
+    (b"",),
+    (b"only\r\n", b"\r\n"),
+], ids=["runs", "empty-end", "mid-line", "empty", "blank-last"])
+def test_a_body_in_pieces_hashes_as_the_whole_body(pieces: tuple[bytes, ...]) -> None:
+    import base64
+    import hashlib
+
+    from newsletter.delivery.dkim import _BodyHash
+
+    whole = base64.b64encode(hashlib.sha256(canonical_body(b"".join(pieces))).digest()).decode()
+    hasher = _BodyHash()
+    assert hasher(pieces) == whole
+    assert hasher(pieces) == whole  # the large pieces now come from what it keeps
+
+
+@pytest.mark.parametrize("kind", ["rsa", "rsa+ed25519"])
+def test_the_factory_s_body_pieces_sign_as_the_whole_message(settings: Settings, kind: str) -> None:
+    """The SMTP and outbox adapters hand the signer the factory's body pieces: same signature as the bytes."""
+    from newsletter.check import check_issue
+    from newsletter.delivery.dkim import Signer
+    from newsletter.render.mime import MessageFactory, Recipient
+    from tests.conftest import DAY, SECRET
+
+    rendered = check_issue(settings, DAY).rendered
+    assert rendered is not None
+    factory = MessageFactory(rendered, settings, secret_key=SECRET, date=NOW)
+    built = [factory.build(Recipient(f"r{n}@example.org", f"Prénom{n}")) for n in range(7)]
+    assert all(b"".join(m.body) == m.data[len(m.data) - sum(map(len, m.body)):] for m in built)
+    assert built[0].body[0] is built[1].body[0]  # a shared piece is one object for every recipient
+    first, _, second = kind.partition("+")
+    also = ((ED_SELECTOR, load_pem_private_key(pem(second), password=None)),) if second else ()
+    signer = Signer(SELECTOR, "example.org", load_pem_private_key(pem(first), password=None),  # type: ignore[arg-type]
+                    clock=lambda: 1_795_000_000.0, also=also)  # type: ignore[arg-type]
+    whole = [signer.sign(m.data) for m in built]
+    assert [signer.sign(m.data, m.body) for m in built] == whole
+    assert list(signer.sign_all([m.data for m in built], [m.body for m in built])) == whole
+    assert all(verifies_signature(m, 0) for m in whole) if second else all(verifies(m, "rsa") for m in whole)
