@@ -698,9 +698,10 @@ def _dkim(path: Path, data: Any, root: Path, sender_domain: str) -> DkimSettings
     if not second and not second_text:
         return DkimSettings(selector=selector, domain=domain, private_key_file=key_file)
     if not second or not second_text:
-        missing = "ed25519_private_key_file" if second else "ed25519_selector"
-        raise t.error(f"[dkim] {missing} is required with {'ed25519_selector' if second else 'ed25519_private_key_file'}"
-                      f": the Ed25519 signature needs both its selector and its key")
+        given, missing = (("ed25519_selector", "ed25519_private_key_file") if second
+                          else ("ed25519_private_key_file", "ed25519_selector"))
+        raise t.error(f"[dkim] {missing} is required with {given}: the Ed25519 signature needs both its "
+                      "selector and its key")
     if second == selector:
         raise t.error(f"[dkim] ed25519_selector {second!r} is the same as selector: each key is published under "
                       f"its own selector; choose another, e.g. {selector + '-ed'!r}")
