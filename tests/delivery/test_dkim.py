@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import mailbox
 import re
+import time
 from pathlib import Path
 
 import dkim
@@ -54,6 +55,9 @@ def with_dkim(project: Path, kind: str) -> None:
 
 
 ED_SELECTOR = "nl2026e"
+#: One signing time for a whole test (sign() and sign_all() compared byte for byte): the clock's
+#: now, whatever --clock-shift made it, as dkimpy refuses a t= in its future.
+SIGNED_AT = time.time()
 
 
 def with_both(project: Path) -> None:
@@ -169,8 +173,14 @@ def test_with_an_rsa_and_an_ed25519_key_every_message_carries_two_signatures_tha
 def test_opendkim_verifies_each_of_the_two_signatures(settings: Settings) -> None:
     """OpenDKIM (another implementation than ours and dkimpy's) verifies the RSA and the Ed25519
     signature, each on its own (it reports one result per message), and refuses a changed message."""
-    with_both(settings.root)
-    signed = _signed(settings)
+    from newsletter.delivery.dkim import Signer
+    from tests.helpers.clock import real_now
+
+    # OpenDKIM reads the machine's clock, not the one --clock-shift moves: sign at the machine's time.
+    signer = Signer(SELECTOR, "example.org", load_pem_private_key(pem("rsa"), password=None),  # type: ignore[arg-type]
+                    clock=lambda: real_now().timestamp(),
+                    also=((ED_SELECTOR, load_pem_private_key(pem("ed25519"), password=None)),))  # type: ignore[arg-type]
+    signed = signer.sign(_message(settings))
     assert len(SIGNATURE.findall(signed)) == 2
     tampered = signed.replace(b"\r\nSubject: ", b"\r\nSubject: Re: ", 1)
     records = {name: [("TXT", txt(record.decode()))] for name, record in records_of_both().items()}
@@ -211,18 +221,21 @@ def test_what_relaxed_canonicalization_forgives_still_verifies(settings: Setting
     assert verifies(refolded + b"\r\n\r\n" + padded, kind)
 
 
-def _signed(settings: Settings, kind: str = "") -> bytes:
-    """The sample issue's message to one reader, signed as [dkim] says (``kind``: add that key first)."""
+def _signed(settings: Settings, kind: str) -> bytes:
+    """The sample issue's message to one reader, signed with a ``kind`` key as [dkim] says."""
+    with_dkim(settings.root, kind)
+    return signer_for(load_settings(settings.root))(_message(settings))
+
+
+def _message(settings: Settings) -> bytes:
+    """The sample issue's message to one reader, unsigned."""
     from newsletter.check import check_issue
     from newsletter.render.mime import MessageFactory, Recipient
     from tests.conftest import DAY, SECRET
 
-    if kind:
-        with_dkim(settings.root, kind)
     rendered = check_issue(settings, DAY).rendered
     assert rendered is not None
-    message = MessageFactory(rendered, settings, secret_key=SECRET, date=NOW).build(Recipient("ann@example.org")).data
-    return signer_for(load_settings(settings.root))(message)
+    return MessageFactory(rendered, settings, secret_key=SECRET, date=NOW).build(Recipient("ann@example.org")).data
 
 
 def test_without_a_dkim_table_nothing_is_signed(settings: Settings, store: Store) -> None:
@@ -251,7 +264,7 @@ def test_a_batch_signed_ahead_gives_the_messages_signed_one_by_one(kind: str) ->
     first, _, second = kind.partition("+")
     key = load_pem_private_key(pem(first), password=None)
     also = ((ED_SELECTOR, load_pem_private_key(pem(second), password=None)),) if second else ()
-    signer = Signer(SELECTOR, "example.org", key, clock=lambda: 1_795_000_000.0, also=also)  # type: ignore[arg-type]
+    signer = Signer(SELECTOR, "example.org", key, clock=lambda: SIGNED_AT, also=also)  # type: ignore[arg-type]
     messages = [(f"From: a@example.org\r\nTo: r{n}@example.org\r\nSubject: n{n}\r\n\r\nBody {n}\r\n").encode()
                 for n in range(2 * CHUNK + 5)]
     signed = list(signer.sign_all(messages))
@@ -300,7 +313,7 @@ def test_the_factory_s_body_pieces_sign_as_the_whole_message(settings: Settings,
     first, _, second = kind.partition("+")
     also = ((ED_SELECTOR, load_pem_private_key(pem(second), password=None)),) if second else ()
     signer = Signer(SELECTOR, "example.org", load_pem_private_key(pem(first), password=None),  # type: ignore[arg-type]
-                    clock=lambda: 1_795_000_000.0, also=also)  # type: ignore[arg-type]
+                    clock=lambda: SIGNED_AT, also=also)  # type: ignore[arg-type]
     whole = [signer.sign(m.data) for m in built]
     assert [signer.sign(m.data, m.body) for m in built] == whole
     assert list(signer.sign_all([m.data for m in built], [m.body for m in built])) == whole

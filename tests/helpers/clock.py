@@ -41,4 +41,6 @@ def ticking(start: datetime) -> Callable[[], datetime]:
 def real_now() -> datetime:
     """The machine's own time, even under ``--clock-shift``: for what OpenSSL checks (certificate dates),
     which reads the system clock and not Python's."""
+    if not time_machine.escape_hatch.is_travelling():  # the hatch's clock exists only while travelling
+        return datetime.now(timezone.utc)
     return datetime.fromtimestamp(time_machine.escape_hatch.time.time(), timezone.utc)
