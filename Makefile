@@ -19,13 +19,15 @@ venv: $(VENV)/.installed
 
 # Debian packages the tests drive for real: Chromium (browser tests), SpamAssassin and a
 # PostgreSQL server (the store's PostgreSQL tests start their own on 127.0.0.1), Dovecot's IMAP
-# server (the bounce reader's IMAP tests start their own on 127.0.0.1).
+# server (the bounce reader's IMAP tests start their own on 127.0.0.1), OpenDKIM's verifier (the DKIM
+# tests run it offline, tests/helpers/opendkim.py).
 system-packages:
 	@missing=""; \
 	command -v chromium >/dev/null 2>&1 || missing="$$missing chromium"; \
 	command -v spamassassin >/dev/null 2>&1 || missing="$$missing spamassassin"; \
 	ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing="$$missing postgresql"; \
 	[ -x /usr/sbin/dovecot ] || missing="$$missing dovecot-imapd"; \
+	[ -x /usr/sbin/opendkim-testmsg ] || missing="$$missing opendkim-tools"; \
 	if [ -n "$$missing" ]; then \
 	  echo "Installing Debian packages:$$missing"; \
 	  $(SUDO) apt-get $(APT_WAIT) update -qq && \

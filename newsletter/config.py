@@ -168,6 +168,17 @@ class DkimSettings:
     selector: str
     domain: str  # A-labels, lower case; the From domain or one of its parents (DMARC alignment)
     private_key_file: Path  # resolved against the project root; RSA >= 2048 bits or Ed25519 (PEM)
+    # A second signature with Ed25519 (RFC 8463) beside the RSA one; both set or neither, and then
+    # private_key_file holds the RSA key (most receivers verify only RSA).
+    ed25519_selector: str = ""
+    ed25519_private_key_file: Path | None = None
+
+    @property
+    def keys(self) -> tuple[tuple[str, Path], ...]:
+        """``(selector, key file)`` of each signature every message gets, the RSA one first."""
+        if self.ed25519_private_key_file is None:
+            return ((self.selector, self.private_key_file),)
+        return ((self.selector, self.private_key_file), (self.ed25519_selector, self.ed25519_private_key_file))
 
 
 @dataclass(frozen=True)
@@ -693,11 +704,9 @@ DKIM_SELECTOR = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\.[a-z0-9](?
 
 
 def _dkim(path: Path, data: Any, root: Path, sender_domain: str) -> DkimSettings:
-    t = _Table(path, "dkim", data, ("selector", "domain", "private_key_file"))
-    selector = t.text("selector", required=True)
-    if not DKIM_SELECTOR.fullmatch(selector) or len(selector) > 200:
-        raise t.error(f'[dkim] selector must be a DNS name of letters, digits and hyphens, e.g. "nl2026" '
-                      f"(got {selector!r})")
+    t = _Table(path, "dkim", data, ("selector", "domain", "private_key_file", "ed25519_selector",
+                                    "ed25519_private_key_file"))
+    selector = _dkim_selector(t, "selector", required=True)
     domain_text = t.text("domain", required=True).rstrip(".")
     try:
         domain = addresses.ascii_domain(domain_text.lower())
@@ -708,12 +717,49 @@ def _dkim(path: Path, data: Any, root: Path, sender_domain: str) -> DkimSettings
                       f"DMARC ignores such a signature; set domain = {sender_domain!r} (or a parent of it)")
     key_text = t.text("private_key_file", required=True)
     key_file = (root / Path(key_text).expanduser()).resolve()
-    _check_dkim_key(t, key_file, f"newsletter dkim keygen {selector.lower()} --domain {domain} --out {key_file}")
-    return DkimSettings(selector=selector.lower(), domain=domain, private_key_file=key_file)
+    kind = _check_dkim_key(t, "private_key_file", key_file,
+                           f"newsletter dkim keygen {selector} --domain {domain} --out {key_file}")
+    second = _dkim_selector(t, "ed25519_selector")
+    second_text = t.text("ed25519_private_key_file")
+    if not second and not second_text:
+        return DkimSettings(selector=selector, domain=domain, private_key_file=key_file)
+    if not second or not second_text:
+        given, missing = (("ed25519_selector", "ed25519_private_key_file") if second
+                          else ("ed25519_private_key_file", "ed25519_selector"))
+        raise t.error(f"[dkim] {missing} is required with {given}: the Ed25519 signature needs both its "
+                      "selector and its key")
+    if second == selector:
+        raise t.error(f"[dkim] ed25519_selector {second!r} is the same as selector: each key is published under "
+                      f"its own selector; choose another, e.g. {selector + '-ed'!r}")
+    second_file = (root / Path(second_text).expanduser()).resolve()
+    second_kind = _check_dkim_key(t, "ed25519_private_key_file", second_file,
+                                  f"newsletter dkim keygen {second} --type ed25519 --domain {domain} "
+                                  f"--out {second_file}")
+    if second_kind != "ed25519":
+        raise t.error(f"[dkim] ed25519_private_key_file {str(second_file)!r} is an RSA key, not Ed25519; "
+                      f"point it at an Ed25519 key (`newsletter dkim keygen {second} --type ed25519`)")
+    if kind != "rsa":
+        raise t.error(f"[dkim] private_key_file {str(key_file)!r} is an Ed25519 key, but with "
+                      f"ed25519_private_key_file it must be the RSA key that most receivers verify; create one "
+                      f"with `newsletter dkim keygen {selector}-rsa --domain {domain}` and set selector and "
+                      f"private_key_file to it")
+    return DkimSettings(selector=selector, domain=domain, private_key_file=key_file, ed25519_selector=second,
+                        ed25519_private_key_file=second_file)
 
 
-def _check_dkim_key(t: _Table, key_file: Path, keygen: str) -> None:
-    """Refuse a key that cannot sign: missing, not PEM, encrypted, or too weak."""
+def _dkim_selector(t: _Table, key: str, *, required: bool = False) -> str:
+    selector = t.text(key, required=required)
+    if selector and (not DKIM_SELECTOR.fullmatch(selector) or len(selector) > 200):
+        raise t.error(f'[dkim] {key} must be a DNS name of letters, digits and hyphens, e.g. "nl2026" '
+                      f"(got {selector!r})")
+    return selector.lower()
+
+
+def _check_dkim_key(t: _Table, name: str, key_file: Path, keygen: str) -> str:
+    """Refuse a key that cannot sign: missing, not PEM, encrypted, or too weak.
+
+    :return: its type, ``rsa`` or ``ed25519``.
+    """
     # Imported here: only projects with [dkim] pay for loading the key machinery.
     from cryptography.exceptions import UnsupportedAlgorithm
     from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
@@ -723,24 +769,26 @@ def _check_dkim_key(t: _Table, key_file: Path, keygen: str) -> None:
     try:
         pem = key_file.read_bytes()
     except FileNotFoundError:
-        raise t.error(f"[dkim] private_key_file {str(key_file)!r} does not exist; {fix}") from None
+        raise t.error(f"[dkim] {name} {str(key_file)!r} does not exist; {fix}") from None
     except OSError as err:
-        raise t.error(f"[dkim] private_key_file {str(key_file)!r} cannot be read: {err.strerror}") from None
+        raise t.error(f"[dkim] {name} {str(key_file)!r} cannot be read: {err.strerror}") from None
     try:
         key = load_pem_private_key(pem, password=None)
     except TypeError:
-        raise t.error(f"[dkim] private_key_file {str(key_file)!r} is protected by a passphrase; store it "
+        raise t.error(f"[dkim] {name} {str(key_file)!r} is protected by a passphrase; store it "
                       f"without one (e.g. `openssl pkey -in KEY -out {key_file.name}`) and mode 0600") from None
     except (ValueError, UnsupportedAlgorithm) as err:
-        raise t.error(f"[dkim] private_key_file {str(key_file)!r} is not a PEM private key "
+        raise t.error(f"[dkim] {name} {str(key_file)!r} is not a PEM private key "
                       f"(-----BEGIN PRIVATE KEY-----); move it aside and {fix}") from err
     if isinstance(key, rsa.RSAPrivateKey):
         if key.key_size < 2048:
-            raise t.error(f"[dkim] private_key_file {str(key_file)!r} is a {key.key_size}-bit RSA key; receivers "
+            raise t.error(f"[dkim] {name} {str(key_file)!r} is a {key.key_size}-bit RSA key; receivers "
                           f"refuse keys under 2048 bits: move it aside and {fix}")
-    elif not isinstance(key, ed25519.Ed25519PrivateKey):
-        raise t.error(f"[dkim] private_key_file {str(key_file)!r} is a {type(key).__name__.lstrip('_')} key; "
+        return "rsa"
+    if not isinstance(key, ed25519.Ed25519PrivateKey):
+        raise t.error(f"[dkim] {name} {str(key_file)!r} is a {type(key).__name__.lstrip('_')} key; "
                       f"DKIM signs with RSA (2048 bits or more) or Ed25519: move it aside and {fix}")
+    return "ed25519"
 
 
 BRAND_KEYS = ("name", "logo", "logo_alt", "logo_width", "primary_color", "primary_text_color", "header_color",

@@ -35,7 +35,8 @@ def txt(text: str) -> str:
 class DnsServer:
     """Answers A/AAAA/MX/TXT… from ``records``; NXDOMAIN for names it does not hold."""
 
-    def __init__(self, records: Records, *, silent: bool = False, silent_for: frozenset[str] = frozenset()) -> None:
+    def __init__(self, records: Records, *, silent: bool = False, silent_for: frozenset[str] = frozenset(),
+                 port: int = 0) -> None:
         self.zone = dns.zone.from_text(zone_text(records), origin=".", relativize=False, check_origin=False)
         self.silent = silent
         self.silent_for = silent_for
@@ -67,7 +68,7 @@ class DnsServer:
                 return data
 
         for _ in range(50):  # one port for both (truncated answers are asked again over TCP)
-            self.udp = socketserver.ThreadingUDPServer(("127.0.0.1", 0), Udp)
+            self.udp = socketserver.ThreadingUDPServer(("127.0.0.1", port), Udp)
             self.port = self.udp.server_address[1]
             try:
                 self.tcp = socketserver.ThreadingTCPServer(("127.0.0.1", self.port), Tcp)

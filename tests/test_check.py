@@ -478,3 +478,52 @@ def test_brand_problems_fail_the_check_command(project: Path, capsys: pytest.Cap
     _brand(project, 'primary_color = "#777777"\n')
     assert main(["--project", str(project), "check", DAY.isoformat()]) == 1
     assert "[brand] primary_color: #777777" in capsys.readouterr().out
+
+
+# --- images sharp on phones, a logo that shows on its masthead (issue 24) ---
+
+def _png(path: Path, size: tuple[int, int], colour: str, background: tuple[int, int, int, int] = (0, 0, 0, 0)) -> None:
+    """A PNG of ``size`` whose middle (most of it) is ``colour`` on a ``background`` border."""
+    from PIL import Image, ImageDraw
+
+    image = Image.new("RGBA", size, background)
+    width, height = size
+    ImageDraw.Draw(image).rectangle((width // 10, height // 10, width - width // 10, height - height // 10),
+                                    fill=colour)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    image.save(path)
+
+
+def test_an_image_under_twice_its_shown_width_is_a_warning(project: Path) -> None:
+    _png(project / "issues" / DAY.isoformat() / "images" / "barres.png", (600, 200), "#0b5cad")
+    report = check_issue(load_settings(project), DAY)
+    assert report.ok
+    assert _lines(report, project, "warning") == [
+        "issues/2026-11-24/01-bots.md:5: warning: image 'images/barres.png' is 600 pixels wide and shown 544 wide: blurry on "
+        "phones and high-density screens; use one at least 1088 pixels wide"]
+
+
+def test_a_logo_under_twice_its_shown_width_is_a_warning(project: Path) -> None:
+    _brand(project, 'logo = "brand/logo.png"\nlogo_alt = "CX Matin"\nlogo_width = 240\n', logo=True)
+    lines = _lines(check_issue(load_settings(project), DAY), project, "warning")
+    assert lines == ["newsletter.toml:53: warning: image 'brand/logo.png' is 360 pixels wide and shown 240 wide: blurry on "
+                     "phones and high-density screens; use one at least 480 pixels wide"]
+
+
+@pytest.mark.parametrize(("header", "logo", "background"), [
+    ('header_color = "#f4f1ea"\n', "#1d2433", "#f4f1ea"),  # a light masthead, kept in dark mode: a dark logo shows
+    ("", "#1d2433", "#102a43"),  # the email's own navy masthead (darker still in dark mode)
+])
+def test_a_logo_that_hardly_shows_on_its_masthead_is_a_warning(project: Path, header: str, logo: str,
+                                                               background: str) -> None:
+    _brand(project, f'logo = "brand/logo.png"\nlogo_alt = "CX Matin"\n{header}')
+    _png(project / "brand" / "logo.png", (400, 100), logo)
+    lines = _lines(check_issue(load_settings(project), DAY), project, "warning")
+    if header:
+        assert lines == []
+        config = project / "newsletter.toml"
+        config.write_text(config.read_text(encoding="utf-8").replace("#f4f1ea", "#2a3142"), encoding="utf-8")
+        lines = _lines(check_issue(load_settings(project), DAY), project, "warning")
+        background = "#2a3142"
+    assert len(lines) == 1 and f"[brand] logo 'brand/logo.png': its colour {logo} on the masthead's {background} " \
+        "has a contrast of" in lines[0] and "under 3:1" in lines[0], lines

@@ -77,3 +77,33 @@ def test_the_command_a_missing_key_error_gives_creates_that_key(project: Path,
     assert main(["--project", str(project), *command.group(1).split()]) == 0
     settings = load_settings(project).dkim
     assert settings is not None and settings.private_key_file == (project / "secrets" / "dkim.pem").resolve()
+
+
+def test_an_ed25519_key_says_it_needs_rsa_beside_it_and_joins_an_rsa_table(
+        project: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Alone, Ed25519 is unverified by most receivers; beside the project's RSA key, keygen prints
+    the two lines that add it, and the project then signs with both (each verifies)."""
+    assert main(["--project", str(project), "dkim", "keygen", "nl2026"]) == 0
+    rsa_out = capsys.readouterr().out
+    with open(project / "newsletter.toml", "a", encoding="utf-8") as handle:
+        handle.write("\n" + rsa_out[rsa_out.index("[dkim]"):] + "\n")
+    assert main(["--project", str(project), "dkim", "keygen", "nl2026e", "--type", "ed25519"]) == 0
+    captured = capsys.readouterr()
+    assert "Ed25519 alone is not verified by most receivers" in " ".join(captured.err.split())
+    assert "[dkim]" not in captured.out
+    lines = captured.out[captured.out.index("ed25519_selector"):]
+    assert lines.splitlines() == ['ed25519_selector = "nl2026e"', 'ed25519_private_key_file = "dkim/nl2026e.pem"']
+    with open(project / "newsletter.toml", "a", encoding="utf-8") as handle:
+        handle.write(lines)
+    records = {b"nl2026._domainkey.example.org.": record_of(rsa_out),
+               b"nl2026e._domainkey.example.org.": record_of(captured.out)}
+    signed = signer_for(load_settings(project))(MESSAGE)
+    for idx in (0, 1):
+        assert dkim.DKIM(signed).verify(idx=idx, dnsfunc=lambda name, timeout=5: records.get(name))
+
+
+def test_an_ed25519_key_alone_says_how_to_add_the_rsa_key(project: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["--project", str(project), "dkim", "keygen", "nl2026e", "--type", "ed25519"]) == 0
+    err = " ".join(capsys.readouterr().err.split())
+    assert "Ed25519 alone is not verified by most receivers" in err
+    assert "`newsletter dkim keygen nl2026e-rsa`" in err and 'ed25519_selector = "nl2026e"' in err

@@ -86,3 +86,50 @@ def test_cli_exits_2_without_traceback(tmp_path: Path, capsys: pytest.CaptureFix
     assert main(["--project", str(root), "check", "2026-11-24"]) == 2
     err = capsys.readouterr().err
     assert fragment in " ".join(err.split()) and "Traceback" not in err
+
+
+# -- an Ed25519 key beside the RSA one (RFC 8463: two signatures) --------------------------------
+
+PAIR = 'ed25519_selector = "NL2026e"\ned25519_private_key_file = "keys/dkim-ed.pem"\n'
+
+
+def _pair(tmp_path: Path, table: str, first: str = "rsa", second: str | None = "ed25519") -> Path:
+    root = _project(tmp_path, table, first)
+    if second:
+        write_key(root / "keys", second, "dkim-ed.pem")
+    return root
+
+
+def test_an_ed25519_key_beside_the_rsa_key_gives_two_keys(tmp_path: Path) -> None:
+    root = _pair(tmp_path, dkim_table(key_file="keys/dkim.pem") + PAIR)
+    settings = load_settings(root).dkim
+    assert settings is not None
+    assert settings.keys == (("nl2026", (root / "keys" / "dkim.pem").resolve()),
+                             ("nl2026e", (root / "keys" / "dkim-ed.pem").resolve()))
+
+
+PAIR_CASES = [
+    ("selector without key", dkim_table(key_file="keys/dkim.pem") + 'ed25519_selector = "nl2026e"\n', "rsa", None,
+     "[dkim] ed25519_private_key_file is required with ed25519_selector"),
+    ("key without selector", dkim_table(key_file="keys/dkim.pem") + 'ed25519_private_key_file = "keys/dkim-ed.pem"\n',
+     "rsa", "ed25519", "[dkim] ed25519_selector is required with ed25519_private_key_file"),
+    ("same selector", dkim_table(key_file="keys/dkim.pem") + PAIR.replace("NL2026e", "nl2026"), "rsa", "ed25519",
+     "ed25519_selector 'nl2026' is the same as selector"),
+    ("second key is RSA", dkim_table(key_file="keys/dkim.pem") + PAIR, "rsa", "rsa",
+     "is an RSA key, not Ed25519; point it at an Ed25519 key (`newsletter dkim keygen nl2026e --type ed25519`)"),
+    ("first key is Ed25519", dkim_table(key_file="keys/dkim.pem") + PAIR, "ed25519", "ed25519",
+     "must be the RSA key that most receivers verify; create one with `newsletter dkim keygen nl2026-rsa"),
+    ("second key missing", dkim_table(key_file="keys/dkim.pem") + PAIR, "rsa", None,
+     "dkim-ed.pem' does not exist; create one with `newsletter dkim keygen nl2026e --type ed25519 --domain "),
+    ("second selector not a DNS name", dkim_table(key_file="keys/dkim.pem") + PAIR.replace("NL2026e", "nl_ed"),
+     "rsa", "ed25519", "[dkim] ed25519_selector must be a DNS name"),
+]
+
+
+@pytest.mark.parametrize(("table", "first", "second", "fragment"), [c[1:] for c in PAIR_CASES],
+                         ids=[c[0] for c in PAIR_CASES])
+def test_a_wrong_ed25519_pair_names_the_key_and_the_fix(tmp_path: Path, table: str, first: str, second: str | None,
+                                                        fragment: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_settings(_pair(tmp_path, table, first, second))
+    assert fragment in str(caught.value) and "\n" not in str(caught.value)

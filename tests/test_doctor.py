@@ -121,7 +121,7 @@ class HttpsService:
 
 # -- the project and its DNS ---------------------------------------------------------------------
 
-def dkim_record(kind: str = "ed25519") -> str:
+def dkim_record(kind: str = "rsa") -> str:
     key = serialization.load_pem_private_key(pem(kind), password=None)
     if isinstance(key, ed25519.Ed25519PrivateKey):
         raw = key.public_key().public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
@@ -137,6 +137,7 @@ def good_records() -> Records:
         "example.org.": [("TXT", spf), ("MX", "10 mail.example.org.")],
         "mail.example.org.": [("A", "192.0.2.10")],
         "nl2026._domainkey.example.org.": [("TXT", txt(dkim_record()))],
+        "nl2026e._domainkey.example.org.": [("TXT", txt(dkim_record("ed25519")))],
         "_dmarc.example.org.": [("TXT", txt("v=DMARC1; p=quarantine; rua=mailto:dmarc@example.org"))],
         "bounce.example.org.": [("TXT", spf), ("MX", "10 mail.example.org.")],
         f"{HOST}.": [("A", "127.0.0.1")],
@@ -145,25 +146,35 @@ def good_records() -> Records:
     }
 
 
-def configure(project: Path, port: int, *, dkim: bool = True, bounces: str = "bounces@bounce.example.org") -> None:
+def configure(project: Path, port: int, *, dkim: str = "rsa+ed25519",
+              bounces: str = "bounces@bounce.example.org", unsubscribe: bool = True) -> None:
+    """``dkim``: the keys of [dkim] (``rsa+ed25519``, RSA and Ed25519 signatures together; ``ed25519``
+    alone; ``""``, no [dkim] table)."""
     config = project / "newsletter.toml"
     text = config.read_text(encoding="utf-8")
     text = text.replace('base_url = "https://news.example.org"', f'base_url = "https://{HOST}:{port}"')
     text = text.replace('adapter = "outbox"', 'adapter = "smtp"').replace('host = "smtp.example.org"',
                                                                          f'host = "{RELAY}"')
     if dkim:
-        write_key(project, "ed25519")
+        first, _, second = dkim.partition("+")
+        write_key(project, first)
         text += '\n[dkim]\nselector = "nl2026"\ndomain = "example.org"\nprivate_key_file = "dkim.pem"\n'
+        if second:
+            write_key(project, second, "dkim-ed.pem")
+            text += 'ed25519_selector = "nl2026e"\ned25519_private_key_file = "dkim-ed.pem"\n'
     if bounces:
+        domain = bounces.partition("@")[2]
         text += f'\n[bounces]\naddress = "{bounces}"\nmaildir = "bounces"\n'
+        text += f'unsubscribe_address = "unsubscribe@{domain}"\n' if unsubscribe else ""
     config.write_text(text, encoding="utf-8")
 
 
 @dataclass
 class Setup:
     zone: Callable[[Records], None] = lambda records: None
-    dkim: bool = True
+    dkim: str = "rsa+ed25519"
     bounces: str = "bounces@bounce.example.org"
+    unsubscribe: bool = True  # [bounces] unsubscribe_address under the bounce domain
     chain: str = "valid"
     environ: dict[str, str] = field(default_factory=lambda: dict(ENV))
     database_deleted: bool = False
@@ -171,7 +182,7 @@ class Setup:
 
 def run(project: Path, store: Store, pki: Pki, setup: Setup) -> list[Finding]:
     port = free_port()
-    configure(project, port, dkim=setup.dkim, bounces=setup.bounces)
+    configure(project, port, dkim=setup.dkim, bounces=setup.bounces, unsubscribe=setup.unsubscribe)
     records = good_records()
     setup.zone(records)
     with DnsServer(records) as dns, HttpsService(project, store, pki.chains[setup.chain], port):
@@ -190,8 +201,9 @@ def test_a_complete_setup_is_all_ok(project: Path, store: Store, pki: Pki) -> No
     assert problems(findings) == []
     assert not has_errors(findings)
     assert {f.check for f in findings} == {
-        "config", "secret-key", "delivery", "spf example.org", "spf bounce.example.org",
-        "dkim nl2026._domainkey.example.org", "dmarc example.org", "alignment", "mx bounce.example.org",
+        "config", "secret-key", "delivery", "unsubscribe", "spf example.org", "spf bounce.example.org",
+        "dkim nl2026._domainkey.example.org", "dkim nl2026e._domainkey.example.org", "dmarc example.org",
+        "alignment", "mx bounce.example.org",
         "https", "one-click"}
 
 
@@ -271,13 +283,19 @@ BROKEN = {
     "no DKIM record": (Setup(zone=_drop("nl2026._domainkey.example.org.", "TXT")),
                        "dkim nl2026._domainkey.example.org", Level.ERROR, "no DKIM key",
                        f'publish nl2026._domainkey.example.org TXT "{dkim_record()}"'),
-    "DKIM key mismatch": (Setup(zone=_set("nl2026._domainkey.example.org.", ("TXT", txt(
+    "DKIM key mismatch": (Setup(zone=_set("nl2026e._domainkey.example.org.", ("TXT", txt(
         f"v=DKIM1; k=ed25519; p={base64.b64encode(OTHER_ED25519).decode()}")))),
-        "dkim nl2026._domainkey.example.org", Level.ERROR, "is not the public half of dkim.pem",
-        f'publish nl2026._domainkey.example.org TXT "{dkim_record()}"'),
-    "DKIM key type mismatch": (Setup(zone=_set("nl2026._domainkey.example.org.", ("TXT", txt(dkim_record("rsa"))))),
-                               "dkim nl2026._domainkey.example.org", Level.ERROR, "k=rsa but private_key_file",
-                               f'TXT "{dkim_record()}"'),
+        "dkim nl2026e._domainkey.example.org", Level.ERROR, "is not the public half of dkim-ed.pem",
+        f'publish nl2026e._domainkey.example.org TXT "{dkim_record("ed25519")}"'),
+    "DKIM key type mismatch": (Setup(zone=_set("nl2026._domainkey.example.org.", ("TXT", txt(
+        dkim_record("ed25519"))))), "dkim nl2026._domainkey.example.org", Level.ERROR,
+        "k=ed25519 but dkim.pem is an rsa key", f'TXT "{dkim_record()}"'),
+    "mailto unsubscribe unread": (Setup(unsubscribe=False), "unsubscribe", Level.WARNING,
+                                  "goes to the Reply-To redaction@example.org, which nothing reads",
+                                  'set [bounces] unsubscribe_address = "unsubscribe@bounce.example.org"'),
+    "Ed25519 alone": (Setup(dkim="ed25519", zone=_set("nl2026._domainkey.example.org.", ("TXT", txt(
+        dkim_record("ed25519"))))), "dkim", Level.WARNING, "only an Ed25519 signature, which most receivers do not",
+        "newsletter dkim keygen nl2026-rsa"),
     "DKIM testing": (Setup(zone=_set("nl2026._domainkey.example.org.", ("TXT", txt(dkim_record() + "; t=y")))),
                      "dkim nl2026._domainkey.example.org", Level.WARNING, "test mode", "remove t=y"),
     "DMARC none": (Setup(zone=_set("_dmarc.example.org.", ("TXT", txt("v=DMARC1; p=none")))),
@@ -292,7 +310,7 @@ BROKEN = {
                                  "use a bounce address under example.org"),
     "strict SPF alignment": (Setup(zone=_set("_dmarc.example.org.", ("TXT", txt("v=DMARC1; p=reject; aspf=s")))),
                              "alignment", Level.WARNING, "(strict, aspf=s)", "relax DMARC with aspf=r"),
-    "nothing aligned": (Setup(dkim=False, bounces="bounces@bounce.example.net",
+    "nothing aligned": (Setup(dkim="", bounces="bounces@bounce.example.net",
                               zone=_set("bounce.example.net.", ("MX", "10 mail.example.org."),
                                         ("TXT", txt("v=spf1 include:spf.relay.example.net -all")))),
                         "alignment", Level.ERROR, "neither DKIM nor SPF aligns",
@@ -503,7 +521,7 @@ def test_mail_api_setups(project: Path, store: Store, pki: Pki,
                          case: tuple[str, str, str, Records, str, Level, str, str]) -> None:
     adapter, table, key_env, extra, check, level, message, fix = case
     port = free_port()
-    configure(project, port, dkim=False, bounces="")
+    configure(project, port, dkim="", bounces="")
     config = project / "newsletter.toml"
     text = config.read_text(encoding="utf-8").replace('adapter = "smtp"', f'adapter = "{adapter}"')
     config.write_text(text + f"\n[delivery.{adapter}]\n{table}", encoding="utf-8")

@@ -1,4 +1,4 @@
-"""DKIM signatures (RFC 6376) for the transports that write the message bytes themselves.
+"""DKIM signatures (RFC 6376, RFC 8463) for the transports that write the message bytes themselves.
 
 The SMTP and outbox adapters apply :func:`signer_for` to each message just before it leaves:
 every recipient's message differs (``To``, the unsubscribe links in ``List-Unsubscribe`` and
@@ -7,7 +7,8 @@ in the body), so each one is signed after substitution. Mail APIs sign on their 
 Canonicalization is relaxed/relaxed, written here (it is a few lines, and dkimpy parses the
 whole message again per signature); the key operations are the ``cryptography`` library's.
 ``rsa-sha256`` signs with PKCS#1 v1.5; ``ed25519-sha256`` (RFC 8463) signs the SHA-256 digest
-of the same data. The signed header list names every header in :data:`SIGNED_HEADERS` once
+of the same data. With ``[dkim] ed25519_private_key_file`` beside an RSA key every message gets
+both signatures (most receivers verify only RSA), made from one canonical form. The signed header list names every header in :data:`SIGNED_HEADERS` once
 more than it occurs ("oversigning"), so that a relay or an attacker cannot add a second
 ``From``, ``Subject`` or ``List-Unsubscribe`` (nor a missing ``Reply-To``) without breaking
 the signature.
@@ -26,7 +27,7 @@ import time
 from collections import deque
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 from typing import Callable, Iterator, Protocol, Sequence
@@ -49,11 +50,17 @@ RSA_BITS = 2048
 
 
 class Sign(Protocol):
-    """What an adapter applies to the messages it writes: a DKIM signer, or nothing."""
+    """What an adapter applies to the messages it writes: a DKIM signer, or nothing.
 
-    def __call__(self, message: bytes) -> bytes: ...
+    ``body`` (``bodies``: one per message) is optional: the message's body as the pieces
+    :attr:`newsletter.render.mime.BuiltMessage.body` holds, which a signer canonicalizes once each.
+    """
 
-    def sign_all(self, messages: Sequence[bytes]) -> Iterator[bytes]: ...
+    def __call__(self, message: bytes, body: Sequence[bytes] = ()) -> bytes: ...
+
+    def sign_all(self, messages: Sequence[bytes],
+                 bodies: Sequence[Sequence[bytes]] | None = None) -> Iterator[bytes]: ...
+
 
 _CRLF = b"\r\n"
 _SPACES = re.compile(rb"  +")  # after tabs became spaces: the runs relaxed canonicalization makes one space
@@ -82,6 +89,58 @@ def canonical_body(body: bytes) -> bytes:
     return body[:end] + _CRLF if end else b""
 
 
+def _canonical_lines(piece: bytes) -> bytes:
+    """Whole lines in relaxed canonical form, but for the rule on empty lines at the body's end."""
+    if b"\t" in piece:
+        piece = piece.replace(b"\t", b" ")
+    if b"  " in piece:
+        piece = _SPACES.sub(b" ", piece)
+    if b" \r\n" in piece:
+        piece = _SPACE_EOL.sub(_CRLF, piece)
+    return piece
+
+
+class _BodyHash:
+    """The relaxed body hash (``bh=``) of a body given in pieces of whole lines.
+
+    Relaxed body canonicalization works line by line, so the body's canonical form is that of its
+    pieces, one after the other (the last one alone takes the end-of-body rule). The pieces the
+    same for every recipient (most of a rendered issue: only a few lines carry a name or a link of
+    the reader's) come back in every message, and their canonical form is kept here: the rest of a
+    signature is the SHA-256 over them and the key's operation.
+    """
+
+    #: Pieces at least this long are remembered (the per-recipient lines are shorter).
+    LARGE = 1024
+    #: Remembered pieces at most; more means another send (or another issue), so start again.
+    KEEP = 64
+
+    def __init__(self) -> None:
+        self._seen: dict[bytes, bytes] = {}
+
+    def __call__(self, pieces: Sequence[bytes]) -> str:
+        *lines, last = pieces or (b"",)
+        end = canonical_body(last)
+        if not end or any(not piece.endswith(_CRLF) for piece in lines):
+            # Empty lines at the end may reach into earlier pieces, or a piece ends mid-line: take it whole.
+            return base64.b64encode(hashlib.sha256(canonical_body(b"".join(pieces))).digest()).decode()
+        digest = hashlib.sha256()
+        for piece in lines:
+            digest.update(self._canonical(piece))
+        digest.update(end)
+        return base64.b64encode(digest.digest()).decode()
+
+    def _canonical(self, piece: bytes) -> bytes:
+        if len(piece) < self.LARGE:
+            return _canonical_lines(piece)
+        known = self._seen.get(piece)
+        if known is None:
+            if len(self._seen) >= self.KEEP:
+                self._seen.clear()
+            known = self._seen[piece] = _canonical_lines(piece)
+        return known
+
+
 def canonical_header(name: bytes, value: bytes) -> bytes:
     """One header in relaxed canonical form (RFC 6376 section 3.4.2), with its CRLF."""
     value = _SPACES.sub(b" ", _FOLD.sub(b"", value).replace(b"\t", b" ")).strip(b" \r\n")
@@ -101,129 +160,184 @@ def split_headers(head: bytes) -> list[tuple[bytes, bytes]]:
     return fields
 
 
+PrivateKey = rsa.RSAPrivateKey | ed25519.Ed25519PrivateKey
+
+
 @dataclass(frozen=True)
 class Signer:
-    """Signs messages for one selector and domain with one private key."""
+    """Signs messages for one domain: one ``DKIM-Signature`` per key, under its own selector.
+
+    ``also`` holds the further ``(selector, key)`` pairs: an RSA key with an Ed25519 one beside it
+    (RFC 8463 section 6) gives two signatures, so that receivers that verify only RSA, most of them
+    today, still find one they can check. Neither signature covers the other, so both come from the
+    same canonical bytes, made once per message.
+    """
 
     selector: str
     domain: str
-    key: rsa.RSAPrivateKey | ed25519.Ed25519PrivateKey
+    key: PrivateKey
     clock: Callable[[], float] = time.time
+    also: tuple[tuple[str, PrivateKey], ...] = ()
+    _body_hash: _BodyHash = field(default_factory=_BodyHash, compare=False, repr=False)
 
     @property
     def algorithm(self) -> str:
-        return "ed25519-sha256" if isinstance(self.key, ed25519.Ed25519PrivateKey) else "rsa-sha256"
+        return _algorithm(self.key)
 
-    def __call__(self, message: bytes) -> bytes:
-        return self.sign(message)
+    @property
+    def keys(self) -> tuple[tuple[str, PrivateKey], ...]:
+        return ((self.selector, self.key), *self.also)
 
-    def sign(self, message: bytes) -> bytes:
-        """``message`` (CRLF line ends, as it goes on the wire) with a ``DKIM-Signature`` header first."""
-        return self.header(message, self.clock()) + message
+    def __call__(self, message: bytes, body: Sequence[bytes] = ()) -> bytes:
+        return self.sign(message, body)
 
-    def header(self, message: bytes, now: float) -> bytes:
-        """The ``DKIM-Signature`` header line (with its CRLF) for ``message``, signed at ``now``."""
-        data, tags = self._prepare(message, now)
-        encoded = base64.b64encode(self._sign(data)).decode()
-        return ("DKIM-Signature: " + tags + "\r\n\t".join(encoded[i:i + 72] for i in range(0, len(encoded), 72))
-                ).encode() + _CRLF
+    def sign(self, message: bytes, body: Sequence[bytes] = ()) -> bytes:
+        """``message`` (CRLF line ends, as it goes on the wire) with its ``DKIM-Signature`` headers first.
 
-    def sign_all(self, messages: Sequence[bytes]) -> Iterator[bytes]:
+        :param body: the message's body in pieces of whole lines (``message`` ends with them), if known.
+        """
+        return self.header(message, self.clock(), body) + message
+
+    def header(self, message: bytes, now: float, body: Sequence[bytes] = ()) -> bytes:
+        """The ``DKIM-Signature`` header lines (each with its CRLF) for ``message``, signed at ``now``."""
+        return self._header(*_split(message, body), now)
+
+    def _header(self, head: bytes, body: Sequence[bytes], now: float) -> bytes:
+        signed, names = _signed_headers(head)
+        body_hash = self._body_hash(body)
+        lines = []
+        for selector, key in self.keys:
+            tags = (f"v=1; a={_algorithm(key)}; c=relaxed/relaxed; d={self.domain}; s={selector};\r\n"
+                    f"\tt={int(now)}; h={names};\r\n\tbh={body_hash};\r\n\tb=")
+            data = signed + canonical_header(b"DKIM-Signature", tags.encode())[:-2]
+            encoded = base64.b64encode(_sign(key, data)).decode()
+            lines.append("DKIM-Signature: " + tags + "\r\n\t".join(encoded[i:i + 72]
+                                                                     for i in range(0, len(encoded), 72)) + "\r\n")
+        return "".join(lines).encode()
+
+    def sign_all(self, messages: Sequence[bytes],
+                 bodies: Sequence[Sequence[bytes]] | None = None) -> Iterator[bytes]:
         """Each message signed, in order, produced as the consumer asks for them.
 
-        A signature (the canonical form and hash of a 60 KB message, then 0.3 ms of RSA or 0.05 ms of
-        Ed25519) holds Python's interpreter lock, so a batch is signed ahead in a helper process,
-        :data:`CHUNK` messages at a time, one chunk ahead of the one being sent: the sending threads
-        keep writing to the wire meanwhile, and only the signature headers come back.
+        A signature (the SHA-256 of a 60 KB body, the canonical headers, then 0.3 ms of RSA and
+        0.05 ms of Ed25519) holds Python's interpreter lock, so a batch is signed ahead in a helper
+        process, :data:`CHUNK` messages at a time, one chunk ahead of the one being sent: the sending
+        threads keep writing to the wire meanwhile. Only each message's header block and body pieces
+        go there (a piece that every message shares travels once per chunk), and only the signature
+        headers come back.
         """
         pool = _pool(self) if len(messages) > 1 else None
+        if bodies is None:
+            bodies = [()] * len(messages)
         if pool is None:
-            yield from map(self.sign, messages)
+            yield from map(self.sign, messages, bodies)
             return
-        waiting: deque[tuple[Sequence[bytes], Future[list[bytes]] | None]] = deque()
+        waiting: deque[tuple[Sequence[bytes], Sequence[Sequence[bytes]], Future[list[bytes]] | None]] = deque()
         now = self.clock()
         for start in range(0, len(messages), CHUNK):
-            chunk = messages[start:start + CHUNK]
-            waiting.append((chunk, _submit(pool, chunk, now)))
+            chunk, pieces = messages[start:start + CHUNK], bodies[start:start + CHUNK]
+            waiting.append((chunk, pieces, _submit(pool, [_split(m, b) for m, b in zip(chunk, pieces)], now)))
             if len(waiting) > 1:
                 yield from self._finish(*waiting.popleft())
         while waiting:
             yield from self._finish(*waiting.popleft())
 
-    def _finish(self, chunk: Sequence[bytes], future: Future[list[bytes]] | None) -> Iterator[bytes]:
+    def _finish(self, chunk: Sequence[bytes], bodies: Sequence[Sequence[bytes]],
+                future: Future[list[bytes]] | None) -> Iterator[bytes]:
         headers = _result(future)
         if headers is None:  # the helper process is gone: sign here rather than not at all
-            yield from map(self.sign, chunk)
+            yield from map(self.sign, chunk, bodies)
             return
         for message, header in zip(chunk, headers):
             yield header + message
 
-    def _prepare(self, message: bytes, now: float) -> tuple[bytes, str]:
-        """The canonical bytes the signature covers, and the signature header's tags before ``b=``."""
-        cut = message.find(b"\r\n\r\n")
-        head, body = (message[:cut + 2], message[cut + 4:]) if cut >= 0 else (message, b"")
-        fields = split_headers(head)
-        body_hash = base64.b64encode(hashlib.sha256(canonical_body(body)).digest())
-        # Pick instances from the bottom up (section 5.4.2); one name more than present oversigns.
-        by_name: dict[bytes, list[bytes]] = {}
-        for name, value in fields:
-            by_name.setdefault(name.lower(), []).append(value)
-        names: list[str] = []
-        signed = bytearray()
-        for header in SIGNED_HEADERS:
-            instances = by_name.get(header.lower().encode(), [])
-            for value in reversed(instances):
-                signed += canonical_header(header.encode(), value)
-            names.extend([header] * (len(instances) + 1))
-        tags = (f"v=1; a={self.algorithm}; c=relaxed/relaxed; d={self.domain}; s={self.selector};\r\n"
-                f"\tt={int(now)}; h={_fold_list(names)};\r\n\tbh={body_hash.decode()};\r\n\tb=")
-        signed += canonical_header(b"DKIM-Signature", tags.encode())[:-2]
-        return bytes(signed), tags
 
-    def _sign(self, data: bytes) -> bytes:
-        if isinstance(self.key, ed25519.Ed25519PrivateKey):
-            return self.key.sign(hashlib.sha256(data).digest())  # RFC 8463: Ed25519 over the SHA-256 digest
-        return self.key.sign(data, padding.PKCS1v15(), hashes.SHA256())
+def _split(message: bytes, body: Sequence[bytes]) -> tuple[bytes, tuple[bytes, ...]]:
+    """The header block (with its last CRLF, without the blank line) and the body in pieces."""
+    if body:
+        size = sum(map(len, body))
+        return message[:len(message) - size - 2], tuple(body)
+    cut = message.find(b"\r\n\r\n")
+    return (message[:cut + 2], (message[cut + 4:],)) if cut >= 0 else (message, ())
+
+
+def _algorithm(key: PrivateKey) -> str:
+    return "ed25519-sha256" if isinstance(key, ed25519.Ed25519PrivateKey) else "rsa-sha256"
+
+
+def _signed_headers(head: bytes) -> tuple[bytes, str]:
+    """What every signature of a message shares besides the body hash: the canonical signed headers
+    and the folded ``h=`` list (the signature header's own canonical form is added per key)."""
+    # Pick instances from the bottom up (section 5.4.2); one name more than present oversigns.
+    by_name: dict[bytes, list[bytes]] = {}
+    for name, value in split_headers(head):
+        by_name.setdefault(name.lower(), []).append(value)
+    names: list[str] = []
+    signed = bytearray()
+    for header in SIGNED_HEADERS:
+        instances = by_name.get(header.lower().encode(), [])
+        for value in reversed(instances):
+            signed += canonical_header(header.encode(), value)
+        names.extend([header] * (len(instances) + 1))
+    return bytes(signed), _fold_list(names)
+
+
+def _sign(key: PrivateKey, data: bytes) -> bytes:
+    if isinstance(key, ed25519.Ed25519PrivateKey):
+        return key.sign(hashlib.sha256(data).digest())  # RFC 8463: Ed25519 over the SHA-256 digest
+    return key.sign(data, padding.PKCS1v15(), hashes.SHA256())
 
 
 # -- signatures in a helper process ------------------------------------------------------
 
 #: Messages whose signatures one request to the helper process makes.
 CHUNK = 5
-_pools: dict[int, ProcessPoolExecutor] = {}
+_pools: dict[tuple[str, tuple[tuple[str, bytes], ...]], ProcessPoolExecutor] = {}
 _pools_lock = threading.Lock()
 _child: Signer | None = None
 
 
 def _pool(signer: Signer) -> ProcessPoolExecutor | None:
-    """The helper process holding ``signer``'s key (started once per key), or None on one core."""
+    """The helper process holding ``signer``'s keys (started once per set of keys), or None on one core."""
     if (os.cpu_count() or 1) < 2:
         return None
+    pems = _pool_key(signer)
     with _pools_lock:
-        pool = _pools.get(id(signer.key))
+        pool = _pools.get(pems)
         if pool is None:
-            pem = signer.key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                           serialization.NoEncryption())
             # spawn, not fork: the sending process runs threads, which a fork would copy mid-flight.
             pool = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"),
-                                       initializer=_start_child, initargs=(signer.selector, signer.domain, pem))
-            _pools[id(signer.key)] = pool
+                                       initializer=_start_child, initargs=pems)
+            _pools[pems] = pool
         return pool
 
 
-def _start_child(selector: str, domain: str, pem: bytes) -> None:
+def _pool_key(signer: Signer) -> tuple[str, tuple[tuple[str, bytes], ...]]:
+    """The domain and each ``(selector, PEM)``: what the helper process signs with, and names its pool
+    (by value: an ``id()`` of a key may be reused by another key once the first is gone)."""
+    return signer.domain, tuple((selector, key.private_bytes(serialization.Encoding.PEM,
+                                                             serialization.PrivateFormat.PKCS8,
+                                                             serialization.NoEncryption()))
+                                for selector, key in signer.keys)
+
+
+def _start_child(domain: str, pems: tuple[tuple[str, bytes], ...]) -> None:
     global _child
-    key = serialization.load_pem_private_key(pem, password=None)
-    assert isinstance(key, (rsa.RSAPrivateKey, ed25519.Ed25519PrivateKey))
-    _child = Signer(selector, domain, key)
+    keys = []
+    for selector, pem in pems:
+        key = serialization.load_pem_private_key(pem, password=None)
+        assert isinstance(key, (rsa.RSAPrivateKey, ed25519.Ed25519PrivateKey))
+        keys.append((selector, key))
+    _child = Signer(keys[0][0], domain, keys[0][1], also=tuple(keys[1:]))
 
 
-def _child_headers(messages: Sequence[bytes], now: float) -> list[bytes]:
+def _child_headers(messages: Sequence[tuple[bytes, tuple[bytes, ...]]], now: float) -> list[bytes]:
     assert _child is not None
-    return [_child.header(message, now) for message in messages]
+    return [_child._header(head, body, now) for head, body in messages]
 
 
-def _submit(pool: ProcessPoolExecutor, messages: Sequence[bytes], now: float) -> Future[list[bytes]] | None:
+def _submit(pool: ProcessPoolExecutor, messages: Sequence[tuple[bytes, tuple[bytes, ...]]],
+            now: float) -> Future[list[bytes]] | None:
     try:
         return pool.submit(_child_headers, messages, now)
     except (BrokenProcessPool, RuntimeError):
@@ -251,7 +365,7 @@ def _fold_list(names: list[str]) -> str:
     return "\r\n\t ".join([*lines, line])
 
 
-def load_key(path: Path) -> rsa.RSAPrivateKey | ed25519.Ed25519PrivateKey:
+def load_key(path: Path) -> PrivateKey:
     """The private key of a checked ``[dkim]`` table.
 
     :raises ConfigError: when the file changed since the settings were read.
@@ -260,7 +374,7 @@ def load_key(path: Path) -> rsa.RSAPrivateKey | ed25519.Ed25519PrivateKey:
         key = serialization.load_pem_private_key(path.read_bytes(), password=None)
     except (OSError, ValueError, TypeError) as err:
         raise ConfigError(f"the DKIM private key {path} can no longer be read ({err.__class__.__name__})",
-                          hint="restore it, or fix [dkim] private_key_file in newsletter.toml") from err
+                          hint="restore it, or fix the [dkim] key file in newsletter.toml") from err
     if not isinstance(key, (rsa.RSAPrivateKey, ed25519.Ed25519PrivateKey)):
         raise ConfigError(f"the DKIM private key {path} is neither RSA nor Ed25519",
                           hint="run `newsletter dkim keygen` and publish the record it prints")
@@ -268,15 +382,17 @@ def load_key(path: Path) -> rsa.RSAPrivateKey | ed25519.Ed25519PrivateKey:
 
 
 @lru_cache(maxsize=8)
-def _signer(dkim: DkimSettings, stamp: tuple[int, int]) -> Signer:
-    return Signer(dkim.selector, dkim.domain, load_key(dkim.private_key_file))
+def _signer(dkim: DkimSettings, stamp: tuple[tuple[int, int], ...]) -> Signer:
+    (selector, first), *more = dkim.keys
+    return Signer(selector, dkim.domain, load_key(first), also=tuple((name, load_key(path)) for name, path in more))
 
 
 class _Unsigned:
-    def __call__(self, message: bytes) -> bytes:
+    def __call__(self, message: bytes, body: Sequence[bytes] = ()) -> bytes:
         return message
 
-    def sign_all(self, messages: Sequence[bytes]) -> Iterator[bytes]:
+    def sign_all(self, messages: Sequence[bytes],
+                 bodies: Sequence[Sequence[bytes]] | None = None) -> Iterator[bytes]:
         return iter(messages)
 
 
@@ -288,15 +404,18 @@ def signer_for(settings: Settings) -> Sign:
     when ``[dkim]`` is absent. The key is read once (again if its file changes)."""
     if settings.dkim is None:
         return _unsigned
-    try:
-        stat = settings.dkim.private_key_file.stat()
-    except OSError as err:
-        raise ConfigError(f"the DKIM private key {settings.dkim.private_key_file} is gone: {err.strerror}",
-                          hint="restore it, or fix [dkim] private_key_file in newsletter.toml") from err
-    return _signer(settings.dkim, (stat.st_mtime_ns, stat.st_size))
+    stamps = []
+    for _, path in settings.dkim.keys:
+        try:
+            stat = path.stat()
+        except OSError as err:
+            raise ConfigError(f"the DKIM private key {path} is gone: {err.strerror}",
+                              hint="restore it, or fix the [dkim] key file in newsletter.toml") from err
+        stamps.append((stat.st_mtime_ns, stat.st_size))
+    return _signer(settings.dkim, tuple(stamps))
 
 
-def public_record(key: rsa.RSAPrivateKey | ed25519.Ed25519PrivateKey) -> str:
+def public_record(key: PrivateKey) -> str:
     """The TXT record value that publishes ``key``'s public half (``v=DKIM1; k=…; p=…``)."""
     public = key.public_key()
     if isinstance(public, ed25519.Ed25519PublicKey):

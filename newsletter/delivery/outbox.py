@@ -75,7 +75,7 @@ class OutboxAdapter(Adapter):
                 with open(tmp, "wb") as handle:
                     if self.settings.bounces:  # what the receiving server would add: the envelope sender (VERP)
                         handle.write(f"Return-Path: <{item.envelope_from}>\n".encode("ascii"))
-                    handle.write(signer_for(self.settings)(item.mime.data).replace(b"\r\n", b"\n"))
+                    handle.write(signer_for(self.settings)(item.mime.data, item.mime.body).replace(b"\r\n", b"\n"))
                 handover([item])
                 os.rename(tmp, self.path / "new" / name)
             except OSError as err:

@@ -169,7 +169,8 @@ class SMTPAdapter(Adapter):
 
     def send(self, batch: Sequence[Outgoing], handover: Handover) -> Iterator[list[Result]]:
         # DKIM when [dkim] is set: each message signed before its MAIL FROM, RSA ones a little ahead
-        signed = signer_for(self.settings).sign_all([item.mime.data for item in batch])
+        signed = signer_for(self.settings).sign_all([item.mime.data for item in batch],
+                                                    [item.mime.body for item in batch])
         for item, message in zip(batch, signed):
             yield [self._send_one(item, message, handover)]
 

@@ -27,7 +27,7 @@ from typing import Mapping
 from newsletter import providers
 from newsletter.config import SECRET_KEY_ENV, Settings, load_settings
 from newsletter.core.addresses import ascii_domain
-from newsletter.doctor.config import check_credentials, check_secret_key
+from newsletter.doctor.config import check_credentials, check_secret_key, check_unsubscribe_mailbox
 from newsletter.doctor.dkim import check_dkim
 from newsletter.doctor.dmarc import check_dmarc
 from newsletter.doctor.https import CERT_WARN_DAYS, PROBE_ADDRESS, check_https
@@ -52,6 +52,7 @@ def diagnose(root: Path, *, environ: Mapping[str, str], network: Network = Netwo
     key = environ.get(SECRET_KEY_ENV, "")
     findings.append(check_secret_key(key))
     findings.extend(check_credentials(settings, environ))
+    findings.append(check_unsubscribe_mailbox(settings))
     lookup = Dns(network.make_resolver(), network.timeout)
     findings.extend(_mail_dns(settings, lookup))
     findings.extend(check_https(settings, key, network, lookup, now or datetime.now(timezone.utc)))

@@ -35,3 +35,19 @@ def check_credentials(settings: Settings, environ: Mapping[str, str]) -> list[Fi
                         'set [delivery] adapter = "smtp" (or a mail API) before sending to subscribers, unless a '
                         "local mail server picks the outbox up")]
     return [ok("delivery", f"the {name} adapter has its settings and credentials")]
+
+
+def check_unsubscribe_mailbox(settings: Settings) -> Finding:
+    """Where the ``mailto:`` of List-Unsubscribe goes: without ``[bounces] unsubscribe_address`` it is
+    the Reply-To, a mailbox people read, where nothing unsubscribes anyone (RFC 8058 clients use the
+    https link, but others still send that mail)."""
+    bounces = settings.bounces
+    if bounces is not None and bounces.unsubscribe_address:
+        return ok("unsubscribe", f"mailto unsubscribes go to {bounces.unsubscribe_address}, which "
+                  "`bounces process` reads")
+    domain = bounces.address.rpartition("@")[2] if bounces is not None else settings.newsletter.sender_domain
+    fix = (f'set [bounces] unsubscribe_address = "unsubscribe@{domain}" (a mailbox `bounces process` reads)'
+           if bounces is not None else
+           "add a [bounces] table with address and unsubscribe_address, and run `bounces process` on that mailbox")
+    return warning("unsubscribe", f"the List-Unsubscribe mailto: goes to the Reply-To {settings.newsletter.reply_to}, "
+                   "which nothing reads for unsubscribes: a reader who unsubscribes by mail stays subscribed", fix)

@@ -1030,20 +1030,36 @@ def dkim_keygen(project: LazyNewsletter, selector: str, kind: str, domain: str |
 
         newsletter dkim keygen nl2026 --type ed25519
     """
+    beside_rsa = False  # a project signing with one key already, which the new Ed25519 key joins
     if domain is None or out is None:  # --domain and --out together need no project
         settings = project.nl.settings
         domain = domain or (settings.dkim.domain if settings.dkim else settings.newsletter.sender_domain)
         out = out or settings.root / "dkim" / f"{selector.lower()}.pem"
         root = settings.root
+        beside_rsa = settings.dkim is not None and len(settings.dkim.keys) == 1 and domain == settings.dkim.domain
     else:
         root = Path.cwd()
     made = make_dkim_key(selector, domain, kind, out.absolute())
     shown = made.path.relative_to(root) if made.path.is_relative_to(root) else made.path
     click.echo(f"Wrote {shown} ({kind}, mode 0600): keep it secret, back it up, never commit it.", err=True)
+    if kind == "ed25519":
+        click.echo("Ed25519 alone is not verified by most receivers yet (SpamAssassin's Mail::DKIM, among others, "
+                   "treats the mail as unsigned): sign with an RSA key beside it (RFC 8463).", err=True)
+    if beside_rsa and kind == "ed25519":
+        click.echo("Publish this TXT record, wait until `dig TXT "
+                   f"{made.selector}._domainkey.{made.domain}` shows it, then add the two lines below to your "
+                   "[dkim] table (its private_key_file stays the RSA key):", err=True)
+        click.echo(made.zone_line)
+        click.echo(f'\ned25519_selector = "{made.selector}"\ned25519_private_key_file = "{shown}"')
+        return
     click.echo("Publish this TXT record, wait until `dig TXT "
                f"{made.selector}._domainkey.{made.domain}` shows it, then add the [dkim] table below:", err=True)
     click.echo(made.zone_line)
     click.echo(f'\n[dkim]\nselector = "{made.selector}"\ndomain = "{made.domain}"\nprivate_key_file = "{shown}"')
+    if kind == "ed25519":
+        click.echo(f"Then add the RSA key: `newsletter dkim keygen {made.selector}-rsa`, publish it, and in [dkim] "
+                   f"set selector and private_key_file to it, and ed25519_selector = \"{made.selector}\" and "
+                   f"ed25519_private_key_file = \"{shown}\" to this one.", err=True)
 
 
 @cli.command()

@@ -220,6 +220,8 @@ def render_issue(issue: Issue, settings: Settings, *, asset_base: str | None = N
             "header_color": brand.header_color,
             "header_text_color": brand.header_text_color,
             "header_date_color": brand.header_date_color,
+            # A brand's masthead keeps its colours in dark mode: its logo was drawn for them.
+            "header_kept": bool(settings.brand and settings.brand.header_color),
             "font_family": brand.font_family,
             "footer_text": typo(brand.footer_text),
         },

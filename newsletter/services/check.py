@@ -7,6 +7,7 @@ limit. It returns the rendered issue too, so that ``build`` and ``preview`` do n
 
 from __future__ import annotations
 
+import io
 import re
 from dataclasses import dataclass
 from datetime import date
@@ -14,7 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Iterable
 
 from newsletter.content.approval import approval_state
-from newsletter.brand.look import contrast_problems
+from newsletter.brand.look import CONTENT_WIDTH, EMAIL_HEADER, contrast_ratio, contrast_problems
 from newsletter.config import CONFIG_FILE, Settings
 from newsletter.content.load import load_issue
 from newsletter.content.markdown import is_safe_url
@@ -240,6 +241,57 @@ def _check_image_file(item: Item, issue: Issue, problems: list[Problem]) -> None
         problems.append(Problem(item.path, line, N_("image %(image)s weighs %(size)d KB; keep images under 1 MB so "
                                                     "that the email loads fast"), "warning",
                                 values={"image": repr(item.image), "size": target.stat().st_size // 1024}))
+    else:
+        _check_sharpness(item.path, line, item.image, target.read_bytes(), CONTENT_WIDTH, problems)
+
+
+#: Phones draw two or three device pixels per CSS pixel: an image is sharp from twice its shown width.
+SHARP_FACTOR = 2
+
+
+def _check_sharpness(path: Path, line: int | None, name: str, data: bytes, shown: int,
+                     problems: list[Problem]) -> None:
+    """Warn when ``data`` (an image shown ``shown`` CSS pixels wide) has fewer than twice as many pixels."""
+    width = _image_size(data)[0]
+    if 0 < width < SHARP_FACTOR * shown:
+        problems.append(Problem(path, line, N_(
+            "image %(image)s is %(width)d pixels wide and shown %(shown)d wide: blurry on phones and high-density "
+            "screens; use one at least %(needed)d pixels wide"), "warning",
+            values={"image": repr(name), "width": width, "shown": shown, "needed": SHARP_FACTOR * shown}))
+
+
+def _image_size(data: bytes) -> tuple[int, int]:
+    """Width and height in pixels, from the header alone; ``(0, 0)`` when Pillow cannot read it."""
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(io.BytesIO(data)) as image:
+            return image.size
+    except (UnidentifiedImageError, OSError, ValueError):
+        return 0, 0
+
+
+def _dominant_colour(data: bytes) -> str | None:
+    """The commonest colour of the opaque pixels (``#rrggbb``), or None for an unreadable image."""
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(io.BytesIO(data)) as image:
+            image.thumbnail((128, 128))
+            colours = image.convert("RGBA").getcolors(maxcolors=128 * 128) or []
+    except (UnidentifiedImageError, OSError, ValueError):
+        return None
+    opaque = [(count, rgba[:3]) for count, rgba in colours if isinstance(rgba, tuple) and rgba[3] >= 128]
+    if not opaque:
+        return None
+    r, g, b = max(opaque)[1]
+    return f"#{r:02x}{g:02x}{b:02x}"
+
+
+#: The masthead in dark mode when [brand] leaves header_color to the email (templates/email.mjml.j2).
+DARK_HEADER = "#0d1b2a"
+#: WCAG 2.x for graphics that carry meaning (1.4.11, non-text contrast).
+GRAPHIC_RATIO = 3.0
 
 
 def _unsafe_image(issue: Issue, relative: str) -> UnsafeFileError | None:
@@ -281,11 +333,33 @@ def brand_problems(settings: Settings) -> list[Problem]:
             "add logo_alt = \"%(name)s\" (what the logo says) under [brand]"), values={"name": settings.newsletter.name}))
     if brand.logo:
         try:
-            read_image(settings.root, brand.logo)
+            logo = read_image(settings.root, brand.logo)
         except UnsafeFileError as err:
             problems.append(Problem(path, _toml_line(path, "brand", "logo"), N_(
                 "[brand] logo: %(reason)s; the email shows no logo until the file is fixed"), values={"reason": err}))
+        else:
+            line = _toml_line(path, "brand", "logo")
+            _check_sharpness(path, line, brand.logo, logo.data, min(brand.logo_width, CONTENT_WIDTH), problems)
+            _check_logo_contrast(path, line, brand.logo, logo.data, brand.header_color, problems)
     return problems
+
+
+def _check_logo_contrast(path: Path, line: int | None, name: str, data: bytes, header_color: str,
+                         problems: list[Problem]) -> None:
+    """Warn when the logo's main colour is under 3:1 against the masthead, in the light or the dark scheme
+    (a brand's header_color stays in dark mode; the email's own masthead turns :data:`DARK_HEADER`)."""
+    colour = _dominant_colour(data)
+    if colour is None:
+        return
+    for background in dict.fromkeys((header_color,) if header_color else (EMAIL_HEADER, DARK_HEADER)):
+        ratio = contrast_ratio(colour, background)
+        if ratio < GRAPHIC_RATIO:
+            problems.append(Problem(path, line, N_(
+                "[brand] logo %(image)s: its colour %(colour)s on the masthead's %(background)s has a contrast of "
+                "%(ratio).2f:1, under 3:1, and the logo hardly shows; set header_color to a colour that sets it "
+                "off, or use a logo drawn for it"), "warning",
+                values={"image": repr(name), "colour": colour, "background": background, "ratio": ratio}))
+            return
 
 
 def check_rendered(rendered: RenderedIssue, settings: Settings) -> list[Problem]:

@@ -211,3 +211,54 @@ def test_a_branded_email_shows_its_logo_colours_and_font(browser, project: Path,
     assert not outside, outside
     page.screenshot(path=str(artifacts / "email-branded-600px.png"), full_page=True)
     page.close()
+
+
+def test_every_link_has_a_distinct_accessible_name(browser, built: Path) -> None:  # type: ignore[no-untyped-def]
+    """What a screen reader announces for each link, as Chromium computes it (its accessibility tree:
+    text, alt, aria-label): each "Lire la suite" button names its item, so no two links read the same."""
+    page = browser.new_page(viewport={"width": 600, "height": 900})
+    page.goto(built.as_uri())
+    links = page.locator("a").count()
+    nodes = page.context.new_cdp_session(page).send("Accessibility.getFullAXTree")["nodes"]
+    page.close()
+    names = [" ".join(str(node.get("name", {}).get("value", "")).split()) for node in nodes
+             if not node.get("ignored") and node.get("role", {}).get("value") == "link"]
+    assert links >= 8 and len(names) == links and all(names), names
+    assert len(set(names)) == len(names), sorted(names)
+    buttons = [name for name in names if name.startswith("Lire la suite")]
+    assert len(buttons) == 2 and all(name.startswith("Lire la suite : ") for name in buttons), buttons
+
+
+@pytest.mark.parametrize("scheme", ["light", "dark"])
+def test_a_dark_logo_on_a_light_masthead_shows_in_both_schemes(browser, project: Path, scheme: str,  # type: ignore[no-untyped-def]
+                                                               artifacts: Path) -> None:
+    """A [brand] header_color stays in dark mode: a dark logo drawn for a light masthead still
+    stands out from it (3:1, WCAG's bar for graphics), and so does the name."""
+    from PIL import Image, ImageDraw
+
+    add_brand(project)
+    config = project / "newsletter.toml"
+    config.write_text(config.read_text(encoding="utf-8").replace('header_color = "#1d3b2a"', 'header_color = "#f4f1ea"')
+                      .replace('header_text_color = "#f6e7c1"', 'header_text_color = "#1d2433"'), encoding="utf-8")
+    logo = Image.new("RGBA", (360, 80), (0, 0, 0, 0))
+    ImageDraw.Draw(logo).rectangle((10, 10, 350, 70), fill="#1d2433")
+    logo.save(project / "brand" / "logo.png")
+    built = build_issue(load_settings(project), DAY, secret_key="test").folder / "email.html"
+    page = browser.new_page(viewport={"width": 600, "height": 900}, color_scheme=scheme)
+    page.goto(built.as_uri())
+    page.screenshot(path=str(artifacts / f"email-light-masthead-{scheme}.png"), full_page=True)
+    box = page.locator(".bg-head").first.bounding_box()
+    assert box is not None
+    pixels = png_pixels(page.screenshot(clip=box, full_page=True))
+    masthead = Counter(pixels).most_common(1)[0][0]
+    assert masthead == (0xF4, 0xF1, 0xEA), f"the masthead turned {masthead} in the {scheme} scheme"
+    assert max(contrast(p, masthead) for p in pixels) >= 3
+    logo_box = page.locator("img.logo, .logo img").first.bounding_box()
+    assert logo_box is not None
+    drawn = Counter(png_pixels(page.screenshot(clip=logo_box, full_page=True))).most_common(1)[0][0]
+    assert contrast(drawn, masthead) >= 3, f"logo {drawn} on {masthead}"
+    ratio, _ = seen_contrast(page, "h1")
+    assert ratio >= 4.5
+    # The masthead's rounded top corners clip what is inside it (its table and the logo).
+    assert page.evaluate("getComputedStyle(document.querySelector('.bg-head')).overflow") == "hidden"
+    page.close()
