@@ -41,7 +41,7 @@ _PREFIX = "n"  # new-format tokens start with this; old ones hold a dot
 def _cipher(secret_key: str, purpose: str) -> AESSIV:
     """The AES-256-SIV cipher of one purpose, its key derived (HKDF-SHA256) once per process."""
     key = HKDF(algorithm=hashes.SHA256(), length=64, salt=None,
-               info=f"newsletter.core.tokens.v2\0{purpose}".encode()).derive(secret_key.encode("utf-8"))
+               info=f"newsletter.tokens.v2\0{purpose}".encode()).derive(secret_key.encode("utf-8"))
     return AESSIV(key)
 
 
