@@ -25,7 +25,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import babel
 
 from newsletter.core import addresses
-from newsletter.errors import ConfigError
+from newsletter.core.clock import utc_now
+from newsletter.errors import AddressError, ConfigError
 
 CONFIG_FILE = "newsletter.toml"
 SECRET_KEY_ENV = "NEWSLETTER_SECRET_KEY"
@@ -247,7 +248,7 @@ class Settings:
 
     def today(self, now: datetime | None = None) -> date:
         """Today's date in the newsletter's time zone (the default issue date)."""
-        return (now or datetime.now(self.tz)).astimezone(self.tz).date()
+        return (now or utc_now()).astimezone(self.tz).date()
 
 
 _ADAPTERS_WITH_TABLES = ("outbox", "smtp", "mailgun", "sendgrid", "postmark", "brevo")
@@ -325,7 +326,7 @@ def _ascii_url(t: "_Table", url: str) -> str:
     host, colon, port = parts.netloc.rpartition(":") if re.search(r":\d+$", parts.netloc) else (parts.netloc, "", "")
     try:
         ascii_host = addresses.ascii_domain(host.lower())
-    except addresses.AddressError as err:
+    except AddressError as err:
         raise t.error(f"[newsletter] base_url {url!r}: {err}") from err
     if not re.fullmatch(r"[a-z0-9.-]+", ascii_host) or ".." in ascii_host or ascii_host.startswith("."):
         raise t.error(f"[newsletter] base_url {url!r}: {host!r} is not a host name")
@@ -346,7 +347,7 @@ def _address(table: _Table, key: str, value: str, *, display_name_allowed: bool,
         raise table.error(f"[{table.name}] {key} must be a bare address like x@example.org (got {value!r})")
     try:
         on_the_wire = addresses.wire(addresses.canonical(addr))
-    except addresses.AddressError as err:
+    except AddressError as err:
         example = '"La rédaction <redaction@example.org>"' if display_name_allowed else '"x@example.org"'
         raise table.error(f"[{table.name}] {key} is not a valid address ({err}); write it as {example}") from err
     if ascii_local and addresses.needs_smtputf8(on_the_wire):
@@ -675,7 +676,7 @@ def _dkim(path: Path, data: Any, root: Path, sender_domain: str) -> DkimSettings
     domain_text = t.text("domain", required=True).rstrip(".")
     try:
         domain = addresses.ascii_domain(domain_text.lower())
-    except addresses.AddressError as err:
+    except AddressError as err:
         raise t.error(f"[dkim] domain {domain_text!r}: {err}") from err
     if "." not in domain or (domain != sender_domain and not sender_domain.endswith("." + domain)):
         raise t.error(f"[dkim] domain {domain_text!r} does not align with the sender's domain {sender_domain!r}: "

@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 
 from newsletter import Newsletter
-from newsletter.content.approval import ApprovalRequiredError, ApprovalState
+from newsletter.content.approval import ApprovalState
+from newsletter.errors import ApprovalRequiredError
 from newsletter.services.build import BuildResult
 from newsletter.config import Settings
 from newsletter.errors import ConfigError, ContentError, DeliveryError, UsageError

@@ -9,8 +9,8 @@ from typing import Callable
 
 import pytest
 
-from newsletter.content.publication import (ImageIndex, UnsafeFileError, find_image, proof_url, read_image,
-                                    symlink_problems)
+from newsletter.content.publication import ImageIndex, find_image, proof_url, read_image, symlink_problems
+from newsletter.errors import UnsafeFileError
 
 PNG = b"\x89PNG\r\n\x1a\n" + bytes(64)
 JPEG = b"\xff\xd8\xff\xe0" + bytes(64)

@@ -26,7 +26,7 @@ from pathlib import Path, PurePosixPath
 
 from newsletter.content.load import LINK_PROBLEM
 from newsletter.content.problems import N_, Problem
-from newsletter.errors import NewsletterError
+from newsletter.errors import UnsafeFileError
 from newsletter.core.atomic import links
 
 #: First bytes of each image type mail clients show, and its canonical extension and media type.
@@ -40,10 +40,6 @@ IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".gif")
 MAX_IMAGE_BYTES = 10 * 1024 * 1024
 DIGEST_CHARS = 32  # 128 bits of SHA-256: unguessable, and short enough for a URL
 PROOF_PARAM = "cle"
-
-
-class UnsafeFileError(NewsletterError):
-    """A file that must not be published: a link, a special file, not an image, outside its folder."""
 
 
 @dataclass(frozen=True)

@@ -27,7 +27,7 @@ from newsletter.errors import ConfigError, RequestRefused
 from newsletter.render.mime import BuiltMessage, Layout, Personal
 
 __all__ = ["Adapter", "Doubt", "Failed", "Handover", "InDoubt", "NeverArrived", "Outgoing", "RequestRefused",
-           "Result", "RetryLater", "SHARED_OPTIONS", "Sent", "Settled", "Stopped", "adapter_class", "bool_option",
+           "Result", "RetryLater", "SHARED_OPTIONS", "Sent", "Settled", "adapter_class", "bool_option",
            "choice_option", "int_option", "make_adapter", "number_option", "path_option", "register", "send_once",
            "text_option"]
 
@@ -135,11 +135,6 @@ Settled = Sent | NeverArrived
 
 #: Called with the messages about to pass the point of no return (one for SMTP, a batch for APIs).
 Handover = Callable[[Sequence[Outgoing]], None]
-
-
-class Stopped(Exception):
-    """Raised by an adapter where a stop request finds a message not yet begun for good (SMTP:
-    before DATA): nothing of it was sent, and it waits for the next run."""
 
 
 class Adapter(abc.ABC):

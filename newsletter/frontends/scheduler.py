@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import logging
 import threading
-from datetime import date, datetime, timedelta, timezone
+from datetime import date, datetime, timedelta
 from typing import Any, Callable, Mapping
 
 from newsletter.config import Settings
+from newsletter.core.clock import utc_now
 from newsletter.errors import NewsletterError, describe
 from newsletter.library import Newsletter
 from newsletter.library.schedule import (DAILY_JOB, HEARTBEAT_SECONDS, INTERRUPTED, JOB_FUNCTION, DayClaimState,
@@ -80,12 +81,12 @@ class Scheduler:
                                replace_existing=True, name="daily issue")
         # APScheduler paces its jobs on the real clock (its own business); what each job decides reads self.clock.
         self.scheduler.add_job(self.heartbeat, "interval", seconds=HEARTBEAT_SECONDS, jobstore="local",
-                               id="heartbeat", next_run_time=datetime.now(timezone.utc))
+                               id="heartbeat", next_run_time=utc_now())
         bounce_job = self.ops.bounce_job()
         if bounce_job is not None:  # [bounces] names a mailbox: read it
             read, minutes = bounce_job
             self.scheduler.add_job(read, "interval", minutes=minutes, jobstore="local", id="bounces",
-                                   next_run_time=datetime.now(timezone.utc))
+                                   next_run_time=utc_now())
         upcoming = self.ops.next_runs(self.clock(), 1)
         event("scheduler_started", run=self.run_id, cron=self.settings.schedule.cron,
               timezone=str(self.settings.schedule_tz), next_run=upcoming[0].isoformat() if upcoming else None)

@@ -21,13 +21,14 @@ from __future__ import annotations
 import logging
 import os
 from dataclasses import dataclass, field
-from datetime import date, datetime, timezone, tzinfo
+from datetime import date, datetime, tzinfo
 from enum import Enum
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Mapping, TextIO, TypeVar
 
 from newsletter.config import SECRET_KEY_ENV, Settings, find_project, load_settings, secret_from_env
-from newsletter.errors import ConfigError, ContentError, NewsletterError, UsageError
+from newsletter.core.clock import Clock as Clock, utc_now  # Clock: what Newsletter(clock=...) takes
+from newsletter.errors import BrokenTemplateError, ContentError, NewsletterError, UsageError
 
 if TYPE_CHECKING:
     import threading
@@ -35,7 +36,7 @@ if TYPE_CHECKING:
 
     from newsletter.services.accounts import Account, Accounts
     from newsletter.content.approval import ApprovalState
-    from newsletter.services.editing import Author, IssueDraft, Issues, ItemDraft, Placed, PreviewResult, StaleEditError
+    from newsletter.services.editing import Author, IssueDraft, Issues, ItemDraft, Placed, PreviewResult
     from newsletter.feedback.mail.process import Counts as BounceCounts
     from newsletter.services.build import BuildResult
     from newsletter.content.problems import Problem
@@ -54,7 +55,6 @@ if TYPE_CHECKING:
     from newsletter.store.status import ReasonCount, UncertainRow
     from newsletter.store.subscribers import ImportSummary, SubscriberRecord
 
-Clock = Callable[[], datetime]
 R = TypeVar("R")
 _List = list  # ``Subscribers.list`` hides the builtin inside that class
 
@@ -66,18 +66,6 @@ EDITOR_ENV = "NEWSLETTER_EDITOR"
 REASON_MAX = 500
 #: How many uncertain addresses ``status`` lists by default (its JSON form lists them all).
 UNCERTAIN_SHOWN = 20
-
-
-def utc_now() -> datetime:
-    return datetime.now(timezone.utc)
-
-
-class BrokenTemplateError(ConfigError):
-    """The check failed on the project's own templates: the configuration's fault (exit 2), not the issue's."""
-
-    def __init__(self, message: str, problems: list["Problem"], *, hint: str = "") -> None:
-        super().__init__(message, hint=hint)
-        self.problems = list(problems)
 
 
 def refusal_for(settings: Settings, err: ContentError) -> NewsletterError:

@@ -35,7 +35,7 @@ from newsletter.core import addresses
 
 from newsletter.core import verp
 from newsletter.config import Settings
-from newsletter.errors import NewsletterError
+from newsletter.errors import HeaderInjectionError
 from newsletter.core.merge import TOKEN_RE, CompiledTemplate, MergeSlots, Slot, escape_for
 from newsletter.core.tokens import UNSUBSCRIBE, make_token, seal, unseal
 
@@ -44,10 +44,6 @@ if TYPE_CHECKING:  # the renderer (templates, MJML, premailer) is loaded by who 
 
 CRLF = "\r\n"
 _UNSAFE = re.compile(r"[\r\n\x00]")
-
-
-class HeaderInjectionError(NewsletterError, ValueError):
-    """A header value holds a line break or NUL: refused rather than sent."""
 
 
 @dataclass(frozen=True)

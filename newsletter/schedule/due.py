@@ -26,14 +26,15 @@ import json
 import logging
 import threading
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta, timezone
-from typing import Any, Callable, Literal, Mapping, Protocol
+from datetime import date, datetime, timedelta
+from typing import Any, Literal, Mapping, Protocol
 
 from newsletter.content.approval import approval_state
 from newsletter.config import Settings
 from newsletter.content.load import issue_folder
 from newsletter.content.problems import errors
 from newsletter.errors import ConfigError, ContentError, describe
+from newsletter.core.clock import Clock, utc_now
 from newsletter.core.i18n import N_
 from newsletter.store import jobs, ledger
 from newsletter.store.database import Store
@@ -50,10 +51,6 @@ DAILY_JOB = "daily"
 HEARTBEAT_SECONDS = 30.0
 #: The reason recorded for a send cut short by a stop request; the next start resumes it.
 INTERRUPTED = "interrupted by a stop"
-
-
-def utc_now() -> datetime:
-    return datetime.now(timezone.utc)
 
 
 def event(name: str, level: int = logging.INFO, *, exc_info: Any = None, **fields: Any) -> None:
@@ -242,7 +239,7 @@ def _job(kind: str, day: str, due: str) -> str:
 
 
 def schedule_once(settings: Settings, store: Store, day: date, at: datetime, *,
-                  clock: Callable[[], datetime] = utc_now) -> str:
+                  clock: Clock = utc_now) -> str:
     """Store a one-off send of ``day`` at ``at`` for the running ``schedule run`` to carry out.
 
     :raises ContentError: when the issue was already sent.

@@ -33,6 +33,7 @@ from sqlalchemy import (Date, ForeignKey, Index, Integer, Select, String, Table,
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from newsletter.core import addresses
+from newsletter.errors import AddressError
 from newsletter.store.database import Store
 from newsletter.store.models import Base, Delivery, Send, Subscriber, SubscriberStatus, UTCDateTime
 
@@ -149,7 +150,7 @@ def _canonical(email: str | None) -> str:
         return ""
     try:
         return addresses.canonical(email)
-    except addresses.AddressError:
+    except AddressError:
         return email.strip().lower()[:320]
 
 

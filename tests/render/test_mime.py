@@ -12,8 +12,8 @@ import pytest
 
 from newsletter.config import Settings
 from newsletter.content.load import load_issue
-from newsletter.render.mime import (HeaderInjectionError, MessageFactory, Recipient, build_message,
-                                    build_message_stdlib)
+from newsletter.errors import HeaderInjectionError
+from newsletter.render.mime import MessageFactory, Recipient, build_message, build_message_stdlib
 from newsletter.render.pipeline import RenderedIssue, render_issue
 from newsletter.core.tokens import UNSUBSCRIBE, read_token
 from tests.conftest import DAY, SECRET
