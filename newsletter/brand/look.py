@@ -27,7 +27,6 @@ WEB_PAGE = "#f4f4f1"
 #: WCAG 2.x level AA for normal text.
 AA_RATIO = 4.5
 #: The email's logo and content width: a logo wider than this is shown at this width.
-CONTENT_WIDTH = 544
 
 
 def _channel(value: int) -> float:

@@ -148,18 +148,6 @@ def _candidates(folder: Path) -> list[str]:
     return found
 
 
-def find_image(folder: Path, name: str) -> Image | None:
-    """The image of the issue ``folder`` whose content-hashed name is ``name``, if it is safe to serve."""
-    for relative in _candidates(folder):
-        try:
-            image = read_image(folder, relative)
-        except UnsafeFileError:
-            continue
-        if image.name == name:
-            return image
-    return None
-
-
 #: What an issue folder's images are without reading them: each candidate's path and ``lstat`` figures.
 Stamp = tuple[tuple[str, int, int, int, int, int], ...]
 

@@ -43,7 +43,6 @@ log = logging.getLogger(__name__)
 #: What the signature covers, in this order. RFC 8058 requires the two List-Unsubscribe headers.
 SIGNED_HEADERS = ("From", "To", "Subject", "Date", "Message-ID", "Reply-To", "List-Unsubscribe",
                   "List-Unsubscribe-Post", "List-Id", "MIME-Version", "Content-Type", "Feedback-ID")
-KEY_TYPES = ("rsa", "ed25519")
 RSA_BITS = 2048
 
 
