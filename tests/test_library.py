@@ -30,7 +30,7 @@ from newsletter.library import (
     ProofCopy,
     Verdict,
 )
-from newsletter.schedule.due import Readiness
+from newsletter.schedule.gate import Readiness
 from newsletter.store.database import Store
 from newsletter.store.history import HistoryRow
 from newsletter.store.subscribers import ImportSummary, SubscriberRecord

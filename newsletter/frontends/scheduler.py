@@ -5,10 +5,16 @@ when to try again, and calls the library (:class:`~newsletter.library.Newsletter
 :meth:`~newsletter.library.Newsletter.schedule_ops`) for everything else: the readiness gate,
 the day claims, the send, the alerts and the bounce mailbox. What the schedule means (due times,
 the gate, grace periods, claims) is described in :mod:`newsletter.schedule.due`.
+
+The jobs in the project's database name :func:`scheduled_job` by text, as APScheduler needs for jobs
+that outlive a process, and such a function can reach no running object without module-global
+state. So the scheduler runs them on itself instead: its executor (:func:`_on_scheduler`) hands each
+stored job's arguments to :meth:`Scheduler.run`.
 """
 
 from __future__ import annotations
 
+import copy
 import logging
 import threading
 from datetime import date, datetime, timedelta
@@ -22,11 +28,34 @@ from newsletter.library.schedule import (DAILY_JOB, HEARTBEAT_SECONDS, INTERRUPT
                                          Readiness, ScheduleOps, event)
 
 
+def scheduled_job(kind: str, day: str, due: str) -> str:
+    """What a stored job names (:data:`JOB_FUNCTION`). A running scheduler never calls it: its executor
+    runs the job on :meth:`Scheduler.run`; anything else that would (a scheduler of another program
+    on the same job store) does nothing."""
+    return "no scheduler"
+
+
+def _on_scheduler(run: Callable[[str, date | None, datetime | None], str], max_workers: int) -> Any:
+    """APScheduler's thread pool, running the stored jobs (:data:`JOB_FUNCTION`) on ``run``."""
+    from apscheduler.executors.pool import ThreadPoolExecutor  # APScheduler's imports, for `schedule run` only
+
+    class OnScheduler(ThreadPoolExecutor):
+        def _do_submit_job(self, job: Any, run_times: Any) -> None:
+            if job.func_ref == JOB_FUNCTION:
+                stored, job = job, copy.copy(job)  # the stored job is left as it is; this copy calls the scheduler
+                job._scheduler, job._jobstore_alias = stored._scheduler, stored._jobstore_alias
+                kind, day, due = (str(arg) for arg in job.args)
+                job.func = lambda *_: run(kind, date.fromisoformat(day) if day else None,
+                                          datetime.fromisoformat(due) if due else None)
+            super()._do_submit_job(job, run_times)
+
+    return OnScheduler(max_workers)
+
+
 class Scheduler:
     """The running scheduler of one newsletter (call :meth:`start`, then :meth:`shutdown`)."""
 
     def __init__(self, nl: Newsletter) -> None:
-        from apscheduler.executors.pool import ThreadPoolExecutor
         from apscheduler.jobstores.memory import MemoryJobStore
         from apscheduler.schedulers.background import BackgroundScheduler
 
@@ -42,7 +71,7 @@ class Scheduler:
         self.trigger = self.ops.trigger()
         self.scheduler = BackgroundScheduler(
             jobstores={"default": self.ops.job_store(), "local": MemoryJobStore()},
-            executors={"default": ThreadPoolExecutor(2)},
+            executors={"default": _on_scheduler(self.run, 2)},
             job_defaults={"coalesce": True, "max_instances": 1,
                           "misfire_grace_time": settings.schedule.grace_minutes * 60 or 1},
             timezone=settings.schedule_tz,
@@ -71,7 +100,6 @@ class Scheduler:
     def start(self) -> None:
         from apscheduler.events import EVENT_JOB_ERROR, EVENT_JOB_MISSED
 
-        self.ops.activate(self)
         # The lease that keeps this process's day claims its own while it lives.
         self.holder = self.ops.hold_lease(self.run_id, self.lease)
         self.scheduler.add_listener(self._missed, EVENT_JOB_MISSED)
@@ -97,7 +125,6 @@ class Scheduler:
         self.scheduler.shutdown(wait=True)
         if self.holder is not None:
             self.holder.stop()
-        self.ops.activate(None)
         event("scheduler_stopped", run=self.run_id)
 
     # Each job, whatever triggered it, ends here.

@@ -46,7 +46,7 @@ if TYPE_CHECKING:
     from newsletter.library.web import Archive, Health, Subscriptions, Webhooks
     from newsletter.delivery.engine import ResendPlan, ResendReport, SendReport
     from newsletter.library.schedule import ScheduleOps
-    from newsletter.schedule.due import Readiness
+    from newsletter.schedule.gate import Readiness
     from newsletter.store.database import Store
     from newsletter.store.history import HistoryRow
     from newsletter.store.pauses import Pause
@@ -157,7 +157,7 @@ def make_dkim_key(selector: str, domain: str, kind: str, path: Path) -> "NewKey"
 def log_events_as_json(stream: TextIO) -> None:
     """Log as a long-running service does: one JSON object per line on ``stream`` (journald adds the
     time), the scheduler's and APScheduler's events at INFO, and a crashed thread as an error line."""
-    from newsletter.schedule.due import JsonLines, log_thread_crashes
+    from newsletter.core.logs import JsonLines, log_thread_crashes
 
     handler = logging.StreamHandler(stream)
     handler.setFormatter(JsonLines())
@@ -639,7 +639,7 @@ class Newsletter:
 
     def readiness(self, day: date | None = None) -> "Readiness":
         """The scheduler's gate on the issue: missing, failing, waiting approval, ready or sent."""
-        from newsletter.schedule.due import readiness
+        from newsletter.schedule.gate import readiness
 
         return readiness(self.settings, self.reading_store(), self._day(day))
 
@@ -851,7 +851,7 @@ class Newsletter:
         :raises ContentError: when the issue was already sent.
         :raises ConfigError: when ``at`` is in the past.
         """
-        from newsletter.schedule.due import schedule_once
+        from newsletter.schedule.jobs import schedule_once
 
         return schedule_once(self.settings, self.store, self._day(day), at, clock=self.clock)
 
@@ -892,7 +892,9 @@ class Newsletter:
 
     def schedule_view(self, count: int = 5) -> ScheduleView:
         """The next ``count`` due times with the gate's verdict on each day, and the one-off sends waiting."""
-        from newsletter.schedule.due import next_runs, readiness, stored_jobs
+        from newsletter.schedule.due import next_runs
+        from newsletter.schedule.gate import readiness
+        from newsletter.schedule.jobs import stored_jobs
 
         settings, store = self.settings, self.reading_store()
         upcoming = [UpcomingRun(fire, readiness(settings, store, fire.date()))
