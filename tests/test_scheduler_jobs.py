@@ -9,6 +9,8 @@ import threading
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 
+import pytest
+
 from newsletter import Newsletter
 from newsletter.frontends.scheduler import Scheduler
 from newsletter.library.schedule import JOB_FUNCTION
@@ -33,7 +35,8 @@ class Recording(Scheduler):
         return "recorded"
 
 
-def test_a_stored_job_runs_on_the_scheduler_whose_store_holds_it(project: Path, tmp_path: Path) -> None:
+@pytest.mark.parametrize("function", [JOB_FUNCTION, "newsletter.schedule:_job"], ids=["today", "stored-by-0.1"])
+def test_a_stored_job_runs_on_the_scheduler_whose_store_holds_it(project: Path, tmp_path: Path, function: str) -> None:
     other = tmp_path / "other"
     shutil.copytree(project, other)
     with Newsletter.open(project, environ={"NEWSLETTER_SECRET_KEY": SECRET}) as nl, \
@@ -43,7 +46,7 @@ def test_a_stored_job_runs_on_the_scheduler_whose_store_holds_it(project: Path, 
         theirs.start()  # started last: a module-global runner would now be this one
         try:
             at = datetime.now(timezone.utc) + timedelta(milliseconds=300)  # APScheduler's own clock fires it
-            mine.scheduler.add_job(JOB_FUNCTION, "date", run_date=at, id="once-test",
+            mine.scheduler.add_job(function, "date", run_date=at, id="once-test",
                                    args=["once", DAY.isoformat(), at.isoformat()])
             assert mine.done.wait(PATIENCE) or theirs.done.wait(1), "the job never ran"
         finally:

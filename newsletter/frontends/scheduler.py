@@ -25,7 +25,7 @@ from newsletter.core.clock import utc_now
 from newsletter.errors import NewsletterError, describe
 from newsletter.library import Newsletter
 from newsletter.library.schedule import (DAILY_JOB, HEARTBEAT_SECONDS, INTERRUPTED, JOB_FUNCTION, DayClaimState,
-                                         Readiness, ScheduleOps, event)
+                                         STORED_BEFORE, Readiness, ScheduleOps, event)
 
 
 def scheduled_job(kind: str, day: str, due: str) -> str:
@@ -41,7 +41,7 @@ def _on_scheduler(run: Callable[[str, date | None, datetime | None], str], max_w
 
     class OnScheduler(ThreadPoolExecutor):
         def _do_submit_job(self, job: Any, run_times: Any) -> None:
-            if job.func_ref == JOB_FUNCTION:
+            if job.func_ref == JOB_FUNCTION or job.func_ref in STORED_BEFORE:
                 stored, job = job, copy.copy(job)  # the stored job is left as it is; this copy calls the scheduler
                 job._scheduler, job._jobstore_alias = stored._scheduler, stored._jobstore_alias
                 kind, day, due = (str(arg) for arg in job.args)

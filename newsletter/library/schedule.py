@@ -21,6 +21,7 @@ from newsletter.schedule.jobs import DAILY_JOB as DAILY_JOB
 from newsletter.schedule.jobs import HEARTBEAT_SECONDS as HEARTBEAT_SECONDS
 from newsletter.schedule.jobs import INTERRUPTED as INTERRUPTED
 from newsletter.schedule.jobs import JOB_FUNCTION as JOB_FUNCTION
+from newsletter.schedule.jobs import STORED_BEFORE as STORED_BEFORE
 from newsletter.store.models import DayClaimState as DayClaimState
 
 if TYPE_CHECKING:

@@ -23,6 +23,8 @@ from newsletter.store.models import DayClaimState
 
 #: What a stored job calls: the scheduler front end's entry for its jobs (a text, so that jobs survive restarts).
 JOB_FUNCTION = "newsletter.frontends.scheduler:scheduled_job"
+#: What the jobs stored by earlier versions name; the running scheduler runs them as its own.
+STORED_BEFORE = ("newsletter.schedule:_job",)
 DAILY_JOB = "daily"
 #: How often the scheduler wakes up to see jobs another process added (``send --at``).
 HEARTBEAT_SECONDS = 30.0
