@@ -84,17 +84,10 @@ class Options:
     def wrong(self, key: str, expected: str, value: object, *, example: object = None, hint: str = "") -> ConfigError:
         """``[table] key must be EXPECTED, got VALUE``; ``example`` is a right value for the hint: the
         text itself when it is the right value without its quotes (``port = "8080"``)."""
-        if hint:
-            pass
-        elif example is not None:
+        if not hint and example is not None:
             hint = f"write it without quotes: {key} = {example}" if isinstance(value, str) and str(example) == \
                 value.strip() else f"for example: {key} = {example}"
-        else:
-            hint = ""
         return self.error(f"[{self.table}] {key} must be {expected}, got {shown(value)}", hint=hint)
-
-    def has(self, key: str) -> bool:
-        return key in self.data
 
     def _get(self, key: str, default: Any, required: bool, example: str) -> Any:
         if key not in self.data:
