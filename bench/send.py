@@ -48,7 +48,8 @@ sys.path.insert(0, str(REPO))
 
 from newsletter.config import load_settings  # noqa: E402
 from newsletter.services.check import check_issue  # noqa: E402
-from newsletter.render.mime import BuiltMessage, MessageFactory, Recipient, build_message_stdlib  # noqa: E402
+from newsletter.render.mime import BuiltMessage, MessageFactory, Recipient  # noqa: E402
+from tests.helpers.messages import build_message_stdlib  # noqa: E402  the baseline the factory is measured against
 
 DAY = date(2026, 11, 24)
 SECRET = secrets.token_urlsafe(32)  # send refuses a short or published key

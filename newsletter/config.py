@@ -26,7 +26,9 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import babel
 
 from newsletter.core import addresses
-from newsletter.errors import ConfigError
+from newsletter.core.clock import utc_now
+from newsletter.core.options import Options
+from newsletter.errors import AddressError, ConfigError
 
 log = logging.getLogger(__name__)
 
@@ -260,69 +262,11 @@ class Settings:
 
     def today(self, now: datetime | None = None) -> date:
         """Today's date in the newsletter's time zone (the default issue date)."""
-        return (now or datetime.now(self.tz)).astimezone(self.tz).date()
+        return (now or utc_now()).astimezone(self.tz).date()
 
 
 _TABLES = ("newsletter", "content", "store", "delivery", "schedule", "web", "webhooks", "bounces", "dkim", "brand",
            "desk")
-
-
-class _Table:
-    """Typed access to one TOML table that names the key in every error."""
-
-    def __init__(self, path: Path, name: str, data: Any, known: tuple[str, ...]) -> None:
-        self.path = path
-        self.name = name
-        if data is None:
-            data = {}
-        if not isinstance(data, dict):
-            raise self.error(f"[{name}] must be a table, e.g. a line '[{name}]' followed by keys")
-        self.data: dict[str, Any] = data
-        for key in data:
-            if key not in known:
-                raise self.error(f"[{name}] has an unknown key '{key}'{_suggest(key, known)}")
-
-    def error(self, message: str) -> ConfigError:
-        return ConfigError(f"{self.path.name}: {message}", hint=f"edit {self.path}")
-
-    def _get(self, key: str, default: Any, required: bool) -> Any:
-        if key not in self.data:
-            if required:
-                raise self.error(f"[{self.name}] {key} is required")
-            return default
-        return self.data[key]
-
-    def text(self, key: str, default: str = "", *, required: bool = False, single_line: bool = True) -> str:
-        value = self._get(key, default, required)
-        if not isinstance(value, str):
-            raise self.error(f'[{self.name}] {key} must be a quoted string, e.g. {key} = "…" (got {value!r})')
-        value = value.strip()
-        if required and not value:
-            raise self.error(f"[{self.name}] {key} must not be empty")
-        if single_line and re.search(r"[\x00-\x1f\x7f]", value):
-            raise self.error(f"[{self.name}] {key} must be one line without control characters")
-        return value
-
-    def integer(self, key: str, default: int, *, minimum: int = 1, maximum: int | None = None) -> int:
-        value = self._get(key, default, False)
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise self.error(f"[{self.name}] {key} must be a whole number (got {value!r})")
-        if value < minimum or (maximum is not None and value > maximum):
-            upper = f" and at most {maximum}" if maximum is not None else ""
-            raise self.error(f"[{self.name}] {key} must be at least {minimum}{upper} (got {value})")
-        return value
-
-    def number(self, key: str, default: float) -> float:
-        value = self._get(key, default, False)
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
-            raise self.error(f"[{self.name}] {key} must be a positive number (got {value!r})")
-        return float(value)
-
-    def boolean(self, key: str, default: bool) -> bool:
-        value = self._get(key, default, False)
-        if not isinstance(value, bool):
-            raise self.error(f"[{self.name}] {key} must be true or false, without quotes (got {value!r})")
-        return value
 
 
 def _suggest(word: str, choices: tuple[str, ...]) -> str:
@@ -330,14 +274,14 @@ def _suggest(word: str, choices: tuple[str, ...]) -> str:
     return f"; did you mean '{close[0]}'?" if close else f"; known keys: {', '.join(choices)}"
 
 
-def _ascii_url(t: "_Table", url: str) -> str:
+def _ascii_url(t: Options, url: str) -> str:
     """``base_url`` in the form headers and links need: the host as IDNA A-labels, in lower case,
     and the path percent-encoded (``https://lettre.rédaction.example/été`` is written once, here)."""
     parts = urlsplit(url)
     host, colon, port = parts.netloc.rpartition(":") if re.search(r":\d+$", parts.netloc) else (parts.netloc, "", "")
     try:
         ascii_host = addresses.ascii_domain(host.lower())
-    except addresses.AddressError as err:
+    except AddressError as err:
         raise t.error(f"[newsletter] base_url {url!r}: {err}") from err
     if not re.fullmatch(r"[a-z0-9.-]+", ascii_host) or ".." in ascii_host or ascii_host.startswith("."):
         raise t.error(f"[newsletter] base_url {url!r}: {host!r} is not a host name")
@@ -345,7 +289,7 @@ def _ascii_url(t: "_Table", url: str) -> str:
     return urlunsplit((parts.scheme.lower(), ascii_host + colon + port, path, "", ""))
 
 
-def _address(table: _Table, key: str, value: str, *, display_name_allowed: bool,
+def _address(table: Options, key: str, value: str, *, display_name_allowed: bool,
              ascii_local: bool = True) -> tuple[str, str]:
     """Validate an address setting; return ``(display name, address as it goes on the wire)``.
 
@@ -355,20 +299,20 @@ def _address(table: _Table, key: str, value: str, *, display_name_allowed: bool,
     """
     name, addr = parseaddr(value)
     if not display_name_allowed and name:
-        raise table.error(f"[{table.name}] {key} must be a bare address like x@example.org (got {value!r})")
+        raise table.error(f"[{table.table}] {key} must be a bare address like x@example.org (got {value!r})")
     try:
         on_the_wire = addresses.wire(addresses.canonical(addr))
-    except addresses.AddressError as err:
+    except AddressError as err:
         example = '"La rédaction <redaction@example.org>"' if display_name_allowed else '"x@example.org"'
-        raise table.error(f"[{table.name}] {key} is not a valid address ({err}); write it as {example}") from err
+        raise table.error(f"[{table.table}] {key} is not a valid address ({err}); write it as {example}") from err
     if ascii_local and addresses.needs_smtputf8(on_the_wire):
-        raise table.error(f"[{table.name}] {key} {addr!r} has a non-ASCII local part (before the @), which many "
+        raise table.error(f"[{table.table}] {key} {addr!r} has a non-ASCII local part (before the @), which many "
                           "servers refuse; use an address whose local part is ASCII")
     return name, on_the_wire
 
 
 def _newsletter(path: Path, data: Any) -> NewsletterSettings:
-    t = _Table(
+    t = Options(
         path,
         "newsletter",
         data,
@@ -413,7 +357,7 @@ def _newsletter(path: Path, data: Any) -> NewsletterSettings:
 
 
 def _content(path: Path, data: Any) -> ContentSettings:
-    t = _Table(path, "content", data, ("max_words", "max_title_chars", "max_html_bytes"))
+    t = Options(path, "content", data, ("max_words", "max_title_chars", "max_html_bytes"))
     defaults = ContentSettings()
     return ContentSettings(
         max_words=t.integer("max_words", defaults.max_words),
@@ -426,7 +370,7 @@ def _delivery(path: Path, data: Any) -> DeliverySettings:
     # Any sub-table is an adapter's own settings (built in, a provider's, or another package's);
     # the adapter checks its keys when it is made.
     extra = _sub_tables(data)
-    t = _Table(path, "delivery", data,
+    t = Options(path, "delivery", data,
                ("adapter", "rate_per_second", "max_attempts", "retry_backoff", "lease_seconds", "max_bounce_rate",
                 "bounce_window", *extra))
     adapter = t.text("adapter", "outbox")
@@ -445,25 +389,26 @@ def _delivery(path: Path, data: Any) -> DeliverySettings:
     )
 
 
-def _max_bounce_rate(t: "_Table") -> float:
+def _max_bounce_rate(t: Options) -> float:
     """``[delivery] max_bounce_rate``: a fraction from 0 (never pause) to below 1."""
-    value = t._get("max_bounce_rate", DeliverySettings.max_bounce_rate, False)
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < 1:
-        raise t.error(f"[delivery] max_bounce_rate must be a fraction between 0 and 1, e.g. 0.05 for 5 % "
-                      f"(got {value!r}); 0 never pauses a send")
-    return float(value)
+    value = t.number("max_bounce_rate", DeliverySettings.max_bounce_rate, positive=False)
+    if not 0 <= value < 1:
+        raise t.wrong("max_bounce_rate", "a fraction between 0 and 1", value, example=0.05,
+                      hint="for example: max_bounce_rate = 0.05 (5 %); 0 never pauses a send")
+    return value
 
 
-def _lease_seconds(t: "_Table") -> float:
+def _lease_seconds(t: Options) -> float:
     value = t.number("lease_seconds", DeliverySettings.lease_seconds)
     if not 3 <= value <= 3600:
-        raise t.error(f"[delivery] lease_seconds must be between 3 and 3600 (got {value:g}); 60 suits most "
-                      "setups: a run that dies holds its recipients this long before another run takes them")
+        raise t.wrong("lease_seconds", "a number of seconds between 3 and 3600", value,
+                      hint="for example: lease_seconds = 60, which suits most setups: a run that dies holds its "
+                           "recipients this long before another run takes them")
     return value
 
 
 def _schedule(path: Path, data: Any) -> ScheduleSettings:
-    t = _Table(path, "schedule", data, ("cron", "timezone", "require_approval", "alert_to", "grace_minutes",
+    t = Options(path, "schedule", data, ("cron", "timezone", "require_approval", "alert_to", "grace_minutes",
                                         "retry_minutes", "warn_minutes"))
     alert_to = t.text("alert_to", "")
     if alert_to:
@@ -491,7 +436,7 @@ def _schedule(path: Path, data: Any) -> ScheduleSettings:
 
 
 def _web(path: Path, data: Any) -> WebSettings:
-    t = _Table(path, "web", data, ("host", "port", "trusted_proxies", "confirm_hours", "subscribe_limit",
+    t = Options(path, "web", data, ("host", "port", "trusted_proxies", "confirm_hours", "subscribe_limit",
                                    "confirm_mail_limit", "record_ip", "max_request_body_size",
                                    "max_request_header_size", "connection_limit", "channel_timeout",
                                    "header_timeout", "body_timeout", "connections_per_client"))
@@ -525,7 +470,7 @@ def _web(path: Path, data: Any) -> WebSettings:
 
 
 def _desk(path: Path, data: Any) -> DeskSettings:
-    t = _Table(path, "desk", data, ("host", "port", "base_url", "trusted_proxies", "session_hours", "login_limit",
+    t = Options(path, "desk", data, ("host", "port", "base_url", "trusted_proxies", "session_hours", "login_limit",
                                     "login_account_limit", "git_commit", "require_separate_approver",
                                     "max_image_bytes", "header_timeout", "body_timeout"))
     d = DeskSettings
@@ -549,7 +494,7 @@ def _desk(path: Path, data: Any) -> DeskSettings:
     )
 
 
-def _desk_rate(t: _Table, key: str, default: str) -> str:
+def _desk_rate(t: Options, key: str, default: str) -> str:
     limit = t.text(key, default)
     parts = [p.strip() for p in limit.split(";") if p.strip()]
     if not parts or not all(re.fullmatch(r"\d+\s*(/|per)\s*(\d+\s*)?(second|minute|hour|day)s?", p) for p in parts):
@@ -557,7 +502,7 @@ def _desk_rate(t: _Table, key: str, default: str) -> str:
     return limit
 
 
-def _rate(t: _Table, key: str, default: str) -> str:
+def _rate(t: Options, key: str, default: str) -> str:
     limit = t.text(key, default)
     for part in filter(None, (p.strip() for p in limit.split(";"))):
         if not re.fullmatch(r"\d+\s*(/|per)\s*(\d+\s*)?(second|minute|hour|day)s?", part):
@@ -566,7 +511,7 @@ def _rate(t: _Table, key: str, default: str) -> str:
 
 
 def _store(path: Path, data: Any) -> StoreSettings:
-    t = _Table(path, "store", data, ("url",))
+    t = Options(path, "store", data, ("url",))
     return StoreSettings(url=t.text("url", StoreSettings.url))
 
 
@@ -585,7 +530,7 @@ _OLD_WEBHOOK_KEYS = {"mailgun_signing_key_env": ("mailgun", "signing_key_env"),
 
 def _webhooks(path: Path, data: Any) -> WebhookSettings:
     names = _sub_tables(data)
-    t = _Table(path, "webhooks", data, (*_OLD_WEBHOOK_KEYS, "max_age_seconds", "max_body_bytes", *names))
+    t = Options(path, "webhooks", data, (*_OLD_WEBHOOK_KEYS, "max_age_seconds", "max_body_bytes", *names))
     tables: dict[str, dict[str, Any]] = {}
     for name in names:
         if not re.fullmatch(r"[a-z][a-z0-9_]*", name):
@@ -611,7 +556,7 @@ def _webhooks(path: Path, data: Any) -> WebhookSettings:
     )
 
 
-def _variable_name(t: _Table, shown: str, name: str, key: str, value: Any) -> None:
+def _variable_name(t: Options, shown: str, name: str, key: str, value: Any) -> None:
     """Refuse a ``*_env`` key that does not hold the name of an environment variable (never showing it:
     it may be the secret itself)."""
     if key.endswith("_env") and not (isinstance(value, str) and _ENV_NAME.fullmatch(value)):
@@ -627,7 +572,7 @@ _BOUNCE_KEYS = ("address", "unsubscribe_address", "maildir", "imap_host", "imap_
 _ENV_NAME = re.compile(r"[A-Z_][A-Z0-9_]*")
 
 
-def _bounce_address(t: _Table, key: str, example: str) -> str:
+def _bounce_address(t: Options, key: str, example: str) -> str:
     """A bare ASCII address whose local part can take ``+TOKEN`` (so it holds no ``+`` itself)."""
     value = t.text(key, required=key == "address")
     if not value:
@@ -648,7 +593,7 @@ def _bounces(path: Path, root: Path, data: Any) -> BounceSettings:
             raise ConfigError(f"{path.name}: [bounces] {plain} is not read from the file: credentials come only "
                               f'from the environment; write {env_key} = "NAME" and export NAME=… in the '
                               "service's environment", hint=f"edit {path}")
-    t = _Table(path, "bounces", data, _BOUNCE_KEYS)
+    t = Options(path, "bounces", data, _BOUNCE_KEYS)
     address = _bounce_address(t, "address", "bounces@bounce.example.org")
     unsubscribe_address = _bounce_address(t, "unsubscribe_address", "unsubscribe@bounce.example.org")
     if unsubscribe_address and unsubscribe_address == address:
@@ -704,13 +649,13 @@ DKIM_SELECTOR = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\.[a-z0-9](?
 
 
 def _dkim(path: Path, data: Any, root: Path, sender_domain: str) -> DkimSettings:
-    t = _Table(path, "dkim", data, ("selector", "domain", "private_key_file", "ed25519_selector",
+    t = Options(path, "dkim", data, ("selector", "domain", "private_key_file", "ed25519_selector",
                                     "ed25519_private_key_file"))
     selector = _dkim_selector(t, "selector", required=True)
     domain_text = t.text("domain", required=True).rstrip(".")
     try:
         domain = addresses.ascii_domain(domain_text.lower())
-    except addresses.AddressError as err:
+    except AddressError as err:
         raise t.error(f"[dkim] domain {domain_text!r}: {err}") from err
     if "." not in domain or (domain != sender_domain and not sender_domain.endswith("." + domain)):
         raise t.error(f"[dkim] domain {domain_text!r} does not align with the sender's domain {sender_domain!r}: "
@@ -747,7 +692,7 @@ def _dkim(path: Path, data: Any, root: Path, sender_domain: str) -> DkimSettings
                         ed25519_private_key_file=second_file)
 
 
-def _dkim_selector(t: _Table, key: str, *, required: bool = False) -> str:
+def _dkim_selector(t: Options, key: str, *, required: bool = False) -> str:
     selector = t.text(key, required=required)
     if selector and (not DKIM_SELECTOR.fullmatch(selector) or len(selector) > 200):
         raise t.error(f'[dkim] {key} must be a DNS name of letters, digits and hyphens, e.g. "nl2026" '
@@ -755,7 +700,7 @@ def _dkim_selector(t: _Table, key: str, *, required: bool = False) -> str:
     return selector.lower()
 
 
-def _check_dkim_key(t: _Table, name: str, key_file: Path, keygen: str) -> str:
+def _check_dkim_key(t: Options, name: str, key_file: Path, keygen: str) -> str:
     """Refuse a key that cannot sign: missing, not PEM, encrypted, or too weak.
 
     :return: its type, ``rsa`` or ``ed25519``.
@@ -804,7 +749,7 @@ LOGO_MAX_BYTES = 200 * 1024
 _LOGO_MAGIC = (b"\x89PNG\r\n\x1a\n", b"\xff\xd8\xff", b"GIF87a", b"GIF89a")
 
 
-def _brand_color(t: _Table, key: str, example: str) -> str:
+def _brand_color(t: Options, key: str, example: str) -> str:
     value = t.text(key, "")
     if not value:
         return ""
@@ -815,7 +760,7 @@ def _brand_color(t: _Table, key: str, example: str) -> str:
     return "#" + ("".join(c * 2 for c in digits) if len(digits) == 3 else digits)
 
 
-def _font_family(t: _Table) -> str:
+def _font_family(t: Options) -> str:
     value = t.text("font_family", "")
     if not value:
         return ""
@@ -834,7 +779,7 @@ def _font_family(t: _Table) -> str:
     return ", ".join(families)
 
 
-def _logo(t: _Table, root: Path) -> str:
+def _logo(t: Options, root: Path) -> str:
     """The logo's path relative to the project, when it is a small PNG, JPEG or GIF file inside it."""
     value = t.text("logo", "")
     if not value:
@@ -869,7 +814,7 @@ def parse_brand(path: Path, data: Any, root: Path) -> BrandSettings:
 
     :raises ConfigError: naming the key at fault and how to fix it.
     """
-    t = _Table(path, "brand", data, BRAND_KEYS)
+    t = Options(path, "brand", data, BRAND_KEYS)
     return BrandSettings(
         name=t.text("name", ""),
         logo=_logo(t, root),

@@ -1,14 +1,60 @@
-"""The project's exception hierarchy.
+"""The project's exception hierarchy: every exception a caller may catch is defined here.
 
 Every error a user can cause descends from :class:`NewsletterError` and carries a
 message written for the person who must act on it: it names the file and line,
 the configuration key or the address at fault, and says how to fix it.
+``tests/test_errors.py`` fails when a public exception is defined elsewhere or outside the root.
+
+The tree (a second base in parentheses)::
+
+    NewsletterError
+    ├── ConfigError                     exit 2: newsletter.toml or the environment
+    │   ├── BrokenTemplateError         the project's own templates fail the check
+    │   ├── LinkedBrandError            newsletter.toml or brand/ is a symbolic link
+    │   └── LogoRefusedError            an uploaded logo that is not a small image
+    ├── UsageError                      exit 2: a value given on the command line or a form
+    │   ├── NotAnImageError             an upload that is not a PNG, JPEG or GIF
+    │   ├── NotAnItemError              a name that cannot be an item's file name
+    │   └── UnreadableFileError         (ImportFileError) a missing or unreadable file
+    ├── ContentError                    an issue or item cannot be used; ``problems``
+    │   ├── IssueNotFoundError          (LookupError) no folder for that date
+    │   ├── StaleEditError              a desk save based on an older version of the file
+    │   ├── LinkedFolderError           an issue folder that is or holds a symbolic link
+    │   └── ApprovalRequiredError       a send of an issue not approved as it is now
+    ├── RenderError                     a template or the MJML/CSS pipeline failed
+    ├── StoreError                      the database cannot be opened, migrated or written
+    │   └── StoreUnavailable            the database server cannot be reached right now
+    ├── LocalResourceError              our own disk is full, read-only or failing
+    ├── DeliveryError                   a message could not be handed to the transport
+    │   ├── TransientDeliveryError      worth retrying later
+    │   │   ├── NotSent                 the connection failed before the request was written
+    │   │   └── NoAnswer                written, but no answer came: in doubt
+    │   └── PermanentDeliveryError      retrying will not fix it
+    │       ├── RequestRefused          exit 2: the provider refused a whole request
+    │       └── UnrecognisedAnswer      a success status without an acceptance: in doubt
+    ├── Stopped                         a stop request found a message not yet begun
+    ├── SendBusyError                   another run holds the send now
+    ├── ImportFileError                 a subscriber file cannot be used
+    ├── ScaffoldError                   exit 2: ``init``/``new`` would overwrite files
+    ├── BrandConflictError              newsletter.toml changed since the form was shown
+    ├── UnsafeFileError                 a file that must not be published
+    ├── HeaderInjectionError            (ValueError) a header value with a line break
+    ├── AddressError                    (ValueError) an address that cannot be used
+    ├── WebhookRefused                  a webhook request not (provably) from the provider
+    └── MailboxError                    the bounce mailbox cannot be read
 """
 
 from __future__ import annotations
 
 import re
+from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
+
+
+def N_(template: str) -> str:  # noqa: N802 (the conventional gettext marker)
+    """Mark ``template`` for ``make messages`` without translating it: the reader's language is chosen
+    later, by whoever shows it (the desk in the newsletter's language, the command line in English)."""
+    return template
 
 
 class NewsletterError(Exception):
@@ -171,6 +217,108 @@ class ScaffoldError(NewsletterError):
     """``init`` or ``new`` would overwrite existing files (the command names the wrong folder or date)."""
 
     exit_code = 2
+
+
+# -- configuration and usage ------------------------------------------------------------------
+
+
+class BrokenTemplateError(ConfigError):
+    """The check failed on the project's own templates: the configuration's fault (exit 2), not the issue's.
+    ``problems`` are the check's :class:`~newsletter.content.problems.Problem` rows."""
+
+    def __init__(self, message: str, problems: list[Any], *, hint: str = "") -> None:
+        super().__init__(message, hint=hint)
+        self.problems = list(problems)
+
+
+class LinkedBrandError(ConfigError):
+    """``newsletter.toml`` or the ``brand/`` folder is a symbolic link or holds one."""
+
+
+class LogoRefusedError(ConfigError):
+    """An uploaded logo that is not a small PNG, JPEG or GIF image (or comes without alt text)."""
+
+
+class BrandConflictError(NewsletterError):
+    """``newsletter.toml`` changed since the form was shown: saving would overwrite someone's change."""
+
+
+class NotAnImageError(UsageError):
+    """An upload whose bytes are not a PNG, JPEG or GIF image."""
+
+
+class NotAnItemError(UsageError):
+    """A name that cannot be an item's file name (``NN-words.md``, no control character, 200 bytes at most)."""
+
+
+# -- content ----------------------------------------------------------------------------------
+
+
+class StaleEditError(ContentError):
+    """A save based on a version of the file that is no longer the current one."""
+
+    def __init__(self, path: str, message: str) -> None:
+        super().__init__(message, hint="reload the page to see the current text, then make your change again",
+                         values={"file": path})
+        self.path = path
+
+
+class LinkedFolderError(ContentError):
+    """An issue folder that is a symbolic link or holds one: the desk neither shows nor changes it."""
+
+    def __init__(self, folder: Path, found: list[Path]) -> None:
+        named = [folder.name if p == folder else p.relative_to(folder).as_posix() for p in found]
+        shown = ", ".join(named[:5]) + (" …" if len(named) > 5 else "")
+        super().__init__(N_("the issue folder %(folder)s is or holds a symbolic link (%(links)s); the desk neither "
+                            "shows nor changes it: replace each link by a copy of the file itself"),
+                         values={"folder": folder.name, "links": shown}, hint="`newsletter check` lists them")
+        self.links = named
+
+
+class ApprovalRequiredError(ContentError):
+    """A send was asked for an issue whose required approval is missing, stale or unreadable."""
+
+
+class UnsafeFileError(NewsletterError):
+    """A file that must not be published: a link, a special file, not an image, outside its folder."""
+
+
+# -- addresses and messages -------------------------------------------------------------------
+
+
+class AddressError(NewsletterError, ValueError):
+    """An address that cannot be used; the message names it and says why."""
+
+
+class HeaderInjectionError(NewsletterError, ValueError):
+    """A header value holds a line break or NUL: refused rather than sent."""
+
+
+class Stopped(NewsletterError):
+    """Raised by an adapter where a stop request finds a message not yet begun for good (SMTP:
+    before DATA): nothing of it was sent, and it waits for the next run."""
+
+    def __init__(self, message: str = "stopped before the message began; it waits for the next run") -> None:
+        super().__init__(message)
+
+
+# -- returned mail ----------------------------------------------------------------------------
+
+
+class WebhookRefused(NewsletterError):
+    """A webhook request that is not (provably) from the provider, or not readable: nothing is recorded.
+
+    ``status`` is the HTTP answer; ``reason`` says why in a few words (no secret, no payload).
+    """
+
+    def __init__(self, status: int, reason: str) -> None:
+        super().__init__(reason)
+        self.status = status
+        self.reason = reason
+
+
+class MailboxError(NewsletterError):
+    """The mailbox cannot be read or a message cannot be moved aside; what was committed stays committed."""
 
 
 _URL = re.compile(r"\b(?:https?|mailto):[^\s'\"<>]+", re.IGNORECASE)

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from newsletter.core.addresses import AddressError, canonical, needs_smtputf8, wire
+from newsletter.core.addresses import canonical, needs_smtputf8, wire
+from newsletter.errors import AddressError
 
 
 @pytest.mark.parametrize("written", ["bob@xn--bcher-kva.example", "bob@bücher.example", "BOB@BÜCHER.example",

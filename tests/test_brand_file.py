@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from newsletter.brand.toml_edit import BrandConflictError, update_brand, version, written_values
+from newsletter.brand.toml_edit import update_brand, version, written_values
+from newsletter.errors import BrandConflictError
 from newsletter.config import load_settings
 from newsletter.errors import ConfigError
 from tests.conftest import FIXTURES

@@ -15,6 +15,7 @@ import pytest
 
 from tests.conftest import DAY, SECRET
 from tests.helpers.clock import ticking
+from tests.helpers.ledger import mark_sending
 
 #: A weekday far ahead: no due time has come, whatever the day the tests run.
 FUTURE = "2099-06-01"
@@ -424,7 +425,7 @@ def test_a_send_that_ends_while_another_live_run_holds_rows_waits_for_it_and_exi
     def other_run_finishes_once_the_send_waits_for_it() -> None:
         announced.waiting.wait(timeout=120)
         at = datetime.now(timezone.utc)
-        ledger.mark_sending(store, held, at)
+        mark_sending(store, held, at)
         ledger.record(store, [ledger.Outcome(i, DeliveryStatus.SENT) for i in held], at)
 
     cli("approve", DAY.isoformat(), "--by", "Camille Martin")

@@ -58,7 +58,7 @@ CASES = [
     ("same folders", ADDR + IMAP + 'processed_folder = "INBOX"\n', "[bounces] processed_folder must differ"),
     ("quoted folder", ADDR + IMAP + 'imap_folder = "a\\"b"\n', "[bounces] imap_folder must be an ASCII folder name"),
     ("bad host", ADDR + IMAP.replace("imap.example.org", "imap example"), "[bounces] imap_host must be a host name"),
-    ("limit zero", ADDR + "soft_bounce_limit = 0\n", "[bounces] soft_bounce_limit must be at least 1"),
+    ("limit zero", ADDR + "soft_bounce_limit = 0\n", "[bounces] soft_bounce_limit must be a whole number of at least 1"),
     ("minutes as text", ADDR + 'check_minutes = "10"\n', "[bounces] check_minutes must be a whole number"),
     ("typo", ADDR + 'mail_dir = "m"\n', "[bounces] has an unknown key 'mail_dir'; did you mean 'maildir'?"),
 ]

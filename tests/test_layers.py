@@ -30,7 +30,7 @@ PACKAGE = "newsletter"
 #: Bottom to top; a module's layer is its longest matching prefix. Keep in step with docs/architecture.md.
 LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("foundation", ("newsletter", "newsletter.errors", "newsletter.config", "newsletter.core", "newsletter.brand",
-                    "newsletter.frontends.http")),
+                    "newsletter.frontends.http", "newsletter.frontends.hardening")),
     ("content", ("newsletter.content",)),
     ("render", ("newsletter.render",)),
     ("store", ("newsletter.store",)),

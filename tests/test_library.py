@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 
 from newsletter import Newsletter
-from newsletter.content.approval import ApprovalRequiredError, ApprovalState
+from newsletter.content.approval import ApprovalState
+from newsletter.errors import ApprovalRequiredError
 from newsletter.services.build import BuildResult
 from newsletter.config import Settings
 from newsletter.errors import ConfigError, ContentError, DeliveryError, UsageError
@@ -29,7 +30,7 @@ from newsletter.library import (
     ProofCopy,
     Verdict,
 )
-from newsletter.schedule.due import Readiness
+from newsletter.schedule.gate import Readiness
 from newsletter.store.database import Store
 from newsletter.store.history import HistoryRow
 from newsletter.store.subscribers import ImportSummary, SubscriberRecord

@@ -23,7 +23,9 @@ from newsletter.config import Settings, load_settings
 from newsletter.services.check import check_issue
 from newsletter.delivery.engine import send_issue
 from newsletter.errors import ConfigError
-from newsletter.schedule.due import JOB_FUNCTION, latest_due, next_runs, readiness, stored_jobs, schedule_once
+from newsletter.schedule.due import latest_due, next_runs
+from newsletter.schedule.gate import readiness
+from newsletter.schedule.jobs import JOB_FUNCTION, schedule_once, stored_jobs
 from newsletter.frontends.scheduler import Scheduler
 from newsletter.store import ledger
 from newsletter.store.database import Store
@@ -479,12 +481,12 @@ def test_a_one_off_job_another_scheduler_removed_first_does_not_stop_this_one(pr
 
 def test_a_thread_that_dies_is_logged_as_a_json_line(monkeypatch: pytest.MonkeyPatch,
                                                      caplog: pytest.LogCaptureFixture) -> None:
-    from newsletter.schedule.due import JsonLines, log_thread_crashes
+    from newsletter.core.logs import JsonLines, log_thread_crashes
 
     monkeypatch.setattr(threading, "excepthook", threading.excepthook)  # restored after the test
     log_thread_crashes()
     thread = threading.Thread(target=lambda: 1 / 0, name="APScheduler")
-    with caplog.at_level("ERROR", logger="newsletter.schedule.due"):
+    with caplog.at_level("ERROR", logger="newsletter.events"):
         thread.start()
         thread.join(timeout=10)
     [record] = [r for r in caplog.records if "thread_crashed" in r.getMessage()]
@@ -508,7 +510,7 @@ def test_a_failed_job_is_logged_without_the_text_its_error_carries(caplog: pytes
     from types import SimpleNamespace
 
     err = RuntimeError("cannot hand over https://news.example.org/u/SECRET-TOKEN\nBonjour Camille, voici vos 5 infos")
-    with caplog.at_level("ERROR", logger="newsletter.schedule.due"):
+    with caplog.at_level("ERROR", logger="newsletter.events"):
         Scheduler._crashed(SimpleNamespace(job_id="daily", exception=err))
     [line] = [json.loads(r.getMessage()) for r in caplog.records if "job_error" in r.getMessage()]
     assert line["error"] == "RuntimeError: cannot hand over <URL>"

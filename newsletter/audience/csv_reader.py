@@ -20,9 +20,9 @@ from pathlib import Path
 from typing import IO, Any, Iterator
 from zoneinfo import ZoneInfo
 
-from newsletter.core.addresses import AddressError, canonical
+from newsletter.core.addresses import canonical
 from newsletter.core.names import FORMULA_START, SPACES, clean_name
-from newsletter.errors import ImportFileError, UnreadableFileError
+from newsletter.errors import AddressError, ImportFileError, UnreadableFileError
 from newsletter.core.i18n import N_, Message
 from newsletter.store.subscribers import CandidateRow, RejectedRow
 

@@ -26,8 +26,9 @@ EMAIL_OUTER = "#eef1f4"
 WEB_PAGE = "#f4f4f1"
 #: WCAG 2.x level AA for normal text.
 AA_RATIO = 4.5
-#: The email's logo and content width: a logo wider than this is shown at this width.
+#: The email's content width in pixels: images and the logo are shown at most this wide.
 CONTENT_WIDTH = 544
+#: The email's logo and content width: a logo wider than this is shown at this width.
 
 
 def _channel(value: int) -> float:

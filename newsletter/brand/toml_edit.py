@@ -25,19 +25,11 @@ from tomlkit.exceptions import TOMLKitError
 from newsletter.brand.look import contrast_problems
 from newsletter.config import (BRAND_KEYS, CONFIG_FILE, LOGO_MAX_BYTES, BrandSettings, Settings, load_settings,
                                parse_brand)
-from newsletter.errors import ConfigError, NewsletterError
+from newsletter.errors import BrandConflictError, ConfigError, LinkedBrandError, LogoRefusedError, NewsletterError
 from newsletter.core.atomic import links, locked, read_inside, write_atomically
 from newsletter.core.i18n import N_, Message
 
 _WRITING = threading.Lock()
-
-
-class BrandConflictError(NewsletterError):
-    """``newsletter.toml`` changed since the form was shown: saving would overwrite someone's change."""
-
-
-class LinkedBrandError(ConfigError):
-    """``newsletter.toml`` or the ``brand/`` folder is a symbolic link or holds one."""
 
 
 def _config_bytes(root: Path) -> bytes:
@@ -137,10 +129,6 @@ def _refuse_what_check_refuses(settings: Settings, brand: BrandSettings) -> None
 #: What an uploaded logo may be, by its first bytes (never by its name): the types every mail client shows.
 _LOGO_KINDS = ((b"\x89PNG\r\n\x1a\n", "png"), (b"\xff\xd8\xff", "jpg"), (b"GIF87a", "gif"), (b"GIF89a", "gif"))
 LOGO_FOLDER = "brand"
-
-
-class LogoRefusedError(ConfigError):
-    """An uploaded logo that is not a small PNG, JPEG or GIF image (or comes without alt text)."""
 
 
 def _logo_kind(data: bytes) -> str:

@@ -21,9 +21,9 @@ from typing import Literal
 import yaml
 
 from newsletter.content.load import image_files
-from newsletter.errors import ContentError, UsageError
+from newsletter.errors import ApprovalRequiredError, ContentError, UnsafeFileError, UsageError
 from newsletter.core.atomic import locked, read_inside, write_atomically
-from newsletter.content.publication import UnsafeFileError, read_image
+from newsletter.content.publication import read_image
 
 APPROVAL_FILE = "approval.yaml"
 State = Literal["missing", "current", "stale", "unreadable"]
@@ -134,10 +134,6 @@ def approval_state(folder: Path) -> ApprovalState:
     changed = sorted(name for name in recorded.keys() | now.keys() if recorded.get(name) != now.get(name))
     state: State = "stale" if changed else "current"
     return ApprovalState(state, path, str(record["approved_by"]), str(record["approved_at"]), changed)
-
-
-class ApprovalRequiredError(ContentError):
-    """A send was asked for an issue whose required approval is missing, stale or unreadable."""
 
 
 def refusal(state: ApprovalState, day: str) -> ApprovalRequiredError:

@@ -26,7 +26,7 @@ from pathlib import Path, PurePosixPath
 
 from newsletter.content.load import LINK_PROBLEM
 from newsletter.content.problems import N_, Problem
-from newsletter.errors import NewsletterError
+from newsletter.errors import UnsafeFileError
 from newsletter.core.atomic import links
 
 #: First bytes of each image type mail clients show, and its canonical extension and media type.
@@ -40,10 +40,6 @@ IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".gif")
 MAX_IMAGE_BYTES = 10 * 1024 * 1024
 DIGEST_CHARS = 32  # 128 bits of SHA-256: unguessable, and short enough for a URL
 PROOF_PARAM = "cle"
-
-
-class UnsafeFileError(NewsletterError):
-    """A file that must not be published: a link, a special file, not an image, outside its folder."""
 
 
 @dataclass(frozen=True)
@@ -152,18 +148,6 @@ def _candidates(folder: Path) -> list[str]:
     return found
 
 
-def find_image(folder: Path, name: str) -> Image | None:
-    """The image of the issue ``folder`` whose content-hashed name is ``name``, if it is safe to serve."""
-    for relative in _candidates(folder):
-        try:
-            image = read_image(folder, relative)
-        except UnsafeFileError:
-            continue
-        if image.name == name:
-            return image
-    return None
-
-
 #: What an issue folder's images are without reading them: each candidate's path and ``lstat`` figures.
 Stamp = tuple[tuple[str, int, int, int, int, int], ...]
 
@@ -229,7 +213,7 @@ def web_url(base_url: str, day: date) -> str:
 
 def proof_key(secret_key: str, day: date) -> str:
     """The key that opens the web version of ``day`` before it is sent (HMAC of the date)."""
-    mac = hmac.new(secret_key.encode(), f"newsletter.frontends.web-proof\0{day.isoformat()}".encode(), hashlib.sha256)
+    mac = hmac.new(secret_key.encode(), f"newsletter.web-proof\0{day.isoformat()}".encode(), hashlib.sha256)
     return mac.hexdigest()[:DIGEST_CHARS]
 
 

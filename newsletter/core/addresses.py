@@ -19,16 +19,12 @@ import unicodedata
 import idna
 from email_validator import EmailNotValidError, validate_email
 
-from newsletter.errors import NewsletterError
+from newsletter.errors import AddressError
 from newsletter.core.i18n import N_
 
 #: Why a message to a non-ASCII local part cannot go through a transport without SMTPUTF8.
 NO_SMTPUTF8 = ("the address has a non-ASCII local part (before the @) and can travel only as internationalized "
                "email (SMTPUTF8, RFC 6531)")
-
-
-class AddressError(NewsletterError, ValueError):
-    """An address that cannot be used; the message names it and says why."""
 
 
 def canonical(address: str, *, check_dns: bool = False) -> str:

@@ -24,18 +24,13 @@ from babel import Locale
 from babel.dates import format_date, format_datetime
 from babel.support import Translations
 
+from newsletter.errors import N_ as N_  # the marker lives with the errors, its first users
 from newsletter.errors import NewsletterError
 
 TRANSLATIONS_DIR = Path(__file__).resolve().parents[1] / "translations"
 DOMAIN = "messages"
 LANGUAGES = ("fr", "en")
 FALLBACK = "en"
-
-
-def N_(template: str) -> str:  # noqa: N802 (the conventional gettext marker)
-    """Mark ``template`` for ``make messages`` without translating it: the reader's language is chosen
-    later, by whoever shows it (the desk in the newsletter's language, the command line in English)."""
-    return template
 
 
 Gettext = Callable[[str], str]

@@ -59,6 +59,7 @@ import urllib3
 
 from newsletter.core.addresses import NO_SMTPUTF8, needs_smtputf8
 from newsletter.config import Settings, secret_from_env
+from newsletter.core.clock import utc_now
 from newsletter.delivery.base import (SHARED_OPTIONS, Adapter, Doubt, Failed, Handover, InDoubt, NeverArrived, Outgoing,
                                       RequestRefused, Result, RetryLater, Sent, Settled, bool_option, choice_option,
                                       int_option, is_loopback, number_option, text_option)
@@ -120,7 +121,7 @@ def parse_retry_after(value: str | None, now: float | None = None) -> float | No
         return None
     if when.tzinfo is None:
         when = when.replace(tzinfo=timezone.utc)
-    current = datetime.now(timezone.utc).timestamp() if now is None else now
+    current = utc_now().timestamp() if now is None else now
     return max(0.0, when.timestamp() - current)
 
 

@@ -29,12 +29,13 @@ from importlib.metadata import entry_points
 from typing import Callable, ClassVar, Iterator, Mapping, Sequence
 
 from newsletter import providers
-from newsletter.config import Settings
+from newsletter.config import CONFIG_FILE, Settings
+from newsletter.core.options import Options
 from newsletter.errors import ConfigError, RequestRefused
 from newsletter.render.mime import BuiltMessage, Layout, Personal
 
 __all__ = ["Adapter", "Doubt", "Failed", "Handover", "InDoubt", "NeverArrived", "Outgoing", "RequestRefused",
-           "Result", "RetryLater", "SHARED_OPTIONS", "Sent", "Settled", "Stopped", "adapter_class", "bool_option",
+           "Result", "RetryLater", "SHARED_OPTIONS", "Sent", "Settled", "adapter_class", "bool_option",
            "choice_option", "int_option", "known_adapters", "make_adapter", "number_option", "path_option", "register",
            "send_once", "text_option"]
 
@@ -146,11 +147,6 @@ Settled = Sent | NeverArrived
 Handover = Callable[[Sequence[Outgoing]], None]
 
 
-class Stopped(Exception):
-    """Raised by an adapter where a stop request finds a message not yet begun for good (SMTP:
-    before DATA): nothing of it was sent, and it waits for the next run."""
-
-
 class Adapter(abc.ABC):
     """A transport. Instances are used by one thread at a time; the engine makes one per connection."""
 
@@ -181,12 +177,7 @@ class Adapter(abc.ABC):
         #: message can still be dropped cleanly (SMTP: before DATA) and raise :class:`Stopped`.
         #: A message whose ``handover`` has been called is always finished.
         self.stop = threading.Event()
-        for key in self.options:
-            if key not in self.known_options:
-                near = difflib.get_close_matches(key, self.known_options, n=1)
-                hint = f"did you mean {near[0]!r}? " if near else ""
-                known = f"known keys: {', '.join(self.known_options)}" if self.known_options else "it takes no keys"
-                raise ConfigError(f"newsletter.toml: [delivery.{self.name}] has an unknown key {key!r}; {hint}{known}")
+        Options(settings.root / CONFIG_FILE, f"delivery.{self.name}", self.options, self.known_options)  # unknown keys
         #: Seconds to wait on the transport for any one step.
         self.timeout = number_option(self, "timeout", 30.0, positive=True)
         self._connections = int_option(self, "connections", self.default_connections, minimum=1)
@@ -346,52 +337,19 @@ def send_once(adapter: Adapter, layout: Layout, batch: Sequence[Outgoing]) -> li
 SHARED_OPTIONS = ("timeout", "connections", "ca_file")
 
 
-def _shown(value: object) -> str:
-    """A TOML value as the person wrote it, to quote back in an error."""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, str):
-        return f'the text "{value}"'
-    if isinstance(value, (int, float)):
-        return repr(value)
-    if isinstance(value, list):
-        return "a list"
-    if isinstance(value, dict):
-        return "a table"
-    return f"a {type(value).__name__}"
-
-
-def _wrong(adapter: Adapter, key: str, expected: str, value: object, *, unquoted: bool = False) -> ConfigError:
-    """The error for ``key`` holding ``value`` where ``expected`` was wanted; ``unquoted``: the text
-    would be right without its quotes (``timeout = "30"``), and the hint says so."""
-    hint = f'write it without quotes: {key} = {value}' if unquoted and isinstance(value, str) else \
-        f"edit [delivery.{adapter.name}] in newsletter.toml"
-    return ConfigError(f"newsletter.toml: [delivery.{adapter.name}] {key} must be {expected}, got {_shown(value)}",
-                       hint=hint)
-
-
-def _looks_numeric(text: str) -> bool:
-    try:
-        float(text)
-    except ValueError:
-        return False
-    return True
+def options(adapter: Adapter) -> Options:
+    """``[delivery.NAME]`` read through the vocabulary ``config`` uses for its own tables
+    (:mod:`newsletter.core.options`); the adapter's unknown keys were refused when it was made."""
+    return Options(adapter.settings.root / CONFIG_FILE, f"delivery.{adapter.name}", adapter.options,
+                   tuple(adapter.options))
 
 
 def text_option(adapter: Adapter, key: str, default: str = "", *, required: bool = False) -> str:
-    """``[delivery.NAME] key`` as text.
+    """``[delivery.NAME] key`` as text (as written: not stripped).
 
     :raises ConfigError: naming the key, when it is missing but ``required``, or not text.
     """
-    if key not in adapter.options:
-        if required:
-            raise ConfigError(f"newsletter.toml: [delivery.{adapter.name}] {key} is required",
-                              hint=f"add {key} = \"…\" under [delivery.{adapter.name}]")
-        return default
-    value = adapter.options[key]
-    if not isinstance(value, str):
-        raise _wrong(adapter, key, 'text in quotes (key = "…")', value)
-    return value
+    return options(adapter).text(key, default, required=required, single_line=False, strip=False)
 
 
 def int_option(adapter: Adapter, key: str, default: int, *, minimum: int | None = None) -> int:
@@ -399,13 +357,7 @@ def int_option(adapter: Adapter, key: str, default: int, *, minimum: int | None 
 
     :raises ConfigError: naming the key, for any other type or a number below ``minimum``.
     """
-    value = adapter.options.get(key, default)
-    if isinstance(value, bool) or not isinstance(value, int):
-        unquoted = isinstance(value, str) and value.strip().isascii() and value.strip().isdigit()
-        raise _wrong(adapter, key, "a whole number", value, unquoted=unquoted)
-    if minimum is not None and value < minimum:
-        raise _wrong(adapter, key, f"a whole number of at least {minimum}", value)
-    return value
+    return options(adapter).integer(key, default, minimum=minimum)
 
 
 def number_option(adapter: Adapter, key: str, default: float, *, positive: bool = False) -> float:
@@ -413,13 +365,7 @@ def number_option(adapter: Adapter, key: str, default: float, *, positive: bool 
 
     :raises ConfigError: naming the key, for any other type or a number not above zero.
     """
-    value = adapter.options.get(key, default)
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        unquoted = isinstance(value, str) and _looks_numeric(value)
-        raise _wrong(adapter, key, "a number", value, unquoted=unquoted)
-    if positive and not value > 0:  # also refuses nan
-        raise _wrong(adapter, key, "a positive number", value)
-    return float(value)
+    return options(adapter).number(key, default, positive=positive)
 
 
 def bool_option(adapter: Adapter, key: str, default: bool) -> bool:
@@ -427,11 +373,7 @@ def bool_option(adapter: Adapter, key: str, default: bool) -> bool:
 
     :raises ConfigError: naming the key, for any other value (``"yes"``, 1…).
     """
-    value = adapter.options.get(key, default)
-    if not isinstance(value, bool):
-        unquoted = isinstance(value, str) and value in ("true", "false")
-        raise _wrong(adapter, key, "true or false", value, unquoted=unquoted)
-    return value
+    return options(adapter).boolean(key, default)
 
 
 def choice_option(adapter: Adapter, key: str, choices: Sequence[str], default: str) -> str:
@@ -439,12 +381,7 @@ def choice_option(adapter: Adapter, key: str, choices: Sequence[str], default: s
 
     :raises ConfigError: naming the key and the choices.
     """
-    value = text_option(adapter, key, default)
-    if value not in choices:
-        listed = ", ".join(f'"{c}"' for c in choices[:-1]) + f' or "{choices[-1]}"' if len(choices) > 1 \
-            else f'"{choices[0]}"'
-        raise _wrong(adapter, key, listed, value)
-    return value
+    return options(adapter).choice(key, choices, default)
 
 
 def path_option(adapter: Adapter, key: str, default: str = "", *, must_exist: bool = False) -> Path | None:
@@ -459,6 +396,6 @@ def path_option(adapter: Adapter, key: str, default: str = "", *, must_exist: bo
     path = Path(text).expanduser()
     path = path if path.is_absolute() else adapter.settings.root / path
     if must_exist and not path.is_file():
-        raise ConfigError(f"newsletter.toml: [delivery.{adapter.name}] {key} names {path}, which is not a "
-                          "readable file", hint=f"fix the path, or remove {key}")
+        raise options(adapter).error(f"[delivery.{adapter.name}] {key} names {path}, which is not a readable file",
+                                     hint=f"fix the path, or remove {key}")
     return path

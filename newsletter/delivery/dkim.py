@@ -37,14 +37,13 @@ from cryptography.hazmat.primitives.asymmetric import ed25519, padding, rsa
 
 from newsletter.core import addresses
 from newsletter.config import DKIM_SELECTOR, DkimSettings, Settings
-from newsletter.errors import ConfigError, UsageError, describe
+from newsletter.errors import AddressError, ConfigError, UsageError, describe
 
 log = logging.getLogger(__name__)
 
 #: What the signature covers, in this order. RFC 8058 requires the two List-Unsubscribe headers.
 SIGNED_HEADERS = ("From", "To", "Subject", "Date", "Message-ID", "Reply-To", "List-Unsubscribe",
                   "List-Unsubscribe-Post", "List-Id", "MIME-Version", "Content-Type", "Feedback-ID")
-KEY_TYPES = ("rsa", "ed25519")
 RSA_BITS = 2048
 
 
@@ -487,7 +486,7 @@ def keygen(selector: str, domain: str, kind: str, path: Path) -> NewKey:
                          "e.g. nl2026 (a new selector for each new key)")
     try:
         ascii_domain = addresses.ascii_domain(domain.strip().rstrip(".").lower())
-    except addresses.AddressError as err:
+    except AddressError as err:
         raise UsageError(f"--domain {domain!r}: {err}") from err
     if not re.fullmatch(r"[a-z0-9-]+(\.[a-z0-9-]+)+", ascii_domain):
         raise UsageError(f"--domain {domain!r} is not a domain name such as example.org")

@@ -54,18 +54,19 @@ import time
 from collections import deque
 from collections.abc import Generator
 from dataclasses import dataclass, field, replace
-from datetime import date, datetime, timedelta, timezone
-from typing import Callable, Iterable, Mapping, Sequence, TypeVar, assert_never
+from datetime import date, datetime, timedelta
+from typing import TYPE_CHECKING, Callable, Iterable, Mapping, Sequence, TypeVar, assert_never
 
 from newsletter.config import Settings
 from newsletter.content.publication import proof_url
 from newsletter.content.problems import errors
 from newsletter.delivery.bounce_guard import BounceGuard, Verdict
 from newsletter.delivery.base import (Adapter, Doubt, Failed, InDoubt, NeverArrived, Outgoing, RequestRefused, Result,
-                                      RetryLater, Sent, Settled, Stopped, adapter_class, make_adapter,
+                                      RetryLater, Sent, Settled, adapter_class, make_adapter,
                                       send_once)
-from newsletter.errors import (ContentError, DeliveryError, NewsletterError, NotSent, SendBusyError, StoreUnavailable,
-                               describe)
+from newsletter.errors import (ContentError, DeliveryError, NewsletterError, NotSent, SendBusyError, Stopped,
+                               StoreUnavailable, describe)
+from newsletter.core.clock import Clock, utc_now
 from newsletter.core.i18n import N_
 from newsletter.render import checked
 from newsletter.render.mime import MessageFactory, Recipient, message_id, proof_message_id
@@ -79,16 +80,11 @@ from newsletter.store.subscribers import list_subscribers
 
 log = logging.getLogger(__name__)
 
-Clock = Callable[[], datetime]
 Progress = Callable[[int], None]
 T = TypeVar("T")
 
 #: Seconds a stop request leaves the messages in hand to finish before their connections are cut.
 STOP_GRACE = 5.0
-
-
-def utc_now() -> datetime:
-    return datetime.now(timezone.utc)
 
 
 class RateLimiter:

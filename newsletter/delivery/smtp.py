@@ -39,9 +39,9 @@ from typing import Iterator, Mapping, Sequence
 from newsletter.core.addresses import NO_SMTPUTF8
 from newsletter.config import Settings, secret_from_env
 from newsletter.delivery.base import (SHARED_OPTIONS, Adapter, Failed, Handover, InDoubt, Outgoing, Result, RetryLater,
-                                      Sent, Stopped, choice_option, int_option, is_loopback, register, text_option)
+                                      Sent, choice_option, int_option, is_loopback, register, text_option)
 from newsletter.delivery.dkim import signer_for
-from newsletter.errors import ConfigError, NotSent, describe
+from newsletter.errors import ConfigError, NotSent, Stopped, describe
 
 log = logging.getLogger(__name__)
 

@@ -25,7 +25,7 @@ from datetime import date, datetime, timezone
 from typing import TYPE_CHECKING, Any, Mapping
 
 from newsletter.feedback.mail import reasons
-from newsletter.errors import NewsletterError
+from newsletter.errors import WebhookRefused
 from newsletter.render.mime import OWN_ID as OWN_ID, own_id as own_id  # where the API adapters set it
 
 if TYPE_CHECKING:
@@ -34,18 +34,6 @@ if TYPE_CHECKING:
 #: How far ahead of our clock a signed timestamp may be (clock skew between the provider and us).
 FUTURE_SKEW = 60
 _OWN = re.compile(r"<?(\d{4}-\d{2}-\d{2})\.([0-9a-f]{24})(?:@[^>]*)?>?")
-
-
-class WebhookRefused(NewsletterError):
-    """A webhook request that is not (provably) from the provider, or not readable: nothing is recorded.
-
-    ``status`` is the HTTP answer; ``reason`` says why in a few words (no secret, no payload).
-    """
-
-    def __init__(self, status: int, reason: str) -> None:
-        super().__init__(reason)
-        self.status = status
-        self.reason = reason
 
 
 @dataclass

@@ -5,27 +5,57 @@ when to try again, and calls the library (:class:`~newsletter.library.Newsletter
 :meth:`~newsletter.library.Newsletter.schedule_ops`) for everything else: the readiness gate,
 the day claims, the send, the alerts and the bounce mailbox. What the schedule means (due times,
 the gate, grace periods, claims) is described in :mod:`newsletter.schedule.due`.
+
+The jobs in the project's database name :func:`scheduled_job` by text, as APScheduler needs for jobs
+that outlive a process, and such a function can reach no running object without module-global
+state. So the scheduler runs them on itself instead: its executor (:func:`_on_scheduler`) hands each
+stored job's arguments to :meth:`Scheduler.run`.
 """
 
 from __future__ import annotations
 
+import copy
 import logging
 import threading
-from datetime import date, datetime, timedelta, timezone
+from datetime import date, datetime, timedelta
 from typing import Any, Callable, Mapping
 
 from newsletter.config import Settings
+from newsletter.core.clock import utc_now
 from newsletter.errors import NewsletterError, describe
 from newsletter.library import Newsletter
 from newsletter.library.schedule import (DAILY_JOB, HEARTBEAT_SECONDS, INTERRUPTED, JOB_FUNCTION, DayClaimState,
-                                         Readiness, ScheduleOps, event)
+                                         STORED_BEFORE, Readiness, ScheduleOps, event)
+
+
+def scheduled_job(kind: str, day: str, due: str) -> str:
+    """What a stored job names (:data:`JOB_FUNCTION`). A running scheduler never calls it: its executor
+    runs the job on :meth:`Scheduler.run`; anything else that would (a scheduler of another program
+    on the same job store) does nothing."""
+    return "no scheduler"
+
+
+def _on_scheduler(run: Callable[[str, date | None, datetime | None], str], max_workers: int) -> Any:
+    """APScheduler's thread pool, running the stored jobs (:data:`JOB_FUNCTION`) on ``run``."""
+    from apscheduler.executors.pool import ThreadPoolExecutor  # APScheduler's imports, for `schedule run` only
+
+    class OnScheduler(ThreadPoolExecutor):
+        def _do_submit_job(self, job: Any, run_times: Any) -> None:
+            if job.func_ref == JOB_FUNCTION or job.func_ref in STORED_BEFORE:
+                stored, job = job, copy.copy(job)  # the stored job is left as it is; this copy calls the scheduler
+                job._scheduler, job._jobstore_alias = stored._scheduler, stored._jobstore_alias
+                kind, day, due = (str(arg) for arg in job.args)
+                job.func = lambda *_: run(kind, date.fromisoformat(day) if day else None,
+                                          datetime.fromisoformat(due) if due else None)
+            super()._do_submit_job(job, run_times)
+
+    return OnScheduler(max_workers)
 
 
 class Scheduler:
     """The running scheduler of one newsletter (call :meth:`start`, then :meth:`shutdown`)."""
 
     def __init__(self, nl: Newsletter) -> None:
-        from apscheduler.executors.pool import ThreadPoolExecutor
         from apscheduler.jobstores.memory import MemoryJobStore
         from apscheduler.schedulers.background import BackgroundScheduler
 
@@ -41,7 +71,7 @@ class Scheduler:
         self.trigger = self.ops.trigger()
         self.scheduler = BackgroundScheduler(
             jobstores={"default": self.ops.job_store(), "local": MemoryJobStore()},
-            executors={"default": ThreadPoolExecutor(2)},
+            executors={"default": _on_scheduler(self.run, 2)},
             job_defaults={"coalesce": True, "max_instances": 1,
                           "misfire_grace_time": settings.schedule.grace_minutes * 60 or 1},
             timezone=settings.schedule_tz,
@@ -70,7 +100,6 @@ class Scheduler:
     def start(self) -> None:
         from apscheduler.events import EVENT_JOB_ERROR, EVENT_JOB_MISSED
 
-        self.ops.activate(self)
         # The lease that keeps this process's day claims its own while it lives.
         self.holder = self.ops.hold_lease(self.run_id, self.lease)
         self.scheduler.add_listener(self._missed, EVENT_JOB_MISSED)
@@ -80,12 +109,12 @@ class Scheduler:
                                replace_existing=True, name="daily issue")
         # APScheduler paces its jobs on the real clock (its own business); what each job decides reads self.clock.
         self.scheduler.add_job(self.heartbeat, "interval", seconds=HEARTBEAT_SECONDS, jobstore="local",
-                               id="heartbeat", next_run_time=datetime.now(timezone.utc))
+                               id="heartbeat", next_run_time=utc_now())
         bounce_job = self.ops.bounce_job()
         if bounce_job is not None:  # [bounces] names a mailbox: read it
             read, minutes = bounce_job
             self.scheduler.add_job(read, "interval", minutes=minutes, jobstore="local", id="bounces",
-                                   next_run_time=datetime.now(timezone.utc))
+                                   next_run_time=utc_now())
         upcoming = self.ops.next_runs(self.clock(), 1)
         event("scheduler_started", run=self.run_id, cron=self.settings.schedule.cron,
               timezone=str(self.settings.schedule_tz), next_run=upcoming[0].isoformat() if upcoming else None)
@@ -96,7 +125,6 @@ class Scheduler:
         self.scheduler.shutdown(wait=True)
         if self.holder is not None:
             self.holder.stop()
-        self.ops.activate(None)
         event("scheduler_stopped", run=self.run_id)
 
     # Each job, whatever triggered it, ends here.

@@ -21,13 +21,14 @@ from __future__ import annotations
 import logging
 import os
 from dataclasses import dataclass, field
-from datetime import date, datetime, timezone, tzinfo
+from datetime import date, datetime, tzinfo
 from enum import Enum
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Mapping, TextIO, TypeVar
 
 from newsletter.config import SECRET_KEY_ENV, Settings, find_project, load_settings, secret_from_env
-from newsletter.errors import ConfigError, ContentError, NewsletterError, UsageError
+from newsletter.core.clock import Clock as Clock, utc_now  # Clock: what Newsletter(clock=...) takes
+from newsletter.errors import BrokenTemplateError, ContentError, NewsletterError, UsageError
 
 if TYPE_CHECKING:
     import threading
@@ -35,7 +36,7 @@ if TYPE_CHECKING:
 
     from newsletter.services.accounts import Account, Accounts
     from newsletter.content.approval import ApprovalState
-    from newsletter.services.editing import Author, IssueDraft, Issues, ItemDraft, Placed, PreviewResult, StaleEditError
+    from newsletter.services.editing import Author, IssueDraft, Issues, ItemDraft, Placed, PreviewResult
     from newsletter.feedback.mail.process import Counts as BounceCounts
     from newsletter.services.build import BuildResult
     from newsletter.content.problems import Problem
@@ -45,7 +46,7 @@ if TYPE_CHECKING:
     from newsletter.library.web import Archive, Health, Subscriptions, Webhooks
     from newsletter.delivery.engine import ResendPlan, ResendReport, SendReport
     from newsletter.library.schedule import ScheduleOps
-    from newsletter.schedule.due import Readiness
+    from newsletter.schedule.gate import Readiness
     from newsletter.store.database import Store
     from newsletter.store.history import HistoryRow
     from newsletter.store.pauses import Pause
@@ -54,7 +55,6 @@ if TYPE_CHECKING:
     from newsletter.store.status import ReasonCount, UncertainRow
     from newsletter.store.subscribers import ImportSummary, SubscriberRecord
 
-Clock = Callable[[], datetime]
 R = TypeVar("R")
 _List = list  # ``Subscribers.list`` hides the builtin inside that class
 
@@ -66,18 +66,6 @@ EDITOR_ENV = "NEWSLETTER_EDITOR"
 REASON_MAX = 500
 #: How many uncertain addresses ``status`` lists by default (its JSON form lists them all).
 UNCERTAIN_SHOWN = 20
-
-
-def utc_now() -> datetime:
-    return datetime.now(timezone.utc)
-
-
-class BrokenTemplateError(ConfigError):
-    """The check failed on the project's own templates: the configuration's fault (exit 2), not the issue's."""
-
-    def __init__(self, message: str, problems: list["Problem"], *, hint: str = "") -> None:
-        super().__init__(message, hint=hint)
-        self.problems = list(problems)
 
 
 def refusal_for(settings: Settings, err: ContentError) -> NewsletterError:
@@ -169,7 +157,7 @@ def make_dkim_key(selector: str, domain: str, kind: str, path: Path) -> "NewKey"
 def log_events_as_json(stream: TextIO) -> None:
     """Log as a long-running service does: one JSON object per line on ``stream`` (journald adds the
     time), the scheduler's and APScheduler's events at INFO, and a crashed thread as an error line."""
-    from newsletter.schedule.due import JsonLines, log_thread_crashes
+    from newsletter.core.logs import JsonLines, log_thread_crashes
 
     handler = logging.StreamHandler(stream)
     handler.setFormatter(JsonLines())
@@ -659,7 +647,7 @@ class Newsletter:
 
     def readiness(self, day: date | None = None) -> "Readiness":
         """The scheduler's gate on the issue: missing, failing, waiting approval, ready or sent."""
-        from newsletter.schedule.due import readiness
+        from newsletter.schedule.gate import readiness
 
         return readiness(self.settings, self.reading_store(), self._day(day))
 
@@ -871,7 +859,7 @@ class Newsletter:
         :raises ContentError: when the issue was already sent.
         :raises ConfigError: when ``at`` is in the past.
         """
-        from newsletter.schedule.due import schedule_once
+        from newsletter.schedule.jobs import schedule_once
 
         return schedule_once(self.settings, self.store, self._day(day), at, clock=self.clock)
 
@@ -912,7 +900,9 @@ class Newsletter:
 
     def schedule_view(self, count: int = 5) -> ScheduleView:
         """The next ``count`` due times with the gate's verdict on each day, and the one-off sends waiting."""
-        from newsletter.schedule.due import next_runs, readiness, stored_jobs
+        from newsletter.schedule.due import next_runs
+        from newsletter.schedule.gate import readiness
+        from newsletter.schedule.jobs import stored_jobs
 
         settings, store = self.settings, self.reading_store()
         upcoming = [UpcomingRun(fire, readiness(settings, store, fire.date()))

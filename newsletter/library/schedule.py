@@ -4,9 +4,8 @@ The runner fires jobs and decides when to try again; everything it reads or reco
 through :class:`ScheduleOps` (``nl.schedule_ops()``): the readiness gate, the day claims and the
 process lease that keep two schedulers from sending one issue twice, the send itself, the
 operator's alerts (once per reason and day for the whole store) and the bounce mailbox. The
-gate, the due times and the claims are computed below the library (:mod:`newsletter.schedule.due`,
-``newsletter.store``); the stored jobs call :func:`newsletter.schedule.due._job`, which reaches the
-runner registered with :meth:`ScheduleOps.activate`.
+gate, the due times, the stored jobs and the claims are computed below the library
+(:mod:`newsletter.schedule`, ``newsletter.store``); the running scheduler runs the stored jobs itself.
 """
 
 from __future__ import annotations
@@ -16,13 +15,13 @@ from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from newsletter.errors import NewsletterError
-from newsletter.schedule.due import DAILY_JOB as DAILY_JOB
-from newsletter.schedule.due import HEARTBEAT_SECONDS as HEARTBEAT_SECONDS
-from newsletter.schedule.due import INTERRUPTED as INTERRUPTED
-from newsletter.schedule.due import JOB_FUNCTION as JOB_FUNCTION
-from newsletter.schedule.due import Readiness as Readiness
-from newsletter.schedule.due import Runner as Runner
-from newsletter.schedule.due import event as event
+from newsletter.core.logs import event as event
+from newsletter.schedule.gate import Readiness as Readiness
+from newsletter.schedule.jobs import DAILY_JOB as DAILY_JOB
+from newsletter.schedule.jobs import HEARTBEAT_SECONDS as HEARTBEAT_SECONDS
+from newsletter.schedule.jobs import INTERRUPTED as INTERRUPTED
+from newsletter.schedule.jobs import JOB_FUNCTION as JOB_FUNCTION
+from newsletter.schedule.jobs import STORED_BEFORE as STORED_BEFORE
 from newsletter.store.models import DayClaimState as DayClaimState
 
 if TYPE_CHECKING:
@@ -47,13 +46,6 @@ class ScheduleOps:
 
         return ledger.new_run_id()
 
-    @staticmethod
-    def activate(runner: Runner | None) -> None:
-        """Make ``runner`` the one the stored jobs call (None when it stops)."""
-        from newsletter.schedule.due import activate
-
-        activate(runner)
-
     def hold_lease(self, run_id: str, duration: timedelta) -> Any:
         """Start the heartbeat that keeps this process's day claims its own while it lives (``.stop()`` it)."""
         from newsletter.store import leases
@@ -62,10 +54,10 @@ class ScheduleOps:
 
     def job_store(self) -> Any:
         """APScheduler's job store in the project's database, shared by every scheduler process."""
-        from newsletter.schedule.due import _job_gone
+        from newsletter.schedule.jobs import job_gone
         from newsletter.store import jobs
 
-        return jobs.shared_job_store(self._nl.store, _job_gone)
+        return jobs.shared_job_store(self._nl.store, job_gone)
 
     # -- when ---------------------------------------------------------------------------------------
 
@@ -90,7 +82,7 @@ class ScheduleOps:
 
     def readiness(self, day: date) -> Readiness:
         """The gate on ``day``'s issue: missing, failing, waiting approval, ready or sent."""
-        from newsletter.schedule.due import readiness
+        from newsletter.schedule.gate import readiness
 
         return readiness(self._nl.settings, self._nl.store, day)
 
@@ -142,7 +134,7 @@ class ScheduleOps:
 
     def _alert(self, day: date, alert: "AlertText") -> None:
         """Alert once per reason and day for the whole store, whichever process gets there first."""
-        from newsletter.schedule.due import send_alert
+        from newsletter.services.alert_mail import send_alert
         from newsletter.store.alerts import claim_alert, forget_alert
 
         nl = self._nl

@@ -16,7 +16,7 @@ from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Mapping
 
-from newsletter.errors import NewsletterError, StoreError
+from newsletter.errors import NewsletterError, StoreError, UnsafeFileError, WebhookRefused
 from newsletter.content.publication import PROOF_PARAM as PROOF_PARAM  # the proofreaders' query parameter
 from newsletter.content.publication import Image as Image  # what the image operations return
 
@@ -187,7 +187,7 @@ class Archive:
         """An image of the issue by its path: the bytes its send published, else the file of the issue
         folder (never a link, never anything but an image)."""
         from newsletter.content.load import issue_folder
-        from newsletter.content.publication import UnsafeFileError, read_image
+        from newsletter.content.publication import read_image
         from newsletter.store.archive import image
 
         kept = image(self._nl.store, day, relative=relative)
@@ -209,7 +209,7 @@ class Archive:
 
     def logo(self) -> Image | None:
         """The ``[brand]`` logo as it is now (its content-hashed name for the pages' header), or None."""
-        from newsletter.content.publication import UnsafeFileError, read_image
+        from newsletter.content.publication import read_image
 
         brand = self._nl.settings.brand
         if not brand or not brand.logo:
@@ -339,7 +339,7 @@ class Webhooks:
 
         :param headers: the request's headers (lookups that ignore case, as HTTP's do).
         """
-        from newsletter.feedback import WebhookRefused
+        from newsletter.errors import WebhookRefused
         from newsletter.feedback.webhooks import WebhookRequest
         from newsletter.store import nonces
         from newsletter.store.feedback import FeedbackResult, record_feedback
@@ -448,7 +448,7 @@ def preview_image(root: Path, day: date, relative: str, *, logo: str = "") -> Im
     """An image file of the issue folder, or the brand's ``logo`` under its content-hashed name:
     never a link, never anything else."""
     from newsletter.content.load import issue_folder
-    from newsletter.content.publication import UnsafeFileError, read_image
+    from newsletter.content.publication import read_image
     from newsletter.render.pipeline import LOGO_FOLDER
 
     if logo and relative.startswith(LOGO_FOLDER):

@@ -28,24 +28,19 @@ from typing import Callable, Mapping
 from email import policy as email_policy
 from email import quoprimime
 from email.header import Header
-from email.message import EmailMessage
-from email.utils import format_datetime, formataddr
+from email.utils import format_datetime
 
 from newsletter.core import addresses
 
 from newsletter.core import verp
 from newsletter.config import Settings
-from newsletter.errors import NewsletterError
+from newsletter.errors import HeaderInjectionError
 from newsletter.core.merge import TOKEN_RE, CompiledTemplate, MergeSlots, Slot, escape_for
 from newsletter.core.tokens import UNSUBSCRIBE, make_token, seal, unseal
 from newsletter.render.rendered import RenderedIssue
 
 CRLF = "\r\n"
 _UNSAFE = re.compile(r"[\r\n\x00]")
-
-
-class HeaderInjectionError(NewsletterError, ValueError):
-    """A header value holds a line break or NUL: refused rather than sent."""
 
 
 @dataclass(frozen=True)
@@ -208,13 +203,6 @@ def feedback_id(settings: Settings, issue_key: str, mailtype: str) -> str:
 def reply_reference(secret_key: str, issue_key: str, address: str) -> str:
     """An opaque id for one issue and one address (encrypted and authenticated, never the address in clear)."""
     return seal(secret_key, _REFERENCE, f"{issue_key}\0{address}".encode("utf-8"))
-
-
-def read_reply_reference(secret_key: str, reference: str) -> tuple[str, str] | None:
-    """``(issue date, address)`` of a :func:`reply_reference`, or ``None`` for a forged or altered one."""
-    data = unseal(secret_key, _REFERENCE, reference.strip())
-    issue_key, sep, address = (data or b"").decode("utf-8", "replace").partition("\0")
-    return (issue_key, address) if data and sep else None
 
 
 def unsubscribe_url(settings: Settings, secret_key: str, address: str) -> str:
@@ -390,25 +378,3 @@ def build_message(rendered: RenderedIssue, settings: Settings, recipient: Recipi
     """One recipient's message (a factory for a single use: samples and tests)."""
     factory = MessageFactory(rendered, settings, secret_key=secret_key, date=date, subject_prefix=subject_prefix)
     return factory.build(recipient).data
-
-
-def build_message_stdlib(rendered: RenderedIssue, settings: Settings, recipient: Recipient, *, secret_key: str,
-                         date: datetime) -> bytes:
-    """The same message built the usual way, with :class:`EmailMessage` (reference and baseline)."""
-    nl = settings.newsletter
-    values = recipient_values(settings, recipient, secret_key)
-    html, text = rendered.personalize(values)
-    msg = EmailMessage(policy=email_policy.SMTP)
-    msg["From"] = formataddr((nl.sender_name, nl.sender_address))
-    msg["To"] = formataddr((recipient.display_name, recipient.email))
-    msg["Reply-To"] = nl.reply_to
-    msg["Subject"] = rendered.subject
-    msg["Date"] = format_datetime(date)
-    msg["Message-ID"] = message_id(settings, rendered.issue.date.isoformat(), recipient.email)
-    msg["List-Id"] = f"<{slug(nl.name)}.{nl.sender_domain}>"
-    msg["List-Unsubscribe"] = f"<{values['unsubscribe_url']}>, <mailto:{nl.reply_to}?subject=unsubscribe>"
-    msg["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
-    msg["List-Archive"] = f"<{nl.base_url}/archive/>"
-    msg.set_content(text, cte="quoted-printable")
-    msg.add_alternative(html, subtype="html", cte="quoted-printable")
-    return msg.as_bytes()

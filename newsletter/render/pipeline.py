@@ -25,9 +25,9 @@ from newsletter.content.markdown import TEXT_PREFIX, VALUE_PREFIX, MarkdownConve
 from newsletter.content.model import Issue, Item
 from newsletter.content.problems import Problem
 from newsletter.content.typography import typographer
-from newsletter.errors import RenderError
-from newsletter.core.merge import Context, MergeSlots, find_fields
-from newsletter.content.publication import UnsafeFileError, asset_url, read_image
+from newsletter.errors import RenderError, UnsafeFileError
+from newsletter.core.merge import CompiledTemplate, Context, MergeSlots, find_fields
+from newsletter.content.publication import asset_url, read_image
 from newsletter.content.publication import web_url as public_web_url
 from newsletter.render.html import mjml_to_email_html
 from newsletter.core.resources import default_templates_dir

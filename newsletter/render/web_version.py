@@ -16,9 +16,9 @@ from newsletter.config import Settings
 from newsletter.content.markdown import is_safe_url
 from newsletter.content.model import Issue
 from newsletter.content.typography import typographer
-from newsletter.errors import NewsletterError
+from newsletter.errors import NewsletterError, UnsafeFileError
 from newsletter.core.merge import CompiledTemplate
-from newsletter.content.publication import Image, UnsafeFileError, asset_url, read_image
+from newsletter.content.publication import Image, asset_url, read_image
 from newsletter.render.pipeline import LOGO_FOLDER, render_issue
 from newsletter.render.rendered import PublicPage
 

@@ -110,7 +110,7 @@ def checked_address(text: str, label: str) -> str:
 
 
 def _account(record: table.UserRecord) -> Account:
-    stamp = hashlib.sha256(f"newsletter.frontends.desk.session\0{record.name}\0{record.created_at.isoformat()}\0"
+    stamp = hashlib.sha256(f"newsletter.desk.session\0{record.name}\0{record.created_at.isoformat()}\0"
                            f"{record.session_generation}".encode()).hexdigest()[:32]
     return Account(record.name, record.role, record.email, record.created_at, record.disabled_at, stamp)
 

@@ -21,9 +21,9 @@ from newsletter.content.load import load_issue
 from newsletter.content.markdown import is_safe_url
 from newsletter.content.model import Issue, Item
 from newsletter.content.problems import N_, Problem, errors
-from newsletter.errors import RenderError
+from newsletter.errors import RenderError, UnsafeFileError
 from newsletter.core.merge import FieldUse, find_fields
-from newsletter.content.publication import UnsafeFileError, read_image, symlink_problems
+from newsletter.content.publication import read_image, symlink_problems
 from newsletter.render.pipeline import RenderedIssue, render_issue
 from newsletter.content.stubs import STUB_PLACEHOLDERS
 

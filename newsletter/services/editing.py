@@ -35,7 +35,8 @@ import yaml
 from newsletter.config import Settings
 from newsletter.content.load import ISSUE_FILE, ISSUE_KEYS, ITEM_KEYS, ITEM_NAME, issue_folder
 from newsletter.content.problems import Problem
-from newsletter.errors import ContentError, IssueNotFoundError, NewsletterError, UsageError
+from newsletter.errors import (ContentError, IssueNotFoundError, LinkedFolderError, NewsletterError, NotAnImageError,
+                               NotAnItemError, StaleEditError, UnsafeFileError, UsageError)
 from newsletter.core.atomic import links, locked, read_inside, write_atomically
 from newsletter.core.i18n import N_
 
@@ -49,27 +50,6 @@ MAX_NAME = 200  # bytes of an item's file name (``desk_edits.path`` holds 200)
 Recorder = Callable[[date, str, str], None]
 
 
-class StaleEditError(ContentError):
-    """A save based on a version of the file that is no longer the current one."""
-
-    def __init__(self, path: str, message: str) -> None:
-        super().__init__(message, hint="reload the page to see the current text, then make your change again",
-                         values={"file": path})
-        self.path = path
-
-
-class LinkedFolderError(ContentError):
-    """An issue folder that is a symbolic link or holds one: the desk neither shows nor changes it."""
-
-    def __init__(self, folder: Path, found: list[Path]) -> None:
-        named = [folder.name if p == folder else p.relative_to(folder).as_posix() for p in found]
-        shown = ", ".join(named[:5]) + (" …" if len(named) > 5 else "")
-        super().__init__(N_("the issue folder %(folder)s is or holds a symbolic link (%(links)s); the desk neither "
-                            "shows nor changes it: replace each link by a copy of the file itself"),
-                         values={"folder": folder.name, "links": shown}, hint="`newsletter check` lists them")
-        self.links = named
-
-
 class Author(Protocol):
     """Who makes a change (a desk account): their name and address, for the record and the git commit."""
 
@@ -78,14 +58,6 @@ class Author(Protocol):
 
     @property
     def email(self) -> str: ...
-
-
-class NotAnImageError(UsageError):
-    """An upload whose bytes are not a PNG, JPEG or GIF image."""
-
-
-class NotAnItemError(UsageError):
-    """A name that cannot be an item's file name (``NN-words.md``, no control character, 200 bytes at most)."""
 
 
 @dataclass(frozen=True)
@@ -628,7 +600,7 @@ class Issues:
 
     def image(self, day: date, relative: str) -> tuple[bytes, str] | None:
         """An image of the issue (never a link or anything outside ``images/``): bytes and media type."""
-        from newsletter.content.publication import UnsafeFileError, read_image
+        from newsletter.content.publication import read_image
 
         try:
             found = read_image(self._folder(day), relative)

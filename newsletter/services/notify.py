@@ -9,17 +9,18 @@ route); a non-ASCII local part makes the message internationalized (RFC 6532, SM
 from __future__ import annotations
 
 import uuid
-from datetime import datetime, timezone
+from datetime import datetime
 from email.message import EmailMessage
 from email.policy import SMTP, SMTPUTF8
 from email.utils import format_datetime, formataddr
 from html import escape
 from typing import Mapping
 
-from newsletter.core.addresses import AddressError, needs_smtputf8, wire
+from newsletter.core.addresses import needs_smtputf8, wire
 from newsletter.config import Settings
+from newsletter.core.clock import utc_now
 from newsletter.delivery.base import Outgoing, make_adapter, send_once
-from newsletter.errors import NewsletterError
+from newsletter.errors import AddressError, NewsletterError
 from newsletter.render.mime import BuiltMessage, Layout, Personal
 
 
@@ -41,7 +42,7 @@ def send_notice(settings: Settings, to: str, subject: str, text: str, *, html: s
     message["To"] = to
     message["Reply-To"] = nl.reply_to
     message["Subject"] = subject
-    message["Date"] = format_datetime(now or datetime.now(timezone.utc))
+    message["Date"] = format_datetime(now or utc_now())
     message["Message-ID"] = mid
     message.set_content(text, cte="quoted-printable")
     html = html or f"<pre>{escape(text)}</pre>"

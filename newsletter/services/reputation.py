@@ -14,7 +14,7 @@ from typing import Mapping
 from newsletter.services import alerts as alert_text
 from newsletter.config import Settings
 from newsletter.delivery.engine import SendReport
-from newsletter.schedule.due import send_alert
+from newsletter.services.alert_mail import send_alert
 from newsletter.store.alerts import claim_alert, forget_alert
 from newsletter.store.database import Store
 from newsletter.store.pauses import current_pause

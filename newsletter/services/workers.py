@@ -24,7 +24,8 @@ from pathlib import Path
 from typing import Callable, Mapping
 
 from newsletter.config import Settings
-from newsletter.delivery.engine import Clock, SendReport, help_send, start_send, tally, utc_now
+from newsletter.core.clock import Clock, utc_now
+from newsletter.delivery.engine import SendReport, help_send, start_send, tally
 from newsletter.errors import ConfigError, NewsletterError, StoreUnavailable
 from newsletter.store import ledger
 from newsletter.store import workers as stored

@@ -28,11 +28,12 @@ from datetime import date, datetime, timedelta
 from enum import Enum
 from typing import Any, cast
 
-from sqlalchemy import (Date, ForeignKey, Index, Integer, Select, String, Table, Text, UniqueConstraint, and_, func,
+from sqlalchemy import (Date, ForeignKey, Index, Integer, Select, String, Table, Text, UniqueConstraint, and_,
                         literal_column, or_, select, update)
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from newsletter.core import addresses
+from newsletter.errors import AddressError
 from newsletter.store.database import Store
 from newsletter.store.models import Base, Delivery, Send, Subscriber, SubscriberStatus, UTCDateTime
 
@@ -152,7 +153,7 @@ def _canonical(email: str | None) -> str:
         return ""
     try:
         return addresses.canonical(email)
-    except addresses.AddressError:
+    except AddressError:
         return email.strip().lower()[:320]
 
 
@@ -298,41 +299,6 @@ def link_pending(store: Store) -> int:
     """Link events that arrived before the send recorded their row; return how many were linked."""
     with store.session() as session:
         return _link(session)
-
-
-@dataclass(frozen=True)
-class LedgerEvent:
-    """An event as seen from the ledger."""
-
-    delivery_id: int
-    kind: str
-    source: str
-    occurred_at: datetime
-    detail: str
-
-
-def events_for_send(store: Store, send_id: int) -> list[LedgerEvent]:
-    """The events linked to the rows of one send (linking the late ones first), oldest first."""
-    link_pending(store)
-    with store.session() as session:
-        rows = session.execute(
-            select(_E.c.delivery_id, _E.c.kind, _E.c.source, _E.c.occurred_at, _E.c.detail)
-            .join(_D, _D.c.id == _E.c.delivery_id).where(_D.c.send_id == send_id)
-            .order_by(_E.c.occurred_at, _E.c.id)
-        ).all()
-    return [LedgerEvent(r.delivery_id, r.kind, r.source, r.occurred_at, r.detail) for r in rows]
-
-
-def counts_for_issue(store: Store, day: date) -> dict[str, int]:
-    """{kind: number of ledger rows of the issue with such an event} (a row counts once per kind)."""
-    link_pending(store)
-    with store.session() as session:
-        rows = session.execute(
-            select(_E.c.kind, func.count(func.distinct(_E.c.delivery_id)))
-            .join(_D, _D.c.id == _E.c.delivery_id).join(_SENDS, _SENDS.c.id == _D.c.send_id)
-            .where(_SENDS.c.issue_date == day).group_by(_E.c.kind)
-        ).all()
-    return {kind: int(n) for kind, n in rows}
 
 
 def hard_bounced_rows(store: Store, send_id: int, since: datetime) -> set[int]:

@@ -24,6 +24,7 @@ from typing import Any, Callable, Mapping
 
 from sqlalchemy import CursorResult, delete, select, update
 
+from newsletter.core.clock import Clock
 from newsletter.errors import StoreError
 from newsletter.store.database import Store
 from newsletter.store.models import Lease
@@ -38,8 +39,6 @@ RATE_WINDOW = 30.0
 PROGRESS_EVERY = 1.0
 #: Expired leases are kept this long (for ``status`` and post-mortems), then pruned.
 KEEP_EXPIRED = timedelta(days=2)
-
-Clock = Callable[[], datetime]
 
 
 def acquire(store: Store, run_id: str, now: datetime, duration: timedelta = DEFAULT_LEASE, *,

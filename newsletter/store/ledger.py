@@ -334,14 +334,6 @@ def claim(store: Store, send_id: int, run_id: str, limit: int, now: datetime, *,
             for r in rows if r.status == ACTIVE]
 
 
-def mark_sending(store: Store, delivery_ids: Sequence[int], now: datetime, *, run_id: str | None = None) -> int:
-    """The point of no return: the transport is about to take these messages (counted once their outcome is).
-
-    :param run_id: only rows this run still holds. :return: how many rows were marked.
-    """
-    return record(store, (), now, then_sending=delivery_ids, run_id=run_id)
-
-
 @dataclass(frozen=True)
 class Outcome:
     """What happened to one claimed row in this run."""
@@ -417,14 +409,6 @@ def record(store: Store, outcomes: Iterable[Outcome], now: datetime, *, bounced:
             return 0
         _MARK_SENDING[fenced].run(conn, cursor, [{"b_id": key, "b_now": now, **run} for key in then_sending])
         return dialect.rows_changed(conn, cursor)
-
-
-def mark_bounced(store: Store, subscriber_ids: Iterable[int], now: datetime) -> None:
-    """Hard bounces (5.1.x): the address does not exist; stop mailing it."""
-    ids = list(subscriber_ids)
-    if ids:
-        with store.transaction() as conn, dialect.driver_cursor(conn) as cursor:
-            _MARK_BOUNCED.run(conn, cursor, [{"b_id": key, "b_now": now} for key in ids])
 
 
 def next_due(store: Store, send_id: int) -> datetime | None:

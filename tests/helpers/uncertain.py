@@ -13,6 +13,7 @@ from newsletter.store.database import Store
 from newsletter.store.models import DeliveryStatus
 from newsletter.store.subscribers import add_subscriber
 from tests.conftest import DAY, SECRET
+from tests.helpers.ledger import mark_sending
 
 
 @dataclass(frozen=True)
@@ -34,7 +35,7 @@ def leave_uncertain(settings: Settings, store: Store, *, sent: int, uncertain: i
     send_id = start_send(settings, store, DAY, secret_key=SECRET, clock=lambda: now).send_id
     dead = ledger.new_run_id()
     claimed = ledger.claim(store, send_id, dead, len(addresses), now)
-    ledger.mark_sending(store, [c.delivery_id for c in claimed], now)
+    mark_sending(store, [c.delivery_id for c in claimed], now)
     ledger.record(store, [ledger.Outcome(c.delivery_id, DeliveryStatus.SENT) for c in claimed[:sent]], now)
     later = now + 2 * leases.DEFAULT_LEASE + timedelta(seconds=1)
     queued, in_doubt = ledger.orphans(store, send_id, later, taker="the next run")

@@ -12,11 +12,12 @@ import pytest
 
 from newsletter.config import Settings
 from newsletter.content.load import load_issue
-from newsletter.render.mime import (HeaderInjectionError, MessageFactory, Recipient, build_message,
-                                    build_message_stdlib)
+from newsletter.errors import HeaderInjectionError
+from newsletter.render.mime import MessageFactory, Recipient, build_message
 from newsletter.render.pipeline import RenderedIssue, render_issue
 from newsletter.core.tokens import UNSUBSCRIBE, read_token
 from tests.conftest import DAY, SECRET
+from tests.helpers.messages import build_message_stdlib
 
 WHEN = datetime(2026, 11, 24, 7, 0, tzinfo=ZoneInfo("Europe/Paris"))
 

@@ -11,11 +11,11 @@ import pytest
 
 from newsletter.config import Settings
 from newsletter.content.load import load_issue
-from newsletter.render.mime import (REFERENCE_HEADER, MessageFactory, Recipient, read_reply_reference,
-                                    reply_reference)
+from newsletter.render.mime import REFERENCE_HEADER, MessageFactory, Recipient, reply_reference
 from newsletter.render.pipeline import RenderedIssue, render_issue
 from newsletter.core.tokens import UNSUBSCRIBE, make_token
 from tests.conftest import DAY, SECRET
+from tests.helpers.messages import read_reply_reference
 
 WHEN = datetime(2026, 11, 24, 7, 0, tzinfo=ZoneInfo("Europe/Paris"))
 PEOPLE = ["zoe.durand@example.org", "paul.lefèvre@exämple.fr"]

@@ -13,12 +13,12 @@ from sqlalchemy import insert, select, text, update
 
 from newsletter.store import ledger
 from newsletter.store.database import Store
-from newsletter.store.feedback import (LINK_WINDOW, Feedback, FeedbackKind, FeedbackResult, counts_for_issue,
-                                       events_for_send, record_feedback)
+from newsletter.store.feedback import LINK_WINDOW, Feedback, FeedbackKind, FeedbackResult, record_feedback
 from newsletter.store.models import Delivery, DeliveryStatus, Subscriber
 from newsletter.store.subscribers import add_subscriber, find_subscriber, unsubscribe
 from tests.conftest import DAY
 from tests.pg import analyzed, indexes_used
+from tests.helpers.feedback import counts_for_issue, events_for_send
 
 NOW = datetime(2026, 11, 24, 9, 0, tzinfo=timezone.utc)
 HARD, SOFT = FeedbackKind.HARD_BOUNCE, FeedbackKind.SOFT_BOUNCE

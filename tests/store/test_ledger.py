@@ -15,6 +15,7 @@ from newsletter.store.database import Store, open_store
 from newsletter.store.models import Delivery, DeliveryStatus, Subscriber
 from tests.conftest import DAY
 from tests.pg import analyzed, rows_read
+from tests.helpers.ledger import mark_sending
 
 NOW = datetime(2026, 11, 24, 6, 0, tzinfo=timezone.utc)
 
@@ -75,7 +76,7 @@ def test_rows_of_a_dead_run_are_released_or_in_doubt_once_its_lease_expires(tmp_
     dead = "elsewhere.example:4242:dead"
     leases.acquire(store, dead, NOW, LEASE)
     claimed = ledger.claim(store, send_id, dead, 3, NOW)
-    ledger.mark_sending(store, [claimed[0].delivery_id], NOW)
+    mark_sending(store, [claimed[0].delivery_id], NOW)
     assert ledger.orphans(store, send_id, NOW + LEASE - timedelta(seconds=1), LEASE) == ([], [])  # still its own
     queued, in_doubt = ledger.orphans(store, send_id, NOW + LEASE, LEASE)
     assert sorted(queued) == [c.delivery_id for c in claimed[1:]]
@@ -162,7 +163,7 @@ def test_a_try_counts_once_when_its_outcome_is_written_wherever_it_ended(
         [row] = ledger.claim(store, send_id, "run", 1, NOW)
         assert row.attempts == n - 1 and row.attempt == n  # the number the try in hand will have
         if passed_point_of_no_return:
-            ledger.mark_sending(store, [row.delivery_id], NOW)
+            mark_sending(store, [row.delivery_id], NOW)
             assert _attempts(store) == [n - 1]  # in flight: not counted until its outcome is known
         ledger.record(store, [ledger.Outcome(row.delivery_id, status)], NOW)
         assert _attempts(store) == [n]
@@ -175,7 +176,7 @@ def test_a_try_left_in_flight_by_a_dead_run_counts_once_when_settled(tmp_path: P
     store = open_store("sqlite:///state/db.sqlite", tmp_path)
     send_id = populate(store, 1)
     [row] = ledger.claim(store, send_id, "dead", 1, NOW)
-    ledger.mark_sending(store, [row.delivery_id], NOW)
+    mark_sending(store, [row.delivery_id], NOW)
     ledger.settle_in_doubt(store, {row.delivery_id: delivered}, NOW)
     assert _attempts(store) == [1]
 
@@ -186,7 +187,7 @@ def test_a_row_given_back_without_an_outcome_is_not_counted(tmp_path: Path, mark
     send_id = populate(store, 1)
     [row] = ledger.claim(store, send_id, "run", 1, NOW)
     if marked:
-        ledger.mark_sending(store, [row.delivery_id], NOW)
+        mark_sending(store, [row.delivery_id], NOW)
     ledger.release(store, [row.delivery_id], NOW, sending_too=True)
     assert _attempts(store) == [0] and ledger.counts(store, send_id) == {"pending": 1}
 

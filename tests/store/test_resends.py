@@ -18,6 +18,7 @@ from newsletter.store.models import DayClaimState, Delivery, DeliveryStatus
 from newsletter.store.resends import Resend, holder_of, reopen_uncertain, resends_of
 from tests.conftest import DAY
 from tests.helpers.migrations import database_at, revision_before
+from tests.helpers.ledger import mark_sending
 from tests.store.test_ledger import populate
 
 NOW = datetime(2026, 11, 24, 6, 0, tzinfo=timezone.utc)
@@ -27,7 +28,7 @@ LEASE = timedelta(seconds=60)
 def in_doubt(store: Store, send_id: int, sent: int, uncertain: int) -> list[int]:
     """``sent`` rows sent, then ``uncertain`` rows left in doubt by a run that died; their ids."""
     claimed = ledger.claim(store, send_id, "dead", sent + uncertain, NOW)
-    ledger.mark_sending(store, [c.delivery_id for c in claimed], NOW)
+    mark_sending(store, [c.delivery_id for c in claimed], NOW)
     ledger.record(store, [ledger.Outcome(c.delivery_id, DeliveryStatus.SENT) for c in claimed[:sent]], NOW)
     doubtful = [c.delivery_id for c in claimed[sent:]]
     ledger.settle_in_doubt(store, {key: None for key in doubtful}, NOW)

@@ -19,13 +19,14 @@ from newsletter.config import Settings, load_settings
 from newsletter.errors import ConfigError
 from newsletter.store import ledger
 from newsletter.store.database import Store
-from newsletter.store.feedback import FeedbackEvent, counts_for_issue, events_for_send
+from newsletter.store.feedback import FeedbackEvent
 from newsletter.store.models import Delivery, DeliveryStatus
 from newsletter.store.subscribers import add_subscriber, find_subscriber
 from newsletter.frontends.web.app import create_app
 from newsletter.frontends.web.mailer import MailQueue
 from tests.conftest import DAY, SECRET
 from tests.provider_events import PROVIDERS, Brevo, Mailgun, Provider
+from tests.helpers.feedback import counts_for_issue, events_for_send
 
 NOW = datetime(2026, 11, 24, 9, 0, tzinfo=timezone.utc)
 LEA = "lea@example.org"

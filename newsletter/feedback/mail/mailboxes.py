@@ -18,16 +18,12 @@ from pathlib import Path
 from typing import Any, Callable, Iterator, Mapping, Protocol
 
 from newsletter.config import BounceSettings, secret_from_env
-from newsletter.errors import ConfigError, NewsletterError
+from newsletter.errors import ConfigError, MailboxError
 
 log = logging.getLogger(__name__)
 
 #: A larger message is left for a human rather than parsed (bounces and reports are small).
 MAX_MESSAGE_BYTES = 10 * 1024 * 1024
-
-
-class MailboxError(NewsletterError):
-    """The mailbox cannot be read or a message cannot be moved aside; what was committed stays committed."""
 
 
 class Mailbox(Protocol):

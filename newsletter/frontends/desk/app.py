@@ -9,20 +9,17 @@ the only script is the desk's own ``static/desk.js`` (Content-Security-Policy ``
 
 from __future__ import annotations
 
-import hashlib
 from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from flask import Flask, Response, render_template, request
-from flask_limiter import Limiter
-from flask_limiter.util import get_remote_address
+from flask import Flask, render_template, request
 from flask_wtf.csrf import CSRFError, CSRFProtect
 from werkzeug.exceptions import HTTPException
-from werkzeug.middleware.proxy_fix import ProxyFix
 
 from newsletter.frontends.desk import access, auth, home, brand, issues, schedule, sends, subscribers
 from newsletter.frontends.desk.words import EXTENSION as WORDS
+from newsletter.frontends.hardening import harden, limiter, page_policy
 from newsletter.core.i18n import install, words
 
 if TYPE_CHECKING:
@@ -32,8 +29,7 @@ if TYPE_CHECKING:
 BLUEPRINTS = (auth.bp, home.bp, issues.bp, subscribers.bp, schedule.bp, sends.bp, brand.bp)
 
 #: The policy of every desk page: own scripts and styles only, frames of the desk only (the preview).
-CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; frame-src 'self'; "
-       "form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
+CSP = page_policy("script-src 'self'", "style-src 'self'", "img-src 'self' data:", "frame-src 'self'")
 
 
 def create_app(nl: "Newsletter", secret_key: str) -> Flask:
@@ -42,20 +38,14 @@ def create_app(nl: "Newsletter", secret_key: str) -> Flask:
     app = Flask(__name__, template_folder=str(Path(__file__).with_name("templates")),
                 static_folder=str(Path(__file__).with_name("static")), static_url_path="/static")
     app.config.update(
-        SECRET_KEY=hashlib.sha256(f"newsletter.frontends.desk\0{secret_key}".encode()).hexdigest(),
-        SESSION_COOKIE_NAME="newsletter_desk",
-        SESSION_COOKIE_SECURE=desk.base_url.startswith("https://"),
-        SESSION_COOKIE_HTTPONLY=True,
-        SESSION_COOKIE_SAMESITE="Lax",
         PERMANENT_SESSION_LIFETIME=timedelta(hours=desk.session_hours),
         SESSION_REFRESH_EACH_REQUEST=False,
         MAX_CONTENT_LENGTH=desk.max_image_bytes + 64 * 1024,
         WTF_CSRF_TIME_LIMIT=desk.session_hours * 3600,
-        WTF_CSRF_SSL_STRICT=False,  # the token suffices; the Referer check breaks behind some proxies
     )
-    if desk.trusted_proxies:
-        n = desk.trusted_proxies
-        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=0, x_prefix=0)  # type: ignore[method-assign]
+    harden(app, purpose="newsletter.desk", secret_key=secret_key, base_url=desk.base_url,
+           trusted_proxies=desk.trusted_proxies, policy=CSP, no_store=lambda: request.endpoint != "static",
+           cookie_name="newsletter_desk")
     app.extensions[access.EXTENSION] = nl
     spoken = words(nl.settings.newsletter.locale)
     app.extensions[WORDS] = spoken
@@ -67,29 +57,15 @@ def create_app(nl: "Newsletter", secret_key: str) -> Flask:
         app.register_blueprint(blueprint)
     app.before_request(access.enforce)  # before the CSRF check: anonymous 401, wrong role 403 first
     CSRFProtect(app)
-    limiter = Limiter(get_remote_address, app=app, storage_uri="memory://", default_limits=[],
-                      headers_enabled=True)
+    limits = limiter(app)
     login = app.view_functions["auth.login"]  # its three limits: see newsletter/frontends/desk/auth.py
-    limited: Any = limiter.limit(desk.login_limit, methods=["POST"])(login)
-    limited = limiter.limit(desk.login_limit, key_func=auth.account_client_key, methods=["POST"],
-                            scope="login-account-client")(limited)
-    limited = limiter.limit(desk.login_account_limit, key_func=auth.account_key, methods=["POST"],
-                            scope="login-account", exempt_when=auth.known_browser, deduct_when=auth.failed)(limited)
+    limited: Any = limits.limit(desk.login_limit, methods=["POST"])(login)
+    limited = limits.limit(desk.login_limit, key_func=auth.account_client_key, methods=["POST"],
+                           scope="login-account-client")(limited)
+    limited = limits.limit(desk.login_account_limit, key_func=auth.account_key, methods=["POST"],
+                           scope="login-account", exempt_when=auth.known_browser, deduct_when=auth.failed)(limited)
     app.view_functions["auth.login"] = limited
     _error_pages(app)
-
-    @app.after_request
-    def security_headers(response: Response) -> Response:
-        response.headers.setdefault("Content-Security-Policy", CSP)
-        response.headers.setdefault("X-Content-Type-Options", "nosniff")
-        response.headers.setdefault("X-Frame-Options", "DENY")
-        response.headers.setdefault("Referrer-Policy", "same-origin")
-        response.headers.setdefault("Cross-Origin-Opener-Policy", "same-origin")
-        if request.endpoint != "static":
-            response.headers["Cache-Control"] = "no-store"
-        if desk.base_url.startswith("https://"):
-            response.headers.setdefault("Strict-Transport-Security", "max-age=31536000")
-        return response
 
     return app
 

@@ -39,7 +39,7 @@ def account_client_key() -> str:
 
 
 def _devices() -> URLSafeTimedSerializer:
-    return URLSafeTimedSerializer(current_app.secret_key or "", salt="newsletter.frontends.desk.device")
+    return URLSafeTimedSerializer(current_app.secret_key or "", salt="newsletter.desk.device")
 
 
 def known_browser() -> bool:

@@ -15,13 +15,12 @@ from flask import Blueprint, flash, redirect, render_template, request, url_for
 from werkzeug.wrappers import Response as Reply
 
 from newsletter.brand.look import AA_RATIO, EMAIL_CARD, EMAIL_OUTER, WEB_PAGE, contrast_ratio, email_brand
-from newsletter.brand.toml_edit import (BrandConflictError, LinkedBrandError, LogoRefusedError, store_logo, update_brand,
-                                   version, written_values)
+from newsletter.brand.toml_edit import store_logo, update_brand, version, written_values
 from newsletter.config import BRAND_KEYS, LOGO_MAX_BYTES, Settings, load_settings
 from newsletter.frontends.desk.access import newsletter, requires
 from newsletter.frontends.desk.words import gettext as _
 from newsletter.frontends.desk.words import said
-from newsletter.errors import ConfigError
+from newsletter.errors import BrandConflictError, ConfigError, LinkedBrandError, LogoRefusedError
 from newsletter.core.atomic import read_inside
 
 bp = Blueprint("brand", __name__, url_prefix="/settings/brand")

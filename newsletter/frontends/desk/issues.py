@@ -20,12 +20,13 @@ from newsletter.frontends.desk.access import current_account, newsletter, requir
 from newsletter.frontends.desk.words import gettext as _
 from newsletter.frontends.desk.words import said
 from newsletter.frontends.desk.words import spoken
+from newsletter.frontends.hardening import FRAMED_EMAIL_POLICY
 from newsletter.errors import IssueNotFoundError, NewsletterError
 
 bp = Blueprint("issues", __name__, url_prefix="/issues")
 
 #: The policy of the email shown in the preview frames: its own styles and images, never a script.
-EMAIL_CSP = "default-src 'none'; img-src 'self' https: data:; style-src 'unsafe-inline'; frame-ancestors 'self'; sandbox allow-same-origin"
+EMAIL_CSP = FRAMED_EMAIL_POLICY
 
 
 def parse_day(text: str) -> date:

@@ -19,18 +19,15 @@ language (:mod:`newsletter.core.i18n`); every error is a page, never a traceback
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 from typing import Any, Callable
 from urllib.parse import urlsplit
 
-from flask import Blueprint, Flask, Response, request
-from flask_limiter import Limiter
-from flask_limiter.util import get_remote_address
-from werkzeug.middleware.proxy_fix import ProxyFix
+from flask import Blueprint, Flask, request
 
 from newsletter.brand.look import web_brand
 from newsletter.core.i18n import install, words
+from newsletter.frontends.hardening import harden, limiter, page_policy
 from newsletter.library import Newsletter
 from newsletter.frontends.web import archive_pages, health, subscribe, unsubscribe
 from newsletter.frontends.web.extensions import apply_rate_limits, csrf
@@ -38,6 +35,11 @@ from newsletter.frontends.web.mailer import ConfirmationMailer, MailQueue
 from newsletter.frontends.web.pages import register_error_pages
 from newsletter.frontends.web.services import EXTENSION, WebServices
 from newsletter.frontends.web.webhooks import webhooks_blueprint
+
+#: The policy of the service's pages: no script at all; images from us or https, our styles and inline ones.
+CSP = page_policy("img-src 'self' https: data:", "style-src 'self' 'unsafe-inline'")
+#: Pages that carry a token or a form's answer: never cached.
+NO_STORE = ("/u/", "/confirm/", "/subscribe")
 
 #: The service's blueprints, registered in this order; one more is one more entry here: a blueprint,
 #: or a function that makes one from the services (``lambda run: make_bp(run.nl)``).
@@ -88,24 +90,19 @@ def make_app(run: WebServices) -> Flask:
     nl = run.settings.newsletter
     app = Flask(__name__, template_folder=str(Path(__file__).with_name("templates")))
     app.config.update(
-        SECRET_KEY=hashlib.sha256(f"newsletter.frontends.web\0{run.secret_key}".encode()).hexdigest(),
-        SESSION_COOKIE_SECURE=nl.base_url.startswith("https://"),
-        SESSION_COOKIE_HTTPONLY=True,
-        SESSION_COOKIE_SAMESITE="Lax",
         MAX_CONTENT_LENGTH=16 * 1024,
         MAX_FORM_MEMORY_SIZE=8 * 1024,
         MAX_FORM_PARTS=20,
         WTF_CSRF_TIME_LIMIT=6 * 3600,
-        WTF_CSRF_SSL_STRICT=False,  # the Origin/Referer check breaks behind some proxies; the token suffices
     )
     # Links are built from base_url, never from X-Forwarded-Host/-Prefix; the client address and
     # scheme are taken from exactly ``trusted_proxies`` hops of X-Forwarded-For/-Proto (none by default).
     prefix = urlsplit(nl.base_url).path.rstrip("/")
     if prefix:
         app.wsgi_app = _BasePath(app.wsgi_app, prefix)  # type: ignore[method-assign]
-    if run.settings.web.trusted_proxies:
-        n = run.settings.web.trusted_proxies
-        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=0, x_prefix=0)  # type: ignore[method-assign]
+    harden(app, purpose="newsletter.web", secret_key=run.secret_key, base_url=nl.base_url,
+           trusted_proxies=run.settings.web.trusted_proxies, policy=CSP,
+           no_store=lambda: request.path.startswith(NO_STORE))
     app.extensions[EXTENSION] = run
     app.extensions["newsletter.mail_queue"] = run.mailer.queue
     install(app.jinja_env, run.words)
@@ -116,21 +113,6 @@ def make_app(run: WebServices) -> Flask:
     for entry in BLUEPRINTS:
         app.register_blueprint(entry if isinstance(entry, Blueprint) else entry(run))
     csrf.init_app(app)
-    limiter = Limiter(get_remote_address, app=app, storage_uri="memory://", default_limits=[], headers_enabled=True)
-    apply_rate_limits(app, limiter, run.settings.web)
+    apply_rate_limits(app, limiter(app), run.settings.web)
     register_error_pages(app)
-
-    @app.after_request
-    def security_headers(response: Response) -> Response:
-        response.headers.setdefault("X-Content-Type-Options", "nosniff")
-        response.headers.setdefault("Referrer-Policy", "no-referrer")  # tokens travel in URLs
-        response.headers.setdefault("X-Frame-Options", "DENY")
-        response.headers.setdefault(
-            "Content-Security-Policy",
-            "default-src 'none'; img-src 'self' https: data:; style-src 'self' 'unsafe-inline'; "
-            "form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
-        if request.path.startswith(("/u/", "/confirm/", "/subscribe")):
-            response.headers["Cache-Control"] = "no-store"
-        return response
-
     return app

@@ -27,6 +27,7 @@ import jinja2
 from newsletter.config import CONFIG_FILE
 from newsletter.errors import ConfigError
 from newsletter.core.i18n import Words, environment, words
+from newsletter.frontends.hardening import FRAMED_EMAIL_POLICY, inline_script_sources, page_policy, security_headers
 from newsletter.library import Newsletter
 from newsletter.library.web import Image, PreviewProblem, preview_build, preview_image
 
@@ -36,6 +37,16 @@ ASSETS = "/assets/"
 WIDTHS = (600, 375)
 TEMPLATES = Path(__file__).with_name("templates")
 DEFAULT_LOCALE = "fr_FR"  # [newsletter] locale's default, for a configuration that does not load
+#: What the answers other than the page and the email allow: nothing (the same headers as every front end's).
+PLAIN = security_headers(page_policy())
+#: The email in the page's frames: the same headers, framed by the preview's page only.
+FRAMED = {**security_headers(FRAMED_EMAIL_POLICY), "X-Frame-Options": "SAMEORIGIN"}
+
+
+def page_headers(html: str) -> dict[str, str]:
+    """The preview page's headers: its own inline script (the reload poll) and styles, its frames, its polls."""
+    return security_headers(page_policy(inline_script_sources(html), "style-src 'unsafe-inline'", "img-src 'self' data:",
+                                        "frame-src 'self'", "connect-src 'self'"))
 
 
 @dataclass
@@ -130,12 +141,13 @@ def _handler(preview: Preview) -> type[BaseHTTPRequestHandler]:
         def log_message(self, format: str, *args: object) -> None:
             log.debug("preview: " + format, *args)
 
-        def _send(self, status: int, body: bytes, content_type: str) -> None:
+        def _send(self, status: int, body: bytes, content_type: str, headers: dict[str, str] = PLAIN) -> None:
             self.send_response(status)
             self.send_header("Content-Type", content_type)
             self.send_header("Content-Length", str(len(body)))
             self.send_header("Cache-Control", "no-store")
-            self.send_header("X-Content-Type-Options", "nosniff")
+            for name, value in headers.items():
+                self.send_header(name, value)
             self.end_headers()
             if self.command != "HEAD":
                 self.wfile.write(body)
@@ -150,9 +162,10 @@ def _handler(preview: Preview) -> type[BaseHTTPRequestHandler]:
                 return self._send(HTTPStatus.OK, body, "application/json")
             snap = preview.snapshot()
             if path == "/":
-                return self._send(HTTPStatus.OK, _page(preview, snap).encode(), "text/html; charset=utf-8")
+                page = _page(preview, snap)
+                return self._send(HTTPStatus.OK, page.encode(), "text/html; charset=utf-8", page_headers(page))
             if path == "/email.html" and snap.html:
-                return self._send(HTTPStatus.OK, snap.html.encode(), "text/html; charset=utf-8")
+                return self._send(HTTPStatus.OK, snap.html.encode(), "text/html; charset=utf-8", FRAMED)
             if path == "/email.txt" and snap.text:
                 return self._send(HTTPStatus.OK, snap.text.encode(), "text/plain; charset=utf-8")
             if path.startswith(ASSETS):
