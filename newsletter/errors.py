@@ -41,7 +41,8 @@ The tree (a second base in parentheses)::
     ├── HeaderInjectionError            (ValueError) a header value with a line break
     ├── AddressError                    (ValueError) an address that cannot be used
     ├── WebhookRefused                  a webhook request not (provably) from the provider
-    └── MailboxError                    the bounce mailbox cannot be read
+    ├── MailboxError                    the bounce mailbox cannot be read
+    └── DnsUnanswered                   doctor: the DNS gave no usable answer (reported "not checked")
 """
 
 from __future__ import annotations
@@ -337,3 +338,8 @@ def describe(err: BaseException, limit: int = 200) -> str:
         text = f"{type(err).__name__}: {lines[0]}" if lines else type(err).__name__
     text = _URL.sub("<URL>", text)
     return text if len(text) <= limit else text[:limit - 1] + "…"
+
+
+class DnsUnanswered(NewsletterError):
+    """The DNS gave no usable answer to one of ``newsletter doctor``'s lookups (timeout, SERVFAIL): the
+    check it served cannot say yes or no, and reports "not checked"."""

@@ -5,7 +5,7 @@
 2. Every command and subcommand of ``newsletter.frontends.cli`` (walked in click's tree), and every option of
    each, is in the command reference.
 3. Every table and key that ``newsletter/config.py`` accepts (read from its source: each
-   ``_Table(path, "TABLE", data, KEYS)``), and every key of each built-in adapter's
+   ``Options(path, "TABLE", data, KEYS)``), and every key of each built-in adapter's
    ``[delivery.NAME]`` table, is in the configuration reference.
 4. The architecture page's module list names every module and package under ``newsletter/``, and
    nothing that is not there. The list sits between two markers and is regenerated from the file
@@ -143,7 +143,7 @@ def test_every_command_and_option_is_in_the_command_reference() -> None:
 
 
 def loader_keys() -> dict[str, set[str]]:
-    """Each table ``newsletter/config.py`` reads and its keys, from the source: every ``_Table(path, TABLE, data,
+    """Each table ``newsletter/config.py`` reads and its keys, from the source: every ``Options(path, TABLE, data,
     KEYS)``, with KEYS a tuple of literals, module-level names and ``*names`` (``*extra``, the keys of adapters
     from other packages, is local and left out)."""
     import newsletter.config as config
@@ -151,7 +151,7 @@ def loader_keys() -> dict[str, set[str]]:
     tree = ast.parse(Path(config.__file__).read_text(encoding="utf-8"))
     tables: dict[str, set[str]] = {}
     for node in ast.walk(tree):
-        if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "_Table"):
+        if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "Options"):
             continue
         name, known = node.args[1], node.args[3]
         assert isinstance(name, ast.Constant), ast.dump(name)
@@ -163,7 +163,7 @@ def loader_keys() -> dict[str, set[str]]:
                 keys.update(getattr(config, element.value.id, ()))
             else:
                 raise AssertionError(f"config.py: a key list this test cannot read: {ast.unparse(element)}")
-    assert set(tables) == set(config._TABLES), "every table config.py accepts is read through _Table"
+    assert set(tables) == set(config._TABLES), "every table config.py accepts is read through Options"
     return tables
 
 

@@ -31,11 +31,11 @@ from newsletter.doctor.config import check_credentials, check_secret_key, check_
 from newsletter.doctor.dkim import check_dkim
 from newsletter.doctor.dmarc import check_dmarc
 from newsletter.doctor.https import CERT_WARN_DAYS, PROBE_ADDRESS, check_https
-from newsletter.doctor.lookup import Dns, Network, Unanswered, parse_nameserver, unanswered
+from newsletter.doctor.lookup import Dns, Network, parse_nameserver, unanswered
 from newsletter.doctor.mx import check_bounce_mx
 from newsletter.doctor.report import Finding, Level, error, has_errors, ok
 from newsletter.doctor.spf import Relay, check_spf
-from newsletter.errors import ConfigError, NewsletterError
+from newsletter.errors import ConfigError, DnsUnanswered, NewsletterError
 
 __all__ = ["CERT_WARN_DAYS", "PROBE_ADDRESS", "Finding", "Level", "Network", "diagnose", "has_errors",
            "parse_nameserver"]
@@ -69,15 +69,15 @@ def _mail_dns(settings: Settings, lookup: Dns) -> list[Finding]:
         try:
             findings.extend(check_spf(domain, lookup.txt(domain), relay, lookup,
                                       must_cover=not envelope or domain == envelope))
-        except Unanswered as err:
+        except DnsUnanswered as err:
             findings.append(unanswered(f"spf {domain}", err))
     try:
         findings.extend(check_dkim(settings, lookup))
-    except Unanswered as err:
+    except DnsUnanswered as err:
         findings.append(unanswered("dkim", err))
     try:
         findings.extend(check_dmarc(settings, from_domain, envelope, lookup))
-    except Unanswered as err:
+    except DnsUnanswered as err:
         findings.append(unanswered("dmarc", err))
     if settings.bounces is not None:
         findings.extend(check_bounce_mx(settings.bounces, lookup))

@@ -18,6 +18,7 @@ from newsletter.doctor.dkim import tags
 from newsletter.doctor.lookup import Dns
 from newsletter.doctor.organization import organizational_domain
 from newsletter.doctor.report import Finding, error, ok, warning
+from newsletter.errors import DnsUnanswered
 
 _POLICIES = ("none", "quarantine", "reject")
 #: checkdmarc warnings that our own findings already say (with our fix): not repeated.
@@ -45,7 +46,7 @@ def _find_dmarc(from_domain: str, lookup: Dns) -> tuple[str, list[str]]:
 
 
 def check_dmarc(settings: Settings, from_domain: str, envelope: str, lookup: Dns) -> list[Finding]:
-    """:raises Unanswered: when a lookup the record needs went unanswered."""
+    """:raises DnsUnanswered: when a lookup the record needs went unanswered."""
     check = f"dmarc {from_domain}"
     domain, records = _find_dmarc(from_domain, lookup)
     example = f'_dmarc.{from_domain} TXT "v=DMARC1; p=quarantine; rua=mailto:dmarc@{from_domain}"'

@@ -20,8 +20,9 @@ from urllib.parse import urlsplit
 
 from newsletter.config import SECRET_KEY_ENV, Settings
 from newsletter.core.tokens import UNSUBSCRIBE, key_weakness, make_token
-from newsletter.doctor.lookup import Dns, Network, Unanswered, unanswered
+from newsletter.doctor.lookup import Dns, Network, unanswered
 from newsletter.doctor.report import Finding, error, ok, warning
+from newsletter.errors import DnsUnanswered
 
 #: An address no subscriber can have (RFC 6761 reserves ``.invalid``): the unsubscribe probe's target.
 PROBE_ADDRESS = "doctor-probe@newsletter.invalid"
@@ -58,7 +59,7 @@ def check_https(settings: Settings, key: str, network: Network, lookup: Dns, now
     except ValueError:
         try:
             found = lookup.addresses(host)
-        except Unanswered as err:
+        except DnsUnanswered as err:
             return [unanswered("https", err)]
         if not found:
             return [error("https", f"{host} (base_url) has no A or AAAA record", f"publish {host} A (the address "

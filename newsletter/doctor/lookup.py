@@ -22,7 +22,7 @@ import dns.resolver
 
 from newsletter.doctor._checkdmarc import DNS_CACHE
 from newsletter.doctor.report import Finding, warning
-from newsletter.errors import ConfigError, UsageError
+from newsletter.errors import ConfigError, DnsUnanswered, UsageError
 
 
 @dataclass(frozen=True)
@@ -72,10 +72,6 @@ def parse_nameserver(text: str) -> tuple[str, int]:
     return address, port
 
 
-class Unanswered(Exception):
-    """The DNS gave no usable answer (timeout, SERVFAIL): the check cannot say yes or no."""
-
-
 class Dns:
     """Lookups with a timeout each; after two timeouts in a row the DNS is taken as down and the
     remaining lookups fail at once, so a dead resolver costs two timeouts, not one per record."""
@@ -86,7 +82,7 @@ class Dns:
         self.resolver = resolver
         self.timeout = timeout
         self.timeouts = 0
-        self.failures: list[Unanswered] = []
+        self.failures: list[DnsUnanswered] = []
         self.for_libraries: dns.resolver.Resolver = _Watched(self)
         # checkdmarc keeps answers in a module-wide cache for 30 minutes; a diagnosis reads the DNS as it
         # is now (the operator has just fixed a record), so each one starts from an empty cache.
@@ -102,10 +98,10 @@ class Dns:
     def ask(self, name: str, rdtype: str, *, raise_on_no_answer: bool = False) -> dns.resolver.Answer:
         """The answer for ``name``/``rdtype``; NXDOMAIN (and NoAnswer when asked) as dnspython raises them.
 
-        :raises Unanswered: on a timeout or another DNS failure, also remembered in :attr:`failures`.
+        :raises DnsUnanswered: on a timeout or another DNS failure, also remembered in :attr:`failures`.
         """
         if self.timeouts >= self.GIVE_UP_AFTER:
-            raise self._failed(Unanswered(f"{rdtype} {name}: skipped after {self.timeouts} timeouts"))
+            raise self._failed(DnsUnanswered(f"{rdtype} {name}: skipped after {self.timeouts} timeouts"))
         try:
             answer = self.resolver.resolve(name, rdtype, lifetime=self.timeout, search=False,
                                            raise_on_no_answer=raise_on_no_answer)
@@ -114,13 +110,13 @@ class Dns:
             raise
         except dns.exception.Timeout as err:
             self.timeouts += 1
-            raise self._failed(Unanswered(f"{rdtype} {name}: no answer within {self.timeout:g} s")) from err
+            raise self._failed(DnsUnanswered(f"{rdtype} {name}: no answer within {self.timeout:g} s")) from err
         except dns.exception.DNSException as err:
-            raise self._failed(Unanswered(f"{rdtype} {name}: {err.__class__.__name__}")) from err
+            raise self._failed(DnsUnanswered(f"{rdtype} {name}: {err.__class__.__name__}")) from err
         self.timeouts = 0
         return answer
 
-    def _failed(self, err: Unanswered) -> Unanswered:
+    def _failed(self, err: DnsUnanswered) -> DnsUnanswered:
         self.failures.append(err)
         return err
 
@@ -129,7 +125,7 @@ class Dns:
         return len(self.failures)
 
     def answered_since(self, mark: int) -> None:
-        """:raises Unanswered: the first lookup since ``mark`` that the DNS left unanswered."""
+        """:raises DnsUnanswered: the first lookup since ``mark`` that the DNS left unanswered."""
         if len(self.failures) > mark:
             raise self.failures[mark]
 
@@ -165,10 +161,10 @@ class _Watched(dns.resolver.Resolver):
         try:
             kind = rdtype if isinstance(rdtype, str) else dns.rdatatype.to_text(rdtype)
             return self.owner.ask(str(qname), kind, raise_on_no_answer=kwargs.get("raise_on_no_answer", True))
-        except Unanswered as err:
+        except DnsUnanswered as err:
             raise dns.exception.Timeout(timeout=self.owner.timeout) from err
 
 
-def unanswered(check: str, err: Unanswered) -> Finding:
+def unanswered(check: str, err: DnsUnanswered) -> Finding:
     return warning(check, f"not checked: the DNS did not answer ({err})",
                    "run again, or ask another resolver with --nameserver (e.g. your provider's)")

@@ -4,8 +4,9 @@ mailto unsubscribes sent to ``[bounces]`` addresses arrive."""
 from __future__ import annotations
 
 from newsletter.config import BounceSettings
-from newsletter.doctor.lookup import Dns, Unanswered, unanswered
+from newsletter.doctor.lookup import Dns, unanswered
 from newsletter.doctor.report import Finding, error, ok
+from newsletter.errors import DnsUnanswered
 
 
 def check_bounce_mx(bounces: BounceSettings, lookup: Dns) -> list[Finding]:
@@ -31,6 +32,6 @@ def check_bounce_mx(bounces: BounceSettings, lookup: Dns) -> list[Finding]:
                                       "has one"))
                 continue
             findings.append(ok(check, f"{domain} receives mail at {host}"))
-        except Unanswered as err:
+        except DnsUnanswered as err:
             findings.append(unanswered(check, err))
     return findings

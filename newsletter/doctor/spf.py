@@ -16,10 +16,10 @@ from typing import Any, Iterator, Mapping
 
 from newsletter import providers
 from newsletter.config import Settings
-from newsletter.errors import ConfigError
+from newsletter.errors import ConfigError, DnsUnanswered
 from newsletter.doctor._checkdmarc import (SPFError, SPFIncludeLoop, SPFRecordNotFound, SPFRedirectLoop,
                                            SPFSyntaxError, SPFTooManyVoidDNSLookups, parse_spf_record)
-from newsletter.doctor.lookup import Dns, Unanswered
+from newsletter.doctor.lookup import Dns
 from newsletter.doctor.organization import organizational_domain
 from newsletter.doctor.report import Finding, Level, error, ok, warning
 
@@ -87,7 +87,7 @@ class Relay:
             names = (organization,) if organization else ()
             try:
                 ips = tuple(lookup.addresses(host)) if names else ()
-            except Unanswered:
+            except DnsUnanswered:
                 ips = ()
         # A relay on this machine or the local network sends from an address only the operator knows.
         public = tuple(ip for ip in ips if not _is_local(ip))
@@ -129,7 +129,7 @@ def check_spf(domain: str, txt: list[str], relay: Relay, lookup: Dns, *, must_co
     """The findings for one domain's SPF; ``must_cover``: receivers check this record for our mail,
     so it should cover the relay (else it is the From domain's, while the envelope uses another).
 
-    :raises Unanswered: when a lookup the record needs (an include, a redirect) went unanswered.
+    :raises DnsUnanswered: when a lookup the record needs (an include, a redirect) went unanswered.
     """
     check = f"spf {domain}"
     records = spf_records(txt)
