@@ -72,7 +72,7 @@ def test_anonymous_is_sent_to_sign_in_or_refused(app: Flask, endpoint: str, meth
 @pytest.mark.parametrize(("endpoint", "method", "url"), ROUTES, ids=[f"{m} {e}" for e, m, _ in ROUTES])
 def test_a_role_without_the_ability_gets_403(app: Flask, signed_in: Callable[[str], FlaskClient], endpoint: str,
                                               method: str, url: str) -> None:
-    from newsletter.services.accounts import ABILITIES
+    from newsletter.library.accounts import ABILITIES
 
     needed = ability(app, endpoint)
     lacking = [role for role in ROLES if needed not in ABILITIES[role]]

@@ -254,7 +254,7 @@ def test_a_cli_approval_during_a_desk_save_waits_until_the_save_is_written(nl: N
     import threading
     import time
 
-    from newsletter.services import editing
+    from newsletter.library import editing
 
     draft = nl.issues.read(DAY)
     item = draft.items[0]
