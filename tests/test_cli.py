@@ -265,7 +265,7 @@ def test_the_command_line_calls_the_library_object_and_nothing_below_it() -> Non
     import ast
 
     from tests.conftest import REPO
-    from tests.test_layers import LAUNCHERS
+    from tests.helpers.layers import LAUNCHERS
 
     tree = ast.parse((REPO / "newsletter" / "frontends" / "cli.py").read_text(encoding="utf-8"))
     imported = {node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom) and node.module}

@@ -72,7 +72,7 @@ def test_test_send_is_not_recorded(cli, project: Path) -> None:  # type: ignore[
 
 
 def test_import_an_excel_export_then_export_it(cli, project: Path, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
-    from tests.audience.test_csv_reader import EXCEL_FR
+    from tests.helpers.csv_files import EXCEL_FR
 
     source = tmp_path / "export excel.csv"
     source.write_bytes(EXCEL_FR)
@@ -356,7 +356,7 @@ def test_internationalized_addresses_are_served_and_one_form_per_mailbox(  # typ
 def test_a_relay_without_smtputf8_fails_that_recipient_alone_and_prints_no_message(  # type: ignore[no-untyped-def]
         cli, project: Path) -> None:
     from tests.sink import Sink
-    from tests.test_dispatch import smtp_config
+    from tests.helpers.sending import smtp_config
 
     for address in ("paul.lefèvre@example.fr", "jose@exämple.org", "ascii@example.org"):
         cli("subscribers", "add", address)

@@ -10,7 +10,7 @@ from newsletter.frontends.cli import main
 from newsletter.config import DkimSettings, load_settings
 from newsletter.errors import ConfigError
 from tests.dkim_keys import dkim_table, encrypted_pem, write_key
-from tests.test_config import GOOD
+from tests.helpers.config import GOOD
 
 
 def _project(tmp_path: Path, table: str, key: str | None = "rsa") -> Path:

@@ -30,7 +30,8 @@ from newsletter.store.subscribers import add_subscriber, list_subscribers
 from newsletter.store import ledger
 from tests.conftest import DAY, SECRET
 from tests.sink import Sink
-from tests.test_dispatch import NOW, smtp_config
+from tests.helpers.clock import NOW
+from tests.helpers.sending import smtp_config
 
 PEOPLE = 300
 KILL_AFTER = (25, 90, 160, 230)

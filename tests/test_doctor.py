@@ -35,7 +35,7 @@ from tests.helpers.clock import real_now
 from tests.dkim_keys import pem, write_key
 from tests.dns_server import DnsServer, Records, txt
 from tests.sink import free_port
-from tests.store.test_database import break_files
+from tests.helpers.store import break_files
 
 HOST = "news.example.org"
 RELAY = "smtp.relay.example.net"

@@ -109,7 +109,7 @@ def test_the_preview_says_the_problems_in_the_newsletters_language(project: Path
                                                                    not_said: str) -> None:
     import re
 
-    from tests.test_i18n import set_locale
+    from tests.helpers.locales import set_locale
 
     set_locale(project, locale)
     item = project / "issues" / DAY.isoformat() / "01-bots.md"

@@ -24,7 +24,7 @@ from tests.helpers.clock import ticking
 from tests.fakes import FakePostmark, api_config, environment
 from tests.provider_events import Postmark
 from tests.sink import Sink
-from tests.test_dispatch import add_people, smtp_config
+from tests.helpers.sending import add_people, smtp_config
 
 ALERT_TO = "exploitation@example.org"
 PEOPLE = 150

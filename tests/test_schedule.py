@@ -32,7 +32,7 @@ from newsletter.store.models import DayClaimState
 from newsletter.store.subscribers import add_subscriber
 from tests.conftest import DAY, SECRET
 from tests.sink import Sink
-from tests.test_dispatch import smtp_config
+from tests.helpers.sending import smtp_config
 from tests.helpers.children import python_env
 
 PARIS = ZoneInfo("Europe/Paris")

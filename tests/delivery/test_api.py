@@ -17,10 +17,10 @@ import pytest
 from sqlalchemy import select
 
 from newsletter.frontends.cli import main
-from newsletter.config import Settings, load_settings
+from newsletter.config import load_settings
 from newsletter.delivery.api import ApiAdapter, Call, parse_retry_after
 from newsletter.delivery.base import REGISTRY, RequestRefused, adapter_class
-from newsletter.delivery.engine import Policy, RateLimiter, SendReport, make_adapter, send_issue
+from newsletter.delivery.engine import Policy, RateLimiter, make_adapter, send_issue
 from newsletter.errors import (ANSWER_LIMIT, ConfigError, DeliveryError, NoAnswer, NotSent, PermanentDeliveryError,
                                TransientDeliveryError, UnrecognisedAnswer)
 from newsletter.store import ledger
@@ -31,6 +31,7 @@ from newsletter.audience.csv_reader import CandidateRow
 from newsletter.core.tokens import UNSUBSCRIBE, read_token
 from tests.conftest import DAY, SECRET
 from tests.fakes import FAKES, KEY, LIMITS, Fault, FakeProvider, api_config, environment
+from tests.helpers.mail_api import configure, send
 
 NOW = datetime(2026, 11, 24, 6, 0, tzinfo=timezone.utc)
 FAST = Policy(max_attempts=3, backoff_seconds=0.05)
@@ -54,25 +55,10 @@ def fake(request: pytest.FixtureRequest) -> Iterator[FakeProvider]:
         yield running
 
 
-def configure(project: Path, fake: FakeProvider, **extra: object) -> Settings:
-    config = project / "newsletter.toml"
-    text = config.read_text(encoding="utf-8")
-    text = text.replace('adapter = "outbox"\nrate_per_second = 20\n', api_config(fake.name, fake.base_url, **extra))
-    config.write_text(text, encoding="utf-8")
-    return load_settings(project)
-
-
 def add_people(store: Store, n: int) -> list[str]:
     rows = [CandidateRow(i + 2, f"lecteur{i:05d}@example.org", f"Prénom{i}", "Nom", None, "test") for i in range(n)]
     import_rows(store, rows, now=NOW)
     return [row.email for row in rows]
-
-
-def send(settings: Settings, store: Store, fake: FakeProvider, environ: dict[str, str] | None = None,
-         policy: Policy = FAST) -> SendReport:
-    env = environment(fake.name) if environ is None else environ
-    return send_issue(settings, store, DAY, secret_key=SECRET, policy=policy,
-                      adapter_factory=lambda: make_adapter(settings, env))
 
 
 def ledger_rows(store: Store) -> list[Delivery]:

@@ -21,8 +21,8 @@ from newsletter import Newsletter
 from newsletter.frontends.cli import main
 from tests.conftest import SECRET
 from tests.helpers.desk_server import Desk
-from tests.desk.conftest import PASSWORD, Clock
-from tests.render.test_browser import CHROMIUM, CHROMIUM_ARGS
+from tests.helpers.desk import Clock, PASSWORD
+from tests.helpers.browser import CHROMIUM, CHROMIUM_ARGS
 
 pytestmark = pytest.mark.browser
 

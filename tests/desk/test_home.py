@@ -14,7 +14,7 @@ from flask.testing import FlaskClient
 from newsletter import Newsletter
 from newsletter.store.models import DayClaimState
 from tests.conftest import DAY
-from tests.desk.conftest import Clock
+from tests.helpers.desk import Clock
 
 
 def states(page: str) -> dict[str, str]:

@@ -8,7 +8,7 @@ from newsletter.config import load_settings
 from newsletter.content.load import load_issue
 from newsletter.render.pipeline import render_issue
 from tests.conftest import DAY, add_brand
-from tests.web.test_archive import tags
+from tests.helpers.web import tags
 
 
 def test_hostile_brand_text_is_escaped_in_the_email(project: Path) -> None:
