@@ -15,6 +15,7 @@ import pytest
 
 from tests.conftest import DAY, SECRET
 from tests.helpers.clock import ticking
+from tests.helpers.config import merge_options
 
 #: A weekday far ahead: no due time has come, whatever the day the tests run.
 FUTURE = "2099-06-01"
@@ -111,9 +112,7 @@ def test_switching_to_a_mail_api_is_config_only(cli, project: Path,  # type: ign
     from tests.fakes import KEY, FakeSendGrid, api_config
 
     with FakeSendGrid() as fake:
-        config = project / "newsletter.toml"
-        config.write_text(config.read_text(encoding="utf-8").replace(
-            'adapter = "outbox"\nrate_per_second = 20\n', api_config("sendgrid", fake.base_url)), encoding="utf-8")
+        merge_options(project, "[delivery]\n" + api_config("sendgrid", fake.base_url))
         cli("subscribers", "add", "lea@example.org", "--first-name", "Léa")
         cli("approve", DAY.isoformat(), "--by", "Camille Martin")
         monkeypatch.setenv("SENDGRID_API_KEY", "not-the-key")

@@ -32,6 +32,7 @@ from newsletter.core.tokens import UNSUBSCRIBE, read_token
 from tests.conftest import DAY, SECRET
 from tests.fakes import FAKES, KEY, LIMITS, Fault, FakeProvider, api_config, environment
 from tests.helpers.mail_api import configure, send
+from tests.helpers.config import merge_options, set_options
 
 NOW = datetime(2026, 11, 24, 6, 0, tzinfo=timezone.utc)
 FAST = Policy(max_attempts=3, backoff_seconds=0.05)
@@ -256,10 +257,8 @@ def test_a_provider_that_is_down_leaves_everyone_pending_with_the_reason(project
 ])
 def test_wrong_adapter_settings_name_the_key(project: Path, adapter: str, table: dict[str, object],
                                              message: str) -> None:
-    config = project / "newsletter.toml"
-    lines = "".join(f"{k} = {v!r}\n".replace("'", '"') for k, v in table.items())
-    config.write_text(config.read_text(encoding="utf-8").replace('adapter = "outbox"', f'adapter = "{adapter}"')
-                      + f"\n[delivery.{adapter}]\n{lines}", encoding="utf-8")
+    set_options(project, "delivery", adapter=adapter)
+    set_options(project, f"delivery.{adapter}", **table)
     with pytest.raises(ConfigError) as error:
         make_adapter(load_settings(project), environment(adapter))
     assert message in str(error.value)
@@ -289,9 +288,8 @@ def test_a_third_party_adapter_is_found_through_its_entry_point(project: Path, t
     '''), encoding="utf-8")
     monkeypatch.syspath_prepend(str(site))
     monkeypatch.delitem(REGISTRY, "echo", raising=False)
-    config = project / "newsletter.toml"
-    config.write_text(config.read_text(encoding="utf-8").replace('adapter = "outbox"', 'adapter = "echo"')
-                      + '\n[delivery.echo]\ngreeting = "bonjour"\n', encoding="utf-8")
+    set_options(project, "delivery", adapter="echo")
+    set_options(project, "delivery.echo", greeting="bonjour")
     settings = load_settings(project)
     cls = adapter_class("echo")
     store = open_store("sqlite:///state/newsletter.db", project)
@@ -444,9 +442,7 @@ def _listener(behaviour: str) -> Iterator[str]:
 def test_whether_a_call_can_have_reached_the_provider_is_told_by_the_errors_type(
         project: Path, behaviour: str, error: type[DeliveryError]) -> None:
     with _listener(behaviour) as url:
-        config = project / "newsletter.toml"
-        config.write_text(config.read_text(encoding="utf-8").replace(
-            'adapter = "outbox"\nrate_per_second = 20\n', api_config("sendgrid", url, timeout=0.5)), encoding="utf-8")
+        merge_options(project, "[delivery]\n" + api_config("sendgrid", url, timeout=0.5))
         adapter = make_adapter(load_settings(project), environment("sendgrid"))
         assert isinstance(adapter, ApiAdapter)
         adapter.open()

@@ -30,6 +30,7 @@ from tests.conftest import DAY, SECRET, item_text, write
 from tests.sink import Sink
 from tests.helpers.clock import NOW
 from tests.helpers.sending import add_people, attempts_of, send, smtp_config
+from tests.helpers.config import set_options
 
 
 class Background:
@@ -384,9 +385,7 @@ def test_bad_credentials_stop_the_run_without_blaming_recipients(settings: Setti
 @pytest.mark.parametrize("host", ["smtp.example.org", "10.0.0.1"])
 def test_clear_text_smtp_is_refused_off_loopback(project: Path, store: Store, host: str) -> None:
     smtp_config(project, 25)
-    config = project / "newsletter.toml"
-    config.write_text(config.read_text(encoding="utf-8").replace('host = "127.0.0.1"', f'host = "{host}"'),
-                      encoding="utf-8")
+    set_options(project, "delivery.smtp", host=host)
     with pytest.raises(ConfigError, match="allowed only to a loopback address"):
         send(load_settings(project), store)
 
@@ -438,9 +437,7 @@ def test_rows_a_stop_gives_back_say_why(settings: Settings, store: Store) -> Non
 
 def test_a_run_whose_lease_runs_out_hands_nothing_more_over(project: Path, store: Store) -> None:
     """Frozen or cut off from the store past its lease, a run may have lost its rows: it stops handing over."""
-    config = project / "newsletter.toml"
-    config.write_text(config.read_text(encoding="utf-8").replace("[delivery]\n", "[delivery]\nlease_seconds = 60\n", 1),
-                      encoding="utf-8")
+    set_options(project, "delivery", lease_seconds=60)
     add_people(store, 6)
     clock = [NOW]
 

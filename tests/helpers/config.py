@@ -10,6 +10,7 @@ Example::
     set_options(project, "delivery", adapter="smtp", rate_per_second=5000)
     set_options(project, "delivery.smtp", host="127.0.0.1", port=2525, security="none")
     remove_option(project, "delivery.smtp", "username")
+    merge_options(project, "[webhooks]\nmailgun_signing_key_env = 'MAILGUN_KEY'\n")
 """
 
 from __future__ import annotations
@@ -68,11 +69,40 @@ def set_option(where: Path, table: str, key: str, value: Any) -> None:
     set_options(where, table, **{key: value})
 
 
-def remove_option(where: Path, table: str, key: str) -> None:
-    """Remove ``key`` from ``[table]``. :raises KeyError: when it is not there (nothing to remove is a mistake)."""
+def merge_options(where: Path, text: str) -> None:
+    """Set every key of the TOML ``text`` (tables by their full names: ``[delivery.mailgun]``), creating
+    the tables missing; what ``text`` does not name stays as it is.
+
+    :raises ValueError: when ``text`` itself is not valid TOML.
+    """
+    try:
+        fragment = tomlkit.parse(text)
+    except TOMLKitError as err:
+        raise ValueError(f"the options to merge are not valid TOML: {err}\n{text}") from err
+    document = read_config(where)
+
+    def merge(source: Any, name: str) -> None:
+        target = _table(document, name, create=True) if name else document
+        for key, value in source.items():
+            if isinstance(value, Table):
+                merge(value, f"{name}.{key}" if name else key)
+            else:
+                target[key] = value
+
+    merge(fragment, "")
+    config_file(where).write_text(tomlkit.dumps(document), encoding="utf-8")
+
+
+def remove_option(where: Path, table: str, key: str, *, missing_ok: bool = False) -> None:
+    """Remove ``key`` from ``[table]``.
+
+    :raises KeyError: when it is not there, unless ``missing_ok`` (nothing to remove is usually a mistake).
+    """
     document = read_config(where)
     target = _table(document, table, create=False)
     if key not in target:
+        if missing_ok:
+            return
         raise KeyError(f"[{table}] has no key {key!r}")
     del target[key]
     config_file(where).write_text(tomlkit.dumps(document), encoding="utf-8")

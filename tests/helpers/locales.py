@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from tests.helpers.config import set_options
 
 
 LOCALES = {"fr": "fr_FR", "en": "en_GB"}
@@ -10,10 +11,7 @@ LOCALES = {"fr": "fr_FR", "en": "en_GB"}
 
 def set_locale(project: Path, locale: str) -> None:
     """Make the project's ``[newsletter] locale`` ``locale``."""
-    config = project / "newsletter.toml"
-    text = config.read_text(encoding="utf-8")
-    assert 'locale = "fr_FR"' in text
-    config.write_text(text.replace('locale = "fr_FR"', f'locale = "{locale}"'), encoding="utf-8")
+    set_options(project, "newsletter", locale=locale)
 
 
 def leftovers(text: str, lang: str) -> list[str]:

@@ -10,13 +10,11 @@ from newsletter.store.database import Store
 from tests.conftest import DAY, SECRET
 from tests.fakes import FakeProvider, api_config, environment
 from tests.helpers.sending import FAST
+from tests.helpers.config import merge_options
 
 
 def configure(project: Path, fake: FakeProvider, **extra: object) -> Settings:
-    config = project / "newsletter.toml"
-    text = config.read_text(encoding="utf-8")
-    text = text.replace('adapter = "outbox"\nrate_per_second = 20\n', api_config(fake.name, fake.base_url, **extra))
-    config.write_text(text, encoding="utf-8")
+    merge_options(project, "[delivery]\n" + api_config(fake.name, fake.base_url, **extra))
     return load_settings(project)
 
 

@@ -14,21 +14,19 @@ from newsletter.store.models import Delivery
 from newsletter.store.subscribers import add_subscriber
 from tests.conftest import DAY, SECRET
 from tests.helpers.clock import NOW
+from tests.helpers.config import remove_option, set_options
 
 
 FAST = Policy(max_attempts=3, backoff_seconds=0.05)
 
 
 def smtp_config(project: Path, port: int, **extra: object) -> None:
-    config = project / "newsletter.toml"
-    text = config.read_text(encoding="utf-8").replace('adapter = "outbox"', 'adapter = "smtp"')
-    text = text.replace("rate_per_second = 20", "rate_per_second = 5000")
+    """Send through the SMTP sink on ``port`` (no TLS, no login), fast; ``extra``: more [delivery.smtp] options."""
+    set_options(project, "delivery", adapter="smtp", rate_per_second=5000)
     # Generous: a loaded machine must never turn a normal answer into a timeout (a test about timeouts sets its own).
     timeout = extra.pop("timeout", 60)
-    options = "".join(f"{k} = {v!r}\n".replace("'", '"') for k, v in extra.items())
-    text = text.replace('host = "smtp.example.org"\nport = 587\nsecurity = "starttls"\nusername = "newsletter"\n',
-                        f'host = "127.0.0.1"\nport = {port}\nsecurity = "none"\ntimeout = {timeout}\n{options}')
-    config.write_text(text, encoding="utf-8")
+    set_options(project, "delivery.smtp", host="127.0.0.1", port=port, security="none", timeout=timeout, **extra)
+    remove_option(project, "delivery.smtp", "username")
 
 
 def add_people(store: Store, n: int) -> list[str]:

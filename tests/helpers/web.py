@@ -25,6 +25,7 @@ from tests.conftest import DAY, SECRET
 from tests.helpers.clock import NOW
 from tests.helpers.sending import smtp_config
 from tests.sink import Sink
+from tests.helpers.config import set_options
 
 
 class Service:
@@ -52,9 +53,7 @@ class Service:
 
 def web_settings(project: Path, sink: Sink, **web: object) -> Settings:
     smtp_config(project, sink.port)
-    config = project / "newsletter.toml"
-    lines = "".join(f"{k} = {v!r}\n".replace("'", '"') for k, v in web.items())
-    config.write_text(config.read_text(encoding="utf-8").replace("[web]\n", "[web]\n" + lines), encoding="utf-8")
+    set_options(project, "web", **web)
     return load_settings(project)
 
 

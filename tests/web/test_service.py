@@ -32,6 +32,7 @@ from tests.helpers.tokens import readable_parts
 from tests.helpers.clock import NOW
 from tests.helpers.web import Service, confirm_link, mail_queue, subscribe, wait_for_mail, web_settings
 from tests.helpers.web import csrf
+from tests.helpers.config import set_options
 
 
 @pytest.fixture
@@ -446,10 +447,7 @@ def test_a_configured_proxy_is_believed_for_its_own_hop_only(project: Path, stor
 
 def test_under_a_path_the_prefix_comes_from_base_url(project: Path, store: Store, sink: Sink) -> None:
     web_settings(project, sink)
-    config = project / "newsletter.toml"
-    config.write_text(config.read_text(encoding="utf-8").replace('base_url = "https://news.example.org"',
-                                                                 'base_url = "https://example.org/lettre"'),
-                      encoding="utf-8")
+    set_options(project, "newsletter", base_url="https://example.org/lettre")
     settings = load_settings(project)
     with Service(settings, store) as service:
         for path in ("/subscribe", "/lettre/subscribe"):  # a proxy that strips the prefix, and one that does not
