@@ -84,7 +84,6 @@ class Composing(Project):
         day = self._day(day)
         return self._checked(lambda: build_issue(self.settings, day))
 
-
     def approve(self, day: date | None = None, *, by: str | None = None) -> "ApprovalState":
         """Approve the issue as it is now (any later edit makes the approval stale).
 

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Callable, Mapping, Self, TypeVar
 
 from newsletter.config import SECRET_KEY_ENV, Settings, secret_from_env
 from newsletter.errors import ContentError
+from newsletter.library.results import refusal_for
 
 if TYPE_CHECKING:
     from newsletter.content.approval import ApprovalState
@@ -31,14 +32,12 @@ def utc_now() -> datetime:
     return datetime.now(timezone.utc)
 
 
-
 @dataclass(frozen=True)
 class SecretKey:
     """The key that signs unsubscribe and confirmation links, with the warning a weak one deserves."""
 
     value: str = field(repr=False)
     warning: str = ""  # set when a weak key is accepted only because nothing leaves the machine
-
 
 
 class Project:
@@ -126,7 +125,6 @@ class Project:
             self._empty.close()
             self._empty = None
 
-
     def __enter__(self) -> Self:
         return self
 
@@ -141,8 +139,6 @@ class Project:
         try:
             return action()
         except ContentError as err:
-            from newsletter.library.results import refusal_for
-
             raise refusal_for(self.settings, err) from None
 
     def approval(self, day: date | None = None) -> "ApprovalState":

@@ -99,7 +99,6 @@ class CheckResult:
         return f"{n_err} error{'s' * (n_err != 1)}, {n_warn} warning{'s' * (n_warn != 1)}"
 
 
-
 @dataclass(frozen=True)
 class SendClearance:
     """A send allowed to start: the approval as it stood, and who sent it without one (if anyone did)."""

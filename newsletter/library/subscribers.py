@@ -31,7 +31,6 @@ class SubscriberChange:
     created: bool = False
 
 
-
 class Subscribers:
     """The subscriber list of one :class:`Newsletter` (``nl.subscribers``)."""
 

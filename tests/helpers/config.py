@@ -3,14 +3,14 @@
 Edits go through tomlkit (the comments and layout stay), by table and key, so a test never
 depends on the sample's exact text: replacing a line that has changed would silently do nothing
 and the test would check the defaults. A file that does not parse raises, and so does removing a
-key that is not there.
+key that is not there. :data:`GOOD` is the repository's sample configuration, as text.
 
 Example::
 
     set_options(project, "delivery", adapter="smtp", rate_per_second=5000)
     set_options(project, "delivery.smtp", host="127.0.0.1", port=2525, security="none")
     remove_option(project, "delivery.smtp", "username")
-    merge_options(project, "[webhooks]\nmailgun_signing_key_env = 'MAILGUN_KEY'\n")
+    merge_options(project, "[webhooks]\\nmailgun_signing_key_env = 'MAILGUN_KEY'\\n")
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ import tomlkit
 from tomlkit.exceptions import TOMLKitError
 from tomlkit.items import Table
 from tomlkit.toml_document import TOMLDocument
+
 from tests.conftest import REPO
 
 CONFIG = "newsletter.toml"
@@ -119,4 +120,5 @@ def remove_table(where: Path, table: str) -> None:
     config_file(where).write_text(tomlkit.dumps(document), encoding="utf-8")
 
 
+#: The repository's ``newsletter.toml``, as text.
 GOOD = (REPO / "newsletter.toml").read_text(encoding="utf-8")
