@@ -10,7 +10,7 @@ import pytest
 from newsletter.services import alerts as alert_text
 from newsletter.config import load_settings
 from newsletter.core.i18n import LANGUAGES
-from tests.test_i18n import LOCALES, leftovers, set_locale
+from tests.helpers.locales import LOCALES, leftovers, set_locale
 
 DAY = date(2026, 11, 24)
 DUE = datetime(2026, 11, 24, 6, 30, tzinfo=timezone.utc)  # 07:30 in Europe/Paris, the project's zone

@@ -16,6 +16,7 @@ from newsletter.services.scaffold import _ITEM_STUB, new_issue
 from newsletter.store.database import Store
 from newsletter.store.subscribers import add_subscriber, unsubscribe
 from tests.conftest import DAY, FIXTURES, item_text, write
+from tests.helpers.config import set_options
 
 NOW = datetime(2026, 11, 20, 9, 0, tzinfo=timezone.utc)
 
@@ -195,17 +196,13 @@ def test_warnings_do_not_fail_the_check(project: Path, issue_dir: Path, text: st
 
 
 def test_html_over_the_clipping_budget(project: Path) -> None:
-    config = project / "newsletter.toml"
-    config.write_text(config.read_text(encoding="utf-8").replace("# max_html_bytes = 104448",
-                                                                 "max_html_bytes = 20000"), encoding="utf-8")
+    set_options(project, "content", max_html_bytes=20000)
     report = check_issue(load_settings(project), DAY)
     assert any("Gmail clips" in p.message and p.line is None for p in errors(report.problems))
 
 
 def test_word_limit_comes_from_the_config(project: Path) -> None:
-    config = project / "newsletter.toml"
-    config.write_text(config.read_text(encoding="utf-8").replace("max_words = 120", "max_words = 10"),
-                      encoding="utf-8")
+    set_options(project, "content", max_words=10)
     report = check_issue(load_settings(project), DAY)
     assert sum("keep it to 10 or fewer" in p.message for p in report.problems) == 5
 

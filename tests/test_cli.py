@@ -16,6 +16,7 @@ from click.testing import CliRunner
 
 from newsletter.frontends.cli import cli, main
 from tests.conftest import DAY, SECRET, item_text, write
+from tests.helpers.config import set_options
 
 
 def run(project: Path, *args: str) -> tuple[int, str]:
@@ -161,9 +162,7 @@ def _unclosed_quote(project: Path) -> None:
 
 
 def _bad_cron(project: Path) -> None:
-    config = project / "newsletter.toml"
-    config.write_text(config.read_text(encoding="utf-8").replace('cron = "0 7 * * mon-fri"', 'cron = "0 25 * * *"'),
-                      encoding="utf-8")
+    set_options(project, "schedule", cron="0 25 * * *")
 
 
 def _bad_toml(project: Path) -> None:
@@ -247,9 +246,7 @@ def test_every_error_path_exits_as_the_readme_says(project: Path, monkeypatch: p
 ])
 def test_check_says_where_the_approval_stands(project: Path, approval: str, verdict: str) -> None:
     if approval == "not required":
-        config = project / "newsletter.toml"
-        config.write_text(config.read_text(encoding="utf-8").replace("require_approval = true",
-                                                                     "require_approval = false"), encoding="utf-8")
+        set_options(project, "schedule", require_approval=False)
     if approval in ("current", "stale"):
         assert run(project, "approve", DAY.isoformat(), "--by", "Camille Martin")[0] == 0
     if approval == "stale":
@@ -265,7 +262,7 @@ def test_the_command_line_calls_the_library_object_and_nothing_below_it() -> Non
     import ast
 
     from tests.conftest import REPO
-    from tests.test_layers import LAUNCHERS
+    from tests.helpers.layers import LAUNCHERS
 
     tree = ast.parse((REPO / "newsletter" / "frontends" / "cli.py").read_text(encoding="utf-8"))
     imported = {node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom) and node.module}

@@ -12,8 +12,8 @@ from newsletter.frontends.cli import main
 from newsletter.store.database import Store
 from newsletter.store.subscribers import add_subscriber
 from tests.conftest import DAY, SECRET
-from tests.test_dispatch import smtp_config
-from tests.web.test_service import NOW
+from tests.helpers.sending import smtp_config
+from tests.helpers.clock import NOW
 
 EXAMPLE_FILE = Path(__file__).resolve().parents[1] / "deploy" / "newsletter.env.example"
 

@@ -16,6 +16,7 @@ import pytest
 from tests.conftest import DAY, SECRET
 from tests.helpers.clock import ticking
 from tests.helpers.ledger import mark_sending
+from tests.helpers.config import merge_options
 
 #: A weekday far ahead: no due time has come, whatever the day the tests run.
 FUTURE = "2099-06-01"
@@ -73,7 +74,7 @@ def test_test_send_is_not_recorded(cli, project: Path) -> None:  # type: ignore[
 
 
 def test_import_an_excel_export_then_export_it(cli, project: Path, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
-    from tests.audience.test_csv_reader import EXCEL_FR
+    from tests.helpers.csv_files import EXCEL_FR
 
     source = tmp_path / "export excel.csv"
     source.write_bytes(EXCEL_FR)
@@ -112,9 +113,7 @@ def test_switching_to_a_mail_api_is_config_only(cli, project: Path,  # type: ign
     from tests.fakes import KEY, FakeSendGrid, api_config
 
     with FakeSendGrid() as fake:
-        config = project / "newsletter.toml"
-        config.write_text(config.read_text(encoding="utf-8").replace(
-            'adapter = "outbox"\nrate_per_second = 20\n', api_config("sendgrid", fake.base_url)), encoding="utf-8")
+        merge_options(project, "[delivery]\n" + api_config("sendgrid", fake.base_url))
         cli("subscribers", "add", "lea@example.org", "--first-name", "Léa")
         cli("approve", DAY.isoformat(), "--by", "Camille Martin")
         monkeypatch.setenv("SENDGRID_API_KEY", "not-the-key")
@@ -358,7 +357,7 @@ def test_internationalized_addresses_are_served_and_one_form_per_mailbox(  # typ
 def test_a_relay_without_smtputf8_fails_that_recipient_alone_and_prints_no_message(  # type: ignore[no-untyped-def]
         cli, project: Path) -> None:
     from tests.sink import Sink
-    from tests.test_dispatch import smtp_config
+    from tests.helpers.sending import smtp_config
 
     for address in ("paul.lefèvre@example.fr", "jose@exämple.org", "ascii@example.org"):
         cli("subscribers", "add", address)

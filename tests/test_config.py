@@ -10,9 +10,8 @@ from click.testing import CliRunner
 from newsletter.frontends.cli import cli, main
 from newsletter.config import load_settings, secret_from_env
 from newsletter.errors import ConfigError
-from tests.conftest import REPO
+from tests.helpers.config import GOOD
 
-GOOD = (REPO / "newsletter.toml").read_text(encoding="utf-8")
 
 CASES = [
     ("unknown table", GOOD + "\n[mail]\nx = 1\n", "unknown table [mail]"),

@@ -11,7 +11,7 @@ from newsletter.frontends.cli import main
 from newsletter.config import BrandSettings, LOGO_MAX_BYTES, load_settings
 from newsletter.errors import ConfigError
 from tests.conftest import FIXTURES
-from tests.test_config import GOOD
+from tests.helpers.config import GOOD
 
 LOGO = FIXTURES / "brand" / "logo.png"
 

@@ -10,7 +10,7 @@ from newsletter.frontends.cli import main
 from newsletter.config import DkimSettings, load_settings
 from newsletter.errors import ConfigError
 from tests.dkim_keys import dkim_table, encrypted_pem, write_key
-from tests.test_config import GOOD
+from tests.helpers.config import GOOD, set_options
 
 
 def _project(tmp_path: Path, table: str, key: str | None = "rsa") -> Path:
@@ -33,8 +33,8 @@ def test_dkim_table_resolves_the_key_against_the_project(tmp_path: Path, kind: s
 
 
 def test_a_parent_of_the_sender_domain_aligns(tmp_path: Path) -> None:
-    text = GOOD.replace("<redaction@example.org>", "<redaction@news.example.org>")
-    (tmp_path / "newsletter.toml").write_text(text + dkim_table(key_file="dkim.pem"), encoding="utf-8")
+    (tmp_path / "newsletter.toml").write_text(GOOD + dkim_table(key_file="dkim.pem"), encoding="utf-8")
+    set_options(tmp_path, "newsletter", sender="La rédaction <redaction@news.example.org>")
     write_key(tmp_path, "ed25519")
     settings = load_settings(tmp_path).dkim
     assert settings is not None and settings.domain == "example.org"

@@ -30,7 +30,9 @@ from newsletter.store.subscribers import add_subscriber, list_subscribers
 from newsletter.store import ledger
 from tests.conftest import DAY, SECRET
 from tests.sink import Sink
-from tests.test_dispatch import NOW, smtp_config
+from tests.helpers.clock import NOW
+from tests.helpers.sending import smtp_config
+from tests.helpers.config import set_options
 
 PEOPLE = 300
 KILL_AFTER = (25, 90, 160, 230)
@@ -70,17 +72,13 @@ def kill_when(process: subprocess.Popen[bytes], delivered: Callable[[], int], th
 
 def short_lease(project: Path) -> None:
     """A killed run's rows wait for its lease to expire: 3 s instead of a minute keeps the tests short."""
-    config = project / "newsletter.toml"
-    config.write_text(config.read_text(encoding="utf-8").replace("[delivery]\n", "[delivery]\nlease_seconds = 3\n", 1),
-                      encoding="utf-8")
+    set_options(project, "delivery", lease_seconds=3)
 
 
 def usual_lease(project: Path) -> None:
     """The run that finishes keeps the usual lease: it still waits only for the killed runs' 3 s leases
     (their expiry is in the store), and a machine under load cannot stall it past its own."""
-    config = project / "newsletter.toml"
-    config.write_text(config.read_text(encoding="utf-8").replace("lease_seconds = 3\n", "lease_seconds = 60\n", 1),
-                      encoding="utf-8")
+    set_options(project, "delivery", lease_seconds=60)
 
 
 def run_with_kills(project: Path, delivered: Callable[[], int]) -> None:
@@ -94,9 +92,7 @@ def run_with_kills(project: Path, delivered: Callable[[], int]) -> None:
 
 
 def fast_config(project: Path) -> None:
-    config = project / "newsletter.toml"
-    config.write_text(config.read_text(encoding="utf-8").replace("rate_per_second = 20", "rate_per_second = 5000"),
-                      encoding="utf-8")
+    set_options(project, "delivery", rate_per_second=5000)
 
 
 def test_outbox_survives_kill_9_exactly(project: Path) -> None:
@@ -211,9 +207,7 @@ def test_smtp_kill_9_at_each_point_of_a_message_loses_no_reader(project: Path, p
 def paced_smtp_config(project: Path, port: int, rate: int) -> None:
     """SMTP to the sink, paced at ``rate`` messages per second (the outbox is never paced)."""
     smtp_config(project, port)
-    config = project / "newsletter.toml"
-    config.write_text(config.read_text(encoding="utf-8").replace("rate_per_second = 5000", f"rate_per_second = {rate}"),
-                      encoding="utf-8")
+    set_options(project, "delivery", rate_per_second=rate)
 
 
 def test_sigterm_stops_cleanly_and_the_next_run_finishes(project: Path) -> None:
@@ -275,9 +269,7 @@ def _pid_namespaces() -> str:
 @pytest.mark.skipif(bool(_pid_namespaces()), reason=_pid_namespaces() or "n/a")
 def test_a_killed_sender_that_was_pid_1_is_settled_once_its_lease_expires(project: Path) -> None:
     """As in a container: every run is PID 1 on the same host name, so a PID proves nothing; the lease does."""
-    config = project / "newsletter.toml"
-    config.write_text(config.read_text(encoding="utf-8").replace("rate_per_second = 20", "rate_per_second = 400"),
-                      encoding="utf-8")
+    set_options(project, "delivery", rate_per_second=400)
     short_lease(project)
     addresses = populate(project)
     new = project / "out" / "outbox" / "new"

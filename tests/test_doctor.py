@@ -35,7 +35,8 @@ from tests.helpers.clock import real_now
 from tests.dkim_keys import pem, write_key
 from tests.dns_server import DnsServer, Records, txt
 from tests.sink import free_port
-from tests.store.test_database import break_files
+from tests.helpers.store import break_files
+from tests.helpers.config import merge_options, read_config, set_options
 
 HOST = "news.example.org"
 RELAY = "smtp.relay.example.net"
@@ -150,23 +151,22 @@ def configure(project: Path, port: int, *, dkim: str = "rsa+ed25519",
               bounces: str = "bounces@bounce.example.org", unsubscribe: bool = True) -> None:
     """``dkim``: the keys of [dkim] (``rsa+ed25519``, RSA and Ed25519 signatures together; ``ed25519``
     alone; ``""``, no [dkim] table)."""
-    config = project / "newsletter.toml"
-    text = config.read_text(encoding="utf-8")
-    text = text.replace('base_url = "https://news.example.org"', f'base_url = "https://{HOST}:{port}"')
-    text = text.replace('adapter = "outbox"', 'adapter = "smtp"').replace('host = "smtp.example.org"',
-                                                                         f'host = "{RELAY}"')
+    set_options(project, "newsletter", base_url=f"https://{HOST}:{port}")
+    set_options(project, "delivery", adapter="smtp")
+    set_options(project, "delivery.smtp", host=RELAY)
     if dkim:
         first, _, second = dkim.partition("+")
         write_key(project, first)
-        text += '\n[dkim]\nselector = "nl2026"\ndomain = "example.org"\nprivate_key_file = "dkim.pem"\n'
+        keys = {"selector": "nl2026", "domain": "example.org", "private_key_file": "dkim.pem"}
         if second:
             write_key(project, second, "dkim-ed.pem")
-            text += 'ed25519_selector = "nl2026e"\ned25519_private_key_file = "dkim-ed.pem"\n'
+            keys.update(ed25519_selector="nl2026e", ed25519_private_key_file="dkim-ed.pem")
+        set_options(project, "dkim", **keys)
     if bounces:
-        domain = bounces.partition("@")[2]
-        text += f'\n[bounces]\naddress = "{bounces}"\nmaildir = "bounces"\n'
-        text += f'unsubscribe_address = "unsubscribe@{domain}"\n' if unsubscribe else ""
-    config.write_text(text, encoding="utf-8")
+        mailbox = {"address": bounces, "maildir": "bounces"}
+        if unsubscribe:
+            mailbox["unsubscribe_address"] = f"unsubscribe@{bounces.partition('@')[2]}"
+        set_options(project, "bounces", **mailbox)
 
 
 @dataclass
@@ -433,8 +433,7 @@ def test_a_silent_dns_server_gives_not_checked_warnings_instead_of_hanging(proje
 
 
 def test_a_configuration_that_does_not_load_is_the_only_finding(project: Path) -> None:
-    config = project / "newsletter.toml"
-    config.write_text(config.read_text(encoding="utf-8").replace("[web]", "[wbe]"), encoding="utf-8")
+    set_options(project, "wbe", port=8080)  # a table this version does not know
     findings = diagnose(project, now=real_now(), environ=ENV)
     assert len(findings) == 1 and findings[0].check == "config" and findings[0].level is Level.ERROR
     assert "unknown table [wbe]" in findings[0].message and "edit" in findings[0].fix
@@ -442,8 +441,8 @@ def test_a_configuration_that_does_not_load_is_the_only_finding(project: Path) -
 
 def test_a_plain_http_base_url_is_an_error(project: Path) -> None:
     configure(project, 8443)
-    config = project / "newsletter.toml"
-    config.write_text(config.read_text(encoding="utf-8").replace("https://", "http://"), encoding="utf-8")
+    base_url = str(read_config(project)["newsletter"]["base_url"])  # type: ignore[index]
+    set_options(project, "newsletter", base_url=base_url.replace("https://", "http://"))
     with DnsServer(good_records()) as dns:
         findings = diagnose(project, now=real_now(), environ=ENV, network=Network(nameservers=[f"127.0.0.1:{dns.port}"]))
     https = [f for f in findings if f.check == "https"]
@@ -522,9 +521,8 @@ def test_mail_api_setups(project: Path, store: Store, pki: Pki,
     adapter, table, key_env, extra, check, level, message, fix = case
     port = free_port()
     configure(project, port, dkim="", bounces="")
-    config = project / "newsletter.toml"
-    text = config.read_text(encoding="utf-8").replace('adapter = "smtp"', f'adapter = "{adapter}"')
-    config.write_text(text + f"\n[delivery.{adapter}]\n{table}", encoding="utf-8")
+    set_options(project, "delivery", adapter=adapter)
+    merge_options(project, f"[delivery.{adapter}]\n{table}")
     records = good_records()
     records.update(extra)
     with DnsServer(records) as dns, HttpsService(project, store, pki.chains["valid"], port):
@@ -555,9 +553,7 @@ def test_an_injected_resolver_is_the_one_asked(project: Path) -> None:
 @pytest.mark.parametrize("relay", ["127.0.0.1", "localhost", "relay.lan.example.org"])
 def test_a_relay_on_this_machine_or_a_private_network_is_not_given_as_the_spf_fix(project: Path, relay: str) -> None:
     configure(project, free_port(), bounces="")
-    config = project / "newsletter.toml"
-    config.write_text(config.read_text(encoding="utf-8").replace(f'host = "{RELAY}"', f'host = "{relay}"'),
-                      encoding="utf-8")
+    set_options(project, "delivery.smtp", host=relay)
     records = good_records()
     records["relay.lan.example.org."] = [("A", "192.168.1.25")]
     with DnsServer(records) as dns:

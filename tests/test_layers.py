@@ -24,6 +24,7 @@ from typing import Iterator
 import pytest
 
 from tests.conftest import REPO
+from tests.helpers.layers import LAUNCHERS
 
 PACKAGE = "newsletter"
 
@@ -53,11 +54,6 @@ FRONT_ENDS = {"newsletter.frontends.cli": "cli", "newsletter.__main__": "cli", "
 #: The package's ``__init__`` is the public face (``from newsletter import Newsletter``): it re-exports
 #: from any layer, and importing ``newsletter`` itself (for ``__version__``) counts as the foundation.
 FACADE = "newsletter"
-
-#: The command line is the launcher of the other front ends (``serve``, ``preview``, ``schedule run``, the
-#: desk): it may import their entry modules, which take a ``Newsletter``, and nothing else of them.
-LAUNCHERS = {"newsletter.frontends.web.server", "newsletter.frontends.web.preview", "newsletter.frontends.scheduler",
-             "newsletter.frontends.desk.server"}
 
 
 # -- reading the package ------------------------------------------------------------------

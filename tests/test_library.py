@@ -76,7 +76,7 @@ def test_reading_creates_no_database_and_the_first_write_does(nl: Newsletter, pr
     assert isinstance(nl.check(DAY), CheckResult) and isinstance(nl.approval(DAY), ApprovalState)
     assert not nl.status(DAY).started and nl.history() == [] and nl.readiness(DAY).state == "waiting approval"
     assert nl.schedule_view(1).once == [] and nl.dry_run(DAY).recipients == 0 and nl.waiting(DAY) == 0
-    assert nl.subscribers.count() == 0 and list(nl.subscribers.list()) == [] and nl.subscribers.count_by_status() == {}
+    assert nl.subscribers.count() == 0 and list(nl.subscribers.stream()) == [] and nl.subscribers.count_by_status() == {}
     assert nl.subscribers.get("lea@example.org") is None and nl.subscribers.export(tmp_path / "x.csv").count == 0
     contacts = write(tmp_path / "contacts.csv", "email\nlea@example.org\n")
     assert nl.subscribers.import_csv(contacts, dry_run=True).added == 1

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from newsletter import Newsletter
-from newsletter.library.web import Health, PreviewBuild, WebhookAnswer, preview_build, preview_image
+from newsletter.library import Health, PreviewBuild, WebhookAnswer, preview_build, preview_image
 from newsletter.content.publication import proof_key
 from newsletter.core.tokens import UNSUBSCRIBE, make_token
 from tests.conftest import DAY, SECRET
@@ -86,7 +86,7 @@ def test_the_health_check_answers_with_a_result(nl: Newsletter) -> None:
 
 
 def test_without_webhooks_no_provider_is_served(nl: Newsletter) -> None:
-    intake = nl.webhooks()
+    intake = nl.webhooks
     assert intake.providers == frozenset()
     assert intake.receive("mailgun", {}, b"{}") == WebhookAnswer(404, {"error": "no such webhook"})
 
@@ -109,7 +109,7 @@ def test_the_preview_says_the_problems_in_the_newsletters_language(project: Path
                                                                    not_said: str) -> None:
     import re
 
-    from tests.test_i18n import set_locale
+    from tests.helpers.locales import set_locale
 
     set_locale(project, locale)
     item = project / "issues" / DAY.isoformat() / "01-bots.md"

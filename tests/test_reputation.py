@@ -24,7 +24,8 @@ from tests.helpers.clock import ticking
 from tests.fakes import FakePostmark, api_config, environment
 from tests.provider_events import Postmark
 from tests.sink import Sink
-from tests.test_dispatch import add_people, smtp_config
+from tests.helpers.sending import add_people, smtp_config
+from tests.helpers.config import merge_options, set_options
 
 ALERT_TO = "exploitation@example.org"
 PEOPLE = 150
@@ -32,11 +33,7 @@ DEAD = 12  # among the first hundred recipients: 12 % of the window, over the 5 
 
 
 def with_window(project: Path, window: int, rate: float = 0.05) -> None:
-    config = project / "newsletter.toml"
-    text = config.read_text(encoding="utf-8")
-    assert "rate_per_second = 5000\n" in text
-    config.write_text(text.replace("rate_per_second = 5000\n", f"rate_per_second = 5000\nmax_bounce_rate = {rate}\n"
-                                   f"bounce_window = {window}\n"), encoding="utf-8")
+    set_options(project, "delivery", max_bounce_rate=rate, bounce_window=window)
 
 
 def test_an_smtp_send_with_many_dead_addresses_pauses_alerts_and_resumes(cli, project: Path,  # type: ignore[no-untyped-def]
@@ -94,14 +91,9 @@ def test_a_mail_api_send_pauses_on_hard_bounces_its_webhook_reports_during_the_s
     Here Postmark's signed Bounce events reach the real webhook endpoint while the send runs."""
     hooks = Postmark()
     with FakePostmark() as fake:
-        config = project / "newsletter.toml"
-        config.write_text(config.read_text(encoding="utf-8").replace(
-            'adapter = "outbox"\nrate_per_second = 20\n',
-            api_config("postmark", fake.base_url, connections=1) + "\n").replace(
-            "[schedule]", f"[webhooks]\n{hooks.config}\n\n[schedule]", 1), encoding="utf-8")
-        text = config.read_text(encoding="utf-8")
-        config.write_text(text.replace("[delivery.postmark]", "max_bounce_rate = 0.05\nbounce_window = 1000\n\n"
-                                       "[delivery.postmark]", 1), encoding="utf-8")
+        merge_options(project, "[delivery]\n" + api_config("postmark", fake.base_url, connections=1))
+        merge_options(project, f"[webhooks]\n{hooks.config}\n")
+        set_options(project, "delivery", max_bounce_rate=0.05, bounce_window=1000)
         settings = load_settings(project)
         addresses = add_people(store, 600)  # two calls: 500 messages, then 100
         dead = set(addresses[:60])  # 12 % of the first call bounces once delivered

@@ -8,7 +8,6 @@ import subprocess
 import sys
 import time
 import json
-import re
 import threading
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
@@ -34,8 +33,9 @@ from newsletter.store.models import DayClaimState
 from newsletter.store.subscribers import add_subscriber
 from tests.conftest import DAY, SECRET
 from tests.sink import Sink
-from tests.test_dispatch import smtp_config
+from tests.helpers.sending import smtp_config
 from tests.helpers.children import python_env
+from tests.helpers.config import merge_options, remove_option, set_options
 
 PARIS = ZoneInfo("Europe/Paris")
 NOW = datetime(2026, 11, 24, 6, 0, tzinfo=timezone.utc)
@@ -72,14 +72,9 @@ def add_people(store: Store, n: int) -> None:
 
 
 def configure(project: Path, **schedule: object) -> Settings:
-    """Rewrite the [schedule] table: the repository's, without alert_to, with ``schedule`` on top."""
-    config = project / "newsletter.toml"
-    head, _, rest = config.read_text(encoding="utf-8").partition("[schedule]\n")
-    table, _, tail = rest.partition("\n[")
-    keep = [line for line in table.splitlines() if line.split(" = ")[0] not in (*schedule, "alert_to")]
-    lines = [f"{k} = {v!r}".replace("'", '"').replace("True", "true").replace("False", "false")
-             for k, v in schedule.items()]
-    config.write_text(head + "[schedule]\n" + "\n".join(lines + keep) + "\n\n[" + tail, encoding="utf-8")
+    """The [schedule] table: the repository's, without alert_to, with ``schedule`` set."""
+    remove_option(project, "schedule", "alert_to", missing_ok=True)
+    set_options(project, "schedule", **schedule)
     return load_settings(project)
 
 
@@ -189,9 +184,7 @@ def test_a_failing_gate_alerts_once_retries_then_gives_up_at_the_deadline(
         project: Path, store: Store, sink: Sink, pinned: datetime, _warned: date | None, locale: str,
         words: list[str]) -> None:
     smtp_config(project, sink.port)
-    config = project / "newsletter.toml"
-    config.write_text(config.read_text(encoding="utf-8").replace('locale = "fr_FR"', f'locale = "{locale}"'),
-                      encoding="utf-8")
+    set_options(project, "newsletter", locale=locale)
     settings = configure(project, alert_to="exploitation@example.org", retry_minutes=30, grace_minutes=60)
     clock = [pinned]
     scheduler = Scheduler(Newsletter(settings, store=store, secret_key=SECRET, clock=lambda: clock[0]))
@@ -378,10 +371,7 @@ def test_two_scheduler_processes_on_one_database_send_once(project: Path, issue_
 
 
 def pace(project: Path, rate: int) -> None:
-    config = project / "newsletter.toml"
-    text = config.read_text(encoding="utf-8")
-    config.write_text(re.sub(r"(?m)^rate_per_second = \d+$", f"rate_per_second = {rate}", text, count=1),
-                      encoding="utf-8")
+    set_options(project, "delivery", rate_per_second=rate)
 
 
 def test_sigterm_during_a_send_finishes_cleanly_and_the_send_resumes(project: Path, issue_dir: Path,
@@ -425,9 +415,7 @@ def test_a_refused_send_leaves_the_scheduler_running_and_its_retry_sends(project
     from tests.fakes import FAKES, Fault, api_config, environment
 
     with FAKES["sendgrid"]() as fake:
-        config = project / "newsletter.toml"
-        config.write_text(config.read_text(encoding="utf-8").replace(
-            'adapter = "outbox"\nrate_per_second = 20\n', api_config("sendgrid", fake.base_url)), encoding="utf-8")
+        merge_options(project, "[delivery]\n" + api_config("sendgrid", fake.base_url))
         settings = configure(project, require_approval=False)
         for name, value in environment("sendgrid").items():
             monkeypatch.setenv(name, value)
@@ -559,10 +547,7 @@ def test_a_one_off_send_whose_scheduler_was_killed_is_resumed_by_the_surviving_o
 def test_a_scheduled_send_that_pauses_itself_waits_for_an_operator(project: Path, issue_dir: Path, store: Store,
                                                                     sink: Sink) -> None:
     smtp_config(project, sink.port, connections=1)  # one connection: the 100th message is judged in list order
-    config = project / "newsletter.toml"
-    config.write_text(config.read_text(encoding="utf-8").replace("rate_per_second = 5000\n",
-                                                                  "rate_per_second = 5000\nbounce_window = 100\n"),
-                      encoding="utf-8")
+    set_options(project, "delivery", bounce_window=100)
     settings = configure(project, alert_to="exploitation@example.org", cron="0 7 * * *", grace_minutes=120,
                          retry_minutes=10)
     add_people(store, 150)

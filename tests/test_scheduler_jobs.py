@@ -13,7 +13,7 @@ import pytest
 
 from newsletter import Newsletter
 from newsletter.frontends.scheduler import Scheduler
-from newsletter.library.schedule import JOB_FUNCTION
+from newsletter.schedule.jobs import JOB_FUNCTION
 from tests.conftest import DAY, REPO, SECRET
 
 PATIENCE = 30.0

@@ -355,7 +355,7 @@ def subscribers_list(nl: Newsletter, status: str | None, search: str | None, lim
         newsletter subscribers list --search martin --status unsubscribed
     """
     shown = 0
-    for s in nl.subscribers.list(status=status, search=search, limit=None if show_all else limit):
+    for s in nl.subscribers.stream(status=status, search=search, limit=None if show_all else limit):
         name = " ".join(p for p in (s.first_name, s.last_name) if p)
         click.echo(f"{s.email:<40} {s.status:<13} {name}")
         shown += 1

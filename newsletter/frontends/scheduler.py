@@ -2,7 +2,7 @@
 
 A front end like the command line and the web service: it fires APScheduler's jobs and decides
 when to try again, and calls the library (:class:`~newsletter.library.Newsletter` and its
-:meth:`~newsletter.library.Newsletter.schedule_ops`) for everything else: the readiness gate,
+:attr:`~newsletter.library.Newsletter.schedule_ops`) for everything else: the readiness gate,
 the day claims, the send, the alerts and the bounce mailbox. What the schedule means (due times,
 the gate, grace periods, claims) is described in :mod:`newsletter.schedule.due`.
 
@@ -23,9 +23,8 @@ from typing import Any, Callable, Mapping
 from newsletter.config import Settings
 from newsletter.core.clock import utc_now
 from newsletter.errors import NewsletterError, describe
-from newsletter.library import Newsletter
-from newsletter.library.schedule import (DAILY_JOB, HEARTBEAT_SECONDS, INTERRUPTED, JOB_FUNCTION, DayClaimState,
-                                         STORED_BEFORE, Readiness, ScheduleOps, event)
+from newsletter.library import (DAILY_JOB, HEARTBEAT_SECONDS, INTERRUPTED, JOB_FUNCTION, STORED_BEFORE, DayClaimState,
+                                Newsletter, Readiness, ScheduleOps, event)
 
 
 def scheduled_job(kind: str, day: str, due: str) -> str:
@@ -61,7 +60,7 @@ class Scheduler:
 
         settings = nl.settings
         self.nl = nl
-        self.ops: ScheduleOps = nl.schedule_ops()
+        self.ops: ScheduleOps = nl.schedule_ops
         self.stop = threading.Event()
         self.run_id = self.ops.new_run_id()
         self.lease = timedelta(seconds=settings.delivery.lease_seconds)

@@ -1,7 +1,7 @@
 """The library's operations for the scheduler front end (``schedule run``, :mod:`newsletter.frontends.scheduler`).
 
 The runner fires jobs and decides when to try again; everything it reads or records goes
-through :class:`ScheduleOps` (``nl.schedule_ops()``): the readiness gate, the day claims and the
+through :class:`ScheduleOps` (``nl.schedule_ops``): the readiness gate, the day claims and the
 process lease that keep two schedulers from sending one issue twice, the send itself, the
 operator's alerts (once per reason and day for the whole store) and the bounce mailbox. The
 gate, the due times, the stored jobs and the claims are computed below the library
@@ -15,26 +15,22 @@ from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from newsletter.errors import NewsletterError
-from newsletter.core.logs import event as event
-from newsletter.schedule.gate import Readiness as Readiness
-from newsletter.schedule.jobs import DAILY_JOB as DAILY_JOB
-from newsletter.schedule.jobs import HEARTBEAT_SECONDS as HEARTBEAT_SECONDS
-from newsletter.schedule.jobs import INTERRUPTED as INTERRUPTED
-from newsletter.schedule.jobs import JOB_FUNCTION as JOB_FUNCTION
-from newsletter.schedule.jobs import STORED_BEFORE as STORED_BEFORE
-from newsletter.store.models import DayClaimState as DayClaimState
+from newsletter.core.logs import event
+from newsletter.library.project import Project
+from newsletter.schedule.jobs import INTERRUPTED
 
 if TYPE_CHECKING:
     from newsletter.services.alerts import AlertText
     from newsletter.delivery.engine import SendReport
-    from newsletter.library import Newsletter
+    from newsletter.schedule.gate import Readiness
     from newsletter.store.day_claims import DayClaimRecord
+    from newsletter.store.models import DayClaimState
 
 
 class ScheduleOps:
-    """What one running scheduler does to its newsletter's store and mail (``nl.schedule_ops()``)."""
+    """What one running scheduler does to its newsletter's store and mail (``nl.schedule_ops``)."""
 
-    def __init__(self, newsletter: "Newsletter") -> None:
+    def __init__(self, newsletter: Project) -> None:
         self._nl = newsletter
         self.secret_key = newsletter.secret_key().value  # checked now: a weak key stops the start
 

@@ -1,241 +1,29 @@
-"""The library's operations for the web front ends (``serve`` and ``preview``): subscriptions, the
-public archive, the mail APIs' webhook events, the health check and the preview's rebuilds.
+"""The web service's own operations (``serve``): the mail APIs' webhook events and the health check.
 
-They hang off a :class:`~newsletter.library.Newsletter` (``nl.subscriptions``, ``nl.archive``,
-``nl.webhooks()``, ``nl.health()``), so the web service calls the library and nothing below it.
-Nothing here knows Flask: each operation takes plain values and returns a typed result; the
-HTTP answer is the front end's business (except for the webhooks, whose answer the providers
-read: :class:`WebhookAnswer`).
+They hang off a :class:`~newsletter.library.Newsletter` (``nl.webhooks``, ``nl.health()``), so
+the web service calls the library and nothing below it. Nothing here knows Flask: each
+operation takes plain values and returns a typed result; the HTTP answer is the front end's
+business (except for the webhooks, whose answer the providers read: :class:`WebhookAnswer`).
+The other parts the web service uses have their own modules: :mod:`newsletter.library.subscriptions`,
+:mod:`newsletter.library.archive`, :mod:`newsletter.library.preview`.
 """
 
 from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
-from pathlib import Path
-from typing import TYPE_CHECKING, Any, Mapping
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any, Callable, Mapping
 
-from newsletter.errors import NewsletterError, StoreError, UnsafeFileError, WebhookRefused
-from newsletter.content.publication import PROOF_PARAM as PROOF_PARAM  # the proofreaders' query parameter
-from newsletter.content.publication import Image as Image  # what the image operations return
+from newsletter.errors import StoreError, WebhookRefused
 
 if TYPE_CHECKING:
-    from newsletter.services.archive import PublishedPages, WebVersions
-    from newsletter.render.web_version import WebVersion
+    from newsletter.feedback import Parsed
     from newsletter.feedback.webhooks import Webhook
     from newsletter.providers import Provider
     from newsletter.library import Newsletter
-    from newsletter.content.publication import ImageIndex
-    from newsletter.store.archive import Published
 
 log = logging.getLogger(__name__)
-
-
-# -- subscriptions --------------------------------------------------------------------------------
-
-
-class Subscriptions:
-    """The public side of the list (``nl.subscriptions``): double opt-in and one-click unsubscribe.
-
-    The addresses given here are canonical already (the web form checks them); times come from the
-    newsletter's clock.
-    """
-
-    def __init__(self, newsletter: "Newsletter") -> None:
-        self._nl = newsletter
-
-    def request(self, address: str, *, first_name: str = "", ip: str = "") -> None:
-        """Record a subscription request from the web form, waiting for its confirmation."""
-        from newsletter.store.subscribers import request_subscription
-
-        nl = self._nl
-        request_subscription(nl.store, address, now=nl.clock(), first_name=first_name, ip=ip)
-
-    def confirm(self, address: str, *, link: str, issued_at: datetime, ip: str = "") -> bool:
-        """Make the address active: its owner clicked the confirmation link ``link``, made at ``issued_at``.
-
-        A link works once, and never outranks an unsubscribe, a bounce or a complaint recorded after it.
-
-        :return: whether the address is active now (False: the link was used already, or the address
-            left the list after the link was made).
-        """
-        import hashlib
-
-        from newsletter.store.subscribers import confirm_subscription
-
-        nl = self._nl
-        digest = hashlib.sha256(link.encode("utf-8")).hexdigest()  # the store never holds a usable link
-        return confirm_subscription(nl.store, address, now=nl.clock(), link=digest, issued_at=issued_at,
-                                    keep=timedelta(hours=nl.settings.web.confirm_hours, days=1), ip=ip)
-
-    def address_of(self, token: str) -> str | None:
-        """The address an unsubscribe token names, or None when the token is not a valid one."""
-        from newsletter.core.tokens import UNSUBSCRIBE, read_token
-
-        return read_token(self._nl.secret_key().value, UNSUBSCRIBE, token)
-
-    def unsubscribe_by_token(self, token: str) -> str | None:
-        """Unsubscribe the address of an unsubscribe token, committed when this returns.
-
-        :return: the address (also when it was not, or no longer, in the list: the answer is the
-            same), or None when the token is not a valid one.
-        :raises StoreError: when the database did not keep the change (never say "done" then).
-        """
-        from newsletter.store.subscribers import unsubscribe
-
-        address = self.address_of(token)
-        if address is None:
-            return None
-        try:
-            unsubscribe(self._nl.store, address, now=self._nl.clock())
-        except StoreError:
-            raise
-        except NewsletterError:
-            pass  # not (or no longer) in the list
-        return address
-
-    def status(self, address: str) -> str | None:
-        """The subscriber's status (``active``, ``unsubscribed``…), or None when the address is unknown."""
-        from newsletter.store.subscribers import find_subscriber
-
-        person = find_subscriber(self._nl.store, address)
-        return person.status if person is not None else None
-
-    def is_unsubscribed(self, address: str) -> bool:
-        """Whether the address left the list by unsubscribing."""
-        from newsletter.store.models import SubscriberStatus
-
-        return self.status(address) == SubscriberStatus.UNSUBSCRIBED.value
-
-    def awaits_confirmation(self, address: str) -> bool:
-        """Whether a confirmation mail may go to ``address``: it asked (it is known) and is not active."""
-        from newsletter.store.models import SubscriberStatus
-
-        status = self.status(address)
-        return status is not None and status != SubscriberStatus.ACTIVE.value
-
-    def mail(self, address: str, subject: str, text: str, *, html: str = "") -> str:
-        """Send one message of the service (a confirmation) through the configured transport.
-
-        :return: "" when it was accepted, else the reason it was not.
-        """
-        from newsletter.services.notify import send_notice
-
-        return send_notice(self._nl.settings, address, subject, text, html=html, environ=self._nl.environ)
-
-
-# -- the archive ----------------------------------------------------------------------------------
-
-
-class Archive:
-    """The public archive (``nl.archive``): sent issues, their web versions, the feed and the images.
-
-    A sent issue shows the page its send published and the image bytes it was sent with, whatever
-    its files say now (:mod:`newsletter.store.archive`); before the send, the proofreaders' page is
-    rendered from the files, and kept until one of them changes.
-    """
-
-    def __init__(self, newsletter: "Newsletter") -> None:
-        from newsletter.services.archive import PublishedPages, WebVersions
-        from newsletter.content.publication import ImageIndex
-
-        self._nl = newsletter
-        self._versions: "WebVersions" = WebVersions(newsletter.settings)
-        self._pages: "PublishedPages" = PublishedPages(newsletter.settings)
-        self._images: "ImageIndex" = ImageIndex()
-
-    def published(self, limit: int = 500) -> list["Published"]:
-        """Sent issues, newest first (an issue counts once at least one message went out)."""
-        from newsletter.store.archive import published
-
-        return published(self._nl.store, limit=limit)
-
-    def is_published(self, day: date) -> bool:
-        from newsletter.store.archive import publication
-
-        return publication(self._nl.store, day) is not None
-
-    def web_page(self, day: date) -> str | None:
-        """The issue as a public web page (the one its send published), or None when there is none."""
-        from newsletter.store.archive import publication
-
-        sent = publication(self._nl.store, day)
-        version = self._pages.version(self._nl.store, day, sent, self._nl.clock()) if sent else \
-            self._versions.version(day)
-        return version.html if version else None
-
-    def feed(self, limit: int = 50) -> bytes:
-        """The Atom feed of the last ``limit`` sent issues, each with the items of its published page."""
-        from newsletter.services.archive import atom_feed
-        from newsletter.store.archive import Publication
-
-        nl = self._nl
-
-        def version(issue: "Published") -> "WebVersion | None":
-            return self._pages.version(nl.store, issue.day, Publication(issue.send_id, issue.page), nl.clock())
-
-        return atom_feed(nl.settings, self.published(limit=limit), version)
-
-    def is_proof_key(self, day: date, key: str) -> bool:
-        """Whether ``key`` opens the web version of ``day`` before its send (the test copies' link)."""
-        from newsletter.content.publication import is_proof_key
-
-        return bool(key) and is_proof_key(self._nl.secret_key().value, day, key)
-
-    def image(self, day: date, relative: str) -> Image | None:
-        """An image of the issue by its path: the bytes its send published, else the file of the issue
-        folder (never a link, never anything but an image)."""
-        from newsletter.content.load import issue_folder
-        from newsletter.content.publication import read_image
-        from newsletter.store.archive import image
-
-        kept = image(self._nl.store, day, relative=relative)
-        if kept is not None:
-            return kept
-        try:
-            return read_image(issue_folder(self._nl.settings.issues_dir, day), relative)
-        except UnsafeFileError:
-            return None
-
-    def hashed_image(self, day: date, name: str) -> Image | None:
-        """The image of the issue whose content-hashed name is ``name``: the bytes a send published, else
-        a file of the issue folder read and checked now."""
-        from newsletter.content.load import issue_folder
-        from newsletter.store.archive import image
-
-        kept = image(self._nl.store, day, name=name)
-        return kept if kept is not None else self._images.find(issue_folder(self._nl.settings.issues_dir, day), name)
-
-    def logo(self) -> Image | None:
-        """The ``[brand]`` logo as it is now (its content-hashed name for the pages' header), or None."""
-        from newsletter.content.publication import read_image
-
-        brand = self._nl.settings.brand
-        if not brand or not brand.logo:
-            return None
-        try:
-            return read_image(self._nl.settings.root, brand.logo)
-        except UnsafeFileError:
-            return None
-
-    def hashed_logo(self, name: str) -> Image | None:
-        """The logo whose content-hashed name is ``name``. Sent emails name the logo of their day, so an
-        earlier logo kept beside the current one (brand/logo-2025.png) is still answered; a logo at the
-        project's top level is answered alone (the project folder is never searched). A logo a send
-        published is answered from the store, whatever the brand's files say now."""
-        from newsletter.render.pipeline import LOGO_FOLDER
-        from newsletter.store.archive import logo
-
-        kept = logo(self._nl.store, LOGO_FOLDER + name)
-        if kept is not None:
-            return kept
-        settings = self._nl.settings
-        if not settings.brand or not settings.brand.logo:
-            return None
-        folder = (settings.root / settings.brand.logo).parent
-        image = self._images.find(folder, name) if folder != settings.root else self.logo()
-        return image if image is not None and image.name == name else None
 
 
 # -- health ---------------------------------------------------------------------------------------
@@ -298,7 +86,7 @@ def _served(newsletter: "Newsletter") -> dict[str, _Served]:
 
 @dataclass
 class Webhooks:
-    """The mail APIs' bounce, complaint and unsubscribe events, from request to store (``nl.webhooks()``).
+    """The mail APIs' bounce, complaint and unsubscribe events, from request to store (``nl.webhooks``).
 
     Only the providers with a ``[webhooks.NAME]`` table are served; their secrets are read when this is
     built. Each request is authenticated the provider's way before anything is read from it, and
@@ -386,78 +174,3 @@ class Webhooks:
                  "%d ignored", provider, counts["applied"], counts["duplicate"], counts["unmatched"], changed, ignored)
         return WebhookAnswer(200, {"recorded": counts["applied"] + counts["unmatched"],
                                    "duplicates": counts["duplicate"], "changed": changed, "ignored": ignored})
-
-
-# -- the preview ----------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class PreviewProblem:
-    severity: str  # "error" or "warning"
-    text: str  # where and what, paths relative to the project
-
-
-@dataclass(frozen=True)
-class PreviewBuild:
-    """One rebuild of the preview: the check's problems and the email as a sample reader gets it."""
-
-    locale: str | None  # the configuration's language; None when the configuration did not load
-    problems: list[PreviewProblem] = field(default_factory=list)
-    error: str = ""  # why nothing could be checked (the configuration's error, with its hint)
-    crash: str = ""  # an unexpected error's repr (logged with its traceback)
-    rendered: bool = False  # False: the email could not be rendered (see the problems)
-    html: str = ""
-    text: str = ""
-    logo: str = ""  # [brand] logo, relative to the project (the preview serves it and watches it)
-
-
-def preview_build(root: Path, day: date, *, asset_base: str) -> PreviewBuild:
-    """Check and render the issue of ``day`` of the project at ``root``, reading its configuration now.
-
-    Never raises: whatever an edit breaks is in the result, so that the preview keeps working.
-    """
-    from newsletter.services.check import check_issue
-    from newsletter.config import load_settings
-    from newsletter.core.i18n import words
-    from newsletter.render.sample import sample_values
-
-    locale: str | None = None
-    try:
-        settings = load_settings(root)
-        locale = settings.newsletter.locale
-        report = check_issue(settings, day, asset_base=asset_base)
-    except NewsletterError as err:
-        return PreviewBuild(locale, error=f"{err}" + (f" ({err.hint})" if err.hint else ""))
-    except Exception as err:  # the page must keep working whatever an edit breaks
-        log.exception("preview of %s failed", day.isoformat())
-        return PreviewBuild(locale, crash=repr(err))
-    spoken = words(settings.newsletter.locale)  # the page's language: the problems are said in it too
-    said = spoken.translations.gettext
-    problems = [PreviewProblem(p.severity, spoken.gettext("%(where)s: warning: %(what)s", where=p.location(settings.root),
-                                                          what=p.text(said)) if p.severity == "warning" else
-                               spoken.gettext("%(where)s: %(what)s", where=p.location(settings.root), what=p.text(said)))
-                for p in report.problems]
-    logo = settings.brand.logo if settings.brand else ""
-    if report.rendered is None:
-        return PreviewBuild(locale, problems, logo=logo)
-    html, text = report.rendered.personalize(sample_values(settings))
-    return PreviewBuild(locale, problems, rendered=True, html=html, text=text, logo=logo)
-
-
-def preview_image(root: Path, day: date, relative: str, *, logo: str = "") -> Image | None:
-    """An image file of the issue folder, or the brand's ``logo`` under its content-hashed name:
-    never a link, never anything else."""
-    from newsletter.content.load import issue_folder
-    from newsletter.content.publication import read_image
-    from newsletter.render.pipeline import LOGO_FOLDER
-
-    if logo and relative.startswith(LOGO_FOLDER):
-        try:
-            found = read_image(root, logo)
-        except UnsafeFileError:
-            return None
-        return found if relative == LOGO_FOLDER + found.name else None
-    try:
-        return read_image(issue_folder(root / "issues", day), relative)
-    except UnsafeFileError:
-        return None

@@ -11,18 +11,7 @@ import pytest
 
 from newsletter.audience.csv_reader import CandidateRow, RejectedRow, read_subscriber_csv
 from newsletter.errors import ImportFileError
-
-EXCEL_FR = (
-    "Adresse e-mail;Prénom;Nom;Date d'inscription\r\n"
-    "helene.dubois@example.org;Hélène;Dubois;14/03/2026\r\n"
-    "\r\n"
-    "Francoise.Petit@Example.ORG;Françoise;Petit;2026-03-15 09:30\r\n"
-    "jean.dupont@;Jean;Dupont;\r\n"
-    "francoise.petit@example.org;=HYPERLINK(\"http://x\");Petit;\r\n"
-    "=1+1;Eve;;\r\n"
-    ";Sans;Adresse;\r\n"
-    "date@example.org;Dora;;31/02/2026\r\n"
-).encode("cp1252")
+from tests.helpers.csv_files import EXCEL_FR
 
 
 def read(tmp_path: Path, data: bytes, name: str = "abonnes.csv") -> list[CandidateRow | RejectedRow]:

@@ -14,7 +14,7 @@ from newsletter.config import load_settings
 from newsletter.store.database import Store
 from tests.bounces import mails
 from tests.bounces.imap_server import PASSWORD, USER, Imap, imap_server  # noqa: F401  (fixture)
-from tests.bounces.test_process import return_path, run, sent, statuses  # noqa: F401  (fixture)
+from tests.helpers.bounces import return_path, run, sent, statuses  # noqa: F401  (fixture)
 
 
 def configure_imap(project: Path, port: int) -> None:

@@ -3,96 +3,30 @@ a real SQLite store; each message changes the right subscriber, or nothing."""
 
 from __future__ import annotations
 
-import email
-import io
 import shutil
-from datetime import date, datetime, timezone
+from datetime import date
 from email.message import Message
 from pathlib import Path
 from typing import Callable
 
-import pytest
 from sqlalchemy import select, text
 
 from newsletter.core import verp
-from newsletter.frontends.cli import main
-from newsletter.config import load_settings
-from newsletter.delivery.engine import Policy, send_issue
 from newsletter.store.database import Store
 from newsletter.store.models import Subscriber
-from newsletter.store.subscribers import add_subscriber
 from tests.bounces import mails
-from tests.conftest import DAY, SECRET
-
-NOW = datetime(2026, 11, 24, 6, 0, tzinfo=timezone.utc)
-#: When the mailbox is read: the reports of 23 to 25 November lie inside the soft-bounce window.
-READ = datetime(2026, 11, 26, 9, 0, tzinfo=timezone.utc)
-BOUNCES = "bounces@bounce.example.org"
-UNSUB = "unsubscribe@bounce.example.org"
-PEOPLE = ("dsn", "qmail", "delayed", "yahoo", "microsoft", "mailto", "innocent")
-
-
-def configure(project: Path, *, maildir: bool = True) -> Path:
-    box = project / "state" / "bounces"
-    table = f'\n[bounces]\naddress = "{BOUNCES}"\nunsubscribe_address = "{UNSUB}"\n'
-    if maildir:
-        table += 'maildir = "state/bounces"\n'
-        for sub in ("new", "cur", "tmp"):
-            (box / sub).mkdir(parents=True, exist_ok=True)
-    config = project / "newsletter.toml"
-    config.write_text(config.read_text(encoding="utf-8") + table, encoding="utf-8")
-    return box
-
-
-def sent(project: Path, store: Store) -> dict[str, Message]:
-    """Send the issue through the outbox to one subscriber per case; each one's message as received."""
-    for name in PEOPLE:
-        add_subscriber(store, f"{name}@destinataire.example", now=NOW)
-    send_issue(load_settings(project), store, DAY, secret_key=SECRET, policy=Policy(max_attempts=1), clock=lambda: NOW)
-    out: dict[str, Message] = {}
-    for file in (project / "out" / "outbox" / "new").iterdir():
-        msg = email.message_from_bytes(file.read_bytes())
-        out[str(msg["To"]).split("@")[0]] = msg
-    assert set(out) == set(PEOPLE)
-    return out
-
-
-def return_path(msg: Message) -> str:
-    return str(msg["Return-Path"]).strip("<>")
+from tests.conftest import SECRET
+from tests.helpers.bounces import BOUNCES, PEOPLE, configure, drop, return_path, run, sent, statuses
 
 
 def mailto(msg: Message) -> str:
     return str(msg["List-Unsubscribe"]).split("<mailto:")[1].split("?")[0]
 
 
-def statuses(store: Store) -> dict[str, str]:
-    with store.session() as session:
-        return {row.email.split("@")[0]: row.status for row in session.execute(select(Subscriber)).scalars()}
-
-
 def forged(address: str) -> str:
     local, _, domain = address.partition("@")
     head, _, token = local.partition("+")
     return f"{head}+{token[:5]}{'b' if token[5] != 'b' else 'c'}{token[6:]}@{domain}"
-
-
-def drop(box: Path, name: str, data: bytes) -> None:
-    (box / "new" / name).write_bytes(data)
-
-
-@pytest.fixture
-def run(project: Path, monkeypatch: pytest.MonkeyPatch,
-        capsys: pytest.CaptureFixture[str]) -> Callable[..., tuple[int, str, str]]:
-    monkeypatch.setenv("NEWSLETTER_SECRET_KEY", SECRET)
-
-    def go(*args: str, stdin: bytes | None = None) -> tuple[int, str, str]:
-        if stdin is not None:
-            monkeypatch.setattr("sys.stdin", io.TextIOWrapper(io.BytesIO(stdin)))
-        code = main(["--project", str(project), "bounces", "process", *args], clock=lambda: READ)
-        captured = capsys.readouterr()
-        return code, captured.out, captured.err
-
-    return go
 
 
 def test_each_returned_message_changes_the_right_subscriber(project: Path, store: Store,

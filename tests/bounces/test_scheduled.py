@@ -10,9 +10,9 @@ from newsletter.config import load_settings
 from newsletter.frontends.scheduler import Scheduler
 from newsletter.store.database import Store
 from tests.bounces import mails
-from tests.bounces.test_process import configure, drop, return_path, sent, statuses
+from tests.helpers.bounces import configure, drop, return_path, sent, statuses
 from tests.conftest import SECRET
-from tests.test_schedule import NOW
+from tests.helpers.clock import NOW
 
 
 def test_a_running_scheduler_records_a_bounce_dropped_in_the_maildir(project: Path, store: Store) -> None:

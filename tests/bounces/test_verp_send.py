@@ -14,10 +14,10 @@ from newsletter.delivery.engine import Policy, send_issue
 from newsletter.store.database import Store
 from newsletter.store.models import Subscriber
 from newsletter.store.subscribers import add_subscriber
-from tests.bounces.test_process import configure
+from tests.helpers.bounces import configure
 from tests.conftest import DAY, SECRET
 from tests.sink import Sink
-from tests.test_dispatch import smtp_config
+from tests.helpers.sending import smtp_config
 
 NOW = datetime(2026, 11, 24, 6, 0, tzinfo=timezone.utc)
 

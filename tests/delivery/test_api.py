@@ -17,10 +17,10 @@ import pytest
 from sqlalchemy import select
 
 from newsletter.frontends.cli import main
-from newsletter.config import Settings, load_settings
+from newsletter.config import load_settings
 from newsletter.delivery.api import ApiAdapter, Call, parse_retry_after
 from newsletter.delivery.base import REGISTRY, RequestRefused, adapter_class
-from newsletter.delivery.engine import Policy, RateLimiter, SendReport, make_adapter, send_issue
+from newsletter.delivery.engine import Policy, RateLimiter, make_adapter, send_issue
 from newsletter.errors import (ANSWER_LIMIT, ConfigError, DeliveryError, NoAnswer, NotSent, PermanentDeliveryError,
                                TransientDeliveryError, UnrecognisedAnswer)
 from newsletter.store import ledger
@@ -31,6 +31,8 @@ from newsletter.audience.csv_reader import CandidateRow
 from newsletter.core.tokens import UNSUBSCRIBE, read_token
 from tests.conftest import DAY, SECRET
 from tests.fakes import FAKES, KEY, LIMITS, Fault, FakeProvider, api_config, environment
+from tests.helpers.mail_api import configure, send
+from tests.helpers.config import merge_options, set_options
 
 NOW = datetime(2026, 11, 24, 6, 0, tzinfo=timezone.utc)
 FAST = Policy(max_attempts=3, backoff_seconds=0.05)
@@ -54,25 +56,10 @@ def fake(request: pytest.FixtureRequest) -> Iterator[FakeProvider]:
         yield running
 
 
-def configure(project: Path, fake: FakeProvider, **extra: object) -> Settings:
-    config = project / "newsletter.toml"
-    text = config.read_text(encoding="utf-8")
-    text = text.replace('adapter = "outbox"\nrate_per_second = 20\n', api_config(fake.name, fake.base_url, **extra))
-    config.write_text(text, encoding="utf-8")
-    return load_settings(project)
-
-
 def add_people(store: Store, n: int) -> list[str]:
     rows = [CandidateRow(i + 2, f"lecteur{i:05d}@example.org", f"Prénom{i}", "Nom", None, "test") for i in range(n)]
     import_rows(store, rows, now=NOW)
     return [row.email for row in rows]
-
-
-def send(settings: Settings, store: Store, fake: FakeProvider, environ: dict[str, str] | None = None,
-         policy: Policy = FAST) -> SendReport:
-    env = environment(fake.name) if environ is None else environ
-    return send_issue(settings, store, DAY, secret_key=SECRET, policy=policy,
-                      adapter_factory=lambda: make_adapter(settings, env))
 
 
 def ledger_rows(store: Store) -> list[Delivery]:
@@ -270,10 +257,8 @@ def test_a_provider_that_is_down_leaves_everyone_pending_with_the_reason(project
 ])
 def test_wrong_adapter_settings_name_the_key(project: Path, adapter: str, table: dict[str, object],
                                              message: str) -> None:
-    config = project / "newsletter.toml"
-    lines = "".join(f"{k} = {v!r}\n".replace("'", '"') for k, v in table.items())
-    config.write_text(config.read_text(encoding="utf-8").replace('adapter = "outbox"', f'adapter = "{adapter}"')
-                      + f"\n[delivery.{adapter}]\n{lines}", encoding="utf-8")
+    set_options(project, "delivery", adapter=adapter)
+    set_options(project, f"delivery.{adapter}", **table)
     with pytest.raises(ConfigError) as error:
         make_adapter(load_settings(project), environment(adapter))
     assert message in str(error.value)
@@ -303,9 +288,8 @@ def test_a_third_party_adapter_is_found_through_its_entry_point(project: Path, t
     '''), encoding="utf-8")
     monkeypatch.syspath_prepend(str(site))
     monkeypatch.delitem(REGISTRY, "echo", raising=False)
-    config = project / "newsletter.toml"
-    config.write_text(config.read_text(encoding="utf-8").replace('adapter = "outbox"', 'adapter = "echo"')
-                      + '\n[delivery.echo]\ngreeting = "bonjour"\n', encoding="utf-8")
+    set_options(project, "delivery", adapter="echo")
+    set_options(project, "delivery.echo", greeting="bonjour")
     settings = load_settings(project)
     cls = adapter_class("echo")
     store = open_store("sqlite:///state/newsletter.db", project)
@@ -458,9 +442,7 @@ def _listener(behaviour: str) -> Iterator[str]:
 def test_whether_a_call_can_have_reached_the_provider_is_told_by_the_errors_type(
         project: Path, behaviour: str, error: type[DeliveryError]) -> None:
     with _listener(behaviour) as url:
-        config = project / "newsletter.toml"
-        config.write_text(config.read_text(encoding="utf-8").replace(
-            'adapter = "outbox"\nrate_per_second = 20\n', api_config("sendgrid", url, timeout=0.5)), encoding="utf-8")
+        merge_options(project, "[delivery]\n" + api_config("sendgrid", url, timeout=0.5))
         adapter = make_adapter(load_settings(project), environment("sendgrid"))
         assert isinstance(adapter, ApiAdapter)
         adapter.open()

@@ -21,7 +21,8 @@ from tests.dkim_keys import dkim_table, pem, write_key
 from tests.dns_server import txt
 from tests.helpers import opendkim
 from tests.sink import Sink
-from tests.test_dispatch import NOW, send, smtp_config
+from tests.helpers.clock import NOW
+from tests.helpers.sending import send, smtp_config
 
 SELECTOR = "nl2026"
 #: An internationalized address (UTF-8 local part, IDN domain) and a display name long enough to be folded.

@@ -11,7 +11,7 @@ from newsletter.config import load_settings
 from newsletter.delivery.smtp import SMTPAdapter
 from newsletter.store.database import Store
 from tests.sink import Sink
-from tests.test_dispatch import add_people, send, smtp_config
+from tests.helpers.sending import add_people, send, smtp_config
 
 PEOPLE = 40
 

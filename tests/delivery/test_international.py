@@ -16,11 +16,12 @@ from sqlalchemy import select
 from newsletter.store.database import Store
 from newsletter.store.models import Delivery, DeliveryStatus, Subscriber
 from newsletter.store.subscribers import add_subscriber
-from tests.delivery.test_api import configure
-from tests.delivery.test_api import send as api_send
+from tests.helpers.mail_api import configure
+from tests.helpers.mail_api import send as api_send
 from tests.fakes import FAKES, FakeProvider, environment
 from tests.sink import Sink
-from tests.test_dispatch import NOW, send, smtp_config
+from tests.helpers.clock import NOW
+from tests.helpers.sending import send, smtp_config
 
 #: What each person typed → the address their message must go to.
 PEOPLE = {

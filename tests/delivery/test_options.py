@@ -15,18 +15,14 @@ from newsletter.delivery.base import (Adapter, bool_option, choice_option, int_o
 from newsletter.errors import ConfigError
 from tests.conftest import DAY, SECRET
 from tests.fakes import environment
-
-#: The sample configuration's [delivery.smtp] table, replaced by each case's own.
-_SMTP_TABLE = re.compile(r"^\[delivery\.smtp\]\n(?:[^\[\n][^\n]*\n|\n)*", re.MULTILINE)
-
+from tests.helpers.config import merge_options, remove_table, set_options
 
 def configure(project: Path, adapter: str, table: str) -> Settings:
     """Use ``adapter`` with ``table`` (TOML lines) as its [delivery.NAME] table."""
-    config = project / "newsletter.toml"
-    text = _SMTP_TABLE.sub("", config.read_text(encoding="utf-8"))
-    text = text.replace('adapter = "outbox"', f'adapter = "{adapter}"')
+    remove_table(project, "delivery.smtp")
+    set_options(project, "delivery", adapter=adapter)
     base = {"smtp": 'host = "127.0.0.1"\n', "mailgun": 'domain = "mg.example.org"\n'}.get(adapter, "")
-    config.write_text(text + f"\n[delivery.{adapter}]\n{base}{table}\n", encoding="utf-8")
+    merge_options(project, f"[delivery.{adapter}]\n{base}{table}\n")
     return load_settings(project)
 
 

@@ -25,7 +25,7 @@ from newsletter.store.database import Store
 from newsletter.store.models import Delivery, Subscriber
 from tests.conftest import DAY, SECRET
 from tests.sink import Sink
-from tests.test_dispatch import add_people, attempts_of, send, smtp_config
+from tests.helpers.sending import add_people, attempts_of, send, smtp_config
 
 
 @pytest.fixture(params=[False, True], ids=["without PIPELINING", "with PIPELINING"])

@@ -17,6 +17,7 @@ from newsletter.delivery.smtp import SMTPAdapter
 from newsletter.errors import ConfigError
 from newsletter.render.mime import BuiltMessage, Personal
 from tests.sink import Recorder, free_port
+from tests.helpers.config import set_options
 
 MESSAGE = BuiltMessage("lecteur@example.org", "<1@example.org>",
                        b"From: a@example.org\r\nTo: lecteur@example.org\r\nSubject: x\r\n\r\n.hello\r\n")
@@ -58,12 +59,9 @@ def server(request: pytest.FixtureRequest, certificate: tuple[Path, Path]) -> It
 
 
 def adapter(project: Path, security: str, port: int, password: str, ca_file: Path | None) -> SMTPAdapter:
-    config = project / "newsletter.toml"
-    text = config.read_text(encoding="utf-8").replace('host = "smtp.example.org"', 'host = "127.0.0.1"')
-    text = text.replace("port = 587", f"port = {port}").replace('security = "starttls"', f'security = "{security}"')
+    set_options(project, "delivery.smtp", host="127.0.0.1", port=port, security=security)
     if ca_file:
-        text = text.replace('password_env = "SMTP_PASSWORD"', f'password_env = "SMTP_PASSWORD"\nca_file = "{ca_file}"')
-    config.write_text(text, encoding="utf-8")
+        set_options(project, "delivery.smtp", ca_file=str(ca_file))
     return SMTPAdapter(load_settings(project), {"SMTP_PASSWORD": password})
 
 

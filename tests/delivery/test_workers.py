@@ -37,6 +37,7 @@ from tests.conftest import DAY, FIXTURES, SECRET
 from tests.fakes import FakeMailgun, api_config, environment
 from tests.sink import free_port
 from tests.helpers.children import python_env
+from tests.helpers.config import merge_options, remove_table, set_options
 
 NOW = datetime(2026, 11, 24, 6, 0, tzinfo=timezone.utc)
 T = TypeVar("T")
@@ -123,17 +124,13 @@ def pg(server_url: str) -> Iterator[str]:
 
 def configure(project: Path, url: str, delivery: str, *, lease: float = 60, rate: float = 100000) -> None:
     """The project on PostgreSQL, sending through ``delivery`` (its [delivery] lines), approval not required."""
-    config = project / "newsletter.toml"
-    text_ = config.read_text(encoding="utf-8")
     # Commits that do not wait for the disk (8 ms a commit here, 1 without): only a crash of the database
     # server could lose them, and these tests kill workers, never the server.
-    url += "?options=-csynchronous_commit%3Doff"
-    text_ = text_.replace('url = "sqlite:///state/newsletter.db"', f'url = "{url}"')
-    text_ = text_.replace("require_approval = true", "require_approval = false")
-    head, _, tail = text_.partition("[delivery]\n")
-    rest = tail[tail.index("[schedule]"):]
-    delivery = re.sub(r"rate_per_second = \S+", f"rate_per_second = {rate}", delivery)
-    config.write_text(f"{head}[delivery]\nlease_seconds = {lease}\n{delivery}\n{rest}", encoding="utf-8")
+    set_options(project, "store", url=url + "?options=-csynchronous_commit%3Doff")
+    set_options(project, "schedule", require_approval=False)
+    remove_table(project, "delivery")  # the [delivery] tables are ``delivery``'s alone
+    merge_options(project, f"[delivery]\nlease_seconds = {lease}\n{delivery}")
+    set_options(project, "delivery", rate_per_second=rate)
 
 
 def compact_layout(project: Path, adapter: str) -> None:

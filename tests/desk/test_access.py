@@ -14,7 +14,7 @@ from newsletter import Newsletter
 from newsletter.frontends.desk import access
 from newsletter.frontends.desk.app import create_app
 from tests.conftest import DAY, SECRET
-from tests.desk.conftest import PASSWORD, ROLES, Clock, csrf_token, desk_config, sign_in
+from tests.helpers.desk import Clock, PASSWORD, ROLES, csrf_token, desk_config, sign_in
 
 #: Sample values for the URL parts of every route.
 ARGS = {"day": DAY.isoformat(), "name": "01-bots.md", "relative": "images/barres.png", "filename": "desk.css"}
@@ -72,7 +72,7 @@ def test_anonymous_is_sent_to_sign_in_or_refused(app: Flask, endpoint: str, meth
 @pytest.mark.parametrize(("endpoint", "method", "url"), ROUTES, ids=[f"{m} {e}" for e, m, _ in ROUTES])
 def test_a_role_without_the_ability_gets_403(app: Flask, signed_in: Callable[[str], FlaskClient], endpoint: str,
                                               method: str, url: str) -> None:
-    from newsletter.services.accounts import ABILITIES
+    from newsletter.library.accounts import ABILITIES
 
     needed = ability(app, endpoint)
     lacking = [role for role in ROLES if needed not in ABILITIES[role]]
@@ -300,7 +300,7 @@ def test_sign_in_without_its_csrf_token_is_refused(app: Flask) -> None:
 ])
 def test_the_desk_speaks_the_newsletters_language(project: Path, clock: Clock, locale: str, words: list[str],
                                                   absent: list[str]) -> None:
-    from tests.test_i18n import set_locale
+    from tests.helpers.locales import set_locale
 
     set_locale(project, locale)
     with Newsletter.open(project, clock=clock) as nl:

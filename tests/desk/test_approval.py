@@ -11,8 +11,8 @@ from flask.testing import FlaskClient
 
 from newsletter import Newsletter
 from tests.conftest import DAY, SECRET
-from tests.desk.conftest import Clock, PASSWORD, csrf_token, desk_config, sign_in
-from tests.desk.test_editing import form_of
+from tests.helpers.desk import Clock, PASSWORD, csrf_token, desk_config, sign_in
+from tests.helpers.desk import form_of
 
 URL = f"/issues/{DAY.isoformat()}"
 

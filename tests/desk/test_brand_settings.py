@@ -16,7 +16,7 @@ from werkzeug.test import TestResponse
 from newsletter import Newsletter
 from newsletter.brand.toml_edit import version
 from tests.conftest import FIXTURES
-from tests.desk.conftest import csrf_token
+from tests.helpers.desk import csrf_token
 
 URL = "/settings/brand"
 

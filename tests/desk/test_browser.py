@@ -21,8 +21,8 @@ from newsletter import Newsletter
 from newsletter.frontends.cli import main
 from tests.conftest import SECRET
 from tests.helpers.desk_server import Desk
-from tests.desk.conftest import PASSWORD, Clock
-from tests.render.test_browser import CHROMIUM, CHROMIUM_ARGS
+from tests.helpers.desk import Clock, PASSWORD
+from tests.helpers.browser import CHROMIUM, CHROMIUM_ARGS
 
 pytestmark = pytest.mark.browser
 
@@ -43,7 +43,7 @@ def png(width: int = 8, height: int = 6) -> bytes:
 
 @pytest.fixture
 def desk(project: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Desk]:
-    monkeypatch.setattr("newsletter.library.utc_now", Clock(NOW))  # `schedule show` below reads the same clock
+    monkeypatch.setattr("newsletter.library.project.utc_now", Clock(NOW))  # `schedule show` below reads the same clock
     with Newsletter.open(project, environ={"NEWSLETTER_SECRET_KEY": SECRET}) as nl:
         nl.users.add("camille", "editor", PASSWORD, email="camille@example.org")
         nl.users.add("dominique", "approver", PASSWORD)

@@ -16,8 +16,9 @@ from flask.testing import FlaskClient
 from newsletter import Newsletter
 from newsletter.errors import ContentError
 from tests.conftest import DAY
-from tests.desk.conftest import Clock, csrf_token, desk_config
+from tests.helpers.desk import Clock, csrf_token, desk_config
 from tests.helpers.children import python_env
+from tests.helpers.desk import form_of
 
 
 @dataclass(frozen=True)
@@ -158,18 +159,6 @@ def test_without_git_commit_nothing_is_committed(nl: Newsletter, project: Path) 
 # -- through the desk ---------------------------------------------------------------------------
 
 
-def form_of(page: str, action: str) -> dict[str, str]:
-    """The hidden and text inputs of the form posting to ``action`` (a small reader for tests)."""
-    start = page.index(f'action="{action}"')
-    block = page[start:page.index("</form>", start)]
-    values = dict(re.findall(r'name="([^"]+)"[^>]*value="([^"]*)"', block))
-    for name, text in re.findall(r'<textarea[^>]*name="([^"]+)"[^>]*>(.*?)</textarea>', block, re.S):
-        values[name] = text
-    import html
-
-    return {k: html.unescape(v) for k, v in values.items()}
-
-
 def test_a_stale_save_through_the_desk_is_refused_with_a_clear_message(
         signed_in: Callable[[str], FlaskClient], issue_dir: Path) -> None:
     client = signed_in("editor")
@@ -254,7 +243,7 @@ def test_a_cli_approval_during_a_desk_save_waits_until_the_save_is_written(nl: N
     import threading
     import time
 
-    from newsletter.services import editing
+    from newsletter.library import editing
 
     draft = nl.issues.read(DAY)
     item = draft.items[0]
@@ -440,7 +429,6 @@ def test_an_upload_never_lands_in_the_folder_images_links_to(signed_in: Callable
     assert sorted(p.name for p in (issue_dir.parent.parent / "elsewhere").iterdir()) == ["secret.md"]
     page = client.get(url).get_data(as_text=True)
     assert "lien symbolique" in page and "images" in page
-
 
 
 # -- malformed addresses: a 4xx, never a 500 -----------------------------------------------------

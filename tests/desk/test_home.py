@@ -14,7 +14,7 @@ from flask.testing import FlaskClient
 from newsletter import Newsletter
 from newsletter.store.models import DayClaimState
 from tests.conftest import DAY
-from tests.desk.conftest import Clock
+from tests.helpers.desk import Clock
 
 
 def states(page: str) -> dict[str, str]:
@@ -54,7 +54,7 @@ def test_a_coming_day_shows_the_state_the_gate_computes(nl: Newsletter, issue_di
 def test_a_day_the_scheduler_skipped_shows_as_skipped_once_its_due_time_has_passed(
         nl: Newsletter, clock: Clock, signed_in: Callable[[str], FlaskClient]) -> None:
     clock.now += timedelta(days=1, hours=5)  # Tuesday 24, 17:00 in Paris: 07:00 and its grace period are over
-    nl.schedule_ops().record_day(DAY, DayClaimState.SKIPPED, clock.now, reason="waiting approval: not approved")
+    nl.schedule_ops.record_day(DAY, DayClaimState.SKIPPED, clock.now, reason="waiting approval: not approved")
     client = signed_in("editor")
     page = client.get("/").get_data(as_text=True)
     assert states(page)[DAY.isoformat()] == "skipped"

@@ -11,7 +11,7 @@ import pytest
 from newsletter import Newsletter
 from newsletter.frontends.desk.app import create_app
 from tests.conftest import DAY, SECRET
-from tests.desk.conftest import PASSWORD, Clock, csrf_token, sign_in
+from tests.helpers.desk import Clock, PASSWORD, csrf_token, sign_in
 
 #: What a failing item, a stale approval and refused saves produce, in each language (and never in the other).
 SAID = {
@@ -34,7 +34,7 @@ def _visible(page: str) -> str:
 @pytest.mark.parametrize(("locale", "other"), [("fr_FR", "en_GB"), ("en_GB", "fr_FR")])
 def test_problems_and_refusals_are_in_the_newsletters_language(project: Path, issue_dir: Path, clock: Clock,
                                                                 locale: str, other: str) -> None:
-    from tests.test_i18n import set_locale
+    from tests.helpers.locales import set_locale
 
     set_locale(project, locale)
     with Newsletter.open(project, clock=clock) as nl:
@@ -73,7 +73,7 @@ def test_an_import_refusal_is_in_the_newsletters_language(project: Path, clock: 
                                                           not_said: str) -> None:
     import io
 
-    from tests.test_i18n import set_locale
+    from tests.helpers.locales import set_locale
 
     set_locale(project, locale)
     with Newsletter.open(project, clock=clock) as nl:
@@ -98,7 +98,7 @@ def test_an_import_summary_gives_the_rejected_rows_reasons_in_the_newsletters_la
         project: Path, clock: Clock, locale: str, said: list[str], not_said: list[str]) -> None:
     import io
 
-    from tests.test_i18n import set_locale
+    from tests.helpers.locales import set_locale
 
     set_locale(project, locale)
     csv = "email,consent_at\n=HYPERLINK(1),\nnot an address,\nok@example.org,hier\nfine@example.org,\n"

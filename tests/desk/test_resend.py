@@ -16,7 +16,7 @@ from newsletter import Newsletter
 from newsletter.store import leases, ledger
 from newsletter.store.resends import resends_of
 from tests.conftest import DAY
-from tests.desk.conftest import Clock, csrf_token
+from tests.helpers.desk import Clock, csrf_token
 from tests.helpers.uncertain import LeftUncertain, leave_uncertain
 
 CONFIRM = f"/sends/{DAY.isoformat()}/resend"

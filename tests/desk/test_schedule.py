@@ -8,7 +8,7 @@ from flask.testing import FlaskClient
 
 from newsletter import Newsletter
 from tests.conftest import DAY
-from tests.desk.conftest import csrf_token
+from tests.helpers.desk import csrf_token
 
 
 def test_the_schedule_page_lists_the_rules_and_the_coming_days(signed_in: Callable[[str], FlaskClient]) -> None:

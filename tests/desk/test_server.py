@@ -11,7 +11,7 @@ import requests
 from newsletter import Newsletter
 from tests.conftest import SECRET
 from tests.helpers.desk_server import Desk
-from tests.desk.conftest import desk_config
+from tests.helpers.desk import desk_config
 from tests.helpers.slow_clients import HEAD, Tricklers, connect, trickle_until_closed, wait_until
 
 

@@ -10,7 +10,7 @@ import pytest
 from flask.testing import FlaskClient
 
 from newsletter import Newsletter
-from tests.desk.conftest import csrf_token
+from tests.helpers.desk import csrf_token
 
 if TYPE_CHECKING:
     from werkzeug.test import TestResponse

@@ -19,6 +19,8 @@ from typing import Callable
 import time_machine
 
 ENV = "TESTS_CLOCK_SHIFT"
+#: The time the tests pin when they need one: 06:00 UTC on the fixture issue's day (``tests.conftest.DAY``).
+NOW = datetime(2026, 11, 24, 6, 0, tzinfo=timezone.utc)
 _CHILDREN = Path(__file__).resolve().parent / "clock_shift"
 
 

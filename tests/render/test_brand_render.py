@@ -8,18 +8,14 @@ from newsletter.config import load_settings
 from newsletter.content.load import load_issue
 from newsletter.render.pipeline import render_issue
 from tests.conftest import DAY, add_brand
-from tests.web.test_archive import tags
+from tests.helpers.web import tags
+from tests.helpers.config import set_options
 
 
 def test_hostile_brand_text_is_escaped_in_the_email(project: Path) -> None:
     add_brand(project)
-    config = project / "newsletter.toml"
-    text = config.read_text(encoding="utf-8")
-    text = text.replace('logo_alt = "CX Matin"', 'logo_alt = "CX\\" onerror=\\"alert(1)"')
-    text = text.replace('name = "CX Matin"', 'name = "CX <b>Matin</b></mj-text>"')
-    text = text.replace("footer_text = \"Une publication de l'équipe Relation client\"",
-                        'footer_text = "</mj-text><script>alert(1)</script>"')
-    config.write_text(text, encoding="utf-8")
+    set_options(project, "brand", logo_alt='CX" onerror="alert(1)', name="CX <b>Matin</b></mj-text>",
+                footer_text="</mj-text><script>alert(1)</script>")
     settings = load_settings(project)
     issue = load_issue(settings.issues_dir, DAY, settings.newsletter.items_per_issue).issue
     rendered = render_issue(issue, settings)

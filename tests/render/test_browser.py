@@ -6,7 +6,6 @@ Screenshots are saved for a person to look at: in the test's tmp_path, or the fo
 
 from __future__ import annotations
 
-import shutil
 import struct
 import zlib
 from collections import Counter
@@ -19,14 +18,10 @@ from newsletter.services.build import build_issue
 from newsletter.config import Settings, load_settings
 
 from tests.conftest import DAY, add_brand
+from tests.helpers.browser import CHROMIUM, CHROMIUM_ARGS
 
 pytestmark = pytest.mark.browser
 
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-CHROMIUM_ARGS = [
-    "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-    "--disable-component-update", "--disable-sync",
-]
 
 if CHROMIUM is None:  # `make test` installs it; a bare `pytest` without it must say why.
     pytest.skip("Debian's chromium is not installed (run `make test`, which installs it)", allow_module_level=True)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import os
 import sqlite3
 import subprocess
@@ -16,32 +15,9 @@ from newsletter.errors import StoreError
 from newsletter.store.database import Store, open_store
 from newsletter.store.subscribers import add_subscriber, find_subscriber, unsubscribe
 from tests.helpers.children import python_env
+from tests.helpers.store import break_files, status_in_the_live_file
 
 NOW = datetime(2026, 11, 24, 6, 0, tzinfo=timezone.utc)
-
-
-def break_files(project: Path, fault: str) -> None:
-    """What was seen under a running server: the -wal deleted, a backup moved over the file, the file deleted."""
-    db = project / "state" / "newsletter.db"
-    if fault == "wal deleted":
-        db.with_name(db.name + "-wal").unlink()
-    elif fault == "file replaced":
-        copy = project / "copy.db"
-        with contextlib.closing(sqlite3.connect(db)) as source, contextlib.closing(sqlite3.connect(copy)) as target:
-            source.backup(target)
-        os.replace(copy, db)
-    else:
-        for path in (project / "state").iterdir():
-            path.unlink()
-
-
-def status_in_the_live_file(project: Path, address: str) -> str | None:
-    fresh = open_store("sqlite:///state/newsletter.db", project)
-    try:
-        person = find_subscriber(fresh, address)
-        return person.status if person else None
-    finally:
-        fresh.close()
 
 
 @pytest.mark.parametrize("fault", ["wal deleted", "file replaced", "file deleted"])

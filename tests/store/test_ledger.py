@@ -16,18 +16,9 @@ from newsletter.store.models import Delivery, DeliveryStatus, Subscriber
 from tests.conftest import DAY
 from tests.pg import analyzed, rows_read
 from tests.helpers.ledger import mark_sending
+from tests.helpers.store import populate
 
 NOW = datetime(2026, 11, 24, 6, 0, tzinfo=timezone.utc)
-
-
-def populate(store: Store, n: int) -> int:
-    with store.engine.begin() as conn:
-        conn.execute(insert(Subscriber.__table__), [  # type: ignore[arg-type]
-            {"email": f"p{i}@example.org", "first_name": "", "last_name": "", "status": "active",
-             "consent_source": "test", "created_at": NOW, "updated_at": NOW} for i in range(n)])
-    send_id = ledger.get_or_create_send(store, DAY, "Objet", NOW)
-    ledger.enqueue(store, send_id, NOW)
-    return send_id
 
 
 def _claim_all(root: str, send_id: int, queue: "multiprocessing.Queue[list[int]]") -> None:

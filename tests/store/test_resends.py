@@ -19,7 +19,7 @@ from newsletter.store.resends import Resend, holder_of, reopen_uncertain, resend
 from tests.conftest import DAY
 from tests.helpers.migrations import database_at, revision_before
 from tests.helpers.ledger import mark_sending
-from tests.store.test_ledger import populate
+from tests.helpers.store import populate
 
 NOW = datetime(2026, 11, 24, 6, 0, tzinfo=timezone.utc)
 LEASE = timedelta(seconds=60)

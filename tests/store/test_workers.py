@@ -17,7 +17,7 @@ from newsletter.store import leases, ledger, pacing, pauses, snapshots, workers
 from newsletter.store.database import Store
 from newsletter.store.subscribers import add_subscriber
 from tests.conftest import DAY
-from tests.store.test_ledger import populate
+from tests.helpers.store import populate
 
 NOW = datetime(2026, 11, 24, 6, 0, tzinfo=timezone.utc)
 #: Bound on a wait for another thread (a loaded machine is slow, never this slow).

@@ -14,7 +14,7 @@ from newsletter.frontends.web import app as factory
 from newsletter.frontends.web.services import services
 from tests.conftest import SECRET
 from tests.sink import Sink
-from tests.web.test_service import Service, mail_queue, subscribe, web_settings
+from tests.helpers.web import Service, mail_queue, subscribe, web_settings
 
 
 def test_every_route_belongs_to_one_of_the_blueprints(project: Path, store: Store, sink: Sink) -> None:

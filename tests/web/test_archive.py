@@ -6,7 +6,6 @@ from __future__ import annotations
 import hashlib
 import re
 import shutil
-from html.parser import HTMLParser
 from pathlib import Path
 from xml.etree import ElementTree as ET
 
@@ -21,9 +20,11 @@ from newsletter.render.mime import Recipient
 from newsletter.store.database import Store
 from newsletter.store.subscribers import add_subscriber
 from tests.conftest import DAY, SECRET, add_brand, write
-from tests.render.test_browser import CHROMIUM, CHROMIUM_ARGS
+from tests.helpers.browser import CHROMIUM, CHROMIUM_ARGS
 from tests.sink import Sink
-from tests.web.test_service import NOW, Service, web_settings
+from tests.helpers.clock import NOW
+from tests.helpers.web import Service, web_settings
+from tests.helpers.web import publish, tags
 
 ATOM = "{http://www.w3.org/2005/Atom}"
 PAGE = f"/archive/{DAY.isoformat()}/"
@@ -32,24 +33,6 @@ PAGE = f"/archive/{DAY.isoformat()}/"
 @pytest.fixture
 def settings(project: Path, sink: Sink) -> Settings:  # type: ignore[override]
     return web_settings(project, sink)
-
-
-def publish(settings: Settings, store: Store) -> None:
-    add_subscriber(store, "camille.martin@example.org", now=NOW, first_name="Zoéline")
-    send_issue(settings, store, DAY, secret_key=SECRET)
-
-
-def tags(html: str, name: str) -> list[dict[str, str | None]]:
-    """The attributes of every ``<name>`` tag of a page."""
-    found: list[dict[str, str | None]] = []
-
-    class Collect(HTMLParser):
-        def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-            if tag == name:
-                found.append(dict(attrs))
-
-    Collect().feed(html)
-    return found
 
 
 def meta(html: str, key: str) -> str | None:

@@ -19,10 +19,10 @@ from newsletter.store.database import Store
 from newsletter.frontends.web.preview import Preview, make_server
 from newsletter.frontends.web.services import EXTENSION
 from tests.conftest import DAY, FIXTURES, SECRET, add_brand
-from tests.render.test_browser import CHROMIUM, CHROMIUM_ARGS
+from tests.helpers.browser import CHROMIUM, CHROMIUM_ARGS
 from tests.sink import Sink
-from tests.web.test_archive import publish, tags
-from tests.web.test_service import Service, web_settings
+from tests.helpers.web import publish, tags
+from tests.helpers.web import Service, web_settings
 
 LOGO = (FIXTURES / "brand" / "logo.png").read_bytes()
 LOGO_PATH = f"/assets/brand/{hashlib.sha256(LOGO).hexdigest()[:32]}.png"

@@ -13,8 +13,9 @@ from newsletter.store.subscribers import add_subscriber
 from newsletter.core.tokens import UNSUBSCRIBE, make_token
 from tests.conftest import SECRET
 from tests.sink import Sink
-from tests.test_i18n import LOCALES, leftovers, set_locale
-from tests.web.test_service import NOW, Service, confirm_link, subscribe, wait_for_mail, web_settings
+from tests.helpers.locales import LOCALES, leftovers, set_locale
+from tests.helpers.clock import NOW
+from tests.helpers.web import Service, confirm_link, subscribe, wait_for_mail, web_settings
 
 #: Words each language's pages and mail must show (the leftovers below say what they must not).
 EXPECTED = {

@@ -14,7 +14,7 @@ import pytest
 from newsletter.core.i18n import LANGUAGES
 from newsletter.frontends.web.preview import make_server
 from tests.conftest import DAY, item_text, write
-from tests.test_i18n import LOCALES, leftovers, set_locale
+from tests.helpers.locales import LOCALES, leftovers, set_locale
 
 
 @pytest.fixture

@@ -5,11 +5,10 @@ from __future__ import annotations
 import random
 import re
 import socket
-import threading
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import timedelta
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Iterator
 from xml.etree import ElementTree as ET
 
 import pytest
@@ -17,56 +16,23 @@ import requests
 from itsdangerous import URLSafeSerializer
 from sqlalchemy import event
 
-from newsletter import Newsletter
 from newsletter.audience.csv_reader import CandidateRow
-from newsletter.config import Settings, load_settings
+from newsletter.config import load_settings
 from newsletter.delivery.engine import send_issue
 from newsletter.store.database import Store
 from newsletter.store.subscribers import add_subscriber, find_subscriber, import_rows, request_subscription
 from newsletter.core.tokens import CONFIRM, UNSUBSCRIBE, make_timed_token, make_token
-from newsletter.frontends.web.app import create_app
 from newsletter.frontends.web.mailer import MailQueue
-from newsletter.frontends.web.server import create_server
 from tests.conftest import DAY, SECRET
 from tests.helpers.slow_clients import HEAD, Tricklers, closed_by_server, connect, trickle_until_closed, wait_until
-from tests.render.test_browser import CHROMIUM, CHROMIUM_ARGS
+from tests.helpers.browser import CHROMIUM, CHROMIUM_ARGS
 from tests.sink import Sink
-from tests.store.test_database import break_files, status_in_the_live_file
-from tests.test_dispatch import smtp_config
-from tests.test_tokens import readable_parts
-
-NOW = datetime(2026, 11, 24, 6, 0, tzinfo=timezone.utc)
-
-
-class Service:
-    """The app under waitress on a free port, in a thread."""
-
-    def __init__(self, settings: Settings, store: Store, mail_queue: MailQueue | None = None,
-                 clock: Callable[[], datetime] | None = None) -> None:
-        self.app = create_app(Newsletter(settings, store=store, secret_key=SECRET, clock=clock), mail_queue=mail_queue)
-        self.app.config["SESSION_COOKIE_SECURE"] = False  # plain http here; the https proxy is not in the test
-        self.server: Any = create_server(self.app, settings, host="127.0.0.1", port=0, threads=4)
-        self.url = f"http://127.0.0.1:{self.server.effective_port}"
-        self.thread = threading.Thread(target=self.server.run, daemon=True)
-
-    def __enter__(self) -> "Service":
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        for channel in list(self.server._map.values()):  # kept-alive client connections would hold the loop
-            channel.will_close = True
-        self.server.trigger.pull_trigger()
-        self.server.close()
-        self.thread.join(timeout=10)
-
-
-def web_settings(project: Path, sink: Sink, **web: object) -> Settings:
-    smtp_config(project, sink.port)
-    config = project / "newsletter.toml"
-    lines = "".join(f"{k} = {v!r}\n".replace("'", '"') for k, v in web.items())
-    config.write_text(config.read_text(encoding="utf-8").replace("[web]\n", "[web]\n" + lines), encoding="utf-8")
-    return load_settings(project)
+from tests.helpers.store import break_files, status_in_the_live_file
+from tests.helpers.tokens import readable_parts
+from tests.helpers.clock import NOW
+from tests.helpers.web import Service, confirm_link, mail_queue, subscribe, wait_for_mail, web_settings
+from tests.helpers.web import csrf
+from tests.helpers.config import set_options
 
 
 @pytest.fixture
@@ -75,32 +41,9 @@ def service(project: Path, store: Store, sink: Sink) -> Iterator[Service]:
         yield running
 
 
-def csrf(session: requests.Session, url: str) -> str:
-    page = session.get(f"{url}/subscribe")
-    match = re.search(r'name="csrf_token" value="([^"]+)"', page.text)
-    assert match, page.text
-    return match.group(1)
-
-
-def subscribe(session: requests.Session, url: str, email: str, **extra: str) -> requests.Response:
-    return session.post(f"{url}/subscribe", data={"csrf_token": csrf(session, url), "email": email,
-                                                  "first_name": "Léa", **extra})
-
-
 def status_of(store: Store, address: str) -> str | None:
     person = find_subscriber(store, address)
     return person.status if person else None
-
-
-def wait_for_mail(sink: Sink, count: int) -> None:
-    deadline = time.monotonic() + 120  # ends when the mail arrives
-    while len(sink.recorder.messages) < count and time.monotonic() < deadline:
-        time.sleep(0.05)
-
-
-def confirm_link(sink: Sink) -> str:
-    text = sink.recorder.messages[-1].get_body(("plain",)).get_content()
-    return re.search(r"https://news\.example\.org(/confirm/\S+)", text).group(1)  # type: ignore[union-attr]
 
 
 # -- unsubscribe ---------------------------------------------------------------------------
@@ -282,11 +225,6 @@ def test_an_unused_confirmation_link_does_not_outrank_a_later_unsubscribe(projec
 
 
 # -- abuse and faults (issue 12) -----------------------------------------------------------
-
-
-def mail_queue(service: Service) -> MailQueue:
-    queue: MailQueue = service.app.extensions["newsletter.mail_queue"]
-    return queue
 
 
 @pytest.mark.parametrize("fault", ["wal deleted", "file replaced", "file deleted"])
@@ -509,10 +447,7 @@ def test_a_configured_proxy_is_believed_for_its_own_hop_only(project: Path, stor
 
 def test_under_a_path_the_prefix_comes_from_base_url(project: Path, store: Store, sink: Sink) -> None:
     web_settings(project, sink)
-    config = project / "newsletter.toml"
-    config.write_text(config.read_text(encoding="utf-8").replace('base_url = "https://news.example.org"',
-                                                                 'base_url = "https://example.org/lettre"'),
-                      encoding="utf-8")
+    set_options(project, "newsletter", base_url="https://example.org/lettre")
     settings = load_settings(project)
     with Service(settings, store) as service:
         for path in ("/subscribe", "/lettre/subscribe"):  # a proxy that strips the prefix, and one that does not

@@ -302,9 +302,9 @@ def test_a_real_send_then_the_providers_event_over_http_marks_the_right_row(
     its messages comes back to the service under waitress, signed as the provider signs it."""
     import requests
 
-    from tests.delivery.test_api import configure as use_fake, send
+    from tests.helpers.mail_api import configure as use_fake, send
     from tests.fakes import FAKES
-    from tests.web.test_service import Service
+    from tests.helpers.web import Service
 
     provider = PROVIDERS[name]()
     for variable, value in provider.env.items():

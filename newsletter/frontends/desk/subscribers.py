@@ -57,7 +57,7 @@ def index() -> str:
     search = request.args.get("q", "").strip()[:200]
     status = request.args.get("status", "")
     status = status if status in STATUSES else ""
-    found = nl.subscribers.list(status=status or None, search=search or None, limit=SHOWN)
+    found = nl.subscribers.stream(status=status or None, search=search or None, limit=SHOWN)
     total = nl.subscribers.count(status=status or None, search=search or None)
     return render_template("desk/subscribers.html", found=list(found), total=total, shown=SHOWN, search=search,
                            status=status, statuses=STATUSES, counts=nl.subscribers.count_by_status())

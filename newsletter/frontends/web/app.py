@@ -45,7 +45,7 @@ NO_STORE = ("/u/", "/confirm/", "/subscribe")
 #: or a function that makes one from the services (``lambda run: make_bp(run.nl)``).
 BLUEPRINTS: tuple[Blueprint | Callable[[WebServices], Blueprint], ...] = (
     unsubscribe.bp, subscribe.bp, archive_pages.bp, health.bp,
-    lambda run: csrf.exempt(webhooks_blueprint(run.nl.webhooks())))
+    lambda run: csrf.exempt(webhooks_blueprint(run.nl.webhooks)))
 
 
 class _BasePath:

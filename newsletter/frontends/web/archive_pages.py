@@ -14,7 +14,7 @@ from datetime import date
 
 from flask import Blueprint, Response, abort, request, url_for
 
-from newsletter.library.web import PROOF_PARAM, Image
+from newsletter.library import PROOF_PARAM, Image
 from newsletter.frontends.web.pages import page
 from newsletter.frontends.web.services import services
 

@@ -28,8 +28,7 @@ from newsletter.config import CONFIG_FILE
 from newsletter.errors import ConfigError
 from newsletter.core.i18n import Words, environment, words
 from newsletter.frontends.hardening import FRAMED_EMAIL_POLICY, inline_script_sources, page_policy, security_headers
-from newsletter.library import Newsletter
-from newsletter.library.web import Image, PreviewProblem, preview_build, preview_image
+from newsletter.library import Image, Newsletter, PreviewProblem, preview_build, preview_image
 
 log = logging.getLogger(__name__)
 

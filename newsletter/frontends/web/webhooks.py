@@ -2,7 +2,7 @@
 
 Only the providers with a secret named in ``[webhooks]`` have an endpoint; the secrets are read
 from the environment when the service starts (a missing one stops it with the variable's
-name). The library (``Newsletter.webhooks()``) authenticates each request the provider's way
+name). The library (``Newsletter.webhooks``) authenticates each request the provider's way
 before anything is read from it, records its events and says what to answer: a 4xx, changing
 nothing, when it is forged, replayed, stale or malformed; a 2xx for events of a type this code
 does not know (logged), so that the provider does not retry them for days. A body over
@@ -16,7 +16,7 @@ from typing import Mapping, cast
 
 from flask import Blueprint, Response, jsonify, request
 
-from newsletter.library.web import Webhooks
+from newsletter.library import Webhooks
 
 
 def webhooks_blueprint(intake: Webhooks) -> Blueprint:

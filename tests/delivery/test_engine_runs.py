@@ -1,4 +1,5 @@
-"""The send engine against real parts: a Maildir outbox and a real SMTP server on 127.0.0.1."""
+"""The send engine (newsletter/delivery/engine.py) against real parts: a Maildir outbox and a real SMTP
+server on 127.0.0.1."""
 
 from __future__ import annotations
 
@@ -8,51 +9,28 @@ import email.policy
 import mailbox
 import shutil
 import threading
-from datetime import datetime, timedelta, timezone
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from sqlalchemy import select, update
+from sqlalchemy import update
 
 from newsletter.delivery import engine
 from newsletter.config import Settings, load_settings
 from newsletter.delivery.outbox import OutboxAdapter
-from newsletter.delivery.engine import Policy, RateLimiter, SendReport, dry_run, send_issue, send_test
+from newsletter.delivery.engine import RateLimiter, SendReport, dry_run, send_test
 from newsletter.errors import ConfigError, ContentError, LocalResourceError, NewsletterError
 from newsletter.render.mime import Recipient, message_id
 from newsletter.store import ledger
 from newsletter.store.database import Store
-from newsletter.store.models import Delivery, Subscriber
+from newsletter.store.models import Subscriber
 from newsletter.store.subscribers import add_subscriber, unsubscribe
 from newsletter.core.tokens import UNSUBSCRIBE, read_token
 from tests.conftest import DAY, SECRET, item_text, write
 from tests.sink import Sink
-
-NOW = datetime(2026, 11, 24, 6, 0, tzinfo=timezone.utc)
-FAST = Policy(max_attempts=3, backoff_seconds=0.05)
-
-
-def smtp_config(project: Path, port: int, **extra: object) -> None:
-    config = project / "newsletter.toml"
-    text = config.read_text(encoding="utf-8").replace('adapter = "outbox"', 'adapter = "smtp"')
-    text = text.replace("rate_per_second = 20", "rate_per_second = 5000")
-    # Generous: a loaded machine must never turn a normal answer into a timeout (a test about timeouts sets its own).
-    timeout = extra.pop("timeout", 60)
-    options = "".join(f"{k} = {v!r}\n".replace("'", '"') for k, v in extra.items())
-    text = text.replace('host = "smtp.example.org"\nport = 587\nsecurity = "starttls"\nusername = "newsletter"\n',
-                        f'host = "127.0.0.1"\nport = {port}\nsecurity = "none"\ntimeout = {timeout}\n{options}')
-    config.write_text(text, encoding="utf-8")
-
-
-def add_people(store: Store, n: int) -> list[str]:
-    addresses = [f"lecteur{i:04d}@example.org" for i in range(n)]
-    for i, address in enumerate(addresses):
-        add_subscriber(store, address, now=NOW, first_name=f"Prénom{i}", last_name="Nom")
-    return addresses
-
-
-def send(settings: Settings, store: Store, **kwargs: object):  # type: ignore[no-untyped-def]
-    return send_issue(settings, store, DAY, secret_key=SECRET, policy=FAST, **kwargs)  # type: ignore[arg-type]
+from tests.helpers.clock import NOW
+from tests.helpers.sending import add_people, attempts_of, send, smtp_config
+from tests.helpers.config import set_options
 
 
 class Background:
@@ -86,11 +64,6 @@ class Background:
 def send_bounded(settings: Settings, store: Store, seconds: float = 30, **kwargs: object) -> SendReport:
     """Send; fail if the run has not ended within ``seconds``."""
     return Background(settings, store, **kwargs).end(seconds)
-
-
-def attempts_of(store: Store) -> dict[str, int]:
-    with store.session() as session:
-        return {row.email: row.attempts for row in session.execute(select(Delivery.email, Delivery.attempts))}
 
 
 def test_outbox_delivers_each_subscriber_once_and_a_rerun_is_a_no_op(settings: Settings, store: Store) -> None:
@@ -412,9 +385,7 @@ def test_bad_credentials_stop_the_run_without_blaming_recipients(settings: Setti
 @pytest.mark.parametrize("host", ["smtp.example.org", "10.0.0.1"])
 def test_clear_text_smtp_is_refused_off_loopback(project: Path, store: Store, host: str) -> None:
     smtp_config(project, 25)
-    config = project / "newsletter.toml"
-    config.write_text(config.read_text(encoding="utf-8").replace('host = "127.0.0.1"', f'host = "{host}"'),
-                      encoding="utf-8")
+    set_options(project, "delivery.smtp", host=host)
     with pytest.raises(ConfigError, match="allowed only to a loopback address"):
         send(load_settings(project), store)
 
@@ -466,9 +437,7 @@ def test_rows_a_stop_gives_back_say_why(settings: Settings, store: Store) -> Non
 
 def test_a_run_whose_lease_runs_out_hands_nothing_more_over(project: Path, store: Store) -> None:
     """Frozen or cut off from the store past its lease, a run may have lost its rows: it stops handing over."""
-    config = project / "newsletter.toml"
-    config.write_text(config.read_text(encoding="utf-8").replace("[delivery]\n", "[delivery]\nlease_seconds = 60\n", 1),
-                      encoding="utf-8")
+    set_options(project, "delivery", lease_seconds=60)
     add_people(store, 6)
     clock = [NOW]
 
