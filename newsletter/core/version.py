@@ -1,19 +1,7 @@
-"""The version of newsletter that runs, read once from the installed distribution's metadata.
+"""The version of newsletter, in one place: ``pyproject.toml`` reads it from here when the package is
+built (``[tool.hatch.version]``), and modules below the package root import it from here, since
+importing ``newsletter`` itself would load the whole library (the root imports
+:class:`~newsletter.Newsletter`) and tie them into an import circle. A literal, not the installed
+metadata: reading that costs every command ``importlib.metadata`` and its imports at start-up."""
 
-Modules below the package root read it here: importing ``newsletter`` itself for ``__version__``
-would load the whole library (the root imports :class:`~newsletter.Newsletter`) and tie them into
-an import circle."""
-
-from __future__ import annotations
-
-from importlib.metadata import PackageNotFoundError, version
-
-
-def _installed() -> str:
-    try:
-        return version("newsletter")
-    except PackageNotFoundError:  # run from a source tree that was never installed
-        return "0+unknown"
-
-
-VERSION = _installed()
+VERSION = "0.1.0"

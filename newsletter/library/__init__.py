@@ -47,7 +47,9 @@ How it is reached, one way for each kind of thing:
 Every public name is in ``__all__`` and is imported from here (``from newsletter.library import
 Verdict``), never from the module that defines it: the front ends reach this package and nothing
 below it. The types defined below the library that the front ends name (``Problem``, ``SendReport``,
-``Readiness``…) are listed too, and imported on first use so that starting the CLI stays light.
+``Readiness``…) and the parts and tools a command may not need are listed too, and imported on
+first use (PEP 562) so that starting the CLI stays light; a part's module is imported when its
+property is first read.
 """
 
 from __future__ import annotations
@@ -58,10 +60,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Mapping
 
 from newsletter.config import find_project, load_settings
-from newsletter.library.archive import Archive
 from newsletter.library.composing import EDITOR_ENV, Composing
 from newsletter.library.inputs import REASON_MAX, checked_address, checked_name, checked_reason, login_name
-from newsletter.library.preview import PreviewBuild, PreviewProblem, preview_build, preview_image
 from newsletter.library.project import PROJECT_ENV, Clock, Project, SecretKey, utc_now
 from newsletter.library.reports import Reports
 from newsletter.library.results import (
@@ -79,13 +79,15 @@ from newsletter.library.results import (
     refusal_for,
 )
 from newsletter.library.sending import Sending
-from newsletter.library.subscribers import ExportResult, SubscriberChange, Subscribers
-from newsletter.library.subscriptions import Subscriptions
-from newsletter.library.tools import diagnose, log_events_as_json, make_dkim_key
-from newsletter.library.web import Health, WebhookAnswer, Webhooks
 
 if TYPE_CHECKING:
     from newsletter.content.approval import ApprovalState
+    from newsletter.library.archive import Archive
+    from newsletter.library.preview import PreviewBuild, PreviewProblem, preview_build, preview_image
+    from newsletter.library.subscribers import ExportResult, SubscriberChange, Subscribers
+    from newsletter.library.subscriptions import Subscriptions
+    from newsletter.library.tools import diagnose, log_events_as_json, make_dkim_key
+    from newsletter.library.web import Health, WebhookAnswer, Webhooks
     from newsletter.content.problems import Problem
     from newsletter.content.publication import PROOF_PARAM, Image
     from newsletter.delivery.engine import ResendPlan, ResendReport, SendReport
@@ -137,7 +139,7 @@ class Newsletter(Composing, Sending, Reports):
 
         return init_project(Path(directory))
 
-    def health(self) -> Health:
+    def health(self) -> "Health":
         """Whether the store answers (``/healthz``); a failure is the result, never an exception."""
         from newsletter.library.web import health
 
@@ -146,26 +148,34 @@ class Newsletter(Composing, Sending, Reports):
     # -- the parts: cached properties, one object each ------------------------------------------
 
     @cached_property
-    def subscribers(self) -> Subscribers:
+    def subscribers(self) -> "Subscribers":
         """The subscriber list: import, export, add, remove, look up, count."""
+        from newsletter.library.subscribers import Subscribers
+
         return Subscribers(self)
 
     @cached_property
-    def subscriptions(self) -> Subscriptions:
+    def subscriptions(self) -> "Subscriptions":
         """The public side of the list: double opt-in, one-click unsubscribe (the web service's)."""
+        from newsletter.library.subscriptions import Subscriptions
+
         return Subscriptions(self)
 
     @cached_property
-    def archive(self) -> Archive:
+    def archive(self) -> "Archive":
         """The public archive: sent issues, web versions (kept while their files stay), feed, images."""
+        from newsletter.library.archive import Archive
+
         return Archive(self)
 
     @cached_property
-    def webhooks(self) -> Webhooks:
+    def webhooks(self) -> "Webhooks":
         """The mail APIs' webhook events, verified and recorded (the providers of ``[webhooks]``).
 
         :raises ConfigError: when a configured secret is missing from the environment or unusable.
         """
+        from newsletter.library.web import Webhooks
+
         return Webhooks.build(self)
 
     @cached_property
@@ -205,6 +215,12 @@ _BELOW = {
     "newsletter.errors": ("StaleEditError",),
     "newsletter.library.editing": ("Author", "IssueDraft", "Issues", "ItemDraft", "Placed", "PreviewResult"),
     "newsletter.library.schedule": ("ScheduleOps",),
+    "newsletter.library.archive": ("Archive",),
+    "newsletter.library.preview": ("PreviewBuild", "PreviewProblem", "preview_build", "preview_image"),
+    "newsletter.library.subscribers": ("ExportResult", "SubscriberChange", "Subscribers"),
+    "newsletter.library.subscriptions": ("Subscriptions",),
+    "newsletter.library.tools": ("diagnose", "log_events_as_json", "make_dkim_key"),
+    "newsletter.library.web": ("Health", "WebhookAnswer", "Webhooks"),
     "newsletter.schedule.gate": ("Readiness",),
     "newsletter.schedule.jobs": ("DAILY_JOB", "HEARTBEAT_SECONDS", "INTERRUPTED", "JOB_FUNCTION", "STORED_BEFORE"),
     "newsletter.store.history": ("HistoryRow",),
