@@ -15,7 +15,7 @@ from newsletter.core import verp
 from newsletter.store.database import Store
 from newsletter.store.models import Subscriber
 from tests.bounces import mails
-from tests.conftest import SECRET
+from tests.conftest import DAY, SECRET
 from tests.helpers.bounces import BOUNCES, PEOPLE, configure, drop, return_path, run, sent, statuses
 
 
