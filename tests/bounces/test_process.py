@@ -9,14 +9,16 @@ from email.message import Message
 from pathlib import Path
 from typing import Callable
 
+import pytest
 from sqlalchemy import select, text
 
 from newsletter.core import verp
+from newsletter.frontends.cli import main
 from newsletter.store.database import Store
 from newsletter.store.models import Subscriber
 from tests.bounces import mails
 from tests.conftest import DAY, SECRET
-from tests.helpers.bounces import BOUNCES, PEOPLE, configure, drop, return_path, run, sent, statuses
+from tests.helpers.bounces import BOUNCES, PEOPLE, READ, configure, drop, return_path, run, sent, statuses
 
 
 def mailto(msg: Message) -> str:
