@@ -110,7 +110,7 @@ def test_an_editor_writes_tomorrows_issue_and_an_approver_makes_it_ready(
         expect(page.get_by_role("status").first).to_have_text("Enregistré.")
 
     image = tmp_path / "paiement.png"
-    image.write_bytes(png())
+    image.write_bytes(png(1200, 600))  # sharp: at least twice the 544 px it is shown at
     card = page.locator("#item-01-info-1-md")
     card.get_by_label("Téléverser une image (PNG, JPEG ou GIF)").set_input_files(str(image))
     card.get_by_label("Ce que montre l’image (texte alternatif, obligatoire)").fill("Un téléphone qui paie")
@@ -122,7 +122,7 @@ def test_an_editor_writes_tomorrows_issue_and_an_approver_makes_it_ready(
     expect(frame.get_by_text("Les bots ne convainquent pas")).to_be_visible()
     shown = frame.get_by_alt_text("Un téléphone qui paie")
     expect(shown).to_be_visible()
-    assert shown.evaluate("img => img.complete && img.naturalWidth") == 8  # the uploaded image, served to the frame
+    assert shown.evaluate("img => img.complete && img.naturalWidth") == 1200  # the uploaded image, served to the frame
     page.screenshot(path=str(artifacts / "desk-issue.png"))
     page.get_by_role("button", name="Se déconnecter").click()
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import multiprocessing
+from queue import Empty
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
@@ -21,27 +22,39 @@ from tests.helpers.store import populate
 NOW = datetime(2026, 11, 24, 6, 0, tzinfo=timezone.utc)
 
 
-def _claim_all(root: str, send_id: int, queue: "multiprocessing.Queue[list[int]]") -> None:
-    store = open_store("sqlite:///state/db.sqlite", Path(root))
-    run = ledger.new_run_id()
-    mine: list[int] = []
-    while batch := ledger.claim(store, send_id, run, 7, NOW):
-        mine.extend(c.delivery_id for c in batch)
-    queue.put(mine)
+def _claim_all(root: str, send_id: int, queue: "multiprocessing.Queue[list[int] | str]") -> None:
+    try:
+        store = open_store("sqlite:///state/db.sqlite", Path(root))
+        run = ledger.new_run_id()
+        mine: list[int] = []
+        while batch := ledger.claim(store, send_id, run, 7, NOW):
+            mine.extend(c.delivery_id for c in batch)
+        queue.put(mine)
+    except BaseException as err:  # said to the test, which would otherwise only see a silent child
+        queue.put(f"{err.__class__.__name__}: {err}")
+        raise
 
 
 def test_two_processes_never_claim_the_same_row(tmp_path: Path) -> None:
     store = open_store("sqlite:///state/db.sqlite", tmp_path)
     send_id = populate(store, 500)
     context = multiprocessing.get_context("spawn")
-    queue: multiprocessing.Queue[list[int]] = context.Queue()
+    queue: multiprocessing.Queue[list[int] | str] = context.Queue()
     workers = [context.Process(target=_claim_all, args=(str(tmp_path), send_id, queue)) for _ in range(3)]
     for w in workers:
         w.start()
-    results = [queue.get(timeout=60) for _ in workers]
+    results: list[list[int] | str] = []
+    for _ in workers:
+        try:
+            results.append(queue.get(timeout=120))
+        except Empty:
+            break
     for w in workers:
         w.join(timeout=30)
-    claimed = [i for r in results for i in r]
+    # A child that ends without a word (a signal, os._exit) shows by its exit code.
+    assert len(results) == len(workers) and not [r for r in results if isinstance(r, str)], \
+        (results, [w.exitcode for w in workers])
+    claimed = [i for r in results if not isinstance(r, str) for i in r]
     assert len(claimed) == len(set(claimed)) == 500
 
 
