@@ -180,16 +180,15 @@ class FileGuard:
         :raises StoreError: naming the file and what to do.
         """
         for path in (self.wal, self.shm):
-            try:
-                handle = os.open(path, os.O_RDWR)  # opened, not changed: the test SQLite itself would make
-            except FileNotFoundError:
+            # Asked with access(2), never by opening the file: closing any descriptor of it would drop the
+            # POSIX locks SQLite's own connections in this process hold on it, and another process could
+            # then reset the -shm file under their mapping (SIGBUS).
+            if not os.path.lexists(path) or os.access(path, os.W_OK):
                 continue
-            except OSError as err:
-                raise StoreError(f"the database's {path.name.rsplit('-', 1)[1]} file {path} cannot be written "
-                                 f"({err.strerror}); nothing was done", hint="make it writable again (`lsattr` shows "
-                                 "an immutable flag, removed with `chattr -i`; check its owner and mode, and that its "
-                                 "disk is not mounted read-only), then try again") from None
-            os.close(handle)
+            raise StoreError(f"the database's {path.name.rsplit('-', 1)[1]} file {path} cannot be written; nothing "
+                             "was done", hint="make it writable again (`lsattr` shows an immutable flag, removed with "
+                             "`chattr -i`; check its owner and mode, and that its disk is not mounted read-only), "
+                             "then try again")
         if not os.access(self.path.parent, os.W_OK):
             raise StoreError(f"the folder of the database {self.path.parent} cannot be written; SQLite keeps its "
                              "write-ahead log there; nothing was done",
