@@ -30,6 +30,25 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+
+class _DroppedConnection(logging.Filter):
+    """SQLAlchemy's pool logs a traceback when it cannot reset a connection the server has just closed (a
+    database restarting or stopped): the connection is discarded and the run says what happened in its
+    own words, so the pool's record becomes one line without the traceback."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.exc_info and record.getMessage().startswith("Exception during reset"):
+            error = record.exc_info[1]
+            lines = str(error).strip().splitlines() if error is not None else []
+            record.msg, record.args = "a database connection closed by the server was dropped: %s", (
+                lines[0] if lines else type(error).__name__,)
+            record.exc_info, record.exc_text, record.levelno, record.levelname = None, None, logging.WARNING, "WARNING"
+        return True
+
+
+for _pool in ("QueuePool", "AsyncAdaptedQueuePool", "NullPool", "SingletonThreadPool", "StaticPool"):
+    logging.getLogger(f"sqlalchemy.pool.impl.{_pool}").addFilter(_DroppedConnection())  # a record's own logger
+
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 
 
