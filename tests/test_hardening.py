@@ -17,8 +17,8 @@ from newsletter.frontends.desk.app import create_app as desk_app
 from newsletter.frontends.hardening import BASE_POLICY, SECURITY_HEADERS
 from newsletter.frontends.web.app import create_app as web_app
 from newsletter.frontends.web.mailer import MailQueue
-from newsletter.frontends.web.preview import make_server
-from tests.conftest import DAY, SECRET
+from tests.helpers.preview import preview_server
+from tests.conftest import SECRET
 
 #: Security headers every page of every front end carries, the same everywhere.
 SHARED = ("X-Content-Type-Options", "X-Frame-Options", "Referrer-Policy", "Cross-Origin-Opener-Policy")
@@ -32,15 +32,8 @@ def nl(project: Path) -> Iterator[Newsletter]:
 
 @pytest.fixture
 def preview_url(project: Path) -> Iterator[str]:
-    server = make_server(project, DAY, "127.0.0.1", 0)
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=5)
+    with preview_server(project) as url:
+        yield url
 
 
 def _web(nl: Newsletter) -> Mapping[str, str]:

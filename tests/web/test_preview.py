@@ -13,21 +13,15 @@ import pytest
 
 from newsletter.core.i18n import LANGUAGES
 from newsletter.frontends.web.preview import make_server
+from tests.helpers.preview import preview_server
 from tests.conftest import DAY, item_text, write
 from tests.helpers.locales import LOCALES, leftovers, set_locale
 
 
 @pytest.fixture
 def base_url(project: Path) -> Iterator[str]:
-    server = make_server(project, DAY, "127.0.0.1", 0)
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=5)
+    with preview_server(project) as url:
+        yield url
 
 
 def get(url: str) -> tuple[int, str]:
