@@ -59,8 +59,10 @@ typecheck: venv
 # the real date instead of an injected clock fails today, not weeks later when its fixtures have aged.
 # `make test TEST_CLOCK_SHIFT=0` runs it on the real clock; any other number of days must pass too.
 TEST_CLOCK_SHIFT ?= 400
+# One pytest worker per core (pytest-xdist); `make test TEST_WORKERS=0` runs the suite in one process.
+TEST_WORKERS ?= auto
 test: venv system-packages typecheck
-	$(BIN)/pytest --clock-shift $(TEST_CLOCK_SHIFT)
+	$(BIN)/pytest --clock-shift $(TEST_CLOCK_SHIFT) -n $(TEST_WORKERS) --dist worksteal
 
 # The documentation site from docs/ (and README.md as its first page) into site/: strict, so a broken link,
 # a missing anchor or a page left out of mkdocs.yml's nav fails it; offline (no web fonts, no inventories).

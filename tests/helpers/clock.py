@@ -24,9 +24,11 @@ NOW = datetime(2026, 11, 24, 6, 0, tzinfo=timezone.utc)
 _CHILDREN = Path(__file__).resolve().parent / "clock_shift"
 
 
-def shift_clock(days: float) -> time_machine.travel:
+def shift_clock(days: float) -> time_machine.travel | None:
     """Move this process's clock and its Python children's by ``days`` (negative: into the past)."""
     seconds = days * 86400.0
+    if os.environ.get(ENV) == repr(seconds) and time_machine.escape_hatch.is_travelling():
+        return None  # a child of a shifted suite (an xdist worker): sitecustomize has moved its clock already
     os.environ[ENV] = repr(seconds)
     os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, (str(_CHILDREN), os.environ.get("PYTHONPATH"))))
     traveller = time_machine.travel(time.time() + seconds, tick=True)
