@@ -72,7 +72,8 @@ from newsletter.render import checked
 from newsletter.render.mime import MessageFactory, Recipient, message_id, proof_message_id
 from newsletter.render.rendered import RenderedIssue
 from newsletter.render.snapshot import freeze, thaw
-from newsletter.store import archive, leases, ledger, pacing, pauses, resends, snapshots, workers
+from newsletter.render.tracking import track
+from newsletter.store import archive, clicks, leases, ledger, pacing, pauses, resends, snapshots, workers
 from newsletter.store.feedback import hard_bounced_rows
 from newsletter.store.database import Store, patiently
 from newsletter.store.models import DeliveryStatus, SubscriberStatus
@@ -797,6 +798,8 @@ def start_send(settings: Settings, store: Store, day: date, *, secret_key: str,
     sent_on = clock()
     prepared = checked_issue(settings, day, sent_on)
     rendered, page = prepared.rendered, prepared.page
+    if settings.analytics.clicks:
+        rendered = _counted(settings, store, rendered, secret_key)
     factory = MessageFactory(rendered, settings, secret_key=secret_key, date=sent_on)
     send_id = ledger.get_or_create_send(store, day, rendered.subject, clock())
     frozen = freeze(rendered, sent_on)
@@ -808,6 +811,17 @@ def start_send(settings: Settings, store: Store, day: date, *, secret_key: str,
                  resumed.reason)
     report = SendReport(day, enqueued=ledger.enqueue(store, send_id, clock()), resumed=resumed)
     return StartedSend(send_id, factory, report)
+
+
+def _counted(settings: Settings, store: Store, rendered: RenderedIssue, secret_key: str) -> RenderedIssue:
+    """The masters with counted links (``[analytics] clicks``), their links recorded for ``serve``'s redirects."""
+    tracked, links = track(rendered, settings.newsletter.base_url, secret_key)
+    items = rendered.issue.items
+    clicks.save_links(store, [
+        clicks.LinkRow(rendered.issue.date.isoformat(), link.position, link.link, link.url,
+                       items[link.position - 1].title if link.position else "",
+                       items[link.position - 1].tag if link.position else "") for link in links])
+    return tracked
 
 
 def send_issue(

@@ -33,6 +33,7 @@ from email.utils import format_datetime
 from newsletter.core import addresses
 
 from newsletter.core import verp
+from newsletter.core.click_tokens import NONCE_FIELD, new_nonce, reader_nonce
 from newsletter.config import Settings
 from newsletter.errors import HeaderInjectionError
 from newsletter.core.merge import TOKEN_RE, CompiledTemplate, MergeSlots, Slot, escape_for
@@ -51,6 +52,7 @@ class Recipient:
     first_name: str = ""
     last_name: str = ""
     subscriber_id: int | None = None  # for the VERP and mailto tokens ([bounces]); None for test copies
+    click_consent: bool = False  # agreed that their own clicks be recognised ([analytics] per_subscriber)
 
     @property
     def display_name(self) -> str:
@@ -274,6 +276,8 @@ class MessageFactory:
         self.web_url = web_url
         self.issue_key = rendered.issue.date.isoformat()
         self.issue_date = rendered.issue.date
+        #: Masters with counted links (a send's, :mod:`newsletter.render.tracking`): each message gets a nonce.
+        self.tracked = any(slot.field == NONCE_FIELD for slot in rendered.slots.slots)
         boundary = "=_nl_" + hashlib.sha256(f"{self.issue_key}\0{rendered.subject}".encode()).hexdigest()[:28]
         self._mailto = f"<mailto:{_safe('Reply-To', nl.reply_to)}?subject=unsubscribe>"
         first = [("From", format_address(nl.sender_name, nl.sender_address, "From"))]
@@ -325,10 +329,18 @@ class MessageFactory:
         values = recipient_values(self.settings, recipient, self.secret_key)
         if self.web_url:
             values["web_url"] = self.web_url
+        if self.tracked:
+            values[NONCE_FIELD] = self._nonce(recipient)
         envelope_from, mailto = self._return_addresses(recipient)
         # The Message-ID and the unsubscribe token come from the stored (canonical) address.
         return Personal(address, name, message_id(self.settings, self.issue_key, recipient.email),
                         f"<{values['unsubscribe_url']}>, {mailto}", values, envelope_from)
+
+    def _nonce(self, recipient: Recipient) -> str:
+        """The message half of its counted links: random, unless the reader consented to be recognised."""
+        if recipient.click_consent and recipient.subscriber_id is not None and self.settings.analytics.per_subscriber:
+            return reader_nonce(self.secret_key, self.issue_key, recipient.subscriber_id)
+        return new_nonce(self.secret_key, self.issue_key)
 
     def _return_addresses(self, recipient: Recipient) -> tuple[str, str]:
         """The VERP envelope sender and the List-Unsubscribe mailto of a subscriber, with [bounces]."""
