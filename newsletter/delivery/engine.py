@@ -72,7 +72,7 @@ from newsletter.render import checked
 from newsletter.render.mime import MessageFactory, Recipient, message_id, proof_message_id
 from newsletter.render.rendered import RenderedIssue
 from newsletter.render.snapshot import freeze, thaw
-from newsletter.render.tracking import track
+from newsletter.render.tracking import ITEM_ONLY, track
 from newsletter.store import archive, clicks, leases, ledger, pacing, pauses, resends, snapshots, workers
 from newsletter.store.feedback import hard_bounced_rows
 from newsletter.store.database import Store, patiently
@@ -816,11 +816,13 @@ def start_send(settings: Settings, store: Store, day: date, *, secret_key: str,
 def _counted(settings: Settings, store: Store, rendered: RenderedIssue, secret_key: str) -> RenderedIssue:
     """The masters with counted links (``[analytics] clicks``), their links recorded for ``serve``'s redirects."""
     tracked, links = track(rendered, settings.newsletter.base_url, secret_key)
-    items = rendered.issue.items
-    clicks.save_links(store, [
-        clicks.LinkRow(rendered.issue.date.isoformat(), link.position, link.link, link.url,
-                       items[link.position - 1].title if link.position else "",
-                       items[link.position - 1].tag if link.position else "") for link in links])
+    items, issue = rendered.issue.items, rendered.issue.date.isoformat()
+    linked = {link.position for link in links}
+    # Every item has a row, one without any link too (its title and tag for the report).
+    places = [(link.position, link.link, link.url) for link in links] + \
+        [(n, ITEM_ONLY, "") for n in range(1, len(items) + 1) if n not in linked]
+    clicks.save_links(store, [clicks.LinkRow(issue, n, link, url, items[n - 1].title if n else "",
+                                             items[n - 1].tag if n else "") for n, link, url in places])
     return tracked
 
 

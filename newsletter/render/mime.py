@@ -33,7 +33,7 @@ from email.utils import format_datetime
 from newsletter.core import addresses
 
 from newsletter.core import verp
-from newsletter.core.click_tokens import NONCE_FIELD, new_nonce, reader_nonce
+from newsletter.core.click_tokens import NONCE_CHARS, NONCE_FIELD, new_nonce, reader_nonce
 from newsletter.config import Settings
 from newsletter.errors import HeaderInjectionError
 from newsletter.core.merge import TOKEN_RE, CompiledTemplate, MergeSlots, Slot, escape_for
@@ -237,26 +237,73 @@ def _qp_line(line: str) -> str:
     return encoded
 
 
+#: A stand-in of the click nonce's width, made of letters that quoted-printable leaves as they are.
+_NONCE_MARK = ("QxNonceMarkQ" * 2)[:NONCE_CHARS]
+
+
+#: The stand-in as it may come out of the encoder: a soft line break (``=`` CRLF) anywhere inside.
+_NONCE_MARK_RE = re.compile("(?:=\r\n)?".join(re.escape(c) for c in _NONCE_MARK))
+
+
+class _FixedLine:
+    """A line whose only merge field is the click nonce, encoded once: the nonce has a fixed width and
+    only characters quoted-printable leaves alone, so it drops into the encoded line as it is (cut by
+    the soft line break where the stand-in was: breaks fall by column, whatever the letters)."""
+
+    __slots__ = ("parts", "cuts")
+
+    def __init__(self, parts: list[bytes], cuts: list[int]) -> None:
+        self.parts, self.cuts = parts, cuts  # cuts: where a soft break cuts each nonce (0: none)
+
+    @staticmethod
+    def make(line: str, slots: MergeSlots) -> _FixedLine | None:
+        """The encoded line in pieces around each nonce, or None when another field is on it (that
+        line is encoded per recipient)."""
+        found = TOKEN_RE.findall(line)
+        if any(slots.slots[int(n)].field != NONCE_FIELD for n in found):
+            return None
+        encoded = _qp_line(TOKEN_RE.sub(_NONCE_MARK, line)) + CRLF
+        marks = list(_NONCE_MARK_RE.finditer(encoded))
+        if len(marks) != len(found):
+            return None  # the line's own text holds the stand-in: encoded per recipient
+        parts, cuts, last = [], [], 0
+        for mark in marks:
+            parts.append(encoded[last:mark.start()].encode("ascii"))
+            cut = mark.group(0).find("=")
+            cuts.append(max(cut, 0))
+            last = mark.end()
+        parts.append(encoded[last:].encode("ascii"))
+        return _FixedLine(parts, cuts)
+
+    def render(self, nonce: bytes) -> bytes:
+        out = [self.parts[0]]
+        for cut, part in zip(self.cuts, self.parts[1:]):
+            out.append(nonce[:cut] + b"=\r\n" + nonce[cut:] if cut else nonce)
+            out.append(part)
+        return b"".join(out)
+
+
 class _EncodedBody:
     """A master body as runs of pre-encoded lines (ASCII bytes, made once) and the few lines that
     need a recipient; every piece is whole lines, each with its CRLF."""
 
     def __init__(self, master: str, slots: MergeSlots) -> None:
-        self.segments: list[bytes | CompiledTemplate] = []
+        self.segments: list[bytes | CompiledTemplate | _FixedLine] = []
         static: list[str] = []
         for line in master.replace("\r\n", "\n").split("\n"):
             if TOKEN_RE.search(line):
                 if static:
                     self.segments.append((CRLF.join(static) + CRLF).encode("ascii"))
                     static = []
-                self.segments.append(CompiledTemplate(line, slots))
+                self.segments.append(_FixedLine.make(line, slots) or CompiledTemplate(line, slots))
             else:
                 static.append(_qp_line(line))
         self.segments.append((CRLF.join(static) + CRLF).encode("ascii"))
 
     def pieces(self, values: Mapping[str, str]) -> list[bytes]:
-        return [seg if isinstance(seg, bytes) else (_qp_line(seg.render(values)) + CRLF).encode("ascii")
-                for seg in self.segments]
+        nonce = values.get(NONCE_FIELD, "").encode("ascii")
+        return [seg if isinstance(seg, bytes) else seg.render(nonce) if isinstance(seg, _FixedLine)
+                else (_qp_line(seg.render(values)) + CRLF).encode("ascii") for seg in self.segments]
 
 
 class MessageFactory:

@@ -25,6 +25,8 @@ from newsletter.render.rendered import RenderedIssue
 
 #: The path under ``base_url`` that ``serve`` answers for counted links.
 CLICK_PATH = "/c/"
+#: The link of a ``click_links`` row that only records an item without any link (its title and tag).
+ITEM_ONLY = "-"
 _HREF = re.compile(r'href="([^"]*)"')
 #: What may follow a URL in the text part: it was written out alone, or "label (URL)".
 _TEXT_END = r"(?=[\s)\]>,;!?»]|\.(?:\s|$)|$)"

@@ -29,6 +29,7 @@ from datetime import datetime, timedelta
 from typing import Iterable, Sequence
 
 from newsletter.core.click_tokens import FEEDBACK, NOT_FOR_ME, USEFUL
+from newsletter.render.tracking import ITEM_ONLY
 from newsletter.store.clicks import ClickRow, LinkRow
 
 #: The user agents of mail security scanners, HTTP libraries and bots: never a person reading.
@@ -132,9 +133,6 @@ def counted_links(links: Iterable[LinkRow]) -> dict[str, int]:
             found[link.issue] += 1
     return dict(found)
 
-
-#: The link of a ``click_links`` row that only records an item without any link (its title and tag).
-ITEM_ONLY = "-"
 
 
 def issue_figures(issue: str, links: Sequence[LinkRow], clicks: Sequence[ClickRow], automated: Sequence[bool],
