@@ -489,7 +489,8 @@ class _Run:
         sender = self.settings.newsletter.sender_address
         for row in batch:
             try:
-                person = self.factory.personal(Recipient(row.email, row.first_name, row.last_name, row.subscriber_id))
+                person = self.factory.personal(Recipient(row.email, row.first_name, row.last_name,
+                                                         row.subscriber_id, row.click_consent))
                 message = self.factory.build_from(person) if adapter.wants_mime else None
             except Exception as err:  # noqa: BLE001  one recipient's fields, address or header: they alone fail
                 reason = f"this recipient's message cannot be built: {describe(err)}"
@@ -816,13 +817,13 @@ def start_send(settings: Settings, store: Store, day: date, *, secret_key: str,
 def _counted(settings: Settings, store: Store, rendered: RenderedIssue, secret_key: str) -> RenderedIssue:
     """The masters with counted links (``[analytics] clicks``), their links recorded for ``serve``'s redirects."""
     tracked, links = track(rendered, settings.newsletter.base_url, secret_key)
-    items, issue = rendered.issue.items, rendered.issue.date.isoformat()
+    labels, issue = rendered.item_labels, rendered.issue.date.isoformat()
     linked = {link.position for link in links}
     # Every item has a row, one without any link too (its title and tag for the report).
     places = [(link.position, link.link, link.url) for link in links] + \
-        [(n, ITEM_ONLY, "") for n in range(1, len(items) + 1) if n not in linked]
-    clicks.save_links(store, [clicks.LinkRow(issue, n, link, url, items[n - 1].title if n else "",
-                                             items[n - 1].tag if n else "") for n, link, url in places])
+        [(n, ITEM_ONLY, "") for n in range(1, len(labels) + 1) if n not in linked]
+    clicks.save_links(store, [clicks.LinkRow(issue, n, link, url, *(labels[n - 1] if n else ("", "")))
+                              for n, link, url in places])
     return tracked
 
 

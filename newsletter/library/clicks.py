@@ -26,7 +26,7 @@ from newsletter.store.clicks import ClickRow
 
 if TYPE_CHECKING:
     from newsletter.library import Newsletter
-    from newsletter.store.database import Store
+    from newsletter.library.project import Project
 
 log = logging.getLogger(__name__)
 
@@ -244,14 +244,27 @@ class Clicks:
             if not robot and row.link not in FEEDBACK:
                 people[row.nonce] = people.get(row.nonce, 0) + 1
         found = []
-        for subscriber_id, email in stored.consenting(store):
+        for subscriber_id, email in stored.consenting(store):  # who left has no consent any more
             nonce = reader_nonce(secret_key, key, subscriber_id)[:12]
             if nonce in people:
                 found.append((email, people[nonce]))
         return sorted(found)
 
-    def forget_reader(self, store: "Store", subscriber_id: int, *, secret_key: str) -> int:
-        """Delete the clicks a consenting reader made (their erasure); how many."""
-        issues = {link.issue for link in stored.links_since(store, "0000")}
-        return stored.forget_nonces(store, ((issue, reader_nonce(secret_key, issue, subscriber_id)[:12])
-                                            for issue in issues))
+    def erase_reader(self, address: str) -> int:
+        """See :func:`erase_reader`."""
+        return erase_reader(self._nl, address)
+
+
+def erase_reader(nl: "Project", address: str) -> int:
+    """Forget a consenting reader's own clicks and their consent (they left, or asked for erasure);
+    how many clicks were deleted (0, and no key read, for a reader who never consented)."""
+    store = nl.store
+    found = stored.consenting(store, address)
+    if not found:
+        return 0
+    secret_key = nl.secret_key().value
+    issues = {link.issue for link in stored.links_since(store, "0000")}
+    deleted = stored.forget_nonces(store, ((issue, reader_nonce(secret_key, issue, found[0][0])[:12])
+                                           for issue in issues))
+    stored.set_consent(store, address, None)
+    return deleted

@@ -259,6 +259,7 @@ def render_issue(issue: Issue, settings: Settings, *, asset_base: str | None = N
         item_texts=[str(it["body_text"]) for it in items],
         problems=problems,
         links=links,
+        item_labels=[(item.title, item.tag) for item in issue.items],
     )
 
 

@@ -152,11 +152,13 @@ def set_consent(store: Store, email: str, at: datetime | None) -> bool:
         return bool(_changed(conn.execute(update(_S).where(_S.c.email == email).values(click_consent_at=at))))
 
 
-def consenting(store: Store) -> list[tuple[int, str]]:
-    """(id, address) of the subscribers who consented to per-reader click counts."""
+def consenting(store: Store, email: str | None = None) -> list[tuple[int, str]]:
+    """(id, address) of the subscribers who consented to per-reader click counts (``email``: that one)."""
+    query = select(_S.c.id, _S.c.email).where(_S.c.click_consent_at.is_not(None))
+    if email is not None:
+        query = query.where(_S.c.email == email)
     with store.engine.connect() as conn:
-        return [(int(i), e) for i, e in conn.execute(select(_S.c.id, _S.c.email)
-                                                     .where(_S.c.click_consent_at.is_not(None)))]
+        return [(int(i), e) for i, e in conn.execute(query)]
 
 
 def forget_nonces(store: Store, pairs: Iterable[tuple[str, str]]) -> int:

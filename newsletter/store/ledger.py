@@ -66,6 +66,7 @@ class Claimed:
     first_name: str
     last_name: str
     attempts: int  #: tries already recorded
+    click_consent: bool = False  #: agreed that their own clicks be recognised ([analytics] per_subscriber)
 
     @property
     def attempt(self) -> int:
@@ -323,15 +324,15 @@ def claim(store: Store, send_id: int, run_id: str, limit: int, now: datetime, *,
             return []
         rows = conn.execute(
             select(_D.c.id, _D.c.subscriber_id, _D.c.attempts, _S.c.email, _S.c.first_name, _S.c.last_name,
-                   _S.c.status)
+                   _S.c.status, _S.c.click_consent_at)
             .join(_S, _S.c.id == _D.c.subscriber_id).where(_D.c.id.in_(claimed_ids)).order_by(_D.c.id)
         ).all()
         gone = [r.id for r in rows if r.status != ACTIVE]
         if gone:
             conn.execute(update(_D).where(_D.c.id.in_(gone)).values(
                 status=DeliveryStatus.SKIPPED.value, last_error="unsubscribed before the send", updated_at=now))
-    return [Claimed(r.id, r.subscriber_id, r.email, r.first_name, r.last_name, r.attempts)
-            for r in rows if r.status == ACTIVE]
+    return [Claimed(r.id, r.subscriber_id, r.email, r.first_name, r.last_name, r.attempts,
+                    r.click_consent_at is not None) for r in rows if r.status == ACTIVE]
 
 
 @dataclass(frozen=True)

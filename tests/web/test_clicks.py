@@ -54,10 +54,11 @@ def settings(project: Path, sink: Sink) -> Settings:  # type: ignore[override]
 
 
 def sent(settings: Settings, store: Store, sink: Sink, readers: int = 3) -> list[EmailMessage]:
+    before = len(sink.recorder.messages)
     for n in range(readers):
         add_subscriber(store, f"reader{n}@example.org", now=NOW)
     send_issue(settings, store, DAY, secret_key=SECRET, clock=lambda: SENT)
-    return list(sink.recorder.messages)
+    return list(sink.recorder.messages)[before:]
 
 
 def links(message: EmailMessage, kind: str = "plain") -> list[str]:
@@ -280,3 +281,93 @@ def test_the_report_command_prints_the_json_of_the_design(cli: Any, settings: Se
     assert re.search(r"\b1\s+Le consommateur", out), out
     code, out, err = cli("history", "--json")
     assert json.loads(out)[0]["unique_clickers"] == 1
+
+
+def test_feedback_links_count_once_per_message_and_never_from_a_scanner(project: Path, store: Store,
+                                                                       sink: Sink) -> None:
+    web_settings(project, sink)
+    set_options(project, "analytics", feedback=True)
+    settings = load_settings(project)
+    send_test(settings, DAY, [Recipient("editor@example.org")], secret_key=SECRET, clock=lambda: NOW)
+    proof = sink.recorder.messages[-1].get_body(("plain",)).get_content()  # type: ignore[union-attr]
+    uncounted = re.search(r"Utile.: https://news\.example\.org(/c/\S+)", proof)
+    assert uncounted and uncounted.group(1) == f"/c/{DAY.isoformat()}.1.u"
+    messages = sent(settings, store, sink)
+    texts = [m.get_body(("plain",)).get_content() for m in messages]  # type: ignore[union-attr]
+    useful = [re.findall(r"Utile.: https://news\.example\.org(/c/\S+)", t) for t in texts]
+    not_for_me = [re.findall(r"Pas pour moi.: https://news\.example\.org(/c/\S+)", t) for t in texts]
+    assert len(useful[0]) == 5 and all(".u." in p for p in useful[0])
+    clock = Clock(SENT + timedelta(hours=1))
+    with Service(settings, store, clock=clock) as service, requests.Session() as s:
+        s.headers["User-Agent"] = BROWSER
+        thanks = s.get(service.url + uncounted.group(1))  # a test copy's: a thank-you page, nothing counted
+        assert thanks.status_code == 200 and "Merci" in thanks.text
+        for path in (useful[0][0], useful[0][0], useful[1][0], not_for_me[1][4]):  # twice from one message: one vote
+            clock.now += timedelta(minutes=2)
+            answer = s.get(service.url + path, allow_redirects=False)
+            assert answer.status_code == 200 and "Merci" in answer.text
+        clock.now += timedelta(minutes=2)
+        assert s.head(service.url + useful[2][1]).status_code == 200  # a scanner's HEAD: no vote
+        for path in useful[2][2:] + not_for_me[2]:  # a scanner's burst through the links of message 3
+            clock.now += timedelta(milliseconds=100)
+            s.get(service.url + path, allow_redirects=False)
+        flush(service)
+    items = {i["position"]: i for i in report(settings, store)["items"]}
+    assert (items[1]["useful"], items[1]["not_for_me"]) == (2, 0)
+    assert (items[5]["useful"], items[5]["not_for_me"]) == (0, 1)
+    assert items[2]["useful"] == 0 and items[3]["useful"] == 0 and items[3]["automated"] == 2
+    assert sum(i["clicks"] for i in items.values()) == 0  # votes are not reading
+
+
+def test_per_subscriber_counts_need_the_readers_consent_and_end_when_they_leave(project: Path, store: Store,
+                                                                                sink: Sink, tmp_path: Path) -> None:
+    web_settings(project, sink)
+    set_options(project, "analytics", per_subscriber=True)
+    settings = load_settings(project)
+    nl = Newsletter(settings, store=store, secret_key=SECRET, clock=lambda: NOW)
+    csv = tmp_path / "readers.csv"
+    csv.write_text("email,click_consent\nlea@example.org,oui\nmax@example.org,non\n", encoding="utf-8")
+    nl.subscribers.import_csv(csv)
+    send_issue(settings, store, DAY, secret_key=SECRET, clock=lambda: SENT)
+    by_reader = {str(m["To"]): links(m) for m in sink.recorder.messages}
+    with Service(settings, store, clock=Clock(SENT + timedelta(hours=1))) as service:
+        for address in ("lea@example.org", "max@example.org"):
+            requests.get(service.url + by_reader[address][0], allow_redirects=False, headers={"User-Agent": BROWSER})
+        flush(service)
+    assert nl.clicks.readers(DAY, secret_key=SECRET) == [("lea@example.org", 1)]
+    assert report(settings, store)["unique_clickers"] == 2
+    nl.subscribers.remove("lea@example.org")  # leaving ends it: her clicks go with her consent
+    assert nl.clicks.readers(DAY, secret_key=SECRET) == []
+    assert click_rows(store) == 1
+
+
+def test_the_confirmation_page_asks_for_the_click_consent_only_with_per_subscriber(
+        project: Path, store: Store, sink: Sink) -> None:
+    from tests.helpers.web import confirm_link, subscribe, wait_for_mail
+
+    web_settings(project, sink)
+    for per_subscriber in (False, True):
+        set_options(project, "analytics", per_subscriber=per_subscriber)
+        settings = load_settings(project)
+        address = f"reader-{per_subscriber}@example.org".lower()
+        with Service(settings, store) as service, requests.Session() as s:
+            subscribe(s, service.url, address)
+            wait_for_mail(sink, len(sink.recorder.messages) + 1)
+            link = confirm_link(sink)
+            page = s.get(service.url + link).text
+            assert ('name="click_consent"' in page) is per_subscriber
+            assert s.post(service.url + link, data={"click_consent": "yes"}).status_code == 200
+        with store.engine.connect() as conn:
+            consent = conn.execute(text("SELECT click_consent_at FROM subscribers WHERE email = :e"),
+                                   {"e": address}).scalar_one()
+        assert (consent is not None) is per_subscriber
+
+
+def test_a_render_checked_at_the_approval_is_counted_too(settings: Settings, store: Store, sink: Sink) -> None:
+    """``approve`` keeps the checked render that the send starts from (a thawed snapshot): its links count."""
+    Newsletter(settings, store=store, secret_key=SECRET, clock=lambda: NOW).approve(DAY, by="Camille Martin")
+    assert list((settings.out_dir / ".checked").iterdir())
+    message = sent(settings, store, sink, readers=1)[0]
+    assert sorted({position(p) for p in links(message)}) == [1, 3, 4]
+    items = {i["position"]: i for i in report(settings, store)["items"]}
+    assert items[1]["title"] == "Le service client par bot ne convainc pas" and items[2]["tag"] == "Paiement"
