@@ -357,8 +357,9 @@ class _Run:
                 want = self.batch_size if self.limit is None else min(self.batch_size, self.limit - self.claimed)
                 if want <= 0:
                     return None
-                claimed = self._patient(lambda: ledger.claim(self.store, self.send_id, self.run_id, want,
-                                                             self.clock(), transport=adapter.name))
+                claimed = self._patient(lambda: ledger.claim(
+                    self.store, self.send_id, self.run_id, want, self.clock(), transport=adapter.name,
+                    consent=self.settings.analytics.per_subscriber))
                 self.claimed += len(claimed)
                 self.pool.extend(claimed)
             n = min(adapter.take or len(self.pool), len(self.pool))

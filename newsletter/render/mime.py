@@ -33,7 +33,7 @@ from email.utils import format_datetime
 from newsletter.core import addresses
 
 from newsletter.core import verp
-from newsletter.core.click_tokens import NONCE_CHARS, NONCE_FIELD, new_nonce, reader_nonce
+from newsletter.core.click_tokens import NONCE_CHARS, NONCE_FIELD, NonceMaker, reader_nonce
 from newsletter.config import Settings
 from newsletter.errors import HeaderInjectionError
 from newsletter.core.merge import TOKEN_RE, CompiledTemplate, MergeSlots, Slot, escape_for
@@ -250,10 +250,11 @@ class _FixedLine:
     only characters quoted-printable leaves alone, so it drops into the encoded line as it is (cut by
     the soft line break where the stand-in was: breaks fall by column, whatever the letters)."""
 
-    __slots__ = ("parts", "cuts")
+    __slots__ = ("parts", "cuts", "uncut")
 
     def __init__(self, parts: list[bytes], cuts: list[int]) -> None:
         self.parts, self.cuts = parts, cuts  # cuts: where a soft break cuts each nonce (0: none)
+        self.uncut = not any(cuts)
 
     @staticmethod
     def make(line: str, slots: MergeSlots) -> _FixedLine | None:
@@ -275,11 +276,19 @@ class _FixedLine:
         parts.append(encoded[last:].encode("ascii"))
         return _FixedLine(parts, cuts)
 
+    def then(self, other: _FixedLine) -> _FixedLine:
+        """This line and the next one as one piece (fewer pieces per message; both need the recipient)."""
+        return _FixedLine([*self.parts[:-1], self.parts[-1] + other.parts[0], *other.parts[1:]],
+                          [*self.cuts, *other.cuts])
+
     def render(self, nonce: bytes) -> bytes:
-        out = [self.parts[0]]
-        for cut, part in zip(self.cuts, self.parts[1:]):
+        if self.uncut:
+            return nonce.join(self.parts)
+        parts = self.parts
+        out = [parts[0]]
+        for n, cut in enumerate(self.cuts, start=1):
             out.append(nonce[:cut] + b"=\r\n" + nonce[cut:] if cut else nonce)
-            out.append(part)
+            out.append(parts[n])
         return b"".join(out)
 
 
@@ -295,15 +304,20 @@ class _EncodedBody:
                 if static:
                     self.segments.append((CRLF.join(static) + CRLF).encode("ascii"))
                     static = []
-                self.segments.append(_FixedLine.make(line, slots) or CompiledTemplate(line, slots))
+                fixed = _FixedLine.make(line, slots)
+                if fixed is not None and self.segments and isinstance(self.segments[-1], _FixedLine):
+                    self.segments[-1] = self.segments[-1].then(fixed)
+                else:
+                    self.segments.append(fixed or CompiledTemplate(line, slots))
             else:
                 static.append(_qp_line(line))
         self.segments.append((CRLF.join(static) + CRLF).encode("ascii"))
 
     def pieces(self, values: Mapping[str, str]) -> list[bytes]:
         nonce = values.get(NONCE_FIELD, "").encode("ascii")
-        return [seg if isinstance(seg, bytes) else seg.render(nonce) if isinstance(seg, _FixedLine)
-                else (_qp_line(seg.render(values)) + CRLF).encode("ascii") for seg in self.segments]
+        return [seg if type(seg) is bytes else seg.render(nonce) if type(seg) is _FixedLine  # noqa: E721 (exact types)
+                else (_qp_line(seg.render(values)) + CRLF).encode("ascii")  # type: ignore[union-attr, arg-type]
+                for seg in self.segments]
 
 
 class MessageFactory:
@@ -325,6 +339,7 @@ class MessageFactory:
         self.issue_date = rendered.issue.date
         #: Masters with counted links (a send's, :mod:`newsletter.render.tracking`): each message gets a nonce.
         self.tracked = any(slot.field == NONCE_FIELD for slot in rendered.slots.slots)
+        self._nonces = NonceMaker(secret_key, self.issue_key) if self.tracked else None
         boundary = "=_nl_" + hashlib.sha256(f"{self.issue_key}\0{rendered.subject}".encode()).hexdigest()[:28]
         self._mailto = f"<mailto:{_safe('Reply-To', nl.reply_to)}?subject=unsubscribe>"
         first = [("From", format_address(nl.sender_name, nl.sender_address, "From"))]
@@ -387,7 +402,8 @@ class MessageFactory:
         """The message half of its counted links: random, unless the reader consented to be recognised."""
         if recipient.click_consent and recipient.subscriber_id is not None and self.settings.analytics.per_subscriber:
             return reader_nonce(self.secret_key, self.issue_key, recipient.subscriber_id)
-        return new_nonce(self.secret_key, self.issue_key)
+        assert self._nonces is not None
+        return self._nonces.new()
 
     def _return_addresses(self, recipient: Recipient) -> tuple[str, str]:
         """The VERP envelope sender and the List-Unsubscribe mailto of a subscriber, with [bounces]."""

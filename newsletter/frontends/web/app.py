@@ -28,7 +28,7 @@ from flask import Blueprint, Flask, request
 
 from newsletter.brand.look import web_brand
 from newsletter.core.i18n import install, words
-from newsletter.frontends.hardening import harden, limiter, page_policy
+from newsletter.frontends.hardening import harden, limiter, page_policy, security_headers
 from newsletter.library import Newsletter
 from newsletter.frontends.web import archive_pages, clicks, health, subscribe, unsubscribe
 from newsletter.frontends.web.extensions import apply_rate_limits, csrf
@@ -99,6 +99,8 @@ def make_app(run: WebServices) -> Flask:
     # Links are built from base_url, never from X-Forwarded-Host/-Prefix; the client address and
     # scheme are taken from exactly ``trusted_proxies`` hops of X-Forwarded-For/-Proto (none by default).
     prefix = urlsplit(nl.base_url).path.rstrip("/")
+    app.wsgi_app = clicks.Redirects(app.wsgi_app, run,  # type: ignore[method-assign]
+                                    security_headers(CSP, https=nl.base_url.startswith("https://")))
     if prefix:
         app.wsgi_app = _BasePath(app.wsgi_app, prefix)  # type: ignore[method-assign]
     harden(app, purpose="newsletter.web", secret_key=run.secret_key, base_url=nl.base_url,
