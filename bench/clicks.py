@@ -67,7 +67,7 @@ def project(folder: Path, readers: int) -> list[str]:
     store.close()
     key = DAY.isoformat()
     nonces = [new_nonce(SECRET, key) for _ in range(readers)]
-    return [f"/c/{link_half(SECRET, key, link.position, link.link)}{nonce}" for nonce in nonces for link in links]
+    return [f"/c/{nonce}{link_half(SECRET, key, link.position, link.link)}" for nonce in nonces for link in links]
 
 
 def serve(kind: str, root: Path, port: int) -> None:

@@ -1,10 +1,12 @@
-"""The tokens of counted links, ``/c/ISSUE.POSITION.LINK.TAG.NONCE``: which link of which issue, and
-a nonce of one message.
+"""The tokens of counted links, ``/c/NONCE.ISSUE.POSITION.LINK.TAG``: a nonce of one message, and which
+link of which issue.
 
 A token has two authenticated halves so that a message costs one MAC, not one per link. The link
 half (issue, item position, link index, and an HMAC of them) is the same in every message and is
 written once into the master; the message half is a random nonce and an HMAC of the issue and the
-nonce, one more merge field (``click_nonce``) substituted into the ready bytes. Altering either half
+nonce, one more merge field (``click_nonce``) substituted into the ready bytes; it comes first, so that
+in the text part it usually sits before the line's soft break (it is dropped into lines encoded once,
+:mod:`newsletter.render.mime`). Altering either half
 fails its MAC (a 404, never a redirect); joining the link half of one link to the nonce of another
 message of the same issue is a click on that message's own link, which its reader could make anyway.
 
@@ -40,9 +42,9 @@ _NONCE_BYTES = 9  # 12 characters: random enough that two messages of an issue n
 _TAG_BYTES = 6  # 8 characters; a forger's chance per try is 2**-48
 #: Characters of the message half (nonce and its tag): fixed, so that it is substituted in encoded lines.
 NONCE_CHARS = 20
-_TOKEN = re.compile(r"(?P<issue>\d{4}-\d{2}-\d{2}(?:-[a-z0-9-]{1,40})?)\.(?P<position>\d{1,2})\."
-                    r"(?P<link>\d{1,3}|[un])\.(?P<tag>[A-Za-z0-9_-]{8})\.(?P<nonce>[A-Za-z0-9_-]{12})"
-                    r"(?P<nonce_tag>[A-Za-z0-9_-]{8})")
+_TOKEN = re.compile(r"(?P<nonce>[A-Za-z0-9_-]{12})(?P<nonce_tag>[A-Za-z0-9_-]{8})\."
+                    r"(?P<issue>\d{4}-\d{2}-\d{2}(?:-[a-z0-9-]{1,40})?)\.(?P<position>\d{1,2})\."
+                    r"(?P<link>\d{1,3}|[un])\.(?P<tag>[A-Za-z0-9_-]{8})")
 
 
 @dataclass(frozen=True)
@@ -90,9 +92,9 @@ _RANDOM = _Randomness()
 
 
 def link_half(secret_key: str, issue: str, position: int, link: str) -> str:
-    """The part of a token that is the same in every message: ``ISSUE.POSITION.LINK.TAG.``."""
+    """The part of a token that is the same in every message: ``.ISSUE.POSITION.LINK.TAG`` (after the nonce)."""
     named = f"{issue}.{position}.{link}"
-    return f"{named}.{_mac(secret_key, 'link', named)}."
+    return f".{named}.{_mac(secret_key, 'link', named)}"
 
 
 def _message_half(secret_key: str, issue: str, nonce: str) -> str:

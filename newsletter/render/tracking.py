@@ -9,8 +9,8 @@ version, archive, mailto) are left as they are, whatever the project's template 
 feedback links of ``[analytics] feedback`` are rendered uncounted (:func:`feedback_url`, a thank-you
 page) and counted here like the others.
 
-Each tracked URL is the link half of its token (:mod:`newsletter.core.click_tokens`) followed by
-the ``click_nonce`` placeholder, so that each message costs one more substitution.
+Each tracked URL is the ``click_nonce`` placeholder followed by the link half of its token
+(:mod:`newsletter.core.click_tokens`), so that each message costs one more substitution.
 """
 
 from __future__ import annotations
@@ -73,15 +73,15 @@ def track(rendered: RenderedIssue, base_url: str, secret_key: str) -> tuple[Rend
     for slot in rendered.slots.slots:
         slots.token(slot.field, slot.context, slot.default)
     in_html, in_text = slots.token(NONCE_FIELD, Context.URL), slots.token(NONCE_FIELD, Context.TEXT)
-    prefix = {url: f"{base_url}{CLICK_PATH}{link_half(secret_key, issue, link.position, link.link)}"
-              for url, link in links.items()}
+    start = f"{base_url}{CLICK_PATH}"
+    halves = {url: link_half(secret_key, issue, link.position, link.link) for url, link in links.items()}
 
     def href(match: re.Match[str]) -> str:
-        tracked = prefix.get(unescape(match.group(1)))
-        return match.group(0) if tracked is None else f'href="{escape(tracked)}{in_html}"'
+        half = halves.get(unescape(match.group(1)))
+        return match.group(0) if half is None else f'href="{escape(start)}{in_html}{escape(half)}"'
 
     html = _HREF.sub(href, rendered.html)
-    pattern = re.compile("(" + "|".join(re.escape(url) for url in sorted(prefix, key=len, reverse=True)) + ")"
+    pattern = re.compile("(" + "|".join(re.escape(url) for url in sorted(halves, key=len, reverse=True)) + ")"
                          + _TEXT_END)
-    text = pattern.sub(lambda m: prefix[m.group(1)] + in_text, rendered.text)
+    text = pattern.sub(lambda m: start + in_text + halves[m.group(1)], rendered.text)
     return replace(rendered, html=html, text=text, slots=slots), list(links.values())

@@ -94,5 +94,5 @@ def test_an_untracked_render_gets_no_nonce(settings: Settings) -> None:
                                    "../../etc/passwd"])
 def test_a_made_up_token_reads_as_nothing(token: str) -> None:
     assert read_click_token(SECRET, token) is None
-    assert read_click_token(SECRET, link_half(SECRET, "2026-11-24", 1, "0") + new_nonce(SECRET, "2026-11-24")) \
+    assert read_click_token(SECRET, new_nonce(SECRET, "2026-11-24") + link_half(SECRET, "2026-11-24", 1, "0")) \
         is not None

@@ -68,7 +68,7 @@ def links(message: EmailMessage, kind: str = "plain") -> list[str]:
 
 
 def position(path: str) -> int:
-    return int(path.split("/")[-1].split(".")[1])
+    return int(path.split("/")[-1].split(".")[2])
 
 
 def flush(service: Service) -> None:
@@ -98,7 +98,7 @@ def test_every_content_link_is_counted_and_the_template_links_are_not(settings: 
     assert f"{BASE}/u/" in plain and f"{BASE}/archive/" in plain and "mailto:redaction@example.org" in html
     assert f'href="{BASE}/archive/2026-11-24/"' in html
     # One nonce per message, the same in all its links, and another in the next message.
-    nonces = {p[-20:] for p in links(message)}
+    nonces = {p[3:23] for p in links(message)}
     assert len(nonces) == 1
 
 
@@ -107,7 +107,7 @@ def test_a_persons_clicks_redirect_at_once_and_show_in_the_report(settings: Sett
     messages = sent(settings, store, sink)
     clock = Clock(SENT + timedelta(minutes=30))
     first, second = links(messages[0]), links(messages[1])
-    assert first[0][-20:] != second[0][-20:]  # each message its own nonce
+    assert first[0][3:23] != second[0][3:23]  # each message its own nonce
     with Service(settings, store, clock=clock) as service, requests.Session() as s:
         s.headers["User-Agent"] = BROWSER
         answer = s.get(service.url + first[0], allow_redirects=False)
@@ -170,20 +170,20 @@ def test_a_forged_or_altered_token_is_a_404_and_counts_nothing(settings: Setting
                                                               change: str) -> None:
     path = links(sent(settings, store, sink, readers=1)[0])[0]
     token = path.removeprefix("/c/")
-    issue, pos, link, tag, half = token.split(".")
+    half, issue, pos, link, tag = token.split(".")
     flip = {"A": "B"}.get(half[3], "A")
     forged = {
-        "link": f"{issue}.{pos}.1.{tag}.{half}",
-        "nonce": f"{issue}.{pos}.{link}.{tag}.{half[:3]}{flip}{half[4:]}",
-        "tag": f"{issue}.{pos}.{link}.{tag[:-1]}{'A' if tag[-1] != 'A' else 'B'}.{half}",
-        "issue": f"2026-11-25.{pos}.{link}.{tag}.{half}",
+        "link": f"{half}.{issue}.{pos}.1.{tag}",
+        "nonce": f"{half[:3]}{flip}{half[4:]}.{issue}.{pos}.{link}.{tag}",
+        "tag": f"{half}.{issue}.{pos}.{link}.{tag[:-1]}{'A' if tag[-1] != 'A' else 'B'}",
+        "issue": f"{half}.2026-11-25.{pos}.{link}.{tag}",
         "other key": "",
         "garbage": "..%2e%2fetc%2fpasswd",
     }[change]
     if change == "other key":
         from newsletter.core.click_tokens import link_half, new_nonce
         other = "another-key-7Hq1vLr9Kx2pWm8Jn4Tb5Yc3Jd0Fg6Se"
-        forged = link_half(other, issue, int(pos), link) + new_nonce(other, issue)
+        forged = new_nonce(other, issue) + link_half(other, issue, int(pos), link)
     with Service(settings, store) as service:
         answer = requests.get(f"{service.url}/c/{forged}", allow_redirects=False)
         assert answer.status_code == 404 and "Location" not in answer.headers
