@@ -152,6 +152,7 @@ def test_a_scanner_is_told_apart_and_its_reader_still_counts(settings: Settings,
         clock.now += timedelta(minutes=5)
         assert requests.get(service.url + agent[2], allow_redirects=False,
                             headers={"User-Agent": "Mozilla/5.0 Barracuda Sentinel (link protection)"}).status_code == 302
+        flush(service)
     with Service(settings, store, clock=Clock(SENT + timedelta(seconds=3))) as service:  # sooner than read_seconds
         assert requests.get(service.url + early[0], allow_redirects=False,
                             headers={"User-Agent": BROWSER}).status_code == 302
