@@ -94,6 +94,7 @@ bench: venv
 	$(BIN)/python bench/render.py
 	$(BIN)/python bench/send.py
 	$(BIN)/python bench/scale.py
+	$(BIN)/python bench/clicks.py
 
 clean:
 	rm -rf $(VENV) out state site test-artifacts .pytest_cache .mypy_cache

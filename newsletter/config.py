@@ -223,6 +223,19 @@ class DeskSettings:
 
 
 @dataclass(frozen=True)
+class AnalyticsSettings:
+    """The ``[analytics]`` table: counted links (``/c/TOKEN``), per-item feedback, what is kept and how long."""
+
+    clicks: bool = True  # the content links of sent issues go through /c/TOKEN and are counted
+    utm_source: str = ""  # when set, the redirect adds utm_source, utm_medium=email, utm_campaign=ISSUE
+    per_subscriber: bool = False  # clicks of readers who consented are attributed to them (opt-in)
+    feedback: bool = False  # "Utile" / "Pas pour moi" links under each item
+    keep_days: int = 395  # clicks older than this are purged (``report`` and ``serve`` purge them)
+    scanner_seconds: float = 2.0  # every link of a message fetched within this: a security scanner
+    read_seconds: float = 10.0  # a click sooner than this after the delivery: no person read the message yet
+
+
+@dataclass(frozen=True)
 class Settings:
     """Everything a command needs to know about one newsletter project."""
 
@@ -238,6 +251,7 @@ class Settings:
     dkim: DkimSettings | None = None  # None when [dkim] is absent
     brand: BrandSettings | None = None  # None when [brand] is absent
     desk: DeskSettings = DeskSettings()
+    analytics: AnalyticsSettings = AnalyticsSettings()
 
     @property
     def issues_dir(self) -> Path:
@@ -266,7 +280,7 @@ class Settings:
 
 
 _TABLES = ("newsletter", "content", "store", "delivery", "schedule", "web", "webhooks", "bounces", "dkim", "brand",
-           "desk")
+           "desk", "analytics")
 
 
 def _suggest(word: str, choices: tuple[str, ...]) -> str:
@@ -508,6 +522,25 @@ def _rate(t: Options, key: str, default: str) -> str:
         if not re.fullmatch(r"\d+\s*(/|per)\s*(\d+\s*)?(second|minute|hour|day)s?", part):
             raise t.error(f'[web] {key} must look like "5 per minute; 30 per hour" (got {limit!r})')
     return limit
+
+
+def _analytics(path: Path, data: Any) -> AnalyticsSettings:
+    t = Options(path, "analytics", data, ("clicks", "utm_source", "per_subscriber", "feedback", "keep_days",
+                                          "scanner_seconds", "read_seconds"))
+    defaults = AnalyticsSettings()
+    utm_source = t.text("utm_source", "")
+    if utm_source and not re.fullmatch(r"[A-Za-z0-9._~-]{1,60}", utm_source):
+        raise t.wrong("utm_source", "letters, digits, '.', '_', '~' or '-' (at most 60)", utm_source,
+                      example="newsletter")
+    return AnalyticsSettings(
+        clicks=t.boolean("clicks", defaults.clicks),
+        utm_source=utm_source,
+        per_subscriber=t.boolean("per_subscriber", defaults.per_subscriber),
+        feedback=t.boolean("feedback", defaults.feedback),
+        keep_days=t.integer("keep_days", defaults.keep_days, minimum=1),
+        scanner_seconds=t.number("scanner_seconds", defaults.scanner_seconds),
+        read_seconds=t.number("read_seconds", defaults.read_seconds),
+    )
 
 
 def _store(path: Path, data: Any) -> StoreSettings:
@@ -884,6 +917,7 @@ def load_settings(root: Path) -> Settings:
         dkim=_dkim(path, data["dkim"], root.resolve(), newsletter.sender_domain) if "dkim" in data else None,
         brand=parse_brand(path, data["brand"], root.resolve()) if "brand" in data else None,
         desk=_desk(path, data.get("desk")),
+        analytics=_analytics(path, data.get("analytics")),
     )
 
 

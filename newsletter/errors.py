@@ -343,3 +343,7 @@ def describe(err: BaseException, limit: int = 200) -> str:
 class DnsUnanswered(NewsletterError):
     """The DNS gave no usable answer to one of ``newsletter doctor``'s lookups (timeout, SERVFAIL): the
     check it served cannot say yes or no, and reports "not checked"."""
+
+
+class NoClicksError(NewsletterError, LookupError):
+    """An issue has no counted links to report on: never sent, or sent with ``[analytics] clicks = false``."""

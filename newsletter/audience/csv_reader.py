@@ -24,7 +24,7 @@ from newsletter.core.addresses import canonical
 from newsletter.core.names import FORMULA_START, SPACES, clean_name
 from newsletter.errors import AddressError, ImportFileError, UnreadableFileError
 from newsletter.core.i18n import N_, Message
-from newsletter.store.subscribers import CandidateRow, RejectedRow
+from newsletter.store.subscribers import GIVEN, WITHDRAWN, CandidateRow, RejectedRow
 
 SNIFF_BYTES = 64 * 1024
 
@@ -47,6 +47,8 @@ _HEADERS = {
     # Mailchimp exports its unsubscribed and cleaned (bounced) members as separate files.
     "unsubscribed_at": ("unsubscribed_at", "unsub_time", "date de désinscription", "date desinscription"),
     "bounced_at": ("clean_time", "bounced_at"),
+    # The reader agreed that their own clicks be counted ([analytics] per_subscriber): a date, or yes/no.
+    "click_consent": ("click_consent", "click_consent_at", "consentement clics", "consentement aux clics"),
     # CRM exports flag people who opted out instead of leaving them out (HubSpot, Salesforce, Brevo).
     "opted_out": ("unsubscribed from all email", "email opt out", "hasoptedoutofemail", "opted out of email",
                   "désabonné", "désinscrit", "blacklisted", "email_blacklisted"),
@@ -308,6 +310,18 @@ def _row(cells: list[str], columns: dict[str | None, int], line: int, tz: ZoneIn
     if opted_out not in _YES | _NO:
         return _rejected(line, raw_email, N_("opt-out value %(value)s is neither yes nor no (true/false, oui/non, 1/0)"),
                          value=repr(opted_out[:40]))
+    click_consent = _clean(_cell(cells, columns, "click_consent"))
+    consented: datetime | None = None
+    if click_consent.lower() in _YES:
+        consented = moments["consent_at"] or GIVEN
+    elif click_consent and click_consent.lower() not in _NO:
+        try:
+            consented = _consent(click_consent, tz)
+        except ValueError:
+            return _rejected(line, raw_email, N_("click consent %(value)s is neither a date nor yes or no"),
+                             value=repr(click_consent[:40]))
+    elif click_consent:
+        consented = WITHDRAWN
     if not status and opted_out in _YES:
         status = "unsubscribed"
     elif not status and moments["bounced_at"]:
@@ -325,4 +339,5 @@ def _row(cells: list[str], columns: dict[str | None, int], line: int, tz: ZoneIn
         consent_ip=clean_name(_cell(cells, columns, "consent_ip"))[:64],
         created_at=moments["created_at"],
         unsubscribed_at=moments["unsubscribed_at"],
+        click_consent_at=consented,
     )

@@ -72,7 +72,8 @@ from newsletter.render import checked
 from newsletter.render.mime import MessageFactory, Recipient, message_id, proof_message_id
 from newsletter.render.rendered import RenderedIssue
 from newsletter.render.snapshot import freeze, thaw
-from newsletter.store import archive, leases, ledger, pacing, pauses, resends, snapshots, workers
+from newsletter.render.tracking import ITEM_ONLY, track
+from newsletter.store import archive, clicks, leases, ledger, pacing, pauses, resends, snapshots, workers
 from newsletter.store.feedback import hard_bounced_rows
 from newsletter.store.database import Store, patiently
 from newsletter.store.models import DeliveryStatus, SubscriberStatus
@@ -356,8 +357,9 @@ class _Run:
                 want = self.batch_size if self.limit is None else min(self.batch_size, self.limit - self.claimed)
                 if want <= 0:
                     return None
-                claimed = self._patient(lambda: ledger.claim(self.store, self.send_id, self.run_id, want,
-                                                             self.clock(), transport=adapter.name))
+                claimed = self._patient(lambda: ledger.claim(
+                    self.store, self.send_id, self.run_id, want, self.clock(), transport=adapter.name,
+                    consent=self.settings.analytics.per_subscriber))
                 self.claimed += len(claimed)
                 self.pool.extend(claimed)
             n = min(adapter.take or len(self.pool), len(self.pool))
@@ -488,7 +490,8 @@ class _Run:
         sender = self.settings.newsletter.sender_address
         for row in batch:
             try:
-                person = self.factory.personal(Recipient(row.email, row.first_name, row.last_name, row.subscriber_id))
+                person = self.factory.personal(Recipient(row.email, row.first_name, row.last_name,
+                                                         row.subscriber_id, row.click_consent))
                 message = self.factory.build_from(person) if adapter.wants_mime else None
             except Exception as err:  # noqa: BLE001  one recipient's fields, address or header: they alone fail
                 reason = f"this recipient's message cannot be built: {describe(err)}"
@@ -797,6 +800,8 @@ def start_send(settings: Settings, store: Store, day: date, *, secret_key: str,
     sent_on = clock()
     prepared = checked_issue(settings, day, sent_on)
     rendered, page = prepared.rendered, prepared.page
+    if settings.analytics.clicks:
+        rendered = _counted(settings, store, rendered, secret_key)
     factory = MessageFactory(rendered, settings, secret_key=secret_key, date=sent_on)
     send_id = ledger.get_or_create_send(store, day, rendered.subject, clock())
     frozen = freeze(rendered, sent_on)
@@ -808,6 +813,19 @@ def start_send(settings: Settings, store: Store, day: date, *, secret_key: str,
                  resumed.reason)
     report = SendReport(day, enqueued=ledger.enqueue(store, send_id, clock()), resumed=resumed)
     return StartedSend(send_id, factory, report)
+
+
+def _counted(settings: Settings, store: Store, rendered: RenderedIssue, secret_key: str) -> RenderedIssue:
+    """The masters with counted links (``[analytics] clicks``), their links recorded for ``serve``'s redirects."""
+    tracked, links = track(rendered, settings.newsletter.base_url, secret_key)
+    labels, issue = rendered.item_labels, rendered.issue.date.isoformat()
+    linked = {link.position for link in links}
+    # Every item has a row, one without any link too (its title and tag for the report).
+    places = [(link.position, link.link, link.url) for link in links] + \
+        [(n, ITEM_ONLY, "") for n in range(1, len(labels) + 1) if n not in linked]
+    clicks.save_links(store, [clicks.LinkRow(issue, n, link, url, *(labels[n - 1] if n else ("", "")))
+                              for n, link, url in places])
+    return tracked
 
 
 def send_issue(

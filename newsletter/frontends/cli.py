@@ -820,6 +820,7 @@ def history(nl: Newsletter, limit: int, as_json: bool) -> None:
     """
     tz = nl.settings.tz
     rows = nl.history(limit=limit)
+    clickers = nl.clicks.unique_clickers(r.day for r in rows)
     if as_json:
         click.echo(json.dumps([{
             "date": r.day.isoformat(), "subject": r.subject, "recipients": r.recipients, "sent": r.sent,
@@ -830,13 +831,14 @@ def history(nl: Newsletter, limit: int, as_json: bool) -> None:
             "finished_at": r.finished_at.astimezone(tz).isoformat(timespec="seconds") if r.finished_at else None,
             "without_approval_by": r.override_by or None, "uncertain": r.uncertain, "resent": r.resent,
             "bounce_reasons": [{"kind": b.kind, "reason": b.reason, "rows": b.rows} for b in r.bounce_reasons],
+            "unique_clickers": clickers.get(r.day),
         } for r in rows], ensure_ascii=False, indent=2))
         return
     if not rows:
         click.echo("No issue has been sent yet.")
         return
     click.echo(f"{'date':<10}  {'recipients':>10} {'sent':>8} {'failed':>7} {'bounced':>7} {'unsub.':>7} "
-               f"{'complaints':>15}  subject")
+               f"{'complaints':>15} {'clickers':>8}  subject")
     for r in rows:
         mark = " (without approval)" if r.override_by else ""
         mark += " (paused)" if r.paused else "" if r.finished_at else " (not finished)"
@@ -844,7 +846,7 @@ def history(nl: Newsletter, limit: int, as_json: bool) -> None:
         mark += f" ({r.resent:,} resent)" if r.resent else ""
         complaints = f"{r.complained:,} {r.complaint_rate:.2%}{'!' if r.complaints_too_high else ' '}"
         click.echo(f"{r.day.isoformat():<10}  {r.recipients:>10,} {r.sent:>8,} {r.failed:>7,} {r.bounced:>7,} "
-                   f"{r.unsubscribed:>7,} {complaints:>15}  {r.subject}{mark}")
+                   f"{r.unsubscribed:>7,} {complaints:>15} {_clickers(clickers.get(r.day)):>8}  {r.subject}{mark}")
         if r.bounce_reasons:
             click.echo(f"{'':<12}bounces: {_reasons_line(r)}")
 
@@ -912,6 +914,62 @@ def schedule_show(nl: Newsletter, count: int) -> None:
         click.echo(f"  {name}: {when.astimezone(tz):%a %Y-%m-%d %H:%M %Z}" if when else f"  {name}: paused")
 
 
+def _clickers(count: int | None) -> str:
+    return "-" if count is None else f"{count:,}"
+
+
+@cli.command()
+@click.argument("day", metavar="[ISSUE]", type=DATE, required=False)
+@click.option("--days", type=click.IntRange(1, 3660), help="Trends of the last N days instead of one issue.")
+@click.option("--readers", is_flag=True, help="Also the consenting readers who clicked ([analytics] per_subscriber).")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@pass_newsletter
+def report(nl: Newsletter, day: date | None, days: int | None, readers: bool, as_json: bool) -> None:
+    """What readers did with an issue: per item its clicks, unique clicks (messages from which a
+    person clicked), the clicks judged automated (security scanners) and the click rate over the
+    messages delivered; or, with --days, the rates by position and by tag over the last N days.
+
+    Example:
+
+        newsletter report 2026-11-24 --json
+        newsletter report --days 30
+    """
+    if days is not None:
+        if day is not None:
+            raise click.UsageError("give an ISSUE or --days N, not both")
+        trends = nl.clicks.trends(days)
+        if as_json:
+            click.echo(json.dumps(trends.as_json(), ensure_ascii=False, indent=2))
+            return
+        click.echo(f"Last {days} days: {len(trends.issues)} issues with counted links")
+        click.echo(f"{'position':<10} {'items':>6} {'unique':>8} {'rate':>7}")
+        for t in trends.positions:
+            click.echo(f"{t.key:<10} {t.items:>6} {t.unique_clicks:>8,} {t.click_rate:>7.1%}")
+        click.echo(f"{'tag':<24} {'items':>6} {'unique':>8} {'rate':>7}")
+        for t in trends.tags:
+            click.echo(f"{t.key[:24]:<24} {t.items:>6} {t.unique_clicks:>8,} {t.click_rate:>7.1%}")
+        return
+    day = day or nl.today()
+    figures = nl.clicks.report(day)
+    people = nl.clicks.readers(day, secret_key=nl.secret_key().value) if readers else []
+    if as_json:
+        shown = figures.as_json()
+        if readers:
+            shown["readers"] = [{"email": email, "clicks": n} for email, n in people]
+        click.echo(json.dumps(shown, ensure_ascii=False, indent=2))
+        return
+    click.echo(f"{figures.issue}: {figures.delivered:,} delivered, {figures.unique_clickers:,} unique clickers "
+               f"(estimated from the messages), {figures.automated:,} requests judged automated; "
+               f"{figures.unsubscribed:,} unsubscribed, {figures.bounced:,} bounced, {figures.complained:,} complained")
+    click.echo(f"{'#':>2} {'clicks':>7} {'unique':>7} {'rate':>7} {'autom.':>7} {'utile':>6} {'non':>5}  title")
+    for item in figures.items:
+        click.echo(f"{item.position:>2} {item.clicks:>7,} {item.unique_clicks:>7,} {item.click_rate:>7.1%} "
+                   f"{item.automated:>7,} {item.useful:>6,} {item.not_for_me:>5,}  {item.title}"
+                   f"{' [' + item.tag + ']' if item.tag else ''}")
+    for email, n in people:
+        click.echo(f"   {email}: {n} clicks")
+
+
 @cli.command()
 @click.option("--host", help="Address to listen on (default: [web] host, 127.0.0.1).")
 @click.option("--port", type=click.IntRange(1, 65535), help="Port (default: [web] port, 8080).")
@@ -935,7 +993,17 @@ def serve(nl: Newsletter, host: str | None, port: int | None, threads: int) -> N
 
     server = web_server(nl, host=host, port=port, threads=threads)
     click.echo(f"Serving {settings.newsletter.base_url} on http://{host}:{port}/ (Ctrl+C to stop)")
-    _run_until_interrupted(server)
+    import signal
+
+    def interrupt(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt  # SIGTERM stops it as Ctrl+C does: the clicks waiting are written
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        _run_until_interrupted(server)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+        nl.clicks.close()
 
 
 def _hint(err: NewsletterError) -> None:

@@ -35,6 +35,7 @@ How it is reached, one way for each kind of thing:
   ``nl.users``              the desk's accounts                                   :mod:`.accounts`
   ``nl.issues``             the issue folders as the desk edits them              :mod:`.editing`
   ``nl.schedule_ops``       what the running scheduler reads and records          :mod:`.schedule`
+  ``nl.clicks``             counted links: redirects, their recorder, reports     :mod:`.clicks`
   ========================  ====================================================  ==========================
 
   A part that needs a secret reads it when it is built (``nl.webhooks``, ``nl.schedule_ops``):
@@ -96,6 +97,8 @@ if TYPE_CHECKING:
     from newsletter.errors import StaleEditError
     from newsletter.library.editing import Author, IssueDraft, Issues, ItemDraft, Placed, PreviewResult
     from newsletter.library.schedule import ScheduleOps
+    from newsletter.library.clicks import ClickAnswer, Clicks
+    from newsletter.services.readership import IssueFigures, Trends
     from newsletter.schedule.gate import Readiness
     from newsletter.schedule.jobs import DAILY_JOB, HEARTBEAT_SECONDS, INTERRUPTED, JOB_FUNCTION, STORED_BEFORE
     from newsletter.store.history import HistoryRow
@@ -204,6 +207,13 @@ class Newsletter(Composing, Sending, Reports):
         return ScheduleOps(self)
 
 
+    @cached_property
+    def clicks(self) -> "Clicks":
+        """The counted links of the issues sent: ``serve``'s redirects and their recorder, ``report``."""
+        from newsletter.library.clicks import Clicks
+        return Clicks(self)
+
+
 #: The public names defined below the library, by module: imported when first asked for.
 _BELOW = {
     "newsletter.content.approval": ("ApprovalState",),
@@ -216,6 +226,8 @@ _BELOW = {
     "newsletter.library.editing": ("Author", "IssueDraft", "Issues", "ItemDraft", "Placed", "PreviewResult"),
     "newsletter.library.schedule": ("ScheduleOps",),
     "newsletter.library.archive": ("Archive",),
+    "newsletter.library.clicks": ("ClickAnswer", "Clicks"),
+    "newsletter.services.readership": ("IssueFigures", "Trends"),
     "newsletter.library.preview": ("PreviewBuild", "PreviewProblem", "preview_build", "preview_image"),
     "newsletter.library.subscribers": ("ExportResult", "SubscriberChange", "Subscribers"),
     "newsletter.library.subscriptions": ("Subscriptions",),
@@ -243,7 +255,7 @@ __all__ = [
     # the facade and its core
     "Newsletter", "Project", "Clock", "SecretKey", "utc_now", "PROJECT_ENV", "EDITOR_ENV",
     # the parts
-    "Subscribers", "Subscriptions", "Archive", "Webhooks", "Accounts", "Issues", "ScheduleOps",
+    "Subscribers", "Subscriptions", "Archive", "Webhooks", "Accounts", "Issues", "ScheduleOps", "Clicks",
     # what the operations return
     "CheckResult", "Verdict", "SendClearance", "DryRunResult", "ProofCopy", "Override", "IssueStatus",
     "UpcomingRun", "ScheduleView", "ExportResult", "SubscriberChange", "Health", "WebhookAnswer", "UNCERTAIN_SHOWN",

@@ -93,6 +93,9 @@ class Subscribers:
 
         nl = self._nl
         subscriber = unsubscribe(nl.store, checked_address(email, "email"), now=nl.clock())
+        from newsletter.library.clicks import erase_reader
+
+        erase_reader(nl, subscriber.email)  # per-reader click counts end with the subscription
         record = find_subscriber(nl.store, subscriber.email)
         assert record is not None
         return SubscriberChange(record)

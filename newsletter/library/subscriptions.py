@@ -27,10 +27,14 @@ class Subscriptions:
         nl = self._nl
         request_subscription(nl.store, address, now=nl.clock(), first_name=first_name, ip=ip)
 
-    def confirm(self, address: str, *, link: str, issued_at: datetime, ip: str = "") -> bool:
+    def confirm(self, address: str, *, link: str, issued_at: datetime, ip: str = "",
+                click_consent: bool = False) -> bool:
         """Make the address active: its owner clicked the confirmation link ``link``, made at ``issued_at``.
 
         A link works once, and never outranks an unsubscribe, a bounce or a complaint recorded after it.
+        ``click_consent``: the owner ticked the box of per-reader click counts (recorded with
+        ``[analytics] per_subscriber`` only; asked on the confirmation page, where only the mailbox's
+        owner can be).
 
         :return: whether the address is active now (False: the link was used already, or the address
             left the list after the link was made).
@@ -41,8 +45,13 @@ class Subscriptions:
 
         nl = self._nl
         digest = hashlib.sha256(link.encode("utf-8")).hexdigest()  # the store never holds a usable link
-        return confirm_subscription(nl.store, address, now=nl.clock(), link=digest, issued_at=issued_at,
-                                    keep=timedelta(hours=nl.settings.web.confirm_hours, days=1), ip=ip)
+        confirmed = confirm_subscription(nl.store, address, now=nl.clock(), link=digest, issued_at=issued_at,
+                                         keep=timedelta(hours=nl.settings.web.confirm_hours, days=1), ip=ip)
+        if confirmed and click_consent and nl.settings.analytics.per_subscriber:
+            from newsletter.store.clicks import set_consent
+
+            set_consent(nl.store, address, nl.clock())
+        return confirmed
 
     def address_of(self, token: str) -> str | None:
         """The address an unsubscribe token names, or None when the token is not a valid one."""
@@ -68,6 +77,9 @@ class Subscriptions:
             raise
         except NewsletterError:
             pass  # not (or no longer) in the list
+        from newsletter.library.clicks import erase_reader
+
+        erase_reader(self._nl, address)  # per-reader click counts end with the subscription
         return address
 
     def status(self, address: str) -> str | None:

@@ -33,6 +33,7 @@ from email.utils import format_datetime
 from newsletter.core import addresses
 
 from newsletter.core import verp
+from newsletter.core.click_tokens import NONCE_CHARS, NONCE_FIELD, NonceMaker, reader_nonce
 from newsletter.config import Settings
 from newsletter.errors import HeaderInjectionError
 from newsletter.core.merge import TOKEN_RE, CompiledTemplate, MergeSlots, Slot, escape_for
@@ -51,6 +52,7 @@ class Recipient:
     first_name: str = ""
     last_name: str = ""
     subscriber_id: int | None = None  # for the VERP and mailto tokens ([bounces]); None for test copies
+    click_consent: bool = False  # agreed that their own clicks be recognised ([analytics] per_subscriber)
 
     @property
     def display_name(self) -> str:
@@ -235,25 +237,86 @@ def _qp_line(line: str) -> str:
     return encoded
 
 
+#: A stand-in of the click nonce's width, made of letters that quoted-printable leaves as they are.
+_NONCE_MARK = ("QxNonceMarkQ" * 2)[:NONCE_CHARS]
+
+
+#: The stand-in as it may come out of the encoder: a soft line break (``=`` CRLF) anywhere inside.
+_NONCE_MARK_RE = re.compile("(?:=\r\n)?".join(re.escape(c) for c in _NONCE_MARK))
+
+
+class _FixedLine:
+    """A line whose only merge field is the click nonce, encoded once: the nonce has a fixed width and
+    only characters quoted-printable leaves alone, so it drops into the encoded line as it is (cut by
+    the soft line break where the stand-in was: breaks fall by column, whatever the letters)."""
+
+    __slots__ = ("parts", "cuts", "uncut")
+
+    def __init__(self, parts: list[bytes], cuts: list[int]) -> None:
+        self.parts, self.cuts = parts, cuts  # cuts: where a soft break cuts each nonce (0: none)
+        self.uncut = not any(cuts)
+
+    @staticmethod
+    def make(line: str, slots: MergeSlots) -> _FixedLine | None:
+        """The encoded line in pieces around each nonce, or None when another field is on it (that
+        line is encoded per recipient)."""
+        found = TOKEN_RE.findall(line)
+        if any(slots.slots[int(n)].field != NONCE_FIELD for n in found):
+            return None
+        encoded = _qp_line(TOKEN_RE.sub(_NONCE_MARK, line)) + CRLF
+        marks = list(_NONCE_MARK_RE.finditer(encoded))
+        if len(marks) != len(found):
+            return None  # the line's own text holds the stand-in: encoded per recipient
+        parts, cuts, last = [], [], 0
+        for mark in marks:
+            parts.append(encoded[last:mark.start()].encode("ascii"))
+            cut = mark.group(0).find("=")
+            cuts.append(max(cut, 0))
+            last = mark.end()
+        parts.append(encoded[last:].encode("ascii"))
+        return _FixedLine(parts, cuts)
+
+    def then(self, other: _FixedLine) -> _FixedLine:
+        """This line and the next one as one piece (fewer pieces per message; both need the recipient)."""
+        return _FixedLine([*self.parts[:-1], self.parts[-1] + other.parts[0], *other.parts[1:]],
+                          [*self.cuts, *other.cuts])
+
+    def render(self, nonce: bytes) -> bytes:
+        if self.uncut:
+            return nonce.join(self.parts)
+        parts = self.parts
+        out = [parts[0]]
+        for n, cut in enumerate(self.cuts, start=1):
+            out.append(nonce[:cut] + b"=\r\n" + nonce[cut:] if cut else nonce)
+            out.append(parts[n])
+        return b"".join(out)
+
+
 class _EncodedBody:
     """A master body as runs of pre-encoded lines (ASCII bytes, made once) and the few lines that
     need a recipient; every piece is whole lines, each with its CRLF."""
 
     def __init__(self, master: str, slots: MergeSlots) -> None:
-        self.segments: list[bytes | CompiledTemplate] = []
+        self.segments: list[bytes | CompiledTemplate | _FixedLine] = []
         static: list[str] = []
         for line in master.replace("\r\n", "\n").split("\n"):
             if TOKEN_RE.search(line):
                 if static:
                     self.segments.append((CRLF.join(static) + CRLF).encode("ascii"))
                     static = []
-                self.segments.append(CompiledTemplate(line, slots))
+                fixed = _FixedLine.make(line, slots)
+                if fixed is not None and self.segments and isinstance(self.segments[-1], _FixedLine):
+                    self.segments[-1] = self.segments[-1].then(fixed)
+                else:
+                    self.segments.append(fixed or CompiledTemplate(line, slots))
             else:
                 static.append(_qp_line(line))
         self.segments.append((CRLF.join(static) + CRLF).encode("ascii"))
 
     def pieces(self, values: Mapping[str, str]) -> list[bytes]:
-        return [seg if isinstance(seg, bytes) else (_qp_line(seg.render(values)) + CRLF).encode("ascii")
+        nonce = values.get(NONCE_FIELD, "").encode("ascii")
+        return [seg if type(seg) is bytes else seg.render(nonce) if type(seg) is _FixedLine  # noqa: E721 (exact types)
+                else (_qp_line(seg.render(values)) + CRLF).encode("ascii")  # type: ignore[union-attr, arg-type]
                 for seg in self.segments]
 
 
@@ -274,6 +337,9 @@ class MessageFactory:
         self.web_url = web_url
         self.issue_key = rendered.issue.date.isoformat()
         self.issue_date = rendered.issue.date
+        #: Masters with counted links (a send's, :mod:`newsletter.render.tracking`): each message gets a nonce.
+        self.tracked = any(slot.field == NONCE_FIELD for slot in rendered.slots.slots)
+        self._nonces = NonceMaker(secret_key, self.issue_key) if self.tracked else None
         boundary = "=_nl_" + hashlib.sha256(f"{self.issue_key}\0{rendered.subject}".encode()).hexdigest()[:28]
         self._mailto = f"<mailto:{_safe('Reply-To', nl.reply_to)}?subject=unsubscribe>"
         first = [("From", format_address(nl.sender_name, nl.sender_address, "From"))]
@@ -325,10 +391,19 @@ class MessageFactory:
         values = recipient_values(self.settings, recipient, self.secret_key)
         if self.web_url:
             values["web_url"] = self.web_url
+        if self.tracked:
+            values[NONCE_FIELD] = self._nonce(recipient)
         envelope_from, mailto = self._return_addresses(recipient)
         # The Message-ID and the unsubscribe token come from the stored (canonical) address.
         return Personal(address, name, message_id(self.settings, self.issue_key, recipient.email),
                         f"<{values['unsubscribe_url']}>, {mailto}", values, envelope_from)
+
+    def _nonce(self, recipient: Recipient) -> str:
+        """The message half of its counted links: random, unless the reader consented to be recognised."""
+        if recipient.click_consent and recipient.subscriber_id is not None and self.settings.analytics.per_subscriber:
+            return reader_nonce(self.secret_key, self.issue_key, recipient.subscriber_id)
+        assert self._nonces is not None
+        return self._nonces.new()
 
     def _return_addresses(self, recipient: Recipient) -> tuple[str, str]:
         """The VERP envelope sender and the List-Unsubscribe mailto of a subscriber, with [bounces]."""

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 import textwrap
-from html import escape
+from html import escape, unescape
 from pathlib import Path
 from typing import Any
 
@@ -26,12 +26,14 @@ from newsletter.content.model import Issue, Item
 from newsletter.content.problems import Problem
 from newsletter.content.typography import typographer
 from newsletter.errors import RenderError, UnsafeFileError
+from newsletter.core.click_tokens import NOT_FOR_ME, USEFUL
 from newsletter.core.merge import CompiledTemplate, Context, MergeSlots, find_fields
 from newsletter.content.publication import asset_url, read_image
 from newsletter.content.publication import web_url as public_web_url
 from newsletter.render.html import mjml_to_email_html
 from newsletter.core.resources import default_templates_dir
 from newsletter.render.rendered import RenderedIssue
+from newsletter.render.tracking import feedback_url
 
 HTML_TEMPLATE = "email.mjml.j2"
 TEXT_TEMPLATE = "email.txt.j2"
@@ -173,20 +175,27 @@ def render_issue(issue: Issue, settings: Settings, *, asset_base: str | None = N
                               slots=slots)
     problems.extend(intro.problems)
     items: list[dict[str, Any]] = []
+    links: list[tuple[str, ...]] = [tuple(_links(intro.html))]
+    feedback = settings.analytics.feedback and not web
     for position, item in enumerate(issue.items, start=1):
         body = converter.convert(editor_text(item.body), path=item.path, first_line=item.body_line, slots=slots)
         problems.extend(body.problems)
+        url = item.url if is_safe_url(item.url) else ""
+        links.append(tuple(dict.fromkeys(([url] if url else []) + _links(body.html))))
         items.append({
             "number": position,
             "title": typo(item.title),
             "tag": typo(item.tag),
             "source": typo(item.source),
-            "url": item.url if is_safe_url(item.url) else "",
+            "url": url,
             "image_src": image_src(item, issue, settings, asset_base),
             "image_alt": item.image_alt,
             "body_html": Markup(body.html),
             "body_text": body.text,
             "words": body.words,
+            "feedback": {"useful": feedback_url(nl.base_url, issue.date.isoformat(), position, USEFUL),
+                         "not_for_me": feedback_url(nl.base_url, issue.date.isoformat(), position, NOT_FOR_ME)}
+            if feedback else None,
         })
 
     subject, preheader = typo(issue.subject), typo(issue.preheader)
@@ -249,7 +258,18 @@ def render_issue(issue: Issue, settings: Settings, *, asset_base: str | None = N
         item_words=[it["words"] for it in items],
         item_texts=[str(it["body_text"]) for it in items],
         problems=problems,
+        links=links,
+        item_labels=[(item.title, item.tag) for item in issue.items],
     )
+
+
+_HREF = re.compile(r'href="([^"]*)"')
+
+
+def _links(html_text: str) -> list[str]:
+    """The distinct http(s) links of converted Markdown, in order."""
+    found = (unescape(href) for href in _HREF.findall(html_text))
+    return list(dict.fromkeys(href for href in found if is_safe_url(href)))
 
 
 def _html_context(context: dict[str, Any], values: _EditorValues) -> dict[str, Any]:

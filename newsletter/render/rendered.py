@@ -33,6 +33,10 @@ class RenderedIssue:
     item_words: list[int] = field(default_factory=list)
     item_texts: list[str] = field(default_factory=list)  # each item's body as plain text (the feed)
     problems: list[Problem] = field(default_factory=list)
+    #: The content links by position (0: the intro, then each item: its own URL first), what a send counts.
+    links: list[tuple[str, ...]] = field(default_factory=list)
+    #: Each item's title and tag, as the reports name it.
+    item_labels: list[tuple[str, str]] = field(default_factory=list)
 
     @cached_property
     def html_template(self) -> CompiledTemplate:

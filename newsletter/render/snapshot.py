@@ -39,6 +39,8 @@ def freeze(rendered: RenderedIssue, sent_on: datetime) -> Frozen:
         "preheader": rendered.preheader, "html": rendered.html, "text": rendered.text,
         "web_url": rendered.web_url, "date": sent_on.isoformat(),
         "slots": [[s.field, s.context.value, s.default] for s in rendered.slots.slots],
+        # What counted links need (a render checked before the send is tracked at the send's start).
+        "links": [list(urls) for urls in rendered.links], "item_labels": [list(p) for p in rendered.item_labels],
     }
     text = json.dumps(body, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
     return Frozen(text, hashlib.sha256(text.encode()).hexdigest())
@@ -63,5 +65,7 @@ def thaw(text: str) -> tuple[RenderedIssue, datetime]:
     issue = Issue(date=day, folder=Path(), subject=body["subject"], preheader=body["preheader"], intro="",
                   intro_line=0, items=())
     rendered = RenderedIssue(issue=issue, subject=body["subject"], preheader=body["preheader"], html=body["html"],
-                             text=body["text"], slots=slots, web_url=body["web_url"])
+                             text=body["text"], slots=slots, web_url=body["web_url"],
+                             links=[tuple(urls) for urls in body.get("links", [])],
+                             item_labels=[(title, tag) for title, tag in body.get("item_labels", [])])
     return rendered, datetime.fromisoformat(body["date"])

@@ -66,6 +66,7 @@ class Claimed:
     first_name: str
     last_name: str
     attempts: int  #: tries already recorded
+    click_consent: bool = False  #: agreed that their own clicks be recognised ([analytics] per_subscriber)
 
     @property
     def attempt(self) -> int:
@@ -299,9 +300,11 @@ def settle_uncertain(store: Store, sent: Mapping[int, str], unsent: Mapping[int,
                 last_error=bindparam("b_error")), [{"b_id": k, "b_error": v} for k, v in unsent.items()])
 
 
-def claim(store: Store, send_id: int, run_id: str, limit: int, now: datetime, *, transport: str = "") -> list[Claimed]:
+def claim(store: Store, send_id: int, run_id: str, limit: int, now: datetime, *, transport: str = "",
+          consent: bool = False) -> list[Claimed]:
     """Take up to ``limit`` due pending rows for this run, to hand to ``transport`` (the adapter's name, kept
-    on the row: a row in doubt is looked up there). Rows of subscribers who left are skipped.
+    on the row: a row in doubt is looked up there). Rows of subscribers who left are skipped. ``consent``:
+    also read each subscriber's consent to per-reader click counts (``[analytics] per_subscriber``).
 
     One statement on both databases; on PostgreSQL its rows are picked ``FOR UPDATE SKIP LOCKED``, so
     workers claiming at the same moment get different rows without waiting for each other.
@@ -323,14 +326,14 @@ def claim(store: Store, send_id: int, run_id: str, limit: int, now: datetime, *,
             return []
         rows = conn.execute(
             select(_D.c.id, _D.c.subscriber_id, _D.c.attempts, _S.c.email, _S.c.first_name, _S.c.last_name,
-                   _S.c.status)
+                   _S.c.status, (_S.c.click_consent_at.is_not(None) if consent else literal(False)).label("consent"))
             .join(_S, _S.c.id == _D.c.subscriber_id).where(_D.c.id.in_(claimed_ids)).order_by(_D.c.id)
         ).all()
         gone = [r.id for r in rows if r.status != ACTIVE]
         if gone:
             conn.execute(update(_D).where(_D.c.id.in_(gone)).values(
                 status=DeliveryStatus.SKIPPED.value, last_error="unsubscribed before the send", updated_at=now))
-    return [Claimed(r.id, r.subscriber_id, r.email, r.first_name, r.last_name, r.attempts)
+    return [Claimed(r.id, r.subscriber_id, r.email, r.first_name, r.last_name, r.attempts, bool(r.consent))
             for r in rows if r.status == ACTIVE]
 
 

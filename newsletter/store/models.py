@@ -76,6 +76,8 @@ class Subscriber(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False)
     unsubscribed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # When the reader agreed that their own clicks be recognised ([analytics] per_subscriber; migration 0017).
+    click_consent_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
     __table_args__ = (Index("ix_subscribers_status", "status"),)
 

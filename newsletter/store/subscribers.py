@@ -9,7 +9,7 @@ An unsubscribed, bounced or complained address is never reactivated by an import
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence, cast
 
 from sqlalchemy import Connection, Select, Table, func, insert, select, update
@@ -46,6 +46,21 @@ class CandidateRow:
     consent_ip: str = ""
     created_at: datetime | None = None
     unsubscribed_at: datetime | None = None
+    #: The reader's consent to per-reader click counts: when (set it; GIVEN: at the import's time),
+    #: WITHDRAWN (clear it), None (as it is).
+    click_consent_at: datetime | None = None
+
+
+#: A row's ``click_consent_at`` that withdraws the consent (a "no" in the file's column).
+WITHDRAWN = datetime.min.replace(tzinfo=timezone.utc)
+#: A row's ``click_consent_at`` that gives it without a date (a "yes"): recorded at the import's time.
+GIVEN = datetime.max.replace(tzinfo=timezone.utc)
+
+
+def _click_consent(row: CandidateRow, now: datetime) -> datetime | None:
+    """What the row sets ``click_consent_at`` to (None: withdrawn); only for a row that has the column."""
+    return None if row.click_consent_at == WITHDRAWN else now if row.click_consent_at == GIVEN \
+        else row.click_consent_at
 
 
 @dataclass(frozen=True)
@@ -132,7 +147,7 @@ def _apply_chunk(conn: Connection, chunk: Sequence[CandidateRow], now: datetime,
             else:
                 summary.suppressed += 1
             continue
-        changes = _changes(current, row)
+        changes = _changes(current, row, now)
         if changes:
             changes["updated_at"] = now
             conn.execute(update(_TABLE).where(_TABLE.c.id == current["id"]).values(**changes))
@@ -166,6 +181,8 @@ def _new_record(row: CandidateRow, now: datetime, source: str) -> dict[str, obje
     else:
         record.update(status=SubscriberStatus.ACTIVE.value, consent_at=row.consent_at or now,
                       consent_source=row.consent_source or source, created_at=now)
+    if row.click_consent_at is not None:
+        record["click_consent_at"] = _click_consent(row, now)
     return record
 
 
@@ -176,12 +193,14 @@ def _merge_into(pending: dict[str, object], row: CandidateRow) -> None:
             pending[key] = value
     if row.consent_at:
         pending["consent_at"] = row.consent_at
+    if row.click_consent_at is not None:
+        pending["click_consent_at"] = _click_consent(row, cast(datetime, pending["updated_at"]))
     if row.status in _SUPPRESSED:  # the same address twice: a suppression is never undone by the other row
         pending["status"] = row.status
         pending["unsubscribed_at"] = row.unsubscribed_at or pending.get("unsubscribed_at") or pending["updated_at"]
 
 
-def _changes(current: Mapping[str, object], row: CandidateRow) -> dict[str, object]:
+def _changes(current: Mapping[str, object], row: CandidateRow, now: datetime) -> dict[str, object]:
     changes: dict[str, object] = {}
     for key in ("first_name", "last_name", "consent_source", "consent_ip"):
         value = getattr(row, key)
@@ -189,6 +208,8 @@ def _changes(current: Mapping[str, object], row: CandidateRow) -> dict[str, obje
             changes[key] = value
     if row.consent_at and row.consent_at != current["consent_at"]:
         changes["consent_at"] = row.consent_at
+    if row.click_consent_at is not None and (row.click_consent_at == WITHDRAWN) != (current["click_consent_at"] is None):
+        changes["click_consent_at"] = _click_consent(row, now)
     if current["status"] == SubscriberStatus.PENDING.value and row.status != SubscriberStatus.PENDING.value:
         changes["status"] = SubscriberStatus.ACTIVE.value  # the operator vouches for the consent
     return changes

@@ -6,7 +6,8 @@ An application factory, as in Flask's tutorial: :func:`create_app` sets up the s
 - :mod:`~newsletter.frontends.web.unsubscribe`: ``/u/TOKEN``, one-click unsubscribe (RFC 8058) and the way back;
 - :mod:`~newsletter.frontends.web.subscribe`: ``/subscribe`` and ``/confirm/TOKEN``, double opt-in;
 - :mod:`~newsletter.frontends.web.archive_pages`: ``/``, ``/archive/``, ``/feed.xml`` and the issues' images;
-- :mod:`~newsletter.frontends.web.health`: ``/healthz`` for the operator's monitoring.
+- :mod:`~newsletter.frontends.web.health`: ``/healthz`` for the operator's monitoring;
+- :mod:`~newsletter.frontends.web.clicks`: ``/c/TOKEN``, the counted links of sent issues.
 
 Tokens are opaque (encrypted and authenticated with ``NEWSLETTER_SECRET_KEY``, see
 :mod:`newsletter.core.tokens`) and bound to their purpose; confirmation tokens expire. An unsubscribe
@@ -27,9 +28,9 @@ from flask import Blueprint, Flask, request
 
 from newsletter.brand.look import web_brand
 from newsletter.core.i18n import install, words
-from newsletter.frontends.hardening import harden, limiter, page_policy
+from newsletter.frontends.hardening import harden, limiter, page_policy, security_headers
 from newsletter.library import Newsletter
-from newsletter.frontends.web import archive_pages, health, subscribe, unsubscribe
+from newsletter.frontends.web import archive_pages, clicks, health, subscribe, unsubscribe
 from newsletter.frontends.web.extensions import apply_rate_limits, csrf
 from newsletter.frontends.web.mailer import ConfirmationMailer, MailQueue
 from newsletter.frontends.web.pages import register_error_pages
@@ -39,12 +40,12 @@ from newsletter.frontends.web.webhooks import webhooks_blueprint
 #: The policy of the service's pages: no script at all; images from us or https, our styles and inline ones.
 CSP = page_policy("img-src 'self' https: data:", "style-src 'self' 'unsafe-inline'")
 #: Pages that carry a token or a form's answer: never cached.
-NO_STORE = ("/u/", "/confirm/", "/subscribe")
+NO_STORE = ("/u/", "/confirm/", "/subscribe", "/c/")
 
 #: The service's blueprints, registered in this order; one more is one more entry here: a blueprint,
 #: or a function that makes one from the services (``lambda run: make_bp(run.nl)``).
 BLUEPRINTS: tuple[Blueprint | Callable[[WebServices], Blueprint], ...] = (
-    unsubscribe.bp, subscribe.bp, archive_pages.bp, health.bp,
+    unsubscribe.bp, subscribe.bp, archive_pages.bp, health.bp, clicks.bp,
     lambda run: csrf.exempt(webhooks_blueprint(run.nl.webhooks)))
 
 
@@ -98,6 +99,8 @@ def make_app(run: WebServices) -> Flask:
     # Links are built from base_url, never from X-Forwarded-Host/-Prefix; the client address and
     # scheme are taken from exactly ``trusted_proxies`` hops of X-Forwarded-For/-Proto (none by default).
     prefix = urlsplit(nl.base_url).path.rstrip("/")
+    app.wsgi_app = clicks.Redirects(app.wsgi_app, run,  # type: ignore[method-assign]
+                                    security_headers(CSP, https=nl.base_url.startswith("https://")))
     if prefix:
         app.wsgi_app = _BasePath(app.wsgi_app, prefix)  # type: ignore[method-assign]
     harden(app, purpose="newsletter.web", secret_key=run.secret_key, base_url=nl.base_url,

@@ -110,7 +110,8 @@ def confirmation(token: str) -> tuple[str, datetime]:
 @bp.get("/confirm/<token>")
 def confirm_page(token: str) -> Response:
     address, _issued = confirmation(token)
-    return page("confirm.html", masked=mask(address))
+    return page("confirm.html", masked=mask(address),
+                click_consent_asked=services().settings.analytics.per_subscriber)
 
 
 @bp.post("/confirm/<token>")
@@ -118,7 +119,8 @@ def confirm_page(token: str) -> Response:
 def confirm(token: str) -> Response:
     address, issued = confirmation(token)
     run = services()
-    if not run.nl.subscriptions.confirm(address, link=token, issued_at=issued, ip=client_ip()):
+    if not run.nl.subscriptions.confirm(address, link=token, issued_at=issued, ip=client_ip(),
+                                        click_consent=request.form.get("click_consent") == "yes"):
         log.info("confirmation refused for %s: the link was used, or the address left after it was made",
                  mask(address))
         return message(_("Link already used"),
