@@ -23,7 +23,7 @@ from email_validator import EmailNotValidError, validate_email
 from markdown_it.token import Token
 
 from newsletter.content.problems import N_, Problem
-from newsletter.content.typography import typographer
+from newsletter.content.typography import pair_quotes, typographer
 from newsletter.core.merge import TOKEN_PREFIX, Context, MergeSlots, find_fields
 
 ALLOWED_TAGS = {"p", "br", "strong", "em", "b", "i", "s", "del", "code", "pre", "blockquote", "ul", "ol", "li", "a"}
@@ -94,6 +94,7 @@ class MarkdownConverter:
         # report them; the sanitizer removes them from the output in any case.
         self.md.validateLink = lambda url: True  # type: ignore[method-assign]
         self.typo = typographer(locale)
+        self.french = locale.split("_")[0].lower() == "fr"
         self.text_width = text_width
         self.max_chars = max_chars
 
@@ -199,6 +200,8 @@ class MarkdownConverter:
             if token.type != "inline" or not token.children:
                 continue
             children = token.children
+            if self.french:
+                _pair_quotes(children)
             before = ""  # the character that precedes the current text node, for rules such as " :"
             inside = ""  # a pasted <script> or <style> whose content must go with its tags
             for i, child in enumerate(children):
@@ -236,6 +239,18 @@ class MarkdownConverter:
                     else:
                         continue
                     _drop_link(children, i)
+
+
+def _pair_quotes(children: list[Token]) -> None:
+    """Pair the straight double quotes of a paragraph's text nodes (``"Big **Data**"`` spans three)."""
+    stand_in = {"code_inline": "x", "softbreak": " ", "hardbreak": " "}
+    texts = [child for child in children if child.type == "text"]
+    if not any('"' in child.content for child in texts):
+        return
+    pieces = [child.content if child.type == "text" else stand_in.get(child.type, "") for child in children]
+    for child, paired in zip(children, pair_quotes(pieces)):
+        if child.type == "text":
+            child.content = paired
 
 
 #: The opening or closing tag of an element whose content is code, not text.
