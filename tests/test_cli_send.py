@@ -541,3 +541,16 @@ def test_check_warns_that_the_issue_was_sent_and_keeps_its_exit_code(cli, projec
     item.write_text('---\ntitle: ""\nsource: "x"\n---\nTexte.\n', encoding="utf-8")
     code, out, _ = cli("check", DAY.isoformat())
     assert code == 1 and warning in out  # a warning: the failing check's exit code is its own
+
+
+def test_a_search_ends_with_the_matches_totals(cli) -> None:  # type: ignore[no-untyped-def]
+    for address in ("martin@example.org", "martine@example.org", "paul@example.org", "lea@example.org"):
+        cli("subscribers", "add", address)
+    cli("subscribers", "remove", "martine@example.org")
+    code, out, _ = cli("subscribers", "list", "--search", "martin")
+    assert code == 0 and out.splitlines()[-1] == "Matching: 1 active, 1 unsubscribed (of 4 subscribers)."
+    code, out, _ = cli("subscribers", "list", "--search", "martin", "--status", "active")
+    assert out.splitlines()[-1] == "Matching: 1 active (of 4 subscribers)."
+    code, out, _ = cli("subscribers", "list", "--search", "nobody")
+    assert out.splitlines()[-2:] == ["No subscriber matches.", "Matching: none (of 4 subscribers)."]
+    assert cli("subscribers", "list")[1].splitlines()[-1] == "3 active, 1 unsubscribed"

@@ -365,6 +365,11 @@ def subscribers_list(nl: Newsletter, status: str | None, search: str | None, lim
     elif (status or search) and not shown:
         click.echo("No subscriber matches.")
     counts = nl.subscribers.count_by_status()
+    if status or search:  # the totals of what was asked for, then the whole list's size
+        found = {k: n for k, n in nl.subscribers.count_by_status(search=search).items() if not status or k == status}
+        click.echo(f"Matching: {', '.join(f'{n:,} {k}' for k, n in sorted(found.items())) or 'none'} "
+                   f"(of {sum(counts.values()):,} subscribers).")
+        return
     click.echo(", ".join(f"{n} {k}" for k, n in sorted(counts.items())) or "No subscribers yet.")
 
 
@@ -934,7 +939,10 @@ def serve(nl: Newsletter, host: str | None, port: int | None, threads: int) -> N
     from newsletter.frontends.web.server import web_server  # the command line launches the other front ends
 
     server = web_server(nl, host=host, port=port, threads=threads)
-    click.echo(f"Serving {settings.newsletter.base_url} on http://{host}:{port}/ (Ctrl+C to stop)")
+    listening = f"http://{host}:{port}"
+    public = settings.newsletter.base_url.rstrip("/")
+    click.echo(f"Serving on {listening}/" + ("" if public == listening else f", published as {public}/")
+               + " (Ctrl+C to stop)")
     _run_until_interrupted(server)
 
 
