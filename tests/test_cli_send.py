@@ -9,6 +9,7 @@ import logging
 import mailbox
 import re
 import threading
+from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
@@ -554,3 +555,16 @@ def test_a_search_ends_with_the_matches_totals(cli) -> None:  # type: ignore[no-
     code, out, _ = cli("subscribers", "list", "--search", "nobody")
     assert out.splitlines()[-2:] == ["No subscriber matches.", "Matching: none (of 4 subscribers)."]
     assert cli("subscribers", "list")[1].splitlines()[-1] == "3 active, 1 unsubscribed"
+
+
+def test_sending_tomorrows_issue_today_says_it_is_public_now(cli) -> None:  # type: ignore[no-untyped-def]
+    the_day_before = lambda: datetime(2026, 11, 23, 17, 0, tzinfo=timezone.utc)  # noqa: E731
+    cli("subscribers", "add", "lea@example.org", clock=the_day_before)
+    cli("approve", DAY.isoformat(), "--by", "Camille Martin", clock=the_day_before)
+    code, out, err = cli("send", DAY.isoformat(), "--dry-run", clock=the_day_before)
+    assert code == 0 and "Issue 2026-11-24 is dated tomorrow: sent now, it is in the public archive" in err
+    code, out, err = cli("send", DAY.isoformat(), clock=the_day_before)
+    assert code == 0 and "1 sent" in out
+    assert "`newsletter send 2026-11-24 --at HH:MM`" in err
+    on_the_day = lambda: datetime(2026, 11, 24, 6, 0, tzinfo=timezone.utc)  # noqa: E731
+    assert "is dated" not in cli("send", DAY.isoformat(), clock=on_the_day)[2]

@@ -495,6 +495,7 @@ def send(nl: Newsletter, day: date | None, test_addresses: tuple[str, ...], dry_
             if preview.refused_until_approved else ""
         click.secho(f"Approval: {preview.approval.describe()}{gate}", fg="yellow" if gate else None)
         _show_sample(preview.sample, preview.sample_to)
+        _dated_ahead(nl, day)
         click.echo(f"--- Nothing was sent. Send for real with: newsletter send {day.isoformat()}")
         return
     clearance = nl.authorize_send(day, without_approval=override, by=by)
@@ -503,6 +504,7 @@ def send(nl: Newsletter, day: date | None, test_addresses: tuple[str, ...], dry_
                     f"{clearance.override_by}.", fg="yellow")
     elif clearance.override_needless:
         click.echo("The approval is in order (or not required); --without-approval changes nothing.")
+    _dated_ahead(nl, day)
     report = _send_with_progress(nl, day, clearance, limit, workers)
     _show_report(nl, report)
     if report.resumed is not None:
@@ -515,6 +517,16 @@ def send(nl: Newsletter, day: date | None, test_addresses: tuple[str, ...], dry_
                             + (f", {report.in_flight} in flight" if report.in_flight else ""),
                             hint=f"see `newsletter status {day.isoformat()}`; run `newsletter send "
                                  f"{day.isoformat()}` again to resume")
+
+
+def _dated_ahead(nl: Newsletter, day: date) -> None:
+    """Say that an issue dated after today, sent now, is public now (archive and feed list sent issues)."""
+    ahead = (day - nl.today()).days
+    if ahead > 0:
+        when = "tomorrow" if ahead == 1 else f"in {ahead} days"
+        click.secho(f"Issue {day.isoformat()} is dated {when}: sent now, it is in the public archive and the feed "
+                    f"now too. To send it on its date, use `newsletter send {day.isoformat()} --at HH:MM` (or let "
+                    "`newsletter schedule run` send it).", fg="yellow", err=True)
 
 
 def _show_report(nl: Newsletter, report: "SendReport") -> None:
