@@ -85,13 +85,6 @@ def _quote_pairs(line: str) -> list[tuple[int, int]]:
     return pairs
 
 
-def _quotes(line: str) -> str:
-    chars = list(line)
-    for start, end in _quote_pairs(line):
-        chars[start], chars[end] = "«", "»"
-    return "".join(chars)
-
-
 def pair_quotes(pieces: list[str]) -> list[str]:
     """The pieces of one paragraph line (text nodes split by emphasis or links) with their straight
     double quotes paired into « » across pieces, as :func:`french` does within one text."""
@@ -110,7 +103,7 @@ def pair_quotes(pieces: list[str]) -> list[str]:
 
 def _french_segment(text: str) -> str:
     if '"' in text:
-        text = "\n".join(_quotes(line) for line in text.split("\n"))
+        text = "\n".join(pair_quotes([line])[0] for line in text.split("\n"))
     text = _ELLIPSIS.sub("…", text)
     text = _EM_DASH.sub("—", text)
     text = _EN_DASH.sub("–", text)
