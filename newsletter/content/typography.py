@@ -11,8 +11,9 @@ Rules (Imprimerie nationale, as most French newsrooms apply them):
   mois, ans, années, siècles), money (€, k€, M€, Md€, $, £, euros, dollars, centimes),
   proportions (``%`` gets a narrow one, points), measures (mm, cm, m, km, m², km², ha,
   km/h, g, kg, t, l, °C, °F, W to GW, kWh to TWh, Ko to To, Mbit/s, Gbit/s, and their
-  names: mètres, kilomètres, grammes, kilos, tonnes, litres, hectares, degrés) and amounts
-  (milliers, millions, milliards), singular or plural;
+  names: mètres, kilomètres, grammes, kilos, tonnes, litres, hectares, degrés), electricity
+  and signals (V, kV, mV, A, mA, volts, watts, Hz to GHz, dB), small measures (cl, ml, mg, nm,
+  m³) and amounts (milliers, millions, milliards, Md/Mds/Mrd/Mrds, M$, Md$), singular or plural;
 - a typographic apostrophe (’) for the straight one inside words (``l'État`` → ``l’État``);
 - straight double quotes paired on one line become « » (``"Big Data"`` → ``« Big Data »``,
   with the no-break spaces); an unpaired one is left as typed;
