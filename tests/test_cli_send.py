@@ -9,6 +9,7 @@ import logging
 import mailbox
 import re
 import threading
+from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
@@ -541,3 +542,29 @@ def test_check_warns_that_the_issue_was_sent_and_keeps_its_exit_code(cli, projec
     item.write_text('---\ntitle: ""\nsource: "x"\n---\nTexte.\n', encoding="utf-8")
     code, out, _ = cli("check", DAY.isoformat())
     assert code == 1 and warning in out  # a warning: the failing check's exit code is its own
+
+
+def test_a_search_ends_with_the_matches_totals(cli) -> None:  # type: ignore[no-untyped-def]
+    for address in ("martin@example.org", "martine@example.org", "paul@example.org", "lea@example.org"):
+        cli("subscribers", "add", address)
+    cli("subscribers", "remove", "martine@example.org")
+    code, out, _ = cli("subscribers", "list", "--search", "martin")
+    assert code == 0 and out.splitlines()[-1] == "Matching: 1 active, 1 unsubscribed (of 4 subscribers)."
+    code, out, _ = cli("subscribers", "list", "--search", "martin", "--status", "active")
+    assert out.splitlines()[-1] == "Matching: 1 active (of 4 subscribers)."
+    code, out, _ = cli("subscribers", "list", "--search", "nobody")
+    assert out.splitlines()[-2:] == ["No subscriber matches.", "Matching: none (of 4 subscribers)."]
+    assert cli("subscribers", "list")[1].splitlines()[-1] == "3 active, 1 unsubscribed"
+
+
+def test_sending_tomorrows_issue_today_says_it_is_public_now(cli) -> None:  # type: ignore[no-untyped-def]
+    the_day_before = lambda: datetime(2026, 11, 23, 17, 0, tzinfo=timezone.utc)  # noqa: E731
+    cli("subscribers", "add", "lea@example.org", clock=the_day_before)
+    cli("approve", DAY.isoformat(), "--by", "Camille Martin", clock=the_day_before)
+    code, out, err = cli("send", DAY.isoformat(), "--dry-run", clock=the_day_before)
+    assert code == 0 and "Issue 2026-11-24 is dated tomorrow: sent now, it is in the public archive" in err
+    code, out, err = cli("send", DAY.isoformat(), clock=the_day_before)
+    assert code == 0 and "1 sent" in out
+    assert "`newsletter send 2026-11-24 --at HH:MM`" in err
+    on_the_day = lambda: datetime(2026, 11, 24, 6, 0, tzinfo=timezone.utc)  # noqa: E731
+    assert "is dated" not in cli("send", DAY.isoformat(), clock=on_the_day)[2]

@@ -7,16 +7,18 @@ import signal
 import subprocess
 import sys
 import time
+import io
 import json
 import threading
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterator
 from zoneinfo import ZoneInfo
 
 import pytest
 
 from newsletter import Newsletter
+from newsletter.library import log_events_as_json
 from newsletter.content.approval import APPROVAL_FILE, approval_state, approve
 from newsletter.config import Settings, load_settings
 from newsletter.services.check import check_issue
@@ -572,3 +574,46 @@ def test_a_scheduled_send_that_pauses_itself_waits_for_an_operator(project: Path
     report = send_issue(settings, store, DAY, secret_key=SECRET, clock=lambda: clock[0])  # the operator resumes
     assert report.resumed is not None and report.complete and report.count(ledger.DeliveryStatus.SENT) == 138
     assert readiness(settings, store, DAY).state == "sent"
+
+
+@pytest.fixture
+def json_log() -> Iterator[io.StringIO]:
+    """``schedule run``'s logging (JSON lines) into a buffer, the loggers put back afterwards."""
+    loggers = [logging.getLogger(name) for name in ("newsletter", "apscheduler")]
+    saved = [(lg.handlers[:], lg.level, lg.propagate) for lg in loggers]
+    root_formatters = [h.formatter for h in logging.getLogger().handlers]
+    hook = threading.excepthook
+    stream = io.StringIO()
+    log_events_as_json(stream)
+    try:
+        yield stream
+    finally:
+        for lg, (handlers, level, propagate) in zip(loggers, saved):
+            lg.handlers[:], lg.level, lg.propagate = handlers, level, propagate
+        for handler, formatter in zip(logging.getLogger().handlers, root_formatters):
+            handler.setFormatter(formatter)
+        threading.excepthook = hook
+
+
+def test_the_heartbeat_says_it_is_alive_hourly_not_twice_every_30_s(project: Path, store: Store,
+                                                                    json_log: io.StringIO) -> None:
+    from apscheduler.events import EVENT_JOB_EXECUTED
+
+    settings = configure(project, cron="0 7 * * *")
+    clock = [datetime(2026, 11, 24, 8, 0, tzinfo=PARIS)]
+    scheduler = Scheduler(Newsletter(settings, store=store, secret_key=SECRET, clock=lambda: clock[0]))
+    beat = threading.Event()
+    scheduler.scheduler.add_listener(lambda e: beat.set() if e.job_id == "heartbeat" else None, EVENT_JOB_EXECUTED)
+    scheduler.start()
+    try:
+        assert beat.wait(PATIENCE)  # APScheduler ran the heartbeat job (at once, then every 30 s)
+        for minutes in (30, 59, 61, 90, 125):
+            clock[0] = datetime(2026, 11, 24, 8, 0, tzinfo=PARIS) + timedelta(minutes=minutes)
+            scheduler.heartbeat()
+    finally:
+        scheduler.shutdown()
+    lines = [json.loads(line) for line in json_log.getvalue().splitlines()]
+    beats = [line for line in lines if "heartbeat" in line.get("message", "") and "Added job" not in line["message"]]
+    assert beats == [], lines
+    alive = [line for line in lines if line["event"] == "scheduler_alive"]
+    assert [a["next_run"] for a in alive] == ["2026-11-25T07:00:00+01:00"] * 2  # at 9:01 and 10:05, not at start

@@ -74,6 +74,30 @@ def _read_text(path: Path, problems: list[Problem]) -> str | None:
     return text.replace("\r\n", "\n").replace("\r", "\n")
 
 
+_QUOTED_LINE = re.compile(r"""^(\s*[\w-]+:\s*)(["'])(.*)\2\s*$""")
+
+
+def _quoting_advice(line: str) -> tuple[str, dict[str, str]] | None:
+    """The fix for ``key: "text with "quotes" inside"`` (or ``'l'État'``): the quote that opens the
+    value also stands inside it and ends it early. ``None`` for any other line."""
+    m = _QUOTED_LINE.match(line)
+    if m is None or m.group(2) not in m.group(3):
+        return None
+    start, quote, inner = m.groups()
+    if quote == "'":
+        fixed = start + '"' + inner.replace("\\", "\\\\").replace('"', '\\"') + '"'
+        return (N_("the text between single quotes holds an apostrophe, which ends it early; put it between double "
+                   "quotes instead: %(fixed)s"), {"fixed": fixed.strip()})
+    parts = inner.split('"')
+    if len(parts) % 2:  # pairs of inner quotes: « »
+        fixed = start + '"' + "".join(part + ("« " if n % 2 == 0 else " »") if n < len(parts) - 1 else part
+                                      for n, part in enumerate(parts)) + '"'
+    else:
+        fixed = start + '"' + inner.replace('"', '\\"') + '"'
+    return (N_("the text between double quotes holds double quotes itself, which end it early; write the inner ones "
+               "as « » or \\\", or put the text between single quotes: %(fixed)s"), {"fixed": fixed.strip()})
+
+
 def _parse_mapping(
     path: Path, text: str, first_line: int, known: tuple[str, ...], problems: list[Problem]
 ) -> tuple[dict[str, str], dict[str, int], dict[str, str]] | None:
@@ -92,10 +116,21 @@ def _parse_mapping(
         mark = err.problem_mark or err.context_mark
         line = first_line + mark.line if mark else first_line
         reason = err.problem or "invalid YAML"
-        problems.append(
-            Problem(path, line, N_('invalid YAML: %(reason)s; check the quotes and the indentation '
-                                   '(put text containing ": " or "#" between double quotes)'), values={"reason": reason})
-        )
+        source_line = text.split("\n")[mark.line] if mark and mark.line <= text.count("\n") else ""
+        quoted = _quoting_advice(source_line)
+        if quoted is not None:
+            problems.append(Problem(path, line, quoted[0], values=quoted[1]))
+        elif '"' in source_line:
+            problems.append(
+                Problem(path, line, N_("invalid YAML: %(reason)s; text that holds double quotes goes between single "
+                                       "quotes, or write its quotes as « »"), values={"reason": reason})
+            )
+        else:
+            problems.append(
+                Problem(path, line, N_('invalid YAML: %(reason)s; check the quotes and the indentation '
+                                       '(put text containing ": " or "#" between double quotes)'),
+                        values={"reason": reason})
+            )
         return None
     except RecursionError:
         problems.append(Problem(path, first_line, N_("the YAML is nested too deeply; write plain key: value lines")))

@@ -23,12 +23,30 @@ from email_validator import EmailNotValidError, validate_email
 from markdown_it.token import Token
 
 from newsletter.content.problems import N_, Problem
-from newsletter.content.typography import typographer
+from newsletter.content.typography import pair_quotes, typographer
 from newsletter.core.merge import TOKEN_PREFIX, Context, MergeSlots, find_fields
 
 ALLOWED_TAGS = {"p", "br", "strong", "em", "b", "i", "s", "del", "code", "pre", "blockquote", "ul", "ol", "li", "a"}
 ALLOWED_ATTRIBUTES = {"a": {"href", "title"}, "ol": {"start"}}
-SAFE_URL = re.compile(r"https?://[^\s/?#]+", re.IGNORECASE)
+#: ``http(s)://``, then a host a browser accepts (a name, an IPv4 or a bracketed IPv6, maybe a user and a
+#: port): ``https://exa%20mple.org`` is not one (the sanitizer would drop such a link without a word).
+SAFE_URL = re.compile(r"https?://(?:[^\s/?#@]+@)?(?:[\w-]+(?:\.[\w-]+)*\.?|\[[0-9a-f:.]+\])(?::\d*)?(?=[\s/?#]|$)",
+                      re.IGNORECASE)
+#: What editors type for a link that Markdown then shows as typed, and how to fix each.
+_BROKEN_LINKS = (
+    (re.compile(r"\[[^\]\n]*\][ \t]+\((?:https?://|www\.|mailto:)[^)\s]*\)"),
+     N_("%(link)s is shown as typed, not as a link: remove the space between ] and (")),
+    (re.compile(r"\[[^\]\n]*\]\(<?(?:https?://|www\.|mailto:)[^)>]*?\s[^)]*\)"),
+     N_("%(link)s is shown as typed, not as a link: its address holds a space; remove it (or write it %%20)")),
+    (re.compile(r"\[[^\]\n]*\]\((?:https?://|www\.|mailto:)[^)\s]*$"),
+     N_("%(link)s is shown as typed, not as a link: add the ) that closes the address")),
+    (re.compile(r"\((?:https?://|www\.)[^)\s]*\)\[[^\]\n]+\]"),
+     N_("%(link)s is shown as typed, not as a link: write the text first, then the address: [texte](https://…)")),
+    (re.compile(r"<(?:https?://|mailto:)[^>\n]*\s[^>\n]*>"),
+     N_("%(link)s is shown as typed, not as a link: its address holds a space; remove it (or write it %%20)")),
+)
+#: A link address without its scheme: ``www.example.org/…`` or ``example.org/…``.
+_NO_SCHEME = re.compile(r"^(?:www\.)?[\w-]+(?:\.[\w-]+)*\.[a-z]{2,}(?:[/?#]\S*)?$", re.IGNORECASE)
 _FIELD_MARK = "NLFLD"
 _FIELD_MARK_RE = re.compile(_FIELD_MARK + r"(\d+)Q")
 _WORD = re.compile(r"[^\W_][\w’'-]*")
@@ -94,6 +112,7 @@ class MarkdownConverter:
         # report them; the sanitizer removes them from the output in any case.
         self.md.validateLink = lambda url: True  # type: ignore[method-assign]
         self.typo = typographer(locale)
+        self.french = locale.split("_")[0].lower() == "fr"
         self.text_width = text_width
         self.max_chars = max_chars
 
@@ -199,6 +218,9 @@ class MarkdownConverter:
             if token.type != "inline" or not token.children:
                 continue
             children = token.children
+            self._broken_links(children, find_line, problems, path)
+            if self.french:
+                _pair_quotes(children)
             before = ""  # the character that precedes the current text node, for rules such as " :"
             inside = ""  # a pasted <script> or <style> whose content must go with its tags
             for i, child in enumerate(children):
@@ -229,6 +251,10 @@ class MarkdownConverter:
                     if _FIELD_MARK in href:
                         problems.append(Problem(path, find_line("{{"), N_("merge fields can be used in text, not "
                                                                           "inside a link")))
+                    elif not is_safe_link(href) and _NO_SCHEME.match(href):
+                        problems.append(Problem(path, find_line(href), N_(
+                            "link %(link)s has no https:// in front; write (https://%(link_text)s)"),
+                            values={"link": repr(href[:60]), "link_text": href}))
                     elif not is_safe_link(href):
                         problems.append(Problem(path, find_line(href), N_(
                             "link %(link)s is not allowed: links must be complete http:// or https:// addresses, or "
@@ -236,6 +262,38 @@ class MarkdownConverter:
                     else:
                         continue
                     _drop_link(children, i)
+
+
+    @staticmethod
+    def _broken_links(children: list[Token], find_line: Callable[[str], int], problems: list[Problem],
+                      path: Path) -> None:
+        """Link syntax Markdown did not take as a link (a space in the address, ``] (``, a missing ``)``…)."""
+        runs, run = [], ""
+        for child in children:
+            if child.type == "text":
+                run += child.content
+            else:
+                runs.append(run)
+                run = ""
+        runs.append(run)
+        for text in runs:
+            for pattern, template in _BROKEN_LINKS:
+                for m in pattern.finditer(text):
+                    typed = m.group(0)
+                    problems.append(Problem(path, find_line(typed[:20]), template,
+                                            values={"link": repr(typed[:80])}))
+
+
+def _pair_quotes(children: list[Token]) -> None:
+    """Pair the straight double quotes of a paragraph's text nodes (``"Big **Data**"`` spans three)."""
+    stand_in = {"code_inline": "x", "softbreak": " ", "hardbreak": " "}
+    texts = [child for child in children if child.type == "text"]
+    if not any('"' in child.content for child in texts):
+        return
+    pieces = [child.content if child.type == "text" else stand_in.get(child.type, "") for child in children]
+    for child, paired in zip(children, pair_quotes(pieces)):
+        if child.type == "text":
+            child.content = paired
 
 
 #: The opening or closing tag of an element whose content is code, not text.

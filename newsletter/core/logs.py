@@ -27,6 +27,21 @@ def event(name: str, level: int = logging.INFO, *, exc_info: Any = None, **field
     EVENTS.log(level, json.dumps({"event": name, **fields}, ensure_ascii=False, default=str), exc_info=exc_info)
 
 
+class QuietJobs(logging.Filter):
+    """Drops APScheduler's two lines per run ("Running job …", "Job … executed successfully") of routine
+    jobs; their failures and everything else still pass."""
+
+    def __init__(self, *job_ids: str) -> None:
+        super().__init__()
+        self.job_ids = frozenset(job_ids)
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not record.name.startswith("apscheduler.executors") or record.levelno > logging.INFO:
+            return True
+        job = record.args[0] if isinstance(record.args, tuple) and record.args else None
+        return getattr(job, "id", None) not in self.job_ids
+
+
 def log_thread_crashes() -> None:
     """Log an exception that ends a thread (APScheduler's, a send's) as an error line, not a bare traceback."""
 

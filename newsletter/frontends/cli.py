@@ -365,6 +365,11 @@ def subscribers_list(nl: Newsletter, status: str | None, search: str | None, lim
     elif (status or search) and not shown:
         click.echo("No subscriber matches.")
     counts = nl.subscribers.count_by_status()
+    if status or search:  # the totals of what was asked for, then the whole list's size
+        found = {k: n for k, n in nl.subscribers.count_by_status(search=search).items() if not status or k == status}
+        click.echo(f"Matching: {', '.join(f'{n:,} {k}' for k, n in sorted(found.items())) or 'none'} "
+                   f"(of {sum(counts.values()):,} subscribers).")
+        return
     click.echo(", ".join(f"{n} {k}" for k, n in sorted(counts.items())) or "No subscribers yet.")
 
 
@@ -490,6 +495,7 @@ def send(nl: Newsletter, day: date | None, test_addresses: tuple[str, ...], dry_
             if preview.refused_until_approved else ""
         click.secho(f"Approval: {preview.approval.describe()}{gate}", fg="yellow" if gate else None)
         _show_sample(preview.sample, preview.sample_to)
+        _dated_ahead(nl, day)
         click.echo(f"--- Nothing was sent. Send for real with: newsletter send {day.isoformat()}")
         return
     clearance = nl.authorize_send(day, without_approval=override, by=by)
@@ -498,6 +504,7 @@ def send(nl: Newsletter, day: date | None, test_addresses: tuple[str, ...], dry_
                     f"{clearance.override_by}.", fg="yellow")
     elif clearance.override_needless:
         click.echo("The approval is in order (or not required); --without-approval changes nothing.")
+    _dated_ahead(nl, day)
     report = _send_with_progress(nl, day, clearance, limit, workers)
     _show_report(nl, report)
     if report.resumed is not None:
@@ -510,6 +517,16 @@ def send(nl: Newsletter, day: date | None, test_addresses: tuple[str, ...], dry_
                             + (f", {report.in_flight} in flight" if report.in_flight else ""),
                             hint=f"see `newsletter status {day.isoformat()}`; run `newsletter send "
                                  f"{day.isoformat()}` again to resume")
+
+
+def _dated_ahead(nl: Newsletter, day: date) -> None:
+    """Say that an issue dated after today, sent now, is public now (archive and feed list sent issues)."""
+    ahead = (day - nl.today()).days
+    if ahead > 0:
+        when = "tomorrow" if ahead == 1 else f"in {ahead} days"
+        click.secho(f"Issue {day.isoformat()} is dated {when}: sent now, it is in the public archive and the feed "
+                    f"now too. To send it on its date, use `newsletter send {day.isoformat()} --at HH:MM` (or let "
+                    "`newsletter schedule run` send it).", fg="yellow", err=True)
 
 
 def _show_report(nl: Newsletter, report: "SendReport") -> None:
@@ -992,7 +1009,10 @@ def serve(nl: Newsletter, host: str | None, port: int | None, threads: int) -> N
     from newsletter.frontends.web.server import web_server  # the command line launches the other front ends
 
     server = web_server(nl, host=host, port=port, threads=threads)
-    click.echo(f"Serving {settings.newsletter.base_url} on http://{host}:{port}/ (Ctrl+C to stop)")
+    listening = f"http://{host}:{port}"
+    public = settings.newsletter.base_url.rstrip("/")
+    click.echo(f"Serving on {listening}/" + ("" if public == listening else f", published as {public}/")
+               + " (Ctrl+C to stop)")
     import signal
 
     def interrupt(signum: int, frame: object) -> None:

@@ -23,8 +23,8 @@ from typing import Any, Callable, Mapping
 from newsletter.config import Settings
 from newsletter.core.clock import utc_now
 from newsletter.errors import NewsletterError, describe
-from newsletter.library import (DAILY_JOB, HEARTBEAT_SECONDS, INTERRUPTED, JOB_FUNCTION, STORED_BEFORE, DayClaimState,
-                                Newsletter, Readiness, ScheduleOps, event)
+from newsletter.library import (ALIVE_SECONDS, DAILY_JOB, HEARTBEAT_JOB, HEARTBEAT_SECONDS, INTERRUPTED, JOB_FUNCTION,
+                                STORED_BEFORE, DayClaimState, Newsletter, Readiness, ScheduleOps, event)
 
 
 def scheduled_job(kind: str, day: str, due: str) -> str:
@@ -66,6 +66,7 @@ class Scheduler:
         self.lease = timedelta(seconds=settings.delivery.lease_seconds)
         self.holder: Any = None
         self.warned: set[date] = set()
+        self.said_alive: datetime | None = None
         self.lock = threading.Lock()
         self.trigger = self.ops.trigger()
         self.scheduler = BackgroundScheduler(
@@ -106,9 +107,10 @@ class Scheduler:
         self.scheduler.start()
         self.scheduler.add_job(JOB_FUNCTION, self.trigger, args=["daily", "", ""], id=DAILY_JOB,
                                replace_existing=True, name="daily issue")
+        self.said_alive = self.clock()  # "scheduler_started" below says it, with the next run
         # APScheduler paces its jobs on the real clock (its own business); what each job decides reads self.clock.
         self.scheduler.add_job(self.heartbeat, "interval", seconds=HEARTBEAT_SECONDS, jobstore="local",
-                               id="heartbeat", next_run_time=utc_now())
+                               id=HEARTBEAT_JOB, next_run_time=utc_now())
         bounce_job = self.ops.bounce_job()
         if bounce_job is not None:  # [bounces] names a mailbox: read it
             read, minutes = bounce_job
@@ -216,6 +218,9 @@ class Scheduler:
             event("resuming", issue=day, interrupted_at=since)
             self.run("retry", day, since)
         upcoming = ops.next_runs(now, 1)
+        if self.said_alive is None or now - self.said_alive >= timedelta(seconds=ALIVE_SECONDS):
+            self.said_alive = now
+            event("scheduler_alive", run=self.run_id, next_run=upcoming[0].isoformat() if upcoming else None)
         if upcoming and self.settings.schedule.warn_minutes:
             fire = upcoming[0]
             if fire - now <= timedelta(minutes=self.settings.schedule.warn_minutes) and fire.date() not in self.warned:

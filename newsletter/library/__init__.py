@@ -100,7 +100,8 @@ if TYPE_CHECKING:
     from newsletter.library.clicks import ClickAnswer, Clicks
     from newsletter.services.readership import IssueFigures, Trends
     from newsletter.schedule.gate import Readiness
-    from newsletter.schedule.jobs import DAILY_JOB, HEARTBEAT_SECONDS, INTERRUPTED, JOB_FUNCTION, STORED_BEFORE
+    from newsletter.schedule.jobs import (ALIVE_SECONDS, DAILY_JOB, HEARTBEAT_JOB, HEARTBEAT_SECONDS, INTERRUPTED,
+                                          JOB_FUNCTION, STORED_BEFORE)
     from newsletter.store.history import HistoryRow
     from newsletter.store.models import DayClaimState
 
@@ -234,7 +235,8 @@ _BELOW = {
     "newsletter.library.tools": ("diagnose", "log_events_as_json", "make_dkim_key"),
     "newsletter.library.web": ("Health", "WebhookAnswer", "Webhooks"),
     "newsletter.schedule.gate": ("Readiness",),
-    "newsletter.schedule.jobs": ("DAILY_JOB", "HEARTBEAT_SECONDS", "INTERRUPTED", "JOB_FUNCTION", "STORED_BEFORE"),
+    "newsletter.schedule.jobs": ("ALIVE_SECONDS", "DAILY_JOB", "HEARTBEAT_JOB", "HEARTBEAT_SECONDS", "INTERRUPTED",
+                                 "JOB_FUNCTION", "STORED_BEFORE"),
     "newsletter.store.history": ("HistoryRow",),
     "newsletter.store.models": ("DayClaimState",),
 }

@@ -11,6 +11,7 @@ from newsletter.library.project import Project
 from newsletter.library.results import UNCERTAIN_SHOWN, IssueStatus, Override, ScheduleView, UpcomingRun
 
 if TYPE_CHECKING:
+    from newsletter.core.i18n import Message
     from newsletter.store.history import HistoryRow
 
 
@@ -49,6 +50,13 @@ class Reports(Project):
         from newsletter.store.history import history
 
         return history(self.reading_store(), limit=limit)
+
+    def rhythm(self) -> "Message | None":
+        """How often the issue goes out, in words ("every weekday morning"), from ``[schedule] cron``;
+        ``None`` when the cron has no simple weekly rhythm."""
+        from newsletter.schedule.rhythm import rhythm
+
+        return rhythm(self.settings)
 
     def schedule_view(self, count: int = 5) -> ScheduleView:
         """The next ``count`` due times with the gate's verdict on each day, and the one-off sends waiting."""

@@ -123,7 +123,8 @@ class Subscribers:
 
         return count_subscribers(self._nl.reading_store(), status=status, search=search)
 
-    def count_by_status(self) -> dict[str, int]:
+    def count_by_status(self, *, search: str | None = None) -> dict[str, int]:
+        """How many subscribers have each status (only addresses containing ``search`` when given)."""
         from newsletter.store.subscribers import count_by_status
 
-        return count_by_status(self._nl.reading_store())
+        return count_by_status(self._nl.reading_store(), search=search)

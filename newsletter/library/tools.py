@@ -38,10 +38,13 @@ def make_dkim_key(selector: str, domain: str, kind: str, path: Path) -> "NewKey"
 def log_events_as_json(stream: TextIO) -> None:
     """Log as a long-running service does: one JSON object per line on ``stream`` (journald adds the
     time), the scheduler's and APScheduler's events at INFO, and a crashed thread as an error line."""
-    from newsletter.core.logs import JsonLines, log_thread_crashes
+    from newsletter.core.logs import JsonLines, QuietJobs, log_thread_crashes
+    from newsletter.schedule.jobs import HEARTBEAT_JOB
 
     handler = logging.StreamHandler(stream)
     handler.setFormatter(JsonLines())
+    # Two lines of APScheduler's every 30 s would bury what happens; the heartbeat says it is alive hourly.
+    handler.addFilter(QuietJobs(HEARTBEAT_JOB))
     for root_handler in logging.getLogger().handlers:  # anything else that logs: JSON too
         root_handler.setFormatter(JsonLines())
     log_thread_crashes()

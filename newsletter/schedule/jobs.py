@@ -28,6 +28,10 @@ STORED_BEFORE = ("newsletter.schedule:_job",)
 DAILY_JOB = "daily"
 #: How often the scheduler wakes up to see jobs another process added (``send --at``).
 HEARTBEAT_SECONDS = 30.0
+#: The heartbeat's job id: its runs are not logged one by one (see :class:`newsletter.core.logs.QuietJobs`).
+HEARTBEAT_JOB = "heartbeat"
+#: How often the heartbeat says in the log that the scheduler is alive, and when it sends next.
+ALIVE_SECONDS = 3600.0
 #: The reason recorded for a send cut short by a stop request; the next start resumes it.
 INTERRUPTED = "interrupted by a stop"
 

@@ -392,9 +392,11 @@ def count_subscribers(store: Store, *, status: str | None = None, search: str | 
         return int(conn.execute(_filtered(select(func.count()).select_from(_TABLE), status, search)).scalar() or 0)
 
 
-def count_by_status(store: Store) -> dict[str, int]:
-    with store.session() as session:
-        rows = session.execute(select(Subscriber.status, func.count()).group_by(Subscriber.status)).all()
+def count_by_status(store: Store, *, search: str | None = None) -> dict[str, int]:
+    """How many subscribers have each status; only addresses containing ``search`` when it is given."""
+    query = _filtered(select(_TABLE.c.status, func.count()).group_by(_TABLE.c.status), None, search)
+    with store.engine.connect() as conn:
+        rows = conn.execute(query).all()
     return {status: count for status, count in rows}
 
 

@@ -72,6 +72,15 @@ def test_typography_skips_code_and_urls() -> None:
     assert "\u00a0: fin" in fragment.html or "&nbsp;: fin" in fragment.html
 
 
+def test_straight_quotes_pair_across_emphasis_but_not_in_code_or_links() -> None:
+    fragment = convert('Le "Big **Data**" : 3 V, `a "b" c` et [lien](https://example.org/?q="x") -- fin...')
+    assert "Le «&nbsp;Big <strong>Data</strong>&nbsp;»&nbsp;: 3&nbsp;V" in fragment.html
+    assert "<code>a &quot;b&quot; c</code>" in fragment.html or '<code>a "b" c</code>' in fragment.html
+    assert "href=\"https://example.org/?q=%22x%22\"" in fragment.html
+    assert "– fin…" in fragment.html
+    assert "Le « Big Data » : 3 V" in fragment.text.replace("\u00a0", " ")
+
+
 def test_word_count_ignores_urls() -> None:
     assert count_words("Deux mots (https://www.example.org/un/deux/trois)") == 2
     assert count_words("aujourd’hui c'est 46 % ") == 3

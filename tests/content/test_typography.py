@@ -41,6 +41,23 @@ CASES = [
     ("de 9 h 05 à 18 h", f"de 9{NBSP}h{NBSP}05 à 18{NBSP}h"),
     ("1 h 30 min", f"1{NBSP}h{NBSP}30{NBSP}min"),
     ("à 7 h 300 mètres", f"à 7{NBSP}h 300{NBSP}mètres"),
+    # Straight double quotes paired on a line become « », and the colon after them is tied too.
+    ('Le "Big Data" : 3 V', f"Le «{NBSP}Big Data{NBSP}»{NBSP}: 3{NBSP}V"),
+    ('"Oui", dit-il.', f"«{NBSP}Oui{NBSP}», dit-il."),
+    ('un "seul guillemet', 'un "seul guillemet'),
+    ('voir "https://example.org/a"b" ici', 'voir "https://example.org/a"b" ici'),
+    # Numbers stay with their unit.
+    ("3,5 Mds de dollars, 2 Mrd", f"3,5{NBSP}Mds de dollars, 2{NBSP}Mrd"),
+    ("12 % et 40 000 €", f"12{NNBSP}% et 40{NNBSP}000{NBSP}€"),
+    ("230 V, 16 A, 5 GHz, 3 nm, 20 dB", f"230{NBSP}V, 16{NBSP}A, 5{NBSP}GHz, 3{NBSP}nm, 20{NBSP}dB"),
+    # Ellipsis and dashes, never inside URLs or option names.
+    ("Et alors...", "Et alors…"),
+    ("Et alors.... non", "Et alors.... non"),
+    ("le marché -- en baisse -- reprend", "le marché – en baisse – reprend"),
+    ("de 10--12 ans", f"de 10–12{NBSP}ans"),
+    ("Non --- jamais.", "Non — jamais."),
+    ("lancez --help ou https://example.org/a--b...c", "lancez --help ou https://example.org/a--b...c"),
+    ("----", "----"),
 ]
 
 

@@ -16,6 +16,7 @@ from tests.sink import Sink
 from tests.helpers.locales import LOCALES, leftovers, set_locale
 from tests.helpers.clock import NOW
 from tests.helpers.web import Service, confirm_link, subscribe, wait_for_mail, web_settings
+from tests.helpers.config import set_options
 
 #: Words each language's pages and mail must show (the leftovers below say what they must not).
 EXPECTED = {
@@ -49,3 +50,25 @@ def test_pages_and_the_confirmation_mail_speak_the_newsletters_language(project:
     assert all(f'<html lang="{lang}">' in page.text for page in pages)
     everything = "\n".join(texts)
     assert [word for word in EXPECTED[lang] if word not in everything] == []
+
+
+RHYTHMS = [
+    ("0 7 * * mon-fri", "5 informations, chaque matin du lundi au vendredi."),
+    ("0 7 * * *", "5 informations, chaque matin."),
+    ("30 18 * * mon,thu", "5 informations, chaque lundi et jeudi soir."),
+    ("0 12 * * sat", "5 informations, chaque samedi midi."),
+    ("0 3 * * *", "5 informations, chaque jour."),  # 03:00: no part of the day to name
+    ("0 2 * * *", "5 informations par numéro."),  # APScheduler skips the 02:00 that the spring change removes
+    ("0 7 1 * *", "5 informations par numéro."),  # monthly: no weekly rhythm to say
+    ("0 7,19 * * *", "5 informations par numéro."),  # twice a day
+]
+
+
+@pytest.mark.parametrize(("cron", "promise"), RHYTHMS, ids=[c[0] for c in RHYTHMS])
+def test_the_subscribe_page_says_the_schedule_the_cron_keeps(project: Path, store: Store, sink: Sink, cron: str,
+                                                             promise: str) -> None:
+    set_locale(project, LOCALES["fr"])
+    set_options(project, "schedule", cron=cron)
+    with Service(web_settings(project, sink), store) as service:
+        page = requests.get(service.url + "/subscribe", timeout=30)
+    assert f"<p>{promise} Un lien de désinscription figure dans chaque envoi.</p>" in page.text

@@ -11,11 +11,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from functools import cached_property
 
 from flask import current_app
 
 from newsletter.config import Settings
-from newsletter.core.i18n import Words
+from newsletter.core.i18n import Message, Words
 from newsletter.library import Newsletter
 from newsletter.frontends.web.mailer import ConfirmationMailer
 
@@ -34,6 +35,11 @@ class WebServices:
     @property
     def settings(self) -> Settings:
         return self.nl.settings
+
+    @cached_property
+    def rhythm(self) -> Message | None:
+        """How often the issue goes out, in words (worked out once: it walks a year of due times)."""
+        return self.nl.rhythm()
 
     def now(self) -> datetime:
         """The current time, from the newsletter's clock."""

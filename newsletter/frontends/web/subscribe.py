@@ -47,6 +47,21 @@ def first_name_problem(name: str, words: Words) -> str:
     return ""
 
 
+def offer() -> str:
+    """What the form promises: how many items and how often, from ``[newsletter] items_per_issue`` and
+    ``[schedule] cron`` (only the count when the cron has no simple weekly rhythm)."""
+    run = services()
+    count, rhythm = run.settings.newsletter.items_per_issue, run.rhythm
+    if rhythm is None:
+        return run.words.ngettext("%(num)d news item in each issue. Every mailing carries an unsubscribe link.",
+                                  "%(num)d news items in each issue. Every mailing carries an unsubscribe link.",
+                                  count)
+    said = rhythm.text(run.words.gettext)
+    return run.words.ngettext("%(num)d news item, %(rhythm)s. Every mailing carries an unsubscribe link.",
+                              "%(num)d news items, %(rhythm)s. Every mailing carries an unsubscribe link.",
+                              count, rhythm=said)
+
+
 def client_ip() -> str:
     """The client address to keep with the consent record, when ``[web] record_ip`` says so."""
     return (request.remote_addr or "")[:64] if services().settings.web.record_ip else ""
@@ -58,7 +73,7 @@ def form() -> Response:
     # for the person to submit with this site's CSRF token.
     email = request.args.get("email", "").strip()[:320]
     first_name = " ".join(_CONTROL.sub(" ", request.args.get("first_name", "")).split())[:MAX_FIRST_NAME]
-    return page("subscribe.html", error="", email=email, first_name=first_name)
+    return page("subscribe.html", error="", email=email, first_name=first_name, offer=offer())
 
 
 @bp.post("/subscribe")
@@ -74,12 +89,13 @@ def subscribe() -> Response:
         return thanks()
     problem = first_name_problem(typed, run.words)
     if problem:
-        return page("subscribe.html", 400, error=problem, email=email, first_name=first_name[:MAX_FIRST_NAME])
+        return page("subscribe.html", 400, error=problem, email=email, first_name=first_name[:MAX_FIRST_NAME],
+                    offer=offer())
     try:
         address = canonical(email)
     except NewsletterError:
         return page("subscribe.html", 400, error=_("This address is not valid: check it."),
-                    email=email, first_name=first_name)
+                    email=email, first_name=first_name, offer=offer())
     # The same two steps for every address: one statement, one queued job (see the module docstring).
     run.nl.subscriptions.request(address, first_name=first_name, ip=client_ip())
     run.mailer.submit(address)
