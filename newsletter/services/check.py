@@ -375,6 +375,44 @@ def check_rendered(rendered: RenderedIssue, settings: Settings) -> list[Problem]
     return problems
 
 
+def _recent_issues(issue: Issue, settings: Settings, store: Store) -> list[tuple[date, tuple[Item, ...]]]:
+    """The items of the issues sent within ``[check] repeat_days`` before ``issue`` (their folders as they are)."""
+    from datetime import timedelta
+
+    from newsletter.errors import IssueNotFoundError
+    from newsletter.store.archive import published
+
+    since = issue.date - timedelta(days=settings.check.repeat_days)
+    recent = []
+    for sent in published(store):
+        if not since <= sent.day < issue.date:
+            continue
+        try:
+            loaded = load_issue(settings.issues_dir, sent.day, settings.newsletter.items_per_issue)
+        except IssueNotFoundError:
+            continue  # its folder was removed: nothing left to compare with
+        recent.append((sent.day, loaded.issue.items))
+    return recent
+
+
+def _check_repeats(issue: Issue, settings: Settings, store: Store | None, problems: list[Problem]) -> None:
+    """Warn about each item whose link or title went out in an issue sent within ``repeat_days``."""
+    if store is None or not settings.check.repeat_days:
+        return
+    from newsletter.content.repeats import find_repeats
+
+    for repeat in find_repeats(issue.items, _recent_issues(issue, settings, store)):
+        item = repeat.item
+        if repeat.by == "url":
+            problems.append(Problem(item.path, item.line_of("url"), N_(
+                "this link already went out in the issue of %(day)s (%(file)s); is it news again?"), "warning",
+                values={"day": repeat.day.isoformat(), "file": repeat.earlier.path.name}))
+        else:
+            problems.append(Problem(item.path, item.line_of("title"), N_(
+                "this title is nearly the one of %(title)s, sent in the issue of %(day)s; is it news again?"),
+                "warning", values={"day": repeat.day.isoformat(), "title": repr(repeat.earlier.title)}))
+
+
 def check_issue(settings: Settings, day: date, *, asset_base: str | None = None,
                 store: Store | None = None) -> CheckReport:
     """Run every check on the issue of ``day``.
@@ -409,6 +447,7 @@ def check_issue(settings: Settings, day: date, *, asset_base: str | None = None,
                                         values={"words": words, "limit": limit}))
         problems.extend(check_rendered(rendered, settings))
     problems.extend(brand_problems(settings))
+    _check_repeats(issue, settings, store, problems)
     approval = approval_state(issue.folder)
     if approval.state == "stale":
         shown = ", ".join(approval.changed[:5]) + (" …" if len(approval.changed) > 5 else "")
