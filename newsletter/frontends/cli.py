@@ -206,6 +206,36 @@ def check(nl: Newsletter, day: date | None) -> None:
 
 @cli.command()
 @date_argument
+@click.option("--from", "urls", metavar="URL", multiple=True, help="A page to draft an item from (repeatable).")
+@click.option("--feed", metavar="URL", help="An RSS or Atom feed: its newest entries not used lately, up to the "
+                                             "free items.")
+@pass_newsletter
+def draft(nl: Newsletter, day: date | None, urls: tuple[str, ...], feed: str | None) -> None:
+    """Write item files prefilled from pages' metadata: title, source, canonical url, image.
+
+    The page's description becomes the item's text as a starting point: `check` refuses it until
+    it is rewritten in your own words. Every page is fetched before anything is written.
+
+    Example:
+
+        newsletter draft 2026-11-24 --from https://www.example.org/etude
+    """
+    if bool(urls) == bool(feed):
+        raise click.UsageError("give --from URL (once or more) or --feed URL, not both")
+    result = nl.draft(day, urls=urls, feed=feed)
+    for note in result.notes:
+        click.secho(f"note: {note}", fg="yellow")
+    day_text = (day or nl.today()).isoformat()
+    if not result.files:
+        click.echo(f"Nothing drafted for {day_text}: every entry of the feed was used lately, or none could be read.")
+        return
+    for name in result.files:
+        click.echo(f"Drafted {nl.issues.folder(day or nl.today()).relative_to(nl.settings.root) / name}")
+    click.echo(f"Rewrite each text in your own words, then run `newsletter check {day_text}`.")
+
+
+@cli.command()
+@date_argument
 @click.option("--by", "by", metavar="NAME", help="Who approves (default: $NEWSLETTER_EDITOR, else the login name).")
 @pass_newsletter
 def approve(nl: Newsletter, day: date | None, by: str | None) -> None:
