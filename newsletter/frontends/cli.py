@@ -173,17 +173,20 @@ def new(nl: Newsletter, day: date | None) -> None:
 
 @cli.command()
 @date_argument
+@click.option("--links", is_flag=True, help="Also fetch every link: dead ones are errors, moved ones warnings "
+                                           "(results kept a day).")
 @pass_newsletter
-def check(nl: Newsletter, day: date | None) -> None:
+def check(nl: Newsletter, day: date | None, links: bool) -> None:
     """Check an issue and list every problem as file:line: message (exit 1 if any).
 
-    Warnings (e.g. raw HTML that was removed) are listed but do not fail the check.
+    Warnings (e.g. raw HTML that was removed) are listed but do not fail the check. Without
+    --links the check makes no request.
 
     Example:
 
-        newsletter check 2026-11-24
+        newsletter check 2026-11-24 --links
     """
-    result = nl.check(day)
+    result = nl.check(day, links=links)
     _print_problems(result.problems, nl.settings.root)
     if result.sent_at is not None:
         click.secho(f"{result.folder}: warning: this issue was sent on "

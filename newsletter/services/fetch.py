@@ -116,7 +116,7 @@ def fetch(url: str, settings: SourcingSettings, *, accept: str = "*/*", method: 
           max_bytes: int | None = None) -> Fetched:
     """Fetch ``url`` (redirects followed, each hop checked) and return the final answer, whatever its status.
 
-    :param max_bytes: the cap on the body (default ``[sourcing] max_bytes``).
+    :param max_bytes: the cap on the body (default ``[sourcing] max_bytes``); 0: the body is not read.
     :raises FetchRefused: for an address that is malformed, not http(s), or on a private network.
     :raises FetchError: for no answer, a timeout, a body over the cap, or a loop of redirects.
     """
@@ -140,7 +140,7 @@ def fetch(url: str, settings: SourcingSettings, *, accept: str = "*/*", method: 
                                          "browser and copy the address it ends at")
                     current = urljoin(current, location)
                     continue
-                body = _read(response, cap, settings.timeout * 2, current) if method != "HEAD" else b""
+                body = _read(response, cap, settings.timeout * 2, current) if method != "HEAD" and cap else b""
             finally:
                 response.release_conn()
         except Urllib3Timeout as err:
