@@ -78,6 +78,22 @@ class ContentSettings:
 
 
 @dataclass(frozen=True)
+class CheckSettings:
+    """The ``[check]`` table: what ``check`` compares an issue with."""
+
+    repeat_days: int = 30  # an item already sent within this many days is a warning (0: never compared)
+
+
+@dataclass(frozen=True)
+class SourcingSettings:
+    """The ``[sourcing]`` table: how ``draft --from`` and ``check --links`` fetch pages."""
+
+    allow_private_networks: bool = False  # fetch loopback and private addresses too (tests, intranets)
+    timeout: float = 10.0  # seconds for each fetch to connect and to send each part of its answer
+    max_bytes: int = 2_000_000  # the largest answer read; beyond it the fetch is refused
+
+
+@dataclass(frozen=True)
 class StoreSettings:
     url: str = "sqlite:///state/newsletter.db"
 
@@ -242,6 +258,8 @@ class Settings:
     root: Path
     newsletter: NewsletterSettings
     content: ContentSettings = ContentSettings()
+    check: CheckSettings = CheckSettings()
+    sourcing: SourcingSettings = SourcingSettings()
     store: StoreSettings = StoreSettings()
     delivery: DeliverySettings = DeliverySettings()
     schedule: ScheduleSettings = ScheduleSettings()
@@ -279,8 +297,8 @@ class Settings:
         return (now or utc_now()).astimezone(self.tz).date()
 
 
-_TABLES = ("newsletter", "content", "store", "delivery", "schedule", "web", "webhooks", "bounces", "dkim", "brand",
-           "desk", "analytics")
+_TABLES = ("newsletter", "content", "check", "sourcing", "store", "delivery", "schedule", "web", "webhooks", "bounces",
+           "dkim", "brand", "desk", "analytics")
 
 
 def _suggest(word: str, choices: tuple[str, ...]) -> str:
@@ -377,6 +395,21 @@ def _content(path: Path, data: Any) -> ContentSettings:
         max_words=t.integer("max_words", defaults.max_words),
         max_title_chars=t.integer("max_title_chars", defaults.max_title_chars),
         max_html_bytes=t.integer("max_html_bytes", defaults.max_html_bytes, minimum=1024),
+    )
+
+
+def _check(path: Path, data: Any) -> CheckSettings:
+    t = Options(path, "check", data, ("repeat_days",))
+    return CheckSettings(repeat_days=t.integer("repeat_days", CheckSettings.repeat_days, minimum=0, maximum=3650))
+
+
+def _sourcing(path: Path, data: Any) -> SourcingSettings:
+    t = Options(path, "sourcing", data, ("allow_private_networks", "timeout", "max_bytes"))
+    defaults = SourcingSettings()
+    return SourcingSettings(
+        allow_private_networks=t.boolean("allow_private_networks", defaults.allow_private_networks),
+        timeout=t.number("timeout", defaults.timeout),
+        max_bytes=t.integer("max_bytes", defaults.max_bytes, minimum=10_000),
     )
 
 
@@ -908,6 +941,8 @@ def load_settings(root: Path) -> Settings:
         root=root.resolve(),
         newsletter=newsletter,
         content=_content(path, data.get("content")),
+        check=_check(path, data.get("check")),
+        sourcing=_sourcing(path, data.get("sourcing")),
         store=_store(path, data.get("store")),
         delivery=_delivery(path, data.get("delivery")),
         schedule=_schedule(path, data.get("schedule")),

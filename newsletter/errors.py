@@ -42,7 +42,9 @@ The tree (a second base in parentheses)::
     ├── AddressError                    (ValueError) an address that cannot be used
     ├── WebhookRefused                  a webhook request not (provably) from the provider
     ├── MailboxError                    the bounce mailbox cannot be read
-    └── DnsUnanswered                   doctor: the DNS gave no usable answer (reported "not checked")
+    ├── DnsUnanswered                   doctor: the DNS gave no usable answer (reported "not checked")
+    └── FetchError                      a page or feed could not be fetched or used (draft --from/--feed)
+        └── FetchRefused                (UsageError) an address that is not fetched: scheme, private network
 """
 
 from __future__ import annotations
@@ -347,3 +349,15 @@ class DnsUnanswered(NewsletterError):
 
 class NoClicksError(NewsletterError, LookupError):
     """An issue has no counted links to report on: never sent, or sent with ``[analytics] clicks = false``."""
+
+
+class FetchError(NewsletterError):
+    """A page or a feed could not be fetched or read (no answer, too large, not HTML, a loop of redirects);
+    the message names the address and nothing was written."""
+
+
+class FetchRefused(FetchError, UsageError):
+    """An address that is not fetched at all: not http(s), malformed, or on a loopback or private network
+    (``[sourcing] allow_private_networks`` is false)."""
+
+    exit_code = 2

@@ -28,6 +28,9 @@ ITEM_NAME = re.compile(r"^(\d{1,3})-[^/\\]+\.md$", re.IGNORECASE)  # 05-titre.MD
 MAX_FILE_BYTES = 256 * 1024
 
 ITEM_KEYS = ("title", "source", "url", "image", "image_alt", "tag")
+#: Keys ``draft --from`` writes besides the item's fields: the page's own description, which ``check``
+#: compares the text with until the editor has rewritten it.
+DRAFT_KEYS = ("description",)
 ISSUE_KEYS = ("subject", "preheader", "intro")
 #: What ``check`` says of every symbolic link in an issue folder (:func:`newsletter.content.publication.symlink_problems`).
 LINK_PROBLEM = N_("is a symbolic link, which is never built, sent or published; replace it by a copy of the file itself")
@@ -208,7 +211,7 @@ def load_item(path: Path, number: int, problems: list[Problem]) -> Item:
     if parts is None:
         return Item(path=path, number=number, title="", source="", body="", body_line=1)
     front, front_line, body, body_line = parts
-    parsed = _parse_mapping(path, front, front_line, ITEM_KEYS, problems)
+    parsed = _parse_mapping(path, front, front_line, (*ITEM_KEYS, *DRAFT_KEYS), problems)
     values, lines, _ = parsed or ({}, {}, {})
     if parsed is None:
         # The YAML error is the one problem: the keys it hides are not "missing".
@@ -235,6 +238,7 @@ def load_item(path: Path, number: int, problems: list[Problem]) -> Item:
         image=image,
         image_alt=image_alt,
         tag=values.get("tag", "").strip(),
+        description=values.get("description", "").strip(),
         lines=lines,
     )
 

@@ -27,6 +27,7 @@ class Item:
     image: str = ""
     image_alt: str = ""
     tag: str = ""
+    description: str = ""  # the page's own description, written by ``draft --from``
     lines: Mapping[str, int] = field(default_factory=dict)
 
     def line_of(self, key: str) -> int:

@@ -173,17 +173,20 @@ def new(nl: Newsletter, day: date | None) -> None:
 
 @cli.command()
 @date_argument
+@click.option("--links", is_flag=True, help="Also fetch every link: dead ones are errors, moved ones warnings "
+                                           "(results kept a day).")
 @pass_newsletter
-def check(nl: Newsletter, day: date | None) -> None:
+def check(nl: Newsletter, day: date | None, links: bool) -> None:
     """Check an issue and list every problem as file:line: message (exit 1 if any).
 
-    Warnings (e.g. raw HTML that was removed) are listed but do not fail the check.
+    Warnings (e.g. raw HTML that was removed) are listed but do not fail the check. Without
+    --links the check makes no request.
 
     Example:
 
-        newsletter check 2026-11-24
+        newsletter check 2026-11-24 --links
     """
-    result = nl.check(day)
+    result = nl.check(day, links=links)
     _print_problems(result.problems, nl.settings.root)
     if result.sent_at is not None:
         click.secho(f"{result.folder}: warning: this issue was sent on "
@@ -202,6 +205,36 @@ def check(nl: Newsletter, day: date | None) -> None:
         verdict, color = "ready to approve", "yellow"
     click.secho(f"{result.folder}: {verdict} ({result.items} items, {result.html_bytes // 1024} KB of HTML, "
                 f"{result.summary})", fg=color)
+
+
+@cli.command()
+@date_argument
+@click.option("--from", "urls", metavar="URL", multiple=True, help="A page to draft an item from (repeatable).")
+@click.option("--feed", metavar="URL", help="An RSS or Atom feed: its newest entries not used lately, up to the "
+                                             "free items.")
+@pass_newsletter
+def draft(nl: Newsletter, day: date | None, urls: tuple[str, ...], feed: str | None) -> None:
+    """Write item files prefilled from pages' metadata: title, source, canonical url, image.
+
+    The page's description becomes the item's text as a starting point: `check` refuses it until
+    it is rewritten in your own words. Every page is fetched before anything is written.
+
+    Example:
+
+        newsletter draft 2026-11-24 --from https://www.example.org/etude
+    """
+    if bool(urls) == bool(feed):
+        raise click.UsageError("give --from URL (once or more) or --feed URL, not both")
+    result = nl.draft(day, urls=urls, feed=feed)
+    for note in result.notes:
+        click.secho(f"note: {note}", fg="yellow")
+    day_text = (day or nl.today()).isoformat()
+    if not result.files:
+        click.echo(f"Nothing drafted for {day_text}: every entry of the feed was used lately, or none could be read.")
+        return
+    for name in result.files:
+        click.echo(f"Drafted {nl.issues.folder(day or nl.today()).relative_to(nl.settings.root) / name}")
+    click.echo(f"Rewrite each text in your own words, then run `newsletter check {day_text}`.")
 
 
 @cli.command()

@@ -58,7 +58,7 @@ from __future__ import annotations
 from functools import cached_property
 from importlib import import_module
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Mapping
+from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
 from newsletter.config import find_project, load_settings
 from newsletter.library.composing import EDITOR_ENV, Composing
@@ -82,6 +82,8 @@ from newsletter.library.results import (
 from newsletter.library.sending import Sending
 
 if TYPE_CHECKING:
+    from datetime import date
+
     from newsletter.content.approval import ApprovalState
     from newsletter.library.archive import Archive
     from newsletter.library.preview import PreviewBuild, PreviewProblem, preview_build, preview_image
@@ -95,6 +97,7 @@ if TYPE_CHECKING:
     from newsletter.library.accounts import Account, Accounts
     from newsletter.core.logs import event
     from newsletter.errors import StaleEditError
+    from newsletter.library.drafting import Drafted
     from newsletter.library.editing import Author, IssueDraft, Issues, ItemDraft, Placed, PreviewResult
     from newsletter.library.schedule import ScheduleOps
     from newsletter.library.clicks import ClickAnswer, Clicks
@@ -195,6 +198,18 @@ class Newsletter(Composing, Sending, Reports):
         from newsletter.library.editing import Issues
 
         return Issues(self.settings, record=self.users.record_edit, create=self.new_issue)
+
+    def draft(self, day: date | None, *, urls: Sequence[str] = (), feed: str | None = None,
+              by: "Author | None" = None) -> "Drafted":
+        """Item files prefilled from pages' metadata (``newsletter draft``); see :mod:`newsletter.library.drafting`.
+
+        :raises FetchRefused: for an address that is not fetched; :raises FetchError: for a page that
+            cannot be read; nothing is written then.
+        """
+        from newsletter.library.drafting import Editor, draft
+
+        who = by or Editor(self.environ.get(EDITOR_ENV) or login_name(self.environ))
+        return draft(self.issues, self.settings, self.existing_store(), self._day(day), urls, feed, who)
 
     @cached_property
     def schedule_ops(self) -> "ScheduleOps":

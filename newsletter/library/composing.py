@@ -31,8 +31,11 @@ class Composing(Project):
 
         return new_issue(self.settings.issues_dir, self._day(day), self.settings.newsletter.items_per_issue)
 
-    def check(self, day: date | None = None) -> CheckResult:
+    def check(self, day: date | None = None, *, links: bool = False) -> CheckResult:
         """Run every check on the issue (never creates a database).
+
+        :param links: also fetch every link of the issue (``check --links``; see :mod:`newsletter.services.links`),
+            results kept a day in the store when there is one.
 
         :raises IssueNotFoundError: when the issue folder does not exist.
         """
@@ -40,7 +43,13 @@ class Composing(Project):
         from newsletter.services.check import check_issue
 
         settings, day = self.settings, self._day(day)
-        report = check_issue(settings, day, store=self.existing_store())
+        store = self.existing_store()
+        report = check_issue(settings, day, store=store)
+        if links:
+            from newsletter.services.links import link_problems
+
+            report.problems.extend(link_problems(report.issue, settings, store, self.clock()))
+            report.problems.sort(key=lambda p: (str(p.path), p.line or 0))
         sent_at = self.sent_at(day)
         approval = approval_state(report.issue.folder)
         folder = report.issue.folder.relative_to(settings.root)

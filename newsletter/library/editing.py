@@ -412,6 +412,35 @@ class Issues:
         self._after(day, name, by, f"Add {name} to {day.isoformat()}")
         return name
 
+    def add_drafted_item(self, day: date, fields: dict[str, str], body: str, by: Author, *,
+                         free: Callable[[bytes], bool], limit: int) -> str:
+        """Write a drafted item (``draft --from``) into the first free slot: an item file that ``free`` says
+        is still untouched (replaced, renamed after the title), else a new file after the last, up to
+        ``limit`` items. Returns its file name.
+
+        :raises UsageError: when the issue has ``limit`` items already, none of them free.
+        """
+        values = {key: _clean(value, key) for key, value in fields.items() if value}
+        text = _clean(body, "text", multiline=True, limit=MAX_BODY)
+        with self._writing(day) as folder:
+            paths = self._item_paths(folder)
+            stub = next((p for p in paths if free(_read(p) or b"")), None)
+            if stub is None and len(paths) >= limit:
+                raise UsageError(N_("the issue of %(day)s has %(count)d items already, none of them free"),
+                                 values={"day": day.isoformat(), "count": len(paths)},
+                                 hint="remove an item, or raise [newsletter] items_per_issue")
+            numbers = [int(m.group(1)) for p in paths if (m := ITEM_NAME.match(p.name))]
+            taken = ITEM_NAME.match(stub.name) if stub is not None else None
+            number = int(taken.group(1)) if taken else max(numbers, default=0) + 1
+            name = f"{number:02d}-{slug(values.get('title', ''))}.md"
+            if (folder / name).exists() and (stub is None or stub.name != name):
+                raise StaleEditError(name, N_("%(file)s appeared meanwhile; reload the page"))
+            atomic_write(folder / name, f"---\n{_yaml(values)}---\n{text}\n".encode())
+            if stub is not None and stub.name != name:
+                stub.unlink()
+        self._after(day, name, by, f"Draft {name} in {day.isoformat()}")
+        return name
+
     def remove_item(self, day: date, name: str, version: str, by: Author) -> None:
         """Remove an item (only as it was shown: ``version``) and renumber the others."""
         with self._writing(day) as folder:

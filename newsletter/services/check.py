@@ -196,6 +196,7 @@ def _check_item(item: Item, issue: Issue, settings: Settings, problems: list[Pro
     limits = settings.content
     path = item.path
     _check_attribute_values(item, problems)
+    _check_own_words(item, problems)
     _text_field(path, item.line_of("title"), "title", item.title, problems, limit=limits.max_title_chars)
     for name in ("source", "tag", "image_alt"):
         _text_field(path, item.line_of(name), name, getattr(item, name), problems)
@@ -213,6 +214,22 @@ def _check_item(item: Item, issue: Issue, settings: Settings, problems: list[Pro
         problems.append(Problem(path, item.line_of("image"), N_(
             "image %(image)s: use https:// (an image over plain http is blocked on the archive page and flagged by "
             "mail clients), or a file of the issue folder"), values={"image": repr(item.image[:60])}))
+
+
+#: A text at least this similar (0–100) to the page's description is still the page's words.
+OWN_WORDS_SIMILARITY = 80.0
+
+
+def _check_own_words(item: Item, problems: list[Problem]) -> None:
+    """An error while the text is still the description ``draft --from`` copied from the page."""
+    if not item.description or not item.body.strip():
+        return
+    from rapidfuzz import fuzz
+
+    if fuzz.partial_ratio(_normalized(item.description), _normalized(item.body)) >= OWN_WORDS_SIMILARITY:
+        problems.append(Problem(item.path, item.body_line, N_(
+            "the text is still the page's own description, copied by `newsletter draft`; rewrite it in your own "
+            "words (then the 'description' line can go)")))
 
 
 def _check_image_file(item: Item, issue: Issue, problems: list[Problem]) -> None:
@@ -375,6 +392,44 @@ def check_rendered(rendered: RenderedIssue, settings: Settings) -> list[Problem]
     return problems
 
 
+def recent_issues(settings: Settings, day: date, store: Store) -> list[tuple[date, tuple[Item, ...]]]:
+    """The items of the issues sent within ``[check] repeat_days`` before ``day`` (their folders as they are)."""
+    from datetime import timedelta
+
+    from newsletter.errors import IssueNotFoundError
+    from newsletter.store.archive import published
+
+    since = day - timedelta(days=settings.check.repeat_days)
+    recent = []
+    for sent in published(store):
+        if not since <= sent.day < day:
+            continue
+        try:
+            loaded = load_issue(settings.issues_dir, sent.day, settings.newsletter.items_per_issue)
+        except IssueNotFoundError:
+            continue  # its folder was removed: nothing left to compare with
+        recent.append((sent.day, loaded.issue.items))
+    return recent
+
+
+def _check_repeats(issue: Issue, settings: Settings, store: Store | None, problems: list[Problem]) -> None:
+    """Warn about each item whose link or title went out in an issue sent within ``repeat_days``."""
+    if store is None or not settings.check.repeat_days:
+        return
+    from newsletter.content.repeats import find_repeats
+
+    for repeat in find_repeats(issue.items, recent_issues(settings, issue.date, store)):
+        item = repeat.item
+        if repeat.by == "url":
+            problems.append(Problem(item.path, item.line_of("url"), N_(
+                "this link already went out in the issue of %(day)s (%(file)s); is it news again?"), "warning",
+                values={"day": repeat.day.isoformat(), "file": repeat.earlier.path.name}))
+        else:
+            problems.append(Problem(item.path, item.line_of("title"), N_(
+                "this title is nearly the one of %(title)s, sent in the issue of %(day)s; is it news again?"),
+                "warning", values={"day": repeat.day.isoformat(), "title": repr(repeat.earlier.title)}))
+
+
 def check_issue(settings: Settings, day: date, *, asset_base: str | None = None,
                 store: Store | None = None) -> CheckReport:
     """Run every check on the issue of ``day``.
@@ -409,6 +464,7 @@ def check_issue(settings: Settings, day: date, *, asset_base: str | None = None,
                                         values={"words": words, "limit": limit}))
         problems.extend(check_rendered(rendered, settings))
     problems.extend(brand_problems(settings))
+    _check_repeats(issue, settings, store, problems)
     approval = approval_state(issue.folder)
     if approval.state == "stale":
         shown = ", ".join(approval.changed[:5]) + (" …" if len(approval.changed) > 5 else "")

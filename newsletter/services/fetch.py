@@ -1,0 +1,178 @@
+"""Fetching a page the editor names, safely: the server makes these requests for whoever types a link.
+
+Every fetch is http(s) only, bounded in time (``[sourcing] timeout``, for connecting and for each
+read, and twice that for the whole answer) and in size (``[sourcing] max_bytes``), and follows at
+most :data:`MAX_REDIRECTS` redirects. Each hop's host is resolved here, *every* address it resolves
+to is checked (loopback, private, link-local, reserved and multicast addresses are refused unless
+``[sourcing] allow_private_networks``), and the connection goes to the address that was checked,
+never to a name resolved again: a DNS answer that changes between the check and the connection
+(DNS rebinding) cannot lead the request inside. TLS still verifies the certificate for the name.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import socket
+import time
+from dataclasses import dataclass, field
+from urllib.parse import urljoin, urlsplit
+
+import idna
+import urllib3
+from urllib3.exceptions import HTTPError, NewConnectionError, SSLError, TimeoutError as Urllib3Timeout
+
+from newsletter.config import SourcingSettings
+from newsletter.core.version import VERSION
+from newsletter.errors import FetchError, FetchRefused
+
+#: Redirects followed before the fetch is given up as a loop.
+MAX_REDIRECTS = 5
+USER_AGENT = f"newsletter/{VERSION} (+draft; a newsroom's link check)"
+
+
+@dataclass(frozen=True)
+class Fetched:
+    """The answer at the end of the redirects: its address, status, type and body (capped)."""
+
+    url: str
+    status: int
+    content_type: str  # lower case, without parameters ("" when absent)
+    charset: str  # from the Content-Type ("" when absent)
+    body: bytes
+    redirects: tuple[str, ...] = field(default=())  # every address that answered with a redirect
+
+
+@dataclass(frozen=True)
+class _Target:
+    scheme: str
+    host: str  # ASCII (an IDN host in its xn-- form)
+    port: int
+    target: str  # path and query
+    host_header: str
+
+
+def _target(url: str) -> _Target:
+    """Parse and check an address's form (not yet where it leads)."""
+    if any(c.isspace() for c in url):
+        raise FetchRefused(f"the address {url!r} contains a space or a line break; copy it again from the "
+                           "browser's address bar (a space is written %20 there)")
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError as err:
+        raise FetchRefused(f"the address {url!r} is malformed ({err}); copy it again from the browser") from err
+    scheme = parts.scheme.lower()
+    if scheme not in ("http", "https") or not parts.hostname:
+        raise FetchRefused(f"the address {url!r} is not a complete http:// or https:// address")
+    try:
+        host = idna.encode(parts.hostname, uts46=True).decode("ascii") if not parts.hostname.isascii() \
+            else parts.hostname.lower()
+    except idna.IDNAError as err:
+        raise FetchRefused(f"the host name of {url!r} is not a valid international domain name ({err})") from err
+    port = port or (443 if scheme == "https" else 80)
+    default = port == (443 if scheme == "https" else 80)
+    shown = f"[{host}]" if ":" in host else host
+    target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+    return _Target(scheme, host, port, target, shown if default else f"{shown}:{port}")
+
+
+def _refused_address(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
+    mapped = getattr(address, "ipv4_mapped", None)
+    if mapped is not None:
+        address = mapped
+    return not address.is_global or address.is_multicast or address.is_loopback or address.is_link_local
+
+
+def _resolve(target: _Target, url: str, allow_private: bool) -> str:
+    """The one address to connect to, once every address of the host has been checked."""
+    try:
+        infos = socket.getaddrinfo(target.host, target.port, type=socket.SOCK_STREAM)
+    except (socket.gaierror, UnicodeError) as err:
+        raise FetchError(f"{url}: the host {target.host} cannot be found (DNS: {getattr(err, 'strerror', None) or err}); check the "
+                         "address") from err
+    addresses = [ipaddress.ip_address(str(info[4][0]).split("%")[0]) for info in infos]
+    if not addresses:
+        raise FetchError(f"{url}: the host {target.host} has no address (DNS)")
+    if not allow_private:
+        for address in addresses:
+            if _refused_address(address):
+                raise FetchRefused(
+                    f"{url}: {target.host} leads to {address}, a loopback or private network address, which is not "
+                    "fetched", hint="only public pages can be drafted from; an intranet's pages need "
+                    "[sourcing] allow_private_networks = true in newsletter.toml")
+    return str(addresses[0])
+
+
+def _pool(target: _Target, address: str, timeout: float) -> urllib3.HTTPConnectionPool:
+    limits = urllib3.Timeout(connect=timeout, read=timeout)
+    if target.scheme == "https":
+        return urllib3.HTTPSConnectionPool(address, target.port, timeout=limits, retries=False, maxsize=1,
+                                           cert_reqs="CERT_REQUIRED", server_hostname=target.host,
+                                           assert_hostname=target.host)
+    return urllib3.HTTPConnectionPool(address, target.port, timeout=limits, retries=False, maxsize=1)
+
+
+def fetch(url: str, settings: SourcingSettings, *, accept: str = "*/*", method: str = "GET",
+          max_bytes: int | None = None) -> Fetched:
+    """Fetch ``url`` (redirects followed, each hop checked) and return the final answer, whatever its status.
+
+    :param max_bytes: the cap on the body (default ``[sourcing] max_bytes``); 0: the body is not read.
+    :raises FetchRefused: for an address that is malformed, not http(s), or on a private network.
+    :raises FetchError: for no answer, a timeout, a body over the cap, or a loop of redirects.
+    """
+    cap = settings.max_bytes if max_bytes is None else max_bytes
+    redirects: list[str] = []
+    current = url.strip()
+    while True:
+        target = _target(current)
+        address = _resolve(target, current, settings.allow_private_networks)
+        pool = _pool(target, address, settings.timeout)
+        try:
+            response = pool.urlopen(method, target.target, redirect=False, preload_content=False, retries=False,
+                                    headers={"Host": target.host_header, "User-Agent": USER_AGENT, "Accept": accept,
+                                             "Accept-Encoding": "identity"})
+            try:
+                location = response.headers.get("Location")
+                if 300 <= response.status < 400 and location:
+                    redirects.append(current)
+                    if len(redirects) > MAX_REDIRECTS:
+                        raise FetchError(f"{url}: more than {MAX_REDIRECTS} redirects (a loop?); open it in a "
+                                         "browser and copy the address it ends at")
+                    current = urljoin(current, location)
+                    continue
+                body = _read(response, cap, settings.timeout * 2, current) if method != "HEAD" and cap else b""
+            finally:
+                response.release_conn()
+        except Urllib3Timeout as err:
+            raise FetchError(f"{current}: no answer within {settings.timeout:g} s (timeout)") from err
+        except SSLError as err:
+            raise FetchError(f"{current}: the secure connection failed ({err.__class__.__name__}); the site's "
+                             "certificate may be invalid") from err
+        except NewConnectionError as err:
+            raise FetchError(f"{current}: the server does not answer (connection refused or unreachable)") from err
+        except HTTPError as err:
+            raise FetchError(f"{current}: the server's answer broke off ({err.__class__.__name__})") from err
+        finally:
+            pool.close()
+        kind, _, params = (response.headers.get("Content-Type") or "").partition(";")
+        charset = next((p.split("=", 1)[1].strip().strip('"') for p in params.split(";")
+                        if p.strip().lower().startswith("charset=")), "")
+        return Fetched(current, response.status, kind.strip().lower(), charset, body, tuple(redirects))
+
+
+def _read(response: urllib3.BaseHTTPResponse, cap: int, budget: float, url: str) -> bytes:
+    """The body, refused beyond ``cap`` bytes or ``budget`` seconds (a server that trickles)."""
+    declared = response.headers.get("Content-Length", "")
+    if declared.isdigit() and int(declared) > cap:
+        raise FetchError(f"{url}: the answer is {int(declared) // 1024} KB, over the {cap // 1024} KB read; "
+                         "is it the article's address?")
+    deadline = time.monotonic() + budget
+    chunks, size = [], 0
+    for chunk in response.stream(64 * 1024):
+        size += len(chunk)
+        if size > cap:
+            raise FetchError(f"{url}: the answer is over the {cap // 1024} KB read; is it the article's address?")
+        if time.monotonic() > deadline:
+            raise FetchError(f"{url}: the answer took more than {budget:g} s to arrive (timeout)")
+        chunks.append(chunk)
+    return b"".join(chunks)

@@ -1,0 +1,95 @@
+"""``check --links``: every link of an issue fetched for real, a few at a time.
+
+HEAD first, then GET where HEAD is refused (405, 501, or any 4xx: some servers answer HEAD with a
+404 they would not give a browser); redirects followed (each hop checked as
+:mod:`newsletter.services.fetch` does). A 404, 410 or 5xx, a host that cannot be found or a
+timeout is an error naming the file, the line and the address; a redirect that ends on another host
+is a warning with the final address. Results are kept in the store for a day
+(:data:`CACHE_HOURS`), so that checking again makes no requests.
+"""
+
+from __future__ import annotations
+
+import re
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING
+from urllib.parse import urlsplit
+
+from newsletter.config import Settings
+from newsletter.content.markdown import is_safe_url
+from newsletter.content.model import Issue
+from newsletter.content.problems import N_, Problem
+from newsletter.errors import FetchError
+from newsletter.store.links import LinkState, recent_checks, save_checks
+
+if TYPE_CHECKING:
+    from newsletter.store.database import Store
+
+#: Links fetched at the same time.
+PARALLEL = 4
+CACHE_HOURS = 24
+_LINK = re.compile(r"https?://[^\s<>\"'`)\]]+", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class Link:
+    path: Path
+    line: int
+    url: str
+
+
+def issue_links(issue: Issue) -> list[Link]:
+    """Every http(s) address of the items: their ``url``, absolute images, and links in their texts."""
+    found: list[Link] = []
+    for item in issue.items:
+        for key in ("url", "image"):
+            value = getattr(item, key)
+            if value and is_safe_url(value):
+                found.append(Link(item.path, item.line_of(key), value))
+        for offset, line in enumerate(item.body.split("\n")):
+            found.extend(Link(item.path, item.body_line + offset, m.group(0).rstrip(".,;:!?")) for m in _LINK.finditer(line))
+    for offset, line in enumerate(issue.intro.split("\n")):
+        found.extend(Link(issue.meta_path, issue.intro_line + offset, m.group(0).rstrip(".,;:!?"))
+                     for m in _LINK.finditer(line))
+    return found
+
+
+def _check_one(url: str, settings: Settings, now: datetime) -> LinkState:
+    from newsletter.services.fetch import fetch
+
+    try:
+        answer = fetch(url, settings.sourcing, method="HEAD")
+        if 400 <= answer.status < 500 or answer.status == 501:
+            answer = fetch(url, settings.sourcing, max_bytes=0)
+    except FetchError as err:
+        return LinkState(url, 0, "", str(err), now)
+    return LinkState(url, answer.status, answer.url, "", now)
+
+
+def link_problems(issue: Issue, settings: Settings, store: Store | None, now: datetime) -> list[Problem]:
+    """The dead and the moved links of ``issue`` (fetched now, or as checked within a day)."""
+    links = issue_links(issue)
+    urls = list(dict.fromkeys(link.url for link in links))
+    known = recent_checks(store, urls, now - timedelta(hours=CACHE_HOURS)) if store is not None else {}
+    missing = [url for url in urls if url not in known]
+    with ThreadPoolExecutor(max_workers=PARALLEL) as pool:
+        fresh = list(pool.map(lambda url: _check_one(url, settings, now), missing))
+    if store is not None:
+        save_checks(store, fresh)
+    states = {**known, **{state.url: state for state in fresh}}
+    problems = []
+    for link in links:
+        state = states[link.url]
+        if state.error:
+            problems.append(Problem(link.path, link.line, N_("dead link: %(reason)s"), values={"reason": state.error}))
+        elif state.status in (404, 410) or state.status >= 500:
+            problems.append(Problem(link.path, link.line, N_("dead link %(url)s: the server answers %(status)d"),
+                                    values={"url": link.url, "status": state.status}))
+        elif (urlsplit(state.final_url).hostname or "") != (urlsplit(link.url).hostname or "").lower():
+            problems.append(Problem(link.path, link.line, N_("%(url)s leads to another site: %(final)s; link to "
+                                                             "the final address if it is the right page"), "warning",
+                                    values={"url": link.url, "final": state.final_url}))
+    return problems

@@ -1,0 +1,89 @@
+"""``newsletter check --links`` against pages served on 127.0.0.1; plain ``check`` makes no request."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+from pathlib import Path
+from typing import Iterator
+
+import pytest
+
+from newsletter.frontends.cli import main
+from newsletter.store.database import Store
+from tests.conftest import DAY
+from tests.helpers.config import set_options
+from tests.helpers.pages import Answer, Pages, serve_pages
+
+
+@pytest.fixture
+def pages(project: Path, issue_dir: Path) -> Iterator[Pages]:
+    """The fixture issue's three links moved to the local server: the first fine, the second dead (404), the third
+    redirected to another host (localhost)."""
+    set_options(project, "sourcing", allow_private_networks=True, timeout=1.0)
+    served = serve_pages()
+    site = next(served)
+    for name, old, new in (("01-bots.md", "https://www.example.org/etudes/connected-life", "/ok"),
+                           ("03-reseaux.md", "https://www.example.org/etudes/social?src=lettre&n=3", "/gone"),
+                           ("04-forrester.md", "https://www.example.org/forrester-2018", "/moved")):
+        path = issue_dir / name
+        path.write_text(path.read_text(encoding="utf-8").replace(old, site.url(new)), encoding="utf-8")
+    port = site.base.rsplit(":", 1)[1]
+    site.routes["/ok"] = Answer(b"<html>ok</html>")
+    site.routes["/moved"] = Answer(b"", 301, {"Location": f"http://localhost:{port}/ok"})
+    yield site
+    served.close()
+
+
+def run(project: Path, *args: str) -> tuple[int, str]:
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed), contextlib.redirect_stderr(printed):
+        code = main(["--project", str(project), *args])
+    return code, printed.getvalue()
+
+
+def test_plain_check_makes_no_request(project: Path, pages: Pages) -> None:
+    code, out = run(project, "check", DAY.isoformat())
+    assert code == 0, out
+    assert pages.requests == []
+
+
+def test_dead_links_are_errors_and_moved_ones_warnings(project: Path, pages: Pages) -> None:
+    code, out = run(project, "check", DAY.isoformat(), "--links")
+    assert code == 1, out
+    day = DAY.isoformat()
+    assert f"issues/{day}/03-reseaux.md:6: dead link {pages.url('/gone')}: the server answers 404" in out
+    port = pages.base.rsplit(":", 1)[1]
+    assert (f"issues/{day}/04-forrester.md:4: warning: {pages.url('/moved')} leads to another site: "
+            f"http://localhost:{port}/ok") in out
+    assert "01-bots.md:4" not in out
+    # HEAD first; GET only for the link whose HEAD was refused
+    assert ("HEAD", "/ok") in pages.requests and ("GET", "/gone") in pages.requests
+    assert ("GET", "/ok") not in pages.requests
+
+
+def test_results_are_kept_a_day_in_the_store(project: Path, pages: Pages, store: Store) -> None:
+    assert run(project, "check", DAY.isoformat(), "--links")[0] == 1
+    before = len(pages.requests)
+    code, out = run(project, "check", DAY.isoformat(), "--links")
+    assert code == 1 and "dead link" in out
+    assert len(pages.requests) == before
+
+
+def test_a_timeout_and_an_unknown_host_are_errors(project: Path, issue_dir: Path, pages: Pages) -> None:
+    pages.routes["/ok"] = Answer(stall=True)
+    path = issue_dir / "04-forrester.md"
+    path.write_text(path.read_text(encoding="utf-8").replace(pages.url("/moved"), "http://nowhere.invalid/x"),
+                    encoding="utf-8")
+    code, out = run(project, "check", DAY.isoformat(), "--links")
+    assert code == 1
+    assert f"01-bots.md:4: dead link: {pages.url('/ok')}: no answer within 1 s (timeout)" in out
+    assert "04-forrester.md:4: dead link: http://nowhere.invalid/x: the host nowhere.invalid cannot be found" in out
+    assert "Traceback" not in out
+
+
+def test_private_addresses_are_refused_without_the_setting(project: Path, pages: Pages) -> None:
+    set_options(project, "sourcing", allow_private_networks=False)
+    code, out = run(project, "check", DAY.isoformat(), "--links")
+    assert code == 1 and "a loopback or private network address, which is not fetched" in out
+    assert pages.requests == []
