@@ -43,6 +43,7 @@ The tree (a second base in parentheses)::
     ├── WebhookRefused                  a webhook request not (provably) from the provider
     ├── MailboxError                    the bounce mailbox cannot be read
     ├── DnsUnanswered                   doctor: the DNS gave no usable answer (reported "not checked")
+    ├── NoClicksError                   (LookupError) report: an issue with no counted links
     └── FetchError                      a page or feed could not be fetched or used (draft --from/--feed)
         └── FetchRefused                (UsageError) an address that is not fetched: scheme, private network
 """
