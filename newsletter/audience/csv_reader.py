@@ -47,6 +47,9 @@ _HEADERS = {
     # Mailchimp exports its unsubscribed and cleaned (bounced) members as separate files.
     "unsubscribed_at": ("unsubscribed_at", "unsub_time", "date de désinscription", "date desinscription"),
     "bounced_at": ("clean_time", "bounced_at"),
+    # The reader's own choices (their preferences page), written by `subscribers export`.
+    "frequency": ("frequency", "fréquence", "frequence"),
+    "paused_until": ("paused_until",),
     # CRM exports flag people who opted out instead of leaving them out (HubSpot, Salesforce, Brevo).
     "opted_out": ("unsubscribed from all email", "email opt out", "hasoptedoutofemail", "opted out of email",
                   "désabonné", "désinscrit", "blacklisted", "email_blacklisted"),
@@ -55,6 +58,8 @@ _YES = frozenset({"true", "1", "yes", "y", "oui", "o", "vrai", "x"})
 _NO = frozenset({"", "false", "0", "no", "n", "non", "faux"})
 #: Statuses a file may give; an unsubscribed, bounced or complained row is a suppression.
 STATUSES = ("pending", "active", "unsubscribed", "bounced", "complained")
+#: Frequencies a file may give (the preferences page's choices).
+FREQUENCIES = ("daily", "weekly")
 
 
 def _key(header: str) -> str:
@@ -290,7 +295,7 @@ def _row(cells: list[str], columns: dict[str | None, int], line: int, tz: ZoneIn
     except AddressError as err:
         return RejectedRow(line, str(err), raw_email, why=err)
     moments: dict[str, datetime | None] = {}
-    for field in ("consent_at", "created_at", "unsubscribed_at", "bounced_at"):
+    for field in ("consent_at", "created_at", "unsubscribed_at", "bounced_at", "paused_until"):
         raw_date = _cell(cells, columns, field)
         try:
             moments[field] = _consent(raw_date, tz)
@@ -304,6 +309,10 @@ def _row(cells: list[str], columns: dict[str | None, int], line: int, tz: ZoneIn
     if status and status not in STATUSES:
         return _rejected(line, raw_email, N_("status %(value)s is not one of %(known)s"), value=repr(status[:40]),
                          known=", ".join(STATUSES))
+    frequency = _clean(_cell(cells, columns, "frequency")).lower()
+    if frequency and frequency not in FREQUENCIES:
+        return _rejected(line, raw_email, N_("frequency %(value)s is not one of %(known)s"),
+                         value=repr(frequency[:40]), known=", ".join(FREQUENCIES))
     opted_out = _clean(_cell(cells, columns, "opted_out")).lower()
     if opted_out not in _YES | _NO:
         return _rejected(line, raw_email, N_("opt-out value %(value)s is neither yes nor no (true/false, oui/non, 1/0)"),
@@ -325,4 +334,6 @@ def _row(cells: list[str], columns: dict[str | None, int], line: int, tz: ZoneIn
         consent_ip=clean_name(_cell(cells, columns, "consent_ip"))[:64],
         created_at=moments["created_at"],
         unsubscribed_at=moments["unsubscribed_at"],
+        frequency=frequency,
+        paused_until=moments["paused_until"],
     )

@@ -28,7 +28,7 @@ from newsletter.core.i18n import N_, Message
 EDITOR_FIELDS = ("first_name", "last_name", "email")
 #: Fields only templates use, computed at send time: the unsubscribe link, and the web version's
 #: address (public for subscribers, with a proofreading key in test copies).
-TEMPLATE_FIELDS = (*EDITOR_FIELDS, "unsubscribe_url", "web_url")
+TEMPLATE_FIELDS = (*EDITOR_FIELDS, "unsubscribe_url", "preferences_url", "web_url")
 
 TOKEN_PREFIX = "NLMRG"
 TOKEN_RE = re.compile(TOKEN_PREFIX + r"(\d{1,4})Q")

@@ -125,13 +125,14 @@ def welcome_counts(store: Store) -> dict[str, int]:
 
 # -- suppressions of erased addresses -------------------------------------------------------------
 
-def erased_among(store: Store, digests: Iterable[str], *, conn: Any = None) -> set[str]:
-    """Which of ``digests`` (keyed hashes of addresses) belong to erased readers."""
+def erased_among(store: Store | None, digests: Iterable[str], *, conn: Any = None) -> set[str]:
+    """Which of ``digests`` (keyed hashes of addresses) belong to erased readers (on ``conn`` when given,
+    inside its transaction, else on a connection of ``store``)."""
     wanted = list(set(digests))
     if not wanted:
         return set()
     query = select(_X.c.digest).where(_X.c.digest.in_(wanted))
-    if conn is not None:
+    if conn is not None or store is None:
         return set(conn.scalars(query))
     with store.engine.connect() as own:
         return set(own.scalars(query))
