@@ -618,7 +618,14 @@ def _parse_time(text: str, nl: Newsletter) -> datetime:
     except ValueError:
         raise click.BadParameter(f"{text!r} is not a time; write it as \"YYYY-MM-DD HH:MM\", e.g. "
                                  "\"2026-11-24 07:00\"", param_hint="--at") from None
-    return when if when.tzinfo else when.replace(tzinfo=nl.settings.schedule_tz)
+    when = when if when.tzinfo else when.replace(tzinfo=nl.settings.schedule_tz)
+    from newsletter.schedule.due import holiday
+
+    name = holiday(nl.settings, when.astimezone(nl.settings.schedule_tz).date())
+    if name:
+        click.secho(f"Warning: {when:%Y-%m-%d} is a public holiday (jour férié: {name}); the send is scheduled "
+                    "anyway, as asked.", fg="yellow", err=True)
+    return when
 
 
 def _send_with_progress(nl: Newsletter, day: date, clearance: "SendClearance",
@@ -939,6 +946,10 @@ def schedule_show(nl: Newsletter, count: int) -> None:
                f"grace {view.grace_minutes} min:")
     for run in view.upcoming:
         gate = run.readiness
+        if run.holiday:
+            click.secho(f"  {run.at:%a %Y-%m-%d %H:%M %Z}  jour férié: {run.holiday} (not sent: [schedule] "
+                        "skip_holidays)", fg="cyan")
+            continue
         color = {"ready": "green", "sent": "green", "missing": "red", "failing": "red"}.get(gate.state, "yellow")
         click.secho(f"  {run.at:%a %Y-%m-%d %H:%M %Z}  {gate.state:<16} {gate.reason}", fg=color)
     for name, when in view.once:

@@ -211,6 +211,7 @@ class UpcomingRun:
 
     at: datetime
     readiness: "Readiness"
+    holiday: str = ""  #: the public holiday that cancels this due time ([schedule] skip_holidays), or ""
 
 
 @dataclass(frozen=True)
