@@ -6,6 +6,8 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from pathlib import Path
 
+import pytest
+
 from newsletter import Newsletter
 from newsletter.config import load_settings
 from newsletter.schedule.due import latest_due, next_runs
@@ -37,12 +39,14 @@ def test_an_unknown_holiday_country_is_a_clear_configuration_error(project: Path
     assert code == 2 and "[schedule] skip_holidays 'FR-99'" in err and "FR-57" in err
 
 
-def test_a_one_off_send_on_a_holiday_is_allowed_with_a_warning(project: Path, cli) -> None:  # type: ignore[no-untyped-def]
+def test_a_one_off_send_on_a_holiday_is_allowed_with_a_warning(project: Path,
+                                                                 capsys: pytest.CaptureFixture[str]) -> None:
     from newsletter.frontends.cli import _parse_time
 
     set_options(project, "schedule", skip_holidays="FR")
     when = _parse_time("2026-12-25 07:00", Newsletter.open(project))
     assert when.date().isoformat() == "2026-12-25"
+    assert "public holiday (jour férié: Noël)" in capsys.readouterr().err
 
 
 def test_export_and_import_carry_frequency_and_pause(project: Path, store: Store, cli) -> None:  # type: ignore[no-untyped-def]
