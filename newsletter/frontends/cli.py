@@ -619,9 +619,7 @@ def _parse_time(text: str, nl: Newsletter) -> datetime:
         raise click.BadParameter(f"{text!r} is not a time; write it as \"YYYY-MM-DD HH:MM\", e.g. "
                                  "\"2026-11-24 07:00\"", param_hint="--at") from None
     when = when if when.tzinfo else when.replace(tzinfo=nl.settings.schedule_tz)
-    from newsletter.schedule.due import holiday
-
-    name = holiday(nl.settings, when.astimezone(nl.settings.schedule_tz).date())
+    name = nl.holiday(when.astimezone(nl.settings.schedule_tz).date())
     if name:
         click.secho(f"Warning: {when:%Y-%m-%d} is a public holiday (jour férié: {name}); the send is scheduled "
                     "anyway, as asked.", fg="yellow", err=True)

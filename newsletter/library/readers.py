@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Callable
 
 from newsletter.errors import PreferenceError, ReaderNotFoundError
 from newsletter.library.project import Project
@@ -211,9 +211,17 @@ class Readers:
 
     def is_erased(self, address: str) -> bool:
         """Whether ``address`` belongs to a reader who erased their data (and did not subscribe again)."""
-        from newsletter.store.readers import erased_among
+        from newsletter.store.readers import any_erased, erased_among
 
-        return bool(erased_among(self._nl.reading_store(), [self.erased_digest(address)]))
+        store = self._nl.reading_store()
+        return any_erased(store) and bool(erased_among(store, [self.erased_digest(address)]))
+
+    def erased_check(self) -> "Callable[[str], str] | None":
+        """The keyed hash to check each address of an import against, or None while nobody was erased
+        (then no secret key is needed)."""
+        from newsletter.store.readers import any_erased
+
+        return self.erased_digest if any_erased(self._nl.reading_store()) else None
 
     def erase(self, address: str) -> None:
         """Erase the reader ``address`` (RGPD art. 17): the subscriber and every row naming them; the
@@ -244,6 +252,7 @@ class Readers:
 
     def readmit(self, address: str) -> None:
         """Forget the erasure of ``address``: its owner confirmed a new subscription through the form."""
-        from newsletter.store.readers import lift_suppression
+        from newsletter.store.readers import any_erased, lift_suppression
 
-        lift_suppression(self._nl.store, self.erased_digest(address))
+        if any_erased(self._nl.store):
+            lift_suppression(self._nl.store, self.erased_digest(address))

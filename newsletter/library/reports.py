@@ -50,6 +50,13 @@ class Reports(Project):
 
         return history(self.reading_store(), limit=limit)
 
+    def holiday(self, day: date) -> str:
+        """The public holiday ``day`` is under ``[schedule] skip_holidays`` ("" when it is none): the
+        schedule has no due time then; a one-off send may still be asked for it."""
+        from newsletter.schedule.due import holiday
+
+        return holiday(self.settings, day)
+
     def schedule_view(self, count: int = 5) -> ScheduleView:
         """The next ``count`` due times with the gate's verdict on each day, and the one-off sends waiting."""
         from newsletter.schedule.due import holiday, next_runs

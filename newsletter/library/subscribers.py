@@ -56,7 +56,7 @@ class Subscribers:
                                    default_timezone=nl.settings.newsletter.timezone)
         readers = Readers(nl)
         summary = import_rows(nl.reading_store() if dry_run else nl.store, rows, now=nl.clock(), source=source,
-                              dry_run=dry_run, digest=readers.erased_digest, keep_added=welcome and not dry_run)
+                              dry_run=dry_run, digest=readers.erased_check(), keep_added=welcome and not dry_run)
         for address in summary.added_emails or ():
             readers.welcome(address)
         return summary

@@ -138,6 +138,12 @@ def erased_among(store: Store | None, digests: Iterable[str], *, conn: Any = Non
         return set(own.scalars(query))
 
 
+def any_erased(store: Store) -> bool:
+    """Whether any erased address is remembered (when none is, nothing needs the secret key to check one)."""
+    with store.engine.connect() as conn:
+        return conn.execute(select(_X.c.digest).limit(1)).first() is not None
+
+
 def lift_suppression(store: Store, digest: str) -> None:
     """Forget an erased address's hash: its owner subscribed again through the form's double opt-in."""
     with store.transaction() as conn:
