@@ -31,6 +31,8 @@ def test_no_due_time_on_a_public_holiday_and_schedule_show_names_it(project: Pat
     code, out, _err = cli("schedule", "show", "--count", "2", clock=lambda: CHRISTMAS_EVE)
     assert code == 0 and "Fri 2026-12-25 07:00 CET  jour férié: Noël" in out
     assert "Mon 2026-12-28" in out
+    code, out, _err = cli("status", "2026-12-25", clock=lambda: CHRISTMAS_EVE)
+    assert "no due time that day: jour férié, Noël" in out
 
 
 def test_an_unknown_holiday_country_is_a_clear_configuration_error(project: Path, cli) -> None:  # type: ignore[no-untyped-def]

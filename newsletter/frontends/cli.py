@@ -817,7 +817,8 @@ def status(nl: Newsletter, day: date | None, as_json: bool) -> None:
         if state.dispatch is not None:
             click.secho(f"Schedule: {state.dispatch}" + (f" — {state.dispatch_reason}" if state.dispatch_reason
                                                          else ""), fg="red" if state.alarm else None)
-        due = f"due {state.due:%a %Y-%m-%d %H:%M %Z}" if state.due else "no due time that day"
+        due = (f"due {state.due:%a %Y-%m-%d %H:%M %Z}" if state.due else
+               f"no due time that day: jour férié, {state.holiday}" if state.holiday else "no due time that day")
         click.secho(f"Gate: {state.gate}" + (f" — {state.reason}" if state.reason else "") + f" ({due})",
                     fg="red" if state.alarm else None)
         if state.alarm:
