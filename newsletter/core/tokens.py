@@ -33,6 +33,7 @@ UNSUBSCRIBE = "unsubscribe"
 CONFIRM = "confirm"
 PREFERENCES = "preferences"  # the reader's own page, /p/TOKEN
 ERASE = "erase"  # the second, confirming step of an erasure (short-lived)
+ERASED = "erased"  # the keyed digest under which an erased address is remembered (keyed_digest)
 
 _IV = 16  # bytes of AES-SIV's synthetic IV, which is also its authentication tag
 _BLOCK = 32  # plaintexts are padded to a multiple of this, so the length says little about the address

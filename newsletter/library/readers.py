@@ -29,8 +29,6 @@ FREQUENCIES = ("daily", "weekly")
 PAUSE_WEEKS = (1, 2, 4)
 #: How long the confirming step of an erasure stays valid (seconds).
 ERASE_SECONDS = 30 * 60
-#: The purpose of the keyed hash of an erased address.
-ERASED_DIGEST = "erased"
 
 
 @dataclass(frozen=True)
@@ -205,9 +203,9 @@ class Readers:
 
     def erased_digest(self, address: str) -> str:
         """The keyed hash under which an erased ``address`` is remembered."""
-        from newsletter.core.tokens import keyed_digest
+        from newsletter.core.tokens import ERASED, keyed_digest
 
-        return keyed_digest(self._nl.secret_key().value, ERASED_DIGEST, address)
+        return keyed_digest(self._nl.secret_key().value, ERASED, address)
 
     def is_erased(self, address: str) -> bool:
         """Whether ``address`` belongs to a reader who erased their data (and did not subscribe again)."""
