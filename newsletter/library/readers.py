@@ -153,6 +153,7 @@ class Readers:
 
         :raises RenderError: when the project's welcome template is broken (nothing is claimed then).
         """
+        from newsletter.content.publication import web_url
         from newsletter.render.mime import unsubscribe_url
         from newsletter.render.welcome import render_welcome
         from newsletter.schedule.due import next_runs
@@ -166,8 +167,7 @@ class Readers:
         if person is None or person.status != "active":
             return WelcomeOutcome("inactive")
         published = latest_published(nl.store, limit=1)
-        latest = f"{nl.settings.newsletter.base_url}/archive/{published[0].day.isoformat()}/" \
-            if published else ""
+        latest = web_url(nl.settings.newsletter.base_url, published[0].day) if published else ""
         now = nl.clock()
         welcome = render_welcome(
             nl.settings, first_name=person.first_name, runs=next_runs(nl.settings, now, 7), latest_url=latest,

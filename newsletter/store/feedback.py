@@ -35,7 +35,7 @@ from sqlalchemy.orm import Mapped, Session, mapped_column
 from newsletter.core import addresses
 from newsletter.errors import AddressError
 from newsletter.store.database import Store
-from newsletter.store.models import Base, Delivery, Send, Subscriber, SubscriberStatus, UTCDateTime
+from newsletter.store.models import Base, Delivery, Send, Subscriber, SubscriberStatus, Suppression, UTCDateTime
 
 log = logging.getLogger(__name__)
 
@@ -179,11 +179,9 @@ def record_feedback(store: Store, event: Feedback, *, now: datetime,
         subscriber = _subscriber(session, event.subscriber_id, email, message_id)
         subscriber_id = subscriber.id if subscriber is not None else None
         detail = event.detail[:_MAX_DETAIL]
-        if subscriber is None and email and erased_digest is not None:
-            from newsletter.store.readers import erased_among
-
-            if erased_among(None, [erased_digest(email)], conn=session):
-                email, detail = "", ""  # nothing names an erased reader again
+        if subscriber is None and email and erased_digest is not None and session.scalar(
+                select(Suppression.digest).where(Suppression.digest == erased_digest(email))) is not None:
+            email, detail = "", ""  # nothing names an erased reader again
         delivery_id = _delivery(session, subscriber_id, event.issue, message_id)
         inserted = session.execute(
             store.insert(_E).values(

@@ -45,8 +45,9 @@ def test_erasure_removes_every_row_naming_the_reader_and_keeps_the_counts(db: St
     send_id = ledger.get_or_create_send(db, DAY, "Objet", NOW)
     ledger.enqueue(db, send_id, NOW)
     record_feedback(db, _bounce("e1", ADDRESS), now=NOW)
-    assert claim_welcome(db, ADDRESS, now=NOW) is not None
-    settle_welcome(db, 1, now=NOW)
+    claim = claim_welcome(db, ADDRESS, now=NOW)
+    assert claim is not None
+    settle_welcome(db, claim.subscriber_id, now=NOW)
     data = reader_data(db, ADDRESS)
     assert data is not None and data["feedback"][0]["reason"] == "mailbox full"
     assert data["welcome"]["state"] == "sent" and data["issues"][0]["issue"] == DAY.isoformat()
