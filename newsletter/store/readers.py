@@ -33,7 +33,7 @@ _W = cast(Table, WelcomeMail.__table__)
 _X = cast(Table, Suppression.__table__)
 ACTIVE = SubscriberStatus.ACTIVE.value
 #: The reason a suppression is kept (the only one so far).
-ERASED = "erased"
+REASON_ERASED = "erased"
 #: The welcome ledger's states.
 WELCOME_SENDING, WELCOME_SENT, WELCOME_FAILED = "sending", "sent", "failed"
 
@@ -115,12 +115,6 @@ def settle_welcome(store: Store, subscriber_id: int, *, now: datetime, error: st
     with store.transaction() as conn:
         conn.execute(update(_W).where(_W.c.subscriber_id == subscriber_id)
                      .values(state=state, error=error[:500], updated_at=now))
-
-
-def welcome_counts(store: Store) -> dict[str, int]:
-    """Welcome rows by state (erased readers' rows included: they keep the counts)."""
-    with store.engine.connect() as conn:
-        return {state: int(n) for state, n in conn.execute(select(_W.c.state, func.count()).group_by(_W.c.state))}
 
 
 # -- suppressions of erased addresses -------------------------------------------------------------
@@ -222,6 +216,6 @@ def erase_subscriber(store: Store, email: str, digest: str, *, now: datetime) ->
                      .values(subscriber_id=None, email="", last_error="", provider_id=""))
         conn.execute(update(_W).where(_W.c.subscriber_id == person).values(subscriber_id=None, error=""))
         conn.execute(delete(_S).where(_S.c.id == person))
-        conn.execute(store.insert(_X).values(digest=digest, reason=ERASED, created_at=now)
+        conn.execute(store.insert(_X).values(digest=digest, reason=REASON_ERASED, created_at=now)
                      .on_conflict_do_nothing(index_elements=["digest"]))
     return True
