@@ -123,6 +123,7 @@ class ScheduleSettings:
     grace_minutes: int = 120  # how late an issue may still go out (after downtime or a failing gate)
     retry_minutes: int = 10  # how often a failing gate is tried again
     warn_minutes: int = 60  # how long before the due time the gate is tried once, to warn early
+    skip_holidays: str = ""  # "FR", "FR-57", "DE-BY"…: no due time on that country's public holidays ("": none)
 
 
 @dataclass(frozen=True)
@@ -456,7 +457,7 @@ def _lease_seconds(t: Options) -> float:
 
 def _schedule(path: Path, data: Any) -> ScheduleSettings:
     t = Options(path, "schedule", data, ("cron", "timezone", "require_approval", "alert_to", "grace_minutes",
-                                        "retry_minutes", "warn_minutes"))
+                                        "retry_minutes", "warn_minutes", "skip_holidays"))
     alert_to = t.text("alert_to", "")
     if alert_to:
         _address(t, "alert_to", alert_to, display_name_allowed=False, ascii_local=False)
@@ -471,7 +472,18 @@ def _schedule(path: Path, data: Any) -> ScheduleSettings:
         except (ZoneInfoNotFoundError, ValueError):
             raise t.error(f'[schedule] timezone {timezone!r} is not a known time zone; use an IANA name like '
                           '"Europe/Paris"') from None
+    skip_holidays = t.text("skip_holidays", "").strip()
+    if skip_holidays:
+        import holidays
+
+        country, _dash, subdivision = skip_holidays.partition("-")
+        try:
+            holidays.country_holidays(country.upper(), subdiv=subdivision or None)
+        except NotImplementedError as err:
+            raise t.error(f"[schedule] skip_holidays {skip_holidays!r}: {err}; write a country code with an optional "
+                          'subdivision that the holidays package knows, e.g. "FR" or "FR-57"') from None
     return ScheduleSettings(
+        skip_holidays=skip_holidays,
         cron=cron,
         timezone=timezone,
         require_approval=t.boolean("require_approval", True),

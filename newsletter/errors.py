@@ -15,7 +15,8 @@ The tree (a second base in parentheses)::
     ├── UsageError                      exit 2: a value given on the command line or a form
     │   ├── NotAnImageError             an upload that is not a PNG, JPEG or GIF
     │   ├── NotAnItemError              a name that cannot be an item's file name
-    │   └── UnreadableFileError         (ImportFileError) a missing or unreadable file
+    │   ├── UnreadableFileError         (ImportFileError) a missing or unreadable file
+    │   └── PreferenceError             a reader's choice that is not offered (frequency, pause)
     ├── ContentError                    an issue or item cannot be used; ``problems``
     │   ├── IssueNotFoundError          (LookupError) no folder for that date
     │   ├── StaleEditError              a desk save based on an older version of the file
@@ -34,6 +35,7 @@ The tree (a second base in parentheses)::
     │       └── UnrecognisedAnswer      a success status without an acceptance: in doubt
     ├── Stopped                         a stop request found a message not yet begun
     ├── SendBusyError                   another run holds the send now
+    ├── ReaderNotFoundError             (LookupError) no subscriber with that address (erased?)
     ├── ImportFileError                 a subscriber file cannot be used
     ├── ScaffoldError                   exit 2: ``init``/``new`` would overwrite files
     ├── BrandConflictError              newsletter.toml changed since the form was shown
@@ -99,6 +101,14 @@ class UsageError(NewsletterError):
     """A value given on the command line is invalid: an address, a name, a file that cannot be opened."""
 
     exit_code = 2
+
+
+class PreferenceError(UsageError):
+    """A reader's choice that is not offered: an unknown frequency, a pause other than 1, 2 or 4 weeks."""
+
+
+class ReaderNotFoundError(NewsletterError, LookupError):
+    """No subscriber has this address (never subscribed, or erased already: an erasure is not replayed)."""
 
 
 class ContentError(NewsletterError):

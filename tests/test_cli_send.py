@@ -84,11 +84,11 @@ def test_import_an_excel_export_then_export_it(cli, project: Path, tmp_path: Pat
     assert cli("subscribers", "list")[1].strip() == "No subscribers yet."
     code, out, _ = cli("subscribers", "import", str(source))
     assert code == 0
-    assert "2 added, 0 updated, 0 unchanged, 1 duplicates merged, 0 unsubscribed/bounced kept out, 4 rejected" in out
+    assert "2 added, 0 updated, 0 unchanged, 1 duplicates merged, 0 unsubscribed/bounced/erased kept out, 4 rejected" in out
     assert f"{source}:5: 'jean.dupont@' is not a valid address" in out
     cli("subscribers", "remove", "helene.dubois@example.org")
     code, out, _ = cli("subscribers", "import", str(source))
-    assert "1 unsubscribed/bounced kept out" in out
+    assert "1 unsubscribed/bounced/erased kept out" in out
     exported = tmp_path / "out.csv"
     assert cli("subscribers", "export", str(exported))[0] == 0
     text = exported.read_text(encoding="utf-8-sig")

@@ -49,6 +49,9 @@ _HEADERS = {
     "bounced_at": ("clean_time", "bounced_at"),
     # The reader agreed that their own clicks be counted ([analytics] per_subscriber): a date, or yes/no.
     "click_consent": ("click_consent", "click_consent_at", "consentement clics", "consentement aux clics"),
+    # The reader's own choices (their preferences page), written by `subscribers export`.
+    "frequency": ("frequency", "fréquence", "frequence"),
+    "paused_until": ("paused_until",),
     # CRM exports flag people who opted out instead of leaving them out (HubSpot, Salesforce, Brevo).
     "opted_out": ("unsubscribed from all email", "email opt out", "hasoptedoutofemail", "opted out of email",
                   "désabonné", "désinscrit", "blacklisted", "email_blacklisted"),
@@ -57,6 +60,8 @@ _YES = frozenset({"true", "1", "yes", "y", "oui", "o", "vrai", "x"})
 _NO = frozenset({"", "false", "0", "no", "n", "non", "faux"})
 #: Statuses a file may give; an unsubscribed, bounced or complained row is a suppression.
 STATUSES = ("pending", "active", "unsubscribed", "bounced", "complained")
+#: Frequencies a file may give (the preferences page's choices).
+FREQUENCIES = ("daily", "weekly")
 
 
 def _key(header: str) -> str:
@@ -292,7 +297,7 @@ def _row(cells: list[str], columns: dict[str | None, int], line: int, tz: ZoneIn
     except AddressError as err:
         return RejectedRow(line, str(err), raw_email, why=err)
     moments: dict[str, datetime | None] = {}
-    for field in ("consent_at", "created_at", "unsubscribed_at", "bounced_at"):
+    for field in ("consent_at", "created_at", "unsubscribed_at", "bounced_at", "paused_until"):
         raw_date = _cell(cells, columns, field)
         try:
             moments[field] = _consent(raw_date, tz)
@@ -306,6 +311,10 @@ def _row(cells: list[str], columns: dict[str | None, int], line: int, tz: ZoneIn
     if status and status not in STATUSES:
         return _rejected(line, raw_email, N_("status %(value)s is not one of %(known)s"), value=repr(status[:40]),
                          known=", ".join(STATUSES))
+    frequency = _clean(_cell(cells, columns, "frequency")).lower()
+    if frequency and frequency not in FREQUENCIES:
+        return _rejected(line, raw_email, N_("frequency %(value)s is not one of %(known)s"),
+                         value=repr(frequency[:40]), known=", ".join(FREQUENCIES))
     opted_out = _clean(_cell(cells, columns, "opted_out")).lower()
     if opted_out not in _YES | _NO:
         return _rejected(line, raw_email, N_("opt-out value %(value)s is neither yes nor no (true/false, oui/non, 1/0)"),
@@ -340,4 +349,6 @@ def _row(cells: list[str], columns: dict[str | None, int], line: int, tz: ZoneIn
         created_at=moments["created_at"],
         unsubscribed_at=moments["unsubscribed_at"],
         click_consent_at=consented,
+        frequency=frequency,
+        paused_until=moments["paused_until"],
     )

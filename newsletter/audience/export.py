@@ -19,7 +19,7 @@ from typing import Iterable, Mapping
 from newsletter.errors import NewsletterError, UsageError
 
 EXPORT_COLUMNS = ("email", "first_name", "last_name", "status", "consent_at", "consent_source", "consent_ip",
-                  "created_at", "unsubscribed_at")
+                  "created_at", "unsubscribed_at", "frequency", "paused_until")
 #: What makes a spreadsheet run a cell as a formula (full-width forms included).
 _TRIGGERS = "=+-@\uff1d\uff0b\uff0d\uff20"
 #: Leading characters a spreadsheet skips before looking for a trigger.

@@ -29,7 +29,7 @@ EDITOR_FIELDS = ("first_name", "last_name", "email")
 #: Fields only templates use, computed at send time: the unsubscribe link, and the web version's
 #: address (public for subscribers, with a proofreading key in test copies), and the nonce of counted
 #: links (:mod:`newsletter.core.click_tokens`), which only the tracking pass of a send puts in.
-TEMPLATE_FIELDS = (*EDITOR_FIELDS, "unsubscribe_url", "web_url", "click_nonce")
+TEMPLATE_FIELDS = (*EDITOR_FIELDS, "unsubscribe_url", "preferences_url", "web_url", "click_nonce")
 
 TOKEN_PREFIX = "NLMRG"
 TOKEN_RE = re.compile(TOKEN_PREFIX + r"(\d{1,4})Q")

@@ -31,6 +31,9 @@ from newsletter.errors import ConfigError
 
 UNSUBSCRIBE = "unsubscribe"
 CONFIRM = "confirm"
+PREFERENCES = "preferences"  # the reader's own page, /p/TOKEN
+ERASE = "erase"  # the second, confirming step of an erasure (short-lived)
+ERASED = "erased"  # the keyed digest under which an erased address is remembered (keyed_digest)
 
 _IV = 16  # bytes of AES-SIV's synthetic IV, which is also its authentication tag
 _BLOCK = 32  # plaintexts are padded to a multiple of this, so the length says little about the address
@@ -148,6 +151,19 @@ def read_dated_token(secret_key: str, purpose: str, token: str, *, max_age: int,
     if (time.time() if now is None else now) - issued > max_age:
         return None, 0, "expired"
     return payload, issued, ""
+
+
+def keyed_digest(secret_key: str, purpose: str, text: str) -> str:
+    """HMAC-SHA256 of ``text`` with a key derived from the secret key for ``purpose`` (hex).
+
+    What the store keeps instead of an address it must recognize without holding it (an erased
+    reader's): nobody without the secret key can tell which address a digest stands for.
+    """
+    import hmac
+
+    key = HKDF(algorithm=hashes.SHA256(), length=32, salt=None,
+               info=f"newsletter.digest.v1\0{purpose}".encode()).derive(secret_key.encode("utf-8"))
+    return hmac.new(key, text.encode("utf-8"), "sha256").hexdigest()
 
 
 # -- the secret key itself ---------------------------------------------------------------------

@@ -876,7 +876,7 @@ def _finished(settings: Settings, store: Store, day: date, clock: Clock) -> Send
     rows left ``uncertain`` may be looked up at the transport they were handed to (:func:`_settle_uncertain`).
     """
     send_id = ledger.find_send(store, day)
-    if send_id is None or ledger.has_work(store, send_id):
+    if send_id is None or ledger.has_work(store, send_id, clock()):
         return None
     transport = settings.delivery.adapter
     if ledger.in_doubt(store, send_id, transport=transport, limit=1) \
@@ -1133,7 +1133,7 @@ def dry_run(settings: Settings, store: Store, day: date, *, secret_key: str, clo
     """Count who would receive the issue now and build one sample message; writes nothing."""
     rendered = render_checked_issue(settings, day)
     factory = MessageFactory(rendered, settings, secret_key=secret_key, date=clock())
-    reach = ledger.coverage(store, day)
+    reach = ledger.coverage(store, day, clock())
     first = next(iter(list_subscribers(store, status=SubscriberStatus.ACTIVE.value, limit=1)), None)
     recipient = Recipient(first.email, first.first_name, first.last_name) if first else \
         Recipient("camille.martin@example.org", "Camille", "Martin")

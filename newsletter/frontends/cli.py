@@ -324,28 +324,32 @@ def subscribers() -> None:
 @click.option("--dry-run", is_flag=True, help="Show what would change, write nothing.")
 @click.option("--source", default="import", show_default=True, help="Consent source for rows that name none.")
 @click.option("--check-dns", is_flag=True, help="Also check that each address's domain accepts mail (slow).")
+@click.option("--welcome", is_flag=True, help="Send the welcome mail to every address the import adds.")
 @pass_newsletter
-def subscribers_import(nl: Newsletter, file: Path, dry_run: bool, source: str, check_dns: bool) -> None:
+def subscribers_import(nl: Newsletter, file: Path, dry_run: bool, source: str, check_dns: bool,
+                       welcome: bool) -> None:
     """Import subscribers from a CSV file (UTF-8 or Windows-1252; , ; or tab).
 
     Headers may be English or French (email/courriel, first_name/prénom, last_name/nom,
     consent_date, consent_source). Rejected rows are listed with their line. Unsubscribed,
     bounced and complained addresses are never reactivated. A file from `subscribers export`
-    is restored as it was: statuses, consent and dates; a row whose status is unsubscribed,
-    bounced or complained is a suppression. The import lands whole or not at all.
+    is restored as it was: statuses, consent, dates, frequency and pause; a row whose status is
+    unsubscribed, bounced or complained is a suppression. Readers who erased their data are kept
+    out. The import lands whole or not at all. --welcome greets each address it adds, once.
 
     Example:
 
         newsletter subscribers import export-crm.csv --source salon-2026
     """
-    summary = nl.subscribers.import_csv(file, source=source, dry_run=dry_run, check_dns=check_dns)
+    summary = nl.subscribers.import_csv(file, source=source, dry_run=dry_run, check_dns=check_dns,
+                                        welcome=welcome)
     for rejected in summary.rejections:
         click.secho(f"{file}:{rejected.line}: {rejected.reason}", fg="yellow")
     if summary.rejected > len(summary.rejections):
         click.echo(f"… and {summary.rejected - len(summary.rejections)} more rejected rows")
     verb = "Would import" if dry_run else "Imported"
     click.echo(f"{verb} {file}: {summary.added} added, {summary.updated} updated, {summary.unchanged} unchanged, "
-               f"{summary.duplicates} duplicates merged, {summary.kept_out} unsubscribed/bounced kept out, "
+               f"{summary.duplicates} duplicates merged, {summary.kept_out} unsubscribed/bounced/erased kept out, "
                f"{summary.rejected} rejected"
                + (f", {summary.suppressed} recorded as unsubscribed/bounced/complained (suppressions)."
                   if summary.suppressed else "."))
@@ -436,6 +440,29 @@ def subscribers_remove(nl: Newsletter, email: str) -> None:
     """
     change = nl.subscribers.remove(checked_address(email, "EMAIL"))
     click.echo(f"Unsubscribed {change.record.email}; they will not be mailed again.")
+
+
+@subscribers.command("erase")
+@click.argument("email")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@pass_newsletter
+def subscribers_erase(nl: Newsletter, email: str, yes: bool) -> None:
+    """Erase a reader's data (RGPD art. 17): the subscriber and every row naming them.
+
+    The send ledger keeps its counts without the person; the address survives only as a keyed
+    hash that keeps it out of every import, `add` and API call, until the reader subscribes
+    again through the form. Asks for confirmation unless --yes.
+
+    Example:
+
+        newsletter subscribers erase helene.martin@example.org --yes
+    """
+    address = checked_address(email, "EMAIL")
+    if not yes:
+        click.confirm(f"Erase {address} and everything stored about them? This cannot be undone", abort=True)
+    nl.readers.erase(address)
+    click.echo(f"Erased {address}: nothing about them is left but a keyed hash that keeps the address out of "
+               "imports until they subscribe again through the form.")
 
 
 @cli.command()
@@ -641,7 +668,12 @@ def _parse_time(text: str, nl: Newsletter) -> datetime:
     except ValueError:
         raise click.BadParameter(f"{text!r} is not a time; write it as \"YYYY-MM-DD HH:MM\", e.g. "
                                  "\"2026-11-24 07:00\"", param_hint="--at") from None
-    return when if when.tzinfo else when.replace(tzinfo=nl.settings.schedule_tz)
+    when = when if when.tzinfo else when.replace(tzinfo=nl.settings.schedule_tz)
+    name = nl.holiday(when.astimezone(nl.settings.schedule_tz).date())
+    if name:
+        click.secho(f"Warning: {when:%Y-%m-%d} is a public holiday (jour férié: {name}); the send is scheduled "
+                    "anyway, as asked.", fg="yellow", err=True)
+    return when
 
 
 def _send_with_progress(nl: Newsletter, day: date, clearance: "SendClearance",
@@ -789,7 +821,10 @@ def status(nl: Newsletter, day: date | None, as_json: bool) -> None:
     issue = nl.status(day, uncertain=None if as_json else UNCERTAIN_SHOWN)
     day, state, tz = issue.day, issue.schedule, nl.settings.tz
     if as_json:
-        click.echo(json.dumps(issue.to_dict(), ensure_ascii=False, indent=2))
+        skipped = nl.readers.skipped()
+        click.echo(json.dumps({**issue.to_dict(), "skipped_readers": {"weekly": skipped.weekly,
+                                                                      "paused": skipped.paused}},
+                              ensure_ascii=False, indent=2))
     else:
         if issue.started_at is None:
             click.echo(f"Issue {day.isoformat()} has not been sent.")
@@ -832,11 +867,15 @@ def status(nl: Newsletter, day: date | None, as_json: bool) -> None:
         if state.dispatch is not None:
             click.secho(f"Schedule: {state.dispatch}" + (f" — {state.dispatch_reason}" if state.dispatch_reason
                                                          else ""), fg="red" if state.alarm else None)
-        due = f"due {state.due:%a %Y-%m-%d %H:%M %Z}" if state.due else "no due time that day"
+        due = (f"due {state.due:%a %Y-%m-%d %H:%M %Z}" if state.due else
+               f"no due time that day: jour férié, {state.holiday}" if state.holiday else "no due time that day")
         click.secho(f"Gate: {state.gate}" + (f" — {state.reason}" if state.reason else "") + f" ({due})",
                     fg="red" if state.alarm else None)
         if state.alarm:
             click.secho(f"Attention: {state.alarm}.", fg="red")
+        skipped = nl.readers.skipped()
+        if skipped.weekly or skipped.paused:
+            click.echo(f"Readers left out of daily issues now: {skipped.weekly} weekly, {skipped.paused} paused.")
     if issue.attention:
         raise click.exceptions.Exit(1)
 
@@ -958,6 +997,10 @@ def schedule_show(nl: Newsletter, count: int) -> None:
                f"grace {view.grace_minutes} min:")
     for run in view.upcoming:
         gate = run.readiness
+        if run.holiday:
+            click.secho(f"  {run.at:%a %Y-%m-%d %H:%M %Z}  jour férié: {run.holiday} (not sent: [schedule] "
+                        "skip_holidays)", fg="cyan")
+            continue
         color = {"ready": "green", "sent": "green", "missing": "red", "failing": "red"}.get(gate.state, "yellow")
         click.secho(f"  {run.at:%a %Y-%m-%d %H:%M %Z}  {gate.state:<16} {gate.reason}", fg=color)
     for name, when in view.once:

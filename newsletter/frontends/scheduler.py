@@ -238,6 +238,8 @@ class Scheduler:
         # A one-off job names its issue in its id (once-YYYY-MM-DD-…); the daily one is due on its own date.
         day = date.fromisoformat(job_id[5:15]) if job_id.startswith("once-") else \
             scheduled.astimezone(self.settings.schedule_tz).date()
+        if not job_id.startswith("once-") and self.nl.holiday(day):
+            return  # a public holiday ([schedule] skip_holidays): nothing was due, nothing was missed
         claim = self.ops.day_claim(day)
         if claim is not None and claim.state is DayClaimState.DONE:
             return

@@ -30,6 +30,7 @@ How it is reached, one way for each kind of thing:
   ========================  ====================================================  ==========================
   ``nl.subscribers``        the list: import, export, add, remove, look up        :mod:`.subscribers`
   ``nl.subscriptions``      the web form's double opt-in, one-click unsubscribe   :mod:`.subscriptions`
+  ``nl.readers``            preferences, pause, welcome, data download, erasure   :mod:`.readers`
   ``nl.archive``            the public archive: pages, feed, images, logo         :mod:`.archive`
   ``nl.webhooks``           the mail APIs' events, verified and recorded          :mod:`.web`
   ``nl.users``              the desk's accounts                                   :mod:`.accounts`
@@ -89,6 +90,7 @@ if TYPE_CHECKING:
     from newsletter.library.preview import PreviewBuild, PreviewProblem, preview_build, preview_image
     from newsletter.library.subscribers import ExportResult, SubscriberChange, Subscribers
     from newsletter.library.subscriptions import Subscriptions
+    from newsletter.library.readers import ReaderPreferences, Readers, WelcomeOutcome
     from newsletter.library.tools import diagnose, log_events_as_json, make_dkim_key
     from newsletter.library.web import Health, WebhookAnswer, Webhooks
     from newsletter.content.problems import Problem
@@ -169,6 +171,13 @@ class Newsletter(Composing, Sending, Reports):
         return Subscriptions(self)
 
     @cached_property
+    def readers(self) -> "Readers":
+        """What readers choose and are owed: preferences page, frequency, pause, welcome, data, erasure."""
+        from newsletter.library.readers import Readers
+
+        return Readers(self)
+
+    @cached_property
     def archive(self) -> "Archive":
         """The public archive: sent issues, web versions (kept while their files stay), feed, images."""
         from newsletter.library.archive import Archive
@@ -247,6 +256,7 @@ _BELOW = {
     "newsletter.library.preview": ("PreviewBuild", "PreviewProblem", "preview_build", "preview_image"),
     "newsletter.library.subscribers": ("ExportResult", "SubscriberChange", "Subscribers"),
     "newsletter.library.subscriptions": ("Subscriptions",),
+    "newsletter.library.readers": ("ReaderPreferences", "Readers", "WelcomeOutcome"),
     "newsletter.library.tools": ("diagnose", "log_events_as_json", "make_dkim_key"),
     "newsletter.library.web": ("Health", "WebhookAnswer", "Webhooks"),
     "newsletter.schedule.gate": ("Readiness",),
@@ -272,7 +282,8 @@ __all__ = [
     # the facade and its core
     "Newsletter", "Project", "Clock", "SecretKey", "utc_now", "PROJECT_ENV", "EDITOR_ENV",
     # the parts
-    "Subscribers", "Subscriptions", "Archive", "Webhooks", "Accounts", "Issues", "ScheduleOps", "Clicks",
+    "Subscribers", "Subscriptions", "Readers", "Archive", "Webhooks", "Accounts", "Issues", "ScheduleOps",
+    "Clicks",
     # what the operations return
     "CheckResult", "Verdict", "SendClearance", "DryRunResult", "ProofCopy", "Override", "IssueStatus",
     "UpcomingRun", "ScheduleView", "ExportResult", "SubscriberChange", "Health", "WebhookAnswer", "UNCERTAIN_SHOWN",

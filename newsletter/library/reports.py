@@ -58,15 +58,22 @@ class Reports(Project):
 
         return rhythm(self.settings)
 
+    def holiday(self, day: date) -> str:
+        """The public holiday ``day`` is under ``[schedule] skip_holidays`` ("" when it is none): the
+        schedule has no due time then; a one-off send may still be asked for it."""
+        from newsletter.schedule.due import holiday
+
+        return holiday(self.settings, day)
+
     def schedule_view(self, count: int = 5) -> ScheduleView:
         """The next ``count`` due times with the gate's verdict on each day, and the one-off sends waiting."""
-        from newsletter.schedule.due import next_runs
+        from newsletter.schedule.due import holiday, next_runs
         from newsletter.schedule.gate import readiness
         from newsletter.schedule.jobs import stored_jobs
 
         settings, store = self.settings, self.reading_store()
-        upcoming = [UpcomingRun(fire, readiness(settings, store, fire.date()))
-                    for fire in next_runs(settings, self.clock(), count)]
+        upcoming = [UpcomingRun(fire, readiness(settings, store, fire.date()), holiday(settings, fire.date()))
+                    for fire in next_runs(settings, self.clock(), count, holidays=True)]
         return ScheduleView(settings.schedule.cron, settings.schedule_tz, settings.schedule.require_approval,
                             settings.schedule.grace_minutes, upcoming,
                             # no database, no job stored (and APScheduler would dispose of the memory one)

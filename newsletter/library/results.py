@@ -186,7 +186,8 @@ class IssueStatus:
                                  "at": moment(self.override.at)} if self.override else None,
             "schedule": {"state": state.dispatch or state.gate, "gate": state.gate, "reason": state.reason,
                          "due": moment(state.due), "dispatch": state.dispatch,
-                         "dispatch_reason": state.dispatch_reason, "attention": state.alarm or None},
+                         "dispatch_reason": state.dispatch_reason, "attention": state.alarm or None,
+                         "holiday": state.holiday or None},
             "paused": {"at": moment(self.pause.paused_at), "reason": self.pause.reason,
                        "bounces": self.pause.bounces, "messages": self.pause.messages} if self.pause else None,
             "pauses": [{"at": moment(p.paused_at), "reason": p.reason, "resumed_at": moment(p.resumed_at)}
@@ -211,6 +212,7 @@ class UpcomingRun:
 
     at: datetime
     readiness: "Readiness"
+    holiday: str = ""  #: the public holiday that cancels this due time ([schedule] skip_holidays), or ""
 
 
 @dataclass(frozen=True)

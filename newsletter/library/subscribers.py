@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Iterator
 
 from newsletter.library.inputs import checked_address, checked_name
 from newsletter.library.project import Project
+from newsletter.library.readers import Readers
 
 if TYPE_CHECKING:
     from newsletter.store.subscribers import ImportSummary, SubscriberRecord
@@ -38,11 +39,13 @@ class Subscribers:
         self._nl = newsletter
 
     def import_csv(self, path: str | Path, *, source: str = "import", dry_run: bool = False,
-                   check_dns: bool = False) -> "ImportSummary":
-        """Import a CSV file (UTF-8 or Windows-1252; , ; or tab) whole or not at all; people who left stay out.
+                   check_dns: bool = False, welcome: bool = False) -> "ImportSummary":
+        """Import a CSV file (UTF-8 or Windows-1252; , ; or tab) whole or not at all; people who left stay out,
+        and so do readers who erased their data (counted as kept out).
 
         :param source: consent source for rows that name none.
         :param dry_run: compute what would change, write nothing.
+        :param welcome: send the welcome mail to every active address the import added (once each).
         :raises ImportFileError: when the file cannot be read or has no address column.
         """
         from newsletter.audience.csv_reader import read_subscriber_csv
@@ -51,8 +54,12 @@ class Subscribers:
         nl = self._nl
         rows = read_subscriber_csv(Path(path), check_dns=check_dns,
                                    default_timezone=nl.settings.newsletter.timezone)
-        return import_rows(nl.reading_store() if dry_run else nl.store, rows, now=nl.clock(), source=source,
-                           dry_run=dry_run)
+        readers = Readers(nl)
+        summary = import_rows(nl.reading_store() if dry_run else nl.store, rows, now=nl.clock(), source=source,
+                              dry_run=dry_run, digest=readers.erased_check(), keep_added=welcome and not dry_run)
+        for address in summary.added_emails or ():
+            readers.welcome(address)
+        return summary
 
     def export(self, path: str | Path, *, status: str | None = None, excel_fr: bool = False) -> ExportResult:
         """Write the list (every status, consent kept) to a CSV that ``import_csv`` restores.
@@ -77,6 +84,12 @@ class Subscribers:
 
         nl = self._nl
         address = checked_address(email, "email")
+        if Readers(nl).is_erased(address):
+            from newsletter.errors import NewsletterError
+
+            raise NewsletterError(f"{address} erased their data and is not added back",
+                                  hint="a reader who erased their data can come back only through the subscribe "
+                                       "form's confirmation")
         subscriber, created = add_subscriber(nl.store, address, now=nl.clock(),
                                              first_name=checked_name(first_name, "first_name"),
                                              last_name=checked_name(last_name, "last_name"))

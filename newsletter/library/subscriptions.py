@@ -8,6 +8,7 @@ from datetime import datetime, timedelta
 
 from newsletter.errors import NewsletterError, StoreError
 from newsletter.library.project import Project
+from newsletter.library.readers import Readers
 
 
 class Subscriptions:
@@ -45,13 +46,15 @@ class Subscriptions:
 
         nl = self._nl
         digest = hashlib.sha256(link.encode("utf-8")).hexdigest()  # the store never holds a usable link
-        confirmed = confirm_subscription(nl.store, address, now=nl.clock(), link=digest, issued_at=issued_at,
-                                         keep=timedelta(hours=nl.settings.web.confirm_hours, days=1), ip=ip)
-        if confirmed and click_consent and nl.settings.analytics.per_subscriber:
-            from newsletter.store.clicks import set_consent
+        active = confirm_subscription(nl.store, address, now=nl.clock(), link=digest, issued_at=issued_at,
+                                      keep=timedelta(hours=nl.settings.web.confirm_hours, days=1), ip=ip)
+        if active:
+            Readers(nl).readmit(address)  # a fresh double opt-in lifts an erasure
+            if click_consent and nl.settings.analytics.per_subscriber:
+                from newsletter.store.clicks import set_consent
 
-            set_consent(nl.store, address, nl.clock())
-        return confirmed
+                set_consent(nl.store, address, nl.clock())
+        return active
 
     def address_of(self, token: str) -> str | None:
         """The address an unsubscribe token names, or None when the token is not a valid one."""

@@ -130,6 +130,7 @@ class Webhooks:
         from newsletter.errors import WebhookRefused
         from newsletter.feedback.webhooks import WebhookRequest
         from newsletter.store import nonces
+        from newsletter.library.readers import Readers
         from newsletter.store.feedback import FeedbackResult, record_feedback
 
         served = self._served.get(provider)
@@ -150,8 +151,9 @@ class Webhooks:
                 if not nonces.claim(nl.store, provider, token, now=moment, keep=self._keep_tokens):
                     raise WebhookRefused(403, "this signature token was already used (a replay)")
                 claimed = token
+            erased = Readers(nl).erased_check() if parsed.feedback else None
             outcomes = [record_feedback(nl.store, item, now=moment, soft_bounce_limit=soft_limit,
-                                        soft_bounce_days=soft_days) for item in parsed.feedback]
+                                        soft_bounce_days=soft_days, erased_digest=erased) for item in parsed.feedback]
         except WebhookRefused as refused:
             answered = webhook.answer_refused(refused)
             log.warning("%s webhook refused (%d): %s", provider, answered, refused.reason)

@@ -37,7 +37,7 @@ from newsletter.core.click_tokens import NONCE_CHARS, NONCE_FIELD, NonceMaker, r
 from newsletter.config import Settings
 from newsletter.errors import HeaderInjectionError
 from newsletter.core.merge import TOKEN_RE, CompiledTemplate, MergeSlots, Slot, escape_for
-from newsletter.core.tokens import UNSUBSCRIBE, make_token, seal, unseal
+from newsletter.core.tokens import PREFERENCES, UNSUBSCRIBE, make_token, seal, unseal
 from newsletter.render.rendered import RenderedIssue
 
 CRLF = "\r\n"
@@ -211,6 +211,11 @@ def unsubscribe_url(settings: Settings, secret_key: str, address: str) -> str:
     return f"{settings.newsletter.base_url}/u/{make_token(secret_key, UNSUBSCRIBE, address)}"
 
 
+def preferences_url(settings: Settings, secret_key: str, address: str) -> str:
+    """The reader's preferences page (frequency, pause, data, erasure): ``{base_url}/p/TOKEN``."""
+    return f"{settings.newsletter.base_url}/p/{make_token(secret_key, PREFERENCES, address)}"
+
+
 def recipient_values(settings: Settings, recipient: Recipient, secret_key: str) -> dict[str, str]:
     """The merge values of one recipient (raw; escaping is the placeholder's job)."""
     return {
@@ -218,6 +223,7 @@ def recipient_values(settings: Settings, recipient: Recipient, secret_key: str) 
         "first_name": recipient.first_name,
         "last_name": recipient.last_name,
         "unsubscribe_url": unsubscribe_url(settings, secret_key, recipient.email),
+        "preferences_url": preferences_url(settings, secret_key, recipient.email),
     }
 
 

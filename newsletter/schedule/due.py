@@ -18,7 +18,8 @@ refuses a second delivery anyway. Alerts go out once per reason and day for the 
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
+from functools import lru_cache
 from typing import Any
 
 from newsletter.config import Settings
@@ -39,8 +40,29 @@ def cron_trigger(settings: Settings) -> Any:
                           hint='write minute hour day month weekday, e.g. "0 7 * * mon-fri"') from None
 
 
-def next_runs(settings: Settings, after: datetime, count: int) -> list[datetime]:
-    """The next ``count`` due times after ``after``, in the schedule's time zone."""
+@lru_cache(maxsize=32)
+def _calendar(code: str, language: str) -> Any:
+    import holidays
+
+    country, _dash, subdivision = code.partition("-")
+    return holidays.country_holidays(country.upper(), subdiv=subdivision or None, language=language)
+
+
+def holiday(settings: Settings, day: date) -> str:
+    """The name of the public holiday ``day`` is under ``[schedule] skip_holidays`` ("" when it is none,
+    or when no country is set), in the newsletter's language when the holidays package has it."""
+    code = settings.schedule.skip_holidays
+    if not code:
+        return ""
+    names = _calendar(code, settings.newsletter.language)
+    return str(names.get(day) or "")
+
+
+def next_runs(settings: Settings, after: datetime, count: int, *, holidays: bool = False) -> list[datetime]:
+    """The next ``count`` due times after ``after``, in the schedule's time zone.
+
+    :param holidays: also give the times ``[schedule] skip_holidays`` cancels (``schedule show`` names them).
+    """
     trigger = cron_trigger(settings)
     runs: list[datetime] = []
     previous = None
@@ -49,7 +71,8 @@ def next_runs(settings: Settings, after: datetime, count: int) -> list[datetime]
         fire = trigger.get_next_fire_time(previous, now)
         if fire is None:
             break
-        runs.append(fire)
+        if holidays or not holiday(settings, fire.date()):
+            runs.append(fire)
         previous, now = fire, fire + timedelta(microseconds=1)
     return runs
 
@@ -62,5 +85,7 @@ def latest_due(settings: Settings, now: datetime) -> datetime | None:
     after = (now - grace - timedelta(seconds=1)).astimezone(settings.schedule_tz)
     # Walk every due time of the grace period: a schedule may fire more often than any fixed count.
     while (fire := trigger.get_next_fire_time(previous, after)) is not None and fire <= now:
-        latest, previous, after = fire, fire, fire + timedelta(microseconds=1)
+        if not holiday(settings, fire.date()):  # no due time on a public holiday
+            latest = fire
+        previous, after = fire, fire + timedelta(microseconds=1)
     return latest

@@ -17,7 +17,7 @@ from newsletter.config import Settings
 from newsletter.content.approval import approval_state
 from newsletter.content.load import issue_folder
 from newsletter.content.problems import errors
-from newsletter.schedule.due import next_runs
+from newsletter.schedule.due import holiday, next_runs
 from newsletter.store import ledger
 from newsletter.store.database import Store
 from newsletter.store.day_claims import day_claim
@@ -88,6 +88,7 @@ class DayState:
     dispatch: str | None  # the scheduler's record: claimed, done, waiting, skipped (None: untouched)
     dispatch_reason: str
     alarm: str  # why the operator should act now ("" when nothing is wrong)
+    holiday: str = ""  # the public holiday that leaves the day without a due time ([schedule] skip_holidays)
 
 
 def due_time(settings: Settings, day: date) -> datetime | None:
@@ -114,4 +115,4 @@ def day_state(settings: Settings, store: Store, day: date, now: datetime, *,
         elif gate.state != "ready" and now >= due - timedelta(minutes=schedule.warn_minutes):
             alarm = f"it is due at {due:%Y-%m-%d %H:%M %Z} and is not ready ({gate.state})"
     return DayState(day, gate.state, gate.reason, due, claim.state.value if claim else None,
-                    claim.reason if claim else "", alarm)
+                    claim.reason if claim else "", alarm, holiday(settings, day) if due is None else "")

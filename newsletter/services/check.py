@@ -67,6 +67,7 @@ SIZE_PROBE = {
     "last_name": "Dupont-Lefebvre",
     "email": "marie-christine.dupont-lefebvre@entreprise.example.org",
     "unsubscribe_url": "https://news.example.org/u/" + "x" * 80,
+    "preferences_url": "https://news.example.org/p/" + "x" * 80,
 }
 
 

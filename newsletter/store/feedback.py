@@ -26,7 +26,7 @@ import logging
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from enum import Enum
-from typing import Any, cast
+from typing import Any, Callable, cast
 
 from sqlalchemy import (Date, ForeignKey, Index, Integer, Select, String, Table, Text, UniqueConstraint, and_,
                         literal_column, or_, select, update)
@@ -35,7 +35,7 @@ from sqlalchemy.orm import Mapped, Session, mapped_column
 from newsletter.core import addresses
 from newsletter.errors import AddressError
 from newsletter.store.database import Store
-from newsletter.store.models import Base, Delivery, Send, Subscriber, SubscriberStatus, UTCDateTime
+from newsletter.store.models import Base, Delivery, Send, Subscriber, SubscriberStatus, Suppression, UTCDateTime
 
 log = logging.getLogger(__name__)
 
@@ -158,11 +158,15 @@ def _canonical(email: str | None) -> str:
 
 
 def record_feedback(store: Store, event: Feedback, *, now: datetime,
-                    soft_bounce_limit: int = 3, soft_bounce_days: int = 7) -> FeedbackOutcome:
+                    soft_bounce_limit: int = 3, soft_bounce_days: int = 7,
+                    erased_digest: Callable[[str], str] | None = None) -> FeedbackOutcome:
     """Record one event and apply it to its subscriber and ledger row, in one transaction.
 
     Idempotent on ``(event.source, event.event_id)``. Never reactivates anyone; a status only
     gets stronger (``bounced`` < ``unsubscribed`` < ``complained``).
+
+    :param erased_digest: the keyed hash of an erased address: an event about an erased reader is
+        kept (its id stays the idempotency key) without their address or the diagnostic that names them.
     """
     if event.occurred_at.tzinfo is None:
         raise ValueError("Feedback.occurred_at must be an aware datetime")
@@ -174,13 +178,17 @@ def record_feedback(store: Store, event: Feedback, *, now: datetime,
             return FeedbackOutcome(FeedbackResult.DUPLICATE)
         subscriber = _subscriber(session, event.subscriber_id, email, message_id)
         subscriber_id = subscriber.id if subscriber is not None else None
+        detail = event.detail[:_MAX_DETAIL]
+        if subscriber is None and email and erased_digest is not None and session.scalar(
+                select(Suppression.digest).where(Suppression.digest == erased_digest(email))) is not None:
+            email, detail = "", ""  # nothing names an erased reader again
         delivery_id = _delivery(session, subscriber_id, event.issue, message_id)
         inserted = session.execute(
             store.insert(_E).values(
                 source=event.source, event_id=event.event_id[:_MAX_ID], kind=event.kind.value,
                 occurred_at=event.occurred_at, received_at=now, email=email or (subscriber.email if subscriber else ""),
                 subscriber_id=subscriber_id, issue_date=event.issue, provider_message_id=message_id,
-                delivery_id=delivery_id, detail=event.detail[:_MAX_DETAIL], reason=event.reason[:_MAX_REASON],
+                delivery_id=delivery_id, detail=detail, reason=event.reason[:_MAX_REASON],
             ).on_conflict_do_nothing(index_elements=["source", "event_id"]).returning(_E.c.id)
         ).scalar()
         if inserted is None:  # a concurrent delivery of the same event won

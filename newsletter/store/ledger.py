@@ -40,6 +40,7 @@ from sqlalchemy import CursorResult, Integer, String, Table, and_, bindparam, fu
 from newsletter.store import dialect, leases
 from newsletter.store.database import Store
 from newsletter.store.models import Delivery, DeliveryStatus, Send, Subscriber, SubscriberStatus, UTCDateTime
+from newsletter.store.readers import receives_daily
 
 _D = cast(Table, Delivery.__table__)
 _S = cast(Table, Subscriber.__table__)
@@ -97,24 +98,26 @@ class Coverage:
     served: int  #: of them, those whose row for the issue has an outcome (sent, failed or uncertain)
 
 
-def coverage(store: Store, day: date) -> Coverage:
-    """Active subscribers, and how many of them the issue of ``day`` has served (what a dry run shows)."""
+def coverage(store: Store, day: date, now: datetime) -> Coverage:
+    """Active subscribers the issue goes to at ``now`` (daily readers not paused), and how many of them the
+    issue of ``day`` has served (what a dry run shows)."""
     done = [DeliveryStatus.SENT.value, DeliveryStatus.FAILED.value, DeliveryStatus.UNCERTAIN.value]
     with store.session() as session:
-        active = session.scalar(select(func.count()).select_from(_S).where(_S.c.status == ACTIVE)) or 0
+        active = session.scalar(select(func.count()).select_from(_S).where(receives_daily(now))) or 0
         served = session.scalar(
             select(func.count()).select_from(_D)
             .join(_SENDS, _SENDS.c.id == _D.c.send_id).join(_S, _S.c.id == _D.c.subscriber_id)
-            .where(_SENDS.c.issue_date == day, _S.c.status == ACTIVE, _D.c.status.in_(done))) or 0
+            .where(_SENDS.c.issue_date == day, receives_daily(now), _D.c.status.in_(done))) or 0
     return Coverage(int(active), int(served))
 
 
 def enqueue(store: Store, send_id: int, now: datetime) -> int:
-    """Add a pending row for every active subscriber who has none yet; return how many were added."""
+    """Add a pending row for every subscriber the issue goes to at ``now`` (active, daily, not paused:
+    :func:`~newsletter.store.readers.receives_daily`) who has none yet; return how many were added."""
     source = select(
         literal(send_id, Integer()), _S.c.id, _S.c.email, literal(DeliveryStatus.PENDING.value, String()),
         literal(now, UTCDateTime()), literal(now, UTCDateTime()),
-    ).where(_S.c.status == ACTIVE)
+    ).where(receives_daily(now))
     stmt = store.insert(_D).from_select(
         ["send_id", "subscriber_id", "email", "status", "created_at", "updated_at"], source
     ).on_conflict_do_nothing(index_elements=["send_id", "subscriber_id"])
@@ -125,13 +128,13 @@ def enqueue(store: Store, send_id: int, now: datetime) -> int:
         return int(result.rowcount or 0)
 
 
-def has_work(store: Store, send_id: int) -> bool:
-    """Whether the send has rows not settled yet (pending, queued, sending) or active subscribers
-    without a row (whom :func:`enqueue` would add)."""
+def has_work(store: Store, send_id: int, now: datetime) -> bool:
+    """Whether the send has rows not settled yet (pending, queued, sending) or subscribers without a
+    row whom :func:`enqueue` would add at ``now``."""
     open_states = [DeliveryStatus.PENDING.value, DeliveryStatus.QUEUED.value, DeliveryStatus.SENDING.value]
     open_rows = select(_D.c.id).where(_D.c.send_id == send_id, _D.c.status.in_(open_states))
     served = select(_D.c.id).where(_D.c.send_id == send_id, _D.c.subscriber_id == _S.c.id)
-    newcomers = select(_S.c.id).where(_S.c.status == ACTIVE, ~served.exists())
+    newcomers = select(_S.c.id).where(receives_daily(now), ~served.exists())
     with store.session() as session:
         return bool(session.scalar(select(open_rows.exists() | newcomers.exists())))
 

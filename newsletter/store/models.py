@@ -52,6 +52,13 @@ class SubscriberStatus(str, Enum):
 SUPPRESSED = (SubscriberStatus.UNSUBSCRIBED, SubscriberStatus.BOUNCED, SubscriberStatus.COMPLAINED)
 
 
+class Frequency(str, Enum):
+    """How often a reader receives the newsletter: every issue, or only the weekly roundup."""
+
+    DAILY = "daily"
+    WEEKLY = "weekly"
+
+
 class DeliveryStatus(str, Enum):
     PENDING = "pending"  # to send (again, after ``next_attempt_at`` when set)
     QUEUED = "queued"  # claimed by a run, not yet handed to the transport
@@ -78,6 +85,9 @@ class Subscriber(Base):
     unsubscribed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     # When the reader agreed that their own clicks be recognised ([analytics] per_subscriber; migration 0017).
     click_consent_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # Migration 0019: what the reader chose on their preferences page (or an import, or the desk).
+    frequency: Mapped[str] = mapped_column(String(10), default=Frequency.DAILY.value, nullable=False)
+    paused_until: Mapped[datetime | None] = mapped_column(UTCDateTime())  # no issue before then
 
     __table_args__ = (Index("ix_subscribers_status", "status"),)
 
@@ -105,7 +115,8 @@ class Delivery(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     send_id: Mapped[int] = mapped_column(ForeignKey("sends.id", ondelete="CASCADE"), nullable=False)
-    subscriber_id: Mapped[int] = mapped_column(ForeignKey("subscribers.id", ondelete="CASCADE"), nullable=False)
+    # Empty (and ``email`` too) once the subscriber was erased: the row keeps the send's counts (0019).
+    subscriber_id: Mapped[int | None] = mapped_column(ForeignKey("subscribers.id", ondelete="CASCADE"))
     email: Mapped[str] = mapped_column(String(320), nullable=False)
     status: Mapped[str] = mapped_column(String(20), default=DeliveryStatus.PENDING.value, nullable=False)
     attempts: Mapped[int] = mapped_column(Integer, default=0, nullable=False)
@@ -176,3 +187,30 @@ class Alert(Base):
     issue_date: Mapped[date] = mapped_column(Date, primary_key=True)
     reason: Mapped[str] = mapped_column(String(200), primary_key=True)
     sent_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False)
+
+
+class WelcomeMail(Base):
+    """The welcome ledger (migration 0019): one row per subscriber greeted, claimed (``sending``) before
+    the transport takes the message, so a second confirmation or a crash never sends a second welcome."""
+
+    __tablename__ = "welcome_mails"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    subscriber_id: Mapped[int | None] = mapped_column(ForeignKey("subscribers.id", ondelete="SET NULL"))
+    state: Mapped[str] = mapped_column(String(20), nullable=False)  # sending | sent | failed
+    error: Mapped[str] = mapped_column(Text, default="", nullable=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False)
+
+    __table_args__ = (UniqueConstraint("subscriber_id", name="uq_welcome_once"),)
+
+
+class Suppression(Base):
+    """An erased address (migration 0019), kept only as its keyed hash: no import, API call or webhook
+    adds it back; the reader's own double opt-in through the form removes it."""
+
+    __tablename__ = "suppressions"
+
+    digest: Mapped[str] = mapped_column(String(64), primary_key=True)
+    reason: Mapped[str] = mapped_column(String(20), nullable=False)  # "erased"
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False)

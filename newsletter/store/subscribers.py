@@ -49,6 +49,8 @@ class CandidateRow:
     #: The reader's consent to per-reader click counts: when (set it; GIVEN: at the import's time),
     #: WITHDRAWN (clear it), None (as it is).
     click_consent_at: datetime | None = None
+    frequency: str = ""  # "" when the file does not say: daily for a new address, unchanged for a known one
+    paused_until: datetime | None = None
 
 
 #: A row's ``click_consent_at`` that withdraws the consent (a "no" in the file's column).
@@ -90,6 +92,7 @@ class ImportSummary:
     rejected: int = 0
     rejections: list[RejectedRow] = field(default_factory=list)
     dry_run: bool = False
+    added_emails: list[str] | None = None  # the active addresses added, when the caller asked (welcome mails)
 
     @property
     def read(self) -> int:
@@ -114,14 +117,24 @@ def _chunks(rows: Iterable[CandidateRow | RejectedRow], summary: ImportSummary) 
 
 
 def _apply_chunk(conn: Connection, chunk: Sequence[CandidateRow], now: datetime, source: str,
-                 summary: ImportSummary) -> None:
+                 summary: ImportSummary, digest: Callable[[str], str] | None) -> None:
     emails = {row.email for row in chunk}
     existing = {
         r.email: dict(r._mapping)
         for r in conn.execute(select(_TABLE).where(_TABLE.c.email.in_(emails)))
     }
+    erased: set[str] = set()
+    if digest is not None:
+        from newsletter.store.readers import erased_among
+
+        digests = {email: digest(email) for email in emails - existing.keys()}
+        found = erased_among(None, digests.values(), conn=conn)
+        erased = {email for email, hashed in digests.items() if hashed in found}
     inserts: dict[str, dict[str, object]] = {}
     for row in chunk:
+        if row.email in erased:  # a reader who erased their data: only the form brings them back
+            summary.kept_out += 1
+            continue
         if row.email in inserts:  # twice in this chunk
             summary.duplicates += 1
             _merge_into(inserts[row.email], row)
@@ -163,6 +176,9 @@ def _apply_chunk(conn: Connection, chunk: Sequence[CandidateRow], now: datetime,
         suppressions = sum(record["status"] in _SUPPRESSED for record in inserts.values())
         summary.suppressed += suppressions
         summary.added += len(inserts) - suppressions
+        if summary.added_emails is not None:
+            summary.added_emails.extend(email for email, record in inserts.items()
+                                        if record["status"] == SubscriberStatus.ACTIVE.value)
 
 
 def _new_record(row: CandidateRow, now: datetime, source: str) -> dict[str, object]:
@@ -173,7 +189,8 @@ def _new_record(row: CandidateRow, now: datetime, source: str) -> dict[str, obje
     a subscription vouched for by the operator: active, consented now unless the file says when.
     """
     record: dict[str, object] = {"email": row.email, "first_name": row.first_name, "last_name": row.last_name,
-                                 "consent_ip": row.consent_ip, "updated_at": now}
+                                 "consent_ip": row.consent_ip, "updated_at": now,
+                                 "frequency": row.frequency or "daily", "paused_until": row.paused_until}
     if row.status:
         record.update(status=row.status, consent_at=row.consent_at, consent_source=row.consent_source,
                       created_at=row.created_at or now,
@@ -195,6 +212,10 @@ def _merge_into(pending: dict[str, object], row: CandidateRow) -> None:
         pending["consent_at"] = row.consent_at
     if row.click_consent_at is not None:
         pending["click_consent_at"] = _click_consent(row, cast(datetime, pending["updated_at"]))
+    if row.frequency:
+        pending["frequency"] = row.frequency
+    if row.paused_until:
+        pending["paused_until"] = row.paused_until
     if row.status in _SUPPRESSED:  # the same address twice: a suppression is never undone by the other row
         pending["status"] = row.status
         pending["unsubscribed_at"] = row.unsubscribed_at or pending.get("unsubscribed_at") or pending["updated_at"]
@@ -210,26 +231,34 @@ def _changes(current: Mapping[str, object], row: CandidateRow, now: datetime) ->
         changes["consent_at"] = row.consent_at
     if row.click_consent_at is not None and (row.click_consent_at == WITHDRAWN) != (current["click_consent_at"] is None):
         changes["click_consent_at"] = _click_consent(row, now)
+    if row.frequency and row.frequency != current["frequency"]:
+        changes["frequency"] = row.frequency
+    if row.paused_until and row.paused_until != current["paused_until"]:
+        changes["paused_until"] = row.paused_until
     if current["status"] == SubscriberStatus.PENDING.value and row.status != SubscriberStatus.PENDING.value:
         changes["status"] = SubscriberStatus.ACTIVE.value  # the operator vouches for the consent
     return changes
 
 
 def import_rows(store: Store, rows: Iterable[CandidateRow | RejectedRow], *, now: datetime,
-                source: str = "import", dry_run: bool = False) -> ImportSummary:
+                source: str = "import", dry_run: bool = False, digest: Callable[[str], str] | None = None,
+                keep_added: bool = False) -> ImportSummary:
     """Add or update subscribers from ``rows`` in one transaction.
 
     :param now: the import's time; every row it writes gets exactly this ``updated_at``, which
         is how a later duplicate in the same file is recognized without holding the file in memory.
     :param source: consent source for rows that do not say theirs.
     :param dry_run: compute the summary, then roll everything back.
+    :param digest: the keyed hash of an address under which an erased one is remembered: such rows are
+        kept out (counted in ``kept_out``).
+    :param keep_added: list the active addresses added in ``added_emails``.
     """
-    summary = ImportSummary(dry_run=dry_run)
+    summary = ImportSummary(dry_run=dry_run, added_emails=[] if keep_added else None)
     with store.engine.connect() as conn, dialect.planned_each_time(conn):
         transaction = conn.begin()
         try:
             for chunk in _chunks(rows, summary):
-                _apply_chunk(conn, chunk, now, source, summary)
+                _apply_chunk(conn, chunk, now, source, summary, digest)
         except BaseException:
             transaction.rollback()
             raise
@@ -356,6 +385,8 @@ class SubscriberRecord:
     created_at: datetime
     unsubscribed_at: datetime | None
     consent_ip: str
+    frequency: str = "daily"
+    paused_until: datetime | None = None
 
 
 _RECORD_COLUMNS = [getattr(_TABLE.c, name) for name in SubscriberRecord.__dataclass_fields__]

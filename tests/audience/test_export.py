@@ -140,4 +140,4 @@ def test_excel_fr_export_uses_semicolons_and_local_dates(tmp_path: Path) -> None
     lines = path.read_bytes().decode("utf-8-sig").splitlines()
     assert path.read_bytes().startswith(b"\xef\xbb\xbf")
     assert lines[0] == ";".join(EXPORT_COLUMNS)
-    assert lines[1] == "helene@example.org;Hélène;Dubois;active;14/03/2026 10:00:00;salon;;14/03/2026 10:00:00;"
+    assert lines[1] == "helene@example.org;Hélène;Dubois;active;14/03/2026 10:00:00;salon;;14/03/2026 10:00:00;;;"

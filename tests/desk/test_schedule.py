@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from datetime import datetime, timezone
+from pathlib import Path
 from typing import Callable
 
 from flask.testing import FlaskClient
 
 from newsletter import Newsletter
-from tests.conftest import DAY
+from tests.conftest import DAY, SECRET
+from tests.helpers.config import set_options
 from tests.helpers.desk import csrf_token
 
 
@@ -35,3 +38,19 @@ def test_a_one_off_send_in_the_past_is_refused(signed_in: Callable[[str], FlaskC
     assert "Non programmé : --at 2026-11-20 09:30 : cette heure est passée" in page  # all in French
     assert "is in the past" not in page
     assert nl.schedule_view().once == []
+
+
+def test_the_calendar_names_a_public_holiday_and_the_home_page_leaves_it_out(project: Path) -> None:
+    from newsletter.frontends.desk.app import create_app
+    from tests.helpers.desk import PASSWORD, Clock, sign_in
+
+    set_options(project, "schedule", skip_holidays="FR")
+    with Newsletter.open(project, environ={"NEWSLETTER_SECRET_KEY": SECRET},
+                         clock=Clock(datetime(2026, 12, 23, 12, 0, tzinfo=timezone.utc))) as nl:
+        nl.users.add("operator", "operator", PASSWORD, email="operator@example.org")
+        client = create_app(nl, SECRET).test_client()
+        sign_in(client, "operator")
+        page = client.get("/schedule/").get_data(as_text=True)
+        assert "jour férié : Noël (pas d’envoi)" in page and "25/12/2026 · 07:00" in page
+        home = client.get("/").get_data(as_text=True)
+        assert "24/12/2026" in home and "25/12/2026" not in home

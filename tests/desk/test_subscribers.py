@@ -97,3 +97,21 @@ def test_a_large_import_is_sent_to_the_command_line(signed_in: Callable[[str], F
     exactly = upload(client, ("email\n" + rows[:rows.rindex("\np") + 1]).encode())  # MAX_ROWS rows
     assert exactly.status_code == 200, client.get("/subscribers/").get_data(as_text=True)[-3000:]
     assert f"ajouterait {MAX_ROWS} abonnés" in exactly.get_data(as_text=True)
+
+
+def test_an_operator_sees_and_changes_a_readers_frequency_and_pause(signed_in: Callable[[str], FlaskClient],
+                                                                   nl: Newsletter) -> None:
+    nl.subscribers.add("lea@example.org")
+    client = signed_in("operator")
+    page = client.get("/subscribers/?q=lea").get_data(as_text=True)
+    assert '<option value="daily" selected>Chaque numéro</option>' in page
+    client.post("/subscribers/preferences", data={"email": "lea@example.org", "frequency": "weekly", "pause": "2",
+                                                  "csrf_token": csrf_token(client, "/subscribers/")})
+    record = nl.subscribers.get("lea@example.org")
+    assert record is not None and record.frequency == "weekly" and record.paused_until is not None
+    page = client.get("/subscribers/?q=lea").get_data(as_text=True)
+    assert '<option value="weekly" selected>' in page and "En pause jusqu" in page
+    refused = client.post("/subscribers/preferences", data={"email": "lea@example.org", "frequency": "hourly",
+                                                            "csrf_token": csrf_token(client, "/subscribers/")})
+    assert "Pas de modification" in client.get(refused.headers["Location"]).get_data(as_text=True)
+    assert nl.subscribers.get("lea@example.org").frequency == "weekly"  # type: ignore[union-attr]

@@ -13,7 +13,7 @@ import pytest
 from newsletter.config import Settings
 from newsletter.content.load import load_issue
 from newsletter.errors import HeaderInjectionError
-from newsletter.render.mime import MessageFactory, Recipient, build_message
+from newsletter.render.mime import MessageFactory, Recipient, build_message, preferences_url
 from newsletter.render.pipeline import RenderedIssue, render_issue
 from newsletter.core.tokens import UNSUBSCRIBE, read_token
 from tests.conftest import DAY, SECRET
@@ -42,7 +42,8 @@ def test_message_parses_back_with_both_parts(rendered: RenderedIssue, settings: 
     text_part, html_part = msg.iter_parts()
     assert text_part.get_content_type() == "text/plain" and html_part.get_content_type() == "text/html"
     html, text = rendered.personalize({"first_name": "Zoé", "last_name": "Durand", "email": "zoe.durand@example.org",
-                                      "unsubscribe_url": msg["List-Unsubscribe"].split(">")[0][1:]})
+                                      "unsubscribe_url": msg["List-Unsubscribe"].split(">")[0][1:],
+                                      "preferences_url": preferences_url(settings, SECRET, "zoe.durand@example.org")})
     # Line ends travel as CRLF on the wire.
     assert text_part.get_content().replace("\r\n", "\n") == text
     assert html_part.get_content().replace("\r\n", "\n") == html

@@ -202,8 +202,8 @@ def test_coverage_counts_active_subscribers_and_those_the_issue_has_served(tmp_p
     first, second, _ = ledger.claim(store, send_id, "run", 3, NOW)
     ledger.record(store, [ledger.Outcome(first.delivery_id, DeliveryStatus.SENT),
                           ledger.Outcome(second.delivery_id, DeliveryStatus.PENDING)], NOW)
-    assert ledger.coverage(store, DAY) == ledger.Coverage(active=3, served=1)
-    assert ledger.coverage(store, DAY + timedelta(days=1)) == ledger.Coverage(active=3, served=0)
+    assert ledger.coverage(store, DAY, NOW) == ledger.Coverage(active=3, served=1)
+    assert ledger.coverage(store, DAY + timedelta(days=1), NOW) == ledger.Coverage(active=3, served=0)
 
 
 def test_one_record_writes_every_kind_of_outcome_the_bounces_and_the_next_rows_in_flight(db: Store) -> None:

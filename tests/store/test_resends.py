@@ -9,7 +9,7 @@ from typing import Iterator
 
 import pytest
 from alembic import command
-from sqlalchemy import Engine, select, update
+from sqlalchemy import Engine, column, insert, select, table, update
 
 from newsletter.store import leases, ledger
 from newsletter.store.database import Store, _alembic_config, migrate
@@ -92,11 +92,21 @@ def engine_before_resends(request: pytest.FixtureRequest, tmp_path: Path) -> Ite
     """A database migrated to just before resends, with one row in doubt and one failed row of the same words."""
     engine = database_at(request, tmp_path, request.param, _before_resends())
     store = Store(engine)
-    send_id = populate(store, 2)
-    first, second = (c.delivery_id for c in ledger.claim(store, send_id, "old", 2, NOW))
+    send_id = ledger.get_or_create_send(store, DAY, "Objet", NOW)
+    # The tables as they were then (today's models and ledger name later columns: frequency, 0019).
+    people = table("subscribers", column("id"), column("email"), column("first_name"), column("last_name"),
+                   column("status"), column("consent_source"), column("created_at"), column("updated_at"))
+    rows = table("deliveries", column("id"), column("send_id"), column("subscriber_id"), column("email"),
+                 column("status"), column("last_error"), column("created_at"), column("updated_at"))
+    naive = NOW.replace(tzinfo=None)
     with engine.begin() as connection:
-        for key, status in ((first, "uncertain"), (second, "failed")):
-            connection.execute(update(Delivery).where(Delivery.id == key).values(status=status, last_error=_OLD_REASON))
+        for key, status in ((1, "uncertain"), (2, "failed")):
+            connection.execute(insert(people).values(id=key, email=f"p{key}@example.org", first_name="", last_name="",
+                                                     status="active", consent_source="test", created_at=naive,
+                                                     updated_at=naive))
+            connection.execute(insert(rows).values(id=key, send_id=send_id, subscriber_id=key,
+                                                   email=f"p{key}@example.org", status=status,
+                                                   last_error=_OLD_REASON, created_at=naive, updated_at=naive))
     yield engine
     engine.dispose()
 

@@ -21,6 +21,7 @@ from newsletter.feedback.mail.mailboxes import Mailbox, MaildirBox, OneMessage, 
 from newsletter.config import BounceSettings, Settings
 from newsletter.errors import ConfigError, NewsletterError
 from newsletter.store.database import Store
+from newsletter.core.tokens import ERASED, keyed_digest
 from newsletter.store.feedback import FeedbackKind, FeedbackResult, record_feedback
 
 log = logging.getLogger(__name__)
@@ -75,7 +76,8 @@ def process_mailbox(store: Store, settings: BounceSettings, mailbox: Mailbox, *,
             continue
         event = verdict.feedback
         outcome = record_feedback(store, event, now=now, soft_bounce_limit=settings.soft_bounce_limit,
-                                  soft_bounce_days=settings.soft_bounce_days)
+                                  soft_bounce_days=settings.soft_bounce_days,
+                                  erased_digest=lambda address: keyed_digest(secret_key, ERASED, address))
         result = outcome.result
         if result is FeedbackResult.DUPLICATE:
             counts.duplicates += 1

@@ -57,6 +57,8 @@ def index() -> str:
         approval = nl.approval(past).state if exists else "missing"
         days.append(Day(past, schedule.due, desk_state(schedule.gate, approval, schedule.dispatch), exists))
     for run in view.upcoming:
+        if run.holiday:
+            continue  # nothing goes out that day; the schedule page names the holiday
         day = run.readiness.day
         exists = nl.issues.exists(day)
         approval = nl.approval(day).state if exists else "missing"

@@ -26,7 +26,8 @@ def index() -> str:
     nl = newsletter()
     view = nl.schedule_view(COMING)
     states = [(run.at, desk_state(run.readiness.state, nl.approval(run.readiness.day).state
-                                  if nl.issues.exists(run.readiness.day) else "missing")) for run in view.upcoming]
+                                  if nl.issues.exists(run.readiness.day) else "missing"), run.holiday)
+              for run in view.upcoming]
     return render_template("desk/schedule.html", view=view, states=states,
                            tomorrow=nl.today().isoformat())
 

@@ -22,7 +22,7 @@ from werkzeug.wrappers import Response as Reply
 from newsletter.frontends.desk.access import newsletter, requires
 from newsletter.frontends.desk.words import gettext as _
 from newsletter.frontends.desk.words import said, spoken
-from newsletter.errors import NewsletterError
+from newsletter.errors import NewsletterError, ReaderNotFoundError
 
 log = logging.getLogger(__name__)
 
@@ -60,7 +60,8 @@ def index() -> str:
     found = nl.subscribers.stream(status=status or None, search=search or None, limit=SHOWN)
     total = nl.subscribers.count(status=status or None, search=search or None)
     return render_template("desk/subscribers.html", found=list(found), total=total, shown=SHOWN, search=search,
-                           status=status, statuses=STATUSES, counts=nl.subscribers.count_by_status())
+                           status=status, statuses=STATUSES, counts=nl.subscribers.count_by_status(),
+                           now=nl.clock())
 
 
 @bp.route("/add", methods=["POST"])
@@ -88,6 +89,28 @@ def remove() -> Reply:
         flash(_("Not unsubscribed: %(reason)s", reason=said(err)), "error")
     else:
         flash(_("%(address)s unsubscribed (the record stays, as proof).", address=change.record.email), "ok")
+    return redirect(url_for("subscribers.index", q=request.form.get("q", "")))
+
+
+@bp.route("/preferences", methods=["POST"])
+@requires("operate")
+def preferences() -> Reply:
+    """Change a reader's frequency and pause, as their own preferences page would (a request by mail)."""
+    nl = newsletter()
+    email, pause = request.form.get("email", ""), request.form.get("pause", "")
+    try:
+        address = nl.subscribers.get(email)
+        if address is None:
+            raise ReaderNotFoundError(f"{email} is not in the subscriber list")
+        nl.readers.set_frequency(address.email, request.form.get("frequency", ""))
+        if pause == "0":
+            nl.readers.resume(address.email)
+        elif pause:
+            nl.readers.pause(address.email, int(pause) if pause.isdigit() else -1)
+    except NewsletterError as err:
+        flash(_("Not updated: %(reason)s", reason=said(err)), "error")
+    else:
+        flash(_("%(address)s updated.", address=address.email), "ok")
     return redirect(url_for("subscribers.index", q=request.form.get("q", "")))
 
 

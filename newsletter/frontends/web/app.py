@@ -4,7 +4,8 @@ An application factory, as in Flask's tutorial: :func:`create_app` sets up the s
 (:mod:`newsletter.frontends.web.services`) and registers the blueprints of :data:`BLUEPRINTS`:
 
 - :mod:`~newsletter.frontends.web.unsubscribe`: ``/u/TOKEN``, one-click unsubscribe (RFC 8058) and the way back;
-- :mod:`~newsletter.frontends.web.subscribe`: ``/subscribe`` and ``/confirm/TOKEN``, double opt-in;
+- :mod:`~newsletter.frontends.web.subscribe`: ``/subscribe`` and ``/confirm/TOKEN``, double opt-in (then the welcome);
+- :mod:`~newsletter.frontends.web.preferences`: ``/p/TOKEN``, the reader's frequency, pause, data and erasure;
 - :mod:`~newsletter.frontends.web.archive_pages`: ``/``, ``/archive/``, ``/feed.xml`` and the issues' images;
 - :mod:`~newsletter.frontends.web.health`: ``/healthz`` for the operator's monitoring;
 - :mod:`~newsletter.frontends.web.clicks`: ``/c/TOKEN``, the counted links of sent issues.
@@ -30,7 +31,7 @@ from newsletter.brand.look import web_brand
 from newsletter.core.i18n import install, words
 from newsletter.frontends.hardening import harden, limiter, page_policy, security_headers
 from newsletter.library import Newsletter
-from newsletter.frontends.web import archive_pages, clicks, health, subscribe, unsubscribe
+from newsletter.frontends.web import archive_pages, clicks, health, preferences, subscribe, unsubscribe
 from newsletter.frontends.web.extensions import apply_rate_limits, csrf
 from newsletter.frontends.web.mailer import ConfirmationMailer, MailQueue
 from newsletter.frontends.web.pages import register_error_pages
@@ -40,12 +41,12 @@ from newsletter.frontends.web.webhooks import webhooks_blueprint
 #: The policy of the service's pages: no script at all; images from us or https, our styles and inline ones.
 CSP = page_policy("img-src 'self' https: data:", "style-src 'self' 'unsafe-inline'")
 #: Pages that carry a token or a form's answer: never cached.
-NO_STORE = ("/u/", "/confirm/", "/subscribe", "/c/")
+NO_STORE = ("/u/", "/p/", "/confirm/", "/subscribe", "/c/")
 
 #: The service's blueprints, registered in this order; one more is one more entry here: a blueprint,
 #: or a function that makes one from the services (``lambda run: make_bp(run.nl)``).
 BLUEPRINTS: tuple[Blueprint | Callable[[WebServices], Blueprint], ...] = (
-    unsubscribe.bp, subscribe.bp, archive_pages.bp, health.bp, clicks.bp,
+    unsubscribe.bp, subscribe.bp, preferences.bp, archive_pages.bp, health.bp, clicks.bp,
     lambda run: csrf.exempt(webhooks_blueprint(run.nl.webhooks)))
 
 

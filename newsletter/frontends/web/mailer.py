@@ -49,7 +49,7 @@ class MailQueue:
     """Addresses waiting for their confirmation mail; ``deliver`` runs for each, in a daemon thread."""
 
     def __init__(self, *, size: int = 1000, start: bool = True) -> None:
-        self._jobs: queue.Queue[str] = queue.Queue(maxsize=size)
+        self._jobs: queue.Queue[tuple[str, Callable[[str], None] | None]] = queue.Queue(maxsize=size)
         self._deliver: Callable[[str], None] | None = None
         self._thread: threading.Thread | None = None
         self._start = start
@@ -66,10 +66,11 @@ class MailQueue:
             self._thread = threading.Thread(target=self._run, name="newsletter-mail", daemon=True)
             self._thread.start()
 
-    def submit(self, address: str) -> None:
-        """Queue ``address``; never blocks the request (a full queue drops it, with a warning)."""
+    def submit(self, address: str, job: Callable[[str], None] | None = None) -> None:
+        """Queue ``address`` for ``job`` (by default what :meth:`bind` set); never blocks the request
+        (a full queue drops it, with a warning)."""
         try:
-            self._jobs.put_nowait(address)
+            self._jobs.put_nowait((address, job))
         except queue.Full:
             log.warning("the confirmation queue is full; a request was dropped")
 
@@ -83,10 +84,11 @@ class MailQueue:
 
     def _run(self) -> None:
         while True:
-            address = self._jobs.get()
+            address, job = self._jobs.get()
             try:
-                if self._deliver is not None:
-                    self._deliver(address)
+                deliver = job or self._deliver
+                if deliver is not None:
+                    deliver(address)
             except Exception:  # one failed mail must not stop the thread
                 log.exception("a confirmation mail could not be handled")
             finally:
@@ -106,6 +108,13 @@ class ConfirmationMailer:
     def submit(self, address: str) -> None:
         """Queue ``address`` for the background thread; never blocks the request."""
         self.queue.submit(address)
+
+    def welcome(self, address: str) -> None:
+        """Queue the welcome of ``address``, just confirmed (sent once ever: :meth:`Readers.welcome`)."""
+        self.queue.submit(address, self._welcome)
+
+    def _welcome(self, address: str) -> None:
+        self.nl.readers.welcome(address)  # logs its own failure; never tried twice
 
     def compose(self, address: str) -> tuple[str, str, str]:
         """Subject, text and HTML of the confirmation mail for ``address`` (a fresh link)."""

@@ -143,6 +143,7 @@ def confirm(token: str) -> Response:
                        _("This confirmation link was already used, or the address left the list after it was "
                          "sent. To subscribe again, use the subscription form."), 400, link=url_for("subscribe.form"))
     log.info("subscription confirmed for %s", mask(address))
+    run.mailer.welcome(address)
     return message(_("Subscription confirmed"),
                    _("Done: you will receive “%(name)s” at the address %(address)s.",
                      name=run.settings.newsletter.name, address=mask(address)),
