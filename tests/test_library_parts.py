@@ -22,7 +22,7 @@ from tests.conftest import REPO
 LIBRARY = REPO / "newsletter" / "library"
 FRONT_ENDS = REPO / "newsletter" / "frontends"
 #: The parts of the package docstring's table.
-PARTS = ("subscribers", "subscriptions", "archive", "webhooks", "users", "issues", "schedule_ops")
+PARTS = ("subscribers", "subscriptions", "archive", "webhooks", "users", "api_keys", "issues", "schedule_ops")
 
 
 @pytest.fixture
