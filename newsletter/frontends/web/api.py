@@ -28,7 +28,7 @@ from newsletter.frontends.web.api_schemas import (MAX_BODY, PAGE_SIZE, STATUSES,
                                                   SubscriberOut, SubscriberPage, SubscriberPatch, openapi_document)
 from newsletter.frontends.web.extensions import rate_limited
 from newsletter.frontends.web.services import services
-from newsletter.library import ApiKey
+from newsletter.library import ApiKey, checked_address
 
 PREFIX = "/api/v1"
 _CURSOR = "newsletter.api.cursor"
@@ -127,8 +127,6 @@ def _refused(err: NewsletterError, field: str) -> ApiError:
 
 
 def _address(email: str) -> str:
-    from newsletter.library import checked_address
-
     try:
         return checked_address(email, "email")
     except NewsletterError as err:
