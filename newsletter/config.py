@@ -136,6 +136,7 @@ class WebSettings:
     confirm_hours: int = 48  # how long a confirmation link stays valid
     subscribe_limit: str = "5 per minute; 30 per hour"  # per client address
     confirm_mail_limit: str = "3 per hour; 5 per day"  # confirmation mails per address, and per unsubscribe link
+    api_limit: str = "120 per minute; 5000 per hour"  # HTTP API requests per key
     record_ip: bool = False  # keep the client address with the consent record
     max_request_body_size: int = 65536  # bytes; waitress refuses a larger body before reading it
     max_request_header_size: int = 16384  # bytes of request line and headers
@@ -496,7 +497,7 @@ def _schedule(path: Path, data: Any) -> ScheduleSettings:
 
 def _web(path: Path, data: Any) -> WebSettings:
     t = Options(path, "web", data, ("host", "port", "trusted_proxies", "confirm_hours", "subscribe_limit",
-                                   "confirm_mail_limit", "record_ip", "max_request_body_size",
+                                   "confirm_mail_limit", "api_limit", "record_ip", "max_request_body_size",
                                    "max_request_header_size", "connection_limit", "channel_timeout",
                                    "header_timeout", "body_timeout", "connections_per_client"))
     w = WebSettings
@@ -513,6 +514,7 @@ def _web(path: Path, data: Any) -> WebSettings:
         confirm_hours=t.integer("confirm_hours", w.confirm_hours, minimum=1),
         subscribe_limit=_rate(t, "subscribe_limit", w.subscribe_limit),
         confirm_mail_limit=_rate(t, "confirm_mail_limit", w.confirm_mail_limit),
+        api_limit=_rate(t, "api_limit", w.api_limit),
         record_ip=t.boolean("record_ip", w.record_ip),
         max_request_body_size=t.integer("max_request_body_size", w.max_request_body_size, minimum=1024,
                                         maximum=10 * 1024 * 1024),

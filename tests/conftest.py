@@ -42,7 +42,7 @@ def pytest_report_header(config: pytest.Config) -> str | None:
 
 
 #: What running the tests may leave in the repository: Python's and the tools' caches.
-_CACHES = ("__pycache__", ".pytest_cache", ".mypy_cache")
+_CACHES = ("__pycache__", ".pytest_cache", ".mypy_cache", ".hypothesis")
 
 
 def untracked_files(repo: Path) -> set[str]:

@@ -22,8 +22,8 @@ from tests.conftest import REPO
 LIBRARY = REPO / "newsletter" / "library"
 FRONT_ENDS = REPO / "newsletter" / "frontends"
 #: The parts of the package docstring's table.
-PARTS = ("subscribers", "subscriptions", "readers", "archive", "webhooks", "users", "issues", "schedule_ops",
-         "clicks")
+PARTS = ("subscribers", "subscriptions", "readers", "archive", "webhooks", "users", "api_keys", "issues",
+         "schedule_ops", "clicks")
 
 
 @pytest.fixture

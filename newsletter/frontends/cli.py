@@ -1339,6 +1339,72 @@ def users_passwd(nl: Newsletter, name: str, password_stdin: bool) -> None:
     click.echo(f"Password of {name} changed.")
 
 
+@cli.group("api-keys")
+def api_keys() -> None:
+    """The HTTP API's keys: add, list, revoke.
+
+    Scopes: subscribers:read, subscribers:write, issues:read.
+
+    Example:
+
+        newsletter api-keys add cms --scope subscribers:read --scope subscribers:write
+    """
+
+
+@api_keys.command("add")
+@click.argument("name")
+@click.option("--scope", "scopes", multiple=True, required=True,
+              type=click.Choice(("subscribers:read", "subscribers:write", "issues:read")),
+              help="What the key may do; repeat for several.")
+@pass_newsletter
+def api_keys_add(nl: Newsletter, name: str, scopes: tuple[str, ...]) -> None:
+    """Make a key and print it once (only its hash is kept).
+
+    Example:
+
+        newsletter api-keys add paywall --scope subscribers:write
+    """
+    key, secret = nl.api_keys.add(name, scopes)
+    click.echo(secret)
+    click.echo(f"API key {key.name} ({' '.join(key.scopes)}): copy it now, it is not shown again.", err=True)
+
+
+@api_keys.command("list")
+@pass_newsletter
+def api_keys_list(nl: Newsletter) -> None:
+    """List the keys (names, scopes, creation, last use; never the key).
+
+    Example:
+
+        newsletter api-keys list
+    """
+    keys = nl.api_keys.list()
+    if not keys:
+        click.echo("No API key yet; make one with `newsletter api-keys add NAME --scope subscribers:read`.")
+
+    def when(at: datetime | None) -> str:
+        return at.astimezone(nl.settings.tz).strftime("%Y-%m-%d %H:%M") if at is not None else "never"
+
+    for key in keys:
+        state = "" if key.active else f"  revoked {when(key.revoked_at)}"
+        click.echo(f"{key.name:<24} {' '.join(key.scopes):<52} created {when(key.created_at)}  "
+                   f"last used {when(key.last_used_at)}{state}")
+
+
+@api_keys.command("revoke")
+@click.argument("name")
+@pass_newsletter
+def api_keys_revoke(nl: Newsletter, name: str) -> None:
+    """Revoke a key: requests with it get 401 from now on.
+
+    Example:
+
+        newsletter api-keys revoke paywall
+    """
+    nl.api_keys.revoke(name)
+    click.echo(f"API key {name} revoked.")
+
+
 @cli.command()
 @click.option("--host", default=None, help="Address to listen on (default: [desk] host, 127.0.0.1).")
 @click.option("--port", type=click.IntRange(0, 65535), default=None, help="Port (default: [desk] port, 8090).")

@@ -34,6 +34,7 @@ How it is reached, one way for each kind of thing:
   ``nl.archive``            the public archive: pages, feed, images, logo         :mod:`.archive`
   ``nl.webhooks``           the mail APIs' events, verified and recorded          :mod:`.web`
   ``nl.users``              the desk's accounts                                   :mod:`.accounts`
+  ``nl.api_keys``           the HTTP API's keys                                   :mod:`.api_keys`
   ``nl.issues``             the issue folders as the desk edits them              :mod:`.editing`
   ``nl.schedule_ops``       what the running scheduler reads and records          :mod:`.schedule`
   ``nl.clicks``             counted links: redirects, their recorder, reports     :mod:`.clicks`
@@ -97,6 +98,7 @@ if TYPE_CHECKING:
     from newsletter.content.publication import PROOF_PARAM, Image
     from newsletter.delivery.engine import ResendPlan, ResendReport, SendReport
     from newsletter.library.accounts import Account, Accounts
+    from newsletter.library.api_keys import SCOPES, ApiKey, ApiKeys
     from newsletter.core.logs import event
     from newsletter.errors import StaleEditError
     from newsletter.library.drafting import Drafted
@@ -202,6 +204,13 @@ class Newsletter(Composing, Sending, Reports):
         return Accounts(lambda: self.store, self.clock)
 
     @cached_property
+    def api_keys(self) -> "ApiKeys":
+        """The HTTP API's keys (``newsletter api-keys``, the API's ``Authorization: Bearer``)."""
+        from newsletter.library.api_keys import ApiKeys
+
+        return ApiKeys(lambda: self.store, self.clock)
+
+    @cached_property
     def issues(self) -> "Issues":
         """The issue folders as the desk edits them: versioned, atomic saves (:mod:`newsletter.library.editing`)."""
         from newsletter.library.editing import Issues
@@ -246,6 +255,7 @@ _BELOW = {
     "newsletter.content.publication": ("PROOF_PARAM", "Image"),
     "newsletter.delivery.engine": ("ResendPlan", "ResendReport", "SendReport"),
     "newsletter.library.accounts": ("Account", "Accounts"),
+    "newsletter.library.api_keys": ("SCOPES", "ApiKey", "ApiKeys"),
     "newsletter.core.logs": ("event",),
     "newsletter.errors": ("StaleEditError",),
     "newsletter.library.editing": ("Author", "IssueDraft", "Issues", "ItemDraft", "Placed", "PreviewResult"),

@@ -120,11 +120,31 @@ class Subscribers:
         return find_subscriber(self._nl.reading_store(), checked_address(email, "email"))
 
     def stream(self, *, status: str | None = None, search: str | None = None,
-             limit: int | None = None) -> Iterator["SubscriberRecord"]:
-        """Subscribers in address order, streamed (flat memory for any list size)."""
+             limit: int | None = None, after: str | None = None) -> Iterator["SubscriberRecord"]:
+        """Subscribers in address order, streamed (flat memory for any list size); ``after`` an address:
+        those after it (the next page)."""
         from newsletter.store.subscribers import list_subscribers
 
-        return list_subscribers(self._nl.reading_store(), status=status, search=search, limit=limit)
+        return list_subscribers(self._nl.reading_store(), status=status, search=search, limit=limit, after=after)
+
+    def rename(self, email: str, *, first_name: str | None = None, last_name: str | None = None) -> "SubscriberRecord":
+        """Change a subscriber's names (None: unchanged), never their status: one who left stays out.
+
+        :raises UsageError: for an invalid address or name.
+        :raises NewsletterError: when the address is not in the list.
+        """
+        from newsletter.errors import NewsletterError
+        from newsletter.store.subscribers import find_subscriber, rename_subscriber
+
+        nl = self._nl
+        address = checked_address(email, "email")
+        first = checked_name(first_name, "first_name") if first_name is not None else None
+        last = checked_name(last_name, "last_name") if last_name is not None else None
+        if not rename_subscriber(nl.store, address, now=nl.clock(), first_name=first, last_name=last):
+            raise NewsletterError(f"{address} is not in the subscriber list")
+        record = find_subscriber(nl.store, address)
+        assert record is not None
+        return record
 
     def search(self, text: str, *, status: str | None = None, limit: int | None = 50) -> list["SubscriberRecord"]:
         """Subscribers whose address contains ``text`` (any case; ``xn--`` domains match too)."""

@@ -298,6 +298,20 @@ def add_subscriber(store: Store, email: str, *, now: datetime, first_name: str =
         return current, False
 
 
+def rename_subscriber(store: Store, email: str, *, now: datetime, first_name: str | None = None,
+                      last_name: str | None = None) -> bool:
+    """Change the names of a subscriber, whatever their status (never the status); False when there is none."""
+    values: dict[str, object] = {"updated_at": now}
+    if first_name is not None:
+        values["first_name"] = clean_name(first_name)
+    if last_name is not None:
+        values["last_name"] = clean_name(last_name)
+    with store.session() as session:
+        result: Any = session.execute(update(Subscriber).where(Subscriber.email == addresses.canonical(email))
+                                      .values(**values))
+        return bool(result.rowcount)
+
+
 def unsubscribe(store: Store, email: str, *, now: datetime) -> Subscriber:
     """Mark a subscriber unsubscribed, keeping the record as proof (and as a suppression).
 
@@ -404,12 +418,15 @@ def _filtered(query: Select[Any], status: str | None, search: str | None) -> Sel
 
 
 def list_subscribers(store: Store, *, status: str | None = None, limit: int | None = None,
-                     search: str | None = None) -> Iterator[SubscriberRecord]:
+                     search: str | None = None, after: str | None = None) -> Iterator[SubscriberRecord]:
     """Subscribers in address order, streamed in pages (flat memory for any list size).
 
     :param search: only addresses containing this text (case-insensitive).
+    :param after: only addresses after this one (the next page of a keyset pagination).
     """
     query = _filtered(select(*_RECORD_COLUMNS).order_by(_TABLE.c.email), status, search)
+    if after is not None:
+        query = query.where(_TABLE.c.email > after)
     if limit:
         query = query.limit(limit)
     with store.engine.connect() as conn:

@@ -9,6 +9,7 @@ An application factory, as in Flask's tutorial: :func:`create_app` sets up the s
 - :mod:`~newsletter.frontends.web.archive_pages`: ``/``, ``/archive/``, ``/feed.xml`` and the issues' images;
 - :mod:`~newsletter.frontends.web.health`: ``/healthz`` for the operator's monitoring;
 - :mod:`~newsletter.frontends.web.clicks`: ``/c/TOKEN``, the counted links of sent issues.
+- :mod:`~newsletter.frontends.web.api`: ``/api/v1/``, the HTTP API (JSON, API keys).
 
 Tokens are opaque (encrypted and authenticated with ``NEWSLETTER_SECRET_KEY``, see
 :mod:`newsletter.core.tokens`) and bound to their purpose; confirmation tokens expire. An unsubscribe
@@ -31,7 +32,7 @@ from newsletter.brand.look import web_brand
 from newsletter.core.i18n import install, words
 from newsletter.frontends.hardening import harden, limiter, page_policy, security_headers
 from newsletter.library import Newsletter
-from newsletter.frontends.web import archive_pages, clicks, health, preferences, subscribe, unsubscribe
+from newsletter.frontends.web import api, archive_pages, clicks, health, preferences, subscribe, unsubscribe
 from newsletter.frontends.web.extensions import apply_rate_limits, csrf
 from newsletter.frontends.web.mailer import ConfirmationMailer, MailQueue
 from newsletter.frontends.web.pages import register_error_pages
@@ -41,13 +42,13 @@ from newsletter.frontends.web.webhooks import webhooks_blueprint
 #: The policy of the service's pages: no script at all; images from us or https, our styles and inline ones.
 CSP = page_policy("img-src 'self' https: data:", "style-src 'self' 'unsafe-inline'")
 #: Pages that carry a token or a form's answer: never cached.
-NO_STORE = ("/u/", "/p/", "/confirm/", "/subscribe", "/c/")
+NO_STORE = ("/u/", "/p/", "/confirm/", "/subscribe", "/c/", "/api/")
 
 #: The service's blueprints, registered in this order; one more is one more entry here: a blueprint,
 #: or a function that makes one from the services (``lambda run: make_bp(run.nl)``).
 BLUEPRINTS: tuple[Blueprint | Callable[[WebServices], Blueprint], ...] = (
     unsubscribe.bp, subscribe.bp, preferences.bp, archive_pages.bp, health.bp, clicks.bp,
-    lambda run: csrf.exempt(webhooks_blueprint(run.nl.webhooks)))
+    lambda run: csrf.exempt(webhooks_blueprint(run.nl.webhooks)), csrf.exempt(api.bp))
 
 
 class _BasePath:
