@@ -93,6 +93,7 @@ if TYPE_CHECKING:
     from newsletter.delivery.engine import ResendPlan, ResendReport, SendReport
     from newsletter.library.accounts import Account, Accounts
     from newsletter.core.logs import event
+    from newsletter.core.i18n import Translatable, Words, user_locale, words
     from newsletter.errors import StaleEditError
     from newsletter.library.editing import Author, IssueDraft, Issues, ItemDraft, Placed, PreviewResult
     from newsletter.library.schedule import ScheduleOps
@@ -212,6 +213,7 @@ _BELOW = {
     "newsletter.delivery.engine": ("ResendPlan", "ResendReport", "SendReport"),
     "newsletter.library.accounts": ("Account", "Accounts"),
     "newsletter.core.logs": ("event",),
+    "newsletter.core.i18n": ("Translatable", "Words", "user_locale", "words"),
     "newsletter.errors": ("StaleEditError",),
     "newsletter.library.editing": ("Author", "IssueDraft", "Issues", "ItemDraft", "Placed", "PreviewResult"),
     "newsletter.library.schedule": ("ScheduleOps",),
