@@ -419,8 +419,9 @@ def subscribers_list(nl: Newsletter, status: str | None, search: str | None, lim
         shown += 1
     matching = nl.subscribers.count(status=status, search=search)
     if shown < matching:
-        click.secho(_("%(shown)s of %(matching)s shown; --limit N or --all for more.", shown=f"{shown:,}",
-                      matching=f"{matching:,}"), fg="yellow")
+        click.secho(ngettext("%(num)d of %(matching)s shown; --limit N or --all for more.",
+                             "%(num)d of %(matching)s shown; --limit N or --all for more.", shown,
+                             matching=f"{matching:,}"), fg="yellow")
     elif (status or search) and not shown:
         click.echo(_("No subscriber matches."))
     counts = nl.subscribers.count_by_status()
