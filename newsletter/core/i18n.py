@@ -67,6 +67,25 @@ class Message:
         return fill(self.template, self.values, gettext)
 
 
+@dataclass(frozen=True)
+class Count:
+    """A number with its noun, said with the plural form of the reader's language ("1 error", "2 errors");
+    ``make messages`` extracts ``Count("%(num)d error", "%(num)d errors", n)`` as a plural message."""
+
+    singular: str
+    plural: str
+    num: int
+
+    def __str__(self) -> str:
+        return fill(self.singular if self.num == 1 else self.plural, {"num": self.num})
+
+    def text(self, gettext: Gettext) -> str:
+        catalog = getattr(gettext, "__self__", None)  # a catalog's bound gettext knows its plural forms
+        if catalog is None or not hasattr(catalog, "ngettext"):
+            return str(self)
+        return str(catalog.ngettext(self.singular, self.plural, self.num)) % {"num": self.num}
+
+
 def language(locale: str) -> str:
     """The catalog language for a locale: ``fr_FR`` → ``fr``, ``en_GB`` → ``en``, anything else → English."""
     lang = locale.replace("-", "_").split("_")[0].lower()

@@ -356,7 +356,7 @@ def subscribers_import(nl: Newsletter, file: Path, dry_run: bool, source: str, c
     """
     summary = nl.subscribers.import_csv(file, source=source, dry_run=dry_run, check_dns=check_dns)
     for rejected in summary.rejections:
-        click.secho(_("%(where)s: %(what)s", where=f"{file}:{rejected.line}", what=rejected.reason), fg="yellow")
+        click.secho(_("%(where)s: %(what)s", where=f"{file}:{rejected.line}", what=said(rejected)), fg="yellow")
     if summary.rejected > len(summary.rejections):
         click.echo(ngettext("… and %(num)d more rejected row", "… and %(num)d more rejected rows",
                             summary.rejected - len(summary.rejections)))

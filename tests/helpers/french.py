@@ -11,10 +11,11 @@ import re
 NBSP, NNBSP = "\u00a0", "\u202f"
 
 #: What is written as typed, never as French prose: code and commands between backticks, merge fields,
-#: HTML tags, addresses, ``file:line``, contrast ratios, YAML ``key: "value"`` examples, CLDR patterns.
+#: HTML tags, addresses, ``file:line``, contrast ratios, YAML ``key: "value"`` examples, CLDR patterns,
+#: command-line options and the capitals of a usage (FILE, REASON).
 CODE = re.compile(r"`[^`]*`|\{\{.*?\}\}|<[^>]+>|(?:https?|mailto):\S*|%\(\w+\)[sd]:(?:%\(\w+\)d|\d+)"
                   r"|\b\d+(?:,\d+)?:1\b|(?:\b\w+|%\(\w+\)s): \"|\bclé: valeur|\bimage(?:_alt)?:(?= )"
-                  r"|'[^']*'(?= HH)|\(\\?\"\)|'\"'|\"[^\"]{1,3}\"")
+                  r"|'[^']*'(?= HH)|\(\\?\"\)|'\"'|\"[^\"]{1,3}\"|--[\w-]+|\b[A-Z]{3,}\b")
 
 #: Each finding: (what is wrong, a pattern that finds it in prose).
 MISTAKES = (
@@ -24,6 +25,7 @@ MISTAKES = (
      re.compile(r"(?:(?<=[^\s\u202f\u00a0(])|(?<= ))[;?!](?=\s|$|\)|»)")),
     ("« without a no-break space after it", re.compile(r"«(?!\u00a0)")),
     ("» without a no-break space before it", re.compile(r"(?<!\u00a0)»")),
+    ("two spaces in a row around a no-break space", re.compile(r"[\u00a0\u202f][ \u00a0\u202f]|[ ][\u00a0\u202f]")),
     ("an English word", re.compile(r"\b(?:the|and|is|are|with|without|please|must|your|you|this|that|of|an|to|"
                                    r"has|have|not|or|email address)\b")),
 )
@@ -58,8 +60,8 @@ def typeset(text: str) -> str:
 def _typeset_prose(piece: str) -> str:
     piece = piece.replace("'", "’")
     piece = re.sub(r"[ \u00a0\u202f]*([;?!])(?=\s|$|\)|»)", lambda m: NNBSP + m.group(1), piece)
-    piece = re.sub(r"(?<=\S)[ \u202f]*:(?=\s|$)", NBSP + ":", piece)
-    piece = re.sub(r"^ :|(?<= ) :", NBSP + ":", piece)
-    piece = re.sub(r"«[ \u202f]*", "«" + NBSP, piece)
-    piece = re.sub(r"[ \u202f]*»", NBSP + "»", piece)
+    piece = re.sub(r"(?<=[^\s\u00a0\u202f])[ \u00a0\u202f]*:(?=\s|$)|(?:^|(?<=[ ]))[ \u00a0\u202f]*:(?=\s|$)",
+                   NBSP + ":", piece)
+    piece = re.sub(r"«[ \u00a0\u202f]*", "«" + NBSP, piece)
+    piece = re.sub(r"[ \u00a0\u202f]*»", NBSP + "»", piece)
     return piece
