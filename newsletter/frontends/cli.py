@@ -456,7 +456,8 @@ def subscribers_add(nl: Newsletter, email: str, first_name: str, last_name: str)
     change = nl.subscribers.add(address, first_name=checked_name(first_name, "--first-name"),
                                 last_name=checked_name(last_name, "--last-name"))
     address = change.record.email
-    click.echo(_("Added %(address)s.", address=address) if change.created else _("Updated %(address)s.", address=address))
+    click.echo(_("Added %(address)s.", address=address) if change.created else
+               _("Updated %(address)s.", address=address))
 
 
 @subscribers.command("remove")
@@ -893,8 +894,9 @@ def status(nl: Newsletter, day: date | None, as_json: bool) -> None:
         for pause in issue.pauses:
             resumed = _(", resumed %(when)s", when=f"{pause.resumed_at.astimezone(tz):%Y-%m-%d %H:%M %Z}") \
                 if pause.resumed_at else ""
-            click.secho(_("Paused %(when)s%(resumed)s: %(reason)s", when=f"{pause.paused_at.astimezone(tz):%Y-%m-%d %H:%M %Z}",
-                          resumed=resumed, reason=pause.reason), fg=None if pause.resumed_at else "red")
+            click.secho(_("Paused %(when)s%(resumed)s: %(reason)s",
+                          when=f"{pause.paused_at.astimezone(tz):%Y-%m-%d %H:%M %Z}", resumed=resumed,
+                          reason=pause.reason), fg=None if pause.resumed_at else "red")
         for w in issue.workers:
             click.echo(f"Worker {w.host}" + (f" pid {w.pid}" if w.pid is not None else "")
                        + f": {w.messages} sent, {w.rate:.1f}/s, lease until "
@@ -1270,7 +1272,8 @@ def users_list(nl: Newsletter) -> None:
         click.echo(_("No account yet; create one with `newsletter users add NAME --role editor`."))
     for account in accounts:
         created = account.created_at.astimezone(nl.settings.tz).strftime("%Y-%m-%d %H:%M")
-        state = "" if account.active else _("  removed %(when)s", when=f"{account.disabled_at.astimezone(nl.settings.tz):%Y-%m-%d %H:%M}")  # type: ignore[union-attr]
+        removed = account.disabled_at.astimezone(nl.settings.tz) if not account.active and account.disabled_at else None
+        state = "" if removed is None else _("  removed %(when)s", when=f"{removed:%Y-%m-%d %H:%M}")
         click.echo(f"{account.name:<24} {account.role:<9} {account.email or '-':<32} "
                    + _("created %(when)s", when=created) + state)
 
