@@ -83,7 +83,7 @@ screenshots: venv system-packages
 # compile the .mo files the package loads (committed; tests/test_i18n.py fails when one is out of date).
 TRANSLATIONS := newsletter/translations
 messages: venv
-	$(BIN)/pybabel extract -F babel.cfg -k N_ --add-comments=Translators: --sort-by-file --no-wrap \
+	$(BIN)/pybabel extract -F babel.cfg -k N_ -k Count:1,2 --add-comments=Translators: --sort-by-file --no-wrap \
 	  --project=newsletter -o $(TRANSLATIONS)/messages.pot .
 	$(BIN)/pybabel update -i $(TRANSLATIONS)/messages.pot -d $(TRANSLATIONS) --no-wrap --no-fuzzy-matching
 	$(BIN)/python -c 'from newsletter.core.i18n import fill_english; fill_english()'

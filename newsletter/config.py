@@ -28,7 +28,7 @@ import babel
 from newsletter.core import addresses
 from newsletter.core.clock import utc_now
 from newsletter.core.options import Options
-from newsletter.errors import AddressError, ConfigError
+from newsletter.errors import N_, AddressError, ConfigError
 
 log = logging.getLogger(__name__)
 
@@ -919,10 +919,9 @@ def find_project(start: Path) -> Path:
     for folder in (start, *start.parents):
         if (folder / CONFIG_FILE).is_file():
             return folder
-    raise ConfigError(
-        f"no {CONFIG_FILE} in {start} or any folder above it",
-        hint="run `newsletter init DIR` to create a project, or pass --project DIR",
-    )
+    raise ConfigError(N_("no %(file)s in %(folder)s or any folder above it"),
+                      hint=N_("run `newsletter init DIR` to create a project, or pass --project DIR"),
+                      values={"file": CONFIG_FILE, "folder": start})
 
 
 def load_settings(root: Path) -> Settings:
@@ -936,7 +935,8 @@ def load_settings(root: Path) -> Settings:
     try:
         raw = path.read_bytes()
     except FileNotFoundError as err:
-        raise ConfigError(f"{path} does not exist", hint="run `newsletter init` to create it") from err
+        raise ConfigError(N_("%(path)s does not exist"), hint=N_("run `newsletter init` to create it"),
+                          values={"path": path}) from err
     except OSError as err:
         raise ConfigError(f"cannot read {path}: {err.strerror}") from err
     try:

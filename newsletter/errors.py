@@ -72,13 +72,27 @@ class NewsletterError(Exception):
 
     def __init__(self, message: str, *, hint: str = "", values: Mapping[str, Any] | None = None) -> None:
         """``message`` is English; with ``values`` it is a template (``%(name)s``) they fill, so that a
-        front end can say it in another language (:meth:`text`; mark the template with ``i18n.N_``)."""
+        front end can say it in another language (:meth:`text`; mark the template with ``i18n.N_``).
+        ``hint`` is translated the same way (:meth:`hint_text`) and filled from ``values`` when it holds a
+        ``%(name)s`` placeholder."""
         self.template, self.values = message, dict(values or {})
         message = message % self.values if self.values else message
         super().__init__(message)
         self.message = message
         if hint:
-            self.hint = hint
+            self.hint_template = hint
+            self.hint = self._filled(hint, None)
+
+    def _filled(self, said: str, gettext: Callable[[str], str] | None) -> str:
+        if not self.values or "%(" not in said:
+            return said
+        return said % {k: v.text(gettext) if gettext is not None and hasattr(v, "text") else v
+                       for k, v in self.values.items()}
+
+    def hint_text(self, gettext: Callable[[str], str]) -> str:
+        """The hint in the language of ``gettext`` (English when its catalog does not know it)."""
+        template = getattr(self, "hint_template", self.hint)
+        return self._filled(gettext(template), gettext) if template else ""
 
     def text(self, gettext: Callable[[str], str]) -> str:
         """The message in the language of ``gettext`` (English when its catalog does not know it)."""

@@ -68,6 +68,15 @@ def repository_untouched(request: pytest.FixtureRequest) -> Iterator[None]:
     assert not left, f"tests wrote into the repository (use tmp_path or the artifacts fixture): {left[:10]}"
 
 
+@pytest.fixture(autouse=True)
+def english_terminal(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The command line speaks the terminal's language: tests run in English whatever the machine's locale
+    (a test wanting French sets LANG, LC_MESSAGES or LC_ALL itself)."""
+    for name in ("LC_ALL", "LC_MESSAGES"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("LANG", "C.UTF-8")
+
+
 @pytest.fixture
 def artifacts(request: pytest.FixtureRequest, tmp_path: Path) -> Path:
     """Where a test puts what a person may want to look at; never the repository unless asked."""

@@ -84,7 +84,7 @@ def test_import_an_excel_export_then_export_it(cli, project: Path, tmp_path: Pat
     assert cli("subscribers", "list")[1].strip() == "No subscribers yet."
     code, out, _ = cli("subscribers", "import", str(source))
     assert code == 0
-    assert "2 added, 0 updated, 0 unchanged, 1 duplicates merged, 0 unsubscribed/bounced/erased kept out, 4 rejected" in out
+    assert "2 added, 0 updated, 0 unchanged, 1 duplicate merged, 0 unsubscribed/bounced/erased kept out, 4 rejected" in out
     assert f"{source}:5: 'jean.dupont@' is not a valid address" in out
     cli("subscribers", "remove", "helene.dubois@example.org")
     code, out, _ = cli("subscribers", "import", str(source))

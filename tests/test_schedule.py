@@ -38,6 +38,7 @@ from tests.sink import Sink
 from tests.helpers.sending import smtp_config
 from tests.helpers.children import python_env
 from tests.helpers.config import merge_options, remove_option, set_options
+from tests.helpers.french import typeset
 
 PARIS = ZoneInfo("Europe/Paris")
 NOW = datetime(2026, 11, 24, 6, 0, tzinfo=timezone.utc)
@@ -178,7 +179,7 @@ def test_a_wrong_cron_names_the_key(project: Path, cron: str, message: str) -> N
 
 
 @pytest.mark.parametrize(("locale", "words"), [
-    ("fr_FR", ["n'est pas prêt (il n'est pas approuvé)", "n'a PAS été envoyé", "Pour corriger"]),
+    ("fr_FR", [typeset("n'est pas prêt (il n'est pas approuvé)"), typeset("n'a PAS été envoyé"), "Pour corriger"]),
     ("en_GB", ["is not ready (waiting approval)", "was NOT sent", "To fix it"]),
 ])
 @pytest.mark.parametrize(("pinned", "_warned"), PINS)
@@ -233,7 +234,7 @@ def test_alerts_go_out_once_per_reason_and_day_whatever_the_number_of_schedulers
                       for _ in range(2)]:
         scheduler.heartbeat()
     subjects = [m["Subject"] for m in sink.recorder.messages]
-    assert len(subjects) == 2 and "25/11/2026 n'est pas encore prêt (le dossier du numéro n'existe pas)" in subjects[1]
+    assert len(subjects) == 2 and typeset("25/11/2026 n'est pas encore prêt (le dossier du numéro n'existe pas)") in subjects[1]
     assert "newsletter new 2026-11-25" in sink.recorder.messages[1].get_body(("plain",)).get_content()
 
 
@@ -288,10 +289,10 @@ def test_after_a_downtime_a_recent_miss_is_sent_and_an_old_one_skipped(project: 
     assert skipped is not None and skipped.state is DayClaimState.SKIPPED and "grace period has passed" in skipped.reason
     people = [m for m in sink.recorder.messages if m["To"] != "exploitation@example.org"]
     alerts = [m for m in sink.recorder.messages if m["To"] == "exploitation@example.org"]
-    expected = ["[5 infos relation client] le numéro du 23/11/2026 n'a PAS été envoyé"]
+    expected = [typeset("[5 infos relation client] le numéro du 23/11/2026 n'a PAS été envoyé")]
     if warned:  # only the pinned hour decides, never the hour the suite runs at
-        expected.append(f"[5 infos relation client] le numéro du {warned:%d/%m/%Y} n'est pas encore prêt "
-                        "(le dossier du numéro n'existe pas)")
+        expected.append(typeset(f"[5 infos relation client] le numéro du {warned:%d/%m/%Y} n'est pas encore prêt "
+                                "(le dossier du numéro n'existe pas)"))
     assert len(people) == 2 and sorted(m["Subject"] for m in alerts) == sorted(expected)
     assert "`newsletter send 2026-11-23`" in next(m for m in alerts if "23/11" in m["Subject"]).get_body(
         ("plain",)).get_content()

@@ -21,8 +21,9 @@ from typing import Literal
 import yaml
 
 from newsletter.content.load import image_files
-from newsletter.errors import ApprovalRequiredError, ContentError, UnsafeFileError, UsageError
+from newsletter.errors import N_, ApprovalRequiredError, ContentError, UnsafeFileError, UsageError
 from newsletter.core.atomic import locked, read_inside, write_atomically
+from newsletter.core.i18n import Gettext, fill
 from newsletter.content.publication import read_image
 
 APPROVAL_FILE = "approval.yaml"
@@ -54,15 +55,21 @@ class ApprovalState:
         return when if when.tzinfo is not None else None
 
     def describe(self) -> str:
+        return self.text(str)
+
+    def text(self, gettext: Gettext) -> str:
+        """:meth:`describe` in the language of ``gettext``."""
         if self.state == "missing":
-            return "not approved yet"
+            return gettext(N_("not approved yet"))
         if self.state == "unreadable":
-            return f"{self.path.name} cannot be read ({self.reason}); approve the issue again"
+            return fill(N_("%(file)s cannot be read (%(reason)s); approve the issue again"),
+                        {"file": self.path.name, "reason": self.reason}, gettext)
         if self.state == "stale":
             shown = ", ".join(self.changed[:5]) + (" …" if len(self.changed) > 5 else "")
-            return (f"approved by {self.approved_by} on {self.approved_at}, but changed since ({shown}); "
-                    "approve it again")
-        return f"approved by {self.approved_by} on {self.approved_at}"
+            return fill(N_("approved by %(name)s on %(when)s, but changed since (%(files)s); approve it again"),
+                        {"name": self.approved_by, "when": self.approved_at, "files": shown}, gettext)
+        return fill(N_("approved by %(name)s on %(when)s"), {"name": self.approved_by, "when": self.approved_at},
+                    gettext)
 
 
 def _digest(folder: Path, relative: str) -> str:

@@ -285,10 +285,9 @@ def load_issue(issues_dir: Path, day: date, items_per_issue: int) -> LoadedIssue
     """
     folder = issue_folder(issues_dir, day)
     if not folder.is_dir():
-        raise IssueNotFoundError(
-            f"no issue for {day.isoformat()}: {folder} does not exist",
-            hint=f"create it with `newsletter new {day.isoformat()}`",
-        )
+        raise IssueNotFoundError(N_("no issue for %(day)s: %(folder)s does not exist"),
+                                 hint=N_("create it with `newsletter new %(day)s`"),
+                                 values={"day": day.isoformat(), "folder": folder})
     problems: list[Problem] = []
     meta_path = folder / ISSUE_FILE
     values: dict[str, str] = {}

@@ -17,10 +17,10 @@ import re
 import unicodedata
 
 import idna
-from email_validator import EmailNotValidError, validate_email
+from email_validator import EmailNotValidError, EmailUndeliverableError, validate_email
 
 from newsletter.errors import AddressError
-from newsletter.core.i18n import N_
+from newsletter.core.i18n import N_, Message
 
 #: Why a message to a non-ASCII local part cannot go through a transport without SMTPUTF8.
 NO_SMTPUTF8 = ("the address has a non-ASCII local part (before the @) and can travel only as internationalized "
@@ -37,8 +37,40 @@ def canonical(address: str, *, check_dns: bool = False) -> str:
         info = validate_email(address.strip(), check_deliverability=check_dns)
     except EmailNotValidError as err:
         raise AddressError(N_("%(address)s is not a valid address: %(reason)s"),
-                           values={"address": repr(address[:80]), "reason": str(err)}) from err
+                           values={"address": repr(address[:80]), "reason": invalid_reason(err)}) from err
     return unicodedata.normalize("NFC", info.normalized.lower())
+
+
+#: email_validator's reasons (English only) by the words that tell their kind, each said in ours: what a
+#: page or a command shows is in the reader's language. The first match wins; the last is the fallback.
+_REASONS = (
+    ("must have an @-sign", N_("it has no @")),
+    ("small commercial at", N_("it has a ＠ in place of an @")),
+    ("something before the @-sign", N_("nothing comes before the @")),
+    ("something after the @-sign", N_("nothing comes after the @")),
+    ("two periods in a row", N_("it has two dots in a row")),
+    ("period and a hyphen", N_("it has a dot next to a hyphen")),
+    ("too long", N_("it is too long")),
+    ("should have a period", N_("the domain after the @ has no dot (e.g. example.org)")),
+    ("display name", N_("write the address alone, without a name or < >")),
+    ("angle bracket", N_("write the address alone, without a name or < >")),
+    ("anything after the email address", N_("something follows the address")),
+    ("quot", N_("it has quotation marks")),
+    ("character", N_("it holds a character an address cannot hold (a space, a comma, an accent before the @…)")),
+    ("not valid ascii", N_("it holds a character an address cannot hold (a space, a comma, an accent before the @…)")),
+    ("after the @-sign", N_("the domain after the @ is not valid")),
+    ("", N_("it is not written as an address (e.g. camille@example.org)")),
+)
+
+
+def invalid_reason(err: EmailNotValidError) -> Message:
+    """Why email_validator refused an address, in words every catalog knows (its own are English only)."""
+    text = str(err)
+    if isinstance(err, EmailUndeliverableError):
+        if "does not exist" in text:
+            return Message(N_("its domain does not exist"))
+        return Message(N_("its domain does not accept mail"))
+    return Message(next(said for words, said in _REASONS if words in text.lower()))
 
 
 def split(address: str) -> tuple[str, str]:

@@ -6,7 +6,8 @@ Every page, mail and alert a person reads is written in English in the code and 
 (a test fails when one is older than its ``.po``), so a fresh clone needs no compile step.
 
 The language follows ``[newsletter] locale``: ``fr_FR`` (or any ``fr_*``) is French, ``en_*``
-English; a locale without a catalog falls back to English. Python code writes
+English; a locale without a catalog falls back to English. The command line speaks the language of the
+person at the terminal instead (:func:`user_locale`: ``LC_ALL``, ``LC_MESSAGES``, ``LANG``). Python code writes
 ``words.gettext("Hello %(name)s", name=...)``; templates write ``{{ _("Hello %(name)s", name=...) }}``
 (Jinja2's i18n extension, new style: arguments are escaped, the catalog's text is trusted).
 """
@@ -66,10 +67,43 @@ class Message:
         return fill(self.template, self.values, gettext)
 
 
+@dataclass(frozen=True)
+class Count:
+    """A number with its noun, said with the plural form of the reader's language ("1 error", "2 errors");
+    ``make messages`` extracts ``Count("%(num)d error", "%(num)d errors", n)`` as a plural message."""
+
+    singular: str
+    plural: str
+    num: int
+
+    def __str__(self) -> str:
+        return fill(self.singular if self.num == 1 else self.plural, {"num": self.num})
+
+    def text(self, gettext: Gettext) -> str:
+        catalog = getattr(gettext, "__self__", None)  # a catalog's bound gettext knows its plural forms
+        if catalog is None or not hasattr(catalog, "ngettext"):
+            return str(self)
+        return str(catalog.ngettext(self.singular, self.plural, self.num)) % {"num": self.num}
+
+
 def language(locale: str) -> str:
     """The catalog language for a locale: ``fr_FR`` → ``fr``, ``en_GB`` → ``en``, anything else → English."""
     lang = locale.replace("-", "_").split("_")[0].lower()
     return lang if lang in LANGUAGES else FALLBACK
+
+
+#: The variables that choose the language of messages, strongest first (POSIX: LC_ALL overrides the others).
+LOCALE_VARIABLES = ("LC_ALL", "LC_MESSAGES", "LANG")
+
+
+def user_locale(environ: Mapping[str, str]) -> str:
+    """The locale of the person at a terminal, from the first of :data:`LOCALE_VARIABLES` set in ``environ``:
+    ``fr_FR.UTF-8`` (or any French one) → ``fr_FR``, anything else (``C``, ``en_US``, ``de_DE``, unset) → ``en_US``."""
+    for name in LOCALE_VARIABLES:
+        value = environ.get(name, "")
+        if value:
+            return "fr_FR" if language(value.split(".")[0].split("@")[0]) == "fr" else "en_US"
+    return "en_US"
 
 
 def catalog_file(lang: str) -> Path:

@@ -3,12 +3,18 @@
 Exit codes: 0 success, 1 content or delivery problems, 2 usage or configuration errors.
 Every :class:`NewsletterError` is caught here, once, and printed with its hint; a
 traceback is a bug.
+
+What it prints speaks the language of the person at the terminal (``LC_ALL``, ``LC_MESSAGES``,
+``LANG``: French for a French locale, else English): write ``_("Created %(n)s files", n=...)`` or
+``ngettext(...)`` here, print a library error or problem with ``said(err)``, then ``make messages``.
+The ``--help`` texts stay English, like the options they describe.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import os
 import sys
 import time
 from datetime import date, datetime
@@ -19,7 +25,7 @@ from typing import TYPE_CHECKING, Any, Callable, TypeVar
 import click
 
 from newsletter import __version__
-from newsletter.errors import ContentError, DeliveryError, NewsletterError, UsageError
+from newsletter.errors import N_, ContentError, DeliveryError, NewsletterError, UsageError
 from newsletter.library import (
     UNCERTAIN_SHOWN,
     BrokenTemplateError,
@@ -36,13 +42,45 @@ from newsletter.library import (
 if TYPE_CHECKING:
     import threading
 
-    from newsletter.library import Clock, HistoryRow, IssueStatus, Problem, SendClearance, SendReport
+    from newsletter.library import (Clock, HistoryRow, IssueStatus, Problem, SendClearance, SendReport, Translatable,
+                                    Words)
 
 #: Subscriber statuses (newsletter.store.models.SubscriberStatus), listed here to keep start-up light.
 STATUSES = ("pending", "active", "unsubscribed", "bounced", "complained")
 
 F = TypeVar("F", bound=Callable[..., Any])
 R = TypeVar("R")
+
+
+def _spoken() -> "Words":
+    """The catalog of the terminal's language (read each time: tests and ``env`` change the locale)."""
+    from newsletter.library import user_locale, words  # loaded when a command first speaks: --help stays light
+
+    return words(user_locale(os.environ))
+
+
+def _(msgid: str, /, **values: Any) -> str:
+    """``msgid`` in the terminal's language, its ``%(name)s`` filled from ``values`` (``make messages``
+    extracts it)."""
+    text = _spoken().translations.gettext(msgid)
+    return text % values if values else text
+
+
+def ngettext(singular: str, plural: str, num: int, /, **values: Any) -> str:
+    """The singular or plural form for ``num`` in the terminal's language (``%(num)d`` is ``num``)."""
+    return _spoken().translations.ngettext(singular, plural, num) % {"num": num, **values}
+
+
+def _summary(problems: "list[Problem]") -> str:
+    """"1 error, 2 warnings" in the terminal's language."""
+    errors = sum(p.severity == "error" for p in problems)
+    return ", ".join((ngettext("%(num)d error", "%(num)d errors", errors),
+                      ngettext("%(num)d warning", "%(num)d warnings", len(problems) - errors)))
+
+
+def said(thing: "Translatable") -> str:
+    """A library error, problem or message in the terminal's language (English when the catalog lacks it)."""
+    return thing.text(_spoken().translations.gettext)
 
 
 class IssueDate(click.ParamType):
@@ -56,7 +94,8 @@ class IssueDate(click.ParamType):
         try:
             return date.fromisoformat(str(value).strip())
         except ValueError:
-            self.fail(f"{value!r} is not a date; write it as YYYY-MM-DD, e.g. 2026-11-24", param, ctx)
+            self.fail(_("%(value)s is not a date; write it as YYYY-MM-DD, e.g. 2026-11-24", value=repr(value)),
+                      param, ctx)
 
 
 DATE = IssueDate()
@@ -97,7 +136,7 @@ def _secret_key(nl: Newsletter, *, listen: str | None = None) -> None:
     """Read and check the key before the command works, and say when a weak one is let through."""
     key = nl.secret_key(listen=listen)
     if key.warning:
-        click.secho(f"warning: {key.warning}", fg="yellow", err=True)
+        click.secho(_("warning: %(message)s", message=key.warning), fg="yellow", err=True)
 
 
 def _run_until_interrupted(server: Any) -> None:
@@ -117,7 +156,10 @@ def date_argument(f: F) -> F:
 def _print_problems(problems: list[Problem], root: Path) -> None:
     for problem in problems:
         color = "red" if problem.severity == "error" else "yellow"
-        click.secho(problem.format(root), fg=color, err=False)
+        where, what = problem.location(root), said(problem)
+        line = _("%(where)s: warning: %(what)s", where=where, what=what) if problem.severity == "warning" else \
+            _("%(where)s: %(what)s", where=where, what=what)
+        click.secho(line, fg=color, err=False)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -145,10 +187,13 @@ def init(directory: Path) -> None:
         newsletter init ma-lettre && cd ma-lettre && newsletter check 2026-11-24
     """
     created = Newsletter.create(directory)
-    click.echo(f"Created a newsletter project in {directory} ({len(created)} files):")
+    click.echo(ngettext("Created a newsletter project in %(directory)s (%(num)d file):",
+                        "Created a newsletter project in %(directory)s (%(num)d files):", len(created),
+                        directory=directory))
     for path in created:
         click.echo(f"  {path}")
-    click.echo(f"Next: edit {directory / 'newsletter.toml'}, then `newsletter new` to start today's issue.")
+    click.echo(_("Next: edit %(file)s, then `newsletter new` to start today's issue.",
+                 file=directory / "newsletter.toml"))
 
 
 @cli.command()
@@ -165,10 +210,11 @@ def new(nl: Newsletter, day: date | None) -> None:
     """
     day = day or nl.today()
     created = nl.new_issue(day)
-    click.echo(f"Created {len(created)} files in {created[0].parent}:")
+    click.echo(ngettext("Created %(num)d file in %(folder)s:", "Created %(num)d files in %(folder)s:",
+                        len(created), folder=created[0].parent))
     for path in created:
         click.echo(f"  {path.name}")
-    click.echo(f"Write the items, then run `newsletter check {day.isoformat()}`.")
+    click.echo(_("Write the items, then run `newsletter check %(date)s`.", date=day.isoformat()))
 
 
 @cli.command()
@@ -189,22 +235,23 @@ def check(nl: Newsletter, day: date | None, links: bool) -> None:
     result = nl.check(day, links=links)
     _print_problems(result.problems, nl.settings.root)
     if result.sent_at is not None:
-        click.secho(f"{result.folder}: warning: this issue was sent on "
-                    f"{result.sent_at.astimezone(nl.settings.tz):%Y-%m-%d %H:%M %Z}; an edit changes neither what its "
-                    "readers got nor its page in the public archive", fg="yellow")
+        click.secho(_("%(folder)s: warning: this issue was sent on %(when)s; an edit changes neither what its "
+                      "readers got nor its page in the public archive", folder=result.folder,
+                      when=f"{result.sent_at.astimezone(nl.settings.tz):%Y-%m-%d %H:%M %Z}"), fg="yellow")
     if result.refusal is not None:
         raise result.refusal
-    verdict, color = "ready", "green"
+    verdict, color = _("ready"), "green"
     if result.verdict is Verdict.APPROVAL_STALE:
         changed = result.approval.changed
         shown = ", ".join(changed[:5]) + (" …" if len(changed) > 5 else "")
-        verdict, color = f"approval stale ({shown} changed since); ready to approve again", "yellow"
+        verdict, color = _("approval stale (%(files)s changed since); ready to approve again", files=shown), "yellow"
     elif result.verdict is Verdict.APPROVAL_UNREADABLE:
-        verdict, color = "approval unreadable; ready to approve again", "yellow"
+        verdict, color = _("approval unreadable; ready to approve again"), "yellow"
     elif result.verdict is Verdict.READY_TO_APPROVE:
-        verdict, color = "ready to approve", "yellow"
-    click.secho(f"{result.folder}: {verdict} ({result.items} items, {result.html_bytes // 1024} KB of HTML, "
-                f"{result.summary})", fg=color)
+        verdict, color = _("ready to approve"), "yellow"
+    click.secho(_("%(folder)s: %(verdict)s (%(items)s, %(size)d KB of HTML, %(summary)s)", folder=result.folder,
+                  verdict=verdict, items=ngettext("%(num)d item", "%(num)d items", result.items),
+                  size=result.html_bytes // 1024, summary=_summary(result.problems)), fg=color)
 
 
 @cli.command()
@@ -256,7 +303,8 @@ def approve(nl: Newsletter, day: date | None, by: str | None) -> None:
     except (ContentError, BrokenTemplateError) as err:
         _print_problems(err.problems, nl.settings.root)
         raise
-    click.secho(f"{state.path.relative_to(nl.settings.root)}: {state.describe()}", fg="green")
+    click.secho(_("%(where)s: %(what)s", where=state.path.relative_to(nl.settings.root), what=said(state)),
+                fg="green")
 
 
 @cli.command()
@@ -278,9 +326,10 @@ def build(nl: Newsletter, day: date | None) -> None:
         _print_problems(err.problems, nl.settings.root)
         raise
     _print_problems(result.report.problems, nl.settings.root)
-    click.echo(f"Built {day.isoformat()} into {result.folder}:")
+    click.echo(_("Built %(date)s into %(folder)s:", date=day.isoformat(), folder=result.folder))
     for path in result.files:
-        click.echo(f"  {path.relative_to(result.folder)}  ({path.stat().st_size // 1024 or 1} KB)")
+        click.echo(_("  %(file)s  (%(size)d KB)", file=path.relative_to(result.folder),
+                     size=path.stat().st_size // 1024 or 1))
 
 
 @cli.command()
@@ -300,11 +349,11 @@ def preview(nl: Newsletter, day: date | None, host: str, port: int) -> None:
 
     server = preview_server(nl, day, host=host, port=port)
     url = f"http://{host}:{server.server_port}/"
-    click.echo(f"Preview of {day.isoformat()} at {url} (Ctrl+C to stop)")
+    click.echo(_("Preview of %(date)s at %(url)s (Ctrl+C to stop)", date=day.isoformat(), url=url))
     try:
         server.serve_forever()
     except KeyboardInterrupt:
-        click.echo("Stopped.")
+        click.echo(_("Stopped."))
     finally:
         server.server_close()
 
@@ -344,17 +393,26 @@ def subscribers_import(nl: Newsletter, file: Path, dry_run: bool, source: str, c
     summary = nl.subscribers.import_csv(file, source=source, dry_run=dry_run, check_dns=check_dns,
                                         welcome=welcome)
     for rejected in summary.rejections:
-        click.secho(f"{file}:{rejected.line}: {rejected.reason}", fg="yellow")
+        click.secho(_("%(where)s: %(what)s", where=f"{file}:{rejected.line}", what=said(rejected)), fg="yellow")
     if summary.rejected > len(summary.rejections):
-        click.echo(f"… and {summary.rejected - len(summary.rejections)} more rejected rows")
-    verb = "Would import" if dry_run else "Imported"
-    click.echo(f"{verb} {file}: {summary.added} added, {summary.updated} updated, {summary.unchanged} unchanged, "
-               f"{summary.duplicates} duplicates merged, {summary.kept_out} unsubscribed/bounced/erased kept out, "
-               f"{summary.rejected} rejected"
-               + (f", {summary.suppressed} recorded as unsubscribed/bounced/complained (suppressions)."
-                  if summary.suppressed else "."))
+        click.echo(ngettext("… and %(num)d more rejected row", "… and %(num)d more rejected rows",
+                            summary.rejected - len(summary.rejections)))
+    counts = [ngettext("%(num)d added", "%(num)d added", summary.added),
+              ngettext("%(num)d updated", "%(num)d updated", summary.updated),
+              ngettext("%(num)d unchanged", "%(num)d unchanged", summary.unchanged),
+              ngettext("%(num)d duplicate merged", "%(num)d duplicates merged", summary.duplicates),
+              ngettext("%(num)d unsubscribed/bounced/erased kept out", "%(num)d unsubscribed/bounced/erased kept out",
+                       summary.kept_out),
+              ngettext("%(num)d rejected", "%(num)d rejected", summary.rejected)]
+    if summary.suppressed:
+        counts.append(ngettext("%(num)d recorded as unsubscribed/bounced/complained (suppression)",
+                               "%(num)d recorded as unsubscribed/bounced/complained (suppressions)",
+                               summary.suppressed))
+    shown = ", ".join(counts)
+    click.echo(_("Would import %(file)s: %(counts)s.", file=file, counts=shown) if dry_run else
+               _("Imported %(file)s: %(counts)s.", file=file, counts=shown))
     if dry_run:
-        click.echo("Nothing was written (--dry-run). Run it again without --dry-run to import.")
+        click.echo(_("Nothing was written (--dry-run). Run it again without --dry-run to import."))
 
 
 @subscribers.command("export")
@@ -398,16 +456,31 @@ def subscribers_list(nl: Newsletter, status: str | None, search: str | None, lim
         shown += 1
     matching = nl.subscribers.count(status=status, search=search)
     if shown < matching:
-        click.secho(f"{shown:,} of {matching:,} shown; --limit N or --all for more.", fg="yellow")
+        click.secho(ngettext("%(num)d of %(matching)s shown; --limit N or --all for more.",
+                             "%(num)d of %(matching)s shown; --limit N or --all for more.", shown,
+                             matching=f"{matching:,}"), fg="yellow")
     elif (status or search) and not shown:
-        click.echo("No subscriber matches.")
+        click.echo(_("No subscriber matches."))
     counts = nl.subscribers.count_by_status()
     if status or search:  # the totals of what was asked for, then the whole list's size
         found = {k: n for k, n in nl.subscribers.count_by_status(search=search).items() if not status or k == status}
-        click.echo(f"Matching: {', '.join(f'{n:,} {k}' for k, n in sorted(found.items())) or 'none'} "
-                   f"(of {sum(counts.values()):,} subscribers).")
+        click.echo(_("Matching: %(counts)s (of %(total)s subscribers).",
+                     counts=", ".join(_status_count(k, n) for k, n in sorted(found.items())) or _("none"),
+                     total=f"{sum(counts.values()):,}"))
         return
-    click.echo(", ".join(f"{n} {k}" for k, n in sorted(counts.items())) or "No subscribers yet.")
+    click.echo(", ".join(_status_count(k, n) for k, n in sorted(counts.items())) or _("No subscribers yet."))
+
+
+def _status_count(status: str, n: int) -> str:
+    """"3 active": a count of subscribers in one status, in the terminal's language and number."""
+    said_as: dict[str, Callable[[], str]] = {
+        "pending": lambda: ngettext("%(num)d pending", "%(num)d pending", n),
+        "active": lambda: ngettext("%(num)d active", "%(num)d active", n),
+        "unsubscribed": lambda: ngettext("%(num)d unsubscribed", "%(num)d unsubscribed", n),
+        "bounced": lambda: ngettext("%(num)d bounced", "%(num)d bounced", n),
+        "complained": lambda: ngettext("%(num)d complained", "%(num)d complained", n),
+    }
+    return said_as[status]() if status in said_as else f"{n} {status}"
 
 
 @subscribers.command("add")
@@ -425,7 +498,9 @@ def subscribers_add(nl: Newsletter, email: str, first_name: str, last_name: str)
     address = checked_address(email, "EMAIL")
     change = nl.subscribers.add(address, first_name=checked_name(first_name, "--first-name"),
                                 last_name=checked_name(last_name, "--last-name"))
-    click.echo(f"{'Added' if change.created else 'Updated'} {change.record.email}.")
+    address = change.record.email
+    click.echo(_("Added %(address)s.", address=address) if change.created else
+               _("Updated %(address)s.", address=address))
 
 
 @subscribers.command("remove")
@@ -439,7 +514,7 @@ def subscribers_remove(nl: Newsletter, email: str) -> None:
         newsletter subscribers remove helene.martin@example.org
     """
     change = nl.subscribers.remove(checked_address(email, "EMAIL"))
-    click.echo(f"Unsubscribed {change.record.email}; they will not be mailed again.")
+    click.echo(_("Unsubscribed %(address)s; they will not be mailed again.", address=change.record.email))
 
 
 @subscribers.command("erase")
@@ -527,17 +602,18 @@ def send(nl: Newsletter, day: date | None, test_addresses: tuple[str, ...], dry_
     if at is not None:
         when = _parse_time(at, nl)
         nl.schedule_once(when, day)
-        click.echo(f"Issue {day.isoformat()} will be sent at {when:%Y-%m-%d %H:%M %Z} by `newsletter schedule run` "
-                   "(the readiness gate applies).")
+        click.echo(_("Issue %(date)s will be sent at %(when)s by `newsletter schedule run` (the readiness gate "
+                     "applies).", date=day.isoformat(), when=f"{when:%Y-%m-%d %H:%M %Z}"))
         return
     if test_addresses:
         addresses = [checked_address(a, "--test") for a in test_addresses]
         _secret_key(nl)
         copies = nl.send_test(addresses, day)
         for copy in copies:
-            click.echo(f"[TEST] {copy.email}: {'sent' if copy.ok else 'failed: ' + copy.error}")
+            click.echo(_("[TEST] %(address)s: sent", address=copy.email) if copy.ok else
+                       _("[TEST] %(address)s: failed: %(reason)s", address=copy.email, reason=copy.error))
         if not all(c.ok for c in copies):
-            raise DeliveryError("some test messages were not sent")
+            raise DeliveryError(_("some test messages were not sent"))
         return
     _secret_key(nl)  # a configuration error (exit 2) comes before the approval's refusal
     if workers > 1 and (dry_run or limit is not None):
@@ -546,47 +622,56 @@ def send(nl: Newsletter, day: date | None, test_addresses: tuple[str, ...], dry_
         nl.require_workers()
     if dry_run:
         preview = nl.dry_run(day, limit=limit)
-        click.echo(f"Dry run for {day.isoformat()} through the {preview.adapter!r} adapter: "
-                   f"{preview.recipients} would receive it now, {preview.already_served} already served.")
+        click.echo(_("Dry run for %(date)s through the %(adapter)s adapter: %(would)s, %(served)s.",
+                     date=day.isoformat(), adapter=repr(preview.adapter),
+                     would=ngettext("%(num)d would receive it now", "%(num)d would receive it now",
+                                    preview.recipients),
+                     served=ngettext("%(num)d already served", "%(num)d already served", preview.already_served)))
         if preview.recipients == 0:
-            click.secho("0 recipients: nobody would receive it now (no active subscriber left to serve; see "
-                        "`newsletter subscribers list`).", fg="yellow")
-        gate = " — `newsletter send` will refuse it until it is approved (or --without-approval REASON)" \
+            click.secho(_("0 recipients: nobody would receive it now (no active subscriber left to serve; see "
+                          "`newsletter subscribers list`)."), fg="yellow")
+        gate = _(" — `newsletter send` will refuse it until it is approved (or --without-approval REASON)") \
             if preview.refused_until_approved else ""
-        click.secho(f"Approval: {preview.approval.describe()}{gate}", fg="yellow" if gate else None)
+        click.secho(_("Approval: %(approval)s", approval=said(preview.approval)) + gate,
+                    fg="yellow" if gate else None)
         _show_sample(preview.sample, preview.sample_to)
         _dated_ahead(nl, day)
-        click.echo(f"--- Nothing was sent. Send for real with: newsletter send {day.isoformat()}")
+        click.echo(_("--- Nothing was sent. Send for real with: newsletter send %(date)s", date=day.isoformat()))
         return
     clearance = nl.authorize_send(day, without_approval=override, by=by)
     if clearance.override_by:
-        click.secho(f"Sending without approval ({clearance.approval.describe()}), recorded as sent by "
-                    f"{clearance.override_by}.", fg="yellow")
+        click.secho(_("Sending without approval (%(approval)s), recorded as sent by %(name)s.",
+                      approval=said(clearance.approval), name=clearance.override_by), fg="yellow")
     elif clearance.override_needless:
-        click.echo("The approval is in order (or not required); --without-approval changes nothing.")
+        click.echo(_("The approval is in order (or not required); --without-approval changes nothing."))
     _dated_ahead(nl, day)
     report = _send_with_progress(nl, day, clearance, limit, workers)
     _show_report(nl, report)
     if report.resumed is not None:
-        click.echo(f"Resumed the send paused at {report.resumed.paused_at.astimezone(settings.tz):%Y-%m-%d %H:%M %Z}.")
+        click.echo(_("Resumed the send paused at %(when)s.",
+                     when=f"{report.resumed.paused_at.astimezone(settings.tz):%Y-%m-%d %H:%M %Z}"))
     if report.paused:
-        click.secho(f"Paused: {report.paused}. The {report.pending} recipients left wait; clean the list, then "
-                    f"resume with `newsletter send {day.isoformat()}`.", fg="red")
+        click.secho(ngettext("Paused: %(reason)s. The %(num)d recipient left waits; clean the list, then resume "
+                             "with `newsletter send %(date)s`.",
+                             "Paused: %(reason)s. The %(num)d recipients left wait; clean the list, then resume "
+                             "with `newsletter send %(date)s`.", report.pending, reason=report.paused,
+                             date=day.isoformat()), fg="red")
     if report.failed_now or not report.complete:
-        raise DeliveryError(f"{report.failed_now} failed, {report.pending} pending"
-                            + (f", {report.in_flight} in flight" if report.in_flight else ""),
-                            hint=f"see `newsletter status {day.isoformat()}`; run `newsletter send "
-                                 f"{day.isoformat()}` again to resume")
+        raise _unfinished(report, _("see `newsletter status %(date)s`; run `newsletter send %(date)s` again to "
+                                    "resume", date=day.isoformat()))
 
 
 def _dated_ahead(nl: Newsletter, day: date) -> None:
     """Say that an issue dated after today, sent now, is public now (archive and feed list sent issues)."""
     ahead = (day - nl.today()).days
     if ahead > 0:
-        when = "tomorrow" if ahead == 1 else f"in {ahead} days"
-        click.secho(f"Issue {day.isoformat()} is dated {when}: sent now, it is in the public archive and the feed "
-                    f"now too. To send it on its date, use `newsletter send {day.isoformat()} --at HH:MM` (or let "
-                    "`newsletter schedule run` send it).", fg="yellow", err=True)
+        click.secho(ngettext("Issue %(date)s is dated tomorrow: sent now, it is in the public archive and the feed "
+                             "now too. To send it on its date, use `newsletter send %(date)s --at HH:MM` (or let "
+                             "`newsletter schedule run` send it).",
+                             "Issue %(date)s is dated in %(num)d days: sent now, it is in the public archive and "
+                             "the feed now too. To send it on its date, use `newsletter send %(date)s --at HH:MM` "
+                             "(or let `newsletter schedule run` send it).", ahead, date=day.isoformat()),
+                    fg="yellow", err=True)
 
 
 def _show_report(nl: Newsletter, report: "SendReport") -> None:
@@ -594,18 +679,28 @@ def _show_report(nl: Newsletter, report: "SendReport") -> None:
     and what to do about uncertain recipients."""
     click.echo(_status_line(report))
     for status, reason, count in report.failures:
-        click.secho(f"  {count:>6} {status}: {_reason(status, reason)}", fg="yellow" if status == "pending" else "red")
+        click.secho(f"  {count:>6} {_state(status)}: {_reason(status, reason)}",
+                    fg="yellow" if status == "pending" else "red")
     folder = nl.outbox_folder()
     if folder is not None:
-        click.echo(f"Messages are in {folder} (one .eml file each).")
+        click.echo(_("Messages are in %(folder)s (one .eml file each).", folder=folder))
     if report.counts.get("uncertain"):
-        click.echo(f"`newsletter status {report.day.isoformat()}` lists the uncertain recipients; `newsletter send "
-                   f"{report.day.isoformat()} --resend-uncertain` sends them the issue again.")
+        click.echo(_("`newsletter status %(date)s` lists the uncertain recipients; `newsletter send %(date)s "
+                     "--resend-uncertain` sends them the issue again.", date=report.day.isoformat()))
+
+
+def _unfinished(report: "SendReport", hint: str) -> DeliveryError:
+    """The error a send ends on when some of its messages failed or are left (said already, with its hint)."""
+    counts = [ngettext("%(num)d failed", "%(num)d failed", report.failed_now),
+              ngettext("%(num)d pending", "%(num)d pending", report.pending)]
+    if report.in_flight:
+        counts.append(ngettext("%(num)d in flight", "%(num)d in flight", report.in_flight))
+    return DeliveryError(", ".join(counts), hint=hint)
 
 
 #: What an operator accepts by resending uncertain rows (said before asking, and by ``status``).
-RESEND_CAVEAT = ("some of them may have it already: the same Message-ID is sent again, so mail services that drop "
-                 "duplicates drop the copy, and the others show it twice")
+RESEND_CAVEAT = N_("some of them may have it already: the same Message-ID is sent again, so mail services that "
+                   "drop duplicates drop the copy, and the others show it twice")
 
 
 def _resend_uncertain(nl: Newsletter, day: date, by: str | None, yes: bool) -> None:
@@ -613,11 +708,11 @@ def _resend_uncertain(nl: Newsletter, day: date, by: str | None, yes: bool) -> N
     _secret_key(nl)
     plan = nl.resend_plan(day)
     if plan.uncertain == 0:
-        click.echo(f"Issue {day.isoformat()}: no recipient is uncertain; nothing to resend.")
+        click.echo(_("Issue %(date)s: no recipient is uncertain; nothing to resend.", date=day.isoformat()))
         return
     click.secho(f"{plan.uncertain} recipients of {day.isoformat()} are uncertain: their message was marked sending "
                 f"and no reply was recorded, so nobody knows whether it arrived. Resending sends each of them the "
-                f"issue again; {RESEND_CAVEAT}.", fg="yellow")
+                f"issue again; {_(RESEND_CAVEAT)}.", fg="yellow")
     if not yes:
         if not sys.stdin.isatty():
             raise click.UsageError("--resend-uncertain asks for confirmation and there is no terminal to ask on; "
@@ -630,17 +725,22 @@ def _resend_uncertain(nl: Newsletter, day: date, by: str | None, yes: bool) -> N
                "(`newsletter status` and `history` show it).")
     _show_report(nl, report)
     if report.failed_now or not report.complete:
-        raise DeliveryError(f"{report.failed_now} failed, {report.pending} pending"
-                            + (f", {report.in_flight} in flight" if report.in_flight else ""),
-                            hint=f"see `newsletter status {day.isoformat()}`; run `newsletter send "
-                                 f"{day.isoformat()}` to finish the recipients left pending")
+        raise _unfinished(report, _("see `newsletter status %(date)s`; run `newsletter send %(date)s` to finish the "
+                                    "recipients left pending", date=day.isoformat()))
 
 
 def _reason(status: str, reason: str) -> str:
     """A ledger reason as the operator reads it: a pending row without one was simply not reached."""
     if reason:
         return reason
-    return "not sent yet (the run stopped before them)" if status == "pending" else "(no reason recorded)"
+    return _("not sent yet (the run stopped before them)") if status == "pending" else _("(no reason recorded)")
+
+
+def _state(status: str) -> str:
+    """A ledger state's name in the terminal's language."""
+    names = {"sent": _("sent"), "failed": _("failed"), "pending": _("pending"), "uncertain": _("uncertain"),
+             "skipped": _("skipped"), "sending": _("sending")}
+    return names.get(status, status)
 
 
 def _show_sample(data: bytes, to: str) -> None:
@@ -650,14 +750,16 @@ def _show_sample(data: bytes, to: str) -> None:
     from email.message import EmailMessage
 
     message = email.message_from_bytes(data, policy=email.policy.default)
-    click.echo(f"--- sample message for {to}: headers ---")
+    click.echo(_("--- sample message for %(address)s: headers ---", address=to))
     for name, value in message.items():
         click.echo(f"{name}: {value}")
     assert isinstance(message, EmailMessage)
     part = message.get_body(preferencelist=("plain",))
     text = part.get_content() if isinstance(part, EmailMessage) else ""
     lines = text.splitlines()
-    click.echo(f"--- text part ({len(lines)} lines; the HTML part is in `newsletter build`'s email.html) ---")
+    click.echo(ngettext("--- text part (%(num)d line; the HTML part is in `newsletter build`'s email.html) ---",
+                        "--- text part (%(num)d lines; the HTML part is in `newsletter build`'s email.html) ---",
+                        len(lines)))
     click.echo("\n".join(lines[:60]) + ("\n…" if len(lines) > 60 else ""))
 
 
@@ -666,13 +768,13 @@ def _parse_time(text: str, nl: Newsletter) -> datetime:
     try:
         when = datetime.fromisoformat(text.strip().replace("T", " "))
     except ValueError:
-        raise click.BadParameter(f"{text!r} is not a time; write it as \"YYYY-MM-DD HH:MM\", e.g. "
-                                 "\"2026-11-24 07:00\"", param_hint="--at") from None
+        raise click.BadParameter(_("%(value)s is not a time; write it as \"YYYY-MM-DD HH:MM\", e.g. "
+                                   "\"2026-11-24 07:00\"", value=repr(text)), param_hint="--at") from None
     when = when if when.tzinfo else when.replace(tzinfo=nl.settings.schedule_tz)
     name = nl.holiday(when.astimezone(nl.settings.schedule_tz).date())
     if name:
-        click.secho(f"Warning: {when:%Y-%m-%d} is a public holiday (jour férié: {name}); the send is scheduled "
-                    "anyway, as asked.", fg="yellow", err=True)
+        click.secho(_("Warning: %(date)s is a public holiday (jour férié: %(name)s); the send is scheduled anyway, "
+                      "as asked.", date=f"{when:%Y-%m-%d}", name=name), fg="yellow", err=True)
     return when
 
 
@@ -709,14 +811,16 @@ def _with_display(day: date, total: int, run: "Callable[[Callable[[int], None], 
             now = time.monotonic()
             if now - last >= 5:
                 last = now
-                click.echo(f"{day.isoformat()}: {done} recipients settled ({done / (now - started):.0f}/s)")
+                click.echo(ngettext("%(date)s: %(num)d recipient settled (%(rate).0f/s)",
+                                    "%(date)s: %(num)d recipients settled (%(rate).0f/s)", done,
+                                    date=day.isoformat(), rate=done / (now - started)))
 
         return run(log_line, stop)
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                   TextColumn("{task.fields[rate]:>7.0f}/s"), TimeRemainingColumn()) as bar:
-        task = bar.add_task(f"Sending {day.isoformat()}", total=total or None, rate=0.0)
+        task = bar.add_task(_("Sending %(date)s", date=day.isoformat()), total=total or None, rate=0.0)
         started = time.monotonic()
         done = 0
 
@@ -730,29 +834,50 @@ def _with_display(day: date, total: int, run: "Callable[[Callable[[int], None], 
 
 def _feedback_line(figures: "HistoryRow") -> str:
     """What came back about an issue, and its complaint rate against Gmail's 0.3 % line."""
-    line = (f"Feedback: {figures.bounced} bounced, {figures.complained} complained "
-            f"({figures.complaint_rate:.2%} of those sent), {figures.unsubscribed} unsubscribed")
+    line = _("Feedback: %(bounced)s, %(complained)s (%(rate)s of those sent), %(unsubscribed)s",
+             bounced=ngettext("%(num)d bounced", "%(num)d bounced", figures.bounced),
+             complained=ngettext("%(num)d complained", "%(num)d complained", figures.complained),
+             rate=_percent(figures.complaint_rate),
+             unsubscribed=ngettext("%(num)d unsubscribed", "%(num)d unsubscribed", figures.unsubscribed))
     if figures.complaints_too_high:
-        return line + " — complaint rate above Gmail's 0.3 % line: Gmail and Yahoo throttle or block above it."
+        return line + _(" — complaint rate above Gmail's 0.3 % line: Gmail and Yahoo throttle or block above it.")
     return line + "."
+
+
+def _percent(rate: float) -> str:
+    """A rate as the terminal's language writes it: 0.25% in English, 0,25 % in French."""
+    from babel.numbers import format_percent
+
+    return format_percent(rate, "#,##0.00%", locale=_spoken().locale)
 
 
 def _reasons_line(figures: "HistoryRow") -> str:
     """The bounces of an issue by reason, hard then soft: "2 user unknown, 1 host unknown; soft: 3 mailbox full"."""
     def listed(kind: str) -> str:
-        return ", ".join(f"{b.rows:,} {b.reason or 'reason not given'}" for b in figures.bounce_reasons
+        return ", ".join(f"{b.rows:,} {b.reason or _('reason not given')}" for b in figures.bounce_reasons
                          if b.kind == kind)
 
     hard, soft = listed("hard"), listed("soft")
-    return "; ".join(filter(None, (f"hard: {hard}" if hard else "", f"soft: {soft}" if soft else "")))
+    return _("; ").join(filter(None, (_("hard: %(reasons)s", reasons=hard) if hard else "",
+                                      _("soft: %(reasons)s", reasons=soft) if soft else "")))
 
 
 def _status_line(report: "SendReport") -> str:
     c = report.counts  # every state is named, so that the figures add up to the total
-    return (f"Issue {report.day.isoformat()}: {c.get('sent', 0)} sent, {c.get('failed', 0)} failed, "
-            f"{report.pending} pending, {report.in_flight} in flight, {c.get('uncertain', 0)} uncertain, "
-            f"{c.get('skipped', 0)} skipped, {report.total} in all (this run: {report.sent_now} sent in {report.elapsed:.1f} s"
-            + (f"; stopped: {report.stopped}" if report.stopped else "") + ").")
+    counts = ", ".join((ngettext("%(num)d sent", "%(num)d sent", c.get("sent", 0)),
+                        ngettext("%(num)d failed", "%(num)d failed", c.get("failed", 0)),
+                        ngettext("%(num)d pending", "%(num)d pending", report.pending),
+                        ngettext("%(num)d in flight", "%(num)d in flight", report.in_flight),
+                        ngettext("%(num)d uncertain", "%(num)d uncertain", c.get("uncertain", 0)),
+                        ngettext("%(num)d skipped", "%(num)d skipped", c.get("skipped", 0)),
+                        ngettext("%(num)d in all", "%(num)d in all", report.total)))
+    from babel.numbers import format_decimal
+
+    run = ngettext("this run: %(num)d sent in %(seconds)s s", "this run: %(num)d sent in %(seconds)s s",
+                   report.sent_now, seconds=format_decimal(round(report.elapsed, 1), "0.0", locale=_spoken().locale))
+    if report.stopped:
+        run += _("; stopped: %(reason)s", reason=report.stopped)
+    return _("Issue %(date)s: %(counts)s (%(run)s).", date=report.day.isoformat(), counts=counts, run=run)
 
 
 @cli.command()
@@ -827,55 +952,62 @@ def status(nl: Newsletter, day: date | None, as_json: bool) -> None:
                               ensure_ascii=False, indent=2))
     else:
         if issue.started_at is None:
-            click.echo(f"Issue {day.isoformat()} has not been sent.")
+            click.echo(_("Issue %(date)s has not been sent.", date=day.isoformat()))
         else:
-            ended = (f", finished {issue.finished_at.astimezone(tz):%Y-%m-%d %H:%M:%S %Z}" if issue.finished_at
-                     else ", not finished")
-            click.echo(f"Issue {day.isoformat()}: " + (", ".join(f"{n} {k}" for k, n in sorted(issue.counts.items()))
-                                                       or "no recipient")
-                       + f" (started {issue.started_at.astimezone(tz):%Y-%m-%d %H:%M:%S %Z}{ended}).")
+            ended = (_(", finished %(when)s", when=f"{issue.finished_at.astimezone(tz):%Y-%m-%d %H:%M:%S %Z}")
+                     if issue.finished_at else _(", not finished"))
+            counts = ", ".join(f"{n} {_state(k)}" for k, n in sorted(issue.counts.items())) or _("no recipient")
+            click.echo(_("Issue %(date)s: %(counts)s (started %(when)s%(ended)s).", date=day.isoformat(),
+                         counts=counts, when=f"{issue.started_at.astimezone(tz):%Y-%m-%d %H:%M:%S %Z}", ended=ended))
         for status_name, reason, count in issue.problems:
-            click.echo(f"  {count:>6} {status_name}: {_reason(status_name, reason)}")
+            click.echo(f"  {count:>6} {_state(status_name)}: {_reason(status_name, reason)}")
             if status_name == "uncertain":
                 for row in issue.uncertain:
                     if row.reason == reason:
                         click.echo(f"           {row.email}")
         _show_uncertain(issue)
         for resend in issue.resends:
-            click.echo(f"Resent {resend.rows} uncertain recipients on {resend.at.astimezone(tz):%Y-%m-%d %H:%M %Z}, "
-                       f"asked by {resend.by}.")
-        click.echo(f"Approval: {issue.approval.describe()}")
+            click.echo(ngettext("Resent %(num)d uncertain recipient on %(when)s, asked by %(name)s.",
+                                "Resent %(num)d uncertain recipients on %(when)s, asked by %(name)s.", resend.rows,
+                                when=f"{resend.at.astimezone(tz):%Y-%m-%d %H:%M %Z}", name=resend.by))
+        click.echo(_("Approval: %(approval)s", approval=said(issue.approval)))
         if issue.override is not None:
-            when = f" on {issue.override.at.astimezone(tz):%Y-%m-%d %H:%M %Z}" if issue.override.at else ""
-            click.secho(f"Sent without approval by {issue.override.by}{when}: {issue.override.reason}",
-                        fg="yellow")
+            when = _(" on %(when)s", when=f"{issue.override.at.astimezone(tz):%Y-%m-%d %H:%M %Z}") \
+                if issue.override.at else ""
+            click.secho(_("Sent without approval by %(name)s%(when)s: %(reason)s", name=issue.override.by,
+                          when=when, reason=issue.override.reason), fg="yellow")
         if issue.figures is not None:
             click.echo(_feedback_line(issue.figures))
             if issue.figures.bounce_reasons:
-                click.echo(f"Bounces by reason: {_reasons_line(issue.figures)}.")
+                click.echo(_("Bounces by reason: %(reasons)s.", reasons=_reasons_line(issue.figures)))
         for pause in issue.pauses:
-            resumed = f", resumed {pause.resumed_at.astimezone(tz):%Y-%m-%d %H:%M %Z}" if pause.resumed_at else ""
-            click.secho(f"Paused {pause.paused_at.astimezone(tz):%Y-%m-%d %H:%M %Z}{resumed}: {pause.reason}",
-                        fg=None if pause.resumed_at else "red")
+            resumed = _(", resumed %(when)s", when=f"{pause.resumed_at.astimezone(tz):%Y-%m-%d %H:%M %Z}") \
+                if pause.resumed_at else ""
+            click.secho(_("Paused %(when)s%(resumed)s: %(reason)s",
+                          when=f"{pause.paused_at.astimezone(tz):%Y-%m-%d %H:%M %Z}", resumed=resumed,
+                          reason=pause.reason), fg=None if pause.resumed_at else "red")
         for w in issue.workers:
             click.echo(f"Worker {w.host}" + (f" pid {w.pid}" if w.pid is not None else "")
                        + f": {w.messages} sent, {w.rate:.1f}/s, lease until "
                        f"{w.expires_at.astimezone(tz):%H:%M:%S %Z}")
         if issue.pause is not None:
-            click.secho(f"Attention: the send paused itself; clean the list, then resume with "
-                        f"`newsletter send {day.isoformat()}`.", fg="red")
+            click.secho(_("Attention: the send paused itself; clean the list, then resume with "
+                          "`newsletter send %(date)s`.", date=day.isoformat()), fg="red")
         if state.dispatch is not None:
-            click.secho(f"Schedule: {state.dispatch}" + (f" — {state.dispatch_reason}" if state.dispatch_reason
-                                                         else ""), fg="red" if state.alarm else None)
-        due = (f"due {state.due:%a %Y-%m-%d %H:%M %Z}" if state.due else
-               f"no due time that day: jour férié, {state.holiday}" if state.holiday else "no due time that day")
-        click.secho(f"Gate: {state.gate}" + (f" — {state.reason}" if state.reason else "") + f" ({due})",
-                    fg="red" if state.alarm else None)
+            click.secho(_("Schedule: %(state)s", state=state.dispatch)
+                        + (f" — {state.dispatch_reason}" if state.dispatch_reason else ""),
+                        fg="red" if state.alarm else None)
+        due = (_("due %(when)s", when=f"{state.due:%a %Y-%m-%d %H:%M %Z}") if state.due else
+               _("no due time that day: jour férié, %(name)s", name=state.holiday) if state.holiday else
+               _("no due time that day"))
+        click.secho(_("Gate: %(state)s", state=state.gate) + (f" — {state.reason}" if state.reason else "")
+                    + f" ({due})", fg="red" if state.alarm else None)
         if state.alarm:
-            click.secho(f"Attention: {state.alarm}.", fg="red")
+            click.secho(_("Attention: %(alarm)s.", alarm=state.alarm), fg="red")
         skipped = nl.readers.skipped()
         if skipped.weekly or skipped.paused:
-            click.echo(f"Readers left out of daily issues now: {skipped.weekly} weekly, {skipped.paused} paused.")
+            click.echo(_("Readers left out of daily issues now: %(weekly)s weekly, %(paused)s paused.",
+                         weekly=skipped.weekly, paused=skipped.paused))
     if issue.attention:
         raise click.exceptions.Exit(1)
 
@@ -887,10 +1019,13 @@ def _show_uncertain(issue: "IssueStatus") -> None:
         return
     key = issue.day.isoformat()
     if len(issue.uncertain) < total:
-        click.echo(f"  ({len(issue.uncertain)} of the {total} uncertain addresses shown; `newsletter status {key} "
-                   "--json` lists them all)")
-    click.secho(f"Uncertain: nobody knows whether these {total} messages arrived; `newsletter send {key} "
-                f"--resend-uncertain` sends them again ({RESEND_CAVEAT}).", fg="yellow")
+        click.echo(_("  (%(shown)d of the %(total)d uncertain addresses shown; `newsletter status %(date)s --json` "
+                     "lists them all)", shown=len(issue.uncertain), total=total, date=key))
+    click.secho(ngettext("Uncertain: nobody knows whether this %(num)d message arrived; `newsletter send %(date)s "
+                         "--resend-uncertain` sends it again (%(caveat)s).",
+                         "Uncertain: nobody knows whether these %(num)d messages arrived; `newsletter send %(date)s "
+                         "--resend-uncertain` sends them again (%(caveat)s).", total, date=key,
+                         caveat=_(RESEND_CAVEAT)), fg="yellow")
 
 
 @cli.command()
@@ -924,7 +1059,7 @@ def history(nl: Newsletter, limit: int, as_json: bool) -> None:
         } for r in rows], ensure_ascii=False, indent=2))
         return
     if not rows:
-        click.echo("No issue has been sent yet.")
+        click.echo(_("No issue has been sent yet."))
         return
     click.echo(f"{'date':<10}  {'recipients':>10} {'sent':>8} {'failed':>7} {'bounced':>7} {'unsub.':>7} "
                f"{'complaints':>15} {'clickers':>8}  subject")
@@ -992,9 +1127,9 @@ def schedule_show(nl: Newsletter, count: int) -> None:
     """
     view = nl.schedule_view(count)
     tz = view.tz
-    click.echo(f"Schedule {view.cron!r} in {tz.key}, approval "
-               f"{'required' if view.require_approval else 'not required'}, "
-               f"grace {view.grace_minutes} min:")
+    click.echo(_("Schedule %(cron)s in %(zone)s, approval %(approval)s, grace %(grace)d min:", cron=repr(view.cron),
+                 zone=tz.key, approval=_("required") if view.require_approval else _("not required"),
+                 grace=view.grace_minutes))
     for run in view.upcoming:
         gate = run.readiness
         if run.holiday:
@@ -1004,7 +1139,8 @@ def schedule_show(nl: Newsletter, count: int) -> None:
         color = {"ready": "green", "sent": "green", "missing": "red", "failing": "red"}.get(gate.state, "yellow")
         click.secho(f"  {run.at:%a %Y-%m-%d %H:%M %Z}  {gate.state:<16} {gate.reason}", fg=color)
     for name, when in view.once:
-        click.echo(f"  {name}: {when.astimezone(tz):%a %Y-%m-%d %H:%M %Z}" if when else f"  {name}: paused")
+        click.echo(f"  {name}: {when.astimezone(tz):%a %Y-%m-%d %H:%M %Z}" if when else
+                   _("  %(name)s: paused", name=name))
 
 
 def _clickers(count: int | None) -> str:
@@ -1087,8 +1223,9 @@ def serve(nl: Newsletter, host: str | None, port: int | None, threads: int) -> N
     server = web_server(nl, host=host, port=port, threads=threads)
     listening = f"http://{host}:{port}"
     public = settings.newsletter.base_url.rstrip("/")
-    click.echo(f"Serving on {listening}/" + ("" if public == listening else f", published as {public}/")
-               + " (Ctrl+C to stop)")
+    click.echo(_("Serving on %(url)s (Ctrl+C to stop)", url=f"{listening}/") if public == listening else
+               _("Serving on %(url)s, published as %(base_url)s (Ctrl+C to stop)", url=f"{listening}/",
+                 base_url=f"{public}/"))
     import signal
 
     def interrupt(signum: int, frame: object) -> None:
@@ -1104,7 +1241,7 @@ def serve(nl: Newsletter, host: str | None, port: int | None, threads: int) -> N
 
 def _hint(err: NewsletterError) -> None:
     if err.hint:
-        click.secho(f"hint: {err.hint}", fg="cyan", err=True)
+        click.secho(_("hint: %(hint)s", hint=err.hint_text(_spoken().translations.gettext)), fg="cyan", err=True)
 
 
 def main(argv: list[str] | None = None, *, clock: Clock | None = None) -> int:
@@ -1115,7 +1252,7 @@ def main(argv: list[str] | None = None, *, clock: Clock | None = None) -> int:
     try:
         code = cli.main(args=argv, prog_name="newsletter", standalone_mode=False, obj=clock)
     except click.exceptions.Abort:
-        click.echo("Aborted.", err=True)
+        click.echo(_("Aborted."), err=True)
         return 1
     except click.exceptions.Exit as exc:
         return int(exc.exit_code or 0)
@@ -1123,7 +1260,7 @@ def main(argv: list[str] | None = None, *, clock: Clock | None = None) -> int:
         exc.show()
         return 2
     except NewsletterError as err:
-        click.secho(f"error: {err}", fg="red", err=True)
+        click.secho(_("error: %(message)s", message=said(err)), fg="red", err=True)
         _hint(err)
         return err.exit_code
     return code if isinstance(code, int) else 0  # a command's Exit(n) comes back as a value here
@@ -1270,7 +1407,7 @@ def _read_password(from_stdin: bool) -> str:
     """The new password: one line of standard input, or typed twice at a hidden prompt."""
     if from_stdin:
         return sys.stdin.readline().rstrip("\r\n")
-    return str(click.prompt("Password", hide_input=True, confirmation_prompt="Repeat the password"))
+    return str(click.prompt(_("Password"), hide_input=True, confirmation_prompt=_("Repeat the password")))
 
 
 @users.command("add")
@@ -1288,7 +1425,7 @@ def users_add(nl: Newsletter, name: str, role: str, email: str, password_stdin: 
         newsletter users add camille --role editor --email camille@example.org
     """
     account = nl.users.add(name, role, _read_password(password_stdin), email=email)
-    click.echo(f"Account {account.name} ({account.role}) can now sign in to the desk.")
+    click.echo(_("Account %(name)s (%(role)s) can now sign in to the desk.", name=account.name, role=account.role))
 
 
 @users.command("list")
@@ -1302,12 +1439,13 @@ def users_list(nl: Newsletter) -> None:
     """
     accounts = nl.users.list()
     if not accounts:
-        click.echo("No account yet; create one with `newsletter users add NAME --role editor`.")
+        click.echo(_("No account yet; create one with `newsletter users add NAME --role editor`."))
     for account in accounts:
         created = account.created_at.astimezone(nl.settings.tz).strftime("%Y-%m-%d %H:%M")
-        state = "" if account.active else \
-            f"  removed {account.disabled_at.astimezone(nl.settings.tz):%Y-%m-%d %H:%M}"  # type: ignore[union-attr]
-        click.echo(f"{account.name:<24} {account.role:<9} {account.email or '-':<32} created {created}{state}")
+        removed = account.disabled_at.astimezone(nl.settings.tz) if not account.active and account.disabled_at else None
+        state = "" if removed is None else _("  removed %(when)s", when=f"{removed:%Y-%m-%d %H:%M}")
+        click.echo(f"{account.name:<24} {account.role:<9} {account.email or '-':<32} "
+                   + _("created %(when)s", when=created) + state)
 
 
 @users.command("remove")
@@ -1321,7 +1459,7 @@ def users_remove(nl: Newsletter, name: str) -> None:
         newsletter users remove camille
     """
     nl.users.remove(name)
-    click.echo(f"Account {name} removed; it can no longer sign in.")
+    click.echo(_("Account %(name)s removed; it can no longer sign in.", name=name))
 
 
 @users.command("passwd")
@@ -1336,7 +1474,7 @@ def users_passwd(nl: Newsletter, name: str, password_stdin: bool) -> None:
         newsletter users passwd camille
     """
     nl.users.set_password(name, _read_password(password_stdin))
-    click.echo(f"Password of {name} changed.")
+    click.echo(_("Password of %(name)s changed.", name=name))
 
 
 @cli.group("api-keys")
@@ -1424,5 +1562,6 @@ def desk(nl: Newsletter, host: str | None, port: int | None) -> None:
     _secret_key(nl, listen=host or nl.settings.desk.host)
     server = create_server(nl, host=host, port=port)
     logging.getLogger("newsletter").setLevel(logging.INFO)
-    click.echo(f"The desk is on http://{server.effective_host}:{server.effective_port}/ (Ctrl+C to stop)")
+    click.echo(_("The desk is on %(url)s (Ctrl+C to stop)",
+                 url=f"http://{server.effective_host}:{server.effective_port}/"))
     _run_until_interrupted(server)

@@ -100,6 +100,7 @@ if TYPE_CHECKING:
     from newsletter.library.accounts import Account, Accounts
     from newsletter.library.api_keys import SCOPES, ApiKey, ApiKeys
     from newsletter.core.logs import event
+    from newsletter.core.i18n import Translatable, Words, user_locale, words
     from newsletter.errors import StaleEditError
     from newsletter.library.drafting import Drafted
     from newsletter.library.editing import Author, IssueDraft, Issues, ItemDraft, Placed, PreviewResult
@@ -257,6 +258,7 @@ _BELOW = {
     "newsletter.library.accounts": ("Account", "Accounts"),
     "newsletter.library.api_keys": ("SCOPES", "ApiKey", "ApiKeys"),
     "newsletter.core.logs": ("event",),
+    "newsletter.core.i18n": ("Translatable", "Words", "user_locale", "words"),
     "newsletter.errors": ("StaleEditError",),
     "newsletter.library.editing": ("Author", "IssueDraft", "Issues", "ItemDraft", "Placed", "PreviewResult"),
     "newsletter.library.schedule": ("ScheduleOps",),

@@ -20,7 +20,7 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
 from newsletter.core.addresses import canonical
-from newsletter.errors import NewsletterError, UsageError
+from newsletter.errors import N_, NewsletterError, UsageError
 from newsletter.store.database import Store
 from newsletter.store import users as table
 
@@ -106,7 +106,8 @@ def checked_address(text: str, label: str) -> str:
     try:
         return canonical(text)
     except NewsletterError as err:
-        raise UsageError(f"{label} {err}", hint="write a full address, e.g. camille@example.org") from None
+        raise UsageError(N_("%(label)s %(error)s"), values={"label": label, "error": err},
+                         hint=N_("write a full address, e.g. camille@example.org")) from None
 
 
 def _account(record: table.UserRecord) -> Account:
@@ -132,8 +133,9 @@ class Accounts:
         address = checked_address(email, "--email") if email else ""
         digest = _hasher.hash(checked_password(password))
         if not table.save_user(self._store(), name, role, digest, email=address, now=self._clock()):
-            raise UsageError(f"an account called {name!r} already exists",
-                             hint=f"choose another name, or change its password with `newsletter users passwd {name}`")
+            raise UsageError(N_("an account called %(name)s already exists"),
+                             hint=N_("choose another name, or change its password with `newsletter users passwd "
+                                     "%(login)s`"), values={"name": repr(name), "login": name})
         return self._get(name)
 
     def list(self) -> list[Account]:
@@ -156,7 +158,8 @@ class Accounts:
         :raises UsageError: when there is no enabled account by that name.
         """
         if not table.disable_user(self._store(), checked_user_name(name), now=self._clock()):
-            raise UsageError(f"there is no account called {name!r}", hint="see `newsletter users list`")
+            raise UsageError(N_("there is no account called %(name)s"), hint=N_("see `newsletter users list`"),
+                             values={"name": repr(name)})
 
     def set_password(self, name: str, password: str) -> None:
         """Give the account a new password (its sessions end).
@@ -165,7 +168,8 @@ class Accounts:
         """
         digest = _hasher.hash(checked_password(password))
         if not table.set_password_hash(self._store(), checked_user_name(name), digest):
-            raise UsageError(f"there is no account called {name!r}", hint="see `newsletter users list`")
+            raise UsageError(N_("there is no account called %(name)s"), hint=N_("see `newsletter users list`"),
+                             values={"name": repr(name)})
 
     def end_sessions(self, name: str) -> None:
         """End every session of the account (signing out): their cookies, copies included, open nothing."""

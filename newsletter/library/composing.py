@@ -8,7 +8,8 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from newsletter.errors import ContentError, NewsletterError
+from newsletter.core.i18n import Count
+from newsletter.errors import N_, ContentError, NewsletterError
 from newsletter.library.inputs import login_name
 from newsletter.library.project import Project
 from newsletter.library.results import CheckResult, Verdict, refusal_for
@@ -68,8 +69,11 @@ class Composing(Project):
         result = CheckResult(day, folder, report.problems, len(report.issue.items), size, approval, verdict, None,
                              sent_at)
         if not report.ok:
-            refusal = refusal_for(settings, ContentError(f"{folder}: {result.summary}", report.problems,
-                                                         hint="fix the lines above, then run the check again"))
+            refusal = refusal_for(settings, ContentError(
+                N_("%(folder)s: %(errors)s, %(warnings)s"), report.problems,
+                hint=N_("fix the lines above, then run the check again"), values={
+                    "folder": folder, "errors": Count("%(num)d error", "%(num)d errors", result.errors),
+                    "warnings": Count("%(num)d warning", "%(num)d warnings", result.warnings)}))
             result = CheckResult(day, folder, report.problems, len(report.issue.items), size, approval, verdict,
                                  refusal, sent_at)
         return result
@@ -109,8 +113,8 @@ class Composing(Project):
         report = check_issue(settings, day)
         if not report.ok or report.rendered is None:
             raise refusal_for(settings, ContentError(
-                f"issue {day.isoformat()} does not pass the check; it cannot be approved", report.problems,
-                hint="fix the lines above, then approve again"))
+                N_("issue %(day)s does not pass the check; it cannot be approved"), report.problems,
+                hint=N_("fix the lines above, then approve again"), values={"day": day.isoformat()}))
         name = by or self.environ.get(EDITOR_ENV) or login_name(self.environ)
         state = approve(report.issue.folder, name, self.clock().astimezone(settings.tz))
         # The render approved is the one the send starts from (for the same inputs): its start is a lookup.

@@ -7,7 +7,7 @@ from __future__ import annotations
 import os
 from typing import Mapping
 
-from newsletter.errors import NewsletterError, UsageError
+from newsletter.errors import N_, NewsletterError, UsageError
 
 #: The longest reason accepted for a send without approval.
 REASON_MAX = 500
@@ -25,8 +25,8 @@ def checked_address(text: str, label: str = "address") -> str:
     except UsageError:
         raise
     except NewsletterError as err:
-        raise UsageError(f"{label} {err}", hint=err.hint or "write a full address, e.g. camille@example.org") \
-            from None
+        raise UsageError(N_("%(label)s %(error)s"), values={"label": label, "error": err},
+                         hint=err.hint or N_("write a full address, e.g. camille@example.org")) from None
 
 
 def checked_name(text: str, label: str) -> str:

@@ -78,8 +78,9 @@ def not_ready(settings: Settings, day: date, state: str, reason: str, due: datet
         w.gettext("The issue due at %(due)s is not ready: %(state)s.", due=_when(settings, due),
                   state=_state(w, state)) + "\n"
         + _details_and_fix(settings, state, reason, day) + "\n\n"
-        + w.gettext("It is tried again every %(every)d minutes until %(deadline)s.",
-                    every=settings.schedule.retry_minutes, deadline=_when(settings, deadline)))
+        + w.ngettext("It is tried again every minute until %(deadline)s.",
+                     "It is tried again every %(num)d minutes until %(deadline)s.",
+                     settings.schedule.retry_minutes, deadline=_when(settings, deadline)))
 
 
 def not_sent(settings: Settings, day: date, why: str) -> AlertText:
@@ -104,10 +105,12 @@ def gate_gave_up(settings: Settings, day: date, state: str, reason: str, due: da
 
 def missed(settings: Settings, scheduled: datetime) -> str:
     """Why an issue is not sent when the scheduler was down at its due time."""
-    return _words(settings).gettext(
-        "The scheduler was not running at %(when)s and the %(grace)d-minute grace period has passed; it never "
+    return _words(settings).ngettext(
+        "The scheduler was not running at %(when)s and the %(num)d-minute grace period has passed; it never "
         "sends an issue by surprise after a downtime.",
-        when=_when(settings, scheduled), grace=settings.schedule.grace_minutes)
+        "The scheduler was not running at %(when)s and the %(num)d-minute grace period has passed; it never "
+        "sends an issue by surprise after a downtime.",
+        settings.schedule.grace_minutes, when=_when(settings, scheduled))
 
 
 def send_failed(settings: Settings, day: date, error: str, hint: str) -> AlertText:

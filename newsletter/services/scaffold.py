@@ -11,7 +11,7 @@ from datetime import date
 from pathlib import Path
 
 from newsletter.content.stubs import STUB_PLACEHOLDERS
-from newsletter.errors import ScaffoldError
+from newsletter.errors import N_, ScaffoldError
 from newsletter.core.atomic import locked
 from newsletter.core.resources import resource_root
 
@@ -33,10 +33,9 @@ def init_project(target: Path) -> list[Path]:
     ]
     clashes = [dst for _, dst in plan if dst.exists()]
     if clashes:
-        raise ScaffoldError(
-            f"{target} already has {', '.join(str(c.relative_to(target)) for c in clashes)}; nothing was written",
-            hint="choose an empty folder, or move those files away first",
-        )
+        raise ScaffoldError(N_("%(folder)s already has %(files)s; nothing was written"),
+                            hint=N_("choose an empty folder, or move those files away first"),
+                            values={"folder": target, "files": ", ".join(str(c.relative_to(target)) for c in clashes)})
     target.mkdir(parents=True, exist_ok=True)
     created: list[Path] = []
     for source, dst in plan:
@@ -86,7 +85,8 @@ def new_issue(issues_dir: Path, day: date, items: int) -> list[Path]:
     """
     folder = issues_dir / day.isoformat()
     if folder.exists():
-        raise ScaffoldError(f"{folder} already exists; nothing was written", hint="edit the files in it instead")
+        raise ScaffoldError(N_("%(folder)s already exists; nothing was written"),
+                            hint=N_("edit the files in it instead"), values={"folder": folder})
     folder.mkdir(parents=True)
     created = [folder / "issue.yaml"]
     with locked(folder):  # the desk's saves wait until every stub is there

@@ -13,6 +13,7 @@ from newsletter import Newsletter
 from tests.conftest import DAY, SECRET
 from tests.helpers.desk import Clock, PASSWORD, csrf_token, desk_config, sign_in
 from tests.helpers.desk import form_of
+from tests.helpers.french import typeset
 
 URL = f"/issues/{DAY.isoformat()}"
 
@@ -89,10 +90,10 @@ def test_a_send_in_progress_shows_its_figures_and_reloads_itself(signed_in: Call
     nl.send(DAY, limit=1)  # one of two: the send is under way
     page = signed_in("editor").get(URL).get_data(as_text=True)
     assert '<meta http-equiv="refresh" content="10">' in page
-    assert "envoyé: 1" in page and "en attente: 1" in page
+    assert typeset("envoyé : 1") in page and typeset("en attente : 1") in page
     nl.send(DAY)
     page = signed_in("editor").get(URL).get_data(as_text=True)
-    assert 'http-equiv="refresh"' not in page and "Terminé." in page and "envoyé: 2" in page
+    assert 'http-equiv="refresh"' not in page and "Terminé." in page and typeset("envoyé : 2") in page
 
 
 def test_the_approver_is_none_of_the_accounts_that_changed_the_issue_since_its_last_approval(
@@ -141,5 +142,6 @@ def test_the_page_of_a_sent_issue_warns_that_edits_change_nothing_readers_see(
     assert 'id="already-sent"' not in editor.get(URL).get_data(as_text=True)
     nl.send(DAY)  # at the desk's clock: 12:00 in Paris on Monday 23
     page = editor.get(URL).get_data(as_text=True)
-    assert ('<p class="flash error" id="already-sent">Ce numéro a été envoyé le 23/11/2026 à 12:00 : une modification '
-            "ne change ni ce que ses lecteurs ont reçu, ni sa page dans les archives publiques.</p>") in page
+    assert typeset('<p class="flash error" id="already-sent">Ce numéro a été envoyé le 23/11/2026 à 12:00 : une '
+                   "modification ne change ni ce que ses lecteurs ont reçu, ni sa page dans les archives publiques.</p>"
+                   ) in page

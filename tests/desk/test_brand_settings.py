@@ -17,6 +17,7 @@ from newsletter import Newsletter
 from newsletter.brand.toml_edit import version
 from tests.conftest import FIXTURES
 from tests.helpers.desk import csrf_token
+from tests.helpers.french import typeset
 
 URL = "/settings/brand"
 
@@ -52,7 +53,8 @@ def test_an_operator_changes_the_brand_and_the_file_keeps_its_comments(
 @pytest.mark.parametrize(("field", "value", "message"), [
     ("primary_color", "red;background:url(https://evil.example/x)", "[brand] primary_color must be a colour"),
     ("font_family", "Arial;}</style><script>alert(1)</script>, serif", "[brand] font_family"),
-    ("primary_color", "#777777", "[brand] primary_color : #777777 sur #eef1f4 (les liens) a un contraste de 3.95:1"),
+    ("primary_color", "#777777", typeset("[brand] primary_color : #777777 sur #eef1f4 (les liens) a un contraste de "
+                                         "3.95:1")),
     ("logo", "brand/logo.png", "[brand] logo demande logo_alt"),
     ("logo", "../../etc/passwd.png", "[brand] logo &#39;../../etc/passwd.png&#39; must be a path inside the project"),
 ])

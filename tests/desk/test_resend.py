@@ -18,6 +18,7 @@ from newsletter.store.resends import resends_of
 from tests.conftest import DAY
 from tests.helpers.desk import Clock, csrf_token
 from tests.helpers.uncertain import LeftUncertain, leave_uncertain
+from tests.helpers.french import typeset
 
 CONFIRM = f"/sends/{DAY.isoformat()}/resend"
 
@@ -51,7 +52,7 @@ def test_the_confirmation_says_how_many_who_and_what_it_risks(left: LeftUncertai
                                                                signed_in: Callable[[str], FlaskClient]) -> None:
     page = page_of(signed_in("operator"), CONFIRM)
     assert "Renvoyer les messages incertains du 24/11/2026" in page
-    assert "2 destinataires sont incertains" in page and "certains l'ont peut-être déjà" in page
+    assert "2 destinataires sont incertains" in page and typeset("certains l'ont peut-être déjà") in page
     assert "même Message-ID" in page
     for address in left.uncertain:
         assert f"<li>{address}</li>" in page
@@ -65,8 +66,8 @@ def test_an_operator_resends_through_the_library_once(left: LeftUncertain, nl: N
     response = client.post(CONFIRM, data={"count": "2", "csrf_token": csrf_token(client, CONFIRM)})
     assert response.status_code == 302 and response.headers["Location"] == "/"
     page = page_of(client, "/")
-    assert "Le numéro du 24/11/2026 a été renvoyé à 2 destinataires incertains ; il compte maintenant " \
-           "5 envoyés, 0 en échec et 0 incertains." in page
+    assert typeset("Le numéro du 24/11/2026 a été renvoyé à 2 destinataires incertains ; il compte maintenant "
+                   "5 envoyés, 0 en échec, 0 incertain.") in page
     assert ledger.counts(nl.store, left.send_id) == {"sent": 5}
     delivered = sorted(p.name for p in (nl.settings.root / "out" / "outbox" / "new").iterdir())
     assert len(delivered) == 2  # the rows recorded sent are not sent again
@@ -74,7 +75,7 @@ def test_an_operator_resends_through_the_library_once(left: LeftUncertain, nl: N
     assert resend.by == "operator" and resend.rows == 2
     again = client.post(CONFIRM, data={"count": "2", "csrf_token": csrf_token(client, "/")})  # a second click
     assert again.headers["Location"] == "/"
-    assert "Rien à renvoyer : aucun destinataire de ce numéro n'est incertain." in page_of(client, "/")
+    assert typeset("Rien à renvoyer : aucun destinataire de ce numéro n'est incertain.") in page_of(client, "/")
     assert len(resends_of(nl.store, DAY)) == 1
     assert len(list((nl.settings.root / "out" / "outbox" / "new").iterdir())) == 2
 
@@ -112,7 +113,7 @@ def test_a_resend_is_refused_while_another_run_holds_the_send(left: LeftUncertai
     response = client.post(CONFIRM, data={"count": "2", "csrf_token": token})
     assert response.headers["Location"] == "/"
     page = page_of(client, "/")
-    assert "Un autre processus envoie ce numéro en ce moment ; rien n'a été renvoyé." in page
+    assert typeset("Un autre processus envoie ce numéro en ce moment ; rien n'a été renvoyé.") in page
     assert ledger.counts(nl.store, left.send_id) == {"sent": 3, "uncertain": 2}
     assert client.get(CONFIRM).headers["Location"] == "/"  # the confirmation page says it too
 
@@ -122,5 +123,5 @@ def test_an_issue_never_sent_has_nothing_to_resend_in_french(nl: Newsletter,
     client = signed_in("operator")
     assert client.get(CONFIRM).status_code == 302
     page = page_of(client, "/")
-    assert "Pas renvoyé : le numéro du 2026-11-24 n'a pas été envoyé : il n'y a rien à renvoyer" in page
+    assert typeset("Pas renvoyé : le numéro du 2026-11-24 n'a pas été envoyé : il n'y a rien à renvoyer") in page
     assert client.get("/sends/pas-une-date/resend").status_code == 404

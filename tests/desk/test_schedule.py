@@ -12,6 +12,7 @@ from newsletter import Newsletter
 from tests.conftest import DAY, SECRET
 from tests.helpers.config import set_options
 from tests.helpers.desk import csrf_token
+from tests.helpers.french import typeset
 
 
 def test_the_schedule_page_lists_the_rules_and_the_coming_days(signed_in: Callable[[str], FlaskClient]) -> None:
@@ -35,7 +36,7 @@ def test_a_one_off_send_in_the_past_is_refused(signed_in: Callable[[str], FlaskC
     response = client.post("/schedule/once", data={"day": DAY.isoformat(), "at": "2026-11-20T09:30",
                                                    "csrf_token": csrf_token(client, "/schedule/")})
     page = client.get(response.headers["Location"]).get_data(as_text=True)
-    assert "Non programmé : --at 2026-11-20 09:30 : cette heure est passée" in page  # all in French
+    assert typeset("Non programmé : --at 2026-11-20 09:30 : cette heure est passée") in page  # all in French
     assert "is in the past" not in page
     assert nl.schedule_view().once == []
 

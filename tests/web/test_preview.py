@@ -16,6 +16,7 @@ from newsletter.frontends.web.preview import make_server
 from tests.helpers.preview import preview_server
 from tests.conftest import DAY, item_text, write
 from tests.helpers.locales import LOCALES, leftovers, set_locale
+from tests.helpers.french import typeset
 
 
 @pytest.fixture
@@ -53,7 +54,7 @@ def test_edit_changes_the_version_and_shows_problems(base_url: str, project: Pat
     status, page = get(base_url + "/")
     assert status == 200
     assert "problèmes à corriger" in page
-    assert "02-mobile.md:2 : « title » est obligatoire" in page  # in the page's language, escaped as every problem
+    assert typeset("02-mobile.md:2 : « title » est obligatoire") in page  # in the page's language, escaped as every problem
     assert "<script>alert(1)" not in page  # problems are escaped on the page too
 
 

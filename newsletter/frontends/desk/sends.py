@@ -10,7 +10,7 @@ from werkzeug.wrappers import Response as Reply
 
 from newsletter.frontends.desk.access import current_account, newsletter, requires
 from newsletter.frontends.desk.words import gettext as _
-from newsletter.frontends.desk.words import said, spoken
+from newsletter.frontends.desk.words import ngettext, said, spoken
 from newsletter.errors import NewsletterError, SendBusyError
 
 bp = Blueprint("sends", __name__, url_prefix="/sends")
@@ -67,8 +67,10 @@ def resend(day: str) -> Reply:
         _refused(err)
         return redirect(url_for("home.index"))
     report = done.report
-    flash(_("The issue of %(day)s was sent again to %(count)s uncertain recipients; it now counts %(sent)s sent, "
-            "%(failed)s failed and %(uncertain)s uncertain.", day=spoken().day(when), count=done.rows,
-            sent=report.counts.get("sent", 0), failed=report.counts.get("failed", 0),
-            uncertain=report.counts.get("uncertain", 0)), "ok")
+    counts = ", ".join((ngettext("%(num)d sent", "%(num)d sent", report.counts.get("sent", 0)),
+                        ngettext("%(num)d failed", "%(num)d failed", report.counts.get("failed", 0)),
+                        ngettext("%(num)d uncertain", "%(num)d uncertain", report.counts.get("uncertain", 0))))
+    flash(ngettext("The issue of %(day)s was sent again to %(num)d uncertain recipient; it now counts %(counts)s.",
+                   "The issue of %(day)s was sent again to %(num)d uncertain recipients; it now counts %(counts)s.",
+                   done.rows, day=spoken().day(when), counts=counts), "ok")
     return redirect(url_for("home.index"))

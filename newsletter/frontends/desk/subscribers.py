@@ -21,7 +21,7 @@ from werkzeug.wrappers import Response as Reply
 
 from newsletter.frontends.desk.access import newsletter, requires
 from newsletter.frontends.desk.words import gettext as _
-from newsletter.frontends.desk.words import said, spoken
+from newsletter.frontends.desk.words import ngettext, said, spoken
 from newsletter.errors import NewsletterError, ReaderNotFoundError
 
 log = logging.getLogger(__name__)
@@ -189,8 +189,10 @@ def confirm() -> Reply:
     try:
         if request.form.get("action") == "import":
             summary = nl.subscribers.import_csv(path, source=_source())
-            flash(_("Imported: %(added)s added, %(updated)s updated, %(rejected)s rejected.", added=summary.added,
-                    updated=summary.updated, rejected=summary.rejected), "ok")
+            counts = ", ".join((ngettext("%(num)d added", "%(num)d added", summary.added),
+                                ngettext("%(num)d updated", "%(num)d updated", summary.updated),
+                                ngettext("%(num)d rejected", "%(num)d rejected", summary.rejected)))
+            flash(_("Imported: %(counts)s.", counts=counts), "ok")
         else:
             flash(_("Import cancelled; nothing changed."), "info")
     except NewsletterError as err:

@@ -23,6 +23,11 @@ def gettext(message: str, **values: Any) -> str:
     return spoken().gettext(message, **values)
 
 
+def ngettext(singular: str, plural: str, num: int, **values: Any) -> str:
+    """The singular or plural form for ``num`` in the desk's language (``%(num)d`` is ``num``)."""
+    return spoken().ngettext(singular, plural, num, **values)
+
+
 def said(err: NewsletterError) -> str:
     """An error of the library in the desk's language (English when the catalog does not know it)."""
     return err.text(spoken().translations.gettext)

@@ -37,7 +37,7 @@ View = TypeVar("View", bound=Callable[..., Any])
 bp = Blueprint("api", __name__, url_prefix=PREFIX)
 
 
-class ApiError(Exception):
+class _Refusal(Exception):  # private to this blueprint: always answered by its error handler
     """An answer other than 2xx, with the field at fault when there is one."""
 
     def __init__(self, status: int, message: str, field: str | None = None) -> None:
@@ -87,8 +87,8 @@ def needs(scope: str) -> Callable[[View], View]:
     return decorate
 
 
-@bp.errorhandler(ApiError)
-def api_error(err: ApiError) -> tuple[Response, int]:
+@bp.errorhandler(_Refusal)
+def api_error(err: _Refusal) -> tuple[Response, int]:
     return _error(err.status, err.message, err.field)
 
 
@@ -105,25 +105,25 @@ Model = TypeVar("Model", bound=BaseModel)
 def _body(model: type[Model]) -> Model:
     """The request's JSON body as ``model``; a 400 naming the field when it is not."""
     if not request.mimetype == "application/json":
-        raise ApiError(415, "send the body as JSON, with Content-Type: application/json")
+        raise _Refusal(415, "send the body as JSON, with Content-Type: application/json")
     try:
         data = json.loads(request.get_data(cache=False))
     except (ValueError, UnicodeDecodeError) as err:
-        raise ApiError(400, f"the body is not valid JSON ({err})") from None
+        raise _Refusal(400, f"the body is not valid JSON ({err})") from None
     try:
         return model.model_validate(data, strict=True)
     except ValidationError as err:
         first = err.errors()[0]
         field = ".".join(str(part) for part in first["loc"]) or None
-        raise ApiError(422, f"{field or 'body'}: {first['msg']}", field) from None
+        raise _Refusal(422, f"{field or 'body'}: {first['msg']}", field) from None
 
 
-def _refused(err: NewsletterError, field: str) -> ApiError:
+def _refused(err: NewsletterError, field: str) -> _Refusal:
     """A 422 for a value the library's checks refuse (naming the field they name), a 409 for a refused change."""
     status = 422 if isinstance(err, UsageError) else 409
     field = next((name for name in ("first_name", "last_name", "email") if err.message.startswith(name)), field)
     message = err.message + (f" ({err.hint})" if err.hint else "")
-    return ApiError(status, message, field)
+    return _Refusal(status, message, field)
 
 
 def _address(email: str) -> str:
@@ -150,7 +150,7 @@ def _after(cursor: str | None, status: str | None) -> str | None:
     except ValueError:
         after = None
     if not isinstance(after, str) or made_for != status:
-        raise ApiError(400, "this cursor is not one this API gave for this list; start again without it", "cursor")
+        raise _Refusal(400, "this cursor is not one this API gave for this list; start again without it", "cursor")
     return after
 
 
@@ -165,13 +165,13 @@ def openapi() -> Response:
 def list_subscribers() -> Response:
     status = request.args.get("status") or None
     if status is not None and status not in STATUSES:
-        raise ApiError(400, f"status must be one of {', '.join(STATUSES)}", "status")
+        raise _Refusal(400, f"status must be one of {', '.join(STATUSES)}", "status")
     try:
         limit = int(request.args.get("limit", PAGE_SIZE))
     except ValueError:
         limit = 0
     if not 1 <= limit <= 500:
-        raise ApiError(400, "limit must be a whole number from 1 to 500", "limit")
+        raise _Refusal(400, "limit must be a whole number from 1 to 500", "limit")
     after = _after(request.args.get("cursor"), status)
     rows = list(services().nl.subscribers.stream(status=status, after=after, limit=limit + 1))
     page = SubscriberPage(data=[SubscriberOut.model_validate(r, from_attributes=True) for r in rows[:limit]],
@@ -197,7 +197,7 @@ def create_subscriber() -> tuple[Response, int]:
 def read_subscriber(email: str) -> Response:
     record = services().nl.subscribers.get(_address(email))
     if record is None:
-        raise ApiError(404, "no subscriber with this address", "email")
+        raise _Refusal(404, "no subscriber with this address", "email")
     return jsonify(_subscriber(record))
 
 
@@ -209,7 +209,7 @@ def update_subscriber(email: str) -> Response:
     body = _body(SubscriberPatch)
     nl = services().nl
     if nl.subscribers.get(address) is None:
-        raise ApiError(404, "no subscriber with this address", "email")
+        raise _Refusal(404, "no subscriber with this address", "email")
     try:
         record = nl.subscribers.rename(address, first_name=body.first_name, last_name=body.last_name)
     except NewsletterError as err:
@@ -224,7 +224,7 @@ def delete_subscriber(email: str) -> Response:
     address = _address(email)
     nl = services().nl
     if nl.subscribers.get(address) is None:
-        raise ApiError(404, "no subscriber with this address", "email")
+        raise _Refusal(404, "no subscriber with this address", "email")
     return jsonify(_subscriber(nl.subscribers.remove(address).record))
 
 
@@ -235,6 +235,6 @@ def issue_status(issue: str) -> Response:
     try:
         day = date.fromisoformat(issue)
     except ValueError:
-        raise ApiError(400, "the issue is its date, YYYY-MM-DD, e.g. 2026-12-07", "issue") from None
+        raise _Refusal(400, "the issue is its date, YYYY-MM-DD, e.g. 2026-12-07", "issue") from None
     status = services().nl.status(day, uncertain=0).to_dict()
     return jsonify(IssueOut.model_validate({k: status[k] for k in IssueOut.model_fields}).model_dump(mode="json"))
