@@ -492,9 +492,17 @@ class Issues:
         return token
 
     def removed(self, day: date, token: str) -> str | None:
-        """The name an item removed with ``token`` had, while it can still be restored (else None)."""
+        """The title of the item removed with ``token`` (its file name when it has none), while it can
+        still be restored; else None."""
         found = self._removed_file(day, token)
-        return found.name[len(token) + 1:] if found else None
+        if found is None:
+            return None
+        try:
+            parts = _split(read_inside(found.parent, found.name).decode("utf-8-sig"))
+            title = _scalars(parts[0]).get("title", "") if parts else ""
+        except (OSError, ValueError, UnicodeDecodeError):
+            title = ""
+        return title or found.name[len(token) + 1:]
 
     def restore_item(self, day: date, token: str, by: Author) -> str:
         """Put back the item removed with ``token``, at the place it had (the others renumbered around it).
