@@ -95,7 +95,7 @@ def test_an_editor_writes_tomorrows_issue_and_an_approver_makes_it_ready(
     page.wait_for_url(f"{desk.url}/issues/{TOMORROW}", timeout=WAIT)
     expect(page.locator("ul.problems li.error").first).to_be_visible()
 
-    page.get_by_label("Objet", exact=True).fill("Cinq regards sur le client connecté")
+    page.get_by_label("Objet").fill("Cinq regards sur le client connecté")
     page.get_by_label("Texte d’aperçu (preheader)").fill("Paiement mobile, bots, réseaux sociaux, objets, échec.")
     page.locator("#issue").get_by_role("button", name="Enregistrer").click()
     expect(page.get_by_role("status").first).to_have_text("Enregistré.")
