@@ -152,37 +152,6 @@ def _refused(day: date, err: NewsletterError) -> Reply:
     return redirect(url_for("issues.edit", day=day.isoformat()))
 
 
-@bp.route("/<day>/fields", methods=["POST"])
-@requires("write")
-def save_fields(day: str) -> Any:
-    when, nl = parse_day(day), newsletter()
-    values = {key: request.form.get(key, "") for key in ("subject", "preheader", "intro")}
-    try:
-        nl.issues.save_fields(when, values, request.form.get("version", ""), _author())
-    except nl.issues.Stale:
-        return _stale(when, {"issue.yaml": values}, "issue.yaml")
-    except NewsletterError as err:
-        return _refused(when, err)
-    flash(_("Saved."), "ok")
-    return redirect(url_for("issues.edit", day=day) + "#issue")
-
-
-@bp.route("/<day>/items/<name>", methods=["POST"])
-@requires("write")
-def save_item(day: str, name: str) -> Any:
-    when, nl = parse_day(day), newsletter()
-    values = {key: request.form.get(key, "") for key in ("title", "source", "url", "image", "image_alt", "tag")}
-    body = request.form.get("body", "")
-    try:
-        nl.issues.save_item(when, name, values, body, request.form.get("version", ""), _author())
-    except nl.issues.Stale:
-        return _stale(when, {name: {**values, "body": body}}, name)
-    except NewsletterError as err:
-        return _refused(when, err)
-    flash(_("Saved."), "ok")
-    return redirect(url_for("issues.edit", day=day) + "#" + anchor(name, ""))
-
-
 ITEM_INPUTS = ("title", "source", "url", "image", "image_alt", "tag")
 
 
