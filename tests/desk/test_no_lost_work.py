@@ -92,7 +92,12 @@ def test_after_a_save_leaving_asks_nothing(desk: Desk, browser: Any) -> None:
     page.locator(".savebar").get_by_role("button", name="Enregistrer").click()
     page.wait_for_url(desk.url + ISSUE, timeout=WAIT)
     asked: list[str] = []
-    page.on("dialog", lambda dialog: (asked.append(dialog.type), dialog.accept()))
+
+    def answer(dialog: Any) -> None:
+        asked.append(dialog.type)
+        dialog.accept()
+
+    page.on("dialog", answer)
     page.get_by_role("link", name="Retour aux prochains numéros").click()
     page.wait_for_url(desk.url + "/", timeout=WAIT)
     assert asked == []
