@@ -19,7 +19,7 @@ from tests.conftest import DAY, item_text, write
 from tests.helpers.french import NBSP, NNBSP, mistakes
 
 #: The CLDR date patterns: their quotes and colons are syntax, not French.
-PATTERNS = {"yyyy-MM-dd", "yyyy-MM-dd HH:mm"}
+PATTERNS = {"yyyy-MM-dd", "yyyy-MM-dd HH:mm", "EEEE d MMMM y 'at' HH:mm", "HH:mm"}  # CLDR date patterns: quotes are syntax
 
 #: Messages whose count cannot be 1 by construction, so that one plural form is right.
 ALWAYS_MANY = {

@@ -22,7 +22,9 @@ import hashlib
 import json
 import os
 import re
+import secrets
 import subprocess
+import time
 import unicodedata
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -39,6 +41,7 @@ from newsletter.errors import (ContentError, IssueNotFoundError, LinkedFolderErr
                                NotAnItemError, StaleEditError, UnsafeFileError, UsageError)
 from newsletter.core.atomic import links, locked, read_inside, write_atomically
 from newsletter.core.i18n import N_
+from newsletter.services.check import PREHEADER_MAX, SUBJECT_MAX
 
 #: The fields the desk shows for each item, in order (``check`` knows them all).
 ITEM_FIELDS = ITEM_KEYS
@@ -46,6 +49,7 @@ ISSUE_FIELDS = ISSUE_KEYS
 MAX_FIELD = 2_000  # characters of one front-matter value
 MAX_BODY = 20_000  # characters of an item's text
 MAX_NAME = 200  # bytes of an item's file name (``desk_edits.path`` holds 200)
+KEEP_REMOVED = 24 * 3600  # seconds a removed item can be restored
 
 Recorder = Callable[[date, str, str], None]
 
@@ -190,12 +194,23 @@ def _yaml(values: dict[str, str]) -> str:
     lines = []
     for key, value in values.items():
         body = value.rstrip("\n")
-        if "\n" in body and not any(line[:1] in (" ", "\t") for line in body.split("\n")):
+        if "\n" in body and not any(line[:1] in (" ", "\t") for line in body.split("\n")) \
+                and not _UNSAFE_IN_YAML.search(body):
             lines.append(f"{key}: |")
             lines.extend(f"  {line}" if line else "" for line in body.split("\n"))
         else:
-            lines.append(f"{key}: {json.dumps(value, ensure_ascii=False)}")
+            lines.append(f"{key}: {_quoted(value)}")
     return "\n".join(lines) + "\n"
+
+
+#: Characters YAML reads as a line break inside quotes (it would fold them) or refuses in a file.
+_UNSAFE_IN_YAML = re.compile("[\x7f-\x84\x86-\x9f\x85\u2028\u2029\ufeff\ufffe\uffff]")
+
+
+def _quoted(value: str) -> str:
+    """``value`` as a YAML double-quoted scalar that reads back exactly: JSON's escapes (a JSON string is
+    YAML), plus ``\\uXXXX`` for what YAML would fold or refuse (NEL, the Unicode line separators, C1 controls)."""
+    return _UNSAFE_IN_YAML.sub(lambda m: f"\\u{ord(m.group()):04x}", json.dumps(value, ensure_ascii=False))
 
 
 def _edit(text: str, values: dict[str, str], required: tuple[str, ...]) -> str:
@@ -270,6 +285,40 @@ def slug(text: str) -> str:
     return out or "info"
 
 
+def _fields_writer(values: dict[str, str]) -> Callable[[bytes | None], bytes]:
+    """What writes ``issue.yaml`` from the form's subject, preheader and intro (checked now)."""
+    fields = {"subject": _clean(values.get("subject", ""), "subject"),
+              "preheader": _clean(values.get("preheader", ""), "preheader"),
+              "intro": _clean(values.get("intro", ""), "intro", multiline=True, limit=MAX_BODY)}
+    if fields["intro"]:
+        fields["intro"] += "\n"
+
+    def compose(old: bytes | None) -> bytes:
+        try:
+            text = old.decode("utf-8-sig") if old else ""
+            return _edit(text, fields, ("subject", "preheader")).encode()
+        except (ValueError, UnicodeDecodeError):  # unreadable: written anew from the form
+            return _yaml({k: v for k, v in fields.items() if v or k in ("subject", "preheader")}).encode()
+    return compose
+
+
+def _item_writer(values: dict[str, str], body: str) -> Callable[[bytes | None], bytes]:
+    """What writes an item file from the form's fields and text (checked now)."""
+    fields = {key: _clean(values.get(key, ""), key) for key in ITEM_FIELDS}
+    text = _clean(body, "text", multiline=True, limit=MAX_BODY)
+
+    def compose(old: bytes | None) -> bytes:
+        try:
+            parts = _split(old.decode("utf-8-sig")) if old else None
+            if parts is None:
+                raise ValueError("no front matter")
+            front = _edit(parts[0] + "\n" if parts[0] else "", fields, ("title", "source"))
+        except (ValueError, UnicodeDecodeError):  # unreadable: written anew from the form
+            front = _yaml({k: v for k, v in fields.items() if v or k in ("title", "source")})
+        return f"---\n{front}---\n{text}\n".encode()
+    return compose
+
+
 class Issues:
     """The issue folders of one project (``Newsletter.issues``).
 
@@ -285,6 +334,8 @@ class Issues:
     NotAnItem = NotAnItemError
     #: Raised for an issue folder that is or holds a symbolic link.
     Linked = LinkedFolderError
+    #: The longest subject and preheader ``check`` accepts (the desk counts towards them).
+    SUBJECT_MAX, PREHEADER_MAX = SUBJECT_MAX, PREHEADER_MAX
 
     def __init__(self, settings: Settings, *, record: Recorder | None = None,
                  create: Callable[[date], list[Path]] | None = None) -> None:
@@ -361,21 +412,8 @@ class Issues:
         :return: the new version.
         :raises StaleEditError: when the file changed since ``version``.
         """
-        fields = {"subject": _clean(values.get("subject", ""), "subject"),
-                  "preheader": _clean(values.get("preheader", ""), "preheader"),
-                  "intro": _clean(values.get("intro", ""), "intro", multiline=True, limit=MAX_BODY)}
-        if fields["intro"]:
-            fields["intro"] += "\n"
-        path = self.folder(day) / ISSUE_FILE
-
-        def compose(old: bytes | None) -> bytes:
-            try:
-                text = old.decode("utf-8-sig") if old else ""
-                return _edit(text, fields, ("subject", "preheader")).encode()
-            except (ValueError, UnicodeDecodeError):  # unreadable: written anew from the form
-                return _yaml({k: v for k, v in fields.items() if v or k in ("subject", "preheader")}).encode()
-
-        return self._replace(day, path, version, compose, by, f"Edit issue.yaml of {day.isoformat()}")
+        return self._replace(day, self.folder(day) / ISSUE_FILE, version, _fields_writer(values), by,
+                             f"Edit issue.yaml of {day.isoformat()}")
 
     def save_item(self, day: date, name: str, values: dict[str, str], body: str, version: str, by: Author) -> str:
         """Write one item's fields and text.
@@ -384,20 +422,40 @@ class Issues:
         :raises StaleEditError: when the file changed (or went) since ``version``.
         """
         path = self._item_path(day, name)
-        fields = {key: _clean(values.get(key, ""), key) for key in ITEM_FIELDS}
-        text = _clean(body, "text", multiline=True, limit=MAX_BODY)
+        return self._replace(day, path, version, _item_writer(values, body), by, f"Edit {name} of {day.isoformat()}")
 
-        def compose(old: bytes | None) -> bytes:
-            try:
-                parts = _split(old.decode("utf-8-sig")) if old else None
-                if parts is None:
-                    raise ValueError("no front matter")
-                front = _edit(parts[0] + "\n" if parts[0] else "", fields, ("title", "source"))
-            except (ValueError, UnicodeDecodeError):  # unreadable: written anew from the form
-                front = _yaml({k: v for k, v in fields.items() if v or k in ("title", "source")})
-            return f"---\n{front}---\n{text}\n".encode()
+    def save_issue(self, day: date, fields: dict[str, str], version: str,
+                   items: dict[str, tuple[dict[str, str], str, str]], by: Author) -> list[str]:
+        """Save the whole page at once: ``issue.yaml``'s fields (shown at ``version``) and each item
+        ``name: (fields, text, version)``, all or nothing, so that no typed text is dropped by saving another part.
 
-        return self._replace(day, path, version, compose, by, f"Edit {name} of {day.isoformat()}")
+        Every value is checked and every version compared under the folder's lock before anything is
+        written; only the files whose content changes are written (and recorded as edited).
+
+        :return: the names of the files written.
+        :raises StaleEditError: naming the files changed by someone else since (nothing is written then).
+        :raises UsageError: for a value that cannot be saved (nothing is written then).
+        """
+        plans = [(self.folder(day) / ISSUE_FILE, version, _fields_writer(fields))]
+        plans += [(self._item_path(day, name), shown, _item_writer(values, body))
+                  for name, (values, body, shown) in items.items()]
+        written: list[str] = []
+        with self._writing(day):
+            stale = [path.name for path, shown, _ in plans if version_of(_read(path)) != shown]
+            if stale:
+                raise StaleEditError(", ".join(stale), N_("%(file)s was changed by someone else since you opened it; "
+                                                          "your save was refused and nothing was overwritten"))
+            for path, _, compose in plans:
+                old = _read(path)
+                data = compose(old)
+                if data != old:
+                    atomic_write(path, data)
+                    written.append(path.name)
+                    if self._record is not None:
+                        self._record(day, path.name, by.name)
+            if written:
+                self._commit(day, by, f"Edit {', '.join(written)} of {day.isoformat()}")
+        return written
 
     def add_item(self, day: date, by: Author) -> str:
         """Add an empty item at the end; returns its file name."""
@@ -441,15 +499,78 @@ class Issues:
         self._after(day, name, by, f"Draft {name} in {day.isoformat()}")
         return name
 
-    def remove_item(self, day: date, name: str, version: str, by: Author) -> None:
-        """Remove an item (only as it was shown: ``version``) and renumber the others."""
+    def remove_item(self, day: date, name: str, version: str, by: Author) -> str:
+        """Remove an item (only as it was shown: ``version``) and renumber the others.
+
+        The file is kept aside for a day (``state/desk-removed/``) so that :meth:`restore_item` can put it back.
+
+        :return: the token that restores it.
+        """
         with self._writing(day) as folder:
             path = self._item_path(day, name)
-            if version_of(_read(path)) != version:
+            data = _read(path)
+            if version_of(data) != version or data is None:
                 raise StaleEditError(name, N_("%(file)s changed since the page was loaded; nothing was removed"))
+            token = secrets.token_hex(8)
+            aside = self._removed(day)
+            aside.mkdir(parents=True, exist_ok=True)
+            atomic_write(aside / f"{token}-{name}", data)
             path.unlink()
             self._renumber(folder)
         self._after(day, name, by, f"Remove {name} from {day.isoformat()}")
+        return token
+
+    def removed(self, day: date, token: str) -> str | None:
+        """The title of the item removed with ``token`` (its file name when it has none), while it can
+        still be restored; else None."""
+        found = self._removed_file(day, token)
+        if found is None:
+            return None
+        try:
+            parts = _split(read_inside(found.parent, found.name).decode("utf-8-sig"))
+            title = _scalars(parts[0]).get("title", "") if parts else ""
+        except (OSError, ValueError, UnicodeDecodeError):
+            title = ""
+        return title or found.name[len(token) + 1:]
+
+    def restore_item(self, day: date, token: str, by: Author) -> str:
+        """Put back the item removed with ``token``, at the place it had (the others renumbered around it).
+
+        :return: its file name now.
+        :raises UsageError: when there is nothing to restore (restored already, or kept aside too long).
+        """
+        with self._writing(day) as folder:
+            found = self._removed_file(day, token)
+            if found is None:
+                raise UsageError(N_("this item can no longer be restored"), hint="add it again")
+            name = found.name[len(token) + 1:]
+            match = ITEM_NAME.match(name)
+            assert match is not None  # kept aside under the name it had
+            paths = self._item_paths(folder)
+            place = min(max(int(match.group(1)) - 1, 0), len(paths))
+            back = folder / f"999-{name.split('-', 1)[1]}"  # a number no item has: renumbered below
+            atomic_write(back, read_inside(found.parent, found.name))
+            moves = self._renumber(folder, [*paths[:place], back, *paths[place:]])
+            found.unlink()
+        self._after(day, moves[back.name], by, f"Restore {name} in {day.isoformat()}")
+        return moves[back.name]
+
+    def _removed(self, day: date) -> Path:
+        """Where removed items wait a day for an undo (the older ones are deleted)."""
+        aside = self.settings.root / "state" / "desk-removed" / day.isoformat()
+        if aside.is_dir():
+            oldest = time.time() - KEEP_REMOVED
+            for path in aside.iterdir():
+                if path.is_file() and path.stat().st_mtime < oldest:
+                    path.unlink(missing_ok=True)
+        return aside
+
+    def _removed_file(self, day: date, token: str) -> Path | None:
+        if not re.fullmatch(r"[0-9a-f]{16}", token):
+            return None
+        aside = self._removed(day)
+        found = sorted(aside.glob(f"{token}-*.md")) if aside.is_dir() else []
+        return found[0] if found and ITEM_NAME.match(found[0].name[len(token) + 1:]) else None
 
     def move_item(self, day: date, name: str, offset: int, by: Author) -> str:
         """Move an item up (-1) or down (+1); the files are renamed to follow. Returns its new name."""

@@ -4,7 +4,7 @@ status, the history of sends, the schedule ahead. Reading never creates a databa
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime
 from typing import TYPE_CHECKING
 
 from newsletter.library.project import Project
@@ -13,6 +13,7 @@ from newsletter.library.results import UNCERTAIN_SHOWN, IssueStatus, Override, S
 if TYPE_CHECKING:
     from newsletter.core.i18n import Message
     from newsletter.store.history import HistoryRow
+    from newsletter.store.workers import LiveWorker
 
 
 class Reports(Project):
@@ -44,6 +45,12 @@ class Reports(Project):
                            live_workers_of(store, day, self.clock()) if record else [],
                            uncertain_rows(store, day, uncertain) if summary.counts.get("uncertain") else [],
                            resends_of(store, day) if record else [])
+
+    def schedulers(self) -> tuple[list["LiveWorker"], datetime | None]:
+        """The scheduler processes running now (by their lease), and when one was last seen alive."""
+        from newsletter.store.workers import schedulers
+
+        return schedulers(self.reading_store(), self.clock())
 
     def history(self, limit: int | None = 30) -> list["HistoryRow"]:
         """The issues sent, newest first, with their figures."""

@@ -96,6 +96,22 @@ def live_workers(store: Store, send_id: int, now: datetime) -> list[LiveWorker]:
     return workers
 
 
+def schedulers(store: Store, now: datetime) -> tuple[list[LiveWorker], datetime | None]:
+    """The scheduler processes alive now (a valid lease that works on no send, renewed by the scheduler's
+    heartbeat), and when a scheduler last renewed its lease (None when none did in the two days kept)."""
+    with store.session() as session:
+        rows = session.execute(
+            select(_L.c.run_id, _L.c.holder, _L.c.messages, _L.c.rate, _L.c.renewed_at, _L.c.expires_at,
+                   _L.c.taken_by).where(_L.c.send_id.is_(None)).order_by(_L.c.renewed_at.desc())).all()
+    alive = []
+    for r in rows:
+        if r.taken_by == "" and r.expires_at > now:
+            host, _, pid = r.holder.rpartition(":")
+            alive.append(LiveWorker(r.run_id, host or r.holder, int(pid) if pid.isdigit() else None, r.messages,
+                                    r.rate, r.renewed_at, r.expires_at))
+    return alive, (rows[0].renewed_at if rows else None)
+
+
 def settled_by_runs(store: Store, send_id: int, since: datetime) -> int:
     """Messages settled by the runs that worked on ``send_id`` since ``since``, as their leases say
     (each run writes its count there, see :class:`~newsletter.store.leases.Heartbeat`).

@@ -12,7 +12,7 @@ from flask.testing import FlaskClient
 from newsletter import Newsletter
 from tests.conftest import DAY, SECRET
 from tests.helpers.desk import Clock, PASSWORD, csrf_token, desk_config, sign_in
-from tests.helpers.desk import form_of
+from tests.helpers.desk import issue_form
 from tests.helpers.french import typeset
 
 URL = f"/issues/{DAY.isoformat()}"
@@ -31,8 +31,8 @@ def test_an_approver_approves_and_an_edit_makes_the_approval_stale_naming_the_fi
     editor = signed_in("editor")
     page = editor.get(URL).get_data(as_text=True)
     name = sorted(p.name for p in issue_dir.glob("*.md"))[2]
-    form = form_of(page, f"{URL}/items/{name}")
-    editor.post(f"{URL}/items/{name}", data={**form, "body": form["body"] + " Une phrase de plus."})
+    form = issue_form(page)
+    editor.post(f"{URL}/save", data={**form, f"{name}:body": f"{form[name + ':body']} Une phrase de plus."})
     page = editor.get(URL).get_data(as_text=True)
     assert 'data-approval="stale"' in page and f"<li>{name}</li>" in page
 
@@ -53,8 +53,7 @@ def test_a_separate_approver_is_required_when_configured(project: Path, clock: C
         alice = app.test_client()
         sign_in(alice, "alice")
         page = alice.get(URL).get_data(as_text=True)
-        form = form_of(page, f"{URL}/fields")
-        alice.post(f"{URL}/fields", data={**form, "subject": "Un objet revu par Alice"})
+        alice.post(f"{URL}/save", data={**issue_form(page), "subject": "Un objet revu par Alice"})
         page = approve(alice)
         assert "un autre validateur doit le valider" in page and not nl.approval(DAY).current
         bob = app.test_client()
@@ -114,8 +113,8 @@ def test_the_approver_is_none_of_the_accounts_that_changed_the_issue_since_its_l
         def edit(name: str, subject: str) -> None:
             clock.now += timedelta(minutes=1)
             client = clients[name]
-            form = form_of(client.get(URL).get_data(as_text=True), f"{URL}/fields")
-            assert client.post(f"{URL}/fields", data={**form, "subject": subject}).status_code == 302
+            form = issue_form(client.get(URL).get_data(as_text=True))
+            assert client.post(f"{URL}/save", data={**form, "subject": subject}).status_code == 302
 
         edit("alice", "Un objet revu par Alice")
         edit("carol", "Un objet revu par Carol")  # someone saves after Alice: Alice still changed the issue

@@ -95,7 +95,7 @@ def test_an_editor_writes_tomorrows_issue_and_an_approver_makes_it_ready(
     page.wait_for_url(f"{desk.url}/issues/{TOMORROW}", timeout=WAIT)
     expect(page.locator("ul.problems li.error").first).to_be_visible()
 
-    page.get_by_label("Objet", exact=True).fill("Cinq regards sur le client connecté")
+    page.get_by_label("Objet").fill("Cinq regards sur le client connecté")
     page.get_by_label("Texte d’aperçu (preheader)").fill("Paiement mobile, bots, réseaux sociaux, objets, échec.")
     page.locator("#issue").get_by_role("button", name="Enregistrer").click()
     expect(page.get_by_role("status").first).to_have_text("Enregistré.")
@@ -106,7 +106,7 @@ def test_an_editor_writes_tomorrows_issue_and_an_approver_makes_it_ready(
         expect(card.locator("[data-count=chars]")).to_have_text(f"{len(title)} / 100")  # counted as typed
         card.get_by_label("Source").fill(source)
         card.get_by_label("Texte (Markdown)").fill(body)
-        card.locator("form").first.get_by_role("button", name="Enregistrer").click()
+        card.get_by_role("button", name="Enregistrer").click()
         expect(page.get_by_role("status").first).to_have_text("Enregistré.")
 
     image = tmp_path / "paiement.png"
@@ -164,10 +164,10 @@ def test_two_editors_on_one_item_the_later_save_is_refused_and_nothing_is_overwr
     first, second = pages
     card = "#item-01-bots-md"
     first.locator(card).get_by_label("Texte (Markdown)").fill("Le texte de la première rédactrice.")
-    first.locator(card).locator("form").first.get_by_role("button", name="Enregistrer").click()
+    first.locator(card).get_by_role("button", name="Enregistrer").click()
     expect(first.get_by_role("status").first).to_have_text("Enregistré.")
     second.locator(card).get_by_label("Texte (Markdown)").fill("Le texte de la seconde.")
-    second.locator(card).locator("form").first.get_by_role("button", name="Enregistrer").click()
+    second.locator(card).get_by_role("button", name="Enregistrer").click()
     expect(second.get_by_role("alert").first).to_contain_text("rien n’a été écrasé")
     expect(second.locator(card).get_by_label("Texte (Markdown)")).to_have_value("Le texte de la seconde.")
     saved = (project / "issues" / DAY.isoformat() / "01-bots.md").read_text(encoding="utf-8")

@@ -14,11 +14,11 @@ import pytest
 from flask.testing import FlaskClient
 
 from newsletter import Newsletter
-from newsletter.errors import ContentError
+from newsletter.errors import ContentError, UsageError
 from tests.conftest import DAY
 from tests.helpers.desk import Clock, csrf_token, desk_config
 from tests.helpers.children import python_env
-from tests.helpers.desk import form_of
+from tests.helpers.desk import form_of, issue_form
 
 
 @dataclass(frozen=True)
@@ -164,26 +164,87 @@ def test_a_stale_save_through_the_desk_is_refused_with_a_clear_message(
     client = signed_in("editor")
     page = client.get(f"/issues/{DAY.isoformat()}").get_data(as_text=True)
     name = sorted(p.name for p in issue_dir.glob("*.md"))[0]
-    form = form_of(page, f"/issues/{DAY.isoformat()}/items/{name}")
+    form = issue_form(page)
     (issue_dir / name).write_text((issue_dir / name).read_text(encoding="utf-8") + "\nAjout.\n", encoding="utf-8")
     theirs = (issue_dir / name).read_bytes()
-    response = client.post(f"/issues/{DAY.isoformat()}/items/{name}", data={**form, "body": "Mon texte à moi."})
+    meta = (issue_dir / "issue.yaml").read_bytes()
+    response = client.post(f"/issues/{DAY.isoformat()}/save", data={**form, f"{name}:body": "Mon texte à moi.",
+                                                                     "subject": "Mon objet à moi"})
     assert response.status_code == 409
     text = response.get_data(as_text=True)
     assert "a été modifié par quelqu’un d’autre" in text and "rien n’a été écrasé" in text
-    assert "Mon texte à moi." in text  # the editor's text is not lost
+    assert "Mon texte à moi." in text and "Mon objet à moi" in text  # the editor's text is not lost
     assert (issue_dir / name).read_bytes() == theirs
+    assert (issue_dir / "issue.yaml").read_bytes() == meta  # all or nothing: the fresh file is not written either
 
 
 def test_a_save_through_the_desk_writes_the_file_and_records_the_editor(
         signed_in: Callable[[str], FlaskClient], issue_dir: Path, nl: Newsletter) -> None:
     client = signed_in("editor")
     page = client.get(f"/issues/{DAY.isoformat()}").get_data(as_text=True)
-    form = form_of(page, f"/issues/{DAY.isoformat()}/fields")
-    response = client.post(f"/issues/{DAY.isoformat()}/fields", data={**form, "subject": "Un objet tout neuf"})
+    form = issue_form(page)
+    before = {path.name: path.read_bytes() for path in issue_dir.glob("*.md")}
+    response = client.post(f"/issues/{DAY.isoformat()}/save", data={**form, "subject": "Un objet tout neuf",
+                                                                     "02-mobile.md:title": "Un titre tout neuf"})
     assert response.status_code == 302
     assert 'subject: "Un objet tout neuf"' in (issue_dir / "issue.yaml").read_text(encoding="utf-8")
+    assert 'title: "Un titre tout neuf"' in (issue_dir / "02-mobile.md").read_text(encoding="utf-8")
+    unchanged = {name: data for name, data in before.items() if name != "02-mobile.md"}
+    assert {name: (issue_dir / name).read_bytes() for name in unchanged} == unchanged  # untouched, not rewritten
     assert nl.users.editors(DAY) == ("editor",)
+
+
+def test_a_value_the_desk_refuses_shows_the_page_again_with_everything_typed(
+        signed_in: Callable[[str], FlaskClient], issue_dir: Path) -> None:
+    client = signed_in("editor")
+    form = issue_form(client.get(f"/issues/{DAY.isoformat()}").get_data(as_text=True))
+    before = {path.name: path.read_bytes() for path in issue_dir.iterdir() if path.is_file()}
+    response = client.post(f"/issues/{DAY.isoformat()}/save", data={**form, "subject": "Mon objet",
+                                                                     "01-bots.md:title": "x" * 2001})
+    assert response.status_code == 400
+    assert "Mon objet" in response.get_data(as_text=True)
+    assert {path.name: path.read_bytes() for path in issue_dir.iterdir() if path.is_file()} == before
+
+
+HOSTILE = ['Le "Big Data" : 3 V', "a: b", "« Big Data »", "back\\slash \\n", "- tiret", "#dièse", "' apostrophe",
+           "{[&*!|>%@`", "null", "yes", "~", "0x1F", "...", "---", "x\x85y", "x\u2028y\u2029z", "\x96 C1", "é\ufeff",
+           "tab\there", "   espaces   ", "\\\"", "%(file)s"]
+
+
+@pytest.mark.parametrize("value", HOSTILE)
+def test_whatever_an_editor_types_is_written_as_valid_yaml_and_read_back_exactly(
+        nl: Newsletter, issue_dir: Path, value: str) -> None:
+    draft = nl.issues.read(DAY)
+    item = draft.items[0]
+    intro = f"Première ligne {value}\n{value}"
+    nl.issues.save_issue(DAY, {"subject": value, "preheader": value, "intro": intro}, draft.version,
+                         {item.name: ({**item.fields, "title": value, "source": value}, item.body, item.version)}, ME)
+    expected = " ".join(value.split())  # one-line fields: runs of spaces are one space, as the desk keeps them
+    again = nl.issues.read(DAY)
+    assert again.fields["subject"] == again.fields["preheader"] == expected
+    assert again.fields["intro"].rstrip("\n") == intro.strip("\n")
+    assert again.items[0].fields["title"] == again.items[0].fields["source"] == expected
+    import yaml
+
+    assert yaml.safe_load((issue_dir / "issue.yaml").read_text(encoding="utf-8"))["subject"] == expected
+    from newsletter.services.check import check_issue
+
+    report = check_issue(nl.settings, DAY)
+    assert not [p for p in report.problems if "YAML" in p.message or "cannot be read" in p.message], report.problems
+
+
+def test_a_removed_item_is_restored_in_its_place_byte_for_byte(nl: Newsletter, issue_dir: Path) -> None:
+    before = {path.name: path.read_bytes() for path in issue_dir.glob("*.md")}
+    item = nl.issues.read(DAY).items[2]
+    token = nl.issues.remove_item(DAY, item.name, item.version, ME)
+    assert len(list(issue_dir.glob("*.md"))) == 4 and nl.issues.removed(DAY, token) == item.fields["title"]
+    assert nl.issues.restore_item(DAY, token, ME) == item.name
+    assert {path.name: path.read_bytes() for path in issue_dir.glob("*.md")} == before
+    assert nl.issues.removed(DAY, token) is None
+    with pytest.raises(UsageError):
+        nl.issues.restore_item(DAY, token, ME)  # once only
+    with pytest.raises(UsageError):
+        nl.issues.restore_item(DAY, "../../etc", ME)
 
 
 # -- images -------------------------------------------------------------------------------------

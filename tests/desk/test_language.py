@@ -50,11 +50,11 @@ def test_problems_and_refusals_are_in_the_newsletters_language(project: Path, is
         page = client.get(url).get_data(as_text=True)
         version = re.search(r'name="version" value="([0-9a-f]*)"', page).group(1)  # type: ignore[union-attr]
         token = csrf_token(client, url)
-        too_long = client.post(f"{url}/fields", data={"csrf_token": token, "version": version, "subject": "x" * 2001,
+        too_long = client.post(f"{url}/save", data={"csrf_token": token, "version": version, "subject": "x" * 2001,
                                                      "preheader": "p"}, follow_redirects=True)
         (issue_dir / "issue.yaml").write_text((issue_dir / "issue.yaml").read_text(encoding="utf-8") + "# moi\n",
                                               encoding="utf-8")
-        outdated = client.post(f"{url}/fields", data={"csrf_token": token, "version": version, "subject": "Objet",
+        outdated = client.post(f"{url}/save", data={"csrf_token": token, "version": version, "subject": "Objet",
                                                      "preheader": "p"})
         said = " ".join(_visible(p) for p in (page, too_long.get_data(as_text=True),
                                               outdated.get_data(as_text=True)))

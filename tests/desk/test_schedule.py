@@ -18,7 +18,7 @@ from tests.helpers.french import typeset
 def test_the_schedule_page_lists_the_rules_and_the_coming_days(signed_in: Callable[[str], FlaskClient]) -> None:
     page = signed_in("operator").get("/schedule/").get_data(as_text=True)
     assert "<code>0 7 * * mon-fri</code> (Europe/Paris)" in page and "exigée" in page
-    assert "24/11/2026 · 07:00" in page and "Aucun." in page
+    assert "demain · 7 h 00" in page and "Aucun." in page  # the clock: Monday 23
 
 
 def test_a_one_off_send_is_stored_for_the_scheduler(signed_in: Callable[[str], FlaskClient], nl: Newsletter) -> None:
@@ -52,6 +52,6 @@ def test_the_calendar_names_a_public_holiday_and_the_home_page_leaves_it_out(pro
         client = create_app(nl, SECRET).test_client()
         sign_in(client, "operator")
         page = client.get("/schedule/").get_data(as_text=True)
-        assert "jour férié : Noël (pas d’envoi)" in page and "25/12/2026 · 07:00" in page
+        assert typeset("jour férié : Noël (pas d’envoi)") in page and "vendredi 25 décembre · 7 h 00" in page
         home = client.get("/").get_data(as_text=True)
-        assert "24/12/2026" in home and "25/12/2026" not in home
+        assert "demain" in home and "25 décembre" not in home

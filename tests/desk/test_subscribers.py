@@ -23,7 +23,7 @@ def test_an_operator_adds_finds_and_unsubscribes_someone(signed_in: Callable[[st
     client.post("/subscribers/add", data={"email": "Lea@Example.org", "first_name": "Léa",
                                           "csrf_token": csrf_token(client, "/subscribers/")})
     page = client.get("/subscribers/?q=lea").get_data(as_text=True)
-    assert "lea@example.org ajouté." in page and "<td>lea@example.org</td>" in page
+    assert "lea@example.org ajouté." in page and '<td data-label="Adresse">lea@example.org</td>' in page
     client.post("/subscribers/remove", data={"email": "lea@example.org", "csrf_token": csrf_token(client, "/")})
     record = nl.subscribers.get("lea@example.org")
     assert record is not None and record.status == "unsubscribed"

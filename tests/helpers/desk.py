@@ -58,3 +58,29 @@ def form_of(page: str, action: str) -> dict[str, str]:
     import html
 
     return {k: html.unescape(v) for k, v in values.items()}
+
+
+def issue_form(page: str) -> dict[str, str | list[str]]:
+    """What the issue page's one save posts: the inputs of ``form#issue`` and those tied to it (``form="issue"``)."""
+    import html
+
+    start = page.index('id="issue"')
+    block = page[page.rindex("<form", 0, start):page.index("</form>", start)]
+    values: dict[str, str | list[str]] = {}
+    for name, value in re.findall(r'<input[^>]*name="([^"]+)"[^>]*value="([^"]*)"', block):
+        values[name] = html.unescape(value)
+    for name, text in re.findall(r'<textarea[^>]*name="([^"]+)"[^>]*>(.*?)</textarea>', block, re.S):
+        values[name] = html.unescape(text)
+    for tag in re.findall(r'<(?:input|textarea)[^>]*form="issue"[^>]*>', page):
+        name = re.search(r'name="([^"]+)"', tag).group(1)  # type: ignore[union-attr]
+        found = re.search(r'value="([^"]*)"', tag)
+        value = html.unescape(found.group(1)) if found else ""
+        if tag.startswith("<textarea"):
+            after = page.index(tag) + len(tag)
+            value = html.unescape(page[after:page.index("</textarea>", after)])
+        if name == "item":
+            values.setdefault("item", [])
+            values["item"].append(value)  # type: ignore[union-attr]
+        else:
+            values[name] = value
+    return values

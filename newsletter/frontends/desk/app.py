@@ -19,6 +19,7 @@ from werkzeug.exceptions import HTTPException
 
 from newsletter.frontends.desk import access, auth, home, brand, issues, reading, schedule, sends, subscribers
 from newsletter.frontends.desk.words import EXTENSION as WORDS
+from newsletter.frontends.desk.words import day_in_words, moment_in_words, time_in_words
 from newsletter.frontends.hardening import harden, limiter, page_policy
 from newsletter.core.i18n import install, words
 
@@ -50,6 +51,8 @@ def create_app(nl: "Newsletter", secret_key: str) -> Flask:
     spoken = words(nl.settings.newsletter.locale)
     app.extensions[WORDS] = spoken
     install(app.jinja_env, spoken)
+    app.jinja_env.globals.update(day_in_words=lambda day: day_in_words(day, nl.today()), moment=moment_in_words,
+                                 time_of_day=time_in_words)
     app.jinja_env.globals.update(newsletter=nl.settings.newsletter, account=access.current_account,
                                  can=lambda ability: bool(access.current_account()
                                                           and access.current_account().can(ability)))  # type: ignore[union-attr]

@@ -19,7 +19,7 @@ from werkzeug.wrappers import Response as Reply
 from newsletter.frontends.desk.access import current_account, newsletter, requires
 from newsletter.frontends.desk.words import gettext as _
 from newsletter.frontends.desk.words import said
-from newsletter.frontends.desk.words import spoken
+from newsletter.frontends.desk.words import moment_in_words, spoken
 from newsletter.frontends.hardening import FRAMED_EMAIL_POLICY
 from newsletter.errors import IssueNotFoundError, NewsletterError
 
@@ -58,6 +58,37 @@ def _linked(err: NewsletterError) -> tuple[str, int]:
     return render_template("desk/message.html", status=409, message=said(err)), 409
 
 
+def field_labels() -> dict[str, str]:
+    """The labels of the page's inputs, by field (what a problem on that field is said to concern)."""
+    return {"subject": _("Subject"), "preheader": _("Preview text (preheader)"), "intro": _("Introduction"),
+            "title": _("Title"), "source": _("Source"), "url": _("Link"), "tag": _("Tag"), "image": _("Image"),
+            "image_alt": _("Image description (alt text)"), "body": _("Text")}
+
+
+def where(placed: Any, draft: Any) -> str:
+    """Where a problem is, in the words of the page (« Info 2 · Titre »), not a file and line."""
+    label = field_labels().get(placed.field, "")
+    if placed.file in ("", "issue.yaml"):
+        return label or _("The issue")
+    numbers = {item.name: n for n, item in enumerate(draft.items, start=1)}
+    if placed.file not in numbers:
+        return placed.file
+    part = _("Item %(number)s", number=numbers[placed.file])
+    return f"{part} · {label}" if label else part
+
+
+#: The check's sentence for an issue with too few items, which the desk answers with its own button.
+TOO_FEW_ITEMS = "an issue has %(expected)d items; this one has %(count)d (add the missing ones, e.g. with `newsletter new`)"
+
+
+def _missing_items(preview: Any) -> int:
+    """How many items the check finds missing (0 when the issue has them all)."""
+    for placed in preview.problems:
+        if placed.problem.template == TOO_FEW_ITEMS:
+            return int(placed.problem.values["expected"]) - int(placed.problem.values["count"])
+    return 0
+
+
 def _edit_page(day: date, *, status: int = 200, kept: dict[str, Any] | None = None) -> tuple[str, int]:
     nl = newsletter()
     try:
@@ -72,9 +103,16 @@ def _edit_page(day: date, *, status: int = 200, kept: dict[str, Any] | None = No
     content = nl.settings.content
     account = _author()
     sent_at = nl.sent_at(day)
+    approved = approval.approved_time
+    token = request.args.get("removed", "")
+    removed_name = nl.issues.removed(day, token) if token else None
     return render_template(
         "desk/issue.html", draft=draft, preview=preview, approval=approval, kept=kept or {},
         max_words=content.max_words, max_title=content.max_title_chars, anchor=anchor,
+        max_subject=nl.issues.SUBJECT_MAX, max_preheader=nl.issues.PREHEADER_MAX, where=lambda placed: where(placed, draft),
+        approved_on=moment_in_words(approved.astimezone(nl.settings.tz)) if approved else approval.approved_at,
+        removed={"token": token, "title": removed_name} if removed_name else None,
+        first_name_field='{{ first_name | default("%s") }}' % _("reader"), missing_items=_missing_items(preview), too_few=TOO_FEW_ITEMS,
         require_approval=nl.settings.schedule.require_approval,
         approve_blocked=_changed_it(day, account.name), send=nl.status(day),
         sent_on=spoken().moment(sent_at.astimezone(nl.settings.tz)) if sent_at else "",
@@ -114,35 +152,35 @@ def _refused(day: date, err: NewsletterError) -> Reply:
     return redirect(url_for("issues.edit", day=day.isoformat()))
 
 
-@bp.route("/<day>/fields", methods=["POST"])
-@requires("write")
-def save_fields(day: str) -> Any:
-    when, nl = parse_day(day), newsletter()
-    values = {key: request.form.get(key, "") for key in ("subject", "preheader", "intro")}
-    try:
-        nl.issues.save_fields(when, values, request.form.get("version", ""), _author())
-    except nl.issues.Stale:
-        return _stale(when, {"issue.yaml": values}, "issue.yaml")
-    except NewsletterError as err:
-        return _refused(when, err)
-    flash(_("Saved."), "ok")
-    return redirect(url_for("issues.edit", day=day) + "#issue")
+ITEM_INPUTS = ("title", "source", "url", "image", "image_alt", "tag")
 
 
-@bp.route("/<day>/items/<name>", methods=["POST"])
+@bp.route("/<day>/save", methods=["POST"])
 @requires("write")
-def save_item(day: str, name: str) -> Any:
+def save(day: str) -> Any:
+    """Save the whole page (subject, preheader, intro and every item) at once: nothing typed is dropped.
+
+    A refusal (a file changed by someone else: 409; a value that cannot be saved: 400) shows the page
+    again with everything the editor typed, and writes nothing."""
     when, nl = parse_day(day), newsletter()
-    values = {key: request.form.get(key, "") for key in ("title", "source", "url", "image", "image_alt", "tag")}
-    body = request.form.get("body", "")
+    fields = {key: request.form.get(key, "") for key in ("subject", "preheader", "intro")}
+    items = {name: ({key: request.form.get(f"{name}:{key}", "") for key in ITEM_INPUTS},
+                    request.form.get(f"{name}:body", ""), request.form.get(f"{name}:version", ""))
+             for name in dict.fromkeys(request.form.getlist("item"))}
+    kept: dict[str, Any] = {"issue.yaml": fields,
+                            **{name: {**values, "body": body} for name, (values, body, _) in items.items()}}
     try:
-        nl.issues.save_item(when, name, values, body, request.form.get("version", ""), _author())
-    except nl.issues.Stale:
-        return _stale(when, {name: {**values, "body": body}}, name)
+        written = nl.issues.save_issue(when, fields, request.form.get("version", ""), items, _author())
+    except nl.issues.Stale as err:
+        return _stale(when, kept, err.path)
     except NewsletterError as err:
-        return _refused(when, err)
-    flash(_("Saved."), "ok")
-    return redirect(url_for("issues.edit", day=day) + "#" + anchor(name, ""))
+        if isinstance(err, nl.issues.NotAnItem):
+            abort(404)
+        flash(_("Not saved: %(reason)s", reason=said(err)), "error")
+        return _edit_page(when, status=400, kept=kept)
+    flash(_("Saved.") if written else _("Nothing changed since the last save."), "ok")
+    return redirect(url_for("issues.edit", day=day) + (request.form.get("at", "")[:80] if
+                                                        request.form.get("at", "").startswith("#") else ""))
 
 
 @bp.route("/<day>/items", methods=["POST"])
@@ -159,15 +197,28 @@ def add_item(day: str) -> Reply:
 @bp.route("/<day>/items/<name>/remove", methods=["POST"])
 @requires("write")
 def remove_item(day: str, name: str) -> Any:
+    """Remove an item; the page then offers to put it back (for a day)."""
     when, nl = parse_day(day), newsletter()
     try:
-        nl.issues.remove_item(when, name, request.form.get("version", ""), _author())
+        token = nl.issues.remove_item(when, name, request.form.get("version", ""), _author())
     except nl.issues.Stale:
         return _stale(when, {}, name)
     except NewsletterError as err:
         return _refused(when, err)
-    flash(_("%(file)s removed; the items were renumbered.", file=name), "ok")
-    return redirect(url_for("issues.edit", day=day))
+    return redirect(url_for("issues.edit", day=day, removed=token))
+
+
+@bp.route("/<day>/restore", methods=["POST"])
+@requires("write")
+def restore_item(day: str) -> Any:
+    """Undo a removal: the item back in its place."""
+    when, nl = parse_day(day), newsletter()
+    try:
+        name = nl.issues.restore_item(when, request.form.get("token", ""), _author())
+    except NewsletterError as err:
+        return _refused(when, err)
+    flash(_("The item is back in its place."), "ok")
+    return redirect(url_for("issues.edit", day=day) + "#" + anchor(name, ""))
 
 
 @bp.route("/<day>/items/<name>/move", methods=["POST"])

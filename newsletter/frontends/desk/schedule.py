@@ -28,7 +28,9 @@ def index() -> str:
     states = [(run.at, desk_state(run.readiness.state, nl.approval(run.readiness.day).state
                                   if nl.issues.exists(run.readiness.day) else "missing"), run.holiday)
               for run in view.upcoming]
-    return render_template("desk/schedule.html", view=view, states=states,
+    running, last_seen = nl.schedulers()
+    return render_template("desk/schedule.html", view=view, states=states, running=running,
+                           last_seen=last_seen.astimezone(nl.settings.tz) if last_seen else None,
                            tomorrow=nl.today().isoformat())
 
 

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from datetime import date, datetime
 from typing import Any
 
+from babel.dates import format_date, format_datetime
 from flask import current_app
 
 from newsletter.errors import NewsletterError
@@ -31,3 +33,25 @@ def ngettext(singular: str, plural: str, num: int, **values: Any) -> str:
 def said(err: NewsletterError) -> str:
     """An error of the library in the desk's language (English when the catalog does not know it)."""
     return err.text(spoken().translations.gettext)
+
+
+def day_in_words(value: date, today: date) -> str:
+    """A day as an editor says it: « demain », « aujourd’hui », or its weekday and date (« samedi 6 décembre »)."""
+    near = {-1: gettext("yesterday"), 0: gettext("today"), 1: gettext("tomorrow")}.get((value - today).days)
+    if near:
+        return near
+    # Translators: CLDR date patterns in words, e.g. EEEE d MMMM (samedi 6 décembre), with the year.
+    pattern = gettext("EEEE d MMMM") if value.year == today.year else gettext("EEEE d MMMM y")
+    return format_date(value, pattern, locale=spoken().locale)
+
+
+def moment_in_words(value: datetime) -> str:
+    """A date and time in words (« samedi 6 décembre 2026 à 21 h 45 »), in ``value``'s zone."""
+    # Translators: a CLDR date-and-time pattern in words; quote words: EEEE d MMMM y 'à' H 'h' mm.
+    return format_datetime(value, gettext("EEEE d MMMM y 'at' HH:mm"), tzinfo=value.tzinfo, locale=spoken().locale)
+
+
+def time_in_words(value: datetime) -> str:
+    """A time of day as the language writes it (« 21 h 45 »)."""
+    # Translators: a CLDR time pattern; quote words: H 'h' mm.
+    return format_datetime(value, gettext("HH:mm"), tzinfo=value.tzinfo, locale=spoken().locale)

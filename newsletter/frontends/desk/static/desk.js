@@ -1,4 +1,5 @@
-// The desk's only script (no library, no build step): live counts and a small Markdown toolbar.
+// The desk's only script (no library, no build step): live counts, a small Markdown toolbar, a warning
+// before leaving a page with unsaved text, and the phone's switch between the contents and the preview.
 // Everything works without it; it only saves the editor a save to see the counts.
 "use strict";
 (function () {
@@ -14,16 +15,58 @@
     label.textContent = value + " / " + limit;
     label.classList.toggle("over", value > limit);
   }
+  function changed(area) {
+    area.dispatchEvent(new Event("input", { bubbles: true }));
+  }
   function wrap(area, before, after) {
     var start = area.selectionStart, end = area.selectionEnd, text = area.value;
     area.value = text.slice(0, start) + before + text.slice(start, end) + after + text.slice(end);
     area.setSelectionRange(start + before.length, end + before.length);
     area.focus();
-    update(area);
+    changed(area);
+  }
+  function insert(area, text) {
+    var start = area.selectionStart, end = area.selectionEnd;
+    area.value = area.value.slice(0, start) + text + area.value.slice(end);
+    area.setSelectionRange(start + text.length, start + text.length);
+    area.focus();
+    changed(area);
+  }
+  // The « Lien » button: a dialog asks for the text and the address, then writes [text](address).
+  function askLink(area) {
+    var dialog = document.getElementById("link-dialog");
+    if (!dialog || typeof dialog.showModal !== "function") { wrap(area, "[", "](https://)"); return; }
+    var start = area.selectionStart, end = area.selectionEnd;
+    var text = dialog.querySelector("[name=link-text]"), address = dialog.querySelector("[name=link-url]");
+    text.value = area.value.slice(start, end);
+    address.value = "https://";
+    dialog.onclose = function () {
+      if (dialog.returnValue !== "insert" || !address.value.trim()) { area.focus(); return; }
+      area.setSelectionRange(start, end);
+      insert(area, "[" + (text.value.trim() || address.value.trim()) + "](" + address.value.trim() + ")");
+    };
+    dialog.returnValue = "";
+    dialog.showModal();
+    (text.value ? address : text).focus();
+  }
+  // The merge fields of a text, said in words under it (« Prénom du lecteur, à défaut : … »).
+  function sayMerge(area) {
+    var out = document.querySelector('[data-merge-said="' + area.id + '"]');
+    if (!out) { return; }
+    var found = [], pattern = /\{\{\s*(first_name|last_name|email)\s*(?:\|\s*default\(\s*"([^"]*)"\s*\)\s*)?\}\}/g, m;
+    while ((m = pattern.exec(area.value)) !== null) {
+      var name = out.getAttribute("data-" + m[1].replace("_", "-"));
+      found.push(m[2] ? out.getAttribute("data-otherwise").replace("{field}", name).replace("{default}", m[2]) : name);
+    }
+    out.textContent = found.length ? out.getAttribute("data-lead") + " " + found.join(" ; ") : "";
   }
   document.addEventListener("DOMContentLoaded", function () {
     document.querySelectorAll("[data-counted]").forEach(function (input) {
       input.addEventListener("input", function () { update(input); });
+    });
+    document.querySelectorAll("[data-merge]").forEach(function (area) {
+      area.addEventListener("input", function () { sayMerge(area); });
+      sayMerge(area);
     });
     document.querySelectorAll(".toolbar").forEach(function (bar) {
       var area = document.getElementById(bar.getAttribute("data-for"));
@@ -36,7 +79,9 @@
           var mark = button.getAttribute("data-wrap");
           wrap(area, mark, mark);
         } else if (button.hasAttribute("data-link")) {
-          wrap(area, "[", "](https://)");
+          askLink(area);
+        } else if (button.hasAttribute("data-insert")) {
+          insert(area, button.getAttribute("data-insert"));
         } else if (button.hasAttribute("data-list")) {
           var start = area.value.lastIndexOf("\n", area.selectionStart - 1) + 1;
           area.setSelectionRange(start, start);
@@ -44,5 +89,32 @@
         }
       });
     });
+    // Unsaved text: the save bar says so, and leaving the page asks first (the browser's own question).
+    var whole = document.querySelector("form[data-whole]");
+    if (whole) {
+      var dirty = false, state = document.getElementById("save-state");
+      var fields = Array.from(whole.elements).filter(function (el) { return el.type !== "hidden" && el.name; });
+      var mark = function () {
+        dirty = true;
+        if (state) { state.textContent = state.getAttribute("data-unsaved"); state.classList.add("unsaved"); }
+      };
+      fields.forEach(function (el) { el.addEventListener("input", mark); });
+      whole.addEventListener("submit", function () { dirty = false; });
+      window.addEventListener("beforeunload", function (event) {
+        if (dirty) { event.preventDefault(); event.returnValue = ""; }
+      });
+    }
+    // On a phone: one of the contents or the check and preview at a time, switched by two buttons.
+    var views = document.querySelector(".views"), desk = document.querySelector(".desk");
+    if (views && desk) {
+      views.hidden = false;
+      desk.setAttribute("data-view", "forms");
+      views.addEventListener("click", function (event) {
+        var button = event.target.closest("button[data-view]");
+        if (!button) { return; }
+        desk.setAttribute("data-view", button.getAttribute("data-view"));
+        views.querySelectorAll("button").forEach(function (b) { b.setAttribute("aria-pressed", String(b === button)); });
+      });
+    }
   });
 })();

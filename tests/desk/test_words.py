@@ -1,0 +1,66 @@
+"""The desk in words an editor understands: fields by their label, dates in words, states named for what
+to do, why a button is unavailable, and whether the scheduler is running."""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+from pathlib import Path
+from typing import Callable
+
+from flask.testing import FlaskClient
+
+from newsletter import Newsletter
+from tests.conftest import DAY
+
+URL = f"/issues/{DAY.isoformat()}"
+
+
+def visible(page: str) -> str:
+    return " ".join(re.sub(r"<[^>]+>", " ", page).split())
+
+
+def test_a_problem_is_placed_by_the_fields_label_not_a_file_and_line(signed_in: Callable[[str], FlaskClient],
+                                                                     issue_dir: Path) -> None:
+    item = issue_dir / "01-bots.md"
+    item.write_text(re.sub(r'title: ".*"', 'title: ""', item.read_text(encoding="utf-8"), count=1), encoding="utf-8")
+    page = visible(signed_in("editor").get(URL).get_data(as_text=True))
+    assert "Info 1 · Titre\u00a0:" in page or "Info 1 · Titre :" in page, page[:2000]
+    assert "01-bots.md:2" not in page
+
+
+def test_an_approval_is_dated_in_words(signed_in: Callable[[str], FlaskClient], nl: Newsletter) -> None:
+    nl.approve(DAY, by="approver")
+    page = visible(signed_in("editor").get(URL).get_data(as_text=True))
+    assert "Approuvé par approver le lundi 23 novembre 2026 à 12 h 00" in page, page[:3000]
+
+
+def test_the_home_page_says_tomorrow_and_names_a_failing_issue_for_what_to_do(
+        signed_in: Callable[[str], FlaskClient], issue_dir: Path) -> None:
+    (issue_dir / "02-mobile.md").unlink()  # one item short: the check fails
+    page = visible(signed_in("editor").get("/").get_data(as_text=True))
+    assert "demain ·" in page and "à corriger" in page, page[:2000]
+    assert "en échec" not in page
+
+
+def test_a_greyed_out_test_copy_button_says_why(signed_in: Callable[[str], FlaskClient], issue_dir: Path) -> None:
+    (issue_dir / "02-mobile.md").unlink()
+    page = signed_in("editor").get(URL).get_data(as_text=True)
+    assert re.search(r'<button[^>]*disabled aria-describedby="test-why"', page)
+    assert "Indisponible tant que la vérification trouve un problème\u00a0: corrigez-le d’abord." in page
+
+
+def test_the_schedule_page_says_whether_the_scheduler_is_running(signed_in: Callable[[str], FlaskClient],
+                                                                 nl: Newsletter) -> None:
+    from newsletter.store import leases
+
+    client = signed_in("operator")
+    page = visible(client.get("/schedule/").get_data(as_text=True))
+    assert "Le planificateur ne tourne pas" in page
+    now = nl.clock()
+    leases.acquire(nl.store, "scheduler-run", now, timedelta(seconds=60))  # what `schedule run` holds while it lives
+    page = visible(client.get("/schedule/").get_data(as_text=True))
+    assert "Le planificateur tourne (dernier signe de vie à 12 h 00)" in page, page[:2000]
+    leases.end(nl.store, "scheduler-run", now)
+    page = visible(client.get("/schedule/").get_data(as_text=True))
+    assert "Le planificateur ne tourne pas" in page and "Vu pour la dernière fois le lundi 23 novembre 2026" in page
