@@ -17,15 +17,17 @@ from datetime import date, datetime
 from functools import lru_cache
 from pathlib import Path
 from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping, Protocol
+from typing import TYPE_CHECKING, Any, Callable, Mapping, Protocol
 
-import jinja2
 from babel import Locale
 from babel.dates import format_date, format_datetime
 from babel.support import Translations
 
 from newsletter.errors import N_ as N_  # the marker lives with the errors, its first users
 from newsletter.errors import NewsletterError
+
+if TYPE_CHECKING:
+    import jinja2  # only the templates' users load it (a send with nothing to do never does)
 
 TRANSLATIONS_DIR = Path(__file__).resolve().parents[1] / "translations"
 DOMAIN = "messages"
@@ -137,6 +139,8 @@ def install(env: jinja2.Environment, spoken: Words) -> None:
 
 def environment(folder: Path, spoken: Words) -> jinja2.Environment:
     """A Jinja2 environment for templates outside Flask (mails, the preview), autoescaping ``.html``."""
+    import jinja2
+
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(folder)),
                              autoescape=jinja2.select_autoescape(["html"]),
                              keep_trailing_newline=True, undefined=jinja2.StrictUndefined)
