@@ -52,3 +52,29 @@ def test_the_first_send_loads_what_it_needs(cli, project: Path, tmp_path: Path) 
     code, modules = _modules_of(project, tmp_path, "send", DAY.isoformat())
     assert code == 0
     assert {"newsletter.render.mime", "newsletter.delivery.outbox"} <= modules
+
+
+#: The command as the ``newsletter`` script runs it (``sys.exit(main())``), saying at exit how many objects the
+#: interpreter's last collections skip.
+AT_EXIT = ("import atexit, gc, sys\n"
+           "atexit.register(lambda: print('frozen', gc.get_freeze_count(), file=sys.stderr))\n"
+           "from newsletter.frontends.cli import main\n"
+           "sys.exit(main())\n")
+
+
+def test_the_command_spares_the_interpreter_collecting_its_objects_on_the_way_out(project: Path) -> None:
+    done = subprocess.run([sys.executable, "-c", AT_EXIT, "--project", str(project), "subscribers", "list"],
+                          env={**os.environ, "NEWSLETTER_SECRET_KEY": SECRET}, capture_output=True, text=True,
+                          timeout=180)
+    assert done.returncode == 0, done.stderr
+    frozen = int(done.stderr.rsplit("frozen", 1)[1].split()[0])
+    assert frozen > 10_000  # every object the command left, not only the few made after it ended
+
+
+def test_main_called_with_arguments_leaves_the_collector_alone(cli) -> None:  # type: ignore[no-untyped-def]
+    """Tests and embedders call ``main(argv)`` in a process that goes on: nothing of theirs is frozen."""
+    import gc
+
+    before = gc.get_freeze_count()
+    assert cli("subscribers", "list")[0] == 0
+    assert gc.get_freeze_count() == before
