@@ -15,16 +15,15 @@ from html import escape
 from urllib.parse import unquote
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import TYPE_CHECKING, Callable, Sequence
 
-import nh3
-from markdown_it import MarkdownIt
 from email_validator import EmailNotValidError, validate_email
-from markdown_it.token import Token
 
 from newsletter.content.problems import N_, Problem
-from newsletter.content.typography import pair_quotes, typographer
 from newsletter.core.merge import TOKEN_PREFIX, Context, MergeSlots, find_fields
+
+if TYPE_CHECKING:
+    from markdown_it.token import Token
 
 ALLOWED_TAGS = {"p", "br", "strong", "em", "b", "i", "s", "del", "code", "pre", "blockquote", "ul", "ol", "li", "a"}
 ALLOWED_ATTRIBUTES = {"a": {"href", "title"}, "ol": {"start"}}
@@ -107,6 +106,12 @@ class MarkdownConverter:
     """Converts editor Markdown for one locale; create one per render and reuse it."""
 
     def __init__(self, locale: str, *, text_width: int = 78, max_chars: int = 20_000) -> None:
+        # The parser, the sanitizer and the typography load with the first converter: reading an issue's
+        # files (an approval's digests, a send with nothing left to do) needs only :func:`is_safe_url`.
+        from markdown_it import MarkdownIt
+
+        from newsletter.content.typography import typographer
+
         self.md = MarkdownIt("commonmark", {"html": True})
         # Accept every URL at parse time so that the checks below can *see* bad links and
         # report them; the sanitizer removes them from the output in any case.
@@ -161,6 +166,8 @@ class MarkdownConverter:
         self._inspect(tokens, path, first_line, source_lines, problems)
 
         html = self.md.renderer.render(tokens, self.md.options, {})
+        import nh3
+
         html = nh3.clean(html, tags=ALLOWED_TAGS, attributes=ALLOWED_ATTRIBUTES, url_schemes={"http", "https", "mailto"})
         text = _PlainText(self.text_width).render(tokens)
         words = count_words(_FIELD_MARK_RE.sub("", text))
@@ -286,6 +293,8 @@ class MarkdownConverter:
 
 def _pair_quotes(children: list[Token]) -> None:
     """Pair the straight double quotes of a paragraph's text nodes (``"Big **Data**"`` spans three)."""
+    from newsletter.content.typography import pair_quotes
+
     stand_in = {"code_inline": "x", "softbreak": " ", "hardbreak": " "}
     texts = [child for child in children if child.type == "text"]
     if not any('"' in child.content for child in texts):

@@ -18,15 +18,16 @@ from datetime import date, datetime
 from functools import lru_cache
 from pathlib import Path
 from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping, Protocol
+from typing import TYPE_CHECKING, Any, Callable, Mapping, Protocol
 
-import jinja2
 from babel import Locale
-from babel.dates import format_date, format_datetime
-from babel.support import Translations
 
 from newsletter.errors import N_ as N_  # the marker lives with the errors, its first users
 from newsletter.errors import NewsletterError
+
+if TYPE_CHECKING:  # only the templates' and catalogs' users load them (a send with nothing to do never does)
+    import jinja2
+    from babel.support import Translations
 
 TRANSLATIONS_DIR = Path(__file__).resolve().parents[1] / "translations"
 DOMAIN = "messages"
@@ -114,6 +115,8 @@ def catalog_file(lang: str) -> Path:
 @lru_cache(maxsize=None)
 def translations(lang: str) -> Translations:
     """The compiled catalog of ``lang`` (one of :data:`LANGUAGES`), loaded once."""
+    from babel.support import Translations
+
     path = catalog_file(lang)
     if not path.is_file():
         raise NewsletterError(f"the {lang!r} message catalog is missing: {path}",
@@ -146,11 +149,15 @@ class Words:
 
     def day(self, value: date) -> str:
         """A calendar day as this language writes it in short (the pattern is in the catalog)."""
+        from babel.dates import format_date
+
         # Translators: a CLDR date pattern (https://cldr.unicode.org), e.g. dd/MM/yyyy.
         return format_date(value, self.gettext("yyyy-MM-dd"), locale=self.locale)
 
     def moment(self, value: datetime) -> str:
         """A date and time as this language writes them (the pattern is in the catalog)."""
+        from babel.dates import format_datetime
+
         # Translators: a CLDR date-and-time pattern; quote words: dd/MM/yyyy 'à' HH:mm.
         return format_datetime(value, self.gettext("yyyy-MM-dd HH:mm"), tzinfo=value.tzinfo, locale=self.locale)
 
@@ -171,6 +178,8 @@ def install(env: jinja2.Environment, spoken: Words) -> None:
 
 def environment(folder: Path, spoken: Words) -> jinja2.Environment:
     """A Jinja2 environment for templates outside Flask (mails, the preview), autoescaping ``.html``."""
+    import jinja2
+
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(folder)),
                              autoescape=jinja2.select_autoescape(["html"]),
                              keep_trailing_newline=True, undefined=jinja2.StrictUndefined)

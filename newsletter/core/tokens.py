@@ -19,15 +19,12 @@ import binascii
 import json
 import time
 from functools import lru_cache
-from typing import Any
-
-from cryptography.exceptions import InvalidTag
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.ciphers.aead import AESSIV
-from cryptography.hazmat.primitives.kdf.hkdf import HKDF
-from itsdangerous import BadSignature, SignatureExpired, URLSafeSerializer, URLSafeTimedSerializer
+from typing import TYPE_CHECKING, Any
 
 from newsletter.errors import ConfigError
+
+if TYPE_CHECKING:  # both load with the first token made or read: checking the key at start-up needs neither
+    from cryptography.hazmat.primitives.ciphers.aead import AESSIV
 
 UNSUBSCRIBE = "unsubscribe"
 CONFIRM = "confirm"
@@ -43,6 +40,10 @@ _PREFIX = "n"  # new-format tokens start with this; old ones hold a dot
 @lru_cache(maxsize=64)
 def _cipher(secret_key: str, purpose: str) -> AESSIV:
     """The AES-256-SIV cipher of one purpose, its key derived (HKDF-SHA256) once per process."""
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.ciphers.aead import AESSIV
+    from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
     key = HKDF(algorithm=hashes.SHA256(), length=64, salt=None,
                info=f"newsletter.tokens.v2\0{purpose}".encode()).derive(secret_key.encode("utf-8"))
     return AESSIV(key)
@@ -65,6 +66,8 @@ def unseal(secret_key: str, purpose: str, token: str) -> bytes | None:
         return None
     if len(raw) <= _IV or (len(raw) - _IV) % _BLOCK:
         return None
+    from cryptography.exceptions import InvalidTag
+
     try:
         padded = _cipher(secret_key, purpose).decrypt(raw, None)
     except InvalidTag:
@@ -85,6 +88,8 @@ def unseal_fixed(secret_key: str, purpose: str, raw: bytes) -> bytes | None:
     """The data :func:`seal_fixed` sealed for ``purpose``, or ``None`` if it is forged or altered."""
     if len(raw) <= _IV:
         return None
+    from cryptography.exceptions import InvalidTag
+
     try:
         return _cipher(secret_key, purpose).decrypt(raw, None)
     except InvalidTag:
@@ -99,6 +104,8 @@ def make_token(secret_key: str, purpose: str, address: str) -> str:
 def read_token(secret_key: str, purpose: str, token: str) -> str | None:
     """Return the address a valid token was made for, or ``None`` for a forged or altered one."""
     if "." in token:  # the format of issues sent before opaque tokens
+        from itsdangerous import URLSafeSerializer
+
         ok, value = URLSafeSerializer(secret_key, salt=f"newsletter.{purpose}").loads_unsafe(token)
         return value if ok and isinstance(value, str) else None
     data = unseal(secret_key, purpose, token)
@@ -133,6 +140,8 @@ def read_dated_token(secret_key: str, purpose: str, token: str, *, max_age: int,
     :param now: the time to judge the age by, as a Unix timestamp (the library's clock; the real one by default).
     """
     if "." in token:  # made before opaque tokens (a confirmation link still in someone's mailbox)
+        from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
+
         try:
             value, signed = URLSafeTimedSerializer(secret_key, salt=f"newsletter.{purpose}").loads(
                 token, max_age=max_age, return_timestamp=True)
@@ -160,6 +169,9 @@ def keyed_digest(secret_key: str, purpose: str, text: str) -> str:
     reader's): nobody without the secret key can tell which address a digest stands for.
     """
     import hmac
+
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
     key = HKDF(algorithm=hashes.SHA256(), length=32, salt=None,
                info=f"newsletter.digest.v1\0{purpose}".encode()).derive(secret_key.encode("utf-8"))

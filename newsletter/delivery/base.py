@@ -26,13 +26,15 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from importlib.metadata import entry_points
-from typing import Callable, ClassVar, Iterator, Mapping, Sequence
+from typing import TYPE_CHECKING, Callable, ClassVar, Iterator, Mapping, Sequence
 
 from newsletter import providers
 from newsletter.config import CONFIG_FILE, Settings
 from newsletter.core.options import Options
 from newsletter.errors import ConfigError, RequestRefused
-from newsletter.render.mime import BuiltMessage, Layout, Personal
+
+if TYPE_CHECKING:  # the messages' builder loads with the engine's factory, not with the registry
+    from newsletter.render.mime import BuiltMessage, Layout, Personal
 
 __all__ = ["Adapter", "Doubt", "Failed", "Handover", "InDoubt", "NeverArrived", "Outgoing", "RequestRefused",
            "Result", "RetryLater", "SHARED_OPTIONS", "Sent", "Settled", "adapter_class", "bool_option",

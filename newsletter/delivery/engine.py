@@ -69,15 +69,17 @@ from newsletter.errors import (ContentError, DeliveryError, NewsletterError, Not
 from newsletter.core.clock import Clock, utc_now
 from newsletter.core.i18n import N_
 from newsletter.render import checked
-from newsletter.render.mime import MessageFactory, Recipient, message_id, proof_message_id
 from newsletter.render.rendered import RenderedIssue
 from newsletter.render.snapshot import freeze, thaw
 from newsletter.render.tracking import ITEM_ONLY, track
-from newsletter.store import archive, clicks, leases, ledger, pacing, pauses, resends, snapshots, workers
+from newsletter.store import clicks, leases, ledger, pauses, resends, snapshots, workers
 from newsletter.store.feedback import hard_bounced_rows
 from newsletter.store.database import Store, patiently
 from newsletter.store.models import DeliveryStatus, SubscriberStatus
 from newsletter.store.subscribers import list_subscribers
+
+if TYPE_CHECKING:  # loaded by the runs that build messages, not by a send with nothing left to do
+    from newsletter.render.mime import MessageFactory, Recipient
 
 log = logging.getLogger(__name__)
 
@@ -259,6 +261,8 @@ TAKEN_FROM_A_DEAD_RUN = "taken back from a run that stopped renewing its lease"
 def _limiter(store: Store, send_id: int, rate: float) -> "RateLimiter | SharedRateLimiter":
     """The send's pace: shared through the database where workers may help (PostgreSQL), else this process's."""
     if workers.supported(store):
+        from newsletter.store import pacing
+
         return SharedRateLimiter(lambda n: pacing.reserve(store, send_id, n, rate).wait, rate)
     return RateLimiter(rate)
 
@@ -485,6 +489,8 @@ class _Run:
         return True
 
     def _deliver(self, adapter: Adapter, batch: list[ledger.Claimed]) -> None:
+        from newsletter.render.mime import Recipient
+
         outgoing: list[Outgoing] = []
         outcomes: list[ledger.Outcome] = []
         sender = self.settings.newsletter.sender_address
@@ -742,6 +748,8 @@ def _settle_orphans(store: Store, send_id: int, adapter: Adapter, settings: Sett
     Rows marked ``sending`` (each just before its point of no return) may be: the transport the dead run
     used is asked (:func:`_look_up`, with ``subject``); what it cannot tell stays ``uncertain``, never resent.
     """
+    from newsletter.render.mime import message_id
+
     queued, in_doubt = ledger.orphans(store, send_id, now, lease, taker=taker)
     if queued:
         log.warning("issue %s: %d recipients claimed by a run that stopped; sending them now", issue_key, len(queued))
@@ -768,6 +776,8 @@ def _settle_uncertain(store: Store, send_id: int, adapter: Adapter, settings: Se
     answer may find nothing yet, and one later proves more (providers index their records with a delay)."""
     if not adapter.looks_up:
         return
+    from newsletter.render.mime import message_id
+
     rows = [Doubt(row.delivery_id, row.email, message_id(settings, issue_key, row.email), row.send_created_at,
                   row.changed_at, subject)
             for row in ledger.in_doubt(store, send_id, transport=adapter.name, limit=LOOKUP_AT_START)]
@@ -797,6 +807,9 @@ def start_send(settings: Settings, store: Store, day: date, *, secret_key: str,
 
     :raises ContentError: when the issue does not pass the check.
     """
+    from newsletter.render.mime import MessageFactory
+    from newsletter.store import archive
+
     sent_on = clock()
     prepared = checked_issue(settings, day, sent_on)
     rendered, page = prepared.rendered, prepared.page
@@ -904,6 +917,8 @@ def help_send(
 
     :raises NewsletterError: when the send has no stored render (started by an older version).
     """
+    from newsletter.render.mime import MessageFactory
+
     started = time.monotonic()
     stored = snapshots.load(store, send_id)
     if stored is None:
@@ -1011,6 +1026,8 @@ def _stored_factory(settings: Settings, store: Store, send_id: int, secret_key: 
 
     :raises NewsletterError: when the send has no stored render (started by an older version).
     """
+    from newsletter.render.mime import MessageFactory
+
     stored = snapshots.load(store, send_id)
     if stored is None:
         raise NewsletterError(f"send {send_id} was started without a stored render (by an older newsletter): "
@@ -1106,6 +1123,8 @@ def send_test(settings: Settings, day: date, addresses: Iterable[Recipient], *, 
     a subscriber still gets the real issue (the outbox, a relay or Gmail would otherwise take it
     for a copy already delivered).
     """
+    from newsletter.render.mime import MessageFactory, proof_message_id
+
     rendered = render_checked_issue(settings, day)
     factory = MessageFactory(rendered, settings, secret_key=secret_key, date=clock(), subject_prefix="[TEST] ",
                              web_url=proof_url(settings.newsletter.base_url, secret_key, day))
@@ -1131,6 +1150,8 @@ class DryRun:
 def dry_run(settings: Settings, store: Store, day: date, *, secret_key: str, clock: Clock = utc_now,
             limit: int | None = None) -> DryRun:
     """Count who would receive the issue now and build one sample message; writes nothing."""
+    from newsletter.render.mime import MessageFactory, Recipient
+
     rendered = render_checked_issue(settings, day)
     factory = MessageFactory(rendered, settings, secret_key=secret_key, date=clock())
     reach = ledger.coverage(store, day, clock())

@@ -35,8 +35,6 @@ class Sending(Project):
         """
         from newsletter.content.approval import refusal
         from newsletter.content.load import issue_folder
-        from newsletter.delivery.engine import render_checked_issue as prepare
-        from newsletter.store.history import record_override
 
         settings, day = self.settings, self._day(day)
         reason = checked_reason(without_approval) if without_approval is not None else None
@@ -48,6 +46,9 @@ class Sending(Project):
             raise refusal(approval, day.isoformat())
         self._refuse_a_send_to_nobody(day)
         if required and not approval.current and reason is not None:
+            from newsletter.delivery.engine import render_checked_issue as prepare
+            from newsletter.store.history import record_override
+
             rendered = self._checked(lambda: prepare(settings, day))
             who = " ".join((by or "").split())[:200] or login_name(self.environ)
             record_override(self.store, day, rendered.subject, by=who, reason=reason, now=self.clock())

@@ -1,0 +1,80 @@
+"""What ``newsletter send`` loads when the issue is finished: the store and the ledger, not the renderer,
+the message builder or the transport (issue 22: a no-op re-send of a finished issue is a fraction of a
+second). Checked on the modules a fresh process imported, never on a duration."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from tests.conftest import DAY, SECRET
+
+#: Runs the command line as ``newsletter`` does, then writes its exit code and every module it imported.
+PROBE = ("import json, sys\n"
+         "from newsletter.frontends.cli import main\n"
+         "code = main(sys.argv[2:])\n"
+         "with open(sys.argv[1], 'w', encoding='utf-8') as handle:\n"
+         "    json.dump({'code': code, 'modules': sorted(sys.modules)}, handle)\n")
+
+#: What only a run that renders, builds or hands over messages needs (the outbox adapter is loaded anyway, to
+#: say where its folder is; SMTP's is not).
+NOT_FOR_A_NO_OP = ("jinja2", "premailer", "markdown_it", "nh3", "newsletter.render.pipeline", "newsletter.render.mime",
+                   "newsletter.delivery.smtp", "smtplib", "newsletter.services.check")
+
+
+def _modules_of(project: Path, tmp_path: Path, *args: str) -> tuple[int, set[str]]:
+    out = tmp_path / "modules.json"
+    subprocess.run([sys.executable, "-c", PROBE, str(out), "--project", str(project), *args], check=True,
+                   env={**os.environ, "NEWSLETTER_SECRET_KEY": SECRET}, capture_output=True, timeout=180)
+    found = json.loads(out.read_text(encoding="utf-8"))
+    return found["code"], set(found["modules"])
+
+
+def test_a_send_with_nothing_left_to_do_loads_no_renderer_builder_or_transport(cli, project: Path,  # type: ignore[no-untyped-def]
+                                                                                 tmp_path: Path) -> None:
+    assert cli("subscribers", "add", "camille@example.org")[0] == 0
+    assert cli("approve", DAY.isoformat(), "--by", "Camille Martin")[0] == 0
+    code, out, _ = cli("send", DAY.isoformat())
+    assert code == 0 and "1 sent" in out
+    code, modules = _modules_of(project, tmp_path, "send", DAY.isoformat())
+    assert code == 0
+    assert "newsletter.delivery.engine" in modules  # the probe did run the send
+    assert sorted(modules.intersection(NOT_FOR_A_NO_OP)) == []
+
+
+def test_the_first_send_loads_what_it_needs(cli, project: Path, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """The counterpart: the probe sees what a real send imports (the message builder and the transport)."""
+    assert cli("subscribers", "add", "camille@example.org")[0] == 0
+    assert cli("approve", DAY.isoformat(), "--by", "Camille Martin")[0] == 0
+    code, modules = _modules_of(project, tmp_path, "send", DAY.isoformat())
+    assert code == 0
+    assert {"newsletter.render.mime", "newsletter.delivery.outbox"} <= modules
+
+
+#: The command as the ``newsletter`` script runs it (``sys.exit(main())``), saying at exit how many objects the
+#: interpreter's last collections skip.
+AT_EXIT = ("import atexit, gc, sys\n"
+           "atexit.register(lambda: print('frozen', gc.get_freeze_count(), file=sys.stderr))\n"
+           "from newsletter.frontends.cli import main\n"
+           "sys.exit(main())\n")
+
+
+def test_the_command_spares_the_interpreter_collecting_its_objects_on_the_way_out(project: Path) -> None:
+    done = subprocess.run([sys.executable, "-c", AT_EXIT, "--project", str(project), "subscribers", "list"],
+                          env={**os.environ, "NEWSLETTER_SECRET_KEY": SECRET}, capture_output=True, text=True,
+                          timeout=180)
+    assert done.returncode == 0, done.stderr
+    frozen = int(done.stderr.rsplit("frozen", 1)[1].split()[0])
+    assert frozen > 10_000  # every object the command left, not only the few made after it ended
+
+
+def test_main_called_with_arguments_leaves_the_collector_alone(cli) -> None:  # type: ignore[no-untyped-def]
+    """Tests and embedders call ``main(argv)`` in a process that goes on: nothing of theirs is frozen."""
+    import gc
+
+    before = gc.get_freeze_count()
+    assert cli("subscribers", "list")[0] == 0
+    assert gc.get_freeze_count() == before
