@@ -214,12 +214,12 @@ def post(url: str, body: bytes, headers: dict[str, str], *, timeout: float, allo
                 _read(response, 64 * 1024, timeout * 2, current)  # the answer is not used; a large one is an error
             finally:
                 response.release_conn()
+        except NewConnectionError as err:  # before the timeout: urllib3 2 makes it a kind of connect timeout
+            raise FetchError(f"{current}: the server does not answer (connection refused or unreachable)") from err
         except Urllib3Timeout as err:
             raise FetchError(f"{current}: no answer within {timeout:g} s (timeout)") from err
         except SSLError as err:
             raise FetchError(f"{current}: the secure connection failed ({err.__class__.__name__})") from err
-        except NewConnectionError as err:
-            raise FetchError(f"{current}: the server does not answer (connection refused or unreachable)") from err
         except HTTPError as err:
             raise FetchError(f"{current}: the server's answer broke off ({err.__class__.__name__})") from err
         finally:

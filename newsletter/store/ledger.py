@@ -461,8 +461,9 @@ def finish(store: Store, send_id: int, now: datetime) -> None:
                 update(_SENDS).where(_SENDS.c.id == send_id, _SENDS.c.finished_at.is_(None)).values(finished_at=now))
             if result.rowcount and store.hooks.get("send.finished"):
                 day = session.scalar(select(_SENDS.c.issue_date).where(_SENDS.c.id == send_id))
-                totals: dict[str, int] = dict(session.execute(
-                    select(_D.c.status, func.count()).where(_D.c.send_id == send_id).group_by(_D.c.status)).tuples())
+                rows = session.execute(select(_D.c.status, func.count()).where(_D.c.send_id == send_id)
+                                       .group_by(_D.c.status)).all()
+                totals = {status: n for status, n in rows}
                 outbox.add_event(session, store.hooks, "send.finished",
                                  {"issue": day.isoformat() if day else "", "counts": totals}, now)
 
