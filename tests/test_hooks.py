@@ -78,11 +78,10 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def add_hooks(project: Path, url: str, events: list[str] = ALL_EVENTS, secret_env: str = "NEWSLETTER_HOOK_SECRET",
-              extra: str = "") -> None:
+def add_hooks(project: Path, url: str, events: list[str] = ALL_EVENTS, secret_env: str = "NEWSLETTER_HOOK_SECRET") -> None:
     config = project / "newsletter.toml"
-    config.write_text(config.read_text(encoding="utf-8") + f'\n[[hooks]]\nurl = "{url}"\nevents = {json.dumps(events)}\n'
-                      f'secret_env = "{secret_env}"\n{extra}', encoding="utf-8")
+    table = f'\n[[hooks]]\nurl = "{url}"\nevents = {json.dumps(events)}\nsecret_env = "{secret_env}"\n'
+    config.write_text(config.read_text(encoding="utf-8") + table, encoding="utf-8")
 
 
 @pytest.fixture
@@ -305,3 +304,32 @@ def test_a_loopback_receiver_may_use_plain_http(project: Path) -> None:
     (hook,) = load_settings(project).hooks
     assert hook.url == "http://localhost:9000/hook" and hook.events == ("send.paused",)
     assert load_settings(project).hook_routes == {"send.paused": ("http://localhost:9000/hook",)}
+
+
+def test_a_complaint_a_bounce_and_a_pause_are_events(hooked: Newsletter, receiver: Receiver) -> None:
+    from newsletter.store import pauses
+    from newsletter.store.feedback import Feedback, FeedbackKind, record_feedback
+
+    for address in ("lea@example.org", "paul@example.org"):
+        hooked.subscribers.add(address)
+    store = hooked.store
+    for kind, address in ((FeedbackKind.COMPLAINT, "lea@example.org"), (FeedbackKind.HARD_BOUNCE, "paul@example.org")):
+        record_feedback(store, Feedback(kind, "mailgun", f"evt-{address}", WHEN, email=address, issue=DAY), now=WHEN)
+    record_feedback(store, Feedback(FeedbackKind.COMPLAINT, "mailgun", "evt-again", WHEN, email="lea@example.org"),
+                    now=WHEN)  # no change of status: no event
+    send_id = hooked_send_id(hooked)
+    pauses.record_pause(store, send_id, reason="bounce rate 9%", bounces=9, messages=100, now=WHEN)
+    pauses.resume(store, send_id, WHEN)
+    assert types(hooked)[2:] == ["subscriber.complained", "subscriber.bounced", "send.started", "send.paused",
+                                 "send.started"]
+    hooked.hooks.deliver_due()
+    bodies = receiver.verified(WHEN)
+    assert bodies[2]["data"] == {"email": "lea@example.org", "source": "mailgun", "issue": DAY.isoformat()}
+    assert bodies[5]["data"] == {"issue": DAY.isoformat(), "reason": "bounce rate 9%", "bounces": 9, "messages": 100}
+    assert bodies[6]["data"] == {"issue": DAY.isoformat(), "resumed": True}
+
+
+def hooked_send_id(nl: Newsletter) -> int:
+    from newsletter.store import ledger
+
+    return ledger.get_or_create_send(nl.store, DAY, "Le sujet", WHEN)

@@ -117,7 +117,7 @@ class Composing(Project):
                 hint=N_("fix the lines above, then approve again"), values={"day": day.isoformat()}))
         name = by or self.environ.get(EDITOR_ENV) or login_name(self.environ)
         state = approve(report.issue.folder, name, self.clock().astimezone(settings.tz))
-        if "issue.approved" in settings.hook_routes:  # the approval is a file: its event follows it, in its own transaction
+        if "issue.approved" in settings.hook_routes:  # the approval is a file: its event follows, in a transaction
             from newsletter.store.outbox import record_event
 
             record_event(self.store, "issue.approved", {"issue": day.isoformat(), "by": name,

@@ -146,4 +146,3 @@ def retry(store: Store, now: datetime, *, event_id: str | None = None) -> int:
         result = session.execute(update(_O).where(condition).values(
             state=PENDING, attempts=0, next_attempt_at=now, created_at=now))
         return int(getattr(result, "rowcount", 0) or 0)
-
