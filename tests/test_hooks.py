@@ -6,7 +6,11 @@ from __future__ import annotations
 
 import base64
 import json
+import os
+import signal
 import socket
+import subprocess
+import sys
 import threading
 from dataclasses import replace
 from datetime import datetime, timedelta, timezone
@@ -15,6 +19,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterator
 
 import pytest
+import requests
 import time_machine
 from standardwebhooks.webhooks import Webhook
 
@@ -333,3 +338,31 @@ def hooked_send_id(nl: Newsletter) -> int:
     from newsletter.store import ledger
 
     return ledger.get_or_create_send(nl.store, DAY, "Le sujet", WHEN)
+
+
+def test_serve_posts_the_events_of_its_api_in_the_background(project: Path, receiver: Receiver,
+                                                              clock: list[datetime]) -> None:
+    add_hooks(project, receiver.url, ["subscriber.created"])
+    with opened(project, clock) as nl:
+        _, key = nl.api_keys.add("cms", ("subscribers:write",))
+    port = free_port()
+    env = dict(os.environ, NEWSLETTER_SECRET_KEY=SECRET, NEWSLETTER_HOOK_SECRET=HOOK_SECRET)
+    process = subprocess.Popen([sys.executable, "-m", "newsletter", "-C", str(project), "serve", "--port", str(port)],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, text=True)
+    try:
+        assert process.stdout is not None and process.stdout.readline().startswith("Serving on")
+        made = requests.post(f"http://127.0.0.1:{port}/api/v1/subscribers", json={"email": "lea@example.org"},
+                             headers={"Authorization": f"Bearer {key}"}, timeout=30)
+        assert made.status_code == 201
+        for _ in range(600):  # the worker polls every 2 s; bounded at 60 s
+            if receiver.requests:
+                break
+            threading.Event().wait(0.1)
+    finally:
+        process.send_signal(signal.SIGINT)
+        process.communicate(timeout=30)
+    (_, headers, body), = receiver.requests
+    sent_at = datetime.fromtimestamp(int(headers["webhook-timestamp"]), timezone.utc)
+    with time_machine.travel(sent_at, tick=False):  # serve's own clock, which --clock-shift does not move
+        payload = Webhook(HOOK_SECRET).verify(body, headers)
+    assert payload["type"] == "subscriber.created" and payload["data"]["email"] == "lea@example.org"
