@@ -366,3 +366,38 @@ def test_serve_posts_the_events_of_its_api_in_the_background(project: Path, rece
     with time_machine.travel(sent_at, tick=False):  # serve's own clock, which --clock-shift does not move
         payload = Webhook(HOOK_SECRET).verify(body, headers)
     assert payload["type"] == "subscriber.created" and payload["data"]["email"] == "lea@example.org"
+
+
+def test_on_postgresql_the_events_go_with_their_cause_and_out_once(project: Path, receiver: Receiver,
+                                                                   clock: list[datetime], server_url: str) -> None:
+    from sqlalchemy import text
+
+    from newsletter.store.database import open_store
+    from tests.helpers.config import set_options
+
+    shared = open_store(server_url, Path("."))
+    with shared.engine.begin() as conn:  # the server is shared with other tests: their rows go
+        conn.execute(text("TRUNCATE hook_outbox, feedback_events, send_pauses, deliveries, sends, subscribers, leases "
+                          "RESTART IDENTITY CASCADE"))
+    shared.close()
+    set_options(project, "store", url=server_url)
+    add_hooks(project, receiver.url)
+    with opened(project, clock) as nl:
+        nl.subscribers.add("lea@example.org")
+        nl.approve(DAY, by="Camille Martin")
+        assert nl.send(DAY).complete
+        assert types(nl) == ["subscriber.created", "issue.approved", "send.started", "send.finished"]
+        assert nl.hooks.deliver_due() == 4 and nl.hooks.deliver_due() == 0
+    assert [b["type"] for b in receiver.verified(WHEN)] == ["subscriber.created", "issue.approved", "send.started",
+                                                            "send.finished"]
+
+
+def test_a_receiver_that_never_answers_is_a_timeout(clock: list[datetime]) -> None:
+    from newsletter.services.hooks import deliver, secret_bytes
+
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen()
+        url = f"http://127.0.0.1:{silent.getsockname()[1]}/hook"
+        error = deliver(url, secret_bytes(HOOK_SECRET, "S"), "msg_1", b"{}", WHEN, timeout=0.2)
+    assert error == f"{url}: no answer within 0.2 s (timeout)"
