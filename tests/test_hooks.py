@@ -401,3 +401,11 @@ def test_a_receiver_that_never_answers_is_a_timeout(clock: list[datetime]) -> No
         url = f"http://127.0.0.1:{silent.getsockname()[1]}/hook"
         error = deliver(url, secret_bytes(HOOK_SECRET, "S"), "msg_1", b"{}", WHEN, timeout=0.2)
     assert error == f"{url}: no answer within 0.2 s (timeout)"
+
+
+def test_hooks_list_creates_no_database(project: Path, cli: Callable[..., tuple[int, str, str]]) -> None:
+    add_hooks(project, "https://chat.example.org/hook", ["send.finished"])
+    code, out, _ = cli("hooks", "list")
+    assert code == 0 and out.strip() == "No event yet." and not (project / "state" / "newsletter.db").exists()
+    code, out, _ = cli("hooks", "retry")
+    assert code != 0

@@ -210,7 +210,7 @@ class Newsletter(Composing, Sending, Reports):
         """The outgoing webhooks of ``[[hooks]]``: their worker, ``hooks list`` and ``hooks retry``."""
         from newsletter.library.hooks import Hooks
 
-        return Hooks(self.settings, lambda: self.store, self.clock, self.environ)
+        return Hooks(self.settings, lambda: self.store, self.clock, self.environ, reading=self.reading_store)
 
     @cached_property
     def api_keys(self) -> "ApiKeys":

@@ -31,9 +31,10 @@ class Hooks:
     """Posting and listing the events of ``[[hooks]]``."""
 
     def __init__(self, settings: Settings, store: Callable[[], Store], clock: Clock,
-                 environ: Mapping[str, str]) -> None:
+                 environ: Mapping[str, str], *, reading: Callable[[], Store] | None = None) -> None:
         self.settings = settings
         self._store = store
+        self._reading = reading or store  # what a listing reads: never a new database
         self.clock = clock
         self.environ = environ
 
@@ -103,7 +104,7 @@ class Hooks:
         """The latest events and their delivery, newest first (``hooks list``)."""
         if state is not None and state not in STATES:
             raise UsageError(f"unknown state {state!r}; choose one of {', '.join(STATES)}")
-        return outbox.list_events(self._store(), state=state, limit=limit)
+        return outbox.list_events(self._reading(), state=state, limit=limit)
 
     def retry(self, event_id: str | None = None) -> int:
         """Try the given-up events again (one, or all), with a new day of retries; how many."""
