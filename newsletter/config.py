@@ -28,7 +28,7 @@ import babel
 
 from newsletter.core import addresses
 from newsletter.core.clock import utc_now
-from newsletter.core.options import Options
+from newsletter.core.options import Options, suggestion
 from newsletter.errors import N_, AddressError, ConfigError
 
 log = logging.getLogger(__name__)
@@ -664,8 +664,13 @@ def _hooks(path: Path, data: Any) -> tuple[HookSettings, ...]:
                           "events and secret_env", hint=f"edit {path}")
     hooks: list[HookSettings] = []
     for number, table in enumerate(data, 1):
-        t = Options(path, f"hooks #{number}", table, ("url", "events", "secret_env"))
-        shown_table = f"[hooks #{number}]"
+        shown_table = f"[hooks #{number}]"  # which of the [[hooks]] tables, counted from the top of the file
+        known = ("url", "events", "secret_env")
+        for key in table if isinstance(table, dict) else ():
+            if key not in known:
+                raise ConfigError(f"{path.name}: {shown_table} has an unknown key '{key}'; {suggestion(key, known)}",
+                                  hint=f"rename it, or remove it from the [[hooks]] table in {path.name}")
+        t = Options(path, "hooks", table, known)
         url = _hook_url(t, shown_table)
         if any(hook.url == url for hook in hooks):
             raise t.error(f"{shown_table} url {url} is already the url of an earlier [[hooks]] table; list all its "
