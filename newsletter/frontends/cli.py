@@ -1232,9 +1232,14 @@ def serve(nl: Newsletter, host: str | None, port: int | None, threads: int) -> N
         raise KeyboardInterrupt  # SIGTERM stops it as Ctrl+C does: the clicks waiting are written
 
     previous = signal.signal(signal.SIGTERM, interrupt)
+    import threading
+
+    hooks_stop = threading.Event()
+    nl.hooks.start(hooks_stop)  # [[hooks]]: the outbox posted in the background
     try:
         _run_until_interrupted(server)
     finally:
+        hooks_stop.set()
         signal.signal(signal.SIGTERM, previous)
         nl.clicks.close()
 
@@ -1561,6 +1566,68 @@ def api_keys_revoke(nl: Newsletter, name: str) -> None:
     """
     nl.api_keys.revoke(name)
     click.echo(f"API key {name} revoked.")
+
+
+@cli.group()
+def hooks() -> None:
+    """The outgoing webhooks of [[hooks]]: what was posted, what waits, what was given up.
+
+    `serve` and `schedule run` post the events in the background; an event a receiver did not
+    take is tried again for a day, then given up until `hooks retry`.
+
+    Example:
+
+        newsletter hooks list --state failed
+    """
+
+
+@hooks.command("list")
+@click.option("--state", type=click.Choice(("pending", "delivered", "failed")), help="Only the events in this state.")
+@click.option("--limit", type=click.IntRange(1, 10_000), default=50, show_default=True, help="How many, newest first.")
+@pass_newsletter
+def hooks_list(nl: Newsletter, state: str | None, limit: int) -> None:
+    """List the latest events, each with its receiver, state, attempts and last error.
+
+    Example:
+
+        newsletter hooks list --limit 20
+    """
+    events = nl.hooks.events(state=state, limit=limit)
+    if not nl.settings.hooks:
+        click.echo("No [[hooks]] table in newsletter.toml: no event is written.")
+    elif not events:
+        click.echo("No event yet." if state is None else f"No {state} event.")
+
+    def when(at: datetime | None) -> str:
+        return at.astimezone(nl.settings.tz).strftime("%Y-%m-%d %H:%M:%S") if at is not None else "-"
+
+    for event in events:
+        detail = {"delivered": f"delivered {when(event.delivered_at)}",
+                  "pending": f"next attempt {when(event.next_attempt_at)}",
+                  "failed": "given up"}.get(event.state, event.state)
+        click.echo(f"{event.event_id}  {event.type:<24} {event.state:<9} {when(event.created_at)}  "
+                   f"attempts {event.attempts}  {detail}  {event.hook}")
+        if event.last_error and event.state != "delivered":
+            click.echo(f"    last error: {event.last_error}")
+
+
+@hooks.command("retry")
+@click.argument("event_id", required=False)
+@pass_newsletter
+def hooks_retry(nl: Newsletter, event_id: str | None) -> None:
+    """Try given-up events again (all of them, or EVENT_ID's), with a new day of retries.
+
+    The event keeps its id: a receiver that took it before can tell it is the same.
+
+    Example:
+
+        newsletter hooks retry msg_3kq…
+    """
+    count = nl.hooks.retry(event_id)
+    if not count:
+        raise UsageError(f"no given-up event {event_id}" if event_id else "no given-up event to retry",
+                         hint="`newsletter hooks list --state failed` shows them")
+    click.echo(f"{count} event{'s' if count != 1 else ''} to be posted again by `serve` or `schedule run`.")
 
 
 @cli.command()

@@ -99,6 +99,7 @@ if TYPE_CHECKING:
     from newsletter.delivery.engine import ResendPlan, ResendReport, SendReport
     from newsletter.library.accounts import Account, Accounts
     from newsletter.library.api_keys import SCOPES, ApiKey, ApiKeys
+    from newsletter.library.hooks import Hooks
     from newsletter.core.logs import event
     from newsletter.core.i18n import Translatable, Words, user_locale, words
     from newsletter.errors import StaleEditError
@@ -205,6 +206,13 @@ class Newsletter(Composing, Sending, Reports):
         return Accounts(lambda: self.store, self.clock)
 
     @cached_property
+    def hooks(self) -> "Hooks":
+        """The outgoing webhooks of ``[[hooks]]``: their worker, ``hooks list`` and ``hooks retry``."""
+        from newsletter.library.hooks import Hooks
+
+        return Hooks(self.settings, lambda: self.store, self.clock, self.environ, reading=self.reading_store)
+
+    @cached_property
     def api_keys(self) -> "ApiKeys":
         """The HTTP API's keys (``newsletter api-keys``, the API's ``Authorization: Bearer``)."""
         from newsletter.library.api_keys import ApiKeys
@@ -257,6 +265,7 @@ _BELOW = {
     "newsletter.delivery.engine": ("ResendPlan", "ResendReport", "SendReport"),
     "newsletter.library.accounts": ("Account", "Accounts"),
     "newsletter.library.api_keys": ("SCOPES", "ApiKey", "ApiKeys"),
+    "newsletter.library.hooks": ("Hooks",),
     "newsletter.core.logs": ("event",),
     "newsletter.core.i18n": ("Translatable", "Words", "user_locale", "words"),
     "newsletter.errors": ("StaleEditError",),
