@@ -213,3 +213,63 @@ def test_require_2fa_names_roles(project: Path) -> None:
     desk_config(project, '[desk]\nrequire_2fa = ["approver", "boss"]\n')
     with pytest.raises(ConfigError, match=r"\[desk\] require_2fa must be a list of"):
         Newsletter.open(project).settings
+
+
+@pytest.mark.browser
+def test_in_chromium_an_approver_enrols_then_signs_in_in_two_steps(project: Path, tmp_path: Path,
+                                                                   clock: Clock) -> None:
+    """The desk under waitress, a real headless Chromium: the QR code shows (drawn without any script of
+    another site), the code confirms the enrolment, and the next sign-in asks for a code after the password."""
+    from playwright.sync_api import expect, sync_playwright
+
+    from tests.helpers.browser import CHROMIUM, CHROMIUM_ARGS
+    from tests.helpers.desk_server import Desk
+
+    if CHROMIUM is None:
+        pytest.skip("Debian's chromium is not installed (run `make test`, which installs it)")
+    wait = 15_000
+    desk_config(project, '[desk]\nrequire_2fa = ["approver"]\n')
+    with Newsletter.open(project, environ={"NEWSLETTER_SECRET_KEY": SECRET}, clock=clock) as nl, Desk(nl) as desk, \
+            sync_playwright() as p:
+        nl.users.add("dominique", "approver", PASSWORD)
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page()
+            page.set_default_timeout(wait)
+            refused: list[str] = []
+            page.on("console", lambda message: refused.append(message.text) if message.type == "error" else None)
+
+            def password() -> None:
+                page.goto(desk.url + "/")
+                page.get_by_label("Nom du compte").fill("dominique")
+                page.get_by_label("Mot de passe").fill(PASSWORD)
+                page.get_by_role("button", name="Connexion").click()
+
+            password()
+            page.wait_for_url(re.compile(r".*/login/enrol.*"), timeout=wait)
+            expect(page.locator("figure.qr svg")).to_be_visible()
+            page.screenshot(path=str(tmp_path / "enrol.png"))
+            totp = pyotp.TOTP(page.locator("#secret").inner_text())
+            page.get_by_label("Le code affiché par votre application d’authentification").fill(totp.at(clock.now))
+            page.get_by_role("button", name="Connexion").click()
+            expect(page.get_by_role("heading", name="Codes de secours")).to_be_visible()
+            assert page.locator("ul.recovery li").count() == 10
+            page.get_by_role("link", name="Continuer").click()
+            page.wait_for_url(desk.url + "/", timeout=wait)
+            page.context.clear_cookies()
+
+            password()
+            page.wait_for_url(re.compile(r".*/login/code.*"), timeout=wait)
+            page.get_by_label(re.compile("Le code affiché")).fill("000000")
+            page.get_by_role("button", name="Connexion").click()
+            expect(page.get_by_role("alert")).to_have_text("Code erroné ou déjà utilisé.")
+            page.get_by_label(re.compile("Le code affiché")).fill(totp.at(clock.now))  # used at the enrolment
+            page.get_by_role("button", name="Connexion").click()
+            expect(page.get_by_role("alert")).to_have_text("Code erroné ou déjà utilisé.")
+            clock.now += timedelta(seconds=30)
+            page.get_by_label(re.compile("Le code affiché")).fill(totp.at(clock.now))
+            page.get_by_role("button", name="Connexion").click()
+            page.wait_for_url(desk.url + "/", timeout=wait)
+            assert not [text for text in refused if "Content Security Policy" in text], refused
+        finally:
+            browser.close()

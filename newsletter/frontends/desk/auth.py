@@ -165,7 +165,7 @@ def enrol() -> tuple[str, int] | Response:
     enrolment = users.propose(account.name)
     import segno  # only at an enrolment
 
-    qr = Markup(segno.make(enrolment.uri, error="m").svg_inline(scale=4))
+    qr = Markup(segno.make(enrolment.uri, error="m").svg_inline(scale=4, light="#fff"))  # a white quiet zone on any page colour
     return (render_template("desk/login_enrol.html", error=error, qr=qr, secret=enrolment.secret),
             401 if error else 200)
 
