@@ -1464,6 +1464,8 @@ def users_list(nl: Newsletter) -> None:
         created = account.created_at.astimezone(nl.settings.tz).strftime("%Y-%m-%d %H:%M")
         removed = account.disabled_at.astimezone(nl.settings.tz) if not account.active and account.disabled_at else None
         state = "" if removed is None else _("  removed %(when)s", when=f"{removed:%Y-%m-%d %H:%M}")
+        if account.two_factor:
+            state += _("  with a code (users totp)")
         click.echo(f"{account.name:<24} {account.role:<9} {account.email or '-':<32} "
                    + _("created %(when)s", when=created) + state)
 

@@ -75,6 +75,7 @@ def test_users_totp_prints_the_uri_and_recovery_codes_once_and_stores_only_hashe
         assert record is not None and record.two_factor and len(record.recovery_hashes) == 10
         assert not any(c in " ".join(record.recovery_hashes) for c in codes)
         assert nl.users.get("camille").two_factor  # type: ignore[union-attr]
+    assert "with a code" in run(project, "users", "list")[1]
     again, printed = run(project, "users", "totp", "camille")  # enrolled already: the old app keeps working
     assert again != 0 and "--reset" in printed
     assert run(project, "users", "totp", "nobody")[0] != 0

@@ -165,7 +165,8 @@ def enrol() -> tuple[str, int] | Response:
     enrolment = users.propose(account.name)
     import segno  # only at an enrolment
 
-    qr = Markup(segno.make(enrolment.uri, error="m").svg_inline(scale=4, light="#fff"))  # a white quiet zone on any page colour
+    # white light modules: the quiet zone shows on any page colour
+    qr = Markup(segno.make(enrolment.uri, error="m").svg_inline(scale=4, light="#fff"))
     return (render_template("desk/login_enrol.html", error=error, qr=qr, secret=enrolment.secret),
             401 if error else 200)
 
