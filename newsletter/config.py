@@ -239,6 +239,7 @@ class DeskSettings:
     max_image_bytes: int = 2_000_000  # largest image an editor may upload
     header_timeout: int = 10  # seconds for a request's head to arrive, however it trickles in
     body_timeout: int = 120  # seconds for a request's body (an image upload) to arrive after its head
+    require_2fa: tuple[str, ...] = ()  # roles that must sign in with a second factor (enrolled at their next sign-in)
 
 
 @dataclass(frozen=True)
@@ -555,7 +556,7 @@ def _web(path: Path, data: Any) -> WebSettings:
 def _desk(path: Path, data: Any) -> DeskSettings:
     t = Options(path, "desk", data, ("host", "port", "base_url", "trusted_proxies", "session_hours", "login_limit",
                                     "login_account_limit", "git_commit", "require_separate_approver",
-                                    "max_image_bytes", "header_timeout", "body_timeout"))
+                                    "max_image_bytes", "header_timeout", "body_timeout", "require_2fa"))
     d = DeskSettings
     base_url = t.text("base_url", d.base_url).rstrip("/")
     if base_url and not re.fullmatch(r"https://[^\s/?#]+(/[^\s?#]*)?", base_url):
@@ -574,6 +575,7 @@ def _desk(path: Path, data: Any) -> DeskSettings:
         max_image_bytes=t.integer("max_image_bytes", d.max_image_bytes, minimum=1024, maximum=20_000_000),
         header_timeout=t.integer("header_timeout", d.header_timeout, minimum=1, maximum=600),
         body_timeout=t.integer("body_timeout", d.body_timeout, minimum=1, maximum=3600),
+        require_2fa=t.choices("require_2fa", ("editor", "approver", "operator"), d.require_2fa),
     )
 
 

@@ -1418,7 +1418,7 @@ def doctor(project: LazyNewsletter, as_json: bool, nameservers: tuple[str, ...],
 
 @cli.group()
 def users() -> None:
-    """The editors' desk accounts: add, list, remove, passwd.
+    """The editors' desk accounts: add, list, remove, passwd, totp.
 
     Roles: editor (writes issues), approver (also approves), operator (also runs the newsletter).
 
@@ -1469,6 +1469,8 @@ def users_list(nl: Newsletter) -> None:
         created = account.created_at.astimezone(nl.settings.tz).strftime("%Y-%m-%d %H:%M")
         removed = account.disabled_at.astimezone(nl.settings.tz) if not account.active and account.disabled_at else None
         state = "" if removed is None else _("  removed %(when)s", when=f"{removed:%Y-%m-%d %H:%M}")
+        if account.two_factor:
+            state += _("  with a code (users totp)")
         click.echo(f"{account.name:<24} {account.role:<9} {account.email or '-':<32} "
                    + _("created %(when)s", when=created) + state)
 
@@ -1500,6 +1502,33 @@ def users_passwd(nl: Newsletter, name: str, password_stdin: bool) -> None:
     """
     nl.users.set_password(name, _read_password(password_stdin))
     click.echo(_("Password of %(name)s changed.", name=name))
+
+
+@users.command("totp")
+@click.argument("name")
+@click.option("--reset", is_flag=True, help="Remove the account's second factor (a lost phone); it enrols again.")
+@pass_newsletter
+def users_totp(nl: Newsletter, name: str, reset: bool) -> None:
+    """Enrol an account in two-factor sign-in: the desk then asks for a code after the password.
+
+    Prints the otpauth:// URI for the authenticator app (a QR code in a terminal that shows it)
+    and ten recovery codes, shown once. Example:
+
+        newsletter users totp camille
+    """
+    if reset:
+        nl.users.reset_second_factor(name)
+        click.echo(_("Two-factor sign-in of %(name)s removed; its sessions ended.", name=name))
+        return
+    enrolment = nl.users.enrol(name)
+    click.echo(enrolment.uri)
+    if sys.stdout.isatty():
+        import segno
+
+        segno.make(enrolment.uri, error="m").terminal(compact=True)
+    click.echo(_("Recovery codes (each signs in once; they are not shown again):"))
+    for code in enrolment.recovery_codes:
+        click.echo(f"  {code}")
 
 
 @cli.group("api-keys")

@@ -203,7 +203,7 @@ class Newsletter(Composing, Sending, Reports):
         """The desk's accounts (``newsletter users``, the desk's sign-in)."""
         from newsletter.library.accounts import Accounts  # argon2 and its dummy hash: only when asked
 
-        return Accounts(lambda: self.store, self.clock)
+        return Accounts(lambda: self.store, self.clock, issuer=self.settings.newsletter.name)
 
     @cached_property
     def hooks(self) -> "Hooks":
