@@ -35,6 +35,7 @@ How it is reached, one way for each kind of thing:
   ``nl.webhooks``           the mail APIs' events, verified and recorded          :mod:`.web`
   ``nl.users``              the desk's accounts                                   :mod:`.accounts`
   ``nl.api_keys``           the HTTP API's keys                                   :mod:`.api_keys`
+  ``nl.hooks``              the outgoing webhooks' worker and outbox              :mod:`.hooks`
   ``nl.issues``             the issue folders as the desk edits them              :mod:`.editing`
   ``nl.schedule_ops``       what the running scheduler reads and records          :mod:`.schedule`
   ``nl.clicks``             counted links: redirects, their recorder, reports     :mod:`.clicks`

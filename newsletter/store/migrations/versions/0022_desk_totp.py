@@ -13,7 +13,7 @@ from alembic import op
 from newsletter.store.models import UTCDateTime
 
 revision = "0022"
-down_revision = "0020"
+down_revision = "0021"
 branch_labels = None
 depends_on = None
 
