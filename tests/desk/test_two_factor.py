@@ -3,10 +3,7 @@
 
 from __future__ import annotations
 
-import contextlib
-import io
 import re
-import sys
 from datetime import timedelta
 from pathlib import Path
 from typing import Iterator
@@ -18,23 +15,11 @@ from flask.testing import FlaskClient
 
 from newsletter import Newsletter
 from newsletter.errors import ConfigError, UsageError
-from newsletter.frontends.cli import main
 from newsletter.frontends.desk.app import create_app
 from newsletter.store.users import find_user
 from tests.conftest import SECRET
+from tests.helpers.cli import run
 from tests.helpers.desk import Clock, PASSWORD, csrf_token, desk_config
-
-
-def run(project: Path, *args: str, stdin: str = "") -> tuple[int, str]:
-    printed = io.StringIO()
-    old = sys.stdin
-    sys.stdin = io.StringIO(stdin)
-    try:
-        with contextlib.redirect_stdout(printed), contextlib.redirect_stderr(printed):
-            code = main(["--project", str(project), *args])
-    finally:
-        sys.stdin = old
-    return code, printed.getvalue()
 
 
 def password_step(client: FlaskClient, name: str, password: str = PASSWORD, next: str = "",
