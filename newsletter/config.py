@@ -10,7 +10,6 @@ holds the secret, and :func:`secret_from_env` reads it when it is needed.
 from __future__ import annotations
 
 import difflib
-import ipaddress
 import logging
 import os
 import re
@@ -710,19 +709,10 @@ def _hook_url(t: Options, shown_table: str) -> str:
     if parts.username or parts.password:
         raise t.error(f"{shown_table} url must not hold a user name or password; the signature authenticates the "
                       "newsletter to the receiver")
-    if parts.scheme == "http" and not _loopback(parts.hostname):
+    if parts.scheme == "http" and not addresses.is_loopback(parts.hostname):
         raise t.error(f"{shown_table} url {url!r} must use https:// (plain http:// only to 127.0.0.1, ::1 or "
                       "localhost): the events carry subscribers' addresses")
     return url
-
-
-def _loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def _variable_name(t: Options, shown: str, name: str, key: str, value: Any) -> None:
