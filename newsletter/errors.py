@@ -386,3 +386,8 @@ class FetchRefused(FetchError, UsageError):
     (``[sourcing] allow_private_networks`` is false)."""
 
     exit_code = 2
+
+
+class CorrectionRefused(UsageError):
+    """A correction that cannot be published: the issue was never sent, the note is empty or too long,
+    or nothing changed since the version the archive shows."""
