@@ -927,6 +927,52 @@ def worker(nl: Newsletter, once: bool, day: datetime | None, poll: float) -> Non
 
 @cli.command()
 @date_argument
+@click.option("--note", "note", metavar="TEXT", required=True,
+              help="What was corrected, in a sentence (plain text, shown on the archive page, in the feed and the mail).")
+@click.option("--mail", is_flag=True, help="Also tell each reader who received the issue, once (resumable).")
+@click.option("--by", "by", metavar="NAME", help="Who corrects (default: $NEWSLETTER_EDITOR, else the login name).")
+@pass_newsletter
+def correct(nl: Newsletter, day: date | None, note: str, mail: bool, by: str | None) -> None:
+    """Publish the issue's current files as the corrected version of a sent issue.
+
+    The archive page shows the note, the date and what changed (items, in words) above the
+    corrected issue, the version sent stays at /archive/DATE/envoi/, and the feed entry is
+    updated. The files must pass `check`. With --mail, a short "Correction : …" message with
+    the note and a link goes once to each reader the issue reached who is still subscribed;
+    running the same command again finishes a mail cut short, and sends nobody twice.
+
+    Example:
+
+        newsletter correct 2026-11-24 --note "Le chiffre de l'info 3 était faux." --mail
+    """
+    day = day or nl.today()
+    if mail:
+        _secret_key(nl)
+    try:
+        outcome = nl.corrections.publish(day, note, mail=mail, by=by or "")
+    except ContentError as err:
+        _print_problems(err.problems, nl.settings.root)
+        raise
+    done = outcome.correction
+    if outcome.resumed:
+        click.echo(_("Correction %(number)d of issue %(date)s was published already; its mail goes on.",
+                     number=done.number, date=day.isoformat()))
+    else:
+        click.secho(_("Correction %(number)d of issue %(date)s published: %(url)s", number=done.number,
+                      date=day.isoformat(), url=outcome.url), fg="green")
+        for change in nl.corrections.of(day, _spoken())[-1].changes:
+            click.echo(f"  {change}")
+    if outcome.mail is not None:
+        counts = ", ".join(f"{n} {_state(k)}" for k, n in sorted(outcome.mail.counts.items())) or _("no recipient")
+        click.echo(_("Correction mail: %(counts)s.", counts=counts))
+        if not outcome.mail.complete:
+            click.secho(_("The mail is not finished; run the same command again to go on (nobody gets it twice)."),
+                        fg="yellow")
+            raise click.exceptions.Exit(1)
+
+
+@cli.command()
+@date_argument
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @pass_newsletter
 def status(nl: Newsletter, day: date | None, as_json: bool) -> None:

@@ -128,6 +128,8 @@ class Corrections:
         from newsletter.store.corrections import unfinished
 
         store = self._nl.store
+        if last is None and sent.page == page.digest:
+            return CorrectionPlan(day, [], 0, 0, self._unchanged(day, None))
         if last is not None and last.digest == page.digest:
             if mail and (not last.mail or unfinished(store, last.id)):
                 return CorrectionPlan(day, self._view(last).changes, self._readers(sent.send_id), last.number, None)
@@ -143,6 +145,8 @@ class Corrections:
         With ``mail``, tell each reader the issue reached, once (a second run finishes the mail left
         unfinished by the first and sends nobody twice).
 
+        :param by: who corrects; default ``$NEWSLETTER_EDITOR``, else the login name.
+
         :raises CorrectionRefused: when the issue was never sent, the note is empty or too long, or the
             files are those of the version the archive shows already (and no mail is left to send).
         :raises ContentError: (with ``problems``) when the files do not pass ``check``.
@@ -150,18 +154,25 @@ class Corrections:
         from newsletter.content.publication import web_url
         from newsletter.store import corrections
 
+        from newsletter.library.composing import EDITOR_ENV
+        from newsletter.library.inputs import login_name
+
         text = clean_note(note)
+        by = by or self._nl.environ.get(EDITOR_ENV) or login_name(self._nl.environ)
         sent, version, page, last = self._prepare(day)
         store, now = self._nl.store, self._nl.clock()
         url = web_url(self._nl.settings.newsletter.base_url, day)
+        if last is None and sent.page == page.digest:
+            raise self._unchanged(day, None)
         if last is not None and last.digest == page.digest:  # nothing new: maybe a mail to send or finish
-            if not mail or (last.mail and not corrections.unfinished(store, last.id)):
+            if not mail or (last.mail and not corrections.unfinished(store, last.id)
+                            and not corrections.enqueue(store, last.id, sent.send_id, now)):
                 raise self._unchanged(day, last)
             if not last.mail:
                 corrections.want_mail(store, last.id)
-                corrections.enqueue(store, last.id, sent.send_id, now)
-            report = self._mail(day, last)
-            return CorrectionOutcome(day, self._view(self._reread(sent, last.number)), url, report, True)
+            corrections.enqueue(store, last.id, sent.send_id, now)  # none when a run added them already
+            mailed = self._mail(day, last)
+            return CorrectionOutcome(day, self._view(self._reread(sent, last.number)), url, mailed, True)
         changes = self._changes(version, page, sent, last)
         added = corrections.add(store, sent.send_id, page, note=text, changes=changes, author=by, mail=mail, now=now)
         log.info("issue %s: correction %d published: %s", day.isoformat(), added.number, text)
@@ -223,6 +234,11 @@ class Corrections:
         return compare(version, before, thaw(page.layout), page.subject)
 
     def _unchanged(self, day: date, last: "Correction | None") -> CorrectionRefused:
+        if last is not None and last.mail:
+            return CorrectionRefused(
+                N_("issue %(day)s: the files are those of correction %(number)d, whose readers were told already"),
+                hint=N_("edit the files first (`newsletter check %(day)s` checks them), then publish the correction"),
+                values={"day": day.isoformat(), "number": last.number})
         return CorrectionRefused(
             N_("issue %(day)s: the files are those of the version the archive shows already; nothing to correct"),
             hint=N_("edit the files first (`newsletter check %(day)s` checks them), then publish the correction"),

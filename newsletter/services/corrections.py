@@ -1,8 +1,8 @@
 """What a correction changed, in words: the sent page's items compared with the corrected ones.
 
-Items are paired by position when they keep their link or their title, else by link or title across
-positions (an item that moved), else by position (an item rewritten in its place); what is left is
-added or removed. A change is a small JSON-ready dict, stored with the correction and said in the
+Items are paired by position when they keep their link or their title (or have no link either), else by
+link or title across positions (an item that moved); what is left was removed or added (an item
+replaced by another in its place is both). A change is a small JSON-ready dict, stored with the correction and said in the
 reader's language when shown (:func:`describe`).
 """
 
@@ -38,8 +38,8 @@ def compare(sent: WebVersion, sent_subject: str, new: WebVersion, new_subject: s
         changes.append({"kind": "subject"})
     pairs: dict[int, int] = {}  # new position → old position (0-based)
 
-    def same(a: Facts, b: Facts) -> bool:
-        return bool(a.url and a.url == b.url) or a.title == b.title
+    def same(a: Facts, b: Facts) -> bool:  # in its place: the same link, the same title, or no link either
+        return bool(a.url and a.url == b.url) or a.title == b.title or not (a.url or b.url)
 
     for i in range(min(len(old), len(now))):
         if same(old[i], now[i]):
@@ -52,9 +52,6 @@ def compare(sent: WebVersion, sent_subject: str, new: WebVersion, new_subject: s
                 if j not in pairs.values() and getattr(item, key) and getattr(item, key) == getattr(before, key):
                     pairs[i] = j
                     break
-    for i in range(min(len(old), len(now))):
-        if i not in pairs and i not in pairs.values():
-            pairs[i] = i
     for i, item in enumerate(now):
         if i not in pairs:
             changes.append({"kind": "added", "position": i + 1, "title": item.title})
@@ -71,7 +68,8 @@ def compare(sent: WebVersion, sent_subject: str, new: WebVersion, new_subject: s
     for j, before in enumerate(old):
         if j not in pairs.values():
             changes.append({"kind": "removed", "position": j + 1, "title": before.title})
-    changes.sort(key=lambda c: (c.get("position", 0), c["kind"] == "removed"))
+    order = {"subject": 0, "moved": 1, "changed": 2, "removed": 3, "added": 4}
+    changes.sort(key=lambda c: (c.get("position", 0), order[c["kind"]]))
     if not changes and sent.html != new.html:
         changes.append({"kind": "page"})
     return changes
