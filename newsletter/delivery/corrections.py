@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Mapping, Sequence
@@ -58,24 +59,32 @@ def send_correction_mail(settings: Settings, store: Store, correction_id: int, f
     heartbeat = leases.Heartbeat(store, run_id, duration=lease, clock=clock).start()
     policy = Policy.from_settings(settings)
     sent = 0
+    pause = threading.Event()  # never set: the run's waits, in real time
+    held = 0
     try:
-        _, uncertain, held = corrections.take_over_dead(store, correction_id, run_id, clock(), lease)
-        if uncertain:
-            log.warning("correction %s: %s message(s) in doubt after a run died; they are not sent again",
-                        factory.issue_key, uncertain)
         adapter = make_adapter(settings, environ)
         limiter = RateLimiter(settings.delivery.rate_per_second) if adapter.paced else None
         adapter.use_layout(factory.layout)
         adapter.open()
         try:
+            # Rows another run holds are its own until its lease expires (it may be sending them now); then
+            # this run takes them over. It waits for that at most twice a lease: a live run renews its own.
+            patience = time.monotonic() + 2 * lease.total_seconds()
             while heartbeat.holds(clock()):
+                _, uncertain, held = corrections.take_over_dead(store, correction_id, run_id, clock(), lease)
+                if uncertain:
+                    log.warning("correction %s: %s message(s) in doubt after a run died; they are not sent again",
+                                factory.issue_key, uncertain)
                 batch = corrections.claim(store, correction_id, run_id, BATCH, clock())
                 if not batch:
-                    break
+                    if not held or time.monotonic() > patience:
+                        break
+                    pause.wait(min(1.0, lease.total_seconds() / 6))
+                    continue
                 sent_now, retry = _deliver(store, adapter, factory, batch, run_id, heartbeat, clock, limiter, policy)
                 sent += sent_now
                 if retry:  # the transport asked to wait: the rows wait in pending, the run a little
-                    threading.Event().wait(min(policy.delay(retry).total_seconds(), 5.0))
+                    pause.wait(min(policy.delay(retry).total_seconds(), 5.0))
         finally:
             adapter.close()
     finally:
