@@ -991,10 +991,14 @@ def status(nl: Newsletter, day: date | None, as_json: bool) -> None:
     """
     issue = nl.status(day, uncertain=None if as_json else UNCERTAIN_SHOWN)
     day, state, tz = issue.day, issue.schedule, nl.settings.tz
+    corrections = nl.corrections.of(day, _spoken())
     if as_json:
         skipped = nl.readers.skipped()
         click.echo(json.dumps({**issue.to_dict(), "skipped_readers": {"weekly": skipped.weekly,
-                                                                      "paused": skipped.paused}},
+                                                                      "paused": skipped.paused},
+                               "corrections": [{"number": c.number, "at": c.at.astimezone(tz).isoformat(
+                                   timespec="seconds"), "note": c.note, "by": c.author, "changes": c.changes,
+                                   "mail": c.mail_counts if c.mail else None} for c in corrections]},
                               ensure_ascii=False, indent=2))
     else:
         if issue.started_at is None:
@@ -1016,6 +1020,11 @@ def status(nl: Newsletter, day: date | None, as_json: bool) -> None:
             click.echo(ngettext("Resent %(num)d uncertain recipient on %(when)s, asked by %(name)s.",
                                 "Resent %(num)d uncertain recipients on %(when)s, asked by %(name)s.", resend.rows,
                                 when=f"{resend.at.astimezone(tz):%Y-%m-%d %H:%M %Z}", name=resend.by))
+        for c in corrections:
+            told = ", ".join(f"{n} {_state(k)}" for k, n in sorted(c.mail_counts.items())) if c.mail else ""
+            click.echo(_("Correction %(number)d on %(when)s by %(name)s: %(note)s", number=c.number,
+                         when=f"{c.at.astimezone(tz):%Y-%m-%d %H:%M %Z}", name=c.author or "?", note=c.note)
+                       + (" — " + _("Correction mail: %(counts)s.", counts=told or _("no recipient")) if c.mail else ""))
         click.echo(_("Approval: %(approval)s", approval=said(issue.approval)))
         if issue.override is not None:
             when = _(" on %(when)s", when=f"{issue.override.at.astimezone(tz):%Y-%m-%d %H:%M %Z}") \
@@ -1081,8 +1090,8 @@ def _show_uncertain(issue: "IssueStatus") -> None:
 def history(nl: Newsletter, limit: int, as_json: bool) -> None:
     """List the issues sent, newest first: date, subject, recipients, sent, failed, bounced,
     complained (with the complaint rate; "!" above Gmail's 0.3 % line), unsubscribed since;
-    marked when recipients are uncertain and when some were resent (--resend-uncertain); under
-    an issue with bounces, their reasons (hard, then soft: user unknown, mailbox full, expired…).
+    marked when recipients are uncertain, when some were resent (--resend-uncertain) and when it
+    was corrected after the send (`correct`); under an issue with bounces, their reasons (hard, then soft: user unknown, mailbox full, expired…).
 
     Example:
 
@@ -1091,6 +1100,7 @@ def history(nl: Newsletter, limit: int, as_json: bool) -> None:
     tz = nl.settings.tz
     rows = nl.history(limit=limit)
     clickers = nl.clicks.unique_clickers(r.day for r in rows)
+    corrected = nl.corrections.counted([r.day for r in rows])
     if as_json:
         click.echo(json.dumps([{
             "date": r.day.isoformat(), "subject": r.subject, "recipients": r.recipients, "sent": r.sent,
@@ -1101,7 +1111,7 @@ def history(nl: Newsletter, limit: int, as_json: bool) -> None:
             "finished_at": r.finished_at.astimezone(tz).isoformat(timespec="seconds") if r.finished_at else None,
             "without_approval_by": r.override_by or None, "uncertain": r.uncertain, "resent": r.resent,
             "bounce_reasons": [{"kind": b.kind, "reason": b.reason, "rows": b.rows} for b in r.bounce_reasons],
-            "unique_clickers": clickers.get(r.day),
+            "unique_clickers": clickers.get(r.day), "corrections": corrected.get(r.day, 0),
         } for r in rows], ensure_ascii=False, indent=2))
         return
     if not rows:
@@ -1114,6 +1124,7 @@ def history(nl: Newsletter, limit: int, as_json: bool) -> None:
         mark += " (paused)" if r.paused else "" if r.finished_at else " (not finished)"
         mark += f" ({r.uncertain:,} uncertain)" if r.uncertain else ""
         mark += f" ({r.resent:,} resent)" if r.resent else ""
+        mark += f" (corrected ×{corrected[r.day]})" if r.day in corrected else ""
         complaints = f"{r.complained:,} {r.complaint_rate:.2%}{'!' if r.complaints_too_high else ' '}"
         click.echo(f"{r.day.isoformat():<10}  {r.recipients:>10,} {r.sent:>8,} {r.failed:>7,} {r.bounced:>7,} "
                    f"{r.unsubscribed:>7,} {complaints:>15} {_clickers(clickers.get(r.day)):>8}  {r.subject}{mark}")
