@@ -109,7 +109,8 @@ if TYPE_CHECKING:
     from newsletter.library.editing import Author, IssueDraft, Issues, ItemDraft, Placed, PreviewResult
     from newsletter.library.schedule import ScheduleOps
     from newsletter.library.clicks import ClickAnswer, Clicks
-    from newsletter.library.corrections import CorrectionOutcome, CorrectionPlan, Corrections, CorrectionView
+    from newsletter.library.corrections import (NOTE_CHARS, CorrectionOutcome, CorrectionPlan, Corrections,
+                                                CorrectionView)
     from newsletter.services.readership import IssueFigures, Trends
     from newsletter.schedule.gate import Readiness
     from newsletter.schedule.jobs import (ALIVE_SECONDS, DAILY_JOB, HEARTBEAT_JOB, HEARTBEAT_SECONDS, INTERRUPTED,
@@ -283,7 +284,8 @@ _BELOW = {
     "newsletter.library.schedule": ("ScheduleOps",),
     "newsletter.library.archive": ("Archive",),
     "newsletter.library.clicks": ("ClickAnswer", "Clicks"),
-    "newsletter.library.corrections": ("CorrectionOutcome", "CorrectionPlan", "Corrections", "CorrectionView"),
+    "newsletter.library.corrections": ("NOTE_CHARS", "CorrectionOutcome", "CorrectionPlan", "Corrections",
+                                       "CorrectionView"),
     "newsletter.services.readership": ("IssueFigures", "Trends"),
     "newsletter.library.preview": ("PreviewBuild", "PreviewProblem", "preview_build", "preview_image"),
     "newsletter.library.subscribers": ("ExportResult", "SubscriberChange", "Subscribers"),

@@ -93,6 +93,9 @@ class Corrections:
     def __init__(self, newsletter: Project) -> None:
         self._nl = newsletter
 
+    #: The note as it is kept (the desk checks it before its confirmation page).
+    clean_note = staticmethod(clean_note)
+
     # -- reading ---------------------------------------------------------------------------------
 
     def of(self, day: date, spoken: "Words | None" = None) -> list[CorrectionView]:
