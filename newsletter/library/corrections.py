@@ -4,7 +4,7 @@ version of a sent issue, with a note and what changed in words, and tell its rea
 The archive keeps what was sent (:mod:`newsletter.store.archive`) and shows the newest version with
 every correction listed in order (:mod:`newsletter.store.corrections`). With ``mail``, a short message
 goes to each reader the issue reached who is still subscribed, through the correction mail's own
-ledger (:mod:`newsletter.delivery.corrections`); running the same correction again, after a crash or a
+ledger (:mod:`newsletter.services.correction_mail`); running the same correction again, after a crash or a
 stop, finishes that mail and sends nobody a second one.
 """
 
@@ -22,7 +22,7 @@ from newsletter.library.project import Project
 
 if TYPE_CHECKING:
     from newsletter.core.i18n import Words
-    from newsletter.delivery.corrections import MailReport
+    from newsletter.services.correction_mail import MailReport
     from newsletter.render.rendered import PublicPage
     from newsletter.render.web_version import WebVersion
     from newsletter.store.archive import Publication
@@ -255,7 +255,7 @@ class Corrections:
     def _mail(self, day: date, correction: "Correction") -> "MailReport":
         from newsletter.content.load import load_issue
         from newsletter.content.publication import web_url
-        from newsletter.delivery.corrections import send_correction_mail
+        from newsletter.services.correction_mail import send_correction_mail
         from newsletter.render.correction import render_correction
         from newsletter.render.mime import MessageFactory
 
