@@ -20,6 +20,7 @@ from newsletter.library import Newsletter
 from newsletter.store import corrections
 from newsletter.store.database import open_store
 from newsletter.store.models import DeliveryStatus
+from newsletter.store.readers import erase_subscriber
 from newsletter.store.subscribers import add_subscriber, unsubscribe
 from tests.conftest import DAY, SECRET
 from tests.helpers.clock import NOW
@@ -54,16 +55,17 @@ def sent_to(project: Path, people: int) -> list[str]:
 
 
 def test_each_reader_still_subscribed_is_told_once(project: Path, sink: Sink) -> None:
-    addresses = sent_to(project, 4)
+    addresses = sent_to(project, 5)
     smtp_config(project, sink.port)
     store = open_store("sqlite:///state/newsletter.db", project)
     unsubscribe(store, addresses[1], now=NOW + timedelta(hours=1))  # left after the send
+    erase_subscriber(store, addresses[2], "digest-of-the-address", now=NOW + timedelta(hours=1))  # and erased
     nl = Newsletter(load_settings(project), store=store, secret_key=SECRET, clock=lambda: NOW + timedelta(hours=2))
     outcome = nl.corrections.publish(DAY, NOTE, mail=True)
     assert outcome.mail is not None and outcome.mail.complete
     assert outcome.mail.counts == {"sent": 3}
     received = sink.recorder.count_by_recipient()
-    assert received == {a: 1 for a in addresses if a != addresses[1]}
+    assert received == {a: 1 for a in addresses if a not in addresses[1:3]}
     message = sink.recorder.messages[0]
     assert message["Subject"].replace("\u00a0", " ") == f"Correction : {SUBJECT}"
     assert message["List-Unsubscribe"].startswith("<https://") and message["List-Unsubscribe-Post"]

@@ -127,3 +127,20 @@ def test_nothing_changed_is_refused(settings: Settings, store: Store) -> None:
     publish(settings, store)
     with pytest.raises(CorrectionRefused, match="nothing to correct"):
         newsletter(settings, store).corrections.publish(DAY, "Une note.")
+
+
+def test_a_kept_page_this_version_cannot_read_is_never_replaced_by_the_files(settings: Settings, store: Store,
+                                                                             issue_dir: Path) -> None:
+    """What was sent stays what the archive shows: a page kept by another version of newsletter (after a
+    downgrade) is not shown rather than shown as the files say now, which an edit may have changed."""
+    from sqlalchemy import text
+
+    publish(settings, store)
+    with store.engine.begin() as conn:
+        conn.execute(text("UPDATE archive_pages SET layout = REPLACE(layout, :was, :now)"),
+                     {"was": '"version":1', "now": '"version":99'})
+    correct_item_one(issue_dir)
+    with Service(settings, store) as service:
+        answer = requests.get(service.url + PAGE)
+    assert "déçoit" not in answer.text
+    assert answer.status_code == 404
