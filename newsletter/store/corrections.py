@@ -28,6 +28,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 from newsletter.content.publication import Image
 from newsletter.render.rendered import PublicPage
 from newsletter.store import leases
+from newsletter.store.archive import ArchivePage
 from newsletter.store.database import Store
 from newsletter.store.models import (Base, Delivery, DeliveryStatus, Send, Subscriber, SubscriberStatus,
                                      UTCDateTime)
@@ -182,8 +183,6 @@ def image(store: Store, day: date, name: str) -> Image | None:
 
 def sent_subject(store: Store, send_id: int) -> str:
     """The subject of the page the send published (else, sent before pages were kept, the send's)."""
-    from newsletter.store.archive import ArchivePage
-
     pages = cast(Table, ArchivePage.__table__)
     with store.session() as session:
         row = session.execute(select(func.coalesce(pages.c.subject, _SENDS.c.subject))
