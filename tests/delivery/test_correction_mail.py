@@ -134,3 +134,47 @@ def test_a_kill_9_mid_send_then_a_run_again_sends_nobody_twice_and_loses_nobody(
     assert len(missing) <= counts.get(DeliveryStatus.UNCERTAIN.value, 0) <= 1, counts
     if stage == "RCPT":  # the message in hand had not begun: nobody is in doubt
         assert not missing and DeliveryStatus.UNCERTAIN.value not in counts
+
+
+def test_on_postgresql_a_correction_mail_goes_once_and_claims_never_overlap(server_url: str, project: Path) -> None:
+    """The same ledger on a real PostgreSQL server: a whole correction mail through the outbox, and
+    four runs claiming the rows of another at once never hold the same one."""
+    import threading
+
+    from sqlalchemy import text
+
+    from newsletter.store import ledger
+
+    store = open_store(server_url, project)
+    with store.engine.begin() as conn:
+        conn.execute(text("TRUNCATE corrections, deliveries, sends, subscribers RESTART IDENTITY CASCADE"))
+    for i in range(120):
+        add_subscriber(store, f"p{i}@example.org", now=NOW)
+    settings = load_settings(project)  # the outbox
+    send_issue(settings, store, DAY, secret_key=SECRET)
+    item = project / "issues" / DAY.isoformat() / "01-bots.md"
+    item.write_text(item.read_text(encoding="utf-8").replace("Près d'un Français sur deux", "Près de 46 %"),
+                    encoding="utf-8")
+    nl = Newsletter(settings, store=store, secret_key=SECRET, clock=lambda: NOW + timedelta(hours=2))
+    first = nl.corrections.publish(DAY, NOTE, mail=True)
+    assert first.mail is not None and first.mail.counts == {"sent": 120}
+    # A second correction whose rows four runs claim at the same time.
+    item.write_text(item.read_text(encoding="utf-8").replace("46 %", "47 %"), encoding="utf-8")
+    second = nl.corrections.publish(DAY, "Encore un chiffre.")
+    (row,) = [c for c in corrections.corrections(store, 1) if c.number == second.correction.number]
+    assert corrections.enqueue(store, row.id, 1, NOW) == 120
+    claimed: list[list[int]] = [[] for _ in range(4)]
+
+    def claim(slot: int) -> None:
+        run = ledger.new_run_id()
+        while batch := corrections.claim(store, row.id, run, 7, NOW):
+            claimed[slot].extend(c.row_id for c in batch)
+
+    threads = [threading.Thread(target=claim, args=(slot,)) for slot in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=PATIENCE)
+    every = [key for keys in claimed for key in keys]
+    assert len(every) == len(set(every)) == 120
+    store.close()
