@@ -65,6 +65,8 @@ class Archive:
         sent = publication(store, day)
         if sent is None:
             return None if as_sent else (version.html if (version := self._versions.version(day)) else None)
+        if as_sent and not sent.page:  # sent before pages were kept: what readers got is not known
+            return None
         corrected = None if as_sent else latest_by_send(store, [sent.send_id]).get(sent.send_id)
         if corrected is not None:
             try:
