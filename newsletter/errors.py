@@ -16,7 +16,8 @@ The tree (a second base in parentheses)::
     │   ├── NotAnImageError             an upload that is not a PNG, JPEG or GIF
     │   ├── NotAnItemError              a name that cannot be an item's file name
     │   ├── UnreadableFileError         (ImportFileError) a missing or unreadable file
-    │   └── PreferenceError             a reader's choice that is not offered (frequency, pause)
+    │   ├── PreferenceError             a reader's choice that is not offered (frequency, pause)
+    │   └── CorrectionRefused           a correction of an issue never sent, without a note, or of nothing
     ├── ContentError                    an issue or item cannot be used; ``problems``
     │   ├── IssueNotFoundError          (LookupError) no folder for that date
     │   ├── StaleEditError              a desk save based on an older version of the file
@@ -386,3 +387,8 @@ class FetchRefused(FetchError, UsageError):
     (``[sourcing] allow_private_networks`` is false)."""
 
     exit_code = 2
+
+
+class CorrectionRefused(UsageError):
+    """A correction that cannot be published: the issue was never sent, the note is empty or too long,
+    or nothing changed since the version the archive shows."""

@@ -258,7 +258,7 @@ def test_status_shows_when_the_send_ran_and_history_lists_it(cli, project: Path)
         "bounced": 0, "unsubscribed_since": 1, "complained": 0, "complaint_rate": 0.0,
         "complaint_rate_above_gmail_line": False, "paused": False, "started_at": data["started_at"],
         "finished_at": data["finished_at"], "without_approval_by": None, "uncertain": 0, "resent": 0,
-        "bounce_reasons": [], "unique_clickers": 0}]
+        "bounce_reasons": [], "unique_clickers": 0, "corrections": 0}]
     code, out, _ = cli("history")
     assert code == 0 and out.splitlines()[1].startswith("2026-11-24           3        3       0       0       1")
 

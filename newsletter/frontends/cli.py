@@ -927,6 +927,52 @@ def worker(nl: Newsletter, once: bool, day: datetime | None, poll: float) -> Non
 
 @cli.command()
 @date_argument
+@click.option("--note", "note", metavar="TEXT", required=True,
+              help="What was corrected, in a sentence (plain text, shown on the archive page, in the feed and the mail).")
+@click.option("--mail", is_flag=True, help="Also tell each reader who received the issue, once (resumable).")
+@click.option("--by", "by", metavar="NAME", help="Who corrects (default: $NEWSLETTER_EDITOR, else the login name).")
+@pass_newsletter
+def correct(nl: Newsletter, day: date | None, note: str, mail: bool, by: str | None) -> None:
+    """Publish the issue's current files as the corrected version of a sent issue.
+
+    The archive page shows the note, the date and what changed (items, in words) above the
+    corrected issue, the version sent stays at /archive/DATE/envoi/, and the feed entry is
+    updated. The files must pass `check`. With --mail, a short "Correction : …" message with
+    the note and a link goes once to each reader the issue reached who is still subscribed;
+    running the same command again finishes a mail cut short, and sends nobody twice.
+
+    Example:
+
+        newsletter correct 2026-11-24 --note "Le chiffre de l'info 3 était faux." --mail
+    """
+    day = day or nl.today()
+    if mail:
+        _secret_key(nl)
+    try:
+        outcome = nl.corrections.publish(day, note, mail=mail, by=by or "")
+    except ContentError as err:
+        _print_problems(err.problems, nl.settings.root)
+        raise
+    done = outcome.correction
+    if outcome.resumed:
+        click.echo(_("Correction %(number)d of issue %(date)s was published already; its mail goes on.",
+                     number=done.number, date=day.isoformat()))
+    else:
+        click.secho(_("Correction %(number)d of issue %(date)s published: %(url)s", number=done.number,
+                      date=day.isoformat(), url=outcome.url), fg="green")
+        for change in nl.corrections.of(day, _spoken())[-1].changes:
+            click.echo(f"  {change}")
+    if outcome.mail is not None:
+        counts = ", ".join(f"{n} {_state(k)}" for k, n in sorted(outcome.mail.counts.items())) or _("no recipient")
+        click.echo(_("Correction mail: %(counts)s.", counts=counts))
+        if not outcome.mail.complete:
+            click.secho(_("The mail is not finished; run the same command again to go on (nobody gets it twice)."),
+                        fg="yellow")
+            raise click.exceptions.Exit(1)
+
+
+@cli.command()
+@date_argument
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @pass_newsletter
 def status(nl: Newsletter, day: date | None, as_json: bool) -> None:
@@ -945,10 +991,14 @@ def status(nl: Newsletter, day: date | None, as_json: bool) -> None:
     """
     issue = nl.status(day, uncertain=None if as_json else UNCERTAIN_SHOWN)
     day, state, tz = issue.day, issue.schedule, nl.settings.tz
+    corrections = nl.corrections.of(day, _spoken())
     if as_json:
         skipped = nl.readers.skipped()
         click.echo(json.dumps({**issue.to_dict(), "skipped_readers": {"weekly": skipped.weekly,
-                                                                      "paused": skipped.paused}},
+                                                                      "paused": skipped.paused},
+                               "corrections": [{"number": c.number, "at": c.at.astimezone(tz).isoformat(
+                                   timespec="seconds"), "note": c.note, "by": c.author, "changes": c.changes,
+                                   "mail": c.mail_counts if c.mail else None} for c in corrections]},
                               ensure_ascii=False, indent=2))
     else:
         if issue.started_at is None:
@@ -970,6 +1020,11 @@ def status(nl: Newsletter, day: date | None, as_json: bool) -> None:
             click.echo(ngettext("Resent %(num)d uncertain recipient on %(when)s, asked by %(name)s.",
                                 "Resent %(num)d uncertain recipients on %(when)s, asked by %(name)s.", resend.rows,
                                 when=f"{resend.at.astimezone(tz):%Y-%m-%d %H:%M %Z}", name=resend.by))
+        for c in corrections:
+            told = ", ".join(f"{n} {_state(k)}" for k, n in sorted(c.mail_counts.items())) if c.mail else ""
+            click.echo(_("Correction %(number)d on %(when)s by %(name)s: %(note)s", number=c.number,
+                         when=f"{c.at.astimezone(tz):%Y-%m-%d %H:%M %Z}", name=c.author or "?", note=c.note)
+                       + (" — " + _("Correction mail: %(counts)s.", counts=told or _("no recipient")) if c.mail else ""))
         click.echo(_("Approval: %(approval)s", approval=said(issue.approval)))
         if issue.override is not None:
             when = _(" on %(when)s", when=f"{issue.override.at.astimezone(tz):%Y-%m-%d %H:%M %Z}") \
@@ -1035,8 +1090,8 @@ def _show_uncertain(issue: "IssueStatus") -> None:
 def history(nl: Newsletter, limit: int, as_json: bool) -> None:
     """List the issues sent, newest first: date, subject, recipients, sent, failed, bounced,
     complained (with the complaint rate; "!" above Gmail's 0.3 % line), unsubscribed since;
-    marked when recipients are uncertain and when some were resent (--resend-uncertain); under
-    an issue with bounces, their reasons (hard, then soft: user unknown, mailbox full, expired…).
+    marked when recipients are uncertain, when some were resent (--resend-uncertain) and when it
+    was corrected after the send (`correct`); under an issue with bounces, their reasons (hard, then soft: user unknown, mailbox full, expired…).
 
     Example:
 
@@ -1045,6 +1100,7 @@ def history(nl: Newsletter, limit: int, as_json: bool) -> None:
     tz = nl.settings.tz
     rows = nl.history(limit=limit)
     clickers = nl.clicks.unique_clickers(r.day for r in rows)
+    corrected = nl.corrections.counted([r.day for r in rows])
     if as_json:
         click.echo(json.dumps([{
             "date": r.day.isoformat(), "subject": r.subject, "recipients": r.recipients, "sent": r.sent,
@@ -1055,7 +1111,7 @@ def history(nl: Newsletter, limit: int, as_json: bool) -> None:
             "finished_at": r.finished_at.astimezone(tz).isoformat(timespec="seconds") if r.finished_at else None,
             "without_approval_by": r.override_by or None, "uncertain": r.uncertain, "resent": r.resent,
             "bounce_reasons": [{"kind": b.kind, "reason": b.reason, "rows": b.rows} for b in r.bounce_reasons],
-            "unique_clickers": clickers.get(r.day),
+            "unique_clickers": clickers.get(r.day), "corrections": corrected.get(r.day, 0),
         } for r in rows], ensure_ascii=False, indent=2))
         return
     if not rows:
@@ -1068,6 +1124,7 @@ def history(nl: Newsletter, limit: int, as_json: bool) -> None:
         mark += " (paused)" if r.paused else "" if r.finished_at else " (not finished)"
         mark += f" ({r.uncertain:,} uncertain)" if r.uncertain else ""
         mark += f" ({r.resent:,} resent)" if r.resent else ""
+        mark += f" (corrected ×{corrected[r.day]})" if r.day in corrected else ""
         complaints = f"{r.complained:,} {r.complaint_rate:.2%}{'!' if r.complaints_too_high else ' '}"
         click.echo(f"{r.day.isoformat():<10}  {r.recipients:>10,} {r.sent:>8,} {r.failed:>7,} {r.bounced:>7,} "
                    f"{r.unsubscribed:>7,} {complaints:>15} {_clickers(clickers.get(r.day)):>8}  {r.subject}{mark}")

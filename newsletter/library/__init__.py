@@ -39,6 +39,7 @@ How it is reached, one way for each kind of thing:
   ``nl.issues``             the issue folders as the desk edits them              :mod:`.editing`
   ``nl.schedule_ops``       what the running scheduler reads and records          :mod:`.schedule`
   ``nl.clicks``             counted links: redirects, their recorder, reports     :mod:`.clicks`
+  ``nl.corrections``        corrections of sent issues: page, note, mail          :mod:`.corrections`
   ========================  ====================================================  ==========================
 
   A part that needs a secret reads it when it is built (``nl.webhooks``, ``nl.schedule_ops``):
@@ -108,6 +109,8 @@ if TYPE_CHECKING:
     from newsletter.library.editing import Author, IssueDraft, Issues, ItemDraft, Placed, PreviewResult
     from newsletter.library.schedule import ScheduleOps
     from newsletter.library.clicks import ClickAnswer, Clicks
+    from newsletter.library.corrections import (NOTE_CHARS, CorrectionOutcome, CorrectionPlan, Corrections,
+                                                CorrectionView)
     from newsletter.services.readership import IssueFigures, Trends
     from newsletter.schedule.gate import Readiness
     from newsletter.schedule.jobs import (ALIVE_SECONDS, DAILY_JOB, HEARTBEAT_JOB, HEARTBEAT_SECONDS, INTERRUPTED,
@@ -257,6 +260,13 @@ class Newsletter(Composing, Sending, Reports):
         from newsletter.library.clicks import Clicks
         return Clicks(self)
 
+    @cached_property
+    def corrections(self) -> "Corrections":
+        """Corrections of sent issues: the corrected page, its note and changes, the mail to its readers."""
+        from newsletter.library.corrections import Corrections
+
+        return Corrections(self)
+
 
 #: The public names defined below the library, by module: imported when first asked for.
 _BELOW = {
@@ -274,6 +284,8 @@ _BELOW = {
     "newsletter.library.schedule": ("ScheduleOps",),
     "newsletter.library.archive": ("Archive",),
     "newsletter.library.clicks": ("ClickAnswer", "Clicks"),
+    "newsletter.library.corrections": ("NOTE_CHARS", "CorrectionOutcome", "CorrectionPlan", "Corrections",
+                                       "CorrectionView"),
     "newsletter.services.readership": ("IssueFigures", "Trends"),
     "newsletter.library.preview": ("PreviewBuild", "PreviewProblem", "preview_build", "preview_image"),
     "newsletter.library.subscribers": ("ExportResult", "SubscriberChange", "Subscribers"),
@@ -305,7 +317,7 @@ __all__ = [
     "Newsletter", "Project", "Clock", "SecretKey", "utc_now", "PROJECT_ENV", "EDITOR_ENV",
     # the parts
     "Subscribers", "Subscriptions", "Readers", "Archive", "Webhooks", "Accounts", "Issues", "ScheduleOps",
-    "Clicks",
+    "Clicks", "Corrections",
     # what the operations return
     "CheckResult", "Verdict", "SendClearance", "DryRunResult", "ProofCopy", "Override", "IssueStatus",
     "UpcomingRun", "ScheduleView", "ExportResult", "SubscriberChange", "Health", "WebhookAnswer", "UNCERTAIN_SHOWN",

@@ -4,10 +4,14 @@ and the logo, as the web service shows them. Nothing here knows Flask.
 
 from __future__ import annotations
 
+import logging
 from datetime import date
 from typing import TYPE_CHECKING
 
+from newsletter.errors import NewsletterError
 from newsletter.library.project import Project
+
+log = logging.getLogger(__name__)
 
 if TYPE_CHECKING:
     from newsletter.content.publication import Image, ImageIndex
@@ -34,36 +38,63 @@ class Archive:
         self._images: "ImageIndex" = ImageIndex()
 
     def published(self, limit: int = 500) -> list["Published"]:
-        """Sent issues, newest first (an issue counts once at least one message went out)."""
-        from newsletter.store.archive import published
+        """Sent issues, newest first (an issue counts once at least one message went out), each under
+        the subject of its newest version."""
+        from dataclasses import replace
 
-        return published(self._nl.store, limit=limit)
+        from newsletter.store.archive import published
+        from newsletter.store.corrections import latest_by_send
+
+        issues = published(self._nl.store, limit=limit)
+        corrected = latest_by_send(self._nl.store, [i.send_id for i in issues])
+        return [replace(i, subject=corrected[i.send_id].subject) if i.send_id in corrected else i for i in issues]
 
     def is_published(self, day: date) -> bool:
         from newsletter.store.archive import publication
 
         return publication(self._nl.store, day) is not None
 
-    def web_page(self, day: date) -> str | None:
-        """The issue as a public web page (the one its send published), or None when there is none."""
+    def web_page(self, day: date, *, as_sent: bool = False) -> str | None:
+        """The issue as a public web page, or None when there is none: its newest corrected version
+        (:mod:`newsletter.library.corrections`), else the page its send published; ``as_sent``: the page
+        its send published, whatever the corrections since."""
         from newsletter.store.archive import publication
+        from newsletter.store.corrections import latest_by_send
 
-        sent = publication(self._nl.store, day)
-        version = self._pages.version(self._nl.store, day, sent, self._nl.clock()) if sent else \
-            self._versions.version(day)
+        store = self._nl.store
+        sent = publication(store, day)
+        if sent is None:
+            return None if as_sent else (version.html if (version := self._versions.version(day)) else None)
+        if as_sent and not sent.page:  # sent before pages were kept: what readers got is not known
+            return None
+        corrected = None if as_sent else latest_by_send(store, [sent.send_id]).get(sent.send_id)
+        if corrected is not None:
+            try:
+                return self._pages.corrected(store, sent.send_id, corrected.number, corrected.digest).html
+            except NewsletterError as err:  # stored by another version: the page sent, with the notice
+                log.error("issue %s: correction %d cannot be shown: %s", day.isoformat(), corrected.number, err)
+        version = self._pages.version(store, day, sent, self._nl.clock())
         return version.html if version else None
 
     def feed(self, limit: int = 50) -> bytes:
-        """The Atom feed of the last ``limit`` sent issues, each with the items of its published page."""
+        """The Atom feed of the last ``limit`` sent issues, each with the items of its newest page and,
+        for a corrected issue, the note of its last correction (its entry updated then)."""
+        from newsletter.core.i18n import words
         from newsletter.services.archive import atom_feed
         from newsletter.store.archive import Publication
+        from newsletter.store.corrections import latest_by_send
 
         nl = self._nl
+        issues = self.published(limit=limit)
+        corrected = latest_by_send(nl.store, [i.send_id for i in issues])
 
         def version(issue: "Published") -> "WebVersion | None":
+            last = corrected.get(issue.send_id)
+            if last is not None:
+                return self._pages.corrected(nl.store, issue.send_id, last.number, last.digest)
             return self._pages.version(nl.store, issue.day, Publication(issue.send_id, issue.page), nl.clock())
 
-        return atom_feed(nl.settings, self.published(limit=limit), version)
+        return atom_feed(nl.settings, issues, version, corrected, words(nl.settings.newsletter.locale))
 
     def is_proof_key(self, day: date, key: str) -> bool:
         """Whether ``key`` opens the web version of ``day`` before its send (the test copies' link)."""
@@ -92,7 +123,9 @@ class Archive:
         from newsletter.content.load import issue_folder
         from newsletter.store.archive import image
 
-        kept = image(self._nl.store, day, name=name)
+        from newsletter.store.corrections import image as corrected_image
+
+        kept = image(self._nl.store, day, name=name) or corrected_image(self._nl.store, day, name)
         return kept if kept is not None else self._images.find(issue_folder(self._nl.settings.issues_dir, day), name)
 
     def logo(self) -> Image | None:

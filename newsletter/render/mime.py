@@ -333,15 +333,17 @@ class MessageFactory:
     :param subject_prefix: e.g. ``"[TEST] "`` for test sends.
     :param web_url: the "view online" link when it is not the public archive page (test copies
         link to the proofreading address, :func:`newsletter.content.publication.proof_url`).
+    :param issue_key: what names the messages (Message-ID, Feedback-ID) when they are not the issue's
+        own: a correction mail's (``2026-11-24.correction1``) never passes for the issue.
     """
 
     def __init__(self, rendered: RenderedIssue, settings: Settings, *, secret_key: str, date: datetime,
-                 subject_prefix: str = "", web_url: str = "") -> None:
+                 subject_prefix: str = "", web_url: str = "", issue_key: str = "") -> None:
         nl = settings.newsletter
         self.settings = settings
         self.secret_key = secret_key
         self.web_url = web_url
-        self.issue_key = rendered.issue.date.isoformat()
+        self.issue_key = issue_key or rendered.issue.date.isoformat()
         self.issue_date = rendered.issue.date
         #: Masters with counted links (a send's, :mod:`newsletter.render.tracking`): each message gets a nonce.
         self.tracked = any(slot.field == NONCE_FIELD for slot in rendered.slots.slots)
@@ -356,7 +358,8 @@ class MessageFactory:
             ("List-Id", f"<{slug(nl.name)}.{nl.sender_domain}>"),
             ("List-Unsubscribe-Post", "List-Unsubscribe=One-Click"),
             ("List-Archive", f"<{nl.base_url}/archive/>"),
-            ("Feedback-ID", feedback_id(settings, self.issue_key, "proof" if subject_prefix else "issue")),
+            ("Feedback-ID", feedback_id(settings, self.issue_key,
+                                        "proof" if subject_prefix else "correction" if issue_key else "issue")),
             ("X-Auto-Response-Suppress", "OOF, AutoReply"),  # Exchange/Outlook: no out-of-office replies
             ("MIME-Version", "1.0"),
             ("Content-Type", f'multipart/alternative; boundary="{boundary}"'),

@@ -37,14 +37,29 @@ class Entry:
 
 
 @dataclass(frozen=True)
+class Facts:
+    """What a correction compares of an item (:mod:`newsletter.services.corrections`): its words, its
+    link, its image (the content-hashed name of a file, else its URL)."""
+
+    title: str
+    text: str
+    source: str
+    url: str
+    image: str
+    tag: str
+
+
+@dataclass(frozen=True)
 class WebVersion:
-    """An issue's public page and its items."""
+    """An issue's public page and its items (``facts`` empty for a page frozen before corrections)."""
 
     html: str
     entries: tuple[Entry, ...]
+    facts: tuple[Facts, ...] = ()
 
 
-def _summary(text: str) -> str:
+def summary(text: str) -> str:
+    """``text`` on one line, cut at a word within :data:`SUMMARY_CHARS` (the feed's summaries)."""
     flat = " ".join(text.split())
     if len(flat) <= SUMMARY_CHARS:
         return flat
@@ -59,10 +74,20 @@ def render_web_version(issue: Issue, settings: Settings) -> tuple[WebVersion, st
     rendered = render_issue(issue, settings, web=True)
     page, _ = rendered.personalize({})  # nobody's data: every field falls back to its default
     typo = typographer(settings.newsletter.locale)  # titles read as in the email: « l’État »
-    entries = tuple(Entry(typo(item.title), _summary(CompiledTemplate(text, rendered.slots).render({})),
-                          item.url if is_safe_url(item.url) else "")
-                    for item, text in zip(issue.items, rendered.item_texts))
-    return WebVersion(page, entries), rendered.subject
+    texts = [CompiledTemplate(text, rendered.slots).render({}) for text in rendered.item_texts]
+    entries = tuple(Entry(typo(item.title), summary(text), item.url if is_safe_url(item.url) else "")
+                    for item, text in zip(issue.items, texts))
+    facts = tuple(Facts(typo(item.title), " ".join(text.split()), item.source, item.url, _image_key(issue, item.image),
+                        item.tag) for item, text in zip(issue.items, texts))
+    return WebVersion(page, entries, facts), rendered.subject
+
+
+def _image_key(issue: Issue, image: str) -> str:
+    """An item's image as a correction compares it: its bytes' name for a file, else what the item says."""
+    if not image or is_safe_url(image):
+        return image
+    found = _image(issue, image)
+    return found.name if found is not None else image
 
 
 def public_page(issue: Issue, settings: Settings) -> PublicPage:
@@ -86,7 +111,8 @@ def public_page(issue: Issue, settings: Settings) -> PublicPage:
         else:
             if f"/assets/{LOGO_FOLDER}{mark.name}" in version.html:
                 images[LOGO_FOLDER + mark.name] = Image(LOGO_FOLDER + mark.name, mark.data, mark.kind)
-    body = {"version": VERSION, "html": version.html, "entries": [[e.title, e.summary, e.url] for e in version.entries]}
+    body = {"version": VERSION, "html": version.html, "entries": [[e.title, e.summary, e.url] for e in version.entries],
+            "facts": [[f.title, f.text, f.source, f.url, f.image, f.tag] for f in version.facts]}
     text = json.dumps(body, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
     return PublicPage(subject, text, hashlib.sha256(text.encode()).hexdigest(), tuple(images.values()))
 
@@ -107,4 +133,5 @@ def thaw(layout: str) -> WebVersion:
     if body.get("version") != VERSION:
         raise NewsletterError(f"the published page was stored by another version of newsletter (version "
                               f"{body.get('version')!r}, this one reads {VERSION})")
-    return WebVersion(body["html"], tuple(Entry(title, summary, url) for title, summary, url in body["entries"]))
+    return WebVersion(body["html"], tuple(Entry(title, summary, url) for title, summary, url in body["entries"]),
+                      tuple(Facts(*fields) for fields in body.get("facts", ())))

@@ -15,13 +15,15 @@ import logging
 import threading
 from datetime import date, datetime, timezone
 from html import escape
-from typing import Callable
+from typing import Callable, Mapping
 from xml.etree import ElementTree as ET
 
 from newsletter.config import Settings
 from newsletter.content.load import issue_folder, load_issue
 from newsletter.errors import NewsletterError, StoreError
 from newsletter.render.web_version import Entry, WebVersion, public_page, render_web_version, thaw
+from newsletter.core.i18n import Words
+from newsletter.store import corrections
 from newsletter.store.archive import Publication, Published, page_layout, save_page
 from newsletter.store.database import Store
 
@@ -75,7 +77,8 @@ class PublishedPages:
     """The pages sends published, read from the store once per digest and kept in memory.
 
     A send from before pages were kept (migration 0013) publishes its files as they are when its
-    page is first asked for: from then on, edits change it no more than any other sent issue's.
+    page is first asked for: from then on, edits change it no more than any other sent issue's. A kept
+    page this version cannot read is not shown (the files may say something else than what was sent).
     """
 
     LIMIT = 256
@@ -83,7 +86,27 @@ class PublishedPages:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self._cache: dict[int, tuple[str, WebVersion]] = {}
+        self._corrected: dict[str, WebVersion] = {}  # by digest: a correction's page never changes
         self._lock = threading.Lock()
+
+    def corrected(self, store: Store, send_id: int, number: int, digest: str) -> WebVersion:
+        """The page of correction ``number`` of the send (``digest``: its digest, the cache's key).
+
+        :raises NewsletterError: when the page was stored by another version of newsletter.
+        """
+        with self._lock:
+            cached = self._corrected.get(digest)
+        if cached is not None:
+            return cached
+        stored = corrections.layout(store, send_id, number)
+        if stored is None:
+            raise StoreError(f"correction {number} of send {send_id} has no page")
+        version = thaw(stored)
+        with self._lock:
+            if len(self._corrected) >= self.LIMIT:
+                self._corrected.clear()
+            self._corrected[digest] = version
+        return version
 
     def version(self, store: Store, day: date, sent: Publication, now: datetime) -> WebVersion | None:
         """The page the send of ``day`` published, or None when it has none and its files are gone."""
@@ -92,10 +115,12 @@ class PublishedPages:
         if cached and cached[0] == sent.page:
             return cached[1]
         layout = page_layout(store, sent.send_id) if sent.page else None
-        version = self._read(day, layout) if layout is not None else None
-        if version is None:  # sent before pages were kept, or kept by a newsletter this one cannot read
+        if layout is None:  # sent before pages were kept
             made = self._keep_files(store, day, sent.send_id, now)
             return thaw(made) if made is not None else None
+        version = self._read(day, layout)
+        if version is None:  # kept by a newsletter this one cannot read: never the files instead, they may differ
+            return None
         with self._lock:
             if len(self._cache) >= self.LIMIT:
                 self._cache.clear()
@@ -107,7 +132,8 @@ class PublishedPages:
         try:
             return thaw(layout)
         except NewsletterError as err:
-            log.warning("issue %s: the published page cannot be read (%s); showing its files", day.isoformat(), err)
+            log.error("issue %s: the published page cannot be read (%s); the archive does not show it",
+                      day.isoformat(), err)
             return None
 
     def _keep_files(self, store: Store, day: date, send_id: int, now: datetime) -> str | None:
@@ -126,8 +152,12 @@ class PublishedPages:
 
 
 def atom_feed(settings: Settings, issues: list[Published],
-              version: Callable[[Published], WebVersion | None] | None = None) -> bytes:
-    """An Atom 1.0 feed of the sent issues (RFC 4287), each entry with the items of ``version``'s page."""
+              version: Callable[[Published], WebVersion | None] | None = None,
+              corrected: Mapping[int, corrections.Correction] | None = None, spoken: Words | None = None) -> bytes:
+    """An Atom 1.0 feed of the sent issues (RFC 4287), each entry with the items of ``version``'s page;
+    a corrected issue's entry (``corrected``: by send id, its last correction) is updated then, and
+    its content opens with the correction's note (said in ``spoken``'s language)."""
+    corrected = corrected or {}
     base = settings.newsletter.base_url
     ET.register_namespace("", ATOM)
     feed = ET.Element(f"{{{ATOM}}}feed", {"xml:lang": settings.newsletter.locale.replace("_", "-")})
@@ -142,7 +172,11 @@ def atom_feed(settings: Settings, issues: list[Published],
     add(feed, "id", f"{base}/feed.xml")
     add(feed, "link", rel="self", href=f"{base}/feed.xml")
     add(feed, "link", rel="alternate", href=f"{base}/archive/")
-    updated = max((i.sent_at for i in issues), default=datetime(2000, 1, 1, tzinfo=timezone.utc))
+    def changed(issue: Published) -> datetime:
+        last = corrected.get(issue.send_id)
+        return last.created_at if last is not None else issue.sent_at
+
+    updated = max((changed(i) for i in issues), default=datetime(2000, 1, 1, tzinfo=timezone.utc))
     add(feed, "updated", updated.isoformat())
     author = add(feed, "author")
     add(author, "name", settings.newsletter.sender_name or settings.newsletter.name)
@@ -152,10 +186,15 @@ def atom_feed(settings: Settings, issues: list[Published],
         add(entry, "title", issue.subject)
         add(entry, "id", url)
         add(entry, "link", rel="alternate", type="text/html", href=url)
-        add(entry, "updated", issue.sent_at.isoformat())
+        add(entry, "updated", changed(issue).isoformat())
         add(entry, "published", issue.sent_at.isoformat())
         page = version(issue) if version else None
+        last = corrected.get(issue.send_id)
+        note = ""
+        if last is not None and spoken is not None:
+            note = "<p>" + escape(spoken.gettext("Corrected on %(day)s: %(note)s", day=spoken.day(
+                last.created_at.astimezone(settings.tz).date()), note=last.note)) + "</p>"
         if page is not None:
             add(entry, "summary", " · ".join(e.title for e in page.entries))
-            add(entry, "content", _items_html(page.entries, url), type="html")
+            add(entry, "content", note + _items_html(page.entries, url), type="html")
     return bytes(ET.tostring(feed, encoding="utf-8", xml_declaration=True))

@@ -20,6 +20,7 @@ from typing import Any, Iterable, cast
 
 from sqlalchemy import CursorResult, Table, and_, delete, func, or_, select, update
 
+from newsletter.store import corrections
 from newsletter.store.database import Store
 from newsletter.store.feedback import FeedbackEvent
 from newsletter.store.models import (Delivery, DeliveryStatus, Frequency, Send, Subscriber, SubscriberStatus,
@@ -215,6 +216,7 @@ def erase_subscriber(store: Store, email: str, digest: str, *, now: datetime) ->
         conn.execute(update(_D).where(_D.c.subscriber_id == person)
                      .values(subscriber_id=None, email="", last_error="", provider_id=""))
         conn.execute(update(_W).where(_W.c.subscriber_id == person).values(subscriber_id=None, error=""))
+        corrections.erase(conn, person, now)
         conn.execute(delete(_S).where(_S.c.id == person))
         conn.execute(store.insert(_X).values(digest=digest, reason=REASON_ERASED, created_at=now)
                      .on_conflict_do_nothing(index_elements=["digest"]))

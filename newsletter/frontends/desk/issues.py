@@ -18,10 +18,11 @@ from werkzeug.wrappers import Response as Reply
 
 from newsletter.frontends.desk.access import current_account, newsletter, requires
 from newsletter.frontends.desk.words import gettext as _
-from newsletter.frontends.desk.words import said
+from newsletter.frontends.desk.words import ngettext, said
 from newsletter.frontends.desk.words import moment_in_words, spoken
 from newsletter.frontends.hardening import FRAMED_EMAIL_POLICY
-from newsletter.errors import IssueNotFoundError, NewsletterError
+from newsletter.errors import ContentError, IssueNotFoundError, NewsletterError
+from newsletter.library import NOTE_CHARS
 
 bp = Blueprint("issues", __name__, url_prefix="/issues")
 
@@ -116,7 +117,17 @@ def _edit_page(day: date, *, status: int = 200, kept: dict[str, Any] | None = No
         require_approval=nl.settings.schedule.require_approval,
         approve_blocked=_changed_it(day, account.name), send=nl.status(day),
         sent_on=spoken().moment(sent_at.astimezone(nl.settings.tz)) if sent_at else "",
+        corrections=nl.corrections.of(day, spoken()) if sent_at else [], tz=nl.settings.tz, note_chars=NOTE_CHARS,
+        correction_mail=_correction_mail,
     ), status
+
+
+def _correction_mail(correction: Any) -> str:
+    """How far a correction's mail went, in the desk's words."""
+    counts = correction.mail_counts
+    return ngettext("Readers told: %(num)d.", "Readers told: %(num)d.", counts.get("sent", 0)) + (
+        " " + _("Not finished: publish the same correction again to go on.")
+        if any(counts.get(s) for s in ("pending", "queued", "sending")) else "")
 
 
 @bp.route("/new", methods=["POST"])
@@ -301,6 +312,48 @@ def approve(day: str) -> Reply:
     nl.issues.committed(when, account, f"Approve the issue of {when.isoformat()}")
     flash(_("Approved. Any later change makes the approval stale."), "ok")
     return redirect(url_for("issues.edit", day=day) + "#approval")
+
+
+@bp.route("/<day>/correct/confirm", methods=["POST"])
+@requires("approve")
+def confirm_correction(day: str) -> str | Reply:
+    """What publishing the files as a correction of the sent issue will do (the changes, the readers told),
+    and the form that does it."""
+    when, nl = parse_day(day), newsletter()
+    note, mail = request.form.get("note", ""), request.form.get("mail") == "1"
+    try:
+        note = nl.corrections.clean_note(note)
+    except NewsletterError as err:
+        flash(said(err), "error")
+        return redirect(url_for("issues.edit", day=day) + "#corrections")
+    plan = nl.corrections.plan(when, mail=mail)
+    if plan.refusal is not None:
+        flash(_("The issue does not pass the check: fix the problems listed, then correct it.")
+              if isinstance(plan.refusal, ContentError) else said(plan.refusal), "error")
+        return redirect(url_for("issues.edit", day=day) + "#corrections")
+    return render_template("desk/correct.html", issue=when, note=note, mail=mail, plan=plan,
+                           today=nl.clock().astimezone(nl.settings.tz).date())
+
+
+@bp.route("/<day>/correct", methods=["POST"])
+@requires("approve")
+def correct(day: str) -> Reply:
+    """Publish the files as the corrected version of the sent issue (and tell its readers)."""
+    when, nl = parse_day(day), newsletter()
+    try:
+        outcome = nl.corrections.publish(when, request.form.get("note", ""), mail=request.form.get("mail") == "1",
+                                         by=_author().name)
+    except ContentError:
+        flash(_("The issue does not pass the check: fix the problems listed, then correct it."), "error")
+        return redirect(url_for("issues.edit", day=day) + "#corrections")
+    except NewsletterError as err:
+        flash(said(err), "error")
+        return redirect(url_for("issues.edit", day=day) + "#corrections")
+    message = _("Correction %(number)d published.", number=outcome.correction.number)
+    if outcome.mail is not None:
+        message += " " + _correction_mail(outcome.correction)
+    flash(message, "ok")
+    return redirect(url_for("issues.edit", day=day) + "#corrections")
 
 
 @bp.route("/<day>/test", methods=["POST"])

@@ -4,7 +4,8 @@ The sent issues, written for the public (the library's ``Newsletter.archive`` re
 ``/archive/DATE/?cle=KEY`` opens an unsent issue for proofreaders (test copies link there).
 ``/assets/DATE/HASH.png`` serves an issue's images under the hash of their bytes from the moment
 the issue exists: never a link, never anything but a PNG, JPEG or GIF inside the issue folder;
-``/assets/brand/HASH.png`` serves the ``[brand] logo`` the same way.
+``/assets/brand/HASH.png`` serves the ``[brand] logo`` the same way. A corrected issue's page shows its
+corrections above it (note, date, what changed); ``/archive/DATE/envoi/`` shows it as it was sent.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from __future__ import annotations
 import re
 from datetime import date
 
-from flask import Blueprint, Response, abort, request, url_for
+from flask import Blueprint, Response, abort, render_template, request, url_for
 
 from newsletter.library import PROOF_PARAM, Image
 from newsletter.frontends.web.pages import page
@@ -60,11 +61,36 @@ def web_version(day: str) -> Response:
     html = archive.web_page(value)
     if html is None:
         abort(404)
-    response = Response(html, mimetype="text/html")
+    response = Response(html if proof else _with_corrections(html, value, as_sent=False), mimetype="text/html")
     if proof:
         response.headers["X-Robots-Tag"] = "noindex"
         response.headers["Cache-Control"] = "private, no-store"
     return response
+
+
+@bp.get("/archive/<day>/envoi/")
+def sent_version(day: str) -> Response:
+    # A corrected issue as its readers received it, with its corrections listed above it.
+    value = published_day(day)
+    html = services().nl.archive.web_page(value, as_sent=True)
+    if html is None or not services().nl.corrections.of(value):
+        abort(404)
+    return Response(_with_corrections(html, value, as_sent=True), mimetype="text/html")
+
+
+_BODY = re.compile(r"<body\b[^>]*>", re.I)
+
+
+def _with_corrections(html: str, day: date, *, as_sent: bool) -> str:
+    """The page with its corrections above it (the page unchanged when it has none)."""
+    corrections = services().nl.corrections.of(day)
+    if not corrections:
+        return html
+    notice = render_template("corrections.html", corrections=corrections, issue=day.isoformat(), as_sent=as_sent,
+                             tz=services().nl.settings.tz)
+    found = _BODY.search(html)
+    at = found.end() if found else 0
+    return html[:at] + notice + html[at:]
 
 
 def image_response(image: Image, max_age: int) -> Response:
