@@ -35,7 +35,7 @@ from newsletter.store.models import (Base, Delivery, DeliveryStatus, Send, Subsc
 
 
 class CorrectionRow(Base):
-    """A corrected version of a sent issue (migration 0024)."""
+    """A corrected version of a sent issue (migration 0023)."""
 
     __tablename__ = "corrections"
 

@@ -1,7 +1,7 @@
 """Corrections of sent issues: each corrected version (its note, what changed, its page and images) and
 the correction mail's own ledger (one row per reader who received the issue).
 
-Revision ID: 0024
+Revision ID: 0023
 Revises: 0022
 """
 
@@ -12,7 +12,7 @@ from alembic import op
 
 from newsletter.store.models import UTCDateTime
 
-revision = "0024"
+revision = "0023"
 down_revision = "0022"
 branch_labels = None
 depends_on = None
