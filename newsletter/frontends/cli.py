@@ -1089,10 +1089,10 @@ def history(nl: Newsletter, limit: int, as_json: bool) -> None:
     if not rows:
         click.echo(_("No issue has been sent yet."))
         return
-    # Translators: the headings of `history`'s columns, each at most as wide as its column: 10, 10, 8, 7, 7, 7, 15, 8.
+    # Translators: the headings of `history`'s columns, each at most as wide as its column: 10, 10, 8, 7, 7, 7, 15, 9.
     headings = (_("date"), _("recipients"), _("sent"), _("failed"), _("bounced"), _("unsub."), _("complaints"),
                 _("clickers"), _("subject"))
-    click.echo("{:<10}  {:>10} {:>8} {:>7} {:>7} {:>7} {:>15} {:>8}  {}".format(*headings))
+    click.echo("{:<10}  {:>10} {:>8} {:>7} {:>7} {:>7} {:>15} {:>9}  {}".format(*headings))
     for r in rows:
         mark = _(" (without approval)") if r.override_by else ""
         mark += _(" (paused)") if r.paused else "" if r.finished_at else _(" (not finished)")
@@ -1100,7 +1100,7 @@ def history(nl: Newsletter, limit: int, as_json: bool) -> None:
         mark += ngettext(" (%(num)d resent)", " (%(num)d resent)", r.resent) if r.resent else ""
         complaints = f"{r.complained:,} {r.complaint_rate:.2%}{'!' if r.complaints_too_high else ' '}"
         click.echo(f"{r.day.isoformat():<10}  {r.recipients:>10,} {r.sent:>8,} {r.failed:>7,} {r.bounced:>7,} "
-                   f"{r.unsubscribed:>7,} {complaints:>15} {_clickers(clickers.get(r.day)):>8}  {r.subject}{mark}")
+                   f"{r.unsubscribed:>7,} {complaints:>15} {_clickers(clickers.get(r.day)):>9}  {r.subject}{mark}")
         if r.bounce_reasons:
             click.echo(" " * 12 + _("bounces: %(reasons)s", reasons=_reasons_line(r)))
 
