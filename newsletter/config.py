@@ -1032,7 +1032,8 @@ def load_settings(root: Path) -> Settings:
         if table not in _TABLES:
             close = difflib.get_close_matches(table, _TABLES, n=1)
             raise ConfigError(N_("%(file)s: unknown table [%(table)s]; did you mean '%(near)s'?") if close else
-                              N_("%(file)s: unknown table [%(table)s]; known keys: %(known)s"), hint=N_("edit %(path)s"),
+                              N_("%(file)s: unknown table [%(table)s]; known keys: %(known)s"),
+                              hint=N_("edit %(path)s"),
                               values={**where, "table": table, "near": close[0] if close else "",
                                       "known": ", ".join(_TABLES)})
     if "newsletter" not in data:

@@ -23,7 +23,7 @@ from tests.helpers.french import NBSP, NNBSP, prose
 ENGLISH = re.compile(r"\b(?:the|and|is|are|with|without|must|your|you|this|that|of|an|to|has|have|not|or|no|"
                      r"Usage|Options|Commands|Error|Try|Missing|Exported|Erased|Wrote|Publish|Worker|recipients|"
                      r"subject|sent|failed|bounces?|complaints?|unsubscribes?|duplicates?|left|revoked|created|"
-                     r"last used|never|unknown|key|event|hint)\b")
+                     r"last used|never|unknown|key|event|hint|clicks|rate|items|position|title|ready|missing)\b")
 
 Run = Callable[..., tuple[int, str]]
 
@@ -65,9 +65,14 @@ def _round(say: Run, project: Path, tmp_path: Path) -> dict[str, tuple[int, str]
         "hooks": say("hooks", "list"),
         "retry": say("hooks", "retry"),
         "api-keys add": say("api-keys", "add", "cms", "--scope", "subscribers:read"),
+        "api-keys twice": say("api-keys", "add", "cms", "--scope", "subscribers:read"),
         "api-keys list": say("api-keys", "list"),
         "api-keys revoke": say("api-keys", "revoke", "cms"),
         "report": say("report", DAY.isoformat()),
+        "status": say("status", DAY.isoformat()),
+        "schedule": say("schedule", "show", "--count", "1"),
+        "erase again": say("subscribers", "erase", "camille@example.org", "--yes"),
+        "bad selector": say("dkim", "keygen", "nl 2026", "--domain", "example.org"),
     }
     code, out = say("dkim", "keygen", "nl2026", "--domain", "example.org", "--out", str(tmp_path / "nl.pem"))
     said["dkim"] = code, "\n".join(line for line in out.splitlines()  # the record and the table are DNS and TOML
@@ -91,6 +96,10 @@ def test_every_command_speaks_french_under_a_french_locale(say: Run, project: Pa
     assert "0 rebond définitif" in said["bounces"][1] and "rebonds" not in said["bounces"][1], said["bounces"][1]
     assert f"clé inconnue «{NBSP}prot{NBSP}»" in said["config"][1] and said["config"][0] == 2, said["config"][1]
     assert NNBSP + "?" in said["config"][1]  # "vouliez-vous dire 'port' ?"
+    assert f"rate{NBSP}" not in said["report"][1] and "clics" in said["report"][1], said["report"][1]
+    assert "absent" in said["schedule"][1] or "envoyé" in said["schedule"][1], said["schedule"][1]
+    assert f"une clé d’API nommée 'cms' existe déjà" in said["api-keys twice"][1]
+    assert f"(déjà effacé{NNBSP}?)" in said["erase again"][1] and said["erase again"][0] == 1
 
 
 def _help(**environ: str) -> str:

@@ -748,6 +748,13 @@ def _reason(status: str, reason: str) -> str:
     return _("not sent yet (the run stopped before them)") if status == "pending" else _("(no reason recorded)")
 
 
+def _gate_state(state: str) -> str:
+    """The readiness gate's verdict on an issue in the terminal's language."""
+    names = {"ready": _("ready"), "sent": _("sent"), "paused": _("paused"), "missing": _("missing"),
+             "failing": _("failing"), "waiting approval": _("waiting approval")}
+    return names.get(state, state)
+
+
 def _state(status: str) -> str:
     """A ledger state's name in the terminal's language."""
     names = {"sent": _("sent"), "failed": _("failed"), "pending": _("pending"), "uncertain": _("uncertain"),
@@ -1028,10 +1035,12 @@ def status(nl: Newsletter, day: date | None, as_json: bool) -> None:
         due = (_("due %(when)s", when=_day_time(state.due)) if state.due else
                _("no due time that day: jour férié, %(name)s", name=state.holiday) if state.holiday else
                _("no due time that day"))
-        click.secho(_("Gate: %(state)s", state=state.gate) + (f" — {state.reason}" if state.reason else "")
+        reason = said(state.said) if state.said is not None else state.reason
+        click.secho(_("Gate: %(state)s", state=_gate_state(state.gate)) + (f" — {reason}" if reason else "")
                     + f" ({due})", fg="red" if state.alarm else None)
         if state.alarm:
-            click.secho(_("Attention: %(alarm)s.", alarm=state.alarm), fg="red")
+            click.secho(_("Attention: %(alarm)s.", alarm=said(state.alarm_said) if state.alarm_said else state.alarm),
+                        fg="red")
         skipped = nl.readers.skipped()
         if skipped.weekly or skipped.paused:
             click.echo(_("Readers left out of daily issues now: %(weekly)s weekly, %(paused)s paused.",
@@ -1167,7 +1176,8 @@ def schedule_show(nl: Newsletter, count: int) -> None:
                           when=_day_time(run.at), name=run.holiday), fg="cyan")
             continue
         color = {"ready": "green", "sent": "green", "missing": "red", "failing": "red"}.get(gate.state, "yellow")
-        click.secho(f"  {_day_time(run.at)}  {gate.state:<16} {gate.reason}", fg=color)
+        reason = said(gate.said) if gate.said is not None else gate.reason
+        click.secho(f"  {_day_time(run.at)}  {_gate_state(gate.state):<16} {reason}", fg=color)
     for name, when in view.once:
         click.echo(_("  %(name)s: %(when)s", name=name, when=_day_time(when.astimezone(tz))) if when else
                    _("  %(name)s: paused", name=name))
@@ -1203,10 +1213,11 @@ def report(nl: Newsletter, day: date | None, days: int | None, readers: bool, as
         click.echo(ngettext("Last %(days)d days: %(num)d issue with counted links",
                             "Last %(days)d days: %(num)d issues with counted links", len(trends.issues), days=days))
         # Translators: the headings of `report --days`'s columns, at most 10 (or 24), 6, 8 and 7 wide.
-        click.echo(f"{_('position'):<10} {_('items'):>6} {_('unique'):>8} {_('rate'):>7}")
+        columns = (_("items"), _("unique"), _("rate"))
+        click.echo("{:<10} {:>6} {:>8} {:>7}".format(_("position"), *columns))
         for t in trends.positions:
             click.echo(f"{t.key:<10} {t.items:>6} {t.unique_clicks:>8,} {t.click_rate:>7.1%}")
-        click.echo(f"{_('tag'):<24} {_('items'):>6} {_('unique'):>8} {_('rate'):>7}")
+        click.echo("{:<24} {:>6} {:>8} {:>7}".format(_("tag"), *columns))
         for t in trends.tags:
             click.echo(f"{t.key[:24]:<24} {t.items:>6} {t.unique_clicks:>8,} {t.click_rate:>7.1%}")
         return
@@ -1229,8 +1240,8 @@ def report(nl: Newsletter, day: date | None, days: int | None, readers: bool, as
                  bounced=ngettext("%(num)d bounced", "%(num)d bounced", figures.bounced),
                  complained=ngettext("%(num)d complained", "%(num)d complained", figures.complained)))
     # Translators: the headings of `report`'s columns, at most 7 wide (utile and non are the readers' buttons).
-    click.echo(f"{'#':>2} {_('clicks'):>7} {_('unique'):>7} {_('rate'):>7} {_('autom.'):>7} {'utile':>6} {'non':>5}  "
-               + _("title"))
+    click.echo("{:>2} {:>7} {:>7} {:>7} {:>7} {:>6} {:>5}  {}".format("#", _("clicks"), _("unique"), _("rate"),
+                                                                        _("autom."), "utile", "non", _("title")))
     for item in figures.items:
         click.echo(f"{item.position:>2} {item.clicks:>7,} {item.unique_clicks:>7,} {item.click_rate:>7.1%} "
                    f"{item.automated:>7,} {item.useful:>6,} {item.not_for_me:>5,}  {item.title}"
