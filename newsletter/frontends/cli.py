@@ -749,9 +749,12 @@ def _reason(status: str, reason: str) -> str:
 
 
 def _gate_state(state: str) -> str:
-    """The readiness gate's verdict on an issue in the terminal's language."""
-    names = {"ready": _("ready"), "sent": _("sent"), "paused": _("paused"), "missing": _("missing"),
-             "failing": _("failing"), "waiting approval": _("waiting approval")}
+    """The readiness gate's verdict on an issue in the terminal's language (a word or two, for a column)."""
+    spoken = _spoken()
+    names = {"ready": spoken.pgettext("gate verdict", "ready"), "sent": spoken.pgettext("gate verdict", "sent"),
+             "paused": spoken.pgettext("gate verdict", "paused"), "missing": spoken.pgettext("gate verdict", "missing"),
+             "failing": spoken.pgettext("gate verdict", "failing"),
+             "waiting approval": spoken.pgettext("gate verdict", "waiting approval")}
     return names.get(state, state)
 
 
