@@ -29,6 +29,7 @@ from newsletter.core import addresses
 from newsletter.core.clock import utc_now
 from newsletter.core.options import Options, suggestion
 from newsletter.errors import N_, AddressError, ConfigError
+from newsletter.core.i18n import Message
 
 log = logging.getLogger(__name__)
 
@@ -464,17 +465,17 @@ def _max_bounce_rate(t: Options) -> float:
     """``[delivery] max_bounce_rate``: a fraction from 0 (never pause) to below 1."""
     value = t.number("max_bounce_rate", DeliverySettings.max_bounce_rate, positive=False)
     if not 0 <= value < 1:
-        raise t.wrong("max_bounce_rate", "a fraction between 0 and 1", value, example=0.05,
-                      hint="for example: max_bounce_rate = 0.05 (5 %); 0 never pauses a send")
+        raise t.wrong("max_bounce_rate", Message(N_("a fraction between 0 and 1")), value, example=0.05,
+                      hint=N_("for example: max_bounce_rate = 0.05 (5 %); 0 never pauses a send"))
     return value
 
 
 def _lease_seconds(t: Options) -> float:
     value = t.number("lease_seconds", DeliverySettings.lease_seconds)
     if not 3 <= value <= 3600:
-        raise t.wrong("lease_seconds", "a number of seconds between 3 and 3600", value,
-                      hint="for example: lease_seconds = 60, which suits most setups: a run that dies holds its "
-                           "recipients this long before another run takes them")
+        raise t.wrong("lease_seconds", Message(N_("a number of seconds between 3 and 3600")), value,
+                      hint=N_("for example: lease_seconds = 60, which suits most setups: a run that dies holds its "
+                              "recipients this long before another run takes them"))
     return value
 
 
@@ -600,7 +601,7 @@ def _analytics(path: Path, data: Any) -> AnalyticsSettings:
     defaults = AnalyticsSettings()
     utm_source = t.text("utm_source", "")
     if utm_source and not re.fullmatch(r"[A-Za-z0-9._~-]{1,60}", utm_source):
-        raise t.wrong("utm_source", "letters, digits, '.', '_', '~' or '-' (at most 60)", utm_source,
+        raise t.wrong("utm_source", Message(N_("letters, digits, '.', '_', '~' or '-' (at most 60)")), utm_source,
                       example="newsletter")
     return AnalyticsSettings(
         clicks=t.boolean("clicks", defaults.clicks),
@@ -1017,18 +1018,26 @@ def load_settings(root: Path) -> Settings:
         raise ConfigError(N_("%(path)s does not exist"), hint=N_("run `newsletter init` to create it"),
                           values={"path": path}) from err
     except OSError as err:
-        raise ConfigError(f"cannot read {path}: {err.strerror}") from err
+        raise ConfigError(N_("cannot read %(path)s: %(reason)s"), values={"path": path, "reason": err.strerror}) \
+            from err
+    where = {"file": path.name, "path": path}
     try:
         data = tomllib.loads(raw.decode("utf-8-sig"))
     except UnicodeDecodeError as err:
-        raise ConfigError(f"{path.name}: the file is not UTF-8; save it as UTF-8") from err
+        raise ConfigError(N_("%(file)s: the file is not UTF-8; save it as UTF-8"), values=where) from err
     except tomllib.TOMLDecodeError as err:
-        raise ConfigError(f"{path.name}: invalid TOML: {err}", hint=f"edit {path}") from err
+        raise ConfigError(N_("%(file)s: invalid TOML: %(error)s"), hint=N_("edit %(path)s"),
+                          values={**where, "error": err}) from err
     for table in data:
         if table not in _TABLES:
-            raise ConfigError(f"{path.name}: unknown table [{table}]{_suggest(table, _TABLES)}", hint=f"edit {path}")
+            close = difflib.get_close_matches(table, _TABLES, n=1)
+            raise ConfigError(N_("%(file)s: unknown table [%(table)s]; did you mean '%(near)s'?") if close else
+                              N_("%(file)s: unknown table [%(table)s]; known keys: %(known)s"),
+                              hint=N_("edit %(path)s"),
+                              values={**where, "table": table, "near": close[0] if close else "",
+                                      "known": ", ".join(_TABLES)})
     if "newsletter" not in data:
-        raise ConfigError(f"{path.name}: the [newsletter] table is required", hint=f"edit {path}")
+        raise ConfigError(N_("%(file)s: the [newsletter] table is required"), hint=N_("edit %(path)s"), values=where)
     newsletter = _newsletter(path, data["newsletter"])
     return Settings(
         root=root.resolve(),

@@ -16,7 +16,7 @@ from datetime import datetime, tzinfo
 from pathlib import Path
 from typing import Iterable, Mapping
 
-from newsletter.errors import NewsletterError, UsageError
+from newsletter.errors import N_, NewsletterError, UsageError
 
 EXPORT_COLUMNS = ("email", "first_name", "last_name", "status", "consent_at", "consent_source", "consent_ip",
                   "created_at", "unsubscribed_at", "frequency", "paused_until")
@@ -67,7 +67,8 @@ def write_subscriber_csv(path: Path, rows: Iterable[Mapping[str, object]], *, ex
     try:
         fd, temp = tempfile.mkstemp(prefix=f".{path.name}.", dir=folder)
     except OSError as err:
-        raise UsageError(f"cannot write {path}: {err.strerror}", hint="check that the folder exists") from err
+        raise UsageError(N_("cannot write %(path)s: %(reason)s"), hint=N_("check that the folder exists"),
+                         values={"path": path, "reason": err.strerror}) from err
     count = 0
     try:
         with os.fdopen(fd, "w", encoding="utf-8-sig", newline="") as handle:
@@ -79,7 +80,8 @@ def write_subscriber_csv(path: Path, rows: Iterable[Mapping[str, object]], *, ex
         os.replace(temp, path)
     except OSError as err:
         os.unlink(temp)
-        raise NewsletterError(f"cannot write {path}: {err.strerror}") from err
+        raise NewsletterError(N_("cannot write %(path)s: %(reason)s"), values={"path": path, "reason": err.strerror}) \
+            from err
     except BaseException:
         os.unlink(temp)
         raise

@@ -107,6 +107,16 @@ def user_locale(environ: Mapping[str, str]) -> str:
     return "en_US"
 
 
+def lend_to_gettext() -> None:
+    """Point the standard library's :mod:`gettext` at these catalogs, for the process: click writes its usage
+    errors and ``--help`` headings through it, in the default domain, whose name (``messages``) is our catalogs'
+    (their msgids are in ``frontends/click_words.py``). The standard library picks the language from
+    ``LANGUAGE``, ``LC_ALL``, ``LC_MESSAGES`` and ``LANG``; ``C`` or a language without a catalog stays English."""
+    import gettext
+
+    gettext.bindtextdomain(DOMAIN, str(TRANSLATIONS_DIR))
+
+
 def catalog_file(lang: str) -> Path:
     """Where the compiled catalog of ``lang`` lives."""
     return TRANSLATIONS_DIR / lang / "LC_MESSAGES" / f"{DOMAIN}.mo"

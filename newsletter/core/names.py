@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 
-from newsletter.errors import UsageError
+from newsletter.errors import N_, UsageError
 
 MAX_NAME = 200
 SPACES = " \t\u00a0\u202f\ufeff"
@@ -34,9 +34,11 @@ def checked_name(value: str, option: str) -> str:
     """
     bad = CONTROL.search(value.strip(SPACES))
     if bad:
-        raise UsageError(f"{option} contains a control character ({bad.group()!r} at position {bad.start() + 1}); "
-                         "a name is one line of text", hint="retype the name without line breaks or tabs")
+        raise UsageError(N_("%(option)s contains a control character (%(char)s at position %(position)d); a name is "
+                            "one line of text"), hint=N_("retype the name without line breaks or tabs"),
+                         values={"option": option, "char": repr(bad.group()), "position": bad.start() + 1})
     if len(value.strip(SPACES)) > MAX_NAME:
-        raise UsageError(f"{option} is {len(value.strip(SPACES)):,} characters long; a name has at most {MAX_NAME}",
-                         hint="shorten it")
+        raise UsageError(N_("%(option)s is %(length)s characters long; a name has at most %(limit)d"),
+                         hint=N_("shorten it"),
+                         values={"option": option, "length": f"{len(value.strip(SPACES)):,}", "limit": MAX_NAME})
     return clean_name(value)

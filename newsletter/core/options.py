@@ -19,31 +19,33 @@ import re
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
-from newsletter.errors import ConfigError
+from newsletter.core.i18n import Message
+from newsletter.errors import N_, ConfigError
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
-def shown(value: object) -> str:
-    """A TOML value as the person wrote it, to quote back in an error."""
+def shown(value: object) -> Message:
+    """A TOML value as the person wrote it, to quote back in an error (``str()`` is the English)."""
     if isinstance(value, bool):
-        return "true" if value else "false"
+        return Message("true" if value else "false")
     if isinstance(value, str):
-        return f'the text "{value}"'
+        return Message(N_('the text "%(text)s"'), {"text": value})
     if isinstance(value, (int, float)):
-        return repr(value)
+        return Message(repr(value))
     if isinstance(value, list):
-        return "a list"
+        return Message(N_("a list"))
     if isinstance(value, dict):
-        return "a table"
-    return f"a {type(value).__name__}"
+        return Message(N_("a table"))
+    return Message(N_("a %(type)s"), {"type": type(value).__name__})
 
 
-def suggestion(word: str, choices: Sequence[str]) -> str:
-    """``did you mean 'x'? known keys: …`` for a key that is not one of ``choices``."""
+def suggestion(word: str, choices: Sequence[str]) -> Message:
+    """``did you mean 'x'? known keys: …`` for a key that is not one of ``choices`` (``str()`` is the English)."""
     near = difflib.get_close_matches(word, choices, n=1)
-    known = f"known keys: {', '.join(choices)}" if choices else "it takes no keys"
-    return f"did you mean '{near[0]}'? {known}" if near else known
+    known = Message(N_("known keys: %(keys)s"), {"keys": ", ".join(choices)}) if choices else \
+        Message(N_("it takes no keys"))
+    return Message(N_("did you mean '%(near)s'? %(known)s"), {"near": near[0], "known": known}) if near else known
 
 
 def _numeric(text: str) -> bool:
@@ -70,30 +72,42 @@ class Options:
         if data is None:
             data = {}
         if not isinstance(data, Mapping):
-            raise self.error(f"[{table}] must be a table, e.g. a line '[{table}]' followed by keys")
+            raise self.error(N_("%(file)s: [%(table)s] must be a table, e.g. a line '[%(table)s]' followed by keys"),
+                             values={})
         self.data: Mapping[str, Any] = data
         for key in data:
             if key not in known:
-                raise self.error(f"[{table}] has an unknown key '{key}'; {suggestion(key, tuple(known))}",
-                                 hint=f"rename it, or remove it from [{table}] in {path.name}")
+                raise self.error(N_("%(file)s: [%(table)s] has an unknown key '%(key)s'; %(suggestion)s"),
+                                 hint=N_("rename it, or remove it from [%(table)s] in %(file)s"),
+                                 values={"key": key, "suggestion": suggestion(key, tuple(known))})
 
-    def error(self, message: str, *, hint: str = "") -> ConfigError:
-        """A :class:`ConfigError` for ``message`` (which starts with ``[table] key``) in this file."""
-        return ConfigError(f"{self.path.name}: {message}", hint=hint or f"edit [{self.table}] in {self.path}")
+    def error(self, message: str, *, hint: str = "", values: Mapping[str, Any] | None = None) -> ConfigError:
+        """A :class:`ConfigError` for ``message`` (which starts with ``[table] key``) in this file.
 
-    def wrong(self, key: str, expected: str, value: object, *, example: object = None, hint: str = "") -> ConfigError:
+        With ``values``, ``message`` and ``hint`` are templates marked with ``N_`` that start with
+        ``%(file)s: [%(table)s]``: they are filled from ``values``, the file's name, the table and the path
+        (``%(path)s``), and said in the reader's language."""
+        if values is None:
+            return ConfigError(f"{self.path.name}: {message}", hint=hint or f"edit [{self.table}] in {self.path}")
+        return ConfigError(message, hint=hint or N_("edit [%(table)s] in %(path)s"),
+                           values={"file": self.path.name, "table": self.table, "path": self.path, **values})
+
+    def wrong(self, key: str, expected: str | Message, value: object, *, example: object = None,
+              hint: str = "") -> ConfigError:
         """``[table] key must be EXPECTED, got VALUE``; ``example`` is a right value for the hint: the
         text itself when it is the right value without its quotes (``port = "8080"``)."""
         if not hint and example is not None:
-            hint = f"write it without quotes: {key} = {example}" if isinstance(value, str) and str(example) == \
-                value.strip() else f"for example: {key} = {example}"
-        return self.error(f"[{self.table}] {key} must be {expected}, got {shown(value)}", hint=hint)
+            hint = N_("write it without quotes: %(key)s = %(example)s") if isinstance(value, str) and \
+                str(example) == value.strip() else N_("for example: %(key)s = %(example)s")
+        return self.error(N_("%(file)s: [%(table)s] %(key)s must be %(expected)s, got %(value)s"), hint=hint,
+                          values={"key": key, "expected": expected, "value": shown(value), "example": example})
 
     def _get(self, key: str, default: Any, required: bool, example: str) -> Any:
         if key not in self.data:
             if required:
-                raise self.error(f"[{self.table}] {key} is required",
-                                 hint=f"add {key} = {example} under [{self.table}] in {self.path.name}")
+                raise self.error(N_("%(file)s: [%(table)s] %(key)s is required"),
+                                 hint=N_("add %(key)s = %(example)s under [%(table)s] in %(file)s"),
+                                 values={"key": key, "example": example})
             return default
         return self.data[key]
 
@@ -102,15 +116,15 @@ class Options:
         """Text in quotes; stripped, one line without control characters, unless told otherwise."""
         value = self._get(key, default, required, '"…"')
         if not isinstance(value, str):
-            raise self.wrong(key, "text in quotes", value, example='"…"')
+            raise self.wrong(key, Message(N_("text in quotes")), value, example='"…"')
         if strip:
             value = value.strip()
         if required and not value:
-            raise self.error(f"[{self.table}] {key} must not be empty",
-                             hint=f'write a value between the quotes: {key} = "…"')
+            raise self.error(N_("%(file)s: [%(table)s] %(key)s must not be empty"),
+                             hint=N_('write a value between the quotes: %(key)s = "…"'), values={"key": key})
         if single_line and _CONTROL.search(value):
-            raise self.error(f"[{self.table}] {key} must be one line without control characters",
-                             hint=f"remove the line breaks from {key}")
+            raise self.error(N_("%(file)s: [%(table)s] %(key)s must be one line without control characters"),
+                             hint=N_("remove the line breaks from %(key)s"), values={"key": key})
         return value
 
     def integer(self, key: str, default: int, *, minimum: int | None = 1, maximum: int | None = None) -> int:
@@ -119,13 +133,15 @@ class Options:
         if isinstance(value, bool) or not isinstance(value, int):
             text = value.strip() if isinstance(value, str) else ""
             example = text if text.isascii() and text.isdigit() else default
-            raise self.wrong(key, "a whole number", value, example=example)
+            raise self.wrong(key, Message(N_("a whole number")), value, example=example)
         low = minimum is not None and value < minimum
         if low or (maximum is not None and value > maximum):
-            bounds = " and".join(part for part in (f" at least {minimum}" if minimum is not None else "",
-                                                   f" at most {maximum}" if maximum is not None else "") if part)
-            raise self.wrong(key, f"a whole number of{bounds}", value,
-                             example=minimum if low and minimum is not None else maximum)
+            bounds = {"minimum": minimum, "maximum": maximum}
+            expected = Message(N_("a whole number of at least %(minimum)d and at most %(maximum)d"), bounds) \
+                if minimum is not None and maximum is not None else \
+                Message(N_("a whole number of at least %(minimum)d"), bounds) if minimum is not None else \
+                Message(N_("a whole number of at most %(maximum)d"), bounds)
+            raise self.wrong(key, expected, value, example=minimum if low and minimum is not None else maximum)
         return value
 
     def number(self, key: str, default: float, *, positive: bool = True) -> float:
@@ -133,9 +149,9 @@ class Options:
         value = self._get(key, default, False, str(default))
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             example = value.strip() if isinstance(value, str) and _numeric(value) else default
-            raise self.wrong(key, "a number", value, example=example)
+            raise self.wrong(key, Message(N_("a number")), value, example=example)
         if positive and not value > 0:  # also refuses nan
-            raise self.wrong(key, "a positive number", value, example=default)
+            raise self.wrong(key, Message(N_("a positive number")), value, example=default)
         return float(value)
 
     def boolean(self, key: str, default: bool) -> bool:
@@ -143,7 +159,7 @@ class Options:
         value = self._get(key, default, False, "true")
         if not isinstance(value, bool):
             unquoted = isinstance(value, str) and value.strip() in ("true", "false")
-            raise self.wrong(key, "true or false", value,
+            raise self.wrong(key, Message(N_("true or false")), value,
                              example=value.strip() if unquoted and isinstance(value, str) else "true")
         return value
 
@@ -152,17 +168,20 @@ class Options:
         value = self._get(key, list(default), False, "[]")
         example = "[" + ", ".join(f'"{c}"' for c in choices[-2:]) + "]"
         if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
-            raise self.wrong(key, "a list of texts in quotes", value, example=example)
+            raise self.wrong(key, Message(N_("a list of texts in quotes")), value, example=example)
         for item in value:
             if item not in choices:
-                raise self.wrong(key, "a list of " + ", ".join(f'"{c}"' for c in choices), value, example=example)
+                raise self.wrong(key, Message(N_("a list of %(choices)s"),
+                                              {"choices": ", ".join(f'"{c}"' for c in choices)}), value,
+                                 example=example)
         return tuple(dict.fromkeys(value))
 
     def choice(self, key: str, choices: Sequence[str], default: str) -> str:
         """One of ``choices`` (text)."""
         value = self.text(key, default, strip=False, single_line=False)
         if value not in choices:
-            listed = ", ".join(f'"{c}"' for c in choices[:-1]) + f' or "{choices[-1]}"' if len(choices) > 1 \
-                else f'"{choices[0]}"'
+            listed = Message(N_('%(choices)s or "%(last)s"'), {"choices": ", ".join(f'"{c}"' for c in choices[:-1]),
+                                                                "last": choices[-1]}) if len(choices) > 1 \
+                else Message(f'"{choices[0]}"')
             raise self.wrong(key, listed, value, example=f'"{default or choices[0]}"')
         return value

@@ -37,7 +37,7 @@ from cryptography.hazmat.primitives.asymmetric import ed25519, padding, rsa
 
 from newsletter.core import addresses
 from newsletter.config import DKIM_SELECTOR, DkimSettings, Settings
-from newsletter.errors import AddressError, ConfigError, UsageError, describe
+from newsletter.errors import N_, AddressError, ConfigError, UsageError, describe
 
 log = logging.getLogger(__name__)
 
@@ -449,16 +449,18 @@ def generate_key(kind: str, path: Path) -> str:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     except FileExistsError:
-        raise UsageError(f"{path} already exists; a DKIM key is never overwritten (the published record "
-                         "would no longer match): choose another selector or --out file") from None
+        raise UsageError(N_("%(path)s already exists; a DKIM key is never overwritten (the published record would no "
+                            "longer match): choose another selector or --out file"), values={"path": path}) from None
     except OSError as err:
-        raise UsageError(f"cannot create {path}: {err.strerror}") from err
+        raise UsageError(N_("cannot create %(path)s: %(reason)s"), values={"path": path, "reason": err.strerror}) \
+            from err
     try:
         with os.fdopen(fd, "wb") as handle:
             handle.write(pem)
     except OSError as err:
         path.unlink(missing_ok=True)
-        raise UsageError(f"cannot write {path}: {err.strerror}") from err
+        raise UsageError(N_("cannot write %(path)s: %(reason)s"), values={"path": path, "reason": err.strerror}) \
+            from err
     return public_record(key)
 
 
@@ -482,12 +484,13 @@ def keygen(selector: str, domain: str, kind: str, path: Path) -> NewKey:
     :raises UsageError: for a selector or domain that is not a DNS name, or a file that exists.
     """
     if not DKIM_SELECTOR.fullmatch(selector) or len(selector) > 200:
-        raise UsageError(f"the selector {selector!r} is not a DNS name; use letters, digits and hyphens, "
-                         "e.g. nl2026 (a new selector for each new key)")
+        raise UsageError(N_("the selector %(selector)s is not a DNS name; use letters, digits and hyphens, e.g. "
+                            "nl2026 (a new selector for each new key)"), values={"selector": repr(selector)})
     try:
         ascii_domain = addresses.ascii_domain(domain.strip().rstrip(".").lower())
     except AddressError as err:
-        raise UsageError(f"--domain {domain!r}: {err}") from err
+        raise UsageError(N_("--domain %(domain)s: %(error)s"), values={"domain": repr(domain), "error": err}) from err
     if not re.fullmatch(r"[a-z0-9-]+(\.[a-z0-9-]+)+", ascii_domain):
-        raise UsageError(f"--domain {domain!r} is not a domain name such as example.org")
+        raise UsageError(N_("--domain %(domain)s is not a domain name such as example.org"),
+                         values={"domain": repr(domain)})
     return NewKey(path, selector.lower(), ascii_domain, generate_key(kind, path))

@@ -271,17 +271,18 @@ def draft(nl: Newsletter, day: date | None, urls: tuple[str, ...], feed: str | N
         newsletter draft 2026-11-24 --from https://www.example.org/etude
     """
     if bool(urls) == bool(feed):
-        raise click.UsageError("give --from URL (once or more) or --feed URL, not both")
+        raise click.UsageError(_("give --from URL (once or more) or --feed URL, not both"))
     result = nl.draft(day, urls=urls, feed=feed)
     for note in result.notes:
-        click.secho(f"note: {note}", fg="yellow")
+        click.secho(_("note: %(note)s", note=note), fg="yellow")
     day_text = (day or nl.today()).isoformat()
     if not result.files:
-        click.echo(f"Nothing drafted for {day_text}: every entry of the feed was used lately, or none could be read.")
+        click.echo(_("Nothing drafted for %(date)s: every entry of the feed was used lately, or none could be read.",
+                     date=day_text))
         return
     for name in result.files:
-        click.echo(f"Drafted {nl.issues.folder(day or nl.today()).relative_to(nl.settings.root) / name}")
-    click.echo(f"Rewrite each text in your own words, then run `newsletter check {day_text}`.")
+        click.echo(_("Drafted %(file)s", file=nl.issues.folder(day or nl.today()).relative_to(nl.settings.root) / name))
+    click.echo(_("Rewrite each text in your own words, then run `newsletter check %(date)s`.", date=day_text))
 
 
 @cli.command()
@@ -432,8 +433,10 @@ def subscribers_export(nl: Newsletter, file: Path, status: str | None, excel_fr:
         newsletter subscribers export abonnes.csv --excel-fr
     """
     count = nl.subscribers.export(file, status=status, excel_fr=excel_fr).count
-    click.echo(f"Exported {count} subscribers to {file}" + (" (French Excel: ; and local dates)." if excel_fr
-                                                            else "."))
+    click.echo(ngettext("Exported %(num)d subscriber to %(file)s (French Excel: ; and local dates).",
+                        "Exported %(num)d subscribers to %(file)s (French Excel: ; and local dates).", count, file=file)
+               if excel_fr else ngettext("Exported %(num)d subscriber to %(file)s.",
+                                         "Exported %(num)d subscribers to %(file)s.", count, file=file))
 
 
 @subscribers.command("list")
@@ -534,10 +537,11 @@ def subscribers_erase(nl: Newsletter, email: str, yes: bool) -> None:
     """
     address = checked_address(email, "EMAIL")
     if not yes:
-        click.confirm(f"Erase {address} and everything stored about them? This cannot be undone", abort=True)
+        click.confirm(_("Erase %(address)s and everything stored about them? This cannot be undone", address=address),
+                      abort=True)
     nl.readers.erase(address)
-    click.echo(f"Erased {address}: nothing about them is left but a keyed hash that keeps the address out of "
-               "imports until they subscribe again through the form.")
+    click.echo(_("Erased %(address)s: nothing about them is left but a keyed hash that keeps the address out of "
+                 "imports until they subscribe again through the form.", address=address))
 
 
 @cli.command()
@@ -589,11 +593,12 @@ def send(nl: Newsletter, day: date | None, test_addresses: tuple[str, ...], dry_
                                          ("--at", at), ("--without-approval", override), ("--workers", workers > 1))
                 if given]
         if used:
-            raise click.UsageError(f"--resend-uncertain goes alone (with --yes and --by), not with {used[0]}")
+            raise click.UsageError(_("--resend-uncertain goes alone (with --yes and --by), not with %(option)s",
+                                     option=used[0]))
         _resend_uncertain(nl, day, by, yes)
         return
     if yes:
-        raise click.UsageError("--yes goes with --resend-uncertain (a send asks nothing)")
+        raise click.UsageError(_("--yes goes with --resend-uncertain (a send asks nothing)"))
     if override is not None:
         try:
             override = checked_reason(override)
@@ -617,7 +622,7 @@ def send(nl: Newsletter, day: date | None, test_addresses: tuple[str, ...], dry_
         return
     _secret_key(nl)  # a configuration error (exit 2) comes before the approval's refusal
     if workers > 1 and (dry_run or limit is not None):
-        raise click.UsageError("--workers goes with a real send, without --dry-run or --limit")
+        raise click.UsageError(_("--workers goes with a real send, without --dry-run or --limit"))
     if workers > 1:
         nl.require_workers()
     if dry_run:
@@ -679,7 +684,7 @@ def _show_report(nl: Newsletter, report: "SendReport") -> None:
     and what to do about uncertain recipients."""
     click.echo(_status_line(report))
     for status, reason, count in report.failures:
-        click.secho(f"  {count:>6} {_state(status)}: {_reason(status, reason)}",
+        click.secho(f"  {count:>6} " + _("%(where)s: %(what)s", where=_state(status), what=_reason(status, reason)),
                     fg="yellow" if status == "pending" else "red")
     folder = nl.outbox_folder()
     if folder is not None:
@@ -710,19 +715,26 @@ def _resend_uncertain(nl: Newsletter, day: date, by: str | None, yes: bool) -> N
     if plan.uncertain == 0:
         click.echo(_("Issue %(date)s: no recipient is uncertain; nothing to resend.", date=day.isoformat()))
         return
-    click.secho(f"{plan.uncertain} recipients of {day.isoformat()} are uncertain: their message was marked sending "
-                f"and no reply was recorded, so nobody knows whether it arrived. Resending sends each of them the "
-                f"issue again; {_(RESEND_CAVEAT)}.", fg="yellow")
+    click.secho(ngettext("%(num)d recipient of %(date)s is uncertain: their message was marked sending and no reply "
+                         "was recorded, so nobody knows whether it arrived. Resending sends them the issue again; "
+                         "%(caveat)s.",
+                         "%(num)d recipients of %(date)s are uncertain: their message was marked sending and no reply "
+                         "was recorded, so nobody knows whether it arrived. Resending sends each of them the issue "
+                         "again; %(caveat)s.", plan.uncertain, date=day.isoformat(), caveat=_(RESEND_CAVEAT)),
+                fg="yellow")
     if not yes:
         if not sys.stdin.isatty():
-            raise click.UsageError("--resend-uncertain asks for confirmation and there is no terminal to ask on; "
-                                   "add --yes to resend anyway")
-        click.confirm(f"Resend the issue to these {plan.uncertain} recipients?", abort=True)
+            raise click.UsageError(_("--resend-uncertain asks for confirmation and there is no terminal to ask on; "
+                                     "add --yes to resend anyway"))
+        click.confirm(ngettext("Resend the issue to this %(num)d recipient?", "Resend the issue to these %(num)d "
+                               "recipients?", plan.uncertain), abort=True)
     resent = _with_progress(day, plan.uncertain, lambda progress, stop: nl.resend_uncertain(
         day, by=by, progress=progress, stop=stop))
     report = resent.report
-    click.echo(f"Resent {resent.rows} uncertain recipients of {day.isoformat()}; recorded on the send "
-               "(`newsletter status` and `history` show it).")
+    click.echo(ngettext("Resent %(num)d uncertain recipient of %(date)s; recorded on the send (`newsletter status` "
+                        "and `history` show it).",
+                        "Resent %(num)d uncertain recipients of %(date)s; recorded on the send (`newsletter status` "
+                        "and `history` show it).", resent.rows, date=day.isoformat()))
     _show_report(nl, report)
     if report.failed_now or not report.complete:
         raise _unfinished(report, _("see `newsletter status %(date)s`; run `newsletter send %(date)s` to finish the "
@@ -734,6 +746,16 @@ def _reason(status: str, reason: str) -> str:
     if reason:
         return reason
     return _("not sent yet (the run stopped before them)") if status == "pending" else _("(no reason recorded)")
+
+
+def _gate_state(state: str) -> str:
+    """The readiness gate's verdict on an issue in the terminal's language (a word or two, for a column)."""
+    spoken = _spoken()
+    names = {"ready": spoken.pgettext("gate verdict", "ready"), "sent": spoken.pgettext("gate verdict", "sent"),
+             "paused": spoken.pgettext("gate verdict", "paused"), "missing": spoken.pgettext("gate verdict", "missing"),
+             "failing": spoken.pgettext("gate verdict", "failing"),
+             "waiting approval": spoken.pgettext("gate verdict", "waiting approval")}
+    return names.get(state, state)
 
 
 def _state(status: str) -> str:
@@ -844,6 +866,20 @@ def _feedback_line(figures: "HistoryRow") -> str:
     return line + "."
 
 
+def _day_time(value: datetime) -> str:
+    """A due time with its weekday in the terminal's language: "Tue 2026-11-24 07:00 CET", "mar. 2026-11-24 …"."""
+    from babel.dates import format_date
+
+    return f"{format_date(value.date(), 'EEE', locale=_spoken().locale)} {value:%Y-%m-%d %H:%M %Z}"
+
+
+def _decimal(value: float, pattern: str = "0.##") -> str:
+    """A number as the terminal's language writes it: 2.5 in English, 2,5 in French."""
+    from babel.numbers import format_decimal
+
+    return format_decimal(value, pattern, locale=_spoken().locale)
+
+
 def _percent(rate: float) -> str:
     """A rate as the terminal's language writes it: 0.25% in English, 0,25 % in French."""
     from babel.numbers import format_percent
@@ -908,8 +944,8 @@ def worker(nl: Newsletter, once: bool, day: datetime | None, poll: float) -> Non
     stop = threading.Event()
     previous = signal.signal(signal.SIGTERM, lambda signum, frame: stop.set())
     if not once:
-        click.echo(f"Worker {os.getpid()}: helping each send that starts (looking every {poll:g} s); "
-                   "SIGTERM or Ctrl+C stops it.")
+        click.echo(_("Worker %(pid)d: helping each send that starts (looking every %(poll)s s); SIGTERM or Ctrl+C "
+                     "stops it.", pid=os.getpid(), poll=_decimal(poll)))
 
     def said(report: "SendReport") -> None:
         click.echo(_status_line(report))
@@ -921,8 +957,8 @@ def worker(nl: Newsletter, once: bool, day: datetime | None, poll: float) -> Non
     finally:
         signal.signal(signal.SIGTERM, previous)
     if once and any(r.failed_now or (not r.complete and not stop.is_set()) for r in reports):
-        raise DeliveryError("a send this worker helped has failures or recipients left",
-                            hint="see `newsletter status DATE`")
+        raise DeliveryError(N_("a send this worker helped has failures or recipients left"),
+                            hint=N_("see `newsletter status DATE`"))
 
 
 @cli.command()
@@ -1010,7 +1046,8 @@ def status(nl: Newsletter, day: date | None, as_json: bool) -> None:
             click.echo(_("Issue %(date)s: %(counts)s (started %(when)s%(ended)s).", date=day.isoformat(),
                          counts=counts, when=f"{issue.started_at.astimezone(tz):%Y-%m-%d %H:%M:%S %Z}", ended=ended))
         for status_name, reason, count in issue.problems:
-            click.echo(f"  {count:>6} {_state(status_name)}: {_reason(status_name, reason)}")
+            click.echo(f"  {count:>6} " + _("%(where)s: %(what)s", where=_state(status_name),
+                                            what=_reason(status_name, reason)))
             if status_name == "uncertain":
                 for row in issue.uncertain:
                     if row.reason == reason:
@@ -1042,9 +1079,10 @@ def status(nl: Newsletter, day: date | None, as_json: bool) -> None:
                           when=f"{pause.paused_at.astimezone(tz):%Y-%m-%d %H:%M %Z}", resumed=resumed,
                           reason=pause.reason), fg=None if pause.resumed_at else "red")
         for w in issue.workers:
-            click.echo(f"Worker {w.host}" + (f" pid {w.pid}" if w.pid is not None else "")
-                       + f": {w.messages} sent, {w.rate:.1f}/s, lease until "
-                       f"{w.expires_at.astimezone(tz):%H:%M:%S %Z}")
+            click.echo(ngettext("Worker %(host)s: %(num)d sent, %(rate)s/s, lease until %(until)s",
+                                "Worker %(host)s: %(num)d sent, %(rate)s/s, lease until %(until)s", w.messages,
+                                host=w.host + (f" pid {w.pid}" if w.pid is not None else ""),
+                                rate=_decimal(w.rate, "0.0"), until=f"{w.expires_at.astimezone(tz):%H:%M:%S %Z}"))
         if issue.pause is not None:
             click.secho(_("Attention: the send paused itself; clean the list, then resume with "
                           "`newsletter send %(date)s`.", date=day.isoformat()), fg="red")
@@ -1052,13 +1090,15 @@ def status(nl: Newsletter, day: date | None, as_json: bool) -> None:
             click.secho(_("Schedule: %(state)s", state=state.dispatch)
                         + (f" — {state.dispatch_reason}" if state.dispatch_reason else ""),
                         fg="red" if state.alarm else None)
-        due = (_("due %(when)s", when=f"{state.due:%a %Y-%m-%d %H:%M %Z}") if state.due else
+        due = (_("due %(when)s", when=_day_time(state.due)) if state.due else
                _("no due time that day: jour férié, %(name)s", name=state.holiday) if state.holiday else
                _("no due time that day"))
-        click.secho(_("Gate: %(state)s", state=state.gate) + (f" — {state.reason}" if state.reason else "")
+        reason = said(state.said) if state.said is not None else state.reason
+        click.secho(_("Gate: %(state)s", state=_gate_state(state.gate)) + (f" — {reason}" if reason else "")
                     + f" ({due})", fg="red" if state.alarm else None)
         if state.alarm:
-            click.secho(_("Attention: %(alarm)s.", alarm=state.alarm), fg="red")
+            click.secho(_("Attention: %(alarm)s.", alarm=said(state.alarm_said) if state.alarm_said else state.alarm),
+                        fg="red")
         skipped = nl.readers.skipped()
         if skipped.weekly or skipped.paused:
             click.echo(_("Readers left out of daily issues now: %(weekly)s weekly, %(paused)s paused.",
@@ -1117,19 +1157,21 @@ def history(nl: Newsletter, limit: int, as_json: bool) -> None:
     if not rows:
         click.echo(_("No issue has been sent yet."))
         return
-    click.echo(f"{'date':<10}  {'recipients':>10} {'sent':>8} {'failed':>7} {'bounced':>7} {'unsub.':>7} "
-               f"{'complaints':>15} {'clickers':>8}  subject")
+    # Translators: the headings of `history`'s columns, each at most as wide as its column: 10, 10, 8, 7, 7, 7, 15, 9.
+    headings = (_("date"), _("recipients"), _("sent"), _("failed"), _("bounced"), _("unsub."), _("complaints"),
+                _("clickers"), _("subject"))
+    click.echo("{:<10}  {:>10} {:>8} {:>7} {:>7} {:>7} {:>15} {:>9}  {}".format(*headings))
     for r in rows:
-        mark = " (without approval)" if r.override_by else ""
-        mark += " (paused)" if r.paused else "" if r.finished_at else " (not finished)"
-        mark += f" ({r.uncertain:,} uncertain)" if r.uncertain else ""
-        mark += f" ({r.resent:,} resent)" if r.resent else ""
-        mark += f" (corrected ×{corrected[r.day]})" if r.day in corrected else ""
+        mark = _(" (without approval)") if r.override_by else ""
+        mark += _(" (paused)") if r.paused else "" if r.finished_at else _(" (not finished)")
+        mark += ngettext(" (%(num)d uncertain)", " (%(num)d uncertain)", r.uncertain) if r.uncertain else ""
+        mark += ngettext(" (%(num)d resent)", " (%(num)d resent)", r.resent) if r.resent else ""
+        mark += _(" (corrected ×%(count)d)", count=corrected[r.day]) if r.day in corrected else ""
         complaints = f"{r.complained:,} {r.complaint_rate:.2%}{'!' if r.complaints_too_high else ' '}"
         click.echo(f"{r.day.isoformat():<10}  {r.recipients:>10,} {r.sent:>8,} {r.failed:>7,} {r.bounced:>7,} "
-                   f"{r.unsubscribed:>7,} {complaints:>15} {_clickers(clickers.get(r.day)):>8}  {r.subject}{mark}")
+                   f"{r.unsubscribed:>7,} {complaints:>15} {_clickers(clickers.get(r.day)):>9}  {r.subject}{mark}")
         if r.bounce_reasons:
-            click.echo(f"{'':<12}bounces: {_reasons_line(r)}")
+            click.echo(" " * 12 + _("bounces: %(reasons)s", reasons=_reasons_line(r)))
 
 
 @cli.group()
@@ -1190,13 +1232,14 @@ def schedule_show(nl: Newsletter, count: int) -> None:
     for run in view.upcoming:
         gate = run.readiness
         if run.holiday:
-            click.secho(f"  {run.at:%a %Y-%m-%d %H:%M %Z}  jour férié: {run.holiday} (not sent: [schedule] "
-                        "skip_holidays)", fg="cyan")
+            click.secho(_("  %(when)s  jour férié: %(name)s (not sent: [schedule] skip_holidays)",
+                          when=_day_time(run.at), name=run.holiday), fg="cyan")
             continue
         color = {"ready": "green", "sent": "green", "missing": "red", "failing": "red"}.get(gate.state, "yellow")
-        click.secho(f"  {run.at:%a %Y-%m-%d %H:%M %Z}  {gate.state:<16} {gate.reason}", fg=color)
+        reason = said(gate.said) if gate.said is not None else gate.reason
+        click.secho(f"  {_day_time(run.at)}  {_gate_state(gate.state):<16} {reason}", fg=color)
     for name, when in view.once:
-        click.echo(f"  {name}: {when.astimezone(tz):%a %Y-%m-%d %H:%M %Z}" if when else
+        click.echo(_("  %(name)s: %(when)s", name=name, when=_day_time(when.astimezone(tz))) if when else
                    _("  %(name)s: paused", name=name))
 
 
@@ -1222,16 +1265,19 @@ def report(nl: Newsletter, day: date | None, days: int | None, readers: bool, as
     """
     if days is not None:
         if day is not None:
-            raise click.UsageError("give an ISSUE or --days N, not both")
+            raise click.UsageError(_("give an ISSUE or --days N, not both"))
         trends = nl.clicks.trends(days)
         if as_json:
             click.echo(json.dumps(trends.as_json(), ensure_ascii=False, indent=2))
             return
-        click.echo(f"Last {days} days: {len(trends.issues)} issues with counted links")
-        click.echo(f"{'position':<10} {'items':>6} {'unique':>8} {'rate':>7}")
+        click.echo(ngettext("Last %(days)d days: %(num)d issue with counted links",
+                            "Last %(days)d days: %(num)d issues with counted links", len(trends.issues), days=days))
+        # Translators: the headings of `report --days`'s columns, at most 10 (or 24), 6, 8 and 7 wide.
+        columns = (_("items"), _("unique"), _("rate"))
+        click.echo("{:<10} {:>6} {:>8} {:>7}".format(_("position"), *columns))
         for t in trends.positions:
             click.echo(f"{t.key:<10} {t.items:>6} {t.unique_clicks:>8,} {t.click_rate:>7.1%}")
-        click.echo(f"{'tag':<24} {'items':>6} {'unique':>8} {'rate':>7}")
+        click.echo("{:<24} {:>6} {:>8} {:>7}".format(_("tag"), *columns))
         for t in trends.tags:
             click.echo(f"{t.key[:24]:<24} {t.items:>6} {t.unique_clicks:>8,} {t.click_rate:>7.1%}")
         return
@@ -1244,16 +1290,24 @@ def report(nl: Newsletter, day: date | None, days: int | None, readers: bool, as
             shown["readers"] = [{"email": email, "clicks": n} for email, n in people]
         click.echo(json.dumps(shown, ensure_ascii=False, indent=2))
         return
-    click.echo(f"{figures.issue}: {figures.delivered:,} delivered, {figures.unique_clickers:,} unique clickers "
-               f"(estimated from the messages), {figures.automated:,} requests judged automated; "
-               f"{figures.unsubscribed:,} unsubscribed, {figures.bounced:,} bounced, {figures.complained:,} complained")
-    click.echo(f"{'#':>2} {'clicks':>7} {'unique':>7} {'rate':>7} {'autom.':>7} {'utile':>6} {'non':>5}  title")
+    click.echo(_("%(issue)s: %(delivered)s, %(clickers)s (estimated from the messages), %(automated)s; "
+                 "%(unsubscribed)s, %(bounced)s, %(complained)s", issue=figures.issue,
+                 delivered=ngettext("%(num)d delivered", "%(num)d delivered", figures.delivered),
+                 clickers=ngettext("%(num)d unique clicker", "%(num)d unique clickers", figures.unique_clickers),
+                 automated=ngettext("%(num)d request judged automated", "%(num)d requests judged automated",
+                                    figures.automated),
+                 unsubscribed=ngettext("%(num)d unsubscribed", "%(num)d unsubscribed", figures.unsubscribed),
+                 bounced=ngettext("%(num)d bounced", "%(num)d bounced", figures.bounced),
+                 complained=ngettext("%(num)d complained", "%(num)d complained", figures.complained)))
+    # Translators: the headings of `report`'s columns, at most 7 wide (utile and non are the readers' buttons).
+    click.echo("{:>2} {:>7} {:>7} {:>7} {:>7} {:>6} {:>5}  {}".format("#", _("clicks"), _("unique"), _("rate"),
+                                                                        _("autom."), "utile", "non", _("title")))
     for item in figures.items:
         click.echo(f"{item.position:>2} {item.clicks:>7,} {item.unique_clicks:>7,} {item.click_rate:>7.1%} "
                    f"{item.automated:>7,} {item.useful:>6,} {item.not_for_me:>5,}  {item.title}"
                    f"{' [' + item.tag + ']' if item.tag else ''}")
     for email, n in people:
-        click.echo(f"   {email}: {n} clicks")
+        click.echo(f"   {email}: " + ngettext("%(num)d click", "%(num)d clicks", n))
 
 
 @cli.command()
@@ -1331,6 +1385,9 @@ def _ending() -> None:
 
 
 def _run(argv: list[str] | None, clock: Clock | None) -> int:
+    from newsletter.library import lend_to_gettext
+
+    lend_to_gettext()  # click's usage errors and --help headings in the terminal's language too
     try:
         code = cli.main(args=argv, prog_name="newsletter", standalone_mode=False, obj=clock)
     except click.exceptions.Abort:
@@ -1382,9 +1439,9 @@ def bounces_process(nl: Newsletter, from_stdin: bool) -> int:
     except NewsletterError as err:
         if not from_stdin:
             raise
-        click.secho(f"error: {err}", fg="red", err=True)
+        click.secho(_("error: %(message)s", message=said(err)), fg="red", err=True)
         return EX_TEMPFAIL
-    click.echo(counts.summary())
+    click.echo(", ".join(said(part) for part in counts.parts()))
     return 1 if counts.left and not counts.kept else 0
 
 
@@ -1424,25 +1481,27 @@ def dkim_keygen(project: LazyNewsletter, selector: str, kind: str, domain: str |
         root = Path.cwd()
     made = make_dkim_key(selector, domain, kind, out.absolute())
     shown = made.path.relative_to(root) if made.path.is_relative_to(root) else made.path
-    click.echo(f"Wrote {shown} ({kind}, mode 0600): keep it secret, back it up, never commit it.", err=True)
+    click.echo(_("Wrote %(file)s (%(kind)s, mode 0600): keep it secret, back it up, never commit it.", file=shown,
+                 kind=kind), err=True)
     if kind == "ed25519":
-        click.echo("Ed25519 alone is not verified by most receivers yet (SpamAssassin's Mail::DKIM, among others, "
-                   "treats the mail as unsigned): sign with an RSA key beside it (RFC 8463).", err=True)
+        click.echo(_("Ed25519 alone is not verified by most receivers yet (SpamAssassin's Mail::DKIM, among others, "
+                     "treats the mail as unsigned): sign with an RSA key beside it (RFC 8463)."), err=True)
+    dig = f"dig TXT {made.selector}._domainkey.{made.domain}"
     if beside_rsa and kind == "ed25519":
-        click.echo("Publish this TXT record, wait until `dig TXT "
-                   f"{made.selector}._domainkey.{made.domain}` shows it, then add the two lines below to your "
-                   "[dkim] table (its private_key_file stays the RSA key):", err=True)
+        click.echo(_("Publish this TXT record, wait until `%(dig)s` shows it, then add the two lines below to your "
+                     "[dkim] table (its private_key_file stays the RSA key):", dig=dig), err=True)
         click.echo(made.zone_line)
         click.echo(f'\ned25519_selector = "{made.selector}"\ned25519_private_key_file = "{shown}"')
         return
-    click.echo("Publish this TXT record, wait until `dig TXT "
-               f"{made.selector}._domainkey.{made.domain}` shows it, then add the [dkim] table below:", err=True)
+    click.echo(_("Publish this TXT record, wait until `%(dig)s` shows it, then add the [dkim] table below:", dig=dig),
+               err=True)
     click.echo(made.zone_line)
     click.echo(f'\n[dkim]\nselector = "{made.selector}"\ndomain = "{made.domain}"\nprivate_key_file = "{shown}"')
     if kind == "ed25519":
-        click.echo(f"Then add the RSA key: `newsletter dkim keygen {made.selector}-rsa`, publish it, and in [dkim] "
-                   f"set selector and private_key_file to it, and ed25519_selector = \"{made.selector}\" and "
-                   f"ed25519_private_key_file = \"{shown}\" to this one.", err=True)
+        click.echo(_("Then add the RSA key: `newsletter dkim keygen %(selector)s-rsa`, publish it, and in [dkim] set "
+                     "selector and private_key_file to it, and `ed25519_selector = \"%(selector)s\"` and "
+                     "`ed25519_private_key_file = \"%(file)s\"` to this one.", selector=made.selector, file=shown),
+                   err=True)
 
 
 @cli.command()
@@ -1615,7 +1674,8 @@ def api_keys_add(nl: Newsletter, name: str, scopes: tuple[str, ...]) -> None:
     """
     key, secret = nl.api_keys.add(name, scopes)
     click.echo(secret)
-    click.echo(f"API key {key.name} ({' '.join(key.scopes)}): copy it now, it is not shown again.", err=True)
+    click.echo(_("API key %(name)s (%(scopes)s): copy it now, it is not shown again.", name=key.name,
+                 scopes=" ".join(key.scopes)), err=True)
 
 
 @api_keys.command("list")
@@ -1629,15 +1689,16 @@ def api_keys_list(nl: Newsletter) -> None:
     """
     keys = nl.api_keys.list()
     if not keys:
-        click.echo("No API key yet; make one with `newsletter api-keys add NAME --scope subscribers:read`.")
+        click.echo(_("No API key yet; make one with `newsletter api-keys add NAME --scope subscribers:read`."))
 
     def when(at: datetime | None) -> str:
-        return at.astimezone(nl.settings.tz).strftime("%Y-%m-%d %H:%M") if at is not None else "never"
+        return at.astimezone(nl.settings.tz).strftime("%Y-%m-%d %H:%M") if at is not None else _("never")
 
     for key in keys:
-        state = "" if key.active else f"  revoked {when(key.revoked_at)}"
-        click.echo(f"{key.name:<24} {' '.join(key.scopes):<52} created {when(key.created_at)}  "
-                   f"last used {when(key.last_used_at)}{state}")
+        state = "" if key.active else _("  revoked %(when)s", when=when(key.revoked_at))
+        click.echo(f"{key.name:<24} {' '.join(key.scopes):<52} "
+                   + _("created %(when)s  last used %(used)s", when=when(key.created_at), used=when(key.last_used_at))
+                   + state)
 
 
 @api_keys.command("revoke")
@@ -1651,7 +1712,7 @@ def api_keys_revoke(nl: Newsletter, name: str) -> None:
         newsletter api-keys revoke paywall
     """
     nl.api_keys.revoke(name)
-    click.echo(f"API key {name} revoked.")
+    click.echo(_("API key %(name)s revoked.", name=name))
 
 
 @cli.group()
@@ -1680,21 +1741,27 @@ def hooks_list(nl: Newsletter, state: str | None, limit: int) -> None:
     """
     events = nl.hooks.events(state=state, limit=limit)
     if not nl.settings.hooks:
-        click.echo("No [[hooks]] table in newsletter.toml: no event is written.")
+        click.echo(_("No [[hooks]] table in newsletter.toml: no event is written."))
     elif not events:
-        click.echo("No event yet." if state is None else f"No {state} event.")
+        click.echo(_("No event yet.") if state is None else _("No %(state)s event.", state=_hook_state(state)))
 
     def when(at: datetime | None) -> str:
         return at.astimezone(nl.settings.tz).strftime("%Y-%m-%d %H:%M:%S") if at is not None else "-"
 
     for event in events:
-        detail = {"delivered": f"delivered {when(event.delivered_at)}",
-                  "pending": f"next attempt {when(event.next_attempt_at)}",
-                  "failed": "given up"}.get(event.state, event.state)
-        click.echo(f"{event.event_id}  {event.type:<24} {event.state:<9} {when(event.created_at)}  "
-                   f"attempts {event.attempts}  {detail}  {event.hook}")
+        detail = {"delivered": _("delivered %(when)s", when=when(event.delivered_at)),
+                  "pending": _("next attempt %(when)s", when=when(event.next_attempt_at)),
+                  "failed": _("given up")}.get(event.state, event.state)
+        click.echo(f"{event.event_id}  {event.type:<24} {_hook_state(event.state):<9} {when(event.created_at)}  "
+                   + _("attempts %(num)d", num=event.attempts) + f"  {detail}  {event.hook}")
         if event.last_error and event.state != "delivered":
-            click.echo(f"    last error: {event.last_error}")
+            click.echo(_("    last error: %(error)s", error=event.last_error))
+
+
+def _hook_state(state: str) -> str:
+    """An outgoing event's state in the terminal's language."""
+    names = {"pending": _("pending"), "delivered": _("delivered"), "failed": _("failed")}
+    return names.get(state, state)
 
 
 @hooks.command("retry")
@@ -1711,9 +1778,11 @@ def hooks_retry(nl: Newsletter, event_id: str | None) -> None:
     """
     count = nl.hooks.retry(event_id)
     if not count:
-        raise UsageError(f"no given-up event {event_id}" if event_id else "no given-up event to retry",
-                         hint="`newsletter hooks list --state failed` shows them")
-    click.echo(f"{count} event{'s' if count != 1 else ''} to be posted again by `serve` or `schedule run`.")
+        raise UsageError(N_("no given-up event %(event)s") if event_id else N_("no given-up event to retry"),
+                         values={"event": event_id} if event_id else None,
+                         hint=N_("`newsletter hooks list --state failed` shows them"))
+    click.echo(ngettext("%(num)d event to be posted again by `serve` or `schedule run`.",
+                        "%(num)d events to be posted again by `serve` or `schedule run`.", count))
 
 
 @cli.command()

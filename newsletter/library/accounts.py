@@ -29,6 +29,7 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
 from newsletter.core.addresses import canonical
+from newsletter.core.i18n import Count
 from newsletter.errors import N_, NewsletterError, UsageError
 from newsletter.store.database import Store
 from newsletter.store import users as table
@@ -82,9 +83,9 @@ def checked_user_name(name: str) -> str:
     """
     cleaned = name.strip().lower()
     if not NAME.fullmatch(cleaned):
-        raise UsageError(f"{name!r} is not a usable account name",
-                         hint="use 1 to 64 lower-case letters, digits, '.', '_' or '-', starting with a letter "
-                              "or digit, e.g. camille.martin")
+        raise UsageError(N_("%(name)s is not a usable account name"), values={"name": repr(name)},
+                         hint=N_("use 1 to 64 lower-case letters, digits, '.', '_' or '-', starting with a letter "
+                                 "or digit, e.g. camille.martin"))
     return cleaned
 
 
@@ -94,7 +95,8 @@ def checked_role(role: str) -> str:
     :raises UsageError: for anything else.
     """
     if role not in ROLES:
-        raise UsageError(f"{role!r} is not a role", hint=f"choose one of {', '.join(ROLES)}")
+        raise UsageError(N_("%(role)s is not a role"), hint=N_("choose one of %(roles)s"),
+                         values={"role": repr(role), "roles": ", ".join(ROLES)})
     return role
 
 
@@ -105,10 +107,12 @@ def checked_password(password: str) -> str:
     """
     password = unicodedata.normalize("NFC", password)
     if len(password) < MIN_PASSWORD:
-        raise UsageError(f"the password is too short ({len(password)} characters)",
-                         hint=f"use at least {MIN_PASSWORD} characters, e.g. four unrelated words")
+        raise UsageError(N_("the password is too short (%(length)s)"),
+                         hint=N_("use at least %(minimum)d characters, e.g. four unrelated words"),
+                         values={"length": Count("%(num)d character", "%(num)d characters", len(password)),
+                                 "minimum": MIN_PASSWORD})
     if len(password) > MAX_PASSWORD:
-        raise UsageError(f"the password is longer than {MAX_PASSWORD} characters")
+        raise UsageError(N_("the password is longer than %(maximum)d characters"), values={"maximum": MAX_PASSWORD})
     return password
 
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Callable, Iterable
 
-from newsletter.errors import UsageError
+from newsletter.errors import N_, UsageError
 from newsletter.library.accounts import checked_user_name
 from newsletter.store import api_keys as table
 from newsletter.store.database import Store
@@ -53,9 +53,11 @@ def checked_scopes(scopes: Iterable[str]) -> tuple[str, ...]:
     given = [s.strip() for s in scopes]
     for scope in given:
         if scope not in SCOPES:
-            raise UsageError(f"{scope!r} is not a scope", hint=f"choose among {', '.join(SCOPES)}")
+            raise UsageError(N_("%(scope)s is not a scope"), hint=N_("choose among %(scopes)s"),
+                             values={"scope": repr(scope), "scopes": ", ".join(SCOPES)})
     if not given:
-        raise UsageError("a key needs at least one scope", hint=f"add --scope with one of {', '.join(SCOPES)}")
+        raise UsageError(N_("a key needs at least one scope"), hint=N_("add --scope with one of %(scopes)s"),
+                         values={"scopes": ", ".join(SCOPES)})
     return tuple(s for s in SCOPES if s in given)
 
 
@@ -78,8 +80,9 @@ class ApiKeys:
         name, allowed = checked_user_name(name), checked_scopes(scopes)
         secret = PREFIX + secrets.token_urlsafe(32)
         if not table.save_key(self._store(), name, allowed, _digest(secret), now=self._clock()):
-            raise UsageError(f"an API key called {name!r} already exists",
-                             hint=f"choose another name, or revoke it first with `newsletter api-keys revoke {name}`")
+            raise UsageError(N_("an API key called %(name)s already exists"),
+                             hint=N_("choose another name, or revoke it first with `newsletter api-keys revoke "
+                                     "%(key)s`"), values={"name": repr(name), "key": name})
         key = next(k for k in self.list() if k.name == name)
         return key, secret
 
@@ -93,7 +96,8 @@ class ApiKeys:
         :raises UsageError: when no active key has that name.
         """
         if not table.revoke_key(self._store(), name.strip().lower(), now=self._clock()):
-            raise UsageError(f"no active API key called {name!r}", hint="see `newsletter api-keys list`")
+            raise UsageError(N_("no active API key called %(name)s"), hint=N_("see `newsletter api-keys list`"),
+                             values={"name": repr(name)})
 
     def authenticate(self, secret: str) -> ApiKey | None:
         """The active key whose secret this is (its use recorded), or None."""

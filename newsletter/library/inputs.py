@@ -46,8 +46,8 @@ def checked_reason(text: str) -> str:
     """
     reason = " ".join(text.split())
     if not reason or len(reason) > REASON_MAX:
-        raise UsageError(f"give the reason in one sentence ({REASON_MAX} characters at most), e.g. "
-                         "--without-approval \"the editor is away; read by phone\"")
+        raise UsageError(N_("give the reason in one sentence (%(limit)d characters at most), e.g. "
+                            "--without-approval \"the editor is away; read by phone\""), values={"limit": REASON_MAX})
     return reason
 
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Callable
 
-from newsletter.errors import PreferenceError, ReaderNotFoundError
+from newsletter.errors import N_, PreferenceError, ReaderNotFoundError
 from newsletter.library.project import Project
 
 if TYPE_CHECKING:
@@ -107,7 +107,7 @@ class Readers:
         from newsletter.store.readers import set_preferences
 
         if not set_preferences(self._nl.store, address, now=self._nl.clock(), **change):
-            raise ReaderNotFoundError(f"{address} is not in the subscriber list")
+            raise ReaderNotFoundError(N_("%(address)s is not in the subscriber list"), values={"address": address})
         found = self.preferences(address)
         assert found is not None
         return found
@@ -197,7 +197,7 @@ class Readers:
 
         found = reader_data(self._nl.reading_store(), address)
         if found is None:
-            raise ReaderNotFoundError(f"{address} is not in the subscriber list")
+            raise ReaderNotFoundError(N_("%(address)s is not in the subscriber list"), values={"address": address})
         return {"newsletter": self._nl.settings.newsletter.name, "exported_at": self._nl.clock().isoformat(),
                 "subscriber": found}
 
@@ -233,8 +233,9 @@ class Readers:
 
         erase_reader(self._nl, address)  # the clicks recognised as theirs, while the row still says whose
         if not erase_subscriber(self._nl.store, address, self.erased_digest(address), now=self._nl.clock()):
-            raise ReaderNotFoundError(f"{address} is not in the subscriber list (erased already?)",
-                                      hint="nothing was done; `newsletter subscribers list` shows who is")
+            raise ReaderNotFoundError(N_("%(address)s is not in the subscriber list (erased already?)"),
+                                      hint=N_("nothing was done; `newsletter subscribers list` shows who is"),
+                                      values={"address": address})
         log.info("a reader's data was erased")
 
     def erase_confirmed(self, token: str) -> str:

@@ -58,17 +58,17 @@ class Sending(Project):
     def _refuse_a_send_to_nobody(self, day: date) -> None:
         """A first send with no active subscriber is a forgotten import, not an issue sent to 0 people:
         refused before anything is recorded, so that history stays true and the next send goes out."""
-        from newsletter.errors import DeliveryError
+        from newsletter.errors import N_, DeliveryError
         from newsletter.store.status import send_started
         from newsletter.store.subscribers import count_subscribers
 
         store = self.reading_store()
         if not send_started(store, day) and count_subscribers(store, status="active") == 0:
-            raise DeliveryError(f"issue {day.isoformat()} has nobody to go to: there is no active subscriber; "
-                                "nothing was sent",
-                                hint="import the list with `newsletter subscribers import FILE` (or add one with "
-                                     f"`newsletter subscribers add EMAIL`), then run `newsletter send "
-                                     f"{day.isoformat()}`")
+            raise DeliveryError(N_("issue %(date)s has nobody to go to: there is no active subscriber; nothing was "
+                                   "sent"),
+                                hint=N_("import the list with `newsletter subscribers import FILE` (or add one with "
+                                        "`newsletter subscribers add EMAIL`), then run `newsletter send %(date)s`"),
+                                values={"date": day.isoformat()})
 
     def send(self, day: date | None = None, *, limit: int | None = None, without_approval: str | None = None,
              by: str | None = None, clearance: SendClearance | None = None,

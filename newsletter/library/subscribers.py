@@ -85,11 +85,11 @@ class Subscribers:
         nl = self._nl
         address = checked_address(email, "email")
         if Readers(nl).is_erased(address):
-            from newsletter.errors import NewsletterError
+            from newsletter.errors import N_, NewsletterError
 
-            raise NewsletterError(f"{address} erased their data and is not added back",
-                                  hint="a reader who erased their data can come back only through the subscribe "
-                                       "form's confirmation")
+            raise NewsletterError(N_("%(address)s erased their data and is not added back"),
+                                  hint=N_("a reader who erased their data can come back only through the subscribe "
+                                          "form's confirmation"), values={"address": address})
         subscriber, created = add_subscriber(nl.store, address, now=nl.clock(),
                                              first_name=checked_name(first_name, "first_name"),
                                              last_name=checked_name(last_name, "last_name"))
@@ -133,7 +133,7 @@ class Subscribers:
         :raises UsageError: for an invalid address or name.
         :raises NewsletterError: when the address is not in the list.
         """
-        from newsletter.errors import NewsletterError
+        from newsletter.errors import N_, NewsletterError
         from newsletter.store.subscribers import find_subscriber, rename_subscriber
 
         nl = self._nl
@@ -141,7 +141,7 @@ class Subscribers:
         first = checked_name(first_name, "first_name") if first_name is not None else None
         last = checked_name(last_name, "last_name") if last_name is not None else None
         if not rename_subscriber(nl.store, address, now=nl.clock(), first_name=first, last_name=last):
-            raise NewsletterError(f"{address} is not in the subscriber list")
+            raise NewsletterError(N_("%(address)s is not in the subscriber list"), values={"address": address})
         record = find_subscriber(nl.store, address)
         assert record is not None
         return record

@@ -14,6 +14,8 @@ from datetime import date, datetime, time, timedelta
 from typing import Literal, Mapping
 
 from newsletter.config import Settings
+from newsletter.core.i18n import Count, Message, Translatable
+from newsletter.errors import N_
 from newsletter.content.approval import approval_state
 from newsletter.content.load import issue_folder
 from newsletter.content.problems import errors
@@ -33,7 +35,8 @@ class Readiness:
 
     day: date
     state: State
-    reason: str = ""
+    reason: str = ""  # in English, for the logs and the records
+    said: Translatable | None = None  # the reason, for a reader in another language (None: none or as it is)
 
     @property
     def ready(self) -> bool:
@@ -48,33 +51,41 @@ def readiness(settings: Settings, store: Store, day: date, *, counts: Mapping[st
     """
     claim = day_claim(store, day)
     if claim is not None and claim.state is DayClaimState.DONE:
-        return Readiness(day, "sent", "sent by the scheduler")
+        return _verdict(day, "sent", Message(N_("sent by the scheduler")))
     send_id = ledger.find_send(store, day)
     if send_id is not None:
         if counts is None:
             counts = ledger.counts(store, send_id)
         open_rows = sum(counts.get(s, 0) for s in ("pending", "queued", "sending"))
         if counts and not open_rows:
-            return Readiness(day, "sent", f"{counts.get('sent', 0)} sent")
+            return _verdict(day, "sent", Count("%(num)d sent", "%(num)d sent", counts.get("sent", 0)))
         pause = current_pause(store, day)
         if pause is not None:  # only an operator resumes it: `newsletter send DATE`
-            return Readiness(day, "paused", f"the send paused itself: {pause.reason}")
+            return _verdict(day, "paused", Message(N_("the send paused itself: %(reason)s"),
+                                                   {"reason": pause.reason}))
     folder = issue_folder(settings.issues_dir, day)
     if not folder.is_dir():
-        return Readiness(day, "missing", f"{folder.relative_to(settings.root)} does not exist")
+        return _verdict(day, "missing", Message(N_("%(path)s does not exist"),
+                                                {"path": folder.relative_to(settings.root)}))
     from newsletter.services.check import check_issue  # the renderer's imports, for an issue not sent yet only
 
     report = check_issue(settings, day)
     problems = errors(report.problems)
     if problems:
-        first = problems[0].format(settings.root)
-        more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
-        return Readiness(day, "failing", f"`newsletter check` fails: {first}{more}")
+        first = Message(N_("%(where)s: %(what)s"), {"where": problems[0].location(settings.root),
+                                                    "what": Message(problems[0].template, problems[0].values)})
+        more = Count(" (and %(num)d more)", " (and %(num)d more)", len(problems) - 1) if len(problems) > 1 else ""
+        return _verdict(day, "failing", Message(N_("`newsletter check` fails: %(first)s%(more)s"),
+                                                {"first": first, "more": more}))
     if settings.schedule.require_approval:
         approval = approval_state(folder)
         if not approval.current:
-            return Readiness(day, "waiting approval", approval.describe())
+            return Readiness(day, "waiting approval", approval.describe(), approval)
     return Readiness(day, "ready")
+
+
+def _verdict(day: date, state: State, reason: Message | Count) -> Readiness:
+    return Readiness(day, state, str(reason), reason)
 
 
 @dataclass(frozen=True)
@@ -89,6 +100,8 @@ class DayState:
     dispatch_reason: str
     alarm: str  # why the operator should act now ("" when nothing is wrong)
     holiday: str = ""  # the public holiday that leaves the day without a due time ([schedule] skip_holidays)
+    said: Translatable | None = None  # the gate's reason for a reader in another language (see Readiness)
+    alarm_said: Translatable | None = None  # the alarm, likewise
 
 
 def due_time(settings: Settings, day: date) -> datetime | None:
@@ -105,14 +118,17 @@ def day_state(settings: Settings, store: Store, day: date, now: datetime, *,
     gate = readiness(settings, store, day, counts=counts)
     claim = day_claim(store, day)
     due = due_time(settings, day)
-    alarm = ""
+    alarm: Message | None = None
     schedule = settings.schedule
     if claim is not None and claim.state in (DayClaimState.WAITING, DayClaimState.SKIPPED):
-        alarm = f"the scheduler recorded it as {claim.state.value}"
+        alarm = Message(N_("the scheduler recorded it as %(state)s"), {"state": claim.state.value})
     elif gate.state != "sent" and due is not None:
+        when = f"{due:%Y-%m-%d %H:%M %Z}"
         if now > due + timedelta(minutes=schedule.grace_minutes):
-            alarm = f"it was due at {due:%Y-%m-%d %H:%M %Z} and was not sent"
+            alarm = Message(N_("it was due at %(when)s and was not sent"), {"when": when})
         elif gate.state != "ready" and now >= due - timedelta(minutes=schedule.warn_minutes):
-            alarm = f"it is due at {due:%Y-%m-%d %H:%M %Z} and is not ready ({gate.state})"
+            alarm = Message(N_("it is due at %(when)s and is not ready (%(state)s)"),
+                            {"when": when, "state": gate.state})
     return DayState(day, gate.state, gate.reason, due, claim.state.value if claim else None,
-                    claim.reason if claim else "", alarm, holiday(settings, day) if due is None else "")
+                    claim.reason if claim else "", str(alarm) if alarm else "",
+                    holiday(settings, day) if due is None else "", gate.said, alarm)

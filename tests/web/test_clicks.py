@@ -276,7 +276,7 @@ def test_the_report_command_prints_the_json_of_the_design(cli: Any, settings: Se
     assert shown["delivered"] == 3 and shown["unique_clickers"] == 1
     assert [i["unique_clicks"] for i in shown["items"]] == [0, 0, 1, 0, 0]
     code, out, err = cli("report", DAY.isoformat())
-    assert code == 0 and "1 unique clickers" in out
+    assert code == 0 and "1 unique clicker " in out
     code, out, err = cli("history")
     assert code == 0 and "clickers" in out.splitlines()[0]
     assert re.search(r"\b1\s+Le consommateur", out), out

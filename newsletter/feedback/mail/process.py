@@ -21,6 +21,7 @@ from newsletter.feedback.mail.mailboxes import Mailbox, MaildirBox, OneMessage, 
 from newsletter.config import BounceSettings, Settings
 from newsletter.errors import ConfigError, NewsletterError
 from newsletter.store.database import Store
+from newsletter.core.i18n import Count
 from newsletter.core.tokens import ERASED, keyed_digest
 from newsletter.store.feedback import FeedbackKind, FeedbackResult, record_feedback
 
@@ -41,15 +42,23 @@ class Counts:
     kept: int = 0  # of those, piped ones delivered into the Maildir for a human
 
     def summary(self) -> str:
-        parts = [f"{self.hard} hard bounce{'s' * (self.hard != 1)}",
-                 f"{self.soft} soft bounce{'s' * (self.soft != 1)}",
-                 f"{self.complaints} complaint{'s' * (self.complaints != 1)}",
-                 f"{self.unsubscribes} unsubscribe{'s' * (self.unsubscribes != 1)}",
-                 f"{self.duplicates} duplicate{'s' * (self.duplicates != 1)}"]
+        """"2 hard bounces, 1 soft bounce, …" in English (the log's words)."""
+        return ", ".join(str(part) for part in self.parts())
+
+    def parts(self) -> list[Count]:
+        """The figures of :meth:`summary`, each said with its plural form in the reader's language."""
+        parts = [Count("%(num)d hard bounce", "%(num)d hard bounces", self.hard),
+                 Count("%(num)d soft bounce", "%(num)d soft bounces", self.soft),
+                 Count("%(num)d complaint", "%(num)d complaints", self.complaints),
+                 Count("%(num)d unsubscribe", "%(num)d unsubscribes", self.unsubscribes),
+                 Count("%(num)d duplicate", "%(num)d duplicates", self.duplicates)]
         if self.unmatched:
-            parts.append(f"{self.unmatched} for subscribers no longer in the store")
-        parts.append(f"{self.left} left for a human" + (" (in the Maildir)" if self.kept else ""))
-        return ", ".join(parts)
+            parts.append(Count("%(num)d for a subscriber no longer in the store",
+                               "%(num)d for subscribers no longer in the store", self.unmatched))
+        parts.append(Count("%(num)d left for a human (in the Maildir)", "%(num)d left for a human (in the Maildir)",
+                           self.left) if self.kept else
+                     Count("%(num)d left for a human", "%(num)d left for a human", self.left))
+        return parts
 
 
 _FIELD = {FeedbackKind.HARD_BOUNCE: "hard", FeedbackKind.SOFT_BOUNCE: "soft",
