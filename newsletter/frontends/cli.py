@@ -1635,7 +1635,7 @@ def hooks_list(nl: Newsletter, state: str | None, limit: int) -> None:
                   "pending": f"next attempt {when(event.next_attempt_at)}",
                   "failed": "given up"}.get(event.state, event.state)
         click.echo(f"{event.event_id}  {event.type:<24} {event.state:<9} {when(event.created_at)}  "
-                   f"attempts {event.attempts}  {detail}  {event.hook}")
+                   f"attempts {event.attempts}  {detail}  {nl.hooks.shown(event.hook)}")
         if event.last_error and event.state != "delivered":
             click.echo(f"    last error: {event.last_error}")
 
