@@ -445,3 +445,17 @@ def test_a_chat_hook_over_plain_http_elsewhere_is_refused_without_showing_its_se
     with pytest.raises(ConfigError) as raised:
         load_settings(project)
     assert "must use https://" in str(raised.value) and "s3cr3t" not in str(raised.value)
+
+
+def test_a_chat_hook_redirected_to_a_private_address_is_refused(project: Path, receiver: Receiver,
+                                                                clock: list[datetime]) -> None:
+    add_chat(project, receiver.url + "/s3cr3t")
+    receiver.answers = [(307, {"Location": "http://10.1.2.3/internal/s3cr3t"})]
+    with opened(project, clock) as nl:
+        from newsletter.store import pauses
+
+        pauses.record_pause(nl.store, hooked_send_id(nl), reason="bounce rate 9%", bounces=9, messages=100, now=WHEN)
+        nl.hooks.deliver_due()
+        (event,) = nl.hooks.events()
+    assert event.state == "pending" and "10.1.2.3" in event.last_error and "private" in event.last_error
+    assert "s3cr3t" not in event.last_error and len(receiver.requests) == 1

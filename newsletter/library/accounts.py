@@ -11,8 +11,9 @@ as SHA-256 hashes (they are random, 50 bits each: nothing to stretch) and shown 
 accepted once: the time step of the last one used is stored, and a code of that step or an
 earlier one is refused. A new password never touches the factor; only ``users totp NAME --reset``
 (or an operator at the desk's accounts page) removes it. The TOTP secret is stored encrypted with a key
-derived from ``NEWSLETTER_SECRET_KEY`` (:mod:`newsletter.core.sealing`); one stored plain by an older
-version is read, and encrypted when next used. Nothing here prints or prompts: ``users`` commands and the
+derived from ``NEWSLETTER_SECRET_KEY`` and the account's name (AES-SIV, as the links' tokens:
+:func:`newsletter.core.tokens.seal`), marked by :data:`SEALED`; one stored plain by an older version
+is read, and encrypted when next used. Nothing here prints or prompts: ``users`` commands and the
 desk call :class:`Accounts` through ``Newsletter.users``.
 """
 
@@ -31,7 +32,7 @@ import pyotp
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
-from newsletter.core import sealing
+from newsletter.core import tokens
 from newsletter.core.addresses import canonical
 from newsletter.errors import N_, ConfigError, NewsletterError, UsageError
 from newsletter.store.database import Store
@@ -53,7 +54,8 @@ RECOVERY_CODES = 10
 _RECOVERY_ALPHABET = "abcdefghjkmnpqrstuvwxyz23456789"  # no 0/o, 1/l/i: read off paper
 
 log = logging.getLogger(__name__)
-_SEALED_FOR = "desk.totp"  # the purpose the secrets' key is derived for
+#: What a stored TOTP secret encrypted by this version starts with (a plain base32 one never does).
+SEALED = "sealed:"
 
 _hasher = PasswordHasher()
 _DUMMY = _hasher.hash("no such account: the same work as a real check")
@@ -158,6 +160,11 @@ def _recovery_hash(code: str) -> str:
     return hashlib.sha256(f"newsletter.desk.recovery\0{cleaned}".encode()).hexdigest()
 
 
+def _sealing_purpose(name: str) -> str:
+    """The key of an account's TOTP secret is its own: a sealed secret copied onto another row does not open."""
+    return f"desk.totp\0{name}"
+
+
 def _code_step(secret: str, code: str, now: datetime) -> int | None:
     """The time step whose code ``code`` is (this one, the one before or after: clocks drift), or None."""
     cleaned = "".join(code.split())
@@ -198,7 +205,7 @@ class Accounts:
                               hint="export NEWSLETTER_SECRET_KEY=… with the same value as the desk's") from None
 
     def _sealed(self, name: str, secret: str) -> str:
-        return sealing.seal(self._key(), secret, purpose=_SEALED_FOR, context=name)
+        return SEALED + tokens.seal(self._key(), _sealing_purpose(name), secret.encode("ascii"))
 
     def _secret(self, record: table.UserRecord) -> str | None:
         """The account's TOTP secret in clear (an old plain one is encrypted now, when the key is at hand).
@@ -208,19 +215,19 @@ class Accounts:
         stored = record.totp_secret
         if stored is None:
             return None
-        if not sealing.is_sealed(stored):
+        if not stored.startswith(SEALED):
             try:
                 table.replace_totp_secret(self._store(), record.name, stored, self._sealed(record.name, stored))
             except ConfigError:
                 pass  # no key in this process (a command run without it): encrypted by the next that has it
             return stored
-        secret = sealing.unseal(self._key(), stored, purpose=_SEALED_FOR, context=record.name)
-        if secret is None:
+        opened = tokens.unseal(self._key(), _sealing_purpose(record.name), stored.removeprefix(SEALED))
+        if opened is None:
             raise ConfigError(f"the two-factor secret of {record.name} does not open with this "
                               "NEWSLETTER_SECRET_KEY: was the key changed since the account enrolled?",
                               hint=f"start with the key used then, or run `newsletter users totp {record.name} "
                                    "--reset` and enrol the account again")
-        return secret
+        return opened.decode("ascii")
 
     def add(self, name: str, role: str, password: str, *, email: str = "") -> Account:
         """Create an account (or enable a removed one with this role and password).

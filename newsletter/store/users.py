@@ -36,7 +36,7 @@ class DeskUser(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False)
     disabled_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     session_generation: Mapped[int] = mapped_column(Integer, nullable=False, default=0, server_default="0")
-    totp_secret: Mapped[str | None] = mapped_column(String(255), nullable=True)  # sealed: core/sealing.py
+    totp_secret: Mapped[str | None] = mapped_column(String(255), nullable=True)  # "sealed:…": library/accounts.py
     totp_confirmed_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     totp_last_step: Mapped[int | None] = mapped_column(Integer, nullable=True)
     recovery_hashes: Mapped[str] = mapped_column(Text, nullable=False, default="", server_default="")

@@ -1,4 +1,4 @@
-"""The desk's TOTP secrets are kept encrypted (``aesgcm1:…``, about 90 characters): a wider column.
+"""The desk's TOTP secrets are kept encrypted (``sealed:…``, 72 characters for a 32-character secret): a wider column.
 
 The secrets already stored stay readable as they are and are encrypted when next used; this
 migration cannot do it, it runs without ``NEWSLETTER_SECRET_KEY``.
