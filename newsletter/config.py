@@ -689,12 +689,15 @@ def _hooks(path: Path, data: Any) -> tuple[HookSettings, ...]:
             if key not in known:
                 raise ConfigError(f"{path.name}: {shown_table} has an unknown key '{key}'; {suggestion(key, known)}",
                                   hint=f"rename it, or remove it from the [[hooks]] table in {path.name}")
-        t = Options(path, shown_table.strip("[]"), table, known)
+        t = Options(path, "hooks", table, known)
         url = _hook_url(t, shown_table)
         if any(hook.url == url for hook in hooks):
             raise t.error(f"{shown_table} url {shown_hook_url(url)} is already the url of an earlier [[hooks]] "
                           "table; list all its events in one table")
-        kind = t.choice("format", HOOK_FORMATS, "standard")
+        kind = t.data.get("format", "standard")
+        if kind not in HOOK_FORMATS:
+            raise t.error(f'{shown_table} format must be "standard" (signed events) or "chat" (a sentence for a '
+                          f"chat's incoming webhook), got {kind!r}")
         allowed = CHAT_EVENTS if kind == "chat" else HOOK_EVENTS
         events = t.data.get("events", list(CHAT_EVENTS) if kind == "chat" else None)
         if not isinstance(events, list) or not events or not all(isinstance(e, str) for e in events):
