@@ -41,7 +41,6 @@ class Delivery:
     state: str
     attempts: int
     receiver: str  # host[:port]
-    chat: bool
     last_error: str
     created_at: datetime
     next_attempt_at: datetime | None
@@ -112,8 +111,8 @@ class Hooks:
         return chat_text(self.settings, event.type, data if isinstance(data, dict) else {})
 
     def shown(self, url: str) -> str:
-        """How lists and logs name a receiver: a chat hook's url (its secret) or one no table has any more
-        without its path."""
+        """How lists and logs name a receiver: its url, cut after the host for a chat hook (the path is its
+        secret) and for a url no table names any more (it may have been one)."""
         hook = self.hook(url)
         return url if hook is not None and not hook.chat else shown_hook_url(url)
 
@@ -167,10 +166,8 @@ class Hooks:
         """The latest events and their delivery, newest first, for the desk's page (no url's path: a chat's secret)."""
         listed = []
         for event in self.events(limit=limit):
-            hook = self.hook(event.hook)
             listed.append(Delivery(event.event_id, event.type, event.state, event.attempts,
-                                   urlsplit(event.hook).netloc, hook is not None and hook.chat,
-                                   posting.without_paths(event.last_error), event.created_at, event.next_attempt_at,
+                                   urlsplit(event.hook).netloc, posting.without_paths(event.last_error), event.created_at, event.next_attempt_at,
                                    event.delivered_at))
         return listed
 
