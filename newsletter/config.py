@@ -258,15 +258,33 @@ class AnalyticsSettings:
 #: What a ``[[hooks]]`` table may ask to hear (DESIGN.md, "Outgoing webhooks").
 HOOK_EVENTS = ("issue.approved", "send.started", "send.finished", "send.paused", "subscriber.created",
                "subscriber.unsubscribed", "subscriber.bounced", "subscriber.complained")
+#: The ``[[hooks]]`` formats: Standard Webhooks' signed JSON events, or a chat's incoming webhook
+#: (Slack, Mattermost, Rocket.Chat: ``{"text": …}``, a sentence in the newsletter's language).
+HOOK_FORMATS = ("standard", "chat")
+#: The events a chat hook can tell (and hears when its table names none).
+CHAT_EVENTS = ("send.finished", "send.paused")
 
 
 @dataclass(frozen=True)
 class HookSettings:
-    """One ``[[hooks]]`` table: where the events it names are POSTed, signed with the secret ``secret_env`` holds."""
+    """One ``[[hooks]]`` table: where the events it names are POSTed, signed with the secret ``secret_env`` holds
+    (``format = "standard"``), or told as a sentence to a chat (``format = "chat"``: no secret, the url is one)."""
 
     url: str
     events: tuple[str, ...]
-    secret_env: str
+    secret_env: str  # "" for a chat hook
+    format: str = "standard"
+
+    @property
+    def chat(self) -> bool:
+        return self.format == "chat"
+
+
+def shown_hook_url(url: str) -> str:
+    """A receiver's url without its path and query (``https://chat.example.org/…``): a chat's incoming-webhook
+    url holds its secret there, so logs, lists and error messages show only this."""
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}/…"
 
 
 @dataclass(frozen=True)
@@ -667,7 +685,7 @@ def _hooks(path: Path, data: Any) -> tuple[HookSettings, ...]:
     hooks: list[HookSettings] = []
     for number, table in enumerate(data, 1):
         shown_table = f"[hooks #{number}]"  # which of the [[hooks]] tables, counted from the top of the file
-        known = ("url", "events", "secret_env")
+        known = ("url", "events", "secret_env", "format")
         for key in table if isinstance(table, dict) else ():
             if key not in known:
                 raise ConfigError(f"{path.name}: {shown_table} has an unknown key '{key}'; {suggestion(key, known)}",
@@ -675,17 +693,31 @@ def _hooks(path: Path, data: Any) -> tuple[HookSettings, ...]:
         t = Options(path, "hooks", table, known)
         url = _hook_url(t, shown_table)
         if any(hook.url == url for hook in hooks):
-            raise t.error(f"{shown_table} url {url} is already the url of an earlier [[hooks]] table; list all its "
-                          "events in one table")
-        events = t.data.get("events")
+            raise t.error(f"{shown_table} url {shown_hook_url(url)} is already the url of an earlier [[hooks]] "
+                          "table; list all its events in one table")
+        kind = t.data.get("format", "standard")
+        if kind not in HOOK_FORMATS:
+            raise t.error(f'{shown_table} format must be "standard" (signed events) or "chat" (a sentence for a '
+                          f"chat's incoming webhook), got {kind!r}")
+        allowed = CHAT_EVENTS if kind == "chat" else HOOK_EVENTS
+        events = t.data.get("events", list(CHAT_EVENTS) if kind == "chat" else None)
         if not isinstance(events, list) or not events or not all(isinstance(e, str) for e in events):
             raise t.error(f'{shown_table} events must be a list of event names, e.g. events = ["send.finished", '
-                          f'"send.paused"]; known events: {", ".join(HOOK_EVENTS)}')
+                          f'"send.paused"]; known events: {", ".join(allowed)}')
         for event_name in events:
-            if event_name not in HOOK_EVENTS:
-                raise t.error(f"{shown_table} events: unknown event {event_name!r}{_suggest(event_name, HOOK_EVENTS)}"
+            if kind == "chat" and event_name in HOOK_EVENTS and event_name not in CHAT_EVENTS:
+                raise t.error(f"{shown_table} events: a chat hook tells only {', '.join(CHAT_EVENTS)}, not "
+                              f"{event_name!r}; send it to a [[hooks]] table without format = \"chat\"")
+            if event_name not in allowed:
+                raise t.error(f"{shown_table} events: unknown event {event_name!r}{_suggest(event_name, allowed)}"
                               .replace("known keys", "known events"))
         secret_env = t.data.get("secret_env")
+        if kind == "chat":
+            if secret_env is not None:
+                raise t.error(f"{shown_table} secret_env: a chat hook is not signed (its url is its secret); "
+                              "remove secret_env, or remove format = \"chat\" for a signed receiver")
+            hooks.append(HookSettings(url, tuple(dict.fromkeys(events)), "", kind))
+            continue
         if secret_env is None:
             raise t.error(f"{shown_table} secret_env is required: the name of the environment variable that holds "
                           'the whsec_… secret, e.g. secret_env = "NEWSLETTER_HOOK_SECRET"')
@@ -711,7 +743,7 @@ def _hook_url(t: Options, shown_table: str) -> str:
         raise t.error(f"{shown_table} url must not hold a user name or password; the signature authenticates the "
                       "newsletter to the receiver")
     if parts.scheme == "http" and not addresses.is_loopback(parts.hostname):
-        raise t.error(f"{shown_table} url {url!r} must use https:// (plain http:// only to 127.0.0.1, ::1 or "
+        raise t.error(f"{shown_table} url {shown_hook_url(url)} must use https:// (plain http:// only to 127.0.0.1, ::1 or "
                       "localhost): the events carry subscribers' addresses")
     return url
 

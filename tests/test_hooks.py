@@ -14,9 +14,8 @@ import sys
 import threading
 from dataclasses import replace
 from datetime import datetime, timedelta, timezone
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Callable, Iterator
 
 import pytest
 import requests
@@ -29,51 +28,11 @@ from newsletter.errors import ConfigError
 from newsletter.library.hooks import Hooks
 from newsletter.store import outbox
 from tests.conftest import DAY, SECRET
+from tests.helpers.hooks import HOOK_SECRET, Receiver
 
 WHEN = datetime(2026, 11, 23, 12, 0, tzinfo=timezone.utc)
-HOOK_SECRET = "whsec_" + base64.b64encode(b"a test key of thirty-two bytes!!").decode()
 ALL_EVENTS = ["issue.approved", "send.started", "send.finished", "send.paused", "subscriber.created",
               "subscriber.unsubscribed", "subscriber.bounced", "subscriber.complained"]
-
-
-class Receiver:
-    """A webhook receiver on 127.0.0.1: records each request; answers with the statuses queued (then 204)."""
-
-    def __init__(self) -> None:
-        self.requests: list[tuple[str, dict[str, str], bytes]] = []
-        self.answers: list[tuple[int, dict[str, str]]] = []
-        received = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802 - http.server's name
-                body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
-                received.requests.append((self.path, {k.lower(): v for k, v in self.headers.items()}, body))
-                status, headers = received.answers.pop(0) if received.answers else (204, {})
-                self.send_response(status)
-                for name, value in headers.items():
-                    self.send_header(name, value)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-
-            def log_message(self, format: str, *args: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-
-    def __enter__(self) -> "Receiver":
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-
-    def verified(self, at: datetime) -> list[dict[str, Any]]:
-        """Every body received, each signature checked by standardwebhooks as at the time of the attempt."""
-        with time_machine.travel(at, tick=False):  # the verifier compares the timestamp with its own clock
-            return [Webhook(HOOK_SECRET).verify(body, headers) for _, headers, body in self.requests]
 
 
 def free_port() -> int:
@@ -300,7 +259,7 @@ def test_hooks_as_a_plain_table_and_a_repeated_url_are_refused(project: Path) ->
         load_settings(project)
     hook = '\n[[hooks]]\nurl = "https://a.example.org/"\nevents = ["send.paused"]\nsecret_env = "S"\n'
     config.write_text(text + hook + hook, encoding="utf-8")
-    with pytest.raises(ConfigError, match=r"\[hooks #2\] url https://a.example.org/ is already"):
+    with pytest.raises(ConfigError, match=r"\[hooks #2\] url https://a.example.org/… is already"):
         load_settings(project)
 
 
@@ -409,3 +368,94 @@ def test_hooks_list_creates_no_database(project: Path, cli: Callable[..., tuple[
     assert code == 0 and out.strip() == "No event yet." and not (project / "state" / "newsletter.db").exists()
     code, out, _ = cli("hooks", "retry")
     assert code != 0
+
+
+def add_chat(project: Path, url: str, extra: str = "") -> None:
+    config = project / "newsletter.toml"
+    table = f'\n[[hooks]]\nurl = "{url}"\nformat = "chat"\n{extra}\n'
+    config.write_text(config.read_text(encoding="utf-8") + table, encoding="utf-8")
+
+
+def test_a_chat_hook_hears_a_finished_send_in_french_unsigned_and_retried_after_a_500(
+        project: Path, receiver: Receiver, clock: list[datetime], cli: Callable[..., tuple[int, str, str]],
+        caplog: pytest.LogCaptureFixture) -> None:
+    chat_url = receiver.url + "/T0/B0/s3cr3t-token"
+    add_chat(project, chat_url)
+    assert load_settings(project).hooks[0].events == ("send.finished", "send.paused")  # the default for a chat
+    receiver.answers = [(500, {})]
+    with opened(project, clock) as nl:
+        nl.subscribers.add("lea@example.org")
+        nl.approve(DAY, by="Camille Martin")
+        assert nl.send(DAY).complete
+        assert types(nl) == ["send.finished"]  # the chat hears only what it tells
+        with caplog.at_level("INFO", logger="newsletter.library.hooks"):
+            assert nl.hooks.deliver_due() == 1
+            (event,) = nl.hooks.events()
+            assert event.state == "pending" and "answered 500" in event.last_error
+            assert "s3cr3t" not in event.last_error and "http://127.0.0.1:" in event.last_error
+            clock[0] = WHEN + timedelta(seconds=6)
+            assert nl.hooks.deliver_due() == 1
+        assert nl.hooks.events()[0].state == "delivered"
+    assert "s3cr3t" not in caplog.text and "delivered" in caplog.text
+    assert len(receiver.requests) == 2
+    path, headers, body = receiver.requests[1]
+    assert path == "/hook/T0/B0/s3cr3t-token" and headers["content-type"] == "application/json"
+    assert not any(name.startswith("webhook-") for name in headers)
+    assert json.loads(body) == {"text": "L’envoi du mardi 24 novembre est terminé\u00a0: 1\u00a0envoyé, "
+                                        "0\u00a0en échec."}
+    code, out, _ = cli("hooks", "list", clock=lambda: clock[0])
+    assert code == 0 and "send.finished" in out and "s3cr3t" not in out and "http://127.0.0.1:" in out
+
+
+def test_a_chat_hook_tells_a_pause_and_large_counts_in_french(project: Path, receiver: Receiver,
+                                                              clock: list[datetime]) -> None:
+    from newsletter.services.alerts import chat_text
+    from newsletter.store import pauses
+
+    add_chat(project, receiver.url)
+    with opened(project, clock) as nl:
+        pauses.record_pause(nl.store, hooked_send_id(nl), reason="bounce rate 9%", bounces=9, messages=100, now=WHEN)
+        assert nl.hooks.deliver_due() == 1
+        text = json.loads(receiver.requests[0][2])["text"]
+        assert text.startswith("L’envoi du mardi 24 novembre s’est mis en pause\u00a0: 9\u00a0rebonds définitifs")
+        assert "`newsletter send 2026-11-24`" in text
+        finished = chat_text(nl.settings, "send.finished", {"issue": "2026-12-07", "counts": {"sent": 1234,
+                                                                                             "failed": 3}})
+    assert finished.replace("\u202f", " ").replace("\u00a0", " ") == \
+        "L’envoi du lundi 7 décembre est terminé : 1 234 envoyés, 3 en échec."
+
+
+@pytest.mark.parametrize("extra, message", [
+    ('secret_env = "S"', "a chat hook is not signed"),
+    ('events = ["subscriber.created"]', "a chat hook tells only send.finished, send.paused"),
+    ('format = "slack"', "format"),
+])
+def test_a_wrong_chat_hook_is_refused_naming_the_key(project: Path, extra: str, message: str) -> None:
+    config = project / "newsletter.toml"
+    table = '\n[[hooks]]\nurl = "https://chat.example.org/hooks/s3cr3t"\n'
+    table += extra + "\n" if extra.startswith("format") else 'format = "chat"\n' + extra + "\n"
+    config.write_text(config.read_text(encoding="utf-8") + table, encoding="utf-8")
+    with pytest.raises(ConfigError) as raised:
+        load_settings(project)
+    assert message in str(raised.value) and "[hooks #1]" in str(raised.value)
+
+
+def test_a_chat_hook_over_plain_http_elsewhere_is_refused_without_showing_its_secret(project: Path) -> None:
+    add_chat(project, "http://chat.example.org/hooks/s3cr3t")
+    with pytest.raises(ConfigError) as raised:
+        load_settings(project)
+    assert "must use https://" in str(raised.value) and "s3cr3t" not in str(raised.value)
+
+
+def test_a_chat_hook_redirected_to_a_private_address_is_refused(project: Path, receiver: Receiver,
+                                                                clock: list[datetime]) -> None:
+    add_chat(project, receiver.url + "/s3cr3t")
+    receiver.answers = [(307, {"Location": "http://10.1.2.3/internal/s3cr3t"})]
+    with opened(project, clock) as nl:
+        from newsletter.store import pauses
+
+        pauses.record_pause(nl.store, hooked_send_id(nl), reason="bounce rate 9%", bounces=9, messages=100, now=WHEN)
+        nl.hooks.deliver_due()
+        (event,) = nl.hooks.events()
+    assert event.state == "pending" and "10.1.2.3" in event.last_error and "private" in event.last_error
+    assert "s3cr3t" not in event.last_error and len(receiver.requests) == 1

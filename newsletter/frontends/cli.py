@@ -1753,7 +1753,7 @@ def hooks_list(nl: Newsletter, state: str | None, limit: int) -> None:
                   "pending": _("next attempt %(when)s", when=when(event.next_attempt_at)),
                   "failed": _("given up")}.get(event.state, event.state)
         click.echo(f"{event.event_id}  {event.type:<24} {_hook_state(event.state):<9} {when(event.created_at)}  "
-                   + _("attempts %(num)d", num=event.attempts) + f"  {detail}  {event.hook}")
+                   + _("attempts %(num)d", num=event.attempts) + f"  {detail}  {nl.hooks.shown(event.hook)}")
         if event.last_error and event.state != "delivered":
             click.echo(_("    last error: %(error)s", error=event.last_error))
 

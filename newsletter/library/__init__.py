@@ -207,7 +207,8 @@ class Newsletter(Composing, Sending, Reports):
         """The desk's accounts (``newsletter users``, the desk's sign-in)."""
         from newsletter.library.accounts import Accounts  # argon2 and its dummy hash: only when asked
 
-        return Accounts(lambda: self.store, self.clock, issuer=self.settings.newsletter.name)
+        return Accounts(lambda: self.store, self.clock, issuer=self.settings.newsletter.name,
+                        secret_key=lambda: self.secret_key().value)
 
     @cached_property
     def hooks(self) -> "Hooks":

@@ -10,12 +10,16 @@ Two-factor sign-in: an account enrolled (``users totp NAME``, or at the desk whe
 as SHA-256 hashes (they are random, 50 bits each: nothing to stretch) and shown once. A code is
 accepted once: the time step of the last one used is stored, and a code of that step or an
 earlier one is refused. A new password never touches the factor; only ``users totp NAME --reset``
-removes it. Nothing here prints or prompts: ``users`` commands and the
+(or an operator at the desk's accounts page) removes it. The TOTP secret is stored encrypted with a key
+derived from ``NEWSLETTER_SECRET_KEY`` and the account's name (AES-SIV, as the links' tokens:
+:func:`newsletter.core.tokens.seal`), marked by :data:`SEALED`; one stored plain by an older version
+is read, and encrypted when next used. Nothing here prints or prompts: ``users`` commands and the
 desk call :class:`Accounts` through ``Newsletter.users``.
 """
 
 from __future__ import annotations
 
+import logging
 import re
 import secrets
 import unicodedata
@@ -28,9 +32,10 @@ import pyotp
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
+from newsletter.core import tokens
 from newsletter.core.addresses import canonical
 from newsletter.core.i18n import Count
-from newsletter.errors import N_, NewsletterError, UsageError
+from newsletter.errors import N_, ConfigError, NewsletterError, UsageError
 from newsletter.store.database import Store
 from newsletter.store import users as table
 
@@ -48,6 +53,10 @@ NAME = re.compile(r"[a-z0-9][a-z0-9._-]{0,63}")
 
 RECOVERY_CODES = 10
 _RECOVERY_ALPHABET = "abcdefghjkmnpqrstuvwxyz23456789"  # no 0/o, 1/l/i: read off paper
+
+log = logging.getLogger(__name__)
+#: What a stored TOTP secret encrypted by this version starts with (a plain base32 one never does).
+SEALED = "sealed:"
 
 _hasher = PasswordHasher()
 _DUMMY = _hasher.hash("no such account: the same work as a real check")
@@ -155,6 +164,11 @@ def _recovery_hash(code: str) -> str:
     return hashlib.sha256(f"newsletter.desk.recovery\0{cleaned}".encode()).hexdigest()
 
 
+def _sealing_purpose(name: str) -> str:
+    """The key of an account's TOTP secret is its own: a sealed secret copied onto another row does not open."""
+    return f"desk.totp\0{name}"
+
+
 def _code_step(secret: str, code: str, now: datetime) -> int | None:
     """The time step whose code ``code`` is (this one, the one before or after: clocks drift), or None."""
     cleaned = "".join(code.split())
@@ -171,10 +185,53 @@ def _code_step(secret: str, code: str, now: datetime) -> int | None:
 class Accounts:
     """The accounts of one project's store (``Newsletter.users``)."""
 
-    def __init__(self, store: Callable[[], Store], clock: Callable[[], datetime], *, issuer: str = "newsletter") -> None:
+    def __init__(self, store: Callable[[], Store], clock: Callable[[], datetime], *, issuer: str = "newsletter",
+                 secret_key: Callable[[], str] | None = None) -> None:
+        """:param secret_key: gives ``NEWSLETTER_SECRET_KEY`` (raising ConfigError when it is missing), which
+        the TOTP secrets are encrypted with."""
         self._store = store
         self._clock = clock
         self._issuer = issuer
+        self._secret_key = secret_key
+
+    def _key(self) -> str:
+        """The key of the TOTP secrets.
+
+        :raises ConfigError: when ``NEWSLETTER_SECRET_KEY`` is not set (nor given).
+        """
+        try:
+            if self._secret_key is None:
+                raise ConfigError("no secret key was given")
+            return self._secret_key()
+        except ConfigError as err:
+            raise ConfigError("the two-factor secrets are encrypted with NEWSLETTER_SECRET_KEY, which is not "
+                              f"usable here: {err.message}",
+                              hint="export NEWSLETTER_SECRET_KEY=… with the same value as the desk's") from None
+
+    def _sealed(self, name: str, secret: str) -> str:
+        return SEALED + tokens.seal(self._key(), _sealing_purpose(name), secret.encode("ascii"))
+
+    def _secret(self, record: table.UserRecord) -> str | None:
+        """The account's TOTP secret in clear (an old plain one is encrypted now, when the key is at hand).
+
+        :raises ConfigError: when the stored secret does not open with this ``NEWSLETTER_SECRET_KEY``.
+        """
+        stored = record.totp_secret
+        if stored is None:
+            return None
+        if not stored.startswith(SEALED):
+            try:
+                table.replace_totp_secret(self._store(), record.name, stored, self._sealed(record.name, stored))
+            except ConfigError:
+                pass  # no key in this process (a command run without it): encrypted by the next that has it
+            return stored
+        opened = tokens.unseal(self._key(), _sealing_purpose(record.name), stored.removeprefix(SEALED))
+        if opened is None:
+            raise ConfigError(f"the two-factor secret of {record.name} does not open with this "
+                              "NEWSLETTER_SECRET_KEY: was the key changed since the account enrolled?",
+                              hint=f"start with the key used then, or run `newsletter users totp {record.name} "
+                                   "--reset` and enrol the account again")
+        return opened.decode("ascii")
 
     def add(self, name: str, role: str, password: str, *, email: str = "") -> Account:
         """Create an account (or enable a removed one with this role and password).
@@ -269,7 +326,7 @@ class Accounts:
                              hint=N_("to enrol a new authenticator, first run `newsletter users totp %(login)s "
                                      "--reset`"), values={"name": repr(record.name), "login": record.name})
         secret, codes = pyotp.random_base32(), _recovery_codes()
-        table.set_totp(self._store(), record.name, secret, confirmed_at=self._clock(),
+        table.set_totp(self._store(), record.name, self._sealed(record.name, secret), confirmed_at=self._clock(),
                        recovery_hashes=tuple(map(_recovery_hash, codes)), end_sessions=True)
         return self._enrolment(record.name, secret, codes)
 
@@ -281,24 +338,27 @@ class Accounts:
         record = self._enabled(name)
         if record.two_factor:
             raise UsageError(N_("%(name)s already signs in with a code"), values={"name": repr(record.name)})
-        secret = record.totp_secret
+        secret = self._secret(record)
         if secret is None:
             secret = pyotp.random_base32()
-            table.set_totp(self._store(), record.name, secret)
+            table.set_totp(self._store(), record.name, self._sealed(record.name, secret))
         return self._enrolment(record.name, secret)
 
     def confirm(self, name: str, code: str) -> Enrolment | None:
         """Finish the desk's enrolment with a first ``code`` of the pending secret: the enrolment with its
         recovery codes (to show once), or None when the code is wrong."""
         record = self._enabled(name)
-        if record.two_factor or record.totp_secret is None:
+        secret = self._secret(record)
+        if record.two_factor or secret is None:
             return None
-        step = _code_step(record.totp_secret, code, self._clock())
+        step = _code_step(secret, code, self._clock())
         codes = _recovery_codes()
-        if step is None or not table.confirm_totp(self._store(), record.name, record.totp_secret, step,
-                                                  tuple(map(_recovery_hash, codes)), now=self._clock()):
+        stored = table.find_user(self._store(), record.name)  # as it is now: sealed just above, if it was plain
+        if step is None or stored is None or stored.totp_secret is None or not table.confirm_totp(
+                self._store(), record.name, stored.totp_secret, step, tuple(map(_recovery_hash, codes)),
+                now=self._clock()):
             return None
-        return self._enrolment(record.name, record.totp_secret, codes)
+        return self._enrolment(record.name, secret, codes)
 
     def second_factor(self, name: str, code: str) -> bool:
         """Whether ``code`` is a current code of the account's authenticator not used before, or one of its
@@ -307,18 +367,23 @@ class Accounts:
         if record is None or not record.active or not record.two_factor or record.totp_secret is None:
             return False
         code = code.strip()[:64]
-        step = _code_step(record.totp_secret, code, self._clock())
+        secret = self._secret(record)
+        assert secret is not None
+        step = _code_step(secret, code, self._clock())
         if step is not None:
             return table.use_totp_step(self._store(), record.name, step)
         return bool(code) and table.use_recovery_hash(self._store(), record.name, _recovery_hash(code))
 
-    def reset_second_factor(self, name: str) -> None:
+    def reset_second_factor(self, name: str, *, by: str = "") -> None:
         """Remove the account's second factor (a lost phone): its sessions end; it enrols again.
 
+        :param by: the desk account that asked (written in the log with the account reset).
         :raises UsageError: when there is no such account.
         """
         record = self._enabled(name)
         table.set_totp(self._store(), record.name, None, end_sessions=True)
+        log.warning("desk account %s: second factor removed%s; its sessions ended", record.name,
+                    f" by {by} at the desk" if by else " (users totp --reset)")
 
     def record_edit(self, day: date, path: str, name: str) -> None:
         """Remember that ``name`` saved ``path`` of the issue of ``day`` (for the separate approver rule)."""

@@ -3,19 +3,24 @@
 The events are written by the store in the transaction of their cause (:mod:`newsletter.store.outbox`);
 this part only posts them, in a thread of its own (:meth:`Hooks.start`) in ``serve`` and the
 scheduler, so that a receiver that is slow or down never holds up a send: the send only wrote a row.
+A chat hook's events go out the same way, told as a sentence (:func:`newsletter.services.alerts.chat_text`).
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
-from datetime import timedelta
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Callable, Mapping
+from urllib.parse import urlsplit
 
-from newsletter.config import Settings, secret_from_env
+from newsletter.config import HookSettings, Settings, secret_from_env, shown_hook_url
 from newsletter.core.clock import Clock
 from newsletter.errors import ConfigError, NewsletterError, UsageError
 from newsletter.services import hooks as posting
+from newsletter.services.alerts import chat_test_text, chat_text
 from newsletter.store import outbox
 from newsletter.store.database import Store
 from newsletter.store.outbox import HookEvent
@@ -25,6 +30,21 @@ log = logging.getLogger(__name__)
 #: How long a worker holds an event it is posting (another process's worker leaves it meanwhile).
 HOLD = timedelta(minutes=2)
 STATES = (outbox.PENDING, outbox.DELIVERED, outbox.FAILED)
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """An event for one receiver as the desk lists it: the receiver's host only, the error without paths."""
+
+    event_id: str
+    type: str
+    state: str
+    attempts: int
+    receiver: str  # host[:port]
+    last_error: str
+    created_at: datetime
+    next_attempt_at: datetime | None
+    delivered_at: datetime | None
 
 
 class Hooks:
@@ -42,6 +62,8 @@ class Hooks:
         """Each receiver's key, or why it has none (the worker writes that on its events, and goes on)."""
         keys: dict[str, bytes | ConfigError] = {}
         for hook in self.settings.hooks:
+            if hook.chat:
+                continue
             try:
                 secret = secret_from_env(hook.secret_env, purpose=f"signing secret of the hook {hook.url}",
                                          environ=self.environ)
@@ -56,30 +78,64 @@ class Hooks:
             return 0
         store, keys, taken = self._store(), self._keys(), 0
         allow_private = self.settings.sourcing.allow_private_networks
+        chats = {hook.url for hook in self.settings.hooks if hook.chat}
         for event in outbox.due(store, self.clock(), limit):
             now = self.clock()
             if not outbox.claim(store, event.row_id, now, now + HOLD):
                 continue
             key = keys.get(event.hook)
-            if key is None:
+            if event.hook in chats:
+                error = posting.deliver_chat(event.hook, self._chat_text(event), allow_private_redirects=allow_private)
+            elif key is None:
                 error = "no [[hooks]] table has this url any more"
             elif isinstance(key, ConfigError):
                 error = key.message
             else:
                 error = posting.deliver(event.hook, key, event.event_id, event.payload.encode("utf-8"), now,
                                         allow_private_redirects=allow_private)
-            done = self.clock()
+            done, shown = self.clock(), self.shown(event.hook)
             if not error:
                 outbox.delivered(store, event.row_id, done)
-                log.info("hook %s: %s %s delivered", event.hook, event.type, event.event_id)
+                log.info("hook %s: %s %s delivered", shown, event.type, event.event_id)
             else:
                 retry_at = posting.next_attempt(event.created_at, event.attempts + 1, done)
                 outbox.attempt_failed(store, event.row_id, error, retry_at)
-                log.warning("hook %s: %s %s not delivered (%s); %s", event.hook, event.type, event.event_id, error,
+                log.warning("hook %s: %s %s not delivered (%s); %s", shown, event.type, event.event_id, error,
                             f"tried again at {retry_at.isoformat()}" if retry_at else "given up after a day of "
                             "retries; `newsletter hooks retry` tries it again")
             taken += 1
         return taken
+
+    def _chat_text(self, event: HookEvent) -> str:
+        data = json.loads(event.payload).get("data", {})
+        return chat_text(self.settings, event.type, data if isinstance(data, dict) else {})
+
+    def shown(self, url: str) -> str:
+        """How lists and logs name a receiver: its url, cut after the host for a chat hook (the path is its
+        secret) and for a url no table names any more (it may have been one)."""
+        hook = self.hook(url)
+        return url if hook is not None and not hook.chat else shown_hook_url(url)
+
+    def hook(self, url: str) -> HookSettings | None:
+        """The ``[[hooks]]`` table of ``url`` (None: removed from the configuration since)."""
+        return next((hook for hook in self.settings.hooks if hook.url == url), None)
+
+    def chats(self) -> list[HookSettings]:
+        """The chat hooks, in the file's order (the desk's « test message » buttons)."""
+        return [hook for hook in self.settings.hooks if hook.chat]
+
+    def test_chat(self, number: int) -> str:
+        """Post the test sentence to the ``number``-th chat hook (from 0) now; "" when it took it, else why not.
+
+        :raises UsageError: when there is no such chat hook.
+        """
+        chats = self.chats()
+        if not 0 <= number < len(chats):
+            raise UsageError(f"there is no chat hook number {number}")
+        error = posting.deliver_chat(chats[number].url, chat_test_text(self.settings),
+                                     allow_private_redirects=self.settings.sourcing.allow_private_networks)
+        log.info("hook %s: test message %s", shown_hook_url(chats[number].url), error or "delivered")
+        return error
 
     def start(self, stop: threading.Event, *, poll: float = 2.0) -> threading.Thread | None:
         """Post the outbox in a background thread until ``stop`` is set; None when there are no ``[[hooks]]``."""
@@ -105,6 +161,15 @@ class Hooks:
         if state is not None and state not in STATES:
             raise UsageError(f"unknown state {state!r}; choose one of {', '.join(STATES)}")
         return outbox.list_events(self._reading(), state=state, limit=limit)
+
+    def deliveries(self, *, limit: int = 100) -> list[Delivery]:
+        """The latest events and their delivery, newest first, for the desk's page (no url's path: a chat's secret)."""
+        listed = []
+        for event in self.events(limit=limit):
+            listed.append(Delivery(event.event_id, event.type, event.state, event.attempts,
+                                   urlsplit(event.hook).netloc, posting.without_paths(event.last_error), event.created_at, event.next_attempt_at,
+                                   event.delivered_at))
+        return listed
 
     def retry(self, event_id: str | None = None) -> int:
         """Try the given-up events again (one, or all), with a new day of retries; how many."""

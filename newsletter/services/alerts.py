@@ -159,3 +159,49 @@ def send_paused(settings: Settings, day: date, pause_id: int, *, bounces: int, m
                     "`newsletter status %(date)s` shows the figures.", date=day.isoformat()) + "\n\n"
         + w.gettext("To resume: `newsletter send %(date)s` (the scheduler does not resume a paused send on its "
                     "own).", date=day.isoformat()))
+
+
+def _issue_day(w: Words, text: str) -> str:
+    """An issue's date as a chat sentence says it (« lundi 7 décembre »); the text itself when it is no date."""
+    from babel.dates import format_date
+
+    try:
+        return format_date(date.fromisoformat(text), w.gettext("EEEE d MMMM"), locale=w.locale)  # the desk's words
+    except ValueError:
+        return text
+
+
+def _count(w: Words, value: object) -> str:
+    from babel.numbers import format_decimal
+
+    return format_decimal(value if isinstance(value, int) else 0, locale=w.locale)
+
+
+def chat_text(settings: Settings, event_type: str, data: dict[str, object]) -> str:
+    """The sentence a chat hook posts for an outbox event (:data:`~newsletter.config.CHAT_EVENTS`).
+
+    :param data: the event's ``data``, as the signed hooks receive it.
+    """
+    w = _words(settings)
+    day = _issue_day(w, str(data.get("issue", "")))
+    if event_type == "send.paused":
+        bounces = data.get("bounces")
+        return w.ngettext("The send of %(day)s paused itself: %(bounces)s hard bounce among the last %(messages)s "
+                          "messages. To resume: `newsletter send %(date)s`.",
+                          "The send of %(day)s paused itself: %(bounces)s hard bounces among the last %(messages)s "
+                          "messages. To resume: `newsletter send %(date)s`.", bounces if isinstance(bounces, int) else 0,
+                          day=day, bounces=_count(w, bounces), messages=_count(w, data.get("messages")),
+                          date=data.get("issue", ""))
+    counts = data.get("counts")
+    counts = counts if isinstance(counts, dict) else {}
+    sent = counts.get("sent", 0)
+    return w.ngettext("The send of %(day)s is finished: %(sent)s sent, %(failed)s failed.",
+                      "The send of %(day)s is finished: %(sent)s sent, %(failed)s failed.",
+                      sent if isinstance(sent, int) else 0, day=day, sent=_count(w, sent),
+                      failed=_count(w, counts.get("failed", 0)))
+
+
+def chat_test_text(settings: Settings) -> str:
+    """The sentence of the desk's « test message » button."""
+    return _words(settings).gettext("Test message from %(name)s: the send notices will arrive here.",
+                                    name=settings.newsletter.name)

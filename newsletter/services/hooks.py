@@ -6,6 +6,10 @@ the HMAC-SHA256 of ``id.timestamp.body`` keyed with the bytes that follow ``whse
 secret, base64-decoded (https://www.standardwebhooks.com/). A receiver answers 2xx to take it;
 anything else, no answer within the timeout, or a redirect to a private address is a failed
 attempt, tried again later (:data:`RETRY_DELAYS`) for a day.
+
+A chat hook (``format = "chat"``) gets ``{"text": "…"}`` instead, as the incoming webhooks of Slack,
+Mattermost and Rocket.Chat take it, unsigned (the url is the secret: what is written about its
+attempts names only its host, :func:`~newsletter.config.shown_hook_url`), retried the same way.
 """
 
 from __future__ import annotations
@@ -14,8 +18,11 @@ import base64
 import binascii
 import hashlib
 import hmac
+import json
+import re
 from datetime import datetime, timedelta
 
+from newsletter.config import shown_hook_url
 from newsletter.errors import ConfigError, FetchError
 from newsletter.services.fetch import post
 
@@ -67,6 +74,24 @@ def deliver(url: str, key: bytes, event_id: str, body: bytes, now: datetime, *,
     if 200 <= answer.status < 300:
         return ""
     return f"{answer.url}: answered {answer.status}"
+
+
+def deliver_chat(url: str, text: str, *, allow_private_redirects: bool = False, timeout: float = TIMEOUT) -> str:
+    """Post ``text`` to a chat's incoming webhook; "" when it took it, else why not (without the url's path)."""
+    body = json.dumps({"text": text}, ensure_ascii=False).encode("utf-8")
+    try:
+        answer = post(url, body, {"Content-Type": "application/json"}, timeout=timeout,
+                      allow_private_redirects=allow_private_redirects)
+    except FetchError as err:
+        return without_paths(str(err))
+    if 200 <= answer.status < 300:
+        return ""
+    return f"{shown_hook_url(answer.url)}: answered {answer.status}"
+
+
+def without_paths(text: str) -> str:
+    """``text`` with each address cut after its host (a chat's url, or where it redirected, holds its secret)."""
+    return re.sub(r"\b(https?://[^/\s]+)/\S*", r"\1/…", text)
 
 
 def next_attempt(created_at: datetime, attempts: int, now: datetime) -> datetime | None:

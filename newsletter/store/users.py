@@ -36,7 +36,7 @@ class DeskUser(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False)
     disabled_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     session_generation: Mapped[int] = mapped_column(Integer, nullable=False, default=0, server_default="0")
-    totp_secret: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    totp_secret: Mapped[str | None] = mapped_column(String(255), nullable=True)  # "sealed:…": library/accounts.py
     totp_confirmed_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     totp_last_step: Mapped[int | None] = mapped_column(Integer, nullable=True)
     recovery_hashes: Mapped[str] = mapped_column(Text, nullable=False, default="", server_default="")
@@ -157,6 +157,15 @@ def set_totp(store: Store, name: str, secret: str | None, *, confirmed_at: datet
     with store.session() as session:
         result: CursorResult[Any] = session.execute(  # type: ignore[assignment]
             update(_U).where(_U.c.name == name, _U.c.disabled_at.is_(None)).values(**values))
+        return bool(result.rowcount)
+
+
+def replace_totp_secret(store: Store, name: str, old: str, new: str) -> bool:
+    """Write the account's secret in another form (``new``, encrypted) where it is still ``old``; False when
+    it changed meanwhile (a reset or an enrolment came between)."""
+    with store.session() as session:
+        result: CursorResult[Any] = session.execute(  # type: ignore[assignment]
+            update(_U).where(_U.c.name == name, _U.c.totp_secret == old).values(totp_secret=new))
         return bool(result.rowcount)
 
 

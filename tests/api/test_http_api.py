@@ -181,3 +181,50 @@ def test_the_live_api_fuzzed_from_its_document_never_fails_and_answers_as_docume
         call()
         checked += 1
     assert checked == 7
+
+
+def test_a_cursor_sealed_by_another_installation_is_refused(service: Service, store: Store, project: Path) -> None:
+    import json
+
+    from newsletter.core.tokens import seal
+
+    headers = auth(key(store, project, "subscribers:read"))
+    for n in range(3):
+        add_subscriber(store, f"r{n}@example.org", now=NOW)
+    elsewhere = seal("another-installation-key-4Tq8Lm2Vx6Rz0Pn3Wb7", "newsletter.api.cursor",
+                     json.dumps(["r0@example.org", "active"]).encode())
+    answer = requests.get(f"{service.url}/api/v1/subscribers", params={"limit": 1, "status": "active",
+                                                                       "cursor": elsewhere}, headers=headers)
+    assert answer.status_code == 400 and answer.json()["field"] == "cursor"
+
+
+def test_a_revoked_key_changes_nothing(service: Service, store: Store, project: Path) -> None:
+    secret = key(store, project, *ALL)
+    with Newsletter.open(project) as nl:
+        nl.api_keys.revoke("cms")
+    url = f"{service.url}/api/v1/subscribers"
+    assert requests.post(url, json={"email": "lea@example.org"}, headers=auth(secret)).status_code == 401
+    add_subscriber(store, "paul@example.org", now=NOW)
+    assert requests.delete(f"{url}/paul@example.org", headers=auth(secret)).status_code == 401
+    assert requests.patch(f"{url}/paul@example.org", json={"first_name": "P"}, headers=auth(secret)).status_code == 401
+    assert find_subscriber(store, "lea@example.org") is None
+    paul = find_subscriber(store, "paul@example.org")
+    assert paul is not None and paul.status == "active" and not paul.first_name
+
+
+@pytest.mark.parametrize("pieces", [2, 64])  # above the API's limit; above the server's whole-request limit too
+def test_a_huge_body_sent_in_chunks_is_a_413_and_changes_nothing(service: Service, store: Store, project: Path,
+                                                                 pieces: int) -> None:
+    headers = {**auth(key(store, project, *ALL)), "Content-Type": "application/json"}
+
+    def chunks() -> Iterator[bytes]:  # no Content-Length: the limit must hold on the stream itself
+        yield b'{"email": "a@example.org", "first_name": "'
+        for _ in range(pieces):
+            yield b"x" * 16384
+        yield b'"}'
+
+    answer = requests.post(f"{service.url}/api/v1/subscribers", data=chunks(), headers=headers)
+    assert answer.status_code == 413, answer.text
+    if pieces == 2:  # the API's own answer (waitress refuses a body over [web] max_request_body_size itself)
+        assert answer.json()["error"] == "the body is larger than 8192 bytes"
+    assert find_subscriber(store, "a@example.org") is None

@@ -42,13 +42,26 @@ def signed_in(client: FlaskClient) -> bool:
     return client.get("/").status_code == 200
 
 
+def raw_secret(nl: Newsletter, name: str) -> str:
+    """The desk_users.totp_secret column as the database holds it."""
+    from sqlalchemy import text
+
+    with nl.store.session() as session:
+        return str(session.execute(text("SELECT totp_secret FROM desk_users WHERE name = :n"), {"n": name}).scalar())
+
+
 def sign_out(client: FlaskClient) -> None:
     client.post("/logout", data={"csrf_token": csrf_token(client, "/")})
 
 
-def test_users_totp_prints_the_uri_and_recovery_codes_once_and_stores_only_hashes(project: Path) -> None:
+def test_users_totp_prints_the_uri_and_recovery_codes_once_and_stores_only_hashes(
+        project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     with Newsletter.open(project) as nl:
         nl.users.add("camille", "approver", PASSWORD)
+    code, printed = run(project, "users", "totp", "camille")  # the secret is encrypted with the secret key
+    assert code == 2 and "NEWSLETTER_SECRET_KEY" in printed and "Traceback" not in printed
+    assert find_user(Newsletter.open(project).store, "camille").two_factor is False  # type: ignore[union-attr]
+    monkeypatch.setenv("NEWSLETTER_SECRET_KEY", SECRET)
     code, printed = run(project, "users", "totp", "camille")
     assert code == 0, printed
     uri = re.search(r"otpauth://totp/\S+", printed)
@@ -60,6 +73,9 @@ def test_users_totp_prints_the_uri_and_recovery_codes_once_and_stores_only_hashe
         assert record is not None and record.two_factor and len(record.recovery_hashes) == 10
         assert not any(c in " ".join(record.recovery_hashes) for c in codes)
         assert nl.users.get("camille").two_factor  # type: ignore[union-attr]
+        secret = re.search(r"secret=([A-Z2-7]+)", uri.group(0)).group(1)  # type: ignore[union-attr]
+        raw = raw_secret(nl, "camille")
+        assert raw.startswith("sealed:") and secret not in raw
     assert "with a code" in run(project, "users", "list")[1]
     again, printed = run(project, "users", "totp", "camille")  # enrolled already: the old app keeps working
     assert again != 0 and "--reset" in printed
@@ -259,3 +275,88 @@ def test_in_chromium_an_approver_enrols_then_signs_in_in_two_steps(project: Path
             assert not [text for text in refused if "Content Security Policy" in text], refused
         finally:
             browser.close()
+
+
+def test_the_totp_secret_is_stored_encrypted_and_opens_only_for_its_account(app: Flask, nl: Newsletter,
+                                                                           clock: Clock) -> None:
+    from newsletter.store.users import set_totp
+
+    secret = nl.users.enrol("approver").secret
+    raw = raw_secret(nl, "approver")
+    assert raw.startswith("sealed:") and secret not in raw and len(raw) <= 255
+    nl.users.enrol("editor")
+    set_totp(nl.store, "editor", raw, confirmed_at=clock.now)  # approver's sealed secret copied onto editor
+    client = app.test_client()
+    password_step(client, "editor")
+    assert code_step(client, pyotp.TOTP(secret).at(clock.now)) != 302  # bound to its account: it does not open
+    assert not signed_in(client)
+    client = app.test_client()
+    password_step(client, "approver")
+    assert code_step(client, pyotp.TOTP(secret).at(clock.now)) == 302 and signed_in(client)
+
+
+def test_an_old_plain_secret_still_signs_in_and_is_encrypted_on_first_use(app: Flask, nl: Newsletter,
+                                                                          clock: Clock) -> None:
+    from newsletter.store.users import set_totp
+
+    plain = pyotp.random_base32()
+    set_totp(nl.store, "approver", plain, confirmed_at=clock.now)  # as the previous version stored it
+    assert raw_secret(nl, "approver") == plain
+    client = app.test_client()
+    password_step(client, "approver")
+    assert code_step(client, pyotp.TOTP(plain).at(clock.now)) == 302 and signed_in(client)
+    raw = raw_secret(nl, "approver")
+    assert raw.startswith("sealed:") and plain not in raw
+    clock.now += timedelta(seconds=60)
+    sign_out(client)
+    password_step(client, "approver")
+    assert code_step(client, pyotp.TOTP(plain).at(clock.now)) == 302  # the same authenticator app goes on
+
+
+def test_a_changed_secret_key_is_a_clear_message_not_a_crash(project: Path, nl: Newsletter, clock: Clock) -> None:
+    nl.users.enrol("approver")
+    other_key = "another-key-8Hq3Wm1Zp6Tr0Ls4Vx9Nc2Bd7Ky5Jf"
+    with Newsletter.open(project, environ={"NEWSLETTER_SECRET_KEY": other_key}, clock=clock) as moved:
+        client = create_app(moved, other_key).test_client()
+        password_step(client, "approver")
+        token = csrf_token(client, "/login/code")
+        response = client.post("/login/code", data={"code": "123456", "csrf_token": token})
+        page = response.get_data(as_text=True)
+        assert response.status_code == 503 and "NEWSLETTER_SECRET_KEY" in page and "--reset" in page
+        with pytest.raises(ConfigError, match="does not open with this NEWSLETTER_SECRET_KEY"):
+            moved.users.second_factor("approver", "123456")
+        moved.users.reset_second_factor("approver")  # a reset needs no key: the way out
+        assert not moved.users.get("approver").two_factor  # type: ignore[union-attr]
+
+
+def test_on_postgresql_the_encrypted_secret_fits_its_column(project: Path, clock: Clock, server_url: str) -> None:
+    from sqlalchemy import text
+
+    from newsletter.store.database import open_store
+    from tests.helpers.config import set_options
+
+    shared = open_store(server_url, Path("."))  # migrated to the head: the column is wide enough
+    with shared.engine.begin() as conn:  # the server is shared with other tests: their accounts go
+        conn.execute(text("DELETE FROM desk_edits"))
+        conn.execute(text("DELETE FROM desk_users"))
+    shared.close()
+    set_options(project, "store", url=server_url)
+    with Newsletter.open(project, environ={"NEWSLETTER_SECRET_KEY": SECRET}, clock=clock) as nl:
+        nl.users.add("camille", "approver", PASSWORD)
+        secret = nl.users.enrol("camille").secret
+        assert raw_secret(nl, "camille").startswith("sealed:")
+        assert nl.users.second_factor("camille", pyotp.TOTP(secret).at(clock.now))
+
+
+def test_the_code_that_confirmed_an_enrolment_is_not_accepted_again(required: tuple[Newsletter, Flask],
+                                                                    clock: Clock) -> None:
+    nl, app = required
+    client = app.test_client()
+    password_step(client, "approver")
+    secret = nl.users.propose("approver").secret
+    code = pyotp.TOTP(secret).at(clock.now)
+    token = csrf_token(client, "/login/enrol")
+    assert client.post("/login/enrol", data={"code": code, "csrf_token": token}).status_code == 200
+    other = app.test_client()  # the same code, replayed within its 30 seconds
+    password_step(other, "approver")
+    assert code_step(other, code) == 401 and not signed_in(other)

@@ -17,7 +17,8 @@ from flask import Flask, render_template, request
 from flask_wtf.csrf import CSRFError, CSRFProtect
 from werkzeug.exceptions import HTTPException
 
-from newsletter.frontends.desk import access, auth, home, brand, issues, reading, schedule, sends, subscribers
+from newsletter.frontends.desk import (access, auth, home, brand, hooks, issues, reading, schedule, sends, subscribers,
+                                       users)
 from newsletter.frontends.desk.words import EXTENSION as WORDS
 from newsletter.frontends.desk.words import day_in_words, moment_in_words, time_in_words
 from newsletter.frontends.hardening import harden, limiter, page_policy
@@ -27,7 +28,8 @@ if TYPE_CHECKING:
     from newsletter.library import Newsletter
 
 #: The desk's blueprints, registered in this order.
-BLUEPRINTS = (auth.bp, home.bp, issues.bp, subscribers.bp, schedule.bp, sends.bp, brand.bp, reading.bp)
+BLUEPRINTS = (auth.bp, home.bp, issues.bp, subscribers.bp, schedule.bp, sends.bp, brand.bp, reading.bp, hooks.bp,
+              users.bp)
 
 #: The policy of every desk page: own scripts and styles only, frames of the desk only (the preview).
 CSP = page_policy("script-src 'self'", "style-src 'self'", "img-src 'self' data:", "frame-src 'self'")

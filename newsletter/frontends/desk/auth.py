@@ -27,10 +27,12 @@ from markupsafe import Markup
 from werkzeug.wrappers import Response
 
 from newsletter.frontends.desk.access import newsletter, public, requires, safe_next, sign_in, sign_out
+from newsletter.errors import NewsletterError
 from newsletter.frontends.desk.words import gettext as _
+from newsletter.frontends.desk.words import said, spoken
 
 if TYPE_CHECKING:
-    from newsletter.library import Account
+    from newsletter.library import Account, Accounts
 
 bp = Blueprint("auth", __name__)
 
@@ -139,10 +141,21 @@ def code() -> tuple[str, int] | Response:
         return redirect(url_for("auth.login", next=request.args.get("next")))
     error = ""
     if request.method == "POST":
-        if newsletter().users.second_factor(account.name, request.form.get("code", "")):
+        try:
+            taken = newsletter().users.second_factor(account.name, request.form.get("code", ""))
+        except NewsletterError as err:  # the secret does not open with this desk's key
+            return _unusable(err)
+        if taken:
             return _signed_in(account)
         error = _wrong_code()
     return render_template("desk/login_code.html", error=error), 401 if error else 200
+
+
+def _unusable(err: NewsletterError) -> tuple[str, int]:
+    """The page of a second factor the desk cannot check (its key is missing or changed): what to do."""
+    current_app.logger.error("desk sign-in: %s", err.message)
+    return render_template("desk/message.html", status=503,
+                           message=f"{said(err)} ({err.hint_text(spoken().translations.gettext)})"), 503
 
 
 @bp.route("/login/enrol", methods=["GET", "POST"])
@@ -151,7 +164,13 @@ def enrol() -> tuple[str, int] | Response:
     account = _pending()
     if account is None or account.two_factor:
         return redirect(url_for("auth.login", next=request.args.get("next")))
-    users = newsletter().users
+    try:
+        return _enrolling(account, newsletter().users)
+    except NewsletterError as err:
+        return _unusable(err)
+
+
+def _enrolling(account: "Account", users: "Accounts") -> tuple[str, int] | Response:
     error = ""
     if request.method == "POST":
         done = users.confirm(account.name, request.form.get("code", ""))
