@@ -171,6 +171,7 @@ class SendReport:
     paused: str = ""  # why the send paused itself (too many hard bounces), if it did
     pause_id: int | None = None  # the pause recorded on the send (the key of its alert)
     resumed: "pauses.Pause | None" = None  # the pause this run cleared, if the send was paused
+    lease_lost: bool = False  # the run stopped because its lease expired or was taken over (a busy machine)
 
     def count(self, status: DeliveryStatus) -> int:
         return self.counts.get(status.value, 0)
@@ -1088,6 +1089,7 @@ def _drive(settings: Settings, store: Store, opened: StartedSend, *,
     now = clock()
     run._patient(lambda: tally(store, send_id, report, now))
     report.sent_now, report.failed_now, report.stopped = run.sent, run.failed, run.stopped
+    report.lease_lost = run.lease_gone.is_set() or run.heartbeat.lost.is_set()
     if run.pause is not None and report.complete:
         report.stopped = ""  # the line was crossed by the last messages: nothing is left to hold back
     elif run.pause is not None:

@@ -452,6 +452,39 @@ def test_status_shows_each_live_worker_of_the_send(cli, project: Path, pg: str) 
         store.close()
 
 
+def test_a_worker_that_lost_its_lease_helps_again_with_a_new_run(project: Path, pg: str) -> None:
+    """A busy machine keeps a worker from renewing its lease in time: its run stops handing messages over
+    (another run may own its rows). The worker then helps the send again as a new run, which settles what
+    the old one held, instead of leaving the send to the others (when every worker of a loaded machine lost
+    its lease, the send was left with thousands of rows pending). Here its clock jumps past the lease."""
+    from newsletter.config import load_settings
+    from newsletter.delivery.engine import start_send
+    from newsletter.services.workers import work
+
+    with CountingSink() as sink:
+        configure(project, pg, smtp_delivery(sink.port), lease=30)
+        people = subscribe(pg, project, 40)
+        settings = load_settings(project)
+        origin = datetime.now(timezone.utc)
+        # Once 10 messages arrived, the worker's time is a minute later: its lease (30 s) is gone.
+        clock = lambda: origin + (timedelta(minutes=1) if len(sink.recipients()) >= 10 else timedelta())  # noqa: E731
+        store = open_store(pg, project)
+        try:
+            start_send(settings, store, DAY, secret_key=SECRET, clock=clock)
+            reports = work(settings, store, secret_key=SECRET, stop=threading.Event(), once=True, day=DAY,
+                           clock=clock)
+            counts = rows_by_status(store)
+        finally:
+            store.close()
+        received = sink.recipients()
+    assert "its lease could not be renewed in time" in reports[0].stopped and len(reports) == 2, \
+        [r.stopped for r in reports]
+    assert reports[-1].complete and counts.get("pending", 0) == counts.get("queued", 0) == 0
+    # What the first run had on the wire is in doubt (SMTP cannot be asked), everyone else served once.
+    assert max(received.values()) == 1 and counts.get("uncertain", 0) <= SMTPAdapter.default_connections
+    assert counts["sent"] + counts.get("uncertain", 0) == len(people) and counts["sent"] <= len(received)
+
+
 def test_a_worker_stops_helping_once_another_run_paused_the_send(project: Path, pg: str) -> None:
     from newsletter.config import load_settings
     from newsletter.delivery.engine import help_send, start_send
