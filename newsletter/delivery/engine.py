@@ -71,8 +71,7 @@ from newsletter.core.i18n import N_
 from newsletter.render import checked
 from newsletter.render.rendered import RenderedIssue
 from newsletter.render.snapshot import freeze, thaw
-from newsletter.render.tracking import ITEM_ONLY, track
-from newsletter.store import clicks, leases, ledger, pauses, resends, snapshots, workers
+from newsletter.store import leases, ledger, pauses, resends, snapshots, workers
 from newsletter.store.feedback import hard_bounced_rows
 from newsletter.store.database import Store, patiently
 from newsletter.store.models import DeliveryStatus, SubscriberStatus
@@ -831,6 +830,9 @@ def start_send(settings: Settings, store: Store, day: date, *, secret_key: str,
 
 def _counted(settings: Settings, store: Store, rendered: RenderedIssue, secret_key: str) -> RenderedIssue:
     """The masters with counted links (``[analytics] clicks``), their links recorded for ``serve``'s redirects."""
+    from newsletter.render.tracking import ITEM_ONLY, track
+    from newsletter.store import clicks
+
     tracked, links = track(rendered, settings.newsletter.base_url, secret_key)
     labels, issue = rendered.item_labels, rendered.issue.date.isoformat()
     linked = {link.position for link in links}
