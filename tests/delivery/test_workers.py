@@ -505,6 +505,13 @@ def test_a_worker_stops_helping_once_another_run_paused_the_send(project: Path, 
         assert sink.recipients() == Counter()
 
 
+def live_leases(store: Store) -> int:
+    """Leases held now (dated by the senders' clock, the suite's, moved under --clock-shift; not the server's)."""
+    with store.engine.connect() as conn:
+        return int(conn.execute(text("SELECT count(*) FROM leases WHERE taken_by = '' AND expires_at > :now"),
+                                {"now": datetime.now(timezone.utc).replace(tzinfo=None)}).scalar() or 0)
+
+
 def test_sigterm_to_send_with_workers_stops_them_all_after_the_messages_in_hand(project: Path, pg: str,
                                                                                 tmp_path: Path) -> None:
     with CountingSink() as sink:
@@ -512,17 +519,19 @@ def test_sigterm_to_send_with_workers_stops_them_all_after_the_messages_in_hand(
         people = subscribe(pg, project, 200)
         log = tmp_path / "send.log"
         parent = newsletter(project, environ("smtp"), log, "send", DAY.isoformat(), "--workers", "2")
-        wait_for("some messages to arrive", lambda: len(sink.recipients()) >= 10)
+        # Both workers at work (each holds its lease: its SIGTERM handler is in place), some messages sent.
+        store = open_store(pg, project)
+        try:
+            wait_for("both workers to be at work", lambda: live_leases(store) == 2 and len(sink.recipients()) >= 10)
+        finally:
+            store.close()
         parent.send_signal(signal.SIGTERM)
         code = finished(parent, log)
         received = sink.recipients()
     store = open_store(pg, project)
     try:
         counts = rows_by_status(store)
-        with store.engine.connect() as conn:
-            # Leases are dated by the senders' clock (the suite's, moved under --clock-shift), not the server's.
-            live = conn.execute(text("SELECT count(*) FROM leases WHERE taken_by = '' AND expires_at > :now"),
-                                {"now": datetime.now(timezone.utc).replace(tzinfo=None)}).scalar()
+        live = live_leases(store)
     finally:
         store.close()
     output = log.read_text(errors="replace")
