@@ -13,7 +13,9 @@ Mailgun's events (``GET /v3/{domain}/events``), Postmark's outbound message sear
 /messages/outbound``), Brevo's event report (``GET /v3/smtp/statistics/events``) and SendGrid's Email
 Activity API (``GET /v3/messages``, only with ``activity_addon``). ``lookup_available = False`` makes
 it answer as the provider does when it cannot; ``event_delay`` holds a message out of the records
-for that many seconds after it was accepted (providers index them late).
+for that many seconds after it was accepted (providers index them late). A fault's ``hold`` keeps the call
+waiting (before a refusal, or after accepting) until the test lets it go: a test kills the client while its
+call is surely at the provider.
 Sources: ../shared/reference/mail-apis.md and the providers' documentation.
 """
 
@@ -72,6 +74,33 @@ class Fault:
     after_accepting: bool = False
     #: Accept and deliver, then reset the connection without answering.
     reset: bool = False
+    #: Wait on it before answering: before a refusal (``status``: the call was never accepted), else after
+    #: accepting. The call's recipients are known from then on.
+    hold: "Hold | None" = None
+
+
+@dataclass
+class Hold:
+    """A call held by the fake until :meth:`let_go`: ``reached`` is set once it is held, with its recipients."""
+
+    reached: threading.Event = field(default_factory=threading.Event)
+    release: threading.Event = field(default_factory=threading.Event)
+    recipients: list[str] = field(default_factory=list)
+
+    def wait_reached(self, timeout: float) -> list[str]:
+        """The held call's recipients' addresses, once it is held."""
+        if not self.reached.wait(timeout):
+            raise AssertionError(f"no call reached the fake's hold within {timeout:.0f} s")
+        return self.recipients
+
+    def let_go(self) -> None:
+        self.release.set()
+
+    def keep(self, request: Request, stopping: threading.Event) -> None:
+        self.recipients[:] = [address for _, address in getaddresses(request.form.getlist("to"))]
+        self.reached.set()
+        while not (self.release.wait(0.05) or stopping.is_set()):
+            pass
 
 
 class Rejected(Exception):
@@ -151,11 +180,15 @@ class FakeProvider:
                 raise Rejected(Response("Method Not Allowed", status=405))
             self.check(request)
             if fault is not None and fault.status and not fault.after_accepting:
+                if fault.hold is not None:
+                    fault.hold.keep(request, self.stopping)
                 response = self._faulty(fault)
             else:
                 with self.lock:
                     response = self.handle(request)
                     self.accepted_calls += 1
+                if fault is not None and fault.hold is not None:
+                    fault.hold.keep(request, self.stopping)
                 if fault is not None and fault.delay:
                     self.stopping.wait(fault.delay)
                 if fault is not None and fault.after_accepting:

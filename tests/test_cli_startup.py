@@ -20,9 +20,11 @@ PROBE = ("import json, sys\n"
          "    json.dump({'code': code, 'modules': sorted(sys.modules)}, handle)\n")
 
 #: What only a run that renders, builds or hands over messages needs (the outbox adapter is loaded anyway, to
-#: say where its folder is; SMTP's is not).
+#: say where its folder is; SMTP's is not; nor DKIM's signer, with cryptography's keys and a process pool, nor
+#: the counted links).
 NOT_FOR_A_NO_OP = ("jinja2", "premailer", "markdown_it", "nh3", "newsletter.render.pipeline", "newsletter.render.mime",
-                   "newsletter.delivery.smtp", "smtplib", "newsletter.services.check")
+                   "newsletter.delivery.smtp", "smtplib", "newsletter.services.check", "newsletter.delivery.dkim",
+                   "concurrent.futures.process", "newsletter.render.tracking", "newsletter.store.clicks")
 
 
 def _modules_of(project: Path, tmp_path: Path, *args: str) -> tuple[int, set[str]]:

@@ -313,14 +313,24 @@ def test_a_killed_sender_that_was_pid_1_is_settled_once_its_lease_expires(projec
 
 
 def test_after_a_kill_9_the_operator_resends_the_uncertain_rows_with_their_first_message_id(project: Path) -> None:
-    """The lever: a real kill leaves rows uncertain (some reached the server, some never left); `send
-    --resend-uncertain --yes` sends those rows alone, once each, with the Message-ID of their first
-    attempt. Nobody misses the issue; only an uncertain row can have a second copy, and it is the same message."""
+    """The lever: a real kill while the server holds its answer to a final dot leaves rows uncertain (they
+    reached the server, their answer never came back); `send --resend-uncertain --yes` sends those rows
+    alone, once each, with the Message-ID of their first attempt. Nobody misses the issue; only an uncertain
+    row can have a second copy, and it is the same message."""
     with Sink() as sink:
         smtp_config(project, sink.port)
         addresses = populate(project)
         short_lease(project)
-        kill_when(start_send(project), lambda: len(sink.recorder.raw), 120)
+        # Killed while the sink holds the answer to a final dot (after 120 answered): a message is surely in
+        # doubt. A kill at a count of messages received can land between two batches, with nothing in flight.
+        sink.recorder.hold("DATA", after=120)
+        process = start_send(project)
+        try:
+            assert sink.recorder.wait_held(1, PATIENCE), "no message reached its final dot"
+        finally:
+            process.send_signal(signal.SIGKILL)
+            process.wait(timeout=PATIENCE)
+        assert sink.recorder.let_go(PATIENCE)
         usual_lease(project)
         final = start_send(project)
         _, err = final.communicate(timeout=PATIENCE)

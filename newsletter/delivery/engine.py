@@ -71,8 +71,7 @@ from newsletter.core.i18n import N_
 from newsletter.render import checked
 from newsletter.render.rendered import RenderedIssue
 from newsletter.render.snapshot import freeze, thaw
-from newsletter.render.tracking import ITEM_ONLY, track
-from newsletter.store import clicks, leases, ledger, pauses, resends, snapshots, workers
+from newsletter.store import leases, ledger, pauses, resends, snapshots, workers
 from newsletter.store.feedback import hard_bounced_rows
 from newsletter.store.database import Store, patiently
 from newsletter.store.models import DeliveryStatus, SubscriberStatus
@@ -171,6 +170,7 @@ class SendReport:
     paused: str = ""  # why the send paused itself (too many hard bounces), if it did
     pause_id: int | None = None  # the pause recorded on the send (the key of its alert)
     resumed: "pauses.Pause | None" = None  # the pause this run cleared, if the send was paused
+    lease_lost: bool = False  # the run stopped because its lease expired or was taken over (a busy machine)
 
     def count(self, status: DeliveryStatus) -> int:
         return self.counts.get(status.value, 0)
@@ -830,6 +830,9 @@ def start_send(settings: Settings, store: Store, day: date, *, secret_key: str,
 
 def _counted(settings: Settings, store: Store, rendered: RenderedIssue, secret_key: str) -> RenderedIssue:
     """The masters with counted links (``[analytics] clicks``), their links recorded for ``serve``'s redirects."""
+    from newsletter.render.tracking import ITEM_ONLY, track
+    from newsletter.store import clicks
+
     tracked, links = track(rendered, settings.newsletter.base_url, secret_key)
     labels, issue = rendered.item_labels, rendered.issue.date.isoformat()
     linked = {link.position for link in links}
@@ -1088,6 +1091,7 @@ def _drive(settings: Settings, store: Store, opened: StartedSend, *,
     now = clock()
     run._patient(lambda: tally(store, send_id, report, now))
     report.sent_now, report.failed_now, report.stopped = run.sent, run.failed, run.stopped
+    report.lease_lost = run.lease_gone.is_set() or run.heartbeat.lost.is_set()
     if run.pause is not None and report.complete:
         report.stopped = ""  # the line was crossed by the last messages: nothing is left to hold back
     elif run.pause is not None:

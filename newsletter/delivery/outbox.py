@@ -21,7 +21,6 @@ from typing import Iterator, Mapping, Sequence
 from newsletter.config import Settings
 from newsletter.delivery.base import (Adapter, Doubt, Handover, NeverArrived, Outgoing, Result, RetryLater, Sent,
                                       Settled, path_option, register)
-from newsletter.delivery.dkim import signer_for
 from newsletter.errors import ConfigError, LocalResourceError
 
 
@@ -64,6 +63,8 @@ class OutboxAdapter(Adapter):
         return (self.path / "new" / name).exists() or any((self.path / "cur").glob(name + "*"))
 
     def send(self, batch: Sequence[Outgoing], handover: Handover) -> Iterator[list[Result]]:
+        from newsletter.delivery.dkim import signer_for  # not loaded by a send with nothing to write (cryptography)
+
         for item in batch:
             name = self._name(item.mime.message_id)
             tmp = self.path / "tmp" / name

@@ -36,6 +36,8 @@ log = logging.getLogger(__name__)
 
 #: Seconds between two looks for open sends when a worker has nothing to do.
 POLL_SECONDS = 5.0
+#: How many new runs in a row a worker starts on a send after its run lost its lease.
+LEASE_RETRIES = 3
 #: How often the parent of local workers reads the ledger for its progress display.
 PROGRESS_EVERY = 0.5
 #: What a worker says on SQLite.
@@ -63,19 +65,27 @@ def work(settings: Settings, store: Store, *, secret_key: str, stop: threading.E
         for send in patiently(lambda: stored.open_sends(store, day), patience=patience):
             if stop.is_set():
                 break
-            try:
-                report = help_send(settings, store, send.send_id, secret_key=secret_key, clock=clock, stop=stop)
-            except ConfigError:
-                raise
-            except NewsletterError as err:
-                if once:
+            # A run that lost its lease (a busy machine kept it from renewing in time) hands nothing more over:
+            # another run may own its rows. The worker helps again as a new run, which settles what the old
+            # one held, rather than leave the send to the others (they may all have lost theirs).
+            for attempt in range(LEASE_RETRIES + 1):
+                try:
+                    report = help_send(settings, store, send.send_id, secret_key=secret_key, clock=clock, stop=stop)
+                except ConfigError:
                     raise
-                log.error("issue %s: this worker could not help: %s; it looks again in %.0f s", send.day, err,
-                          poll)
-                continue
-            reports.append(report)
-            if on_report is not None:
-                on_report(report)
+                except NewsletterError as err:
+                    if once:
+                        raise
+                    log.error("issue %s: this worker could not help: %s; it looks again in %.0f s", send.day, err,
+                              poll)
+                    break
+                reports.append(report)
+                if on_report is not None:
+                    on_report(report)
+                if not report.lease_lost or report.complete or stop.is_set() or attempt == LEASE_RETRIES:
+                    break
+                log.warning("issue %s: this worker's run lost its lease (%s); it helps again as a new run",
+                            send.day, report.stopped)
         if once:
             break
         stop.wait(poll)
