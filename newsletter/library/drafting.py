@@ -17,7 +17,8 @@ from typing import TYPE_CHECKING, Sequence
 from urllib.parse import urlsplit
 
 from newsletter.config import Settings
-from newsletter.errors import FetchError, UsageError
+from newsletter.core.i18n import Count
+from newsletter.errors import N_, FetchError, UsageError
 
 if TYPE_CHECKING:
     from newsletter.library.editing import Author, Issues
@@ -107,8 +108,10 @@ def draft(issues: Issues, settings: Settings, store: Store | None, day: date, ur
         pages = _from_feed(settings, store, day, feed, slots, notes)
     elif urls:
         if len(urls) > slots:
-            raise UsageError(f"{len(urls)} links for the issue of {day.isoformat()}, which has {slots} free item "
-                             f"slot{'s' if slots != 1 else ''}", hint="draft fewer links, or remove an item first")
+            raise UsageError(N_("%(count)d links for the issue of %(day)s, which has %(free)s"),
+                             values={"count": len(urls), "day": day.isoformat(),
+                                     "free": Count("%(num)d free item slot", "%(num)d free item slots", slots)},
+                             hint=N_("draft fewer links, or remove an item first"))
         pages = [read_page(url, settings.sourcing) for url in urls]  # all fetched before anything is written
     else:
         raise UsageError("give a link (--from URL) or a feed (--feed URL)")

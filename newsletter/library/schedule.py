@@ -10,6 +10,7 @@ gate, the due times, the stored jobs and the claims are computed below the libra
 
 from __future__ import annotations
 
+import logging
 import threading
 from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -142,6 +143,30 @@ class ScheduleOps:
             return
         if not send_alert(nl.settings, alert.subject, alert.body, environ=nl.environ, now=now):
             forget_alert(nl.store, day, alert.key)
+
+    def alert_dead_links(self, day: date) -> None:
+        """Check the links of ``day``'s issue before its send, as ``check --links`` does (the results are kept a
+        day in the store: a retry a minute later fetches nothing again), and alert the operator about the dead
+        ones, once per issue. It never holds the send: whatever goes wrong here is logged and the send goes on."""
+        from newsletter.content.load import load_issue
+        from newsletter.core.i18n import words
+        from newsletter.services import alerts as alert_text
+        from newsletter.services.links import link_problems
+
+        nl = self._nl
+        settings = nl.settings
+        try:
+            issue = load_issue(settings.issues_dir, day, settings.newsletter.items_per_issue).issue
+            dead = [p for p in link_problems(issue, settings, nl.store, nl.clock()) if p.severity == "error"]
+        except Exception as err:  # noqa: BLE001 (the check is advice: nothing in it may stop the day's send)
+            event("link_check_failed", logging.WARNING, issue=day, error=str(err))
+            return
+        if not dead:
+            return
+        event("dead_links", logging.WARNING, issue=day, count=len(dead))
+        gettext = words(settings.newsletter.locale).translations.gettext
+        self._alert(day, alert_text.dead_links(settings, day, [f"{p.location(settings.root)}: {p.text(gettext)}"
+                                                               for p in dead]))
 
     def alert_send_failed(self, day: date, err: NewsletterError) -> None:
         from newsletter.services import alerts as alert_text
