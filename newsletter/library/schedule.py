@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 import threading
 from datetime import date, datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Callable
 
 from newsletter.errors import NewsletterError
 from newsletter.core.logs import event
@@ -21,6 +21,7 @@ from newsletter.library.project import Project
 from newsletter.schedule.jobs import INTERRUPTED
 
 if TYPE_CHECKING:
+    from newsletter.content.problems import Problem
     from newsletter.services.alerts import AlertText
     from newsletter.delivery.engine import SendReport
     from newsletter.schedule.gate import Readiness
@@ -30,6 +31,10 @@ if TYPE_CHECKING:
 
 class ScheduleOps:
     """What one running scheduler does to its newsletter's store and mail (``nl.schedule_ops``)."""
+
+    #: The link check run before a send (None: :func:`newsletter.services.links.link_problems`, which fetches
+    #: through ``[sourcing]``); a caller may give its own, with the same parameters.
+    link_check: "Callable[..., list[Problem]] | None" = None
 
     def __init__(self, newsletter: Project) -> None:
         self._nl = newsletter
@@ -157,7 +162,8 @@ class ScheduleOps:
         settings = nl.settings
         try:
             issue = load_issue(settings.issues_dir, day, settings.newsletter.items_per_issue).issue
-            dead = [p for p in link_problems(issue, settings, nl.store, nl.clock()) if p.severity == "error"]
+            check = self.link_check or link_problems
+            dead = [p for p in check(issue, settings, nl.store, nl.clock()) if p.severity == "error"]
         except Exception as err:  # noqa: BLE001 (the check is advice: nothing in it may stop the day's send)
             event("link_check_failed", logging.WARNING, issue=day, error=str(err))
             return
