@@ -108,8 +108,8 @@ def draft(issues: Issues, settings: Settings, store: Store | None, day: date, ur
         pages = _from_feed(settings, store, day, feed, slots, notes)
     elif urls:
         if len(urls) > slots:
-            raise UsageError(N_("%(count)d links for the issue of %(day)s, which has %(free)s"),
-                             values={"count": len(urls), "day": day.isoformat(),
+            raise UsageError(N_("%(links)s for the issue of %(day)s, which has %(free)s"),
+                             values={"links": Count("%(num)d link", "%(num)d links", len(urls)), "day": day.isoformat(),
                                      "free": Count("%(num)d free item slot", "%(num)d free item slots", slots)},
                              hint=N_("draft fewer links, or remove an item first"))
         pages = [read_page(url, settings.sourcing) for url in urls]  # all fetched before anything is written

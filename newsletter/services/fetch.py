@@ -23,6 +23,7 @@ import urllib3
 from urllib3.exceptions import HTTPError, NewConnectionError, SSLError, TimeoutError as Urllib3Timeout
 
 from newsletter.config import SourcingSettings
+from newsletter.core.i18n import Count
 from newsletter.core.version import VERSION
 from newsletter.errors import N_, FetchError, FetchRefused
 
@@ -34,7 +35,7 @@ USER_AGENT = f"newsletter/{VERSION} (+draft; a newsroom's link check)"
 _NOT_FOUND = N_("%(url)s: the host %(host)s cannot be found (DNS: %(reason)s); check the address")
 _NO_ADDRESS = N_("%(url)s: the host %(host)s has no address (DNS)")
 _PRIVATE = N_("%(url)s: %(host)s leads to %(address)s, a loopback or private network address, which is not fetched")
-_LOOP = N_("%(url)s: more than %(count)d redirects (a loop?); open it in a browser and copy the address it ends at")
+_LOOP = N_("%(url)s: more than %(count)s (a loop?); open it in a browser and copy the address it ends at")
 _NO_ANSWER = N_("%(url)s: no answer within %(seconds)s s (timeout)")
 _SLOW = N_("%(url)s: the answer took more than %(seconds)s s to arrive (timeout)")
 _TLS = N_("%(url)s: the secure connection failed (%(reason)s); the site's certificate may be invalid")
@@ -42,6 +43,7 @@ _UNREACHABLE = N_("%(url)s: the server does not answer (connection refused or un
 _BROKE_OFF = N_("%(url)s: the server's answer broke off (%(reason)s)")
 _TOO_LARGE = N_("%(url)s: the answer is %(size)d KB, over the %(cap)d KB read; is it the article's address?")
 _OVER_CAP = N_("%(url)s: the answer is over the %(cap)d KB read; is it the article's address?")
+_REDIRECTS = Count("%(num)d redirect", "%(num)d redirects", MAX_REDIRECTS)
 _KINDS = ((_NOT_FOUND, "dns"), (_NO_ADDRESS, "dns"), (_PRIVATE, "refused"), (_LOOP, "loop"), (_NO_ANSWER, "timeout"),
           (_SLOW, "timeout"), (_TLS, "tls"), (_UNREACHABLE, "unreachable"), (_BROKE_OFF, "broken"),
           (_TOO_LARGE, "too large"), (_OVER_CAP, "too large"))
@@ -166,7 +168,7 @@ def fetch(url: str, settings: SourcingSettings, *, accept: str = "*/*", method: 
                 if 300 <= response.status < 400 and location:
                     redirects.append(current)
                     if len(redirects) > MAX_REDIRECTS:
-                        raise FetchError(_LOOP, values={"url": url, "count": MAX_REDIRECTS})
+                        raise FetchError(_LOOP, values={"url": url, "count": _REDIRECTS})
                     current = urljoin(current, location)
                     continue
                 body = _read(response, cap, settings.timeout * 2, current) if method != "HEAD" and cap else b""
