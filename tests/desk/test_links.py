@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import html
+import re
 from datetime import date
 from pathlib import Path
 from typing import Callable, Iterator
@@ -135,6 +136,7 @@ def test_the_page_shows_each_links_state_and_the_button_checks_them(
     port = site.base.rsplit(":", 1)[1]
     assert typeset("3 liens morts : corrigez-les ou retirez-les.") in page
     assert typeset("Fonctionne") in page
+    assert re.search(r'data-link-state="dead">Info 3 · <a href="[^"]+/gone"', page)
     assert typeset("Mort : la page est introuvable (404)") in page
     assert typeset(f"Mène à un autre site : http://localhost:{port}/ok") in page
     assert typeset("Mort : le site est introuvable (DNS)") in page

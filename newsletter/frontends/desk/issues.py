@@ -111,6 +111,13 @@ def link_in_words(report: Any) -> str:
     return _("Dead: server error (%(status)s)", status=report.status)
 
 
+def _link_place(report: Any, draft: Any) -> str:
+    """Where a link is, in the words of the page (« Info 3 », « Introduction »)."""
+    numbers = {item.name: n for n, item in enumerate(draft.items, start=1)}
+    name = report.link.path.name
+    return _("Item %(number)s", number=numbers[name]) if name in numbers else _("Introduction")
+
+
 def _edit_page(day: date, *, status: int = 200, kept: dict[str, Any] | None = None,
                draft_url: str = "") -> tuple[str, int]:
     nl = newsletter()
@@ -140,7 +147,7 @@ def _edit_page(day: date, *, status: int = 200, kept: dict[str, Any] | None = No
         require_approval=nl.settings.schedule.require_approval,
         approve_blocked=_changed_it(day, account.name), send=nl.status(day),
         sent_on=spoken().moment(sent_at.astimezone(nl.settings.tz)) if sent_at else "",
-        links=links, link_in_words=link_in_words, draft_url=draft_url,
+        links=links, link_in_words=link_in_words, draft_url=draft_url, link_place=lambda report: _link_place(report, draft),
     ), status
 
 
