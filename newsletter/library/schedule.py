@@ -160,6 +160,8 @@ class ScheduleOps:
 
         nl = self._nl
         settings = nl.settings
+        if not settings.schedule.check_links:
+            return
         try:
             issue = load_issue(settings.issues_dir, day, settings.newsletter.items_per_issue).issue
             check = self.link_check or link_problems
