@@ -125,6 +125,7 @@ class ScheduleSettings:
     retry_minutes: int = 10  # how often a failing gate is tried again
     warn_minutes: int = 60  # how long before the due time the gate is tried once, to warn early
     skip_holidays: str = ""  # "FR", "FR-57", "DE-BY"…: no due time on that country's public holidays ("": none)
+    check_links: bool = True  # fetch the links before a send and alert about dead ones (never blocks it)
 
 
 @dataclass(frozen=True)
@@ -499,7 +500,7 @@ def _lease_seconds(t: Options) -> float:
 
 def _schedule(path: Path, data: Any) -> ScheduleSettings:
     t = Options(path, "schedule", data, ("cron", "timezone", "require_approval", "alert_to", "grace_minutes",
-                                        "retry_minutes", "warn_minutes", "skip_holidays"))
+                                        "retry_minutes", "warn_minutes", "skip_holidays", "check_links"))
     alert_to = t.text("alert_to", "")
     if alert_to:
         _address(t, "alert_to", alert_to, display_name_allowed=False, ascii_local=False)
@@ -533,6 +534,7 @@ def _schedule(path: Path, data: Any) -> ScheduleSettings:
         grace_minutes=t.integer("grace_minutes", 120, minimum=0),
         retry_minutes=t.integer("retry_minutes", 10, minimum=1),
         warn_minutes=t.integer("warn_minutes", 60, minimum=0),
+        check_links=t.boolean("check_links", True),
     )
 
 

@@ -13,26 +13,16 @@ from newsletter.frontends.cli import main
 from newsletter.store.database import Store
 from tests.conftest import DAY
 from tests.helpers.config import set_options
-from tests.helpers.pages import Answer, Pages, serve_pages
+from tests.helpers.pages import Answer, Pages, links_to, local_site
 
 
 @pytest.fixture
 def pages(project: Path, issue_dir: Path) -> Iterator[Pages]:
     """The fixture issue's three links moved to the local server: the first fine, the second dead (404), the third
     redirected to another host (localhost)."""
-    set_options(project, "sourcing", allow_private_networks=True, timeout=1.0)
-    served = serve_pages()
-    site = next(served)
-    for name, old, new in (("01-bots.md", "https://www.example.org/etudes/connected-life", "/ok"),
-                           ("03-reseaux.md", "https://www.example.org/etudes/social?src=lettre&n=3", "/gone"),
-                           ("04-forrester.md", "https://www.example.org/forrester-2018", "/moved")):
-        path = issue_dir / name
-        path.write_text(path.read_text(encoding="utf-8").replace(old, site.url(new)), encoding="utf-8")
-    port = site.base.rsplit(":", 1)[1]
-    site.routes["/ok"] = Answer(b"<html>ok</html>")
-    site.routes["/moved"] = Answer(b"", 301, {"Location": f"http://localhost:{port}/ok"})
-    yield site
-    served.close()
+    with local_site(project) as site:
+        links_to(site, issue_dir)
+        yield site
 
 
 def run(project: Path, *args: str) -> tuple[int, str]:

@@ -14,7 +14,7 @@ from newsletter.config import load_settings
 from newsletter.services.check import check_issue
 from tests.conftest import FIXTURES
 from tests.helpers.config import set_options
-from tests.helpers.pages import Answer, Pages, serve_pages
+from tests.helpers.pages import Answer, Pages, local_site
 from newsletter.frontends.cli import main
 
 NEW_DAY = date(2026, 11, 25)
@@ -36,15 +36,12 @@ def _article(n: int, **extra: str) -> bytes:
 
 @pytest.fixture
 def pages(project: Path) -> Iterator[Pages]:
-    set_options(project, "sourcing", allow_private_networks=True, timeout=1.0)
-    served = serve_pages()
-    site = next(served)
-    for n in range(1, 7):
-        site.routes[f"/a/{n}?utm_source=x"] = Answer(_article(n))
-        site.routes[f"/articles/{n}"] = Answer(_article(n))
-        site.routes[f"/img/{n}.png"] = Answer(PNG, headers={"Content-Type": "image/png"})
-    yield site
-    served.close()
+    with local_site(project) as site:
+        for n in range(1, 7):
+            site.routes[f"/a/{n}?utm_source=x"] = Answer(_article(n))
+            site.routes[f"/articles/{n}"] = Answer(_article(n))
+            site.routes[f"/img/{n}.png"] = Answer(PNG, headers={"Content-Type": "image/png"})
+        yield site
 
 
 def run(project: Path, *args: str) -> tuple[int, str]:

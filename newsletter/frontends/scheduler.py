@@ -157,6 +157,7 @@ class Scheduler:
         if not ops.claim_day(day, self.run_id, now, self.lease):
             event("claimed_elsewhere", issue=day)
             return "claimed elsewhere"
+        ops.alert_dead_links(day)  # advice for the operator: the send goes on whatever it finds
         event("send_started", issue=day, trigger=kind, due=due)
         try:
             report = ops.send(day, stop=self.stop)

@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from newsletter.content.approval import ApprovalState
     from newsletter.schedule.gate import Readiness
     from newsletter.services.build import BuildResult
+    from newsletter.services.links import LinkReport
 
 #: Who approves when no name is given.
 EDITOR_ENV = "NEWSLETTER_EDITOR"
@@ -31,6 +32,21 @@ class Composing(Project):
         from newsletter.services.scaffold import new_issue
 
         return new_issue(self.settings.issues_dir, self._day(day), self.settings.newsletter.items_per_issue)
+
+    def links(self, day: date | None = None, *, fetch: bool = False) -> "list[LinkReport]":
+        """Every link of the issue with its state as ``check --links`` found it within a day (kept in the store):
+        ``ok``, ``dead``, ``moved`` or ``unchecked``. Without ``fetch`` no request is made (the desk's page);
+        with it, the links not checked within a day are fetched now, as ``check --links`` does (a few at a time,
+        each bounded by ``[sourcing] timeout``).
+
+        :raises IssueNotFoundError: when the issue folder does not exist.
+        """
+        from newsletter.content.load import load_issue
+        from newsletter.services.links import link_reports
+
+        settings, day = self.settings, self._day(day)
+        issue = load_issue(settings.issues_dir, day, settings.newsletter.items_per_issue).issue
+        return link_reports(issue, settings, self.existing_store(), self.clock(), fetch=fetch)
 
     def check(self, day: date | None = None, *, links: bool = False) -> CheckResult:
         """Run every check on the issue (never creates a database).

@@ -10,9 +10,10 @@ gate, the due times, the stored jobs and the claims are computed below the libra
 
 from __future__ import annotations
 
+import logging
 import threading
 from datetime import date, datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Callable
 
 from newsletter.errors import NewsletterError
 from newsletter.core.logs import event
@@ -20,6 +21,7 @@ from newsletter.library.project import Project
 from newsletter.schedule.jobs import INTERRUPTED
 
 if TYPE_CHECKING:
+    from newsletter.content.problems import Problem
     from newsletter.services.alerts import AlertText
     from newsletter.delivery.engine import SendReport
     from newsletter.schedule.gate import Readiness
@@ -29,6 +31,10 @@ if TYPE_CHECKING:
 
 class ScheduleOps:
     """What one running scheduler does to its newsletter's store and mail (``nl.schedule_ops``)."""
+
+    #: The link check run before a send (None: :func:`newsletter.services.links.link_problems`, which fetches
+    #: through ``[sourcing]``); a caller may give its own, with the same parameters.
+    link_check: "Callable[..., list[Problem]] | None" = None
 
     def __init__(self, newsletter: Project) -> None:
         self._nl = newsletter
@@ -142,6 +148,33 @@ class ScheduleOps:
             return
         if not send_alert(nl.settings, alert.subject, alert.body, environ=nl.environ, now=now):
             forget_alert(nl.store, day, alert.key)
+
+    def alert_dead_links(self, day: date) -> None:
+        """Check the links of ``day``'s issue before its send, as ``check --links`` does (the results are kept a
+        day in the store: a retry a minute later fetches nothing again), and alert the operator about the dead
+        ones, once per issue. It never holds the send: whatever goes wrong here is logged and the send goes on."""
+        from newsletter.content.load import load_issue
+        from newsletter.core.i18n import words
+        from newsletter.services import alerts as alert_text
+        from newsletter.services.links import link_problems
+
+        nl = self._nl
+        settings = nl.settings
+        if not settings.schedule.check_links:
+            return
+        try:
+            issue = load_issue(settings.issues_dir, day, settings.newsletter.items_per_issue).issue
+            check = self.link_check or link_problems
+            dead = [p for p in check(issue, settings, nl.store, nl.clock()) if p.severity == "error"]
+        except Exception as err:  # noqa: BLE001 (the check is advice: nothing in it may stop the day's send)
+            event("link_check_failed", logging.WARNING, issue=day, error=str(err))
+            return
+        if not dead:
+            return
+        event("dead_links", logging.WARNING, issue=day, count=len(dead))
+        gettext = words(settings.newsletter.locale).translations.gettext
+        self._alert(day, alert_text.dead_links(settings, day, [f"{p.location(settings.root)}: {p.text(gettext)}"
+                                                               for p in dead]))
 
     def alert_send_failed(self, day: date, err: NewsletterError) -> None:
         from newsletter.services import alerts as alert_text

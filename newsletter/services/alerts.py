@@ -132,6 +132,18 @@ def early_warning(settings: Settings, day: date, state: str, reason: str, due: d
                      + _details_and_fix(settings, state, reason, day))
 
 
+def dead_links(settings: Settings, day: date, problems: list[str]) -> AlertText:
+    """Links of the issue about to be sent are dead (``problems``: each ``file:line: sentence``); it goes out
+    anyway: a dead link is for a person to judge, not a reason to hold the day's issue."""
+    w = _words(settings)
+    return AlertText("dead_links", w.ngettext("the issue of %(day)s has %(num)d dead link",
+                                              "the issue of %(day)s has %(num)d dead links", len(problems),
+                                              day=w.day(day)),
+                     "\n".join(problems) + "\n\n"
+                     + w.gettext("The issue is sent all the same. `newsletter check %(date)s --links` lists its "
+                                 "dead links again once they are fixed.", date=day.isoformat()))
+
+
 def _percent(w: Words, value: float) -> str:
     """A rate as this language writes it, one decimal (French: « 5,0 % »)."""
     from babel.numbers import format_percent

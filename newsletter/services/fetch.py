@@ -12,6 +12,7 @@ never to a name resolved again: a DNS answer that changes between the check and 
 from __future__ import annotations
 
 import ipaddress
+import re
 import socket
 import time
 from dataclasses import dataclass, field
@@ -22,12 +23,39 @@ import urllib3
 from urllib3.exceptions import HTTPError, NewConnectionError, SSLError, TimeoutError as Urllib3Timeout
 
 from newsletter.config import SourcingSettings
+from newsletter.core.i18n import Count
 from newsletter.core.version import VERSION
-from newsletter.errors import FetchError, FetchRefused
+from newsletter.errors import N_, FetchError, FetchRefused
 
 #: Redirects followed before the fetch is given up as a loop.
 MAX_REDIRECTS = 5
 USER_AGENT = f"newsletter/{VERSION} (+draft; a newsroom's link check)"
+
+# What a fetch that gets no usable answer says, and the kind of failure each sentence is (:func:`failure_kind`).
+_NOT_FOUND = N_("%(url)s: the host %(host)s cannot be found (DNS: %(reason)s); check the address")
+_NO_ADDRESS = N_("%(url)s: the host %(host)s has no address (DNS)")
+_PRIVATE = N_("%(url)s: %(host)s leads to %(address)s, a loopback or private network address, which is not fetched")
+_LOOP = N_("%(url)s: more than %(count)s (a loop?); open it in a browser and copy the address it ends at")
+_NO_ANSWER = N_("%(url)s: no answer within %(seconds)s s (timeout)")
+_SLOW = N_("%(url)s: the answer took more than %(seconds)s s to arrive (timeout)")
+_TLS = N_("%(url)s: the secure connection failed (%(reason)s); the site's certificate may be invalid")
+_UNREACHABLE = N_("%(url)s: the server does not answer (connection refused or unreachable)")
+_BROKE_OFF = N_("%(url)s: the server's answer broke off (%(reason)s)")
+_TOO_LARGE = N_("%(url)s: the answer is %(size)d KB, over the %(cap)d KB read; is it the article's address?")
+_OVER_CAP = N_("%(url)s: the answer is over the %(cap)d KB read; is it the article's address?")
+_REDIRECTS = Count("%(num)d redirect", "%(num)d redirects", MAX_REDIRECTS)
+_KINDS = ((_NOT_FOUND, "dns"), (_NO_ADDRESS, "dns"), (_PRIVATE, "refused"), (_LOOP, "loop"), (_NO_ANSWER, "timeout"),
+          (_SLOW, "timeout"), (_TLS, "tls"), (_UNREACHABLE, "unreachable"), (_BROKE_OFF, "broken"),
+          (_TOO_LARGE, "too large"), (_OVER_CAP, "too large"))
+_PATTERNS = tuple((re.compile(".*?".join(re.escape(part) for part in re.split(r"%\([a-z]+\)[sd]", template))
+                              .replace("%%", "%") + "$", re.DOTALL), kind) for template, kind in _KINDS)
+
+
+def failure_kind(message: str) -> str:
+    """What kind of failure a fetch's message (as :class:`FetchError` said it in English) reports: ``dns``,
+    ``timeout``, ``unreachable``, ``tls``, ``broken``, ``loop``, ``too large``, ``refused`` or ``other``
+    (what ``check --links`` keeps is the sentence; the desk says its kind in its own words)."""
+    return next((kind for pattern, kind in _PATTERNS if pattern.match(message)), "other")
 
 
 @dataclass(frozen=True)
@@ -54,21 +82,24 @@ class _Target:
 def _target(url: str) -> _Target:
     """Parse and check an address's form (not yet where it leads)."""
     if any(c.isspace() for c in url):
-        raise FetchRefused(f"the address {url!r} contains a space or a line break; copy it again from the "
-                           "browser's address bar (a space is written %20 there)")
+        raise FetchRefused(N_("the address %(url)s contains a space or a line break; copy it again from the "
+                              "browser's address bar (a space is written %%20 there)"), values={"url": repr(url)})
     try:
         parts = urlsplit(url)
         port = parts.port
     except ValueError as err:
-        raise FetchRefused(f"the address {url!r} is malformed ({err}); copy it again from the browser") from err
+        raise FetchRefused(N_("the address %(url)s is malformed (%(reason)s); copy it again from the browser"),
+                           values={"url": repr(url), "reason": str(err)}) from err
     scheme = parts.scheme.lower()
     if scheme not in ("http", "https") or not parts.hostname:
-        raise FetchRefused(f"the address {url!r} is not a complete http:// or https:// address")
+        raise FetchRefused(N_("the address %(url)s is not a complete http:// or https:// address"),
+                           values={"url": repr(url)})
     try:
         host = idna.encode(parts.hostname, uts46=True).decode("ascii") if not parts.hostname.isascii() \
             else parts.hostname.lower()
     except idna.IDNAError as err:
-        raise FetchRefused(f"the host name of {url!r} is not a valid international domain name ({err})") from err
+        raise FetchRefused(N_("the host name of %(url)s is not a valid international domain name (%(reason)s)"),
+                           values={"url": repr(url), "reason": str(err)}) from err
     port = port or (443 if scheme == "https" else 80)
     default = port == (443 if scheme == "https" else 80)
     shown = f"[{host}]" if ":" in host else host
@@ -88,18 +119,19 @@ def _resolve(target: _Target, url: str, allow_private: bool) -> str:
     try:
         infos = socket.getaddrinfo(target.host, target.port, type=socket.SOCK_STREAM)
     except (socket.gaierror, UnicodeError) as err:
-        raise FetchError(f"{url}: the host {target.host} cannot be found (DNS: {getattr(err, 'strerror', None) or err}); check the "
-                         "address") from err
+        raise FetchError(_NOT_FOUND,
+                         values={"url": url, "host": target.host,
+                                 "reason": str(getattr(err, "strerror", None) or err)}) from err
     addresses = [ipaddress.ip_address(str(info[4][0]).split("%")[0]) for info in infos]
     if not addresses:
-        raise FetchError(f"{url}: the host {target.host} has no address (DNS)")
+        raise FetchError(_NO_ADDRESS, values={"url": url, "host": target.host})
     if not allow_private:
         for address in addresses:
             if _refused_address(address):
                 raise FetchRefused(
-                    f"{url}: {target.host} leads to {address}, a loopback or private network address, which is not "
-                    "fetched", hint="only public pages can be drafted from; an intranet's pages need "
-                    "[sourcing] allow_private_networks = true in newsletter.toml")
+                    _PRIVATE, values={"url": url, "host": target.host, "address": str(address)},
+                    hint=N_("only public pages can be drafted from; an intranet's pages need "
+                            "[sourcing] allow_private_networks = true in newsletter.toml"))
     return str(addresses[0])
 
 
@@ -136,22 +168,20 @@ def fetch(url: str, settings: SourcingSettings, *, accept: str = "*/*", method: 
                 if 300 <= response.status < 400 and location:
                     redirects.append(current)
                     if len(redirects) > MAX_REDIRECTS:
-                        raise FetchError(f"{url}: more than {MAX_REDIRECTS} redirects (a loop?); open it in a "
-                                         "browser and copy the address it ends at")
+                        raise FetchError(_LOOP, values={"url": url, "count": _REDIRECTS})
                     current = urljoin(current, location)
                     continue
                 body = _read(response, cap, settings.timeout * 2, current) if method != "HEAD" and cap else b""
             finally:
                 response.release_conn()
+        except NewConnectionError as err:  # before the timeout: urllib3 2 makes it a kind of connect timeout
+            raise FetchError(_UNREACHABLE, values={"url": current}) from err
         except Urllib3Timeout as err:
-            raise FetchError(f"{current}: no answer within {settings.timeout:g} s (timeout)") from err
+            raise FetchError(_NO_ANSWER, values={"url": current, "seconds": f"{settings.timeout:g}"}) from err
         except SSLError as err:
-            raise FetchError(f"{current}: the secure connection failed ({err.__class__.__name__}); the site's "
-                             "certificate may be invalid") from err
-        except NewConnectionError as err:
-            raise FetchError(f"{current}: the server does not answer (connection refused or unreachable)") from err
+            raise FetchError(_TLS, values={"url": current, "reason": err.__class__.__name__}) from err
         except HTTPError as err:
-            raise FetchError(f"{current}: the server's answer broke off ({err.__class__.__name__})") from err
+            raise FetchError(_BROKE_OFF, values={"url": current, "reason": err.__class__.__name__}) from err
         finally:
             pool.close()
         kind, _, params = (response.headers.get("Content-Type") or "").partition(";")
@@ -164,16 +194,15 @@ def _read(response: urllib3.BaseHTTPResponse, cap: int, budget: float, url: str)
     """The body, refused beyond ``cap`` bytes or ``budget`` seconds (a server that trickles)."""
     declared = response.headers.get("Content-Length", "")
     if declared.isdigit() and int(declared) > cap:
-        raise FetchError(f"{url}: the answer is {int(declared) // 1024} KB, over the {cap // 1024} KB read; "
-                         "is it the article's address?")
+        raise FetchError(_TOO_LARGE, values={"url": url, "size": int(declared) // 1024, "cap": cap // 1024})
     deadline = time.monotonic() + budget
     chunks, size = [], 0
     for chunk in response.stream(64 * 1024):
         size += len(chunk)
         if size > cap:
-            raise FetchError(f"{url}: the answer is over the {cap // 1024} KB read; is it the article's address?")
+            raise FetchError(_OVER_CAP, values={"url": url, "cap": cap // 1024})
         if time.monotonic() > deadline:
-            raise FetchError(f"{url}: the answer took more than {budget:g} s to arrive (timeout)")
+            raise FetchError(_SLOW, values={"url": url, "seconds": f"{budget:g}"})
         chunks.append(chunk)
     return b"".join(chunks)
 

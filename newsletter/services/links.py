@@ -69,27 +69,76 @@ def _check_one(url: str, settings: Settings, now: datetime) -> LinkState:
     return LinkState(url, answer.status, answer.url, "", now)
 
 
-def link_problems(issue: Issue, settings: Settings, store: Store | None, now: datetime) -> list[Problem]:
-    """The dead and the moved links of ``issue`` (fetched now, or as checked within a day)."""
-    links = issue_links(issue)
+def _states(links: list[Link], settings: Settings, store: Store | None, now: datetime, *,
+            fetch: bool) -> dict[str, LinkState]:
+    """The states of ``links``' addresses as checked within a day, the others fetched now when ``fetch``."""
     urls = list(dict.fromkeys(link.url for link in links))
     known = recent_checks(store, urls, now - timedelta(hours=CACHE_HOURS)) if store is not None else {}
-    missing = [url for url in urls if url not in known]
+    missing = [url for url in urls if url not in known] if fetch else []
+    if not missing:
+        return known
     with ThreadPoolExecutor(max_workers=PARALLEL) as pool:
         fresh = list(pool.map(lambda url: _check_one(url, settings, now), missing))
     if store is not None:
         save_checks(store, fresh)
-    states = {**known, **{state.url: state for state in fresh}}
-    problems = []
+    return {**known, **{state.url: state for state in fresh}}
+
+
+def verdict(url: str, state: LinkState) -> str:
+    """What a state means for the link ``url``: ``dead``, ``moved`` (to another host) or ``ok``."""
+    if state.error or state.status in (404, 410) or state.status >= 500:
+        return "dead"
+    if (urlsplit(state.final_url).hostname or "") != (urlsplit(url).hostname or "").lower():
+        return "moved"
+    return "ok"
+
+
+@dataclass(frozen=True)
+class LinkReport:
+    """One link of an issue and what is known of it: ``state`` is ``ok``, ``dead``, ``moved`` or ``unchecked``
+    (not checked within a day); for a dead link without an answer, ``failure`` says why
+    (:func:`newsletter.services.fetch.failure_kind`)."""
+
+    link: Link
+    state: str
+    status: int = 0
+    final_url: str = ""
+    failure: str = ""
+    error: str = ""
+    checked_at: datetime | None = None
+
+
+def link_reports(issue: Issue, settings: Settings, store: Store | None, now: datetime, *,
+                 fetch: bool) -> list[LinkReport]:
+    """Every link of ``issue`` with its state: as checked within a day, and fetched now if not when ``fetch``
+    (without, no request is made: the desk's page reads only the store)."""
+    from newsletter.services.fetch import failure_kind
+
+    links = issue_links(issue)
+    states = _states(links, settings, store, now, fetch=fetch)
+    reports = []
     for link in links:
-        state = states[link.url]
-        if state.error:
-            problems.append(Problem(link.path, link.line, N_("dead link: %(reason)s"), values={"reason": state.error}))
-        elif state.status in (404, 410) or state.status >= 500:
+        state = states.get(link.url)
+        if state is None:
+            reports.append(LinkReport(link, "unchecked"))
+            continue
+        reports.append(LinkReport(link, verdict(link.url, state), state.status, state.final_url,
+                                  failure_kind(state.error) if state.error else "", state.error, state.checked_at))
+    return reports
+
+
+def link_problems(issue: Issue, settings: Settings, store: Store | None, now: datetime) -> list[Problem]:
+    """The dead and the moved links of ``issue`` (fetched now, or as checked within a day)."""
+    problems = []
+    for report in link_reports(issue, settings, store, now, fetch=True):
+        link = report.link
+        if report.error:
+            problems.append(Problem(link.path, link.line, N_("dead link: %(reason)s"), values={"reason": report.error}))
+        elif report.state == "dead":
             problems.append(Problem(link.path, link.line, N_("dead link %(url)s: the server answers %(status)d"),
-                                    values={"url": link.url, "status": state.status}))
-        elif (urlsplit(state.final_url).hostname or "") != (urlsplit(link.url).hostname or "").lower():
+                                    values={"url": link.url, "status": report.status}))
+        elif report.state == "moved":
             problems.append(Problem(link.path, link.line, N_("%(url)s leads to another site: %(final)s; link to "
                                                              "the final address if it is the right page"), "warning",
-                                    values={"url": link.url, "final": state.final_url}))
+                                    values={"url": link.url, "final": report.final_url}))
     return problems

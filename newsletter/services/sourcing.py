@@ -17,7 +17,7 @@ from urllib.parse import urljoin, urlsplit
 
 from newsletter.config import SourcingSettings
 from newsletter.content.markdown import is_safe_url
-from newsletter.errors import FetchError
+from newsletter.errors import N_, FetchError
 from newsletter.services.fetch import fetch
 
 _HTML_TYPES = ("text/html", "application/xhtml+xml")
@@ -125,17 +125,19 @@ def read_page(url: str, settings: SourcingSettings) -> PageDraft:
     """
     page = fetch(url, settings, accept="text/html,application/xhtml+xml;q=0.9,*/*;q=0.1")
     if page.status >= 400:
-        raise FetchError(f"{page.url}: the server answered {page.status}; check the address")
+        raise FetchError(N_("%(url)s: the server answered %(status)d; check the address"),
+                         values={"url": page.url, "status": page.status})
     if page.content_type not in _HTML_TYPES:
-        raise FetchError(f"{page.url}: this is not a web page (its type is {page.content_type or 'not given'}); "
-                         "give the article's address")
+        raise FetchError(N_("%(url)s: this is not a web page (its type is %(type)s); give the article's address"),
+                         values={"url": page.url, "type": page.content_type or "not given"})
     head = _Head()
     head.feed(_decode(page.body, page.charset))
     head.close()
     meta = head.meta
     title = _one_line(meta.get("og:title") or head.title or meta.get("twitter:title", ""))
     if not title:
-        raise FetchError(f"{page.url}: the page has no title (neither og:title nor <title>); is it an article?")
+        raise FetchError(N_("%(url)s: the page has no title (neither og:title nor <title>); is it an article?"),
+                         values={"url": page.url})
     canonical = next((absolute for absolute in (urljoin(page.url, c) for c in (head.canonical, meta.get("og:url", ""))
                                                 if c) if is_safe_url(absolute)), page.url)
     image = urljoin(page.url, meta.get("og:image:secure_url") or meta.get("og:image", "")) \

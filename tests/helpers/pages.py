@@ -1,11 +1,23 @@
-"""A real HTTP server on 127.0.0.1 serving the pages, feeds and images a draft is made from."""
+"""A real HTTP server on 127.0.0.1 serving the pages, feeds and images a draft is made from and the links
+``check --links`` fetches: one server for ``draft``, ``check --links``, the desk and the scheduler's tests.
+
+Every wait in it is bounded: a stalled answer waits at most :data:`STALL_SECONDS` (and ends when the
+server stops), stopping waits at most :data:`STOP_SECONDS` for the server's thread.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Iterator
+
+from tests.helpers.config import set_options
+
+STALL_SECONDS = 30
+STOP_SECONDS = 10
 
 
 @dataclass
@@ -42,7 +54,7 @@ def serve_pages() -> Iterator[Pages]:
             if answer is None:
                 answer = Answer(b"not found", 404, {"Content-Type": "text/plain"})
             if answer.stall:
-                pages.release.wait(30)
+                pages.release.wait(STALL_SECONDS)
                 return
             self.send_response(answer.status)
             for name, value in answer.headers.items():
@@ -76,4 +88,29 @@ def serve_pages() -> Iterator[Pages]:
         pages.release.set()
         server.shutdown()
         server.server_close()
-        thread.join(10)
+        thread.join(STOP_SECONDS)
+
+
+@contextlib.contextmanager
+def local_site(project: Path, *, timeout: float = 1.0) -> Iterator[Pages]:
+    """The server, and ``project``'s ``[sourcing]`` set to fetch from it: private networks allowed (it is on
+    127.0.0.1) and a short ``timeout`` (seconds), so that a stalled page fails fast."""
+    set_options(project, "sourcing", allow_private_networks=True, timeout=timeout)
+    served = serve_pages()
+    try:
+        yield next(served)
+    finally:
+        served.close()
+
+
+def links_to(site: Pages, issue_dir: Path) -> None:
+    """Move three links of the fixture issue to ``site``: the first item's works (``/ok``), the third's is dead
+    (``/gone``, 404), the fourth's is redirected to another host (``/moved`` → ``localhost``)."""
+    for name, old, new in (("01-bots.md", "https://www.example.org/etudes/connected-life", "/ok"),
+                           ("03-reseaux.md", "https://www.example.org/etudes/social?src=lettre&n=3", "/gone"),
+                           ("04-forrester.md", "https://www.example.org/forrester-2018", "/moved")):
+        path = issue_dir / name
+        path.write_text(path.read_text(encoding="utf-8").replace(old, site.url(new)), encoding="utf-8")
+    port = site.base.rsplit(":", 1)[1]
+    site.routes["/ok"] = Answer(b"<html>ok</html>")
+    site.routes["/moved"] = Answer(b"", 301, {"Location": f"http://localhost:{port}/ok"})

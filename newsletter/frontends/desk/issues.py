@@ -90,7 +90,36 @@ def _missing_items(preview: Any) -> int:
     return 0
 
 
-def _edit_page(day: date, *, status: int = 200, kept: dict[str, Any] | None = None) -> tuple[str, int]:
+def link_in_words(report: Any) -> str:
+    """A link's state as the page says it: works, dead (and why, in words), leads elsewhere, not checked yet."""
+    if report.state == "unchecked":
+        return _("Not checked yet")
+    if report.state == "moved":
+        return _("Leads to another site: %(url)s", url=report.final_url)
+    if report.state == "ok":
+        return _("Works")
+    if report.failure:
+        reasons = {"dns": _("the site cannot be found (DNS)"), "timeout": _("no answer in time (timeout)"),
+                   "unreachable": _("the server does not answer"), "tls": _("the secure connection failed"),
+                   "loop": _("too many redirects"), "too large": _("the answer is too large"),
+                   "refused": _("a private network address, not fetched")}
+        return _("Dead: %(reason)s", reason=reasons.get(report.failure, _("the answer broke off")))
+    if report.status == 404:
+        return _("Dead: the page is not found (%(status)s)", status=report.status)
+    if report.status == 410:
+        return _("Dead: the page was removed (%(status)s)", status=report.status)
+    return _("Dead: server error (%(status)s)", status=report.status)
+
+
+def _link_place(report: Any, draft: Any) -> str:
+    """Where a link is, in the words of the page (« Info 3 », « Introduction »)."""
+    numbers = {item.name: n for n, item in enumerate(draft.items, start=1)}
+    name = report.link.path.name
+    return _("Item %(number)s", number=numbers[name]) if name in numbers else _("Introduction")
+
+
+def _edit_page(day: date, *, status: int = 200, kept: dict[str, Any] | None = None,
+               draft_url: str = "") -> tuple[str, int]:
     nl = newsletter()
     try:
         draft = nl.issues.read(day)
@@ -101,6 +130,7 @@ def _edit_page(day: date, *, status: int = 200, kept: dict[str, Any] | None = No
     except nl.issues.Linked as err:
         return _linked(err)
     approval = nl.approval(day)
+    links = nl.links(day)  # the states kept in the store: the page makes no request
     content = nl.settings.content
     account = _author()
     sent_at = nl.sent_at(day)
@@ -119,6 +149,7 @@ def _edit_page(day: date, *, status: int = 200, kept: dict[str, Any] | None = No
         sent_on=spoken().moment(sent_at.astimezone(nl.settings.tz)) if sent_at else "",
         corrections=nl.corrections.of(day, spoken()) if sent_at else [], tz=nl.settings.tz, note_chars=NOTE_CHARS,
         correction_mail=_correction_mail,
+        links=links, link_in_words=link_in_words, draft_url=draft_url, link_place=lambda report: _link_place(report, draft),
     ), status
 
 
@@ -203,6 +234,51 @@ def add_item(day: str) -> Reply:
     except NewsletterError as err:
         return _refused(when, err)
     return redirect(url_for("issues.edit", day=day) + "#" + anchor(name, ""))
+
+
+@bp.route("/<day>/draft", methods=["POST"])
+@requires("write")
+def draft_from_link(day: str) -> Any:
+    """« Add from a link »: the next free item drafted from the page's metadata (``newsletter draft --from``),
+    then shown to edit. A link that cannot be used is said on the page (400), with the address kept in the
+    form, and nothing is written."""
+    when, nl = parse_day(day), newsletter()
+    url = request.form.get("url", "").strip()
+    if not url:
+        flash(_("Give the address of the article."), "error")
+        return _edit_page(when, status=400)
+    try:
+        drafted = nl.draft(when, urls=[url], by=_author())
+    except IssueNotFoundError:
+        abort(404)
+    except NewsletterError as err:
+        hint = err.hint_text(spoken().translations.gettext)
+        flash(_("Nothing was added: %(reason)s", reason=said(err)) + (f" ({hint})" if hint else ""), "error")
+        return _edit_page(when, status=400, draft_url=url)
+    name = drafted.files[0]
+    flash(_("Item drafted from the link: check it and rewrite its text in your own words."), "ok")
+    if drafted.notes:
+        flash(_("The page's image could not be used; add one by hand."), "info")
+    return redirect(url_for("issues.edit", day=day) + "#" + anchor(name, ""))
+
+
+@bp.route("/<day>/links", methods=["POST"])
+@requires("write")
+def check_links(day: str) -> Reply:
+    """« Check the links »: every link not checked within a day fetched now (as ``check --links`` does); the
+    page then shows each one's state."""
+    when, nl = parse_day(day), newsletter()
+    try:
+        reports = nl.links(when, fetch=True)
+    except IssueNotFoundError:
+        abort(404)
+    dead = sum(report.state == "dead" for report in reports)
+    if dead:
+        flash(ngettext("%(num)d dead link: fix it or remove it.", "%(num)d dead links: fix them or remove them.",
+                       dead), "error")
+    else:
+        flash(_("The links are checked."), "ok")
+    return redirect(url_for("issues.edit", day=day) + "#links")
 
 
 @bp.route("/<day>/items/<name>/remove", methods=["POST"])
