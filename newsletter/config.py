@@ -27,7 +27,7 @@ import babel
 
 from newsletter.core import addresses
 from newsletter.core.clock import utc_now
-from newsletter.core.options import Options
+from newsletter.core.options import Options, suggestion
 from newsletter.errors import N_, AddressError, ConfigError
 
 log = logging.getLogger(__name__)
@@ -238,6 +238,7 @@ class DeskSettings:
     max_image_bytes: int = 2_000_000  # largest image an editor may upload
     header_timeout: int = 10  # seconds for a request's head to arrive, however it trickles in
     body_timeout: int = 120  # seconds for a request's body (an image upload) to arrive after its head
+    require_2fa: tuple[str, ...] = ()  # roles that must sign in with a second factor (enrolled at their next sign-in)
 
 
 @dataclass(frozen=True)
@@ -251,6 +252,20 @@ class AnalyticsSettings:
     keep_days: int = 395  # clicks older than this are purged (``report`` and ``serve`` purge them)
     scanner_seconds: float = 2.0  # every link of a message fetched within this: a security scanner
     read_seconds: float = 10.0  # a click sooner than this after the delivery: no person read the message yet
+
+
+#: What a ``[[hooks]]`` table may ask to hear (DESIGN.md, "Outgoing webhooks").
+HOOK_EVENTS = ("issue.approved", "send.started", "send.finished", "send.paused", "subscriber.created",
+               "subscriber.unsubscribed", "subscriber.bounced", "subscriber.complained")
+
+
+@dataclass(frozen=True)
+class HookSettings:
+    """One ``[[hooks]]`` table: where the events it names are POSTed, signed with the secret ``secret_env`` holds."""
+
+    url: str
+    events: tuple[str, ...]
+    secret_env: str
 
 
 @dataclass(frozen=True)
@@ -272,6 +287,13 @@ class Settings:
     brand: BrandSettings | None = None  # None when [brand] is absent
     desk: DeskSettings = DeskSettings()
     analytics: AnalyticsSettings = AnalyticsSettings()
+    hooks: tuple[HookSettings, ...] = ()  # the [[hooks]] tables, in the file's order
+
+    @property
+    def hook_routes(self) -> Mapping[str, tuple[str, ...]]:
+        """For each event type, the urls of the ``[[hooks]]`` that want it (the outbox's fan-out)."""
+        return MappingProxyType({event: urls for event in HOOK_EVENTS
+                                 if (urls := tuple(h.url for h in self.hooks if event in h.events))})
 
     @property
     def issues_dir(self) -> Path:
@@ -300,7 +322,7 @@ class Settings:
 
 
 _TABLES = ("newsletter", "content", "check", "sourcing", "store", "delivery", "schedule", "web", "webhooks", "bounces",
-           "dkim", "brand", "desk", "analytics")
+           "dkim", "brand", "desk", "analytics", "hooks")
 
 
 def _suggest(word: str, choices: tuple[str, ...]) -> str:
@@ -533,7 +555,7 @@ def _web(path: Path, data: Any) -> WebSettings:
 def _desk(path: Path, data: Any) -> DeskSettings:
     t = Options(path, "desk", data, ("host", "port", "base_url", "trusted_proxies", "session_hours", "login_limit",
                                     "login_account_limit", "git_commit", "require_separate_approver",
-                                    "max_image_bytes", "header_timeout", "body_timeout"))
+                                    "max_image_bytes", "header_timeout", "body_timeout", "require_2fa"))
     d = DeskSettings
     base_url = t.text("base_url", d.base_url).rstrip("/")
     if base_url and not re.fullmatch(r"https://[^\s/?#]+(/[^\s?#]*)?", base_url):
@@ -552,6 +574,7 @@ def _desk(path: Path, data: Any) -> DeskSettings:
         max_image_bytes=t.integer("max_image_bytes", d.max_image_bytes, minimum=1024, maximum=20_000_000),
         header_timeout=t.integer("header_timeout", d.header_timeout, minimum=1, maximum=600),
         body_timeout=t.integer("body_timeout", d.body_timeout, minimum=1, maximum=3600),
+        require_2fa=t.choices("require_2fa", ("editor", "approver", "operator"), d.require_2fa),
     )
 
 
@@ -634,6 +657,62 @@ def _webhooks(path: Path, data: Any) -> WebhookSettings:
         max_age_seconds=t.integer("max_age_seconds", w.max_age_seconds, minimum=30, maximum=86400),
         max_body_bytes=t.integer("max_body_bytes", w.max_body_bytes, minimum=4096, maximum=32 * 1024 * 1024),
     )
+
+
+def _hooks(path: Path, data: Any) -> tuple[HookSettings, ...]:
+    if not isinstance(data, list):
+        raise ConfigError(f"{path.name}: hooks must be written as [[hooks]] tables (two brackets), each with url, "
+                          "events and secret_env", hint=f"edit {path}")
+    hooks: list[HookSettings] = []
+    for number, table in enumerate(data, 1):
+        shown_table = f"[hooks #{number}]"  # which of the [[hooks]] tables, counted from the top of the file
+        known = ("url", "events", "secret_env")
+        for key in table if isinstance(table, dict) else ():
+            if key not in known:
+                raise ConfigError(f"{path.name}: {shown_table} has an unknown key '{key}'; {suggestion(key, known)}",
+                                  hint=f"rename it, or remove it from the [[hooks]] table in {path.name}")
+        t = Options(path, "hooks", table, known)
+        url = _hook_url(t, shown_table)
+        if any(hook.url == url for hook in hooks):
+            raise t.error(f"{shown_table} url {url} is already the url of an earlier [[hooks]] table; list all its "
+                          "events in one table")
+        events = t.data.get("events")
+        if not isinstance(events, list) or not events or not all(isinstance(e, str) for e in events):
+            raise t.error(f'{shown_table} events must be a list of event names, e.g. events = ["send.finished", '
+                          f'"send.paused"]; known events: {", ".join(HOOK_EVENTS)}')
+        for event_name in events:
+            if event_name not in HOOK_EVENTS:
+                raise t.error(f"{shown_table} events: unknown event {event_name!r}{_suggest(event_name, HOOK_EVENTS)}"
+                              .replace("known keys", "known events"))
+        secret_env = t.data.get("secret_env")
+        if secret_env is None:
+            raise t.error(f"{shown_table} secret_env is required: the name of the environment variable that holds "
+                          'the whsec_… secret, e.g. secret_env = "NEWSLETTER_HOOK_SECRET"')
+        _variable_name(t, f"{shown_table} secret_env", "newsletter_hook", "secret_env", secret_env)
+        hooks.append(HookSettings(url, tuple(dict.fromkeys(events)), secret_env))
+    return tuple(hooks)
+
+
+def _hook_url(t: Options, shown_table: str) -> str:
+    """An http(s) address with a host; plain http only to this machine (a body and its signature would be overheard)."""
+    url = t.data.get("url")
+    if not isinstance(url, str) or not url.strip():
+        raise t.error(f'{shown_table} url is required, e.g. url = "https://chat.example.org/hooks/newsletter"')
+    url = url.strip()
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - a malformed port raises here
+    except ValueError as err:
+        raise t.error(f"{shown_table} url {url!r} is malformed ({err})") from err
+    if parts.scheme not in ("http", "https") or not parts.hostname or any(c.isspace() for c in url):
+        raise t.error(f"{shown_table} url {url!r} must be a complete https:// address")
+    if parts.username or parts.password:
+        raise t.error(f"{shown_table} url must not hold a user name or password; the signature authenticates the "
+                      "newsletter to the receiver")
+    if parts.scheme == "http" and not addresses.is_loopback(parts.hostname):
+        raise t.error(f"{shown_table} url {url!r} must use https:// (plain http:// only to 127.0.0.1, ::1 or "
+                      "localhost): the events carry subscribers' addresses")
+    return url
 
 
 def _variable_name(t: Options, shown: str, name: str, key: str, value: Any) -> None:
@@ -967,6 +1046,7 @@ def load_settings(root: Path) -> Settings:
         brand=parse_brand(path, data["brand"], root.resolve()) if "brand" in data else None,
         desk=_desk(path, data.get("desk")),
         analytics=_analytics(path, data.get("analytics")),
+        hooks=_hooks(path, data["hooks"]) if "hooks" in data else (),
     )
 
 

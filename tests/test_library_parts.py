@@ -23,7 +23,7 @@ LIBRARY = REPO / "newsletter" / "library"
 FRONT_ENDS = REPO / "newsletter" / "frontends"
 #: The parts of the package docstring's table.
 PARTS = ("subscribers", "subscriptions", "readers", "archive", "webhooks", "users", "api_keys", "issues",
-         "schedule_ops", "clicks")
+         "schedule_ops", "clicks", "hooks")
 
 
 @pytest.fixture

@@ -12,6 +12,7 @@ from newsletter import Newsletter
 from newsletter.library import Health, PreviewBuild, WebhookAnswer, preview_build, preview_image
 from newsletter.content.publication import proof_key
 from newsletter.core.tokens import UNSUBSCRIBE, make_token
+from tests.helpers.french import typeset
 from tests.conftest import DAY, SECRET
 
 NOW = datetime(2026, 11, 24, 5, 0, tzinfo=timezone.utc)
@@ -102,7 +103,7 @@ def test_the_preview_build_reports_a_broken_configuration_instead_of_raising(pro
 
 
 @pytest.mark.parametrize(("locale", "said", "not_said"), [
-    ("fr_FR", "01-bots.md:2 : « title » compte 122 caractères ; ne dépassez pas 100", "has 122 characters"),
+    ("fr_FR", typeset("01-bots.md:2 : « title » compte 122 caractères ; ne dépassez pas 100"), "has 122 characters"),
     ("en_GB", "01-bots.md:2: 'title' has 122 characters; keep it to 100 or fewer", "compte 122"),
 ])
 def test_the_preview_says_the_problems_in_the_newsletters_language(project: Path, locale: str, said: str,

@@ -54,8 +54,8 @@ def test_an_smtp_send_with_many_dead_addresses_pauses_alerts_and_resumes(cli, pr
     assert "newsletter send 2026-11-24" in out
     received = sink.recorder.count_by_recipient()
     alerts = [m for m in sink.recorder.messages if m["To"].addresses[0].addr_spec == ALERT_TO]
-    assert len(alerts) == 1 and "s'est mis en pause" in str(alerts[0]["Subject"])
-    assert "12 rejets définitifs parmi les 100 derniers messages" in alerts[0].get_body(("plain",)).get_content()
+    assert len(alerts) == 1 and "s’est mis en pause" in str(alerts[0]["Subject"])
+    assert "rejets définitifs, 12 sur les 100 derniers messages" in alerts[0].get_body(("plain",)).get_content()
     first_run = sum(n for address, n in received.items() if address != ALERT_TO)
     assert 100 - DEAD <= first_run < PEOPLE - DEAD  # stopped near the hundredth message, the rest wait
 

@@ -13,6 +13,7 @@ RFC 6531/6532); :func:`needs_smtputf8` says when that is the case.
 
 from __future__ import annotations
 
+import ipaddress
 import re
 import unicodedata
 
@@ -129,3 +130,13 @@ def needs_smtputf8(address: str) -> bool:
 
 
 __all__ = ["NO_SMTPUTF8", "AddressError", "ascii_domain", "canonical", "needs_smtputf8", "split", "stored_form", "wire"]
+
+
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` is this machine (where a plain connection cannot be overheard)."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False

@@ -147,6 +147,17 @@ class Options:
                              example=value.strip() if unquoted and isinstance(value, str) else "true")
         return value
 
+    def choices(self, key: str, choices: Sequence[str], default: Sequence[str] = ()) -> tuple[str, ...]:
+        """A list of some of ``choices`` (text in quotes, each once)."""
+        value = self._get(key, list(default), False, "[]")
+        example = "[" + ", ".join(f'"{c}"' for c in choices[-2:]) + "]"
+        if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
+            raise self.wrong(key, "a list of texts in quotes", value, example=example)
+        for item in value:
+            if item not in choices:
+                raise self.wrong(key, "a list of " + ", ".join(f'"{c}"' for c in choices), value, example=example)
+        return tuple(dict.fromkeys(value))
+
     def choice(self, key: str, choices: Sequence[str], default: str) -> str:
         """One of ``choices`` (text)."""
         value = self.text(key, default, strip=False, single_line=False)

@@ -19,7 +19,6 @@ from __future__ import annotations
 import abc
 import difflib
 import importlib
-import ipaddress
 import logging
 import threading
 from dataclasses import dataclass
@@ -29,6 +28,7 @@ from importlib.metadata import entry_points
 from typing import TYPE_CHECKING, Callable, ClassVar, Iterator, Mapping, Sequence
 
 from newsletter import providers
+from newsletter.core.addresses import is_loopback  # noqa: F401 (the adapters import it from here)
 from newsletter.config import CONFIG_FILE, Settings
 from newsletter.core.options import Options
 from newsletter.errors import ConfigError, RequestRefused
@@ -311,16 +311,6 @@ def _register_plugged(name: str, cls: object, where: str) -> None:
                           f"{getattr(cls, 'name', None)!r}; they must match")
     register(cls)
     log.debug("delivery adapter %r loaded from %s", name, where)
-
-
-def is_loopback(host: str) -> bool:
-    """Whether ``host`` is this machine (where a plain connection cannot be overheard)."""
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def send_once(adapter: Adapter, layout: Layout, batch: Sequence[Outgoing]) -> list[Result]:

@@ -1232,9 +1232,14 @@ def serve(nl: Newsletter, host: str | None, port: int | None, threads: int) -> N
         raise KeyboardInterrupt  # SIGTERM stops it as Ctrl+C does: the clicks waiting are written
 
     previous = signal.signal(signal.SIGTERM, interrupt)
+    import threading
+
+    hooks_stop = threading.Event()
+    nl.hooks.start(hooks_stop)  # [[hooks]]: the outbox posted in the background
     try:
         _run_until_interrupted(server)
     finally:
+        hooks_stop.set()
         signal.signal(signal.SIGTERM, previous)
         nl.clicks.close()
 
@@ -1413,7 +1418,7 @@ def doctor(project: LazyNewsletter, as_json: bool, nameservers: tuple[str, ...],
 
 @cli.group()
 def users() -> None:
-    """The editors' desk accounts: add, list, remove, passwd.
+    """The editors' desk accounts: add, list, remove, passwd, totp.
 
     Roles: editor (writes issues), approver (also approves), operator (also runs the newsletter).
 
@@ -1464,6 +1469,8 @@ def users_list(nl: Newsletter) -> None:
         created = account.created_at.astimezone(nl.settings.tz).strftime("%Y-%m-%d %H:%M")
         removed = account.disabled_at.astimezone(nl.settings.tz) if not account.active and account.disabled_at else None
         state = "" if removed is None else _("  removed %(when)s", when=f"{removed:%Y-%m-%d %H:%M}")
+        if account.two_factor:
+            state += _("  with a code (users totp)")
         click.echo(f"{account.name:<24} {account.role:<9} {account.email or '-':<32} "
                    + _("created %(when)s", when=created) + state)
 
@@ -1495,6 +1502,33 @@ def users_passwd(nl: Newsletter, name: str, password_stdin: bool) -> None:
     """
     nl.users.set_password(name, _read_password(password_stdin))
     click.echo(_("Password of %(name)s changed.", name=name))
+
+
+@users.command("totp")
+@click.argument("name")
+@click.option("--reset", is_flag=True, help="Remove the account's second factor (a lost phone); it enrols again.")
+@pass_newsletter
+def users_totp(nl: Newsletter, name: str, reset: bool) -> None:
+    """Enrol an account in two-factor sign-in: the desk then asks for a code after the password.
+
+    Prints the otpauth:// URI for the authenticator app (a QR code in a terminal that shows it)
+    and ten recovery codes, shown once. Example:
+
+        newsletter users totp camille
+    """
+    if reset:
+        nl.users.reset_second_factor(name)
+        click.echo(_("Two-factor sign-in of %(name)s removed; its sessions ended.", name=name))
+        return
+    enrolment = nl.users.enrol(name)
+    click.echo(enrolment.uri)
+    if sys.stdout.isatty():
+        import segno
+
+        segno.make(enrolment.uri, error="m").terminal(compact=True)
+    click.echo(_("Recovery codes (each signs in once; they are not shown again):"))
+    for code in enrolment.recovery_codes:
+        click.echo(f"  {code}")
 
 
 @cli.group("api-keys")
@@ -1561,6 +1595,68 @@ def api_keys_revoke(nl: Newsletter, name: str) -> None:
     """
     nl.api_keys.revoke(name)
     click.echo(f"API key {name} revoked.")
+
+
+@cli.group()
+def hooks() -> None:
+    """The outgoing webhooks of [[hooks]]: what was posted, what waits, what was given up.
+
+    `serve` and `schedule run` post the events in the background; an event a receiver did not
+    take is tried again for a day, then given up until `hooks retry`.
+
+    Example:
+
+        newsletter hooks list --state failed
+    """
+
+
+@hooks.command("list")
+@click.option("--state", type=click.Choice(("pending", "delivered", "failed")), help="Only the events in this state.")
+@click.option("--limit", type=click.IntRange(1, 10_000), default=50, show_default=True, help="How many, newest first.")
+@pass_newsletter
+def hooks_list(nl: Newsletter, state: str | None, limit: int) -> None:
+    """List the latest events, each with its receiver, state, attempts and last error.
+
+    Example:
+
+        newsletter hooks list --limit 20
+    """
+    events = nl.hooks.events(state=state, limit=limit)
+    if not nl.settings.hooks:
+        click.echo("No [[hooks]] table in newsletter.toml: no event is written.")
+    elif not events:
+        click.echo("No event yet." if state is None else f"No {state} event.")
+
+    def when(at: datetime | None) -> str:
+        return at.astimezone(nl.settings.tz).strftime("%Y-%m-%d %H:%M:%S") if at is not None else "-"
+
+    for event in events:
+        detail = {"delivered": f"delivered {when(event.delivered_at)}",
+                  "pending": f"next attempt {when(event.next_attempt_at)}",
+                  "failed": "given up"}.get(event.state, event.state)
+        click.echo(f"{event.event_id}  {event.type:<24} {event.state:<9} {when(event.created_at)}  "
+                   f"attempts {event.attempts}  {detail}  {event.hook}")
+        if event.last_error and event.state != "delivered":
+            click.echo(f"    last error: {event.last_error}")
+
+
+@hooks.command("retry")
+@click.argument("event_id", required=False)
+@pass_newsletter
+def hooks_retry(nl: Newsletter, event_id: str | None) -> None:
+    """Try given-up events again (all of them, or EVENT_ID's), with a new day of retries.
+
+    The event keeps its id: a receiver that took it before can tell it is the same.
+
+    Example:
+
+        newsletter hooks retry msg_3kq…
+    """
+    count = nl.hooks.retry(event_id)
+    if not count:
+        raise UsageError(f"no given-up event {event_id}" if event_id else "no given-up event to retry",
+                         hint="`newsletter hooks list --state failed` shows them")
+    click.echo(f"{count} event{'s' if count != 1 else ''} to be posted again by `serve` or `schedule run`.")
 
 
 @cli.command()

@@ -259,6 +259,7 @@ def run_scheduler(nl: Newsletter, stop: threading.Event, *, poll: float = 1.0) -
     """``schedule run``: run ``nl``'s scheduler until ``stop`` is set, e.g. by a signal handler."""
     scheduler = Scheduler(nl)
     scheduler.start()
+    nl.hooks.start(stop)  # [[hooks]]: the outbox posted in the background, until the same stop
     try:
         while not stop.wait(poll):
             pass

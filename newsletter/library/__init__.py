@@ -35,6 +35,7 @@ How it is reached, one way for each kind of thing:
   ``nl.webhooks``           the mail APIs' events, verified and recorded          :mod:`.web`
   ``nl.users``              the desk's accounts                                   :mod:`.accounts`
   ``nl.api_keys``           the HTTP API's keys                                   :mod:`.api_keys`
+  ``nl.hooks``              the outgoing webhooks' worker and outbox              :mod:`.hooks`
   ``nl.issues``             the issue folders as the desk edits them              :mod:`.editing`
   ``nl.schedule_ops``       what the running scheduler reads and records          :mod:`.schedule`
   ``nl.clicks``             counted links: redirects, their recorder, reports     :mod:`.clicks`
@@ -99,6 +100,7 @@ if TYPE_CHECKING:
     from newsletter.delivery.engine import ResendPlan, ResendReport, SendReport
     from newsletter.library.accounts import Account, Accounts
     from newsletter.library.api_keys import SCOPES, ApiKey, ApiKeys
+    from newsletter.library.hooks import Hooks
     from newsletter.core.logs import event
     from newsletter.core.i18n import Translatable, Words, user_locale, words
     from newsletter.errors import StaleEditError
@@ -202,7 +204,14 @@ class Newsletter(Composing, Sending, Reports):
         """The desk's accounts (``newsletter users``, the desk's sign-in)."""
         from newsletter.library.accounts import Accounts  # argon2 and its dummy hash: only when asked
 
-        return Accounts(lambda: self.store, self.clock)
+        return Accounts(lambda: self.store, self.clock, issuer=self.settings.newsletter.name)
+
+    @cached_property
+    def hooks(self) -> "Hooks":
+        """The outgoing webhooks of ``[[hooks]]``: their worker, ``hooks list`` and ``hooks retry``."""
+        from newsletter.library.hooks import Hooks
+
+        return Hooks(self.settings, lambda: self.store, self.clock, self.environ, reading=self.reading_store)
 
     @cached_property
     def api_keys(self) -> "ApiKeys":
@@ -257,6 +266,7 @@ _BELOW = {
     "newsletter.delivery.engine": ("ResendPlan", "ResendReport", "SendReport"),
     "newsletter.library.accounts": ("Account", "Accounts"),
     "newsletter.library.api_keys": ("SCOPES", "ApiKey", "ApiKeys"),
+    "newsletter.library.hooks": ("Hooks",),
     "newsletter.core.logs": ("event",),
     "newsletter.core.i18n": ("Translatable", "Words", "user_locale", "words"),
     "newsletter.errors": ("StaleEditError",),

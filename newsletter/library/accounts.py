@@ -3,19 +3,28 @@
 Passwords are hashed with argon2id (argon2-cffi's defaults, RFC 9106's second recommended
 set); a hash made with older parameters is replaced at the next successful sign-in. Signing in
 with an unknown or disabled name costs the same hash as a wrong password, so the time taken
-does not tell which names exist. Nothing here prints or prompts: ``users`` commands and the
+does not tell which names exist.
+
+Two-factor sign-in: an account enrolled (``users totp NAME``, or at the desk when its role is in
+``[desk] require_2fa``) has a TOTP secret (RFC 6238: 6 digits, 30 s) and ten recovery codes, kept
+as SHA-256 hashes (they are random, 50 bits each: nothing to stretch) and shown once. A code is
+accepted once: the time step of the last one used is stored, and a code of that step or an
+earlier one is refused. A new password never touches the factor; only ``users totp NAME --reset``
+removes it. Nothing here prints or prompts: ``users`` commands and the
 desk call :class:`Accounts` through ``Newsletter.users``.
 """
 
 from __future__ import annotations
 
 import re
+import secrets
 import unicodedata
 import hashlib
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Callable
 
+import pyotp
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
@@ -36,6 +45,9 @@ MIN_PASSWORD = 12
 MAX_PASSWORD = 1024
 NAME = re.compile(r"[a-z0-9][a-z0-9._-]{0,63}")
 
+RECOVERY_CODES = 10
+_RECOVERY_ALPHABET = "abcdefghjkmnpqrstuvwxyz23456789"  # no 0/o, 1/l/i: read off paper
+
 _hasher = PasswordHasher()
 _DUMMY = _hasher.hash("no such account: the same work as a real check")
 
@@ -51,6 +63,8 @@ class Account:
     disabled_at: datetime | None = None
     #: Changes at sign-out, with the password and at a removal: a session started before no longer matches.
     stamp: str = field(default="", repr=False)
+    #: Whether signing in needs a code from an authenticator app after the password.
+    two_factor: bool = False
 
     @property
     def active(self) -> bool:
@@ -113,15 +127,50 @@ def checked_address(text: str, label: str) -> str:
 def _account(record: table.UserRecord) -> Account:
     stamp = hashlib.sha256(f"newsletter.desk.session\0{record.name}\0{record.created_at.isoformat()}\0"
                            f"{record.session_generation}".encode()).hexdigest()[:32]
-    return Account(record.name, record.role, record.email, record.created_at, record.disabled_at, stamp)
+    return Account(record.name, record.role, record.email, record.created_at, record.disabled_at, stamp,
+                   record.two_factor)
+
+
+@dataclass(frozen=True)
+class Enrolment:
+    """A TOTP secret for an authenticator app: its ``otpauth://`` URI (what the QR code holds)."""
+
+    secret: str
+    uri: str
+    #: Shown once, stored only as hashes; empty while the enrolment awaits its first code.
+    recovery_codes: tuple[str, ...] = ()
+
+
+def _recovery_codes() -> tuple[str, ...]:
+    return tuple("-".join("".join(secrets.choice(_RECOVERY_ALPHABET) for _ in range(5)) for _ in range(2))
+                 for _ in range(RECOVERY_CODES))
+
+
+def _recovery_hash(code: str) -> str:
+    cleaned = "".join(c for c in code.lower() if c.isalnum())
+    return hashlib.sha256(f"newsletter.desk.recovery\0{cleaned}".encode()).hexdigest()
+
+
+def _code_step(secret: str, code: str, now: datetime) -> int | None:
+    """The time step whose code ``code`` is (this one, the one before or after: clocks drift), or None."""
+    cleaned = "".join(code.split())
+    if not (len(cleaned) == 6 and cleaned.isascii() and cleaned.isdigit()):
+        return None
+    totp = pyotp.TOTP(secret)
+    step = totp.timecode(now)
+    for candidate in (step, step - 1, step + 1):
+        if secrets.compare_digest(totp.generate_otp(candidate), cleaned):
+            return candidate
+    return None
 
 
 class Accounts:
     """The accounts of one project's store (``Newsletter.users``)."""
 
-    def __init__(self, store: Callable[[], Store], clock: Callable[[], datetime]) -> None:
+    def __init__(self, store: Callable[[], Store], clock: Callable[[], datetime], *, issuer: str = "newsletter") -> None:
         self._store = store
         self._clock = clock
+        self._issuer = issuer
 
     def add(self, name: str, role: str, password: str, *, email: str = "") -> Account:
         """Create an account (or enable a removed one with this role and password).
@@ -193,6 +242,79 @@ class Accounts:
         if _hasher.check_needs_rehash(record.password_hash):  # the same password: its sessions go on
             table.set_password_hash(self._store(), record.name, _hasher.hash(password), end_sessions=False)
         return _account(record)
+
+    def _enabled(self, name: str) -> table.UserRecord:
+        record = table.find_user(self._store(), checked_user_name(name))
+        if record is None or not record.active:
+            raise UsageError(N_("there is no account called %(name)s"), hint=N_("see `newsletter users list`"),
+                             values={"name": repr(name)})
+        return record
+
+    def _enrolment(self, name: str, secret: str, codes: tuple[str, ...] = ()) -> Enrolment:
+        uri = pyotp.TOTP(secret).provisioning_uri(name=name, issuer_name=self._issuer)
+        return Enrolment(secret, uri, codes)
+
+    def enrol(self, name: str) -> Enrolment:
+        """Enrol the account in two-factor sign-in at once (``users totp NAME``); its sessions end.
+
+        :raises UsageError: when there is no such account, or it is enrolled already (reset it first).
+        """
+        record = self._enabled(name)
+        if record.two_factor:
+            raise UsageError(N_("%(name)s already signs in with a code"),
+                             hint=N_("to enrol a new authenticator, first run `newsletter users totp %(login)s "
+                                     "--reset`"), values={"name": repr(record.name), "login": record.name})
+        secret, codes = pyotp.random_base32(), _recovery_codes()
+        table.set_totp(self._store(), record.name, secret, confirmed_at=self._clock(),
+                       recovery_hashes=tuple(map(_recovery_hash, codes)), end_sessions=True)
+        return self._enrolment(record.name, secret, codes)
+
+    def propose(self, name: str) -> Enrolment:
+        """A pending secret for the account's enrolment at the desk (the same one until confirmed), no codes yet.
+
+        :raises UsageError: when there is no such account, or it is enrolled already.
+        """
+        record = self._enabled(name)
+        if record.two_factor:
+            raise UsageError(N_("%(name)s already signs in with a code"), values={"name": repr(record.name)})
+        secret = record.totp_secret
+        if secret is None:
+            secret = pyotp.random_base32()
+            table.set_totp(self._store(), record.name, secret)
+        return self._enrolment(record.name, secret)
+
+    def confirm(self, name: str, code: str) -> Enrolment | None:
+        """Finish the desk's enrolment with a first ``code`` of the pending secret: the enrolment with its
+        recovery codes (to show once), or None when the code is wrong."""
+        record = self._enabled(name)
+        if record.two_factor or record.totp_secret is None:
+            return None
+        step = _code_step(record.totp_secret, code, self._clock())
+        codes = _recovery_codes()
+        if step is None or not table.confirm_totp(self._store(), record.name, record.totp_secret, step,
+                                                  tuple(map(_recovery_hash, codes)), now=self._clock()):
+            return None
+        return self._enrolment(record.name, record.totp_secret, codes)
+
+    def second_factor(self, name: str, code: str) -> bool:
+        """Whether ``code`` is a current code of the account's authenticator not used before, or one of its
+        unused recovery codes; either is used up by this check."""
+        record = table.find_user(self._store(), name.strip().lower()) if NAME.fullmatch(name.strip().lower()) else None
+        if record is None or not record.active or not record.two_factor or record.totp_secret is None:
+            return False
+        code = code.strip()[:64]
+        step = _code_step(record.totp_secret, code, self._clock())
+        if step is not None:
+            return table.use_totp_step(self._store(), record.name, step)
+        return bool(code) and table.use_recovery_hash(self._store(), record.name, _recovery_hash(code))
+
+    def reset_second_factor(self, name: str) -> None:
+        """Remove the account's second factor (a lost phone): its sessions end; it enrols again.
+
+        :raises UsageError: when there is no such account.
+        """
+        record = self._enabled(name)
+        table.set_totp(self._store(), record.name, None, end_sessions=True)
 
     def record_edit(self, day: date, path: str, name: str) -> None:
         """Remember that ``name`` saved ``path`` of the issue of ``day`` (for the separate approver rule)."""

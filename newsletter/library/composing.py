@@ -117,6 +117,11 @@ class Composing(Project):
                 hint=N_("fix the lines above, then approve again"), values={"day": day.isoformat()}))
         name = by or self.environ.get(EDITOR_ENV) or login_name(self.environ)
         state = approve(report.issue.folder, name, self.clock().astimezone(settings.tz))
+        if "issue.approved" in settings.hook_routes:  # the approval is a file: its event follows, in a transaction
+            from newsletter.store.outbox import record_event
+
+            record_event(self.store, "issue.approved", {"issue": day.isoformat(), "by": name,
+                                                        "subject": report.rendered.subject}, self.clock())
         # The render approved is the one the send starts from (for the same inputs): its start is a lookup.
         checked.keep(settings, day, key, report.rendered, lambda: public_page(report.issue, settings), self.clock())
         return state

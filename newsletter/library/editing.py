@@ -515,6 +515,8 @@ class Issues:
             aside = self._removed(day)
             aside.mkdir(parents=True, exist_ok=True)
             atomic_write(aside / f"{token}-{name}", data)
+            now = time.time()  # the time it was set aside by the clock _removed reads, not the file system's
+            os.utime(aside / f"{token}-{name}", (now, now))
             path.unlink()
             self._renumber(folder)
         self._after(day, name, by, f"Remove {name} from {day.isoformat()}")

@@ -52,6 +52,8 @@ class Project:
         self.environ: Mapping[str, str] = os.environ if environ is None else environ
         self.clock: Clock = clock or utc_now
         self._store = store
+        if store is not None:
+            store.hooks = settings.hook_routes
         self._owns_store = False
         self._empty: "Store | None" = None  # what reading a project without a database sees
         self._secret_key = secret_key
@@ -63,6 +65,7 @@ class Project:
 
         if self._store is None:
             self._store = open_store(self.settings.store.url, self.settings.root)
+            self._store.hooks = self.settings.hook_routes
             self._owns_store = True
         return self._store
 
@@ -73,6 +76,8 @@ class Project:
         if self._store is None:
             self._store = open_existing_store(self.settings.store.url, self.settings.root)
             self._owns_store = self._store is not None
+            if self._store is not None:
+                self._store.hooks = self.settings.hook_routes
         return self._store
 
     def reading_store(self) -> "Store":

@@ -176,3 +176,52 @@ def _read(response: urllib3.BaseHTTPResponse, cap: int, budget: float, url: str)
             raise FetchError(f"{url}: the answer took more than {budget:g} s to arrive (timeout)")
         chunks.append(chunk)
     return b"".join(chunks)
+
+
+@dataclass(frozen=True)
+class Posted:
+    """A POST's answer: the status of the last address, and that address."""
+
+    url: str
+    status: int
+
+
+def post(url: str, body: bytes, headers: dict[str, str], *, timeout: float, allow_private_redirects: bool) -> Posted:
+    """POST ``body`` to ``url``, an address the operator configured (so it may be on this machine), following
+    only the redirects that keep the method and the body (307, 308), each to a public address unless
+    ``allow_private_redirects``: a receiver cannot lead the request inside the network.
+
+    :raises FetchRefused: for a redirect to a private address, or to an address that is not http(s).
+    :raises FetchError: for no answer, a timeout, or a loop of redirects.
+    """
+    current, hops = url, 0
+    while True:
+        target = _target(current)
+        address = _resolve(target, current, hops == 0 or allow_private_redirects)
+        pool = _pool(target, address, timeout)
+        try:
+            response = pool.urlopen("POST", target.target, body=body, redirect=False, preload_content=False,
+                                    retries=False, headers={"Host": target.host_header, "User-Agent": USER_AGENT,
+                                                            "Accept-Encoding": "identity", **headers})
+            try:
+                location = response.headers.get("Location")
+                if response.status in (307, 308) and location:
+                    hops += 1
+                    if hops > MAX_REDIRECTS:
+                        raise FetchError(f"{url}: more than {MAX_REDIRECTS} redirects (a loop?)")
+                    current = urljoin(current, location)
+                    continue
+                _read(response, 64 * 1024, timeout * 2, current)  # the answer is not used; a large one is an error
+            finally:
+                response.release_conn()
+        except NewConnectionError as err:  # before the timeout: urllib3 2 makes it a kind of connect timeout
+            raise FetchError(f"{current}: the server does not answer (connection refused or unreachable)") from err
+        except Urllib3Timeout as err:
+            raise FetchError(f"{current}: no answer within {timeout:g} s (timeout)") from err
+        except SSLError as err:
+            raise FetchError(f"{current}: the secure connection failed ({err.__class__.__name__})") from err
+        except HTTPError as err:
+            raise FetchError(f"{current}: the server's answer broke off ({err.__class__.__name__})") from err
+        finally:
+            pool.close()
+        return Posted(current, response.status)

@@ -15,7 +15,7 @@ import threading
 import time
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Iterator, TypeVar
+from typing import TYPE_CHECKING, Any, Callable, Iterator, Mapping, TypeVar
 
 from sqlalchemy import Connection, Engine, create_engine, event, inspect, text
 from sqlalchemy.engine import make_url
@@ -58,6 +58,8 @@ class Store:
     def __init__(self, engine: Engine, *, guard: "FileGuard | None" = None) -> None:
         self.engine = engine
         self.guard = guard
+        #: Which ``[[hooks]]`` receivers (urls) want each event type; set when the project opens the store.
+        self.hooks: Mapping[str, tuple[str, ...]] = {}
         self._sessions = sessionmaker(engine, expire_on_commit=False)
         # SQLite has one writer at a time, and a thread that finds the database locked sleeps
         # in its busy handler for milliseconds; taking turns on a lock inside the process

@@ -34,6 +34,7 @@ from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from newsletter.core import addresses
 from newsletter.errors import AddressError
+from newsletter.store import outbox
 from newsletter.store.database import Store
 from newsletter.store.models import Base, Delivery, Send, Subscriber, SubscriberStatus, Suppression, UTCDateTime
 
@@ -216,6 +217,9 @@ def record_feedback(store: Store, event: Feedback, *, now: datetime,
                                 .values(status_change=f"{previous}>{new_status}"))
                 log.info("subscriber %d is now %s (%s event from %s)", subscriber.id, new_status,
                          event.kind.value, event.source)
+                outbox.add_event(session, store.hooks, f"subscriber.{new_status}",
+                                 {"email": subscriber.email, "source": event.source,
+                                  "issue": event.issue.isoformat() if event.issue else None}, now)
         _link(session, received_since=now - LINK_WINDOW)
         return FeedbackOutcome(FeedbackResult.APPLIED, subscriber.id, previous, new_status, delivery_id)
 

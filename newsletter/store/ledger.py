@@ -37,7 +37,7 @@ from typing import Any, Iterable, Mapping, Sequence, cast
 
 from sqlalchemy import CursorResult, Integer, String, Table, and_, bindparam, func, literal, or_, select, update
 
-from newsletter.store import dialect, leases
+from newsletter.store import dialect, leases, outbox
 from newsletter.store.database import Store
 from newsletter.store.models import Delivery, DeliveryStatus, Send, Subscriber, SubscriberStatus, UTCDateTime
 from newsletter.store.readers import receives_daily
@@ -81,7 +81,11 @@ def get_or_create_send(store: Store, day: date, subject: str, now: datetime) -> 
     table = cast(Table, Send.__table__)
     stmt = store.insert(table).values(**values)
     with store.session() as session:
-        session.execute(stmt.on_conflict_do_nothing(index_elements=["issue_date"]))
+        result: CursorResult[Any] = session.execute(  # type: ignore[assignment]
+            stmt.on_conflict_do_nothing(index_elements=["issue_date"]))
+        if result.rowcount:
+            outbox.add_event(session, store.hooks, "send.started", {"issue": day.isoformat(), "subject": subject,
+                                                                     "resumed": False}, now)
         return int(session.scalar(select(Send.id).where(Send.issue_date == day)) or 0)
 
 
@@ -410,6 +414,10 @@ def record(store: Store, outcomes: Iterable[Outcome], now: datetime, *, bounced:
         _WRITE_SENT[fenced].run(conn, cursor, [{**row, **run} for row in sent])
         _WRITE_RETRY[fenced].run(conn, cursor, [{**row, **run} for row in retry])
         _WRITE_OTHER[fenced].run(conn, cursor, [{**row, **run} for row in other])
+        bounced = list(bounced)
+        if bounced and store.hooks.get("subscriber.bounced"):
+            for email in conn.scalars(select(_S.c.email).where(_S.c.id.in_(bounced), _S.c.status == ACTIVE)):
+                outbox.add_event(conn, store.hooks, "subscriber.bounced", {"email": email, "source": "smtp"}, now)
         _MARK_BOUNCED.run(conn, cursor, [{"b_id": key, "b_now": now} for key in bounced])
         if not then_sending:
             return 0
@@ -449,7 +457,13 @@ def finish(store: Store, send_id: int, now: datetime) -> None:
             _D.c.send_id == send_id,
             _D.c.status.in_([DeliveryStatus.PENDING.value, DeliveryStatus.QUEUED.value, DeliveryStatus.SENDING.value])))
         if not open_rows:
-            session.execute(update(_SENDS).where(_SENDS.c.id == send_id,
-                                                         _SENDS.c.finished_at.is_(None))
-                            .values(finished_at=now))
+            result: CursorResult[Any] = session.execute(  # type: ignore[assignment]
+                update(_SENDS).where(_SENDS.c.id == send_id, _SENDS.c.finished_at.is_(None)).values(finished_at=now))
+            if result.rowcount and store.hooks.get("send.finished"):
+                day = session.scalar(select(_SENDS.c.issue_date).where(_SENDS.c.id == send_id))
+                rows = session.execute(select(_D.c.status, func.count()).where(_D.c.send_id == send_id)
+                                       .group_by(_D.c.status)).all()
+                totals = {status: n for status, n in rows}
+                outbox.add_event(session, store.hooks, "send.finished",
+                                 {"issue": day.isoformat() if day else "", "counts": totals}, now)
 

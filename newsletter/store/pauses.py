@@ -11,8 +11,9 @@ from datetime import date, datetime
 from typing import cast
 
 from sqlalchemy import ForeignKey, Index, Integer, Table, Text, select, update
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm import Mapped, Session, mapped_column
 
+from newsletter.store import outbox
 from newsletter.store.database import Store
 from newsletter.store.models import Base, Send, UTCDateTime
 
@@ -54,11 +55,22 @@ class Pause:
         return self.resumed_at is None
 
 
+def _issue(session: Session, send_id: int) -> str:
+    day = session.scalar(select(_SENDS.c.issue_date).where(_SENDS.c.id == send_id))
+    return day.isoformat() if day else ""
+
+
 def record_pause(store: Store, send_id: int, *, reason: str, bounces: int, messages: int, now: datetime) -> int:
     """Write down that the send paused itself; return the pause's id (also the key of its alert)."""
     with store.session() as session:
-        return int(session.execute(_P.insert().values(send_id=send_id, paused_at=now, reason=reason, bounces=bounces,
-                                                      messages=messages).returning(_P.c.id)).scalar_one())
+        pause_id = int(session.execute(_P.insert().values(send_id=send_id, paused_at=now, reason=reason,
+                                                          bounces=bounces, messages=messages).returning(_P.c.id))
+                       .scalar_one())
+        if store.hooks.get("send.paused"):
+            outbox.add_event(session, store.hooks, "send.paused",
+                             {"issue": _issue(session, send_id), "reason": reason, "bounces": bounces,
+                              "messages": messages}, now)
+        return pause_id
 
 
 def resume(store: Store, send_id: int, now: datetime) -> Pause | None:
@@ -69,6 +81,9 @@ def resume(store: Store, send_id: int, now: datetime) -> Pause | None:
         if row is None:
             return None
         session.execute(update(_P).where(_P.c.send_id == send_id, _P.c.resumed_at.is_(None)).values(resumed_at=now))
+        if store.hooks.get("send.started"):
+            outbox.add_event(session, store.hooks, "send.started",
+                             {"issue": _issue(session, send_id), "resumed": True}, now)
     return Pause(row.id, row.paused_at, row.reason, row.bounces, row.messages, now)
 
 

@@ -17,7 +17,7 @@ from sqlalchemy import Connection, Select, Table, func, insert, select, update
 from newsletter.core import addresses
 from newsletter.errors import NewsletterError
 from newsletter.core.names import clean_name
-from newsletter.store import dialect, nonces
+from newsletter.store import dialect, nonces, outbox
 from newsletter.store.database import Store
 from newsletter.store.models import SUPPRESSED, Subscriber, SubscriberStatus
 
@@ -290,9 +290,12 @@ def add_subscriber(store: Store, email: str, *, now: datetime, first_name: str =
                                  status=SubscriberStatus.ACTIVE.value, consent_at=now, consent_source=source,
                                  created_at=now, updated_at=now)
             session.add(current)
+            outbox.add_event(session, store.hooks, "subscriber.created", {"email": address, "source": source}, now)
             return current, True
         current.first_name = first_name or current.first_name
         current.last_name = last_name or current.last_name
+        if current.status != SubscriberStatus.ACTIVE.value:  # a pending request the operator confirms
+            outbox.add_event(session, store.hooks, "subscriber.created", {"email": address, "source": source}, now)
         current.status = SubscriberStatus.ACTIVE.value
         current.updated_at = now
         return current, False
@@ -326,6 +329,7 @@ def unsubscribe(store: Store, email: str, *, now: datetime) -> Subscriber:
             current.status = SubscriberStatus.UNSUBSCRIBED.value
             current.unsubscribed_at = now
             current.updated_at = now
+            outbox.add_event(session, store.hooks, "subscriber.unsubscribed", {"email": address}, now)
         return current
 
 
@@ -383,6 +387,8 @@ def confirm_subscription(store: Store, email: str, *, now: datetime, link: str, 
         current.consent_ip = ip
         current.unsubscribed_at = None
         current.updated_at = now
+        outbox.add_event(session, store.hooks, "subscriber.created",
+                         {"email": email, "source": current.consent_source}, now)
         return True
 
 

@@ -5,7 +5,9 @@ times it was created and disabled, and a session generation: the desk's session 
 the generation they were made under, and raising it (sign-out, a new password, a removal) ends
 every one of them on the server, whatever copy of a cookie is left. Removing an account
 disables it (the name stays in the edit record); adding the same name again enables it with a
-new role and password.
+new role and password. Its second factor (a TOTP secret, pending until a first code confirms it,
+the time step of the last code accepted and the SHA-256 of its unused recovery codes) is changed
+only by the functions named for it: a new password, a removal or a re-enabling keeps it.
 ``desk_edits`` keeps every save of an issue's file (who, which file, when), so that an approval
 can be required from someone who changed nothing since the issue's last approval.
 """
@@ -16,7 +18,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any, cast
 
-from sqlalchemy import CursorResult, Date, Index, Integer, String, Table, select, update
+from sqlalchemy import CursorResult, Date, Index, Integer, String, Table, Text, or_, select, update
 from sqlalchemy.orm import Mapped, mapped_column
 
 from newsletter.store.database import Store
@@ -34,6 +36,10 @@ class DeskUser(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False)
     disabled_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     session_generation: Mapped[int] = mapped_column(Integer, nullable=False, default=0, server_default="0")
+    totp_secret: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    totp_confirmed_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    totp_last_step: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    recovery_hashes: Mapped[str] = mapped_column(Text, nullable=False, default="", server_default="")
 
 
 class DeskEdit(Base):
@@ -63,15 +69,25 @@ class UserRecord:
     created_at: datetime
     disabled_at: datetime | None
     session_generation: int = 0
+    totp_secret: str | None = None
+    totp_confirmed_at: datetime | None = None
+    totp_last_step: int | None = None
+    recovery_hashes: tuple[str, ...] = ()
 
     @property
     def active(self) -> bool:
         return self.disabled_at is None
 
+    @property
+    def two_factor(self) -> bool:
+        """Whether sign-in needs a code (a confirmed secret; a pending one does not count)."""
+        return self.totp_secret is not None and self.totp_confirmed_at is not None
 
-def _record(row: object) -> UserRecord:
-    return UserRecord(row.name, row.role, row.password_hash, row.email, row.created_at, row.disabled_at,  # type: ignore[attr-defined]
-                      row.session_generation)  # type: ignore[attr-defined]
+
+def _record(row: Any) -> UserRecord:
+    return UserRecord(row.name, row.role, row.password_hash, row.email, row.created_at, row.disabled_at,
+                      row.session_generation, row.totp_secret, row.totp_confirmed_at, row.totp_last_step,
+                      tuple(row.recovery_hashes.split()))
 
 
 def find_user(store: Store, name: str) -> UserRecord | None:
@@ -128,6 +144,59 @@ def end_sessions(store: Store, name: str) -> None:
     """Raise the account's session generation: every session cookie made before opens nothing."""
     with store.session() as session:
         session.execute(update(_U).where(_U.c.name == name).values(session_generation=_U.c.session_generation + 1))
+
+
+def set_totp(store: Store, name: str, secret: str | None, *, confirmed_at: datetime | None = None,
+             recovery_hashes: tuple[str, ...] = (), end_sessions: bool = False) -> bool:
+    """Give an enabled account a TOTP secret (pending while ``confirmed_at`` is None) and recovery codes'
+    hashes, or none (``secret`` None: a reset); False when there is no such account."""
+    values: dict[str, Any] = {"totp_secret": secret, "totp_confirmed_at": confirmed_at, "totp_last_step": None,
+                              "recovery_hashes": " ".join(recovery_hashes)}
+    if end_sessions:
+        values["session_generation"] = _U.c.session_generation + 1
+    with store.session() as session:
+        result: CursorResult[Any] = session.execute(  # type: ignore[assignment]
+            update(_U).where(_U.c.name == name, _U.c.disabled_at.is_(None)).values(**values))
+        return bool(result.rowcount)
+
+
+def confirm_totp(store: Store, name: str, secret: str, step: int, recovery_hashes: tuple[str, ...], *,
+                 now: datetime) -> bool:
+    """Confirm the account's pending ``secret`` with the code of time step ``step``; False when it is no longer
+    the pending one (another enrolment or a reset came between)."""
+    with store.session() as session:
+        result: CursorResult[Any] = session.execute(  # type: ignore[assignment]
+            update(_U).where(_U.c.name == name, _U.c.disabled_at.is_(None), _U.c.totp_secret == secret,
+                             _U.c.totp_confirmed_at.is_(None))
+            .values(totp_confirmed_at=now, totp_last_step=step, recovery_hashes=" ".join(recovery_hashes),
+                    session_generation=_U.c.session_generation + 1))
+        return bool(result.rowcount)
+
+
+def use_totp_step(store: Store, name: str, step: int) -> bool:
+    """Record that the code of time step ``step`` was used; False when it or a later one already was (a replay).
+
+    One conditional update: of two requests with the same code, only one succeeds.
+    """
+    with store.session() as session:
+        result: CursorResult[Any] = session.execute(  # type: ignore[assignment]
+            update(_U).where(_U.c.name == name, _U.c.totp_confirmed_at.is_not(None),
+                             or_(_U.c.totp_last_step.is_(None), _U.c.totp_last_step < step))
+            .values(totp_last_step=step))
+        return bool(result.rowcount)
+
+
+def use_recovery_hash(store: Store, name: str, digest: str) -> bool:
+    """Strike the recovery code whose hash is ``digest`` off the account's list; False when it is not on it."""
+    with store.session() as session:
+        row = session.execute(select(_U.c.recovery_hashes).where(_U.c.name == name)).first()
+        if row is None or digest not in row.recovery_hashes.split():
+            return False
+        left = " ".join(h for h in row.recovery_hashes.split() if h != digest)
+        result: CursorResult[Any] = session.execute(  # type: ignore[assignment]
+            update(_U).where(_U.c.name == name, _U.c.recovery_hashes == row.recovery_hashes)
+            .values(recovery_hashes=left))
+        return bool(result.rowcount)
 
 
 def record_edit(store: Store, day: date, path: str, user_name: str, *, now: datetime) -> None:

@@ -9,7 +9,7 @@ import pytest
 from newsletter import Newsletter
 from newsletter.errors import UsageError
 from newsletter.store.api_keys import list_keys
-from tests.desk.test_accounts import run
+from tests.helpers.cli import run
 
 
 def test_a_key_is_shown_once_stored_as_a_hash_and_works_until_revoked(project: Path) -> None:

@@ -12,7 +12,6 @@ import requests
 from newsletter import Newsletter
 from newsletter.store.database import Store
 from newsletter.store.subscribers import add_subscriber, find_subscriber, unsubscribe
-from tests.conftest import SECRET
 from tests.helpers.clock import NOW
 from tests.helpers.web import Service, web_settings
 from tests.sink import Sink

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Any, Callable, Iterator
 
 import pytest
 from flask import Flask
@@ -12,6 +12,7 @@ from flask.testing import FlaskClient
 from newsletter import Newsletter
 from newsletter.frontends.desk.app import create_app
 from tests.conftest import SECRET
+from tests.helpers.browser import CHROMIUM, CHROMIUM_ARGS
 from tests.helpers.desk import Clock, PASSWORD, ROLES, sign_in
 
 
@@ -41,3 +42,15 @@ def signed_in(app: Flask) -> Callable[[str], FlaskClient]:
         sign_in(client, role)
         return client
     return make
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    if CHROMIUM is None:
+        pytest.skip("Debian's chromium is not installed (run `make test`, which installs it)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        instance = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield instance
+        instance.close()

@@ -18,7 +18,7 @@ from tests.helpers.desk import Clock, PASSWORD, ROLES, csrf_token, desk_config, 
 
 #: Sample values for the URL parts of every route.
 ARGS = {"day": DAY.isoformat(), "name": "01-bots.md", "relative": "images/barres.png", "filename": "desk.css"}
-PUBLIC = {"auth.login", "static"}
+PUBLIC = {"auth.login", "auth.code", "auth.enrol", "static"}
 
 
 def routes(app: Flask) -> list[tuple[str, str, str]]:

@@ -2,30 +2,15 @@
 
 from __future__ import annotations
 
-import contextlib
-import io
-import sys
 from pathlib import Path
 
 import pytest
 
 from newsletter import Newsletter
-from newsletter.frontends.cli import main
 from newsletter.errors import UsageError
+from tests.helpers.cli import run
 
 PASSWORD = "correct horse battery staple"
-
-
-def run(project: Path, *args: str, stdin: str = "") -> tuple[int, str]:
-    printed = io.StringIO()
-    old = sys.stdin
-    sys.stdin = io.StringIO(stdin)
-    try:
-        with contextlib.redirect_stdout(printed), contextlib.redirect_stderr(printed):
-            code = main(["--project", str(project), *args])
-    finally:
-        sys.stdin = old
-    return code, printed.getvalue()
 
 
 def test_a_password_is_stored_as_an_argon2id_hash_and_checked(project: Path) -> None:

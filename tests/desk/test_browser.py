@@ -7,7 +7,6 @@ main pages go to the test's tmp_path, or the folder given with ``--artifacts DIR
 from __future__ import annotations
 
 import contextlib
-import re
 import io
 import struct
 import zlib
@@ -22,14 +21,13 @@ from newsletter.frontends.cli import main
 from tests.conftest import SECRET
 from tests.helpers.desk_server import Desk
 from tests.helpers.desk import Clock, PASSWORD
-from tests.helpers.browser import CHROMIUM, CHROMIUM_ARGS
+from tests.helpers.browser import WAIT, desk_sign_in as sign_in
 
 pytestmark = pytest.mark.browser
 
 #: Tuesday 2026-11-24, noon in Paris: tomorrow (Wednesday 25) has no issue yet.
 NOW = datetime(2026, 11, 24, 11, 0, tzinfo=timezone.utc)
 TOMORROW = "2026-11-25"
-WAIT = 15_000  # ms: the longest any step may take
 
 
 def png(width: int = 8, height: int = 6) -> bytes:
@@ -49,27 +47,6 @@ def desk(project: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Desk]:
         nl.users.add("dominique", "approver", PASSWORD)
         with Desk(nl) as running:
             yield running
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    if CHROMIUM is None:
-        pytest.skip("Debian's chromium is not installed (run `make test`, which installs it)")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        instance = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield instance
-        instance.close()
-
-
-def sign_in(page: Any, url: str, name: str) -> None:
-    page.goto(url + "/")  # anonymous: sent to the sign-in page
-    page.wait_for_url(re.compile(r".*/login\?next=.*"), timeout=WAIT)
-    page.get_by_label("Nom du compte").fill(name)
-    page.get_by_label("Mot de passe").fill(PASSWORD)
-    page.get_by_role("button", name="Connexion").click()
-    page.wait_for_url(url + "/", timeout=WAIT)
 
 
 ITEMS = [

@@ -11,7 +11,7 @@ import pytest
 
 from newsletter import Newsletter
 from tests.conftest import DAY, SECRET
-from tests.desk.test_browser import WAIT, browser, sign_in  # noqa: F401 (browser is a fixture)
+from tests.helpers.browser import WAIT, desk_sign_in as sign_in
 from tests.helpers.desk import NOW, Clock, PASSWORD
 from tests.helpers.desk_server import Desk
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Callable
 
 import pytest
 from flask.testing import FlaskClient
@@ -15,7 +15,6 @@ from newsletter.delivery.engine import send_issue
 from newsletter.store.clicks import ClickRow, links_of, record
 from newsletter.store.subscribers import add_subscriber
 from tests.conftest import DAY, SECRET
-from tests.helpers.browser import CHROMIUM, CHROMIUM_ARGS
 from tests.helpers.desk import PASSWORD
 from tests.helpers.desk_server import Desk
 
@@ -54,18 +53,6 @@ def test_the_reading_of_an_issue_shows_each_items_readers_and_the_scanners_apart
     days = signed_in("approver").get("/lecture/").get_data(as_text=True)
     assert "30 derniers jours" in days and 'class="reading-columns"' in days and "Par rubrique" in days
     assert f'href="/lecture/{DAY.isoformat()}"' in days
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    if CHROMIUM is None:
-        pytest.skip("Debian's chromium is not installed (run `make test`, which installs it)")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        instance = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield instance
-        instance.close()
 
 
 @pytest.mark.browser

@@ -68,6 +68,10 @@ def create_app(nl: "Newsletter", secret_key: str) -> Flask:
     limited = limits.limit(desk.login_account_limit, key_func=auth.account_key, methods=["POST"],
                            scope="login-account", exempt_when=auth.known_browser, deduct_when=auth.failed)(limited)
     app.view_functions["auth.login"] = limited
+    for step in ("auth.code", "auth.enrol"):  # wrong codes, per account: see newsletter/frontends/desk/auth.py
+        counted: Any = limits.limit(desk.login_limit, key_func=auth.code_key, methods=["POST"], scope="login-code",
+                                    deduct_when=auth.failed)(app.view_functions[step])
+        app.view_functions[step] = counted
     _error_pages(app)
 
     return app

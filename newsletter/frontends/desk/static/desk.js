@@ -63,6 +63,7 @@
   document.addEventListener("DOMContentLoaded", function () {
     document.querySelectorAll("[data-counted]").forEach(function (input) {
       input.addEventListener("input", function () { update(input); });
+      update(input);  // what was typed before the script ran counts too
     });
     document.querySelectorAll("[data-merge]").forEach(function (area) {
       area.addEventListener("input", function () { sayMerge(area); });
