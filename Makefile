@@ -29,6 +29,7 @@ system-packages:
 	ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing="$$missing postgresql"; \
 	[ -x /usr/sbin/dovecot ] || missing="$$missing dovecot-imapd"; \
 	[ -x /usr/sbin/opendkim-testmsg ] || missing="$$missing opendkim-tools"; \
+	ls /usr/lib/*/libenchant-2.so.2 >/dev/null 2>&1 || missing="$$missing libenchant-2-2"; \
 	[ -f /usr/share/hunspell/fr_FR.dic ] || missing="$$missing hunspell-fr"; \
 	[ -f /usr/share/hunspell/en_US.dic ] || missing="$$missing hunspell-en-us"; \
 	if [ -n "$$missing" ]; then \
