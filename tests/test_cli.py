@@ -114,8 +114,8 @@ def test_new_creates_stubs_that_check_flags(project: Path, capsys: pytest.Captur
 def test_init_scaffolds_a_project_that_builds(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     target = tmp_path / "ma-lettre"
     assert main(["init", str(target)]) == 0
-    for name in ("newsletter.toml", "subscribers.example.csv", "templates/email.mjml.j2", "templates/email.txt.j2", "dictionary.txt",
-                 ".gitignore"):
+    for name in ("newsletter.toml", "subscribers.example.csv", "templates/email.mjml.j2", "templates/email.txt.j2",
+                 "dictionary.txt", ".gitignore"):
         assert (target / name).is_file(), name
     sample = next((target / "issues").iterdir()).name
     assert main(["--project", str(target), "build", sample]) == 0
