@@ -46,7 +46,8 @@ def test_misspelled_french_is_warned_with_line_and_suggestion(tmp_path: Path) ->
     _skip_without("fr_FR")
     problems = spelling_problems(_issue(tmp_path, "Le gouvernemnt publie", "Une ligne juste.\nL’économiqe recule."),
                                  "fr_FR", tmp_path / "dictionary.txt")
-    assert [(p.path.name, p.line, p.severity) for p in problems] == [("01-a.md", 2, "warning"), ("01-a.md", 7, "warning")]
+    assert [(p.path.name, p.line, p.severity) for p in problems] == [("01-a.md", 2, "warning"),
+                                                                     ("01-a.md", 7, "warning")]
     assert "'gouvernemnt'" in problems[0].message and "gouvernement" in problems[0].message
     assert "économique" in problems[1].message and "dictionary.txt" in problems[1].message
 
@@ -74,12 +75,12 @@ def test_english_newsletter(tmp_path: Path) -> None:
 
 def test_missing_dictionary_is_one_clear_notice(project: Path) -> None:
     set_options(project, "newsletter", locale="de_AT")  # a known locale whose dictionary is not installed
-    (project / "issues" / DAY.isoformat() / "01-resistance-numerique.md").exists()
     report = check_issue(load_settings(project), DAY)
     notices = [p for p in report.problems if "spelling" in p.message]
     assert len(notices) == 1
     assert notices[0].path.name == "newsletter.toml" and notices[0].severity == "warning"
-    assert "spelling is not checked: no de_AT dictionary is installed; install Debian's hunspell-de" in notices[0].message
+    assert ("spelling is not checked: no de_AT dictionary is installed; install Debian's hunspell-de"
+            in notices[0].message)
 
 
 def test_spelling_can_be_turned_off(project: Path) -> None:
