@@ -20,7 +20,8 @@ venv: $(VENV)/.installed
 # Debian packages the tests drive for real: Chromium (browser tests), SpamAssassin and a
 # PostgreSQL server (the store's PostgreSQL tests start their own on 127.0.0.1), Dovecot's IMAP
 # server (the bounce reader's IMAP tests start their own on 127.0.0.1), OpenDKIM's verifier (the DKIM
-# tests run it offline, tests/helpers/opendkim.py).
+# tests run it offline, tests/helpers/opendkim.py), Hunspell's French and English dictionaries (the
+# spelling check of `newsletter check`).
 system-packages:
 	@missing=""; \
 	command -v chromium >/dev/null 2>&1 || missing="$$missing chromium"; \
@@ -28,6 +29,9 @@ system-packages:
 	ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing="$$missing postgresql"; \
 	[ -x /usr/sbin/dovecot ] || missing="$$missing dovecot-imapd"; \
 	[ -x /usr/sbin/opendkim-testmsg ] || missing="$$missing opendkim-tools"; \
+	ls /usr/lib/*/libenchant-2.so.2 >/dev/null 2>&1 || missing="$$missing libenchant-2-2"; \
+	[ -f /usr/share/hunspell/fr_FR.dic ] || missing="$$missing hunspell-fr"; \
+	[ -f /usr/share/hunspell/en_US.dic ] || missing="$$missing hunspell-en-us"; \
 	if [ -n "$$missing" ]; then \
 	  echo "Installing Debian packages:$$missing"; \
 	  $(SUDO) apt-get $(APT_WAIT) update -qq && \

@@ -83,6 +83,8 @@ class CheckSettings:
     """The ``[check]`` table: what ``check`` compares an issue with."""
 
     repeat_days: int = 30  # an item already sent within this many days is a warning (0: never compared)
+    spelling: bool = True  # unknown words of the titles and texts are warnings ([newsletter] locale's dictionary)
+    dictionary: str = "dictionary.txt"  # the project's own words, one a line (relative to the project)
 
 
 @dataclass(frozen=True)
@@ -443,8 +445,10 @@ def _content(path: Path, data: Any) -> ContentSettings:
 
 
 def _check(path: Path, data: Any) -> CheckSettings:
-    t = Options(path, "check", data, ("repeat_days",))
-    return CheckSettings(repeat_days=t.integer("repeat_days", CheckSettings.repeat_days, minimum=0, maximum=3650))
+    t = Options(path, "check", data, ("repeat_days", "spelling", "dictionary"))
+    return CheckSettings(repeat_days=t.integer("repeat_days", CheckSettings.repeat_days, minimum=0, maximum=3650),
+                         spelling=t.boolean("spelling", CheckSettings.spelling),
+                         dictionary=t.text("dictionary", CheckSettings.dictionary) or CheckSettings.dictionary)
 
 
 def _sourcing(path: Path, data: Any) -> SourcingSettings:

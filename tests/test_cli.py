@@ -115,7 +115,7 @@ def test_init_scaffolds_a_project_that_builds(tmp_path: Path, capsys: pytest.Cap
     target = tmp_path / "ma-lettre"
     assert main(["init", str(target)]) == 0
     for name in ("newsletter.toml", "subscribers.example.csv", "templates/email.mjml.j2", "templates/email.txt.j2",
-                 ".gitignore"):
+                 "dictionary.txt", ".gitignore"):
         assert (target / name).is_file(), name
     sample = next((target / "issues").iterdir()).name
     assert main(["--project", str(target), "build", sample]) == 0

@@ -223,7 +223,7 @@ def render_checked_issue(settings: Settings, day: date) -> RenderedIssue:
     # not one that starts from the checked render (:func:`checked_issue`) or has nothing to send.
     from newsletter.services.check import check_issue
 
-    report = check_issue(settings, day)
+    report = check_issue(settings, day, spelling_words=False)
     if errors(report.problems) or report.rendered is None:
         raise ContentError(f"issue {day.isoformat()} does not pass the check; nothing was sent",
                            report.problems, hint=f"run `newsletter check {day.isoformat()}`")

@@ -431,9 +431,27 @@ def _check_repeats(issue: Issue, settings: Settings, store: Store | None, proble
                 "warning", values={"day": repeat.day.isoformat(), "title": repr(repeat.earlier.title)}))
 
 
+def spelling(issue: Issue, settings: Settings) -> list[Problem]:
+    """Warnings for the unknown words (``[check] spelling``); one notice when no dictionary can be loaded."""
+    if not settings.check.spelling:
+        return []
+    from newsletter.content.spelling import SpellingUnavailable, spelling_problems
+
+    path = settings.root / CONFIG_FILE
+    try:
+        return spelling_problems(issue, settings.newsletter.locale, settings.root / settings.check.dictionary)
+    except SpellingUnavailable as err:
+        return [Problem(path, _toml_line(path, "check", "spelling"), N_(
+            "spelling is not checked: %(reason)s; or set spelling = false under [check]"), "warning",
+            values={"reason": err})]
+
+
 def check_issue(settings: Settings, day: date, *, asset_base: str | None = None,
-                store: Store | None = None) -> CheckReport:
+                store: Store | None = None, spelling_words: bool = True) -> CheckReport:
     """Run every check on the issue of ``day``.
+
+    :param spelling_words: False for a send, which only needs the errors: the spelling check gives
+        warnings only, and loading a dictionary would add about half a second to every send's start.
 
     :param asset_base: passed to :func:`render_issue` (``preview`` serves images itself).
     :param store: the subscriber store, when one exists, to count the subscribers a merge field
@@ -466,6 +484,8 @@ def check_issue(settings: Settings, day: date, *, asset_base: str | None = None,
         problems.extend(check_rendered(rendered, settings))
     problems.extend(brand_problems(settings))
     _check_repeats(issue, settings, store, problems)
+    if spelling_words:
+        problems.extend(spelling(issue, settings))
     approval = approval_state(issue.folder)
     if approval.state == "stale":
         shown = ", ".join(approval.changed[:5]) + (" …" if len(approval.changed) > 5 else "")

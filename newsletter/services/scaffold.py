@@ -28,6 +28,7 @@ def init_project(target: Path) -> list[Path]:
     plan = [
         (src / "newsletter.toml", target / "newsletter.toml"),
         (src / "subscribers.example.csv", target / "subscribers.example.csv"),
+        (src / "dictionary.txt", target / "dictionary.txt"),
         (src / "templates", target / "templates"),
         (src / "issues" / SAMPLE_ISSUE, target / "issues" / SAMPLE_ISSUE),
     ]
