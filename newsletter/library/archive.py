@@ -34,10 +34,12 @@ class Archive:
         self._images: "ImageIndex" = ImageIndex()
 
     def published(self, limit: int = 500) -> list["Published"]:
-        """Sent issues, newest first (an issue counts once at least one message went out)."""
+        """Sent issues, newest first (an issue counts once at least one message went out). An issue sent
+        before its date (tomorrow's, by hand) waits for its date in the newsletter's time zone: the archive
+        and the feed do not list it before, though its page answers the readers' link."""
         from newsletter.store.archive import published
 
-        return published(self._nl.store, limit=limit)
+        return published(self._nl.store, limit=limit, until=self._nl.today())
 
     def is_published(self, day: date) -> bool:
         from newsletter.store.archive import publication
