@@ -77,6 +77,23 @@ def where(placed: Any, draft: Any) -> str:
     return f"{part} · {label}" if label else part
 
 
+def merge_fields(names: tuple[str, ...]) -> list[dict[str, str]]:
+    """The fields an editor may insert in a text, in words, each with the fallback the menu suggests."""
+    said = {"first_name": _("the reader’s first name"), "last_name": _("the reader’s last name"),
+            "email": _("the reader’s address")}
+    return [{"name": name, "said": said.get(name, name), "fallback": _("reader") if name == "first_name" else ""}
+            for name in names]
+
+
+def beside(problems: list[Any]) -> dict[str, list[Any]]:
+    """The problems of each field, by the id of its input: the page shows them under it."""
+    found: dict[str, list[Any]] = {}
+    for placed in problems:
+        if placed.file and placed.field:
+            found.setdefault(anchor(placed.file, placed.field), []).append(placed)
+    return found
+
+
 #: The check's sentence for an issue with too few items, which the desk answers with its own button.
 TOO_FEW_ITEMS = "an issue has %(expected)d items; this one has %(count)d (add the missing ones, e.g. with `newsletter new`)"
 
@@ -94,7 +111,7 @@ def _edit_page(day: date, *, status: int = 200, kept: dict[str, Any] | None = No
     try:
         draft = nl.issues.read(day)
         preview = nl.issues.preview(day, asset_base=asset_base(day.isoformat()),
-                                    gettext=spoken().translations.gettext)
+                                    gettext=spoken().translations.gettext, labels=field_labels())
     except IssueNotFoundError:
         abort(404)
     except nl.issues.Linked as err:
@@ -110,9 +127,10 @@ def _edit_page(day: date, *, status: int = 200, kept: dict[str, Any] | None = No
         "desk/issue.html", draft=draft, preview=preview, approval=approval, kept=kept or {},
         max_words=content.max_words, max_title=content.max_title_chars, anchor=anchor,
         max_subject=nl.issues.SUBJECT_MAX, max_preheader=nl.issues.PREHEADER_MAX, where=lambda placed: where(placed, draft),
+        beside=beside(preview.problems),
         approved_on=moment_in_words(approved.astimezone(nl.settings.tz)) if approved else approval.approved_at,
         removed={"token": token, "title": removed_name} if removed_name else None,
-        first_name_field='{{ first_name | default("%s") }}' % _("reader"), missing_items=_missing_items(preview), too_few=TOO_FEW_ITEMS,
+        merge_fields=merge_fields(nl.issues.MERGE_FIELDS), missing_items=_missing_items(preview), too_few=TOO_FEW_ITEMS,
         require_approval=nl.settings.schedule.require_approval,
         approve_blocked=_changed_it(day, account.name), send=nl.status(day),
         sent_on=spoken().moment(sent_at.astimezone(nl.settings.tz)) if sent_at else "",
