@@ -50,6 +50,13 @@ def test_a_problem_is_said_beside_its_field_in_the_pages_words_and_the_cli_keeps
     assert code == 1 and "01-bots.md:2: 'title' is required, e.g. title: " in out, out
 
 
+def test_an_issue_is_named_by_its_date_in_words(signed_in: Callable[[str], FlaskClient], nl: Newsletter) -> None:
+    client = signed_in("editor")
+    assert "<h1>Numéro du mardi 24 novembre</h1>" in client.get(URL).get_data(as_text=True)
+    home = visible(client.get("/").get_data(as_text=True))
+    assert "Ouvrir le numéro du mardi 24 novembre" in home and "24/11/2026" not in home, home[:2000]
+
+
 def test_an_approval_is_dated_in_words(signed_in: Callable[[str], FlaskClient], nl: Newsletter) -> None:
     nl.approve(DAY, by="approver")
     page = visible(signed_in("editor").get(URL).get_data(as_text=True))

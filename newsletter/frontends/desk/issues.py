@@ -19,7 +19,7 @@ from werkzeug.wrappers import Response as Reply
 from newsletter.frontends.desk.access import current_account, newsletter, requires
 from newsletter.frontends.desk.words import gettext as _
 from newsletter.frontends.desk.words import said
-from newsletter.frontends.desk.words import moment_in_words, spoken
+from newsletter.frontends.desk.words import date_in_words, moment_in_words, spoken
 from newsletter.frontends.hardening import FRAMED_EMAIL_POLICY
 from newsletter.errors import IssueNotFoundError, NewsletterError
 
@@ -133,7 +133,7 @@ def _edit_page(day: date, *, status: int = 200, kept: dict[str, Any] | None = No
         merge_fields=merge_fields(nl.issues.MERGE_FIELDS), missing_items=_missing_items(preview), too_few=TOO_FEW_ITEMS,
         require_approval=nl.settings.schedule.require_approval,
         approve_blocked=_changed_it(day, account.name), send=nl.status(day),
-        sent_on=spoken().moment(sent_at.astimezone(nl.settings.tz)) if sent_at else "",
+        sent_on=moment_in_words(sent_at.astimezone(nl.settings.tz)) if sent_at else "",
     ), status
 
 
@@ -143,10 +143,10 @@ def create() -> Reply:
     day = parse_day(request.form.get("day", ""))
     nl = newsletter()
     if nl.issues.exists(day):
-        flash(_("The issue of %(day)s exists already.", day=spoken().day(day)), "info")
+        flash(_("The issue of %(day)s exists already.", day=date_in_words(day, nl.today())), "info")
     else:
         nl.issues.create(day, _author())
-        flash(_("Issue of %(day)s created: write its items.", day=spoken().day(day)), "ok")
+        flash(_("Issue of %(day)s created: write its items.", day=date_in_words(day, nl.today())), "ok")
     return redirect(url_for("issues.edit", day=day.isoformat()))
 
 
