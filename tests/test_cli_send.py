@@ -557,12 +557,13 @@ def test_a_search_ends_with_the_matches_totals(cli) -> None:  # type: ignore[no-
     assert cli("subscribers", "list")[1].splitlines()[-1] == "3 active, 1 unsubscribed"
 
 
-def test_sending_tomorrows_issue_today_says_it_is_public_now(cli) -> None:  # type: ignore[no-untyped-def]
+def test_sending_tomorrows_issue_today_says_it_waits_for_its_date_in_public(cli) -> None:  # type: ignore[no-untyped-def]
     the_day_before = lambda: datetime(2026, 11, 23, 17, 0, tzinfo=timezone.utc)  # noqa: E731
     cli("subscribers", "add", "lea@example.org", clock=the_day_before)
     cli("approve", DAY.isoformat(), "--by", "Camille Martin", clock=the_day_before)
     code, out, err = cli("send", DAY.isoformat(), "--dry-run", clock=the_day_before)
-    assert code == 0 and "Issue 2026-11-24 is dated tomorrow: sent now, it is in the public archive" in err
+    assert code == 0 and "Issue 2026-11-24 is dated tomorrow: sent now, it reaches its readers now, and the public " \
+        "archive and the feed list it from its date on." in err
     code, out, err = cli("send", DAY.isoformat(), clock=the_day_before)
     assert code == 0 and "1 sent" in out
     assert "`newsletter send 2026-11-24 --at HH:MM`" in err

@@ -118,3 +118,21 @@ def test_the_preview_says_the_problems_in_the_newsletters_language(project: Path
                            count=1), encoding="utf-8")
     texts = [p.text for p in preview_build(project, DAY, asset_base="/assets/").problems]
     assert any(said in text for text in texts) and not any(not_said in text for text in texts), texts
+
+
+def test_tomorrows_issue_sent_today_waits_for_its_date_in_the_archive_and_the_feed(project: Path) -> None:
+    """Sent by hand the day before, the issue is not listed until its date begins in the newsletter's time
+    zone (Europe/Paris: 23:00 UTC on the 23rd is already the 24th there); the readers' link opens it."""
+    clock = [datetime(2026, 11, 23, 17, 0, tzinfo=timezone.utc)]
+    with Newsletter.open(project, environ={"NEWSLETTER_SECRET_KEY": SECRET}, clock=lambda: clock[0]) as nl:
+        nl.subscribers.add("camille@example.org")
+        nl.approve(DAY, by="Camille Martin")
+        nl.send(DAY)
+        address = f"/archive/{DAY.isoformat()}/".encode()
+        assert nl.archive.published() == [] and address not in nl.archive.feed()
+        assert nl.archive.web_page(DAY) is not None  # the email's "read on the web" link works
+        clock[0] = datetime(2026, 11, 23, 22, 59, tzinfo=timezone.utc)
+        assert nl.archive.published() == []
+        clock[0] = datetime(2026, 11, 23, 23, 0, tzinfo=timezone.utc)
+        [issue] = nl.archive.published()
+        assert issue.day == DAY and address in nl.archive.feed()

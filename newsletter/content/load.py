@@ -200,7 +200,7 @@ def _required(path: Path, values: dict[str, str], lines: dict[str, int], key: st
     if not value and not (key in lines and key not in values):  # a non-text value was reported already
         where = lines.get(key, 1)
         problems.append(Problem(path, where, N_("'%(key)s' is required, e.g. %(key)s: \"%(example)s\""),
-                                values={"key": key, "example": example}))
+                                values={"key": key, "example": example}, field=key, said=N_("'%(key)s' is required")))
     return value
 
 
@@ -223,10 +223,11 @@ def load_item(path: Path, number: int, problems: list[Problem]) -> Item:
     image_alt = values.get("image_alt", "").strip()
     if image and not image_alt:
         problems.append(
-            Problem(path, lines.get("image", 1), N_("an image needs 'image_alt': a short description of what it shows"))
+            Problem(path, lines.get("image", 1), N_("an image needs 'image_alt': a short description of what it shows"),
+                    field="image_alt", said=N_("an image needs a description (alt text) for readers who do not see it"))
         )
     if not body.strip():
-        problems.append(Problem(path, body_line, N_("the item has no text after the front matter")))
+        problems.append(Problem(path, body_line, N_("the item has no text after the front matter"), field="body"))
     return Item(
         path=path,
         number=number,

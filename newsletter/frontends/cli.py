@@ -667,15 +667,17 @@ def send(nl: Newsletter, day: date | None, test_addresses: tuple[str, ...], dry_
 
 
 def _dated_ahead(nl: Newsletter, day: date) -> None:
-    """Say that an issue dated after today, sent now, is public now (archive and feed list sent issues)."""
+    """Say that an issue dated after today, sent now, reaches its readers now but waits for its date in the
+    public archive and the feed (:meth:`newsletter.library.archive.Archive.published`)."""
     ahead = (day - nl.today()).days
     if ahead > 0:
-        click.secho(ngettext("Issue %(date)s is dated tomorrow: sent now, it is in the public archive and the feed "
-                             "now too. To send it on its date, use `newsletter send %(date)s --at HH:MM` (or let "
-                             "`newsletter schedule run` send it).",
-                             "Issue %(date)s is dated in %(num)d days: sent now, it is in the public archive and "
-                             "the feed now too. To send it on its date, use `newsletter send %(date)s --at HH:MM` "
-                             "(or let `newsletter schedule run` send it).", ahead, date=day.isoformat()),
+        click.secho(ngettext("Issue %(date)s is dated tomorrow: sent now, it reaches its readers now, and the public "
+                             "archive and the feed list it from its date on. To send it on its date, use "
+                             "`newsletter send %(date)s --at HH:MM` (or let `newsletter schedule run` send it).",
+                             "Issue %(date)s is dated in %(num)d days: sent now, it reaches its readers now, and the "
+                             "public archive and the feed list it from its date on. To send it on its date, use "
+                             "`newsletter send %(date)s --at HH:MM` (or let `newsletter schedule run` send it).",
+                             ahead, date=day.isoformat()),
                     fg="yellow", err=True)
 
 

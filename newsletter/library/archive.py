@@ -39,13 +39,15 @@ class Archive:
 
     def published(self, limit: int = 500) -> list["Published"]:
         """Sent issues, newest first (an issue counts once at least one message went out), each under
-        the subject of its newest version."""
+        the subject of its newest version. An issue sent before its date (tomorrow's, by hand) waits for
+        its date in the newsletter's time zone: the archive and the feed do not list it before, though its
+        page answers the readers' link."""
         from dataclasses import replace
 
         from newsletter.store.archive import published
         from newsletter.store.corrections import latest_by_send
 
-        issues = published(self._nl.store, limit=limit)
+        issues = published(self._nl.store, limit=limit, until=self._nl.today())
         corrected = latest_by_send(self._nl.store, [i.send_id for i in issues])
         return [replace(i, subject=corrected[i.send_id].subject) if i.send_id in corrected else i for i in issues]
 

@@ -30,7 +30,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
-from typing import Callable, Iterator, Protocol
+from typing import Callable, Iterator, Mapping, Protocol
 
 import yaml
 
@@ -41,6 +41,7 @@ from newsletter.errors import (ContentError, IssueNotFoundError, LinkedFolderErr
                                NotAnItemError, StaleEditError, UnsafeFileError, UsageError)
 from newsletter.core.atomic import links, locked, read_inside, write_atomically
 from newsletter.core.i18n import N_
+from newsletter.core.merge import EDITOR_FIELDS
 from newsletter.services.check import PREHEADER_MAX, SUBJECT_MAX
 
 #: The fields the desk shows for each item, in order (``check`` knows them all).
@@ -336,6 +337,8 @@ class Issues:
     Linked = LinkedFolderError
     #: The longest subject and preheader ``check`` accepts (the desk counts towards them).
     SUBJECT_MAX, PREHEADER_MAX = SUBJECT_MAX, PREHEADER_MAX
+    #: The merge fields an editor may write in the intro and the item texts (what ``check`` accepts).
+    MERGE_FIELDS = EDITOR_FIELDS
 
     def __init__(self, settings: Settings, *, record: Recorder | None = None,
                  create: Callable[[date], list[Path]] | None = None) -> None:
@@ -736,15 +739,17 @@ class Issues:
 
     # -- preview --------------------------------------------------------------------------------
 
-    def preview(self, day: date, *, asset_base: str, gettext: Callable[[str], str] | None = None) -> PreviewResult:
+    def preview(self, day: date, *, asset_base: str, gettext: Callable[[str], str] | None = None,
+                labels: Mapping[str, str] | None = None) -> PreviewResult:
         """The email as the example recipient gets it, with ``check``'s problems placed on their fields
-        and said in the language of ``gettext`` (the desk's)."""
+        and said in the language of ``gettext`` (the desk's), each field named by its label in ``labels``
+        (field key → label) rather than its key in the file."""
         from newsletter.services.check import check_issue
         from newsletter.render.sample import sample_values
 
         self._folder(day)
         report = check_issue(self.settings, day, asset_base=asset_base)
-        placed = [self._place(problem, gettext or (lambda message: message)) for problem in report.problems]
+        placed = [self._place(problem, gettext or (lambda message: message), labels) for problem in report.problems]
         if report.rendered is None:
             return PreviewResult("", "", "", placed, error="the email could not be rendered")
         html, text = report.rendered.personalize(sample_values(self.settings))
@@ -760,18 +765,18 @@ class Issues:
             return None
         return found.data, found.media_type
 
-    def _place(self, problem: Problem, gettext: Callable[[str], str]) -> Placed:
+    def _place(self, problem: Problem, gettext: Callable[[str], str], labels: Mapping[str, str] | None) -> Placed:
         folder = problem.path
-        location, text = problem.location(self.settings.root), problem.text(gettext)
+        location, text = problem.location(self.settings.root), problem.text(gettext, labels)
         try:
             relative = problem.path.relative_to(self.settings.issues_dir)
         except ValueError:
             return Placed(problem, "", "", location, text)
         parts = relative.parts
         file = "/".join(parts[1:]) if len(parts) > 1 else ""
-        field = ""
-        if file and problem.line and folder.is_file():
-            field = _field_at(folder, problem.line)
+        field = problem.field
+        if not field and file and problem.line and folder.is_file():
+            field = _field_at(folder, problem.line)  # a problem of the file's syntax: the key on its line
         return Placed(problem, file, field, location, text)
 
 

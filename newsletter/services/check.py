@@ -87,13 +87,13 @@ class CheckReport:
 def _text_field(path: Path, line: int, name: str, value: str, problems: list[Problem], *, limit: int = 0) -> None:
     if _CONTROL.search(value):
         problems.append(Problem(path, line, N_("'%(name)s' contains a line break or control character; "
-                                               "write it on one line"), values={"name": name}))
+                                               "write it on one line"), values={"name": name}, field=name))
     if limit and len(value) > limit:
         problems.append(Problem(path, line, N_("'%(name)s' has %(count)d characters; keep it to %(limit)d or fewer"),
-                                values={"name": name, "count": len(value), "limit": limit}))
+                                values={"name": name, "count": len(value), "limit": limit}, field=name))
     if _TAG.search(value):
         problems.append(Problem(path, line, N_("'%(name)s' contains HTML, which is shown as plain text; "
-                                               "remove the tags"), "warning", values={"name": name}))
+                                               "remove the tags"), "warning", values={"name": name}, field=name))
 
 
 def _check_meta(issue: Issue, problems: list[Problem]) -> None:
@@ -104,7 +104,7 @@ def _check_meta(issue: Issue, problems: list[Problem]) -> None:
         if find_fields(getattr(issue, name)):
             problems.append(Problem(path, issue.lines.get(name, 1), N_("merge fields cannot be used in the "
                                                                        "%(name)s; use them in the intro or an item"),
-                                    values={"name": name}))
+                                    values={"name": name}, field=name))
 
 
 def _normalized(text: str) -> str:
@@ -129,7 +129,7 @@ def _check_stub_text(path: Path, template: str, name: str, text: str, first_line
         found = next((p for p, normal in _PLACEHOLDERS if normal in _normalized(line)), None)
         if found:
             problems.append(Problem(path, first_line + offset, template,
-                                    values={"name": name, "placeholder": repr(found)}))
+                                    values={"name": name, "placeholder": repr(found)}, field=name))
 
 
 def _check_stubs(issue: Issue, problems: list[Problem]) -> None:
@@ -151,10 +151,10 @@ def _check_attribute_values(item: Item, problems: list[Problem]) -> None:
             problems.append(Problem(item.path, item.line_of(name), N_(
                 "'%(name)s' contains %(character)s, which an address cannot hold; copy the address again from the "
                 "browser's address bar (spaces and quotes are written %%20 and %%22 there)"),
-                values={"name": name, "character": repr(bad.group(0))}))
+                values={"name": name, "character": repr(bad.group(0))}, field=name))
     if '"' in item.image_alt:
         problems.append(Problem(item.path, item.line_of("image_alt"), N_("'image_alt' contains '\"'; write quotes "
-                                "as « » (a straight double quote would end the alt attribute)")))
+                                "as « » (a straight double quote would end the alt attribute)"), field="image_alt"))
 
 
 def _field_uses(issue: Issue) -> Iterable[tuple[Path, int, FieldUse]]:
@@ -204,17 +204,18 @@ def _check_item(item: Item, issue: Issue, settings: Settings, problems: list[Pro
     for name in ("title", "source", "tag", "image_alt", "url", "image"):
         if find_fields(getattr(item, name)):
             problems.append(Problem(path, item.line_of(name), N_("merge fields cannot be used in '%(name)s'"),
-                                    values={"name": name}))
+                                    values={"name": name}, field=name))
     if item.url and not is_safe_url(item.url):
         problems.append(Problem(path, item.line_of("url"), N_("url %(url)s must be a complete http:// or https:// "
-                                                              "address"), values={"url": repr(item.url[:60])}))
+                                                              "address"), values={"url": repr(item.url[:60])},
+                                    field="url"))
     if item.image and not is_safe_url(item.image):
         _check_image_file(item, issue, problems)
     elif item.image and not item.image.lower().startswith("https://"):
         # The archive's Content-Security-Policy and mail clients block or flag plain-http images.
         problems.append(Problem(path, item.line_of("image"), N_(
             "image %(image)s: use https:// (an image over plain http is blocked on the archive page and flagged by "
-            "mail clients), or a file of the issue folder"), values={"image": repr(item.image[:60])}))
+            "mail clients), or a file of the issue folder"), values={"image": repr(item.image[:60])}, field="image"))
 
 
 #: A text at least this similar (0–100) to the page's description is still the page's words.
@@ -230,7 +231,7 @@ def _check_own_words(item: Item, problems: list[Problem]) -> None:
     if fuzz.partial_ratio(_normalized(item.description), _normalized(item.body)) >= OWN_WORDS_SIMILARITY:
         problems.append(Problem(item.path, item.body_line, N_(
             "the text is still the page's own description, copied by `newsletter draft`; rewrite it in your own "
-            "words (then the 'description' line can go)")))
+            "words (then the 'description' line can go)"), field="body"))
 
 
 def _check_image_file(item: Item, issue: Issue, problems: list[Problem]) -> None:

@@ -75,8 +75,9 @@ class Publication:
     page: str
 
 
-def published(store: Store, limit: int = 500) -> list[Published]:
-    """Sent issues, newest first (an issue counts once at least one message went out)."""
+def published(store: Store, limit: int = 500, *, until: date | None = None) -> list[Published]:
+    """Sent issues, newest first (an issue counts once at least one message went out), dated ``until`` or
+    before when it is given."""
     with store.session() as session:
         rows = session.execute(
             select(Send.issue_date, func.coalesce(_PAGES.c.subject, Send.subject), func.min(Delivery.sent_at),
@@ -84,6 +85,7 @@ def published(store: Store, limit: int = 500) -> list[Published]:
             .join(Delivery, Delivery.send_id == Send.id)
             .outerjoin(_PAGES, _PAGES.c.send_id == Send.id)
             .where(Delivery.status == DeliveryStatus.SENT.value)
+            .where(Send.issue_date <= (until or date.max))
             .group_by(Send.id, Send.issue_date, Send.subject, _PAGES.c.subject, _PAGES.c.digest)
             .order_by(Send.issue_date.desc())
             .limit(limit)

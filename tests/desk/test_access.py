@@ -295,8 +295,8 @@ def test_sign_in_without_its_csrf_token_is_refused(app: Flask) -> None:
 
 
 @pytest.mark.parametrize(("locale", "words", "absent"), [
-    ("fr_FR", ["Connexion", "Nom du compte", "Numéros récents et à venir", "Numéro du 24/11/2026"], ["Sign in", "Recent and coming"]),
-    ("en_GB", ["Sign in", "Account name", "Recent and coming issues", "Issue of 2026-11-24"], ["Connexion", "récents"]),
+    ("fr_FR", ["Connexion", "Nom du compte", "Numéros récents et à venir", "Numéro du mardi 24 novembre"], ["Sign in", "Recent and coming"]),
+    ("en_GB", ["Sign in", "Account name", "Recent and coming issues", "Issue of Tuesday 24 November"], ["Connexion", "récents"]),
 ])
 def test_the_desk_speaks_the_newsletters_language(project: Path, clock: Clock, locale: str, words: list[str],
                                                   absent: list[str]) -> None:

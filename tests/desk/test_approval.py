@@ -141,6 +141,6 @@ def test_the_page_of_a_sent_issue_warns_that_edits_change_nothing_readers_see(
     assert 'id="already-sent"' not in editor.get(URL).get_data(as_text=True)
     nl.send(DAY)  # at the desk's clock: 12:00 in Paris on Monday 23
     page = editor.get(URL).get_data(as_text=True)
-    assert typeset('<p class="flash error" id="already-sent">Ce numéro a été envoyé le 23/11/2026 à 12:00 : une '
+    assert typeset('<p class="flash error" id="already-sent">Ce numéro a été envoyé le lundi 23 novembre 2026 à 12 h 00 : une '
                    "modification ne change ni ce que ses lecteurs ont reçu, ni sa page dans les archives publiques.</p>"
                    ) in page

@@ -68,7 +68,7 @@ def test_an_editor_writes_tomorrows_issue_and_an_approver_makes_it_ready(
     sign_in(page, desk.url, "camille")
     page.screenshot(path=str(artifacts / "desk-home.png"))
 
-    page.get_by_role("button", name="Créer le numéro du 25/11/2026").click()
+    page.get_by_role("button", name="Créer le numéro du mercredi 25 novembre").click()
     page.wait_for_url(f"{desk.url}/issues/{TOMORROW}", timeout=WAIT)
     expect(page.locator("ul.problems li.error").first).to_be_visible()
 
@@ -105,7 +105,7 @@ def test_an_editor_writes_tomorrows_issue_and_an_approver_makes_it_ready(
 
     sign_in(page, desk.url, "dominique")
     expect(page.locator("li.state-waiting-approval .badge").first).to_have_text("en attente de validation")
-    page.get_by_role("link", name="Ouvrir le numéro du 25/11/2026").click()
+    page.get_by_role("link", name="Ouvrir le numéro du mercredi 25 novembre").click()
     page.get_by_role("button", name="Valider ce numéro").click()
     expect(page.locator('[data-approval="current"]')).to_contain_text("Approuvé par dominique")
 
@@ -176,5 +176,5 @@ def test_signing_in_and_creating_an_issue_work_from_the_keyboard_alone(desk: Des
     tab_to(f"form input[value='{TOMORROW}'] ~ button")
     page.keyboard.press("Enter")
     page.wait_for_url(f"{desk.url}/issues/{TOMORROW}", timeout=WAIT)
-    expect(page.get_by_role("status").first).to_contain_text("Numéro du 25/11/2026 créé")
+    expect(page.get_by_role("status").first).to_contain_text("Numéro du mercredi 25 novembre créé")
     page.close()

@@ -155,8 +155,46 @@ def test_the_link_button_asks_for_the_text_and_the_address(desk: Desk, browser: 
     dialog.get_by_label("Adresse (https://…)").fill("https://example.org/etude")
     dialog.get_by_role("button", name="Ajouter le lien").click()
     expect(body).to_have_value("[l’étude](https://example.org/etude)")
-    card.get_by_role("button", name="Prénom", exact=True).click()
-    expect(card.locator(".merge-said")).to_contain_text("le prénom du lecteur")
+    page.context.close()
+
+
+def test_a_merge_field_is_inserted_from_a_menu_said_in_words_and_check_accepts_it(desk: Desk, browser: Any,
+                                                                                 issue_dir: Path) -> None:
+    """The menu lists the fields check knows and asks for the fallback in words; whatever the fallback holds
+    (quotes of both kinds, braces, a line break), the desk writes a field check reads back exactly, and
+    the text around it is untouched."""
+    from playwright.sync_api import expect
+
+    from newsletter.core.merge import find_fields
+
+    page = page_of(browser, desk)
+    page.goto(desk.url + ISSUE)
+    card = page.locator("#item-01-bots-md")
+    body = card.get_by_label("Texte (Markdown)")
+    body.fill("Bonjour , {a, b} et \"Big Data\".")
+    body.evaluate("area => area.setSelectionRange(8, 8)")
+    card.get_by_role("button", name="Insérer un champ").click()
+    dialog = page.locator("#merge-dialog")
+    field = dialog.get_by_label("Champ")
+    assert field.locator("option").all_inner_texts() == ["le prénom du lecteur", "le nom du lecteur",
+                                                         "l’adresse du lecteur"]
+    expect(dialog.get_by_label("Pour qui n’en a pas, écrire à la place\u00a0:")).to_have_value("lectrice, lecteur")
+    field.select_option("last_name")
+    expect(dialog.get_by_label("Pour qui n’en a pas, écrire à la place\u00a0:")).to_have_value("")
+    dialog.get_by_label("Pour qui n’en a pas, écrire à la place\u00a0:").fill('l’équipe "X" d\'{ici}')
+    dialog.get_by_role("button", name="Insérer", exact=True).click()
+    expect(body).to_have_value(
+        "Bonjour {{ last_name | default(\"l’équipe «\u00a0X\u00a0» d'ici\") }}, {a, b} et \"Big Data\".")
+    said = card.locator(".merge-said")
+    expect(said).to_contain_text("le nom du lecteur")
+    expect(said).to_contain_text("l’équipe «\u00a0X\u00a0» d'ici")
+    card.get_by_role("button", name="Enregistrer").click()
+    expect(page.get_by_role("status").first).to_have_text("Enregistré.")
+    body_text = (issue_dir / "01-bots.md").read_text(encoding="utf-8").split("\n---\n", 1)[1]
+    uses = find_fields(body_text)
+    assert [(u.field, u.default, u.error) for u in uses] == [("last_name", "l’équipe «\u00a0X\u00a0» d'ici", "")]
+    assert body_text.startswith("Bonjour {{") and body_text.rstrip().endswith(', {a, b} et "Big Data".')
+    assert not [p for p in page.locator("ul.problems li").all_inner_texts() if "fusion" in p or "champ" in p]
     page.context.close()
 
 

@@ -51,7 +51,7 @@ def test_other_roles_see_neither_the_count_nor_the_action(left: LeftUncertain, r
 def test_the_confirmation_says_how_many_who_and_what_it_risks(left: LeftUncertain,
                                                                signed_in: Callable[[str], FlaskClient]) -> None:
     page = page_of(signed_in("operator"), CONFIRM)
-    assert "Renvoyer les messages incertains du 24/11/2026" in page
+    assert "Renvoyer les messages incertains du mardi 24 novembre" in page
     assert "2 destinataires sont incertains" in page and typeset("certains l'ont peut-être déjà") in page
     assert "même Message-ID" in page
     for address in left.uncertain:

@@ -29,6 +29,34 @@ def test_a_problem_is_placed_by_the_fields_label_not_a_file_and_line(signed_in: 
     assert "01-bots.md:2" not in page
 
 
+def test_a_problem_is_said_beside_its_field_in_the_pages_words_and_the_cli_keeps_the_file_and_key(
+        signed_in: Callable[[str], FlaskClient], issue_dir: Path, cli) -> None:  # type: ignore[no-untyped-def]
+    item = issue_dir / "01-bots.md"
+    item.write_text(re.sub(r'title: ".*"', 'title: ""', item.read_text(encoding="utf-8"), count=1), encoding="utf-8")
+    (issue_dir / "issue.yaml").write_text(re.sub(r"subject: .*", 'subject: "' + "x" * 90 + '"',
+                                                 (issue_dir / "issue.yaml").read_text(encoding="utf-8"), count=1),
+                                          encoding="utf-8")
+    html = signed_in("editor").get(URL).get_data(as_text=True)
+    title = re.search(r'<input id="item-01-bots-md-title" aria-describedby="item-01-bots-md-title-problems" '
+                      r'aria-invalid="true".*?</ul>', html, re.S)
+    assert title, html[:3000]
+    assert "«\u00a0Titre\u00a0» est obligatoire</li>" in title.group(0), title.group(0)
+    subject = re.search(r'<input id="issue-subject" aria-describedby="issue-subject-problems".*?</ul>', html, re.S)
+    assert subject and "«\u00a0Objet\u00a0» compte 90 caractères" in subject.group(0), subject
+    page = visible(html)
+    assert "Info 1 · Titre : « Titre » est obligatoire" in page, re.findall("Info 1 .{80}", page)  # split() ate the no-break spaces
+    assert "title" not in page and "subject" not in page, page[:3000]
+    code, out, _ = cli("check", DAY.isoformat())  # the command line still names the file, its line and the key
+    assert code == 1 and "01-bots.md:2: 'title' is required, e.g. title: " in out, out
+
+
+def test_an_issue_is_named_by_its_date_in_words(signed_in: Callable[[str], FlaskClient], nl: Newsletter) -> None:
+    client = signed_in("editor")
+    assert "<h1>Numéro du mardi 24 novembre</h1>" in client.get(URL).get_data(as_text=True)
+    home = visible(client.get("/").get_data(as_text=True))
+    assert "Ouvrir le numéro du mardi 24 novembre" in home and "24/11/2026" not in home, home[:2000]
+
+
 def test_an_approval_is_dated_in_words(signed_in: Callable[[str], FlaskClient], nl: Newsletter) -> None:
     nl.approve(DAY, by="approver")
     page = visible(signed_in("editor").get(URL).get_data(as_text=True))

@@ -20,7 +20,7 @@ from werkzeug.exceptions import HTTPException
 from newsletter.frontends.desk import (access, auth, home, brand, hooks, issues, reading, schedule, sends, subscribers,
                                        users)
 from newsletter.frontends.desk.words import EXTENSION as WORDS
-from newsletter.frontends.desk.words import day_in_words, moment_in_words, time_in_words
+from newsletter.frontends.desk.words import date_in_words, day_in_words, moment_in_words, time_in_words
 from newsletter.frontends.hardening import harden, limiter, page_policy
 from newsletter.core.i18n import install, words
 
@@ -54,6 +54,7 @@ def create_app(nl: "Newsletter", secret_key: str) -> Flask:
     app.extensions[WORDS] = spoken
     install(app.jinja_env, spoken)
     app.jinja_env.globals.update(day_in_words=lambda day: day_in_words(day, nl.today()), moment=moment_in_words,
+                                 date_in_words=lambda day: date_in_words(day, nl.today()),
                                  time_of_day=time_in_words)
     app.jinja_env.globals.update(newsletter=nl.settings.newsletter, account=access.current_account,
                                  can=lambda ability: bool(access.current_account()

@@ -19,7 +19,7 @@ from werkzeug.wrappers import Response as Reply
 from newsletter.frontends.desk.access import current_account, newsletter, requires
 from newsletter.frontends.desk.words import gettext as _
 from newsletter.frontends.desk.words import ngettext, said
-from newsletter.frontends.desk.words import moment_in_words, spoken
+from newsletter.frontends.desk.words import date_in_words, moment_in_words, spoken
 from newsletter.frontends.hardening import FRAMED_EMAIL_POLICY
 from newsletter.errors import ContentError, IssueNotFoundError, NewsletterError
 from newsletter.library import NOTE_CHARS
@@ -78,6 +78,23 @@ def where(placed: Any, draft: Any) -> str:
     return f"{part} · {label}" if label else part
 
 
+def merge_fields(names: tuple[str, ...]) -> list[dict[str, str]]:
+    """The fields an editor may insert in a text, in words, each with the fallback the menu suggests."""
+    said = {"first_name": _("the reader’s first name"), "last_name": _("the reader’s last name"),
+            "email": _("the reader’s address")}
+    return [{"name": name, "said": said.get(name, name), "fallback": _("reader") if name == "first_name" else ""}
+            for name in names]
+
+
+def beside(problems: list[Any]) -> dict[str, list[Any]]:
+    """The problems of each field, by the id of its input: the page shows them under it."""
+    found: dict[str, list[Any]] = {}
+    for placed in problems:
+        if placed.file and placed.field:
+            found.setdefault(anchor(placed.file, placed.field), []).append(placed)
+    return found
+
+
 #: The check's sentence for an issue with too few items, which the desk answers with its own button.
 TOO_FEW_ITEMS = "an issue has %(expected)d items; this one has %(count)d (add the missing ones, e.g. with `newsletter new`)"
 
@@ -124,7 +141,7 @@ def _edit_page(day: date, *, status: int = 200, kept: dict[str, Any] | None = No
     try:
         draft = nl.issues.read(day)
         preview = nl.issues.preview(day, asset_base=asset_base(day.isoformat()),
-                                    gettext=spoken().translations.gettext)
+                                    gettext=spoken().translations.gettext, labels=field_labels())
     except IssueNotFoundError:
         abort(404)
     except nl.issues.Linked as err:
@@ -141,12 +158,13 @@ def _edit_page(day: date, *, status: int = 200, kept: dict[str, Any] | None = No
         "desk/issue.html", draft=draft, preview=preview, approval=approval, kept=kept or {},
         max_words=content.max_words, max_title=content.max_title_chars, anchor=anchor,
         max_subject=nl.issues.SUBJECT_MAX, max_preheader=nl.issues.PREHEADER_MAX, where=lambda placed: where(placed, draft),
+        beside=beside(preview.problems),
         approved_on=moment_in_words(approved.astimezone(nl.settings.tz)) if approved else approval.approved_at,
         removed={"token": token, "title": removed_name} if removed_name else None,
-        first_name_field='{{ first_name | default("%s") }}' % _("reader"), missing_items=_missing_items(preview), too_few=TOO_FEW_ITEMS,
+        merge_fields=merge_fields(nl.issues.MERGE_FIELDS), missing_items=_missing_items(preview), too_few=TOO_FEW_ITEMS,
         require_approval=nl.settings.schedule.require_approval,
         approve_blocked=_changed_it(day, account.name), send=nl.status(day),
-        sent_on=spoken().moment(sent_at.astimezone(nl.settings.tz)) if sent_at else "",
+        sent_on=moment_in_words(sent_at.astimezone(nl.settings.tz)) if sent_at else "",
         corrections=nl.corrections.of(day, spoken()) if sent_at else [], tz=nl.settings.tz, note_chars=NOTE_CHARS,
         correction_mail=_correction_mail,
         links=links, link_in_words=link_in_words, draft_url=draft_url, link_place=lambda report: _link_place(report, draft),
@@ -167,10 +185,10 @@ def create() -> Reply:
     day = parse_day(request.form.get("day", ""))
     nl = newsletter()
     if nl.issues.exists(day):
-        flash(_("The issue of %(day)s exists already.", day=spoken().day(day)), "info")
+        flash(_("The issue of %(day)s exists already.", day=date_in_words(day, nl.today())), "info")
     else:
         nl.issues.create(day, _author())
-        flash(_("Issue of %(day)s created: write its items.", day=spoken().day(day)), "ok")
+        flash(_("Issue of %(day)s created: write its items.", day=date_in_words(day, nl.today())), "ok")
     return redirect(url_for("issues.edit", day=day.isoformat()))
 
 

@@ -38,8 +38,12 @@ def said(err: NewsletterError) -> str:
 def day_in_words(value: date, today: date) -> str:
     """A day as an editor says it: « demain », « aujourd’hui », or its weekday and date (« samedi 6 décembre »)."""
     near = {-1: gettext("yesterday"), 0: gettext("today"), 1: gettext("tomorrow")}.get((value - today).days)
-    if near:
-        return near
+    return near or date_in_words(value, today)
+
+
+def date_in_words(value: date, today: date) -> str:
+    """A date with its weekday (« samedi 6 décembre », the year when it is not this year's): what follows
+    « Numéro du », where « demain » would not do."""
     # Translators: CLDR date patterns in words, e.g. EEEE d MMMM (samedi 6 décembre), with the year.
     pattern = gettext("EEEE d MMMM") if value.year == today.year else gettext("EEEE d MMMM y")
     return format_date(value, pattern, locale=spoken().locale)

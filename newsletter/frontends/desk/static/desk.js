@@ -49,14 +49,46 @@
     dialog.showModal();
     (text.value ? address : text).focus();
   }
+  // A merge field as check reads it (core/merge.py's FIELD_RE): the fallback on one line, without braces,
+  // between quotes it does not hold (straight double quotes inside both kinds become « »).
+  function mergeField(name, fallback) {
+    var text = fallback.replace(/[{}]+/g, "").replace(/\s+/g, " ").trim(), quote = '"';
+    if (!text) { return "{{ " + name + " }}"; }
+    if (text.indexOf('"') >= 0) {
+      if (text.indexOf("'") < 0) { quote = "'"; } else {
+        var open = true;
+        text = text.replace(/"/g, function () { open = !open; return open ? "\u00a0»" : "«\u00a0"; });
+      }
+    }
+    return "{{ " + name + " | default(" + quote + text + quote + ") }}";
+  }
+  // The « Insérer un champ » button: a dialog asks which field and what readers without one read instead.
+  function askMerge(area) {
+    var dialog = document.getElementById("merge-dialog");
+    if (!dialog || typeof dialog.showModal !== "function") { return; }
+    var start = area.selectionStart, end = area.selectionEnd;
+    var field = dialog.querySelector("[name=merge-field]"), fallback = dialog.querySelector("[name=merge-fallback]");
+    var suggest = function () { fallback.value = field.selectedOptions[0].getAttribute("data-fallback") || ""; };
+    field.onchange = suggest;
+    suggest();
+    dialog.onclose = function () {
+      if (dialog.returnValue !== "insert") { area.focus(); return; }
+      area.setSelectionRange(start, end);
+      insert(area, mergeField(field.value, fallback.value));
+    };
+    dialog.returnValue = "";
+    dialog.showModal();
+    field.focus();
+  }
   // The merge fields of a text, said in words under it (« Prénom du lecteur, à défaut : … »).
   function sayMerge(area) {
     var out = document.querySelector('[data-merge-said="' + area.id + '"]');
     if (!out) { return; }
-    var found = [], pattern = /\{\{\s*(first_name|last_name|email)\s*(?:\|\s*default\(\s*"([^"]*)"\s*\)\s*)?\}\}/g, m;
+    var found = [], pattern = /\{\{\s*(first_name|last_name|email)\s*(?:\|\s*default\(\s*(?:"([^"\n]*)"|'([^'\n]*)')\s*\)\s*)?\}\}/g, m;
     while ((m = pattern.exec(area.value)) !== null) {
       var name = out.getAttribute("data-" + m[1].replace("_", "-"));
-      found.push(m[2] ? out.getAttribute("data-otherwise").replace("{field}", name).replace("{default}", m[2]) : name);
+      var otherwise = m[2] || m[3];
+      found.push(otherwise ? out.getAttribute("data-otherwise").replace("{field}", name).replace("{default}", otherwise) : name);
     }
     out.textContent = found.length ? out.getAttribute("data-lead") + " " + found.join(" ; ") : "";
   }
@@ -81,8 +113,8 @@
           wrap(area, mark, mark);
         } else if (button.hasAttribute("data-link")) {
           askLink(area);
-        } else if (button.hasAttribute("data-insert")) {
-          insert(area, button.getAttribute("data-insert"));
+        } else if (button.hasAttribute("data-merge-insert")) {
+          askMerge(area);
         } else if (button.hasAttribute("data-list")) {
           var start = area.value.lastIndexOf("\n", area.selectionStart - 1) + 1;
           area.setSelectionRange(start, start);
