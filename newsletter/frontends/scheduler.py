@@ -23,6 +23,7 @@ from typing import Any, Callable, Mapping
 from newsletter.config import Settings
 from newsletter.core.clock import utc_now
 from newsletter.errors import NewsletterError, describe
+from newsletter.library import IssueId
 from newsletter.library import (ALIVE_SECONDS, DAILY_JOB, HEARTBEAT_JOB, HEARTBEAT_SECONDS, INTERRUPTED, JOB_FUNCTION,
                                 STORED_BEFORE, DayClaimState, Newsletter, Readiness, ScheduleOps, event)
 
@@ -44,7 +45,7 @@ def _on_scheduler(run: Callable[[str, date | None, datetime | None], str], max_w
                 stored, job = job, copy.copy(job)  # the stored job is left as it is; this copy calls the scheduler
                 job._scheduler, job._jobstore_alias = stored._scheduler, stored._jobstore_alias
                 kind, day, due = (str(arg) for arg in job.args)
-                job.func = lambda *_: run(kind, date.fromisoformat(day) if day else None,
+                job.func = lambda *_: run(kind, IssueId.parse(day) if day else None,
                                           datetime.fromisoformat(due) if due else None)
             super()._do_submit_job(job, run_times)
 
@@ -235,8 +236,8 @@ class Scheduler:
         if job_event.job_id != DAILY_JOB and not str(job_event.job_id).startswith("once-"):
             return
         job_id = str(job_event.job_id)
-        # A one-off job names its issue in its id (once-YYYY-MM-DD-…); the daily one is due on its own date.
-        day = date.fromisoformat(job_id[5:15]) if job_id.startswith("once-") else \
+        # A one-off job names its issue in its id (once-ISSUE-YYYYmmddTHHMMSS); the daily one is due on its own date.
+        day = IssueId.parse(job_id[5:].rpartition("-")[0]) if job_id.startswith("once-") else \
             scheduled.astimezone(self.settings.schedule_tz).date()
         if not job_id.startswith("once-") and self.nl.holiday(day):
             return  # a public holiday ([schedule] skip_holidays): nothing was due, nothing was missed

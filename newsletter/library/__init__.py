@@ -88,6 +88,7 @@ if TYPE_CHECKING:
     from datetime import date
 
     from newsletter.content.approval import ApprovalState
+    from newsletter.core.issue_id import IssueId
     from newsletter.library.archive import Archive
     from newsletter.library.preview import PreviewBuild, PreviewProblem, preview_build, preview_image
     from newsletter.library.subscribers import ExportResult, SubscriberChange, Subscribers
@@ -261,6 +262,7 @@ class Newsletter(Composing, Sending, Reports):
 #: The public names defined below the library, by module: imported when first asked for.
 _BELOW = {
     "newsletter.content.approval": ("ApprovalState",),
+    "newsletter.core.issue_id": ("IssueId",),
     "newsletter.content.problems": ("Problem",),
     "newsletter.content.publication": ("PROOF_PARAM", "Image"),
     "newsletter.delivery.engine": ("ResendPlan", "ResendReport", "SendReport"),

@@ -342,9 +342,21 @@ def migrate(engine: Engine) -> None:
     if current == head:
         return
     log.info("migrating the store from %s to %s", current or "an empty database", head)
-    with engine.begin() as connection:
-        config.attributes["connection"] = connection
-        command.upgrade(config, "head")
+    with engine.connect() as connection:
+        sqlite = dialect.is_sqlite(engine)
+        if sqlite:  # SQLite rebuilds a table to change its constraints: with foreign keys on, dropping
+            connection.exec_driver_sql("PRAGMA foreign_keys=OFF")  # `sends` would delete its ledger
+            connection.commit()
+        try:
+            with connection.begin():
+                config.attributes["connection"] = connection
+                command.upgrade(config, "head")
+                if sqlite and connection.exec_driver_sql("PRAGMA foreign_key_check").first() is not None:
+                    raise StoreError("the migration left rows pointing at nothing; nothing was changed")
+        finally:
+            if sqlite:
+                connection.exec_driver_sql("PRAGMA foreign_keys=ON")
+                connection.commit()
 
 
 def open_store(url: str, root: Path) -> Store:

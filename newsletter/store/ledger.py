@@ -39,7 +39,9 @@ from sqlalchemy import CursorResult, Integer, String, Table, and_, bindparam, fu
 
 from newsletter.store import dialect, leases, outbox
 from newsletter.store.database import Store
-from newsletter.store.models import Delivery, DeliveryStatus, Send, Subscriber, SubscriberStatus, UTCDateTime
+from newsletter.core.issue_id import IssueId
+from newsletter.store.models import (Delivery, DeliveryStatus, Send, Subscriber, SubscriberStatus, UTCDateTime, is_issue,
+                                     issue_key)
 from newsletter.store.readers import receives_daily
 
 _D = cast(Table, Delivery.__table__)
@@ -77,21 +79,21 @@ class Claimed:
 
 def get_or_create_send(store: Store, day: date, subject: str, now: datetime) -> int:
     """The id of the issue's send, created on first use (safe against a concurrent creator)."""
-    values = {"issue_date": day, "subject": subject, "created_at": now}
+    values = {**issue_key(day), "subject": subject, "created_at": now}
     table = cast(Table, Send.__table__)
     stmt = store.insert(table).values(**values)
     with store.session() as session:
         result: CursorResult[Any] = session.execute(  # type: ignore[assignment]
-            stmt.on_conflict_do_nothing(index_elements=["issue_date"]))
+            stmt.on_conflict_do_nothing(index_elements=["issue_date", "edition"]))
         if result.rowcount:
             outbox.add_event(session, store.hooks, "send.started", {"issue": day.isoformat(), "subject": subject,
                                                                      "resumed": False}, now)
-        return int(session.scalar(select(Send.id).where(Send.issue_date == day)) or 0)
+        return int(session.scalar(select(Send.id).where(is_issue(Send, day))) or 0)
 
 
 def find_send(store: Store, day: date) -> int | None:
     with store.session() as session:
-        return session.scalar(select(Send.id).where(Send.issue_date == day))
+        return session.scalar(select(Send.id).where(is_issue(Send, day)))
 
 
 @dataclass(frozen=True)
@@ -111,7 +113,7 @@ def coverage(store: Store, day: date, now: datetime) -> Coverage:
         served = session.scalar(
             select(func.count()).select_from(_D)
             .join(_SENDS, _SENDS.c.id == _D.c.send_id).join(_S, _S.c.id == _D.c.subscriber_id)
-            .where(_SENDS.c.issue_date == day, receives_daily(now), _D.c.status.in_(done))) or 0
+            .where(is_issue(_SENDS.c, day), receives_daily(now), _D.c.status.in_(done))) or 0
     return Coverage(int(active), int(served))
 
 
@@ -460,7 +462,8 @@ def finish(store: Store, send_id: int, now: datetime) -> None:
             result: CursorResult[Any] = session.execute(  # type: ignore[assignment]
                 update(_SENDS).where(_SENDS.c.id == send_id, _SENDS.c.finished_at.is_(None)).values(finished_at=now))
             if result.rowcount and store.hooks.get("send.finished"):
-                day = session.scalar(select(_SENDS.c.issue_date).where(_SENDS.c.id == send_id))
+                sent = session.execute(select(_SENDS.c.issue_date, _SENDS.c.edition).where(_SENDS.c.id == send_id)).first()
+                day = IssueId.stored(sent.issue_date, sent.edition) if sent else None
                 rows = session.execute(select(_D.c.status, func.count()).where(_D.c.send_id == send_id)
                                        .group_by(_D.c.status)).all()
                 totals = {status: n for status, n in rows}

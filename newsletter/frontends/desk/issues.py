@@ -21,7 +21,8 @@ from newsletter.frontends.desk.words import gettext as _
 from newsletter.frontends.desk.words import said
 from newsletter.frontends.desk.words import moment_in_words, spoken
 from newsletter.frontends.hardening import FRAMED_EMAIL_POLICY
-from newsletter.errors import IssueNotFoundError, NewsletterError
+from newsletter.errors import IssueNotFoundError, NewsletterError, UsageError
+from newsletter.library import IssueId
 
 bp = Blueprint("issues", __name__, url_prefix="/issues")
 
@@ -31,8 +32,8 @@ EMAIL_CSP = FRAMED_EMAIL_POLICY
 
 def parse_day(text: str) -> date:
     try:
-        return date.fromisoformat(text)
-    except ValueError:
+        return IssueId.parse(text)
+    except UsageError:
         abort(404)
 
 
