@@ -15,6 +15,7 @@ from typing import Literal, Mapping
 
 from newsletter.config import Settings
 from newsletter.content.approval import approval_state
+from newsletter.core.issue_id import edition_of
 from newsletter.content.load import issue_folder
 from newsletter.content.problems import errors
 from newsletter.schedule.due import holiday, next_runs
@@ -92,7 +93,10 @@ class DayState:
 
 
 def due_time(settings: Settings, day: date) -> datetime | None:
-    """The schedule's due time on ``day`` (in the schedule's time zone), if it has one."""
+    """The schedule's due time on ``day`` (in the schedule's time zone), if it has one; a special
+    edition has none (only ``send ISSUE`` or ``send ISSUE --at`` sends it)."""
+    if edition_of(day):
+        return None
     start = datetime.combine(day, time(), tzinfo=settings.schedule_tz)
     runs = next_runs(settings, start - timedelta(microseconds=1), 1)
     return runs[0] if runs and runs[0].date() == day else None
@@ -115,4 +119,5 @@ def day_state(settings: Settings, store: Store, day: date, now: datetime, *,
         elif gate.state != "ready" and now >= due - timedelta(minutes=schedule.warn_minutes):
             alarm = f"it is due at {due:%Y-%m-%d %H:%M %Z} and is not ready ({gate.state})"
     return DayState(day, gate.state, gate.reason, due, claim.state.value if claim else None,
-                    claim.reason if claim else "", alarm, holiday(settings, day) if due is None else "")
+                    claim.reason if claim else "", alarm,
+                    holiday(settings, day) if due is None and not edition_of(day) else "")
