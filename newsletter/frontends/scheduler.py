@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import copy
 import logging
+import re
 import threading
 from datetime import date, datetime, timedelta
 from typing import Any, Callable, Mapping
@@ -237,7 +238,7 @@ class Scheduler:
             return
         job_id = str(job_event.job_id)
         # A one-off job names its issue in its id (once-ISSUE-YYYYmmddTHHMMSS); the daily one is due on its own date.
-        day = IssueId.parse(job_id[5:].rpartition("-")[0]) if job_id.startswith("once-") else \
+        day = IssueId.parse(re.sub(r"-\d{8}T\d{6}$", "", job_id[5:])) if job_id.startswith("once-") else \
             scheduled.astimezone(self.settings.schedule_tz).date()
         if not job_id.startswith("once-") and self.nl.holiday(day):
             return  # a public holiday ([schedule] skip_holidays): nothing was due, nothing was missed
