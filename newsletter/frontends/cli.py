@@ -1089,6 +1089,40 @@ def history(nl: Newsletter, limit: int, as_json: bool) -> None:
 
 
 @cli.group()
+def weekly() -> None:
+    """The weekly roundup for the readers who chose one message a week: build.
+
+    Example:
+
+        newsletter weekly build 2026-W49
+    """
+
+
+@weekly.command("build")
+@click.argument("week", metavar="[WEEK]", required=False)
+@pass_newsletter
+def weekly_build(nl: Newsletter, week: str | None) -> None:
+    """Write issues/DATE-hebdo/ from the sent issues of WEEK (an ISO week, e.g. 2026-W49; default this week).
+
+    DATE is the week's Sunday. Five items: the most clicked by readers when the week's issues have
+    counted clicks, else those flagged `weekly: true`, else the first item of each day. Rewrite its
+    intro, then check, approve and send it like any issue: it goes to the weekly readers only. An
+    existing folder is never written over.
+
+    Example:
+
+        newsletter weekly build 2026-W49
+    """
+    built = nl.weekly_build(week)
+    chosen = {"clicks": "chosen by readers' clicks", "flags": "flagged weekly: true",
+              "first items": "the first item of each day"}[built.by]
+    click.echo(f"Created {built.folder} from {len(built.days)} sent issues ({chosen}):")
+    for pick in built.chosen:
+        click.echo(f"  {pick.day.isoformat()} #{pick.item.number}: {pick.item.title}")
+    click.echo(f"Rewrite its intro, then run `newsletter check {built.issue}`.")
+
+
+@cli.group()
 def schedule() -> None:
     """Send each day's issue at its hour (see [schedule] in newsletter.toml): run, show.
 

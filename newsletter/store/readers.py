@@ -15,12 +15,12 @@ so that every count stays right, and the address survives only as a keyed hash i
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any, Iterable, cast
 
 from sqlalchemy import CursorResult, Table, and_, delete, func, or_, select, update
 
-from newsletter.core.issue_id import IssueId
+from newsletter.core.issue_id import WEEKLY_SLUG, IssueId, edition_of
 from newsletter.store.database import Store
 from newsletter.store.feedback import FeedbackEvent
 from newsletter.store.models import (Delivery, DeliveryStatus, Frequency, Send, Subscriber, SubscriberStatus,
@@ -43,6 +43,18 @@ def receives_daily(now: datetime) -> Any:
     """The condition on subscribers that a daily issue goes to at ``now``: active, daily, not paused."""
     return and_(_S.c.status == ACTIVE, _S.c.frequency == Frequency.DAILY.value,
                 or_(_S.c.paused_until.is_(None), _S.c.paused_until <= now))
+
+
+def receives_weekly(now: datetime) -> Any:
+    """The condition on subscribers that the weekly roundup goes to at ``now``: active, weekly, not paused."""
+    return and_(_S.c.status == ACTIVE, _S.c.frequency == Frequency.WEEKLY.value,
+                or_(_S.c.paused_until.is_(None), _S.c.paused_until <= now))
+
+
+def receives(issue: date | None, now: datetime) -> Any:
+    """Who the issue goes to at ``now``: the weekly roundup (``DATE-hebdo``) to weekly readers, any other
+    issue (the daily, a special edition) to daily readers."""
+    return receives_weekly(now) if issue is not None and edition_of(issue) == WEEKLY_SLUG else receives_daily(now)
 
 
 @dataclass(frozen=True)
