@@ -177,3 +177,34 @@ def test_the_weekly_flag_is_true_or_false(project: Path, issue_dir: Path) -> Non
     item.write_text(item.read_text(encoding="utf-8").replace("---\n", "---\nweekly: oui\n", 1), encoding="utf-8")
     problems = check_issue(load_settings(project), DAY).problems
     assert any("'weekly' is true or false" in str(p) for p in problems)
+
+
+def test_the_scheduler_builds_it_ahead_alerts_then_sends_it_at_its_time(project: Path, week_store: Store) -> None:
+    from newsletter.frontends.scheduler import Scheduler
+
+    set_options(project, "analytics", clicks=False)
+    set_options(project, "schedule", alert_to="exploitation@example.org")
+    set_options(project, "weekly", cron="0 17 * * fri")
+    _send_week(project, week_store)
+    box = project / "out" / "outbox" / "new"
+    before = set(box.iterdir())
+    friday = datetime(2026, 11, 27, 16, 0, tzinfo=timezone.utc)  # 17:00 in Paris, the roundup's due time
+    clock = [friday - timedelta(days=2)]
+    nl = Newsletter(load_settings(project), store=week_store, secret_key=SECRET, clock=lambda: clock[0])
+    scheduler = Scheduler(nl)
+    scheduler.heartbeat()  # two days ahead: nothing yet
+    assert not (project / "issues" / ROUNDUP).exists()
+    clock[0] = friday - timedelta(hours=20)
+    scheduler.heartbeat()
+    assert (project / "issues" / ROUNDUP / "issue.yaml").is_file()
+    alerts = [email.message_from_bytes(p.read_bytes(), policy=email.policy.default) for p in set(box.iterdir()) - before]
+    assert [str(m["To"]) for m in alerts] == ["exploitation@example.org"]
+    assert ROUNDUP in alerts[0].get_body(("plain",)).get_content()
+    assert scheduler.run("daily", None, None) in ("nothing due", "sent", "done")  # the daily job leaves it alone
+    assert nl.status(nl.schedule_ops.roundup_of(friday)).counts == {}
+    nl.approve(nl.schedule_ops.roundup_of(friday), by="Camille Martin")
+    clock[0] = friday + timedelta(minutes=1)
+    assert scheduler.run("weekly", None, None) == "done"
+    assert nl.status(nl.schedule_ops.roundup_of(friday)).counts == {"sent": 1}
+    sent = [email.message_from_bytes(p.read_bytes(), policy=email.policy.default) for p in set(box.iterdir()) - before]
+    assert sorted(str(m["To"]) for m in sent) == ["exploitation@example.org", "hebdo@example.org"]

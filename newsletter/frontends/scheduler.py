@@ -53,6 +53,11 @@ def _on_scheduler(run: Callable[[str, date | None, datetime | None], str], max_w
     return OnScheduler(max_workers)
 
 
+#: The weekly roundup's job, and how long before its due time the heartbeat builds it.
+WEEKLY_JOB = "weekly"
+WEEKLY_AHEAD = timedelta(days=1)
+
+
 class Scheduler:
     """The running scheduler of one newsletter (call :meth:`start`, then :meth:`shutdown`)."""
 
@@ -109,6 +114,10 @@ class Scheduler:
         self.scheduler.start()
         self.scheduler.add_job(JOB_FUNCTION, self.trigger, args=["daily", "", ""], id=DAILY_JOB,
                                replace_existing=True, name="daily issue")
+        weekly = self.ops.weekly_trigger()
+        if weekly is not None:  # [weekly] cron: the roundup, built ahead by the heartbeat, sent at its time
+            self.scheduler.add_job(JOB_FUNCTION, weekly, args=["weekly", "", ""], id=WEEKLY_JOB,
+                                   replace_existing=True, name="weekly roundup")
         self.said_alive = self.clock()  # "scheduler_started" below says it, with the next run
         # APScheduler paces its jobs on the real clock (its own business); what each job decides reads self.clock.
         self.scheduler.add_job(self.heartbeat, "interval", seconds=HEARTBEAT_SECONDS, jobstore="local",
@@ -138,6 +147,11 @@ class Scheduler:
             if due is None:
                 return "nothing due"
             day = due.date()
+        elif kind == "weekly":
+            due = self.ops.latest_weekly_due(now)
+            if due is None:
+                return "nothing due"
+            day = self.ops.roundup_of(due)
         assert day is not None and due is not None
         with self.lock:
             return self._attempt(kind, day, due, now)
@@ -223,6 +237,7 @@ class Scheduler:
         if self.said_alive is None or now - self.said_alive >= timedelta(seconds=ALIVE_SECONDS):
             self.said_alive = now
             event("scheduler_alive", run=self.run_id, next_run=upcoming[0].isoformat() if upcoming else None)
+        self._roundup_ahead(now)
         if upcoming and self.settings.schedule.warn_minutes:
             fire = upcoming[0]
             if fire - now <= timedelta(minutes=self.settings.schedule.warn_minutes) and fire.date() not in self.warned:
@@ -231,6 +246,24 @@ class Scheduler:
                 if gate.state not in ("ready", "sent", "paused"):
                     event("early_warning", logging.WARNING, issue=fire.date(), state=gate.state, reason=gate.reason)
                     ops.alert_early(fire.date(), gate, fire)
+
+    def _roundup_ahead(self, now: datetime) -> None:
+        """Build the weekly roundup a day before its due time (never over an editor's folder), and alert
+        when it waits for approval: the editor rewrites its intro and approves it in time."""
+        due = self.ops.weekly_due(now)
+        if due is None or due - now > WEEKLY_AHEAD:
+            return
+        roundup = self.ops.roundup_of(due)
+        if roundup in self.warned:
+            return
+        self.warned.add(roundup)  # once per process; the alert is once per store
+        if not self.ops.build_roundup(due):
+            event("roundup_empty", logging.WARNING, issue=roundup, reason="no issue was sent this week")
+            return
+        gate = self.ops.readiness(roundup)
+        event("roundup_built", issue=roundup, state=gate.state, due=due)
+        if gate.state not in ("ready", "sent", "paused"):
+            self.ops.alert_early(roundup, gate, due)
 
     def _missed(self, job_event: Any) -> None:
         scheduled = job_event.scheduled_run_time
