@@ -131,6 +131,13 @@ class ScheduleSettings:
 
 
 @dataclass(frozen=True)
+class WeeklySettings:
+    """The ``[weekly]`` table: the weekly roundup for the readers who chose it (``newsletter weekly build``)."""
+
+    cron: str = ""  # when the roundup is due, e.g. "0 17 * * fri" (the schedule's time zone); "": not scheduled
+
+
+@dataclass(frozen=True)
 class WebSettings:
     """The ``[web]`` table: the public subscriber service (``newsletter serve``)."""
 
@@ -302,6 +309,7 @@ class Settings:
     store: StoreSettings = StoreSettings()
     delivery: DeliverySettings = DeliverySettings()
     schedule: ScheduleSettings = ScheduleSettings()
+    weekly: WeeklySettings = WeeklySettings()
     web: WebSettings = WebSettings()
     webhooks: WebhookSettings | None = None  # None when [webhooks] is absent
     bounces: BounceSettings | None = None  # None when [bounces] is absent
@@ -343,8 +351,8 @@ class Settings:
         return (now or utc_now()).astimezone(self.tz).date()
 
 
-_TABLES = ("newsletter", "content", "check", "sourcing", "store", "delivery", "schedule", "web", "webhooks", "bounces",
-           "dkim", "brand", "desk", "analytics", "hooks")
+_TABLES = ("newsletter", "content", "check", "sourcing", "store", "delivery", "schedule", "weekly", "web", "webhooks",
+           "bounces", "dkim", "brand", "desk", "analytics", "hooks")
 
 
 def _suggest(word: str, choices: tuple[str, ...]) -> str:
@@ -540,6 +548,29 @@ def _schedule(path: Path, data: Any) -> ScheduleSettings:
         warn_minutes=t.integer("warn_minutes", 60, minimum=0),
         check_links=t.boolean("check_links", True),
     )
+
+
+def _weekly(path: Path, data: Any) -> WeeklySettings:
+    t = Options(path, "weekly", data, ("cron",))
+    cron = t.text("cron", "").strip()
+    if not cron:
+        return WeeklySettings()
+    fields = cron.split()
+    if len(fields) != 5:
+        raise t.error(f'[weekly] cron must have 5 fields, minute hour day month weekday, e.g. "0 17 * * fri" '
+                      f"(got {cron!r})")
+    if any(ch.isdigit() for ch in fields[4]):
+        # cron counts weekdays from 0 = Sunday, APScheduler from 0 = Monday: a number would mean two days.
+        raise t.error(f"[weekly] cron {cron!r}: name the weekday (mon, tue, wed, thu, fri, sat, sun) instead of "
+                      f"{fields[4]!r}; cron and APScheduler number the days differently", )
+    from apscheduler.triggers.cron import CronTrigger
+
+    try:
+        CronTrigger.from_crontab(cron)
+    except ValueError as err:
+        raise t.error(f"[weekly] cron {cron!r} is not valid: {err}; write minute hour day month weekday, e.g. "
+                      '"0 17 * * fri"') from None
+    return WeeklySettings(cron=cron)
 
 
 def _web(path: Path, data: Any) -> WebSettings:
@@ -1086,6 +1117,7 @@ def load_settings(root: Path) -> Settings:
         store=_store(path, data.get("store")),
         delivery=_delivery(path, data.get("delivery")),
         schedule=_schedule(path, data.get("schedule")),
+        weekly=_weekly(path, data.get("weekly")),
         web=_web(path, data.get("web")),
         webhooks=_webhooks(path, data["webhooks"]) if "webhooks" in data else None,
         bounces=_bounces(path, root.resolve(), data["bounces"]) if "bounces" in data else None,

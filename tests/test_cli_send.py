@@ -254,7 +254,7 @@ def test_status_shows_when_the_send_ran_and_history_lists_it(cli, project: Path)
     assert "3 sent (started 2026-11-24 07:00" in out and ", finished 2026-11-24 07:0" in out
     code, out, _ = cli("history", "--json")
     assert json.loads(out) == [{
-        "date": DAY.isoformat(), "subject": json.loads(out)[0]["subject"], "recipients": 3, "sent": 3, "failed": 0,
+        "date": DAY.isoformat(), "issue": DAY.isoformat(), "subject": json.loads(out)[0]["subject"], "recipients": 3, "sent": 3, "failed": 0,
         "bounced": 0, "unsubscribed_since": 1, "complained": 0, "complaint_rate": 0.0,
         "complaint_rate_above_gmail_line": False, "paused": False, "started_at": data["started_at"],
         "finished_at": data["finished_at"], "without_approval_by": None, "uncertain": 0, "resent": 0,

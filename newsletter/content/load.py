@@ -27,7 +27,7 @@ ITEM_NAME = re.compile(r"^(\d{1,3})-[^/\\]+\.md$", re.IGNORECASE)  # 05-titre.MD
 #: An item is a few hundred words; anything this big is a mistake (or hostile).
 MAX_FILE_BYTES = 256 * 1024
 
-ITEM_KEYS = ("title", "source", "url", "image", "image_alt", "tag")
+ITEM_KEYS = ("title", "source", "url", "image", "image_alt", "tag", "weekly")
 #: Keys ``draft --from`` writes besides the item's fields: the page's own description, which ``check``
 #: compares the text with until the editor has rewritten it.
 DRAFT_KEYS = ("description",)
@@ -226,6 +226,10 @@ def load_item(path: Path, number: int, problems: list[Problem]) -> Item:
             Problem(path, lines.get("image", 1), N_("an image needs 'image_alt': a short description of what it shows"),
                     field="image_alt", said=N_("an image needs a description (alt text) for readers who do not see it"))
         )
+    weekly = values.get("weekly", "").strip().lower()
+    if weekly not in ("", "true", "false"):
+        problems.append(Problem(path, lines.get("weekly", 1), N_("'weekly' is true or false (true: this item goes "
+                                                                 "into the weekly roundup)")))
     if not body.strip():
         problems.append(Problem(path, body_line, N_("the item has no text after the front matter"), field="body"))
     return Item(
@@ -240,6 +244,7 @@ def load_item(path: Path, number: int, problems: list[Problem]) -> Item:
         image_alt=image_alt,
         tag=values.get("tag", "").strip(),
         description=values.get("description", "").strip(),
+        weekly=weekly == "true",
         lines=lines,
     )
 

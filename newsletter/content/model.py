@@ -28,6 +28,7 @@ class Item:
     image_alt: str = ""
     tag: str = ""
     description: str = ""  # the page's own description, written by ``draft --from``
+    weekly: bool = False  # ``weekly: true``: the editors chose it for the weekly roundup (``weekly build``)
     lines: Mapping[str, int] = field(default_factory=dict)
 
     def line_of(self, key: str) -> int:

@@ -824,7 +824,7 @@ def start_send(settings: Settings, store: Store, day: date, *, secret_key: str,
     if resumed is not None:
         log.info("issue %s: resuming the send paused at %s (%s)", day.isoformat(), resumed.paused_at.isoformat(),
                  resumed.reason)
-    report = SendReport(day, enqueued=ledger.enqueue(store, send_id, clock()), resumed=resumed)
+    report = SendReport(day, enqueued=ledger.enqueue(store, send_id, clock(), issue=day), resumed=resumed)
     return StartedSend(send_id, factory, report)
 
 
@@ -892,7 +892,7 @@ def _finished(settings: Settings, store: Store, day: date, clock: Clock) -> Send
     rows left ``uncertain`` may be looked up at the transport they were handed to (:func:`_settle_uncertain`).
     """
     send_id = ledger.find_send(store, day)
-    if send_id is None or ledger.has_work(store, send_id, clock()):
+    if send_id is None or ledger.has_work(store, send_id, clock(), issue=day):
         return None
     transport = settings.delivery.adapter
     if ledger.in_doubt(store, send_id, transport=transport, limit=1) \

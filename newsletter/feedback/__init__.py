@@ -25,7 +25,8 @@ from datetime import date, datetime, timezone
 from typing import TYPE_CHECKING, Any, Mapping
 
 from newsletter.feedback.mail import reasons
-from newsletter.errors import WebhookRefused
+from newsletter.core.issue_id import IssueId
+from newsletter.errors import UsageError, WebhookRefused
 from newsletter.render.mime import OWN_ID as OWN_ID, own_id as own_id  # where the API adapters set it
 
 if TYPE_CHECKING:
@@ -33,7 +34,7 @@ if TYPE_CHECKING:
 
 #: How far ahead of our clock a signed timestamp may be (clock skew between the provider and us).
 FUTURE_SKEW = 60
-_OWN = re.compile(r"<?(\d{4}-\d{2}-\d{2})\.([0-9a-f]{24})(?:@[^>]*)?>?")
+_OWN = re.compile(r"<?(\d{4}-\d{2}-\d{2}(?:-[a-z0-9-]+)?)\.([0-9a-f]{24})(?:@[^>]*)?>?")  # ISSUE.digest
 
 
 @dataclass
@@ -53,8 +54,8 @@ def issue_of(value: Any) -> date | None:
     if match is None:
         return None
     try:
-        return date.fromisoformat(match.group(1))
-    except ValueError:
+        return IssueId.parse(match.group(1))
+    except UsageError:
         return None
 
 

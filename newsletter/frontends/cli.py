@@ -83,22 +83,30 @@ def said(thing: "Translatable") -> str:
     return thing.text(_spoken().translations.gettext)
 
 
-class IssueDate(click.ParamType):
-    """A ``YYYY-MM-DD`` date; absent means today in the newsletter's time zone."""
+class IssueArgument(click.ParamType):
+    """An issue: ``YYYY-MM-DD`` (the daily issue) or ``YYYY-MM-DD-SLUG`` (a special edition); absent
+    means today's daily issue in the newsletter's time zone."""
 
-    name = "DATE"
+    name = "ISSUE"
 
     def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> date:
+        from newsletter.library import IssueId
+
         if isinstance(value, date):
             return value
         try:
-            return date.fromisoformat(str(value).strip())
-        except ValueError:
-            self.fail(_("%(value)s is not a date; write it as YYYY-MM-DD, e.g. 2026-11-24", value=repr(value)),
+            return IssueId.parse(str(value))
+        except UsageError as err:
+            try:
+                date.fromisoformat(str(value).strip()[:10])
+            except ValueError:
+                self.fail(_("%(value)s is not a date; write it as YYYY-MM-DD, e.g. 2026-11-24", value=repr(value)),
+                          param, ctx)
+            self.fail(f"{said(err)} ({err.hint_text(_spoken().translations.gettext)})" if err.hint else said(err),
                       param, ctx)
 
 
-DATE = IssueDate()
+DATE = IssueArgument()
 
 
 class LazyNewsletter:
@@ -150,7 +158,7 @@ def _run_until_interrupted(server: Any) -> None:
 
 
 def date_argument(f: F) -> F:
-    return click.argument("day", metavar="[DATE]", type=DATE, required=False)(f)
+    return click.argument("day", metavar="[ISSUE]", type=DATE, required=False)(f)
 
 
 def _print_problems(problems: list[Problem], root: Path) -> None:
@@ -198,17 +206,22 @@ def init(directory: Path) -> None:
 
 @cli.command()
 @date_argument
+@click.option("--edition", metavar="SLUG", help="Create the special edition issues/DATE-SLUG/ (lowercase letters, "
+                                                "digits, hyphens), sent only by `send DATE-SLUG`.")
 @pass_newsletter
-def new(nl: Newsletter, day: date | None) -> None:
+def new(nl: Newsletter, day: date | None, edition: str | None) -> None:
     """Create issues/DATE with issue.yaml and one stub per item.
 
-    The stubs leave the required fields empty, so `check` lists what is left to write.
+    The stubs leave the required fields empty, so `check` lists what is left to write. With
+    --edition, a special edition of that date: its own folder, approval, send, archive page and
+    feed entry; the daily schedule never sends it.
 
     Example:
 
         newsletter new 2026-11-25
+        newsletter new 2026-12-07 --edition speciale
     """
-    day = day or nl.today()
+    day = nl.edition(day, edition) if edition is not None else day or nl.today()
     created = nl.new_issue(day)
     click.echo(ngettext("Created %(num)d file in %(folder)s:", "Created %(num)d files in %(folder)s:",
                         len(created), folder=created[0].parent))
@@ -920,12 +933,12 @@ def _status_line(report: "SendReport") -> str:
 
 @cli.command()
 @click.option("--once", is_flag=True, help="Help the open sends once, then exit (what `send --workers` runs).")
-@click.option("--day", "day", type=click.DateTime(formats=["%Y-%m-%d"]), metavar="DATE",
+@click.option("--day", "day", type=DATE, metavar="ISSUE",
               help="Help only this issue's send.")
 @click.option("--poll", type=click.FloatRange(min=0.5, max=3600), default=5.0, show_default=True,
               help="Seconds between two looks for open sends when there is nothing to do.")
 @pass_newsletter
-def worker(nl: Newsletter, once: bool, day: datetime | None, poll: float) -> None:
+def worker(nl: Newsletter, once: bool, day: date | None, poll: float) -> None:
     """Help the sends that `newsletter send` or the scheduler started, on this host (PostgreSQL store).
 
     Runs until SIGTERM or Ctrl+C (the messages in hand are finished), looking for open sends
@@ -953,7 +966,7 @@ def worker(nl: Newsletter, once: bool, day: datetime | None, poll: float) -> Non
         click.echo(_status_line(report))
 
     try:
-        reports = nl.work(stop=stop, once=once, day=day.date() if day else None, poll=poll, on_report=said)
+        reports = nl.work(stop=stop, once=once, day=day, poll=poll, on_report=said)
     except KeyboardInterrupt:
         reports = []
     finally:
@@ -1145,7 +1158,7 @@ def history(nl: Newsletter, limit: int, as_json: bool) -> None:
     corrected = nl.corrections.counted([r.day for r in rows])
     if as_json:
         click.echo(json.dumps([{
-            "date": r.day.isoformat(), "subject": r.subject, "recipients": r.recipients, "sent": r.sent,
+            "date": r.day.isoformat()[:10], "issue": r.day.isoformat(), "subject": r.subject, "recipients": r.recipients, "sent": r.sent,
             "failed": r.failed, "bounced": r.bounced, "unsubscribed_since": r.unsubscribed,
             "complained": r.complained, "complaint_rate": round(r.complaint_rate, 6),
             "complaint_rate_above_gmail_line": r.complaints_too_high, "paused": r.paused,
@@ -1174,6 +1187,40 @@ def history(nl: Newsletter, limit: int, as_json: bool) -> None:
                    f"{r.unsubscribed:>7,} {complaints:>15} {_clickers(clickers.get(r.day)):>9}  {r.subject}{mark}")
         if r.bounce_reasons:
             click.echo(" " * 12 + _("bounces: %(reasons)s", reasons=_reasons_line(r)))
+
+
+@cli.group()
+def weekly() -> None:
+    """The weekly roundup for the readers who chose one message a week: build.
+
+    Example:
+
+        newsletter weekly build 2026-W49
+    """
+
+
+@weekly.command("build")
+@click.argument("week", metavar="[WEEK]", required=False)
+@pass_newsletter
+def weekly_build(nl: Newsletter, week: str | None) -> None:
+    """Write issues/DATE-hebdo/ from the sent issues of WEEK (an ISO week, e.g. 2026-W49; default this week).
+
+    DATE is the week's Sunday. Five items: the most clicked by readers when the week's issues have
+    counted clicks, else those flagged `weekly: true`, else the first item of each day. Rewrite its
+    intro, then check, approve and send it like any issue: it goes to the weekly readers only. An
+    existing folder is never written over.
+
+    Example:
+
+        newsletter weekly build 2026-W49
+    """
+    built = nl.weekly_build(week)
+    chosen = {"clicks": "chosen by readers' clicks", "flags": "flagged weekly: true",
+              "first items": "the first item of each day"}[built.by]
+    click.echo(f"Created {built.folder} from {len(built.days)} sent issues ({chosen}):")
+    for pick in built.chosen:
+        click.echo(f"  {pick.day.isoformat()} #{pick.item.number}: {pick.item.title}")
+    click.echo(f"Rewrite its intro, then run `newsletter check {built.issue}`.")
 
 
 @cli.group()

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import copy
 import logging
+import re
 import threading
 from datetime import date, datetime, timedelta
 from typing import Any, Callable, Mapping
@@ -23,6 +24,7 @@ from typing import Any, Callable, Mapping
 from newsletter.config import Settings
 from newsletter.core.clock import utc_now
 from newsletter.errors import NewsletterError, describe
+from newsletter.library import IssueId
 from newsletter.library import (ALIVE_SECONDS, DAILY_JOB, HEARTBEAT_JOB, HEARTBEAT_SECONDS, INTERRUPTED, JOB_FUNCTION,
                                 STORED_BEFORE, DayClaimState, Newsletter, Readiness, ScheduleOps, event)
 
@@ -44,11 +46,16 @@ def _on_scheduler(run: Callable[[str, date | None, datetime | None], str], max_w
                 stored, job = job, copy.copy(job)  # the stored job is left as it is; this copy calls the scheduler
                 job._scheduler, job._jobstore_alias = stored._scheduler, stored._jobstore_alias
                 kind, day, due = (str(arg) for arg in job.args)
-                job.func = lambda *_: run(kind, date.fromisoformat(day) if day else None,
+                job.func = lambda *_: run(kind, IssueId.parse(day) if day else None,
                                           datetime.fromisoformat(due) if due else None)
             super()._do_submit_job(job, run_times)
 
     return OnScheduler(max_workers)
+
+
+#: The weekly roundup's job, and how long before its due time the heartbeat builds it.
+WEEKLY_JOB = "weekly"
+WEEKLY_AHEAD = timedelta(days=1)
 
 
 class Scheduler:
@@ -107,6 +114,10 @@ class Scheduler:
         self.scheduler.start()
         self.scheduler.add_job(JOB_FUNCTION, self.trigger, args=["daily", "", ""], id=DAILY_JOB,
                                replace_existing=True, name="daily issue")
+        weekly = self.ops.weekly_trigger()
+        if weekly is not None:  # [weekly] cron: the roundup, built ahead by the heartbeat, sent at its time
+            self.scheduler.add_job(JOB_FUNCTION, weekly, args=["weekly", "", ""], id=WEEKLY_JOB,
+                                   replace_existing=True, name="weekly roundup")
         self.said_alive = self.clock()  # "scheduler_started" below says it, with the next run
         # APScheduler paces its jobs on the real clock (its own business); what each job decides reads self.clock.
         self.scheduler.add_job(self.heartbeat, "interval", seconds=HEARTBEAT_SECONDS, jobstore="local",
@@ -136,6 +147,11 @@ class Scheduler:
             if due is None:
                 return "nothing due"
             day = due.date()
+        elif kind == "weekly":
+            due = self.ops.latest_weekly_due(now)
+            if due is None:
+                return "nothing due"
+            day = self.ops.roundup_of(due)
         assert day is not None and due is not None
         with self.lock:
             return self._attempt(kind, day, due, now)
@@ -222,6 +238,7 @@ class Scheduler:
         if self.said_alive is None or now - self.said_alive >= timedelta(seconds=ALIVE_SECONDS):
             self.said_alive = now
             event("scheduler_alive", run=self.run_id, next_run=upcoming[0].isoformat() if upcoming else None)
+        self._roundup_ahead(now)
         if upcoming and self.settings.schedule.warn_minutes:
             fire = upcoming[0]
             if fire - now <= timedelta(minutes=self.settings.schedule.warn_minutes) and fire.date() not in self.warned:
@@ -231,13 +248,31 @@ class Scheduler:
                     event("early_warning", logging.WARNING, issue=fire.date(), state=gate.state, reason=gate.reason)
                     ops.alert_early(fire.date(), gate, fire)
 
+    def _roundup_ahead(self, now: datetime) -> None:
+        """Build the weekly roundup a day before its due time (never over an editor's folder), and alert
+        when it waits for approval: the editor rewrites its intro and approves it in time."""
+        due = self.ops.weekly_due(now)
+        if due is None or due - now > WEEKLY_AHEAD:
+            return
+        roundup = self.ops.roundup_of(due)
+        if roundup in self.warned:
+            return
+        self.warned.add(roundup)  # once per process; the alert is once per store
+        if not self.ops.build_roundup(due):
+            event("roundup_empty", logging.WARNING, issue=roundup, reason="no issue was sent this week")
+            return
+        gate = self.ops.readiness(roundup)
+        event("roundup_built", issue=roundup, state=gate.state, due=due)
+        if gate.state not in ("ready", "sent", "paused"):
+            self.ops.alert_early(roundup, gate, due)
+
     def _missed(self, job_event: Any) -> None:
         scheduled = job_event.scheduled_run_time
         if job_event.job_id != DAILY_JOB and not str(job_event.job_id).startswith("once-"):
             return
         job_id = str(job_event.job_id)
-        # A one-off job names its issue in its id (once-YYYY-MM-DD-…); the daily one is due on its own date.
-        day = date.fromisoformat(job_id[5:15]) if job_id.startswith("once-") else \
+        # A one-off job names its issue in its id (once-ISSUE-YYYYmmddTHHMMSS); the daily one is due on its own date.
+        day = IssueId.parse(re.sub(r"-\d{8}T\d{6}$", "", job_id[5:])) if job_id.startswith("once-") else \
             scheduled.astimezone(self.settings.schedule_tz).date()
         if not job_id.startswith("once-") and self.nl.holiday(day):
             return  # a public holiday ([schedule] skip_holidays): nothing was due, nothing was missed

@@ -89,6 +89,7 @@ if TYPE_CHECKING:
     from datetime import date
 
     from newsletter.content.approval import ApprovalState
+    from newsletter.core.issue_id import IssueId
     from newsletter.library.archive import Archive
     from newsletter.library.preview import PreviewBuild, PreviewProblem, preview_build, preview_image
     from newsletter.library.subscribers import ExportResult, SubscriberChange, Subscribers
@@ -108,6 +109,7 @@ if TYPE_CHECKING:
     from newsletter.library.drafting import Drafted
     from newsletter.library.editing import Author, IssueDraft, Issues, ItemDraft, Placed, PreviewResult
     from newsletter.library.schedule import ScheduleOps
+    from newsletter.services.weekly import WeeklyBuild
     from newsletter.library.clicks import ClickAnswer, Clicks
     from newsletter.library.corrections import (NOTE_CHARS, CorrectionOutcome, CorrectionPlan, Corrections,
                                                 CorrectionView)
@@ -243,6 +245,32 @@ class Newsletter(Composing, Sending, Reports):
         who = by or Editor(self.environ.get(EDITOR_ENV) or login_name(self.environ))
         return draft(self.issues, self.settings, self.existing_store(), self._day(day), urls, feed, who)
 
+    def weekly_build(self, week: str | None = None) -> "WeeklyBuild":
+        """Write the weekly roundup ``issues/SUNDAY-hebdo/`` of the ISO week ``week`` (``2026-W49``; default
+        the current week in the newsletter's time zone) from the week's sent daily issues; see
+        :mod:`newsletter.services.weekly`.
+
+        :raises UsageError: for a malformed week; :raises ContentError: when no issue was sent that week;
+        :raises ScaffoldError: when the roundup's folder exists (it is never written over).
+        """
+        from newsletter.errors import NoClicksError
+        from newsletter.services.weekly import build_weekly, week_bounds
+        from newsletter.store.archive import published
+
+        monday, sunday = week_bounds(week, self.today())
+        store = self.existing_store()
+        sent = [] if store is None else [p.day for p in published(store)
+                                         if monday <= p.day <= sunday and not getattr(p.day, "slug", "")]
+        clicks: dict[tuple[date, int], int] = {}
+        if self.settings.analytics.clicks and store is not None:
+            for day in sent:
+                try:
+                    figures = self.clicks.report(day)
+                except NoClicksError:
+                    continue
+                clicks.update({(day, item.position): item.unique_clicks for item in figures.items})
+        return build_weekly(self.settings, sent, clicks, monday, sunday)
+
     @cached_property
     def schedule_ops(self) -> "ScheduleOps":
         """What the running scheduler (``schedule run``, :mod:`newsletter.frontends.scheduler`) reads and records:
@@ -272,6 +300,7 @@ class Newsletter(Composing, Sending, Reports):
 #: The public names defined below the library, by module: imported when first asked for.
 _BELOW = {
     "newsletter.content.approval": ("ApprovalState",),
+    "newsletter.core.issue_id": ("IssueId",),
     "newsletter.content.problems": ("Problem",),
     "newsletter.content.publication": ("PROOF_PARAM", "Image"),
     "newsletter.delivery.engine": ("ResendPlan", "ResendReport", "SendReport"),
@@ -283,6 +312,7 @@ _BELOW = {
     "newsletter.errors": ("StaleEditError",),
     "newsletter.library.editing": ("Author", "IssueDraft", "Issues", "ItemDraft", "Placed", "PreviewResult"),
     "newsletter.library.schedule": ("ScheduleOps",),
+    "newsletter.services.weekly": ("WeeklyBuild",),
     "newsletter.library.archive": ("Archive",),
     "newsletter.library.clicks": ("ClickAnswer", "Clicks"),
     "newsletter.library.corrections": ("NOTE_CHARS", "CorrectionOutcome", "CorrectionPlan", "Corrections",

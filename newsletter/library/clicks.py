@@ -17,6 +17,7 @@ from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING, Callable, Iterable
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
+from newsletter.core.issue_id import IssueId
 from newsletter.core.click_tokens import FEEDBACK, read_click_token, reader_nonce
 from newsletter.errors import NoClicksError
 from newsletter.services import readership
@@ -193,22 +194,25 @@ class Clicks:
         """The issues of the last ``days`` days and their rates by position and by tag."""
         today = self._nl.today()
         wanted = [today - timedelta(days=n) for n in range(days)]
-        return readership.trends(days, self._reports(wanted))
+        return readership.trends(days, self._reports(wanted, editions=True))
 
     def unique_clickers(self, days: Iterable[date]) -> dict[date, int]:
         """{issue: messages from which a person clicked} for the issues sent with counted links."""
-        return {date.fromisoformat(r.issue[:10]): r.unique_clickers for r in self._reports(list(days))}
+        return {IssueId.parse(r.issue): r.unique_clickers for r in self._reports(list(days))}
 
-    def _reports(self, days: list[date]) -> list[IssueFigures]:
+    def _reports(self, days: list[date], *, editions: bool = False) -> list[IssueFigures]:
+        """The figures of these issues (``editions``: and of the special editions of their dates)."""
         from newsletter.store.history import issue_figures
 
         store = self._nl.reading_store()
         keys = [d.isoformat() for d in days]
-        links = [link for link in stored.links_since(store, min(keys)) if link.issue in keys] if keys else []
+        dated = {key[:10] for key in keys} if editions else set()
+        links = [link for link in stored.links_since(store, min(keys))
+                 if link.issue in keys or link.issue[:10] in dated] if keys else []
         if not links:
             return []
         rows = stored.clicks_of(store, {link.issue for link in links})
-        sent = [d for d in days if d.isoformat() in {link.issue for link in links}]
+        sent = sorted({IssueId.parse(link.issue) for link in links})
         automated = readership.judge(rows, stored.first_delivery(store, sent),
                                      scanner_seconds=self._nl.settings.analytics.scanner_seconds,
                                      read_seconds=self._nl.settings.analytics.read_seconds,

@@ -351,6 +351,21 @@ class Issues:
     def folder(self, day: date) -> Path:
         return issue_folder(self.settings.issues_dir, day)
 
+    def editions(self, day: date) -> list[date]:
+        """The special editions of ``day`` that have a folder (``issues/DATE-SLUG/``), by slug."""
+        from newsletter.core.issue_id import IssueId, day_of
+
+        prefix = f"{day_of(day).isoformat()}-"
+        found: list[date] = []
+        for path in sorted(self.settings.issues_dir.glob(f"{prefix}*")):
+            try:
+                issue = IssueId.parse(path.name)
+            except NewsletterError:
+                continue  # not an edition's name: no command reads it
+            if path.is_dir() and not path.is_symlink():
+                found.append(issue)
+        return found
+
     def exists(self, day: date) -> bool:
         """Whether the issue folder is there (a link counts: the desk refuses it rather than create over it)."""
         return self.folder(day).is_symlink() or self.folder(day).is_dir()

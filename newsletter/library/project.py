@@ -132,8 +132,29 @@ class Project:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def _day(self, day: date | None) -> date:
+    def _day(self, day: date | str | None) -> date:
+        """The issue asked for: a date or :class:`~newsletter.core.issue_id.IssueId`, an id as typed
+        (``"2026-12-07-speciale"``), or today's daily issue."""
+        from newsletter.core.issue_id import IssueId
+
+        if isinstance(day, str):
+            return IssueId.parse(day)
         return day or self.today()
+
+    def edition(self, day: date | None, slug: str) -> date:
+        """The special edition ``slug`` of ``day`` (default today): ``issues/DATE-SLUG/``.
+
+        :raises UsageError: for a slug that is not lowercase ASCII letters, digits and hyphens.
+        """
+        from newsletter.core.issue_id import IssueId, checked_slug, day_of, edition_of
+
+        base = self._day(day)
+        if edition_of(base):
+            from newsletter.errors import UsageError
+
+            raise UsageError(f"{base.isoformat()} is already an edition; give the date alone with --edition",
+                             hint=f"e.g. newsletter new {day_of(base).isoformat()} --edition {slug}")
+        return IssueId(base, slug=checked_slug(slug))
 
     def _checked(self, action: Callable[[], R]) -> R:
         """Run ``action``; a check failing on a broken template ends as a configuration error."""

@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 import threading
 from datetime import date, datetime, timedelta
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any, Callable, cast
 
 from newsletter.errors import NewsletterError
 from newsletter.core.logs import event
@@ -22,6 +22,7 @@ from newsletter.schedule.jobs import INTERRUPTED
 
 if TYPE_CHECKING:
     from newsletter.content.problems import Problem
+    from newsletter.library import Newsletter
     from newsletter.services.alerts import AlertText
     from newsletter.delivery.engine import SendReport
     from newsletter.schedule.gate import Readiness
@@ -73,6 +74,47 @@ class ScheduleOps:
         from newsletter.schedule.due import next_runs
 
         return next_runs(self._nl.settings, after, count)
+
+    # -- the weekly roundup ([weekly] cron) ----------------------------------------------------------
+
+    def weekly_trigger(self) -> Any:
+        """The APScheduler trigger of ``[weekly] cron`` (None when the roundup is not scheduled)."""
+        from apscheduler.triggers.cron import CronTrigger
+
+        cron = self._nl.settings.weekly.cron
+        return CronTrigger.from_crontab(cron, timezone=self._nl.settings.schedule_tz) if cron else None
+
+    def weekly_due(self, after: datetime) -> datetime | None:
+        """The roundup's next due time after ``after`` (None when it is not scheduled)."""
+        trigger = self.weekly_trigger()
+        return None if trigger is None else trigger.get_next_fire_time(None, after.astimezone(
+            self._nl.settings.schedule_tz))
+
+    def latest_weekly_due(self, now: datetime) -> datetime | None:
+        """The roundup's most recent due time within the grace period before ``now``."""
+        grace = timedelta(minutes=self._nl.settings.schedule.grace_minutes)
+        due = self.weekly_due(now - grace - timedelta(seconds=1))
+        return due if due is not None and due <= now else None
+
+    def roundup_of(self, due: datetime) -> date:
+        """The weekly roundup's issue for a due time: ``SUNDAY-hebdo`` of its ISO week."""
+        from newsletter.services.weekly import roundup_id, week_bounds
+
+        return roundup_id(week_bounds(None, due.date())[1])
+
+    def build_roundup(self, due: datetime) -> bool:
+        """Build the roundup due at ``due`` unless its folder exists; False when the week has no sent issue."""
+        from newsletter.errors import ContentError, ScaffoldError
+
+        year, week, _ = due.date().isocalendar()
+        newsletter = cast("Newsletter", self._nl)  # the part of a Newsletter (see Newsletter.schedule_ops)
+        try:
+            newsletter.weekly_build(f"{year}-W{week:02d}")
+        except ScaffoldError:
+            return True  # built already (by the editor or an earlier run): never written over
+        except ContentError:
+            return False
+        return True
 
     def latest_due(self, now: datetime) -> datetime | None:
         """The most recent due time within the grace period before ``now``."""

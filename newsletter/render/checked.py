@@ -112,7 +112,7 @@ def save(settings: Settings, day: date, key: str, checked: Checked, now: datetim
         path.parent.mkdir(parents=True, exist_ok=True)
         write_atomically(path, json.dumps(body, ensure_ascii=False).encode("utf-8"))
         for old in path.parent.glob(f"{day.isoformat()}-*.json"):
-            if old != path:
+            if old != path and "-" not in old.stem[len(day.isoformat()) + 1:]:  # not an edition's of that day
                 old.unlink(missing_ok=True)
     except OSError as err:
         log.warning("the checked render of %s could not be kept in %s (%s); the send renders it again",

@@ -16,6 +16,7 @@ from datetime import date, datetime
 from pathlib import Path
 
 from newsletter.content.model import Issue
+from newsletter.core.issue_id import IssueId
 from newsletter.errors import NewsletterError
 from newsletter.core.merge import Context, MergeSlots, Slot
 from newsletter.render.rendered import RenderedIssue
@@ -61,7 +62,7 @@ def thaw(text: str) -> tuple[RenderedIssue, datetime]:
         slots.token(field_name, Context(context), default)
     if [Slot(f, Context(c), d) for f, c, d in body["slots"]] != slots.slots:
         raise NewsletterError("the send's stored render repeats a merge slot; this worker does not help it")
-    day = date.fromisoformat(body["issue_date"])
+    day = IssueId.parse(body["issue_date"])
     issue = Issue(date=day, folder=Path(), subject=body["subject"], preheader=body["preheader"], intro="",
                   intro_line=0, items=())
     rendered = RenderedIssue(issue=issue, subject=body["subject"], preheader=body["preheader"], html=body["html"],

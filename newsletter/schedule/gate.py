@@ -17,6 +17,7 @@ from newsletter.config import Settings
 from newsletter.core.i18n import Count, Message, Translatable
 from newsletter.errors import N_
 from newsletter.content.approval import approval_state
+from newsletter.core.issue_id import edition_of
 from newsletter.content.load import issue_folder
 from newsletter.content.problems import errors
 from newsletter.schedule.due import holiday, next_runs
@@ -105,7 +106,10 @@ class DayState:
 
 
 def due_time(settings: Settings, day: date) -> datetime | None:
-    """The schedule's due time on ``day`` (in the schedule's time zone), if it has one."""
+    """The schedule's due time on ``day`` (in the schedule's time zone), if it has one; a special
+    edition has none (only ``send ISSUE`` or ``send ISSUE --at`` sends it)."""
+    if edition_of(day):
+        return None
     start = datetime.combine(day, time(), tzinfo=settings.schedule_tz)
     runs = next_runs(settings, start - timedelta(microseconds=1), 1)
     return runs[0] if runs and runs[0].date() == day else None
@@ -131,4 +135,4 @@ def day_state(settings: Settings, store: Store, day: date, now: datetime, *,
                             {"when": when, "state": gate.state})
     return DayState(day, gate.state, gate.reason, due, claim.state.value if claim else None,
                     claim.reason if claim else "", str(alarm) if alarm else "",
-                    holiday(settings, day) if due is None else "", gate.said, alarm)
+                    holiday(settings, day) if due is None and not edition_of(day) else "", gate.said, alarm)

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Iterable
 
 from newsletter.content.approval import approval_state
 from newsletter.brand.look import CONTENT_WIDTH, EMAIL_HEADER, contrast_ratio, contrast_problems
+from newsletter.core.issue_id import WEEKLY_SLUG, edition_of
 from newsletter.config import CONFIG_FILE, Settings
 from newsletter.content.load import load_issue
 from newsletter.content.markdown import is_safe_url
@@ -416,8 +417,8 @@ def recent_issues(settings: Settings, day: date, store: Store) -> list[tuple[dat
 
 def _check_repeats(issue: Issue, settings: Settings, store: Store | None, problems: list[Problem]) -> None:
     """Warn about each item whose link or title went out in an issue sent within ``repeat_days``."""
-    if store is None or not settings.check.repeat_days:
-        return
+    if store is None or not settings.check.repeat_days or edition_of(issue.date) == WEEKLY_SLUG:
+        return  # (the weekly roundup repeats the week's items by design)
     from newsletter.content.repeats import find_repeats
 
     for repeat in find_repeats(issue.items, recent_issues(settings, issue.date, store)):

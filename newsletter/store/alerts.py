@@ -8,7 +8,7 @@ from typing import cast
 from sqlalchemy import Table, delete
 
 from newsletter.store.database import Store
-from newsletter.store.models import Alert
+from newsletter.store.models import Alert, is_issue, issue_key
 
 _TABLE = cast(Table, Alert.__table__)
 #: The length of the ``reason`` column: longer keys are cut, the same way on every call.
@@ -22,8 +22,8 @@ def claim_alert(store: Store, day: date, key: str, now: datetime) -> bool:
     PostgreSQL alike.
     """
     with store.session() as session:
-        won = session.execute(store.insert(_TABLE).values(issue_date=day, reason=key[:KEY_LENGTH], sent_at=now)
-                              .on_conflict_do_nothing(index_elements=["issue_date", "reason"])
+        won = session.execute(store.insert(_TABLE).values(**issue_key(day), reason=key[:KEY_LENGTH], sent_at=now)
+                              .on_conflict_do_nothing(index_elements=["issue_date", "edition", "reason"])
                               .returning(_TABLE.c.reason)).first()
         return won is not None
 
@@ -31,4 +31,4 @@ def claim_alert(store: Store, day: date, key: str, now: datetime) -> bool:
 def forget_alert(store: Store, day: date, key: str) -> None:
     """The alert could not be sent: let the next attempt try again."""
     with store.session() as session:
-        session.execute(delete(Alert).where(Alert.issue_date == day, Alert.reason == key[:KEY_LENGTH]))
+        session.execute(delete(Alert).where(is_issue(Alert, day), Alert.reason == key[:KEY_LENGTH]))

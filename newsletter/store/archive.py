@@ -19,7 +19,8 @@ from sqlalchemy.orm import Mapped, mapped_column
 from newsletter.content.publication import Image
 from newsletter.render.rendered import PublicPage
 from newsletter.store.database import Store
-from newsletter.store.models import Base, Delivery, DeliveryStatus, Send, UTCDateTime
+from newsletter.core.issue_id import IssueId
+from newsletter.store.models import Base, Delivery, DeliveryStatus, Send, UTCDateTime, is_issue
 
 
 class ArchivePage(Base):
@@ -80,18 +81,18 @@ def published(store: Store, limit: int = 500, *, until: date | None = None) -> l
     before when it is given."""
     with store.session() as session:
         rows = session.execute(
-            select(Send.issue_date, func.coalesce(_PAGES.c.subject, Send.subject), func.min(Delivery.sent_at),
-                   Send.id, _PAGES.c.digest)
+            select(Send.issue_date, Send.edition, func.coalesce(_PAGES.c.subject, Send.subject),
+                   func.min(Delivery.sent_at), Send.id, _PAGES.c.digest)
             .join(Delivery, Delivery.send_id == Send.id)
             .outerjoin(_PAGES, _PAGES.c.send_id == Send.id)
             .where(Delivery.status == DeliveryStatus.SENT.value)
             .where(Send.issue_date <= (until or date.max))
-            .group_by(Send.id, Send.issue_date, Send.subject, _PAGES.c.subject, _PAGES.c.digest)
-            .order_by(Send.issue_date.desc())
+            .group_by(Send.id, Send.issue_date, Send.edition, Send.subject, _PAGES.c.subject, _PAGES.c.digest)
+            .order_by(Send.issue_date.desc(), Send.edition)
             .limit(limit)
         ).all()
-    return [Published(day, subject, _aware(sent), send_id, digest or "") for day, subject, sent, send_id, digest in rows
-            if sent is not None]
+    return [Published(IssueId.stored(day, edition), subject, _aware(sent), send_id, digest or "")
+            for day, edition, subject, sent, send_id, digest in rows if sent is not None]
 
 
 def publication(store: Store, day: date) -> Publication | None:
@@ -99,7 +100,7 @@ def publication(store: Store, day: date) -> Publication | None:
     delivered = select(_D.c.id).where(_D.c.send_id == _SENDS.c.id, _D.c.status == DeliveryStatus.SENT.value).exists()
     with store.session() as session:
         row = session.execute(select(_SENDS.c.id, _PAGES.c.digest).outerjoin(_PAGES, _PAGES.c.send_id == _SENDS.c.id)
-                              .where(_SENDS.c.issue_date == day, delivered)).first()
+                              .where(is_issue(_SENDS.c, day), delivered)).first()
     return None if row is None else Publication(row.id, row.digest or "")
 
 
@@ -107,7 +108,7 @@ def first_sent_at(store: Store, day: date) -> datetime | None:
     """When the first message of the issue went out (None while none has)."""
     with store.session() as session:
         sent = session.scalar(select(func.min(_D.c.sent_at)).join(_SENDS, _SENDS.c.id == _D.c.send_id)
-                              .where(_SENDS.c.issue_date == day, _D.c.status == DeliveryStatus.SENT.value))
+                              .where(is_issue(_SENDS.c, day), _D.c.status == DeliveryStatus.SENT.value))
     return None if sent is None else _aware(sent)
 
 
@@ -148,7 +149,7 @@ def image(store: Store, day: date, *, name: str = "", relative: str = "") -> Ima
     if "\x00" in name + relative:
         return None  # never stored (PostgreSQL's text holds no NUL), and not a question for it
     query = select(_IMAGES.c.relative, _IMAGES.c.data, _IMAGES.c.kind).join(_SENDS, _SENDS.c.id == _IMAGES.c.send_id)
-    query = query.where(_SENDS.c.issue_date == day, _IMAGES.c.name == name if name else _IMAGES.c.relative == relative)
+    query = query.where(is_issue(_SENDS.c, day), _IMAGES.c.name == name if name else _IMAGES.c.relative == relative)
     with store.session() as session:
         row = session.execute(query.limit(1)).first()
     return None if row is None else Image(row.relative, row.data, row.kind)

@@ -16,6 +16,7 @@ from typing import Any, Iterable, cast
 from sqlalchemy import CursorResult, Index, Integer, String, Table, Text, delete, func, select, update
 from sqlalchemy.orm import Mapped, mapped_column
 
+from newsletter.core.issue_id import IssueId, day_of
 from newsletter.store.database import Store
 from newsletter.store.models import Base, Delivery, DeliveryStatus, Send, Subscriber, UTCDateTime
 
@@ -134,10 +135,14 @@ def first_delivery(store: Store, days: Iterable[date]) -> dict[str, datetime]:
     if not wanted:
         return {}
     with store.engine.connect() as conn:
-        rows = conn.execute(select(_SENDS.c.issue_date, func.min(_D.c.sent_at)).join(_D, _D.c.send_id == _SENDS.c.id)
-                            .where(_SENDS.c.issue_date.in_(wanted), _D.c.status == DeliveryStatus.SENT.value)
-                            .group_by(_SENDS.c.issue_date)).all()
-    return {day.isoformat(): at for day, at in rows if at is not None}
+        rows = conn.execute(select(_SENDS.c.issue_date, _SENDS.c.edition, func.min(_D.c.sent_at))
+                            .join(_D, _D.c.send_id == _SENDS.c.id)
+                            .where(_SENDS.c.issue_date.in_({day_of(d) for d in wanted}),
+                                   _D.c.status == DeliveryStatus.SENT.value)
+                            .group_by(_SENDS.c.issue_date, _SENDS.c.edition)).all()
+    asked = {d.isoformat() for d in wanted}
+    found = {IssueId.stored(day, edition).isoformat(): at for day, edition, at in rows if at is not None}
+    return {key: at for key, at in found.items() if key in asked}
 
 
 def purge(store: Store, before: datetime) -> int:

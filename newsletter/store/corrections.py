@@ -31,7 +31,7 @@ from newsletter.store import leases
 from newsletter.store.archive import ArchivePage
 from newsletter.store.database import Store
 from newsletter.store.models import (Base, Delivery, DeliveryStatus, Send, Subscriber, SubscriberStatus,
-                                     UTCDateTime)
+                                     UTCDateTime, is_issue)
 
 
 class CorrectionRow(Base):
@@ -175,7 +175,7 @@ def want_mail(store: Store, correction_id: int) -> None:
 def image(store: Store, day: date, name: str) -> Image | None:
     """An image a correction of the issue of ``day`` published, by its content-hashed ``name``."""
     query = (select(_CI.c.relative, _CI.c.data, _CI.c.kind).join(_C, _C.c.id == _CI.c.correction_id)
-             .join(_SENDS, _SENDS.c.id == _C.c.send_id).where(_SENDS.c.issue_date == day, _CI.c.name == name))
+             .join(_SENDS, _SENDS.c.id == _C.c.send_id).where(is_issue(_SENDS.c, day), _CI.c.name == name))
     with store.session() as session:
         row = session.execute(query.limit(1)).first()
     return None if row is None else Image(row.relative, row.data, row.kind)

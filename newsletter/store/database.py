@@ -342,9 +342,22 @@ def migrate(engine: Engine) -> None:
     if current == head:
         return
     log.info("migrating the store from %s to %s", current or "an empty database", head)
-    with engine.begin() as connection:
-        config.attributes["connection"] = connection
-        command.upgrade(config, "head")
+    with engine.connect() as connection:
+        sqlite = dialect.is_sqlite(engine)
+        enforced = sqlite and bool(connection.exec_driver_sql("PRAGMA foreign_keys").scalar())
+        if enforced:  # SQLite rebuilds a table to change its constraints: with foreign keys on, dropping
+            connection.exec_driver_sql("PRAGMA foreign_keys=OFF")  # `sends` would delete its ledger
+        connection.commit()  # PRAGMA foreign_keys is a no-op inside a transaction: it ends here
+        try:
+            with connection.begin():
+                config.attributes["connection"] = connection
+                command.upgrade(config, "head")
+                if sqlite and connection.exec_driver_sql("PRAGMA foreign_key_check").first() is not None:
+                    raise StoreError("the migration left rows pointing at nothing; nothing was changed")
+        finally:
+            if enforced:
+                connection.exec_driver_sql("PRAGMA foreign_keys=ON")
+                connection.commit()
 
 
 def open_store(url: str, root: Path) -> Store:

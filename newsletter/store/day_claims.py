@@ -14,7 +14,8 @@ from sqlalchemy import CursorResult, Table, select, update
 
 from newsletter.store import leases
 from newsletter.store.database import Store
-from newsletter.store.models import DayClaim, DayClaimState, Lease
+from newsletter.core.issue_id import IssueId, day_of, edition_of
+from newsletter.store.models import DayClaim, DayClaimState, Lease, is_issue, issue_key
 
 _TABLE = cast(Table, DayClaim.__table__)
 
@@ -33,20 +34,20 @@ class DayClaimRecord:
 def day_claim(store: Store, day: date) -> DayClaimRecord | None:
     """The day's claim, or None when the scheduler never touched that day."""
     with store.session() as session:
-        row = session.get(DayClaim, day)
+        row = session.get(DayClaim, (day_of(day), edition_of(day)))
         if row is None:
             return None
-        return DayClaimRecord(row.issue_date, DayClaimState(row.state), row.run_id, row.reason, row.updated_at)
+        return DayClaimRecord(IssueId.stored(row.issue_date, row.edition), DayClaimState(row.state), row.run_id, row.reason, row.updated_at)
 
 
 def claim_day(store: Store, day: date, run_id: str, now: datetime, lease: timedelta = leases.DEFAULT_LEASE) -> bool:
     """Take the day for ``run_id``. False when it is done, or held by a run whose lease is valid."""
     with store.session() as session:
-        session.execute(store.insert(_TABLE).values(issue_date=day, state=DayClaimState.WAITING.value, run_id="",
+        session.execute(store.insert(_TABLE).values(**issue_key(day), state=DayClaimState.WAITING.value, run_id="",
                                                     reason="", updated_at=now)
-                        .on_conflict_do_nothing(index_elements=["issue_date"]))
+                        .on_conflict_do_nothing(index_elements=["issue_date", "edition"]))
         row = session.execute(select(DayClaim.state, DayClaim.run_id, DayClaim.updated_at)
-                              .where(DayClaim.issue_date == day)).one()
+                              .where(is_issue(DayClaim, day))).one()
         if row.state == DayClaimState.DONE.value:
             return False
         if row.state == DayClaimState.CLAIMED.value and row.run_id != run_id \
@@ -54,7 +55,7 @@ def claim_day(store: Store, day: date, run_id: str, now: datetime, lease: timede
             return False
         # Only the run that still sees the row as it read it wins: two takers never both succeed.
         taken: CursorResult[Any] = session.execute(  # type: ignore[assignment]
-            update(DayClaim).where(DayClaim.issue_date == day, DayClaim.state == row.state,
+            update(DayClaim).where(is_issue(DayClaim, day), DayClaim.state == row.state,
                                    DayClaim.run_id == row.run_id)
             .values(state=DayClaimState.CLAIMED.value, run_id=run_id, updated_at=now))
         return bool(taken.rowcount)
@@ -64,17 +65,17 @@ def set_day_claim(store: Store, day: date, state: DayClaimState, now: datetime, 
     """Record where the day stands (creating its row if needed)."""
     values: dict[str, Any] = {"state": state.value, "reason": reason, "updated_at": now}
     with store.session() as session:
-        session.execute(store.insert(_TABLE).values(**{"issue_date": day, "run_id": "", **values})
-                        .on_conflict_do_update(index_elements=["issue_date"], set_=values))
+        session.execute(store.insert(_TABLE).values(**{**issue_key(day), "run_id": "", **values})
+                        .on_conflict_do_update(index_elements=["issue_date", "edition"], set_=values))
 
 
 def waiting_since(store: Store, reason_prefix: str, since: datetime) -> list[tuple[date, datetime]]:
     """Days left waiting with a reason starting with ``reason_prefix`` at or after ``since``: (day, when)."""
     with store.session() as session:
-        rows = session.execute(select(DayClaim.issue_date, DayClaim.updated_at).where(
+        rows = session.execute(select(DayClaim.issue_date, DayClaim.edition, DayClaim.updated_at).where(
             DayClaim.state == DayClaimState.WAITING.value, DayClaim.reason.startswith(reason_prefix),
             DayClaim.updated_at >= since)).all()
-    return [(day, when) for day, when in rows]
+    return [(IssueId.stored(day, edition), when) for day, edition, when in rows]
 
 
 def orphaned(store: Store, now: datetime, since: datetime,
@@ -84,14 +85,14 @@ def orphaned(store: Store, now: datetime, since: datetime,
     was last renewed then (or, without a lease, it claimed the day then). Oldest claim first."""
     with store.session() as session:
         rows = session.execute(
-            select(DayClaim.issue_date, DayClaim.state, DayClaim.run_id, DayClaim.reason, DayClaim.updated_at,
-                   Lease.renewed_at)
+            select(DayClaim.issue_date, DayClaim.edition, DayClaim.state, DayClaim.run_id, DayClaim.reason,
+                   DayClaim.updated_at, Lease.renewed_at)
             .outerjoin(Lease, Lease.run_id == DayClaim.run_id)
             .where(DayClaim.state == DayClaimState.CLAIMED.value).order_by(DayClaim.updated_at)).all()
     gone = []
     for row in rows:
         last_seen = row.renewed_at if row.renewed_at is not None else row.updated_at
         if last_seen >= since and not leases.alive(store, row.run_id, now, row.updated_at, lease):
-            gone.append(DayClaimRecord(row.issue_date, DayClaimState(row.state), row.run_id, row.reason,
+            gone.append(DayClaimRecord(IssueId.stored(row.issue_date, row.edition), DayClaimState(row.state), row.run_id, row.reason,
                                        row.updated_at))
     return gone

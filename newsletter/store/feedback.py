@@ -36,7 +36,9 @@ from newsletter.core import addresses
 from newsletter.errors import AddressError
 from newsletter.store import outbox
 from newsletter.store.database import Store
-from newsletter.store.models import Base, Delivery, Send, Subscriber, SubscriberStatus, Suppression, UTCDateTime
+from newsletter.core.issue_id import IssueId, day_of, edition_of
+from newsletter.store.models import (Base, Delivery, Send, Subscriber, SubscriberStatus, Suppression, UTCDateTime,
+                                     is_issue)
 
 log = logging.getLogger(__name__)
 
@@ -99,6 +101,7 @@ class FeedbackEvent(Base):
     email: Mapped[str] = mapped_column(String(320), default="", nullable=False)
     subscriber_id: Mapped[int | None] = mapped_column(ForeignKey("subscribers.id", ondelete="SET NULL"))
     issue_date: Mapped[date | None] = mapped_column(Date)
+    edition: Mapped[str] = mapped_column(String(40), default="", nullable=False)  # migration 0025
     provider_message_id: Mapped[str] = mapped_column(String(200), default="", nullable=False)
     delivery_id: Mapped[int | None] = mapped_column(ForeignKey("deliveries.id", ondelete="SET NULL"))
     detail: Mapped[str] = mapped_column(Text, default="", nullable=False)
@@ -188,7 +191,8 @@ def record_feedback(store: Store, event: Feedback, *, now: datetime,
             store.insert(_E).values(
                 source=event.source, event_id=event.event_id[:_MAX_ID], kind=event.kind.value,
                 occurred_at=event.occurred_at, received_at=now, email=email or (subscriber.email if subscriber else ""),
-                subscriber_id=subscriber_id, issue_date=event.issue, provider_message_id=message_id,
+                subscriber_id=subscriber_id, issue_date=day_of(event.issue) if event.issue else None,
+                edition=edition_of(event.issue) if event.issue else "", provider_message_id=message_id,
                 delivery_id=delivery_id, detail=detail, reason=event.reason[:_MAX_REASON],
             ).on_conflict_do_nothing(index_elements=["source", "event_id"]).returning(_E.c.id)
         ).scalar()
@@ -264,7 +268,7 @@ def _delivery(session: Session, subscriber_id: int | None, issue: date | None, m
         return None
     if issue is not None:
         found = session.scalar(select(_D.c.id).join(_SENDS, _SENDS.c.id == _D.c.send_id)
-                               .where(_SENDS.c.issue_date == issue, _D.c.subscriber_id == subscriber_id))
+                               .where(is_issue(_SENDS.c, issue), _D.c.subscriber_id == subscriber_id))
         if found is not None:
             return int(found)
     if message_id:
@@ -278,11 +282,11 @@ def _delivery(session: Session, subscriber_id: int | None, issue: date | None, m
 def _soft_bounces(session: Session, subscriber_id: int, since: datetime) -> int:
     """Soft-bounced messages of the subscriber since ``since``: one per issue (or message) however often reported."""
     rows = session.execute(
-        select(_E.c.issue_date, _E.c.provider_message_id, _E.c.event_id)
+        select(_E.c.issue_date, _E.c.edition, _E.c.provider_message_id, _E.c.event_id)
         .where(_E.c.subscriber_id == subscriber_id, _E.c.kind == FeedbackKind.SOFT_BOUNCE.value,
                _E.c.occurred_at >= since)
     ).all()
-    return len({r.issue_date or r.provider_message_id or r.event_id for r in rows})
+    return len({(r.issue_date, r.edition) if r.issue_date else r.provider_message_id or r.event_id for r in rows})
 
 
 def _link(session: Session, *, received_since: datetime | None = None) -> int:
@@ -293,14 +297,15 @@ def _link(session: Session, *, received_since: datetime | None = None) -> int:
     """
     recent = [] if received_since is None else [_E.c.received_at >= received_since]
     pending = session.execute(
-        select(_E.c.id, _E.c.subscriber_id, _E.c.issue_date, _E.c.provider_message_id)
+        select(_E.c.id, _E.c.subscriber_id, _E.c.issue_date, _E.c.edition, _E.c.provider_message_id)
         .where(_E.c.delivery_id.is_(None), _E.c.subscriber_id.is_not(None),
                or_(_E.c.issue_date.is_not(None), _E.c.provider_message_id != ""), *recent)
         .order_by(_E.c.id.desc()).limit(_LINK_BATCH)
     ).all()
     linked = 0
     for row in pending:
-        found = _delivery(session, row.subscriber_id, row.issue_date, row.provider_message_id)
+        issue = IssueId.stored(row.issue_date, row.edition) if row.issue_date else None
+        found = _delivery(session, row.subscriber_id, issue, row.provider_message_id)
         if found is not None:
             session.execute(update(_E).where(_E.c.id == row.id).values(delivery_id=found))
             linked += 1

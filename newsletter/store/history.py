@@ -27,7 +27,8 @@ from sqlalchemy import Connection, ScalarSelect, Table, func, select, union, upd
 from newsletter.store import ledger
 from newsletter.store.database import Store
 from newsletter.store.feedback import FeedbackEvent, FeedbackKind, link_pending
-from newsletter.store.models import Delivery, DeliveryStatus, Send, Subscriber, SubscriberStatus
+from newsletter.core.issue_id import IssueId
+from newsletter.store.models import Delivery, DeliveryStatus, Send, Subscriber, SubscriberStatus, is_issue
 from newsletter.store.pauses import SendPause
 from newsletter.store.resends import resent_rows
 
@@ -60,8 +61,8 @@ def send_record(store: Store, day: date) -> SendRecord | None:
     with store.engine.connect() as conn:
         row = conn.execute(select(_SENDS.c.issue_date, _SENDS.c.subject, _SENDS.c.created_at, _SENDS.c.finished_at,
                                   _SENDS.c.override_by, _SENDS.c.override_reason, _SENDS.c.override_at)
-                           .where(_SENDS.c.issue_date == day)).first()
-    return SendRecord(*row) if row is not None else None
+                           .where(is_issue(_SENDS.c, day))).first()
+    return SendRecord(day, *row[1:]) if row is not None else None
 
 
 def is_sent(store: Store, day: date) -> bool:
@@ -128,17 +129,17 @@ def history(store: Store, *, limit: int | None = None, day: date | None = None,
     found from its few rows (failed rows, events, subscribers who left) through their indexes.
     """
     link_pending(store)  # events that arrived before their ledger row count too
-    chosen = select(_SENDS.c.id).order_by(_SENDS.c.issue_date.desc())
+    chosen = select(_SENDS.c.id).order_by(_SENDS.c.issue_date.desc(), _SENDS.c.edition)
     if day is not None:
-        chosen = chosen.where(_SENDS.c.issue_date == day)
+        chosen = chosen.where(is_issue(_SENDS.c, day))
     if limit:
         chosen = chosen.limit(limit)
     paused = select(_P.c.id).where(_P.c.send_id == _SENDS.c.id, _P.c.resumed_at.is_(None)).exists()
     query = (select(_SENDS.c.id, _SENDS.c.issue_date, _SENDS.c.subject, _SENDS.c.created_at, _SENDS.c.finished_at,
                     _SENDS.c.override_by, _rows_with(FeedbackKind.HARD_BOUNCE), _rows_with(FeedbackKind.COMPLAINT),
-                    _rows_with(FeedbackKind.UNSUBSCRIBE), paused, resent_rows())
+                    _rows_with(FeedbackKind.UNSUBSCRIBE), paused, resent_rows(), _SENDS.c.edition)
              .where(_SENDS.c.id.in_(chosen))
-             .order_by(_SENDS.c.issue_date.desc()))
+             .order_by(_SENDS.c.issue_date.desc(), _SENDS.c.edition))
     with store.engine.connect() as conn:
         sends = conn.execute(query).all()
         states: dict[int, dict[str, int]] = {r.id: {} for r in sends}
@@ -150,7 +151,7 @@ def history(store: Store, *, limit: int | None = None, day: date | None = None,
                     .group_by(_D.c.send_id, _D.c.status)):
                 states[send_id][status] = int(n)
         reasons = _bounce_reasons(conn, list(states))
-    return [HistoryRow(day=r.issue_date, subject=r.subject, started_at=r.created_at, finished_at=r.finished_at,
+    return [HistoryRow(day=IssueId.stored(r.issue_date, r.edition), subject=r.subject, started_at=r.created_at, finished_at=r.finished_at,
                        recipients=sum(states[r.id].values()), sent=states[r.id].get(DeliveryStatus.SENT.value, 0),
                        failed=states[r.id].get(DeliveryStatus.FAILED.value, 0), bounced=int(r[6]),
                        unsubscribed=int(r[8]), override_by=r.override_by, complained=int(r[7]), paused=bool(r[9]),

@@ -39,8 +39,10 @@ from sqlalchemy import CursorResult, Integer, String, Table, and_, bindparam, fu
 
 from newsletter.store import dialect, leases, outbox
 from newsletter.store.database import Store
-from newsletter.store.models import Delivery, DeliveryStatus, Send, Subscriber, SubscriberStatus, UTCDateTime
-from newsletter.store.readers import receives_daily
+from newsletter.core.issue_id import IssueId
+from newsletter.store.models import (Delivery, DeliveryStatus, Send, Subscriber, SubscriberStatus, UTCDateTime, is_issue,
+                                     issue_key)
+from newsletter.store.readers import receives
 
 _D = cast(Table, Delivery.__table__)
 _S = cast(Table, Subscriber.__table__)
@@ -77,21 +79,21 @@ class Claimed:
 
 def get_or_create_send(store: Store, day: date, subject: str, now: datetime) -> int:
     """The id of the issue's send, created on first use (safe against a concurrent creator)."""
-    values = {"issue_date": day, "subject": subject, "created_at": now}
+    values = {**issue_key(day), "subject": subject, "created_at": now}
     table = cast(Table, Send.__table__)
     stmt = store.insert(table).values(**values)
     with store.session() as session:
         result: CursorResult[Any] = session.execute(  # type: ignore[assignment]
-            stmt.on_conflict_do_nothing(index_elements=["issue_date"]))
+            stmt.on_conflict_do_nothing(index_elements=["issue_date", "edition"]))
         if result.rowcount:
             outbox.add_event(session, store.hooks, "send.started", {"issue": day.isoformat(), "subject": subject,
                                                                      "resumed": False}, now)
-        return int(session.scalar(select(Send.id).where(Send.issue_date == day)) or 0)
+        return int(session.scalar(select(Send.id).where(is_issue(Send, day))) or 0)
 
 
 def find_send(store: Store, day: date) -> int | None:
     with store.session() as session:
-        return session.scalar(select(Send.id).where(Send.issue_date == day))
+        return session.scalar(select(Send.id).where(is_issue(Send, day)))
 
 
 @dataclass(frozen=True)
@@ -107,21 +109,22 @@ def coverage(store: Store, day: date, now: datetime) -> Coverage:
     issue of ``day`` has served (what a dry run shows)."""
     done = [DeliveryStatus.SENT.value, DeliveryStatus.FAILED.value, DeliveryStatus.UNCERTAIN.value]
     with store.session() as session:
-        active = session.scalar(select(func.count()).select_from(_S).where(receives_daily(now))) or 0
+        active = session.scalar(select(func.count()).select_from(_S).where(receives(day, now))) or 0
         served = session.scalar(
             select(func.count()).select_from(_D)
             .join(_SENDS, _SENDS.c.id == _D.c.send_id).join(_S, _S.c.id == _D.c.subscriber_id)
-            .where(_SENDS.c.issue_date == day, receives_daily(now), _D.c.status.in_(done))) or 0
+            .where(is_issue(_SENDS.c, day), receives(day, now), _D.c.status.in_(done))) or 0
     return Coverage(int(active), int(served))
 
 
-def enqueue(store: Store, send_id: int, now: datetime) -> int:
+def enqueue(store: Store, send_id: int, now: datetime, *, issue: date | None = None) -> int:
     """Add a pending row for every subscriber the issue goes to at ``now`` (active, daily, not paused:
-    :func:`~newsletter.store.readers.receives_daily`) who has none yet; return how many were added."""
+    :func:`~newsletter.store.readers.receives_daily`; weekly readers for the weekly roundup ``issue``)
+    who has none yet; return how many were added."""
     source = select(
         literal(send_id, Integer()), _S.c.id, _S.c.email, literal(DeliveryStatus.PENDING.value, String()),
         literal(now, UTCDateTime()), literal(now, UTCDateTime()),
-    ).where(receives_daily(now))
+    ).where(receives(issue, now))
     stmt = store.insert(_D).from_select(
         ["send_id", "subscriber_id", "email", "status", "created_at", "updated_at"], source
     ).on_conflict_do_nothing(index_elements=["send_id", "subscriber_id"])
@@ -132,13 +135,13 @@ def enqueue(store: Store, send_id: int, now: datetime) -> int:
         return int(result.rowcount or 0)
 
 
-def has_work(store: Store, send_id: int, now: datetime) -> bool:
+def has_work(store: Store, send_id: int, now: datetime, *, issue: date | None = None) -> bool:
     """Whether the send has rows not settled yet (pending, queued, sending) or subscribers without a
     row whom :func:`enqueue` would add at ``now``."""
     open_states = [DeliveryStatus.PENDING.value, DeliveryStatus.QUEUED.value, DeliveryStatus.SENDING.value]
     open_rows = select(_D.c.id).where(_D.c.send_id == send_id, _D.c.status.in_(open_states))
     served = select(_D.c.id).where(_D.c.send_id == send_id, _D.c.subscriber_id == _S.c.id)
-    newcomers = select(_S.c.id).where(receives_daily(now), ~served.exists())
+    newcomers = select(_S.c.id).where(receives(issue, now), ~served.exists())
     with store.session() as session:
         return bool(session.scalar(select(open_rows.exists() | newcomers.exists())))
 
@@ -460,7 +463,8 @@ def finish(store: Store, send_id: int, now: datetime) -> None:
             result: CursorResult[Any] = session.execute(  # type: ignore[assignment]
                 update(_SENDS).where(_SENDS.c.id == send_id, _SENDS.c.finished_at.is_(None)).values(finished_at=now))
             if result.rowcount and store.hooks.get("send.finished"):
-                day = session.scalar(select(_SENDS.c.issue_date).where(_SENDS.c.id == send_id))
+                sent = session.execute(select(_SENDS.c.issue_date, _SENDS.c.edition).where(_SENDS.c.id == send_id)).first()
+                day = IssueId.stored(sent.issue_date, sent.edition) if sent else None
                 rows = session.execute(select(_D.c.status, func.count()).where(_D.c.send_id == send_id)
                                        .group_by(_D.c.status)).all()
                 totals = {status: n for status, n in rows}

@@ -12,9 +12,12 @@ from enum import Enum
 
 from typing import Any
 
-from sqlalchemy import Date, DateTime, Dialect, Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import (ColumnElement, Date, DateTime, Dialect, Float, ForeignKey, Index, Integer, String, Text,
+                        UniqueConstraint, and_)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
+
+from newsletter.core.issue_id import day_of, edition_of
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -98,7 +101,9 @@ class Send(Base):
     __tablename__ = "sends"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    issue_date: Mapped[date] = mapped_column(Date, unique=True, nullable=False)
+    issue_date: Mapped[date] = mapped_column(Date, nullable=False)
+    # The special edition's slug, "" for the daily issue (migration 0025; newsletter.core.issue_id).
+    edition: Mapped[str] = mapped_column(String(40), default="", nullable=False)
     subject: Mapped[str] = mapped_column(Text, default="", nullable=False)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False)
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
@@ -106,6 +111,8 @@ class Send(Base):
     override_by: Mapped[str] = mapped_column(String(200), default="", nullable=False)
     override_reason: Mapped[str] = mapped_column(Text, default="", nullable=False)
     override_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+    __table_args__ = (UniqueConstraint("issue_date", "edition", name="uq_sends_issue"),)
 
 
 class Delivery(Base):
@@ -150,6 +157,7 @@ class DayClaim(Base):
     __tablename__ = "day_claims"
 
     issue_date: Mapped[date] = mapped_column(Date, primary_key=True)
+    edition: Mapped[str] = mapped_column(String(40), primary_key=True, default="")  # migration 0025
     state: Mapped[str] = mapped_column(String(20), nullable=False)
     run_id: Mapped[str] = mapped_column(String(64), default="", nullable=False)
     reason: Mapped[str] = mapped_column(Text, default="", nullable=False)
@@ -185,6 +193,7 @@ class Alert(Base):
     __tablename__ = "alerts"
 
     issue_date: Mapped[date] = mapped_column(Date, primary_key=True)
+    edition: Mapped[str] = mapped_column(String(40), primary_key=True, default="")  # migration 0025
     reason: Mapped[str] = mapped_column(String(200), primary_key=True)
     sent_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False)
 
@@ -214,3 +223,13 @@ class Suppression(Base):
     digest: Mapped[str] = mapped_column(String(64), primary_key=True)
     reason: Mapped[str] = mapped_column(String(20), nullable=False)  # "erased"
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False)
+
+
+def issue_key(day: date) -> dict[str, Any]:
+    """The columns that name an issue (a date, or an :class:`~newsletter.core.issue_id.IssueId`) in a row."""
+    return {"issue_date": day_of(day), "edition": edition_of(day)}
+
+
+def is_issue(columns: Any, day: date) -> ColumnElement[bool]:
+    """The rows of ``columns`` (a table's ``.c``, or a mapped class) that are about the issue ``day``."""
+    return and_(columns.issue_date == day_of(day), columns.edition == edition_of(day))

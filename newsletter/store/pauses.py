@@ -15,7 +15,8 @@ from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from newsletter.store import outbox
 from newsletter.store.database import Store
-from newsletter.store.models import Base, Send, UTCDateTime
+from newsletter.core.issue_id import IssueId
+from newsletter.store.models import Base, Send, UTCDateTime, is_issue
 
 _SENDS = cast(Table, Send.__table__)
 
@@ -56,8 +57,8 @@ class Pause:
 
 
 def _issue(session: Session, send_id: int) -> str:
-    day = session.scalar(select(_SENDS.c.issue_date).where(_SENDS.c.id == send_id))
-    return day.isoformat() if day else ""
+    row = session.execute(select(_SENDS.c.issue_date, _SENDS.c.edition).where(_SENDS.c.id == send_id)).first()
+    return IssueId.stored(row.issue_date, row.edition).isoformat() if row else ""
 
 
 def record_pause(store: Store, send_id: int, *, reason: str, bounces: int, messages: int, now: datetime) -> int:
@@ -92,7 +93,7 @@ def pauses_of(store: Store, day: date) -> list[Pause]:
     with store.session() as session:
         rows = session.execute(select(_P.c.id, _P.c.paused_at, _P.c.reason, _P.c.bounces, _P.c.messages,
                                       _P.c.resumed_at)
-                               .join(_SENDS, _SENDS.c.id == _P.c.send_id).where(_SENDS.c.issue_date == day)
+                               .join(_SENDS, _SENDS.c.id == _P.c.send_id).where(is_issue(_SENDS.c, day))
                                .order_by(_P.c.id)).all()
     return [Pause(*row) for row in rows]
 

@@ -15,11 +15,12 @@ so that every count stays right, and the address survives only as a keyed hash i
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any, Iterable, cast
 
 from sqlalchemy import CursorResult, Table, and_, delete, func, or_, select, update
 
+from newsletter.core.issue_id import WEEKLY_SLUG, IssueId, edition_of
 from newsletter.store import corrections
 from newsletter.store.database import Store
 from newsletter.store.feedback import FeedbackEvent
@@ -43,6 +44,18 @@ def receives_daily(now: datetime) -> Any:
     """The condition on subscribers that a daily issue goes to at ``now``: active, daily, not paused."""
     return and_(_S.c.status == ACTIVE, _S.c.frequency == Frequency.DAILY.value,
                 or_(_S.c.paused_until.is_(None), _S.c.paused_until <= now))
+
+
+def receives_weekly(now: datetime) -> Any:
+    """The condition on subscribers that the weekly roundup goes to at ``now``: active, weekly, not paused."""
+    return and_(_S.c.status == ACTIVE, _S.c.frequency == Frequency.WEEKLY.value,
+                or_(_S.c.paused_until.is_(None), _S.c.paused_until <= now))
+
+
+def receives(issue: date | None, now: datetime) -> Any:
+    """Who the issue goes to at ``now``: the weekly roundup (``DATE-hebdo``) to weekly readers, any other
+    issue (the daily, a special edition) to daily readers."""
+    return receives_weekly(now) if issue is not None and edition_of(issue) == WEEKLY_SLUG else receives_daily(now)
 
 
 @dataclass(frozen=True)
@@ -158,11 +171,11 @@ def reader_data(store: Store, email: str) -> dict[str, Any] | None:
         if person is None:
             return None
         issues = conn.execute(
-            select(_SENDS.c.issue_date, _SENDS.c.subject, _D.c.status, _D.c.sent_at, _D.c.attempts, _D.c.last_error)
+            select(_SENDS.c.issue_date, _SENDS.c.edition, _SENDS.c.subject, _D.c.status, _D.c.sent_at, _D.c.attempts, _D.c.last_error)
             .join(_SENDS, _SENDS.c.id == _D.c.send_id).where(_D.c.subscriber_id == person.id)
-            .order_by(_SENDS.c.issue_date)).all()
+            .order_by(_SENDS.c.issue_date, _SENDS.c.edition)).all()
         events = conn.execute(
-            select(_E.c.kind, _E.c.source, _E.c.occurred_at, _E.c.issue_date, _E.c.reason, _E.c.detail,
+            select(_E.c.kind, _E.c.source, _E.c.occurred_at, _E.c.issue_date, _E.c.edition, _E.c.reason, _E.c.detail,
                    _E.c.status_change)
             .where(or_(_E.c.subscriber_id == person.id, _E.c.email == email)).order_by(_E.c.occurred_at)).all()
         welcome = conn.execute(select(_W.c.state, _W.c.updated_at).where(_W.c.subscriber_id == person.id)).first()
@@ -186,11 +199,11 @@ def reader_data(store: Store, email: str) -> dict[str, Any] | None:
         "consent": {"at": _iso(person.consent_at), "source": person.consent_source, "ip": person.consent_ip},
         "status_history": sorted(history, key=lambda entry: entry["at"] or ""),
         "welcome": {"state": welcome.state, "at": _iso(welcome.updated_at)} if welcome is not None else None,
-        "issues": [{"issue": row.issue_date.isoformat(), "subject": row.subject, "status": row.status,
+        "issues": [{"issue": IssueId.stored(row.issue_date, row.edition).isoformat(), "subject": row.subject, "status": row.status,
                     "sent_at": _iso(row.sent_at), "attempts": row.attempts, "error": row.last_error}
                    for row in issues],
         "feedback": [{"kind": e.kind, "source": e.source, "at": _iso(e.occurred_at),
-                      "issue": e.issue_date.isoformat() if e.issue_date else None, "reason": e.reason,
+                      "issue": IssueId.stored(e.issue_date, e.edition).isoformat() if e.issue_date else None, "reason": e.reason,
                       "detail": e.detail} for e in events],
     }
 

@@ -19,7 +19,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 from newsletter.store import leases
 from newsletter.store.database import Store
 from newsletter.store.day_claims import day_claim
-from newsletter.store.models import Base, DayClaimState, Delivery, DeliveryStatus, Send, UTCDateTime
+from newsletter.store.models import Base, DayClaimState, Delivery, DeliveryStatus, Send, UTCDateTime, is_issue
 from newsletter.store.workers import live_workers
 
 _SENDS = cast(Table, Send.__table__)
@@ -74,7 +74,7 @@ def resends_of(store: Store, day: date) -> list[Resend]:
     """Every resend of ``day``'s send, oldest first (empty when there was none or the send never started)."""
     with store.session() as session:
         rows = session.execute(select(_R.c.resent_at, _R.c.resent_by, _R.c.rows)
-                               .join(_SENDS, _SENDS.c.id == _R.c.send_id).where(_SENDS.c.issue_date == day)
+                               .join(_SENDS, _SENDS.c.id == _R.c.send_id).where(is_issue(_SENDS.c, day))
                                .order_by(_R.c.id)).all()
     return [Resend(*row) for row in rows]
 

@@ -14,7 +14,8 @@ from sqlalchemy.exc import ArgumentError
 
 from newsletter.store import dialect, ledger
 from newsletter.store.database import Store
-from newsletter.store.models import Delivery, DeliveryStatus, Lease, Send
+from newsletter.core.issue_id import IssueId
+from newsletter.store.models import Delivery, DeliveryStatus, Lease, Send, is_issue
 from newsletter.store.pauses import SendPause
 from newsletter.store.snapshots import SendSnapshot
 
@@ -53,12 +54,12 @@ def open_sends(store: Store, day: date | None = None) -> list[OpenSend]:
     finished once and started again for subscribers who joined since (their rows wait)."""
     paused = select(_P.c.id).where(_P.c.send_id == _S.c.id, _P.c.resumed_at.is_(None)).exists()
     waiting = select(_D.c.id).where(_D.c.send_id == _S.c.id, _D.c.status.in_(OPEN_ROWS)).exists()
-    query = (select(_S.c.id, _S.c.issue_date).join(_SNAP, _SNAP.c.send_id == _S.c.id)
-             .where(or_(_S.c.finished_at.is_(None), waiting), ~paused).order_by(_S.c.issue_date))
+    query = (select(_S.c.id, _S.c.issue_date, _S.c.edition).join(_SNAP, _SNAP.c.send_id == _S.c.id)
+             .where(or_(_S.c.finished_at.is_(None), waiting), ~paused).order_by(_S.c.issue_date, _S.c.edition))
     if day is not None:
-        query = query.where(_S.c.issue_date == day)
+        query = query.where(is_issue(_S.c, day))
     with store.session() as session:
-        return [OpenSend(r.id, r.issue_date) for r in session.execute(query).all()]
+        return [OpenSend(r.id, IssueId.stored(r.issue_date, r.edition)) for r in session.execute(query).all()]
 
 
 def is_paused(store: Store, send_id: int) -> bool:

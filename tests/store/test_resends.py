@@ -91,15 +91,17 @@ def _before_resends() -> str:
 def engine_before_resends(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
     """A database migrated to just before resends, with one row in doubt and one failed row of the same words."""
     engine = database_at(request, tmp_path, request.param, _before_resends())
-    store = Store(engine)
-    send_id = ledger.get_or_create_send(store, DAY, "Objet", NOW)
-    # The tables as they were then (today's models and ledger name later columns: frequency, 0019).
+    # The tables as they were then (today's models and ledger name later columns: frequency, 0019; edition, 0025).
+    sends = table("sends", column("id"), column("issue_date"), column("subject"), column("created_at"))
+    send_id = 1
     people = table("subscribers", column("id"), column("email"), column("first_name"), column("last_name"),
                    column("status"), column("consent_source"), column("created_at"), column("updated_at"))
     rows = table("deliveries", column("id"), column("send_id"), column("subscriber_id"), column("email"),
                  column("status"), column("last_error"), column("created_at"), column("updated_at"))
     naive = NOW.replace(tzinfo=None)
     with engine.begin() as connection:
+        connection.execute(insert(sends).values(id=send_id, issue_date=DAY, subject="Objet",
+                                                created_at=NOW.replace(tzinfo=None)))
         for key, status in ((1, "uncertain"), (2, "failed")):
             connection.execute(insert(people).values(id=key, email=f"p{key}@example.org", first_name="", last_name="",
                                                      status="active", consent_source="test", created_at=naive,

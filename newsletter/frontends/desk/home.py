@@ -8,6 +8,7 @@ from datetime import date, datetime, timedelta
 from flask import Blueprint, render_template
 
 from newsletter.frontends.desk.access import newsletter, requires
+from newsletter.library import Newsletter
 
 bp = Blueprint("home", __name__)
 
@@ -22,7 +23,7 @@ class Day:
     """One coming due time and its issue's state, as the home page shows it."""
 
     day: date
-    at: datetime
+    at: datetime | None  # None for a special edition: the schedule never sends it
     state: str  # missing, failing, waiting approval, stale, approved, ready, paused, sent, skipped
     exists: bool
 
@@ -37,6 +38,15 @@ def desk_state(gate: str, approval: str, dispatch: str | None = None) -> str:
     if gate == "ready" and approval == "current":
         return "approved"
     return gate
+
+
+def _editions(nl: Newsletter, day: date) -> list[Day]:
+    """The special editions of ``day``, listed beside its issue (no due time: sent by hand only)."""
+    shown = []
+    for edition in nl.issues.editions(day):
+        gate = nl.status(edition).schedule.gate
+        shown.append(Day(edition, None, desk_state(gate, nl.approval(edition).state), True))
+    return shown
 
 
 @bp.route("/")
@@ -63,5 +73,6 @@ def index() -> str:
         exists = nl.issues.exists(day)
         approval = nl.approval(day).state if exists else "missing"
         days.append(Day(day, run.at, desk_state(run.readiness.state, approval), exists))
+    days = [shown for d in days for shown in (d, *_editions(nl, d.day))]
     return render_template("desk/home.html", days=days, history=nl.history(limit=14), today=nl.today(),
                            require_approval=view.require_approval)

@@ -21,8 +21,8 @@ from newsletter.frontends.desk.words import gettext as _
 from newsletter.frontends.desk.words import ngettext, said
 from newsletter.frontends.desk.words import date_in_words, moment_in_words, spoken
 from newsletter.frontends.hardening import FRAMED_EMAIL_POLICY
-from newsletter.errors import ContentError, IssueNotFoundError, NewsletterError
-from newsletter.library import NOTE_CHARS
+from newsletter.errors import ContentError, IssueNotFoundError, NewsletterError, UsageError
+from newsletter.library import NOTE_CHARS, IssueId
 
 bp = Blueprint("issues", __name__, url_prefix="/issues")
 
@@ -32,8 +32,8 @@ EMAIL_CSP = FRAMED_EMAIL_POLICY
 
 def parse_day(text: str) -> date:
     try:
-        return date.fromisoformat(text)
-    except ValueError:
+        return IssueId.parse(text)
+    except UsageError:
         abort(404)
 
 

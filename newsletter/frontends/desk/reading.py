@@ -13,7 +13,8 @@ from datetime import date
 
 from flask import Blueprint, abort, render_template
 
-from newsletter.errors import NoClicksError
+from newsletter.errors import NoClicksError, UsageError
+from newsletter.library import IssueId
 from newsletter.frontends.desk.access import newsletter, requires
 
 bp = Blueprint("reading", __name__, url_prefix="/lecture")
@@ -79,7 +80,7 @@ def overview() -> str:
     from flask import url_for
 
     trends = newsletter().clicks.trends(DAYS)
-    columns = _columns([(date.fromisoformat(i.issue[:10]), i.unique_clickers,
+    columns = _columns([(IssueId.parse(i.issue), i.unique_clickers,
                          url_for("reading.issue", day=i.issue)) for i in trends.issues])
     top_position = max((t.click_rate for t in trends.positions), default=0.0)
     positions = [Bar(t.key, _percent(t.click_rate), _share(t.click_rate, top_position),
@@ -96,8 +97,8 @@ def overview() -> str:
 def issue(day: str) -> str:
     """One issue: each item's readers (and the scanners' requests), the feedback, the totals."""
     try:
-        when = date.fromisoformat(day)
-    except ValueError:
+        when = IssueId.parse(day)
+    except UsageError:
         abort(404)
     try:
         figures = newsletter().clicks.report(when)

@@ -11,15 +11,16 @@ from werkzeug.wrappers import Response as Reply
 from newsletter.frontends.desk.access import current_account, newsletter, requires
 from newsletter.frontends.desk.words import gettext as _
 from newsletter.frontends.desk.words import ngettext, said, spoken
-from newsletter.errors import NewsletterError, SendBusyError
+from newsletter.errors import NewsletterError, SendBusyError, UsageError
+from newsletter.library import IssueId
 
 bp = Blueprint("sends", __name__, url_prefix="/sends")
 
 
 def _issue_day(day: str) -> date:
     try:
-        return date.fromisoformat(day)
-    except ValueError:
+        return IssueId.parse(day)
+    except UsageError:
         abort(404)
 
 

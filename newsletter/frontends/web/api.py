@@ -28,7 +28,7 @@ from newsletter.frontends.web.api_schemas import (MAX_BODY, PAGE_SIZE, STATUSES,
                                                   SubscriberOut, SubscriberPage, SubscriberPatch, openapi_document)
 from newsletter.frontends.web.extensions import rate_limited
 from newsletter.frontends.web.services import services
-from newsletter.library import ApiKey, checked_address
+from newsletter.library import ApiKey, IssueId, checked_address
 
 PREFIX = "/api/v1"
 _CURSOR = "newsletter.api.cursor"
@@ -233,8 +233,9 @@ def delete_subscriber(email: str) -> Response:
 @needs("issues:read")
 def issue_status(issue: str) -> Response:
     try:
-        day = date.fromisoformat(issue)
-    except ValueError:
-        raise _Refusal(400, "the issue is its date, YYYY-MM-DD, e.g. 2026-12-07", "issue") from None
+        day = IssueId.parse(issue)
+    except UsageError:
+        raise _Refusal(400, "the issue is its date, YYYY-MM-DD, e.g. 2026-12-07, or a special edition's id, "
+                            "e.g. 2026-12-07-speciale", "issue") from None
     status = services().nl.status(day, uncertain=0).to_dict()
     return jsonify(IssueOut.model_validate({k: status[k] for k in IssueOut.model_fields}).model_dump(mode="json"))

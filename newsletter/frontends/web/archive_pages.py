@@ -15,7 +15,8 @@ from datetime import date
 
 from flask import Blueprint, Response, abort, render_template, request, url_for
 
-from newsletter.library import PROOF_PARAM, Image
+from newsletter.errors import UsageError
+from newsletter.library import PROOF_PARAM, Image, IssueId
 from newsletter.frontends.web.pages import page
 from newsletter.frontends.web.services import services
 
@@ -35,10 +36,10 @@ def index() -> Response:
 
 
 def issue_day(day: str) -> date:
-    """The day in a URL (a 404 page when it is not a date)."""
+    """The issue in a URL, its date or a special edition's id (a 404 page when it is neither)."""
     try:
-        return date.fromisoformat(day)
-    except ValueError:
+        return IssueId.parse(day)
+    except UsageError:
         abort(404)
 
 
