@@ -77,7 +77,7 @@ def add_people(store: Store, n: int) -> None:
 def configure(project: Path, **schedule: object) -> Settings:
     """The [schedule] table: the repository's, without alert_to, with ``schedule`` set."""
     remove_option(project, "schedule", "alert_to", missing_ok=True)
-    set_options(project, "schedule", **{"check_links": False, **schedule})  # the fixture's links are not on 127.0.0.1
+    set_options(project, "schedule", **schedule)
     return load_settings(project)
 
 

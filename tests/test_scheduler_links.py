@@ -38,7 +38,8 @@ def site(project: Path, issue_dir: Path) -> Iterator[Pages]:
 def scheduler_at(project: Path, store: Store, sink: Sink, clock: list[datetime]) -> Scheduler:
     smtp_config(project, sink.port)
     remove_option(project, "schedule", "alert_to", missing_ok=True)
-    set_options(project, "schedule", alert_to=OPERATOR, cron="0 7 * * *", grace_minutes=60, require_approval=False)
+    set_options(project, "schedule", alert_to=OPERATOR, cron="0 7 * * *", grace_minutes=60, require_approval=False,
+                check_links=True)
     settings = load_settings(project)
     return Scheduler(Newsletter(settings, store=store, secret_key=SECRET, clock=lambda: clock[0]))
 
