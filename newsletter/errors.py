@@ -47,8 +47,9 @@ The tree (a second base in parentheses)::
     ├── MailboxError                    the bounce mailbox cannot be read
     ├── DnsUnanswered                   doctor: the DNS gave no usable answer (reported "not checked")
     ├── NoClicksError                   (LookupError) report: an issue with no counted links
-    └── FetchError                      a page or feed could not be fetched or used (draft --from/--feed)
-        └── FetchRefused                (UsageError) an address that is not fetched: scheme, private network
+    ├── FetchError                      a page or feed could not be fetched or used (draft --from/--feed)
+    │   └── FetchRefused                (UsageError) an address that is not fetched: scheme, private network
+    └── SpellingUnavailable             check: no spelling library or dictionary (a warning, never a failure)
 """
 
 from __future__ import annotations
@@ -392,3 +393,8 @@ class FetchRefused(FetchError, UsageError):
 class CorrectionRefused(UsageError):
     """A correction that cannot be published: the issue was never sent, the note is empty or too long,
     or nothing changed since the version the archive shows."""
+
+
+class SpellingUnavailable(NewsletterError):
+    """The spelling library or the language's dictionary is not installed; the message says which and how
+    to install it (``check`` turns it into one warning)."""

@@ -48,12 +48,14 @@ def test_a_send_with_nothing_left_to_do_loads_no_renderer_builder_or_transport(c
 
 
 def test_the_first_send_loads_what_it_needs(cli, project: Path, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
-    """The counterpart: the probe sees what a real send imports (the message builder and the transport)."""
+    """The counterpart: the probe sees what a real send imports (the message builder and the transport), but
+    not the spelling dictionary: a send needs the check's errors only, and spelling gives warnings."""
     assert cli("subscribers", "add", "camille@example.org")[0] == 0
     assert cli("approve", DAY.isoformat(), "--by", "Camille Martin")[0] == 0
     code, modules = _modules_of(project, tmp_path, "send", DAY.isoformat())
     assert code == 0
     assert {"newsletter.render.mime", "newsletter.delivery.outbox"} <= modules
+    assert not {"enchant", "newsletter.content.spelling"} & modules
 
 
 #: The command as the ``newsletter`` script runs it (``sys.exit(main())``), saying at exit how many objects the

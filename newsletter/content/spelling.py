@@ -18,6 +18,7 @@ from typing import Any, Iterable
 
 from newsletter.content.model import Issue
 from newsletter.content.problems import N_, Problem
+from newsletter.errors import SpellingUnavailable
 
 #: Unknown words that get suggestions, per check (each can cost most of a second).
 SUGGESTED = 5
@@ -39,10 +40,6 @@ _WORD = re.compile(r"[^\W\d_]+(?:[-’'][^\W\d_]+)*")
 _ELISION = re.compile(r"^(?:[lLdDjJmMnNsStTcC]|[qQ]u|[jJ]usqu|[lL]orsqu|[pP]uisqu|[qQ]uoiqu)[’']")
 _ROMAN = re.compile(r"^[IVXLCDM]+(?:e|er|re|ème|es)?$")
 _SENTENCE_END = re.compile(r"[.!?…:]\s*$|^\s*$|[«\"(]\s*$|^\s*(?:\d+\.|[-*+])\s*$")
-
-
-class SpellingUnavailable(Exception):
-    """The library or the language's dictionary is not installed (``reason`` says which and how)."""
 
 
 @dataclass(frozen=True)

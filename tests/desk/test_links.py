@@ -107,7 +107,7 @@ def test_an_issue_with_no_free_slot_says_so(site: Pages, signed_in: Callable[[st
                                             issue_dir: Path) -> None:
     before = _files(issue_dir)
     status, _, page = _draft(signed_in("approver"), site.url("/articles/1"), URL)
-    assert status == 400 and typeset("qui a 0 place libre") in page, page
+    assert status == 400 and typeset("qui a 0 place d’info libre") in page, page
     assert _files(issue_dir) == before
 
 

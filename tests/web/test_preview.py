@@ -16,6 +16,7 @@ from newsletter.frontends.web.preview import make_server
 from tests.helpers.preview import preview_server
 from tests.conftest import DAY, item_text, write
 from tests.helpers.locales import LOCALES, leftovers, set_locale
+from tests.helpers.config import set_options
 from tests.helpers.french import typeset
 
 
@@ -78,6 +79,7 @@ def test_nothing_outside_the_issue_folder_is_served(base_url: str, issue_dir: Pa
 @pytest.mark.parametrize("lang", LANGUAGES)
 def test_the_page_speaks_the_newsletters_language(project: Path, lang: str) -> None:
     set_locale(project, LOCALES[lang])
+    set_options(project, "check", spelling=False)  # the fixture's French words are not English: the page, not them
     server = make_server(project, DAY, "127.0.0.1", 0)
     thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
     thread.start()
