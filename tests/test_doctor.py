@@ -201,7 +201,7 @@ def test_a_complete_setup_is_all_ok(project: Path, store: Store, pki: Pki) -> No
     assert problems(findings) == []
     assert not has_errors(findings)
     assert {f.check for f in findings} == {
-        "config", "secret-key", "delivery", "unsubscribe", "spf example.org", "spf bounce.example.org",
+        "config", "secret-key", "delivery", "unsubscribe", "spelling", "spf example.org", "spf bounce.example.org",
         "dkim nl2026._domainkey.example.org", "dkim nl2026e._domainkey.example.org", "dmarc example.org",
         "alignment", "mx bounce.example.org",
         "https", "one-click"}

@@ -9,7 +9,7 @@ import pytest
 
 from newsletter.config import load_settings
 from newsletter.content.model import Issue, Item
-from newsletter.content.spelling import SpellingUnavailable, dictionary, spelling_problems
+from newsletter.content.spelling import SpellingUnavailable, debian_package, dictionary, spelling_problems
 from newsletter.services.check import check_issue
 from tests.conftest import DAY
 from tests.helpers.config import set_options
@@ -79,8 +79,29 @@ def test_missing_dictionary_is_one_clear_notice(project: Path) -> None:
     notices = [p for p in report.problems if "spelling" in p.message]
     assert len(notices) == 1
     assert notices[0].path.name == "newsletter.toml" and notices[0].severity == "warning"
-    assert ("spelling is not checked: no de_AT dictionary is installed; install Debian's hunspell-de"
+    assert ("spelling is not checked: no de_AT dictionary is installed; install Debian's hunspell-de-at "
             in notices[0].message)
+
+
+@pytest.mark.parametrize(("locale", "package"), [
+    ("fr_FR", "hunspell-fr"), ("fr_CA", "hunspell-fr"), ("en_GB", "hunspell-en-gb"), ("en", "hunspell-en-us"),
+    ("en_US", "hunspell-en-us"), ("de_AT", "hunspell-de-at"), ("pt_BR", "hunspell-pt-br"), ("es", "hunspell-es"),
+])
+def test_the_missing_dictionary_names_a_package_debian_has(locale: str, package: str) -> None:
+    assert debian_package(locale) == package
+
+
+@pytest.mark.parametrize(("locale", "spelling", "level"), [("fr_FR", True, "ok"), ("de_AT", True, "warning"),
+                                                           ("de_AT", False, "ok")])
+def test_doctor_says_whether_check_can_spell(project: Path, locale: str, spelling: bool, level: str) -> None:
+    from newsletter.doctor.config import check_spelling
+
+    set_options(project, "newsletter", locale=locale)
+    set_options(project, "check", spelling=spelling)
+    finding = check_spelling(load_settings(project))
+    assert finding.check == "spelling" and finding.level.value == level
+    if level == "warning":
+        assert "hunspell-de-at" in finding.message and "spelling = false" in finding.fix
 
 
 def test_spelling_can_be_turned_off(project: Path) -> None:

@@ -94,9 +94,23 @@ def dictionary(locale: str) -> Any:
     try:
         return enchant.Dict(locale)
     except enchant.errors.DictNotFoundError as err:
-        package = "hunspell-" + locale.split("_")[0].lower()
-        raise SpellingUnavailable(f"no {locale} dictionary is installed; install Debian's {package} "
+        raise SpellingUnavailable(f"no {locale} dictionary is installed; install Debian's {debian_package(locale)} "
                                   "(make system-packages)") from err
+
+
+#: Languages whose Debian Hunspell dictionaries come one package per country (``hunspell-en-gb``); the others
+#: have one package for the language (``hunspell-fr``).
+_BY_COUNTRY = {"en": "us", "de": "de", "pt": "pt"}
+
+
+def debian_package(locale: str) -> str:
+    """The Debian package holding the Hunspell dictionary of ``locale`` (``fr_FR`` → ``hunspell-fr``,
+    ``en_GB`` → ``hunspell-en-gb``, a bare ``en`` → ``hunspell-en-us``)."""
+    language, _, country = locale.replace("-", "_").partition("_")
+    language = language.lower()
+    if language not in _BY_COUNTRY:
+        return f"hunspell-{language}"
+    return f"hunspell-{language}-{(country or _BY_COUNTRY[language]).lower()}"
 
 
 def _accepted(checker: Any, word: str, known: frozenset[str]) -> bool:

@@ -4,7 +4,7 @@ Each check returns findings (ok / warning / error, each with a one-line fix, :mo
 prints nothing; one module per check:
 
 - :mod:`.config`: the configuration loads, the secret key is strong, the delivery adapter's
-  credentials are in the environment;
+  credentials are in the environment, ``check`` has its spelling dictionary;
 - :mod:`.spf`: the From domain's SPF record (and the bounce domain's, which receivers check when
   ``[bounces]`` makes it the envelope sender), parsed and followed by checkdmarc;
 - :mod:`.dkim`: the DKIM selector's record holds the public half of ``[dkim] private_key_file``;
@@ -27,7 +27,7 @@ from typing import Mapping
 from newsletter import providers
 from newsletter.config import SECRET_KEY_ENV, Settings, load_settings
 from newsletter.core.addresses import ascii_domain
-from newsletter.doctor.config import check_credentials, check_secret_key, check_unsubscribe_mailbox
+from newsletter.doctor.config import check_credentials, check_secret_key, check_spelling, check_unsubscribe_mailbox
 from newsletter.doctor.dkim import check_dkim
 from newsletter.doctor.dmarc import check_dmarc
 from newsletter.doctor.https import CERT_WARN_DAYS, PROBE_ADDRESS, check_https
@@ -53,6 +53,7 @@ def diagnose(root: Path, *, environ: Mapping[str, str], network: Network = Netwo
     findings.append(check_secret_key(key))
     findings.extend(check_credentials(settings, environ))
     findings.append(check_unsubscribe_mailbox(settings))
+    findings.append(check_spelling(settings))
     lookup = Dns(network.make_resolver(), network.timeout)
     findings.extend(_mail_dns(settings, lookup))
     findings.extend(check_https(settings, key, network, lookup, now or datetime.now(timezone.utc)))

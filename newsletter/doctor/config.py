@@ -37,6 +37,22 @@ def check_credentials(settings: Settings, environ: Mapping[str, str]) -> list[Fi
     return [ok("delivery", f"the {name} adapter has its settings and credentials")]
 
 
+def check_spelling(settings: Settings) -> Finding:
+    """Whether ``check`` can read the newsletter's language: without the library or its dictionary the
+    spelling check is only a notice in every ``check``, easy to overlook."""
+    if not settings.check.spelling:
+        return ok("spelling", "the spelling check is turned off ([check] spelling = false)")
+    from newsletter.content.spelling import dictionary
+
+    locale = settings.newsletter.locale
+    try:
+        dictionary(locale)
+    except NewsletterError as err:
+        return warning("spelling", f"check cannot spell-check {locale}: {err}",
+                       "install the packages named, or set spelling = false under [check]")
+    return ok("spelling", f"check spell-checks titles and texts with the {locale} dictionary")
+
+
 def check_unsubscribe_mailbox(settings: Settings) -> Finding:
     """Where the ``mailto:`` of List-Unsubscribe goes: without ``[bounces] unsubscribe_address`` it is
     the Reply-To, a mailbox people read, where nothing unsubscribes anyone (RFC 8058 clients use the
