@@ -534,6 +534,9 @@ def test_sigterm_to_send_with_workers_stops_them_all_after_the_messages_in_hand(
     try:
         counts = rows_by_status(store)
         live = live_leases(store)
+        with store.engine.connect() as conn:  # said when a lease is left: which run, renewed or ended when
+            held = conn.execute(text("SELECT run_id, holder, send_id, renewed_at, expires_at, taken_by, messages "
+                                     "FROM leases ORDER BY renewed_at")).all()
     finally:
         store.close()
     output = log.read_text(errors="replace")
@@ -541,7 +544,8 @@ def test_sigterm_to_send_with_workers_stops_them_all_after_the_messages_in_hand(
     # Nothing left in flight or claimed: what was handed over is recorded, the rest waits for the next run.
     assert counts.get("queued", 0) == counts.get("sending", 0) == 0 and counts.get("pending", 0) > 0
     assert counts.get("sent", 0) == len(received) and max(received.values()) == 1
-    assert set(received) < set(people) and live == 0  # both workers ended their lease
+    assert set(received) < set(people)
+    assert live == 0, (held, output[-3000:])  # both workers ended their lease
 
 
 def test_the_progress_of_send_with_workers_reads_their_leases_not_the_ledger(project: Path, pg: str) -> None:
