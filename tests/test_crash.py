@@ -353,7 +353,7 @@ def test_after_a_kill_9_the_operator_resends_the_uncertain_rows_with_their_first
                                 env={**os.environ, "NEWSLETTER_SECRET_KEY": SECRET}, capture_output=True, text=True,
                                 timeout=PATIENCE)
         assert resend.returncode == 0, resend.stdout + resend.stderr
-        assert f"Resent {len(uncertain)} uncertain recipients" in resend.stdout
+        assert f"Resent {len(uncertain)} uncertain recipient{'s' if len(uncertain) > 1 else ''} of" in resend.stdout
         received = sink.recorder.count_by_recipient()
         ids: dict[str, set[str]] = {}
         for message in sink.recorder.messages:
