@@ -119,7 +119,7 @@ def coverage(store: Store, day: date, now: datetime) -> Coverage:
 
 def enqueue(store: Store, send_id: int, now: datetime, *, issue: date | None = None) -> int:
     """Add a pending row for every subscriber the issue goes to at ``now`` (active, daily, not paused:
-    :func:`~newsletter.store.readers.receives_daily`; weekly readers for the weekly roundup ``issue``)
+    :func:`~newsletter.store.readers.receives`; weekly readers for the weekly roundup ``issue``)
     who has none yet; return how many were added."""
     source = select(
         literal(send_id, Integer()), _S.c.id, _S.c.email, literal(DeliveryStatus.PENDING.value, String()),

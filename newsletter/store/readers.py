@@ -40,22 +40,12 @@ REASON_ERASED = "erased"
 WELCOME_SENDING, WELCOME_SENT, WELCOME_FAILED = "sending", "sent", "failed"
 
 
-def receives_daily(now: datetime) -> Any:
-    """The condition on subscribers that a daily issue goes to at ``now``: active, daily, not paused."""
-    return and_(_S.c.status == ACTIVE, _S.c.frequency == Frequency.DAILY.value,
-                or_(_S.c.paused_until.is_(None), _S.c.paused_until <= now))
-
-
-def receives_weekly(now: datetime) -> Any:
-    """The condition on subscribers that the weekly roundup goes to at ``now``: active, weekly, not paused."""
-    return and_(_S.c.status == ACTIVE, _S.c.frequency == Frequency.WEEKLY.value,
-                or_(_S.c.paused_until.is_(None), _S.c.paused_until <= now))
-
-
 def receives(issue: date | None, now: datetime) -> Any:
-    """Who the issue goes to at ``now``: the weekly roundup (``DATE-hebdo``) to weekly readers, any other
-    issue (the daily, a special edition) to daily readers."""
-    return receives_weekly(now) if issue is not None and edition_of(issue) == WEEKLY_SLUG else receives_daily(now)
+    """The condition on subscribers that the issue goes to at ``now``: active, not paused, and weekly readers
+    for the weekly roundup (``DATE-hebdo``), daily ones for any other issue (the daily, a special edition)."""
+    weekly = issue is not None and edition_of(issue) == WEEKLY_SLUG
+    return and_(_S.c.status == ACTIVE, _S.c.frequency == (Frequency.WEEKLY if weekly else Frequency.DAILY).value,
+                or_(_S.c.paused_until.is_(None), _S.c.paused_until <= now))
 
 
 @dataclass(frozen=True)
