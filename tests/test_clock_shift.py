@@ -34,3 +34,13 @@ def test_a_python_child_reads_the_same_moved_clock(shift_days: float) -> None:
                          capture_output=True, text=True, timeout=60, check=True).stdout
     moved = (float(out) - real_now().timestamp()) / 86400
     assert abs(moved - shift_days) < 0.01
+
+
+def test_a_child_that_reads_the_clock_late_is_shifted_by_exactly_the_same_amount(shift_days: float) -> None:
+    """time-machine's ticking clock starts at its first reading, not when the travel starts: a child that
+    first read the time a second after it started ran a second behind its parent. A worker's lease, ended
+    at the worker's "now", then looked live to the test that started it (the SIGTERM workers test)."""
+    code = "import time, time_machine; time.sleep(1.0); print(time.time() - time_machine.escape_hatch.time.time())"
+    out = subprocess.run([sys.executable, "-c", code], env=python_env(), capture_output=True, text=True,
+                         timeout=60, check=True).stdout
+    assert abs(float(out) - shift_days * 86400) < 0.5

@@ -971,7 +971,9 @@ def worker(nl: Newsletter, once: bool, day: date | None, poll: float) -> None:
         reports = []
     finally:
         signal.signal(signal.SIGTERM, previous)
-    if once and any(r.failed_now or (not r.complete and not stop.is_set()) for r in reports):
+    from newsletter.library import left_undone
+
+    if once and left_undone(reports, stopped=stop.is_set()):
         raise DeliveryError(N_("a send this worker helped has failures or recipients left"),
                             hint=N_("see `newsletter status DATE`"))
 

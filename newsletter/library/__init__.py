@@ -313,6 +313,7 @@ _BELOW = {
     "newsletter.library.editing": ("Author", "IssueDraft", "Issues", "ItemDraft", "Placed", "PreviewResult"),
     "newsletter.library.schedule": ("ScheduleOps",),
     "newsletter.services.weekly": ("WeeklyBuild",),
+    "newsletter.services.workers": ("left_undone",),
     "newsletter.library.archive": ("Archive",),
     "newsletter.library.clicks": ("ClickAnswer", "Clicks"),
     "newsletter.library.corrections": ("NOTE_CHARS", "CorrectionOutcome", "CorrectionPlan", "Corrections",

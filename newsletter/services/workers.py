@@ -21,7 +21,7 @@ import threading
 import time
 from datetime import date, datetime
 from pathlib import Path
-from typing import Callable, Mapping
+from typing import Callable, Mapping, Sequence
 
 from newsletter.config import Settings
 from newsletter.core.clock import Clock, utc_now
@@ -90,6 +90,16 @@ def work(settings: Settings, store: Store, *, secret_key: str, stop: threading.E
             break
         stop.wait(poll)
     return reports
+
+
+def left_undone(reports: Sequence[SendReport], *, stopped: bool) -> bool:
+    """Whether a send that :func:`work` helped has failures, or recipients left that no stop explains.
+
+    Only the last run of each send says whether it is complete: a run that lost its lease is followed
+    by a new one, which may have finished the send.
+    """
+    last = {report.day: report for report in reports}
+    return any(r.failed_now for r in reports) or (not stopped and any(not r.complete for r in last.values()))
 
 
 def send_with_workers(settings: Settings, store: Store, day: date, count: int, *, secret_key: str,
@@ -179,5 +189,5 @@ def _run_local(root: Path, day: date, count: int, *, environ: Mapping[str, str],
     return [child.returncode for child in children]
 
 
-__all__ = ["NEEDS_POSTGRESQL", "POLL_SECONDS", "require_shared_store", "send_with_workers", "work",
+__all__ = ["NEEDS_POSTGRESQL", "POLL_SECONDS", "left_undone", "require_shared_store", "send_with_workers", "work",
            "worker_command"]

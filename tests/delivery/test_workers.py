@@ -461,7 +461,7 @@ def test_a_worker_that_lost_its_lease_helps_again_with_a_new_run(project: Path, 
     its lease, the send was left with thousands of rows pending). Here its clock jumps past the lease."""
     from newsletter.config import load_settings
     from newsletter.delivery.engine import start_send
-    from newsletter.services.workers import work
+    from newsletter.services.workers import left_undone, work
 
     with CountingSink() as sink:
         configure(project, pg, smtp_delivery(sink.port), lease=30)
@@ -482,9 +482,28 @@ def test_a_worker_that_lost_its_lease_helps_again_with_a_new_run(project: Path, 
     assert "its lease could not be renewed in time" in reports[0].stopped and len(reports) == 2, \
         [r.stopped for r in reports]
     assert reports[-1].complete and counts.get("pending", 0) == counts.get("queued", 0) == 0
+    assert not left_undone(reports, stopped=False)  # `worker --once` exits 0: the new run finished the send
     # What the first run had on the wire is in doubt (SMTP cannot be asked), everyone else served once.
     assert max(received.values()) == 1 and counts.get("uncertain", 0) <= SMTPAdapter.default_connections
     assert counts["sent"] + counts.get("uncertain", 0) == len(people) and counts["sent"] <= len(received)
+
+
+@pytest.mark.parametrize(("runs", "stopped", "undone"), [
+    ([("lost", 0, 5), ("done", 0, 0)], False, False),  # a run lost its lease, the next finished the send
+    ([("lost", 0, 5)], False, True),  # nothing finished it
+    ([("lost", 0, 5)], True, False),  # stopped on purpose: the rows wait for the next run
+    ([("lost", 2, 5), ("done", 0, 0)], False, True),  # a failure stays a failure
+])
+def test_worker_once_judges_each_send_by_its_last_run(runs: list[tuple[str, int, int]], stopped: bool,
+                                                      undone: bool) -> None:
+    """`worker --once` exited 1 when one of its runs had lost its lease, though a later run of the same
+    send finished it."""
+    from newsletter.delivery.engine import SendReport
+    from newsletter.services.workers import left_undone
+
+    reports = [SendReport(DAY, counts={"sent": 10, "pending": left}, failed_now=failed, lease_lost=how == "lost")
+               for how, failed, left in runs]
+    assert left_undone(reports, stopped=stopped) is undone
 
 
 def test_a_worker_stops_helping_once_another_run_paused_the_send(project: Path, pg: str) -> None:
