@@ -149,9 +149,9 @@ def _tree(command: click.Command | None = None, path: tuple[str, ...] = ()) -> l
 
 
 def _texts(command: click.Command) -> list[str]:
-    """The English texts of a command's ``--help``: its docstring (as click cleans it) and its options' ``help=``."""
+    """The English texts of a command's ``--help``: its docstring (as click cleans it) and its parameters' ``help=``."""
     texts = [inspect.cleandoc(command.help)] if command.help else []
-    return texts + [param.help for param in command.params if isinstance(param, click.Option) and param.help]
+    return texts + [param.help for param in command.params if getattr(param, "help", None)]
 
 
 def _flat(text: str) -> str:
@@ -185,10 +185,9 @@ def test_every_command_help_is_french_under_a_french_locale(say: Run, monkeypatc
                 untranslated.append((" ".join(path), text))
             elif _flat(said) not in shown:
                 unseen.append((" ".join(path), said))
-        listed = [line.split(None, 1) for line in out.split("Commandes\u00a0:")[-1].splitlines()[1:] if line.strip()]
-        for name, short in listed if isinstance(command, click.Group) else []:  # the group's list, in French
-            english_start = _flat(inspect.cleandoc(command.commands[name].help or ""))[:20]
-            if short.startswith(english_start[:20]):
+        listed = out.split("Commandes\u00a0:")[1].splitlines()[1:] if isinstance(command, click.Group) else []
+        for name, short in (line.split(None, 1) for line in listed if line.strip()):  # the group's list, in French
+            if short.startswith(_flat(inspect.cleandoc(command.commands[name].help or ""))[:20]):
                 untranslated.append((f"{' '.join(path)} (list)", short))
         assert "Affiche ce message et quitte." in out and "Show this message" not in out, out
     assert unseen == [], unseen

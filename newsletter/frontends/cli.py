@@ -99,23 +99,21 @@ def _in_words(thing: H) -> H:
 
 
 class SpokenCommand(click.Command):
-    """A command whose ``--help`` (its text, its options' texts) and line in its group's list are said in the
-    terminal's language when they are shown, not when the module is imported (the locale may change since)."""
+    """A command whose ``--help`` (its text, its parameters' texts, its subcommands' lines) and line in its group's
+    list are said in the terminal's language when they are shown, not when the module is imported (the locale
+    may have changed since)."""
 
     def get_short_help_str(self, limit: int = 45) -> str:
         return super(SpokenCommand, _in_words(self)).get_short_help_str(limit)
 
-    def format_help_text(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
-        super(SpokenCommand, _in_words(self)).format_help_text(ctx, formatter)
-
-    def format_options(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
-        spoken = copy.copy(self)
+    def format_help(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        spoken = _in_words(self)
         spoken.get_params = lambda ctx: [_in_words(param) for param in self.get_params(ctx)]  # type: ignore[method-assign]
-        super(SpokenCommand, spoken).format_options(ctx, formatter)
+        super(SpokenCommand, spoken).format_help(ctx, formatter)
 
     def get_help_option(self, ctx: click.Context) -> click.Option | None:
         option = super().get_help_option(ctx)
-        if option is not None:  # click says it once, in the locale of the first use: keep the msgid, say it above
+        if option is not None:  # click words it once per command, in the locale of that moment: keep the msgid
             option.help = "Show this message and exit."
         return option
 
