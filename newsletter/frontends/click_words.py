@@ -6,8 +6,8 @@ commands can print, marked here so that ``make messages`` keeps them in ``messag
 click fills their ``{name}`` placeholders itself.
 
 Our commands' texts are their docstrings and ``help=`` texts in ``frontends/cli.py``, written as plain strings:
-:func:`extract_help` (babel.cfg's extractor for that file) finds them. Only ``make messages`` and the catalog's
-test import this module.
+:func:`extract_help` (babel.cfg's extractor for that file) finds them. Only babel imports this module
+(``make messages`` and the catalog tests, through babel.cfg).
 """
 
 from __future__ import annotations
