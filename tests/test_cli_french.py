@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import inspect
 import os
 import re
 import subprocess
@@ -10,10 +11,14 @@ import sys
 from pathlib import Path
 from typing import Callable
 
+import click
 import pytest
+from babel.messages.extract import extract_from_dir
+from babel.messages.frontend import parse_mapping_cfg
 
-from newsletter.frontends.cli import main
-from tests.conftest import DAY, SECRET
+from newsletter.core.i18n import words
+from newsletter.frontends.cli import cli, main
+from tests.conftest import DAY, REPO, SECRET
 from tests.helpers.bounces import configure
 from tests.helpers.clock import NOW
 from tests.helpers.config import set_options
@@ -128,3 +133,76 @@ def test_the_same_round_stays_english_under_c(say: Run, project: Path, tmp_path:
     assert "Exported 1 subscriber to TMP/abonnes.csv." in said["export"][1]
     assert "0 hard bounces" in said["bounces"][1]
     assert "has an unknown key 'prot'; did you mean 'port'?" in said["config"][1]
+
+
+# -- --help: every command's text and every option's, said when shown -----------------------------------
+
+
+def _tree(command: click.Command | None = None, path: tuple[str, ...] = ()) -> list[tuple[tuple[str, ...],
+                                                                                          click.Command]]:
+    """Every command and subcommand of ``newsletter`` with its path (the group itself first, path ``()``)."""
+    command = command or cli
+    found = [(path, command)]
+    for name, sub in getattr(command, "commands", {}).items():
+        found += _tree(sub, (*path, name))
+    return found
+
+
+def _texts(command: click.Command) -> list[str]:
+    """The English texts of a command's ``--help``: its docstring (as click cleans it) and its parameters' ``help=``."""
+    texts = [inspect.cleandoc(command.help)] if command.help else []
+    return texts + [param.help for param in command.params if getattr(param, "help", None)]
+
+
+def _flat(text: str) -> str:
+    """``text`` as words, whatever the lines click wrapped it into (it may break after a hyphen)."""
+    return re.sub(r"-\s+", "-", " ".join(text.split()))
+
+
+def test_every_help_text_is_extracted_by_make_messages() -> None:
+    with (REPO / "babel.cfg").open(encoding="utf-8") as handle:
+        method_map, options_map = parse_mapping_cfg(handle)
+    extracted = {message for file, _line, message, _comments, _context in
+                 extract_from_dir(REPO, method_map, options_map,
+                                  directory_filter=lambda path: Path(path) in (REPO, REPO / "newsletter",
+                                                                               REPO / "newsletter" / "frontends"))
+                 if file == "newsletter/frontends/cli.py"}
+    texts = {text for _path, command in _tree() for text in _texts(command)}
+    assert len(texts) > 100 and texts - extracted == set()
+
+
+def test_every_command_help_is_french_under_a_french_locale(say: Run, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("LANG", "fr_FR.UTF-8")
+    french = words("fr_FR").translations
+    untranslated, unseen = [], []
+    for path, command in _tree():
+        code, out = say(*path, "--help")
+        assert code == 0, out
+        shown = _flat(out)
+        for text in _texts(command):
+            said = french.gettext(text)
+            if said == text or _flat(text) in shown:
+                untranslated.append((" ".join(path), text))
+            elif _flat(said) not in shown:
+                unseen.append((" ".join(path), said))
+        listed = out.split("Commandes\u00a0:")[1].splitlines()[1:] if isinstance(command, click.Group) else []
+        for name, short in (line.split(None, 1) for line in listed if line.strip()):  # the group's list, in French
+            if short.startswith(_flat(inspect.cleandoc(command.commands[name].help or ""))[:20]):
+                untranslated.append((f"{' '.join(path)} (list)", short))
+        assert "Affiche ce message et quitte." in out and "Show this message" not in out, out
+    assert unseen == [], unseen
+    assert untranslated == [], untranslated
+
+
+def test_every_command_help_stays_english_under_c(say: Run, monkeypatch: pytest.MonkeyPatch) -> None:
+    french = words("fr_FR").translations
+    for locale in ("fr_FR.UTF-8", "C"):  # French first: nothing of it stays behind in the process
+        monkeypatch.setenv("LANG", locale)
+        outs = {path: say(*path, "--help") for path, _command in _tree()}
+    for path, command in _tree():
+        code, out = outs[path]
+        shown = _flat(out)
+        assert code == 0 and "Show this message and exit." in out and "Options:" in out, out
+        for text in _texts(command):
+            assert _flat(text) in shown and _flat(french.gettext(text)) not in shown, (path, text)
+    assert "Show the version and exit." in outs[()][1]

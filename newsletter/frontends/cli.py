@@ -7,11 +7,14 @@ traceback is a bug.
 What it prints speaks the language of the person at the terminal (``LC_ALL``, ``LC_MESSAGES``,
 ``LANG``: French for a French locale, else English): write ``_("Created %(n)s files", n=...)`` or
 ``ngettext(...)`` here, print a library error or problem with ``said(err)``, then ``make messages``.
-The ``--help`` texts stay English, like the options they describe.
+``--help`` speaks it too: each command's docstring and each ``help=`` text is its own msgid (extracted by
+``frontends/click_words.py``), said when the help is shown (:class:`SpokenCommand`).
 """
 
 from __future__ import annotations
 
+import copy
+import inspect
 import json
 import logging
 import os
@@ -50,6 +53,7 @@ STATUSES = ("pending", "active", "unsubscribed", "bounced", "complained")
 
 F = TypeVar("F", bound=Callable[..., Any])
 R = TypeVar("R")
+H = TypeVar("H", bound="click.Command | click.Parameter")
 
 
 def _spoken() -> "Words":
@@ -81,6 +85,44 @@ def _summary(problems: "list[Problem]") -> str:
 def said(thing: "Translatable") -> str:
     """A library error, problem or message in the terminal's language (English when the catalog lacks it)."""
     return thing.text(_spoken().translations.gettext)
+
+
+def _in_words(thing: H) -> H:
+    """A copy of a command or an option whose help texts are in the terminal's language (the English text, as
+    click cleans it, is the msgid; a text the catalog lacks stays English)."""
+    spoken = copy.copy(thing)
+    for attribute in ("help", "short_help"):
+        english = getattr(thing, attribute, None)
+        if english:
+            setattr(spoken, attribute, _(inspect.cleandoc(english)))
+    return spoken
+
+
+class SpokenCommand(click.Command):
+    """A command whose ``--help`` (its text, its parameters' texts, its subcommands' lines) and line in its group's
+    list are said in the terminal's language when they are shown, not when the module is imported (the locale
+    may have changed since)."""
+
+    def get_short_help_str(self, limit: int = 45) -> str:
+        return super(SpokenCommand, _in_words(self)).get_short_help_str(limit)
+
+    def format_help(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        spoken = _in_words(self)
+        spoken.get_params = lambda ctx: [_in_words(param) for param in self.get_params(ctx)]  # type: ignore[method-assign]
+        super(SpokenCommand, spoken).format_help(ctx, formatter)
+
+    def get_help_option(self, ctx: click.Context) -> click.Option | None:
+        option = super().get_help_option(ctx)
+        if option is not None:  # click words it once per command, in the locale of that moment: keep the msgid
+            option.help = "Show this message and exit."
+        return option
+
+
+class SpokenGroup(SpokenCommand, click.Group):
+    """A group of :class:`SpokenCommand` (and of groups like itself), said likewise."""
+
+    command_class = SpokenCommand
+    group_class = type  # its subgroups are SpokenGroups
 
 
 class IssueArgument(click.ParamType):
@@ -170,13 +212,13 @@ def _print_problems(problems: list[Problem], root: Path) -> None:
         click.secho(line, fg=color, err=False)
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=SpokenGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option(
     "--project", "-C", type=click.Path(file_okay=False, path_type=Path), envvar="NEWSLETTER_PROJECT",
     help="Project folder (holding newsletter.toml). Default: the current folder or the nearest above it.",
 )
 @click.option("-v", "--verbose", is_flag=True, help="Show progress and debugging information.")
-@click.version_option(__version__, prog_name="newsletter")
+@click.version_option(__version__, prog_name="newsletter", help="Show the version and exit.")
 @click.pass_context
 def cli(ctx: click.Context, project: Path | None, verbose: bool) -> None:
     """Compose, check and send a daily email of five short news items."""

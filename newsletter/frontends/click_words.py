@@ -1,12 +1,20 @@
-"""click's own words (usage errors, ``--help``'s headings), for ``make messages``: nothing imports this module.
+"""The words of ``--help`` for ``make messages``: click's own (usage errors, headings) and our commands' texts.
 
-click writes them through the standard library's :mod:`gettext`, which the command line points at our
+click writes its words through the standard library's :mod:`gettext`, which the command line points at our
 catalogs (:func:`newsletter.core.i18n.lend_to_gettext`). The words below are those of click 8 that our
 commands can print, marked here so that ``make messages`` keeps them in ``messages.po``, translated like ours;
 click fills their ``{name}`` placeholders itself.
+
+Our commands' texts are their docstrings and ``help=`` texts in ``frontends/cli.py``, written as plain strings:
+:func:`extract_help` (babel.cfg's extractor for that file) finds them. Only babel imports this module
+(``make messages`` and the catalog tests, through babel.cfg).
 """
 
 from __future__ import annotations
+
+import ast
+import inspect
+from typing import IO, Any, Iterator
 
 from newsletter.core.i18n import N_, Count
 
@@ -53,3 +61,31 @@ PLURALS = (
     Count("{value!r} is not {choice}.", "{value!r} is not one of {choices}.", 2),
     Count("{value!r} does not match the format {format}.", "{value!r} does not match the formats {formats}.", 2),
 )
+
+
+#: Said to translators beside each command's text.
+HELP_COMMENT = "Translators: keep the Example lines, commands and options as they are."
+
+
+def extract_help(fileobj: IO[bytes], keywords: Any, comment_tags: Any, options: Any) -> Iterator[tuple[Any, ...]]:
+    """A babel extractor for ``frontends/cli.py``: what babel's Python extractor finds there (``_()``,
+    ``ngettext``, ``N_``), then the docstring of every function decorated with ``….command(…)`` or
+    ``….group(…)`` and every ``help=``/``short_help=`` string of a call, cleaned as click cleans them (their
+    msgids, see ``cli.SpokenCommand``)."""
+    from babel.messages.extract import extract_python
+
+    source = fileobj.read()
+    fileobj.seek(0)
+    yield from extract_python(fileobj, keywords, comment_tags, options)
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.FunctionDef) and any(
+                isinstance(d, ast.Call) and isinstance(d.func, ast.Attribute) and d.func.attr in ("command", "group")
+                for d in node.decorator_list):
+            text = ast.get_docstring(node, clean=True)
+            if text:
+                yield node.body[0].lineno, "", text, [HELP_COMMENT] if "Example:" in text else []
+        elif isinstance(node, ast.Call):
+            for keyword in node.keywords:
+                if keyword.arg in ("help", "short_help") and isinstance(keyword.value, ast.Constant) \
+                        and isinstance(keyword.value.value, str) and keyword.value.value:
+                    yield keyword.value.lineno, "", inspect.cleandoc(keyword.value.value), []
