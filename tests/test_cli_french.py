@@ -155,8 +155,9 @@ def _texts(command: click.Command) -> list[str]:
 
 
 def _flat(text: str) -> str:
-    """``text`` as words, whatever the lines click wrapped it into (it may break after a hyphen)."""
-    return re.sub(r"-\s+", "-", " ".join(text.split()))
+    """``text`` as words, whatever the lines click wrapped it into (it may break after a hyphen), without
+    click's ``\\b`` (keep the next lines as they are) markers."""
+    return re.sub(r"-\s+", "-", " ".join(text.replace("\b", "").split()))
 
 
 def test_every_help_text_is_extracted_by_make_messages() -> None:
@@ -206,3 +207,14 @@ def test_every_command_help_stays_english_under_c(say: Run, monkeypatch: pytest.
         for text in _texts(command):
             assert _flat(text) in shown and _flat(french.gettext(text)) not in shown, (path, text)
     assert "Show the version and exit." in outs[()][1]
+
+
+@pytest.mark.parametrize("locale", ["C", "fr_FR.UTF-8"])
+def test_two_example_commands_never_share_a_line_of_help(say: Run, locale: str,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    """click rewraps a docstring's paragraphs: two example commands ran together on one line ("newsletter new
+    2026-11-25     newsletter new 2026-12-07 --edition speciale") until a ``\\b`` kept them apart."""
+    monkeypatch.setenv("LANG", locale)
+    joined = [(path, line.strip()) for path, _command in _tree() for line in say(*path, "--help")[1].splitlines()
+              if re.match(r"\s+newsletter \S.*\s{2,}newsletter ", line)]
+    assert joined == []

@@ -260,6 +260,7 @@ def new(nl: Newsletter, day: date | None, edition: str | None) -> None:
 
     Example:
 
+    \b
         newsletter new 2026-11-25
         newsletter new 2026-12-07 --edition speciale
     """
@@ -1353,6 +1354,7 @@ def report(nl: Newsletter, day: date | None, days: int | None, readers: bool, as
 
     Example:
 
+    \b
         newsletter report 2026-11-24 --json
         newsletter report --days 30
     """
