@@ -41,7 +41,7 @@ from newsletter.config import Settings, secret_from_env
 from newsletter.delivery.base import (SHARED_OPTIONS, Adapter, Failed, Handover, InDoubt, Outgoing, Result, RetryLater,
                                       Sent, choice_option, int_option, is_loopback, register, text_option)
 from newsletter.delivery.dkim import signer_for
-from newsletter.errors import ConfigError, NotSent, Stopped, describe
+from newsletter.errors import N_, ConfigError, NotSent, Stopped, describe
 
 log = logging.getLogger(__name__)
 
@@ -104,7 +104,7 @@ class SMTPAdapter(Adapter):
         self.port = int_option(self, "port", default_port, minimum=1)
         self.username = text_option(self, "username")
         password_env = text_option(self, "password_env", "SMTP_PASSWORD")
-        self.password = secret_from_env(password_env, purpose="SMTP password", environ=environ) if self.username else ""
+        self.password = secret_from_env(password_env, purpose=N_("SMTP password"), environ=environ) if self.username else ""
         # Loading the certificates takes a while (each connection has its own adapter): only where TLS is used.
         self.context = None if self.security == "none" else \
             ssl.create_default_context(cafile=str(self.ca_file) if self.ca_file else None)

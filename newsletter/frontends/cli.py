@@ -1572,11 +1572,11 @@ def doctor(project: LazyNewsletter, as_json: bool, nameservers: tuple[str, ...],
     """
     findings = diagnose(project.path, nameservers=nameservers, timeout=timeout, ca_file=ca_file)
     if as_json:
-        click.echo(json.dumps([f.as_dict() for f in findings], ensure_ascii=False, indent=2))
+        click.echo(json.dumps([f.as_dict(_spoken()) for f in findings], ensure_ascii=False, indent=2))
     else:
         colors = {"ok": "green", "warning": "yellow", "error": "red"}
         for finding in findings:
-            click.secho(finding.line(), fg=colors[finding.level.value])
+            click.secho(finding.line(_spoken()), fg=colors[finding.level.value])
     if any(finding.level.value == "error" for finding in findings):
         raise click.exceptions.Exit(1)
 
