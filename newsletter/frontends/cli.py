@@ -673,7 +673,7 @@ def send(nl: Newsletter, day: date | None, test_addresses: tuple[str, ...], dry_
         click.secho(ngettext("Paused: %(reason)s. The %(num)d recipient left waits; clean the list, then resume "
                              "with `newsletter send %(date)s`.",
                              "Paused: %(reason)s. The %(num)d recipients left wait; clean the list, then resume "
-                             "with `newsletter send %(date)s`.", report.pending, reason=report.paused,
+                             "with `newsletter send %(date)s`.", report.pending, reason=_recorded(report.paused),
                              date=day.isoformat()), fg="red")
     if report.failed_now or not report.complete:
         raise _unfinished(report, _("see `newsletter status %(date)s`; run `newsletter send %(date)s` again to "
@@ -760,8 +760,16 @@ def _resend_uncertain(nl: Newsletter, day: date, by: str | None, yes: bool) -> N
 def _reason(status: str, reason: str) -> str:
     """A ledger reason as the operator reads it: a pending row without one was simply not reached."""
     if reason:
-        return reason
+        return _recorded(reason)
     return _("not sent yet (the run stopped before them)") if status == "pending" else _("(no reason recorded)")
+
+
+def _recorded(reason: str) -> str:
+    """A reason the send recorded in English (a stop, a pause, a ledger row) in the terminal's language, what the
+    server or the provider answered quoted as it was written."""
+    from newsletter.library import said_reason
+
+    return said(said_reason(reason))
 
 
 def _gate_state(state: str) -> str:
@@ -946,7 +954,7 @@ def _status_line(report: "SendReport") -> str:
     run = ngettext("this run: %(num)d sent in %(seconds)s s", "this run: %(num)d sent in %(seconds)s s",
                    report.sent_now, seconds=format_decimal(round(report.elapsed, 1), "0.0", locale=_spoken().locale))
     if report.stopped:
-        run += _("; stopped: %(reason)s", reason=report.stopped)
+        run += _("; stopped: %(reason)s", reason=_recorded(report.stopped))
     return _("Issue %(date)s: %(counts)s (%(run)s).", date=report.day.isoformat(), counts=counts, run=run)
 
 
@@ -1109,7 +1117,7 @@ def status(nl: Newsletter, day: date | None, as_json: bool) -> None:
         for pause in issue.pauses:
             resumed = _(", resumed %(when)s", when=_moment(pause.resumed_at, tz)) if pause.resumed_at else ""
             click.secho(_("Paused %(when)s%(resumed)s: %(reason)s", when=_moment(pause.paused_at, tz),
-                          resumed=resumed, reason=pause.reason), fg=None if pause.resumed_at else "red")
+                          resumed=resumed, reason=_recorded(pause.reason)), fg=None if pause.resumed_at else "red")
         for w in issue.workers:
             host = w.host if w.pid is None else _("%(host)s pid %(pid)d", host=w.host, pid=w.pid)
             until = w.expires_at.astimezone(tz).strftime("%H:%M:%S %Z")
