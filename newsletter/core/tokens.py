@@ -221,6 +221,7 @@ def check_secret_key(secret_key: str, variable: str, *, local_demo: bool) -> Non
     """
     found = weakness(secret_key)
     if found is not None and not local_demo:
-        raise ConfigError(N_("%(variable)s %(weakness)s"), values={"variable": variable, "weakness": found, "command": GENERATE},
+        raise ConfigError(N_("%(variable)s %(weakness)s"),
+                          values={"variable": variable, "weakness": found, "command": GENERATE},
                           hint=N_("generate one with: %(command)s (and use the same value for send, schedule run "
                                   "and serve)"))
