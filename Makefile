@@ -89,7 +89,7 @@ TRANSLATIONS := newsletter/translations
 messages: venv
 	$(BIN)/pybabel extract -F babel.cfg -k N_ -k Count:1,2 --add-comments=Translators: --sort-by-file --no-wrap \
 	  --project=newsletter -o $(TRANSLATIONS)/messages.pot .
-	$(BIN)/pybabel update -i $(TRANSLATIONS)/messages.pot -d $(TRANSLATIONS) --no-wrap --no-fuzzy-matching
+	$(BIN)/pybabel update -i $(TRANSLATIONS)/messages.pot -d $(TRANSLATIONS) --no-wrap --no-fuzzy-matching --ignore-obsolete
 	$(BIN)/python -c 'from newsletter.core.i18n import fill_english; fill_english()'
 	$(BIN)/pybabel compile -d $(TRANSLATIONS) --statistics
 

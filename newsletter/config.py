@@ -1129,17 +1129,19 @@ def load_settings(root: Path) -> Settings:
     )
 
 
-def secret_from_env(variable: str, *, purpose: str, environ: Mapping[str, str] | None = None) -> str:
+def secret_from_env(variable: str, *, purpose: str | Message, environ: Mapping[str, str] | None = None) -> str:
     """Read a secret from the environment, never from a file.
 
     :param variable: the environment variable's name.
-    :param purpose: what the secret is for, for the error message.
+    :param purpose: what the secret is for, for the error message (a string marked ``N_``, or a
+        :class:`~newsletter.core.i18n.Message`, so that it is said in the reader's language too).
     :raises ConfigError: when the variable is unset or empty.
     """
     value = (os.environ if environ is None else environ).get(variable, "")
     if not value.strip():
         raise ConfigError(
-            f"the environment variable {variable} is not set; it holds the {purpose}",
-            hint=f"export {variable}=… (in production, put it in the service's environment file)",
+            N_("the environment variable %(variable)s is not set; it holds the %(purpose)s"),
+            hint=N_("export %(variable)s=… (in production, put it in the service's environment file)"),
+            values={"variable": variable, "purpose": purpose if isinstance(purpose, Message) else Message(purpose)},
         )
     return value

@@ -16,6 +16,7 @@ The tree (a second base in parentheses)::
     │   ├── NotAnImageError             an upload that is not a PNG, JPEG or GIF
     │   ├── NotAnItemError              a name that cannot be an item's file name
     │   ├── UnreadableFileError         (ImportFileError) a missing or unreadable file
+    │   ├── FieldRefused                a typed value that cannot be saved; ``field`` names its field
     │   ├── PreferenceError             a reader's choice that is not offered (frequency, pause)
     │   └── CorrectionRefused           a correction of an issue never sent, without a note, or of nothing
     ├── ContentError                    an issue or item cannot be used; ``problems``
@@ -117,6 +118,26 @@ class UsageError(NewsletterError):
     """A value given on the command line is invalid: an address, a name, a file that cannot be opened."""
 
     exit_code = 2
+
+
+class FieldRefused(UsageError):
+    """A value typed for one field that cannot be saved (control characters, too long).
+
+    ``field`` is the field's key; the message names it as ``%(key)s`` (the key itself, or ``key`` given in
+    ``values``), and a page that shows the field by its label says it so instead (:meth:`text` with ``labels``).
+    """
+
+    def __init__(self, message: str, field: str, *, hint: str = "", values: Mapping[str, Any] | None = None) -> None:
+        super().__init__(message, hint=hint, values={"key": field, **(values or {})})
+        self.field = field
+
+    def text(self, gettext: Callable[[str], str], labels: Mapping[str, str] | None = None) -> str:
+        """The message in the language of ``gettext``; with ``labels`` (field key → label), naming the field
+        by its label (« Objet ») rather than by its key (``subject``)."""
+        label = (labels or {}).get(self.field)
+        if not label:
+            return super().text(gettext)
+        return gettext(self.template) % {**self.values, "key": label}
 
 
 class PreferenceError(UsageError):

@@ -13,6 +13,7 @@ from newsletter.store.database import Store
 from newsletter.store.subscribers import add_subscriber
 from tests.conftest import DAY, SECRET
 from tests.helpers.clock import NOW
+from tests.helpers.french import NBSP, english
 from tests.helpers.sending import smtp_config
 from tests.sink import Sink
 
@@ -71,3 +72,19 @@ def test_a_correction_is_published_and_shown_by_status_and_history(cli, project:
     code, out, err = cli("correct", KEY, "--note", "Encore.", "--mail")
     assert code == 2 and "whose readers were told already" in err
     assert len([m for m in sink.recorder.messages if m["Subject"].startswith("Correction")]) == 2
+
+
+def test_status_says_the_correction_and_the_counts_in_french(cli, project: Path, store: Store,  # type: ignore[no-untyped-def]
+                                                             sink: Sink, monkeypatch) -> None:
+    sent(project, store, sink)
+    item = project / "issues" / KEY / "02-mobile.md"
+    item.write_text(item.read_text(encoding="utf-8").replace("57 %", "75 %"), encoding="utf-8")
+    assert cli("correct", KEY, "--note", "Le chiffre de l’info 2 était faux.", "--mail", "--by", "Camille",
+               clock=lambda: LATER)[0] == 0
+    monkeypatch.setenv("LANG", "fr_FR.UTF-8")
+    monkeypatch.delenv("LANGUAGE", raising=False)
+    code, out, err = cli("status", KEY)
+    assert code == 0, err
+    assert "2 envoyés" in out and "2 sent" not in out, out  # the plural forms, not "2 envoyé"
+    assert f"Courriel de correction{NBSP}: 2 envoyés." in out, out
+    assert english(out.replace("Le chiffre de l’info 2 était faux.", "")) == [], out

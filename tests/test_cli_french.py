@@ -22,13 +22,7 @@ from tests.conftest import DAY, REPO, SECRET
 from tests.helpers.bounces import configure
 from tests.helpers.clock import NOW
 from tests.helpers.config import set_options
-from tests.helpers.french import NBSP, NNBSP, prose
-
-#: Words of an English sentence: none may be left in what a French terminal reads.
-ENGLISH = re.compile(r"\b(?:the|and|is|are|with|without|must|your|you|this|that|of|an|to|has|have|not|or|no|"
-                     r"Usage|Options|Commands|Error|Try|Missing|Exported|Erased|Wrote|Publish|Worker|recipients|"
-                     r"subject|sent|failed|bounces?|complaints?|unsubscribes?|duplicates?|left|revoked|created|"
-                     r"last used|never|unknown|key|event|hint|clicks|rate|items|position|title|ready|missing)\b")
+from tests.helpers.french import NBSP, NNBSP, english
 
 Run = Callable[..., tuple[int, str]]
 
@@ -46,11 +40,6 @@ def say(project: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
         return code, (captured.out + captured.err).replace(str(tmp_path), "TMP")
 
     return run
-
-
-def english(text: str) -> list[str]:
-    """The English words left in the prose of ``text`` (commands, options, addresses and paths are not prose)."""
-    return [match.group(0) for piece in prose(text) for match in ENGLISH.finditer(piece)]
 
 
 def _round(say: Run, project: Path, tmp_path: Path) -> dict[str, tuple[int, str]]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 import ssl
 import threading
 from dataclasses import dataclass, field
@@ -26,6 +27,7 @@ from werkzeug.serving import make_server
 from newsletter import Newsletter
 from newsletter.frontends.cli import main
 from newsletter.config import load_settings
+from newsletter.core.i18n import words
 from newsletter.doctor import PROBE_ADDRESS, Finding, Level, Network, diagnose, has_errors
 from newsletter.store.database import Store
 from newsletter.store.subscribers import add_subscriber, find_subscriber
@@ -35,6 +37,7 @@ from tests.helpers.clock import real_now
 from tests.dkim_keys import pem, write_key
 from tests.dns_server import DnsServer, Records, txt
 from tests.sink import free_port
+from tests.helpers.french import NBSP, english, mistakes, unquoted
 from tests.helpers.store import break_files
 from tests.helpers.config import merge_options, read_config, set_options
 
@@ -389,6 +392,16 @@ def test_each_broken_setup_gets_its_finding_and_fix(project: Path, store: Store,
     assert matching[0].level is level
     assert fix in matching[0].fix
     assert has_errors(findings) is (level is Level.ERROR)  # everything else in the setup is fine
+    assert_french(findings)
+
+
+def assert_french(findings: list[Finding]) -> None:
+    """Every finding said in French, fix included, in French typography: only the records, names and the
+    libraries' own answers (quoted « ») stay as they are."""
+    said = {f.line(): f.line(words("fr_FR")) for f in findings}
+    assert {english_line: found for english_line, french in said.items()
+            for found in [english(french) + mistakes(unquoted(re.sub(r"'[^']*'", "…", french)))]
+            if found} == {}, "\n".join(said.values())
 
 
 @pytest.mark.parametrize("shape", ["spki", "pkcs1"])
@@ -425,6 +438,7 @@ def test_a_silent_dns_server_gives_not_checked_warnings_instead_of_hanging(proje
     with DnsServer(good_records(), silent=True) as dns:
         findings = diagnose(project, now=real_now(), environ=ENV, network=Network(nameservers=[f"127.0.0.1:{dns.port}"],
                                                                   timeout=0.5, ca_file=pki.ca_file))
+    assert_french(findings)
     unchecked = {f.check for f in findings if f.message.startswith("not checked: the DNS did not answer")}
     assert unchecked == {"spf example.org", "spf bounce.example.org", "dkim", "dmarc", "mx bounce.example.org",
                          "https"}
@@ -485,9 +499,35 @@ def test_doctor_command_prints_one_line_per_finding_with_its_fix(project: Path,
     assert SECRET not in out and "change-me" not in out
 
 
-def test_a_nameserver_given_by_name_is_a_usage_error(project: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_doctor_speaks_french_under_a_french_locale(project: Path, capsys: pytest.CaptureFixture[str],
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("NEWSLETTER_SECRET_KEY", "change-me")
+    monkeypatch.setenv("LANG", "fr_FR.UTF-8")
+    monkeypatch.delenv("LANGUAGE", raising=False)
+    configure(project, free_port())
+    with DnsServer(good_records()) as dns:
+        code = main(["-C", str(project), "doctor", "--nameserver", f"127.0.0.1:{dns.port}", "--timeout", "1"])
+        printed = capsys.readouterr().out
+        assert main(["-C", str(project), "doctor", "--json", "--nameserver", f"127.0.0.1:{dns.port}",
+                     "--timeout", "1"]) == 1
+    out = json.loads(capsys.readouterr().out)
+    assert code == 1
+    assert (f"erreur    clé secrète{NBSP}: NEWSLETTER_SECRET_KEY est une clé d’exemple publiée{NBSP}: n’importe qui "
+            "peut fabriquer avec elle") in printed
+    assert f"          à faire{NBSP}: générez-en une avec `python -c" in printed
+    assert f"ok        spf example.org{NBSP}: enregistrement SPF présent" in printed
+    assert english(printed) == [], printed
+    secret = [f for f in out if f["check"] == "secret-key"]  # names for scripts, sentences for people
+    assert secret[0]["level"] == "error" and secret[0]["message"].startswith("NEWSLETTER_SECRET_KEY est une clé")
+
+
+def test_a_nameserver_given_by_name_is_a_usage_error(project: Path, capsys: pytest.CaptureFixture[str],
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
     assert main(["-C", str(project), "doctor", "--nameserver", "dns.example.net"]) == 2
     assert "--nameserver 'dns.example.net' is not an IP address" in capsys.readouterr().err
+    monkeypatch.setenv("LANG", "fr_FR.UTF-8")
+    assert main(["-C", str(project), "doctor", "--nameserver", "dns.example.net"]) == 2
+    assert "--nameserver 'dns.example.net' n’est pas une adresse IP" in capsys.readouterr().err
 
 
 

@@ -46,6 +46,13 @@ ALWAYS_MANY = {
     "server with: newsletter subscribers import FILE",
     "The send of the issue of %(day)s paused itself: %(bounces)d hard bounces among the last %(messages)d "
     "messages (%(rate)s), above [delivery] max_bounce_rate (%(limit)s).",
+    # doctor: said of two records or more, of the DNS after its two timeouts, above SPF's limit of 10 lookups
+    "%(count)d DKIM records at %(name)s; verifiers may pick either",
+    "%(count)d DMARC records at %(name)s: receivers ignore them all",
+    "%(domain)s has %(count)d SPF records; receivers then fail SPF (RFC 7208 4.5)",
+    "%(kind)s %(name)s: skipped after %(count)d timeouts",
+    "SPF needs more than %(limit)d DNS lookups (%(count)d counted, includes followed): receivers fail it "
+    "(RFC 7208 4.6.4)",
 }
 #: A count, then a French plural: "%(count)s lignes", "%(n)s personnes", "%(rejected)s rejetés".
 _COUNTED = re.compile(r"%\((?:count|num|n|rows|added|updated|unchanged|rejected|bounces|messages|sent|failed|"

@@ -80,3 +80,11 @@ def test_dates_are_written_as_the_catalog_says(lang: str, written: str) -> None:
 
     moment = datetime(2026, 11, 24, 7, 30, tzinfo=ZoneInfo("Europe/Paris"))
     assert Words(LOCALES[lang]).moment(moment) == written
+
+
+@pytest.mark.parametrize("lang", LANGUAGES)
+def test_the_catalogs_keep_no_obsolete_messages(lang: str) -> None:
+    """``make messages`` drops the messages the code no longer has (``#~``), so the .po holds only live ones."""
+    with _po(lang).open("rb") as handle:
+        catalog = read_po(handle, locale=lang)
+    assert list(catalog.obsolete) == [], f"run `make messages` ({lang})"

@@ -26,6 +26,7 @@ from tests.provider_events import Postmark
 from tests.sink import Sink
 from tests.helpers.sending import add_people, smtp_config
 from tests.helpers.config import merge_options, set_options
+from tests.helpers.french import NBSP, english
 
 ALERT_TO = "exploitation@example.org"
 PEOPLE = 150
@@ -81,6 +82,34 @@ def test_an_smtp_send_with_many_dead_addresses_pauses_alerts_and_resumes(cli, pr
     assert code == 0 and shown["paused"] is None and len(shown["pauses"]) == 1 and shown["pauses"][0]["resumed_at"]
     code, out, _ = cli("status", DAY.isoformat(), clock=clock)
     assert "Paused 2026-11-24 07:0" in out and ", resumed 2026-11-24 07:" in out
+
+
+def test_a_paused_send_and_its_refusals_are_said_in_french_quoting_the_servers_words(  # type: ignore[no-untyped-def]
+        cli, project: Path, sink: Sink, monkeypatch: pytest.MonkeyPatch) -> None:
+    smtp_config(project, sink.port, connections=1)
+    with_window(project, 100)
+    store = open_store("sqlite:///state/newsletter.db", project)
+    addresses = add_people(store, PEOPLE)
+    store.close()
+    answer = "550 5.1.1 <x>: Recipient address rejected: User unknown"
+    for address in addresses[10:10 + DEAD]:
+        sink.recorder.faults.rcpt_permanent[address] = answer
+    clock = ticking(datetime(2026, 11, 24, 6, 0, tzinfo=timezone.utc))
+    assert cli("approve", DAY.isoformat(), "--by", "Camille Martin", clock=clock)[0] == 0
+    monkeypatch.setenv("LANG", "fr_FR.UTF-8")
+    monkeypatch.delenv("LANGUAGE", raising=False)
+    code, out, err = cli("send", DAY.isoformat(), clock=clock)
+    assert code == 1, (out, err)
+    brake = f"rebonds définitifs{NBSP}: 12 sur une fenêtre de 100 (12.0%)"
+    assert f"En pause{NBSP}: {brake}" in out, out
+    assert f"arrêté{NBSP}: en pause{NBSP}: {brake}" in out, out
+    assert f"RCPT TO{NBSP}: «{NBSP}{answer}{NBSP}»" in out, out  # the server's own words, quoted
+    assert english(out) == [], out
+    code, out, _ = cli("status", DAY.isoformat(), clock=clock)
+    assert f"RCPT TO{NBSP}: «{NBSP}{answer}{NBSP}»" in out and f"{NBSP}: {brake}" in out, out
+    assert english(out) == [], out
+    code, out, _ = cli("send", DAY.isoformat(), "--limit", "3", clock=clock)  # resumed, and stopped at once
+    assert f"arrêté{NBSP}: --limit 3 atteint" in out and english(out) == [], out
 
 
 def test_a_mail_api_send_pauses_on_hard_bounces_its_webhook_reports_during_the_send(

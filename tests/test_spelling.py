@@ -9,10 +9,12 @@ import pytest
 
 from newsletter.config import load_settings
 from newsletter.content.model import Issue, Item
+from newsletter.core.i18n import words
 from newsletter.content.spelling import SpellingUnavailable, debian_package, dictionary, spelling_problems
 from newsletter.services.check import check_issue
 from tests.conftest import DAY
 from tests.helpers.config import set_options
+from tests.helpers.french import NNBSP, english
 
 # Facts of the seed article on the « Stratégies Digital Week » (Médiamétrie's figures), in our words.
 CORRECT_FR = (
@@ -81,6 +83,9 @@ def test_missing_dictionary_is_one_clear_notice(project: Path) -> None:
     assert notices[0].path.name == "newsletter.toml" and notices[0].severity == "warning"
     assert ("spelling is not checked: no de_AT dictionary is installed; install Debian's hunspell-de-at "
             in notices[0].message)
+    french = notices[0].text(words("fr_FR").translations.gettext)  # as the desk shows it beside the issue
+    assert f"aucun dictionnaire de_AT n’est installé{NNBSP}; installez le paquet Debian hunspell-de-at" in french
+    assert english(french) == [], french
 
 
 @pytest.mark.parametrize(("locale", "package"), [

@@ -45,7 +45,7 @@ def test_links_in_issues_already_sent_still_work() -> None:
 
 
 @pytest.mark.parametrize("key, reason", [
-    ("a", "1 characters long"),
+    ("a", "1 character long"),
     ("change-me-to-64-random-characters", "published"),
     ("demo-only-not-secret", "published"),
     ("sample-only-not-a-secret", "published"),

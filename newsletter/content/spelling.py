@@ -89,13 +89,14 @@ def dictionary(locale: str) -> Any:
     try:
         import enchant
     except ImportError as err:  # the module is missing, or libenchant-2 is not installed
-        raise SpellingUnavailable(f"the spelling library cannot be loaded ({err}); install Debian's libenchant-2-2 "
-                                  "(make system-packages)") from err
+        raise SpellingUnavailable(N_("the spelling library cannot be loaded (%(error)s); install Debian's "
+                                     "libenchant-2-2 (make system-packages)"), values={"error": str(err)}) from err
     try:
         return enchant.Dict(locale)
     except enchant.errors.DictNotFoundError as err:
-        raise SpellingUnavailable(f"no {locale} dictionary is installed; install Debian's {debian_package(locale)} "
-                                  "(make system-packages)") from err
+        raise SpellingUnavailable(N_("no %(locale)s dictionary is installed; install Debian's %(package)s "
+                                     "(make system-packages)"),
+                                  values={"locale": locale, "package": debian_package(locale)}) from err
 
 
 #: Languages whose Debian Hunspell dictionaries come one package per country (``hunspell-en-gb``); the others

@@ -21,10 +21,12 @@ import time
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
-from newsletter.errors import ConfigError
+from newsletter.errors import N_, ConfigError
 
 if TYPE_CHECKING:  # both load with the first token made or read: checking the key at start-up needs neither
     from cryptography.hazmat.primitives.ciphers.aead import AESSIV
+
+    from newsletter.core.i18n import Message
 
 UNSUBSCRIBE = "unsubscribe"
 CONFIRM = "confirm"
@@ -188,17 +190,28 @@ MIN_DISTINCT_CHARACTERS = 10
 GENERATE = "python -c 'import secrets; print(secrets.token_urlsafe(32))'"
 
 
-def key_weakness(secret_key: str) -> str:
-    """Why ``secret_key`` cannot protect public links ("" when it can)."""
+def weakness(secret_key: str) -> Message | None:
+    """Why ``secret_key`` cannot protect public links, said after the variable's name (None when it can)."""
+    from newsletter.core.i18n import Count, Message
+
     lowered = secret_key.strip().lower()
     if lowered in KNOWN_KEYS or any(known in lowered for known in KNOWN_KEYS if len(known) >= 16):
-        return "is a published example key: anyone can forge unsubscribe and confirmation links with it"
+        return Message(N_("is a published example key: anyone can forge unsubscribe and confirmation links with it"))
     if len(secret_key) < MIN_KEY_LENGTH:
-        return f"is {len(secret_key)} characters long; at least {MIN_KEY_LENGTH} random characters are needed"
+        return Message(N_("is %(length)s long; at least %(minimum)d random characters are needed"),
+                       {"length": Count("%(num)d character", "%(num)d characters", len(secret_key)),
+                        "minimum": MIN_KEY_LENGTH})
     if len(set(secret_key)) < MIN_DISTINCT_CHARACTERS:
-        return (f"uses only {len(set(secret_key))} different characters; it is not random enough to be "
-                "guessed only with difficulty")
-    return ""
+        distinct = Count("%(num)d different character", "%(num)d different characters", len(set(secret_key)))
+        return Message(N_("uses only %(count)s; it is not random enough to be guessed only with difficulty"),
+                       {"count": distinct})
+    return None
+
+
+def key_weakness(secret_key: str) -> str:
+    """Why ``secret_key`` cannot protect public links, in English ("" when it can)."""
+    found = weakness(secret_key)
+    return str(found) if found is not None else ""
 
 
 def check_secret_key(secret_key: str, variable: str, *, local_demo: bool) -> None:
@@ -206,8 +219,9 @@ def check_secret_key(secret_key: str, variable: str, *, local_demo: bool) -> Non
 
     :raises ConfigError: naming the variable and saying how to generate a good key.
     """
-    weakness = key_weakness(secret_key)
-    if weakness and not local_demo:
-        raise ConfigError(f"{variable} {weakness}",
-                          hint=f"generate one with: {GENERATE} (and use the same value for send, "
-                               "schedule run and serve)")
+    found = weakness(secret_key)
+    if found is not None and not local_demo:
+        raise ConfigError(N_("%(variable)s %(weakness)s"),
+                          values={"variable": variable, "weakness": found, "command": GENERATE},
+                          hint=N_("generate one with: %(command)s (and use the same value for send, schedule run "
+                                  "and serve)"))

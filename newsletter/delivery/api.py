@@ -64,7 +64,8 @@ from newsletter.delivery.base import (SHARED_OPTIONS, Adapter, Doubt, Failed, Ha
                                       RequestRefused, Result, RetryLater, Sent, Settled, bool_option, choice_option,
                                       int_option, is_loopback, number_option, text_option)
 from newsletter.core.version import VERSION
-from newsletter.errors import ConfigError, NoAnswer, NotSent, UnrecognisedAnswer
+from newsletter.core.i18n import Message
+from newsletter.errors import N_, ConfigError, NoAnswer, NotSent, UnrecognisedAnswer
 from newsletter.render.mime import Layout
 
 log = logging.getLogger(__name__)
@@ -174,7 +175,8 @@ class ApiAdapter(Adapter, abc.ABC):
             raise ConfigError(f"newsletter.toml: [delivery.{self.name}] base_url {self.base_url!r} would send the "
                               "API key in clear text; use https (plain http is allowed only to a loopback address)")
         key_env = text_option(self, self.key_option, self.default_key_env)
-        self.key = secret_from_env(key_env, purpose=f"{self.name} API key", environ=environ)
+        self.key = secret_from_env(key_env, purpose=Message(N_("%(name)s API key"), {"name": self.name}),
+                                   environ=environ)
         self.verify: bool | str = str(self.ca_file) if self.ca_file else True
         self.session: requests.Session | None = None
         self.html = self.text = ""  # the masters in the provider's placeholders (see use_layout)

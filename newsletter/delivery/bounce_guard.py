@@ -42,8 +42,10 @@ class Verdict:
 
     def describe(self) -> str:
         """One line for the log, the ledger and ``status`` (English, like the ledger's reasons)."""
-        return (f"{self.bounces} hard bounces among the last {self.messages} messages ({self.rate:.1%}), above "
-                f"[delivery] max_bounce_rate = {self.max_rate:g} ({self.max_rate:.1%})")
+        from newsletter.delivery.reasons import BOUNCE_BRAKE
+
+        return BOUNCE_BRAKE % {"bounces": self.bounces, "messages": self.messages, "rate": f"{self.rate:.1%}",
+                               "limit": f"{self.max_rate:g}", "percent": f"{self.max_rate:.1%}"}
 
 
 class BounceGuard:

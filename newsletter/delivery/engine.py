@@ -60,7 +60,9 @@ from typing import TYPE_CHECKING, Callable, Iterable, Mapping, Sequence, TypeVar
 from newsletter.config import Settings
 from newsletter.content.publication import proof_url
 from newsletter.content.problems import errors
+from newsletter.delivery import reasons
 from newsletter.delivery.bounce_guard import BounceGuard, Verdict
+from newsletter.delivery.reasons import PAUSED_BEFORE_HANDOVER, STOPPED_BEFORE_HANDOVER, TAKEN_FROM_A_DEAD_RUN
 from newsletter.delivery.base import (Adapter, Doubt, Failed, InDoubt, NeverArrived, Outgoing, RequestRefused, Result,
                                       RetryLater, Sent, Settled, adapter_class, make_adapter,
                                       send_once)
@@ -247,15 +249,8 @@ def checked_issue(settings: Settings, day: date, now: datetime) -> checked.Check
     return checked.keep(settings, day, key, rendered, lambda: public_page(rendered.issue, settings), now)
 
 
-#: The reason written on rows a stop gave back before handing them over.
-STOPPED_BEFORE_HANDOVER = "not sent yet: the run was stopped before handing it over; the next run sends it"
-#: The reason written on rows a pause left waiting.
-PAUSED_BEFORE_HANDOVER = ("not sent yet: the send paused itself on too many hard bounces; `newsletter send` "
-                          "resumes it")
 #: How many settled messages pass between two looks at the hard bounces reported by feedback events.
 FEEDBACK_EVERY = 100
-#: The reason written on rows taken back from a run whose lease expired.
-TAKEN_FROM_A_DEAD_RUN = "taken back from a run that stopped renewing its lease"
 
 
 def _limiter(store: Store, send_id: int, rate: float) -> "RateLimiter | SharedRateLimiter":
@@ -393,7 +388,7 @@ class _Run:
                     break
                 batch = self._take(adapter)
                 if batch is None:
-                    self.stopped = f"--limit {self.limit} reached"
+                    self.stopped = reasons.LIMIT_REACHED % {"limit": self.limit}
                     return
                 if not batch:
                     if self._wait_for_retries() or self._wait_for_others(adapter):
@@ -440,17 +435,17 @@ class _Run:
 
     def _halt_reason(self) -> str:
         if self.stop.is_set():
-            return "stop requested"
+            return reasons.STOP_REQUESTED
         if self.pause is not None:
-            return f"paused: {self.pause.describe()}"
+            return reasons.PAUSED % {"reason": self.pause.describe()}
         if self.paused_elsewhere.is_set():
-            return "the send was paused by another run (too many hard bounces)"
+            return reasons.PAUSED_ELSEWHERE
         return self._lease_problem()
 
     def _lease_problem(self) -> str:
         if self.heartbeat.lost.is_set():
-            return "its lease was taken over by another run"
-        return "its lease could not be renewed in time (store unreachable or process frozen)"
+            return reasons.LEASE_TAKEN
+        return reasons.LEASE_LATE
 
     def _wait_for_others(self, adapter: Adapter) -> bool:
         """Rows other runs hold: wait while their lease is valid, settle them once it has expired.

@@ -21,6 +21,7 @@ from typing import Iterator, Mapping, Sequence
 from newsletter.config import Settings
 from newsletter.delivery.base import (Adapter, Doubt, Handover, NeverArrived, Outgoing, Result, RetryLater, Sent,
                                       Settled, path_option, register)
+from newsletter.delivery.reasons import NOT_IN_OUTBOX
 from newsletter.errors import ConfigError, LocalResourceError
 
 
@@ -93,7 +94,7 @@ class OutboxAdapter(Adapter):
     def settle(self, rows: Sequence[Doubt], now: datetime) -> dict[int, Settled]:
         # A message is delivered once its file is renamed into new/: the folder is the proof, both ways.
         return {row.key: Sent(row.key, provider_id=self._name(row.message_id)) if self._delivered(row.message_id)
-                else NeverArrived(row.key, "not in the outbox: the run stopped before writing it")
+                else NeverArrived(row.key, NOT_IN_OUTBOX)
                 for row in rows}
 
 

@@ -40,8 +40,9 @@ from newsletter.core.addresses import NO_SMTPUTF8
 from newsletter.config import Settings, secret_from_env
 from newsletter.delivery.base import (SHARED_OPTIONS, Adapter, Failed, Handover, InDoubt, Outgoing, Result, RetryLater,
                                       Sent, choice_option, int_option, is_loopback, register, text_option)
+from newsletter.delivery import reasons
 from newsletter.delivery.dkim import signer_for
-from newsletter.errors import ConfigError, NotSent, Stopped, describe
+from newsletter.errors import N_, ConfigError, NotSent, Stopped, describe
 
 log = logging.getLogger(__name__)
 
@@ -104,7 +105,8 @@ class SMTPAdapter(Adapter):
         self.port = int_option(self, "port", default_port, minimum=1)
         self.username = text_option(self, "username")
         password_env = text_option(self, "password_env", "SMTP_PASSWORD")
-        self.password = secret_from_env(password_env, purpose="SMTP password", environ=environ) if self.username else ""
+        self.password = (secret_from_env(password_env, purpose=N_("SMTP password"), environ=environ)
+                         if self.username else "")
         # Loading the certificates takes a while (each connection has its own adapter): only where TLS is used.
         self.context = None if self.security == "none" else \
             ssl.create_default_context(cafile=str(self.ca_file) if self.ca_file else None)
@@ -205,10 +207,10 @@ class SMTPAdapter(Adapter):
                 return self._refused(item, code, reply, "DATA")
         except (UnicodeError, smtplib.SMTPNotSupportedError) as err:  # this recipient's address, not the link
             self._reset()
-            return Failed(item.key, f"this recipient cannot be sent through SMTP: {describe(err)}")
+            return Failed(item.key, reasons.NOT_THROUGH_SMTP % {"answer": describe(err)})
         except (smtplib.SMTPServerDisconnected, OSError) as err:
             self._drop()
-            return RetryLater(item.key, f"connection lost: {err or err.__class__.__name__}")
+            return RetryLater(item.key, reasons.CONNECTION_LOST % {"answer": err or err.__class__.__name__})
         return self._content(smtp, item, message, handover)
 
     def _pipelined(self, smtp: smtplib.SMTP, item: Outgoing, message: bytes, options: Sequence[str],
@@ -218,7 +220,7 @@ class SMTPAdapter(Adapter):
         try:
             commands = _envelope(item.envelope_from, item.mime.recipient, options)
         except (UnicodeError, ValueError) as err:  # this recipient's address, not the link: nothing was written
-            return Failed(item.key, f"this recipient cannot be sent through SMTP: {describe(err)}")
+            return Failed(item.key, reasons.NOT_THROUGH_SMTP % {"answer": describe(err)})
         if self.stop.is_set():  # DATA goes in the next write: the last moment to drop the message cleanly
             raise Stopped()
         self._idle = False  # a transaction is open until the server's final answer (or RSET)
@@ -233,7 +235,7 @@ class SMTPAdapter(Adapter):
             data = smtp.getreply()
         except (smtplib.SMTPServerDisconnected, OSError) as err:
             self._drop()  # DATA may have been answered, but no byte of the message was written
-            return RetryLater(item.key, f"connection lost: {err or err.__class__.__name__}")
+            return RetryLater(item.key, reasons.CONNECTION_LOST % {"answer": err or err.__class__.__name__})
         refused = ((mail, "MAIL FROM") if mail[0] != 250 else (rcpt, "RCPT TO") if rcpt[0] not in (250, 251)
                    else (data, "DATA") if data[0] != 354 else None)
         if refused is None:
@@ -260,8 +262,8 @@ class SMTPAdapter(Adapter):
         except (smtplib.SMTPServerDisconnected, OSError) as err:
             self._drop()
             if dot_sent:
-                return InDoubt(item.key, f"the connection was lost after the message was sent: {err}")
-            return RetryLater(item.key, f"connection lost: {err or err.__class__.__name__}")
+                return InDoubt(item.key, reasons.LOST_AFTER_SENDING % {"answer": err})
+            return RetryLater(item.key, reasons.CONNECTION_LOST % {"answer": err or err.__class__.__name__})
         if code == 250:
             self._idle = True
             queued = _QUEUED_AS.search(reply.decode("utf-8", "replace"))
@@ -284,9 +286,10 @@ class SMTPAdapter(Adapter):
             self._drop()
         else:
             self._reset()
+        said = reasons.REFUSED_AT[stage] % {"answer": text}
         if 400 <= code < 500 or code < 0:
-            return RetryLater(item.key, f"{stage}: {text}")
-        return Failed(item.key, f"{stage}: {text}", bounced=bool(_HARD_BOUNCE.search(text)))
+            return RetryLater(item.key, said)
+        return Failed(item.key, said, bounced=bool(_HARD_BOUNCE.search(text)))
 
     def close(self) -> None:
         """QUIT a session at rest, waiting a moment at most; a session left in a transaction (a stop,

@@ -33,9 +33,9 @@ from newsletter.doctor.dmarc import check_dmarc
 from newsletter.doctor.https import CERT_WARN_DAYS, PROBE_ADDRESS, check_https
 from newsletter.doctor.lookup import Dns, Network, parse_nameserver, unanswered
 from newsletter.doctor.mx import check_bounce_mx
-from newsletter.doctor.report import Finding, Level, error, has_errors, ok
+from newsletter.doctor.report import Finding, HintOf, Level, error, has_errors, ok
 from newsletter.doctor.spf import Relay, check_spf
-from newsletter.errors import ConfigError, DnsUnanswered, NewsletterError
+from newsletter.errors import N_, ConfigError, DnsUnanswered, NewsletterError
 
 __all__ = ["CERT_WARN_DAYS", "PROBE_ADDRESS", "Finding", "Level", "Network", "diagnose", "has_errors",
            "parse_nameserver"]
@@ -47,8 +47,10 @@ def diagnose(root: Path, *, environ: Mapping[str, str], network: Network = Netwo
     try:
         settings = load_settings(root)
     except NewsletterError as err:
-        return [error("config", str(err), err.hint or "edit newsletter.toml")]
-    findings = [ok("config", f"{root / 'newsletter.toml'} loads")]
+        if err.hint:
+            return [error("config", "%(error)s", "%(hint)s", error=err, hint=HintOf(err))]
+        return [error("config", "%(error)s", N_("edit newsletter.toml"), error=err)]
+    findings = [ok("config", N_("%(file)s loads"), file=root / "newsletter.toml")]
     key = environ.get(SECRET_KEY_ENV, "")
     findings.append(check_secret_key(key))
     findings.extend(check_credentials(settings, environ))

@@ -17,6 +17,7 @@ from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
 from newsletter.config import Settings
 from newsletter.doctor.lookup import Dns
 from newsletter.doctor.report import Finding, error, ok, warning
+from newsletter.errors import N_
 
 
 def tags(record: str) -> dict[str, str]:
@@ -57,10 +58,10 @@ def check_dkim(settings: Settings, lookup: Dns) -> list[Finding]:
     adapter = settings.delivery.adapter
     if dkim is None:
         if adapter in ("smtp", "outbox"):
-            return [warning("dkim", "messages are not DKIM-signed: Gmail and Yahoo require DKIM from bulk senders",
-                            "add a [dkim] table (selector, domain, private_key_file) and publish its public key")]
-        return [ok("dkim", f"not checked here: {adapter} signs with the key set up in its dashboard, where the "
-                   "domain must show as verified")]
+            return [warning("dkim", N_("messages are not DKIM-signed: Gmail and Yahoo require DKIM from bulk senders"),
+                            N_("add a [dkim] table (selector, domain, private_key_file) and publish its public key"))]
+        return [ok("dkim", N_("not checked here: %(adapter)s signs with the key set up in its dashboard, where the "
+                              "domain must show as verified"), adapter=adapter)]
     findings: list[Finding] = []
     kinds: list[str] = []
     for selector, key_file in dkim.keys:
@@ -68,11 +69,11 @@ def check_dkim(settings: Settings, lookup: Dns) -> list[Finding]:
         kinds.append(kind)
         findings.append(finding)
     if kinds == ["ed25519"]:
-        findings.append(warning("dkim", "messages carry only an Ed25519 signature, which most receivers do not verify "
-                                "yet (RFC 8463): to them the mail is unsigned",
-                                f"add an RSA key beside it: `newsletter dkim keygen {dkim.selector}-rsa`, then set "
-                                "selector and private_key_file to the RSA key and ed25519_selector and "
-                                "ed25519_private_key_file to this one"))
+        findings.append(warning("dkim", N_("messages carry only an Ed25519 signature, which most receivers do not "
+                                           "verify yet (RFC 8463): to them the mail is unsigned"),
+                                N_("add an RSA key beside it: `newsletter dkim keygen %(selector)s-rsa`, then set "
+                                   "selector and private_key_file to the RSA key and ed25519_selector and "
+                                   "ed25519_private_key_file to this one"), selector=dkim.selector))
     return findings
 
 
@@ -83,33 +84,37 @@ def _dkim_key(selector: str, domain: str, key_file: Path, lookup: Dns) -> tuple[
     try:
         kind, ours, record = _dkim_public(key_file)
     except (OSError, ValueError, TypeError) as err:  # changed since the configuration was read
-        return "", error(check, f"{key_file} cannot be read as a key any more: {err.__class__.__name__}",
-                         "restore the key file (PEM, unencrypted, mode 0600) or point [dkim] at it")
-    publish = f'publish {name} TXT "{record}"'
+        return "", error(check, N_("%(file)s cannot be read as a key any more: %(error)s"),
+                         N_("restore the key file (PEM, unencrypted, mode 0600) or point [dkim] at it"),
+                         file=key_file, error=err.__class__.__name__)
+    publish = N_('publish %(name)s TXT "%(record)s"')
     records = [t for t in lookup.txt(name) if "p=" in t.replace(" ", "")]
+    values = {"name": name, "record": record, "file": key_file.name, "kind": kind}
     if not records:
-        return kind, error(check, f"no DKIM key at {name}: receivers cannot verify the signature", publish)
+        return kind, error(check, N_("no DKIM key at %(name)s: receivers cannot verify the signature"), publish,
+                           **values)
     if len(records) > 1:
-        return kind, error(check, f"{len(records)} DKIM records at {name}; verifiers may pick either",
-                           f"keep one: {publish}")
+        return kind, error(check, N_("%(count)d DKIM records at %(name)s; verifiers may pick either"),
+                           N_('keep one: publish %(name)s TXT "%(record)s"'), count=len(records), **values)
     found = tags(records[0])
     if found.get("v", "DKIM1") != "DKIM1":
-        return kind, error(check, f"the record's v= tag is {found['v']!r}, not DKIM1", publish)
+        return kind, error(check, N_("the record's v= tag is %(tag)s, not DKIM1"), publish, tag=repr(found["v"]),
+                           **values)
     p = re.sub(r"\s+", "", found.get("p", ""))
     if not p:
-        return kind, error(check, "the key is revoked (empty p=)", publish)
+        return kind, error(check, N_("the key is revoked (empty p=)"), publish, **values)
     try:
         theirs = base64.b64decode(p, validate=True)
     except (binascii.Error, ValueError):
-        return kind, error(check, "p= is not valid base64", publish)
+        return kind, error(check, N_("p= is not valid base64"), publish, **values)
     if found.get("k", "rsa").lower() != kind:
-        return kind, error(check, f"the record says k={found.get('k', 'rsa')} but {key_file.name} is an {kind} key",
-                           publish)
+        return kind, error(check, N_("the record says k=%(said)s but %(file)s is an %(kind)s key"), publish,
+                           said=found.get("k", "rsa"), **values)
     matches = theirs == ours if kind == "ed25519" else _same_rsa_key(theirs, ours)
     if not matches:
-        return kind, error(check, f"the key at {name} is not the public half of {key_file.name}: "
-                           "every signature fails", publish)
+        return kind, error(check, N_("the key at %(name)s is not the public half of %(file)s: every signature fails"),
+                           publish, **values)
     if "y" in found.get("t", "").lower().split(":"):
-        return kind, warning(check, "the key is in test mode (t=y): receivers treat signatures as unsigned",
-                             "remove t=y from the record")
-    return kind, ok(check, f"the published {kind} key matches {key_file.name}")
+        return kind, warning(check, N_("the key is in test mode (t=y): receivers treat signatures as unsigned"),
+                             N_("remove t=y from the record"), **values)
+    return kind, ok(check, N_("the published %(kind)s key matches %(file)s"), **values)

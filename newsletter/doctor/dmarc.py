@@ -17,8 +17,9 @@ from newsletter.doctor._checkdmarc import DMARCError, parse_dmarc_record
 from newsletter.doctor.dkim import tags
 from newsletter.doctor.lookup import Dns
 from newsletter.doctor.organization import organizational_domain
+from newsletter.core.i18n import Message
 from newsletter.doctor.report import Finding, error, ok, warning
-from newsletter.errors import DnsUnanswered
+from newsletter.errors import N_, DnsUnanswered
 
 _POLICIES = ("none", "quarantine", "reject")
 #: checkdmarc warnings that our own findings already say (with our fix): not repeated.
@@ -49,53 +50,58 @@ def check_dmarc(settings: Settings, from_domain: str, envelope: str, lookup: Dns
     """:raises DnsUnanswered: when a lookup the record needs went unanswered."""
     check = f"dmarc {from_domain}"
     domain, records = _find_dmarc(from_domain, lookup)
-    example = f'_dmarc.{from_domain} TXT "v=DMARC1; p=quarantine; rua=mailto:dmarc@{from_domain}"'
-    if not records:
-        return [error(check, f"no DMARC record at _dmarc.{from_domain}: Gmail and Yahoo refuse bulk mail without "
-                      "one", f"publish {example} (p=none while you read the reports)")]
-    if len(records) > 1:
-        return [error(check, f"{len(records)} DMARC records at _dmarc.{domain}: receivers ignore them all",
-                      "keep one")]
     name = f"_dmarc.{domain}"
-    where = name + (" (the parent's record applies)" if domain != from_domain else "")
+    where = Message(N_("%(name)s (the parent's record applies)"), {"name": name}) if domain != from_domain else name
+    values = {"name": name, "from_domain": from_domain, "where": where,
+              "example": f'_dmarc.{from_domain} TXT "v=DMARC1; p=quarantine; rua=mailto:dmarc@{from_domain}"'}
+    if not records:
+        return [error(check, N_("no DMARC record at _dmarc.%(from_domain)s: Gmail and Yahoo refuse bulk mail without "
+                                "one"), N_("publish %(example)s (p=none while you read the reports)"), **values)]
+    if len(records) > 1:
+        return [error(check, N_("%(count)d DMARC records at %(name)s: receivers ignore them all"), N_("keep one"),
+                      count=len(records), **values)]
     raw = tags(records[0])
     if raw.get("p", "").lower() not in _POLICIES:  # RFC 7489 receivers ignore such a record
-        return [error(check, f"{where} has no valid p= policy (got {raw.get('p', '')!r})", f"publish {example}")]
+        return [error(check, N_("%(where)s has no valid p= policy (got %(policy)s)"), N_("publish %(example)s"),
+                      policy=repr(raw.get("p", "")), **values)]
     mark = lookup.mark()
     try:
         parsed = parse_dmarc_record(records[0], domain, resolver=lookup.for_libraries, timeout=lookup.timeout)
     except DMARCError as err:
         lookup.answered_since(mark)
-        return [error(check, f"{where} is not a valid DMARC record: {err}", f"correct {name}, e.g. publish {example}")]
+        return [error(check, N_("%(where)s is not a valid DMARC record: %(answer)s"),
+                      N_("correct %(name)s, e.g. publish %(example)s"), answer=str(err), **values)]
     lookup.answered_since(mark)
     found: Mapping[str, Any] = parsed["tags"]
-    findings = _policy(check, from_domain, domain, where, found, raw)
-    findings.extend(warning(check, f"{name}: {text}", f"add rua=mailto:dmarc@{from_domain} to {name} to receive "
-                            "the receivers' daily reports" if "rua tag" in text else f"correct {name}")
+    findings = _policy(check, from_domain, domain, values, found, raw)
+    findings.extend(warning(check, N_("%(name)s: %(answer)s"), N_("add rua=mailto:dmarc@%(from_domain)s to %(name)s to "
+                                                                "receive the receivers' daily reports")
+                            if "rua tag" in text else N_("correct %(name)s"), answer=text, **values)
                     for text in parsed["warnings"] if not any(said in text for said in _SAID_HERE))
     findings.extend(_alignment(settings, from_domain, envelope, str(found["adkim"]["value"]),
                                str(found["aspf"]["value"])))
     return findings
 
 
-def _policy(check: str, from_domain: str, domain: str, where: str, found: Mapping[str, Any],
+def _policy(check: str, from_domain: str, domain: str, values: Mapping[str, Any], found: Mapping[str, Any],
             raw: Mapping[str, str]) -> list[Finding]:
     findings: list[Finding] = []
     # The parent's record speaks for its subdomains with sp= (which defaults to p=).
     policy = str(found["sp"]["value"] if domain != from_domain else found["p"]["value"]).lower()
     if policy == "none":
-        findings.append(warning(check, f"{where} has p=none: spoofed mail from {from_domain} is still delivered",
-                                f"once the rua reports show your mail passing, set p=quarantine (then p=reject) "
-                                f"in {where.split(' ')[0]}"))
+        findings.append(warning(check, N_("%(where)s has p=none: spoofed mail from %(from_domain)s is still delivered"),
+                                N_("once the rua reports show your mail passing, set p=quarantine (then p=reject) "
+                                   "in %(name)s"), **values))
     else:
-        findings.append(ok(check, f"{where} has p={policy}"))
+        findings.append(ok(check, N_("%(where)s has p=%(policy)s"), policy=policy, **values))
     if domain == from_domain and policy != "none" and found["sp"]["explicit"] and found["sp"]["value"] == "none":
-        findings.append(warning(check, f"sp=none: spoofed mail from subdomains of {from_domain} is still delivered",
-                                "set sp=quarantine (or remove sp=, so p= applies)"))
+        findings.append(warning(check, N_("sp=none: spoofed mail from subdomains of %(from_domain)s is still "
+                                          "delivered"), N_("set sp=quarantine (or remove sp=, so p= applies)"),
+                                **values))
     pct = raw.get("pct", "100")  # RFC 9989 drops pct=, which checkdmarc then ignores; RFC 7489 receivers apply it
     if policy in ("quarantine", "reject") and pct != "100":
-        findings.append(warning(check, f"pct={pct}: the policy applies to only part of the failing mail",
-                                "remove pct= (100 is the default)"))
+        findings.append(warning(check, N_("pct=%(pct)s: the policy applies to only part of the failing mail"),
+                                N_("remove pct= (100 is the default)"), pct=pct))
     return findings
 
 
@@ -103,28 +109,34 @@ def _alignment(settings: Settings, from_domain: str, envelope: str, adkim: str, 
     check = "alignment"
     results: list[Finding] = []
     dkim_ok = False
+    strict, relaxed = Message(N_("strict")), Message(N_("relaxed"))
     if settings.dkim is not None:
         dkim_ok = aligned(settings.dkim.domain, from_domain, adkim)
-        mode = "strict" if adkim == "s" else "relaxed"
+        values = {"domain": settings.dkim.domain, "from_domain": from_domain, "adkim": adkim,
+                  "mode": strict if adkim == "s" else relaxed, "quoted": repr(from_domain)}
         if dkim_ok:
-            results.append(ok(check, f"DKIM d={settings.dkim.domain} aligns with From {from_domain} ({mode})"))
+            results.append(ok(check, N_("DKIM d=%(domain)s aligns with From %(from_domain)s (%(mode)s)"), **values))
         else:
-            results.append(error(check, f"DKIM d={settings.dkim.domain} does not align with From {from_domain} "
-                                 f"({mode}, adkim={adkim})", f"set [dkim] domain = {from_domain!r}"))
+            results.append(error(check, N_("DKIM d=%(domain)s does not align with From %(from_domain)s "
+                                           "(%(mode)s, adkim=%(adkim)s)"), N_("set [dkim] domain = %(quoted)s"),
+                                 **values))
     spf_ok = False
     if envelope:
         spf_ok = aligned(envelope, from_domain, aspf)
-        mode = "strict" if aspf == "s" else "relaxed"
+        values = {"envelope": envelope, "from_domain": from_domain, "aspf": aspf,
+                  "mode": strict if aspf == "s" else relaxed}
         if spf_ok:
-            results.append(ok(check, f"the envelope sender's domain {envelope} aligns with From {from_domain} "
-                              f"({mode}) for SPF"))
+            results.append(ok(check, N_("the envelope sender's domain %(envelope)s aligns with From %(from_domain)s "
+                                        "(%(mode)s) for SPF"), **values))
         else:
-            fix = (f"use a bounce address under {from_domain} (e.g. bounces@bounce.{from_domain})"
-                   if aspf != "s" else f"use a bounce address @{from_domain}, or relax DMARC with aspf=r")
-            results.append(warning(check, f"the envelope sender's domain {envelope} does not align with From "
-                                   f"{from_domain} ({mode}, aspf={aspf}): SPF cannot make DMARC pass", fix))
+            fix = (N_("use a bounce address under %(from_domain)s (e.g. bounces@bounce.%(from_domain)s)")
+                   if aspf != "s" else N_("use a bounce address @%(from_domain)s, or relax DMARC with aspf=r"))
+            results.append(warning(check, N_("the envelope sender's domain %(envelope)s does not align with From "
+                                             "%(from_domain)s (%(mode)s, aspf=%(aspf)s): SPF cannot make DMARC pass"),
+                                   fix, **values))
     if not dkim_ok and not spf_ok and settings.delivery.adapter in ("smtp", "outbox"):
-        results.append(error(check, "neither DKIM nor SPF aligns with the From domain: DMARC fails for every message",
-                             f"sign with [dkim] domain = {from_domain!r}, or send with a bounce address under "
-                             f"{from_domain}"))
+        results.append(error(check, N_("neither DKIM nor SPF aligns with the From domain: DMARC fails for every "
+                                       "message"), N_("sign with [dkim] domain = %(quoted)s, or send with a bounce "
+                                                      "address under %(from_domain)s"),
+                             quoted=repr(from_domain), from_domain=from_domain))
     return results

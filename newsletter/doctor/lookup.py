@@ -22,7 +22,7 @@ import dns.resolver
 
 from newsletter.doctor._checkdmarc import DNS_CACHE
 from newsletter.doctor.report import Finding, warning
-from newsletter.errors import ConfigError, DnsUnanswered, UsageError
+from newsletter.errors import N_, ConfigError, DnsUnanswered, UsageError
 
 
 @dataclass(frozen=True)
@@ -45,8 +45,8 @@ class Network:
             try:
                 resolver = dns.resolver.Resolver()
             except dns.resolver.NoResolverConfiguration:
-                raise ConfigError("this machine has no DNS resolver configured (/etc/resolv.conf)",
-                                  hint="name one: newsletter doctor --nameserver 1.1.1.1") from None
+                raise ConfigError(N_("this machine has no DNS resolver configured (/etc/resolv.conf)"),
+                                  hint=N_("name one: newsletter doctor --nameserver 1.1.1.1")) from None
         resolver.timeout = resolver.lifetime = self.timeout
         resolver.cache = None
         return resolver
@@ -65,10 +65,12 @@ def parse_nameserver(text: str) -> tuple[str, int]:
     try:
         ipaddress.ip_address(address)
     except ValueError:
-        raise UsageError(f"--nameserver {text!r} is not an IP address (optionally with :PORT), "
-                         "e.g. --nameserver 1.1.1.1 or --nameserver 127.0.0.1:5353") from None
+        raise UsageError(N_("--nameserver %(value)s is not an IP address (optionally with :PORT), e.g. "
+                            "--nameserver 1.1.1.1 or --nameserver 127.0.0.1:5353"), values={"value": repr(text)}) \
+            from None
     if not 0 < port < 65536:
-        raise UsageError(f"--nameserver {text!r}: the port must be between 1 and 65535")
+        raise UsageError(N_("--nameserver %(value)s: the port must be between 1 and 65535"),
+                         values={"value": repr(text)})
     return address, port
 
 
@@ -101,7 +103,8 @@ class Dns:
         :raises DnsUnanswered: on a timeout or another DNS failure, also remembered in :attr:`failures`.
         """
         if self.timeouts >= self.GIVE_UP_AFTER:
-            raise self._failed(DnsUnanswered(f"{rdtype} {name}: skipped after {self.timeouts} timeouts"))
+            raise self._failed(DnsUnanswered(N_("%(kind)s %(name)s: skipped after %(count)d timeouts"),
+                                             values={"kind": rdtype, "name": name, "count": self.timeouts}))
         try:
             answer = self.resolver.resolve(name, rdtype, lifetime=self.timeout, search=False,
                                            raise_on_no_answer=raise_on_no_answer)
@@ -110,9 +113,11 @@ class Dns:
             raise
         except dns.exception.Timeout as err:
             self.timeouts += 1
-            raise self._failed(DnsUnanswered(f"{rdtype} {name}: no answer within {self.timeout:g} s")) from err
+            raise self._failed(DnsUnanswered(N_("%(kind)s %(name)s: no answer within %(seconds)s s"),
+                                             values={"kind": rdtype, "name": name,
+                                                     "seconds": f"{self.timeout:g}"})) from err
         except dns.exception.DNSException as err:
-            raise self._failed(DnsUnanswered(f"{rdtype} {name}: {err.__class__.__name__}")) from err
+            raise self._failed(DnsUnanswered(f"{rdtype} {name}: {err.__class__.__name__}")) from err  # no words
         self.timeouts = 0
         return answer
 
@@ -166,5 +171,5 @@ class _Watched(dns.resolver.Resolver):
 
 
 def unanswered(check: str, err: DnsUnanswered) -> Finding:
-    return warning(check, f"not checked: the DNS did not answer ({err})",
-                   "run again, or ask another resolver with --nameserver (e.g. your provider's)")
+    return warning(check, N_("not checked: the DNS did not answer (%(error)s)"),
+                   N_("run again, or ask another resolver with --nameserver (e.g. your provider's)"), error=err)

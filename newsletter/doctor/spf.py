@@ -16,7 +16,8 @@ from typing import Any, Iterator, Mapping
 
 from newsletter import providers
 from newsletter.config import Settings
-from newsletter.errors import ConfigError, DnsUnanswered
+from newsletter.core.i18n import Message
+from newsletter.errors import N_, ConfigError, DnsUnanswered
 from newsletter.doctor._checkdmarc import (SPFError, SPFIncludeLoop, SPFRecordNotFound, SPFRedirectLoop,
                                            SPFSyntaxError, SPFTooManyVoidDNSLookups, parse_spf_record)
 from newsletter.doctor.lookup import Dns
@@ -134,11 +135,11 @@ def check_spf(domain: str, txt: list[str], relay: Relay, lookup: Dns, *, must_co
     check = f"spf {domain}"
     records = spf_records(txt)
     if not records:
-        return [error(check, f"{domain} has no SPF record: receivers cannot tell which servers may send for it",
-                      f'publish {domain} TXT "v=spf1 {relay.term()} -all"')]
+        return [error(check, N_("%(domain)s has no SPF record: receivers cannot tell which servers may send for it"),
+                      N_('publish %(domain)s TXT "v=spf1 %(term)s -all"'), domain=domain, term=relay.term())]
     if len(records) > 1:
-        return [error(check, f"{domain} has {len(records)} SPF records; receivers then fail SPF (RFC 7208 4.5)",
-                      "merge them into one TXT record starting with v=spf1")]
+        return [error(check, N_("%(domain)s has %(count)d SPF records; receivers then fail SPF (RFC 7208 4.5)"),
+                      N_("merge them into one TXT record starting with v=spf1"), domain=domain, count=len(records))]
     mark = lookup.mark()
     try:
         result = parse_spf_record(records[0], domain, resolver=lookup.for_libraries, timeout=lookup.timeout,
@@ -151,7 +152,7 @@ def check_spf(domain: str, txt: list[str], relay: Relay, lookup: Dns, *, must_co
     if relay.label and must_cover:
         findings.append(_coverage(check, domain, relay, result))
     elif not any(f.level is not Level.OK for f in findings):
-        findings.append(ok(check, "SPF record present, one only, ends with -all or ~all"))
+        findings.append(ok(check, N_("SPF record present, one only, ends with -all or ~all")))
     return findings
 
 
@@ -159,23 +160,23 @@ def _refused(check: str, record: str, err: SPFError) -> Finding:
     """The one finding for a record that receivers fail as a whole (a permerror)."""
     detail = str(err)
     if isinstance(err, (SPFIncludeLoop, SPFRedirectLoop)):
-        return error(check, f"SPF has an include: loop ({detail}): receivers fail it",
-                     "remove the include: that leads back to a record already included")
+        return error(check, N_("SPF has an include: loop (%(answer)s): receivers fail it"),
+                     N_("remove the include: that leads back to a record already included"), answer=detail)
     if isinstance(err, SPFRecordNotFound) and err.domain:  # ours was given, not fetched: an include's
-        return error(check, f"{err.domain} (named by include:/redirect=) has no SPF record, which makes SPF fail",
-                     "correct or remove that include:/redirect=")
+        return error(check, N_("%(domain)s (named by include:/redirect=) has no SPF record, which makes SPF fail"),
+                     N_("correct or remove that include:/redirect="), domain=err.domain)
     if isinstance(err, SPFTooManyVoidDNSLookups):
         return _void(check)
     if isinstance(err, SPFSyntaxError):
         return _syntax(check, record, detail)
-    return error(check, f"receivers fail this SPF record: {detail}",
-                 "correct the record (RFC 7208 section 12 gives its grammar)")
+    return error(check, N_("receivers fail this SPF record: %(answer)s"),
+                 N_("correct the record (RFC 7208 section 12 gives its grammar)"), answer=detail)
 
 
 def _void(check: str) -> Finding:
-    return error(check, "SPF names more than 2 domains whose DNS lookups find nothing: receivers fail it "
-                 "(RFC 7208 4.6.4)", "remove the terms that name domains without records (a:, mx:, include:), "
-                 "or publish those records")
+    return error(check, N_("SPF names more than 2 domains whose DNS lookups find nothing: receivers fail it "
+                           "(RFC 7208 4.6.4)"), N_("remove the terms that name domains without records (a:, mx:, "
+                                                   "include:), or publish those records"))
 
 
 def _syntax(check: str, record: str, detail: str) -> Finding:
@@ -186,13 +187,14 @@ def _syntax(check: str, record: str, detail: str) -> Finding:
         name, _, value = term.lstrip("+-~?").partition(":")
         name = name.split("/")[0].lower()
         if name not in _MECHANISMS and name and name in detail:
-            return error(check, f"SPF term {term!r} is not a valid mechanism: receivers refuse the whole record",
-                         "keep only all, include:, a, mx, ip4:, ip6:, exists: and redirect= terms")
+            return error(check, N_("SPF term %(term)s is not a valid mechanism: receivers refuse the whole record"),
+                         N_("keep only all, include:, a, mx, ip4:, ip6:, exists: and redirect= terms"), term=repr(term))
         if name in ("ip4", "ip6") and value and value in detail:
-            return error(check, f"SPF term {term!r} is not a valid {name} network (the record is refused as a "
-                         "whole)", "correct it, e.g. " + ("ip4:192.0.2.0/24" if name == "ip4" else "ip6:2001:db8::/32"))
-    return error(check, f"SPF record is refused as a whole: {detail}",
-                 "correct the record (RFC 7208 section 12 gives its grammar)")
+            return error(check, N_("SPF term %(term)s is not a valid %(name)s network (the record is refused as a "
+                                   "whole)"), N_("correct it, e.g. %(example)s"), term=repr(term), name=name,
+                         example="ip4:192.0.2.0/24" if name == "ip4" else "ip6:2001:db8::/32")
+    return error(check, N_("SPF record is refused as a whole: %(answer)s"),
+                 N_("correct the record (RFC 7208 section 12 gives its grammar)"), answer=detail)
 
 
 def _outcome(check: str, result: Mapping[str, Any]) -> list[Finding]:
@@ -201,30 +203,32 @@ def _outcome(check: str, result: Mapping[str, Any]) -> list[Finding]:
     parsed = result["parsed"]
     lookups = int(result.get("dns_lookups", 0))
     if lookups > SPF_LOOKUP_LIMIT:
-        findings.append(error(check, f"SPF needs more than {SPF_LOOKUP_LIMIT} DNS lookups ({lookups} counted, "
-                              "includes followed): receivers fail it (RFC 7208 4.6.4)",
-                              "replace some include:/a/mx terms by ip4:/ip6: networks"))
+        findings.append(error(check, N_("SPF needs more than %(limit)d DNS lookups (%(count)d counted, includes "
+                                        "followed): receivers fail it (RFC 7208 4.6.4)"),
+                              N_("replace some include:/a/mx terms by ip4:/ip6: networks"),
+                              limit=SPF_LOOKUP_LIMIT, count=lookups))
     elif "void" in str(result.get("error", "")):
         findings.append(_void(check))
     elif result.get("error"):
-        findings.append(error(check, f"receivers fail this SPF record: {result['error']}",
-                              "correct the record (RFC 7208 section 12 gives its grammar)"))
+        findings.append(error(check, N_("receivers fail this SPF record: %(answer)s"),
+                              N_("correct the record (RFC 7208 section 12 gives its grammar)"),
+                              answer=str(result["error"])))
     if any(m.get("mechanism") == "ptr" for m in parsed["mechanisms"]):
-        findings.append(warning(check, "SPF uses ptr, which is slow and which many receivers ignore (RFC 7208 5.5)",
-                                "replace ptr by ip4:/ip6: or include: terms"))
+        findings.append(warning(check, N_("SPF uses ptr, which is slow and which many receivers ignore (RFC 7208 5.5)"),
+                                N_("replace ptr by ip4:/ip6: or include: terms")))
     ending, through = _ending(str(result["record"]), parsed)
-    via = f" (through redirect={through})" if through else ""
+    via = Message(N_(" (through redirect=%(domain)s)"), {"domain": through}) if through else ""
     if ending == "pass":
-        findings.append(error(check, f"SPF ends with +all{via}: every server on the Internet may send as this "
-                              "domain", 'end the record with "-all" (or "~all" while testing)'))
+        findings.append(error(check, N_("SPF ends with +all%(via)s: every server on the Internet may send as this "
+                                        "domain"), N_('end the record with "-all" (or "~all" while testing)'), via=via))
     elif ending == "neutral":
-        findings.append(warning(check, f"SPF ends with ?all (neutral){via}: it says nothing about other servers",
-                                'end the record with "-all" (or "~all")'))
+        findings.append(warning(check, N_("SPF ends with ?all (neutral)%(via)s: it says nothing about other servers"),
+                                N_('end the record with "-all" (or "~all")'), via=via))
     elif not ending:
-        findings.append(warning(check, "SPF has no all term: other servers get a neutral result",
-                                'end the record with "-all" (or "~all")'))
+        findings.append(warning(check, N_("SPF has no all term: other servers get a neutral result"),
+                                N_('end the record with "-all" (or "~all")')))
     for text in result.get("warnings", []):
-        findings.append(warning(check, f"SPF: {text}", "correct the record"))
+        findings.append(warning(check, N_("SPF: %(answer)s"), N_("correct the record"), answer=text))
     return findings
 
 
@@ -246,16 +250,17 @@ def _coverage(check: str, domain: str, relay: Relay, result: Mapping[str, Any]) 
     if parsed.get("redirect"):
         targets.append(str(parsed["redirect"]["domain"]))
     if relay.mentioned(targets, list(_networks(parsed))):
-        return ok(check, f"SPF record present and it covers the relay ({relay.label})")
+        return ok(check, N_("SPF record present and it covers the relay (%(relay)s)"), relay=relay.label)
     if relay.names or relay.ips:
-        api = provider_spf(relay.label) is not None
-        return warning(check, f"cannot tell whether SPF lets {relay.label} send for {domain}: no include/ip term "
-                       "names it" + (" (needed only when the provider sends with your domain as envelope sender)"
-                                     if api else ""),
-                       f"add {relay.term()} before the all term, as {relay.label}'s documentation says")
-    return warning(check, f"cannot tell whether SPF covers the relay {relay.label}: it is on this machine or a "
-                   "private network", "make sure SPF lists the public address the mail leaves from (ip4:/ip6:, "
-                   f"or the include: of the relay {relay.label} uses)")
+        said = (N_("cannot tell whether SPF lets %(relay)s send for %(domain)s: no include/ip term names it (needed "
+                   "only when the provider sends with your domain as envelope sender)")
+                if provider_spf(relay.label) is not None else
+                N_("cannot tell whether SPF lets %(relay)s send for %(domain)s: no include/ip term names it"))
+        return warning(check, said, N_("add %(term)s before the all term, as %(relay)s's documentation says"),
+                       relay=relay.label, domain=domain, term=relay.term())
+    return warning(check, N_("cannot tell whether SPF covers the relay %(relay)s: it is on this machine or a private "
+                             "network"), N_("make sure SPF lists the public address the mail leaves from (ip4:/ip6:, "
+                                            "or the include: of the relay %(relay)s uses)"), relay=relay.label)
 
 
 def _networks(parsed: Mapping[str, Any] | None) -> Iterator[IPNetwork]:

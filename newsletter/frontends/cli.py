@@ -291,9 +291,9 @@ def check(nl: Newsletter, day: date | None, links: bool) -> None:
     result = nl.check(day, links=links)
     _print_problems(result.problems, nl.settings.root)
     if result.sent_at is not None:
+        when = _moment(result.sent_at, nl.settings.tz)
         click.secho(_("%(folder)s: warning: this issue was sent on %(when)s; an edit changes neither what its "
-                      "readers got nor its page in the public archive", folder=result.folder,
-                      when=f"{result.sent_at.astimezone(nl.settings.tz):%Y-%m-%d %H:%M %Z}"), fg="yellow")
+                      "readers got nor its page in the public archive", folder=result.folder, when=when), fg="yellow")
     if result.refusal is not None:
         raise result.refusal
     verdict, color = _("ready"), "green"
@@ -450,7 +450,8 @@ def subscribers_import(nl: Newsletter, file: Path, dry_run: bool, source: str, c
     summary = nl.subscribers.import_csv(file, source=source, dry_run=dry_run, check_dns=check_dns,
                                         welcome=welcome)
     for rejected in summary.rejections:
-        click.secho(_("%(where)s: %(what)s", where=f"{file}:{rejected.line}", what=said(rejected)), fg="yellow")
+        where = f"{file}:{rejected.line}"
+        click.secho(_("%(where)s: %(what)s", where=where, what=said(rejected)), fg="yellow")
     if summary.rejected > len(summary.rejections):
         click.echo(ngettext("… and %(num)d more rejected row", "… and %(num)d more rejected rows",
                             summary.rejected - len(summary.rejections)))
@@ -515,9 +516,10 @@ def subscribers_list(nl: Newsletter, status: str | None, search: str | None, lim
         shown += 1
     matching = nl.subscribers.count(status=status, search=search)
     if shown < matching:
+        total = _decimal(matching, "#,##0")
         click.secho(ngettext("%(num)d of %(matching)s shown; --limit N or --all for more.",
                              "%(num)d of %(matching)s shown; --limit N or --all for more.", shown,
-                             matching=f"{matching:,}"), fg="yellow")
+                             matching=total), fg="yellow")
     elif (status or search) and not shown:
         click.echo(_("No subscriber matches."))
     counts = nl.subscribers.count_by_status()
@@ -664,7 +666,7 @@ def send(nl: Newsletter, day: date | None, test_addresses: tuple[str, ...], dry_
         when = _parse_time(at, nl)
         nl.schedule_once(when, day)
         click.echo(_("Issue %(date)s will be sent at %(when)s by `newsletter schedule run` (the readiness gate "
-                     "applies).", date=day.isoformat(), when=f"{when:%Y-%m-%d %H:%M %Z}"))
+                     "applies).", date=day.isoformat(), when=_moment(when)))
         return
     if test_addresses:
         addresses = [checked_address(a, "--test") for a in test_addresses]
@@ -709,13 +711,12 @@ def send(nl: Newsletter, day: date | None, test_addresses: tuple[str, ...], dry_
     report = _send_with_progress(nl, day, clearance, limit, workers)
     _show_report(nl, report)
     if report.resumed is not None:
-        click.echo(_("Resumed the send paused at %(when)s.",
-                     when=f"{report.resumed.paused_at.astimezone(settings.tz):%Y-%m-%d %H:%M %Z}"))
+        click.echo(_("Resumed the send paused at %(when)s.", when=_moment(report.resumed.paused_at, settings.tz)))
     if report.paused:
         click.secho(ngettext("Paused: %(reason)s. The %(num)d recipient left waits; clean the list, then resume "
                              "with `newsletter send %(date)s`.",
                              "Paused: %(reason)s. The %(num)d recipients left wait; clean the list, then resume "
-                             "with `newsletter send %(date)s`.", report.pending, reason=report.paused,
+                             "with `newsletter send %(date)s`.", report.pending, reason=_recorded(report.paused),
                              date=day.isoformat()), fg="red")
     if report.failed_now or not report.complete:
         raise _unfinished(report, _("see `newsletter status %(date)s`; run `newsletter send %(date)s` again to "
@@ -802,8 +803,16 @@ def _resend_uncertain(nl: Newsletter, day: date, by: str | None, yes: bool) -> N
 def _reason(status: str, reason: str) -> str:
     """A ledger reason as the operator reads it: a pending row without one was simply not reached."""
     if reason:
-        return reason
+        return _recorded(reason)
     return _("not sent yet (the run stopped before them)") if status == "pending" else _("(no reason recorded)")
+
+
+def _recorded(reason: str) -> str:
+    """A reason the send recorded in English (a stop, a pause, a ledger row) in the terminal's language, what the
+    server or the provider answered quoted as it was written."""
+    from newsletter.library import said_reason
+
+    return said(said_reason(reason))
 
 
 def _gate_state(state: str) -> str:
@@ -854,7 +863,7 @@ def _parse_time(text: str, nl: Newsletter) -> datetime:
     name = nl.holiday(when.astimezone(nl.settings.schedule_tz).date())
     if name:
         click.secho(_("Warning: %(date)s is a public holiday (jour férié: %(name)s); the send is scheduled anyway, "
-                      "as asked.", date=f"{when:%Y-%m-%d}", name=name), fg="yellow", err=True)
+                      "as asked.", date=when.date().isoformat(), name=name), fg="yellow", err=True)
     return when
 
 
@@ -928,7 +937,25 @@ def _day_time(value: datetime) -> str:
     """A due time with its weekday in the terminal's language: "Tue 2026-11-24 07:00 CET", "mar. 2026-11-24 …"."""
     from babel.dates import format_date
 
-    return f"{format_date(value.date(), 'EEE', locale=_spoken().locale)} {value:%Y-%m-%d %H:%M %Z}"
+    return f"{format_date(value.date(), 'EEE', locale=_spoken().locale)} {_moment(value)}"
+
+
+def _moment(value: datetime, tz: Any = None, *, seconds: bool = False) -> str:
+    """A date and time as the command line writes it, in ``tz`` when given: "2026-11-24 07:00 CET"."""
+    return (value.astimezone(tz) if tz is not None else value).strftime(
+        "%Y-%m-%d %H:%M:%S %Z" if seconds else "%Y-%m-%d %H:%M %Z")
+
+
+def _counts(counts: "dict[str, int]") -> str:
+    """Ledger rows by state, "3 sent, 1 failed", with the plural forms of the terminal's language."""
+    said = {"sent": lambda n: ngettext("%(num)d sent", "%(num)d sent", n),
+            "failed": lambda n: ngettext("%(num)d failed", "%(num)d failed", n),
+            "pending": lambda n: ngettext("%(num)d pending", "%(num)d pending", n),
+            "queued": lambda n: ngettext("%(num)d queued", "%(num)d queued", n),
+            "sending": lambda n: ngettext("%(num)d in flight", "%(num)d in flight", n),
+            "uncertain": lambda n: ngettext("%(num)d uncertain", "%(num)d uncertain", n),
+            "skipped": lambda n: ngettext("%(num)d skipped", "%(num)d skipped", n)}
+    return ", ".join(said[k](n) if k in said else f"{n} {k}" for k, n in sorted(counts.items()))
 
 
 def _decimal(value: float, pattern: str = "0.##") -> str:
@@ -970,7 +997,7 @@ def _status_line(report: "SendReport") -> str:
     run = ngettext("this run: %(num)d sent in %(seconds)s s", "this run: %(num)d sent in %(seconds)s s",
                    report.sent_now, seconds=format_decimal(round(report.elapsed, 1), "0.0", locale=_spoken().locale))
     if report.stopped:
-        run += _("; stopped: %(reason)s", reason=report.stopped)
+        run += _("; stopped: %(reason)s", reason=_recorded(report.stopped))
     return _("Issue %(date)s: %(counts)s (%(run)s).", date=report.day.isoformat(), counts=counts, run=run)
 
 
@@ -1100,11 +1127,11 @@ def status(nl: Newsletter, day: date | None, as_json: bool) -> None:
         if issue.started_at is None:
             click.echo(_("Issue %(date)s has not been sent.", date=day.isoformat()))
         else:
-            ended = (_(", finished %(when)s", when=f"{issue.finished_at.astimezone(tz):%Y-%m-%d %H:%M:%S %Z}")
+            ended = (_(", finished %(when)s", when=_moment(issue.finished_at, tz, seconds=True))
                      if issue.finished_at else _(", not finished"))
-            counts = ", ".join(f"{n} {_state(k)}" for k, n in sorted(issue.counts.items())) or _("no recipient")
+            started = _moment(issue.started_at, tz, seconds=True)
             click.echo(_("Issue %(date)s: %(counts)s (started %(when)s%(ended)s).", date=day.isoformat(),
-                         counts=counts, when=f"{issue.started_at.astimezone(tz):%Y-%m-%d %H:%M:%S %Z}", ended=ended))
+                         counts=_counts(issue.counts) or _("no recipient"), when=started, ended=ended))
         for status_name, reason, count in issue.problems:
             click.echo(f"  {count:>6} " + _("%(where)s: %(what)s", where=_state(status_name),
                                             what=_reason(status_name, reason)))
@@ -1114,18 +1141,18 @@ def status(nl: Newsletter, day: date | None, as_json: bool) -> None:
                         click.echo(f"           {row.email}")
         _show_uncertain(issue)
         for resend in issue.resends:
+            resent_at = _moment(resend.at, tz)
             click.echo(ngettext("Resent %(num)d uncertain recipient on %(when)s, asked by %(name)s.",
                                 "Resent %(num)d uncertain recipients on %(when)s, asked by %(name)s.", resend.rows,
-                                when=f"{resend.at.astimezone(tz):%Y-%m-%d %H:%M %Z}", name=resend.by))
+                                when=resent_at, name=resend.by))
         for c in corrections:
-            told = ", ".join(f"{n} {_state(k)}" for k, n in sorted(c.mail_counts.items())) if c.mail else ""
+            told = (_("Correction mail: %(counts)s.", counts=_counts(c.mail_counts) or _("no recipient"))
+                    if c.mail else "")
             click.echo(_("Correction %(number)d on %(when)s by %(name)s: %(note)s", number=c.number,
-                         when=f"{c.at.astimezone(tz):%Y-%m-%d %H:%M %Z}", name=c.author or "?", note=c.note)
-                       + (" — " + _("Correction mail: %(counts)s.", counts=told or _("no recipient")) if c.mail else ""))
+                         when=_moment(c.at, tz), name=c.author or "?", note=c.note) + (" — " + told if told else ""))
         click.echo(_("Approval: %(approval)s", approval=said(issue.approval)))
         if issue.override is not None:
-            when = _(" on %(when)s", when=f"{issue.override.at.astimezone(tz):%Y-%m-%d %H:%M %Z}") \
-                if issue.override.at else ""
+            when = _(" on %(when)s", when=_moment(issue.override.at, tz)) if issue.override.at else ""
             click.secho(_("Sent without approval by %(name)s%(when)s: %(reason)s", name=issue.override.by,
                           when=when, reason=issue.override.reason), fg="yellow")
         if issue.figures is not None:
@@ -1133,16 +1160,15 @@ def status(nl: Newsletter, day: date | None, as_json: bool) -> None:
             if issue.figures.bounce_reasons:
                 click.echo(_("Bounces by reason: %(reasons)s.", reasons=_reasons_line(issue.figures)))
         for pause in issue.pauses:
-            resumed = _(", resumed %(when)s", when=f"{pause.resumed_at.astimezone(tz):%Y-%m-%d %H:%M %Z}") \
-                if pause.resumed_at else ""
-            click.secho(_("Paused %(when)s%(resumed)s: %(reason)s",
-                          when=f"{pause.paused_at.astimezone(tz):%Y-%m-%d %H:%M %Z}", resumed=resumed,
-                          reason=pause.reason), fg=None if pause.resumed_at else "red")
+            resumed = _(", resumed %(when)s", when=_moment(pause.resumed_at, tz)) if pause.resumed_at else ""
+            click.secho(_("Paused %(when)s%(resumed)s: %(reason)s", when=_moment(pause.paused_at, tz),
+                          resumed=resumed, reason=_recorded(pause.reason)), fg=None if pause.resumed_at else "red")
         for w in issue.workers:
+            host = w.host if w.pid is None else _("%(host)s pid %(pid)d", host=w.host, pid=w.pid)
+            until = w.expires_at.astimezone(tz).strftime("%H:%M:%S %Z")
             click.echo(ngettext("Worker %(host)s: %(num)d sent, %(rate)s/s, lease until %(until)s",
                                 "Worker %(host)s: %(num)d sent, %(rate)s/s, lease until %(until)s", w.messages,
-                                host=w.host + (f" pid {w.pid}" if w.pid is not None else ""),
-                                rate=_decimal(w.rate, "0.0"), until=f"{w.expires_at.astimezone(tz):%H:%M:%S %Z}"))
+                                host=host, rate=_decimal(w.rate, "0.0"), until=until))
         if issue.pause is not None:
             click.secho(_("Attention: the send paused itself; clean the list, then resume with "
                           "`newsletter send %(date)s`.", date=day.isoformat()), fg="red")
@@ -1260,12 +1286,14 @@ def weekly_build(nl: Newsletter, week: str | None) -> None:
         newsletter weekly build 2026-W49
     """
     built = nl.weekly_build(week)
-    chosen = {"clicks": "chosen by readers' clicks", "flags": "flagged weekly: true",
-              "first items": "the first item of each day"}[built.by]
-    click.echo(f"Created {built.folder} from {len(built.days)} sent issues ({chosen}):")
+    chosen = {"clicks": _("chosen by readers' clicks"), "flags": _("flagged `weekly: true`"),
+              "first items": _("the first item of each day")}[built.by]
+    click.echo(ngettext("Created %(folder)s from %(num)d sent issue (%(chosen)s):",
+                        "Created %(folder)s from %(num)d sent issues (%(chosen)s):", len(built.days),
+                        folder=built.folder, chosen=chosen))
     for pick in built.chosen:
         click.echo(f"  {pick.day.isoformat()} #{pick.item.number}: {pick.item.title}")
-    click.echo(f"Rewrite its intro, then run `newsletter check {built.issue}`.")
+    click.echo(_("Rewrite its intro, then run `newsletter check %(issue)s`.", issue=built.issue))
 
 
 @cli.group()
@@ -1429,9 +1457,9 @@ def serve(nl: Newsletter, host: str | None, port: int | None, threads: int) -> N
     server = web_server(nl, host=host, port=port, threads=threads)
     listening = f"http://{host}:{port}"
     public = settings.newsletter.base_url.rstrip("/")
-    click.echo(_("Serving on %(url)s (Ctrl+C to stop)", url=f"{listening}/") if public == listening else
-               _("Serving on %(url)s, published as %(base_url)s (Ctrl+C to stop)", url=f"{listening}/",
-                 base_url=f"{public}/"))
+    url, published = listening + "/", public + "/"
+    click.echo(_("Serving on %(url)s (Ctrl+C to stop)", url=url) if public == listening else
+               _("Serving on %(url)s, published as %(base_url)s (Ctrl+C to stop)", url=url, base_url=published))
     import signal
 
     def interrupt(signum: int, frame: object) -> None:
@@ -1618,11 +1646,11 @@ def doctor(project: LazyNewsletter, as_json: bool, nameservers: tuple[str, ...],
     """
     findings = diagnose(project.path, nameservers=nameservers, timeout=timeout, ca_file=ca_file)
     if as_json:
-        click.echo(json.dumps([f.as_dict() for f in findings], ensure_ascii=False, indent=2))
+        click.echo(json.dumps([f.as_dict(_spoken()) for f in findings], ensure_ascii=False, indent=2))
     else:
         colors = {"ok": "green", "warning": "yellow", "error": "red"}
         for finding in findings:
-            click.secho(finding.line(), fg=colors[finding.level.value])
+            click.secho(finding.line(_spoken()), fg=colors[finding.level.value])
     if any(finding.level.value == "error" for finding in findings):
         raise click.exceptions.Exit(1)
 
@@ -1679,7 +1707,7 @@ def users_list(nl: Newsletter) -> None:
     for account in accounts:
         created = account.created_at.astimezone(nl.settings.tz).strftime("%Y-%m-%d %H:%M")
         removed = account.disabled_at.astimezone(nl.settings.tz) if not account.active and account.disabled_at else None
-        state = "" if removed is None else _("  removed %(when)s", when=f"{removed:%Y-%m-%d %H:%M}")
+        state = "" if removed is None else _("  removed %(when)s", when=removed.strftime("%Y-%m-%d %H:%M"))
         if account.two_factor:
             state += _("  with a code (users totp)")
         click.echo(f"{account.name:<24} {account.role:<9} {account.email or '-':<32} "
@@ -1899,6 +1927,6 @@ def desk(nl: Newsletter, host: str | None, port: int | None) -> None:
     _secret_key(nl, listen=host or nl.settings.desk.host)
     server = create_server(nl, host=host, port=port)
     logging.getLogger("newsletter").setLevel(logging.INFO)
-    click.echo(_("The desk is on %(url)s (Ctrl+C to stop)",
-                 url=f"http://{server.effective_host}:{server.effective_port}/"))
+    url = f"http://{server.effective_host}:{server.effective_port}/"
+    click.echo(_("The desk is on %(url)s (Ctrl+C to stop)", url=url))
     _run_until_interrupted(server)

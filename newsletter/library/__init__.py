@@ -304,6 +304,7 @@ _BELOW = {
     "newsletter.content.problems": ("Problem",),
     "newsletter.content.publication": ("PROOF_PARAM", "Image"),
     "newsletter.delivery.engine": ("ResendPlan", "ResendReport", "SendReport"),
+    "newsletter.delivery.reasons": ("said_reason",),
     "newsletter.library.accounts": ("Account", "Accounts"),
     "newsletter.library.api_keys": ("SCOPES", "ApiKey", "ApiKeys"),
     "newsletter.library.hooks": ("Hooks",),

@@ -37,8 +37,8 @@ import yaml
 from newsletter.config import Settings
 from newsletter.content.load import ISSUE_FILE, ISSUE_KEYS, ITEM_KEYS, ITEM_NAME, issue_folder
 from newsletter.content.problems import Problem
-from newsletter.errors import (ContentError, IssueNotFoundError, LinkedFolderError, NewsletterError, NotAnImageError,
-                               NotAnItemError, StaleEditError, UnsafeFileError, UsageError)
+from newsletter.errors import (ContentError, FieldRefused, IssueNotFoundError, LinkedFolderError, NewsletterError,
+                               NotAnImageError, NotAnItemError, StaleEditError, UnsafeFileError, UsageError)
 from newsletter.core.atomic import links, locked, read_inside, write_atomically
 from newsletter.core.i18n import N_
 from newsletter.core.merge import EDITOR_FIELDS
@@ -265,16 +265,22 @@ def _edit(text: str, values: dict[str, str], required: tuple[str, ...]) -> str:
     return "\n".join(lines) + "\n" if lines else ""
 
 
-def _clean(value: str, key: str, *, multiline: bool = False, limit: int = MAX_FIELD) -> str:
+def _clean(value: str, key: str, *, multiline: bool = False, limit: int = MAX_FIELD, field: str = "") -> str:
+    """``value`` as it is saved; ``key`` is how the refusal names it, ``field`` (``key`` by default) the field
+    whose label a page says instead.
+
+    :raises FieldRefused: for control characters, or more than ``limit`` characters.
+    """
     value = unicodedata.normalize("NFC", value.replace("\r\n", "\n").replace("\r", "\n"))
     if not multiline:
         value = " ".join(value.split())
     else:
         value = value.strip("\n")
     if re.search(r"[\x00-\x08\x0b-\x1f\x7f]", value):
-        raise UsageError(N_("%(key)s: remove the control characters"), values={"key": key})
+        raise FieldRefused(N_("%(key)s: remove the control characters"), field or key, values={"key": key})
     if len(value) > limit:
-        raise UsageError(N_("%(key)s is longer than %(limit)d characters"), values={"key": key, "limit": limit})
+        raise FieldRefused(N_("%(key)s is longer than %(limit)d characters"), field or key,
+                           values={"key": key, "limit": limit})
     return value
 
 
@@ -306,7 +312,7 @@ def _fields_writer(values: dict[str, str]) -> Callable[[bytes | None], bytes]:
 def _item_writer(values: dict[str, str], body: str) -> Callable[[bytes | None], bytes]:
     """What writes an item file from the form's fields and text (checked now)."""
     fields = {key: _clean(values.get(key, ""), key) for key in ITEM_FIELDS}
-    text = _clean(body, "text", multiline=True, limit=MAX_BODY)
+    text = _clean(body, "text", multiline=True, limit=MAX_BODY, field="body")
 
     def compose(old: bytes | None) -> bytes:
         try:

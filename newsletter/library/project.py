@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Callable, Mapping, Self, TypeVar
 
 from newsletter.core.clock import Clock, utc_now
 from newsletter.config import SECRET_KEY_ENV, Settings, secret_from_env
-from newsletter.errors import ContentError
+from newsletter.errors import N_, ContentError
 from newsletter.library.results import refusal_for
 
 if TYPE_CHECKING:
@@ -103,7 +103,7 @@ class Project:
         from newsletter.core.tokens import check_secret_key, key_weakness
 
         if self._secret_key is None:
-            self._secret_key = secret_from_env(SECRET_KEY_ENV, purpose="key that signs unsubscribe links",
+            self._secret_key = secret_from_env(SECRET_KEY_ENV, purpose=N_("key that signs unsubscribe links"),
                                                environ=self.environ)
         key = self._secret_key
         local_demo = self.settings.delivery.adapter == "outbox" and (listen is None or is_loopback(listen))

@@ -20,6 +20,7 @@ from newsletter.content.approval import approval_state
 from newsletter.core.issue_id import edition_of
 from newsletter.content.load import issue_folder
 from newsletter.content.problems import errors
+from newsletter.delivery.reasons import said_reason
 from newsletter.schedule.due import holiday, next_runs
 from newsletter.store import ledger
 from newsletter.store.database import Store
@@ -63,7 +64,7 @@ def readiness(settings: Settings, store: Store, day: date, *, counts: Mapping[st
         pause = current_pause(store, day)
         if pause is not None:  # only an operator resumes it: `newsletter send DATE`
             return _verdict(day, "paused", Message(N_("the send paused itself: %(reason)s"),
-                                                   {"reason": pause.reason}))
+                                                   {"reason": said_reason(pause.reason)}))
     folder = issue_folder(settings.issues_dir, day)
     if not folder.is_dir():
         return _verdict(day, "missing", Message(N_("%(path)s does not exist"),

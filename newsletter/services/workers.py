@@ -25,6 +25,7 @@ from typing import Callable, Mapping, Sequence
 
 from newsletter.config import Settings
 from newsletter.core.clock import Clock, utc_now
+from newsletter.delivery import reasons
 from newsletter.delivery.engine import SendReport, help_send, start_send, tally
 from newsletter.errors import ConfigError, NewsletterError, StoreUnavailable
 from newsletter.store import ledger
@@ -123,9 +124,9 @@ def send_with_workers(settings: Settings, store: Store, day: date, count: int, *
     report.sent_now = report.count(DeliveryStatus.SENT) - before.get(DeliveryStatus.SENT.value, 0)
     report.failed_now = report.count(DeliveryStatus.FAILED) - before.get(DeliveryStatus.FAILED.value, 0)
     if stop.is_set():
-        report.stopped = "stop requested"
+        report.stopped = reasons.STOP_REQUESTED
     elif not report.complete:
-        report.stopped = f"the workers ended with exit codes {codes}"
+        report.stopped = reasons.WORKERS_ENDED % {"codes": codes}
     report.elapsed = time.monotonic() - started
     return report
 

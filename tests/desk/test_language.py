@@ -17,11 +17,11 @@ from tests.helpers.desk import Clock, PASSWORD, csrf_token, sign_in
 SAID = {
     "fr_FR": ["« Titre » compte 122 caractères ; ne dépassez pas", "la clé inconnue « auteur » est ignorée",
               "approuvé par Alex le", "mais modifié depuis (01-bots.md)", "avertissement :",
-              "subject dépasse 2000 caractères",
+              "« Objet » dépasse 2000 caractères",
               "a été modifié par quelqu’un d’autre depuis que vous l’avez ouvert"],
     "en_GB": ["'Title' has 122 characters; keep it to", "unknown key 'auteur' is ignored",
               "approved by Alex on", "but changed since (01-bots.md)", "warning:",
-              "subject is longer than 2000 characters",
+              "Subject is longer than 2000 characters",
               "was changed by someone else since you opened it"],
 }
 

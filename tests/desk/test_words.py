@@ -92,3 +92,17 @@ def test_the_schedule_page_says_whether_the_scheduler_is_running(signed_in: Call
     leases.end(nl.store, "scheduler-run", now)
     page = visible(client.get("/schedule/").get_data(as_text=True))
     assert "Le planificateur ne tourne pas" in page and "Vu pour la dernière fois le lundi 23 novembre 2026" in page
+
+
+def test_a_refused_save_names_the_field_by_its_label_not_its_key(signed_in: Callable[[str], FlaskClient],
+                                                                 issue_dir: Path) -> None:
+    from tests.helpers.desk import issue_form
+
+    client = signed_in("editor")
+    form = issue_form(client.get(URL).get_data(as_text=True))
+    for field, label in (("subject", "Objet"), ("01-bots.md:title", "Titre"), ("01-bots.md:body", "Texte")):
+        response = client.post(f"{URL}/save", data={**form, field: "x" * 20_001})
+        page = visible(response.get_data(as_text=True))
+        assert response.status_code == 400
+        assert f"«\u00a0{label}\u00a0» dépasse" in response.get_data(as_text=True), page[:1500]
+        assert not re.search(r"\b(?:subject|title|text) (?:is longer|dépasse)", page), page[:1500]

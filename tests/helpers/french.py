@@ -31,6 +31,27 @@ MISTAKES = (
 )
 
 
+#: Words of an English sentence: none may be left in what a French terminal reads.
+ENGLISH = re.compile(r"\b(?:the|and|is|are|with|without|must|your|you|this|that|of|an|to|has|have|not|or|no|"
+                     r"Usage|Options|Commands|Error|Try|Missing|Exported|Erased|Wrote|Publish|Worker|recipients|"
+                     r"subject|sent|failed|bounces?|complaints?|unsubscribes?|duplicates?|left|revoked|created|"
+                     r"last used|never|unknown|key|event|hint|clicks|rate|items|position|title|ready|missing)\b")
+#: What a French sentence quotes as it was said (a provider's or a library's own answer, between « »), the
+#: ``[table]`` of newsletter.toml it names, the addresses, paths and domain names it cites: not prose.
+_QUOTED = re.compile(r"«[^»]*»|\[[\w.]+\]|[\w.+-]+@[\w.-]+|(?:/[\w.-]+)+/?|\b[\w-]+(?:\.[\w-]+)+\b")
+
+
+def unquoted(text: str) -> str:
+    """``text`` with what it quotes as it was said (answers in « », tables, addresses, paths, domains) as "…"."""
+    return _QUOTED.sub("…", text)
+
+
+def english(text: str) -> list[str]:
+    """The English words left in the prose of ``text`` (commands, options, addresses, paths and quoted answers
+    are not prose)."""
+    return [match.group(0) for piece in prose(unquoted(text)) for match in ENGLISH.finditer(piece)]
+
+
 def prose(text: str) -> list[str]:
     """The pieces of ``text`` that are French prose (code, addresses and examples taken out)."""
     return CODE.split(text)

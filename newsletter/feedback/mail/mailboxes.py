@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterator, Mapping, Protocol
 
 from newsletter.config import BounceSettings, secret_from_env
-from newsletter.errors import ConfigError, MailboxError
+from newsletter.errors import N_, ConfigError, MailboxError
 
 log = logging.getLogger(__name__)
 
@@ -121,9 +121,9 @@ class ImapBox:
 
     def __init__(self, settings: BounceSettings, *, environ: Mapping[str, str] | None = None,
                  ssl_context: ssl.SSLContext | None = None, timeout: float = 60.0) -> None:
-        user = secret_from_env(settings.imap_user_env, purpose="IMAP user name of the bounce mailbox",
+        user = secret_from_env(settings.imap_user_env, purpose=N_("IMAP user name of the bounce mailbox"),
                                environ=environ)
-        password = secret_from_env(settings.imap_password_env, purpose="IMAP password of the bounce mailbox",
+        password = secret_from_env(settings.imap_password_env, purpose=N_("IMAP password of the bounce mailbox"),
                                    environ=environ)
         self.settings = settings
         self._offers: set[bytes] | None = None

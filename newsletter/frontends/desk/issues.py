@@ -208,7 +208,7 @@ def _stale(day: date, kept: dict[str, Any], file: str) -> tuple[str, int]:
 def _refused(day: date, err: NewsletterError) -> Reply:
     if isinstance(err, newsletter().issues.NotAnItem):
         abort(404)  # the address names no item: nothing there to save
-    flash(_("Not saved: %(reason)s", reason=said(err)), "error")
+    flash(_("Not saved: %(reason)s", reason=said(err, field_labels())), "error")
     return redirect(url_for("issues.edit", day=day.isoformat()))
 
 
@@ -236,7 +236,7 @@ def save(day: str) -> Any:
     except NewsletterError as err:
         if isinstance(err, nl.issues.NotAnItem):
             abort(404)
-        flash(_("Not saved: %(reason)s", reason=said(err)), "error")
+        flash(_("Not saved: %(reason)s", reason=said(err, field_labels())), "error")
         return _edit_page(when, status=400, kept=kept)
     flash(_("Saved.") if written else _("Nothing changed since the last save."), "ok")
     return redirect(url_for("issues.edit", day=day) + (request.form.get("at", "")[:80] if

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Any
+from typing import Any, Mapping
 
 from babel.dates import format_date, format_datetime
 from flask import current_app
 
-from newsletter.errors import NewsletterError
+from newsletter.errors import FieldRefused, NewsletterError
 from newsletter.core.i18n import Words
 
 EXTENSION = "newsletter.frontends.desk.words"
@@ -30,8 +30,11 @@ def ngettext(singular: str, plural: str, num: int, **values: Any) -> str:
     return spoken().ngettext(singular, plural, num, **values)
 
 
-def said(err: NewsletterError) -> str:
-    """An error of the library in the desk's language (English when the catalog does not know it)."""
+def said(err: NewsletterError, labels: Mapping[str, str] | None = None) -> str:
+    """An error of the library in the desk's language (English when the catalog does not know it); with the
+    page's ``labels`` (field key → label), a refused value names its field by the label the editor sees."""
+    if isinstance(err, FieldRefused):
+        return err.text(spoken().translations.gettext, labels)
     return err.text(spoken().translations.gettext)
 
 
