@@ -21,10 +21,14 @@ PROBE = ("import json, sys\n"
 
 #: What only a run that renders, builds or hands over messages needs (the outbox adapter is loaded anyway, to
 #: say where its folder is; SMTP's is not; nor DKIM's signer, with cryptography's keys and a process pool, nor
-#: the counted links).
+#: the counted links); nor the tables of what a send with nothing to do neither reads nor writes: the feedback
+#: events (read while messages go out), the corrections and the archive's pages (the ledger needs only who
+#: receives the issue from the readers' module), the resends and the send's history (``status`` shows them).
 NOT_FOR_A_NO_OP = ("jinja2", "premailer", "markdown_it", "nh3", "newsletter.render.pipeline", "newsletter.render.mime",
                    "newsletter.delivery.smtp", "smtplib", "newsletter.services.check", "newsletter.delivery.dkim",
-                   "concurrent.futures.process", "newsletter.render.tracking", "newsletter.store.clicks")
+                   "concurrent.futures.process", "newsletter.render.tracking", "newsletter.store.clicks",
+                   "newsletter.store.feedback", "newsletter.store.corrections", "newsletter.store.archive",
+                   "newsletter.store.resends", "newsletter.store.history")
 
 
 def _modules_of(project: Path, tmp_path: Path, *args: str) -> tuple[int, set[str]]:
