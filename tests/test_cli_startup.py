@@ -86,7 +86,7 @@ THRESHOLD_AT_EXIT = ("import atexit, gc, sys\n"
                      "sys.exit(main())\n")
 
 
-def test_the_command_lets_the_collector_look_less_often_while_it_loads(project: Path) -> None:
+def test_the_command_lets_the_collector_look_at_young_objects_less_often(project: Path) -> None:
     done = subprocess.run([sys.executable, "-c", THRESHOLD_AT_EXIT, "--project", str(project), "subscribers", "list"],
                           env={**os.environ, "NEWSLETTER_SECRET_KEY": SECRET}, capture_output=True, text=True,
                           timeout=180)
