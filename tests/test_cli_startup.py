@@ -21,10 +21,14 @@ PROBE = ("import json, sys\n"
 
 #: What only a run that renders, builds or hands over messages needs (the outbox adapter is loaded anyway, to
 #: say where its folder is; SMTP's is not; nor DKIM's signer, with cryptography's keys and a process pool, nor
-#: the counted links).
+#: the counted links); nor the tables of what a send with nothing to do neither reads nor writes: the feedback
+#: events (read while messages go out), the corrections and the archive's pages (the ledger needs only who
+#: receives the issue from the readers' module), the resends and the send's history (``status`` shows them).
 NOT_FOR_A_NO_OP = ("jinja2", "premailer", "markdown_it", "nh3", "newsletter.render.pipeline", "newsletter.render.mime",
                    "newsletter.delivery.smtp", "smtplib", "newsletter.services.check", "newsletter.delivery.dkim",
-                   "concurrent.futures.process", "newsletter.render.tracking", "newsletter.store.clicks")
+                   "concurrent.futures.process", "newsletter.render.tracking", "newsletter.store.clicks",
+                   "newsletter.store.feedback", "newsletter.store.corrections", "newsletter.store.archive",
+                   "newsletter.store.resends", "newsletter.store.history")
 
 
 def _modules_of(project: Path, tmp_path: Path, *args: str) -> tuple[int, set[str]]:
@@ -75,10 +79,27 @@ def test_the_command_spares_the_interpreter_collecting_its_objects_on_the_way_ou
     assert frozen > 10_000  # every object the command left, not only the few made after it ended
 
 
+#: The same, saying at exit how many new objects the collector lets pass between two looks at the young ones.
+THRESHOLD_AT_EXIT = ("import atexit, gc, sys\n"
+                     "atexit.register(lambda: print('young', gc.get_threshold()[0], file=sys.stderr))\n"
+                     "from newsletter.frontends.cli import main\n"
+                     "sys.exit(main())\n")
+
+
+def test_the_command_lets_the_collector_look_at_young_objects_less_often(project: Path) -> None:
+    done = subprocess.run([sys.executable, "-c", THRESHOLD_AT_EXIT, "--project", str(project), "subscribers", "list"],
+                          env={**os.environ, "NEWSLETTER_SECRET_KEY": SECRET}, capture_output=True, text=True,
+                          timeout=180)
+    assert done.returncode == 0, done.stderr
+    assert int(done.stderr.rsplit("young", 1)[1].split()[0]) >= 10_000  # Python's default: 700
+
+
 def test_main_called_with_arguments_leaves_the_collector_alone(cli) -> None:  # type: ignore[no-untyped-def]
-    """Tests and embedders call ``main(argv)`` in a process that goes on: nothing of theirs is frozen."""
+    """Tests and embedders call ``main(argv)`` in a process that goes on: nothing of theirs is frozen, and the
+    collector keeps their thresholds."""
     import gc
 
-    before = gc.get_freeze_count()
+    before, threshold = gc.get_freeze_count(), gc.get_threshold()
     assert cli("subscribers", "list")[0] == 0
     assert gc.get_freeze_count() == before
+    assert gc.get_threshold() == threshold

@@ -73,8 +73,7 @@ from newsletter.core.i18n import N_
 from newsletter.render import checked
 from newsletter.render.rendered import RenderedIssue
 from newsletter.render.snapshot import freeze, thaw
-from newsletter.store import leases, ledger, pauses, resends, snapshots, workers
-from newsletter.store.feedback import hard_bounced_rows
+from newsletter.store import leases, ledger, pauses, snapshots, workers
 from newsletter.store.database import Store, patiently
 from newsletter.store.models import DeliveryStatus, SubscriberStatus
 from newsletter.store.subscribers import list_subscribers
@@ -651,7 +650,12 @@ class _Run:
             look = self.unchecked >= FEEDBACK_EVERY
             if look:
                 self.unchecked = 0
-        late = self._patient(lambda: hard_bounced_rows(self.store, self.send_id, self.started_at)) if look else set()
+        if look:
+            from newsletter.store.feedback import hard_bounced_rows  # the feedback's tables: a run that sends only
+
+            late = self._patient(lambda: hard_bounced_rows(self.store, self.send_id, self.started_at))
+        else:
+            late = set()
         with self.lock:
             self.guard.add_late(late)
             verdict = self.guard.verdict() if self.pause is None else None
@@ -955,6 +959,8 @@ def plan_resend(store: Store, day: date, now: datetime, lease: timedelta = lease
         before the end: ``newsletter send DATE`` finishes it and settles what was in flight first).
     :raises SendBusyError: while a run, a worker or the scheduler holds the send.
     """
+    from newsletter.store import resends  # the resends' records: not for a send
+
     key = day.isoformat()
     send_id = ledger.find_send(store, day)
     if send_id is None:
@@ -1009,6 +1015,8 @@ def resend_uncertain(
         report = SendReport(day)
         tally(store, plan.send_id, report, clock())
         return ResendReport(day, 0, report)
+    from newsletter.store import resends
+
     factory = _stored_factory(settings, store, plan.send_id, secret_key)
     rows = resends.reopen_uncertain(store, plan.send_id, by=by, now=clock())
     log.info("issue %s: %d uncertain recipients reopened for a resend on the request of %s", factory.issue_key, rows,

@@ -21,16 +21,13 @@ from typing import Any, Iterable, cast
 from sqlalchemy import CursorResult, Table, and_, delete, func, or_, select, update
 
 from newsletter.core.issue_id import WEEKLY_SLUG, IssueId, edition_of
-from newsletter.store import corrections
 from newsletter.store.database import Store
-from newsletter.store.feedback import FeedbackEvent
 from newsletter.store.models import (Delivery, DeliveryStatus, Frequency, Send, Subscriber, SubscriberStatus,
                                      Suppression, WelcomeMail)
 
 _S = cast(Table, Subscriber.__table__)
 _D = cast(Table, Delivery.__table__)
 _SENDS = cast(Table, Send.__table__)
-_E = cast(Table, FeedbackEvent.__table__)
 _W = cast(Table, WelcomeMail.__table__)
 _X = cast(Table, Suppression.__table__)
 ACTIVE = SubscriberStatus.ACTIVE.value
@@ -154,8 +151,17 @@ def _iso(value: datetime | None) -> str | None:
     return value.isoformat() if value is not None else None
 
 
+def _events() -> Table:
+    """The feedback events' table, loaded by the reader's data and its erasure only: the ledger needs this
+    module's :func:`receives`, and a send loads neither the feedback's tables nor the corrections'."""
+    from newsletter.store.feedback import FeedbackEvent
+
+    return cast(Table, FeedbackEvent.__table__)
+
+
 def reader_data(store: Store, email: str) -> dict[str, Any] | None:
     """Everything the store holds about the subscriber ``email``, as JSON-ready values (None: unknown)."""
+    _E = _events()
     with store.engine.connect() as conn:
         person = conn.execute(select(_S).where(_S.c.email == email)).first()
         if person is None:
@@ -207,6 +213,9 @@ def erase_subscriber(store: Store, email: str, digest: str, *, now: datetime) ->
 
     :return: False when the address is not in the list (nothing erased: a replay, or a stranger).
     """
+    from newsletter.store import corrections
+
+    _E = _events()
     with store.transaction() as conn:
         found = conn.execute(select(_S.c.id).where(_S.c.email == email).with_for_update()).first()
         if found is None:

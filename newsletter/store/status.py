@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
-from typing import NamedTuple, cast
+from typing import TYPE_CHECKING, NamedTuple, cast
 
 from sqlalchemy import Table, create_engine, select
 from sqlalchemy.engine import make_url
@@ -16,8 +16,10 @@ from sqlalchemy.pool import StaticPool
 
 from newsletter.store import ledger
 from newsletter.store.database import Store, migrate
-from newsletter.store.history import SendRecord, send_record
 from newsletter.store.models import Delivery, DeliveryStatus
+
+if TYPE_CHECKING:  # the history's tables load with ``status``, not with a send (:func:`send_started`)
+    from newsletter.store.history import SendRecord
 
 _D = cast(Table, Delivery.__table__)
 
@@ -51,6 +53,8 @@ class SendSummary:
 
 def send_summary(store: Store, day: date) -> SendSummary:
     """The ledger's view of ``day``'s send (empty when it never started)."""
+    from newsletter.store.history import send_record
+
     send_id = ledger.find_send(store, day)
     if send_id is None:
         return SendSummary(day, None)
