@@ -186,7 +186,7 @@ def _secret_key(nl: Newsletter, *, listen: str | None = None) -> None:
     """Read and check the key before the command works, and say when a weak one is let through."""
     key = nl.secret_key(listen=listen)
     if key.warning:
-        click.secho(_("warning: %(message)s", message=key.warning), fg="yellow", err=True)
+        click.secho(_("warning: %(message)s", message=said(key.warning)), fg="yellow", err=True)
 
 
 def _run_until_interrupted(server: Any) -> None:

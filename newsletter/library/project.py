@@ -19,6 +19,7 @@ from newsletter.errors import N_, ContentError
 from newsletter.library.results import refusal_for
 
 if TYPE_CHECKING:
+    from newsletter.core.i18n import Message
     from newsletter.content.approval import ApprovalState
     from newsletter.store.database import Store
 
@@ -33,7 +34,7 @@ class SecretKey:
     """The key that signs unsubscribe and confirmation links, with the warning a weak one deserves."""
 
     value: str = field(repr=False)
-    warning: str = ""  # set when a weak key is accepted only because nothing leaves the machine
+    warning: "Message | None" = None  # set when a weak key is accepted only because nothing leaves the machine
 
 
 class Project:
@@ -100,7 +101,8 @@ class Project:
         :raises ConfigError: when the key is missing or weak.
         """
         from newsletter.delivery.base import is_loopback
-        from newsletter.core.tokens import check_secret_key, key_weakness
+        from newsletter.core.i18n import Message
+        from newsletter.core.tokens import check_secret_key, weakness
 
         if self._secret_key is None:
             self._secret_key = secret_from_env(SECRET_KEY_ENV, purpose=N_("key that signs unsubscribe links"),
@@ -108,9 +110,10 @@ class Project:
         key = self._secret_key
         local_demo = self.settings.delivery.adapter == "outbox" and (listen is None or is_loopback(listen))
         check_secret_key(key, SECRET_KEY_ENV, local_demo=local_demo)
-        weakness = key_weakness(key) if local_demo else ""
-        warning = (f"{SECRET_KEY_ENV} {weakness}; accepted only because the outbox adapter delivers nothing"
-                   if weakness else "")
+        found = weakness(key) if local_demo else None
+        warning = None if found is None else Message(
+            N_("%(variable)s %(weakness)s; accepted only because the outbox adapter delivers nothing"),
+            {"variable": SECRET_KEY_ENV, "weakness": found})
         return SecretKey(key, warning)
 
     def today(self) -> date:
