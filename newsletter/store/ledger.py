@@ -384,6 +384,26 @@ _MARK_BOUNCED = dialect.Prepared(update(_S).where(_S.c.id == bindparam("b_id"), 
                                  .values(status=SubscriberStatus.BOUNCED.value, updated_at=_NOW))
 
 
+def mark_bounced(store: Store, conn: Any, subscriber_ids: Sequence[int], now: datetime, cursor: Any = None) -> None:
+    """Mark these subscribers ``bounced`` (the active ones: a stronger status stays), in the caller's transaction
+    ``conn``, with the ``subscriber.bounced`` event of each: what a hard bounce at the handover (SMTP 5.1.x) does,
+    for the issue's messages and the correction mail's alike.
+
+    :param cursor: the transaction's driver cursor, when the caller has one open (one executemany).
+    """
+    if not subscriber_ids:
+        return
+    if store.hooks.get("subscriber.bounced"):
+        for email in conn.scalars(select(_S.c.email).where(_S.c.id.in_(subscriber_ids), _S.c.status == ACTIVE)):
+            outbox.add_event(conn, store.hooks, "subscriber.bounced", {"email": email, "source": "smtp"}, now)
+    rows = [{"b_id": key, "b_now": now} for key in subscriber_ids]
+    if cursor is None:
+        with dialect.driver_cursor(conn) as own:
+            _MARK_BOUNCED.run(conn, own, rows)
+    else:
+        _MARK_BOUNCED.run(conn, cursor, rows)
+
+
 def record(store: Store, outcomes: Iterable[Outcome], now: datetime, *, bounced: Iterable[int] = (),
            then_sending: Sequence[int] = (), run_id: str | None = None) -> int:
     """Write a batch of outcomes in one transaction, each counted as one try; in the same transaction,
@@ -417,11 +437,7 @@ def record(store: Store, outcomes: Iterable[Outcome], now: datetime, *, bounced:
         _WRITE_SENT[fenced].run(conn, cursor, [{**row, **run} for row in sent])
         _WRITE_RETRY[fenced].run(conn, cursor, [{**row, **run} for row in retry])
         _WRITE_OTHER[fenced].run(conn, cursor, [{**row, **run} for row in other])
-        bounced = list(bounced)
-        if bounced and store.hooks.get("subscriber.bounced"):
-            for email in conn.scalars(select(_S.c.email).where(_S.c.id.in_(bounced), _S.c.status == ACTIVE)):
-                outbox.add_event(conn, store.hooks, "subscriber.bounced", {"email": email, "source": "smtp"}, now)
-        _MARK_BOUNCED.run(conn, cursor, [{"b_id": key, "b_now": now} for key in bounced])
+        mark_bounced(store, conn, list(bounced), now, cursor)
         if not then_sending:
             return 0
         _MARK_SENDING[fenced].run(conn, cursor, [{"b_id": key, "b_now": now, **run} for key in then_sending])
