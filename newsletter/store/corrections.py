@@ -27,7 +27,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from newsletter.content.publication import Image
 from newsletter.render.rendered import PublicPage
-from newsletter.store import leases, ledger
+from newsletter.store import leases
 from newsletter.store.archive import ArchivePage
 from newsletter.store.database import Store
 from newsletter.store.models import (Base, Delivery, DeliveryStatus, Send, Subscriber, SubscriberStatus,
@@ -284,7 +284,9 @@ def settle(store: Store, row_id: int, run_id: str, status: DeliveryStatus, now: 
         written = session.execute(update(_M).where(_M.c.id == row_id, _M.c.run_id == run_id, _M.c.status.in_(_HELD))
                                   .values(**values).returning(_M.c.id)).scalar()
         if bounced is not None and written is not None:
-            ledger.mark_bounced(store, session.connection(), [bounced], now)
+            from newsletter.store.ledger import mark_bounced  # (the ledger imports the readers, which import this)
+
+            mark_bounced(store, session.connection(), [bounced], now)
 
 
 def take_over_dead(store: Store, correction_id: int, run_id: str, now: datetime,
