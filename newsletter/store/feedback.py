@@ -312,6 +312,12 @@ def _link(session: Session, *, received_since: datetime | None = None) -> int:
     return linked
 
 
+def editions_sent(store: Store, day: date) -> list[str]:
+    """The slugs of the special editions of ``day`` that have a send (what a VERP token of an edition may name)."""
+    with store.session() as session:
+        return list(session.scalars(select(Send.edition).where(Send.issue_date == day, Send.edition != "")))
+
+
 def link_pending(store: Store) -> int:
     """Link events that arrived before the send recorded their row; return how many were linked."""
     with store.session() as session:

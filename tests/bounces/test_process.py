@@ -181,3 +181,41 @@ def test_status_and_history_show_the_bounces_reasons(project: Path, store: Store
     assert lines[2].split() == ["bounces:", "hard:", "1", "host", "unknown,", "1", "user", "unknown;", "soft:", "1",
                                 "expired,", "1", "mailbox", "full"]
     assert json.loads(cli("history", "--json"))[0]["bounce_reasons"] == reasons
+
+
+def test_a_bounce_of_an_edition_is_the_editions_not_the_days_issues(project: Path, store: Store,
+                                                                     run: Callable[..., tuple[int, str, str]]) -> None:
+    """The daily issue and a special edition of the same day went to the same reader; the edition's message
+    bounces: the event names the edition and is linked to the edition's ledger row, the day's issue has none."""
+    import email
+    import shutil
+
+    from newsletter.config import load_settings
+    from newsletter.core.issue_id import IssueId
+    from newsletter.delivery.engine import Policy, send_issue
+    from newsletter.store.feedback import FeedbackEvent
+    from newsletter.store.models import Delivery, Send
+    from newsletter.store.subscribers import add_subscriber
+    from tests.helpers.clock import NOW
+
+    box = configure(project)
+    edition = IssueId(DAY, slug="speciale")
+    shutil.copytree(project / "issues" / DAY.isoformat(), project / "issues" / edition.isoformat())
+    add_subscriber(store, "ana@destinataire.example", now=NOW)
+    for issue in (DAY, edition):
+        send_issue(load_settings(project), store, issue, secret_key=SECRET, policy=Policy(max_attempts=1),
+                   clock=lambda: NOW)
+    messages = [email.message_from_bytes(p.read_bytes()) for p in (project / "out" / "outbox" / "new").iterdir()]
+    [of_edition] = [m for m in messages if str(m["Message-ID"]).startswith(f"<{edition.isoformat()}.")]
+    [of_day] = [m for m in messages if m is not of_edition]
+    assert return_path(of_edition) != return_path(of_day)
+    drop(box, "1.dsn", mails.dsn(return_path(of_edition), "ana@destinataire.example"))
+    code, out, err = run()
+    assert code == 0 and out.startswith("1 hard bounce,"), out + err
+    with store.session() as session:
+        [event] = session.execute(select(FeedbackEvent)).scalars()
+        row = session.execute(select(Delivery.id, Send.edition).join(Send, Send.id == Delivery.send_id)
+                              .where(Delivery.id == event.delivery_id)).one()
+    assert (event.issue_date, event.edition) == (DAY, "speciale")
+    assert row.edition == "speciale"
+    assert statuses(store)["ana"] == "bounced"
