@@ -219,3 +219,33 @@ def test_a_bounce_of_an_edition_is_the_editions_not_the_days_issues(project: Pat
     assert (event.issue_date, event.edition) == (DAY, "speciale")
     assert row.edition == "speciale"
     assert statuses(store)["ana"] == "bounced"
+
+
+def test_a_bounce_of_the_correction_mail_marks_its_reader_bounced(project: Path, store: Store,
+                                                                  run: Callable[..., tuple[int, str, str]]) -> None:
+    """``correct --mail``'s message carries the reader's VERP address as the issue's does: its DSN counts the
+    same (a hard bounce: ``bounced``)."""
+    import email
+    from datetime import timedelta
+
+    from newsletter.config import load_settings
+    from newsletter.library import Newsletter
+    from tests.helpers.clock import NOW
+
+    box = configure(project)
+    sent(project, store)
+    outbox = project / "out" / "outbox" / "new"
+    issue = {file.name for file in outbox.iterdir()}
+    item = project / "issues" / DAY.isoformat() / "01-bots.md"
+    item.write_text(item.read_text(encoding="utf-8").replace("Près d'un Français sur deux", "Près de 46 % des "
+                                                                 "Français"), encoding="utf-8")
+    nl = Newsletter(load_settings(project), store=store, secret_key=SECRET, clock=lambda: NOW + timedelta(hours=2))
+    outcome = nl.corrections.publish(DAY, "Le chiffre de l’info 1 était faux.", mail=True)
+    assert outcome.mail is not None and outcome.mail.complete
+    told = {str(m["To"]).split("@")[0]: m for m in (email.message_from_bytes(f.read_bytes())
+                                                     for f in outbox.iterdir() if f.name not in issue)}
+    assert str(told["dsn"]["Message-ID"]).startswith(f"<{DAY.isoformat()}.correction1.")
+    drop(box, "1.dsn", mails.dsn(return_path(told["dsn"]), "dsn@destinataire.example"))
+    code, out, err = run()
+    assert code == 0 and out.startswith("1 hard bounce,"), out + err
+    assert statuses(store)["dsn"] == "bounced" and statuses(store)["innocent"] == "active"
