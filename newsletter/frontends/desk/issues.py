@@ -206,7 +206,14 @@ def _edit_page(day: date, *, status: int = 200, kept: dict[str, Any] | None = No
         corrections=nl.corrections.of(day, spoken()) if sent_at else [], tz=nl.settings.tz, note_chars=NOTE_CHARS,
         correction_mail=_correction_mail,
         links=links, link_in_words=link_in_words, draft_url=draft_url, link_place=lambda report: _link_place(report, draft),
+        siblings=_same_day(day),
     ), status
+
+
+def _same_day(day: date) -> list[date]:
+    """The other issues of ``day``'s date that have a folder: the daily one, then the special editions by slug."""
+    issues = newsletter().issues
+    return [other for other in (IssueId(day), *issues.editions(day)) if other != day and issues.exists(other)]
 
 
 def _correction_mail(correction: Any) -> str:
