@@ -39,6 +39,7 @@ def _no_sqlite_file(url: str, root: Path) -> bool:
     path = Path(match.group(1))
     return not (path if path.is_absolute() else root / path).is_file()
 
+
 #: Where ``Newsletter.open()`` looks for the project when no path is given (as ``--project`` does).
 PROJECT_ENV = "NEWSLETTER_PROJECT"
 

@@ -32,6 +32,7 @@ from newsletter.store.archive import ArchivePage
 from newsletter.store.database import Store
 from newsletter.store.models import (Base, Delivery, DeliveryStatus, Send, Subscriber, SubscriberStatus,
                                      UTCDateTime, is_issue)
+from newsletter.store.feedback import mark_bounced
 
 
 class CorrectionRow(Base):
@@ -275,7 +276,7 @@ def settle(store: Store, row_id: int, run_id: str, status: DeliveryStatus, now: 
 
     :param bounced: the subscriber whose address the receiving server refused for good (a hard bounce, SMTP
         5.1.x): marked ``bounced`` in the same transaction, as the issue's send marks them
-        (:func:`newsletter.store.ledger.mark_bounced`).
+        (:func:`newsletter.store.feedback.mark_bounced`).
     """
     values: dict[str, Any] = {"status": status.value, "error": error[:500], "updated_at": now}
     if counted:
@@ -284,8 +285,6 @@ def settle(store: Store, row_id: int, run_id: str, status: DeliveryStatus, now: 
         written = session.execute(update(_M).where(_M.c.id == row_id, _M.c.run_id == run_id, _M.c.status.in_(_HELD))
                                   .values(**values).returning(_M.c.id)).scalar()
         if bounced is not None and written is not None:
-            from newsletter.store.ledger import mark_bounced  # (the ledger imports the readers, which import this)
-
             mark_bounced(store, session.connection(), [bounced], now)
 
 

@@ -43,6 +43,7 @@ from newsletter.core.issue_id import IssueId
 from newsletter.store.models import (Delivery, DeliveryStatus, Send, Subscriber, SubscriberStatus, UTCDateTime, is_issue,
                                      issue_key)
 from newsletter.store.readers import receives
+from newsletter.store.feedback import mark_bounced
 
 _D = cast(Table, Delivery.__table__)
 _S = cast(Table, Subscriber.__table__)
@@ -380,30 +381,6 @@ _WRITE_RETRY = _both(dict(status=DeliveryStatus.PENDING.value, updated_at=_NOW, 
 _WRITE_OTHER = _both(dict(status=bindparam("b_status"), updated_at=_NOW, last_error=bindparam("b_error"),
                           attempts=_COUNTED))
 _MARK_SENDING = _both(dict(status=DeliveryStatus.SENDING.value, updated_at=_NOW))
-_MARK_BOUNCED = dialect.Prepared(update(_S).where(_S.c.id == bindparam("b_id"), _S.c.status == ACTIVE)
-                                 .values(status=SubscriberStatus.BOUNCED.value, updated_at=_NOW))
-
-
-def mark_bounced(store: Store, conn: Any, subscriber_ids: Sequence[int], now: datetime, cursor: Any = None) -> None:
-    """Mark these subscribers ``bounced`` (the active ones: a stronger status stays), in the caller's transaction
-    ``conn``, with the ``subscriber.bounced`` event of each: what a hard bounce at the handover (SMTP 5.1.x) does,
-    for the issue's messages and the correction mail's alike.
-
-    :param cursor: the transaction's driver cursor, when the caller has one open (one executemany).
-    """
-    if not subscriber_ids:
-        return
-    if store.hooks.get("subscriber.bounced"):
-        for email in conn.scalars(select(_S.c.email).where(_S.c.id.in_(subscriber_ids), _S.c.status == ACTIVE)):
-            outbox.add_event(conn, store.hooks, "subscriber.bounced", {"email": email, "source": "smtp"}, now)
-    rows = [{"b_id": key, "b_now": now} for key in subscriber_ids]
-    if cursor is None:
-        with dialect.driver_cursor(conn) as own:
-            _MARK_BOUNCED.run(conn, own, rows)
-    else:
-        _MARK_BOUNCED.run(conn, cursor, rows)
-
-
 def record(store: Store, outcomes: Iterable[Outcome], now: datetime, *, bounced: Iterable[int] = (),
            then_sending: Sequence[int] = (), run_id: str | None = None) -> int:
     """Write a batch of outcomes in one transaction, each counted as one try; in the same transaction,

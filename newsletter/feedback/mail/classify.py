@@ -43,9 +43,9 @@ from newsletter.store.feedback import Feedback, FeedbackKind
 
 log = logging.getLogger(__name__)
 
-#: The headers a delivering server writes with the envelope recipient, most reliable first.
 #: Reads one token of ours for a purpose (:func:`newsletter.core.verp.read_token` with the key and the editions).
 _Reader = Callable[[str, str], "verp.Tag | None"]
+#: The headers a delivering server writes with the envelope recipient, most reliable first.
 _RECIPIENT_HEADERS = ("Delivered-To", "X-Original-To", "Envelope-To", "X-Envelope-To", "To", "Cc")
 _STATUS = re.compile(r"[245]\.\d{1,3}\.\d{1,3}")
 _COMPLAINT_TYPES = ("abuse", "fraud")

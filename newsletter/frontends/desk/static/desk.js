@@ -168,7 +168,7 @@
     var words = JSON.parse(box.getAttribute("data-words") || "{}"), pattern = spellingPattern(words);
     var n = 0, offset = 0, skipped = false;
     out.textContent = "";
-    field.value.split("\n").forEach(function (line, index) {
+    field.value.split("\n").forEach(function (line) {
       var found, at = 0, start = offset, parts = [];
       offset += line.length + 1;
       while (pattern && (found = pattern.exec(line)) !== null) {
