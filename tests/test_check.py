@@ -548,3 +548,58 @@ def test_a_logo_that_hardly_shows_on_its_masthead_is_a_warning(project: Path, he
         background = "#2a3142"
     assert len(lines) == 1 and f"[brand] logo 'brand/logo.png': its colour {logo} on the masthead's {background} " \
         "has a contrast of" in lines[0] and "under 3:1" in lines[0], lines
+
+
+#: ``newsletter check`` as the command line runs it, in a fresh process; then its exit code and every module
+#: it imported.
+CHECK_PROBE = ("import json, sys\n"
+               "from newsletter.frontends.cli import main\n"
+               "code = main(sys.argv[2:])\n"
+               "with open(sys.argv[1], 'w', encoding='utf-8') as handle:\n"
+               "    json.dump({'code': code, 'modules': sorted(sys.modules)}, handle)\n")
+
+
+def test_a_check_without_a_database_loads_no_database_library(project: Path, tmp_path: Path) -> None:
+    """The issue's promise, ``check`` of the sample issue under a second (issue 27), held by what it imports, not
+    by a timer: a project without a database yet (no subscribers) needs no store, and SQLAlchemy alone costs a
+    fifth of a second to import."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    out = tmp_path / "modules.json"
+    subprocess.run([sys.executable, "-c", CHECK_PROBE, str(out), "--project", str(project), "check", DAY.isoformat()],
+                   check=True, env={k: v for k, v in os.environ.items() if k != "NEWSLETTER_SECRET_KEY"},
+                   capture_output=True, timeout=180)
+    found = json.loads(out.read_text(encoding="utf-8"))
+    modules = set(found["modules"])
+    assert found["code"] == 0 and "newsletter.services.check" in modules  # the probe did run the check
+    assert not (project / "state" / "newsletter.db").exists()  # and created no database
+    assert sorted(m for m in modules if m.split(".")[0] == "sqlalchemy" or m.startswith("newsletter.store.")) == []
+
+
+def test_the_dictionary_is_loaded_once_for_every_check_of_a_process(project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The desk checks an issue at every page it shows: loading the dictionary (most of the spelling check's
+    time) happens at the first check only."""
+    from newsletter.content import spelling
+
+    try:
+        spelling.dictionary("fr_FR")
+    except spelling.SpellingUnavailable as err:
+        pytest.skip(str(err))
+    import enchant
+
+    loaded: list[str] = []
+    real = enchant.Dict.__init__
+
+    def counted(self: enchant.Dict, tag: str, *args: object) -> None:
+        loaded.append(tag)
+        real(self, tag, *args)
+
+    monkeypatch.setattr(enchant.Dict, "__init__", counted)
+    spelling.dictionary.cache_clear()
+    settings = load_settings(project)
+    for _ in range(3):
+        assert check_issue(settings, DAY).ok
+    assert loaded == ["fr_FR"]

@@ -7,6 +7,7 @@ from datetime import date
 import pytest
 
 from newsletter.core import verp
+from newsletter.core.issue_id import IssueId
 
 KEY = "k9!Vq2#mZr7@xL4$wT8%pN3^bH6&cJ1*"
 TAG = verp.Tag(4_000_000_001, date(2026, 11, 26))
@@ -58,3 +59,41 @@ def test_token_in_takes_only_our_tagged_address(address: str, found: str | None)
 def test_an_id_too_large_keeps_the_plain_address() -> None:
     assert verp.return_path("bounces@bounce.example.org", KEY, verp.Tag(2**32, date(2026, 1, 1))) == \
         "bounces@bounce.example.org"
+
+
+#: Tokens made by the code before editions had their own (mail already sent keeps bouncing for days).
+SENT_BEFORE = {"hj6gi7aq76x3xyrur6wqusgmivggili3zmka": TAG,
+               "avfecsr3bpgxv7r5qjrnapcqtrrbk4fmsevq": verp.Tag(7, date(2026, 12, 7))}
+
+
+@pytest.mark.parametrize("token", sorted(SENT_BEFORE))
+def test_a_token_of_mail_sent_before_still_reads_and_the_dailys_token_is_unchanged(token: str) -> None:
+    assert verp.read_token(KEY, verp.BOUNCE, token, lambda day: ["speciale"]) == SENT_BEFORE[token]
+    assert verp.make_token(KEY, verp.BOUNCE, SENT_BEFORE[token]) == token
+
+
+def test_an_editions_token_names_the_edition_among_those_of_its_day() -> None:
+    edition = IssueId(date(2026, 12, 7), slug="elections-2027-second-tour-resultats-par")
+    tag = verp.Tag(7, edition)
+    token = verp.make_token(KEY, verp.BOUNCE, tag)
+    assert token is not None and len(token) == 40 and token == token.lower()
+    assert len(verp.tagged("bounces@bounce.example.org", token).partition("@")[0]) <= 64
+    asked: list[date] = []
+
+    def editions(day: date) -> list[str]:
+        asked.append(day)
+        return ["speciale", edition.slug]
+
+    found = verp.read_token(KEY, verp.BOUNCE, token.upper(), editions)
+    assert found == tag and found is not None and isinstance(found.issue, IssueId)
+    assert found.issue.slug == edition.slug and asked == [date(2026, 12, 7)]
+    assert token != verp.make_token(KEY, verp.BOUNCE, verp.Tag(7, date(2026, 12, 7)))  # not the day's issue
+    assert token != verp.make_token(KEY, verp.BOUNCE, verp.Tag(7, IssueId(date(2026, 12, 7), slug="speciale")))
+
+
+def test_an_editions_token_whose_edition_is_unknown_names_the_subscriber_and_no_issue() -> None:
+    token = verp.make_token(KEY, verp.BOUNCE, verp.Tag(7, IssueId(date(2026, 12, 7), slug="speciale")))
+    assert token is not None
+    assert verp.read_token(KEY, verp.BOUNCE, token) == verp.Tag(7, None)
+    assert verp.read_token(KEY, verp.BOUNCE, token, lambda day: ["autre"]) == verp.Tag(7, None)
+    assert verp.read_token(KEY, verp.UNSUBSCRIBE, token, lambda day: ["speciale"]) is None

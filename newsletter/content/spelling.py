@@ -125,6 +125,17 @@ def _accepted(checker: Any, word: str, known: frozenset[str]) -> bool:
     return False
 
 
+@dataclass(frozen=True)
+class Misspelling:
+    """The unknown word of a spelling warning, as written, and the suggestions it was given (the desk underlines
+    the word in its field and offers them)."""
+
+    word: str
+    suggestions: tuple[str, ...]
+
+
+#: The value of a spelling warning holding its :class:`Misspelling` (``word`` is quoted, for the sentence).
+_FOUND = "misspelling"
 _UNKNOWN = N_("spelling: %(word)s is not in the %(locale)s dictionary (perhaps %(suggestions)s); fix it, or add it "
               "to %(file)s")
 _UNKNOWN_BARE = N_("spelling: %(word)s is not in the %(locale)s dictionary; fix it, or add it to %(file)s")
@@ -145,19 +156,24 @@ def spelling_problems(issue: Issue, locale: str, dictionary_file: Path, *,
     for item in issue.items:
         sources += [(item.path, item.line_of("title"), item.title), (item.path, item.body_line, item.body)]
     problems: list[Problem] = []
-    suggested: dict[str, str] = {}
+    suggested: dict[str, tuple[str, ...]] = {}
     for path, first_line, text in sources:
         for found in words(text):
             if _accepted(checker, found.word, known):
                 continue
             if found.word not in suggested:
                 if len(suggested) < SUGGESTED:
-                    shown = [s for s in checker.suggest(found.word) if s != found.word][:SHOWN]
-                    suggested[found.word] = ", ".join(shown)
+                    suggested[found.word] = tuple([s for s in checker.suggest(found.word) if s != found.word][:SHOWN])
                 else:
-                    suggested[found.word] = ""
-            template = _UNKNOWN if suggested[found.word] else _UNKNOWN_BARE
-            problems.append(Problem(path, first_line + found.line, template, "warning", values={
-                "word": repr(found.word), "locale": locale, "suggestions": suggested[found.word],
-                "file": dictionary_file.name}))
+                    suggested[found.word] = ()
+            shown = suggested[found.word]
+            problems.append(Problem(path, first_line + found.line, _UNKNOWN if shown else _UNKNOWN_BARE, "warning",
+                                    values={"word": repr(found.word), "locale": locale, "suggestions": ", ".join(shown),
+                                            "file": dictionary_file.name, _FOUND: Misspelling(found.word, shown)}))
     return problems
+
+
+def misspelling(problem: Problem) -> Misspelling | None:
+    """The unknown word and its suggestions when ``problem`` is a spelling warning, else ``None``."""
+    found = problem.values.get(_FOUND)
+    return found if isinstance(found, Misspelling) else None

@@ -34,7 +34,8 @@ if TYPE_CHECKING:
 
 #: How far ahead of our clock a signed timestamp may be (clock skew between the provider and us).
 FUTURE_SKEW = 60
-_OWN = re.compile(r"<?(\d{4}-\d{2}-\d{2}(?:-[a-z0-9-]+)?)\.([0-9a-f]{24})(?:@[^>]*)?>?")  # ISSUE.digest
+#: ISSUE.digest, or ISSUE.correctionN.digest for a correction mail (about its issue, as its VERP token is).
+_OWN = re.compile(r"<?(\d{4}-\d{2}-\d{2}(?:-[a-z0-9-]+)?)(?:\.correction\d{1,6})?\.([0-9a-f]{24})(?:@[^>]*)?>?")
 
 
 @dataclass

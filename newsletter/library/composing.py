@@ -97,10 +97,12 @@ class Composing(Project):
     def sent_at(self, day: date | None = None) -> datetime | None:
         """When the issue's first message went out (None while none has): from then on, an edit of its
         files changes neither what readers got nor its page in the public archive."""
+        store = self.existing_store()
+        if store is None:
+            return None
         from newsletter.store.archive import first_sent_at
 
-        store = self.existing_store()
-        return first_sent_at(store, self._day(day)) if store is not None else None
+        return first_sent_at(store, self._day(day))
 
     def build(self, day: date | None = None) -> "BuildResult":
         """Check and render the issue into ``out/DATE/`` (email.html, email.txt, sample.eml).

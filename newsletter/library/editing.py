@@ -109,6 +109,8 @@ class Placed:
     field: str  # "title", "body", "subject"… or "" when no single field is at fault
     location: str  # file:line, relative to the project
     text: str  # what is wrong, in the language of the preview's ``gettext`` (English without one)
+    misspelled: str = ""  # for a spelling warning, the unknown word as written in the field
+    suggestions: tuple[str, ...] = ()  # and the words suggested instead
 
 
 @dataclass(frozen=True)
@@ -798,6 +800,11 @@ class Issues:
         field = problem.field
         if not field and file and problem.line and folder.is_file():
             field = _field_at(folder, problem.line)  # a problem of the file's syntax: the key on its line
+        from newsletter.content.spelling import misspelling  # (not loaded by a send, which checks no spelling)
+
+        found = misspelling(problem)
+        if found is not None:
+            return Placed(problem, file, field, location, text, found.word, found.suggestions)
         return Placed(problem, file, field, location, text)
 
 

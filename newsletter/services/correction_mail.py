@@ -6,7 +6,8 @@ transport's ``handover`` just before the point of no return (rows are marked ``s
 only there), its rate limit and retry policy, and messages built as an issue's are (List-Unsubscribe,
 a text part, a deterministic Message-ID of their own). A run that dies leaves its rows to the next:
 ``queued`` ones are sent, ``sending`` ones are in doubt and never sent again; a reader who left since
-the issue (unsubscribed, bounced, complained, erased) is skipped.
+the issue (unsubscribed, bounced, complained, erased) is skipped. A reader whose address the receiving server
+refuses for good (a hard bounce, SMTP 5.1.x) is marked ``bounced``, as the issue's send marks them.
 """
 
 from __future__ import annotations
@@ -99,6 +100,7 @@ def _deliver(store: Store, adapter: Adapter, factory: MessageFactory, batch: Seq
     sender = factory.settings.newsletter.sender_address
     outgoing: list[Outgoing] = []
     attempts = {row.row_id: row.attempts + 1 for row in batch}
+    subscribers = {row.row_id: row.subscriber_id for row in batch}
     for row in batch:
         try:
             person = factory.personal(Recipient(row.email, row.first_name, row.last_name, row.subscriber_id))
@@ -134,7 +136,9 @@ def _deliver(store: Store, adapter: Adapter, factory: MessageFactory, batch: Seq
                     corrections.settle(store, result.key, run_id, DeliveryStatus.UNCERTAIN, clock(), error=result.error)
                 else:
                     assert isinstance(result, (Failed, RetryLater))
-                    corrections.settle(store, result.key, run_id, DeliveryStatus.FAILED, clock(), error=result.error)
+                    bounced = subscribers[result.key] if isinstance(result, Failed) and result.bounced else None
+                    corrections.settle(store, result.key, run_id, DeliveryStatus.FAILED, clock(), error=result.error,
+                                       bounced=bounced)
     except Stopped:
         pass
     finally:

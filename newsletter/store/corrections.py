@@ -32,6 +32,7 @@ from newsletter.store.archive import ArchivePage
 from newsletter.store.database import Store
 from newsletter.store.models import (Base, Delivery, DeliveryStatus, Send, Subscriber, SubscriberStatus,
                                      UTCDateTime, is_issue)
+from newsletter.store.feedback import mark_bounced
 
 
 class CorrectionRow(Base):
@@ -270,14 +271,21 @@ def mark_sending(store: Store, row_ids: Sequence[int], run_id: str, now: datetim
 
 
 def settle(store: Store, row_id: int, run_id: str, status: DeliveryStatus, now: datetime, *, error: str = "",
-           counted: bool = True) -> None:
-    """Write the outcome of a row the run holds (``pending`` gives it back, for a retry or a stop)."""
+           counted: bool = True, bounced: int | None = None) -> None:
+    """Write the outcome of a row the run holds (``pending`` gives it back, for a retry or a stop).
+
+    :param bounced: the subscriber whose address the receiving server refused for good (a hard bounce, SMTP
+        5.1.x): marked ``bounced`` in the same transaction, as the issue's send marks them
+        (:func:`newsletter.store.feedback.mark_bounced`).
+    """
     values: dict[str, Any] = {"status": status.value, "error": error[:500], "updated_at": now}
     if counted:
         values["attempts"] = _M.c.attempts + 1
     with store.session() as session:
-        session.execute(update(_M).where(_M.c.id == row_id, _M.c.run_id == run_id, _M.c.status.in_(_HELD))
-                        .values(**values))
+        written = session.execute(update(_M).where(_M.c.id == row_id, _M.c.run_id == run_id, _M.c.status.in_(_HELD))
+                                  .values(**values).returning(_M.c.id)).scalar()
+        if bounced is not None and written is not None:
+            mark_bounced(store, session.connection(), [bounced], now)
 
 
 def take_over_dead(store: Store, correction_id: int, run_id: str, now: datetime,

@@ -26,15 +26,15 @@ import logging
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from enum import Enum
-from typing import Any, Callable, cast
+from typing import Any, Callable, Sequence, cast
 
 from sqlalchemy import (Date, ForeignKey, Index, Integer, Select, String, Table, Text, UniqueConstraint, and_,
-                        literal_column, or_, select, update)
+                        bindparam, literal_column, or_, select, update)
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from newsletter.core import addresses
 from newsletter.errors import AddressError
-from newsletter.store import outbox
+from newsletter.store import dialect, outbox
 from newsletter.store.database import Store
 from newsletter.core.issue_id import IssueId, day_of, edition_of
 from newsletter.store.models import (Base, Delivery, Send, Subscriber, SubscriberStatus, Suppression, UTCDateTime,
@@ -312,6 +312,12 @@ def _link(session: Session, *, received_since: datetime | None = None) -> int:
     return linked
 
 
+def editions_sent(store: Store, day: date) -> list[str]:
+    """The slugs of the special editions of ``day`` that have a send (what a VERP token of an edition may name)."""
+    with store.session() as session:
+        return list(session.scalars(select(Send.edition).where(Send.issue_date == day, Send.edition != "")))
+
+
 def link_pending(store: Store) -> int:
     """Link events that arrived before the send recorded their row; return how many were linked."""
     with store.session() as session:
@@ -334,3 +340,29 @@ def hard_bounced_rows(store: Store, send_id: int, since: datetime) -> set[int]:
             return set()
         rows = session.scalars(select(_D.c.id).where(_D.c.id.in_(set(reported)), _D.c.send_id == send_id)).all()
     return {int(r) for r in rows}
+
+
+_MARK_BOUNCED = dialect.Prepared(update(_S).where(_S.c.id == bindparam("b_id"), _S.c.status == SubscriberStatus.ACTIVE.value)
+                                 .values(status=SubscriberStatus.BOUNCED.value,
+                                         updated_at=bindparam("b_now", type_=UTCDateTime())))
+
+
+def mark_bounced(store: Store, conn: Any, subscriber_ids: Sequence[int], now: datetime, cursor: Any = None) -> None:
+    """Mark these subscribers ``bounced`` (the active ones: a stronger status stays), in the caller's transaction
+    ``conn``, with the ``subscriber.bounced`` event of each: what a hard bounce at the handover (SMTP 5.1.x) does,
+    for the issue's messages and the correction mail's alike.
+
+    :param cursor: the transaction's driver cursor, when the caller has one open (one executemany).
+    """
+    if not subscriber_ids:
+        return
+    if store.hooks.get("subscriber.bounced"):
+        active = select(_S.c.email).where(_S.c.id.in_(subscriber_ids), _S.c.status == SubscriberStatus.ACTIVE.value)
+        for email in conn.scalars(active):
+            outbox.add_event(conn, store.hooks, "subscriber.bounced", {"email": email, "source": "smtp"}, now)
+    rows = [{"b_id": key, "b_now": now} for key in subscriber_ids]
+    if cursor is None:
+        with dialect.driver_cursor(conn) as own:
+            _MARK_BOUNCED.run(conn, own, rows)
+    else:
+        _MARK_BOUNCED.run(conn, cursor, rows)

@@ -43,6 +43,7 @@ from newsletter.core.issue_id import IssueId
 from newsletter.store.models import (Delivery, DeliveryStatus, Send, Subscriber, SubscriberStatus, UTCDateTime, is_issue,
                                      issue_key)
 from newsletter.store.readers import receives
+from newsletter.store.feedback import mark_bounced
 
 _D = cast(Table, Delivery.__table__)
 _S = cast(Table, Subscriber.__table__)
@@ -380,10 +381,6 @@ _WRITE_RETRY = _both(dict(status=DeliveryStatus.PENDING.value, updated_at=_NOW, 
 _WRITE_OTHER = _both(dict(status=bindparam("b_status"), updated_at=_NOW, last_error=bindparam("b_error"),
                           attempts=_COUNTED))
 _MARK_SENDING = _both(dict(status=DeliveryStatus.SENDING.value, updated_at=_NOW))
-_MARK_BOUNCED = dialect.Prepared(update(_S).where(_S.c.id == bindparam("b_id"), _S.c.status == ACTIVE)
-                                 .values(status=SubscriberStatus.BOUNCED.value, updated_at=_NOW))
-
-
 def record(store: Store, outcomes: Iterable[Outcome], now: datetime, *, bounced: Iterable[int] = (),
            then_sending: Sequence[int] = (), run_id: str | None = None) -> int:
     """Write a batch of outcomes in one transaction, each counted as one try; in the same transaction,
@@ -417,11 +414,7 @@ def record(store: Store, outcomes: Iterable[Outcome], now: datetime, *, bounced:
         _WRITE_SENT[fenced].run(conn, cursor, [{**row, **run} for row in sent])
         _WRITE_RETRY[fenced].run(conn, cursor, [{**row, **run} for row in retry])
         _WRITE_OTHER[fenced].run(conn, cursor, [{**row, **run} for row in other])
-        bounced = list(bounced)
-        if bounced and store.hooks.get("subscriber.bounced"):
-            for email in conn.scalars(select(_S.c.email).where(_S.c.id.in_(bounced), _S.c.status == ACTIVE)):
-                outbox.add_event(conn, store.hooks, "subscriber.bounced", {"email": email, "source": "smtp"}, now)
-        _MARK_BOUNCED.run(conn, cursor, [{"b_id": key, "b_now": now} for key in bounced])
+        mark_bounced(store, conn, list(bounced), now, cursor)
         if not then_sending:
             return 0
         _MARK_SENDING[fenced].run(conn, cursor, [{"b_id": key, "b_now": now, **run} for key in then_sending])

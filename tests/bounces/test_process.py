@@ -181,3 +181,71 @@ def test_status_and_history_show_the_bounces_reasons(project: Path, store: Store
     assert lines[2].split() == ["bounces:", "hard:", "1", "host", "unknown,", "1", "user", "unknown;", "soft:", "1",
                                 "expired,", "1", "mailbox", "full"]
     assert json.loads(cli("history", "--json"))[0]["bounce_reasons"] == reasons
+
+
+def test_a_bounce_of_an_edition_is_the_editions_not_the_days_issues(project: Path, store: Store,
+                                                                     run: Callable[..., tuple[int, str, str]]) -> None:
+    """The daily issue and a special edition of the same day went to the same reader; the edition's message
+    bounces: the event names the edition and is linked to the edition's ledger row, the day's issue has none."""
+    import email
+    import shutil
+
+    from newsletter.config import load_settings
+    from newsletter.core.issue_id import IssueId
+    from newsletter.delivery.engine import Policy, send_issue
+    from newsletter.store.feedback import FeedbackEvent
+    from newsletter.store.models import Delivery, Send
+    from newsletter.store.subscribers import add_subscriber
+    from tests.helpers.clock import NOW
+
+    box = configure(project)
+    edition = IssueId(DAY, slug="speciale")
+    shutil.copytree(project / "issues" / DAY.isoformat(), project / "issues" / edition.isoformat())
+    add_subscriber(store, "ana@destinataire.example", now=NOW)
+    for issue in (DAY, edition):
+        send_issue(load_settings(project), store, issue, secret_key=SECRET, policy=Policy(max_attempts=1),
+                   clock=lambda: NOW)
+    messages = [email.message_from_bytes(p.read_bytes()) for p in (project / "out" / "outbox" / "new").iterdir()]
+    [of_edition] = [m for m in messages if str(m["Message-ID"]).startswith(f"<{edition.isoformat()}.")]
+    [of_day] = [m for m in messages if m is not of_edition]
+    assert return_path(of_edition) != return_path(of_day)
+    drop(box, "1.dsn", mails.dsn(return_path(of_edition), "ana@destinataire.example"))
+    code, out, err = run()
+    assert code == 0 and out.startswith("1 hard bounce,"), out + err
+    with store.session() as session:
+        [event] = session.execute(select(FeedbackEvent)).scalars()
+        row = session.execute(select(Delivery.id, Send.edition).join(Send, Send.id == Delivery.send_id)
+                              .where(Delivery.id == event.delivery_id)).one()
+    assert (event.issue_date, event.edition) == (DAY, "speciale")
+    assert row.edition == "speciale"
+    assert statuses(store)["ana"] == "bounced"
+
+
+def test_a_bounce_of_the_correction_mail_marks_its_reader_bounced(project: Path, store: Store,
+                                                                  run: Callable[..., tuple[int, str, str]]) -> None:
+    """``correct --mail``'s message carries the reader's VERP address as the issue's does: its DSN counts the
+    same (a hard bounce: ``bounced``)."""
+    import email
+    from datetime import timedelta
+
+    from newsletter.config import load_settings
+    from newsletter.library import Newsletter
+    from tests.helpers.clock import NOW
+
+    box = configure(project)
+    sent(project, store)
+    outbox = project / "out" / "outbox" / "new"
+    issue = {file.name for file in outbox.iterdir()}
+    item = project / "issues" / DAY.isoformat() / "01-bots.md"
+    item.write_text(item.read_text(encoding="utf-8").replace("Près d'un Français sur deux", "Près de 46 % des "
+                                                                 "Français"), encoding="utf-8")
+    nl = Newsletter(load_settings(project), store=store, secret_key=SECRET, clock=lambda: NOW + timedelta(hours=2))
+    outcome = nl.corrections.publish(DAY, "Le chiffre de l’info 1 était faux.", mail=True)
+    assert outcome.mail is not None and outcome.mail.complete
+    told = {str(m["To"]).split("@")[0]: m for m in (email.message_from_bytes(f.read_bytes())
+                                                     for f in outbox.iterdir() if f.name not in issue)}
+    assert str(told["dsn"]["Message-ID"]).startswith(f"<{DAY.isoformat()}.correction1.")
+    drop(box, "1.dsn", mails.dsn(return_path(told["dsn"]), "dsn@destinataire.example"))
+    code, out, err = run()
+    assert code == 0 and out.startswith("1 hard bounce,"), out + err
+    assert statuses(store)["dsn"] == "bounced" and statuses(store)["innocent"] == "active"

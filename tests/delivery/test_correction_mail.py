@@ -4,6 +4,7 @@ killed with SIGKILL mid-send, then run again, sends nobody twice and loses nobod
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -21,7 +22,7 @@ from newsletter.store import corrections
 from newsletter.store.database import open_store
 from newsletter.store.models import DeliveryStatus
 from newsletter.store.readers import erase_subscriber
-from newsletter.store.subscribers import add_subscriber, unsubscribe
+from newsletter.store.subscribers import add_subscriber, list_subscribers, unsubscribe
 from tests.conftest import DAY, SECRET
 from tests.helpers.clock import NOW
 from tests.helpers.config import set_options
@@ -178,3 +179,26 @@ def test_on_postgresql_a_correction_mail_goes_once_and_claims_never_overlap(serv
     every = [key for keys in claimed for key in keys]
     assert len(every) == len(set(every)) == 120
     store.close()
+
+
+def test_a_hard_bounce_of_the_correction_mail_marks_its_reader_bounced_as_the_issue_does(
+        project: Path, sink: Sink) -> None:
+    """The receiving server refuses one reader for good (550 5.1.1) when the correction mail comes: that reader
+    is ``bounced`` (never mailed again), as a refusal during the issue's send makes them, and the subscribers'
+    webhook hears of it; a refusal that says nothing of the address (5.7.1) marks nobody."""
+    addresses = sent_to(project, 4)
+    smtp_config(project, sink.port)
+    config = project / "newsletter.toml"
+    config.write_text(config.read_text(encoding="utf-8") + '\n[[hooks]]\nurl = "http://127.0.0.1:9/hook"\n'
+                      'events = ["subscriber.bounced"]\nsecret_env = "NEWSLETTER_HOOK_SECRET"\n', encoding="utf-8")
+    sink.recorder.faults.rcpt_permanent[addresses[0]] = "550 5.1.1 <x>: Recipient address rejected: User unknown"
+    sink.recorder.faults.rcpt_permanent[addresses[1]] = "554 5.7.1 Relay access denied"
+    store = open_store("sqlite:///state/newsletter.db", project)
+    nl = Newsletter(load_settings(project), store=store, secret_key=SECRET, clock=lambda: NOW + timedelta(hours=2))
+    outcome = nl.corrections.publish(DAY, NOTE, mail=True)
+    assert outcome.mail is not None and outcome.mail.counts == {"sent": 2, "failed": 2}
+    statuses = {s.email: s.status for s in list_subscribers(store)}
+    assert statuses == {addresses[0]: "bounced", addresses[1]: "active", addresses[2]: "active",
+                        addresses[3]: "active"}
+    assert [(e.type, json.loads(e.payload)["data"]["email"]) for e in nl.hooks.events()] == [
+        ("subscriber.bounced", addresses[0])]

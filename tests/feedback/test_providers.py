@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from newsletter.core.issue_id import IssueId
 from newsletter.feedback import issue_of, own_id
 from newsletter.providers.brevo import events as brevo
 from newsletter.providers.mailgun import events as mailgun
@@ -117,6 +118,8 @@ def test_brevo_events_without_an_id_get_a_stable_one_that_differs_per_event() ->
     ("2026-11-24." + "0f" * 12, date(2026, 11, 24)),
     ("<2026-11-24." + "0f" * 12 + "@example.org>", date(2026, 11, 24)),
     ("2026-11-24.test." + "0f" * 16, None),  # a test copy names no issue of the ledger
+    ("2026-11-24.correction2." + "0f" * 12, date(2026, 11, 24)),  # a correction mail is about its issue
+    ("2026-11-24-speciale.correction1." + "0f" * 12, IssueId(date(2026, 11, 24), slug="speciale")),
     ("2026-13-45." + "0f" * 12, None), ("anything", None), (42, None), (None, None),
 ])
 def test_our_own_id_names_the_issue(value: Any, expected: date | None) -> None:

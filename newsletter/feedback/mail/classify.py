@@ -30,8 +30,9 @@ import hashlib
 import logging
 import re
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import date, datetime, timezone
 from email.message import Message
+from typing import Callable, Iterable
 
 from flufl.bounce import all_failures
 
@@ -42,6 +43,8 @@ from newsletter.store.feedback import Feedback, FeedbackKind
 
 log = logging.getLogger(__name__)
 
+#: Reads one token of ours for a purpose (:func:`newsletter.core.verp.read_token` with the key and the editions).
+_Reader = Callable[[str, str], "verp.Tag | None"]
 #: The headers a delivering server writes with the envelope recipient, most reliable first.
 _RECIPIENT_HEADERS = ("Delivered-To", "X-Original-To", "Envelope-To", "X-Envelope-To", "To", "Cc")
 _STATUS = re.compile(r"[245]\.\d{1,3}\.\d{1,3}")
@@ -76,26 +79,32 @@ class Verdict:
     reason: str = ""
 
 
-def classify(msg: Message, raw: bytes, settings: BounceSettings, secret_key: str, *, now: datetime) -> Verdict:
+def classify(msg: Message, raw: bytes, settings: BounceSettings, secret_key: str, *, now: datetime,
+             editions: Callable[[date], Iterable[str]] = lambda day: ()) -> Verdict:
     """Read one message received at the bounce or unsubscribe address.
 
     :param raw: the message as received, for an event id when it has no Message-ID.
     :param now: the time used when the message carries no usable date.
+    :param editions: the special editions sent on a date (their slugs), which tell a token of an edition's
+        message which edition it was (:func:`newsletter.core.verp.read_token`).
     """
+    def read(purpose: str, token: str) -> verp.Tag | None:
+        return verp.read_token(secret_key, purpose, token, editions)
+
     recipients = _envelope_recipients(msg)
     if _is_feedback_report(msg):
-        return _complaint(msg, raw, recipients, settings, secret_key, now)
+        return _complaint(msg, raw, recipients, settings, read, now)
     if settings.unsubscribe_address:
         for token in _tokens(recipients, settings.unsubscribe_address):
-            tag = verp.read_token(secret_key, verp.UNSUBSCRIBE, token)
+            tag = read(verp.UNSUBSCRIBE, token)
             if tag is not None:
                 return Verdict(_feedback(FeedbackKind.UNSUBSCRIBE, "mailto", msg, raw, tag, _date(msg, now),
                                          "unsubscribe request by mail"))
             return Verdict(None, "sent to an unsubscribe address whose token is not ours (forged or altered)")
     if _jmrp_original(msg) is not None:
-        return _jmrp_complaint(msg, raw, recipients, settings, secret_key, now)
+        return _jmrp_complaint(msg, raw, recipients, settings, read, now)
     tokens = _tokens(recipients, settings.address)
-    tag = next(filter(None, (verp.read_token(secret_key, verp.BOUNCE, t) for t in tokens)), None)
+    tag = next(filter(None, (read(verp.BOUNCE, t) for t in tokens)), None)
     bounce = _bounce(msg)
     if bounce is None:
         return Verdict(None, "not a bounce, complaint or unsubscribe request this reader recognizes")
@@ -129,7 +138,7 @@ def _event_id(msg: Message, raw: bytes, tag: verp.Tag) -> str:
     """The message's own id (the same message read twice counts once), else a digest of its bytes."""
     message_id = " ".join(str(msg.get("Message-ID", "")).split()).strip("<>")[:140]
     base = message_id or "sha256:" + hashlib.sha256(raw).hexdigest()[:40]
-    return f"{base}#{tag.subscriber_id}:{tag.issue.isoformat()}"
+    return f"{base}#{tag.subscriber_id}:{tag.issue.isoformat() if tag.issue else 'edition'}"
 
 
 def _aware(value: str) -> datetime | None:
@@ -316,7 +325,7 @@ def _original_headers(msg: Message) -> Message | None:
     return None
 
 
-def _complaint(msg: Message, raw: bytes, recipients: list[str], settings: BounceSettings, secret_key: str,
+def _complaint(msg: Message, raw: bytes, recipients: list[str], settings: BounceSettings, read: _Reader,
                now: datetime) -> Verdict:
     report = _report_part(msg)
     if report is None:
@@ -324,7 +333,7 @@ def _complaint(msg: Message, raw: bytes, recipients: list[str], settings: Bounce
     feedback_type = str(report.get("Feedback-Type", "")).strip().lower()
     if feedback_type not in _COMPLAINT_TYPES:
         return Verdict(None, f"a feedback report of type {feedback_type[:30]!r}, not a complaint")
-    tag = _complaint_tag(report, _original_headers(msg), recipients, settings, secret_key)
+    tag = _complaint_tag(report, _original_headers(msg), recipients, settings, read)
     if tag is None:
         return Verdict(None, "a complaint that names no subscriber by a token of ours")
     when = _aware(str(report.get("Arrival-Date", "") or report.get("Received-Date", "")))
@@ -347,9 +356,9 @@ def _jmrp_original(msg: Message) -> Message | None:
     return None
 
 
-def _jmrp_complaint(msg: Message, raw: bytes, recipients: list[str], settings: BounceSettings, secret_key: str,
+def _jmrp_complaint(msg: Message, raw: bytes, recipients: list[str], settings: BounceSettings, read: _Reader,
                     now: datetime) -> Verdict:
-    tag = _complaint_tag(Message(), _jmrp_original(msg), recipients, settings, secret_key)
+    tag = _complaint_tag(Message(), _jmrp_original(msg), recipients, settings, read)
     if tag is None:
         return Verdict(None, "a Microsoft (JMRP) complaint that names no subscriber by a token of ours")
     return Verdict(_feedback(FeedbackKind.COMPLAINT, "arf", msg, raw, tag, _date(msg, now),
@@ -357,7 +366,7 @@ def _jmrp_complaint(msg: Message, raw: bytes, recipients: list[str], settings: B
 
 
 def _complaint_tag(report: Message, original: Message | None, recipients: list[str], settings: BounceSettings,
-                   secret_key: str) -> verp.Tag | None:
+                   read: _Reader) -> verp.Tag | None:
     """Who complained, from our tokens only: the reported message's envelope sender (VERP) or mailto
     unsubscribe address, else the address the report itself was delivered to."""
     senders = [str(report.get("Original-Mail-From", ""))]
@@ -370,7 +379,7 @@ def _complaint_tag(report: Message, original: Message | None, recipients: list[s
         candidates += [(t, verp.UNSUBSCRIBE) for t in _tokens(unsubscribe_links, settings.unsubscribe_address)]
     candidates += [(t, verp.BOUNCE) for t in _tokens(recipients, settings.address)]
     for token, purpose in candidates:
-        tag = verp.read_token(secret_key, purpose, token)
+        tag = read(purpose, token)
         if tag is not None:
             return tag
     return None

@@ -23,7 +23,7 @@ from newsletter.errors import ConfigError, NewsletterError
 from newsletter.store.database import Store
 from newsletter.core.i18n import Count
 from newsletter.core.tokens import ERASED, keyed_digest
-from newsletter.store.feedback import FeedbackKind, FeedbackResult, record_feedback
+from newsletter.store.feedback import FeedbackKind, FeedbackResult, editions_sent, record_feedback
 
 log = logging.getLogger(__name__)
 
@@ -78,7 +78,7 @@ def process_mailbox(store: Store, settings: BounceSettings, mailbox: Mailbox, *,
             counts.left += 1
             continue
         msg = email.message_from_bytes(raw, policy=policy.compat32)
-        verdict = classify(msg, raw, settings, secret_key, now=now)
+        verdict = classify(msg, raw, settings, secret_key, now=now, editions=lambda day: editions_sent(store, day))
         if verdict.feedback is None:
             log.info("bounces: message %s left for a human: %s", key, verdict.reason)
             counts.left += 1

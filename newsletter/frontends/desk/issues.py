@@ -95,6 +95,44 @@ def beside(problems: list[Any]) -> dict[str, list[Any]]:
     return found
 
 
+def misspelled(problems: list[Any]) -> dict[str, dict[str, list[str]]]:
+    """The unknown words of each field and their suggestions, by the id of its input: the page underlines them."""
+    found: dict[str, dict[str, list[str]]] = {}
+    for placed in problems:
+        if placed.misspelled and placed.file and placed.field:
+            found.setdefault(anchor(placed.file, placed.field), {})[placed.misspelled] = list(placed.suggestions)
+    return found
+
+
+def marked(text: str, words: dict[str, list[str]]) -> list[tuple[str, bool]]:
+    """The lines of ``text`` that hold one of the unknown ``words``, cut into parts, each with whether it is one of
+    them (a whole word: no letter or digit on either side); a run of other lines is one "…". For the copy of a
+    field that underlines them (desk.js cuts it the same way as the editor types)."""
+    if not words:
+        return []
+    pattern = re.compile(r"(?<![^\W_])(?:" + "|".join(re.escape(w) for w in sorted(words, key=len, reverse=True))
+                         + r")(?![^\W_])")
+    parts: list[tuple[str, bool]] = []
+    for line in text.split("\n"):
+        found = list(pattern.finditer(line))
+        if not found and parts and parts[-1] == ("…", False):
+            continue
+        if parts:
+            parts.append(("\n", False))
+        if not found:
+            parts.append(("…", False))
+            continue
+        at = 0
+        for match in found:
+            if match.start() > at:
+                parts.append((line[at:match.start()], False))
+            parts.append((match.group(0), True))
+            at = match.end()
+        if at < len(line):
+            parts.append((line[at:], False))
+    return parts
+
+
 #: The check's sentence for an issue with too few items, which the desk answers with its own button.
 TOO_FEW_ITEMS = "an issue has %(expected)d items; this one has %(count)d (add the missing ones, e.g. with `newsletter new`)"
 
@@ -158,7 +196,7 @@ def _edit_page(day: date, *, status: int = 200, kept: dict[str, Any] | None = No
         "desk/issue.html", draft=draft, preview=preview, approval=approval, kept=kept or {},
         max_words=content.max_words, max_title=content.max_title_chars, anchor=anchor,
         max_subject=nl.issues.SUBJECT_MAX, max_preheader=nl.issues.PREHEADER_MAX, where=lambda placed: where(placed, draft),
-        beside=beside(preview.problems),
+        beside=beside(preview.problems), misspelled=misspelled(preview.problems), marked=marked,
         approved_on=moment_in_words(approved.astimezone(nl.settings.tz)) if approved else approval.approved_at,
         removed={"token": token, "title": removed_name} if removed_name else None,
         merge_fields=merge_fields(nl.issues.MERGE_FIELDS), missing_items=_missing_items(preview), too_few=TOO_FEW_ITEMS,
@@ -168,7 +206,14 @@ def _edit_page(day: date, *, status: int = 200, kept: dict[str, Any] | None = No
         corrections=nl.corrections.of(day, spoken()) if sent_at else [], tz=nl.settings.tz, note_chars=NOTE_CHARS,
         correction_mail=_correction_mail,
         links=links, link_in_words=link_in_words, draft_url=draft_url, link_place=lambda report: _link_place(report, draft),
+        siblings=_same_day(day),
     ), status
+
+
+def _same_day(day: date) -> list[date]:
+    """The other issues of ``day``'s date that have a folder: the daily one, then the special editions by slug."""
+    issues = newsletter().issues
+    return [other for other in (IssueId(day), *issues.editions(day)) if other != day and issues.exists(other)]
 
 
 def _correction_mail(correction: Any) -> str:

@@ -1,5 +1,6 @@
 // The desk's only script (no library, no build step): live counts, a small Markdown toolbar, a warning
-// before leaving a page with unsaved text, and the phone's switch between the contents and the preview.
+// before leaving a page with unsaved text, the unknown words kept underlined as the editor types, and the
+// phone's switch between the contents and the preview.
 // Everything works without it; it only saves the editor a save to see the counts.
 "use strict";
 (function () {
@@ -92,7 +93,112 @@
     }
     out.textContent = found.length ? out.getAttribute("data-lead") + " " + found.join(" ; ") : "";
   }
+  // The words the last check did not know, underlined in the copy of their field under it (the page renders it;
+  // this keeps it in step as the editor types: the words flagged then, wherever they are now; a new unknown word
+  // is flagged at the next save). Each one opens its suggestions, and a suggestion replaces the word in the field.
+  // The words are cut out as issues.py's marked() cuts them: whole words, no letter or digit on either side.
+  function spellingPattern(words) {
+    var list = Object.keys(words).sort(function (a, b) { return b.length - a.length; }).map(function (w) {
+      return w.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+    });
+    return list.length ? new RegExp("(?<![\\p{L}\\p{N}])(?:" + list.join("|") + ")(?![\\p{L}\\p{N}])", "gu") : null;
+  }
+  function placePanel(panel) {  // kept inside the window (a word near the right edge of a phone's screen)
+    panel.style.left = "0";
+    var right = panel.getBoundingClientRect().right, room = document.documentElement.clientWidth - 8;
+    if (right > room) { panel.style.left = (room - right) + "px"; }
+  }
+  function unknownWord(box, field, word, start, suggestions, n) {
+    var id = field.id + "-word-" + n, wrap = document.createElement("span");
+    var button = document.createElement("button"), panel = document.createElement("span");
+    wrap.className = "misspelled-word";
+    button.type = "button";
+    button.className = "misspelled";
+    button.textContent = word;
+    button.setAttribute("aria-expanded", "false");
+    button.setAttribute("aria-controls", id);
+    button.setAttribute("aria-describedby", id);
+    panel.className = "suggestions";
+    panel.id = id;
+    if (!suggestions.length) {
+      panel.textContent = box.getAttribute("data-none");
+    } else {
+      panel.appendChild(document.createTextNode(box.getAttribute("data-perhaps").split("{words}")[0]));
+      suggestions.forEach(function (instead) {
+        var choice = document.createElement("button");
+        choice.type = "button";
+        choice.textContent = instead;
+        choice.setAttribute("aria-label", box.getAttribute("data-replace").replace("{word}", instead));
+        choice.addEventListener("click", function () {
+          if (field.value.substr(start, word.length) === word) {
+            field.value = field.value.slice(0, start) + instead + field.value.slice(start + word.length);
+            field.focus();
+            field.setSelectionRange(start + instead.length, start + instead.length);
+            changed(field);  // counted, marked unsaved, and this copy drawn again
+          } else {
+            spell(box);
+          }
+        });
+        panel.appendChild(choice);
+      });
+    }
+    button.addEventListener("click", function () {
+      var open = button.getAttribute("aria-expanded") !== "true";
+      box.querySelectorAll("button.misspelled[aria-expanded=true]").forEach(function (other) {
+        other.setAttribute("aria-expanded", "false");
+      });
+      button.setAttribute("aria-expanded", String(open));
+      if (open) { placePanel(panel); }
+    });
+    wrap.addEventListener("mouseenter", function () { placePanel(panel); });
+    wrap.addEventListener("keydown", function (event) {
+      if (event.key === "Escape" && button.getAttribute("aria-expanded") === "true") {
+        button.setAttribute("aria-expanded", "false");
+        button.focus();
+      }
+    });
+    wrap.appendChild(button);
+    wrap.appendChild(panel);
+    return wrap;
+  }
+  function spell(box) {  // the lines holding an unknown word; a run of other lines is one "…"
+    var field = document.getElementById(box.getAttribute("data-spelling-for"));
+    var out = box.querySelector(".spelling-text");
+    if (!field || !out) { return; }
+    var words = JSON.parse(box.getAttribute("data-words") || "{}"), pattern = spellingPattern(words);
+    var n = 0, offset = 0, skipped = false;
+    out.textContent = "";
+    field.value.split("\n").forEach(function (line) {
+      var found, at = 0, start = offset, parts = [];
+      offset += line.length + 1;
+      while (pattern && (found = pattern.exec(line)) !== null) {
+        parts.push(document.createTextNode(line.slice(at, found.index)));
+        n += 1;
+        parts.push(unknownWord(box, field, found[0], start + found.index, words[found[0]] || [], n));
+        at = found.index + found[0].length;
+      }
+      if (!parts.length && skipped) { return; }
+      if (out.childNodes.length) { out.appendChild(document.createTextNode("\n")); }
+      skipped = !parts.length;
+      if (skipped) { out.appendChild(document.createTextNode("\u2026")); return; }
+      parts.forEach(function (part) { out.appendChild(part); });
+      out.appendChild(document.createTextNode(line.slice(at)));
+    });
+    box.hidden = n === 0;
+  }
   document.addEventListener("DOMContentLoaded", function () {
+    document.querySelectorAll(".spelling[data-spelling-for]").forEach(function (box) {
+      var field = document.getElementById(box.getAttribute("data-spelling-for"));
+      if (!field) { return; }
+      box.setAttribute("data-live", "");
+      field.addEventListener("input", function () { spell(box); });
+      spell(box);
+    });
+    document.addEventListener("click", function (event) {  // a tap elsewhere closes the suggestions
+      document.querySelectorAll("button.misspelled[aria-expanded=true]").forEach(function (button) {
+        if (!button.parentNode.contains(event.target)) { button.setAttribute("aria-expanded", "false"); }
+      });
+    });
     document.querySelectorAll("[data-counted]").forEach(function (input) {
       input.addEventListener("input", function () { update(input); });
       update(input);  // what was typed before the script ran counts too
