@@ -43,7 +43,6 @@ from newsletter.core.issue_id import IssueId
 from newsletter.store.models import (Delivery, DeliveryStatus, Send, Subscriber, SubscriberStatus, UTCDateTime, is_issue,
                                      issue_key)
 from newsletter.store.readers import receives
-from newsletter.store.feedback import mark_bounced
 
 _D = cast(Table, Delivery.__table__)
 _S = cast(Table, Subscriber.__table__)
@@ -414,7 +413,10 @@ def record(store: Store, outcomes: Iterable[Outcome], now: datetime, *, bounced:
         _WRITE_SENT[fenced].run(conn, cursor, [{**row, **run} for row in sent])
         _WRITE_RETRY[fenced].run(conn, cursor, [{**row, **run} for row in retry])
         _WRITE_OTHER[fenced].run(conn, cursor, [{**row, **run} for row in other])
-        mark_bounced(store, conn, list(bounced), now, cursor)
+        if bounced:
+            from newsletter.store.feedback import mark_bounced  # only a hard bounce needs the feedback tables
+
+            mark_bounced(store, conn, list(bounced), now, cursor)
         if not then_sending:
             return 0
         _MARK_SENDING[fenced].run(conn, cursor, [{"b_id": key, "b_now": now, **run} for key in then_sending])
