@@ -184,3 +184,13 @@ def test_a_malformed_feed_is_a_clear_message(project: Path, pages: Pages) -> Non
     pages.routes["/feed.xml"] = Answer(b"<html><body>not a feed</body></html>", headers={"Content-Type": "text/html"})
     code, out = run(project, "draft", NEW_DAY.isoformat(), "--feed", pages.url("/feed.xml"))
     assert code == 1 and "this is not an RSS or Atom feed" in out and "Traceback" not in out, out
+
+
+def test_quotes_in_the_pages_image_alt_become_ones_check_accepts(project: Path, pages: Pages) -> None:
+    pages.routes["/quoted"] = Answer(_article(1).replace(b'content="Courbe des ventes 1"',
+                                                         b'content="La courbe &quot;ventes&quot; de 2026"'))
+    assert run(project, "draft", NEW_DAY.isoformat(), "--from", pages.url("/quoted"))[0] == 0
+    report = check_issue(load_settings(project), NEW_DAY)
+    assert not [p for p in report.problems if p.field == "image_alt"], report.problems
+    text = next((project / "issues" / NEW_DAY.isoformat()).glob("01-*.md")).read_text(encoding="utf-8")
+    assert 'image_alt: "La courbe « ventes » de 2026"' in text.replace("\u00a0", " "), text

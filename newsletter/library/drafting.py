@@ -72,12 +72,20 @@ def _image(settings: Settings, page: PageDraft, notes: list[str]) -> tuple[str, 
     return name, answer.body
 
 
+def _alt_text(settings: Settings, alt: str) -> str:
+    """The page's alt text without straight double quotes, which ``check`` refuses (they would end the
+    attribute): paired ones become « » in the newsletter's typography, a lone one ”."""
+    from newsletter.content.typography import pair_quotes, typographer
+
+    return typographer(settings.newsletter.locale)(pair_quotes([alt])[0]).replace('"', "”")
+
+
 def _write(issues: Issues, settings: Settings, day: date, page: PageDraft, image: tuple[str, bytes] | None,
            by: Author) -> str:
     fields = {"title": page.title, "source": page.source, "url": page.url}
     if image is not None:
         fields["image"] = issues.add_image(day, image[0], image[1], by)
-        fields["image_alt"] = page.image_alt
+        fields["image_alt"] = _alt_text(settings, page.image_alt)
     fields["description"] = page.description
     return issues.add_drafted_item(day, fields, page.description, by, free=_free,
                                    limit=settings.newsletter.items_per_issue)
