@@ -194,3 +194,19 @@ def test_quotes_in_the_pages_image_alt_become_ones_check_accepts(project: Path, 
     assert not [p for p in report.problems if p.field == "image_alt"], report.problems
     text = next((project / "issues" / NEW_DAY.isoformat()).glob("01-*.md")).read_text(encoding="utf-8")
     assert 'image_alt: "La courbe « ventes » de 2026"' in text.replace("\u00a0", " "), text
+
+
+def test_an_image_that_cannot_be_taken_is_a_note_in_the_terminals_language(
+        project: Path, pages: Pages, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("LANG", "fr_FR.UTF-8")
+    pages.routes["/svg"] = Answer(_article(1, image="/x.svg"))
+    pages.routes["/x.svg"] = Answer(b"<svg xmlns='http://www.w3.org/2000/svg'/>", headers={"Content-Type": "image/svg+xml"})
+    pages.routes["/huge"] = Answer(_article(2, image="/huge.png"))
+    pages.routes["/huge.png"] = Answer(PNG + b"\0" * 6_000_000, headers={"Content-Type": "image/png"})
+    code, out = run(project, "draft", NEW_DAY.isoformat(), "--from", pages.url("/svg"), "--from", pages.url("/huge"))
+    assert code == 0, out
+    out = out.replace("\u00a0", " ").replace("\u202f", " ")
+    assert f"{pages.url('/articles/1')} : son image {pages.url('/x.svg')} n’est pas une image PNG, JPEG ni GIF ; " \
+           "ajoutez-en une à la main" in out, out
+    assert f"{pages.url('/articles/2')} : son image {pages.url('/huge.png')} dépasse les " in out, out
+    assert "l’article" not in out, out
