@@ -210,3 +210,24 @@ def test_an_image_that_cannot_be_taken_is_a_note_in_the_terminals_language(
            "ajoutez-en une à la main" in out, out
     assert f"{pages.url('/articles/2')} : son image {pages.url('/huge.png')} dépasse les " in out, out
     assert "l’article" not in out, out
+
+
+def test_a_broken_feed_is_a_clear_message_not_a_draft_of_its_own_address(project: Path, pages: Pages) -> None:
+    pages.routes["/broken.xml"] = Answer(b"<rss version='2.0'><channel><item><title>Un</ti",
+                                         headers={"Content-Type": "application/rss+xml"})
+    code, out = run(project, "draft", NEW_DAY.isoformat(), "--feed", pages.url("/broken.xml"))
+    assert code == 1 and "this is not an RSS or Atom feed" in out and "not a web page" not in out, out
+    assert [request for request in pages.requests if request[1] == "/broken.xml"] == [("GET", "/broken.xml")]
+
+
+@pytest.mark.parametrize("path, answer, said", [
+    ("/gone.xml", Answer(b"gone", 404, {"Content-Type": "text/plain"}), "le serveur a répondu 404 ; vérifiez "
+                                                                         "l’adresse du flux"),
+    ("/page.xml", Answer(b"<html><body>x</body></html>"), "ce n’est pas un flux RSS ni Atom"),
+])
+def test_a_feed_that_cannot_be_read_is_said_in_the_terminals_language(
+        project: Path, pages: Pages, monkeypatch: pytest.MonkeyPatch, path: str, answer: Answer, said: str) -> None:
+    monkeypatch.setenv("LANG", "fr_FR.UTF-8")
+    pages.routes[path] = answer
+    code, out = run(project, "draft", NEW_DAY.isoformat(), "--feed", pages.url(path))
+    assert code == 1 and said in out.replace("\u00a0", " ").replace("\u202f", " "), out
