@@ -23,7 +23,7 @@ import urllib3
 from urllib3.exceptions import HTTPError, NewConnectionError, SSLError, TimeoutError as Urllib3Timeout
 
 from newsletter.config import SourcingSettings
-from newsletter.core.i18n import Count
+from newsletter.core.i18n import Count, Message
 from newsletter.core.version import VERSION
 from newsletter.errors import N_, FetchError, FetchRefused
 
@@ -49,6 +49,33 @@ _KINDS = ((_NOT_FOUND, "dns"), (_NO_ADDRESS, "dns"), (_PRIVATE, "refused"), (_LO
           (_TOO_LARGE, "too large"), (_OVER_CAP, "too large"))
 _PATTERNS = tuple((re.compile(".*?".join(re.escape(part) for part in re.split(r"%\([a-z]+\)[sd]", template))
                               .replace("%%", "%") + "$", re.DOTALL), kind) for template, kind in _KINDS)
+
+
+def _sentence_pattern(template: str) -> re.Pattern[str]:
+    """A pattern that takes a template's values back from the English sentence made of it."""
+    pieces = re.split(r"%\(([a-z]+)\)[sd]", template)  # text, name, text, name, …, text
+    return re.compile("".join(f"(?P<{piece}>.*?)" if odd else re.escape(piece.replace("%%", "%"))
+                              for odd, piece in ((n % 2 == 1, piece) for n, piece in enumerate(pieces))) + "$",
+                      re.DOTALL)
+
+
+_SENTENCES = tuple((template, _sentence_pattern(template)) for template, _kind in _KINDS)
+
+
+def failure_message(sentence: str) -> Message:
+    """A fetch's failure as :class:`FetchError` said it in English (what ``check --links`` keeps), made
+    translatable again: its template and values; a sentence of no known template stays as it is."""
+    for template, pattern in _SENTENCES:
+        found = pattern.match(sentence)
+        if found:
+            values: dict[str, object] = dict(found.groupdict())
+            for name, kind in re.findall(r"%\(([a-z]+)\)([sd])", template):
+                if kind == "d":
+                    values[name] = int(str(values[name]))
+            if "count" in values:
+                values["count"] = _REDIRECTS  # the one counted value (_LOOP's)
+            return Message(template, values)
+    return Message("%(sentence)s", {"sentence": sentence})
 
 
 def failure_kind(message: str) -> str:
