@@ -142,6 +142,8 @@ def test_a_redirect_to_a_private_address_is_refused(project: Path, pages: Pages)
     ("ftp://example.org/file", "is not a complete http:// or https:// address"),
     ("http://exa mple.org/", "contains a space"),
     ("http://a\u200db.example/", "not a valid international domain name"),
+    ("https://ex..ample.org/", "is not a valid domain name (a part between two dots is empty or over 63"),
+    ("https://" + "a" * 64 + ".example/", "is not a valid domain name (a part between two dots is empty or over 63"),
 ])
 def test_malformed_addresses_are_refused(project: Path, url: str, message: str) -> None:
     code, out = run(project, "draft", NEW_DAY.isoformat(), "--from", url)

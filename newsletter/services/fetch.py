@@ -127,6 +127,9 @@ def _target(url: str) -> _Target:
     except idna.IDNAError as err:
         raise FetchRefused(N_("the host name of %(url)s is not a valid international domain name (%(reason)s)"),
                            values={"url": repr(url), "reason": str(err)}) from err
+    if ":" not in host and any(not 0 < len(label) <= 63 for label in host.removesuffix(".").split(".")):
+        raise FetchRefused(N_("the host name of %(url)s is not a valid domain name (a part between two dots is empty "
+                              "or over 63 characters)"), values={"url": repr(url)})
     port = port or (443 if scheme == "https" else 80)
     default = port == (443 if scheme == "https" else 80)
     shown = f"[{host}]" if ":" in host else host
