@@ -43,6 +43,14 @@ _UNREACHABLE = N_("%(url)s: the server does not answer (connection refused or un
 _BROKE_OFF = N_("%(url)s: the server's answer broke off (%(reason)s)")
 _TOO_LARGE = N_("%(url)s: the answer is %(size)d KB, over the %(cap)d KB read; is it the article's address?")
 _OVER_CAP = N_("%(url)s: the answer is over the %(cap)d KB read; is it the article's address?")
+# What an address refused for its form says.
+_SPACE = N_("the address %(url)s contains a space or a line break; copy it again from the browser's address bar "
+             "(a space is written %%20 there)")
+_MALFORMED = N_("the address %(url)s is malformed (%(reason)s); copy it again from the browser")
+_NOT_HTTP = N_("the address %(url)s is not a complete http:// or https:// address")
+_BAD_IDN = N_("the host name of %(url)s is not a valid international domain name (%(reason)s)")
+_BAD_NAME = N_("the host name of %(url)s is not a valid domain name (a part between two dots is empty or over 63 "
+                "characters)")
 _REDIRECTS = Count("%(num)d redirect", "%(num)d redirects", MAX_REDIRECTS)
 _KINDS = ((_NOT_FOUND, "dns"), (_NO_ADDRESS, "dns"), (_PRIVATE, "refused"), (_LOOP, "loop"), (_NO_ANSWER, "timeout"),
           (_SLOW, "timeout"), (_TLS, "tls"), (_UNREACHABLE, "unreachable"), (_BROKE_OFF, "broken"),
@@ -59,7 +67,9 @@ def _sentence_pattern(template: str) -> re.Pattern[str]:
                       re.DOTALL)
 
 
-_SENTENCES = tuple((template, _sentence_pattern(template)) for template, _kind in _KINDS)
+_SENTENCES = tuple((template, _sentence_pattern(template))
+                   for template in (*(template for template, _kind in _KINDS), _SPACE, _MALFORMED, _NOT_HTTP, _BAD_IDN,
+                                    _BAD_NAME))
 
 
 def failure_message(sentence: str) -> Message:
@@ -109,27 +119,22 @@ class _Target:
 def _target(url: str) -> _Target:
     """Parse and check an address's form (not yet where it leads)."""
     if any(c.isspace() for c in url):
-        raise FetchRefused(N_("the address %(url)s contains a space or a line break; copy it again from the "
-                              "browser's address bar (a space is written %%20 there)"), values={"url": repr(url)})
+        raise FetchRefused(_SPACE, values={"url": repr(url)})
     try:
         parts = urlsplit(url)
         port = parts.port
     except ValueError as err:
-        raise FetchRefused(N_("the address %(url)s is malformed (%(reason)s); copy it again from the browser"),
-                           values={"url": repr(url), "reason": str(err)}) from err
+        raise FetchRefused(_MALFORMED, values={"url": repr(url), "reason": str(err)}) from err
     scheme = parts.scheme.lower()
     if scheme not in ("http", "https") or not parts.hostname:
-        raise FetchRefused(N_("the address %(url)s is not a complete http:// or https:// address"),
-                           values={"url": repr(url)})
+        raise FetchRefused(_NOT_HTTP, values={"url": repr(url)})
     try:
         host = idna.encode(parts.hostname, uts46=True).decode("ascii") if not parts.hostname.isascii() \
             else parts.hostname.lower()
     except idna.IDNAError as err:
-        raise FetchRefused(N_("the host name of %(url)s is not a valid international domain name (%(reason)s)"),
-                           values={"url": repr(url), "reason": str(err)}) from err
+        raise FetchRefused(_BAD_IDN, values={"url": repr(url), "reason": str(err)}) from err
     if ":" not in host and any(not 0 < len(label) <= 63 for label in host.removesuffix(".").split(".")):
-        raise FetchRefused(N_("the host name of %(url)s is not a valid domain name (a part between two dots is empty "
-                              "or over 63 characters)"), values={"url": repr(url)})
+        raise FetchRefused(_BAD_NAME, values={"url": repr(url)})
     port = port or (443 if scheme == "https" else 80)
     default = port == (443 if scheme == "https" else 80)
     shown = f"[{host}]" if ":" in host else host
