@@ -412,6 +412,20 @@ def test_a_required_field_that_is_not_text_is_one_problem(project: Path, issue_d
     assert len(lines) == 1 and "must be text" in lines[0], lines
 
 
+@pytest.mark.parametrize(("name", "old", "new", "kept", "fixed"), [
+    ("02-mobile.md", 'title: "Payer avec son mobile ? Non merci"', "title: Les tendances #DM1to1", "Les tendances",
+     'title: "Les tendances #DM1to1"'),
+    ("02-mobile.md", "source: ", "source: &Kantar TNS\nx: ", "TNS", 'source: "&Kantar TNS"'),
+    ("02-mobile.md", "source: ", "tag: !Important\nsource: ", "", 'tag: "!Important"'),
+    ("issue.yaml", 'subject: "Le', 'subject: Le point #3\nx: "Le', "Le point", 'subject: "Le point #3"'),
+], ids=["comment in a title", "anchor in a source", "YAML tag as a tag", "comment in the subject"])
+def test_a_plain_value_that_yaml_reads_in_part_says_what_was_kept_and_how_to_keep_it_all(
+        project: Path, issue_dir: Path, name: str, old: str, new: str, kept: str, fixed: str) -> None:
+    _replace(name, old, new)(issue_dir)
+    lines = [line for line in _lines(check_issue(load_settings(project), DAY), project, "warning") if name in line]
+    assert any(f"only '{kept}' is read" in line and fixed in line for line in lines), lines
+
+
 def test_three_files_with_one_number_are_counted_right(project: Path, issue_dir: Path) -> None:
     write(issue_dir / "5-autre.md", item_text())
     write(issue_dir / "005-encore.md", item_text())

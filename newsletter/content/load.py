@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import difflib
 import errno
+import json
 import re
 from dataclasses import dataclass
 from datetime import date
@@ -173,9 +174,26 @@ def _parse_mapping(
         # The scalar's source text, never a constructed object: `title: 2018` stays "2018"
         # and `tag: yes` stays "yes".
         values[key] = str(value_node.value)
+        _warn_if_read_in_part(path, line, key, value_node, text.split("\n")[key_node.start_mark.line]
+                              [key_node.end_mark.column:], problems)
         lines[key] = line
         styles[key] = value_node.style or ""
     return values, lines, styles
+
+
+def _warn_if_read_in_part(path: Path, line: int, key: str, node: yaml.ScalarNode, after_key: str,
+                          problems: list[Problem]) -> None:
+    """A plain one-line value of which YAML kept only a part: ``title: Les tendances #DM1to1`` (a comment),
+    ``source: &Kantar TNS`` (an anchor), ``tag: !Important`` (a tag); the words it dropped would be lost."""
+    if node.style or node.start_mark.line != node.end_mark.line:
+        return
+    typed = after_key.lstrip().removeprefix(":").strip()
+    if not typed or typed == node.value:
+        return
+    problems.append(Problem(path, line, N_("only '%(kept)s' is read from this line: YAML takes # for the start of a "
+                                           "comment, & and ! for its own marks; if the rest belongs to the text, put it "
+                                           "all between double quotes: %(fixed)s"), "warning",
+                            values={"kept": node.value, "fixed": f"{key}: {json.dumps(typed, ensure_ascii=False)}"}))
 
 
 def _split_front_matter(path: Path, text: str, problems: list[Problem]) -> tuple[str, int, str, int] | None:
