@@ -122,6 +122,11 @@ CASES: list[tuple[str, Mutation, str, str]] = [
      "02-mobile.md:4", "put it between double quotes instead: tag: \"l'État\""),
     ("double quotes in plain text", _replace("02-mobile.md", 'tag: "Paiement"', 'tag: Le "Big Data": 3 V'),
      "02-mobile.md:4", "text that holds double quotes goes between single quotes, or write its quotes as « »"),
+    ("text that starts with [", _replace("02-mobile.md", 'tag: "Paiement"', "tag: [Paiement mobile"),
+     "02-mobile.md:4", "YAML reads a text that starts with '[' as its own syntax; put the text between double quotes: "
+     'tag: "[Paiement mobile"'),
+    ("text that starts with @", _replace("02-mobile.md", 'tag: "Paiement"', "tag: @Paiement"),
+     "02-mobile.md:4", 'put the text between double quotes: tag: "@Paiement"'),
     ("space in a link address", _write("02-mobile.md", item_text(body="Un texte.\n\nVoir [un autre](https://exa mple.org).")),
      "02-mobile.md:7", "'[un autre](https://exa mple.org)' is shown as typed, not as a link: its address holds a space"),
     ("space between ] and (", _write("02-mobile.md", item_text(body="Voir [ici] (https://example.org).")),

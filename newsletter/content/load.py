@@ -102,6 +102,21 @@ def _quoting_advice(line: str) -> tuple[str, dict[str, str]] | None:
                "as « » or \\\", or put the text between single quotes: %(fixed)s"), {"fixed": fixed.strip()})
 
 
+_MARKED_LINE = re.compile(r"""^(\s*[\w-]+:\s*)([\[{@`%*&!|>]).*$""")
+
+
+def _marked_advice(line: str) -> tuple[str, dict[str, str]] | None:
+    """The fix for ``key: [text`` or ``key: @text``: a plain value that starts with a character YAML reads as
+    its own syntax (a list, a mapping, an alias…). ``None`` for any other line."""
+    m = _MARKED_LINE.match(line)
+    if m is None:
+        return None
+    value = line[m.end(1):].rstrip()
+    return (N_("YAML reads a text that starts with '%(character)s' as its own syntax; put the text between double "
+               "quotes: %(fixed)s"), {"character": m.group(2),
+                                      "fixed": m.group(1).strip() + " " + json.dumps(value, ensure_ascii=False)})
+
+
 def _parse_mapping(
     path: Path, text: str, first_line: int, known: tuple[str, ...], problems: list[Problem]
 ) -> tuple[dict[str, str], dict[str, int], dict[str, str]] | None:
@@ -122,7 +137,15 @@ def _parse_mapping(
         reason = err.problem or "invalid YAML"
         source_line = text.split("\n")[mark.line] if mark and mark.line <= text.count("\n") else ""
         quoted = _quoting_advice(source_line)
-        if quoted is not None:
+        # `source: [Kantar TNS` fails on a later line: the line that opened the list is the one to fix
+        context = err.context_mark
+        opened = _marked_advice(text.split("\n")[context.line]) if context and context.line <= text.count("\n") \
+            else None
+        marked = opened or _marked_advice(source_line)
+        if marked is not None:
+            at = first_line + context.line if opened and context else line
+            problems.append(Problem(path, at, marked[0], values=marked[1]))
+        elif quoted is not None:
             problems.append(Problem(path, line, quoted[0], values=quoted[1]))
         elif '"' in source_line:
             problems.append(
