@@ -138,7 +138,7 @@ def _parse_mapping(
         source_line = text.split("\n")[mark.line] if mark and mark.line <= text.count("\n") else ""
         quoted = _quoting_advice(source_line)
         # `source: [Kantar TNS` fails on a later line: the line that opened the list is the one to fix
-        context = err.context_mark
+        context = err.context_mark if (err.context or "").startswith("while parsing a flow") else None
         opened = _marked_advice(text.split("\n")[context.line]) if context and context.line <= text.count("\n") \
             else None
         marked = opened or _marked_advice(source_line)
