@@ -75,7 +75,8 @@ def _columns(points: list[tuple[date, int, str]]) -> list[Column]:
     for n, (day, count, link) in enumerate(sorted(points)):
         height = (HEIGHT - 20) * count / top
         columns.append(Column(round(n * step + (step - width) / 2, 1), round(HEIGHT - 20 - height, 1), round(width, 1),
-                              round(height, 1), f"{day.day:02d}/{day.month:02d}", f"{day.isoformat()}\u00a0: {count}", link))
+                              round(height, 1), f"{day.day:02d}/{day.month:02d}", f"{day.isoformat()}\u00a0: {count}",
+                              link))
     return columns
 
 
