@@ -125,6 +125,9 @@ CASES: list[tuple[str, Mutation, str, str]] = [
     ("text that starts with [", _replace("02-mobile.md", 'tag: "Paiement"', "tag: [Paiement mobile"),
      "02-mobile.md:4", "YAML reads a text that starts with '[' as its own syntax; put the text between double quotes: "
      'tag: "[Paiement mobile"'),
+    ("colon and space in plain text", _replace("02-mobile.md", 'tag: "Paiement"', "tag: Paiement: non merci"),
+     "02-mobile.md:4", 'YAML reads ": " (a colon and a space) as the start of a new key; put the text between double '
+     'quotes: tag: "Paiement: non merci"'),
     ("text that starts with @", _replace("02-mobile.md", 'tag: "Paiement"', "tag: @Paiement"),
      "02-mobile.md:4", 'put the text between double quotes: tag: "@Paiement"'),
     ("space in a link address", _write("02-mobile.md", item_text(body="Un texte.\n\nVoir [un autre](https://exa mple.org).")),

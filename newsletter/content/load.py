@@ -102,6 +102,8 @@ def _quoting_advice(line: str) -> tuple[str, dict[str, str]] | None:
                "as « » or \\\", or put the text between single quotes: %(fixed)s"), {"fixed": fixed.strip()})
 
 
+#: ``key: text`` with the text not between quotes (the line of ``title: Data Marketing: le sexe des ados``).
+_PLAIN_LINE = re.compile(r"""^\s*([\w-]+):\s+([^\s"'].*)$""")
 _MARKED_LINE = re.compile(r"""^(\s*[\w-]+:\s*)([\[{@`%*&!|>]).*$""")
 
 
@@ -152,6 +154,12 @@ def _parse_mapping(
                 Problem(path, line, N_("invalid YAML: %(reason)s; text that holds double quotes goes between single "
                                        "quotes, or write its quotes as « »"), values={"reason": reason})
             )
+        elif err.problem == "mapping values are not allowed here" and (plain := _PLAIN_LINE.match(source_line)) \
+                and ": " in plain.group(2):
+            fixed = f"{plain.group(1)}: {json.dumps(plain.group(2).strip(), ensure_ascii=False)}"
+            problems.append(Problem(path, line, N_('YAML reads ": " (a colon and a space) as the start of a new key; '
+                                                   'put the text between double quotes: %(fixed)s'),
+                                    values={"fixed": fixed}))
         else:
             problems.append(
                 Problem(path, line, N_('invalid YAML: %(reason)s; check the quotes and the indentation '
