@@ -122,6 +122,14 @@ CASES: list[tuple[str, Mutation, str, str]] = [
      "02-mobile.md:4", "put it between double quotes instead: tag: \"l'État\""),
     ("double quotes in plain text", _replace("02-mobile.md", 'tag: "Paiement"', 'tag: Le "Big Data": 3 V'),
      "02-mobile.md:4", "text that holds double quotes goes between single quotes, or write its quotes as « »"),
+    ("text that starts with [", _replace("02-mobile.md", 'tag: "Paiement"', "tag: [Paiement mobile"),
+     "02-mobile.md:4", "YAML reads a text that starts with '[' as its own syntax; put the text between double quotes: "
+     'tag: "[Paiement mobile"'),
+    ("colon and space in plain text", _replace("02-mobile.md", 'tag: "Paiement"', "tag: Paiement: non merci"),
+     "02-mobile.md:4", 'YAML reads ": " (a colon and a space) as the start of a new key; put the text between double '
+     'quotes: tag: "Paiement: non merci"'),
+    ("text that starts with @", _replace("02-mobile.md", 'tag: "Paiement"', "tag: @Paiement"),
+     "02-mobile.md:4", 'put the text between double quotes: tag: "@Paiement"'),
     ("space in a link address", _write("02-mobile.md", item_text(body="Un texte.\n\nVoir [un autre](https://exa mple.org).")),
      "02-mobile.md:7", "'[un autre](https://exa mple.org)' is shown as typed, not as a link: its address holds a space"),
     ("space between ] and (", _write("02-mobile.md", item_text(body="Voir [ici] (https://example.org).")),
@@ -410,6 +418,20 @@ def test_a_required_field_that_is_not_text_is_one_problem(project: Path, issue_d
     lines = [line for line in _lines(check_issue(load_settings(project), DAY), project)
              if name in line and f"'{key}'" in line]
     assert len(lines) == 1 and "must be text" in lines[0], lines
+
+
+@pytest.mark.parametrize(("name", "old", "new", "kept", "fixed"), [
+    ("02-mobile.md", 'title: "Payer avec son mobile ? Non merci"', "title: Les tendances #DM1to1", "Les tendances",
+     'title: "Les tendances #DM1to1"'),
+    ("02-mobile.md", "source: ", "source: &Kantar TNS\nx: ", "TNS", 'source: "&Kantar TNS"'),
+    ("02-mobile.md", "source: ", "tag: !Important\nsource: ", "", 'tag: "!Important"'),
+    ("issue.yaml", 'subject: "Le', 'subject: Le point #3\nx: "Le', "Le point", 'subject: "Le point #3"'),
+], ids=["comment in a title", "anchor in a source", "YAML tag as a tag", "comment in the subject"])
+def test_a_plain_value_that_yaml_reads_in_part_says_what_was_kept_and_how_to_keep_it_all(
+        project: Path, issue_dir: Path, name: str, old: str, new: str, kept: str, fixed: str) -> None:
+    _replace(name, old, new)(issue_dir)
+    lines = [line for line in _lines(check_issue(load_settings(project), DAY), project, "warning") if name in line]
+    assert any(f"only '{kept}' is read" in line and fixed in line for line in lines), lines
 
 
 def test_three_files_with_one_number_are_counted_right(project: Path, issue_dir: Path) -> None:

@@ -77,3 +77,19 @@ def test_private_addresses_are_refused_without_the_setting(project: Path, pages:
     code, out = run(project, "check", DAY.isoformat(), "--links")
     assert code == 1 and "a loopback or private network address, which is not fetched" in out
     assert pages.requests == []
+
+
+def test_a_link_without_an_answer_is_said_in_the_terminals_language(
+        project: Path, issue_dir: Path, pages: Pages, monkeypatch: pytest.MonkeyPatch) -> None:
+    pages.routes["/ok"] = Answer(stall=True)
+    pages.routes["/moved"] = Answer(b"", 302, {"Location": "/moved"})
+    path = issue_dir / "01-bots.md"
+    path.write_text(path.read_text(encoding="utf-8") + "\nEt [là](https://ex..ample.org/a).\n", encoding="utf-8")
+    monkeypatch.setenv("LANG", "fr_FR.UTF-8")
+    for _ in range(2):  # fetched, then as kept in the store
+        code, out = run(project, "check", DAY.isoformat(), "--links")
+        out = out.replace("\u00a0", " ").replace("\u202f", " ")
+        assert code == 1
+        assert f"01-bots.md:4 : lien mort : {pages.url('/ok')} : pas de réponse en 1 s (délai dépassé)" in out, out
+        assert f"04-forrester.md:4 : lien mort : {pages.url('/moved')} : plus de 5 redirections (une boucle ?)" in out
+        assert "lien mort : le nom d’hôte de 'https://ex..ample.org/a' n’est pas un nom de domaine valide" in out, out

@@ -269,3 +269,13 @@ def test_the_command_line_calls_the_library_object_and_nothing_below_it() -> Non
     imported |= {alias.name for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names}
     ours = {name for name in imported if name == "newsletter" or name.startswith("newsletter.")}
     assert ours <= {"newsletter", "newsletter.errors", "newsletter.library", *LAUNCHERS}, sorted(ours)
+
+
+def test_a_build_refused_for_its_problems_says_so_in_the_terminals_language(
+        project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("LANG", "fr_FR.UTF-8")
+    _bad_item(project)
+    code, out = run(project, "build", DAY.isoformat())
+    out = out.replace("\u00a0", " ").replace("\u202f", " ")
+    assert code == 1 and f"erreur : le numéro {DAY.isoformat()} a 1 problème ; rien n’a été construit" in out, out
+    assert f"piste : corrigez-les, puis relancez `newsletter check {DAY.isoformat()}`" in out, out

@@ -88,3 +88,15 @@ def test_status_says_the_correction_and_the_counts_in_french(cli, project: Path,
     assert "2 envoyés" in out and "2 sent" not in out, out  # the plural forms, not "2 envoyé"
     assert f"Courriel de correction{NBSP}: 2 envoyés." in out, out
     assert english(out.replace("Le chiffre de l’info 2 était faux.", "")) == [], out
+
+
+def test_the_note_is_set_in_the_newsletters_typography_like_the_issue(cli, project: Path, store: Store,  # type: ignore[no-untyped-def]
+                                                                       sink: Sink) -> None:
+    sent(project, store, sink)
+    item = project / "issues" / KEY / "02-mobile.md"
+    item.write_text(item.read_text(encoding="utf-8").replace("57 %", "75 %"), encoding="utf-8")
+    code, out, err = cli("correct", KEY, "--note", "Le \"chiffre\" de l'info 2 : 75 %, pas 57...", clock=lambda: LATER)
+    assert code == 0, err
+    code, out, _ = cli("status", KEY, "--json")
+    (shown,) = json.loads(out)["corrections"]
+    assert shown["note"] == "Le «\u00a0chiffre\u00a0» de l’info 2\u00a0: 75\u202f%, pas 57…"

@@ -142,6 +142,8 @@ def test_a_redirect_to_a_private_address_is_refused(project: Path, pages: Pages)
     ("ftp://example.org/file", "is not a complete http:// or https:// address"),
     ("http://exa mple.org/", "contains a space"),
     ("http://a\u200db.example/", "not a valid international domain name"),
+    ("https://ex..ample.org/", "is not a valid domain name (a part between two dots is empty or over 63"),
+    ("https://" + "a" * 64 + ".example/", "is not a valid domain name (a part between two dots is empty or over 63"),
 ])
 def test_malformed_addresses_are_refused(project: Path, url: str, message: str) -> None:
     code, out = run(project, "draft", NEW_DAY.isoformat(), "--from", url)
@@ -184,3 +186,50 @@ def test_a_malformed_feed_is_a_clear_message(project: Path, pages: Pages) -> Non
     pages.routes["/feed.xml"] = Answer(b"<html><body>not a feed</body></html>", headers={"Content-Type": "text/html"})
     code, out = run(project, "draft", NEW_DAY.isoformat(), "--feed", pages.url("/feed.xml"))
     assert code == 1 and "this is not an RSS or Atom feed" in out and "Traceback" not in out, out
+
+
+def test_quotes_in_the_pages_image_alt_become_ones_check_accepts(project: Path, pages: Pages) -> None:
+    pages.routes["/quoted"] = Answer(_article(1).replace(b'content="Courbe des ventes 1"',
+                                                         b'content="La courbe &quot;ventes&quot; de 2026"'))
+    assert run(project, "draft", NEW_DAY.isoformat(), "--from", pages.url("/quoted"))[0] == 0
+    report = check_issue(load_settings(project), NEW_DAY)
+    assert not [p for p in report.problems if p.field == "image_alt"], report.problems
+    text = next((project / "issues" / NEW_DAY.isoformat()).glob("01-*.md")).read_text(encoding="utf-8")
+    assert 'image_alt: "La courbe « ventes » de 2026"' in text.replace("\u00a0", " "), text
+
+
+def test_an_image_that_cannot_be_taken_is_a_note_in_the_terminals_language(
+        project: Path, pages: Pages, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("LANG", "fr_FR.UTF-8")
+    pages.routes["/svg"] = Answer(_article(1, image="/x.svg"))
+    pages.routes["/x.svg"] = Answer(b"<svg xmlns='http://www.w3.org/2000/svg'/>", headers={"Content-Type": "image/svg+xml"})
+    pages.routes["/huge"] = Answer(_article(2, image="/huge.png"))
+    pages.routes["/huge.png"] = Answer(PNG + b"\0" * 6_000_000, headers={"Content-Type": "image/png"})
+    code, out = run(project, "draft", NEW_DAY.isoformat(), "--from", pages.url("/svg"), "--from", pages.url("/huge"))
+    assert code == 0, out
+    out = out.replace("\u00a0", " ").replace("\u202f", " ")
+    assert f"{pages.url('/articles/1')} : son image {pages.url('/x.svg')} n’est pas une image PNG, JPEG ni GIF ; " \
+           "ajoutez-en une à la main" in out, out
+    assert f"{pages.url('/articles/2')} : son image {pages.url('/huge.png')} dépasse les " in out, out
+    assert "l’article" not in out, out
+
+
+def test_a_broken_feed_is_a_clear_message_not_a_draft_of_its_own_address(project: Path, pages: Pages) -> None:
+    pages.routes["/broken.xml"] = Answer(b"<rss version='2.0'><channel><item><title>Un</ti",
+                                         headers={"Content-Type": "application/rss+xml"})
+    code, out = run(project, "draft", NEW_DAY.isoformat(), "--feed", pages.url("/broken.xml"))
+    assert code == 1 and "this is not an RSS or Atom feed" in out and "not a web page" not in out, out
+    assert [request for request in pages.requests if request[1] == "/broken.xml"] == [("GET", "/broken.xml")]
+
+
+@pytest.mark.parametrize("path, answer, said", [
+    ("/gone.xml", Answer(b"gone", 404, {"Content-Type": "text/plain"}), "le serveur a répondu 404 ; vérifiez "
+                                                                         "l’adresse du flux"),
+    ("/page.xml", Answer(b"<html><body>x</body></html>"), "ce n’est pas un flux RSS ni Atom"),
+])
+def test_a_feed_that_cannot_be_read_is_said_in_the_terminals_language(
+        project: Path, pages: Pages, monkeypatch: pytest.MonkeyPatch, path: str, answer: Answer, said: str) -> None:
+    monkeypatch.setenv("LANG", "fr_FR.UTF-8")
+    pages.routes[path] = answer
+    code, out = run(project, "draft", NEW_DAY.isoformat(), "--feed", pages.url(path))
+    assert code == 1 and said in out.replace("\u00a0", " ").replace("\u202f", " "), out

@@ -226,3 +226,15 @@ def test_the_schedulers_daily_job_sends_the_days_issue_only_and_a_one_off_job_th
         claim = nl.schedule_ops.day_claim(edition)
         assert claim is not None and claim.day == edition
     assert len(_outbox(project)) == 2
+
+
+@pytest.mark.parametrize("args, said", [
+    (("new", DAY.isoformat(), "--edition", "Spéciale Noël"), "«\u00a0Spéciale Noël\u00a0» n’est pas un nom d’édition"),
+    (("check", f"{DAY.isoformat()}-ÉTÉ"), "«\u00a0ÉTÉ\u00a0» n’est pas un nom d’édition"),
+    (("check", f"{DAY.isoformat()}-"), "le nom de l’édition après la date est vide"),
+])
+def test_a_bad_issue_or_edition_name_is_said_in_the_terminals_language(
+        cli, monkeypatch: pytest.MonkeyPatch, args: tuple[str, ...], said: str) -> None:  # type: ignore[no-untyped-def]
+    monkeypatch.setenv("LANG", "fr_FR.UTF-8")
+    code, _, err = cli(*args)
+    assert code == 2 and said in err, err

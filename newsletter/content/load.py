@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import difflib
 import errno
+import json
 import re
 from dataclasses import dataclass
 from datetime import date
@@ -101,6 +102,23 @@ def _quoting_advice(line: str) -> tuple[str, dict[str, str]] | None:
                "as « » or \\\", or put the text between single quotes: %(fixed)s"), {"fixed": fixed.strip()})
 
 
+#: ``key: text`` with the text not between quotes (the line of ``title: Data Marketing: le sexe des ados``).
+_PLAIN_LINE = re.compile(r"""^\s*([\w-]+):\s+([^\s"'].*)$""")
+_MARKED_LINE = re.compile(r"""^(\s*[\w-]+:\s*)([\[{@`%*&!|>]).*$""")
+
+
+def _marked_advice(line: str) -> tuple[str, dict[str, str]] | None:
+    """The fix for ``key: [text`` or ``key: @text``: a plain value that starts with a character YAML reads as
+    its own syntax (a list, a mapping, an alias…). ``None`` for any other line."""
+    m = _MARKED_LINE.match(line)
+    if m is None:
+        return None
+    value = line[m.end(1):].rstrip()
+    return (N_("YAML reads a text that starts with '%(character)s' as its own syntax; put the text between double "
+               "quotes: %(fixed)s"), {"character": m.group(2),
+                                      "fixed": m.group(1).strip() + " " + json.dumps(value, ensure_ascii=False)})
+
+
 def _parse_mapping(
     path: Path, text: str, first_line: int, known: tuple[str, ...], problems: list[Problem]
 ) -> tuple[dict[str, str], dict[str, int], dict[str, str]] | None:
@@ -121,13 +139,27 @@ def _parse_mapping(
         reason = err.problem or "invalid YAML"
         source_line = text.split("\n")[mark.line] if mark and mark.line <= text.count("\n") else ""
         quoted = _quoting_advice(source_line)
-        if quoted is not None:
+        # `source: [Kantar TNS` fails on a later line: the line that opened the list is the one to fix
+        context = err.context_mark if (err.context or "").startswith("while parsing a flow") else None
+        opened = _marked_advice(text.split("\n")[context.line]) if context and context.line <= text.count("\n") \
+            else None
+        marked = opened or _marked_advice(source_line)
+        if marked is not None:
+            at = first_line + context.line if opened and context else line
+            problems.append(Problem(path, at, marked[0], values=marked[1]))
+        elif quoted is not None:
             problems.append(Problem(path, line, quoted[0], values=quoted[1]))
         elif '"' in source_line:
             problems.append(
                 Problem(path, line, N_("invalid YAML: %(reason)s; text that holds double quotes goes between single "
                                        "quotes, or write its quotes as « »"), values={"reason": reason})
             )
+        elif err.problem == "mapping values are not allowed here" and (plain := _PLAIN_LINE.match(source_line)) \
+                and ": " in plain.group(2):
+            fixed = f"{plain.group(1)}: {json.dumps(plain.group(2).strip(), ensure_ascii=False)}"
+            problems.append(Problem(path, line, N_('YAML reads ": " (a colon and a space) as the start of a new key; '
+                                                   'put the text between double quotes: %(fixed)s'),
+                                    values={"fixed": fixed}))
         else:
             problems.append(
                 Problem(path, line, N_('invalid YAML: %(reason)s; check the quotes and the indentation '
@@ -173,9 +205,26 @@ def _parse_mapping(
         # The scalar's source text, never a constructed object: `title: 2018` stays "2018"
         # and `tag: yes` stays "yes".
         values[key] = str(value_node.value)
+        _warn_if_read_in_part(path, line, key, value_node, text.split("\n")[key_node.start_mark.line]
+                              [key_node.end_mark.column:], problems)
         lines[key] = line
         styles[key] = value_node.style or ""
     return values, lines, styles
+
+
+def _warn_if_read_in_part(path: Path, line: int, key: str, node: yaml.ScalarNode, after_key: str,
+                          problems: list[Problem]) -> None:
+    """A plain one-line value of which YAML kept only a part: ``title: Les tendances #DM1to1`` (a comment),
+    ``source: &Kantar TNS`` (an anchor), ``tag: !Important`` (a tag); the words it dropped would be lost."""
+    if node.style or node.start_mark.line != node.end_mark.line:
+        return
+    typed = after_key.lstrip().removeprefix(":").strip()
+    if not typed or typed == node.value:
+        return
+    problems.append(Problem(path, line, N_("only '%(kept)s' is read from this line: YAML takes # for the start of a "
+                                           "comment, & and ! for its own marks; if the rest belongs to the text, put it "
+                                           "all between double quotes: %(fixed)s"), "warning",
+                            values={"kept": node.value, "fixed": f"{key}: {json.dumps(typed, ensure_ascii=False)}"}))
 
 
 def _split_front_matter(path: Path, text: str, problems: list[Problem]) -> tuple[str, int, str, int] | None:

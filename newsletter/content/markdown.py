@@ -236,7 +236,8 @@ class MarkdownConverter:
                     continue
                 if child.type == "text":
                     prefix = before if before and not before.isspace() else ""
-                    child.content = self.typo(prefix + child.content)[len(prefix):]
+                    # The prefix's own rewriting (a closing » gains its space) is cut off with it.
+                    child.content = self.typo(prefix + child.content)[len(self.typo(prefix)):]
                 if child.type in ("text", "code_inline"):
                     before = child.content[-1:] or before
                 if child.type == "html_inline":

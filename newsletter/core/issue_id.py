@@ -15,7 +15,7 @@ import re
 from datetime import date
 from typing import Any
 
-from newsletter.errors import UsageError
+from newsletter.errors import N_, UsageError
 
 #: An edition's slug: lowercase ASCII letters, digits and single inner hyphens; short, since it is a
 #: folder name, part of an URL and of a Message-ID.
@@ -47,17 +47,18 @@ class IssueId(date):
         text = text.strip()
         match = _ID.fullmatch(text)
         if match is None:
-            raise UsageError(f"{text!r} is not an issue: write the date as YYYY-MM-DD (e.g. 2026-12-07), or the "
-                             "date and an edition's name (e.g. 2026-12-07-speciale)")
+            raise UsageError(N_("'%(text)s' is not an issue: write the date as YYYY-MM-DD (e.g. 2026-12-07), or the "
+                                "date and an edition's name (e.g. 2026-12-07-speciale)"), values={"text": _shown(text)})
         try:
             day = date.fromisoformat(match.group(1))
         except ValueError:
-            raise UsageError(f"{text!r} is not an issue: {match.group(1)} is not a date (YYYY-MM-DD, e.g. "
-                             "2026-12-07)") from None
+            raise UsageError(N_("'%(text)s' is not an issue: %(date)s is not a date (YYYY-MM-DD, e.g. 2026-12-07)"),
+                             values={"text": _shown(text), "date": match.group(1)}) from None
         slug = match.group(2)
         if slug is not None and not slug:
-            raise UsageError(f"{text!r} is not an issue: the edition's name after the date is empty",
-                             hint=f"write {match.group(1)} for the daily issue, or {match.group(1)}-speciale")
+            raise UsageError(N_("'%(text)s' is not an issue: the edition's name after the date is empty"),
+                             hint=N_("write %(date)s for the daily issue, or %(date)s-speciale"),
+                             values={"text": _shown(text), "date": match.group(1)})
         return cls(day, slug=slug or "")
 
     @classmethod
@@ -91,15 +92,21 @@ class IssueId(date):
         return IssueId.parse, (self.isoformat(),)
 
 
+def _shown(text: str) -> str:
+    """``text`` as a message quotes it: control characters escaped (``\\n``, ``\\x1b``), never written raw."""
+    return repr(text)[1:-1]
+
+
 def checked_slug(slug: str) -> str:
     """An edition's slug as typed (``--edition``): lowercase ASCII letters, digits and hyphens.
 
     :raises UsageError: saying what is allowed.
     """
     if len(slug) > SLUG_MAX or not SLUG.fullmatch(slug):
-        raise UsageError(f"{slug!r} is not an edition name: use lowercase letters a-z, digits and hyphens (no "
-                         f"accent, space, slash or dot; not starting or ending with a hyphen), at most {SLUG_MAX} "
-                         "characters", hint="e.g. --edition speciale or --edition elections-2027")
+        raise UsageError(N_("'%(slug)s' is not an edition name: use lowercase letters a-z, digits and hyphens (no "
+                            "accent, space, slash or dot; not starting or ending with a hyphen), at most %(max)d "
+                            "characters"), hint=N_("e.g. --edition speciale or --edition elections-2027"),
+                         values={"slug": _shown(slug), "max": SLUG_MAX})
     return slug
 
 

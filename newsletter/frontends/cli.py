@@ -330,7 +330,7 @@ def draft(nl: Newsletter, day: date | None, urls: tuple[str, ...], feed: str | N
         raise click.UsageError(_("give --from URL (once or more) or --feed URL, not both"))
     result = nl.draft(day, urls=urls, feed=feed)
     for note in result.notes:
-        click.secho(_("note: %(note)s", note=note), fg="yellow")
+        click.secho(_("note: %(note)s", note=said(note)), fg="yellow")
     day_text = (day or nl.today()).isoformat()
     if not result.files:
         click.echo(_("Nothing drafted for %(date)s: every entry of the feed was used lately, or none could be read.",

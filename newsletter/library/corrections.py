@@ -157,10 +157,12 @@ class Corrections:
         from newsletter.content.publication import web_url
         from newsletter.store import corrections
 
+        from newsletter.content.typography import typographer
         from newsletter.library.composing import EDITOR_ENV
         from newsletter.library.inputs import login_name
 
-        text = clean_note(note)
+        # Set like the issue's own text: the archive, the feed and the mail show it as kept.
+        text = typographer(self._nl.settings.newsletter.locale)(clean_note(note))
         by = by or self._nl.environ.get(EDITOR_ENV) or login_name(self._nl.environ)
         sent, version, page, last = self._prepare(day)
         store, now = self._nl.store, self._nl.clock()

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Sequence
 from urllib.parse import urlsplit
 
 from newsletter.config import Settings
-from newsletter.core.i18n import Count
+from newsletter.core.i18n import Count, Message
 from newsletter.errors import N_, FetchError, UsageError
 
 if TYPE_CHECKING:
@@ -41,7 +41,7 @@ class Drafted:
     """What ``draft`` wrote: the item files, and the notes about what it could not take."""
 
     files: list[str]
-    notes: list[str] = field(default_factory=list)
+    notes: list[Message] = field(default_factory=list)
 
 
 def _free(data: bytes) -> bool:
@@ -51,10 +51,10 @@ def _free(data: bytes) -> bool:
     return data.decode("utf-8", errors="replace") == _ITEM_STUB
 
 
-def _image(settings: Settings, page: PageDraft, notes: list[str]) -> tuple[str, bytes] | None:
+def _image(settings: Settings, page: PageDraft, notes: list[Message]) -> tuple[str, bytes] | None:
     """The page's image, fetched; None (with a note) when it cannot be used."""
     from newsletter.content.publication import sniff
-    from newsletter.services.fetch import fetch
+    from newsletter.services.fetch import failure_kind, fetch
 
     if not page.image_url:
         return None
@@ -63,13 +63,27 @@ def _image(settings: Settings, page: PageDraft, notes: list[str]) -> tuple[str, 
         answer = fetch(page.image_url, settings.sourcing, accept="image/png,image/jpeg,image/gif;q=0.9,*/*;q=0.1",
                        max_bytes=limit)
     except FetchError as err:
-        notes.append(f"{page.url}: its image was not taken: {err}")
+        if failure_kind(str(err)) == "too large":
+            notes.append(Message(N_("%(url)s: its image %(image)s is over the %(cap)d KB of [desk] max_image_bytes; "
+                                    "add a smaller one by hand"),
+                                 {"url": page.url, "image": page.image_url, "cap": limit // 1024}))
+        else:
+            notes.append(Message(N_("%(url)s: its image was not taken: %(reason)s"), {"url": page.url, "reason": err}))
         return None
     if answer.status >= 400 or sniff(answer.body) is None:
-        notes.append(f"{page.url}: its image {page.image_url} is not a PNG, JPEG or GIF image; add one by hand")
+        notes.append(Message(N_("%(url)s: its image %(image)s is not a PNG, JPEG or GIF image; add one by hand"),
+                             {"url": page.url, "image": page.image_url}))
         return None
     name = PurePosixPath(urlsplit(answer.url).path).name or "image"
     return name, answer.body
+
+
+def _alt_text(settings: Settings, alt: str) -> str:
+    """The page's alt text without straight double quotes, which ``check`` refuses (they would end the
+    attribute): paired ones become « » in the newsletter's typography, a lone one ”."""
+    from newsletter.content.typography import pair_quotes, typographer
+
+    return typographer(settings.newsletter.locale)(pair_quotes([alt])[0]).replace('"', "”")
 
 
 def _write(issues: Issues, settings: Settings, day: date, page: PageDraft, image: tuple[str, bytes] | None,
@@ -77,7 +91,7 @@ def _write(issues: Issues, settings: Settings, day: date, page: PageDraft, image
     fields = {"title": page.title, "source": page.source, "url": page.url}
     if image is not None:
         fields["image"] = issues.add_image(day, image[0], image[1], by)
-        fields["image_alt"] = page.image_alt
+        fields["image_alt"] = _alt_text(settings, page.image_alt)
     fields["description"] = page.description
     return issues.add_drafted_item(day, fields, page.description, by, free=_free,
                                    limit=settings.newsletter.items_per_issue)
@@ -103,7 +117,7 @@ def draft(issues: Issues, settings: Settings, store: Store | None, day: date, ur
 
     exists = issues.exists(day)
     slots = _free_slots(issues, settings, day) if exists else settings.newsletter.items_per_issue
-    notes: list[str] = []
+    notes: list[Message] = []
     if feed:
         pages = _from_feed(settings, store, day, feed, slots, notes)
     elif urls:
@@ -128,7 +142,7 @@ def draft(issues: Issues, settings: Settings, store: Store | None, day: date, ur
 
 
 def _from_feed(settings: Settings, store: Store | None, day: date, feed: str, slots: int,
-               notes: list[str]) -> list[PageDraft]:
+               notes: list[Message]) -> list[PageDraft]:
     """The pages of the newest entries whose link went out in no issue within ``repeat_days`` (nor this one)."""
     from newsletter.content.load import issue_folder, load_issue
     from newsletter.content.repeats import normalized_url
@@ -150,7 +164,7 @@ def _from_feed(settings: Settings, store: Store | None, day: date, feed: str, sl
         try:
             page = read_page(entry.url, settings.sourcing)
         except FetchError as err:
-            notes.append(f"{entry.url}: skipped: {err}")
+            notes.append(Message(N_("%(url)s: skipped: %(reason)s"), {"url": entry.url, "reason": err}))
             continue
         if normalized_url(page.url) in used:
             continue

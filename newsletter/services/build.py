@@ -23,7 +23,8 @@ from newsletter.config import SECRET_KEY_ENV, Settings
 from newsletter.services.check import CheckReport, check_issue
 from newsletter.content.markdown import is_safe_url
 from newsletter.content.problems import errors
-from newsletter.errors import ContentError
+from newsletter.core.i18n import Count
+from newsletter.errors import N_, ContentError
 from newsletter.content.publication import proof_url, read_image
 from newsletter.render.pipeline import LOGO_FOLDER, render_issue
 from newsletter.render.mime import build_message, recipient_values
@@ -52,9 +53,10 @@ def build_issue(settings: Settings, day: date, *, secret_key: str | None = None)
     blocking = errors(report.problems)
     if blocking or report.rendered is None:
         raise ContentError(
-            f"issue {day.isoformat()} has {len(blocking)} problem(s); nothing was built",
+            N_("issue %(day)s has %(problems)s; nothing was built"),
             report.problems,
-            hint=f"fix them, then run `newsletter check {day.isoformat()}` again",
+            hint=N_("fix them, then run `newsletter check %(day)s` again"),
+            values={"day": day.isoformat(), "problems": Count("%(num)d problem", "%(num)d problems", len(blocking))},
         )
     rendered = report.rendered
     key = secret_key or os.environ.get(SECRET_KEY_ENV) or SAMPLE_SECRET

@@ -154,8 +154,9 @@ def _check_attribute_values(item: Item, problems: list[Problem]) -> None:
                 "browser's address bar (spaces and quotes are written %%20 and %%22 there)"),
                 values={"name": name, "character": repr(bad.group(0))}, field=name))
     if '"' in item.image_alt:
-        problems.append(Problem(item.path, item.line_of("image_alt"), N_("'image_alt' contains '\"'; write quotes "
-                                "as « » (a straight double quote would end the alt attribute)"), field="image_alt"))
+        problems.append(Problem(item.path, item.line_of("image_alt"), N_("'%(name)s' contains '\"'; write quotes "
+                                "as « » (a straight double quote would end the alt attribute)"),
+                                values={"name": "image_alt"}, field="image_alt"))
 
 
 def _field_uses(issue: Issue) -> Iterable[tuple[Path, int, FieldUse]]:
@@ -232,7 +233,8 @@ def _check_own_words(item: Item, problems: list[Problem]) -> None:
     if fuzz.partial_ratio(_normalized(item.description), _normalized(item.body)) >= OWN_WORDS_SIMILARITY:
         problems.append(Problem(item.path, item.body_line, N_(
             "the text is still the page's own description, copied by `newsletter draft`; rewrite it in your own "
-            "words (then the 'description' line can go)"), field="body"))
+            "words (then the 'description' line can go)"), field="body",
+            said=N_("the text is still the page's own description; rewrite it in your own words")))
 
 
 def _check_image_file(item: Item, issue: Issue, problems: list[Problem]) -> None:

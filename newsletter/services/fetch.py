@@ -23,7 +23,7 @@ import urllib3
 from urllib3.exceptions import HTTPError, NewConnectionError, SSLError, TimeoutError as Urllib3Timeout
 
 from newsletter.config import SourcingSettings
-from newsletter.core.i18n import Count
+from newsletter.core.i18n import Count, Message
 from newsletter.core.version import VERSION
 from newsletter.errors import N_, FetchError, FetchRefused
 
@@ -43,12 +43,49 @@ _UNREACHABLE = N_("%(url)s: the server does not answer (connection refused or un
 _BROKE_OFF = N_("%(url)s: the server's answer broke off (%(reason)s)")
 _TOO_LARGE = N_("%(url)s: the answer is %(size)d KB, over the %(cap)d KB read; is it the article's address?")
 _OVER_CAP = N_("%(url)s: the answer is over the %(cap)d KB read; is it the article's address?")
+# What an address refused for its form says.
+_SPACE = N_("the address %(url)s contains a space or a line break; copy it again from the browser's address bar "
+             "(a space is written %%20 there)")
+_MALFORMED = N_("the address %(url)s is malformed (%(reason)s); copy it again from the browser")
+_NOT_HTTP = N_("the address %(url)s is not a complete http:// or https:// address")
+_BAD_IDN = N_("the host name of %(url)s is not a valid international domain name (%(reason)s)")
+_BAD_NAME = N_("the host name of %(url)s is not a valid domain name (a part between two dots is empty or over 63 "
+                "characters)")
 _REDIRECTS = Count("%(num)d redirect", "%(num)d redirects", MAX_REDIRECTS)
 _KINDS = ((_NOT_FOUND, "dns"), (_NO_ADDRESS, "dns"), (_PRIVATE, "refused"), (_LOOP, "loop"), (_NO_ANSWER, "timeout"),
           (_SLOW, "timeout"), (_TLS, "tls"), (_UNREACHABLE, "unreachable"), (_BROKE_OFF, "broken"),
           (_TOO_LARGE, "too large"), (_OVER_CAP, "too large"))
 _PATTERNS = tuple((re.compile(".*?".join(re.escape(part) for part in re.split(r"%\([a-z]+\)[sd]", template))
                               .replace("%%", "%") + "$", re.DOTALL), kind) for template, kind in _KINDS)
+
+
+def _sentence_pattern(template: str) -> re.Pattern[str]:
+    """A pattern that takes a template's values back from the English sentence made of it."""
+    pieces = re.split(r"%\(([a-z]+)\)[sd]", template)  # text, name, text, name, …, text
+    return re.compile("".join(f"(?P<{piece}>.*?)" if odd else re.escape(piece.replace("%%", "%"))
+                              for odd, piece in ((n % 2 == 1, piece) for n, piece in enumerate(pieces))) + "$",
+                      re.DOTALL)
+
+
+_SENTENCES = tuple((template, _sentence_pattern(template))
+                   for template in (*(template for template, _kind in _KINDS), _SPACE, _MALFORMED, _NOT_HTTP, _BAD_IDN,
+                                    _BAD_NAME))
+
+
+def failure_message(sentence: str) -> Message:
+    """A fetch's failure as :class:`FetchError` said it in English (what ``check --links`` keeps), made
+    translatable again: its template and values; a sentence of no known template stays as it is."""
+    for template, pattern in _SENTENCES:
+        found = pattern.match(sentence)
+        if found:
+            values: dict[str, object] = dict(found.groupdict())
+            for name, kind in re.findall(r"%\(([a-z]+)\)([sd])", template):
+                if kind == "d":
+                    values[name] = int(str(values[name]))
+            if "count" in values:
+                values["count"] = _REDIRECTS  # the one counted value (_LOOP's)
+            return Message(template, values)
+    return Message("%(sentence)s", {"sentence": sentence})
 
 
 def failure_kind(message: str) -> str:
@@ -82,24 +119,22 @@ class _Target:
 def _target(url: str) -> _Target:
     """Parse and check an address's form (not yet where it leads)."""
     if any(c.isspace() for c in url):
-        raise FetchRefused(N_("the address %(url)s contains a space or a line break; copy it again from the "
-                              "browser's address bar (a space is written %%20 there)"), values={"url": repr(url)})
+        raise FetchRefused(_SPACE, values={"url": repr(url)})
     try:
         parts = urlsplit(url)
         port = parts.port
     except ValueError as err:
-        raise FetchRefused(N_("the address %(url)s is malformed (%(reason)s); copy it again from the browser"),
-                           values={"url": repr(url), "reason": str(err)}) from err
+        raise FetchRefused(_MALFORMED, values={"url": repr(url), "reason": str(err)}) from err
     scheme = parts.scheme.lower()
     if scheme not in ("http", "https") or not parts.hostname:
-        raise FetchRefused(N_("the address %(url)s is not a complete http:// or https:// address"),
-                           values={"url": repr(url)})
+        raise FetchRefused(_NOT_HTTP, values={"url": repr(url)})
     try:
         host = idna.encode(parts.hostname, uts46=True).decode("ascii") if not parts.hostname.isascii() \
             else parts.hostname.lower()
     except idna.IDNAError as err:
-        raise FetchRefused(N_("the host name of %(url)s is not a valid international domain name (%(reason)s)"),
-                           values={"url": repr(url), "reason": str(err)}) from err
+        raise FetchRefused(_BAD_IDN, values={"url": repr(url), "reason": str(err)}) from err
+    if ":" not in host and any(not 0 < len(label) <= 63 for label in host.removesuffix(".").split(".")):
+        raise FetchRefused(_BAD_NAME, values={"url": repr(url)})
     port = port or (443 if scheme == "https" else 80)
     default = port == (443 if scheme == "https" else 80)
     shown = f"[{host}]" if ":" in host else host

@@ -129,11 +129,14 @@ def link_reports(issue: Issue, settings: Settings, store: Store | None, now: dat
 
 def link_problems(issue: Issue, settings: Settings, store: Store | None, now: datetime) -> list[Problem]:
     """The dead and the moved links of ``issue`` (fetched now, or as checked within a day)."""
+    from newsletter.services.fetch import failure_message
+
     problems = []
     for report in link_reports(issue, settings, store, now, fetch=True):
         link = report.link
         if report.error:
-            problems.append(Problem(link.path, link.line, N_("dead link: %(reason)s"), values={"reason": report.error}))
+            problems.append(Problem(link.path, link.line, N_("dead link: %(reason)s"),
+                                    values={"reason": failure_message(report.error)}))
         elif report.state == "dead":
             problems.append(Problem(link.path, link.line, N_("dead link %(url)s: the server answers %(status)d"),
                                     values={"url": link.url, "status": report.status}))

@@ -168,18 +168,22 @@ def read_feed(url: str, settings: SourcingSettings) -> list[FeedEntry]:
 
     answer = fetch(url, settings, accept=", ".join((*_FEED_TYPES[:2], "application/xml;q=0.9", "*/*;q=0.1")))
     if answer.status >= 400:
-        raise FetchError(f"{answer.url}: the server answered {answer.status}; check the feed's address")
+        raise FetchError(N_("%(url)s: the server answered %(status)d; check the feed's address"),
+                         values={"url": answer.url, "status": answer.status})
     parsed = feedparser.parse(answer.body, response_headers={"content-type": answer.content_type or "application/xml"})
-    if not parsed.get("version") and (parsed.get("bozo") or not parsed.entries):
-        reason = parsed.get("bozo_exception")
-        raise FetchError(f"{answer.url}: this is not an RSS or Atom feed"
-                         + (f" ({_one_line(str(reason))[:120]})" if reason else "") + "; check the feed's address")
     entries = []
     for index, entry in enumerate(parsed.entries):
-        link = urljoin(answer.url, entry.get("link", ""))
+        link = urljoin(answer.url, entry.get("link", "")) if entry.get("link") else ""  # "" would be the feed itself
         if not is_safe_url(link):
             continue
         when = entry.get("published_parsed") or entry.get("updated_parsed")
         entries.append((tuple(when) if when else (), -index, FeedEntry(_one_line(entry.get("title", "")), link)))
+    if not entries and (parsed.get("bozo") or not parsed.get("version")):
+        reason = parsed.get("bozo_exception")
+        if reason is None:
+            raise FetchError(N_("%(url)s: this is not an RSS or Atom feed; check the feed's address"),
+                             values={"url": answer.url})
+        raise FetchError(N_("%(url)s: this is not an RSS or Atom feed (%(reason)s); check the feed's address"),
+                         values={"url": answer.url, "reason": _one_line(str(reason))[:120]})
     entries.sort(key=lambda row: (row[0], row[1]), reverse=True)
     return [entry for _, _, entry in entries]

@@ -81,6 +81,12 @@ def test_straight_quotes_pair_across_emphasis_but_not_in_code_or_links() -> None
     assert "Le « Big Data » : 3 V" in fragment.text.replace("\u00a0", " ")
 
 
+def test_a_quote_that_closes_a_link_or_emphasis_is_not_written_twice() -> None:
+    fragment = convert('Voir [lien "x"](https://example.org/a) fin et **"gras"** : suite.')
+    assert fragment.html.count("»") == 2 and fragment.text.count("»") == 2
+    assert "»</a> fin" in fragment.html and "»</strong>&nbsp;: suite" in fragment.html
+
+
 def test_word_count_ignores_urls() -> None:
     assert count_words("Deux mots (https://www.example.org/un/deux/trois)") == 2
     assert count_words("aujourd’hui c'est 46 % ") == 3

@@ -219,3 +219,18 @@ def test_on_a_phone_no_desk_page_scrolls_sideways_and_the_preview_is_one_tap_awa
     page.get_by_role("button", name="Contenu").click()
     expect(page.get_by_label("Objet")).to_be_visible()
     page.context.close()
+
+
+def test_on_a_phone_nothing_inside_a_page_scrolls_sideways_either(desk: Desk, browser: Any) -> None:
+    """A table's scroll box hides what sticks out (the subscribers' frequency menu): the page itself does not
+    scroll, but its content does; at 375 px neither may."""
+    page = page_of(browser, desk, "olivia", width=375)
+    wide = []
+    for path in ("/", ISSUE, "/subscribers/", "/schedule/", "/users/", "/lecture/", "/sends/2026-11-24/resend"):
+        page.goto(desk.url + path)
+        wide += [(path, box) for box in page.evaluate("""() => [...document.querySelectorAll('body *')]
+            .filter(e => e.tagName !== 'TEXTAREA' && ['auto', 'scroll'].includes(getComputedStyle(e).overflowX)
+                    && e.scrollWidth > e.clientWidth + 1)
+            .map(e => `${e.tagName}.${e.className}: ${e.scrollWidth} > ${e.clientWidth}`)""")]
+    assert wide == []
+    page.context.close()

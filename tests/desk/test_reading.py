@@ -3,6 +3,7 @@ a real headless Chromium at 375 px (screenshots in the test artifacts)."""
 
 from __future__ import annotations
 
+import re
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, Callable
@@ -43,7 +44,7 @@ def test_the_reading_of_an_issue_shows_each_items_readers_and_the_scanners_apart
     sent_and_read(nl)
     page = signed_in("editor").get(f"/lecture/{DAY.isoformat()}").get_data(as_text=True)
     assert "Lecture du" in page and "<svg" in page and "<script" not in page.split("</head>")[1]
-    assert "10 envoyés, 4 lecteurs (40,0" in page.replace("\u202f", " ").replace("\xa0", " ")
+    assert "10 envoyés, 4 lecteurs (40,0 %). 3 requêtes de filtres" in page.replace("\u202f", " ").replace("\xa0", " "), re.findall("reading-summary.{0,200}", page)
     # Item 1: 4 readers and 1 scanner's request, the longest bar (4 + 1 = 100 %), the scanner's part apart.
     assert '<rect x="0" y="0" width="80.0" height="10" fill="#1f5f8b"/>' in page
     assert '<rect x="80.0" y="0" width="20.0" height="10" fill="#c9a227"/>' in page
@@ -76,7 +77,7 @@ def test_the_reading_views_in_chromium_at_375_px(project: Path, browser: Any, ar
             assert page.locator("svg.reading-columns rect").count() == 1
             assert page.evaluate("document.documentElement.scrollWidth") <= 376  # no sideways scrolling
             page.screenshot(path=str(artifacts / "desk-reading-30-days-375.png"), full_page=True)
-            page.get_by_role("link", name=DAY.isoformat(), exact=True).click()
+            page.get_by_role("link", name="mardi 24 novembre", exact=True).click()
             page.wait_for_url(f"{desk.url}/lecture/{DAY.isoformat()}", timeout=WAIT)
             bars = page.locator("svg.reading-bar")
             assert bars.count() == 5
@@ -87,3 +88,15 @@ def test_the_reading_views_in_chromium_at_375_px(project: Path, browser: Any, ar
             page.screenshot(path=str(artifacts / "desk-reading-issue-375.png"), full_page=True)
             assert not refused, refused
             context.close()
+
+
+def test_the_reading_views_say_dates_in_words_counts_with_their_plural_and_percents_the_french_way(
+        nl: Newsletter, signed_in: Callable[[str], FlaskClient], clock: Any) -> None:
+    clock.now = LATER
+    add_subscriber(nl.store, "seule@example.org", now=SENT)
+    send_issue(nl.settings, nl.store, DAY, secret_key=SECRET, clock=lambda: SENT)
+    days = signed_in("editor").get("/lecture/").get_data(as_text=True)
+    assert f">mardi 24 novembre</a> — 1 envoyé, 0 lecteur<" in days, days[-1500:]
+    assert f">{DAY.isoformat()}<" not in days and "0,0\u202f%" in days and "0,0%" not in days
+    one = signed_in("editor").get(f"/lecture/{DAY.isoformat()}").get_data(as_text=True)
+    assert "1 envoyé, 0 lecteur (0,0\u202f%). 0 requête de filtres de sécurité mise à part." in one, one[-3000:]

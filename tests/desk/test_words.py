@@ -106,3 +106,18 @@ def test_a_refused_save_names_the_field_by_its_label_not_its_key(signed_in: Call
         assert response.status_code == 400
         assert f"«\u00a0{label}\u00a0» dépasse" in response.get_data(as_text=True), page[:1500]
         assert not re.search(r"\b(?:subject|title|text) (?:is longer|dépasse)", page), page[:1500]
+
+
+def test_a_drafted_items_problems_name_the_fields_by_their_labels_and_no_file_syntax(
+        signed_in: Callable[[str], FlaskClient], issue_dir: Path) -> None:
+    """An item drafted from a page: quotes in its alt text, and its text still the page's description."""
+    item = issue_dir / "01-bots.md"
+    text = item.read_text(encoding="utf-8")
+    front, _, body = text.partition("\n---\n")
+    front = re.sub(r'image_alt: ".*"', r'image_alt: "Le \\"graphe\\""', front, count=1)
+    item.write_text(f'{front}\ndescription: "{body.strip().splitlines()[0]}"\n---\n{body}', encoding="utf-8")
+    page = visible(signed_in("editor").get(URL).get_data(as_text=True)).replace("\u00a0", " ").replace("\u202f", " ")
+    assert "« Description de l’image (texte alternatif) » contient" in page, re.findall(".{60}contient.{60}", page)
+    assert "réécrivez-le avec vos mots" in page, page[:3000]
+    assert "image_alt" not in page and "« description »" not in page and "newsletter draft" not in page, \
+        re.findall(".{80}(?:image_alt|« description »|newsletter draft).{40}", page)

@@ -11,11 +11,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date
 
+from babel.numbers import format_percent
 from flask import Blueprint, abort, render_template
 
 from newsletter.errors import NoClicksError, UsageError
 from newsletter.library import IssueId
 from newsletter.frontends.desk.access import newsletter, requires
+from newsletter.frontends.desk.words import spoken
 
 bp = Blueprint("reading", __name__, url_prefix="/lecture")
 
@@ -55,7 +57,11 @@ def _share(value: float, top: float) -> float:
 
 
 def _percent(rate: float) -> str:
-    return f"{rate:.1%}".replace(".", ",")
+    """A rate with one decimal in the desk's language: « 40,0 % » (the narrow no-break space of French
+    typography, as the email has it), « 40.0% »."""
+    locale = spoken().locale
+    said = format_percent(rate, "#,##0.0%", locale=locale)
+    return said.replace("%", "\u202f%") if locale.language == "fr" else said
 
 
 def _columns(points: list[tuple[date, int, str]]) -> list[Column]:
@@ -69,7 +75,8 @@ def _columns(points: list[tuple[date, int, str]]) -> list[Column]:
     for n, (day, count, link) in enumerate(sorted(points)):
         height = (HEIGHT - 20) * count / top
         columns.append(Column(round(n * step + (step - width) / 2, 1), round(HEIGHT - 20 - height, 1), round(width, 1),
-                              round(height, 1), f"{day.day:02d}/{day.month:02d}", f"{day.isoformat()} : {count}", link))
+                              round(height, 1), f"{day.day:02d}/{day.month:02d}", f"{day.isoformat()}\u00a0: {count}",
+                              link))
     return columns
 
 
@@ -84,12 +91,13 @@ def overview() -> str:
                          url_for("reading.issue", day=i.issue)) for i in trends.issues])
     top_position = max((t.click_rate for t in trends.positions), default=0.0)
     positions = [Bar(t.key, _percent(t.click_rate), _share(t.click_rate, top_position),
-                     f"{t.key} : {_percent(t.click_rate)} ({t.unique_clicks})") for t in trends.positions]
+                     f"{t.key}\u00a0: {_percent(t.click_rate)} ({t.unique_clicks})") for t in trends.positions]
     top_tag = max((t.click_rate for t in trends.tags), default=0.0)
     tags = [Bar(t.key, _percent(t.click_rate), _share(t.click_rate, top_tag),
-                f"{t.key} : {_percent(t.click_rate)} ({t.items})") for t in trends.tags]
+                f"{t.key}\u00a0: {_percent(t.click_rate)} ({t.items})") for t in trends.tags]
     return render_template("desk/reading_days.html", days=DAYS, trends=trends, columns=columns, positions=positions,
-                           tags=tags, width=WIDTH, height=HEIGHT)
+                           tags=tags, width=WIDTH, height=HEIGHT,
+                           issues=[(IssueId.parse(i.issue), i) for i in trends.issues])
 
 
 @bp.route("/<day>")
@@ -106,7 +114,7 @@ def issue(day: str) -> str:
         return render_template("desk/reading_issue.html", issue=when, figures=None, bars=[])
     top = max((max(i.unique_clicks + i.automated, 1) for i in figures.items), default=1)
     bars = [Bar(f"{i.position}. {i.title}", f"{i.unique_clicks} · {_percent(i.click_rate)}",
-                _share(i.unique_clicks, top), f"{i.title} : {i.unique_clicks} ({i.clicks}), {i.automated}",
+                _share(i.unique_clicks, top), f"{i.title}\u00a0: {i.unique_clicks} ({i.clicks}), {i.automated}",
                 extra=_share(i.automated, top)) for i in figures.items]
     return render_template("desk/reading_issue.html", issue=when, figures=figures, bars=bars,
                            rate=_percent(figures.unique_clickers / figures.delivered if figures.delivered else 0.0))
