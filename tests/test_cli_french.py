@@ -51,6 +51,7 @@ def _round(say: Run, project: Path, tmp_path: Path) -> dict[str, tuple[int, str]
         "bad choice": say("subscribers", "list", "--status", "gone"),
         "both or neither": say("draft", DAY.isoformat()),
         "add": say("subscribers", "add", "camille@example.org"),
+        "list": say("subscribers", "list"),
         "send": say("send", DAY.isoformat(), "--without-approval", "essai"),
         "history": say("history"),
         "export": say("subscribers", "export", str(tmp_path / "abonnes.csv")),
@@ -87,6 +88,7 @@ def test_every_command_speaks_french_under_a_french_locale(say: Run, project: Pa
     assert f"Essayez «{NBSP}newsletter --help{NBSP}» pour obtenir de l’aide" in said["unknown option"][1]
     assert "Argument manquant 'EMAIL'" in said["missing argument"][1]
     assert f"1 abonné exporté vers TMP/abonnes.csv." in said["export"][1], said["export"][1]
+    assert re.search(r"camille@example\.org +actif", said["list"][1]), said["list"][1]  # the row's status too
     assert "0 rebond définitif" in said["bounces"][1] and "rebonds" not in said["bounces"][1], said["bounces"][1]
     assert f"clé inconnue «{NBSP}prot{NBSP}»" in said["config"][1] and said["config"][0] == 2, said["config"][1]
     assert NNBSP + "?" in said["config"][1]  # "vouliez-vous dire 'port' ?"
@@ -120,6 +122,7 @@ def test_the_same_round_stays_english_under_c(say: Run, project: Path, tmp_path:
     assert "Error: No such option '--bogus'" in said["unknown option"][1]
     assert "Try 'newsletter --help' for help." in said["unknown option"][1]
     assert "Exported 1 subscriber to TMP/abonnes.csv." in said["export"][1]
+    assert re.search(r"camille@example\.org +active", said["list"][1]), said["list"][1]
     assert "0 hard bounces" in said["bounces"][1]
     assert "has an unknown key 'prot'; did you mean 'port'?" in said["config"][1]
 

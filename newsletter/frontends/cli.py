@@ -512,7 +512,7 @@ def subscribers_list(nl: Newsletter, status: str | None, search: str | None, lim
     shown = 0
     for s in nl.subscribers.stream(status=status, search=search, limit=None if show_all else limit):
         name = " ".join(p for p in (s.first_name, s.last_name) if p)
-        click.echo(f"{s.email:<40} {s.status:<13} {name}")
+        click.echo(f"{s.email:<40} {_status_word(s.status):<13} {name}")
         shown += 1
     matching = nl.subscribers.count(status=status, search=search)
     if shown < matching:
@@ -530,6 +530,15 @@ def subscribers_list(nl: Newsletter, status: str | None, search: str | None, lim
                      total=f"{sum(counts.values()):,}"))
         return
     click.echo(", ".join(_status_count(k, n) for k, n in sorted(counts.items())) or _("No subscribers yet."))
+
+
+def _status_word(status: str) -> str:
+    """A subscriber's status in the terminal's language ("actif"), as the desk names it."""
+    said_as: dict[str, Callable[[], str]] = {
+        "pending": lambda: _("pending"), "active": lambda: _("active"), "unsubscribed": lambda: _("unsubscribed"),
+        "bounced": lambda: _("bounced"), "complained": lambda: _("complained"),
+    }
+    return said_as[status]() if status in said_as else status
 
 
 def _status_count(status: str, n: int) -> str:
