@@ -233,3 +233,19 @@ def test_a_feed_that_cannot_be_read_is_said_in_the_terminals_language(
     pages.routes[path] = answer
     code, out = run(project, "draft", NEW_DAY.isoformat(), "--feed", pages.url(path))
     assert code == 1 and said in out.replace("\u00a0", " ").replace("\u202f", " "), out
+
+
+def test_the_stubs_use_the_typographic_apostrophe_and_an_earlier_stub_is_still_a_free_slot(
+        project: Path, pages: Pages) -> None:
+    """`new` wrote « le titre de l'info » with a straight apostrophe in its stubs; they now read ’, and a stub
+    an earlier version wrote is still a slot `draft` may take."""
+    code, out = run(project, "new", NEW_DAY.isoformat())
+    assert code == 0, out
+    folder = project / "issues" / NEW_DAY.isoformat()
+    stubs = sorted(folder.glob("0*.md"))
+    assert all("'" not in line.partition("#")[2] for p in [*stubs, folder / "issue.yaml"]
+               for line in p.read_text(encoding="utf-8").splitlines()), stubs[0].read_text(encoding="utf-8")
+    stubs[0].write_text(stubs[0].read_text(encoding="utf-8").replace("l’info", "l'info"), encoding="utf-8")
+    code, out = run(project, "draft", NEW_DAY.isoformat(), "--from", pages.url("/a/1?utm_source=x"))
+    assert code == 0, out
+    assert [p.name for p in folder.glob("01-*.md")] == ["01-les-ventes-en-ligne-progressent-encore-e.md"]

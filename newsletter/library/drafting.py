@@ -46,9 +46,9 @@ class Drafted:
 
 def _free(data: bytes) -> bool:
     """An untouched stub of ``newsletter new``: a slot a draft may take."""
-    from newsletter.services.scaffold import _ITEM_STUB
+    from newsletter.services.scaffold import is_item_stub
 
-    return data.decode("utf-8", errors="replace") == _ITEM_STUB
+    return is_item_stub(data.decode("utf-8", errors="replace"))
 
 
 def _image(settings: Settings, page: PageDraft, notes: list[Message]) -> tuple[str, bytes] | None:

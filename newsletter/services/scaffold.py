@@ -55,7 +55,7 @@ def init_project(target: Path) -> list[Path]:
 
 
 _ISSUE_STUB = """\
-# Objet de l'email (78 caractères au plus) et texte d'aperçu (110 au plus).
+# Objet de l’email (78 caractères au plus) et texte d’aperçu (110 au plus).
 subject: ""
 preheader: ""
 intro: |
@@ -64,7 +64,7 @@ intro: |
 
 _ITEM_STUB = f"""\
 ---
-title: ""            # le titre de l'info (obligatoire)
+title: ""            # le titre de l’info (obligatoire)
 source: ""           # qui le dit : « Kantar TNS, Connected Life » (obligatoire)
 url: ""              # facultatif : lien « Lire la suite », en https://
 tag: ""              # facultatif : « Études », « Tendances »…
@@ -74,6 +74,14 @@ tag: ""              # facultatif : « Études », « Tendances »…
 1. {STUB_PLACEHOLDERS[1]}
 2. {STUB_PLACEHOLDERS[2]}
 """
+
+#: Item stubs written by earlier versions of ``newsletter new``: still free slots for ``draft``.
+_EARLIER_ITEM_STUBS = (_ITEM_STUB.replace("le titre de l’info", "le titre de l'info"),)
+
+
+def is_item_stub(text: str) -> bool:
+    """Whether ``text`` is an item stub of ``newsletter new`` left as written (this version's or an earlier one's)."""
+    return text == _ITEM_STUB or text in _EARLIER_ITEM_STUBS
 
 
 def new_issue(issues_dir: Path, day: date, items: int) -> list[Path]:
