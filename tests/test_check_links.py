@@ -93,3 +93,15 @@ def test_a_link_without_an_answer_is_said_in_the_terminals_language(
         assert f"01-bots.md:4 : lien mort : {pages.url('/ok')} : pas de réponse en 1 s (délai dépassé)" in out, out
         assert f"04-forrester.md:4 : lien mort : {pages.url('/moved')} : plus de 5 redirections (une boucle ?)" in out
         assert "lien mort : le nom d’hôte de 'https://ex..ample.org/a' n’est pas un nom de domaine valide" in out, out
+
+
+def test_an_address_holding_quotes_is_checked_whole_as_the_markdown_reads_it(project: Path, issue_dir: Path,
+                                                                             pages: Pages) -> None:
+    """The links of a text were cut at the first quote: ``…?who="c"`` was checked as ``…?who=``."""
+    pages.routes['/q?who=%22c%22'] = Answer()
+    path = issue_dir / "01-bots.md"
+    path.write_text(path.read_text(encoding="utf-8").rstrip("\n") + f'\n\nVoir [la fiche]({pages.url("/q")}?who="c").\n',
+                    encoding="utf-8")
+    code, out = run(project, "check", DAY.isoformat(), "--links")
+    assert ("HEAD", '/q?who=%22c%22') in pages.requests, pages.requests
+    assert "/q?who=" not in out, out

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 from newsletter.config import Settings
 from newsletter.content.markdown import is_safe_url
@@ -49,11 +49,37 @@ def issue_links(issue: Issue) -> list[Link]:
             value = getattr(item, key)
             if value and is_safe_url(value):
                 found.append(Link(item.path, item.line_of(key), value))
-        for offset, line in enumerate(item.body.split("\n")):
-            found.extend(Link(item.path, item.body_line + offset, m.group(0).rstrip(".,;:!?")) for m in _LINK.finditer(line))
-    for offset, line in enumerate(issue.intro.split("\n")):
-        found.extend(Link(issue.meta_path, issue.intro_line + offset, m.group(0).rstrip(".,;:!?"))
-                     for m in _LINK.finditer(line))
+        found.extend(Link(item.path, item.body_line + offset, url) for offset, url in text_links(item.body))
+    found.extend(Link(issue.meta_path, issue.intro_line + offset, url) for offset, url in text_links(issue.intro))
+    return found
+
+
+def text_links(source: str) -> list[tuple[int, str]]:
+    """The http(s) addresses of a Markdown text, each with its line (0 for the first): the destinations
+    of its links and images as the Markdown parser reads them (a quote inside an address is part of it),
+    and the bare addresses and raw HTML links of its text."""
+    from markdown_it import MarkdownIt
+
+    lines = source.split("\n")
+    found: list[tuple[int, str]] = []
+
+    def line_of(first: int, last: int, *needles: str) -> int:
+        return next((n for n in range(first, last) for needle in needles if needle and needle in lines[n]), first)
+
+    for block in MarkdownIt("commonmark", {"html": True}).parse(source):
+        first, last = block.map if block.map else (0, len(lines))
+        parts = block.children or ([block] if block.type == "html_block" else [])
+        inside = 0  # a link's own text (an autolink's is its address) is not another link
+        for part in parts:
+            inside += (part.type == "link_open") - (part.type == "link_close")
+            href = part.attrGet("href") if part.type == "link_open" else part.attrGet("src") \
+                if part.type == "image" else None
+            if isinstance(href, str) and _LINK.match(href):
+                found.append((line_of(first, last, unquote(href), href), href))
+            elif part.type in ("html_inline", "html_block") or (part.type == "text" and not inside):
+                for m in _LINK.finditer(part.content):
+                    url = m.group(0).rstrip(".,;:!?")
+                    found.append((line_of(first, last, url), url))
     return found
 
 
