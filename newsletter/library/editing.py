@@ -267,6 +267,11 @@ def _edit(text: str, values: dict[str, str], required: tuple[str, ...]) -> str:
     return "\n".join(lines) + "\n" if lines else ""
 
 
+#: The spaces a one-line field runs together: any white space but the typographic ones an editor types on
+#: purpose (no-break U+00A0, narrow no-break U+202F, thin U+2009, hair U+200A, figure U+2007).
+_BREAKABLE = re.compile(r"[^\S\u00a0\u202f\u2009\u200a\u2007]+")
+
+
 def _clean(value: str, key: str, *, multiline: bool = False, limit: int = MAX_FIELD, field: str = "") -> str:
     """``value`` as it is saved; ``key`` is how the refusal names it, ``field`` (``key`` by default) the field
     whose label a page says instead.
@@ -275,7 +280,7 @@ def _clean(value: str, key: str, *, multiline: bool = False, limit: int = MAX_FI
     """
     value = unicodedata.normalize("NFC", value.replace("\r\n", "\n").replace("\r", "\n"))
     if not multiline:
-        value = " ".join(value.split())
+        value = _BREAKABLE.sub(" ", value.strip())
     else:
         value = value.strip("\n")
     if re.search(r"[\x00-\x08\x0b-\x1f\x7f]", value):

@@ -518,3 +518,11 @@ def test_a_malformed_item_name_is_refused_without_a_500(signed_in: Callable[[str
     assert response.status_code == 404, response.get_data(as_text=True)[-500:]
     assert "desk request failed" not in caplog.text
     assert sorted(p.name for p in issue_dir.rglob("*")) == before
+
+
+def test_the_no_break_spaces_an_editor_types_are_kept(nl: Newsletter, issue_dir: Path) -> None:
+    """A one-line field ran every space together, no-break ones included: « Big Data » lost its ties."""
+    draft = nl.issues.read(DAY)
+    value = "Le\u00a0«\u00a0Big Data\u00a0»\u202f: 3\u2009V  et\tplus"
+    nl.issues.save_issue(DAY, {"subject": value}, draft.version, {}, ME)
+    assert nl.issues.read(DAY).fields["subject"] == "Le\u00a0«\u00a0Big Data\u00a0»\u202f: 3\u2009V et plus"
