@@ -32,3 +32,13 @@ def test_a_missing_issue_needs_attention_from_the_warning_on(settings: Settings,
     state = day_state(settings, store, MISSING, DUE + offset)
     assert state.gate == "missing" and state.due == DUE and state.dispatch is None
     assert state.alarm == attention
+
+
+def test_the_alarm_names_the_issues_state_in_the_readers_language(settings: Settings, store: Store) -> None:
+    """`status` said « il est prévu le … et n’est pas prêt (missing) »: the state stayed the gate's English word."""
+    from newsletter.core.i18n import words
+
+    state = day_state(settings, store, MISSING, DUE - timedelta(minutes=30))
+    assert state.alarm_said is not None
+    said = state.alarm_said.text(words("fr_FR").translations.gettext)
+    assert said.endswith("n’est pas prêt (absent)"), said

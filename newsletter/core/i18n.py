@@ -69,6 +69,23 @@ class Message:
 
 
 @dataclass(frozen=True)
+class Word:
+    """A word said with its context (``pgettext``) inside a sentence: a state's name, e.g. « absent »."""
+
+    context: str
+    word: str
+
+    def __str__(self) -> str:
+        return self.word
+
+    def text(self, gettext: Gettext) -> str:
+        catalog = getattr(gettext, "__self__", None)  # a catalog's bound gettext has its pgettext beside it
+        if catalog is None or not hasattr(catalog, "pgettext"):
+            return self.word
+        return str(catalog.pgettext(self.context, self.word))
+
+
+@dataclass(frozen=True)
 class Count:
     """A number with its noun, said with the plural form of the reader's language ("1 error", "2 errors");
     ``make messages`` extracts ``Count("%(num)d error", "%(num)d errors", n)`` as a plural message."""

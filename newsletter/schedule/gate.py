@@ -14,7 +14,7 @@ from datetime import date, datetime, time, timedelta
 from typing import Literal, Mapping
 
 from newsletter.config import Settings
-from newsletter.core.i18n import Count, Message, Translatable
+from newsletter.core.i18n import Count, Message, Translatable, Word
 from newsletter.errors import N_
 from newsletter.content.approval import approval_state
 from newsletter.core.issue_id import edition_of
@@ -133,7 +133,7 @@ def day_state(settings: Settings, store: Store, day: date, now: datetime, *,
             alarm = Message(N_("it was due at %(when)s and was not sent"), {"when": when})
         elif gate.state != "ready" and now >= due - timedelta(minutes=schedule.warn_minutes):
             alarm = Message(N_("it is due at %(when)s and is not ready (%(state)s)"),
-                            {"when": when, "state": gate.state})
+                            {"when": when, "state": Word("gate verdict", gate.state)})
     return DayState(day, gate.state, gate.reason, due, claim.state.value if claim else None,
                     claim.reason if claim else "", str(alarm) if alarm else "",
                     holiday(settings, day) if due is None and not edition_of(day) else "", gate.said, alarm)
