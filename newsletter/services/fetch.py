@@ -23,7 +23,7 @@ import urllib3
 from urllib3.exceptions import HTTPError, NewConnectionError, SSLError, TimeoutError as Urllib3Timeout
 
 from newsletter.config import SourcingSettings
-from newsletter.core.i18n import Count, Message
+from newsletter.core.i18n import Count, Message, Quoted
 from newsletter.core.version import VERSION
 from newsletter.errors import N_, FetchError, FetchRefused
 
@@ -119,22 +119,22 @@ class _Target:
 def _target(url: str) -> _Target:
     """Parse and check an address's form (not yet where it leads)."""
     if any(c.isspace() for c in url):
-        raise FetchRefused(_SPACE, values={"url": repr(url)})
+        raise FetchRefused(_SPACE, values={"url": Quoted(url)})
     try:
         parts = urlsplit(url)
         port = parts.port
     except ValueError as err:
-        raise FetchRefused(_MALFORMED, values={"url": repr(url), "reason": str(err)}) from err
+        raise FetchRefused(_MALFORMED, values={"url": Quoted(url), "reason": str(err)}) from err
     scheme = parts.scheme.lower()
     if scheme not in ("http", "https") or not parts.hostname:
-        raise FetchRefused(_NOT_HTTP, values={"url": repr(url)})
+        raise FetchRefused(_NOT_HTTP, values={"url": Quoted(url)})
     try:
         host = idna.encode(parts.hostname, uts46=True).decode("ascii") if not parts.hostname.isascii() \
             else parts.hostname.lower()
     except idna.IDNAError as err:
-        raise FetchRefused(_BAD_IDN, values={"url": repr(url), "reason": str(err)}) from err
+        raise FetchRefused(_BAD_IDN, values={"url": Quoted(url), "reason": str(err)}) from err
     if ":" not in host and any(not 0 < len(label) <= 63 for label in host.removesuffix(".").split(".")):
-        raise FetchRefused(_BAD_NAME, values={"url": repr(url)})
+        raise FetchRefused(_BAD_NAME, values={"url": Quoted(url)})
     port = port or (443 if scheme == "https" else 80)
     default = port == (443 if scheme == "https" else 80)
     shown = f"[{host}]" if ":" in host else host
