@@ -11,6 +11,7 @@ never to a name resolved again: a DNS answer that changes between the check and 
 
 from __future__ import annotations
 
+import ast
 import ipaddress
 import re
 import socket
@@ -67,6 +68,8 @@ def _sentence_pattern(template: str) -> re.Pattern[str]:
                       re.DOTALL)
 
 
+#: The templates whose %(url)s is :class:`Quoted` (what ``check --links`` keeps is its English, ``repr()``'s).
+_QUOTED_URL = (_SPACE, _MALFORMED, _NOT_HTTP, _BAD_IDN, _BAD_NAME)
 _SENTENCES = tuple((template, _sentence_pattern(template))
                    for template in (*(template for template, _kind in _KINDS), _SPACE, _MALFORMED, _NOT_HTTP, _BAD_IDN,
                                     _BAD_NAME))
@@ -84,8 +87,20 @@ def failure_message(sentence: str) -> Message:
                     values[name] = int(str(values[name]))
             if "count" in values:
                 values["count"] = _REDIRECTS  # the one counted value (_LOOP's)
+            if template in _QUOTED_URL:
+                values["url"] = _requoted(str(values["url"]))
             return Message(template, values)
     return Message("%(sentence)s", {"sentence": sentence})
+
+
+def _requoted(shown: str) -> object:
+    """A value as ``repr()`` wrote it in a kept sentence, :class:`Quoted` again (so that French says it « … »);
+    what is not a string literal stays as it is."""
+    try:
+        value = ast.literal_eval(shown)
+    except (ValueError, SyntaxError, MemoryError, RecursionError):
+        return shown
+    return Quoted(value) if isinstance(value, str) else shown
 
 
 def failure_kind(message: str) -> str:
