@@ -137,7 +137,8 @@ class FieldRefused(UsageError):
         label = (labels or {}).get(self.field)
         if not label:
             return super().text(gettext)
-        return gettext(self.template) % {**self.values, "key": label}
+        return gettext(self.template) % {**{k: v.text(gettext) if hasattr(v, "text") else v
+                                            for k, v in self.values.items()}, "key": label}
 
 
 class PreferenceError(UsageError):

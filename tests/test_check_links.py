@@ -92,7 +92,7 @@ def test_a_link_without_an_answer_is_said_in_the_terminals_language(
         assert code == 1
         assert f"01-bots.md:4 : lien mort : {pages.url('/ok')} : pas de réponse en 1 s (délai dépassé)" in out, out
         assert f"04-forrester.md:4 : lien mort : {pages.url('/moved')} : plus de 5 redirections (une boucle ?)" in out
-        assert "lien mort : le nom d’hôte de 'https://ex..ample.org/a' n’est pas un nom de domaine valide" in out, out
+        assert "lien mort : le nom d’hôte de « https://ex..ample.org/a » n’est pas un nom de domaine valide" in out, out
 
 
 def test_an_address_holding_quotes_is_checked_whole_as_the_markdown_reads_it(project: Path, issue_dir: Path,

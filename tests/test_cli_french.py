@@ -84,7 +84,7 @@ def test_every_command_speaks_french_under_a_french_locale(say: Run, project: Pa
     left = {name: found for name, (_code, out) in said.items() for found in [english(out)] if found}
     assert left == {}, {name: said[name][1] for name in left}
     assert said["unknown option"][0] == 2 and "Utilisation" in said["unknown option"][1]
-    assert f"Erreur{NBSP}: Option inconnue '--bogus'" in said["unknown option"][1], said["unknown option"][1]
+    assert f"Erreur{NBSP}: Option inconnue «{NBSP}--bogus{NBSP}»" in said["unknown option"][1], said["unknown option"][1]
     assert f"Essayez «{NBSP}newsletter --help{NBSP}» pour obtenir de l’aide" in said["unknown option"][1]
     assert "Argument manquant 'EMAIL'" in said["missing argument"][1]
     assert f"1 abonné exporté vers TMP/abonnes.csv." in said["export"][1], said["export"][1]
@@ -94,7 +94,7 @@ def test_every_command_speaks_french_under_a_french_locale(say: Run, project: Pa
     assert NNBSP + "?" in said["config"][1]  # "vouliez-vous dire 'port' ?"
     assert f"rate{NBSP}" not in said["report"][1] and "clics" in said["report"][1], said["report"][1]
     assert "absent" in said["schedule"][1] or "envoyé" in said["schedule"][1], said["schedule"][1]
-    assert f"une clé d’API nommée 'cms' existe déjà" in said["api-keys twice"][1]
+    assert f"une clé d’API nommée «{NBSP}cms{NBSP}» existe déjà" in said["api-keys twice"][1]
     assert f"(déjà effacé{NNBSP}?)" in said["erase again"][1] and said["erase again"][0] == 1
 
 

@@ -527,7 +527,7 @@ def test_a_nameserver_given_by_name_is_a_usage_error(project: Path, capsys: pyte
     assert "--nameserver 'dns.example.net' is not an IP address" in capsys.readouterr().err
     monkeypatch.setenv("LANG", "fr_FR.UTF-8")
     assert main(["-C", str(project), "doctor", "--nameserver", "dns.example.net"]) == 2
-    assert "--nameserver 'dns.example.net' n’est pas une adresse IP" in capsys.readouterr().err
+    assert "--nameserver «\u00a0dns.example.net\u00a0» n’est pas une adresse IP" in capsys.readouterr().err
 
 
 

@@ -12,7 +12,7 @@ import pytest
 from babel.messages.pofile import read_po
 
 from newsletter.core.addresses import canonical
-from newsletter.core.i18n import TRANSLATIONS_DIR, user_locale, words
+from newsletter.core.i18n import TRANSLATIONS_DIR, Quoted, user_locale, words
 from newsletter.errors import AddressError
 from newsletter.frontends.cli import main
 from tests.conftest import DAY, item_text, write
@@ -171,12 +171,12 @@ def test_subscribers_speak_french_with_singulars(project: Path, monkeypatch: pyt
     csv = write(project / "abonnes.csv", "email,first_name\ncamille@example.org,Camille\nnobody,Personne\n")
     code, out = run(project, "subscribers", "import", str(csv))
     assert code == 0, out
-    assert f"abonnes.csv:3{NBSP}: 'nobody' n’est pas une adresse valide{NBSP}: il manque le @" in out
+    assert f"abonnes.csv:3{NBSP}: «{NBSP}nobody{NBSP}» n’est pas une adresse valide{NBSP}: il manque le @" in out
     assert "1 ajouté, 0 mis à jour" in out and "1 rejeté" in out and "rejetés" not in out, out
     code, out = run(project, "subscribers", "list")
     assert "1 actif" in out and "actifs" not in out, out
     code, out = run(project, "subscribers", "add", "nobody")
-    assert code == 2 and f"EMAIL{NBSP}: 'nobody' n’est pas une adresse valide{NBSP}: il manque le @" in out, out
+    assert code == 2 and f"EMAIL{NBSP}: «{NBSP}nobody{NBSP}» n’est pas une adresse valide{NBSP}: il manque le @" in out, out
     assert "must have" not in out
 
 
@@ -188,3 +188,36 @@ def test_the_same_commands_stay_english_elsewhere(project: Path, monkeypatch: py
     assert "1 added, 0 updated" in out and "1 rejected" in out, out
     code, out = run(project, "new", "2026-11-25")
     assert "Created 6 files in" in out, out
+
+
+# -- quoted values -----------------------------------------------------------------------------------------
+
+#: A placeholder quoted the English way in a French sentence: '%(x)s', {x!r} (str.format), %(x)r.
+_STRAIGHT_QUOTED = re.compile(r"'%\(\w+\)s'|\{\w+!r\}|%\(\w+\)r")
+
+
+def test_no_french_message_quotes_a_value_with_straight_quotes() -> None:
+    straight = {message.id: s for message in _french() for s in _strings(message) if _STRAIGHT_QUOTED.search(s)}
+    assert straight == {}, "quote a value as «\u00a0%(x)s\u00a0» (or «\u00a0{x}\u00a0»)"
+
+
+def test_a_quoted_value_is_said_between_guillemets_in_french_and_as_repr_in_english() -> None:
+    french, english = words("fr_FR").translations.gettext, words("en_US").translations.gettext
+    assert Quoted("one-to-one").text(french) == f"«{NBSP}one-to-one{NBSP}»"
+    assert Quoted("l'adresse\x1b[31m\n").text(french) == f"«{NBSP}l'adresse\\x1b[31m\\n{NBSP}»"
+    for value in ("one-to-one", "l'adresse\x1b\n", 'a "b"'):
+        assert Quoted(value).text(english) == str(Quoted(value)) == repr(value)
+
+
+def test_check_quotes_the_values_it_cites_between_guillemets_in_french(project: Path,
+                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("LANG", "fr_FR.UTF-8")
+    write(project / "issues" / DAY.isoformat() / "02-mobile.md",
+          item_text(url="javascript:alert(1)", body="Voir [un autre](www.example.org/a) et [ici](javascript:void(0))."))
+    code, out = run(project, "check", DAY.isoformat())
+    assert code == 1
+    for value in ("javascript:alert(1)", "www.example.org/a", "javascript:void(0)"):
+        assert f"«{NBSP}{value}{NBSP}»" in out and f"'{value}'" not in out, out
+    monkeypatch.setenv("LANG", "C")
+    code, out = run(project, "check", DAY.isoformat())
+    assert "url 'javascript:alert(1)' must be a complete" in out and "link 'www.example.org/a' has no" in out, out

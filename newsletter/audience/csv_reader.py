@@ -23,7 +23,7 @@ from zoneinfo import ZoneInfo
 from newsletter.core.addresses import canonical
 from newsletter.core.names import FORMULA_START, SPACES, clean_name
 from newsletter.errors import AddressError, ImportFileError, UnreadableFileError
-from newsletter.core.i18n import N_, Message
+from newsletter.core.i18n import N_, Message, Quoted
 from newsletter.store.subscribers import GIVEN, WITHDRAWN, CandidateRow, RejectedRow
 
 SNIFF_BYTES = 64 * 1024
@@ -291,7 +291,7 @@ def _row(cells: list[str], columns: dict[str | None, int], line: int, tz: ZoneIn
     protected = _cell(cells, columns, "email") != _raw_cell(cells, columns, "email")  # written by our export
     if address[0] in FORMULA_START and not protected:
         return _rejected(line, raw_email, N_("%(value)s looks like a spreadsheet formula, not an address"),
-                         value=repr(raw_email[:80]))
+                         value=Quoted(raw_email[:80]))
     try:
         email = canonical(address, check_dns=check_dns)
     except AddressError as err:
@@ -304,21 +304,21 @@ def _row(cells: list[str], columns: dict[str | None, int], line: int, tz: ZoneIn
         except ValueError:
             if field == "consent_at":
                 return _rejected(line, raw_email, N_("consent date %(value)s is not a date; write it as 2026-03-14"),
-                                 value=repr(_clean(raw_date)[:40]))
+                                 value=Quoted(_clean(raw_date)[:40]))
             return _rejected(line, raw_email, N_("%(field)s %(value)s is not a date; write it as 2026-03-14"),
-                             field=field, value=repr(_clean(raw_date)[:40]))
+                             field=field, value=Quoted(_clean(raw_date)[:40]))
     status = _clean(_cell(cells, columns, "status")).lower()
     if status and status not in STATUSES:
-        return _rejected(line, raw_email, N_("status %(value)s is not one of %(known)s"), value=repr(status[:40]),
+        return _rejected(line, raw_email, N_("status %(value)s is not one of %(known)s"), value=Quoted(status[:40]),
                          known=", ".join(STATUSES))
     frequency = _clean(_cell(cells, columns, "frequency")).lower()
     if frequency and frequency not in FREQUENCIES:
         return _rejected(line, raw_email, N_("frequency %(value)s is not one of %(known)s"),
-                         value=repr(frequency[:40]), known=", ".join(FREQUENCIES))
+                         value=Quoted(frequency[:40]), known=", ".join(FREQUENCIES))
     opted_out = _clean(_cell(cells, columns, "opted_out")).lower()
     if opted_out not in _YES | _NO:
         return _rejected(line, raw_email, N_("opt-out value %(value)s is neither yes nor no (true/false, oui/non, 1/0)"),
-                         value=repr(opted_out[:40]))
+                         value=Quoted(opted_out[:40]))
     click_consent = _clean(_cell(cells, columns, "click_consent"))
     consented: datetime | None = None
     if click_consent.lower() in _YES:
@@ -328,7 +328,7 @@ def _row(cells: list[str], columns: dict[str | None, int], line: int, tz: ZoneIn
             consented = _consent(click_consent, tz)
         except ValueError:
             return _rejected(line, raw_email, N_("click consent %(value)s is neither a date nor yes or no"),
-                             value=repr(click_consent[:40]))
+                             value=Quoted(click_consent[:40]))
     elif click_consent:
         consented = WITHDRAWN
     if not status and opted_out in _YES:

@@ -27,7 +27,7 @@ from newsletter.config import (BRAND_KEYS, CONFIG_FILE, LOGO_MAX_BYTES, BrandSet
                                parse_brand)
 from newsletter.errors import BrandConflictError, ConfigError, LinkedBrandError, LogoRefusedError, NewsletterError
 from newsletter.core.atomic import links, locked, read_inside, write_atomically
-from newsletter.core.i18n import N_, Message
+from newsletter.core.i18n import N_, Message, Quoted
 
 _WRITING = threading.Lock()
 
@@ -123,7 +123,7 @@ def _refuse_what_check_refuses(settings: Settings, brand: BrandSettings) -> None
     if brand.logo and not brand.logo_alt:
         raise ConfigError(N_("%(file)s: [brand] logo needs logo_alt, the text readers get when images are blocked or "
                              "read aloud; write what the logo says, e.g. %(name)s"),
-                          values={"file": CONFIG_FILE, "name": repr(settings.newsletter.name)})
+                          values={"file": CONFIG_FILE, "name": Quoted(settings.newsletter.name)})
 
 
 #: What an uploaded logo may be, by its first bytes (never by its name): the types every mail client shows.

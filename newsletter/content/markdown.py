@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Callable, Sequence
 from email_validator import EmailNotValidError, validate_email
 
 from newsletter.content.problems import N_, Problem
+from newsletter.core.i18n import Quoted
 from newsletter.core.merge import TOKEN_PREFIX, Context, MergeSlots, find_fields
 
 if TYPE_CHECKING:
@@ -262,11 +263,11 @@ class MarkdownConverter:
                     elif not is_safe_link(href) and _NO_SCHEME.match(href):
                         problems.append(Problem(path, find_line(href), N_(
                             "link %(link)s has no https:// in front; write (https://%(link_text)s)"),
-                            values={"link": repr(href[:60]), "link_text": href}))
+                            values={"link": Quoted(href[:60]), "link_text": href}))
                     elif not is_safe_link(href):
                         problems.append(Problem(path, find_line(href), N_(
                             "link %(link)s is not allowed: links must be complete http:// or https:// addresses, or "
-                            "mailto: followed by a valid e-mail address"), values={"link": repr(href[:60])}))
+                            "mailto: followed by a valid e-mail address"), values={"link": Quoted(href[:60])}))
                     else:
                         continue
                     _drop_link(children, i)
@@ -289,7 +290,7 @@ class MarkdownConverter:
                 for m in pattern.finditer(text):
                     typed = m.group(0)
                     problems.append(Problem(path, find_line(typed[:20]), template,
-                                            values={"link": repr(typed[:80])}))
+                                            values={"link": Quoted(typed[:80])}))
 
 
 def _pair_quotes(children: list[Token]) -> None:

@@ -26,6 +26,7 @@ from pathlib import Path, PurePosixPath
 
 from newsletter.content.load import LINK_PROBLEM
 from newsletter.content.problems import N_, Problem
+from newsletter.core.i18n import Quoted
 from newsletter.errors import UnsafeFileError
 from newsletter.core.atomic import links
 
@@ -85,11 +86,11 @@ def read_image(folder: Path, relative: str) -> Image:
     parts = PurePosixPath(relative.replace("\\", "/")).parts
     if not parts or PurePosixPath(relative).is_absolute() or any(p in ("..", "") for p in parts) \
             or "\0" in relative:  # the operating system refuses it with a ValueError, not an answer
-        raise UnsafeFileError(N_("%(file)s is not a path inside the issue folder"), values={"file": repr(relative)})
+        raise UnsafeFileError(N_("%(file)s is not a path inside the issue folder"), values={"file": Quoted(relative)})
     parts = tuple(p for p in parts if p != ".")
     if not relative.lower().endswith(IMAGE_SUFFIXES):
         raise UnsafeFileError(N_("%(file)s is not a %(types)s file"),
-                              values={"file": repr(relative), "types": ", ".join(IMAGE_SUFFIXES)})
+                              values={"file": Quoted(relative), "types": ", ".join(IMAGE_SUFFIXES)})
     current = folder.resolve()
     for part in parts:
         current = current / part
@@ -97,31 +98,31 @@ def read_image(folder: Path, relative: str) -> Image:
             info = current.lstat()
         except OSError:
             raise UnsafeFileError(N_("%(file)s does not exist in %(folder)s/"),
-                                  values={"file": repr(relative), "folder": folder.name}) from None
+                                  values={"file": Quoted(relative), "folder": folder.name}) from None
         if stat.S_ISLNK(info.st_mode):
             raise UnsafeFileError(N_("%(file)s goes through a symbolic link (%(link)s); put the file itself in "
-                                     "the issue folder"), values={"file": repr(relative), "link": current.name})
+                                     "the issue folder"), values={"file": Quoted(relative), "link": current.name})
     if not stat.S_ISREG(info.st_mode):
-        raise UnsafeFileError(N_("%(file)s is not a regular file"), values={"file": repr(relative)})
+        raise UnsafeFileError(N_("%(file)s is not a regular file"), values={"file": Quoted(relative)})
     try:
         fd = os.open(current, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0))
     except OSError as err:
         if err.errno == errno.ELOOP:
-            raise UnsafeFileError(N_("%(file)s is a symbolic link"), values={"file": repr(relative)}) from None
+            raise UnsafeFileError(N_("%(file)s is a symbolic link"), values={"file": Quoted(relative)}) from None
         raise UnsafeFileError(N_("%(file)s cannot be read: %(reason)s"),
-                              values={"file": repr(relative), "reason": err.strerror}) from None
+                              values={"file": Quoted(relative), "reason": err.strerror}) from None
     with os.fdopen(fd, "rb") as file:
         opened = os.fstat(file.fileno())
         if not stat.S_ISREG(opened.st_mode) or (opened.st_dev, opened.st_ino) != (info.st_dev, info.st_ino):
-            raise UnsafeFileError(N_("%(file)s changed while it was read; try again"), values={"file": repr(relative)})
+            raise UnsafeFileError(N_("%(file)s changed while it was read; try again"), values={"file": Quoted(relative)})
         data = file.read(MAX_IMAGE_BYTES + 1)
     if len(data) > MAX_IMAGE_BYTES:
         raise UnsafeFileError(N_("%(file)s is over %(limit)d MB"),
-                              values={"file": repr(relative), "limit": MAX_IMAGE_BYTES // (1024 * 1024)})
+                              values={"file": Quoted(relative), "limit": MAX_IMAGE_BYTES // (1024 * 1024)})
     kind = sniff(data)
     if kind is None:
         raise UnsafeFileError(N_("%(file)s is not a PNG, JPEG or GIF image (its content says otherwise)"),
-                              values={"file": repr(relative)})
+                              values={"file": Quoted(relative)})
     return Image("/".join(parts), data, kind)
 
 

@@ -18,6 +18,7 @@ from typing import Any, Iterable
 
 from newsletter.content.model import Issue
 from newsletter.content.problems import N_, Problem
+from newsletter.core.i18n import Quoted
 from newsletter.errors import SpellingUnavailable
 
 #: Unknown words that get suggestions, per check (each can cost most of a second).
@@ -168,7 +169,7 @@ def spelling_problems(issue: Issue, locale: str, dictionary_file: Path, *,
                     suggested[found.word] = ()
             shown = suggested[found.word]
             problems.append(Problem(path, first_line + found.line, _UNKNOWN if shown else _UNKNOWN_BARE, "warning",
-                                    values={"word": repr(found.word), "locale": locale, "suggestions": ", ".join(shown),
+                                    values={"word": Quoted(found.word), "locale": locale, "suggestions": ", ".join(shown),
                                             "file": dictionary_file.name, _FOUND: Misspelling(found.word, shown)}))
     return problems
 

@@ -21,7 +21,7 @@ import idna
 from email_validator import EmailNotValidError, EmailUndeliverableError, validate_email
 
 from newsletter.errors import AddressError
-from newsletter.core.i18n import N_, Message
+from newsletter.core.i18n import N_, Message, Quoted
 
 #: Why a message to a non-ASCII local part cannot go through a transport without SMTPUTF8.
 NO_SMTPUTF8 = ("the address has a non-ASCII local part (before the @) and can travel only as internationalized "
@@ -38,7 +38,7 @@ def canonical(address: str, *, check_dns: bool = False) -> str:
         info = validate_email(address.strip(), check_deliverability=check_dns)
     except EmailNotValidError as err:
         raise AddressError(N_("%(address)s is not a valid address: %(reason)s"),
-                           values={"address": repr(address[:80]), "reason": invalid_reason(err)}) from err
+                           values={"address": Quoted(address[:80]), "reason": invalid_reason(err)}) from err
     return unicodedata.normalize("NFC", info.normalized.lower())
 
 
@@ -78,7 +78,7 @@ def split(address: str) -> tuple[str, str]:
     """``(local part, domain)`` of an address (split at its last ``@``)."""
     local, at, domain = address.rpartition("@")
     if not at or not local or not domain:
-        raise AddressError(N_("%(address)s is not an address (local@domain)"), values={"address": repr(address[:80])})
+        raise AddressError(N_("%(address)s is not an address (local@domain)"), values={"address": Quoted(address[:80])})
     return local, domain
 
 
@@ -93,7 +93,7 @@ def ascii_domain(domain: str) -> str:
         return idna.encode(domain, uts46=True).decode("ascii")
     except idna.IDNAError as err:
         raise AddressError(N_("the domain %(domain)s has no IDNA (ASCII) form: %(reason)s"),
-                           values={"domain": repr(domain[:80]), "reason": str(err)}) from err
+                           values={"domain": Quoted(domain[:80]), "reason": str(err)}) from err
 
 
 def wire(address: str) -> str:

@@ -104,6 +104,29 @@ class Count:
         return str(catalog.ngettext(self.singular, self.plural, self.num)) % {"num": self.num}
 
 
+#: How a value is quoted back: the English is ``repr()``'s (as the command line has always printed it), a
+#: catalog says it its own way (« value » in French).
+QUOTES = N_("'%(value)s'")
+
+
+@dataclass(frozen=True)
+class Quoted:
+    """A value quoted back to the person who typed it (a word, a link, a file name): ``'one-to-one'`` in English,
+    as ``repr()`` writes it, « one-to-one » in French; control characters are escaped (``\\n``, ``\\x1b``) in
+    every language, never written raw."""
+
+    value: str
+
+    def __str__(self) -> str:
+        return repr(self.value)
+
+    def text(self, gettext: Gettext) -> str:
+        said = gettext(QUOTES)
+        if said == QUOTES:
+            return str(self)
+        return said % {"value": "".join(c if c.isprintable() else repr(c)[1:-1] for c in self.value)}
+
+
 def language(locale: str) -> str:
     """The catalog language for a locale: ``fr_FR`` → ``fr``, ``en_GB`` → ``en``, anything else → English."""
     lang = locale.replace("-", "_").split("_")[0].lower()

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field as dataclass_field
 from enum import Enum
 from typing import Mapping
 
-from newsletter.core.i18n import N_, Message
+from newsletter.core.i18n import N_, Message, Quoted
 
 #: Fields an editor may use in content; the first three come from the subscriber list.
 EDITOR_FIELDS = ("first_name", "last_name", "email")
@@ -96,7 +96,7 @@ def _suspect(text: str, start: int, end: int) -> FieldUse:
         hint = Message(N_("write %(style)s"), {"style": _TEMPLATE_STYLE})
     error = Message(N_("%(shown)s looks like a merge field but is not one, and would be sent as it is; %(hint)s "
                        "(two braces on each side; if the braces are meant as text, remove them)"),
-                    {"shown": repr(shown), "hint": hint})
+                    {"shown": Quoted(shown), "hint": hint})
     return FieldUse(start, end, name.group(0) if name else "", "", str(error), why=error)
 
 
@@ -126,7 +126,7 @@ def find_fields(text: str) -> list[FieldUse]:
         why: Message | None = None
         if m.group("rest").strip():
             why = Message(N_("merge field %(field)s is not understood; write %(style)s"),
-                          {"field": repr(m.group(0)), "style": _TEMPLATE_STYLE})
+                          {"field": Quoted(m.group(0)), "style": _TEMPLATE_STYLE})
         elif field not in EDITOR_FIELDS:
             why = Message(N_("unknown merge field {{ %(field)s }}; %(hint)s"),
                           {"field": field, "hint": _did_you_mean(field)})

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 
+from newsletter.core.i18n import Quoted
 from newsletter.errors import N_, UsageError
 
 MAX_NAME = 200
@@ -36,7 +37,7 @@ def checked_name(value: str, option: str) -> str:
     if bad:
         raise UsageError(N_("%(option)s contains a control character (%(char)s at position %(position)d); a name is "
                             "one line of text"), hint=N_("retype the name without line breaks or tabs"),
-                         values={"option": option, "char": repr(bad.group()), "position": bad.start() + 1})
+                         values={"option": option, "char": Quoted(bad.group()), "position": bad.start() + 1})
     if len(value.strip(SPACES)) > MAX_NAME:
         raise UsageError(N_("%(option)s is %(length)s characters long; a name has at most %(limit)d"),
                          hint=N_("shorten it"),

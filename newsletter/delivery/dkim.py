@@ -36,6 +36,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519, padding, rsa
 
 from newsletter.core import addresses
+from newsletter.core.i18n import Quoted
 from newsletter.config import DKIM_SELECTOR, DkimSettings, Settings
 from newsletter.errors import N_, AddressError, ConfigError, UsageError, describe
 
@@ -485,12 +486,12 @@ def keygen(selector: str, domain: str, kind: str, path: Path) -> NewKey:
     """
     if not DKIM_SELECTOR.fullmatch(selector) or len(selector) > 200:
         raise UsageError(N_("the selector %(selector)s is not a DNS name; use letters, digits and hyphens, e.g. "
-                            "nl2026 (a new selector for each new key)"), values={"selector": repr(selector)})
+                            "nl2026 (a new selector for each new key)"), values={"selector": Quoted(selector)})
     try:
         ascii_domain = addresses.ascii_domain(domain.strip().rstrip(".").lower())
     except AddressError as err:
-        raise UsageError(N_("--domain %(domain)s: %(error)s"), values={"domain": repr(domain), "error": err}) from err
+        raise UsageError(N_("--domain %(domain)s: %(error)s"), values={"domain": Quoted(domain), "error": err}) from err
     if not re.fullmatch(r"[a-z0-9-]+(\.[a-z0-9-]+)+", ascii_domain):
         raise UsageError(N_("--domain %(domain)s is not a domain name such as example.org"),
-                         values={"domain": repr(domain)})
+                         values={"domain": Quoted(domain)})
     return NewKey(path, selector.lower(), ascii_domain, generate_key(kind, path))

@@ -17,6 +17,7 @@ from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
 from newsletter.config import Settings
 from newsletter.doctor.lookup import Dns
 from newsletter.doctor.report import Finding, error, ok, warning
+from newsletter.core.i18n import Quoted
 from newsletter.errors import N_
 
 
@@ -98,7 +99,7 @@ def _dkim_key(selector: str, domain: str, key_file: Path, lookup: Dns) -> tuple[
                            N_('keep one: publish %(name)s TXT "%(record)s"'), count=len(records), **values)
     found = tags(records[0])
     if found.get("v", "DKIM1") != "DKIM1":
-        return kind, error(check, N_("the record's v= tag is %(tag)s, not DKIM1"), publish, tag=repr(found["v"]),
+        return kind, error(check, N_("the record's v= tag is %(tag)s, not DKIM1"), publish, tag=Quoted(found["v"]),
                            **values)
     p = re.sub(r"\s+", "", found.get("p", ""))
     if not p:

@@ -17,7 +17,7 @@ from newsletter.doctor._checkdmarc import DMARCError, parse_dmarc_record
 from newsletter.doctor.dkim import tags
 from newsletter.doctor.lookup import Dns
 from newsletter.doctor.organization import organizational_domain
-from newsletter.core.i18n import Message
+from newsletter.core.i18n import Message, Quoted
 from newsletter.doctor.report import Finding, error, ok, warning
 from newsletter.errors import N_, DnsUnanswered
 
@@ -63,7 +63,7 @@ def check_dmarc(settings: Settings, from_domain: str, envelope: str, lookup: Dns
     raw = tags(records[0])
     if raw.get("p", "").lower() not in _POLICIES:  # RFC 7489 receivers ignore such a record
         return [error(check, N_("%(where)s has no valid p= policy (got %(policy)s)"), N_("publish %(example)s"),
-                      policy=repr(raw.get("p", "")), **values)]
+                      policy=Quoted(raw.get("p", "")), **values)]
     mark = lookup.mark()
     try:
         parsed = parse_dmarc_record(records[0], domain, resolver=lookup.for_libraries, timeout=lookup.timeout)
@@ -113,7 +113,7 @@ def _alignment(settings: Settings, from_domain: str, envelope: str, adkim: str, 
     if settings.dkim is not None:
         dkim_ok = aligned(settings.dkim.domain, from_domain, adkim)
         values = {"domain": settings.dkim.domain, "from_domain": from_domain, "adkim": adkim,
-                  "mode": strict if adkim == "s" else relaxed, "quoted": repr(from_domain)}
+                  "mode": strict if adkim == "s" else relaxed, "quoted": Quoted(from_domain)}
         if dkim_ok:
             results.append(ok(check, N_("DKIM d=%(domain)s aligns with From %(from_domain)s (%(mode)s)"), **values))
         else:
@@ -138,5 +138,5 @@ def _alignment(settings: Settings, from_domain: str, envelope: str, adkim: str, 
         results.append(error(check, N_("neither DKIM nor SPF aligns with the From domain: DMARC fails for every "
                                        "message"), N_("sign with [dkim] domain = %(quoted)s, or send with a bounce "
                                                       "address under %(from_domain)s"),
-                             quoted=repr(from_domain), from_domain=from_domain))
+                             quoted=Quoted(from_domain), from_domain=from_domain))
     return results

@@ -20,6 +20,7 @@ import dns.nameserver
 import dns.rdatatype
 import dns.resolver
 
+from newsletter.core.i18n import Quoted
 from newsletter.doctor._checkdmarc import DNS_CACHE
 from newsletter.doctor.report import Finding, warning
 from newsletter.errors import N_, ConfigError, DnsUnanswered, UsageError
@@ -66,11 +67,11 @@ def parse_nameserver(text: str) -> tuple[str, int]:
         ipaddress.ip_address(address)
     except ValueError:
         raise UsageError(N_("--nameserver %(value)s is not an IP address (optionally with :PORT), e.g. "
-                            "--nameserver 1.1.1.1 or --nameserver 127.0.0.1:5353"), values={"value": repr(text)}) \
+                            "--nameserver 1.1.1.1 or --nameserver 127.0.0.1:5353"), values={"value": Quoted(text)}) \
             from None
     if not 0 < port < 65536:
         raise UsageError(N_("--nameserver %(value)s: the port must be between 1 and 65535"),
-                         values={"value": repr(text)})
+                         values={"value": Quoted(text)})
     return address, port
 
 

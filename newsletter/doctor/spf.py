@@ -16,7 +16,7 @@ from typing import Any, Iterator, Mapping
 
 from newsletter import providers
 from newsletter.config import Settings
-from newsletter.core.i18n import Message
+from newsletter.core.i18n import Message, Quoted
 from newsletter.errors import N_, ConfigError, DnsUnanswered
 from newsletter.doctor._checkdmarc import (SPFError, SPFIncludeLoop, SPFRecordNotFound, SPFRedirectLoop,
                                            SPFSyntaxError, SPFTooManyVoidDNSLookups, parse_spf_record)
@@ -188,10 +188,10 @@ def _syntax(check: str, record: str, detail: str) -> Finding:
         name = name.split("/")[0].lower()
         if name not in _MECHANISMS and name and name in detail:
             return error(check, N_("SPF term %(term)s is not a valid mechanism: receivers refuse the whole record"),
-                         N_("keep only all, include:, a, mx, ip4:, ip6:, exists: and redirect= terms"), term=repr(term))
+                         N_("keep only all, include:, a, mx, ip4:, ip6:, exists: and redirect= terms"), term=Quoted(term))
         if name in ("ip4", "ip6") and value and value in detail:
             return error(check, N_("SPF term %(term)s is not a valid %(name)s network (the record is refused as a "
-                                   "whole)"), N_("correct it, e.g. %(example)s"), term=repr(term), name=name,
+                                   "whole)"), N_("correct it, e.g. %(example)s"), term=Quoted(term), name=name,
                          example="ip4:192.0.2.0/24" if name == "ip4" else "ip6:2001:db8::/32")
     return error(check, N_("SPF record is refused as a whole: %(answer)s"),
                  N_("correct the record (RFC 7208 section 12 gives its grammar)"), answer=detail)

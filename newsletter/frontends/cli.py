@@ -65,9 +65,10 @@ def _spoken() -> "Words":
 
 def _(msgid: str, /, **values: Any) -> str:
     """``msgid`` in the terminal's language, its ``%(name)s`` filled from ``values`` (``make messages``
-    extracts it)."""
-    text = _spoken().translations.gettext(msgid)
-    return text % values if values else text
+    extracts it); a :class:`Translatable` value (a ``Quoted`` one) is said in the same language."""
+    gettext = _spoken().translations.gettext
+    text = gettext(msgid)
+    return text % {k: v.text(gettext) if hasattr(v, "text") else v for k, v in values.items()} if values else text
 
 
 def ngettext(singular: str, plural: str, num: int, /, **values: Any) -> str:
@@ -132,7 +133,7 @@ class IssueArgument(click.ParamType):
     name = "ISSUE"
 
     def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> date:
-        from newsletter.library import IssueId
+        from newsletter.library import IssueId, Quoted
 
         if isinstance(value, date):
             return value
@@ -142,7 +143,7 @@ class IssueArgument(click.ParamType):
             try:
                 date.fromisoformat(str(value).strip()[:10])
             except ValueError:
-                self.fail(_("%(value)s is not a date; write it as YYYY-MM-DD, e.g. 2026-11-24", value=repr(value)),
+                self.fail(_("%(value)s is not a date; write it as YYYY-MM-DD, e.g. 2026-11-24", value=Quoted(value)),
                           param, ctx)
             self.fail(f"{said(err)} ({err.hint_text(_spoken().translations.gettext)})" if err.hint else said(err),
                       param, ctx)
@@ -693,9 +694,11 @@ def send(nl: Newsletter, day: date | None, test_addresses: tuple[str, ...], dry_
     if workers > 1:
         nl.require_workers()
     if dry_run:
+        from newsletter.library import Quoted
+
         preview = nl.dry_run(day, limit=limit)
         click.echo(_("Dry run for %(date)s through the %(adapter)s adapter: %(would)s, %(served)s.",
-                     date=day.isoformat(), adapter=repr(preview.adapter),
+                     date=day.isoformat(), adapter=Quoted(preview.adapter),
                      would=ngettext("%(num)d would receive it now", "%(num)d would receive it now",
                                     preview.recipients),
                      served=ngettext("%(num)d already served", "%(num)d already served", preview.already_served)))
@@ -863,11 +866,13 @@ def _show_sample(data: bytes, to: str) -> None:
 
 def _parse_time(text: str, nl: Newsletter) -> datetime:
     """``YYYY-MM-DD HH:MM[:SS]`` in the schedule's time zone (or with an explicit offset)."""
+    from newsletter.library import Quoted
+
     try:
         when = datetime.fromisoformat(text.strip().replace("T", " "))
     except ValueError:
         raise click.BadParameter(_("%(value)s is not a time; write it as \"YYYY-MM-DD HH:MM\", e.g. "
-                                   "\"2026-11-24 07:00\"", value=repr(text)), param_hint="--at") from None
+                                   "\"2026-11-24 07:00\"", value=Quoted(text)), param_hint="--at") from None
     when = when if when.tzinfo else when.replace(tzinfo=nl.settings.schedule_tz)
     name = nl.holiday(when.astimezone(nl.settings.schedule_tz).date())
     if name:
@@ -1355,9 +1360,11 @@ def schedule_show(nl: Newsletter, count: int) -> None:
 
         newsletter schedule show --count 10
     """
+    from newsletter.library import Quoted
+
     view = nl.schedule_view(count)
     tz = view.tz
-    click.echo(_("Schedule %(cron)s in %(zone)s, approval %(approval)s, grace %(grace)d min:", cron=repr(view.cron),
+    click.echo(_("Schedule %(cron)s in %(zone)s, approval %(approval)s, grace %(grace)d min:", cron=Quoted(view.cron),
                  zone=tz.key, approval=_("required") if view.require_approval else _("not required"),
                  grace=view.grace_minutes))
     for run in view.upcoming:

@@ -104,7 +104,7 @@ if TYPE_CHECKING:
     from newsletter.library.api_keys import SCOPES, ApiKey, ApiKeys
     from newsletter.library.hooks import Hooks
     from newsletter.core.logs import event
-    from newsletter.core.i18n import Translatable, Words, lend_to_gettext, user_locale, words
+    from newsletter.core.i18n import Quoted, Translatable, Words, lend_to_gettext, user_locale, words
     from newsletter.errors import StaleEditError
     from newsletter.library.drafting import Drafted
     from newsletter.library.editing import Author, IssueDraft, Issues, ItemDraft, Placed, PreviewResult
@@ -309,7 +309,7 @@ _BELOW = {
     "newsletter.library.api_keys": ("SCOPES", "ApiKey", "ApiKeys"),
     "newsletter.library.hooks": ("Hooks",),
     "newsletter.core.logs": ("event",),
-    "newsletter.core.i18n": ("Translatable", "Words", "lend_to_gettext", "user_locale", "words"),
+    "newsletter.core.i18n": ("Quoted", "Translatable", "Words", "lend_to_gettext", "user_locale", "words"),
     "newsletter.errors": ("StaleEditError",),
     "newsletter.library.editing": ("Author", "IssueDraft", "Issues", "ItemDraft", "Placed", "PreviewResult"),
     "newsletter.library.schedule": ("ScheduleOps",),

@@ -34,7 +34,7 @@ from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatc
 
 from newsletter.core import tokens
 from newsletter.core.addresses import canonical
-from newsletter.core.i18n import Count
+from newsletter.core.i18n import Count, Quoted
 from newsletter.errors import N_, ConfigError, NewsletterError, UsageError
 from newsletter.store.database import Store
 from newsletter.store import users as table
@@ -92,7 +92,7 @@ def checked_user_name(name: str) -> str:
     """
     cleaned = name.strip().lower()
     if not NAME.fullmatch(cleaned):
-        raise UsageError(N_("%(name)s is not a usable account name"), values={"name": repr(name)},
+        raise UsageError(N_("%(name)s is not a usable account name"), values={"name": Quoted(name)},
                          hint=N_("use 1 to 64 lower-case letters, digits, '.', '_' or '-', starting with a letter "
                                  "or digit, e.g. camille.martin"))
     return cleaned
@@ -105,7 +105,7 @@ def checked_role(role: str) -> str:
     """
     if role not in ROLES:
         raise UsageError(N_("%(role)s is not a role"), hint=N_("choose one of %(roles)s"),
-                         values={"role": repr(role), "roles": ", ".join(ROLES)})
+                         values={"role": Quoted(role), "roles": ", ".join(ROLES)})
     return role
 
 
@@ -245,7 +245,7 @@ class Accounts:
         if not table.save_user(self._store(), name, role, digest, email=address, now=self._clock()):
             raise UsageError(N_("an account called %(name)s already exists"),
                              hint=N_("choose another name, or change its password with `newsletter users passwd "
-                                     "%(login)s`"), values={"name": repr(name), "login": name})
+                                     "%(login)s`"), values={"name": Quoted(name), "login": name})
         return self._get(name)
 
     def list(self) -> list[Account]:
@@ -269,7 +269,7 @@ class Accounts:
         """
         if not table.disable_user(self._store(), checked_user_name(name), now=self._clock()):
             raise UsageError(N_("there is no account called %(name)s"), hint=N_("see `newsletter users list`"),
-                             values={"name": repr(name)})
+                             values={"name": Quoted(name)})
 
     def set_password(self, name: str, password: str) -> None:
         """Give the account a new password (its sessions end).
@@ -279,7 +279,7 @@ class Accounts:
         digest = _hasher.hash(checked_password(password))
         if not table.set_password_hash(self._store(), checked_user_name(name), digest):
             raise UsageError(N_("there is no account called %(name)s"), hint=N_("see `newsletter users list`"),
-                             values={"name": repr(name)})
+                             values={"name": Quoted(name)})
 
     def end_sessions(self, name: str) -> None:
         """End every session of the account (signing out): their cookies, copies included, open nothing."""
@@ -308,7 +308,7 @@ class Accounts:
         record = table.find_user(self._store(), checked_user_name(name))
         if record is None or not record.active:
             raise UsageError(N_("there is no account called %(name)s"), hint=N_("see `newsletter users list`"),
-                             values={"name": repr(name)})
+                             values={"name": Quoted(name)})
         return record
 
     def _enrolment(self, name: str, secret: str, codes: tuple[str, ...] = ()) -> Enrolment:
@@ -324,7 +324,7 @@ class Accounts:
         if record.two_factor:
             raise UsageError(N_("%(name)s already signs in with a code"),
                              hint=N_("to enrol a new authenticator, first run `newsletter users totp %(login)s "
-                                     "--reset`"), values={"name": repr(record.name), "login": record.name})
+                                     "--reset`"), values={"name": Quoted(record.name), "login": record.name})
         secret, codes = pyotp.random_base32(), _recovery_codes()
         table.set_totp(self._store(), record.name, self._sealed(record.name, secret), confirmed_at=self._clock(),
                        recovery_hashes=tuple(map(_recovery_hash, codes)), end_sessions=True)
@@ -337,7 +337,7 @@ class Accounts:
         """
         record = self._enabled(name)
         if record.two_factor:
-            raise UsageError(N_("%(name)s already signs in with a code"), values={"name": repr(record.name)})
+            raise UsageError(N_("%(name)s already signs in with a code"), values={"name": Quoted(record.name)})
         secret = self._secret(record)
         if secret is None:
             secret = pyotp.random_base32()

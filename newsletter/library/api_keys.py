@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Callable, Iterable
 
+from newsletter.core.i18n import Quoted
 from newsletter.errors import N_, UsageError
 from newsletter.library.accounts import checked_user_name
 from newsletter.store import api_keys as table
@@ -54,7 +55,7 @@ def checked_scopes(scopes: Iterable[str]) -> tuple[str, ...]:
     for scope in given:
         if scope not in SCOPES:
             raise UsageError(N_("%(scope)s is not a scope"), hint=N_("choose among %(scopes)s"),
-                             values={"scope": repr(scope), "scopes": ", ".join(SCOPES)})
+                             values={"scope": Quoted(scope), "scopes": ", ".join(SCOPES)})
     if not given:
         raise UsageError(N_("a key needs at least one scope"), hint=N_("add --scope with one of %(scopes)s"),
                          values={"scopes": ", ".join(SCOPES)})
@@ -82,7 +83,7 @@ class ApiKeys:
         if not table.save_key(self._store(), name, allowed, _digest(secret), now=self._clock()):
             raise UsageError(N_("an API key called %(name)s already exists"),
                              hint=N_("choose another name, or revoke it first with `newsletter api-keys revoke "
-                                     "%(key)s`"), values={"name": repr(name), "key": name})
+                                     "%(key)s`"), values={"name": Quoted(name), "key": name})
         key = next(k for k in self.list() if k.name == name)
         return key, secret
 
@@ -97,7 +98,7 @@ class ApiKeys:
         """
         if not table.revoke_key(self._store(), name.strip().lower(), now=self._clock()):
             raise UsageError(N_("no active API key called %(name)s"), hint=N_("see `newsletter api-keys list`"),
-                             values={"name": repr(name)})
+                             values={"name": Quoted(name)})
 
     def authenticate(self, secret: str) -> ApiKey | None:
         """The active key whose secret this is (its use recorded), or None."""

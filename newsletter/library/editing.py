@@ -40,7 +40,7 @@ from newsletter.content.problems import Problem
 from newsletter.errors import (ContentError, FieldRefused, IssueNotFoundError, LinkedFolderError, NewsletterError,
                                NotAnImageError, NotAnItemError, StaleEditError, UnsafeFileError, UsageError)
 from newsletter.core.atomic import links, locked, read_inside, write_atomically
-from newsletter.core.i18n import N_
+from newsletter.core.i18n import N_, Quoted
 from newsletter.core.merge import EDITOR_FIELDS
 from newsletter.services.check import PREHEADER_MAX, SUBJECT_MAX
 
@@ -96,7 +96,7 @@ class IssueDraft:
         for item in self.items:
             if item.name == name:
                 return item
-        raise IssueNotFoundError(N_("issue %(day)s has no item %(name)s"), values={"day": self.day.isoformat(), "name": repr(name)},
+        raise IssueNotFoundError(N_("issue %(day)s has no item %(name)s"), values={"day": self.day.isoformat(), "name": Quoted(name)},
                                  hint="it was renamed or removed meanwhile; reload the page")
 
 
@@ -699,7 +699,7 @@ class Issues:
         folder = self._folder(day)
         if not ITEM_NAME.match(name) or "/" in name or "\\" in name or name.startswith(".") \
                 or re.search(r"[\x00-\x1f\x7f]", name) or len(name.encode()) > MAX_NAME:
-            raise NotAnItemError(N_("%(name)s is not an item file name"), values={"name": repr(name[:60])})
+            raise NotAnItemError(N_("%(name)s is not an item file name"), values={"name": Quoted(name[:60])})
         path = folder / name
         if not path.is_file():
             raise StaleEditError(name, N_("%(file)s no longer exists (renamed or removed meanwhile); nothing was saved"))

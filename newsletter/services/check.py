@@ -22,6 +22,7 @@ from newsletter.content.load import load_issue
 from newsletter.content.markdown import is_safe_url
 from newsletter.content.model import Issue, Item
 from newsletter.content.problems import N_, Problem, errors
+from newsletter.core.i18n import Quoted
 from newsletter.errors import RenderError, UnsafeFileError
 from newsletter.core.merge import FieldUse, find_fields
 from newsletter.content.publication import read_image, symlink_problems
@@ -130,7 +131,7 @@ def _check_stub_text(path: Path, template: str, name: str, text: str, first_line
         found = next((p for p, normal in _PLACEHOLDERS if normal in _normalized(line)), None)
         if found:
             problems.append(Problem(path, first_line + offset, template,
-                                    values={"name": name, "placeholder": repr(found)}, field=name))
+                                    values={"name": name, "placeholder": Quoted(found)}, field=name))
 
 
 def _check_stubs(issue: Issue, problems: list[Problem]) -> None:
@@ -152,7 +153,7 @@ def _check_attribute_values(item: Item, problems: list[Problem]) -> None:
             problems.append(Problem(item.path, item.line_of(name), N_(
                 "'%(name)s' contains %(character)s, which an address cannot hold; copy the address again from the "
                 "browser's address bar (spaces and quotes are written %%20 and %%22 there)"),
-                values={"name": name, "character": repr(bad.group(0))}, field=name))
+                values={"name": name, "character": Quoted(bad.group(0))}, field=name))
     if '"' in item.image_alt:
         problems.append(Problem(item.path, item.line_of("image_alt"), N_("'%(name)s' contains '\"'; write quotes "
                                 "as « » (a straight double quote would end the alt attribute)"),
@@ -209,7 +210,7 @@ def _check_item(item: Item, issue: Issue, settings: Settings, problems: list[Pro
                                     values={"name": name}, field=name))
     if item.url and not is_safe_url(item.url):
         problems.append(Problem(path, item.line_of("url"), N_("url %(url)s must be a complete http:// or https:// "
-                                                              "address"), values={"url": repr(item.url[:60])},
+                                                              "address"), values={"url": Quoted(item.url[:60])},
                                     field="url"))
     if item.image and not is_safe_url(item.image):
         _check_image_file(item, issue, problems)
@@ -217,7 +218,7 @@ def _check_item(item: Item, issue: Issue, settings: Settings, problems: list[Pro
         # The archive's Content-Security-Policy and mail clients block or flag plain-http images.
         problems.append(Problem(path, item.line_of("image"), N_(
             "image %(image)s: use https:// (an image over plain http is blocked on the archive page and flagged by "
-            "mail clients), or a file of the issue folder"), values={"image": repr(item.image[:60])}, field="image"))
+            "mail clients), or a file of the issue folder"), values={"image": Quoted(item.image[:60])}, field="image"))
 
 
 #: A text at least this similar (0–100) to the page's description is still the page's words.
@@ -241,7 +242,7 @@ def _check_image_file(item: Item, issue: Issue, problems: list[Problem]) -> None
     line = item.line_of("image")
     if re.match(r"^[a-zA-Z][a-zA-Z0-9+.-]*:", item.image):
         problems.append(Problem(item.path, line, N_("image %(image)s: use a file of the issue folder (images/…) or "
-                                                    "an https:// address"), values={"image": repr(item.image[:60])}))
+                                                    "an https:// address"), values={"image": Quoted(item.image[:60])}))
         return
     folder = issue.folder.resolve()
     target = (folder / item.image).resolve()
@@ -250,19 +251,19 @@ def _check_image_file(item: Item, issue: Issue, problems: list[Problem]) -> None
         return  # reported once, as a link, by symlink_problems
     if not target.is_relative_to(folder):
         problems.append(Problem(item.path, line, N_("image %(image)s is outside the issue folder; put the file in "
-                                                    "the issue's images/ folder"), values={"image": repr(item.image)}))
+                                                    "the issue's images/ folder"), values={"image": Quoted(item.image)}))
     elif not target.is_file():
         problems.append(Problem(item.path, line, N_("image file %(image)s does not exist in %(folder)s/"),
-                                values={"image": repr(item.image), "folder": issue.folder.name}))
+                                values={"image": Quoted(item.image), "folder": issue.folder.name}))
     elif target.suffix.lower() not in IMAGE_TYPES:
         problems.append(Problem(item.path, line, N_("image %(image)s: mail clients show %(types)s files; convert it"),
-                                values={"image": repr(item.image), "types": ", ".join(IMAGE_TYPES)}))
+                                values={"image": Quoted(item.image), "types": ", ".join(IMAGE_TYPES)}))
     elif unsafe := _unsafe_image(issue, item.image):
         problems.append(Problem(item.path, line, N_("image %(reason)s"), values={"reason": unsafe}))
     elif target.stat().st_size > IMAGE_MAX_BYTES:
         problems.append(Problem(item.path, line, N_("image %(image)s weighs %(size)d KB; keep images under 1 MB so "
                                                     "that the email loads fast"), "warning",
-                                values={"image": repr(item.image), "size": target.stat().st_size // 1024}))
+                                values={"image": Quoted(item.image), "size": target.stat().st_size // 1024}))
     else:
         _check_sharpness(item.path, line, item.image, target.read_bytes(), CONTENT_WIDTH, problems)
 
@@ -279,7 +280,7 @@ def _check_sharpness(path: Path, line: int | None, name: str, data: bytes, shown
         problems.append(Problem(path, line, N_(
             "image %(image)s is %(width)d pixels wide and shown %(shown)d wide: blurry on phones and high-density "
             "screens; use one at least %(needed)d pixels wide"), "warning",
-            values={"image": repr(name), "width": width, "shown": shown, "needed": SHARP_FACTOR * shown}))
+            values={"image": Quoted(name), "width": width, "shown": shown, "needed": SHARP_FACTOR * shown}))
 
 
 def _image_size(data: bytes) -> tuple[int, int]:
@@ -380,7 +381,7 @@ def _check_logo_contrast(path: Path, line: int | None, name: str, data: bytes, h
                 "[brand] logo %(image)s: its colour %(colour)s on the masthead's %(background)s has a contrast of "
                 "%(ratio).2f:1, under 3:1, and the logo hardly shows; set header_color to a colour that sets it "
                 "off, or use a logo drawn for it"), "warning",
-                values={"image": repr(name), "colour": colour, "background": background, "ratio": ratio}))
+                values={"image": Quoted(name), "colour": colour, "background": background, "ratio": ratio}))
             return
 
 
@@ -432,7 +433,7 @@ def _check_repeats(issue: Issue, settings: Settings, store: Store | None, proble
         else:
             problems.append(Problem(item.path, item.line_of("title"), N_(
                 "this title is nearly the one of %(title)s, sent in the issue of %(day)s; is it news again?"),
-                "warning", values={"day": repeat.day.isoformat(), "title": repr(repeat.earlier.title)}))
+                "warning", values={"day": repeat.day.isoformat(), "title": Quoted(repeat.earlier.title)}))
 
 
 def spelling(issue: Issue, settings: Settings) -> list[Problem]:

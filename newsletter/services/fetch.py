@@ -11,6 +11,7 @@ never to a name resolved again: a DNS answer that changes between the check and 
 
 from __future__ import annotations
 
+import ast
 import ipaddress
 import re
 import socket
@@ -23,7 +24,7 @@ import urllib3
 from urllib3.exceptions import HTTPError, NewConnectionError, SSLError, TimeoutError as Urllib3Timeout
 
 from newsletter.config import SourcingSettings
-from newsletter.core.i18n import Count, Message
+from newsletter.core.i18n import Count, Message, Quoted
 from newsletter.core.version import VERSION
 from newsletter.errors import N_, FetchError, FetchRefused
 
@@ -67,6 +68,8 @@ def _sentence_pattern(template: str) -> re.Pattern[str]:
                       re.DOTALL)
 
 
+#: The templates whose %(url)s is :class:`Quoted` (what ``check --links`` keeps is its English, ``repr()``'s).
+_QUOTED_URL = (_SPACE, _MALFORMED, _NOT_HTTP, _BAD_IDN, _BAD_NAME)
 _SENTENCES = tuple((template, _sentence_pattern(template))
                    for template in (*(template for template, _kind in _KINDS), _SPACE, _MALFORMED, _NOT_HTTP, _BAD_IDN,
                                     _BAD_NAME))
@@ -84,8 +87,20 @@ def failure_message(sentence: str) -> Message:
                     values[name] = int(str(values[name]))
             if "count" in values:
                 values["count"] = _REDIRECTS  # the one counted value (_LOOP's)
+            if template in _QUOTED_URL:
+                values["url"] = _requoted(str(values["url"]))
             return Message(template, values)
     return Message("%(sentence)s", {"sentence": sentence})
+
+
+def _requoted(shown: str) -> object:
+    """A value as ``repr()`` wrote it in a kept sentence, :class:`Quoted` again (so that French says it « … »);
+    what is not a string literal stays as it is."""
+    try:
+        value = ast.literal_eval(shown)
+    except (ValueError, SyntaxError, MemoryError, RecursionError):
+        return shown
+    return Quoted(value) if isinstance(value, str) else shown
 
 
 def failure_kind(message: str) -> str:
@@ -119,22 +134,22 @@ class _Target:
 def _target(url: str) -> _Target:
     """Parse and check an address's form (not yet where it leads)."""
     if any(c.isspace() for c in url):
-        raise FetchRefused(_SPACE, values={"url": repr(url)})
+        raise FetchRefused(_SPACE, values={"url": Quoted(url)})
     try:
         parts = urlsplit(url)
         port = parts.port
     except ValueError as err:
-        raise FetchRefused(_MALFORMED, values={"url": repr(url), "reason": str(err)}) from err
+        raise FetchRefused(_MALFORMED, values={"url": Quoted(url), "reason": str(err)}) from err
     scheme = parts.scheme.lower()
     if scheme not in ("http", "https") or not parts.hostname:
-        raise FetchRefused(_NOT_HTTP, values={"url": repr(url)})
+        raise FetchRefused(_NOT_HTTP, values={"url": Quoted(url)})
     try:
         host = idna.encode(parts.hostname, uts46=True).decode("ascii") if not parts.hostname.isascii() \
             else parts.hostname.lower()
     except idna.IDNAError as err:
-        raise FetchRefused(_BAD_IDN, values={"url": repr(url), "reason": str(err)}) from err
+        raise FetchRefused(_BAD_IDN, values={"url": Quoted(url), "reason": str(err)}) from err
     if ":" not in host and any(not 0 < len(label) <= 63 for label in host.removesuffix(".").split(".")):
-        raise FetchRefused(_BAD_NAME, values={"url": repr(url)})
+        raise FetchRefused(_BAD_NAME, values={"url": Quoted(url)})
     port = port or (443 if scheme == "https" else 80)
     default = port == (443 if scheme == "https" else 80)
     shown = f"[{host}]" if ":" in host else host
