@@ -221,10 +221,16 @@ def _warn_if_read_in_part(path: Path, line: int, key: str, node: yaml.ScalarNode
     typed = after_key.lstrip().removeprefix(":").strip()
     if not typed or typed == node.value:
         return
+    fixed = f"{key}: {json.dumps(typed, ensure_ascii=False)}"
+    if not node.value:
+        problems.append(Problem(path, line, N_("nothing is read from this line: YAML takes # for the start of a "
+                                               "comment, & and ! for its own marks; if it all belongs to the text, put it "
+                                               "between double quotes: %(fixed)s"), "warning", values={"fixed": fixed}))
+        return
     problems.append(Problem(path, line, N_("only '%(kept)s' is read from this line: YAML takes # for the start of a "
                                            "comment, & and ! for its own marks; if the rest belongs to the text, put it "
                                            "all between double quotes: %(fixed)s"), "warning",
-                            values={"kept": node.value, "fixed": f"{key}: {json.dumps(typed, ensure_ascii=False)}"}))
+                            values={"kept": node.value, "fixed": fixed}))
 
 
 def _split_front_matter(path: Path, text: str, problems: list[Problem]) -> tuple[str, int, str, int] | None:
