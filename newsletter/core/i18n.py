@@ -14,6 +14,7 @@ person at the terminal instead (:func:`user_locale`: ``LC_ALL``, ``LC_MESSAGES``
 
 from __future__ import annotations
 
+import re
 from datetime import date, datetime
 from functools import lru_cache
 from pathlib import Path
@@ -66,6 +67,15 @@ class Message:
 
     def text(self, gettext: Gettext) -> str:
         return fill(self.template, self.values, gettext)
+
+
+def template_pattern(template: str) -> re.Pattern[str]:
+    """A pattern that takes a template's values back from the English sentence made of it (use ``fullmatch``):
+    each ``%(name)s`` or ``%(name)d`` a named group. A recorded English sentence (a ledger's reason, a kept
+    link check) can then be said again in another language."""
+    pieces = re.split(r"%\((\w+)\)[sd]", template)  # text, name, text, name, …, text
+    return re.compile("".join(f"(?P<{piece}>.*?)" if n % 2 else re.escape(piece.replace("%%", "%"))
+                              for n, piece in enumerate(pieces)), re.DOTALL)
 
 
 @dataclass(frozen=True)

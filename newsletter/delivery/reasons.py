@@ -11,11 +11,9 @@ operator reads a French sentence quoting the server's own words (« 550 5.1.1 us
 
 from __future__ import annotations
 
-import re
-from functools import lru_cache
 from typing import Mapping
 
-from newsletter.core.i18n import Message, Translatable
+from newsletter.core.i18n import Message, Translatable, template_pattern
 from newsletter.errors import N_
 
 #: Why a run ended before its send did (``SendReport.stopped``).
@@ -49,24 +47,17 @@ ANSWER = N_("%(answer)s")
 _TEMPLATES = (STOP_REQUESTED, LIMIT_REACHED, PAUSED, PAUSED_ELSEWHERE, LEASE_TAKEN, LEASE_LATE, WORKERS_ENDED,
               BOUNCE_BRAKE, STOPPED_BEFORE_HANDOVER, PAUSED_BEFORE_HANDOVER, TAKEN_FROM_A_DEAD_RUN, CONNECTION_LOST,
               LOST_AFTER_SENDING, NOT_THROUGH_SMTP, NOT_IN_OUTBOX, *REFUSED_AT.values())
+_PATTERNS = {template: template_pattern(template) for template in _TEMPLATES}
 #: The values that are reasons themselves (said in turn), and the ones quoted as they were written.
 _NESTED = frozenset({"reason"})
 _QUOTED = frozenset({"answer"})
-
-
-@lru_cache(maxsize=None)
-def _pattern(template: str) -> re.Pattern[str]:
-    """A template as a regular expression matching its English text, each ``%(name)s`` a named group."""
-    parts = re.split(r"%\((\w+)\)s", template)
-    pattern = "".join(re.escape(part) if i % 2 == 0 else f"(?P<{part}>.+?)" for i, part in enumerate(parts))
-    return re.compile(pattern, re.S)
 
 
 def said_reason(reason: str) -> Translatable:
     """``reason`` (a recorded English text) as its template and values, so that it can be said in another
     language; an unknown reason is a server's or a provider's answer, quoted as it was written."""
     for template in _TEMPLATES:
-        found = _pattern(template).fullmatch(reason)
+        found = _PATTERNS[template].fullmatch(reason)
         if found is not None:
             return Message(template, _values(found.groupdict()))
     return Message(ANSWER, {"answer": reason})

@@ -24,7 +24,7 @@ import urllib3
 from urllib3.exceptions import HTTPError, NewConnectionError, SSLError, TimeoutError as Urllib3Timeout
 
 from newsletter.config import SourcingSettings
-from newsletter.core.i18n import Count, Message, Quoted
+from newsletter.core.i18n import Count, Message, Quoted, template_pattern
 from newsletter.core.version import VERSION
 from newsletter.errors import N_, FetchError, FetchRefused
 
@@ -56,21 +56,12 @@ _REDIRECTS = Count("%(num)d redirect", "%(num)d redirects", MAX_REDIRECTS)
 _KINDS = ((_NOT_FOUND, "dns"), (_NO_ADDRESS, "dns"), (_PRIVATE, "refused"), (_LOOP, "loop"), (_NO_ANSWER, "timeout"),
           (_SLOW, "timeout"), (_TLS, "tls"), (_UNREACHABLE, "unreachable"), (_BROKE_OFF, "broken"),
           (_TOO_LARGE, "too large"), (_OVER_CAP, "too large"))
-_PATTERNS = tuple((re.compile(".*?".join(re.escape(part) for part in re.split(r"%\([a-z]+\)[sd]", template))
-                              .replace("%%", "%") + "$", re.DOTALL), kind) for template, kind in _KINDS)
-
-
-def _sentence_pattern(template: str) -> re.Pattern[str]:
-    """A pattern that takes a template's values back from the English sentence made of it."""
-    pieces = re.split(r"%\(([a-z]+)\)[sd]", template)  # text, name, text, name, …, text
-    return re.compile("".join(f"(?P<{piece}>.*?)" if odd else re.escape(piece.replace("%%", "%"))
-                              for odd, piece in ((n % 2 == 1, piece) for n, piece in enumerate(pieces))) + "$",
-                      re.DOTALL)
+_PATTERNS = tuple((template_pattern(template), kind) for template, kind in _KINDS)
 
 
 #: The templates whose %(url)s is :class:`Quoted` (what ``check --links`` keeps is its English, ``repr()``'s).
 _QUOTED_URL = (_SPACE, _MALFORMED, _NOT_HTTP, _BAD_IDN, _BAD_NAME)
-_SENTENCES = tuple((template, _sentence_pattern(template))
+_SENTENCES = tuple((template, template_pattern(template))
                    for template in (*(template for template, _kind in _KINDS), _SPACE, _MALFORMED, _NOT_HTTP, _BAD_IDN,
                                     _BAD_NAME))
 
@@ -79,7 +70,7 @@ def failure_message(sentence: str) -> Message:
     """A fetch's failure as :class:`FetchError` said it in English (what ``check --links`` keeps), made
     translatable again: its template and values; a sentence of no known template stays as it is."""
     for template, pattern in _SENTENCES:
-        found = pattern.match(sentence)
+        found = pattern.fullmatch(sentence)
         if found:
             values: dict[str, object] = dict(found.groupdict())
             for name, kind in re.findall(r"%\(([a-z]+)\)([sd])", template):
@@ -107,7 +98,7 @@ def failure_kind(message: str) -> str:
     """What kind of failure a fetch's message (as :class:`FetchError` said it in English) reports: ``dns``,
     ``timeout``, ``unreachable``, ``tls``, ``broken``, ``loop``, ``too large``, ``refused`` or ``other``
     (what ``check --links`` keeps is the sentence; the desk says its kind in its own words)."""
-    return next((kind for pattern, kind in _PATTERNS if pattern.match(message)), "other")
+    return next((kind for pattern, kind in _PATTERNS if pattern.fullmatch(message)), "other")
 
 
 @dataclass(frozen=True)
