@@ -158,7 +158,7 @@ class Adapter(abc.ABC):
     #: How many of them one connection takes for one :meth:`send` call (0: all of them). A transport that
     #: answers message by message takes a few: a server slow to answer holds up only those, while the
     #: run's other connections take the next ones.
-    take: ClassVar[int] = 0
+    take: int = 0
     #: Whether :attr:`Outgoing.message` must hold the complete MIME message.
     wants_mime: ClassVar[bool] = True
     #: The keys ``[delivery.NAME]`` may hold; others are refused with a suggestion. Those of
@@ -169,6 +169,11 @@ class Adapter(abc.ABC):
     #: Whether the engine paces this transport with ``rate_per_second``. The limit protects a remote
     #: server's quotas; a local transport (the outbox folder) has none and is not slowed down.
     paced: ClassVar[bool] = True
+
+    @classmethod
+    def prepare(cls, settings: Settings) -> None:
+        """Called once when a send is about to get ready (before its rows are claimed and its connections
+        opened): start what takes a while and runs beside it, e.g. a helper process. Nothing by default."""
 
     def __init__(self, settings: Settings, environ: Mapping[str, str] | None = None) -> None:
         self.settings = settings
@@ -272,6 +277,16 @@ def adapter_class(name: str) -> type[Adapter]:
             f"newsletter.toml: [delivery] adapter {name!r} is unknown; known: {', '.join(known_adapters())}",
             hint="an adapter from another package must be installed in the same environment",
         ) from None
+
+
+def prepare_transport(settings: Settings) -> None:
+    """Let the configured transport start what runs beside the send's start-up (:meth:`Adapter.prepare`). A
+    configuration it refuses (an unknown adapter, a DKIM key gone) is said where the send makes its
+    connections, as without this step."""
+    try:
+        adapter_class(settings.delivery.adapter).prepare(settings)
+    except ConfigError:
+        pass
 
 
 def known_adapters() -> list[str]:

@@ -22,8 +22,10 @@ import logging
 import multiprocessing
 import os
 import re
+import sys
 import threading
 import time
+import types
 from collections import deque
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -60,6 +62,8 @@ class Sign(Protocol):
 
     def sign_all(self, messages: Sequence[bytes],
                  bodies: Sequence[Sequence[bytes]] | None = None) -> Iterator[bytes]: ...
+
+    def prepare(self) -> None: ...
 
 
 _CRLF = b"\r\n"
@@ -242,6 +246,12 @@ class Signer:
         while waiting:
             yield from self._finish(*waiting.popleft())
 
+    def prepare(self) -> None:
+        """Start the helper process of :meth:`sign_all` now, without waiting for it: a new interpreter takes
+        a few tenths of a second to start, which it then spends on the other core while the send gets ready
+        (claims its rows, loads its render), not before the first message."""
+        _pool(self)
+
     def _finish(self, chunk: Sequence[bytes], bodies: Sequence[Sequence[bytes]],
                 future: Future[list[bytes]] | None) -> Iterator[bytes]:
         headers = _result(future)
@@ -308,8 +318,21 @@ def _pool(signer: Signer) -> ProcessPoolExecutor | None:
             # spawn, not fork: the sending process runs threads, which a fork would copy mid-flight.
             pool = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"),
                                        initializer=_start_child, initargs=pems)
+            _start(pool)
             _pools[pems] = pool
         return pool
+
+
+def _start(pool: ProcessPoolExecutor) -> None:
+    """Start the pool's process (its first request does). A spawned interpreter first runs the parent's main
+    script again (for the `newsletter` command: the whole command line, a quarter of a second), which its work
+    does not need: it is shown none while it starts."""
+    main = sys.modules["__main__"]
+    sys.modules["__main__"] = types.ModuleType("__main__")
+    try:
+        _submit(pool, (), 0.0)
+    finally:
+        sys.modules["__main__"] = main
 
 
 def _pool_key(signer: Signer) -> tuple[str, tuple[tuple[str, bytes], ...]]:
@@ -394,6 +417,9 @@ class _Unsigned:
     def sign_all(self, messages: Sequence[bytes],
                  bodies: Sequence[Sequence[bytes]] | None = None) -> Iterator[bytes]:
         return iter(messages)
+
+    def prepare(self) -> None:
+        pass
 
 
 _unsigned = _Unsigned()

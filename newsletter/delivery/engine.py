@@ -65,7 +65,7 @@ from newsletter.delivery.bounce_guard import BounceGuard, Verdict
 from newsletter.delivery.reasons import PAUSED_BEFORE_HANDOVER, STOPPED_BEFORE_HANDOVER, TAKEN_FROM_A_DEAD_RUN
 from newsletter.delivery.base import (Adapter, Doubt, Failed, InDoubt, NeverArrived, Outgoing, RequestRefused, Result,
                                       RetryLater, Sent, Settled, adapter_class, make_adapter,
-                                      send_once)
+                                      prepare_transport, send_once)
 from newsletter.errors import (ContentError, DeliveryError, NewsletterError, NotSent, SendBusyError, Stopped,
                                StoreUnavailable, describe)
 from newsletter.core.clock import Clock, utc_now
@@ -878,6 +878,8 @@ def send_issue(
     if finished is not None:
         finished.elapsed = time.monotonic() - started
         return finished
+    if adapter_factory is None:
+        prepare_transport(settings)
     opened = start_send(settings, store, day, secret_key=secret_key, clock=clock)
     return _drive(settings, store, opened, adapter_factory=adapter_factory, clock=clock, limit=limit, stop=stop,
                   progress=progress, policy=policy, started=started)

@@ -41,7 +41,7 @@ from newsletter.config import Settings, secret_from_env
 from newsletter.delivery.base import (SHARED_OPTIONS, Adapter, Failed, Handover, InDoubt, Outgoing, Result, RetryLater,
                                       Sent, choice_option, int_option, is_loopback, register, text_option)
 from newsletter.delivery import reasons
-from newsletter.delivery.dkim import signer_for
+from newsletter.delivery.dkim import CHUNK, signer_for
 from newsletter.errors import N_, ConfigError, NotSent, Stopped, describe
 
 log = logging.getLogger(__name__)
@@ -90,7 +90,7 @@ def _reply(code: int, message: bytes | str) -> str:
 class SMTPAdapter(Adapter):
     name = "smtp"
     batch_size = 20
-    take = 5  # one slow answer (a server silent after the dot) holds up four more messages at most
+    take = 5  # one slow answer (a server silent after the dot) holds up four more messages at most (nine signed)
     known_options = ("host", "port", "security", "username", "password_env", *SHARED_OPTIONS)
     default_connections = 3
 
@@ -110,9 +110,17 @@ class SMTPAdapter(Adapter):
         # Loading the certificates takes a while (each connection has its own adapter): only where TLS is used.
         self.context = None if self.security == "none" else \
             ssl.create_default_context(cafile=str(self.ca_file) if self.ca_file else None)
+        if settings.dkim is not None:
+            # Signed a chunk ahead in a helper process (dkim.Signer.sign_all): two chunks, so that the second is
+            # signed while the first goes out, instead of each connection waiting for every chunk it takes.
+            self.take = 2 * CHUNK
         self.smtp: smtplib.SMTP | None = None
         self._opening: smtplib.SMTP | None = None  # a session being opened, not greeted yet
         self._idle = True  # no transaction open: QUIT is safe
+
+    @classmethod
+    def prepare(cls, settings: Settings) -> None:
+        signer_for(settings).prepare()  # the DKIM helper process starts on the other core meanwhile
 
     def open(self) -> None:
         self._connect()

@@ -713,7 +713,7 @@ def send(nl: Newsletter, day: date | None, test_addresses: tuple[str, ...], dry_
         _dated_ahead(nl, day)
         click.echo(_("--- Nothing was sent. Send for real with: newsletter send %(date)s", date=day.isoformat()))
         return
-    clearance = nl.authorize_send(day, without_approval=override, by=by)
+    clearance = nl.authorize_send(day, without_approval=override, by=by, workers=workers)
     if clearance.override_by:
         click.secho(_("Sending without approval (%(approval)s), recorded as sent by %(name)s.",
                       approval=said(clearance.approval), name=clearance.override_by), fg="yellow")

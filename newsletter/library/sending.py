@@ -24,11 +24,13 @@ class Sending(Project):
     """Sending the issue (``nl.send()``, ``nl.dry_run()``…)."""
 
     def authorize_send(self, day: date | None = None, *, without_approval: str | None = None,
-                       by: str | None = None) -> SendClearance:
+                       by: str | None = None, workers: int = 1) -> SendClearance:
         """Everything a send must pass before it starts, in the order an operator fixes them: the key,
         the approval, someone to send to; a send without approval is recorded here (who and why).
 
         :param without_approval: the reason to send although the approval is required and not current.
+        :param workers: as for :meth:`send`. With one, the transport starts what runs beside the send's
+            start-up as soon as the approval is in order (the DKIM signing process, on the other core).
         :raises ConfigError: when the secret key is missing or weak.
         :raises ApprovalRequiredError: when the approval is required, not current and no reason is given.
         :raises DeliveryError: when nobody would receive a first send.
@@ -44,6 +46,10 @@ class Sending(Project):
         required = settings.schedule.require_approval and folder.is_dir()  # a missing issue is reported as such
         if required and not approval.current and reason is None:
             raise refusal(approval, day.isoformat())
+        if workers == 1:
+            from newsletter.delivery.base import prepare_transport
+
+            prepare_transport(settings)
         self._refuse_a_send_to_nobody(day)
         if required and not approval.current and reason is not None:
             from newsletter.delivery.engine import render_checked_issue as prepare
@@ -94,7 +100,7 @@ class Sending(Project):
             if limit is not None:
                 raise UsageError("--limit and --workers do not go together: a limit is for one process")
         if clearance is None or clearance.day != day:
-            clearance = self.authorize_send(day, without_approval=without_approval, by=by)
+            clearance = self.authorize_send(day, without_approval=without_approval, by=by, workers=workers)
         key = self.secret_key().value
         if workers > 1:
             import threading

@@ -5,9 +5,14 @@ changed message does not. With an RSA and an Ed25519 key, each message carries b
 from __future__ import annotations
 
 import mailbox
+import os
 import re
+import subprocess
+import sys
+import textwrap
 import time
 from pathlib import Path
+from typing import Iterator
 
 import dkim
 import pytest
@@ -319,3 +324,84 @@ def test_the_factory_s_body_pieces_sign_as_the_whole_message(settings: Settings,
     assert [signer.sign(m.data, m.body) for m in built] == whole
     assert list(signer.sign_all([m.data for m in built], [m.body for m in built])) == whole
     assert all(verifies_signature(m, 0) for m in whole) if second else all(verifies(m, "rsa") for m in whole)
+
+
+two_cores = pytest.mark.skipif((os.cpu_count() or 1) < 2, reason="the helper process signs only where there are two cores")
+
+
+@pytest.fixture
+def fresh_pools(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[object, object]]:
+    """No helper process started yet in this test (an earlier test's pool with the same keys would be reused)."""
+    from newsletter.delivery import dkim as module
+
+    pools: dict[object, object] = {}
+    monkeypatch.setattr(module, "_pools", pools)
+    yield pools
+    for pool in pools.values():
+        pool.shutdown()  # type: ignore[attr-defined]
+
+
+@two_cores
+def test_a_signed_send_starts_its_signing_process_before_it_claims_its_rows(
+        project: Path, store: Store, monkeypatch: pytest.MonkeyPatch, fresh_pools: dict[object, object]) -> None:
+    """The helper process starts while the send gets ready (a new interpreter takes tenths of a second),
+    not when the first messages wait for their signatures."""
+    from newsletter.delivery import engine
+
+    with_both(project)
+    add_people(store)
+    started_with: list[int] = []
+    start_send = engine.start_send
+
+    def watched(*args: object, **kwargs: object):  # type: ignore[no-untyped-def]
+        started_with.append(len(fresh_pools))
+        return start_send(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(engine, "start_send", watched)
+    messages = received(project, store, "smtp")
+    assert started_with == [1]
+    assert all(verifies_signature(message, 0) and verifies_signature(message, 1) for message in messages)
+
+
+@two_cores
+def test_the_signing_process_does_not_run_the_main_script_again(tmp_path: Path) -> None:
+    """A spawned interpreter runs its parent's main script again, for the `newsletter` command the whole
+    command line; the helper process starts without it, and still signs."""
+    (tmp_path / "rsa.pem").write_bytes(pem("rsa"))
+    ran = tmp_path / "ran"
+    script = tmp_path / "main.py"
+    script.write_text(textwrap.dedent(f"""
+        from pathlib import Path
+        with open({str(ran)!r}, "a") as handle:
+            handle.write("ran\\n")
+        if __name__ == "__main__":
+            from newsletter.delivery.dkim import Signer, load_key
+            signer = Signer("nl2026", "example.org", load_key(Path({str(tmp_path / "rsa.pem")!r})))
+            messages = [b"From: a@example.org\\r\\nTo: r%d@example.org\\r\\n\\r\\nBody\\r\\n" % n for n in range(12)]
+            assert list(signer.sign_all(messages)) == [signer.sign(m) for m in messages]
+    """), encoding="utf-8")
+    subprocess.run([sys.executable, str(script)], check=True, timeout=120, cwd=tmp_path,
+                   env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])})
+    assert ran.read_text() == "ran\n"
+
+
+@pytest.mark.parametrize("signed, take", [(False, 5), (True, 10)])
+def test_a_connection_takes_two_chunks_of_signatures_when_it_signs(project: Path, signed: bool, take: int) -> None:
+    """Signed, each connection takes two of the helper's chunks: the second is signed while the first goes out."""
+    from newsletter.delivery.dkim import CHUNK
+    from newsletter.delivery.smtp import SMTPAdapter
+
+    if signed:
+        with_dkim(project, "rsa")
+    smtp_config(project, 2525)
+    assert SMTPAdapter(load_settings(project)).take == take
+    assert not signed or take == 2 * CHUNK
+
+
+def test_a_send_through_an_unknown_adapter_is_refused_where_it_always_was(settings: Settings) -> None:
+    """The transport's preparation says nothing of a configuration it cannot use: the send does, as before."""
+    from dataclasses import replace
+
+    from newsletter.delivery.base import prepare_transport
+
+    prepare_transport(replace(settings, delivery=replace(settings.delivery, adapter="nowhere")))
