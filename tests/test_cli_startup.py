@@ -64,6 +64,21 @@ def test_the_first_send_loads_what_it_needs(cli, project: Path, tmp_path: Path) 
     assert not {"enchant", "newsletter.content.spelling"} & modules
 
 
+def test_a_send_through_smtp_without_dkim_loads_no_signer(cli, project: Path, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """Without ``[dkim]``, the SMTP transport neither imports the signer nor starts its process pool."""
+    from tests.helpers.sending import smtp_config
+    from tests.sink import Sink
+
+    assert cli("subscribers", "add", "camille@example.org")[0] == 0
+    assert cli("approve", DAY.isoformat(), "--by", "Camille Martin")[0] == 0
+    with Sink() as relay:
+        smtp_config(project, relay.port)
+        code, modules = _modules_of(project, tmp_path, "send", DAY.isoformat())
+        assert code == 0 and len(relay.recorder.raw) == 1
+    assert "newsletter.delivery.smtp" in modules
+    assert not {"newsletter.delivery.dkim", "concurrent.futures.process"} & modules
+
+
 def _at_exit(said: str) -> str:
     """The command as the ``newsletter`` script runs it (``sys.exit(main())``), printing ``said`` (an
     expression on ``gc``) on stderr at exit."""

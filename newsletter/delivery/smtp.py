@@ -34,14 +34,13 @@ import re
 import smtplib
 import socket
 import ssl
-from typing import Iterator, Mapping, Sequence
+from typing import Iterable, Iterator, Mapping, Sequence
 
 from newsletter.core.addresses import NO_SMTPUTF8
 from newsletter.config import Settings, secret_from_env
 from newsletter.delivery.base import (SHARED_OPTIONS, Adapter, Failed, Handover, InDoubt, Outgoing, Result, RetryLater,
                                       Sent, choice_option, int_option, is_loopback, register, text_option)
 from newsletter.delivery import reasons
-from newsletter.delivery.dkim import CHUNK, signer_for
 from newsletter.errors import N_, ConfigError, NotSent, Stopped, describe
 
 log = logging.getLogger(__name__)
@@ -111,6 +110,8 @@ class SMTPAdapter(Adapter):
         self.context = None if self.security == "none" else \
             ssl.create_default_context(cafile=str(self.ca_file) if self.ca_file else None)
         if settings.dkim is not None:
+            from newsletter.delivery.dkim import CHUNK  # cryptography: only for a send that signs
+
             # Signed a chunk ahead in a helper process (dkim.Signer.sign_all): two chunks, so that the second is
             # signed while the first goes out, instead of each connection waiting for every chunk it takes.
             self.take = 2 * CHUNK
@@ -120,7 +121,10 @@ class SMTPAdapter(Adapter):
 
     @classmethod
     def prepare(cls, settings: Settings) -> None:
-        signer_for(settings).prepare()  # the DKIM helper process starts on the other core meanwhile
+        if settings.dkim is not None:  # the DKIM helper process starts on the other core meanwhile
+            from newsletter.delivery.dkim import signer_for
+
+            signer_for(settings).prepare()
 
     def open(self) -> None:
         self._connect()
@@ -178,9 +182,12 @@ class SMTPAdapter(Adapter):
                 self.smtp = None
 
     def send(self, batch: Sequence[Outgoing], handover: Handover) -> Iterator[list[Result]]:
-        # DKIM when [dkim] is set: each message signed before its MAIL FROM, RSA ones a little ahead
-        signed = signer_for(self.settings).sign_all([item.mime.data for item in batch],
-                                                    [item.mime.body for item in batch])
+        signed: Iterable[bytes] = (item.mime.data for item in batch)
+        if self.settings.dkim is not None:  # each message signed before its MAIL FROM, a chunk ahead
+            from newsletter.delivery.dkim import signer_for
+
+            signed = signer_for(self.settings).sign_all([item.mime.data for item in batch],
+                                                        [item.mime.body for item in batch])
         for item, message in zip(batch, signed):
             yield [self._send_one(item, message, handover)]
 
