@@ -41,11 +41,18 @@ def _modules_of(project: Path, tmp_path: Path, *args: str) -> tuple[int, set[str
     return found["code"], set(found["modules"])
 
 
+@pytest.mark.parametrize("transport", ["outbox", "smtp"])
 def test_a_send_with_nothing_left_to_do_loads_no_renderer_builder_or_transport(cli, project: Path,  # type: ignore[no-untyped-def]
-                                                                                 tmp_path: Path) -> None:
+                                                                                 tmp_path: Path, transport: str) -> None:
+    from tests.helpers.sending import smtp_config
+    from tests.sink import Sink
+
     assert cli("subscribers", "add", "camille@example.org")[0] == 0
-    assert cli("approve", DAY.isoformat(), "--by", "Camille Martin")[0] == 0
-    code, out, _ = cli("send", DAY.isoformat())
+    with Sink() as relay:
+        if transport == "smtp":
+            smtp_config(project, relay.port)
+        assert cli("approve", DAY.isoformat(), "--by", "Camille Martin")[0] == 0
+        code, out, _ = cli("send", DAY.isoformat())
     assert code == 0 and "1 sent" in out
     code, modules = _modules_of(project, tmp_path, "send", DAY.isoformat())
     assert code == 0

@@ -282,7 +282,13 @@ def adapter_class(name: str) -> type[Adapter]:
 def prepare_transport(settings: Settings) -> None:
     """Let the configured transport start what runs beside the send's start-up (:meth:`Adapter.prepare`). A
     configuration it refuses (an unknown adapter, a DKIM key gone) is said where the send makes its
-    connections, as without this step."""
+    connections, as without this step.
+
+    Only a DKIM signer has something to start today: without ``[dkim]`` the transport is not even imported
+    (a send that finds nothing left to do never loads it).
+    """
+    if settings.dkim is None:
+        return
     try:
         adapter_class(settings.delivery.adapter).prepare(settings)
     except ConfigError:
