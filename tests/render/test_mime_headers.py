@@ -65,3 +65,25 @@ def test_the_reply_reference_is_opaque_and_reads_back(rendered: RenderedIssue, s
 ], ids=["empty", "garbage", "altered", "other key", "an unsubscribe token"])
 def test_a_forged_reference_reads_as_nothing(reference: str) -> None:
     assert read_reply_reference(SECRET, reference) is None
+
+
+def _names(seed: int, n: int) -> list[str]:
+    """Display names with accents, CJK, quotes and RFC 2047's own specials, 1 to 90 characters long."""
+    import random
+
+    rng = random.Random(seed)
+    alphabet = "abcdefghijklmnopqrstuvwxyzéèàçôüÉ -'.,\"()日本語Łødœ_=?"
+    return [("é" + "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 90)))).strip() for _ in range(n)]
+
+
+@pytest.mark.parametrize("header", ["To", "From", "Reply-To"])
+def test_a_non_ascii_name_is_encoded_as_the_standard_library_encodes_it(header: str) -> None:
+    """The fast path (one encoded word when the name fits on the header's line) writes what
+    ``email.header.Header`` writes, and a longer name is folded by it."""
+    from email.header import Header
+
+    from newsletter.render.mime import format_address
+
+    for name in _names(7, 3000):
+        assert format_address(name, "a@example.org", header) == \
+            Header(name, "utf-8", maxlinelen=76, header_name=header).encode(linesep="\r\n") + " <a@example.org>"
