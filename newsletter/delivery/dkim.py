@@ -248,7 +248,7 @@ class Signer:
 
     def prepare(self) -> None:
         """Start the helper process of :meth:`sign_all` now, without waiting for it: a new interpreter takes
-        a few tenths of a second to start, which it then spends on the other core while the send gets ready
+        about a fifth of a second to start, which it then spends on the other core while the send gets ready
         (claims its rows, loads its render), not before the first message."""
         _pool(self)
 

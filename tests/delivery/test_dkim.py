@@ -398,10 +398,17 @@ def test_a_connection_takes_two_chunks_of_signatures_when_it_signs(project: Path
     assert not signed or take == 2 * CHUNK
 
 
-def test_a_send_through_an_unknown_adapter_is_refused_where_it_always_was(settings: Settings) -> None:
+def test_a_signed_send_through_an_unknown_adapter_is_refused_where_it_always_was(project: Path, store: Store) -> None:
     """The transport's preparation says nothing of a configuration it cannot use: the send does, as before."""
     from dataclasses import replace
 
     from newsletter.delivery.base import prepare_transport
+    from newsletter.errors import ConfigError
 
-    prepare_transport(replace(settings, delivery=replace(settings.delivery, adapter="nowhere")))
+    with_dkim(project, "rsa")
+    add_people(store)
+    settings = load_settings(project)
+    settings = replace(settings, delivery=replace(settings.delivery, adapter="nowhere"))
+    prepare_transport(settings)
+    with pytest.raises(ConfigError, match="adapter 'nowhere' is unknown"):
+        send(settings, store)
