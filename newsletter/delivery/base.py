@@ -172,8 +172,9 @@ class Adapter(abc.ABC):
 
     @classmethod
     def prepare(cls, settings: Settings) -> None:
-        """Called once when a send is about to get ready (before its rows are claimed and its connections
-        opened): start what takes a while and runs beside it, e.g. a helper process. Nothing by default."""
+        """Called when a send is about to get ready (before its rows are claimed and its connections opened),
+        perhaps more than once for one send: start what takes a while and runs beside it, e.g. a helper
+        process, once. Nothing by default."""
 
     def __init__(self, settings: Settings, environ: Mapping[str, str] | None = None) -> None:
         self.settings = settings
