@@ -65,6 +65,8 @@ class Store:
         # in its busy handler for milliseconds; taking turns on a lock inside the process
         # hands the database over at once (measured: 2.5x faster sends with three connections).
         self._turn: AbstractContextManager[Any] = threading.RLock() if self.is_sqlite else nullcontext()
+        #: SQLite: the connection every :meth:`transaction` uses in turn (under ``_turn``), and the process that opened it.
+        self._kept: tuple[Connection, int] | None = None
 
     @property
     def is_sqlite(self) -> bool:
@@ -115,8 +117,15 @@ class Store:
     def transaction(self) -> Iterator[Connection]:
         """A transaction on a plain connection, as :meth:`session` (committed when the block ends, rolled
         back on error, the same checks), without the ORM's bookkeeping: the send's writes of each message
-        (its mark, its outcome) go through it, several times cheaper than a session."""
-        with self._turn, self._connect() as connection:
+        (its mark, its outcome) go through it, several times cheaper than a session.
+
+        On SQLite, which has one writer at a time, the transactions take turns on one kept connection
+        (:meth:`_keep`) instead of taking one from the pool each time: a checkout cost more than the
+        write of a message's mark. A connection that failed is dropped; the next transaction opens another.
+        """
+        with self._turn:
+            kept = self._keep() if self.is_sqlite else None
+            connection = kept or self._connect()
             try:
                 connection.begin()  # also for statements run on the driver's cursor (dialect.Prepared)
                 yield connection
@@ -125,11 +134,49 @@ class Store:
                 if opened is not None and self.guard is not None:
                     self.guard.committed(opened)
             except SQLAlchemyError as err:
-                connection.rollback()
+                self._give_up(connection, kept)
                 raise self._refused(err) from err
             except BaseException:
-                connection.rollback()
+                self._give_up(connection, kept)
                 raise
+            finally:
+                if kept is None:
+                    connection.close()
+
+    def _keep(self) -> Connection | None:
+        """The kept SQLite connection, checked as a checkout from the pool is (:class:`FileGuard`); None while a
+        transaction of this thread is already under way on it (a nested one takes its own from the pool)."""
+        if self._kept is not None and (self._kept[1] != os.getpid() or self._kept[0].invalidated):
+            self._kept = None  # a forked child never writes through its parent's handle
+        if self._kept is None:
+            self._kept = (self._connect(), os.getpid())
+            return self._kept[0]
+        connection = self._kept[0]
+        if connection.in_transaction():
+            return None
+        if self.guard is not None:
+            try:
+                self.guard.verify(connection.connection.info)
+            except StoreError:
+                self._drop_kept()
+                raise
+        return connection
+
+    def _give_up(self, connection: Connection, kept: Connection | None) -> None:
+        """Roll back after an error; a kept connection is dropped with it (the next transaction opens another)."""
+        try:
+            connection.rollback()
+        finally:
+            if kept is not None:
+                self._drop_kept()
+
+    def _drop_kept(self) -> None:
+        kept, self._kept = self._kept, None
+        if kept is not None:
+            try:
+                kept[0].invalidate()
+            finally:
+                kept[0].close()
 
     def _connect(self) -> Connection:
         """A connection from the pool; the server being unreachable is :class:`StoreUnavailable`, as in a session."""
@@ -139,6 +186,10 @@ class Store:
             raise self._refused(err) from err
 
     def close(self) -> None:
+        with self._turn:
+            if self._kept is not None and self._kept[1] == os.getpid():
+                self._kept[0].close()
+            self._kept = None
         self.engine.dispose()
 
 
@@ -241,8 +292,13 @@ class FileGuard:
         record.info["files"] = self._files()
 
     def _on_checkout(self, _dbapi_connection: Any, record: Any, _proxy: Any) -> None:
-        record.info["files"] = self.check(record.info.get("files"))
-        self.writable()  # made unwritable while the store is open (chattr +i on a running service)
+        self.verify(record.info)
+
+    def verify(self, info: dict[str, Any]) -> None:
+        """Before a connection is used: its files are still the ones at the paths, and writable (made unwritable
+        while the store is open: chattr +i on a running service). ``info``: the connection's own."""
+        info["files"] = self.check(info.get("files"))
+        self.writable()
 
     def check(self, opened: tuple[tuple[int, int], tuple[int, int] | None] | None
               ) -> tuple[tuple[int, int], tuple[int, int] | None]:

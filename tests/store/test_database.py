@@ -10,9 +10,11 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
+from sqlalchemy import event, func, select, text, update
 
 from newsletter.errors import StoreError
 from newsletter.store.database import Store, open_store
+from newsletter.store.models import Subscriber
 from newsletter.store.subscribers import add_subscriber, find_subscriber, unsubscribe
 from tests.helpers.children import python_env
 from tests.helpers.store import break_files, status_in_the_live_file
@@ -37,6 +39,59 @@ def test_a_write_after_the_files_changed_fails_instead_of_going_nowhere(project:
     unsubscribe(store, "paul@example.org", now=NOW)  # the next connection opens the files now there
     assert status_in_the_live_file(project, "paul@example.org") == "unsubscribed"
     assert status_in_the_live_file(project, "lea@example.org") == "active"
+
+
+def _leave(store: Store, address: str) -> None:
+    """An unsubscribe written through :meth:`Store.transaction` (the send's path), not a session."""
+    table = Subscriber.__table__
+    with store.transaction() as conn:
+        conn.execute(update(table).where(table.c.email == address).values(status="unsubscribed"))
+
+
+@pytest.mark.parametrize("fault", ["wal deleted", "file replaced", "file deleted"])
+def test_a_transaction_after_the_files_changed_fails_though_its_connection_is_kept(project: Path, store: Store,
+                                                                                   fault: str) -> None:
+    """SQLite's transactions reuse one connection rather than checking one out each time: it is checked
+    before each use as a checkout is, and one that failed is dropped for a fresh one."""
+    for address in ("lea@example.org", "paul@example.org", "ines@example.org"):
+        add_subscriber(store, address, now=NOW)
+    _leave(store, "ines@example.org")  # the kept connection holds the files
+    break_files(project, fault)
+    with pytest.raises(StoreError, match="not recorded|nothing was written"):
+        _leave(store, "lea@example.org")
+    if fault == "file deleted":
+        with pytest.raises(StoreError, match="has disappeared"):
+            _leave(store, "paul@example.org")
+        assert not (project / "state" / "newsletter.db").exists()
+        return
+    _leave(store, "paul@example.org")
+    assert status_in_the_live_file(project, "paul@example.org") == "unsubscribed"
+    assert status_in_the_live_file(project, "lea@example.org") == "active"
+
+
+def test_sqlite_transactions_take_turns_on_one_connection(store: Store) -> None:
+    """The send writes a transaction before every message; taking a connection from the pool for each cost
+    more than the write itself."""
+    checkouts: list[object] = []
+    event.listen(store.engine, "checkout", lambda *_: checkouts.append(None))
+    add_subscriber(store, "lea@example.org", now=NOW)
+    checkouts.clear()
+    for _ in range(20):
+        _leave(store, "lea@example.org")
+    assert len(checkouts) <= 1
+
+
+def test_a_failed_transaction_is_rolled_back_and_the_next_one_works(store: Store) -> None:
+    table = Subscriber.__table__
+    add_subscriber(store, "lea@example.org", now=NOW)
+    with pytest.raises(StoreError, match="refused"):
+        with store.transaction() as conn:
+            conn.execute(update(table).values(status="unsubscribed"))
+            conn.execute(text("INSERT INTO no_such_table VALUES (1)"))
+    with store.transaction() as conn:
+        assert conn.scalar(select(table.c.status)) == "active"
+        with store.transaction() as inner:  # a nested transaction takes a connection of its own
+            assert inner.scalar(select(func.count()).select_from(table)) == 1
 
 
 def test_opening_a_store_whose_schema_is_current_leaves_alembic_unloaded(tmp_path: Path) -> None:
