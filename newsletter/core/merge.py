@@ -192,16 +192,25 @@ class CompiledTemplate:
         self._slots = [slots.slots[i] for i in indices]
         self.fields = frozenset(s.field for s in self._slots)
 
-    def render(self, values: Mapping[str, str]) -> str:
-        """Substitute one recipient's values; missing or empty values fall back to the slot's default.
+    @property
+    def parts(self) -> list[str]:
+        """The text between the placeholders: one more piece than there are placeholders."""
+        return self._parts
+
+    def values(self, values: Mapping[str, str]) -> list[str]:
+        """What goes into each placeholder, in order, for one recipient: missing or empty values fall back to
+        the slot's default; each escaped for its context.
 
         :param values: field name → raw (unescaped) value.
         """
+        return [escape_for(values.get(slot.field) or slot.default, slot.context) for slot in self._slots]
+
+    def render(self, values: Mapping[str, str]) -> str:
+        """Substitute one recipient's values (see :meth:`values`)."""
         parts = self._parts
         out = [parts[0]]
-        for i, slot in enumerate(self._slots):
-            value = values.get(slot.field) or slot.default
-            out.append(escape_for(value, slot.context))
+        for i, value in enumerate(self.values(values)):
+            out.append(value)
             out.append(parts[i + 1])
         return "".join(out)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import random
 import email
 import email.policy
 from datetime import datetime
@@ -133,3 +134,28 @@ def test_no_line_of_a_built_message_begins_with_a_dot(rendered: RenderedIssue, s
     text_part, html_part = email.message_from_bytes(built.data, policy=email.policy.default).iter_parts()
     assert text_part.get_content().replace("\r\n", "\n").split("\n")[:len(DOT_LINES)] == DOT_LINES
     assert html_part.get_content().replace("\r\n", "\n").split("\n")[:len(DOT_LINES)] == DOT_LINES
+
+
+def _random_line(rnd: random.Random, alphabet: str, longest: int) -> str:
+    return "".join(rnd.choice(alphabet) for _ in range(rnd.randint(0, longest)))
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_a_line_with_fields_is_quoted_piece_by_piece_into_the_same_bytes_as_whole(seed: int) -> None:
+    """A line with a recipient's fields is quoted per recipient from its text quoted once: the bytes must be
+    those of the whole line quoted by the standard library (soft breaks never inside an =XX, a space or tab
+    at the end, a dot after a break, values with a line break in them)."""
+    from newsletter.core.merge import CompiledTemplate, Context, MergeSlots
+    from newsletter.render.mime import _qp_line, _QuotedTemplate
+
+    rnd = random.Random(seed)
+    text, value = "ab =.\t é’\xa0<>\"'~xyzXYZ", "ab =.\t é’<>&\"xyz\r\n"
+    for _ in range(1500):
+        slots = MergeSlots()
+        fields = [rnd.choice(["first_name", "last_name", "email", "unsubscribe_url"]) for _ in range(rnd.randint(1, 3))]
+        tokens = [slots.token(field, rnd.choice([Context.TEXT, Context.HTML])) for field in fields]
+        master = _random_line(rnd, text, 90) + "".join(t + _random_line(rnd, text, 90) for t in tokens)
+        template = CompiledTemplate(master, slots)
+        values = {field: _random_line(rnd, value if rnd.random() < 0.1 else value[:-2], 40) for field in fields}
+        whole = (_qp_line(template.render(values)) + "\r\n").encode("ascii")
+        assert _QuotedTemplate(template).render(values) == whole, (master, values)
