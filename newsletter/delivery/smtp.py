@@ -88,7 +88,7 @@ def _reply(code: int, message: bytes | str) -> str:
 @register
 class SMTPAdapter(Adapter):
     name = "smtp"
-    batch_size = 20
+    batch_size = 100
     take = 5  # one slow answer (a server silent after the dot) holds up four more messages at most (nine signed)
     known_options = ("host", "port", "security", "username", "password_env", *SHARED_OPTIONS)
     default_connections = 3

@@ -37,7 +37,7 @@ def test_the_ledger_is_written_once_per_message_not_twice(store: Store, project:
         add_people(store, PEOPLE)
         report = send(load_settings(project), store)
     assert report.counts == {"sent": PEOPLE}
-    claims = -(-PEOPLE // SMTPAdapter.batch_size)  # the SMTP adapter's claims of 20 rows
+    claims = -(-PEOPLE // SMTPAdapter.batch_size)  # the SMTP adapter's claims of 100 rows
     slices = -(-PEOPLE // SMTPAdapter.take)  # of which one connection takes 5 at a time (faults' shared pool)
     # Per claim one write; per slice one write per message (its mark + the outcome before: smtp's marking)
     # and the slice's last outcome; then the claim that finds nothing left, and the run's release of what it
