@@ -52,6 +52,7 @@ import logging
 import threading
 import time
 from collections import deque
+from contextlib import nullcontext
 from collections.abc import Generator
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
@@ -64,7 +65,7 @@ from newsletter.delivery import reasons
 from newsletter.delivery.bounce_guard import BounceGuard, Verdict
 from newsletter.delivery.reasons import PAUSED_BEFORE_HANDOVER, STOPPED_BEFORE_HANDOVER, TAKEN_FROM_A_DEAD_RUN
 from newsletter.delivery.base import (Adapter, Doubt, Failed, InDoubt, NeverArrived, Outgoing, RequestRefused, Result,
-                                      RetryLater, Sent, Settled, adapter_class, make_adapter,
+                                      RetryLater, Sent, Settled, Turns, adapter_class, make_adapter,
                                       prepare_transport, send_once)
 from newsletter.errors import (ContentError, DeliveryError, NewsletterError, NotSent, SendBusyError, Stopped,
                                StoreUnavailable, describe)
@@ -252,13 +253,14 @@ def checked_issue(settings: Settings, day: date, now: datetime) -> checked.Check
 FEEDBACK_EVERY = 100
 
 
-def _limiter(store: Store, send_id: int, rate: float) -> "RateLimiter | SharedRateLimiter":
+def _limiter(store: Store, send_id: int, rate: float,
+             sleep: Callable[[float], None]) -> "RateLimiter | SharedRateLimiter":
     """The send's pace: shared through the database where workers may help (PostgreSQL), else this process's."""
     if workers.supported(store):
         from newsletter.store import pacing
 
-        return SharedRateLimiter(lambda n: pacing.reserve(store, send_id, n, rate).wait, rate)
-    return RateLimiter(rate)
+        return SharedRateLimiter(lambda n: pacing.reserve(store, send_id, n, rate).wait, rate, sleep=sleep)
+    return RateLimiter(rate, sleep=sleep)
 
 
 class _RunStop(threading.Event):
@@ -322,9 +324,12 @@ class _Run:
         self.settling = threading.Lock()
         self.lease_gone = threading.Event()  # the lease ran out or was taken over: hand nothing more over
         self.announced: set[str] = set()  # other runs whose rows this run has said it waits for
+        # Connections take turns where the transport can (SMTP) and the store answers at once (SQLite; every
+        # write waits on a PostgreSQL server, and the others keep running meanwhile).
+        self.turns = Turns() if adapters[0].takes_turns and store.is_sqlite else None
         # Pacing protects a remote server; a local transport (the outbox) is not slowed down.
         self.limiter: RateLimiter | SharedRateLimiter | None = \
-            _limiter(store, send_id, settings.delivery.rate_per_second) if adapters[0].paced else None
+            _limiter(store, send_id, settings.delivery.rate_per_second, self._pause) if adapters[0].paced else None
         self.lock = threading.Lock()
         self.claimed = 0
         self.batch_size = adapters[0].batch_size
@@ -342,6 +347,11 @@ class _Run:
         self.paused = threading.Event()
         self.paused_elsewhere = threading.Event()  # another worker paused the send: this one stops too
         self.shared = workers.supported(store)  # other processes may work on the send (PostgreSQL)
+
+    def _pause(self, seconds: float) -> None:
+        """The pacing's sleep: the other connections take their turns meanwhile."""
+        with self.turns.waiting() if self.turns is not None else nullcontext():
+            time.sleep(seconds)
 
     def _take(self, adapter: Adapter) -> list[ledger.Claimed] | None:
         """The next rows for one connection: :attr:`~Adapter.take` of the run's claimed rows no connection has
@@ -376,6 +386,8 @@ class _Run:
 
     def worker(self, adapter: Adapter) -> None:
         adapter.stop = self.stop
+        if self.turns is not None:
+            adapter.turns = self.turns
         try:
             adapter.use_layout(self.factory.layout)
             if not self._open(adapter):
@@ -483,6 +495,10 @@ class _Run:
         return True
 
     def _deliver(self, adapter: Adapter, batch: list[ledger.Claimed]) -> None:
+        with self.turns.turn() if self.turns is not None else nullcontext():
+            self._deliver_in_turn(adapter, batch)
+
+    def _deliver_in_turn(self, adapter: Adapter, batch: list[ledger.Claimed]) -> None:
         from newsletter.render.mime import Recipient
 
         outgoing: list[Outgoing] = []

@@ -34,6 +34,7 @@ import re
 import smtplib
 import socket
 import ssl
+from contextlib import nullcontext
 from typing import Iterable, Iterator, Mapping, Sequence
 
 from newsletter.core.addresses import NO_SMTPUTF8
@@ -92,6 +93,7 @@ class SMTPAdapter(Adapter):
     take = 5  # one slow answer (a server silent after the dot) holds up four more messages at most (nine signed)
     known_options = ("host", "port", "security", "username", "password_env", *SHARED_OPTIONS)
     default_connections = 3
+    takes_turns = True  # given up to connect, to write a message, and to wait for replies or signatures
 
     def __init__(self, settings: Settings, environ: Mapping[str, str] | None = None) -> None:
         super().__init__(settings, environ)
@@ -130,6 +132,10 @@ class SMTPAdapter(Adapter):
         self._connect()
 
     def _connect(self) -> smtplib.SMTP:
+        with self.turns.waiting():
+            return self._connect_waiting()
+
+    def _connect_waiting(self) -> smtplib.SMTP:
         where = f"{self.host}:{self.port}"
         # Made unconnected, then connected: abort() reaches its socket while the server has not greeted
         # yet (one that accepts and stays silent would hold a stop for the whole timeout).
@@ -188,7 +194,10 @@ class SMTPAdapter(Adapter):
 
             signed = signer_for(self.settings).sign_all([item.mime.data for item in batch],
                                                         [item.mime.body for item in batch])
-        for item, message in zip(batch, signed):
+        messages = iter(signed)
+        for item in batch:
+            with self.turns.waiting() if self.settings.dkim is not None else nullcontext():
+                message = next(messages)  # waits for the signing process
             yield [self._send_one(item, message, handover)]
 
     def _send_one(self, item: Outgoing, message: bytes, handover: Handover) -> Result:
@@ -209,15 +218,18 @@ class SMTPAdapter(Adapter):
             return self._pipelined(smtp, item, message, options, handover)
         self._idle = False  # a transaction is open until the server's final answer (or RSET)
         try:
-            code, reply = smtp.mail(item.envelope_from, options)
+            with self.turns.waiting():
+                code, reply = smtp.mail(item.envelope_from, options)
             if code != 250:
                 return self._refused(item, code, reply, "MAIL FROM")
-            code, reply = smtp.rcpt(to)
+            with self.turns.waiting():
+                code, reply = smtp.rcpt(to)
             if code not in (250, 251):
                 return self._refused(item, code, reply, "RCPT TO")
             if self.stop.is_set():  # the last moment to drop the message cleanly: close() ends the session
                 raise Stopped()
-            code, reply = smtp.docmd("DATA")
+            with self.turns.waiting():
+                code, reply = smtp.docmd("DATA")
             if code != 354:
                 return self._refused(item, code, reply, "DATA")
         except (UnicodeError, smtplib.SMTPNotSupportedError) as err:  # this recipient's address, not the link
@@ -241,13 +253,14 @@ class SMTPAdapter(Adapter):
         self._idle = False  # a transaction is open until the server's final answer (or RSET)
         try:
             smtp.send(commands)
-            mail = smtp.getreply()
+            with self.turns.waiting():
+                mail = smtp.getreply()
+                rcpt = smtp.getreply() if mail[0] != 421 else mail
+                data = smtp.getreply() if rcpt[0] != 421 else rcpt
             if mail[0] == 421:  # the server is closing: the other answers will not come
                 return self._refused(item, *mail, "MAIL FROM")
-            rcpt = smtp.getreply()
             if rcpt[0] == 421:
                 return self._refused(item, *rcpt, "RCPT TO")
-            data = smtp.getreply()
         except (smtplib.SMTPServerDisconnected, OSError) as err:
             self._drop()  # DATA may have been answered, but no byte of the message was written
             return RetryLater(item.key, reasons.CONNECTION_LOST % {"answer": err or err.__class__.__name__})
@@ -269,11 +282,13 @@ class SMTPAdapter(Adapter):
             data = message if item.mime.dot_free else _dot_stuffed(message)
             if not data.endswith(b"\r\n"):
                 data += b"\r\n"
-            smtp.send(data)
+            with self.turns.waiting():  # a slow reader makes a large write wait for room
+                smtp.send(data)
             handover([item])
             smtp.send(b".\r\n")
             dot_sent = True
-            code, reply = smtp.getreply()
+            with self.turns.waiting():
+                code, reply = smtp.getreply()
         except (smtplib.SMTPServerDisconnected, OSError) as err:
             self._drop()
             if dot_sent:
@@ -290,7 +305,8 @@ class SMTPAdapter(Adapter):
         if self.smtp is not None:
             self.smtp.command_encoding = "ascii"
             try:
-                self.smtp.rset()
+                with self.turns.waiting():
+                    self.smtp.rset()
                 self._idle = True
             except (smtplib.SMTPException, OSError):
                 self._drop()
