@@ -56,8 +56,10 @@ SECRET = secrets.token_urlsafe(32)  # send refuses a short or published key
 NEWSLETTER = Path(sys.executable).with_name("newsletter")
 MAILMERGE = REPO / "bench" / ".venv-mailmerge" / "bin" / "mailmerge"
 SMTP_SINK = Path("/usr/sbin/smtp-sink")
-CPU_WRAPPER = ("import resource, subprocess, sys; code = subprocess.run(sys.argv[1:]).returncode; "
-               "r = resource.getrusage(resource.RUSAGE_CHILDREN); print(r.ru_utime + r.ru_stime); sys.exit(code)")
+#: Runs a command; prints its wall time (timed here, so that this wrapper's own start is not counted) and CPU time.
+CPU_WRAPPER = ("import resource, subprocess, sys, time; start = time.perf_counter(); "
+               "code = subprocess.run(sys.argv[1:]).returncode; wall = time.perf_counter() - start; "
+               "r = resource.getrusage(resource.RUSAGE_CHILDREN); print(wall, r.ru_utime + r.ru_stime); sys.exit(code)")
 RSS_WRAPPER = ("import resource, subprocess, sys; code = subprocess.run(sys.argv[1:]).returncode; "
                "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss); sys.exit(code)")
 
@@ -190,10 +192,10 @@ def settled_span(project: Path) -> tuple[int, float]:
 
 def timed(command: list[str], env: dict[str, str]) -> tuple[float, float]:
     """Wall and CPU seconds of a command (which must succeed)."""
-    start = time.perf_counter()
     result = subprocess.run([sys.executable, "-c", CPU_WRAPPER, *command], env=env, capture_output=True, text=True,
                             check=True)
-    return time.perf_counter() - start, float(result.stdout.split()[-1])
+    wall, cpu = result.stdout.split()[-2:]
+    return float(wall), float(cpu)
 
 
 def raw_loop(port: int, n: int, messages: list[tuple[str, bytes]]) -> tuple[float, float]:
@@ -397,11 +399,9 @@ def bench_dkim(n: int, work: Path, env: dict[str, str], rounds: int = 3) -> None
                 subscribe(project, n, env)
                 command = [str(NEWSLETTER), "-C", str(project), "send", DAY.isoformat()]
                 show(command)
-                start = time.perf_counter()
-                result = subprocess.run([sys.executable, "-c", CPU_WRAPPER, *command], env=env, capture_output=True,
-                                        text=True, check=True)
-                rates[kind] = max(rates[kind], n / (time.perf_counter() - start))
-                cpu[kind] = min(cpu[kind], float(result.stdout.split()[-1]) * 1000 / n)
+                wall, seconds = timed(command, env)
+                rates[kind] = max(rates[kind], n / wall)
+                cpu[kind] = min(cpu[kind], seconds * 1000 / n)
                 shutil.rmtree(project)
     finally:
         sink.stop()

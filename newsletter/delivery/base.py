@@ -157,8 +157,8 @@ class Turns:
     Python runs one thread at a time, and a thread lets the interpreter go at every system call: a
     socket write, a database commit. With several connections ready to run, each of those moments
     hands the interpreter to another thread, a dozen times a message, each handover paid in context
-    switches (on loopback three SMTP connections took 45 % more CPU per message than one, and were
-    slower). Taking turns hands over only where waiting lets another connection use the time.
+    switches (on loopback three SMTP connections took about 40 % more CPU per message than one,
+    and were slower). Taking turns hands over only where waiting lets another connection use the time.
     """
 
     def __init__(self) -> None:
