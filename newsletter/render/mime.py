@@ -242,11 +242,19 @@ def _qp_line(line: str) -> str:
     message); written ``=2E`` it decodes to the same text (RFC 2045), so the SMTP adapter sends the
     factory's messages as they are. Such lines are encoded 74 wide to leave room for the ``=2E``.
     """
-    # quoprimime works on characters; feed it UTF-8 bytes one character per byte.
-    chars = line.encode("utf-8").decode("latin-1")
-    encoded = quoprimime.body_encode(chars, maxlinelen=76, eol=CRLF)
+    if "\r" in line or "\n" in line:  # more than one line: the standard library's encoder cuts it
+        chars = line.encode("utf-8").decode("latin-1")  # quoprimime works on characters, one per byte
+        return _no_leading_dot(lambda width: quoprimime.body_encode(chars, maxlinelen=width, eol=CRLF))
+    quoted = _quoted(line)
+    return _no_leading_dot(lambda width: _cut(quoted, width))
+
+
+def _no_leading_dot(encode: Callable[[int], str]) -> str:
+    """The line as ``encode(width)`` cuts it 76 wide; 74 wide with each dot that would begin a line
+    written ``=2E``, when one would."""
+    encoded = encode(76)
     if encoded.startswith(".") or "\n." in encoded:
-        encoded = quoprimime.body_encode(chars, maxlinelen=74, eol=CRLF)
+        encoded = encode(74)
         encoded = ("=2E" + encoded[1:] if encoded.startswith(".") else encoded).replace("\n.", "\n=2E")
     return encoded
 
@@ -311,11 +319,7 @@ class _QuotedTemplate:
             out.append(_quoted(value))
             out.append(parts[n])
         line = "".join(out)
-        encoded = _cut(line, 76)
-        if encoded.startswith(".") or "\n." in encoded:  # as _qp_line: 74 wide, each such dot written =2E
-            encoded = _cut(line, 74)
-            encoded = ("=2E" + encoded[1:] if encoded.startswith(".") else encoded).replace("\n.", "\n=2E")
-        return (encoded + CRLF).encode("ascii")
+        return (_no_leading_dot(lambda width: _cut(line, width)) + CRLF).encode("ascii")
 
 
 #: A stand-in of the click nonce's width, made of letters that quoted-printable leaves as they are.

@@ -140,22 +140,50 @@ def _random_line(rnd: random.Random, alphabet: str, longest: int) -> str:
     return "".join(rnd.choice(alphabet) for _ in range(rnd.randint(0, longest)))
 
 
+def _by_the_standard_library(line: str) -> str:
+    """The reference: the whole line through :func:`quoprimime.body_encode`, 76 wide, or 74 wide with each
+    dot that would begin a line written =2E."""
+    from email import quoprimime
+
+    chars = line.encode("utf-8").decode("latin-1")
+    encoded = quoprimime.body_encode(chars, maxlinelen=76, eol="\r\n")
+    if encoded.startswith(".") or "\n." in encoded:
+        encoded = quoprimime.body_encode(chars, maxlinelen=74, eol="\r\n")
+        encoded = ("=2E" + encoded[1:] if encoded.startswith(".") else encoded).replace("\n.", "\n=2E")
+    return encoded
+
+
+#: Characters that test every rule: = (always quoted), a space or tab (quoted at the end of a line), a dot
+#: (after a break), non-ASCII (two bytes quoted), a no-break space.
+TEXT = "ab =.\t é’\xa0<>\"'~xyzXYZ"
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_a_line_is_quoted_printable_as_the_standard_library_writes_it(seed: int) -> None:
+    from newsletter.render.mime import _qp_line
+
+    rnd = random.Random(seed)
+    for _ in range(5000):
+        line = _random_line(rnd, TEXT + ("\r\n" if rnd.random() < 0.05 else ""), 200)
+        assert _qp_line(line) == _by_the_standard_library(line), line
+
+
 @pytest.mark.parametrize("seed", range(4))
 def test_a_line_with_fields_is_quoted_piece_by_piece_into_the_same_bytes_as_whole(seed: int) -> None:
     """A line with a recipient's fields is quoted per recipient from its text quoted once: the bytes must be
     those of the whole line quoted by the standard library (soft breaks never inside an =XX, a space or tab
     at the end, a dot after a break, values with a line break in them)."""
     from newsletter.core.merge import CompiledTemplate, Context, MergeSlots
-    from newsletter.render.mime import _qp_line, _QuotedTemplate
+    from newsletter.render.mime import _QuotedTemplate
 
     rnd = random.Random(seed)
-    text, value = "ab =.\t é’\xa0<>\"'~xyzXYZ", "ab =.\t é’<>&\"xyz\r\n"
+    value = "ab =.\t é’<>&\"xyz\r\n"
     for _ in range(1500):
         slots = MergeSlots()
         fields = [rnd.choice(["first_name", "last_name", "email", "unsubscribe_url"]) for _ in range(rnd.randint(1, 3))]
         tokens = [slots.token(field, rnd.choice([Context.TEXT, Context.HTML])) for field in fields]
-        master = _random_line(rnd, text, 90) + "".join(t + _random_line(rnd, text, 90) for t in tokens)
+        master = _random_line(rnd, TEXT, 90) + "".join(t + _random_line(rnd, TEXT, 90) for t in tokens)
         template = CompiledTemplate(master, slots)
         values = {field: _random_line(rnd, value if rnd.random() < 0.1 else value[:-2], 40) for field in fields}
-        whole = (_qp_line(template.render(values)) + "\r\n").encode("ascii")
+        whole = (_by_the_standard_library(template.render(values)) + "\r\n").encode("ascii")
         assert _QuotedTemplate(template).render(values) == whole, (master, values)
