@@ -34,8 +34,7 @@ import re
 import smtplib
 import socket
 import ssl
-from contextlib import nullcontext
-from typing import Iterable, Iterator, Mapping, Sequence
+from typing import Iterator, Mapping, Sequence
 
 from newsletter.core.addresses import NO_SMTPUTF8
 from newsletter.config import Settings, secret_from_env
@@ -188,16 +187,17 @@ class SMTPAdapter(Adapter):
                 self.smtp = None
 
     def send(self, batch: Sequence[Outgoing], handover: Handover) -> Iterator[list[Result]]:
-        signed: Iterable[bytes] = (item.mime.data for item in batch)
-        if self.settings.dkim is not None:  # each message signed before its MAIL FROM, a chunk ahead
-            from newsletter.delivery.dkim import signer_for
+        if self.settings.dkim is None:
+            for item in batch:
+                yield [self._send_one(item, item.mime.data, handover)]
+            return
+        from newsletter.delivery.dkim import signer_for  # each message signed before its MAIL FROM, a chunk ahead
 
-            signed = signer_for(self.settings).sign_all([item.mime.data for item in batch],
-                                                        [item.mime.body for item in batch])
-        messages = iter(signed)
+        signed = iter(signer_for(self.settings).sign_all([item.mime.data for item in batch],
+                                                         [item.mime.body for item in batch]))
         for item in batch:
-            with self.turns.waiting() if self.settings.dkim is not None else nullcontext():
-                message = next(messages)  # waits for the signing process
+            with self.turns.waiting():
+                message = next(signed)  # waits for the signing process
             yield [self._send_one(item, message, handover)]
 
     def _send_one(self, item: Outgoing, message: bytes, handover: Handover) -> Result:
